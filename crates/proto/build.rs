@@ -1,0 +1,21 @@
+//! Compiles `proto/braid/v1/*.proto` with the pure-Rust `protox` front end (no
+//! external `protoc`) and generates prost messages and tonic services into
+//! `OUT_DIR`.
+
+use std::path::PathBuf;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?);
+    let proto_root = manifest_dir.join("../../proto");
+    let files = ["records.proto", "ingest.proto", "admin.proto"]
+        .map(|name| proto_root.join("braid/v1").join(name));
+    for file in &files {
+        println!("cargo:rerun-if-changed={}", file.display());
+    }
+    let descriptors = protox::compile(&files, [&proto_root])?;
+    tonic_prost_build::configure()
+        .build_server(true)
+        .build_client(true)
+        .compile_fds(descriptors)?;
+    Ok(())
+}

@@ -1,0 +1,75 @@
+//! Agency-side pseudonymisation: everything that touches a raw identity.
+//!
+//! Runs only on an agency's premises. [`normalise`] turns the identifiers of
+//! one extract row into a [`NormalisedIdentity`] (UK-first rules: folded case
+//! and accents, titles and punctuation dropped, nicknames, multi-part
+//! surnames, dates, postcodes, NHS number check). [`Keys`] derives per-purpose
+//! keys from the partnership's [`SchemeSecret`] with HKDF; [`match_keys`]
+//! computes the hierarchy of keyed hashes and [`bloom::encode`] the hardened
+//! Bloom-filter encoding. Nothing in this crate logs.
+//!
+//! Architecture invariant: the linkage node never depends on this crate; it
+//! never normalises or hashes identities and never holds the scheme secret.
+//! Start at [`pseudonymise`].
+
+pub mod bloom;
+mod date;
+mod keys;
+mod matchkeys;
+pub mod nicknames;
+mod normalise;
+
+pub use bloom::{BloomParams, BLOOM_BITS};
+pub use date::{parse_date, Date, DateFormat};
+pub use keys::{Keys, SchemeSecret};
+pub use matchkeys::{match_keys, MatchKeyKind};
+pub use normalise::{
+    fold_text, normalise, normalise_forename, normalise_postcode, normalise_surname,
+    nhs_number_is_valid, Identity, NormalisedIdentity, Postcode, Sex, Warning,
+};
+
+/// Errors from reading secrets or normalising identifiers. Messages name the
+/// field and the rule broken, never the value.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Error {
+    /// The scheme secret file is malformed.
+    #[error("scheme secret: {0}")]
+    Secret(String),
+    /// A date that does not match the expected format or does not exist.
+    #[error("{field}: {reason}")]
+    Date {
+        /// Which identity field.
+        field: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A date format string this crate cannot read.
+    #[error("date format `{0}` is not supported (use %d, %m, %Y, %y, %b, %B and separators)")]
+    DateFormat(String),
+}
+
+/// Result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// One person's pseudonyms: what leaves the agency in place of identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonPseudonyms {
+    /// One keyed hash per match-key rung the identity supports.
+    pub match_keys: Vec<(MatchKeyKind, [u8; 32])>,
+    /// Hardened Bloom encoding; empty when no name is known.
+    pub bloom: Vec<u8>,
+}
+
+/// Computes a person's pseudonyms from a normalised identity.
+pub fn pseudonymise(keys: &Keys, identity: &NormalisedIdentity) -> PersonPseudonyms {
+    let match_keys = match_keys(keys, identity);
+    let bloom = if identity.forename.is_some() || identity.surname.is_some() {
+        bloom::encode(keys, identity, &BloomParams::default())
+    } else {
+        Vec::new()
+    };
+    PersonPseudonyms { match_keys, bloom }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,347 @@
+//! UK-first normalisation of identifiers.
+
+use unicode_normalization::char::is_combining_mark;
+use unicode_normalization::UnicodeNormalization;
+
+use crate::date::Date;
+use crate::nicknames::canonical_forename;
+
+/// Recorded sex, as far as identity matching uses it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Sex {
+    /// Male.
+    Male,
+    /// Female.
+    Female,
+    /// Recorded, but neither; carries no matching weight.
+    Other,
+}
+
+impl Sex {
+    /// Reads common codings (M/F, male/female, 1/2 as in NHS data).
+    pub fn parse(text: &str) -> Option<Sex> {
+        match fold_text(text).as_str() {
+            "m" | "male" | "boy" | "man" | "1" => Some(Sex::Male),
+            "f" | "female" | "girl" | "woman" | "2" => Some(Sex::Female),
+            "" | "u" | "unknown" | "not known" | "0" | "9" => None,
+            _ => Some(Sex::Other),
+        }
+    }
+
+    fn code(self) -> &'static str {
+        match self {
+            Sex::Male => "m",
+            Sex::Female => "f",
+            Sex::Other => "x",
+        }
+    }
+}
+
+/// A UK postcode, normalised.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Postcode {
+    /// The full postcode without spaces, upper case, e.g. `SW1A1AA`.
+    pub full: String,
+    /// The outward code (postcode district), e.g. `SW1A`.
+    pub district: String,
+}
+
+/// Raw identifiers of one person as read from an extract row. Lives only on
+/// the agency's premises.
+#[derive(Debug, Clone, Default)]
+pub struct Identity {
+    /// Given name(s) as recorded.
+    pub forename: Option<String>,
+    /// Family name(s) as recorded.
+    pub surname: Option<String>,
+    /// Date of birth, already parsed in the agency's format.
+    pub date_of_birth: Option<Date>,
+    /// Sex as recorded.
+    pub sex: Option<String>,
+    /// Postcode as recorded.
+    pub postcode: Option<String>,
+    /// NHS number as recorded.
+    pub nhs_number: Option<String>,
+}
+
+/// Identifiers after normalisation; the input to match keys and encodings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NormalisedIdentity {
+    /// First given name, folded, nickname resolved to its canonical form.
+    pub forename: Option<String>,
+    /// Family name, folded, parts joined without spaces (`smithjones`).
+    pub surname: Option<String>,
+    /// The family name's parts (`smith`, `jones`); one part for most people.
+    pub surname_parts: Vec<String>,
+    /// Date of birth.
+    pub date_of_birth: Option<Date>,
+    /// Sex (male or female only; other codings carry no matching weight).
+    pub sex: Option<Sex>,
+    /// Postcode, when it is a valid UK postcode.
+    pub postcode: Option<Postcode>,
+    /// NHS number, when it passes the mod-11 check.
+    pub nhs_number: Option<String>,
+}
+
+impl NormalisedIdentity {
+    /// The sex code used in keys, when it discriminates.
+    pub(crate) fn sex_code(&self) -> Option<&'static str> {
+        self.sex.filter(|s| *s != Sex::Other).map(Sex::code)
+    }
+}
+
+/// What normalisation could not use, by field name; the row is still kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// The identity field.
+    pub field: &'static str,
+    /// What was wrong; never the value.
+    pub reason: &'static str,
+}
+
+/// Folds case and accents, turns punctuation into spaces (apostrophes are
+/// dropped: O'Brien → obrien) and collapses white space.
+pub fn fold_text(text: &str) -> String {
+    let mut folded = String::with_capacity(text.len());
+    let mut pending_space = false;
+    for c in text.nfkd() {
+        if is_combining_mark(c) {
+            continue;
+        }
+        if c.is_alphanumeric() {
+            if pending_space && !folded.is_empty() {
+                folded.push(' ');
+            }
+            pending_space = false;
+            // Letters that Unicode does not decompose into a base letter.
+            match c {
+                'ø' | 'Ø' => folded.push('o'),
+                'æ' | 'Æ' => folded.push_str("ae"),
+                'œ' | 'Œ' => folded.push_str("oe"),
+                'ß' => folded.push_str("ss"),
+                'ł' | 'Ł' => folded.push('l'),
+                'đ' | 'Đ' | 'ð' | 'Ð' => folded.push('d'),
+                'þ' | 'Þ' => folded.push_str("th"),
+                'ı' => folded.push('i'),
+                _ => folded.extend(c.to_lowercase()),
+            }
+        } else if matches!(c, '\'' | '’' | '‘' | '`') {
+            // Apostrophes join: O'Brien, D'Souza.
+        } else {
+            pending_space = true;
+        }
+    }
+    folded
+}
+
+const TITLES: &[&str] = &[
+    "mr", "mrs", "ms", "miss", "mx", "master", "dr", "prof", "rev", "sir", "dame", "lady", "lord",
+];
+
+/// Folded name tokens without leading titles. A title that is the whole name
+/// is kept: "Lord" and "Sir" are surnames too.
+fn name_tokens(text: &str) -> Vec<String> {
+    let folded = fold_text(text);
+    let tokens: Vec<&str> = folded.split(' ').filter(|token| !token.is_empty()).collect();
+    let leading_titles = tokens
+        .iter()
+        .take_while(|token| TITLES.contains(token))
+        .count()
+        .min(tokens.len().saturating_sub(1));
+    tokens[leading_titles..].iter().map(|t| (*t).to_owned()).collect()
+}
+
+/// The first given name, folded, with its nickname resolved.
+pub fn normalise_forename(text: &str) -> Option<String> {
+    let tokens = name_tokens(text);
+    let first = tokens.into_iter().next()?;
+    Some(canonical_forename(&first).to_owned())
+}
+
+/// The family name folded, its parts split on hyphens and spaces; returns the
+/// joined form and the parts. Particles such as "van" or "de" stay part of the
+/// name.
+pub fn normalise_surname(text: &str) -> Option<(String, Vec<String>)> {
+    let tokens = name_tokens(text);
+    if tokens.is_empty() {
+        return None;
+    }
+    let joined = tokens.concat();
+    let parts = if tokens.len() > 1 {
+        tokens
+    } else {
+        vec![joined.clone()]
+    };
+    Some((joined, parts))
+}
+
+/// A UK postcode in the standard shapes (A9 9AA, A99 9AA, A9A 9AA, AA9 9AA,
+/// AA99 9AA, AA9A 9AA); `None` when the text is not one.
+pub fn normalise_postcode(text: &str) -> Option<Postcode> {
+    let compact: String = text
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    if !(5..=7).contains(&compact.len()) || !compact.is_ascii() {
+        return None;
+    }
+    let (outward, inward) = compact.split_at(compact.len() - 3);
+    let inward_ok = {
+        let b = inward.as_bytes();
+        b[0].is_ascii_digit() && b[1].is_ascii_alphabetic() && b[2].is_ascii_alphabetic()
+    };
+    let o = outward.as_bytes();
+    let outward_ok = match o.len() {
+        2 => o[0].is_ascii_alphabetic() && o[1].is_ascii_digit(),
+        3 => {
+            o[0].is_ascii_alphabetic()
+                && ((o[1].is_ascii_digit() && o[2].is_ascii_alphanumeric())
+                    || (o[1].is_ascii_alphabetic() && o[2].is_ascii_digit()))
+        }
+        4 => {
+            o[0].is_ascii_alphabetic()
+                && o[1].is_ascii_alphabetic()
+                && o[2].is_ascii_digit()
+                && o[3].is_ascii_alphanumeric()
+        }
+        _ => false,
+    };
+    (inward_ok && outward_ok).then(|| Postcode {
+        district: outward.to_owned(),
+        full: compact.clone(),
+    })
+}
+
+/// True when the text is a ten-digit NHS number whose check digit is right
+/// (modulus 11 with weights 10 down to 2).
+pub fn nhs_number_is_valid(text: &str) -> bool {
+    let digits: Vec<u32> = text
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .map(|c| c.to_digit(10))
+        .collect::<Option<Vec<u32>>>()
+        .unwrap_or_default();
+    if digits.len() != 10 {
+        return false;
+    }
+    let sum: u32 = digits[..9]
+        .iter()
+        .zip((2..=10).rev())
+        .map(|(digit, weight)| digit * weight)
+        .sum();
+    let check = 11 - (sum % 11);
+    match check {
+        11 => digits[9] == 0,
+        10 => false,
+        check => digits[9] == check,
+    }
+}
+
+/// Normalises one person's identifiers. Unusable values are left out and
+/// reported as warnings; the rest is kept.
+pub fn normalise(identity: &Identity) -> (NormalisedIdentity, Vec<Warning>) {
+    let mut warnings = Vec::new();
+    let present = |value: &Option<String>| {
+        value
+            .as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    let forename = present(&identity.forename).and_then(|f| normalise_forename(&f));
+    let (surname, surname_parts) = match present(&identity.surname).and_then(|s| normalise_surname(&s)) {
+        Some((joined, parts)) => (Some(joined), parts),
+        None => (None, Vec::new()),
+    };
+    let postcode = present(&identity.postcode).and_then(|text| {
+        let postcode = normalise_postcode(&text);
+        if postcode.is_none() {
+            warnings.push(Warning {
+                field: "postcode",
+                reason: "is not a valid UK postcode and was not used",
+            });
+        }
+        postcode
+    });
+    let nhs_number = present(&identity.nhs_number).and_then(|text| {
+        if nhs_number_is_valid(&text) {
+            Some(text.chars().filter(char::is_ascii_digit).collect())
+        } else {
+            warnings.push(Warning {
+                field: "nhs_number",
+                reason: "fails the NHS number mod-11 check and was not used",
+            });
+            None
+        }
+    });
+    let normalised = NormalisedIdentity {
+        forename,
+        surname,
+        surname_parts,
+        date_of_birth: identity.date_of_birth,
+        sex: present(&identity.sex).and_then(|s| Sex::parse(&s)),
+        postcode,
+        nhs_number,
+    };
+    (normalised, warnings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_fold_case_accents_titles_and_punctuation() {
+        assert_eq!(fold_text("  Zoë  O'Brien-Smith "), "zoe obrien smith");
+        assert_eq!(normalise_forename("Mr. JOHN paul"), Some("john".to_owned()));
+        assert_eq!(normalise_forename("Bill"), Some("william".to_owned()));
+        assert_eq!(normalise_forename("  "), None);
+        assert_eq!(
+            normalise_surname("Smith-Jones"),
+            Some(("smithjones".to_owned(), vec!["smith".to_owned(), "jones".to_owned()]))
+        );
+        assert_eq!(
+            normalise_surname("Smith Jones"),
+            normalise_surname("SMITH-JONES")
+        );
+        assert_eq!(normalise_surname("Dr Ødegård"), Some(("odegard".to_owned(), vec!["odegard".to_owned()])));
+    }
+
+    #[test]
+    fn postcodes_are_validated_with_their_district() {
+        let p = normalise_postcode("sw1a 1aa").unwrap();
+        assert_eq!((p.full.as_str(), p.district.as_str()), ("SW1A1AA", "SW1A"));
+        assert_eq!(normalise_postcode("M1 1AE").unwrap().district, "M1");
+        assert_eq!(normalise_postcode("B33 8TH").unwrap().district, "B33");
+        assert_eq!(normalise_postcode("CR2 6XH").unwrap().district, "CR2");
+        assert_eq!(normalise_postcode("DN55 1PT").unwrap().district, "DN55");
+        assert!(normalise_postcode("12345").is_none());
+        assert!(normalise_postcode("SW1A").is_none());
+        assert!(normalise_postcode("SW1A 1A1").is_none());
+    }
+
+    #[test]
+    fn nhs_numbers_are_checked_mod_11() {
+        assert!(nhs_number_is_valid("943 476 5919"));
+        assert!(nhs_number_is_valid("9434765919"));
+        assert!(!nhs_number_is_valid("9434765918"));
+        assert!(!nhs_number_is_valid("943476591"));
+        assert!(!nhs_number_is_valid("abcdefghij"));
+    }
+
+    #[test]
+    fn bad_identifiers_become_warnings_not_values() {
+        let identity = Identity {
+            forename: Some("Amy".into()),
+            postcode: Some("nowhere".into()),
+            nhs_number: Some("1234567890".into()),
+            ..Identity::default()
+        };
+        let (normalised, warnings) = normalise(&identity);
+        assert!(normalised.postcode.is_none());
+        assert!(normalised.nhs_number.is_none());
+        let fields: Vec<&str> = warnings.iter().map(|w| w.field).collect();
+        assert_eq!(fields, ["postcode", "nhs_number"]);
+    }
+}

@@ -1,0 +1,63 @@
+//! The CSA Centre's data collection template as types.
+//!
+//! The template's 37 numbered items and the marked extensions live in
+//! `template.toml` (a copy of `shared/csa-data-collection-template.toml`, kept
+//! in step by a test). [`Template::standard`] parses it into [`Field`]s with
+//! their [`FieldKind`], numbered [`Category`] codes, ranges and conditional
+//! rules ([`Condition`]). Agencies' own labels are turned into [`Value`]s
+//! through a [`LabelMap`]; "Not known" is a recorded answer, distinct from a
+//! missing one, and [`Completeness`] counts both per field.
+//!
+//! This crate does no I/O beyond parsing text it is given, and must not depend
+//! on gRPC, storage or identity handling.
+
+mod completeness;
+mod condition;
+mod labels;
+mod model;
+
+pub use completeness::{Completeness, FieldCompleteness};
+pub use condition::Condition;
+pub use labels::LabelMap;
+pub use model::{TEMPLATE_TOML, Answers, Category, Field, FieldKind, Section, Template, Value};
+
+/// Errors from parsing the template or validating answers against it.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Error {
+    /// The template text itself is malformed.
+    #[error("template: {0}")]
+    Template(String),
+    /// A field id that the template does not have.
+    #[error("unknown template field `{0}`")]
+    UnknownField(String),
+    /// An agency label that the mapping does not know for this field.
+    #[error("unknown label `{label}` for template field `{field}`")]
+    UnknownLabel {
+        /// The template field.
+        field: String,
+        /// The label as found in the extract (a category label, never identity).
+        label: String,
+    },
+    /// A value of the wrong kind for the field, or outside its categories.
+    #[error("invalid value for template field `{field}`: {reason}")]
+    InvalidValue {
+        /// The template field.
+        field: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An answer given to a conditional item whose condition is not met.
+    #[error("template field `{field}` applies only when {condition}")]
+    NotApplicable {
+        /// The conditional field.
+        field: String,
+        /// The rule, as written in the template.
+        condition: String,
+    },
+}
+
+/// Result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests;

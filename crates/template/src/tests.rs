@@ -1,0 +1,269 @@
+use std::collections::HashMap;
+
+use super::*;
+
+fn identity_labels() -> LabelMap {
+    LabelMap::new(&HashMap::new(), ';')
+}
+
+#[test]
+fn the_template_has_37_core_items_and_marked_extensions() {
+    let template = Template::standard();
+    // Sub-items (A1a, B2a, ...) carry a letter after the number.
+    let core_numbered: Vec<&Field> = template
+        .fields()
+        .iter()
+        .filter(|field| !field.extension)
+        .filter(|field| field.item[1..].chars().all(|c| c.is_ascii_digit()))
+        .collect();
+    assert_eq!(core_numbered.len(), 37);
+    let extensions: Vec<&str> = template
+        .fields()
+        .iter()
+        .filter(|field| field.extension)
+        .map(|field| field.id.as_str())
+        .collect();
+    assert_eq!(
+        extensions,
+        [
+            "victim.family_difficulties",
+            "case.concern_status",
+            "context.exploitation_source",
+            "victim.missing_episodes"
+        ]
+    );
+}
+
+#[test]
+fn every_category_of_every_field_parses_from_its_template_label() {
+    let template = Template::standard();
+    let labels = identity_labels();
+    let mut categories_seen = 0;
+    for field in template.fields() {
+        match field.kind {
+            FieldKind::Single | FieldKind::Multi | FieldKind::Text => {
+                for category in &field.categories {
+                    let value = labels
+                        .parse(field, &category.label.to_uppercase())
+                        .unwrap_or_else(|e| panic!("{}: {}: {e}", field.id, category.label))
+                        .expect("a non-empty cell is an answer");
+                    let expected_code = category.code;
+                    match (&value, field.kind) {
+                        (Value::Single { code, .. }, FieldKind::Single | FieldKind::Text) => {
+                            assert_eq!(*code, expected_code, "{}", field.id)
+                        }
+                        (Value::Multi { codes, .. }, FieldKind::Multi) => {
+                            assert_eq!(codes, &vec![expected_code], "{}", field.id)
+                        }
+                        other => panic!("{}: unexpected {other:?}", field.id),
+                    }
+                    assert_eq!(field.is_not_known(&value), category.not_known);
+                    categories_seen += 1;
+                }
+                if field.kind != FieldKind::Text {
+                    assert!(!field.categories.is_empty(), "{} has categories", field.id);
+                    let error = labels.parse(field, "no such category").unwrap_err();
+                    assert!(matches!(error, Error::UnknownLabel { .. }), "{}", field.id);
+                }
+            }
+            FieldKind::Integer => {
+                let (low, high) = field.range.expect("integer fields have a range");
+                for number in [low, high] {
+                    assert_eq!(
+                        labels.parse(field, &number.to_string()).unwrap(),
+                        Some(Value::Integer(number))
+                    );
+                }
+                assert!(labels.parse(field, &(high + 1).to_string()).is_err());
+                assert!(labels.parse(field, &(low - 1).to_string()).is_err());
+                assert!(labels.parse(field, "twelve").is_err());
+            }
+        }
+        // An empty cell is missing, never "not known".
+        assert_eq!(labels.parse(field, "  ").unwrap(), None, "{}", field.id);
+    }
+    assert!(categories_seen > 250, "saw {categories_seen} categories");
+}
+
+#[test]
+fn categories_are_numbered_core_first_then_extensions() {
+    let template = Template::standard();
+    let sex = template.field("victim.sex").unwrap();
+    let labels: Vec<(u32, &str, bool)> = sex
+        .categories
+        .iter()
+        .map(|c| (c.code, c.label.as_str(), c.extension))
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            (1, "Male", false),
+            (2, "Female", false),
+            (3, "Other (write in)", true),
+            (4, "Not known", true)
+        ]
+    );
+    // D6 shares D4's categories.
+    let receiving = template.field("services.receiving_agency").unwrap();
+    let referring = template.field("services.referring_agency").unwrap();
+    assert_eq!(receiving.categories, referring.categories);
+    assert_eq!(template.field("perpetrator.ethnicity").unwrap().categories.len(), 17);
+}
+
+#[test]
+fn agency_labels_map_to_template_categories_with_write_ins() {
+    let template = Template::standard();
+    let field = template.field("victim.ethnicity").unwrap();
+    let map: HashMap<String, String> = [
+        ("WBRI", "White British"),
+        ("OTH", "Any other ethnic background (write in)"),
+        ("NK", "Not known"),
+    ]
+    .into_iter()
+    .map(|(a, b)| (a.to_owned(), b.to_owned()))
+    .collect();
+    let labels = LabelMap::new(&map, ';');
+    assert_eq!(
+        labels.parse(field, "wbri").unwrap(),
+        Some(Value::Single { code: 1, write_in: None })
+    );
+    assert_eq!(
+        labels.parse(field, "OTH: Roma").unwrap(),
+        Some(Value::Single { code: 16, write_in: Some("Roma".to_owned()) })
+    );
+    let not_known = labels.parse(field, "NK").unwrap().unwrap();
+    assert!(field.is_not_known(&not_known));
+
+    let multi = template.field("context.locations").unwrap();
+    assert_eq!(
+        labels.parse(multi, "Online; In a vehicle").unwrap(),
+        Some(Value::Multi { codes: vec![8, 7], write_in: None })
+    );
+}
+
+#[test]
+fn not_known_is_distinct_from_missing_even_without_a_category() {
+    let template = Template::standard();
+    let age = template.field("victim.age_at_referral").unwrap();
+    let labels = identity_labels();
+    assert_eq!(labels.parse(age, "Not known").unwrap(), Some(Value::NotKnown));
+    assert_eq!(labels.parse(age, "").unwrap(), None);
+}
+
+fn answers<'a>(pairs: &'a [(&'a str, Value)]) -> Answers<'a> {
+    pairs.iter().map(|(id, value)| (*id, value)).collect()
+}
+
+#[test]
+fn conditional_items_apply_only_when_their_parent_says_so() {
+    let template = Template::standard();
+    let single = |field: &str, label: &str| {
+        let code = template.field(field).unwrap().category_by_label(label).unwrap().code;
+        Value::Single { code, write_in: None }
+    };
+    let high_risk = single("victim.cse_risk_level", "High risk of CSE");
+
+    let suspected_cse = [
+        ("victim.status", single("victim.status", "Suspected")),
+        ("services.recorded_as", single("services.recorded_as", "CSE")),
+    ];
+    template
+        .validate_answer("victim.cse_risk_level", &high_risk, &answers(&suspected_cse))
+        .unwrap();
+
+    let known_cse = [
+        ("victim.status", single("victim.status", "Known")),
+        ("services.recorded_as", single("services.recorded_as", "CSE")),
+    ];
+    let error = template
+        .validate_answer("victim.cse_risk_level", &high_risk, &answers(&known_cse))
+        .unwrap_err();
+    assert!(matches!(error, Error::NotApplicable { .. }));
+
+    // An unanswered parent decides nothing, so the answer is kept.
+    template
+        .validate_answer("victim.cse_risk_level", &high_risk, &answers(&[]))
+        .unwrap();
+
+    // B3a applies when B3 (age) is not known.
+    let adult = single("perpetrator.age_band", "Adult (18 or over)");
+    template
+        .validate_answer("perpetrator.age_band", &adult, &answers(&[]))
+        .unwrap();
+    let with_age = [("perpetrator.age", Value::Integer(40))];
+    assert!(template
+        .validate_answer("perpetrator.age_band", &adult, &answers(&with_age))
+        .is_err());
+
+    // C8a applies when C8 includes Online.
+    let media = Value::Multi { codes: vec![2], write_in: None };
+    let online = template.field("context.locations").unwrap().category_by_label("Online").unwrap().code;
+    let with_online = [("context.locations", Value::Multi { codes: vec![online, 1], write_in: None })];
+    template
+        .validate_answer("context.online_media", &media, &answers(&with_online))
+        .unwrap();
+    let offline = [("context.locations", Value::Multi { codes: vec![1], write_in: None })];
+    assert!(template
+        .validate_answer("context.online_media", &media, &answers(&offline))
+        .is_err());
+}
+
+#[test]
+fn every_conditional_item_has_a_parsed_rule() {
+    let template = Template::standard();
+    let conditional: Vec<&str> = template
+        .fields()
+        .iter()
+        .filter(|field| field.applies_when.is_some())
+        .map(|field| field.item.as_str())
+        .collect();
+    assert_eq!(conditional, ["A1a", "B2a", "B3a", "C6", "C8a", "D9a"]);
+}
+
+#[test]
+fn wrong_kinds_and_codes_are_refused() {
+    let template = Template::standard();
+    let sex = template.field("victim.sex").unwrap();
+    assert!(sex.validate(&Value::Single { code: 9, write_in: None }).is_err());
+    assert!(sex.validate(&Value::Integer(1)).is_err());
+    assert!(sex
+        .validate(&Value::Single { code: 1, write_in: Some("x".into()) })
+        .is_err());
+    let abuse = template.field("context.abuse_types").unwrap();
+    assert!(abuse.validate(&Value::Multi { codes: vec![1, 1], write_in: None }).is_err());
+    assert!(abuse.validate(&Value::Multi { codes: vec![], write_in: None }).is_err());
+}
+
+#[test]
+fn completeness_counts_known_not_known_and_missing() {
+    let template = Template::standard();
+    let mut completeness = Completeness::default();
+    let fields = ["victim.sex", "victim.ethnicity", "victim.age_at_referral", "victim.cse_risk_level"];
+    let first = [
+        ("victim.sex", Value::Single { code: 2, write_in: None }),
+        ("victim.ethnicity", Value::Single { code: 17, write_in: None }),
+    ];
+    completeness.record(template, fields, &answers(&first));
+    let second = [("victim.age_at_referral", Value::NotKnown)];
+    completeness.record(template, fields, &answers(&second));
+    let sex = completeness.fields["victim.sex"];
+    assert_eq!((sex.known, sex.not_known, sex.missing), (1, 0, 1));
+    let ethnicity = completeness.fields["victim.ethnicity"];
+    assert_eq!((ethnicity.known, ethnicity.not_known, ethnicity.missing), (0, 1, 1));
+    let age = completeness.fields["victim.age_at_referral"];
+    assert_eq!((age.known, age.not_known, age.missing), (0, 1, 1));
+    // A1a never applied (its parents were unanswered), so it is not counted.
+    assert!(!completeness.fields.contains_key("victim.cse_risk_level"));
+}
+
+#[test]
+fn the_embedded_template_matches_the_shared_one() {
+    let shared = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/csa-data-collection-template.toml");
+    if let Ok(text) = std::fs::read_to_string(&shared) {
+        assert_eq!(text, model::TEMPLATE_TOML, "copy shared/ template into crates/template");
+    } else {
+        // Outside a checkout with shared/ beside it, the embedded copy stands.
+        assert!(Template::parse(model::TEMPLATE_TOML).is_ok());
+    }
+}
