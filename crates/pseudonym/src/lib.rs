@@ -14,14 +14,18 @@
 
 pub mod bloom;
 mod date;
+pub mod extract;
 mod keys;
+pub mod mapping;
 mod matchkeys;
 pub mod nicknames;
 mod normalise;
 
 pub use bloom::{BloomParams, BLOOM_BITS};
 pub use date::{parse_date, Date, DateFormat};
+pub use extract::{pseudonymise_extract, ExtractError, ExtractOutput, PseudonymisedInvolvement, PseudonymisedRecord, ReidEntry, RowIssue};
 pub use keys::{Keys, SchemeSecret};
+pub use mapping::{CaseType, Mapping, MappingError, Role};
 pub use matchkeys::{match_keys, MatchKeyKind};
 pub use normalise::{
     fold_text, normalise, normalise_forename, normalise_postcode, normalise_surname,

@@ -1,0 +1,438 @@
+//! Reading an agency's extract: one CSV row per involvement, grouped into case
+//! records, identities pseudonymised, template items parsed through the
+//! mapping's labels. Bad rows are reported by row number and field and
+//! skipped; good rows are never lost because of them.
+
+use std::collections::HashMap;
+use std::io::Read;
+
+use braid_template::{Answers, LabelMap, Template, Value};
+
+use crate::date::{parse_date, Date, DateFormat};
+use crate::keys::Keys;
+use crate::mapping::{parse_case_type, parse_role, CaseType, Mapping, MappingError, Role};
+use crate::normalise::{normalise, Identity};
+use crate::{pseudonymise, PersonPseudonyms};
+
+/// One involvement, pseudonymised.
+#[derive(Debug, Clone)]
+pub struct PseudonymisedInvolvement {
+    /// Opaque person ref.
+    pub person_ref: String,
+    /// Role in the case.
+    pub role: Role,
+    /// Match keys and Bloom encoding.
+    pub pseudonyms: PersonPseudonyms,
+    /// Template items of section A or B.
+    pub fields: Vec<(String, Value)>,
+}
+
+/// One case record, pseudonymised: ready to upload.
+#[derive(Debug, Clone)]
+pub struct PseudonymisedRecord {
+    /// Opaque record ref.
+    pub record_ref: String,
+    /// Classification by this agency.
+    pub case_type: CaseType,
+    /// Referral or event date.
+    pub referral_date: Option<Date>,
+    /// When the abuse started.
+    pub incident_start: Option<Date>,
+    /// When the abuse last occurred.
+    pub last_occurrence: Option<Date>,
+    /// Template items of sections C, D and case-level extensions.
+    pub fields: Vec<(String, Value)>,
+    /// The people involved.
+    pub involvements: Vec<PseudonymisedInvolvement>,
+    /// CSV line of the record's first row.
+    pub source_row: u32,
+}
+
+/// A problem with one row, by CSV line number (the header is line 1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowIssue {
+    /// CSV line number.
+    pub row: u64,
+    /// The column or identity field at fault.
+    pub field: String,
+    /// What is wrong; never an identity value.
+    pub reason: String,
+}
+
+impl std::fmt::Display for RowIssue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "row {}: {}: {}", self.row, self.field, self.reason)
+    }
+}
+
+/// One line of the agency's re-identification map, which never leaves its
+/// premises: opaque refs back to its own ids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReidEntry {
+    /// Opaque record ref.
+    pub record_ref: String,
+    /// The agency's case id.
+    pub case_id: String,
+    /// Opaque person ref.
+    pub person_ref: String,
+    /// The agency's local person id.
+    pub person_id: String,
+}
+
+/// Everything produced from one extract.
+#[derive(Debug, Default)]
+pub struct ExtractOutput {
+    /// Records ready to upload.
+    pub records: Vec<PseudonymisedRecord>,
+    /// Rows skipped, with the reason.
+    pub rejected: Vec<RowIssue>,
+    /// Rows kept, with a value that could not be used.
+    pub warnings: Vec<RowIssue>,
+    /// The local re-identification map.
+    pub reid: Vec<ReidEntry>,
+    /// Data rows read (excluding the header).
+    pub rows_read: u64,
+    /// Involvements kept.
+    pub involvements: u64,
+}
+
+/// Errors that stop the whole extract (as opposed to one row).
+#[derive(Debug, thiserror::Error)]
+pub enum ExtractError {
+    /// The mapping does not fit the extract.
+    #[error(transparent)]
+    Mapping(#[from] MappingError),
+    /// The header could not be read.
+    #[error("extract header: {0}")]
+    Header(String),
+}
+
+struct Columns {
+    record_ref: usize,
+    person_ref: usize,
+    role: usize,
+    case_type: usize,
+    event_date: usize,
+    incident_start: Option<usize>,
+    last_occurrence: Option<usize>,
+    forename: Option<usize>,
+    surname: Option<usize>,
+    date_of_birth: Option<usize>,
+    sex: Option<usize>,
+    postcode: Option<usize>,
+    nhs_number: Option<usize>,
+    fields: Vec<(String, usize)>,
+}
+
+fn resolve_columns(mapping: &Mapping, header: &csv::StringRecord) -> Result<Columns, MappingError> {
+    let position: HashMap<&str, usize> = header
+        .iter()
+        .enumerate()
+        .map(|(index, name)| (name.trim(), index))
+        .collect();
+    let find = |column: &str, purpose: &str| {
+        position
+            .get(column.trim())
+            .copied()
+            .ok_or_else(|| MappingError::MissingColumn {
+                column: column.to_owned(),
+                purpose: purpose.to_owned(),
+            })
+    };
+    let optional = |column: &Option<String>, purpose: &str| {
+        column.as_deref().map(|c| find(c, purpose)).transpose()
+    };
+    let c = &mapping.columns;
+    let i = &mapping.identity;
+    Ok(Columns {
+        record_ref: find(&c.record_ref, "record_ref")?,
+        person_ref: find(&c.person_ref, "person_ref")?,
+        role: find(&c.role, "role")?,
+        case_type: find(&c.case_type, "case_type")?,
+        event_date: find(&c.event_date, "event_date")?,
+        incident_start: optional(&c.incident_start, "incident_start")?,
+        last_occurrence: optional(&c.last_occurrence, "last_occurrence")?,
+        forename: optional(&i.forename, "forename")?,
+        surname: optional(&i.surname, "surname")?,
+        date_of_birth: optional(&i.date_of_birth, "date_of_birth")?,
+        sex: optional(&i.sex, "sex")?,
+        postcode: optional(&i.postcode, "postcode")?,
+        nhs_number: optional(&i.nhs_number, "nhs_number")?,
+        fields: mapping
+            .fields
+            .iter()
+            .map(|(id, field)| Ok((id.clone(), find(&field.column, id)?)))
+            .collect::<Result<_, MappingError>>()?,
+    })
+}
+
+/// Reads an extract and pseudonymises it. `on_row` is called after each data
+/// row with the number read so far, for progress display.
+pub fn pseudonymise_extract<R: Read>(
+    input: R,
+    mapping: &Mapping,
+    keys: &Keys,
+    mut on_row: impl FnMut(u64),
+) -> Result<ExtractOutput, ExtractError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(csv::Trim::None)
+        .from_reader(input);
+    let header = reader
+        .headers()
+        .map_err(|error| ExtractError::Header(error.to_string()))?
+        .clone();
+    let columns = resolve_columns(mapping, &header)?;
+    let context = RowContext {
+        template: Template::standard(),
+        label_maps: mapping.label_maps(),
+        roles: mapping
+            .roles
+            .iter()
+            .filter_map(|(label, target)| Some((fold(label), parse_role(target)?)))
+            .collect(),
+        case_types: mapping
+            .case_types
+            .iter()
+            .filter_map(|(label, target)| Some((fold(label), parse_case_type(target)?)))
+            .collect(),
+        date_format: DateFormat::parse(&mapping.columns.date_format).map_err(MappingError::from)?,
+        dob_format: match &mapping.identity.date_of_birth_format {
+            Some(format) => DateFormat::parse(format).map_err(MappingError::from)?,
+            None => DateFormat::parse(&mapping.columns.date_format).map_err(MappingError::from)?,
+        },
+        keys,
+        columns,
+        width: header.len(),
+    };
+
+    let mut output = ExtractOutput::default();
+    let mut record_index: HashMap<String, usize> = HashMap::new();
+    let mut row = csv::StringRecord::new();
+    loop {
+        let line = reader.position().line() + 1;
+        match reader.read_record(&mut row) {
+            Ok(false) => break,
+            Ok(true) => {
+                output.rows_read += 1;
+                let line = row.position().map_or(line, |p| p.line());
+                match context.read_row(&row, line, &mut output.warnings) {
+                    Ok(parsed) => {
+                        output.reid.push(ReidEntry {
+                            record_ref: parsed.record.record_ref.clone(),
+                            case_id: parsed.case_id.clone(),
+                            person_ref: parsed.record.involvements[0].person_ref.clone(),
+                            person_id: parsed.person_id,
+                        });
+                        output.involvements += 1;
+                        match record_index.get(&parsed.case_id) {
+                            Some(&index) => {
+                                let existing = &mut output.records[index];
+                                existing.involvements.extend(parsed.record.involvements);
+                            }
+                            None => {
+                                record_index.insert(parsed.case_id, output.records.len());
+                                output.records.push(parsed.record);
+                            }
+                        }
+                    }
+                    Err(issue) => output.rejected.push(issue),
+                }
+            }
+            Err(error) => {
+                output.rows_read += 1;
+                let line = error.position().map_or(line, |p| p.line());
+                let reason = match error.kind() {
+                    csv::ErrorKind::Utf8 { .. } => "is not valid UTF-8".to_owned(),
+                    _ => "is not a well-formed CSV row".to_owned(),
+                };
+                output.rejected.push(RowIssue {
+                    row: line,
+                    field: "row".to_owned(),
+                    reason,
+                });
+            }
+        }
+        on_row(output.rows_read);
+    }
+    Ok(output)
+}
+
+fn fold(label: &str) -> String {
+    label.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
+}
+
+struct RowContext<'a> {
+    template: &'static Template,
+    label_maps: HashMap<String, LabelMap>,
+    roles: HashMap<String, Role>,
+    case_types: HashMap<String, CaseType>,
+    date_format: DateFormat,
+    dob_format: DateFormat,
+    keys: &'a Keys,
+    columns: Columns,
+    width: usize,
+}
+
+struct ParsedRow {
+    case_id: String,
+    person_id: String,
+    record: PseudonymisedRecord,
+}
+
+impl RowContext<'_> {
+    fn read_row(
+        &self,
+        row: &csv::StringRecord,
+        line: u64,
+        warnings: &mut Vec<RowIssue>,
+    ) -> Result<ParsedRow, RowIssue> {
+        let issue = |field: &str, reason: String| RowIssue {
+            row: line,
+            field: field.to_owned(),
+            reason,
+        };
+        if row.len() != self.width {
+            return Err(issue(
+                "row",
+                format!("has {} fields but the header has {}", row.len(), self.width),
+            ));
+        }
+        let cell = |index: usize| row.get(index).map(str::trim).unwrap_or("");
+        let optional_cell = |index: Option<usize>| {
+            index.map(cell).filter(|v| !v.is_empty()).map(str::to_owned)
+        };
+        let required = |index: usize, field: &str| {
+            let value = cell(index);
+            if value.is_empty() {
+                Err(issue(field, "is empty".to_owned()))
+            } else {
+                Ok(value.to_owned())
+            }
+        };
+        let c = &self.columns;
+        let case_id = required(c.record_ref, "record_ref")?;
+        let person_id = required(c.person_ref, "person_ref")?;
+        let role_label = required(c.role, "role")?;
+        let role = *self
+            .roles
+            .get(&fold(&role_label))
+            .ok_or_else(|| issue("role", format!("unknown label `{role_label}`")))?;
+        let case_label = required(c.case_type, "case_type")?;
+        let case_type = *self
+            .case_types
+            .get(&fold(&case_label))
+            .ok_or_else(|| issue("case_type", format!("unknown label `{case_label}`")))?;
+        let date = |index: Option<usize>, field: &'static str| -> Result<Option<Date>, RowIssue> {
+            optional_cell(index)
+                .map(|text| parse_date(&text, &self.date_format, field))
+                .transpose()
+                .map_err(|error| issue(field, error_reason(&error)))
+        };
+        let referral_date = date(Some(c.event_date), "event_date")?;
+        let incident_start = date(c.incident_start, "incident_start")?;
+        let last_occurrence = date(c.last_occurrence, "last_occurrence")?;
+        let date_of_birth = optional_cell(c.date_of_birth)
+            .map(|text| parse_date(&text, &self.dob_format, "date_of_birth"))
+            .transpose()
+            .map_err(|error| issue("date_of_birth", error_reason(&error)))?;
+
+        // Template items: case-level ones, and the person's section.
+        let mut case_fields = Vec::new();
+        let mut person_fields = Vec::new();
+        for (id, index) in &c.fields {
+            let Ok(field) = self.template.field(id) else {
+                continue;
+            };
+            let Some(labels) = self.label_maps.get(id) else {
+                continue;
+            };
+            let text = cell(*index);
+            let value = labels
+                .parse(field, text)
+                .map_err(|error| issue(id, template_reason(&error)))?;
+            let Some(value) = value else { continue };
+            use braid_template::Section;
+            let applies = match field.section {
+                Section::Victim => matches!(role, Role::KnownVictim | Role::SuspectedVictim),
+                Section::Perpetrator => matches!(role, Role::Perpetrator | Role::Hsb),
+                Section::Context | Section::Services | Section::Case => true,
+            };
+            if !applies {
+                warnings.push(issue(id, format!("does not apply to the role {} and was not used", role.name())));
+                continue;
+            }
+            if field.section.is_case_level() {
+                case_fields.push((id.clone(), value));
+            } else {
+                person_fields.push((id.clone(), value));
+            }
+        }
+        {
+            let answers: Answers = case_fields
+                .iter()
+                .chain(person_fields.iter())
+                .map(|(id, value)| (id.as_str(), value))
+                .collect();
+            for (id, value) in case_fields.iter().chain(person_fields.iter()) {
+                self.template
+                    .validate_answer(id, value, &answers)
+                    .map_err(|error| issue(id, template_reason(&error)))?;
+            }
+        }
+
+        let identity = Identity {
+            forename: optional_cell(c.forename),
+            surname: optional_cell(c.surname),
+            date_of_birth,
+            sex: optional_cell(c.sex),
+            postcode: optional_cell(c.postcode),
+            nhs_number: optional_cell(c.nhs_number),
+        };
+        let (normalised, identity_warnings) = normalise(&identity);
+        for warning in identity_warnings {
+            warnings.push(issue(warning.field, warning.reason.to_owned()));
+        }
+        let pseudonyms = pseudonymise(self.keys, &normalised);
+        let record = PseudonymisedRecord {
+            record_ref: self.keys.opaque_ref("r", &case_id),
+            case_type,
+            referral_date,
+            incident_start,
+            last_occurrence,
+            fields: case_fields,
+            involvements: vec![PseudonymisedInvolvement {
+                person_ref: self.keys.opaque_ref("p", &person_id),
+                role,
+                pseudonyms,
+                fields: person_fields,
+            }],
+            source_row: u32::try_from(line).unwrap_or(u32::MAX),
+        };
+        Ok(ParsedRow {
+            case_id,
+            person_id,
+            record,
+        })
+    }
+}
+
+/// The reason part of a date error (the field is named separately).
+fn error_reason(error: &crate::Error) -> String {
+    match error {
+        crate::Error::Date { reason, .. } => reason.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The reason part of a template error (the field is named separately).
+fn template_reason(error: &braid_template::Error) -> String {
+    match error {
+        braid_template::Error::UnknownLabel { label, .. } => format!("unknown label `{label}`"),
+        braid_template::Error::InvalidValue { reason, .. } => reason.clone(),
+        braid_template::Error::NotApplicable { condition, .. } => {
+            format!("applies only when {condition}")
+        }
+        other => other.to_string(),
+    }
+}

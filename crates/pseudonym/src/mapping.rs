@@ -1,0 +1,273 @@
+//! The mapping file: how one agency's extract CSV maps to identity fields,
+//! case fields and template items.
+
+use std::collections::{BTreeMap, HashMap};
+
+use braid_template::{LabelMap, Template};
+use serde::{Deserialize, Serialize};
+
+use crate::date::DateFormat;
+
+/// A whole mapping file (TOML).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Mapping {
+    /// Who the agency is.
+    pub agency: AgencySection,
+    /// Columns of the case and the involvement.
+    pub columns: CaseColumns,
+    /// Columns of the person's identity; these never leave the premises.
+    pub identity: IdentityColumns,
+    /// Agency role label → `known_victim`, `suspected_victim`, `perpetrator`
+    /// or `hsb`.
+    pub roles: BTreeMap<String, String>,
+    /// Agency case-type label → `CSA`, `CSE` or `HSB`.
+    pub case_types: BTreeMap<String, String>,
+    /// Template items by their `id`.
+    #[serde(default)]
+    pub fields: BTreeMap<String, FieldColumn>,
+}
+
+/// The agency.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AgencySection {
+    /// Short code, e.g. `CSC-NORTH`.
+    pub code: String,
+    /// `children_services`, `police`, `yot`, `health` or `voluntary`.
+    #[serde(rename = "type")]
+    pub agency_type: String,
+}
+
+/// Case-level columns.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CaseColumns {
+    /// The agency's case id (becomes the opaque record ref).
+    pub record_ref: String,
+    /// The agency's local person id (becomes the opaque person ref).
+    pub person_ref: String,
+    /// The person's role in the case.
+    pub role: String,
+    /// CSA / CSE / HSB in the agency's labels.
+    pub case_type: String,
+    /// The referral or event date.
+    pub event_date: String,
+    /// When the abuse started, if recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident_start: Option<String>,
+    /// When the abuse last occurred, if recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_occurrence: Option<String>,
+    /// Format of every date column, strftime style, e.g. `%d/%m/%Y`.
+    pub date_format: String,
+}
+
+/// Identity columns. Each is optional: an agency maps what it records.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityColumns {
+    /// Given name(s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forename: Option<String>,
+    /// Family name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub surname: Option<String>,
+    /// Date of birth.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date_of_birth: Option<String>,
+    /// Format of the date of birth when it differs from `columns.date_format`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date_of_birth_format: Option<String>,
+    /// Sex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sex: Option<String>,
+    /// UK postcode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postcode: Option<String>,
+    /// NHS number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nhs_number: Option<String>,
+}
+
+/// Where one template item is and how the agency labels its categories.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FieldColumn {
+    /// The CSV column.
+    pub column: String,
+    /// Agency label → template category wording. Labels not listed are
+    /// matched against the template's own wording.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// Separator of ticked categories in multi-choice cells.
+    #[serde(default = "default_separator")]
+    pub separator: char,
+}
+
+fn default_separator() -> char {
+    ';'
+}
+
+/// Problems with a mapping file that stop pseudonymisation before any row is
+/// read.
+#[derive(Debug, thiserror::Error)]
+pub enum MappingError {
+    /// Not valid TOML, or not in the mapping's shape.
+    #[error("mapping file: {0}")]
+    Parse(String),
+    /// A template field id the template does not have.
+    #[error("mapping names template field `{0}`, which the template does not have")]
+    UnknownField(String),
+    /// A role or case-type target that does not exist.
+    #[error("mapping {section}: `{target}` is not one of {allowed}")]
+    UnknownTarget {
+        /// `roles` or `case_types`.
+        section: &'static str,
+        /// The bad target.
+        target: String,
+        /// What is allowed.
+        allowed: &'static str,
+    },
+    /// A date format that cannot be read.
+    #[error("mapping: {0}")]
+    DateFormat(#[from] crate::Error),
+    /// A column named in the mapping is missing from the extract's header.
+    #[error("the extract has no column `{column}`, which the mapping names for {purpose}")]
+    MissingColumn {
+        /// The column name.
+        column: String,
+        /// What it was mapped to.
+        purpose: String,
+    },
+    /// An agency type that is not known.
+    #[error("mapping agency.type `{0}` is not one of children_services, police, yot, health, voluntary")]
+    AgencyType(String),
+}
+
+/// The agency types Braid knows.
+pub const AGENCY_TYPES: [&str; 5] = ["children_services", "police", "yot", "health", "voluntary"];
+
+impl Mapping {
+    /// Reads and checks a mapping file.
+    pub fn parse(text: &str) -> Result<Mapping, MappingError> {
+        let mapping: Mapping =
+            toml::from_str(text).map_err(|error| MappingError::Parse(error.to_string()))?;
+        mapping.validate()?;
+        Ok(mapping)
+    }
+
+    /// The TOML text of this mapping.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|error| {
+            unreachable!("a mapping always serialises: {error}")
+        })
+    }
+
+    fn validate(&self) -> Result<(), MappingError> {
+        if !AGENCY_TYPES.contains(&self.agency.agency_type.as_str()) {
+            return Err(MappingError::AgencyType(self.agency.agency_type.clone()));
+        }
+        let template = Template::standard();
+        for id in self.fields.keys() {
+            template
+                .field(id)
+                .map_err(|_| MappingError::UnknownField(id.clone()))?;
+        }
+        for target in self.roles.values() {
+            if parse_role(target).is_none() {
+                return Err(MappingError::UnknownTarget {
+                    section: "roles",
+                    target: target.clone(),
+                    allowed: "known_victim, suspected_victim, perpetrator, hsb",
+                });
+            }
+        }
+        for target in self.case_types.values() {
+            if parse_case_type(target).is_none() {
+                return Err(MappingError::UnknownTarget {
+                    section: "case_types",
+                    target: target.clone(),
+                    allowed: "CSA, CSE, HSB",
+                });
+            }
+        }
+        DateFormat::parse(&self.columns.date_format)?;
+        if let Some(format) = &self.identity.date_of_birth_format {
+            DateFormat::parse(format)?;
+        }
+        Ok(())
+    }
+
+    /// Label maps for every mapped template field.
+    pub(crate) fn label_maps(&self) -> HashMap<String, LabelMap> {
+        self.fields
+            .iter()
+            .map(|(id, column)| {
+                let labels: HashMap<String, String> = column
+                    .labels
+                    .iter()
+                    .map(|(a, b)| (a.clone(), b.clone()))
+                    .collect();
+                (id.clone(), LabelMap::new(&labels, column.separator))
+            })
+            .collect()
+    }
+}
+
+/// A person's part in a case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Known (disclosed) victim.
+    KnownVictim,
+    /// Suspected victim.
+    SuspectedVictim,
+    /// Perpetrator or suspect.
+    Perpetrator,
+    /// Child displaying harmful sexual behaviour.
+    Hsb,
+}
+
+impl Role {
+    /// The mapping-file name of the role.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::KnownVictim => "known_victim",
+            Role::SuspectedVictim => "suspected_victim",
+            Role::Perpetrator => "perpetrator",
+            Role::Hsb => "hsb",
+        }
+    }
+}
+
+/// Reads a role target.
+pub fn parse_role(text: &str) -> Option<Role> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "known_victim" => Some(Role::KnownVictim),
+        "suspected_victim" => Some(Role::SuspectedVictim),
+        "perpetrator" => Some(Role::Perpetrator),
+        "hsb" => Some(Role::Hsb),
+        _ => None,
+    }
+}
+
+/// How a case is classified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CaseType {
+    /// Child sexual abuse.
+    Csa,
+    /// Child sexual exploitation.
+    Cse,
+    /// Harmful sexual behaviour.
+    Hsb,
+}
+
+/// Reads a case-type target.
+pub fn parse_case_type(text: &str) -> Option<CaseType> {
+    match text.trim().to_ascii_uppercase().as_str() {
+        "CSA" => Some(CaseType::Csa),
+        "CSE" => Some(CaseType::Cse),
+        "HSB" => Some(CaseType::Hsb),
+        _ => None,
+    }
+}
