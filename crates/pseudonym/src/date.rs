@@ -2,52 +2,7 @@
 
 use crate::{Error, Result};
 
-/// A calendar date.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Date {
-    /// Four-digit year.
-    pub year: i32,
-    /// 1 to 12.
-    pub month: u32,
-    /// 1 to 31, valid for the month.
-    pub day: u32,
-}
-
-impl Date {
-    /// A date, if it exists in the calendar.
-    pub fn new(year: i32, month: u32, day: u32) -> Option<Date> {
-        if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
-            return None;
-        }
-        Some(Date { year, month, day })
-    }
-
-    /// Days since 1970-01-01 (negative before), for intervals.
-    pub fn days_since_epoch(&self) -> i64 {
-        // Howard Hinnant's days_from_civil.
-        let y = i64::from(self.year) - i64::from(self.month <= 2);
-        let era = if y >= 0 { y } else { y - 399 } / 400;
-        let yoe = y - era * 400;
-        let m = i64::from(self.month);
-        let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(self.day) - 1;
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-        era * 146_097 + doe - 719_468
-    }
-}
-
-fn is_leap(year: i32) -> bool {
-    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
-}
-
-fn days_in_month(year: i32, month: u32) -> u32 {
-    match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if is_leap(year) => 29,
-        2 => 28,
-        _ => 0,
-    }
-}
+pub use braid_template::Date;
 
 const MONTHS: [&str; 12] = [
     "january", "february", "march", "april", "may", "june", "july", "august", "september",
@@ -195,14 +150,5 @@ mod tests {
         assert_eq!(parse_date("07.03.11", &short, "dob").unwrap(), Date::new(2011, 3, 7).unwrap());
         assert!(DateFormat::parse("%d/%m").is_err());
         assert!(DateFormat::parse("%q").is_err());
-    }
-
-    #[test]
-    fn days_since_epoch_counts_days() {
-        assert_eq!(Date::new(1970, 1, 1).unwrap().days_since_epoch(), 0);
-        assert_eq!(Date::new(2000, 3, 1).unwrap().days_since_epoch(), 11_017);
-        let a = Date::new(2020, 1, 1).unwrap().days_since_epoch();
-        let b = Date::new(2021, 1, 1).unwrap().days_since_epoch();
-        assert_eq!(b - a, 366);
     }
 }

@@ -1,1 +1,368 @@
-//! placeholder
+//! RocksDB storage for the linkage node.
+//!
+//! Architecture invariant: this is the only crate that names RocksDB. Every
+//! other crate sees typed reads and a [`WriteSet`] that is applied as one
+//! atomic, synced `WriteBatch`: when [`Store::write`] returns, the write is
+//! durable.
+//!
+//! Column families, one per kind of data:
+//! * `meta` — the key epoch fingerprint and the next involvement id;
+//! * `records` — `agency \0 record_ref` → [`StoredRecord`];
+//! * `involvements` — id (big-endian) → [`StoredInvolvement`];
+//! * `match_index` — `hash (32) ‖ id` → empty: postings of each match key;
+//! * `parents` — id → parent id, for ids that are not profile roots;
+//! * `submissions` — `agency \0 submission \0 sequence` → stored batch
+//!   acknowledgement, so re-sent batches are idempotent.
+
+use std::path::Path;
+
+use rocksdb::{ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB};
+
+/// Errors from the store. Messages never contain stored values.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// RocksDB refused an operation.
+    #[error("storage: {0}")]
+    Rocks(String),
+    /// A stored value could not be decoded.
+    #[error("storage: corrupt {0} entry")]
+    Corrupt(&'static str),
+}
+
+impl From<rocksdb::Error> for Error {
+    fn from(error: rocksdb::Error) -> Error {
+        Error::Rocks(error.into_string())
+    }
+}
+
+/// Result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+const META: &str = "meta";
+const RECORDS: &str = "records";
+const INVOLVEMENTS: &str = "involvements";
+const MATCH_INDEX: &str = "match_index";
+const PARENTS: &str = "parents";
+const SUBMISSIONS: &str = "submissions";
+const COLUMN_FAMILIES: [&str; 6] = [META, RECORDS, INVOLVEMENTS, MATCH_INDEX, PARENTS, SUBMISSIONS];
+
+const EPOCH_KEY: &[u8] = b"epoch";
+const NEXT_ID_KEY: &[u8] = b"next_involvement";
+
+/// A case record as stored.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct StoredRecord {
+    /// BLAKE3 of the record's canonical encoding, to detect re-sends.
+    #[prost(bytes = "vec", tag = "1")]
+    pub content_hash: Vec<u8>,
+    /// The record's involvements.
+    #[prost(uint64, repeated, tag = "2")]
+    pub involvement_ids: Vec<u64>,
+    /// The record as submitted (API encoding), for panel queries.
+    #[prost(bytes = "vec", tag = "3")]
+    pub record: Vec<u8>,
+    /// The submitting agency's type.
+    #[prost(string, tag = "4")]
+    pub agency_type: String,
+}
+
+/// One involvement as stored: what linkage and exports need.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct StoredInvolvement {
+    /// Submitting agency.
+    #[prost(string, tag = "1")]
+    pub agency: String,
+    /// The record's opaque ref.
+    #[prost(string, tag = "2")]
+    pub record_ref: String,
+    /// The person's opaque ref.
+    #[prost(string, tag = "3")]
+    pub person_ref: String,
+    /// Role number as in the API.
+    #[prost(int32, tag = "4")]
+    pub role: i32,
+    /// Match keys, each 33 bytes: kind then hash.
+    #[prost(bytes = "vec", repeated, tag = "5")]
+    pub match_keys: Vec<Vec<u8>>,
+    /// Bloom encoding.
+    #[prost(bytes = "vec", tag = "6")]
+    pub bloom: Vec<u8>,
+}
+
+/// The node's database.
+pub struct Store {
+    db: DB,
+}
+
+fn record_key(agency: &str, record_ref: &str) -> Vec<u8> {
+    [agency.as_bytes(), &[0], record_ref.as_bytes()].concat()
+}
+
+fn posting_key(hash: &[u8], id: u64) -> Vec<u8> {
+    [hash, &id.to_be_bytes()].concat()
+}
+
+fn ack_key(agency: &str, submission: &str, sequence: u32) -> Vec<u8> {
+    [agency.as_bytes(), &[0], submission.as_bytes(), &[0], &sequence.to_be_bytes()].concat()
+}
+
+fn decode_id(bytes: &[u8], what: &'static str) -> Result<u64> {
+    let array: [u8; 8] = bytes.try_into().map_err(|_| Error::Corrupt(what))?;
+    Ok(u64::from_be_bytes(array))
+}
+
+impl Store {
+    /// Opens (creating if needed) the database in `path`.
+    pub fn open(path: &Path) -> Result<Store> {
+        let mut options = Options::default();
+        options.create_if_missing(true);
+        options.create_missing_column_families(true);
+        options.set_max_background_jobs(2);
+        let descriptors = COLUMN_FAMILIES.iter().map(|name| {
+            let mut cf_options = Options::default();
+            if *name == MATCH_INDEX {
+                cf_options.set_prefix_extractor(rocksdb::SliceTransform::create_fixed_prefix(32));
+                cf_options.set_memtable_prefix_bloom_ratio(0.1);
+            }
+            ColumnFamilyDescriptor::new(*name, cf_options)
+        });
+        let db = DB::open_cf_descriptors(&options, path, descriptors)?;
+        Ok(Store { db })
+    }
+
+    fn cf(&self, name: &str) -> Result<&rocksdb::ColumnFamily> {
+        self.db
+            .cf_handle(name)
+            .ok_or_else(|| Error::Rocks(format!("missing column family {name}")))
+    }
+
+    fn get_message<M: prost::Message + Default>(&self, cf: &str, key: &[u8], what: &'static str) -> Result<Option<M>> {
+        match self.db.get_cf(self.cf(cf)?, key)? {
+            Some(bytes) => M::decode(bytes.as_slice()).map(Some).map_err(|_| Error::Corrupt(what)),
+            None => Ok(None),
+        }
+    }
+
+    /// The key epoch the node holds, once set.
+    pub fn epoch(&self) -> Result<Option<String>> {
+        Ok(self
+            .db
+            .get_cf(self.cf(META)?, EPOCH_KEY)?
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
+    }
+
+    /// The next involvement id to assign (ids start at 1).
+    pub fn next_involvement_id(&self) -> Result<u64> {
+        match self.db.get_cf(self.cf(META)?, NEXT_ID_KEY)? {
+            Some(bytes) => decode_id(&bytes, "meta"),
+            None => Ok(1),
+        }
+    }
+
+    /// A record by agency and ref.
+    pub fn record(&self, agency: &str, record_ref: &str) -> Result<Option<StoredRecord>> {
+        self.get_message(RECORDS, &record_key(agency, record_ref), "record")
+    }
+
+    /// An involvement by id.
+    pub fn involvement(&self, id: u64) -> Result<Option<StoredInvolvement>> {
+        self.get_message(INVOLVEMENTS, &id.to_be_bytes(), "involvement")
+    }
+
+    /// Involvement ids that carry a match key.
+    pub fn postings(&self, hash: &[u8]) -> Result<Vec<u64>> {
+        let cf = self.cf(MATCH_INDEX)?;
+        let mut ids = Vec::new();
+        for item in self.db.prefix_iterator_cf(cf, hash) {
+            let (key, _) = item?;
+            if !key.starts_with(hash) {
+                break;
+            }
+            ids.push(decode_id(&key[hash.len()..], "match index")?);
+        }
+        Ok(ids)
+    }
+
+    /// A stored batch acknowledgement.
+    pub fn ack(&self, agency: &str, submission: &str, sequence: u32) -> Result<Option<Vec<u8>>> {
+        Ok(self.db.get_cf(self.cf(SUBMISSIONS)?, ack_key(agency, submission, sequence))?)
+    }
+
+    /// Every stored parent pointer.
+    pub fn parents(&self) -> Result<Vec<(u64, u64)>> {
+        let cf = self.cf(PARENTS)?;
+        self.db
+            .iterator_cf(cf, IteratorMode::Start)
+            .map(|item| {
+                let (key, value) = item?;
+                Ok((decode_id(&key, "parent")?, decode_id(&value, "parent")?))
+            })
+            .collect()
+    }
+
+    /// Visits every live involvement in id order.
+    pub fn for_each_involvement(&self, mut visit: impl FnMut(u64, StoredInvolvement) -> Result<()>) -> Result<()> {
+        let cf = self.cf(INVOLVEMENTS)?;
+        for item in self.db.iterator_cf(cf, IteratorMode::From(&[], Direction::Forward)) {
+            let (key, value) = item?;
+            let id = decode_id(&key, "involvement")?;
+            let involvement = prost::Message::decode(value.as_ref()).map_err(|_| Error::Corrupt("involvement"))?;
+            visit(id, involvement)?;
+        }
+        Ok(())
+    }
+
+    /// Number of stored records.
+    pub fn count_records(&self) -> Result<u64> {
+        let cf = self.cf(RECORDS)?;
+        let mut count = 0;
+        for item in self.db.iterator_cf(cf, IteratorMode::Start) {
+            item?;
+            count += 1;
+        }
+        Ok(count)
+    }
+
+    /// Applies a write set atomically and durably (the WAL is synced before
+    /// this returns).
+    pub fn write(&self, set: WriteSet) -> Result<()> {
+        let mut batch = WriteBatch::default();
+        for op in set.ops {
+            let (cf, key, value) = match op {
+                Op::Put(cf, key, value) => (cf, key, Some(value)),
+                Op::Delete(cf, key) => (cf, key, None),
+            };
+            let handle = self.cf(cf)?;
+            match value {
+                Some(value) => batch.put_cf(handle, key, value),
+                None => batch.delete_cf(handle, key),
+            }
+        }
+        let mut options = WriteOptions::default();
+        options.set_sync(true);
+        self.db.write_opt(batch, &options)?;
+        Ok(())
+    }
+
+    /// Writes a consistent backup of the database into `path` (a RocksDB
+    /// checkpoint: hard links where possible).
+    pub fn backup(&self, path: &Path) -> Result<()> {
+        let checkpoint = rocksdb::checkpoint::Checkpoint::new(&self.db)?;
+        checkpoint.create_checkpoint(path)?;
+        Ok(())
+    }
+}
+
+enum Op {
+    Put(&'static str, Vec<u8>, Vec<u8>),
+    Delete(&'static str, Vec<u8>),
+}
+
+/// Changes to apply together in one atomic, durable write.
+#[derive(Default)]
+pub struct WriteSet {
+    ops: Vec<Op>,
+}
+
+impl WriteSet {
+    /// An empty set.
+    pub fn new() -> WriteSet {
+        WriteSet::default()
+    }
+
+    /// True when nothing would be written.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    /// Sets the key epoch.
+    pub fn set_epoch(&mut self, fingerprint: &str) {
+        self.ops.push(Op::Put(META, EPOCH_KEY.to_vec(), fingerprint.as_bytes().to_vec()));
+    }
+
+    /// Sets the next involvement id.
+    pub fn set_next_involvement_id(&mut self, id: u64) {
+        self.ops.push(Op::Put(META, NEXT_ID_KEY.to_vec(), id.to_be_bytes().to_vec()));
+    }
+
+    /// Stores a record.
+    pub fn put_record(&mut self, agency: &str, record_ref: &str, record: &StoredRecord) {
+        self.ops.push(Op::Put(RECORDS, record_key(agency, record_ref), prost::Message::encode_to_vec(record)));
+    }
+
+    /// Removes a record.
+    pub fn delete_record(&mut self, agency: &str, record_ref: &str) {
+        self.ops.push(Op::Delete(RECORDS, record_key(agency, record_ref)));
+    }
+
+    /// Stores an involvement and its match-key postings.
+    pub fn put_involvement(&mut self, id: u64, involvement: &StoredInvolvement) {
+        for key in &involvement.match_keys {
+            self.ops.push(Op::Put(MATCH_INDEX, posting_key(&key[1..], id), Vec::new()));
+        }
+        self.ops.push(Op::Put(INVOLVEMENTS, id.to_be_bytes().to_vec(), prost::Message::encode_to_vec(involvement)));
+    }
+
+    /// Removes an involvement and its postings.
+    pub fn delete_involvement(&mut self, id: u64, involvement: &StoredInvolvement) {
+        for key in &involvement.match_keys {
+            self.ops.push(Op::Delete(MATCH_INDEX, posting_key(&key[1..], id)));
+        }
+        self.ops.push(Op::Delete(INVOLVEMENTS, id.to_be_bytes().to_vec()));
+    }
+
+    /// Sets a parent pointer; a root (parent == id) has none stored.
+    pub fn set_parent(&mut self, id: u64, parent: u64) {
+        if id == parent {
+            self.ops.push(Op::Delete(PARENTS, id.to_be_bytes().to_vec()));
+        } else {
+            self.ops.push(Op::Put(PARENTS, id.to_be_bytes().to_vec(), parent.to_be_bytes().to_vec()));
+        }
+    }
+
+    /// Stores a batch acknowledgement.
+    pub fn put_ack(&mut self, agency: &str, submission: &str, sequence: u32, ack: Vec<u8>) {
+        self.ops.push(Op::Put(SUBMISSIONS, ack_key(agency, submission, sequence), ack));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_survive_reopening() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        {
+            let store = Store::open(dir.path()).expect("open");
+            let mut set = WriteSet::new();
+            set.set_epoch("e1-abc");
+            set.set_next_involvement_id(3);
+            let involvement = StoredInvolvement {
+                agency: "A".into(),
+                record_ref: "r-1".into(),
+                person_ref: "p-1".into(),
+                role: 1,
+                match_keys: vec![[vec![2u8], vec![9u8; 32]].concat()],
+                bloom: vec![],
+            };
+            set.put_involvement(1, &involvement);
+            set.put_involvement(2, &involvement);
+            set.set_parent(2, 1);
+            store.write(set).expect("write");
+        }
+        let store = Store::open(dir.path()).expect("reopen");
+        assert_eq!(store.epoch().expect("epoch").as_deref(), Some("e1-abc"));
+        assert_eq!(store.next_involvement_id().expect("id"), 3);
+        assert_eq!(store.postings(&[9u8; 32]).expect("postings"), vec![1, 2]);
+        assert!(store.postings(&[8u8; 32]).expect("postings").is_empty());
+        assert_eq!(store.parents().expect("parents"), vec![(2, 1)]);
+        let mut set = WriteSet::new();
+        let involvement = store.involvement(2).expect("read").expect("present");
+        set.delete_involvement(2, &involvement);
+        set.set_parent(2, 2);
+        store.write(set).expect("write");
+        assert_eq!(store.postings(&[9u8; 32]).expect("postings"), vec![1]);
+        assert!(store.parents().expect("parents").is_empty());
+    }
+}

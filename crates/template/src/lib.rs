@@ -13,11 +13,13 @@
 
 mod completeness;
 mod condition;
+mod date;
 mod labels;
 mod model;
 
 pub use completeness::{Completeness, FieldCompleteness};
 pub use condition::Condition;
+pub use date::Date;
 pub use labels::LabelMap;
 pub use model::{TEMPLATE_TOML, Answers, Category, Field, FieldKind, Section, Template, Value};
 
