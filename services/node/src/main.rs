@@ -1,1 +1,58 @@
-fn main() {}
+//! `braid-node`: the linkage node server. Reads its configuration (defaults,
+//! then `--config FILE`, then `BRAID_*` environment, then flags), opens the
+//! RocksDB store and serves gRPC until interrupted.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use braid_node::NodeConfig;
+use clap::Parser;
+
+/// The Braid linkage node.
+#[derive(Parser)]
+#[command(version, about = "Braid linkage node: receives agencies' pseudonymised extracts over gRPC, links records that belong to the same person, and serves linked profiles")]
+struct Args {
+    /// Configuration file (TOML); see deploy/node.example.toml.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Address to listen on, e.g. 127.0.0.1:7443.
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// RocksDB data directory.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Only accept uploads under this key epoch fingerprint.
+    #[arg(long)]
+    expected_epoch: Option<String>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
+    let args = Args::parse();
+    let mut config = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("read config {}", path.display()))?;
+            NodeConfig::from_toml(&text).with_context(|| format!("parse config {}", path.display()))?
+        }
+        None => NodeConfig::default(),
+    };
+    config.apply_env()?;
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    if let Some(dir) = args.data_dir {
+        config.data_dir = dir;
+    }
+    if let Some(epoch) = args.expected_epoch {
+        config.expected_epoch = Some(epoch);
+    }
+    config.validate().context("check configuration")?;
+    let node = braid_node::spawn(config).await?;
+    tokio::signal::ctrl_c().await.context("wait for interrupt")?;
+    tracing::info!("shutting down");
+    node.stop().await
+}

@@ -1,0 +1,188 @@
+//! The gRPC adapters: protobuf in, engine calls, protobuf out. Blocking
+//! engine work (synced RocksDB writes) runs on the blocking pool.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use braid_proto::v1::{self, admin_service_server::AdminService, ingest_service_server::IngestService};
+use futures::Stream;
+use tokio_stream::StreamExt;
+use tonic::{Request, Response, Status, Streaming};
+use tracing::{info, instrument, warn};
+
+use crate::engine::{Engine, EngineError, Submission};
+
+/// Maps engine errors to gRPC status codes, one arm per variant.
+fn status(error: EngineError) -> Status {
+    match error {
+        EngineError::EpochMismatch { .. } => Status::failed_precondition(error.to_string()),
+        EngineError::InvalidRequest(_) => Status::invalid_argument(error.to_string()),
+        EngineError::Storage(_) => {
+            warn!(error = %error, "storage failure");
+            Status::unavailable("the node could not store the batch; nothing of it was applied, retry")
+        }
+        EngineError::Poisoned => Status::internal(error.to_string()),
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, EngineError> + Send + 'static,
+) -> Result<T, Status> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|_| Status::internal("a worker task failed"))?
+        .map_err(status)
+}
+
+/// Implements the ingest service.
+pub struct Ingest {
+    engine: Arc<Engine>,
+}
+
+impl Ingest {
+    /// Serves over `engine`.
+    pub fn new(engine: Arc<Engine>) -> Ingest {
+        Ingest { engine }
+    }
+}
+
+type AckStream = Pin<Box<dyn Stream<Item = Result<v1::BatchAck, Status>> + Send>>;
+type ClusterStream = Pin<Box<dyn Stream<Item = Result<v1::ClusterRow, Status>> + Send>>;
+
+fn submission_from(header: v1::UploadHeader) -> Result<Submission, Status> {
+    let valid_code = |code: &str| {
+        !code.is_empty() && code.len() <= 64 && code.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    };
+    if !valid_code(&header.agency) {
+        return Err(Status::invalid_argument("header.agency must be 1 to 64 letters, digits, '-' or '_'"));
+    }
+    if header.epoch_fingerprint.is_empty() {
+        return Err(Status::invalid_argument("header.epoch_fingerprint is required"));
+    }
+    if header.submission_id.is_empty() || header.submission_id.len() > 128 {
+        return Err(Status::invalid_argument("header.submission_id must be 1 to 128 characters"));
+    }
+    Ok(Submission {
+        agency: header.agency,
+        agency_type: header.agency_type,
+        epoch: header.epoch_fingerprint,
+        submission_id: header.submission_id,
+    })
+}
+
+#[tonic::async_trait]
+impl IngestService for Ingest {
+    type UploadStream = AckStream;
+
+    #[instrument(skip_all)]
+    async fn upload(&self, request: Request<Streaming<v1::UploadBatch>>) -> Result<Response<AckStream>, Status> {
+        let mut incoming = request.into_inner();
+        let engine = Arc::clone(&self.engine);
+        let (sender, receiver) = tokio::sync::mpsc::channel(4);
+        tokio::spawn(async move {
+            let mut submission: Option<Submission> = None;
+            while let Some(batch) = incoming.next().await {
+                let batch = match batch {
+                    Ok(batch) => batch,
+                    Err(error) => {
+                        info!(code = ?error.code(), "upload stream ended by the client");
+                        return;
+                    }
+                };
+                if let Some(header) = batch.header {
+                    match submission_from(header) {
+                        Ok(parsed) => submission = Some(parsed),
+                        Err(status) => {
+                            let _ = sender.send(Err(status)).await;
+                            return;
+                        }
+                    }
+                }
+                let Some(current) = submission.clone() else {
+                    let _ = sender
+                        .send(Err(Status::invalid_argument("the first batch must carry the upload header")))
+                        .await;
+                    return;
+                };
+                let engine = Arc::clone(&engine);
+                let sequence = batch.sequence;
+                let records = batch.records;
+                let count = records.len();
+                let result = blocking(move || engine.apply_batch(&current, sequence, &records)).await;
+                match result {
+                    Ok(ack) => {
+                        info!(sequence, records = count, accepted = ack.accepted, rejected = ack.rejections.len(), replayed = ack.replayed, "batch applied");
+                        if sender.send(Ok(ack)).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(status) => {
+                        let _ = sender.send(Err(status)).await;
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(receiver))))
+    }
+
+    #[instrument(skip_all)]
+    async fn withdraw(&self, request: Request<v1::WithdrawRequest>) -> Result<Response<v1::WithdrawResponse>, Status> {
+        let request = request.into_inner();
+        if request.agency.is_empty() {
+            return Err(Status::invalid_argument("agency is required"));
+        }
+        let engine = Arc::clone(&self.engine);
+        let (withdrawn, not_found) = blocking(move || engine.withdraw(&request.agency, &request.record_refs)).await?;
+        info!(withdrawn, not_found, "records withdrawn");
+        Ok(Response::new(v1::WithdrawResponse { withdrawn, not_found }))
+    }
+}
+
+/// Implements the admin service.
+pub struct Admin {
+    engine: Arc<Engine>,
+}
+
+impl Admin {
+    /// Serves over `engine`.
+    pub fn new(engine: Arc<Engine>) -> Admin {
+        Admin { engine }
+    }
+}
+
+#[tonic::async_trait]
+impl AdminService for Admin {
+    type ExportClustersStream = ClusterStream;
+
+    #[instrument(skip_all)]
+    async fn export_clusters(&self, _request: Request<v1::ExportClustersRequest>) -> Result<Response<ClusterStream>, Status> {
+        let engine = Arc::clone(&self.engine);
+        let rows = blocking(move || engine.clusters()).await?;
+        info!(rows = rows.len(), "clusters exported");
+        let stream = tokio_stream::iter(rows.into_iter().map(|row| {
+            Ok(v1::ClusterRow {
+                agency: row.agency,
+                record_ref: row.record_ref,
+                person_ref: row.person_ref,
+                role: row.role,
+                profile_id: row.profile_id,
+            })
+        }));
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    #[instrument(skip_all)]
+    async fn stats(&self, _request: Request<v1::StatsRequest>) -> Result<Response<v1::StatsResponse>, Status> {
+        let engine = Arc::clone(&self.engine);
+        let stats = blocking(move || engine.stats()).await?;
+        Ok(Response::new(v1::StatsResponse {
+            records: stats.records,
+            involvements: stats.involvements,
+            profiles: stats.profiles,
+            profiles_multi_agency: stats.profiles_multi_agency,
+            agencies: stats.agencies,
+            epoch_fingerprint: stats.epoch.unwrap_or_default(),
+        }))
+    }
+}

@@ -1,0 +1,161 @@
+//! Validation of submitted records at the API boundary: every field is
+//! checked before anything is stored. Rejections name the field, never a
+//! value.
+
+use braid_proto::v1::{self, template_value::Value as WireValue};
+use braid_template::{Answers, Date, Section, Template, Value};
+
+/// Length of a match-key hash.
+pub const MATCH_KEY_BYTES: usize = 32;
+/// Length of a Bloom encoding (1024 bits).
+pub const BLOOM_BYTES: usize = 128;
+/// Most involvements one record may carry.
+pub const MAX_INVOLVEMENTS: usize = 1000;
+
+/// Why a record is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    /// The field at fault.
+    pub field: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Invalid {
+    Invalid {
+        field: field.into(),
+        reason: reason.into(),
+    }
+}
+
+fn check_date(date: &Option<v1::Date>, field: &str) -> Result<(), Invalid> {
+    if let Some(date) = date {
+        let valid = u32::try_from(date.month)
+            .ok()
+            .zip(u32::try_from(date.day).ok())
+            .and_then(|(month, day)| Date::new(date.year, month, day))
+            .is_some();
+        if !valid || !(1900..=2200).contains(&date.year) {
+            return Err(invalid(field, "is not a real calendar date"));
+        }
+    }
+    Ok(())
+}
+
+fn to_value(wire: &v1::TemplateValue) -> Option<Value> {
+    let write_in = (!wire.write_in.is_empty()).then(|| wire.write_in.clone());
+    Some(match wire.value.as_ref()? {
+        WireValue::Category(code) => Value::Single {
+            code: *code,
+            write_in,
+        },
+        WireValue::Categories(codes) => Value::Multi {
+            codes: codes.codes.clone(),
+            write_in,
+        },
+        WireValue::Integer(number) => Value::Integer(*number),
+        WireValue::Text(text) => Value::Text(text.clone()),
+        WireValue::NotKnown(_) => Value::NotKnown,
+    })
+}
+
+fn convert_fields(
+    template: &Template,
+    fields: &[v1::TemplateValue],
+    prefix: &str,
+    allowed: impl Fn(Section) -> bool,
+) -> Result<Vec<(String, Value)>, Invalid> {
+    let mut out: Vec<(String, Value)> = Vec::with_capacity(fields.len());
+    for wire in fields {
+        let name = format!("{prefix}fields[{}]", wire.field_id);
+        let field = template
+            .field(&wire.field_id)
+            .map_err(|_| invalid(&name, "is not a template field"))?;
+        if !allowed(field.section) {
+            return Err(invalid(&name, "does not belong at this level of the record"));
+        }
+        if out.iter().any(|(id, _)| id == &wire.field_id) {
+            return Err(invalid(&name, "is given twice"));
+        }
+        let value = to_value(wire).ok_or_else(|| invalid(&name, "has no value"))?;
+        field
+            .validate(&value)
+            .map_err(|error| invalid(&name, template_reason(error)))?;
+        out.push((wire.field_id.clone(), value));
+    }
+    Ok(out)
+}
+
+fn template_reason(error: braid_template::Error) -> String {
+    match error {
+        braid_template::Error::InvalidValue { reason, .. } => reason,
+        braid_template::Error::NotApplicable { condition, .. } => format!("applies only when {condition}"),
+        other => other.to_string(),
+    }
+}
+
+/// Checks one record completely.
+pub fn validate_record(record: &v1::CaseRecord) -> Result<(), Invalid> {
+    let template = Template::standard();
+    if record.record_ref.trim().is_empty() || record.record_ref.len() > 128 {
+        return Err(invalid("record_ref", "must be 1 to 128 characters"));
+    }
+    if !matches!(
+        v1::CaseType::try_from(record.case_type),
+        Ok(v1::CaseType::Csa | v1::CaseType::Cse | v1::CaseType::Hsb)
+    ) {
+        return Err(invalid("case_type", "must be CSA, CSE or HSB"));
+    }
+    check_date(&record.referral_date, "referral_date")?;
+    check_date(&record.incident_start, "incident_start")?;
+    check_date(&record.last_occurrence, "last_occurrence")?;
+    let case_fields = convert_fields(template, &record.fields, "", Section::is_case_level)?;
+    if record.involvements.is_empty() {
+        return Err(invalid("involvements", "a record needs at least one involvement"));
+    }
+    if record.involvements.len() > MAX_INVOLVEMENTS {
+        return Err(invalid("involvements", format!("more than {MAX_INVOLVEMENTS}")));
+    }
+    for (index, involvement) in record.involvements.iter().enumerate() {
+        let prefix = format!("involvements[{index}].");
+        if involvement.person_ref.trim().is_empty() || involvement.person_ref.len() > 128 {
+            return Err(invalid(format!("{prefix}person_ref"), "must be 1 to 128 characters"));
+        }
+        let role = v1::Role::try_from(involvement.role).unwrap_or(v1::Role::Unspecified);
+        let section_allowed = match role {
+            v1::Role::KnownVictim | v1::Role::SuspectedVictim => Section::Victim,
+            v1::Role::Perpetrator | v1::Role::Hsb => Section::Perpetrator,
+            v1::Role::Unspecified => {
+                return Err(invalid(format!("{prefix}role"), "must be set"));
+            }
+        };
+        if let Some(pseudonyms) = &involvement.pseudonyms {
+            for (key_index, key) in pseudonyms.match_keys.iter().enumerate() {
+                if key.hash.len() != MATCH_KEY_BYTES || key.kind == 0 || key.kind > 255 {
+                    return Err(invalid(
+                        format!("{prefix}pseudonyms.match_keys[{key_index}]"),
+                        format!("must be a kind from 1 to 255 and a {MATCH_KEY_BYTES}-byte hash"),
+                    ));
+                }
+            }
+            if !pseudonyms.bloom.is_empty() && pseudonyms.bloom.len() != BLOOM_BYTES {
+                return Err(invalid(
+                    format!("{prefix}pseudonyms.bloom"),
+                    format!("must be empty or {BLOOM_BYTES} bytes"),
+                ));
+            }
+        }
+        let person_fields = convert_fields(template, &involvement.fields, &prefix, |s| s == section_allowed)?;
+        let answers: Answers = case_fields
+            .iter()
+            .chain(person_fields.iter())
+            .map(|(id, value)| (id.as_str(), value))
+            .collect();
+        for (id, value) in case_fields.iter().chain(person_fields.iter()) {
+            template
+                .validate_answer(id, value, &answers)
+                .map_err(|error| invalid(format!("{prefix}fields[{id}]"), template_reason(error)))?;
+        }
+    }
+    Ok(())
+}
