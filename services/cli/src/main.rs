@@ -1,1 +1,240 @@
-fn main() {}
+//! `braid`: the one user CLI. Key custodians, agencies, operators and
+//! evaluators use its subcommands; `braid demo` runs the whole flow.
+//!
+//! Agency-side commands (`agency pseudonymise`) run on the agency's premises
+//! and are the only place raw identity is read. Start at [`Command`].
+
+mod admin;
+mod agency;
+mod convert;
+mod demo;
+mod eval;
+mod extract_file;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use rand::RngCore;
+
+/// Braid: privacy-preserving linkage of child-safeguarding records across agencies.
+#[derive(Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Key custodian: create the scheme secret.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Write synthetic agencies' extracts, their mapping files and truth.csv.
+    Synth {
+        /// Directory to write into (created if needed).
+        #[arg(long)]
+        out: PathBuf,
+        /// Children in the synthetic population.
+        #[arg(long, default_value_t = 2000)]
+        children: usize,
+        /// Random seed; the same seed gives the same files.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Recording noise: low, default or high.
+        #[arg(long, default_value = "default")]
+        noise: String,
+    },
+    /// Agency: pseudonymise, upload, withdraw, resolve.
+    Agency {
+        #[command(subcommand)]
+        command: AgencyCommand,
+    },
+    /// Operator: cluster export and statistics.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Score a cluster export against ground truth (pairwise precision, recall, F1).
+    Eval {
+        /// Ground truth CSV (agency, case_id, person_id, true_person).
+        #[arg(long)]
+        truth: PathBuf,
+        /// Cluster export from `braid admin clusters`.
+        #[arg(long)]
+        clusters: PathBuf,
+        /// Agencies' re-identification maps (repeat for each agency).
+        #[arg(long)]
+        reid: Vec<PathBuf>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the whole flow on synthetic data with an embedded node.
+    Demo {
+        /// Children in the synthetic population.
+        #[arg(long, default_value_t = 2000)]
+        children: usize,
+        /// Random seed.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Keep the files in this directory instead of a temporary one.
+        #[arg(long)]
+        keep: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a new scheme secret (epoch 1) in DIR/scheme.secret.
+    Init {
+        /// Directory to write into.
+        #[arg(long)]
+        out: PathBuf,
+        /// Key epoch number.
+        #[arg(long, default_value_t = 1)]
+        epoch: u32,
+    },
+}
+
+#[derive(Subcommand)]
+enum AgencyCommand {
+    /// Pseudonymise an extract: no raw identifier leaves this machine.
+    Pseudonymise {
+        /// Mapping file (TOML) describing the extract's columns.
+        #[arg(long)]
+        mapping: PathBuf,
+        /// Scheme secret file from the key custodian.
+        #[arg(long)]
+        secret: PathBuf,
+        /// The extract (CSV, one row per involvement).
+        #[arg(long)]
+        input: PathBuf,
+        /// Pseudonymised output file to upload.
+        #[arg(long)]
+        out: PathBuf,
+        /// Where to write the re-identification map (default: next to --out).
+        #[arg(long)]
+        reid: Option<PathBuf>,
+        /// Write nothing if any row is rejected.
+        #[arg(long)]
+        fail_on_bad_rows: bool,
+    },
+    /// Upload a pseudonymised extract to a node.
+    Upload {
+        /// Node URL, e.g. http://127.0.0.1:7443.
+        #[arg(long)]
+        node: String,
+        /// Records per atomic batch.
+        #[arg(long, default_value_t = 500)]
+        batch_size: usize,
+        /// Retries after a lost connection (the upload resumes without duplicates).
+        #[arg(long, default_value_t = 5)]
+        retries: u32,
+        /// The file written by `braid agency pseudonymise`.
+        file: PathBuf,
+    },
+    /// Withdraw some of this agency's records from a node.
+    Withdraw {
+        /// Node URL.
+        #[arg(long)]
+        node: String,
+        /// The agency code.
+        #[arg(long)]
+        agency: String,
+        /// Opaque record refs to withdraw.
+        #[arg(long = "record-ref")]
+        record_refs: Vec<String>,
+        /// Local case ids to withdraw (needs --reid).
+        #[arg(long = "case-id")]
+        case_ids: Vec<String>,
+        /// The re-identification map, to turn case ids into refs.
+        #[arg(long)]
+        reid: Option<PathBuf>,
+    },
+    /// Rewrite this agency's rows of a cluster export with local ids.
+    Resolve {
+        /// The re-identification map.
+        #[arg(long)]
+        reid: PathBuf,
+        /// Cluster export.
+        #[arg(long)]
+        input: PathBuf,
+        /// Output CSV.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Export agency,record_ref,person_ref,role,profile_id for every involvement.
+    Clusters {
+        /// Node URL.
+        #[arg(long)]
+        node: String,
+        /// Output CSV.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Counts of records, involvements and profiles.
+    Stats {
+        /// Node URL.
+        #[arg(long)]
+        node: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn keys_init(out: &std::path::Path, epoch: u32) -> Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("create {}", out.display()))?;
+    let path = out.join("scheme.secret");
+    anyhow::ensure!(!path.exists(), "{} exists; refusing to overwrite a scheme secret", path.display());
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let secret = braid_pseudonym::SchemeSecret::new(epoch, bytes);
+    std::fs::write(&path, secret.to_file_text()).with_context(|| format!("write {}", path.display()))?;
+    let fingerprint = braid_pseudonym::Keys::derive(&secret, "").epoch_fingerprint().to_owned();
+    println!("scheme secret written to {} (epoch {epoch}, fingerprint {fingerprint})", path.display());
+    println!("give it to each agency over a secure channel; never to the node operator");
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Keys { command: KeysCommand::Init { out, epoch } } => keys_init(&out, epoch),
+        Command::Synth { out, children, seed, noise } => {
+            let noise = braid_synth::NoiseLevel::parse(&noise).context("--noise must be low, default or high")?;
+            let synthetic = braid_synth::generate(&braid_synth::SynthConfig { children, seed, noise });
+            let paths = synthetic.write_to(&out)?;
+            let rows: usize = synthetic.extracts.iter().map(|e| e.rows).sum();
+            println!("{} files written to {} ({} children, {rows} extract rows)", paths.len(), out.display(), children);
+            Ok(())
+        }
+        Command::Agency { command } => match command {
+            AgencyCommand::Pseudonymise { mapping, secret, input, out, reid, fail_on_bad_rows } => {
+                agency::pseudonymise_command(&mapping, &secret, &input, &out, reid, fail_on_bad_rows)
+            }
+            AgencyCommand::Upload { node, batch_size, retries, file } => agency::upload_command(&node, &file, batch_size, retries).await,
+            AgencyCommand::Withdraw { node, agency: code, record_refs, case_ids, reid } => {
+                agency::withdraw_command(&node, &code, record_refs, case_ids, reid).await
+            }
+            AgencyCommand::Resolve { reid, input, out } => agency::resolve_command(&reid, &input, &out),
+        },
+        Command::Admin { command } => match command {
+            AdminCommand::Clusters { node, out } => admin::clusters_command(&node, &out).await,
+            AdminCommand::Stats { node, json } => admin::stats_command(&node, json).await,
+        },
+        Command::Eval { truth, clusters, reid, json } => eval::eval_command(&truth, &clusters, &reid, json),
+        Command::Demo { children, seed, keep } => demo::run(children, seed, keep).await,
+    }
+}

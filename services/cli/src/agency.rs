@@ -1,0 +1,370 @@
+//! `braid agency …`: pseudonymise an extract on the agency's premises, upload
+//! it, withdraw records, and resolve opaque refs back to local ids.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use braid_proto::v1::{self, ingest_service_client::IngestServiceClient};
+use braid_pseudonym::{pseudonymise_extract, ExtractOutput, Keys, Mapping, ReidEntry, SchemeSecret};
+use indicatif::{ProgressBar, ProgressStyle};
+use tonic::Code;
+
+use crate::{convert, extract_file};
+
+/// Reads a scheme secret file.
+pub fn read_secret(path: &Path) -> Result<SchemeSecret> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("read the scheme secret {}", path.display()))?;
+    SchemeSecret::parse(&text).with_context(|| format!("read the scheme secret {}", path.display()))
+}
+
+/// Reads a mapping file.
+pub fn read_mapping(path: &Path) -> Result<Mapping> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("read the mapping {}", path.display()))?;
+    Mapping::parse(&text).with_context(|| format!("read the mapping {}", path.display()))
+}
+
+fn progress(length: u64, what: &str, show: bool) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(length);
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>14} [{bar:30}] {pos}/{len} ({per_sec}, eta {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message(what.to_owned());
+    bar
+}
+
+/// The result of pseudonymising one extract.
+pub struct Pseudonymised {
+    /// What the reader produced.
+    pub output: ExtractOutput,
+    /// Header for the upload.
+    pub header: v1::UploadHeader,
+    /// Records in API form.
+    pub records: Vec<v1::CaseRecord>,
+}
+
+/// Pseudonymises an extract in memory.
+pub fn pseudonymise(mapping: &Mapping, secret: &SchemeSecret, input: &Path, show_progress: bool) -> Result<Pseudonymised> {
+    let keys = Keys::derive(secret, &mapping.agency.code);
+    let file = std::fs::File::open(input).with_context(|| format!("open the extract {}", input.display()))?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    // Roughly 150 bytes a row; the bar is a guide, not a promise.
+    let bar = progress(size / 150 + 1, "pseudonymising", show_progress);
+    let output = pseudonymise_extract(std::io::BufReader::new(file), mapping, &keys, |rows| {
+        if rows % 512 == 0 {
+            bar.set_position(rows);
+        }
+    })
+    .with_context(|| format!("pseudonymise {}", input.display()))?;
+    bar.finish_and_clear();
+    let records: Vec<v1::CaseRecord> = output.records.iter().map(convert::record).collect();
+    // The submission id is derived from the content, so pseudonymising the
+    // same extract again and re-sending it is idempotent too.
+    let mut hasher = blake3::Hasher::new();
+    for record in &records {
+        hasher.update(&prost::Message::encode_to_vec(record));
+    }
+    let submission_id = format!("s-{}", &hasher.finalize().to_hex()[..24]);
+    let header = v1::UploadHeader {
+        agency: mapping.agency.code.clone(),
+        agency_type: mapping.agency.agency_type.clone(),
+        epoch_fingerprint: keys.epoch_fingerprint().to_owned(),
+        submission_id,
+    };
+    Ok(Pseudonymised { output, header, records })
+}
+
+/// Writes the re-identification map, which stays on the agency's premises.
+pub fn write_reid(path: &Path, agency: &str, entries: &[ReidEntry]) -> Result<()> {
+    let mut writer = csv::Writer::from_path(path).with_context(|| format!("create {}", path.display()))?;
+    writer.write_record(["agency", "record_ref", "case_id", "person_ref", "person_id"])?;
+    for entry in entries {
+        writer.write_record([agency, &entry.record_ref, &entry.case_id, &entry.person_ref, &entry.person_id])?;
+    }
+    writer.flush()?;
+    Ok(())
+}
+
+/// `braid agency pseudonymise`.
+pub fn pseudonymise_command(
+    mapping: &Path,
+    secret: &Path,
+    input: &Path,
+    out: &Path,
+    reid: Option<PathBuf>,
+    fail_on_bad_rows: bool,
+) -> Result<()> {
+    let mapping = read_mapping(mapping)?;
+    let secret = read_secret(secret)?;
+    let result = pseudonymise(&mapping, &secret, input, true)?;
+    let output = &result.output;
+    for issue in output.rejected.iter().take(50) {
+        eprintln!("rejected {issue}");
+    }
+    if output.rejected.len() > 50 {
+        eprintln!("… and {} more rejected rows", output.rejected.len() - 50);
+    }
+    for issue in output.warnings.iter().take(20) {
+        eprintln!("warning {issue}");
+    }
+    if output.warnings.len() > 20 {
+        eprintln!("… and {} more warnings", output.warnings.len() - 20);
+    }
+    if fail_on_bad_rows && !output.rejected.is_empty() {
+        bail!("{} rows were rejected and --fail-on-bad-rows was given; nothing was written", output.rejected.len());
+    }
+    extract_file::write(out, &result.header, &result.records)?;
+    let reid = reid.unwrap_or_else(|| out.with_extension("reid.csv"));
+    write_reid(&reid, &mapping.agency.code, &output.reid)?;
+    println!(
+        "{}: read {} rows; {} involvements in {} records written to {}; {} rows rejected, {} warnings",
+        mapping.agency.code,
+        output.rows_read,
+        output.involvements,
+        result.records.len(),
+        out.display(),
+        output.rejected.len(),
+        output.warnings.len()
+    );
+    println!("key epoch {}; re-identification map (keep on premises): {}", result.header.epoch_fingerprint, reid.display());
+    Ok(())
+}
+
+/// Totals over an upload.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct UploadSummary {
+    /// Records written new.
+    pub accepted: u64,
+    /// Records that replaced earlier versions.
+    pub replaced: u64,
+    /// Records the node already held unchanged.
+    pub unchanged: u64,
+    /// Batches answered from the node's stored acknowledgements.
+    pub replayed_batches: u64,
+    /// Records refused.
+    pub rejections: Vec<v1::Rejection>,
+    /// Attempts it took.
+    pub attempts: u32,
+}
+
+enum Failure {
+    Retryable(String),
+    Final(anyhow::Error),
+}
+
+fn classify(status: tonic::Status) -> Failure {
+    match status.code() {
+        Code::Unavailable | Code::Unknown | Code::Aborted | Code::Cancelled | Code::DeadlineExceeded | Code::Internal => {
+            Failure::Retryable(status.message().to_owned())
+        }
+        _ => Failure::Final(anyhow::anyhow!("the node refused the upload: {}", status.message())),
+    }
+}
+
+async fn upload_once(url: &str, batches: &[v1::UploadBatch], summary: &mut UploadSummary, bar: &ProgressBar) -> Result<(), Failure> {
+    let endpoint = tonic::transport::Endpoint::from_shared(url.to_owned())
+        .map_err(|_| Failure::Final(anyhow::anyhow!("`{url}` is not a node URL (expected e.g. http://127.0.0.1:7443)")))?
+        .connect_timeout(Duration::from_secs(5));
+    let channel = endpoint
+        .connect()
+        .await
+        .map_err(|error| Failure::Retryable(format!("cannot reach the node at {url}: {}", root_cause(&error))))?;
+    let mut client = IngestServiceClient::new(channel)
+        .max_encoding_message_size(64 * 1024 * 1024)
+        .max_decoding_message_size(64 * 1024 * 1024);
+    let (sender, receiver) = tokio::sync::mpsc::channel(2);
+    let to_send = batches.to_vec();
+    tokio::spawn(async move {
+        for batch in to_send {
+            if sender.send(batch).await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut responses = client
+        .upload(tokio_stream::wrappers::ReceiverStream::new(receiver))
+        .await
+        .map_err(classify)?
+        .into_inner();
+    let mut round = UploadSummary::default();
+    let mut acked = 0;
+    bar.set_position(0);
+    while let Some(ack) = responses.message().await.map_err(classify)? {
+        let size = batches.get(ack.sequence as usize).map_or(0, |b| b.records.len() as u64);
+        round.accepted += u64::from(ack.accepted);
+        round.replaced += u64::from(ack.replaced);
+        round.unchanged += u64::from(ack.unchanged);
+        round.replayed_batches += u64::from(ack.replayed);
+        round.rejections.extend(ack.rejections);
+        acked += 1;
+        bar.inc(size);
+    }
+    if acked != batches.len() {
+        return Err(Failure::Retryable(format!("the node acknowledged {acked} of {} batches", batches.len())));
+    }
+    round.attempts = summary.attempts;
+    *summary = round;
+    Ok(())
+}
+
+fn root_cause(error: &dyn std::error::Error) -> String {
+    let mut cause = error;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
+/// Uploads records in batches, retrying the whole stream after transient
+/// failures; batches the node already holds are answered from its stored
+/// acknowledgements, so a retry never duplicates anything.
+pub async fn upload(
+    url: &str,
+    header: &v1::UploadHeader,
+    records: &[v1::CaseRecord],
+    batch_size: usize,
+    retries: u32,
+    show_progress: bool,
+) -> Result<UploadSummary> {
+    let batch_size = batch_size.max(1);
+    let batches: Vec<v1::UploadBatch> = records
+        .chunks(batch_size)
+        .enumerate()
+        .map(|(index, chunk)| v1::UploadBatch {
+            header: (index == 0).then(|| header.clone()),
+            sequence: index as u32,
+            records: chunk.to_vec(),
+        })
+        .collect();
+    let batches = if batches.is_empty() {
+        vec![v1::UploadBatch { header: Some(header.clone()), sequence: 0, records: Vec::new() }]
+    } else {
+        batches
+    };
+    let bar = progress(records.len() as u64, "uploading", show_progress);
+    let mut summary = UploadSummary::default();
+    let mut delay = Duration::from_millis(200);
+    loop {
+        summary.attempts += 1;
+        match upload_once(url, &batches, &mut summary, &bar).await {
+            Ok(()) => {
+                bar.finish_and_clear();
+                return Ok(summary);
+            }
+            Err(Failure::Final(error)) => {
+                bar.abandon();
+                return Err(error);
+            }
+            Err(Failure::Retryable(reason)) => {
+                if summary.attempts > retries {
+                    bar.abandon();
+                    bail!("{reason}; gave up after {} attempts (is braid-node running at {url}?)", summary.attempts);
+                }
+                if show_progress {
+                    eprintln!("upload interrupted ({reason}); retrying in {:.1}s", delay.as_secs_f64());
+                }
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+}
+
+/// `braid agency upload`.
+pub async fn upload_command(node: &str, file: &Path, batch_size: usize, retries: u32) -> Result<()> {
+    let (header, records) = extract_file::read(file)?;
+    let summary = upload(node, &header, &records, batch_size, retries, true).await?;
+    for rejection in summary.rejections.iter().take(50) {
+        eprintln!("rejected row {}: {}: {}", rejection.source_row, rejection.field, rejection.reason);
+    }
+    println!(
+        "{}: {} records uploaded ({} new, {} replaced, {} unchanged, {} rejected){}",
+        header.agency,
+        records.len(),
+        summary.accepted,
+        summary.replaced,
+        summary.unchanged,
+        summary.rejections.len(),
+        if summary.attempts > 1 { format!(" after {} attempts", summary.attempts) } else { String::new() }
+    );
+    Ok(())
+}
+
+/// Reads a re-identification map.
+pub fn read_reid(path: &Path) -> Result<Vec<(String, ReidEntry)>> {
+    let mut reader = csv::Reader::from_path(path).with_context(|| format!("open {}", path.display()))?;
+    let mut entries = Vec::new();
+    for (index, row) in reader.records().enumerate() {
+        let row = row.with_context(|| format!("{}: row {}", path.display(), index + 2))?;
+        anyhow::ensure!(row.len() == 5, "{}: row {} should have 5 fields", path.display(), index + 2);
+        entries.push((
+            row[0].to_owned(),
+            ReidEntry {
+                record_ref: row[1].to_owned(),
+                case_id: row[2].to_owned(),
+                person_ref: row[3].to_owned(),
+                person_id: row[4].to_owned(),
+            },
+        ));
+    }
+    Ok(entries)
+}
+
+/// `braid agency withdraw`.
+pub async fn withdraw_command(node: &str, agency: &str, refs: Vec<String>, case_ids: Vec<String>, reid: Option<PathBuf>) -> Result<()> {
+    let mut record_refs = refs;
+    if !case_ids.is_empty() {
+        let reid = reid.context("--case-id needs --reid, the re-identification map written by pseudonymise")?;
+        let entries = read_reid(&reid)?;
+        for case_id in &case_ids {
+            let found = entries.iter().find(|(a, e)| a == agency && &e.case_id == case_id);
+            match found {
+                Some((_, entry)) => record_refs.push(entry.record_ref.clone()),
+                None => bail!("case id {case_id} is not in {}", reid.display()),
+            }
+        }
+    }
+    anyhow::ensure!(!record_refs.is_empty(), "name records with --record-ref or --case-id");
+    let mut client = IngestServiceClient::connect(node.to_owned())
+        .await
+        .with_context(|| format!("connect to the node at {node}"))?;
+    let response = client
+        .withdraw(v1::WithdrawRequest { agency: agency.to_owned(), record_refs })
+        .await
+        .map_err(|status| anyhow::anyhow!("the node refused the withdrawal: {}", status.message()))?
+        .into_inner();
+    println!("{} records withdrawn, {} not found", response.withdrawn, response.not_found);
+    Ok(())
+}
+
+/// `braid agency resolve`: rewrites this agency's rows of a cluster export
+/// with its own case and person ids.
+pub fn resolve_command(reid: &Path, input: &Path, out: &Path) -> Result<()> {
+    let entries = read_reid(reid)?;
+    let lookup: std::collections::HashMap<(&str, &str, &str), &ReidEntry> = entries
+        .iter()
+        .map(|(agency, e)| ((agency.as_str(), e.record_ref.as_str(), e.person_ref.as_str()), e))
+        .collect();
+    let mut reader = csv::Reader::from_path(input).with_context(|| format!("open {}", input.display()))?;
+    let mut writer = csv::Writer::from_path(out).with_context(|| format!("create {}", out.display()))?;
+    writer.write_record(["agency", "case_id", "person_id", "role", "profile_id"])?;
+    let mut resolved = 0;
+    for row in reader.records() {
+        let row = row?;
+        if row.len() < 5 {
+            continue;
+        }
+        if let Some(entry) = lookup.get(&(&row[0], &row[1], &row[2])) {
+            writer.write_record([&row[0], &entry.case_id, &entry.person_id, &row[3], &row[4]])?;
+            resolved += 1;
+        }
+    }
+    writer.flush()?;
+    println!("{resolved} rows resolved to local ids in {}", out.display());
+    Ok(())
+}

@@ -1,0 +1,88 @@
+//! Agency-side records to API messages.
+
+use braid_proto::v1;
+use braid_pseudonym::{CaseType, PseudonymisedRecord, Role};
+use braid_template::{Date, Value};
+
+fn date(date: Option<Date>) -> Option<v1::Date> {
+    date.map(|d| v1::Date {
+        year: d.year,
+        month: d.month as i32,
+        day: d.day as i32,
+    })
+}
+
+fn value(field_id: &str, value: &Value) -> v1::TemplateValue {
+    use v1::template_value::Value as Wire;
+    let (wire, write_in) = match value {
+        Value::Single { code, write_in } => (Wire::Category(*code), write_in.clone()),
+        Value::Multi { codes, write_in } => (Wire::Categories(v1::CategoryCodes { codes: codes.clone() }), write_in.clone()),
+        Value::Integer(number) => (Wire::Integer(*number), None),
+        Value::Text(text) => (Wire::Text(text.clone()), None),
+        Value::NotKnown => (Wire::NotKnown(true), None),
+    };
+    v1::TemplateValue {
+        field_id: field_id.to_owned(),
+        value: Some(wire),
+        write_in: write_in.unwrap_or_default(),
+    }
+}
+
+/// The API form of a pseudonymised record.
+pub fn record(record: &PseudonymisedRecord) -> v1::CaseRecord {
+    v1::CaseRecord {
+        record_ref: record.record_ref.clone(),
+        case_type: match record.case_type {
+            CaseType::Csa => v1::CaseType::Csa,
+            CaseType::Cse => v1::CaseType::Cse,
+            CaseType::Hsb => v1::CaseType::Hsb,
+        } as i32,
+        referral_date: date(record.referral_date),
+        incident_start: date(record.incident_start),
+        last_occurrence: date(record.last_occurrence),
+        fields: record.fields.iter().map(|(id, v)| value(id, v)).collect(),
+        involvements: record
+            .involvements
+            .iter()
+            .map(|involvement| v1::Involvement {
+                person_ref: involvement.person_ref.clone(),
+                role: role(involvement.role) as i32,
+                pseudonyms: Some(v1::Pseudonyms {
+                    match_keys: involvement
+                        .pseudonyms
+                        .match_keys
+                        .iter()
+                        .map(|(kind, hash)| v1::MatchKey {
+                            kind: kind.number(),
+                            hash: hash.to_vec(),
+                        })
+                        .collect(),
+                    bloom: involvement.pseudonyms.bloom.clone(),
+                }),
+                fields: involvement.fields.iter().map(|(id, v)| value(id, v)).collect(),
+            })
+            .collect(),
+        source_row: record.source_row,
+    }
+}
+
+/// The API role.
+pub fn role(role: Role) -> v1::Role {
+    match role {
+        Role::KnownVictim => v1::Role::KnownVictim,
+        Role::SuspectedVictim => v1::Role::SuspectedVictim,
+        Role::Perpetrator => v1::Role::Perpetrator,
+        Role::Hsb => v1::Role::Hsb,
+    }
+}
+
+/// The mapping-file name of an API role number.
+pub fn role_name(role: i32) -> &'static str {
+    match v1::Role::try_from(role) {
+        Ok(v1::Role::KnownVictim) => "known_victim",
+        Ok(v1::Role::SuspectedVictim) => "suspected_victim",
+        Ok(v1::Role::Perpetrator) => "perpetrator",
+        Ok(v1::Role::Hsb) => "hsb",
+        _ => "unspecified",
+    }
+}

@@ -1,0 +1,169 @@
+//! `braid eval`: linkage quality of a cluster export against ground truth.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use braid_linkage::{evaluate, Scores};
+
+use crate::agency::read_reid;
+
+/// One row of a cluster export.
+#[derive(Debug, Clone)]
+pub struct ClusterLine {
+    /// Agency code.
+    pub agency: String,
+    /// Opaque record ref.
+    pub record_ref: String,
+    /// Opaque person ref.
+    pub person_ref: String,
+    /// Profile id.
+    pub profile_id: String,
+}
+
+/// One row of the truth: which real person an agency's (case, person) is.
+#[derive(Debug, Clone)]
+pub struct TruthLine {
+    /// Agency code.
+    pub agency: String,
+    /// Local case id.
+    pub case_id: String,
+    /// Local person id.
+    pub person_id: String,
+    /// The real person.
+    pub true_person: String,
+}
+
+/// Scores with how many rows could be matched.
+pub struct Evaluation {
+    /// The scores.
+    pub scores: Scores,
+    /// Cluster rows found in the truth.
+    pub matched: usize,
+    /// Cluster rows not found in the truth.
+    pub unmatched: usize,
+}
+
+/// Joins clusters to truth through the agencies' re-identification maps
+/// (opaque refs → local ids) and scores them. Without maps, refs are taken to
+/// be the local ids themselves.
+pub fn evaluate_clusters(truth: &[TruthLine], clusters: &[ClusterLine], reid: &[(String, braid_pseudonym::ReidEntry)]) -> Evaluation {
+    let truth_index: HashMap<(&str, &str, &str), &str> = truth
+        .iter()
+        .map(|t| ((t.agency.as_str(), t.case_id.as_str(), t.person_id.as_str()), t.true_person.as_str()))
+        .collect();
+    let reid_index: HashMap<(&str, &str, &str), (&str, &str)> = reid
+        .iter()
+        .map(|(agency, e)| ((agency.as_str(), e.record_ref.as_str(), e.person_ref.as_str()), (e.case_id.as_str(), e.person_id.as_str())))
+        .collect();
+    let mut items = Vec::with_capacity(clusters.len());
+    let mut unmatched = 0;
+    for line in clusters {
+        let key = (line.agency.as_str(), line.record_ref.as_str(), line.person_ref.as_str());
+        let (case_id, person_id) = reid_index.get(&key).copied().unwrap_or((key.1, key.2));
+        match truth_index.get(&(key.0, case_id, person_id)) {
+            Some(true_person) => items.push((*true_person, line.profile_id.as_str())),
+            None => unmatched += 1,
+        }
+    }
+    Evaluation {
+        scores: evaluate(&items),
+        matched: items.len(),
+        unmatched,
+    }
+}
+
+fn read_csv(path: &Path, columns: &[&str]) -> Result<Vec<Vec<String>>> {
+    let mut reader = csv::Reader::from_path(path).with_context(|| format!("open {}", path.display()))?;
+    let header = reader.headers().with_context(|| format!("read the header of {}", path.display()))?.clone();
+    let positions: Vec<usize> = columns
+        .iter()
+        .map(|column| {
+            header
+                .iter()
+                .position(|h| h == *column)
+                .with_context(|| format!("{} has no column `{column}`", path.display()))
+        })
+        .collect::<Result<_>>()?;
+    let mut rows = Vec::new();
+    for (index, row) in reader.records().enumerate() {
+        let row = row.with_context(|| format!("{}: row {} is not valid CSV", path.display(), index + 2))?;
+        rows.push(positions.iter().map(|&p| row.get(p).unwrap_or("").to_owned()).collect());
+    }
+    Ok(rows)
+}
+
+/// Reads `truth.csv` (agency, case_id, person_id, true_person columns).
+pub fn read_truth(path: &Path) -> Result<Vec<TruthLine>> {
+    Ok(read_csv(path, &["agency", "case_id", "person_id", "true_person"])?
+        .into_iter()
+        .map(|r| TruthLine { agency: r[0].clone(), case_id: r[1].clone(), person_id: r[2].clone(), true_person: r[3].clone() })
+        .collect())
+}
+
+/// Reads a cluster export.
+pub fn read_clusters(path: &Path) -> Result<Vec<ClusterLine>> {
+    Ok(read_csv(path, &["agency", "record_ref", "person_ref", "profile_id"])?
+        .into_iter()
+        .map(|r| ClusterLine { agency: r[0].clone(), record_ref: r[1].clone(), person_ref: r[2].clone(), profile_id: r[3].clone() })
+        .collect())
+}
+
+/// Prints scores as a table.
+pub fn print_table(evaluation: &Evaluation) {
+    let s = &evaluation.scores;
+    println!("{:<28} {:>10}", "measure", "value");
+    println!("{:<28} {:>10}", "involvements evaluated", evaluation.matched);
+    println!("{:<28} {:>10.4}", "pairwise precision", s.precision);
+    println!("{:<28} {:>10.4}", "pairwise recall", s.recall);
+    println!("{:<28} {:>10.4}", "pairwise F1", s.f1);
+    println!("{:<28} {:>10.4}", "B-cubed F1 (cluster level)", s.bcubed_f1);
+    println!("{:<28} {:>10.4}", "people recovered exactly", s.exact_clusters);
+    println!("{:<28} {:>10}", "true people", s.true_clusters);
+    println!("{:<28} {:>10}", "profiles", s.predicted_clusters);
+    if evaluation.unmatched > 0 {
+        println!("{:<28} {:>10}", "rows not in the truth", evaluation.unmatched);
+    }
+}
+
+/// The scores as JSON.
+pub fn to_json(evaluation: &Evaluation) -> serde_json::Value {
+    let s = &evaluation.scores;
+    serde_json::json!({
+        "involvements": evaluation.matched,
+        "unmatched": evaluation.unmatched,
+        "precision": s.precision,
+        "recall": s.recall,
+        "f1": s.f1,
+        "true_pairs": s.true_pairs,
+        "predicted_pairs": s.predicted_pairs,
+        "true_pairs_linked": s.true_pairs_linked,
+        "bcubed_precision": s.bcubed_precision,
+        "bcubed_recall": s.bcubed_recall,
+        "bcubed_f1": s.bcubed_f1,
+        "exact_clusters": s.exact_clusters,
+        "true_clusters": s.true_clusters,
+        "predicted_clusters": s.predicted_clusters,
+    })
+}
+
+/// `braid eval`.
+pub fn eval_command(truth: &Path, clusters: &Path, reid: &[PathBuf], json: bool) -> Result<()> {
+    let truth = read_truth(truth)?;
+    let clusters = read_clusters(clusters)?;
+    let mut maps = Vec::new();
+    for path in reid {
+        maps.extend(read_reid(path)?);
+    }
+    let evaluation = evaluate_clusters(&truth, &clusters, &maps);
+    anyhow::ensure!(
+        evaluation.matched > 0,
+        "no cluster row matches a truth row; pass each agency's re-identification map with --reid"
+    );
+    if json {
+        println!("{}", serde_json::to_string_pretty(&to_json(&evaluation))?);
+    } else {
+        print_table(&evaluation);
+    }
+    Ok(())
+}
