@@ -1,1 +1,378 @@
-//! placeholder
+//! End-to-end tests: the real `braid` binary against a real node serving gRPC
+//! on loopback over a real RocksDB directory.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use braid_node::{NodeConfig, RunningNode};
+
+/// The `braid` binary built beside this test (by `cargo test --workspace`).
+fn braid_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe.parent().and_then(Path::parent).expect("target directory");
+    let binary = dir.join("braid");
+    assert!(binary.exists(), "{} is missing: run `cargo test --workspace`", binary.display());
+    binary
+}
+
+fn braid(args: &[&str]) -> Output {
+    Command::new(braid_binary()).args(args).output().expect("run braid")
+}
+
+fn ok(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "braid failed:\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn failed(output: &Output) -> String {
+    assert!(!output.status.success(), "braid should have failed: {}", String::from_utf8_lossy(&output.stdout));
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+async fn start_node(data: &Path, listen: SocketAddr) -> RunningNode {
+    braid_node::spawn(NodeConfig {
+        listen,
+        data_dir: data.to_path_buf(),
+        ..NodeConfig::default()
+    })
+    .await
+    .expect("start node")
+}
+
+fn loopback() -> SocketAddr {
+    "127.0.0.1:0".parse().expect("address")
+}
+
+const AGENCIES: [&str; 4] = ["CSC-NORTH", "POL-NORTH", "YOT-NORTH", "VOL-NORTH"];
+
+/// Synthetic extracts, a secret and each agency's pseudonymised file.
+struct Prepared {
+    dir: tempfile::TempDir,
+}
+
+impl Prepared {
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+}
+
+fn prepare(children: usize) -> Prepared {
+    let prepared = Prepared { dir: tempfile::tempdir().expect("temp dir") };
+    ok(&braid(&["synth", "--children", &children.to_string(), "--seed", "11", "--out", &prepared.path("synth")]));
+    ok(&braid(&["keys", "init", "--out", &prepared.path("keys")]));
+    for agency in AGENCIES {
+        ok(&braid(&[
+            "agency", "pseudonymise",
+            "--mapping", &prepared.path(&format!("synth/{agency}.mapping.toml")),
+            "--secret", &prepared.path("keys/scheme.secret"),
+            "--input", &prepared.path(&format!("synth/{agency}.csv")),
+            "--out", &prepared.path(&format!("{agency}.bpx")),
+        ]));
+    }
+    prepared
+}
+
+fn stats(url: &str) -> serde_json::Value {
+    let text = ok(&braid(&["admin", "stats", "--node", url, "--json"]));
+    serde_json::from_str(&text).expect("stats json")
+}
+
+fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> impl std::future::Future<Output = T> {
+    async move { tokio::task::spawn_blocking(work).await.expect("blocking task") }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agencies_upload_link_and_evaluate_with_high_precision() {
+    let prepared = prepare(400);
+    let data = tempfile::tempdir().expect("data dir");
+    let node = start_node(data.path(), loopback()).await;
+    let url = node.url();
+    let p = prepared.path("");
+    let url_for = url.clone();
+    let (eval, clusters_before) = blocking(move || {
+        let path = |name: &str| format!("{p}/{name}");
+        for agency in AGENCIES {
+            ok(&braid(&["agency", "upload", "--node", &url_for, &path(&format!("{agency}.bpx"))]));
+        }
+        ok(&braid(&["admin", "clusters", "--node", &url_for, "--out", &path("clusters.csv")]));
+        let mut args = vec!["eval".to_owned(), "--truth".into(), path("synth/truth.csv"), "--clusters".into(), path("clusters.csv"), "--json".into()];
+        for agency in AGENCIES {
+            args.push("--reid".into());
+            args.push(path(&format!("{agency}.reid.csv")));
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let eval: serde_json::Value = serde_json::from_str(&ok(&braid(&args))).expect("eval json");
+        (eval, std::fs::read_to_string(path("clusters.csv")).expect("clusters"))
+    })
+    .await;
+    let precision = eval["precision"].as_f64().expect("precision");
+    let recall = eval["recall"].as_f64().expect("recall");
+    assert!(precision >= 0.99, "precision {precision}");
+    assert!(recall >= 0.85, "recall {recall}");
+    assert_eq!(eval["unmatched"], 0);
+    let before = stats(&url);
+    assert!(before["profiles_multi_agency"].as_u64().expect("count") > 100);
+
+    // Profiles survive a restart of the node on the same RocksDB directory.
+    node.stop().await.expect("stop");
+    let node = start_node(data.path(), loopback()).await;
+    let url = node.url();
+    let p = prepared.path("");
+    let url_for = url.clone();
+    let clusters_after = blocking(move || {
+        ok(&braid(&["admin", "clusters", "--node", &url_for, "--out", &format!("{p}/after.csv")]));
+        std::fs::read_to_string(format!("{p}/after.csv")).expect("clusters")
+    })
+    .await;
+    assert_eq!(clusters_before, clusters_after);
+    node.stop().await.expect("stop");
+}
+
+#[test]
+fn pseudonymised_output_holds_no_raw_identifier() {
+    let prepared = prepare(150);
+    for agency in AGENCIES {
+        let output = std::fs::read(prepared.dir.path().join(format!("{agency}.bpx"))).expect("output");
+        let mut reader = csv::Reader::from_path(prepared.dir.path().join(format!("synth/{agency}.csv"))).expect("extract");
+        let header = reader.headers().expect("header").clone();
+        let mapping = braid_pseudonym::Mapping::parse(
+            &std::fs::read_to_string(prepared.dir.path().join(format!("synth/{agency}.mapping.toml"))).expect("mapping"),
+        )
+        .expect("parse mapping");
+        let identity = &mapping.identity;
+        let columns: Vec<usize> = [&identity.forename, &identity.surname, &identity.date_of_birth, &identity.postcode, &identity.nhs_number]
+            .into_iter()
+            .flatten()
+            .filter_map(|name| header.iter().position(|h| h == name))
+            .collect();
+        let mut checked = 0;
+        for row in reader.records() {
+            let row = row.expect("row");
+            for &column in &columns {
+                let value = row[column].trim();
+                // Short strings occur by chance in random hash bytes; every
+                // date, postcode and most names are five characters or more.
+                if value.chars().count() < 5 {
+                    continue;
+                }
+                let variants = [value.to_owned(), value.to_lowercase(), value.to_uppercase(), value.replace(' ', "")];
+                for variant in variants {
+                    assert!(
+                        !output.windows(variant.len()).any(|w| w == variant.as_bytes()),
+                        "{agency}: an identity value from column {column} appears in the output"
+                    );
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked > 20, "{agency}: checked {checked} values");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resending_an_upload_is_idempotent_and_a_wrong_epoch_is_refused() {
+    let prepared = prepare(120);
+    let data = tempfile::tempdir().expect("data dir");
+    let node = start_node(data.path(), loopback()).await;
+    let url = node.url();
+    let p = prepared.path("");
+    let url_for = url.clone();
+    let (first, second) = blocking(move || {
+        let first = ok(&braid(&["agency", "upload", "--node", &url_for, &format!("{p}/CSC-NORTH.bpx")]));
+        let second = ok(&braid(&["agency", "upload", "--node", &url_for, &format!("{p}/CSC-NORTH.bpx")]));
+        (first, second)
+    })
+    .await;
+    assert!(first.contains("0 unchanged"), "{first}");
+    let after_first = stats(&url);
+    assert_eq!(stats(&url), after_first);
+    assert!(second.contains("0 new"), "{second}");
+
+    // A second secret under another epoch: the node names the problem.
+    let p = prepared.path("");
+    let url_for = url.clone();
+    let refused = blocking(move || {
+        ok(&braid(&["keys", "init", "--epoch", "2", "--out", &format!("{p}/keys2")]));
+        ok(&braid(&[
+            "agency", "pseudonymise",
+            "--mapping", &format!("{p}/synth/POL-NORTH.mapping.toml"),
+            "--secret", &format!("{p}/keys2/scheme.secret"),
+            "--input", &format!("{p}/synth/POL-NORTH.csv"),
+            "--out", &format!("{p}/POL-epoch2.bpx"),
+        ]));
+        failed(&braid(&["agency", "upload", "--node", &url_for, &format!("{p}/POL-epoch2.bpx")]))
+    })
+    .await;
+    assert!(refused.contains("key epoch e2-"), "{refused}");
+    assert!(refused.contains("re-pseudonymise"), "{refused}");
+    assert_eq!(stats(&url), after_first, "nothing of the refused upload was stored");
+    node.stop().await.expect("stop");
+}
+
+#[test]
+fn an_unreachable_node_gets_a_clear_error() {
+    let prepared = prepare(30);
+    // Bind and release a port so nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let stderr = failed(&braid(&[
+        "agency", "upload", "--retries", "1",
+        "--node", &format!("http://127.0.0.1:{port}"),
+        &prepared.path("CSC-NORTH.bpx"),
+    ]));
+    assert!(stderr.contains("cannot reach the node"), "{stderr}");
+    assert!(stderr.contains("gave up after 2 attempts"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_resumes_after_the_node_restarts_without_duplicates() {
+    use braid_proto::v1;
+    let prepared = prepare(300);
+    let data = tempfile::tempdir().expect("data dir");
+    let node = start_node(data.path(), loopback()).await;
+    let address = node.address;
+    let url = node.url();
+
+    // The first three batches arrive, then the node goes away.
+    let file = prepared.dir.path().join("CSC-NORTH.bpx");
+    let bytes = std::fs::read(&file).expect("read extract");
+    let mut rest = &bytes[8..];
+    let header = <v1::UploadHeader as prost::Message>::decode_length_delimited(&mut rest).expect("header");
+    let mut records = Vec::new();
+    while !rest.is_empty() {
+        records.push(<v1::CaseRecord as prost::Message>::decode_length_delimited(&mut rest).expect("record"));
+    }
+    let batches: Vec<v1::UploadBatch> = records
+        .chunks(50)
+        .take(3)
+        .enumerate()
+        .map(|(index, chunk)| v1::UploadBatch {
+            header: (index == 0).then(|| header.clone()),
+            sequence: index as u32,
+            records: chunk.to_vec(),
+        })
+        .collect();
+    let mut client = v1::ingest_service_client::IngestServiceClient::connect(url.clone()).await.expect("connect");
+    let mut acks = client.upload(tokio_stream::iter(batches)).await.expect("upload").into_inner();
+    let mut acked = 0;
+    while let Some(ack) = acks.message().await.expect("ack") {
+        assert_eq!(ack.accepted, 50);
+        acked += 1;
+    }
+    assert_eq!(acked, 3);
+    drop(client);
+    node.stop().await.expect("stop");
+
+    // The agency retries while the node is down; it comes back on the same port.
+    let path = file.display().to_string();
+    let upload = std::thread::spawn(move || {
+        braid(&["agency", "upload", "--batch-size", "50", "--retries", "8", "--node", &format!("http://{address}"), &path])
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    let node = start_node(data.path(), address).await;
+    let output = blocking(move || upload.join().expect("upload thread")).await;
+    let stdout = ok(&output);
+    assert!(stdout.contains("after"), "the upload needed a retry: {stdout}");
+    assert!(stdout.contains(&format!("{} new", records.len() - 150)), "{stdout}");
+    assert!(stdout.contains("150 already stored by an earlier attempt"), "{stdout}");
+    let involvements: usize = records.iter().map(|r| r.involvements.len()).sum();
+    let stats = stats(&node.url());
+    assert_eq!(stats["records"].as_u64(), Some(records.len() as u64));
+    assert_eq!(stats["involvements"].as_u64(), Some(involvements as u64));
+    node.stop().await.expect("stop");
+}
+
+#[test]
+fn bad_rows_are_named_and_skipped_and_good_rows_kept() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    ok(&braid(&["synth", "--children", "20", "--out", &path("synth")]));
+    ok(&braid(&["keys", "init", "--out", &path("keys")]));
+    let mapping = std::fs::read_to_string(path("synth/CSC-NORTH.mapping.toml")).expect("mapping");
+    let csv = std::fs::read_to_string(path("synth/CSC-NORTH.csv")).expect("csv");
+    let mut lines: Vec<String> = csv.lines().map(str::to_owned).collect();
+    let good = lines.len() - 1;
+    // Line 2: unknown role label; line 3: impossible date of birth; line 4:
+    // a malformed row; line 5: an unknown template category label.
+    lines[1] = lines[1].replacen(",Victim,", ",Bystander,", 1).replacen(",Alleged perpetrator,", ",Bystander,", 1).replacen(",Suspected victim,", ",Bystander,", 1);
+    let fields: Vec<String> = lines[2].split(',').map(str::to_owned).collect();
+    lines[2] = fields.iter().enumerate().map(|(i, f)| if i == 7 { "31/02/2010".to_owned() } else { f.clone() }).collect::<Vec<_>>().join(",");
+    lines[3] = "CSC-999999,P1,Victim".to_owned();
+    lines[4] = lines[4].replacen(",CSA,", ",CSA,", 1);
+    let header: Vec<&str> = lines[0].split(',').collect();
+    let recorded_as = header.iter().position(|h| *h == "Recorded As").expect("column");
+    let mut fields: Vec<String> = lines[4].split(',').map(str::to_owned).collect();
+    fields[recorded_as] = "Grooming".to_owned();
+    lines[4] = fields.join(",");
+    std::fs::write(path("bad.csv"), lines.join("\n") + "\n").expect("write");
+    let output = braid(&[
+        "agency", "pseudonymise", "--mapping", &path("synth/CSC-NORTH.mapping.toml"), "--secret", &path("keys/scheme.secret"),
+        "--input", &path("bad.csv"), "--out", &path("bad.bpx"),
+    ]);
+    let stdout = ok(&output);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("row 2: role: unknown label `Bystander`"), "{stderr}");
+    assert!(stderr.contains("row 3: date_of_birth: is not a real calendar date"), "{stderr}");
+    assert!(stderr.contains("row 4: row: has 3 fields but the header has"), "{stderr}");
+    assert!(stderr.contains("row 5: services.recorded_as: unknown label `Grooming`"), "{stderr}");
+    assert!(stdout.contains(&format!("{} involvements", good - 4)), "{stdout}");
+    assert!(stdout.contains("4 rows rejected"), "{stdout}");
+    // No raw value of the bad date reaches the message.
+    assert!(!stderr.contains("31/02/2010"));
+
+    // Asked to, the tool writes nothing when any row is bad.
+    let strict = failed(&braid(&[
+        "agency", "pseudonymise", "--fail-on-bad-rows", "--mapping", &path("synth/CSC-NORTH.mapping.toml"), "--secret", &path("keys/scheme.secret"),
+        "--input", &path("bad.csv"), "--out", &path("strict.bpx"),
+    ]));
+    assert!(strict.contains("4 rows were rejected"), "{strict}");
+    assert!(!dir.path().join("strict.bpx").exists());
+
+    // A mapping naming a column the extract lacks stops before any row.
+    std::fs::write(path("missing.toml"), mapping.replace("\"Last Name\"", "\"Family Name\"")).expect("write");
+    let missing = failed(&braid(&[
+        "agency", "pseudonymise", "--mapping", &path("missing.toml"), "--secret", &path("keys/scheme.secret"),
+        "--input", &path("synth/CSC-NORTH.csv"), "--out", &path("missing.bpx"),
+    ]));
+    assert!(missing.contains("the extract has no column `Family Name`, which the mapping names for surname"), "{missing}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn withdrawing_a_record_removes_it_and_recomputes_its_profile() {
+    let prepared = prepare(150);
+    let data = tempfile::tempdir().expect("data dir");
+    let node = start_node(data.path(), loopback()).await;
+    let url = node.url();
+    let p = prepared.path("");
+    let url_for = url.clone();
+    let (before, after, withdrawn_ref) = blocking(move || {
+        ok(&braid(&["agency", "upload", "--node", &url_for, &format!("{p}/CSC-NORTH.bpx")]));
+        ok(&braid(&["agency", "upload", "--node", &url_for, &format!("{p}/POL-NORTH.bpx")]));
+        ok(&braid(&["admin", "clusters", "--node", &url_for, "--out", &format!("{p}/before.csv")]));
+        let reid = std::fs::read_to_string(format!("{p}/CSC-NORTH.reid.csv")).expect("reid");
+        let line = reid.lines().nth(1).expect("a reid row");
+        let fields: Vec<&str> = line.split(',').collect();
+        let (record_ref, case_id) = (fields[1].to_owned(), fields[2].to_owned());
+        let out = ok(&braid(&[
+            "agency", "withdraw", "--node", &url_for, "--agency", "CSC-NORTH", "--case-id", &case_id,
+            "--reid", &format!("{p}/CSC-NORTH.reid.csv"),
+        ]));
+        assert!(out.contains("1 records withdrawn, 0 not found"), "{out}");
+        ok(&braid(&["admin", "clusters", "--node", &url_for, "--out", &format!("{p}/after.csv")]));
+        (
+            std::fs::read_to_string(format!("{p}/before.csv")).expect("before"),
+            std::fs::read_to_string(format!("{p}/after.csv")).expect("after"),
+            record_ref,
+        )
+    })
+    .await;
+    assert!(before.contains(&withdrawn_ref));
+    assert!(!after.contains(&withdrawn_ref));
+    assert!(after.lines().count() < before.lines().count());
+    node.stop().await.expect("stop");
+}

@@ -146,6 +146,8 @@ pub struct UploadSummary {
     pub unchanged: u64,
     /// Batches answered from the node's stored acknowledgements.
     pub replayed_batches: u64,
+    /// Records in those batches: stored by an earlier attempt.
+    pub already_stored: u64,
     /// Records refused.
     pub rejections: Vec<v1::Rejection>,
     /// Attempts it took.
@@ -196,10 +198,14 @@ async fn upload_once(url: &str, batches: &[v1::UploadBatch], summary: &mut Uploa
     bar.set_position(0);
     while let Some(ack) = responses.message().await.map_err(classify)? {
         let size = batches.get(ack.sequence as usize).map_or(0, |b| b.records.len() as u64);
-        round.accepted += u64::from(ack.accepted);
-        round.replaced += u64::from(ack.replaced);
-        round.unchanged += u64::from(ack.unchanged);
-        round.replayed_batches += u64::from(ack.replayed);
+        if ack.replayed {
+            round.replayed_batches += 1;
+            round.already_stored += u64::from(ack.accepted + ack.replaced + ack.unchanged);
+        } else {
+            round.accepted += u64::from(ack.accepted);
+            round.replaced += u64::from(ack.replaced);
+            round.unchanged += u64::from(ack.unchanged);
+        }
         round.rejections.extend(ack.rejections);
         acked += 1;
         bar.inc(size);
@@ -283,13 +289,14 @@ pub async fn upload_command(node: &str, file: &Path, batch_size: usize, retries:
         eprintln!("rejected row {}: {}: {}", rejection.source_row, rejection.field, rejection.reason);
     }
     println!(
-        "{}: {} records uploaded ({} new, {} replaced, {} unchanged, {} rejected){}",
+        "{}: {} records uploaded ({} new, {} replaced, {} unchanged, {} rejected{}){}",
         header.agency,
         records.len(),
         summary.accepted,
         summary.replaced,
         summary.unchanged,
         summary.rejections.len(),
+        if summary.already_stored > 0 { format!(", {} already stored by an earlier attempt", summary.already_stored) } else { String::new() },
         if summary.attempts > 1 { format!(" after {} attempts", summary.attempts) } else { String::new() }
     );
     Ok(())

@@ -59,7 +59,7 @@ pub async fn run(children: usize, seed: u64, keep: Option<PathBuf>) -> Result<()
     println!("5. agencies upload over gRPC ({url})");
     for upload in &uploads {
         let summary = agency::upload(&url, &upload.header, &upload.records, 500, 3, false).await?;
-        println!("   {:<10} {:>5} records accepted", upload.header.agency, summary.accepted + summary.replaced + summary.unchanged);
+        println!("   {:<10} {:>5} records accepted", upload.header.agency, summary.accepted + summary.replaced + summary.unchanged + summary.already_stored);
     }
 
     let stats = admin::fetch_stats(&url).await?;
