@@ -350,7 +350,7 @@ impl RowContext<'_> {
             let text = cell(*index);
             let value = labels
                 .parse(field, text)
-                .map_err(|error| issue(id, template_reason(&error)))?;
+                .map_err(|error| issue(id, error.reason()))?;
             let Some(value) = value else { continue };
             use braid_template::Section;
             let applies = match field.section {
@@ -377,7 +377,7 @@ impl RowContext<'_> {
             for (id, value) in case_fields.iter().chain(person_fields.iter()) {
                 self.template
                     .validate_answer(id, value, &answers)
-                    .map_err(|error| issue(id, template_reason(&error)))?;
+                    .map_err(|error| issue(id, error.reason()))?;
             }
         }
 
@@ -421,18 +421,6 @@ impl RowContext<'_> {
 fn error_reason(error: &crate::Error) -> String {
     match error {
         crate::Error::Date { reason, .. } => reason.clone(),
-        other => other.to_string(),
-    }
-}
-
-/// The reason part of a template error (the field is named separately).
-fn template_reason(error: &braid_template::Error) -> String {
-    match error {
-        braid_template::Error::UnknownLabel { label, .. } => format!("unknown label `{label}`"),
-        braid_template::Error::InvalidValue { reason, .. } => reason.clone(),
-        braid_template::Error::NotApplicable { condition, .. } => {
-            format!("applies only when {condition}")
-        }
         other => other.to_string(),
     }
 }

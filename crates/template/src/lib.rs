@@ -58,6 +58,20 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// What is wrong, without the field's name (for messages that name the
+    /// field separately).
+    pub fn reason(&self) -> String {
+        match self {
+            Error::UnknownLabel { label, .. } => format!("unknown label `{label}`"),
+            Error::InvalidValue { reason, .. } => reason.clone(),
+            Error::NotApplicable { condition, .. } => format!("applies only when {condition}"),
+            Error::UnknownField(_) => "is not a template field".to_owned(),
+            Error::Template(message) => message.clone(),
+        }
+    }
+}
+
 /// Result with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

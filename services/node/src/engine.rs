@@ -109,7 +109,18 @@ struct Pending<'a> {
     overlay: HashMap<Vec<u8>, Vec<u64>>,
 }
 
-impl Pending<'_> {
+impl<'a> Pending<'a> {
+    fn new(store: &'a Store) -> Pending<'a> {
+        Pending {
+            store,
+            set: WriteSet::new(),
+            removed: HashSet::new(),
+            removed_roots: Vec::new(),
+            added: HashMap::new(),
+            overlay: HashMap::new(),
+        }
+    }
+
     fn candidates(&self, key: &[u8], uf: &UnionFind) -> Result<Vec<u64>, EngineError> {
         let hash = &key[1..];
         let mut ids = self.store.postings(hash)?;
@@ -242,14 +253,7 @@ impl Engine {
             }
         }
         let mark = state.uf.mark();
-        let mut pending = Pending {
-            store: &self.store,
-            set: WriteSet::new(),
-            removed: HashSet::new(),
-            removed_roots: Vec::new(),
-            added: HashMap::new(),
-            overlay: HashMap::new(),
-        };
+        let mut pending = Pending::new(&self.store);
         let mut next_id = state.next_id;
         let result = (|| -> Result<v1::BatchAck, EngineError> {
             let mut ack = v1::BatchAck {
@@ -332,22 +336,31 @@ impl Engine {
             }
         };
         let mut set = pending.set;
-        for change in state.uf.pending_changes() {
-            set.set_parent(change.id, change.parent);
-        }
         if state.epoch.is_none() {
             set.set_epoch(&submission.epoch);
         }
         set.set_next_involvement_id(next_id);
         set.put_ack(&submission.agency, &submission.submission_id, sequence, ack.encode_to_vec());
-        if let Err(error) = self.store.write(set) {
-            state.uf.rollback(mark);
-            return Err(error.into());
-        }
-        let _ = state.uf.take_changes();
+        self.commit(&mut state.uf, mark, set)?;
         state.next_id = next_id;
         state.epoch.get_or_insert_with(|| submission.epoch.clone());
         Ok(ack)
+    }
+
+    /// Adds the union-find's parent changes to `set` and writes it durably;
+    /// on failure the in-memory changes since `mark` are undone.
+    fn commit(&self, uf: &mut UnionFind, mark: braid_linkage::Mark, mut set: WriteSet) -> Result<(), EngineError> {
+        for change in uf.pending_changes() {
+            set.set_parent(change.id, change.parent);
+        }
+        if !set.is_empty() {
+            if let Err(error) = self.store.write(set) {
+                uf.rollback(mark);
+                return Err(error.into());
+            }
+        }
+        let _ = uf.take_changes();
+        Ok(())
     }
 
     /// Withdraws an agency's records and re-computes the profiles they were
@@ -356,14 +369,7 @@ impl Engine {
         let mut guard = self.state.lock().map_err(|_| EngineError::Poisoned)?;
         let state = &mut *guard;
         let mark = state.uf.mark();
-        let mut pending = Pending {
-            store: &self.store,
-            set: WriteSet::new(),
-            removed: HashSet::new(),
-            removed_roots: Vec::new(),
-            added: HashMap::new(),
-            overlay: HashMap::new(),
-        };
+        let mut pending = Pending::new(&self.store);
         let (mut withdrawn, mut not_found) = (0, 0);
         let result = (|| -> Result<(), EngineError> {
             let mut seen = HashSet::new();
@@ -385,17 +391,7 @@ impl Engine {
             state.uf.rollback(mark);
             return Err(error);
         }
-        let mut set = pending.set;
-        for change in state.uf.pending_changes() {
-            set.set_parent(change.id, change.parent);
-        }
-        if !set.is_empty() {
-            if let Err(error) = self.store.write(set) {
-                state.uf.rollback(mark);
-                return Err(error.into());
-            }
-        }
-        let _ = state.uf.take_changes();
+        self.commit(&mut state.uf, mark, pending.set)?;
         Ok((withdrawn, not_found))
     }
 

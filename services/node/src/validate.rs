@@ -80,18 +80,10 @@ fn convert_fields(
         let value = to_value(wire).ok_or_else(|| invalid(&name, "has no value"))?;
         field
             .validate(&value)
-            .map_err(|error| invalid(&name, template_reason(error)))?;
+            .map_err(|error| invalid(&name, error.reason()))?;
         out.push((wire.field_id.clone(), value));
     }
     Ok(out)
-}
-
-fn template_reason(error: braid_template::Error) -> String {
-    match error {
-        braid_template::Error::InvalidValue { reason, .. } => reason,
-        braid_template::Error::NotApplicable { condition, .. } => format!("applies only when {condition}"),
-        other => other.to_string(),
-    }
 }
 
 /// Checks one record completely.
@@ -154,7 +146,7 @@ pub fn validate_record(record: &v1::CaseRecord) -> Result<(), Invalid> {
         for (id, value) in case_fields.iter().chain(person_fields.iter()) {
             template
                 .validate_answer(id, value, &answers)
-                .map_err(|error| invalid(format!("{prefix}fields[{id}]"), template_reason(error)))?;
+                .map_err(|error| invalid(format!("{prefix}fields[{id}]"), error.reason()))?;
         }
     }
     Ok(())
