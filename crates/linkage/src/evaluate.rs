@@ -103,6 +103,59 @@ pub fn evaluate<T: Hash + Eq, P: Hash + Eq>(items: &[(T, P)]) -> Scores {
     }
 }
 
+/// How a clustering treats people who share a household (siblings and
+/// twins: same surname and postcode, twins also the date of birth).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HouseholdScores {
+    /// Pairs of involvements within one household that were linked.
+    pub linked_pairs: u64,
+    /// Of those, pairs that are truly one person.
+    pub linked_pairs_correct: u64,
+    /// Precision on household pairs: correct / linked.
+    pub precision: f64,
+    /// Pairs of involvements of two different people of one household.
+    pub sibling_pairs: u64,
+    /// Of those, pairs wrongly put in one profile.
+    pub sibling_pairs_merged: u64,
+}
+
+/// Scores within-household pairs; each item is (true person, household or
+/// `None`, predicted cluster).
+pub fn evaluate_households<T: Hash + Eq, H: Hash + Eq, P: Hash + Eq>(items: &[(T, Option<H>, P)]) -> HouseholdScores {
+    let mut by_household: HashMap<&H, Vec<(&T, &P)>> = HashMap::new();
+    for (truth, household, predicted) in items {
+        if let Some(household) = household {
+            by_household.entry(household).or_default().push((truth, predicted));
+        }
+    }
+    let (mut linked, mut correct, mut sibling, mut merged) = (0u64, 0u64, 0u64, 0u64);
+    for members in by_household.values() {
+        let mut cell: HashMap<(&T, &P), u64> = HashMap::new();
+        let mut per_truth: HashMap<&T, u64> = HashMap::new();
+        let mut per_predicted: HashMap<&P, u64> = HashMap::new();
+        for (truth, predicted) in members {
+            *cell.entry((truth, predicted)).or_default() += 1;
+            *per_truth.entry(truth).or_default() += 1;
+            *per_predicted.entry(predicted).or_default() += 1;
+        }
+        let all = pairs(members.len() as u64);
+        let same_person: u64 = per_truth.values().map(|&n| pairs(n)).sum();
+        let same_profile: u64 = per_predicted.values().map(|&n| pairs(n)).sum();
+        let both: u64 = cell.values().map(|&n| pairs(n)).sum();
+        linked += same_profile;
+        correct += both;
+        sibling += all - same_person;
+        merged += same_profile - both;
+    }
+    HouseholdScores {
+        linked_pairs: linked,
+        linked_pairs_correct: correct,
+        precision: ratio(correct, linked),
+        sibling_pairs: sibling,
+        sibling_pairs_merged: merged,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,5 +183,16 @@ mod tests {
         assert_eq!(scores.predicted_pairs, 6);
         assert!((scores.precision - 0.5).abs() < 1e-9);
         assert_eq!(scores.recall, 1.0);
+    }
+
+    #[test]
+    fn household_pairs_count_merged_siblings() {
+        // Household h: twins a (two records) and b (one); b merged with a.
+        let items = [("a", Some("h"), 1), ("a", Some("h"), 1), ("b", Some("h"), 1), ("c", None, 2)];
+        let scores = evaluate_households(&items);
+        assert_eq!(scores.linked_pairs, 3);
+        assert_eq!(scores.linked_pairs_correct, 1);
+        assert_eq!(scores.sibling_pairs, 2);
+        assert_eq!(scores.sibling_pairs_merged, 2);
     }
 }

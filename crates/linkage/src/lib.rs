@@ -1,15 +1,32 @@
-//! Pure matching logic: profiles as a union-find over involvement ids, with a
-//! journal so that a batch's unions can be rolled back when its write fails,
-//! and evaluation against ground truth.
+//! Pure matching logic: packed Bloom encodings and the Dice kernel, the
+//! Fellegi–Sunter model estimated by EM, the incremental linker with its
+//! blocking index and anti-chaining profile decisions, profiles as a
+//! union-find with an undo journal, and evaluation against ground truth.
 //!
-//! Architecture invariant: no I/O here. The node reads candidates from the
-//! store and feeds them in; this crate decides and records.
+//! Architecture invariant: no I/O here. The node stores what the linker
+//! decides and rebuilds the linker's index from storage when it starts.
 
+pub mod bloom;
 mod evaluate;
+mod linker;
+pub mod model;
 mod union_find;
 
-pub use evaluate::{evaluate, Scores};
-pub use union_find::{Mark, ParentChange, UnionFind};
+pub use bloom::Bloom;
+pub use evaluate::{evaluate, evaluate_households, HouseholdScores, Scores};
+pub use linker::{key_kind_name, Decision, Evidence, Involvement, KeyFingerprint, LinkEntry, Linker, LinkerConfig, Outcome};
+pub use model::Model;
+pub use union_find::{Mark, MemberIter, ParentChange, UnionFind};
 
 /// Involvement ids are assigned by the node, densely from 1.
 pub type InvolvementId = u64;
+
+/// SplitMix64's finaliser: a fast, well-mixing bijection on `u64`.
+#[inline]
+pub(crate) fn mix(mut x: u64) -> u64 {
+    x ^= x >> 30;
+    x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x ^= x >> 27;
+    x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}

@@ -22,16 +22,23 @@ struct Undo {
     parent: InvolvementId,
     size: u32,
     alive: bool,
+    next: InvolvementId,
+    min: InvolvementId,
 }
 
 /// Profiles as disjoint sets of involvements. Finds do not compress paths, so
 /// every change is a recorded union or reset and can be undone; union by size
-/// keeps trees logarithmically shallow.
+/// keeps trees logarithmically shallow. Each set's members form a circular
+/// list (`next`), so a profile's members are listed in time proportional to
+/// its size, and each root knows its smallest (oldest) member, which names
+/// the profile stably across merges.
 #[derive(Debug, Default, Clone)]
 pub struct UnionFind {
     parent: Vec<InvolvementId>,
     size: Vec<u32>,
     alive: Vec<bool>,
+    next: Vec<InvolvementId>,
+    min: Vec<InvolvementId>,
     journal: Vec<Undo>,
     changes: Vec<ParentChange>,
 }
@@ -53,6 +60,8 @@ impl UnionFind {
             self.parent.extend(start..needed as InvolvementId);
             self.size.resize(needed, 1);
             self.alive.resize(needed, false);
+            self.next.extend(start..needed as InvolvementId);
+            self.min.extend(start..needed as InvolvementId);
         }
     }
 
@@ -63,6 +72,8 @@ impl UnionFind {
             parent: self.parent[i],
             size: self.size[i],
             alive: self.alive[i],
+            next: self.next[i],
+            min: self.min[i],
         });
     }
 
@@ -74,6 +85,8 @@ impl UnionFind {
         self.parent[i] = id;
         self.size[i] = 1;
         self.alive[i] = true;
+        self.next[i] = id;
+        self.min[i] = id;
     }
 
     /// Restores a stored parent pointer while loading; not journaled.
@@ -83,12 +96,24 @@ impl UnionFind {
         self.alive[UnionFind::index(id)] = alive;
     }
 
-    /// Recomputes sizes after loading.
+    /// Recomputes sizes, member lists and smallest members after loading.
     pub fn finish_loading(&mut self) {
         self.size.iter_mut().for_each(|s| *s = 0);
         for id in 0..self.parent.len() as InvolvementId {
+            let i = UnionFind::index(id);
+            self.next[i] = id;
+            self.min[i] = id;
+        }
+        for id in 0..self.parent.len() as InvolvementId {
             let root = self.find(id);
-            self.size[UnionFind::index(root)] += 1;
+            let r = UnionFind::index(root);
+            self.size[r] += 1;
+            if root != id {
+                let i = UnionFind::index(id);
+                self.next[i] = self.next[r];
+                self.next[r] = id;
+                self.min[r] = self.min[r].min(id);
+            }
         }
         for size in &mut self.size {
             *size = (*size).max(1);
@@ -126,18 +151,50 @@ impl UnionFind {
         self.record(big);
         self.parent[UnionFind::index(small)] = big;
         self.size[UnionFind::index(big)] += self.size[UnionFind::index(small)];
+        let smallest = self.min[UnionFind::index(big)].min(self.min[UnionFind::index(small)]);
+        self.min[UnionFind::index(big)] = smallest;
+        self.next.swap(UnionFind::index(big), UnionFind::index(small));
         self.changes.push(ParentChange { id: small, parent: big });
         Some(big)
     }
 
-    /// Every id whose root is one of `roots`, live or not.
-    pub fn members_of(&self, roots: &[InvolvementId]) -> Vec<InvolvementId> {
-        (0..self.parent.len() as InvolvementId)
-            .filter(|id| roots.contains(&self.find(*id)))
-            .collect()
+    /// Every member of the profiles of `ids`, sorted, without repeats.
+    pub fn members_of(&self, ids: &[InvolvementId]) -> Vec<InvolvementId> {
+        let mut roots: Vec<InvolvementId> = ids.iter().map(|id| self.find(*id)).collect();
+        roots.sort_unstable();
+        roots.dedup();
+        let mut out = Vec::new();
+        for root in roots {
+            out.extend(self.members(root));
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// The members of `id`'s profile, starting with `id`.
+    pub fn members(&self, id: InvolvementId) -> MemberIter<'_> {
+        let known = UnionFind::index(id) < self.next.len();
+        MemberIter {
+            uf: self,
+            start: id,
+            at: if known { Some(id) } else { None },
+        }
+    }
+
+    /// Members in `id`'s profile.
+    pub fn size_of(&self, id: InvolvementId) -> u32 {
+        self.size.get(UnionFind::index(self.find(id))).copied().unwrap_or(1)
+    }
+
+    /// The smallest (oldest) member of `id`'s profile, which names it.
+    pub fn smallest_member(&self, id: InvolvementId) -> InvolvementId {
+        self.min.get(UnionFind::index(self.find(id))).copied().unwrap_or(id)
     }
 
     /// Makes each id a singleton again; `alive` false for withdrawn ones.
+    /// `ids` must be whole profiles (every member of each), as
+    /// [`UnionFind::members_of`] gives.
     pub fn reset(&mut self, ids: &[InvolvementId], alive: impl Fn(InvolvementId) -> bool) {
         for &id in ids {
             self.grow(id);
@@ -146,8 +203,20 @@ impl UnionFind {
             self.parent[i] = id;
             self.size[i] = 1;
             self.alive[i] = alive(id);
+            self.next[i] = id;
+            self.min[i] = id;
             self.changes.push(ParentChange { id, parent: id });
         }
+    }
+
+    /// Bytes held, approximately.
+    pub fn memory_bytes(&self) -> usize {
+        self.parent.capacity() * 8
+            + self.size.capacity() * 4
+            + self.alive.capacity()
+            + self.next.capacity() * 8
+            + self.min.capacity() * 8
+            + self.journal.capacity() * std::mem::size_of::<Undo>()
     }
 
     /// The journal position now.
@@ -163,6 +232,8 @@ impl UnionFind {
             self.parent[i] = undo.parent;
             self.size[i] = undo.size;
             self.alive[i] = undo.alive;
+            self.next[i] = undo.next;
+            self.min[i] = undo.min;
         }
         self.changes.clear();
     }
@@ -213,6 +284,24 @@ impl UnionFind {
     }
 }
 
+/// Iterator over one profile's members.
+pub struct MemberIter<'a> {
+    uf: &'a UnionFind,
+    start: InvolvementId,
+    at: Option<InvolvementId>,
+}
+
+impl Iterator for MemberIter<'_> {
+    type Item = InvolvementId;
+
+    fn next(&mut self) -> Option<InvolvementId> {
+        let at = self.at?;
+        let next = self.uf.next[UnionFind::index(at)];
+        self.at = if next == self.start { None } else { Some(next) };
+        Some(at)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,6 +322,34 @@ mod tests {
         assert_ne!(uf.find(3), uf.find(1));
         assert_ne!(uf.find(4), uf.find(5));
         assert_eq!(uf.find(2), uf.find(1));
+        let mut members: Vec<_> = uf.members(2).collect();
+        members.sort_unstable();
+        assert_eq!(members, vec![1, 2]);
+        assert_eq!(uf.members(4).collect::<Vec<_>>(), vec![4]);
+    }
+
+    #[test]
+    fn smallest_member_names_the_profile_across_merges_and_reloads() {
+        let mut uf = UnionFind::new();
+        for id in 1..=6 {
+            uf.insert(id);
+        }
+        uf.union(5, 6);
+        uf.union(3, 4);
+        uf.union(6, 4);
+        assert_eq!(uf.smallest_member(6), 3);
+        assert_eq!(uf.size_of(5), 4);
+        let changes = uf.take_changes();
+        let mut reloaded = UnionFind::new();
+        for id in 1..=6 {
+            reloaded.load(id, id, true);
+        }
+        for change in changes {
+            reloaded.load(change.id, change.parent, true);
+        }
+        reloaded.finish_loading();
+        assert_eq!(reloaded.smallest_member(5), 3);
+        assert_eq!(reloaded.members_of(&[6]), vec![3, 4, 5, 6]);
     }
 
     #[test]

@@ -60,20 +60,6 @@ impl MatchKeyKind {
     pub fn from_number(number: u32) -> Option<MatchKeyKind> {
         MatchKeyKind::ALL.into_iter().find(|kind| kind.number() == number)
     }
-
-    /// A short name for explanations.
-    pub fn name(self) -> &'static str {
-        match self {
-            MatchKeyKind::NhsNumber => "nhs-number",
-            MatchKeyKind::NameDob => "name+dob",
-            MatchKeyKind::NameSurnamePartDob => "name(surname part)+dob",
-            MatchKeyKind::InitialSurnameDobSex => "initial+surname+dob+sex",
-            MatchKeyKind::NameDobTransposed => "name+dob(day/month either way)",
-            MatchKeyKind::NamesAnyOrderDob => "names(either order)+dob",
-            MatchKeyKind::NameYearDistrict => "name+birth-year+district",
-            MatchKeyKind::ForenameDobSexDistrict => "forename+dob+sex+district",
-        }
-    }
 }
 
 fn keyed_hash(keys: &Keys, kind: MatchKeyKind, components: &[&str]) -> [u8; 32] {

@@ -6,11 +6,13 @@
 //! durable.
 //!
 //! Column families, one per kind of data:
-//! * `meta` — the key epoch fingerprint and the next involvement id;
+//! * `meta` — the key epoch fingerprint, the next involvement id and the
+//!   linkage model (pattern counts and fitted parameters);
 //! * `records` — `agency \0 record_ref` → [`StoredRecord`];
 //! * `involvements` — id (big-endian) → [`StoredInvolvement`];
-//! * `match_index` — `hash (32) ‖ id` → empty: postings of each match key;
 //! * `parents` — id → parent id, for ids that are not profile roots;
+//! * `links` — id → [`StoredLinks`]: how the involvement was linked, with
+//!   the evidence, and the pairs sent to review;
 //! * `submissions` — `agency \0 submission \0 sequence` → stored batch
 //!   acknowledgement, so re-sent batches are idempotent.
 
@@ -41,13 +43,14 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 const META: &str = "meta";
 const RECORDS: &str = "records";
 const INVOLVEMENTS: &str = "involvements";
-const MATCH_INDEX: &str = "match_index";
 const PARENTS: &str = "parents";
+const LINKS: &str = "links";
 const SUBMISSIONS: &str = "submissions";
-const COLUMN_FAMILIES: [&str; 6] = [META, RECORDS, INVOLVEMENTS, MATCH_INDEX, PARENTS, SUBMISSIONS];
+const COLUMN_FAMILIES: [&str; 6] = [META, RECORDS, INVOLVEMENTS, PARENTS, LINKS, SUBMISSIONS];
 
 const EPOCH_KEY: &[u8] = b"epoch";
 const NEXT_ID_KEY: &[u8] = b"next_involvement";
+const MODEL_KEY: &[u8] = b"linkage_model";
 
 /// A case record as stored.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -89,6 +92,41 @@ pub struct StoredInvolvement {
     pub bloom: Vec<u8>,
 }
 
+/// One linkage decision with its evidence.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct StoredLink {
+    /// Decision number (joined, merged, review…), as the linkage crate
+    /// numbers them.
+    #[prost(uint32, tag = "1")]
+    pub decision: u32,
+    /// The other involvement.
+    #[prost(uint64, tag = "2")]
+    pub other: u64,
+    /// Bit k set when match-key rung k agrees.
+    #[prost(uint32, tag = "3")]
+    pub keys_agreeing: u32,
+    /// Dice similarity of the encodings; absent when not comparable.
+    #[prost(float, optional, tag = "4")]
+    pub dice: Option<f32>,
+    /// The comparison pattern's levels.
+    #[prost(bytes = "vec", tag = "5")]
+    pub levels: Vec<u8>,
+    /// Log2 likelihood ratio when decided.
+    #[prost(float, tag = "6")]
+    pub weight: f32,
+    /// Match probability when decided.
+    #[prost(float, tag = "7")]
+    pub probability: f32,
+}
+
+/// Every decision made for one involvement.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct StoredLinks {
+    /// Links and review items, strongest first.
+    #[prost(message, repeated, tag = "1")]
+    pub entries: Vec<StoredLink>,
+}
+
 /// The node's database.
 pub struct Store {
     db: DB,
@@ -96,10 +134,6 @@ pub struct Store {
 
 fn record_key(agency: &str, record_ref: &str) -> Vec<u8> {
     [agency.as_bytes(), &[0], record_ref.as_bytes()].concat()
-}
-
-fn posting_key(hash: &[u8], id: u64) -> Vec<u8> {
-    [hash, &id.to_be_bytes()].concat()
 }
 
 fn ack_key(agency: &str, submission: &str, sequence: u32) -> Vec<u8> {
@@ -118,14 +152,7 @@ impl Store {
         options.create_if_missing(true);
         options.create_missing_column_families(true);
         options.set_max_background_jobs(2);
-        let descriptors = COLUMN_FAMILIES.iter().map(|name| {
-            let mut cf_options = Options::default();
-            if *name == MATCH_INDEX {
-                cf_options.set_prefix_extractor(rocksdb::SliceTransform::create_fixed_prefix(32));
-                cf_options.set_memtable_prefix_bloom_ratio(0.1);
-            }
-            ColumnFamilyDescriptor::new(*name, cf_options)
-        });
+        let descriptors = COLUMN_FAMILIES.iter().map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
         let db = DB::open_cf_descriptors(&options, path, descriptors)?;
         Ok(Store { db })
     }
@@ -169,18 +196,25 @@ impl Store {
         self.get_message(INVOLVEMENTS, &id.to_be_bytes(), "involvement")
     }
 
-    /// Involvement ids that carry a match key.
-    pub fn postings(&self, hash: &[u8]) -> Result<Vec<u64>> {
-        let cf = self.cf(MATCH_INDEX)?;
-        let mut ids = Vec::new();
-        for item in self.db.prefix_iterator_cf(cf, hash) {
-            let (key, _) = item?;
-            if !key.starts_with(hash) {
-                break;
-            }
-            ids.push(decode_id(&key[hash.len()..], "match index")?);
+    /// How an involvement was linked.
+    pub fn links(&self, id: u64) -> Result<Option<StoredLinks>> {
+        self.get_message(LINKS, &id.to_be_bytes(), "links")
+    }
+
+    /// Visits every involvement's stored links in id order.
+    pub fn for_each_links(&self, mut visit: impl FnMut(u64, StoredLinks) -> Result<()>) -> Result<()> {
+        let cf = self.cf(LINKS)?;
+        for item in self.db.iterator_cf(cf, IteratorMode::Start) {
+            let (key, value) = item?;
+            let links = prost::Message::decode(value.as_ref()).map_err(|_| Error::Corrupt("links"))?;
+            visit(decode_id(&key, "links")?, links)?;
         }
-        Ok(ids)
+        Ok(())
+    }
+
+    /// The stored linkage model, if any.
+    pub fn model(&self) -> Result<Option<Vec<u8>>> {
+        Ok(self.db.get_cf(self.cf(META)?, MODEL_KEY)?)
     }
 
     /// A stored batch acknowledgement.
@@ -295,20 +329,25 @@ impl WriteSet {
         self.ops.push(Op::Delete(RECORDS, record_key(agency, record_ref)));
     }
 
-    /// Stores an involvement and its match-key postings.
+    /// Stores an involvement.
     pub fn put_involvement(&mut self, id: u64, involvement: &StoredInvolvement) {
-        for key in &involvement.match_keys {
-            self.ops.push(Op::Put(MATCH_INDEX, posting_key(&key[1..], id), Vec::new()));
-        }
         self.ops.push(Op::Put(INVOLVEMENTS, id.to_be_bytes().to_vec(), prost::Message::encode_to_vec(involvement)));
     }
 
-    /// Removes an involvement and its postings.
-    pub fn delete_involvement(&mut self, id: u64, involvement: &StoredInvolvement) {
-        for key in &involvement.match_keys {
-            self.ops.push(Op::Delete(MATCH_INDEX, posting_key(&key[1..], id)));
-        }
+    /// Removes an involvement and its links.
+    pub fn delete_involvement(&mut self, id: u64) {
         self.ops.push(Op::Delete(INVOLVEMENTS, id.to_be_bytes().to_vec()));
+        self.ops.push(Op::Delete(LINKS, id.to_be_bytes().to_vec()));
+    }
+
+    /// Replaces an involvement's links.
+    pub fn put_links(&mut self, id: u64, links: &StoredLinks) {
+        self.ops.push(Op::Put(LINKS, id.to_be_bytes().to_vec(), prost::Message::encode_to_vec(links)));
+    }
+
+    /// Replaces the linkage model.
+    pub fn put_model(&mut self, bytes: Vec<u8>) {
+        self.ops.push(Op::Put(META, MODEL_KEY.to_vec(), bytes));
     }
 
     /// Sets a parent pointer; a root (parent == id) has none stored.
@@ -354,15 +393,23 @@ mod tests {
         let store = Store::open(dir.path()).expect("reopen");
         assert_eq!(store.epoch().expect("epoch").as_deref(), Some("e1-abc"));
         assert_eq!(store.next_involvement_id().expect("id"), 3);
-        assert_eq!(store.postings(&[9u8; 32]).expect("postings"), vec![1, 2]);
-        assert!(store.postings(&[8u8; 32]).expect("postings").is_empty());
         assert_eq!(store.parents().expect("parents"), vec![(2, 1)]);
+        assert_eq!(store.model().expect("model"), None);
         let mut set = WriteSet::new();
-        let involvement = store.involvement(2).expect("read").expect("present");
-        set.delete_involvement(2, &involvement);
+        let links = StoredLinks {
+            entries: vec![StoredLink { decision: 1, other: 1, dice: Some(0.9), ..Default::default() }],
+        };
+        set.put_links(2, &links);
+        set.put_model(vec![1, 2, 3]);
+        store.write(set).expect("write");
+        assert_eq!(store.links(2).expect("links"), Some(links));
+        assert_eq!(store.model().expect("model"), Some(vec![1, 2, 3]));
+        let mut set = WriteSet::new();
+        set.delete_involvement(2);
         set.set_parent(2, 2);
         store.write(set).expect("write");
-        assert_eq!(store.postings(&[9u8; 32]).expect("postings"), vec![1]);
+        assert!(store.involvement(2).expect("read").is_none());
+        assert!(store.links(2).expect("links").is_none());
         assert!(store.parents().expect("parents").is_empty());
     }
 }

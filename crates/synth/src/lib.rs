@@ -85,6 +85,9 @@ pub struct TruthRow {
     pub true_person: String,
     /// The real incident the record is about (`I000045`).
     pub incident: String,
+    /// The child's household (`H000012`), shared by siblings and twins;
+    /// empty for adults.
+    pub household: String,
 }
 
 /// Everything generated.
@@ -112,10 +115,11 @@ pub enum Error {
 }
 
 impl Synthetic {
-    /// The truth as CSV: `agency,case_id,person_id,role,true_person,incident`.
+    /// The truth as CSV:
+    /// `agency,case_id,person_id,role,true_person,incident,household`.
     pub fn truth_csv(&self) -> String {
         let mut writer = csv::Writer::from_writer(Vec::new());
-        let _ = writer.write_record(["agency", "case_id", "person_id", "role", "true_person", "incident"]);
+        let _ = writer.write_record(["agency", "case_id", "person_id", "role", "true_person", "incident", "household"]);
         for row in &self.truth {
             let _ = writer.write_record([
                 &row.agency,
@@ -124,6 +128,7 @@ impl Synthetic {
                 &row.role,
                 &row.true_person,
                 &row.incident,
+                &row.household,
             ]);
         }
         String::from_utf8(writer.into_inner().unwrap_or_default()).unwrap_or_default()

@@ -48,6 +48,8 @@ struct Person {
     ethnicity: u32,
     /// Some perpetrators are never identified.
     unknown: bool,
+    /// The household of a child (siblings share one).
+    household: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,6 +153,7 @@ impl Builder {
             nhs: nhs_number(rng),
             ethnicity: if rng.gen_bool(0.7) { 1 } else { rng.gen_range(2..=16) },
             unknown: false,
+            household: None,
         };
         self.people.push(person);
         self.people.len() - 1
@@ -185,11 +188,13 @@ pub fn generate(config: &SynthConfig) -> Synthetic {
     // Households of children: siblings share surname and postcode; some twins.
     let mut children: Vec<usize> = Vec::new();
     let mut household_of: HashMap<usize, (String, String)> = HashMap::new();
+    let mut households = 0usize;
     while children.len() < config.children {
         let surname = builder.surname();
         let address = builder.address();
         let size = *[1, 1, 1, 1, 1, 2, 2, 2, 3, 4].choose(&mut builder.rng).unwrap_or(&1);
         let twins = size >= 2 && builder.rng.gen_bool(0.08);
+        households += 1;
         let mut previous_dob = None;
         for index in 0..size {
             if children.len() >= config.children {
@@ -202,6 +207,7 @@ pub fn generate(config: &SynthConfig) -> Synthetic {
             previous_dob = Some(dob);
             let male = builder.rng.gen_bool(0.3);
             let id = builder.person(surname.clone(), address.clone(), dob, male);
+            builder.people[id].household = Some(households);
             household_of.insert(id, (surname.clone(), address.clone()));
             children.push(id);
         }
@@ -413,6 +419,7 @@ fn record_extracts(
                     role: role.name().to_owned(),
                     true_person: format!("T{:06}", person.id),
                     incident: format!("I{:06}", incident.id),
+                    household: person.household.map(|h| format!("H{h:06}")).unwrap_or_default(),
                 });
                 rows.push(Row { cells });
             }

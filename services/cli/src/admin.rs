@@ -32,12 +32,13 @@ pub async fn fetch_clusters(node: &str) -> Result<Vec<v1::ClusterRow>> {
     Ok(rows)
 }
 
-/// Writes `agency,record_ref,person_ref,role,profile_id`.
+/// Writes `agency,record_ref,person_ref,role,profile_id,identified`.
 pub fn write_clusters(path: &Path, rows: &[v1::ClusterRow]) -> Result<()> {
     let mut writer = csv::Writer::from_path(path).with_context(|| format!("create {}", path.display()))?;
-    writer.write_record(["agency", "record_ref", "person_ref", "role", "profile_id"])?;
+    writer.write_record(["agency", "record_ref", "person_ref", "role", "profile_id", "identified"])?;
     for row in rows {
-        writer.write_record([&row.agency, &row.record_ref, &row.person_ref, role_name(row.role), &row.profile_id])?;
+        let identified = if row.identified { "yes" } else { "no" };
+        writer.write_record([&row.agency, &row.record_ref, &row.person_ref, role_name(row.role), &row.profile_id, identified])?;
     }
     writer.flush()?;
     Ok(())
@@ -74,6 +75,9 @@ pub async fn stats_command(node: &str, json: bool) -> Result<()> {
                 "profiles_multi_agency": stats.profiles_multi_agency,
                 "agencies": stats.agencies,
                 "epoch_fingerprint": stats.epoch_fingerprint,
+                "review_items": stats.review_items,
+                "model_pairs": stats.model_pairs,
+                "model_pairs_at_fit": stats.model_pairs_at_fit,
             })
         );
     } else {
@@ -83,6 +87,91 @@ pub async fn stats_command(node: &str, json: bool) -> Result<()> {
         println!("known to 2+ agencies        {}", stats.profiles_multi_agency);
         println!("agencies                    {}", stats.agencies);
         println!("key epoch                   {}", stats.epoch_fingerprint);
+        println!("pairs left for review       {}", stats.review_items);
+        let fitted = if stats.model_pairs_at_fit == 0 {
+            "starting values".to_owned()
+        } else {
+            format!("EM fit at {} pairs", stats.model_pairs_at_fit)
+        };
+        println!("linkage model               {} pairs compared; {fitted}", stats.model_pairs);
+    }
+    Ok(())
+}
+
+/// Explanations from the node.
+pub async fn fetch_explanation(node: &str, profile: Option<String>, record: Option<(String, String)>) -> Result<v1::ExplainResponse> {
+    let subject = match (profile, record) {
+        (Some(profile), _) => v1::explain_request::Subject::ProfileId(profile),
+        (None, Some((agency, record_ref))) => v1::explain_request::Subject::Record(v1::RecordSubject { agency, record_ref }),
+        (None, None) => anyhow::bail!("give --profile, or --agency with --record-ref"),
+    };
+    let mut client = client(node).await?;
+    Ok(client
+        .explain(v1::ExplainRequest { subject: Some(subject) })
+        .await
+        .map_err(|status| anyhow::anyhow!("the node refused: {}", status.message()))?
+        .into_inner())
+}
+
+fn link_json(link: &v1::LinkExplanation) -> serde_json::Value {
+    serde_json::json!({
+        "involvement": link.involvement,
+        "other_involvement": link.other_involvement,
+        "other_profile_id": link.other_profile_id,
+        "decision": link.decision,
+        "keys_agreeing": link.keys_agreeing,
+        "dice_band": link.dice_band,
+        "weight": link.weight,
+        "probability": link.probability,
+        "evidence": link.parts.iter().map(|p| (p.feature.clone(), serde_json::Value::from(p.level.clone()))).collect::<serde_json::Map<_, _>>(),
+    })
+}
+
+fn print_link(link: &v1::LinkExplanation, show_profile: bool) {
+    let keys = if link.keys_agreeing.is_empty() { "none".to_owned() } else { link.keys_agreeing.join(", ") };
+    let other = if show_profile { format!(" ({})", link.other_profile_id) } else { String::new() };
+    println!(
+        "  #{} -> #{}{}  {}  weight {:+.1}  p {:.3}  dice {}  keys: {}",
+        link.involvement, link.other_involvement, other, link.decision, link.weight, link.probability, link.dice_band, keys
+    );
+}
+
+/// `braid admin explain`.
+pub async fn explain_command(node: &str, profile: Option<String>, record: Option<(String, String)>, json: bool) -> Result<()> {
+    let response = fetch_explanation(node, profile, record).await?;
+    if json {
+        let profiles: Vec<serde_json::Value> = response
+            .profiles
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "profile_id": p.profile_id,
+                    "members": p.members.iter().map(|m| serde_json::json!({
+                        "involvement": m.involvement, "agency": m.agency, "record_ref": m.record_ref, "role": role_name(m.role),
+                    })).collect::<Vec<_>>(),
+                    "links": p.links.iter().map(link_json).collect::<Vec<_>>(),
+                    "reviews": p.reviews.iter().map(link_json).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::json!({ "profiles": profiles }));
+        return Ok(());
+    }
+    for p in &response.profiles {
+        println!("profile {} — {} involvements", p.profile_id, p.members.len());
+        for m in &p.members {
+            println!("  #{:<8} {:<12} {:<20} {}", m.involvement, m.agency, m.record_ref, role_name(m.role));
+        }
+        println!("links ({}):", p.links.len());
+        for link in &p.links {
+            print_link(link, false);
+        }
+        if !p.reviews.is_empty() {
+            println!("left for review ({}):", p.reviews.len());
+            for link in &p.reviews {
+                print_link(link, true);
+            }
+        }
     }
     Ok(())
 }

@@ -135,6 +135,37 @@ pub fn pseudonymise_command(
     Ok(())
 }
 
+/// Writes `<out>.truth.csv` from an evaluation column of the extract:
+/// agency, case_id, person_id, true_person.
+pub fn truth_command(mapping: &Path, input: &Path, out: &Path, column: &str) -> Result<()> {
+    let mapping = read_mapping(mapping)?;
+    let mut reader = csv::Reader::from_path(input).with_context(|| format!("open {}", input.display()))?;
+    let header = reader.headers().with_context(|| format!("read the header of {}", input.display()))?.clone();
+    let find = |name: &str| {
+        header
+            .iter()
+            .position(|h| h.trim() == name.trim())
+            .with_context(|| format!("{} has no column `{name}`", input.display()))
+    };
+    let (case, person, truth) = (find(&mapping.columns.record_ref)?, find(&mapping.columns.person_ref)?, find(column)?);
+    let path = out.with_extension("truth.csv");
+    let mut writer = csv::Writer::from_path(&path).with_context(|| format!("create {}", path.display()))?;
+    writer.write_record(["agency", "case_id", "person_id", "true_person"])?;
+    let mut rows = 0u64;
+    for (index, row) in reader.records().enumerate() {
+        let row = row.with_context(|| format!("{}: row {} is not valid CSV", input.display(), index + 2))?;
+        let cell = |i: usize| row.get(i).unwrap_or("").trim();
+        if cell(truth).is_empty() {
+            continue;
+        }
+        writer.write_record([mapping.agency.code.as_str(), cell(case), cell(person), cell(truth)])?;
+        rows += 1;
+    }
+    writer.flush()?;
+    println!("truth for {rows} rows written to {} (for braid eval; not uploaded)", path.display());
+    Ok(())
+}
+
 /// Totals over an upload.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct UploadSummary {

@@ -74,15 +74,29 @@ pub async fn run(children: usize, seed: u64, keep: Option<PathBuf>) -> Result<()
     println!("   linked profiles (people)     {}", stats.profiles);
     println!("   profiles known to 2+ agencies {}", stats.profiles_multi_agency);
     println!();
-    println!("Linkage quality against the synthetic truth (match keys only)");
+    println!("   pairs left for review         {}", stats.review_items);
+    println!();
+    println!("Linkage quality against the synthetic truth");
     let truth: Vec<TruthLine> = synthetic
         .truth
         .iter()
-        .map(|t| TruthLine { agency: t.agency.clone(), case_id: t.case_id.clone(), person_id: t.person_id.clone(), true_person: t.true_person.clone() })
+        .map(|t| TruthLine {
+            agency: t.agency.clone(),
+            case_id: t.case_id.clone(),
+            person_id: t.person_id.clone(),
+            true_person: t.true_person.clone(),
+            household: (!t.household.is_empty()).then(|| t.household.clone()),
+        })
         .collect();
     let clusters: Vec<ClusterLine> = rows
         .iter()
-        .map(|r| ClusterLine { agency: r.agency.clone(), record_ref: r.record_ref.clone(), person_ref: r.person_ref.clone(), profile_id: r.profile_id.clone() })
+        .map(|r| ClusterLine {
+            agency: r.agency.clone(),
+            record_ref: r.record_ref.clone(),
+            person_ref: r.person_ref.clone(),
+            profile_id: r.profile_id.clone(),
+            identified: r.identified,
+        })
         .collect();
     let evaluation = evaluate_clusters(&truth, &clusters, &reid);
     print_table(&evaluation);

@@ -59,9 +59,11 @@ enum Command {
     },
     /// Score a cluster export against ground truth (pairwise precision, recall, F1).
     Eval {
-        /// Ground truth CSV (agency, case_id, person_id, true_person).
-        #[arg(long)]
-        truth: PathBuf,
+        /// Ground truth CSV (agency, case_id, person_id, true_person; optional
+        /// household). Repeat for several files, e.g. the `.truth.csv` that
+        /// `braid agency pseudonymise --truth-column` writes per agency.
+        #[arg(long, required = true)]
+        truth: Vec<PathBuf>,
         /// Cluster export from `braid admin clusters`.
         #[arg(long)]
         clusters: PathBuf,
@@ -121,6 +123,12 @@ enum AgencyCommand {
         /// Write nothing if any row is rejected.
         #[arg(long)]
         fail_on_bad_rows: bool,
+        /// For evaluation on data with a known answer: a column that names
+        /// the true person of each row. Writes `<out>.truth.csv` (agency,
+        /// case_id, person_id, true_person) for `braid eval --truth`; the
+        /// column is never uploaded.
+        #[arg(long)]
+        truth_column: Option<String>,
     },
     /// Upload a pseudonymised extract to a node.
     Upload {
@@ -188,6 +196,27 @@ enum AdminCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Why involvements were linked: a profile's members, the evidence for
+    /// every link (agreeing match keys, Dice band, weight, probability), and
+    /// the uncertain pairs left for review. Give --profile, or --agency with
+    /// --record-ref.
+    Explain {
+        /// Node URL.
+        #[arg(long)]
+        node: String,
+        /// A profile id from the cluster export (P0000123).
+        #[arg(long, conflicts_with_all = ["agency", "record_ref"], required_unless_present = "record_ref")]
+        profile: Option<String>,
+        /// The agency of --record-ref.
+        #[arg(long, requires = "record_ref")]
+        agency: Option<String>,
+        /// An opaque record ref (r-…) as uploaded.
+        #[arg(long, requires = "agency")]
+        record_ref: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn keys_init(out: &std::path::Path, epoch: u32) -> Result<()> {
@@ -221,8 +250,12 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Command::Agency { command } => match command {
-            AgencyCommand::Pseudonymise { mapping, secret, input, out, reid, fail_on_bad_rows } => {
-                agency::pseudonymise_command(&mapping, &secret, &input, &out, reid, fail_on_bad_rows)
+            AgencyCommand::Pseudonymise { mapping, secret, input, out, reid, fail_on_bad_rows, truth_column } => {
+                agency::pseudonymise_command(&mapping, &secret, &input, &out, reid, fail_on_bad_rows)?;
+                match truth_column {
+                    Some(column) => agency::truth_command(&mapping, &input, &out, &column),
+                    None => Ok(()),
+                }
             }
             AgencyCommand::Upload { node, batch_size, retries, file } => agency::upload_command(&node, &file, batch_size, retries).await,
             AgencyCommand::Withdraw { node, agency: code, record_refs, case_ids, reid } => {
@@ -233,6 +266,9 @@ async fn main() -> Result<()> {
         Command::Admin { command } => match command {
             AdminCommand::Clusters { node, out } => admin::clusters_command(&node, &out).await,
             AdminCommand::Stats { node, json } => admin::stats_command(&node, json).await,
+            AdminCommand::Explain { node, profile, agency, record_ref, json } => {
+                admin::explain_command(&node, profile, agency.zip(record_ref), json).await
+            }
         },
         Command::Eval { truth, clusters, reid, json } => eval::eval_command(&truth, &clusters, &reid, json),
         Command::Demo { children, seed, keep } => demo::run(children, seed, keep).await,

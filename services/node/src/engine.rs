@@ -1,14 +1,21 @@
 //! The ingest and linkage engine: one writer at a time applies a batch to the
-//! union-find and builds one atomic write; the in-memory state changes are
-//! kept only when the write is durable, and rolled back otherwise.
+//! linker and builds one atomic write (records, involvements, profile
+//! pointers, link evidence, the model and the acknowledgement); the in-memory
+//! changes are kept only when the write is durable, and rolled back
+//! otherwise.
+//!
+//! RocksDB holds the data. The linker's index (match-key and LSH blocking
+//! chains, packed encodings, profiles) is derived from it and rebuilt when
+//! the node starts.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Mutex;
 
-use braid_linkage::UnionFind;
+use braid_linkage::model::{FEATURES, DICE};
+use braid_linkage::{key_kind_name, Bloom, Decision, InvolvementId, KeyFingerprint, Linker, LinkerConfig, Model, Outcome};
 use braid_proto::v1;
-use braid_store::{Store, StoredInvolvement, StoredRecord, WriteSet};
+use braid_store::{Store, StoredInvolvement, StoredLink, StoredLinks, StoredRecord, WriteSet};
 use prost::Message;
 
 use crate::validate::validate_record;
@@ -30,6 +37,9 @@ pub enum EngineError {
     /// Storage failed; nothing of the batch was applied.
     #[error(transparent)]
     Storage(#[from] braid_store::Error),
+    /// What was asked for does not exist.
+    #[error("{0}")]
+    NotFound(String),
     /// A previous failure left the engine unusable.
     #[error("the linkage state is unavailable after an earlier failure; restart the node")]
     Poisoned,
@@ -49,9 +59,53 @@ pub struct Submission {
 }
 
 struct State {
-    uf: UnionFind,
+    linker: Linker,
+    agencies: HashMap<String, u32>,
     next_id: u64,
     epoch: Option<String>,
+}
+
+impl State {
+    fn linker_involvement(&mut self, stored: &StoredInvolvement) -> braid_linkage::Involvement {
+        let next = self.agencies.len() as u32;
+        let agency = *self.agencies.entry(stored.agency.clone()).or_insert(next);
+        braid_linkage::Involvement {
+            keys: stored
+                .match_keys
+                .iter()
+                .filter_map(|key| KeyFingerprint::new(*key.first()?, key.get(1..)?))
+                .collect(),
+            bloom: Bloom::from_bytes(&stored.bloom),
+            agency,
+            person: person_fingerprint(&stored.person_ref),
+        }
+    }
+}
+
+/// A 64-bit fingerprint of a person ref, for within-agency comparison.
+fn person_fingerprint(person_ref: &str) -> u64 {
+    let hash = blake3::hash(person_ref.as_bytes());
+    let mut head = [0u8; 8];
+    head.copy_from_slice(&hash.as_bytes()[..8]);
+    u64::from_le_bytes(head)
+}
+
+fn stored_links(outcome: &Outcome) -> StoredLinks {
+    StoredLinks {
+        entries: outcome
+            .entries
+            .iter()
+            .map(|entry| StoredLink {
+                decision: entry.decision.number(),
+                other: entry.evidence.other,
+                keys_agreeing: entry.evidence.keys_agreeing,
+                dice: entry.evidence.dice,
+                levels: entry.evidence.levels.to_vec(),
+                weight: entry.evidence.weight,
+                probability: entry.evidence.probability,
+            })
+            .collect(),
+    }
 }
 
 /// The node's linkage state over its store.
@@ -77,6 +131,12 @@ pub struct Stats {
     pub agencies: u64,
     /// Epoch fingerprint.
     pub epoch: Option<String>,
+    /// Uncertain pairs left for review.
+    pub review_items: u64,
+    /// Pairs the model has counted.
+    pub model_pairs: u64,
+    /// Pairs at the model's last fit.
+    pub model_pairs_at_fit: u64,
 }
 
 /// One row of the cluster export.
@@ -92,105 +152,124 @@ pub struct ClusterRow {
     pub role: i32,
     /// Profile id.
     pub profile_id: String,
+    /// Whether it carries any identity to link on.
+    pub identified: bool,
 }
 
-/// The profile id shown for a union-find root.
-pub fn profile_id(root: u64) -> String {
-    format!("P{root:07}")
+/// A profile's id: its oldest member's number, so it survives merges into
+/// it and restarts; it changes only if that member is withdrawn or split
+/// off.
+pub fn profile_id(smallest_member: u64) -> String {
+    format!("P{smallest_member:07}")
 }
 
-/// A batch being applied: the write set and what it removed and added.
-struct Pending<'a> {
-    store: &'a Store,
+fn parse_profile_id(text: &str) -> Option<u64> {
+    text.strip_prefix('P')?.parse().ok()
+}
+
+/// What to explain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExplainSubject {
+    /// One profile.
+    Profile(String),
+    /// The profiles of one record's involvements.
+    Record {
+        /// Agency code.
+        agency: String,
+        /// Opaque record ref.
+        record_ref: String,
+    },
+}
+
+/// One member of an explained profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// Involvement number.
+    pub involvement: u64,
+    /// Agency code.
+    pub agency: String,
+    /// Opaque record ref.
+    pub record_ref: String,
+    /// Role number.
+    pub role: i32,
+}
+
+/// One explained decision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkExplanation {
+    /// The involvement being linked.
+    pub involvement: u64,
+    /// The one it was compared with.
+    pub other: u64,
+    /// The other's profile now.
+    pub other_profile_id: String,
+    /// Decision name.
+    pub decision: &'static str,
+    /// Agreeing match-key rungs by name.
+    pub keys_agreeing: Vec<&'static str>,
+    /// Dice band name.
+    pub dice_band: &'static str,
+    /// Total weight when decided.
+    pub weight: f32,
+    /// Probability when decided.
+    pub probability: f32,
+    /// (feature, level) names.
+    pub parts: Vec<(&'static str, &'static str)>,
+}
+
+/// One explained profile.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProfileExplanation {
+    /// Profile id.
+    pub profile_id: String,
+    /// Members, oldest first.
+    pub members: Vec<Member>,
+    /// Links holding the profile together.
+    pub links: Vec<LinkExplanation>,
+    /// Uncertain pairs to other profiles.
+    pub reviews: Vec<LinkExplanation>,
+}
+
+/// A batch's write set and the outcomes to store with it.
+struct Pending {
     set: WriteSet,
-    removed: HashSet<u64>,
-    removed_roots: Vec<u64>,
-    added: HashMap<u64, StoredInvolvement>,
-    overlay: HashMap<Vec<u8>, Vec<u64>>,
+    withdrawn: Vec<InvolvementId>,
+    outcomes: HashMap<InvolvementId, Outcome>,
 }
 
-impl<'a> Pending<'a> {
-    fn new(store: &'a Store) -> Pending<'a> {
+impl Pending {
+    fn new() -> Pending {
         Pending {
-            store,
             set: WriteSet::new(),
-            removed: HashSet::new(),
-            removed_roots: Vec::new(),
-            added: HashMap::new(),
-            overlay: HashMap::new(),
+            withdrawn: Vec::new(),
+            outcomes: HashMap::new(),
         }
     }
 
-    fn candidates(&self, key: &[u8], uf: &UnionFind) -> Result<Vec<u64>, EngineError> {
-        let hash = &key[1..];
-        let mut ids = self.store.postings(hash)?;
-        if let Some(extra) = self.overlay.get(hash) {
-            ids.extend(extra);
-        }
-        ids.retain(|id| !self.removed.contains(id) && uf.is_alive(*id));
-        Ok(ids)
-    }
-
-    fn link(&mut self, id: u64, involvement: &StoredInvolvement, uf: &mut UnionFind) -> Result<(), EngineError> {
-        for key in &involvement.match_keys {
-            for candidate in self.candidates(key, uf)? {
-                if candidate != id {
-                    uf.union(id, candidate);
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn add(&mut self, id: u64, involvement: StoredInvolvement, uf: &mut UnionFind) -> Result<(), EngineError> {
-        uf.insert(id);
-        self.link(id, &involvement, uf)?;
-        for key in &involvement.match_keys {
-            self.overlay.entry(key[1..].to_vec()).or_default().push(id);
-        }
-        self.set.put_involvement(id, &involvement);
-        self.added.insert(id, involvement);
-        Ok(())
-    }
-
-    fn remove_record(&mut self, agency: &str, record_ref: &str, record: &StoredRecord, uf: &UnionFind) -> Result<(), EngineError> {
+    fn remove_record(&mut self, agency: &str, record_ref: &str, record: &StoredRecord) {
         for &id in &record.involvement_ids {
-            if let Some(involvement) = self.store.involvement(id)? {
-                self.set.delete_involvement(id, &involvement);
-            }
-            self.removed_roots.push(uf.find(id));
-            self.removed.insert(id);
+            self.set.delete_involvement(id);
+            self.withdrawn.push(id);
         }
         self.set.delete_record(agency, record_ref);
-        Ok(())
     }
 
-    /// Re-computes every profile that a removed involvement belonged to, from
-    /// the remaining members' own match keys.
-    fn recluster(&mut self, uf: &mut UnionFind) -> Result<(), EngineError> {
-        if self.removed.is_empty() {
-            return Ok(());
-        }
-        let mut roots: Vec<u64> = self.removed_roots.iter().map(|id| uf.find(*id)).collect();
-        roots.sort_unstable();
-        roots.dedup();
-        let members = uf.members_of(&roots);
-        let removed = self.removed.clone();
-        uf.reset(&members, |id| !removed.contains(&id));
-        for &id in &members {
-            if removed.contains(&id) {
-                continue;
+    /// Re-links the profiles that withdrawn involvements were part of and
+    /// adds every decision made to the write set.
+    fn finish(&mut self, linker: &mut Linker) {
+        if !self.withdrawn.is_empty() {
+            for (id, outcome) in linker.withdraw_and_relink(&self.withdrawn) {
+                self.outcomes.insert(id, outcome);
             }
-            let involvement = match self.added.get(&id) {
-                Some(involvement) => involvement.clone(),
-                None => match self.store.involvement(id)? {
-                    Some(involvement) => involvement,
-                    None => continue,
-                },
-            };
-            self.link(id, &involvement, uf)?;
         }
-        Ok(())
+        let withdrawn: HashSet<InvolvementId> = self.withdrawn.iter().copied().collect();
+        let mut ids: Vec<InvolvementId> = self.outcomes.keys().copied().filter(|id| !withdrawn.contains(id)).collect();
+        ids.sort_unstable();
+        for id in ids {
+            if let Some(outcome) = self.outcomes.get(&id) {
+                self.set.put_links(id, &stored_links(outcome));
+            }
+        }
     }
 }
 
@@ -201,24 +280,37 @@ fn content_hash(record: &v1::CaseRecord) -> Vec<u8> {
 }
 
 impl Engine {
-    /// Opens the store in `data_dir` and loads the profiles.
+    /// Opens the store in `data_dir`, rebuilds the linker's index from the
+    /// stored involvements and restores the profiles and the model.
     pub fn open(data_dir: &Path, expected_epoch: Option<String>, max_batch_records: usize) -> Result<Engine, EngineError> {
         let store = Store::open(data_dir)?;
-        let mut uf = UnionFind::new();
-        store.for_each_involvement(|id, _| {
-            uf.load(id, id, true);
-            Ok(())
-        })?;
-        for (id, parent) in store.parents()? {
-            let alive = uf.is_alive(id);
-            uf.load(id, parent, alive);
-        }
-        uf.finish_loading();
-        let state = State {
-            uf,
+        let mut state = State {
+            linker: Linker::new(LinkerConfig::default()),
+            agencies: HashMap::new(),
             next_id: store.next_involvement_id()?,
             epoch: store.epoch()?,
         };
+        let mut stored = Vec::new();
+        store.for_each_involvement(|id, involvement| {
+            stored.push((id, involvement));
+            Ok(())
+        })?;
+        for (id, involvement) in &stored {
+            let involvement = state.linker_involvement(involvement);
+            state.linker.index(*id, &involvement);
+        }
+        drop(stored);
+        let profiles = state.linker.profiles_mut();
+        for (id, parent) in store.parents()? {
+            let alive = profiles.is_alive(id);
+            profiles.load(id, parent, alive);
+        }
+        profiles.finish_loading();
+        let _ = profiles.take_changes();
+        if let Some(bytes) = store.model()? {
+            let model = Model::from_bytes(&bytes).ok_or(braid_store::Error::Corrupt("linkage model"))?;
+            state.linker.set_model(model);
+        }
         Ok(Engine {
             store,
             state: Mutex::new(state),
@@ -252,8 +344,9 @@ impl Engine {
                 });
             }
         }
-        let mark = state.uf.mark();
-        let mut pending = Pending::new(&self.store);
+        let mark = state.linker.profiles().mark();
+        let model_before = state.linker.model().clone();
+        let mut pending = Pending::new();
         let mut next_id = state.next_id;
         let result = (|| -> Result<v1::BatchAck, EngineError> {
             let mut ack = v1::BatchAck {
@@ -286,7 +379,7 @@ impl Engine {
                         continue;
                     }
                     Some(stored) => {
-                        pending.remove_record(&submission.agency, &record.record_ref, stored, &state.uf)?;
+                        pending.remove_record(&submission.agency, &record.record_ref, stored);
                         ack.replaced += 1;
                     }
                     None => ack.accepted += 1,
@@ -309,7 +402,10 @@ impl Engine {
                             .collect(),
                         bloom: pseudonyms.bloom,
                     };
-                    pending.add(id, stored, &mut state.uf)?;
+                    pending.set.put_involvement(id, &stored);
+                    let involvement = state.linker_involvement(&stored);
+                    let outcome = state.linker.insert(id, &involvement);
+                    pending.outcomes.insert(id, outcome);
                     ack.involvements += 1;
                 }
                 let mut stored_record = record.clone();
@@ -325,13 +421,17 @@ impl Engine {
                     },
                 );
             }
-            pending.recluster(&mut state.uf)?;
+            pending.finish(&mut state.linker);
             Ok(ack)
         })();
+        // Ids are never reused, even those of a batch that failed: the
+        // index may still hold (dead) entries for them.
+        state.next_id = next_id;
         let ack = match result {
             Ok(ack) => ack,
             Err(error) => {
-                state.uf.rollback(mark);
+                state.linker.profiles_mut().rollback(mark);
+                state.linker.set_model(model_before);
                 return Err(error);
             }
         };
@@ -340,26 +440,27 @@ impl Engine {
             set.set_epoch(&submission.epoch);
         }
         set.set_next_involvement_id(next_id);
+        set.put_model(state.linker.model().to_bytes());
         set.put_ack(&submission.agency, &submission.submission_id, sequence, ack.encode_to_vec());
-        self.commit(&mut state.uf, mark, set)?;
-        state.next_id = next_id;
+        self.commit(&mut state.linker, mark, model_before, set)?;
         state.epoch.get_or_insert_with(|| submission.epoch.clone());
         Ok(ack)
     }
 
-    /// Adds the union-find's parent changes to `set` and writes it durably;
-    /// on failure the in-memory changes since `mark` are undone.
-    fn commit(&self, uf: &mut UnionFind, mark: braid_linkage::Mark, mut set: WriteSet) -> Result<(), EngineError> {
-        for change in uf.pending_changes() {
+    /// Adds the profiles' parent changes to `set` and writes it durably; on
+    /// failure the in-memory changes since `mark` are undone.
+    fn commit(&self, linker: &mut Linker, mark: braid_linkage::Mark, model_before: Model, mut set: WriteSet) -> Result<(), EngineError> {
+        for change in linker.profiles().pending_changes() {
             set.set_parent(change.id, change.parent);
         }
         if !set.is_empty() {
             if let Err(error) = self.store.write(set) {
-                uf.rollback(mark);
+                linker.profiles_mut().rollback(mark);
+                linker.set_model(model_before);
                 return Err(error.into());
             }
         }
-        let _ = uf.take_changes();
+        let _ = linker.profiles_mut().take_changes();
         Ok(())
     }
 
@@ -368,8 +469,9 @@ impl Engine {
     pub fn withdraw(&self, agency: &str, record_refs: &[String]) -> Result<(u32, u32), EngineError> {
         let mut guard = self.state.lock().map_err(|_| EngineError::Poisoned)?;
         let state = &mut *guard;
-        let mark = state.uf.mark();
-        let mut pending = Pending::new(&self.store);
+        let mark = state.linker.profiles().mark();
+        let model_before = state.linker.model().clone();
+        let mut pending = Pending::new();
         let (mut withdrawn, mut not_found) = (0, 0);
         let result = (|| -> Result<(), EngineError> {
             let mut seen = HashSet::new();
@@ -379,19 +481,20 @@ impl Engine {
                 }
                 match self.store.record(agency, record_ref)? {
                     Some(record) => {
-                        pending.remove_record(agency, record_ref, &record, &state.uf)?;
+                        pending.remove_record(agency, record_ref, &record);
                         withdrawn += 1;
                     }
                     None => not_found += 1,
                 }
             }
-            pending.recluster(&mut state.uf)
+            pending.finish(&mut state.linker);
+            Ok(())
         })();
         if let Err(error) = result {
-            state.uf.rollback(mark);
+            state.linker.profiles_mut().rollback(mark);
             return Err(error);
         }
-        self.commit(&mut state.uf, mark, pending.set)?;
+        self.commit(&mut state.linker, mark, model_before, pending.set)?;
         Ok((withdrawn, not_found))
     }
 
@@ -400,12 +503,14 @@ impl Engine {
         let guard = self.state.lock().map_err(|_| EngineError::Poisoned)?;
         let mut rows = Vec::new();
         self.store.for_each_involvement(|id, involvement| {
+            let identified = !involvement.match_keys.is_empty() || !involvement.bloom.is_empty();
             rows.push(ClusterRow {
+                identified,
                 agency: involvement.agency,
                 record_ref: involvement.record_ref,
                 person_ref: involvement.person_ref,
                 role: involvement.role,
-                profile_id: profile_id(guard.uf.find(id)),
+                profile_id: profile_id(guard.linker.profiles().smallest_member(id)),
             });
             Ok(())
         })?;
@@ -421,8 +526,16 @@ impl Engine {
             agencies_by_profile.entry(&row.profile_id).or_default().insert(&row.agency);
             agencies.insert(row.agency.as_str());
         }
-        let epoch = self.state.lock().map_err(|_| EngineError::Poisoned)?.epoch.clone();
+        let (epoch, model_pairs, model_pairs_at_fit) = {
+            let guard = self.state.lock().map_err(|_| EngineError::Poisoned)?;
+            let model = guard.linker.model();
+            (guard.epoch.clone(), model.pairs_seen(), model.pairs_at_last_fit())
+        };
+        let reviews = self.explain_reviews_count()?;
         Ok(Stats {
+            review_items: reviews,
+            model_pairs,
+            model_pairs_at_fit,
             records: self.store.count_records()?,
             involvements: rows.len() as u64,
             profiles: agencies_by_profile.len() as u64,
@@ -430,5 +543,125 @@ impl Engine {
             agencies: agencies.len() as u64,
             epoch,
         })
+    }
+
+    /// Bytes held in memory by the linker's index and profiles,
+    /// approximately (the data itself is in RocksDB).
+    pub fn index_memory_bytes(&self) -> Result<usize, EngineError> {
+        Ok(self.state.lock().map_err(|_| EngineError::Poisoned)?.linker.memory_bytes())
+    }
+
+    fn explain_reviews_count(&self) -> Result<u64, EngineError> {
+        let guard = self.state.lock().map_err(|_| EngineError::Poisoned)?;
+        let profiles = guard.linker.profiles();
+        let mut count = 0;
+        self.store.for_each_links(|id, links| {
+            count += links
+                .entries
+                .iter()
+                .filter(|link| is_open_review(link, id, profiles))
+                .count() as u64;
+            Ok(())
+        })?;
+        Ok(count)
+    }
+
+    /// Explains profiles: members, the links holding each together with
+    /// their evidence, and open review items.
+    pub fn explain(&self, subject: &ExplainSubject) -> Result<Vec<ProfileExplanation>, EngineError> {
+        let guard = self.state.lock().map_err(|_| EngineError::Poisoned)?;
+        let profiles = guard.linker.profiles();
+        let mut seeds: Vec<u64> = Vec::new();
+        match subject {
+            ExplainSubject::Profile(text) => {
+                let id = parse_profile_id(text)
+                    .ok_or_else(|| EngineError::InvalidRequest("a profile id looks like P0000123".to_owned()))?;
+                if !profiles.is_alive(id) || profiles.smallest_member(id) != id {
+                    return Err(EngineError::NotFound("no profile has that id".to_owned()));
+                }
+                seeds.push(id);
+            }
+            ExplainSubject::Record { agency, record_ref } => {
+                let record = self
+                    .store
+                    .record(agency, record_ref)?
+                    .ok_or_else(|| EngineError::NotFound("the agency has no record with that ref".to_owned()))?;
+                seeds.extend(record.involvement_ids.iter().copied());
+            }
+        }
+        let mut out: Vec<ProfileExplanation> = Vec::new();
+        let mut done = HashSet::new();
+        for seed in seeds {
+            let root = profiles.smallest_member(seed);
+            if !done.insert(root) {
+                continue;
+            }
+            let mut members: Vec<u64> = profiles.members(seed).collect();
+            members.sort_unstable();
+            let mut explanation = ProfileExplanation {
+                profile_id: profile_id(root),
+                members: Vec::new(),
+                links: Vec::new(),
+                reviews: Vec::new(),
+            };
+            for &id in &members {
+                if let Some(involvement) = self.store.involvement(id)? {
+                    explanation.members.push(Member {
+                        involvement: id,
+                        agency: involvement.agency,
+                        record_ref: involvement.record_ref,
+                        role: involvement.role,
+                    });
+                }
+                for link in self.store.links(id)?.map(|links| links.entries).unwrap_or_default() {
+                    let Some(decision) = Decision::from_number(link.decision) else { continue };
+                    let explained = explain_link(id, &link, decision, profiles);
+                    match decision {
+                        Decision::Joined | Decision::Merged => explanation.links.push(explained),
+                        Decision::ReviewUncertain | Decision::ReviewWouldChain => {
+                            if is_open_review(&link, id, profiles) {
+                                explanation.reviews.push(explained);
+                            }
+                        }
+                    }
+                }
+            }
+            out.push(explanation);
+        }
+        Ok(out)
+    }
+}
+
+/// A review item is open while both involvements are live and still in
+/// different profiles.
+fn is_open_review(link: &StoredLink, id: u64, profiles: &braid_linkage::UnionFind) -> bool {
+    matches!(
+        Decision::from_number(link.decision),
+        Some(Decision::ReviewUncertain | Decision::ReviewWouldChain)
+    ) && profiles.is_alive(link.other)
+        && profiles.is_alive(id)
+        && profiles.find(link.other) != profiles.find(id)
+}
+
+fn explain_link(id: u64, link: &StoredLink, decision: Decision, profiles: &braid_linkage::UnionFind) -> LinkExplanation {
+    let level = |feature: usize| -> &'static str {
+        let levels = FEATURES[feature].levels;
+        link.levels
+            .get(feature)
+            .and_then(|l| levels.get(usize::from(*l)))
+            .copied()
+            .unwrap_or("unknown")
+    };
+    let dice_feature = FEATURES.iter().position(|f| *f == DICE).unwrap_or(2);
+    LinkExplanation {
+        involvement: id,
+        other: link.other,
+        other_profile_id: profile_id(profiles.smallest_member(link.other)),
+        decision: decision.name(),
+        keys_agreeing: (1..32).filter(|k| link.keys_agreeing & (1 << k) != 0).map(key_kind_name).collect(),
+        dice_band: level(dice_feature),
+        weight: link.weight,
+        probability: link.probability,
+        parts: (0..FEATURES.len()).map(|f| (FEATURES[f].name, level(f))).collect(),
     }
 }

@@ -10,13 +10,14 @@ use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{info, instrument, warn};
 
-use crate::engine::{Engine, EngineError, Submission};
+use crate::engine::{Engine, EngineError, ExplainSubject, LinkExplanation, Submission};
 
 /// Maps engine errors to gRPC status codes, one arm per variant.
 fn status(error: EngineError) -> Status {
     match error {
         EngineError::EpochMismatch { .. } => Status::failed_precondition(error.to_string()),
         EngineError::InvalidRequest(_) => Status::invalid_argument(error.to_string()),
+        EngineError::NotFound(_) => Status::not_found(error.to_string()),
         EngineError::Storage(_) => {
             warn!(error = %error, "storage failure");
             Status::unavailable("the node could not store the batch; nothing of it was applied, retry")
@@ -167,6 +168,7 @@ impl AdminService for Admin {
                 person_ref: row.person_ref,
                 role: row.role,
                 profile_id: row.profile_id,
+                identified: row.identified,
             })
         }));
         Ok(Response::new(Box::pin(stream)))
@@ -183,6 +185,62 @@ impl AdminService for Admin {
             profiles_multi_agency: stats.profiles_multi_agency,
             agencies: stats.agencies,
             epoch_fingerprint: stats.epoch.unwrap_or_default(),
+            review_items: stats.review_items,
+            model_pairs: stats.model_pairs,
+            model_pairs_at_fit: stats.model_pairs_at_fit,
+        }))
+    }
+
+    #[instrument(skip_all)]
+    async fn explain(&self, request: Request<v1::ExplainRequest>) -> Result<Response<v1::ExplainResponse>, Status> {
+        let subject = match request.into_inner().subject {
+            Some(v1::explain_request::Subject::ProfileId(id)) => ExplainSubject::Profile(id),
+            Some(v1::explain_request::Subject::Record(record)) => ExplainSubject::Record {
+                agency: record.agency,
+                record_ref: record.record_ref,
+            },
+            None => return Err(Status::invalid_argument("give a profile id or an agency and record ref to explain")),
+        };
+        let engine = Arc::clone(&self.engine);
+        let profiles = blocking(move || engine.explain(&subject)).await?;
+        info!(profiles = profiles.len(), "profiles explained");
+        let link = |link: LinkExplanation| v1::LinkExplanation {
+            involvement: link.involvement,
+            other_involvement: link.other,
+            other_profile_id: link.other_profile_id,
+            decision: link.decision.to_owned(),
+            keys_agreeing: link.keys_agreeing.into_iter().map(str::to_owned).collect(),
+            dice_band: link.dice_band.to_owned(),
+            weight: link.weight,
+            probability: link.probability,
+            parts: link
+                .parts
+                .into_iter()
+                .map(|(feature, level)| v1::EvidencePart {
+                    feature: feature.to_owned(),
+                    level: level.to_owned(),
+                })
+                .collect(),
+        };
+        Ok(Response::new(v1::ExplainResponse {
+            profiles: profiles
+                .into_iter()
+                .map(|profile| v1::ProfileExplanation {
+                    profile_id: profile.profile_id,
+                    members: profile
+                        .members
+                        .into_iter()
+                        .map(|member| v1::ProfileMember {
+                            involvement: member.involvement,
+                            agency: member.agency,
+                            record_ref: member.record_ref,
+                            role: member.role,
+                        })
+                        .collect(),
+                    links: profile.links.into_iter().map(link).collect(),
+                    reviews: profile.reviews.into_iter().map(link).collect(),
+                })
+                .collect(),
         }))
     }
 }

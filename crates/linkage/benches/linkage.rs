@@ -1,0 +1,86 @@
+//! Linkage bench (`cargo bench -p braid-linkage`): the Dice kernel's
+//! comparisons per second on one core, and linkage quality and speed on
+//! synthetic populations at the three noise levels, in memory.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::time::Instant;
+
+use braid_linkage::bloom::{dice_many, kernel_name, Bloom, WORDS};
+use braid_linkage::LinkerConfig;
+use braid_synth::NoiseLevel;
+
+fn kernel() {
+    let mut state = 1u64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let candidates: Vec<Bloom> = (0..4096)
+        .map(|_| {
+            let mut words = [0u64; WORDS];
+            for word in &mut words {
+                *word = next() & next();
+            }
+            Bloom::from_words(words)
+        })
+        .collect();
+    let ones: Vec<u32> = candidates.iter().map(Bloom::ones).collect();
+    let queries: Vec<Bloom> = candidates.iter().take(64).copied().collect();
+    let mut out = Vec::with_capacity(candidates.len());
+    let mut best = 0.0f64;
+    let mut checksum = 0.0f32;
+    for _ in 0..5 {
+        let started = Instant::now();
+        let mut comparisons = 0u64;
+        for _ in 0..20 {
+            for query in &queries {
+                out.clear();
+                dice_many(query, &candidates, &ones, &mut out);
+                checksum += out[17];
+                comparisons += candidates.len() as u64;
+            }
+        }
+        best = best.max(comparisons as f64 / started.elapsed().as_secs_f64());
+    }
+    println!(
+        "dice kernel ({}): {:.0} M comparisons/s on one core (1024-bit encodings, 1 x 4096, best of 5; checksum {checksum:.1})",
+        kernel_name(),
+        best / 1e6
+    );
+}
+
+fn main() {
+    if std::env::var("BRAID_DIAGNOSE").is_err() {
+        kernel();
+    }
+    let children: usize = std::env::var("BRAID_BENCH_CHILDREN").ok().and_then(|v| v.parse().ok()).unwrap_or(2000);
+    for (name, noise) in [("low", NoiseLevel::Low), ("default", NoiseLevel::Default), ("high", NoiseLevel::High)] {
+        if std::env::var("BRAID_NOISE").is_ok_and(|n| n != name) {
+            continue;
+        }
+        for seed in [42u64, 7] {
+            let prepared = support::prepare(children, seed, noise);
+            let mut config = LinkerConfig::default();
+            if let Ok(spec) = std::env::var("BRAID_LSH") {
+                let parts: Vec<usize> = spec.split(',').filter_map(|p| p.parse().ok()).collect();
+                config.lsh_tables = parts[0];
+                config.lsh_bits = parts[1];
+            }
+            if let Ok(v) = std::env::var("BRAID_LINK_P") {
+                config.link_probability = v.parse().expect("link p");
+            }
+            if let Ok(v) = std::env::var("BRAID_SUPPORT") {
+                config.join_support = v.parse().expect("support");
+            }
+            if let Ok(v) = std::env::var("BRAID_REVIEW_P") {
+                config.review_probability = v.parse().expect("review p");
+            }
+            let report = support::link(&prepared, config);
+            println!("{}", support::describe(&format!("noise {name} seed {seed}"), &report));
+        }
+    }
+}

@@ -1,0 +1,698 @@
+//! Incremental linkage: candidates from a blocking index, Fellegi–Sunter
+//! scores, and profile decisions that resist chaining.
+//!
+//! For each new involvement the linker
+//! 1. gathers **candidates**: involvements that share a match key, and
+//!    involvements whose Bloom encoding falls in the same bucket of any of
+//!    several Hamming-LSH tables (bit-sampling hashes of the encoding). Each
+//!    index chain is walked for at most [`LinkerConfig::walk_limit`] live
+//!    entries and the total is capped at [`LinkerConfig::max_candidates`], so no
+//!    input can explode the work;
+//! 2. **scores** each candidate pair: the agreement pattern (NHS number, the
+//!    strongest agreeing match-key rung, the Dice band of the encodings, and
+//!    agency/person-ref) looked up in the [`Model`];
+//! 3. **decides**: it joins the profile of the best candidate whose match
+//!    probability reaches [`LinkerConfig::link_probability`]. A second profile
+//!    that also reaches it is merged in only if the two profiles, without the
+//!    new involvement, are themselves plausibly one person (some pair across
+//!    them reaches the review probability); otherwise the new involvement is
+//!    not allowed to chain them together and the pair goes to review. Pairs
+//!    in the uncertain band go to review instead of linking.
+//!
+//! Everything here is in memory and derived: the node keeps the data in
+//! RocksDB and rebuilds this index when it starts.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use crate::bloom::{dice_many, Bloom, BITS};
+use crate::model::{dice_level, Levels, Model, Score};
+use crate::union_find::UnionFind;
+use crate::{mix, InvolvementId};
+
+/// One match key as the linker holds it: the rung and 56 bits of the keyed
+/// hash (the rung in the top byte).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct KeyFingerprint(u64);
+
+impl KeyFingerprint {
+    /// From a rung number (1..=127) and the keyed hash (at least 8 bytes).
+    pub fn new(kind: u8, hash: &[u8]) -> Option<KeyFingerprint> {
+        let head: [u8; 8] = hash.get(..8)?.try_into().ok()?;
+        if kind == 0 || kind >= 0x80 {
+            return None;
+        }
+        Some(KeyFingerprint((u64::from(kind) << 56) | (u64::from_le_bytes(head) & MASK56)))
+    }
+
+    /// The rung.
+    pub fn kind(self) -> u8 {
+        (self.0 >> 56) as u8
+    }
+}
+
+const MASK56: u64 = (1 << 56) - 1;
+
+/// The name of a match-key rung by its wire number (see `records.proto`).
+pub fn key_kind_name(kind: u32) -> &'static str {
+    match kind {
+        1 => "nhs-number",
+        2 => "name+dob",
+        3 => "name(surname part)+dob",
+        4 => "initial+surname+dob+sex",
+        5 => "name+dob(day/month either way)",
+        6 => "names(either order)+dob",
+        7 => "name+birth-year+district",
+        8 => "forename+dob+sex+district",
+        _ => "unknown",
+    }
+}
+const NONE: u32 = u32::MAX;
+
+/// What the linker needs of one involvement.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Involvement {
+    /// Match keys (any order).
+    pub keys: Vec<KeyFingerprint>,
+    /// Bloom encoding, if the agency could encode a name.
+    pub bloom: Option<Bloom>,
+    /// The submitting agency, as a small number the caller assigns.
+    pub agency: u32,
+    /// A fingerprint of the agency's person ref.
+    pub person: u64,
+}
+
+/// Tunable limits and thresholds. The defaults are used everywhere; they
+/// are not tuned per dataset.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkerConfig {
+    /// Hamming-LSH tables over the encodings.
+    pub lsh_tables: usize,
+    /// Bits sampled per table.
+    pub lsh_bits: usize,
+    /// Live entries read per index chain.
+    pub walk_limit: usize,
+    /// Candidates scored per involvement.
+    pub max_candidates: usize,
+    /// Match probability at or above which a pair links.
+    pub link_probability: f32,
+    /// Match probability at or above which an unlinked pair goes to review.
+    pub review_probability: f32,
+    /// Members per profile compared when checking whether two profiles may
+    /// merge, or whether a profile is consistent with a new member.
+    pub merge_check_members: usize,
+    /// Mean match probability a new involvement must have with the sampled
+    /// members of a profile (of two or more) to join it.
+    pub join_support: f32,
+}
+
+impl Default for LinkerConfig {
+    fn default() -> LinkerConfig {
+        LinkerConfig {
+            lsh_tables: 16,
+            lsh_bits: 16,
+            walk_limit: 24,
+            max_candidates: 256,
+            link_probability: 0.7,
+            review_probability: 0.2,
+            merge_check_members: 8,
+            join_support: 0.3,
+        }
+    }
+}
+
+/// The evidence for one compared pair.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Evidence {
+    /// The other involvement.
+    pub other: InvolvementId,
+    /// Bit `k` set when match-key rung `k` agrees.
+    pub keys_agreeing: u32,
+    /// Dice similarity of the encodings, when both have one.
+    pub dice: Option<f32>,
+    /// The pattern's levels, one per [`crate::model::FEATURES`] entry.
+    pub levels: Levels,
+    /// Log2 likelihood ratio.
+    pub weight: f32,
+    /// Match probability.
+    pub probability: f32,
+}
+
+/// What was decided about a compared pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// The involvement joined the other's profile.
+    Joined,
+    /// The involvement's profile and the other's were merged.
+    Merged,
+    /// Uncertain: left unlinked, for a person to review.
+    ReviewUncertain,
+    /// Linkable, but it would have merged two profiles that do not look like
+    /// one person apart from this involvement: left unlinked, for review.
+    ReviewWouldChain,
+}
+
+impl Decision {
+    /// A short name for explanations.
+    pub fn name(self) -> &'static str {
+        match self {
+            Decision::Joined => "joined",
+            Decision::Merged => "merged",
+            Decision::ReviewUncertain => "review:uncertain",
+            Decision::ReviewWouldChain => "review:would-chain-profiles",
+        }
+    }
+
+    /// The wire number (stable).
+    pub fn number(self) -> u32 {
+        match self {
+            Decision::Joined => 1,
+            Decision::Merged => 2,
+            Decision::ReviewUncertain => 3,
+            Decision::ReviewWouldChain => 4,
+        }
+    }
+
+    /// From the wire number.
+    pub fn from_number(number: u32) -> Option<Decision> {
+        [
+            Decision::Joined,
+            Decision::Merged,
+            Decision::ReviewUncertain,
+            Decision::ReviewWouldChain,
+        ]
+        .into_iter()
+        .find(|decision| decision.number() == number)
+    }
+}
+
+/// One decision with its evidence.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LinkEntry {
+    /// What was decided.
+    pub decision: Decision,
+    /// Why.
+    pub evidence: Evidence,
+}
+
+/// Everything decided for one involvement.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Outcome {
+    /// Links made and pairs sent to review, strongest first.
+    pub entries: Vec<LinkEntry>,
+    /// Candidates compared.
+    pub compared: u32,
+}
+
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        mix(self.0)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*byte);
+        }
+    }
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value;
+    }
+}
+
+type Heads = HashMap<u64, u32, BuildHasherDefault<IdHasher>>;
+
+/// The linker: the blocking index, the profiles and the model.
+pub struct Linker {
+    config: LinkerConfig,
+    positions: Vec<Vec<u16>>,
+    heads: Heads,
+    // Per involvement id.
+    blooms: Vec<Bloom>,
+    ones: Vec<u32>,
+    agency: Vec<u32>,
+    person: Vec<u64>,
+    key_start: Vec<u32>,
+    lsh_prev: Vec<u32>,
+    person_prev: Vec<u32>,
+    // Per key slot.
+    key_fp: Vec<u64>,
+    key_prev: Vec<u32>,
+    key_owner: Vec<u32>,
+    uf: UnionFind,
+    model: Model,
+    // Scratch.
+    scratch_ids: Vec<u32>,
+    scratch_blooms: Vec<Bloom>,
+    scratch_ones: Vec<u32>,
+    scratch_dice: Vec<f32>,
+}
+
+impl Linker {
+    /// An empty linker.
+    pub fn new(config: LinkerConfig) -> Linker {
+        let mut state = 0x5eed_b4a1_d000_0001u64;
+        let positions = (0..config.lsh_tables)
+            .map(|_| {
+                (0..config.lsh_bits.min(64))
+                    .map(|_| {
+                        state = mix(state.wrapping_add(0x9e37_79b9_7f4a_7c15));
+                        (state % BITS as u64) as u16
+                    })
+                    .collect()
+            })
+            .collect();
+        Linker {
+            config,
+            positions,
+            heads: Heads::default(),
+            blooms: Vec::new(),
+            ones: Vec::new(),
+            agency: Vec::new(),
+            person: Vec::new(),
+            key_start: vec![0],
+            lsh_prev: Vec::new(),
+            person_prev: Vec::new(),
+            key_fp: Vec::new(),
+            key_prev: Vec::new(),
+            key_owner: Vec::new(),
+            uf: UnionFind::new(),
+            model: Model::new(),
+            scratch_ids: Vec::new(),
+            scratch_blooms: Vec::new(),
+            scratch_ones: Vec::new(),
+            scratch_dice: Vec::new(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &LinkerConfig {
+        &self.config
+    }
+
+    /// The profiles.
+    pub fn profiles(&self) -> &UnionFind {
+        &self.uf
+    }
+
+    /// The profiles, for journaling and persistence.
+    pub fn profiles_mut(&mut self) -> &mut UnionFind {
+        &mut self.uf
+    }
+
+    /// The scoring model.
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// Replaces the scoring model (loaded from storage, or restored after a
+    /// failed write).
+    pub fn set_model(&mut self, model: Model) {
+        self.model = model;
+    }
+
+    fn slot(id: InvolvementId) -> usize {
+        usize::try_from(id).unwrap_or(usize::MAX)
+    }
+
+    fn lsh_key(&self, table: usize, bloom: &Bloom) -> u64 {
+        let mut bits = 0u64;
+        for (j, &position) in self.positions[table].iter().enumerate() {
+            bits |= u64::from(bloom.bit(usize::from(position))) << j;
+        }
+        ((0x80 | table as u64) << 56) | (mix(bits ^ (table as u64) << 60) & MASK56)
+    }
+
+    fn person_key(agency: u32, person: u64) -> u64 {
+        (0x7f << 56) | (mix(person ^ u64::from(agency).rotate_left(40)) & MASK56)
+    }
+
+    /// Adds an involvement to the index as a singleton profile without
+    /// deciding anything (used when loading stored involvements, before
+    /// their stored profile pointers are applied).
+    pub fn index(&mut self, id: InvolvementId, involvement: &Involvement) {
+        let i = Linker::slot(id);
+        let tables = self.config.lsh_tables;
+        if self.blooms.len() <= i {
+            self.blooms.resize(i + 1, Bloom::EMPTY);
+            self.ones.resize(i + 1, 0);
+            self.agency.resize(i + 1, u32::MAX);
+            self.person.resize(i + 1, 0);
+            self.lsh_prev.resize((i + 1) * tables, NONE);
+            self.person_prev.resize(i + 1, NONE);
+            let last = *self.key_start.last().unwrap_or(&0);
+            self.key_start.resize(i + 2, last);
+        }
+        let bloom = involvement.bloom.unwrap_or(Bloom::EMPTY);
+        self.blooms[i] = bloom;
+        self.ones[i] = bloom.ones();
+        self.agency[i] = involvement.agency;
+        self.person[i] = involvement.person;
+        // Key slots are appended; an id's slots are [key_start[i], key_start[i+1]).
+        // Ids arrive in increasing order except when reloading, which also
+        // goes in increasing order, so appending keeps the ranges valid.
+        let start = self.key_fp.len() as u32;
+        self.key_start[i] = start;
+        let mut keys = involvement.keys.clone();
+        keys.sort_unstable();
+        keys.dedup();
+        for key in keys {
+            let slot = self.key_fp.len() as u32;
+            let prev = self.heads.insert(key.0, slot).unwrap_or(NONE);
+            self.key_fp.push(key.0);
+            self.key_prev.push(prev);
+            self.key_owner.push(id as u32);
+        }
+        let end = self.key_fp.len() as u32;
+        for later in &mut self.key_start[i + 1..] {
+            *later = end;
+        }
+        let person_key = Linker::person_key(involvement.agency, involvement.person);
+        self.person_prev[i] = self.heads.insert(person_key, i as u32).unwrap_or(NONE);
+        if !bloom.is_empty() {
+            for table in 0..tables {
+                let key = self.lsh_key(table, &bloom);
+                let slot = (i * tables + table) as u32;
+                let prev = self.heads.insert(key, slot).unwrap_or(NONE);
+                self.lsh_prev[i * tables + table] = prev;
+            }
+        }
+        self.uf.insert(id);
+    }
+
+    fn keys_of(&self, id: u32) -> &[u64] {
+        let i = id as usize;
+        match (self.key_start.get(i), self.key_start.get(i + 1)) {
+            (Some(&start), Some(&end)) => &self.key_fp[start as usize..end as usize],
+            _ => &[],
+        }
+    }
+
+    fn candidates(&mut self, id: InvolvementId) -> Vec<u32> {
+        let mut out = std::mem::take(&mut self.scratch_ids);
+        out.clear();
+        let me = id as u32;
+        let limit = self.config.walk_limit;
+        for &fp in self.keys_of(me) {
+            let mut slot = self.heads.get(&fp).copied().unwrap_or(NONE);
+            let mut taken = 0;
+            while slot != NONE && taken < limit {
+                let owner = self.key_owner[slot as usize];
+                if owner != me && self.uf.is_alive(InvolvementId::from(owner)) {
+                    out.push(owner);
+                    taken += 1;
+                }
+                slot = self.key_prev[slot as usize];
+            }
+        }
+        let i = me as usize;
+        // The same agency's records of the same person ref.
+        let mut slot = self.heads.get(&Linker::person_key(self.agency[i], self.person[i])).copied().unwrap_or(NONE);
+        let mut taken = 0;
+        while slot != NONE && taken < limit {
+            if slot != me && self.uf.is_alive(InvolvementId::from(slot)) {
+                out.push(slot);
+                taken += 1;
+            }
+            slot = self.person_prev[slot as usize];
+        }
+        let tables = self.config.lsh_tables;
+        if let Some(bloom) = self.blooms.get(i).copied().filter(|b| !b.is_empty()) {
+            for table in 0..tables {
+                let key = self.lsh_key(table, &bloom);
+                let mut slot = self.heads.get(&key).copied().unwrap_or(NONE);
+                let mut taken = 0;
+                while slot != NONE && taken < limit {
+                    let owner = slot / tables as u32;
+                    if owner != me && self.uf.is_alive(InvolvementId::from(owner)) {
+                        out.push(owner);
+                        taken += 1;
+                    }
+                    slot = self.lsh_prev[slot as usize];
+                }
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out.truncate(self.config.max_candidates);
+        out
+    }
+
+    fn levels(&self, a: u32, b: u32, dice: Option<f32>) -> (Levels, u32) {
+        let (keys_a, keys_b) = (self.keys_of(a), self.keys_of(b));
+        let mut agreeing = 0u32;
+        let (mut kinds_a, mut kinds_b) = (0u32, 0u32);
+        for &x in keys_a {
+            kinds_a |= 1 << (x >> 56);
+        }
+        for &y in keys_b {
+            kinds_b |= 1 << (y >> 56);
+        }
+        // Both lists are sorted: merge.
+        let (mut i, mut j) = (0, 0);
+        while i < keys_a.len() && j < keys_b.len() {
+            match keys_a[i].cmp(&keys_b[j]) {
+                std::cmp::Ordering::Less => i += 1,
+                std::cmp::Ordering::Greater => j += 1,
+                std::cmp::Ordering::Equal => {
+                    agreeing |= 1 << (keys_a[i] >> 56);
+                    i += 1;
+                    j += 1;
+                }
+            }
+        }
+        let nhs = if kinds_a & kinds_b & (1 << 1) != 0 {
+            if agreeing & (1 << 1) != 0 {
+                0
+            } else {
+                1
+            }
+        } else {
+            2
+        };
+        const NAME_KINDS: u32 = 0b1_1111_1100;
+        let keys = if agreeing & (1 << 2) != 0 {
+            0
+        } else if agreeing & (1 << 3 | 1 << 5 | 1 << 6) != 0 {
+            1
+        } else if agreeing & (1 << 7 | 1 << 8) != 0 {
+            2
+        } else if agreeing & (1 << 4) != 0 {
+            3
+        } else if kinds_a & NAME_KINDS != 0 && kinds_b & NAME_KINDS != 0 {
+            4
+        } else {
+            5
+        };
+        let (ia, ib) = (a as usize, b as usize);
+        let person = if self.agency[ia] != self.agency[ib] {
+            0
+        } else if self.person[ia] == self.person[ib] {
+            1
+        } else {
+            2
+        };
+        ([nhs, keys, dice_level(dice), person], agreeing)
+    }
+
+    fn evidence(&self, a: u32, b: u32, dice: Option<f32>) -> Evidence {
+        let (levels, agreeing) = self.levels(a, b, dice);
+        let Score { weight, mut probability } = self.model.score(&levels);
+        if levels[3] == 1 {
+            // The agency's own person ref is trusted within that agency.
+            probability = 1.0;
+        }
+        Evidence {
+            other: InvolvementId::from(b),
+            keys_agreeing: agreeing,
+            dice,
+            levels,
+            weight,
+            probability,
+        }
+    }
+
+    fn pair_dice(&self, a: u32, b: u32) -> Option<f32> {
+        let (x, y) = (&self.blooms[a as usize], &self.blooms[b as usize]);
+        if x.is_empty() || y.is_empty() {
+            None
+        } else {
+            Some(crate::bloom::dice(x, y))
+        }
+    }
+
+    /// Compares two involvements directly (for explanations).
+    pub fn compare(&self, a: InvolvementId, b: InvolvementId) -> Option<Evidence> {
+        let (a32, b32) = (u32::try_from(a).ok()?, u32::try_from(b).ok()?);
+        if a32 as usize >= self.blooms.len() || b32 as usize >= self.blooms.len() {
+            return None;
+        }
+        Some(self.evidence(a32, b32, self.pair_dice(a32, b32)))
+    }
+
+    /// Adds a new involvement and links it. The model counts its compared
+    /// pairs.
+    pub fn insert(&mut self, id: InvolvementId, involvement: &Involvement) -> Outcome {
+        self.index(id, involvement);
+        self.decide(id, true)
+    }
+
+    /// Withdraws involvements: they stop being candidates, and every member
+    /// of the profiles they were in is made a singleton again and linked
+    /// afresh, oldest first. Only those profiles are touched. Returns each
+    /// re-linked member's outcome.
+    pub fn withdraw_and_relink(&mut self, withdrawn: &[InvolvementId]) -> Vec<(InvolvementId, Outcome)> {
+        let members = self.uf.members_of(withdrawn);
+        let gone: std::collections::HashSet<InvolvementId> = withdrawn.iter().copied().collect();
+        let alive: HashMap<InvolvementId, bool> =
+            members.iter().map(|id| (*id, self.uf.is_alive(*id) && !gone.contains(id))).collect();
+        self.uf.reset(&members, |id| alive.get(&id).copied().unwrap_or(false));
+        let mut out = Vec::new();
+        for id in members {
+            if self.uf.is_alive(id) {
+                let outcome = self.decide(id, false);
+                out.push((id, outcome));
+            }
+        }
+        out
+    }
+
+    fn decide(&mut self, id: InvolvementId, observe: bool) -> Outcome {
+        let me = id as u32;
+        let candidates = self.candidates(id);
+        let mut blooms = std::mem::take(&mut self.scratch_blooms);
+        let mut ones = std::mem::take(&mut self.scratch_ones);
+        let mut dice = std::mem::take(&mut self.scratch_dice);
+        blooms.clear();
+        ones.clear();
+        dice.clear();
+        for &c in &candidates {
+            blooms.push(self.blooms[c as usize]);
+            ones.push(self.ones[c as usize]);
+        }
+        let query = self.blooms[me as usize];
+        dice_many(&query, &blooms, &ones, &mut dice);
+        let mut scored: Vec<(InvolvementId, Evidence)> = Vec::with_capacity(candidates.len());
+        for (k, &c) in candidates.iter().enumerate() {
+            let similarity = if query.is_empty() || ones[k] == 0 { None } else { Some(dice[k]) };
+            let (levels, _) = self.levels(me, c, similarity);
+            if observe {
+                self.model.observe(&levels);
+            }
+            let evidence = self.evidence(me, c, similarity);
+            scored.push((self.uf.find(InvolvementId::from(c)), evidence));
+        }
+        let compared = candidates.len() as u32;
+        self.scratch_ids = candidates;
+        self.scratch_blooms = blooms;
+        self.scratch_ones = ones;
+        self.scratch_dice = dice;
+
+        // Best evidence per profile, strongest first.
+        scored.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.weight.total_cmp(&a.1.weight)));
+        scored.dedup_by_key(|entry| entry.0);
+        scored.sort_by(|a, b| b.1.weight.total_cmp(&a.1.weight));
+
+        let mut entries = Vec::new();
+        let (link, review) = (self.config.link_probability, self.config.review_probability);
+        let mut joined = false;
+        for (root, evidence) in scored {
+            if entries.len() >= 8 {
+                break;
+            }
+            if evidence.probability >= link {
+                if !joined && !self.consistent(id, root) {
+                    entries.push(LinkEntry {
+                        decision: Decision::ReviewWouldChain,
+                        evidence,
+                    });
+                } else if !joined {
+                    self.uf.union(id, evidence.other);
+                    joined = true;
+                    entries.push(LinkEntry {
+                        decision: Decision::Joined,
+                        evidence,
+                    });
+                } else if self.uf.find(root) == self.uf.find(id) {
+                    continue;
+                } else if self.may_merge(id, root) {
+                    self.uf.union(id, evidence.other);
+                    entries.push(LinkEntry {
+                        decision: Decision::Merged,
+                        evidence,
+                    });
+                } else {
+                    entries.push(LinkEntry {
+                        decision: Decision::ReviewWouldChain,
+                        evidence,
+                    });
+                }
+            } else if evidence.probability >= review && self.uf.find(root) != self.uf.find(id) {
+                entries.push(LinkEntry {
+                    decision: Decision::ReviewUncertain,
+                    evidence,
+                });
+            }
+        }
+        Outcome { entries, compared }
+    }
+
+    /// Whether a singleton `id` is consistent with the profile of `other`:
+    /// no member's NHS number disagrees and, for a profile of two or more,
+    /// the mean match probability with a sample of its members reaches
+    /// [`LinkerConfig::join_support`].
+    fn consistent(&self, id: InvolvementId, other: InvolvementId) -> bool {
+        if self.uf.size_of(other) < 2 {
+            return true;
+        }
+        let (mut total, mut count) = (0.0f32, 0u32);
+        for member in self.uf.members(other).take(self.config.merge_check_members) {
+            if let Some(evidence) = self.compare(id, member) {
+                if evidence.levels[0] == 1 {
+                    return false;
+                }
+                total += evidence.probability;
+                count += 1;
+            }
+        }
+        count == 0 || total / count as f32 >= self.config.join_support
+    }
+
+    /// Whether `id`'s profile (without `id`) and `other`'s profile look like
+    /// one person on their own: some pair across them reaches the review
+    /// probability.
+    fn may_merge(&self, id: InvolvementId, other: InvolvementId) -> bool {
+        let limit = self.config.merge_check_members;
+        let ours: Vec<InvolvementId> = self.uf.members(id).filter(|m| *m != id).take(limit).collect();
+        let theirs: Vec<InvolvementId> = self.uf.members(other).take(limit).collect();
+        let mut plausible = false;
+        for &a in &ours {
+            for &b in &theirs {
+                if let Some(evidence) = self.compare(a, b) {
+                    if evidence.levels[0] == 1 {
+                        return false;
+                    }
+                    plausible |= evidence.probability >= self.config.review_probability;
+                }
+            }
+        }
+        plausible
+    }
+
+    /// Bytes of memory held by the index and profiles, approximately.
+    pub fn memory_bytes(&self) -> usize {
+        self.blooms.capacity() * std::mem::size_of::<Bloom>()
+            + self.ones.capacity() * 4
+            + self.agency.capacity() * 4
+            + self.person.capacity() * 8
+            + self.key_start.capacity() * 4
+            + self.lsh_prev.capacity() * 4
+            + self.person_prev.capacity() * 4
+            + self.key_fp.capacity() * 8
+            + self.key_prev.capacity() * 4
+            + self.key_owner.capacity() * 4
+            + self.heads.capacity() * (8 + 4 + 1)
+            + self.uf.memory_bytes()
+    }
+}
