@@ -62,13 +62,16 @@ fn main() {
         if std::env::var("BRAID_NOISE").is_ok_and(|n| n != name) {
             continue;
         }
-        for seed in [42u64, 7] {
-            let prepared = support::prepare(children, seed, noise);
+        for (seed, secret) in [(42u64, 7u8), (7, 7), (42, 1), (42, 2), (42, 3)] {
+            let prepared = support::prepare_with_secret(children, seed, noise, secret);
             let mut config = LinkerConfig::default();
             if let Ok(spec) = std::env::var("BRAID_LSH") {
                 let parts: Vec<usize> = spec.split(',').filter_map(|p| p.parse().ok()).collect();
                 config.lsh_tables = parts[0];
                 config.lsh_bits = parts[1];
+                if let Some(walk) = parts.get(2) {
+                    config.lsh_walk_limit = *walk;
+                }
             }
             if let Ok(v) = std::env::var("BRAID_LINK_P") {
                 config.link_probability = v.parse().expect("link p");
@@ -80,7 +83,7 @@ fn main() {
                 config.review_probability = v.parse().expect("review p");
             }
             let report = support::link(&prepared, config);
-            println!("{}", support::describe(&format!("noise {name} seed {seed}"), &report));
+            println!("{}", support::describe(&format!("noise {name} seed {seed} secret {secret}"), &report));
         }
     }
 }

@@ -13,7 +13,7 @@ pub const BITS: usize = WORDS * 64;
 
 /// One packed encoding.
 #[derive(Clone, Copy, PartialEq, Eq)]
-#[repr(C, align(64))]
+#[repr(C)]
 pub struct Bloom {
     words: [u64; WORDS],
 }

@@ -64,6 +64,7 @@ pub fn key_kind_name(kind: u32) -> &'static str {
         6 => "names(either order)+dob",
         7 => "name+birth-year+district",
         8 => "forename+dob+sex+district",
+        9 => "name+postcode",
         _ => "unknown",
     }
 }
@@ -90,8 +91,10 @@ pub struct LinkerConfig {
     pub lsh_tables: usize,
     /// Bits sampled per table.
     pub lsh_bits: usize,
-    /// Live entries read per index chain.
+    /// Live entries read per match-key (and person-ref) chain.
     pub walk_limit: usize,
+    /// Live entries read per LSH bucket.
+    pub lsh_walk_limit: usize,
     /// Candidates scored per involvement.
     pub max_candidates: usize,
     /// Match probability at or above which a pair links.
@@ -109,9 +112,10 @@ pub struct LinkerConfig {
 impl Default for LinkerConfig {
     fn default() -> LinkerConfig {
         LinkerConfig {
-            lsh_tables: 16,
-            lsh_bits: 16,
+            lsh_tables: 8,
+            lsh_bits: 20,
             walk_limit: 24,
+            lsh_walk_limit: 3,
             max_candidates: 256,
             link_probability: 0.7,
             review_probability: 0.2,
@@ -223,17 +227,36 @@ impl Hasher for IdHasher {
 
 type Heads = HashMap<u64, u32, BuildHasherDefault<IdHasher>>;
 
+/// What the linker keeps of one involvement, together so that scoring a
+/// candidate touches one place in memory.
+#[derive(Clone, Copy)]
+struct Node {
+    bloom: Bloom,
+    ones: u32,
+    agency: u32,
+    person: u64,
+    key_start: u32,
+    key_count: u8,
+}
+
+impl Node {
+    const EMPTY: Node = Node {
+        bloom: Bloom::EMPTY,
+        ones: 0,
+        agency: u32::MAX,
+        person: 0,
+        key_start: 0,
+        key_count: 0,
+    };
+}
+
 /// The linker: the blocking index, the profiles and the model.
 pub struct Linker {
     config: LinkerConfig,
     positions: Vec<Vec<u16>>,
     heads: Heads,
     // Per involvement id.
-    blooms: Vec<Bloom>,
-    ones: Vec<u32>,
-    agency: Vec<u32>,
-    person: Vec<u64>,
-    key_start: Vec<u32>,
+    nodes: Vec<Node>,
     lsh_prev: Vec<u32>,
     person_prev: Vec<u32>,
     // Per key slot.
@@ -267,11 +290,7 @@ impl Linker {
             config,
             positions,
             heads: Heads::default(),
-            blooms: Vec::new(),
-            ones: Vec::new(),
-            agency: Vec::new(),
-            person: Vec::new(),
-            key_start: vec![0],
+            nodes: Vec::new(),
             lsh_prev: Vec::new(),
             person_prev: Vec::new(),
             key_fp: Vec::new(),
@@ -334,39 +353,31 @@ impl Linker {
     pub fn index(&mut self, id: InvolvementId, involvement: &Involvement) {
         let i = Linker::slot(id);
         let tables = self.config.lsh_tables;
-        if self.blooms.len() <= i {
-            self.blooms.resize(i + 1, Bloom::EMPTY);
-            self.ones.resize(i + 1, 0);
-            self.agency.resize(i + 1, u32::MAX);
-            self.person.resize(i + 1, 0);
+        if self.nodes.len() <= i {
+            self.nodes.resize(i + 1, Node::EMPTY);
             self.lsh_prev.resize((i + 1) * tables, NONE);
             self.person_prev.resize(i + 1, NONE);
-            let last = *self.key_start.last().unwrap_or(&0);
-            self.key_start.resize(i + 2, last);
         }
         let bloom = involvement.bloom.unwrap_or(Bloom::EMPTY);
-        self.blooms[i] = bloom;
-        self.ones[i] = bloom.ones();
-        self.agency[i] = involvement.agency;
-        self.person[i] = involvement.person;
-        // Key slots are appended; an id's slots are [key_start[i], key_start[i+1]).
-        // Ids arrive in increasing order except when reloading, which also
-        // goes in increasing order, so appending keeps the ranges valid.
-        let start = self.key_fp.len() as u32;
-        self.key_start[i] = start;
         let mut keys = involvement.keys.clone();
         keys.sort_unstable();
         keys.dedup();
+        keys.truncate(usize::from(u8::MAX));
+        // An id's key slots are appended: [key_start, key_start + key_count).
+        self.nodes[i] = Node {
+            bloom,
+            ones: bloom.ones(),
+            agency: involvement.agency,
+            person: involvement.person,
+            key_start: self.key_fp.len() as u32,
+            key_count: keys.len() as u8,
+        };
         for key in keys {
             let slot = self.key_fp.len() as u32;
             let prev = self.heads.insert(key.0, slot).unwrap_or(NONE);
             self.key_fp.push(key.0);
             self.key_prev.push(prev);
             self.key_owner.push(id as u32);
-        }
-        let end = self.key_fp.len() as u32;
-        for later in &mut self.key_start[i + 1..] {
-            *later = end;
         }
         let person_key = Linker::person_key(involvement.agency, involvement.person);
         self.person_prev[i] = self.heads.insert(person_key, i as u32).unwrap_or(NONE);
@@ -382,50 +393,58 @@ impl Linker {
     }
 
     fn keys_of(&self, id: u32) -> &[u64] {
-        let i = id as usize;
-        match (self.key_start.get(i), self.key_start.get(i + 1)) {
-            (Some(&start), Some(&end)) => &self.key_fp[start as usize..end as usize],
-            _ => &[],
+        match self.nodes.get(id as usize) {
+            Some(node) => {
+                let start = node.key_start as usize;
+                &self.key_fp[start..start + usize::from(node.key_count)]
+            }
+            None => &[],
         }
     }
 
-    fn candidates(&mut self, id: InvolvementId) -> Vec<u32> {
+    /// Candidates of `id`. A `fresh` involvement was just indexed, so it
+    /// heads every chain it is on and its own "previous" pointers start the
+    /// walks; otherwise (re-linking) the walks start at the chains' heads.
+    fn candidates(&mut self, id: InvolvementId, fresh: bool) -> Vec<u32> {
         let mut out = std::mem::take(&mut self.scratch_ids);
         out.clear();
         let me = id as u32;
+        let i = me as usize;
+        let node = self.nodes[i];
+        let tables = self.config.lsh_tables;
         let limit = self.config.walk_limit;
-        for &fp in self.keys_of(me) {
-            let mut slot = self.heads.get(&fp).copied().unwrap_or(NONE);
+        let start = |fresh_start: u32, key: u64, heads: &Heads| if fresh { fresh_start } else { heads.get(&key).copied().unwrap_or(NONE) };
+        for k in 0..usize::from(node.key_count) {
+            let own = node.key_start as usize + k;
+            let mut slot = start(self.key_prev[own], self.key_fp[own], &self.heads);
             let mut taken = 0;
             while slot != NONE && taken < limit {
                 let owner = self.key_owner[slot as usize];
-                if owner != me && self.uf.is_alive(InvolvementId::from(owner)) {
+                if owner != me {
                     out.push(owner);
                     taken += 1;
                 }
                 slot = self.key_prev[slot as usize];
             }
         }
-        let i = me as usize;
         // The same agency's records of the same person ref.
-        let mut slot = self.heads.get(&Linker::person_key(self.agency[i], self.person[i])).copied().unwrap_or(NONE);
+        let mut slot = start(self.person_prev[i], Linker::person_key(node.agency, node.person), &self.heads);
         let mut taken = 0;
         while slot != NONE && taken < limit {
-            if slot != me && self.uf.is_alive(InvolvementId::from(slot)) {
+            if slot != me {
                 out.push(slot);
                 taken += 1;
             }
             slot = self.person_prev[slot as usize];
         }
-        let tables = self.config.lsh_tables;
-        if let Some(bloom) = self.blooms.get(i).copied().filter(|b| !b.is_empty()) {
+        if !node.bloom.is_empty() {
             for table in 0..tables {
-                let key = self.lsh_key(table, &bloom);
-                let mut slot = self.heads.get(&key).copied().unwrap_or(NONE);
+                let own = i * tables + table;
+                let mut slot = if fresh { self.lsh_prev[own] } else { self.heads.get(&self.lsh_key(table, &node.bloom)).copied().unwrap_or(NONE) };
                 let mut taken = 0;
-                while slot != NONE && taken < limit {
+                while slot != NONE && taken < self.config.lsh_walk_limit {
                     let owner = slot / tables as u32;
-                    if owner != me && self.uf.is_alive(InvolvementId::from(owner)) {
+                    if owner != me {
                         out.push(owner);
                         taken += 1;
                     }
@@ -433,8 +452,10 @@ impl Linker {
                 }
             }
         }
+        // Chains keep withdrawn entries; they are dropped here, once each.
         out.sort_unstable();
         out.dedup();
+        out.retain(|owner| self.uf.is_alive(InvolvementId::from(*owner)));
         out.truncate(self.config.max_candidates);
         out
     }
@@ -480,15 +501,18 @@ impl Linker {
             2
         } else if agreeing & (1 << 4) != 0 {
             3
-        } else if kinds_a & NAME_KINDS != 0 && kinds_b & NAME_KINDS != 0 {
+        } else if agreeing & (1 << 9) != 0 {
             4
-        } else {
+        } else if kinds_a & NAME_KINDS != 0 && kinds_b & NAME_KINDS != 0 {
             5
+        } else {
+            6
         };
         let (ia, ib) = (a as usize, b as usize);
-        let person = if self.agency[ia] != self.agency[ib] {
+        let (na, nb) = (&self.nodes[ia], &self.nodes[ib]);
+        let person = if na.agency != nb.agency {
             0
-        } else if self.person[ia] == self.person[ib] {
+        } else if na.person == nb.person {
             1
         } else {
             2
@@ -498,6 +522,10 @@ impl Linker {
 
     fn evidence(&self, a: u32, b: u32, dice: Option<f32>) -> Evidence {
         let (levels, agreeing) = self.levels(a, b, dice);
+        self.score(b, levels, agreeing, dice)
+    }
+
+    fn score(&self, b: u32, levels: Levels, agreeing: u32, dice: Option<f32>) -> Evidence {
         let Score { weight, mut probability } = self.model.score(&levels);
         if levels[3] == 1 {
             // The agency's own person ref is trusted within that agency.
@@ -514,7 +542,7 @@ impl Linker {
     }
 
     fn pair_dice(&self, a: u32, b: u32) -> Option<f32> {
-        let (x, y) = (&self.blooms[a as usize], &self.blooms[b as usize]);
+        let (x, y) = (&self.nodes[a as usize].bloom, &self.nodes[b as usize].bloom);
         if x.is_empty() || y.is_empty() {
             None
         } else {
@@ -525,7 +553,7 @@ impl Linker {
     /// Compares two involvements directly (for explanations).
     pub fn compare(&self, a: InvolvementId, b: InvolvementId) -> Option<Evidence> {
         let (a32, b32) = (u32::try_from(a).ok()?, u32::try_from(b).ok()?);
-        if a32 as usize >= self.blooms.len() || b32 as usize >= self.blooms.len() {
+        if a32 as usize >= self.nodes.len() || b32 as usize >= self.nodes.len() {
             return None;
         }
         Some(self.evidence(a32, b32, self.pair_dice(a32, b32)))
@@ -535,7 +563,7 @@ impl Linker {
     /// pairs.
     pub fn insert(&mut self, id: InvolvementId, involvement: &Involvement) -> Outcome {
         self.index(id, involvement);
-        self.decide(id, true)
+        self.decide(id, true, true)
     }
 
     /// Withdraws involvements: they stop being candidates, and every member
@@ -551,16 +579,16 @@ impl Linker {
         let mut out = Vec::new();
         for id in members {
             if self.uf.is_alive(id) {
-                let outcome = self.decide(id, false);
+                let outcome = self.decide(id, false, false);
                 out.push((id, outcome));
             }
         }
         out
     }
 
-    fn decide(&mut self, id: InvolvementId, observe: bool) -> Outcome {
+    fn decide(&mut self, id: InvolvementId, observe: bool, fresh: bool) -> Outcome {
         let me = id as u32;
-        let candidates = self.candidates(id);
+        let candidates = self.candidates(id, fresh);
         let mut blooms = std::mem::take(&mut self.scratch_blooms);
         let mut ones = std::mem::take(&mut self.scratch_ones);
         let mut dice = std::mem::take(&mut self.scratch_dice);
@@ -568,19 +596,20 @@ impl Linker {
         ones.clear();
         dice.clear();
         for &c in &candidates {
-            blooms.push(self.blooms[c as usize]);
-            ones.push(self.ones[c as usize]);
+            let node = &self.nodes[c as usize];
+            blooms.push(node.bloom);
+            ones.push(node.ones);
         }
-        let query = self.blooms[me as usize];
+        let query = self.nodes[me as usize].bloom;
         dice_many(&query, &blooms, &ones, &mut dice);
         let mut scored: Vec<(InvolvementId, Evidence)> = Vec::with_capacity(candidates.len());
         for (k, &c) in candidates.iter().enumerate() {
             let similarity = if query.is_empty() || ones[k] == 0 { None } else { Some(dice[k]) };
-            let (levels, _) = self.levels(me, c, similarity);
+            let (levels, agreeing) = self.levels(me, c, similarity);
             if observe {
                 self.model.observe(&levels);
             }
-            let evidence = self.evidence(me, c, similarity);
+            let evidence = self.score(c, levels, agreeing, similarity);
             scored.push((self.uf.find(InvolvementId::from(c)), evidence));
         }
         let compared = candidates.len() as u32;
@@ -682,11 +711,7 @@ impl Linker {
 
     /// Bytes of memory held by the index and profiles, approximately.
     pub fn memory_bytes(&self) -> usize {
-        self.blooms.capacity() * std::mem::size_of::<Bloom>()
-            + self.ones.capacity() * 4
-            + self.agency.capacity() * 4
-            + self.person.capacity() * 8
-            + self.key_start.capacity() * 4
+        self.nodes.capacity() * std::mem::size_of::<Node>()
             + self.lsh_prev.capacity() * 4
             + self.person_prev.capacity() * 4
             + self.key_fp.capacity() * 8
@@ -694,5 +719,99 @@ impl Linker {
             + self.key_owner.capacity() * 4
             + self.heads.capacity() * (8 + 4 + 1)
             + self.uf.memory_bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(kind: u8, value: u8) -> KeyFingerprint {
+        let mut hash = [0u8; 32];
+        hash[0] = value;
+        hash[1] = kind;
+        KeyFingerprint::new(kind, &hash).expect("valid key")
+    }
+
+    fn person(agency: u32, person: u64, keys: &[(u8, u8)]) -> Involvement {
+        Involvement {
+            keys: keys.iter().map(|(kind, value)| key(*kind, *value)).collect(),
+            bloom: None,
+            agency,
+            person,
+        }
+    }
+
+    #[test]
+    fn shared_name_and_dob_keys_link_across_agencies_and_the_oldest_member_names_the_profile() {
+        let mut linker = Linker::new(LinkerConfig::default());
+        let first = linker.insert(1, &person(0, 10, &[(2, 1), (4, 1), (7, 1), (8, 1)]));
+        assert!(first.entries.is_empty());
+        let second = linker.insert(2, &person(1, 20, &[(2, 1), (4, 1), (7, 1), (8, 1)]));
+        assert_eq!(second.entries[0].decision, Decision::Joined);
+        assert_eq!(second.entries[0].evidence.other, 1);
+        assert_ne!(second.entries[0].evidence.keys_agreeing & (1 << 2), 0);
+        linker.insert(3, &person(2, 30, &[(2, 9), (4, 9), (7, 9), (8, 9)]));
+        assert_eq!(linker.profiles().smallest_member(2), 1);
+        assert_eq!(linker.profiles().smallest_member(3), 3);
+    }
+
+    #[test]
+    fn one_record_cannot_chain_two_people_whose_nhs_numbers_differ() {
+        let mut linker = Linker::new(LinkerConfig::default());
+        // Person X: two records with NHS number 1; person Y: two with NHS 2.
+        linker.insert(1, &person(0, 1, &[(1, 1), (2, 1), (4, 1), (7, 1), (8, 1)]));
+        linker.insert(2, &person(1, 2, &[(1, 1), (2, 1), (4, 1), (7, 1), (8, 1)]));
+        linker.insert(3, &person(0, 3, &[(1, 2), (2, 2), (4, 2), (7, 2), (8, 2)]));
+        linker.insert(4, &person(1, 4, &[(1, 2), (2, 2), (4, 2), (7, 2), (8, 2)]));
+        assert_eq!(linker.profiles().find(1), linker.profiles().find(2));
+        assert_ne!(linker.profiles().find(1), linker.profiles().find(3));
+        // A record without an NHS number that agrees with X on name+dob and
+        // with Y on every other rung.
+        let outcome = linker.insert(5, &person(2, 5, &[(2, 1), (4, 2), (7, 2), (8, 2)]));
+        assert_ne!(linker.profiles().find(1), linker.profiles().find(3), "{outcome:?}");
+        assert!(outcome.entries.iter().any(|e| e.decision == Decision::ReviewWouldChain), "{outcome:?}");
+    }
+
+    #[test]
+    fn withdrawing_the_bridge_splits_a_profile_and_touches_nothing_else() {
+        let mut linker = Linker::new(LinkerConfig::default());
+        // a–b share one set of keys, b–c another; a and c share none.
+        linker.insert(1, &person(0, 1, &[(2, 1), (4, 1)]));
+        linker.insert(2, &person(1, 2, &[(2, 1), (4, 1), (7, 2), (8, 2)]));
+        linker.insert(3, &person(2, 3, &[(7, 2), (8, 2)]));
+        linker.insert(4, &person(0, 4, &[(2, 7), (4, 7)]));
+        linker.insert(5, &person(1, 5, &[(2, 7), (4, 7)]));
+        assert_eq!(linker.profiles().find(1), linker.profiles().find(3));
+        let _ = linker.profiles_mut().take_changes();
+        let relinked = linker.withdraw_and_relink(&[2]);
+        let ids: Vec<u64> = relinked.iter().map(|(id, _)| *id).collect();
+        assert_eq!(ids, vec![1, 3]);
+        assert_ne!(linker.profiles().find(1), linker.profiles().find(3));
+        assert!(!linker.profiles().is_alive(2));
+        assert_eq!(linker.profiles().find(4), linker.profiles().find(5));
+        // The untouched profile keeps its id.
+        assert_eq!(linker.profiles().smallest_member(5), 4);
+    }
+
+    #[test]
+    fn an_agencys_own_person_ref_links_its_records_even_when_identity_drifts() {
+        let mut linker = Linker::new(LinkerConfig::default());
+        linker.insert(1, &person(0, 77, &[(2, 1)]));
+        let outcome = linker.insert(2, &person(0, 77, &[(2, 2)]));
+        assert_eq!(outcome.entries[0].decision, Decision::Joined);
+        assert_eq!(outcome.entries[0].evidence.levels[3], 1);
+        assert_eq!(linker.profiles().find(1), linker.profiles().find(2));
+    }
+
+    #[test]
+    fn candidates_are_bounded_however_many_records_share_a_key() {
+        let config = LinkerConfig::default();
+        let cap = config.max_candidates as u32;
+        let mut linker = Linker::new(config);
+        for id in 1..=2000u64 {
+            let outcome = linker.insert(id, &person(id as u32 % 3, id, &[(4, 1), (7, (id % 250) as u8)]));
+            assert!(outcome.compared <= cap);
+        }
     }
 }

@@ -38,6 +38,7 @@ pub const KEYS: Feature = Feature {
         "name+dob-variant",
         "name+district-or-forename+dob",
         "initial+surname+dob",
+        "name+postcode",
         "none-agree",
         "not-comparable",
     ],
@@ -131,13 +132,13 @@ fn starting_values() -> ([Vec<f64>; NF], [Vec<f64>; NF], f64) {
 fn feature_starting_values() -> ([Vec<f64>; 4], [Vec<f64>; 4]) {
     let m = [
         vec![0.25, 0.01, 0.74],
-        vec![0.70, 0.10, 0.08, 0.04, 0.05, 0.03],
+        vec![0.70, 0.10, 0.08, 0.04, 0.02, 0.03, 0.03],
         vec![0.55, 0.15, 0.10, 0.07, 0.05, 0.03, 0.02, 0.02, 0.01],
         vec![0.60, 0.30, 0.10],
     ];
     let u = [
         vec![0.0001, 0.25, 0.7499],
-        vec![0.001, 0.001, 0.002, 0.004, 0.96, 0.032],
+        vec![0.001, 0.001, 0.002, 0.004, 0.001, 0.959, 0.032],
         vec![0.0005, 0.001, 0.003, 0.008, 0.02, 0.05, 0.08, 0.8365, 0.001],
         vec![0.55, 0.0001, 0.4499],
     ];

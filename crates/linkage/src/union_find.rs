@@ -24,6 +24,7 @@ struct Undo {
     alive: bool,
     next: InvolvementId,
     min: InvolvementId,
+    root: InvolvementId,
 }
 
 /// Profiles as disjoint sets of involvements. Finds do not compress paths, so
@@ -39,6 +40,7 @@ pub struct UnionFind {
     alive: Vec<bool>,
     next: Vec<InvolvementId>,
     min: Vec<InvolvementId>,
+    root: Vec<InvolvementId>,
     journal: Vec<Undo>,
     changes: Vec<ParentChange>,
 }
@@ -62,6 +64,7 @@ impl UnionFind {
             self.alive.resize(needed, false);
             self.next.extend(start..needed as InvolvementId);
             self.min.extend(start..needed as InvolvementId);
+            self.root.extend(start..needed as InvolvementId);
         }
     }
 
@@ -74,6 +77,7 @@ impl UnionFind {
             alive: self.alive[i],
             next: self.next[i],
             min: self.min[i],
+            root: self.root[i],
         });
     }
 
@@ -87,6 +91,7 @@ impl UnionFind {
         self.alive[i] = true;
         self.next[i] = id;
         self.min[i] = id;
+        self.root[i] = id;
     }
 
     /// Restores a stored parent pointer while loading; not journaled.
@@ -105,7 +110,8 @@ impl UnionFind {
             self.min[i] = id;
         }
         for id in 0..self.parent.len() as InvolvementId {
-            let root = self.find(id);
+            let root = self.find_by_parents(id);
+            self.root[UnionFind::index(id)] = root;
             let r = UnionFind::index(root);
             self.size[r] += 1;
             if root != id {
@@ -126,7 +132,13 @@ impl UnionFind {
     }
 
     /// The root (profile representative) of an involvement.
-    pub fn find(&self, mut id: InvolvementId) -> InvolvementId {
+    pub fn find(&self, id: InvolvementId) -> InvolvementId {
+        self.root.get(UnionFind::index(id)).copied().unwrap_or(id)
+    }
+
+    /// The root by following parent pointers (used while loading, before
+    /// the direct root pointers are known).
+    fn find_by_parents(&self, mut id: InvolvementId) -> InvolvementId {
         while let Some(&parent) = self.parent.get(UnionFind::index(id)) {
             if parent == id {
                 break;
@@ -153,6 +165,20 @@ impl UnionFind {
         self.size[UnionFind::index(big)] += self.size[UnionFind::index(small)];
         let smallest = self.min[UnionFind::index(big)].min(self.min[UnionFind::index(small)]);
         self.min[UnionFind::index(big)] = smallest;
+        // Point the smaller profile's members straight at the new root (each
+        // member moves O(log n) times over its life, by union by size).
+        let mut member = small;
+        loop {
+            let m = UnionFind::index(member);
+            if member != small {
+                self.record(member);
+            }
+            self.root[m] = big;
+            member = self.next[m];
+            if member == small {
+                break;
+            }
+        }
         self.next.swap(UnionFind::index(big), UnionFind::index(small));
         self.changes.push(ParentChange { id: small, parent: big });
         Some(big)
@@ -205,6 +231,7 @@ impl UnionFind {
             self.alive[i] = alive(id);
             self.next[i] = id;
             self.min[i] = id;
+            self.root[i] = id;
             self.changes.push(ParentChange { id, parent: id });
         }
     }
@@ -216,6 +243,7 @@ impl UnionFind {
             + self.alive.capacity()
             + self.next.capacity() * 8
             + self.min.capacity() * 8
+            + self.root.capacity() * 8
             + self.journal.capacity() * std::mem::size_of::<Undo>()
     }
 
@@ -234,6 +262,7 @@ impl UnionFind {
             self.alive[i] = undo.alive;
             self.next[i] = undo.next;
             self.min[i] = undo.min;
+            self.root[i] = undo.root;
         }
         self.changes.clear();
     }

@@ -36,11 +36,14 @@ pub enum MatchKeyKind {
     /// Forename + date of birth + sex + postcode district; absorbs a change
     /// of surname.
     ForenameDobSexDistrict = 8,
+    /// Forename + surname + full postcode; links a record whose date of
+    /// birth is missing or wrong.
+    NamePostcode = 9,
 }
 
 impl MatchKeyKind {
     /// Every rung, in order.
-    pub const ALL: [MatchKeyKind; 8] = [
+    pub const ALL: [MatchKeyKind; 9] = [
         MatchKeyKind::NhsNumber,
         MatchKeyKind::NameDob,
         MatchKeyKind::NameSurnamePartDob,
@@ -49,6 +52,7 @@ impl MatchKeyKind {
         MatchKeyKind::NamesAnyOrderDob,
         MatchKeyKind::NameYearDistrict,
         MatchKeyKind::ForenameDobSexDistrict,
+        MatchKeyKind::NamePostcode,
     ];
 
     /// The wire number.
@@ -119,6 +123,9 @@ pub fn match_keys(keys: &Keys, identity: &NormalisedIdentity) -> Vec<(MatchKeyKi
     }
     if let (Some(f), Some(d), Some(x), Some(p)) = (forename, dob_text.as_deref(), sex, district) {
         push(MatchKeyKind::ForenameDobSexDistrict, &[f, d, x, p]);
+    }
+    if let (Some(f), Some(s), Some(p)) = (forename, surname, identity.postcode.as_ref()) {
+        push(MatchKeyKind::NamePostcode, &[f, s, &p.full]);
     }
     out
 }

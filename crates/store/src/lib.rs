@@ -136,6 +136,19 @@ fn record_key(agency: &str, record_ref: &str) -> Vec<u8> {
     [agency.as_bytes(), &[0], record_ref.as_bytes()].concat()
 }
 
+/// A 64-bit fingerprint of a record's key, for an in-memory "might be
+/// stored" set that spares a read for records never seen before.
+pub fn record_fingerprint(agency: &str, record_ref: &str) -> u64 {
+    fingerprint(&record_key(agency, record_ref))
+}
+
+fn fingerprint(key: &[u8]) -> u64 {
+    let hash = blake3::hash(key);
+    let mut head = [0u8; 8];
+    head.copy_from_slice(&hash.as_bytes()[..8]);
+    u64::from_le_bytes(head)
+}
+
 fn ack_key(agency: &str, submission: &str, sequence: u32) -> Vec<u8> {
     [agency.as_bytes(), &[0], submission.as_bytes(), &[0], &sequence.to_be_bytes()].concat()
 }
@@ -152,7 +165,17 @@ impl Store {
         options.create_if_missing(true);
         options.create_missing_column_families(true);
         options.set_max_background_jobs(2);
-        let descriptors = COLUMN_FAMILIES.iter().map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
+        let descriptors = COLUMN_FAMILIES.iter().map(|name| {
+            let mut cf_options = Options::default();
+            if *name == RECORDS || *name == SUBMISSIONS {
+                // Most look-ups on upload are for refs not stored yet: a
+                // Bloom filter answers those without reading data blocks.
+                let mut table = rocksdb::BlockBasedOptions::default();
+                table.set_bloom_filter(10.0, false);
+                cf_options.set_block_based_table_factory(&table);
+            }
+            ColumnFamilyDescriptor::new(*name, cf_options)
+        });
         let db = DB::open_cf_descriptors(&options, path, descriptors)?;
         Ok(Store { db })
     }
@@ -244,6 +267,17 @@ impl Store {
             visit(id, involvement)?;
         }
         Ok(())
+    }
+
+    /// The [`record_fingerprint`] of every stored record.
+    pub fn record_fingerprints(&self) -> Result<Vec<u64>> {
+        let cf = self.cf(RECORDS)?;
+        let mut out = Vec::new();
+        for item in self.db.iterator_cf(cf, IteratorMode::Start) {
+            let (key, _) = item?;
+            out.push(fingerprint(&key));
+        }
+        Ok(out)
     }
 
     /// Number of stored records.

@@ -60,15 +60,32 @@ pub struct Submission {
 
 struct State {
     linker: Linker,
+    /// Fingerprints of every stored record's key: a record not in here is
+    /// new, and needs no read.
+    records: HashSet<u64>,
     agencies: HashMap<String, u32>,
     next_id: u64,
     epoch: Option<String>,
 }
 
 impl State {
+    /// Updates the stored-record fingerprints after a durable write.
+    fn note_records(&mut self, removed: &[u64], added: &[u64]) {
+        for fingerprint in removed {
+            self.records.remove(fingerprint);
+        }
+        self.records.extend(added);
+    }
+
     fn linker_involvement(&mut self, stored: &StoredInvolvement) -> braid_linkage::Involvement {
-        let next = self.agencies.len() as u32;
-        let agency = *self.agencies.entry(stored.agency.clone()).or_insert(next);
+        let agency = match self.agencies.get(&stored.agency) {
+            Some(number) => *number,
+            None => {
+                let number = self.agencies.len() as u32;
+                self.agencies.insert(stored.agency.clone(), number);
+                number
+            }
+        };
         braid_linkage::Involvement {
             keys: stored
                 .match_keys
@@ -233,6 +250,8 @@ pub struct ProfileExplanation {
 /// A batch's write set and the outcomes to store with it.
 struct Pending {
     set: WriteSet,
+    records_added: Vec<u64>,
+    records_removed: Vec<u64>,
     withdrawn: Vec<InvolvementId>,
     outcomes: HashMap<InvolvementId, Outcome>,
 }
@@ -241,6 +260,8 @@ impl Pending {
     fn new() -> Pending {
         Pending {
             set: WriteSet::new(),
+            records_added: Vec::new(),
+            records_removed: Vec::new(),
             withdrawn: Vec::new(),
             outcomes: HashMap::new(),
         }
@@ -252,6 +273,7 @@ impl Pending {
             self.withdrawn.push(id);
         }
         self.set.delete_record(agency, record_ref);
+        self.records_removed.push(braid_store::record_fingerprint(agency, record_ref));
     }
 
     /// Re-links the profiles that withdrawn involvements were part of and
@@ -273,18 +295,13 @@ impl Pending {
     }
 }
 
-fn content_hash(record: &v1::CaseRecord) -> Vec<u8> {
-    let mut canonical = record.clone();
-    canonical.source_row = 0;
-    blake3::hash(&canonical.encode_to_vec()).as_bytes().to_vec()
-}
-
 impl Engine {
     /// Opens the store in `data_dir`, rebuilds the linker's index from the
     /// stored involvements and restores the profiles and the model.
     pub fn open(data_dir: &Path, expected_epoch: Option<String>, max_batch_records: usize) -> Result<Engine, EngineError> {
         let store = Store::open(data_dir)?;
         let mut state = State {
+            records: store.record_fingerprints()?.into_iter().collect(),
             linker: Linker::new(LinkerConfig::default()),
             agencies: HashMap::new(),
             next_id: store.next_involvement_id()?,
@@ -371,8 +388,16 @@ impl Engine {
                     });
                     continue;
                 }
-                let hash = content_hash(record);
-                let existing = self.store.record(&submission.agency, &record.record_ref)?;
+                let mut canonical = record.clone();
+                canonical.source_row = 0;
+                let hash = blake3::hash(&canonical.encode_to_vec()).as_bytes().to_vec();
+                let fingerprint = braid_store::record_fingerprint(&submission.agency, &record.record_ref);
+                let existing = if state.records.contains(&fingerprint) {
+                    self.store.record(&submission.agency, &record.record_ref)?
+                } else {
+                    None
+                };
+                pending.records_added.push(fingerprint);
                 match &existing {
                     Some(stored) if stored.content_hash == hash => {
                         ack.unchanged += 1;
@@ -408,8 +433,11 @@ impl Engine {
                     pending.outcomes.insert(id, outcome);
                     ack.involvements += 1;
                 }
-                let mut stored_record = record.clone();
-                stored_record.source_row = 0;
+                // The pseudonyms are stored with each involvement, not twice.
+                let mut stored_record = canonical;
+                for involvement in &mut stored_record.involvements {
+                    involvement.pseudonyms = None;
+                }
                 pending.set.put_record(
                     &submission.agency,
                     &record.record_ref,
@@ -435,6 +463,7 @@ impl Engine {
                 return Err(error);
             }
         };
+        let (added, removed) = (std::mem::take(&mut pending.records_added), std::mem::take(&mut pending.records_removed));
         let mut set = pending.set;
         if state.epoch.is_none() {
             set.set_epoch(&submission.epoch);
@@ -443,6 +472,7 @@ impl Engine {
         set.put_model(state.linker.model().to_bytes());
         set.put_ack(&submission.agency, &submission.submission_id, sequence, ack.encode_to_vec());
         self.commit(&mut state.linker, mark, model_before, set)?;
+        state.note_records(&removed, &added);
         state.epoch.get_or_insert_with(|| submission.epoch.clone());
         Ok(ack)
     }
@@ -494,7 +524,9 @@ impl Engine {
             state.linker.profiles_mut().rollback(mark);
             return Err(error);
         }
+        let removed = std::mem::take(&mut pending.records_removed);
         self.commit(&mut state.linker, mark, model_before, pending.set)?;
+        state.note_records(&removed, &[]);
         Ok((withdrawn, not_found))
     }
 

@@ -33,8 +33,13 @@ fn person_fingerprint(person_ref: &str) -> u64 {
 }
 
 pub fn prepare(children: usize, seed: u64, noise: NoiseLevel) -> Prepared {
+    prepare_with_secret(children, seed, noise, 7)
+}
+
+/// As [`prepare`], under the scheme secret `[secret; 32]`.
+pub fn prepare_with_secret(children: usize, seed: u64, noise: NoiseLevel, secret: u8) -> Prepared {
     let synthetic = generate(&SynthConfig { children, seed, noise });
-    let secret = SchemeSecret::new(1, [7u8; 32]);
+    let secret = SchemeSecret::new(1, [secret; 32]);
     let truth: HashMap<(&str, &str, &str), (&str, &str)> = synthetic
         .truth
         .iter()
