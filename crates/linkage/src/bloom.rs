@@ -146,11 +146,24 @@ fn portable(query: &Bloom, candidates: &[Bloom], out: &mut [f32]) {
 #[allow(unsafe_code)]
 mod kernel {
     //! The only unsafe code in Braid: calls into functions compiled for CPU
-    //! features, made only after run-time detection confirms the features.
+    //! features, made only after run-time detection confirms the features,
+    //! and cache prefetch hints.
     use std::arch::x86_64::{
         __m512i, _mm512_add_epi64, _mm512_and_si512, _mm512_loadu_si512, _mm512_popcnt_epi64,
-        _mm512_reduce_add_epi64,
+        _mm512_reduce_add_epi64, _mm_prefetch, _MM_HINT_T0,
     };
+
+    #[inline]
+    pub(super) fn prefetch(start: *const i8, bytes: usize) {
+        let mut offset = 0;
+        while offset < bytes {
+            // SAFETY: a prefetch is a hint: it never faults and never reads
+            // into the program; SSE is part of every x86-64 processor. The
+            // address stays within (or one line past) a live reference.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.wrapping_add(offset)) };
+            offset += 64;
+        }
+    }
 
     use super::{Bloom, WORDS};
 
@@ -196,6 +209,17 @@ mod kernel {
             *slot = common as f32;
         }
     }
+}
+
+/// Asks the processor to start loading the memory of `value` into cache,
+/// so that several independent loads overlap instead of waiting one after
+/// another. Has no effect on correctness.
+#[inline]
+pub fn prefetch<T>(value: &T) {
+    #[cfg(target_arch = "x86_64")]
+    kernel::prefetch((value as *const T).cast::<i8>(), std::mem::size_of::<T>());
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = value;
 }
 
 #[cfg(test)]

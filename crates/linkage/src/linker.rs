@@ -52,6 +52,8 @@ impl KeyFingerprint {
 }
 
 const MASK56: u64 = (1 << 56) - 1;
+/// The most bits an LSH table samples (its heads are a direct array).
+pub const MAX_LSH_BITS: usize = 24;
 
 /// The name of a match-key rung by its wire number (see `records.proto`).
 pub fn key_kind_name(kind: u32) -> &'static str {
@@ -89,7 +91,7 @@ pub struct Involvement {
 pub struct LinkerConfig {
     /// Hamming-LSH tables over the encodings.
     pub lsh_tables: usize,
-    /// Bits sampled per table.
+    /// Bits sampled per table (at most [`MAX_LSH_BITS`]).
     pub lsh_bits: usize,
     /// Live entries read per match-key (and person-ref) chain.
     pub walk_limit: usize,
@@ -258,11 +260,15 @@ pub struct Linker {
     // Per involvement id.
     nodes: Vec<Node>,
     lsh_prev: Vec<u32>,
+    /// Newest entry of each LSH bucket, tables one after another (a direct
+    /// array: 2^bits entries per table).
+    lsh_heads: Vec<u32>,
     person_prev: Vec<u32>,
     // Per key slot.
     key_fp: Vec<u64>,
-    key_prev: Vec<u32>,
-    key_owner: Vec<u32>,
+    /// Per key slot: (previous slot with the same key, owner id), together
+    /// so a chain step is one memory access.
+    key_links: Vec<(u32, u32)>,
     uf: UnionFind,
     model: Model,
     // Scratch.
@@ -278,7 +284,7 @@ impl Linker {
         let mut state = 0x5eed_b4a1_d000_0001u64;
         let positions = (0..config.lsh_tables)
             .map(|_| {
-                (0..config.lsh_bits.min(64))
+                (0..config.lsh_bits.min(MAX_LSH_BITS))
                     .map(|_| {
                         state = mix(state.wrapping_add(0x9e37_79b9_7f4a_7c15));
                         (state % BITS as u64) as u16
@@ -286,16 +292,17 @@ impl Linker {
                     .collect()
             })
             .collect();
+        let lsh_heads = vec![NONE; config.lsh_tables << config.lsh_bits.min(MAX_LSH_BITS)];
         Linker {
             config,
             positions,
             heads: Heads::default(),
             nodes: Vec::new(),
             lsh_prev: Vec::new(),
+            lsh_heads,
             person_prev: Vec::new(),
             key_fp: Vec::new(),
-            key_prev: Vec::new(),
-            key_owner: Vec::new(),
+            key_links: Vec::new(),
             uf: UnionFind::new(),
             model: Model::new(),
             scratch_ids: Vec::new(),
@@ -335,12 +342,15 @@ impl Linker {
         usize::try_from(id).unwrap_or(usize::MAX)
     }
 
-    fn lsh_key(&self, table: usize, bloom: &Bloom) -> u64 {
-        let mut bits = 0u64;
+    /// The bucket of `bloom` in LSH table `table`: an index into
+    /// `lsh_heads` (the sampled bits, read as a number, in the table's
+    /// block).
+    fn lsh_bucket(&self, table: usize, bloom: &Bloom) -> usize {
+        let mut bits = 0usize;
         for (j, &position) in self.positions[table].iter().enumerate() {
-            bits |= u64::from(bloom.bit(usize::from(position))) << j;
+            bits |= usize::from(bloom.bit(usize::from(position))) << j;
         }
-        ((0x80 | table as u64) << 56) | (mix(bits ^ (table as u64) << 60) & MASK56)
+        (table << self.positions[table].len()) | bits
     }
 
     fn person_key(agency: u32, person: u64) -> u64 {
@@ -376,16 +386,15 @@ impl Linker {
             let slot = self.key_fp.len() as u32;
             let prev = self.heads.insert(key.0, slot).unwrap_or(NONE);
             self.key_fp.push(key.0);
-            self.key_prev.push(prev);
-            self.key_owner.push(id as u32);
+            self.key_links.push((prev, id as u32));
         }
         let person_key = Linker::person_key(involvement.agency, involvement.person);
         self.person_prev[i] = self.heads.insert(person_key, i as u32).unwrap_or(NONE);
         if !bloom.is_empty() {
             for table in 0..tables {
-                let key = self.lsh_key(table, &bloom);
+                let bucket = self.lsh_bucket(table, &bloom);
                 let slot = (i * tables + table) as u32;
-                let prev = self.heads.insert(key, slot).unwrap_or(NONE);
+                let prev = std::mem::replace(&mut self.lsh_heads[bucket], slot);
                 self.lsh_prev[i * tables + table] = prev;
             }
         }
@@ -416,15 +425,15 @@ impl Linker {
         let start = |fresh_start: u32, key: u64, heads: &Heads| if fresh { fresh_start } else { heads.get(&key).copied().unwrap_or(NONE) };
         for k in 0..usize::from(node.key_count) {
             let own = node.key_start as usize + k;
-            let mut slot = start(self.key_prev[own], self.key_fp[own], &self.heads);
+            let mut slot = start(self.key_links[own].0, self.key_fp[own], &self.heads);
             let mut taken = 0;
             while slot != NONE && taken < limit {
-                let owner = self.key_owner[slot as usize];
+                let (prev, owner) = self.key_links[slot as usize];
                 if owner != me {
                     out.push(owner);
                     taken += 1;
                 }
-                slot = self.key_prev[slot as usize];
+                slot = prev;
             }
         }
         // The same agency's records of the same person ref.
@@ -440,7 +449,7 @@ impl Linker {
         if !node.bloom.is_empty() {
             for table in 0..tables {
                 let own = i * tables + table;
-                let mut slot = if fresh { self.lsh_prev[own] } else { self.heads.get(&self.lsh_key(table, &node.bloom)).copied().unwrap_or(NONE) };
+                let mut slot = if fresh { self.lsh_prev[own] } else { self.lsh_heads[self.lsh_bucket(table, &node.bloom)] };
                 let mut taken = 0;
                 while slot != NONE && taken < self.config.lsh_walk_limit {
                     let owner = slot / tables as u32;
@@ -455,6 +464,10 @@ impl Linker {
         // Chains keep withdrawn entries; they are dropped here, once each.
         out.sort_unstable();
         out.dedup();
+        for &owner in &out {
+            crate::bloom::prefetch(&self.nodes[owner as usize]);
+            self.uf.prefetch(InvolvementId::from(owner));
+        }
         out.retain(|owner| self.uf.is_alive(InvolvementId::from(*owner)));
         out.truncate(self.config.max_candidates);
         out
@@ -713,10 +726,10 @@ impl Linker {
     pub fn memory_bytes(&self) -> usize {
         self.nodes.capacity() * std::mem::size_of::<Node>()
             + self.lsh_prev.capacity() * 4
+            + self.lsh_heads.capacity() * 4
             + self.person_prev.capacity() * 4
             + self.key_fp.capacity() * 8
-            + self.key_prev.capacity() * 4
-            + self.key_owner.capacity() * 4
+            + self.key_links.capacity() * 8
             + self.heads.capacity() * (8 + 4 + 1)
             + self.uf.memory_bytes()
     }

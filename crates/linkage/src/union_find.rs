@@ -126,6 +126,16 @@ impl UnionFind {
         }
     }
 
+    /// Starts loading what [`UnionFind::find`] and
+    /// [`UnionFind::is_alive`] read for `id` (a cache hint only).
+    pub fn prefetch(&self, id: InvolvementId) {
+        let i = UnionFind::index(id);
+        if let (Some(root), Some(alive)) = (self.root.get(i), self.alive.get(i)) {
+            crate::bloom::prefetch(root);
+            crate::bloom::prefetch(alive);
+        }
+    }
+
     /// True when the involvement exists and is not withdrawn.
     pub fn is_alive(&self, id: InvolvementId) -> bool {
         self.alive.get(UnionFind::index(id)).copied().unwrap_or(false)

@@ -368,6 +368,11 @@ impl WriteSet {
         self.ops.push(Op::Put(INVOLVEMENTS, id.to_be_bytes().to_vec(), prost::Message::encode_to_vec(involvement)));
     }
 
+    /// Stores an involvement already encoded as [`StoredInvolvement`].
+    pub fn put_involvement_bytes(&mut self, id: u64, encoded: Vec<u8>) {
+        self.ops.push(Op::Put(INVOLVEMENTS, id.to_be_bytes().to_vec(), encoded));
+    }
+
     /// Removes an involvement and its links.
     pub fn delete_involvement(&mut self, id: u64) {
         self.ops.push(Op::Delete(INVOLVEMENTS, id.to_be_bytes().to_vec()));

@@ -10,7 +10,8 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use braid_linkage::model::{FEATURES, DICE};
 use braid_linkage::{key_kind_name, Bloom, Decision, InvolvementId, KeyFingerprint, Linker, LinkerConfig, Model, Outcome};
@@ -41,7 +42,7 @@ pub enum EngineError {
     #[error("{0}")]
     NotFound(String),
     /// A previous failure left the engine unusable.
-    #[error("the linkage state is unavailable after an earlier failure; restart the node")]
+    #[error("a batch could not be stored after it was linked, so the node's in-memory linkage state is no longer trusted; restart the node (acknowledged batches are safe; unacknowledged ones can be re-sent)")]
     Poisoned,
 }
 
@@ -60,6 +61,8 @@ pub struct Submission {
 
 struct State {
     linker: Linker,
+    /// The ticket the next linked batch gets; writes happen in ticket order.
+    next_ticket: u64,
     /// Fingerprints of every stored record's key: a record not in here is
     /// new, and needs no read.
     records: HashSet<u64>,
@@ -77,26 +80,102 @@ impl State {
         self.records.extend(added);
     }
 
-    fn linker_involvement(&mut self, stored: &StoredInvolvement) -> braid_linkage::Involvement {
-        let agency = match self.agencies.get(&stored.agency) {
+    /// The small number the linker knows an agency by (first come, first
+    /// numbered; stable across restarts because ids are loaded in order).
+    fn agency_number(&mut self, agency: &str) -> u32 {
+        match self.agencies.get(agency) {
             Some(number) => *number,
             None => {
                 let number = self.agencies.len() as u32;
-                self.agencies.insert(stored.agency.clone(), number);
+                self.agencies.insert(agency.to_owned(), number);
                 number
             }
-        };
-        braid_linkage::Involvement {
-            keys: stored
-                .match_keys
-                .iter()
-                .filter_map(|key| KeyFingerprint::new(*key.first()?, key.get(1..)?))
-                .collect(),
-            bloom: Bloom::from_bytes(&stored.bloom),
-            agency,
-            person: person_fingerprint(&stored.person_ref),
         }
     }
+
+    fn linker_involvement(&mut self, stored: &StoredInvolvement) -> braid_linkage::Involvement {
+        let mut involvement = linker_involvement(stored);
+        involvement.agency = self.agency_number(&stored.agency);
+        involvement
+    }
+}
+
+/// What the linker needs of a stored involvement; the agency number is
+/// filled in under the state lock.
+fn linker_involvement(stored: &StoredInvolvement) -> braid_linkage::Involvement {
+    braid_linkage::Involvement {
+        keys: stored
+            .match_keys
+            .iter()
+            .filter_map(|key| KeyFingerprint::new(*key.first()?, key.get(1..)?))
+            .collect(),
+        bloom: Bloom::from_bytes(&stored.bloom),
+        agency: 0,
+        person: person_fingerprint(&stored.person_ref),
+    }
+}
+
+/// A record validated and encoded before the state lock is taken.
+struct PreparedRecord {
+    record_ref: String,
+    content_hash: Vec<u8>,
+    /// The record as stored (API encoding, pseudonyms left out: they are
+    /// stored with each involvement).
+    stored_bytes: Vec<u8>,
+    /// Each involvement encoded for storage, and as the linker sees it.
+    involvements: Vec<(Vec<u8>, braid_linkage::Involvement)>,
+}
+
+/// Validates and encodes a batch's records; rejected ones go into the
+/// acknowledgement.
+fn prepare_records(submission: &Submission, records: &[v1::CaseRecord], ack: &mut v1::BatchAck) -> Vec<PreparedRecord> {
+    let mut refs_in_batch = HashSet::new();
+    let mut out = Vec::with_capacity(records.len());
+    for record in records {
+        if let Err(problem) = validate_record(record) {
+            ack.rejections.push(v1::Rejection {
+                source_row: record.source_row,
+                field: problem.field,
+                reason: problem.reason,
+            });
+            continue;
+        }
+        if !refs_in_batch.insert(record.record_ref.as_str()) {
+            ack.rejections.push(v1::Rejection {
+                source_row: record.source_row,
+                field: "record_ref".to_owned(),
+                reason: "appears twice in one batch".to_owned(),
+            });
+            continue;
+        }
+        let mut canonical = record.clone();
+        canonical.source_row = 0;
+        let content_hash = blake3::hash(&canonical.encode_to_vec()).as_bytes().to_vec();
+        let mut involvements = Vec::with_capacity(canonical.involvements.len());
+        for involvement in &mut canonical.involvements {
+            let pseudonyms = involvement.pseudonyms.take().unwrap_or_default();
+            let stored = StoredInvolvement {
+                agency: submission.agency.clone(),
+                record_ref: record.record_ref.clone(),
+                person_ref: involvement.person_ref.clone(),
+                role: involvement.role,
+                match_keys: pseudonyms
+                    .match_keys
+                    .iter()
+                    .map(|key| [&[key.kind as u8][..], &key.hash].concat())
+                    .collect(),
+                bloom: pseudonyms.bloom,
+            };
+            involvements.push((stored.encode_to_vec(), linker_involvement(&stored)));
+        }
+        out.push(PreparedRecord {
+            record_ref: record.record_ref.clone(),
+            content_hash,
+            stored_bytes: canonical.encode_to_vec(),
+            involvements,
+        });
+    }
+    out
 }
 
 /// A 64-bit fingerprint of a person ref, for within-agency comparison.
@@ -126,11 +205,23 @@ fn stored_links(outcome: &Outcome) -> StoredLinks {
 }
 
 /// The node's linkage state over its store.
+///
+/// A batch is linked under the state lock, then written outside it, so one
+/// batch's durable write overlaps the next batch's linking. Writes happen in
+/// the order the batches were linked (tickets). One agency's batches never
+/// overlap (a lock per agency), so its record refs are never raced. If a
+/// write fails after later batches have linked on top of it, the engine
+/// stops accepting work ([`EngineError::Poisoned`]); a restart rebuilds the
+/// state from RocksDB, which holds exactly the acknowledged batches.
 pub struct Engine {
     store: Store,
     state: Mutex<State>,
     expected_epoch: Option<String>,
     max_batch_records: usize,
+    agency_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    serving: Mutex<u64>,
+    turn: Condvar,
+    poisoned: AtomicBool,
 }
 
 /// Counts of what the node holds.
@@ -303,6 +394,7 @@ impl Engine {
         let mut state = State {
             records: store.record_fingerprints()?.into_iter().collect(),
             linker: Linker::new(LinkerConfig::default()),
+            next_ticket: 0,
             agencies: HashMap::new(),
             next_id: store.next_involvement_id()?,
             epoch: store.epoch()?,
@@ -333,7 +425,56 @@ impl Engine {
             state: Mutex::new(state),
             expected_epoch,
             max_batch_records,
+            agency_locks: Mutex::new(HashMap::new()),
+            serving: Mutex::new(0),
+            turn: Condvar::new(),
+            poisoned: AtomicBool::new(false),
         })
+    }
+
+    fn lock_state(&self) -> Result<MutexGuard<'_, State>, EngineError> {
+        if self.poisoned.load(Ordering::SeqCst) {
+            return Err(EngineError::Poisoned);
+        }
+        self.state.lock().map_err(|_| EngineError::Poisoned)
+    }
+
+    fn agency_lock(&self, agency: &str) -> Result<Arc<Mutex<()>>, EngineError> {
+        let mut locks = self.agency_locks.lock().map_err(|_| EngineError::Poisoned)?;
+        Ok(Arc::clone(locks.entry(agency.to_owned()).or_default()))
+    }
+
+    /// Moves the profiles' parent changes into `set` (the in-memory changes
+    /// are now committed to being written) and takes a write ticket.
+    fn seal(state: &mut State, set: &mut WriteSet) -> u64 {
+        for change in state.linker.profiles_mut().take_changes() {
+            set.set_parent(change.id, change.parent);
+        }
+        let ticket = state.next_ticket;
+        state.next_ticket += 1;
+        ticket
+    }
+
+    /// Writes `set` durably once every earlier ticket has been written. A
+    /// failure poisons the engine: later batches were linked on top of it.
+    fn write_in_turn(&self, ticket: u64, set: WriteSet) -> Result<(), EngineError> {
+        let mut serving = self.serving.lock().map_err(|_| EngineError::Poisoned)?;
+        while *serving != ticket {
+            serving = self.turn.wait(serving).map_err(|_| EngineError::Poisoned)?;
+        }
+        let result = if self.poisoned.load(Ordering::SeqCst) {
+            Err(EngineError::Poisoned)
+        } else if set.is_empty() {
+            Ok(())
+        } else {
+            self.store.write(set).map_err(EngineError::from)
+        };
+        if result.is_err() {
+            self.poisoned.store(true, Ordering::SeqCst);
+        }
+        *serving += 1;
+        self.turn.notify_all();
+        result
     }
 
     /// Applies one upload batch. Returns the acknowledgement, which is stored
@@ -345,13 +486,26 @@ impl Engine {
                 self.max_batch_records
             )));
         }
-        let mut guard = self.state.lock().map_err(|_| EngineError::Poisoned)?;
-        let state = &mut *guard;
+        let agency_lock = self.agency_lock(&submission.agency)?;
+        let _agency = agency_lock.lock().map_err(|_| EngineError::Poisoned)?;
+        if self.poisoned.load(Ordering::SeqCst) {
+            return Err(EngineError::Poisoned);
+        }
         if let Some(bytes) = self.store.ack(&submission.agency, &submission.submission_id, sequence)? {
             let mut ack = v1::BatchAck::decode(bytes.as_slice()).map_err(|_| braid_store::Error::Corrupt("ack"))?;
             ack.replayed = true;
             return Ok(ack);
         }
+        // Everything that needs no shared state happens before the lock, so
+        // it overlaps with other uploads' linking.
+        let mut ack = v1::BatchAck {
+            sequence,
+            ..Default::default()
+        };
+        let prepared = prepare_records(submission, records, &mut ack);
+
+        let mut guard = self.lock_state()?;
+        let state = &mut *guard;
         let held = state.epoch.clone().or_else(|| self.expected_epoch.clone());
         if let Some(held) = held {
             if held != submission.epoch {
@@ -361,36 +515,13 @@ impl Engine {
                 });
             }
         }
+        let agency_number = state.agency_number(&submission.agency);
         let mark = state.linker.profiles().mark();
         let model_before = state.linker.model().clone();
         let mut pending = Pending::new();
         let mut next_id = state.next_id;
-        let result = (|| -> Result<v1::BatchAck, EngineError> {
-            let mut ack = v1::BatchAck {
-                sequence,
-                ..Default::default()
-            };
-            let mut refs_in_batch = HashSet::new();
-            for record in records {
-                if let Err(problem) = validate_record(record) {
-                    ack.rejections.push(v1::Rejection {
-                        source_row: record.source_row,
-                        field: problem.field,
-                        reason: problem.reason,
-                    });
-                    continue;
-                }
-                if !refs_in_batch.insert(record.record_ref.as_str()) {
-                    ack.rejections.push(v1::Rejection {
-                        source_row: record.source_row,
-                        field: "record_ref".to_owned(),
-                        reason: "appears twice in one batch".to_owned(),
-                    });
-                    continue;
-                }
-                let mut canonical = record.clone();
-                canonical.source_row = 0;
-                let hash = blake3::hash(&canonical.encode_to_vec()).as_bytes().to_vec();
+        let result = (|| -> Result<(), EngineError> {
+            for record in prepared {
                 let fingerprint = braid_store::record_fingerprint(&submission.agency, &record.record_ref);
                 let existing = if state.records.contains(&fingerprint) {
                     self.store.record(&submission.agency, &record.record_ref)?
@@ -399,7 +530,7 @@ impl Engine {
                 };
                 pending.records_added.push(fingerprint);
                 match &existing {
-                    Some(stored) if stored.content_hash == hash => {
+                    Some(stored) if stored.content_hash == record.content_hash => {
                         ack.unchanged += 1;
                         continue;
                     }
@@ -410,59 +541,39 @@ impl Engine {
                     None => ack.accepted += 1,
                 }
                 let mut ids = Vec::with_capacity(record.involvements.len());
-                for involvement in &record.involvements {
+                for (encoded, mut involvement) in record.involvements {
                     let id = next_id;
                     next_id += 1;
                     ids.push(id);
-                    let pseudonyms = involvement.pseudonyms.clone().unwrap_or_default();
-                    let stored = StoredInvolvement {
-                        agency: submission.agency.clone(),
-                        record_ref: record.record_ref.clone(),
-                        person_ref: involvement.person_ref.clone(),
-                        role: involvement.role,
-                        match_keys: pseudonyms
-                            .match_keys
-                            .iter()
-                            .map(|key| [&[key.kind as u8][..], &key.hash].concat())
-                            .collect(),
-                        bloom: pseudonyms.bloom,
-                    };
-                    pending.set.put_involvement(id, &stored);
-                    let involvement = state.linker_involvement(&stored);
+                    pending.set.put_involvement_bytes(id, encoded);
+                    involvement.agency = agency_number;
                     let outcome = state.linker.insert(id, &involvement);
                     pending.outcomes.insert(id, outcome);
                     ack.involvements += 1;
-                }
-                // The pseudonyms are stored with each involvement, not twice.
-                let mut stored_record = canonical;
-                for involvement in &mut stored_record.involvements {
-                    involvement.pseudonyms = None;
                 }
                 pending.set.put_record(
                     &submission.agency,
                     &record.record_ref,
                     &StoredRecord {
-                        content_hash: hash,
+                        content_hash: record.content_hash,
                         involvement_ids: ids,
-                        record: stored_record.encode_to_vec(),
+                        record: record.stored_bytes,
                         agency_type: submission.agency_type.clone(),
                     },
                 );
             }
             pending.finish(&mut state.linker);
-            Ok(ack)
+            Ok(())
         })();
         // Ids are never reused, even those of a batch that failed: the
         // index may still hold (dead) entries for them.
         state.next_id = next_id;
-        let ack = match result {
-            Ok(ack) => ack,
-            Err(error) => {
-                state.linker.profiles_mut().rollback(mark);
-                state.linker.set_model(model_before);
-                return Err(error);
-            }
-        };
+        if let Err(error) = result {
+            state.linker.profiles_mut().rollback(mark);
+            state.linker.set_model(model_before);
+            return Err(error);
+        }
+        drop(model_before);
         let (added, removed) = (std::mem::take(&mut pending.records_added), std::mem::take(&mut pending.records_removed));
         let mut set = pending.set;
         if state.epoch.is_none() {
@@ -471,36 +582,22 @@ impl Engine {
         set.set_next_involvement_id(next_id);
         set.put_model(state.linker.model().to_bytes());
         set.put_ack(&submission.agency, &submission.submission_id, sequence, ack.encode_to_vec());
-        self.commit(&mut state.linker, mark, model_before, set)?;
-        state.note_records(&removed, &added);
+        let ticket = Engine::seal(state, &mut set);
         state.epoch.get_or_insert_with(|| submission.epoch.clone());
+        drop(guard);
+        self.write_in_turn(ticket, set)?;
+        self.lock_state()?.note_records(&removed, &added);
         Ok(ack)
-    }
-
-    /// Adds the profiles' parent changes to `set` and writes it durably; on
-    /// failure the in-memory changes since `mark` are undone.
-    fn commit(&self, linker: &mut Linker, mark: braid_linkage::Mark, model_before: Model, mut set: WriteSet) -> Result<(), EngineError> {
-        for change in linker.profiles().pending_changes() {
-            set.set_parent(change.id, change.parent);
-        }
-        if !set.is_empty() {
-            if let Err(error) = self.store.write(set) {
-                linker.profiles_mut().rollback(mark);
-                linker.set_model(model_before);
-                return Err(error.into());
-            }
-        }
-        let _ = linker.profiles_mut().take_changes();
-        Ok(())
     }
 
     /// Withdraws an agency's records and re-computes the profiles they were
     /// part of. Returns (withdrawn, not found).
     pub fn withdraw(&self, agency: &str, record_refs: &[String]) -> Result<(u32, u32), EngineError> {
-        let mut guard = self.state.lock().map_err(|_| EngineError::Poisoned)?;
+        let agency_lock = self.agency_lock(agency)?;
+        let _agency = agency_lock.lock().map_err(|_| EngineError::Poisoned)?;
+        let mut guard = self.lock_state()?;
         let state = &mut *guard;
         let mark = state.linker.profiles().mark();
-        let model_before = state.linker.model().clone();
         let mut pending = Pending::new();
         let (mut withdrawn, mut not_found) = (0, 0);
         let result = (|| -> Result<(), EngineError> {
@@ -525,14 +622,17 @@ impl Engine {
             return Err(error);
         }
         let removed = std::mem::take(&mut pending.records_removed);
-        self.commit(&mut state.linker, mark, model_before, pending.set)?;
-        state.note_records(&removed, &[]);
+        let mut set = pending.set;
+        let ticket = Engine::seal(state, &mut set);
+        drop(guard);
+        self.write_in_turn(ticket, set)?;
+        self.lock_state()?.note_records(&removed, &[]);
         Ok((withdrawn, not_found))
     }
 
     /// Every live involvement with its profile.
     pub fn clusters(&self) -> Result<Vec<ClusterRow>, EngineError> {
-        let guard = self.state.lock().map_err(|_| EngineError::Poisoned)?;
+        let guard = self.lock_state()?;
         let mut rows = Vec::new();
         self.store.for_each_involvement(|id, involvement| {
             let identified = !involvement.match_keys.is_empty() || !involvement.bloom.is_empty();
@@ -559,7 +659,7 @@ impl Engine {
             agencies.insert(row.agency.as_str());
         }
         let (epoch, model_pairs, model_pairs_at_fit) = {
-            let guard = self.state.lock().map_err(|_| EngineError::Poisoned)?;
+            let guard = self.lock_state()?;
             let model = guard.linker.model();
             (guard.epoch.clone(), model.pairs_seen(), model.pairs_at_last_fit())
         };
@@ -580,11 +680,11 @@ impl Engine {
     /// Bytes held in memory by the linker's index and profiles,
     /// approximately (the data itself is in RocksDB).
     pub fn index_memory_bytes(&self) -> Result<usize, EngineError> {
-        Ok(self.state.lock().map_err(|_| EngineError::Poisoned)?.linker.memory_bytes())
+        Ok(self.lock_state()?.linker.memory_bytes())
     }
 
     fn explain_reviews_count(&self) -> Result<u64, EngineError> {
-        let guard = self.state.lock().map_err(|_| EngineError::Poisoned)?;
+        let guard = self.lock_state()?;
         let profiles = guard.linker.profiles();
         let mut count = 0;
         self.store.for_each_links(|id, links| {
@@ -601,7 +701,7 @@ impl Engine {
     /// Explains profiles: members, the links holding each together with
     /// their evidence, and open review items.
     pub fn explain(&self, subject: &ExplainSubject) -> Result<Vec<ProfileExplanation>, EngineError> {
-        let guard = self.state.lock().map_err(|_| EngineError::Poisoned)?;
+        let guard = self.lock_state()?;
         let profiles = guard.linker.profiles();
         let mut seeds: Vec<u64> = Vec::new();
         match subject {
