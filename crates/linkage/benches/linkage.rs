@@ -54,6 +54,10 @@ fn kernel() {
 }
 
 fn main() {
+    if let Some(children) = std::env::var("BRAID_SCALE_PROBE").ok().and_then(|v| v.parse::<usize>().ok()) {
+        scale_probe(children);
+        return;
+    }
     if std::env::var("BRAID_DIAGNOSE").is_err() {
         kernel();
     }
@@ -84,6 +88,25 @@ fn main() {
             }
             let report = support::link(&prepared, config);
             println!("{}", support::describe(&format!("noise {name} seed {seed} secret {secret}"), &report));
+        }
+    }
+}
+
+/// The in-memory linker alone as the population grows: time per window of
+/// involvements at 10k, 100k and 1M already linked.
+fn scale_probe(children: usize) {
+    let prepared = support::prepare(children, 11, NoiseLevel::Default);
+    let mut linker = braid_linkage::Linker::new(LinkerConfig::default());
+    let mut window = Instant::now();
+    for (i, involvement) in prepared.involvements.iter().enumerate() {
+        let id = i as u64 + 1;
+        if [10_000u64, 100_000, 1_000_000].contains(&id) {
+            window = Instant::now();
+        }
+        linker.insert(id, involvement);
+        if [60_000u64, 150_000, 1_050_000].contains(&id) {
+            let seconds = window.elapsed().as_secs_f64();
+            println!("linker alone: 50000 involvements after {} in {seconds:.2}s = {:.0}/s", id - 50_000, 50_000.0 / seconds);
         }
     }
 }

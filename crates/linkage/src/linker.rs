@@ -229,6 +229,21 @@ impl Hasher for IdHasher {
 
 type Heads = HashMap<u64, u32, BuildHasherDefault<IdHasher>>;
 
+#[derive(Clone, Copy)]
+enum Chain {
+    Key,
+    Person,
+    Lsh,
+}
+
+/// A walk along one index chain.
+struct Cursor {
+    chain: Chain,
+    slot: u32,
+    taken: u32,
+    limit: u32,
+}
+
 /// What the linker keeps of one involvement, together so that scoring a
 /// candidate touches one place in memory.
 #[derive(Clone, Copy)]
@@ -312,6 +327,21 @@ impl Linker {
         }
     }
 
+    /// Makes room for involvement ids up to `ids` (as when loading a store
+    /// of known size), so the index is not grown, and over-allocated, step
+    /// by step.
+    pub fn reserve(&mut self, ids: usize) {
+        let more = ids.saturating_sub(self.nodes.len());
+        self.nodes.reserve_exact(more);
+        self.lsh_prev.reserve_exact(more * self.config.lsh_tables);
+        self.person_prev.reserve_exact(more);
+        // About nine match keys per involvement.
+        self.key_fp.reserve_exact(more * 9);
+        self.key_links.reserve_exact(more * 9);
+        self.heads.reserve(more * 10);
+        self.uf.reserve(more);
+    }
+
     /// The configuration.
     pub fn config(&self) -> &LinkerConfig {
         &self.config
@@ -391,8 +421,11 @@ impl Linker {
         let person_key = Linker::person_key(involvement.agency, involvement.person);
         self.person_prev[i] = self.heads.insert(person_key, i as u32).unwrap_or(NONE);
         if !bloom.is_empty() {
-            for table in 0..tables {
-                let bucket = self.lsh_bucket(table, &bloom);
+            let buckets: Vec<usize> = (0..tables).map(|table| self.lsh_bucket(table, &bloom)).collect();
+            for &bucket in &buckets {
+                crate::bloom::prefetch(&self.lsh_heads[bucket]);
+            }
+            for (table, &bucket) in buckets.iter().enumerate() {
                 let slot = (i * tables + table) as u32;
                 let prev = std::mem::replace(&mut self.lsh_heads[bucket], slot);
                 self.lsh_prev[i * tables + table] = prev;
@@ -411,6 +444,15 @@ impl Linker {
         }
     }
 
+    fn prefetch_entry(&self, cursor: &Cursor) {
+        let slot = cursor.slot as usize;
+        match cursor.chain {
+            Chain::Key => crate::bloom::prefetch(&self.key_links[slot]),
+            Chain::Person => crate::bloom::prefetch(&self.person_prev[slot]),
+            Chain::Lsh => crate::bloom::prefetch(&self.lsh_prev[slot]),
+        }
+    }
+
     /// Candidates of `id`. A `fresh` involvement was just indexed, so it
     /// heads every chain it is on and its own "previous" pointers start the
     /// walks; otherwise (re-linking) the walks start at the chains' heads.
@@ -423,42 +465,47 @@ impl Linker {
         let tables = self.config.lsh_tables;
         let limit = self.config.walk_limit;
         let start = |fresh_start: u32, key: u64, heads: &Heads| if fresh { fresh_start } else { heads.get(&key).copied().unwrap_or(NONE) };
+        // Every chain is walked one step per round, so the memory reads of
+        // different chains overlap (each next entry is prefetched).
+        let mut cursors: Vec<Cursor> = Vec::with_capacity(usize::from(node.key_count) + 1 + tables);
         for k in 0..usize::from(node.key_count) {
             let own = node.key_start as usize + k;
-            let mut slot = start(self.key_links[own].0, self.key_fp[own], &self.heads);
-            let mut taken = 0;
-            while slot != NONE && taken < limit {
-                let (prev, owner) = self.key_links[slot as usize];
-                if owner != me {
-                    out.push(owner);
-                    taken += 1;
-                }
-                slot = prev;
-            }
+            let slot = start(self.key_links[own].0, self.key_fp[own], &self.heads);
+            cursors.push(Cursor { chain: Chain::Key, slot, taken: 0, limit: limit as u32 });
         }
-        // The same agency's records of the same person ref.
-        let mut slot = start(self.person_prev[i], Linker::person_key(node.agency, node.person), &self.heads);
-        let mut taken = 0;
-        while slot != NONE && taken < limit {
-            if slot != me {
-                out.push(slot);
-                taken += 1;
-            }
-            slot = self.person_prev[slot as usize];
-        }
+        let slot = start(self.person_prev[i], Linker::person_key(node.agency, node.person), &self.heads);
+        cursors.push(Cursor { chain: Chain::Person, slot, taken: 0, limit: limit as u32 });
         if !node.bloom.is_empty() {
             for table in 0..tables {
                 let own = i * tables + table;
-                let mut slot = if fresh { self.lsh_prev[own] } else { self.lsh_heads[self.lsh_bucket(table, &node.bloom)] };
-                let mut taken = 0;
-                while slot != NONE && taken < self.config.lsh_walk_limit {
-                    let owner = slot / tables as u32;
-                    if owner != me {
-                        out.push(owner);
-                        taken += 1;
+                let slot = if fresh { self.lsh_prev[own] } else { self.lsh_heads[self.lsh_bucket(table, &node.bloom)] };
+                cursors.push(Cursor { chain: Chain::Lsh, slot, taken: 0, limit: self.config.lsh_walk_limit as u32 });
+            }
+        }
+        cursors.retain(|c| c.slot != NONE && c.limit > 0);
+        for cursor in &cursors {
+            self.prefetch_entry(cursor);
+        }
+        while !cursors.is_empty() {
+            for cursor in &mut cursors {
+                let slot = cursor.slot as usize;
+                let (owner, prev) = match cursor.chain {
+                    Chain::Key => {
+                        let (prev, owner) = self.key_links[slot];
+                        (owner, prev)
                     }
-                    slot = self.lsh_prev[slot as usize];
+                    Chain::Person => (cursor.slot, self.person_prev[slot]),
+                    Chain::Lsh => (cursor.slot / tables as u32, self.lsh_prev[slot]),
+                };
+                if owner != me {
+                    out.push(owner);
+                    cursor.taken += 1;
                 }
+                cursor.slot = if cursor.taken < cursor.limit { prev } else { NONE };
+            }
+            cursors.retain(|c| c.slot != NONE);
+            for cursor in &cursors {
+                self.prefetch_entry(cursor);
             }
         }
         // Chains keep withdrawn entries; they are dropped here, once each.
@@ -612,6 +659,9 @@ impl Linker {
             let node = &self.nodes[c as usize];
             blooms.push(node.bloom);
             ones.push(node.ones);
+            if let Some(first) = self.key_fp.get(node.key_start as usize) {
+                crate::bloom::prefetch(first);
+            }
         }
         let query = self.nodes[me as usize].bloom;
         dice_many(&query, &blooms, &ones, &mut dice);

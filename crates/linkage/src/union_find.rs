@@ -246,6 +246,16 @@ impl UnionFind {
         }
     }
 
+    /// Makes room for `more` ids.
+    pub fn reserve(&mut self, more: usize) {
+        self.parent.reserve_exact(more);
+        self.size.reserve_exact(more);
+        self.alive.reserve_exact(more);
+        self.next.reserve_exact(more);
+        self.min.reserve_exact(more);
+        self.root.reserve_exact(more);
+    }
+
     /// Bytes held, approximately.
     pub fn memory_bytes(&self) -> usize {
         self.parent.capacity() * 8

@@ -344,7 +344,9 @@ struct Pending {
     records_added: Vec<u64>,
     records_removed: Vec<u64>,
     withdrawn: Vec<InvolvementId>,
-    outcomes: HashMap<InvolvementId, Outcome>,
+    /// Decisions in the order made; a later one for an id replaces an
+    /// earlier one.
+    outcomes: Vec<(InvolvementId, Outcome)>,
 }
 
 impl Pending {
@@ -354,7 +356,7 @@ impl Pending {
             records_added: Vec::new(),
             records_removed: Vec::new(),
             withdrawn: Vec::new(),
-            outcomes: HashMap::new(),
+            outcomes: Vec::new(),
         }
     }
 
@@ -371,17 +373,24 @@ impl Pending {
     /// adds every decision made to the write set.
     fn finish(&mut self, linker: &mut Linker) {
         if !self.withdrawn.is_empty() {
-            for (id, outcome) in linker.withdraw_and_relink(&self.withdrawn) {
-                self.outcomes.insert(id, outcome);
-            }
+            self.outcomes.extend(linker.withdraw_and_relink(&self.withdrawn));
         }
-        let withdrawn: HashSet<InvolvementId> = self.withdrawn.iter().copied().collect();
-        let mut ids: Vec<InvolvementId> = self.outcomes.keys().copied().filter(|id| !withdrawn.contains(id)).collect();
-        ids.sort_unstable();
-        for id in ids {
-            if let Some(outcome) = self.outcomes.get(&id) {
-                self.set.put_links(id, &stored_links(outcome));
-            }
+    }
+
+    /// Splits into the write set and the decisions still to be encoded into
+    /// it (outside the state lock, by [`put_links`]).
+    fn into_parts(self) -> (WriteSet, Vec<(InvolvementId, Outcome)>, Vec<InvolvementId>) {
+        (self.set, self.outcomes, self.withdrawn)
+    }
+}
+
+/// Adds each involvement's latest decisions to `set`; withdrawn ones have
+/// none.
+fn put_links(set: &mut WriteSet, outcomes: Vec<(InvolvementId, Outcome)>, withdrawn: &[InvolvementId]) {
+    let mut done: HashSet<InvolvementId> = withdrawn.iter().copied().collect();
+    for (id, outcome) in outcomes.into_iter().rev() {
+        if done.insert(id) {
+            set.put_links(id, &stored_links(&outcome));
         }
     }
 }
@@ -399,16 +408,12 @@ impl Engine {
             next_id: store.next_involvement_id()?,
             epoch: store.epoch()?,
         };
-        let mut stored = Vec::new();
+        state.linker.reserve(usize::try_from(state.next_id).unwrap_or(0));
         store.for_each_involvement(|id, involvement| {
-            stored.push((id, involvement));
+            let involvement = state.linker_involvement(&involvement);
+            state.linker.index(id, &involvement);
             Ok(())
         })?;
-        for (id, involvement) in &stored {
-            let involvement = state.linker_involvement(involvement);
-            state.linker.index(*id, &involvement);
-        }
-        drop(stored);
         let profiles = state.linker.profiles_mut();
         for (id, parent) in store.parents()? {
             let alive = profiles.is_alive(id);
@@ -548,7 +553,7 @@ impl Engine {
                     pending.set.put_involvement_bytes(id, encoded);
                     involvement.agency = agency_number;
                     let outcome = state.linker.insert(id, &involvement);
-                    pending.outcomes.insert(id, outcome);
+                    pending.outcomes.push((id, outcome));
                     ack.involvements += 1;
                 }
                 pending.set.put_record(
@@ -575,7 +580,7 @@ impl Engine {
         }
         drop(model_before);
         let (added, removed) = (std::mem::take(&mut pending.records_added), std::mem::take(&mut pending.records_removed));
-        let mut set = pending.set;
+        let (mut set, outcomes, withdrawn) = pending.into_parts();
         if state.epoch.is_none() {
             set.set_epoch(&submission.epoch);
         }
@@ -585,6 +590,7 @@ impl Engine {
         let ticket = Engine::seal(state, &mut set);
         state.epoch.get_or_insert_with(|| submission.epoch.clone());
         drop(guard);
+        put_links(&mut set, outcomes, &withdrawn);
         self.write_in_turn(ticket, set)?;
         self.lock_state()?.note_records(&removed, &added);
         Ok(ack)
@@ -622,9 +628,10 @@ impl Engine {
             return Err(error);
         }
         let removed = std::mem::take(&mut pending.records_removed);
-        let mut set = pending.set;
+        let (mut set, outcomes, withdrawn_ids) = pending.into_parts();
         let ticket = Engine::seal(state, &mut set);
         drop(guard);
+        put_links(&mut set, outcomes, &withdrawn_ids);
         self.write_in_turn(ticket, set)?;
         self.lock_state()?.note_records(&removed, &[]);
         Ok((withdrawn, not_found))
