@@ -115,16 +115,17 @@ fn scale(secret: &SchemeSecret) {
     drop(synthetic);
     let dir = tempfile::tempdir().expect("temp dir");
     let engine = Engine::open(dir.path(), None, 5000).expect("open");
-    // Two uploads at a time (the node overlaps one batch's durable write
-    // with the next one's linking); every batch is applied in order of
-    // taking. Progress is logged after each batch and the windows are read
+    // Two uploads at a time by default (`BRAID_BENCH_UPLOADS`): the node
+    // overlaps one batch's durable write with another's linking. Batches
+    // are applied in order of taking. Progress is logged after each batch and the windows are read
     // from the log.
     let next = std::sync::atomic::AtomicUsize::new(0);
     let progress = std::sync::Mutex::new(vec![(0u64, Instant::now())]);
     let stored_total = std::sync::atomic::AtomicU64::new(0);
     let started = Instant::now();
+    let uploads: usize = std::env::var("BRAID_BENCH_UPLOADS").ok().and_then(|v| v.parse().ok()).unwrap_or(2);
     std::thread::scope(|scope| {
-        for _ in 0..2 {
+        for _ in 0..uploads {
             scope.spawn(|| loop {
                 let index = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let Some((submission, records)) = batches.get(index) else { break };
@@ -154,7 +155,7 @@ fn scale(secret: &SchemeSecret) {
     }
     let seconds = started.elapsed().as_secs_f64();
     println!(
-        "ingest of {stored} involvements in {seconds:.1}s = {:.0} involvements/s overall (two uploads at a time); linker index {:.0} MiB",
+        "ingest of {stored} involvements in {seconds:.1}s = {:.0} involvements/s overall ({uploads} uploads at a time); linker index {:.0} MiB",
         stored as f64 / seconds,
         engine.index_memory_bytes().expect("memory") as f64 / 1048576.0,
     );
