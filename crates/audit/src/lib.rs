@@ -1,0 +1,331 @@
+//! The tamper-evident audit log.
+//!
+//! Every call to the node becomes an [`Entry`]: who (principal and role),
+//! what (action, the record refs or profile ids touched, how many results),
+//! why (purpose and case reference), when, and the outcome. Entries are the
+//! leaves of an append-only Merkle tree shaped as in RFC 6962/9162 (see
+//! [`merkle`]); each stored entry also carries the tree root *after* it, so
+//! a verifier that recomputes the tree names the first entry that was
+//! edited, deleted, reordered or inserted. The node signs [`Checkpoint`]s
+//! (size, root, time) with Ed25519; an auditor keeps the checkpoints it has
+//! seen, and a node that later rewrites history cannot produce a tree
+//! consistent with them.
+//!
+//! This crate does no I/O: the node stores entries and checkpoints (in the
+//! same RocksDB write as the action they record) and feeds them to
+//! [`verify`].
+
+pub mod merkle;
+
+use merkle::{Frontier, Hash};
+use prost::Message;
+use ring::signature::{Ed25519KeyPair, KeyPair, UnparsedPublicKey, ED25519};
+
+/// One audited call.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Entry {
+    /// Position in the log, from 0.
+    #[prost(uint64, tag = "1")]
+    pub index: u64,
+    /// Milliseconds since the Unix epoch.
+    #[prost(uint64, tag = "2")]
+    pub time_ms: u64,
+    /// Who called (the certificate's principal).
+    #[prost(string, tag = "3")]
+    pub principal: String,
+    /// Their role (`agency:CODE`, `panel:PARTNERSHIP`, `auditor`, `admin`).
+    #[prost(string, tag = "4")]
+    pub role: String,
+    /// The call, e.g. `ingest.upload`, `panel.profile`.
+    #[prost(string, tag = "5")]
+    pub action: String,
+    /// The stated purpose (panel queries).
+    #[prost(string, tag = "6")]
+    pub purpose: String,
+    /// The case reference given with the purpose.
+    #[prost(string, tag = "7")]
+    pub case_reference: String,
+    /// Record refs or profile ids touched.
+    #[prost(string, repeated, tag = "8")]
+    pub touched: Vec<String>,
+    /// Rows or items returned or written.
+    #[prost(uint64, tag = "9")]
+    pub result_count: u64,
+    /// `ok`, or the refusal (e.g. `permission-denied`).
+    #[prost(string, tag = "10")]
+    pub outcome: String,
+    /// The tree root after this entry was appended.
+    #[prost(bytes = "vec", tag = "11")]
+    pub root_after: Vec<u8>,
+}
+
+/// The leaf hash of an entry: its encoding without `root_after`.
+pub fn leaf_of(entry: &Entry) -> Hash {
+    let mut content = entry.clone();
+    content.root_after.clear();
+    merkle::leaf_hash(&content.encode_to_vec())
+}
+
+/// The log as a writer holds it: the tree's frontier.
+#[derive(Debug, Clone, Default)]
+pub struct Log {
+    frontier: Frontier,
+}
+
+impl Log {
+    /// An empty log.
+    pub fn new() -> Log {
+        Log::default()
+    }
+
+    /// A log continuing from stored leaves (in order).
+    pub fn resume(leaves: impl IntoIterator<Item = Hash>) -> Log {
+        let mut frontier = Frontier::new();
+        for leaf in leaves {
+            frontier.push(leaf);
+        }
+        Log { frontier }
+    }
+
+    /// Entries so far.
+    pub fn size(&self) -> u64 {
+        self.frontier.size()
+    }
+
+    /// The current root.
+    pub fn root(&self) -> Hash {
+        self.frontier.root()
+    }
+
+    /// Appends an entry: sets its index and `root_after` and returns it with
+    /// its encoding, ready to store.
+    pub fn append(&mut self, mut entry: Entry) -> (Entry, Vec<u8>) {
+        entry.index = self.frontier.size();
+        entry.root_after.clear();
+        self.frontier.push(leaf_of(&entry));
+        entry.root_after = self.frontier.root().to_vec();
+        let encoded = entry.encode_to_vec();
+        (entry, encoded)
+    }
+}
+
+/// A signed statement of the log's size and root at a time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// Entries covered.
+    pub size: u64,
+    /// The root of the first `size` entries.
+    pub root: Hash,
+    /// Milliseconds since the Unix epoch.
+    pub time_ms: u64,
+    /// Ed25519 signature over [`Checkpoint::message`].
+    pub signature: Vec<u8>,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+impl Checkpoint {
+    /// The signed bytes.
+    pub fn message(size: u64, root: &Hash, time_ms: u64) -> Vec<u8> {
+        format!("braid-audit-checkpoint v1\nsize {size}\nroot {}\ntime {time_ms}\n", hex(root)).into_bytes()
+    }
+
+    /// Whether the signature is the holder of `public_key`'s.
+    pub fn verify_signature(&self, public_key: &[u8]) -> bool {
+        UnparsedPublicKey::new(&ED25519, public_key)
+            .verify(&Checkpoint::message(self.size, &self.root, self.time_ms), &self.signature)
+            .is_ok()
+    }
+
+    /// A text form an auditor can save and hand back to `verify`.
+    pub fn to_text(&self) -> String {
+        format!(
+            "braid-audit-checkpoint v1\nsize {}\nroot {}\ntime {}\nsignature {}\n",
+            self.size,
+            hex(&self.root),
+            self.time_ms,
+            hex(&self.signature)
+        )
+    }
+
+    /// Reads [`Checkpoint::to_text`].
+    pub fn from_text(text: &str) -> Result<Checkpoint, Error> {
+        let bad = |what: &str| Error::Checkpoint(format!("saved checkpoint: {what}"));
+        let mut lines = text.lines();
+        if lines.next() != Some("braid-audit-checkpoint v1") {
+            return Err(bad("not a braid audit checkpoint (first line)"));
+        }
+        let mut field = |name: &str| -> Result<String, Error> {
+            let line = lines.next().ok_or_else(|| bad(&format!("missing `{name}` line")))?;
+            line.strip_prefix(name)
+                .and_then(|rest| rest.strip_prefix(' '))
+                .map(str::to_owned)
+                .ok_or_else(|| bad(&format!("expected a `{name}` line")))
+        };
+        let size = field("size")?.parse().map_err(|_| bad("size is not a number"))?;
+        let root: Hash = unhex(&field("root")?)
+            .and_then(|bytes| bytes.try_into().ok())
+            .ok_or_else(|| bad("root is not 64 hex digits"))?;
+        let time_ms = field("time")?.parse().map_err(|_| bad("time is not a number"))?;
+        let signature = unhex(&field("signature")?).ok_or_else(|| bad("signature is not hex"))?;
+        Ok(Checkpoint { size, root, time_ms, signature })
+    }
+}
+
+/// The node's checkpoint signing key.
+pub struct Signer {
+    key: Ed25519KeyPair,
+}
+
+impl Signer {
+    /// A new key; returns it and its PKCS#8 document to store.
+    pub fn generate() -> Result<(Signer, Vec<u8>), Error> {
+        let rng = ring::rand::SystemRandom::new();
+        let document = Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| Error::Key("could not generate a key".into()))?;
+        let bytes = document.as_ref().to_vec();
+        Ok((Signer::from_pkcs8(&bytes)?, bytes))
+    }
+
+    /// From a stored PKCS#8 document.
+    pub fn from_pkcs8(document: &[u8]) -> Result<Signer, Error> {
+        let key = Ed25519KeyPair::from_pkcs8(document).map_err(|_| Error::Key("not an Ed25519 PKCS#8 key".into()))?;
+        Ok(Signer { key })
+    }
+
+    /// The public key auditors verify with.
+    pub fn public_key(&self) -> Vec<u8> {
+        self.key.public_key().as_ref().to_vec()
+    }
+
+    /// Signs the log's state.
+    pub fn checkpoint(&self, size: u64, root: Hash, time_ms: u64) -> Checkpoint {
+        let signature = self.key.sign(&Checkpoint::message(size, &root, time_ms)).as_ref().to_vec();
+        Checkpoint { size, root, time_ms, signature }
+    }
+}
+
+/// Why a log does not verify. Messages name positions, never entry content.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// An entry is missing, altered, out of order or inserted.
+    #[error("audit entry {index}: {reason}")]
+    Entry {
+        /// The first bad position.
+        index: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A checkpoint does not match the log or is not validly signed.
+    #[error("{0}")]
+    Checkpoint(String),
+    /// A key could not be used.
+    #[error("audit key: {0}")]
+    Key(String),
+}
+
+/// What a successful verification covered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// Entries recomputed.
+    pub entries: u64,
+    /// The root of all of them.
+    pub root: Hash,
+    /// The node's checkpoints whose signature and root were checked.
+    pub checkpoints: usize,
+    /// The auditor's saved checkpoints the log is consistent with.
+    pub saved: usize,
+}
+
+/// Recomputes the whole tree from the stored entries (`(stored position,
+/// encoded entry)` in stored order), checks each entry's position and
+/// `root_after`, checks every checkpoint's signature and root, and checks
+/// that the log still contains, unchanged, the tree each saved checkpoint
+/// describes.
+pub fn verify(
+    entries: impl IntoIterator<Item = (u64, Vec<u8>)>,
+    checkpoints: &[Checkpoint],
+    saved: &[Checkpoint],
+    public_key: &[u8],
+) -> Result<Verified, Error> {
+    let mut wanted: Vec<u64> = checkpoints.iter().chain(saved).map(|c| c.size).collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mut roots = std::collections::HashMap::new();
+    let mut frontier = Frontier::new();
+    if wanted.first() == Some(&0) {
+        roots.insert(0, frontier.root());
+    }
+    for (position, (stored_index, bytes)) in entries.into_iter().enumerate() {
+        let position = position as u64;
+        let bad = |reason: &str| Error::Entry { index: position, reason: reason.to_owned() };
+        if stored_index != position {
+            return Err(bad(if stored_index > position {
+                "missing: the next stored entry has a later position (deleted?)"
+            } else {
+                "a second entry at an earlier position"
+            }));
+        }
+        let entry = Entry::decode(bytes.as_slice()).map_err(|_| bad("not a readable entry"))?;
+        if entry.index != position {
+            return Err(bad("its recorded position differs from where it is stored (moved or reordered?)"));
+        }
+        frontier.push(leaf_of(&entry));
+        if entry.root_after.as_slice() != frontier.root().as_slice() {
+            return Err(bad("the tree recomputed up to it differs from the root recorded with it (altered, inserted or reordered)"));
+        }
+        if wanted.binary_search(&frontier.size()).is_ok() {
+            roots.insert(frontier.size(), frontier.root());
+        }
+    }
+    for checkpoint in checkpoints {
+        if !checkpoint.verify_signature(public_key) {
+            return Err(Error::Checkpoint(format!("checkpoint at size {}: the signature does not verify", checkpoint.size)));
+        }
+        match roots.get(&checkpoint.size) {
+            Some(root) if *root == checkpoint.root => {}
+            Some(_) => return Err(Error::Checkpoint(format!("checkpoint at size {}: the log's root at that size differs", checkpoint.size))),
+            None => return Err(Error::Checkpoint(format!("checkpoint at size {}: the log is shorter than that", checkpoint.size))),
+        }
+    }
+    for checkpoint in saved {
+        if !checkpoint.verify_signature(public_key) {
+            return Err(Error::Checkpoint(format!("saved checkpoint at size {}: not signed by this node's key", checkpoint.size)));
+        }
+        match roots.get(&checkpoint.size) {
+            Some(root) if *root == checkpoint.root => {}
+            Some(_) => {
+                return Err(Error::Checkpoint(format!(
+                    "saved checkpoint at size {}: the log is not consistent with it (history was rewritten)",
+                    checkpoint.size
+                )))
+            }
+            None => {
+                return Err(Error::Checkpoint(format!(
+                    "saved checkpoint at size {}: the log now holds fewer entries (history was truncated)",
+                    checkpoint.size
+                )))
+            }
+        }
+    }
+    Ok(Verified {
+        entries: frontier.size(),
+        root: frontier.root(),
+        checkpoints: checkpoints.len(),
+        saved: saved.len(),
+    })
+}
+
+#[cfg(test)]
+mod tests;
