@@ -338,7 +338,9 @@ impl Linker {
         // About nine match keys per involvement.
         self.key_fp.reserve_exact(more * 9);
         self.key_links.reserve_exact(more * 9);
-        self.heads.reserve(more * 10);
+        // Chained keys: about ten per involvement (match keys and the person
+        // ref), a third of them shared with another record of the person.
+        self.heads.reserve(more * 7);
         self.uf.reserve(more);
     }
 
@@ -774,12 +776,14 @@ impl Linker {
 
     /// Bytes of memory held by the index and profiles, approximately.
     pub fn memory_bytes(&self) -> usize {
-        self.nodes.capacity() * std::mem::size_of::<Node>()
-            + self.lsh_prev.capacity() * 4
-            + self.lsh_heads.capacity() * 4
-            + self.person_prev.capacity() * 4
-            + self.key_fp.capacity() * 8
-            + self.key_links.capacity() * 8
+        // Arrays count what is in use (reserved room is address space until
+        // touched); the hash map counts its whole table.
+        self.nodes.len() * std::mem::size_of::<Node>()
+            + self.lsh_prev.len() * 4
+            + self.lsh_heads.len() * 4
+            + self.person_prev.len() * 4
+            + self.key_fp.len() * 8
+            + self.key_links.len() * 8
             + self.heads.capacity() * (8 + 4 + 1)
             + self.uf.memory_bytes()
     }

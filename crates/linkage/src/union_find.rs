@@ -258,13 +258,7 @@ impl UnionFind {
 
     /// Bytes held, approximately.
     pub fn memory_bytes(&self) -> usize {
-        self.parent.capacity() * 8
-            + self.size.capacity() * 4
-            + self.alive.capacity()
-            + self.next.capacity() * 8
-            + self.min.capacity() * 8
-            + self.root.capacity() * 8
-            + self.journal.capacity() * std::mem::size_of::<Undo>()
+        self.parent.len() * (8 + 4 + 1 + 8 + 8 + 8) + self.journal.capacity() * std::mem::size_of::<Undo>()
     }
 
     /// The journal position now.

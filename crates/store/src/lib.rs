@@ -84,7 +84,8 @@ pub struct StoredInvolvement {
     /// Role number as in the API.
     #[prost(int32, tag = "4")]
     pub role: i32,
-    /// Match keys, each 33 bytes: kind then hash.
+    /// Match keys: each the rung number, then the first bytes of its keyed
+    /// hash (the node keeps 8).
     #[prost(bytes = "vec", repeated, tag = "5")]
     pub match_keys: Vec<Vec<u8>>,
     /// Bloom encoding.

@@ -60,7 +60,7 @@ fn main() {
             submission_id: "bench".to_owned(),
         };
         for (sequence, batch) in records.chunks(500).enumerate() {
-            let ack = engine.apply_batch(&submission, sequence as u32, batch).expect("apply");
+            let ack = engine.apply_batch(&submission, sequence as u32, batch.to_vec()).expect("apply");
             involvements += u64::from(ack.involvements);
         }
     }
@@ -113,12 +113,15 @@ fn scale(secret: &SchemeSecret) {
     // Interleave agencies so every window sees every kind of record.
     batches.sort_by_key(|(submission, records)| (records.first().map(|r| r.record_ref.clone()), submission.agency.clone()));
     drop(synthetic);
+    // Each batch is handed over (moved) to the engine exactly once.
+    let batches: Vec<(Submission, std::sync::Mutex<Option<Vec<_>>>)> =
+        batches.into_iter().map(|(submission, records)| (submission, std::sync::Mutex::new(Some(records)))).collect();
     let dir = tempfile::tempdir().expect("temp dir");
     let engine = Engine::open(dir.path(), None, 5000).expect("open");
     // Two uploads at a time by default (`BRAID_BENCH_UPLOADS`): the node
     // overlaps one batch's durable write with another's linking. Batches
-    // are applied in order of taking. Progress is logged after each batch and the windows are read
-    // from the log.
+    // are applied in order of taking. Progress is logged after each batch
+    // and the windows are read from the log.
     let next = std::sync::atomic::AtomicUsize::new(0);
     let progress = std::sync::Mutex::new(vec![(0u64, Instant::now())]);
     let stored_total = std::sync::atomic::AtomicU64::new(0);
@@ -128,7 +131,8 @@ fn scale(secret: &SchemeSecret) {
         for _ in 0..uploads {
             scope.spawn(|| loop {
                 let index = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let Some((submission, records)) = batches.get(index) else { break };
+                let Some((submission, slot)) = batches.get(index) else { break };
+                let records = slot.lock().expect("batch").take().unwrap_or_default();
                 let ack = engine.apply_batch(submission, index as u32, records).expect("apply");
                 let total = stored_total.fetch_add(u64::from(ack.involvements), std::sync::atomic::Ordering::SeqCst) + u64::from(ack.involvements);
                 progress.lock().expect("progress").push((total, Instant::now()));

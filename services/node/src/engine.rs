@@ -128,11 +128,11 @@ struct PreparedRecord {
 
 /// Validates and encodes a batch's records; rejected ones go into the
 /// acknowledgement.
-fn prepare_records(submission: &Submission, records: &[v1::CaseRecord], ack: &mut v1::BatchAck) -> Vec<PreparedRecord> {
+fn prepare_records(submission: &Submission, records: Vec<v1::CaseRecord>, ack: &mut v1::BatchAck) -> Vec<PreparedRecord> {
     let mut refs_in_batch = HashSet::new();
     let mut out = Vec::with_capacity(records.len());
-    for record in records {
-        if let Err(problem) = validate_record(record) {
+    for mut record in records {
+        if let Err(problem) = validate_record(&record) {
             ack.rejections.push(v1::Rejection {
                 source_row: record.source_row,
                 field: problem.field,
@@ -140,7 +140,7 @@ fn prepare_records(submission: &Submission, records: &[v1::CaseRecord], ack: &mu
             });
             continue;
         }
-        if !refs_in_batch.insert(record.record_ref.as_str()) {
+        if !refs_in_batch.insert(record.record_ref.clone()) {
             ack.rejections.push(v1::Rejection {
                 source_row: record.source_row,
                 field: "record_ref".to_owned(),
@@ -148,28 +148,28 @@ fn prepare_records(submission: &Submission, records: &[v1::CaseRecord], ack: &mu
             });
             continue;
         }
-        let mut canonical = record.clone();
-        canonical.source_row = 0;
+        record.source_row = 0;
+        let mut canonical = record;
         let content_hash = blake3::hash(&canonical.encode_to_vec()).as_bytes().to_vec();
         let mut involvements = Vec::with_capacity(canonical.involvements.len());
         for involvement in &mut canonical.involvements {
             let pseudonyms = involvement.pseudonyms.take().unwrap_or_default();
             let stored = StoredInvolvement {
                 agency: submission.agency.clone(),
-                record_ref: record.record_ref.clone(),
+                record_ref: canonical.record_ref.clone(),
                 person_ref: involvement.person_ref.clone(),
                 role: involvement.role,
                 match_keys: pseudonyms
                     .match_keys
                     .iter()
-                    .map(|key| [&[key.kind as u8][..], &key.hash].concat())
+                    .map(|key| [&[key.kind as u8][..], key.hash.get(..STORED_KEY_BYTES).unwrap_or(&key.hash)].concat())
                     .collect(),
                 bloom: pseudonyms.bloom,
             };
             involvements.push((stored.encode_to_vec(), linker_involvement(&stored)));
         }
         out.push(PreparedRecord {
-            record_ref: record.record_ref.clone(),
+            record_ref: canonical.record_ref.clone(),
             content_hash,
             stored_bytes: canonical.encode_to_vec(),
             involvements,
@@ -177,6 +177,14 @@ fn prepare_records(submission: &Submission, records: &[v1::CaseRecord], ack: &mu
     }
     out
 }
+
+/// Involvements the linker's arrays have room for before they first grow.
+const RESERVED_INVOLVEMENTS: usize = 1 << 21;
+
+/// Bytes of each match key's hash the node keeps: the linker compares 56-bit
+/// fingerprints, so storing all 32 bytes would only keep more pseudonym at
+/// rest and write more.
+const STORED_KEY_BYTES: usize = 8;
 
 /// A 64-bit fingerprint of a person ref, for within-agency comparison.
 fn person_fingerprint(person_ref: &str) -> u64 {
@@ -408,7 +416,11 @@ impl Engine {
             next_id: store.next_involvement_id()?,
             epoch: store.epoch()?,
         };
-        state.linker.reserve(usize::try_from(state.next_id).unwrap_or(0));
+        // Address space for the index is reserved up front (pages are backed
+        // only as they are used), so growing towards a few million
+        // involvements never copies the arrays while the lock is held.
+        let stored = usize::try_from(state.next_id).unwrap_or(0);
+        state.linker.reserve((stored + stored / 2).max(RESERVED_INVOLVEMENTS));
         store.for_each_involvement(|id, involvement| {
             let involvement = state.linker_involvement(&involvement);
             state.linker.index(id, &involvement);
@@ -484,7 +496,7 @@ impl Engine {
 
     /// Applies one upload batch. Returns the acknowledgement, which is stored
     /// with the batch so that a re-sent batch gets the same answer.
-    pub fn apply_batch(&self, submission: &Submission, sequence: u32, records: &[v1::CaseRecord]) -> Result<v1::BatchAck, EngineError> {
+    pub fn apply_batch(&self, submission: &Submission, sequence: u32, records: Vec<v1::CaseRecord>) -> Result<v1::BatchAck, EngineError> {
         if records.len() > self.max_batch_records {
             return Err(EngineError::InvalidRequest(format!(
                 "a batch may hold at most {} records",

@@ -109,7 +109,7 @@ impl IngestService for Ingest {
                 let sequence = batch.sequence;
                 let records = batch.records;
                 let count = records.len();
-                let result = blocking(move || engine.apply_batch(&current, sequence, &records)).await;
+                let result = blocking(move || engine.apply_batch(&current, sequence, records)).await;
                 match result {
                     Ok(ack) => {
                         info!(sequence, records = count, accepted = ack.accepted, rejected = ack.rejections.len(), replayed = ack.replayed, "batch applied");
