@@ -1,6 +1,12 @@
 //! Linkage bench (`cargo bench -p braid-linkage`): the Dice kernel's
 //! comparisons per second on one core, and linkage quality and speed on
 //! synthetic populations at the three noise levels, in memory.
+//!
+//! Environment: `BRAID_BENCH_CHILDREN` (population size, default 2000),
+//! `BRAID_NOISE` (one level only), `BRAID_DIAGNOSE` (print missed and wrong
+//! pairs by pattern and the fitted model), `BRAID_LSH=tables,bits[,walk]`,
+//! `BRAID_LINK_P`, `BRAID_REVIEW_P`, `BRAID_SUPPORT` (try other settings),
+//! `BRAID_SCALE_PROBE=children` (the linker alone as the store grows).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
