@@ -488,3 +488,52 @@ async fn any_two_csvs_with_a_mapping_and_a_truth_column_can_be_linked_and_evalua
     assert!(eval["f1"].as_f64().expect("f1") >= 0.97, "{eval}");
     node.stop().await.expect("stop");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_uploads_are_stored_once_and_the_profiles_survive_a_restart_unchanged() {
+    let prepared = prepare(300);
+    let data = tempfile::tempdir().expect("data dir");
+    let node = start_node(data.path(), loopback()).await;
+    let url = node.url();
+    let p = prepared.path("");
+    let url_for = url.clone();
+    let before = blocking(move || {
+        // All four agencies upload at once, in small batches so that their
+        // linking and writes interleave.
+        let children: Vec<_> = AGENCIES
+            .iter()
+            .map(|agency| {
+                Command::new(braid_binary())
+                    .args(["agency", "upload", "--node", &url_for, "--batch-size", "20", &format!("{p}/{agency}.bpx")])
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .expect("start braid")
+            })
+            .collect();
+        for child in children {
+            ok(&child.wait_with_output().expect("run braid"));
+        }
+        ok(&braid(&["admin", "clusters", "--node", &url_for, "--out", &format!("{p}/concurrent.csv")]));
+        std::fs::read_to_string(format!("{p}/concurrent.csv")).expect("clusters")
+    })
+    .await;
+    let stats_before = stats(&url);
+    let rows = before.lines().count() - 1;
+    assert_eq!(stats_before["involvements"].as_u64(), Some(rows as u64));
+    node.stop().await.expect("stop");
+
+    // What the node rebuilds from RocksDB is exactly what it held in memory.
+    let node = start_node(data.path(), loopback()).await;
+    let url = node.url();
+    let p = prepared.path("");
+    let url_for = url.clone();
+    let after = blocking(move || {
+        ok(&braid(&["admin", "clusters", "--node", &url_for, "--out", &format!("{p}/restarted.csv")]));
+        std::fs::read_to_string(format!("{p}/restarted.csv")).expect("clusters")
+    })
+    .await;
+    assert_eq!(before, after);
+    assert_eq!(stats(&url)["records"], stats_before["records"]);
+    node.stop().await.expect("stop");
+}
