@@ -344,11 +344,6 @@ impl Linker {
         self.uf.reserve(more);
     }
 
-    /// The configuration.
-    pub fn config(&self) -> &LinkerConfig {
-        &self.config
-    }
-
     /// The profiles.
     pub fn profiles(&self) -> &UnionFind {
         &self.uf
@@ -364,8 +359,8 @@ impl Linker {
         &self.model
     }
 
-    /// Replaces the scoring model (loaded from storage, or restored after a
-    /// failed write).
+    /// Replaces the scoring model (loaded from storage, or restored when a
+    /// batch fails before it is written).
     pub fn set_model(&mut self, model: Model) {
         self.model = model;
     }

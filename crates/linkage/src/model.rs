@@ -234,22 +234,6 @@ impl Model {
         self.lambda
     }
 
-    /// m and u of the factor that holds `feature`, at the given levels.
-    pub fn m_u(&self, feature: usize, levels: &Levels) -> (f64, f64) {
-        let factor = FACTORS.iter().position(|group| group.contains(&feature)).unwrap_or(0);
-        let level = factor_level(factor, levels);
-        (self.m[factor][level], self.u[factor][level])
-    }
-
-    /// Log2 likelihood ratio of each factor for a pattern, in [`FACTORS`]
-    /// order: what each part of the evidence contributed.
-    pub fn contributions(&self, levels: &Levels) -> [f64; 3] {
-        std::array::from_fn(|f| {
-            let level = factor_level(f, levels);
-            (self.m[f][level] / self.u[f][level]).log2()
-        })
-    }
-
     /// Re-estimates m, u and the match share from the counts by EM.
     pub fn fit(&mut self) {
         let observed: Vec<(Levels, f64)> = self

@@ -300,23 +300,6 @@ impl UnionFind {
             .collect()
     }
 
-    /// Parent changes pending since the last [`UnionFind::take_changes`].
-    pub fn pending_changes(&self) -> Vec<ParentChange> {
-        let mut seen = std::collections::HashSet::new();
-        let mut out: Vec<ParentChange> = self
-            .changes
-            .iter()
-            .rev()
-            .filter(|change| seen.insert(change.id))
-            .map(|change| ParentChange {
-                id: change.id,
-                parent: self.parent[UnionFind::index(change.id)],
-            })
-            .collect();
-        out.reverse();
-        out
-    }
-
     /// Ids of live involvements.
     pub fn live_ids(&self) -> impl Iterator<Item = InvolvementId> + '_ {
         self.alive

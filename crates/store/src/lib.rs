@@ -143,7 +143,9 @@ pub fn record_fingerprint(agency: &str, record_ref: &str) -> u64 {
     fingerprint(&record_key(agency, record_ref))
 }
 
-fn fingerprint(key: &[u8]) -> u64 {
+/// A 64-bit fingerprint of any bytes (the first 8 bytes of their BLAKE3
+/// hash), for in-memory sets and comparisons.
+pub fn fingerprint(key: &[u8]) -> u64 {
     let hash = blake3::hash(key);
     let mut head = [0u8; 8];
     head.copy_from_slice(&hash.as_bytes()[..8]);
@@ -364,11 +366,6 @@ impl WriteSet {
         self.ops.push(Op::Delete(RECORDS, record_key(agency, record_ref)));
     }
 
-    /// Stores an involvement.
-    pub fn put_involvement(&mut self, id: u64, involvement: &StoredInvolvement) {
-        self.ops.push(Op::Put(INVOLVEMENTS, id.to_be_bytes().to_vec(), prost::Message::encode_to_vec(involvement)));
-    }
-
     /// Stores an involvement already encoded as [`StoredInvolvement`].
     pub fn put_involvement_bytes(&mut self, id: u64, encoded: Vec<u8>) {
         self.ops.push(Op::Put(INVOLVEMENTS, id.to_be_bytes().to_vec(), encoded));
@@ -425,8 +422,8 @@ mod tests {
                 match_keys: vec![[vec![2u8], vec![9u8; 32]].concat()],
                 bloom: vec![],
             };
-            set.put_involvement(1, &involvement);
-            set.put_involvement(2, &involvement);
+            set.put_involvement_bytes(1, prost::Message::encode_to_vec(&involvement));
+            set.put_involvement_bytes(2, prost::Message::encode_to_vec(&involvement));
             set.set_parent(2, 1);
             store.write(set).expect("write");
         }

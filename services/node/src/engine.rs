@@ -111,7 +111,7 @@ fn linker_involvement(stored: &StoredInvolvement) -> braid_linkage::Involvement 
             .collect(),
         bloom: Bloom::from_bytes(&stored.bloom),
         agency: 0,
-        person: person_fingerprint(&stored.person_ref),
+        person: braid_store::fingerprint(stored.person_ref.as_bytes()),
     }
 }
 
@@ -185,14 +185,6 @@ const RESERVED_INVOLVEMENTS: usize = 1 << 21;
 /// fingerprints, so storing all 32 bytes would only keep more pseudonym at
 /// rest and write more.
 const STORED_KEY_BYTES: usize = 8;
-
-/// A 64-bit fingerprint of a person ref, for within-agency comparison.
-fn person_fingerprint(person_ref: &str) -> u64 {
-    let hash = blake3::hash(person_ref.as_bytes());
-    let mut head = [0u8; 8];
-    head.copy_from_slice(&hash.as_bytes()[..8]);
-    u64::from_le_bytes(head)
-}
 
 fn stored_links(outcome: &Outcome) -> StoredLinks {
     StoredLinks {
@@ -377,8 +369,8 @@ impl Pending {
         self.records_removed.push(braid_store::record_fingerprint(agency, record_ref));
     }
 
-    /// Re-links the profiles that withdrawn involvements were part of and
-    /// adds every decision made to the write set.
+    /// Re-links the profiles that withdrawn involvements were part of; their
+    /// decisions join the batch's outcomes.
     fn finish(&mut self, linker: &mut Linker) {
         if !self.withdrawn.is_empty() {
             self.outcomes.extend(linker.withdraw_and_relink(&self.withdrawn));

@@ -137,52 +137,45 @@ pub fn describe(label: &str, report: &Report) -> String {
 
 fn diagnose(prepared: &Prepared, linker: &Linker) {
     let profiles = linker.profiles();
+    let true_person = |id: u64| prepared.truth[(id - 1) as usize].0.as_str();
     let mut by_truth: HashMap<&str, Vec<u64>> = HashMap::new();
-    for (i, (t, _)) in prepared.truth.iter().enumerate() {
-        by_truth.entry(t.as_str()).or_default().push(i as u64 + 1);
-    }
-    let mut missed: HashMap<String, u64> = HashMap::new();
-    for ids in by_truth.values() {
-        for (x, &a) in ids.iter().enumerate() {
-            for &b in &ids[x + 1..] {
-                if profiles.find(a) != profiles.find(b) {
-                    if let Some(e) = linker.compare(a, b) {
-                        let key = format!("levels {:?} keys {:09b} p {:.3}", e.levels, e.keys_agreeing, e.probability);
-                        *missed.entry(key).or_default() += 1;
-                    }
-                }
-            }
-        }
-    }
-    let mut rows: Vec<_> = missed.into_iter().collect();
-    rows.sort_by(|a, b| b.1.cmp(&a.1));
-    println!("missed pairs by pattern (top 25):");
-    for (k, n) in rows.iter().take(25) {
-        println!("  {n:6} {k}");
-    }
-    let mut wrong: HashMap<String, u64> = HashMap::new();
     let mut by_profile: HashMap<u64, Vec<u64>> = HashMap::new();
-    for i in 0..prepared.truth.len() as u64 {
-        by_profile.entry(profiles.find(i + 1)).or_default().push(i + 1);
+    for id in 1..=prepared.truth.len() as u64 {
+        by_truth.entry(true_person(id)).or_default().push(id);
+        by_profile.entry(profiles.find(id)).or_default().push(id);
     }
-    for ids in by_profile.values() {
-        for (x, &a) in ids.iter().enumerate() {
-            for &b in &ids[x + 1..] {
-                if prepared.truth[(a - 1) as usize].0 != prepared.truth[(b - 1) as usize].0 {
-                    if let Some(e) = linker.compare(a, b) {
-                        let key = format!("levels {:?} keys {:09b} p {:.3}", e.levels, e.keys_agreeing, e.probability);
-                        *wrong.entry(key).or_default() += 1;
-                    }
-                }
-            }
-        }
-    }
-    let mut rows: Vec<_> = wrong.into_iter().collect();
-    rows.sort_by(|a, b| b.1.cmp(&a.1));
-    println!("wrongly linked pairs by pattern (top 15):");
-    for (k, n) in rows.iter().take(15) {
-        println!("  {n:6} {k}");
-    }
+    print_patterns("missed pairs", 25, linker, by_truth.values(), |a, b| profiles.find(a) != profiles.find(b));
+    print_patterns("wrongly linked pairs", 15, linker, by_profile.values(), |a, b| true_person(a) != true_person(b));
     let model = linker.model();
     println!("model: match share {:.4}, pairs {}, fitted at {}", model.match_share(), model.pairs_seen(), model.pairs_at_last_fit());
+}
+
+/// Counts the pairs within each group that `wanted` selects by their
+/// comparison pattern and prints the most frequent patterns.
+fn print_patterns<'a>(
+    title: &str,
+    top: usize,
+    linker: &Linker,
+    groups: impl Iterator<Item = &'a Vec<u64>>,
+    wanted: impl Fn(u64, u64) -> bool,
+) {
+    let mut counts: HashMap<String, u64> = HashMap::new();
+    for ids in groups {
+        for (x, &a) in ids.iter().enumerate() {
+            for &b in &ids[x + 1..] {
+                if wanted(a, b) {
+                    if let Some(e) = linker.compare(a, b) {
+                        let key = format!("levels {:?} keys {:09b} p {:.3}", e.levels, e.keys_agreeing, e.probability);
+                        *counts.entry(key).or_default() += 1;
+                    }
+                }
+            }
+        }
+    }
+    let mut rows: Vec<_> = counts.into_iter().collect();
+    rows.sort_by(|a, b| b.1.cmp(&a.1));
+    println!("{title} by pattern (top {top}):");
+    for (k, n) in rows.iter().take(top) {
+        println!("  {n:6} {k}");
+    }
 }
