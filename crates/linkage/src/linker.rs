@@ -55,6 +55,12 @@ const MASK56: u64 = (1 << 56) - 1;
 /// The most bits an LSH table samples (its heads are a direct array).
 pub const MAX_LSH_BITS: usize = 24;
 
+/// The bit of a stored key's rung in an agreement mask. Rungs the scoring
+/// does not know (32 and above) still block candidates but set no bit.
+fn kind_bit(fingerprint: u64) -> u32 {
+    1u32.checked_shl((fingerprint >> 56) as u32).unwrap_or(0)
+}
+
 /// The name of a match-key rung by its wire number (see `records.proto`).
 pub fn key_kind_name(kind: u32) -> &'static str {
     match kind {
@@ -522,10 +528,10 @@ impl Linker {
         let mut agreeing = 0u32;
         let (mut kinds_a, mut kinds_b) = (0u32, 0u32);
         for &x in keys_a {
-            kinds_a |= 1 << (x >> 56);
+            kinds_a |= kind_bit(x);
         }
         for &y in keys_b {
-            kinds_b |= 1 << (y >> 56);
+            kinds_b |= kind_bit(y);
         }
         // Both lists are sorted: merge.
         let (mut i, mut j) = (0, 0);
@@ -534,7 +540,7 @@ impl Linker {
                 std::cmp::Ordering::Less => i += 1,
                 std::cmp::Ordering::Greater => j += 1,
                 std::cmp::Ordering::Equal => {
-                    agreeing |= 1 << (keys_a[i] >> 56);
+                    agreeing |= kind_bit(keys_a[i]);
                     i += 1;
                     j += 1;
                 }
@@ -864,6 +870,15 @@ mod tests {
         assert_eq!(outcome.entries[0].decision, Decision::Joined);
         assert_eq!(outcome.entries[0].evidence.levels[3], 1);
         assert_eq!(linker.profiles().find(1), linker.profiles().find(2));
+    }
+
+    #[test]
+    fn rungs_beyond_the_known_ones_are_blocking_keys_without_breaking_scoring() {
+        let mut linker = Linker::new(LinkerConfig::default());
+        linker.insert(1, &person(0, 1, &[(2, 1), (40, 1), (127, 1)]));
+        let outcome = linker.insert(2, &person(1, 2, &[(2, 1), (40, 1), (127, 1)]));
+        assert_eq!(outcome.entries[0].decision, Decision::Joined);
+        assert_eq!(outcome.entries[0].evidence.keys_agreeing, 1 << 2);
     }
 
     #[test]
