@@ -88,6 +88,18 @@ pub struct TruthRow {
     /// The child's household (`H000012`), shared by siblings and twins;
     /// empty for adults.
     pub household: String,
+    /// When the incident really happened (ISO date); agencies record it a
+    /// few days apart.
+    pub incident_date: String,
+    /// The person's age in whole years at the incident.
+    pub age: i32,
+    /// How this agency classified the case: `CSA`, `CSE` or `HSB` (an agency
+    /// may disagree with the others).
+    pub recorded_as: String,
+    /// Whether this agency had already had a case with the same victim, so
+    /// that the case is a re-referral there (recorded as such unless the
+    /// cell was left blank).
+    pub re_referral: bool,
 }
 
 /// Everything generated.
@@ -115,20 +127,36 @@ pub enum Error {
 }
 
 impl Synthetic {
-    /// The truth as CSV:
-    /// `agency,case_id,person_id,role,true_person,incident,household`.
+    /// The truth as CSV: `agency,case_id,person_id,role,true_person,incident,
+    /// household,incident_date,age,recorded_as,re_referral`.
     pub fn truth_csv(&self) -> String {
         let mut writer = csv::Writer::from_writer(Vec::new());
-        let _ = writer.write_record(["agency", "case_id", "person_id", "role", "true_person", "incident", "household"]);
+        let _ = writer.write_record([
+            "agency",
+            "case_id",
+            "person_id",
+            "role",
+            "true_person",
+            "incident",
+            "household",
+            "incident_date",
+            "age",
+            "recorded_as",
+            "re_referral",
+        ]);
         for row in &self.truth {
             let _ = writer.write_record([
-                &row.agency,
+                row.agency.as_str(),
                 &row.case_id,
                 &row.person_id,
                 &row.role,
                 &row.true_person,
                 &row.incident,
                 &row.household,
+                &row.incident_date,
+                &row.age.to_string(),
+                &row.recorded_as,
+                if row.re_referral { "yes" } else { "no" },
             ]);
         }
         String::from_utf8(writer.into_inner().unwrap_or_default()).unwrap_or_default()

@@ -420,6 +420,15 @@ fn record_extracts(
                     true_person: format!("T{:06}", person.id),
                     incident: format!("I{:06}", incident.id),
                     household: person.household.map(|h| format!("H{h:06}")).unwrap_or_default(),
+                    incident_date: format_date(incident.date, "%Y-%m-%d"),
+                    age: incident.date.year - person.dob.year,
+                    recorded_as: ["CSA", "CSE", "HSB"][match kind {
+                        Kind::Csa => 0,
+                        Kind::Cse => 1,
+                        Kind::Hsb => 2,
+                    }]
+                    .to_owned(),
+                    re_referral,
                 });
                 rows.push(Row { cells });
             }

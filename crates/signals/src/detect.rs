@@ -1,0 +1,457 @@
+//! Raising signals from profiles and keeping them current.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use crate::facts::{CaseType, Concern, Facts, InvolvementFacts, RecordFacts, Role};
+use crate::Profiles;
+
+/// What kind of pattern a signal reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SignalKind {
+    /// Victim in cases apart in time, or a re-referral.
+    Revictimisation,
+    /// Victim in one record, displays HSB (or is a perpetrator under 18) in
+    /// another.
+    VictimHsbOverlap,
+    /// Victim in one record, perpetrator or suspect in another.
+    VictimAsOffender,
+    /// One perpetrator profile, two or more victim profiles.
+    SharedPerpetrator,
+    /// A connected victim–perpetrator component.
+    Network,
+    /// One incident recorded as CSA by one agency and CSE by another.
+    ClassificationConflict,
+}
+
+impl SignalKind {
+    /// Every kind, in listing order.
+    pub const ALL: [SignalKind; 6] = [
+        SignalKind::Revictimisation,
+        SignalKind::VictimHsbOverlap,
+        SignalKind::VictimAsOffender,
+        SignalKind::SharedPerpetrator,
+        SignalKind::Network,
+        SignalKind::ClassificationConflict,
+    ];
+
+    /// The name used in the API, the CLI and evaluations.
+    pub fn name(self) -> &'static str {
+        match self {
+            SignalKind::Revictimisation => "revictimisation",
+            SignalKind::VictimHsbOverlap => "victim-hsb-overlap",
+            SignalKind::VictimAsOffender => "victim-as-offender",
+            SignalKind::SharedPerpetrator => "shared-perpetrator",
+            SignalKind::Network => "network",
+            SignalKind::ClassificationConflict => "classification-conflict",
+        }
+    }
+
+    /// Reads a name.
+    pub fn parse(text: &str) -> Option<SignalKind> {
+        SignalKind::ALL.into_iter().find(|kind| kind.name() == text)
+    }
+}
+
+/// Thresholds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignalConfig {
+    /// Victim involvements at least this many days apart are distinct cases
+    /// (re-victimisation).
+    pub revictimisation_days: i32,
+    /// Records within this many days of an episode's first record are taken
+    /// to be one incident (classification conflicts).
+    pub same_incident_days: i32,
+    /// Smallest victim–perpetrator component reported as a network, in
+    /// profiles.
+    pub network_min_size: usize,
+}
+
+impl Default for SignalConfig {
+    fn default() -> SignalConfig {
+        SignalConfig {
+            revictimisation_days: 90,
+            same_incident_days: 30,
+            network_min_size: 4,
+        }
+    }
+}
+
+/// One raised signal and what raised it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signal {
+    /// The kind.
+    pub kind: SignalKind,
+    /// A sub-kind or summary, e.g. `CSA→CSE` or `3 victims`.
+    pub detail: String,
+    /// The profile it is about (its key); for a network, the smallest key
+    /// in it.
+    pub subject: u64,
+    /// The involvements that raised it.
+    pub evidence: Vec<u64>,
+    /// Other profiles involved (a shared perpetrator's victims, a network's
+    /// members), by key.
+    pub related: Vec<u64>,
+    /// The earliest evidence date (days since 1970-01-01).
+    pub first_day: i32,
+    /// The latest.
+    pub last_day: i32,
+    /// Every record that raised it marks its concern as resolved.
+    pub resolved: bool,
+}
+
+#[derive(Clone, Copy)]
+struct Item<'a> {
+    id: u64,
+    involvement: &'a InvolvementFacts,
+    record: &'a RecordFacts,
+}
+
+impl Signal {
+    fn from_items(kind: SignalKind, detail: String, subject: u64, items: &[Item<'_>], related: Vec<u64>) -> Signal {
+        let mut evidence: Vec<u64> = items.iter().map(|item| item.id).collect();
+        evidence.sort_unstable();
+        evidence.dedup();
+        Signal {
+            kind,
+            detail,
+            subject,
+            evidence,
+            related,
+            first_day: items.iter().map(|i| i.record.day).min().unwrap_or(0),
+            last_day: items.iter().map(|i| i.record.day).max().unwrap_or(0),
+            resolved: !items.is_empty() && items.iter().all(|i| i.record.concern == Concern::Resolved),
+        }
+    }
+}
+
+/// Days in a year, for age arithmetic.
+const YEAR_DAYS: f64 = 365.25;
+
+/// The person's age at `day`, from any age recorded in the profile.
+fn age_at(items: &[Item<'_>], day: i32) -> Option<f64> {
+    items.iter().find_map(|item| {
+        let age = f64::from(item.involvement.age?);
+        Some(age + f64::from(day - item.record.day) / YEAR_DAYS)
+    })
+}
+
+/// Groups date-sorted items into episodes: records within `window` days of
+/// an episode's first record are one incident.
+fn episodes<'a, 'b>(sorted: &'b [Item<'a>], window: i32) -> Vec<&'b [Item<'a>]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for index in 1..=sorted.len() {
+        if index == sorted.len() || sorted[index].record.day - sorted[start].record.day > window {
+            out.push(&sorted[start..index]);
+            start = index;
+        }
+    }
+    out
+}
+
+/// The signals of one profile, from its members' facts. `key_of` gives the
+/// profile key of any involvement (for a perpetrator's victims).
+fn profile_signals(config: &SignalConfig, key: u64, items: &[Item<'_>], key_of: &dyn Fn(u64) -> u64, facts: &Facts) -> Vec<Signal> {
+    let mut out = Vec::new();
+    let mut victims: Vec<Item<'_>> = items.iter().copied().filter(|i| i.involvement.role.is_victim()).collect();
+    victims.sort_by_key(|i| (i.record.day, i.id));
+
+    // Re-victimisation: cases apart in time, or a recorded re-referral.
+    if let (Some(first), Some(last)) = (victims.first(), victims.last()) {
+        let apart = last.record.day - first.record.day >= config.revictimisation_days;
+        if apart || victims.iter().any(|v| v.record.re_referral) {
+            let detail = if apart {
+                format!("{}→{}", first.record.case_type.name(), last.record.case_type.name())
+            } else {
+                "re-referral".to_owned()
+            };
+            out.push(Signal::from_items(SignalKind::Revictimisation, detail, key, &victims, Vec::new()));
+        }
+    }
+
+    // Victim in one record, harm in another.
+    if !victims.is_empty() {
+        let harm: Vec<Item<'_>> = items
+            .iter()
+            .copied()
+            .filter(|h| h.involvement.role.is_harmer() && victims.iter().any(|v| v.involvement.record != h.involvement.record))
+            .collect();
+        let hsb: Vec<Item<'_>> = harm
+            .iter()
+            .copied()
+            .filter(|h| h.involvement.role == Role::Hsb || age_at(items, h.record.day).is_some_and(|age| age < 18.0))
+            .collect();
+        if !hsb.is_empty() {
+            let detail = if hsb.iter().any(|h| h.involvement.role == Role::Hsb) {
+                "victim and displays HSB"
+            } else {
+                "victim and perpetrator under 18"
+            };
+            let evidence: Vec<Item<'_>> = victims.iter().chain(&hsb).copied().collect();
+            out.push(Signal::from_items(SignalKind::VictimHsbOverlap, detail.to_owned(), key, &evidence, Vec::new()));
+        }
+        let offender: Vec<Item<'_>> = harm.iter().copied().filter(|h| h.involvement.role == Role::Perpetrator).collect();
+        if !offender.is_empty() {
+            let types: BTreeSet<&str> = victims.iter().map(|v| v.record.case_type.name()).collect();
+            let detail = format!("{} victim recorded as perpetrator", types.into_iter().collect::<Vec<_>>().join("/"));
+            let evidence: Vec<Item<'_>> = victims.iter().chain(&offender).copied().collect();
+            out.push(Signal::from_items(SignalKind::VictimAsOffender, detail, key, &evidence, Vec::new()));
+        }
+    }
+
+    // One incident, CSA at one agency and CSE at another.
+    for episode in episodes(&victims, config.same_incident_days) {
+        let agencies_as = |case_type: CaseType| -> HashSet<u16> {
+            episode.iter().filter(|i| i.record.case_type == case_type).map(|i| i.record.agency).collect()
+        };
+        let (csa, cse) = (agencies_as(CaseType::Csa), agencies_as(CaseType::Cse));
+        let disagree = csa.iter().any(|a| cse.iter().any(|b| a != b));
+        if disagree {
+            let evidence: Vec<Item<'_>> = episode
+                .iter()
+                .copied()
+                .filter(|i| i.record.case_type != CaseType::Hsb)
+                .collect();
+            out.push(Signal::from_items(
+                SignalKind::ClassificationConflict,
+                format!("CSA at {} agency(ies), CSE at {}", csa.len(), cse.len()),
+                key,
+                &evidence,
+                Vec::new(),
+            ));
+        }
+    }
+
+    // One perpetrator, several victims.
+    let mut victim_profiles = BTreeSet::new();
+    let mut evidence = Vec::new();
+    for harmer in items.iter().filter(|i| i.involvement.role.is_harmer() && i.involvement.identified) {
+        let mut named = false;
+        for &other in &harmer.record.involvements {
+            let Some(involvement) = facts.involvement(other) else { continue };
+            if involvement.role.is_victim() && involvement.identified {
+                let victim_key = key_of(other);
+                if victim_key != key {
+                    victim_profiles.insert(victim_key);
+                    evidence.push(Item {
+                        id: other,
+                        involvement,
+                        record: harmer.record,
+                    });
+                    named = true;
+                }
+            }
+        }
+        if named {
+            evidence.push(*harmer);
+        }
+    }
+    if victim_profiles.len() >= 2 {
+        out.push(Signal::from_items(
+            SignalKind::SharedPerpetrator,
+            format!("{} victims", victim_profiles.len()),
+            key,
+            &evidence,
+            victim_profiles.into_iter().collect(),
+        ));
+    }
+    out
+}
+
+/// The current signals, kept up to date profile by profile.
+#[derive(Debug, Default)]
+pub struct SignalBook {
+    config: SignalConfig,
+    by_profile: HashMap<u64, Vec<Signal>>,
+    generation: u64,
+    networks: Option<(u64, Vec<Signal>)>,
+}
+
+impl SignalBook {
+    /// An empty book.
+    pub fn new(config: SignalConfig) -> SignalBook {
+        SignalBook {
+            config,
+            ..SignalBook::default()
+        }
+    }
+
+    /// The thresholds.
+    pub fn config(&self) -> &SignalConfig {
+        &self.config
+    }
+
+    /// Recomputes what `changed` involvements can affect: their profiles
+    /// (current, or removed if the involvement is gone), and the profiles
+    /// of the people who harmed in their records (whose victim counts may
+    /// have changed).
+    pub fn refresh(&mut self, facts: &Facts, profiles: &impl Profiles, changed: impl IntoIterator<Item = u64>) {
+        self.generation += 1;
+        let mut keys = HashSet::new();
+        for id in changed {
+            let Some((_, record)) = facts.with_record(id) else {
+                // Gone: so are the signals it keyed.
+                self.by_profile.remove(&id);
+                continue;
+            };
+            keys.insert(profiles.key(id));
+            for &other in &record.involvements {
+                if facts.involvement(other).is_some_and(|i| i.role.is_harmer() && i.identified) {
+                    keys.insert(profiles.key(other));
+                }
+            }
+        }
+        let key_of = |id: u64| profiles.key(id);
+        for key in keys {
+            let members = profiles.members(key);
+            let items: Vec<Item<'_>> = members
+                .iter()
+                .filter_map(|&id| {
+                    let (involvement, record) = facts.with_record(id)?;
+                    Some(Item { id, involvement, record })
+                })
+                .collect();
+            for &member in &members {
+                if member != key {
+                    self.by_profile.remove(&member);
+                }
+            }
+            let signals = profile_signals(&self.config, key, &items, &key_of, facts);
+            if signals.is_empty() {
+                self.by_profile.remove(&key);
+            } else {
+                self.by_profile.insert(key, signals);
+            }
+        }
+    }
+
+    /// The signals of one profile.
+    pub fn profile(&self, key: u64) -> &[Signal] {
+        self.by_profile.get(&key).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// Every profile-level signal (networks are separate).
+    pub fn iter(&self) -> impl Iterator<Item = &Signal> {
+        self.by_profile.values().flatten()
+    }
+
+    /// Profile-level signals held.
+    pub fn len(&self) -> usize {
+        self.by_profile.values().map(Vec::len).sum()
+    }
+
+    /// Whether no profile has a signal.
+    pub fn is_empty(&self) -> bool {
+        self.by_profile.is_empty()
+    }
+
+    /// The networks: connected victim–perpetrator components of at least
+    /// the configured size, recomputed when anything changed since the
+    /// last call.
+    pub fn networks(&mut self, facts: &Facts, profiles: &impl Profiles) -> &[Signal] {
+        let fresh = matches!(&self.networks, Some((generation, _)) if *generation == self.generation);
+        if !fresh {
+            let networks = find_networks(&self.config, facts, profiles);
+            self.networks = Some((self.generation, networks));
+        }
+        self.networks.as_ref().map(|(_, n)| n.as_slice()).unwrap_or(&[])
+    }
+}
+
+fn find(parent: &mut HashMap<u64, u64>, mut x: u64) -> u64 {
+    parent.entry(x).or_insert(x);
+    let mut root = x;
+    while let Some(&p) = parent.get(&root) {
+        if p == root {
+            break;
+        }
+        root = p;
+    }
+    while x != root {
+        let next = parent.insert(x, root).unwrap_or(root);
+        x = next;
+    }
+    root
+}
+
+fn find_networks(config: &SignalConfig, facts: &Facts, profiles: &impl Profiles) -> Vec<Signal> {
+    let mut parent: HashMap<u64, u64> = HashMap::new();
+    let mut victim_keys = HashSet::new();
+    let mut harmer_keys = HashSet::new();
+    let mut linking: Vec<&RecordFacts> = Vec::new();
+    for record in facts.records() {
+        let mut victims = Vec::new();
+        let mut harmers = Vec::new();
+        for &id in &record.involvements {
+            let Some(involvement) = facts.involvement(id) else { continue };
+            if !involvement.identified {
+                continue;
+            }
+            if involvement.role.is_victim() {
+                victims.push(profiles.key(id));
+            } else {
+                harmers.push(profiles.key(id));
+            }
+        }
+        if victims.is_empty() || harmers.is_empty() {
+            continue;
+        }
+        linking.push(record);
+        let first = find(&mut parent, victims[0]);
+        for &key in victims.iter().chain(&harmers) {
+            let root = find(&mut parent, key);
+            if root != first {
+                parent.insert(root, first);
+            }
+        }
+        victim_keys.extend(victims);
+        harmer_keys.extend(harmers);
+    }
+    let keys: Vec<u64> = parent.keys().copied().collect();
+    let mut components: HashMap<u64, Vec<u64>> = HashMap::new();
+    for key in keys {
+        let root = find(&mut parent, key);
+        components.entry(root).or_default().push(key);
+    }
+    let mut records_of: HashMap<u64, Vec<&RecordFacts>> = HashMap::new();
+    for record in linking {
+        let Some(&id) = record
+            .involvements
+            .iter()
+            .find(|&&id| facts.involvement(id).is_some_and(|i| i.identified))
+        else {
+            continue;
+        };
+        let root = find(&mut parent, profiles.key(id));
+        if components.get(&root).is_some_and(|c| c.len() >= config.network_min_size) {
+            records_of.entry(root).or_default().push(record);
+        }
+    }
+    let mut out = Vec::new();
+    for (root, mut members) in components {
+        if members.len() < config.network_min_size {
+            continue;
+        }
+        members.sort_unstable();
+        let records = records_of.remove(&root).unwrap_or_default();
+        let mut evidence: Vec<u64> = records.iter().flat_map(|r| r.involvements.iter().copied()).collect();
+        evidence.sort_unstable();
+        let victims = members.iter().filter(|k| victim_keys.contains(k)).count();
+        let harmers = members.iter().filter(|k| harmer_keys.contains(k)).count();
+        out.push(Signal {
+            kind: SignalKind::Network,
+            detail: format!("{} people: {victims} harmed, {harmers} who harmed", members.len()),
+            subject: members[0],
+            evidence,
+            first_day: records.iter().map(|r| r.day).min().unwrap_or(0),
+            last_day: records.iter().map(|r| r.day).max().unwrap_or(0),
+            resolved: !records.is_empty() && records.iter().all(|r| r.concern == Concern::Resolved),
+            related: members,
+        });
+    }
+    out.sort_by_key(|signal| signal.subject);
+    out
+}
+
+#[cfg(test)]
+mod tests;

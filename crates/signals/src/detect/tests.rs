@@ -1,0 +1,235 @@
+use std::collections::HashMap;
+
+use super::*;
+use crate::facts::NewInvolvement;
+
+/// Profiles given as explicit groups.
+#[derive(Default)]
+struct Groups {
+    key: HashMap<u64, u64>,
+}
+
+impl Groups {
+    fn set(&mut self, members: &[u64]) {
+        let key = *members.iter().min().expect("members");
+        for &m in members {
+            self.key.insert(m, key);
+        }
+    }
+}
+
+impl Profiles for Groups {
+    fn key(&self, id: u64) -> u64 {
+        self.key.get(&id).copied().unwrap_or(id)
+    }
+    fn members(&self, id: u64) -> Vec<u64> {
+        let key = self.key(id);
+        let mut out: Vec<u64> = self.key.iter().filter(|(_, k)| **k == key).map(|(m, _)| *m).collect();
+        if out.is_empty() {
+            out.push(id);
+        }
+        out.sort_unstable();
+        out
+    }
+}
+
+struct World {
+    facts: Facts,
+    groups: Groups,
+    book: SignalBook,
+    next_record: u64,
+}
+
+impl World {
+    fn new() -> World {
+        World {
+            facts: Facts::new(),
+            groups: Groups::default(),
+            book: SignalBook::new(SignalConfig::default()),
+            next_record: 0,
+        }
+    }
+
+    /// Adds a record; `people` are (involvement id, role, age).
+    fn record(&mut self, agency: &str, case_type: CaseType, day: i32, people: &[(u64, Role, Option<u8>)]) -> u64 {
+        self.record_with(agency, case_type, day, false, Concern::Current, people)
+    }
+
+    fn record_with(&mut self, agency: &str, case_type: CaseType, day: i32, re_referral: bool, concern: Concern, people: &[(u64, Role, Option<u8>)]) -> u64 {
+        let agency = self.facts.agency_number(agency, "");
+        self.next_record += 1;
+        let involvements: Vec<NewInvolvement> = people
+            .iter()
+            .map(|&(id, role, age)| NewInvolvement { id, role, identified: true, age })
+            .collect();
+        self.facts.add_record(
+            self.next_record,
+            RecordFacts {
+                agency,
+                case_type,
+                day,
+                re_referral,
+                concern,
+                involvements: people.iter().map(|p| p.0).collect(),
+            },
+            &involvements,
+        );
+        self.next_record
+    }
+
+    fn link(&mut self, members: &[u64]) {
+        self.groups.set(members);
+    }
+
+    fn refresh(&mut self, changed: &[u64]) {
+        self.book.refresh(&self.facts, &self.groups, changed.iter().copied());
+    }
+
+    fn kinds(&self, key: u64) -> Vec<(SignalKind, String)> {
+        let mut out: Vec<(SignalKind, String)> = self.book.profile(key).iter().map(|s| (s.kind, s.detail.clone())).collect();
+        out.sort();
+        out
+    }
+}
+
+const V: Role = Role::KnownVictim;
+const P: Role = Role::Perpetrator;
+
+#[test]
+fn one_incident_at_two_agencies_is_one_case_not_revictimisation() {
+    let mut w = World::new();
+    w.record("CSC", CaseType::Csa, 1000, &[(1, V, Some(9)), (2, P, Some(40))]);
+    w.record("POL", CaseType::Csa, 1006, &[(3, V, Some(9)), (4, P, Some(40))]);
+    w.link(&[1, 3]);
+    w.link(&[2, 4]);
+    w.refresh(&[1, 2, 3, 4]);
+    assert_eq!(w.kinds(1), vec![]);
+    assert_eq!(w.kinds(2), vec![], "one victim, seen twice");
+    assert!(w.book.is_empty());
+}
+
+#[test]
+fn cases_apart_in_time_are_revictimisation_with_the_case_types() {
+    let mut w = World::new();
+    w.record("CSC", CaseType::Csa, 1000, &[(1, V, Some(8))]);
+    w.record("POL", CaseType::Cse, 1000 + 89, &[(2, V, Some(8))]);
+    w.link(&[1, 2]);
+    w.refresh(&[1, 2]);
+    assert_eq!(w.kinds(1), vec![], "89 days apart is not yet re-victimisation");
+    w.record("YOT", CaseType::Cse, 1000 + 2000, &[(3, V, Some(14))]);
+    w.link(&[1, 2, 3]);
+    w.refresh(&[3]);
+    assert_eq!(w.kinds(1), vec![(SignalKind::Revictimisation, "CSA→CSE".to_owned())]);
+    let signal = &w.book.profile(1)[0];
+    assert_eq!(signal.evidence, vec![1, 2, 3]);
+    assert_eq!((signal.first_day, signal.last_day), (1000, 3000));
+}
+
+#[test]
+fn a_recorded_re_referral_is_revictimisation_and_resolved_concerns_show_as_resolved() {
+    let mut w = World::new();
+    w.record_with("CSC", CaseType::Csa, 1000, true, Concern::Resolved, &[(1, V, None)]);
+    w.refresh(&[1]);
+    assert_eq!(w.kinds(1), vec![(SignalKind::Revictimisation, "re-referral".to_owned())]);
+    assert!(w.book.profile(1)[0].resolved);
+}
+
+#[test]
+fn csa_at_one_agency_and_cse_at_another_is_a_conflict() {
+    let mut w = World::new();
+    w.record("CSC", CaseType::Csa, 1000, &[(1, V, Some(13))]);
+    w.record("POL", CaseType::Cse, 1004, &[(2, V, Some(13))]);
+    w.record("VOL", CaseType::Csa, 1400, &[(3, V, Some(14))]);
+    w.link(&[1, 2, 3]);
+    w.refresh(&[1, 2, 3]);
+    let kinds = w.kinds(1);
+    assert!(kinds.iter().any(|k| k.0 == SignalKind::ClassificationConflict), "{kinds:?}");
+    let conflict = w.book.profile(1).iter().find(|s| s.kind == SignalKind::ClassificationConflict).expect("conflict");
+    assert_eq!(conflict.evidence, vec![1, 2], "only the incident's own records");
+    // One agency changing its mind about two different incidents is no conflict.
+    let mut w = World::new();
+    w.record("CSC", CaseType::Csa, 1000, &[(1, V, Some(13))]);
+    w.record("CSC", CaseType::Cse, 1010, &[(2, V, Some(13))]);
+    w.link(&[1, 2]);
+    w.refresh(&[1, 2]);
+    assert!(w.kinds(1).iter().all(|k| k.0 != SignalKind::ClassificationConflict));
+}
+
+#[test]
+fn victim_who_harms_elsewhere_raises_overlap_and_criminalisation() {
+    let mut w = World::new();
+    // A child victim at 12 who, two years on, is a suspect (age from the
+    // victim record) in someone else's case.
+    w.record("CSC", CaseType::Cse, 1000, &[(1, V, Some(12))]);
+    w.record("POL", CaseType::Cse, 1730, &[(9, V, Some(13)), (2, P, None)]);
+    w.link(&[1, 2]);
+    w.refresh(&[1, 2, 9]);
+    assert_eq!(
+        w.kinds(1),
+        vec![
+            (SignalKind::VictimHsbOverlap, "victim and perpetrator under 18".to_owned()),
+            (SignalKind::VictimAsOffender, "CSE victim recorded as perpetrator".to_owned()),
+        ]
+    );
+    // An adult perpetrator who was once a victim is recorded as an
+    // offender but is no HSB overlap.
+    let mut w = World::new();
+    w.record("CSC", CaseType::Csa, 1000, &[(1, V, Some(10))]);
+    w.record("POL", CaseType::Csa, 1000 + 365 * 12, &[(9, V, Some(9)), (2, P, None)]);
+    w.link(&[1, 2]);
+    w.refresh(&[1, 2]);
+    assert_eq!(w.kinds(1), vec![(SignalKind::VictimAsOffender, "CSA victim recorded as perpetrator".to_owned())]);
+}
+
+#[test]
+fn a_perpetrator_of_two_victims_is_shared_and_networks_follow_links() {
+    let mut w = World::new();
+    w.record("CSC", CaseType::Csa, 1000, &[(1, V, None), (2, P, None)]);
+    w.record("POL", CaseType::Csa, 1003, &[(3, V, None), (4, P, None)]);
+    w.link(&[1, 3]);
+    w.link(&[2, 4]);
+    w.refresh(&[1, 2, 3, 4]);
+    assert_eq!(w.kinds(2), vec![], "the same victim twice");
+    let third = w.record("VOL", CaseType::Cse, 1500, &[(5, V, None), (6, P, None)]);
+    w.link(&[2, 4, 6]);
+    w.refresh(&[5, 6]);
+    assert_eq!(w.kinds(2), vec![(SignalKind::SharedPerpetrator, "2 victims".to_owned())]);
+    assert_eq!(w.book.profile(2)[0].related, vec![1, 5]);
+    assert!(w.book.networks(&w.facts, &w.groups).is_empty(), "three people are below the network size");
+    // A second perpetrator of victim 5 makes a network of four.
+    w.record("POL", CaseType::Cse, 1600, &[(7, V, None), (8, P, None)]);
+    w.link(&[5, 7]);
+    w.refresh(&[7, 8]);
+    let networks = w.book.networks(&w.facts, &w.groups).to_vec();
+    assert_eq!(networks.len(), 1);
+    assert_eq!(networks[0].related, vec![1, 2, 5, 8]);
+    assert_eq!(networks[0].detail, "4 people: 2 harmed, 2 who harmed");
+    // Withdrawing the record that named victim 5 with perpetrator 2
+    // un-shares the perpetrator and breaks the network.
+    let gone = w.facts.remove_record(third);
+    w.groups.key.remove(&5);
+    w.groups.key.remove(&6);
+    w.groups.set(&[2, 4]);
+    w.groups.set(&[7]);
+    let mut changed = gone;
+    changed.extend([2, 4, 7]);
+    w.refresh(&changed);
+    assert_eq!(w.kinds(2), vec![]);
+    assert!(w.book.networks(&w.facts, &w.groups).is_empty());
+}
+
+#[test]
+fn merging_profiles_moves_signals_to_the_oldest_member() {
+    let mut w = World::new();
+    w.record("CSC", CaseType::Csa, 1000, &[(1, V, None)]);
+    w.record("POL", CaseType::Csa, 1500, &[(2, V, None)]);
+    w.record("VOL", CaseType::Csa, 2000, &[(3, V, None)]);
+    w.link(&[2, 3]);
+    w.refresh(&[1, 2, 3]);
+    assert_eq!(w.book.len(), 1);
+    assert_eq!(w.kinds(2).len(), 1);
+    w.link(&[1, 2, 3]);
+    w.refresh(&[2]);
+    assert_eq!(w.book.len(), 1, "the old profile's signal is gone");
+    assert_eq!(w.kinds(1), vec![(SignalKind::Revictimisation, "CSA→CSA".to_owned())]);
+}

@@ -1,0 +1,277 @@
+//! What the signals need to know of each live record and involvement.
+
+use std::collections::HashMap;
+
+/// A person's part in a case (the API's numbering).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// A victim whose abuse is established.
+    KnownVictim,
+    /// A child suspected to be a victim.
+    SuspectedVictim,
+    /// A perpetrator or suspect.
+    Perpetrator,
+    /// A child displaying harmful sexual behaviour.
+    Hsb,
+}
+
+impl Role {
+    /// From the API's number (1 to 4).
+    pub fn from_number(number: i32) -> Option<Role> {
+        Some(match number {
+            1 => Role::KnownVictim,
+            2 => Role::SuspectedVictim,
+            3 => Role::Perpetrator,
+            4 => Role::Hsb,
+            _ => return None,
+        })
+    }
+
+    /// A known or suspected victim.
+    pub fn is_victim(self) -> bool {
+        matches!(self, Role::KnownVictim | Role::SuspectedVictim)
+    }
+
+    /// A perpetrator or a child displaying HSB: someone who harmed.
+    pub fn is_harmer(self) -> bool {
+        matches!(self, Role::Perpetrator | Role::Hsb)
+    }
+
+    /// The name panels see.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::KnownVictim => "known victim",
+            Role::SuspectedVictim => "suspected victim",
+            Role::Perpetrator => "perpetrator",
+            Role::Hsb => "displays HSB",
+        }
+    }
+}
+
+/// How the recording agency classified a case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CaseType {
+    /// Child sexual abuse.
+    Csa,
+    /// Child sexual exploitation.
+    Cse,
+    /// Harmful sexual behaviour.
+    Hsb,
+}
+
+impl CaseType {
+    /// From the API's number (1 to 3).
+    pub fn from_number(number: i32) -> Option<CaseType> {
+        Some(match number {
+            1 => CaseType::Csa,
+            2 => CaseType::Cse,
+            3 => CaseType::Hsb,
+            _ => return None,
+        })
+    }
+
+    /// `CSA`, `CSE` or `HSB`.
+    pub fn name(self) -> &'static str {
+        match self {
+            CaseType::Csa => "CSA",
+            CaseType::Cse => "CSE",
+            CaseType::Hsb => "HSB",
+        }
+    }
+}
+
+/// Whether the agency still holds the concern (template extension
+/// `case.concern_status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Concern {
+    /// Not recorded.
+    #[default]
+    Missing,
+    /// Current.
+    Current,
+    /// Resolved: must not keep labelling the child.
+    Resolved,
+    /// Recorded as not known.
+    NotKnown,
+}
+
+impl Concern {
+    /// The name panels see.
+    pub fn name(self) -> &'static str {
+        match self {
+            Concern::Missing => "not recorded",
+            Concern::Current => "current",
+            Concern::Resolved => "resolved",
+            Concern::NotKnown => "not known",
+        }
+    }
+}
+
+/// One live case record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordFacts {
+    /// The agency's number in [`Facts::agencies`].
+    pub agency: u16,
+    /// The agency's classification.
+    pub case_type: CaseType,
+    /// When the abuse started, or else when the case was referred (days
+    /// since 1970-01-01).
+    pub day: i32,
+    /// Recorded as a re-referral (template item D5).
+    pub re_referral: bool,
+    /// Concern status.
+    pub concern: Concern,
+    /// The record's involvements, in record order.
+    pub involvements: Vec<u64>,
+}
+
+/// One live involvement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InvolvementFacts {
+    /// The record's slot in [`Facts`].
+    pub record: u32,
+    /// The person's role.
+    pub role: Role,
+    /// Whether it carries any identity (unknown perpetrators do not and
+    /// never link).
+    pub identified: bool,
+    /// The person's age as recorded in this involvement (victim's age at
+    /// referral or perpetrator's age), if any.
+    pub age: Option<u8>,
+}
+
+/// An involvement to add with its record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewInvolvement {
+    /// Involvement id.
+    pub id: u64,
+    /// Role.
+    pub role: Role,
+    /// Carries identity.
+    pub identified: bool,
+    /// Recorded age.
+    pub age: Option<u8>,
+}
+
+/// Every live record and involvement, as the signals need them. Records
+/// are found by a 64-bit fingerprint of (agency, record ref) that the
+/// caller computes; involvements by id.
+#[derive(Debug, Default)]
+pub struct Facts {
+    agencies: Vec<(String, String)>,
+    records: Vec<Option<RecordFacts>>,
+    free: Vec<u32>,
+    slots: HashMap<u64, u32>,
+    involvements: Vec<Option<InvolvementFacts>>,
+}
+
+impl Facts {
+    /// An empty table.
+    pub fn new() -> Facts {
+        Facts::default()
+    }
+
+    /// Makes room for `involvements` involvement ids without growing.
+    pub fn reserve(&mut self, involvements: usize) {
+        self.involvements.reserve(involvements.saturating_sub(self.involvements.len()));
+    }
+
+    /// The number of an agency (added on first sight) and its type.
+    pub fn agency_number(&mut self, code: &str, agency_type: &str) -> u16 {
+        if let Some(index) = self.agencies.iter().position(|(c, _)| c == code) {
+            if self.agencies[index].1.is_empty() && !agency_type.is_empty() {
+                self.agencies[index].1 = agency_type.to_owned();
+            }
+            return index as u16;
+        }
+        self.agencies.push((code.to_owned(), agency_type.to_owned()));
+        (self.agencies.len() - 1) as u16
+    }
+
+    /// Agency codes and types by number.
+    pub fn agencies(&self) -> &[(String, String)] {
+        &self.agencies
+    }
+
+    /// The number of an agency already seen.
+    pub fn find_agency(&self, code: &str) -> Option<u16> {
+        self.agencies.iter().position(|(c, _)| c == code).map(|i| i as u16)
+    }
+
+    /// Adds a record and its involvements (replacing any record with the
+    /// same fingerprint).
+    pub fn add_record(&mut self, fingerprint: u64, record: RecordFacts, involvements: &[NewInvolvement]) {
+        self.remove_record(fingerprint);
+        let slot = match self.free.pop() {
+            Some(slot) => slot,
+            None => {
+                self.records.push(None);
+                (self.records.len() - 1) as u32
+            }
+        };
+        for involvement in involvements {
+            let index = usize::try_from(involvement.id).unwrap_or(usize::MAX);
+            if self.involvements.len() <= index {
+                self.involvements.resize(index + 1, None);
+            }
+            self.involvements[index] = Some(InvolvementFacts {
+                record: slot,
+                role: involvement.role,
+                identified: involvement.identified,
+                age: involvement.age,
+            });
+        }
+        self.records[slot as usize] = Some(record);
+        self.slots.insert(fingerprint, slot);
+    }
+
+    /// Removes a record and its involvements; returns the involvement ids.
+    pub fn remove_record(&mut self, fingerprint: u64) -> Vec<u64> {
+        let Some(slot) = self.slots.remove(&fingerprint) else {
+            return Vec::new();
+        };
+        let record = self.records[slot as usize].take();
+        self.free.push(slot);
+        let ids = record.map(|r| r.involvements).unwrap_or_default();
+        for &id in &ids {
+            if let Some(entry) = usize::try_from(id).ok().and_then(|i| self.involvements.get_mut(i)) {
+                *entry = None;
+            }
+        }
+        ids
+    }
+
+    /// A live involvement.
+    pub fn involvement(&self, id: u64) -> Option<&InvolvementFacts> {
+        self.involvements.get(usize::try_from(id).ok()?)?.as_ref()
+    }
+
+    /// A live record by slot.
+    pub fn record(&self, slot: u32) -> Option<&RecordFacts> {
+        self.records.get(slot as usize)?.as_ref()
+    }
+
+    /// A live record by fingerprint.
+    pub fn record_by_fingerprint(&self, fingerprint: u64) -> Option<&RecordFacts> {
+        self.record(*self.slots.get(&fingerprint)?)
+    }
+
+    /// A live involvement with its record.
+    pub fn with_record(&self, id: u64) -> Option<(&InvolvementFacts, &RecordFacts)> {
+        let involvement = self.involvement(id)?;
+        Some((involvement, self.record(involvement.record)?))
+    }
+
+    /// Every live record.
+    pub fn records(&self) -> impl Iterator<Item = &RecordFacts> {
+        self.records.iter().flatten()
+    }
+
+    /// Bytes held, approximately.
+    pub fn memory_bytes(&self) -> usize {
+        self.involvements.capacity() * std::mem::size_of::<Option<InvolvementFacts>>()
+            + self.records.capacity() * std::mem::size_of::<Option<RecordFacts>>()
+            + self.records().map(|r| r.involvements.capacity() * 8).sum::<usize>()
+            + self.slots.capacity() * 16
+    }
+}

@@ -1,0 +1,45 @@
+//! What linked profiles mean, for multi-agency panels.
+//!
+//! The node keeps a [`Facts`] table: for every live case record its agency,
+//! case type, date, re-referral flag, concern status and involvements, and
+//! for every involvement its role and any recorded age. Together with the
+//! profiles the linkage decided (seen through [`Profiles`]), that is enough
+//! to raise the [`Signal`]s a panel asks about:
+//!
+//! - **re-victimisation**: victim involvements in cases at least 90 days
+//!   apart, or a case recorded as a re-referral; records of one incident at
+//!   several agencies fall within days of each other and are one case;
+//! - **victim/HSB overlap**: a victim in one record who displays harmful
+//!   sexual behaviour (or is a perpetrator under 18) in another;
+//! - **victim recorded as offender**;
+//! - **shared perpetrator**: a perpetrator (or child displaying HSB) whose
+//!   records name two or more distinct victims;
+//! - **network**: a connected victim–perpetrator component of at least four
+//!   people;
+//! - **classification conflict**: one incident recorded as CSA by one agency
+//!   and CSE by another.
+//!
+//! [`SignalBook`] keeps the signals current: after each change the node
+//! passes the involvements whose profiles changed, and only those profiles
+//! (and the perpetrators their records name) are recomputed. Networks are
+//! whole-graph and recomputed on demand when anything changed.
+//!
+//! [`report`] counts distinct profiles by categories with small-number and
+//! secondary suppression; [`network`] builds the neighbourhood of a profile
+//! and renders it as Graphviz DOT or SVG. Nothing here does I/O.
+
+mod detect;
+mod facts;
+pub mod network;
+pub mod report;
+
+pub use detect::{Signal, SignalBook, SignalConfig, SignalKind};
+pub use facts::{CaseType, Concern, Facts, InvolvementFacts, NewInvolvement, RecordFacts, Role};
+
+/// Profiles as the linkage decided them.
+pub trait Profiles {
+    /// The profile's stable key (its oldest member) for an involvement.
+    fn key(&self, id: u64) -> u64;
+    /// Every member of the profile holding `id`.
+    fn members(&self, id: u64) -> Vec<u64>;
+}
