@@ -345,15 +345,19 @@ impl SignalBook {
         self.by_profile.is_empty()
     }
 
-    /// The networks: connected victim–perpetrator components of at least
-    /// the configured size, recomputed when anything changed since the
-    /// last call.
-    pub fn networks(&mut self, facts: &Facts, profiles: &impl Profiles) -> &[Signal] {
+    /// Recomputes the networks (connected victim–perpetrator components of
+    /// at least the configured size) if anything changed since they were
+    /// last computed.
+    pub fn update_networks(&mut self, facts: &Facts, profiles: &impl Profiles) {
         let fresh = matches!(&self.networks, Some((generation, _)) if *generation == self.generation);
         if !fresh {
             let networks = find_networks(&self.config, facts, profiles);
             self.networks = Some((self.generation, networks));
         }
+    }
+
+    /// The networks as last computed by [`SignalBook::update_networks`].
+    pub fn networks(&self) -> &[Signal] {
         self.networks.as_ref().map(|(_, n)| n.as_slice()).unwrap_or(&[])
     }
 }

@@ -283,6 +283,20 @@ impl Store {
         Ok(out)
     }
 
+    /// Visits every stored record with its agency and ref.
+    pub fn for_each_record(&self, mut visit: impl FnMut(&str, &str, StoredRecord) -> Result<()>) -> Result<()> {
+        let cf = self.cf(RECORDS)?;
+        for item in self.db.iterator_cf(cf, IteratorMode::Start) {
+            let (key, value) = item?;
+            let split = key.iter().position(|b| *b == 0).ok_or(Error::Corrupt("record key"))?;
+            let agency = std::str::from_utf8(&key[..split]).map_err(|_| Error::Corrupt("record key"))?;
+            let record_ref = std::str::from_utf8(&key[split + 1..]).map_err(|_| Error::Corrupt("record key"))?;
+            let record = prost::Message::decode(value.as_ref()).map_err(|_| Error::Corrupt("record"))?;
+            visit(agency, record_ref, record)?;
+        }
+        Ok(())
+    }
+
     /// Number of stored records.
     pub fn count_records(&self) -> Result<u64> {
         let cf = self.cf(RECORDS)?;

@@ -19,6 +19,10 @@ pub struct NodeConfig {
     pub expected_epoch: Option<String>,
     /// Largest upload batch accepted, in records.
     pub max_batch_records: usize,
+    /// Partnerships: name → the agency codes whose panels share a view.
+    /// A panel sees a profile only when one of its records comes from one
+    /// of its partnership's agencies.
+    pub partnerships: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 impl Default for NodeConfig {
@@ -28,6 +32,7 @@ impl Default for NodeConfig {
             data_dir: PathBuf::from("braid-data"),
             expected_epoch: None,
             max_batch_records: 5000,
+            partnerships: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -59,6 +64,10 @@ impl NodeConfig {
             "max_batch_records must be between 1 and 100000"
         );
         anyhow::ensure!(!self.data_dir.as_os_str().is_empty(), "data_dir must be set");
+        for (name, agencies) in &self.partnerships {
+            anyhow::ensure!(!agencies.is_empty(), "partnership `{name}` names no agencies");
+            anyhow::ensure!(agencies.len() <= 64, "partnership `{name}` names more than 64 agencies");
+        }
         Ok(())
     }
 }

@@ -16,9 +16,11 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use braid_linkage::model::{FEATURES, DICE};
 use braid_linkage::{key_kind_name, Bloom, Decision, InvolvementId, KeyFingerprint, Linker, LinkerConfig, Model, Outcome};
 use braid_proto::v1;
+use braid_signals::{Facts, NewInvolvement, SignalBook, SignalConfig};
 use braid_store::{Store, StoredInvolvement, StoredLink, StoredLinks, StoredRecord, WriteSet};
 use prost::Message;
 
+use crate::panel::{record_facts, PreparedFacts, ProfileView};
 use crate::validate::validate_record;
 
 /// What the engine can refuse or fail with.
@@ -41,6 +43,9 @@ pub enum EngineError {
     /// What was asked for does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// The caller may not see what it asked for.
+    #[error("{0}")]
+    Refused(String),
     /// A previous failure left the engine unusable.
     #[error("a batch could not be stored after it was linked, so the node's in-memory linkage state is no longer trusted; restart the node (acknowledged batches are safe; unacknowledged ones can be re-sent)")]
     Poisoned,
@@ -59,8 +64,12 @@ pub struct Submission {
     pub submission_id: String,
 }
 
-struct State {
-    linker: Linker,
+pub(crate) struct State {
+    pub(crate) linker: Linker,
+    /// What the signals need of every live record.
+    pub(crate) facts: Facts,
+    /// The current signals.
+    pub(crate) signals: SignalBook,
     /// The ticket the next linked batch gets; writes happen in ticket order.
     next_ticket: u64,
     /// Fingerprints of every stored record's key: a record not in here is
@@ -124,6 +133,8 @@ struct PreparedRecord {
     stored_bytes: Vec<u8>,
     /// Each involvement encoded for storage, and as the linker sees it.
     involvements: Vec<(Vec<u8>, braid_linkage::Involvement)>,
+    /// What the signals need of it.
+    facts: PreparedFacts,
 }
 
 /// Validates and encodes a batch's records; rejected ones go into the
@@ -149,6 +160,12 @@ fn prepare_records(submission: &Submission, records: Vec<v1::CaseRecord>, ack: &
             continue;
         }
         record.source_row = 0;
+        let facts = record_facts(&record, |i| {
+            record.involvements[i]
+                .pseudonyms
+                .as_ref()
+                .is_some_and(|p| !p.match_keys.is_empty() || !p.bloom.is_empty())
+        });
         let mut canonical = record;
         let content_hash = blake3::hash(&canonical.encode_to_vec()).as_bytes().to_vec();
         let mut involvements = Vec::with_capacity(canonical.involvements.len());
@@ -173,9 +190,21 @@ fn prepare_records(submission: &Submission, records: Vec<v1::CaseRecord>, ack: &
             content_hash,
             stored_bytes: canonical.encode_to_vec(),
             involvements,
+            facts,
         });
     }
     out
+}
+
+/// Adds a record's facts under its agency's number.
+fn add_facts(facts: &mut Facts, fingerprint: u64, agency: u16, prepared: PreparedFacts, ids: &[u64]) {
+    let involvements: Vec<NewInvolvement> = prepared
+        .involvements
+        .iter()
+        .zip(ids)
+        .map(|(&(role, identified, age), &id)| NewInvolvement { id, role, identified, age })
+        .collect();
+    facts.add_record(fingerprint, prepared.into_record(agency, ids.to_vec()), &involvements);
 }
 
 /// Involvements the linker's arrays have room for before they first grow.
@@ -214,7 +243,7 @@ fn stored_links(outcome: &Outcome) -> StoredLinks {
 /// stops accepting work ([`EngineError::Poisoned`]); a restart rebuilds the
 /// state from RocksDB, which holds exactly the acknowledged batches.
 pub struct Engine {
-    store: Store,
+    pub(crate) store: Store,
     state: Mutex<State>,
     expected_epoch: Option<String>,
     max_batch_records: usize,
@@ -271,7 +300,7 @@ pub fn profile_id(smallest_member: u64) -> String {
     format!("P{smallest_member:07}")
 }
 
-fn parse_profile_id(text: &str) -> Option<u64> {
+pub(crate) fn parse_profile_id(text: &str) -> Option<u64> {
     text.strip_prefix('P')?.parse().ok()
 }
 
@@ -347,6 +376,23 @@ struct Pending {
     /// Decisions in the order made; a later one for an id replaces an
     /// earlier one.
     outcomes: Vec<(InvolvementId, Outcome)>,
+    /// Changes to the signals' facts, applied in order once the batch has
+    /// linked.
+    fact_changes: Vec<FactChange>,
+    /// Involvements whose profiles may have changed.
+    dirty: Vec<InvolvementId>,
+}
+
+/// One change to the signals' facts.
+enum FactChange {
+    Remove(u64),
+    Add {
+        fingerprint: u64,
+        agency: String,
+        agency_type: String,
+        facts: PreparedFacts,
+        ids: Vec<u64>,
+    },
 }
 
 impl Pending {
@@ -357,6 +403,8 @@ impl Pending {
             records_removed: Vec::new(),
             withdrawn: Vec::new(),
             outcomes: Vec::new(),
+            fact_changes: Vec::new(),
+            dirty: Vec::new(),
         }
     }
 
@@ -366,21 +414,26 @@ impl Pending {
             self.withdrawn.push(id);
         }
         self.set.delete_record(agency, record_ref);
-        self.records_removed.push(braid_store::record_fingerprint(agency, record_ref));
+        let fingerprint = braid_store::record_fingerprint(agency, record_ref);
+        self.records_removed.push(fingerprint);
+        self.fact_changes.push(FactChange::Remove(fingerprint));
+        self.dirty.extend(&record.involvement_ids);
     }
 
     /// Re-links the profiles that withdrawn involvements were part of; their
     /// decisions join the batch's outcomes.
     fn finish(&mut self, linker: &mut Linker) {
         if !self.withdrawn.is_empty() {
+            // Everyone in a profile that loses a member may change profile.
+            self.dirty.extend(linker.profiles().members_of(&self.withdrawn));
             self.outcomes.extend(linker.withdraw_and_relink(&self.withdrawn));
         }
     }
 
     /// Splits into the write set and the decisions still to be encoded into
     /// it (outside the state lock, by [`put_links`]).
-    fn into_parts(self) -> (WriteSet, Vec<(InvolvementId, Outcome)>, Vec<InvolvementId>) {
-        (self.set, self.outcomes, self.withdrawn)
+    fn into_parts(self) -> (WriteSet, Vec<(InvolvementId, Outcome)>, Vec<InvolvementId>, Vec<FactChange>, Vec<InvolvementId>) {
+        (self.set, self.outcomes, self.withdrawn, self.fact_changes, self.dirty)
     }
 }
 
@@ -403,6 +456,8 @@ impl Engine {
         let mut state = State {
             records: store.record_fingerprints()?.into_iter().collect(),
             linker: Linker::new(LinkerConfig::default()),
+            facts: Facts::new(),
+            signals: SignalBook::new(SignalConfig::default()),
             next_ticket: 0,
             agencies: HashMap::new(),
             next_id: store.next_involvement_id()?,
@@ -413,7 +468,12 @@ impl Engine {
         // involvements never copies the arrays while the lock is held.
         let stored = usize::try_from(state.next_id).unwrap_or(0);
         state.linker.reserve((stored + stored / 2).max(RESERVED_INVOLVEMENTS));
+        state.facts.reserve((stored + stored / 2).max(RESERVED_INVOLVEMENTS));
+        let mut identified: HashSet<u64> = HashSet::new();
         store.for_each_involvement(|id, involvement| {
+            if !involvement.match_keys.is_empty() || !involvement.bloom.is_empty() {
+                identified.insert(id);
+            }
             let involvement = state.linker_involvement(&involvement);
             state.linker.index(id, &involvement);
             Ok(())
@@ -429,6 +489,19 @@ impl Engine {
             let model = Model::from_bytes(&bytes).ok_or(braid_store::Error::Corrupt("linkage model"))?;
             state.linker.set_model(model);
         }
+        let mut live = Vec::new();
+        store.for_each_record(|agency, record_ref, stored| {
+            let record = v1::CaseRecord::decode(stored.record.as_slice()).map_err(|_| braid_store::Error::Corrupt("record"))?;
+            let facts = record_facts(&record, |i| stored.involvement_ids.get(i).is_some_and(|id| identified.contains(id)));
+            live.extend(&stored.involvement_ids);
+            let agency_number = state.facts.agency_number(agency, &stored.agency_type);
+            let fingerprint = braid_store::record_fingerprint(agency, record_ref);
+            add_facts(&mut state.facts, fingerprint, agency_number, facts, &stored.involvement_ids);
+            Ok(())
+        })?;
+        drop(identified);
+        let State { facts, signals, linker, .. } = &mut state;
+        signals.refresh(facts, &ProfileView(linker.profiles()), live);
         Ok(Engine {
             store,
             state: Mutex::new(state),
@@ -441,7 +514,7 @@ impl Engine {
         })
     }
 
-    fn lock_state(&self) -> Result<MutexGuard<'_, State>, EngineError> {
+    pub(crate) fn lock_state(&self) -> Result<MutexGuard<'_, State>, EngineError> {
         if self.poisoned.load(Ordering::SeqCst) {
             return Err(EngineError::Poisoned);
         }
@@ -455,10 +528,31 @@ impl Engine {
 
     /// Moves the profiles' parent changes into `set` (the in-memory changes
     /// are now committed to being written) and takes a write ticket.
-    fn seal(state: &mut State, set: &mut WriteSet) -> u64 {
+    fn seal(state: &mut State, set: &mut WriteSet, fact_changes: Vec<FactChange>, mut dirty: Vec<InvolvementId>) -> u64 {
         for change in state.linker.profiles_mut().take_changes() {
             set.set_parent(change.id, change.parent);
+            dirty.push(change.id);
         }
+        for change in fact_changes {
+            match change {
+                FactChange::Remove(fingerprint) => {
+                    state.facts.remove_record(fingerprint);
+                }
+                FactChange::Add {
+                    fingerprint,
+                    agency,
+                    agency_type,
+                    facts,
+                    ids,
+                } => {
+                    let number = state.facts.agency_number(&agency, &agency_type);
+                    add_facts(&mut state.facts, fingerprint, number, facts, &ids);
+                    dirty.extend(ids);
+                }
+            }
+        }
+        let State { facts, signals, linker, .. } = state;
+        signals.refresh(facts, &ProfileView(linker.profiles()), dirty);
         let ticket = state.next_ticket;
         state.next_ticket += 1;
         ticket
@@ -560,6 +654,13 @@ impl Engine {
                     pending.outcomes.push((id, outcome));
                     ack.involvements += 1;
                 }
+                pending.fact_changes.push(FactChange::Add {
+                    fingerprint,
+                    agency: submission.agency.clone(),
+                    agency_type: submission.agency_type.clone(),
+                    facts: record.facts,
+                    ids: ids.clone(),
+                });
                 pending.set.put_record(
                     &submission.agency,
                     &record.record_ref,
@@ -584,14 +685,14 @@ impl Engine {
         }
         drop(model_before);
         let (added, removed) = (std::mem::take(&mut pending.records_added), std::mem::take(&mut pending.records_removed));
-        let (mut set, outcomes, withdrawn) = pending.into_parts();
+        let (mut set, outcomes, withdrawn, fact_changes, dirty) = pending.into_parts();
         if state.epoch.is_none() {
             set.set_epoch(&submission.epoch);
         }
         set.set_next_involvement_id(next_id);
         set.put_model(state.linker.model().to_bytes());
         set.put_ack(&submission.agency, &submission.submission_id, sequence, ack.encode_to_vec());
-        let ticket = Engine::seal(state, &mut set);
+        let ticket = Engine::seal(state, &mut set, fact_changes, dirty);
         state.epoch.get_or_insert_with(|| submission.epoch.clone());
         drop(guard);
         put_links(&mut set, outcomes, &withdrawn);
@@ -632,8 +733,8 @@ impl Engine {
             return Err(error);
         }
         let removed = std::mem::take(&mut pending.records_removed);
-        let (mut set, outcomes, withdrawn_ids) = pending.into_parts();
-        let ticket = Engine::seal(state, &mut set);
+        let (mut set, outcomes, withdrawn_ids, fact_changes, dirty) = pending.into_parts();
+        let ticket = Engine::seal(state, &mut set, fact_changes, dirty);
         drop(guard);
         put_links(&mut set, outcomes, &withdrawn_ids);
         self.write_in_turn(ticket, set)?;

@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod engine;
+pub mod panel;
 pub mod service;
 pub mod validate;
 
@@ -17,6 +18,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use braid_proto::v1::admin_service_server::AdminServiceServer;
 use braid_proto::v1::ingest_service_server::IngestServiceServer;
+use braid_proto::v1::panel_service_server::PanelServiceServer;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 
@@ -55,6 +57,7 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
     let data_dir = config.data_dir.clone();
     let expected = config.expected_epoch.clone();
     let max = config.max_batch_records;
+    let partnerships = config.partnerships.clone();
     let engine = tokio::task::spawn_blocking(move || Engine::open(&data_dir, expected, max))
         .await
         .context("open the store")?
@@ -72,6 +75,7 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
                     .max_decoding_message_size(MAX_MESSAGE_BYTES),
             )
             .add_service(AdminServiceServer::new(service::Admin::new(Arc::clone(&engine))))
+            .add_service(PanelServiceServer::new(service::Panel::new(Arc::clone(&engine), partnerships)))
             .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
                 let _ = shutdown_receiver.await;
             })

@@ -4,13 +4,16 @@
 use std::pin::Pin;
 use std::sync::Arc;
 
-use braid_proto::v1::{self, admin_service_server::AdminService, ingest_service_server::IngestService};
+use std::collections::BTreeMap;
+
+use braid_proto::v1::{self, admin_service_server::AdminService, ingest_service_server::IngestService, panel_service_server::PanelService};
 use futures::Stream;
 use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{info, instrument, warn};
 
 use crate::engine::{Engine, EngineError, ExplainSubject, LinkExplanation, Submission};
+use crate::panel::{PanelSubject, Population};
 
 /// Maps engine errors to gRPC status codes, one arm per variant.
 fn status(error: EngineError) -> Status {
@@ -18,6 +21,7 @@ fn status(error: EngineError) -> Status {
         EngineError::EpochMismatch { .. } => Status::failed_precondition(error.to_string()),
         EngineError::InvalidRequest(_) => Status::invalid_argument(error.to_string()),
         EngineError::NotFound(_) => Status::not_found(error.to_string()),
+        EngineError::Refused(_) => Status::permission_denied(error.to_string()),
         EngineError::Storage(_) => {
             warn!(error = %error, "storage failure");
             Status::unavailable("the node could not store the batch; nothing of it was applied, retry")
@@ -242,5 +246,131 @@ impl AdminService for Admin {
                 })
                 .collect(),
         }))
+    }
+}
+
+/// Implements the panel service: every call names its partnership and a
+/// purpose.
+pub struct Panel {
+    engine: Arc<Engine>,
+    partnerships: BTreeMap<String, Vec<String>>,
+}
+
+impl Panel {
+    /// Serves over `engine` for the configured partnerships (name → agency
+    /// codes).
+    pub fn new(engine: Arc<Engine>, partnerships: BTreeMap<String, Vec<String>>) -> Panel {
+        Panel { engine, partnerships }
+    }
+
+    /// The partnership's agencies, once the context is checked.
+    fn agencies(&self, context: Option<&v1::PanelContext>) -> Result<Vec<String>, Status> {
+        let context = context.ok_or_else(|| Status::invalid_argument("context (partnership and purpose) is required"))?;
+        if context.purpose.trim().is_empty() {
+            return Err(Status::invalid_argument("a panel query must state its purpose"));
+        }
+        match self.partnerships.get(&context.partnership) {
+            Some(agencies) => Ok(agencies.clone()),
+            None if self.partnerships.is_empty() => Err(Status::failed_precondition(
+                "this node has no partnerships configured; add a [partnerships] table to its config",
+            )),
+            None => Err(Status::permission_denied(format!(
+                "no partnership is called `{}`; this node serves {}",
+                context.partnership,
+                self.partnerships.keys().cloned().collect::<Vec<_>>().join(", ")
+            ))),
+        }
+    }
+}
+
+fn panel_subject(record: Option<v1::RecordSubject>, profile_id: Option<String>) -> Result<PanelSubject, Status> {
+    match (record, profile_id) {
+        (Some(record), _) => Ok(PanelSubject::Record {
+            agency: record.agency,
+            record_ref: record.record_ref,
+        }),
+        (None, Some(id)) => Ok(PanelSubject::Profile(id)),
+        (None, None) => Err(Status::invalid_argument("give an agency and record ref, or a profile id")),
+    }
+}
+
+#[tonic::async_trait]
+impl PanelService for Panel {
+    #[instrument(skip_all)]
+    async fn profile(&self, request: Request<v1::ProfileRequest>) -> Result<Response<v1::ProfileResponse>, Status> {
+        let request = request.into_inner();
+        let agencies = self.agencies(request.context.as_ref())?;
+        let subject = match request.subject {
+            Some(v1::profile_request::Subject::Record(record)) => panel_subject(Some(record), None)?,
+            Some(v1::profile_request::Subject::ProfileId(id)) => panel_subject(None, Some(id))?,
+            None => panel_subject(None, None)?,
+        };
+        let engine = Arc::clone(&self.engine);
+        let profiles = blocking(move || engine.panel_profile(&agencies, &subject)).await?;
+        info!(profiles = profiles.len(), "panel profile query");
+        Ok(Response::new(v1::ProfileResponse { profiles }))
+    }
+
+    #[instrument(skip_all)]
+    async fn signals(&self, request: Request<v1::SignalsRequest>) -> Result<Response<v1::SignalsResponse>, Status> {
+        let request = request.into_inner();
+        let agencies = self.agencies(request.context.as_ref())?;
+        let engine = Arc::clone(&self.engine);
+        let response = blocking(move || engine.panel_signals(&agencies, &request)).await?;
+        info!(signals = response.signals.len(), matched = response.matched, "panel signal listing");
+        Ok(Response::new(response))
+    }
+
+    #[instrument(skip_all)]
+    async fn network(&self, request: Request<v1::NetworkRequest>) -> Result<Response<v1::NetworkResponse>, Status> {
+        let request = request.into_inner();
+        let agencies = self.agencies(request.context.as_ref())?;
+        let subject = match request.subject {
+            Some(v1::network_request::Subject::Record(record)) => panel_subject(Some(record), None)?,
+            Some(v1::network_request::Subject::ProfileId(id)) => panel_subject(None, Some(id))?,
+            None => panel_subject(None, None)?,
+        };
+        let depth = match request.depth {
+            0 => 2,
+            d => d.min(6),
+        };
+        let max_people = match request.max_people {
+            0 => 60,
+            n => (n as usize).min(500),
+        };
+        let engine = Arc::clone(&self.engine);
+        let response = blocking(move || engine.panel_network(&agencies, &subject, depth, max_people)).await?;
+        info!(people = response.nodes.len(), "panel network query");
+        Ok(Response::new(response))
+    }
+
+    #[instrument(skip_all)]
+    async fn report(&self, request: Request<v1::ReportRequest>) -> Result<Response<v1::ReportResponse>, Status> {
+        let request = request.into_inner();
+        let agencies = self.agencies(request.context.as_ref())?;
+        let population = Population::parse(&request.population)
+            .ok_or_else(|| Status::invalid_argument("population is victims, harmers or all"))?;
+        let engine = Arc::clone(&self.engine);
+        let response = blocking(move || engine.panel_report(&agencies, &request.by, population)).await?;
+        info!("panel report");
+        Ok(Response::new(response))
+    }
+
+    #[instrument(skip_all)]
+    async fn completeness(&self, request: Request<v1::CompletenessRequest>) -> Result<Response<v1::CompletenessResponse>, Status> {
+        let agencies = self.agencies(request.get_ref().context.as_ref())?;
+        let engine = Arc::clone(&self.engine);
+        let response = blocking(move || engine.completeness(&agencies)).await?;
+        info!("panel completeness report");
+        Ok(Response::new(response))
+    }
+
+    #[instrument(skip_all)]
+    async fn interconnectedness(&self, request: Request<v1::InterconnectednessRequest>) -> Result<Response<v1::InterconnectednessResponse>, Status> {
+        let agencies = self.agencies(request.get_ref().context.as_ref())?;
+        let engine = Arc::clone(&self.engine);
+        let response = blocking(move || engine.interconnectedness(&agencies)).await?;
+        info!("panel interconnectedness report");
+        Ok(Response::new(response))
     }
 }

@@ -42,7 +42,7 @@ fn check_date(date: &Option<v1::Date>, field: &str) -> Result<(), Invalid> {
     Ok(())
 }
 
-fn to_value(wire: &v1::TemplateValue) -> Option<Value> {
+pub(crate) fn to_value(wire: &v1::TemplateValue) -> Option<Value> {
     let write_in = (!wire.write_in.is_empty()).then(|| wire.write_in.clone());
     Some(match wire.value.as_ref()? {
         WireValue::Category(code) => Value::Single {

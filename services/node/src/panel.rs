@@ -1,0 +1,820 @@
+//! Panel queries: linked profiles, signals, networks, reports, completeness
+//! and interconnectedness, for one partnership at a time.
+//!
+//! A profile is visible to a partnership when one of its records comes from
+//! one of the partnership's agencies. Records from other agencies are only
+//! counted, by agency type; identities and pseudonyms never leave the node,
+//! and link confidence is given as a band, never a score.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::OnceLock;
+
+use braid_linkage::{Decision, UnionFind};
+use braid_proto::v1;
+use braid_signals::network::neighbourhood;
+use braid_signals::report::{publish, resolve, Answer, Table, LEGEND};
+use braid_signals::{CaseType, Concern, Facts, Profiles, RecordFacts, Role, Signal, SignalKind};
+use braid_template::{Completeness, Date, FieldKind, Section, Template, Value};
+use prost::Message;
+
+use crate::engine::{parse_profile_id, profile_id, Engine, EngineError, State};
+use crate::validate::to_value;
+
+/// What the signals need of a record, worked out before the state lock.
+#[derive(Debug, Clone)]
+pub(crate) struct PreparedFacts {
+    case_type: CaseType,
+    day: i32,
+    re_referral: bool,
+    concern: Concern,
+    /// (role, carries identity, recorded age) per involvement.
+    pub(crate) involvements: Vec<(Role, bool, Option<u8>)>,
+}
+
+impl PreparedFacts {
+    pub(crate) fn into_record(self, agency: u16, involvements: Vec<u64>) -> RecordFacts {
+        RecordFacts {
+            agency,
+            case_type: self.case_type,
+            day: self.day,
+            re_referral: self.re_referral,
+            concern: self.concern,
+            involvements,
+        }
+    }
+}
+
+/// Template codes the signals read.
+struct Codes {
+    re_referral: Option<u32>,
+    current: Option<u32>,
+    resolved: Option<u32>,
+}
+
+fn codes() -> &'static Codes {
+    static CODES: OnceLock<Codes> = OnceLock::new();
+    CODES.get_or_init(|| {
+        let template = Template::standard();
+        let code = |field: &str, label: &str| {
+            template.field(field).ok().and_then(|f| f.category_by_label(label)).map(|c| c.code)
+        };
+        Codes {
+            re_referral: code("services.referral_type", "Re-referral"),
+            current: code("case.concern_status", "Current"),
+            resolved: code("case.concern_status", "Resolved"),
+        }
+    })
+}
+
+fn day_of(date: Option<&v1::Date>) -> Option<i32> {
+    let date = date?;
+    let date = Date::new(date.year, u32::try_from(date.month).ok()?, u32::try_from(date.day).ok()?)?;
+    i32::try_from(date.days_since_epoch()).ok()
+}
+
+fn wire_date(day: i32) -> v1::Date {
+    let date = Date::from_days_since_epoch(i64::from(day));
+    v1::Date {
+        year: date.year,
+        month: date.month as i32,
+        day: date.day as i32,
+    }
+}
+
+fn category(fields: &[v1::TemplateValue], id: &str) -> Option<Value> {
+    fields.iter().find(|f| f.field_id == id).and_then(to_value)
+}
+
+/// Reads what the signals need from a (validated) record. `identified`
+/// says whether involvement `i` carries any identity.
+pub(crate) fn record_facts(record: &v1::CaseRecord, identified: impl Fn(usize) -> bool) -> PreparedFacts {
+    let codes = codes();
+    let single = |id: &str| match category(&record.fields, id) {
+        Some(Value::Single { code, .. }) => Some(code),
+        _ => None,
+    };
+    let concern = match category(&record.fields, "case.concern_status") {
+        None => Concern::Missing,
+        Some(Value::NotKnown) => Concern::NotKnown,
+        Some(Value::Single { code, .. }) if Some(code) == codes.current => Concern::Current,
+        Some(Value::Single { code, .. }) if Some(code) == codes.resolved => Concern::Resolved,
+        Some(_) => Concern::NotKnown,
+    };
+    let day = day_of(record.incident_start.as_ref())
+        .or_else(|| day_of(record.referral_date.as_ref()))
+        .unwrap_or(0);
+    let involvements = record
+        .involvements
+        .iter()
+        .enumerate()
+        .map(|(i, involvement)| {
+            let role = Role::from_number(involvement.role).unwrap_or(Role::Perpetrator);
+            let age = ["victim.age_at_referral", "perpetrator.age"].iter().find_map(|id| {
+                match category(&involvement.fields, id) {
+                    Some(Value::Integer(age)) => u8::try_from(age).ok(),
+                    _ => None,
+                }
+            });
+            (role, identified(i), age)
+        })
+        .collect();
+    PreparedFacts {
+        case_type: CaseType::from_number(record.case_type).unwrap_or(CaseType::Csa),
+        day,
+        re_referral: single("services.referral_type").is_some_and(|code| Some(code) == codes.re_referral),
+        concern,
+        involvements,
+    }
+}
+
+/// The linker's profiles as the signals see them.
+pub(crate) struct ProfileView<'a>(pub(crate) &'a UnionFind);
+
+impl Profiles for ProfileView<'_> {
+    fn key(&self, id: u64) -> u64 {
+        self.0.smallest_member(id)
+    }
+    fn members(&self, id: u64) -> Vec<u64> {
+        self.0.members(id).collect()
+    }
+}
+
+/// The agencies a partnership may see, by the facts' agency numbers.
+struct Scope {
+    allowed: Vec<bool>,
+}
+
+impl Scope {
+    fn new(facts: &Facts, agencies: &[String]) -> Scope {
+        let mut allowed = vec![false; facts.agencies().len()];
+        for code in agencies {
+            if let Some(n) = facts.find_agency(code) {
+                allowed[usize::from(n)] = true;
+            }
+        }
+        Scope { allowed }
+    }
+
+    fn allows(&self, agency: u16) -> bool {
+        self.allowed.get(usize::from(agency)).copied().unwrap_or(false)
+    }
+}
+
+/// Whom a profile or network query is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PanelSubject {
+    /// The people of one record.
+    Record {
+        /// Agency code (must be in the partnership).
+        agency: String,
+        /// Opaque record ref.
+        record_ref: String,
+    },
+    /// A profile id.
+    Profile(String),
+}
+
+/// Which people a report counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Population {
+    /// Profiles with a victim record.
+    Victims,
+    /// Profiles with a perpetrator or HSB record.
+    Harmers,
+    /// Every identified profile.
+    All,
+}
+
+impl Population {
+    /// Reads `victims`, `harmers` or `all` (empty: victims).
+    pub fn parse(text: &str) -> Option<Population> {
+        match text {
+            "" | "victims" => Some(Population::Victims),
+            "harmers" => Some(Population::Harmers),
+            "all" => Some(Population::All),
+            _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Population::Victims => "victims",
+            Population::Harmers => "harmers",
+            Population::All => "all",
+        }
+    }
+
+    fn counts(self, role: Role) -> bool {
+        match self {
+            Population::Victims => role.is_victim(),
+            Population::Harmers => role.is_harmer(),
+            Population::All => true,
+        }
+    }
+}
+
+/// Most records listed per signal; the rest are counted.
+const MAX_SIGNAL_RECORDS: usize = 50;
+
+fn visible(facts: &Facts, view: &ProfileView<'_>, scope: &Scope, key: u64) -> bool {
+    view.0
+        .members(key)
+        .any(|m| facts.with_record(m).is_some_and(|(_, record)| scope.allows(record.agency)))
+}
+
+fn outside_counts(counts: BTreeMap<String, u32>) -> Vec<v1::OutsideCount> {
+    counts
+        .into_iter()
+        .map(|(agency_type, records)| v1::OutsideCount { agency_type, records })
+        .collect()
+}
+
+fn type_name(agency_type: &str) -> String {
+    if agency_type.is_empty() {
+        "agency".to_owned()
+    } else {
+        agency_type.to_owned()
+    }
+}
+
+fn role_number(role: Role) -> i32 {
+    match role {
+        Role::KnownVictim => 1,
+        Role::SuspectedVictim => 2,
+        Role::Perpetrator => 3,
+        Role::Hsb => 4,
+    }
+}
+
+fn case_type_number(case_type: CaseType) -> i32 {
+    match case_type {
+        CaseType::Csa => 1,
+        CaseType::Cse => 2,
+        CaseType::Hsb => 3,
+    }
+}
+
+/// An answer as the label a panel reads.
+fn label(template: &Template, wire: &v1::TemplateValue) -> Option<v1::FieldLabel> {
+    let field = template.field(&wire.field_id).ok()?;
+    let value = to_value(wire)?;
+    let name = |code: u32| field.category(code).map(|c| c.label.clone()).unwrap_or_else(|| code.to_string());
+    let text = match &value {
+        Value::Single { code, .. } => name(*code),
+        Value::Multi { codes, .. } => codes.iter().map(|c| name(*c)).collect::<Vec<_>>().join("; "),
+        Value::Integer(n) => n.to_string(),
+        Value::Text(t) => t.clone(),
+        Value::NotKnown => "Not known".to_owned(),
+    };
+    Some(v1::FieldLabel {
+        field_id: field.id.clone(),
+        item: field.item.clone(),
+        value: text,
+    })
+}
+
+fn confidence_band(probability: f32, own_id: bool) -> &'static str {
+    if own_id {
+        "agency's own id"
+    } else if probability >= 0.99 {
+        "very high"
+    } else if probability >= 0.9 {
+        "high"
+    } else {
+        "moderate"
+    }
+}
+
+impl Engine {
+    fn partnership_check(&self, state: &State, agency: &str, partnership: &[String]) -> Result<(), EngineError> {
+        let _ = state;
+        if partnership.iter().any(|a| a == agency) {
+            Ok(())
+        } else {
+            Err(EngineError::Refused(
+                "that agency is not in the partnership; a panel may ask only about its own agencies' records".to_owned(),
+            ))
+        }
+    }
+
+    /// The profile keys a subject names, checked against the partnership.
+    fn subject_keys(&self, state: &State, scope: &Scope, partnership: &[String], subject: &PanelSubject) -> Result<Vec<u64>, EngineError> {
+        let view = ProfileView(state.linker.profiles());
+        match subject {
+            PanelSubject::Record { agency, record_ref } => {
+                self.partnership_check(state, agency, partnership)?;
+                let record = self
+                    .store
+                    .record(agency, record_ref)?
+                    .ok_or_else(|| EngineError::NotFound("the agency has no record with that ref".to_owned()))?;
+                let mut keys = Vec::new();
+                for id in record.involvement_ids {
+                    let key = view.key(id);
+                    if !keys.contains(&key) {
+                        keys.push(key);
+                    }
+                }
+                Ok(keys)
+            }
+            PanelSubject::Profile(text) => {
+                let id = parse_profile_id(text)
+                    .ok_or_else(|| EngineError::InvalidRequest("a profile id looks like P0000123".to_owned()))?;
+                let profiles = state.linker.profiles();
+                let known = state.facts.involvement(id).is_some() && profiles.is_alive(id) && profiles.smallest_member(id) == id;
+                if !known || !visible(&state.facts, &view, scope, id) {
+                    return Err(EngineError::NotFound("no profile with that id is visible to the partnership".to_owned()));
+                }
+                Ok(vec![id])
+            }
+        }
+    }
+
+    fn signal_record(&self, state: &State, id: u64) -> Result<Option<v1::SignalRecord>, EngineError> {
+        let Some((involvement, record)) = state.facts.with_record(id) else { return Ok(None) };
+        let Some(stored) = self.store.involvement(id)? else { return Ok(None) };
+        Ok(Some(v1::SignalRecord {
+            agency: stored.agency,
+            record_ref: stored.record_ref,
+            role: role_number(involvement.role),
+            case_type: case_type_number(record.case_type),
+            date: Some(wire_date(record.day)),
+        }))
+    }
+
+    fn render_signal(&self, state: &State, scope: &Scope, signal: &Signal) -> Result<v1::PanelSignal, EngineError> {
+        let view = ProfileView(state.linker.profiles());
+        let mut out = v1::PanelSignal {
+            kind: signal.kind.name().to_owned(),
+            detail: signal.detail.clone(),
+            profile_id: profile_id(signal.subject),
+            status: if signal.resolved { "resolved" } else { "current" }.to_owned(),
+            first: Some(wire_date(signal.first_day)),
+            last: Some(wire_date(signal.last_day)),
+            ..Default::default()
+        };
+        let mut outside: BTreeMap<String, u32> = BTreeMap::new();
+        let mut seen_records = HashSet::new();
+        for &id in &signal.evidence {
+            let Some((involvement, record)) = state.facts.with_record(id) else { continue };
+            if !seen_records.insert((involvement.record, involvement.role)) {
+                continue;
+            }
+            if !scope.allows(record.agency) {
+                let agency_type = &state.facts.agencies()[usize::from(record.agency)].1;
+                *outside.entry(type_name(agency_type)).or_default() += 1;
+            } else if out.records.len() < MAX_SIGNAL_RECORDS {
+                if let Some(shown) = self.signal_record(state, id)? {
+                    out.records.push(shown);
+                }
+            } else {
+                out.records_not_shown += 1;
+            }
+        }
+        out.outside = outside_counts(outside);
+        for &key in &signal.related {
+            if visible(&state.facts, &view, scope, key) {
+                out.related_profiles.push(profile_id(key));
+            } else {
+                out.related_outside += 1;
+            }
+        }
+        Ok(out)
+    }
+
+    fn render_profile(&self, state: &State, scope: &Scope, key: u64) -> Result<v1::PanelProfile, EngineError> {
+        let template = Template::standard();
+        let profiles = state.linker.profiles();
+        let mut members: Vec<u64> = profiles.members(key).collect();
+        members.sort_unstable();
+        // Link confidence: the strongest link of each member within the
+        // profile, either way round.
+        let mut best: HashMap<u64, (f32, bool)> = HashMap::new();
+        for &member in &members {
+            for link in self.store.links(member)?.map(|l| l.entries).unwrap_or_default() {
+                let joined = matches!(Decision::from_number(link.decision), Some(Decision::Joined | Decision::Merged));
+                if !joined || !profiles.is_alive(link.other) || profiles.smallest_member(link.other) != key {
+                    continue;
+                }
+                let own_id = link.levels.get(3) == Some(&1);
+                for end in [member, link.other] {
+                    let entry = best.entry(end).or_insert((0.0, false));
+                    entry.0 = entry.0.max(link.probability);
+                    entry.1 |= own_id;
+                }
+            }
+        }
+        let mut out = v1::PanelProfile {
+            profile_id: profile_id(key),
+            ..Default::default()
+        };
+        let mut outside: BTreeMap<String, u32> = BTreeMap::new();
+        for &member in &members {
+            let Some((involvement, facts)) = state.facts.with_record(member) else { continue };
+            if !scope.allows(facts.agency) {
+                let agency_type = &state.facts.agencies()[usize::from(facts.agency)].1;
+                *outside.entry(type_name(agency_type)).or_default() += 1;
+                continue;
+            }
+            let Some(stored) = self.store.involvement(member)? else { continue };
+            let Some(stored_record) = self.store.record(&stored.agency, &stored.record_ref)? else { continue };
+            let record = v1::CaseRecord::decode(stored_record.record.as_slice()).map_err(|_| braid_store::Error::Corrupt("record"))?;
+            let position = stored_record.involvement_ids.iter().position(|id| *id == member);
+            let mut fields: Vec<v1::FieldLabel> = record.fields.iter().filter_map(|f| label(template, f)).collect();
+            if let Some(own) = position.and_then(|p| record.involvements.get(p)) {
+                fields.extend(own.fields.iter().filter_map(|f| label(template, f)));
+            }
+            let confidence = if members.len() == 1 {
+                "only record"
+            } else {
+                best.get(&member).map_or("moderate", |&(p, own)| confidence_band(p, own))
+            };
+            out.records.push(v1::PanelRecord {
+                agency: stored.agency,
+                agency_type: stored_record.agency_type.clone(),
+                record_ref: stored.record_ref,
+                role: role_number(involvement.role),
+                case_type: record.case_type,
+                referral_date: record.referral_date,
+                incident_start: record.incident_start,
+                last_occurrence: record.last_occurrence,
+                concern: facts.concern.name().to_owned(),
+                fields,
+                confidence: confidence.to_owned(),
+            });
+        }
+        out.outside = outside_counts(outside);
+        for signal in state.signals.profile(key) {
+            out.signals.push(self.render_signal(state, scope, signal)?);
+        }
+        Ok(out)
+    }
+
+    /// The profiles of a record's people, or one profile, as a panel of
+    /// `partnership` (agency codes) sees them.
+    pub fn panel_profile(&self, partnership: &[String], subject: &PanelSubject) -> Result<Vec<v1::PanelProfile>, EngineError> {
+        let guard = self.lock_state()?;
+        let scope = Scope::new(&guard.facts, partnership);
+        let keys = self.subject_keys(&guard, &scope, partnership, subject)?;
+        keys.into_iter().map(|key| self.render_profile(&guard, &scope, key)).collect()
+    }
+
+    /// Signals visible to the partnership, newest evidence first.
+    pub fn panel_signals(&self, partnership: &[String], request: &v1::SignalsRequest) -> Result<v1::SignalsResponse, EngineError> {
+        let kinds: Vec<SignalKind> = request
+            .kinds
+            .iter()
+            .map(|k| {
+                SignalKind::parse(k).ok_or_else(|| {
+                    let names: Vec<&str> = SignalKind::ALL.iter().map(|k| k.name()).collect();
+                    EngineError::InvalidRequest(format!("unknown signal kind `{k}`; kinds are {}", names.join(", ")))
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        let wants = |kind: SignalKind| kinds.is_empty() || kinds.contains(&kind);
+        let since = request.since.as_ref().map(|d| day_of(Some(d)).ok_or_else(|| EngineError::InvalidRequest("since is not a valid date".to_owned()))).transpose()?;
+        let until = request.until.as_ref().map(|d| day_of(Some(d)).ok_or_else(|| EngineError::InvalidRequest("until is not a valid date".to_owned()))).transpose()?;
+        let limit = match request.limit {
+            0 => 100,
+            n => (n as usize).min(100_000),
+        };
+        let only_profile = if request.profile_id.is_empty() {
+            None
+        } else {
+            Some(parse_profile_id(&request.profile_id).ok_or_else(|| EngineError::InvalidRequest("a profile id looks like P0000123".to_owned()))?)
+        };
+        let mut guard = self.lock_state()?;
+        if wants(SignalKind::Network) {
+            let State { facts, signals, linker, .. } = &mut *guard;
+            signals.update_networks(facts, &ProfileView(linker.profiles()));
+        }
+        let state = &*guard;
+        let scope = Scope::new(&state.facts, partnership);
+        let view = ProfileView(state.linker.profiles());
+        let mut matched: Vec<&Signal> = state
+            .signals
+            .iter()
+            .chain(state.signals.networks())
+            .filter(|s| wants(s.kind))
+            .filter(|s| !request.current_only || !s.resolved)
+            .filter(|s| since.is_none_or(|d| s.last_day >= d) && until.is_none_or(|d| s.first_day <= d))
+            .filter(|s| only_profile.is_none_or(|p| s.subject == p || (s.kind == SignalKind::Network && s.related.binary_search(&p).is_ok())))
+            .filter(|s| match s.kind {
+                SignalKind::Network => s.related.iter().any(|&k| visible(&state.facts, &view, &scope, k)),
+                _ => visible(&state.facts, &view, &scope, s.subject),
+            })
+            .collect();
+        let total = matched.len() as u64;
+        let order = |s: &&Signal| (std::cmp::Reverse(s.last_day), s.kind, s.subject);
+        if matched.len() > limit {
+            matched.select_nth_unstable_by_key(limit, order);
+            matched.truncate(limit);
+        }
+        matched.sort_by_key(order);
+        let signals = matched
+            .into_iter()
+            .map(|s| self.render_signal(state, &scope, s))
+            .collect::<Result<_, _>>()?;
+        Ok(v1::SignalsResponse { signals, matched: total })
+    }
+
+    /// The victim–perpetrator neighbourhood of a profile.
+    pub fn panel_network(&self, partnership: &[String], subject: &PanelSubject, depth: u32, max_people: usize) -> Result<v1::NetworkResponse, EngineError> {
+        let guard = self.lock_state()?;
+        let state = &*guard;
+        let scope = Scope::new(&state.facts, partnership);
+        let keys = self.subject_keys(state, &scope, partnership, subject)?;
+        let view = ProfileView(state.linker.profiles());
+        // A record names several people; its victim is the natural centre.
+        let center = keys
+            .iter()
+            .copied()
+            .find(|&k| view.members(k).iter().any(|&m| state.facts.involvement(m).is_some_and(|i| i.role.is_victim())))
+            .or_else(|| keys.first().copied())
+            .ok_or_else(|| EngineError::NotFound("the record names nobody".to_owned()))?;
+        let is_visible = |key: u64| visible(&state.facts, &view, &scope, key);
+        let found = neighbourhood(&state.facts, &view, center, depth, max_people, &is_visible);
+        let mut outside_number = 0;
+        let nodes = found
+            .nodes
+            .iter()
+            .map(|node| {
+                let agencies: BTreeSet<String> = view
+                    .members(node.key)
+                    .iter()
+                    .filter_map(|&m| state.facts.with_record(m))
+                    .filter(|(_, r)| scope.allows(r.agency))
+                    .map(|(_, r)| state.facts.agencies()[usize::from(r.agency)].0.clone())
+                    .collect();
+                let id = if node.visible {
+                    profile_id(node.key)
+                } else {
+                    outside_number += 1;
+                    format!("outside-{outside_number}")
+                };
+                let roles = if node.visible {
+                    node.roles.iter().map(|r| (*r).to_owned()).collect()
+                } else {
+                    let types: BTreeSet<String> = view
+                        .members(node.key)
+                        .iter()
+                        .filter_map(|&m| state.facts.with_record(m))
+                        .map(|(_, r)| type_name(&state.facts.agencies()[usize::from(r.agency)].1))
+                        .collect();
+                    vec![format!("known to {} outside the partnership", types.into_iter().collect::<Vec<_>>().join(", "))]
+                };
+                v1::NetworkNode {
+                    id,
+                    outside: !node.visible,
+                    roles,
+                    agencies: agencies.into_iter().collect(),
+                    depth: node.depth,
+                }
+            })
+            .collect();
+        let index: HashMap<u64, u32> = found.nodes.iter().enumerate().map(|(i, n)| (n.key, i as u32)).collect();
+        let mut edges = Vec::new();
+        for edge in &found.edges {
+            let mut out = v1::NetworkEdge {
+                victim: index[&edge.victim],
+                harmer: index[&edge.harmer],
+                ..Default::default()
+            };
+            for &id in &edge.involvements {
+                match state.facts.with_record(id) {
+                    Some((_, record)) if scope.allows(record.agency) => {
+                        if let Some(shown) = self.signal_record(state, id)? {
+                            out.records.push(shown);
+                        }
+                    }
+                    Some(_) => out.outside_records += 1,
+                    None => {}
+                }
+            }
+            edges.push(out);
+        }
+        Ok(v1::NetworkResponse {
+            nodes,
+            edges,
+            truncated: found.truncated,
+        })
+    }
+
+    /// A snapshot of every live involvement's profile key and facts
+    /// needed by reports, taken under the lock so the store can then be
+    /// read without it.
+    fn snapshot(&self, partnership: &[String]) -> Result<(HashMap<u64, u64>, Vec<(String, String)>, Vec<bool>), EngineError> {
+        let guard = self.lock_state()?;
+        let view = ProfileView(guard.linker.profiles());
+        let scope = Scope::new(&guard.facts, partnership);
+        let mut keys = HashMap::new();
+        for record in guard.facts.records() {
+            for &id in &record.involvements {
+                keys.insert(id, view.key(id));
+            }
+        }
+        Ok((keys, guard.facts.agencies().to_vec(), scope.allowed))
+    }
+
+    /// Distinct profiles counted by one or two dimensions (single-choice
+    /// template items or `case_type`), with disclosure control. Answers
+    /// come from the partnership's records; each profile is counted once,
+    /// under its latest known answer.
+    pub fn panel_report(&self, partnership: &[String], by: &[String], population: Population) -> Result<v1::ReportResponse, EngineError> {
+        if by.is_empty() || by.len() > 2 {
+            return Err(EngineError::InvalidRequest("a report is by one or two template items (or case_type)".to_owned()));
+        }
+        let template = Template::standard();
+        // Each dimension: its category labels and how to read an answer.
+        let mut dimensions: Vec<(Vec<String>, Option<&braid_template::Field>)> = Vec::new();
+        for id in by {
+            if id == "case_type" {
+                dimensions.push((vec!["CSA".into(), "CSE".into(), "HSB".into()], None));
+                continue;
+            }
+            let field = template
+                .field(id)
+                .map_err(|_| EngineError::InvalidRequest(format!("`{id}` is not a template item (or case_type)")))?;
+            if field.kind != FieldKind::Single {
+                return Err(EngineError::InvalidRequest(format!(
+                    "`{id}` is not a single-choice item: a person can be in several of its categories (or it is a number or text), so its counts would not add up; report by a single-choice item"
+                )));
+            }
+            let labels = field.categories.iter().filter(|c| !c.not_known).map(|c| c.label.clone()).collect();
+            dimensions.push((labels, Some(field)));
+        }
+        let (keys, agencies, allowed) = self.snapshot(partnership)?;
+        let in_scope = |agency: &str| agencies.iter().position(|(code, _)| code == agency).is_some_and(|n| allowed.get(n).copied().unwrap_or(false));
+        // Per profile: answers per dimension.
+        let mut answers: HashMap<u64, Vec<Vec<(i32, Answer)>>> = HashMap::new();
+        self.store.for_each_record(|agency, _, stored| {
+            if !in_scope(agency) {
+                return Ok(());
+            }
+            let record = v1::CaseRecord::decode(stored.record.as_slice()).map_err(|_| braid_store::Error::Corrupt("record"))?;
+            let day = day_of(record.incident_start.as_ref()).or_else(|| day_of(record.referral_date.as_ref())).unwrap_or(0);
+            for (involvement, id) in record.involvements.iter().zip(&stored.involvement_ids) {
+                let Some(role) = Role::from_number(involvement.role) else { continue };
+                let Some(&key) = keys.get(id) else { continue };
+                if !population.counts(role) {
+                    continue;
+                }
+                let entry = answers.entry(key).or_insert_with(|| vec![Vec::new(); dimensions.len()]);
+                for (d, (labels, field)) in dimensions.iter().enumerate() {
+                    let answer = match field {
+                        None => CaseType::from_number(record.case_type).map(|c| Answer::Category(c as usize)),
+                        Some(field) => {
+                            let wire = record.fields.iter().chain(&involvement.fields).find(|f| f.field_id == field.id);
+                            match wire.and_then(to_value) {
+                                Some(Value::Single { code, .. }) => match field.category(code) {
+                                    Some(c) if c.not_known => Some(Answer::NotKnown),
+                                    Some(c) => labels.iter().position(|l| *l == c.label).map(Answer::Category),
+                                    None => None,
+                                },
+                                Some(Value::NotKnown) => Some(Answer::NotKnown),
+                                _ => None,
+                            }
+                        }
+                    };
+                    if let Some(answer) = answer {
+                        entry[d].push((day, answer));
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        let with_gaps = |labels: &[String]| {
+            let mut out = labels.to_vec();
+            out.push("Not known".to_owned());
+            out.push("Not recorded".to_owned());
+            out
+        };
+        let rows = with_gaps(&dimensions[0].0);
+        let columns = dimensions.get(1).map(|d| with_gaps(&d.0)).unwrap_or_else(|| vec!["profiles".to_owned()]);
+        let mut counts = vec![vec![0u64; columns.len()]; rows.len()];
+        for per_dimension in answers.values() {
+            let r = resolve(&per_dimension[0], dimensions[0].0.len());
+            let c = if dimensions.len() > 1 { resolve(&per_dimension[1], dimensions[1].0.len()) } else { 0 };
+            counts[r][c] += 1;
+        }
+        let published = publish(&Table { rows, columns, counts });
+        let text = |cells: &[braid_signals::report::Cell]| cells.iter().map(|c| c.text()).collect::<Vec<_>>();
+        Ok(v1::ReportResponse {
+            rows_by: by[0].clone(),
+            columns_by: by.get(1).cloned().unwrap_or_default(),
+            row_labels: published.rows.clone(),
+            column_labels: published.columns.clone(),
+            rows: published.cells.iter().map(|row| v1::TableRow { cells: text(row) }).collect(),
+            row_totals: text(&published.row_totals),
+            column_totals: text(&published.column_totals),
+            total: published.total.text(),
+            legend: LEGEND.to_owned(),
+            population: population.name().to_owned(),
+        })
+    }
+
+    /// Per agency and template item: known, not known and missing answers
+    /// where the item applies (per case for case items, per victim or
+    /// perpetrator for A and B items).
+    pub fn completeness(&self, agencies: &[String]) -> Result<v1::CompletenessResponse, EngineError> {
+        let template = Template::standard();
+        let items = |wanted: fn(Section) -> bool| -> Vec<&str> {
+            template.fields().iter().filter(|f| wanted(f.section)).map(|f| f.id.as_str()).collect()
+        };
+        let case_items = items(Section::is_case_level);
+        let victim_items = items(|s| s == Section::Victim);
+        let perpetrator_items = items(|s| s == Section::Perpetrator);
+        let mut per_agency: BTreeMap<String, (String, u64, Completeness)> = BTreeMap::new();
+        for agency in agencies {
+            per_agency.insert(agency.clone(), (String::new(), 0, Completeness::default()));
+        }
+        self.store.for_each_record(|agency, _, stored| {
+            let Some((agency_type, records, completeness)) = per_agency.get_mut(agency) else { return Ok(()) };
+            agency_type.clone_from(&stored.agency_type);
+            *records += 1;
+            let record = v1::CaseRecord::decode(stored.record.as_slice()).map_err(|_| braid_store::Error::Corrupt("record"))?;
+            let case_values: Vec<(String, Value)> = record.fields.iter().filter_map(|f| Some((f.field_id.clone(), to_value(f)?))).collect();
+            let case_answers: braid_template::Answers = case_values.iter().map(|(id, v)| (id.as_str(), v)).collect();
+            completeness.record(template, case_items.iter().copied(), &case_answers);
+            for involvement in &record.involvements {
+                let Some(role) = Role::from_number(involvement.role) else { continue };
+                let own: Vec<(String, Value)> = involvement.fields.iter().filter_map(|f| Some((f.field_id.clone(), to_value(f)?))).collect();
+                let mut answers = case_answers.clone();
+                answers.extend(own.iter().map(|(id, v)| (id.as_str(), v)));
+                let section = if role.is_victim() { &victim_items } else { &perpetrator_items };
+                completeness.record(template, section.iter().copied(), &answers);
+            }
+            Ok(())
+        })?;
+        Ok(v1::CompletenessResponse {
+            agencies: per_agency
+                .into_iter()
+                .map(|(agency, (agency_type, records, completeness))| v1::AgencyCompleteness {
+                    agency,
+                    agency_type,
+                    records,
+                    items: template
+                        .fields()
+                        .iter()
+                        .filter_map(|field| {
+                            let counts = completeness.fields.get(&field.id)?;
+                            Some(v1::ItemCompleteness {
+                                field_id: field.id.clone(),
+                                item: field.item.clone(),
+                                known: counts.known,
+                                not_known: counts.not_known,
+                                missing: counts.missing,
+                            })
+                        })
+                        .collect(),
+                })
+                .collect(),
+        })
+    }
+
+    /// Children (profiles with a victim or HSB record) known to each pair
+    /// of the partnership's agencies, with small counts suppressed.
+    pub fn interconnectedness(&self, partnership: &[String]) -> Result<v1::InterconnectednessResponse, EngineError> {
+        let guard = self.lock_state()?;
+        let view = ProfileView(guard.linker.profiles());
+        let columns: Vec<(String, Option<u16>)> = partnership.iter().map(|a| (a.clone(), guard.facts.find_agency(a))).collect();
+        let mut agencies_of: HashMap<u64, u64> = HashMap::new();
+        let mut children: HashSet<u64> = HashSet::new();
+        for record in guard.facts.records() {
+            let Some(column) = columns.iter().position(|(_, n)| *n == Some(record.agency)) else { continue };
+            for &id in &record.involvements {
+                let Some(involvement) = guard.facts.involvement(id) else { continue };
+                if !involvement.identified {
+                    continue;
+                }
+                let key = view.key(id);
+                *agencies_of.entry(key).or_default() |= 1 << column;
+                if involvement.role.is_victim() || involvement.role == Role::Hsb {
+                    children.insert(key);
+                }
+            }
+        }
+        let n = columns.len();
+        let mut matrix = vec![vec![0u64; n]; n];
+        for key in &children {
+            let mask = agencies_of.get(key).copied().unwrap_or(0);
+            for (a, row) in matrix.iter_mut().enumerate() {
+                for (b, cell) in row.iter_mut().enumerate() {
+                    if mask & (1 << a) != 0 && mask & (1 << b) != 0 {
+                        *cell += 1;
+                    }
+                }
+            }
+        }
+        let shown = |v: u64| if (1..=4).contains(&v) { "<5".to_owned() } else { v.to_string() };
+        Ok(v1::InterconnectednessResponse {
+            agencies: columns.into_iter().map(|(code, _)| code).collect(),
+            rows: matrix
+                .iter()
+                .map(|row| v1::TableRow {
+                    cells: row.iter().map(|&v| shown(v)).collect(),
+                })
+                .collect(),
+            legend: "children known to both agencies (the diagonal: known to the agency); <5: between 1 and 4".to_owned(),
+        })
+    }
+}
