@@ -149,10 +149,43 @@ fn episodes<'a, 'b>(sorted: &'b [Item<'a>], window: i32) -> Vec<&'b [Item<'a>]> 
     out
 }
 
+/// Days within which two agencies' records of one perpetrator are taken to
+/// be one incident when their victims' records did not link.
+const SAME_INCIDENT_STRICT_DAYS: i32 = 10;
+
+/// Years a recorded age may stray from the profile's and still be the same
+/// person (ages are recorded in whole years, at different dates).
+const AGE_TOLERANCE_YEARS: f64 = 3.0;
+
+/// The items whose recorded ages agree with the profile's: an item whose
+/// age implies a birth year far from the median of the others is most
+/// likely a linkage error (a parent merged with a child), and raising a
+/// signal from it would label the wrong person.
+fn age_consistent<'a>(items: &[Item<'a>]) -> Vec<Item<'a>> {
+    let birth = |item: &Item<'_>| item.involvement.age.map(|age| f64::from(item.record.day) / YEAR_DAYS - f64::from(age));
+    let mut births: Vec<f64> = items.iter().filter_map(birth).collect();
+    if births.len() < 2 {
+        return items.to_vec();
+    }
+    births.sort_by(f64::total_cmp);
+    let median = births[births.len() / 2];
+    items
+        .iter()
+        .copied()
+        .filter(|item| birth(item).is_none_or(|b| (b - median).abs() <= AGE_TOLERANCE_YEARS))
+        .collect()
+}
+
 /// The signals of one profile, from its members' facts. `key_of` gives the
 /// profile key of any involvement (for a perpetrator's victims).
 fn profile_signals(config: &SignalConfig, key: u64, items: &[Item<'_>], key_of: &dyn Fn(u64) -> u64, facts: &Facts) -> Vec<Signal> {
     let mut out = Vec::new();
+    let consistent = age_consistent(items);
+    // Recorded ages that disagree mean the profile probably holds two
+    // people: signals that rest on one person holding two roles are not
+    // raised from it (its link evidence is for review instead).
+    let mixed = consistent.len() < items.len();
+    let items = &consistent[..];
     let mut victims: Vec<Item<'_>> = items.iter().copied().filter(|i| i.involvement.role.is_victim()).collect();
     victims.sort_by_key(|i| (i.record.day, i.id));
 
@@ -170,7 +203,7 @@ fn profile_signals(config: &SignalConfig, key: u64, items: &[Item<'_>], key_of: 
     }
 
     // Victim in one record, harm in another.
-    if !victims.is_empty() {
+    if !victims.is_empty() && !mixed {
         let harm: Vec<Item<'_>> = items
             .iter()
             .copied()
@@ -199,8 +232,44 @@ fn profile_signals(config: &SignalConfig, key: u64, items: &[Item<'_>], key_of: 
         }
     }
 
-    // One incident, CSA at one agency and CSE at another.
-    for episode in episodes(&victims, config.same_incident_days) {
+    // One incident, CSA at one agency and CSE at another: seen through the
+    // victim's profile, or through the perpetrator's when the victim's
+    // records did not link (otherwise the victim's profile raises it).
+    let mut harmers: Vec<Item<'_>> = items
+        .iter()
+        .copied()
+        .filter(|i| i.involvement.role.is_harmer() && i.involvement.identified)
+        .collect();
+    harmers.sort_by_key(|i| (i.record.day, i.id));
+    let victim_keys = |episode: &[Item<'_>]| -> BTreeSet<u64> {
+        episode
+            .iter()
+            .flat_map(|i| i.record.involvements.iter())
+            .filter(|&&other| facts.involvement(other).is_some_and(|v| v.role.is_victim() && v.identified))
+            .map(|&other| key_of(other))
+            .collect()
+    };
+    // Through the perpetrator, only what looks like one victim whose
+    // records did not link: two agencies' records within days of each
+    // other, each naming one victim, with ages that do not disagree.
+    let victim_age = |item: &Item<'_>| -> Option<u8> {
+        item.record
+            .involvements
+            .iter()
+            .filter_map(|&other| facts.involvement(other))
+            .find(|v| v.role.is_victim())
+            .and_then(|v| v.age)
+    };
+    let through_victim = episodes(&victims, config.same_incident_days);
+    let through_harmer = episodes(&harmers, SAME_INCIDENT_STRICT_DAYS).into_iter().filter(|episode| {
+        let ages: Vec<Option<u8>> = episode.iter().map(victim_age).collect();
+        episode.len() == 2
+            && episode[0].record.agency != episode[1].record.agency
+            && victim_keys(episode).len() == 2
+            && episode.iter().all(|i| i.record.involvements.iter().filter(|&&o| facts.involvement(o).is_some_and(|v| v.role.is_victim())).count() == 1)
+            && !matches!((ages[0], ages[1]), (Some(a), Some(b)) if a.abs_diff(b) > 1)
+    });
+    for episode in through_victim.into_iter().chain(through_harmer) {
         let agencies_as = |case_type: CaseType| -> HashSet<u16> {
             episode.iter().filter(|i| i.record.case_type == case_type).map(|i| i.record.agency).collect()
         };
@@ -222,34 +291,45 @@ fn profile_signals(config: &SignalConfig, key: u64, items: &[Item<'_>], key_of: 
         }
     }
 
-    // One perpetrator, several victims.
-    let mut victim_profiles = BTreeSet::new();
-    let mut evidence = Vec::new();
+    // One perpetrator, several victims: two victim profiles named in
+    // different incidents, or in one record. Two agencies' records of one
+    // incident naming different victim profiles are not enough: that is
+    // more often one victim whose records did not link.
+    let mut named: Vec<(Item<'_>, Vec<(u64, Item<'_>)>)> = Vec::new();
     for harmer in items.iter().filter(|i| i.involvement.role.is_harmer() && i.involvement.identified) {
-        let mut named = false;
+        let mut victims = Vec::new();
         for &other in &harmer.record.involvements {
             let Some(involvement) = facts.involvement(other) else { continue };
             if involvement.role.is_victim() && involvement.identified {
                 let victim_key = key_of(other);
                 if victim_key != key {
-                    victim_profiles.insert(victim_key);
-                    evidence.push(Item {
-                        id: other,
-                        involvement,
-                        record: harmer.record,
-                    });
-                    named = true;
+                    victims.push((victim_key, Item { id: other, involvement, record: harmer.record }));
                 }
             }
         }
-        if named {
-            evidence.push(*harmer);
+        if !victims.is_empty() {
+            named.push((*harmer, victims));
         }
     }
-    if victim_profiles.len() >= 2 {
+    named.sort_by_key(|(h, _)| (h.record.day, h.id));
+    let in_one_record = named.iter().any(|(_, v)| v.iter().any(|(k, _)| *k != v[0].0));
+    let across_incidents = named.iter().enumerate().any(|(i, (a, va))| {
+        named[i + 1..].iter().any(|(b, vb)| {
+            b.record.day - a.record.day > config.same_incident_days && va.iter().any(|(ka, _)| vb.iter().any(|(kb, _)| ka != kb))
+        })
+    });
+    if in_one_record || across_incidents {
+        let victim_profiles: BTreeSet<u64> = named.iter().flat_map(|(_, v)| v.iter().map(|(k, _)| *k)).collect();
+        let harmer_items: Vec<Item<'_>> = named.iter().map(|(h, _)| *h).collect();
+        let incidents = episodes(&harmer_items, config.same_incident_days).len();
+        let evidence: Vec<Item<'_>> = named.iter().flat_map(|(h, v)| std::iter::once(*h).chain(v.iter().map(|(_, i)| *i))).collect();
         out.push(Signal::from_items(
             SignalKind::SharedPerpetrator,
-            format!("{} victims", victim_profiles.len()),
+            format!(
+                "{} victims in {incidents} incident{}",
+                victim_profiles.len(),
+                if incidents == 1 { "" } else { "s" }
+            ),
             key,
             &evidence,
             victim_profiles.into_iter().collect(),

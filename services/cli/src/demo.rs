@@ -10,7 +10,10 @@ use braid_synth::{generate, NoiseLevel, SynthConfig};
 use rand::RngCore;
 
 use crate::eval::{evaluate_clusters, print_table, ClusterLine, TruthLine};
-use crate::{admin, agency};
+use crate::{admin, agency, panel, signal_eval};
+
+/// The demo's partnership: every synthetic agency.
+const PARTNERSHIP: &str = "north";
 
 /// Runs the demo.
 pub async fn run(children: usize, seed: u64, keep: Option<PathBuf>) -> Result<()> {
@@ -51,6 +54,7 @@ pub async fn run(children: usize, seed: u64, keep: Option<PathBuf>) -> Result<()
     let node = braid_node::spawn(braid_node::NodeConfig {
         listen: "127.0.0.1:0".parse().context("loopback address")?,
         data_dir: work.join("node-data"),
+        partnerships: [(PARTNERSHIP.to_owned(), synthetic.extracts.iter().map(|e| e.agency.clone()).collect())].into(),
         ..braid_node::NodeConfig::default()
     })
     .await?;
@@ -65,6 +69,39 @@ pub async fn run(children: usize, seed: u64, keep: Option<PathBuf>) -> Result<()
     let stats = admin::fetch_stats(&url).await?;
     let rows = admin::fetch_clusters(&url).await?;
     admin::write_clusters(&work.join("clusters.csv"), &rows)?;
+
+    println!();
+    println!("6. the {PARTNERSHIP} panel looks at what no single agency could see");
+    let args = panel::PanelArgs {
+        node: url.clone(),
+        partnership: PARTNERSHIP.to_owned(),
+        purpose: "demo: monthly multi-agency panel review".to_owned(),
+        case_ref: "DEMO-1".to_owned(),
+    };
+    let all = panel::SignalFilter {
+        kinds: Vec::new(),
+        since: None,
+        until: None,
+        profile: None,
+        current_only: false,
+        limit: 100_000,
+    };
+    let listing = panel::fetch_signals(&args, &all).await?;
+    let mut by_kind: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for signal in &listing.signals {
+        *by_kind.entry(signal.kind.as_str()).or_default() += 1;
+    }
+    println!("   signals raised:");
+    for (kind, count) in &by_kind {
+        println!("     {kind:<26} {count:>5}");
+    }
+    println!();
+    println!("   the three newest shared-perpetrator signals:");
+    panel::signals_command(&args, &panel::SignalFilter { kinds: vec!["shared-perpetrator".to_owned()], limit: 3, ..all.clone() }, false).await?;
+    println!();
+    panel::report_command(&args, &["victim.sex".to_owned(), "case_type".to_owned()], "victims", false).await?;
+    println!();
+    panel::services_command(&args, false).await?;
     node.stop().await?;
 
     println!();
@@ -100,6 +137,11 @@ pub async fn run(children: usize, seed: u64, keep: Option<PathBuf>) -> Result<()
         .collect();
     let evaluation = evaluate_clusters(&truth, &clusters, &reid);
     print_table(&evaluation);
+    println!();
+    println!("Signals against the patterns planted in the synthetic data");
+    let planted = signal_eval::read_planted(&extracts_dir.join("truth.csv"))?;
+    let scores = signal_eval::evaluate(&planted, &clusters, &reid, &signal_eval::raised(&listing));
+    signal_eval::print_table(&scores);
     println!();
     println!("done in {:.1}s", started.elapsed().as_secs_f64());
     Ok(())

@@ -99,7 +99,7 @@ pub fn evaluate_clusters(truth: &[TruthLine], clusters: &[ClusterLine], reid: &[
 
 /// Reads the named columns; a column whose name ends in `?` is optional and
 /// reads as empty when absent.
-fn read_csv(path: &Path, columns: &[&str]) -> Result<Vec<Vec<String>>> {
+pub(crate) fn read_csv(path: &Path, columns: &[&str]) -> Result<Vec<Vec<String>>> {
     let mut reader = csv::Reader::from_path(path).with_context(|| format!("open {}", path.display()))?;
     let header = reader.headers().with_context(|| format!("read the header of {}", path.display()))?.clone();
     let positions: Vec<Option<usize>> = columns
@@ -206,7 +206,8 @@ pub fn to_json(evaluation: &Evaluation) -> serde_json::Value {
 }
 
 /// `braid eval`.
-pub fn eval_command(truth: &[PathBuf], clusters: &Path, reid: &[PathBuf], json: bool) -> Result<()> {
+pub fn eval_command(truth: &[PathBuf], clusters: &Path, reid: &[PathBuf], signals: Option<&Path>, json: bool) -> Result<()> {
+    let truth_paths = truth;
     let mut lines = Vec::new();
     for path in truth {
         lines.extend(read_truth(path)?);
@@ -222,10 +223,29 @@ pub fn eval_command(truth: &[PathBuf], clusters: &Path, reid: &[PathBuf], json: 
         evaluation.matched > 0,
         "no cluster row matches a truth row; pass each agency's re-identification map with --reid"
     );
+    let signal_scores = match signals {
+        Some(path) => {
+            let mut planted = Vec::new();
+            for file in truth_paths {
+                planted.extend(crate::signal_eval::read_planted(file)?);
+            }
+            let listing = crate::signal_eval::read_listing(path)?;
+            Some(crate::signal_eval::evaluate(&planted, &clusters, &maps, &listing))
+        }
+        None => None,
+    };
     if json {
-        println!("{}", serde_json::to_string_pretty(&to_json(&evaluation))?);
+        let mut value = to_json(&evaluation);
+        if let Some(scores) = &signal_scores {
+            value["signals"] = crate::signal_eval::to_json(scores);
+        }
+        println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
         print_table(&evaluation);
+        if let Some(scores) = &signal_scores {
+            println!();
+            crate::signal_eval::print_table(scores);
+        }
     }
     Ok(())
 }

@@ -10,6 +10,8 @@ mod convert;
 mod demo;
 mod eval;
 mod extract_file;
+mod panel;
+mod signal_eval;
 
 use std::path::PathBuf;
 
@@ -57,6 +59,12 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Panel member: linked profiles, signals, networks and reports for a
+    /// partnership (every query states a purpose).
+    Panel {
+        #[command(subcommand)]
+        command: PanelCommand,
+    },
     /// Score a cluster export against ground truth (pairwise precision, recall, F1).
     Eval {
         /// Ground truth CSV (agency, case_id, person_id, true_person; optional
@@ -70,6 +78,11 @@ enum Command {
         /// Agencies' re-identification maps (repeat for each agency).
         #[arg(long)]
         reid: Vec<PathBuf>,
+        /// Also score signals: a `braid panel signals --json` listing (give a
+        /// large --limit) against the signals planted in the truth (needs
+        /// braid synth's truth.csv).
+        #[arg(long)]
+        signals: Option<PathBuf>,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -85,6 +98,86 @@ enum Command {
         /// Keep the files in this directory instead of a temporary one.
         #[arg(long)]
         keep: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum PanelCommand {
+    /// A person's linked records across agencies (by one record of an agency
+    /// in the partnership, or by profile id), with their signals.
+    Profile {
+        #[command(flatten)]
+        panel: panel::PanelArgs,
+        #[command(flatten)]
+        subject: panel::SubjectArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Signals (re-victimisation, victim/HSB overlap, victims recorded as
+    /// offenders, shared perpetrators, networks, CSA/CSE conflicts), newest
+    /// first.
+    Signals {
+        #[command(flatten)]
+        panel: panel::PanelArgs,
+        #[command(flatten)]
+        filter: panel::SignalFilter,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Who harmed whom around a person: as text, JSON, Graphviz DOT or SVG.
+    Network {
+        #[command(flatten)]
+        panel: panel::PanelArgs,
+        #[command(flatten)]
+        subject: panel::SubjectArgs,
+        /// Steps out from the person.
+        #[arg(long, default_value_t = 2)]
+        depth: u32,
+        /// Most people to include.
+        #[arg(long, default_value_t = 60)]
+        max_people: u32,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: panel::NetworkFormat,
+        /// Write to this file instead of the terminal.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Distinct people counted by one or two single-choice template items
+    /// (or case_type), with counts of 1 to 4 shown as <5 and further cells
+    /// withheld so that totals cannot reveal them.
+    Report {
+        #[command(flatten)]
+        panel: panel::PanelArgs,
+        /// Template item id (e.g. victim.sex) or case_type; give twice for
+        /// rows and columns.
+        #[arg(long, required = true)]
+        by: Vec<String>,
+        /// Whose profiles: victims, harmers or all.
+        #[arg(long, default_value = "victims")]
+        population: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Data completeness per agency and template item (known / not known /
+    /// missing).
+    Quality {
+        #[command(flatten)]
+        panel: panel::PanelArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Which agencies work with the same children, as a matrix.
+    Services {
+        #[command(flatten)]
+        panel: panel::PanelArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -270,7 +363,17 @@ async fn main() -> Result<()> {
                 admin::explain_command(&node, profile, agency.zip(record_ref), json).await
             }
         },
-        Command::Eval { truth, clusters, reid, json } => eval::eval_command(&truth, &clusters, &reid, json),
+        Command::Panel { command } => match command {
+            PanelCommand::Profile { panel, subject, json } => panel::profile_command(&panel, &subject, json).await,
+            PanelCommand::Signals { panel, filter, json } => panel::signals_command(&panel, &filter, json).await,
+            PanelCommand::Network { panel, subject, depth, max_people, format, out } => {
+                panel::network_command(&panel, &subject, depth, max_people, format, out.as_deref()).await
+            }
+            PanelCommand::Report { panel, by, population, json } => panel::report_command(&panel, &by, &population, json).await,
+            PanelCommand::Quality { panel, json } => panel::quality_command(&panel, json).await,
+            PanelCommand::Services { panel, json } => panel::services_command(&panel, json).await,
+        },
+        Command::Eval { truth, clusters, reid, signals, json } => eval::eval_command(&truth, &clusters, &reid, signals.as_deref(), json),
         Command::Demo { children, seed, keep } => demo::run(children, seed, keep).await,
     }
 }

@@ -146,6 +146,19 @@ fn csa_at_one_agency_and_cse_at_another_is_a_conflict() {
     assert!(kinds.iter().any(|k| k.0 == SignalKind::ClassificationConflict), "{kinds:?}");
     let conflict = w.book.profile(1).iter().find(|s| s.kind == SignalKind::ClassificationConflict).expect("conflict");
     assert_eq!(conflict.evidence, vec![1, 2], "only the incident's own records");
+    // Seen through the perpetrator when the victim's records did not link,
+    // and only once when they did.
+    let mut w = World::new();
+    w.record("CSC", CaseType::Csa, 1000, &[(1, V, Some(12)), (2, P, None)]);
+    w.record("POL", CaseType::Cse, 1003, &[(3, V, Some(12)), (4, P, None)]);
+    w.link(&[2, 4]);
+    w.refresh(&[1, 2, 3, 4]);
+    assert_eq!(w.kinds(2).len(), 1);
+    assert_eq!(w.kinds(2)[0].0, SignalKind::ClassificationConflict);
+    w.link(&[1, 3]);
+    w.refresh(&[1, 3]);
+    assert_eq!(w.kinds(2), vec![]);
+    assert_eq!(w.kinds(1)[0].0, SignalKind::ClassificationConflict);
     // One agency changing its mind about two different incidents is no conflict.
     let mut w = World::new();
     w.record("CSC", CaseType::Csa, 1000, &[(1, V, Some(13))]);
@@ -179,6 +192,33 @@ fn victim_who_harms_elsewhere_raises_overlap_and_criminalisation() {
     w.link(&[1, 2]);
     w.refresh(&[1, 2]);
     assert_eq!(w.kinds(1), vec![(SignalKind::VictimAsOffender, "CSA victim recorded as perpetrator".to_owned())]);
+    // A child of 9 and a man of 55 in one profile are a linkage error, not
+    // a criminalised victim.
+    let mut w = World::new();
+    w.record("CSC", CaseType::Csa, 1000, &[(1, V, Some(9))]);
+    w.record("POL", CaseType::Csa, 1400, &[(9, V, Some(9)), (2, P, Some(55))]);
+    w.record("VOL", CaseType::Csa, 1500, &[(3, V, Some(10))]);
+    // A record of the man with no age recorded is no evidence either.
+    w.record("YOT", CaseType::Csa, 1600, &[(8, V, Some(9)), (4, P, None)]);
+    w.link(&[1, 2, 3, 4]);
+    w.refresh(&[1, 2, 3, 4]);
+    assert_eq!(w.kinds(1), vec![(SignalKind::Revictimisation, "CSA→CSA".to_owned())]);
+}
+
+#[test]
+fn one_incident_naming_two_victim_profiles_at_two_agencies_is_no_shared_perpetrator() {
+    // The victim's two records did not link; the perpetrator's did.
+    let mut w = World::new();
+    w.record("CSC", CaseType::Csa, 1000, &[(1, V, None), (2, P, None)]);
+    w.record("POL", CaseType::Csa, 1004, &[(3, V, None), (4, P, None)]);
+    w.link(&[2, 4]);
+    w.refresh(&[1, 2, 3, 4]);
+    assert_eq!(w.kinds(2), vec![]);
+    // Two victims named in one record are two victims.
+    w.record("VOL", CaseType::Csa, 1010, &[(5, V, None), (6, V, None), (7, P, None)]);
+    w.link(&[2, 4, 7]);
+    w.refresh(&[5, 6, 7]);
+    assert_eq!(w.kinds(2), vec![(SignalKind::SharedPerpetrator, "4 victims in 1 incident".to_owned())]);
 }
 
 #[test]
@@ -193,7 +233,7 @@ fn a_perpetrator_of_two_victims_is_shared_and_networks_follow_links() {
     let third = w.record("VOL", CaseType::Cse, 1500, &[(5, V, None), (6, P, None)]);
     w.link(&[2, 4, 6]);
     w.refresh(&[5, 6]);
-    assert_eq!(w.kinds(2), vec![(SignalKind::SharedPerpetrator, "2 victims".to_owned())]);
+    assert_eq!(w.kinds(2), vec![(SignalKind::SharedPerpetrator, "2 victims in 2 incidents".to_owned())]);
     assert_eq!(w.book.profile(2)[0].related, vec![1, 5]);
     assert!({ w.book.update_networks(&w.facts, &w.groups); w.book.networks() }.is_empty(), "three people are below the network size");
     // A second perpetrator of victim 5 makes a network of four.

@@ -1,0 +1,604 @@
+//! `braid panel …`: what a multi-agency panel sees. Every call names the
+//! partnership and states a purpose; identities and pseudonyms never
+//! appear, and records held outside the partnership are only counted.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use braid_proto::v1::{self, panel_service_client::PanelServiceClient};
+use braid_signals::network::{dot, svg, Drawing, Shade};
+use braid_signals::report::LEGEND;
+
+use crate::agency::read_reid;
+use crate::convert::role_name;
+
+/// Who is asking, and why.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PanelArgs {
+    /// Node URL, e.g. http://127.0.0.1:7443.
+    #[arg(long)]
+    pub node: String,
+    /// The partnership the panel belongs to (as named in the node's config).
+    #[arg(long)]
+    pub partnership: String,
+    /// Why the query is made (required; kept with the query).
+    #[arg(long)]
+    pub purpose: String,
+    /// The panel's case or meeting reference.
+    #[arg(long, default_value = "")]
+    pub case_ref: String,
+}
+
+/// Whom a profile or network query is about.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SubjectArgs {
+    /// A profile id from a signal or network (P0000123).
+    #[arg(long, conflicts_with_all = ["agency", "record_ref", "case_id"])]
+    pub profile: Option<String>,
+    /// The agency that holds the record (one of the partnership's).
+    #[arg(long)]
+    pub agency: Option<String>,
+    /// The agency's opaque record ref (r-…).
+    #[arg(long, requires = "agency", conflicts_with = "case_id")]
+    pub record_ref: Option<String>,
+    /// The agency's own case id, turned into its ref with --reid.
+    #[arg(long, requires_all = ["agency", "reid"])]
+    pub case_id: Option<String>,
+    /// The agency's re-identification map (for --case-id).
+    #[arg(long)]
+    pub reid: Option<PathBuf>,
+}
+
+impl SubjectArgs {
+    fn resolve(&self) -> Result<Subject> {
+        if let Some(profile) = &self.profile {
+            return Ok(Subject::Profile(profile.clone()));
+        }
+        let agency = self.agency.clone().context("give --profile, or --agency with --record-ref or --case-id")?;
+        let record_ref = match (&self.record_ref, &self.case_id, &self.reid) {
+            (Some(record_ref), _, _) => record_ref.clone(),
+            (None, Some(case_id), Some(reid)) => read_reid(reid)?
+                .into_iter()
+                .find(|(a, e)| *a == agency && e.case_id == *case_id)
+                .map(|(_, e)| e.record_ref)
+                .with_context(|| format!("that case id is not in {}", reid.display()))?,
+            _ => anyhow::bail!("give --record-ref, or --case-id with --reid"),
+        };
+        Ok(Subject::Record(v1::RecordSubject { agency, record_ref }))
+    }
+}
+
+enum Subject {
+    Profile(String),
+    Record(v1::RecordSubject),
+}
+
+async fn client(node: &str) -> Result<PanelServiceClient<tonic::transport::Channel>> {
+    Ok(PanelServiceClient::connect(node.to_owned())
+        .await
+        .with_context(|| format!("connect to the node at {node}"))?
+        .max_decoding_message_size(256 * 1024 * 1024))
+}
+
+fn context(args: &PanelArgs) -> Option<v1::PanelContext> {
+    Some(v1::PanelContext {
+        partnership: args.partnership.clone(),
+        purpose: args.purpose.clone(),
+        case_reference: args.case_ref.clone(),
+    })
+}
+
+fn refused(status: tonic::Status) -> anyhow::Error {
+    anyhow::anyhow!("the node refused: {}", status.message())
+}
+
+fn date_text(date: Option<&v1::Date>) -> String {
+    date.map(|d| format!("{:04}-{:02}-{:02}", d.year, d.month, d.day)).unwrap_or_else(|| "-".to_owned())
+}
+
+fn parse_date(text: &str) -> Result<v1::Date> {
+    let parts: Vec<&str> = text.split('-').collect();
+    let bad = || anyhow::anyhow!("`{text}` is not a date like 2024-03-31");
+    anyhow::ensure!(parts.len() == 3, bad());
+    let number = |s: &str| s.parse::<i32>().map_err(|_| bad());
+    let date = v1::Date {
+        year: number(parts[0])?,
+        month: number(parts[1])?,
+        day: number(parts[2])?,
+    };
+    anyhow::ensure!(
+        braid_template::Date::new(date.year, date.month as u32, date.day as u32).is_some() && date.month > 0 && date.day > 0,
+        bad()
+    );
+    Ok(date)
+}
+
+fn case_type_name(number: i32) -> &'static str {
+    match number {
+        1 => "CSA",
+        2 => "CSE",
+        3 => "HSB",
+        _ => "?",
+    }
+}
+
+fn outside_text(outside: &[v1::OutsideCount]) -> Vec<String> {
+    outside
+        .iter()
+        .map(|o| format!("known to {} outside the partnership ({} record{})", o.agency_type, o.records, if o.records == 1 { "" } else { "s" }))
+        .collect()
+}
+
+fn record_json(r: &v1::SignalRecord) -> serde_json::Value {
+    serde_json::json!({
+        "agency": r.agency,
+        "record_ref": r.record_ref,
+        "role": role_name(r.role),
+        "case_type": case_type_name(r.case_type),
+        "date": date_text(r.date.as_ref()),
+    })
+}
+
+fn outside_json(outside: &[v1::OutsideCount]) -> serde_json::Value {
+    outside
+        .iter()
+        .map(|o| (o.agency_type.clone(), serde_json::Value::from(o.records)))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
+/// A signal as JSON.
+pub fn signal_json(s: &v1::PanelSignal) -> serde_json::Value {
+    serde_json::json!({
+        "kind": s.kind,
+        "detail": s.detail,
+        "profile_id": s.profile_id,
+        "status": s.status,
+        "first": date_text(s.first.as_ref()),
+        "last": date_text(s.last.as_ref()),
+        "records": s.records.iter().map(record_json).collect::<Vec<_>>(),
+        "records_not_shown": s.records_not_shown,
+        "outside": outside_json(&s.outside),
+        "related_profiles": s.related_profiles,
+        "related_outside": s.related_outside,
+    })
+}
+
+fn print_signal(s: &v1::PanelSignal) {
+    let status = if s.status == "resolved" { " [resolved]" } else { "" };
+    println!(
+        "{:<24} {:<36} {}  {} to {}{status}",
+        s.kind,
+        s.detail,
+        s.profile_id,
+        date_text(s.first.as_ref()),
+        date_text(s.last.as_ref())
+    );
+    for r in &s.records {
+        println!(
+            "    {:<12} {:<22} {:<17} {} {}",
+            r.agency,
+            r.record_ref,
+            role_name(r.role),
+            case_type_name(r.case_type),
+            date_text(r.date.as_ref())
+        );
+    }
+    if s.records_not_shown > 0 {
+        println!("    … and {} more records", s.records_not_shown);
+    }
+    for line in outside_text(&s.outside) {
+        println!("    {line}");
+    }
+    if !s.related_profiles.is_empty() {
+        let shown: Vec<&str> = s.related_profiles.iter().take(12).map(String::as_str).collect();
+        let more = s.related_profiles.len().saturating_sub(shown.len());
+        let more = if more > 0 { format!(" … and {more} more") } else { String::new() };
+        println!("    with: {}{more}", shown.join(", "));
+    }
+    if s.related_outside > 0 {
+        println!("    and {} people known only outside the partnership", s.related_outside);
+    }
+}
+
+/// `braid panel profile`.
+pub async fn profile_command(args: &PanelArgs, subject: &SubjectArgs, json: bool) -> Result<()> {
+    let subject = match subject.resolve()? {
+        Subject::Profile(id) => v1::profile_request::Subject::ProfileId(id),
+        Subject::Record(record) => v1::profile_request::Subject::Record(record),
+    };
+    let response = client(&args.node)
+        .await?
+        .profile(v1::ProfileRequest {
+            context: context(args),
+            subject: Some(subject),
+        })
+        .await
+        .map_err(refused)?
+        .into_inner();
+    if json {
+        let profiles: Vec<serde_json::Value> = response
+            .profiles
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "profile_id": p.profile_id,
+                    "records": p.records.iter().map(|r| serde_json::json!({
+                        "agency": r.agency,
+                        "agency_type": r.agency_type,
+                        "record_ref": r.record_ref,
+                        "role": role_name(r.role),
+                        "case_type": case_type_name(r.case_type),
+                        "referral_date": date_text(r.referral_date.as_ref()),
+                        "incident_start": date_text(r.incident_start.as_ref()),
+                        "last_occurrence": date_text(r.last_occurrence.as_ref()),
+                        "concern": r.concern,
+                        "confidence": r.confidence,
+                        "fields": r.fields.iter().map(|f| (f.field_id.clone(), serde_json::Value::from(f.value.clone()))).collect::<serde_json::Map<_, _>>(),
+                    })).collect::<Vec<_>>(),
+                    "outside": outside_json(&p.outside),
+                    "signals": p.signals.iter().map(signal_json).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "profiles": profiles }))?);
+        return Ok(());
+    }
+    for p in &response.profiles {
+        println!("profile {} — {} record(s) in the partnership", p.profile_id, p.records.len());
+        for r in &p.records {
+            println!(
+                "  {:<12} {:<22} {:<17} {}  referred {}  concern {}  link {}",
+                r.agency,
+                r.record_ref,
+                role_name(r.role),
+                case_type_name(r.case_type),
+                date_text(r.referral_date.as_ref()),
+                r.concern,
+                r.confidence
+            );
+            for f in &r.fields {
+                println!("      {:<4} {:<38} {}", f.item, f.field_id, f.value);
+            }
+        }
+        for line in outside_text(&p.outside) {
+            println!("  {line}");
+        }
+        if p.signals.is_empty() {
+            println!("  no signals");
+        } else {
+            println!("  signals:");
+            for s in &p.signals {
+                print!("  ");
+                print_signal(s);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What `braid panel signals` filters on.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SignalFilter {
+    /// Only these kinds (repeat): revictimisation, victim-hsb-overlap,
+    /// victim-as-offender, shared-perpetrator, network,
+    /// classification-conflict.
+    #[arg(long = "kind")]
+    pub kinds: Vec<String>,
+    /// Only signals with evidence on or after this date (YYYY-MM-DD).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only signals with evidence on or before this date.
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Only this profile's signals (and networks it is part of).
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Leave out signals whose concerns are all resolved.
+    #[arg(long)]
+    pub current_only: bool,
+    /// At most this many, newest first.
+    #[arg(long, default_value_t = 100)]
+    pub limit: u32,
+}
+
+/// Fetches signals.
+pub async fn fetch_signals(args: &PanelArgs, filter: &SignalFilter) -> Result<v1::SignalsResponse> {
+    let request = v1::SignalsRequest {
+        context: context(args),
+        kinds: filter.kinds.clone(),
+        since: filter.since.as_deref().map(parse_date).transpose()?,
+        until: filter.until.as_deref().map(parse_date).transpose()?,
+        limit: filter.limit,
+        current_only: filter.current_only,
+        profile_id: filter.profile.clone().unwrap_or_default(),
+    };
+    Ok(client(&args.node).await?.signals(request).await.map_err(refused)?.into_inner())
+}
+
+/// `braid panel signals`.
+pub async fn signals_command(args: &PanelArgs, filter: &SignalFilter, json: bool) -> Result<()> {
+    let response = fetch_signals(args, filter).await?;
+    if json {
+        let value = serde_json::json!({
+            "matched": response.matched,
+            "signals": response.signals.iter().map(signal_json).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(());
+    }
+    for s in &response.signals {
+        print_signal(s);
+    }
+    println!("{} of {} matching signals shown", response.signals.len(), response.matched);
+    Ok(())
+}
+
+/// How to print a network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum NetworkFormat {
+    /// People and links as text.
+    Table,
+    /// Graphviz DOT.
+    Dot,
+    /// A self-contained SVG picture.
+    Svg,
+    /// JSON.
+    Json,
+}
+
+/// The drawing of a network answer.
+pub fn drawing(response: &v1::NetworkResponse) -> Drawing {
+    Drawing {
+        nodes: response
+            .nodes
+            .iter()
+            .map(|n| {
+                let roles: std::collections::BTreeSet<&str> = n.roles.iter().map(String::as_str).collect();
+                let mut lines = vec![n.id.clone()];
+                lines.push(n.roles.join(", "));
+                if !n.agencies.is_empty() {
+                    lines.push(n.agencies.join(", "));
+                }
+                (n.id.clone(), lines, Shade::of(&roles, !n.outside), n.depth)
+            })
+            .collect(),
+        edges: response
+            .edges
+            .iter()
+            .map(|e| {
+                let mut parts: Vec<String> = e
+                    .records
+                    .iter()
+                    .map(|r| format!("{} {} {}", r.agency, case_type_name(r.case_type), date_text(r.date.as_ref())))
+                    .collect();
+                if e.outside_records > 0 {
+                    parts.push(format!("{} outside", e.outside_records));
+                }
+                (e.victim as usize, e.harmer as usize, parts.join("; "))
+            })
+            .collect(),
+    }
+}
+
+/// `braid panel network`.
+pub async fn network_command(args: &PanelArgs, subject: &SubjectArgs, depth: u32, max_people: u32, format: NetworkFormat, out: Option<&Path>) -> Result<()> {
+    let subject = match subject.resolve()? {
+        Subject::Profile(id) => v1::network_request::Subject::ProfileId(id),
+        Subject::Record(record) => v1::network_request::Subject::Record(record),
+    };
+    let response = client(&args.node)
+        .await?
+        .network(v1::NetworkRequest {
+            context: context(args),
+            subject: Some(subject),
+            depth,
+            max_people,
+        })
+        .await
+        .map_err(refused)?
+        .into_inner();
+    let text = match format {
+        NetworkFormat::Dot => dot(&drawing(&response)),
+        NetworkFormat::Svg => svg(&drawing(&response)),
+        NetworkFormat::Json => serde_json::to_string_pretty(&serde_json::json!({
+            "nodes": response.nodes.iter().map(|n| serde_json::json!({
+                "id": n.id, "outside": n.outside, "roles": n.roles, "agencies": n.agencies, "depth": n.depth,
+            })).collect::<Vec<_>>(),
+            "edges": response.edges.iter().map(|e| serde_json::json!({
+                "victim": response.nodes.get(e.victim as usize).map(|n| n.id.clone()),
+                "harmer": response.nodes.get(e.harmer as usize).map(|n| n.id.clone()),
+                "records": e.records.iter().map(record_json).collect::<Vec<_>>(),
+                "outside_records": e.outside_records,
+            })).collect::<Vec<_>>(),
+            "truncated": response.truncated,
+        }))?,
+        NetworkFormat::Table => {
+            let mut text = String::new();
+            for n in &response.nodes {
+                text.push_str(&format!("{}{:<12} {:<45} {}\n", "  ".repeat(n.depth as usize), n.id, n.roles.join(", "), n.agencies.join(", ")));
+            }
+            text.push_str("links (who harmed → who was harmed):\n");
+            for e in &response.edges {
+                let name = |i: u32| response.nodes.get(i as usize).map(|n| n.id.clone()).unwrap_or_default();
+                let records: Vec<String> = e.records.iter().map(|r| format!("{} {}", r.agency, r.record_ref)).collect();
+                let outside = if e.outside_records > 0 { format!(" + {} outside", e.outside_records) } else { String::new() };
+                text.push_str(&format!("  {} → {}   {}{outside}\n", name(e.harmer), name(e.victim), records.join(", ")));
+            }
+            if response.truncated {
+                text.push_str("(more people are linked; raise --max-people or lower --depth)\n");
+            }
+            text
+        }
+    };
+    match out {
+        Some(path) => {
+            std::fs::write(path, &text).with_context(|| format!("write {}", path.display()))?;
+            println!("{} people, {} links written to {}", response.nodes.len(), response.edges.len(), path.display());
+        }
+        None => print!("{text}"),
+    }
+    Ok(())
+}
+
+fn print_table(corner: &str, columns: &[String], rows: &[(String, Vec<String>)]) {
+    let first = rows.iter().map(|(l, _)| l.chars().count()).chain([corner.chars().count()]).max().unwrap_or(8).min(48);
+    let widths: Vec<usize> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| rows.iter().map(|(_, r)| r.get(i).map_or(0, |v| v.chars().count())).chain([c.chars().count()]).max().unwrap_or(4))
+        .collect();
+    let mut header = format!("{corner:<first$}");
+    for (c, w) in columns.iter().zip(&widths) {
+        header.push_str(&format!("  {c:>w$}"));
+    }
+    println!("{header}");
+    for (label, cells) in rows {
+        let label: String = label.chars().take(first).collect();
+        let mut line = format!("{label:<first$}");
+        for (v, w) in cells.iter().zip(&widths) {
+            line.push_str(&format!("  {v:>w$}"));
+        }
+        println!("{line}");
+    }
+}
+
+/// `braid panel report`.
+pub async fn report_command(args: &PanelArgs, by: &[String], population: &str, json: bool) -> Result<()> {
+    let response = client(&args.node)
+        .await?
+        .report(v1::ReportRequest {
+            context: context(args),
+            by: by.to_vec(),
+            population: population.to_owned(),
+        })
+        .await
+        .map_err(refused)?
+        .into_inner();
+    if json {
+        let value = serde_json::json!({
+            "population": response.population,
+            "rows_by": response.rows_by,
+            "columns_by": response.columns_by,
+            "row_labels": response.row_labels,
+            "column_labels": response.column_labels,
+            "cells": response.rows.iter().map(|r| r.cells.clone()).collect::<Vec<_>>(),
+            "row_totals": response.row_totals,
+            "column_totals": response.column_totals,
+            "total": response.total,
+            "legend": response.legend,
+        });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(());
+    }
+    let two = !response.columns_by.is_empty();
+    println!(
+        "distinct {} by {}{} (each person counted once, under their latest known answer)",
+        response.population,
+        response.rows_by,
+        if two { format!(" and {}", response.columns_by) } else { String::new() }
+    );
+    let mut columns = response.column_labels.clone();
+    if two {
+        columns.push("total".to_owned());
+    }
+    let mut rows: Vec<(String, Vec<String>)> = response
+        .row_labels
+        .iter()
+        .zip(&response.rows)
+        .enumerate()
+        .map(|(i, (label, row))| {
+            let mut cells = row.cells.clone();
+            if two {
+                cells.push(response.row_totals.get(i).cloned().unwrap_or_default());
+            }
+            (label.clone(), cells)
+        })
+        .collect();
+    let mut totals = if two { response.column_totals.clone() } else { Vec::new() };
+    totals.push(response.total.clone());
+    rows.push(("total".to_owned(), totals));
+    print_table(&response.rows_by, &columns, &rows);
+    println!("{LEGEND}");
+    Ok(())
+}
+
+/// `braid panel quality`: completeness per agency and template item.
+pub async fn quality_command(args: &PanelArgs, json: bool) -> Result<()> {
+    let response = client(&args.node)
+        .await?
+        .completeness(v1::CompletenessRequest { context: context(args) })
+        .await
+        .map_err(refused)?
+        .into_inner();
+    if json {
+        let value: Vec<serde_json::Value> = response
+            .agencies
+            .iter()
+            .map(|a| {
+                serde_json::json!({
+                    "agency": a.agency,
+                    "agency_type": a.agency_type,
+                    "records": a.records,
+                    "items": a.items.iter().map(|i| serde_json::json!({
+                        "field_id": i.field_id, "item": i.item, "known": i.known, "not_known": i.not_known, "missing": i.missing,
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "agencies": value }))?);
+        return Ok(());
+    }
+    // Items as rows, agencies as columns: "known% / not known%" where the
+    // item applies; "-" where the agency never records it.
+    let template = braid_template::Template::standard();
+    let columns: Vec<String> = response.agencies.iter().map(|a| format!("{} ({} records)", a.agency, a.records)).collect();
+    let mut rows = Vec::new();
+    for field in template.fields() {
+        let cells: Vec<String> = response
+            .agencies
+            .iter()
+            .map(|a| match a.items.iter().find(|i| i.field_id == field.id) {
+                Some(i) if i.known + i.not_known > 0 => {
+                    let total = (i.known + i.not_known + i.missing) as f64;
+                    format!("{:.0}% / {:.0}%", 100.0 * i.known as f64 / total, 100.0 * i.not_known as f64 / total)
+                }
+                _ => "-".to_owned(),
+            })
+            .collect();
+        if cells.iter().any(|c| c != "-") {
+            rows.push((format!("{} {}", field.item, field.id), cells));
+        }
+    }
+    print_table("item", &columns, &rows);
+    println!("known% / not-known% of answers where the item applies; the rest is missing; -: never recorded");
+    Ok(())
+}
+
+/// `braid panel services`: which agencies work with the same children.
+pub async fn services_command(args: &PanelArgs, json: bool) -> Result<()> {
+    let response = client(&args.node)
+        .await?
+        .interconnectedness(v1::InterconnectednessRequest { context: context(args) })
+        .await
+        .map_err(refused)?
+        .into_inner();
+    if json {
+        let value = serde_json::json!({
+            "agencies": response.agencies,
+            "rows": response.rows.iter().map(|r| r.cells.clone()).collect::<Vec<_>>(),
+            "legend": response.legend,
+        });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(());
+    }
+    let rows: Vec<(String, Vec<String>)> = response
+        .agencies
+        .iter()
+        .zip(&response.rows)
+        .map(|(a, r)| (a.clone(), r.cells.clone()))
+        .collect();
+    print_table("children known to", &response.agencies, &rows);
+    println!("{}", response.legend);
+    Ok(())
+}
