@@ -537,3 +537,278 @@ async fn concurrent_uploads_are_stored_once_and_the_profiles_survive_a_restart_u
     assert_eq!(stats(&url)["records"], stats_before["records"]);
     node.stop().await.expect("stop");
 }
+
+/// A node whose config names two partnerships: `north` (every agency) and
+/// `statutory` (children's services and police only).
+async fn start_panel_node(data: &Path) -> RunningNode {
+    braid_node::spawn(NodeConfig {
+        listen: loopback(),
+        data_dir: data.to_path_buf(),
+        partnerships: [
+            ("north".to_owned(), AGENCIES.iter().map(|a| (*a).to_owned()).collect()),
+            ("statutory".to_owned(), vec!["CSC-NORTH".to_owned(), "POL-NORTH".to_owned()]),
+        ]
+        .into(),
+        ..NodeConfig::default()
+    })
+    .await
+    .expect("start node")
+}
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+fn panel(command: &str, url: &str, partnership: &str, rest: &[&str]) -> Output {
+    let mut args = vec!["panel", command, "--node", url, "--partnership", partnership, "--purpose", "test: panel review", "--case-ref", "T-1"];
+    args.extend_from_slice(rest);
+    braid(&args)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signals_on_default_synthetic_data_match_what_was_planted() {
+    // `braid synth` with its defaults: 2,000 children, seed 42.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let p = dir.path().display().to_string();
+    let data = tempfile::tempdir().expect("data dir");
+    let node = start_panel_node(data.path()).await;
+    let url = node.url();
+    let scores = blocking(move || {
+        let path = |name: &str| format!("{p}/{name}");
+        ok(&braid(&["synth", "--out", &path("synth")]));
+        ok(&braid(&["keys", "init", "--out", &path("keys")]));
+        for agency in AGENCIES {
+            ok(&braid(&[
+                "agency", "pseudonymise",
+                "--mapping", &path(&format!("synth/{agency}.mapping.toml")),
+                "--secret", &path("keys/scheme.secret"),
+                "--input", &path(&format!("synth/{agency}.csv")),
+                "--out", &path(&format!("{agency}.bpx")),
+            ]));
+            ok(&braid(&["agency", "upload", "--node", &url, &path(&format!("{agency}.bpx"))]));
+        }
+        ok(&braid(&["admin", "clusters", "--node", &url, "--out", &path("clusters.csv")]));
+        let listing = ok(&panel("signals", &url, "north", &["--limit", "100000", "--json"]));
+        std::fs::write(path("signals.json"), &listing).expect("write the listing");
+        let mut args = vec!["eval".to_owned(), "--truth".into(), path("synth/truth.csv"), "--clusters".into(), path("clusters.csv")];
+        for agency in AGENCIES {
+            args.push("--reid".into());
+            args.push(path(&format!("{agency}.reid.csv")));
+        }
+        args.extend(["--signals".into(), path("signals.json"), "--json".into()]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        json(&ok(&braid(&args)))
+    })
+    .await;
+    let signals = &scores["signals"];
+    for kind in ["revictimisation", "victim-hsb-overlap", "victim-as-offender", "shared-perpetrator", "network", "classification-conflict"] {
+        let score = &signals[kind];
+        assert!(score["planted"].as_u64().expect("planted") >= 5, "{kind} is planted: {score}");
+        assert!(score["precision"].as_f64().expect("precision") >= 0.95, "{kind}: {score}");
+        assert!(score["recall"].as_f64().expect("recall") >= 0.95, "{kind}: {score}");
+    }
+    node.stop().await.expect("stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn panels_see_their_partnership_only_and_never_a_pseudonym() {
+    let prepared = prepare(400);
+    let data = tempfile::tempdir().expect("data dir");
+    let node = start_panel_node(data.path()).await;
+    let url = node.url();
+    let p = prepared.path("");
+    blocking(move || {
+        let path = |name: &str| format!("{p}/{name}");
+        for agency in AGENCIES {
+            ok(&braid(&["agency", "upload", "--node", &url, &path(&format!("{agency}.bpx"))]));
+        }
+        ok(&braid(&["admin", "clusters", "--node", &url, "--out", &path("clusters.csv")]));
+        let clusters = std::fs::read_to_string(path("clusters.csv")).expect("clusters");
+        let person_refs: Vec<String> = clusters.lines().skip(1).map(|l| l.split(',').nth(2).expect("person_ref").to_owned()).collect();
+        let no_pseudonym = |text: &str| {
+            for person_ref in &person_refs {
+                assert!(!text.contains(person_ref.as_str()), "a person ref reached a panel");
+            }
+        };
+
+        // A person known to children's services and to the YOT, as the
+        // statutory panel sees them: the YOT's records only counted.
+        let rows: Vec<Vec<String>> = clusters.lines().skip(1).map(|l| l.split(',').map(str::to_owned).collect()).collect();
+        let mut agencies_of: std::collections::HashMap<&str, std::collections::HashSet<&str>> = std::collections::HashMap::new();
+        for row in &rows {
+            agencies_of.entry(row[4].as_str()).or_default().insert(row[0].as_str());
+        }
+        let (profile, _) = agencies_of
+            .iter()
+            .filter(|(_, a)| a.contains("CSC-NORTH") && a.contains("YOT-NORTH"))
+            .min_by_key(|(id, _)| id.to_string())
+            .expect("someone known to both");
+        let csc_record = rows.iter().find(|r| r[4] == *profile && r[0] == "CSC-NORTH").expect("their CSC record")[1].clone();
+        let yot_record = rows.iter().find(|r| r[4] == *profile && r[0] == "YOT-NORTH").expect("their YOT record")[1].clone();
+        let text = ok(&panel("profile", &url, "statutory", &["--agency", "CSC-NORTH", "--record-ref", &csc_record, "--json"]));
+        no_pseudonym(&text);
+        let view = json(&text);
+        let person = view["profiles"].as_array().expect("profiles").iter().find(|p| p["profile_id"] == profile.to_string()).expect("the profile");
+        let records = person["records"].as_array().expect("records");
+        assert!(records.iter().all(|r| r["agency"] == "CSC-NORTH" || r["agency"] == "POL-NORTH"), "{person}");
+        assert!(person["outside"]["yot"].as_u64().expect("counted outside") >= 1, "{person}");
+        assert!(!text.contains(&yot_record), "an outside record ref reached the panel");
+        for record in records {
+            let band = record["confidence"].as_str().expect("confidence");
+            assert!(["very high", "high", "moderate", "agency's own id", "only record"].contains(&band), "{band}");
+            assert!(record["fields"].as_object().expect("fields").len() >= 1, "template fields are shown: {record}");
+        }
+        let table = ok(&panel("profile", &url, "north", &["--profile", profile]));
+        assert!(table.contains("YOT-NORTH") && table.contains("link "), "{table}");
+
+        // Refusals.
+        let refused = failed(&panel("profile", &url, "statutory", &["--agency", "YOT-NORTH", "--record-ref", &yot_record]));
+        assert!(refused.contains("not in the partnership"), "{refused}");
+        let unknown = failed(&panel("signals", &url, "south", &[]));
+        assert!(unknown.contains("no partnership is called `south`"), "{unknown}");
+        let no_purpose = failed(&braid(&["panel", "signals", "--node", &url, "--partnership", "north", "--purpose", " "]));
+        assert!(no_purpose.contains("must state its purpose"), "{no_purpose}");
+
+        // Signals by kind and date, newest first; statutory sees fewer.
+        let all = json(&ok(&panel("signals", &url, "north", &["--limit", "100000", "--json"])));
+        let statutory = json(&ok(&panel("signals", &url, "statutory", &["--limit", "100000", "--json"])));
+        assert!(statutory["matched"].as_u64() <= all["matched"].as_u64());
+        assert!(
+            statutory["signals"].as_array().expect("signals").iter().any(|s| s["outside"].as_object().is_some_and(|o| !o.is_empty())),
+            "records held outside the partnership are counted"
+        );
+        let text = ok(&panel("signals", &url, "statutory", &["--kind", "revictimisation", "--since", "2023-01-01", "--limit", "500", "--json"]));
+        no_pseudonym(&text);
+        let listed = json(&text);
+        let listed = listed["signals"].as_array().expect("signals");
+        assert!(!listed.is_empty());
+        let lasts: Vec<&str> = listed.iter().map(|s| s["last"].as_str().expect("last")).collect();
+        assert!(lasts.iter().all(|d| *d >= "2023-01-01"), "{lasts:?}");
+        assert!(lasts.windows(2).all(|w| w[0] >= w[1]), "newest first");
+        assert!(listed.iter().all(|s| s["kind"] == "revictimisation"));
+        assert!(listed.iter().flat_map(|s| s["records"].as_array().expect("records")).all(|r| r["agency"] == "CSC-NORTH" || r["agency"] == "POL-NORTH"));
+        let bad_kind = failed(&panel("signals", &url, "north", &["--kind", "nonsense"]));
+        assert!(bad_kind.contains("unknown signal kind"), "{bad_kind}");
+        // A resolved concern is shown as resolved, never as a current label.
+        let resolved = all["signals"].as_array().expect("signals").iter().find(|s| s["status"] == "resolved" && s["kind"] != "network").expect("a resolved signal");
+        let subject = resolved["profile_id"].as_str().expect("id");
+        let person = json(&ok(&panel("profile", &url, "north", &["--profile", subject, "--json"])));
+        let evidence: Vec<&str> = resolved["records"].as_array().expect("records").iter().map(|r| r["record_ref"].as_str().expect("ref")).collect();
+        for record in person["profiles"][0]["records"].as_array().expect("records") {
+            if evidence.contains(&record["record_ref"].as_str().expect("ref")) {
+                assert!(record["concern"] == "resolved" || record["concern"] == "not recorded", "{record}");
+            }
+        }
+
+        // The network around a perpetrator: text, DOT and SVG.
+        let shared = all["signals"].as_array().expect("signals").iter().find(|s| s["kind"] == "shared-perpetrator").expect("a shared perpetrator");
+        let harmer = shared["profile_id"].as_str().expect("id");
+        let network = json(&ok(&panel("network", &url, "north", &["--profile", harmer, "--format", "json"])));
+        let ids: Vec<&str> = network["nodes"].as_array().expect("nodes").iter().map(|n| n["id"].as_str().expect("id")).collect();
+        assert_eq!(ids[0], harmer);
+        for victim in shared["related_profiles"].as_array().expect("victims") {
+            assert!(ids.contains(&victim.as_str().expect("id")), "{victim} is in the network");
+        }
+        let dot = ok(&panel("network", &url, "north", &["--profile", harmer, "--format", "dot"]));
+        assert!(dot.starts_with("digraph network {") && dot.contains(&format!("\"{harmer}\"")), "{dot}");
+        let svg_path = path("network.svg");
+        ok(&panel("network", &url, "north", &["--profile", harmer, "--format", "svg", "--out", &svg_path]));
+        let svg = std::fs::read_to_string(&svg_path).expect("svg");
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>") && svg.contains(harmer));
+        no_pseudonym(&svg);
+
+        // An aggregate report: distinct people, no small count shown.
+        let report = json(&ok(&panel("report", &url, "north", &["--by", "victim.sex", "--by", "case_type", "--json"])));
+        let cells: Vec<&str> = report["cells"].as_array().expect("cells").iter().flat_map(|r| r.as_array().expect("row").iter().map(|c| c.as_str().expect("cell"))).collect();
+        let totals = report["row_totals"].as_array().expect("totals").iter().chain(report["column_totals"].as_array().expect("totals")).map(|c| c.as_str().expect("cell"));
+        for cell in cells.iter().copied().chain(totals) {
+            if let Ok(n) = cell.parse::<u64>() {
+                assert!(n == 0 || n >= 5, "a small count is shown: {report}");
+            } else {
+                assert!(cell == "<5" || cell == "*", "{cell}");
+            }
+        }
+        let victims: u64 = report["total"].as_str().expect("total").parse().expect("the total is shown");
+        assert!(victims > 300 && victims <= 400 + 50, "distinct victims, not records: {victims}");
+        let multi = failed(&panel("report", &url, "north", &["--by", "context.abuse_types"]));
+        assert!(multi.contains("not a single-choice item"), "{multi}");
+
+        // Completeness and interconnectedness.
+        let quality = json(&ok(&panel("quality", &url, "statutory", &["--json"])));
+        let agencies = quality["agencies"].as_array().expect("agencies");
+        assert_eq!(agencies.len(), 2);
+        let police = agencies.iter().find(|a| a["agency"] == "POL-NORTH").expect("police");
+        let item = |id: &str| police["items"].as_array().expect("items").iter().find(|i| i["field_id"] == id).cloned();
+        let sex = item("victim.sex").expect("police record victim sex");
+        assert!(sex["known"].as_u64().expect("known") > 0);
+        let status = item("victim.status").expect("counted as missing where it applies");
+        assert_eq!(status["known"], 0, "police never record victim.status: {status}");
+        assert!(status["missing"].as_u64().expect("missing") > 0);
+        let table = ok(&panel("quality", &url, "statutory", &[]));
+        assert!(table.contains("A3 victim.sex"), "{table}");
+        let services = json(&ok(&panel("services", &url, "north", &["--json"])));
+        let matrix = services["rows"].as_array().expect("rows");
+        assert_eq!(matrix.len(), 4);
+        for (a, row) in matrix.iter().enumerate() {
+            for (b, cell) in row.as_array().expect("row").iter().enumerate() {
+                assert_eq!(cell, &matrix[b][a], "the matrix is symmetric");
+            }
+        }
+        assert!(matrix[0][1].as_str().expect("cell").parse::<u64>().expect("children known to both") > 50);
+    })
+    .await;
+    node.stop().await.expect("stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signals_follow_withdrawals_and_survive_a_restart() {
+    let prepared = prepare(300);
+    let data = tempfile::tempdir().expect("data dir");
+    let node = start_panel_node(data.path()).await;
+    let url = node.url();
+    let p = prepared.path("");
+    let url_for = url.clone();
+    let (before, withdrawn, subject, after) = blocking(move || {
+        for agency in AGENCIES {
+            ok(&braid(&["agency", "upload", "--node", &url_for, &format!("{p}/{agency}.bpx")]));
+        }
+        let before = json(&ok(&panel("signals", &url_for, "north", &["--limit", "100000", "--json"])));
+        // A re-victimised child with one record at each of two agencies, one
+        // of which is withdrawn.
+        let signal = before["signals"]
+            .as_array()
+            .expect("signals")
+            .iter()
+            .find(|s| {
+                let records = s["records"].as_array().expect("records");
+                s["kind"] == "revictimisation" && s["detail"] != "re-referral" && records.len() == 2 && records[0]["agency"] != records[1]["agency"]
+            })
+            .expect("a suitable signal")
+            .clone();
+        let record = signal["records"][1].clone();
+        let (agency, record_ref) = (record["agency"].as_str().expect("agency"), record["record_ref"].as_str().expect("ref"));
+        ok(&braid(&["agency", "withdraw", "--node", &url_for, "--agency", agency, "--record-ref", record_ref]));
+        let after = json(&ok(&panel("signals", &url_for, "north", &["--limit", "100000", "--json"])));
+        (before, record_ref.to_owned(), signal["profile_id"].as_str().expect("id").to_owned(), after)
+    })
+    .await;
+    let mentions = |listing: &serde_json::Value| listing.to_string().contains(&withdrawn);
+    assert!(mentions(&before));
+    assert!(!mentions(&after), "no signal rests on a withdrawn record");
+    // One victim record is left: no re-victimisation unless it is itself
+    // recorded as a re-referral.
+    let still: Vec<&serde_json::Value> = after["signals"]
+        .as_array()
+        .expect("signals")
+        .iter()
+        .filter(|s| s["kind"] == "revictimisation" && s["profile_id"] == subject.as_str())
+        .collect();
+    assert!(still.iter().all(|s| s["detail"] == "re-referral"), "{still:?}");
+    // Signals are derived from RocksDB: a restarted node lists the same.
+    node.stop().await.expect("stop");
+    let node = start_panel_node(data.path()).await;
+    let url = node.url();
+    let restarted = blocking(move || json(&ok(&panel("signals", &url, "north", &["--limit", "100000", "--json"])))).await;
+    assert_eq!(restarted, after);
+    node.stop().await.expect("stop");
+}

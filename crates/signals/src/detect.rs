@@ -95,7 +95,8 @@ pub struct Signal {
     pub first_day: i32,
     /// The latest.
     pub last_day: i32,
-    /// Every record that raised it marks its concern as resolved.
+    /// The records that raised it and record a concern status all mark it
+    /// resolved.
     pub resolved: bool,
 }
 
@@ -119,9 +120,25 @@ impl Signal {
             related,
             first_day: items.iter().map(|i| i.record.day).min().unwrap_or(0),
             last_day: items.iter().map(|i| i.record.day).max().unwrap_or(0),
-            resolved: !items.is_empty() && items.iter().all(|i| i.record.concern == Concern::Resolved),
+            resolved: resolved(items.iter().map(|i| i.record.concern)),
         }
     }
+}
+
+/// A signal is resolved when the records that raised it and record a
+/// concern status all say resolved (records that do not record it, such as
+/// most police records, abstain); one current or not-known concern keeps it
+/// current.
+fn resolved(concerns: impl Iterator<Item = Concern>) -> bool {
+    let mut any = false;
+    for concern in concerns {
+        match concern {
+            Concern::Resolved => any = true,
+            Concern::Missing => {}
+            Concern::Current | Concern::NotKnown => return false,
+        }
+    }
+    any
 }
 
 /// Days in a year, for age arithmetic.
@@ -152,6 +169,11 @@ fn episodes<'a, 'b>(sorted: &'b [Item<'a>], window: i32) -> Vec<&'b [Item<'a>]> 
 /// Days within which two agencies' records of one perpetrator are taken to
 /// be one incident when their victims' records did not link.
 const SAME_INCIDENT_STRICT_DAYS: i32 = 10;
+
+/// Link probability below which a record is not enough, on its own, to say
+/// one person held two roles (victim and perpetrator): such a link may
+/// join a child to a relative with the same surname and address.
+const STRONG_LINK: f32 = 0.99;
 
 /// Years a recorded age may stray from the profile's and still be the same
 /// person (ages are recorded in whole years, at different dates).
@@ -202,17 +224,24 @@ fn profile_signals(config: &SignalConfig, key: u64, items: &[Item<'_>], key_of: 
         }
     }
 
-    // Victim in one record, harm in another.
+    // Victim in one record, harm in another. A perpetrator's record must be
+    // strongly linked to a victim's: a weak link may join a child to an
+    // adult relative (same surname and address, no date of birth).
     if !victims.is_empty() && !mixed {
-        let harm: Vec<Item<'_>> = items
+        let strong = |i: &Item<'_>| i.involvement.link >= STRONG_LINK;
+        let paired = |h: &Item<'_>, need_strong: bool| {
+            victims.iter().any(|v| v.involvement.record != h.involvement.record && (!need_strong || strong(v)))
+        };
+        let offender: Vec<Item<'_>> = items
             .iter()
             .copied()
-            .filter(|h| h.involvement.role.is_harmer() && victims.iter().any(|v| v.involvement.record != h.involvement.record))
+            .filter(|h| h.involvement.role == Role::Perpetrator && strong(h) && paired(h, true))
             .collect();
-        let hsb: Vec<Item<'_>> = harm
+        let hsb: Vec<Item<'_>> = items
             .iter()
             .copied()
-            .filter(|h| h.involvement.role == Role::Hsb || age_at(items, h.record.day).is_some_and(|age| age < 18.0))
+            .filter(|h| h.involvement.role == Role::Hsb && paired(h, false))
+            .chain(offender.iter().copied().filter(|h| age_at(items, h.record.day).is_some_and(|age| age < 18.0)))
             .collect();
         if !hsb.is_empty() {
             let detail = if hsb.iter().any(|h| h.involvement.role == Role::Hsb) {
@@ -223,7 +252,6 @@ fn profile_signals(config: &SignalConfig, key: u64, items: &[Item<'_>], key_of: 
             let evidence: Vec<Item<'_>> = victims.iter().chain(&hsb).copied().collect();
             out.push(Signal::from_items(SignalKind::VictimHsbOverlap, detail.to_owned(), key, &evidence, Vec::new()));
         }
-        let offender: Vec<Item<'_>> = harm.iter().copied().filter(|h| h.involvement.role == Role::Perpetrator).collect();
         if !offender.is_empty() {
             let types: BTreeSet<&str> = victims.iter().map(|v| v.record.case_type.name()).collect();
             let detail = format!("{} victim recorded as perpetrator", types.into_iter().collect::<Vec<_>>().join("/"));
@@ -529,7 +557,7 @@ fn find_networks(config: &SignalConfig, facts: &Facts, profiles: &impl Profiles)
             evidence,
             first_day: records.iter().map(|r| r.day).min().unwrap_or(0),
             last_day: records.iter().map(|r| r.day).max().unwrap_or(0),
-            resolved: !records.is_empty() && records.iter().all(|r| r.concern == Concern::Resolved),
+            resolved: resolved(records.iter().map(|r| r.concern)),
             related: members,
         });
     }

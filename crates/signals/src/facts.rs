@@ -126,7 +126,7 @@ pub struct RecordFacts {
 }
 
 /// One live involvement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct InvolvementFacts {
     /// The record's slot in [`Facts`].
     pub record: u32,
@@ -138,6 +138,10 @@ pub struct InvolvementFacts {
     /// The person's age as recorded in this involvement (victim's age at
     /// referral or perpetrator's age), if any.
     pub age: Option<u8>,
+    /// How strongly the linkage tied it into its profile: the match
+    /// probability of the decision that joined it (1 when it founded the
+    /// profile, or its agency's own person id tied it).
+    pub link: f32,
 }
 
 /// An involvement to add with its record.
@@ -219,6 +223,7 @@ impl Facts {
                 role: involvement.role,
                 identified: involvement.identified,
                 age: involvement.age,
+                link: 1.0,
             });
         }
         self.records[slot as usize] = Some(record);
@@ -239,6 +244,14 @@ impl Facts {
             }
         }
         ids
+    }
+
+    /// Records how strongly the linkage tied an involvement into its
+    /// profile.
+    pub fn set_link(&mut self, id: u64, probability: f32) {
+        if let Some(Some(involvement)) = usize::try_from(id).ok().and_then(|i| self.involvements.get_mut(i)) {
+            involvement.link = probability;
+        }
     }
 
     /// A live involvement.

@@ -74,12 +74,12 @@ pub fn neighbourhood(facts: &Facts, profiles: &impl Profiles, center: u64, depth
                     continue;
                 }
                 let other_key = profiles.key(other);
-                if !index.contains_key(&other_key) {
+                if let std::collections::hash_map::Entry::Vacant(slot) = index.entry(other_key) {
                     if nodes.len() >= max_nodes {
                         truncated = true;
                         continue;
                     }
-                    index.insert(other_key, nodes.len());
+                    slot.insert(nodes.len());
                     nodes.push(NetNode {
                         key: other_key,
                         roles: BTreeSet::new(),

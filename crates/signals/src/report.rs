@@ -195,8 +195,9 @@ fn linearly_determined(hidden: &[usize], equations: &[(Vec<usize>, usize)]) -> V
         for r in 0..rows.len() {
             if r != rank && rows[r][col].abs() > 1e-9 {
                 let factor = rows[r][col];
-                for c in 0..hidden.len() {
-                    rows[r][c] -= factor * rows[rank][c];
+                let pivot_row = rows[rank].clone();
+                for (value, pivot) in rows[r].iter_mut().zip(&pivot_row) {
+                    *value -= factor * pivot;
                 }
             }
         }
@@ -212,6 +213,16 @@ fn linearly_determined(hidden: &[usize], equations: &[(Vec<usize>, usize)]) -> V
         }
     }
     out
+}
+
+/// Whether an attacker could work out entry `position` exactly.
+fn determined(values: &[u64], status: &[Cell], equations: &[(Vec<usize>, usize)], position: usize) -> bool {
+    let b = bounds(values, status, equations);
+    if b[position].0 == b[position].1 {
+        return true;
+    }
+    let hidden: Vec<usize> = (0..status.len()).filter(|&p| status[p] != Cell::Count(values[p])).collect();
+    linearly_determined(&hidden, equations).contains(&position)
 }
 
 /// The first `<5` entry an attacker could work out, if any.
@@ -250,31 +261,35 @@ pub fn publish(table: &Table) -> Published {
         .collect();
     let interior = layout.rows * layout.columns;
     while let Some(position) = exposed(&values, &status, &equations) {
-        // Withhold the smallest shown non-zero entry of an equation that
-        // holds the exposed one: interior cells first, totals if needed.
-        let mut best: Option<(bool, u64, usize)> = None;
-        for (parts, total) in &equations {
-            if *total != position && !parts.contains(&position) {
-                continue;
-            }
-            for &p in parts.iter().chain(std::iter::once(total)) {
-                if layout.mirror_of(p).is_some() {
-                    continue;
-                }
-                if status[p] == Cell::Count(values[p]) && values[p] > 0 {
-                    let candidate = (p >= interior, values[p], p);
-                    if best.is_none_or(|b| candidate < b) {
-                        best = Some(candidate);
-                    }
-                }
-            }
-        }
-        match best {
-            Some((_, _, p)) => status[p] = Cell::Withheld,
+        // Withhold the smallest shown non-zero entry that, on its own,
+        // makes the exposed entry uncertain again (interior cells before
+        // totals); failing that, the smallest in an equation that holds the
+        // exposed entry, and go round again.
+        let shown = |p: usize, status: &[Cell]| status[p] == Cell::Count(values[p]) && values[p] > 0 && layout.mirror_of(p).is_none();
+        let order = |p: usize| (p >= interior, values[p], p);
+        let mut fixes: Vec<usize> = (0..status.len())
+            .filter(|&p| shown(p, &status))
+            .filter(|&p| {
+                let mut trial = status.clone();
+                trial[p] = Cell::Withheld;
+                !determined(&values, &trial, &equations, position)
+            })
+            .collect();
+        fixes.sort_by_key(|&p| order(p));
+        let next = fixes.first().copied().or_else(|| {
+            equations
+                .iter()
+                .filter(|(parts, total)| *total == position || parts.contains(&position))
+                .flat_map(|(parts, total)| parts.iter().copied().chain(std::iter::once(*total)))
+                .filter(|&p| shown(p, &status))
+                .min_by_key(|&p| order(p))
+        });
+        match next {
+            Some(p) => status[p] = Cell::Withheld,
             // Nothing left to withhold next to it: withhold everything shown.
             None => {
                 for p in 0..status.len() {
-                    if status[p] == Cell::Count(values[p]) && values[p] > 0 {
+                    if shown(p, &status) {
                         status[p] = Cell::Withheld;
                     }
                 }

@@ -196,6 +196,23 @@ fn prepare_records(submission: &Submission, records: Vec<v1::CaseRecord>, ack: &
     out
 }
 
+/// Index of the agency/person-ref feature in a pattern.
+const PERSON_FEATURE: usize = 3;
+
+/// How strongly an involvement's decisions tied it into its profile: the
+/// best join or merge probability, 1 for a join on its agency's own person
+/// ref, and 1 when it joined nothing (it founded its profile).
+fn link_strength(decisions: impl Iterator<Item = (Decision, Option<u8>, f32)>) -> f32 {
+    let mut best: Option<f32> = None;
+    for (decision, person_level, probability) in decisions {
+        if matches!(decision, Decision::Joined | Decision::Merged) {
+            let strength = if person_level == Some(1) { 1.0 } else { probability };
+            best = Some(best.map_or(strength, |b: f32| b.max(strength)));
+        }
+    }
+    best.unwrap_or(1.0)
+}
+
 /// Adds a record's facts under its agency's number.
 fn add_facts(facts: &mut Facts, fingerprint: u64, agency: u16, prepared: PreparedFacts, ids: &[u64]) {
     let involvements: Vec<NewInvolvement> = prepared
@@ -383,9 +400,16 @@ struct Pending {
     dirty: Vec<InvolvementId>,
 }
 
+/// A sealed batch: its write set, the decisions still to encode into it,
+/// the withdrawn involvements, the changes to the signals' facts and the
+/// involvements whose profiles may have changed.
+type Parts = (WriteSet, Vec<(InvolvementId, Outcome)>, Vec<InvolvementId>, Vec<FactChange>, Vec<InvolvementId>);
+
 /// One change to the signals' facts.
 enum FactChange {
     Remove(u64),
+    /// How strongly an involvement was linked into its profile.
+    Link(u64, f32),
     Add {
         fingerprint: u64,
         agency: String,
@@ -432,7 +456,11 @@ impl Pending {
 
     /// Splits into the write set and the decisions still to be encoded into
     /// it (outside the state lock, by [`put_links`]).
-    fn into_parts(self) -> (WriteSet, Vec<(InvolvementId, Outcome)>, Vec<InvolvementId>, Vec<FactChange>, Vec<InvolvementId>) {
+    fn into_parts(mut self) -> Parts {
+        // Link strengths follow the records they belong to.
+        for (id, outcome) in &self.outcomes {
+            self.fact_changes.push(FactChange::Link(*id, link_strength(outcome.entries.iter().map(|e| (e.decision, e.evidence.levels.get(PERSON_FEATURE).copied(), e.evidence.probability)))));
+        }
         (self.set, self.outcomes, self.withdrawn, self.fact_changes, self.dirty)
     }
 }
@@ -500,6 +528,13 @@ impl Engine {
             Ok(())
         })?;
         drop(identified);
+        store.for_each_links(|id, links| {
+            let strength = link_strength(links.entries.iter().filter_map(|l| {
+                Some((Decision::from_number(l.decision)?, l.levels.get(PERSON_FEATURE).copied(), l.probability))
+            }));
+            state.facts.set_link(id, strength);
+            Ok(())
+        })?;
         let State { facts, signals, linker, .. } = &mut state;
         signals.refresh(facts, &ProfileView(linker.profiles()), live);
         Ok(Engine {
@@ -538,6 +573,7 @@ impl Engine {
                 FactChange::Remove(fingerprint) => {
                     state.facts.remove_record(fingerprint);
                 }
+                FactChange::Link(id, probability) => state.facts.set_link(id, probability),
                 FactChange::Add {
                     fingerprint,
                     agency,

@@ -213,6 +213,10 @@ impl Population {
     }
 }
 
+/// Every live involvement's profile key, the agencies (code, type) by
+/// number, and which numbers the partnership may see.
+type Snapshot = (HashMap<u64, u64>, Vec<(String, String)>, Vec<bool>);
+
 /// Most records listed per signal; the rest are counted.
 const MAX_SIGNAL_RECORDS: usize = 50;
 
@@ -602,7 +606,7 @@ impl Engine {
     /// A snapshot of every live involvement's profile key and facts
     /// needed by reports, taken under the lock so the store can then be
     /// read without it.
-    fn snapshot(&self, partnership: &[String]) -> Result<(HashMap<u64, u64>, Vec<(String, String)>, Vec<bool>), EngineError> {
+    fn snapshot(&self, partnership: &[String]) -> Result<Snapshot, EngineError> {
         let guard = self.lock_state()?;
         let view = ProfileView(guard.linker.profiles());
         let scope = Scope::new(&guard.facts, partnership);
@@ -682,18 +686,22 @@ impl Engine {
             }
             Ok(())
         })?;
-        let with_gaps = |labels: &[String]| {
+        // Template items get "Not known" and "Not recorded"; the case type
+        // is always recorded.
+        let with_gaps = |(labels, field): &(Vec<String>, Option<&braid_template::Field>)| {
             let mut out = labels.to_vec();
-            out.push("Not known".to_owned());
-            out.push("Not recorded".to_owned());
+            if field.is_some() {
+                out.push("Not known".to_owned());
+                out.push("Not recorded".to_owned());
+            }
             out
         };
-        let rows = with_gaps(&dimensions[0].0);
-        let columns = dimensions.get(1).map(|d| with_gaps(&d.0)).unwrap_or_else(|| vec!["profiles".to_owned()]);
+        let rows = with_gaps(&dimensions[0]);
+        let columns = dimensions.get(1).map(with_gaps).unwrap_or_else(|| vec!["profiles".to_owned()]);
         let mut counts = vec![vec![0u64; columns.len()]; rows.len()];
         for per_dimension in answers.values() {
-            let r = resolve(&per_dimension[0], dimensions[0].0.len());
-            let c = if dimensions.len() > 1 { resolve(&per_dimension[1], dimensions[1].0.len()) } else { 0 };
+            let r = resolve(&per_dimension[0], dimensions[0].0.len()).min(rows.len() - 1);
+            let c = if dimensions.len() > 1 { resolve(&per_dimension[1], dimensions[1].0.len()).min(columns.len() - 1) } else { 0 };
             counts[r][c] += 1;
         }
         let published = publish(&Table { rows, columns, counts });

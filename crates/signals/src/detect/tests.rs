@@ -203,6 +203,18 @@ fn victim_who_harms_elsewhere_raises_overlap_and_criminalisation() {
     w.link(&[1, 2, 3, 4]);
     w.refresh(&[1, 2, 3, 4]);
     assert_eq!(w.kinds(1), vec![(SignalKind::Revictimisation, "CSA→CSA".to_owned())]);
+    // Nor is a weak link between a child and an adult whose age is not
+    // recorded.
+    let mut w = World::new();
+    w.record("CSC", CaseType::Csa, 1000, &[(1, V, Some(13))]);
+    w.record("VOL", CaseType::Cse, 1200, &[(9, V, Some(15)), (2, P, None)]);
+    w.link(&[1, 2]);
+    w.facts.set_link(2, 0.91);
+    w.refresh(&[1, 2]);
+    assert_eq!(w.kinds(1), vec![]);
+    w.facts.set_link(2, 0.995);
+    w.refresh(&[2]);
+    assert_eq!(w.kinds(1).len(), 2, "victim/HSB overlap and criminalisation");
 }
 
 #[test]

@@ -182,3 +182,18 @@ fn resolving_takes_the_latest_known_answer() {
     assert_eq!(resolve(&[(10, Answer::NotKnown)], 3), 3);
     assert_eq!(resolve(&[], 3), 4);
 }
+
+#[test]
+fn secondary_suppression_withholds_little_and_keeps_the_totals() {
+    // Two small counts in the "not recorded" row: the cheapest protection
+    // is the two cells above them that close the rectangle.
+    let p = publish(&table(vec![vec![85, 9, 11, 0, 0], vec![200, 20, 22, 0, 0], vec![0, 0, 0, 0, 0], vec![0, 0, 0, 0, 0], vec![14, 2, 1, 0, 0]]));
+    let withheld: Vec<(usize, usize)> = (0..5)
+        .flat_map(|r| (0..5).map(move |c| (r, c)))
+        .filter(|&(r, c)| p.cells[r][c] == Cell::Withheld)
+        .collect();
+    assert_eq!(withheld, vec![(0, 1), (0, 2)]);
+    assert_eq!((p.cells[4][1], p.cells[4][2]), (Cell::Small, Cell::Small));
+    assert_eq!(p.total, Cell::Count(364));
+    assert!(p.row_totals.iter().chain(&p.column_totals).all(|c| matches!(c, Cell::Count(_))));
+}
