@@ -588,7 +588,7 @@ async fn signals_on_default_synthetic_data_match_what_was_planted() {
             ok(&braid(&["agency", "upload", "--node", &url, &path(&format!("{agency}.bpx"))]));
         }
         ok(&braid(&["admin", "clusters", "--node", &url, "--out", &path("clusters.csv")]));
-        let listing = ok(&panel("signals", &url, "north", &["--limit", "100000", "--json"]));
+        let listing = ok(&panel("signals", &url, "north", &["--limit", "100000", "--full", "--json"]));
         std::fs::write(path("signals.json"), &listing).expect("write the listing");
         let mut args = vec!["eval".to_owned(), "--truth".into(), path("synth/truth.csv"), "--clusters".into(), path("clusters.csv")];
         for agency in AGENCIES {
@@ -670,7 +670,7 @@ async fn panels_see_their_partnership_only_and_never_a_pseudonym() {
         assert!(no_purpose.contains("must state its purpose"), "{no_purpose}");
 
         // Signals by kind and date, newest first; statutory sees fewer.
-        let all = json(&ok(&panel("signals", &url, "north", &["--limit", "100000", "--json"])));
+        let all = json(&ok(&panel("signals", &url, "north", &["--limit", "100000", "--full", "--json"])));
         let statutory = json(&ok(&panel("signals", &url, "statutory", &["--limit", "100000", "--json"])));
         assert!(statutory["matched"].as_u64() <= all["matched"].as_u64());
         assert!(

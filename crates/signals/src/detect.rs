@@ -98,6 +98,36 @@ pub struct Signal {
     /// The records that raised it and record a concern status all mark it
     /// resolved.
     pub resolved: bool,
+    /// How many distinct (record, role) pairs of the evidence each agency
+    /// holds, by agency number: listings count what they do not show
+    /// without walking the evidence.
+    pub per_agency: Vec<(u16, u32)>,
+    /// Every agency with a record of the subject profile (of any member
+    /// of a network), by number: who may see the signal.
+    pub seen_by: Vec<u16>,
+}
+
+/// Distinct (record, role) pairs per agency among `ids`.
+fn per_agency(facts: &Facts, ids: &[u64]) -> Vec<(u16, u32)> {
+    let mut seen = HashSet::new();
+    let mut counts: Vec<(u16, u32)> = Vec::new();
+    for &id in ids {
+        let Some(involvement) = facts.involvement(id) else {
+            continue;
+        };
+        let Some(record) = facts.record(involvement.record) else {
+            continue;
+        };
+        if !seen.insert((involvement.record, involvement.role)) {
+            continue;
+        }
+        match counts.iter_mut().find(|(a, _)| *a == record.agency) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((record.agency, 1)),
+        }
+    }
+    counts.sort_unstable();
+    counts
 }
 
 #[derive(Clone, Copy)]
@@ -108,7 +138,14 @@ struct Item<'a> {
 }
 
 impl Signal {
-    fn from_items(kind: SignalKind, detail: String, subject: u64, items: &[Item<'_>], related: Vec<u64>) -> Signal {
+    fn from_items(
+        kind: SignalKind,
+        detail: String,
+        subject: u64,
+        items: &[Item<'_>],
+        related: Vec<u64>,
+        facts: &Facts,
+    ) -> Signal {
         let mut evidence: Vec<u64> = items.iter().map(|item| item.id).collect();
         evidence.sort_unstable();
         evidence.dedup();
@@ -116,11 +153,13 @@ impl Signal {
             kind,
             detail,
             subject,
-            evidence,
             related,
             first_day: items.iter().map(|i| i.record.day).min().unwrap_or(0),
             last_day: items.iter().map(|i| i.record.day).max().unwrap_or(0),
             resolved: resolved(items.iter().map(|i| i.record.concern)),
+            per_agency: per_agency(facts, &evidence),
+            evidence,
+            seen_by: Vec::new(),
         }
     }
 }
@@ -184,7 +223,11 @@ const AGE_TOLERANCE_YEARS: f64 = 3.0;
 /// likely a linkage error (a parent merged with a child), and raising a
 /// signal from it would label the wrong person.
 fn age_consistent<'a>(items: &[Item<'a>]) -> Vec<Item<'a>> {
-    let birth = |item: &Item<'_>| item.involvement.age.map(|age| f64::from(item.record.day) / YEAR_DAYS - f64::from(age));
+    let birth = |item: &Item<'_>| {
+        item.involvement
+            .age
+            .map(|age| f64::from(item.record.day) / YEAR_DAYS - f64::from(age))
+    };
     let mut births: Vec<f64> = items.iter().filter_map(birth).collect();
     if births.len() < 2 {
         return items.to_vec();
@@ -200,7 +243,13 @@ fn age_consistent<'a>(items: &[Item<'a>]) -> Vec<Item<'a>> {
 
 /// The signals of one profile, from its members' facts. `key_of` gives the
 /// profile key of any involvement (for a perpetrator's victims).
-fn profile_signals(config: &SignalConfig, key: u64, items: &[Item<'_>], key_of: &dyn Fn(u64) -> u64, facts: &Facts) -> Vec<Signal> {
+fn profile_signals(
+    config: &SignalConfig,
+    key: u64,
+    items: &[Item<'_>],
+    key_of: &dyn Fn(u64) -> u64,
+    facts: &Facts,
+) -> Vec<Signal> {
     let mut out = Vec::new();
     let consistent = age_consistent(items);
     // Recorded ages that disagree mean the profile probably holds two
@@ -208,7 +257,11 @@ fn profile_signals(config: &SignalConfig, key: u64, items: &[Item<'_>], key_of: 
     // raised from it (its link evidence is for review instead).
     let mixed = consistent.len() < items.len();
     let items = &consistent[..];
-    let mut victims: Vec<Item<'_>> = items.iter().copied().filter(|i| i.involvement.role.is_victim()).collect();
+    let mut victims: Vec<Item<'_>> = items
+        .iter()
+        .copied()
+        .filter(|i| i.involvement.role.is_victim())
+        .collect();
     victims.sort_by_key(|i| (i.record.day, i.id));
 
     // Re-victimisation: cases apart in time, or a recorded re-referral.
@@ -216,11 +269,22 @@ fn profile_signals(config: &SignalConfig, key: u64, items: &[Item<'_>], key_of: 
         let apart = last.record.day - first.record.day >= config.revictimisation_days;
         if apart || victims.iter().any(|v| v.record.re_referral) {
             let detail = if apart {
-                format!("{}→{}", first.record.case_type.name(), last.record.case_type.name())
+                format!(
+                    "{}→{}",
+                    first.record.case_type.name(),
+                    last.record.case_type.name()
+                )
             } else {
                 "re-referral".to_owned()
             };
-            out.push(Signal::from_items(SignalKind::Revictimisation, detail, key, &victims, Vec::new()));
+            out.push(Signal::from_items(
+                SignalKind::Revictimisation,
+                detail,
+                key,
+                &victims,
+                Vec::new(),
+                facts,
+            ));
         }
     }
 
@@ -230,7 +294,9 @@ fn profile_signals(config: &SignalConfig, key: u64, items: &[Item<'_>], key_of: 
     if !victims.is_empty() && !mixed {
         let strong = |i: &Item<'_>| i.involvement.link >= STRONG_LINK;
         let paired = |h: &Item<'_>, need_strong: bool| {
-            victims.iter().any(|v| v.involvement.record != h.involvement.record && (!need_strong || strong(v)))
+            victims.iter().any(|v| {
+                v.involvement.record != h.involvement.record && (!need_strong || strong(v))
+            })
         };
         let offender: Vec<Item<'_>> = items
             .iter()
@@ -241,7 +307,12 @@ fn profile_signals(config: &SignalConfig, key: u64, items: &[Item<'_>], key_of: 
             .iter()
             .copied()
             .filter(|h| h.involvement.role == Role::Hsb && paired(h, false))
-            .chain(offender.iter().copied().filter(|h| age_at(items, h.record.day).is_some_and(|age| age < 18.0)))
+            .chain(
+                offender
+                    .iter()
+                    .copied()
+                    .filter(|h| age_at(items, h.record.day).is_some_and(|age| age < 18.0)),
+            )
             .collect();
         if !hsb.is_empty() {
             let detail = if hsb.iter().any(|h| h.involvement.role == Role::Hsb) {
@@ -250,13 +321,30 @@ fn profile_signals(config: &SignalConfig, key: u64, items: &[Item<'_>], key_of: 
                 "victim and perpetrator under 18"
             };
             let evidence: Vec<Item<'_>> = victims.iter().chain(&hsb).copied().collect();
-            out.push(Signal::from_items(SignalKind::VictimHsbOverlap, detail.to_owned(), key, &evidence, Vec::new()));
+            out.push(Signal::from_items(
+                SignalKind::VictimHsbOverlap,
+                detail.to_owned(),
+                key,
+                &evidence,
+                Vec::new(),
+                facts,
+            ));
         }
         if !offender.is_empty() {
             let types: BTreeSet<&str> = victims.iter().map(|v| v.record.case_type.name()).collect();
-            let detail = format!("{} victim recorded as perpetrator", types.into_iter().collect::<Vec<_>>().join("/"));
+            let detail = format!(
+                "{} victim recorded as perpetrator",
+                types.into_iter().collect::<Vec<_>>().join("/")
+            );
             let evidence: Vec<Item<'_>> = victims.iter().chain(&offender).copied().collect();
-            out.push(Signal::from_items(SignalKind::VictimAsOffender, detail, key, &evidence, Vec::new()));
+            out.push(Signal::from_items(
+                SignalKind::VictimAsOffender,
+                detail,
+                key,
+                &evidence,
+                Vec::new(),
+                facts,
+            ));
         }
     }
 
@@ -273,7 +361,11 @@ fn profile_signals(config: &SignalConfig, key: u64, items: &[Item<'_>], key_of: 
         episode
             .iter()
             .flat_map(|i| i.record.involvements.iter())
-            .filter(|&&other| facts.involvement(other).is_some_and(|v| v.role.is_victim() && v.identified))
+            .filter(|&&other| {
+                facts
+                    .involvement(other)
+                    .is_some_and(|v| v.role.is_victim() && v.identified)
+            })
             .map(|&other| key_of(other))
             .collect()
     };
@@ -289,17 +381,30 @@ fn profile_signals(config: &SignalConfig, key: u64, items: &[Item<'_>], key_of: 
             .and_then(|v| v.age)
     };
     let through_victim = episodes(&victims, config.same_incident_days);
-    let through_harmer = episodes(&harmers, SAME_INCIDENT_STRICT_DAYS).into_iter().filter(|episode| {
-        let ages: Vec<Option<u8>> = episode.iter().map(victim_age).collect();
-        episode.len() == 2
-            && episode[0].record.agency != episode[1].record.agency
-            && victim_keys(episode).len() == 2
-            && episode.iter().all(|i| i.record.involvements.iter().filter(|&&o| facts.involvement(o).is_some_and(|v| v.role.is_victim())).count() == 1)
-            && !matches!((ages[0], ages[1]), (Some(a), Some(b)) if a.abs_diff(b) > 1)
-    });
+    let through_harmer = episodes(&harmers, SAME_INCIDENT_STRICT_DAYS)
+        .into_iter()
+        .filter(|episode| {
+            let ages: Vec<Option<u8>> = episode.iter().map(victim_age).collect();
+            episode.len() == 2
+                && episode[0].record.agency != episode[1].record.agency
+                && victim_keys(episode).len() == 2
+                && episode.iter().all(|i| {
+                    i.record
+                        .involvements
+                        .iter()
+                        .filter(|&&o| facts.involvement(o).is_some_and(|v| v.role.is_victim()))
+                        .count()
+                        == 1
+                })
+                && !matches!((ages[0], ages[1]), (Some(a), Some(b)) if a.abs_diff(b) > 1)
+        });
     for episode in through_victim.into_iter().chain(through_harmer) {
         let agencies_as = |case_type: CaseType| -> HashSet<u16> {
-            episode.iter().filter(|i| i.record.case_type == case_type).map(|i| i.record.agency).collect()
+            episode
+                .iter()
+                .filter(|i| i.record.case_type == case_type)
+                .map(|i| i.record.agency)
+                .collect()
         };
         let (csa, cse) = (agencies_as(CaseType::Csa), agencies_as(CaseType::Cse));
         let disagree = csa.iter().any(|a| cse.iter().any(|b| a != b));
@@ -315,6 +420,7 @@ fn profile_signals(config: &SignalConfig, key: u64, items: &[Item<'_>], key_of: 
                 key,
                 &evidence,
                 Vec::new(),
+                facts,
             ));
         }
     }
@@ -324,14 +430,26 @@ fn profile_signals(config: &SignalConfig, key: u64, items: &[Item<'_>], key_of: 
     // incident naming different victim profiles are not enough: that is
     // more often one victim whose records did not link.
     let mut named: Vec<(Item<'_>, Vec<(u64, Item<'_>)>)> = Vec::new();
-    for harmer in items.iter().filter(|i| i.involvement.role.is_harmer() && i.involvement.identified) {
+    for harmer in items
+        .iter()
+        .filter(|i| i.involvement.role.is_harmer() && i.involvement.identified)
+    {
         let mut victims = Vec::new();
         for &other in &harmer.record.involvements {
-            let Some(involvement) = facts.involvement(other) else { continue };
+            let Some(involvement) = facts.involvement(other) else {
+                continue;
+            };
             if involvement.role.is_victim() && involvement.identified {
                 let victim_key = key_of(other);
                 if victim_key != key {
-                    victims.push((victim_key, Item { id: other, involvement, record: harmer.record }));
+                    victims.push((
+                        victim_key,
+                        Item {
+                            id: other,
+                            involvement,
+                            record: harmer.record,
+                        },
+                    ));
                 }
             }
         }
@@ -340,17 +458,26 @@ fn profile_signals(config: &SignalConfig, key: u64, items: &[Item<'_>], key_of: 
         }
     }
     named.sort_by_key(|(h, _)| (h.record.day, h.id));
-    let in_one_record = named.iter().any(|(_, v)| v.iter().any(|(k, _)| *k != v[0].0));
+    let in_one_record = named
+        .iter()
+        .any(|(_, v)| v.iter().any(|(k, _)| *k != v[0].0));
     let across_incidents = named.iter().enumerate().any(|(i, (a, va))| {
         named[i + 1..].iter().any(|(b, vb)| {
-            b.record.day - a.record.day > config.same_incident_days && va.iter().any(|(ka, _)| vb.iter().any(|(kb, _)| ka != kb))
+            b.record.day - a.record.day > config.same_incident_days
+                && va.iter().any(|(ka, _)| vb.iter().any(|(kb, _)| ka != kb))
         })
     });
     if in_one_record || across_incidents {
-        let victim_profiles: BTreeSet<u64> = named.iter().flat_map(|(_, v)| v.iter().map(|(k, _)| *k)).collect();
+        let victim_profiles: BTreeSet<u64> = named
+            .iter()
+            .flat_map(|(_, v)| v.iter().map(|(k, _)| *k))
+            .collect();
         let harmer_items: Vec<Item<'_>> = named.iter().map(|(h, _)| *h).collect();
         let incidents = episodes(&harmer_items, config.same_incident_days).len();
-        let evidence: Vec<Item<'_>> = named.iter().flat_map(|(h, v)| std::iter::once(*h).chain(v.iter().map(|(_, i)| *i))).collect();
+        let evidence: Vec<Item<'_>> = named
+            .iter()
+            .flat_map(|(h, v)| std::iter::once(*h).chain(v.iter().map(|(_, i)| *i)))
+            .collect();
         out.push(Signal::from_items(
             SignalKind::SharedPerpetrator,
             format!(
@@ -361,6 +488,7 @@ fn profile_signals(config: &SignalConfig, key: u64, items: &[Item<'_>], key_of: 
             key,
             &evidence,
             victim_profiles.into_iter().collect(),
+            facts,
         ));
     }
     out
@@ -393,7 +521,12 @@ impl SignalBook {
     /// (current, or removed if the involvement is gone), and the profiles
     /// of the people who harmed in their records (whose victim counts may
     /// have changed).
-    pub fn refresh(&mut self, facts: &Facts, profiles: &impl Profiles, changed: impl IntoIterator<Item = u64>) {
+    pub fn refresh(
+        &mut self,
+        facts: &Facts,
+        profiles: &impl Profiles,
+        changed: impl IntoIterator<Item = u64>,
+    ) {
         self.generation += 1;
         let mut keys = HashSet::new();
         for id in changed {
@@ -404,7 +537,10 @@ impl SignalBook {
             };
             keys.insert(profiles.key(id));
             for &other in &record.involvements {
-                if facts.involvement(other).is_some_and(|i| i.role.is_harmer() && i.identified) {
+                if facts
+                    .involvement(other)
+                    .is_some_and(|i| i.role.is_harmer() && i.identified)
+                {
                     keys.insert(profiles.key(other));
                 }
             }
@@ -416,7 +552,11 @@ impl SignalBook {
                 .iter()
                 .filter_map(|&id| {
                     let (involvement, record) = facts.with_record(id)?;
-                    Some(Item { id, involvement, record })
+                    Some(Item {
+                        id,
+                        involvement,
+                        record,
+                    })
                 })
                 .collect();
             for &member in &members {
@@ -424,7 +564,13 @@ impl SignalBook {
                     self.by_profile.remove(&member);
                 }
             }
-            let signals = profile_signals(&self.config, key, &items, &key_of, facts);
+            let mut signals = profile_signals(&self.config, key, &items, &key_of, facts);
+            let mut seen_by: Vec<u16> = items.iter().map(|i| i.record.agency).collect();
+            seen_by.sort_unstable();
+            seen_by.dedup();
+            for signal in &mut signals {
+                signal.seen_by.clone_from(&seen_by);
+            }
             if signals.is_empty() {
                 self.by_profile.remove(&key);
             } else {
@@ -457,7 +603,8 @@ impl SignalBook {
     /// at least the configured size) if anything changed since they were
     /// last computed.
     pub fn update_networks(&mut self, facts: &Facts, profiles: &impl Profiles) {
-        let fresh = matches!(&self.networks, Some((generation, _)) if *generation == self.generation);
+        let fresh =
+            matches!(&self.networks, Some((generation, _)) if *generation == self.generation);
         if !fresh {
             let networks = find_networks(&self.config, facts, profiles);
             self.networks = Some((self.generation, networks));
@@ -466,7 +613,10 @@ impl SignalBook {
 
     /// The networks as last computed by [`SignalBook::update_networks`].
     pub fn networks(&self) -> &[Signal] {
-        self.networks.as_ref().map(|(_, n)| n.as_slice()).unwrap_or(&[])
+        self.networks
+            .as_ref()
+            .map(|(_, n)| n.as_slice())
+            .unwrap_or(&[])
     }
 }
 
@@ -495,7 +645,9 @@ fn find_networks(config: &SignalConfig, facts: &Facts, profiles: &impl Profiles)
         let mut victims = Vec::new();
         let mut harmers = Vec::new();
         for &id in &record.involvements {
-            let Some(involvement) = facts.involvement(id) else { continue };
+            let Some(involvement) = facts.involvement(id) else {
+                continue;
+            };
             if !involvement.identified {
                 continue;
             }
@@ -525,6 +677,21 @@ fn find_networks(config: &SignalConfig, facts: &Facts, profiles: &impl Profiles)
         let root = find(&mut parent, key);
         components.entry(root).or_default().push(key);
     }
+    // Who may see each network: every agency with a record of a member.
+    let mut seen_by: HashMap<u64, BTreeSet<u16>> = HashMap::new();
+    for record in facts.records() {
+        for &id in &record.involvements {
+            if facts.involvement(id).is_some_and(|i| i.identified) {
+                let key = profiles.key(id);
+                if parent.contains_key(&key) {
+                    let root = find(&mut parent, key);
+                    if components.get(&root).is_some_and(|c| c.len() >= config.network_min_size) {
+                        seen_by.entry(root).or_default().insert(record.agency);
+                    }
+                }
+            }
+        }
+    }
     let mut records_of: HashMap<u64, Vec<&RecordFacts>> = HashMap::new();
     for record in linking {
         let Some(&id) = record
@@ -535,7 +702,10 @@ fn find_networks(config: &SignalConfig, facts: &Facts, profiles: &impl Profiles)
             continue;
         };
         let root = find(&mut parent, profiles.key(id));
-        if components.get(&root).is_some_and(|c| c.len() >= config.network_min_size) {
+        if components
+            .get(&root)
+            .is_some_and(|c| c.len() >= config.network_min_size)
+        {
             records_of.entry(root).or_default().push(record);
         }
     }
@@ -546,18 +716,26 @@ fn find_networks(config: &SignalConfig, facts: &Facts, profiles: &impl Profiles)
         }
         members.sort_unstable();
         let records = records_of.remove(&root).unwrap_or_default();
-        let mut evidence: Vec<u64> = records.iter().flat_map(|r| r.involvements.iter().copied()).collect();
+        let mut evidence: Vec<u64> = records
+            .iter()
+            .flat_map(|r| r.involvements.iter().copied())
+            .collect();
         evidence.sort_unstable();
         let victims = members.iter().filter(|k| victim_keys.contains(k)).count();
         let harmers = members.iter().filter(|k| harmer_keys.contains(k)).count();
         out.push(Signal {
             kind: SignalKind::Network,
-            detail: format!("{} people: {victims} harmed, {harmers} who harmed", members.len()),
+            detail: format!(
+                "{} people: {victims} harmed, {harmers} who harmed",
+                members.len()
+            ),
             subject: members[0],
-            evidence,
             first_day: records.iter().map(|r| r.day).min().unwrap_or(0),
             last_day: records.iter().map(|r| r.day).max().unwrap_or(0),
             resolved: resolved(records.iter().map(|r| r.concern)),
+            per_agency: per_agency(facts, &evidence),
+            evidence,
+            seen_by: seen_by.remove(&root).map(|set| set.into_iter().collect()).unwrap_or_default(),
             related: members,
         });
     }

@@ -112,6 +112,9 @@ impl Concern {
 pub struct RecordFacts {
     /// The agency's number in [`Facts::agencies`].
     pub agency: u16,
+    /// The agency's opaque record ref (kept so that listings need no
+    /// reads).
+    pub record_ref: String,
     /// The agency's classification.
     pub case_type: CaseType,
     /// When the abuse started, or else when the case was referred (days
@@ -177,7 +180,8 @@ impl Facts {
 
     /// Makes room for `involvements` involvement ids without growing.
     pub fn reserve(&mut self, involvements: usize) {
-        self.involvements.reserve(involvements.saturating_sub(self.involvements.len()));
+        self.involvements
+            .reserve(involvements.saturating_sub(self.involvements.len()));
     }
 
     /// The number of an agency (added on first sight) and its type.
@@ -188,7 +192,8 @@ impl Facts {
             }
             return index as u16;
         }
-        self.agencies.push((code.to_owned(), agency_type.to_owned()));
+        self.agencies
+            .push((code.to_owned(), agency_type.to_owned()));
         (self.agencies.len() - 1) as u16
     }
 
@@ -199,12 +204,20 @@ impl Facts {
 
     /// The number of an agency already seen.
     pub fn find_agency(&self, code: &str) -> Option<u16> {
-        self.agencies.iter().position(|(c, _)| c == code).map(|i| i as u16)
+        self.agencies
+            .iter()
+            .position(|(c, _)| c == code)
+            .map(|i| i as u16)
     }
 
     /// Adds a record and its involvements (replacing any record with the
     /// same fingerprint).
-    pub fn add_record(&mut self, fingerprint: u64, record: RecordFacts, involvements: &[NewInvolvement]) {
+    pub fn add_record(
+        &mut self,
+        fingerprint: u64,
+        record: RecordFacts,
+        involvements: &[NewInvolvement],
+    ) {
         self.remove_record(fingerprint);
         let slot = match self.free.pop() {
             Some(slot) => slot,
@@ -239,7 +252,10 @@ impl Facts {
         self.free.push(slot);
         let ids = record.map(|r| r.involvements).unwrap_or_default();
         for &id in &ids {
-            if let Some(entry) = usize::try_from(id).ok().and_then(|i| self.involvements.get_mut(i)) {
+            if let Some(entry) = usize::try_from(id)
+                .ok()
+                .and_then(|i| self.involvements.get_mut(i))
+            {
                 *entry = None;
             }
         }
@@ -249,7 +265,10 @@ impl Facts {
     /// Records how strongly the linkage tied an involvement into its
     /// profile.
     pub fn set_link(&mut self, id: u64, probability: f32) {
-        if let Some(Some(involvement)) = usize::try_from(id).ok().and_then(|i| self.involvements.get_mut(i)) {
+        if let Some(Some(involvement)) = usize::try_from(id)
+            .ok()
+            .and_then(|i| self.involvements.get_mut(i))
+        {
             involvement.link = probability;
         }
     }
@@ -284,7 +303,10 @@ impl Facts {
     pub fn memory_bytes(&self) -> usize {
         self.involvements.capacity() * std::mem::size_of::<Option<InvolvementFacts>>()
             + self.records.capacity() * std::mem::size_of::<Option<RecordFacts>>()
-            + self.records().map(|r| r.involvements.capacity() * 8).sum::<usize>()
+            + self
+                .records()
+                .map(|r| r.involvements.capacity() * 8 + r.record_ref.capacity())
+                .sum::<usize>()
             + self.slots.capacity() * 16
     }
 }

@@ -31,7 +31,8 @@ impl Cell {
 }
 
 /// What the markers mean, for printing under a table.
-pub const LEGEND: &str = "<5: between 1 and 4 people; *: withheld so that no <5 can be worked out from the totals";
+pub const LEGEND: &str =
+    "<5: between 1 and 4 people; *: withheld so that no <5 can be worked out from the totals";
 
 /// A table of counts to publish: rows by one dimension, columns by another
 /// (one column when there is a single dimension).
@@ -94,15 +95,27 @@ impl Layout {
         let mut out = Vec::new();
         if self.columns > 1 {
             for r in 0..self.rows {
-                out.push(((0..self.columns).map(|c| self.cell(r, c)).collect(), self.row_total(r)));
+                out.push((
+                    (0..self.columns).map(|c| self.cell(r, c)).collect(),
+                    self.row_total(r),
+                ));
             }
-            out.push(((0..self.rows).map(|r| self.row_total(r)).collect(), self.total()));
+            out.push((
+                (0..self.rows).map(|r| self.row_total(r)).collect(),
+                self.total(),
+            ));
         }
         if self.rows > 1 || self.columns == 1 {
             for c in 0..self.columns {
-                out.push(((0..self.rows).map(|r| self.cell(r, c)).collect(), self.column_total(c)));
+                out.push((
+                    (0..self.rows).map(|r| self.cell(r, c)).collect(),
+                    self.column_total(c),
+                ));
             }
-            out.push(((0..self.columns).map(|c| self.column_total(c)).collect(), self.total()));
+            out.push((
+                (0..self.columns).map(|c| self.column_total(c)).collect(),
+                self.total(),
+            ));
         }
         out
     }
@@ -113,7 +126,10 @@ impl Layout {
         if self.columns == 1 && (cells..cells + self.rows).contains(&position) {
             return Some(self.cell(position - cells, 0));
         }
-        if self.rows == 1 && self.columns > 1 && (cells + self.rows..cells + self.rows + self.columns).contains(&position) {
+        if self.rows == 1
+            && self.columns > 1
+            && (cells + self.rows..cells + self.rows + self.columns).contains(&position)
+        {
             return Some(self.cell(0, position - cells - self.rows));
         }
         None
@@ -122,7 +138,13 @@ impl Layout {
 
 /// Bounds an attacker can place on every entry from the published table.
 fn bounds(values: &[u64], status: &[Cell], equations: &[(Vec<usize>, usize)]) -> Vec<(u64, u64)> {
-    let ceiling = values.iter().copied().max().unwrap_or(0).saturating_mul(4).max(64);
+    let ceiling = values
+        .iter()
+        .copied()
+        .max()
+        .unwrap_or(0)
+        .saturating_mul(4)
+        .max(64);
     let mut b: Vec<(u64, u64)> = status
         .iter()
         .zip(values)
@@ -186,7 +208,9 @@ fn linearly_determined(hidden: &[usize], equations: &[(Vec<usize>, usize)]) -> V
     let mut pivots = Vec::new();
     let mut rank = 0;
     for col in 0..hidden.len() {
-        let Some(pivot) = (rank..rows.len()).find(|&r| rows[r][col].abs() > 1e-9) else { continue };
+        let Some(pivot) = (rank..rows.len()).find(|&r| rows[r][col].abs() > 1e-9) else {
+            continue;
+        };
         rows.swap(rank, pivot);
         let scale = rows[rank][col];
         for v in rows[rank].iter_mut() {
@@ -208,7 +232,11 @@ fn linearly_determined(hidden: &[usize], equations: &[(Vec<usize>, usize)]) -> V
     // alone.
     let mut out = Vec::new();
     for (r, &col) in pivots.iter().enumerate() {
-        if rows[r].iter().enumerate().all(|(c, v)| c == col || v.abs() < 1e-9) {
+        if rows[r]
+            .iter()
+            .enumerate()
+            .all(|(c, v)| c == col || v.abs() < 1e-9)
+        {
             out.push(hidden[col]);
         }
     }
@@ -216,12 +244,19 @@ fn linearly_determined(hidden: &[usize], equations: &[(Vec<usize>, usize)]) -> V
 }
 
 /// Whether an attacker could work out entry `position` exactly.
-fn determined(values: &[u64], status: &[Cell], equations: &[(Vec<usize>, usize)], position: usize) -> bool {
+fn determined(
+    values: &[u64],
+    status: &[Cell],
+    equations: &[(Vec<usize>, usize)],
+    position: usize,
+) -> bool {
     let b = bounds(values, status, equations);
     if b[position].0 == b[position].1 {
         return true;
     }
-    let hidden: Vec<usize> = (0..status.len()).filter(|&p| status[p] != Cell::Count(values[p])).collect();
+    let hidden: Vec<usize> = (0..status.len())
+        .filter(|&p| status[p] != Cell::Count(values[p]))
+        .collect();
     linearly_determined(&hidden, equations).contains(&position)
 }
 
@@ -231,7 +266,9 @@ fn exposed(values: &[u64], status: &[Cell], equations: &[(Vec<usize>, usize)]) -
     if let Some(p) = (0..status.len()).find(|&p| status[p] == Cell::Small && b[p].0 == b[p].1) {
         return Some(p);
     }
-    let hidden: Vec<usize> = (0..status.len()).filter(|&p| status[p] != Cell::Count(values[p])).collect();
+    let hidden: Vec<usize> = (0..status.len())
+        .filter(|&p| status[p] != Cell::Count(values[p]))
+        .collect();
     linearly_determined(&hidden, equations)
         .into_iter()
         .find(|&p| status[p] == Cell::Small)
@@ -247,7 +284,12 @@ pub fn publish(table: &Table) -> Published {
     let mut values = vec![0u64; layout.len()];
     for r in 0..layout.rows {
         for c in 0..layout.columns {
-            let v = table.counts.get(r).and_then(|row| row.get(c)).copied().unwrap_or(0);
+            let v = table
+                .counts
+                .get(r)
+                .and_then(|row| row.get(c))
+                .copied()
+                .unwrap_or(0);
             values[layout.cell(r, c)] = v;
             values[layout.row_total(r)] += v;
             values[layout.column_total(c)] += v;
@@ -257,7 +299,13 @@ pub fn publish(table: &Table) -> Published {
     let equations = layout.equations();
     let mut status: Vec<Cell> = values
         .iter()
-        .map(|&v| if (1..=4).contains(&v) { Cell::Small } else { Cell::Count(v) })
+        .map(|&v| {
+            if (1..=4).contains(&v) {
+                Cell::Small
+            } else {
+                Cell::Count(v)
+            }
+        })
         .collect();
     let interior = layout.rows * layout.columns;
     while let Some(position) = exposed(&values, &status, &equations) {
@@ -265,7 +313,9 @@ pub fn publish(table: &Table) -> Published {
         // makes the exposed entry uncertain again (interior cells before
         // totals); failing that, the smallest in an equation that holds the
         // exposed entry, and go round again.
-        let shown = |p: usize, status: &[Cell]| status[p] == Cell::Count(values[p]) && values[p] > 0 && layout.mirror_of(p).is_none();
+        let shown = |p: usize, status: &[Cell]| {
+            status[p] == Cell::Count(values[p]) && values[p] > 0 && layout.mirror_of(p).is_none()
+        };
         let order = |p: usize| (p >= interior, values[p], p);
         let mut fixes: Vec<usize> = (0..status.len())
             .filter(|&p| shown(p, &status))
@@ -306,10 +356,18 @@ pub fn publish(table: &Table) -> Published {
         rows: table.rows.clone(),
         columns: table.columns.clone(),
         cells: (0..layout.rows)
-            .map(|r| (0..layout.columns).map(|c| status[layout.cell(r, c)]).collect())
+            .map(|r| {
+                (0..layout.columns)
+                    .map(|c| status[layout.cell(r, c)])
+                    .collect()
+            })
             .collect(),
-        row_totals: (0..layout.rows).map(|r| status[layout.row_total(r)]).collect(),
-        column_totals: (0..layout.columns).map(|c| status[layout.column_total(c)]).collect(),
+        row_totals: (0..layout.rows)
+            .map(|r| status[layout.row_total(r)])
+            .collect(),
+        column_totals: (0..layout.columns)
+            .map(|c| status[layout.column_total(c)])
+            .collect(),
         total: status[layout.total()],
     }
 }

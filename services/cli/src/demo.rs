@@ -85,6 +85,7 @@ pub async fn run(children: usize, seed: u64, keep: Option<PathBuf>) -> Result<()
         profile: None,
         current_only: false,
         limit: 100_000,
+        full: true,
     };
     let listing = panel::fetch_signals(&args, &all).await?;
     let mut by_kind: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
@@ -97,7 +98,7 @@ pub async fn run(children: usize, seed: u64, keep: Option<PathBuf>) -> Result<()
     }
     println!();
     println!("   the three newest shared-perpetrator signals:");
-    panel::signals_command(&args, &panel::SignalFilter { kinds: vec!["shared-perpetrator".to_owned()], limit: 3, ..all.clone() }, false).await?;
+    panel::signals_command(&args, &panel::SignalFilter { kinds: vec!["shared-perpetrator".to_owned()], limit: 3, full: false, ..all.clone() }, false).await?;
     println!();
     panel::report_command(&args, &["victim.sex".to_owned(), "case_type".to_owned()], "victims", false).await?;
     println!();

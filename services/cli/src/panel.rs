@@ -160,6 +160,7 @@ pub fn signal_json(s: &v1::PanelSignal) -> serde_json::Value {
         "records_not_shown": s.records_not_shown,
         "outside": outside_json(&s.outside),
         "related_profiles": s.related_profiles,
+        "related_not_shown": s.related_not_shown,
         "related_outside": s.related_outside,
     })
 }
@@ -192,7 +193,7 @@ fn print_signal(s: &v1::PanelSignal) {
     }
     if !s.related_profiles.is_empty() {
         let shown: Vec<&str> = s.related_profiles.iter().take(12).map(String::as_str).collect();
-        let more = s.related_profiles.len().saturating_sub(shown.len());
+        let more = s.related_profiles.len().saturating_sub(shown.len()) + s.related_not_shown as usize;
         let more = if more > 0 { format!(" … and {more} more") } else { String::new() };
         println!("    with: {}{more}", shown.join(", "));
     }
@@ -236,6 +237,7 @@ pub async fn profile_command(args: &PanelArgs, subject: &SubjectArgs, json: bool
                         "confidence": r.confidence,
                         "fields": r.fields.iter().map(|f| (f.field_id.clone(), serde_json::Value::from(f.value.clone()))).collect::<serde_json::Map<_, _>>(),
                     })).collect::<Vec<_>>(),
+                    "records_not_shown": p.records_not_shown,
                     "outside": outside_json(&p.outside),
                     "signals": p.signals.iter().map(signal_json).collect::<Vec<_>>(),
                 })
@@ -260,6 +262,9 @@ pub async fn profile_command(args: &PanelArgs, subject: &SubjectArgs, json: bool
             for f in &r.fields {
                 println!("      {:<4} {:<38} {}", f.item, f.field_id, f.value);
             }
+        }
+        if p.records_not_shown > 0 {
+            println!("  … and {} older records", p.records_not_shown);
         }
         for line in outside_text(&p.outside) {
             println!("  {line}");
@@ -300,6 +305,11 @@ pub struct SignalFilter {
     /// At most this many, newest first.
     #[arg(long, default_value_t = 100)]
     pub limit: u32,
+    /// List every record and related person of each signal (for exports
+    /// and `braid eval --signals`); by default each lists at most 20
+    /// records and 50 related people.
+    #[arg(long)]
+    pub full: bool,
 }
 
 /// Fetches signals.
@@ -312,6 +322,7 @@ pub async fn fetch_signals(args: &PanelArgs, filter: &SignalFilter) -> Result<v1
         limit: filter.limit,
         current_only: filter.current_only,
         profile_id: filter.profile.clone().unwrap_or_default(),
+        full: filter.full,
     };
     Ok(client(&args.node).await?.signals(request).await.map_err(refused)?.into_inner())
 }

@@ -97,6 +97,11 @@ pub fn read_listing(path: &Path) -> Result<Vec<RaisedSignal>> {
     if let (Some(matched), listed) = (value["matched"].as_u64(), signals.len()) {
         anyhow::ensure!(matched as usize == listed, "{} lists {listed} of {matched} signals; list them all (a larger --limit)", path.display());
     }
+    anyhow::ensure!(
+        signals.iter().all(|s| s["records_not_shown"].as_u64().unwrap_or(0) == 0 && s["related_not_shown"].as_u64().unwrap_or(0) == 0),
+        "{} leaves records or related people out; list the signals with --full",
+        path.display()
+    );
     let text_of = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
     Ok(signals
         .iter()

@@ -214,14 +214,14 @@ fn link_strength(decisions: impl Iterator<Item = (Decision, Option<u8>, f32)>) -
 }
 
 /// Adds a record's facts under its agency's number.
-fn add_facts(facts: &mut Facts, fingerprint: u64, agency: u16, prepared: PreparedFacts, ids: &[u64]) {
+fn add_facts(facts: &mut Facts, fingerprint: u64, agency: u16, record_ref: String, prepared: PreparedFacts, ids: &[u64]) {
     let involvements: Vec<NewInvolvement> = prepared
         .involvements
         .iter()
         .zip(ids)
         .map(|(&(role, identified, age), &id)| NewInvolvement { id, role, identified, age })
         .collect();
-    facts.add_record(fingerprint, prepared.into_record(agency, ids.to_vec()), &involvements);
+    facts.add_record(fingerprint, prepared.into_record(agency, record_ref, ids.to_vec()), &involvements);
 }
 
 /// Involvements the linker's arrays have room for before they first grow.
@@ -413,6 +413,7 @@ enum FactChange {
     Add {
         fingerprint: u64,
         agency: String,
+        record_ref: String,
         agency_type: String,
         facts: PreparedFacts,
         ids: Vec<u64>,
@@ -524,7 +525,7 @@ impl Engine {
             live.extend(&stored.involvement_ids);
             let agency_number = state.facts.agency_number(agency, &stored.agency_type);
             let fingerprint = braid_store::record_fingerprint(agency, record_ref);
-            add_facts(&mut state.facts, fingerprint, agency_number, facts, &stored.involvement_ids);
+            add_facts(&mut state.facts, fingerprint, agency_number, record_ref.to_owned(), facts, &stored.involvement_ids);
             Ok(())
         })?;
         drop(identified);
@@ -577,12 +578,13 @@ impl Engine {
                 FactChange::Add {
                     fingerprint,
                     agency,
+                    record_ref,
                     agency_type,
                     facts,
                     ids,
                 } => {
                     let number = state.facts.agency_number(&agency, &agency_type);
-                    add_facts(&mut state.facts, fingerprint, number, facts, &ids);
+                    add_facts(&mut state.facts, fingerprint, number, record_ref, facts, &ids);
                     dirty.extend(ids);
                 }
             }
@@ -693,6 +695,7 @@ impl Engine {
                 pending.fact_changes.push(FactChange::Add {
                     fingerprint,
                     agency: submission.agency.clone(),
+                    record_ref: record.record_ref.clone(),
                     agency_type: submission.agency_type.clone(),
                     facts: record.facts,
                     ids: ids.clone(),

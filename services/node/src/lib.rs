@@ -21,6 +21,7 @@ use braid_proto::v1::ingest_service_server::IngestServiceServer;
 use braid_proto::v1::panel_service_server::PanelServiceServer;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
+use tokio_stream::StreamExt;
 
 pub use config::NodeConfig;
 pub use engine::Engine;
@@ -68,6 +69,14 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
         .with_context(|| format!("listen on {}", config.listen))?;
     let address = listener.local_addr().context("read the bound address")?;
     let (shutdown_sender, shutdown_receiver) = tokio::sync::oneshot::channel::<()>();
+    // Small replies (acks, panel answers) go out at once: without
+    // TCP_NODELAY they wait for the peer's delayed acknowledgement (~40 ms).
+    let incoming = TcpListenerStream::new(listener).map(|stream| {
+        stream.and_then(|stream| {
+            stream.set_nodelay(true)?;
+            Ok(stream)
+        })
+    });
     let task = tokio::spawn(async move {
         tonic::transport::Server::builder()
             .add_service(
@@ -76,7 +85,7 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
             )
             .add_service(AdminServiceServer::new(service::Admin::new(Arc::clone(&engine))))
             .add_service(PanelServiceServer::new(service::Panel::new(Arc::clone(&engine), partnerships)))
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+            .serve_with_incoming_shutdown(incoming, async {
                 let _ = shutdown_receiver.await;
             })
             .await

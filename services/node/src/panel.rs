@@ -32,9 +32,10 @@ pub(crate) struct PreparedFacts {
 }
 
 impl PreparedFacts {
-    pub(crate) fn into_record(self, agency: u16, involvements: Vec<u64>) -> RecordFacts {
+    pub(crate) fn into_record(self, agency: u16, record_ref: String, involvements: Vec<u64>) -> RecordFacts {
         RecordFacts {
             agency,
+            record_ref,
             case_type: self.case_type,
             day: self.day,
             re_referral: self.re_referral,
@@ -217,8 +218,15 @@ impl Population {
 /// number, and which numbers the partnership may see.
 type Snapshot = (HashMap<u64, u64>, Vec<(String, String)>, Vec<bool>);
 
-/// Most records listed per signal; the rest are counted.
-const MAX_SIGNAL_RECORDS: usize = 50;
+/// Most records listed per signal, unless the full listing is asked for;
+/// the rest are counted.
+const MAX_SIGNAL_RECORDS: usize = 20;
+
+/// Most related profiles listed per signal, likewise.
+const MAX_RELATED: usize = 50;
+
+/// Most records listed per profile (the newest); the rest are counted.
+const MAX_PROFILE_RECORDS: usize = 100;
 
 fn visible(facts: &Facts, view: &ProfileView<'_>, scope: &Scope, key: u64) -> bool {
     view.0
@@ -333,19 +341,18 @@ impl Engine {
         }
     }
 
-    fn signal_record(&self, state: &State, id: u64) -> Result<Option<v1::SignalRecord>, EngineError> {
-        let Some((involvement, record)) = state.facts.with_record(id) else { return Ok(None) };
-        let Some(stored) = self.store.involvement(id)? else { return Ok(None) };
-        Ok(Some(v1::SignalRecord {
-            agency: stored.agency,
-            record_ref: stored.record_ref,
+    fn signal_record(&self, state: &State, id: u64) -> Option<v1::SignalRecord> {
+        let (involvement, record) = state.facts.with_record(id)?;
+        Some(v1::SignalRecord {
+            agency: state.facts.agencies()[usize::from(record.agency)].0.clone(),
+            record_ref: record.record_ref.clone(),
             role: role_number(involvement.role),
             case_type: case_type_number(record.case_type),
             date: Some(wire_date(record.day)),
-        }))
+        })
     }
 
-    fn render_signal(&self, state: &State, scope: &Scope, signal: &Signal) -> Result<v1::PanelSignal, EngineError> {
+    fn render_signal(&self, state: &State, scope: &Scope, signal: &Signal, full: bool) -> Result<v1::PanelSignal, EngineError> {
         let view = ProfileView(state.linker.profiles());
         let mut out = v1::PanelSignal {
             kind: signal.kind.name().to_owned(),
@@ -356,27 +363,34 @@ impl Engine {
             last: Some(wire_date(signal.last_day)),
             ..Default::default()
         };
+        // Counts come from the signal's per-agency tally; only the records
+        // shown are looked at.
         let mut outside: BTreeMap<String, u32> = BTreeMap::new();
-        let mut seen_records = HashSet::new();
-        for &id in &signal.evidence {
-            let Some((involvement, record)) = state.facts.with_record(id) else { continue };
-            if !seen_records.insert((involvement.record, involvement.role)) {
-                continue;
-            }
-            if !scope.allows(record.agency) {
-                let agency_type = &state.facts.agencies()[usize::from(record.agency)].1;
-                *outside.entry(type_name(agency_type)).or_default() += 1;
-            } else if out.records.len() < MAX_SIGNAL_RECORDS {
-                if let Some(shown) = self.signal_record(state, id)? {
-                    out.records.push(shown);
-                }
+        let mut inside = 0u32;
+        for &(agency, count) in &signal.per_agency {
+            if scope.allows(agency) {
+                inside += count;
             } else {
-                out.records_not_shown += 1;
+                let agency_type = &state.facts.agencies()[usize::from(agency)].1;
+                *outside.entry(type_name(agency_type)).or_default() += count;
             }
         }
+        let mut seen_records = HashSet::new();
+        for &id in &signal.evidence {
+            if !full && out.records.len() >= MAX_SIGNAL_RECORDS {
+                break;
+            }
+            let Some((involvement, record)) = state.facts.with_record(id) else { continue };
+            if scope.allows(record.agency) && seen_records.insert((involvement.record, involvement.role)) {
+                out.records.extend(self.signal_record(state, id));
+            }
+        }
+        out.records_not_shown = inside.saturating_sub(out.records.len() as u32);
         out.outside = outside_counts(outside);
         for &key in &signal.related {
-            if visible(&state.facts, &view, scope, key) {
+            if !full && out.related_profiles.len() >= MAX_RELATED {
+                out.related_not_shown += 1;
+            } else if visible(&state.facts, &view, scope, key) {
                 out.related_profiles.push(profile_id(key));
             } else {
                 out.related_outside += 1;
@@ -388,8 +402,24 @@ impl Engine {
     fn render_profile(&self, state: &State, scope: &Scope, key: u64) -> Result<v1::PanelProfile, EngineError> {
         let template = Template::standard();
         let profiles = state.linker.profiles();
-        let mut members: Vec<u64> = profiles.members(key).collect();
-        members.sort_unstable();
+        let all: Vec<u64> = profiles.members(key).collect();
+        // The partnership's records, newest first and at most
+        // MAX_PROFILE_RECORDS of them; the others only counted.
+        let mut outside: BTreeMap<String, u32> = BTreeMap::new();
+        let mut members: Vec<(i32, u64)> = Vec::new();
+        for &member in &all {
+            let Some((_, facts)) = state.facts.with_record(member) else { continue };
+            if scope.allows(facts.agency) {
+                members.push((facts.day, member));
+            } else {
+                let agency_type = &state.facts.agencies()[usize::from(facts.agency)].1;
+                *outside.entry(type_name(agency_type)).or_default() += 1;
+            }
+        }
+        members.sort_unstable_by_key(|&(day, id)| (std::cmp::Reverse(day), id));
+        let not_shown = members.len().saturating_sub(MAX_PROFILE_RECORDS);
+        members.truncate(MAX_PROFILE_RECORDS);
+        let members: Vec<u64> = members.into_iter().map(|(_, id)| id).collect();
         // Link confidence: the strongest link of each member within the
         // profile, either way round.
         let mut best: HashMap<u64, (f32, bool)> = HashMap::new();
@@ -409,33 +439,28 @@ impl Engine {
         }
         let mut out = v1::PanelProfile {
             profile_id: profile_id(key),
+            records_not_shown: not_shown as u32,
             ..Default::default()
         };
-        let mut outside: BTreeMap<String, u32> = BTreeMap::new();
         for &member in &members {
             let Some((involvement, facts)) = state.facts.with_record(member) else { continue };
-            if !scope.allows(facts.agency) {
-                let agency_type = &state.facts.agencies()[usize::from(facts.agency)].1;
-                *outside.entry(type_name(agency_type)).or_default() += 1;
-                continue;
-            }
-            let Some(stored) = self.store.involvement(member)? else { continue };
-            let Some(stored_record) = self.store.record(&stored.agency, &stored.record_ref)? else { continue };
+            let agency = &state.facts.agencies()[usize::from(facts.agency)].0;
+            let Some(stored_record) = self.store.record(agency, &facts.record_ref)? else { continue };
             let record = v1::CaseRecord::decode(stored_record.record.as_slice()).map_err(|_| braid_store::Error::Corrupt("record"))?;
             let position = stored_record.involvement_ids.iter().position(|id| *id == member);
             let mut fields: Vec<v1::FieldLabel> = record.fields.iter().filter_map(|f| label(template, f)).collect();
             if let Some(own) = position.and_then(|p| record.involvements.get(p)) {
                 fields.extend(own.fields.iter().filter_map(|f| label(template, f)));
             }
-            let confidence = if members.len() == 1 {
+            let confidence = if all.len() == 1 {
                 "only record"
             } else {
                 best.get(&member).map_or("moderate", |&(p, own)| confidence_band(p, own))
             };
             out.records.push(v1::PanelRecord {
-                agency: stored.agency,
+                agency: agency.clone(),
                 agency_type: stored_record.agency_type.clone(),
-                record_ref: stored.record_ref,
+                record_ref: facts.record_ref.clone(),
                 role: role_number(involvement.role),
                 case_type: record.case_type,
                 referral_date: record.referral_date,
@@ -448,7 +473,7 @@ impl Engine {
         }
         out.outside = outside_counts(outside);
         for signal in state.signals.profile(key) {
-            out.signals.push(self.render_signal(state, scope, signal)?);
+            out.signals.push(self.render_signal(state, scope, signal, false)?);
         }
         Ok(out)
     }
@@ -493,7 +518,6 @@ impl Engine {
         }
         let state = &*guard;
         let scope = Scope::new(&state.facts, partnership);
-        let view = ProfileView(state.linker.profiles());
         let mut matched: Vec<&Signal> = state
             .signals
             .iter()
@@ -502,10 +526,7 @@ impl Engine {
             .filter(|s| !request.current_only || !s.resolved)
             .filter(|s| since.is_none_or(|d| s.last_day >= d) && until.is_none_or(|d| s.first_day <= d))
             .filter(|s| only_profile.is_none_or(|p| s.subject == p || (s.kind == SignalKind::Network && s.related.binary_search(&p).is_ok())))
-            .filter(|s| match s.kind {
-                SignalKind::Network => s.related.iter().any(|&k| visible(&state.facts, &view, &scope, k)),
-                _ => visible(&state.facts, &view, &scope, s.subject),
-            })
+            .filter(|s| s.seen_by.iter().any(|&agency| scope.allows(agency)))
             .collect();
         let total = matched.len() as u64;
         let order = |s: &&Signal| (std::cmp::Reverse(s.last_day), s.kind, s.subject);
@@ -516,7 +537,7 @@ impl Engine {
         matched.sort_by_key(order);
         let signals = matched
             .into_iter()
-            .map(|s| self.render_signal(state, &scope, s))
+            .map(|s| self.render_signal(state, &scope, s, request.full))
             .collect::<Result<_, _>>()?;
         Ok(v1::SignalsResponse { signals, matched: total })
     }
@@ -585,11 +606,7 @@ impl Engine {
             };
             for &id in &edge.involvements {
                 match state.facts.with_record(id) {
-                    Some((_, record)) if scope.allows(record.agency) => {
-                        if let Some(shown) = self.signal_record(state, id)? {
-                            out.records.push(shown);
-                        }
-                    }
+                    Some((_, record)) if scope.allows(record.agency) => out.records.extend(self.signal_record(state, id)),
                     Some(_) => out.outside_records += 1,
                     None => {}
                 }

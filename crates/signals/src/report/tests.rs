@@ -40,7 +40,12 @@ impl Attacker {
             Cell::Small => (1, 4),
             Cell::Withheld => (5, cap),
         };
-        let mut domains: Vec<(u64, u64)> = published.cells.iter().flatten().map(|c| domain(*c)).collect();
+        let mut domains: Vec<(u64, u64)> = published
+            .cells
+            .iter()
+            .flatten()
+            .map(|c| domain(*c))
+            .collect();
         domains.extend(published.row_totals.iter().map(|c| domain(*c)));
         domains.extend(published.column_totals.iter().map(|c| domain(*c)));
         domains.push(domain(published.total));
@@ -50,9 +55,15 @@ impl Attacker {
             equations.push(((0..columns).map(|c| r * columns + c).collect(), cells + r));
         }
         for c in 0..columns {
-            equations.push(((0..rows).map(|r| r * columns + c).collect(), cells + rows + c));
+            equations.push((
+                (0..rows).map(|r| r * columns + c).collect(),
+                cells + rows + c,
+            ));
         }
-        equations.push(((0..rows).map(|r| cells + r).collect(), cells + rows + columns));
+        equations.push((
+            (0..rows).map(|r| cells + r).collect(),
+            cells + rows + columns,
+        ));
         Attacker { domains, equations }
     }
 
@@ -94,9 +105,14 @@ impl Attacker {
         if !self.narrow(&mut d) {
             return false;
         }
-        let open = (0..d.len()).filter(|&p| d[p].0 < d[p].1).min_by_key(|&p| d[p].1 - d[p].0);
+        let open = (0..d.len())
+            .filter(|&p| d[p].0 < d[p].1)
+            .min_by_key(|&p| d[p].1 - d[p].0);
         match open {
-            None => self.equations.iter().all(|(parts, total)| parts.iter().map(|&p| d[p].0).sum::<u64>() == d[*total].0),
+            None => self
+                .equations
+                .iter()
+                .all(|(parts, total)| parts.iter().map(|&p| d[p].0).sum::<u64>() == d[*total].0),
             Some(p) => (d[p].0..=d[p].1).any(|v| {
                 let mut branch = d.clone();
                 branch[p] = (v, v);
@@ -126,14 +142,21 @@ fn no_small_count_can_be_worked_out_from_any_total() {
         let rows = rng.gen_range(1..=3);
         let columns = rng.gen_range(1..=3);
         let counts: Vec<Vec<u64>> = (0..rows)
-            .map(|_| (0..columns).map(|_| palette[rng.gen_range(0..palette.len())]).collect())
+            .map(|_| {
+                (0..columns)
+                    .map(|_| palette[rng.gen_range(0..palette.len())])
+                    .collect()
+            })
             .collect();
         let t = table(counts.clone());
         let published = publish(&t);
         // Shown counts are the truth.
         for r in 0..rows {
             for c in 0..columns {
-                assert!(allows(published.cells[r][c], counts[r][c]), "round {round}: {counts:?} → {published:?}");
+                assert!(
+                    allows(published.cells[r][c], counts[r][c]),
+                    "round {round}: {counts:?} → {published:?}"
+                );
             }
         }
         let grand: u64 = counts.iter().flatten().sum();
@@ -155,30 +178,57 @@ fn no_small_count_can_be_worked_out_from_any_total() {
             }
         }
         // Small counts are never shown as they are.
-        for value in published.cells.iter().flatten().chain(&published.row_totals).chain(&published.column_totals) {
+        for value in published
+            .cells
+            .iter()
+            .flatten()
+            .chain(&published.row_totals)
+            .chain(&published.column_totals)
+        {
             if let Cell::Count(n) = value {
                 assert!(!(1..=4).contains(n));
             }
         }
     }
-    assert!(checked_small > 200, "the rounds exercised suppression ({checked_small} small cells)");
+    assert!(
+        checked_small > 200,
+        "the rounds exercised suppression ({checked_small} small cells)"
+    );
 }
 
 #[test]
 fn a_single_small_cell_takes_a_partner_and_large_tables_are_left_alone() {
     let published = publish(&table(vec![vec![3], vec![40], vec![25]]));
     assert_eq!(published.cells[0][0], Cell::Small);
-    assert_eq!(published.cells[2][0], Cell::Withheld, "the smallest other cell protects it");
+    assert_eq!(
+        published.cells[2][0],
+        Cell::Withheld,
+        "the smallest other cell protects it"
+    );
     assert_eq!(published.cells[1][0], Cell::Count(40));
     assert_eq!(published.total, Cell::Count(68));
     let published = publish(&table(vec![vec![10, 20], vec![30, 0]]));
-    assert!(published.cells.iter().flatten().all(|c| matches!(c, Cell::Count(_))));
+    assert!(published
+        .cells
+        .iter()
+        .flatten()
+        .all(|c| matches!(c, Cell::Count(_))));
     assert_eq!(published.total.text(), "60");
 }
 
 #[test]
 fn resolving_takes_the_latest_known_answer() {
-    assert_eq!(resolve(&[(10, Answer::Category(0)), (20, Answer::Category(2)), (30, Answer::NotKnown)], 3), 2);
+    assert_eq!(
+        resolve(
+            &[
+                (10, Answer::Category(0)),
+                (20, Answer::Category(2)),
+                (30, Answer::NotKnown)
+            ],
+            3
+        ),
+        2
+    );
     assert_eq!(resolve(&[(10, Answer::NotKnown)], 3), 3);
     assert_eq!(resolve(&[], 3), 4);
 }
@@ -187,7 +237,13 @@ fn resolving_takes_the_latest_known_answer() {
 fn secondary_suppression_withholds_little_and_keeps_the_totals() {
     // Two small counts in the "not recorded" row: the cheapest protection
     // is the two cells above them that close the rectangle.
-    let p = publish(&table(vec![vec![85, 9, 11, 0, 0], vec![200, 20, 22, 0, 0], vec![0, 0, 0, 0, 0], vec![0, 0, 0, 0, 0], vec![14, 2, 1, 0, 0]]));
+    let p = publish(&table(vec![
+        vec![85, 9, 11, 0, 0],
+        vec![200, 20, 22, 0, 0],
+        vec![0, 0, 0, 0, 0],
+        vec![0, 0, 0, 0, 0],
+        vec![14, 2, 1, 0, 0],
+    ]));
     let withheld: Vec<(usize, usize)> = (0..5)
         .flat_map(|r| (0..5).map(move |c| (r, c)))
         .filter(|&(r, c)| p.cells[r][c] == Cell::Withheld)
@@ -195,5 +251,9 @@ fn secondary_suppression_withholds_little_and_keeps_the_totals() {
     assert_eq!(withheld, vec![(0, 1), (0, 2)]);
     assert_eq!((p.cells[4][1], p.cells[4][2]), (Cell::Small, Cell::Small));
     assert_eq!(p.total, Cell::Count(364));
-    assert!(p.row_totals.iter().chain(&p.column_totals).all(|c| matches!(c, Cell::Count(_))));
+    assert!(p
+        .row_totals
+        .iter()
+        .chain(&p.column_totals)
+        .all(|c| matches!(c, Cell::Count(_))));
 }

@@ -1,0 +1,179 @@
+//! Panel query latency (a bench binary, run with `cargo bench -p braid-cli
+//! --bench panel`): a store of about 1.26M involvements (300,000 synthetic
+//! children; `BRAID_BENCH_PANEL_CHILDREN` to change), served by a real node
+//! on loopback, queried through gRPC as `braid panel` does. Prints p50, p99
+//! and the worst latency of profile queries by record ref, signal listings
+//! (all kinds, each kind, a date window, a smaller partnership) and
+//! networks, and how long the node took to start on the store.
+
+#[path = "../src/convert.rs"]
+#[allow(dead_code)]
+mod convert;
+
+use std::time::{Duration, Instant};
+
+use braid_node::engine::{Engine, Submission};
+use braid_proto::v1::{self, panel_service_client::PanelServiceClient};
+use braid_pseudonym::{pseudonymise_extract, Keys, SchemeSecret};
+use braid_synth::{generate, NoiseLevel, SynthConfig};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+
+const AGENCIES: [&str; 4] = ["CSC-NORTH", "POL-NORTH", "YOT-NORTH", "VOL-NORTH"];
+
+fn percentile(sorted: &[Duration], share: f64) -> Duration {
+    let index = ((sorted.len() as f64 - 1.0) * share).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+fn report(name: &str, mut times: Vec<Duration>) {
+    times.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "{name}: {} calls, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        times.len(),
+        ms(percentile(&times, 0.5)),
+        ms(percentile(&times, 0.99)),
+        ms(*times.last().unwrap_or(&Duration::ZERO))
+    );
+}
+
+fn context(partnership: &str) -> Option<v1::PanelContext> {
+    Some(v1::PanelContext {
+        partnership: partnership.to_owned(),
+        purpose: "benchmark".to_owned(),
+        case_reference: String::new(),
+    })
+}
+
+#[tokio::main]
+async fn main() {
+    let children: usize = std::env::var("BRAID_BENCH_PANEL_CHILDREN").ok().and_then(|v| v.parse().ok()).unwrap_or(300_000);
+    let secret = SchemeSecret::new(1, [7u8; 32]);
+    let synthetic = generate(&SynthConfig { children, seed: 11, noise: NoiseLevel::Default });
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut refs: Vec<(String, String)> = Vec::new();
+    {
+        let engine = Engine::open(dir.path(), None, 5000).expect("open");
+        let started = Instant::now();
+        let mut involvements = 0u64;
+        for extract in &synthetic.extracts {
+            let keys = Keys::derive(&secret, &extract.mapping.agency.code);
+            let output = pseudonymise_extract(extract.csv.as_bytes(), &extract.mapping, &keys, |_| {}).expect("pseudonymise");
+            let submission = Submission {
+                agency: extract.mapping.agency.code.clone(),
+                agency_type: extract.mapping.agency.agency_type.clone(),
+                epoch: keys.epoch_fingerprint().to_owned(),
+                submission_id: "panel-bench".to_owned(),
+            };
+            let records: Vec<_> = output.records.iter().map(convert::record).collect();
+            refs.extend(records.iter().map(|r| (submission.agency.clone(), r.record_ref.clone())));
+            for (sequence, chunk) in records.chunks(1000).enumerate() {
+                let ack = engine.apply_batch(&submission, sequence as u32, chunk.to_vec()).expect("apply");
+                involvements += u64::from(ack.involvements);
+            }
+        }
+        println!("store: {involvements} involvements from {children} children, ingested in {:.1}s", started.elapsed().as_secs_f64());
+    }
+    drop(synthetic);
+
+    let started = Instant::now();
+    let node = braid_node::spawn(braid_node::NodeConfig {
+        listen: "127.0.0.1:0".parse().expect("address"),
+        data_dir: dir.path().to_path_buf(),
+        partnerships: [
+            ("north".to_owned(), AGENCIES.iter().map(|a| (*a).to_owned()).collect()),
+            ("statutory".to_owned(), vec!["CSC-NORTH".to_owned(), "POL-NORTH".to_owned()]),
+        ]
+        .into(),
+        ..braid_node::NodeConfig::default()
+    })
+    .await
+    .expect("start node");
+    println!("node started on the store (index, facts and signals rebuilt) in {:.1}s", started.elapsed().as_secs_f64());
+    let mut client = PanelServiceClient::connect(node.url()).await.expect("connect").max_decoding_message_size(256 << 20);
+
+    // The first listing after a change also works out the networks.
+    let first = Instant::now();
+    let all = client
+        .signals(v1::SignalsRequest { context: context("north"), limit: 100, ..Default::default() })
+        .await
+        .expect("signals")
+        .into_inner();
+    println!("first signal listing (networks computed): {:.0} ms; {} signals held", first.elapsed().as_secs_f64() * 1000.0, all.matched);
+
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+    refs.shuffle(&mut rng);
+    let mut times = Vec::new();
+    for (agency, record_ref) in refs.iter().take(2000) {
+        let started = Instant::now();
+        let response = client
+            .profile(v1::ProfileRequest {
+                context: context("north"),
+                subject: Some(v1::profile_request::Subject::Record(v1::RecordSubject {
+                    agency: agency.clone(),
+                    record_ref: record_ref.clone(),
+                })),
+            })
+            .await
+            .expect("profile")
+            .into_inner();
+        times.push(started.elapsed());
+        assert!(!response.profiles.is_empty());
+    }
+    report("profile by record ref", times);
+
+    let listings: Vec<(String, v1::SignalsRequest)> = std::iter::once(("signals, all kinds, newest 100".to_owned(), v1::SignalsRequest { context: context("north"), limit: 100, ..Default::default() }))
+        .chain(braid_signals::SignalKind::ALL.iter().map(|kind| {
+            (
+                format!("signals, {}, newest 100", kind.name()),
+                v1::SignalsRequest { context: context("north"), kinds: vec![kind.name().to_owned()], limit: 100, ..Default::default() },
+            )
+        }))
+        .chain(std::iter::once((
+            "signals, all kinds, 2024, newest 100".to_owned(),
+            v1::SignalsRequest {
+                context: context("north"),
+                since: Some(v1::Date { year: 2024, month: 1, day: 1 }),
+                until: Some(v1::Date { year: 2024, month: 12, day: 31 }),
+                limit: 100,
+                ..Default::default()
+            },
+        )))
+        .chain(std::iter::once((
+            "signals, statutory partnership, newest 100".to_owned(),
+            v1::SignalsRequest { context: context("statutory"), limit: 100, ..Default::default() },
+        )))
+        .collect();
+    for (name, request) in listings {
+        let mut times = Vec::new();
+        let mut matched = 0;
+        for _ in 0..200 {
+            let started = Instant::now();
+            let response = client.signals(request.clone()).await.expect("signals").into_inner();
+            times.push(started.elapsed());
+            matched = response.matched;
+        }
+        report(&format!("{name} (of {matched})"), times);
+    }
+
+    let mut times = Vec::new();
+    for (agency, record_ref) in refs.iter().skip(2000).take(500) {
+        let started = Instant::now();
+        client
+            .network(v1::NetworkRequest {
+                context: context("north"),
+                subject: Some(v1::network_request::Subject::Record(v1::RecordSubject {
+                    agency: agency.clone(),
+                    record_ref: record_ref.clone(),
+                })),
+                depth: 2,
+                max_people: 60,
+            })
+            .await
+            .expect("network");
+        times.push(started.elapsed());
+    }
+    report("network around a record's person (depth 2, at most 60)", times);
+    node.stop().await.expect("stop");
+}
