@@ -620,115 +620,109 @@ impl SignalBook {
     }
 }
 
-fn find(parent: &mut HashMap<u64, u64>, mut x: u64) -> u64 {
-    parent.entry(x).or_insert(x);
-    let mut root = x;
-    while let Some(&p) = parent.get(&root) {
-        if p == root {
-            break;
+/// Union-find over profile keys (involvement ids, so a dense array).
+struct Components {
+    parent: Vec<u32>,
+}
+
+/// Not in any victim–perpetrator link.
+const OUTSIDE: u32 = u32::MAX;
+
+impl Components {
+    fn find(&mut self, x: u32) -> u32 {
+        let mut root = x;
+        while self.parent[root as usize] != root {
+            root = self.parent[root as usize];
         }
-        root = p;
+        let mut x = x;
+        while self.parent[x as usize] != root {
+            let next = self.parent[x as usize];
+            self.parent[x as usize] = root;
+            x = next;
+        }
+        root
     }
-    while x != root {
-        let next = parent.insert(x, root).unwrap_or(root);
-        x = next;
+
+    fn join(&mut self, a: u32, b: u32) {
+        for x in [a, b] {
+            if self.parent[x as usize] == OUTSIDE {
+                self.parent[x as usize] = x;
+            }
+        }
+        let (ra, rb) = (self.find(a), self.find(b));
+        if ra != rb {
+            self.parent[rb.max(ra) as usize] = rb.min(ra);
+        }
     }
-    root
 }
 
 fn find_networks(config: &SignalConfig, facts: &Facts, profiles: &impl Profiles) -> Vec<Signal> {
-    let mut parent: HashMap<u64, u64> = HashMap::new();
-    let mut victim_keys = HashSet::new();
-    let mut harmer_keys = HashSet::new();
-    let mut linking: Vec<&RecordFacts> = Vec::new();
+    const VICTIM: u8 = 1;
+    const HARMER: u8 = 2;
+    let bound = facts.id_bound();
+    let mut components = Components { parent: vec![OUTSIDE; bound] };
+    let mut roles = vec![0u8; bound];
+    let dense = |key: u64| u32::try_from(key).ok().filter(|&k| (k as usize) < bound);
+    // Each linking record: the people it names, by key.
+    let mut linking: Vec<(&RecordFacts, u32)> = Vec::new();
+    let mut people: Vec<(u32, u8)> = Vec::new();
     for record in facts.records() {
-        let mut victims = Vec::new();
-        let mut harmers = Vec::new();
+        people.clear();
         for &id in &record.involvements {
-            let Some(involvement) = facts.involvement(id) else {
-                continue;
-            };
-            if !involvement.identified {
-                continue;
-            }
-            if involvement.role.is_victim() {
-                victims.push(profiles.key(id));
-            } else {
-                harmers.push(profiles.key(id));
-            }
+            let Some(involvement) = facts.involvement(id) else { continue };
+            let Some(key) = dense(profiles.key(id)).filter(|_| involvement.identified) else { continue };
+            people.push((key, if involvement.role.is_victim() { VICTIM } else { HARMER }));
         }
-        if victims.is_empty() || harmers.is_empty() {
+        let Some(&(victim, _)) = people.iter().find(|(_, r)| *r == VICTIM) else { continue };
+        if !people.iter().any(|(_, r)| *r == HARMER) {
             continue;
         }
-        linking.push(record);
-        let first = find(&mut parent, victims[0]);
-        for &key in victims.iter().chain(&harmers) {
-            let root = find(&mut parent, key);
-            if root != first {
-                parent.insert(root, first);
-            }
+        for &(key, role) in &people {
+            components.join(victim, key);
+            roles[key as usize] |= role;
         }
-        victim_keys.extend(victims);
-        harmer_keys.extend(harmers);
+        linking.push((record, victim));
     }
-    let keys: Vec<u64> = parent.keys().copied().collect();
-    let mut components: HashMap<u64, Vec<u64>> = HashMap::new();
-    for key in keys {
-        let root = find(&mut parent, key);
-        components.entry(root).or_default().push(key);
-    }
-    // Who may see each network: every agency with a record of a member.
-    let mut seen_by: HashMap<u64, BTreeSet<u16>> = HashMap::new();
-    for record in facts.records() {
-        for &id in &record.involvements {
-            if facts.involvement(id).is_some_and(|i| i.identified) {
-                let key = profiles.key(id);
-                if parent.contains_key(&key) {
-                    let root = find(&mut parent, key);
-                    if components.get(&root).is_some_and(|c| c.len() >= config.network_min_size) {
-                        seen_by.entry(root).or_default().insert(record.agency);
-                    }
-                }
-            }
+    // Members of each component, by root.
+    let mut members: HashMap<u32, Vec<u64>> = HashMap::new();
+    for key in 0..bound as u32 {
+        if components.parent[key as usize] != OUTSIDE {
+            let root = components.find(key);
+            members.entry(root).or_default().push(u64::from(key));
         }
     }
-    let mut records_of: HashMap<u64, Vec<&RecordFacts>> = HashMap::new();
-    for record in linking {
-        let Some(&id) = record
-            .involvements
-            .iter()
-            .find(|&&id| facts.involvement(id).is_some_and(|i| i.identified))
-        else {
-            continue;
-        };
-        let root = find(&mut parent, profiles.key(id));
-        if components
-            .get(&root)
-            .is_some_and(|c| c.len() >= config.network_min_size)
-        {
+    members.retain(|_, m| m.len() >= config.network_min_size);
+    // Their records, and every agency that knows a member.
+    let mut records_of: HashMap<u32, Vec<&RecordFacts>> = HashMap::new();
+    for &(record, victim) in &linking {
+        let root = components.find(victim);
+        if members.contains_key(&root) {
             records_of.entry(root).or_default().push(record);
         }
     }
-    let mut out = Vec::new();
-    for (root, mut members) in components {
-        if members.len() < config.network_min_size {
-            continue;
+    let mut seen_by: HashMap<u32, BTreeSet<u16>> = HashMap::new();
+    for record in facts.records() {
+        for &id in &record.involvements {
+            let Some(key) = dense(profiles.key(id)) else { continue };
+            if components.parent[key as usize] == OUTSIDE || !facts.involvement(id).is_some_and(|i| i.identified) {
+                continue;
+            }
+            let root = components.find(key);
+            if members.contains_key(&root) {
+                seen_by.entry(root).or_default().insert(record.agency);
+            }
         }
+    }
+    let mut out = Vec::new();
+    for (root, mut members) in members {
         members.sort_unstable();
         let records = records_of.remove(&root).unwrap_or_default();
-        let mut evidence: Vec<u64> = records
-            .iter()
-            .flat_map(|r| r.involvements.iter().copied())
-            .collect();
+        let mut evidence: Vec<u64> = records.iter().flat_map(|r| r.involvements.iter().copied()).collect();
         evidence.sort_unstable();
-        let victims = members.iter().filter(|k| victim_keys.contains(k)).count();
-        let harmers = members.iter().filter(|k| harmer_keys.contains(k)).count();
+        let count = |role: u8| members.iter().filter(|&&k| roles[k as usize] & role != 0).count();
         out.push(Signal {
             kind: SignalKind::Network,
-            detail: format!(
-                "{} people: {victims} harmed, {harmers} who harmed",
-                members.len()
-            ),
+            detail: format!("{} people: {} harmed, {} who harmed", members.len(), count(VICTIM), count(HARMER)),
             subject: members[0],
             first_day: records.iter().map(|r| r.day).min().unwrap_or(0),
             last_day: records.iter().map(|r| r.day).max().unwrap_or(0),

@@ -273,6 +273,11 @@ impl Facts {
         }
     }
 
+    /// One more than the largest involvement id ever held.
+    pub fn id_bound(&self) -> usize {
+        self.involvements.len()
+    }
+
     /// A live involvement.
     pub fn involvement(&self, id: u64) -> Option<&InvolvementFacts> {
         self.involvements.get(usize::try_from(id).ok()?)?.as_ref()
