@@ -461,19 +461,15 @@ fn profile_signals(
     let in_one_record = named
         .iter()
         .any(|(_, v)| v.iter().any(|(k, _)| *k != v[0].0));
-    let across_incidents = named.iter().enumerate().any(|(i, (a, va))| {
-        named[i + 1..].iter().any(|(b, vb)| {
-            b.record.day - a.record.day > config.same_incident_days
-                && va.iter().any(|(ka, _)| vb.iter().any(|(kb, _)| ka != kb))
-        })
-    });
+    // Victims in different incidents: with two or more incidents, any two
+    // distinct victim profiles among them can be paired across incidents.
+    // Linear in the records, so a perpetrator named in thousands of records
+    // costs little each time their profile changes.
+    let harmer_items: Vec<Item<'_>> = named.iter().map(|(h, _)| *h).collect();
+    let incidents = episodes(&harmer_items, config.same_incident_days).len();
+    let victim_profiles: BTreeSet<u64> = named.iter().flat_map(|(_, v)| v.iter().map(|(k, _)| *k)).collect();
+    let across_incidents = incidents >= 2 && victim_profiles.len() >= 2;
     if in_one_record || across_incidents {
-        let victim_profiles: BTreeSet<u64> = named
-            .iter()
-            .flat_map(|(_, v)| v.iter().map(|(k, _)| *k))
-            .collect();
-        let harmer_items: Vec<Item<'_>> = named.iter().map(|(h, _)| *h).collect();
-        let incidents = episodes(&harmer_items, config.same_incident_days).len();
         let evidence: Vec<Item<'_>> = named
             .iter()
             .flat_map(|(h, v)| std::iter::once(*h).chain(v.iter().map(|(_, i)| *i)))
@@ -499,6 +495,8 @@ fn profile_signals(
 pub struct SignalBook {
     config: SignalConfig,
     by_profile: HashMap<u64, Vec<Signal>>,
+    /// Involvements noted as changed since the last settle.
+    pending: HashSet<u64>,
     generation: u64,
     networks: Option<(u64, Vec<Signal>)>,
 }
@@ -517,17 +515,36 @@ impl SignalBook {
         &self.config
     }
 
-    /// Recomputes what `changed` involvements can affect: their profiles
+    /// Notes involvements whose profiles may have changed; their signals
+    /// are recomputed by the next [`SignalBook::settle`]. Noting is cheap,
+    /// so a busy upload does not pay for recomputing a prolific
+    /// perpetrator's profile once per batch: many batches' changes settle
+    /// together.
+    pub fn note_changed(&mut self, changed: impl IntoIterator<Item = u64>) {
+        self.generation += 1;
+        self.pending.extend(changed);
+    }
+
+    /// Whether changes are noted but not yet settled.
+    pub fn is_settled(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// Notes `changed` and settles at once.
+    pub fn refresh(&mut self, facts: &Facts, profiles: &impl Profiles, changed: impl IntoIterator<Item = u64>) {
+        self.note_changed(changed);
+        self.settle(facts, profiles);
+    }
+
+    /// Recomputes what the noted involvements can affect: their profiles
     /// (current, or removed if the involvement is gone), and the profiles
     /// of the people who harmed in their records (whose victim counts may
     /// have changed).
-    pub fn refresh(
-        &mut self,
-        facts: &Facts,
-        profiles: &impl Profiles,
-        changed: impl IntoIterator<Item = u64>,
-    ) {
-        self.generation += 1;
+    pub fn settle(&mut self, facts: &Facts, profiles: &impl Profiles) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let changed = std::mem::take(&mut self.pending);
         let mut keys = HashSet::new();
         for id in changed {
             let Some((_, record)) = facts.with_record(id) else {

@@ -589,8 +589,7 @@ impl Engine {
                 }
             }
         }
-        let State { facts, signals, linker, .. } = state;
-        signals.refresh(facts, &ProfileView(linker.profiles()), dirty);
+        state.signals.note_changed(dirty);
         let ticket = state.next_ticket;
         state.next_ticket += 1;
         ticket

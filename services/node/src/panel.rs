@@ -161,6 +161,12 @@ impl Scope {
     }
 }
 
+/// Brings the signals up to date with every batch linked so far.
+fn settle(state: &mut State) {
+    let State { facts, signals, linker, .. } = state;
+    signals.settle(facts, &ProfileView(linker.profiles()));
+}
+
 /// Whom a profile or network query is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PanelSubject {
@@ -481,7 +487,8 @@ impl Engine {
     /// The profiles of a record's people, or one profile, as a panel of
     /// `partnership` (agency codes) sees them.
     pub fn panel_profile(&self, partnership: &[String], subject: &PanelSubject) -> Result<Vec<v1::PanelProfile>, EngineError> {
-        let guard = self.lock_state()?;
+        let mut guard = self.lock_state()?;
+        settle(&mut guard);
         let scope = Scope::new(&guard.facts, partnership);
         let keys = self.subject_keys(&guard, &scope, partnership, subject)?;
         keys.into_iter().map(|key| self.render_profile(&guard, &scope, key)).collect()
@@ -512,6 +519,7 @@ impl Engine {
             Some(parse_profile_id(&request.profile_id).ok_or_else(|| EngineError::InvalidRequest("a profile id looks like P0000123".to_owned()))?)
         };
         let mut guard = self.lock_state()?;
+        settle(&mut guard);
         if wants(SignalKind::Network) {
             let State { facts, signals, linker, .. } = &mut *guard;
             signals.update_networks(facts, &ProfileView(linker.profiles()));
