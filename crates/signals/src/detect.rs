@@ -476,11 +476,7 @@ fn profile_signals(
             .collect();
         out.push(Signal::from_items(
             SignalKind::SharedPerpetrator,
-            format!(
-                "{} victims in {incidents} incident{}",
-                victim_profiles.len(),
-                if incidents == 1 { "" } else { "s" }
-            ),
+            format!("{} victims in {} records", victim_profiles.len(), named.len()),
             key,
             &evidence,
             victim_profiles.into_iter().collect(),

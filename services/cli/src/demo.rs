@@ -97,8 +97,8 @@ pub async fn run(children: usize, seed: u64, keep: Option<PathBuf>) -> Result<()
         println!("     {kind:<26} {count:>5}");
     }
     println!();
-    println!("   the three newest shared-perpetrator signals:");
-    panel::signals_command(&args, &panel::SignalFilter { kinds: vec!["shared-perpetrator".to_owned()], limit: 3, full: false, ..all.clone() }, false).await?;
+    println!("   the newest victim-as-offender signal:");
+    panel::signals_command(&args, &panel::SignalFilter { kinds: vec!["victim-as-offender".to_owned()], limit: 1, full: false, ..all.clone() }, false).await?;
     println!();
     panel::report_command(&args, &["victim.sex".to_owned(), "case_type".to_owned()], "victims", false).await?;
     println!();

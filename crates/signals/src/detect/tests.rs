@@ -363,7 +363,7 @@ fn one_incident_naming_two_victim_profiles_at_two_agencies_is_no_shared_perpetra
         w.kinds(2),
         vec![(
             SignalKind::SharedPerpetrator,
-            "4 victims in 1 incident".to_owned()
+            "4 victims in 3 records".to_owned()
         )]
     );
 }
@@ -384,7 +384,7 @@ fn a_perpetrator_of_two_victims_is_shared_and_networks_follow_links() {
         w.kinds(2),
         vec![(
             SignalKind::SharedPerpetrator,
-            "2 victims in 2 incidents".to_owned()
+            "2 victims in 3 records".to_owned()
         )]
     );
     assert_eq!(w.book.profile(2)[0].related, vec![1, 5]);
