@@ -86,7 +86,7 @@ pub struct Signal {
     /// The profile it is about (its key); for a network, the smallest key
     /// in it.
     pub subject: u64,
-    /// The involvements that raised it.
+    /// The involvements that raised it, newest record first.
     pub evidence: Vec<u64>,
     /// Other profiles involved (a shared perpetrator's victims, a network's
     /// members), by key.
@@ -105,6 +105,15 @@ pub struct Signal {
     /// Every agency with a record of the subject profile (of any member
     /// of a network), by number: who may see the signal.
     pub seen_by: Vec<u16>,
+}
+
+/// Orders evidence newest record first (then by id), so that a listing
+/// that shows only some records shows the latest.
+fn newest_first(facts: &Facts, ids: &mut [u64]) {
+    ids.sort_by_cached_key(|&id| {
+        let day = facts.with_record(id).map_or(i32::MIN, |(_, record)| record.day);
+        (std::cmp::Reverse(day), id)
+    });
 }
 
 /// Distinct (record, role) pairs per agency among `ids`.
@@ -149,6 +158,7 @@ impl Signal {
         let mut evidence: Vec<u64> = items.iter().map(|item| item.id).collect();
         evidence.sort_unstable();
         evidence.dedup();
+        newest_first(facts, &mut evidence);
         Signal {
             kind,
             detail,
@@ -732,6 +742,7 @@ fn find_networks(config: &SignalConfig, facts: &Facts, profiles: &impl Profiles)
         let records = records_of.remove(&root).unwrap_or_default();
         let mut evidence: Vec<u64> = records.iter().flat_map(|r| r.involvements.iter().copied()).collect();
         evidence.sort_unstable();
+        newest_first(facts, &mut evidence);
         let count = |role: u8| members.iter().filter(|&&k| roles[k as usize] & role != 0).count();
         out.push(Signal {
             kind: SignalKind::Network,

@@ -3,8 +3,8 @@
 //! children; `BRAID_BENCH_PANEL_CHILDREN` to change), served by a real node
 //! on loopback, queried through gRPC as `braid panel` does. Prints p50, p99
 //! and the worst latency of profile queries by record ref, signal listings
-//! (all kinds, each kind, a date window, a smaller partnership) and
-//! networks, and how long the node took to start on the store.
+//! (all kinds, each kind, a date window, a smaller partnership), networks
+//! and reports, and how long the node took to start on the store.
 
 #[path = "../src/convert.rs"]
 #[allow(dead_code)]
@@ -182,5 +182,35 @@ async fn main() {
         times.push(started.elapsed());
     }
     report("network around a record's person (depth 2, at most 60)", times);
+
+    // Reports read every record from RocksDB; they are occasional.
+    let mut times = Vec::new();
+    for _ in 0..3 {
+        let started = Instant::now();
+        client
+            .report(v1::ReportRequest {
+                context: context("north"),
+                by: vec!["victim.sex".to_owned(), "case_type".to_owned()],
+                population: "victims".to_owned(),
+            })
+            .await
+            .expect("report");
+        times.push(started.elapsed());
+    }
+    report("report: distinct victims by victim.sex and case_type", times);
+    let mut times = Vec::new();
+    for _ in 0..3 {
+        let started = Instant::now();
+        client.completeness(v1::CompletenessRequest { context: context("north") }).await.expect("completeness");
+        times.push(started.elapsed());
+    }
+    report("completeness per agency and template item", times);
+    let mut times = Vec::new();
+    for _ in 0..20 {
+        let started = Instant::now();
+        client.interconnectedness(v1::InterconnectednessRequest { context: context("north") }).await.expect("matrix");
+        times.push(started.elapsed());
+    }
+    report("interconnectedness matrix", times);
     node.stop().await.expect("stop");
 }

@@ -169,7 +169,7 @@ fn cases_apart_in_time_are_revictimisation_with_the_case_types() {
         vec![(SignalKind::Revictimisation, "CSA→CSE".to_owned())]
     );
     let signal = &w.book.profile(1)[0];
-    assert_eq!(signal.evidence, vec![1, 2, 3]);
+    assert_eq!(signal.evidence, vec![3, 2, 1], "newest first");
     assert_eq!((signal.first_day, signal.last_day), (1000, 3000));
 }
 
@@ -215,7 +215,7 @@ fn csa_at_one_agency_and_cse_at_another_is_a_conflict() {
         .expect("conflict");
     assert_eq!(
         conflict.evidence,
-        vec![1, 2],
+        vec![2, 1],
         "only the incident's own records"
     );
     // Seen through the perpetrator when the victim's records did not link,
