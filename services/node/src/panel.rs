@@ -220,7 +220,7 @@ impl Population {
     }
 }
 
-/// Every live involvement's profile key, the agencies (code, type) by
+/// Every live identified involvement's profile key, the agencies (code, type) by
 /// number, and which numbers the partnership may see.
 type Snapshot = (HashMap<u64, u64>, Vec<(String, String)>, Vec<bool>);
 
@@ -304,8 +304,7 @@ fn confidence_band(probability: f32, own_id: bool) -> &'static str {
 }
 
 impl Engine {
-    fn partnership_check(&self, state: &State, agency: &str, partnership: &[String]) -> Result<(), EngineError> {
-        let _ = state;
+    fn partnership_check(agency: &str, partnership: &[String]) -> Result<(), EngineError> {
         if partnership.iter().any(|a| a == agency) {
             Ok(())
         } else {
@@ -320,7 +319,7 @@ impl Engine {
         let view = ProfileView(state.linker.profiles());
         match subject {
             PanelSubject::Record { agency, record_ref } => {
-                self.partnership_check(state, agency, partnership)?;
+                Engine::partnership_check(agency, partnership)?;
                 let record = self
                     .store
                     .record(agency, record_ref)?
@@ -628,17 +627,22 @@ impl Engine {
         })
     }
 
-    /// A snapshot of every live involvement's profile key and facts
-    /// needed by reports, taken under the lock so the store can then be
-    /// read without it.
+    /// A snapshot of what reports need from memory (every live identified
+    /// involvement's profile key, the agencies, the partnership's scope),
+    /// taken under the lock so that the store can then be read without it.
     fn snapshot(&self, partnership: &[String]) -> Result<Snapshot, EngineError> {
         let guard = self.lock_state()?;
         let view = ProfileView(guard.linker.profiles());
         let scope = Scope::new(&guard.facts, partnership);
+        // People are counted only through involvements that carry an
+        // identity: an unidentified perpetrator cannot be told apart from
+        // another.
         let mut keys = HashMap::new();
         for record in guard.facts.records() {
             for &id in &record.involvements {
-                keys.insert(id, view.key(id));
+                if guard.facts.involvement(id).is_some_and(|i| i.identified) {
+                    keys.insert(id, view.key(id));
+                }
             }
         }
         Ok((keys, guard.facts.agencies().to_vec(), scope.allowed))
@@ -810,26 +814,23 @@ impl Engine {
         let guard = self.lock_state()?;
         let view = ProfileView(guard.linker.profiles());
         let columns: Vec<(String, Option<u16>)> = partnership.iter().map(|a| (a.clone(), guard.facts.find_agency(a))).collect();
-        let mut agencies_of: HashMap<u64, u64> = HashMap::new();
-        let mut children: HashSet<u64> = HashSet::new();
+        // Dense by profile key (an involvement id): the partnership's
+        // agencies that know the profile, and whether it is a child's.
+        let bound = guard.facts.id_bound();
+        let mut agencies_of = vec![0u64; bound];
+        let mut child = vec![false; bound];
         for record in guard.facts.records() {
             let Some(column) = columns.iter().position(|(_, n)| *n == Some(record.agency)) else { continue };
             for &id in &record.involvements {
                 let Some(involvement) = guard.facts.involvement(id) else { continue };
-                if !involvement.identified {
-                    continue;
-                }
-                let key = view.key(id);
-                *agencies_of.entry(key).or_default() |= 1 << column;
-                if involvement.role.is_victim() || involvement.role == Role::Hsb {
-                    children.insert(key);
-                }
+                let Some(key) = usize::try_from(view.key(id)).ok().filter(|&k| k < bound && involvement.identified) else { continue };
+                agencies_of[key] |= 1 << column;
+                child[key] |= involvement.role.is_victim() || involvement.role == Role::Hsb;
             }
         }
         let n = columns.len();
         let mut matrix = vec![vec![0u64; n]; n];
-        for key in &children {
-            let mask = agencies_of.get(key).copied().unwrap_or(0);
+        for (&mask, _) in agencies_of.iter().zip(&child).filter(|(_, c)| **c) {
             for (a, row) in matrix.iter_mut().enumerate() {
                 for (b, cell) in row.iter_mut().enumerate() {
                     if mask & (1 << a) != 0 && mask & (1 << b) != 0 {
