@@ -76,7 +76,7 @@ pub async fn run(children: usize, seed: u64, keep: Option<PathBuf>) -> Result<()
         node: url.clone(),
         partnership: PARTNERSHIP.to_owned(),
         purpose: "demo: monthly multi-agency panel review".to_owned(),
-        case_ref: "DEMO-1".to_owned(),
+        case_ref: Some("DEMO-1".to_owned()),
     };
     let all = panel::SignalFilter {
         kinds: Vec::new(),

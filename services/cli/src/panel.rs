@@ -21,12 +21,13 @@ pub struct PanelArgs {
     /// The partnership the panel belongs to (as named in the node's config).
     #[arg(long)]
     pub partnership: String,
-    /// Why the query is made (required; kept with the query).
+    /// Why the query is made (required, in words a reviewer would
+    /// understand).
     #[arg(long)]
     pub purpose: String,
-    /// The panel's case or meeting reference.
-    #[arg(long, default_value = "")]
-    pub case_ref: String,
+    /// The panel's case or meeting reference, if any.
+    #[arg(long)]
+    pub case_ref: Option<String>,
 }
 
 /// Whom a profile or network query is about.
@@ -84,7 +85,7 @@ fn context(args: &PanelArgs) -> Option<v1::PanelContext> {
     Some(v1::PanelContext {
         partnership: args.partnership.clone(),
         purpose: args.purpose.clone(),
-        case_reference: args.case_ref.clone(),
+        case_reference: args.case_ref.clone().unwrap_or_default(),
     })
 }
 
