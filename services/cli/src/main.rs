@@ -10,6 +10,7 @@ mod convert;
 mod demo;
 mod eval;
 mod extract_file;
+mod keys;
 mod panel;
 mod signal_eval;
 
@@ -17,7 +18,6 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use rand::RngCore;
 
 /// Braid: privacy-preserving linkage of child-safeguarding records across agencies.
 #[derive(Parser)]
@@ -183,7 +183,10 @@ enum PanelCommand {
 
 #[derive(Subcommand)]
 enum KeysCommand {
-    /// Create a new scheme secret (epoch 1) in DIR/scheme.secret.
+    /// Create a scheme secret (DIR/scheme.secret) and, for development and
+    /// demonstration, a CA with certificates for the node and for each
+    /// principal (agencies, a panel member per partnership, an auditor, an
+    /// administrator) and the policy.toml that grants their roles.
     Init {
         /// Directory to write into.
         #[arg(long)]
@@ -191,6 +194,16 @@ enum KeysCommand {
         /// Key epoch number.
         #[arg(long, default_value_t = 1)]
         epoch: u32,
+        /// Agency codes to certify for upload (repeat; default: the four
+        /// agencies of `braid synth`).
+        #[arg(long = "agency")]
+        agencies: Vec<String>,
+        /// Partnerships to certify a panel member for (repeat).
+        #[arg(long = "partnership", default_values_t = ["north".to_owned()])]
+        partnerships: Vec<String>,
+        /// Names and addresses the node's certificate is valid for (repeat).
+        #[arg(long = "host", default_values_t = ["localhost".to_owned(), "127.0.0.1".to_owned()])]
+        hosts: Vec<String>,
     },
 }
 
@@ -312,20 +325,6 @@ enum AdminCommand {
     },
 }
 
-fn keys_init(out: &std::path::Path, epoch: u32) -> Result<()> {
-    std::fs::create_dir_all(out).with_context(|| format!("create {}", out.display()))?;
-    let path = out.join("scheme.secret");
-    anyhow::ensure!(!path.exists(), "{} exists; refusing to overwrite a scheme secret", path.display());
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    let secret = braid_pseudonym::SchemeSecret::new(epoch, bytes);
-    std::fs::write(&path, secret.to_file_text()).with_context(|| format!("write {}", path.display()))?;
-    let fingerprint = braid_pseudonym::Keys::derive(&secret, "").epoch_fingerprint().to_owned();
-    println!("scheme secret written to {} (epoch {epoch}, fingerprint {fingerprint})", path.display());
-    println!("give it to each agency over a secure channel; never to the node operator");
-    Ok(())
-}
-
 #[tokio::main]
 async fn main() -> Result<()> {
     tracing_subscriber::fmt()
@@ -333,7 +332,14 @@ async fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Keys { command: KeysCommand::Init { out, epoch } } => keys_init(&out, epoch),
+        Command::Keys { command: KeysCommand::Init { out, epoch, agencies, partnerships, hosts } } => {
+            let agencies = if agencies.is_empty() {
+                braid_synth::AGENCIES.iter().map(|a| a.code.to_owned()).collect()
+            } else {
+                agencies
+            };
+            keys::keys_init(&keys::KeysInit { out: &out, epoch, agencies: &agencies, partnerships: &partnerships, hosts: &hosts })
+        }
         Command::Synth { out, children, seed, noise } => {
             let noise = braid_synth::NoiseLevel::parse(&noise).context("--noise must be low, default or high")?;
             let synthetic = braid_synth::generate(&braid_synth::SynthConfig { children, seed, noise });

@@ -1,0 +1,162 @@
+//! A development certificate authority, as `braid keys init` uses it: one
+//! CA, a server certificate for the node, and a client certificate per
+//! principal. Real deployments bring their own CA and issue certificates
+//! whose common names the policy file lists.
+
+use std::net::IpAddr;
+
+use rcgen::{
+    BasicConstraints, Certificate, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose,
+    SanType,
+};
+
+/// Why a certificate could not be made.
+#[derive(Debug, thiserror::Error)]
+#[error("could not issue the certificate for `{name}`: {reason}")]
+pub struct PkiError {
+    /// The certificate's name.
+    pub name: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// A certificate and its private key, both PEM.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    /// The common name (the principal, for a client).
+    pub name: String,
+    /// The certificate.
+    pub certificate_pem: String,
+    /// The private key (keep it private: 0600).
+    pub key_pem: String,
+}
+
+/// A development CA.
+pub struct DevCa {
+    certificate: Certificate,
+    key: KeyPair,
+    /// Validity of everything it issues: (first year, last year).
+    years: (i32, i32),
+}
+
+fn failed(name: &str) -> impl Fn(rcgen::Error) -> PkiError + '_ {
+    move |error| PkiError {
+        name: name.to_owned(),
+        reason: error.to_string(),
+    }
+}
+
+fn named(name: &str) -> DistinguishedName {
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::OrganizationName, "Braid (development)");
+    dn.push(DnType::CommonName, name);
+    dn
+}
+
+impl DevCa {
+    /// A new CA valid from the start of `year` for five years.
+    pub fn new(name: &str, year: i32) -> Result<DevCa, PkiError> {
+        let key = KeyPair::generate().map_err(failed(name))?;
+        let mut params = CertificateParams::default();
+        params.distinguished_name = named(name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        params.not_before = rcgen::date_time_ymd(year, 1, 1);
+        params.not_after = rcgen::date_time_ymd(year + 5, 1, 1);
+        let certificate = params.self_signed(&key).map_err(failed(name))?;
+        Ok(DevCa {
+            certificate,
+            key,
+            years: (year, year + 3),
+        })
+    }
+
+    /// The CA certificate, PEM: every party trusts it.
+    pub fn certificate_pem(&self) -> String {
+        self.certificate.pem()
+    }
+
+    /// The CA's private key, PEM: only the key custodian keeps it.
+    pub fn key_pem(&self) -> String {
+        self.key.serialize_pem()
+    }
+
+    fn issue(&self, name: &str, alt_names: Vec<SanType>, purpose: ExtendedKeyUsagePurpose) -> Result<Issued, PkiError> {
+        let key = KeyPair::generate().map_err(failed(name))?;
+        let mut params = CertificateParams::default();
+        params.distinguished_name = named(name);
+        params.subject_alt_names = alt_names;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![purpose];
+        params.not_before = rcgen::date_time_ymd(self.years.0, 1, 1);
+        params.not_after = rcgen::date_time_ymd(self.years.1, 1, 1);
+        let certificate = params.signed_by(&key, &self.certificate, &self.key).map_err(failed(name))?;
+        Ok(Issued {
+            name: name.to_owned(),
+            certificate_pem: certificate.pem(),
+            key_pem: key.serialize_pem(),
+        })
+    }
+
+    /// The node's server certificate, valid for `hosts` (DNS names or IP
+    /// addresses).
+    pub fn server(&self, name: &str, hosts: &[String]) -> Result<Issued, PkiError> {
+        let alt_names = hosts
+            .iter()
+            .map(|host| match host.parse::<IpAddr>() {
+                Ok(ip) => Ok(SanType::IpAddress(ip)),
+                Err(_) => host.clone().try_into().map(SanType::DnsName).map_err(failed(name)),
+            })
+            .collect::<Result<_, _>>()?;
+        self.issue(name, alt_names, ExtendedKeyUsagePurpose::ServerAuth)
+    }
+
+    /// A client certificate whose common name is the principal.
+    pub fn client(&self, principal: &str) -> Result<Issued, PkiError> {
+        self.issue(principal, Vec::new(), ExtendedKeyUsagePurpose::ClientAuth)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use x509_parser::prelude::*;
+
+    use super::*;
+
+    fn parse(pem: &str) -> Vec<u8> {
+        let (_, pem) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).expect("PEM");
+        pem.contents
+    }
+
+    #[test]
+    fn issued_certificates_chain_to_the_ca_and_name_their_principal() {
+        let ca = DevCa::new("Braid dev CA", 2026).expect("CA");
+        let ca_der = parse(&ca.certificate_pem());
+        let (_, ca_cert) = X509Certificate::from_der(&ca_der).expect("CA parses");
+        assert!(ca_cert.is_ca());
+        let node = ca.server("braid-node", &["localhost".into(), "127.0.0.1".into()]).expect("server");
+        let client = ca.client("panel-north").expect("client");
+        for (issued, server) in [(&node, true), (&client, false)] {
+            let der = parse(&issued.certificate_pem);
+            let (_, cert) = X509Certificate::from_der(&der).expect("parses");
+            assert!(cert.verify_signature(Some(ca_cert.public_key())).is_ok(), "signed by the CA");
+            let name = cert.subject().iter_common_name().next().and_then(|n| n.as_str().ok());
+            assert_eq!(name, Some(issued.name.as_str()));
+            let usage = cert.extended_key_usage().expect("extension").expect("present").value;
+            assert_eq!((usage.server_auth, usage.client_auth), (server, !server));
+            assert!(issued.key_pem.starts_with("-----BEGIN PRIVATE KEY-----"));
+        }
+        let der = parse(&node.certificate_pem);
+        let (_, cert) = X509Certificate::from_der(&der).expect("parses");
+        let names = cert.subject_alternative_name().expect("extension").expect("present").value;
+        let text = format!("{:?}", names.general_names);
+        assert!(text.contains("localhost") && text.contains("[127, 0, 0, 1]"), "{text}");
+        // A different CA's certificate does not verify.
+        let other = DevCa::new("Another CA", 2026).expect("CA");
+        let other_der = parse(&other.certificate_pem());
+        let (_, other_cert) = X509Certificate::from_der(&other_der).expect("parses");
+        let der = parse(&client.certificate_pem);
+        let (_, cert) = X509Certificate::from_der(&der).expect("parses");
+        assert!(cert.verify_signature(Some(other_cert.public_key())).is_err());
+    }
+}

@@ -1,0 +1,160 @@
+//! Roles and the policy file that grants them.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Deserialize;
+
+/// What a principal may do.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    /// Upload, withdraw and read the quality of one agency's records.
+    Agency(String),
+    /// Query the profiles, signals and reports of one partnership.
+    Panel(String),
+    /// Read and verify the audit log.
+    Auditor,
+    /// Export clusters, explain links, read statistics.
+    Admin,
+}
+
+impl Role {
+    /// Reads `agency:CODE`, `panel:PARTNERSHIP`, `auditor` or `admin`.
+    pub fn parse(text: &str) -> Option<Role> {
+        let valid = |name: &str| !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        match text.split_once(':') {
+            Some(("agency", code)) if valid(code) => Some(Role::Agency(code.to_owned())),
+            Some(("panel", partnership)) if valid(partnership) => Some(Role::Panel(partnership.to_owned())),
+            None if text == "auditor" => Some(Role::Auditor),
+            None if text == "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Role::Agency(code) => write!(f, "agency:{code}"),
+            Role::Panel(partnership) => write!(f, "panel:{partnership}"),
+            Role::Auditor => f.write_str("auditor"),
+            Role::Admin => f.write_str("admin"),
+        }
+    }
+}
+
+/// Why a policy file was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// Not TOML of the expected shape.
+    #[error("the policy file is not valid: {0}")]
+    Syntax(String),
+    /// A role that does not exist.
+    #[error("principal `{principal}`: `{role}` is not a role (agency:CODE, panel:PARTNERSHIP, auditor or admin)")]
+    UnknownRole {
+        /// The principal (a certificate name, not a secret).
+        principal: String,
+        /// What was written.
+        role: String,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    #[serde(default)]
+    principals: BTreeMap<String, String>,
+}
+
+/// Principals (certificate common names) and their roles.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Policy {
+    principals: BTreeMap<String, Role>,
+}
+
+impl Policy {
+    /// An empty policy: nobody may do anything.
+    pub fn new() -> Policy {
+        Policy::default()
+    }
+
+    /// Grants `role` to `principal` (replacing any earlier grant).
+    pub fn grant(&mut self, principal: &str, role: Role) {
+        self.principals.insert(principal.to_owned(), role);
+    }
+
+    /// The role of a principal, if it has one.
+    pub fn role(&self, principal: &str) -> Option<&Role> {
+        self.principals.get(principal)
+    }
+
+    /// Every principal and role.
+    pub fn principals(&self) -> impl Iterator<Item = (&str, &Role)> {
+        self.principals.iter().map(|(p, r)| (p.as_str(), r))
+    }
+
+    /// Reads the TOML form:
+    ///
+    /// ```toml
+    /// [principals]
+    /// "csc-north" = "agency:CSC-NORTH"
+    /// "panel-north" = "panel:north"
+    /// "auditor" = "auditor"
+    /// ```
+    pub fn from_toml(text: &str) -> Result<Policy, PolicyError> {
+        let raw: RawPolicy = toml::from_str(text).map_err(|e| PolicyError::Syntax(e.message().to_owned()))?;
+        let mut policy = Policy::new();
+        for (principal, role) in raw.principals {
+            let parsed = Role::parse(&role).ok_or_else(|| PolicyError::UnknownRole {
+                principal: principal.clone(),
+                role: role.clone(),
+            })?;
+            policy.grant(&principal, parsed);
+        }
+        Ok(policy)
+    }
+
+    /// The TOML form, with a header that explains it.
+    pub fn to_toml(&self) -> String {
+        let mut out = String::from(
+            "# Braid access policy: each principal (the common name of a client\n\
+             # certificate) and its one role: agency:CODE, panel:PARTNERSHIP,\n\
+             # auditor or admin. A certificate whose name is not here may do nothing.\n\
+             [principals]\n",
+        );
+        for (principal, role) in &self.principals {
+            out.push_str(&format!("{principal:?} = \"{role}\"\n"));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_read_and_print_the_same() {
+        for text in ["agency:CSC-NORTH", "panel:north", "auditor", "admin"] {
+            assert_eq!(Role::parse(text).map(|r| r.to_string()).as_deref(), Some(text));
+        }
+        for bad in ["agency:", "panel", "root", "agency:a b", "auditor:x"] {
+            assert_eq!(Role::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_policy_round_trips_and_names_a_bad_role() {
+        let mut policy = Policy::new();
+        policy.grant("csc-north", Role::Agency("CSC-NORTH".into()));
+        policy.grant("panel-north", Role::Panel("north".into()));
+        policy.grant("auditor", Role::Auditor);
+        let back = Policy::from_toml(&policy.to_toml()).expect("round trip");
+        assert_eq!(back, policy);
+        assert_eq!(back.role("panel-north"), Some(&Role::Panel("north".into())));
+        assert_eq!(back.role("someone"), None);
+        let error = Policy::from_toml("[principals]\nmallory = \"root\"\n").expect_err("bad role");
+        assert!(error.to_string().contains("principal `mallory`: `root` is not a role"), "{error}");
+        assert!(Policy::from_toml("[principal]\n").is_err(), "unknown tables are refused");
+    }
+}
