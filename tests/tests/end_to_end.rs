@@ -732,6 +732,12 @@ async fn panels_see_their_partnership_only_and_never_a_pseudonym() {
         assert!(victims > 300 && victims <= 400 + 50, "distinct victims, not records: {victims}");
         let multi = failed(&panel("report", &url, "north", &["--by", "context.abuse_types"]));
         assert!(multi.contains("not a single-choice item"), "{multi}");
+        // A whole-number item: one row per age of a child.
+        let ages = json(&ok(&panel("report", &url, "north", &["--by", "victim.age_at_referral", "--json"])));
+        let labels: Vec<&str> = ages["row_labels"].as_array().expect("labels").iter().map(|l| l.as_str().expect("label")).collect();
+        assert_eq!(&labels[..3], ["0", "1", "2"]);
+        assert_eq!(labels.len(), 18 + 2, "0 to 17, not known, not recorded");
+        assert_eq!(ages["total"], report["total"], "the same people, counted once either way");
 
         // Completeness and interconnectedness.
         let quality = json(&ok(&panel("quality", &url, "statutory", &["--json"])));

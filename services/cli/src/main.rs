@@ -145,9 +145,9 @@ enum PanelCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Distinct people counted by one or two single-choice template items
-    /// (or case_type), with counts of 1 to 4 shown as <5 and further cells
-    /// withheld so that totals cannot reveal them.
+    /// Distinct people counted by one or two single-choice or whole-number
+    /// template items (or case_type), with counts of 1 to 4 shown as <5 and
+    /// further cells withheld so that totals cannot reveal them.
     Report {
         #[command(flatten)]
         panel: panel::PanelArgs,

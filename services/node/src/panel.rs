@@ -161,6 +161,22 @@ impl Scope {
     }
 }
 
+/// The rows a whole-number item is reported in: one per value when the
+/// range is short (ages of children), bands of five otherwise.
+fn number_bands((low, high): (i64, i64)) -> Vec<(i64, i64, String)> {
+    if high - low <= 20 {
+        return (low..=high).map(|n| (n, n, n.to_string())).collect();
+    }
+    let mut out = Vec::new();
+    let mut start = low;
+    while start <= high {
+        let end = (start + 4).min(high);
+        out.push((start, end, format!("{start}–{end}")));
+        start += 5;
+    }
+    out
+}
+
 /// Brings the signals up to date with every batch linked so far.
 fn settle(state: &mut State) {
     let State { facts, signals, linker, .. } = state;
@@ -648,8 +664,9 @@ impl Engine {
         Ok((keys, guard.facts.agencies().to_vec(), scope.allowed))
     }
 
-    /// Distinct profiles counted by one or two dimensions (single-choice
-    /// template items or `case_type`), with disclosure control. Answers
+    /// Distinct profiles counted by one or two dimensions (single-choice or
+    /// whole-number template items, or `case_type`), with disclosure
+    /// control. Answers
     /// come from the partnership's records; each profile is counted once,
     /// under its latest known answer.
     pub fn panel_report(&self, partnership: &[String], by: &[String], population: Population) -> Result<v1::ReportResponse, EngineError> {
@@ -667,12 +684,15 @@ impl Engine {
             let field = template
                 .field(id)
                 .map_err(|_| EngineError::InvalidRequest(format!("`{id}` is not a template item (or case_type)")))?;
-            if field.kind != FieldKind::Single {
-                return Err(EngineError::InvalidRequest(format!(
-                    "`{id}` is not a single-choice item: a person can be in several of its categories (or it is a number or text), so its counts would not add up; report by a single-choice item"
-                )));
-            }
-            let labels = field.categories.iter().filter(|c| !c.not_known).map(|c| c.label.clone()).collect();
+            let labels = match field.kind {
+                FieldKind::Single => field.categories.iter().filter(|c| !c.not_known).map(|c| c.label.clone()).collect(),
+                FieldKind::Integer => number_bands(field.range.unwrap_or((0, 120))).into_iter().map(|(_, _, label)| label).collect(),
+                FieldKind::Multi | FieldKind::Text => {
+                    return Err(EngineError::InvalidRequest(format!(
+                        "`{id}` is not a single-choice item or a number: a person can be in several of its categories (or it is free text), so its counts would not add up; report by a single-choice or whole-number item"
+                    )))
+                }
+            };
             dimensions.push((labels, Some(field)));
         }
         let (keys, agencies, allowed) = self.snapshot(partnership)?;
@@ -704,6 +724,10 @@ impl Engine {
                                     None => None,
                                 },
                                 Some(Value::NotKnown) => Some(Answer::NotKnown),
+                                Some(Value::Integer(n)) => number_bands(field.range.unwrap_or((0, 120)))
+                                    .iter()
+                                    .position(|(low, high, _)| (*low..=*high).contains(&n))
+                                    .map(Answer::Category),
                                 _ => None,
                             }
                         }
