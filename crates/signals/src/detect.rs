@@ -439,11 +439,9 @@ fn profile_signals(
     // different incidents, or in one record. Two agencies' records of one
     // incident naming different victim profiles are not enough: that is
     // more often one victim whose records did not link.
+    // In date order, as `harmers` is.
     let mut named: Vec<(Item<'_>, Vec<(u64, Item<'_>)>)> = Vec::new();
-    for harmer in items
-        .iter()
-        .filter(|i| i.involvement.role.is_harmer() && i.involvement.identified)
-    {
+    for harmer in &harmers {
         let mut victims = Vec::new();
         for &other in &harmer.record.involvements {
             let Some(involvement) = facts.involvement(other) else {
@@ -467,7 +465,6 @@ fn profile_signals(
             named.push((*harmer, victims));
         }
     }
-    named.sort_by_key(|(h, _)| (h.record.day, h.id));
     let in_one_record = named
         .iter()
         .any(|(_, v)| v.iter().any(|(k, _)| *k != v[0].0));
@@ -516,11 +513,6 @@ impl SignalBook {
         }
     }
 
-    /// The thresholds.
-    pub fn config(&self) -> &SignalConfig {
-        &self.config
-    }
-
     /// Notes involvements whose profiles may have changed; their signals
     /// are recomputed by the next [`SignalBook::settle`]. Noting is cheap,
     /// so a busy upload does not pay for recomputing a prolific
@@ -529,11 +521,6 @@ impl SignalBook {
     pub fn note_changed(&mut self, changed: impl IntoIterator<Item = u64>) {
         self.generation += 1;
         self.pending.extend(changed);
-    }
-
-    /// Whether changes are noted but not yet settled.
-    pub fn is_settled(&self) -> bool {
-        self.pending.is_empty()
     }
 
     /// Notes `changed` and settles at once.

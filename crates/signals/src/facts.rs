@@ -27,6 +27,16 @@ impl Role {
         })
     }
 
+    /// The API's number (1 to 4).
+    pub fn number(self) -> i32 {
+        match self {
+            Role::KnownVictim => 1,
+            Role::SuspectedVictim => 2,
+            Role::Perpetrator => 3,
+            Role::Hsb => 4,
+        }
+    }
+
     /// A known or suspected victim.
     pub fn is_victim(self) -> bool {
         matches!(self, Role::KnownVictim | Role::SuspectedVictim)
@@ -68,6 +78,15 @@ impl CaseType {
             3 => CaseType::Hsb,
             _ => return None,
         })
+    }
+
+    /// The API's number (1 to 3).
+    pub fn number(self) -> i32 {
+        match self {
+            CaseType::Csa => 1,
+            CaseType::Cse => 2,
+            CaseType::Hsb => 3,
+        }
     }
 
     /// `CSA`, `CSE` or `HSB`.
@@ -288,11 +307,6 @@ impl Facts {
         self.records.get(slot as usize)?.as_ref()
     }
 
-    /// A live record by fingerprint.
-    pub fn record_by_fingerprint(&self, fingerprint: u64) -> Option<&RecordFacts> {
-        self.record(*self.slots.get(&fingerprint)?)
-    }
-
     /// A live involvement with its record.
     pub fn with_record(&self, id: u64) -> Option<(&InvolvementFacts, &RecordFacts)> {
         let involvement = self.involvement(id)?;
@@ -302,16 +316,5 @@ impl Facts {
     /// Every live record.
     pub fn records(&self) -> impl Iterator<Item = &RecordFacts> {
         self.records.iter().flatten()
-    }
-
-    /// Bytes held, approximately.
-    pub fn memory_bytes(&self) -> usize {
-        self.involvements.capacity() * std::mem::size_of::<Option<InvolvementFacts>>()
-            + self.records.capacity() * std::mem::size_of::<Option<RecordFacts>>()
-            + self
-                .records()
-                .map(|r| r.involvements.capacity() * 8 + r.record_ref.capacity())
-                .sum::<usize>()
-            + self.slots.capacity() * 16
     }
 }

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-use braid_linkage::model::{FEATURES, DICE};
+use braid_linkage::model::{DICE, FEATURES, PERSON};
 use braid_linkage::{key_kind_name, Bloom, Decision, InvolvementId, KeyFingerprint, Linker, LinkerConfig, Model, Outcome};
 use braid_proto::v1;
 use braid_signals::{Facts, NewInvolvement, SignalBook, SignalConfig};
@@ -109,6 +109,12 @@ impl State {
     }
 }
 
+/// Whether an involvement carries any identity to link on (an unknown
+/// perpetrator has none, and never links).
+fn is_identified(stored: &StoredInvolvement) -> bool {
+    !stored.match_keys.is_empty() || !stored.bloom.is_empty()
+}
+
 /// What the linker needs of a stored involvement; the agency number is
 /// filled in under the state lock.
 fn linker_involvement(stored: &StoredInvolvement) -> braid_linkage::Involvement {
@@ -160,15 +166,10 @@ fn prepare_records(submission: &Submission, records: Vec<v1::CaseRecord>, ack: &
             continue;
         }
         record.source_row = 0;
-        let facts = record_facts(&record, |i| {
-            record.involvements[i]
-                .pseudonyms
-                .as_ref()
-                .is_some_and(|p| !p.match_keys.is_empty() || !p.bloom.is_empty())
-        });
         let mut canonical = record;
         let content_hash = blake3::hash(&canonical.encode_to_vec()).as_bytes().to_vec();
         let mut involvements = Vec::with_capacity(canonical.involvements.len());
+        let mut identified = Vec::with_capacity(canonical.involvements.len());
         for involvement in &mut canonical.involvements {
             let pseudonyms = involvement.pseudonyms.take().unwrap_or_default();
             let stored = StoredInvolvement {
@@ -183,8 +184,10 @@ fn prepare_records(submission: &Submission, records: Vec<v1::CaseRecord>, ack: &
                     .collect(),
                 bloom: pseudonyms.bloom,
             };
+            identified.push(is_identified(&stored));
             involvements.push((stored.encode_to_vec(), linker_involvement(&stored)));
         }
+        let facts = record_facts(&canonical, |i| identified.get(i).copied().unwrap_or(false));
         out.push(PreparedRecord {
             record_ref: canonical.record_ref.clone(),
             content_hash,
@@ -196,17 +199,23 @@ fn prepare_records(submission: &Submission, records: Vec<v1::CaseRecord>, ack: &
     out
 }
 
-/// Index of the agency/person-ref feature in a pattern.
-const PERSON_FEATURE: usize = 3;
+/// Whether a comparison's pattern levels say both records came from one
+/// agency under the same person ref (a link the agency's own id vouches
+/// for).
+pub(crate) fn on_own_person_ref(levels: &[u8]) -> bool {
+    let Some(feature) = FEATURES.iter().position(|f| *f == PERSON) else { return false };
+    let same = PERSON.levels.iter().position(|l| *l == "same-agency-same-person");
+    levels.get(feature).map(|l| usize::from(*l)) == same
+}
 
 /// How strongly an involvement's decisions tied it into its profile: the
 /// best join or merge probability, 1 for a join on its agency's own person
 /// ref, and 1 when it joined nothing (it founded its profile).
-fn link_strength(decisions: impl Iterator<Item = (Decision, Option<u8>, f32)>) -> f32 {
+fn link_strength<'a>(decisions: impl Iterator<Item = (Decision, &'a [u8], f32)>) -> f32 {
     let mut best: Option<f32> = None;
-    for (decision, person_level, probability) in decisions {
+    for (decision, levels, probability) in decisions {
         if matches!(decision, Decision::Joined | Decision::Merged) {
-            let strength = if person_level == Some(1) { 1.0 } else { probability };
+            let strength = if on_own_person_ref(levels) { 1.0 } else { probability };
             best = Some(best.map_or(strength, |b: f32| b.max(strength)));
         }
     }
@@ -460,7 +469,7 @@ impl Pending {
     fn into_parts(mut self) -> Parts {
         // Link strengths follow the records they belong to.
         for (id, outcome) in &self.outcomes {
-            self.fact_changes.push(FactChange::Link(*id, link_strength(outcome.entries.iter().map(|e| (e.decision, e.evidence.levels.get(PERSON_FEATURE).copied(), e.evidence.probability)))));
+            self.fact_changes.push(FactChange::Link(*id, link_strength(outcome.entries.iter().map(|e| (e.decision, &e.evidence.levels[..], e.evidence.probability)))));
         }
         (self.set, self.outcomes, self.withdrawn, self.fact_changes, self.dirty)
     }
@@ -498,10 +507,11 @@ impl Engine {
         let stored = usize::try_from(state.next_id).unwrap_or(0);
         state.linker.reserve((stored + stored / 2).max(RESERVED_INVOLVEMENTS));
         state.facts.reserve((stored + stored / 2).max(RESERVED_INVOLVEMENTS));
-        let mut identified: HashSet<u64> = HashSet::new();
+        // Which involvements carry identity, by id (ids are dense).
+        let mut identified = vec![false; stored];
         store.for_each_involvement(|id, involvement| {
-            if !involvement.match_keys.is_empty() || !involvement.bloom.is_empty() {
-                identified.insert(id);
+            if let Some(slot) = usize::try_from(id).ok().and_then(|i| identified.get_mut(i)) {
+                *slot = is_identified(&involvement);
             }
             let involvement = state.linker_involvement(&involvement);
             state.linker.index(id, &involvement);
@@ -521,7 +531,14 @@ impl Engine {
         let mut live = Vec::new();
         store.for_each_record(|agency, record_ref, stored| {
             let record = v1::CaseRecord::decode(stored.record.as_slice()).map_err(|_| braid_store::Error::Corrupt("record"))?;
-            let facts = record_facts(&record, |i| stored.involvement_ids.get(i).is_some_and(|id| identified.contains(id)));
+            let facts = record_facts(&record, |i| {
+                stored
+                    .involvement_ids
+                    .get(i)
+                    .and_then(|&id| identified.get(usize::try_from(id).ok()?))
+                    .copied()
+                    .unwrap_or(false)
+            });
             live.extend(&stored.involvement_ids);
             let agency_number = state.facts.agency_number(agency, &stored.agency_type);
             let fingerprint = braid_store::record_fingerprint(agency, record_ref);
@@ -531,7 +548,7 @@ impl Engine {
         drop(identified);
         store.for_each_links(|id, links| {
             let strength = link_strength(links.entries.iter().filter_map(|l| {
-                Some((Decision::from_number(l.decision)?, l.levels.get(PERSON_FEATURE).copied(), l.probability))
+                Some((Decision::from_number(l.decision)?, &l.levels[..], l.probability))
             }));
             state.facts.set_link(id, strength);
             Ok(())
@@ -785,7 +802,7 @@ impl Engine {
         let guard = self.lock_state()?;
         let mut rows = Vec::new();
         self.store.for_each_involvement(|id, involvement| {
-            let identified = !involvement.match_keys.is_empty() || !involvement.bloom.is_empty();
+            let identified = is_identified(&involvement);
             rows.push(ClusterRow {
                 identified,
                 agency: involvement.agency,

@@ -17,7 +17,7 @@ use braid_signals::{CaseType, Concern, Facts, Profiles, RecordFacts, Role, Signa
 use braid_template::{Completeness, Date, FieldKind, Section, Template, Value};
 use prost::Message;
 
-use crate::engine::{parse_profile_id, profile_id, Engine, EngineError, State};
+use crate::engine::{on_own_person_ref, parse_profile_id, profile_id, Engine, EngineError, State};
 use crate::validate::to_value;
 
 /// What the signals need of a record, worked out before the state lock.
@@ -73,6 +73,14 @@ fn day_of(date: Option<&v1::Date>) -> Option<i32> {
     i32::try_from(date.days_since_epoch()).ok()
 }
 
+/// A record's date for signals and reports: when the abuse started, or
+/// else when the case was referred.
+fn record_day(record: &v1::CaseRecord) -> i32 {
+    day_of(record.incident_start.as_ref())
+        .or_else(|| day_of(record.referral_date.as_ref()))
+        .unwrap_or(0)
+}
+
 fn wire_date(day: i32) -> v1::Date {
     let date = Date::from_days_since_epoch(i64::from(day));
     v1::Date {
@@ -101,9 +109,7 @@ pub(crate) fn record_facts(record: &v1::CaseRecord, identified: impl Fn(usize) -
         Some(Value::Single { code, .. }) if Some(code) == codes.resolved => Concern::Resolved,
         Some(_) => Concern::NotKnown,
     };
-    let day = day_of(record.incident_start.as_ref())
-        .or_else(|| day_of(record.referral_date.as_ref()))
-        .unwrap_or(0);
+    let day = record_day(record);
     let involvements = record
         .involvements
         .iter()
@@ -263,28 +269,11 @@ fn outside_counts(counts: BTreeMap<String, u32>) -> Vec<v1::OutsideCount> {
         .collect()
 }
 
-fn type_name(agency_type: &str) -> String {
-    if agency_type.is_empty() {
-        "agency".to_owned()
-    } else {
-        agency_type.to_owned()
-    }
-}
-
-fn role_number(role: Role) -> i32 {
-    match role {
-        Role::KnownVictim => 1,
-        Role::SuspectedVictim => 2,
-        Role::Perpetrator => 3,
-        Role::Hsb => 4,
-    }
-}
-
-fn case_type_number(case_type: CaseType) -> i32 {
-    match case_type {
-        CaseType::Csa => 1,
-        CaseType::Cse => 2,
-        CaseType::Hsb => 3,
+/// How a panel is told of an agency outside its partnership: by its type.
+fn agency_type(facts: &Facts, agency: u16) -> String {
+    match facts.agencies().get(usize::from(agency)) {
+        Some((_, agency_type)) if !agency_type.is_empty() => agency_type.clone(),
+        _ => "agency".to_owned(),
     }
 }
 
@@ -367,8 +356,8 @@ impl Engine {
         Some(v1::SignalRecord {
             agency: state.facts.agencies()[usize::from(record.agency)].0.clone(),
             record_ref: record.record_ref.clone(),
-            role: role_number(involvement.role),
-            case_type: case_type_number(record.case_type),
+            role: involvement.role.number(),
+            case_type: record.case_type.number(),
             date: Some(wire_date(record.day)),
         })
     }
@@ -392,8 +381,7 @@ impl Engine {
             if scope.allows(agency) {
                 inside += count;
             } else {
-                let agency_type = &state.facts.agencies()[usize::from(agency)].1;
-                *outside.entry(type_name(agency_type)).or_default() += count;
+                *outside.entry(agency_type(&state.facts, agency)).or_default() += count;
             }
         }
         let mut seen_records = HashSet::new();
@@ -433,8 +421,7 @@ impl Engine {
             if scope.allows(facts.agency) {
                 members.push((facts.day, member));
             } else {
-                let agency_type = &state.facts.agencies()[usize::from(facts.agency)].1;
-                *outside.entry(type_name(agency_type)).or_default() += 1;
+                *outside.entry(agency_type(&state.facts, facts.agency)).or_default() += 1;
             }
         }
         members.sort_unstable_by_key(|&(day, id)| (std::cmp::Reverse(day), id));
@@ -450,7 +437,7 @@ impl Engine {
                 if !joined || !profiles.is_alive(link.other) || profiles.smallest_member(link.other) != key {
                     continue;
                 }
-                let own_id = link.levels.get(3) == Some(&1);
+                let own_id = on_own_person_ref(&link.levels);
                 for end in [member, link.other] {
                     let entry = best.entry(end).or_insert((0.0, false));
                     entry.0 = entry.0.max(link.probability);
@@ -482,7 +469,7 @@ impl Engine {
                 agency: agency.clone(),
                 agency_type: stored_record.agency_type.clone(),
                 record_ref: facts.record_ref.clone(),
-                role: role_number(involvement.role),
+                role: involvement.role.number(),
                 case_type: record.case_type,
                 referral_date: record.referral_date,
                 incident_start: record.incident_start,
@@ -606,7 +593,7 @@ impl Engine {
                         .members(node.key)
                         .iter()
                         .filter_map(|&m| state.facts.with_record(m))
-                        .map(|(_, r)| type_name(&state.facts.agencies()[usize::from(r.agency)].1))
+                        .map(|(_, r)| agency_type(&state.facts, r.agency))
                         .collect();
                     vec![format!("known to {} outside the partnership", types.into_iter().collect::<Vec<_>>().join(", "))]
                 };
@@ -704,7 +691,7 @@ impl Engine {
                 return Ok(());
             }
             let record = v1::CaseRecord::decode(stored.record.as_slice()).map_err(|_| braid_store::Error::Corrupt("record"))?;
-            let day = day_of(record.incident_start.as_ref()).or_else(|| day_of(record.referral_date.as_ref())).unwrap_or(0);
+            let day = record_day(&record);
             for (involvement, id) in record.involvements.iter().zip(&stored.involvement_ids) {
                 let Some(role) = Role::from_number(involvement.role) else { continue };
                 let Some(&key) = keys.get(id) else { continue };

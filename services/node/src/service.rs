@@ -283,15 +283,15 @@ impl Panel {
     }
 }
 
-fn panel_subject(record: Option<v1::RecordSubject>, profile_id: Option<String>) -> Result<PanelSubject, Status> {
-    match (record, profile_id) {
-        (Some(record), _) => Ok(PanelSubject::Record {
-            agency: record.agency,
-            record_ref: record.record_ref,
-        }),
-        (None, Some(id)) => Ok(PanelSubject::Profile(id)),
-        (None, None) => Err(Status::invalid_argument("give an agency and record ref, or a profile id")),
+fn record_subject(record: v1::RecordSubject) -> PanelSubject {
+    PanelSubject::Record {
+        agency: record.agency,
+        record_ref: record.record_ref,
     }
+}
+
+fn no_subject() -> Status {
+    Status::invalid_argument("give an agency and record ref, or a profile id")
 }
 
 #[tonic::async_trait]
@@ -300,10 +300,9 @@ impl PanelService for Panel {
     async fn profile(&self, request: Request<v1::ProfileRequest>) -> Result<Response<v1::ProfileResponse>, Status> {
         let request = request.into_inner();
         let agencies = self.agencies(request.context.as_ref())?;
-        let subject = match request.subject {
-            Some(v1::profile_request::Subject::Record(record)) => panel_subject(Some(record), None)?,
-            Some(v1::profile_request::Subject::ProfileId(id)) => panel_subject(None, Some(id))?,
-            None => panel_subject(None, None)?,
+        let subject = match request.subject.ok_or_else(no_subject)? {
+            v1::profile_request::Subject::Record(record) => record_subject(record),
+            v1::profile_request::Subject::ProfileId(id) => PanelSubject::Profile(id),
         };
         let engine = Arc::clone(&self.engine);
         let profiles = blocking(move || engine.panel_profile(&agencies, &subject)).await?;
@@ -325,10 +324,9 @@ impl PanelService for Panel {
     async fn network(&self, request: Request<v1::NetworkRequest>) -> Result<Response<v1::NetworkResponse>, Status> {
         let request = request.into_inner();
         let agencies = self.agencies(request.context.as_ref())?;
-        let subject = match request.subject {
-            Some(v1::network_request::Subject::Record(record)) => panel_subject(Some(record), None)?,
-            Some(v1::network_request::Subject::ProfileId(id)) => panel_subject(None, Some(id))?,
-            None => panel_subject(None, None)?,
+        let subject = match request.subject.ok_or_else(no_subject)? {
+            v1::network_request::Subject::Record(record) => record_subject(record),
+            v1::network_request::Subject::ProfileId(id) => PanelSubject::Profile(id),
         };
         let depth = match request.depth {
             0 => 2,
