@@ -97,30 +97,24 @@ fn date_text(date: Option<&v1::Date>) -> String {
     date.map(|d| format!("{:04}-{:02}-{:02}", d.year, d.month, d.day)).unwrap_or_else(|| "-".to_owned())
 }
 
-fn parse_date(text: &str) -> Result<v1::Date> {
+/// Reads an ISO date (`2024-03-31`).
+pub(crate) fn iso_date(text: &str) -> Option<braid_template::Date> {
     let parts: Vec<&str> = text.split('-').collect();
-    let bad = || anyhow::anyhow!("`{text}` is not a date like 2024-03-31");
-    anyhow::ensure!(parts.len() == 3, bad());
-    let number = |s: &str| s.parse::<i32>().map_err(|_| bad());
-    let date = v1::Date {
-        year: number(parts[0])?,
-        month: number(parts[1])?,
-        day: number(parts[2])?,
-    };
-    anyhow::ensure!(
-        braid_template::Date::new(date.year, date.month as u32, date.day as u32).is_some() && date.month > 0 && date.day > 0,
-        bad()
-    );
-    Ok(date)
+    let [year, month, day] = parts[..] else { return None };
+    braid_template::Date::new(year.parse().ok()?, month.parse().ok()?, day.parse().ok()?)
+}
+
+fn parse_date(text: &str) -> Result<v1::Date> {
+    let date = iso_date(text).with_context(|| format!("`{text}` is not a date like 2024-03-31"))?;
+    Ok(v1::Date {
+        year: date.year,
+        month: date.month as i32,
+        day: date.day as i32,
+    })
 }
 
 fn case_type_name(number: i32) -> &'static str {
-    match number {
-        1 => "CSA",
-        2 => "CSE",
-        3 => "HSB",
-        _ => "?",
-    }
+    braid_signals::CaseType::from_number(number).map_or("?", braid_signals::CaseType::name)
 }
 
 fn outside_text(outside: &[v1::OutsideCount]) -> Vec<String> {

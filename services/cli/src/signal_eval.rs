@@ -31,9 +31,7 @@ pub struct PlantedRow {
 }
 
 fn parse_day(text: &str) -> Option<i64> {
-    let mut parts = text.split('-').map(|p| p.parse::<i64>().ok());
-    let (year, month, day) = (parts.next()??, parts.next()??, parts.next()??);
-    braid_template::Date::new(year as i32, month as u32, day as u32).map(|d| d.days_since_epoch())
+    crate::panel::iso_date(text).map(|d| d.days_since_epoch())
 }
 
 /// Reads the columns signal evaluation needs from a truth file.
