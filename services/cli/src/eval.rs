@@ -53,6 +53,32 @@ pub struct Evaluation {
     pub households: Option<HouseholdScores>,
 }
 
+/// The agencies' re-identification maps as a look-up from a cluster row's
+/// opaque refs to (agency, local case id, local person id). Without a map,
+/// refs are taken to be the local ids themselves.
+pub struct LocalIds<'a> {
+    map: HashMap<(&'a str, &'a str, &'a str), (&'a str, &'a str)>,
+}
+
+impl<'a> LocalIds<'a> {
+    /// Indexes the maps.
+    pub fn new(reid: &'a [(String, braid_pseudonym::ReidEntry)]) -> LocalIds<'a> {
+        LocalIds {
+            map: reid
+                .iter()
+                .map(|(agency, e)| ((agency.as_str(), e.record_ref.as_str(), e.person_ref.as_str()), (e.case_id.as_str(), e.person_id.as_str())))
+                .collect(),
+        }
+    }
+
+    /// The local ids of a cluster row.
+    pub fn of(&self, line: &'a ClusterLine) -> (&'a str, &'a str, &'a str) {
+        let key = (line.agency.as_str(), line.record_ref.as_str(), line.person_ref.as_str());
+        let (case_id, person_id) = self.map.get(&key).copied().unwrap_or((key.1, key.2));
+        (key.0, case_id, person_id)
+    }
+}
+
 /// Joins clusters to truth through the agencies' re-identification maps
 /// (opaque refs → local ids) and scores them. Without maps, refs are taken to
 /// be the local ids themselves.
@@ -61,10 +87,7 @@ pub fn evaluate_clusters(truth: &[TruthLine], clusters: &[ClusterLine], reid: &[
         .iter()
         .map(|t| ((t.agency.as_str(), t.case_id.as_str(), t.person_id.as_str()), t))
         .collect();
-    let reid_index: HashMap<(&str, &str, &str), (&str, &str)> = reid
-        .iter()
-        .map(|(agency, e)| ((agency.as_str(), e.record_ref.as_str(), e.person_ref.as_str()), (e.case_id.as_str(), e.person_id.as_str())))
-        .collect();
+    let local_ids = LocalIds::new(reid);
     let mut items = Vec::with_capacity(clusters.len());
     let mut household_items = Vec::with_capacity(clusters.len());
     let (mut unmatched, mut unidentified) = (0, 0);
@@ -74,9 +97,7 @@ pub fn evaluate_clusters(truth: &[TruthLine], clusters: &[ClusterLine], reid: &[
             unidentified += 1;
             continue;
         }
-        let key = (line.agency.as_str(), line.record_ref.as_str(), line.person_ref.as_str());
-        let (case_id, person_id) = reid_index.get(&key).copied().unwrap_or((key.1, key.2));
-        match truth_index.get(&(key.0, case_id, person_id)) {
+        match truth_index.get(&local_ids.of(line)) {
             Some(t) => {
                 items.push((t.true_person.as_str(), line.profile_id.as_str()));
                 household_items.push((t.true_person.as_str(), t.household.as_deref(), line.profile_id.as_str()));

@@ -13,7 +13,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use braid_signals::SignalKind;
 
-use crate::eval::{read_csv, ClusterLine};
+use crate::eval::{read_csv, ClusterLine, LocalIds};
 
 /// One truth row with what signals need.
 #[derive(Debug, Clone)]
@@ -229,10 +229,7 @@ fn planted_units(rows: &[PlantedRow], identified: &HashSet<&str>, config: &braid
 pub fn evaluate(planted: &[PlantedRow], clusters: &[ClusterLine], reid: &[(String, braid_pseudonym::ReidEntry)], raised: &[RaisedSignal]) -> BTreeMap<SignalKind, KindScore> {
     let config = braid_signals::SignalConfig::default();
     // Refs → local ids, and local ids → truth.
-    let person_ids: HashMap<(&str, &str, &str), (&str, &str)> = reid
-        .iter()
-        .map(|(agency, e)| ((agency.as_str(), e.record_ref.as_str(), e.person_ref.as_str()), (e.case_id.as_str(), e.person_id.as_str())))
-        .collect();
+    let local_ids = LocalIds::new(reid);
     let case_ids: HashMap<(&str, &str), &str> = reid.iter().map(|(agency, e)| ((agency.as_str(), e.record_ref.as_str()), e.case_id.as_str())).collect();
     let truth: HashMap<(&str, &str, &str), &PlantedRow> = planted
         .iter()
@@ -244,9 +241,7 @@ pub fn evaluate(planted: &[PlantedRow], clusters: &[ClusterLine], reid: &[(Strin
     let mut votes: HashMap<&str, HashMap<&str, usize>> = HashMap::new();
     let mut identified: HashSet<&str> = HashSet::new();
     for line in clusters {
-        let key = (line.agency.as_str(), line.record_ref.as_str(), line.person_ref.as_str());
-        let (case_id, person_id) = person_ids.get(&key).copied().unwrap_or((key.1, key.2));
-        let Some(row) = truth.get(&(key.0, case_id, person_id)) else { continue };
+        let Some(row) = truth.get(&local_ids.of(line)) else { continue };
         if line.identified {
             identified.insert(row.true_person.as_str());
             *votes.entry(line.profile_id.as_str()).or_default().entry(row.true_person.as_str()).or_default() += 1;
