@@ -7,7 +7,7 @@ use std::path::PathBuf;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?);
     let proto_root = manifest_dir.join("../../proto");
-    let files = ["records.proto", "ingest.proto", "admin.proto", "panel.proto"]
+    let files = ["records.proto", "ingest.proto", "admin.proto", "panel.proto", "audit.proto"]
         .map(|name| proto_root.join("braid/v1").join(name));
     for file in &files {
         println!("cargo:rerun-if-changed={}", file.display());

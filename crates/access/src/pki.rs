@@ -140,8 +140,7 @@ mod tests {
             let der = parse(&issued.certificate_pem);
             let (_, cert) = X509Certificate::from_der(&der).expect("parses");
             assert!(cert.verify_signature(Some(ca_cert.public_key())).is_ok(), "signed by the CA");
-            let name = cert.subject().iter_common_name().next().and_then(|n| n.as_str().ok());
-            assert_eq!(name, Some(issued.name.as_str()));
+            assert_eq!(crate::principal_of(&der).as_deref(), Some(issued.name.as_str()));
             let usage = cert.extended_key_usage().expect("extension").expect("present").value;
             assert_eq!((usage.server_auth, usage.client_auth), (server, !server));
             assert!(issued.key_pem.starts_with("-----BEGIN PRIVATE KEY-----"));
@@ -158,5 +157,6 @@ mod tests {
         let der = parse(&client.certificate_pem);
         let (_, cert) = X509Certificate::from_der(&der).expect("parses");
         assert!(cert.verify_signature(Some(other_cert.public_key())).is_err());
+        assert_eq!(crate::principal_of(b"not a certificate"), None);
     }
 }

@@ -57,6 +57,10 @@ pub struct Entry {
     /// The tree root after this entry was appended.
     #[prost(bytes = "vec", tag = "11")]
     pub root_after: Vec<u8>,
+    /// True when the principal was only claimed by the caller, not proven
+    /// by a certificate (a node started with `--insecure-dev`).
+    #[prost(bool, tag = "12")]
+    pub claimed_principal: bool,
 }
 
 /// The leaf hash of an entry: its encoding without `root_after`.
@@ -259,6 +263,18 @@ pub fn verify(
     saved: &[Checkpoint],
     public_key: &[u8],
 ) -> Result<Verified, Error> {
+    verify_visiting(entries, checkpoints, saved, public_key, |_| {})
+}
+
+/// [`verify`], also handing each entry's leaf hash to `on_leaf` in order
+/// (a node resuming its log keeps them for proofs).
+pub fn verify_visiting(
+    entries: impl IntoIterator<Item = (u64, Vec<u8>)>,
+    checkpoints: &[Checkpoint],
+    saved: &[Checkpoint],
+    public_key: &[u8],
+    mut on_leaf: impl FnMut(Hash),
+) -> Result<Verified, Error> {
     let mut wanted: Vec<u64> = checkpoints.iter().chain(saved).map(|c| c.size).collect();
     wanted.sort_unstable();
     wanted.dedup();
@@ -281,7 +297,9 @@ pub fn verify(
         if entry.index != position {
             return Err(bad("its recorded position differs from where it is stored (moved or reordered?)"));
         }
-        frontier.push(leaf_of(&entry));
+        let leaf = leaf_of(&entry);
+        on_leaf(leaf);
+        frontier.push(leaf);
         if entry.root_after.as_slice() != frontier.root().as_slice() {
             return Err(bad("the tree recomputed up to it differs from the root recorded with it (altered, inserted or reordered)"));
         }

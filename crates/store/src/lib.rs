@@ -14,7 +14,11 @@
 //! * `links` — id → [`StoredLinks`]: how the involvement was linked, with
 //!   the evidence, and the pairs sent to review;
 //! * `submissions` — `agency \0 submission \0 sequence` → stored batch
-//!   acknowledgement, so re-sent batches are idempotent.
+//!   acknowledgement, so re-sent batches are idempotent;
+//! * `audit` — entry index (big-endian) → encoded audit entry;
+//! * `audit_checkpoints` — tree size (big-endian) → signed checkpoint text.
+//!
+//! The node's checkpoint signing key is in `meta`.
 
 use std::path::Path;
 
@@ -46,11 +50,16 @@ const INVOLVEMENTS: &str = "involvements";
 const PARENTS: &str = "parents";
 const LINKS: &str = "links";
 const SUBMISSIONS: &str = "submissions";
-const COLUMN_FAMILIES: [&str; 6] = [META, RECORDS, INVOLVEMENTS, PARENTS, LINKS, SUBMISSIONS];
+/// The column family that holds audit entries (index, big-endian → entry).
+pub const AUDIT: &str = "audit";
+/// The column family that holds signed audit checkpoints (size → text).
+pub const AUDIT_CHECKPOINTS: &str = "audit_checkpoints";
+const COLUMN_FAMILIES: [&str; 8] = [META, RECORDS, INVOLVEMENTS, PARENTS, LINKS, SUBMISSIONS, AUDIT, AUDIT_CHECKPOINTS];
 
 const EPOCH_KEY: &[u8] = b"epoch";
 const NEXT_ID_KEY: &[u8] = b"next_involvement";
 const MODEL_KEY: &[u8] = b"linkage_model";
+const AUDIT_KEY: &[u8] = b"audit_signing_key";
 
 /// A case record as stored.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -308,6 +317,42 @@ impl Store {
         Ok(count)
     }
 
+    /// Visits stored audit entries from `from` in index order as
+    /// `(stored index, encoded entry)`, until `visit` returns false.
+    pub fn for_each_audit_entry(&self, from: u64, mut visit: impl FnMut(u64, Vec<u8>) -> Result<bool>) -> Result<()> {
+        let cf = self.cf(AUDIT)?;
+        let start = from.to_be_bytes();
+        for item in self.db.iterator_cf(cf, IteratorMode::From(&start, Direction::Forward)) {
+            let (key, value) = item?;
+            if !visit(decode_id(&key, "audit entry key")?, value.into_vec())? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// One stored audit entry.
+    pub fn audit_entry(&self, index: u64) -> Result<Option<Vec<u8>>> {
+        Ok(self.db.get_cf(self.cf(AUDIT)?, index.to_be_bytes())?)
+    }
+
+    /// Every stored checkpoint as `(size, text)`, oldest first.
+    pub fn audit_checkpoints(&self) -> Result<Vec<(u64, Vec<u8>)>> {
+        let cf = self.cf(AUDIT_CHECKPOINTS)?;
+        self.db
+            .iterator_cf(cf, IteratorMode::Start)
+            .map(|item| {
+                let (key, value) = item?;
+                Ok((decode_id(&key, "audit checkpoint key")?, value.into_vec()))
+            })
+            .collect()
+    }
+
+    /// The node's checkpoint signing key (PKCS#8), once made.
+    pub fn audit_signing_key(&self) -> Result<Option<Vec<u8>>> {
+        Ok(self.db.get_cf(self.cf(META)?, AUDIT_KEY)?)
+    }
+
     /// Applies a write set atomically and durably (the WAL is synced before
     /// this returns).
     pub fn write(&self, set: WriteSet) -> Result<()> {
@@ -413,6 +458,26 @@ impl WriteSet {
     /// Stores a batch acknowledgement.
     pub fn put_ack(&mut self, agency: &str, submission: &str, sequence: u32, ack: Vec<u8>) {
         self.ops.push(Op::Put(SUBMISSIONS, ack_key(agency, submission, sequence), ack));
+    }
+
+    /// Stores an audit entry at its index.
+    pub fn put_audit_entry(&mut self, index: u64, entry: Vec<u8>) {
+        self.ops.push(Op::Put(AUDIT, index.to_be_bytes().to_vec(), entry));
+    }
+
+    /// Stores a signed checkpoint of the first `size` audit entries.
+    pub fn put_audit_checkpoint(&mut self, size: u64, text: Vec<u8>) {
+        self.ops.push(Op::Put(AUDIT_CHECKPOINTS, size.to_be_bytes().to_vec(), text));
+    }
+
+    /// Stores the node's checkpoint signing key.
+    pub fn set_audit_signing_key(&mut self, pkcs8: Vec<u8>) {
+        self.ops.push(Op::Put(META, AUDIT_KEY.to_vec(), pkcs8));
+    }
+
+    /// Appends another set's operations after this one's.
+    pub fn append(&mut self, other: WriteSet) {
+        self.ops.extend(other.ops);
     }
 }
 

@@ -5,16 +5,15 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use braid_proto::v1::{self, admin_service_client::AdminServiceClient};
 
+use crate::connect::{self, NodeArgs, Transport};
 use crate::convert::role_name;
 
-async fn client(node: &str) -> Result<AdminServiceClient<tonic::transport::Channel>> {
-    AdminServiceClient::connect(node.to_owned())
-        .await
-        .with_context(|| format!("connect to the node at {node}"))
+async fn client(node: &NodeArgs) -> Result<AdminServiceClient<Transport>> {
+    Ok(AdminServiceClient::new(connect::connect(node).await?))
 }
 
 /// Every involvement and its profile.
-pub async fn fetch_clusters(node: &str) -> Result<Vec<v1::ClusterRow>> {
+pub async fn fetch_clusters(node: &NodeArgs) -> Result<Vec<v1::ClusterRow>> {
     let mut client = client(node).await?;
     let mut stream = client
         .export_clusters(v1::ExportClustersRequest {})
@@ -45,7 +44,7 @@ pub fn write_clusters(path: &Path, rows: &[v1::ClusterRow]) -> Result<()> {
 }
 
 /// `braid admin clusters`.
-pub async fn clusters_command(node: &str, out: &Path) -> Result<()> {
+pub async fn clusters_command(node: &NodeArgs, out: &Path) -> Result<()> {
     let rows = fetch_clusters(node).await?;
     write_clusters(out, &rows)?;
     println!("{} involvements written to {}", rows.len(), out.display());
@@ -53,7 +52,7 @@ pub async fn clusters_command(node: &str, out: &Path) -> Result<()> {
 }
 
 /// Node statistics.
-pub async fn fetch_stats(node: &str) -> Result<v1::StatsResponse> {
+pub async fn fetch_stats(node: &NodeArgs) -> Result<v1::StatsResponse> {
     let mut client = client(node).await?;
     Ok(client
         .stats(v1::StatsRequest {})
@@ -63,7 +62,7 @@ pub async fn fetch_stats(node: &str) -> Result<v1::StatsResponse> {
 }
 
 /// `braid admin stats`.
-pub async fn stats_command(node: &str, json: bool) -> Result<()> {
+pub async fn stats_command(node: &NodeArgs, json: bool) -> Result<()> {
     let stats = fetch_stats(node).await?;
     if json {
         println!(
@@ -99,7 +98,7 @@ pub async fn stats_command(node: &str, json: bool) -> Result<()> {
 }
 
 /// Explanations from the node.
-pub async fn fetch_explanation(node: &str, profile: Option<String>, record: Option<(String, String)>) -> Result<v1::ExplainResponse> {
+pub async fn fetch_explanation(node: &NodeArgs, profile: Option<String>, record: Option<(String, String)>) -> Result<v1::ExplainResponse> {
     let subject = match (profile, record) {
         (Some(profile), _) => v1::explain_request::Subject::ProfileId(profile),
         (None, Some((agency, record_ref))) => v1::explain_request::Subject::Record(v1::RecordSubject { agency, record_ref }),
@@ -137,7 +136,7 @@ fn print_link(link: &v1::LinkExplanation, show_profile: bool) {
 }
 
 /// `braid admin explain`.
-pub async fn explain_command(node: &str, profile: Option<String>, record: Option<(String, String)>, json: bool) -> Result<()> {
+pub async fn explain_command(node: &NodeArgs, profile: Option<String>, record: Option<(String, String)>, json: bool) -> Result<()> {
     let response = fetch_explanation(node, profile, record).await?;
     if json {
         let profiles: Vec<serde_json::Value> = response

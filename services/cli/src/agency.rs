@@ -10,6 +10,7 @@ use braid_pseudonym::{pseudonymise_extract, ExtractOutput, Keys, Mapping, ReidEn
 use indicatif::{ProgressBar, ProgressStyle};
 use tonic::Code;
 
+use crate::connect::{self, NodeArgs};
 use crate::{convert, extract_file};
 
 /// Reads a scheme secret file.
@@ -199,15 +200,13 @@ fn classify(status: tonic::Status) -> Failure {
     }
 }
 
-async fn upload_once(url: &str, batches: &[v1::UploadBatch], summary: &mut UploadSummary, bar: &ProgressBar) -> Result<(), Failure> {
-    let endpoint = tonic::transport::Endpoint::from_shared(url.to_owned())
-        .map_err(|_| Failure::Final(anyhow::anyhow!("`{url}` is not a node URL (expected e.g. http://127.0.0.1:7443)")))?
-        .connect_timeout(Duration::from_secs(5));
+async fn upload_once(node: &NodeArgs, batches: &[v1::UploadBatch], summary: &mut UploadSummary, bar: &ProgressBar) -> Result<(), Failure> {
+    let (endpoint, identify) = connect::endpoint(node).map_err(Failure::Final)?;
     let channel = endpoint
         .connect()
         .await
-        .map_err(|error| Failure::Retryable(format!("cannot reach the node at {url}: {}", root_cause(&error))))?;
-    let mut client = IngestServiceClient::new(channel)
+        .map_err(|error| Failure::Retryable(format!("cannot reach the node at {}: {}", node.node, connect::root_cause(&error))))?;
+    let mut client = IngestServiceClient::with_interceptor(channel, identify)
         .max_encoding_message_size(64 * 1024 * 1024)
         .max_decoding_message_size(64 * 1024 * 1024);
     let (sender, receiver) = tokio::sync::mpsc::channel(2);
@@ -249,19 +248,11 @@ async fn upload_once(url: &str, batches: &[v1::UploadBatch], summary: &mut Uploa
     Ok(())
 }
 
-fn root_cause(error: &dyn std::error::Error) -> String {
-    let mut cause = error;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    cause.to_string()
-}
-
 /// Uploads records in batches, retrying the whole stream after transient
 /// failures; batches the node already holds are answered from its stored
 /// acknowledgements, so a retry never duplicates anything.
 pub async fn upload(
-    url: &str,
+    node: &NodeArgs,
     header: &v1::UploadHeader,
     records: &[v1::CaseRecord],
     batch_size: usize,
@@ -288,7 +279,7 @@ pub async fn upload(
     let mut delay = Duration::from_millis(200);
     loop {
         summary.attempts += 1;
-        match upload_once(url, &batches, &mut summary, &bar).await {
+        match upload_once(node, &batches, &mut summary, &bar).await {
             Ok(()) => {
                 bar.finish_and_clear();
                 return Ok(summary);
@@ -300,7 +291,7 @@ pub async fn upload(
             Err(Failure::Retryable(reason)) => {
                 if summary.attempts > retries {
                     bar.abandon();
-                    bail!("{reason}; gave up after {} attempts (is braid-node running at {url}?)", summary.attempts);
+                    bail!("{reason}; gave up after {} attempts (is braid-node running at {}?)", summary.attempts, node.node);
                 }
                 if show_progress {
                     eprintln!("upload interrupted ({reason}); retrying in {:.1}s", delay.as_secs_f64());
@@ -313,7 +304,7 @@ pub async fn upload(
 }
 
 /// `braid agency upload`.
-pub async fn upload_command(node: &str, file: &Path, batch_size: usize, retries: u32) -> Result<()> {
+pub async fn upload_command(node: &NodeArgs, file: &Path, batch_size: usize, retries: u32) -> Result<()> {
     let (header, records) = extract_file::read(file)?;
     let summary = upload(node, &header, &records, batch_size, retries, true).await?;
     for rejection in summary.rejections.iter().take(50) {
@@ -354,7 +345,7 @@ pub fn read_reid(path: &Path) -> Result<Vec<(String, ReidEntry)>> {
 }
 
 /// `braid agency withdraw`.
-pub async fn withdraw_command(node: &str, agency: &str, refs: Vec<String>, case_ids: Vec<String>, reid: Option<PathBuf>) -> Result<()> {
+pub async fn withdraw_command(node: &NodeArgs, agency: &str, refs: Vec<String>, case_ids: Vec<String>, reid: Option<PathBuf>) -> Result<()> {
     let mut record_refs = refs;
     if !case_ids.is_empty() {
         let reid = reid.context("--case-id needs --reid, the re-identification map written by pseudonymise")?;
@@ -368,16 +359,26 @@ pub async fn withdraw_command(node: &str, agency: &str, refs: Vec<String>, case_
         }
     }
     anyhow::ensure!(!record_refs.is_empty(), "name records with --record-ref or --case-id");
-    let mut client = IngestServiceClient::connect(node.to_owned())
-        .await
-        .with_context(|| format!("connect to the node at {node}"))?;
+    let mut client = IngestServiceClient::new(connect::connect(node).await?);
     let response = client
         .withdraw(v1::WithdrawRequest { agency: agency.to_owned(), record_refs })
         .await
-        .map_err(|status| anyhow::anyhow!("the node refused the withdrawal: {}", status.message()))?
-        .into_inner();
-    println!("{} records withdrawn, {} not found", response.withdrawn, response.not_found);
+        .map_err(|status| anyhow::anyhow!("the node refused the withdrawal: {}", status.message()))?;
+    let receipt = connect::receipt(&response).map(|index| format!(" (audit entry {index})")).unwrap_or_default();
+    let response = response.into_inner();
+    println!("{} records withdrawn, {} not found{receipt}", response.withdrawn, response.not_found);
     Ok(())
+}
+
+/// `braid agency quality`: the completeness of this agency's own records.
+pub async fn quality_command(node: &NodeArgs, agency: &str, json: bool) -> Result<()> {
+    let mut client = IngestServiceClient::new(connect::connect(node).await?);
+    let response = client
+        .completeness(v1::AgencyCompletenessRequest { agency: agency.to_owned() })
+        .await
+        .map_err(|status| anyhow::anyhow!("the node refused: {}", status.message()))?
+        .into_inner();
+    crate::panel::print_completeness(&response, json)
 }
 
 /// `braid agency resolve`: rewrites this agency's rows of a cluster export

@@ -1,16 +1,17 @@
 //! `braid demo`: the whole flow on synthetic data with an embedded node on
-//! loopback and a temporary RocksDB directory.
+//! loopback and a temporary RocksDB directory. Every call goes over mTLS
+//! with the caller's own certificate, and the demo ends with the auditor
+//! verifying the audit log.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use braid_pseudonym::SchemeSecret;
 use braid_synth::{generate, NoiseLevel, SynthConfig};
-use rand::RngCore;
 
+use crate::connect::NodeArgs;
 use crate::eval::{evaluate_clusters, print_table, ClusterLine, TruthLine};
-use crate::{admin, agency, panel, signal_eval};
+use crate::{admin, agency, audit, keys, panel, signal_eval};
 
 /// The demo's partnership: every synthetic agency.
 const PARTNERSHIP: &str = "north";
@@ -27,10 +28,20 @@ pub async fn run(children: usize, seed: u64, keep: Option<PathBuf>) -> Result<()
     let extracts_dir = work.join("extracts");
     synthetic.write_to(&extracts_dir).context("write the synthetic extracts")?;
 
-    println!("2. key custodian: a new scheme secret (epoch 1)");
-    let mut secret_bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut secret_bytes);
-    let secret = SchemeSecret::new(1, secret_bytes);
+    println!("2. key custodian: a new scheme secret (epoch 1), a development CA, and a certificate for the node and each principal");
+    let keys_dir = work.join("keys");
+    let agencies: Vec<String> = synthetic.extracts.iter().map(|e| e.agency.clone()).collect();
+    let hosts = ["localhost".to_owned(), "127.0.0.1".to_owned()];
+    let written = keys::keys_init(&keys::KeysInit {
+        out: &keys_dir,
+        epoch: 1,
+        agencies: &agencies,
+        partnerships: &[PARTNERSHIP.to_owned()],
+        hosts: &hosts,
+    })?;
+    let secret = agency::read_secret(&written.secret)?;
+    let roles: Vec<String> = written.principals.iter().map(|(principal, role)| format!("{principal} ({role})")).collect();
+    println!("   {}", roles.join(", "));
 
     println!("3. each agency pseudonymises its extract on its own premises");
     let mut uploads = Vec::new();
@@ -50,33 +61,42 @@ pub async fn run(children: usize, seed: u64, keep: Option<PathBuf>) -> Result<()
         uploads.push(result);
     }
 
-    println!("4. starting a linkage node on loopback with a fresh RocksDB store");
+    println!("4. starting a linkage node on loopback with a fresh RocksDB store, mTLS only");
     let node = braid_node::spawn(braid_node::NodeConfig {
         listen: "127.0.0.1:0".parse().context("loopback address")?,
         data_dir: work.join("node-data"),
-        partnerships: [(PARTNERSHIP.to_owned(), synthetic.extracts.iter().map(|e| e.agency.clone()).collect())].into(),
+        partnerships: [(PARTNERSHIP.to_owned(), agencies.clone())].into(),
+        tls: Some(braid_node::TlsFiles::in_dir(&keys_dir.join("node"))),
+        policy: Some(keys_dir.join("node/policy.toml")),
         ..braid_node::NodeConfig::default()
     })
     .await?;
     let url = node.url();
+    let as_principal = |principal: &str| NodeArgs::mtls(&url, &keys_dir.join(principal));
 
-    println!("5. agencies upload over gRPC ({url})");
+    println!("5. each agency uploads over mTLS with its own certificate ({url})");
     for upload in &uploads {
-        let summary = agency::upload(&url, &upload.header, &upload.records, 500, 3, false).await?;
+        let principal = keys::agency_principal(&upload.header.agency);
+        let summary = agency::upload(&as_principal(&principal), &upload.header, &upload.records, 500, 3, false).await?;
         println!("   {:<10} {:>5} records accepted", upload.header.agency, summary.accepted + summary.replaced + summary.unchanged + summary.already_stored);
     }
 
-    let stats = admin::fetch_stats(&url).await?;
-    let rows = admin::fetch_clusters(&url).await?;
+    let admin_node = as_principal("admin");
+    let stats = admin::fetch_stats(&admin_node).await?;
+    let rows = admin::fetch_clusters(&admin_node).await?;
     admin::write_clusters(&work.join("clusters.csv"), &rows)?;
+
+    let auditor = as_principal("auditor");
+    let saved_checkpoint = work.join("auditor-checkpoint.txt");
+    audit::save_checkpoint(&auditor, &saved_checkpoint).await?;
 
     println!();
     println!("6. the {PARTNERSHIP} panel looks at what no single agency could see");
     let args = panel::PanelArgs {
-        node: url.clone(),
+        node: as_principal(&keys::panel_principal(PARTNERSHIP)),
         partnership: PARTNERSHIP.to_owned(),
         purpose: "demo: monthly multi-agency panel review".to_owned(),
-        case_ref: Some("DEMO-1".to_owned()),
+        case_ref: "DEMO-1".to_owned(),
     };
     let all = panel::SignalFilter {
         kinds: Vec::new(),
@@ -103,7 +123,12 @@ pub async fn run(children: usize, seed: u64, keep: Option<PathBuf>) -> Result<()
     panel::report_command(&args, &["victim.sex".to_owned(), "case_type".to_owned()], "victims", false).await?;
     println!();
     panel::services_command(&args, false).await?;
-    node.stop().await?;
+    println!();
+    println!("   the panel's certificate does not allow a cluster export:");
+    match admin::fetch_clusters(&args.node).await {
+        Ok(_) => anyhow::bail!("the node let a panel member export clusters"),
+        Err(error) => println!("   refused: {error}"),
+    }
 
     println!();
     println!("Summary");
@@ -143,6 +168,32 @@ pub async fn run(children: usize, seed: u64, keep: Option<PathBuf>) -> Result<()
     let planted = signal_eval::read_planted(&extracts_dir.join("truth.csv"))?;
     let scores = signal_eval::evaluate(&planted, &clusters, &reid, &signal_eval::raised(&listing));
     signal_eval::print_table(&scores);
+
+    println!();
+    println!("7. the auditor reviews who looked at what, and verifies the log");
+    audit::run(audit::AuditCommand::Log {
+        node: auditor.clone(),
+        caller: Some(keys::panel_principal(PARTNERSHIP)),
+        action: None,
+        profile: None,
+        since: None,
+        until: None,
+        from_index: 0,
+        limit: 8,
+        json: false,
+    })
+    .await?;
+    println!();
+    println!("   braid audit verify --saved {}", saved_checkpoint.display());
+    audit::run(audit::AuditCommand::Verify {
+        node: Some(url.clone()),
+        tls: auditor.tls.clone(),
+        principal: None,
+        saved: vec![saved_checkpoint],
+        data_dir: None,
+    })
+    .await?;
+    node.stop().await?;
     println!();
     println!("done in {:.1}s", started.elapsed().as_secs_f64());
     Ok(())

@@ -52,8 +52,37 @@ pub fn agency_principal(code: &str) -> String {
     code.to_lowercase()
 }
 
-/// `braid keys init`.
-pub fn keys_init(init: &KeysInit<'_>) -> Result<()> {
+/// The principal name of a partnership's panel member.
+pub fn panel_principal(partnership: &str) -> String {
+    format!("panel-{partnership}")
+}
+
+/// What `keys init` wrote.
+pub struct KeysWritten {
+    /// The scheme secret file.
+    pub secret: std::path::PathBuf,
+    /// The key epoch's fingerprint.
+    pub fingerprint: String,
+    /// Every principal with its role (each has a bundle directory).
+    pub principals: Vec<(String, Role)>,
+}
+
+/// Writes a certificate bundle: the CA to trust, a certificate and its key.
+fn bundle(dir: &Path, ca_pem: &str, certificate: (&str, &str), key: (&str, &str)) -> Result<()> {
+    std::fs::create_dir(dir).with_context(|| format!("create {} (refusing to overwrite existing keys)", dir.display()))?;
+    create(&dir.join("ca.crt"), ca_pem, false)?;
+    create(&dir.join(certificate.0), certificate.1, false)?;
+    create(&dir.join(key.0), key.1, true)
+}
+
+/// `braid keys init`: writes, under `out`,
+/// * `scheme.secret` — for the agencies only;
+/// * `ca/` — the development CA (`ca.key` stays with the custodian);
+/// * `node/` — `node.crt`, `node.key`, `ca.crt` and `policy.toml` for the
+///   node (`braid-node --tls DIR --policy DIR/policy.toml`);
+/// * one directory per principal — `client.crt`, `client.key` and
+///   `ca.crt`, the bundle its holder passes as `braid … --tls DIR`.
+pub fn keys_init(init: &KeysInit<'_>) -> Result<KeysWritten> {
     std::fs::create_dir_all(init.out).with_context(|| format!("create {}", init.out.display()))?;
     let secret_path = init.out.join("scheme.secret");
     anyhow::ensure!(!secret_path.exists(), "{} exists; refusing to overwrite a scheme secret", secret_path.display());
@@ -64,34 +93,51 @@ pub fn keys_init(init: &KeysInit<'_>) -> Result<()> {
     let fingerprint = braid_pseudonym::Keys::derive(&secret, "").epoch_fingerprint().to_owned();
 
     let ca = DevCa::new("Braid development CA", current_year() - 1)?;
-    create(&init.out.join("ca.crt"), &ca.certificate_pem(), false)?;
-    create(&init.out.join("ca.key"), &ca.key_pem(), true)?;
+    let ca_pem = ca.certificate_pem();
+    std::fs::create_dir(init.out.join("ca")).with_context(|| format!("create {}/ca (refusing to overwrite existing keys)", init.out.display()))?;
+    create(&init.out.join("ca/ca.crt"), &ca_pem, false)?;
+    create(&init.out.join("ca/ca.key"), &ca.key_pem(), true)?;
     let node = ca.server("braid-node", init.hosts)?;
-    create(&init.out.join("node.crt"), &node.certificate_pem, false)?;
-    create(&init.out.join("node.key"), &node.key_pem, true)?;
+    bundle(&init.out.join("node"), &ca_pem, ("node.crt", &node.certificate_pem), ("node.key", &node.key_pem))?;
     let mut policy = Policy::new();
     let mut principals: Vec<(String, Role)> = init
         .agencies
         .iter()
         .map(|code| (agency_principal(code), Role::Agency(code.clone())))
         .collect();
-    principals.extend(init.partnerships.iter().map(|p| (format!("panel-{p}"), Role::Panel(p.clone()))));
+    principals.extend(init.partnerships.iter().map(|p| (panel_principal(p), Role::Panel(p.clone()))));
     principals.push(("auditor".to_owned(), Role::Auditor));
     principals.push(("admin".to_owned(), Role::Admin));
-    for (principal, role) in principals {
-        let issued = ca.client(&principal)?;
-        create(&init.out.join(format!("{principal}.crt")), &issued.certificate_pem, false)?;
-        create(&init.out.join(format!("{principal}.key")), &issued.key_pem, true)?;
-        policy.grant(&principal, role);
+    for (principal, role) in &principals {
+        anyhow::ensure!(principal != "node" && principal != "ca", "`{principal}` is reserved for the node's and the CA's files");
+        let issued = ca.client(principal)?;
+        bundle(&init.out.join(principal), &ca_pem, ("client.crt", &issued.certificate_pem), ("client.key", &issued.key_pem))?;
+        policy.grant(principal, role.clone());
     }
-    create(&init.out.join("policy.toml"), &policy.to_toml(), false)?;
+    create(&init.out.join("node/policy.toml"), &policy.to_toml(), false)?;
+    Ok(KeysWritten {
+        secret: secret_path,
+        fingerprint,
+        principals,
+    })
+}
 
-    println!("scheme secret written to {} (epoch {}, fingerprint {fingerprint})", secret_path.display(), init.epoch);
+/// `braid keys init`, reporting what was written.
+pub fn keys_init_command(init: &KeysInit<'_>) -> Result<()> {
+    let written = keys_init(init)?;
+    println!(
+        "scheme secret written to {} (epoch {}, fingerprint {})",
+        written.secret.display(),
+        init.epoch,
+        written.fingerprint
+    );
     println!("give it to each agency over a secure channel; never to the node operator");
-    println!("development CA, node certificate and client certificates written to {}:", init.out.display());
-    for (principal, role) in policy.principals() {
+    let out = init.out.display();
+    println!("development CA in {out}/ca (keep ca.key offline; a real deployment uses its own CA)");
+    println!("node: {out}/node (braid-node --tls {out}/node --policy {out}/node/policy.toml)");
+    println!("certificate bundles (braid … --tls {out}/NAME), with the roles policy.toml grants:");
+    for (principal, role) in &written.principals {
         println!("  {principal:<16} {role}");
     }
-    println!("policy.toml grants those roles; keep ca.key offline (a real deployment uses its own CA)");
     Ok(())
 }

@@ -6,6 +6,8 @@
 
 mod admin;
 mod agency;
+mod audit;
+mod connect;
 mod convert;
 mod demo;
 mod eval;
@@ -29,7 +31,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Key custodian: create the scheme secret.
+    /// Key custodian: create the scheme secret, and development certificates.
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
@@ -86,6 +88,12 @@ enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+    },
+    /// Auditor: read the access log, fetch checkpoints, prove inclusion and
+    /// consistency, verify the whole log.
+    Audit {
+        #[command(subcommand)]
+        command: audit::AuditCommand,
     },
     /// Run the whole flow on synthetic data with an embedded node.
     Demo {
@@ -238,9 +246,8 @@ enum AgencyCommand {
     },
     /// Upload a pseudonymised extract to a node.
     Upload {
-        /// Node URL, e.g. http://127.0.0.1:7443.
-        #[arg(long)]
-        node: String,
+        #[command(flatten)]
+        node: connect::NodeArgs,
         /// Records per atomic batch.
         #[arg(long, default_value_t = 500)]
         batch_size: usize,
@@ -252,9 +259,8 @@ enum AgencyCommand {
     },
     /// Withdraw some of this agency's records from a node.
     Withdraw {
-        /// Node URL.
-        #[arg(long)]
-        node: String,
+        #[command(flatten)]
+        node: connect::NodeArgs,
         /// The agency code.
         #[arg(long)]
         agency: String,
@@ -267,6 +273,18 @@ enum AgencyCommand {
         /// The re-identification map, to turn case ids into refs.
         #[arg(long)]
         reid: Option<PathBuf>,
+    },
+    /// The completeness of this agency's own records at the node: per
+    /// template item, known / not known / missing.
+    Quality {
+        #[command(flatten)]
+        node: connect::NodeArgs,
+        /// The agency code (your own; the node answers no other).
+        #[arg(long)]
+        agency: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Rewrite this agency's rows of a cluster export with local ids.
     Resolve {
@@ -286,18 +304,16 @@ enum AgencyCommand {
 enum AdminCommand {
     /// Export agency,record_ref,person_ref,role,profile_id for every involvement.
     Clusters {
-        /// Node URL.
-        #[arg(long)]
-        node: String,
+        #[command(flatten)]
+        node: connect::NodeArgs,
         /// Output CSV.
         #[arg(long)]
         out: PathBuf,
     },
     /// Counts of records, involvements and profiles.
     Stats {
-        /// Node URL.
-        #[arg(long)]
-        node: String,
+        #[command(flatten)]
+        node: connect::NodeArgs,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -307,9 +323,8 @@ enum AdminCommand {
     /// the uncertain pairs left for review. Give --profile, or --agency with
     /// --record-ref.
     Explain {
-        /// Node URL.
-        #[arg(long)]
-        node: String,
+        #[command(flatten)]
+        node: connect::NodeArgs,
         /// A profile id from the cluster export (P0000123).
         #[arg(long, conflicts_with_all = ["agency", "record_ref"], required_unless_present = "record_ref")]
         profile: Option<String>,
@@ -338,7 +353,7 @@ async fn main() -> Result<()> {
             } else {
                 agencies
             };
-            keys::keys_init(&keys::KeysInit { out: &out, epoch, agencies: &agencies, partnerships: &partnerships, hosts: &hosts })
+            keys::keys_init_command(&keys::KeysInit { out: &out, epoch, agencies: &agencies, partnerships: &partnerships, hosts: &hosts })
         }
         Command::Synth { out, children, seed, noise } => {
             let noise = braid_synth::NoiseLevel::parse(&noise).context("--noise must be low, default or high")?;
@@ -360,6 +375,7 @@ async fn main() -> Result<()> {
             AgencyCommand::Withdraw { node, agency: code, record_refs, case_ids, reid } => {
                 agency::withdraw_command(&node, &code, record_refs, case_ids, reid).await
             }
+            AgencyCommand::Quality { node, agency: code, json } => agency::quality_command(&node, &code, json).await,
             AgencyCommand::Resolve { reid, input, out } => agency::resolve_command(&reid, &input, &out),
         },
         Command::Admin { command } => match command {
@@ -379,6 +395,7 @@ async fn main() -> Result<()> {
             PanelCommand::Quality { panel, json } => panel::quality_command(&panel, json).await,
             PanelCommand::Services { panel, json } => panel::services_command(&panel, json).await,
         },
+        Command::Audit { command } => audit::run(command).await,
         Command::Eval { truth, clusters, reid, signals, json } => eval::eval_command(&truth, &clusters, &reid, signals.as_deref(), json),
         Command::Demo { children, seed, keep } => demo::run(children, seed, keep).await,
     }

@@ -10,14 +10,14 @@ use braid_signals::network::{dot, svg, Drawing, Shade};
 use braid_signals::report::LEGEND;
 
 use crate::agency::read_reid;
+use crate::connect::{self, NodeArgs, Transport};
 use crate::convert::role_name;
 
 /// Who is asking, and why.
 #[derive(Debug, Clone, clap::Args)]
 pub struct PanelArgs {
-    /// Node URL, e.g. http://127.0.0.1:7443.
-    #[arg(long)]
-    pub node: String,
+    #[command(flatten)]
+    pub node: NodeArgs,
     /// The partnership the panel belongs to (as named in the node's config).
     #[arg(long)]
     pub partnership: String,
@@ -25,9 +25,10 @@ pub struct PanelArgs {
     /// understand).
     #[arg(long)]
     pub purpose: String,
-    /// The panel's case or meeting reference, if any.
+    /// The panel's case or meeting reference (required; recorded in the
+    /// audit log with the purpose).
     #[arg(long)]
-    pub case_ref: Option<String>,
+    pub case_ref: String,
 }
 
 /// Whom a profile or network query is about.
@@ -74,10 +75,8 @@ enum Subject {
     Record(v1::RecordSubject),
 }
 
-async fn client(node: &str) -> Result<PanelServiceClient<tonic::transport::Channel>> {
-    Ok(PanelServiceClient::connect(node.to_owned())
-        .await
-        .with_context(|| format!("connect to the node at {node}"))?
+async fn client(node: &NodeArgs) -> Result<PanelServiceClient<Transport>> {
+    Ok(PanelServiceClient::new(connect::connect(node).await?)
         .max_decoding_message_size(256 * 1024 * 1024))
 }
 
@@ -85,7 +84,7 @@ fn context(args: &PanelArgs) -> Option<v1::PanelContext> {
     Some(v1::PanelContext {
         partnership: args.partnership.clone(),
         purpose: args.purpose.clone(),
-        case_reference: args.case_ref.clone().unwrap_or_default(),
+        case_reference: args.case_ref.clone(),
     })
 }
 
@@ -447,7 +446,7 @@ pub async fn network_command(args: &PanelArgs, subject: &SubjectArgs, depth: u32
     Ok(())
 }
 
-fn print_table(corner: &str, columns: &[String], rows: &[(String, Vec<String>)]) {
+pub(crate) fn print_table(corner: &str, columns: &[String], rows: &[(String, Vec<String>)]) {
     let first = rows.iter().map(|(l, _)| l.chars().count()).chain([corner.chars().count()]).max().unwrap_or(8).min(48);
     let widths: Vec<usize> = columns
         .iter()
@@ -537,6 +536,11 @@ pub async fn quality_command(args: &PanelArgs, json: bool) -> Result<()> {
         .await
         .map_err(refused)?
         .into_inner();
+    print_completeness(&response, json)
+}
+
+/// Prints a completeness answer as a table (items by agency) or JSON.
+pub fn print_completeness(response: &v1::CompletenessResponse, json: bool) -> Result<()> {
     if json {
         let value: Vec<serde_json::Value> = response
             .agencies

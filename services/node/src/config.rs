@@ -23,6 +23,61 @@ pub struct NodeConfig {
     /// A panel sees a profile only when one of its records comes from one
     /// of its partnership's agencies.
     pub partnerships: std::collections::BTreeMap<String, Vec<String>>,
+    /// The node's certificate and key, and the CA that clients'
+    /// certificates must chain to. Required unless `insecure_dev`.
+    pub tls: Option<TlsFiles>,
+    /// The policy file: which principal (certificate common name) holds
+    /// which role.
+    pub policy: Option<PathBuf>,
+    /// When the audit log is checkpointed.
+    pub audit: AuditSettings,
+    /// Listen without TLS and take each caller's principal from the
+    /// `braid-principal` header, unproven. For local development only; set
+    /// only by the `--insecure-dev` flag, never from a file.
+    #[serde(skip)]
+    pub insecure_dev: bool,
+}
+
+/// The files mTLS needs (PEM).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    /// The node's certificate (chain).
+    pub certificate: PathBuf,
+    /// Its private key.
+    pub private_key: PathBuf,
+    /// The CA certificate(s) client certificates must chain to.
+    pub client_ca: PathBuf,
+}
+
+impl TlsFiles {
+    /// The files `braid keys init` writes for the node in `dir`.
+    pub fn in_dir(dir: &std::path::Path) -> TlsFiles {
+        TlsFiles {
+            certificate: dir.join("node.crt"),
+            private_key: dir.join("node.key"),
+            client_ca: dir.join("ca.crt"),
+        }
+    }
+}
+
+/// Audit checkpoint settings.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSettings {
+    /// Sign a checkpoint once this many entries were added since the last.
+    pub checkpoint_every_entries: u64,
+    /// Sign a checkpoint when entries have waited this long (seconds).
+    pub checkpoint_every_seconds: u64,
+}
+
+impl Default for AuditSettings {
+    fn default() -> AuditSettings {
+        AuditSettings {
+            checkpoint_every_entries: 1000,
+            checkpoint_every_seconds: 60,
+        }
+    }
 }
 
 impl Default for NodeConfig {
@@ -33,6 +88,10 @@ impl Default for NodeConfig {
             expected_epoch: None,
             max_batch_records: 5000,
             partnerships: std::collections::BTreeMap::new(),
+            tls: None,
+            policy: None,
+            audit: AuditSettings::default(),
+            insecure_dev: false,
         }
     }
 }
@@ -43,7 +102,8 @@ impl NodeConfig {
         Ok(toml::from_str(text)?)
     }
 
-    /// Applies `BRAID_LISTEN`, `BRAID_DATA_DIR` and `BRAID_EXPECTED_EPOCH`.
+    /// Applies `BRAID_LISTEN`, `BRAID_DATA_DIR`, `BRAID_EXPECTED_EPOCH` and
+    /// `BRAID_POLICY`.
     pub fn apply_env(&mut self) -> anyhow::Result<()> {
         if let Ok(listen) = std::env::var("BRAID_LISTEN") {
             self.listen = listen.parse().map_err(|_| anyhow::anyhow!("BRAID_LISTEN is not a socket address"))?;
@@ -53,6 +113,9 @@ impl NodeConfig {
         }
         if let Ok(epoch) = std::env::var("BRAID_EXPECTED_EPOCH") {
             self.expected_epoch = Some(epoch);
+        }
+        if let Ok(policy) = std::env::var("BRAID_POLICY") {
+            self.policy = Some(PathBuf::from(policy));
         }
         Ok(())
     }
@@ -64,6 +127,19 @@ impl NodeConfig {
             "max_batch_records must be between 1 and 100000"
         );
         anyhow::ensure!(!self.data_dir.as_os_str().is_empty(), "data_dir must be set");
+        anyhow::ensure!(
+            self.policy.is_some(),
+            "policy must be set: the file that grants each certificate principal its role (braid keys init writes one)"
+        );
+        anyhow::ensure!(
+            self.tls.is_some() || self.insecure_dev,
+            "the node serves only over mTLS: give a [tls] section (certificate, private_key, client_ca) or --tls DIR; \
+             --insecure-dev listens without TLS, for local development only"
+        );
+        anyhow::ensure!(
+            self.audit.checkpoint_every_entries > 0 && self.audit.checkpoint_every_seconds > 0,
+            "audit checkpoint intervals must be at least 1"
+        );
         for (name, agencies) in &self.partnerships {
             anyhow::ensure!(!agencies.is_empty(), "partnership `{name}` names no agencies");
             anyhow::ensure!(agencies.len() <= 64, "partnership `{name}` names more than 64 agencies");
@@ -81,6 +157,10 @@ mod tests {
         let text = include_str!("../../../deploy/node.example.toml");
         let config = NodeConfig::from_toml(text).expect("example parses");
         config.validate().expect("example is valid");
+        assert!(config.tls.is_some() && config.policy.is_some());
+        let insecure = NodeConfig { tls: None, ..config.clone() };
+        assert!(insecure.validate().expect_err("no TLS").to_string().contains("only over mTLS"));
+        assert!(NodeConfig::from_toml("insecure_dev = true").is_err(), "plain text is a flag, never a file setting");
         assert_eq!(config.listen.port(), 7443);
         assert!(NodeConfig::from_toml("no_such_setting = 1").is_err());
     }

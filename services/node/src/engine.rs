@@ -17,9 +17,12 @@ use braid_linkage::model::{DICE, FEATURES, PERSON};
 use braid_linkage::{key_kind_name, Bloom, Decision, InvolvementId, KeyFingerprint, Linker, LinkerConfig, Model, Outcome};
 use braid_proto::v1;
 use braid_signals::{Facts, NewInvolvement, SignalBook, SignalConfig};
+use braid_audit::{Checkpoint, Entry};
+use braid_audit::merkle::Hash;
 use braid_store::{Store, StoredInvolvement, StoredLink, StoredLinks, StoredRecord, WriteSet};
 use prost::Message;
 
+use crate::audit::{AuditLog, CheckpointPolicy};
 use crate::panel::{record_facts, PreparedFacts, ProfileView};
 use crate::validate::validate_record;
 
@@ -46,6 +49,9 @@ pub enum EngineError {
     /// The caller may not see what it asked for.
     #[error("{0}")]
     Refused(String),
+    /// The stored audit log does not verify; the node will not add to it.
+    #[error("{0}")]
+    AuditBroken(String),
     /// A previous failure left the engine unusable.
     #[error("a batch could not be stored after it was linked, so the node's in-memory linkage state is no longer trusted; restart the node (acknowledged batches are safe; unacknowledged ones can be re-sent)")]
     Poisoned,
@@ -270,6 +276,7 @@ fn stored_links(outcome: &Outcome) -> StoredLinks {
 /// state from RocksDB, which holds exactly the acknowledged batches.
 pub struct Engine {
     pub(crate) store: Store,
+    audit: AuditLog,
     state: Mutex<State>,
     expected_epoch: Option<String>,
     max_batch_records: usize,
@@ -489,8 +496,9 @@ fn put_links(set: &mut WriteSet, outcomes: Vec<(InvolvementId, Outcome)>, withdr
 impl Engine {
     /// Opens the store in `data_dir`, rebuilds the linker's index from the
     /// stored involvements and restores the profiles and the model.
-    pub fn open(data_dir: &Path, expected_epoch: Option<String>, max_batch_records: usize) -> Result<Engine, EngineError> {
+    pub fn open(data_dir: &Path, expected_epoch: Option<String>, max_batch_records: usize, checkpoints: CheckpointPolicy) -> Result<Engine, EngineError> {
         let store = Store::open(data_dir)?;
+        let audit = AuditLog::open(&store, checkpoints)?;
         let mut state = State {
             records: store.record_fingerprints()?.into_iter().collect(),
             linker: Linker::new(LinkerConfig::default()),
@@ -557,6 +565,7 @@ impl Engine {
         signals.refresh(facts, &ProfileView(linker.profiles()), live);
         Ok(Engine {
             store,
+            audit,
             state: Mutex::new(state),
             expected_epoch,
             max_batch_records,
@@ -612,19 +621,18 @@ impl Engine {
         ticket
     }
 
-    /// Writes `set` durably once every earlier ticket has been written. A
+    /// Writes `set` durably, in the same write as its audit `entry`, once
+    /// every earlier ticket has been written; returns the entry's index. A
     /// failure poisons the engine: later batches were linked on top of it.
-    fn write_in_turn(&self, ticket: u64, set: WriteSet) -> Result<(), EngineError> {
+    fn write_in_turn(&self, ticket: u64, set: WriteSet, entry: Entry) -> Result<u64, EngineError> {
         let mut serving = self.serving.lock().map_err(|_| EngineError::Poisoned)?;
         while *serving != ticket {
             serving = self.turn.wait(serving).map_err(|_| EngineError::Poisoned)?;
         }
         let result = if self.poisoned.load(Ordering::SeqCst) {
             Err(EngineError::Poisoned)
-        } else if set.is_empty() {
-            Ok(())
         } else {
-            self.store.write(set).map_err(EngineError::from)
+            self.audit.append(&self.store, entry, Some(set))
         };
         if result.is_err() {
             self.poisoned.store(true, Ordering::SeqCst);
@@ -634,9 +642,68 @@ impl Engine {
         result
     }
 
+    /// Appends an audit entry for a call that changes nothing, durably;
+    /// returns its index.
+    pub fn audit(&self, entry: Entry) -> Result<u64, EngineError> {
+        self.audit.append(&self.store, entry, None)
+    }
+
+    /// Signs (if anything is new) and returns the newest audit checkpoint,
+    /// with the public key that verifies it.
+    pub fn audit_checkpoint(&self) -> Result<(Checkpoint, Vec<u8>), EngineError> {
+        Ok((self.audit.checkpoint(&self.store)?, self.audit.public_key()))
+    }
+
+    /// Signs a checkpoint if entries have waited longer than the interval.
+    pub fn audit_checkpoint_if_stale(&self) -> Result<bool, EngineError> {
+        self.audit.checkpoint_if_stale(&self.store)
+    }
+
+    /// Every stored checkpoint, oldest first, and the public key.
+    pub fn audit_checkpoints(&self) -> Result<(Vec<Checkpoint>, Vec<u8>), EngineError> {
+        Ok((crate::audit::stored_checkpoints(&self.store)?, self.audit.public_key()))
+    }
+
+    /// Stored audit entries from `from`, as stored (`(index, bytes)`), at
+    /// most `limit`.
+    pub fn audit_entries(&self, from: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, EngineError> {
+        let mut entries = Vec::new();
+        self.store.for_each_audit_entry(from, |index, bytes| {
+            entries.push((index, bytes));
+            Ok(entries.len() < limit)
+        })?;
+        Ok(entries)
+    }
+
+    /// Visits decoded audit entries from `from` until `visit` returns false.
+    pub fn for_each_audit_entry(&self, from: u64, mut visit: impl FnMut(Entry) -> bool) -> Result<(), EngineError> {
+        self.store.for_each_audit_entry(from, |_, bytes| {
+            let entry = Entry::decode(bytes.as_slice()).map_err(|_| braid_store::Error::Corrupt("audit entry"))?;
+            Ok(visit(entry))
+        })?;
+        Ok(())
+    }
+
+    /// Entries in the audit log.
+    pub fn audit_size(&self) -> Result<u64, EngineError> {
+        self.audit.size()
+    }
+
+    /// Inclusion proof of entry `index` in the first `size` entries.
+    pub fn audit_inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, EngineError> {
+        self.audit.inclusion_proof(index, size)
+    }
+
+    /// Consistency proof between the first `old` and first `new` entries.
+    pub fn audit_consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>, EngineError> {
+        self.audit.consistency_proof(old, new)
+    }
+
     /// Applies one upload batch. Returns the acknowledgement, which is stored
-    /// with the batch so that a re-sent batch gets the same answer.
-    pub fn apply_batch(&self, submission: &Submission, sequence: u32, records: Vec<v1::CaseRecord>) -> Result<v1::BatchAck, EngineError> {
+    /// with the batch so that a re-sent batch gets the same answer, and the
+    /// index of its audit `entry` (stored in the same write; its result
+    /// count is set here).
+    pub fn apply_batch(&self, submission: &Submission, sequence: u32, records: Vec<v1::CaseRecord>, mut entry: Entry) -> Result<(v1::BatchAck, u64), EngineError> {
         if records.len() > self.max_batch_records {
             return Err(EngineError::InvalidRequest(format!(
                 "a batch may hold at most {} records",
@@ -651,7 +718,9 @@ impl Engine {
         if let Some(bytes) = self.store.ack(&submission.agency, &submission.submission_id, sequence)? {
             let mut ack = v1::BatchAck::decode(bytes.as_slice()).map_err(|_| braid_store::Error::Corrupt("ack"))?;
             ack.replayed = true;
-            return Ok(ack);
+            entry.outcome = "ok: replayed, nothing changed".to_owned();
+            let index = self.audit.append(&self.store, entry, None)?;
+            return Ok((ack, index));
         }
         // Everything that needs no shared state happens before the lock, so
         // it overlaps with other uploads' linking.
@@ -751,14 +820,16 @@ impl Engine {
         state.epoch.get_or_insert_with(|| submission.epoch.clone());
         drop(guard);
         put_links(&mut set, outcomes, &withdrawn);
-        self.write_in_turn(ticket, set)?;
+        entry.result_count = u64::from(ack.accepted + ack.replaced + ack.unchanged);
+        let index = self.write_in_turn(ticket, set, entry)?;
         self.lock_state()?.note_records(&removed, &added);
-        Ok(ack)
+        Ok((ack, index))
     }
 
     /// Withdraws an agency's records and re-computes the profiles they were
-    /// part of. Returns (withdrawn, not found).
-    pub fn withdraw(&self, agency: &str, record_refs: &[String]) -> Result<(u32, u32), EngineError> {
+    /// part of. Returns (withdrawn, not found, audit index); the audit
+    /// `entry` is stored in the same write.
+    pub fn withdraw(&self, agency: &str, record_refs: &[String], mut entry: Entry) -> Result<(u32, u32, u64), EngineError> {
         let agency_lock = self.agency_lock(agency)?;
         let _agency = agency_lock.lock().map_err(|_| EngineError::Poisoned)?;
         let mut guard = self.lock_state()?;
@@ -792,9 +863,10 @@ impl Engine {
         let ticket = Engine::seal(state, &mut set, fact_changes, dirty);
         drop(guard);
         put_links(&mut set, outcomes, &withdrawn_ids);
-        self.write_in_turn(ticket, set)?;
+        entry.result_count = u64::from(withdrawn);
+        let index = self.write_in_turn(ticket, set, entry)?;
         self.lock_state()?.note_records(&removed, &[]);
-        Ok((withdrawn, not_found))
+        Ok((withdrawn, not_found, index))
     }
 
     /// Every live involvement with its profile.

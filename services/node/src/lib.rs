@@ -6,8 +6,10 @@
 //! never holds the scheme secret; it sees only keyed hashes and encodings.
 //! Start at [`spawn`] (embedded, as the demo and tests use it) or `main.rs`.
 
+pub mod audit;
 pub mod config;
 pub mod engine;
+pub mod gate;
 pub mod panel;
 pub mod service;
 pub mod validate;
@@ -17,13 +19,14 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use braid_proto::v1::admin_service_server::AdminServiceServer;
+use braid_proto::v1::audit_service_server::AuditServiceServer;
 use braid_proto::v1::ingest_service_server::IngestServiceServer;
 use braid_proto::v1::panel_service_server::PanelServiceServer;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_stream::StreamExt;
 
-pub use config::NodeConfig;
+pub use config::{AuditSettings, NodeConfig, TlsFiles};
 pub use engine::Engine;
 
 /// Largest gRPC message accepted (a batch of records).
@@ -33,14 +36,16 @@ const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 pub struct RunningNode {
     /// The bound address (useful with port 0).
     pub address: SocketAddr,
+    tls: bool,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
 impl RunningNode {
-    /// `http://address`, for clients.
+    /// The address for clients: `https://…`, or `http://…` on an
+    /// `--insecure-dev` node.
     pub fn url(&self) -> String {
-        format!("http://{}", self.address)
+        format!("{}://{}", if self.tls { "https" } else { "http" }, self.address)
     }
 
     /// Stops serving and waits until the store is closed.
@@ -52,18 +57,49 @@ impl RunningNode {
     }
 }
 
+fn read(path: &std::path::Path, what: &str) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("read the {what} {}", path.display()))
+}
+
+/// The server side of mTLS: the node's identity, and client certificates
+/// required to chain to `client_ca`. A client with no certificate still
+/// completes the handshake so that its calls are refused (and audited) with
+/// a clear `PermissionDenied`; one with a certificate from another CA is
+/// refused in the handshake.
+fn server_tls(files: &TlsFiles) -> anyhow::Result<tonic::transport::ServerTlsConfig> {
+    let certificate = read(&files.certificate, "node certificate")?;
+    let key = read(&files.private_key, "node private key")?;
+    let ca = read(&files.client_ca, "client CA certificate")?;
+    Ok(tonic::transport::ServerTlsConfig::new()
+        .identity(tonic::transport::Identity::from_pem(certificate, key))
+        .client_ca_root(tonic::transport::Certificate::from_pem(ca))
+        .client_auth_optional(true))
+}
+
 /// Opens the store and starts serving on `config.listen`.
 pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
     config.validate()?;
+    let policy_path = config.policy.clone().context("policy must be set")?;
+    let policy_text = std::fs::read_to_string(&policy_path).with_context(|| format!("read the policy {}", policy_path.display()))?;
+    let policy = braid_access::Policy::from_toml(&policy_text).with_context(|| format!("policy {}", policy_path.display()))?;
+    let tls = config.tls.as_ref().map(server_tls).transpose()?;
     let data_dir = config.data_dir.clone();
     let expected = config.expected_epoch.clone();
     let max = config.max_batch_records;
     let partnerships = config.partnerships.clone();
-    let engine = tokio::task::spawn_blocking(move || Engine::open(&data_dir, expected, max))
+    let checkpoints = audit::CheckpointPolicy {
+        every_entries: config.audit.checkpoint_every_entries,
+        every: std::time::Duration::from_secs(config.audit.checkpoint_every_seconds),
+    };
+    let engine = tokio::task::spawn_blocking(move || Engine::open(&data_dir, expected, max, checkpoints))
         .await
         .context("open the store")?
         .context("open the store")?;
     let engine = Arc::new(engine);
+    let gate = Arc::new(gate::Gate::new(Arc::clone(&engine), policy, config.insecure_dev));
+    if config.insecure_dev {
+        tracing::warn!("--insecure-dev: listening WITHOUT TLS; callers' principals are claimed, not proven");
+    }
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listen on {}", config.listen))?;
@@ -77,19 +113,44 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
             Ok(stream)
         })
     });
+    let with_tls = tls.is_some();
+    let checkpointer = {
+        let engine = Arc::clone(&engine);
+        let period = checkpoints.every.min(std::time::Duration::from_secs(5));
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(period);
+            loop {
+                ticks.tick().await;
+                let engine = Arc::clone(&engine);
+                match tokio::task::spawn_blocking(move || engine.audit_checkpoint_if_stale()).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(error)) => tracing::warn!(%error, "could not sign an audit checkpoint"),
+                    Err(_) => return,
+                }
+            }
+        })
+    };
     let task = tokio::spawn(async move {
-        tonic::transport::Server::builder()
+        let mut server = tonic::transport::Server::builder();
+        if let Some(tls) = tls {
+            server = server.tls_config(tls).context("configure TLS")?;
+        }
+        let served = server
             .add_service(
-                IngestServiceServer::new(service::Ingest::new(Arc::clone(&engine)))
+                IngestServiceServer::new(service::Ingest::new(Arc::clone(&gate)))
                     .max_decoding_message_size(MAX_MESSAGE_BYTES),
             )
-            .add_service(AdminServiceServer::new(service::Admin::new(Arc::clone(&engine))))
-            .add_service(PanelServiceServer::new(service::Panel::new(Arc::clone(&engine), partnerships)))
+            .add_service(AdminServiceServer::new(service::Admin::new(Arc::clone(&gate))))
+            .add_service(PanelServiceServer::new(service::Panel::new(Arc::clone(&gate), partnerships)))
+            .add_service(AuditServiceServer::new(service::Audit::new(Arc::clone(&gate))))
             .serve_with_incoming_shutdown(incoming, async {
                 let _ = shutdown_receiver.await;
             })
-            .await
-            .context("serve gRPC")?;
+            .await;
+        checkpointer.abort();
+        let _ = checkpointer.await;
+        drop(gate);
+        served.context("serve gRPC")?;
         // Wait for in-flight blocking work to release the engine, then close
         // the store so the directory can be reopened.
         for _ in 0..500 {
@@ -101,9 +162,10 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
         drop(engine);
         Ok(())
     });
-    tracing::info!(%address, "braid-node listening");
+    tracing::info!(%address, tls = with_tls, "braid-node listening");
     Ok(RunningNode {
         address,
+        tls: with_tls,
         shutdown: Some(shutdown_sender),
         task,
     })

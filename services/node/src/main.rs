@@ -1,6 +1,6 @@
 //! `braid-node`: the linkage node server. Reads its configuration (defaults,
 //! then `--config FILE`, then `BRAID_*` environment, then flags), opens the
-//! RocksDB store and serves gRPC until interrupted.
+//! RocksDB store and serves gRPC over mTLS until interrupted.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -25,6 +25,17 @@ struct Args {
     /// Only accept uploads under this key epoch fingerprint.
     #[arg(long)]
     expected_epoch: Option<String>,
+    /// Directory holding node.crt, node.key and ca.crt (the node/ directory
+    /// `braid keys init` writes); overrides the [tls] section.
+    #[arg(long, value_name = "DIR")]
+    tls: Option<PathBuf>,
+    /// Policy file mapping certificate principals to roles.
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// Listen WITHOUT TLS and trust the principal each caller claims (the
+    /// braid-principal header). Local development only.
+    #[arg(long)]
+    insecure_dev: bool,
 }
 
 #[tokio::main]
@@ -50,6 +61,13 @@ async fn main() -> anyhow::Result<()> {
     if let Some(epoch) = args.expected_epoch {
         config.expected_epoch = Some(epoch);
     }
+    if let Some(dir) = &args.tls {
+        config.tls = Some(braid_node::TlsFiles::in_dir(dir));
+    }
+    if let Some(policy) = args.policy {
+        config.policy = Some(policy);
+    }
+    config.insecure_dev = args.insecure_dev;
     config.validate().context("check configuration")?;
     let node = braid_node::spawn(config).await?;
     tokio::signal::ctrl_c().await.context("wait for interrupt")?;

@@ -1,22 +1,27 @@
 //! The gRPC adapters: protobuf in, engine calls, protobuf out. Blocking
-//! engine work (synced RocksDB writes) runs on the blocking pool.
+//! engine work (synced RocksDB writes) runs on the blocking pool. Every
+//! call is authorised and audited through the [`Gate`]; an answer leaves
+//! only after its audit entry is durable.
 
 use std::pin::Pin;
 use std::sync::Arc;
 
 use std::collections::BTreeMap;
 
-use braid_proto::v1::{self, admin_service_server::AdminService, ingest_service_server::IngestService, panel_service_server::PanelService};
+use braid_access::Action;
+use braid_audit::Entry;
+use braid_proto::v1::{self, admin_service_server::AdminService, audit_service_server::AuditService, ingest_service_server::IngestService, panel_service_server::PanelService};
 use futures::Stream;
 use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{info, instrument, warn};
 
-use crate::engine::{Engine, EngineError, ExplainSubject, LinkExplanation, Submission};
+use crate::engine::{EngineError, ExplainSubject, LinkExplanation, Submission};
+use crate::gate::{with_receipt, Caller, Gate, Outcome};
 use crate::panel::{PanelSubject, Population};
 
 /// Maps engine errors to gRPC status codes, one arm per variant.
-fn status(error: EngineError) -> Status {
+pub(crate) fn status(error: EngineError) -> Status {
     match error {
         EngineError::EpochMismatch { .. } => Status::failed_precondition(error.to_string()),
         EngineError::InvalidRequest(_) => Status::invalid_argument(error.to_string()),
@@ -26,11 +31,11 @@ fn status(error: EngineError) -> Status {
             warn!(error = %error, "storage failure");
             Status::unavailable("the node could not store the batch; nothing of it was applied, retry")
         }
-        EngineError::Poisoned => Status::internal(error.to_string()),
+        EngineError::Poisoned | EngineError::AuditBroken(_) => Status::internal(error.to_string()),
     }
 }
 
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, EngineError> + Send + 'static,
 ) -> Result<T, Status> {
     tokio::task::spawn_blocking(work)
@@ -41,13 +46,13 @@ async fn blocking<T: Send + 'static>(
 
 /// Implements the ingest service.
 pub struct Ingest {
-    engine: Arc<Engine>,
+    gate: Arc<Gate>,
 }
 
 impl Ingest {
-    /// Serves over `engine`.
-    pub fn new(engine: Arc<Engine>) -> Ingest {
-        Ingest { engine }
+    /// Serves through `gate`.
+    pub fn new(gate: Arc<Gate>) -> Ingest {
+        Ingest { gate }
     }
 }
 
@@ -81,8 +86,9 @@ impl IngestService for Ingest {
 
     #[instrument(skip_all)]
     async fn upload(&self, request: Request<Streaming<v1::UploadBatch>>) -> Result<Response<AckStream>, Status> {
+        let caller = self.gate.caller(&request);
         let mut incoming = request.into_inner();
-        let engine = Arc::clone(&self.engine);
+        let gate = Arc::clone(&self.gate);
         let (sender, receiver) = tokio::sync::mpsc::channel(4);
         tokio::spawn(async move {
             let mut submission: Option<Submission> = None;
@@ -95,7 +101,15 @@ impl IngestService for Ingest {
                     }
                 };
                 if let Some(header) = batch.header {
-                    match submission_from(header) {
+                    let entry = caller.entry("ingest.upload");
+                    let admitted = match submission_from(header) {
+                        Ok(parsed) => gate.admit(&caller, &Action::Upload { agency: &parsed.agency }, &entry).await.map(|()| parsed),
+                        Err(status) => {
+                            gate.record_failure(entry, &status).await;
+                            Err(status)
+                        }
+                    };
+                    match admitted {
                         Ok(parsed) => submission = Some(parsed),
                         Err(status) => {
                             let _ = sender.send(Err(status)).await;
@@ -104,24 +118,28 @@ impl IngestService for Ingest {
                     }
                 }
                 let Some(current) = submission.clone() else {
-                    let _ = sender
-                        .send(Err(Status::invalid_argument("the first batch must carry the upload header")))
-                        .await;
+                    let status = Status::invalid_argument("the first batch must carry the upload header");
+                    gate.record_failure(caller.entry("ingest.upload"), &status).await;
+                    let _ = sender.send(Err(status)).await;
                     return;
                 };
-                let engine = Arc::clone(&engine);
+                let engine = Arc::clone(gate.engine());
                 let sequence = batch.sequence;
                 let records = batch.records;
                 let count = records.len();
-                let result = blocking(move || engine.apply_batch(&current, sequence, records)).await;
+                let mut entry = caller.entry("ingest.upload");
+                entry.touched = records.iter().map(|record| record.record_ref.clone()).collect();
+                let failed_entry = caller.entry("ingest.upload");
+                let result = blocking(move || engine.apply_batch(&current, sequence, records, entry)).await;
                 match result {
-                    Ok(ack) => {
-                        info!(sequence, records = count, accepted = ack.accepted, rejected = ack.rejections.len(), replayed = ack.replayed, "batch applied");
+                    Ok((ack, audit_entry)) => {
+                        info!(sequence, records = count, accepted = ack.accepted, rejected = ack.rejections.len(), replayed = ack.replayed, audit_entry, "batch applied");
                         if sender.send(Ok(ack)).await.is_err() {
                             return;
                         }
                     }
                     Err(status) => {
+                        gate.record_failure(failed_entry, &status).await;
                         let _ = sender.send(Err(status)).await;
                         return;
                     }
@@ -133,26 +151,60 @@ impl IngestService for Ingest {
 
     #[instrument(skip_all)]
     async fn withdraw(&self, request: Request<v1::WithdrawRequest>) -> Result<Response<v1::WithdrawResponse>, Status> {
+        let caller = self.gate.caller(&request);
         let request = request.into_inner();
+        let mut entry = caller.entry("ingest.withdraw");
+        self.gate.admit(&caller, &Action::Withdraw { agency: &request.agency }, &entry).await?;
         if request.agency.is_empty() {
-            return Err(Status::invalid_argument("agency is required"));
+            return self.gate.finish(entry, Err(Status::invalid_argument("agency is required"))).await;
         }
-        let engine = Arc::clone(&self.engine);
-        let (withdrawn, not_found) = blocking(move || engine.withdraw(&request.agency, &request.record_refs)).await?;
-        info!(withdrawn, not_found, "records withdrawn");
-        Ok(Response::new(v1::WithdrawResponse { withdrawn, not_found }))
+        entry.touched = request.record_refs.clone();
+        let failed_entry = caller.entry("ingest.withdraw");
+        let engine = Arc::clone(self.gate.engine());
+        match blocking(move || engine.withdraw(&request.agency, &request.record_refs, entry)).await {
+            Ok((withdrawn, not_found, index)) => {
+                info!(withdrawn, not_found, audit_entry = index, "records withdrawn");
+                Ok(with_receipt(Response::new(v1::WithdrawResponse { withdrawn, not_found }), index))
+            }
+            Err(status) => {
+                self.gate.record_failure(failed_entry, &status).await;
+                Err(status)
+            }
+        }
+    }
+
+    #[instrument(skip_all)]
+    async fn completeness(&self, request: Request<v1::AgencyCompletenessRequest>) -> Result<Response<v1::CompletenessResponse>, Status> {
+        let caller = self.gate.caller(&request);
+        let agency = request.into_inner().agency;
+        let entry = caller.entry("ingest.completeness");
+        self.gate.admit(&caller, &Action::AgencyCompleteness { agency: &agency }, &entry).await?;
+        let engine = Arc::clone(self.gate.engine());
+        let result = blocking(move || engine.completeness(&[agency])).await.map(|response| {
+            let count = response.agencies.iter().map(|agency| agency.records).sum();
+            (response, Outcome { touched: Vec::new(), count })
+        });
+        self.gate.finish(entry, result).await
     }
 }
 
 /// Implements the admin service.
 pub struct Admin {
-    engine: Arc<Engine>,
+    gate: Arc<Gate>,
 }
 
 impl Admin {
-    /// Serves over `engine`.
-    pub fn new(engine: Arc<Engine>) -> Admin {
-        Admin { engine }
+    /// Serves through `gate`.
+    pub fn new(gate: Arc<Gate>) -> Admin {
+        Admin { gate }
+    }
+
+    /// Admits an administrative call; returns its audit entry.
+    async fn admit<T>(&self, request: &Request<T>, action: &str) -> Result<Entry, Status> {
+        let caller = self.gate.caller(request);
+        let entry = caller.entry(action);
+        self.gate.admit(&caller, &Action::Administer, &entry).await?;
+        Ok(entry)
     }
 }
 
@@ -161,10 +213,18 @@ impl AdminService for Admin {
     type ExportClustersStream = ClusterStream;
 
     #[instrument(skip_all)]
-    async fn export_clusters(&self, _request: Request<v1::ExportClustersRequest>) -> Result<Response<ClusterStream>, Status> {
-        let engine = Arc::clone(&self.engine);
-        let rows = blocking(move || engine.clusters()).await?;
+    async fn export_clusters(&self, request: Request<v1::ExportClustersRequest>) -> Result<Response<ClusterStream>, Status> {
+        let entry = self.admit(&request, "admin.export-clusters").await?;
+        let engine = Arc::clone(self.gate.engine());
+        let rows = match blocking(move || engine.clusters()).await {
+            Ok(rows) => rows,
+            Err(status) => return self.gate.finish(entry, Err(status)).await,
+        };
         info!(rows = rows.len(), "clusters exported");
+        let outcome = Outcome {
+            touched: Vec::new(),
+            count: rows.len() as u64,
+        };
         let stream = tokio_stream::iter(rows.into_iter().map(|row| {
             Ok(v1::ClusterRow {
                 agency: row.agency,
@@ -175,14 +235,18 @@ impl AdminService for Admin {
                 identified: row.identified,
             })
         }));
-        Ok(Response::new(Box::pin(stream)))
+        self.gate.finish(entry, Ok((Box::pin(stream) as ClusterStream, outcome))).await
     }
 
     #[instrument(skip_all)]
-    async fn stats(&self, _request: Request<v1::StatsRequest>) -> Result<Response<v1::StatsResponse>, Status> {
-        let engine = Arc::clone(&self.engine);
-        let stats = blocking(move || engine.stats()).await?;
-        Ok(Response::new(v1::StatsResponse {
+    async fn stats(&self, request: Request<v1::StatsRequest>) -> Result<Response<v1::StatsResponse>, Status> {
+        let entry = self.admit(&request, "admin.stats").await?;
+        let engine = Arc::clone(self.gate.engine());
+        let stats = match blocking(move || engine.stats()).await {
+            Ok(stats) => stats,
+            Err(status) => return self.gate.finish(entry, Err(status)).await,
+        };
+        let response = v1::StatsResponse {
             records: stats.records,
             involvements: stats.involvements,
             profiles: stats.profiles,
@@ -192,22 +256,34 @@ impl AdminService for Admin {
             review_items: stats.review_items,
             model_pairs: stats.model_pairs,
             model_pairs_at_fit: stats.model_pairs_at_fit,
-        }))
+        };
+        self.gate.finish(entry, Ok((response, Outcome { touched: Vec::new(), count: 1 }))).await
     }
 
     #[instrument(skip_all)]
     async fn explain(&self, request: Request<v1::ExplainRequest>) -> Result<Response<v1::ExplainResponse>, Status> {
+        let entry = self.admit(&request, "admin.explain").await?;
         let subject = match request.into_inner().subject {
             Some(v1::explain_request::Subject::ProfileId(id)) => ExplainSubject::Profile(id),
             Some(v1::explain_request::Subject::Record(record)) => ExplainSubject::Record {
                 agency: record.agency,
                 record_ref: record.record_ref,
             },
-            None => return Err(Status::invalid_argument("give a profile id or an agency and record ref to explain")),
+            None => {
+                let status = Status::invalid_argument("give a profile id or an agency and record ref to explain");
+                return self.gate.finish(entry, Err(status)).await;
+            }
         };
-        let engine = Arc::clone(&self.engine);
-        let profiles = blocking(move || engine.explain(&subject)).await?;
+        let engine = Arc::clone(self.gate.engine());
+        let profiles = match blocking(move || engine.explain(&subject)).await {
+            Ok(profiles) => profiles,
+            Err(status) => return self.gate.finish(entry, Err(status)).await,
+        };
         info!(profiles = profiles.len(), "profiles explained");
+        let outcome = Outcome {
+            touched: profiles.iter().map(|profile| profile.profile_id.clone()).collect(),
+            count: profiles.len() as u64,
+        };
         let link = |link: LinkExplanation| v1::LinkExplanation {
             involvement: link.involvement,
             other_involvement: link.other,
@@ -226,7 +302,7 @@ impl AdminService for Admin {
                 })
                 .collect(),
         };
-        Ok(Response::new(v1::ExplainResponse {
+        let response = v1::ExplainResponse {
             profiles: profiles
                 .into_iter()
                 .map(|profile| v1::ProfileExplanation {
@@ -245,40 +321,48 @@ impl AdminService for Admin {
                     reviews: profile.reviews.into_iter().map(link).collect(),
                 })
                 .collect(),
-        }))
+        };
+        self.gate.finish(entry, Ok((response, outcome))).await
     }
 }
 
-/// Implements the panel service: every call names its partnership and a
-/// purpose.
+/// Implements the panel service: every call names its partnership, a
+/// purpose and a case reference.
 pub struct Panel {
-    engine: Arc<Engine>,
+    gate: Arc<Gate>,
     partnerships: BTreeMap<String, Vec<String>>,
 }
 
 impl Panel {
-    /// Serves over `engine` for the configured partnerships (name → agency
-    /// codes).
-    pub fn new(engine: Arc<Engine>, partnerships: BTreeMap<String, Vec<String>>) -> Panel {
-        Panel { engine, partnerships }
+    /// Serves through `gate` for the configured partnerships (name →
+    /// agency codes).
+    pub fn new(gate: Arc<Gate>, partnerships: BTreeMap<String, Vec<String>>) -> Panel {
+        Panel { gate, partnerships }
     }
 
-    /// The partnership's agencies, once the context is checked.
-    fn agencies(&self, context: Option<&v1::PanelContext>) -> Result<Vec<String>, Status> {
-        let context = context.ok_or_else(|| Status::invalid_argument("context (partnership and purpose) is required"))?;
-        if context.purpose.trim().is_empty() {
-            return Err(Status::invalid_argument("a panel query must state its purpose"));
-        }
+    /// Admits a panel call: returns the partnership's agencies and the
+    /// call's audit entry (with its purpose).
+    async fn admit(&self, caller: &Caller, context: Option<&v1::PanelContext>, action: &str) -> Result<(Vec<String>, Entry), Status> {
+        let context = context.cloned().unwrap_or_default();
+        let mut entry = caller.entry(action);
+        entry.purpose = context.purpose.clone();
+        entry.case_reference = context.case_reference.clone();
+        let asked = Action::PanelQuery {
+            partnership: &context.partnership,
+            purpose: &context.purpose,
+            case_reference: &context.case_reference,
+        };
+        self.gate.admit(caller, &asked, &entry).await?;
         match self.partnerships.get(&context.partnership) {
-            Some(agencies) => Ok(agencies.clone()),
-            None if self.partnerships.is_empty() => Err(Status::failed_precondition(
-                "this node has no partnerships configured; add a [partnerships] table to its config",
-            )),
-            None => Err(Status::permission_denied(format!(
-                "no partnership is called `{}`; this node serves {}",
-                context.partnership,
-                self.partnerships.keys().cloned().collect::<Vec<_>>().join(", ")
-            ))),
+            Some(agencies) => Ok((agencies.clone(), entry)),
+            None => {
+                let status = Status::failed_precondition(format!(
+                    "this node has no partnership called `{}` in its config ([partnerships])",
+                    context.partnership
+                ));
+                self.gate.record_failure(entry, &status).await;
+                Err(status)
+            }
         }
     }
 }
@@ -294,39 +378,66 @@ fn no_subject() -> Status {
     Status::invalid_argument("give an agency and record ref, or a profile id")
 }
 
+fn aggregate<T>(answer: T, cells: usize) -> (T, Outcome) {
+    (
+        answer,
+        Outcome {
+            touched: Vec::new(),
+            count: cells as u64,
+        },
+    )
+}
+
 #[tonic::async_trait]
 impl PanelService for Panel {
     #[instrument(skip_all)]
     async fn profile(&self, request: Request<v1::ProfileRequest>) -> Result<Response<v1::ProfileResponse>, Status> {
+        let caller = self.gate.caller(&request);
         let request = request.into_inner();
-        let agencies = self.agencies(request.context.as_ref())?;
-        let subject = match request.subject.ok_or_else(no_subject)? {
-            v1::profile_request::Subject::Record(record) => record_subject(record),
-            v1::profile_request::Subject::ProfileId(id) => PanelSubject::Profile(id),
+        let (agencies, entry) = self.admit(&caller, request.context.as_ref(), "panel.profile").await?;
+        let subject = match request.subject.ok_or_else(no_subject) {
+            Ok(v1::profile_request::Subject::Record(record)) => record_subject(record),
+            Ok(v1::profile_request::Subject::ProfileId(id)) => PanelSubject::Profile(id),
+            Err(status) => return self.gate.finish(entry, Err(status)).await,
         };
-        let engine = Arc::clone(&self.engine);
-        let profiles = blocking(move || engine.panel_profile(&agencies, &subject)).await?;
-        info!(profiles = profiles.len(), "panel profile query");
-        Ok(Response::new(v1::ProfileResponse { profiles }))
+        let engine = Arc::clone(self.gate.engine());
+        let result = blocking(move || engine.panel_profile(&agencies, &subject)).await.map(|profiles| {
+            info!(profiles = profiles.len(), "panel profile query");
+            let outcome = Outcome {
+                touched: profiles.iter().map(|profile| profile.profile_id.clone()).collect(),
+                count: profiles.len() as u64,
+            };
+            (v1::ProfileResponse { profiles }, outcome)
+        });
+        self.gate.finish(entry, result).await
     }
 
     #[instrument(skip_all)]
     async fn signals(&self, request: Request<v1::SignalsRequest>) -> Result<Response<v1::SignalsResponse>, Status> {
+        let caller = self.gate.caller(&request);
         let request = request.into_inner();
-        let agencies = self.agencies(request.context.as_ref())?;
-        let engine = Arc::clone(&self.engine);
-        let response = blocking(move || engine.panel_signals(&agencies, &request)).await?;
-        info!(signals = response.signals.len(), matched = response.matched, "panel signal listing");
-        Ok(Response::new(response))
+        let (agencies, entry) = self.admit(&caller, request.context.as_ref(), "panel.signals").await?;
+        let engine = Arc::clone(self.gate.engine());
+        let result = blocking(move || engine.panel_signals(&agencies, &request)).await.map(|response| {
+            info!(signals = response.signals.len(), matched = response.matched, "panel signal listing");
+            let mut touched: Vec<String> = response.signals.iter().map(|signal| signal.profile_id.clone()).collect();
+            touched.sort_unstable();
+            touched.dedup();
+            let count = response.signals.len() as u64;
+            (response, Outcome { touched, count })
+        });
+        self.gate.finish(entry, result).await
     }
 
     #[instrument(skip_all)]
     async fn network(&self, request: Request<v1::NetworkRequest>) -> Result<Response<v1::NetworkResponse>, Status> {
+        let caller = self.gate.caller(&request);
         let request = request.into_inner();
-        let agencies = self.agencies(request.context.as_ref())?;
-        let subject = match request.subject.ok_or_else(no_subject)? {
-            v1::network_request::Subject::Record(record) => record_subject(record),
-            v1::network_request::Subject::ProfileId(id) => PanelSubject::Profile(id),
+        let (agencies, entry) = self.admit(&caller, request.context.as_ref(), "panel.network").await?;
+        let subject = match request.subject.ok_or_else(no_subject) {
+            Ok(v1::network_request::Subject::Record(record)) => record_subject(record),
+            Ok(v1::network_request::Subject::ProfileId(id)) => PanelSubject::Profile(id),
+            Err(status) => return self.gate.finish(entry, Err(status)).await,
         };
         let depth = match request.depth {
             0 => 2,
@@ -336,39 +447,238 @@ impl PanelService for Panel {
             0 => 60,
             n => (n as usize).min(500),
         };
-        let engine = Arc::clone(&self.engine);
-        let response = blocking(move || engine.panel_network(&agencies, &subject, depth, max_people)).await?;
-        info!(people = response.nodes.len(), "panel network query");
-        Ok(Response::new(response))
+        let engine = Arc::clone(self.gate.engine());
+        let result = blocking(move || engine.panel_network(&agencies, &subject, depth, max_people)).await.map(|response| {
+            info!(people = response.nodes.len(), "panel network query");
+            let touched = response.nodes.iter().filter(|node| !node.outside).map(|node| node.id.clone()).collect();
+            let count = response.nodes.len() as u64;
+            (response, Outcome { touched, count })
+        });
+        self.gate.finish(entry, result).await
     }
 
     #[instrument(skip_all)]
     async fn report(&self, request: Request<v1::ReportRequest>) -> Result<Response<v1::ReportResponse>, Status> {
+        let caller = self.gate.caller(&request);
         let request = request.into_inner();
-        let agencies = self.agencies(request.context.as_ref())?;
-        let population = Population::parse(&request.population)
-            .ok_or_else(|| Status::invalid_argument("population is victims, harmers or all"))?;
-        let engine = Arc::clone(&self.engine);
-        let response = blocking(move || engine.panel_report(&agencies, &request.by, population)).await?;
-        info!("panel report");
-        Ok(Response::new(response))
+        let (agencies, entry) = self.admit(&caller, request.context.as_ref(), "panel.report").await?;
+        let Some(population) = Population::parse(&request.population) else {
+            let status = Status::invalid_argument("population is victims, harmers or all");
+            return self.gate.finish(entry, Err(status)).await;
+        };
+        let engine = Arc::clone(self.gate.engine());
+        let result = blocking(move || engine.panel_report(&agencies, &request.by, population)).await.map(|response| {
+            info!("panel report");
+            let cells = response.rows.iter().map(|row| row.cells.len()).sum();
+            aggregate(response, cells)
+        });
+        self.gate.finish(entry, result).await
     }
 
     #[instrument(skip_all)]
     async fn completeness(&self, request: Request<v1::CompletenessRequest>) -> Result<Response<v1::CompletenessResponse>, Status> {
-        let agencies = self.agencies(request.get_ref().context.as_ref())?;
-        let engine = Arc::clone(&self.engine);
-        let response = blocking(move || engine.completeness(&agencies)).await?;
-        info!("panel completeness report");
-        Ok(Response::new(response))
+        let caller = self.gate.caller(&request);
+        let (agencies, entry) = self.admit(&caller, request.get_ref().context.as_ref(), "panel.completeness").await?;
+        let engine = Arc::clone(self.gate.engine());
+        let result = blocking(move || engine.completeness(&agencies)).await.map(|response| {
+            info!("panel completeness report");
+            let cells = response.agencies.iter().map(|agency| agency.items.len()).sum();
+            aggregate(response, cells)
+        });
+        self.gate.finish(entry, result).await
     }
 
     #[instrument(skip_all)]
     async fn interconnectedness(&self, request: Request<v1::InterconnectednessRequest>) -> Result<Response<v1::InterconnectednessResponse>, Status> {
-        let agencies = self.agencies(request.get_ref().context.as_ref())?;
-        let engine = Arc::clone(&self.engine);
-        let response = blocking(move || engine.interconnectedness(&agencies)).await?;
-        info!("panel interconnectedness report");
-        Ok(Response::new(response))
+        let caller = self.gate.caller(&request);
+        let (agencies, entry) = self.admit(&caller, request.get_ref().context.as_ref(), "panel.interconnectedness").await?;
+        let engine = Arc::clone(self.gate.engine());
+        let result = blocking(move || engine.interconnectedness(&agencies)).await.map(|response| {
+            info!("panel interconnectedness report");
+            let cells = response.rows.iter().map(|row| row.cells.len()).sum();
+            aggregate(response, cells)
+        });
+        self.gate.finish(entry, result).await
+    }
+}
+
+/// Implements the audit service: auditors only.
+pub struct Audit {
+    gate: Arc<Gate>,
+}
+
+impl Audit {
+    /// Serves through `gate`.
+    pub fn new(gate: Arc<Gate>) -> Audit {
+        Audit { gate }
+    }
+
+    /// Admits an auditor's call; returns its audit entry.
+    async fn admit<T>(&self, request: &Request<T>, action: &str) -> Result<Entry, Status> {
+        let caller = self.gate.caller(request);
+        let entry = caller.entry(action);
+        self.gate.admit(&caller, &Action::ReadAudit, &entry).await?;
+        Ok(entry)
+    }
+}
+
+/// Stored entries sent per stream message.
+const ENTRIES_PER_CHUNK: usize = 2000;
+/// Most entries one log listing returns.
+const MAX_LOG_LISTING: usize = 10_000;
+
+type EntriesStream = Pin<Box<dyn Stream<Item = Result<v1::EntriesChunk, Status>> + Send>>;
+
+fn proof(hashes: Vec<braid_audit::merkle::Hash>) -> (v1::ProofResponse, Outcome) {
+    let count = hashes.len() as u64;
+    (
+        v1::ProofResponse {
+            hashes: hashes.into_iter().map(|hash| hash.to_vec()).collect(),
+        },
+        Outcome { touched: Vec::new(), count },
+    )
+}
+
+#[tonic::async_trait]
+impl AuditService for Audit {
+    type EntriesStream = EntriesStream;
+
+    #[instrument(skip_all)]
+    async fn log(&self, request: Request<v1::LogRequest>) -> Result<Response<v1::LogResponse>, Status> {
+        let entry = self.admit(&request, "audit.log").await?;
+        let filter = request.into_inner();
+        let limit = match filter.limit {
+            0 => 1000,
+            n => (n as usize).min(MAX_LOG_LISTING),
+        };
+        let engine = Arc::clone(self.gate.engine());
+        let result = blocking(move || {
+            let log_size = engine.audit_size()?;
+            let mut entries = Vec::new();
+            engine.for_each_audit_entry(filter.from_index, |found| {
+                let wanted = (filter.principal.is_empty() || found.principal == filter.principal)
+                    && (filter.action.is_empty() || found.action == filter.action)
+                    && (filter.touched.is_empty() || found.touched.iter().any(|t| *t == filter.touched))
+                    && found.time_ms >= filter.since_ms
+                    && (filter.until_ms == 0 || found.time_ms < filter.until_ms);
+                if wanted {
+                    entries.push(v1::AuditEntry {
+                        index: found.index,
+                        time_ms: found.time_ms,
+                        principal: found.principal,
+                        role: found.role,
+                        action: found.action,
+                        purpose: found.purpose,
+                        case_reference: found.case_reference,
+                        touched: found.touched,
+                        result_count: found.result_count,
+                        outcome: found.outcome,
+                        root_after: found.root_after,
+                        claimed_principal: found.claimed_principal,
+                    });
+                }
+                found.index + 1 < log_size && entries.len() < limit
+            })?;
+            Ok(v1::LogResponse { entries, log_size })
+        })
+        .await
+        .map(|response| {
+            let count = response.entries.len() as u64;
+            (response, Outcome { touched: Vec::new(), count })
+        });
+        self.gate.finish(entry, result).await
+    }
+
+    #[instrument(skip_all)]
+    async fn checkpoint(&self, request: Request<v1::CheckpointRequest>) -> Result<Response<v1::CheckpointResponse>, Status> {
+        let entry = self.admit(&request, "audit.checkpoint").await?;
+        let engine = Arc::clone(self.gate.engine());
+        let result = blocking(move || engine.audit_checkpoint()).await.map(|(checkpoint, public_key)| {
+            let response = v1::CheckpointResponse {
+                checkpoint: checkpoint.to_text(),
+                public_key,
+            };
+            (response, Outcome { touched: Vec::new(), count: 1 })
+        });
+        self.gate.finish(entry, result).await
+    }
+
+    #[instrument(skip_all)]
+    async fn checkpoints(&self, request: Request<v1::CheckpointsRequest>) -> Result<Response<v1::CheckpointsResponse>, Status> {
+        let entry = self.admit(&request, "audit.checkpoints").await?;
+        let engine = Arc::clone(self.gate.engine());
+        let result = blocking(move || engine.audit_checkpoints()).await.map(|(checkpoints, public_key)| {
+            let count = checkpoints.len() as u64;
+            let response = v1::CheckpointsResponse {
+                checkpoints: checkpoints.iter().map(braid_audit::Checkpoint::to_text).collect(),
+                public_key,
+            };
+            (response, Outcome { touched: Vec::new(), count })
+        });
+        self.gate.finish(entry, result).await
+    }
+
+    #[instrument(skip_all)]
+    async fn entries(&self, request: Request<v1::EntriesRequest>) -> Result<Response<EntriesStream>, Status> {
+        let entry = self.admit(&request, "audit.entries").await?;
+        let range = request.into_inner();
+        let engine = Arc::clone(self.gate.engine());
+        let size = match blocking(move || engine.audit_size()).await {
+            Ok(size) => size,
+            Err(status) => return self.gate.finish(entry, Err(status)).await,
+        };
+        // The listing ends where the log stood when it was asked for (this
+        // call's own entry comes after).
+        let to = if range.to_index == 0 { size } else { range.to_index.min(size) };
+        let from = range.from_index.min(to);
+        let engine = Arc::clone(self.gate.engine());
+        let (sender, receiver) = tokio::sync::mpsc::channel(4);
+        let outcome = Outcome {
+            touched: Vec::new(),
+            count: to - from,
+        };
+        let response = self.gate.finish(entry, Ok(((), outcome))).await?;
+        tokio::spawn(async move {
+            let mut next = from;
+            while next < to {
+                let engine = Arc::clone(&engine);
+                let want = ((to - next) as usize).min(ENTRIES_PER_CHUNK);
+                let chunk = blocking(move || engine.audit_entries(next, want)).await;
+                let message = chunk.map(|stored| {
+                    next = stored.last().map(|(index, _)| index + 1).unwrap_or(to).max(next + 1);
+                    v1::EntriesChunk {
+                        entries: stored
+                            .into_iter()
+                            .filter(|(index, _)| *index < to)
+                            .map(|(index, entry)| v1::StoredEntry { index, entry })
+                            .collect(),
+                    }
+                });
+                let stop = message.is_err();
+                if sender.send(message).await.is_err() || stop {
+                    return;
+                }
+            }
+        });
+        let (metadata, (), extensions) = response.into_parts();
+        Ok(Response::from_parts(metadata, Box::pin(tokio_stream::wrappers::ReceiverStream::new(receiver)) as EntriesStream, extensions))
+    }
+
+    #[instrument(skip_all)]
+    async fn inclusion_proof(&self, request: Request<v1::InclusionProofRequest>) -> Result<Response<v1::ProofResponse>, Status> {
+        let entry = self.admit(&request, "audit.prove-inclusion").await?;
+        let asked = request.into_inner();
+        let engine = Arc::clone(self.gate.engine());
+        let result = blocking(move || engine.audit_inclusion_proof(asked.index, asked.size)).await.map(proof);
+        self.gate.finish(entry, result).await
+    }
+
+    #[instrument(skip_all)]
+    async fn consistency_proof(&self, request: Request<v1::ConsistencyProofRequest>) -> Result<Response<v1::ProofResponse>, Status> {
+        let entry = self.admit(&request, "audit.prove-consistency").await?;
+        let asked = request.into_inner();
+        let engine = Arc::clone(self.gate.engine());
+        let result = blocking(move || engine.audit_consistency_proof(asked.old_size, asked.new_size)).await.map(proof);
+        self.gate.finish(entry, result).await
     }
 }

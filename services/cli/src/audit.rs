@@ -1,0 +1,372 @@
+//! `braid audit …`: what an auditor does. Read who looked at what, fetch
+//! and save signed checkpoints, check inclusion and consistency proofs, and
+//! verify the whole log: every entry recomputed into the Merkle tree, every
+//! checkpoint's signature and root checked, and the log checked against
+//! checkpoints saved earlier (a node that rewrote history cannot match
+//! them).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use braid_audit::merkle::{self, Hash};
+use braid_audit::{Checkpoint, Verified};
+use braid_proto::v1::{self, audit_service_client::AuditServiceClient};
+use clap::Subcommand;
+
+use crate::connect::{self, NodeArgs, Transport};
+use crate::panel::{iso_date, print_table};
+
+/// The auditor's commands.
+#[derive(Subcommand)]
+pub enum AuditCommand {
+    /// List audit entries, oldest first: who, in which role, did what, why,
+    /// touching which records or profiles, with how many results.
+    Log {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// Only this principal's calls.
+        #[arg(long)]
+        caller: Option<String>,
+        /// Only this action (e.g. panel.profile, ingest.upload).
+        #[arg(long)]
+        action: Option<String>,
+        /// Only calls that touched this profile id or record ref.
+        #[arg(long)]
+        profile: Option<String>,
+        /// From this date or time (2026-11-24 or 2026-11-24T09:30, UTC).
+        #[arg(long)]
+        since: Option<String>,
+        /// Before this date or time.
+        #[arg(long)]
+        until: Option<String>,
+        /// Start looking at this entry index.
+        #[arg(long, default_value_t = 0)]
+        from_index: u64,
+        /// Most entries to list (at most 10000).
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Fetch the node's current signed checkpoint (size and root of the
+    /// log); --save keeps it for later `verify --saved` and `prove --from`.
+    Checkpoint {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// Write the checkpoint to this file (never overwritten).
+        #[arg(long)]
+        save: Option<PathBuf>,
+    },
+    /// Prove that an entry is in the log (--index), or that the log is an
+    /// append-only extension of a checkpoint saved earlier (--from).
+    Prove {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// The entry to prove included.
+        #[arg(long, conflicts_with = "from", required_unless_present = "from")]
+        index: Option<u64>,
+        /// A saved checkpoint: prove the current log (or --to) extends it.
+        #[arg(long)]
+        from: Option<PathBuf>,
+        /// A later saved checkpoint to prove against (default: the node's
+        /// current one).
+        #[arg(long)]
+        to: Option<PathBuf>,
+    },
+    /// Recompute the whole tree from the stored entries, check every
+    /// checkpoint's signature and root, and check the log against
+    /// checkpoints saved earlier. Names the first bad entry.
+    Verify {
+        /// Node URL (with --tls): verify through a running node.
+        #[arg(long, env = "BRAID_NODE")]
+        node: Option<String>,
+        /// Your certificate bundle directory (see `braid audit log --help`).
+        #[arg(long, env = "BRAID_TLS", value_name = "DIR")]
+        tls: Option<PathBuf>,
+        /// Against an --insecure-dev node only: the principal to act as.
+        #[arg(long, env = "BRAID_PRINCIPAL", conflicts_with = "tls")]
+        principal: Option<String>,
+        /// Checkpoints saved earlier (repeat).
+        #[arg(long)]
+        saved: Vec<PathBuf>,
+        /// Verify a stopped node's data directory directly instead of
+        /// asking a running node.
+        #[arg(long, conflicts_with = "node")]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+async fn client(node: &NodeArgs) -> Result<AuditServiceClient<Transport>> {
+    Ok(AuditServiceClient::new(connect::connect(node).await?).max_decoding_message_size(256 * 1024 * 1024))
+}
+
+fn refused(status: tonic::Status) -> anyhow::Error {
+    anyhow::anyhow!("the node refused: {}", status.message())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Reads `2026-11-24` or `2026-11-24T09:30[:15][Z]` as milliseconds since
+/// the Unix epoch (UTC).
+fn time_ms(text: &str, flag: &str) -> Result<u64> {
+    let bad = || anyhow::anyhow!("{flag} must be a date (2026-11-24) or a UTC time (2026-11-24T09:30)");
+    let (date, time) = match text.split_once('T') {
+        Some((date, time)) => (date, Some(time.trim_end_matches('Z'))),
+        None => (text, None),
+    };
+    let days = iso_date(date).ok_or_else(bad)?.days_since_epoch();
+    let mut seconds = 0u64;
+    if let Some(time) = time {
+        let parts: Vec<u64> = time.split(':').map(|p| p.parse::<u64>()).collect::<Result<_, _>>().map_err(|_| bad())?;
+        let (hours, minutes, secs) = match parts.as_slice() {
+            [h, m] => (*h, *m, 0),
+            [h, m, s] => (*h, *m, *s),
+            _ => return Err(bad()),
+        };
+        anyhow::ensure!(hours < 24 && minutes < 60 && secs < 61, bad());
+        seconds = hours * 3600 + minutes * 60 + secs;
+    }
+    let days = u64::try_from(days).map_err(|_| bad())?;
+    Ok((days * 86_400 + seconds) * 1000)
+}
+
+fn time_text(ms: u64) -> String {
+    let seconds = ms / 1000;
+    let date = braid_template::Date::from_days_since_epoch((seconds / 86_400) as i64);
+    let rest = seconds % 86_400;
+    format!("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", date.year, date.month, date.day, rest / 3600, rest / 60 % 60, rest % 60)
+}
+
+fn read_checkpoint(path: &Path) -> Result<Checkpoint> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
+    Checkpoint::from_text(&text).with_context(|| path.display().to_string())
+}
+
+/// The node's current checkpoint and key.
+async fn current_checkpoint(client: &mut AuditServiceClient<Transport>) -> Result<(Checkpoint, Vec<u8>)> {
+    let response = client.checkpoint(v1::CheckpointRequest {}).await.map_err(refused)?.into_inner();
+    let checkpoint = Checkpoint::from_text(&response.checkpoint).context("the node's checkpoint")?;
+    anyhow::ensure!(
+        checkpoint.verify_signature(&response.public_key),
+        "the node's checkpoint is not signed by the key it presents"
+    );
+    Ok((checkpoint, response.public_key))
+}
+
+fn hashes(response: v1::ProofResponse) -> Result<Vec<Hash>> {
+    response
+        .hashes
+        .into_iter()
+        .map(|hash| hash.try_into().map_err(|_| anyhow::anyhow!("the node sent a proof hash that is not 32 bytes")))
+        .collect()
+}
+
+fn write_checkpoint(checkpoint: &Checkpoint, path: &Path) -> Result<()> {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .with_context(|| format!("create {} (saved checkpoints are never overwritten)", path.display()))?;
+    file.write_all(checkpoint.to_text().as_bytes())?;
+    Ok(())
+}
+
+/// Fetches the node's current checkpoint and saves it to `path`.
+pub async fn save_checkpoint(node: &NodeArgs, path: &Path) -> Result<Checkpoint> {
+    let (checkpoint, _) = current_checkpoint(&mut client(node).await?).await?;
+    write_checkpoint(&checkpoint, path)?;
+    Ok(checkpoint)
+}
+
+/// Runs an audit command.
+pub async fn run(command: AuditCommand) -> Result<()> {
+    match command {
+        AuditCommand::Log { node, caller, action, profile, since, until, from_index, limit, json } => {
+            let request = v1::LogRequest {
+                principal: caller.unwrap_or_default(),
+                action: action.unwrap_or_default(),
+                touched: profile.unwrap_or_default(),
+                since_ms: since.as_deref().map(|t| time_ms(t, "--since")).transpose()?.unwrap_or(0),
+                until_ms: until.as_deref().map(|t| time_ms(t, "--until")).transpose()?.unwrap_or(0),
+                from_index,
+                limit,
+            };
+            let response = client(&node).await?.log(request).await.map_err(refused)?.into_inner();
+            print_log(&response, json)
+        }
+        AuditCommand::Checkpoint { node, save } => {
+            let (checkpoint, key) = current_checkpoint(&mut client(&node).await?).await?;
+            println!("size {}  root {}  signed {}", checkpoint.size, hex(&checkpoint.root), time_text(checkpoint.time_ms));
+            println!("node key {}", hex(&key));
+            if let Some(path) = save {
+                write_checkpoint(&checkpoint, &path)?;
+                println!("saved to {}", path.display());
+            }
+            Ok(())
+        }
+        AuditCommand::Prove { node, index, from, to } => {
+            let mut client = client(&node).await?;
+            let (current, key) = current_checkpoint(&mut client).await?;
+            let target = match &to {
+                Some(path) => read_checkpoint(path)?,
+                None => current,
+            };
+            anyhow::ensure!(target.verify_signature(&key), "the checkpoint to prove against is not signed by this node's key");
+            if let Some(index) = index {
+                anyhow::ensure!(index < target.size, "entry {index} is beyond the checkpoint (size {})", target.size);
+                let mut stream = client
+                    .entries(v1::EntriesRequest { from_index: index, to_index: index + 1 })
+                    .await
+                    .map_err(refused)?
+                    .into_inner();
+                let stored = stream
+                    .message()
+                    .await
+                    .map_err(refused)?
+                    .and_then(|chunk| chunk.entries.into_iter().next())
+                    .filter(|stored| stored.index == index)
+                    .with_context(|| format!("the node has no entry {index}"))?;
+                let entry = <braid_audit::Entry as prost::Message>::decode(stored.entry.as_slice())
+                    .map_err(|_| anyhow::anyhow!("entry {index} is not a readable audit entry"))?;
+                let proof = client
+                    .inclusion_proof(v1::InclusionProofRequest { index, size: target.size })
+                    .await
+                    .map_err(refused)?
+                    .into_inner();
+                let leaf = braid_audit::leaf_of(&entry);
+                if !merkle::verify_inclusion(&leaf, index, target.size, &hashes(proof)?, &target.root) {
+                    bail!("entry {index} is NOT included in the log of size {} signed {}", target.size, time_text(target.time_ms));
+                }
+                println!("entry {index} is included in the log of size {} (root {}) signed {}", target.size, hex(&target.root), time_text(target.time_ms));
+                return Ok(());
+            }
+            let old = read_checkpoint(from.as_deref().context("give --index or --from")?)?;
+            anyhow::ensure!(old.verify_signature(&key), "the saved checkpoint is not signed by this node's key");
+            if old.size > target.size {
+                bail!("the log now holds {} entries, fewer than the {} of the saved checkpoint: history was truncated", target.size, old.size);
+            }
+            let consistent = if old.size == target.size {
+                old.root == target.root
+            } else if old.size == 0 {
+                true
+            } else {
+                let proof = client
+                    .consistency_proof(v1::ConsistencyProofRequest { old_size: old.size, new_size: target.size })
+                    .await
+                    .map_err(refused)?
+                    .into_inner();
+                merkle::verify_consistency(old.size, target.size, &hashes(proof)?, &old.root, &target.root)
+            };
+            if !consistent {
+                bail!(
+                    "the log of size {} is NOT an extension of the saved checkpoint of size {}: history was rewritten",
+                    target.size,
+                    old.size
+                );
+            }
+            println!("the log of size {} extends the saved checkpoint of size {} (append-only)", target.size, old.size);
+            Ok(())
+        }
+        AuditCommand::Verify { node, tls, principal, saved, data_dir } => {
+            let saved: Vec<Checkpoint> = saved.iter().map(|path| read_checkpoint(path)).collect::<Result<_>>()?;
+            let verified = match (data_dir, node) {
+                (Some(dir), _) => braid_node::audit::verify_directory(&dir, &saved)?,
+                (None, Some(node)) => verify_online(&NodeArgs { node, tls, principal }, &saved).await?,
+                (None, None) => bail!("give --node (with --tls) to verify through a running node, or --data-dir for a stopped one"),
+            };
+            println!(
+                "audit log verified: {} entries, root {}; {} node checkpoints signed and matching; consistent with {} saved checkpoints",
+                verified.entries,
+                hex(&verified.root),
+                verified.checkpoints,
+                verified.saved
+            );
+            Ok(())
+        }
+    }
+}
+
+/// Fetches every stored entry and checkpoint from the node and verifies.
+async fn verify_online(node: &NodeArgs, saved: &[Checkpoint]) -> Result<Verified> {
+    let mut client = client(node).await?;
+    let checkpoints = client.checkpoints(v1::CheckpointsRequest {}).await.map_err(refused)?.into_inner();
+    let key = checkpoints.public_key.clone();
+    let checkpoints: Vec<Checkpoint> = checkpoints
+        .checkpoints
+        .iter()
+        .map(|text| Checkpoint::from_text(text))
+        .collect::<Result<_, _>>()
+        .context("a checkpoint from the node")?;
+    let mut stream = client
+        .entries(v1::EntriesRequest { from_index: 0, to_index: 0 })
+        .await
+        .map_err(refused)?
+        .into_inner();
+    let mut entries = Vec::new();
+    while let Some(chunk) = stream.message().await.map_err(refused)? {
+        entries.extend(chunk.entries.into_iter().map(|stored| (stored.index, stored.entry)));
+    }
+    braid_audit::verify(entries, &checkpoints, saved, &key).map_err(|error| anyhow::anyhow!("the audit log does NOT verify: {error}"))
+}
+
+fn print_log(response: &v1::LogResponse, json: bool) -> Result<()> {
+    if json {
+        let entries: Vec<serde_json::Value> = response
+            .entries
+            .iter()
+            .map(|e| {
+                serde_json::json!({
+                    "index": e.index,
+                    "time": time_text(e.time_ms),
+                    "principal": e.principal,
+                    "role": e.role,
+                    "action": e.action,
+                    "purpose": e.purpose,
+                    "case_reference": e.case_reference,
+                    "touched": e.touched,
+                    "result_count": e.result_count,
+                    "outcome": e.outcome,
+                    "claimed_principal": e.claimed_principal,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "log_size": response.log_size, "entries": entries }))?);
+        return Ok(());
+    }
+    let columns: Vec<String> = ["time", "principal", "role", "action", "purpose", "case ref", "touched", "results", "outcome"]
+        .map(str::to_owned)
+        .to_vec();
+    let rows: Vec<(String, Vec<String>)> = response
+        .entries
+        .iter()
+        .map(|e| {
+            let touched = match e.touched.len() {
+                0 => "-".to_owned(),
+                1..=3 => e.touched.join(" "),
+                n => format!("{} … ({n})", e.touched[..2].join(" ")),
+            };
+            let principal = if e.claimed_principal { format!("{} (claimed)", e.principal) } else { e.principal.clone() };
+            (
+                e.index.to_string(),
+                vec![
+                    time_text(e.time_ms),
+                    principal,
+                    e.role.clone(),
+                    e.action.clone(),
+                    if e.purpose.is_empty() { "-".to_owned() } else { e.purpose.clone() },
+                    if e.case_reference.is_empty() { "-".to_owned() } else { e.case_reference.clone() },
+                    touched,
+                    e.result_count.to_string(),
+                    e.outcome.clone(),
+                ],
+            )
+        })
+        .collect();
+    print_table("entry", &columns, &rows);
+    println!("{} entries listed; the log holds {}", response.entries.len(), response.log_size);
+    Ok(())
+}

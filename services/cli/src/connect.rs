@@ -1,0 +1,123 @@
+//! Connecting to a node: over mTLS with the caller's certificate bundle, or
+//! (against a node started with `--insecure-dev` only) in plain text with a
+//! claimed principal.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::interceptor::InterceptedService;
+use tonic::service::Interceptor;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+
+/// The header an `--insecure-dev` node reads the claimed principal from.
+const PRINCIPAL_HEADER: &str = "braid-principal";
+/// The response header carrying the call's audit entry index.
+const RECEIPT_HEADER: &str = "braid-audit-entry";
+
+/// Which node, and who is calling.
+#[derive(Debug, Clone, clap::Args)]
+pub struct NodeArgs {
+    /// Node URL, e.g. https://127.0.0.1:7443 (http:// only for a node
+    /// started with --insecure-dev).
+    #[arg(long, env = "BRAID_NODE")]
+    pub node: String,
+    /// Your certificate bundle: a directory holding ca.crt, client.crt and
+    /// client.key (`braid keys init` writes one per principal, e.g.
+    /// keys/csc-north).
+    #[arg(long, env = "BRAID_TLS", value_name = "DIR")]
+    pub tls: Option<PathBuf>,
+    /// Against an --insecure-dev node only: the principal to act as. The
+    /// node cannot check it; never use this with real data.
+    #[arg(long, env = "BRAID_PRINCIPAL", conflicts_with = "tls")]
+    pub principal: Option<String>,
+}
+
+impl NodeArgs {
+    /// A connection over mTLS as the holder of the bundle in `tls`.
+    pub fn mtls(url: &str, tls: &Path) -> NodeArgs {
+        NodeArgs {
+            node: url.to_owned(),
+            tls: Some(tls.to_owned()),
+            principal: None,
+        }
+    }
+}
+
+/// Adds the claimed principal to every call (insecure-dev only).
+#[derive(Clone)]
+pub struct Identify(Option<MetadataValue<Ascii>>);
+
+impl Interceptor for Identify {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(principal) = &self.0 {
+            request.metadata_mut().insert(PRINCIPAL_HEADER, principal.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// A channel that identifies its caller.
+pub type Transport = InterceptedService<Channel, Identify>;
+
+fn read(dir: &Path, name: &str) -> Result<Vec<u8>> {
+    let path = dir.join(name);
+    std::fs::read(&path).with_context(|| {
+        format!(
+            "read {}: --tls must be a certificate bundle directory with ca.crt, client.crt and client.key (braid keys init writes one per principal, e.g. keys/csc-north)",
+            path.display()
+        )
+    })
+}
+
+/// The endpoint to connect to, checked, without connecting.
+pub fn endpoint(node: &NodeArgs) -> Result<(Endpoint, Identify)> {
+    let url = node.node.trim();
+    let endpoint = Endpoint::from_shared(url.to_owned())
+        .map_err(|_| anyhow::anyhow!("`{url}` is not a node URL (expected e.g. https://127.0.0.1:7443)"))?
+        .connect_timeout(Duration::from_secs(5));
+    match (&node.tls, url.starts_with("https://")) {
+        (Some(dir), true) => {
+            let tls = ClientTlsConfig::new()
+                .ca_certificate(Certificate::from_pem(read(dir, "ca.crt")?))
+                .identity(Identity::from_pem(read(dir, "client.crt")?, read(dir, "client.key")?));
+            let endpoint = endpoint.tls_config(tls).context("configure TLS")?;
+            Ok((endpoint, Identify(None)))
+        }
+        (Some(_), false) => anyhow::bail!("with --tls the node URL must start with https:// (got `{url}`)"),
+        (None, true) => anyhow::bail!("connecting to {url} needs your certificate bundle: give --tls DIR (or set BRAID_TLS)"),
+        (None, false) => {
+            let principal = node.principal.as_deref().map(str::trim).filter(|p| !p.is_empty()).with_context(|| {
+                format!("`{url}` is plain text, which only a node started with --insecure-dev accepts; use https:// with --tls DIR, or name yourself with --principal")
+            })?;
+            let value = principal.parse().map_err(|_| anyhow::anyhow!("--principal must be plain ASCII"))?;
+            Ok((endpoint, Identify(Some(value))))
+        }
+    }
+}
+
+/// Connects to the node.
+pub async fn connect(node: &NodeArgs) -> Result<Transport> {
+    let (endpoint, identify) = endpoint(node)?;
+    let channel = endpoint
+        .connect()
+        .await
+        .map_err(|error| anyhow::anyhow!("cannot reach the node at {}: {}", node.node, root_cause(&error)))?;
+    Ok(InterceptedService::new(channel, identify))
+}
+
+/// The innermost cause of an error, which names what actually failed
+/// (refused connection, unknown CA, …).
+pub fn root_cause(error: &dyn std::error::Error) -> String {
+    let mut cause = error;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
+/// The audit receipt (entry index) of a response, if the node sent one.
+pub fn receipt<T>(response: &tonic::Response<T>) -> Option<u64> {
+    response.metadata().get(RECEIPT_HEADER)?.to_str().ok()?.parse().ok()
+}

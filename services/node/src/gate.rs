@@ -1,0 +1,157 @@
+//! Who is calling, whether they may, and the audit entry that records it.
+//!
+//! Every RPC passes through [`Gate`]: the caller's principal is the common
+//! name of the client certificate the TLS layer verified (or, on a node
+//! started with `--insecure-dev`, the name the caller claims in the
+//! `braid-principal` header); the policy gives its role;
+//! [`braid_access::authorize`] decides. Refusals are audited like every
+//! other call, then answered with `PermissionDenied`.
+
+use std::sync::Arc;
+
+use braid_access::{authorize, Action, Policy, Role};
+use braid_audit::Entry;
+use tonic::{Request, Response, Status};
+use tracing::info;
+
+use crate::audit::now_ms;
+use crate::engine::Engine;
+use crate::service::blocking;
+
+/// The header a caller names itself in on an `--insecure-dev` node.
+pub const PRINCIPAL_HEADER: &str = "braid-principal";
+/// The response header that carries the call's audit entry index.
+pub const RECEIPT_HEADER: &str = "braid-audit-entry";
+
+/// A caller as the node knows them.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    principal: Option<String>,
+    role: Option<Role>,
+    claimed: bool,
+}
+
+impl Caller {
+    /// An audit entry for `action` by this caller, before the outcome.
+    pub fn entry(&self, action: &str) -> Entry {
+        Entry {
+            time_ms: now_ms(),
+            principal: self.principal.clone().unwrap_or_else(|| "(no certificate)".to_owned()),
+            role: self.role.as_ref().map(Role::to_string).unwrap_or_else(|| "(none)".to_owned()),
+            action: action.to_owned(),
+            claimed_principal: self.claimed,
+            ..Entry::default()
+        }
+    }
+}
+
+/// What one call touched and returned, for its audit entry.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    /// Record refs or profile ids.
+    pub touched: Vec<String>,
+    /// Rows or items returned or written.
+    pub count: u64,
+}
+
+/// Authorises and audits calls.
+pub struct Gate {
+    engine: Arc<Engine>,
+    policy: Policy,
+    insecure_dev: bool,
+}
+
+impl Gate {
+    /// A gate over `engine` deciding by `policy`. With `insecure_dev`,
+    /// callers name themselves instead of presenting a certificate.
+    pub fn new(engine: Arc<Engine>, policy: Policy, insecure_dev: bool) -> Gate {
+        Gate { engine, policy, insecure_dev }
+    }
+
+    /// The engine the gate guards.
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// Who sent `request`.
+    pub fn caller<T>(&self, request: &Request<T>) -> Caller {
+        let (principal, claimed) = if self.insecure_dev {
+            let claimed = request
+                .metadata()
+                .get(PRINCIPAL_HEADER)
+                .and_then(|value| value.to_str().ok())
+                .map(|name| name.trim().to_owned())
+                .filter(|name| !name.is_empty());
+            (claimed, true)
+        } else {
+            let presented = request
+                .peer_certs()
+                .and_then(|chain| chain.first().and_then(|leaf| braid_access::principal_of(leaf.as_ref())));
+            (presented, false)
+        };
+        let role = principal.as_deref().and_then(|name| self.policy.role(name)).cloned();
+        Caller { principal, role, claimed }
+    }
+
+    /// Decides whether `caller` may do `action`. A refusal is audited (as
+    /// `entry` with the reason) and returned as `PermissionDenied`.
+    pub async fn admit(&self, caller: &Caller, action: &Action<'_>, entry: &Entry) -> Result<(), Status> {
+        let decision = if caller.principal.is_none() {
+            Err(if self.insecure_dev {
+                "no principal: this node runs with --insecure-dev, so name yourself with --principal NAME".to_owned()
+            } else {
+                "no client certificate was presented: connect with the certificate issued to you (braid … --tls DIR)".to_owned()
+            })
+        } else {
+            authorize(caller.role.as_ref(), action).map_err(|denial| denial.0)
+        };
+        let Err(reason) = decision else {
+            return Ok(());
+        };
+        let mut refused = entry.clone();
+        refused.outcome = format!("denied: {reason}");
+        let engine = Arc::clone(&self.engine);
+        let index = blocking(move || engine.audit(refused)).await?;
+        info!(action = %entry.action, audit_entry = index, "call refused");
+        Err(Status::permission_denied(reason))
+    }
+
+    /// Audits a finished call: `result` is the answer with what it touched,
+    /// or the error it ends with. The answer is released only once its
+    /// entry is durable; the entry's index goes back in a response header.
+    pub async fn finish<T>(&self, mut entry: Entry, result: Result<(T, Outcome), Status>) -> Result<Response<T>, Status> {
+        match result {
+            Ok((answer, outcome)) => {
+                entry.touched = outcome.touched;
+                entry.result_count = outcome.count;
+                entry.outcome = "ok".to_owned();
+                let engine = Arc::clone(&self.engine);
+                let index = blocking(move || engine.audit(entry)).await?;
+                Ok(with_receipt(Response::new(answer), index))
+            }
+            Err(error) => {
+                self.record_failure(entry, &error).await;
+                Err(error)
+            }
+        }
+    }
+
+    /// Audits a call that ended in `error` (best effort: the error is
+    /// returned either way).
+    pub async fn record_failure(&self, mut entry: Entry, error: &Status) {
+        entry.outcome = format!("error: {:?}", error.code());
+        let engine = Arc::clone(&self.engine);
+        if let Err(audit_error) = blocking(move || engine.audit(entry)).await {
+            tracing::warn!(code = ?audit_error.code(), "a failed call could not be audited");
+        }
+    }
+
+}
+
+/// Puts the audit entry's index (the caller's receipt) in the response.
+pub fn with_receipt<T>(mut response: Response<T>, index: u64) -> Response<T> {
+    if let Ok(value) = index.to_string().parse() {
+        response.metadata_mut().insert(RECEIPT_HEADER, value);
+    }
+    response
+}
