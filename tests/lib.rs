@@ -1,1 +1,164 @@
-//! End-to-end tests live in `tests/end_to_end.rs`.
+//! Shared helpers of the end-to-end tests (`tests/*.rs`): the real `braid`
+//! binary run as a given principal, nodes serving mTLS on loopback over real
+//! RocksDB directories, and synthetic extracts ready to upload.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use braid_node::{NodeConfig, RunningNode};
+
+/// The `braid` binary built beside this test (by `cargo test --workspace`).
+pub fn braid_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe.parent().and_then(Path::parent).expect("target directory");
+    let binary = dir.join("braid");
+    assert!(binary.exists(), "{} is missing: run `cargo test --workspace`", binary.display());
+    binary
+}
+
+/// Runs `braid` with no certificate.
+pub fn braid(args: &[&str]) -> Output {
+    Command::new(braid_binary()).args(args).output().expect("run braid")
+}
+
+/// Runs `braid` as the holder of `principal`'s certificate bundle (under
+/// the `keys` directory `braid keys init` wrote).
+pub fn braid_as(keys: &str, principal: &str, args: &[&str]) -> Output {
+    Command::new(braid_binary())
+        .env("BRAID_TLS", Path::new(keys).join(principal))
+        .args(args)
+        .output()
+        .expect("run braid")
+}
+
+/// An agency uploads its own file.
+pub fn upload(keys: &str, url: &str, agency: &str, file: &str) -> Output {
+    braid_as(keys, &agency.to_lowercase(), &["agency", "upload", "--node", url, file])
+}
+
+/// The stdout of a run that must succeed (shows both streams otherwise).
+pub fn ok(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "braid failed:\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The stderr of a run that must fail.
+pub fn failed(output: &Output) -> String {
+    assert!(!output.status.success(), "braid should have failed: {}", String::from_utf8_lossy(&output.stdout));
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// The config of a node serving mTLS with the certificates and policy in
+/// `keys`.
+pub fn node_config(keys: &str, data: &Path, listen: SocketAddr) -> NodeConfig {
+    NodeConfig {
+        listen,
+        data_dir: data.to_path_buf(),
+        tls: Some(braid_node::TlsFiles::in_dir(&Path::new(keys).join("node"))),
+        policy: Some(Path::new(keys).join("node/policy.toml")),
+        ..NodeConfig::default()
+    }
+}
+
+/// Starts a node serving mTLS with the certificates and policy in `keys`.
+pub async fn start_node(keys: &str, data: &Path, listen: SocketAddr) -> RunningNode {
+    braid_node::spawn(node_config(keys, data, listen)).await.expect("start node")
+}
+
+/// A gRPC channel over mTLS as `principal`.
+pub async fn mtls_channel(keys: &str, principal: &str, url: &str) -> Result<tonic::transport::Channel, tonic::transport::Error> {
+    let bundle = Path::new(keys).join(principal);
+    let read = |name: &str| std::fs::read(bundle.join(name)).expect("certificate bundle");
+    let tls = tonic::transport::ClientTlsConfig::new()
+        .ca_certificate(tonic::transport::Certificate::from_pem(read("ca.crt")))
+        .identity(tonic::transport::Identity::from_pem(read("client.crt"), read("client.key")));
+    tonic::transport::Endpoint::from_shared(url.to_owned()).expect("url").tls_config(tls)?.connect().await
+}
+
+/// Any free port on loopback.
+pub fn loopback() -> SocketAddr {
+    "127.0.0.1:0".parse().expect("address")
+}
+
+/// The synthetic agencies.
+pub const AGENCIES: [&str; 4] = ["CSC-NORTH", "POL-NORTH", "YOT-NORTH", "VOL-NORTH"];
+
+/// Synthetic extracts, a secret and each agency's pseudonymised file.
+pub struct Prepared {
+    /// The directory everything is in.
+    pub dir: tempfile::TempDir,
+}
+
+impl Prepared {
+    /// A path inside the directory.
+    pub fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+}
+
+/// Synthesises `children`, writes keys (partnerships north and statutory)
+/// and pseudonymises each agency's extract.
+pub fn prepare(children: usize) -> Prepared {
+    let prepared = Prepared { dir: tempfile::tempdir().expect("temp dir") };
+    ok(&braid(&["synth", "--children", &children.to_string(), "--seed", "11", "--out", &prepared.path("synth")]));
+    ok(&braid(&["keys", "init", "--out", &prepared.path("keys"), "--partnership", "north", "--partnership", "statutory"]));
+    for agency in AGENCIES {
+        ok(&braid(&[
+            "agency", "pseudonymise",
+            "--mapping", &prepared.path(&format!("synth/{agency}.mapping.toml")),
+            "--secret", &prepared.path("keys/scheme.secret"),
+            "--input", &prepared.path(&format!("synth/{agency}.csv")),
+            "--out", &prepared.path(&format!("{agency}.bpx")),
+        ]));
+    }
+    prepared
+}
+
+/// The node's statistics, asked as admin.
+pub fn stats(keys: &str, url: &str) -> serde_json::Value {
+    let text = ok(&braid_as(keys, "admin", &["admin", "stats", "--node", url, "--json"]));
+    serde_json::from_str(&text).expect("stats json")
+}
+
+/// Runs blocking work (CLI runs) off the async workers.
+pub fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> impl std::future::Future<Output = T> {
+    async move { tokio::task::spawn_blocking(work).await.expect("blocking task") }
+}
+
+/// A node whose config names two partnerships: `north` (every agency) and
+/// `statutory` (children's services and police only).
+pub async fn start_panel_node(keys: &str, data: &Path) -> RunningNode {
+    braid_node::spawn(NodeConfig {
+        partnerships: [
+            ("north".to_owned(), AGENCIES.iter().map(|a| (*a).to_owned()).collect()),
+            ("statutory".to_owned(), vec!["CSC-NORTH".to_owned(), "POL-NORTH".to_owned()]),
+        ]
+        .into(),
+        ..node_config(keys, data, loopback())
+    })
+    .await
+    .expect("start node")
+}
+
+/// Parses JSON or shows what it was.
+pub fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// A panel member of `partnership` asks.
+pub fn panel(keys: &str, command: &str, url: &str, partnership: &str, rest: &[&str]) -> Output {
+    panel_as(keys, &format!("panel-{partnership}"), command, url, partnership, rest)
+}
+
+/// `principal` asks as a panel of `partnership`.
+pub fn panel_as(keys: &str, principal: &str, command: &str, url: &str, partnership: &str, rest: &[&str]) -> Output {
+    let mut args = vec!["panel", command, "--node", url, "--partnership", partnership, "--purpose", "test: panel review", "--case-ref", "T-1"];
+    args.extend_from_slice(rest);
+    braid_as(keys, principal, &args)
+}

@@ -1,106 +1,25 @@
 //! End-to-end tests: the real `braid` binary against a real node serving gRPC
 //! on loopback over a real RocksDB directory.
 
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-use braid_node::{NodeConfig, RunningNode};
+use std::process::Command;
 
-/// The `braid` binary built beside this test (by `cargo test --workspace`).
-fn braid_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe.parent().and_then(Path::parent).expect("target directory");
-    let binary = dir.join("braid");
-    assert!(binary.exists(), "{} is missing: run `cargo test --workspace`", binary.display());
-    binary
-}
-
-fn braid(args: &[&str]) -> Output {
-    Command::new(braid_binary()).args(args).output().expect("run braid")
-}
-
-fn ok(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "braid failed:\nstdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn failed(output: &Output) -> String {
-    assert!(!output.status.success(), "braid should have failed: {}", String::from_utf8_lossy(&output.stdout));
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-async fn start_node(data: &Path, listen: SocketAddr) -> RunningNode {
-    braid_node::spawn(NodeConfig {
-        listen,
-        data_dir: data.to_path_buf(),
-        ..NodeConfig::default()
-    })
-    .await
-    .expect("start node")
-}
-
-fn loopback() -> SocketAddr {
-    "127.0.0.1:0".parse().expect("address")
-}
-
-const AGENCIES: [&str; 4] = ["CSC-NORTH", "POL-NORTH", "YOT-NORTH", "VOL-NORTH"];
-
-/// Synthetic extracts, a secret and each agency's pseudonymised file.
-struct Prepared {
-    dir: tempfile::TempDir,
-}
-
-impl Prepared {
-    fn path(&self, name: &str) -> String {
-        self.dir.path().join(name).display().to_string()
-    }
-}
-
-fn prepare(children: usize) -> Prepared {
-    let prepared = Prepared { dir: tempfile::tempdir().expect("temp dir") };
-    ok(&braid(&["synth", "--children", &children.to_string(), "--seed", "11", "--out", &prepared.path("synth")]));
-    ok(&braid(&["keys", "init", "--out", &prepared.path("keys")]));
-    for agency in AGENCIES {
-        ok(&braid(&[
-            "agency", "pseudonymise",
-            "--mapping", &prepared.path(&format!("synth/{agency}.mapping.toml")),
-            "--secret", &prepared.path("keys/scheme.secret"),
-            "--input", &prepared.path(&format!("synth/{agency}.csv")),
-            "--out", &prepared.path(&format!("{agency}.bpx")),
-        ]));
-    }
-    prepared
-}
-
-fn stats(url: &str) -> serde_json::Value {
-    let text = ok(&braid(&["admin", "stats", "--node", url, "--json"]));
-    serde_json::from_str(&text).expect("stats json")
-}
-
-fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> impl std::future::Future<Output = T> {
-    async move { tokio::task::spawn_blocking(work).await.expect("blocking task") }
-}
+use braid_tests::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agencies_upload_link_and_evaluate_with_high_precision() {
     let prepared = prepare(400);
     let data = tempfile::tempdir().expect("data dir");
-    let node = start_node(data.path(), loopback()).await;
+    let node = start_node(&prepared.path("keys"), data.path(), loopback()).await;
     let url = node.url();
     let p = prepared.path("");
     let url_for = url.clone();
     let (eval, clusters_before) = blocking(move || {
         let path = |name: &str| format!("{p}/{name}");
         for agency in AGENCIES {
-            ok(&braid(&["agency", "upload", "--node", &url_for, &path(&format!("{agency}.bpx"))]));
+            ok(&upload(&path("keys"), &url_for, agency, &path(&format!("{agency}.bpx"))));
         }
-        ok(&braid(&["admin", "clusters", "--node", &url_for, "--out", &path("clusters.csv")]));
+        ok(&braid_as(&path("keys"), "admin", &["admin", "clusters", "--node", &url_for, "--out", &path("clusters.csv")]));
         let mut args = vec!["eval".to_owned(), "--truth".into(), path("synth/truth.csv"), "--clusters".into(), path("clusters.csv"), "--json".into()];
         for agency in AGENCIES {
             args.push("--reid".into());
@@ -117,7 +36,7 @@ async fn agencies_upload_link_and_evaluate_with_high_precision() {
     assert!(recall >= 0.97, "recall {recall}");
     assert!(eval["household_pair_precision"].as_f64().expect("households") >= 0.99, "{eval}");
     assert_eq!(eval["unmatched"], 0);
-    let before = stats(&url);
+    let before = stats(&prepared.path("keys"), &url);
     assert!(before["profiles_multi_agency"].as_u64().expect("count") > 100);
     assert!(before["model_pairs_at_fit"].as_u64().expect("fit") > 0, "the model was fitted by EM: {before}");
 
@@ -134,10 +53,11 @@ async fn agencies_upload_link_and_evaluate_with_high_precision() {
     let (agency, record_ref) = records[0].clone();
     let url_for = url.clone();
     let profile_for = profile.clone();
+    let keys = prepared.path("keys");
     let (by_profile, by_record, missing) = blocking(move || {
-        let by_profile = ok(&braid(&["admin", "explain", "--node", &url_for, "--profile", &profile_for, "--json"]));
-        let by_record = ok(&braid(&["admin", "explain", "--node", &url_for, "--agency", &agency, "--record-ref", &record_ref]));
-        let missing = failed(&braid(&["admin", "explain", "--node", &url_for, "--profile", "P9999999"]));
+        let by_profile = ok(&braid_as(&keys, "admin", &["admin", "explain", "--node", &url_for, "--profile", &profile_for, "--json"]));
+        let by_record = ok(&braid_as(&keys, "admin", &["admin", "explain", "--node", &url_for, "--agency", &agency, "--record-ref", &record_ref]));
+        let missing = failed(&braid_as(&keys, "admin", &["admin", "explain", "--node", &url_for, "--profile", "P9999999"]));
         (by_profile, by_record, missing)
     })
     .await;
@@ -159,12 +79,12 @@ async fn agencies_upload_link_and_evaluate_with_high_precision() {
 
     // Profiles survive a restart of the node on the same RocksDB directory.
     node.stop().await.expect("stop");
-    let node = start_node(data.path(), loopback()).await;
+    let node = start_node(&prepared.path("keys"), data.path(), loopback()).await;
     let url = node.url();
     let p = prepared.path("");
     let url_for = url.clone();
     let clusters_after = blocking(move || {
-        ok(&braid(&["admin", "clusters", "--node", &url_for, "--out", &format!("{p}/after.csv")]));
+        ok(&braid_as(&format!("{p}/keys"), "admin", &["admin", "clusters", "--node", &url_for, "--out", &format!("{p}/after.csv")]));
         std::fs::read_to_string(format!("{p}/after.csv")).expect("clusters")
     })
     .await;
@@ -217,19 +137,19 @@ fn pseudonymised_output_holds_no_raw_identifier() {
 async fn resending_an_upload_is_idempotent_and_a_wrong_epoch_is_refused() {
     let prepared = prepare(120);
     let data = tempfile::tempdir().expect("data dir");
-    let node = start_node(data.path(), loopback()).await;
+    let node = start_node(&prepared.path("keys"), data.path(), loopback()).await;
     let url = node.url();
     let p = prepared.path("");
     let url_for = url.clone();
     let (first, second) = blocking(move || {
-        let first = ok(&braid(&["agency", "upload", "--node", &url_for, &format!("{p}/CSC-NORTH.bpx")]));
-        let second = ok(&braid(&["agency", "upload", "--node", &url_for, &format!("{p}/CSC-NORTH.bpx")]));
+        let first = ok(&upload(&format!("{p}/keys"), &url_for, "CSC-NORTH", &format!("{p}/CSC-NORTH.bpx")));
+        let second = ok(&upload(&format!("{p}/keys"), &url_for, "CSC-NORTH", &format!("{p}/CSC-NORTH.bpx")));
         (first, second)
     })
     .await;
     assert!(first.contains("0 unchanged"), "{first}");
-    let after_first = stats(&url);
-    assert_eq!(stats(&url), after_first);
+    let after_first = stats(&prepared.path("keys"), &url);
+    assert_eq!(stats(&prepared.path("keys"), &url), after_first);
     assert!(second.contains("0 new"), "{second}");
 
     // A second secret under another epoch: the node names the problem.
@@ -244,12 +164,12 @@ async fn resending_an_upload_is_idempotent_and_a_wrong_epoch_is_refused() {
             "--input", &format!("{p}/synth/POL-NORTH.csv"),
             "--out", &format!("{p}/POL-epoch2.bpx"),
         ]));
-        failed(&braid(&["agency", "upload", "--node", &url_for, &format!("{p}/POL-epoch2.bpx")]))
+        failed(&upload(&format!("{p}/keys"), &url_for, "POL-NORTH", &format!("{p}/POL-epoch2.bpx")))
     })
     .await;
     assert!(refused.contains("key epoch e2-"), "{refused}");
     assert!(refused.contains("re-pseudonymise"), "{refused}");
-    assert_eq!(stats(&url), after_first, "nothing of the refused upload was stored");
+    assert_eq!(stats(&prepared.path("keys"), &url), after_first, "nothing of the refused upload was stored");
     node.stop().await.expect("stop");
 }
 
@@ -258,9 +178,9 @@ fn an_unreachable_node_gets_a_clear_error() {
     let prepared = prepare(30);
     // Bind and release a port so nothing listens there.
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
-    let stderr = failed(&braid(&[
+    let stderr = failed(&braid_as(&prepared.path("keys"), "csc-north", &[
         "agency", "upload", "--retries", "1",
-        "--node", &format!("http://127.0.0.1:{port}"),
+        "--node", &format!("https://127.0.0.1:{port}"),
         &prepared.path("CSC-NORTH.bpx"),
     ]));
     assert!(stderr.contains("cannot reach the node"), "{stderr}");
@@ -272,7 +192,7 @@ async fn an_upload_resumes_after_the_node_restarts_without_duplicates() {
     use braid_proto::v1;
     let prepared = prepare(300);
     let data = tempfile::tempdir().expect("data dir");
-    let node = start_node(data.path(), loopback()).await;
+    let node = start_node(&prepared.path("keys"), data.path(), loopback()).await;
     let address = node.address;
     let url = node.url();
 
@@ -295,7 +215,7 @@ async fn an_upload_resumes_after_the_node_restarts_without_duplicates() {
             records: chunk.to_vec(),
         })
         .collect();
-    let mut client = v1::ingest_service_client::IngestServiceClient::connect(url.clone()).await.expect("connect");
+    let mut client = v1::ingest_service_client::IngestServiceClient::new(mtls_channel(&prepared.path("keys"), "csc-north", &url).await.expect("connect"));
     let mut acks = client.upload(tokio_stream::iter(batches)).await.expect("upload").into_inner();
     let mut acked = 0;
     while let Some(ack) = acks.message().await.expect("ack") {
@@ -308,18 +228,19 @@ async fn an_upload_resumes_after_the_node_restarts_without_duplicates() {
 
     // The agency retries while the node is down; it comes back on the same port.
     let path = file.display().to_string();
+    let keys = prepared.path("keys");
     let upload = std::thread::spawn(move || {
-        braid(&["agency", "upload", "--batch-size", "50", "--retries", "8", "--node", &format!("http://{address}"), &path])
+        braid_as(&keys, "csc-north", &["agency", "upload", "--batch-size", "50", "--retries", "8", "--node", &format!("https://{address}"), &path])
     });
     tokio::time::sleep(std::time::Duration::from_millis(700)).await;
-    let node = start_node(data.path(), address).await;
+    let node = start_node(&prepared.path("keys"), data.path(), address).await;
     let output = blocking(move || upload.join().expect("upload thread")).await;
     let stdout = ok(&output);
     assert!(stdout.contains("after"), "the upload needed a retry: {stdout}");
     assert!(stdout.contains(&format!("{} new", records.len() - 150)), "{stdout}");
     assert!(stdout.contains("150 already stored by an earlier attempt"), "{stdout}");
     let involvements: usize = records.iter().map(|r| r.involvements.len()).sum();
-    let stats = stats(&node.url());
+    let stats = stats(&prepared.path("keys"), &node.url());
     assert_eq!(stats["records"].as_u64(), Some(records.len() as u64));
     assert_eq!(stats["involvements"].as_u64(), Some(involvements as u64));
     node.stop().await.expect("stop");
@@ -384,24 +305,24 @@ fn bad_rows_are_named_and_skipped_and_good_rows_kept() {
 async fn withdrawing_a_record_removes_it_and_recomputes_its_profile() {
     let prepared = prepare(150);
     let data = tempfile::tempdir().expect("data dir");
-    let node = start_node(data.path(), loopback()).await;
+    let node = start_node(&prepared.path("keys"), data.path(), loopback()).await;
     let url = node.url();
     let p = prepared.path("");
     let url_for = url.clone();
     let (before, after, withdrawn_ref) = blocking(move || {
-        ok(&braid(&["agency", "upload", "--node", &url_for, &format!("{p}/CSC-NORTH.bpx")]));
-        ok(&braid(&["agency", "upload", "--node", &url_for, &format!("{p}/POL-NORTH.bpx")]));
-        ok(&braid(&["admin", "clusters", "--node", &url_for, "--out", &format!("{p}/before.csv")]));
+        ok(&upload(&format!("{p}/keys"), &url_for, "CSC-NORTH", &format!("{p}/CSC-NORTH.bpx")));
+        ok(&upload(&format!("{p}/keys"), &url_for, "POL-NORTH", &format!("{p}/POL-NORTH.bpx")));
+        ok(&braid_as(&format!("{p}/keys"), "admin", &["admin", "clusters", "--node", &url_for, "--out", &format!("{p}/before.csv")]));
         let reid = std::fs::read_to_string(format!("{p}/CSC-NORTH.reid.csv")).expect("reid");
         let line = reid.lines().nth(1).expect("a reid row");
         let fields: Vec<&str> = line.split(',').collect();
         let (record_ref, case_id) = (fields[1].to_owned(), fields[2].to_owned());
-        let out = ok(&braid(&[
+        let out = ok(&braid_as(&format!("{p}/keys"), "csc-north", &[
             "agency", "withdraw", "--node", &url_for, "--agency", "CSC-NORTH", "--case-id", &case_id,
             "--reid", &format!("{p}/CSC-NORTH.reid.csv"),
         ]));
-        assert!(out.contains("1 records withdrawn, 0 not found"), "{out}");
-        ok(&braid(&["admin", "clusters", "--node", &url_for, "--out", &format!("{p}/after.csv")]));
+        assert!(out.contains("1 records withdrawn, 0 not found (audit entry "), "{out}");
+        ok(&braid_as(&format!("{p}/keys"), "admin", &["admin", "clusters", "--node", &url_for, "--out", &format!("{p}/after.csv")]));
         (
             std::fs::read_to_string(format!("{p}/before.csv")).expect("before"),
             std::fs::read_to_string(format!("{p}/after.csv")).expect("after"),
@@ -461,15 +382,15 @@ async fn any_two_csvs_with_a_mapping_and_a_truth_column_can_be_linked_and_evalua
         assert!(!uploaded.windows(7).any(|w| w == b"T000001"), "the truth column must not be uploaded");
     }
     let data = tempfile::tempdir().expect("data dir");
-    let node = start_node(data.path(), loopback()).await;
+    let node = start_node(&path("keys"), data.path(), loopback()).await;
     let url = node.url();
     let dir_path = dir.path().to_path_buf();
     let eval = blocking(move || {
         let path = |name: &str| dir_path.join(name).display().to_string();
         for agency in ["CSC-NORTH", "POL-NORTH"] {
-            ok(&braid(&["agency", "upload", "--node", &url, &path(&format!("{agency}.bpx"))]));
+            ok(&upload(&path("keys"), &url, agency, &path(&format!("{agency}.bpx"))));
         }
-        ok(&braid(&["admin", "clusters", "--node", &url, "--out", &path("clusters.csv")]));
+        ok(&braid_as(&path("keys"), "admin", &["admin", "clusters", "--node", &url, "--out", &path("clusters.csv")]));
         let table = ok(&braid(&[
             "eval", "--clusters", &path("clusters.csv"),
             "--truth", &path("CSC-NORTH.truth.csv"), "--truth", &path("POL-NORTH.truth.csv"),
@@ -493,7 +414,7 @@ async fn any_two_csvs_with_a_mapping_and_a_truth_column_can_be_linked_and_evalua
 async fn concurrent_uploads_are_stored_once_and_the_profiles_survive_a_restart_unchanged() {
     let prepared = prepare(300);
     let data = tempfile::tempdir().expect("data dir");
-    let node = start_node(data.path(), loopback()).await;
+    let node = start_node(&prepared.path("keys"), data.path(), loopback()).await;
     let url = node.url();
     let p = prepared.path("");
     let url_for = url.clone();
@@ -504,6 +425,7 @@ async fn concurrent_uploads_are_stored_once_and_the_profiles_survive_a_restart_u
             .iter()
             .map(|agency| {
                 Command::new(braid_binary())
+                    .env("BRAID_TLS", format!("{p}/keys/{}", agency.to_lowercase()))
                     .args(["agency", "upload", "--node", &url_for, "--batch-size", "20", &format!("{p}/{agency}.bpx")])
                     .stdout(std::process::Stdio::piped())
                     .stderr(std::process::Stdio::piped())
@@ -514,75 +436,50 @@ async fn concurrent_uploads_are_stored_once_and_the_profiles_survive_a_restart_u
         for child in children {
             ok(&child.wait_with_output().expect("run braid"));
         }
-        ok(&braid(&["admin", "clusters", "--node", &url_for, "--out", &format!("{p}/concurrent.csv")]));
+        ok(&braid_as(&format!("{p}/keys"), "admin", &["admin", "clusters", "--node", &url_for, "--out", &format!("{p}/concurrent.csv")]));
         std::fs::read_to_string(format!("{p}/concurrent.csv")).expect("clusters")
     })
     .await;
-    let stats_before = stats(&url);
+    let stats_before = stats(&prepared.path("keys"), &url);
     let rows = before.lines().count() - 1;
     assert_eq!(stats_before["involvements"].as_u64(), Some(rows as u64));
     node.stop().await.expect("stop");
 
     // What the node rebuilds from RocksDB is exactly what it held in memory.
-    let node = start_node(data.path(), loopback()).await;
+    let node = start_node(&prepared.path("keys"), data.path(), loopback()).await;
     let url = node.url();
     let p = prepared.path("");
     let url_for = url.clone();
     let after = blocking(move || {
-        ok(&braid(&["admin", "clusters", "--node", &url_for, "--out", &format!("{p}/restarted.csv")]));
+        ok(&braid_as(&format!("{p}/keys"), "admin", &["admin", "clusters", "--node", &url_for, "--out", &format!("{p}/restarted.csv")]));
         std::fs::read_to_string(format!("{p}/restarted.csv")).expect("clusters")
     })
     .await;
     assert_eq!(before, after);
-    assert_eq!(stats(&url)["records"], stats_before["records"]);
+    assert_eq!(stats(&prepared.path("keys"), &url)["records"], stats_before["records"]);
     node.stop().await.expect("stop");
 }
 
-/// A node whose config names two partnerships: `north` (every agency) and
-/// `statutory` (children's services and police only).
-async fn start_panel_node(data: &Path) -> RunningNode {
-    braid_node::spawn(NodeConfig {
-        listen: loopback(),
-        data_dir: data.to_path_buf(),
-        partnerships: [
-            ("north".to_owned(), AGENCIES.iter().map(|a| (*a).to_owned()).collect()),
-            ("statutory".to_owned(), vec!["CSC-NORTH".to_owned(), "POL-NORTH".to_owned()]),
-        ]
-        .into(),
-        ..NodeConfig::default()
-    })
-    .await
-    .expect("start node")
-}
-
-fn json(text: &str) -> serde_json::Value {
-    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-}
-
-fn panel(command: &str, url: &str, partnership: &str, rest: &[&str]) -> Output {
-    let mut args = vec!["panel", command, "--node", url, "--partnership", partnership, "--purpose", "test: panel review", "--case-ref", "T-1"];
-    args.extend_from_slice(rest);
-    braid(&args)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signals_on_default_synthetic_data_match_what_was_planted() {
     // `braid synth` with its defaults: 2,000 children, seed 42.
     let dir = tempfile::tempdir().expect("temp dir");
     let p = dir.path().display().to_string();
+    let keys = format!("{p}/keys");
+    ok(&braid(&["keys", "init", "--out", &keys]));
+    // A fixed scheme secret, so that the figures are the same on every run:
+    // Bloom positions follow the secret, and a few links (and so a few
+    // signals) differ from one secret to the next. BENCHMARKS.md gives the
+    // spread over secrets.
+    let secret = braid_pseudonym::SchemeSecret::new(1, [42u8; 32]);
+    std::fs::write(format!("{keys}/scheme.secret"), secret.to_file_text()).expect("write the secret");
     let data = tempfile::tempdir().expect("data dir");
-    let node = start_panel_node(data.path()).await;
+    let node = start_panel_node(&keys, data.path()).await;
     let url = node.url();
     let scores = blocking(move || {
         let path = |name: &str| format!("{p}/{name}");
         ok(&braid(&["synth", "--out", &path("synth")]));
-        // A fixed scheme secret, so that the figures are the same on every
-        // run: Bloom positions follow the secret, and a few links (and so
-        // a few signals) differ from one secret to the next. BENCHMARKS.md
-        // gives the spread over secrets.
-        std::fs::create_dir_all(path("keys")).expect("keys dir");
-        let secret = braid_pseudonym::SchemeSecret::new(1, [42u8; 32]);
-        std::fs::write(path("keys/scheme.secret"), secret.to_file_text()).expect("write the secret");
         for agency in AGENCIES {
             ok(&braid(&[
                 "agency", "pseudonymise",
@@ -591,10 +488,10 @@ async fn signals_on_default_synthetic_data_match_what_was_planted() {
                 "--input", &path(&format!("synth/{agency}.csv")),
                 "--out", &path(&format!("{agency}.bpx")),
             ]));
-            ok(&braid(&["agency", "upload", "--node", &url, &path(&format!("{agency}.bpx"))]));
+            ok(&upload(&path("keys"), &url, agency, &path(&format!("{agency}.bpx"))));
         }
-        ok(&braid(&["admin", "clusters", "--node", &url, "--out", &path("clusters.csv")]));
-        let listing = ok(&panel("signals", &url, "north", &["--limit", "100000", "--full", "--json"]));
+        ok(&braid_as(&path("keys"), "admin", &["admin", "clusters", "--node", &url, "--out", &path("clusters.csv")]));
+        let listing = ok(&panel(&path("keys"), "signals", &url, "north", &["--limit", "100000", "--full", "--json"]));
         std::fs::write(path("signals.json"), &listing).expect("write the listing");
         let mut args = vec!["eval".to_owned(), "--truth".into(), path("synth/truth.csv"), "--clusters".into(), path("clusters.csv")];
         for agency in AGENCIES {
@@ -620,15 +517,15 @@ async fn signals_on_default_synthetic_data_match_what_was_planted() {
 async fn panels_see_their_partnership_only_and_never_a_pseudonym() {
     let prepared = prepare(400);
     let data = tempfile::tempdir().expect("data dir");
-    let node = start_panel_node(data.path()).await;
+    let node = start_panel_node(&prepared.path("keys"), data.path()).await;
     let url = node.url();
     let p = prepared.path("");
     blocking(move || {
         let path = |name: &str| format!("{p}/{name}");
         for agency in AGENCIES {
-            ok(&braid(&["agency", "upload", "--node", &url, &path(&format!("{agency}.bpx"))]));
+            ok(&upload(&path("keys"), &url, agency, &path(&format!("{agency}.bpx"))));
         }
-        ok(&braid(&["admin", "clusters", "--node", &url, "--out", &path("clusters.csv")]));
+        ok(&braid_as(&path("keys"), "admin", &["admin", "clusters", "--node", &url, "--out", &path("clusters.csv")]));
         let clusters = std::fs::read_to_string(path("clusters.csv")).expect("clusters");
         let person_refs: Vec<String> = clusters.lines().skip(1).map(|l| l.split(',').nth(2).expect("person_ref").to_owned()).collect();
         let no_pseudonym = |text: &str| {
@@ -651,7 +548,7 @@ async fn panels_see_their_partnership_only_and_never_a_pseudonym() {
             .expect("someone known to both");
         let csc_record = rows.iter().find(|r| r[4] == *profile && r[0] == "CSC-NORTH").expect("their CSC record")[1].clone();
         let yot_record = rows.iter().find(|r| r[4] == *profile && r[0] == "YOT-NORTH").expect("their YOT record")[1].clone();
-        let text = ok(&panel("profile", &url, "statutory", &["--agency", "CSC-NORTH", "--record-ref", &csc_record, "--json"]));
+        let text = ok(&panel(&path("keys"), "profile", &url, "statutory", &["--agency", "CSC-NORTH", "--record-ref", &csc_record, "--json"]));
         no_pseudonym(&text);
         let view = json(&text);
         let person = view["profiles"].as_array().expect("profiles").iter().find(|p| p["profile_id"] == *profile).expect("the profile");
@@ -664,26 +561,26 @@ async fn panels_see_their_partnership_only_and_never_a_pseudonym() {
             assert!(["very high", "high", "moderate", "agency's own id", "only record"].contains(&band), "{band}");
             assert!(!record["fields"].as_object().expect("fields").is_empty(), "template fields are shown: {record}");
         }
-        let table = ok(&panel("profile", &url, "north", &["--profile", profile]));
+        let table = ok(&panel(&path("keys"), "profile", &url, "north", &["--profile", profile]));
         assert!(table.contains("YOT-NORTH") && table.contains("link "), "{table}");
 
         // Refusals.
-        let refused = failed(&panel("profile", &url, "statutory", &["--agency", "YOT-NORTH", "--record-ref", &yot_record]));
+        let refused = failed(&panel(&path("keys"), "profile", &url, "statutory", &["--agency", "YOT-NORTH", "--record-ref", &yot_record]));
         assert!(refused.contains("not in the partnership"), "{refused}");
-        let unknown = failed(&panel("signals", &url, "south", &[]));
-        assert!(unknown.contains("no partnership is called `south`"), "{unknown}");
-        let no_purpose = failed(&braid(&["panel", "signals", "--node", &url, "--partnership", "north", "--purpose", " "]));
+        let outside = failed(&panel_as(&path("keys"), "panel-statutory", "signals", &url, "north", &[]));
+        assert!(outside.contains("a panel of statutory may query only its own partnership, not north"), "{outside}");
+        let no_purpose = failed(&braid_as(&path("keys"), "panel-north", &["panel", "signals", "--node", &url, "--partnership", "north", "--purpose", " ", "--case-ref", "T-1"]));
         assert!(no_purpose.contains("must state its purpose"), "{no_purpose}");
 
         // Signals by kind and date, newest first; statutory sees fewer.
-        let all = json(&ok(&panel("signals", &url, "north", &["--limit", "100000", "--full", "--json"])));
-        let statutory = json(&ok(&panel("signals", &url, "statutory", &["--limit", "100000", "--json"])));
+        let all = json(&ok(&panel(&path("keys"), "signals", &url, "north", &["--limit", "100000", "--full", "--json"])));
+        let statutory = json(&ok(&panel(&path("keys"), "signals", &url, "statutory", &["--limit", "100000", "--json"])));
         assert!(statutory["matched"].as_u64() <= all["matched"].as_u64());
         assert!(
             statutory["signals"].as_array().expect("signals").iter().any(|s| s["outside"].as_object().is_some_and(|o| !o.is_empty())),
             "records held outside the partnership are counted"
         );
-        let text = ok(&panel("signals", &url, "statutory", &["--kind", "revictimisation", "--since", "2023-01-01", "--limit", "500", "--json"]));
+        let text = ok(&panel(&path("keys"), "signals", &url, "statutory", &["--kind", "revictimisation", "--since", "2023-01-01", "--limit", "500", "--json"]));
         no_pseudonym(&text);
         let listed = json(&text);
         let listed = listed["signals"].as_array().expect("signals");
@@ -693,12 +590,12 @@ async fn panels_see_their_partnership_only_and_never_a_pseudonym() {
         assert!(lasts.windows(2).all(|w| w[0] >= w[1]), "newest first");
         assert!(listed.iter().all(|s| s["kind"] == "revictimisation"));
         assert!(listed.iter().flat_map(|s| s["records"].as_array().expect("records")).all(|r| r["agency"] == "CSC-NORTH" || r["agency"] == "POL-NORTH"));
-        let bad_kind = failed(&panel("signals", &url, "north", &["--kind", "nonsense"]));
+        let bad_kind = failed(&panel(&path("keys"), "signals", &url, "north", &["--kind", "nonsense"]));
         assert!(bad_kind.contains("unknown signal kind"), "{bad_kind}");
         // A resolved concern is shown as resolved, never as a current label.
         let resolved = all["signals"].as_array().expect("signals").iter().find(|s| s["status"] == "resolved" && s["kind"] != "network").expect("a resolved signal");
         let subject = resolved["profile_id"].as_str().expect("id");
-        let person = json(&ok(&panel("profile", &url, "north", &["--profile", subject, "--json"])));
+        let person = json(&ok(&panel(&path("keys"), "profile", &url, "north", &["--profile", subject, "--json"])));
         let evidence: Vec<&str> = resolved["records"].as_array().expect("records").iter().map(|r| r["record_ref"].as_str().expect("ref")).collect();
         for record in person["profiles"][0]["records"].as_array().expect("records") {
             if evidence.contains(&record["record_ref"].as_str().expect("ref")) {
@@ -709,22 +606,22 @@ async fn panels_see_their_partnership_only_and_never_a_pseudonym() {
         // The network around a perpetrator: text, DOT and SVG.
         let shared = all["signals"].as_array().expect("signals").iter().find(|s| s["kind"] == "shared-perpetrator").expect("a shared perpetrator");
         let harmer = shared["profile_id"].as_str().expect("id");
-        let network = json(&ok(&panel("network", &url, "north", &["--profile", harmer, "--format", "json"])));
+        let network = json(&ok(&panel(&path("keys"), "network", &url, "north", &["--profile", harmer, "--format", "json"])));
         let ids: Vec<&str> = network["nodes"].as_array().expect("nodes").iter().map(|n| n["id"].as_str().expect("id")).collect();
         assert_eq!(ids[0], harmer);
         for victim in shared["related_profiles"].as_array().expect("victims") {
             assert!(ids.contains(&victim.as_str().expect("id")), "{victim} is in the network");
         }
-        let dot = ok(&panel("network", &url, "north", &["--profile", harmer, "--format", "dot"]));
+        let dot = ok(&panel(&path("keys"), "network", &url, "north", &["--profile", harmer, "--format", "dot"]));
         assert!(dot.starts_with("digraph network {") && dot.contains(&format!("\"{harmer}\"")), "{dot}");
         let svg_path = path("network.svg");
-        ok(&panel("network", &url, "north", &["--profile", harmer, "--format", "svg", "--out", &svg_path]));
+        ok(&panel(&path("keys"), "network", &url, "north", &["--profile", harmer, "--format", "svg", "--out", &svg_path]));
         let svg = std::fs::read_to_string(&svg_path).expect("svg");
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>") && svg.contains(harmer));
         no_pseudonym(&svg);
 
         // An aggregate report: distinct people, no small count shown.
-        let report = json(&ok(&panel("report", &url, "north", &["--by", "victim.sex", "--by", "case_type", "--json"])));
+        let report = json(&ok(&panel(&path("keys"), "report", &url, "north", &["--by", "victim.sex", "--by", "case_type", "--json"])));
         let cells: Vec<&str> = report["cells"].as_array().expect("cells").iter().flat_map(|r| r.as_array().expect("row").iter().map(|c| c.as_str().expect("cell"))).collect();
         let totals = report["row_totals"].as_array().expect("totals").iter().chain(report["column_totals"].as_array().expect("totals")).map(|c| c.as_str().expect("cell"));
         for cell in cells.iter().copied().chain(totals) {
@@ -736,17 +633,17 @@ async fn panels_see_their_partnership_only_and_never_a_pseudonym() {
         }
         let victims: u64 = report["total"].as_str().expect("total").parse().expect("the total is shown");
         assert!(victims > 300 && victims <= 400 + 50, "distinct victims, not records: {victims}");
-        let multi = failed(&panel("report", &url, "north", &["--by", "context.abuse_types"]));
+        let multi = failed(&panel(&path("keys"), "report", &url, "north", &["--by", "context.abuse_types"]));
         assert!(multi.contains("not a single-choice item"), "{multi}");
         // A whole-number item: one row per age of a child.
-        let ages = json(&ok(&panel("report", &url, "north", &["--by", "victim.age_at_referral", "--json"])));
+        let ages = json(&ok(&panel(&path("keys"), "report", &url, "north", &["--by", "victim.age_at_referral", "--json"])));
         let labels: Vec<&str> = ages["row_labels"].as_array().expect("labels").iter().map(|l| l.as_str().expect("label")).collect();
         assert_eq!(&labels[..3], ["0", "1", "2"]);
         assert_eq!(labels.len(), 18 + 2, "0 to 17, not known, not recorded");
         assert_eq!(ages["total"], report["total"], "the same people, counted once either way");
 
         // Completeness and interconnectedness.
-        let quality = json(&ok(&panel("quality", &url, "statutory", &["--json"])));
+        let quality = json(&ok(&panel(&path("keys"), "quality", &url, "statutory", &["--json"])));
         let agencies = quality["agencies"].as_array().expect("agencies");
         assert_eq!(agencies.len(), 2);
         let police = agencies.iter().find(|a| a["agency"] == "POL-NORTH").expect("police");
@@ -756,9 +653,9 @@ async fn panels_see_their_partnership_only_and_never_a_pseudonym() {
         let status = item("victim.status").expect("counted as missing where it applies");
         assert_eq!(status["known"], 0, "police never record victim.status: {status}");
         assert!(status["missing"].as_u64().expect("missing") > 0);
-        let table = ok(&panel("quality", &url, "statutory", &[]));
+        let table = ok(&panel(&path("keys"), "quality", &url, "statutory", &[]));
         assert!(table.contains("A3 victim.sex"), "{table}");
-        let services = json(&ok(&panel("services", &url, "north", &["--json"])));
+        let services = json(&ok(&panel(&path("keys"), "services", &url, "north", &["--json"])));
         let matrix = services["rows"].as_array().expect("rows");
         assert_eq!(matrix.len(), 4);
         for (a, row) in matrix.iter().enumerate() {
@@ -776,15 +673,15 @@ async fn panels_see_their_partnership_only_and_never_a_pseudonym() {
 async fn signals_follow_withdrawals_and_survive_a_restart() {
     let prepared = prepare(300);
     let data = tempfile::tempdir().expect("data dir");
-    let node = start_panel_node(data.path()).await;
+    let node = start_panel_node(&prepared.path("keys"), data.path()).await;
     let url = node.url();
     let p = prepared.path("");
     let url_for = url.clone();
     let (before, withdrawn, subject, after) = blocking(move || {
         for agency in AGENCIES {
-            ok(&braid(&["agency", "upload", "--node", &url_for, &format!("{p}/{agency}.bpx")]));
+            ok(&upload(&format!("{p}/keys"), &url_for, agency, &format!("{p}/{agency}.bpx")));
         }
-        let before = json(&ok(&panel("signals", &url_for, "north", &["--limit", "100000", "--json"])));
+        let before = json(&ok(&panel(&format!("{p}/keys"), "signals", &url_for, "north", &["--limit", "100000", "--json"])));
         // A re-victimised child with one record at each of two agencies, one
         // of which is withdrawn.
         let signal = before["signals"]
@@ -799,8 +696,8 @@ async fn signals_follow_withdrawals_and_survive_a_restart() {
             .clone();
         let record = signal["records"][1].clone();
         let (agency, record_ref) = (record["agency"].as_str().expect("agency"), record["record_ref"].as_str().expect("ref"));
-        ok(&braid(&["agency", "withdraw", "--node", &url_for, "--agency", agency, "--record-ref", record_ref]));
-        let after = json(&ok(&panel("signals", &url_for, "north", &["--limit", "100000", "--json"])));
+        ok(&braid_as(&format!("{p}/keys"), &agency.to_lowercase(), &["agency", "withdraw", "--node", &url_for, "--agency", agency, "--record-ref", record_ref]));
+        let after = json(&ok(&panel(&format!("{p}/keys"), "signals", &url_for, "north", &["--limit", "100000", "--json"])));
         (before, record_ref.to_owned(), signal["profile_id"].as_str().expect("id").to_owned(), after)
     })
     .await;
@@ -818,9 +715,10 @@ async fn signals_follow_withdrawals_and_survive_a_restart() {
     assert!(still.iter().all(|s| s["detail"] == "re-referral"), "{still:?}");
     // Signals are derived from RocksDB: a restarted node lists the same.
     node.stop().await.expect("stop");
-    let node = start_panel_node(data.path()).await;
+    let node = start_panel_node(&prepared.path("keys"), data.path()).await;
     let url = node.url();
-    let restarted = blocking(move || json(&ok(&panel("signals", &url, "north", &["--limit", "100000", "--json"])))).await;
+    let keys = prepared.path("keys");
+    let restarted = blocking(move || json(&ok(&panel(&keys, "signals", &url, "north", &["--limit", "100000", "--json"])))).await;
     assert_eq!(restarted, after);
     node.stop().await.expect("stop");
 }
@@ -833,21 +731,27 @@ fn keys_init_writes_a_secret_certificates_and_the_policy_that_grants_roles() {
     let out_text = out.display().to_string();
     let printed = ok(&braid(&["keys", "init", "--out", &out_text, "--partnership", "north", "--partnership", "south"]));
     assert!(printed.contains("fingerprint e1-"), "{printed}");
-    let policy = braid_access::Policy::from_toml(&std::fs::read_to_string(out.join("policy.toml")).expect("policy")).expect("valid policy");
+    let policy = braid_access::Policy::from_toml(&std::fs::read_to_string(out.join("node/policy.toml")).expect("policy")).expect("valid policy");
     for agency in AGENCIES {
         let principal = agency.to_lowercase();
         assert_eq!(policy.role(&principal), Some(&braid_access::Role::Agency(agency.to_owned())));
-        assert!(out.join(format!("{principal}.crt")).exists());
+        for file in ["ca.crt", "client.crt", "client.key"] {
+            assert!(out.join(&principal).join(file).exists(), "{principal}/{file}");
+        }
     }
     assert_eq!(policy.role("panel-south"), Some(&braid_access::Role::Panel("south".to_owned())));
     assert_eq!(policy.role("auditor"), Some(&braid_access::Role::Auditor));
     assert_eq!(policy.role("admin"), Some(&braid_access::Role::Admin));
-    for name in ["scheme.secret", "ca.key", "node.key", "panel-north.key", "csc-north.key"] {
+    for name in ["scheme.secret", "ca/ca.key", "node/node.key", "panel-north/client.key", "csc-north/client.key", "auditor/client.key"] {
         let mode = std::fs::metadata(out.join(name)).expect(name).permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{name} is private");
     }
-    let certificate = std::fs::read_to_string(out.join("node.crt")).expect("node certificate");
+    assert!(!out.join("node/ca.key").exists() && !out.join("auditor/ca.key").exists(), "the CA key stays in ca/");
+    let certificate = std::fs::read_to_string(out.join("node/node.crt")).expect("node certificate");
     assert!(certificate.starts_with("-----BEGIN CERTIFICATE-----"));
+    let client = std::fs::read(out.join("panel-south/client.crt")).expect("client certificate");
+    let (_, pem) = x509_parser::pem::parse_x509_pem(&client).expect("PEM");
+    assert_eq!(braid_access::principal_of(&pem.contents).as_deref(), Some("panel-south"));
     // Nothing is overwritten.
     let refused = failed(&braid(&["keys", "init", "--out", &out_text]));
     assert!(refused.contains("refusing to overwrite"), "{refused}");

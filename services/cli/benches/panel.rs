@@ -9,17 +9,21 @@
 #[path = "../src/convert.rs"]
 #[allow(dead_code)]
 mod convert;
+#[path = "../src/connect.rs"]
+#[allow(dead_code)]
+mod connect;
+#[path = "../src/keys.rs"]
+#[allow(dead_code)]
+mod keys;
+mod common;
 
 use std::time::{Duration, Instant};
 
-use braid_node::engine::{Engine, Submission};
+use braid_node::engine::Engine;
 use braid_proto::v1::{self, panel_service_client::PanelServiceClient};
-use braid_pseudonym::{pseudonymise_extract, Keys, SchemeSecret};
-use braid_synth::{generate, NoiseLevel, SynthConfig};
+use common::AGENCIES;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
-
-const AGENCIES: [&str; 4] = ["CSC-NORTH", "POL-NORTH", "YOT-NORTH", "VOL-NORTH"];
 
 fn percentile(sorted: &[Duration], share: f64) -> Duration {
     let index = ((sorted.len() as f64 - 1.0) * share).round() as usize;
@@ -42,37 +46,20 @@ fn context(partnership: &str) -> Option<v1::PanelContext> {
     Some(v1::PanelContext {
         partnership: partnership.to_owned(),
         purpose: "benchmark".to_owned(),
-        case_reference: String::new(),
+        case_reference: "BENCH-1".to_owned(),
     })
 }
 
 #[tokio::main]
 async fn main() {
     let children: usize = std::env::var("BRAID_BENCH_PANEL_CHILDREN").ok().and_then(|v| v.parse().ok()).unwrap_or(300_000);
-    let secret = SchemeSecret::new(1, [7u8; 32]);
-    let synthetic = generate(&SynthConfig { children, seed: 11, noise: NoiseLevel::Default });
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut refs: Vec<(String, String)> = Vec::new();
+    let mut refs: Vec<(String, String)>;
     {
-        let engine = Engine::open(dir.path(), None, 5000).expect("open");
+        let engine = Engine::open(dir.path(), None, 5000, Default::default()).expect("open");
         let started = Instant::now();
-        let mut involvements = 0u64;
-        for extract in &synthetic.extracts {
-            let keys = Keys::derive(&secret, &extract.mapping.agency.code);
-            let output = pseudonymise_extract(extract.csv.as_bytes(), &extract.mapping, &keys, |_| {}).expect("pseudonymise");
-            let submission = Submission {
-                agency: extract.mapping.agency.code.clone(),
-                agency_type: extract.mapping.agency.agency_type.clone(),
-                epoch: keys.epoch_fingerprint().to_owned(),
-                submission_id: "panel-bench".to_owned(),
-            };
-            let records: Vec<_> = output.records.iter().map(convert::record).collect();
-            refs.extend(records.iter().map(|r| (submission.agency.clone(), r.record_ref.clone())));
-            for (sequence, chunk) in records.chunks(1000).enumerate() {
-                let ack = engine.apply_batch(&submission, sequence as u32, chunk.to_vec()).expect("apply");
-                involvements += u64::from(ack.involvements);
-            }
-        }
+        let involvements;
+        (refs, involvements) = common::fill(&engine, children, "panel-bench");
         println!("store: {involvements} involvements from {children} children, ingested in {:.1}s", started.elapsed().as_secs_f64());
         // Uploads only note what changed; the first read settles every
         // batch's changes at once (and works out the networks).
@@ -82,12 +69,23 @@ async fn main() {
         engine.panel_signals(&agencies, &request).expect("signals");
         println!("first signal listing after the whole ingest (every change settled, networks computed): {:.0} ms", started.elapsed().as_secs_f64() * 1000.0);
     }
-    drop(synthetic);
 
+    let keys_dir = tempfile::tempdir().expect("keys dir");
+    let agencies: Vec<String> = AGENCIES.iter().map(|a| (*a).to_owned()).collect();
+    keys::keys_init(&keys::KeysInit {
+        out: keys_dir.path(),
+        epoch: 1,
+        agencies: &agencies,
+        partnerships: &["north".to_owned(), "statutory".to_owned()],
+        hosts: &["127.0.0.1".to_owned()],
+    })
+    .expect("development keys");
     let started = Instant::now();
     let node = braid_node::spawn(braid_node::NodeConfig {
         listen: "127.0.0.1:0".parse().expect("address"),
         data_dir: dir.path().to_path_buf(),
+        tls: Some(braid_node::TlsFiles::in_dir(&keys_dir.path().join("node"))),
+        policy: Some(keys_dir.path().join("node/policy.toml")),
         partnerships: [
             ("north".to_owned(), AGENCIES.iter().map(|a| (*a).to_owned()).collect()),
             ("statutory".to_owned(), vec!["CSC-NORTH".to_owned(), "POL-NORTH".to_owned()]),
@@ -98,7 +96,12 @@ async fn main() {
     .await
     .expect("start node");
     println!("node started on the store (index, facts and signals rebuilt) in {:.1}s", started.elapsed().as_secs_f64());
-    let mut client = PanelServiceClient::connect(node.url()).await.expect("connect").max_decoding_message_size(256 << 20);
+    let panel_client = |principal: &str| {
+        let args = connect::NodeArgs::mtls(&node.url(), &keys_dir.path().join(principal));
+        async move { PanelServiceClient::new(connect::connect(&args).await.expect("connect")).max_decoding_message_size(256 << 20) }
+    };
+    let mut client = panel_client("panel-north").await;
+    let mut statutory = panel_client("panel-statutory").await;
 
     // The first listing after a change also works out the networks.
     let first = Instant::now();
@@ -157,7 +160,8 @@ async fn main() {
         let mut matched = 0;
         for _ in 0..200 {
             let started = Instant::now();
-            let response = client.signals(request.clone()).await.expect("signals").into_inner();
+            let asking = if request.context.as_ref().is_some_and(|c| c.partnership == "statutory") { &mut statutory } else { &mut client };
+            let response = asking.signals(request.clone()).await.expect("signals").into_inner();
             times.push(started.elapsed());
             matched = response.matched;
         }

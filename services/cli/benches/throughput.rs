@@ -10,6 +10,8 @@
 #[path = "../src/convert.rs"]
 #[allow(dead_code)]
 mod convert;
+#[allow(dead_code)]
+mod common;
 
 use std::time::Instant;
 
@@ -48,7 +50,7 @@ fn main() {
 
     // Node ingest through the engine: 500-record batches, each one synced write.
     let dir = tempfile::tempdir().expect("temp dir");
-    let engine = Engine::open(dir.path(), None, 5000).expect("open");
+    let engine = Engine::open(dir.path(), None, 5000, Default::default()).expect("open");
     let started = Instant::now();
     let mut involvements = 0u64;
     for (agency, epoch, output) in &outputs {
@@ -60,7 +62,7 @@ fn main() {
             submission_id: "bench".to_owned(),
         };
         for (sequence, batch) in records.chunks(500).enumerate() {
-            let ack = engine.apply_batch(&submission, sequence as u32, batch.to_vec()).expect("apply");
+            let ack = engine.apply_batch(&submission, sequence as u32, batch.to_vec(), common::bench_entry()).expect("apply").0;
             involvements += u64::from(ack.involvements);
         }
     }
@@ -117,7 +119,7 @@ fn scale(secret: &SchemeSecret) {
     let batches: Vec<(Submission, std::sync::Mutex<Option<Vec<_>>>)> =
         batches.into_iter().map(|(submission, records)| (submission, std::sync::Mutex::new(Some(records)))).collect();
     let dir = tempfile::tempdir().expect("temp dir");
-    let engine = Engine::open(dir.path(), None, 5000).expect("open");
+    let engine = Engine::open(dir.path(), None, 5000, Default::default()).expect("open");
     // Two uploads at a time by default (`BRAID_BENCH_UPLOADS`): the node
     // overlaps one batch's durable write with another's linking. Batches
     // are applied in order of taking. Progress is logged after each batch
@@ -133,7 +135,7 @@ fn scale(secret: &SchemeSecret) {
                 let index = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let Some((submission, slot)) = batches.get(index) else { break };
                 let records = slot.lock().expect("batch").take().unwrap_or_default();
-                let ack = engine.apply_batch(submission, index as u32, records).expect("apply");
+                let ack = engine.apply_batch(submission, index as u32, records, common::bench_entry()).expect("apply").0;
                 let total = stored_total.fetch_add(u64::from(ack.involvements), std::sync::atomic::Ordering::SeqCst) + u64::from(ack.involvements);
                 progress.lock().expect("progress").push((total, Instant::now()));
             });
@@ -177,7 +179,7 @@ fn scale(secret: &SchemeSecret) {
 /// memory and time.
 fn reopen(path: &std::path::Path) {
     let started = Instant::now();
-    let engine = Engine::open(path, None, 5000).expect("reopen");
+    let engine = Engine::open(path, None, 5000, Default::default()).expect("reopen");
     let reopen = started.elapsed().as_secs_f64();
     let stats = engine.stats().expect("stats");
     println!(

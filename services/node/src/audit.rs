@@ -32,6 +32,21 @@ pub struct CheckpointPolicy {
     pub every: Duration,
 }
 
+impl From<crate::config::AuditSettings> for CheckpointPolicy {
+    fn from(settings: crate::config::AuditSettings) -> CheckpointPolicy {
+        CheckpointPolicy {
+            every_entries: settings.checkpoint_every_entries,
+            every: Duration::from_secs(settings.checkpoint_every_seconds),
+        }
+    }
+}
+
+impl Default for CheckpointPolicy {
+    fn default() -> CheckpointPolicy {
+        crate::config::AuditSettings::default().into()
+    }
+}
+
 /// A queued entry and the change it accompanies.
 struct Job {
     id: u64,

@@ -36,6 +36,12 @@ pub struct NodeConfig {
     /// only by the `--insecure-dev` flag, never from a file.
     #[serde(skip)]
     pub insecure_dev: bool,
+    /// Answer calls that change nothing without auditing them: only for the
+    /// benchmark that measures what the audit costs. Never set from a file,
+    /// the environment or a flag.
+    #[doc(hidden)]
+    #[serde(skip)]
+    pub unaudited_reads_for_benchmarks: bool,
 }
 
 /// The files mTLS needs (PEM).
@@ -92,6 +98,7 @@ impl Default for NodeConfig {
             policy: None,
             audit: AuditSettings::default(),
             insecure_dev: false,
+            unaudited_reads_for_benchmarks: false,
         }
     }
 }

@@ -821,6 +821,7 @@ impl Engine {
         drop(guard);
         put_links(&mut set, outcomes, &withdrawn);
         entry.result_count = u64::from(ack.accepted + ack.replaced + ack.unchanged);
+        entry.outcome = "ok".to_owned();
         let index = self.write_in_turn(ticket, set, entry)?;
         self.lock_state()?.note_records(&removed, &added);
         Ok((ack, index))
@@ -864,6 +865,7 @@ impl Engine {
         drop(guard);
         put_links(&mut set, outcomes, &withdrawn_ids);
         entry.result_count = u64::from(withdrawn);
+        entry.outcome = "ok".to_owned();
         let index = self.write_in_turn(ticket, set, entry)?;
         self.lock_state()?.note_records(&removed, &[]);
         Ok((withdrawn, not_found, index))

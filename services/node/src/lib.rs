@@ -87,16 +87,18 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
     let expected = config.expected_epoch.clone();
     let max = config.max_batch_records;
     let partnerships = config.partnerships.clone();
-    let checkpoints = audit::CheckpointPolicy {
-        every_entries: config.audit.checkpoint_every_entries,
-        every: std::time::Duration::from_secs(config.audit.checkpoint_every_seconds),
-    };
+    let checkpoints = audit::CheckpointPolicy::from(config.audit);
     let engine = tokio::task::spawn_blocking(move || Engine::open(&data_dir, expected, max, checkpoints))
         .await
         .context("open the store")?
         .context("open the store")?;
     let engine = Arc::new(engine);
-    let gate = Arc::new(gate::Gate::new(Arc::clone(&engine), policy, config.insecure_dev));
+    let mut gate = gate::Gate::new(Arc::clone(&engine), policy, config.insecure_dev);
+    if config.unaudited_reads_for_benchmarks {
+        tracing::warn!("reads are NOT audited: a benchmark baseline, never a deployment");
+        gate.skip_read_audit_for_benchmarks();
+    }
+    let gate = Arc::new(gate);
     if config.insecure_dev {
         tracing::warn!("--insecure-dev: listening WITHOUT TLS; callers' principals are claimed, not proven");
     }

@@ -1,0 +1,47 @@
+//! What the bench binaries share: a store built from synthetic agencies'
+//! extracts through the engine, as uploads would build it.
+
+use braid_node::engine::{Engine, Submission};
+use braid_pseudonym::{pseudonymise_extract, Keys, SchemeSecret};
+use braid_synth::{generate, NoiseLevel, SynthConfig};
+
+use crate::convert;
+
+/// The synthetic agencies.
+pub const AGENCIES: [&str; 4] = ["CSC-NORTH", "POL-NORTH", "YOT-NORTH", "VOL-NORTH"];
+
+/// The audit entry a benchmark's upload batch is stored with.
+pub fn bench_entry() -> braid_audit::Entry {
+    braid_audit::Entry {
+        principal: "benchmark".to_owned(),
+        action: "ingest.upload".to_owned(),
+        ..braid_audit::Entry::default()
+    }
+}
+
+/// Pseudonymises `children` synthetic children's records and applies them
+/// to `engine` in batches of 1,000. Returns every (agency, record ref) and
+/// the involvements stored.
+pub fn fill(engine: &Engine, children: usize, submission_id: &str) -> (Vec<(String, String)>, u64) {
+    let secret = SchemeSecret::new(1, [7u8; 32]);
+    let synthetic = generate(&SynthConfig { children, seed: 11, noise: NoiseLevel::Default });
+    let mut refs = Vec::new();
+    let mut involvements = 0u64;
+    for extract in &synthetic.extracts {
+        let keys = Keys::derive(&secret, &extract.mapping.agency.code);
+        let output = pseudonymise_extract(extract.csv.as_bytes(), &extract.mapping, &keys, |_| {}).expect("pseudonymise");
+        let submission = Submission {
+            agency: extract.mapping.agency.code.clone(),
+            agency_type: extract.mapping.agency.agency_type.clone(),
+            epoch: keys.epoch_fingerprint().to_owned(),
+            submission_id: submission_id.to_owned(),
+        };
+        let records: Vec<_> = output.records.iter().map(convert::record).collect();
+        refs.extend(records.iter().map(|r| (submission.agency.clone(), r.record_ref.clone())));
+        for (sequence, chunk) in records.chunks(1000).enumerate() {
+            let ack = engine.apply_batch(&submission, sequence as u32, chunk.to_vec(), bench_entry()).expect("apply").0;
+            involvements += u64::from(ack.involvements);
+        }
+    }
+    (refs, involvements)
+}
