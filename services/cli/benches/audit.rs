@@ -135,7 +135,7 @@ async fn main() {
     let data = tempfile::tempdir().expect("data dir");
     let refs = {
         let engine = Engine::open(data.path(), None, 5000, Default::default()).expect("open");
-        let (refs, involvements) = common::fill(&engine, children, "audit-bench");
+        let (refs, involvements) = tokio::task::block_in_place(|| common::fill(&engine, children, "audit-bench"));
         println!("store: {involvements} involvements from {children} children");
         Arc::new(refs)
     };

@@ -59,7 +59,7 @@ async fn main() {
         let engine = Engine::open(dir.path(), None, 5000, Default::default()).expect("open");
         let started = Instant::now();
         let involvements;
-        (refs, involvements) = common::fill(&engine, children, "panel-bench");
+        (refs, involvements) = tokio::task::block_in_place(|| common::fill(&engine, children, "panel-bench"));
         println!("store: {involvements} involvements from {children} children, ingested in {:.1}s", started.elapsed().as_secs_f64());
         // Uploads only note what changed; the first read settles every
         // batch's changes at once (and works out the networks).

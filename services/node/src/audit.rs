@@ -1,25 +1,26 @@
 //! The node's side of the audit log: every call becomes an entry, written
 //! durably before any answer leaves the node.
 //!
-//! Entries are group-committed: callers queue their entry, and whichever
-//! caller finds no write in progress becomes the writer, appends every
-//! queued entry to the Merkle tree and stores them in one synced RocksDB
-//! write. A call that changes data hands its own [`WriteSet`] along, so its
-//! entry is stored in the same atomic write as the change. A checkpoint is
-//! signed every `checkpoint_every` entries (in the write that reaches the
-//! count) and, by [`AuditLog::checkpoint_if_stale`], when entries have waited
-//! longer than the configured interval.
+//! One writer thread owns the log. Callers send it their entry (a call that
+//! changes data sends its [`WriteSet`] along, so the entry is stored in the
+//! same atomic write as the change) and wait for the entry's index. The
+//! writer takes everything queued, appends it to the Merkle tree and stores
+//! it in one synced RocksDB write (group commit), then answers each caller:
+//! many concurrent calls share one sync. A checkpoint is signed, over
+//! entries already synced, every `every_entries` entries, when entries have
+//! waited longer than `every`, and on an auditor's request.
 //!
 //! On start the whole stored log is verified; the node refuses to add to a
 //! log that does not verify, and the error names the first bad entry.
 
-use std::collections::HashMap;
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use braid_audit::merkle::{self, Hash};
 use braid_audit::{Checkpoint, Entry, Log, Signer};
 use braid_store::{Store, WriteSet};
+use tokio::sync::oneshot;
 
 use crate::engine::EngineError;
 
@@ -47,30 +48,47 @@ impl Default for CheckpointPolicy {
     }
 }
 
-/// A queued entry and the change it accompanies.
-struct Job {
-    id: u64,
-    entry: Entry,
-    set: Option<WriteSet>,
+/// The most entries one write takes.
+const MAX_GROUP: usize = 4096;
+
+/// What the writer is asked to do.
+enum Job {
+    /// Append an entry (with the change it accompanies); answer its index.
+    Append {
+        entry: Entry,
+        set: Option<WriteSet>,
+        reply: oneshot::Sender<Result<u64, String>>,
+    },
+    /// Sign a checkpoint of everything synced (if anything is new, or
+    /// `only_if_stale` and entries have waited long enough); answer the
+    /// newest checkpoint.
+    Checkpoint {
+        only_if_stale: bool,
+        reply: oneshot::Sender<Result<Option<Checkpoint>, String>>,
+    },
 }
 
-struct Inner {
-    log: Log,
+/// What readers see of the writer's state.
+#[derive(Default)]
+struct Shared {
+    /// Leaf hashes of every synced entry, for proofs.
     leaves: Vec<Hash>,
-    queue: Vec<Job>,
-    next_job: u64,
-    done: HashMap<u64, Result<u64, String>>,
-    writing: bool,
-    checkpointed_size: u64,
-    checkpointed_at: Instant,
 }
 
 /// The audit log as the node writes it.
 pub struct AuditLog {
-    inner: Mutex<Inner>,
-    written: Condvar,
-    signer: Signer,
-    policy: CheckpointPolicy,
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    shared: Arc<Mutex<Shared>>,
+    public_key: Vec<u8>,
+    writer: Option<std::thread::JoinHandle<()>>,
+}
+
+fn stopped() -> EngineError {
+    EngineError::Storage(braid_store::Error::Rocks("the audit writer has stopped".to_owned()))
+}
+
+fn storage(message: String) -> EngineError {
+    EngineError::Storage(braid_store::Error::Rocks(message))
 }
 
 /// Milliseconds since the Unix epoch.
@@ -118,8 +136,9 @@ pub fn verify_directory(data_dir: &std::path::Path, saved: &[Checkpoint]) -> any
 
 impl AuditLog {
     /// Opens the log in `store`: makes the signing key on first use,
-    /// verifies every stored entry and checkpoint, and resumes the tree.
-    pub fn open(store: &Store, policy: CheckpointPolicy) -> Result<AuditLog, EngineError> {
+    /// verifies every stored entry and checkpoint, resumes the tree and
+    /// starts the writer.
+    pub fn open(store: Arc<Store>, policy: CheckpointPolicy) -> Result<AuditLog, EngineError> {
         let signer = match store.audit_signing_key()? {
             Some(document) => Signer::from_pkcs8(&document).map_err(|_| braid_store::Error::Corrupt("audit signing key"))?,
             None => {
@@ -130,7 +149,7 @@ impl AuditLog {
                 signer
             }
         };
-        let checkpoints = stored_checkpoints(store)?;
+        let checkpoints = stored_checkpoints(&store)?;
         let mut entries = Vec::new();
         store.for_each_audit_entry(0, |index, bytes| {
             entries.push((index, bytes));
@@ -143,159 +162,81 @@ impl AuditLog {
                  inspect it with `braid audit verify --data-dir` and restore the store from a backup"
             ))
         })?;
-        let log = Log::resume(leaves.iter().copied());
-        let checkpointed_size = checkpoints.iter().map(|c| c.size).max().unwrap_or(0);
-        Ok(AuditLog {
-            inner: Mutex::new(Inner {
-                log,
-                leaves,
-                queue: Vec::new(),
-                next_job: 0,
-                done: HashMap::new(),
-                writing: false,
-                checkpointed_size,
-                checkpointed_at: Instant::now(),
-            }),
-            written: Condvar::new(),
+        let public_key = signer.public_key();
+        let writer = Writer {
+            log: Log::resume(leaves.iter().copied()),
+            checkpointed_size: checkpoints.iter().map(|c| c.size).max().unwrap_or(0),
+            checkpointed_at: Instant::now(),
+            latest: checkpoints.into_iter().max_by_key(|c| c.size),
+            store,
             signer,
             policy,
+        };
+        let shared = Arc::new(Mutex::new(Shared { leaves }));
+        let (jobs, receiver) = mpsc::channel();
+        let thread_shared = Arc::clone(&shared);
+        let handle = std::thread::Builder::new()
+            .name("audit-writer".to_owned())
+            .spawn(move || writer.run(&receiver, &thread_shared))
+            .map_err(|error| storage(format!("could not start the audit writer: {error}")))?;
+        Ok(AuditLog {
+            jobs: Mutex::new(Some(jobs)),
+            shared,
+            public_key,
+            writer: Some(handle),
         })
     }
 
-    fn lock(&self) -> Result<MutexGuard<'_, Inner>, EngineError> {
-        self.inner.lock().map_err(|_| EngineError::Poisoned)
+    fn send(&self, job: Job) -> Result<(), EngineError> {
+        let jobs = self.jobs.lock().map_err(|_| EngineError::Poisoned)?;
+        jobs.as_ref().ok_or_else(stopped)?.send(job).map_err(|_| stopped())
     }
 
     /// The key checkpoints are signed with.
     pub fn public_key(&self) -> Vec<u8> {
-        self.signer.public_key()
+        self.public_key.clone()
     }
 
-    /// Entries so far.
+    /// Entries synced so far.
     pub fn size(&self) -> Result<u64, EngineError> {
-        Ok(self.lock()?.log.size())
+        Ok(self.shared.lock().map_err(|_| EngineError::Poisoned)?.leaves.len() as u64)
     }
 
     /// Appends `entry` (and stores `set` in the same write), durably;
-    /// returns the entry's index once it is synced.
-    pub fn append(&self, store: &Store, entry: Entry, set: Option<WriteSet>) -> Result<u64, EngineError> {
-        let mut inner = self.lock()?;
-        let id = inner.next_job;
-        inner.next_job += 1;
-        inner.queue.push(Job { id, entry, set });
-        loop {
-            if let Some(result) = inner.done.remove(&id) {
-                return result.map_err(|message| EngineError::Storage(braid_store::Error::Rocks(message)));
-            }
-            if inner.writing {
-                inner = self.written.wait(inner).map_err(|_| EngineError::Poisoned)?;
-                continue;
-            }
-            inner.writing = true;
-            let jobs = std::mem::take(&mut inner.queue);
-            let mut log = inner.log.clone();
-            let checkpointed_size = inner.checkpointed_size;
-            drop(inner);
-
-            let mut set = WriteSet::new();
-            let mut leaves = Vec::with_capacity(jobs.len());
-            let mut indices = Vec::with_capacity(jobs.len());
-            for job in jobs {
-                if let Some(change) = job.set {
-                    set.append(change);
-                }
-                let (entry, bytes) = log.append(job.entry);
-                leaves.push(braid_audit::leaf_of(&entry));
-                indices.push((job.id, entry.index));
-                set.put_audit_entry(entry.index, bytes);
-            }
-            let checkpoint = (log.size() - checkpointed_size >= self.policy.every_entries)
-                .then(|| self.signer.checkpoint(log.size(), log.root(), now_ms()));
-            if let Some(checkpoint) = &checkpoint {
-                set.put_audit_checkpoint(checkpoint.size, checkpoint.to_text().into_bytes());
-            }
-            let result = store.write(set);
-
-            inner = self.lock()?;
-            match result {
-                Ok(()) => {
-                    inner.log = log;
-                    inner.leaves.extend(leaves);
-                    for (job, index) in indices {
-                        inner.done.insert(job, Ok(index));
-                    }
-                    if let Some(checkpoint) = checkpoint {
-                        inner.checkpointed_size = checkpoint.size;
-                        inner.checkpointed_at = Instant::now();
-                    }
-                }
-                Err(error) => {
-                    for (job, _) in indices {
-                        inner.done.insert(job, Err(error.to_string()));
-                    }
-                }
-            }
-            inner.writing = false;
-            self.written.notify_all();
-        }
+    /// returns the entry's index once it is synced. For blocking callers.
+    pub fn append_blocking(&self, entry: Entry, set: Option<WriteSet>) -> Result<u64, EngineError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Job::Append { entry, set, reply })?;
+        answer.blocking_recv().map_err(|_| stopped())?.map_err(storage)
     }
 
-    /// Takes the writer's turn, so nothing is appended meanwhile.
-    fn exclusive(&self) -> Result<MutexGuard<'_, Inner>, EngineError> {
-        let mut inner = self.lock()?;
-        while inner.writing {
-            inner = self.written.wait(inner).map_err(|_| EngineError::Poisoned)?;
-        }
-        Ok(inner)
+    /// Appends `entry` durably; resolves to its index once it is synced.
+    pub async fn append(&self, entry: Entry) -> Result<u64, EngineError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Job::Append { entry, set: None, reply })?;
+        answer.await.map_err(|_| stopped())?.map_err(storage)
     }
 
-    /// Signs and stores a checkpoint of every entry written so far (all
-    /// synced) unless the newest checkpoint already covers them; returns the
-    /// newest checkpoint.
-    pub fn checkpoint(&self, store: &Store) -> Result<Checkpoint, EngineError> {
-        let mut inner = self.exclusive()?;
-        let size = inner.log.size();
-        if size == inner.checkpointed_size {
-            if let Some(latest) = stored_checkpoints(store)?.into_iter().rev().find(|c| c.size == size) {
-                return Ok(latest);
-            }
-        }
-        let checkpoint = self.signer.checkpoint(size, inner.log.root(), now_ms());
-        let mut set = WriteSet::new();
-        set.put_audit_checkpoint(size, checkpoint.to_text().into_bytes());
-        // The writer's turn is held through the write: no entry can be
-        // appended between signing and storing.
-        inner.writing = true;
-        drop(inner);
-        let result = store.write(set);
-        let mut inner = self.lock()?;
-        inner.writing = false;
-        if result.is_ok() {
-            inner.checkpointed_size = size;
-            inner.checkpointed_at = Instant::now();
-        }
-        self.written.notify_all();
-        result?;
-        Ok(checkpoint)
+    /// Signs a checkpoint of every synced entry unless the newest already
+    /// covers them; returns the newest checkpoint.
+    pub fn checkpoint(&self) -> Result<Checkpoint, EngineError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Job::Checkpoint { only_if_stale: false, reply })?;
+        answer.blocking_recv().map_err(|_| stopped())?.map_err(storage)?.ok_or_else(stopped)
     }
 
-    /// Signs a checkpoint when entries added since the last one are older
-    /// than the configured interval. Returns whether it signed.
-    pub fn checkpoint_if_stale(&self, store: &Store) -> Result<bool, EngineError> {
-        {
-            let inner = self.lock()?;
-            if inner.log.size() == inner.checkpointed_size || inner.checkpointed_at.elapsed() < self.policy.every {
-                return Ok(false);
-            }
-        }
-        self.checkpoint(store)?;
-        Ok(true)
+    /// Signs a checkpoint if entries have waited longer than the interval.
+    /// Returns whether it signed.
+    pub fn checkpoint_if_stale(&self) -> Result<bool, EngineError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Job::Checkpoint { only_if_stale: true, reply })?;
+        Ok(answer.blocking_recv().map_err(|_| stopped())?.map_err(storage)?.is_some())
     }
 
     /// The leaf hashes of the first `size` entries (`None` past the end).
     fn leaves(&self, size: u64) -> Result<Option<Vec<Hash>>, EngineError> {
-        let inner = self.lock()?;
-        Ok(inner.leaves.get(..size as usize).map(<[Hash]>::to_vec))
+        let shared = self.shared.lock().map_err(|_| EngineError::Poisoned)?;
+        Ok(shared.leaves.get(..size as usize).map(<[Hash]>::to_vec))
     }
 
     /// Proof that entry `index` is in the tree of the first `size` entries.
@@ -311,5 +252,115 @@ impl AuditLog {
         let leaves = self.leaves(new)?.ok_or_else(|| EngineError::NotFound(format!("the log holds fewer than {new} entries")))?;
         merkle::consistency_proof(&leaves, old as usize, new as usize)
             .ok_or_else(|| EngineError::InvalidRequest(format!("cannot prove size {old} against size {new}: the old size must be between 1 and the new")))
+    }
+}
+
+impl Drop for AuditLog {
+    /// Lets the writer finish what is queued, then stops it.
+    fn drop(&mut self) {
+        if let Ok(mut jobs) = self.jobs.lock() {
+            jobs.take();
+        }
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
+}
+
+/// The writer thread's state.
+struct Writer {
+    log: Log,
+    checkpointed_size: u64,
+    checkpointed_at: Instant,
+    latest: Option<Checkpoint>,
+    store: Arc<Store>,
+    signer: Signer,
+    policy: CheckpointPolicy,
+}
+
+impl Writer {
+    fn run(mut self, jobs: &mpsc::Receiver<Job>, shared: &Mutex<Shared>) {
+        while let Ok(first) = jobs.recv() {
+            let mut group = vec![first];
+            while group.len() < MAX_GROUP {
+                match jobs.try_recv() {
+                    Ok(job) => group.push(job),
+                    Err(_) => break,
+                }
+            }
+            self.commit(group, shared);
+        }
+    }
+
+    /// Appends a group of entries in one synced write, answers them, then
+    /// signs any checkpoint that is due or asked for.
+    fn commit(&mut self, group: Vec<Job>, shared: &Mutex<Shared>) {
+        let mut appends = Vec::new();
+        let mut asked = Vec::new();
+        let mut set = WriteSet::new();
+        let mut log = self.log.clone();
+        let mut leaves = Vec::new();
+        for job in group {
+            match job {
+                Job::Append { entry, set: change, reply } => {
+                    if let Some(change) = change {
+                        set.append(change);
+                    }
+                    let (entry, bytes) = log.append(entry);
+                    leaves.push(braid_audit::leaf_of(&entry));
+                    set.put_audit_entry(entry.index, bytes);
+                    appends.push((reply, entry.index));
+                }
+                Job::Checkpoint { only_if_stale, reply } => asked.push((only_if_stale, reply)),
+            }
+        }
+        if !appends.is_empty() {
+            match self.store.write(set) {
+                Ok(()) => {
+                    self.log = log;
+                    if let Ok(mut shared) = shared.lock() {
+                        shared.leaves.extend(leaves);
+                    }
+                    for (reply, index) in appends {
+                        let _ = reply.send(Ok(index));
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "audit entries could not be stored; their calls fail");
+                    for (reply, _) in appends {
+                        let _ = reply.send(Err(error.to_string()));
+                    }
+                }
+            }
+        }
+        let new = self.log.size() - self.checkpointed_size;
+        let stale = new > 0 && self.checkpointed_at.elapsed() >= self.policy.every;
+        let wanted = asked.iter().any(|(only_if_stale, _)| !only_if_stale);
+        let signed = if new >= self.policy.every_entries || stale || (wanted && (new > 0 || self.latest.is_none())) {
+            Some(self.sign())
+        } else {
+            None
+        };
+        for (only_if_stale, reply) in asked {
+            let answer = match &signed {
+                Some(Err(error)) => Err(error.clone()),
+                Some(Ok(checkpoint)) => Ok(Some(checkpoint.clone())),
+                None if only_if_stale => Ok(None),
+                None => Ok(self.latest.clone()),
+            };
+            let _ = reply.send(answer);
+        }
+    }
+
+    /// Signs and stores a checkpoint of every synced entry.
+    fn sign(&mut self) -> Result<Checkpoint, String> {
+        let checkpoint = self.signer.checkpoint(self.log.size(), self.log.root(), now_ms());
+        let mut set = WriteSet::new();
+        set.put_audit_checkpoint(checkpoint.size, checkpoint.to_text().into_bytes());
+        self.store.write(set).map_err(|error| error.to_string())?;
+        self.checkpointed_size = checkpoint.size;
+        self.checkpointed_at = Instant::now();
+        self.latest = Some(checkpoint.clone());
+        Ok(checkpoint)
     }
 }

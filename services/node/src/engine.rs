@@ -275,7 +275,7 @@ fn stored_links(outcome: &Outcome) -> StoredLinks {
 /// stops accepting work ([`EngineError::Poisoned`]); a restart rebuilds the
 /// state from RocksDB, which holds exactly the acknowledged batches.
 pub struct Engine {
-    pub(crate) store: Store,
+    pub(crate) store: Arc<Store>,
     audit: AuditLog,
     state: Mutex<State>,
     expected_epoch: Option<String>,
@@ -497,8 +497,8 @@ impl Engine {
     /// Opens the store in `data_dir`, rebuilds the linker's index from the
     /// stored involvements and restores the profiles and the model.
     pub fn open(data_dir: &Path, expected_epoch: Option<String>, max_batch_records: usize, checkpoints: CheckpointPolicy) -> Result<Engine, EngineError> {
-        let store = Store::open(data_dir)?;
-        let audit = AuditLog::open(&store, checkpoints)?;
+        let store = Arc::new(Store::open(data_dir)?);
+        let audit = AuditLog::open(Arc::clone(&store), checkpoints)?;
         let mut state = State {
             records: store.record_fingerprints()?.into_iter().collect(),
             linker: Linker::new(LinkerConfig::default()),
@@ -632,7 +632,7 @@ impl Engine {
         let result = if self.poisoned.load(Ordering::SeqCst) {
             Err(EngineError::Poisoned)
         } else {
-            self.audit.append(&self.store, entry, Some(set))
+            self.audit.append_blocking(entry, Some(set))
         };
         if result.is_err() {
             self.poisoned.store(true, Ordering::SeqCst);
@@ -643,20 +643,20 @@ impl Engine {
     }
 
     /// Appends an audit entry for a call that changes nothing, durably;
-    /// returns its index.
-    pub fn audit(&self, entry: Entry) -> Result<u64, EngineError> {
-        self.audit.append(&self.store, entry, None)
+    /// resolves to its index.
+    pub async fn audit(&self, entry: Entry) -> Result<u64, EngineError> {
+        self.audit.append(entry).await
     }
 
     /// Signs (if anything is new) and returns the newest audit checkpoint,
     /// with the public key that verifies it.
     pub fn audit_checkpoint(&self) -> Result<(Checkpoint, Vec<u8>), EngineError> {
-        Ok((self.audit.checkpoint(&self.store)?, self.audit.public_key()))
+        Ok((self.audit.checkpoint()?, self.audit.public_key()))
     }
 
     /// Signs a checkpoint if entries have waited longer than the interval.
     pub fn audit_checkpoint_if_stale(&self) -> Result<bool, EngineError> {
-        self.audit.checkpoint_if_stale(&self.store)
+        self.audit.checkpoint_if_stale()
     }
 
     /// Every stored checkpoint, oldest first, and the public key.
@@ -719,7 +719,7 @@ impl Engine {
             let mut ack = v1::BatchAck::decode(bytes.as_slice()).map_err(|_| braid_store::Error::Corrupt("ack"))?;
             ack.replayed = true;
             entry.outcome = "ok: replayed, nothing changed".to_owned();
-            let index = self.audit.append(&self.store, entry, None)?;
+            let index = self.audit.append_blocking(entry, None)?;
             return Ok((ack, index));
         }
         // Everything that needs no shared state happens before the lock, so

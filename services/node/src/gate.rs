@@ -16,7 +16,7 @@ use tracing::info;
 
 use crate::audit::now_ms;
 use crate::engine::Engine;
-use crate::service::blocking;
+use crate::service::status;
 
 /// The header a caller names itself in on an `--insecure-dev` node.
 pub const PRINCIPAL_HEADER: &str = "braid-principal";
@@ -123,8 +123,7 @@ impl Gate {
         };
         let mut refused = entry.clone();
         refused.outcome = format!("denied: {reason}");
-        let engine = Arc::clone(&self.engine);
-        let index = blocking(move || engine.audit(refused)).await?;
+        let index = self.engine.audit(refused).await.map_err(status)?;
         info!(action = %entry.action, audit_entry = index, "call refused");
         Err(Status::permission_denied(reason))
     }
@@ -139,8 +138,7 @@ impl Gate {
                 entry.touched = outcome.touched;
                 entry.result_count = outcome.count;
                 entry.outcome = "ok".to_owned();
-                let engine = Arc::clone(&self.engine);
-                let index = blocking(move || engine.audit(entry)).await?;
+                let index = self.engine.audit(entry).await.map_err(status)?;
                 Ok(with_receipt(Response::new(answer), index))
             }
             Err(error) => {
@@ -154,9 +152,8 @@ impl Gate {
     /// returned either way).
     pub async fn record_failure(&self, mut entry: Entry, error: &Status) {
         entry.outcome = format!("error: {:?}", error.code());
-        let engine = Arc::clone(&self.engine);
-        if let Err(audit_error) = blocking(move || engine.audit(entry)).await {
-            tracing::warn!(code = ?audit_error.code(), "a failed call could not be audited");
+        if let Err(audit_error) = self.engine.audit(entry).await {
+            tracing::warn!(error = %audit_error, "a failed call could not be audited");
         }
     }
 
