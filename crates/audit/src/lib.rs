@@ -17,6 +17,8 @@
 
 pub mod merkle;
 
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
 use merkle::{Frontier, Hash};
 use prost::Message;
 use ring::signature::{Ed25519KeyPair, KeyPair, UnparsedPublicKey, ED25519};
@@ -113,78 +115,134 @@ impl Log {
     }
 }
 
-/// A signed statement of the log's size and root at a time.
+/// A signed statement of the log's size and root at a time, in the text
+/// form of a C2SP checkpoint (`tlog-checkpoint`) wrapped in a signed note
+/// (`signed-note`), so that independent tools can check it:
+///
+/// ```text
+/// braid.audit/3f9c2a1b7d4e6f80      origin: this node's log
+/// 1042                              tree size
+/// 9vQm…base64 root…=                root hash (BLAKE3 tree, base64)
+/// time 1795000000000                extension line: when it was signed
+///
+/// — braid-node AbCd…base64(key id ‖ Ed25519 signature)…
+/// ```
+///
+/// The signature covers every line before the blank one. The key id is the
+/// first four bytes of SHA-256(key name ‖ "\n" ‖ 0x01 ‖ public key), as for
+/// any Ed25519 note key; [`verifier_key`] gives the key in the note
+/// verifier-key form (`braid-node+<id>+<base64>`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checkpoint {
+    /// The log's origin line (derived from the node's public key).
+    pub origin: String,
     /// Entries covered.
     pub size: u64,
     /// The root of the first `size` entries.
     pub root: Hash,
     /// Milliseconds since the Unix epoch.
     pub time_ms: u64,
-    /// Ed25519 signature over [`Checkpoint::message`].
+    /// The signing key's id (see above).
+    pub key_id: [u8; 4],
+    /// Ed25519 signature over [`Checkpoint::body`].
     pub signature: Vec<u8>,
+}
+
+/// The name the node's key signs notes under.
+pub const KEY_NAME: &str = "braid-node";
+/// Ed25519 in the signed-note key-type registry.
+const ED25519_NOTE_TYPE: u8 = 0x01;
+
+fn sha256(parts: &[&[u8]]) -> [u8; 32] {
+    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+    for part in parts {
+        context.update(part);
+    }
+    let mut out = [0u8; 32];
+    out.copy_from_slice(context.finish().as_ref());
+    out
 }
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
+/// The note key id of an Ed25519 public key under [`KEY_NAME`].
+pub fn key_id(public_key: &[u8]) -> [u8; 4] {
+    let hash = sha256(&[KEY_NAME.as_bytes(), b"\n", &[ED25519_NOTE_TYPE], public_key]);
+    [hash[0], hash[1], hash[2], hash[3]]
+}
+
+/// The origin line of the log a key signs for.
+pub fn origin(public_key: &[u8]) -> String {
+    format!("braid.audit/{}", hex(&sha256(&[public_key])[..8]))
+}
+
+/// The key in signed-note verifier-key form: `braid-node+<key id>+<base64(0x01 ‖ key)>`.
+pub fn verifier_key(public_key: &[u8]) -> String {
+    let mut typed = vec![ED25519_NOTE_TYPE];
+    typed.extend_from_slice(public_key);
+    format!("{KEY_NAME}+{}+{}", hex(&key_id(public_key)), BASE64.encode(typed))
 }
 
 impl Checkpoint {
-    /// The signed bytes.
-    pub fn message(size: u64, root: &Hash, time_ms: u64) -> Vec<u8> {
-        format!("braid-audit-checkpoint v1\nsize {size}\nroot {}\ntime {time_ms}\n", hex(root)).into_bytes()
+    /// The signed lines.
+    pub fn body(&self) -> String {
+        format!("{}\n{}\n{}\ntime {}\n", self.origin, self.size, BASE64.encode(self.root), self.time_ms)
     }
 
-    /// Whether the signature is the holder of `public_key`'s.
+    /// Whether the holder of `public_key` signed it (for this key's log).
     pub fn verify_signature(&self, public_key: &[u8]) -> bool {
-        UnparsedPublicKey::new(&ED25519, public_key)
-            .verify(&Checkpoint::message(self.size, &self.root, self.time_ms), &self.signature)
-            .is_ok()
+        self.key_id == key_id(public_key)
+            && self.origin == origin(public_key)
+            && UnparsedPublicKey::new(&ED25519, public_key)
+                .verify(self.body().as_bytes(), &self.signature)
+                .is_ok()
     }
 
-    /// A text form an auditor can save and hand back to `verify`.
+    /// The signed note, as saved by auditors and handed back to `verify`.
     pub fn to_text(&self) -> String {
-        format!(
-            "braid-audit-checkpoint v1\nsize {}\nroot {}\ntime {}\nsignature {}\n",
-            self.size,
-            hex(&self.root),
-            self.time_ms,
-            hex(&self.signature)
-        )
+        let mut signed = self.key_id.to_vec();
+        signed.extend_from_slice(&self.signature);
+        format!("{}\n\u{2014} {KEY_NAME} {}\n", self.body(), BASE64.encode(signed))
     }
 
     /// Reads [`Checkpoint::to_text`].
     pub fn from_text(text: &str) -> Result<Checkpoint, Error> {
-        let bad = |what: &str| Error::Checkpoint(format!("saved checkpoint: {what}"));
-        let mut lines = text.lines();
-        if lines.next() != Some("braid-audit-checkpoint v1") {
-            return Err(bad("not a braid audit checkpoint (first line)"));
-        }
-        let mut field = |name: &str| -> Result<String, Error> {
-            let line = lines.next().ok_or_else(|| bad(&format!("missing `{name}` line")))?;
-            line.strip_prefix(name)
-                .and_then(|rest| rest.strip_prefix(' '))
-                .map(str::to_owned)
-                .ok_or_else(|| bad(&format!("expected a `{name}` line")))
-        };
-        let size = field("size")?.parse().map_err(|_| bad("size is not a number"))?;
-        let root: Hash = unhex(&field("root")?)
+        let bad = |what: &str| Error::Checkpoint(format!("checkpoint: {what}"));
+        let (body, signatures) = text.split_once("\n\n").ok_or_else(|| bad("not a signed note (no blank line before the signatures)"))?;
+        let mut lines = body.lines();
+        let origin = lines.next().filter(|l| !l.is_empty()).ok_or_else(|| bad("no origin line"))?.to_owned();
+        let size = lines.next().and_then(|l| l.parse().ok()).ok_or_else(|| bad("the second line is not a tree size"))?;
+        let root: Hash = lines
+            .next()
+            .and_then(|l| BASE64.decode(l).ok())
             .and_then(|bytes| bytes.try_into().ok())
-            .ok_or_else(|| bad("root is not 64 hex digits"))?;
-        let time_ms = field("time")?.parse().map_err(|_| bad("time is not a number"))?;
-        let signature = unhex(&field("signature")?).ok_or_else(|| bad("signature is not hex"))?;
-        Ok(Checkpoint { size, root, time_ms, signature })
+            .ok_or_else(|| bad("the third line is not a base64 32-byte root"))?;
+        let time_ms = lines
+            .find_map(|l| l.strip_prefix("time "))
+            .and_then(|t| t.parse().ok())
+            .ok_or_else(|| bad("no `time` extension line"))?;
+        let prefix = format!("\u{2014} {KEY_NAME} ");
+        let signed = signatures
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
+            .and_then(|b| BASE64.decode(b).ok())
+            .filter(|bytes| bytes.len() == 4 + 64)
+            .ok_or_else(|| bad(&format!("no `{KEY_NAME}` signature line")))?;
+        let key_id = [signed[0], signed[1], signed[2], signed[3]];
+        let checkpoint = Checkpoint {
+            origin,
+            size,
+            root,
+            time_ms,
+            key_id,
+            signature: signed[4..].to_vec(),
+        };
+        if checkpoint.body() != format!("{body}\n") {
+            return Err(bad("unexpected lines in the note body"));
+        }
+        Ok(checkpoint)
     }
 }
 
@@ -215,8 +273,17 @@ impl Signer {
 
     /// Signs the log's state.
     pub fn checkpoint(&self, size: u64, root: Hash, time_ms: u64) -> Checkpoint {
-        let signature = self.key.sign(&Checkpoint::message(size, &root, time_ms)).as_ref().to_vec();
-        Checkpoint { size, root, time_ms, signature }
+        let public_key = self.public_key();
+        let mut checkpoint = Checkpoint {
+            origin: origin(&public_key),
+            size,
+            root,
+            time_ms,
+            key_id: key_id(&public_key),
+            signature: Vec::new(),
+        };
+        checkpoint.signature = self.key.sign(checkpoint.body().as_bytes()).as_ref().to_vec();
+        checkpoint
     }
 }
 

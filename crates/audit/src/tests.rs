@@ -123,6 +123,20 @@ fn checkpoints_round_trip_as_text_and_forged_ones_fail() {
     let error = verify(stored, &[forged], &[], &signer.public_key()).expect_err("forged");
     assert!(error.to_string().contains("signature"), "{error}");
     assert!(Checkpoint::from_text("hello").is_err());
+    // The C2SP signed-note form: origin, size, base64 root, extension,
+    // blank line, then `— name base64(key id ‖ signature)`.
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 6, "{text}");
+    assert!(lines[0].starts_with("braid.audit/"));
+    assert_eq!(lines[1], checkpoints[1].size.to_string());
+    assert_eq!(lines[4], "");
+    assert!(lines[5].starts_with("\u{2014} braid-node "));
+    let key = verifier_key(&signer.public_key());
+    let parts: Vec<&str> = key.splitn(3, '+').collect();
+    assert_eq!((parts[0], parts[1].len()), ("braid-node", 8), "{key}");
+    // A note whose body was changed no longer verifies.
+    let edited = text.replacen(&format!("\n{}\n", checkpoints[1].size), &format!("\n{}\n", checkpoints[1].size + 1), 1);
+    assert!(!Checkpoint::from_text(&edited).expect("parses").verify_signature(&signer.public_key()));
     let (other, _) = Signer::generate().expect("key");
     assert!(!checkpoints[0].verify_signature(&other.public_key()));
 }

@@ -201,7 +201,7 @@ pub async fn run(command: AuditCommand) -> Result<()> {
         AuditCommand::Checkpoint { node, save } => {
             let (checkpoint, key) = current_checkpoint(&mut client(&node).await?).await?;
             println!("size {}  root {}  signed {}", checkpoint.size, hex(&checkpoint.root), time_text(checkpoint.time_ms));
-            println!("node key {}", hex(&key));
+            println!("node key {} (signed-note verifier key)", braid_audit::verifier_key(&key));
             if let Some(path) = save {
                 write_checkpoint(&checkpoint, &path)?;
                 println!("saved to {}", path.display());

@@ -70,7 +70,11 @@ async fn main() -> anyhow::Result<()> {
     config.insecure_dev = args.insecure_dev;
     config.validate().context("check configuration")?;
     let node = braid_node::spawn(config).await?;
-    tokio::signal::ctrl_c().await.context("wait for interrupt")?;
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("listen for SIGTERM")?;
+    tokio::select! {
+        interrupted = tokio::signal::ctrl_c() => interrupted.context("wait for interrupt")?,
+        _ = terminate.recv() => {}
+    }
     tracing::info!("shutting down");
     node.stop().await
 }
