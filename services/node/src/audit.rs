@@ -364,3 +364,71 @@ impl Writer {
         Ok(checkpoint)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(n: usize) -> Entry {
+        Entry {
+            principal: format!("caller-{}", n % 3),
+            action: "panel.profile".to_owned(),
+            outcome: "ok".to_owned(),
+            ..Entry::default()
+        }
+    }
+
+    fn open(dir: &std::path::Path, every_entries: u64, every: Duration) -> (AuditLog, Arc<Store>) {
+        let store = Arc::new(Store::open(dir).expect("store"));
+        let log = AuditLog::open(Arc::clone(&store), CheckpointPolicy { every_entries, every }).expect("open the log");
+        (log, store)
+    }
+
+    #[test]
+    fn concurrent_callers_share_syncs_and_get_one_gapless_verified_log() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (log, store) = open(dir.path(), 25, Duration::from_secs(3600));
+        let log = Arc::new(log);
+        let callers: Vec<_> = (0..8)
+            .map(|caller| {
+                let log = Arc::clone(&log);
+                std::thread::spawn(move || (0..50).map(|n| log.append_blocking(entry(caller * 50 + n), None).expect("append")).collect::<Vec<u64>>())
+            })
+            .collect();
+        let mut indices: Vec<u64> = callers.into_iter().flat_map(|caller| caller.join().expect("caller")).collect();
+        indices.sort_unstable();
+        assert_eq!(indices, (0..400).collect::<Vec<u64>>(), "every caller got its own index, none skipped");
+        assert_eq!(log.size().expect("size"), 400);
+        // Proofs come from the leaves kept in memory.
+        let checkpoint = log.checkpoint().expect("checkpoint");
+        assert_eq!(checkpoint.size, 400);
+        let proof = log.inclusion_proof(123, 400).expect("proof");
+        let stored = log.leaves(400).expect("leaves").expect("present")[123];
+        assert!(merkle::verify_inclusion(&stored, 123, 400, &proof, &checkpoint.root));
+        drop(log);
+        drop(store);
+        let verified = verify_directory(dir.path(), &[checkpoint.clone()]).expect("verifies");
+        assert_eq!(verified.entries, 400);
+        assert!(verified.checkpoints >= 2, "a checkpoint every 25 entries, and the one asked for: {}", verified.checkpoints);
+        // Reopened, the log goes on where it stopped.
+        let (log, _store) = open(dir.path(), 25, Duration::from_secs(3600));
+        assert_eq!(log.append_blocking(entry(0), None).expect("append"), 400);
+    }
+
+    #[test]
+    fn checkpoints_are_signed_only_when_something_is_new() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (log, store) = open(dir.path(), 1000, Duration::ZERO);
+        let empty = log.checkpoint().expect("first checkpoint");
+        assert_eq!(empty.size, 0);
+        assert_eq!(log.checkpoint().expect("again"), empty, "nothing new: the same checkpoint");
+        assert!(!log.checkpoint_if_stale().expect("stale?"), "nothing waiting");
+        log.append_blocking(entry(1), None).expect("append");
+        // With a zero interval the writer signs right after the write, so a
+        // later request finds nothing left to sign.
+        assert!(!log.checkpoint_if_stale().expect("stale?"), "already signed by the writer");
+        let stored = stored_checkpoints(&store).expect("checkpoints");
+        assert_eq!(stored.last().map(|c| c.size), Some(1));
+        assert!(stored.iter().all(|c| c.verify_signature(&log.public_key())));
+    }
+}
