@@ -127,8 +127,8 @@ pub fn stats(keys: &str, url: &str) -> serde_json::Value {
 }
 
 /// Runs blocking work (CLI runs) off the async workers.
-pub fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> impl std::future::Future<Output = T> {
-    async move { tokio::task::spawn_blocking(work).await.expect("blocking task") }
+pub async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(work).await.expect("blocking task")
 }
 
 /// A node whose config names two partnerships: `north` (every agency) and

@@ -262,7 +262,6 @@ fn bad_rows_are_named_and_skipped_and_good_rows_kept() {
     let fields: Vec<String> = lines[2].split(',').map(str::to_owned).collect();
     lines[2] = fields.iter().enumerate().map(|(i, f)| if i == 7 { "31/02/2010".to_owned() } else { f.clone() }).collect::<Vec<_>>().join(",");
     lines[3] = "CSC-999999,P1,Victim".to_owned();
-    lines[4] = lines[4].replacen(",CSA,", ",CSA,", 1);
     let header: Vec<&str> = lines[0].split(',').collect();
     let recorded_as = header.iter().position(|h| *h == "Recorded As").expect("column");
     let mut fields: Vec<String> = lines[4].split(',').map(str::to_owned).collect();

@@ -28,7 +28,7 @@ fn main() {
         };
         let (entry, bytes) = log.append(entry);
         stored.push((entry.index, bytes));
-        if log.size() % 10_000 == 0 {
+        if log.size().is_multiple_of(10_000) {
             checkpoints.push(signer.checkpoint(log.size(), log.root(), 0));
         }
     }

@@ -15,7 +15,10 @@ fn entry(i: u64) -> Entry {
 
 /// A log of `n` entries as stored: (position, bytes), with the node's key
 /// and a checkpoint every 10 entries.
-fn build(n: u64) -> (Vec<(u64, Vec<u8>)>, Vec<Checkpoint>, Signer) {
+/// Stored entries as `(index, encoding)`.
+type Stored = Vec<(u64, Vec<u8>)>;
+
+fn build(n: u64) -> (Stored, Vec<Checkpoint>, Signer) {
     let (signer, _) = Signer::generate().expect("key");
     let mut log = Log::new();
     let mut stored = Vec::new();
@@ -23,7 +26,7 @@ fn build(n: u64) -> (Vec<(u64, Vec<u8>)>, Vec<Checkpoint>, Signer) {
     for i in 0..n {
         let (entry, bytes) = log.append(entry(i));
         stored.push((entry.index, bytes));
-        if log.size() % 10 == 0 {
+        if log.size().is_multiple_of(10) {
             checkpoints.push(signer.checkpoint(log.size(), log.root(), 1));
         }
     }
@@ -99,14 +102,14 @@ fn a_node_that_rewrites_history_fails_against_a_checkpoint_saved_earlier() {
         }
         let (e, bytes) = log.append(e);
         rewritten.push((e.index, bytes));
-        if log.size() % 10 == 0 {
+        if log.size().is_multiple_of(10) {
             new_checkpoints.push(signer.checkpoint(log.size(), log.root(), 2));
         }
     }
     // On its own the rewritten log is self-consistent...
     assert!(verify(rewritten.clone(), &new_checkpoints, &[], &signer.public_key()).is_ok());
     // ...but not with what the auditor saved.
-    let error = verify(rewritten, &new_checkpoints, &[saved.clone()], &signer.public_key()).expect_err("rewritten");
+    let error = verify(rewritten, &new_checkpoints, std::slice::from_ref(&saved), &signer.public_key()).expect_err("rewritten");
     assert!(error.to_string().contains("history was rewritten"), "{error}");
     assert!(verify(stored, &checkpoints, &[saved], &signer.public_key()).is_ok());
 }

@@ -195,10 +195,10 @@ async fn main() {
             };
             let (entry, bytes) = log.append(entry);
             set.put_audit_entry(entry.index, bytes);
-            if log.size() % 1000 == 0 {
+            if log.size().is_multiple_of(1000) {
                 set.put_audit_checkpoint(log.size(), signer.checkpoint(log.size(), log.root(), 0).to_text().into_bytes());
             }
-            if log.size() % 20_000 == 0 {
+            if log.size().is_multiple_of(20_000) {
                 store.write(std::mem::take(&mut set)).expect("write entries");
             }
         }

@@ -55,7 +55,7 @@ const MAX_GROUP: usize = 4096;
 enum Job {
     /// Append an entry (with the change it accompanies); answer its index.
     Append {
-        entry: Entry,
+        entry: Box<Entry>,
         set: Option<WriteSet>,
         reply: oneshot::Sender<Result<u64, String>>,
     },
@@ -206,14 +206,14 @@ impl AuditLog {
     /// returns the entry's index once it is synced. For blocking callers.
     pub fn append_blocking(&self, entry: Entry, set: Option<WriteSet>) -> Result<u64, EngineError> {
         let (reply, answer) = oneshot::channel();
-        self.send(Job::Append { entry, set, reply })?;
+        self.send(Job::Append { entry: Box::new(entry), set, reply })?;
         answer.blocking_recv().map_err(|_| stopped())?.map_err(storage)
     }
 
     /// Appends `entry` durably; resolves to its index once it is synced.
     pub async fn append(&self, entry: Entry) -> Result<u64, EngineError> {
         let (reply, answer) = oneshot::channel();
-        self.send(Job::Append { entry, set: None, reply })?;
+        self.send(Job::Append { entry: Box::new(entry), set: None, reply })?;
         answer.await.map_err(|_| stopped())?.map_err(storage)
     }
 
@@ -306,7 +306,7 @@ impl Writer {
                     if let Some(change) = change {
                         set.append(change);
                     }
-                    let (entry, bytes) = log.append(entry);
+                    let (entry, bytes) = log.append(*entry);
                     leaves.push(braid_audit::leaf_of(&entry));
                     set.put_audit_entry(entry.index, bytes);
                     appends.push((reply, entry.index));
@@ -407,7 +407,7 @@ mod tests {
         assert!(merkle::verify_inclusion(&stored, 123, 400, &proof, &checkpoint.root));
         drop(log);
         drop(store);
-        let verified = verify_directory(dir.path(), &[checkpoint.clone()]).expect("verifies");
+        let verified = verify_directory(dir.path(), std::slice::from_ref(&checkpoint)).expect("verifies");
         assert_eq!(verified.entries, 400);
         assert!(verified.checkpoints >= 2, "a checkpoint every 25 entries, and the one asked for: {}", verified.checkpoints);
         // Reopened, the log goes on where it stopped.

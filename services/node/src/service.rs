@@ -558,7 +558,7 @@ impl AuditService for Audit {
             engine.for_each_audit_entry(filter.from_index, |found| {
                 let wanted = (filter.principal.is_empty() || found.principal == filter.principal)
                     && (filter.action.is_empty() || found.action == filter.action)
-                    && (filter.touched.is_empty() || found.touched.iter().any(|t| *t == filter.touched))
+                    && (filter.touched.is_empty() || found.touched.contains(&filter.touched))
                     && found.time_ms >= filter.since_ms
                     && (filter.until_ms == 0 || found.time_ms < filter.until_ms);
                 if wanted {
