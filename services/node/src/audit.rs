@@ -115,6 +115,16 @@ pub fn stored_checkpoints(store: &Store) -> Result<Vec<Checkpoint>, EngineError>
         .collect()
 }
 
+/// Every stored entry (`(stored index, encoding)`, in order) and checkpoint.
+fn stored_log(store: &Store) -> Result<(Vec<(u64, Vec<u8>)>, Vec<Checkpoint>), EngineError> {
+    let mut entries = Vec::new();
+    store.for_each_audit_entry(0, |index, bytes| {
+        entries.push((index, bytes));
+        Ok(true)
+    })?;
+    Ok((entries, stored_checkpoints(store)?))
+}
+
 /// Verifies the audit log of a node's data directory (the node must be
 /// stopped): every entry, every stored checkpoint, and the `saved` ones.
 pub fn verify_directory(data_dir: &std::path::Path, saved: &[Checkpoint]) -> anyhow::Result<braid_audit::Verified> {
@@ -125,12 +135,7 @@ pub fn verify_directory(data_dir: &std::path::Path, saved: &[Checkpoint]) -> any
         .audit_signing_key()?
         .context("this data directory has no audit signing key, so no audit log")?;
     let signer = Signer::from_pkcs8(&key).map_err(|_| anyhow::anyhow!("the stored audit signing key is unreadable"))?;
-    let checkpoints = stored_checkpoints(&store)?;
-    let mut entries = Vec::new();
-    store.for_each_audit_entry(0, |index, bytes| {
-        entries.push((index, bytes));
-        Ok(true)
-    })?;
+    let (entries, checkpoints) = stored_log(&store)?;
     braid_audit::verify(entries, &checkpoints, saved, &signer.public_key()).map_err(|error| anyhow::anyhow!("the audit log does NOT verify: {error}"))
 }
 
@@ -149,12 +154,7 @@ impl AuditLog {
                 signer
             }
         };
-        let checkpoints = stored_checkpoints(&store)?;
-        let mut entries = Vec::new();
-        store.for_each_audit_entry(0, |index, bytes| {
-            entries.push((index, bytes));
-            Ok(true)
-        })?;
+        let (entries, checkpoints) = stored_log(&store)?;
         let mut leaves = Vec::with_capacity(entries.len());
         braid_audit::verify_visiting(entries, &checkpoints, &[], &signer.public_key(), |leaf| leaves.push(leaf)).map_err(|error| {
             EngineError::AuditBroken(format!(
