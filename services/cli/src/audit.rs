@@ -306,11 +306,29 @@ async fn verify_online(node: &NodeArgs, saved: &[Checkpoint]) -> Result<Verified
         .await
         .map_err(refused)?
         .into_inner();
-    let mut entries = Vec::new();
-    while let Some(chunk) = stream.message().await.map_err(refused)? {
-        entries.extend(chunk.entries.into_iter().map(|stored| (stored.index, stored.entry)));
+    // Entries are verified as they arrive, a few chunks buffered, so memory
+    // stays flat however long the log is.
+    let (sender, receiver) = std::sync::mpsc::sync_channel::<Vec<(u64, Vec<u8>)>>(4);
+    let saved = saved.to_vec();
+    let verifier = tokio::task::spawn_blocking(move || {
+        braid_audit::verify(receiver.into_iter().flatten(), &checkpoints, &saved, &key)
+    });
+    let fetched = async {
+        while let Some(chunk) = stream.message().await.map_err(refused)? {
+            let entries = chunk.entries.into_iter().map(|stored| (stored.index, stored.entry)).collect();
+            let sender = sender.clone();
+            // The verifier stopped early (a bad entry): its answer says why.
+            if tokio::task::spawn_blocking(move || sender.send(entries)).await.map_or(true, |sent| sent.is_err()) {
+                break;
+            }
+        }
+        Ok::<(), anyhow::Error>(())
     }
-    braid_audit::verify(entries, &checkpoints, saved, &key).map_err(|error| anyhow::anyhow!("the audit log does NOT verify: {error}"))
+    .await;
+    drop(sender);
+    let verified = verifier.await.context("the verifier stopped")?;
+    fetched?;
+    verified.map_err(|error| anyhow::anyhow!("the audit log does NOT verify: {error}"))
 }
 
 fn print_log(response: &v1::LogResponse, json: bool) -> Result<()> {
