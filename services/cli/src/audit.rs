@@ -91,8 +91,8 @@ pub enum AuditCommand {
         #[arg(long)]
         saved: Vec<PathBuf>,
         /// Verify a stopped node's data directory directly instead of
-        /// asking a running node.
-        #[arg(long, conflicts_with = "node")]
+        /// asking a running node (--node, and BRAID_NODE, are then ignored).
+        #[arg(long)]
         data_dir: Option<PathBuf>,
     },
 }
