@@ -151,6 +151,21 @@ async fn every_refusal_is_a_clear_permission_denied_and_is_audited() {
         assert!(denied.iter().any(|e| e["outcome"].as_str().expect("outcome").contains(reason.as_str())), "{reason} is audited");
     }
     assert!(!entries.iter().any(|e| e["principal"] == "csc-north" && e["outcome"].as_str().is_some_and(|o| o.starts_with("ok")) && e["touched"].to_string().contains("POL")));
+
+    // Revoking a principal takes effect on the next call once the policy
+    // is reloaded (braid-node does this on SIGHUP); a broken policy file
+    // changes nothing.
+    std::fs::write(&policy_path, "[principals]\nbroken").expect("write policy");
+    assert!(node.reload_policy().is_err());
+    let trimmed: String = policy.lines().filter(|line| !line.contains("vol-north") && !line.contains("panel-north")).map(|line| format!("{line}\n")).collect();
+    std::fs::write(&policy_path, trimmed).expect("write policy");
+    let (k, u) = (keys.clone(), url.clone());
+    let before = blocking(move || panel(&k, "signals", &u, "north", &[])).await;
+    ok(&before);
+    assert_eq!(node.reload_policy().expect("reload"), 6, "eight principals less the two removed");
+    let (k, u) = (keys.clone(), url.clone());
+    let revoked = blocking(move || panel(&k, "signals", &u, "north", &[])).await;
+    assert!(failed(&revoked).contains("not in the node's policy"));
     node.stop().await.expect("stop");
 }
 

@@ -57,7 +57,7 @@ pub struct Outcome {
 /// Authorises and audits calls.
 pub struct Gate {
     engine: Arc<Engine>,
-    policy: Policy,
+    policy: std::sync::RwLock<Policy>,
     insecure_dev: bool,
     audit_reads: bool,
 }
@@ -68,7 +68,7 @@ impl Gate {
     pub fn new(engine: Arc<Engine>, policy: Policy, insecure_dev: bool) -> Gate {
         Gate {
             engine,
-            policy,
+            policy: std::sync::RwLock::new(policy),
             insecure_dev,
             audit_reads: true,
         }
@@ -79,6 +79,14 @@ impl Gate {
     #[doc(hidden)]
     pub fn skip_read_audit_for_benchmarks(&mut self) {
         self.audit_reads = false;
+    }
+
+    /// Replaces the policy: from the next call on, roles come from `policy`
+    /// (a principal removed from it may do nothing).
+    pub fn replace_policy(&self, policy: Policy) {
+        if let Ok(mut current) = self.policy.write() {
+            *current = policy;
+        }
     }
 
     /// The engine the gate guards.
@@ -102,7 +110,10 @@ impl Gate {
                 .and_then(|chain| chain.first().and_then(|leaf| braid_access::principal_of(leaf.as_ref())));
             (presented, false)
         };
-        let role = principal.as_deref().and_then(|name| self.policy.role(name)).cloned();
+        let role = match self.policy.read() {
+            Ok(policy) => principal.as_deref().and_then(|name| policy.role(name)).cloned(),
+            Err(_) => None,
+        };
         Caller { principal, role, claimed }
     }
 

@@ -37,6 +37,8 @@ pub struct RunningNode {
     /// The bound address (useful with port 0).
     pub address: SocketAddr,
     tls: bool,
+    gate: Arc<gate::Gate>,
+    policy: std::path::PathBuf,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -48,13 +50,31 @@ impl RunningNode {
         format!("{}://{}", if self.tls { "https" } else { "http" }, self.address)
     }
 
+    /// Reads the policy file again and applies it to every later call (the
+    /// way to revoke a principal without a restart). Returns how many
+    /// principals it names; a policy that does not parse changes nothing.
+    pub fn reload_policy(&self) -> anyhow::Result<usize> {
+        let policy = read_policy(&self.policy)?;
+        let principals = policy.principals().count();
+        self.gate.replace_policy(policy);
+        Ok(principals)
+    }
+
     /// Stops serving and waits until the store is closed.
-    pub async fn stop(mut self) -> anyhow::Result<()> {
-        if let Some(shutdown) = self.shutdown.take() {
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let RunningNode { shutdown, task, gate, .. } = self;
+        if let Some(shutdown) = shutdown {
             let _ = shutdown.send(());
         }
-        self.task.await.context("join the node task")?
+        // The engine closes once nothing holds it.
+        drop(gate);
+        task.await.context("join the node task")?
     }
+}
+
+fn read_policy(path: &std::path::Path) -> anyhow::Result<braid_access::Policy> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("read the policy {}", path.display()))?;
+    braid_access::Policy::from_toml(&text).with_context(|| format!("policy {}", path.display()))
 }
 
 fn read(path: &std::path::Path, what: &str) -> anyhow::Result<Vec<u8>> {
@@ -80,8 +100,7 @@ fn server_tls(files: &TlsFiles) -> anyhow::Result<tonic::transport::ServerTlsCon
 pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
     config.validate()?;
     let policy_path = config.policy.clone().context("policy must be set")?;
-    let policy_text = std::fs::read_to_string(&policy_path).with_context(|| format!("read the policy {}", policy_path.display()))?;
-    let policy = braid_access::Policy::from_toml(&policy_text).with_context(|| format!("policy {}", policy_path.display()))?;
+    let policy = read_policy(&policy_path)?;
     let tls = config.tls.as_ref().map(server_tls).transpose()?;
     let data_dir = config.data_dir.clone();
     let expected = config.expected_epoch.clone();
@@ -132,7 +151,9 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
             }
         })
     };
+    let served_gate = Arc::clone(&gate);
     let task = tokio::spawn(async move {
+        let gate = served_gate;
         let mut server = tonic::transport::Server::builder();
         if let Some(tls) = tls {
             server = server.tls_config(tls).context("configure TLS")?;
@@ -176,6 +197,8 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
     Ok(RunningNode {
         address,
         tls: with_tls,
+        gate,
+        policy: policy_path,
         shutdown: Some(shutdown_sender),
         task,
     })

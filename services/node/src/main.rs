@@ -1,6 +1,7 @@
 //! `braid-node`: the linkage node server. Reads its configuration (defaults,
 //! then `--config FILE`, then `BRAID_*` environment, then flags), opens the
-//! RocksDB store and serves gRPC over mTLS until interrupted.
+//! RocksDB store and serves gRPC over mTLS until interrupted (SIGINT or
+//! SIGTERM). SIGHUP re-reads the policy file.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -70,10 +71,21 @@ async fn main() -> anyhow::Result<()> {
     config.insecure_dev = args.insecure_dev;
     config.validate().context("check configuration")?;
     let node = braid_node::spawn(config).await?;
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("listen for SIGTERM")?;
-    tokio::select! {
-        interrupted = tokio::signal::ctrl_c() => interrupted.context("wait for interrupt")?,
-        _ = terminate.recv() => {}
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate()).context("listen for SIGTERM")?;
+    let mut hangup = signal(SignalKind::hangup()).context("listen for SIGHUP")?;
+    loop {
+        tokio::select! {
+            interrupted = tokio::signal::ctrl_c() => {
+                interrupted.context("wait for interrupt")?;
+                break;
+            }
+            _ = terminate.recv() => break,
+            _ = hangup.recv() => match node.reload_policy() {
+                Ok(principals) => tracing::info!(principals, "policy reloaded"),
+                Err(error) => tracing::warn!("policy not reloaded, the old one stays: {error:#}"),
+            },
+        }
     }
     tracing::info!("shutting down");
     node.stop().await
