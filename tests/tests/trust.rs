@@ -219,11 +219,18 @@ async fn the_audit_log_records_every_call_and_proves_it() {
     assert_eq!(exports.len(), 1);
     let about = audit_log(&keys, &url, &["--profile", &profile]);
     assert!(about.iter().any(|e| e["action"] == "panel.profile"), "{about:?}");
+    let newest = json(&ok(&braid_as(&keys, "auditor", &["audit", "log", "--node", &url, "--newest", "--limit", "2", "--json"])))["entries"]
+        .as_array()
+        .expect("entries")
+        .clone();
+    assert_eq!(newest.len(), 2);
+    assert!(newest[0]["index"].as_u64() > newest[1]["index"].as_u64(), "newest first");
+    assert!(newest[1]["index"].as_u64().expect("index") as usize >= entries.len() - 1, "the latest entries: {newest:?}");
     let today = audit_log(&keys, &url, &["--since", "2000-01-01"]);
     assert!(today.len() >= entries.len());
     assert!(audit_log(&keys, &url, &["--until", "2000-01-01"]).is_empty());
     let table = ok(&braid_as(&keys, "auditor", &["audit", "log", "--node", &url, "--action", "panel.profile"]));
-    assert!(table.contains("test: panel review") && table.contains("panel-north"), "{table}");
+    assert!(table.contains("for \"test: panel review\" [T-1]") && table.contains("panel-north (panel:north)"), "{table}");
 
     // Proofs: inclusion of the withdrawal, and the log extends the saved
     // checkpoint; verification recomputes everything.

@@ -14,13 +14,14 @@ use braid_proto::v1::{self, audit_service_client::AuditServiceClient};
 use clap::Subcommand;
 
 use crate::connect::{self, NodeArgs, Transport};
-use crate::panel::{iso_date, print_table};
+use crate::panel::iso_date;
 
 /// The auditor's commands.
 #[derive(Subcommand)]
 pub enum AuditCommand {
-    /// List audit entries, oldest first: who, in which role, did what, why,
-    /// touching which records or profiles, with how many results.
+    /// List audit entries, oldest first (or --newest): who, in which role,
+    /// did what, why, touching which records or profiles, with how many
+    /// results.
     Log {
         #[command(flatten)]
         node: NodeArgs,
@@ -45,6 +46,9 @@ pub enum AuditCommand {
         /// Most entries to list (at most 10000).
         #[arg(long, default_value_t = 100)]
         limit: u32,
+        /// The newest matching entries, newest first.
+        #[arg(long)]
+        newest: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -185,7 +189,7 @@ pub async fn save_checkpoint(node: &NodeArgs, path: &Path) -> Result<Checkpoint>
 /// Runs an audit command.
 pub async fn run(command: AuditCommand) -> Result<()> {
     match command {
-        AuditCommand::Log { node, caller, action, profile, since, until, from_index, limit, json } => {
+        AuditCommand::Log { node, caller, action, profile, since, until, from_index, limit, newest, json } => {
             let request = v1::LogRequest {
                 principal: caller.unwrap_or_default(),
                 action: action.unwrap_or_default(),
@@ -194,6 +198,7 @@ pub async fn run(command: AuditCommand) -> Result<()> {
                 until_ms: until.as_deref().map(|t| time_ms(t, "--until")).transpose()?.unwrap_or(0),
                 from_index,
                 limit,
+                newest_first: newest,
             };
             let response = client(&node).await?.log(request).await.map_err(refused)?.into_inner();
             print_log(&response, json)
@@ -355,36 +360,22 @@ fn print_log(response: &v1::LogResponse, json: bool) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "log_size": response.log_size, "entries": entries }))?);
         return Ok(());
     }
-    let columns: Vec<String> = ["time", "principal", "role", "action", "purpose", "case ref", "touched", "results", "outcome"]
-        .map(str::to_owned)
-        .to_vec();
-    let rows: Vec<(String, Vec<String>)> = response
-        .entries
-        .iter()
-        .map(|e| {
-            let touched = match e.touched.len() {
-                0 => "-".to_owned(),
-                1..=3 => e.touched.join(" "),
-                n => format!("{} … ({n})", e.touched[..2].join(" ")),
-            };
-            let principal = if e.claimed_principal { format!("{} (claimed)", e.principal) } else { e.principal.clone() };
-            (
-                e.index.to_string(),
-                vec![
-                    time_text(e.time_ms),
-                    principal,
-                    e.role.clone(),
-                    e.action.clone(),
-                    if e.purpose.is_empty() { "-".to_owned() } else { e.purpose.clone() },
-                    if e.case_reference.is_empty() { "-".to_owned() } else { e.case_reference.clone() },
-                    touched,
-                    e.result_count.to_string(),
-                    e.outcome.clone(),
-                ],
-            )
-        })
-        .collect();
-    print_table("entry", &columns, &rows);
+    // One line per entry: what an auditor reads down a page.
+    for e in &response.entries {
+        let touched = match e.touched.len() {
+            0 => String::new(),
+            1..=3 => format!("  touched {}", e.touched.join(" ")),
+            n => format!("  touched {} … ({n})", e.touched[..3].join(" ")),
+        };
+        let why = if e.purpose.is_empty() && e.case_reference.is_empty() {
+            String::new()
+        } else {
+            format!("  for \"{}\" [{}]", e.purpose, e.case_reference)
+        };
+        let claimed = if e.claimed_principal { " (claimed, not proven)" } else { "" };
+        let outcome = if e.outcome == "ok" { format!("ok, {} results", e.result_count) } else { e.outcome.clone() };
+        println!("#{:<6} {}  {}{claimed} ({})  {}  {outcome}{why}{touched}", e.index, time_text(e.time_ms), e.principal, e.role, e.action);
+    }
     println!("{} entries listed; the log holds {}", response.entries.len(), response.log_size);
     Ok(())
 }

@@ -180,6 +180,7 @@ pub async fn run(children: usize, seed: u64, keep: Option<PathBuf>) -> Result<()
         until: None,
         from_index: 0,
         limit: 8,
+        newest: true,
         json: false,
     })
     .await?;

@@ -554,15 +554,18 @@ impl AuditService for Audit {
         let engine = Arc::clone(self.gate.engine());
         let result = blocking(move || {
             let log_size = engine.audit_size()?;
-            let mut entries = Vec::new();
+            // Oldest first stops at the limit; newest first keeps the last
+            // `limit` matches of the whole scan.
+            let mut entries = std::collections::VecDeque::new();
             engine.for_each_audit_entry(filter.from_index, |found| {
                 let wanted = (filter.principal.is_empty() || found.principal == filter.principal)
                     && (filter.action.is_empty() || found.action == filter.action)
                     && (filter.touched.is_empty() || found.touched.contains(&filter.touched))
                     && found.time_ms >= filter.since_ms
                     && (filter.until_ms == 0 || found.time_ms < filter.until_ms);
+                let more = found.index + 1 < log_size;
                 if wanted {
-                    entries.push(v1::AuditEntry {
+                    entries.push_back(v1::AuditEntry {
                         index: found.index,
                         time_ms: found.time_ms,
                         principal: found.principal,
@@ -576,9 +579,13 @@ impl AuditService for Audit {
                         root_after: found.root_after,
                         claimed_principal: found.claimed_principal,
                     });
+                    if filter.newest_first && entries.len() > limit {
+                        entries.pop_front();
+                    }
                 }
-                found.index + 1 < log_size && entries.len() < limit
+                more && (filter.newest_first || entries.len() < limit)
             })?;
+            let entries: Vec<v1::AuditEntry> = if filter.newest_first { entries.into_iter().rev().collect() } else { entries.into() };
             Ok(v1::LogResponse { entries, log_size })
         })
         .await
