@@ -168,6 +168,7 @@ mod tests {
         let insecure = NodeConfig { tls: None, ..config.clone() };
         assert!(insecure.validate().expect_err("no TLS").to_string().contains("only over mTLS"));
         assert!(NodeConfig::from_toml("insecure_dev = true").is_err(), "plain text is a flag, never a file setting");
+        assert!(NodeConfig::from_toml("unaudited_reads_for_benchmarks = true").is_err(), "only code can switch the audit off");
         assert_eq!(config.listen.port(), 7443);
         assert!(NodeConfig::from_toml("no_such_setting = 1").is_err());
     }
