@@ -57,7 +57,7 @@ pub async fn fetch_stats(node: &NodeArgs) -> Result<v1::StatsResponse> {
     Ok(client
         .stats(v1::StatsRequest {})
         .await
-        .map_err(|status| anyhow::anyhow!("the node refused: {}", status.message()))?
+        .map_err(connect::refused)?
         .into_inner())
 }
 
@@ -108,7 +108,7 @@ pub async fn fetch_explanation(node: &NodeArgs, profile: Option<String>, record:
     Ok(client
         .explain(v1::ExplainRequest { subject: Some(subject) })
         .await
-        .map_err(|status| anyhow::anyhow!("the node refused: {}", status.message()))?
+        .map_err(connect::refused)?
         .into_inner())
 }
 

@@ -376,7 +376,7 @@ pub async fn quality_command(node: &NodeArgs, agency: &str, json: bool) -> Resul
     let response = client
         .completeness(v1::AgencyCompletenessRequest { agency: agency.to_owned() })
         .await
-        .map_err(|status| anyhow::anyhow!("the node refused: {}", status.message()))?
+        .map_err(connect::refused)?
         .into_inner();
     crate::panel::print_completeness(&response, json)
 }

@@ -13,7 +13,7 @@ use braid_audit::{Checkpoint, Verified};
 use braid_proto::v1::{self, audit_service_client::AuditServiceClient};
 use clap::Subcommand;
 
-use crate::connect::{self, NodeArgs, Transport};
+use crate::connect::{self, refused, NodeArgs, Transport};
 use crate::panel::iso_date;
 
 /// The auditor's commands.
@@ -103,10 +103,6 @@ pub enum AuditCommand {
 
 async fn client(node: &NodeArgs) -> Result<AuditServiceClient<Transport>> {
     Ok(AuditServiceClient::new(connect::connect(node).await?).max_decoding_message_size(256 * 1024 * 1024))
-}
-
-fn refused(status: tonic::Status) -> anyhow::Error {
-    anyhow::anyhow!("the node refused: {}", status.message())
 }
 
 fn hex(bytes: &[u8]) -> String {

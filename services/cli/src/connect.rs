@@ -117,6 +117,11 @@ pub fn root_cause(error: &dyn std::error::Error) -> String {
     cause.to_string()
 }
 
+/// A refusal or failure from the node, in the node's own words.
+pub fn refused(status: tonic::Status) -> anyhow::Error {
+    anyhow::anyhow!("the node refused: {}", status.message())
+}
+
 /// The audit receipt (entry index) of a response, if the node sent one.
 pub fn receipt<T>(response: &tonic::Response<T>) -> Option<u64> {
     response.metadata().get(RECEIPT_HEADER)?.to_str().ok()?.parse().ok()

@@ -10,7 +10,7 @@ use braid_signals::network::{dot, svg, Drawing, Shade};
 use braid_signals::report::LEGEND;
 
 use crate::agency::read_reid;
-use crate::connect::{self, NodeArgs, Transport};
+use crate::connect::{self, refused, NodeArgs, Transport};
 use crate::convert::role_name;
 
 /// Who is asking, and why.
@@ -86,10 +86,6 @@ fn context(args: &PanelArgs) -> Option<v1::PanelContext> {
         purpose: args.purpose.clone(),
         case_reference: args.case_ref.clone(),
     })
-}
-
-fn refused(status: tonic::Status) -> anyhow::Error {
-    anyhow::anyhow!("the node refused: {}", status.message())
 }
 
 fn date_text(date: Option<&v1::Date>) -> String {
