@@ -139,6 +139,15 @@ impl Gate {
         Err(Status::permission_denied(reason))
     }
 
+    /// Who sent `request`, admitted to do `action` (audited as `name`):
+    /// returns the call's audit entry, or the audited refusal.
+    pub async fn admit_request<T>(&self, request: &Request<T>, name: &str, action: &Action<'_>) -> Result<Entry, Status> {
+        let caller = self.caller(request);
+        let entry = caller.entry(name);
+        self.admit(&caller, action, &entry).await?;
+        Ok(entry)
+    }
+
     /// Audits a finished call: `result` is the answer with what it touched,
     /// or the error it ends with. The answer is released only once its
     /// entry is durable; the entry's index goes back in a response header.

@@ -151,15 +151,14 @@ impl IngestService for Ingest {
 
     #[instrument(skip_all)]
     async fn withdraw(&self, request: Request<v1::WithdrawRequest>) -> Result<Response<v1::WithdrawResponse>, Status> {
-        let caller = self.gate.caller(&request);
+        let asked = Action::Withdraw { agency: &request.get_ref().agency };
+        let mut entry = self.gate.admit_request(&request, "ingest.withdraw", &asked).await?;
         let request = request.into_inner();
-        let mut entry = caller.entry("ingest.withdraw");
-        self.gate.admit(&caller, &Action::Withdraw { agency: &request.agency }, &entry).await?;
         if request.agency.is_empty() {
             return self.gate.finish(entry, Err(Status::invalid_argument("agency is required"))).await;
         }
+        let failed_entry = entry.clone();
         entry.touched = request.record_refs.clone();
-        let failed_entry = caller.entry("ingest.withdraw");
         let engine = Arc::clone(self.gate.engine());
         match blocking(move || engine.withdraw(&request.agency, &request.record_refs, entry)).await {
             Ok((withdrawn, not_found, index)) => {
@@ -175,10 +174,9 @@ impl IngestService for Ingest {
 
     #[instrument(skip_all)]
     async fn completeness(&self, request: Request<v1::AgencyCompletenessRequest>) -> Result<Response<v1::CompletenessResponse>, Status> {
-        let caller = self.gate.caller(&request);
+        let asked = Action::AgencyCompleteness { agency: &request.get_ref().agency };
+        let entry = self.gate.admit_request(&request, "ingest.completeness", &asked).await?;
         let agency = request.into_inner().agency;
-        let entry = caller.entry("ingest.completeness");
-        self.gate.admit(&caller, &Action::AgencyCompleteness { agency: &agency }, &entry).await?;
         let engine = Arc::clone(self.gate.engine());
         let result = blocking(move || engine.completeness(&[agency])).await.map(|response| {
             let count = response.agencies.iter().map(|agency| agency.records).sum();
@@ -201,10 +199,7 @@ impl Admin {
 
     /// Admits an administrative call; returns its audit entry.
     async fn admit<T>(&self, request: &Request<T>, action: &str) -> Result<Entry, Status> {
-        let caller = self.gate.caller(request);
-        let entry = caller.entry(action);
-        self.gate.admit(&caller, &Action::Administer, &entry).await?;
-        Ok(entry)
+        self.gate.admit_request(request, action, &Action::Administer).await
     }
 }
 
@@ -515,10 +510,7 @@ impl Audit {
 
     /// Admits an auditor's call; returns its audit entry.
     async fn admit<T>(&self, request: &Request<T>, action: &str) -> Result<Entry, Status> {
-        let caller = self.gate.caller(request);
-        let entry = caller.entry(action);
-        self.gate.admit(&caller, &Action::ReadAudit, &entry).await?;
-        Ok(entry)
+        self.gate.admit_request(request, action, &Action::ReadAudit).await
     }
 }
 
