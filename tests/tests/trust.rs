@@ -344,7 +344,7 @@ async fn editing_deleting_reordering_or_inserting_an_entry_in_rocksdb_is_named()
                     outcome: "ok".to_owned(),
                     ..Entry::default()
                 };
-                let (_, bytes) = log.append(forged);
+                let (_, bytes, _) = log.append(forged);
                 put(db, 5, &bytes);
             }),
         ),
@@ -390,7 +390,7 @@ async fn a_node_that_rewrites_history_fails_against_a_checkpoint_saved_earlier()
             if *index == 3 {
                 entry.purpose = "a more innocent purpose".to_owned();
             }
-            let (_, rewritten) = log.append(entry);
+            let (_, rewritten, _) = log.append(entry);
             db.put_cf(audit, index.to_be_bytes(), rewritten).expect("rewrite");
         }
         for size in sizes {

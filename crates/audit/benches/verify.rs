@@ -26,7 +26,7 @@ fn main() {
             outcome: "ok".to_owned(),
             ..Entry::default()
         };
-        let (entry, bytes) = log.append(entry);
+        let (entry, bytes, _) = log.append(entry);
         stored.push((entry.index, bytes));
         if log.size().is_multiple_of(10_000) {
             checkpoints.push(signer.checkpoint(log.size(), log.root(), 0));

@@ -67,6 +67,9 @@ pub struct Entry {
 
 /// The leaf hash of an entry: its encoding without `root_after`.
 pub fn leaf_of(entry: &Entry) -> Hash {
+    if entry.root_after.is_empty() {
+        return merkle::leaf_hash(&entry.encode_to_vec());
+    }
     let mut content = entry.clone();
     content.root_after.clear();
     merkle::leaf_hash(&content.encode_to_vec())
@@ -104,14 +107,15 @@ impl Log {
     }
 
     /// Appends an entry: sets its index and `root_after` and returns it with
-    /// its encoding, ready to store.
-    pub fn append(&mut self, mut entry: Entry) -> (Entry, Vec<u8>) {
+    /// its encoding, ready to store, and its leaf hash.
+    pub fn append(&mut self, mut entry: Entry) -> (Entry, Vec<u8>, Hash) {
         entry.index = self.frontier.size();
         entry.root_after.clear();
-        self.frontier.push(leaf_of(&entry));
+        let leaf = leaf_of(&entry);
+        self.frontier.push(leaf);
         entry.root_after = self.frontier.root().to_vec();
         let encoded = entry.encode_to_vec();
-        (entry, encoded)
+        (entry, encoded, leaf)
     }
 }
 
@@ -360,14 +364,15 @@ pub fn verify_visiting(
                 "a second entry at an earlier position"
             }));
         }
-        let entry = Entry::decode(bytes.as_slice()).map_err(|_| bad("not a readable entry"))?;
+        let mut entry = Entry::decode(bytes.as_slice()).map_err(|_| bad("not a readable entry"))?;
         if entry.index != position {
             return Err(bad("its recorded position differs from where it is stored (moved or reordered?)"));
         }
+        let recorded_root = std::mem::take(&mut entry.root_after);
         let leaf = leaf_of(&entry);
         on_leaf(leaf);
         frontier.push(leaf);
-        if entry.root_after.as_slice() != frontier.root().as_slice() {
+        if recorded_root.as_slice() != frontier.root().as_slice() {
             return Err(bad("the tree recomputed up to it differs from the root recorded with it (altered, inserted or reordered)"));
         }
         if wanted.binary_search(&frontier.size()).is_ok() {

@@ -24,7 +24,7 @@ fn build(n: u64) -> (Stored, Vec<Checkpoint>, Signer) {
     let mut stored = Vec::new();
     let mut checkpoints = Vec::new();
     for i in 0..n {
-        let (entry, bytes) = log.append(entry(i));
+        let (entry, bytes, _) = log.append(entry(i));
         stored.push((entry.index, bytes));
         if log.size().is_multiple_of(10) {
             checkpoints.push(signer.checkpoint(log.size(), log.root(), 1));
@@ -100,7 +100,7 @@ fn a_node_that_rewrites_history_fails_against_a_checkpoint_saved_earlier() {
         if i == 4 {
             e.principal = "nobody".to_owned();
         }
-        let (e, bytes) = log.append(e);
+        let (e, bytes, _) = log.append(e);
         rewritten.push((e.index, bytes));
         if log.size().is_multiple_of(10) {
             new_checkpoints.push(signer.checkpoint(log.size(), log.root(), 2));
@@ -153,8 +153,8 @@ fn a_resumed_log_continues_the_same_tree() {
         .collect();
     let mut resumed = Log::resume(leaves.clone());
     let mut fresh = Log::resume(leaves);
-    let (a, _) = resumed.append(entry(13));
-    let (b, _) = fresh.append(entry(13));
+    let (a, ..) = resumed.append(entry(13));
+    let (b, ..) = fresh.append(entry(13));
     assert_eq!(a.root_after, b.root_after);
     assert_eq!(resumed.size(), 14);
 }

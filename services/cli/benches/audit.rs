@@ -193,7 +193,7 @@ async fn main() {
                 outcome: "ok".to_owned(),
                 ..Entry::default()
             };
-            let (entry, bytes) = log.append(entry);
+            let (entry, bytes, _) = log.append(entry);
             set.put_audit_entry(entry.index, bytes);
             if log.size().is_multiple_of(1000) {
                 set.put_audit_checkpoint(log.size(), signer.checkpoint(log.size(), log.root(), 0).to_text().into_bytes());

@@ -306,8 +306,8 @@ impl Writer {
                     if let Some(change) = change {
                         set.append(change);
                     }
-                    let (entry, bytes) = log.append(*entry);
-                    leaves.push(braid_audit::leaf_of(&entry));
+                    let (entry, bytes, leaf) = log.append(*entry);
+                    leaves.push(leaf);
                     set.put_audit_entry(entry.index, bytes);
                     appends.push((reply, entry.index));
                 }
