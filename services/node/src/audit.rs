@@ -68,17 +68,12 @@ enum Job {
     },
 }
 
-/// What readers see of the writer's state.
-#[derive(Default)]
-struct Shared {
-    /// Leaf hashes of every synced entry, for proofs.
-    leaves: Vec<Hash>,
-}
-
 /// The audit log as the node writes it.
 pub struct AuditLog {
-    jobs: Mutex<Option<mpsc::Sender<Job>>>,
-    shared: Arc<Mutex<Shared>>,
+    /// Taken out (closing the queue) when the log is dropped.
+    jobs: Option<mpsc::Sender<Job>>,
+    /// Leaf hashes of every synced entry, for proofs; the writer extends it.
+    leaves: Arc<Mutex<Vec<Hash>>>,
     public_key: Vec<u8>,
     writer: Option<std::thread::JoinHandle<()>>,
 }
@@ -172,24 +167,23 @@ impl AuditLog {
             signer,
             policy,
         };
-        let shared = Arc::new(Mutex::new(Shared { leaves }));
+        let leaves = Arc::new(Mutex::new(leaves));
         let (jobs, receiver) = mpsc::channel();
-        let thread_shared = Arc::clone(&shared);
+        let synced = Arc::clone(&leaves);
         let handle = std::thread::Builder::new()
             .name("audit-writer".to_owned())
-            .spawn(move || writer.run(&receiver, &thread_shared))
+            .spawn(move || writer.run(&receiver, &synced))
             .map_err(|error| storage(format!("could not start the audit writer: {error}")))?;
         Ok(AuditLog {
-            jobs: Mutex::new(Some(jobs)),
-            shared,
+            jobs: Some(jobs),
+            leaves,
             public_key,
             writer: Some(handle),
         })
     }
 
     fn send(&self, job: Job) -> Result<(), EngineError> {
-        let jobs = self.jobs.lock().map_err(|_| EngineError::Poisoned)?;
-        jobs.as_ref().ok_or_else(stopped)?.send(job).map_err(|_| stopped())
+        self.jobs.as_ref().ok_or_else(stopped)?.send(job).map_err(|_| stopped())
     }
 
     /// The key checkpoints are signed with.
@@ -199,7 +193,7 @@ impl AuditLog {
 
     /// Entries synced so far.
     pub fn size(&self) -> Result<u64, EngineError> {
-        Ok(self.shared.lock().map_err(|_| EngineError::Poisoned)?.leaves.len() as u64)
+        Ok(self.leaves.lock().map_err(|_| EngineError::Poisoned)?.len() as u64)
     }
 
     /// Appends `entry` (and stores `set` in the same write), durably;
@@ -235,8 +229,8 @@ impl AuditLog {
 
     /// The leaf hashes of the first `size` entries (`None` past the end).
     fn leaves(&self, size: u64) -> Result<Option<Vec<Hash>>, EngineError> {
-        let shared = self.shared.lock().map_err(|_| EngineError::Poisoned)?;
-        Ok(shared.leaves.get(..size as usize).map(<[Hash]>::to_vec))
+        let leaves = self.leaves.lock().map_err(|_| EngineError::Poisoned)?;
+        Ok(leaves.get(..size as usize).map(<[Hash]>::to_vec))
     }
 
     /// Proof that entry `index` is in the tree of the first `size` entries.
@@ -258,9 +252,7 @@ impl AuditLog {
 impl Drop for AuditLog {
     /// Lets the writer finish what is queued, then stops it.
     fn drop(&mut self) {
-        if let Ok(mut jobs) = self.jobs.lock() {
-            jobs.take();
-        }
+        self.jobs.take();
         if let Some(writer) = self.writer.take() {
             let _ = writer.join();
         }
@@ -279,7 +271,7 @@ struct Writer {
 }
 
 impl Writer {
-    fn run(mut self, jobs: &mpsc::Receiver<Job>, shared: &Mutex<Shared>) {
+    fn run(mut self, jobs: &mpsc::Receiver<Job>, synced: &Mutex<Vec<Hash>>) {
         while let Ok(first) = jobs.recv() {
             let mut group = vec![first];
             while group.len() < MAX_GROUP {
@@ -288,13 +280,13 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            self.commit(group, shared);
+            self.commit(group, synced);
         }
     }
 
     /// Appends a group of entries in one synced write, answers them, then
     /// signs any checkpoint that is due or asked for.
-    fn commit(&mut self, group: Vec<Job>, shared: &Mutex<Shared>) {
+    fn commit(&mut self, group: Vec<Job>, synced: &Mutex<Vec<Hash>>) {
         let mut appends = Vec::new();
         let mut asked = Vec::new();
         let mut set = WriteSet::new();
@@ -318,8 +310,8 @@ impl Writer {
             match self.store.write(set) {
                 Ok(()) => {
                     self.log = log;
-                    if let Ok(mut shared) = shared.lock() {
-                        shared.leaves.extend(leaves);
+                    if let Ok(mut synced) = synced.lock() {
+                        synced.extend(leaves);
                     }
                     for (reply, index) in appends {
                         let _ = reply.send(Ok(index));
