@@ -317,14 +317,23 @@ impl Store {
         Ok(count)
     }
 
+    /// Stored audit entries from `from` in index order, as `(stored
+    /// index, encoded entry)`, read as the iterator is advanced.
+    pub fn audit_entries(&self, from: u64) -> Result<impl Iterator<Item = Result<(u64, Vec<u8>)>> + '_> {
+        let cf = self.cf(AUDIT)?;
+        let start = from.to_be_bytes();
+        Ok(self.db.iterator_cf(cf, IteratorMode::From(&start, Direction::Forward)).map(|item| {
+            let (key, value) = item?;
+            Ok((decode_id(&key, "audit entry key")?, value.into_vec()))
+        }))
+    }
+
     /// Visits stored audit entries from `from` in index order as
     /// `(stored index, encoded entry)`, until `visit` returns false.
     pub fn for_each_audit_entry(&self, from: u64, mut visit: impl FnMut(u64, Vec<u8>) -> Result<bool>) -> Result<()> {
-        let cf = self.cf(AUDIT)?;
-        let start = from.to_be_bytes();
-        for item in self.db.iterator_cf(cf, IteratorMode::From(&start, Direction::Forward)) {
-            let (key, value) = item?;
-            if !visit(decode_id(&key, "audit entry key")?, value.into_vec())? {
+        for item in self.audit_entries(from)? {
+            let (index, bytes) = item?;
+            if !visit(index, bytes)? {
                 break;
             }
         }

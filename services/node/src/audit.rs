@@ -110,14 +110,23 @@ pub fn stored_checkpoints(store: &Store) -> Result<Vec<Checkpoint>, EngineError>
         .collect()
 }
 
-/// Every stored entry (`(stored index, encoding)`, in order) and checkpoint.
-fn stored_log(store: &Store) -> Result<(Vec<(u64, Vec<u8>)>, Vec<Checkpoint>), EngineError> {
-    let mut entries = Vec::new();
-    store.for_each_audit_entry(0, |index, bytes| {
-        entries.push((index, bytes));
-        Ok(true)
-    })?;
-    Ok((entries, stored_checkpoints(store)?))
+/// Verifies the stored log against `checkpoints` (the stored ones) and
+/// `saved`, reading entries as it goes (they are never all in memory);
+/// `on_leaf` sees each leaf hash. The outer error is a failed read.
+fn verify_stored(
+    store: &Store,
+    checkpoints: &[Checkpoint],
+    saved: &[Checkpoint],
+    public_key: &[u8],
+    on_leaf: impl FnMut(Hash),
+) -> Result<Result<braid_audit::Verified, braid_audit::Error>, EngineError> {
+    let mut unreadable = None;
+    let entries = store.audit_entries(0)?.map_while(|item| item.map_err(|error| unreadable = Some(error)).ok());
+    let verified = braid_audit::verify_visiting(entries, checkpoints, saved, public_key, on_leaf);
+    match unreadable {
+        Some(error) => Err(error.into()),
+        None => Ok(verified),
+    }
 }
 
 /// Verifies the audit log of a node's data directory (the node must be
@@ -130,8 +139,8 @@ pub fn verify_directory(data_dir: &std::path::Path, saved: &[Checkpoint]) -> any
         .audit_signing_key()?
         .context("this data directory has no audit signing key, so no audit log")?;
     let signer = Signer::from_pkcs8(&key).map_err(|_| anyhow::anyhow!("the stored audit signing key is unreadable"))?;
-    let (entries, checkpoints) = stored_log(&store)?;
-    braid_audit::verify(entries, &checkpoints, saved, &signer.public_key()).map_err(|error| anyhow::anyhow!("the audit log does NOT verify: {error}"))
+    let checkpoints = stored_checkpoints(&store)?;
+    verify_stored(&store, &checkpoints, saved, &signer.public_key(), |_| {})?.map_err(|error| anyhow::anyhow!("the audit log does NOT verify: {error}"))
 }
 
 impl AuditLog {
@@ -149,9 +158,9 @@ impl AuditLog {
                 signer
             }
         };
-        let (entries, checkpoints) = stored_log(&store)?;
-        let mut leaves = Vec::with_capacity(entries.len());
-        braid_audit::verify_visiting(entries, &checkpoints, &[], &signer.public_key(), |leaf| leaves.push(leaf)).map_err(|error| {
+        let checkpoints = stored_checkpoints(&store)?;
+        let mut leaves = Vec::new();
+        verify_stored(&store, &checkpoints, &[], &signer.public_key(), |leaf| leaves.push(leaf))?.map_err(|error| {
             EngineError::AuditBroken(format!(
                 "{error}. The node does not add to an audit log that fails verification; \
                  inspect it with `braid audit verify --data-dir` and restore the store from a backup"
