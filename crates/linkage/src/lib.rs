@@ -8,11 +8,13 @@
 
 pub mod bloom;
 mod evaluate;
+pub mod fields;
 mod linker;
 pub mod model;
 mod union_find;
 
 pub use bloom::Bloom;
+pub use fields::Tokens;
 pub use evaluate::{evaluate, evaluate_households, HouseholdScores, Scores};
 pub use linker::{key_kind_name, MAX_LSH_BITS, Decision, Evidence, Involvement, KeyFingerprint, LinkEntry, Linker, LinkerConfig, Outcome};
 pub use model::Model;

@@ -26,7 +26,8 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::bloom::{dice_many, Bloom, BITS};
-use crate::model::{dice_level, Levels, Model, Score};
+use crate::fields::Tokens;
+use crate::model::{at, dice_level, Levels, Model, Score};
 use crate::union_find::UnionFind;
 use crate::{mix, InvolvementId};
 
@@ -73,10 +74,51 @@ pub fn key_kind_name(kind: u32) -> &'static str {
         7 => "name+birth-year+district",
         8 => "forename+dob+sex+district",
         9 => "name+postcode",
+        10 => "phonetic-name+dob",
+        11 => "other-identifier",
+        12 => "phonetic-name+postcode",
         _ => "unknown",
     }
 }
 const NONE: u32 = u32::MAX;
+
+/// Blocking keys the node derives from field tokens (rungs from 0x60 up, so
+/// they never collide with an agency's match keys): forename + date of
+/// birth and surname + date of birth, which find a record whose other name
+/// changed or is misspelt beyond the encoding's reach; and, from
+/// [`BROAD_KEYS`] up, the date of birth alone and the address line, which
+/// many people share, so their chains are walked less far
+/// ([`LinkerConfig::broad_walk_limit`]).
+fn token_keys(tokens: &Tokens) -> impl Iterator<Item = KeyFingerprint> {
+    [
+        (0x60, tokens.forename_by_dob),
+        (0x61, tokens.surname_by_dob),
+        (BROAD_KEYS, tokens.dob),
+        (BROAD_KEYS + 1, tokens.address),
+    ]
+    .into_iter()
+    .filter(|(_, token)| *token != 0)
+    .map(|(kind, token)| KeyFingerprint((u64::from(kind) << 56) | u64::from(token)))
+}
+
+/// Below this Dice, a pair whose forenames differ while surname and date of
+/// birth agree is taken for twins (a misspelt forename keeps most of its
+/// bigrams and stays above it).
+const TWIN_DICE: f32 = 0.80;
+
+/// Pairs compared before a re-link fits a model that has never been
+/// fitted.
+const MIN_SETTLE_FIT_PAIRS: u64 = 100;
+
+/// Passes that count compared pairs afresh before the final re-link.
+const COUNTING_PASSES: usize = 1;
+
+/// How much further than a new involvement's a re-linked one's index
+/// chains are walked.
+const RELINK_REACH: usize = 4;
+
+/// The first rung of the broad blocking keys.
+const BROAD_KEYS: u8 = 0x68;
 
 /// What the linker needs of one involvement.
 #[derive(Debug, Clone, PartialEq)]
@@ -89,6 +131,8 @@ pub struct Involvement {
     pub agency: u32,
     /// A fingerprint of the agency's person ref.
     pub person: u64,
+    /// Field tokens.
+    pub tokens: Tokens,
 }
 
 /// Tunable limits and thresholds. The defaults are used everywhere; they
@@ -103,6 +147,8 @@ pub struct LinkerConfig {
     pub walk_limit: usize,
     /// Live entries read per LSH bucket.
     pub lsh_walk_limit: usize,
+    /// Live entries read per broad key chain (date of birth alone, address).
+    pub broad_walk_limit: usize,
     /// Candidates scored per involvement.
     pub max_candidates: usize,
     /// Match probability at or above which a pair links.
@@ -124,6 +170,7 @@ impl Default for LinkerConfig {
             lsh_bits: 20,
             walk_limit: 24,
             lsh_walk_limit: 3,
+            broad_walk_limit: 4,
             max_candidates: 256,
             link_probability: 0.7,
             review_probability: 0.2,
@@ -144,10 +191,16 @@ pub struct Evidence {
     pub dice: Option<f32>,
     /// The pattern's levels, one per [`crate::model::FEATURES`] entry.
     pub levels: Levels,
-    /// Log2 likelihood ratio.
+    /// Log2 likelihood ratio (with the name's term-frequency adjustment).
     pub weight: f32,
     /// Match probability.
     pub probability: f32,
+    /// The term-frequency adjustment included in `weight` (bits; negative
+    /// for a common name).
+    pub name_frequency: f32,
+    /// True when an identifier or the date of birth conflicts and no
+    /// stronger identifier agrees: the pair may never be linked.
+    pub conflict: bool,
 }
 
 /// What was decided about a compared pair.
@@ -162,6 +215,10 @@ pub enum Decision {
     /// Linkable, but it would have merged two profiles that do not look like
     /// one person apart from this involvement: left unlinked, for review.
     ReviewWouldChain,
+    /// Linkable on its score, but an identifier or the date of birth
+    /// conflicts with the other involvement or its profile (and no stronger
+    /// identifier agrees): never linked, left for review.
+    ReviewConflict,
 }
 
 impl Decision {
@@ -172,6 +229,7 @@ impl Decision {
             Decision::Merged => "merged",
             Decision::ReviewUncertain => "review:uncertain",
             Decision::ReviewWouldChain => "review:would-chain-profiles",
+            Decision::ReviewConflict => "review:conflicting-identity",
         }
     }
 
@@ -182,6 +240,7 @@ impl Decision {
             Decision::Merged => 2,
             Decision::ReviewUncertain => 3,
             Decision::ReviewWouldChain => 4,
+            Decision::ReviewConflict => 5,
         }
     }
 
@@ -192,6 +251,7 @@ impl Decision {
             Decision::Merged,
             Decision::ReviewUncertain,
             Decision::ReviewWouldChain,
+            Decision::ReviewConflict,
         ]
         .into_iter()
         .find(|decision| decision.number() == number)
@@ -292,6 +352,20 @@ pub struct Linker {
     key_links: Vec<(u32, u32)>,
     uf: UnionFind,
     model: Model,
+    /// Per involvement id: field tokens.
+    tokens: Vec<Tokens>,
+    /// Per profile root: the members that can conflict with anything, one
+    /// per distinct guard signature, with the profile's size when worked
+    /// out (a profile only grows by unions, so a size that still matches
+    /// means the list is current; resets and rollbacks clear it all).
+    guards: std::cell::RefCell<HashMap<InvolvementId, (u32, Vec<u32>), BuildHasherDefault<IdHasher>>>,
+    /// Term frequencies of full names: distinct (agency, person) per name
+    /// token.
+    name_counts: HashMap<u32, u32, BuildHasherDefault<IdHasher>>,
+    name_seen: std::collections::HashSet<u64, BuildHasherDefault<IdHasher>>,
+    /// Σ count·ln(count) over name tokens, and Σ count.
+    name_log_sum: f64,
+    name_people: u64,
     // Scratch.
     scratch_ids: Vec<u32>,
     scratch_blooms: Vec<Bloom>,
@@ -326,6 +400,12 @@ impl Linker {
             key_links: Vec::new(),
             uf: UnionFind::new(),
             model: Model::new(),
+            tokens: Vec::new(),
+            guards: std::cell::RefCell::new(HashMap::default()),
+            name_counts: HashMap::default(),
+            name_seen: std::collections::HashSet::default(),
+            name_log_sum: 0.0,
+            name_people: 0,
             scratch_ids: Vec::new(),
             scratch_blooms: Vec::new(),
             scratch_ones: Vec::new(),
@@ -339,6 +419,7 @@ impl Linker {
     pub fn reserve(&mut self, ids: usize) {
         let more = ids.saturating_sub(self.nodes.len());
         self.nodes.reserve_exact(more);
+        self.tokens.reserve_exact(more);
         self.lsh_prev.reserve_exact(more * self.config.lsh_tables);
         self.person_prev.reserve_exact(more);
         // About nine match keys per involvement.
@@ -398,11 +479,13 @@ impl Linker {
         let tables = self.config.lsh_tables;
         if self.nodes.len() <= i {
             self.nodes.resize(i + 1, Node::EMPTY);
+            self.tokens.resize(i + 1, Tokens::default());
             self.lsh_prev.resize((i + 1) * tables, NONE);
             self.person_prev.resize(i + 1, NONE);
         }
         let bloom = involvement.bloom.unwrap_or(Bloom::EMPTY);
         let mut keys = involvement.keys.clone();
+        keys.extend(token_keys(&involvement.tokens));
         keys.sort_unstable();
         keys.dedup();
         keys.truncate(usize::from(u8::MAX));
@@ -423,6 +506,14 @@ impl Linker {
         }
         let person_key = Linker::person_key(involvement.agency, involvement.person);
         self.person_prev[i] = self.heads.insert(person_key, i as u32).unwrap_or(NONE);
+        let mut tokens = involvement.tokens;
+        tokens.nhs = involvement
+            .keys
+            .iter()
+            .find(|key| key.kind() == 1)
+            .map_or(0, |key| (key.0 as u32).max(1));
+        self.tokens[i] = tokens;
+        self.count_name(tokens.name, person_key);
         if !bloom.is_empty() {
             let buckets: Vec<usize> = (0..tables).map(|table| self.lsh_bucket(table, &bloom)).collect();
             for &bucket in &buckets {
@@ -459,14 +550,14 @@ impl Linker {
     /// Candidates of `id`. A `fresh` involvement was just indexed, so it
     /// heads every chain it is on and its own "previous" pointers start the
     /// walks; otherwise (re-linking) the walks start at the chains' heads.
-    fn candidates(&mut self, id: InvolvementId, fresh: bool) -> Vec<u32> {
+    fn candidates(&mut self, id: InvolvementId, fresh: bool, reach: usize) -> Vec<u32> {
         let mut out = std::mem::take(&mut self.scratch_ids);
         out.clear();
         let me = id as u32;
         let i = me as usize;
         let node = self.nodes[i];
         let tables = self.config.lsh_tables;
-        let limit = self.config.walk_limit;
+        let limit = self.config.walk_limit * reach;
         let start = |fresh_start: u32, key: u64, heads: &Heads| if fresh { fresh_start } else { heads.get(&key).copied().unwrap_or(NONE) };
         // Every chain is walked one step per round, so the memory reads of
         // different chains overlap (each next entry is prefetched).
@@ -474,6 +565,7 @@ impl Linker {
         for k in 0..usize::from(node.key_count) {
             let own = node.key_start as usize + k;
             let slot = start(self.key_links[own].0, self.key_fp[own], &self.heads);
+            let limit = if self.key_fp[own] >> 56 >= u64::from(BROAD_KEYS) { self.config.broad_walk_limit * reach } else { limit };
             cursors.push(Cursor { chain: Chain::Key, slot, taken: 0, limit: limit as u32 });
         }
         let slot = start(self.person_prev[i], Linker::person_key(node.agency, node.person), &self.heads);
@@ -482,7 +574,7 @@ impl Linker {
             for table in 0..tables {
                 let own = i * tables + table;
                 let slot = if fresh { self.lsh_prev[own] } else { self.lsh_heads[self.lsh_bucket(table, &node.bloom)] };
-                cursors.push(Cursor { chain: Chain::Lsh, slot, taken: 0, limit: self.config.lsh_walk_limit as u32 });
+                cursors.push(Cursor { chain: Chain::Lsh, slot, taken: 0, limit: (self.config.lsh_walk_limit * reach) as u32 });
             }
         }
         cursors.retain(|c| c.slot != NONE && c.limit > 0);
@@ -519,20 +611,13 @@ impl Linker {
             self.uf.prefetch(InvolvementId::from(owner));
         }
         out.retain(|owner| self.uf.is_alive(InvolvementId::from(*owner)));
-        out.truncate(self.config.max_candidates);
+        out.truncate(self.config.max_candidates * reach);
         out
     }
 
     fn levels(&self, a: u32, b: u32, dice: Option<f32>) -> (Levels, u32) {
         let (keys_a, keys_b) = (self.keys_of(a), self.keys_of(b));
         let mut agreeing = 0u32;
-        let (mut kinds_a, mut kinds_b) = (0u32, 0u32);
-        for &x in keys_a {
-            kinds_a |= kind_bit(x);
-        }
-        for &y in keys_b {
-            kinds_b |= kind_bit(y);
-        }
         // Both lists are sorted: merge.
         let (mut i, mut j) = (0, 0);
         while i < keys_a.len() && j < keys_b.len() {
@@ -546,53 +631,207 @@ impl Linker {
                 }
             }
         }
-        let nhs = if kinds_a & kinds_b & (1 << 1) != 0 {
-            if agreeing & (1 << 1) != 0 {
-                0
-            } else {
-                1
-            }
-        } else {
-            2
-        };
-        const NAME_KINDS: u32 = 0b1_1111_1100;
-        let keys = if agreeing & (1 << 2) != 0 {
-            0
-        } else if agreeing & (1 << 3 | 1 << 5 | 1 << 6) != 0 {
-            1
-        } else if agreeing & (1 << 7 | 1 << 8) != 0 {
-            2
-        } else if agreeing & (1 << 4) != 0 {
-            3
-        } else if agreeing & (1 << 9) != 0 {
-            4
-        } else if kinds_a & NAME_KINDS != 0 && kinds_b & NAME_KINDS != 0 {
-            5
-        } else {
-            6
-        };
         let (ia, ib) = (a as usize, b as usize);
         let (na, nb) = (&self.nodes[ia], &self.nodes[ib]);
-        let person = if na.agency != nb.agency {
+        let mut levels: Levels = [0; 7];
+        self.tokens[ia].fill_levels(&self.tokens[ib], &mut levels);
+        levels[at::DICE] = dice_level(dice);
+        levels[at::PERSON] = if na.agency != nb.agency {
             0
         } else if na.person == nb.person {
             1
         } else {
             2
         };
-        ([nhs, keys, dice_level(dice), person], agreeing)
+        (levels, agreeing)
+    }
+
+    /// Counts a name token once per (agency, person).
+    fn count_name(&mut self, name: u32, person_key: u64) {
+        if name == 0 || !self.name_seen.insert(person_key ^ (u64::from(name) << 7).rotate_left(29)) {
+            return;
+        }
+        let count = self.name_counts.entry(name).or_insert(0);
+        let before = f64::from(*count);
+        *count += 1;
+        let after = f64::from(*count);
+        let term = |c: f64| if c > 0.0 { c * c.ln() } else { 0.0 };
+        self.name_log_sum += term(after) - term(before);
+        self.name_people += 1;
+    }
+
+    /// The term-frequency adjustment of an agreeing full name, in bits:
+    /// log2 of how much rarer the name is than the typical person's name
+    /// (the person-weighted geometric mean of name counts), so that agreeing
+    /// on "John Smith" counts for less than agreeing on a rare name, and the
+    /// adjustment averages out to nothing over people.
+    pub fn name_frequency_adjustment(&self, name: u32) -> f32 {
+        const LIMIT: f32 = 4.0;
+        let Some(&count) = self.name_counts.get(&name) else { return 0.0 };
+        if self.name_people == 0 || count == 0 {
+            return 0.0;
+        }
+        let typical = self.name_log_sum / self.name_people as f64;
+        (((typical - f64::from(count).ln()) / std::f64::consts::LN_2) as f32).clamp(-LIMIT, LIMIT)
+    }
+
+    /// Whether two involvements conflict: their NHS numbers (which carry a
+    /// check digit, so a typo is caught on premises) differ, or their dates
+    /// of birth are more than eighteen months apart — and no stronger
+    /// identifier (an agreeing NHS number or other identifier, or the same
+    /// agency's person ref) vouches for them. Other identifiers that differ
+    /// count against a pair but are no hard conflict: without a check digit
+    /// a typo looks like another person.
+    fn conflict(&self, a: u32, b: u32) -> bool {
+        let (ta, tb) = (&self.tokens[a as usize], &self.tokens[b as usize]);
+        if !ta.can_conflict() || !tb.can_conflict() {
+            return false;
+        }
+        let (na, nb) = (&self.nodes[a as usize], &self.nodes[b as usize]);
+        if na.agency == nb.agency && na.person == nb.person {
+            return false;
+        }
+        if ta.ids_state(tb) == crate::fields::IdState::Agree {
+            return false;
+        }
+        (ta.nhs != 0 && tb.nhs != 0 && ta.nhs != tb.nhs) || ta.dob_apart(tb)
+    }
+
+    /// Whether a pair looks like twins (one surname and date of birth, two
+    /// forenames that are not variants of each other and whose encodings
+    /// are far apart) with nothing stronger vouching for it. Such a pair is
+    /// never linked directly; unlike a [`Linker::conflict`], it does not
+    /// keep the two out of one profile when other records show them to be
+    /// one person (a forename recorded two ways).
+    fn twins(&self, a: u32, b: u32, dice: Option<f32>) -> bool {
+        let (ta, tb) = (&self.tokens[a as usize], &self.tokens[b as usize]);
+        if !ta.twin_like(tb) || dice.is_some_and(|d| d >= TWIN_DICE) {
+            return false;
+        }
+        let (na, nb) = (&self.nodes[a as usize], &self.nodes[b as usize]);
+        !(na.agency == nb.agency && na.person == nb.person) && ta.ids_state(tb) != crate::fields::IdState::Agree
+    }
+
+    /// Whether `id` conflicts with any member of `other`'s profile.
+    fn conflicts_with_profile(&self, id: InvolvementId, other: InvolvementId) -> bool {
+        let me = id as u32;
+        if !self.tokens[me as usize].can_conflict() {
+            return false;
+        }
+        let root = self.uf.find(other);
+        let size = self.uf.size_of(root);
+        let mut guards = self.guards.borrow_mut();
+        let current = guards.get(&root).is_some_and(|(known, _)| *known == size);
+        if !current {
+            let members = self.guard_members(root, None);
+            guards.insert(root, (size, members));
+        }
+        let (_, members) = &guards[&root];
+        members.iter().any(|&m| m != me && self.conflict(me, m))
+    }
+
+    /// Unites two profiles, carrying their known guard members over to the
+    /// united profile (so a growing profile is never walked whole again).
+    fn union_keeping_guards(&mut self, a: InvolvementId, b: InvolvementId) {
+        let (ra, rb) = (self.uf.find(a), self.uf.find(b));
+        if ra == rb {
+            return;
+        }
+        let known = |linker: &Linker, root: InvolvementId| -> Option<Vec<u32>> {
+            if linker.uf.size_of(root) == 1 {
+                return Some(linker.guard_members(root, None));
+            }
+            let guards = linker.guards.borrow();
+            guards.get(&root).filter(|(size, _)| *size == linker.uf.size_of(root)).map(|(_, m)| m.clone())
+        };
+        let (ka, kb) = (known(self, ra), known(self, rb));
+        self.uf.union(a, b);
+        let root = self.uf.find(a);
+        let merged = match (ka, kb) {
+            (Some(mut x), Some(y)) => {
+                x.extend(y);
+                let mut seen = std::collections::HashSet::new();
+                x.retain(|&m| seen.insert(self.guard_signature(m)));
+                Some(x)
+            }
+            _ => None,
+        };
+        let size = self.uf.size_of(root);
+        let guards = self.guards.get_mut();
+        guards.remove(&ra);
+        guards.remove(&rb);
+        if let Some(members) = merged {
+            guards.insert(root, (size, members));
+        }
+    }
+
+    /// Forgets every profile's guard members (after profiles were reset or
+    /// rolled back).
+    fn forget_guards(&mut self) {
+        self.guards.get_mut().clear();
+    }
+
+    /// Rolls the profiles back to `mark` (a batch that failed before it was
+    /// written).
+    pub fn rollback(&mut self, mark: crate::Mark) {
+        self.uf.rollback(mark);
+        self.forget_guards();
+    }
+
+    /// Whether any member of `id`'s profile (other than `id`) conflicts with
+    /// any member of `other`'s: two profiles are never chained together
+    /// through a record that the direct comparison would refuse.
+    fn profiles_conflict(&self, id: InvolvementId, other: InvolvementId) -> bool {
+        if self.uf.size_of(id) < 2 {
+            return false;
+        }
+        let ours: Vec<u32> = self.guard_members(id, Some(id));
+        if ours.is_empty() {
+            return false;
+        }
+        let theirs = self.guard_members(other, None);
+        ours.iter().any(|&a| theirs.iter().any(|&b| self.conflict(a, b)))
+    }
+
+    /// What decides whether a member conflicts with another: identifiers,
+    /// name class, windows, date of birth, agency and person ref.
+    #[allow(clippy::type_complexity)]
+    fn guard_signature(&self, m: u32) -> (u32, [(u32, u32); crate::fields::IDS], u32, [u32; crate::fields::WINDOWS], u32, u32, u64) {
+        let t = &self.tokens[m as usize];
+        let n = &self.nodes[m as usize];
+        (t.nhs, t.ids, t.name_phonetic, t.dob_windows, t.dob_any_order, n.agency, n.person)
+    }
+
+    /// The members of a profile that can conflict with anything, one per
+    /// distinct [`Linker::guard_signature`].
+    fn guard_members(&self, of: InvolvementId, except: Option<InvolvementId>) -> Vec<u32> {
+        let mut seen = std::collections::HashSet::new();
+        self.uf
+            .members(of)
+            .filter(|m| Some(*m) != except)
+            .map(|m| m as u32)
+            .filter(|&m| self.tokens[m as usize].can_conflict() && seen.insert(self.guard_signature(m)))
+            .collect()
     }
 
     fn evidence(&self, a: u32, b: u32, dice: Option<f32>) -> Evidence {
         let (levels, agreeing) = self.levels(a, b, dice);
-        self.score(b, levels, agreeing, dice)
+        self.score(a, b, levels, agreeing, dice)
     }
 
-    fn score(&self, b: u32, levels: Levels, agreeing: u32, dice: Option<f32>) -> Evidence {
-        let Score { weight, mut probability } = self.model.score(&levels);
-        if levels[3] == 1 {
+    fn score(&self, a: u32, b: u32, levels: Levels, agreeing: u32, dice: Option<f32>) -> Evidence {
+        let name_frequency = if levels[at::NAME] <= 1 {
+            self.name_frequency_adjustment(self.tokens[a as usize].name)
+        } else {
+            0.0
+        };
+        let Score { weight, mut probability } = self.model.score_adjusted(&levels, name_frequency);
+        let conflict = self.conflict(a, b) || self.twins(a, b, dice);
+        if levels[at::PERSON] == 1 {
             // The agency's own person ref is trusted within that agency.
             probability = 1.0;
+        } else if conflict {
+            probability = 0.0;
         }
         Evidence {
             other: InvolvementId::from(b),
@@ -601,6 +840,8 @@ impl Linker {
             levels,
             weight,
             probability,
+            name_frequency,
+            conflict,
         }
     }
 
@@ -639,6 +880,7 @@ impl Linker {
         let alive: HashMap<InvolvementId, bool> =
             members.iter().map(|id| (*id, self.uf.is_alive(*id) && !gone.contains(id))).collect();
         self.uf.reset(&members, |id| alive.get(&id).copied().unwrap_or(false));
+        self.forget_guards();
         let mut out = Vec::new();
         for id in members {
             if self.uf.is_alive(id) {
@@ -649,9 +891,74 @@ impl Linker {
         out
     }
 
+    /// Re-decides the profiles that `ids` are in: every member is made a
+    /// singleton again and linked afresh with the current model and name
+    /// frequencies, in an order that depends on the records' content, not on
+    /// when they arrived — so the same records give the same profiles
+    /// whatever order they were uploaded in. Returns each member's outcome.
+    pub fn relink(&mut self, ids: &[InvolvementId]) -> Vec<(InvolvementId, Outcome)> {
+        // A small data set may not have reached the first fit while it was
+        // arriving; its decisions are not left to the starting values.
+        if self.model.pairs_at_last_fit() == 0 && self.model.pairs_seen() >= MIN_SETTLE_FIT_PAIRS {
+            self.model.fit();
+        }
+        self.relink_reaching(ids, 1)
+    }
+
+    fn relink_reaching(&mut self, ids: &[InvolvementId], reach: usize) -> Vec<(InvolvementId, Outcome)> {
+        let mut members = self.uf.members_of(ids);
+        members.retain(|id| self.uf.is_alive(*id));
+        self.uf.reset(&members, |_| true);
+        self.forget_guards();
+        members.sort_by_key(|&id| (self.content_order(id), id));
+        members.into_iter().map(|id| (id, self.decide_reaching(id, false, false, reach))).collect()
+    }
+
+    /// Re-estimates the model from scratch and re-decides every profile:
+    /// the pairs compared while re-linking everything in content order are
+    /// counted afresh, the model is fitted to those counts, and everything
+    /// is re-linked once more with it. The result depends on the records,
+    /// hardly on the order they arrived in (the model's counts otherwise
+    /// reflect which pairs happened to be compared as they arrived).
+    pub fn relink_everything(&mut self) -> Vec<(InvolvementId, Outcome)> {
+        let live = self.live_ids();
+        for _ in 0..COUNTING_PASSES {
+            self.model = Model::new();
+            let mut members = self.uf.members_of(&live);
+            members.retain(|id| self.uf.is_alive(*id));
+            self.uf.reset(&members, |_| true);
+            self.forget_guards();
+            members.sort_by_key(|&id| (self.content_order(id), id));
+            for &id in &members {
+                self.decide(id, true, false);
+            }
+            self.model.fit();
+        }
+        // Walking further this time makes which candidates are found depend
+        // less on the order the index chains were built in.
+        self.relink_reaching(&live, RELINK_REACH)
+    }
+
+    /// Every live involvement.
+    pub fn live_ids(&self) -> Vec<InvolvementId> {
+        self.uf.live_ids().collect()
+    }
+
+    /// An order key from an involvement's content (its agency's person ref
+    /// and its tokens), independent of its id.
+    fn content_order(&self, id: InvolvementId) -> u64 {
+        let i = id as usize;
+        let t = &self.tokens[i];
+        mix(self.nodes[i].person ^ mix(u64::from(t.name) << 32 | u64::from(t.dob)) ^ mix(u64::from(t.postcode) << 32 | u64::from(t.address)))
+    }
+
     fn decide(&mut self, id: InvolvementId, observe: bool, fresh: bool) -> Outcome {
+        self.decide_reaching(id, observe, fresh, 1)
+    }
+
+    fn decide_reaching(&mut self, id: InvolvementId, observe: bool, fresh: bool, reach: usize) -> Outcome {
         let me = id as u32;
-        let candidates = self.candidates(id, fresh);
+        let candidates = self.candidates(id, fresh, reach);
         let mut blooms = std::mem::take(&mut self.scratch_blooms);
         let mut ones = std::mem::take(&mut self.scratch_ones);
         let mut dice = std::mem::take(&mut self.scratch_dice);
@@ -675,7 +982,7 @@ impl Linker {
             if observe {
                 self.model.observe(&levels);
             }
-            let evidence = self.score(c, levels, agreeing, similarity);
+            let evidence = self.score(me, c, levels, agreeing, similarity);
             scored.push((self.uf.find(InvolvementId::from(c)), evidence));
         }
         let compared = candidates.len() as u32;
@@ -696,23 +1003,42 @@ impl Linker {
             if entries.len() >= 8 {
                 break;
             }
+            if evidence.conflict {
+                let would_link = self.model.score_adjusted(&evidence.levels, evidence.name_frequency).probability;
+                if would_link >= review && self.uf.find(root) != self.uf.find(id) {
+                    entries.push(LinkEntry {
+                        decision: Decision::ReviewConflict,
+                        evidence,
+                    });
+                }
+                continue;
+            }
             if evidence.probability >= link {
-                if !joined && !self.consistent(id, root) {
+                if self.uf.find(root) == self.uf.find(id) {
+                    // Re-linking: an earlier member already joined this one
+                    // (that link is stored with it).
+                    joined = true;
+                    continue;
+                }
+                if self.conflicts_with_profile(id, root) || self.profiles_conflict(id, root) {
+                    entries.push(LinkEntry {
+                        decision: Decision::ReviewConflict,
+                        evidence,
+                    });
+                } else if !joined && !self.consistent(id, root) {
                     entries.push(LinkEntry {
                         decision: Decision::ReviewWouldChain,
                         evidence,
                     });
                 } else if !joined {
-                    self.uf.union(id, evidence.other);
+                    self.union_keeping_guards(id, evidence.other);
                     joined = true;
                     entries.push(LinkEntry {
                         decision: Decision::Joined,
                         evidence,
                     });
-                } else if self.uf.find(root) == self.uf.find(id) {
-                    continue;
                 } else if self.may_merge(id, root) {
-                    self.uf.union(id, evidence.other);
+                    self.union_keeping_guards(id, evidence.other);
                     entries.push(LinkEntry {
                         decision: Decision::Merged,
                         evidence,
@@ -744,7 +1070,7 @@ impl Linker {
         let (mut total, mut count) = (0.0f32, 0u32);
         for member in self.uf.members(other).take(self.config.merge_check_members) {
             if let Some(evidence) = self.compare(id, member) {
-                if evidence.levels[0] == 1 {
+                if evidence.conflict {
                     return false;
                 }
                 total += evidence.probability;
@@ -765,7 +1091,7 @@ impl Linker {
         for &a in &ours {
             for &b in &theirs {
                 if let Some(evidence) = self.compare(a, b) {
-                    if evidence.levels[0] == 1 {
+                    if evidence.conflict {
                         return false;
                     }
                     plausible |= evidence.probability >= self.config.review_probability;
@@ -791,8 +1117,9 @@ impl Linker {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use crate::fields::WINDOWS;
 
     fn key(kind: u8, value: u8) -> KeyFingerprint {
         let mut hash = [0u8; 32];
@@ -801,55 +1128,116 @@ mod tests {
         KeyFingerprint::new(kind, &hash).expect("valid key")
     }
 
-    fn person(agency: u32, person: u64, keys: &[(u8, u8)]) -> Involvement {
+    /// A person as the agency side would tokenise them: a name class `name`
+    /// (0: no name), a date of birth as a day number (`None`: not recorded),
+    /// a postcode (0: none).
+    pub(crate) fn tokens(name: u32, dob: Option<i64>, postcode: u32) -> Tokens {
+        let mut t = Tokens::default();
+        if name != 0 {
+            t.name = name * 7919;
+            t.name_any_order = name * 7919 + 1;
+            t.name_phonetic = name * 7919 + 2;
+            if postcode != 0 {
+                t.district = mix(u64::from(name) << 32 | u64::from(postcode)) as u32 | 1;
+            }
+        }
+        if let Some(day) = dob {
+            t.dob = (day as u32).wrapping_mul(31) | 1;
+            t.dob_any_order = t.dob;
+            if name != 0 {
+                for grid in 0..WINDOWS {
+                    let window = (day + grid as i64 * 182).div_euclid(730);
+                    t.dob_windows[grid] = mix(u64::from(name) << 40 ^ (grid as u64) << 32 ^ window as u64) as u32 | 1;
+                }
+            }
+            t.forename_by_dob = t.dob ^ name.wrapping_mul(0x9e37);
+            t.surname_by_dob = t.dob ^ name.wrapping_mul(0x7f4a);
+        }
+        if postcode != 0 {
+            t.postcode = postcode * 104_729;
+        }
+        t
+    }
+
+    fn person(agency: u32, person: u64, tokens: Tokens, keys: &[(u8, u8)]) -> Involvement {
         Involvement {
             keys: keys.iter().map(|(kind, value)| key(*kind, *value)).collect(),
             bloom: None,
             agency,
             person,
+            tokens,
         }
     }
 
+    /// Name + dob + postcode agree: linked by field evidence alone.
+    fn same(agency: u32, id: u64, name: u32, dob: i64) -> Involvement {
+        person(agency, id, tokens(name, Some(dob), name + 1000), &[])
+    }
+
     #[test]
-    fn shared_name_and_dob_keys_link_across_agencies_and_the_oldest_member_names_the_profile() {
+    fn agreeing_fields_link_across_agencies_and_the_oldest_member_names_the_profile() {
         let mut linker = Linker::new(LinkerConfig::default());
-        let first = linker.insert(1, &person(0, 10, &[(2, 1), (4, 1), (7, 1), (8, 1)]));
+        let first = linker.insert(1, &same(0, 10, 1, 14_000));
         assert!(first.entries.is_empty());
-        let second = linker.insert(2, &person(1, 20, &[(2, 1), (4, 1), (7, 1), (8, 1)]));
-        assert_eq!(second.entries[0].decision, Decision::Joined);
+        let second = linker.insert(2, &same(1, 20, 1, 14_000));
+        assert_eq!(second.entries[0].decision, Decision::Joined, "{second:?}");
         assert_eq!(second.entries[0].evidence.other, 1);
-        assert_ne!(second.entries[0].evidence.keys_agreeing & (1 << 2), 0);
-        linker.insert(3, &person(2, 30, &[(2, 9), (4, 9), (7, 9), (8, 9)]));
+        linker.insert(3, &same(2, 30, 9, 15_000));
         assert_eq!(linker.profiles().smallest_member(2), 1);
         assert_eq!(linker.profiles().smallest_member(3), 3);
     }
 
     #[test]
+    fn one_name_with_dates_of_birth_years_apart_never_links() {
+        let mut linker = Linker::new(LinkerConfig::default());
+        // A child and an adult with one common name, at one address.
+        linker.insert(1, &person(0, 1, tokens(1, Some(14_000), 5), &[(9, 1)]));
+        let adult = linker.insert(2, &person(1, 2, tokens(1, Some(14_000 - 3650), 5), &[(9, 1)]));
+        assert_ne!(linker.profiles().find(1), linker.profiles().find(2));
+        assert!(adult.entries.iter().all(|e| e.decision != Decision::Joined), "{adult:?}");
+        // One day apart is a typo, not another person.
+        let typo = linker.insert(3, &person(2, 3, tokens(1, Some(14_001), 5), &[(9, 1)]));
+        assert_eq!(linker.profiles().find(1), linker.profiles().find(3), "{typo:?}");
+    }
+
+    #[test]
+    fn a_record_without_a_date_of_birth_cannot_chain_a_child_to_an_adult() {
+        let mut linker = Linker::new(LinkerConfig::default());
+        linker.insert(1, &person(0, 1, tokens(1, Some(14_000), 5), &[(9, 1)]));
+        linker.insert(2, &person(1, 2, tokens(1, Some(14_000 - 3650), 6), &[(9, 2)]));
+        // Agrees with both on name, with the child's agency on its person
+        // ref and with the adult on the postcode.
+        let bridge = linker.insert(3, &person(0, 1, tokens(1, None, 6), &[(9, 2)]));
+        assert_ne!(linker.profiles().find(1), linker.profiles().find(2), "{bridge:?}");
+    }
+
+    #[test]
     fn one_record_cannot_chain_two_people_whose_nhs_numbers_differ() {
         let mut linker = Linker::new(LinkerConfig::default());
-        // Person X: two records with NHS number 1; person Y: two with NHS 2.
-        linker.insert(1, &person(0, 1, &[(1, 1), (2, 1), (4, 1), (7, 1), (8, 1)]));
-        linker.insert(2, &person(1, 2, &[(1, 1), (2, 1), (4, 1), (7, 1), (8, 1)]));
-        linker.insert(3, &person(0, 3, &[(1, 2), (2, 2), (4, 2), (7, 2), (8, 2)]));
-        linker.insert(4, &person(1, 4, &[(1, 2), (2, 2), (4, 2), (7, 2), (8, 2)]));
+        // Person X: two records with NHS number 1; person Y: two with NHS 2;
+        // one name, one date of birth (twins would do it).
+        linker.insert(1, &person(0, 1, tokens(1, Some(14_000), 5), &[(1, 1)]));
+        linker.insert(2, &person(1, 2, tokens(1, Some(14_000), 5), &[(1, 1)]));
+        linker.insert(3, &person(0, 3, tokens(1, Some(14_000), 5), &[(1, 2)]));
+        linker.insert(4, &person(1, 4, tokens(1, Some(14_000), 5), &[(1, 2)]));
         assert_eq!(linker.profiles().find(1), linker.profiles().find(2));
+        assert_eq!(linker.profiles().find(3), linker.profiles().find(4));
         assert_ne!(linker.profiles().find(1), linker.profiles().find(3));
-        // A record without an NHS number that agrees with X on name+dob and
-        // with Y on every other rung.
-        let outcome = linker.insert(5, &person(2, 5, &[(2, 1), (4, 2), (7, 2), (8, 2)]));
+        // A record without an NHS number that agrees with both.
+        let outcome = linker.insert(5, &person(2, 5, tokens(1, Some(14_000), 5), &[]));
         assert_ne!(linker.profiles().find(1), linker.profiles().find(3), "{outcome:?}");
-        assert!(outcome.entries.iter().any(|e| e.decision == Decision::ReviewWouldChain), "{outcome:?}");
     }
 
     #[test]
     fn withdrawing_the_bridge_splits_a_profile_and_touches_nothing_else() {
         let mut linker = Linker::new(LinkerConfig::default());
-        // a–b share one set of keys, b–c another; a and c share none.
-        linker.insert(1, &person(0, 1, &[(2, 1), (4, 1)]));
-        linker.insert(2, &person(1, 2, &[(2, 1), (4, 1), (7, 2), (8, 2)]));
-        linker.insert(3, &person(2, 3, &[(7, 2), (8, 2)]));
-        linker.insert(4, &person(0, 4, &[(2, 7), (4, 7)]));
-        linker.insert(5, &person(1, 5, &[(2, 7), (4, 7)]));
+        // a–b agree on every field; b–c share the agency's person ref; a and
+        // c share nothing.
+        linker.insert(1, &same(0, 1, 1, 14_000));
+        linker.insert(2, &same(1, 2, 1, 14_000));
+        linker.insert(3, &same(1, 2, 7, 9_000));
+        linker.insert(4, &same(0, 4, 3, 12_000));
+        linker.insert(5, &same(1, 5, 3, 12_000));
         assert_eq!(linker.profiles().find(1), linker.profiles().find(3));
         let _ = linker.profiles_mut().take_changes();
         let relinked = linker.withdraw_and_relink(&[2]);
@@ -865,20 +1253,34 @@ mod tests {
     #[test]
     fn an_agencys_own_person_ref_links_its_records_even_when_identity_drifts() {
         let mut linker = Linker::new(LinkerConfig::default());
-        linker.insert(1, &person(0, 77, &[(2, 1)]));
-        let outcome = linker.insert(2, &person(0, 77, &[(2, 2)]));
+        linker.insert(1, &same(0, 77, 1, 14_000));
+        let outcome = linker.insert(2, &same(0, 77, 2, 9_000));
         assert_eq!(outcome.entries[0].decision, Decision::Joined);
-        assert_eq!(outcome.entries[0].evidence.levels[3], 1);
+        assert_eq!(outcome.entries[0].evidence.levels[at::PERSON], 1);
         assert_eq!(linker.profiles().find(1), linker.profiles().find(2));
     }
 
     #[test]
     fn rungs_beyond_the_known_ones_are_blocking_keys_without_breaking_scoring() {
         let mut linker = Linker::new(LinkerConfig::default());
-        linker.insert(1, &person(0, 1, &[(2, 1), (40, 1), (127, 1)]));
-        let outcome = linker.insert(2, &person(1, 2, &[(2, 1), (40, 1), (127, 1)]));
+        linker.insert(1, &person(0, 1, tokens(1, Some(14_000), 5), &[(2, 1), (40, 1), (127, 1)]));
+        let outcome = linker.insert(2, &person(1, 2, tokens(1, Some(14_000), 5), &[(2, 1), (40, 1), (127, 1)]));
         assert_eq!(outcome.entries[0].decision, Decision::Joined);
         assert_eq!(outcome.entries[0].evidence.keys_agreeing, 1 << 2);
+    }
+
+    #[test]
+    fn a_common_name_weighs_less_than_a_rare_one() {
+        let mut linker = Linker::new(LinkerConfig::default());
+        for id in 1..=200u64 {
+            // Name class 1 is carried by 100 different people, every other
+            // name by one.
+            let name = if id % 2 == 0 { 1 } else { 1000 + id as u32 };
+            linker.index(id, &person((id % 4) as u32, id, tokens(name, Some(10_000 + id as i64 * 40), 0), &[]));
+        }
+        let common = linker.name_frequency_adjustment(tokens(1, None, 0).name);
+        let rare = linker.name_frequency_adjustment(tokens(1001, None, 0).name);
+        assert!(common < -2.0 && rare > 0.0, "common {common}, rare {rare}");
     }
 
     #[test]
@@ -887,7 +1289,7 @@ mod tests {
         let cap = config.max_candidates as u32;
         let mut linker = Linker::new(config);
         for id in 1..=2000u64 {
-            let outcome = linker.insert(id, &person(id as u32 % 3, id, &[(4, 1), (7, (id % 250) as u8)]));
+            let outcome = linker.insert(id, &person(id as u32 % 3, id, tokens(1, Some(14_000), 5), &[(4, 1), (7, (id % 250) as u8)]));
             assert!(outcome.compared <= cap);
         }
     }

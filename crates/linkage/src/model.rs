@@ -1,19 +1,21 @@
-//! Fellegi–Sunter scoring: each compared pair is reduced to an agreement
-//! pattern over a few comparison features; m (agreement among true matches)
-//! and u (agreement among non-matches) probabilities per feature level are
-//! estimated by expectation–maximisation from the pattern counts of the pairs
-//! the node itself compares, with no ground truth, and refitted as the counts
-//! grow. Until enough pairs have been seen, documented starting values are
-//! used (they are also EM's starting point).
+//! Fellegi–Sunter scoring over per-field comparison levels: each compared
+//! pair is reduced to an agreement pattern — identifiers, name, the Dice band
+//! of the encodings, date of birth, sex, place, and agency/person ref — each
+//! with levels for agreement, partial agreement, *disagreement* and "not
+//! comparable" (a field missing on either side, which is no evidence either
+//! way). m (how often true matches show a level) and u (how often
+//! non-matches do) per level, and the match share, are estimated by
+//! expectation–maximisation from the pattern counts of the pairs the node
+//! itself compares, with no ground truth, and refitted as the counts grow.
+//! Until enough pairs have been seen, documented starting values are used
+//! (they are also EM's starting point).
 //!
-//! Features are chosen to be close to conditionally independent: the eight
-//! match-key rungs are correlated with each other, so they form one feature
-//! whose level is the strongest rung that agrees, rather than eight features
-//! that would count one name several times. The match-key level and the Dice
-//! band are also dependent (a name swap agrees on the either-order key but
-//! scrambles the encoding), so the model treats the pair of them as one
-//! joint factor with its own m and u per combination: the factors are NHS
-//! number, (match keys × Dice band), and agency/person ref.
+//! The name level and the Dice band are dependent (a misspelt name lowers
+//! both), so they form one joint factor with its own m and u per
+//! combination; the other features are taken as conditionally independent.
+//! After each fit the weights are kept on the side their meaning puts them:
+//! agreement never counts against a pair and disagreement never for it, so a
+//! fit that drifts on an odd data set cannot turn a conflict into evidence.
 
 /// A comparison feature and its levels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,24 +26,19 @@ pub struct Feature {
     pub levels: &'static [&'static str],
 }
 
-/// NHS number: both present and equal, both present and different, or not
-/// comparable.
-pub const NHS: Feature = Feature {
-    name: "nhs-number",
+/// NHS number and other identifiers: one of them agrees; the same kind of
+/// identifier differs (and none agrees); or none is recorded on both sides.
+pub const IDS: Feature = Feature {
+    name: "identifiers",
     levels: &["agree", "disagree", "not-comparable"],
 };
-/// The strongest match-key rung that agrees.
-pub const KEYS: Feature = Feature {
-    name: "match-keys",
-    levels: &[
-        "name+dob",
-        "name+dob-variant",
-        "name+district-or-forename+dob",
-        "initial+surname+dob",
-        "name+postcode",
-        "none-agree",
-        "not-comparable",
-    ],
+/// Names: forename and surname exactly (nicknames resolved); in either
+/// order; through a surname part or an alternative surname; by their
+/// phonetic codes, or a forename's short form; the surname only, or the forename only (known when
+/// the dates of birth agree); different; or not recorded on both sides.
+pub const NAME: Feature = Feature {
+    name: "name",
+    levels: &["exact", "either-order", "other-surname", "phonetic-or-short-form", "surname-only", "forename-only", "differs", "not-comparable"],
 };
 /// Dice similarity band of the Bloom encodings.
 pub const DICE: Feature = Feature {
@@ -51,6 +48,34 @@ pub const DICE: Feature = Feature {
         "not-comparable",
     ],
 };
+/// Date of birth: exact; day and month transposed; how far apart, from the
+/// two-year windows (under 6, 12, 18 or 24 months; more than 18 months);
+/// different, distance unknown; or not recorded on both sides.
+pub const DOB: Feature = Feature {
+    name: "date-of-birth",
+    levels: &[
+        "exact",
+        "day-month-either-way",
+        "within-6-months",
+        "within-a-year",
+        "within-18-months",
+        "within-2-years",
+        "over-18-months-apart",
+        "differs",
+        "not-comparable",
+    ],
+};
+/// Sex: agrees, disagrees, or not comparable.
+pub const SEX: Feature = Feature {
+    name: "sex",
+    levels: &["agree", "disagree", "not-comparable"],
+};
+/// Place: full postcode or address line agrees; postcode district agrees;
+/// differs; or not comparable.
+pub const PLACE: Feature = Feature {
+    name: "place",
+    levels: &["postcode-or-address", "district", "differs", "not-comparable"],
+};
 /// Whether the two involvements come from one agency, and whether that
 /// agency gave them the same person ref.
 pub const PERSON: Feature = Feature {
@@ -59,11 +84,29 @@ pub const PERSON: Feature = Feature {
 };
 
 /// Every feature, in pattern order.
-pub const FEATURES: [Feature; 4] = [NHS, KEYS, DICE, PERSON];
+pub const FEATURES: [Feature; 7] = [IDS, NAME, DICE, DOB, SEX, PLACE, PERSON];
+
+/// Positions of the features in [`Levels`].
+pub mod at {
+    /// Identifiers.
+    pub const IDS: usize = 0;
+    /// Names.
+    pub const NAME: usize = 1;
+    /// Dice band.
+    pub const DICE: usize = 2;
+    /// Date of birth.
+    pub const DOB: usize = 3;
+    /// Sex.
+    pub const SEX: usize = 4;
+    /// Place.
+    pub const PLACE: usize = 5;
+    /// Agency and person ref.
+    pub const PERSON: usize = 6;
+}
 
 /// The model's factors: groups of features whose levels are estimated
 /// jointly.
-pub const FACTORS: [&[usize]; 3] = [&[0], &[1, 2], &[3]];
+pub const FACTORS: [&[usize]; 6] = [&[0], &[1, 2], &[3], &[4], &[5], &[6]];
 const NF: usize = FACTORS.len();
 
 fn factor_size(factor: usize) -> usize {
@@ -90,35 +133,118 @@ pub fn dice_level(dice: Option<f32>) -> u8 {
 }
 
 /// The levels of one compared pair, one per feature.
-pub type Levels = [u8; 4];
+pub type Levels = [u8; 7];
 
 fn pattern_count() -> usize {
     FEATURES.iter().map(|f| f.levels.len()).product()
 }
 
-fn pattern_index(levels: &Levels) -> usize {
-    let mut index = 0;
+fn pattern_index(levels: &Levels) -> u32 {
+    let mut index = 0u32;
     for (feature, level) in FEATURES.iter().zip(levels) {
-        index = index * feature.levels.len() + usize::from(*level);
+        index = index * feature.levels.len() as u32 + u32::from(*level);
     }
     index
 }
 
-fn pattern_levels(mut index: usize) -> Levels {
-    let mut levels = [0u8; 4];
+fn pattern_levels(mut index: u32) -> Levels {
+    let mut levels = [0u8; 7];
     for (slot, feature) in levels.iter_mut().zip(FEATURES.iter()).rev() {
-        *slot = (index % feature.levels.len()) as u8;
-        index /= feature.levels.len();
+        let n = feature.levels.len() as u32;
+        *slot = (index % n) as u8;
+        index /= n;
     }
     levels
 }
 
-/// Starting m and u values per factor level (documented in ARCHITECTURE.md):
-/// per-feature values, multiplied out for joint factors.
+/// Whether a level means agreement (+1), disagreement (−1) or neither (0),
+/// which bounds the sign of its weight after a fit.
+fn level_sign(feature: usize, level: u8) -> i8 {
+    match (feature, level) {
+        (at::IDS, 0) | (at::SEX, 0) | (at::PLACE, 0) | (at::PLACE, 1) => 1,
+        (at::IDS, 1) | (at::SEX, 1) | (at::PLACE, 2) => -1,
+        (at::DOB, 0..=2) => 1,
+        (at::DOB, 6) | (at::DOB, 7) => -1,
+        _ => 0,
+    }
+}
+
+/// The Dice band's distribution given the name level, for matches (m) and
+/// non-matches (u): a swap of forename and surname scrambles the encoding,
+/// a misspelling lowers it a little, two different people with one name
+/// share its bigrams.
+fn dice_given_name(matches: bool) -> [[f64; 9]; 8] {
+    if matches {
+        [
+            [0.55, 0.15, 0.10, 0.07, 0.05, 0.03, 0.02, 0.02, 0.01],
+            [0.01, 0.01, 0.01, 0.02, 0.03, 0.05, 0.07, 0.79, 0.01],
+            [0.05, 0.05, 0.10, 0.15, 0.15, 0.15, 0.10, 0.24, 0.01],
+            [0.10, 0.15, 0.20, 0.20, 0.15, 0.08, 0.05, 0.06, 0.01],
+            [0.02, 0.03, 0.05, 0.10, 0.15, 0.20, 0.15, 0.29, 0.01],
+            [0.02, 0.03, 0.05, 0.10, 0.15, 0.20, 0.15, 0.29, 0.01],
+            [0.01, 0.02, 0.04, 0.08, 0.12, 0.15, 0.15, 0.42, 0.01],
+            [0.05, 0.05, 0.10, 0.10, 0.10, 0.10, 0.10, 0.30, 0.10],
+        ]
+    } else {
+        [
+            [0.01, 0.02, 0.05, 0.15, 0.25, 0.25, 0.15, 0.11, 0.01],
+            [0.001, 0.001, 0.002, 0.004, 0.01, 0.02, 0.05, 0.911, 0.001],
+            [0.001, 0.005, 0.01, 0.03, 0.05, 0.10, 0.15, 0.653, 0.001],
+            [0.005, 0.01, 0.03, 0.06, 0.10, 0.15, 0.15, 0.494, 0.001],
+            [0.001, 0.002, 0.005, 0.01, 0.03, 0.07, 0.12, 0.761, 0.001],
+            [0.001, 0.002, 0.005, 0.01, 0.03, 0.07, 0.12, 0.761, 0.001],
+            [0.0005, 0.001, 0.002, 0.005, 0.01, 0.03, 0.06, 0.8905, 0.001],
+            [0.01, 0.01, 0.02, 0.03, 0.05, 0.08, 0.10, 0.60, 0.10],
+        ]
+    }
+}
+
+/// The sign of a (name, Dice band) cell: a forename or surname that differs
+/// entirely (not a variant, not phonetically) while the encodings are also
+/// far apart (Dice under 0.80) is disagreement — twins share a surname, a
+/// date of birth and an address, and only their forenames tell them apart.
+fn name_dice_sign(cell: usize) -> i8 {
+    let dice_levels = DICE.levels.len();
+    let (name, dice) = (cell / dice_levels, cell % dice_levels);
+    if (4..=6).contains(&name) && (5..=7).contains(&dice) {
+        -1
+    } else {
+        0
+    }
+}
+
+/// Starting m and u values per feature level (documented in the module):
+/// multiplied out for joint factors, the Dice band conditioned on the name
+/// level.
 fn starting_values() -> ([Vec<f64>; NF], [Vec<f64>; NF], f64) {
-    let (m, u) = feature_starting_values();
-    let join = |values: &[Vec<f64>; 4]| -> [Vec<f64>; NF] {
+    let m: [Vec<f64>; 7] = [
+        vec![0.20, 0.005, 0.795],
+        vec![0.70, 0.02, 0.02, 0.08, 0.04, 0.04, 0.08, 0.02],
+        vec![0.55, 0.15, 0.10, 0.07, 0.05, 0.03, 0.02, 0.02, 0.01],
+        vec![0.82, 0.02, 0.03, 0.02, 0.005, 0.003, 0.002, 0.02, 0.08],
+        vec![0.88, 0.01, 0.11],
+        vec![0.55, 0.10, 0.15, 0.20],
+        vec![0.60, 0.30, 0.10],
+    ];
+    let u: [Vec<f64>; 7] = [
+        vec![0.0005, 0.15, 0.8495],
+        vec![0.05, 0.002, 0.01, 0.03, 0.02, 0.02, 0.85, 0.018],
+        vec![0.0005, 0.001, 0.003, 0.008, 0.02, 0.05, 0.08, 0.8365, 0.001],
+        vec![0.01, 0.001, 0.01, 0.01, 0.01, 0.01, 0.05, 0.75, 0.149],
+        vec![0.20, 0.10, 0.70],
+        vec![0.05, 0.03, 0.12, 0.80],
+        vec![0.55, 0.0001, 0.4499],
+    ];
+    let join = |values: &[Vec<f64>; 7], matches: bool| -> [Vec<f64>; NF] {
         std::array::from_fn(|factor| {
+            if FACTORS[factor] == [at::NAME, at::DICE] {
+                let dice = dice_given_name(matches);
+                return values[at::NAME]
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(name, p)| dice[name].iter().map(move |d| p * d))
+                    .collect();
+            }
             let mut out = vec![1.0];
             for &f in FACTORS[factor] {
                 out = out.iter().flat_map(|a| values[f].iter().map(move |b| a * b)).collect();
@@ -126,42 +252,28 @@ fn starting_values() -> ([Vec<f64>; NF], [Vec<f64>; NF], f64) {
             out
         })
     };
-    (join(&m), join(&u), 0.05)
-}
-
-fn feature_starting_values() -> ([Vec<f64>; 4], [Vec<f64>; 4]) {
-    let m = [
-        vec![0.25, 0.01, 0.74],
-        vec![0.70, 0.10, 0.08, 0.04, 0.02, 0.03, 0.03],
-        vec![0.55, 0.15, 0.10, 0.07, 0.05, 0.03, 0.02, 0.02, 0.01],
-        vec![0.60, 0.30, 0.10],
-    ];
-    let u = [
-        vec![0.0001, 0.25, 0.7499],
-        vec![0.001, 0.001, 0.002, 0.004, 0.001, 0.959, 0.032],
-        vec![0.0005, 0.001, 0.003, 0.008, 0.02, 0.05, 0.08, 0.8365, 0.001],
-        vec![0.55, 0.0001, 0.4499],
-    ];
-    (m, u)
+    (join(&m, true), join(&u, false), 0.05)
 }
 
 /// Pairs seen before the first fit.
-pub const FIRST_FIT_PAIRS: u64 = 5_000;
+pub const FIRST_FIT_PAIRS: u64 = 1_000;
 /// A refit happens when the pair count has grown by this factor.
 pub const REFIT_GROWTH: f64 = 1.25;
 
 /// The scoring model: pattern counts, fitted parameters and the derived
-/// per-pattern weight and match probability.
+/// per-factor-level weights.
 #[derive(Debug, Clone)]
 pub struct Model {
+    /// Pairs counted per pattern index (every pattern has a slot).
     counts: Vec<u64>,
     total: u64,
     fitted_total: u64,
     m: [Vec<f64>; NF],
     u: [Vec<f64>; NF],
     lambda: f64,
-    weight: Vec<f32>,
-    probability: Vec<f32>,
+    /// log2(m/u) per factor level.
+    weight: [Vec<f32>; NF],
+    prior: f32,
 }
 
 impl Default for Model {
@@ -173,7 +285,8 @@ impl Default for Model {
 /// A scored pair.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Score {
-    /// Log2 likelihood ratio, Σ log2(m/u).
+    /// Log2 likelihood ratio, Σ log2(m/u), with any term-frequency
+    /// adjustment.
     pub weight: f32,
     /// Posterior probability that the pair is one person.
     pub probability: f32,
@@ -190,27 +303,44 @@ impl Model {
             m,
             u,
             lambda,
-            weight: Vec::new(),
-            probability: Vec::new(),
+            weight: std::array::from_fn(|_| Vec::new()),
+            prior: 0.0,
         };
         model.tabulate();
         model
     }
 
+    /// Scores one pattern, adding `adjustment` bits to its weight (the
+    /// term-frequency adjustment of an agreeing name).
+    #[inline]
+    pub fn score_adjusted(&self, levels: &Levels, adjustment: f32) -> Score {
+        let mut weight = adjustment;
+        for f in 0..NF {
+            weight += self.weight[f][factor_level(f, levels)];
+        }
+        let odds = (weight + self.prior).clamp(-1000.0, 1000.0);
+        Score {
+            weight,
+            probability: 1.0 / (1.0 + (-odds).exp2()),
+        }
+    }
+
     /// Scores one pattern.
     #[inline]
     pub fn score(&self, levels: &Levels) -> Score {
-        let index = pattern_index(levels);
-        Score {
-            weight: self.weight[index],
-            probability: self.probability[index],
-        }
+        self.score_adjusted(levels, 0.0)
+    }
+
+    /// The weight one feature's level contributes on its own (for joint
+    /// factors, the factor's weight), for explanations.
+    pub fn factor_weights(&self, levels: &Levels) -> Vec<(usize, f32)> {
+        (0..NF).map(|f| (FACTORS[f][0], self.weight[f][factor_level(f, levels)])).collect()
     }
 
     /// Counts one compared pair; refits when the counts have grown enough.
     /// Returns true when a refit happened.
     pub fn observe(&mut self, levels: &Levels) -> bool {
-        self.counts[pattern_index(levels)] += 1;
+        self.counts[pattern_index(levels) as usize] += 1;
         self.total += 1;
         if self.total >= FIRST_FIT_PAIRS && self.total as f64 >= self.fitted_total as f64 * REFIT_GROWTH {
             self.fit();
@@ -241,68 +371,85 @@ impl Model {
             .iter()
             .enumerate()
             .filter(|(_, count)| **count > 0)
-            .map(|(index, count)| (pattern_levels(index), *count as f64))
+            .map(|(index, count)| (pattern_levels(index as u32), *count as f64))
             .collect();
         let total: f64 = observed.iter().map(|(_, c)| c).sum();
         if total == 0.0 {
             return;
         }
+        // Each pattern's level in every factor, worked out once.
+        let cells: Vec<([usize; NF], f64)> = observed
+            .iter()
+            .map(|(levels, count)| (std::array::from_fn(|f| factor_level(f, levels)), *count))
+            .collect();
+        // EM starts from the starting values at every fit, so a fit depends
+        // only on the counts, not on the fits before it.
+        let (mut m, mut u, mut lambda) = starting_values();
         const SMOOTHING: f64 = 0.5;
         for _ in 0..200 {
             let mut m_acc: [Vec<f64>; NF] = std::array::from_fn(|f| vec![0.0; factor_size(f)]);
             let mut u_acc = m_acc.clone();
             let mut matched = 0.0;
-            for (levels, count) in &observed {
-                let (mut lm, mut lu) = (self.lambda, 1.0 - self.lambda);
+            for (at, count) in &cells {
+                let (mut lm, mut lu) = (lambda, 1.0 - lambda);
                 for f in 0..NF {
-                    lm *= self.m[f][factor_level(f, levels)];
-                    lu *= self.u[f][factor_level(f, levels)];
+                    lm *= m[f][at[f]];
+                    lu *= u[f][at[f]];
                 }
                 let g = if lm + lu > 0.0 { lm / (lm + lu) } else { 0.0 };
                 matched += count * g;
                 for f in 0..NF {
-                    m_acc[f][factor_level(f, levels)] += count * g;
-                    u_acc[f][factor_level(f, levels)] += count * (1.0 - g);
+                    m_acc[f][at[f]] += count * g;
+                    u_acc[f][at[f]] += count * (1.0 - g);
                 }
             }
-            let previous = self.lambda;
-            self.lambda = (matched / total).clamp(1e-6, 1.0 - 1e-6);
+            let previous = lambda;
+            lambda = (matched / total).clamp(1e-6, 1.0 - 1e-6);
             for f in 0..NF {
                 let n = factor_size(f) as f64;
                 let (m_sum, u_sum) = (matched, total - matched);
                 for level in 0..factor_size(f) {
-                    self.m[f][level] = ((m_acc[f][level] + SMOOTHING) / (m_sum + SMOOTHING * n)).max(1e-9);
-                    self.u[f][level] = ((u_acc[f][level] + SMOOTHING) / (u_sum + SMOOTHING * n)).max(1e-9);
+                    m[f][level] = ((m_acc[f][level] + SMOOTHING) / (m_sum + SMOOTHING * n)).max(1e-9);
+                    u[f][level] = ((u_acc[f][level] + SMOOTHING) / (u_sum + SMOOTHING * n)).max(1e-9);
                 }
             }
-            if (previous - self.lambda).abs() < 1e-9 {
+            if (previous - lambda).abs() < 1e-9 {
                 break;
             }
         }
+        (self.m, self.u, self.lambda) = (m, u, lambda);
         self.fitted_total = self.total;
         self.tabulate();
     }
 
     fn tabulate(&mut self) {
-        let n = pattern_count();
-        self.weight = Vec::with_capacity(n);
-        self.probability = Vec::with_capacity(n);
-        let prior = (self.lambda / (1.0 - self.lambda)).log2();
-        for index in 0..n {
-            let levels = pattern_levels(index);
-            let weight: f64 = (0..NF)
-                .map(|f| (self.m[f][factor_level(f, &levels)] / self.u[f][factor_level(f, &levels)]).log2())
-                .sum();
-            let odds = (weight + prior).clamp(-1000.0, 1000.0);
-            self.weight.push(weight as f32);
-            self.probability.push((1.0 / (1.0 + (-odds).exp2())) as f32);
+        self.prior = (self.lambda / (1.0 - self.lambda)).log2() as f32;
+        for f in 0..NF {
+            let features = FACTORS[f];
+            self.weight[f] = (0..factor_size(f))
+                .map(|level| {
+                    let mut weight = (self.m[f][level] / self.u[f][level]).log2() as f32;
+                    // The sign a level's meaning gives it.
+                    let sign = if features.len() == 1 {
+                        level_sign(features[0], level as u8)
+                    } else {
+                        name_dice_sign(level)
+                    };
+                    match sign {
+                        1 => weight = weight.max(0.0),
+                        -1 => weight = weight.min(0.0),
+                        _ => {}
+                    }
+                    weight
+                })
+                .collect();
         }
     }
 
     /// The model as bytes for storage: counts and fitted parameters.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(16 + self.counts.len() * 8 + 256);
-        out.push(1u8);
+        let mut out = Vec::with_capacity(32 + self.counts.len() * 12 + 4096);
+        out.push(2u8);
         out.extend(self.total.to_le_bytes());
         out.extend(self.fitted_total.to_le_bytes());
         out.extend(self.lambda.to_le_bytes());
@@ -312,7 +459,11 @@ impl Model {
                 out.extend(u.to_le_bytes());
             }
         }
-        for count in &self.counts {
+        // Only the patterns seen, sparsely: most of the space is empty.
+        let seen: Vec<(u32, u64)> = self.counts.iter().enumerate().filter(|(_, c)| **c > 0).map(|(i, c)| (i as u32, *c)).collect();
+        out.extend((seen.len() as u64).to_le_bytes());
+        for (index, count) in seen {
+            out.extend(index.to_le_bytes());
             out.extend(count.to_le_bytes());
         }
         out
@@ -323,25 +474,30 @@ impl Model {
     pub fn from_bytes(bytes: &[u8]) -> Option<Model> {
         let mut model = Model::new();
         let (&version, mut rest) = bytes.split_first()?;
-        if version != 1 {
+        if version != 2 {
             return None;
         }
-        let mut take = || -> Option<[u8; 8]> {
-            let (head, tail) = rest.split_at_checked(8)?;
+        let mut take = |n: usize| -> Option<&[u8]> {
+            let (head, tail) = rest.split_at_checked(n)?;
             rest = tail;
-            head.try_into().ok()
+            Some(head)
         };
-        model.total = u64::from_le_bytes(take()?);
-        model.fitted_total = u64::from_le_bytes(take()?);
-        model.lambda = f64::from_le_bytes(take()?);
+        let u64_of = |b: &[u8]| -> Option<u64> { Some(u64::from_le_bytes(b.try_into().ok()?)) };
+        let f64_of = |b: &[u8]| -> Option<f64> { Some(f64::from_le_bytes(b.try_into().ok()?)) };
+        model.total = u64_of(take(8)?)?;
+        model.fitted_total = u64_of(take(8)?)?;
+        model.lambda = f64_of(take(8)?)?;
         for f in 0..NF {
             for level in 0..factor_size(f) {
-                model.m[f][level] = f64::from_le_bytes(take()?);
-                model.u[f][level] = f64::from_le_bytes(take()?);
+                model.m[f][level] = f64_of(take(8)?)?;
+                model.u[f][level] = f64_of(take(8)?)?;
             }
         }
-        for count in model.counts.iter_mut() {
-            *count = u64::from_le_bytes(take()?);
+        let entries = u64_of(take(8)?)?;
+        for _ in 0..entries {
+            let index = u32::from_le_bytes(take(4)?.try_into().ok()?);
+            let count = u64_of(take(8)?)?;
+            *model.counts.get_mut(index as usize)? = count;
         }
         if !rest.is_empty() {
             return None;
@@ -357,7 +513,8 @@ mod tests {
 
     #[test]
     fn patterns_round_trip() {
-        for index in 0..pattern_count() {
+        let patterns: u32 = FEATURES.iter().map(|f| f.levels.len() as u32).product();
+        for index in (0..patterns).step_by(7) {
             assert_eq!(pattern_index(&pattern_levels(index)), index);
         }
     }
@@ -370,20 +527,34 @@ mod tests {
             let is_match = i % 50 == 0;
             let noisy = i % 7 == 0;
             let levels: Levels = if is_match {
-                [2, if noisy { 3 } else { 0 }, if noisy { 3 } else { 0 }, 0]
+                [2, if noisy { 3 } else { 0 }, if noisy { 3 } else { 0 }, 0, 0, if noisy { 2 } else { 0 }, 0]
             } else {
-                [2, 4, if noisy { 5 } else { 7 }, if i % 3 == 0 { 2 } else { 0 }]
+                [2, 6, if noisy { 5 } else { 7 }, if i % 5 == 0 { 6 } else { 7 }, 2, 3, if i % 3 == 0 { 2 } else { 0 }]
             };
             model.observe(&levels);
         }
         model.fit();
         assert!((model.match_share() - 0.02).abs() < 0.005, "match share {}", model.match_share());
-        assert!(model.score(&[2, 0, 0, 0]).probability > 0.999);
-        assert!(model.score(&[2, 3, 3, 0]).probability > 0.99);
-        assert!(model.score(&[2, 4, 7, 0]).probability < 0.001);
+        assert!(model.score(&[2, 0, 0, 0, 0, 0, 0]).probability > 0.999);
+        assert!(model.score(&[2, 3, 3, 0, 0, 2, 0]).probability > 0.99);
+        assert!(model.score(&[2, 6, 7, 7, 2, 3, 0]).probability < 0.001);
         let restored = Model::from_bytes(&model.to_bytes()).expect("round trip");
-        assert_eq!(restored.score(&[2, 3, 3, 0]), model.score(&[2, 3, 3, 0]));
+        assert_eq!(restored.score(&[2, 3, 3, 0, 0, 2, 0]), model.score(&[2, 3, 3, 0, 0, 2, 0]));
         assert!(Model::from_bytes(&model.to_bytes()[1..]).is_none());
+    }
+
+    #[test]
+    fn disagreement_never_adds_weight_and_agreement_never_removes_it() {
+        let mut model = Model::new();
+        // A perverse sample where "dob over 18 months apart" is common among
+        // what EM takes as matches.
+        for i in 0..20_000u32 {
+            let levels: Levels = if i % 10 == 0 { [2, 0, 0, 6, 0, 0, 0] } else { [2, 6, 7, 7, 2, 3, 0] };
+            model.observe(&levels);
+        }
+        model.fit();
+        let apart = model.factor_weights(&[2, 0, 0, 6, 0, 0, 0]);
+        assert!(apart.iter().find(|(f, _)| *f == at::DOB).is_some_and(|(_, w)| *w <= 0.0), "{apart:?}");
     }
 
     #[test]

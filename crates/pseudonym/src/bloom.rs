@@ -105,13 +105,21 @@ pub fn encode(keys: &Keys, identity: &NormalisedIdentity, params: &BloomParams) 
     if let Some(surname) = &identity.surname {
         add_bigrams(&mut encoder, SURNAME, surname, params.surname_k);
     }
-    if let Some(dob) = identity.date_of_birth {
-        encoder.add(DOB_DAY, &dob.day.to_le_bytes(), params.dob_k);
-        encoder.add(DOB_MONTH, &dob.month.to_le_bytes(), params.dob_k);
-        encoder.add(DOB_YEAR, &dob.year.to_le_bytes(), params.dob_k);
+    if let Some(dob) = identity.dob_parts {
+        if let Some(day) = dob.day {
+            encoder.add(DOB_DAY, &day.to_le_bytes(), params.dob_k);
+        }
+        if let Some(month) = dob.month {
+            encoder.add(DOB_MONTH, &month.to_le_bytes(), params.dob_k);
+        }
+        if let Some(year) = dob.year {
+            encoder.add(DOB_YEAR, &year.to_le_bytes(), params.dob_k);
+        }
     }
     if let Some(postcode) = &identity.postcode {
-        encoder.add(POSTCODE_DISTRICT, postcode.district.as_bytes(), params.postcode_k);
+        if postcode.uk {
+            encoder.add(POSTCODE_DISTRICT, postcode.district.as_bytes(), params.postcode_k);
+        }
         encoder.add(POSTCODE_FULL, postcode.full.as_bytes(), params.postcode_k);
     }
     encoder.bits.iter().flat_map(|word| word.to_le_bytes()).collect()

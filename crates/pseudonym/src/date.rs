@@ -66,65 +66,127 @@ impl DateFormat {
     }
 }
 
-/// Parses a date in the given format. Two-digit years are read as 19xx when
-/// they would otherwise lie after `pivot_year`'s last two digits, else 20xx.
-/// The error names `field` and the rule broken, never the value.
-pub fn parse_date(text: &str, format: &DateFormat, field: &'static str) -> Result<Date> {
-    let error = |reason: String| Error::Date { field, reason };
-    let text = text.trim();
-    let mut rest = text;
-    let (mut day, mut month, mut year) = (None, None, None);
+/// The parts of a date as recorded, kept even when together they are not a
+/// real calendar date (31 February, month 13): each plausible part is still
+/// evidence for linkage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DateParts {
+    /// Four-digit year, when it lies between 1880 and 2100.
+    pub year: Option<i32>,
+    /// Month as written (1 to 31: a day written in the month's place is
+    /// kept, for day/month transposition).
+    pub month: Option<u32>,
+    /// Day as written (1 to 31).
+    pub day: Option<u32>,
+}
+
+impl DateParts {
+    /// The parts of a real date.
+    pub fn of(date: Date) -> DateParts {
+        DateParts {
+            year: Some(date.year),
+            month: Some(date.month),
+            day: Some(date.day),
+        }
+    }
+
+    /// All three parts, when each was usable.
+    pub fn triple(&self) -> Option<(i32, u32, u32)> {
+        Some((self.year?, self.month?, self.day?))
+    }
+
+    /// The calendar date the parts most plausibly stand for: the date
+    /// itself; day and month swapped when only that order exists; the last
+    /// day of the month for a day past its end (31 February). `None` when no
+    /// day can be placed.
+    pub fn approximate(&self) -> Option<Date> {
+        let (year, month, day) = self.triple()?;
+        if let Some(date) = Date::new(year, month, day) {
+            return Some(date);
+        }
+        if month > 12 {
+            return Date::new(year, day, month);
+        }
+        (28..=31).rev().find_map(|last| Date::new(year, month, last.min(day)))
+    }
+}
+
+/// The numbers a date's text holds in the format's places, unchecked.
+struct RawDate {
+    day: Option<i32>,
+    month: Option<i32>,
+    year: Option<i32>,
+    /// A month name the format expects was not one.
+    unknown_month_name: bool,
+}
+
+/// Reads the text in the format's shape; `None` when it has another shape.
+fn raw_date(text: &str, format: &DateFormat) -> Option<RawDate> {
+    let mut rest = text.trim();
+    let mut raw = RawDate { day: None, month: None, year: None, unknown_month_name: false };
     for part in &format.parts {
         match part {
-            Part::Literal(c) => {
-                rest = rest.strip_prefix(*c).ok_or_else(|| {
-                    error(format!("does not match the date format {}", format.text))
-                })?;
-            }
+            Part::Literal(c) => rest = rest.strip_prefix(*c)?,
             Part::Day | Part::Month | Part::Year4 | Part::Year2 => {
                 let max_digits = if *part == Part::Year4 { 4 } else { 2 };
-                let digits: usize = rest
-                    .chars()
-                    .take(max_digits)
-                    .take_while(char::is_ascii_digit)
-                    .count();
+                let digits: usize = rest.chars().take(max_digits).take_while(char::is_ascii_digit).count();
                 if digits == 0 || (*part == Part::Year4 && digits != 4) {
-                    return Err(error(format!("does not match the date format {}", format.text)));
+                    return None;
                 }
-                let number: i32 = rest[..digits]
-                    .parse()
-                    .map_err(|_| error("is not a number".to_owned()))?;
+                let number: i32 = rest[..digits].parse().ok()?;
                 rest = &rest[digits..];
                 match part {
-                    Part::Day => day = Some(number),
-                    Part::Month => month = Some(number),
-                    Part::Year4 => year = Some(number),
-                    _ => year = Some(if number > 30 { 1900 + number } else { 2000 + number }),
+                    Part::Day => raw.day = Some(number),
+                    Part::Month => raw.month = Some(number),
+                    Part::Year4 => raw.year = Some(number),
+                    _ => raw.year = Some(if number > 30 { 1900 + number } else { 2000 + number }),
                 }
             }
             Part::MonthName => {
                 let letters: usize = rest.chars().take_while(char::is_ascii_alphabetic).count();
                 let name = rest[..letters].to_ascii_lowercase();
-                let index = MONTHS
-                    .iter()
-                    .position(|m| name.len() >= 3 && m.starts_with(&name))
-                    .ok_or_else(|| error("has an unknown month name".to_owned()))?;
-                month = Some(index as i32 + 1);
+                raw.month = MONTHS.iter().position(|m| name.len() >= 3 && m.starts_with(&name)).map(|index| index as i32 + 1);
+                raw.unknown_month_name = raw.month.is_none();
                 rest = &rest[letters..];
             }
         }
     }
-    if !rest.is_empty() {
-        return Err(error(format!("does not match the date format {}", format.text)));
+    rest.is_empty().then_some(raw)
+}
+
+/// Reads a date's parts in the given format without requiring the parts to
+/// form a real date: the text must have the format's shape, and each part is
+/// kept when it is plausible on its own. The error (text of another shape)
+/// names `field`, never the value.
+pub fn parse_date_parts(text: &str, format: &DateFormat, field: &'static str) -> Result<DateParts> {
+    let raw = raw_date(text, format).ok_or_else(|| Error::Date {
+        field,
+        reason: format!("does not match the date format {}", format.text),
+    })?;
+    let part = |value: Option<i32>| value.filter(|v| (1..=31).contains(v)).map(|v| v as u32);
+    Ok(DateParts {
+        year: raw.year.filter(|y| (1880..=2100).contains(y)),
+        month: part(raw.month),
+        day: part(raw.day),
+    })
+}
+
+/// Parses a date in the given format. Two-digit years are read as 19xx when
+/// they are above 30, else 20xx. The error names `field` and the rule
+/// broken, never the value.
+pub fn parse_date(text: &str, format: &DateFormat, field: &'static str) -> Result<Date> {
+    let error = |reason: String| Error::Date { field, reason };
+    let raw = raw_date(text, format).ok_or_else(|| error(format!("does not match the date format {}", format.text)))?;
+    if raw.unknown_month_name {
+        return Err(error("has an unknown month name".to_owned()));
     }
-    let (Some(day), Some(month), Some(year)) = (day, month, year) else {
+    let (Some(day), Some(month), Some(year)) = (raw.day, raw.month, raw.year) else {
         return Err(error(format!("does not match the date format {}", format.text)));
     };
     if !(1..=12).contains(&month) {
         return Err(error("has a month outside 1 to 12".to_owned()));
     }
-    Date::new(year, month as u32, day.max(0) as u32)
-        .ok_or_else(|| error("is not a real calendar date".to_owned()))
+    Date::new(year, month as u32, day.max(0) as u32).ok_or_else(|| error("is not a real calendar date".to_owned()))
 }
 
 #[cfg(test)]
@@ -150,5 +212,24 @@ mod tests {
         assert_eq!(parse_date("07.03.11", &short, "dob").unwrap(), Date::new(2011, 3, 7).unwrap());
         assert!(DateFormat::parse("%d/%m").is_err());
         assert!(DateFormat::parse("%q").is_err());
+    }
+
+    #[test]
+    fn impossible_dates_keep_their_plausible_parts() {
+        let uk = DateFormat::parse("%d/%m/%Y").unwrap();
+        let parts = parse_date_parts("31/02/2011", &uk, "dob").unwrap();
+        assert_eq!(parts.triple(), Some((2011, 2, 31)));
+        assert_eq!(parts.approximate(), Date::new(2011, 2, 28));
+        let swapped = parse_date_parts("05/13/2011", &uk, "dob").unwrap();
+        assert_eq!(swapped.approximate(), Date::new(2011, 5, 13));
+        let bad_month = parse_date_parts("15/40/2011", &uk, "dob").unwrap();
+        assert_eq!((bad_month.year, bad_month.month, bad_month.day), (Some(2011), None, Some(15)));
+        assert_eq!(bad_month.approximate(), None);
+        let bad_year = parse_date_parts("15/04/0011", &uk, "dob").unwrap();
+        assert_eq!(bad_year.year, None);
+        assert!(parse_date_parts("2011-03-07", &uk, "dob").is_err());
+        let plain = DateFormat::parse("%Y%m%d").unwrap();
+        assert_eq!(parse_date_parts("19570351", &plain, "dob").unwrap().triple(), None);
+        assert_eq!(parse_date_parts("19570331", &plain, "dob").unwrap().approximate(), Date::new(1957, 3, 31));
     }
 }

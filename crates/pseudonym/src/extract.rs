@@ -8,7 +8,7 @@ use std::io::Read;
 
 use braid_template::{Answers, LabelMap, Template, Value};
 
-use crate::date::{parse_date, Date, DateFormat};
+use crate::date::{parse_date, parse_date_parts, Date, DateFormat};
 use crate::keys::Keys;
 use crate::mapping::{parse_case_type, parse_role, CaseType, Mapping, MappingError, Role};
 use crate::normalise::{normalise, Identity};
@@ -121,6 +121,10 @@ struct Columns {
     sex: Option<usize>,
     postcode: Option<usize>,
     nhs_number: Option<usize>,
+    other_surnames: Vec<usize>,
+    address: Option<usize>,
+    house: Option<usize>,
+    ids: Vec<(String, usize)>,
     fields: Vec<(String, usize)>,
 }
 
@@ -158,6 +162,18 @@ fn resolve_columns(mapping: &Mapping, header: &csv::StringRecord) -> Result<Colu
         sex: optional(&i.sex, "sex")?,
         postcode: optional(&i.postcode, "postcode")?,
         nhs_number: optional(&i.nhs_number, "nhs_number")?,
+        other_surnames: i
+            .alternative_surnames
+            .iter()
+            .map(|column| find(column, "alternative_surnames"))
+            .collect::<Result<_, MappingError>>()?,
+        address: optional(&i.address, "address")?,
+        house: optional(&i.house, "house")?,
+        ids: i
+            .ids
+            .iter()
+            .map(|(name, column)| Ok((name.clone(), find(column, &format!("ids.{name}"))?)))
+            .collect::<Result<_, MappingError>>()?,
         fields: mapping
             .fields
             .iter()
@@ -332,10 +348,21 @@ impl RowContext<'_> {
         let referral_date = date(Some(c.event_date), "event_date")?;
         let incident_start = date(c.incident_start, "incident_start")?;
         let last_occurrence = date(c.last_occurrence, "last_occurrence")?;
-        let date_of_birth = optional_cell(c.date_of_birth)
-            .map(|text| parse_date(&text, &self.dob_format, "date_of_birth"))
-            .transpose()
-            .map_err(|error| issue("date_of_birth", error_reason(&error)))?;
+        // Identity never rejects a row: a date of birth that is not a real
+        // date keeps its plausible parts, one of another shape is left out.
+        let (mut date_of_birth, mut date_of_birth_parts) = (None, None);
+        if let Some(text) = optional_cell(c.date_of_birth) {
+            match parse_date_parts(&text, &self.dob_format, "date_of_birth") {
+                Ok(parts) => match parse_date(&text, &self.dob_format, "date_of_birth") {
+                    Ok(date) => date_of_birth = Some(date),
+                    Err(error) => {
+                        warnings.push(issue("date_of_birth", format!("{}; its usable parts were kept", error_reason(&error))));
+                        date_of_birth_parts = Some(parts);
+                    }
+                },
+                Err(error) => warnings.push(issue("date_of_birth", format!("{} and was not used", error_reason(&error)))),
+            }
+        }
 
         // Template items: case-level ones, and the person's section.
         let mut case_fields = Vec::new();
@@ -388,6 +415,21 @@ impl RowContext<'_> {
             sex: optional_cell(c.sex),
             postcode: optional_cell(c.postcode),
             nhs_number: optional_cell(c.nhs_number),
+            date_of_birth_parts,
+            other_surnames: c
+                .other_surnames
+                .iter()
+                .flat_map(|&index| cell(index).split(';').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect::<Vec<_>>())
+                .collect(),
+            address: match (optional_cell(c.house), optional_cell(c.address)) {
+                (Some(house), Some(line)) => Some(format!("{house} {line}")),
+                (house, line) => line.or(house),
+            },
+            ids: c
+                .ids
+                .iter()
+                .filter_map(|(name, index)| Some((name.clone(), optional_cell(Some(*index))?)))
+                .collect(),
         };
         let (normalised, identity_warnings) = normalise(&identity);
         for warning in identity_warnings {

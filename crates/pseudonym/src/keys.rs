@@ -100,6 +100,7 @@ impl hkdf::KeyType for Len32 {
 pub struct Keys {
     pub(crate) match_key: hmac::Key,
     pub(crate) bloom_key: [u8; 32],
+    pub(crate) token_key: [u8; 32],
     ref_key: hmac::Key,
     fingerprint: String,
 }
@@ -108,7 +109,7 @@ impl Keys {
     /// Derives the keys for `agency` (the agency code only scopes its opaque
     /// refs; match keys and encodings are the same for every agency).
     pub fn derive(secret: &SchemeSecret, agency: &str) -> Keys {
-        let salt = hkdf::Salt::new(hkdf::HKDF_SHA256, b"braid scheme v1");
+        let salt = hkdf::Salt::new(hkdf::HKDF_SHA256, b"braid scheme v2");
         let prk = salt.extract(&secret.secret);
         let expand = |info: &[u8]| -> [u8; 32] {
             let mut out = [0u8; 32];
@@ -121,6 +122,7 @@ impl Keys {
         };
         let match_key = hmac::Key::new(hmac::HMAC_SHA256, &expand(b"braid/match-key"));
         let bloom_key = expand(b"braid/bloom");
+        let token_key = expand(b"braid/field-tokens");
         let ref_info = [b"braid/record-ref/".as_slice(), agency.as_bytes()].concat();
         let ref_key = hmac::Key::new(hmac::HMAC_SHA256, &expand(&ref_info));
         let fingerprint_bytes = expand(b"braid/epoch-fingerprint");
@@ -132,6 +134,7 @@ impl Keys {
         Keys {
             match_key,
             bloom_key,
+            token_key,
             ref_key,
             fingerprint,
         }

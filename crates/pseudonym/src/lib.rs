@@ -20,15 +20,17 @@ pub mod mapping;
 mod matchkeys;
 pub mod nicknames;
 mod normalise;
+pub mod tokens;
 
 pub use bloom::{BloomParams, BLOOM_BITS};
-pub use date::{parse_date, Date, DateFormat};
+pub use date::{parse_date, parse_date_parts, Date, DateFormat, DateParts};
 pub use extract::{pseudonymise_extract, ExtractError, ExtractOutput, PseudonymisedInvolvement, PseudonymisedRecord, ReidEntry, RowIssue};
 pub use keys::{Keys, SchemeSecret};
 pub use mapping::{CaseType, Mapping, MappingError, Role};
 pub use matchkeys::{match_keys, MatchKeyKind};
+pub use tokens::{field_tokens, FieldTokens};
 pub use normalise::{
-    fold_text, normalise, normalise_forename, normalise_postcode, normalise_surname,
+    fold_text, normalise, normalise_address, normalise_forename, normalise_postcode, normalise_surname,
     nhs_number_is_valid, Identity, NormalisedIdentity, Postcode, Sex, Warning,
 };
 
@@ -62,6 +64,8 @@ pub struct PersonPseudonyms {
     pub match_keys: Vec<(MatchKeyKind, [u8; 32])>,
     /// Hardened Bloom encoding; empty when no name is known.
     pub bloom: Vec<u8>,
+    /// Field tokens, for comparisons field by field at the node.
+    pub tokens: FieldTokens,
 }
 
 /// Computes a person's pseudonyms from a normalised identity.
@@ -72,7 +76,9 @@ pub fn pseudonymise(keys: &Keys, identity: &NormalisedIdentity) -> PersonPseudon
     } else {
         Vec::new()
     };
-    PersonPseudonyms { match_keys, bloom }
+    let bloom = if bloom.iter().any(|b| *b != 0) { bloom } else { Vec::new() };
+    let tokens = field_tokens(keys, identity);
+    PersonPseudonyms { match_keys, bloom, tokens }
 }
 
 #[cfg(test)]

@@ -88,6 +88,21 @@ pub struct IdentityColumns {
     /// NHS number.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nhs_number: Option<String>,
+    /// Previous or alternative family names: one or more columns, each cell
+    /// holding one name or several separated by `;`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alternative_surnames: Vec<String>,
+    /// First line of the address (street, with the house number or name
+    /// unless `house` names its own column).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// House number or name, when the extract keeps it apart from `address`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub house: Option<String>,
+    /// Other identifiers by name → column, e.g. `upn = "UPN"`,
+    /// `pnc = "PNC ID"`, `local_child_id = "Child ID"`; compared exactly.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub ids: BTreeMap<String, String>,
 }
 
 /// Where one template item is and how the agency labels its categories.
@@ -191,6 +206,16 @@ impl Mapping {
                     allowed: "CSA, CSE, HSB",
                 });
             }
+        }
+        if self.identity.ids.len() > crate::normalise::MAX_IDS {
+            return Err(MappingError::Parse(format!(
+                "[identity.ids] names {} identifiers; at most {} are used",
+                self.identity.ids.len(),
+                crate::normalise::MAX_IDS
+            )));
+        }
+        if self.identity.ids.keys().any(|name| crate::normalise::fold_text(name).is_empty()) {
+            return Err(MappingError::Parse("[identity.ids] has an identifier without a name".to_owned()));
         }
         DateFormat::parse(&self.columns.date_format)?;
         if let Some(format) = &self.identity.date_of_birth_format {

@@ -39,11 +39,19 @@ pub enum MatchKeyKind {
     /// Forename + surname + full postcode; links a record whose date of
     /// birth is missing or wrong.
     NamePostcode = 9,
+    /// Phonetic codes of both names (either order) + date of birth (day and
+    /// month either way); absorbs misspelt and transliterated names.
+    PhoneticNameDob = 10,
+    /// One named identifier other than the NHS number (a unique pupil
+    /// number, a police national computer id…).
+    OtherId = 11,
+    /// Phonetic codes of both names (either order) + full postcode.
+    PhoneticNamePostcode = 12,
 }
 
 impl MatchKeyKind {
     /// Every rung, in order.
-    pub const ALL: [MatchKeyKind; 9] = [
+    pub const ALL: [MatchKeyKind; 12] = [
         MatchKeyKind::NhsNumber,
         MatchKeyKind::NameDob,
         MatchKeyKind::NameSurnamePartDob,
@@ -53,6 +61,9 @@ impl MatchKeyKind {
         MatchKeyKind::NameYearDistrict,
         MatchKeyKind::ForenameDobSexDistrict,
         MatchKeyKind::NamePostcode,
+        MatchKeyKind::PhoneticNameDob,
+        MatchKeyKind::OtherId,
+        MatchKeyKind::PhoneticNamePostcode,
     ];
 
     /// The wire number.
@@ -91,41 +102,58 @@ pub fn match_keys(keys: &Keys, identity: &NormalisedIdentity) -> Vec<(MatchKeyKi
     }
     let forename = identity.forename.as_deref();
     let surname = identity.surname.as_deref();
-    let dob = identity.date_of_birth;
-    let dob_text = dob.map(|d| format!("{:04}{:02}{:02}", d.year, d.month, d.day));
-    let district = identity.postcode.as_ref().map(|p| p.district.as_str());
+    let dob = identity.dob_parts.and_then(|parts| parts.triple());
+    let dob_text = dob.map(|(year, month, day)| format!("{year:04}{month:02}{day:02}"));
+    let birth_year = identity.dob_parts.and_then(|parts| parts.year);
+    let district = identity.postcode.as_ref().filter(|p| p.uk).map(|p| p.district.as_str());
     let sex = identity.sex_code();
 
     if let (Some(f), Some(s), Some(d)) = (forename, surname, dob_text.as_deref()) {
         push(MatchKeyKind::NameDob, &[f, s, d]);
     }
     if let (Some(f), Some(d)) = (forename, dob_text.as_deref()) {
-        for part in &identity.surname_parts {
-            push(MatchKeyKind::NameSurnamePartDob, &[f, part, d]);
+        for other in identity.surname_parts.iter().chain(&identity.other_surnames) {
+            push(MatchKeyKind::NameSurnamePartDob, &[f, other, d]);
         }
     }
     if let (Some(f), Some(s), Some(d), Some(x)) = (forename, surname, dob_text.as_deref(), sex) {
         let initial: String = f.chars().take(1).collect();
         push(MatchKeyKind::InitialSurnameDobSex, &[&initial, s, d, x]);
     }
-    if let (Some(f), Some(s), Some(d)) = (forename, surname, dob) {
-        let (low, high) = (d.day.min(d.month), d.day.max(d.month));
-        let unordered = format!("{:04}{:02}{:02}", d.year, low, high);
-        push(MatchKeyKind::NameDobTransposed, &[f, s, &unordered]);
+    let unordered = dob.map(|(year, month, day)| format!("{year:04}{:02}{:02}", day.min(month), day.max(month)));
+    if let (Some(f), Some(s), Some(u)) = (forename, surname, unordered.as_deref()) {
+        push(MatchKeyKind::NameDobTransposed, &[f, s, u]);
     }
     if let (Some(f), Some(s), Some(d)) = (forename, surname, dob_text.as_deref()) {
         let mut names = [f, canonical_forename(s)];
         names.sort_unstable();
         push(MatchKeyKind::NamesAnyOrderDob, &[names[0], names[1], d]);
     }
-    if let (Some(f), Some(s), Some(d), Some(p)) = (forename, surname, dob, district) {
-        push(MatchKeyKind::NameYearDistrict, &[f, s, &d.year.to_string(), p]);
+    if let (Some(f), Some(s), Some(y), Some(p)) = (forename, surname, birth_year, district) {
+        push(MatchKeyKind::NameYearDistrict, &[f, s, &y.to_string(), p]);
     }
     if let (Some(f), Some(d), Some(x), Some(p)) = (forename, dob_text.as_deref(), sex, district) {
         push(MatchKeyKind::ForenameDobSexDistrict, &[f, d, x, p]);
     }
     if let (Some(f), Some(s), Some(p)) = (forename, surname, identity.postcode.as_ref()) {
         push(MatchKeyKind::NamePostcode, &[f, s, &p.full]);
+    }
+    let phonetic = match (forename, surname) {
+        (Some(f), Some(s)) => {
+            let mut codes = [crate::tokens::phonetic(f), crate::tokens::phonetic(s)];
+            codes.sort_unstable();
+            Some(codes)
+        }
+        _ => None,
+    };
+    if let (Some([a, b]), Some(u)) = (&phonetic, unordered.as_deref()) {
+        push(MatchKeyKind::PhoneticNameDob, &[a, b, u]);
+    }
+    for (name, value) in &identity.ids {
+        push(MatchKeyKind::OtherId, &[name, value]);
+    }
+    if let (Some([a, b]), Some(p)) = (&phonetic, identity.postcode.as_ref()) {
+        push(MatchKeyKind::PhoneticNamePostcode, &[a, b, &p.full]);
     }
     out
 }

@@ -3,7 +3,7 @@
 use unicode_normalization::char::is_combining_mark;
 use unicode_normalization::UnicodeNormalization;
 
-use crate::date::Date;
+use crate::date::{Date, DateParts};
 use crate::nicknames::canonical_forename;
 
 /// Recorded sex, as far as identity matching uses it.
@@ -37,13 +37,17 @@ impl Sex {
     }
 }
 
-/// A UK postcode, normalised.
+/// A postcode, normalised.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Postcode {
     /// The full postcode without spaces, upper case, e.g. `SW1A1AA`.
     pub full: String,
-    /// The outward code (postcode district), e.g. `SW1A`.
+    /// The outward code (postcode district), e.g. `SW1A`; empty for a
+    /// postcode that is not a UK one.
     pub district: String,
+    /// Whether it is a valid UK postcode. Another country's postcode is
+    /// compared only as written (no district, no match keys).
+    pub uk: bool,
 }
 
 /// Raw identifiers of one person as read from an extract row. Lives only on
@@ -56,12 +60,22 @@ pub struct Identity {
     pub surname: Option<String>,
     /// Date of birth, already parsed in the agency's format.
     pub date_of_birth: Option<Date>,
+    /// The parts of a recorded date of birth that is not a real date
+    /// (31 February); used when `date_of_birth` is `None`.
+    pub date_of_birth_parts: Option<DateParts>,
     /// Sex as recorded.
     pub sex: Option<String>,
     /// Postcode as recorded.
     pub postcode: Option<String>,
     /// NHS number as recorded.
     pub nhs_number: Option<String>,
+    /// Previous or alternative family names as recorded.
+    pub other_surnames: Vec<String>,
+    /// First line of the address (with the house number or name).
+    pub address: Option<String>,
+    /// Other identifiers by name (a unique pupil number, a police national
+    /// computer id, a local child id), as recorded.
+    pub ids: Vec<(String, String)>,
 }
 
 /// Identifiers after normalisation; the input to match keys and encodings.
@@ -73,8 +87,20 @@ pub struct NormalisedIdentity {
     pub surname: Option<String>,
     /// The family name's parts (`smith`, `jones`); one part for most people.
     pub surname_parts: Vec<String>,
-    /// Date of birth.
+    /// Date of birth, when it is a real date.
     pub date_of_birth: Option<Date>,
+    /// The usable parts of the recorded date of birth (the date's own parts
+    /// when it is real).
+    pub dob_parts: Option<DateParts>,
+    /// Previous or alternative family names, folded and joined like
+    /// `surname`, without the surname itself.
+    pub other_surnames: Vec<String>,
+    /// First line of the address, folded, with common street words
+    /// abbreviated (`12 acacia ave`).
+    pub address: Option<String>,
+    /// Other identifiers: (name folded, value upper case without spaces or
+    /// punctuation).
+    pub ids: Vec<(String, String)>,
     /// Sex (male or female only; other codings carry no matching weight).
     pub sex: Option<Sex>,
     /// Postcode, when it is a valid UK postcode.
@@ -98,6 +124,11 @@ pub struct Warning {
     /// What was wrong; never the value.
     pub reason: &'static str,
 }
+
+/// Most alternative surnames kept per person.
+pub const MAX_OTHER_SURNAMES: usize = 4;
+/// Most other identifiers kept per person.
+pub const MAX_IDS: usize = 4;
 
 /// Folds case and accents, turns punctuation into spaces (apostrophes are
 /// dropped: O'Brien → obrien) and collapses white space.
@@ -175,6 +206,43 @@ pub fn normalise_surname(text: &str) -> Option<(String, Vec<String>)> {
     Some((joined, parts))
 }
 
+/// Words of street names that agencies abbreviate differently.
+const STREET_WORDS: &[(&str, &str)] = &[
+    ("street", "st"), ("road", "rd"), ("avenue", "ave"), ("av", "ave"), ("lane", "ln"),
+    ("drive", "dr"), ("close", "cl"), ("court", "ct"), ("crescent", "cres"), ("place", "pl"),
+    ("gardens", "gdns"), ("terrace", "ter"), ("grove", "gr"), ("square", "sq"), ("flat", "flat"),
+    ("apartment", "flat"), ("apt", "flat"),
+];
+
+/// An address's first line, folded, with common street words abbreviated;
+/// `None` when nothing is left.
+pub fn normalise_address(text: &str) -> Option<String> {
+    let folded = fold_text(text);
+    let words: Vec<&str> = folded
+        .split(' ')
+        .filter(|w| !w.is_empty())
+        .map(|w| STREET_WORDS.iter().find(|(long, _)| *long == w).map_or(w, |(_, short)| short))
+        .collect();
+    (!words.is_empty()).then(|| words.join(" "))
+}
+
+/// An identifier's value: letters and digits only, upper case.
+fn normalise_id(text: &str) -> Option<String> {
+    let value: String = text.chars().filter(char::is_ascii_alphanumeric).map(|c| c.to_ascii_uppercase()).collect();
+    (!value.is_empty()).then_some(value)
+}
+
+/// A postcode as written, when it is not a UK one: letters and digits, upper
+/// case (another country's postcode is still compared as written).
+fn other_postcode(text: &str) -> Option<Postcode> {
+    let full: String = text.chars().filter(char::is_ascii_alphanumeric).map(|c| c.to_ascii_uppercase()).collect();
+    (!full.is_empty() && full.len() <= 12).then(|| Postcode {
+        full,
+        district: String::new(),
+        uk: false,
+    })
+}
+
 /// A UK postcode in the standard shapes (A9 9AA, A99 9AA, A9A 9AA, AA9 9AA,
 /// AA99 9AA, AA9A 9AA); `None` when the text is not one.
 pub fn normalise_postcode(text: &str) -> Option<Postcode> {
@@ -210,6 +278,7 @@ pub fn normalise_postcode(text: &str) -> Option<Postcode> {
     (inward_ok && outward_ok).then(|| Postcode {
         district: outward.to_owned(),
         full: compact.clone(),
+        uk: true,
     })
 }
 
@@ -259,8 +328,9 @@ pub fn normalise(identity: &Identity) -> (NormalisedIdentity, Vec<Warning>) {
         if postcode.is_none() {
             warnings.push(Warning {
                 field: "postcode",
-                reason: "is not a valid UK postcode and was not used",
+                reason: "is not a valid UK postcode; it is compared only as written",
             });
+            return other_postcode(&text);
         }
         postcode
     });
@@ -275,11 +345,34 @@ pub fn normalise(identity: &Identity) -> (NormalisedIdentity, Vec<Warning>) {
             None
         }
     });
+    let mut other_surnames: Vec<String> = identity
+        .other_surnames
+        .iter()
+        .filter_map(|text| normalise_surname(text))
+        .map(|(joined, _)| joined)
+        .filter(|joined| Some(joined) != surname.as_ref())
+        .collect();
+    other_surnames.sort_unstable();
+    other_surnames.dedup();
+    other_surnames.truncate(MAX_OTHER_SURNAMES);
+    let mut ids: Vec<(String, String)> = identity
+        .ids
+        .iter()
+        .filter_map(|(name, value)| Some((fold_text(name), normalise_id(value)?)))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup_by(|a, b| a.0 == b.0);
+    ids.truncate(MAX_IDS);
+    let dob_parts = identity.date_of_birth.map(DateParts::of).or(identity.date_of_birth_parts);
     let normalised = NormalisedIdentity {
         forename,
         surname,
         surname_parts,
         date_of_birth: identity.date_of_birth,
+        dob_parts,
+        other_surnames,
+        address: present(&identity.address).and_then(|a| normalise_address(&a)),
+        ids,
         sex: present(&identity.sex).and_then(|s| Sex::parse(&s)),
         postcode,
         nhs_number,
@@ -339,7 +432,8 @@ mod tests {
             ..Identity::default()
         };
         let (normalised, warnings) = normalise(&identity);
-        assert!(normalised.postcode.is_none());
+        // Not a UK postcode: compared only as written (no district).
+        assert!(normalised.postcode.as_ref().is_some_and(|p| !p.uk && p.district.is_empty()));
         assert!(normalised.nhs_number.is_none());
         let fields: Vec<&str> = warnings.iter().map(|w| w.field).collect();
         assert_eq!(fields, ["postcode", "nhs_number"]);

@@ -33,6 +33,7 @@ fn identity(forename: &str, surname: &str, dob: Date, sex: &str, postcode: &str)
         sex: Some(sex.to_owned()),
         postcode: Some(postcode.to_owned()),
         nhs_number: None,
+        ..Identity::default()
     })
     .0
 }

@@ -100,6 +100,20 @@ pub struct StoredInvolvement {
     /// Bloom encoding.
     #[prost(bytes = "vec", tag = "6")]
     pub bloom: Vec<u8>,
+    /// Field tokens, packed as the linker holds them (see
+    /// [`StoredInvolvement::TOKEN_WORDS`]); empty when none were sent.
+    #[prost(fixed32, repeated, tag = "7")]
+    pub tokens: Vec<u32>,
+}
+
+impl StoredInvolvement {
+    /// The number of words in packed field tokens: name, name in either
+    /// order, phonetic name, four other names, forename and surname by date
+    /// of birth, date of birth, either order, four windows, sex by name and
+    /// by date of birth, postcode, district, address, four (kind, value)
+    /// identifiers, the whole forename as prefix and suffix, eight of its
+    /// parts.
+    pub const TOKEN_WORDS: usize = 38;
 }
 
 /// One linkage decision with its evidence.
@@ -509,6 +523,7 @@ mod tests {
                 role: 1,
                 match_keys: vec![[vec![2u8], vec![9u8; 32]].concat()],
                 bloom: vec![],
+                tokens: Vec::new(),
             };
             set.put_involvement_bytes(1, prost::Message::encode_to_vec(&involvement));
             set.put_involvement_bytes(2, prost::Message::encode_to_vec(&involvement));

@@ -221,6 +221,7 @@ pub fn mapping(agency: usize) -> Mapping {
             sex: optional(c[8]),
             postcode: optional(c[9]),
             nhs_number: optional(c[10]),
+            ..IdentityColumns::default()
         },
         roles: labels(&[
             (spec.roles[0], "known_victim"),

@@ -61,6 +61,18 @@ pub async fn fetch_stats(node: &NodeArgs) -> Result<v1::StatsResponse> {
         .into_inner())
 }
 
+/// `braid admin relink`.
+pub async fn relink_command(node: &NodeArgs) -> Result<()> {
+    let mut client = client(node).await?;
+    eprintln!("re-deciding every profile (the node answers other calls once it is done)…");
+    let answer = client.relink(v1::RelinkRequest {}).await.map_err(connect::refused)?.into_inner();
+    println!(
+        "{} involvements re-decided; {} profiles before, {} after",
+        answer.involvements, answer.profiles_before, answer.profiles_after
+    );
+    Ok(())
+}
+
 /// `braid admin stats`.
 pub async fn stats_command(node: &NodeArgs, json: bool) -> Result<()> {
     let stats = fetch_stats(node).await?;

@@ -307,6 +307,12 @@ pub async fn upload(
 pub async fn upload_command(node: &NodeArgs, file: &Path, batch_size: usize, retries: u32) -> Result<()> {
     let (header, records) = extract_file::read(file)?;
     let summary = upload(node, &header, &records, batch_size, retries, true).await?;
+    let accounted = summary.accepted + summary.replaced + summary.unchanged + summary.rejections.len() as u64 + summary.already_stored;
+    anyhow::ensure!(
+        accounted == records.len() as u64,
+        "the node's acknowledgements account for {accounted} of the {} records sent; upload again to complete it",
+        records.len()
+    );
     for rejection in summary.rejections.iter().take(50) {
         eprintln!("rejected row {}: {}: {}", rejection.source_row, rejection.field, rejection.reason);
     }

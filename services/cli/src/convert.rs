@@ -58,12 +58,37 @@ pub fn record(record: &PseudonymisedRecord) -> v1::CaseRecord {
                         })
                         .collect(),
                     bloom: involvement.pseudonyms.bloom.clone(),
+                    fields: field_tokens(&involvement.pseudonyms.tokens),
                 }),
                 fields: involvement.fields.iter().map(|(id, v)| value(id, v)).collect(),
             })
             .collect(),
         source_row: record.source_row,
     }
+}
+
+/// The API form of a person's field tokens; `None` when nothing is known.
+fn field_tokens(t: &braid_pseudonym::FieldTokens) -> Option<v1::FieldTokens> {
+    let wire = v1::FieldTokens {
+        name: t.name,
+        name_any_order: t.name_any_order,
+        name_phonetic: t.name_phonetic,
+        other_names: t.other_names.clone(),
+        forename_by_dob: t.forename_by_dob,
+        surname_by_dob: t.surname_by_dob,
+        dob: t.dob,
+        dob_any_order: t.dob_any_order,
+        dob_windows: t.dob_windows.clone(),
+        sex_by_name: t.sex_by_name,
+        sex_by_dob: t.sex_by_dob,
+        postcode: t.postcode,
+        district: t.district,
+        address: t.address,
+        ids: t.ids.iter().map(|(kind, value)| v1::IdToken { kind: *kind, value: *value }).collect(),
+        forename_whole: if t.forename_whole[0] != 0 { t.forename_whole.to_vec() } else { Vec::new() },
+        forename_parts: if t.forename_whole[0] != 0 { t.forename_parts.to_vec() } else { Vec::new() },
+    };
+    (wire != v1::FieldTokens::default()).then_some(wire)
 }
 
 /// The API role.

@@ -310,6 +310,14 @@ enum AdminCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Re-estimate the linkage model and re-decide every profile in an order
+    /// set by the records' content, so that the profiles do not depend on the
+    /// order agencies uploaded in. Holds the node's linkage state while it
+    /// runs (seconds per hundred thousand involvements).
+    Relink {
+        #[command(flatten)]
+        node: connect::NodeArgs,
+    },
     /// Counts of records, involvements and profiles.
     Stats {
         #[command(flatten)]
@@ -381,6 +389,7 @@ async fn main() -> Result<()> {
         Command::Admin { command } => match command {
             AdminCommand::Clusters { node, out } => admin::clusters_command(&node, &out).await,
             AdminCommand::Stats { node, json } => admin::stats_command(&node, json).await,
+            AdminCommand::Relink { node } => admin::relink_command(&node).await,
             AdminCommand::Explain { node, profile, agency, record_ref, json } => {
                 admin::explain_command(&node, profile, agency.zip(record_ref), json).await
             }

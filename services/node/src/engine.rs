@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use braid_linkage::model::{DICE, FEATURES, PERSON};
-use braid_linkage::{key_kind_name, Bloom, Decision, InvolvementId, KeyFingerprint, Linker, LinkerConfig, Model, Outcome};
+use braid_linkage::{key_kind_name, Bloom, Decision, InvolvementId, KeyFingerprint, Linker, LinkerConfig, Model, Outcome, Tokens};
 use braid_proto::v1;
 use braid_signals::{Facts, NewInvolvement, SignalBook, SignalConfig};
 use braid_audit::{Checkpoint, Entry};
@@ -115,10 +115,73 @@ impl State {
     }
 }
 
+/// The first byte of a stored acknowledgement: the batch's digest follows,
+/// then the acknowledgement.
+const ACK_FORMAT: u8 = 2;
+
+/// A digest of a batch's records as sent, binding a stored acknowledgement
+/// to the batch it answers.
+fn batch_digest(records: &[v1::CaseRecord]) -> [u8; 32] {
+    let mut hasher = blake3::Hasher::new();
+    for record in records {
+        hasher.update(&record.encode_length_delimited_to_vec());
+    }
+    *hasher.finalize().as_bytes()
+}
+
+/// The stored acknowledgement, when it answers a batch with this digest.
+fn stored_ack(bytes: &[u8], digest: &[u8; 32]) -> Result<Option<v1::BatchAck>, EngineError> {
+    match bytes.split_first() {
+        Some((&ACK_FORMAT, rest)) if rest.len() >= 32 => {
+            if rest[..32] != digest[..] {
+                return Ok(None);
+            }
+            Ok(Some(v1::BatchAck::decode(&rest[32..]).map_err(|_| braid_store::Error::Corrupt("ack"))?))
+        }
+        // An acknowledgement stored before batches were bound to their
+        // content: it cannot vouch for this batch.
+        _ => Ok(None),
+    }
+}
+
 /// Whether an involvement carries any identity to link on (an unknown
 /// perpetrator has none, and never links).
 fn is_identified(stored: &StoredInvolvement) -> bool {
-    !stored.match_keys.is_empty() || !stored.bloom.is_empty()
+    !stored.match_keys.is_empty() || !stored.bloom.is_empty() || stored.tokens.iter().any(|t| *t != 0)
+}
+
+/// The linker's view of an upload's field tokens (already validated:
+/// bounded lists, windows none or four).
+fn linker_tokens(wire: &v1::FieldTokens) -> Tokens {
+    let mut out = Tokens {
+        name: wire.name,
+        name_any_order: wire.name_any_order,
+        name_phonetic: wire.name_phonetic,
+        forename_by_dob: wire.forename_by_dob,
+        surname_by_dob: wire.surname_by_dob,
+        dob: wire.dob,
+        dob_any_order: wire.dob_any_order,
+        sex_by_name: wire.sex_by_name,
+        sex_by_dob: wire.sex_by_dob,
+        postcode: wire.postcode,
+        district: wire.district,
+        address: wire.address,
+        ..Tokens::default()
+    };
+    for (slot, value) in out.other_names.iter_mut().zip(&wire.other_names) {
+        *slot = *value;
+    }
+    if wire.dob_windows.len() == out.dob_windows.len() {
+        out.dob_windows.copy_from_slice(&wire.dob_windows);
+    }
+    for (slot, id) in out.ids.iter_mut().zip(&wire.ids) {
+        *slot = (id.kind, id.value);
+    }
+    if wire.forename_whole.len() == 2 && wire.forename_parts.len() == 8 {
+        out.forename_whole.copy_from_slice(&wire.forename_whole);
+        out.forename_parts.copy_from_slice(&wire.forename_parts);
+    }
+    out
 }
 
 /// What the linker needs of a stored involvement; the agency number is
@@ -133,6 +196,7 @@ fn linker_involvement(stored: &StoredInvolvement) -> braid_linkage::Involvement 
         bloom: Bloom::from_bytes(&stored.bloom),
         agency: 0,
         person: braid_store::fingerprint(stored.person_ref.as_bytes()),
+        tokens: Tokens::from_words(&stored.tokens).unwrap_or_default(),
     }
 }
 
@@ -188,6 +252,7 @@ fn prepare_records(submission: &Submission, records: Vec<v1::CaseRecord>, ack: &
                     .iter()
                     .map(|key| [&[key.kind as u8][..], key.hash.get(..STORED_KEY_BYTES).unwrap_or(&key.hash)].concat())
                     .collect(),
+                tokens: pseudonyms.fields.as_ref().map(linker_tokens).unwrap_or_default().to_words(),
                 bloom: pseudonyms.bloom,
             };
             identified.push(is_identified(&stored));
@@ -703,7 +768,13 @@ impl Engine {
     /// with the batch so that a re-sent batch gets the same answer, and the
     /// index of its audit `entry` (stored in the same write; its result
     /// count is set here).
-    pub fn apply_batch(&self, submission: &Submission, sequence: u32, records: Vec<v1::CaseRecord>, mut entry: Entry) -> Result<(v1::BatchAck, u64), EngineError> {
+    pub fn apply_batch(&self, submission: &Submission, sequence: u32, records: Vec<v1::CaseRecord>, entry: Entry) -> Result<(v1::BatchAck, u64), EngineError> {
+        self.apply_batch_ids(submission, sequence, records, entry).map(|(ack, index, _)| (ack, index))
+    }
+
+    /// As [`Engine::apply_batch`], also returning the ids of the
+    /// involvements the batch added (for [`Engine::settle`]).
+    pub fn apply_batch_ids(&self, submission: &Submission, sequence: u32, records: Vec<v1::CaseRecord>, mut entry: Entry) -> Result<(v1::BatchAck, u64, Vec<InvolvementId>), EngineError> {
         if records.len() > self.max_batch_records {
             return Err(EngineError::InvalidRequest(format!(
                 "a batch may hold at most {} records",
@@ -715,12 +786,19 @@ impl Engine {
         if self.poisoned.load(Ordering::SeqCst) {
             return Err(EngineError::Poisoned);
         }
+        // A stored acknowledgement answers only a re-sent batch with the
+        // same content: a resumed upload may cut its batches differently,
+        // and such a batch is applied (what is already stored is then
+        // recognised record by record as unchanged).
+        let digest = batch_digest(&records);
         if let Some(bytes) = self.store.ack(&submission.agency, &submission.submission_id, sequence)? {
-            let mut ack = v1::BatchAck::decode(bytes.as_slice()).map_err(|_| braid_store::Error::Corrupt("ack"))?;
-            ack.replayed = true;
-            entry.outcome = "ok: replayed, nothing changed".to_owned();
-            let index = self.audit.append_blocking(entry, None)?;
-            return Ok((ack, index));
+            if let Some(stored) = stored_ack(&bytes, &digest)? {
+                let mut ack = stored;
+                ack.replayed = true;
+                entry.outcome = "ok: replayed, nothing changed".to_owned();
+                let index = self.audit.append_blocking(entry, None)?;
+                return Ok((ack, index, Vec::new()));
+            }
         }
         // Everything that needs no shared state happens before the lock, so
         // it overlaps with other uploads' linking.
@@ -746,6 +824,7 @@ impl Engine {
         let model_before = state.linker.model().clone();
         let mut pending = Pending::new();
         let mut next_id = state.next_id;
+        let first_new_id = next_id;
         let result = (|| -> Result<(), EngineError> {
             for record in prepared {
                 let fingerprint = braid_store::record_fingerprint(&submission.agency, &record.record_ref);
@@ -803,11 +882,12 @@ impl Engine {
         // index may still hold (dead) entries for them.
         state.next_id = next_id;
         if let Err(error) = result {
-            state.linker.profiles_mut().rollback(mark);
+            state.linker.rollback(mark);
             state.linker.set_model(model_before);
             return Err(error);
         }
         drop(model_before);
+        let new_ids: Vec<InvolvementId> = pending.outcomes.iter().map(|(id, _)| *id).filter(|id| *id >= first_new_id).collect();
         let (added, removed) = (std::mem::take(&mut pending.records_added), std::mem::take(&mut pending.records_removed));
         let (mut set, outcomes, withdrawn, fact_changes, dirty) = pending.into_parts();
         if state.epoch.is_none() {
@@ -815,7 +895,7 @@ impl Engine {
         }
         set.set_next_involvement_id(next_id);
         set.put_model(state.linker.model().to_bytes());
-        set.put_ack(&submission.agency, &submission.submission_id, sequence, ack.encode_to_vec());
+        set.put_ack(&submission.agency, &submission.submission_id, sequence, [&[ACK_FORMAT][..], &digest, &ack.encode_to_vec()].concat());
         let ticket = Engine::seal(state, &mut set, fact_changes, dirty);
         state.epoch.get_or_insert_with(|| submission.epoch.clone());
         drop(guard);
@@ -824,7 +904,7 @@ impl Engine {
         entry.outcome = "ok".to_owned();
         let index = self.write_in_turn(ticket, set, entry)?;
         self.lock_state()?.note_records(&removed, &added);
-        Ok((ack, index))
+        Ok((ack, index, new_ids))
     }
 
     /// Withdraws an agency's records and re-computes the profiles they were
@@ -856,7 +936,7 @@ impl Engine {
             Ok(())
         })();
         if let Err(error) = result {
-            state.linker.profiles_mut().rollback(mark);
+            state.linker.rollback(mark);
             return Err(error);
         }
         let removed = std::mem::take(&mut pending.records_removed);
@@ -869,6 +949,52 @@ impl Engine {
         let index = self.write_in_turn(ticket, set, entry)?;
         self.lock_state()?.note_records(&removed, &[]);
         Ok((withdrawn, not_found, index))
+    }
+
+    /// Re-decides the profiles of the involvements an upload added, now that
+    /// all of it is in (decisions made early in an upload were made with
+    /// less of the data and a younger model): members are linked afresh in
+    /// an order set by their content. Returns (involvements re-decided,
+    /// audit index); the audit `entry` is stored in the same write.
+    pub fn settle(&self, ids: &[InvolvementId], entry: Entry) -> Result<(u64, u64), EngineError> {
+        self.relink_with(entry, |linker| {
+            let live: Vec<InvolvementId> = ids.iter().copied().filter(|id| linker.profiles().is_alive(*id)).collect();
+            linker.relink(&live)
+        })
+    }
+
+    /// Re-estimates the linkage model from scratch and re-decides every
+    /// profile, in an order set by the records' content: afterwards the
+    /// profiles depend on the records held, hardly on the order they were
+    /// uploaded in. Returns (involvements re-decided, audit index).
+    pub fn relink_everything(&self, entry: Entry) -> Result<(u64, u64), EngineError> {
+        self.relink_with(entry, Linker::relink_everything)
+    }
+
+    fn relink_with(&self, mut entry: Entry, relink: impl FnOnce(&mut Linker) -> Vec<(InvolvementId, Outcome)>) -> Result<(u64, u64), EngineError> {
+        let mut guard = self.lock_state()?;
+        let state = &mut *guard;
+        let mut pending = Pending::new();
+        pending.outcomes = relink(&mut state.linker);
+        let count = pending.outcomes.len() as u64;
+        pending.dirty.extend(pending.outcomes.iter().map(|(id, _)| *id));
+        let (mut set, outcomes, withdrawn, fact_changes, dirty) = pending.into_parts();
+        set.put_model(state.linker.model().to_bytes());
+        let ticket = Engine::seal(state, &mut set, fact_changes, dirty);
+        drop(guard);
+        put_links(&mut set, outcomes, &withdrawn);
+        entry.result_count = count;
+        entry.outcome = "ok".to_owned();
+        let index = self.write_in_turn(ticket, set, entry)?;
+        Ok((count, index))
+    }
+
+    /// Distinct profiles of live identified involvements.
+    pub fn profile_count(&self) -> Result<u64, EngineError> {
+        let guard = self.lock_state()?;
+        let profiles = guard.linker.profiles();
+        let roots: HashSet<InvolvementId> = profiles.live_ids().map(|id| profiles.find(id)).collect();
+        Ok(roots.len() as u64)
     }
 
     /// Every live involvement with its profile.
@@ -991,7 +1117,7 @@ impl Engine {
                     let explained = explain_link(id, &link, decision, profiles);
                     match decision {
                         Decision::Joined | Decision::Merged => explanation.links.push(explained),
-                        Decision::ReviewUncertain | Decision::ReviewWouldChain => {
+                        Decision::ReviewUncertain | Decision::ReviewWouldChain | Decision::ReviewConflict => {
                             if is_open_review(&link, id, profiles) {
                                 explanation.reviews.push(explained);
                             }

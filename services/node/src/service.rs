@@ -92,6 +92,7 @@ impl IngestService for Ingest {
         let (sender, receiver) = tokio::sync::mpsc::channel(4);
         tokio::spawn(async move {
             let mut submission: Option<Submission> = None;
+            let mut added: Vec<u64> = Vec::new();
             while let Some(batch) = incoming.next().await {
                 let batch = match batch {
                     Ok(batch) => batch,
@@ -130,9 +131,10 @@ impl IngestService for Ingest {
                 let mut entry = caller.entry("ingest.upload");
                 entry.touched = records.iter().map(|record| record.record_ref.clone()).collect();
                 let failed_entry = caller.entry("ingest.upload");
-                let result = blocking(move || engine.apply_batch(&current, sequence, records, entry)).await;
+                let result = blocking(move || engine.apply_batch_ids(&current, sequence, records, entry)).await;
                 match result {
-                    Ok((ack, audit_entry)) => {
+                    Ok((ack, audit_entry, ids)) => {
+                        added.extend(ids);
                         info!(sequence, records = count, accepted = ack.accepted, rejected = ack.rejections.len(), replayed = ack.replayed, audit_entry, "batch applied");
                         if sender.send(Ok(ack)).await.is_err() {
                             return;
@@ -142,6 +144,20 @@ impl IngestService for Ingest {
                         gate.record_failure(failed_entry, &status).await;
                         let _ = sender.send(Err(status)).await;
                         return;
+                    }
+                }
+            }
+            // The whole upload is in: decisions made early in it are made
+            // again with all of it. The client's stream ends only after.
+            if !added.is_empty() {
+                let engine = Arc::clone(gate.engine());
+                let entry = caller.entry("ingest.settle");
+                let failed_entry = caller.entry("ingest.settle");
+                match blocking(move || engine.settle(&added, entry)).await {
+                    Ok((count, audit_entry)) => info!(involvements = count, audit_entry, "upload settled"),
+                    Err(status) => {
+                        gate.record_failure(failed_entry, &status).await;
+                        let _ = sender.send(Err(status)).await;
                     }
                 }
             }
@@ -253,6 +269,29 @@ impl AdminService for Admin {
             model_pairs_at_fit: stats.model_pairs_at_fit,
         };
         self.gate.finish(entry, Ok((response, Outcome { touched: Vec::new(), count: 1 }))).await
+    }
+
+    #[instrument(skip_all)]
+    async fn relink(&self, request: Request<v1::RelinkRequest>) -> Result<Response<v1::RelinkResponse>, Status> {
+        let entry = self.admit(&request, "admin.relink").await?;
+        let failed_entry = entry.clone();
+        let engine = Arc::clone(self.gate.engine());
+        let result = blocking(move || {
+            let before = engine.profile_count()?;
+            let (involvements, index) = engine.relink_everything(entry)?;
+            Ok((involvements, before, engine.profile_count()?, index))
+        })
+        .await;
+        match result {
+            Ok((involvements, profiles_before, profiles_after, index)) => {
+                info!(involvements, profiles_before, profiles_after, audit_entry = index, "every profile re-decided");
+                Ok(with_receipt(Response::new(v1::RelinkResponse { involvements, profiles_before, profiles_after }), index))
+            }
+            Err(status) => {
+                self.gate.record_failure(failed_entry, &status).await;
+                Err(status)
+            }
+        }
     }
 
     #[instrument(skip_all)]

@@ -11,6 +11,14 @@ pub const MATCH_KEY_BYTES: usize = 32;
 pub const BLOOM_BYTES: usize = 128;
 /// Most involvements one record may carry.
 pub const MAX_INVOLVEMENTS: usize = 1000;
+/// Most match keys one involvement may carry.
+pub const MAX_MATCH_KEYS: usize = 64;
+/// Most other-name tokens one involvement may carry.
+pub const MAX_OTHER_NAMES: usize = 8;
+/// Date-of-birth windows, when present.
+pub const DOB_WINDOWS: usize = 4;
+/// Most identifier tokens one involvement may carry.
+pub const MAX_ID_TOKENS: usize = 4;
 
 /// Why a record is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,6 +137,26 @@ pub fn validate_record(record: &v1::CaseRecord) -> Result<(), Invalid> {
                         format!("must be a kind from 1 to 255 and a {MATCH_KEY_BYTES}-byte hash"),
                     ));
                 }
+            }
+            if let Some(tokens) = &pseudonyms.fields {
+                let field = format!("{prefix}pseudonyms.fields");
+                if tokens.other_names.len() > MAX_OTHER_NAMES {
+                    return Err(invalid(format!("{field}.other_names"), format!("at most {MAX_OTHER_NAMES}")));
+                }
+                if !tokens.dob_windows.is_empty() && tokens.dob_windows.len() != DOB_WINDOWS {
+                    return Err(invalid(format!("{field}.dob_windows"), format!("none or exactly {DOB_WINDOWS}")));
+                }
+                if (!tokens.forename_whole.is_empty() || !tokens.forename_parts.is_empty())
+                    && (tokens.forename_whole.len() != 2 || tokens.forename_parts.len() != 8)
+                {
+                    return Err(invalid(format!("{field}.forename_whole"), "none, or 2 with 8 forename_parts"));
+                }
+                if tokens.ids.len() > MAX_ID_TOKENS {
+                    return Err(invalid(format!("{field}.ids"), format!("at most {MAX_ID_TOKENS}")));
+                }
+            }
+            if pseudonyms.match_keys.len() > MAX_MATCH_KEYS {
+                return Err(invalid(format!("{prefix}pseudonyms.match_keys"), format!("at most {MAX_MATCH_KEYS}")));
             }
             if !pseudonyms.bloom.is_empty() && pseudonyms.bloom.len() != BLOOM_BYTES {
                 return Err(invalid(

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use braid_linkage::{evaluate, evaluate_households, Bloom, HouseholdScores, Involvement, KeyFingerprint, Linker, LinkerConfig, Scores};
+use braid_linkage::{evaluate, evaluate_households, Bloom, HouseholdScores, Involvement, KeyFingerprint, Linker, LinkerConfig, Scores, Tokens};
 use braid_pseudonym::{pseudonymise_extract, Keys, SchemeSecret};
 use braid_synth::{generate, NoiseLevel, SynthConfig};
 
@@ -20,9 +20,13 @@ pub struct Report {
 }
 
 /// A pseudonymised population ready to link, with each involvement's truth.
+#[derive(Default)]
 pub struct Prepared {
     pub involvements: Vec<Involvement>,
     pub truth: Vec<(String, Option<String>)>,
+    /// Each involvement's recorded date of birth, when it is a real date
+    /// (filled in by [`prepare_extracts`]).
+    pub dobs: Vec<Option<braid_pseudonym::Date>>,
 }
 
 fn person_fingerprint(person_ref: &str) -> u64 {
@@ -30,6 +34,53 @@ fn person_fingerprint(person_ref: &str) -> u64 {
     let mut head = [0u8; 8];
     head.copy_from_slice(&hash.as_bytes()[..8]);
     u64::from_le_bytes(head)
+}
+
+/// What the linker sees of a pseudonymised involvement.
+fn linker_involvement(involvement: &braid_pseudonym::PseudonymisedInvolvement, agency: u32) -> Involvement {
+    Involvement {
+        keys: involvement
+            .pseudonyms
+            .match_keys
+            .iter()
+            .filter_map(|(kind, hash)| KeyFingerprint::new(kind.number() as u8, hash))
+            .collect(),
+        bloom: Bloom::from_bytes(&involvement.pseudonyms.bloom),
+        agency,
+        person: person_fingerprint(&involvement.person_ref),
+        tokens: tokens(&involvement.pseudonyms.tokens),
+    }
+}
+
+/// The linker's view of an agency's field tokens.
+pub fn tokens(t: &braid_pseudonym::FieldTokens) -> Tokens {
+    let mut out = Tokens {
+        name: t.name,
+        name_any_order: t.name_any_order,
+        name_phonetic: t.name_phonetic,
+        forename_by_dob: t.forename_by_dob,
+        surname_by_dob: t.surname_by_dob,
+        dob: t.dob,
+        dob_any_order: t.dob_any_order,
+        sex_by_name: t.sex_by_name,
+        sex_by_dob: t.sex_by_dob,
+        postcode: t.postcode,
+        district: t.district,
+        address: t.address,
+        ..Tokens::default()
+    };
+    for (slot, value) in out.other_names.iter_mut().zip(&t.other_names) {
+        *slot = *value;
+    }
+    if t.dob_windows.len() == out.dob_windows.len() {
+        out.dob_windows.copy_from_slice(&t.dob_windows);
+    }
+    for (slot, value) in out.ids.iter_mut().zip(&t.ids) {
+        *slot = *value;
+    }
+    out.forename_whole = t.forename_whole;
+    out.forename_parts = t.forename_parts;
+    out
 }
 
 pub fn prepare(children: usize, seed: u64, noise: NoiseLevel) -> Prepared {
@@ -45,7 +96,7 @@ pub fn prepare_with_secret(children: usize, seed: u64, noise: NoiseLevel, secret
         .iter()
         .map(|t| ((t.agency.as_str(), t.case_id.as_str(), t.person_id.as_str()), (t.true_person.as_str(), t.household.as_str())))
         .collect();
-    let mut prepared = Prepared { involvements: Vec::new(), truth: Vec::new() };
+    let mut prepared = Prepared::default();
     for (agency_number, extract) in synthetic.extracts.iter().enumerate() {
         let keys = Keys::derive(&secret, &extract.mapping.agency.code);
         let output = pseudonymise_extract(extract.csv.as_bytes(), &extract.mapping, &keys, |_| {}).expect("pseudonymise");
@@ -53,18 +104,7 @@ pub fn prepare_with_secret(children: usize, seed: u64, noise: NoiseLevel, secret
         let person_of: HashMap<&str, &str> = output.reid.iter().map(|r| (r.person_ref.as_str(), r.person_id.as_str())).collect();
         for record in &output.records {
             for involvement in &record.involvements {
-                let keys = involvement
-                    .pseudonyms
-                    .match_keys
-                    .iter()
-                    .filter_map(|(kind, hash)| KeyFingerprint::new(kind.number() as u8, hash))
-                    .collect();
-                prepared.involvements.push(Involvement {
-                    keys,
-                    bloom: Bloom::from_bytes(&involvement.pseudonyms.bloom),
-                    agency: agency_number as u32,
-                    person: person_fingerprint(&involvement.person_ref),
-                });
+                prepared.involvements.push(linker_involvement(involvement, agency_number as u32));
                 let key = (
                     extract.agency.as_str(),
                     case_of[record.record_ref.as_str()],
@@ -86,6 +126,9 @@ pub fn link(prepared: &Prepared, config: LinkerConfig) -> Report {
         let outcome = linker.insert(i as u64 + 1, involvement);
         compared += u64::from(outcome.compared);
         reviews += outcome.entries.iter().filter(|e| e.decision.name().starts_with("review")).count() as u64;
+    }
+    if std::env::var("BRAID_RELINK").is_ok() {
+        linker.relink_everything();
     }
     let link_seconds = started.elapsed().as_secs_f64();
     if std::env::var("BRAID_DIAGNOSE").is_ok() {
@@ -178,4 +221,98 @@ fn print_patterns<'a>(
     for (k, n) in rows.iter().take(top) {
         println!("  {n:6} {k}");
     }
+}
+
+/// Pseudonymises agencies' extracts (mapping, CSV text) as each agency
+/// would, with each involvement's truth read from `truth_column`, ready to
+/// link in memory. Involvements come in file order, agency after agency.
+#[allow(dead_code)]
+pub fn prepare_extracts(extracts: &[(braid_pseudonym::Mapping, String)], truth_column: &str, secret: u8) -> Prepared {
+    let secret = SchemeSecret::new(1, [secret; 32]);
+    let mut prepared = Prepared::default();
+    for (agency_number, (mapping, csv_text)) in extracts.iter().enumerate() {
+        let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
+        let header = reader.headers().expect("header").clone();
+        let column = |name: &str| header.iter().position(|h| h.trim() == name).unwrap_or_else(|| panic!("no column {name}"));
+        let (truth_at, case_at, person_at) = (column(truth_column), column(&mapping.columns.record_ref), column(&mapping.columns.person_ref));
+        let dob_at = mapping.identity.date_of_birth.as_deref().map(column);
+        let dob_format = braid_pseudonym::DateFormat::parse(mapping.identity.date_of_birth_format.as_deref().unwrap_or(&mapping.columns.date_format)).expect("format");
+        let mut truth: HashMap<(String, String), (String, Option<braid_pseudonym::Date>)> = HashMap::new();
+        for row in reader.records() {
+            let row = row.expect("row");
+            let dob = dob_at.and_then(|at| braid_pseudonym::parse_date(row[at].trim(), &dob_format, "dob").ok());
+            truth.insert((row[case_at].trim().to_owned(), row[person_at].trim().to_owned()), (row[truth_at].trim().to_owned(), dob));
+        }
+        let keys = Keys::derive(&secret, &mapping.agency.code);
+        let output = pseudonymise_extract(csv_text.as_bytes(), mapping, &keys, |_| {}).expect("pseudonymise");
+        let case_of: HashMap<&str, &str> = output.reid.iter().map(|r| (r.record_ref.as_str(), r.case_id.as_str())).collect();
+        let person_of: HashMap<&str, &str> = output.reid.iter().map(|r| (r.person_ref.as_str(), r.person_id.as_str())).collect();
+        for record in &output.records {
+            for involvement in &record.involvements {
+                prepared.involvements.push(linker_involvement(involvement, agency_number as u32));
+                let key = (case_of[record.record_ref.as_str()].to_owned(), person_of[involvement.person_ref.as_str()].to_owned());
+                let (person, dob) = truth[&key].clone();
+                prepared.truth.push((person, None));
+                prepared.dobs.push(dob);
+            }
+        }
+    }
+    prepared
+}
+
+/// Links the involvements in `order` (indices into `prepared`), as uploads
+/// would arrive: `streams` says, for each position, which upload stream it
+/// belongs to; when a stream's last involvement is in, that stream's
+/// involvements are re-linked (as the node does when an upload ends).
+/// Returns each involvement's profile (by index).
+#[allow(dead_code)]
+pub fn link_in_order(prepared: &Prepared, order: &[usize], streams: &[usize]) -> Vec<u64> {
+    link_in_order_with(prepared, order, streams).0
+}
+
+/// As [`link_in_order`], also returning the linker and each involvement's
+/// id in it.
+#[allow(dead_code)]
+pub fn link_in_order_with(prepared: &Prepared, order: &[usize], streams: &[usize]) -> (Vec<u64>, Linker, Vec<u64>) {
+    let mut linker = Linker::new(LinkerConfig::default());
+    let mut id_of = vec![0u64; prepared.involvements.len()];
+    let mut remaining: HashMap<usize, usize> = HashMap::new();
+    for &stream in streams {
+        *remaining.entry(stream).or_default() += 1;
+    }
+    let mut members: HashMap<usize, Vec<u64>> = HashMap::new();
+    for (position, &index) in order.iter().enumerate() {
+        let id = position as u64 + 1;
+        id_of[index] = id;
+        linker.insert(id, &prepared.involvements[index]);
+        let stream = streams[position];
+        members.entry(stream).or_default().push(id);
+        let left = remaining.get_mut(&stream).expect("stream");
+        *left -= 1;
+        if *left == 0 {
+            let ids = members.remove(&stream).unwrap_or_default();
+            linker.relink(&ids);
+        }
+    }
+    if std::env::var("BRAID_RELINK_ALL").is_ok() {
+        linker.relink_everything();
+    }
+    // Profiles named by a content-independent member: the smallest index.
+    let profiles = linker.profiles();
+    let mut name: HashMap<u64, usize> = HashMap::new();
+    for (index, &id) in id_of.iter().enumerate() {
+        let root = profiles.find(id);
+        let entry = name.entry(root).or_insert(index);
+        *entry = (*entry).min(index);
+    }
+    let labels = id_of.iter().map(|&id| name[&profiles.find(id)] as u64).collect();
+    (labels, linker, id_of)
+}
+
+/// Pairwise F1 of one clustering against another (by involvement index).
+#[allow(dead_code)]
+pub fn agreement(a: &[u64], b: &[u64]) -> f64 {
+    let labels: Vec<String> = a.iter().map(|p| p.to_string()).collect();
+    let items: Vec<(&str, u64)> = labels.iter().map(String::as_str).zip(b.iter().copied()).collect();
+    evaluate(&items).f1
 }

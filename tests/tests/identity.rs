@@ -1,0 +1,121 @@
+//! Identity evidence through the real CLI and node: a record whose date of
+//! birth is impossible is kept and linked by its other fields, and a child
+//! and an adult who share a common name and address but were born twenty
+//! years apart are never one profile.
+
+use std::collections::HashMap;
+
+use braid_tests::*;
+
+const MAPPING: &str = r#"
+[agency]
+code = "AGENCY"
+type = "TYPE"
+
+[columns]
+record_ref = "case"
+person_ref = "person"
+role = "role"
+case_type = "type"
+event_date = "date"
+date_format = "%d/%m/%Y"
+
+[identity]
+forename = "forename"
+surname = "surname"
+date_of_birth = "dob"
+sex = "sex"
+postcode = "postcode"
+
+[roles]
+Victim = "known_victim"
+Suspect = "perpetrator"
+
+[case_types]
+CSA = "CSA"
+"#;
+
+const HEADER: &str = "case,person,role,type,date,forename,surname,dob,sex,postcode";
+
+/// Case id → profile id, from a cluster export and the agencies' maps.
+fn profiles_by_case(clusters: &str, reid_files: &[String]) -> HashMap<String, String> {
+    let mut case_of: HashMap<(String, String), String> = HashMap::new();
+    for file in reid_files {
+        let text = std::fs::read_to_string(file).expect("reid");
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split(',').collect();
+            case_of.insert((f[0].to_owned(), f[1].to_owned()), f[2].to_owned());
+        }
+    }
+    let text = std::fs::read_to_string(clusters).expect("clusters");
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split(',').collect();
+            Some((case_of.get(&(f[0].to_owned(), f[1].to_owned()))?.clone(), f[4].to_owned()))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_impossible_date_of_birth_links_by_the_other_fields_and_years_apart_never_link() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    ok(&braid(&["keys", "init", "--out", &path("keys")]));
+    let extracts = [
+        (
+            "CSC-NORTH",
+            "children_services",
+            vec![
+                // 31 February: kept, with a warning, and linked.
+                "C1,P1,Victim,CSA,01/03/2020,Amelia,Hargreaves,31/02/2010,F,LS6 2QB",
+                "C2,P2,Victim,CSA,05/04/2020,John,Smith,16/03/2009,M,LS6 1AA",
+            ],
+        ),
+        (
+            "POL-NORTH",
+            "police",
+            vec![
+                "R1,N1,Victim,CSA,02/03/2020,Amelia,Hargreaves,28/02/2010,F,LS6 2QB",
+                // The boy's father: one name, one address, twenty years older.
+                "R2,N2,Suspect,CSA,06/04/2020,John,Smith,16/03/1989,M,LS6 1AA",
+                // The boy again, his day of birth mistyped.
+                "R3,N3,Victim,CSA,07/04/2020,John,Smith,18/03/2009,M,LS6 1AA",
+            ],
+        ),
+    ];
+    let mut reid = Vec::new();
+    for (agency, kind, rows) in &extracts {
+        std::fs::write(path(&format!("{agency}.toml")), MAPPING.replace("AGENCY", agency).replace("TYPE", kind)).expect("mapping");
+        std::fs::write(path(&format!("{agency}.csv")), format!("{HEADER}\n{}\n", rows.join("\n"))).expect("csv");
+        let output = braid(&[
+            "agency", "pseudonymise", "--mapping", &path(&format!("{agency}.toml")), "--secret", &path("keys/scheme.secret"),
+            "--input", &path(&format!("{agency}.csv")), "--out", &path(&format!("{agency}.bpx")),
+        ]);
+        let stdout = ok(&output);
+        assert!(stdout.contains("0 rows rejected"), "{stdout}");
+        if *agency == "CSC-NORTH" {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(stderr.contains("warning row 2: date_of_birth: is not a real calendar date; its usable parts were kept"), "{stderr}");
+            assert!(!stderr.contains("31/02/2010"), "{stderr}");
+        }
+        reid.push(path(&format!("{agency}.reid.csv")));
+    }
+    let data = tempfile::tempdir().expect("data dir");
+    let node = start_node(&path("keys"), data.path(), loopback()).await;
+    let url = node.url();
+    let keys = path("keys");
+    let clusters = path("clusters.csv");
+    let (keys_for, clusters_for, csc, pol) = (keys.clone(), clusters.clone(), path("CSC-NORTH.bpx"), path("POL-NORTH.bpx"));
+    blocking(move || {
+        ok(&upload(&keys_for, &url, "CSC-NORTH", &csc));
+        ok(&upload(&keys_for, &url, "POL-NORTH", &pol));
+        ok(&braid_as(&keys_for, "admin", &["admin", "clusters", "--node", &url, "--out", &clusters_for]));
+    })
+    .await;
+    let profile = profiles_by_case(&clusters, &reid);
+    assert_eq!(profile["C1"], profile["R1"], "the record with 31 February is linked: {profile:?}");
+    assert_eq!(profile["C2"], profile["R3"], "a mistyped day of birth still links: {profile:?}");
+    assert_ne!(profile["C2"], profile["R2"], "a father and son twenty years apart are two people: {profile:?}");
+    assert_ne!(profile["R3"], profile["R2"], "{profile:?}");
+}
