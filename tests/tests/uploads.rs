@@ -7,10 +7,10 @@ use braid_tests::*;
 use prost::Message;
 
 /// Reads a pseudonymised extract: a magic, the header, then the records,
-/// each length-delimited.
+/// each length-delimited, then a trailer (8 bytes and a 32-byte digest).
 fn read_extract(path: &str) -> (v1::UploadHeader, Vec<v1::CaseRecord>) {
     let bytes = std::fs::read(path).expect("extract");
-    let mut rest = &bytes[8..];
+    let mut rest = &bytes[8..bytes.len() - 40];
     let header = v1::UploadHeader::decode_length_delimited(&mut rest).expect("header");
     let mut records = Vec::new();
     while !rest.is_empty() {
@@ -82,4 +82,121 @@ async fn a_resumed_upload_with_another_batch_size_stores_every_record() {
     let numbers = summary_numbers(&again);
     assert_eq!(numbers[0] as usize, total, "{again}");
     assert_eq!(numbers[3] as usize, total, "every record unchanged: {again}");
+}
+
+/// `braid agency pseudonymise` on `csv` with the mapping in `mapping`.
+fn pseudonymise(dir: &std::path::Path, mapping: &str, csv: &str, out: &str) -> std::process::Output {
+    let path = |name: &str| dir.join(name).display().to_string();
+    std::fs::write(path("m.toml"), mapping).expect("mapping");
+    std::fs::write(path("x.csv"), csv).expect("csv");
+    braid(&["agency", "pseudonymise", "--mapping", &path("m.toml"), "--secret", &path("keys/scheme.secret"), "--input", &path("x.csv"), "--out", &path(out)])
+}
+
+const MAPPING: &str = r#"
+[agency]
+code = "CSC-NORTH"
+type = "children_services"
+
+[columns]
+record_ref = "case"
+person_ref = "person"
+role = "role"
+case_type = "type"
+event_date = "date"
+date_format = "%d/%m/%Y"
+
+[identity]
+forename = "forename"
+surname = "surname"
+date_of_birth = "dob"
+
+[roles]
+Victim = "known_victim"
+
+[case_types]
+CSA = "CSA"
+
+[fields."victim.sex"]
+column = "sex"
+labels = { G = "Female", B = "Male" }
+"#;
+
+const HEADER: &str = "case,person,role,type,date,forename,surname,dob,sex";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_extract_is_refused_and_the_good_one_then_uploads_whole() {
+    let prepared = prepare(200);
+    let data = tempfile::tempdir().expect("data dir");
+    let node = start_node(&prepared.path("keys"), data.path(), loopback()).await;
+    let url = node.url();
+    let good = prepared.path("CSC-NORTH.bpx");
+    let bytes = std::fs::read(&good).expect("extract");
+    let (_, records) = read_extract(&good);
+    // One byte changed in the middle of the records.
+    let mut damaged = bytes.clone();
+    let middle = damaged.len() / 2;
+    damaged[middle] ^= 0x20;
+    let bad = prepared.path("damaged.bpx");
+    std::fs::write(&bad, &damaged).expect("write");
+    let keys = prepared.path("keys");
+    let (url_for, bad_for, good_for) = (url.clone(), bad.clone(), good.clone());
+    let (refused, stdout) = blocking(move || {
+        let refused = failed(&braid_as(&keys, "csc-north", &["agency", "upload", "--node", &url_for, &bad_for]));
+        let stdout = ok(&braid_as(&keys, "csc-north", &["agency", "upload", "--node", &url_for, &good_for]));
+        (refused, stdout)
+    })
+    .await;
+    assert!(refused.contains("is damaged"), "{refused}");
+    assert!(!stdout.contains("already stored"), "{stdout}");
+    let numbers = summary_numbers(&stdout);
+    assert_eq!(numbers[1] as usize, records.len(), "every record new: {stdout}");
+    let held = stats(&prepared.path("keys"), &url);
+    assert_eq!(held["records"].as_u64(), Some(records.len() as u64), "{held}");
+    // A file cut short is refused too.
+    std::fs::write(&bad, &bytes[..bytes.len() - 10]).expect("write");
+    let keys = prepared.path("keys");
+    let cut = blocking(move || failed(&braid_as(&keys, "csc-north", &["agency", "upload", "--node", &url, &bad]))).await;
+    assert!(cut.contains("is damaged"), "{cut}");
+}
+
+#[test]
+fn pseudonymise_fails_when_it_would_write_nothing_useful_and_names_mapping_mistakes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    ok(&braid(&["keys", "init", "--out", &path("keys")]));
+    let row = |case: &str, person: &str| format!("{case},{person},Victim,CSA,01/03/2020,Amy,Jones,04/05/2011,G");
+
+    // A header and no rows.
+    let empty = failed(&pseudonymise(dir.path(), MAPPING, &format!("{HEADER}\n"), "a.bpx"));
+    assert!(empty.contains("no record could be read"), "{empty}");
+    assert!(!dir.path().join("a.bpx").exists());
+
+    // Every row rejected (an event date in another format).
+    let rejected = format!("{HEADER}\n{}\n", row("C1", "P1").replace("01/03/2020", "2020-03-01"));
+    let all_bad = failed(&pseudonymise(dir.path(), MAPPING, &rejected, "b.bpx"));
+    assert!(all_bad.contains("no record could be read") && all_bad.contains("1 rejected"), "{all_bad}");
+    assert!(!dir.path().join("b.bpx").exists());
+
+    // A repeated row is skipped, with a warning naming both rows.
+    let repeated = format!("{HEADER}\n{}\n{}\n{}\n", row("C1", "P1"), row("C1", "P1"), row("C1", "P2"));
+    let output = pseudonymise(dir.path(), MAPPING, &repeated, "c.bpx");
+    let stdout = ok(&output);
+    assert!(stdout.contains("2 involvements in 1 records"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("warning row 3: row: repeats the case and person of row 2 and was skipped"), "{stderr}");
+
+    // A label mapped to a category the template lacks is the mapping's
+    // fault, reported before any row is read.
+    let wrong = MAPPING.replace("B = \"Male\"", "B = \"Boy\"");
+    let mapping_error = failed(&pseudonymise(dir.path(), &wrong, &repeated, "d.bpx"));
+    assert!(mapping_error.contains("`Boy`, which is not a category of victim.sex"), "{mapping_error}");
+    assert!(!mapping_error.contains("row 2"), "{mapping_error}");
+
+    // A huge cell is quoted by a short prefix only.
+    let huge = "X".repeat(1_000_000);
+    let big = format!("{HEADER}\n{}\n{}\n", row("C1", "P1"), row("C2", "P2").replace(",G", &format!(",{huge}")));
+    let output = pseudonymise(dir.path(), MAPPING, &big, "e.bpx");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("(1000000 characters)"), "{}", &stderr[..stderr.len().min(500)]);
+    assert!(stderr.len() < 2_000, "the message echoed the cell: {} bytes", stderr.len());
 }

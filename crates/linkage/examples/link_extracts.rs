@@ -53,6 +53,19 @@ fn main() {
         println!("order agreement (pairwise F1): forward/reversed {:.5}, forward/interleaved {:.5}", support::agreement(&a, &b), support::agreement(&a, &c));
         return;
     }
+    if std::env::var("BRAID_SETTLE").is_ok() {
+        // As the node links uploads: each agency's upload settled as it ends.
+        let order: Vec<usize> = (0..prepared.involvements.len()).collect();
+        let streams: Vec<usize> = prepared.involvements.iter().map(|i| i.agency as usize).collect();
+        let profile = support::link_in_order(&prepared, &order, &streams);
+        let items: Vec<(&str, Option<&str>, u64)> =
+            (0..profile.len()).map(|i| (prepared.truth[i].0.as_str(), prepared.truth[i].1.as_deref(), profile[i])).collect();
+        let pairs: Vec<(&str, u64)> = items.iter().map(|(t, _, p)| (*t, *p)).collect();
+        let s = braid_linkage::evaluate(&pairs);
+        let h = braid_linkage::evaluate_households(&items);
+        println!("settled: P {:.4} R {:.4} F1 {:.4}; household-pair precision {:.4} ({} of {} merged)", s.precision, s.recall, s.f1, h.precision, h.sibling_pairs_merged, h.sibling_pairs);
+        return;
+    }
     let report = support::link(&prepared, braid_linkage::LinkerConfig::default());
     println!("{}", support::describe("extracts", &report));
 }

@@ -224,6 +224,9 @@ pub fn pseudonymise_extract<R: Read>(
 
     let mut output = ExtractOutput::default();
     let mut record_index: HashMap<String, usize> = HashMap::new();
+    // (case id, person id) → the line that first had them: a repeated row
+    // would count one person's part in one case twice.
+    let mut seen_rows: HashMap<(String, String), u64> = HashMap::new();
     let mut row = csv::StringRecord::new();
     loop {
         let line = reader.position().line() + 1;
@@ -233,7 +236,16 @@ pub fn pseudonymise_extract<R: Read>(
                 output.rows_read += 1;
                 let line = row.position().map_or(line, |p| p.line());
                 match context.read_row(&row, line, &mut output.warnings) {
+                    Ok(parsed) if seen_rows.contains_key(&(parsed.case_id.clone(), parsed.person_id.clone())) => {
+                        let first = seen_rows[&(parsed.case_id.clone(), parsed.person_id.clone())];
+                        output.warnings.push(RowIssue {
+                            row: line,
+                            field: "row".to_owned(),
+                            reason: format!("repeats the case and person of row {first} and was skipped"),
+                        });
+                    }
                     Ok(parsed) => {
+                        seen_rows.insert((parsed.case_id.clone(), parsed.person_id.clone()), line);
                         output.reid.push(ReidEntry {
                             record_ref: parsed.record.record_ref.clone(),
                             case_id: parsed.case_id.clone(),
@@ -333,12 +345,12 @@ impl RowContext<'_> {
         let role = *self
             .roles
             .get(&fold(&role_label))
-            .ok_or_else(|| issue("role", format!("unknown label `{role_label}`")))?;
+            .ok_or_else(|| issue("role", format!("unknown label `{}`", braid_template::quote(&role_label))))?;
         let case_label = required(c.case_type, "case_type")?;
         let case_type = *self
             .case_types
             .get(&fold(&case_label))
-            .ok_or_else(|| issue("case_type", format!("unknown label `{case_label}`")))?;
+            .ok_or_else(|| issue("case_type", format!("unknown label `{}`", braid_template::quote(&case_label))))?;
         let date = |index: Option<usize>, field: &'static str| -> Result<Option<Date>, RowIssue> {
             optional_cell(index)
                 .map(|text| parse_date(&text, &self.date_format, field))

@@ -155,6 +155,14 @@ pub enum MappingError {
         /// What it was mapped to.
         purpose: String,
     },
+    /// A label mapped to a category the template item does not have.
+    #[error("mapping fields.\"{field}\".labels maps a label to `{target}`, which is not a category of {field} (use the template's own wording, or \"Not known\")")]
+    UnknownCategory {
+        /// The template item.
+        field: String,
+        /// The target wording.
+        target: String,
+    },
     /// An agency type that is not known.
     #[error("mapping agency.type `{0}` is not one of children_services, police, yot, health, voluntary")]
     AgencyType(String),
@@ -188,6 +196,12 @@ impl Mapping {
             template
                 .field(id)
                 .map_err(|_| MappingError::UnknownField(id.clone()))?;
+        }
+        for (id, labels) in self.label_maps() {
+            let Ok(field) = template.field(&id) else { continue };
+            if let Some(target) = labels.unknown_targets(field).into_iter().next() {
+                return Err(MappingError::UnknownCategory { field: id, target: braid_template::quote(&target) });
+            }
         }
         for target in self.roles.values() {
             if parse_role(target).is_none() {

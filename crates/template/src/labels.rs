@@ -91,6 +91,32 @@ impl LabelMap {
         Ok(Some(value))
     }
 
+    /// The mapping's targets that name no category of a single- or
+    /// multi-choice `field` (nor "Not known"): a mistake in the mapping, to
+    /// report before any row is read.
+    pub fn unknown_targets(&self, field: &Field) -> Vec<String> {
+        if !matches!(field.kind, FieldKind::Single | FieldKind::Multi) {
+            return Vec::new();
+        }
+        let mut unknown: Vec<String> = self
+            .labels
+            .values()
+            .filter(|target| {
+                let folded = fold_label(target);
+                folded != NOT_KNOWN
+                    && field.category_by_label(&folded).is_none()
+                    && !field
+                        .categories
+                        .iter()
+                        .any(|c| c.write_in && fold_label(c.label.trim_end_matches("(write in)")) == folded)
+            })
+            .cloned()
+            .collect();
+        unknown.sort();
+        unknown.dedup();
+        unknown
+    }
+
     /// The template label an agency label stands for (folded).
     fn target(&self, label: &str) -> String {
         let folded = fold_label(label);

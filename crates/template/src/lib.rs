@@ -33,7 +33,7 @@ pub enum Error {
     #[error("unknown template field `{0}`")]
     UnknownField(String),
     /// An agency label that the mapping does not know for this field.
-    #[error("unknown label `{label}` for template field `{field}`")]
+    #[error("unknown label `{}` for template field `{field}`", quote(label))]
     UnknownLabel {
         /// The template field.
         field: String,
@@ -58,12 +58,27 @@ pub enum Error {
     },
 }
 
+/// At most this many characters of a cell are quoted in a message.
+pub const QUOTE_CHARS: usize = 40;
+
+/// A cell's text as quoted in a message: at most [`QUOTE_CHARS`]
+/// characters, then an ellipsis and the full length, so that a runaway cell
+/// is never echoed whole.
+pub fn quote(text: &str) -> String {
+    let count = text.chars().count();
+    if count <= QUOTE_CHARS {
+        text.to_owned()
+    } else {
+        format!("{}… ({count} characters)", text.chars().take(QUOTE_CHARS).collect::<String>())
+    }
+}
+
 impl Error {
     /// What is wrong, without the field's name (for messages that name the
     /// field separately).
     pub fn reason(&self) -> String {
         match self {
-            Error::UnknownLabel { label, .. } => format!("unknown label `{label}`"),
+            Error::UnknownLabel { label, .. } => format!("unknown label `{}`", quote(label)),
             Error::InvalidValue { reason, .. } => reason.clone(),
             Error::NotApplicable { condition, .. } => format!("applies only when {condition}"),
             Error::UnknownField(_) => "is not a template field".to_owned(),

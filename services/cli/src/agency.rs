@@ -64,13 +64,10 @@ pub fn pseudonymise(mapping: &Mapping, secret: &SchemeSecret, input: &Path, show
     .with_context(|| format!("pseudonymise {}", input.display()))?;
     bar.finish_and_clear();
     let records: Vec<v1::CaseRecord> = output.records.iter().map(convert::record).collect();
-    // The submission id is derived from the content, so pseudonymising the
-    // same extract again and re-sending it is idempotent too.
-    let mut hasher = blake3::Hasher::new();
-    for record in &records {
-        hasher.update(&prost::Message::encode_to_vec(record));
-    }
-    let submission_id = format!("s-{}", &hasher.finalize().to_hex()[..24]);
+    // The submission id is derived from the content (the digest the file's
+    // trailer carries), so pseudonymising the same extract again and
+    // re-sending it is idempotent too, and a damaged file cannot pass for it.
+    let submission_id = extract_file::submission_id(&extract_file::records_digest(&records));
     let header = v1::UploadHeader {
         agency: mapping.agency.code.clone(),
         agency_type: mapping.agency.agency_type.clone(),
@@ -118,6 +115,14 @@ pub fn pseudonymise_command(
     }
     if fail_on_bad_rows && !output.rejected.is_empty() {
         bail!("{} rows were rejected and --fail-on-bad-rows was given; nothing was written", output.rejected.len());
+    }
+    if result.records.is_empty() {
+        bail!(
+            "no record could be read from {}: {} data rows, {} rejected (see above); nothing was written",
+            input.display(),
+            output.rows_read,
+            output.rejected.len()
+        );
     }
     extract_file::write(out, &result.header, &result.records)?;
     let reid = reid.unwrap_or_else(|| out.with_extension("reid.csv"));

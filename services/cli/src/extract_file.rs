@@ -1,7 +1,10 @@
 //! The pseudonymised extract file: what `braid agency pseudonymise` writes and
 //! `braid agency upload` sends. A header (`UploadHeader`) followed by case
-//! records, each length-delimited protobuf. It holds pseudonyms and template
-//! codes only, never a raw identifier.
+//! records, each length-delimited protobuf, and a trailer with the BLAKE3
+//! digest of the records, which is also what the submission id is made
+//! from: a damaged file is refused before anything is sent, and can never be
+//! taken for the good one. It holds pseudonyms and template codes only,
+//! never a raw identifier.
 
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::Path;
@@ -10,7 +13,26 @@ use anyhow::{Context, Result};
 use braid_proto::v1;
 use prost::Message;
 
-const MAGIC: &[u8; 8] = b"BRAIDPX1";
+const MAGIC: &[u8; 8] = b"BRAIDPX2";
+/// The first version, without a checksum.
+const OLD_MAGIC: &[u8; 8] = b"BRAIDPX1";
+/// Starts the trailer; the digest follows.
+const TRAILER: &[u8; 8] = b"BRAIDEND";
+
+/// The digest of an extract's records (each length-delimited, in order).
+pub fn records_digest(records: &[v1::CaseRecord]) -> [u8; 32] {
+    let mut hasher = blake3::Hasher::new();
+    for record in records {
+        hasher.update(&record.encode_length_delimited_to_vec());
+    }
+    *hasher.finalize().as_bytes()
+}
+
+/// The submission id of records with this digest.
+pub fn submission_id(digest: &[u8; 32]) -> String {
+    let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+    format!("s-{hex}")
+}
 
 /// Writes the file.
 pub fn write(path: &Path, header: &v1::UploadHeader, records: &[v1::CaseRecord]) -> Result<()> {
@@ -24,6 +46,8 @@ pub fn write(path: &Path, header: &v1::UploadHeader, records: &[v1::CaseRecord])
         for record in records {
             writer.write_all(&record.encode_length_delimited_to_vec())?;
         }
+        writer.write_all(TRAILER)?;
+        writer.write_all(&records_digest(records))?;
         let file = writer.into_inner().context("flush the output")?;
         file.sync_all().context("sync the output")?;
     }
@@ -39,17 +63,35 @@ pub fn read(path: &Path) -> Result<(v1::UploadHeader, Vec<v1::CaseRecord>)> {
         .read_to_end(&mut bytes)
         .with_context(|| format!("read {}", path.display()))?;
     anyhow::ensure!(
+        !bytes.starts_with(OLD_MAGIC),
+        "{} was written by an earlier version of braid, without a checksum; pseudonymise the extract again",
+        path.display()
+    );
+    anyhow::ensure!(
         bytes.starts_with(MAGIC),
         "{} is not a pseudonymised extract (run `braid agency pseudonymise` first)",
         path.display()
     );
-    let mut rest = &bytes[MAGIC.len()..];
-    let header = v1::UploadHeader::decode_length_delimited(&mut rest).context("read the extract header")?;
+    let damaged = || anyhow::anyhow!("{} is damaged (its records do not match the checksum written with them); pseudonymise the extract again", path.display());
+    let body_end = bytes.len().checked_sub(TRAILER.len() + 32).filter(|end| *end >= MAGIC.len()).ok_or_else(damaged)?;
+    let (body, trailer) = bytes.split_at(body_end);
+    if &trailer[..TRAILER.len()] != TRAILER {
+        return Err(damaged());
+    }
+    let mut rest = &body[MAGIC.len()..];
+    let header = v1::UploadHeader::decode_length_delimited(&mut rest).map_err(|_| damaged())?;
     let mut records = Vec::new();
     while !rest.is_empty() {
-        let record = v1::CaseRecord::decode_length_delimited(&mut rest)
-            .with_context(|| format!("read record {} of the extract (the file is damaged)", records.len() + 1))?;
-        records.push(record);
+        records.push(v1::CaseRecord::decode_length_delimited(&mut rest).map_err(|_| damaged())?);
     }
+    let digest = records_digest(&records);
+    if trailer[TRAILER.len()..] != digest[..] {
+        return Err(damaged());
+    }
+    anyhow::ensure!(
+        header.submission_id == submission_id(&digest),
+        "{} is damaged (its submission id does not match its records); pseudonymise the extract again",
+        path.display()
+    );
     Ok((header, records))
 }

@@ -989,6 +989,12 @@ impl Engine {
         Ok((count, index))
     }
 
+    /// Whether the linkage model has been fitted to data yet (until it has,
+    /// decisions are made with its starting values).
+    pub fn model_fitted(&self) -> Result<bool, EngineError> {
+        Ok(self.lock_state()?.linker.model().pairs_at_last_fit() > 0)
+    }
+
     /// Distinct profiles of live identified involvements.
     pub fn profile_count(&self) -> Result<u64, EngineError> {
         let guard = self.lock_state()?;

@@ -93,6 +93,9 @@ impl IngestService for Ingest {
         tokio::spawn(async move {
             let mut submission: Option<Submission> = None;
             let mut added: Vec<u64> = Vec::new();
+            // An upload that starts before the linkage model's first fit is
+            // decided with its starting values; it is settled at the end.
+            let mut settle = false;
             while let Some(batch) = incoming.next().await {
                 let batch = match batch {
                     Ok(batch) => batch,
@@ -111,7 +114,10 @@ impl IngestService for Ingest {
                         }
                     };
                     match admitted {
-                        Ok(parsed) => submission = Some(parsed),
+                        Ok(parsed) => {
+                            submission = Some(parsed);
+                            settle = !gate.engine().model_fitted().unwrap_or(true);
+                        }
                         Err(status) => {
                             let _ = sender.send(Err(status)).await;
                             return;
@@ -147,9 +153,10 @@ impl IngestService for Ingest {
                     }
                 }
             }
-            // The whole upload is in: decisions made early in it are made
-            // again with all of it. The client's stream ends only after.
-            if !added.is_empty() {
+            // The whole upload is in: decisions made before the model was
+            // fitted are made again with it. The client's stream ends only
+            // after.
+            if settle && !added.is_empty() {
                 let engine = Arc::clone(gate.engine());
                 let entry = caller.entry("ingest.settle");
                 let failed_entry = caller.entry("ingest.settle");

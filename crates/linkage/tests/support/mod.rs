@@ -1,3 +1,4 @@
+#![allow(dead_code)]
 //! Shared by the quality test and the linkage bench: a synthetic population,
 //! pseudonymised as each agency would, linked in memory in upload order, and
 //! scored against its ground truth.
@@ -236,12 +237,14 @@ pub fn prepare_extracts(extracts: &[(braid_pseudonym::Mapping, String)], truth_c
         let column = |name: &str| header.iter().position(|h| h.trim() == name).unwrap_or_else(|| panic!("no column {name}"));
         let (truth_at, case_at, person_at) = (column(truth_column), column(&mapping.columns.record_ref), column(&mapping.columns.person_ref));
         let dob_at = mapping.identity.date_of_birth.as_deref().map(column);
+        let household_at = header.iter().position(|h| h.trim() == "household");
         let dob_format = braid_pseudonym::DateFormat::parse(mapping.identity.date_of_birth_format.as_deref().unwrap_or(&mapping.columns.date_format)).expect("format");
-        let mut truth: HashMap<(String, String), (String, Option<braid_pseudonym::Date>)> = HashMap::new();
+        let mut truth: HashMap<(String, String), (String, Option<braid_pseudonym::Date>, Option<String>)> = HashMap::new();
         for row in reader.records() {
             let row = row.expect("row");
             let dob = dob_at.and_then(|at| braid_pseudonym::parse_date(row[at].trim(), &dob_format, "dob").ok());
-            truth.insert((row[case_at].trim().to_owned(), row[person_at].trim().to_owned()), (row[truth_at].trim().to_owned(), dob));
+            let household = household_at.map(|at| row[at].trim().to_owned()).filter(|h| !h.is_empty());
+            truth.insert((row[case_at].trim().to_owned(), row[person_at].trim().to_owned()), (row[truth_at].trim().to_owned(), dob, household));
         }
         let keys = Keys::derive(&secret, &mapping.agency.code);
         let output = pseudonymise_extract(csv_text.as_bytes(), mapping, &keys, |_| {}).expect("pseudonymise");
@@ -251,8 +254,8 @@ pub fn prepare_extracts(extracts: &[(braid_pseudonym::Mapping, String)], truth_c
             for involvement in &record.involvements {
                 prepared.involvements.push(linker_involvement(involvement, agency_number as u32));
                 let key = (case_of[record.record_ref.as_str()].to_owned(), person_of[involvement.person_ref.as_str()].to_owned());
-                let (person, dob) = truth[&key].clone();
-                prepared.truth.push((person, None));
+                let (person, dob, household) = truth[&key].clone();
+                prepared.truth.push((person, household));
                 prepared.dobs.push(dob);
             }
         }
@@ -281,17 +284,23 @@ pub fn link_in_order_with(prepared: &Prepared, order: &[usize], streams: &[usize
         *remaining.entry(stream).or_default() += 1;
     }
     let mut members: HashMap<usize, Vec<u64>> = HashMap::new();
+    // As the node does: an upload is settled when it started before the
+    // model's first fit.
+    let mut unfitted_at_start: HashMap<usize, bool> = HashMap::new();
     for (position, &index) in order.iter().enumerate() {
         let id = position as u64 + 1;
         id_of[index] = id;
-        linker.insert(id, &prepared.involvements[index]);
         let stream = streams[position];
+        unfitted_at_start.entry(stream).or_insert_with(|| linker.model().pairs_at_last_fit() == 0);
+        linker.insert(id, &prepared.involvements[index]);
         members.entry(stream).or_default().push(id);
         let left = remaining.get_mut(&stream).expect("stream");
         *left -= 1;
         if *left == 0 {
             let ids = members.remove(&stream).unwrap_or_default();
-            linker.relink(&ids);
+            if unfitted_at_start[&stream] {
+                linker.relink(&ids);
+            }
         }
     }
     if std::env::var("BRAID_RELINK_ALL").is_ok() {
