@@ -200,3 +200,26 @@ fn pseudonymise_fails_when_it_would_write_nothing_useful_and_names_mapping_mista
     assert!(stderr.contains("(1000000 characters)"), "{}", &stderr[..stderr.len().min(500)]);
     assert!(stderr.len() < 2_000, "the message echoed the cell: {} bytes", stderr.len());
 }
+
+#[test]
+fn the_secret_and_the_reidentification_map_must_be_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    ok(&braid(&["keys", "init", "--out", &path("keys")]));
+    let csv = format!("{HEADER}\nC1,P1,Victim,CSA,01/03/2020,Amy,Jones,04/05/2011,G\n");
+    let output = pseudonymise(dir.path(), MAPPING, &csv, "a.bpx");
+    ok(&output);
+    let mode = std::fs::metadata(path("a.reid.csv")).expect("reid").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the map is written for its owner only");
+    // A map others can read is refused where it is used.
+    std::fs::set_permissions(path("a.reid.csv"), std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let withdraw = failed(&braid(&[
+        "agency", "withdraw", "--node", "https://127.0.0.1:9", "--agency", "CSC-NORTH", "--case-id", "C1", "--reid", &path("a.reid.csv"),
+    ]));
+    assert!(withdraw.contains("can be read by other users") && withdraw.contains("chmod 600"), "{withdraw}");
+    // So is a scheme secret others can read.
+    std::fs::set_permissions(path("keys/scheme.secret"), std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let refused = failed(&pseudonymise(dir.path(), MAPPING, &csv, "b.bpx"));
+    assert!(refused.contains("the scheme secret") && refused.contains("can be read by other users"), "{refused}");
+}

@@ -15,8 +15,24 @@ use crate::{convert, extract_file};
 
 /// Reads a scheme secret file.
 pub fn read_secret(path: &Path) -> Result<SchemeSecret> {
+    private_file(path, "the scheme secret")?;
     let text = std::fs::read_to_string(path).with_context(|| format!("read the scheme secret {}", path.display()))?;
     SchemeSecret::parse(&text).with_context(|| format!("read the scheme secret {}", path.display()))
+}
+
+/// Refuses a file that group or others may read (the scheme secret, a
+/// re-identification map): whoever can read it can undo the pseudonyms.
+fn private_file(path: &Path, what: &str) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).with_context(|| format!("read {what} {}", path.display()))?.permissions().mode();
+    anyhow::ensure!(
+        mode & 0o077 == 0,
+        "{what} {} can be read by other users (mode {:o}); make it private with `chmod 600 {}`",
+        path.display(),
+        mode & 0o777,
+        path.display()
+    );
+    Ok(())
 }
 
 /// Reads a mapping file.
@@ -79,7 +95,17 @@ pub fn pseudonymise(mapping: &Mapping, secret: &SchemeSecret, input: &Path, show
 
 /// Writes the re-identification map, which stays on the agency's premises.
 pub fn write_reid(path: &Path, agency: &str, entries: &[ReidEntry]) -> Result<()> {
-    let mut writer = csv::Writer::from_path(path).with_context(|| format!("create {}", path.display()))?;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    // Only the agency's own account may read the map back to its ids.
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("create {}", path.display()))?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600)).with_context(|| format!("make {} private", path.display()))?;
+    let mut writer = csv::Writer::from_writer(file);
     writer.write_record(["agency", "record_ref", "case_id", "person_ref", "person_id"])?;
     for entry in entries {
         writer.write_record([agency, &entry.record_ref, &entry.case_id, &entry.person_ref, &entry.person_id])?;
@@ -337,6 +363,7 @@ pub async fn upload_command(node: &NodeArgs, file: &Path, batch_size: usize, ret
 
 /// Reads a re-identification map.
 pub fn read_reid(path: &Path) -> Result<Vec<(String, ReidEntry)>> {
+    private_file(path, "the re-identification map")?;
     let mut reader = csv::Reader::from_path(path).with_context(|| format!("open {}", path.display()))?;
     let mut entries = Vec::new();
     for (index, row) in reader.records().enumerate() {
