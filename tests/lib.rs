@@ -162,3 +162,18 @@ pub fn panel_as(keys: &str, principal: &str, command: &str, url: &str, partnersh
     args.extend_from_slice(rest);
     braid_as(keys, principal, &args)
 }
+
+/// Reads a pseudonymised extract as `braid agency pseudonymise` writes it:
+/// an 8-byte magic, the header, the records (each length-delimited), then
+/// a trailer (8 bytes and a 32-byte digest).
+pub fn read_extract(path: &Path) -> (braid_proto::v1::UploadHeader, Vec<braid_proto::v1::CaseRecord>) {
+    use prost::Message;
+    let bytes = std::fs::read(path).expect("read extract");
+    let mut rest = &bytes[8..bytes.len() - 40];
+    let header = braid_proto::v1::UploadHeader::decode_length_delimited(&mut rest).expect("header");
+    let mut records = Vec::new();
+    while !rest.is_empty() {
+        records.push(braid_proto::v1::CaseRecord::decode_length_delimited(&mut rest).expect("record"));
+    }
+    (header, records)
+}

@@ -198,13 +198,7 @@ async fn an_upload_resumes_after_the_node_restarts_without_duplicates() {
 
     // The first three batches arrive, then the node goes away.
     let file = prepared.dir.path().join("CSC-NORTH.bpx");
-    let bytes = std::fs::read(&file).expect("read extract");
-    let mut rest = &bytes[8..bytes.len() - 40];
-    let header = <v1::UploadHeader as prost::Message>::decode_length_delimited(&mut rest).expect("header");
-    let mut records = Vec::new();
-    while !rest.is_empty() {
-        records.push(<v1::CaseRecord as prost::Message>::decode_length_delimited(&mut rest).expect("record"));
-    }
+    let (header, records) = read_extract(&file);
     let batches: Vec<v1::UploadBatch> = records
         .chunks(50)
         .take(3)

@@ -4,20 +4,6 @@
 use braid_proto::v1;
 use braid_proto::v1::ingest_service_client::IngestServiceClient;
 use braid_tests::*;
-use prost::Message;
-
-/// Reads a pseudonymised extract: a magic, the header, then the records,
-/// each length-delimited, then a trailer (8 bytes and a 32-byte digest).
-fn read_extract(path: &str) -> (v1::UploadHeader, Vec<v1::CaseRecord>) {
-    let bytes = std::fs::read(path).expect("extract");
-    let mut rest = &bytes[8..bytes.len() - 40];
-    let header = v1::UploadHeader::decode_length_delimited(&mut rest).expect("header");
-    let mut records = Vec::new();
-    while !rest.is_empty() {
-        records.push(v1::CaseRecord::decode_length_delimited(&mut rest).expect("record"));
-    }
-    (header, records)
-}
 
 /// The numbers in `… N records uploaded (a new, b replaced, c unchanged, d
 /// rejected[, e already stored by an earlier attempt])`.
@@ -36,7 +22,7 @@ async fn a_resumed_upload_with_another_batch_size_stores_every_record() {
     let node = start_node(&prepared.path("keys"), data.path(), loopback()).await;
     let url = node.url();
     let file = prepared.path("CSC-NORTH.bpx");
-    let (header, records) = read_extract(&file);
+    let (header, records) = read_extract(std::path::Path::new(&file));
     let total = records.len();
     assert!(total > 600, "the extract has {total} records");
 
@@ -131,7 +117,7 @@ async fn a_damaged_extract_is_refused_and_the_good_one_then_uploads_whole() {
     let url = node.url();
     let good = prepared.path("CSC-NORTH.bpx");
     let bytes = std::fs::read(&good).expect("extract");
-    let (_, records) = read_extract(&good);
+    let (_, records) = read_extract(std::path::Path::new(&good));
     // One byte changed in the middle of the records.
     let mut damaged = bytes.clone();
     let middle = damaged.len() / 2;

@@ -110,9 +110,6 @@ const TWIN_DICE: f32 = 0.80;
 /// fitted.
 const MIN_SETTLE_FIT_PAIRS: u64 = 100;
 
-/// Passes that count compared pairs afresh before the final re-link.
-const COUNTING_PASSES: usize = 1;
-
 /// How much further than a new involvement's a re-linked one's index
 /// chains are walked.
 const RELINK_REACH: usize = 4;
@@ -906,12 +903,19 @@ impl Linker {
     }
 
     fn relink_reaching(&mut self, ids: &[InvolvementId], reach: usize) -> Vec<(InvolvementId, Outcome)> {
+        let members = self.reset_in_content_order(ids);
+        members.into_iter().map(|id| (id, self.decide_reaching(id, false, false, reach))).collect()
+    }
+
+    /// Makes every live member of the profiles of `ids` a singleton again
+    /// and returns them in content order, to be decided afresh.
+    fn reset_in_content_order(&mut self, ids: &[InvolvementId]) -> Vec<InvolvementId> {
         let mut members = self.uf.members_of(ids);
         members.retain(|id| self.uf.is_alive(*id));
         self.uf.reset(&members, |_| true);
         self.forget_guards();
         members.sort_by_key(|&id| (self.content_order(id), id));
-        members.into_iter().map(|id| (id, self.decide_reaching(id, false, false, reach))).collect()
+        members
     }
 
     /// Re-estimates the model from scratch and re-decides every profile:
@@ -922,18 +926,11 @@ impl Linker {
     /// reflect which pairs happened to be compared as they arrived).
     pub fn relink_everything(&mut self) -> Vec<(InvolvementId, Outcome)> {
         let live = self.live_ids();
-        for _ in 0..COUNTING_PASSES {
-            self.model = Model::new();
-            let mut members = self.uf.members_of(&live);
-            members.retain(|id| self.uf.is_alive(*id));
-            self.uf.reset(&members, |_| true);
-            self.forget_guards();
-            members.sort_by_key(|&id| (self.content_order(id), id));
-            for &id in &members {
-                self.decide(id, true, false);
-            }
-            self.model.fit();
+        self.model = Model::new();
+        for id in self.reset_in_content_order(&live) {
+            self.decide(id, true, false);
         }
+        self.model.fit();
         // Walking further this time makes which candidates are found depend
         // less on the order the index chains were built in.
         self.relink_reaching(&live, RELINK_REACH)
