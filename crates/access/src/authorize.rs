@@ -47,6 +47,16 @@ fn deny(text: impl Into<String>) -> Result<(), Denial> {
     Err(Denial(text.into()))
 }
 
+/// A name the caller sent, as a denial may show it: whole when it is a
+/// plausible code or partnership name, otherwise not at all.
+fn shown(name: &str) -> &str {
+    if (1..=64).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_')) {
+        name
+    } else {
+        "(a name that is not a valid code)"
+    }
+}
+
 /// Decides whether `role` (`None`: a principal the policy does not name)
 /// may perform `action`.
 pub fn authorize(role: Option<&Role>, action: &Action<'_>) -> Result<(), Denial> {
@@ -58,12 +68,12 @@ pub fn authorize(role: Option<&Role>, action: &Action<'_>) -> Result<(), Denial>
             if own == agency {
                 Ok(())
             } else {
-                deny(format!("agency {own} may touch only its own records, not {agency}'s"))
+                deny(format!("agency {own} may touch only its own records, not {}'s", shown(agency)))
             }
         }
         (Role::Panel(own), Action::PanelQuery { partnership, purpose, case_reference }) => {
             if own != partnership {
-                deny(format!("a panel of {own} may query only its own partnership, not {partnership}"))
+                deny(format!("a panel of {own} may query only its own partnership, not {}", shown(partnership)))
             } else if purpose.trim().is_empty() {
                 deny("a panel query must state its purpose")
             } else if case_reference.trim().is_empty() {

@@ -15,10 +15,21 @@ mod policy;
 pub use authorize::{authorize, Action, Denial};
 
 /// The principal a client certificate (DER) names: its subject's common
-/// name. The TLS layer has already checked that it chains to the node's CA.
+/// name exactly as written (nothing trimmed), when it is a valid principal
+/// name (see [`valid_principal`]) and the only common name. The TLS layer
+/// has already checked that the certificate chains to the node's CA.
 pub fn principal_of(certificate: &[u8]) -> Option<String> {
     let (_, parsed) = x509_parser::parse_x509_certificate(certificate).ok()?;
-    let name = parsed.subject().iter_common_name().next()?.as_str().ok()?.trim().to_owned();
-    (!name.is_empty()).then_some(name)
+    let mut names = parsed.subject().iter_common_name();
+    let name = names.next()?.as_str().ok()?.to_owned();
+    (names.next().is_none() && valid_principal(&name)).then_some(name)
+}
+
+/// Whether `name` may be a principal: 1 to 64 characters, ASCII letters,
+/// digits, `-`, `_`, `.` and `@`. Anything else (spaces, control
+/// characters, look-alike letters) could pass for another principal in a
+/// log or a policy file.
+pub fn valid_principal(name: &str) -> bool {
+    (1..=64).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'))
 }
 pub use policy::{Policy, PolicyError, Role};

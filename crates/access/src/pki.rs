@@ -6,8 +6,8 @@
 use std::net::IpAddr;
 
 use rcgen::{
-    BasicConstraints, Certificate, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose,
-    SanType,
+    BasicConstraints, Certificate, CertificateParams, CertificateRevocationListParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
+    IsCa, KeyIdMethod, KeyPair, KeyUsagePurpose, RevocationReason, RevokedCertParams, SanType, SerialNumber,
 };
 
 /// Why a certificate could not be made.
@@ -71,6 +71,64 @@ impl DevCa {
         })
     }
 
+    /// The CA that `braid keys init` wrote (its certificate and private
+    /// key, PEM), to issue more certificates or a revocation list.
+    pub fn load(certificate_pem: &str, key_pem: &str) -> Result<DevCa, PkiError> {
+        let unusable = |reason: &str| PkiError {
+            name: "the CA".to_owned(),
+            reason: reason.to_owned(),
+        };
+        let (_, pem) = x509_parser::pem::parse_x509_pem(certificate_pem.as_bytes()).map_err(|_| unusable("the certificate is not PEM"))?;
+        let (_, parsed) = x509_parser::parse_x509_certificate(&pem.contents).map_err(|_| unusable("the certificate does not parse"))?;
+        let name = parsed
+            .subject()
+            .iter_common_name()
+            .next()
+            .and_then(|cn| cn.as_str().ok())
+            .ok_or_else(|| unusable("the certificate has no common name"))?
+            .to_owned();
+        let year = parsed.validity().not_before.to_datetime().year();
+        let key = KeyPair::from_pem(key_pem).map_err(failed("the CA"))?;
+        key_matches(&parsed, &key).map_err(|reason| unusable(&reason))?;
+        // The same name and key re-signed: what it signs names and verifies
+        // against the CA certificate every party holds.
+        let mut params = CertificateParams::default();
+        params.distinguished_name = named(&name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        params.not_before = rcgen::date_time_ymd(year, 1, 1);
+        params.not_after = rcgen::date_time_ymd(year + 5, 1, 1);
+        let certificate = params.self_signed(&key).map_err(failed(&name))?;
+        Ok(DevCa {
+            certificate,
+            key,
+            years: (year, year + 3),
+        })
+    }
+
+    /// A certificate revocation list naming `serials` (the serial numbers of
+    /// revoked certificates), numbered `number`, PEM.
+    pub fn revocation_list(&self, serials: &[Vec<u8>], number: u64) -> Result<String, PkiError> {
+        let now = time::OffsetDateTime::now_utc();
+        let params = CertificateRevocationListParams {
+            this_update: now,
+            next_update: now + time::Duration::days(365),
+            crl_number: SerialNumber::from(number),
+            issuing_distribution_point: None,
+            revoked_certs: serials
+                .iter()
+                .map(|serial| RevokedCertParams {
+                    serial_number: SerialNumber::from_slice(serial),
+                    revocation_time: now,
+                    reason_code: Some(RevocationReason::Unspecified),
+                    invalidity_date: None,
+                })
+                .collect(),
+            key_identifier_method: KeyIdMethod::Sha256,
+        };
+        Ok(params.signed_by(&self.certificate, &self.key).map_err(failed("the revocation list"))?.pem().map_err(failed("the revocation list"))?)
+    }
+
     /// The CA certificate, PEM: every party trusts it.
     pub fn certificate_pem(&self) -> String {
         self.certificate.pem()
@@ -115,6 +173,22 @@ impl DevCa {
     pub fn client(&self, principal: &str) -> Result<Issued, PkiError> {
         self.issue(principal, Vec::new(), ExtendedKeyUsagePurpose::ClientAuth)
     }
+}
+
+/// Whether `key` is the private key of the certificate `parsed`.
+fn key_matches(parsed: &x509_parser::certificate::X509Certificate<'_>, key: &KeyPair) -> Result<(), String> {
+    if parsed.public_key().subject_public_key.data.as_ref() == key.public_key_raw() {
+        Ok(())
+    } else {
+        Err("the private key does not belong to the CA certificate".to_owned())
+    }
+}
+
+/// The serial number of a certificate (PEM), as its bytes.
+pub fn serial_of(certificate_pem: &str) -> Option<Vec<u8>> {
+    let (_, pem) = x509_parser::pem::parse_x509_pem(certificate_pem.as_bytes()).ok()?;
+    let (_, parsed) = x509_parser::parse_x509_certificate(&pem.contents).ok()?;
+    Some(parsed.raw_serial().to_vec())
 }
 
 #[cfg(test)]

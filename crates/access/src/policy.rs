@@ -49,6 +49,9 @@ pub enum PolicyError {
     /// Not TOML of the expected shape.
     #[error("the policy file is not valid: {0}")]
     Syntax(String),
+    /// A principal name that no certificate may carry.
+    #[error("`{0}` is not a valid principal name (1 to 64 characters: letters, digits, - _ . @)")]
+    BadPrincipal(String),
     /// A role that does not exist.
     #[error("principal `{principal}`: `{role}` is not a role (agency:CODE, panel:PARTNERSHIP, auditor or admin)")]
     UnknownRole {
@@ -105,6 +108,9 @@ impl Policy {
         let raw: RawPolicy = toml::from_str(text).map_err(|e| PolicyError::Syntax(e.message().to_owned()))?;
         let mut policy = Policy::new();
         for (principal, role) in raw.principals {
+            if !crate::valid_principal(&principal) {
+                return Err(PolicyError::BadPrincipal(principal.escape_debug().take(80).collect()));
+            }
             let parsed = Role::parse(&role).ok_or_else(|| PolicyError::UnknownRole {
                 principal: principal.clone(),
                 role: role.clone(),

@@ -292,6 +292,9 @@ impl Hasher for IdHasher {
 
 type Heads = HashMap<u64, u32, BuildHasherDefault<IdHasher>>;
 
+/// A profile's guard members: (signature, member).
+type GuardMembers = Vec<(u64, u32)>;
+
 #[derive(Clone, Copy)]
 enum Chain {
     Key,
@@ -355,7 +358,7 @@ pub struct Linker {
     /// per distinct guard signature, with the profile's size when worked
     /// out (a profile only grows by unions, so a size that still matches
     /// means the list is current; resets and rollbacks clear it all).
-    guards: std::cell::RefCell<HashMap<InvolvementId, (u32, Vec<u32>), BuildHasherDefault<IdHasher>>>,
+    guards: std::cell::RefCell<HashMap<InvolvementId, (u32, GuardMembers), BuildHasherDefault<IdHasher>>>,
     /// Term frequencies of full names: distinct (agency, person) per name
     /// token.
     name_counts: HashMap<u32, u32, BuildHasherDefault<IdHasher>>,
@@ -368,6 +371,9 @@ pub struct Linker {
     scratch_blooms: Vec<Bloom>,
     scratch_ones: Vec<u32>,
     scratch_dice: Vec<f32>,
+    scratch_keys: Vec<KeyFingerprint>,
+    scratch_buckets: Vec<usize>,
+    scratch_cursors: Vec<Cursor>,
 }
 
 impl Linker {
@@ -407,6 +413,9 @@ impl Linker {
             scratch_blooms: Vec::new(),
             scratch_ones: Vec::new(),
             scratch_dice: Vec::new(),
+            scratch_keys: Vec::new(),
+            scratch_buckets: Vec::new(),
+            scratch_cursors: Vec::new(),
         }
     }
 
@@ -481,7 +490,9 @@ impl Linker {
             self.person_prev.resize(i + 1, NONE);
         }
         let bloom = involvement.bloom.unwrap_or(Bloom::EMPTY);
-        let mut keys = involvement.keys.clone();
+        let mut keys = std::mem::take(&mut self.scratch_keys);
+        keys.clear();
+        keys.extend_from_slice(&involvement.keys);
         keys.extend(token_keys(&involvement.tokens));
         keys.sort_unstable();
         keys.dedup();
@@ -495,7 +506,7 @@ impl Linker {
             key_start: self.key_fp.len() as u32,
             key_count: keys.len() as u8,
         };
-        for key in keys {
+        for &key in &keys {
             let slot = self.key_fp.len() as u32;
             let prev = self.heads.insert(key.0, slot).unwrap_or(NONE);
             self.key_fp.push(key.0);
@@ -511,8 +522,11 @@ impl Linker {
             .map_or(0, |key| (key.0 as u32).max(1));
         self.tokens[i] = tokens;
         self.count_name(tokens.name, person_key);
+        self.scratch_keys = keys;
         if !bloom.is_empty() {
-            let buckets: Vec<usize> = (0..tables).map(|table| self.lsh_bucket(table, &bloom)).collect();
+            let mut buckets = std::mem::take(&mut self.scratch_buckets);
+            buckets.clear();
+            buckets.extend((0..tables).map(|table| self.lsh_bucket(table, &bloom)));
             for &bucket in &buckets {
                 crate::bloom::prefetch(&self.lsh_heads[bucket]);
             }
@@ -521,6 +535,7 @@ impl Linker {
                 let prev = std::mem::replace(&mut self.lsh_heads[bucket], slot);
                 self.lsh_prev[i * tables + table] = prev;
             }
+            self.scratch_buckets = buckets;
         }
         self.uf.insert(id);
     }
@@ -558,7 +573,8 @@ impl Linker {
         let start = |fresh_start: u32, key: u64, heads: &Heads| if fresh { fresh_start } else { heads.get(&key).copied().unwrap_or(NONE) };
         // Every chain is walked one step per round, so the memory reads of
         // different chains overlap (each next entry is prefetched).
-        let mut cursors: Vec<Cursor> = Vec::with_capacity(usize::from(node.key_count) + 1 + tables);
+        let mut cursors = std::mem::take(&mut self.scratch_cursors);
+        cursors.clear();
         for k in 0..usize::from(node.key_count) {
             let own = node.key_start as usize + k;
             let slot = start(self.key_links[own].0, self.key_fp[own], &self.heads);
@@ -600,11 +616,13 @@ impl Linker {
                 self.prefetch_entry(cursor);
             }
         }
+        self.scratch_cursors = cursors;
         // Chains keep withdrawn entries; they are dropped here, once each.
         out.sort_unstable();
         out.dedup();
         for &owner in &out {
             crate::bloom::prefetch(&self.nodes[owner as usize]);
+            crate::bloom::prefetch(&self.tokens[owner as usize]);
             self.uf.prefetch(InvolvementId::from(owner));
         }
         out.retain(|owner| self.uf.is_alive(InvolvementId::from(*owner)));
@@ -612,7 +630,10 @@ impl Linker {
         out
     }
 
-    fn levels(&self, a: u32, b: u32, dice: Option<f32>) -> (Levels, u32) {
+    /// Which match-key rungs two involvements share (a bit per rung): what
+    /// an explanation shows. Scoring does not need it, so it is worked out
+    /// only for the pairs a decision records.
+    fn keys_agreeing(&self, a: u32, b: u32) -> u32 {
         let (keys_a, keys_b) = (self.keys_of(a), self.keys_of(b));
         let mut agreeing = 0u32;
         // Both lists are sorted: merge.
@@ -628,6 +649,10 @@ impl Linker {
                 }
             }
         }
+        agreeing
+    }
+
+    fn levels(&self, a: u32, b: u32, dice: Option<f32>) -> Levels {
         let (ia, ib) = (a as usize, b as usize);
         let (na, nb) = (&self.nodes[ia], &self.nodes[ib]);
         let mut levels: Levels = [0; 7];
@@ -640,7 +665,7 @@ impl Linker {
         } else {
             2
         };
-        (levels, agreeing)
+        levels
     }
 
     /// Counts a name token once per (agency, person).
@@ -715,16 +740,21 @@ impl Linker {
         if !self.tokens[me as usize].can_conflict() {
             return false;
         }
-        let root = self.uf.find(other);
+        let root = self.current_guards(other);
+        let guards = self.guards.borrow();
+        guards[&root].1.iter().any(|&(_, m)| m != me && self.conflict(me, m))
+    }
+
+    /// Makes the cached guard members of `of`'s profile current; returns
+    /// the profile's root (their key in [`Linker::guards`]).
+    fn current_guards(&self, of: InvolvementId) -> InvolvementId {
+        let root = self.uf.find(of);
         let size = self.uf.size_of(root);
         let mut guards = self.guards.borrow_mut();
-        let current = guards.get(&root).is_some_and(|(known, _)| *known == size);
-        if !current {
-            let members = self.guard_members(root, None);
-            guards.insert(root, (size, members));
+        if !guards.get(&root).is_some_and(|(known, _)| *known == size) {
+            guards.insert(root, (size, self.guard_members(root)));
         }
-        let (_, members) = &guards[&root];
-        members.iter().any(|&m| m != me && self.conflict(me, m))
+        root
     }
 
     /// Unites two profiles, carrying their known guard members over to the
@@ -734,31 +764,31 @@ impl Linker {
         if ra == rb {
             return;
         }
-        let known = |linker: &Linker, root: InvolvementId| -> Option<Vec<u32>> {
+        let known = |linker: &mut Linker, root: InvolvementId| -> Option<GuardMembers> {
             if linker.uf.size_of(root) == 1 {
-                return Some(linker.guard_members(root, None));
+                return Some(linker.guard_members(root));
             }
-            let guards = linker.guards.borrow();
-            guards.get(&root).filter(|(size, _)| *size == linker.uf.size_of(root)).map(|(_, m)| m.clone())
+            let size = linker.uf.size_of(root);
+            linker.guards.get_mut().remove(&root).filter(|(known, _)| *known == size).map(|(_, members)| members)
         };
         let (ka, kb) = (known(self, ra), known(self, rb));
         self.uf.union(a, b);
         let root = self.uf.find(a);
-        let merged = match (ka, kb) {
-            (Some(mut x), Some(y)) => {
-                x.extend(y);
-                let mut seen = std::collections::HashSet::new();
-                x.retain(|&m| seen.insert(self.guard_signature(m)));
-                Some(x)
+        if let (Some(x), Some(y)) = (ka, kb) {
+            let (mut big, small) = if x.len() >= y.len() { (x, y) } else { (y, x) };
+            if small.len() <= 8 {
+                for entry in small {
+                    if !big.iter().any(|(signature, _)| *signature == entry.0) {
+                        big.push(entry);
+                    }
+                }
+            } else {
+                let mut seen: std::collections::HashSet<u64, BuildHasherDefault<IdHasher>> =
+                    big.iter().map(|(signature, _)| *signature).collect();
+                big.extend(small.into_iter().filter(|(signature, _)| seen.insert(*signature)));
             }
-            _ => None,
-        };
-        let size = self.uf.size_of(root);
-        let guards = self.guards.get_mut();
-        guards.remove(&ra);
-        guards.remove(&rb);
-        if let Some(members) = merged {
-            guards.insert(root, (size, members));
+            let size = self.uf.size_of(root);
+            self.guards.get_mut().insert(root, (size, big));
         }
     }
 
@@ -775,48 +805,77 @@ impl Linker {
         self.forget_guards();
     }
 
-    /// Whether any member of `id`'s profile (other than `id`) conflicts with
-    /// any member of `other`'s: two profiles are never chained together
-    /// through a record that the direct comparison would refuse.
+    /// Whether any member of `id`'s profile conflicts with any member of
+    /// `other`'s: two profiles are never chained together through a record
+    /// that the direct comparison would refuse. (`id` itself is compared
+    /// too; the caller has already found that it conflicts with nothing in
+    /// `other`'s profile.)
     fn profiles_conflict(&self, id: InvolvementId, other: InvolvementId) -> bool {
         if self.uf.size_of(id) < 2 {
             return false;
         }
-        let ours: Vec<u32> = self.guard_members(id, Some(id));
-        if ours.is_empty() {
-            return false;
-        }
-        let theirs = self.guard_members(other, None);
-        ours.iter().any(|&a| theirs.iter().any(|&b| self.conflict(a, b)))
+        let (ours, theirs) = (self.current_guards(id), self.current_guards(other));
+        let guards = self.guards.borrow();
+        let theirs = &guards[&theirs].1;
+        guards[&ours].1.iter().any(|&(_, a)| theirs.iter().any(|&(_, b)| self.conflict(a, b)))
     }
 
-    /// What decides whether a member conflicts with another: identifiers,
-    /// name class, windows, date of birth, agency and person ref.
-    #[allow(clippy::type_complexity)]
-    fn guard_signature(&self, m: u32) -> (u32, [(u32, u32); crate::fields::IDS], u32, [u32; crate::fields::WINDOWS], u32, u32, u64) {
+    /// A hash of what decides whether a member conflicts with another:
+    /// identifiers, name class, windows, date of birth, agency and person
+    /// ref. (A 64-bit hash: two distinct signatures colliding within one
+    /// profile is out of reach.)
+    fn guard_signature(&self, m: u32) -> u64 {
         let t = &self.tokens[m as usize];
         let n = &self.nodes[m as usize];
-        (t.nhs, t.ids, t.name_phonetic, t.dob_windows, t.dob_any_order, n.agency, n.person)
+        let mut h = crate::mix(u64::from(t.nhs) | u64::from(t.name_phonetic) << 32);
+        for (kind, value) in t.ids {
+            h = crate::mix(h ^ (u64::from(kind) << 32 | u64::from(value)));
+        }
+        for window in t.dob_windows {
+            h = crate::mix(h ^ u64::from(window));
+        }
+        h = crate::mix(h ^ (u64::from(t.dob_any_order) | u64::from(n.agency) << 32));
+        crate::mix(h ^ n.person)
     }
 
     /// The members of a profile that can conflict with anything, one per
-    /// distinct [`Linker::guard_signature`].
-    fn guard_members(&self, of: InvolvementId, except: Option<InvolvementId>) -> Vec<u32> {
-        let mut seen = std::collections::HashSet::new();
-        self.uf
-            .members(of)
-            .filter(|m| Some(*m) != except)
-            .map(|m| m as u32)
-            .filter(|&m| self.tokens[m as usize].can_conflict() && seen.insert(self.guard_signature(m)))
-            .collect()
+    /// distinct [`Linker::guard_signature`], with their signatures.
+    fn guard_members(&self, of: InvolvementId) -> GuardMembers {
+        let mut out: GuardMembers = Vec::new();
+        let mut seen: std::collections::HashSet<u64, BuildHasherDefault<IdHasher>> = Default::default();
+        for m in self.uf.members(of).map(|m| m as u32) {
+            if self.tokens[m as usize].can_conflict() {
+                let signature = self.guard_signature(m);
+                if seen.insert(signature) {
+                    out.push((signature, m));
+                }
+            }
+        }
+        out
+    }
+
+    /// A pair scored for a decision (no `keys_agreeing`); `None` for an id
+    /// the index does not hold.
+    fn scored_pair(&self, a: InvolvementId, b: InvolvementId) -> Option<Evidence> {
+        let (a32, b32) = (u32::try_from(a).ok()?, u32::try_from(b).ok()?);
+        if a32 as usize >= self.nodes.len() || b32 as usize >= self.nodes.len() {
+            return None;
+        }
+        let dice = self.pair_dice(a32, b32);
+        Some(self.score(a32, b32, self.levels(a32, b32, dice), dice))
     }
 
     fn evidence(&self, a: u32, b: u32, dice: Option<f32>) -> Evidence {
-        let (levels, agreeing) = self.levels(a, b, dice);
-        self.score(a, b, levels, agreeing, dice)
+        let levels = self.levels(a, b, dice);
+        Evidence {
+            keys_agreeing: self.keys_agreeing(a, b),
+            ..self.score(a, b, levels, dice)
+        }
     }
 
-    fn score(&self, a: u32, b: u32, levels: Levels, agreeing: u32, dice: Option<f32>) -> Evidence {
+    /// Scores a compared pair; `keys_agreeing` is left empty (see
+    /// [`Linker::keys_agreeing`]).
+    fn score(&self, a: u32, b: u32, levels: Levels, dice: Option<f32>) -> Evidence {
         let name_frequency = if levels[at::NAME] <= 1 {
             self.name_frequency_adjustment(self.tokens[a as usize].name)
         } else {
@@ -832,7 +891,7 @@ impl Linker {
         }
         Evidence {
             other: InvolvementId::from(b),
-            keys_agreeing: agreeing,
+            keys_agreeing: 0,
             dice,
             levels,
             weight,
@@ -975,11 +1034,11 @@ impl Linker {
         let mut scored: Vec<(InvolvementId, Evidence)> = Vec::with_capacity(candidates.len());
         for (k, &c) in candidates.iter().enumerate() {
             let similarity = if query.is_empty() || ones[k] == 0 { None } else { Some(dice[k]) };
-            let (levels, agreeing) = self.levels(me, c, similarity);
+            let levels = self.levels(me, c, similarity);
             if observe {
                 self.model.observe(&levels);
             }
-            let evidence = self.score(me, c, levels, agreeing, similarity);
+            let evidence = self.score(me, c, levels, similarity);
             scored.push((self.uf.find(InvolvementId::from(c)), evidence));
         }
         let compared = candidates.len() as u32;
@@ -1053,6 +1112,9 @@ impl Linker {
                 });
             }
         }
+        for entry in &mut entries {
+            entry.evidence.keys_agreeing = self.keys_agreeing(me, entry.evidence.other as u32);
+        }
         Outcome { entries, compared }
     }
 
@@ -1066,7 +1128,7 @@ impl Linker {
         }
         let (mut total, mut count) = (0.0f32, 0u32);
         for member in self.uf.members(other).take(self.config.merge_check_members) {
-            if let Some(evidence) = self.compare(id, member) {
+            if let Some(evidence) = self.scored_pair(id, member) {
                 if evidence.conflict {
                     return false;
                 }
@@ -1087,7 +1149,7 @@ impl Linker {
         let mut plausible = false;
         for &a in &ours {
             for &b in &theirs {
-                if let Some(evidence) = self.compare(a, b) {
+                if let Some(evidence) = self.scored_pair(a, b) {
                     if evidence.conflict {
                         return false;
                     }

@@ -21,7 +21,7 @@ pub use completeness::{Completeness, FieldCompleteness};
 pub use condition::Condition;
 pub use date::Date;
 pub use labels::LabelMap;
-pub use model::{TEMPLATE_TOML, Answers, Category, Field, FieldKind, Section, Template, Value};
+pub use model::{MAX_TEXT_CHARS, MAX_WRITE_IN_CHARS, TEMPLATE_TOML, Answers, Category, Field, FieldKind, Section, Template, Value};
 
 /// Errors from parsing the template or validating answers against it.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -8,6 +8,11 @@ use serde::Deserialize;
 use crate::condition::Condition;
 use crate::{Error, Result};
 
+/// Longest free-text answer accepted, in characters.
+pub const MAX_TEXT_CHARS: usize = 2000;
+/// Longest write-in detail accepted, in characters.
+pub const MAX_WRITE_IN_CHARS: usize = 200;
+
 /// The template text this crate is built from.
 pub const TEMPLATE_TOML: &str = include_str!("../template.toml");
 
@@ -108,6 +113,13 @@ impl Field {
             field: self.id.clone(),
             reason,
         };
+        let write_in = match value {
+            Value::Single { write_in, .. } | Value::Multi { write_in, .. } => write_in.as_deref(),
+            _ => None,
+        };
+        if write_in.is_some_and(|text| text.chars().count() > MAX_WRITE_IN_CHARS) {
+            return Err(invalid(format!("write-in detail longer than {MAX_WRITE_IN_CHARS} characters")));
+        }
         match (self.kind, value) {
             (_, Value::NotKnown) => Ok(()),
             (FieldKind::Single, Value::Single { code, write_in }) => {
@@ -125,6 +137,9 @@ impl Field {
             (FieldKind::Multi, Value::Multi { codes, .. }) => {
                 if codes.is_empty() {
                     return Err(invalid("no category ticked".to_owned()));
+                }
+                if codes.len() > self.categories.len() {
+                    return Err(invalid(format!("more categories ticked than the field's {}", self.categories.len())));
                 }
                 for code in codes {
                     if self.category(*code).is_none() {
@@ -148,6 +163,8 @@ impl Field {
             (FieldKind::Text, Value::Text(text)) => {
                 if text.trim().is_empty() {
                     Err(invalid("empty text".to_owned()))
+                } else if text.chars().count() > MAX_TEXT_CHARS {
+                    Err(invalid(format!("text longer than {MAX_TEXT_CHARS} characters")))
                 } else {
                     Ok(())
                 }

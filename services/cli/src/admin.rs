@@ -18,13 +18,13 @@ pub async fn fetch_clusters(node: &NodeArgs) -> Result<Vec<v1::ClusterRow>> {
     let mut stream = client
         .export_clusters(v1::ExportClustersRequest {})
         .await
-        .map_err(|status| anyhow::anyhow!("the node refused the export: {}", status.message()))?
+        .map_err(|status| connect::refused_to(&status, "the node refused the export"))?
         .into_inner();
     let mut rows = Vec::new();
     while let Some(row) = stream
         .message()
         .await
-        .map_err(|status| anyhow::anyhow!("the export was interrupted: {}", status.message()))?
+        .map_err(|status| connect::refused_to(&status, "the export was interrupted"))?
     {
         rows.push(row);
     }

@@ -223,6 +223,10 @@ enum Failure {
 }
 
 fn classify(status: tonic::Status) -> Failure {
+    if connect::certificate_problem(&status).is_some() {
+        // Retrying cannot mend a refused certificate.
+        return Failure::Final(connect::refused_to(&status, "the node refused the upload"));
+    }
     match status.code() {
         Code::Unavailable | Code::Unknown | Code::Aborted | Code::Cancelled | Code::DeadlineExceeded | Code::Internal => {
             Failure::Retryable(status.message().to_owned())
@@ -236,7 +240,10 @@ async fn upload_once(node: &NodeArgs, batches: &[v1::UploadBatch], summary: &mut
     let channel = endpoint
         .connect()
         .await
-        .map_err(|error| Failure::Retryable(format!("cannot reach the node at {}: {}", node.node, connect::root_cause(&error))))?;
+        .map_err(|error| match connect::certificate_problem(&error) {
+            Some(_) => Failure::Final(connect::unreachable(node, &error)),
+            None => Failure::Retryable(format!("cannot reach the node at {}: {}", node.node, connect::root_cause(&error))),
+        })?;
     let mut client = IngestServiceClient::with_interceptor(channel, identify)
         .max_encoding_message_size(64 * 1024 * 1024)
         .max_decoding_message_size(64 * 1024 * 1024);
@@ -308,9 +315,18 @@ pub async fn upload(
     let bar = progress(records.len() as u64, "uploading", show_progress);
     let mut summary = UploadSummary::default();
     let mut delay = Duration::from_millis(200);
+    // Failures since the last attempt that got a batch acknowledged: an
+    // upload that keeps making progress is not given up on.
+    let mut failures_in_a_row = 0u32;
     loop {
         summary.attempts += 1;
-        match upload_once(node, &batches, &mut summary, &bar).await {
+        let acknowledged_before = acknowledged(&summary);
+        let outcome = upload_once(node, &batches, &mut summary, &bar).await;
+        if acknowledged(&summary) > acknowledged_before {
+            failures_in_a_row = 0;
+            delay = Duration::from_millis(200);
+        }
+        match outcome {
             Ok(()) => {
                 bar.finish_and_clear();
                 return Ok(summary);
@@ -320,9 +336,14 @@ pub async fn upload(
                 return Err(error);
             }
             Err(Failure::Retryable(reason)) => {
-                if summary.attempts > retries {
+                failures_in_a_row += 1;
+                if failures_in_a_row > retries {
                     bar.abandon();
-                    bail!("{reason}; gave up after {} attempts (is braid-node running at {}?)", summary.attempts, node.node);
+                    bail!(
+                        "{reason}; gave up after {} attempts in a row without progress (is braid-node running at {}?)",
+                        failures_in_a_row,
+                        node.node
+                    );
                 }
                 if show_progress {
                     eprintln!("upload interrupted ({reason}); retrying in {:.1}s", delay.as_secs_f64());
@@ -332,6 +353,11 @@ pub async fn upload(
             }
         }
     }
+}
+
+/// Records acknowledged so far, however they were acknowledged.
+fn acknowledged(summary: &UploadSummary) -> u64 {
+    summary.accepted + summary.replaced + summary.unchanged + summary.already_stored + summary.rejections.len() as u64
 }
 
 /// `braid agency upload`.
@@ -401,7 +427,7 @@ pub async fn withdraw_command(node: &NodeArgs, agency: &str, refs: Vec<String>, 
     let response = client
         .withdraw(v1::WithdrawRequest { agency: agency.to_owned(), record_refs })
         .await
-        .map_err(|status| anyhow::anyhow!("the node refused the withdrawal: {}", status.message()))?;
+        .map_err(|status| connect::refused_to(&status, "the node refused the withdrawal"))?;
     let receipt = connect::receipt(&response).map(|index| format!(" (audit entry {index})")).unwrap_or_default();
     let response = response.into_inner();
     println!("{} records withdrawn, {} not found{receipt}", response.withdrawn, response.not_found);

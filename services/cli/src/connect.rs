@@ -100,11 +100,41 @@ pub fn endpoint(node: &NodeArgs) -> Result<(Endpoint, Identify)> {
 /// Connects to the node.
 pub async fn connect(node: &NodeArgs) -> Result<Transport> {
     let (endpoint, identify) = endpoint(node)?;
-    let channel = endpoint
-        .connect()
-        .await
-        .map_err(|error| anyhow::anyhow!("cannot reach the node at {}: {}", node.node, root_cause(&error)))?;
+    let channel = endpoint.connect().await.map_err(|error| unreachable(node, &error))?;
     Ok(InterceptedService::new(channel, identify))
+}
+
+/// Why a connection failed, in words: a certificate the TLS handshake
+/// refused (ours or the node's), or a node that cannot be reached.
+pub fn unreachable(node: &NodeArgs, error: &(dyn std::error::Error + 'static)) -> anyhow::Error {
+    match certificate_problem(error) {
+        Some(cause) => certificate_refused(&cause),
+        None => anyhow::anyhow!("cannot reach the node at {}: {}", node.node, root_cause(error)),
+    }
+}
+
+fn certificate_refused(cause: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "the TLS handshake with the node failed over a certificate ({cause}): check that --tls DIR holds your current \
+         certificate from the node's CA (a revoked or unknown one is refused) and that DIR/ca.crt is the CA that issued \
+         the node's certificate"
+    )
+}
+
+/// The cause when `error` (a connection or call failure) comes from a TLS
+/// certificate check on either side: an alert from the node (no, unknown or
+/// revoked client certificate) or the node's certificate failing ours.
+pub fn certificate_problem(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = cause {
+        let text = current.to_string();
+        let lower = text.to_lowercase();
+        if lower.contains("certificate") || lower.contains("fatal alert") || lower.contains("unknownissuer") {
+            return Some(text);
+        }
+        cause = current.source();
+    }
+    None
 }
 
 /// The innermost cause of an error, which names what actually failed
@@ -117,9 +147,20 @@ pub fn root_cause(error: &dyn std::error::Error) -> String {
     cause.to_string()
 }
 
-/// A refusal or failure from the node, in the node's own words.
+/// A refusal or failure from the node, in the node's own words, or a
+/// certificate the TLS handshake refused.
 pub fn refused(status: tonic::Status) -> anyhow::Error {
-    anyhow::anyhow!("the node refused: {}", status.message())
+    refused_to(&status, "the node refused")
+}
+
+/// [`refused`], introduced by `what` (e.g. "the node refused the export").
+pub fn refused_to(status: &tonic::Status, what: &str) -> anyhow::Error {
+    match certificate_problem(status) {
+        Some(cause) if matches!(status.code(), tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Internal) => {
+            certificate_refused(&cause)
+        }
+        _ => anyhow::anyhow!("{what}: {}", status.message()),
+    }
 }
 
 /// The audit receipt (entry index) of a response, if the node sent one.

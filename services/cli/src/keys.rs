@@ -115,6 +115,9 @@ pub fn keys_init(init: &KeysInit<'_>) -> Result<KeysWritten> {
         policy.grant(principal, role.clone());
     }
     create(&init.out.join("node/policy.toml"), &policy.to_toml(), false)?;
+    // An empty revocation list, so the node reads one from the start and
+    // `keys revoke` only has to rewrite it.
+    create(&init.out.join("node/ca.crl"), &ca.revocation_list(&[], 0)?, false)?;
     Ok(KeysWritten {
         secret: secret_path,
         fingerprint,
@@ -139,5 +142,71 @@ pub fn keys_init_command(init: &KeysInit<'_>) -> Result<()> {
     for (principal, role) in &written.principals {
         println!("  {principal:<16} {role}");
     }
+    Ok(())
+}
+
+/// The file beside the CA that lists what it revoked: one line per
+/// certificate, its serial number in hex and the principal.
+const REVOKED: &str = "ca/revoked.txt";
+
+/// `braid keys revoke`: adds `principal`'s certificate to the development
+/// CA's revocation list and rewrites `node/ca.crl` from the whole list.
+/// Returns how many certificates the list now names.
+pub fn keys_revoke(dir: &Path, principal: &str) -> Result<usize> {
+    anyhow::ensure!(
+        braid_access::valid_principal(principal) && principal != "node" && principal != "ca",
+        "`{}` is not a principal's bundle name",
+        principal.escape_debug().take(80).collect::<String>()
+    );
+    let read = |name: &str| {
+        let path = dir.join(name);
+        std::fs::read_to_string(&path).with_context(|| format!("read {} (--keys must be the directory `braid keys init` wrote)", path.display()))
+    };
+    let certificate = read(&format!("{principal}/client.crt"))?;
+    let serial = braid_access::pki::serial_of(&certificate).with_context(|| format!("{principal}/client.crt is not a certificate"))?;
+    let ca = DevCa::load(&read("ca/ca.crt")?, &read("ca/ca.key")?)?;
+    let listed = dir.join(REVOKED);
+    let mut lines: Vec<String> = match std::fs::read_to_string(&listed) {
+        Ok(text) => text.lines().filter(|line| !line.trim().is_empty()).map(str::to_owned).collect(),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(error) => return Err(error).with_context(|| format!("read {}", listed.display())),
+    };
+    let hex: String = serial.iter().map(|b| format!("{b:02x}")).collect();
+    if !lines.iter().any(|line| line.split_whitespace().next() == Some(hex.as_str())) {
+        lines.push(format!("{hex} {principal}"));
+    }
+    let serials = lines
+        .iter()
+        .map(|line| {
+            let hex = line.split_whitespace().next().unwrap_or("");
+            (0..hex.len())
+                .step_by(2)
+                .map(|i| hex.get(i..i + 2).and_then(|pair| u8::from_str_radix(pair, 16).ok()))
+                .collect::<Option<Vec<u8>>>()
+                .filter(|bytes| !bytes.is_empty())
+                .with_context(|| format!("{} holds a line that is not `SERIAL PRINCIPAL`", listed.display()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let crl = ca.revocation_list(&serials, serials.len() as u64)?;
+    replace(&listed, &lines.iter().map(|line| format!("{line}\n")).collect::<String>())?;
+    replace(&dir.join("node/ca.crl"), &crl)?;
+    Ok(serials.len())
+}
+
+/// Writes `path` whole, through a temporary file and a rename.
+fn replace(path: &Path, text: &str) -> Result<()> {
+    let temporary = path.with_extension("tmp");
+    let _ = std::fs::remove_file(&temporary);
+    create(&temporary, text, false)?;
+    std::fs::rename(&temporary, path).with_context(|| format!("replace {}", path.display()))
+}
+
+/// `braid keys revoke`, reporting what was written.
+pub fn keys_revoke_command(dir: &Path, principal: &str) -> Result<()> {
+    let count = keys_revoke(dir, principal)?;
+    let out = dir.display();
+    println!("revoked the certificate of {principal}; {out}/node/ca.crl now lists {count} certificate(s)");
+    println!("a node started with --tls {out}/node refuses it once it reads the list: send it SIGHUP (or restart it)");
+    println!("also remove {principal} from {out}/node/policy.toml");
     Ok(())
 }

@@ -213,6 +213,18 @@ enum KeysCommand {
         #[arg(long = "host", default_values_t = ["localhost".to_owned(), "127.0.0.1".to_owned()])]
         hosts: Vec<String>,
     },
+    /// Revoke a principal's certificate (from `keys init`): adds it to the
+    /// development CA's revocation list and writes DIR/node/ca.crl, which a
+    /// node started with `--tls DIR/node` reads (at start-up and on
+    /// SIGHUP) to refuse that certificate in the handshake. Also remove the
+    /// principal from policy.toml.
+    Revoke {
+        /// The directory `keys init` wrote.
+        #[arg(long)]
+        keys: PathBuf,
+        /// The principal whose certificate (DIR/PRINCIPAL/client.crt) to revoke.
+        principal: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -348,8 +360,28 @@ enum AdminCommand {
     },
 }
 
+/// `braid … | head` closes stdout before everything is printed: stop
+/// quietly, as command-line tools do (exit status 141, as for SIGPIPE),
+/// instead of reporting a panic.
+fn quiet_on_closed_stdout() {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default_hook(info);
+    }));
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
+    quiet_on_closed_stdout();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
@@ -363,6 +395,7 @@ async fn main() -> Result<()> {
             };
             keys::keys_init_command(&keys::KeysInit { out: &out, epoch, agencies: &agencies, partnerships: &partnerships, hosts: &hosts })
         }
+        Command::Keys { command: KeysCommand::Revoke { keys: dir, principal } } => keys::keys_revoke_command(&dir, &principal),
         Command::Synth { out, children, seed, noise } => {
             let noise = braid_synth::NoiseLevel::parse(&noise).context("--noise must be low, default or high")?;
             let synthetic = braid_synth::generate(&braid_synth::SynthConfig { children, seed, noise });

@@ -31,6 +31,8 @@ pub struct NodeConfig {
     pub policy: Option<PathBuf>,
     /// When the audit log is checkpointed.
     pub audit: AuditSettings,
+    /// What one caller, or anyone who can reach the port, may take.
+    pub limits: Limits,
     /// Listen without TLS and take each caller's principal from the
     /// `braid-principal` header, unproven. For local development only; set
     /// only by the `--insecure-dev` flag, never from a file.
@@ -54,15 +56,58 @@ pub struct TlsFiles {
     pub private_key: PathBuf,
     /// The CA certificate(s) client certificates must chain to.
     pub client_ca: PathBuf,
+    /// A certificate revocation list (PEM) from that CA: a client whose
+    /// certificate it lists is refused in the handshake. Read at start-up.
+    #[serde(default)]
+    pub crl: Option<PathBuf>,
+}
+
+/// Limits on connections and calls. The defaults suit a node serving a few
+/// dozen agencies and panels.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Connections held at once; more are closed on arrival.
+    pub max_connections: usize,
+    /// Seconds a client has to finish the TLS handshake.
+    pub handshake_seconds: u64,
+    /// Calls in flight on one connection (HTTP/2 streams).
+    pub streams_per_connection: u32,
+    /// Seconds a call may take to answer before it is cancelled (an
+    /// upload answers at once and then acknowledges batch by batch, so a
+    /// long upload is not cut off).
+    pub call_seconds: u64,
+    /// Seconds between keep-alive pings on an idle connection; a peer that
+    /// does not answer within the same time is dropped.
+    pub keepalive_seconds: u64,
+    /// Refused calls audited per principal (or per address, without one)
+    /// per minute; more are refused without an audit entry and counted.
+    pub audited_denials_per_minute: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_connections: 512,
+            handshake_seconds: 10,
+            streams_per_connection: 32,
+            call_seconds: 300,
+            keepalive_seconds: 30,
+            audited_denials_per_minute: 60,
+        }
+    }
 }
 
 impl TlsFiles {
-    /// The files `braid keys init` writes for the node in `dir`.
+    /// The files `braid keys init` writes for the node in `dir` (and the
+    /// revocation list `ca.crl`, when there is one).
     pub fn in_dir(dir: &std::path::Path) -> TlsFiles {
+        let crl = dir.join("ca.crl");
         TlsFiles {
             certificate: dir.join("node.crt"),
             private_key: dir.join("node.key"),
             client_ca: dir.join("ca.crt"),
+            crl: crl.exists().then_some(crl),
         }
     }
 }
@@ -97,6 +142,7 @@ impl Default for NodeConfig {
             tls: None,
             policy: None,
             audit: AuditSettings::default(),
+            limits: Limits::default(),
             insecure_dev: false,
             unaudited_reads_for_benchmarks: false,
         }
@@ -144,6 +190,22 @@ impl NodeConfig {
              --insecure-dev listens without TLS, for local development only"
         );
         anyhow::ensure!(
+            !(self.tls.is_some() && self.insecure_dev),
+            "--insecure-dev cannot be combined with TLS: it would trust the principal a caller claims on a TLS listener; \
+             drop --insecure-dev (and serve with TLS) or drop the [tls] section and --tls"
+        );
+        let limits = &self.limits;
+        anyhow::ensure!(
+            (1..=100_000).contains(&limits.max_connections)
+                && (1..=300).contains(&limits.handshake_seconds)
+                && (1..=1000).contains(&limits.streams_per_connection)
+                && (1..=86_400).contains(&limits.call_seconds)
+                && (1..=3600).contains(&limits.keepalive_seconds)
+                && (1..=100_000).contains(&limits.audited_denials_per_minute),
+            "[limits]: max_connections 1–100000, handshake_seconds 1–300, streams_per_connection 1–1000, \
+             call_seconds 1–86400, keepalive_seconds 1–3600, audited_denials_per_minute 1–100000"
+        );
+        anyhow::ensure!(
             self.audit.checkpoint_every_entries > 0 && self.audit.checkpoint_every_seconds > 0,
             "audit checkpoint intervals must be at least 1"
         );
@@ -171,5 +233,10 @@ mod tests {
         assert!(NodeConfig::from_toml("unaudited_reads_for_benchmarks = true").is_err(), "only code can switch the audit off");
         assert_eq!(config.listen.port(), 7443);
         assert!(NodeConfig::from_toml("no_such_setting = 1").is_err());
+        let both = NodeConfig { insecure_dev: true, ..config.clone() };
+        assert!(both.validate().expect_err("TLS and --insecure-dev").to_string().contains("cannot be combined with TLS"));
+        let mut tight = config.clone();
+        tight.limits.max_connections = 0;
+        assert!(tight.validate().expect_err("no connections").to_string().contains("[limits]"));
     }
 }

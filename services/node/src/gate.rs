@@ -60,6 +60,48 @@ pub struct Gate {
     policy: std::sync::RwLock<Policy>,
     insecure_dev: bool,
     audit_reads: bool,
+    denials: Denials,
+}
+
+/// How many refusals each principal has had audited in the current minute:
+/// past the limit a refusal is still refused, but not audited, so a caller
+/// cannot grow the audit log without bound by being refused. What is not
+/// audited is counted.
+struct Denials {
+    per_minute: u32,
+    window: std::sync::Mutex<(u64, std::collections::HashMap<String, u32>)>,
+    dropped: std::sync::atomic::AtomicU64,
+}
+
+impl Denials {
+    /// Principals tracked at once; past this the minute's counts start over
+    /// (a flood of distinct names is itself bounded by the connection limit).
+    const TRACKED: usize = 10_000;
+
+    fn new(per_minute: u32) -> Denials {
+        Denials {
+            per_minute,
+            window: std::sync::Mutex::new((0, std::collections::HashMap::new())),
+            dropped: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// Whether a refusal of `who` is audited.
+    fn audit(&self, who: &str) -> bool {
+        let minute = now_ms() / 60_000;
+        let mut window = self.window.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if window.0 != minute || window.1.len() >= Denials::TRACKED {
+            *window = (minute, std::collections::HashMap::new());
+        }
+        let count = window.1.entry(who.to_owned()).or_insert(0);
+        *count += 1;
+        if *count <= self.per_minute {
+            true
+        } else {
+            self.dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            false
+        }
+    }
 }
 
 impl Gate {
@@ -71,7 +113,19 @@ impl Gate {
             policy: std::sync::RwLock::new(policy),
             insecure_dev,
             audit_reads: true,
+            denials: Denials::new(crate::config::Limits::default().audited_denials_per_minute),
         }
+    }
+
+    /// Audits at most `per_minute` refusals of one principal per minute.
+    pub fn limit_audited_denials(&mut self, per_minute: u32) {
+        self.denials = Denials::new(per_minute);
+    }
+
+    /// Refusals refused without an audit entry, because their principal
+    /// was over its limit.
+    pub fn unaudited_denials(&self) -> u64 {
+        self.denials.dropped.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Stops auditing calls that change nothing, so that a benchmark can
@@ -101,12 +155,14 @@ impl Gate {
                 .metadata()
                 .get(PRINCIPAL_HEADER)
                 .and_then(|value| value.to_str().ok())
-                .map(|name| name.trim().to_owned())
-                .filter(|name| !name.is_empty());
+                .filter(|name| braid_access::valid_principal(name))
+                .map(str::to_owned);
             (claimed, true)
         } else {
             let presented = request
-                .peer_certs()
+                .extensions()
+                .get::<crate::listener::Peer>()
+                .and_then(|peer| peer.certificates.as_ref())
                 .and_then(|chain| chain.first().and_then(|leaf| braid_access::principal_of(leaf.as_ref())));
             (presented, false)
         };
@@ -117,6 +173,15 @@ impl Gate {
         Caller { principal, role, claimed }
     }
 
+    /// `caller` with its role looked up again in the policy in force now.
+    pub fn refresh(&self, caller: &Caller) -> Caller {
+        let role = match self.policy.read() {
+            Ok(policy) => caller.principal.as_deref().and_then(|name| policy.role(name)).cloned(),
+            Err(_) => None,
+        };
+        Caller { role, ..caller.clone() }
+    }
+
     /// Decides whether `caller` may do `action`. A refusal is audited (as
     /// `entry` with the reason) and returned as `PermissionDenied`.
     pub async fn admit(&self, caller: &Caller, action: &Action<'_>, entry: &Entry) -> Result<(), Status> {
@@ -124,7 +189,7 @@ impl Gate {
             Err(if self.insecure_dev {
                 "no principal: this node runs with --insecure-dev, so name yourself with --principal NAME".to_owned()
             } else {
-                "no client certificate was presented: connect with the certificate issued to you (braid … --tls DIR)".to_owned()
+                "the client certificate names no valid principal (its common name must be 1 to 64 letters, digits, - _ . @)".to_owned()
             })
         } else {
             authorize(caller.role.as_ref(), action).map_err(|denial| denial.0)
@@ -132,6 +197,9 @@ impl Gate {
         let Err(reason) = decision else {
             return Ok(());
         };
+        if !self.denials.audit(caller.principal.as_deref().unwrap_or("")) {
+            return Err(Status::permission_denied(format!("{reason} (refusals of this caller are no longer audited this minute)")));
+        }
         let mut refused = entry.clone();
         refused.outcome = format!("denied: {reason}");
         let index = self.engine.audit(refused).await.map_err(status)?;

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod config;
 pub mod engine;
 pub mod gate;
+pub mod listener;
 pub mod panel;
 pub mod service;
 pub mod validate;
@@ -23,14 +24,22 @@ use braid_proto::v1::audit_service_server::AuditServiceServer;
 use braid_proto::v1::ingest_service_server::IngestServiceServer;
 use braid_proto::v1::panel_service_server::PanelServiceServer;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
-use tokio_stream::StreamExt;
 
-pub use config::{AuditSettings, NodeConfig, TlsFiles};
+pub use config::{AuditSettings, Limits, NodeConfig, TlsFiles};
 pub use engine::Engine;
+pub use listener::ListenerCounts;
 
-/// Largest gRPC message accepted (a batch of records).
-const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+/// Largest encoded record accepted in an upload batch: every bounded field
+/// of a record at its bound (validate.rs) fits with room to spare.
+const MAX_RECORD_BYTES: usize = 16 * 1024;
+/// Largest gRPC message accepted by the panel, admin and audit services
+/// (their requests are small: filters, refs, a checkpoint).
+const MAX_QUERY_MESSAGE_BYTES: usize = 256 * 1024;
+
+/// Largest upload message: a batch of `max_batch_records` records.
+fn max_upload_message_bytes(max_batch_records: usize) -> usize {
+    (max_batch_records * MAX_RECORD_BYTES).clamp(1024 * 1024, 256 * 1024 * 1024)
+}
 
 /// A node serving in the background.
 pub struct RunningNode {
@@ -38,6 +47,8 @@ pub struct RunningNode {
     pub address: SocketAddr,
     tls: bool,
     gate: Arc<gate::Gate>,
+    counts: Arc<ListenerCounts>,
+    tls_files: Option<Arc<listener::Tls>>,
     policy: std::path::PathBuf,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
@@ -50,6 +61,16 @@ impl RunningNode {
         format!("{}://{}", if self.tls { "https" } else { "http" }, self.address)
     }
 
+    /// Refusals not audited because their caller was over its limit.
+    pub fn unaudited_denials(&self) -> u64 {
+        self.gate.unaudited_denials()
+    }
+
+    /// What the listener accepted and refused so far.
+    pub fn listener_counts(&self) -> &ListenerCounts {
+        &self.counts
+    }
+
     /// Reads the policy file again and applies it to every later call (the
     /// way to revoke a principal without a restart). Returns how many
     /// principals it names; a policy that does not parse changes nothing.
@@ -58,6 +79,16 @@ impl RunningNode {
         let principals = policy.principals().count();
         self.gate.replace_policy(policy);
         Ok(principals)
+    }
+
+    /// Reads the TLS files again (the revocation list, a renewed node
+    /// certificate) for every later connection; on an error the settings in
+    /// force stay.
+    pub fn reload_tls(&self) -> anyhow::Result<()> {
+        match &self.tls_files {
+            Some(tls) => tls.reload(),
+            None => Ok(()),
+        }
     }
 
     /// Stops serving and waits until the store is closed.
@@ -77,31 +108,24 @@ fn read_policy(path: &std::path::Path) -> anyhow::Result<braid_access::Policy> {
     braid_access::Policy::from_toml(&text).with_context(|| format!("policy {}", path.display()))
 }
 
-fn read(path: &std::path::Path, what: &str) -> anyhow::Result<Vec<u8>> {
-    std::fs::read(path).with_context(|| format!("read the {what} {}", path.display()))
-}
-
-/// The server side of mTLS: the node's identity, and client certificates
-/// required to chain to `client_ca`. A client with no certificate still
-/// completes the handshake so that its calls are refused (and audited) with
-/// a clear `PermissionDenied`; one with a certificate from another CA is
-/// refused in the handshake.
-fn server_tls(files: &TlsFiles) -> anyhow::Result<tonic::transport::ServerTlsConfig> {
-    let certificate = read(&files.certificate, "node certificate")?;
-    let key = read(&files.private_key, "node private key")?;
-    let ca = read(&files.client_ca, "client CA certificate")?;
-    Ok(tonic::transport::ServerTlsConfig::new()
-        .identity(tonic::transport::Identity::from_pem(certificate, key))
-        .client_ca_root(tonic::transport::Certificate::from_pem(ca))
-        .client_auth_optional(true))
-}
-
 /// Opens the store and starts serving on `config.listen`.
 pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
     config.validate()?;
     let policy_path = config.policy.clone().context("policy must be set")?;
     let policy = read_policy(&policy_path)?;
-    let tls = config.tls.as_ref().map(server_tls).transpose()?;
+    for (name, agencies) in &config.partnerships {
+        for agency in agencies {
+            let uploads = policy.principals().any(|(_, role)| matches!(role, braid_access::Role::Agency(code) if code == agency));
+            if !uploads {
+                tracing::warn!(
+                    partnership = %name,
+                    %agency,
+                    "the partnership names an agency that no principal in the policy uploads for (a misspelt code?): its panel will never see that agency's records"
+                );
+            }
+        }
+    }
+    let tls = config.tls.as_ref().map(listener::Tls::load).transpose()?.map(Arc::new);
     let data_dir = config.data_dir.clone();
     let expected = config.expected_epoch.clone();
     let max = config.max_batch_records;
@@ -113,6 +137,7 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
         .context("open the store")?;
     let engine = Arc::new(engine);
     let mut gate = gate::Gate::new(Arc::clone(&engine), policy, config.insecure_dev);
+    gate.limit_audited_denials(config.limits.audited_denials_per_minute);
     if config.unaudited_reads_for_benchmarks {
         tracing::warn!("reads are NOT audited: a benchmark baseline, never a deployment");
         gate.skip_read_audit_for_benchmarks();
@@ -126,15 +151,10 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
         .with_context(|| format!("listen on {}", config.listen))?;
     let address = listener.local_addr().context("read the bound address")?;
     let (shutdown_sender, shutdown_receiver) = tokio::sync::oneshot::channel::<()>();
-    // Small replies (acks, panel answers) go out at once: without
-    // TCP_NODELAY they wait for the peer's delayed acknowledgement (~40 ms).
-    let incoming = TcpListenerStream::new(listener).map(|stream| {
-        stream.and_then(|stream| {
-            stream.set_nodelay(true)?;
-            Ok(stream)
-        })
-    });
     let with_tls = tls.is_some();
+    let limits = config.limits;
+    let counts = Arc::new(ListenerCounts::default());
+    let incoming = listener::accept(listener, tls.clone(), &limits, Arc::clone(&counts));
     let checkpointer = {
         let engine = Arc::clone(&engine);
         let period = checkpoints.every.min(std::time::Duration::from_secs(5));
@@ -154,18 +174,25 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
     let served_gate = Arc::clone(&gate);
     let task = tokio::spawn(async move {
         let gate = served_gate;
-        let mut server = tonic::transport::Server::builder();
-        if let Some(tls) = tls {
-            server = server.tls_config(tls).context("configure TLS")?;
-        }
-        let served = server
+        let keepalive = std::time::Duration::from_secs(limits.keepalive_seconds);
+        let served = tonic::transport::Server::builder()
+            .timeout(std::time::Duration::from_secs(limits.call_seconds))
+            .max_concurrent_streams(limits.streams_per_connection)
+            .concurrency_limit_per_connection(limits.streams_per_connection as usize)
+            .http2_keepalive_interval(Some(keepalive))
+            .http2_keepalive_timeout(Some(keepalive))
+            .tcp_keepalive(Some(keepalive))
+            .http2_max_header_list_size(32 * 1024)
+            .http2_max_pending_accept_reset_streams(Some(64))
             .add_service(
                 IngestServiceServer::new(service::Ingest::new(Arc::clone(&gate)))
-                    .max_decoding_message_size(MAX_MESSAGE_BYTES),
+                    .max_decoding_message_size(max_upload_message_bytes(max)),
             )
-            .add_service(AdminServiceServer::new(service::Admin::new(Arc::clone(&gate))))
-            .add_service(PanelServiceServer::new(service::Panel::new(Arc::clone(&gate), partnerships)))
-            .add_service(AuditServiceServer::new(service::Audit::new(Arc::clone(&gate))))
+            .add_service(AdminServiceServer::new(service::Admin::new(Arc::clone(&gate))).max_decoding_message_size(MAX_QUERY_MESSAGE_BYTES))
+            .add_service(
+                PanelServiceServer::new(service::Panel::new(Arc::clone(&gate), partnerships)).max_decoding_message_size(MAX_QUERY_MESSAGE_BYTES),
+            )
+            .add_service(AuditServiceServer::new(service::Audit::new(Arc::clone(&gate))).max_decoding_message_size(MAX_QUERY_MESSAGE_BYTES))
             .serve_with_incoming_shutdown(incoming, async {
                 let _ = shutdown_receiver.await;
             })
@@ -198,6 +225,8 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
         address,
         tls: with_tls,
         gate,
+        counts,
+        tls_files: tls,
         policy: policy_path,
         shutdown: Some(shutdown_sender),
         task,

@@ -86,10 +86,16 @@ async fn main() -> anyhow::Result<()> {
                 break;
             }
             _ = terminate.recv() => break,
-            _ = hangup.recv() => match node.reload_policy() {
-                Ok(principals) => tracing::info!(principals, "policy reloaded"),
-                Err(error) => tracing::warn!("policy not reloaded, the old one stays: {error:#}"),
-            },
+            _ = hangup.recv() => {
+                match node.reload_policy() {
+                    Ok(principals) => tracing::info!(principals, "policy reloaded"),
+                    Err(error) => tracing::warn!("policy not reloaded, the old one stays: {error:#}"),
+                }
+                match node.reload_tls() {
+                    Ok(()) => tracing::info!("TLS files reloaded (certificate, client CA, revocation list)"),
+                    Err(error) => tracing::warn!("TLS files not reloaded, the old ones stay: {error:#}"),
+                }
+            }
         }
     }
     tracing::info!("shutting down");

@@ -130,6 +130,14 @@ impl IngestService for Ingest {
                     let _ = sender.send(Err(status)).await;
                     return;
                 };
+                // The policy may have changed (a SIGHUP revoking this
+                // principal) since the stream was admitted: every batch is
+                // admitted again under the policy in force.
+                let caller = gate.refresh(&caller);
+                if let Err(status) = gate.admit(&caller, &Action::Upload { agency: &current.agency }, &caller.entry("ingest.upload")).await {
+                    let _ = sender.send(Err(status)).await;
+                    return;
+                }
                 let engine = Arc::clone(gate.engine());
                 let sequence = batch.sequence;
                 let records = batch.records;
@@ -179,6 +187,14 @@ impl IngestService for Ingest {
         let request = request.into_inner();
         if request.agency.is_empty() {
             return self.gate.finish(entry, Err(Status::invalid_argument("agency is required"))).await;
+        }
+        if request.record_refs.len() > MAX_WITHDRAW_REFS {
+            let status = Status::invalid_argument(format!("a withdrawal names at most {MAX_WITHDRAW_REFS} record refs; send several"));
+            return self.gate.finish(entry, Err(status)).await;
+        }
+        if let Some(index) = request.record_refs.iter().position(|r| r.trim().is_empty() || r.len() > 128) {
+            let status = Status::invalid_argument(format!("record_refs[{index}] must be 1 to 128 characters"));
+            return self.gate.finish(entry, Err(status)).await;
         }
         let failed_entry = entry.clone();
         entry.touched = request.record_refs.clone();
@@ -367,6 +383,15 @@ impl AdminService for Admin {
     }
 }
 
+/// Longest purpose a panel call may state, in characters.
+pub const MAX_PURPOSE_CHARS: usize = 500;
+/// Longest case or meeting reference, in characters.
+pub const MAX_CASE_REFERENCE_CHARS: usize = 100;
+/// Longest partnership name, in characters.
+pub const MAX_PARTNERSHIP_CHARS: usize = 64;
+/// Most record refs one withdrawal may name.
+pub const MAX_WITHDRAW_REFS: usize = 10_000;
+
 /// Implements the panel service: every call names its partnership, a
 /// purpose and a case reference.
 pub struct Panel {
@@ -386,6 +411,21 @@ impl Panel {
     async fn admit(&self, caller: &Caller, context: Option<&v1::PanelContext>, action: &str) -> Result<(Vec<String>, Entry), Status> {
         let context = context.cloned().unwrap_or_default();
         let mut entry = caller.entry(action);
+        let too_long = [
+            ("purpose", &context.purpose, MAX_PURPOSE_CHARS),
+            ("case reference", &context.case_reference, MAX_CASE_REFERENCE_CHARS),
+            ("partnership", &context.partnership, MAX_PARTNERSHIP_CHARS),
+        ]
+        .into_iter()
+        .find(|(_, text, limit)| text.chars().count() > *limit);
+        if let Some((what, _, limit)) = too_long {
+            // Audited with a prefix of what was sent, never the whole of it.
+            entry.purpose = context.purpose.chars().take(MAX_PURPOSE_CHARS).collect();
+            entry.case_reference = context.case_reference.chars().take(MAX_CASE_REFERENCE_CHARS).collect();
+            let status = Status::invalid_argument(format!("the {what} must be at most {limit} characters"));
+            self.gate.record_failure(entry, &status).await;
+            return Err(status);
+        }
         entry.purpose = context.purpose.clone();
         entry.case_reference = context.case_reference.clone();
         let asked = Action::PanelQuery {

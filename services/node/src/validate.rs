@@ -74,8 +74,17 @@ fn convert_fields(
     allowed: impl Fn(Section) -> bool,
 ) -> Result<Vec<(String, Value)>, Invalid> {
     let mut out: Vec<(String, Value)> = Vec::with_capacity(fields.len());
+    if fields.len() > template.fields().len() {
+        return Err(invalid(format!("{prefix}fields"), format!("more answers than the template's {} fields", template.fields().len())));
+    }
     for wire in fields {
-        let name = format!("{prefix}fields[{}]", wire.field_id);
+        // The id is the client's: shown only when it is a plausible one.
+        let shown = if wire.field_id.len() <= 48 && wire.field_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
+            wire.field_id.as_str()
+        } else {
+            "?"
+        };
+        let name = format!("{prefix}fields[{shown}]");
         let field = template
             .field(&wire.field_id)
             .map_err(|_| invalid(&name, "is not a template field"))?;

@@ -1,0 +1,367 @@
+//! Limits and trust at the listener, through the real TLS listener, the
+//! real `braid` binary and a real node: peers without an acceptable
+//! certificate never reach message decoding, slow or surplus connections
+//! are closed, revoked certificates and principals lose access (open
+//! upload streams included), every request field is bounded, and refusals
+//! cannot grow the audit log without bound.
+
+use std::path::Path;
+use std::time::Duration;
+
+use braid_proto::v1;
+use braid_tests::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A TLS channel trusting the node's CA and presenting the bundle in
+/// `identity`, if any.
+async fn channel(keys: &str, identity: Option<&Path>, url: &str) -> Result<tonic::transport::Channel, tonic::transport::Error> {
+    let read = |path: std::path::PathBuf| std::fs::read(path).expect("certificate file");
+    let mut tls = tonic::transport::ClientTlsConfig::new()
+        .ca_certificate(tonic::transport::Certificate::from_pem(read(Path::new(keys).join("ca/ca.crt"))));
+    if let Some(bundle) = identity {
+        tls = tls.identity(tonic::transport::Identity::from_pem(read(bundle.join("client.crt")), read(bundle.join("client.key"))));
+    }
+    tonic::transport::Endpoint::from_shared(url.to_owned()).expect("url").tls_config(tls)?.connect().await
+}
+
+/// Asks for the node's statistics over `channel`, or says why it could not.
+async fn stats_over(channel: Result<tonic::transport::Channel, tonic::transport::Error>) -> Result<(), String> {
+    let channel = channel.map_err(|error| format!("connect: {error:?}"))?;
+    v1::admin_service_client::AdminServiceClient::new(channel)
+        .stats(v1::StatsRequest {})
+        .await
+        .map(|_| ())
+        .map_err(|status| format!("{:?}: {}", status.code(), status.message()))
+}
+
+/// The audit log's entries as the auditor lists them.
+fn audit_entries(keys: &str, url: &str) -> Vec<serde_json::Value> {
+    let listing = json(&ok(&braid_as(keys, "auditor", &["audit", "log", "--node", url, "--limit", "100000", "--json"])));
+    listing["entries"].as_array().expect("entries").clone()
+}
+
+/// Waits until `count` reaches `want` (the listener counts on its own tasks).
+async fn eventually(what: &str, want: u64, count: impl Fn() -> u64) {
+    for _ in 0..200 {
+        if count() >= want {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("{what}: {} after 5 s, expected {want}", count());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peers_without_an_acceptable_certificate_are_refused_in_the_handshake_and_counted() {
+    let prepared = prepare(30);
+    let keys = prepared.path("keys");
+    let data = tempfile::tempdir().expect("data dir");
+    let node = start_panel_node(&keys, data.path()).await;
+    let url = node.url();
+    let counts = || braid_node::ListenerCounts::get(&node.listener_counts().handshake_failed);
+
+    // No certificate: the handshake fails; no call is decoded or audited.
+    let before = audit_entries(&keys, &url).len();
+    let bare = stats_over(channel(&keys, None, &url).await).await;
+    assert!(bare.is_err(), "a peer without a certificate was served");
+    eventually("handshakes refused", 1, counts).await;
+
+    // A certificate from another CA: refused likewise, and the CLI says it
+    // is a certificate problem, not an unreachable node.
+    let other = prepared.path("other-keys");
+    ok(&braid(&["keys", "init", "--out", &other]));
+    let stranger = stats_over(channel(&keys, Some(Path::new(&format!("{other}/admin"))), &url).await).await;
+    assert!(stranger.is_err(), "a certificate from another CA was served");
+    eventually("handshakes refused", 2, counts).await;
+    let (k, o, u) = (keys.clone(), other.clone(), url.clone());
+    let said = blocking(move || {
+        let unknown_ca = failed(&braid_as(&o, "admin", &["admin", "stats", "--node", &u]));
+        ok(&braid_as(&k, "admin", &["admin", "stats", "--node", &u]));
+        (unknown_ca,)
+    })
+    .await;
+    assert!(said.0.contains("certificate"), "{}", said.0);
+    assert!(!said.0.contains("is braid-node running"), "{}", said.0);
+
+    // A certificate the CA issued whose common name is not exactly a valid
+    // principal (a leading space before "admin") is no principal at all.
+    let ca = braid_access::pki::DevCa::load(
+        &std::fs::read_to_string(format!("{keys}/ca/ca.crt")).expect("CA certificate"),
+        &std::fs::read_to_string(format!("{keys}/ca/ca.key")).expect("CA key"),
+    )
+    .expect("load the CA");
+    let spoof = ca.client(" admin").expect("issue");
+    let spoof_dir = prepared.path("spoof");
+    std::fs::create_dir(&spoof_dir).expect("dir");
+    std::fs::write(format!("{spoof_dir}/client.crt"), &spoof.certificate_pem).expect("write");
+    std::fs::write(format!("{spoof_dir}/client.key"), &spoof.key_pem).expect("write");
+    let refused = stats_over(channel(&keys, Some(Path::new(&spoof_dir)), &url).await).await.expect_err("refused");
+    assert!(refused.starts_with("PermissionDenied") && refused.contains("names no valid principal"), "{refused}");
+
+    // Only that last, admitted-then-refused call reached the audit log
+    // (besides the auditor's own listing and the admin's stats).
+    let after = audit_entries(&keys, &url);
+    let new: Vec<&serde_json::Value> = after[before..].iter().filter(|e| e["action"] != "audit.log").collect();
+    assert_eq!(new.len(), 2, "{new:#?}");
+
+    // Revoking a certificate (the CA's list, reloaded as on SIGHUP) refuses
+    // its holder in the handshake; everyone else carries on.
+    ok(&braid(&["keys", "revoke", "--keys", &keys, "csc-north"]));
+    node.reload_tls().expect("reload TLS");
+    let (k, u, p) = (keys.clone(), url.clone(), prepared.path(""));
+    let (revoked, others) = blocking(move || {
+        let revoked = failed(&upload(&k, &u, "CSC-NORTH", &format!("{p}/CSC-NORTH.bpx")));
+        let others = ok(&upload(&k, &u, "POL-NORTH", &format!("{p}/POL-NORTH.bpx")));
+        (revoked, others)
+    })
+    .await;
+    assert!(revoked.contains("certificate"), "{revoked}");
+    assert!(!revoked.contains("is braid-node running"), "{revoked}");
+    assert!(others.contains("records uploaded"), "{others}");
+    node.stop().await.expect("stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_handshakes_and_surplus_connections_are_closed() {
+    let prepared = prepare(10);
+    let keys = prepared.path("keys");
+    let data = tempfile::tempdir().expect("data dir");
+    let mut config = node_config(&keys, data.path(), loopback());
+    config.limits.handshake_seconds = 1;
+    config.limits.max_connections = 2;
+    let node = braid_node::spawn(config).await.expect("start node");
+    let address = node.address;
+
+    // Two peers open connections and say nothing; a third is closed on
+    // arrival.
+    let mut silent = Vec::new();
+    for _ in 0..2 {
+        silent.push(tokio::net::TcpStream::connect(address).await.expect("connect"));
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut third = tokio::net::TcpStream::connect(address).await.expect("connect");
+    let mut buffer = [0u8; 16];
+    let read = tokio::time::timeout(Duration::from_millis(900), third.read(&mut buffer)).await;
+    assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "the surplus connection was not closed at once: {read:?}");
+    assert_eq!(braid_node::ListenerCounts::get(&node.listener_counts().over_connection_limit), 1);
+
+    // The silent two are dropped once the handshake time is up, which
+    // frees their places.
+    eventually("handshakes timed out", 2, || braid_node::ListenerCounts::get(&node.listener_counts().handshake_timed_out)).await;
+    for mut stream in silent {
+        let read = tokio::time::timeout(Duration::from_secs(2), stream.read(&mut buffer)).await;
+        assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "a silent peer kept its connection: {read:?}");
+    }
+    // Plain text is not TLS: refused in the handshake, never decoded.
+    let mut plain = tokio::net::TcpStream::connect(address).await.expect("connect");
+    plain.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await.expect("write");
+    let read = tokio::time::timeout(Duration::from_secs(2), plain.read(&mut buffer)).await;
+    assert!(matches!(read, Ok(Ok(_)) | Ok(Err(_))), "{read:?}");
+    eventually("handshakes refused", 1, || braid_node::ListenerCounts::get(&node.listener_counts().handshake_failed)).await;
+    // A real client still gets in.
+    let url = node.url();
+    let k = keys.clone();
+    blocking(move || ok(&braid_as(&k, "admin", &["admin", "stats", "--node", &url]))).await;
+    node.stop().await.expect("stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn insecure_dev_with_tls_is_refused_at_start() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let keys = dir.path().join("keys").display().to_string();
+    ok(&braid(&["keys", "init", "--out", &keys]));
+    let data = tempfile::tempdir().expect("data dir");
+    let mut config = node_config(&keys, data.path(), loopback());
+    config.insecure_dev = true;
+    let error = braid_node::spawn(config).await.err().expect("refused");
+    assert!(format!("{error:#}").contains("cannot be combined with TLS"), "{error:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_upload_stream_loses_its_rights_when_the_policy_revokes_them() {
+    let prepared = prepare(40);
+    let keys = prepared.path("keys");
+    let data = tempfile::tempdir().expect("data dir");
+    let node = start_panel_node(&keys, data.path()).await;
+    let url = node.url();
+    let (header, records) = read_extract(Path::new(&prepared.path("CSC-NORTH.bpx")));
+    assert!(records.len() >= 4, "{} records", records.len());
+    let mut client = v1::ingest_service_client::IngestServiceClient::new(mtls_channel(&keys, "csc-north", &url).await.expect("connect"));
+    let (sender, receiver) = tokio::sync::mpsc::channel(4);
+    let mut acks = client.upload(tokio_stream::wrappers::ReceiverStream::new(receiver)).await.expect("upload").into_inner();
+    let half = records.len() / 2;
+    sender
+        .send(v1::UploadBatch {
+            header: Some(header),
+            sequence: 0,
+            records: records[..half].to_vec(),
+        })
+        .await
+        .expect("send");
+    let first = acks.message().await.expect("first ack").expect("an ack");
+    assert_eq!(first.accepted as usize, half);
+
+    // The principal is removed from the policy while the stream is open.
+    let policy_path = format!("{keys}/node/policy.toml");
+    let policy = std::fs::read_to_string(&policy_path).expect("policy");
+    let without: String = policy.lines().filter(|line| !line.contains("csc-north")).map(|line| format!("{line}\n")).collect();
+    std::fs::write(&policy_path, without).expect("write policy");
+    node.reload_policy().expect("reload");
+    sender
+        .send(v1::UploadBatch {
+            header: None,
+            sequence: 1,
+            records: records[half..].to_vec(),
+        })
+        .await
+        .expect("send");
+    let second = acks.message().await.expect_err("refused after the revocation");
+    assert_eq!(second.code(), tonic::Code::PermissionDenied, "{second:?}");
+    let stats = stats(&keys, &url);
+    assert_eq!(stats["records"].as_u64(), Some(half as u64), "{stats}");
+    node.stop().await.expect("stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_request_field_is_bounded_and_refusals_cannot_flood_the_audit_log() {
+    let prepared = prepare(30);
+    let keys = prepared.path("keys");
+    let data = tempfile::tempdir().expect("data dir");
+    let mut config = node_config(&keys, data.path(), loopback());
+    config.limits.audited_denials_per_minute = 5;
+    config.partnerships = [("north".to_owned(), AGENCIES.iter().map(|a| (*a).to_owned()).collect())].into();
+    let node = braid_node::spawn(config).await.expect("start node");
+    let url = node.url();
+
+    // Panel context: purpose, case reference and partnership are bounded,
+    // and the audit entry keeps only a prefix of what was sent.
+    let long_purpose = "p".repeat(501);
+    let long_case = "c".repeat(101);
+    let (k, u) = (keys.clone(), url.clone());
+    let (purpose, case) = blocking(move || {
+        let purpose = failed(&braid_as(&k, "panel-north", &["panel", "signals", "--node", &u, "--partnership", "north", "--purpose", &long_purpose, "--case-ref", "R-1"]));
+        let case = failed(&braid_as(&k, "panel-north", &["panel", "signals", "--node", &u, "--partnership", "north", "--purpose", "review", "--case-ref", &long_case]));
+        (purpose, case)
+    })
+    .await;
+    assert!(purpose.contains("purpose must be at most 500 characters"), "{purpose}");
+    assert!(case.contains("case reference must be at most 100 characters"), "{case}");
+    let entries = audit_entries(&keys, &url);
+    assert!(entries.iter().all(|e| e["purpose"].as_str().unwrap_or("").chars().count() <= 500), "an audit entry holds a long purpose");
+
+    // A panel request larger than any real one is refused before decoding.
+    let panel_channel = mtls_channel(&keys, "panel-north", &url).await.expect("connect");
+    let huge = v1::SignalsRequest {
+        context: Some(v1::PanelContext {
+            partnership: "north".to_owned(),
+            purpose: "x".repeat(400 * 1024),
+            case_reference: "R-1".to_owned(),
+        }),
+        ..Default::default()
+    };
+    let status = v1::panel_service_client::PanelServiceClient::new(panel_channel).signals(huge).await.expect_err("too large");
+    assert!(status.message().contains("message length too large"), "{status:?}");
+
+    // Withdrawals: at most 10,000 refs, each 1 to 128 characters.
+    let mut ingest = v1::ingest_service_client::IngestServiceClient::new(mtls_channel(&keys, "csc-north", &url).await.expect("connect"));
+    let many = v1::WithdrawRequest {
+        agency: "CSC-NORTH".to_owned(),
+        record_refs: (0..10_001).map(|i| format!("r{i}")).collect(),
+    };
+    let status = ingest.withdraw(many).await.expect_err("too many refs");
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    assert!(status.message().contains("at most 10000 record refs"), "{}", status.message());
+    let long = v1::WithdrawRequest {
+        agency: "CSC-NORTH".to_owned(),
+        record_refs: vec!["ok".to_owned(), "r".repeat(129)],
+    };
+    let status = ingest.withdraw(long).await.expect_err("a long ref");
+    assert!(status.message().contains("record_refs[1] must be 1 to 128 characters"), "{}", status.message());
+
+    // Records: a free-text answer beyond its bound and a field id nobody
+    // would send are refused by name, without echoing what was sent.
+    let (header, records) = read_extract(Path::new(&prepared.path("CSC-NORTH.bpx")));
+    let mut text = records[0].clone();
+    text.record_ref = "long-text".to_owned();
+    text.source_row = 900_001;
+    let victim = text
+        .involvements
+        .iter_mut()
+        .find(|i| matches!(v1::Role::try_from(i.role), Ok(v1::Role::KnownVictim | v1::Role::SuspectedVictim)))
+        .expect("a victim");
+    victim.fields.retain(|f| f.field_id != "victim.country_of_birth");
+    victim.fields.push(v1::TemplateValue {
+        field_id: "victim.country_of_birth".to_owned(),
+        write_in: String::new(),
+        value: Some(v1::template_value::Value::Text("y".repeat(2001))),
+    });
+    let mut forged = records[0].clone();
+    forged.record_ref = "forged-id".to_owned();
+    forged.source_row = 900_002;
+    forged.fields.push(v1::TemplateValue {
+        field_id: "z".repeat(100_000),
+        write_in: String::new(),
+        value: Some(v1::template_value::Value::NotKnown(true)),
+    });
+    let outcome = upload_batch(&keys, &url, header, vec![text, forged]).await;
+    let reasons: Vec<String> = outcome
+        .iter()
+        .map(|r| {
+            let which = if r.source_row == 900_001 { "long-text" } else { "forged-id" };
+            format!("{which} {}: {}", r.field, r.reason)
+        })
+        .collect();
+    assert!(reasons.iter().any(|r| r.starts_with("forged-id fields[?]:")), "{reasons:?}");
+    assert!(
+        reasons.iter().any(|r| r.contains("long-text") && r.contains("victim.country_of_birth") && r.contains("longer than 2000 characters")),
+        "{reasons:?}"
+    );
+    assert!(reasons.iter().all(|r| r.len() < 300), "{reasons:?}");
+
+    // Refusals: past five a minute for one principal they are refused but
+    // not audited, and counted.
+    let before = audit_entries(&keys, &url).iter().filter(|e| e["outcome"].as_str().unwrap_or("").starts_with("denied")).count();
+    let (k, u) = (keys.clone(), url.clone());
+    blocking(move || {
+        for _ in 0..8 {
+            failed(&braid_as(&k, "auditor", &["admin", "stats", "--node", &u]));
+        }
+    })
+    .await;
+    let denied = audit_entries(&keys, &url).iter().filter(|e| e["outcome"].as_str().unwrap_or("").starts_with("denied")).count();
+    assert_eq!(denied - before, 5, "refusals audited");
+    assert_eq!(node.unaudited_denials(), 3);
+    node.stop().await.expect("stop");
+}
+
+/// Uploads one batch as CSC-NORTH and returns its rejections.
+async fn upload_batch(keys: &str, url: &str, header: v1::UploadHeader, records: Vec<v1::CaseRecord>) -> Vec<v1::Rejection> {
+    let mut client = v1::ingest_service_client::IngestServiceClient::new(mtls_channel(keys, "csc-north", url).await.expect("connect"));
+    let mut header = header;
+    header.submission_id = "bounds-test".to_owned();
+    let batch = v1::UploadBatch {
+        header: Some(header),
+        sequence: 0,
+        records,
+    };
+    let mut acks = client.upload(tokio_stream::iter(vec![batch])).await.expect("upload").into_inner();
+    acks.message().await.expect("ack").expect("an ack").rejections
+}
+
+#[test]
+fn a_closed_stdout_ends_the_cli_quietly() {
+    // `braid … | head`: the reader goes away before braid has printed.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("keys").display().to_string();
+    let mut child = std::process::Command::new(braid_binary())
+        .args(["keys", "init", "--out", &out])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run braid");
+    drop(child.stdout.take());
+    let output = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(output.status.code(), Some(141), "{stderr}");
+}
