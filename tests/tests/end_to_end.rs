@@ -572,8 +572,8 @@ async fn panels_see_their_partnership_only_and_never_a_pseudonym() {
         let statutory = json(&ok(&panel(&path("keys"), "signals", &url, "statutory", &["--limit", "100000", "--json"])));
         assert!(statutory["matched"].as_u64() <= all["matched"].as_u64());
         assert!(
-            statutory["signals"].as_array().expect("signals").iter().any(|s| s["outside"].as_object().is_some_and(|o| !o.is_empty())),
-            "records held outside the partnership are counted"
+            statutory["signals"].as_array().expect("signals").iter().all(|s| s["outside"].as_object().is_some_and(|o| o.is_empty())),
+            "a partnership's signals rest on its own records only"
         );
         let text = ok(&panel(&path("keys"), "signals", &url, "statutory", &["--kind", "revictimisation", "--since", "2023-01-01", "--limit", "500", "--json"]));
         no_pseudonym(&text);
@@ -750,4 +750,97 @@ fn keys_init_writes_a_secret_certificates_and_the_policy_that_grants_roles() {
     // Nothing is overwritten.
     let refused = failed(&braid(&["keys", "init", "--out", &out_text]));
     assert!(refused.contains("refusing to overwrite"), "{refused}");
+}
+
+/// Two partnerships sharing children: north sees only the YOT's and the
+/// voluntary service's records, statutory only children's services' and
+/// the police's. Every signal and network a panel sees is computed from its
+/// own partnership's records: none rests on, dates from, or takes a role
+/// from a record held outside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partnership_sees_signals_and_networks_from_its_own_records_only() {
+    let prepared = prepare(400);
+    let keys = prepared.path("keys");
+    let data = tempfile::tempdir().expect("data dir");
+    let node = braid_node::spawn(braid_node::NodeConfig {
+        partnerships: [
+            ("north".to_owned(), vec!["YOT-NORTH".to_owned(), "VOL-NORTH".to_owned()]),
+            ("statutory".to_owned(), vec!["CSC-NORTH".to_owned(), "POL-NORTH".to_owned()]),
+        ]
+        .into(),
+        ..node_config(&keys, data.path(), loopback())
+    })
+    .await
+    .expect("start node");
+    let url = node.url();
+    let p = prepared.path("");
+    blocking(move || {
+        let keys = format!("{p}/keys");
+        for agency in AGENCIES {
+            ok(&upload(&keys, &url, agency, &format!("{p}/{agency}.bpx")));
+        }
+        let mut shared_children = 0;
+        for (partnership, own) in [("north", ["YOT-NORTH", "VOL-NORTH"]), ("statutory", ["CSC-NORTH", "POL-NORTH"])] {
+            let listing = json(&ok(&panel(&keys, "signals", &url, partnership, &["--limit", "100000", "--full", "--json"])));
+            let signals = listing["signals"].as_array().expect("signals");
+            assert!(!signals.is_empty(), "{partnership} sees signals");
+            for signal in signals {
+                let records = signal["records"].as_array().expect("records");
+                assert!(records.iter().all(|r| own.contains(&r["agency"].as_str().expect("agency"))), "{partnership}: {signal}");
+                assert!(signal["outside"].as_object().expect("outside").is_empty(), "{partnership}: {signal}");
+                let first = signal["first"].as_str().expect("first");
+                let last = signal["last"].as_str().expect("last");
+                let dates: Vec<&str> = records.iter().map(|r| r["date"].as_str().expect("date")).collect();
+                if signal["kind"] != "network" {
+                    assert!(dates.contains(&first) && dates.contains(&last), "dates come from the partnership's records: {signal}");
+                }
+                let roles: Vec<&str> = records.iter().map(|r| r["role"].as_str().expect("role")).collect();
+                let victim = roles.iter().any(|r| r.ends_with("victim"));
+                let harmer = roles.iter().any(|r| *r == "perpetrator" || *r == "hsb");
+                match signal["kind"].as_str().expect("kind") {
+                    "revictimisation" => assert!(records.len() >= 2 && victim, "{signal}"),
+                    "victim-as-offender" | "victim-hsb-overlap" => assert!(victim && harmer, "{signal}"),
+                    "shared-perpetrator" => assert!(harmer, "{signal}"),
+                    _ => {}
+                }
+            }
+            // The network around each shared perpetrator: its people and
+            // edges, with roles from the partnership's records only.
+            for signal in signals.iter().filter(|s| s["kind"] == "shared-perpetrator").take(5) {
+                let subject = signal["profile_id"].as_str().expect("id");
+                let network = json(&ok(&panel(&keys, "network", &url, partnership, &["--profile", subject, "--format", "json"])));
+                for edge in network["edges"].as_array().expect("edges") {
+                    assert_eq!(edge["outside_records"], 0, "{partnership}: an edge rests on an outside record: {edge}");
+                    assert!(edge["records"].as_array().expect("records").iter().all(|r| own.contains(&r["agency"].as_str().expect("agency"))));
+                }
+                for node in network["nodes"].as_array().expect("nodes") {
+                    assert_eq!(node["outside"], false, "{partnership}: {node}");
+                    let id = node["id"].as_str().expect("id");
+                    let person = json(&ok(&panel(&keys, "profile", &url, partnership, &["--profile", id, "--json"])));
+                    let seen: Vec<String> = person["profiles"][0]["records"]
+                        .as_array()
+                        .expect("records")
+                        .iter()
+                        .map(|r| r["role"].as_str().expect("role").to_owned())
+                        .collect();
+                    if person["profiles"][0]["outside"].as_object().is_some_and(|o| !o.is_empty()) {
+                        shared_children += 1;
+                    }
+                    for role in node["roles"].as_array().expect("roles") {
+                        let role = role.as_str().expect("role");
+                        let wire = match role {
+                            "known victim" => "known_victim",
+                            "suspected victim" => "suspected_victim",
+                            "displays HSB" => "hsb",
+                            other => other,
+                        };
+                        assert!(seen.iter().any(|r| r == wire), "{partnership}: the role `{role}` of {id} is not in its records there: {seen:?}");
+                    }
+                }
+            }
+        }
+        assert!(shared_children > 0, "the two partnerships share people");
+    })
+    .await;
+    node.stop().await.expect("stop");
 }

@@ -679,6 +679,9 @@ fn find_networks(config: &SignalConfig, facts: &Facts, profiles: &impl Profiles)
     for record in facts.records() {
         people.clear();
         for &id in &record.involvements {
+            if !profiles.includes(id) {
+                continue;
+            }
             let Some(involvement) = facts.involvement(id) else { continue };
             let Some(key) = dense(profiles.key(id)).filter(|_| involvement.identified) else { continue };
             people.push((key, if involvement.role.is_victim() { VICTIM } else { HARMER }));
@@ -714,7 +717,7 @@ fn find_networks(config: &SignalConfig, facts: &Facts, profiles: &impl Profiles)
     for record in facts.records() {
         for &id in &record.involvements {
             let Some(key) = dense(profiles.key(id)) else { continue };
-            if components.parent[key as usize] == OUTSIDE || !facts.involvement(id).is_some_and(|i| i.identified) {
+            if components.parent[key as usize] == OUTSIDE || !profiles.includes(id) || !facts.involvement(id).is_some_and(|i| i.identified) {
                 continue;
             }
             let root = components.find(key);

@@ -36,10 +36,19 @@ pub mod report;
 pub use detect::{Signal, SignalBook, SignalConfig, SignalKind};
 pub use facts::{CaseType, Concern, Facts, InvolvementFacts, NewInvolvement, RecordFacts, Role};
 
-/// Profiles as the linkage decided them.
+/// Profiles as the linkage decided them, possibly seen through a scope: a
+/// partnership's view holds only its agencies' involvements, so that
+/// everything computed through it (signals, networks) rests on those
+/// records alone.
 pub trait Profiles {
     /// The profile's stable key (its oldest member) for an involvement.
     fn key(&self, id: u64) -> u64;
-    /// Every member of the profile holding `id`.
+    /// Every member of the profile holding `id` that the view includes.
     fn members(&self, id: u64) -> Vec<u64>;
+    /// Whether the view includes the involvement `id` (every involvement,
+    /// unless the view is scoped).
+    fn includes(&self, id: u64) -> bool {
+        let _ = id;
+        true
+    }
 }

@@ -16,14 +16,14 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use braid_linkage::model::{DICE, FEATURES, PERSON};
 use braid_linkage::{key_kind_name, Bloom, Decision, InvolvementId, KeyFingerprint, Linker, LinkerConfig, Model, Outcome, Tokens};
 use braid_proto::v1;
-use braid_signals::{Facts, NewInvolvement, SignalBook, SignalConfig};
+use braid_signals::{Facts, NewInvolvement};
 use braid_audit::{Checkpoint, Entry};
 use braid_audit::merkle::Hash;
 use braid_store::{Store, StoredInvolvement, StoredLink, StoredLinks, StoredRecord, WriteSet};
 use prost::Message;
 
 use crate::audit::{AuditLog, CheckpointPolicy};
-use crate::panel::{record_facts, PreparedFacts, ProfileView};
+use crate::panel::{record_facts, PreparedFacts};
 use crate::validate::validate_record;
 
 /// What the engine can refuse or fail with.
@@ -74,8 +74,8 @@ pub(crate) struct State {
     pub(crate) linker: Linker,
     /// What the signals need of every live record.
     pub(crate) facts: Facts,
-    /// The current signals.
-    pub(crate) signals: SignalBook,
+    /// The current signals, per partnership.
+    pub(crate) signals: crate::panel::SignalBooks,
     /// The ticket the next linked batch gets; writes happen in ticket order.
     next_ticket: u64,
     /// Fingerprints of every stored record's key: a record not in here is
@@ -568,7 +568,7 @@ impl Engine {
             records: store.record_fingerprints()?.into_iter().collect(),
             linker: Linker::new(LinkerConfig::default()),
             facts: Facts::new(),
-            signals: SignalBook::new(SignalConfig::default()),
+            signals: crate::panel::SignalBooks::default(),
             next_ticket: 0,
             agencies: HashMap::new(),
             next_id: store.next_involvement_id()?,
@@ -601,7 +601,6 @@ impl Engine {
             let model = Model::from_bytes(&bytes).ok_or(braid_store::Error::Corrupt("linkage model"))?;
             state.linker.set_model(model);
         }
-        let mut live = Vec::new();
         store.for_each_record(|agency, record_ref, stored| {
             let record = v1::CaseRecord::decode(stored.record.as_slice()).map_err(|_| braid_store::Error::Corrupt("record"))?;
             let facts = record_facts(&record, |i| {
@@ -612,7 +611,6 @@ impl Engine {
                     .copied()
                     .unwrap_or(false)
             });
-            live.extend(&stored.involvement_ids);
             let agency_number = state.facts.agency_number(agency, &stored.agency_type);
             let fingerprint = braid_store::record_fingerprint(agency, record_ref);
             add_facts(&mut state.facts, fingerprint, agency_number, record_ref.to_owned(), facts, &stored.involvement_ids);
@@ -626,8 +624,6 @@ impl Engine {
             state.facts.set_link(id, strength);
             Ok(())
         })?;
-        let State { facts, signals, linker, .. } = &mut state;
-        signals.refresh(facts, &ProfileView(linker.profiles()), live);
         Ok(Engine {
             store,
             audit,
@@ -680,7 +676,7 @@ impl Engine {
                 }
             }
         }
-        state.signals.note_changed(dirty);
+        state.signals.note_changed(&dirty);
         let ticket = state.next_ticket;
         state.next_ticket += 1;
         ticket

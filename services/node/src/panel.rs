@@ -13,7 +13,7 @@ use braid_linkage::{Decision, UnionFind};
 use braid_proto::v1;
 use braid_signals::network::neighbourhood;
 use braid_signals::report::{publish, resolve, Answer, Table, LEGEND};
-use braid_signals::{CaseType, Concern, Facts, Profiles, RecordFacts, Role, Signal, SignalKind};
+use braid_signals::{CaseType, Concern, Facts, Profiles, RecordFacts, Role, Signal, SignalBook, SignalConfig, SignalKind};
 use braid_template::{Completeness, Date, FieldKind, Section, Template, Value};
 use prost::Message;
 
@@ -146,6 +146,76 @@ impl Profiles for ProfileView<'_> {
     }
 }
 
+/// The profiles as one partnership's panel sees them: only the
+/// involvements of records from the partnership's agencies. Signals and
+/// networks computed through it rest on those records alone; records held
+/// elsewhere show only as "known to … outside the partnership" counts.
+pub(crate) struct ScopedView<'a> {
+    profiles: &'a UnionFind,
+    facts: &'a Facts,
+    scope: &'a Scope,
+}
+
+impl ScopedView<'_> {
+    fn holds(&self, id: u64) -> bool {
+        self.facts.with_record(id).is_some_and(|(_, record)| self.scope.allows(record.agency))
+    }
+}
+
+impl Profiles for ScopedView<'_> {
+    fn key(&self, id: u64) -> u64 {
+        self.profiles.smallest_member(id)
+    }
+    fn members(&self, id: u64) -> Vec<u64> {
+        self.profiles.members(id).filter(|&m| self.holds(m)).collect()
+    }
+    fn includes(&self, id: u64) -> bool {
+        self.holds(id)
+    }
+}
+
+/// The signals of each partnership a panel has asked about, each computed
+/// from that partnership's records only. A partnership's book is made on
+/// its first query; every later change is noted in every book.
+#[derive(Default)]
+pub(crate) struct SignalBooks {
+    books: HashMap<Vec<String>, SignalBook>,
+}
+
+impl SignalBooks {
+    /// Notes involvements whose profiles may have changed, in every book.
+    pub(crate) fn note_changed(&mut self, changed: &[u64]) {
+        for book in self.books.values_mut() {
+            book.note_changed(changed.iter().copied());
+        }
+    }
+}
+
+/// The partnership's book, made if need be, with every noted change
+/// settled (and the networks brought up to date when `networks`).
+fn settled_book<'a>(state: &'a mut State, partnership: &[String], networks: bool) -> &'a SignalBook {
+    let mut agencies = partnership.to_vec();
+    agencies.sort();
+    agencies.dedup();
+    let State { facts, signals, linker, .. } = state;
+    let book = signals.books.entry(agencies.clone()).or_insert_with(|| {
+        let mut book = SignalBook::new(SignalConfig::default());
+        book.note_changed(linker.live_ids());
+        book
+    });
+    let scope = Scope::new(facts, &agencies);
+    let view = ScopedView {
+        profiles: linker.profiles(),
+        facts,
+        scope: &scope,
+    };
+    book.settle(facts, &view);
+    if networks {
+        book.update_networks(facts, &view);
+    }
+    book
+}
+
 /// The agencies a partnership may see, by the facts' agency numbers.
 struct Scope {
     allowed: Vec<bool>,
@@ -181,12 +251,6 @@ fn number_bands((low, high): (i64, i64)) -> Vec<(i64, i64, String)> {
         start += 5;
     }
     out
-}
-
-/// Brings the signals up to date with every batch linked so far.
-fn settle(state: &mut State) {
-    let State { facts, signals, linker, .. } = state;
-    signals.settle(facts, &ProfileView(linker.profiles()));
 }
 
 /// Whom a profile or network query is about.
@@ -408,7 +472,7 @@ impl Engine {
         Ok(out)
     }
 
-    fn render_profile(&self, state: &State, scope: &Scope, key: u64) -> Result<v1::PanelProfile, EngineError> {
+    fn render_profile(&self, state: &State, book: &SignalBook, scope: &Scope, key: u64) -> Result<v1::PanelProfile, EngineError> {
         let template = Template::standard();
         let profiles = state.linker.profiles();
         let all: Vec<u64> = profiles.members(key).collect();
@@ -480,7 +544,7 @@ impl Engine {
             });
         }
         out.outside = outside_counts(outside);
-        for signal in state.signals.profile(key) {
+        for signal in book.profile(key) {
             out.signals.push(self.render_signal(state, scope, signal, false)?);
         }
         Ok(out)
@@ -490,10 +554,19 @@ impl Engine {
     /// `partnership` (agency codes) sees them.
     pub fn panel_profile(&self, partnership: &[String], subject: &PanelSubject) -> Result<Vec<v1::PanelProfile>, EngineError> {
         let mut guard = self.lock_state()?;
-        settle(&mut guard);
-        let scope = Scope::new(&guard.facts, partnership);
-        let keys = self.subject_keys(&guard, &scope, partnership, subject)?;
-        keys.into_iter().map(|key| self.render_profile(&guard, &scope, key)).collect()
+        let state = &mut *guard;
+        let scope = Scope::new(&state.facts, partnership);
+        let keys = self.subject_keys(state, &scope, partnership, subject)?;
+        // The book is taken out while profiles are rendered from the rest
+        // of the state, and put back.
+        settled_book(state, partnership, false);
+        let mut agencies = partnership.to_vec();
+        agencies.sort();
+        agencies.dedup();
+        let book = state.signals.books.remove(&agencies).unwrap_or_default();
+        let rendered = keys.into_iter().map(|key| self.render_profile(state, &book, &scope, key)).collect();
+        state.signals.books.insert(agencies, book);
+        rendered
     }
 
     /// Signals visible to the partnership, newest evidence first.
@@ -521,17 +594,18 @@ impl Engine {
             Some(parse_profile_id(&request.profile_id).ok_or_else(|| EngineError::InvalidRequest("a profile id looks like P0000123".to_owned()))?)
         };
         let mut guard = self.lock_state()?;
-        settle(&mut guard);
-        if wants(SignalKind::Network) {
-            let State { facts, signals, linker, .. } = &mut *guard;
-            signals.update_networks(facts, &ProfileView(linker.profiles()));
-        }
+        settled_book(&mut guard, partnership, wants(SignalKind::Network));
         let state = &*guard;
+        let mut agencies = partnership.to_vec();
+        agencies.sort();
+        agencies.dedup();
+        let Some(book) = state.signals.books.get(&agencies) else {
+            return Err(EngineError::InvalidRequest("the partnership's signals could not be made".to_owned()));
+        };
         let scope = Scope::new(&state.facts, partnership);
-        let mut matched: Vec<&Signal> = state
-            .signals
+        let mut matched: Vec<&Signal> = book
             .iter()
-            .chain(state.signals.networks())
+            .chain(book.networks())
             .filter(|s| wants(s.kind))
             .filter(|s| !request.current_only || !s.resolved)
             .filter(|s| since.is_none_or(|d| s.last_day >= d) && until.is_none_or(|d| s.first_day <= d))
@@ -567,7 +641,14 @@ impl Engine {
             .or_else(|| keys.first().copied())
             .ok_or_else(|| EngineError::NotFound("the record names nobody".to_owned()))?;
         let is_visible = |key: u64| visible(&state.facts, &view, &scope, key);
-        let found = neighbourhood(&state.facts, &view, center, depth, max_people, &is_visible);
+        // Walked through the partnership's records only: roles and edges
+        // come from them, never from records held elsewhere.
+        let scoped = ScopedView {
+            profiles: state.linker.profiles(),
+            facts: &state.facts,
+            scope: &scope,
+        };
+        let found = neighbourhood(&state.facts, &scoped, center, depth, max_people, &is_visible);
         let mut outside_number = 0;
         let nodes = found
             .nodes
