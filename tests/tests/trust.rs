@@ -309,6 +309,19 @@ async fn editing_deleting_reordering_or_inserting_an_entry_in_rocksdb_is_named()
             }),
         ),
         (
+            // Bytes that decode to the same entry but are not what was
+            // written: an unknown field slipped in at the end.
+            "extra bytes",
+            5,
+            "differs from the root recorded with it",
+            Box::new(move |db, entries| {
+                let mut bytes = entries[5].1.clone();
+                bytes.extend_from_slice(&[0xf8, 0x06, 0x01]);
+                assert_eq!(Entry::decode(bytes.as_slice()).expect("still decodes"), Entry::decode(entries[5].1.as_slice()).expect("entry"));
+                put(db, 5, &bytes);
+            }),
+        ),
+        (
             "delete",
             5,
             "missing",
@@ -413,6 +426,47 @@ async fn a_node_that_rewrites_history_fails_against_a_checkpoint_saved_earlier()
     assert!(against_saved.contains("history was rewritten"), "{against_saved}");
     assert!(proof.contains("NOT an extension"), "{proof}");
     node.stop().await.expect("stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pinned_verifier_key_refuses_a_rekeyed_store_and_the_log_listing_escapes_control_characters() {
+    let (running, _) = audited_store().await;
+    let Running { prepared, keys, node, data, url } = running;
+    let (k, u) = (keys.clone(), url.clone());
+    let listing = blocking(move || {
+        let checkpoint = ok(&braid_as(&k, "auditor", &["audit", "checkpoint", "--node", &u]));
+        let pinned = checkpoint.lines().find_map(|l| l.strip_prefix("node key ")).and_then(|l| l.split_whitespace().next()).expect("the key").to_owned();
+        let fine = ok(&braid_as(&k, "auditor", &["audit", "verify", "--node", &u, "--verifier-key", &pinned]));
+        assert!(fine.contains("audit log verified"), "{fine}");
+        let broken = failed(&braid_as(&k, "auditor", &["audit", "verify", "--node", &u, "--verifier-key", "braid-node+00000000+AAAA"]));
+        assert!(broken.contains("--verifier-key"), "{broken}");
+        // A purpose that tries to forge a line and clear the screen.
+        ok(&braid_as(&k, "panel-north", &["panel", "signals", "--node", &u, "--partnership", "north", "--purpose", "review\n#99999 forged entry\u{1b}[2J", "--case-ref", "R-\t1"]));
+        let listing = ok(&braid_as(&k, "auditor", &["audit", "log", "--node", &u, "--newest", "--limit", "5"]));
+        (pinned, listing)
+    })
+    .await;
+    let (pinned, listing) = listing;
+    assert!(!listing.contains('\u{1b}') && !listing.contains('\t'), "{listing}");
+    assert!(listing.contains("review\\n#99999 forged entry\\u{1b}[2J") && listing.contains("R-\\t1"), "{listing}");
+    assert!(!listing.lines().any(|l| l.starts_with("#99999")), "{listing}");
+    node.stop().await.expect("stop");
+
+    // The same data directory verifies under the pin; another store (a new
+    // key) does not, online or offline.
+    let dir = data.path().display().to_string();
+    ok(&braid_as(&keys, "auditor", &["audit", "verify", "--data-dir", &dir, "--verifier-key", &pinned]));
+    let other = tempfile::tempdir().expect("data dir");
+    let other_node = start_node(&keys, other.path(), loopback()).await;
+    let other_url = other_node.url();
+    let (k, p) = (keys.clone(), pinned.clone());
+    let refused = blocking(move || failed(&braid_as(&k, "auditor", &["audit", "verify", "--node", &other_url, "--verifier-key", &p]))).await;
+    assert!(refused.contains("different key"), "{refused}");
+    other_node.stop().await.expect("stop");
+    let other_dir = other.path().display().to_string();
+    let offline = failed(&braid_as(&keys, "auditor", &["audit", "verify", "--data-dir", &other_dir, "--verifier-key", &pinned]));
+    assert!(offline.contains("different key"), "{offline}");
+    drop(prepared);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

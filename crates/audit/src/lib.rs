@@ -75,6 +75,40 @@ pub fn leaf_of(entry: &Entry) -> Hash {
     merkle::leaf_hash(&content.encode_to_vec())
 }
 
+/// The field number of `root_after` in a stored entry.
+const ROOT_AFTER_FIELD: u64 = 11;
+
+/// The leaf hash of a stored entry: the stored bytes themselves, every
+/// field but `root_after` exactly as stored. For an entry the node wrote
+/// this equals [`leaf_of`] of the decoded entry; bytes that decode to the
+/// same entry but differ (an unknown field slipped in, a value re-encoded)
+/// give another leaf, so the tree catches them too. `None` when the bytes
+/// are not protobuf.
+pub fn leaf_of_stored(bytes: &[u8]) -> Option<Hash> {
+    let mut content = Vec::with_capacity(bytes.len());
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let start = rest;
+        let key = prost::encoding::decode_varint(&mut rest).ok()?;
+        let length = match key & 7 {
+            0 => {
+                prost::encoding::decode_varint(&mut rest).ok()?;
+                0
+            }
+            1 => 8,
+            2 => usize::try_from(prost::encoding::decode_varint(&mut rest).ok()?).ok()?,
+            5 => 4,
+            _ => return None,
+        };
+        rest = rest.get(length..)?;
+        let field = &start[..start.len() - rest.len()];
+        if key >> 3 != ROOT_AFTER_FIELD {
+            content.extend_from_slice(field);
+        }
+    }
+    Some(merkle::leaf_hash(&content))
+}
+
 /// The log as a writer holds it: the tree's frontier.
 #[derive(Debug, Clone, Default)]
 pub struct Log {
@@ -187,6 +221,30 @@ pub fn verifier_key(public_key: &[u8]) -> String {
     let mut typed = vec![ED25519_NOTE_TYPE];
     typed.extend_from_slice(public_key);
     format!("{KEY_NAME}+{}+{}", hex(&key_id(public_key)), BASE64.encode(typed))
+}
+
+/// The public key a verifier key (as [`verifier_key`] writes it) names,
+/// checked: the name, the Ed25519 type, the key's length and its id.
+pub fn parse_verifier_key(text: &str) -> Result<Vec<u8>, Error> {
+    let bad = |why: &str| Error::Checkpoint(format!("not a verifier key ({why}); expected braid-node+<key id>+<base64 key>"));
+    let mut parts = text.trim().split('+');
+    let (Some(name), Some(id), Some(key), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        return Err(bad("three parts joined by +"));
+    };
+    if name != KEY_NAME {
+        return Err(bad("the key name is not braid-node"));
+    }
+    let typed = BASE64.decode(key).map_err(|_| bad("the key is not base64"))?;
+    let Some((&ED25519_NOTE_TYPE, public_key)) = typed.split_first() else {
+        return Err(bad("not an Ed25519 key"));
+    };
+    if public_key.len() != 32 {
+        return Err(bad("an Ed25519 key is 32 bytes"));
+    }
+    if id != hex(&key_id(public_key)) {
+        return Err(bad("the key id does not match the key"));
+    }
+    Ok(public_key.to_vec())
 }
 
 impl Checkpoint {
@@ -364,12 +422,12 @@ pub fn verify_visiting(
                 "a second entry at an earlier position"
             }));
         }
-        let mut entry = Entry::decode(bytes.as_slice()).map_err(|_| bad("not a readable entry"))?;
+        let entry = Entry::decode(bytes.as_slice()).map_err(|_| bad("not a readable entry"))?;
         if entry.index != position {
             return Err(bad("its recorded position differs from where it is stored (moved or reordered?)"));
         }
-        let recorded_root = std::mem::take(&mut entry.root_after);
-        let leaf = leaf_of(&entry);
+        let recorded_root = entry.root_after;
+        let leaf = leaf_of_stored(&bytes).ok_or_else(|| bad("not a readable entry"))?;
         on_leaf(leaf);
         frontier.push(leaf);
         if recorded_root.as_slice() != frontier.root().as_slice() {

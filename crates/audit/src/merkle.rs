@@ -29,13 +29,11 @@ pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
     *hasher.finalize().as_bytes()
 }
 
-/// The root of an empty tree.
+/// The root of an empty tree: as RFC 6962 defines it, the hash of the
+/// empty string with no domain separation, so that it is neither a leaf's
+/// hash (a tree of one empty entry) nor a node's.
 pub fn empty_root() -> Hash {
-    leaf_hash_of_nothing()
-}
-
-fn leaf_hash_of_nothing() -> Hash {
-    *blake3::Hasher::new_derive_key(LEAF_CONTEXT).finalize().as_bytes()
+    *blake3::hash(b"").as_bytes()
 }
 
 fn split(n: usize) -> usize {
@@ -240,6 +238,14 @@ mod tests {
 
     fn leaves(n: usize) -> Vec<Hash> {
         (0..n).map(|i| leaf_hash(format!("entry {i}").as_bytes())).collect()
+    }
+
+    #[test]
+    fn the_empty_tree_root_is_the_hash_of_nothing_and_no_leaf() {
+        // RFC 6962: MTH({}) = HASH(), distinct from the tree of one empty leaf.
+        assert_eq!(root(&[]), *blake3::hash(b"").as_bytes());
+        assert_ne!(root(&[]), root(&[leaf_hash(b"")]));
+        assert_eq!(Frontier::new().root(), root(&[]));
     }
 
     #[test]

@@ -60,7 +60,12 @@ pub enum AuditCommand {
         node: NodeArgs,
         /// Write the checkpoint to this file (never overwritten).
         #[arg(long)]
-        save: Option<PathBuf>,
+        save: Option<PathBuf>,        /// The node's checkpoint key as you recorded it earlier (the
+        /// signed-note verifier key `braid audit checkpoint` prints,
+        /// braid-node+<id>+<key>): refuse a node whose key differs (a
+        /// re-keyed or replaced store).
+        #[arg(long, env = "BRAID_VERIFIER_KEY")]
+        verifier_key: Option<String>,
     },
     /// Prove that an entry is in the log (--index), or that the log is an
     /// append-only extension of a checkpoint saved earlier (--from).
@@ -76,7 +81,12 @@ pub enum AuditCommand {
         /// A later saved checkpoint to prove against (default: the node's
         /// current one).
         #[arg(long)]
-        to: Option<PathBuf>,
+        to: Option<PathBuf>,        /// The node's checkpoint key as you recorded it earlier (the
+        /// signed-note verifier key `braid audit checkpoint` prints,
+        /// braid-node+<id>+<key>): refuse a node whose key differs (a
+        /// re-keyed or replaced store).
+        #[arg(long, env = "BRAID_VERIFIER_KEY")]
+        verifier_key: Option<String>,
     },
     /// Recompute the whole tree from the stored entries, check every
     /// checkpoint's signature and root, and check the log against
@@ -97,12 +107,26 @@ pub enum AuditCommand {
         /// Verify a stopped node's data directory directly instead of
         /// asking a running node (--node, and BRAID_NODE, are then ignored).
         #[arg(long)]
-        data_dir: Option<PathBuf>,
+        data_dir: Option<PathBuf>,        /// The node's checkpoint key as you recorded it earlier (the
+        /// signed-note verifier key `braid audit checkpoint` prints,
+        /// braid-node+<id>+<key>): refuse a node whose key differs (a
+        /// re-keyed or replaced store).
+        #[arg(long, env = "BRAID_VERIFIER_KEY")]
+        verifier_key: Option<String>,
     },
 }
 
 async fn client(node: &NodeArgs) -> Result<AuditServiceClient<Transport>> {
     Ok(AuditServiceClient::new(connect::connect(node).await?).max_decoding_message_size(256 * 1024 * 1024))
+}
+
+/// Text a caller supplied, safe to print on one line of a terminal:
+/// control characters (newlines, escape sequences) are shown escaped, so an
+/// entry cannot forge another line or repaint the screen.
+fn printable(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] })
+        .collect()
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -145,9 +169,24 @@ fn read_checkpoint(path: &Path) -> Result<Checkpoint> {
     Checkpoint::from_text(&text).with_context(|| path.display().to_string())
 }
 
-/// The node's current checkpoint and key.
-async fn current_checkpoint(client: &mut AuditServiceClient<Transport>) -> Result<(Checkpoint, Vec<u8>)> {
+/// Refuses `key` unless it is the pinned verifier key (when one is given).
+fn check_pin(key: &[u8], pinned: Option<&str>) -> Result<()> {
+    if let Some(pinned) = pinned {
+        let expected = braid_audit::parse_verifier_key(pinned).context("--verifier-key")?;
+        anyhow::ensure!(
+            expected == key,
+            "the node signs its audit log with a different key ({}) from the one you pinned: the store was re-keyed or replaced, \
+             so its log cannot be trusted as the one you checked before",
+            braid_audit::verifier_key(key)
+        );
+    }
+    Ok(())
+}
+
+/// The node's current checkpoint and key (the pinned key, when given).
+async fn current_checkpoint(client: &mut AuditServiceClient<Transport>, pinned: Option<&str>) -> Result<(Checkpoint, Vec<u8>)> {
     let response = client.checkpoint(v1::CheckpointRequest {}).await.map_err(refused)?.into_inner();
+    check_pin(&response.public_key, pinned)?;
     let checkpoint = Checkpoint::from_text(&response.checkpoint).context("the node's checkpoint")?;
     anyhow::ensure!(
         checkpoint.verify_signature(&response.public_key),
@@ -177,7 +216,7 @@ fn write_checkpoint(checkpoint: &Checkpoint, path: &Path) -> Result<()> {
 
 /// Fetches the node's current checkpoint and saves it to `path`.
 pub async fn save_checkpoint(node: &NodeArgs, path: &Path) -> Result<Checkpoint> {
-    let (checkpoint, _) = current_checkpoint(&mut client(node).await?).await?;
+    let (checkpoint, _) = current_checkpoint(&mut client(node).await?, None).await?;
     write_checkpoint(&checkpoint, path)?;
     Ok(checkpoint)
 }
@@ -199,8 +238,8 @@ pub async fn run(command: AuditCommand) -> Result<()> {
             let response = client(&node).await?.log(request).await.map_err(refused)?.into_inner();
             print_log(&response, json)
         }
-        AuditCommand::Checkpoint { node, save } => {
-            let (checkpoint, key) = current_checkpoint(&mut client(&node).await?).await?;
+        AuditCommand::Checkpoint { node, save, verifier_key } => {
+            let (checkpoint, key) = current_checkpoint(&mut client(&node).await?, verifier_key.as_deref()).await?;
             println!("size {}  root {}  signed {}", checkpoint.size, hex(&checkpoint.root), time_text(checkpoint.time_ms));
             println!("node key {} (signed-note verifier key)", braid_audit::verifier_key(&key));
             if let Some(path) = save {
@@ -209,9 +248,9 @@ pub async fn run(command: AuditCommand) -> Result<()> {
             }
             Ok(())
         }
-        AuditCommand::Prove { node, index, from, to } => {
+        AuditCommand::Prove { node, index, from, to, verifier_key } => {
             let mut client = client(&node).await?;
-            let (current, key) = current_checkpoint(&mut client).await?;
+            let (current, key) = current_checkpoint(&mut client, verifier_key.as_deref()).await?;
             let target = match &to {
                 Some(path) => read_checkpoint(path)?,
                 None => current,
@@ -272,11 +311,12 @@ pub async fn run(command: AuditCommand) -> Result<()> {
             println!("the log of size {} extends the saved checkpoint of size {} (append-only)", target.size, old.size);
             Ok(())
         }
-        AuditCommand::Verify { node, tls, principal, saved, data_dir } => {
+        AuditCommand::Verify { node, tls, principal, saved, data_dir, verifier_key } => {
             let saved: Vec<Checkpoint> = saved.iter().map(|path| read_checkpoint(path)).collect::<Result<_>>()?;
+            let pinned = verifier_key.as_deref();
             let verified = match (data_dir, node) {
-                (Some(dir), _) => braid_node::audit::verify_directory(&dir, &saved)?,
-                (None, Some(node)) => verify_online(&NodeArgs { node, tls, principal }, &saved).await?,
+                (Some(dir), _) => braid_node::audit::verify_directory(&dir, &saved, &|key| check_pin(key, pinned))?,
+                (None, Some(node)) => verify_online(&NodeArgs { node, tls, principal }, &saved, pinned).await?,
                 (None, None) => bail!("give --node (with --tls) to verify through a running node, or --data-dir for a stopped one"),
             };
             println!(
@@ -292,10 +332,11 @@ pub async fn run(command: AuditCommand) -> Result<()> {
 }
 
 /// Fetches every stored entry and checkpoint from the node and verifies.
-async fn verify_online(node: &NodeArgs, saved: &[Checkpoint]) -> Result<Verified> {
+async fn verify_online(node: &NodeArgs, saved: &[Checkpoint], pinned: Option<&str>) -> Result<Verified> {
     let mut client = client(node).await?;
     let checkpoints = client.checkpoints(v1::CheckpointsRequest {}).await.map_err(refused)?.into_inner();
     let key = checkpoints.public_key.clone();
+    check_pin(&key, pinned)?;
     let checkpoints: Vec<Checkpoint> = checkpoints
         .checkpoints
         .iter()
@@ -366,11 +407,19 @@ fn print_log(response: &v1::LogResponse, json: bool) -> Result<()> {
         let why = if e.purpose.is_empty() && e.case_reference.is_empty() {
             String::new()
         } else {
-            format!("  for \"{}\" [{}]", e.purpose, e.case_reference)
+            format!("  for \"{}\" [{}]", printable(&e.purpose), printable(&e.case_reference))
         };
         let claimed = if e.claimed_principal { " (claimed, not proven)" } else { "" };
-        let outcome = if e.outcome == "ok" { format!("ok, {} results", e.result_count) } else { e.outcome.clone() };
-        println!("#{:<6} {}  {}{claimed} ({})  {}  {outcome}{why}{touched}", e.index, time_text(e.time_ms), e.principal, e.role, e.action);
+        let outcome = if e.outcome == "ok" { format!("ok, {} results", e.result_count) } else { printable(&e.outcome) };
+        println!(
+            "#{:<6} {}  {}{claimed} ({})  {}  {outcome}{why}{}",
+            e.index,
+            time_text(e.time_ms),
+            printable(&e.principal),
+            printable(&e.role),
+            printable(&e.action),
+            printable(&touched)
+        );
     }
     println!("{} entries listed; the log holds {}", response.entries.len(), response.log_size);
     Ok(())

@@ -192,6 +192,7 @@ pub async fn run(children: usize, seed: u64, keep: Option<PathBuf>) -> Result<()
         principal: None,
         saved: vec![saved_checkpoint],
         data_dir: None,
+        verifier_key: None,
     })
     .await?;
     node.stop().await?;

@@ -131,7 +131,11 @@ fn verify_stored(
 
 /// Verifies the audit log of a node's data directory (the node must be
 /// stopped): every entry, every stored checkpoint, and the `saved` ones.
-pub fn verify_directory(data_dir: &std::path::Path, saved: &[Checkpoint]) -> anyhow::Result<braid_audit::Verified> {
+pub fn verify_directory(
+    data_dir: &std::path::Path,
+    saved: &[Checkpoint],
+    check_key: &dyn Fn(&[u8]) -> anyhow::Result<()>,
+) -> anyhow::Result<braid_audit::Verified> {
     use anyhow::Context;
     anyhow::ensure!(data_dir.join("CURRENT").exists(), "{} is not a node's data directory", data_dir.display());
     let store = Store::open(data_dir).with_context(|| format!("open {} (is the node still running? stop it, or verify through it with --node)", data_dir.display()))?;
@@ -139,6 +143,7 @@ pub fn verify_directory(data_dir: &std::path::Path, saved: &[Checkpoint]) -> any
         .audit_signing_key()?
         .context("this data directory has no audit signing key, so no audit log")?;
     let signer = Signer::from_pkcs8(&key).map_err(|_| anyhow::anyhow!("the stored audit signing key is unreadable"))?;
+    check_key(&signer.public_key())?;
     let checkpoints = stored_checkpoints(&store)?;
     verify_stored(&store, &checkpoints, saved, &signer.public_key(), |_| {})?.map_err(|error| anyhow::anyhow!("the audit log does NOT verify: {error}"))
 }
@@ -408,7 +413,7 @@ mod tests {
         assert!(merkle::verify_inclusion(&stored, 123, 400, &proof, &checkpoint.root));
         drop(log);
         drop(store);
-        let verified = verify_directory(dir.path(), std::slice::from_ref(&checkpoint)).expect("verifies");
+        let verified = verify_directory(dir.path(), std::slice::from_ref(&checkpoint), &|_| Ok(())).expect("verifies");
         assert_eq!(verified.entries, 400);
         assert!(verified.checkpoints >= 2, "a checkpoint every 25 entries, and the one asked for: {}", verified.checkpoints);
         // Reopened, the log goes on where it stopped.
