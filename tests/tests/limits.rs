@@ -365,3 +365,72 @@ fn a_closed_stdout_ends_the_cli_quietly() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(output.status.code(), Some(141), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_node_takes_agency_types_from_its_config_and_bounds_open_uploads() {
+    let prepared = prepare(40);
+    let keys = prepared.path("keys");
+    let data = tempfile::tempdir().expect("data dir");
+    let mut config = node_config(&keys, data.path(), loopback());
+    // The police's upload claims children_services in its header; the
+    // node's own record of who is who wins. VOL-NORTH is not listed.
+    config.agencies = [("CSC-NORTH", "children_services"), ("POL-NORTH", "yot"), ("YOT-NORTH", "yot")]
+        .into_iter()
+        .map(|(code, kind)| (code.to_owned(), kind.to_owned()))
+        .collect();
+    config.partnerships = [("north".to_owned(), vec!["CSC-NORTH".to_owned()])].into();
+    config.limits.uploads_per_principal = 1;
+    let node = braid_node::spawn(config).await.expect("start node");
+    let url = node.url();
+
+    // One open upload per principal: a second one is refused while the
+    // first is open, and allowed once it ends.
+    let (header, records) = read_extract(Path::new(&prepared.path("POL-NORTH.bpx")));
+    let mut client = v1::ingest_service_client::IngestServiceClient::new(mtls_channel(&keys, "pol-north", &url).await.expect("connect"));
+    let (sender, receiver) = tokio::sync::mpsc::channel(4);
+    let mut acks = client.upload(tokio_stream::wrappers::ReceiverStream::new(receiver)).await.expect("upload").into_inner();
+    let mut claimed = header.clone();
+    claimed.agency_type = "children_services".to_owned();
+    sender
+        .send(v1::UploadBatch {
+            header: Some(claimed),
+            sequence: 0,
+            records: records.clone(),
+        })
+        .await
+        .expect("send");
+    acks.message().await.expect("ack").expect("an ack");
+    let (k, u, p) = (keys.clone(), url.clone(), prepared.path(""));
+    let second = blocking(move || failed(&upload(&k, &u, "POL-NORTH", &format!("{p}/POL-NORTH.bpx")))).await;
+    assert!(second.contains("uploads open"), "{second}");
+    drop(sender);
+    assert!(acks.message().await.expect("the stream ends").is_none());
+    let (k, u, p) = (keys.clone(), url.clone(), prepared.path(""));
+    let (again, unlisted) = blocking(move || {
+        let again = ok(&upload(&k, &u, "POL-NORTH", &format!("{p}/POL-NORTH.bpx")));
+        let unlisted = failed(&upload(&k, &u, "VOL-NORTH", &format!("{p}/VOL-NORTH.bpx")));
+        ok(&upload(&k, &u, "CSC-NORTH", &format!("{p}/CSC-NORTH.bpx")));
+        (again, unlisted)
+    })
+    .await;
+    assert!(again.contains("records uploaded"), "{again}");
+    assert!(unlisted.contains("no type in the node's [agencies]"), "{unlisted}");
+
+    // A children's services panel sees the police records counted under
+    // the type the node was configured with.
+    let clusters = prepared.path("clusters.csv");
+    let (k, u, c) = (keys.clone(), url.clone(), clusters.clone());
+    blocking(move || ok(&braid_as(&k, "admin", &["admin", "clusters", "--node", &u, "--out", &c]))).await;
+    let text = std::fs::read_to_string(&clusters).expect("clusters");
+    let rows: Vec<Vec<&str>> = text.lines().skip(1).map(|l| l.split(',').collect()).collect();
+    let profile = rows
+        .iter()
+        .find(|r| r[0] == "CSC-NORTH" && rows.iter().any(|o| o[4] == r[4] && o[0] == "POL-NORTH"))
+        .map(|r| r[4].to_owned())
+        .expect("someone known to both");
+    let (k, u) = (keys.clone(), url.clone());
+    let view = blocking(move || json(&ok(&panel(&k, "profile", &u, "north", &["--profile", &profile, "--json"])))).await;
+    let outside = view["profiles"][0]["outside"].as_object().expect("outside");
+    assert!(outside.contains_key("yot") && !outside.contains_key("children_services") && !outside.contains_key("police"), "{view}");
+    node.stop().await.expect("stop");
+}

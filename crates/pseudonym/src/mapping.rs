@@ -168,8 +168,7 @@ pub enum MappingError {
     AgencyType(String),
 }
 
-/// The agency types Braid knows.
-pub const AGENCY_TYPES: [&str; 5] = ["children_services", "police", "yot", "health", "voluntary"];
+pub use braid_template::AGENCY_TYPES;
 
 impl Mapping {
     /// Reads and checks a mapping file.

@@ -23,6 +23,12 @@ pub struct NodeConfig {
     /// A panel sees a profile only when one of its records comes from one
     /// of its partnership's agencies.
     pub partnerships: std::collections::BTreeMap<String, Vec<String>>,
+    /// Each uploading agency's type (code → children_services, police,
+    /// yot, health or voluntary): what a panel is told of an agency outside
+    /// its partnership. When set, an upload's type comes from here, never
+    /// from the client, and an agency not listed may not upload; when empty
+    /// (development), the type an upload states is used.
+    pub agencies: std::collections::BTreeMap<String, String>,
     /// The node's certificate and key, and the CA that clients'
     /// certificates must chain to. Required unless `insecure_dev`.
     pub tls: Option<TlsFiles>,
@@ -83,6 +89,13 @@ pub struct Limits {
     /// Refused calls audited per principal (or per address, without one)
     /// per minute; more are refused without an audit entry and counted.
     pub audited_denials_per_minute: u32,
+    /// Upload streams one principal may hold open at once; another is
+    /// refused (ResourceExhausted) until one ends.
+    pub uploads_per_principal: u32,
+    /// Upload batches applied at once over all uploads; further batches
+    /// wait their turn without holding a worker thread, so a flood of
+    /// uploads cannot take every thread from panel queries.
+    pub batches_in_flight: u32,
 }
 
 impl Default for Limits {
@@ -94,6 +107,8 @@ impl Default for Limits {
             call_seconds: 300,
             keepalive_seconds: 30,
             audited_denials_per_minute: 60,
+            uploads_per_principal: 4,
+            batches_in_flight: 4,
         }
     }
 }
@@ -139,6 +154,7 @@ impl Default for NodeConfig {
             expected_epoch: None,
             max_batch_records: 5000,
             partnerships: std::collections::BTreeMap::new(),
+            agencies: std::collections::BTreeMap::new(),
             tls: None,
             policy: None,
             audit: AuditSettings::default(),
@@ -201,14 +217,24 @@ impl NodeConfig {
                 && (1..=1000).contains(&limits.streams_per_connection)
                 && (1..=86_400).contains(&limits.call_seconds)
                 && (1..=3600).contains(&limits.keepalive_seconds)
-                && (1..=100_000).contains(&limits.audited_denials_per_minute),
+                && (1..=100_000).contains(&limits.audited_denials_per_minute)
+                && (1..=1000).contains(&limits.uploads_per_principal)
+                && (1..=256).contains(&limits.batches_in_flight),
             "[limits]: max_connections 1–100000, handshake_seconds 1–300, streams_per_connection 1–1000, \
-             call_seconds 1–86400, keepalive_seconds 1–3600, audited_denials_per_minute 1–100000"
+             call_seconds 1–86400, keepalive_seconds 1–3600, audited_denials_per_minute 1–100000, \
+             uploads_per_principal 1–1000, batches_in_flight 1–256"
         );
         anyhow::ensure!(
             self.audit.checkpoint_every_entries > 0 && self.audit.checkpoint_every_seconds > 0,
             "audit checkpoint intervals must be at least 1"
         );
+        for (code, agency_type) in &self.agencies {
+            anyhow::ensure!(
+                braid_template::AGENCY_TYPES.contains(&agency_type.as_str()),
+                "[agencies] {code} = \"{agency_type}\": the type must be one of {}",
+                braid_template::AGENCY_TYPES.join(", ")
+            );
+        }
         for (name, agencies) in &self.partnerships {
             anyhow::ensure!(!agencies.is_empty(), "partnership `{name}` names no agencies");
             anyhow::ensure!(agencies.len() <= 64, "partnership `{name}` names more than 64 agencies");

@@ -61,6 +61,33 @@ pub struct Gate {
     insecure_dev: bool,
     audit_reads: bool,
     denials: Denials,
+    uploads: Uploads,
+    agency_types: std::collections::BTreeMap<String, String>,
+}
+
+/// Upload streams open per principal, and the batches being applied.
+struct Uploads {
+    per_principal: u32,
+    open: Arc<std::sync::Mutex<std::collections::HashMap<String, u32>>>,
+    batches: Arc<tokio::sync::Semaphore>,
+}
+
+/// An open upload stream's place; freed when dropped.
+pub struct UploadSlot {
+    principal: String,
+    open: Arc<std::sync::Mutex<std::collections::HashMap<String, u32>>>,
+}
+
+impl Drop for UploadSlot {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(count) = open.get_mut(&self.principal) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.principal);
+            }
+        }
+    }
 }
 
 /// How many refusals each principal has had audited in the current minute:
@@ -71,6 +98,16 @@ struct Denials {
     per_minute: u32,
     window: std::sync::Mutex<(u64, std::collections::HashMap<String, u32>)>,
     dropped: std::sync::atomic::AtomicU64,
+}
+
+impl Uploads {
+    fn new(limits: &crate::config::Limits) -> Uploads {
+        Uploads {
+            per_principal: limits.uploads_per_principal,
+            open: Arc::default(),
+            batches: Arc::new(tokio::sync::Semaphore::new(limits.batches_in_flight as usize)),
+        }
+    }
 }
 
 impl Denials {
@@ -114,7 +151,62 @@ impl Gate {
             insecure_dev,
             audit_reads: true,
             denials: Denials::new(crate::config::Limits::default().audited_denials_per_minute),
+            uploads: Uploads::new(&crate::config::Limits::default()),
+            agency_types: std::collections::BTreeMap::new(),
         }
+    }
+
+    /// Takes uploading agencies' types from the node's configuration.
+    pub fn set_agency_types(&mut self, agency_types: std::collections::BTreeMap<String, String>) {
+        self.agency_types = agency_types;
+    }
+
+    /// The type an upload of `agency` is stored under: the configured one
+    /// (the client's statement is not trusted), or, on a node configured
+    /// with no `[agencies]`, the one the upload states.
+    pub fn agency_type(&self, agency: &str, stated: &str) -> Result<String, Status> {
+        if self.agency_types.is_empty() {
+            return if braid_template::AGENCY_TYPES.contains(&stated) {
+                Ok(stated.to_owned())
+            } else {
+                Err(Status::invalid_argument(format!("header.agency_type must be one of {}", braid_template::AGENCY_TYPES.join(", "))))
+            };
+        }
+        self.agency_types.get(agency).cloned().ok_or_else(|| {
+            Status::permission_denied("this agency has no type in the node's [agencies] configuration, so it may not upload; ask the operator to add it")
+        })
+    }
+
+    /// Applies the upload limits of `limits`.
+    pub fn limit_uploads(&mut self, limits: &crate::config::Limits) {
+        self.uploads = Uploads::new(limits);
+    }
+
+    /// A place for one more open upload stream of `caller`, or a refusal
+    /// when it already holds its limit.
+    pub fn upload_slot(&self, caller: &Caller) -> Result<UploadSlot, Status> {
+        let principal = caller.principal.clone().unwrap_or_default();
+        let mut open = self.uploads.open.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let count = open.entry(principal.clone()).or_insert(0);
+        if *count >= self.uploads.per_principal {
+            return Err(Status::resource_exhausted(format!(
+                "this principal already has {} uploads open (the node's limit); wait for one to finish",
+                self.uploads.per_principal
+            )));
+        }
+        *count += 1;
+        Ok(UploadSlot {
+            principal,
+            open: Arc::clone(&self.uploads.open),
+        })
+    }
+
+    /// Waits (without holding a thread) for a turn to apply one batch.
+    pub async fn batch_turn(&self) -> Result<tokio::sync::OwnedSemaphorePermit, Status> {
+        Arc::clone(&self.uploads.batches)
+            .acquire_owned()
+            .await
+            .map_err(|_| Status::unavailable("the node is shutting down"))
     }
 
     /// Audits at most `per_minute` refusals of one principal per minute.

@@ -138,6 +138,11 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
     let engine = Arc::new(engine);
     let mut gate = gate::Gate::new(Arc::clone(&engine), policy, config.insecure_dev);
     gate.limit_audited_denials(config.limits.audited_denials_per_minute);
+    gate.limit_uploads(&config.limits);
+    gate.set_agency_types(config.agencies.clone());
+    if config.agencies.is_empty() {
+        tracing::warn!("no [agencies] in the config: each upload's agency type is taken from the upload itself (set [agencies] in production)");
+    }
     if config.unaudited_reads_for_benchmarks {
         tracing::warn!("reads are NOT audited: a benchmark baseline, never a deployment");
         gate.skip_read_audit_for_benchmarks();

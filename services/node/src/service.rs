@@ -66,8 +66,8 @@ fn submission_from(header: v1::UploadHeader) -> Result<Submission, Status> {
     if !valid_code(&header.agency) {
         return Err(Status::invalid_argument("header.agency must be 1 to 64 letters, digits, '-' or '_'"));
     }
-    if header.epoch_fingerprint.is_empty() {
-        return Err(Status::invalid_argument("header.epoch_fingerprint is required"));
+    if header.epoch_fingerprint.is_empty() || header.epoch_fingerprint.len() > 128 {
+        return Err(Status::invalid_argument("header.epoch_fingerprint must be 1 to 128 characters"));
     }
     if header.submission_id.is_empty() || header.submission_id.len() > 128 {
         return Err(Status::invalid_argument("header.submission_id must be 1 to 128 characters"));
@@ -96,6 +96,8 @@ impl IngestService for Ingest {
             // An upload that starts before the linkage model's first fit is
             // decided with its starting values; it is settled at the end.
             let mut settle = false;
+            // Held while the stream is open.
+            let mut slot: Option<crate::gate::UploadSlot> = None;
             while let Some(batch) = incoming.next().await {
                 let batch = match batch {
                     Ok(batch) => batch,
@@ -113,6 +115,12 @@ impl IngestService for Ingest {
                             Err(status)
                         }
                     };
+                    let admitted = admitted.and_then(|mut parsed| {
+                        parsed.agency_type = gate.agency_type(&parsed.agency, &parsed.agency_type)?;
+                        // One more open upload of this principal, within its limit.
+                        slot = Some(gate.upload_slot(&caller)?);
+                        Ok(parsed)
+                    });
                     match admitted {
                         Ok(parsed) => {
                             submission = Some(parsed);
@@ -145,7 +153,15 @@ impl IngestService for Ingest {
                 let mut entry = caller.entry("ingest.upload");
                 entry.touched = records.iter().map(|record| record.record_ref.clone()).collect();
                 let failed_entry = caller.entry("ingest.upload");
+                let turn = match gate.batch_turn().await {
+                    Ok(turn) => turn,
+                    Err(status) => {
+                        let _ = sender.send(Err(status)).await;
+                        return;
+                    }
+                };
                 let result = blocking(move || engine.apply_batch_ids(&current, sequence, records, entry)).await;
+                drop(turn);
                 match result {
                     Ok((ack, audit_entry, ids)) => {
                         added.extend(ids);
@@ -176,6 +192,7 @@ impl IngestService for Ingest {
                     }
                 }
             }
+            drop(slot);
         });
         Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(receiver))))
     }
