@@ -794,6 +794,14 @@ async fn a_partnership_sees_signals_and_networks_from_its_own_records_only() {
                 if signal["kind"] != "network" {
                     assert!(dates.contains(&first) && dates.contains(&last), "dates come from the partnership's records: {signal}");
                 }
+                // Each signal says how strong the links it rests on are.
+                let bands = ["very high", "high", "moderate"];
+                assert!(bands.contains(&signal["weakest_link"].as_str().expect("weakest link")), "{signal}");
+                assert!(records.iter().all(|r| bands.contains(&r["link"].as_str().expect("link"))), "{signal}");
+                if signal["kind"] == "victim-as-offender" {
+                    let perpetrators = records.iter().filter(|r| r["role"] == "perpetrator");
+                    assert!(perpetrators.clone().count() > 0 && perpetrators.clone().all(|r| r["link"] == "very high"), "accused over a weak link: {signal}");
+                }
                 let roles: Vec<&str> = records.iter().map(|r| r["role"].as_str().expect("role")).collect();
                 let victim = roles.iter().any(|r| r.ends_with("victim"));
                 let harmer = roles.iter().any(|r| *r == "perpetrator" || *r == "hsb");

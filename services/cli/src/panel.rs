@@ -126,6 +126,7 @@ fn record_json(r: &v1::SignalRecord) -> serde_json::Value {
         "role": role_name(r.role),
         "case_type": case_type_name(r.case_type),
         "date": date_text(r.date.as_ref()),
+        "link": r.link,
     })
 }
 
@@ -152,13 +153,15 @@ pub fn signal_json(s: &v1::PanelSignal) -> serde_json::Value {
         "related_profiles": s.related_profiles,
         "related_not_shown": s.related_not_shown,
         "related_outside": s.related_outside,
+        "weakest_link": s.weakest_link,
     })
 }
 
 fn print_signal(s: &v1::PanelSignal) {
     let status = if s.status == "resolved" { " [resolved]" } else { "" };
+    let weakest = if s.weakest_link.is_empty() { String::new() } else { format!("  (weakest link: {})", s.weakest_link) };
     println!(
-        "{:<24} {:<36} {}  {} to {}{status}",
+        "{:<24} {:<36} {}  {} to {}{status}{weakest}",
         s.kind,
         s.detail,
         s.profile_id,
@@ -167,12 +170,13 @@ fn print_signal(s: &v1::PanelSignal) {
     );
     for r in &s.records {
         println!(
-            "    {:<12} {:<22} {:<17} {} {}",
+            "    {:<12} {:<22} {:<17} {} {}  link {}",
             r.agency,
             r.record_ref,
             role_name(r.role),
             case_type_name(r.case_type),
-            date_text(r.date.as_ref())
+            date_text(r.date.as_ref()),
+            r.link
         );
     }
     if s.records_not_shown > 0 {

@@ -423,6 +423,7 @@ impl Engine {
             role: involvement.role.number(),
             case_type: record.case_type.number(),
             date: Some(wire_date(record.day)),
+            link: confidence_band(involvement.link, false).to_owned(),
         })
     }
 
@@ -459,6 +460,17 @@ impl Engine {
             }
         }
         out.records_not_shown = inside.saturating_sub(out.records.len() as u32);
+        // Over every record it rests on, not only those shown.
+        let weakest = signal
+            .evidence
+            .iter()
+            .filter_map(|&id| state.facts.with_record(id))
+            .filter(|(_, record)| scope.allows(record.agency))
+            .map(|(involvement, _)| involvement.link)
+            .fold(f32::INFINITY, f32::min);
+        if weakest.is_finite() {
+            out.weakest_link = confidence_band(weakest, false).to_owned();
+        }
         out.outside = outside_counts(outside);
         for &key in &signal.related {
             if !full && out.related_profiles.len() >= MAX_RELATED {
