@@ -40,9 +40,9 @@ struct Args {
 }
 
 /// What the node logs unless `RUST_LOG` says otherwise: its own events,
-/// and refused TLS handshakes (a certificate from an unknown CA never
-/// reaches a call, so it is not in the audit log).
-const DEFAULT_LOG: &str = "info,tonic::transport::server::io_stream=debug";
+/// refused TLS handshakes among them (a peer without an acceptable
+/// certificate never reaches a call, so it is not in the audit log).
+const DEFAULT_LOG: &str = "info";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

@@ -1,0 +1,124 @@
+//! kill -9 during concurrent uploads, through the real `braid-node` and
+//! `braid` binaries and a real RocksDB directory: the node is killed at
+//! random moments while agencies upload at once, restarted, and the
+//! uploads re-run; at the end the node holds exactly the records of an
+//! uninterrupted run and its audit log verifies. `BRAID_CRASH_ROUNDS` runs
+//! more rounds than the default three.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use braid_tests::*;
+
+/// The `braid-node` binary built beside this test.
+fn node_binary() -> PathBuf {
+    let binary = braid_binary().with_file_name("braid-node");
+    assert!(binary.exists(), "{} is missing: run `cargo test --workspace`", binary.display());
+    binary
+}
+
+/// A port free on loopback now.
+fn free_port() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address")
+}
+
+/// Starts `braid-node` on `data` and waits until it accepts connections.
+fn start(keys: &str, data: &Path, address: SocketAddr) -> Child {
+    let node_dir = Path::new(keys).join("node");
+    let child = Command::new(node_binary())
+        .args(["--listen", &address.to_string(), "--data-dir", &data.display().to_string()])
+        .arg("--tls")
+        .arg(&node_dir)
+        .arg("--policy")
+        .arg(node_dir.join("policy.toml"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start braid-node");
+    let started = Instant::now();
+    while TcpStream::connect(address).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(60), "braid-node did not start listening");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+/// An agency's upload, started in the background (no retries: the node is
+/// about to die).
+fn upload_in_background(keys: &str, url: &str, agency: &str, file: &str) -> Child {
+    Command::new(braid_binary())
+        .env("BRAID_TLS", Path::new(keys).join(agency.to_lowercase()))
+        .args(["agency", "upload", "--node", url, "--batch-size", "50", "--retries", "0", file])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run braid")
+}
+
+#[test]
+fn killing_the_node_during_concurrent_uploads_loses_nothing_it_acknowledged() {
+    let rounds: u64 = std::env::var("BRAID_CRASH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
+    let prepared = prepare(150);
+    let keys = prepared.path("keys");
+    let files: Vec<(&str, String)> = AGENCIES.iter().map(|a| (*a, prepared.path(&format!("{a}.bpx")))).collect();
+    let expected: usize = files.iter().map(|(_, file)| read_extract(Path::new(file)).1.len()).sum();
+    let data = tempfile::tempdir().expect("data dir");
+    let address = free_port();
+    let url = format!("https://{address}");
+
+    // A small deterministic generator picks when to kill.
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for round in 0..rounds {
+        let mut node = start(&keys, data.path(), address);
+        let uploads: Vec<Child> = files
+            .iter()
+            .skip(round as usize % 2)
+            .take(3)
+            .map(|(agency, file)| upload_in_background(&keys, &url, agency, file))
+            .collect();
+        std::thread::sleep(Duration::from_millis(100 + next() % 700));
+        node.kill().expect("kill -9");
+        node.wait().expect("reap");
+        for mut upload in uploads {
+            upload.wait().expect("upload ends");
+        }
+    }
+
+    // Restart once more and let every upload finish: each resumes.
+    let mut node = start(&keys, data.path(), address);
+    for (agency, file) in &files {
+        ok(&upload(&keys, &url, agency, file));
+    }
+    let after = stats(&keys, &url);
+    assert_eq!(after["records"].as_u64(), Some(expected as u64), "{after}");
+    let verified = ok(&braid_as(&keys, "auditor", &["audit", "verify", "--node", &url]));
+    assert!(verified.contains("audit log verified"), "{verified}");
+    node.kill().expect("stop");
+    node.wait().expect("reap");
+    // The store also verifies offline after the last kill.
+    let offline = ok(&braid_as(&keys, "auditor", &["audit", "verify", "--data-dir", &data.path().display().to_string()]));
+    assert!(offline.contains("audit log verified"), "{offline}");
+
+    // An uninterrupted run of the same uploads holds the same records and
+    // involvements.
+    let reference_data = tempfile::tempdir().expect("data dir");
+    let mut reference = start(&keys, reference_data.path(), address);
+    for (agency, file) in &files {
+        ok(&upload(&keys, &url, agency, file));
+    }
+    let reference_stats = stats(&keys, &url);
+    reference.kill().expect("stop");
+    reference.wait().expect("reap");
+    for count in ["records", "involvements"] {
+        assert_eq!(after[count], reference_stats[count], "{count}: {after} against {reference_stats}");
+    }
+}
