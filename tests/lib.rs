@@ -62,6 +62,7 @@ pub fn node_config(keys: &str, data: &Path, listen: SocketAddr) -> NodeConfig {
         data_dir: data.to_path_buf(),
         tls: Some(braid_node::TlsFiles::in_dir(&Path::new(keys).join("node"))),
         policy: Some(Path::new(keys).join("node/policy.toml")),
+        operations_listen: Some(loopback()),
         ..NodeConfig::default()
     }
 }

@@ -28,7 +28,7 @@ fn free_port() -> SocketAddr {
 fn start(keys: &str, data: &Path, address: SocketAddr) -> Child {
     let node_dir = Path::new(keys).join("node");
     let child = Command::new(node_binary())
-        .args(["--listen", &address.to_string(), "--data-dir", &data.display().to_string()])
+        .args(["--listen", &address.to_string(), "--operations-listen", "127.0.0.1:0", "--data-dir", &data.display().to_string()])
         .arg("--tls")
         .arg(&node_dir)
         .arg("--policy")

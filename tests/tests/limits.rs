@@ -434,3 +434,88 @@ async fn the_node_takes_agency_types_from_its_config_and_bounds_open_uploads() {
     assert!(outside.contains_key("yot") && !outside.contains_key("children_services") && !outside.contains_key("police"), "{view}");
     node.stop().await.expect("stop");
 }
+
+/// A plain HTTP/1.1 GET: (status, body).
+async fn http_get(address: std::net::SocketAddr, path: &str) -> (u16, String) {
+    let mut stream = tokio::net::TcpStream::connect(address).await.expect("connect");
+    stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .expect("write");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.expect("read");
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("status");
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probes_and_prometheus_get_health_and_metrics_without_a_certificate_and_nothing_else() {
+    let prepared = prepare(40);
+    let keys = prepared.path("keys");
+    let data = tempfile::tempdir().expect("data dir");
+    let node = start_panel_node(&keys, data.path()).await;
+    let url = node.url();
+    let operations = node.operations.expect("an operations listener");
+
+    assert_eq!(http_get(operations, "/healthz").await.0, 200);
+    assert_eq!(http_get(operations, "/readyz").await, (200, "ready\n".to_owned()));
+    for path in ["/", "/admin", "/metrics/../healthz", "/profiles"] {
+        assert_eq!(http_get(operations, path).await.0, 404, "{path}");
+    }
+
+    // Some traffic: uploads, a panel query, a refusal, a peer without a
+    // certificate.
+    let (k, u, p) = (keys.clone(), url.clone(), prepared.path(""));
+    blocking(move || {
+        for agency in ["CSC-NORTH", "POL-NORTH"] {
+            ok(&upload(&k, &u, agency, &format!("{p}/{agency}.bpx")));
+        }
+        ok(&panel(&k, "signals", &u, "north", &[]));
+        failed(&braid_as(&k, "auditor", &["admin", "stats", "--node", &u]));
+    })
+    .await;
+    assert!(stats_over(channel(&keys, None, &url).await).await.is_err());
+    eventually("handshakes refused", 1, || braid_node::ListenerCounts::get(&node.listener_counts().handshake_failed)).await;
+
+    // The standard gRPC health service, on the mTLS port.
+    let health = tonic_health::pb::health_client::HealthClient::new(mtls_channel(&keys, "admin", &url).await.expect("connect"))
+        .check(tonic_health::pb::HealthCheckRequest { service: "braid.v1.PanelService".to_owned() })
+        .await
+        .expect("health")
+        .into_inner();
+    assert_eq!(health.status, tonic_health::pb::health_check_response::ServingStatus::Serving as i32);
+
+    let (status, metrics) = http_get(operations, "/metrics").await;
+    assert_eq!(status, 200);
+    for expected in [
+        "braid_upload_batches_total{agency=\"CSC-NORTH\"}",
+        "braid_upload_involvements_total{agency=\"POL-NORTH\"}",
+        "braid_upload_batch_seconds_count",
+        "braid_call_seconds_count{action=\"panel.signals\"}",
+        "braid_denials_total{action=\"admin.stats\"} 1",
+        "braid_listener_refused_total{reason=\"handshake_failed\"}",
+        "braid_linkage_decisions_total{decision=\"joined\"}",
+        "braid_healthy 1",
+        "braid_audit_entries",
+        "braid_rocksdb_sst_bytes",
+    ] {
+        assert!(metrics.contains(expected), "`{expected}` missing from:\n{metrics}");
+    }
+    // No identifier, pseudonym, profile id or principal in any line.
+    for agency in ["CSC-NORTH", "POL-NORTH"] {
+        let (_, records) = read_extract(Path::new(&prepared.path(&format!("{agency}.bpx"))));
+        for record in &records {
+            assert!(!metrics.contains(&record.record_ref), "a record ref is in the metrics");
+            for involvement in &record.involvements {
+                assert!(!metrics.contains(&involvement.person_ref), "a person ref is in the metrics");
+            }
+        }
+    }
+    for principal in ["csc-north", "pol-north", "panel-north", "auditor", "admin\""] {
+        assert!(!metrics.contains(principal), "the principal {principal} is in the metrics");
+    }
+    assert!(!metrics.lines().any(|l| l.contains("P0")), "a profile id is in the metrics");
+    node.stop().await.expect("stop");
+}

@@ -36,6 +36,13 @@ pub fn empty_root() -> Hash {
     *blake3::hash(b"").as_bytes()
 }
 
+/// The root earlier versions gave an empty tree (the leaf hash of
+/// nothing). Checkpoints of size 0 signed with it still verify: a tree of
+/// no entries has nothing to protect.
+pub fn legacy_empty_root() -> Hash {
+    *blake3::Hasher::new_derive_key(LEAF_CONTEXT).finalize().as_bytes()
+}
+
 fn split(n: usize) -> usize {
     // Largest power of two strictly smaller than n (n >= 2).
     let mut k = 1;
@@ -246,6 +253,7 @@ mod tests {
         assert_eq!(root(&[]), *blake3::hash(b"").as_bytes());
         assert_ne!(root(&[]), root(&[leaf_hash(b"")]));
         assert_eq!(Frontier::new().root(), root(&[]));
+        assert_eq!(legacy_empty_root(), leaf_hash(b""), "what earlier versions signed at size 0");
     }
 
     #[test]

@@ -158,3 +158,35 @@ fn a_resumed_log_continues_the_same_tree() {
     assert_eq!(a.root_after, b.root_after);
     assert_eq!(resumed.size(), 14);
 }
+
+#[test]
+fn a_size_zero_checkpoint_from_an_earlier_version_still_verifies() {
+    let (stored, mut checkpoints, signer) = build(12);
+    checkpoints.push(signer.checkpoint(0, merkle::legacy_empty_root(), 1));
+    checkpoints.push(signer.checkpoint(0, merkle::empty_root(), 2));
+    verify(stored.clone(), &checkpoints, &[], &signer.public_key()).expect("both size-0 roots verify");
+    // Any other root at size 0 does not.
+    let forged = vec![signer.checkpoint(0, merkle::leaf_hash(b"x"), 3)];
+    assert!(verify(stored, &forged, &[], &signer.public_key()).is_err());
+}
+
+#[test]
+fn stored_bytes_are_hashed_as_stored() {
+    let (mut stored, checkpoints, signer) = build(15);
+    // The same entry, decodable and equal, with an unknown field added.
+    stored[4].1.extend_from_slice(&[0xf8, 0x06, 0x01]);
+    assert_eq!(first_bad(verify(stored, &checkpoints, &[], &signer.public_key())), 4);
+    // A verifier key names its key and nothing else.
+    let key = signer.public_key();
+    assert_eq!(parse_verifier_key(&verifier_key(&key)).expect("parses"), key);
+    // Keys whose base64 holds a '+' parse too.
+    for _ in 0..64 {
+        let key = Signer::generate().expect("key").0.public_key();
+        assert_eq!(parse_verifier_key(&verifier_key(&key)).expect("parses"), key);
+    }
+    assert!(parse_verifier_key("braid-node+00000000+AAAA").is_err());
+    let other = Signer::generate().expect("key").0.public_key();
+    let mut mixed = verifier_key(&other);
+    mixed.replace_range(11..19, &verifier_key(&key)[11..19]);
+    assert!(parse_verifier_key(&mixed).is_err(), "a key id that is not the key's");
+}

@@ -184,6 +184,19 @@ fn decode_id(bytes: &[u8], what: &'static str) -> Result<u64> {
     Ok(u64::from_be_bytes(array))
 }
 
+/// RocksDB's size and write-stall state (see [`Store::health`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreHealth {
+    /// Bytes in SST files.
+    pub sst_bytes: u64,
+    /// Bytes in memtables.
+    pub memtable_bytes: u64,
+    /// Writes are stopped (a stall).
+    pub write_stopped: bool,
+    /// Writes are being slowed to this many bytes/s (0: not delayed).
+    pub delayed_write_rate: u64,
+}
+
 impl Store {
     /// Opens (creating if needed) the database in `path`.
     pub fn open(path: &Path) -> Result<Store> {
@@ -204,6 +217,31 @@ impl Store {
         });
         let db = DB::open_cf_descriptors(&options, path, descriptors)?;
         Ok(Store { db })
+    }
+
+    /// The newest audit checkpoint as stored (its text), if any.
+    pub fn last_audit_checkpoint(&self) -> Result<Option<Vec<u8>>> {
+        let mut iter = self.db.iterator_cf(self.cf(AUDIT_CHECKPOINTS)?, rocksdb::IteratorMode::End);
+        match iter.next() {
+            Some(item) => Ok(Some(item?.1.into_vec())),
+            None => Ok(None),
+        }
+    }
+
+    /// What RocksDB reports of its health and size, summed over the
+    /// column families: bytes in SST files, bytes in memtables, and whether
+    /// writes are stopped or delayed (a write stall).
+    pub fn health(&self) -> StoreHealth {
+        let mut health = StoreHealth::default();
+        for name in COLUMN_FAMILIES {
+            let Ok(cf) = self.cf(name) else { continue };
+            let value = |property: &str| self.db.property_int_value_cf(cf, property).ok().flatten().unwrap_or(0);
+            health.sst_bytes += value("rocksdb.total-sst-files-size");
+            health.memtable_bytes += value("rocksdb.cur-size-all-mem-tables");
+            health.write_stopped |= value("rocksdb.is-write-stopped") != 0;
+            health.delayed_write_rate = health.delayed_write_rate.max(value("rocksdb.actual-delayed-write-rate"));
+        }
+        health
     }
 
     fn cf(&self, name: &str) -> Result<&rocksdb::ColumnFamily> {

@@ -57,6 +57,7 @@ fn node_config(data: &Path, keys: &Path, unaudited: bool) -> NodeConfig {
         tls: Some(braid_node::TlsFiles::in_dir(&keys.join("node"))),
         policy: Some(keys.join("node/policy.toml")),
         unaudited_reads_for_benchmarks: unaudited,
+        operations_listen: None,
         ..NodeConfig::default()
     }
 }

@@ -83,6 +83,7 @@ async fn main() {
     let started = Instant::now();
     let node = braid_node::spawn(braid_node::NodeConfig {
         listen: "127.0.0.1:0".parse().expect("address"),
+        operations_listen: None,
         data_dir: dir.path().to_path_buf(),
         tls: Some(braid_node::TlsFiles::in_dir(&keys_dir.path().join("node"))),
         policy: Some(keys_dir.path().join("node/policy.toml")),

@@ -68,6 +68,7 @@ pub async fn run(children: usize, seed: u64, keep: Option<PathBuf>) -> Result<()
         partnerships: [(PARTNERSHIP.to_owned(), agencies.clone())].into(),
         tls: Some(braid_node::TlsFiles::in_dir(&keys_dir.join("node"))),
         policy: Some(keys_dir.join("node/policy.toml")),
+        operations_listen: None,
         ..braid_node::NodeConfig::default()
     })
     .await?;

@@ -165,12 +165,14 @@ impl AuditLog {
         };
         let checkpoints = stored_checkpoints(&store)?;
         let mut leaves = Vec::new();
-        verify_stored(&store, &checkpoints, &[], &signer.public_key(), |leaf| leaves.push(leaf))?.map_err(|error| {
+        let verifying = Instant::now();
+        let verified = verify_stored(&store, &checkpoints, &[], &signer.public_key(), |leaf| leaves.push(leaf))?.map_err(|error| {
             EngineError::AuditBroken(format!(
                 "{error}. The node does not add to an audit log that fails verification; \
                  inspect it with `braid audit verify --data-dir` and restore the store from a backup"
             ))
         })?;
+        tracing::info!(entries = verified.entries, checkpoints = verified.checkpoints, seconds = verifying.elapsed().as_secs_f64(), "audit log verified");
         let public_key = signer.public_key();
         let writer = Writer {
             log: Log::resume(leaves.iter().copied()),

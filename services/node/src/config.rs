@@ -39,6 +39,10 @@ pub struct NodeConfig {
     pub audit: AuditSettings,
     /// What one caller, or anyone who can reach the port, may take.
     pub limits: Limits,
+    /// The operations listener (plain HTTP: `/healthz`, `/readyz`,
+    /// `/metrics`, nothing else), for probes and Prometheus. Keep it on
+    /// loopback or a private network.
+    pub operations_listen: Option<SocketAddr>,
     /// Listen without TLS and take each caller's principal from the
     /// `braid-principal` header, unproven. For local development only; set
     /// only by the `--insecure-dev` flag, never from a file.
@@ -159,6 +163,7 @@ impl Default for NodeConfig {
             policy: None,
             audit: AuditSettings::default(),
             limits: Limits::default(),
+            operations_listen: Some(SocketAddr::from(([127, 0, 0, 1], 7444))),
             insecure_dev: false,
             unaudited_reads_for_benchmarks: false,
         }

@@ -10,7 +10,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use braid_linkage::model::{DICE, FEATURES, PERSON};
@@ -349,6 +349,7 @@ pub struct Engine {
     serving: Mutex<u64>,
     turn: Condvar,
     poisoned: AtomicBool,
+    decisions: DecisionCounts,
 }
 
 /// Counts of what the node holds.
@@ -549,12 +550,34 @@ impl Pending {
 
 /// Adds each involvement's latest decisions to `set`; withdrawn ones have
 /// none.
-fn put_links(set: &mut WriteSet, outcomes: Vec<(InvolvementId, Outcome)>, withdrawn: &[InvolvementId]) {
+fn put_links(set: &mut WriteSet, outcomes: Vec<(InvolvementId, Outcome)>, withdrawn: &[InvolvementId], counts: &DecisionCounts) {
     let mut done: HashSet<InvolvementId> = withdrawn.iter().copied().collect();
     for (id, outcome) in outcomes.into_iter().rev() {
         if done.insert(id) {
+            for entry in &outcome.entries {
+                counts.note(entry.decision);
+            }
             set.put_links(id, &stored_links(&outcome));
         }
+    }
+}
+
+/// Linkage decisions made since start-up, by kind (for the metrics).
+#[derive(Debug, Default)]
+pub struct DecisionCounts([AtomicU64; 6]);
+
+impl DecisionCounts {
+    fn note(&self, decision: Decision) {
+        if let Some(count) = self.0.get(decision.number() as usize) {
+            count.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Each decision kind with its count.
+    pub fn counts(&self) -> Vec<(Decision, u64)> {
+        (1..self.0.len() as u32)
+            .filter_map(|n| Some((Decision::from_number(n)?, self.0[n as usize].load(Ordering::Relaxed))))
+            .collect()
     }
 }
 
@@ -634,7 +657,36 @@ impl Engine {
             serving: Mutex::new(0),
             turn: Condvar::new(),
             poisoned: AtomicBool::new(false),
+            decisions: DecisionCounts::default(),
         })
+    }
+
+    /// Whether the engine still accepts work: false once a write failed
+    /// after later batches were linked on top of it (restart the node).
+    pub fn healthy(&self) -> bool {
+        !self.poisoned.load(Ordering::SeqCst)
+    }
+
+    /// Live involvements in the linker's index.
+    pub fn index_size(&self) -> Result<usize, EngineError> {
+        Ok(self.lock_state()?.linker.live_ids().len())
+    }
+
+    /// Linkage decisions made since start-up.
+    pub fn decision_counts(&self) -> &DecisionCounts {
+        &self.decisions
+    }
+
+    /// RocksDB's size and write-stall state.
+    pub fn store_health(&self) -> braid_store::StoreHealth {
+        self.store.health()
+    }
+
+    /// Entries in the audit log, and when its newest checkpoint was signed
+    /// (milliseconds since the Unix epoch; `None` before the first).
+    pub fn audit_status(&self) -> Result<(u64, Option<u64>), EngineError> {
+        let newest = self.store.last_audit_checkpoint()?.and_then(|text| Checkpoint::from_text(&String::from_utf8_lossy(&text)).ok());
+        Ok((self.audit.size()?, newest.map(|c| c.time_ms)))
     }
 
     pub(crate) fn lock_state(&self) -> Result<MutexGuard<'_, State>, EngineError> {
@@ -895,7 +947,7 @@ impl Engine {
         let ticket = Engine::seal(state, &mut set, fact_changes, dirty);
         state.epoch.get_or_insert_with(|| submission.epoch.clone());
         drop(guard);
-        put_links(&mut set, outcomes, &withdrawn);
+        put_links(&mut set, outcomes, &withdrawn, &self.decisions);
         entry.result_count = u64::from(ack.accepted + ack.replaced + ack.unchanged);
         entry.outcome = "ok".to_owned();
         let index = self.write_in_turn(ticket, set, entry)?;
@@ -939,7 +991,7 @@ impl Engine {
         let (mut set, outcomes, withdrawn_ids, fact_changes, dirty) = pending.into_parts();
         let ticket = Engine::seal(state, &mut set, fact_changes, dirty);
         drop(guard);
-        put_links(&mut set, outcomes, &withdrawn_ids);
+        put_links(&mut set, outcomes, &withdrawn_ids, &self.decisions);
         entry.result_count = u64::from(withdrawn);
         entry.outcome = "ok".to_owned();
         let index = self.write_in_turn(ticket, set, entry)?;
@@ -978,7 +1030,7 @@ impl Engine {
         set.put_model(state.linker.model().to_bytes());
         let ticket = Engine::seal(state, &mut set, fact_changes, dirty);
         drop(guard);
-        put_links(&mut set, outcomes, &withdrawn);
+        put_links(&mut set, outcomes, &withdrawn, &self.decisions);
         entry.result_count = count;
         entry.outcome = "ok".to_owned();
         let index = self.write_in_turn(ticket, set, entry)?;

@@ -63,6 +63,7 @@ pub struct Gate {
     denials: Denials,
     uploads: Uploads,
     agency_types: std::collections::BTreeMap<String, String>,
+    metrics: Arc<crate::ops::Metrics>,
 }
 
 /// Upload streams open per principal, and the batches being applied.
@@ -153,7 +154,26 @@ impl Gate {
             denials: Denials::new(crate::config::Limits::default().audited_denials_per_minute),
             uploads: Uploads::new(&crate::config::Limits::default()),
             agency_types: std::collections::BTreeMap::new(),
+            metrics: Arc::default(),
         }
+    }
+
+    /// Counts calls into `metrics`.
+    pub fn set_metrics(&mut self, metrics: Arc<crate::ops::Metrics>) {
+        self.metrics = metrics;
+    }
+
+    /// What the node counts.
+    pub fn metrics(&self) -> &crate::ops::Metrics {
+        &self.metrics
+    }
+
+    /// Appends an audit entry durably, timing it.
+    async fn audit(&self, entry: Entry) -> Result<u64, Status> {
+        let started = std::time::Instant::now();
+        let index = self.engine.audit(entry).await.map_err(status)?;
+        self.metrics.audit_append_seconds.observe(started.elapsed().as_secs_f64());
+        Ok(index)
     }
 
     /// Takes uploading agencies' types from the node's configuration.
@@ -289,12 +309,13 @@ impl Gate {
         let Err(reason) = decision else {
             return Ok(());
         };
+        self.metrics.denials.get_or_create(&crate::ops::ActionLabel { action: entry.action.clone() }).inc();
         if !self.denials.audit(caller.principal.as_deref().unwrap_or("")) {
             return Err(Status::permission_denied(format!("{reason} (refusals of this caller are no longer audited this minute)")));
         }
         let mut refused = entry.clone();
         refused.outcome = format!("denied: {reason}");
-        let index = self.engine.audit(refused).await.map_err(status)?;
+        let index = self.audit(refused).await?;
         info!(action = %entry.action, audit_entry = index, "call refused");
         Err(Status::permission_denied(reason))
     }
@@ -312,13 +333,15 @@ impl Gate {
     /// or the error it ends with. The answer is released only once its
     /// entry is durable; the entry's index goes back in a response header.
     pub async fn finish<T>(&self, mut entry: Entry, result: Result<(T, Outcome), Status>) -> Result<Response<T>, Status> {
+        let seconds = crate::audit::now_ms().saturating_sub(entry.time_ms) as f64 / 1000.0;
+        self.metrics.call_seconds.get_or_create(&crate::ops::ActionLabel { action: entry.action.clone() }).observe(seconds);
         match result {
             Ok((answer, _)) if !self.audit_reads => Ok(Response::new(answer)),
             Ok((answer, outcome)) => {
                 entry.touched = outcome.touched;
                 entry.result_count = outcome.count;
                 entry.outcome = "ok".to_owned();
-                let index = self.engine.audit(entry).await.map_err(status)?;
+                let index = self.audit(entry).await?;
                 Ok(with_receipt(Response::new(answer), index))
             }
             Err(error) => {

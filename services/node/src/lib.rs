@@ -11,6 +11,7 @@ pub mod config;
 pub mod engine;
 pub mod gate;
 pub mod listener;
+pub mod ops;
 pub mod panel;
 pub mod service;
 pub mod validate;
@@ -49,6 +50,10 @@ pub struct RunningNode {
     gate: Arc<gate::Gate>,
     counts: Arc<ListenerCounts>,
     tls_files: Option<Arc<listener::Tls>>,
+    /// The operations listener's address (with port 0, the one bound).
+    pub operations: Option<SocketAddr>,
+    operations_stop: Arc<tokio::sync::Notify>,
+    operations_task: Option<tokio::task::JoinHandle<()>>,
     policy: std::path::PathBuf,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
@@ -93,9 +98,20 @@ impl RunningNode {
 
     /// Stops serving and waits until the store is closed.
     pub async fn stop(self) -> anyhow::Result<()> {
-        let RunningNode { shutdown, task, gate, .. } = self;
+        let RunningNode {
+            shutdown,
+            task,
+            gate,
+            operations_stop,
+            operations_task,
+            ..
+        } = self;
         if let Some(shutdown) = shutdown {
             let _ = shutdown.send(());
+        }
+        operations_stop.notify_one();
+        if let Some(operations) = operations_task {
+            let _ = operations.await;
         }
         // The engine closes once nothing holds it.
         drop(gate);
@@ -131,11 +147,35 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
     let max = config.max_batch_records;
     let partnerships = config.partnerships.clone();
     let checkpoints = audit::CheckpointPolicy::from(config.audit);
+    // The operations listener answers probes from the start: not ready
+    // while the store opens and the index is rebuilt.
+    let counts = Arc::new(ListenerCounts::default());
+    let ops_node = Arc::new(ops::Node {
+        counts: Arc::clone(&counts),
+        ..ops::Node::default()
+    });
+    let ops_stop = Arc::new(tokio::sync::Notify::new());
+    let operations = match config.operations_listen {
+        Some(address) => {
+            let stop = Arc::clone(&ops_stop);
+            let (bound, task) = ops::serve(address, Arc::clone(&ops_node), async move { stop.notified().await }).await?;
+            tracing::info!(address = %bound, "operations listener (/healthz, /readyz, /metrics)");
+            Some((bound, task))
+        }
+        None => None,
+    };
+    let opened = std::time::Instant::now();
     let engine = tokio::task::spawn_blocking(move || Engine::open(&data_dir, expected, max, checkpoints))
         .await
         .context("open the store")?
         .context("open the store")?;
     let engine = Arc::new(engine);
+    tracing::info!(
+        involvements = engine.index_size().unwrap_or(0),
+        seconds = opened.elapsed().as_secs_f64(),
+        "index rebuilt"
+    );
+    let _ = ops_node.engine.set(Arc::downgrade(&engine));
     let mut gate = gate::Gate::new(Arc::clone(&engine), policy, config.insecure_dev);
     gate.limit_audited_denials(config.limits.audited_denials_per_minute);
     gate.limit_uploads(&config.limits);
@@ -147,7 +187,9 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
         tracing::warn!("reads are NOT audited: a benchmark baseline, never a deployment");
         gate.skip_read_audit_for_benchmarks();
     }
+    gate.set_metrics(Arc::clone(&ops_node.metrics));
     let gate = Arc::new(gate);
+    let _ = ops_node.gate.set(Arc::downgrade(&gate));
     if config.insecure_dev {
         tracing::warn!("--insecure-dev: listening WITHOUT TLS; callers' principals are claimed, not proven");
     }
@@ -158,7 +200,6 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
     let (shutdown_sender, shutdown_receiver) = tokio::sync::oneshot::channel::<()>();
     let with_tls = tls.is_some();
     let limits = config.limits;
-    let counts = Arc::new(ListenerCounts::default());
     let incoming = listener::accept(listener, tls.clone(), &limits, Arc::clone(&counts));
     let checkpointer = {
         let engine = Arc::clone(&engine);
@@ -176,9 +217,43 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
             }
         })
     };
+    // The standard gRPC health service on the mTLS port: SERVING while
+    // the engine can do its work, NOT_SERVING after a failed write.
+    let (health, health_service) = tonic_health::server::health_reporter();
+    let health_watch = {
+        let engine = Arc::clone(&engine);
+        let services = [
+            "",
+            "braid.v1.IngestService",
+            "braid.v1.AdminService",
+            "braid.v1.PanelService",
+            "braid.v1.AuditService",
+        ];
+        tokio::spawn(async move {
+            let mut last = None;
+            loop {
+                let healthy = engine.healthy();
+                if last != Some(healthy) {
+                    let status = if healthy {
+                        tonic_health::ServingStatus::Serving
+                    } else {
+                        tracing::error!("a write failed after later batches were linked: the node now refuses work and reports NOT_SERVING; restart it");
+                        tonic_health::ServingStatus::NotServing
+                    };
+                    for service in services {
+                        health.set_service_status(service, status).await;
+                    }
+                    last = Some(healthy);
+                }
+                tokio::time::sleep(ops::HEALTH_PERIOD).await;
+            }
+        })
+    };
     let served_gate = Arc::clone(&gate);
+    let serving_node = Arc::clone(&ops_node);
     let task = tokio::spawn(async move {
         let gate = served_gate;
+        serving_node.serving.store(true, std::sync::atomic::Ordering::SeqCst);
         let keepalive = std::time::Duration::from_secs(limits.keepalive_seconds);
         let served = tonic::transport::Server::builder()
             .timeout(std::time::Duration::from_secs(limits.call_seconds))
@@ -198,12 +273,16 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
                 PanelServiceServer::new(service::Panel::new(Arc::clone(&gate), partnerships)).max_decoding_message_size(MAX_QUERY_MESSAGE_BYTES),
             )
             .add_service(AuditServiceServer::new(service::Audit::new(Arc::clone(&gate))).max_decoding_message_size(MAX_QUERY_MESSAGE_BYTES))
+            .add_service(health_service)
             .serve_with_incoming_shutdown(incoming, async {
                 let _ = shutdown_receiver.await;
             })
             .await;
+        serving_node.serving.store(false, std::sync::atomic::Ordering::SeqCst);
         checkpointer.abort();
         let _ = checkpointer.await;
+        health_watch.abort();
+        let _ = health_watch.await;
         drop(gate);
         served.context("serve gRPC")?;
         // A last checkpoint covers every entry, so an auditor sees the
@@ -232,6 +311,9 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
         gate,
         counts,
         tls_files: tls,
+        operations: operations.as_ref().map(|(address, _)| *address),
+        operations_stop: ops_stop,
+        operations_task: operations.map(|(_, task)| task),
         policy: policy_path,
         shutdown: Some(shutdown_sender),
         task,

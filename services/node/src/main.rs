@@ -20,6 +20,10 @@ struct Args {
     /// Address to listen on, e.g. 127.0.0.1:7443.
     #[arg(long)]
     listen: Option<SocketAddr>,
+    /// Address of the operations listener (plain HTTP: /healthz, /readyz,
+    /// /metrics), e.g. 127.0.0.1:7444.
+    #[arg(long, value_name = "ADDRESS")]
+    operations_listen: Option<SocketAddr>,
     /// RocksDB data directory.
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -37,6 +41,17 @@ struct Args {
     /// braid-principal header). Local development only.
     #[arg(long)]
     insecure_dev: bool,
+    /// Log lines as `text` (colour only on a terminal) or `json` (one
+    /// object per line, for a log collector).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 /// What the node logs unless `RUST_LOG` says otherwise: its own events,
@@ -46,10 +61,15 @@ const DEFAULT_LOG: &str = "info";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| DEFAULT_LOG.into()))
-        .init();
     let args = Args::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| DEFAULT_LOG.into());
+    match args.log_format {
+        LogFormat::Json => tracing_subscriber::fmt().json().with_env_filter(filter).init(),
+        LogFormat::Text => {
+            use std::io::IsTerminal;
+            tracing_subscriber::fmt().with_ansi(std::io::stdout().is_terminal()).with_env_filter(filter).init();
+        }
+    }
     let mut config = match &args.config {
         Some(path) => {
             let text = std::fs::read_to_string(path).with_context(|| format!("read config {}", path.display()))?;
@@ -60,6 +80,9 @@ async fn main() -> anyhow::Result<()> {
     config.apply_env()?;
     if let Some(listen) = args.listen {
         config.listen = listen;
+    }
+    if let Some(address) = args.operations_listen {
+        config.operations_listen = Some(address);
     }
     if let Some(dir) = args.data_dir {
         config.data_dir = dir;

@@ -160,10 +160,13 @@ impl IngestService for Ingest {
                         return;
                     }
                 };
+                let agency = current.agency.clone();
+                let started = std::time::Instant::now();
                 let result = blocking(move || engine.apply_batch_ids(&current, sequence, records, entry)).await;
                 drop(turn);
                 match result {
                     Ok((ack, audit_entry, ids)) => {
+                        gate.metrics().batch(&agency, count as u64, u64::from(ack.involvements), started.elapsed().as_secs_f64());
                         added.extend(ids);
                         info!(sequence, records = count, accepted = ack.accepted, rejected = ack.rejections.len(), replayed = ack.replayed, audit_entry, "batch applied");
                         if sender.send(Ok(ack)).await.is_err() {
