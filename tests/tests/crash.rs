@@ -122,3 +122,105 @@ fn killing_the_node_during_concurrent_uploads_loses_nothing_it_acknowledged() {
         assert_eq!(after[count], reference_stats[count], "{count}: {after} against {reference_stats}");
     }
 }
+
+#[test]
+fn a_backup_taken_during_uploads_restores_to_a_node_that_verifies_and_resumes() {
+    let prepared = prepare(150);
+    let keys = prepared.path("keys");
+    let files: Vec<(&str, String)> = AGENCIES.iter().map(|a| (*a, prepared.path(&format!("{a}.bpx")))).collect();
+    let expected: usize = files.iter().map(|(_, file)| read_extract(Path::new(file)).1.len()).sum();
+    let address = free_port();
+    let url = format!("https://{address}");
+    let dir = prepared.dir.path();
+    let config = dir.join("node.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"{address}\"\noperations_listen = \"127.0.0.1:0\"\ndata_dir = {:?}\nbackups_dir = {:?}\npolicy = {:?}\n[tls]\ncertificate = {:?}\nprivate_key = {:?}\nclient_ca = {:?}\n",
+            dir.join("data"),
+            dir.join("backups"),
+            Path::new(&keys).join("node/policy.toml"),
+            Path::new(&keys).join("node/node.crt"),
+            Path::new(&keys).join("node/node.key"),
+            Path::new(&keys).join("node/ca.crt"),
+        ),
+    )
+    .expect("write config");
+    let start_with = |data: &Path| {
+        let child = Command::new(node_binary())
+            .arg("--config")
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(data)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start braid-node");
+        let started = Instant::now();
+        while TcpStream::connect(address).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(60), "braid-node did not start listening");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child
+    };
+
+    let mut node = start_with(&dir.join("data"));
+    for (agency, file) in &files[..2] {
+        ok(&upload(&keys, &url, agency, file));
+    }
+    let saved = prepared.path("saved.checkpoint");
+    ok(&braid_as(&keys, "auditor", &["audit", "checkpoint", "--node", &url, "--save", &saved]));
+    let before = stats(&keys, &url)["records"].as_u64().expect("records");
+    // The backup is taken while two agencies upload.
+    let uploads: Vec<Child> = files[2..].iter().map(|(agency, file)| upload_in_background(&keys, &url, agency, file)).collect();
+    std::thread::sleep(Duration::from_millis(50));
+    let backup = ok(&braid_as(&keys, "admin", &["admin", "backup", "--node", &url, "--out", "during-uploads"]));
+    assert!(backup.contains("backup written"), "{backup}");
+    for mut upload in uploads {
+        upload.wait().expect("upload ends");
+    }
+    for (agency, file) in &files[2..] {
+        ok(&upload(&keys, &url, agency, file));
+    }
+    ok(&braid_as(&keys, "admin", &["admin", "relink", "--node", &url]));
+    let original = stats(&keys, &url);
+    assert_eq!(original["records"].as_u64(), Some(expected as u64));
+    // A name that is a path is refused.
+    let refused = failed(&braid_as(&keys, "admin", &["admin", "backup", "--node", &url, "--out", "../elsewhere"]));
+    assert!(refused.contains("backup name"), "{refused}");
+    node.kill().expect("stop");
+    node.wait().expect("reap");
+
+    // Restore into a new directory: the copy verifies, the node starts on
+    // it and holds at least what was uploaded before the backup.
+    let restored = dir.join("restored");
+    let restore = Command::new(node_binary())
+        .arg("--restore")
+        .arg(dir.join("backups/during-uploads"))
+        .arg("--data-dir")
+        .arg(&restored)
+        .output()
+        .expect("restore");
+    assert!(restore.status.success(), "{}", String::from_utf8_lossy(&restore.stderr));
+    assert!(String::from_utf8_lossy(&restore.stdout).contains("audit log verified"));
+    let again = Command::new(node_binary()).arg("--restore").arg(dir.join("backups/during-uploads")).arg("--data-dir").arg(&restored).output().expect("restore");
+    assert!(!again.status.success() && String::from_utf8_lossy(&again.stderr).contains("not empty"), "a restore never overwrites");
+    let mut node = start_with(&restored);
+    let held = stats(&keys, &url)["records"].as_u64().expect("records");
+    assert!(held >= before && held <= expected as u64, "{before} ≤ {held} ≤ {expected}");
+    let verified = ok(&braid_as(&keys, "auditor", &["audit", "verify", "--node", &url, "--saved", &saved]));
+    assert!(verified.contains("consistent with 1 saved checkpoints"), "{verified}");
+    // Every upload resumes against the restored node: nothing lost, nothing
+    // twice, and the same profiles once re-decided.
+    for (agency, file) in &files {
+        ok(&upload(&keys, &url, agency, file));
+    }
+    ok(&braid_as(&keys, "admin", &["admin", "relink", "--node", &url]));
+    let resumed = stats(&keys, &url);
+    for count in ["records", "involvements", "profiles"] {
+        assert_eq!(resumed[count], original[count], "{count}: {resumed} against {original}");
+    }
+    node.kill().expect("stop");
+    node.wait().expect("reap");
+}

@@ -73,6 +73,16 @@ pub async fn relink_command(node: &NodeArgs) -> Result<()> {
     Ok(())
 }
 
+/// `braid admin backup`.
+pub async fn backup_command(node: &NodeArgs, name: String) -> Result<()> {
+    let mut client = client(node).await?;
+    let answer = client.backup(v1::BackupRequest { name }).await.map_err(connect::refused)?.into_inner();
+    println!("backup written on the node's host to {}", answer.path);
+    println!("it holds {} records and {} audit entries", answer.records, answer.audit_entries);
+    println!("restore: stop the node, then braid-node --restore {} --data-dir NEW-DIR, and start it on NEW-DIR", answer.path);
+    Ok(())
+}
+
 /// `braid admin stats`.
 pub async fn stats_command(node: &NodeArgs, json: bool) -> Result<()> {
     let stats = fetch_stats(node).await?;

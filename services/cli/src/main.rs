@@ -330,6 +330,18 @@ enum AdminCommand {
         #[command(flatten)]
         node: connect::NodeArgs,
     },
+    /// Take an online, consistent backup while the node keeps serving: a
+    /// RocksDB checkpoint (records, linkage, the audit log and its signing
+    /// key, as of one moment) in a new directory under the node's
+    /// backups_dir. Restore with `braid-node --restore DIR --data-dir NEW`.
+    Backup {
+        #[command(flatten)]
+        node: connect::NodeArgs,
+        /// The backup's directory name under the node's backups_dir
+        /// (default: braid-backup-<time>).
+        #[arg(long, value_name = "NAME")]
+        out: Option<String>,
+    },
     /// Counts of records, involvements and profiles.
     Stats {
         #[command(flatten)]
@@ -423,6 +435,7 @@ async fn main() -> Result<()> {
             AdminCommand::Clusters { node, out } => admin::clusters_command(&node, &out).await,
             AdminCommand::Stats { node, json } => admin::stats_command(&node, json).await,
             AdminCommand::Relink { node } => admin::relink_command(&node).await,
+            AdminCommand::Backup { node, out } => admin::backup_command(&node, out.unwrap_or_default()).await,
             AdminCommand::Explain { node, profile, agency, record_ref, json } => {
                 admin::explain_command(&node, profile, agency.zip(record_ref), json).await
             }

@@ -39,6 +39,10 @@ pub struct NodeConfig {
     pub audit: AuditSettings,
     /// What one caller, or anyone who can reach the port, may take.
     pub limits: Limits,
+    /// Where `braid admin backup` writes backups (each a new directory;
+    /// on the same filesystem as data_dir, a backup is mostly hard links).
+    /// Without it, backups are refused.
+    pub backups_dir: Option<PathBuf>,
     /// The operations listener (plain HTTP: `/healthz`, `/readyz`,
     /// `/metrics`, nothing else), for probes and Prometheus. Keep it on
     /// loopback or a private network.
@@ -164,6 +168,7 @@ impl Default for NodeConfig {
             audit: AuditSettings::default(),
             limits: Limits::default(),
             operations_listen: Some(SocketAddr::from(([127, 0, 0, 1], 7444))),
+            backups_dir: None,
             insecure_dev: false,
             unaudited_reads_for_benchmarks: false,
         }

@@ -1037,6 +1037,22 @@ impl Engine {
         Ok((count, index))
     }
 
+    /// Writes an online, consistent backup into `path` (which must not
+    /// exist): a RocksDB checkpoint holding every acknowledged batch, the
+    /// linkage state, the audit log and its signing key as of one moment.
+    /// `entry` is audited first, so the backup holds the entry that made it.
+    /// Returns the records and audit entries the backup holds.
+    pub fn backup(&self, path: &Path, mut entry: Entry) -> Result<(u64, u64, u64), EngineError> {
+        if path.exists() {
+            return Err(EngineError::InvalidRequest("a backup of that name already exists".to_owned()));
+        }
+        entry.outcome = "ok".to_owned();
+        let index = self.audit.append_blocking(entry, None)?;
+        self.store.backup(path)?;
+        let records = self.store.count_records()?;
+        Ok((records, index + 1, index))
+    }
+
     /// Whether the linkage model has been fitted to data yet (until it has,
     /// decisions are made with its starting values).
     pub fn model_fitted(&self) -> Result<bool, EngineError> {

@@ -146,6 +146,7 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
     let expected = config.expected_epoch.clone();
     let max = config.max_batch_records;
     let partnerships = config.partnerships.clone();
+    let backups_dir = config.backups_dir.clone();
     let checkpoints = audit::CheckpointPolicy::from(config.audit);
     // The operations listener answers probes from the start: not ready
     // while the store opens and the index is rebuilt.
@@ -268,7 +269,7 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
                 IngestServiceServer::new(service::Ingest::new(Arc::clone(&gate)))
                     .max_decoding_message_size(max_upload_message_bytes(max)),
             )
-            .add_service(AdminServiceServer::new(service::Admin::new(Arc::clone(&gate))).max_decoding_message_size(MAX_QUERY_MESSAGE_BYTES))
+            .add_service(AdminServiceServer::new(service::Admin::new(Arc::clone(&gate), backups_dir)).max_decoding_message_size(MAX_QUERY_MESSAGE_BYTES))
             .add_service(
                 PanelServiceServer::new(service::Panel::new(Arc::clone(&gate), partnerships)).max_decoding_message_size(MAX_QUERY_MESSAGE_BYTES),
             )

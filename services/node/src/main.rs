@@ -41,6 +41,11 @@ struct Args {
     /// braid-principal header). Local development only.
     #[arg(long)]
     insecure_dev: bool,
+    /// Restore a backup (`braid admin backup`) into --data-dir, which must
+    /// not exist or be empty: copies it, verifies its audit log, and exits.
+    /// Start the node on --data-dir afterwards.
+    #[arg(long, value_name = "BACKUP")]
+    restore: Option<PathBuf>,
     /// Log lines as `text` (colour only on a terminal) or `json` (one
     /// object per line, for a log collector).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
@@ -97,6 +102,9 @@ async fn main() -> anyhow::Result<()> {
         config.policy = Some(policy);
     }
     config.insecure_dev = args.insecure_dev;
+    if let Some(backup) = &args.restore {
+        return restore(backup, &config.data_dir);
+    }
     config.validate().context("check configuration")?;
     let node = braid_node::spawn(config).await?;
     use tokio::signal::unix::{signal, SignalKind};
@@ -123,4 +131,31 @@ async fn main() -> anyhow::Result<()> {
     }
     tracing::info!("shutting down");
     node.stop().await
+}
+
+/// `braid-node --restore BACKUP --data-dir DIR`: copies the backup into a
+/// new data directory and verifies its audit log there.
+fn restore(backup: &std::path::Path, data_dir: &std::path::Path) -> anyhow::Result<()> {
+    anyhow::ensure!(backup.join("CURRENT").exists(), "{} is not a backup (no RocksDB CURRENT file)", backup.display());
+    if data_dir.exists() {
+        let empty = std::fs::read_dir(data_dir).with_context(|| format!("read {}", data_dir.display()))?.next().is_none();
+        anyhow::ensure!(empty, "{} is not empty: restore into a new directory, so nothing is overwritten", data_dir.display());
+    }
+    std::fs::create_dir_all(data_dir).with_context(|| format!("create {}", data_dir.display()))?;
+    let mut copied = 0u64;
+    for file in std::fs::read_dir(backup).with_context(|| format!("read {}", backup.display()))? {
+        let file = file?;
+        anyhow::ensure!(file.file_type()?.is_file(), "{} holds something that is not a file", backup.display());
+        copied += std::fs::copy(file.path(), data_dir.join(file.file_name())).with_context(|| format!("copy {}", file.path().display()))?;
+    }
+    let verified = braid_node::audit::verify_directory(data_dir, &[], &|_| Ok(()))?;
+    println!(
+        "restored {} ({} bytes) into {}; audit log verified: {} entries",
+        backup.display(),
+        copied,
+        data_dir.display(),
+        verified.entries
+    );
+    println!("start the node with --data-dir {}", data_dir.display());
+    Ok(())
 }

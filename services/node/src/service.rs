@@ -248,12 +248,13 @@ impl IngestService for Ingest {
 /// Implements the admin service.
 pub struct Admin {
     gate: Arc<Gate>,
+    backups_dir: Option<std::path::PathBuf>,
 }
 
 impl Admin {
-    /// Serves through `gate`.
-    pub fn new(gate: Arc<Gate>) -> Admin {
-        Admin { gate }
+    /// Serves through `gate`, writing backups under `backups_dir`.
+    pub fn new(gate: Arc<Gate>, backups_dir: Option<std::path::PathBuf>) -> Admin {
+        Admin { gate, backups_dir }
     }
 
     /// Admits an administrative call; returns its audit entry.
@@ -329,6 +330,53 @@ impl AdminService for Admin {
             Ok((involvements, profiles_before, profiles_after, index)) => {
                 info!(involvements, profiles_before, profiles_after, audit_entry = index, "every profile re-decided");
                 Ok(with_receipt(Response::new(v1::RelinkResponse { involvements, profiles_before, profiles_after }), index))
+            }
+            Err(status) => {
+                self.gate.record_failure(failed_entry, &status).await;
+                Err(status)
+            }
+        }
+    }
+
+    #[instrument(skip_all)]
+    async fn backup(&self, request: Request<v1::BackupRequest>) -> Result<Response<v1::BackupResponse>, Status> {
+        let mut entry = self.admit(&request, "admin.backup").await?;
+        let name = request.into_inner().name;
+        let name = if name.is_empty() {
+            let seconds = crate::audit::now_ms() / 1000;
+            let date = braid_template::Date::from_days_since_epoch((seconds / 86_400) as i64);
+            let rest = seconds % 86_400;
+            format!("braid-backup-{:04}{:02}{:02}T{:02}{:02}{:02}Z", date.year, date.month, date.day, rest / 3600, rest / 60 % 60, rest % 60)
+        } else {
+            name
+        };
+        let Some(dir) = self.backups_dir.clone() else {
+            let status = Status::failed_precondition("this node has no backups_dir in its config, so it takes no backups");
+            return self.gate.finish(entry, Err(status)).await;
+        };
+        if name.len() > 100 || name.starts_with('.') || !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
+            let status = Status::invalid_argument("a backup name is 1 to 100 letters, digits, '-', '_' or '.', not starting with '.'");
+            return self.gate.finish(entry, Err(status)).await;
+        }
+        entry.touched = vec![name.clone()];
+        let failed_entry = entry.clone();
+        let path = dir.join(&name);
+        let engine = Arc::clone(self.gate.engine());
+        let target = path.clone();
+        match blocking(move || {
+            std::fs::create_dir_all(&dir).map_err(|error| EngineError::InvalidRequest(format!("cannot create the backups directory: {}", error.kind())))?;
+            engine.backup(&target, entry)
+        })
+        .await
+        {
+            Ok((records, audit_entries, index)) => {
+                info!(backup = %name, records, audit_entries, audit_entry = index, "backup written");
+                let response = v1::BackupResponse {
+                    path: path.display().to_string(),
+                    records,
+                    audit_entries,
+                };
+                Ok(with_receipt(Response::new(response), index))
             }
             Err(status) => {
                 self.gate.record_failure(failed_entry, &status).await;
