@@ -224,3 +224,36 @@ fn a_backup_taken_during_uploads_restores_to_a_node_that_verifies_and_resumes() 
     node.kill().expect("stop");
     node.wait().expect("reap");
 }
+
+#[test]
+fn check_config_names_every_problem_without_starting() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let keys = dir.path().join("keys");
+    ok(&braid(&["keys", "init", "--out", &keys.display().to_string()]));
+    let check = |config: &str, extra: &[&str]| {
+        let path = dir.path().join("node.toml");
+        std::fs::write(&path, config).expect("write config");
+        Command::new(node_binary())
+            .arg("--check-config")
+            .arg("--config")
+            .arg(&path)
+            .arg("--tls")
+            .arg(keys.join("node"))
+            .args(extra)
+            .output()
+            .expect("run braid-node")
+    };
+    let policy = keys.join("node/policy.toml");
+    let good = check(&format!("policy = {policy:?}\n[partnerships]\nnorth = [\"CSC-NORTH\", \"POL-NORTH\"]\n"), &[]);
+    assert!(good.status.success(), "{}", String::from_utf8_lossy(&good.stderr));
+    assert!(String::from_utf8_lossy(&good.stdout).contains("configuration OK"));
+
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(keys.join("node/node.key"), std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let bad = check(&format!("policy = {policy:?}\n[partnerships]\nnorth = [\"CSC-NORTH\", \"CSC-NROTH\"]\n[agencies]\nCSC-NORTH = \"social care\"\n"), &[]);
+    assert!(!bad.status.success());
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    for problem in ["CSC-NROTH, which no principal in the policy uploads for", "can be read by others", "the type must be one of"] {
+        assert!(stderr.contains(problem), "`{problem}` not in: {stderr}");
+    }
+}

@@ -124,22 +124,77 @@ fn read_policy(path: &std::path::Path) -> anyhow::Result<braid_access::Policy> {
     braid_access::Policy::from_toml(&text).with_context(|| format!("policy {}", path.display()))
 }
 
+/// Partnership agencies no principal in `policy` uploads for (a misspelt
+/// code?): (partnership, agency).
+fn agencies_nobody_uploads_for(config: &NodeConfig, policy: &braid_access::Policy) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (name, agencies) in &config.partnerships {
+        for agency in agencies {
+            let uploads = policy.principals().any(|(_, role)| matches!(role, braid_access::Role::Agency(code) if code == agency));
+            if !uploads {
+                out.push((name.clone(), agency.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// Checks a configuration without starting anything: the settings, the
+/// policy, the TLS files (readable, parseable, the private key not
+/// readable by others), partnership agencies that nobody uploads for, and
+/// the data and backup directories. Returns the problems found, in words.
+pub fn check_config(config: &NodeConfig) -> Vec<String> {
+    let mut problems = Vec::new();
+    if let Err(error) = config.validate() {
+        problems.push(format!("{error:#}"));
+    }
+    match config.policy.as_deref().map(read_policy) {
+        Some(Ok(policy)) => {
+            for (partnership, agency) in agencies_nobody_uploads_for(config, &policy) {
+                problems.push(format!("partnership `{partnership}` names {agency}, which no principal in the policy uploads for"));
+            }
+        }
+        Some(Err(error)) => problems.push(format!("{error:#}")),
+        None => {}
+    }
+    if let Some(files) = &config.tls {
+        if let Err(error) = listener::Tls::load(files) {
+            problems.push(format!("{error:#}"));
+        }
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(metadata) = std::fs::metadata(&files.private_key) {
+            if metadata.permissions().mode() & 0o077 != 0 {
+                problems.push(format!(
+                    "the node private key {} can be read by others (mode {:o}): chmod 600 it",
+                    files.private_key.display(),
+                    metadata.permissions().mode() & 0o777
+                ));
+            }
+        }
+    }
+    for (what, dir) in [("data_dir", Some(&config.data_dir)), ("backups_dir", config.backups_dir.as_ref())] {
+        let Some(dir) = dir else { continue };
+        let absolute = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
+        let existing = absolute.ancestors().find(|p| p.exists());
+        match existing {
+            Some(path) if path.metadata().is_ok_and(|m| m.is_dir()) => {}
+            _ => problems.push(format!("{what} {}: no existing directory above it", dir.display())),
+        }
+    }
+    problems
+}
+
 /// Opens the store and starts serving on `config.listen`.
 pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
     config.validate()?;
     let policy_path = config.policy.clone().context("policy must be set")?;
     let policy = read_policy(&policy_path)?;
-    for (name, agencies) in &config.partnerships {
-        for agency in agencies {
-            let uploads = policy.principals().any(|(_, role)| matches!(role, braid_access::Role::Agency(code) if code == agency));
-            if !uploads {
-                tracing::warn!(
-                    partnership = %name,
-                    %agency,
-                    "the partnership names an agency that no principal in the policy uploads for (a misspelt code?): its panel will never see that agency's records"
-                );
-            }
-        }
+    for (partnership, agency) in agencies_nobody_uploads_for(&config, &policy) {
+        tracing::warn!(
+            %partnership,
+            %agency,
+            "the partnership names an agency that no principal in the policy uploads for (a misspelt code?): its panel will never see that agency's records"
+        );
     }
     let tls = config.tls.as_ref().map(listener::Tls::load).transpose()?.map(Arc::new);
     let data_dir = config.data_dir.clone();

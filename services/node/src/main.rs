@@ -41,6 +41,10 @@ struct Args {
     /// braid-principal header). Local development only.
     #[arg(long)]
     insecure_dev: bool,
+    /// Check the configuration, policy and TLS files without starting (for
+    /// deploy pipelines): prints every problem and exits non-zero if any.
+    #[arg(long)]
+    check_config: bool,
     /// Restore a backup (`braid admin backup`) into --data-dir, which must
     /// not exist or be empty: copies it, verifies its audit log, and exits.
     /// Start the node on --data-dir afterwards.
@@ -104,6 +108,17 @@ async fn main() -> anyhow::Result<()> {
     config.insecure_dev = args.insecure_dev;
     if let Some(backup) = &args.restore {
         return restore(backup, &config.data_dir);
+    }
+    if args.check_config {
+        let problems = braid_node::check_config(&config);
+        if problems.is_empty() {
+            println!("configuration OK");
+            return Ok(());
+        }
+        for problem in &problems {
+            eprintln!("problem: {problem}");
+        }
+        anyhow::bail!("{} problem(s) in the configuration", problems.len());
     }
     config.validate().context("check configuration")?;
     let node = braid_node::spawn(config).await?;
