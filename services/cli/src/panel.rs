@@ -115,7 +115,13 @@ fn case_type_name(number: i32) -> &'static str {
 fn outside_text(outside: &[v1::OutsideCount]) -> Vec<String> {
     outside
         .iter()
-        .map(|o| format!("known to {} outside the partnership ({} record{})", o.agency_type, o.records, if o.records == 1 { "" } else { "s" }))
+        .map(|o| {
+            if o.fewer_than_five {
+                format!("known to {} outside the partnership (fewer than 5 records)", o.agency_type)
+            } else {
+                format!("known to {} outside the partnership ({} record{})", o.agency_type, o.records, if o.records == 1 { "" } else { "s" })
+            }
+        })
         .collect()
 }
 
@@ -133,7 +139,10 @@ fn record_json(r: &v1::SignalRecord) -> serde_json::Value {
 fn outside_json(outside: &[v1::OutsideCount]) -> serde_json::Value {
     outside
         .iter()
-        .map(|o| (o.agency_type.clone(), serde_json::Value::from(o.records)))
+        .map(|o| {
+            let count = if o.fewer_than_five { serde_json::Value::from("<5") } else { serde_json::Value::from(o.records) };
+            (o.agency_type.clone(), count)
+        })
         .collect::<serde_json::Map<_, _>>()
         .into()
 }
@@ -550,9 +559,16 @@ pub fn print_completeness(response: &v1::CompletenessResponse, json: bool) -> Re
                     "agency": a.agency,
                     "agency_type": a.agency_type,
                     "records": a.records,
-                    "items": a.items.iter().map(|i| serde_json::json!({
-                        "field_id": i.field_id, "item": i.item, "known": i.known, "not_known": i.not_known, "missing": i.missing,
-                    })).collect::<Vec<_>>(),
+                    "items": a.items.iter().map(|i| {
+                        // A panel's view carries the published counts.
+                        let count = |shown: &str, n: u64| if shown.is_empty() { serde_json::Value::from(n) } else if let Ok(n) = shown.parse::<u64>() { serde_json::Value::from(n) } else { serde_json::Value::from(shown) };
+                        serde_json::json!({
+                            "field_id": i.field_id, "item": i.item,
+                            "known": count(&i.known_shown, i.known),
+                            "not_known": count(&i.not_known_shown, i.not_known),
+                            "missing": count(&i.missing_shown, i.missing),
+                        })
+                    }).collect::<Vec<_>>(),
                 })
             })
             .collect();
@@ -569,6 +585,11 @@ pub fn print_completeness(response: &v1::CompletenessResponse, json: bool) -> Re
             .agencies
             .iter()
             .map(|a| match a.items.iter().find(|i| i.field_id == field.id) {
+                // Suppressed counts are shown as published, never as shares
+                // (a share would give them away).
+                Some(i) if [&i.known_shown, &i.not_known_shown, &i.missing_shown].iter().any(|s| *s == "<5" || *s == "*") => {
+                    format!("{} / {} / {} (n)", i.known_shown, i.not_known_shown, i.missing_shown)
+                }
                 Some(i) if i.known + i.not_known > 0 => {
                     let total = (i.known + i.not_known + i.missing) as f64;
                     format!("{:.0}% / {:.0}%", 100.0 * i.known as f64 / total, 100.0 * i.not_known as f64 / total)
@@ -582,6 +603,9 @@ pub fn print_completeness(response: &v1::CompletenessResponse, json: bool) -> Re
     }
     print_table("item", &columns, &rows);
     println!("known% / not-known% of answers where the item applies; the rest is missing; -: never recorded");
+    if response.agencies.iter().flat_map(|a| &a.items).any(|i| !i.known_shown.is_empty()) {
+        println!("where a count is small: known / not known / missing as counts; {}", braid_signals::report::LEGEND);
+    }
     Ok(())
 }
 

@@ -326,11 +326,44 @@ fn visible(facts: &Facts, view: &ProfileView<'_>, scope: &Scope, key: u64) -> bo
         .any(|m| facts.with_record(m).is_some_and(|(_, record)| scope.allows(record.agency)))
 }
 
+/// Records held outside the partnership, by agency type, with counts of 1
+/// to 4 published only as "fewer than five".
 fn outside_counts(counts: BTreeMap<String, u32>) -> Vec<v1::OutsideCount> {
     counts
         .into_iter()
-        .map(|(agency_type, records)| v1::OutsideCount { agency_type, records })
+        .map(|(agency_type, records)| {
+            let small = (1..=4).contains(&records);
+            v1::OutsideCount {
+                agency_type,
+                records: if small { 0 } else { records },
+                fewer_than_five: small,
+            }
+        })
         .collect()
+}
+
+/// A completeness answer as a panel may see it: each item's known, not
+/// known and missing counts published as a one-row table with its total
+/// (primary and secondary suppression), suppressed numbers zeroed.
+pub(crate) fn suppress_completeness(mut response: v1::CompletenessResponse) -> v1::CompletenessResponse {
+    for agency in &mut response.agencies {
+        for item in &mut agency.items {
+            let published = publish(&Table {
+                rows: vec![String::new()],
+                columns: vec!["known".to_owned(), "not known".to_owned(), "missing".to_owned()],
+                counts: vec![vec![item.known, item.not_known, item.missing]],
+            });
+            let cells = &published.cells[0];
+            let value = |cell: &braid_signals::report::Cell, n: u64| if matches!(cell, braid_signals::report::Cell::Count(_)) { n } else { 0 };
+            (item.known, item.not_known, item.missing) = (
+                value(&cells[0], item.known),
+                value(&cells[1], item.not_known),
+                value(&cells[2], item.missing),
+            );
+            (item.known_shown, item.not_known_shown, item.missing_shown) = (cells[0].text(), cells[1].text(), cells[2].text());
+        }
+    }
+    response
 }
 
 /// How a panel is told of an agency outside its partnership: by its type.
@@ -904,6 +937,7 @@ impl Engine {
                                 known: counts.known,
                                 not_known: counts.not_known,
                                 missing: counts.missing,
+                                ..Default::default()
                             })
                         })
                         .collect(),
