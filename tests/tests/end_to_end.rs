@@ -637,6 +637,20 @@ async fn panels_see_their_partnership_only_and_never_a_pseudonym() {
         assert_eq!(&labels[..3], ["0", "1", "2"]);
         assert_eq!(labels.len(), 18 + 2, "0 to 17, not known, not recorded");
         assert_eq!(ages["total"], report["total"], "the same people, counted once either way");
+        // Over time: a window and a period dimension.
+        let yearly = json(&ok(&panel(&path("keys"), "report", &url, "north", &["--by", "period:year", "--json"])));
+        let years: Vec<&str> = yearly["row_labels"].as_array().expect("labels").iter().map(|l| l.as_str().expect("label")).collect();
+        assert!(years.len() >= 2 && years.windows(2).all(|w| w[1].parse::<i32>().expect("year") == w[0].parse::<i32>().expect("year") + 1), "{years:?}");
+        assert_eq!(yearly["total"], report["total"], "each person once, under the year of their first case");
+        let window = json(&ok(&panel(&path("keys"), "report", &url, "north", &["--by", "period:quarter", "--by", "victim.sex", "--since", &format!("{}-01-01", years[1]), "--until", &format!("{}-12-31", years[1]), "--json"])));
+        let quarters: Vec<&str> = window["row_labels"].as_array().expect("labels").iter().map(|l| l.as_str().expect("label")).collect();
+        assert!(!quarters.is_empty() && quarters.iter().all(|q| q.starts_with(years[1]) && q.contains(" Q")), "{quarters:?}");
+        let in_window: u64 = window["total"].as_str().expect("total").parse().expect("shown");
+        assert!(in_window > 0 && in_window < victims, "{in_window} of {victims}");
+        let nothing = failed(&panel(&path("keys"), "report", &url, "north", &["--by", "period:year", "--since", "1901-01-01", "--until", "1901-12-31"]));
+        assert!(nothing.contains("no case of the partnership falls in that window"), "{nothing}");
+        let weekly = failed(&panel(&path("keys"), "report", &url, "north", &["--by", "period:week"]));
+        assert!(weekly.contains("period:month, period:quarter or period:year"), "{weekly}");
 
         // Completeness and interconnectedness.
         let quality = json(&ok(&panel(&path("keys"), "quality", &url, "statutory", &["--json"])));

@@ -197,6 +197,7 @@ async fn main() {
                 context: context("north"),
                 by: vec!["victim.sex".to_owned(), "case_type".to_owned()],
                 population: "victims".to_owned(),
+                ..Default::default()
             })
             .await
             .expect("report");

@@ -159,13 +159,21 @@ enum PanelCommand {
     Report {
         #[command(flatten)]
         panel: panel::PanelArgs,
-        /// Template item id (e.g. victim.sex) or case_type; give twice for
-        /// rows and columns.
+        /// Template item id (e.g. victim.sex), case_type, or period:month,
+        /// period:quarter or period:year (each person under the period of
+        /// their first case in the window); give twice for rows and columns.
         #[arg(long, required = true)]
         by: Vec<String>,
         /// Whose profiles: victims, harmers or all.
         #[arg(long, default_value = "victims")]
         population: String,
+        /// Only cases with an event date (incident start, else referral) on
+        /// or after this date (2024-04-01).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only cases with an event date on or before this date.
+        #[arg(long)]
+        until: Option<String>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -446,7 +454,9 @@ async fn main() -> Result<()> {
             PanelCommand::Network { panel, subject, depth, max_people, format, out } => {
                 panel::network_command(&panel, &subject, depth, max_people, format, out.as_deref()).await
             }
-            PanelCommand::Report { panel, by, population, json } => panel::report_command(&panel, &by, &population, json).await,
+            PanelCommand::Report { panel, by, population, since, until, json } => {
+                panel::report_command(&panel, &by, &population, (since.as_deref(), until.as_deref()), json).await
+            }
             PanelCommand::Quality { panel, json } => panel::quality_command(&panel, json).await,
             PanelCommand::Services { panel, json } => panel::services_command(&panel, json).await,
         },

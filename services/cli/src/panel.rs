@@ -478,13 +478,17 @@ pub(crate) fn print_table(corner: &str, columns: &[String], rows: &[(String, Vec
 }
 
 /// `braid panel report`.
-pub async fn report_command(args: &PanelArgs, by: &[String], population: &str, json: bool) -> Result<()> {
+pub async fn report_command(args: &PanelArgs, by: &[String], population: &str, window: (Option<&str>, Option<&str>), json: bool) -> Result<()> {
+    let since = window.0.map(parse_date).transpose().context("--since")?;
+    let until = window.1.map(parse_date).transpose().context("--until")?;
     let response = client(&args.node)
         .await?
         .report(v1::ReportRequest {
             context: context(args),
             by: by.to_vec(),
             population: population.to_owned(),
+            since,
+            until,
         })
         .await
         .map_err(refused)?
@@ -506,11 +510,17 @@ pub async fn report_command(args: &PanelArgs, by: &[String], population: &str, j
         return Ok(());
     }
     let two = !response.columns_by.is_empty();
+    let by_period = response.rows_by.starts_with("period:") || response.columns_by.starts_with("period:");
+    let window = match window {
+        (None, None) => String::new(),
+        (since, until) => format!(", cases from {} to {}", since.unwrap_or("the first"), until.unwrap_or("the last")),
+    };
     println!(
-        "distinct {} by {}{} (each person counted once, under their latest known answer)",
+        "distinct {} by {}{}{window} (each person counted once, under their latest known answer{})",
         response.population,
         response.rows_by,
-        if two { format!(" and {}", response.columns_by) } else { String::new() }
+        if two { format!(" and {}", response.columns_by) } else { String::new() },
+        if by_period { " and the period of their first case" } else { "" }
     );
     let mut columns = response.column_labels.clone();
     if two {

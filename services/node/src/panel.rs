@@ -216,6 +216,45 @@ fn settled_book<'a>(state: &'a mut State, partnership: &[String], networks: bool
     book
 }
 
+/// A report's time dimension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Period {
+    Month,
+    Quarter,
+    Year,
+}
+
+impl Period {
+    fn parse(text: &str) -> Option<Period> {
+        match text {
+            "month" => Some(Period::Month),
+            "quarter" => Some(Period::Quarter),
+            "year" => Some(Period::Year),
+            _ => None,
+        }
+    }
+
+    /// A running number of the period holding `day`.
+    fn index(self, day: i32) -> i64 {
+        let date = Date::from_days_since_epoch(i64::from(day));
+        let (year, month) = (i64::from(date.year), i64::from(date.month) - 1);
+        match self {
+            Period::Month => year * 12 + month,
+            Period::Quarter => year * 4 + month / 3,
+            Period::Year => year,
+        }
+    }
+
+    /// The period numbered `index`, as people write it.
+    fn label(self, index: i64) -> String {
+        match self {
+            Period::Month => format!("{}-{:02}", index.div_euclid(12), index.rem_euclid(12) + 1),
+            Period::Quarter => format!("{} Q{}", index.div_euclid(4), index.rem_euclid(4) + 1),
+            Period::Year => index.to_string(),
+        }
+    }
+}
+
 /// The agencies a partnership may see, by the facts' agency numbers.
 struct Scope {
     allowed: Vec<bool>,
@@ -782,14 +821,36 @@ impl Engine {
     /// control. Answers
     /// come from the partnership's records; each profile is counted once,
     /// under its latest known answer.
-    pub fn panel_report(&self, partnership: &[String], by: &[String], population: Population) -> Result<v1::ReportResponse, EngineError> {
+    pub fn panel_report(
+        &self,
+        partnership: &[String],
+        by: &[String],
+        population: Population,
+        window: (Option<&v1::Date>, Option<&v1::Date>),
+    ) -> Result<v1::ReportResponse, EngineError> {
         if by.is_empty() || by.len() > 2 {
-            return Err(EngineError::InvalidRequest("a report is by one or two template items (or case_type)".to_owned()));
+            return Err(EngineError::InvalidRequest("a report is by one or two template items (or case_type, or period:…)".to_owned()));
         }
+        let bound = |date: Option<&v1::Date>, what: &str| {
+            date.map(|d| day_of(Some(d)).ok_or_else(|| EngineError::InvalidRequest(format!("{what} is not a valid date")))).transpose()
+        };
+        let (since, until) = (bound(window.0, "since")?, bound(window.1, "until")?);
+        let windowed = since.is_some() || until.is_some();
+        let in_window = |day: i32| (!windowed || day != 0) && since.is_none_or(|s| day >= s) && until.is_none_or(|u| day <= u);
         let template = Template::standard();
-        // Each dimension: its category labels and how to read an answer.
+        // Each dimension: its category labels and how to read an answer
+        // (a period's labels come from the data, below).
         let mut dimensions: Vec<(Vec<String>, Option<&braid_template::Field>)> = Vec::new();
+        let mut periods: Vec<Option<Period>> = Vec::new();
         for id in by {
+            periods.push(None);
+            if let Some(unit) = id.strip_prefix("period:") {
+                let period = Period::parse(unit)
+                    .ok_or_else(|| EngineError::InvalidRequest(format!("`{id}`: a period is period:month, period:quarter or period:year")))?;
+                *periods.last_mut().expect("pushed") = Some(period);
+                dimensions.push((Vec::new(), None));
+                continue;
+            }
             if id == "case_type" {
                 dimensions.push((vec!["CSA".into(), "CSE".into(), "HSB".into()], None));
                 continue;
@@ -810,22 +871,32 @@ impl Engine {
         }
         let (keys, agencies, allowed) = self.snapshot(partnership)?;
         let in_scope = |agency: &str| agencies.iter().position(|(code, _)| code == agency).is_some_and(|n| allowed.get(n).copied().unwrap_or(false));
-        // Per profile: answers per dimension.
+        // Per profile: answers per dimension, and its first case's day in
+        // the window.
         let mut answers: HashMap<u64, Vec<Vec<(i32, Answer)>>> = HashMap::new();
+        let mut first_day: HashMap<u64, i32> = HashMap::new();
         self.store.for_each_record(|agency, _, stored| {
             if !in_scope(agency) {
                 return Ok(());
             }
             let record = v1::CaseRecord::decode(stored.record.as_slice()).map_err(|_| braid_store::Error::Corrupt("record"))?;
             let day = record_day(&record);
+            if !in_window(day) {
+                return Ok(());
+            }
             for (involvement, id) in record.involvements.iter().zip(&stored.involvement_ids) {
                 let Some(role) = Role::from_number(involvement.role) else { continue };
                 let Some(&key) = keys.get(id) else { continue };
                 if !population.counts(role) {
                     continue;
                 }
+                let first = first_day.entry(key).or_insert(day);
+                *first = (*first).min(day);
                 let entry = answers.entry(key).or_insert_with(|| vec![Vec::new(); dimensions.len()]);
                 for (d, (labels, field)) in dimensions.iter().enumerate() {
+                    if periods[d].is_some() {
+                        continue;
+                    }
                     let answer = match field {
                         None => CaseType::from_number(record.case_type).map(|c| Answer::Category(c as usize)),
                         Some(field) => {
@@ -852,8 +923,21 @@ impl Engine {
             }
             Ok(())
         })?;
+        if first_day.is_empty() && (windowed || periods.iter().any(Option::is_some)) {
+            return Err(EngineError::NotFound("no case of the partnership falls in that window".to_owned()));
+        }
+        // A period's rows: every period from the first case's to the last's
+        // (empty ones included), each person under their first.
+        let days = first_day.values().copied();
+        let (earliest, latest) = (days.clone().min().unwrap_or(0), days.max().unwrap_or(0));
+        for (d, period) in periods.iter().enumerate() {
+            if let Some(period) = period {
+                let (first, last) = (period.index(earliest), period.index(latest));
+                dimensions[d].0 = (first..=last).map(|i| period.label(i)).collect();
+            }
+        }
         // Template items get "Not known" and "Not recorded"; the case type
-        // is always recorded.
+        // and the period are always recorded.
         let with_gaps = |(labels, field): &(Vec<String>, Option<&braid_template::Field>)| {
             let mut out = labels.to_vec();
             if field.is_some() {
@@ -864,10 +948,17 @@ impl Engine {
         };
         let rows = with_gaps(&dimensions[0]);
         let columns = dimensions.get(1).map(with_gaps).unwrap_or_else(|| vec!["profiles".to_owned()]);
+        if rows.is_empty() || columns.is_empty() {
+            return Err(EngineError::NotFound("no case of the partnership falls in that window".to_owned()));
+        }
         let mut counts = vec![vec![0u64; columns.len()]; rows.len()];
-        for per_dimension in answers.values() {
-            let r = resolve(&per_dimension[0], dimensions[0].0.len()).min(rows.len() - 1);
-            let c = if dimensions.len() > 1 { resolve(&per_dimension[1], dimensions[1].0.len()).min(columns.len() - 1) } else { 0 };
+        let position = |d: usize, key: u64, per_dimension: &[Vec<(i32, Answer)>], size: usize| match &periods[d] {
+            Some(period) => (period.index(first_day[&key]) - period.index(earliest)) as usize,
+            None => resolve(&per_dimension[d], dimensions[d].0.len()).min(size - 1),
+        };
+        for (&key, per_dimension) in &answers {
+            let r = position(0, key, per_dimension, rows.len()).min(rows.len() - 1);
+            let c = if dimensions.len() > 1 { position(1, key, per_dimension, columns.len()).min(columns.len() - 1) } else { 0 };
             counts[r][c] += 1;
         }
         let published = publish(&Table { rows, columns, counts });

@@ -616,7 +616,7 @@ impl PanelService for Panel {
             return self.gate.finish(entry, Err(status)).await;
         };
         let engine = Arc::clone(self.gate.engine());
-        let result = blocking(move || engine.panel_report(&agencies, &request.by, population)).await.map(|response| {
+        let result = blocking(move || engine.panel_report(&agencies, &request.by, population, (request.since.as_ref(), request.until.as_ref()))).await.map(|response| {
             info!("panel report");
             let cells = response.rows.iter().map(|row| row.cells.len()).sum();
             aggregate(response, cells)
