@@ -1069,21 +1069,35 @@ impl Engine {
 
     /// Every live involvement with its profile.
     pub fn clusters(&self) -> Result<Vec<ClusterRow>, EngineError> {
-        let guard = self.lock_state()?;
+        // The profiles are copied under the state lock (memory only, fast);
+        // the store is scanned without it, so an export never holds up
+        // uploads or panels for the seconds a full scan takes. Involvements
+        // stored after the copy are left out.
+        let keys = self.profile_keys()?;
         let mut rows = Vec::new();
         self.store.for_each_involvement(|id, involvement| {
-            let identified = is_identified(&involvement);
+            let Some(key) = keys.key(id) else { return Ok(()) };
             rows.push(ClusterRow {
-                identified,
+                identified: is_identified(&involvement),
                 agency: involvement.agency,
                 record_ref: involvement.record_ref,
                 person_ref: involvement.person_ref,
                 role: involvement.role,
-                profile_id: profile_id(guard.linker.profiles().smallest_member(id)),
+                profile_id: profile_id(key),
             });
             Ok(())
         })?;
         Ok(rows)
+    }
+
+    /// Every live involvement's profile key, copied under the state lock.
+    fn profile_keys(&self) -> Result<ProfileKeys, EngineError> {
+        let guard = self.lock_state()?;
+        let profiles = guard.linker.profiles();
+        let bound = guard.facts.id_bound().max(guard.next_id as usize);
+        Ok(ProfileKeys(
+            (0..bound as u64).map(|id| if profiles.is_alive(id) { profiles.smallest_member(id) } else { u64::MAX }).collect(),
+        ))
     }
 
     /// Counts of what the node holds.
@@ -1121,14 +1135,18 @@ impl Engine {
     }
 
     fn explain_reviews_count(&self) -> Result<u64, EngineError> {
-        let guard = self.lock_state()?;
-        let profiles = guard.linker.profiles();
+        // As for `clusters`: the profiles are copied under the lock, the
+        // links scanned without it.
+        let keys = self.profile_keys()?;
         let mut count = 0;
         self.store.for_each_links(|id, links| {
             count += links
                 .entries
                 .iter()
-                .filter(|link| is_open_review(link, id, profiles))
+                .filter(|link| {
+                    matches!(Decision::from_number(link.decision), Some(Decision::ReviewUncertain | Decision::ReviewWouldChain))
+                        && matches!((keys.key(id), keys.key(link.other)), (Some(a), Some(b)) if a != b)
+                })
                 .count() as u64;
             Ok(())
         })?;
@@ -1203,6 +1221,16 @@ impl Engine {
 
 /// A review item is open while both involvements are live and still in
 /// different profiles.
+/// Profile keys by involvement id, copied from the linker.
+struct ProfileKeys(Vec<u64>);
+
+impl ProfileKeys {
+    /// The profile key of a live involvement.
+    fn key(&self, id: u64) -> Option<u64> {
+        self.0.get(usize::try_from(id).ok()?).copied().filter(|&key| key != u64::MAX)
+    }
+}
+
 fn is_open_review(link: &StoredLink, id: u64, profiles: &braid_linkage::UnionFind) -> bool {
     matches!(
         Decision::from_number(link.decision),
