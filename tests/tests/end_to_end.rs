@@ -586,6 +586,28 @@ async fn panels_see_their_partnership_only_and_never_a_pseudonym() {
         assert!(lasts.windows(2).all(|w| w[0] >= w[1]), "newest first");
         assert!(listed.iter().all(|s| s["kind"] == "revictimisation"));
         assert!(listed.iter().flat_map(|s| s["records"].as_array().expect("records")).all(|r| r["agency"] == "CSC-NORTH" || r["agency"] == "POL-NORTH"));
+        // Counts over time agree with the listing: distinct people per kind.
+        let counts = json(&ok(&panel(&path("keys"), "signal-counts", &url, "north", &["--period", "year", "--json"])));
+        for row in counts["rows"].as_array().expect("rows") {
+            let kind = row["kind"].as_str().expect("kind");
+            let listed: std::collections::HashSet<&str> = all["signals"]
+                .as_array()
+                .expect("signals")
+                .iter()
+                .filter(|s| s["kind"] == kind)
+                .map(|s| s["profile_id"].as_str().expect("id"))
+                .collect();
+            let total = row["total"].as_str().expect("total");
+            match listed.len() {
+                0 => assert_eq!(total, "0", "{row}"),
+                1..=4 => assert_eq!(total, "<5", "{row}"),
+                n => assert_eq!(total, n.to_string(), "{kind}: {row}"),
+            }
+            for cell in row["cells"].as_array().expect("cells") {
+                let cell = cell.as_str().expect("cell");
+                assert!(cell == "<5" || cell == "*" || cell.parse::<u64>().is_ok_and(|n| n == 0 || n >= 5), "{row}");
+            }
+        }
         let bad_kind = failed(&panel(&path("keys"), "signals", &url, "north", &["--kind", "nonsense"]));
         assert!(bad_kind.contains("unknown signal kind"), "{bad_kind}");
         // A resolved concern is shown as resolved, never as a current label.

@@ -187,6 +187,25 @@ enum PanelCommand {
         #[arg(long)]
         json: bool,
     },
+    /// How many people each kind of signal concerns, by month, quarter or
+    /// year of its latest evidence (distinct people per kind; <5 and *
+    /// suppression).
+    SignalCounts {
+        #[command(flatten)]
+        panel: panel::PanelArgs,
+        /// month, quarter or year.
+        #[arg(long, default_value = "quarter")]
+        period: String,
+        /// Only signals whose latest evidence is on or after this date.
+        #[arg(long)]
+        since: Option<String>,
+        /// Only signals whose latest evidence is on or before this date.
+        #[arg(long)]
+        until: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Which agencies work with the same children, as a matrix.
     Services {
         #[command(flatten)]
@@ -459,6 +478,9 @@ async fn main() -> Result<()> {
             }
             PanelCommand::Quality { panel, json } => panel::quality_command(&panel, json).await,
             PanelCommand::Services { panel, json } => panel::services_command(&panel, json).await,
+            PanelCommand::SignalCounts { panel, period, since, until, json } => {
+                panel::signal_counts_command(&panel, &period, (since.as_deref(), until.as_deref()), json).await
+            }
         },
         Command::Audit { command } => audit::run(command).await,
         Command::Eval { truth, clusters, reid, signals, json } => eval::eval_command(&truth, &clusters, &reid, signals.as_deref(), json),

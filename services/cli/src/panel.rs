@@ -619,6 +619,47 @@ pub fn print_completeness(response: &v1::CompletenessResponse, json: bool) -> Re
     Ok(())
 }
 
+/// `braid panel signal-counts`: people per signal kind over time.
+pub async fn signal_counts_command(args: &PanelArgs, period: &str, window: (Option<&str>, Option<&str>), json: bool) -> Result<()> {
+    let since = window.0.map(parse_date).transpose().context("--since")?;
+    let until = window.1.map(parse_date).transpose().context("--until")?;
+    let response = client(&args.node)
+        .await?
+        .signal_counts(v1::SignalCountsRequest {
+            context: context(args),
+            period: period.to_owned(),
+            since,
+            until,
+        })
+        .await
+        .map_err(refused)?
+        .into_inner();
+    if json {
+        let value = serde_json::json!({
+            "period_labels": response.period_labels,
+            "rows": response.rows.iter().map(|r| serde_json::json!({ "kind": r.kind, "cells": r.cells, "total": r.total })).collect::<Vec<_>>(),
+            "legend": response.legend,
+        });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(());
+    }
+    println!("distinct people per signal kind, by {period} of the signal's latest evidence (a person may be under several kinds)");
+    let mut columns = response.period_labels.clone();
+    columns.push("total".to_owned());
+    let rows: Vec<(String, Vec<String>)> = response
+        .rows
+        .iter()
+        .map(|r| {
+            let mut cells = r.cells.clone();
+            cells.push(r.total.clone());
+            (r.kind.clone(), cells)
+        })
+        .collect();
+    print_table("signal", &columns, &rows);
+    println!("{}", response.legend);
+    Ok(())
+}
+
 /// `braid panel services`: which agencies work with the same children.
 pub async fn services_command(args: &PanelArgs, json: bool) -> Result<()> {
     let response = client(&args.node)

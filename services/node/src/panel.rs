@@ -795,6 +795,68 @@ impl Engine {
         })
     }
 
+    /// Distinct people per signal kind by the period of the signal's latest
+    /// evidence, each row published with small-number suppression.
+    pub fn signal_counts(&self, partnership: &[String], request: &v1::SignalCountsRequest) -> Result<v1::SignalCountsResponse, EngineError> {
+        let period = match request.period.as_str() {
+            "" => Period::Quarter,
+            other => Period::parse(other).ok_or_else(|| EngineError::InvalidRequest("period is month, quarter or year".to_owned()))?,
+        };
+        let bound = |date: Option<&v1::Date>, what: &str| {
+            date.map(|d| day_of(Some(d)).ok_or_else(|| EngineError::InvalidRequest(format!("{what} is not a valid date")))).transpose()
+        };
+        let (since, until) = (bound(request.since.as_ref(), "since")?, bound(request.until.as_ref(), "until")?);
+        let mut guard = self.lock_state()?;
+        let book = settled_book(&mut guard, partnership, false);
+        // Per kind: each subject's latest evidence in the window.
+        let kinds: Vec<SignalKind> = SignalKind::ALL.into_iter().filter(|k| *k != SignalKind::Network).collect();
+        let mut latest: Vec<HashMap<u64, i32>> = vec![HashMap::new(); kinds.len()];
+        for signal in book.iter() {
+            let Some(k) = kinds.iter().position(|kind| *kind == signal.kind) else { continue };
+            if since.is_some_and(|s| signal.last_day < s) || until.is_some_and(|u| signal.last_day > u) {
+                continue;
+            }
+            let day = latest[k].entry(signal.subject).or_insert(signal.last_day);
+            *day = (*day).max(signal.last_day);
+        }
+        drop(guard);
+        let days: Vec<i32> = latest.iter().flat_map(|m| m.values().copied()).collect();
+        let (Some(&first), Some(&last)) = (days.iter().min(), days.iter().max()) else {
+            return Ok(v1::SignalCountsResponse {
+                period_labels: Vec::new(),
+                rows: kinds.iter().map(|k| v1::SignalCountRow { kind: k.name().to_owned(), cells: Vec::new(), total: "0".to_owned() }).collect(),
+                legend: LEGEND.to_owned(),
+            });
+        };
+        let (from, to) = (period.index(first), period.index(last));
+        let labels: Vec<String> = (from..=to).map(|i| period.label(i)).collect();
+        let rows = kinds
+            .iter()
+            .zip(&latest)
+            .map(|(kind, subjects)| {
+                let mut counts = vec![0u64; labels.len()];
+                for &day in subjects.values() {
+                    counts[(period.index(day) - from) as usize] += 1;
+                }
+                let published = publish(&Table {
+                    rows: vec![kind.name().to_owned()],
+                    columns: labels.clone(),
+                    counts: vec![counts],
+                });
+                v1::SignalCountRow {
+                    kind: kind.name().to_owned(),
+                    cells: published.cells[0].iter().map(|c| c.text()).collect(),
+                    total: published.row_totals[0].text(),
+                }
+            })
+            .collect();
+        Ok(v1::SignalCountsResponse {
+            period_labels: labels,
+            rows,
+            legend: LEGEND.to_owned(),
+        })
+    }
+
     /// A snapshot of what reports need from memory (every live identified
     /// involvement's profile key, the agencies, the partnership's scope),
     /// taken under the lock so that the store can then be read without it.

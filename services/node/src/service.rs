@@ -638,6 +638,20 @@ impl PanelService for Panel {
     }
 
     #[instrument(skip_all)]
+    async fn signal_counts(&self, request: Request<v1::SignalCountsRequest>) -> Result<Response<v1::SignalCountsResponse>, Status> {
+        let caller = self.gate.caller(&request);
+        let request = request.into_inner();
+        let (agencies, entry) = self.admit(&caller, request.context.as_ref(), "panel.signal_counts").await?;
+        let engine = Arc::clone(self.gate.engine());
+        let result = blocking(move || engine.signal_counts(&agencies, &request)).await.map(|response| {
+            info!("panel signal counts");
+            let cells = response.rows.iter().map(|row| row.cells.len()).sum();
+            aggregate(response, cells)
+        });
+        self.gate.finish(entry, result).await
+    }
+
+    #[instrument(skip_all)]
     async fn interconnectedness(&self, request: Request<v1::InterconnectednessRequest>) -> Result<Response<v1::InterconnectednessResponse>, Status> {
         let caller = self.gate.caller(&request);
         let (agencies, entry) = self.admit(&caller, request.get_ref().context.as_ref(), "panel.interconnectedness").await?;
