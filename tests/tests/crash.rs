@@ -24,15 +24,11 @@ fn free_port() -> SocketAddr {
     TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address")
 }
 
-/// Starts `braid-node` on `data` and waits until it accepts connections.
-fn start(keys: &str, data: &Path, address: SocketAddr) -> Child {
-    let node_dir = Path::new(keys).join("node");
+/// Starts `braid-node` with `args` and waits until it accepts connections
+/// on `address`.
+fn start_node(args: &[&std::ffi::OsStr], address: SocketAddr) -> Child {
     let child = Command::new(node_binary())
-        .args(["--listen", &address.to_string(), "--operations-listen", "127.0.0.1:0", "--data-dir", &data.display().to_string()])
-        .arg("--tls")
-        .arg(&node_dir)
-        .arg("--policy")
-        .arg(node_dir.join("policy.toml"))
+        .args(args)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -44,6 +40,25 @@ fn start(keys: &str, data: &Path, address: SocketAddr) -> Child {
         std::thread::sleep(Duration::from_millis(20));
     }
     child
+}
+
+/// Starts `braid-node` on `data` with the certificates and policy in `keys`.
+fn start(keys: &str, data: &Path, address: SocketAddr) -> Child {
+    let node_dir = Path::new(keys).join("node");
+    let (listen, policy) = (address.to_string(), node_dir.join("policy.toml"));
+    let args: Vec<&std::ffi::OsStr> = vec![
+        "--listen".as_ref(),
+        listen.as_ref(),
+        "--operations-listen".as_ref(),
+        "127.0.0.1:0".as_ref(),
+        "--data-dir".as_ref(),
+        data.as_os_str(),
+        "--tls".as_ref(),
+        node_dir.as_os_str(),
+        "--policy".as_ref(),
+        policy.as_os_str(),
+    ];
+    start_node(&args, address)
 }
 
 /// An agency's upload, started in the background (no retries: the node is
@@ -146,24 +161,7 @@ fn a_backup_taken_during_uploads_restores_to_a_node_that_verifies_and_resumes() 
         ),
     )
     .expect("write config");
-    let start_with = |data: &Path| {
-        let child = Command::new(node_binary())
-            .arg("--config")
-            .arg(&config)
-            .arg("--data-dir")
-            .arg(data)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start braid-node");
-        let started = Instant::now();
-        while TcpStream::connect(address).is_err() {
-            assert!(started.elapsed() < Duration::from_secs(60), "braid-node did not start listening");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        child
-    };
+    let start_with = |data: &Path| start_node(&["--config".as_ref(), config.as_os_str(), "--data-dir".as_ref(), data.as_os_str()], address);
 
     let mut node = start_with(&dir.join("data"));
     for (agency, file) in &files[..2] {

@@ -121,7 +121,7 @@ pub async fn run(children: usize, seed: u64, keep: Option<PathBuf>) -> Result<()
     println!("   the newest victim-as-offender signal:");
     panel::signals_command(&args, &panel::SignalFilter { kinds: vec!["victim-as-offender".to_owned()], limit: 1, full: false, ..all.clone() }, false).await?;
     println!();
-    panel::report_command(&args, &["victim.sex".to_owned(), "case_type".to_owned()], "victims", (None, None), false).await?;
+    panel::report_command(&args, &["victim.sex".to_owned(), "case_type".to_owned()], "victims", &panel::Window::default(), false).await?;
     println!();
     panel::services_command(&args, false).await?;
     println!();

@@ -167,13 +167,8 @@ enum PanelCommand {
         /// Whose profiles: victims, harmers or all.
         #[arg(long, default_value = "victims")]
         population: String,
-        /// Only cases with an event date (incident start, else referral) on
-        /// or after this date (2024-04-01).
-        #[arg(long)]
-        since: Option<String>,
-        /// Only cases with an event date on or before this date.
-        #[arg(long)]
-        until: Option<String>,
+        #[command(flatten)]
+        window: panel::Window,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -196,12 +191,8 @@ enum PanelCommand {
         /// month, quarter or year.
         #[arg(long, default_value = "quarter")]
         period: String,
-        /// Only signals whose latest evidence is on or after this date.
-        #[arg(long)]
-        since: Option<String>,
-        /// Only signals whose latest evidence is on or before this date.
-        #[arg(long)]
-        until: Option<String>,
+        #[command(flatten)]
+        window: panel::Window,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -473,14 +464,10 @@ async fn main() -> Result<()> {
             PanelCommand::Network { panel, subject, depth, max_people, format, out } => {
                 panel::network_command(&panel, &subject, depth, max_people, format, out.as_deref()).await
             }
-            PanelCommand::Report { panel, by, population, since, until, json } => {
-                panel::report_command(&panel, &by, &population, (since.as_deref(), until.as_deref()), json).await
-            }
+            PanelCommand::Report { panel, by, population, window, json } => panel::report_command(&panel, &by, &population, &window, json).await,
             PanelCommand::Quality { panel, json } => panel::quality_command(&panel, json).await,
             PanelCommand::Services { panel, json } => panel::services_command(&panel, json).await,
-            PanelCommand::SignalCounts { panel, period, since, until, json } => {
-                panel::signal_counts_command(&panel, &period, (since.as_deref(), until.as_deref()), json).await
-            }
+            PanelCommand::SignalCounts { panel, period, window, json } => panel::signal_counts_command(&panel, &period, &window, json).await,
         },
         Command::Audit { command } => audit::run(command).await,
         Command::Eval { truth, clusters, reid, signals, json } => eval::eval_command(&truth, &clusters, &reid, signals.as_deref(), json),

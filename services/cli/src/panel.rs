@@ -477,10 +477,38 @@ pub(crate) fn print_table(corner: &str, columns: &[String], rows: &[(String, Vec
     }
 }
 
+/// A date window for reports and counts.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Window {
+    /// Only what happened on or after this date (2024-04-01): a case's
+    /// event date (incident start, else referral), or a signal's latest
+    /// evidence.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only what happened on or before this date.
+    #[arg(long)]
+    pub until: Option<String>,
+}
+
+impl Window {
+    fn dates(&self) -> Result<(Option<v1::Date>, Option<v1::Date>)> {
+        let since = self.since.as_deref().map(parse_date).transpose().context("--since")?;
+        let until = self.until.as_deref().map(parse_date).transpose().context("--until")?;
+        Ok((since, until))
+    }
+
+    /// ", cases from … to …" for a heading, or nothing.
+    fn describe(&self, what: &str) -> String {
+        match (&self.since, &self.until) {
+            (None, None) => String::new(),
+            (since, until) => format!(", {what} from {} to {}", since.as_deref().unwrap_or("the first"), until.as_deref().unwrap_or("the last")),
+        }
+    }
+}
+
 /// `braid panel report`.
-pub async fn report_command(args: &PanelArgs, by: &[String], population: &str, window: (Option<&str>, Option<&str>), json: bool) -> Result<()> {
-    let since = window.0.map(parse_date).transpose().context("--since")?;
-    let until = window.1.map(parse_date).transpose().context("--until")?;
+pub async fn report_command(args: &PanelArgs, by: &[String], population: &str, window: &Window, json: bool) -> Result<()> {
+    let (since, until) = window.dates()?;
     let response = client(&args.node)
         .await?
         .report(v1::ReportRequest {
@@ -511,10 +539,7 @@ pub async fn report_command(args: &PanelArgs, by: &[String], population: &str, w
     }
     let two = !response.columns_by.is_empty();
     let by_period = response.rows_by.starts_with("period:") || response.columns_by.starts_with("period:");
-    let window = match window {
-        (None, None) => String::new(),
-        (since, until) => format!(", cases from {} to {}", since.unwrap_or("the first"), until.unwrap_or("the last")),
-    };
+    let window = window.describe("cases");
     println!(
         "distinct {} by {}{}{window} (each person counted once, under their latest known answer{})",
         response.population,
@@ -620,9 +645,8 @@ pub fn print_completeness(response: &v1::CompletenessResponse, json: bool) -> Re
 }
 
 /// `braid panel signal-counts`: people per signal kind over time.
-pub async fn signal_counts_command(args: &PanelArgs, period: &str, window: (Option<&str>, Option<&str>), json: bool) -> Result<()> {
-    let since = window.0.map(parse_date).transpose().context("--since")?;
-    let until = window.1.map(parse_date).transpose().context("--until")?;
+pub async fn signal_counts_command(args: &PanelArgs, period: &str, window: &Window, json: bool) -> Result<()> {
+    let (since, until) = window.dates()?;
     let response = client(&args.node)
         .await?
         .signal_counts(v1::SignalCountsRequest {
@@ -643,7 +667,10 @@ pub async fn signal_counts_command(args: &PanelArgs, period: &str, window: (Opti
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(());
     }
-    println!("distinct people per signal kind, by {period} of the signal's latest evidence (a person may be under several kinds)");
+    println!(
+        "distinct people per signal kind, by {period} of the signal's latest evidence{} (a person may be under several kinds)",
+        window.describe("evidence")
+    );
     let mut columns = response.period_labels.clone();
     columns.push("total".to_owned());
     let rows: Vec<(String, Vec<String>)> = response
