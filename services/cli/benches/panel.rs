@@ -4,7 +4,10 @@
 //! on loopback, queried through gRPC as `braid panel` does. Prints p50, p99
 //! and the worst latency of profile queries by record ref, signal listings
 //! (all kinds, each kind, a date window, a smaller partnership), networks
-//! and reports, and how long the node took to start on the store.
+//! and reports, and how long the node took to start on the store; then
+//! profile queries again while one agency floods the node with uploads
+//! (as many streams as it may hold open, batch after batch), with the ratio
+//! of the p99s.
 
 #[path = "../src/convert.rs"]
 #[allow(dead_code)]
@@ -115,24 +118,9 @@ async fn main() {
 
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
     refs.shuffle(&mut rng);
-    let mut times = Vec::new();
-    for (agency, record_ref) in refs.iter().take(2000) {
-        let started = Instant::now();
-        let response = client
-            .profile(v1::ProfileRequest {
-                context: context("north"),
-                subject: Some(v1::profile_request::Subject::Record(v1::RecordSubject {
-                    agency: agency.clone(),
-                    record_ref: record_ref.clone(),
-                })),
-            })
-            .await
-            .expect("profile")
-            .into_inner();
-        times.push(started.elapsed());
-        assert!(!response.profiles.is_empty());
-    }
-    report("profile by record ref", times);
+    let quiet = profile_times(&mut client, &refs[..2000]).await;
+    let quiet_p99 = p99(&quiet);
+    report("profile by record ref", quiet);
 
     let listings: Vec<(String, v1::SignalsRequest)> = std::iter::once(("signals, all kinds, newest 100".to_owned(), v1::SignalsRequest { context: context("north"), limit: 100, ..Default::default() }))
         .chain(braid_signals::SignalKind::ALL.iter().map(|kind| {
@@ -218,5 +206,88 @@ async fn main() {
         times.push(started.elapsed());
     }
     report("interconnectedness matrix", times);
+
+    // One agency floods the node: as many upload streams as it may hold
+    // open, each sending fresh batches of 1,000 records without pause,
+    // while a panel asks for profiles.
+    let (submission, records) = tokio::task::block_in_place(|| common::agency_records("CSC-NORTH", (children / 4).max(2000), 97));
+    let flood_args = connect::NodeArgs::mtls(&node.url(), &keys_dir.path().join("csc-north"));
+    let streams = braid_node::Limits::default().uploads_per_principal as usize;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut flooders = Vec::new();
+    for stream in 0..streams {
+        let (args, stop) = (flood_args.clone(), std::sync::Arc::clone(&stop));
+        let chunks: Vec<Vec<v1::CaseRecord>> = records.chunks(1000).skip(stream).step_by(streams).map(<[v1::CaseRecord]>::to_vec).collect();
+        let header = v1::UploadHeader {
+            agency: submission.agency.clone(),
+            agency_type: submission.agency_type.clone(),
+            epoch_fingerprint: submission.epoch.clone(),
+            submission_id: format!("{}-{stream}", submission.submission_id),
+        };
+        flooders.push(tokio::spawn(async move {
+            let mut client = v1::ingest_service_client::IngestServiceClient::new(connect::connect(&args).await.expect("connect"))
+                .max_encoding_message_size(64 << 20);
+            let batches: Vec<v1::UploadBatch> = chunks
+                .into_iter()
+                .enumerate()
+                .map(|(sequence, records)| v1::UploadBatch { header: (sequence == 0).then(|| header.clone()), sequence: sequence as u32, records })
+                .collect();
+            let sent = batches.len();
+            let mut acks = client.upload(tokio_stream::iter(batches)).await.expect("upload").into_inner();
+            let mut acknowledged = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                match acks.message().await {
+                    Ok(Some(_)) => acknowledged += 1,
+                    _ => break,
+                }
+            }
+            (sent, acknowledged)
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let flooded = profile_times(&mut client, &refs[2000..3000]).await;
+    let flooded_p99 = p99(&flooded);
+    let flood_still_running = flooders.iter().any(|f| !f.is_finished());
+    report("profile by record ref while one agency floods uploads", flooded);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut acknowledged = 0;
+    for flooder in flooders {
+        acknowledged += flooder.await.expect("flooder").1;
+    }
+    println!(
+        "flood: {streams} upload streams, {acknowledged} batches of 1,000 acknowledged while measured{}; profile p99 {:.2} ms against {:.2} ms quiet = {:.2}x (target at most 2x)",
+        if flood_still_running { "" } else { " (the flood ended before the queries did)" },
+        flooded_p99.as_secs_f64() * 1000.0,
+        quiet_p99.as_secs_f64() * 1000.0,
+        flooded_p99.as_secs_f64() / quiet_p99.as_secs_f64()
+    );
     node.stop().await.expect("stop");
+}
+
+/// Profile queries by record ref, one after another: each one's latency.
+async fn profile_times(client: &mut PanelServiceClient<connect::Transport>, refs: &[(String, String)]) -> Vec<Duration> {
+    let mut times = Vec::new();
+    for (agency, record_ref) in refs {
+        let started = Instant::now();
+        let response = client
+            .profile(v1::ProfileRequest {
+                context: context("north"),
+                subject: Some(v1::profile_request::Subject::Record(v1::RecordSubject {
+                    agency: agency.clone(),
+                    record_ref: record_ref.clone(),
+                })),
+            })
+            .await
+            .expect("profile")
+            .into_inner();
+        times.push(started.elapsed());
+        assert!(!response.profiles.is_empty());
+    }
+    times
+}
+
+fn p99(times: &[Duration]) -> Duration {
+    let mut sorted = times.to_vec();
+    sorted.sort();
+    percentile(&sorted, 0.99)
 }

@@ -45,3 +45,20 @@ pub fn fill(engine: &Engine, children: usize, submission_id: &str) -> (Vec<(Stri
     }
     (refs, involvements)
 }
+
+/// One agency's records from a fresh synthetic population (`seed`), as an
+/// upload would send them: its header fields and the records.
+pub fn agency_records(agency: &str, children: usize, seed: u64) -> (Submission, Vec<braid_proto::v1::CaseRecord>) {
+    let secret = SchemeSecret::new(1, [7u8; 32]);
+    let synthetic = generate(&SynthConfig { children, seed, noise: NoiseLevel::Default });
+    let extract = synthetic.extracts.iter().find(|e| e.mapping.agency.code == agency).expect("the agency's extract");
+    let keys = Keys::derive(&secret, agency);
+    let output = pseudonymise_extract(extract.csv.as_bytes(), &extract.mapping, &keys, |_| {}).expect("pseudonymise");
+    let submission = Submission {
+        agency: agency.to_owned(),
+        agency_type: extract.mapping.agency.agency_type.clone(),
+        epoch: keys.epoch_fingerprint().to_owned(),
+        submission_id: format!("flood-{seed}"),
+    };
+    (submission, output.records.iter().map(convert::record).collect())
+}
