@@ -555,31 +555,12 @@ impl SignalBook {
                 }
             }
         }
-        let key_of = |id: u64| profiles.key(id);
         for key in keys {
-            let members = profiles.members(key);
-            let items: Vec<Item<'_>> = members
-                .iter()
-                .filter_map(|&id| {
-                    let (involvement, record) = facts.with_record(id)?;
-                    Some(Item {
-                        id,
-                        involvement,
-                        record,
-                    })
-                })
-                .collect();
+            let (members, signals) = signals_of(&self.config, facts, profiles, key);
             for &member in &members {
                 if member != key {
                     self.by_profile.remove(&member);
                 }
-            }
-            let mut signals = profile_signals(&self.config, key, &items, &key_of, facts);
-            let mut seen_by: Vec<u16> = items.iter().map(|i| i.record.agency).collect();
-            seen_by.sort_unstable();
-            seen_by.dedup();
-            for signal in &mut signals {
-                signal.seen_by.clone_from(&seen_by);
             }
             if signals.is_empty() {
                 self.by_profile.remove(&key);
@@ -589,7 +570,8 @@ impl SignalBook {
         }
     }
 
-    /// The signals of one profile.
+
+    /// The signals of one profile, as of the last settle.
     pub fn profile(&self, key: u64) -> &[Signal] {
         self.by_profile.get(&key).map(Vec::as_slice).unwrap_or(&[])
     }
@@ -664,6 +646,34 @@ impl Components {
             self.parent[rb.max(ra) as usize] = rb.min(ra);
         }
     }
+}
+
+/// The signals of the profile holding `key` as they are now, worked out on
+/// their own (no book is read or changed): for a query about one profile,
+/// which should not wait for every change noted since a book last settled.
+pub fn signals_now(config: &SignalConfig, facts: &Facts, profiles: &impl Profiles, key: u64) -> Vec<Signal> {
+    signals_of(config, facts, profiles, profiles.key(key)).1
+}
+
+/// One profile's members and signals, worked out from the facts.
+fn signals_of(config: &SignalConfig, facts: &Facts, profiles: &impl Profiles, key: u64) -> (Vec<u64>, Vec<Signal>) {
+    let key_of = |id: u64| profiles.key(id);
+    let members = profiles.members(key);
+    let items: Vec<Item<'_>> = members
+        .iter()
+        .filter_map(|&id| {
+            let (involvement, record) = facts.with_record(id)?;
+            Some(Item { id, involvement, record })
+        })
+        .collect();
+    let mut signals = profile_signals(config, key, &items, &key_of, facts);
+    let mut seen_by: Vec<u16> = items.iter().map(|i| i.record.agency).collect();
+    seen_by.sort_unstable();
+    seen_by.dedup();
+    for signal in &mut signals {
+        signal.seen_by.clone_from(&seen_by);
+    }
+    (members, signals)
 }
 
 fn find_networks(config: &SignalConfig, facts: &Facts, profiles: &impl Profiles) -> Vec<Signal> {

@@ -33,7 +33,7 @@ mod facts;
 pub mod network;
 pub mod report;
 
-pub use detect::{Signal, SignalBook, SignalConfig, SignalKind};
+pub use detect::{signals_now, Signal, SignalBook, SignalConfig, SignalKind};
 pub use facts::{CaseType, Concern, Facts, InvolvementFacts, NewInvolvement, RecordFacts, Role};
 
 /// Profiles as the linkage decided them, possibly seen through a scope: a

@@ -556,7 +556,7 @@ impl Engine {
         Ok(out)
     }
 
-    fn render_profile(&self, state: &State, book: &SignalBook, scope: &Scope, key: u64) -> Result<v1::PanelProfile, EngineError> {
+    fn render_profile(&self, state: &State, scope: &Scope, key: u64) -> Result<v1::PanelProfile, EngineError> {
         let template = Template::standard();
         let profiles = state.linker.profiles();
         let all: Vec<u64> = profiles.members(key).collect();
@@ -628,8 +628,15 @@ impl Engine {
             });
         }
         out.outside = outside_counts(outside);
-        for signal in book.profile(key) {
-            out.signals.push(self.render_signal(state, scope, signal, false)?);
+        // This profile's signals, worked out now through the partnership's
+        // view (not by settling every change noted since the last listing).
+        let view = ScopedView {
+            profiles: state.linker.profiles(),
+            facts: &state.facts,
+            scope,
+        };
+        for signal in braid_signals::signals_now(&SignalConfig::default(), &state.facts, &view, key) {
+            out.signals.push(self.render_signal(state, scope, &signal, false)?);
         }
         Ok(out)
     }
@@ -637,20 +644,11 @@ impl Engine {
     /// The profiles of a record's people, or one profile, as a panel of
     /// `partnership` (agency codes) sees them.
     pub fn panel_profile(&self, partnership: &[String], subject: &PanelSubject) -> Result<Vec<v1::PanelProfile>, EngineError> {
-        let mut guard = self.lock_state()?;
-        let state = &mut *guard;
+        let guard = self.lock_state()?;
+        let state = &*guard;
         let scope = Scope::new(&state.facts, partnership);
         let keys = self.subject_keys(state, &scope, partnership, subject)?;
-        // The book is taken out while profiles are rendered from the rest
-        // of the state, and put back.
-        settled_book(state, partnership, false);
-        let mut agencies = partnership.to_vec();
-        agencies.sort();
-        agencies.dedup();
-        let book = state.signals.books.remove(&agencies).unwrap_or_default();
-        let rendered = keys.into_iter().map(|key| self.render_profile(state, &book, &scope, key)).collect();
-        state.signals.books.insert(agencies, book);
-        rendered
+        keys.into_iter().map(|key| self.render_profile(state, &scope, key)).collect()
     }
 
     /// Signals visible to the partnership, newest evidence first.
