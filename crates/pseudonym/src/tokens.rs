@@ -127,7 +127,11 @@ pub fn phonetic(name: &str) -> String {
     if let Some(code) = KNOWN.with(|known| known.borrow().get(name).cloned()) {
         return code;
     }
-    let code = ENCODER.with(|encoder| encoder.double_metaphone(name).primary());
+    // The encoder indexes its input by byte and panics on a letter outside
+    // ASCII (`dəniz`); folded names have no sound it knows there, so it is
+    // given the name without them.
+    let ascii: String = name.chars().filter(char::is_ascii).collect();
+    let code = ENCODER.with(|encoder| encoder.double_metaphone(&ascii).primary());
     let code = if code.is_empty() { name.to_owned() } else { code };
     KNOWN.with(|known| {
         let mut known = known.borrow_mut();

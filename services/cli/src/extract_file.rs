@@ -1,10 +1,10 @@
 //! The pseudonymised extract file: what `braid agency pseudonymise` writes and
 //! `braid agency upload` sends. A header (`UploadHeader`) followed by case
 //! records, each length-delimited protobuf, and a trailer with the BLAKE3
-//! digest of the records, which is also what the submission id is made
-//! from: a damaged file is refused before anything is sent, and can never be
-//! taken for the good one. It holds pseudonyms and template codes only,
-//! never a raw identifier.
+//! digest of the header and the records. The submission id is made from the
+//! records' own digest. A damaged file — header or records — is refused
+//! before anything is sent, and can never be taken for the good one. It
+//! holds pseudonyms and template codes only, never a raw identifier.
 
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::Path;
@@ -13,9 +13,10 @@ use anyhow::{Context, Result};
 use braid_proto::v1;
 use prost::Message;
 
-const MAGIC: &[u8; 8] = b"BRAIDPX2";
-/// The first version, without a checksum.
-const OLD_MAGIC: &[u8; 8] = b"BRAIDPX1";
+const MAGIC: &[u8; 8] = b"BRAIDPX3";
+/// Earlier versions: without a checksum, and with one over the records
+/// only.
+const OLD_MAGICS: [&[u8; 8]; 2] = [b"BRAIDPX1", b"BRAIDPX2"];
 /// Starts the trailer; the digest follows.
 const TRAILER: &[u8; 8] = b"BRAIDEND";
 
@@ -25,6 +26,14 @@ pub fn records_digest(records: &[v1::CaseRecord]) -> [u8; 32] {
     for record in records {
         hasher.update(&record.encode_length_delimited_to_vec());
     }
+    *hasher.finalize().as_bytes()
+}
+
+/// The digest the trailer holds: the header's bytes, then the records'.
+fn file_digest(header: &[u8], records: &[u8]) -> [u8; 32] {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(header);
+    hasher.update(records);
     *hasher.finalize().as_bytes()
 }
 
@@ -41,13 +50,18 @@ pub fn write(path: &Path, header: &v1::UploadHeader, records: &[v1::CaseRecord])
         let file = std::fs::File::create(&temporary)
             .with_context(|| format!("create {}", temporary.display()))?;
         let mut writer = BufWriter::new(file);
+        let header_bytes = header.encode_length_delimited_to_vec();
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(&header_bytes);
         writer.write_all(MAGIC)?;
-        writer.write_all(&header.encode_length_delimited_to_vec())?;
+        writer.write_all(&header_bytes)?;
         for record in records {
-            writer.write_all(&record.encode_length_delimited_to_vec())?;
+            let bytes = record.encode_length_delimited_to_vec();
+            hasher.update(&bytes);
+            writer.write_all(&bytes)?;
         }
         writer.write_all(TRAILER)?;
-        writer.write_all(&records_digest(records))?;
+        writer.write_all(hasher.finalize().as_bytes())?;
         let file = writer.into_inner().context("flush the output")?;
         file.sync_all().context("sync the output")?;
     }
@@ -63,8 +77,8 @@ pub fn read(path: &Path) -> Result<(v1::UploadHeader, Vec<v1::CaseRecord>)> {
         .read_to_end(&mut bytes)
         .with_context(|| format!("read {}", path.display()))?;
     anyhow::ensure!(
-        !bytes.starts_with(OLD_MAGIC),
-        "{} was written by an earlier version of braid, without a checksum; pseudonymise the extract again",
+        !OLD_MAGICS.iter().any(|magic| bytes.starts_with(*magic)),
+        "{} was written by an earlier version of braid, whose checksum did not cover the whole file; pseudonymise the extract again",
         path.display()
     );
     anyhow::ensure!(
@@ -72,22 +86,24 @@ pub fn read(path: &Path) -> Result<(v1::UploadHeader, Vec<v1::CaseRecord>)> {
         "{} is not a pseudonymised extract (run `braid agency pseudonymise` first)",
         path.display()
     );
-    let damaged = || anyhow::anyhow!("{} is damaged (its records do not match the checksum written with them); pseudonymise the extract again", path.display());
+    let damaged = || anyhow::anyhow!("{} is damaged (it does not match the checksum written with it); pseudonymise the extract again", path.display());
     let body_end = bytes.len().checked_sub(TRAILER.len() + 32).filter(|end| *end >= MAGIC.len()).ok_or_else(damaged)?;
     let (body, trailer) = bytes.split_at(body_end);
     if &trailer[..TRAILER.len()] != TRAILER {
         return Err(damaged());
     }
-    let mut rest = &body[MAGIC.len()..];
+    let content = &body[MAGIC.len()..];
+    let mut rest = content;
     let header = v1::UploadHeader::decode_length_delimited(&mut rest).map_err(|_| damaged())?;
+    let header_bytes = &content[..content.len() - rest.len()];
+    if trailer[TRAILER.len()..] != file_digest(header_bytes, rest)[..] {
+        return Err(damaged());
+    }
     let mut records = Vec::new();
     while !rest.is_empty() {
         records.push(v1::CaseRecord::decode_length_delimited(&mut rest).map_err(|_| damaged())?);
     }
     let digest = records_digest(&records);
-    if trailer[TRAILER.len()..] != digest[..] {
-        return Err(damaged());
-    }
     anyhow::ensure!(
         header.submission_id == submission_id(&digest),
         "{} is damaged (its submission id does not match its records); pseudonymise the extract again",
@@ -95,3 +111,7 @@ pub fn read(path: &Path) -> Result<(v1::UploadHeader, Vec<v1::CaseRecord>)> {
     );
     Ok((header, records))
 }
+
+#[cfg(test)]
+#[path = "extract_file_fuzz.rs"]
+mod fuzz;
