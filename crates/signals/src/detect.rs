@@ -77,7 +77,7 @@ impl Default for SignalConfig {
 }
 
 /// One raised signal and what raised it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Signal {
     /// The kind.
     pub kind: SignalKind,
@@ -105,6 +105,14 @@ pub struct Signal {
     /// Every agency with a record of the subject profile (of any member
     /// of a network), by number: who may see the signal.
     pub seen_by: Vec<u16>,
+    /// The weakest link among the evidence: the lowest probability with
+    /// which linkage tied an evidence involvement into its profile.
+    pub weakest_link: f32,
+}
+
+/// The weakest link among `ids` (1 when there are none).
+fn weakest_link(facts: &Facts, ids: &[u64]) -> f32 {
+    ids.iter().filter_map(|&id| facts.involvement(id)).map(|i| i.link).fold(1.0, f32::min)
 }
 
 /// Orders evidence newest record first (then by id), so that a listing
@@ -168,6 +176,7 @@ impl Signal {
             last_day: items.iter().map(|i| i.record.day).max().unwrap_or(0),
             resolved: resolved(items.iter().map(|i| i.record.concern)),
             per_agency: per_agency(facts, &evidence),
+            weakest_link: weakest_link(facts, &evidence),
             evidence,
             seen_by: Vec::new(),
         }
@@ -586,6 +595,11 @@ impl SignalBook {
         self.by_profile.values().map(Vec::len).sum()
     }
 
+    /// Whether changes are noted that the next settle would work through.
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
     /// Whether no profile has a signal.
     pub fn is_empty(&self) -> bool {
         self.by_profile.is_empty()
@@ -752,6 +766,7 @@ fn find_networks(config: &SignalConfig, facts: &Facts, profiles: &impl Profiles)
             last_day: records.iter().map(|r| r.day).max().unwrap_or(0),
             resolved: resolved(records.iter().map(|r| r.concern)),
             per_agency: per_agency(facts, &evidence),
+            weakest_link: weakest_link(facts, &evidence),
             evidence,
             seen_by: seen_by.remove(&root).map(|set| set.into_iter().collect()).unwrap_or_default(),
             related: members,

@@ -191,12 +191,18 @@ impl SignalBooks {
     }
 }
 
-/// The partnership's book, made if need be, with every noted change
-/// settled (and the networks brought up to date when `networks`).
-fn settled_book<'a>(state: &'a mut State, partnership: &[String], networks: bool) -> &'a SignalBook {
+/// A partnership's agencies in a fixed order: its book's key.
+fn partnership_key(partnership: &[String]) -> Vec<String> {
     let mut agencies = partnership.to_vec();
     agencies.sort();
     agencies.dedup();
+    agencies
+}
+
+/// The partnership's book, made if need be, with every noted change
+/// settled (and the networks brought up to date when `networks`).
+fn settled_book<'a>(state: &'a mut State, partnership: &[String], networks: bool) -> &'a SignalBook {
+    let agencies = partnership_key(partnership);
     let State { facts, signals, linker, .. } = state;
     let book = signals.books.entry(agencies.clone()).or_insert_with(|| {
         let mut book = SignalBook::new(SignalConfig::default());
@@ -532,17 +538,9 @@ impl Engine {
             }
         }
         out.records_not_shown = inside.saturating_sub(out.records.len() as u32);
-        // Over every record it rests on, not only those shown.
-        let weakest = signal
-            .evidence
-            .iter()
-            .filter_map(|&id| state.facts.with_record(id))
-            .filter(|(_, record)| scope.allows(record.agency))
-            .map(|(involvement, _)| involvement.link)
-            .fold(f32::INFINITY, f32::min);
-        if weakest.is_finite() {
-            out.weakest_link = confidence_band(weakest, false).to_owned();
-        }
+        // Over every record it rests on, not only those shown (worked out
+        // when the signal was: all of them are the partnership's).
+        out.weakest_link = confidence_band(signal.weakest_link, false).to_owned();
         out.outside = outside_counts(outside);
         for &key in &signal.related {
             if !full && out.related_profiles.len() >= MAX_RELATED {
@@ -556,7 +554,7 @@ impl Engine {
         Ok(out)
     }
 
-    fn render_profile(&self, state: &State, scope: &Scope, key: u64) -> Result<v1::PanelProfile, EngineError> {
+    fn render_profile(&self, state: &State, partnership: &[String], scope: &Scope, key: u64) -> Result<v1::PanelProfile, EngineError> {
         let template = Template::standard();
         let profiles = state.linker.profiles();
         let all: Vec<u64> = profiles.members(key).collect();
@@ -628,15 +626,26 @@ impl Engine {
             });
         }
         out.outside = outside_counts(outside);
-        // This profile's signals, worked out now through the partnership's
-        // view (not by settling every change noted since the last listing).
-        let view = ScopedView {
-            profiles: state.linker.profiles(),
-            facts: &state.facts,
-            scope,
-        };
-        for signal in braid_signals::signals_now(&SignalConfig::default(), &state.facts, &view, key) {
-            out.signals.push(self.render_signal(state, scope, &signal, false)?);
+        // This profile's signals: the partnership's book's when it is
+        // settled; otherwise worked out now, for this profile alone, through
+        // the partnership's view (a query about one person never waits for
+        // every change noted since the last listing).
+        match state.signals.books.get(&partnership_key(partnership)).filter(|book| !book.has_pending()) {
+            Some(book) => {
+                for signal in book.profile(key) {
+                    out.signals.push(self.render_signal(state, scope, signal, false)?);
+                }
+            }
+            None => {
+                let view = ScopedView {
+                    profiles: state.linker.profiles(),
+                    facts: &state.facts,
+                    scope,
+                };
+                for signal in braid_signals::signals_now(&SignalConfig::default(), &state.facts, &view, key) {
+                    out.signals.push(self.render_signal(state, scope, &signal, false)?);
+                }
+            }
         }
         Ok(out)
     }
@@ -648,7 +657,7 @@ impl Engine {
         let state = &*guard;
         let scope = Scope::new(&state.facts, partnership);
         let keys = self.subject_keys(state, &scope, partnership, subject)?;
-        keys.into_iter().map(|key| self.render_profile(state, &scope, key)).collect()
+        keys.into_iter().map(|key| self.render_profile(state, partnership, &scope, key)).collect()
     }
 
     /// Signals visible to the partnership, newest evidence first.
@@ -678,10 +687,7 @@ impl Engine {
         let mut guard = self.lock_state()?;
         settled_book(&mut guard, partnership, wants(SignalKind::Network));
         let state = &*guard;
-        let mut agencies = partnership.to_vec();
-        agencies.sort();
-        agencies.dedup();
-        let Some(book) = state.signals.books.get(&agencies) else {
+        let Some(book) = state.signals.books.get(&partnership_key(partnership)) else {
             return Err(EngineError::InvalidRequest("the partnership's signals could not be made".to_owned()));
         };
         let scope = Scope::new(&state.facts, partnership);
