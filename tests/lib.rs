@@ -72,14 +72,22 @@ pub async fn start_node(keys: &str, data: &Path, listen: SocketAddr) -> RunningN
     braid_node::spawn(node_config(keys, data, listen)).await.expect("start node")
 }
 
+/// A gRPC channel over TLS trusting the CA certificate `ca` (a PEM file)
+/// and presenting the certificate bundle in `identity` (a directory with
+/// client.crt and client.key), if any.
+pub async fn tls_channel(ca: &Path, identity: Option<&Path>, url: &str) -> Result<tonic::transport::Channel, tonic::transport::Error> {
+    let read = |path: PathBuf| std::fs::read(path).expect("certificate file");
+    let mut tls = tonic::transport::ClientTlsConfig::new().ca_certificate(tonic::transport::Certificate::from_pem(read(ca.to_path_buf())));
+    if let Some(bundle) = identity {
+        tls = tls.identity(tonic::transport::Identity::from_pem(read(bundle.join("client.crt")), read(bundle.join("client.key"))));
+    }
+    tonic::transport::Endpoint::from_shared(url.to_owned()).expect("url").tls_config(tls)?.connect().await
+}
+
 /// A gRPC channel over mTLS as `principal`.
 pub async fn mtls_channel(keys: &str, principal: &str, url: &str) -> Result<tonic::transport::Channel, tonic::transport::Error> {
     let bundle = Path::new(keys).join(principal);
-    let read = |name: &str| std::fs::read(bundle.join(name)).expect("certificate bundle");
-    let tls = tonic::transport::ClientTlsConfig::new()
-        .ca_certificate(tonic::transport::Certificate::from_pem(read("ca.crt")))
-        .identity(tonic::transport::Identity::from_pem(read("client.crt"), read("client.key")));
-    tonic::transport::Endpoint::from_shared(url.to_owned()).expect("url").tls_config(tls)?.connect().await
+    tls_channel(&bundle.join("ca.crt"), Some(&bundle), url).await
 }
 
 /// Any free port on loopback.
@@ -177,4 +185,18 @@ pub fn read_extract(path: &Path) -> (braid_proto::v1::UploadHeader, Vec<braid_pr
         records.push(braid_proto::v1::CaseRecord::decode_length_delimited(&mut rest).expect("record"));
     }
     (header, records)
+}
+
+/// Upload batches of `size` records, the first carrying `header`, as
+/// `braid agency upload` sends them.
+pub fn upload_batches(header: &braid_proto::v1::UploadHeader, records: &[braid_proto::v1::CaseRecord], size: usize) -> Vec<braid_proto::v1::UploadBatch> {
+    records
+        .chunks(size)
+        .enumerate()
+        .map(|(index, chunk)| braid_proto::v1::UploadBatch {
+            header: (index == 0).then(|| header.clone()),
+            sequence: index as u32,
+            records: chunk.to_vec(),
+        })
+        .collect()
 }

@@ -199,16 +199,7 @@ async fn an_upload_resumes_after_the_node_restarts_without_duplicates() {
     // The first three batches arrive, then the node goes away.
     let file = prepared.dir.path().join("CSC-NORTH.bpx");
     let (header, records) = read_extract(&file);
-    let batches: Vec<v1::UploadBatch> = records
-        .chunks(50)
-        .take(3)
-        .enumerate()
-        .map(|(index, chunk)| v1::UploadBatch {
-            header: (index == 0).then(|| header.clone()),
-            sequence: index as u32,
-            records: chunk.to_vec(),
-        })
-        .collect();
+    let batches = upload_batches(&header, &records[..records.len().min(150)], 50);
     let mut client = v1::ingest_service_client::IngestServiceClient::new(mtls_channel(&prepared.path("keys"), "csc-north", &url).await.expect("connect"));
     let mut acks = client.upload(tokio_stream::iter(batches)).await.expect("upload").into_inner();
     let mut acked = 0;

@@ -15,13 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// A TLS channel trusting the node's CA and presenting the bundle in
 /// `identity`, if any.
 async fn channel(keys: &str, identity: Option<&Path>, url: &str) -> Result<tonic::transport::Channel, tonic::transport::Error> {
-    let read = |path: std::path::PathBuf| std::fs::read(path).expect("certificate file");
-    let mut tls = tonic::transport::ClientTlsConfig::new()
-        .ca_certificate(tonic::transport::Certificate::from_pem(read(Path::new(keys).join("ca/ca.crt"))));
-    if let Some(bundle) = identity {
-        tls = tls.identity(tonic::transport::Identity::from_pem(read(bundle.join("client.crt")), read(bundle.join("client.key"))));
-    }
-    tonic::transport::Endpoint::from_shared(url.to_owned()).expect("url").tls_config(tls)?.connect().await
+    tls_channel(&Path::new(keys).join("ca/ca.crt"), identity, url).await
 }
 
 /// Asks for the node's statistics over `channel`, or says why it could not.

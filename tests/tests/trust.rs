@@ -49,17 +49,6 @@ fn audit_log(keys: &str, url: &str, filters: &[&str]) -> Vec<serde_json::Value> 
     listing["entries"].as_array().expect("entries").clone()
 }
 
-/// A TLS channel trusting `ca` and presenting `identity` (a bundle
-/// directory), if any.
-async fn channel(ca: &Path, identity: Option<&Path>, url: &str) -> Result<tonic::transport::Channel, tonic::transport::Error> {
-    let read = |path: std::path::PathBuf| std::fs::read(path).expect("certificate file");
-    let mut tls = tonic::transport::ClientTlsConfig::new().ca_certificate(tonic::transport::Certificate::from_pem(read(ca.join("ca.crt"))));
-    if let Some(bundle) = identity {
-        tls = tls.identity(tonic::transport::Identity::from_pem(read(bundle.join("client.crt")), read(bundle.join("client.key"))));
-    }
-    tonic::transport::Endpoint::from_shared(url.to_owned()).expect("url").tls_config(tls)?.connect().await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_refusal_is_a_clear_permission_denied_and_is_audited() {
     let prepared = prepare(60);
@@ -75,7 +64,7 @@ async fn every_refusal_is_a_clear_permission_denied_and_is_audited() {
 
     // No certificate: refused in the handshake (tests/limits.rs counts it).
     let bare = async {
-        let channel = channel(Path::new(&format!("{keys}/ca")), None, &url).await?;
+        let channel = tls_channel(Path::new(&format!("{keys}/ca/ca.crt")), None, &url).await?;
         let reply = v1::admin_service_client::AdminServiceClient::new(channel).stats(v1::StatsRequest {}).await;
         Ok::<_, tonic::transport::Error>(reply.map(|_| ()))
     }
@@ -86,7 +75,7 @@ async fn every_refusal_is_a_clear_permission_denied_and_is_audited() {
     let other = prepared.path("other-keys");
     ok(&braid(&["keys", "init", "--out", &other]));
     let stranger = async {
-        let channel = channel(Path::new(&format!("{keys}/ca")), Some(Path::new(&format!("{other}/admin"))), &url).await?;
+        let channel = tls_channel(Path::new(&format!("{keys}/ca/ca.crt")), Some(Path::new(&format!("{other}/admin"))), &url).await?;
         let reply = v1::admin_service_client::AdminServiceClient::new(channel).stats(v1::StatsRequest {}).await;
         Ok::<_, tonic::transport::Error>(reply.map(|_| ()))
     }

@@ -1,7 +1,6 @@
 //! Uploads that are interrupted and resumed store every record, whatever
 //! batch size the resumed upload uses, and report numbers that add up.
 
-use braid_proto::v1;
 use braid_proto::v1::ingest_service_client::IngestServiceClient;
 use braid_tests::*;
 
@@ -30,16 +29,7 @@ async fn a_resumed_upload_with_another_batch_size_stores_every_record() {
     // connection is lost.
     let channel = mtls_channel(&prepared.path("keys"), "csc-north", &url).await.expect("connect");
     let mut client = IngestServiceClient::new(channel);
-    let batches: Vec<v1::UploadBatch> = records
-        .chunks(100)
-        .take(5)
-        .enumerate()
-        .map(|(index, chunk)| v1::UploadBatch {
-            header: (index == 0).then(|| header.clone()),
-            sequence: index as u32,
-            records: chunk.to_vec(),
-        })
-        .collect();
+    let batches = upload_batches(&header, &records[..500], 100);
     let mut acks = client.upload(tokio_stream::iter(batches)).await.expect("upload").into_inner();
     let mut acked = 0;
     while let Some(ack) = acks.message().await.expect("ack") {
