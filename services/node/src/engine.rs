@@ -669,7 +669,7 @@ impl Engine {
 
     /// Live involvements in the linker's index.
     pub fn index_size(&self) -> Result<usize, EngineError> {
-        Ok(self.lock_state()?.linker.live_ids().len())
+        Ok(self.lock_state()?.linker.profiles().live_ids().count())
     }
 
     /// Linkage decisions made since start-up.
@@ -1143,10 +1143,7 @@ impl Engine {
             count += links
                 .entries
                 .iter()
-                .filter(|link| {
-                    matches!(Decision::from_number(link.decision), Some(Decision::ReviewUncertain | Decision::ReviewWouldChain))
-                        && matches!((keys.key(id), keys.key(link.other)), (Some(a), Some(b)) if a != b)
-                })
+                .filter(|link| is_open_review(link, id, |i| keys.key(i)))
                 .count() as u64;
             Ok(())
         })?;
@@ -1206,7 +1203,7 @@ impl Engine {
                     match decision {
                         Decision::Joined | Decision::Merged => explanation.links.push(explained),
                         Decision::ReviewUncertain | Decision::ReviewWouldChain | Decision::ReviewConflict => {
-                            if is_open_review(&link, id, profiles) {
+                            if is_open_review(&link, id, live_root(profiles)) {
                                 explanation.reviews.push(explained);
                             }
                         }
@@ -1231,13 +1228,19 @@ impl ProfileKeys {
     }
 }
 
-fn is_open_review(link: &StoredLink, id: u64, profiles: &braid_linkage::UnionFind) -> bool {
+/// Whether `link` (stored with `id`) is a review item still open: both
+/// involvements live (`profile` gives a live one's profile) and in two
+/// profiles.
+fn is_open_review(link: &StoredLink, id: u64, profile: impl Fn(u64) -> Option<u64>) -> bool {
     matches!(
         Decision::from_number(link.decision),
         Some(Decision::ReviewUncertain | Decision::ReviewWouldChain)
-    ) && profiles.is_alive(link.other)
-        && profiles.is_alive(id)
-        && profiles.find(link.other) != profiles.find(id)
+    ) && matches!((profile(id), profile(link.other)), (Some(a), Some(b)) if a != b)
+}
+
+/// A live involvement's profile, by its root.
+fn live_root(profiles: &braid_linkage::UnionFind) -> impl Fn(u64) -> Option<u64> + '_ {
+    |id| profiles.is_alive(id).then(|| profiles.find(id))
 }
 
 fn explain_link(id: u64, link: &StoredLink, decision: Decision, profiles: &braid_linkage::UnionFind) -> LinkExplanation {

@@ -278,20 +278,22 @@ impl Gate {
                 .and_then(|chain| chain.first().and_then(|leaf| braid_access::principal_of(leaf.as_ref())));
             (presented, false)
         };
-        let role = match self.policy.read() {
-            Ok(policy) => principal.as_deref().and_then(|name| policy.role(name)).cloned(),
-            Err(_) => None,
-        };
+        let role = self.role_of(principal.as_deref());
         Caller { principal, role, claimed }
+    }
+
+    /// The role the policy in force grants `principal`.
+    fn role_of(&self, principal: Option<&str>) -> Option<Role> {
+        let policy = self.policy.read().ok()?;
+        principal.and_then(|name| policy.role(name)).cloned()
     }
 
     /// `caller` with its role looked up again in the policy in force now.
     pub fn refresh(&self, caller: &Caller) -> Caller {
-        let role = match self.policy.read() {
-            Ok(policy) => caller.principal.as_deref().and_then(|name| policy.role(name)).cloned(),
-            Err(_) => None,
-        };
-        Caller { role, ..caller.clone() }
+        Caller {
+            role: self.role_of(caller.principal.as_deref()),
+            ..caller.clone()
+        }
     }
 
     /// Decides whether `caller` may do `action`. A refusal is audited (as

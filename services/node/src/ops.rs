@@ -107,9 +107,8 @@ impl Default for Metrics {
 impl Metrics {
     /// Every metric, registered.
     pub fn new() -> Metrics {
-        let mut registry = Registry::with_prefix("braid");
         let metrics = Metrics {
-            registry: Mutex::new(Registry::default()),
+            registry: Mutex::new(Registry::with_prefix("braid")),
             batches: Family::default(),
             records: Family::default(),
             involvements: Family::default(),
@@ -128,6 +127,7 @@ impl Metrics {
             write_stopped: Gauge::default(),
             delayed_write_rate: Gauge::default(),
         };
+        let mut registry = metrics.registry.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         registry.register("upload_batches", "Upload batches applied, per agency", metrics.batches.clone());
         registry.register("upload_records", "Records in applied upload batches, per agency", metrics.records.clone());
         registry.register("upload_involvements", "Involvements in applied upload batches, per agency", metrics.involvements.clone());
@@ -145,7 +145,7 @@ impl Metrics {
         registry.register("rocksdb_memtable_bytes", "Bytes in RocksDB's memtables", metrics.memtable_bytes.clone());
         registry.register("rocksdb_write_stopped", "1 while RocksDB has stopped writes (a stall)", metrics.write_stopped.clone());
         registry.register("rocksdb_delayed_write_rate", "Bytes/s RocksDB is slowing writes to (0: not delayed)", metrics.delayed_write_rate.clone());
-        *metrics.registry.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = registry;
+        drop(registry);
         metrics
     }
 

@@ -73,6 +73,14 @@ fn day_of(date: Option<&v1::Date>) -> Option<i32> {
     i32::try_from(date.days_since_epoch()).ok()
 }
 
+/// A request's `since` and `until` as days, each checked to be a real date.
+fn window_days(since: Option<&v1::Date>, until: Option<&v1::Date>) -> Result<(Option<i32>, Option<i32>), EngineError> {
+    let day = |date: Option<&v1::Date>, what: &str| {
+        date.map(|d| day_of(Some(d)).ok_or_else(|| EngineError::InvalidRequest(format!("{what} is not a valid date")))).transpose()
+    };
+    Ok((day(since, "since")?, day(until, "until")?))
+}
+
 /// A record's date for signals and reports: when the abuse started, or
 /// else when the case was referred.
 fn record_day(record: &v1::CaseRecord) -> i32 {
@@ -673,8 +681,7 @@ impl Engine {
             })
             .collect::<Result<_, _>>()?;
         let wants = |kind: SignalKind| kinds.is_empty() || kinds.contains(&kind);
-        let since = request.since.as_ref().map(|d| day_of(Some(d)).ok_or_else(|| EngineError::InvalidRequest("since is not a valid date".to_owned()))).transpose()?;
-        let until = request.until.as_ref().map(|d| day_of(Some(d)).ok_or_else(|| EngineError::InvalidRequest("until is not a valid date".to_owned()))).transpose()?;
+        let (since, until) = window_days(request.since.as_ref(), request.until.as_ref())?;
         let limit = match request.limit {
             0 => 100,
             n => (n as usize).min(100_000),
@@ -806,10 +813,7 @@ impl Engine {
             "" => Period::Quarter,
             other => Period::parse(other).ok_or_else(|| EngineError::InvalidRequest("period is month, quarter or year".to_owned()))?,
         };
-        let bound = |date: Option<&v1::Date>, what: &str| {
-            date.map(|d| day_of(Some(d)).ok_or_else(|| EngineError::InvalidRequest(format!("{what} is not a valid date")))).transpose()
-        };
-        let (since, until) = (bound(request.since.as_ref(), "since")?, bound(request.until.as_ref(), "until")?);
+        let (since, until) = window_days(request.since.as_ref(), request.until.as_ref())?;
         let mut guard = self.lock_state()?;
         let book = settled_book(&mut guard, partnership, false);
         // Per kind: each subject's latest evidence in the window.
@@ -897,10 +901,7 @@ impl Engine {
         if by.is_empty() || by.len() > 2 {
             return Err(EngineError::InvalidRequest("a report is by one or two template items (or case_type, or period:…)".to_owned()));
         }
-        let bound = |date: Option<&v1::Date>, what: &str| {
-            date.map(|d| day_of(Some(d)).ok_or_else(|| EngineError::InvalidRequest(format!("{what} is not a valid date")))).transpose()
-        };
-        let (since, until) = (bound(window.0, "since")?, bound(window.1, "until")?);
+        let (since, until) = window_days(window.0, window.1)?;
         let windowed = since.is_some() || until.is_some();
         let in_window = |day: i32| (!windowed || day != 0) && since.is_none_or(|s| day >= s) && until.is_none_or(|u| day <= u);
         let template = Template::standard();
