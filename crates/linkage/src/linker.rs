@@ -926,6 +926,13 @@ impl Linker {
         self.decide(id, true, true)
     }
 
+    /// Withdraws involvements without re-linking yet: they stop being
+    /// candidates at once and stay in their profiles (holding them together)
+    /// until [`Linker::withdraw_and_relink`] re-links those profiles.
+    pub fn withdraw(&mut self, withdrawn: &[InvolvementId]) {
+        self.uf.kill(withdrawn);
+    }
+
     /// Withdraws involvements: they stop being candidates, and every member
     /// of the profiles they were in is made a singleton again and linked
     /// afresh, oldest first. Only those profiles are touched. Returns each

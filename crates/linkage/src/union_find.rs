@@ -94,6 +94,37 @@ impl UnionFind {
         self.root[i] = id;
     }
 
+    /// Marks `ids` withdrawn: no longer alive, though still in their
+    /// profiles until those are reset.
+    pub fn kill(&mut self, ids: &[InvolvementId]) {
+        for &id in ids {
+            self.grow(id);
+            self.record(id);
+            self.alive[UnionFind::index(id)] = false;
+        }
+    }
+
+    /// `ids` grouped by profile (each group sorted; groups in order of
+    /// their smallest id).
+    pub fn group_by_profile(&self, ids: &[InvolvementId]) -> Vec<Vec<InvolvementId>> {
+        let mut keyed: Vec<(InvolvementId, InvolvementId)> = ids.iter().map(|&id| (self.find(id), id)).collect();
+        keyed.sort_unstable();
+        keyed.dedup();
+        let mut groups: Vec<Vec<InvolvementId>> = Vec::new();
+        let mut last = None;
+        for (root, id) in keyed {
+            if last != Some(root) {
+                groups.push(Vec::new());
+                last = Some(root);
+            }
+            if let Some(group) = groups.last_mut() {
+                group.push(id);
+            }
+        }
+        groups.sort_unstable_by_key(|group| group.first().copied());
+        groups
+    }
+
     /// Restores a stored parent pointer while loading; not journaled.
     pub fn load(&mut self, id: InvolvementId, parent: InvolvementId, alive: bool) {
         self.grow(id.max(parent));
@@ -331,6 +362,25 @@ impl Iterator for MemberIter<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn withdrawn_members_stay_until_reset_and_group_by_profile() {
+        let mut uf = UnionFind::new();
+        for id in 1..=6 {
+            uf.insert(id);
+        }
+        uf.union(1, 2);
+        uf.union(2, 3);
+        uf.union(5, 6);
+        uf.kill(&[3, 6]);
+        assert!(!uf.is_alive(3) && !uf.is_alive(6) && uf.is_alive(1));
+        assert_eq!(uf.find(3), uf.find(1), "a withdrawn member holds its profile together until it is reset");
+        assert_eq!(uf.group_by_profile(&[6, 3, 1, 4, 5, 3]), vec![vec![1, 3], vec![4], vec![5, 6]]);
+        let mark = uf.mark();
+        uf.kill(&[4]);
+        uf.rollback(mark);
+        assert!(uf.is_alive(4), "a kill is journaled like any change");
+    }
 
     #[test]
     fn unions_join_and_roll_back() {

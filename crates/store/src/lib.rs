@@ -154,6 +154,9 @@ pub struct StoredLinks {
 /// The node's database.
 pub struct Store {
     db: DB,
+    /// Set once a write failed: RocksDB then takes no more writes until
+    /// the store is reopened, and trying again can abort inside RocksDB.
+    failed: std::sync::atomic::AtomicBool,
 }
 
 fn record_key(agency: &str, record_ref: &str) -> Vec<u8> {
@@ -216,7 +219,7 @@ impl Store {
             ColumnFamilyDescriptor::new(*name, cf_options)
         });
         let db = DB::open_cf_descriptors(&options, path, descriptors)?;
-        Ok(Store { db })
+        Ok(Store { db, failed: std::sync::atomic::AtomicBool::new(false) })
     }
 
     /// The newest audit checkpoint as stored (its text), if any.
@@ -431,13 +434,28 @@ impl Store {
         }
         let mut options = WriteOptions::default();
         options.set_sync(true);
-        self.db.write_opt(batch, &options)?;
+        self.writable()?;
+        self.db.write_opt(batch, &options).inspect_err(|_| self.failed.store(true, std::sync::atomic::Ordering::SeqCst))?;
+        Ok(())
+    }
+
+    /// Whether a write has failed since the store was opened (it then
+    /// takes no more: reopen it).
+    pub fn write_failed(&self) -> bool {
+        self.failed.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn writable(&self) -> Result<()> {
+        if self.write_failed() {
+            return Err(Error::Rocks("an earlier write failed, so the store takes no more writes until it is reopened".to_owned()));
+        }
         Ok(())
     }
 
     /// Writes a consistent backup of the database into `path` (a RocksDB
     /// checkpoint: hard links where possible).
     pub fn backup(&self, path: &Path) -> Result<()> {
+        self.writable()?;
         let checkpoint = rocksdb::checkpoint::Checkpoint::new(&self.db)?;
         checkpoint.create_checkpoint(path)?;
         Ok(())

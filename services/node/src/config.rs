@@ -43,6 +43,9 @@ pub struct NodeConfig {
     /// on the same filesystem as data_dir, a backup is mostly hard links).
     /// Without it, backups are refused.
     pub backups_dir: Option<PathBuf>,
+    /// Free space kept on the data directory's disk: below it, changes are
+    /// refused and reads go on (see `space.rs`).
+    pub storage: crate::space::StorageLimits,
     /// The operations listener (plain HTTP: `/healthz`, `/readyz`,
     /// `/metrics`, nothing else), for probes and Prometheus. Keep it on
     /// loopback or a private network.
@@ -167,6 +170,7 @@ impl Default for NodeConfig {
             policy: None,
             audit: AuditSettings::default(),
             limits: Limits::default(),
+            storage: crate::space::StorageLimits::default(),
             operations_listen: Some(SocketAddr::from(([127, 0, 0, 1], 7444))),
             backups_dir: None,
             insecure_dev: false,
@@ -237,6 +241,10 @@ impl NodeConfig {
         anyhow::ensure!(
             self.audit.checkpoint_every_entries > 0 && self.audit.checkpoint_every_seconds > 0,
             "audit checkpoint intervals must be at least 1"
+        );
+        anyhow::ensure!(
+            self.storage.reserve_mb <= 1 << 20 && self.storage.min_free_mb <= 1 << 30,
+            "[storage]: reserve_mb at most 1048576 (1 TiB), min_free_mb at most 1073741824"
         );
         for (code, agency_type) in &self.agencies {
             anyhow::ensure!(

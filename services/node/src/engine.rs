@@ -11,7 +11,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex};
 
 use braid_linkage::model::{DICE, FEATURES, PERSON};
 use braid_linkage::{key_kind_name, Bloom, Decision, InvolvementId, KeyFingerprint, Linker, LinkerConfig, Model, Outcome, Tokens};
@@ -23,6 +23,7 @@ use braid_store::{Store, StoredInvolvement, StoredLink, StoredLinks, StoredRecor
 use prost::Message;
 
 use crate::audit::{AuditLog, CheckpointPolicy};
+use crate::space::{DiskSpace, StorageLimits};
 use crate::panel::{record_facts, PreparedFacts};
 use crate::validate::validate_record;
 
@@ -52,6 +53,12 @@ pub enum EngineError {
     /// The stored audit log does not verify; the node will not add to it.
     #[error("{0}")]
     AuditBroken(String),
+    /// The store could not be opened (no room, no directory).
+    #[error("{0}")]
+    Open(String),
+    /// The disk is nearly full: changes are refused, reads continue.
+    #[error(transparent)]
+    DiskFull(#[from] crate::space::SpaceShort),
     /// A previous failure left the engine unusable.
     #[error("a batch could not be stored after it was linked, so the node's in-memory linkage state is no longer trusted; restart the node (acknowledged batches are safe; unacknowledged ones can be re-sent)")]
     Poisoned,
@@ -342,7 +349,9 @@ fn stored_links(outcome: &Outcome) -> StoredLinks {
 pub struct Engine {
     pub(crate) store: Arc<Store>,
     audit: AuditLog,
-    state: Mutex<State>,
+    state: parking_lot::Mutex<State>,
+    /// Held by a change from linking to sealing (see [`Slice`]).
+    linking: Mutex<()>,
     expected_epoch: Option<String>,
     max_batch_records: usize,
     agency_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
@@ -350,6 +359,7 @@ pub struct Engine {
     turn: Condvar,
     poisoned: AtomicBool,
     decisions: DecisionCounts,
+    space: DiskSpace,
 }
 
 /// Counts of what the node holds.
@@ -528,12 +538,22 @@ impl Pending {
     }
 
     /// Re-links the profiles that withdrawn involvements were part of; their
-    /// decisions join the batch's outcomes.
-    fn finish(&mut self, linker: &mut Linker) {
-        if !self.withdrawn.is_empty() {
+    /// decisions join the batch's outcomes. Every withdrawn involvement
+    /// stops being a candidate at once; the profiles are then re-linked one
+    /// at a time, the state lock yielded to waiting readers between them
+    /// when `slice` is due (each profile is re-linked whole, so a reader
+    /// sees it before or after, never half-way).
+    fn finish(&mut self, guard: &mut StateGuard<'_>, slice: &mut Slice) {
+        if self.withdrawn.is_empty() {
+            return;
+        }
+        guard.linker.withdraw(&self.withdrawn);
+        for group in guard.linker.profiles().group_by_profile(&self.withdrawn) {
+            slice.yield_if_due(guard);
+            let linker = &mut guard.linker;
             // Everyone in a profile that loses a member may change profile.
-            self.dirty.extend(linker.profiles().members_of(&self.withdrawn));
-            self.outcomes.extend(linker.withdraw_and_relink(&self.withdrawn));
+            self.dirty.extend(linker.profiles().members_of(&group));
+            self.outcomes.extend(linker.withdraw_and_relink(&group));
         }
     }
 
@@ -545,6 +565,32 @@ impl Pending {
             self.fact_changes.push(FactChange::Link(*id, link_strength(outcome.entries.iter().map(|e| (e.decision, &e.evidence.levels[..], e.evidence.probability)))));
         }
         (self.set, self.outcomes, self.withdrawn, self.fact_changes, self.dirty)
+    }
+}
+
+/// The state lock as held by a change.
+type StateGuard<'a> = parking_lot::MutexGuard<'a, State>;
+
+/// How long a change holds the state lock before letting waiting readers
+/// in (it holds the linking lock throughout, so no other change runs in
+/// between: the order changes are linked in stays the order they are
+/// written in).
+const SLICE: std::time::Duration = std::time::Duration::from_millis(2);
+
+/// Times a change's hold on the state lock.
+struct Slice(std::time::Instant);
+
+impl Slice {
+    fn start() -> Slice {
+        Slice(std::time::Instant::now())
+    }
+
+    /// Hands the lock to waiting readers (fairly) if the slice is used up.
+    fn yield_if_due(&mut self, guard: &mut StateGuard<'_>) {
+        if self.0.elapsed() >= SLICE {
+            parking_lot::MutexGuard::bump(guard);
+            self.0 = std::time::Instant::now();
+        }
     }
 }
 
@@ -585,6 +631,21 @@ impl Engine {
     /// Opens the store in `data_dir`, rebuilds the linker's index from the
     /// stored involvements and restores the profiles and the model.
     pub fn open(data_dir: &Path, expected_epoch: Option<String>, max_batch_records: usize, checkpoints: CheckpointPolicy) -> Result<Engine, EngineError> {
+        Engine::open_with_space(data_dir, expected_epoch, max_batch_records, checkpoints, StorageLimits::default())
+    }
+
+    /// As [`Engine::open`], keeping `storage`'s free space and reserve on
+    /// the data directory's disk (see [`crate::space`]).
+    pub fn open_with_space(
+        data_dir: &Path,
+        expected_epoch: Option<String>,
+        max_batch_records: usize,
+        checkpoints: CheckpointPolicy,
+        storage: StorageLimits,
+    ) -> Result<Engine, EngineError> {
+        std::fs::create_dir_all(data_dir).map_err(|error| EngineError::Open(format!("create the data directory: {error}")))?;
+        let space = DiskSpace::new(data_dir, storage);
+        space.before_open().map_err(|error| EngineError::Open(format!("{error:#}")))?;
         let store = Arc::new(Store::open(data_dir)?);
         let audit = AuditLog::open(Arc::clone(&store), checkpoints)?;
         let mut state = State {
@@ -650,7 +711,8 @@ impl Engine {
         Ok(Engine {
             store,
             audit,
-            state: Mutex::new(state),
+            state: parking_lot::Mutex::new(state),
+            linking: Mutex::new(()),
             expected_epoch,
             max_batch_records,
             agency_locks: Mutex::new(HashMap::new()),
@@ -658,13 +720,33 @@ impl Engine {
             turn: Condvar::new(),
             poisoned: AtomicBool::new(false),
             decisions: DecisionCounts::default(),
+            space,
         })
     }
 
     /// Whether the engine still accepts work: false once a write failed
     /// after later batches were linked on top of it (restart the node).
     pub fn healthy(&self) -> bool {
-        !self.poisoned.load(Ordering::SeqCst)
+        if let Some(disk_full) = self.audit.write_failed() {
+            // RocksDB takes no more writes until the store is reopened.
+            if disk_full {
+                self.space.release_reserve();
+            }
+            return false;
+        }
+        !self.poisoned.load(Ordering::SeqCst) && !self.store.write_failed()
+    }
+
+    /// Checks the data directory's free space (re-making the reserve when
+    /// there is room): Err while changes are refused for lack of space.
+    pub fn check_space(&self) -> Result<(), crate::space::SpaceShort> {
+        self.space.refresh()
+    }
+
+    /// Bytes free on the data directory's disk at the last check, and
+    /// whether changes are refused for lack of space.
+    pub fn space(&self) -> (u64, bool) {
+        (self.space.last_free(), self.space.is_low())
     }
 
     /// Live involvements in the linker's index.
@@ -689,11 +771,11 @@ impl Engine {
         Ok((self.audit.size()?, newest.map(|c| c.time_ms)))
     }
 
-    pub(crate) fn lock_state(&self) -> Result<MutexGuard<'_, State>, EngineError> {
+    pub(crate) fn lock_state(&self) -> Result<StateGuard<'_>, EngineError> {
         if self.poisoned.load(Ordering::SeqCst) {
             return Err(EngineError::Poisoned);
         }
-        self.state.lock().map_err(|_| EngineError::Poisoned)
+        Ok(self.state.lock())
     }
 
     fn agency_lock(&self, agency: &str) -> Result<Arc<Mutex<()>>, EngineError> {
@@ -747,7 +829,10 @@ impl Engine {
         } else {
             self.audit.append_blocking(entry, Some(set))
         };
-        if result.is_err() {
+        if let Err(error) = &result {
+            if crate::space::is_disk_full(error) {
+                self.space.release_reserve();
+            }
             self.poisoned.store(true, Ordering::SeqCst);
         }
         *serving += 1;
@@ -829,6 +914,7 @@ impl Engine {
                 self.max_batch_records
             )));
         }
+        self.space.refresh()?;
         let agency_lock = self.agency_lock(&submission.agency)?;
         let _agency = agency_lock.lock().map_err(|_| EngineError::Poisoned)?;
         if self.poisoned.load(Ordering::SeqCst) {
@@ -855,10 +941,24 @@ impl Engine {
             ..Default::default()
         };
         let prepared = prepare_records(submission, records, &mut ack);
+        // The stored versions of the batch's records, read before linking
+        // (this agency's lock keeps them from changing), so that linking
+        // cannot fail half-way.
+        let known: Vec<bool> = {
+            let state = self.lock_state()?;
+            prepared
+                .iter()
+                .map(|record| state.records.contains(&braid_store::record_fingerprint(&submission.agency, &record.record_ref)))
+                .collect()
+        };
+        let mut existing = Vec::with_capacity(prepared.len());
+        for (record, known) in prepared.iter().zip(known) {
+            existing.push(if known { self.store.record(&submission.agency, &record.record_ref)? } else { None });
+        }
 
+        let linking = self.linking.lock().map_err(|_| EngineError::Poisoned)?;
         let mut guard = self.lock_state()?;
-        let state = &mut *guard;
-        let held = state.epoch.clone().or_else(|| self.expected_epoch.clone());
+        let held = guard.epoch.clone().or_else(|| self.expected_epoch.clone());
         if let Some(held) = held {
             if held != submission.epoch {
                 return Err(EngineError::EpochMismatch {
@@ -867,74 +967,60 @@ impl Engine {
                 });
             }
         }
-        let agency_number = state.agency_number(&submission.agency);
-        let mark = state.linker.profiles().mark();
-        let model_before = state.linker.model().clone();
+        let agency_number = guard.agency_number(&submission.agency);
         let mut pending = Pending::new();
-        let mut next_id = state.next_id;
-        let first_new_id = next_id;
-        let result = (|| -> Result<(), EngineError> {
-            for record in prepared {
-                let fingerprint = braid_store::record_fingerprint(&submission.agency, &record.record_ref);
-                let existing = if state.records.contains(&fingerprint) {
-                    self.store.record(&submission.agency, &record.record_ref)?
-                } else {
-                    None
-                };
-                pending.records_added.push(fingerprint);
-                match &existing {
-                    Some(stored) if stored.content_hash == record.content_hash => {
-                        ack.unchanged += 1;
-                        continue;
-                    }
-                    Some(stored) => {
-                        pending.remove_record(&submission.agency, &record.record_ref, stored);
-                        ack.replaced += 1;
-                    }
-                    None => ack.accepted += 1,
+        let first_new_id = guard.next_id;
+        let mut slice = Slice::start();
+        for (record, existing) in prepared.into_iter().zip(existing) {
+            slice.yield_if_due(&mut guard);
+            let state = &mut *guard;
+            let fingerprint = braid_store::record_fingerprint(&submission.agency, &record.record_ref);
+            pending.records_added.push(fingerprint);
+            match &existing {
+                Some(stored) if stored.content_hash == record.content_hash => {
+                    ack.unchanged += 1;
+                    continue;
                 }
-                let mut ids = Vec::with_capacity(record.involvements.len());
-                for (encoded, mut involvement) in record.involvements {
-                    let id = next_id;
-                    next_id += 1;
-                    ids.push(id);
-                    pending.set.put_involvement_bytes(id, encoded);
-                    involvement.agency = agency_number;
-                    let outcome = state.linker.insert(id, &involvement);
-                    pending.outcomes.push((id, outcome));
-                    ack.involvements += 1;
+                Some(stored) => {
+                    pending.remove_record(&submission.agency, &record.record_ref, stored);
+                    ack.replaced += 1;
                 }
-                pending.fact_changes.push(FactChange::Add {
-                    fingerprint,
-                    agency: submission.agency.clone(),
-                    record_ref: record.record_ref.clone(),
-                    agency_type: submission.agency_type.clone(),
-                    facts: record.facts,
-                    ids: ids.clone(),
-                });
-                pending.set.put_record(
-                    &submission.agency,
-                    &record.record_ref,
-                    &StoredRecord {
-                        content_hash: record.content_hash,
-                        involvement_ids: ids,
-                        record: record.stored_bytes,
-                        agency_type: submission.agency_type.clone(),
-                    },
-                );
+                None => ack.accepted += 1,
             }
-            pending.finish(&mut state.linker);
-            Ok(())
-        })();
-        // Ids are never reused, even those of a batch that failed: the
-        // index may still hold (dead) entries for them.
-        state.next_id = next_id;
-        if let Err(error) = result {
-            state.linker.rollback(mark);
-            state.linker.set_model(model_before);
-            return Err(error);
+            let mut ids = Vec::with_capacity(record.involvements.len());
+            for (encoded, mut involvement) in record.involvements {
+                // Ids are never reused, even those of a batch that failed.
+                let id = state.next_id;
+                state.next_id += 1;
+                ids.push(id);
+                pending.set.put_involvement_bytes(id, encoded);
+                involvement.agency = agency_number;
+                let outcome = state.linker.insert(id, &involvement);
+                pending.outcomes.push((id, outcome));
+                ack.involvements += 1;
+            }
+            pending.fact_changes.push(FactChange::Add {
+                fingerprint,
+                agency: submission.agency.clone(),
+                record_ref: record.record_ref.clone(),
+                agency_type: submission.agency_type.clone(),
+                facts: record.facts,
+                ids: ids.clone(),
+            });
+            pending.set.put_record(
+                &submission.agency,
+                &record.record_ref,
+                &StoredRecord {
+                    content_hash: record.content_hash,
+                    involvement_ids: ids,
+                    record: record.stored_bytes,
+                    agency_type: submission.agency_type.clone(),
+                },
+            );
         }
-        drop(model_before);
+        pending.finish(&mut guard, &mut slice);
+        let state = &mut *guard;
+        let next_id = state.next_id;
         let new_ids: Vec<InvolvementId> = pending.outcomes.iter().map(|(id, _)| *id).filter(|id| *id >= first_new_id).collect();
         let (added, removed) = (std::mem::take(&mut pending.records_added), std::mem::take(&mut pending.records_removed));
         let (mut set, outcomes, withdrawn, fact_changes, dirty) = pending.into_parts();
@@ -947,6 +1033,7 @@ impl Engine {
         let ticket = Engine::seal(state, &mut set, fact_changes, dirty);
         state.epoch.get_or_insert_with(|| submission.epoch.clone());
         drop(guard);
+        drop(linking);
         put_links(&mut set, outcomes, &withdrawn, &self.decisions);
         entry.result_count = u64::from(ack.accepted + ack.replaced + ack.unchanged);
         entry.outcome = "ok".to_owned();
@@ -959,38 +1046,33 @@ impl Engine {
     /// part of. Returns (withdrawn, not found, audit index); the audit
     /// `entry` is stored in the same write.
     pub fn withdraw(&self, agency: &str, record_refs: &[String], mut entry: Entry) -> Result<(u32, u32, u64), EngineError> {
+        self.space.refresh()?;
         let agency_lock = self.agency_lock(agency)?;
         let _agency = agency_lock.lock().map_err(|_| EngineError::Poisoned)?;
-        let mut guard = self.lock_state()?;
-        let state = &mut *guard;
-        let mark = state.linker.profiles().mark();
         let mut pending = Pending::new();
         let (mut withdrawn, mut not_found) = (0, 0);
-        let result = (|| -> Result<(), EngineError> {
-            let mut seen = HashSet::new();
-            for record_ref in record_refs {
-                if !seen.insert(record_ref) {
-                    continue;
-                }
-                match self.store.record(agency, record_ref)? {
-                    Some(record) => {
-                        pending.remove_record(agency, record_ref, &record);
-                        withdrawn += 1;
-                    }
-                    None => not_found += 1,
-                }
+        let mut seen = HashSet::new();
+        for record_ref in record_refs {
+            if !seen.insert(record_ref) {
+                continue;
             }
-            pending.finish(&mut state.linker);
-            Ok(())
-        })();
-        if let Err(error) = result {
-            state.linker.rollback(mark);
-            return Err(error);
+            match self.store.record(agency, record_ref)? {
+                Some(record) => {
+                    pending.remove_record(agency, record_ref, &record);
+                    withdrawn += 1;
+                }
+                None => not_found += 1,
+            }
         }
+        let linking = self.linking.lock().map_err(|_| EngineError::Poisoned)?;
+        let mut guard = self.lock_state()?;
+        pending.finish(&mut guard, &mut Slice::start());
+        let state = &mut *guard;
         let removed = std::mem::take(&mut pending.records_removed);
         let (mut set, outcomes, withdrawn_ids, fact_changes, dirty) = pending.into_parts();
         let ticket = Engine::seal(state, &mut set, fact_changes, dirty);
         drop(guard);
+        drop(linking);
         put_links(&mut set, outcomes, &withdrawn_ids, &self.decisions);
         entry.result_count = u64::from(withdrawn);
         entry.outcome = "ok".to_owned();
@@ -1020,6 +1102,8 @@ impl Engine {
     }
 
     fn relink_with(&self, mut entry: Entry, relink: impl FnOnce(&mut Linker) -> Vec<(InvolvementId, Outcome)>) -> Result<(u64, u64), EngineError> {
+        self.space.refresh()?;
+        let linking = self.linking.lock().map_err(|_| EngineError::Poisoned)?;
         let mut guard = self.lock_state()?;
         let state = &mut *guard;
         let mut pending = Pending::new();
@@ -1030,6 +1114,7 @@ impl Engine {
         set.put_model(state.linker.model().to_bytes());
         let ticket = Engine::seal(state, &mut set, fact_changes, dirty);
         drop(guard);
+        drop(linking);
         put_links(&mut set, outcomes, &withdrawn, &self.decisions);
         entry.result_count = count;
         entry.outcome = "ok".to_owned();

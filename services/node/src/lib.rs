@@ -14,6 +14,7 @@ pub mod listener;
 pub mod ops;
 pub mod panel;
 pub mod service;
+pub mod space;
 pub mod validate;
 
 use std::net::SocketAddr;
@@ -57,6 +58,7 @@ pub struct RunningNode {
     policy: std::path::PathBuf,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    failed: Arc<tokio::sync::Notify>,
 }
 
 impl RunningNode {
@@ -64,6 +66,14 @@ impl RunningNode {
     /// `--insecure-dev` node.
     pub fn url(&self) -> String {
         format!("{}://{}", if self.tls { "https" } else { "http" }, self.address)
+    }
+
+    /// Resolves once a write has failed (a full disk, a storage error):
+    /// the in-memory state is then ahead of the store, so the node should
+    /// be stopped and started again (it rebuilds from what was
+    /// acknowledged). `braid-node` then exits for its supervisor to restart.
+    pub async fn failed(&self) {
+        self.failed.notified().await;
     }
 
     /// Refusals not audited because their caller was over its limit.
@@ -203,6 +213,7 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
     let partnerships = config.partnerships.clone();
     let backups_dir = config.backups_dir.clone();
     let checkpoints = audit::CheckpointPolicy::from(config.audit);
+    let storage = config.storage;
     // The operations listener answers probes from the start: not ready
     // while the store opens and the index is rebuilt.
     let counts = Arc::new(ListenerCounts::default());
@@ -221,7 +232,7 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
         None => None,
     };
     let opened = std::time::Instant::now();
-    let engine = tokio::task::spawn_blocking(move || Engine::open(&data_dir, expected, max, checkpoints))
+    let engine = tokio::task::spawn_blocking(move || Engine::open_with_space(&data_dir, expected, max, checkpoints, storage))
         .await
         .context("open the store")?
         .context("open the store")?;
@@ -274,32 +285,38 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
         })
     };
     // The standard gRPC health service on the mTLS port: SERVING while
-    // the engine can do its work, NOT_SERVING after a failed write.
+    // the engine can do its work; NOT_SERVING after a failed write, and for
+    // uploads (and the node as a whole) while the disk is nearly full.
     let (health, health_service) = tonic_health::server::health_reporter();
+    let failed = Arc::new(tokio::sync::Notify::new());
     let health_watch = {
         let engine = Arc::clone(&engine);
-        let services = [
-            "",
-            "braid.v1.IngestService",
-            "braid.v1.AdminService",
-            "braid.v1.PanelService",
-            "braid.v1.AuditService",
-        ];
+        let failed = Arc::clone(&failed);
         tokio::spawn(async move {
             let mut last = None;
             loop {
-                let healthy = engine.healthy();
-                if last != Some(healthy) {
-                    let status = if healthy {
-                        tonic_health::ServingStatus::Serving
-                    } else {
-                        tracing::error!("a write failed after later batches were linked: the node now refuses work and reports NOT_SERVING; restart it");
-                        tonic_health::ServingStatus::NotServing
-                    };
-                    for service in services {
-                        health.set_service_status(service, status).await;
+                let space = {
+                    let engine = Arc::clone(&engine);
+                    tokio::task::spawn_blocking(move || engine.check_space().is_ok()).await.unwrap_or(false)
+                };
+                let now = (engine.healthy(), space);
+                if last != Some(now) {
+                    let (healthy, space) = now;
+                    if !healthy {
+                        tracing::error!(
+                            "a write failed after later batches were linked: the node reports NOT_SERVING and stops, to be restarted \
+                             (acknowledged batches are safe; it rebuilds from them)"
+                        );
+                        failed.notify_one();
                     }
-                    last = Some(healthy);
+                    let status = |serving: bool| if serving { tonic_health::ServingStatus::Serving } else { tonic_health::ServingStatus::NotServing };
+                    for service in ["", "braid.v1.IngestService"] {
+                        health.set_service_status(service, status(healthy && space)).await;
+                    }
+                    for service in ["braid.v1.AdminService", "braid.v1.PanelService", "braid.v1.AuditService"] {
+                        health.set_service_status(service, status(healthy)).await;
+                    }
+                    last = Some(now);
                 }
                 tokio::time::sleep(ops::HEALTH_PERIOD).await;
             }
@@ -341,6 +358,13 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
         let _ = health_watch.await;
         drop(gate);
         served.context("serve gRPC")?;
+        if !engine.healthy() {
+            // The store's last write failed: it is left as a crash would
+            // leave it (RocksDB recovers it from its log on the next open);
+            // closing it after such a failure can abort inside RocksDB.
+            std::mem::forget(engine);
+            return Ok(());
+        }
         // A last checkpoint covers every entry, so an auditor sees the
         // final state signed.
         let last = Arc::clone(&engine);
@@ -373,6 +397,7 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
         policy: policy_path,
         shutdown: Some(shutdown_sender),
         task,
+        failed,
     })
 }
 

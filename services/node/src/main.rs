@@ -68,6 +68,10 @@ enum LogFormat {
 /// certificate never reaches a call, so it is not in the audit log).
 const DEFAULT_LOG: &str = "info";
 
+/// The exit status after a failed write: the node must be started again
+/// (systemd's `Restart=on-failure` and container restart policies do).
+const EXIT_RESTART: i32 = 75;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -125,6 +129,7 @@ async fn main() -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut terminate = signal(SignalKind::terminate()).context("listen for SIGTERM")?;
     let mut hangup = signal(SignalKind::hangup()).context("listen for SIGHUP")?;
+    let mut failed = false;
     loop {
         tokio::select! {
             interrupted = tokio::signal::ctrl_c() => {
@@ -132,6 +137,10 @@ async fn main() -> anyhow::Result<()> {
                 break;
             }
             _ = terminate.recv() => break,
+            _ = node.failed() => {
+                failed = true;
+                break;
+            }
             _ = hangup.recv() => {
                 match node.reload_policy() {
                     Ok(principals) => tracing::info!(principals, "policy reloaded"),
@@ -143,6 +152,11 @@ async fn main() -> anyhow::Result<()> {
                 }
             }
         }
+    }
+    if failed {
+        tracing::error!("stopping after a failed write; start the node again (a supervisor does) and it rebuilds from the acknowledged batches");
+        node.stop().await?;
+        std::process::exit(EXIT_RESTART);
     }
     tracing::info!("shutting down");
     node.stop().await

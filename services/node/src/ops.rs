@@ -95,6 +95,8 @@ pub struct Metrics {
     sst_bytes: Gauge,
     memtable_bytes: Gauge,
     write_stopped: Gauge,
+    disk_free: Gauge,
+    disk_low: Gauge,
     delayed_write_rate: Gauge,
 }
 
@@ -125,6 +127,8 @@ impl Metrics {
             sst_bytes: Gauge::default(),
             memtable_bytes: Gauge::default(),
             write_stopped: Gauge::default(),
+            disk_free: Gauge::default(),
+            disk_low: Gauge::default(),
             delayed_write_rate: Gauge::default(),
         };
         let mut registry = metrics.registry.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -144,6 +148,12 @@ impl Metrics {
         registry.register("rocksdb_sst_bytes", "Bytes in RocksDB's SST files", metrics.sst_bytes.clone());
         registry.register("rocksdb_memtable_bytes", "Bytes in RocksDB's memtables", metrics.memtable_bytes.clone());
         registry.register("rocksdb_write_stopped", "1 while RocksDB has stopped writes (a stall)", metrics.write_stopped.clone());
+        registry.register("data_disk_free_bytes", "Bytes free on the data directory's disk at the last check", metrics.disk_free.clone());
+        registry.register(
+            "data_disk_low",
+            "1 while the data directory's disk is nearly full: changes are refused, reads continue",
+            metrics.disk_low.clone(),
+        );
         registry.register("rocksdb_delayed_write_rate", "Bytes/s RocksDB is slowing writes to (0: not delayed)", metrics.delayed_write_rate.clone());
         drop(registry);
         metrics
@@ -187,6 +197,9 @@ impl Metrics {
             gauge(&self.sst_bytes, store.sst_bytes);
             gauge(&self.memtable_bytes, store.memtable_bytes);
             gauge(&self.write_stopped, u64::from(store.write_stopped));
+            let (free, low) = engine.space();
+            gauge(&self.disk_free, free);
+            gauge(&self.disk_low, u64::from(low));
             gauge(&self.delayed_write_rate, store.delayed_write_rate);
         }
         if let Some(gate) = node.gate.get().and_then(Weak::upgrade) {
@@ -227,7 +240,11 @@ impl Node {
     }
 
     fn ready(&self) -> bool {
-        self.serving.load(Ordering::SeqCst) && self.engine().is_some_and(|engine| engine.healthy())
+        self.serving.load(Ordering::SeqCst) && self.engine().is_some_and(|engine| engine.healthy() && !engine.space().1)
+    }
+
+    fn disk_low(&self) -> bool {
+        self.engine().is_some_and(|engine| engine.space().1)
     }
 }
 
@@ -244,6 +261,11 @@ async fn readyz(State(node): State<Arc<Node>>) -> impl IntoResponse {
         (StatusCode::OK, "ready\n")
     } else if !node.healthy() {
         (StatusCode::SERVICE_UNAVAILABLE, "not ready: a write failed; restart the node\n")
+    } else if node.disk_low() {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: the data directory's disk is nearly full; uploads and other changes are refused, reads continue\n",
+        )
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "not ready: opening the store and rebuilding the index\n")
     }

@@ -31,7 +31,8 @@ pub(crate) fn status(error: EngineError) -> Status {
             warn!(error = %error, "storage failure");
             Status::unavailable("the node could not store the batch; nothing of it was applied, retry")
         }
-        EngineError::Poisoned | EngineError::AuditBroken(_) => Status::internal(error.to_string()),
+        EngineError::DiskFull(_) => Status::resource_exhausted(error.to_string()),
+        EngineError::Poisoned | EngineError::AuditBroken(_) | EngineError::Open(_) => Status::internal(error.to_string()),
     }
 }
 
