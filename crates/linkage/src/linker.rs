@@ -938,20 +938,28 @@ impl Linker {
     /// afresh, oldest first. Only those profiles are touched. Returns each
     /// re-linked member's outcome.
     pub fn withdraw_and_relink(&mut self, withdrawn: &[InvolvementId]) -> Vec<(InvolvementId, Outcome)> {
+        let live = self.reset_profiles_of(withdrawn);
+        live.into_iter().map(|id| (id, self.redecide(id))).collect()
+    }
+
+    /// The first half of [`Linker::withdraw_and_relink`]: makes every member
+    /// of the profiles of `withdrawn` a singleton again (the withdrawn ones
+    /// dead) and returns the live ones, to be passed to
+    /// [`Linker::redecide`] in that order.
+    pub fn reset_profiles_of(&mut self, withdrawn: &[InvolvementId]) -> Vec<InvolvementId> {
         let members = self.uf.members_of(withdrawn);
         let gone: std::collections::HashSet<InvolvementId> = withdrawn.iter().copied().collect();
         let alive: HashMap<InvolvementId, bool> =
             members.iter().map(|id| (*id, self.uf.is_alive(*id) && !gone.contains(id))).collect();
         self.uf.reset(&members, |id| alive.get(&id).copied().unwrap_or(false));
         self.forget_guards();
-        let mut out = Vec::new();
-        for id in members {
-            if self.uf.is_alive(id) {
-                let outcome = self.decide(id, false, false);
-                out.push((id, outcome));
-            }
-        }
-        out
+        members.into_iter().filter(|id| self.uf.is_alive(*id)).collect()
+    }
+
+    /// The second half of [`Linker::withdraw_and_relink`]: links one member
+    /// of a reset profile afresh.
+    pub fn redecide(&mut self, id: InvolvementId) -> Outcome {
+        self.decide(id, false, false)
     }
 
     /// Re-decides the profiles that `ids` are in: every member is made a

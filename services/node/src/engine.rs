@@ -85,6 +85,10 @@ pub(crate) struct State {
     pub(crate) signals: crate::panel::SignalBooks,
     /// The ticket the next linked batch gets; writes happen in ticket order.
     next_ticket: u64,
+    /// The members of a large profile being re-linked in slices: readers
+    /// that would touch one wait until it is whole again (`lock_state`
+    /// waits for it; a profile query waits only if its answer touches it).
+    pub(crate) in_flux: Option<HashSet<InvolvementId>>,
     /// Fingerprints of every stored record's key: a record not in here is
     /// new, and needs no read.
     records: HashSet<u64>,
@@ -352,6 +356,8 @@ pub struct Engine {
     state: parking_lot::Mutex<State>,
     /// Held by a change from linking to sealing (see [`Slice`]).
     linking: Mutex<()>,
+    /// Notified when a profile re-linked in slices is whole again.
+    flux_done: parking_lot::Condvar,
     expected_epoch: Option<String>,
     max_batch_records: usize,
     agency_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
@@ -543,17 +549,34 @@ impl Pending {
     /// at a time, the state lock yielded to waiting readers between them
     /// when `slice` is due (each profile is re-linked whole, so a reader
     /// sees it before or after, never half-way).
-    fn finish(&mut self, guard: &mut StateGuard<'_>, slice: &mut Slice) {
+    fn finish(&mut self, guard: &mut StateGuard<'_>, slice: &mut Slice, flux_done: &parking_lot::Condvar) {
         if self.withdrawn.is_empty() {
             return;
         }
         guard.linker.withdraw(&self.withdrawn);
         for group in guard.linker.profiles().group_by_profile(&self.withdrawn) {
             slice.yield_if_due(guard);
-            let linker = &mut guard.linker;
             // Everyone in a profile that loses a member may change profile.
-            self.dirty.extend(linker.profiles().members_of(&group));
-            self.outcomes.extend(linker.withdraw_and_relink(&group));
+            let members = guard.linker.profiles().members_of(&group);
+            let live = guard.linker.reset_profiles_of(&group);
+            if live.len() <= FENCE_ABOVE {
+                for id in live {
+                    let outcome = guard.linker.redecide(id);
+                    self.outcomes.push((id, outcome));
+                }
+            } else {
+                // A large profile is re-linked in slices; readers whose
+                // answer would touch its members wait until it is whole.
+                guard.in_flux = Some(members.iter().copied().collect());
+                for id in live {
+                    slice.yield_if_due(guard);
+                    let outcome = guard.linker.redecide(id);
+                    self.outcomes.push((id, outcome));
+                }
+                guard.in_flux = None;
+                flux_done.notify_all();
+            }
+            self.dirty.extend(members);
         }
     }
 
@@ -576,6 +599,10 @@ type StateGuard<'a> = parking_lot::MutexGuard<'a, State>;
 /// between: the order changes are linked in stays the order they are
 /// written in).
 const SLICE: std::time::Duration = std::time::Duration::from_millis(2);
+
+/// Profiles larger than this are re-linked in slices, fenced from readers
+/// (see [`State::in_flux`]); smaller ones within one slice.
+const FENCE_ABOVE: usize = 64;
 
 /// Times a change's hold on the state lock.
 struct Slice(std::time::Instant);
@@ -654,6 +681,7 @@ impl Engine {
             facts: Facts::new(),
             signals: crate::panel::SignalBooks::default(),
             next_ticket: 0,
+            in_flux: None,
             agencies: HashMap::new(),
             next_id: store.next_involvement_id()?,
             epoch: store.epoch()?,
@@ -713,6 +741,7 @@ impl Engine {
             audit,
             state: parking_lot::Mutex::new(state),
             linking: Mutex::new(()),
+            flux_done: parking_lot::Condvar::new(),
             expected_epoch,
             max_batch_records,
             agency_locks: Mutex::new(HashMap::new()),
@@ -772,10 +801,29 @@ impl Engine {
     }
 
     pub(crate) fn lock_state(&self) -> Result<StateGuard<'_>, EngineError> {
+        let mut guard = self.lock_state_unfenced()?;
+        while guard.in_flux.is_some() {
+            self.flux_done.wait(&mut guard);
+        }
+        Ok(guard)
+    }
+
+    /// The state lock, possibly while a large profile is half re-linked
+    /// ([`State::in_flux`]): for a reader that checks the profiles it
+    /// touches itself ([`Engine::wait_for_flux`]).
+    pub(crate) fn lock_state_unfenced(&self) -> Result<StateGuard<'_>, EngineError> {
         if self.poisoned.load(Ordering::SeqCst) {
             return Err(EngineError::Poisoned);
         }
         Ok(self.state.lock())
+    }
+
+    /// Waits (releasing the lock) until no profile is being re-linked in
+    /// slices.
+    pub(crate) fn wait_for_flux(&self, guard: &mut StateGuard<'_>) {
+        while guard.in_flux.is_some() {
+            self.flux_done.wait(guard);
+        }
     }
 
     fn agency_lock(&self, agency: &str) -> Result<Arc<Mutex<()>>, EngineError> {
@@ -1018,7 +1066,7 @@ impl Engine {
                 },
             );
         }
-        pending.finish(&mut guard, &mut slice);
+        pending.finish(&mut guard, &mut slice, &self.flux_done);
         let state = &mut *guard;
         let next_id = state.next_id;
         let new_ids: Vec<InvolvementId> = pending.outcomes.iter().map(|(id, _)| *id).filter(|id| *id >= first_new_id).collect();
@@ -1066,7 +1114,7 @@ impl Engine {
         }
         let linking = self.linking.lock().map_err(|_| EngineError::Poisoned)?;
         let mut guard = self.lock_state()?;
-        pending.finish(&mut guard, &mut Slice::start());
+        pending.finish(&mut guard, &mut Slice::start(), &self.flux_done);
         let state = &mut *guard;
         let removed = std::mem::take(&mut pending.records_removed);
         let (mut set, outcomes, withdrawn_ids, fact_changes, dirty) = pending.into_parts();

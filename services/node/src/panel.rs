@@ -661,10 +661,23 @@ impl Engine {
     /// The profiles of a record's people, or one profile, as a panel of
     /// `partnership` (agency codes) sees them.
     pub fn panel_profile(&self, partnership: &[String], subject: &PanelSubject) -> Result<Vec<v1::PanelProfile>, EngineError> {
-        let guard = self.lock_state()?;
+        // Answered at once unless a profile it touches is being re-linked
+        // in slices (then after it is whole again).
+        let mut guard = self.lock_state_unfenced()?;
+        let keys = loop {
+            let state = &*guard;
+            let scope = Scope::new(&state.facts, partnership);
+            let keys = self.subject_keys(state, &scope, partnership, subject)?;
+            let touched = state.in_flux.as_ref().is_some_and(|flux| {
+                keys.iter().any(|&key| flux.contains(&key) || state.linker.profiles().members(key).any(|m| flux.contains(&m)))
+            });
+            if !touched {
+                break keys;
+            }
+            self.wait_for_flux(&mut guard);
+        };
         let state = &*guard;
         let scope = Scope::new(&state.facts, partnership);
-        let keys = self.subject_keys(state, &scope, partnership, subject)?;
         keys.into_iter().map(|key| self.render_profile(state, partnership, &scope, key)).collect()
     }
 
