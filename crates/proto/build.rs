@@ -1,6 +1,6 @@
 //! Compiles `proto/braid/v1/*.proto` with the pure-Rust `protox` front end (no
 //! external `protoc`) and generates prost messages and tonic services into
-//! `OUT_DIR`.
+//! `OUT_DIR`, with the encoded file descriptor set (for server reflection).
 
 use std::path::PathBuf;
 
@@ -13,6 +13,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("cargo:rerun-if-changed={}", file.display());
     }
     let descriptors = protox::compile(&files, [&proto_root])?;
+    // The encoded descriptors, for gRPC server reflection (off by default).
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
+    std::fs::write(out_dir.join("braid_descriptor.bin"), prost::Message::encode_to_vec(&descriptors))?;
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)

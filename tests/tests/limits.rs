@@ -513,3 +513,45 @@ async fn probes_and_prometheus_get_health_and_metrics_without_a_certificate_and_
     assert!(!metrics.lines().any(|l| l.contains("P0")), "a profile id is in the metrics");
     node.stop().await.expect("stop");
 }
+
+/// Lists the services through gRPC server reflection as `principal`.
+async fn reflected_services(keys: &str, principal: &str, url: &str) -> Result<Vec<String>, tonic::Status> {
+    use tonic_reflection::pb::v1::{server_reflection_client::ServerReflectionClient, server_reflection_request::MessageRequest, server_reflection_response::MessageResponse, ServerReflectionRequest};
+    let channel = mtls_channel(keys, principal, url).await.expect("connect");
+    let request = ServerReflectionRequest { host: String::new(), message_request: Some(MessageRequest::ListServices(String::new())) };
+    let mut replies = ServerReflectionClient::new(channel).server_reflection_info(tokio_stream::iter([request])).await?.into_inner();
+    let reply = replies.message().await?.expect("a reply");
+    match reply.message_response {
+        Some(MessageResponse::ListServicesResponse(list)) => Ok(list.service.into_iter().map(|s| s.name).collect()),
+        other => panic!("not a service list: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_reflection_is_off_by_default_and_lists_the_api_when_switched_on() {
+    let prepared = prepare(20);
+    let keys = prepared.path("keys");
+    let data = tempfile::tempdir().expect("data dir");
+    let node = start_node(&keys, data.path(), loopback()).await;
+    let refused = reflected_services(&keys, "auditor", &node.url()).await.expect_err("off by default");
+    assert_eq!(refused.code(), tonic::Code::Unimplemented, "{refused:?}");
+    node.stop().await.expect("stop");
+
+    let node = braid_node::spawn(braid_node::NodeConfig { reflection: true, ..node_config(&keys, data.path(), loopback()) }).await.expect("start node");
+    let services = reflected_services(&keys, "auditor", &node.url()).await.expect("reflection");
+    for service in ["braid.v1.IngestService", "braid.v1.PanelService", "braid.v1.AdminService", "braid.v1.AuditService"] {
+        assert!(services.iter().any(|s| s == service), "{service} in {services:?}");
+    }
+    // Still behind the certificate: no client certificate, no handshake.
+    let bundle = std::path::Path::new(&keys).join("auditor");
+    assert!(reflected_services_without_certificate(&bundle, &node.url()).await, "a peer without a certificate is refused");
+    node.stop().await.expect("stop");
+}
+
+/// Whether a reflection call without a client certificate fails.
+async fn reflected_services_without_certificate(bundle: &std::path::Path, url: &str) -> bool {
+    use tonic_reflection::pb::v1::{server_reflection_client::ServerReflectionClient, server_reflection_request::MessageRequest, ServerReflectionRequest};
+    let Ok(channel) = tls_channel(&bundle.join("ca.crt"), None, url).await else { return true };
+    let request = ServerReflectionRequest { host: String::new(), message_request: Some(MessageRequest::ListServices(String::new())) };
+    ServerReflectionClient::new(channel).server_reflection_info(tokio_stream::iter([request])).await.is_err()
+}

@@ -6,6 +6,9 @@
 
 #![allow(missing_docs)]
 
+/// The API's encoded `FileDescriptorSet`, for gRPC server reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/braid_descriptor.bin"));
+
 /// Version 1 of the API.
 pub mod v1 {
     tonic::include_proto!("braid.v1");

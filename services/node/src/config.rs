@@ -46,6 +46,11 @@ pub struct NodeConfig {
     /// Free space kept on the data directory's disk: below it, changes are
     /// refused and reads go on (see `space.rs`).
     pub storage: crate::space::StorageLimits,
+    /// Serve gRPC server reflection (`grpc.reflection.v1`) on the mTLS
+    /// port, so tools such as grpcurl can list the services and messages
+    /// (to callers with a certificate; it describes the API, no data).
+    /// Off by default.
+    pub reflection: bool,
     /// The operations listener (plain HTTP: `/healthz`, `/readyz`,
     /// `/metrics`, nothing else), for probes and Prometheus. Keep it on
     /// loopback or a private network.
@@ -171,6 +176,7 @@ impl Default for NodeConfig {
             audit: AuditSettings::default(),
             limits: Limits::default(),
             storage: crate::space::StorageLimits::default(),
+            reflection: false,
             operations_listen: Some(SocketAddr::from(([127, 0, 0, 1], 7444))),
             backups_dir: None,
             insecure_dev: false,

@@ -322,6 +322,16 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
             }
         })
     };
+    let reflection = if config.reflection {
+        let service = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(braid_proto::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .context("build the reflection service")?;
+        tracing::info!("gRPC server reflection is on");
+        Some(service)
+    } else {
+        None
+    };
     let served_gate = Arc::clone(&gate);
     let serving_node = Arc::clone(&ops_node);
     let task = tokio::spawn(async move {
@@ -347,6 +357,7 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
             )
             .add_service(AuditServiceServer::new(service::Audit::new(Arc::clone(&gate))).max_decoding_message_size(MAX_QUERY_MESSAGE_BYTES))
             .add_service(health_service)
+            .add_optional_service(reflection)
             .serve_with_incoming_shutdown(incoming, async {
                 let _ = shutdown_receiver.await;
             })
