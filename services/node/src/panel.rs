@@ -1118,7 +1118,10 @@ impl Engine {
     }
 
     /// Children (profiles with a victim or HSB record) known to each pair
-    /// of the partnership's agencies, with small counts suppressed.
+    /// of the partnership's agencies, with small counts suppressed, and
+    /// further cells withheld so that no small number of children (say,
+    /// those known to one agency but not another) can be worked out from
+    /// the others.
     pub fn interconnectedness(&self, partnership: &[String]) -> Result<v1::InterconnectednessResponse, EngineError> {
         let guard = self.lock_state()?;
         let view = ProfileView(guard.linker.profiles());
@@ -1137,27 +1140,21 @@ impl Engine {
                 child[key] |= involvement.role.is_victim() || involvement.role == Role::Hsb;
             }
         }
-        let n = columns.len();
-        let mut matrix = vec![vec![0u64; n]; n];
-        for (&mask, _) in agencies_of.iter().zip(&child).filter(|(_, c)| **c) {
-            for (a, row) in matrix.iter_mut().enumerate() {
-                for (b, cell) in row.iter_mut().enumerate() {
-                    if mask & (1 << a) != 0 && mask & (1 << b) != 0 {
-                        *cell += 1;
-                    }
-                }
-            }
-        }
-        let shown = |v: u64| if (1..=4).contains(&v) { "<5".to_owned() } else { v.to_string() };
+        drop(guard);
+        // Each child's agencies; small counts, and any that subtracting
+        // or combining cells would give away, are suppressed (without the
+        // lock: this can take a moment for a large partnership).
+        let children: Vec<u64> = agencies_of.iter().zip(&child).filter(|(_, c)| **c).map(|(&mask, _)| mask).collect();
+        let published = braid_signals::report::publish_overlaps(&children, columns.len());
         Ok(v1::InterconnectednessResponse {
             agencies: columns.into_iter().map(|(code, _)| code).collect(),
-            rows: matrix
+            rows: published
                 .iter()
                 .map(|row| v1::TableRow {
-                    cells: row.iter().map(|&v| shown(v)).collect(),
+                    cells: row.iter().map(|c| c.text()).collect(),
                 })
                 .collect(),
-            legend: "children known to both agencies (the diagonal: known to the agency); <5: between 1 and 4".to_owned(),
+            legend: "children known to both agencies (the diagonal: known to the agency); <5: between 1 and 4; *: withheld so that no small number of children (such as those known to one agency but not another) can be worked out from the other cells; where every cell off the diagonal is *, only each agency's own count is shown".to_owned(),
         })
     }
 }

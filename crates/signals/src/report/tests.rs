@@ -12,12 +12,68 @@ fn table(counts: Vec<Vec<u64>>) -> Table {
     }
 }
 
-fn allows(cell: Cell, value: u64) -> bool {
-    match cell {
-        Cell::Count(n) => n == value,
-        Cell::Small => (1..=4).contains(&value),
-        Cell::Withheld => value >= 5,
+fn all_withheld(cells: impl IntoIterator<Item = Cell>) -> bool {
+    cells.into_iter().all(|c| c == Cell::Withheld)
+}
+
+/// What an attacker knows of every entry of a published table from its
+/// markers alone, as (low, high): cells row by row, row totals, column
+/// totals, grand total. `<5` is 1–4; `*` is 5 or more, except in a group
+/// that is all `*` (a row or column of a two-way table's body, the body of
+/// a one-way table, or a margin), where it can be any count up to `cap`.
+fn domains(published: &Published, cap: u64) -> Vec<(u64, u64)> {
+    let rows = published.rows.len();
+    let columns = published.columns.len();
+    let domain = |cell: Cell, open: bool| match cell {
+        Cell::Count(n) => (n, n),
+        Cell::Small => (1, 4),
+        Cell::Withheld if open => (0, cap),
+        Cell::Withheld => (5, cap),
+    };
+    let one_way = rows == 1 || columns == 1;
+    let body_open = all_withheld(published.cells.iter().flatten().copied());
+    let mut out = Vec::new();
+    for r in 0..rows {
+        for c in 0..columns {
+            let open = if one_way {
+                body_open
+            } else {
+                all_withheld(published.cells[r].iter().copied())
+                    || all_withheld((0..rows).map(|r| published.cells[r][c]))
+            };
+            out.push(domain(published.cells[r][c], open));
+        }
     }
+    let rows_open = if columns == 1 {
+        body_open
+    } else {
+        all_withheld(published.row_totals.iter().copied())
+    };
+    out.extend(published.row_totals.iter().map(|c| domain(*c, rows_open)));
+    let columns_open = if rows == 1 {
+        body_open
+    } else {
+        all_withheld(published.column_totals.iter().copied())
+    };
+    out.extend(
+        published
+            .column_totals
+            .iter()
+            .map(|c| domain(*c, columns_open)),
+    );
+    out.push(domain(published.total, false));
+    out
+}
+
+/// The true value of every entry, in the order of [`domains`].
+fn entries(counts: &[Vec<u64>]) -> Vec<u64> {
+    let rows = counts.len();
+    let columns = counts[0].len();
+    let mut out: Vec<u64> = counts.iter().flatten().copied().collect();
+    out.extend(counts.iter().map(|row| row.iter().sum::<u64>()));
+    out.extend((0..columns).map(|c| (0..rows).map(|r| counts[r][c]).sum::<u64>()));
+    out.push(counts.iter().flatten().sum());
+    out
 }
 
 /// A brute-force attacker that knows what `<5` and `*` mean: it searches
@@ -35,20 +91,7 @@ impl Attacker {
     fn new(published: &Published, cap: u64) -> Attacker {
         let rows = published.rows.len();
         let columns = published.columns.len();
-        let domain = |cell: Cell| match cell {
-            Cell::Count(n) => (n, n),
-            Cell::Small => (1, 4),
-            Cell::Withheld => (5, cap),
-        };
-        let mut domains: Vec<(u64, u64)> = published
-            .cells
-            .iter()
-            .flatten()
-            .map(|c| domain(*c))
-            .collect();
-        domains.extend(published.row_totals.iter().map(|c| domain(*c)));
-        domains.extend(published.column_totals.iter().map(|c| domain(*c)));
-        domains.push(domain(published.total));
+        let domains = domains(published, cap);
         let cells = rows * columns;
         let mut equations = Vec::new();
         for r in 0..rows {
@@ -65,6 +108,28 @@ impl Attacker {
             cells + rows + columns,
         ));
         Attacker { domains, equations }
+    }
+
+    /// Also knows the one-way tables of both dimensions (each published
+    /// with one column): narrows the margins and the grand total to what
+    /// they say as well.
+    fn also_knows(&mut self, by_rows: &Published, by_columns: &Published, cap: u64) {
+        let rows = by_rows.rows.len();
+        let columns = by_columns.rows.len();
+        let cells = rows * columns;
+        let meet = |a: (u64, u64), b: (u64, u64)| (a.0.max(b.0), a.1.min(b.1));
+        let one = domains(by_rows, cap);
+        for (r, &known) in one.iter().take(rows).enumerate() {
+            self.domains[cells + r] = meet(self.domains[cells + r], known);
+        }
+        self.domains[cells + rows + columns] =
+            meet(self.domains[cells + rows + columns], one[one.len() - 1]);
+        let one = domains(by_columns, cap);
+        for (c, &known) in one.iter().take(columns).enumerate() {
+            self.domains[cells + rows + c] = meet(self.domains[cells + rows + c], known);
+        }
+        self.domains[cells + rows + columns] =
+            meet(self.domains[cells + rows + columns], one[one.len() - 1]);
     }
 
     /// Narrows domains until stable; false when some domain empties.
@@ -133,50 +198,63 @@ impl Attacker {
     }
 }
 
+/// Checks a publication against the truth: every shown count is true and
+/// every marker allows the true value.
+fn truthful(published: &Published, counts: &[Vec<u64>]) -> bool {
+    let truth = entries(counts);
+    let grand = truth[truth.len() - 1];
+    domains(published, grand.max(5))
+        .iter()
+        .zip(&truth)
+        .all(|((low, high), value)| (low..=high).contains(&value))
+}
+
+/// Entries with a true value from 1 to 4 that the attacker pins down.
+fn pinned(attacker: &Attacker, counts: &[Vec<u64>]) -> Vec<(usize, Vec<u64>)> {
+    entries(counts)
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| (1..=4).contains(*v))
+        .map(|(p, _)| (p, attacker.values(p)))
+        .filter(|(_, values)| values.len() < 2)
+        .collect()
+}
+
+fn random_counts(rng: &mut ChaCha8Rng, rows: usize, columns: usize) -> Vec<Vec<u64>> {
+    let palette = [0, 0, 1, 2, 3, 4, 5, 6, 7, 9];
+    (0..rows)
+        .map(|_| {
+            (0..columns)
+                .map(|_| palette[rng.gen_range(0..palette.len())])
+                .collect()
+        })
+        .collect()
+}
+
 #[test]
 fn no_small_count_can_be_worked_out_from_any_total() {
     let mut rng = ChaCha8Rng::seed_from_u64(11);
-    let palette = [0, 0, 1, 2, 3, 4, 5, 6, 7, 9];
     let mut checked_small = 0;
     for round in 0..300 {
         let rows = rng.gen_range(1..=3);
         let columns = rng.gen_range(1..=3);
-        let counts: Vec<Vec<u64>> = (0..rows)
-            .map(|_| {
-                (0..columns)
-                    .map(|_| palette[rng.gen_range(0..palette.len())])
-                    .collect()
-            })
-            .collect();
-        let t = table(counts.clone());
-        let published = publish(&t);
-        // Shown counts are the truth.
-        for r in 0..rows {
-            for c in 0..columns {
-                assert!(
-                    allows(published.cells[r][c], counts[r][c]),
-                    "round {round}: {counts:?} → {published:?}"
-                );
-            }
-        }
+        let counts = random_counts(&mut rng, rows, columns);
+        let published = publish(&table(counts.clone()));
+        assert!(
+            truthful(&published, &counts),
+            "round {round}: {counts:?} → {published:?}"
+        );
         let grand: u64 = counts.iter().flatten().sum();
         let attacker = Attacker::new(&published, grand + 5);
-        let entries: Vec<Cell> = published
-            .cells
+        checked_small += entries(&counts)
             .iter()
-            .flatten()
-            .chain(&published.row_totals)
-            .chain(&published.column_totals)
-            .chain(std::iter::once(&published.total))
-            .copied()
-            .collect();
-        for (p, cell) in entries.iter().enumerate() {
-            if *cell == Cell::Small {
-                checked_small += 1;
-                let values = attacker.values(p);
-                assert!(values.len() >= 2, "round {round}: entry {p} of {counts:?} is recoverable as {values:?} from {published:?}");
-            }
-        }
+            .filter(|v| (1..=4).contains(*v))
+            .count();
+        let found = pinned(&attacker, &counts);
+        assert!(
+            found.is_empty(),
+            "round {round}: {found:?} of {counts:?} recoverable from {published:?}"
+        );
         // Small counts are never shown as they are.
         for value in published
             .cells
@@ -184,6 +262,7 @@ fn no_small_count_can_be_worked_out_from_any_total() {
             .flatten()
             .chain(&published.row_totals)
             .chain(&published.column_totals)
+            .chain(std::iter::once(&published.total))
         {
             if let Cell::Count(n) = value {
                 assert!(!(1..=4).contains(n));
@@ -194,6 +273,119 @@ fn no_small_count_can_be_worked_out_from_any_total() {
         checked_small > 200,
         "the rounds exercised suppression ({checked_small} small cells)"
     );
+}
+
+/// The one-way table of each dimension of a two-way table, published as a
+/// one-way report would be (one column).
+fn one_ways(counts: &[Vec<u64>]) -> (Published, Published) {
+    let rows = counts.len();
+    let columns = counts[0].len();
+    let by_rows = publish(&table(
+        counts.iter().map(|row| vec![row.iter().sum()]).collect(),
+    ));
+    let by_columns = publish(&table(
+        (0..columns)
+            .map(|c| vec![(0..rows).map(|r| counts[r][c]).sum()])
+            .collect(),
+    ));
+    (by_rows, by_columns)
+}
+
+#[test]
+fn one_way_and_two_way_reports_agree_and_give_nothing_away_together() {
+    let mut rng = ChaCha8Rng::seed_from_u64(29);
+    let mut checked_small = 0;
+    let mut margins_small = 0;
+    for round in 0..400 {
+        let rows = rng.gen_range(1..=3);
+        let columns = rng.gen_range(1..=3);
+        let counts = random_counts(&mut rng, rows, columns);
+        let two_way = publish(&table(counts.clone()));
+        let (by_rows, by_columns) = one_ways(&counts);
+        let context =
+            format!("round {round}: {counts:?} → {two_way:?}, {by_rows:?}, {by_columns:?}");
+        // The margins read exactly as the one-way tables do.
+        let column_of = |p: &Published| p.cells.iter().map(|row| row[0]).collect::<Vec<_>>();
+        assert_eq!(two_way.row_totals, column_of(&by_rows), "{context}");
+        assert_eq!(two_way.column_totals, column_of(&by_columns), "{context}");
+        assert_eq!(two_way.total, by_rows.total, "{context}");
+        assert_eq!(two_way.total, by_columns.total, "{context}");
+        // A one-way table reads the same as a row or as a column.
+        let as_row = publish(&table(vec![two_way_margin(&counts)]));
+        assert_eq!(as_row.cells[0], column_of(&by_rows), "{context}");
+        assert_eq!(as_row.row_totals[0], by_rows.total, "{context}");
+        // The grand total is never withheld: every report shows it.
+        assert_ne!(two_way.total, Cell::Withheld, "{context}");
+        let row_sums: Vec<Vec<u64>> = two_way_margin(&counts)
+            .into_iter()
+            .map(|n| vec![n])
+            .collect();
+        let column_sums: Vec<Vec<u64>> = (0..columns)
+            .map(|c| vec![(0..rows).map(|r| counts[r][c]).sum()])
+            .collect();
+        assert!(truthful(&two_way, &counts), "{context}");
+        assert!(truthful(&by_rows, &row_sums), "{context}");
+        assert!(truthful(&by_columns, &column_sums), "{context}");
+        // An attacker holding all three pins down no count from 1 to 4.
+        let grand: u64 = counts.iter().flatten().sum();
+        let mut attacker = Attacker::new(&two_way, grand + 5);
+        attacker.also_knows(&by_rows, &by_columns, grand + 5);
+        let truth = entries(&counts);
+        checked_small += truth.iter().filter(|v| (1..=4).contains(*v)).count();
+        margins_small += truth[rows * columns..]
+            .iter()
+            .filter(|v| (1..=4).contains(*v))
+            .count();
+        let found = pinned(&attacker, &counts);
+        assert!(found.is_empty(), "{context}: {found:?} pinned down");
+    }
+    assert!(
+        checked_small > 400 && margins_small > 100,
+        "{checked_small} small entries, {margins_small} in margins"
+    );
+}
+
+/// Every 2×2 table over a palette of small and larger counts, and every
+/// 2×3 table over a smaller one: the one-way and two-way tables agree and
+/// give nothing away together.
+#[test]
+fn exhaustively_small_tables_give_nothing_away_with_their_one_way_tables() {
+    let mut tables: Vec<Vec<Vec<u64>>> = Vec::new();
+    let palette = [0, 1, 2, 4, 5, 6, 9];
+    for code in 0..palette.len().pow(4) {
+        let digit = |i: u32| palette[code / palette.len().pow(i) % palette.len()];
+        tables.push(vec![vec![digit(0), digit(1)], vec![digit(2), digit(3)]]);
+    }
+    let palette = [0, 1, 4, 5];
+    for code in 0..palette.len().pow(6) {
+        let digit = |i: u32| palette[code / palette.len().pow(i) % palette.len()];
+        tables.push(vec![
+            vec![digit(0), digit(1), digit(2)],
+            vec![digit(3), digit(4), digit(5)],
+        ]);
+    }
+    for counts in tables {
+        let two_way = publish(&table(counts.clone()));
+        let (by_rows, by_columns) = one_ways(&counts);
+        let column_of = |p: &Published| p.cells.iter().map(|row| row[0]).collect::<Vec<_>>();
+        assert_eq!(two_way.row_totals, column_of(&by_rows), "{counts:?}");
+        assert_eq!(two_way.column_totals, column_of(&by_columns), "{counts:?}");
+        assert_eq!(two_way.total, by_rows.total, "{counts:?}");
+        assert!(truthful(&two_way, &counts), "{counts:?} → {two_way:?}");
+        let grand: u64 = counts.iter().flatten().sum();
+        let mut attacker = Attacker::new(&two_way, grand + 5);
+        attacker.also_knows(&by_rows, &by_columns, grand + 5);
+        let found = pinned(&attacker, &counts);
+        assert!(
+            found.is_empty(),
+            "{counts:?} → {two_way:?}: {found:?} pinned down"
+        );
+    }
+}
+
+/// The row sums of a table.
+fn two_way_margin(counts: &[Vec<u64>]) -> Vec<u64> {
+    counts.iter().map(|row| row.iter().sum()).collect()
 }
 
 #[test]
