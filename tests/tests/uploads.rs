@@ -199,3 +199,43 @@ fn the_secret_and_the_reidentification_map_must_be_private() {
     let refused = failed(&pseudonymise(dir.path(), MAPPING, &csv, "b.bpx"));
     assert!(refused.contains("the scheme secret") && refused.contains("can be read by other users"), "{refused}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn freshness_shows_each_agencys_last_change_and_the_records_re_sent_with_changes() {
+    let prepared = prepare(150);
+    let keys = prepared.path("keys");
+    let data = tempfile::tempdir().expect("data dir");
+    let node = start_panel_node(&keys, data.path()).await;
+    let url = node.url();
+    let file = prepared.path("CSC-NORTH.bpx");
+    let (k, u, f) = (keys.clone(), url.clone(), file.clone());
+    blocking(move || ok(&upload(&k, &u, "CSC-NORTH", &f))).await;
+    let (header, mut records) = read_extract(std::path::Path::new(&file));
+
+    // Eight records re-sent reclassified (CSA <-> CSE), under a new submission.
+    for record in records.iter_mut().take(8) {
+        record.case_type = if record.case_type == 1 { 2 } else { 1 };
+    }
+    let header = braid_proto::v1::UploadHeader { submission_id: format!("{}-reclassified", header.submission_id), ..header };
+    let mut client = IngestServiceClient::new(mtls_channel(&keys, "csc-north", &url).await.expect("connect"));
+    let mut acks = client.upload(tokio_stream::iter(upload_batches(&header, &records[..8], 8))).await.expect("upload").into_inner();
+    let ack = acks.message().await.expect("ack").expect("one ack");
+    assert_eq!(ack.replaced, 8, "{ack:?}");
+
+    let (k, u) = (keys.clone(), url.clone());
+    let text = blocking(move || ok(&panel(&k, "freshness", &u, "north", &["--months", "1", "--json"]))).await;
+    let value = json(&text);
+    let agencies = value["agencies"].as_array().expect("agencies");
+    let csc = agencies.iter().find(|a| a["agency"] == "CSC-NORTH").expect("CSC-NORTH row");
+    let days = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() / 86_400;
+    let today = braid_template::Date::from_days_since_epoch(days as i64);
+    assert_eq!(csc["last_change"], format!("{:04}-{:02}-{:02}", today.year, today.month, today.day), "{text}");
+    assert_eq!(csc["records"], records.len().to_string(), "{text}");
+    assert_eq!(csc["changed"], "8", "{text}");
+    assert_eq!(csc["current_unchanged"], "0", "everything was stored just now: {text}");
+    let pol = agencies.iter().find(|a| a["agency"] == "POL-NORTH").expect("every agency of the partnership has a row");
+    assert_eq!((pol["records"].as_str(), pol["last_change"].as_str()), (Some("0"), Some("-")), "{text}");
+    // Only the partnership's own agencies.
+    assert!(agencies.iter().all(|a| a["agency"].as_str().is_some_and(|code| AGENCIES.contains(&code))), "{text}");
+    node.stop().await.expect("stop");
+}

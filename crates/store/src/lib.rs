@@ -76,6 +76,14 @@ pub struct StoredRecord {
     /// The submitting agency's type.
     #[prost(string, tag = "4")]
     pub agency_type: String,
+    /// When this version was stored (Unix milliseconds; 0 for records
+    /// stored before the node kept it).
+    #[prost(uint64, tag = "5")]
+    pub stored_ms: u64,
+    /// How many times the record was re-sent with changed content (a
+    /// reclassification, an update) since it was first stored.
+    #[prost(uint32, tag = "6")]
+    pub changes: u32,
 }
 
 /// One involvement as stored: what linkage and exports need.

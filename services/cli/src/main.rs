@@ -197,6 +197,20 @@ enum PanelCommand {
         #[arg(long)]
         json: bool,
     },
+    /// When each of the partnership's agencies last sent a change, and how
+    /// current its records are: records, current concerns, current concerns
+    /// not changed for --months months, records changed since first sent.
+    Freshness {
+        #[command(flatten)]
+        panel: panel::PanelArgs,
+        /// A current concern whose record has not changed for this many
+        /// months counts as unchanged.
+        #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=240))]
+        months: u32,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Which agencies work with the same children, as a matrix.
     Services {
         #[command(flatten)]
@@ -468,6 +482,7 @@ async fn main() -> Result<()> {
             PanelCommand::Quality { panel, json } => panel::quality_command(&panel, json).await,
             PanelCommand::Services { panel, json } => panel::services_command(&panel, json).await,
             PanelCommand::SignalCounts { panel, period, window, json } => panel::signal_counts_command(&panel, &period, &window, json).await,
+            PanelCommand::Freshness { panel, months, json } => panel::freshness_command(&panel, months, json).await,
         },
         Command::Audit { command } => audit::run(command).await,
         Command::Eval { truth, clusters, reid, signals, json } => eval::eval_command(&truth, &clusters, &reid, signals.as_deref(), json),

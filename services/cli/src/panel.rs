@@ -687,6 +687,39 @@ pub async fn signal_counts_command(args: &PanelArgs, period: &str, window: &Wind
     Ok(())
 }
 
+/// `braid panel freshness`: each agency's last change and how current its
+/// records are.
+pub async fn freshness_command(args: &PanelArgs, months: u32, json: bool) -> Result<()> {
+    let response = client(&args.node)
+        .await?
+        .freshness(v1::FreshnessRequest { context: context(args), months })
+        .await
+        .map_err(refused)?
+        .into_inner();
+    let last = |a: &v1::AgencyFreshness| a.last_change.as_ref().map(|d| format!("{:04}-{:02}-{:02}", d.year, d.month, d.day)).unwrap_or_else(|| "-".to_owned());
+    if json {
+        let value = serde_json::json!({
+            "months": response.months,
+            "agencies": response.agencies.iter().map(|a| serde_json::json!({
+                "agency": a.agency, "agency_type": a.agency_type, "last_change": last(a),
+                "records": a.records, "current": a.current, "current_unchanged": a.current_unchanged, "changed": a.changed,
+            })).collect::<Vec<_>>(),
+            "legend": response.legend,
+        });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(());
+    }
+    let columns = ["last change", "records", "current", &format!("current, unchanged {}+ months", response.months), "changed"].map(str::to_owned);
+    let rows: Vec<(String, Vec<String>)> = response
+        .agencies
+        .iter()
+        .map(|a| (a.agency.clone(), vec![last(a), a.records.clone(), a.current.clone(), a.current_unchanged.clone(), a.changed.clone()]))
+        .collect();
+    print_table("agency", &columns, &rows);
+    println!("{}", response.legend);
+    Ok(())
+}
+
 /// `braid panel services`: which agencies work with the same children.
 pub async fn services_command(args: &PanelArgs, json: bool) -> Result<()> {
     let response = client(&args.node)

@@ -1024,7 +1024,7 @@ impl Engine {
             let state = &mut *guard;
             let fingerprint = braid_store::record_fingerprint(&submission.agency, &record.record_ref);
             pending.records_added.push(fingerprint);
-            match &existing {
+            let changes = match &existing {
                 Some(stored) if stored.content_hash == record.content_hash => {
                     ack.unchanged += 1;
                     continue;
@@ -1032,9 +1032,13 @@ impl Engine {
                 Some(stored) => {
                     pending.remove_record(&submission.agency, &record.record_ref, stored);
                     ack.replaced += 1;
+                    stored.changes.saturating_add(1)
                 }
-                None => ack.accepted += 1,
-            }
+                None => {
+                    ack.accepted += 1;
+                    0
+                }
+            };
             let mut ids = Vec::with_capacity(record.involvements.len());
             for (encoded, mut involvement) in record.involvements {
                 // Ids are never reused, even those of a batch that failed.
@@ -1063,6 +1067,8 @@ impl Engine {
                     involvement_ids: ids,
                     record: record.stored_bytes,
                     agency_type: submission.agency_type.clone(),
+                    stored_ms: crate::audit::now_ms(),
+                    changes,
                 },
             );
         }

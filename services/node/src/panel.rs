@@ -1158,3 +1158,100 @@ impl Engine {
         })
     }
 }
+
+/// How many days make a month for freshness (a mean Gregorian month).
+const DAYS_PER_MONTH: f64 = 30.436_875;
+
+/// One agency's freshness counts: live records, current concerns, current
+/// concerns unchanged for the window, records changed at least once.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FreshnessCounts {
+    pub(crate) records: u64,
+    pub(crate) current: u64,
+    pub(crate) current_unchanged: u64,
+    pub(crate) changed: u64,
+}
+
+impl FreshnessCounts {
+    /// The counts as published: 1–4 as `<5`; a count that is part of
+    /// another (current of records, unchanged of current, changed of
+    /// records) withheld as `*` where the difference would be 1 to 4.
+    pub(crate) fn published(&self) -> [String; 4] {
+        let small = |v: u64| (1..=4).contains(&v);
+        let mut cells = [self.records, self.current, self.current_unchanged, self.changed].map(|v| if small(v) { "<5".to_owned() } else { v.to_string() });
+        let within = [(1, 0, self.records - self.current), (2, 1, self.current - self.current_unchanged), (3, 0, self.records - self.changed)];
+        for (part, whole, difference) in within {
+            // Only an exact whole gives an exact difference away.
+            let exact = cells[whole] != "<5" && cells[whole] != "*";
+            if small(difference) && exact && cells[part] != "<5" {
+                cells[part] = "*".to_owned();
+            }
+        }
+        // Once current is withheld, "unchanged" must not pin it either.
+        if cells[1] == "*" && cells[2] != "<5" && cells[2] != "0" {
+            cells[2] = "*".to_owned();
+        }
+        cells
+    }
+}
+
+impl Engine {
+    /// When each of the partnership's agencies last sent a change, and how
+    /// current its records are (read from the store, without the lock).
+    pub fn freshness(&self, partnership: &[String], months: u32) -> Result<v1::FreshnessResponse, EngineError> {
+        let months = if months == 0 { 6 } else { months.min(240) };
+        let now = crate::audit::now_ms();
+        let window_ms = (f64::from(months) * DAYS_PER_MONTH * 86_400_000.0) as u64;
+        let mut rows: Vec<(String, String, u64, FreshnessCounts)> = partnership.iter().map(|a| (a.clone(), String::new(), 0, FreshnessCounts::default())).collect();
+        self.store.for_each_record(|agency, _, stored| {
+            let Some(row) = rows.iter_mut().find(|row| row.0 == agency) else { return Ok(()) };
+            let record = v1::CaseRecord::decode(stored.record.as_slice()).map_err(|_| braid_store::Error::Corrupt("record"))?;
+            let current = record_facts(&record, |_| false).concern == Concern::Current;
+            row.1.clone_from(&stored.agency_type);
+            row.2 = row.2.max(stored.stored_ms);
+            let counts = &mut row.3;
+            counts.records += 1;
+            counts.current += u64::from(current);
+            counts.current_unchanged += u64::from(current && stored.stored_ms != 0 && now.saturating_sub(stored.stored_ms) >= window_ms);
+            counts.changed += u64::from(stored.changes > 0);
+            Ok(())
+        })?;
+        Ok(v1::FreshnessResponse {
+            agencies: rows
+                .into_iter()
+                .map(|(agency, agency_type, last_ms, counts)| {
+                    let [records, current, current_unchanged, changed] = counts.published();
+                    v1::AgencyFreshness {
+                        agency,
+                        agency_type,
+                        last_change: (last_ms > 0).then(|| wire_date(i32::try_from(last_ms / 86_400_000).unwrap_or(0))),
+                        records,
+                        current,
+                        current_unchanged,
+                        changed,
+                    }
+                })
+                .collect(),
+            months,
+            legend: format!(
+                "records per agency; current: concern status Current; unchanged: of those, not changed for {months} months or more; changed: re-sent with changed content at least once; <5: between 1 and 4; *: withheld so that no <5 can be worked out by subtraction"
+            ),
+        })
+    }
+}
+
+#[cfg(test)]
+mod freshness_tests {
+    use super::FreshnessCounts;
+
+    #[test]
+    fn nested_counts_never_give_a_small_difference_away() {
+        let c = |records, current, current_unchanged, changed| FreshnessCounts { records, current, current_unchanged, changed };
+        assert_eq!(c(40, 20, 10, 0).published(), ["40", "20", "10", "0"]);
+        assert_eq!(c(40, 38, 10, 0).published(), ["40", "*", "*", "0"], "2 not current would follow");
+        assert_eq!(c(40, 20, 17, 40).published(), ["40", "20", "*", "40"], "3 current and changed would follow");
+        assert_eq!(c(3, 3, 0, 0).published(), ["<5", "<5", "0", "0"]);
+        assert_eq!(c(9, 9, 9, 7).published(), ["9", "9", "9", "*"]);
+    }
+}
+

@@ -653,6 +653,20 @@ impl PanelService for Panel {
     }
 
     #[instrument(skip_all)]
+    async fn freshness(&self, request: Request<v1::FreshnessRequest>) -> Result<Response<v1::FreshnessResponse>, Status> {
+        let caller = self.gate.caller(&request);
+        let request = request.into_inner();
+        let (agencies, entry) = self.admit(&caller, request.context.as_ref(), "panel.freshness").await?;
+        let engine = Arc::clone(self.gate.engine());
+        let result = blocking(move || engine.freshness(&agencies, request.months)).await.map(|response| {
+            info!("panel freshness");
+            let cells = response.agencies.len() * 4;
+            aggregate(response, cells)
+        });
+        self.gate.finish(entry, result).await
+    }
+
+    #[instrument(skip_all)]
     async fn interconnectedness(&self, request: Request<v1::InterconnectednessRequest>) -> Result<Response<v1::InterconnectednessResponse>, Status> {
         let caller = self.gate.caller(&request);
         let (agencies, entry) = self.admit(&caller, request.get_ref().context.as_ref(), "panel.interconnectedness").await?;
