@@ -164,7 +164,7 @@ pub enum MappingError {
         target: String,
     },
     /// An agency type that is not known.
-    #[error("mapping agency.type `{0}` is not one of children_services, police, yot, health, voluntary")]
+    #[error("mapping agency.type `{0}` is not one of children_services, police, yot, health, voluntary, education, probation, victim_services")]
     AgencyType(String),
 }
 

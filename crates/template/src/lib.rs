@@ -21,7 +21,7 @@ pub use completeness::{Completeness, FieldCompleteness};
 
 /// The agency types Braid knows (an agency's mapping names one; the node's
 /// `[agencies]` config gives each uploading agency's).
-pub const AGENCY_TYPES: [&str; 5] = ["children_services", "police", "yot", "health", "voluntary"];
+pub const AGENCY_TYPES: [&str; 8] = ["children_services", "police", "yot", "health", "voluntary", "education", "probation", "victim_services"];
 pub use condition::Condition;
 pub use date::Date;
 pub use labels::LabelMap;

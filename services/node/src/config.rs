@@ -24,7 +24,7 @@ pub struct NodeConfig {
     /// of its partnership's agencies.
     pub partnerships: std::collections::BTreeMap<String, Vec<String>>,
     /// Each uploading agency's type (code → children_services, police,
-    /// yot, health or voluntary): what a panel is told of an agency outside
+    /// yot, health, voluntary, education, probation or victim_services): what a panel is told of an agency outside
     /// its partnership. When set, an upload's type comes from here, never
     /// from the client, and an agency not listed may not upload; when empty
     /// (development), the type an upload states is used.
@@ -285,6 +285,13 @@ mod tests {
         assert!(NodeConfig::from_toml("no_such_setting = 1").is_err());
         let both = NodeConfig { insecure_dev: true, ..config.clone() };
         assert!(both.validate().expect_err("TLS and --insecure-dev").to_string().contains("cannot be combined with TLS"));
+        let mut schools = config.clone();
+        schools.agencies.insert("EDU-NORTH".to_owned(), "education".to_owned());
+        schools.agencies.insert("PRB-NORTH".to_owned(), "probation".to_owned());
+        schools.agencies.insert("VS-NORTH".to_owned(), "victim_services".to_owned());
+        schools.validate().expect("education, probation and victim services are agency types");
+        schools.agencies.insert("X".to_owned(), "school".to_owned());
+        assert!(schools.validate().expect_err("unknown type").to_string().contains("victim_services"));
         let mut tight = config.clone();
         tight.limits.max_connections = 0;
         assert!(tight.validate().expect_err("no connections").to_string().contains("[limits]"));
