@@ -255,3 +255,58 @@ fn check_config_names_every_problem_without_starting() {
         assert!(stderr.contains(problem), "`{problem}` not in: {stderr}");
     }
 }
+
+/// Starts `braid-node` with `--log-format format` and stderr captured,
+/// waits until it listens, stops it with SIGTERM and returns (stdout,
+/// stderr).
+fn logged_run(keys: &Path, data: &Path, format: &str) -> (String, String) {
+    let address = free_port();
+    let node_dir = keys.join("node");
+    let child = Command::new(node_binary())
+        .args(["--log-format", format, "--listen", &address.to_string(), "--operations-listen", "127.0.0.1:0"])
+        .arg("--data-dir")
+        .arg(data)
+        .arg("--tls")
+        .arg(&node_dir)
+        .arg("--policy")
+        .arg(node_dir.join("policy.toml"))
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start braid-node");
+    let started = Instant::now();
+    while TcpStream::connect(address).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(60), "braid-node did not start listening");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let killed = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().expect("kill");
+    assert!(killed.success());
+    let output = child.wait_with_output().expect("reap");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    (String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+#[test]
+fn logs_go_to_stderr_as_json_lines_or_plain_text_and_say_what_start_up_did() {
+    let prepared = prepare(30);
+    let keys = prepared.path("keys");
+    let data = tempfile::tempdir().expect("data dir");
+    // Something to rebuild and verify on the next start.
+    let mut node = start(&keys, data.path(), free_port());
+    node.kill().expect("stop");
+    node.wait().expect("reap");
+
+    let (stdout, stderr) = logged_run(Path::new(&keys), data.path(), "json");
+    assert!(stdout.is_empty(), "logs stay off stdout: {stdout}");
+    let lines: Vec<serde_json::Value> =
+        stderr.lines().map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"))).collect();
+    let message = |text: &str| lines.iter().find(|l| l["fields"]["message"] == text).unwrap_or_else(|| panic!("no `{text}` in {stderr}"));
+    assert!(message("index rebuilt")["fields"]["involvements"].is_u64(), "{stderr}");
+    assert!(message("audit log verified")["fields"]["entries"].is_u64(), "{stderr}");
+    message("shutting down");
+
+    let (_, text) = logged_run(Path::new(&keys), data.path(), "text");
+    assert!(text.contains("index rebuilt") && text.contains("audit log verified"), "{text}");
+    assert!(!text.contains('\u{1b}'), "no colour codes when stderr is not a terminal: {text}");
+}
