@@ -27,13 +27,15 @@ fn free_port() -> SocketAddr {
 /// Starts `braid-node` with `args` and waits until it accepts connections
 /// on `address`.
 fn start_node(args: &[&std::ffi::OsStr], address: SocketAddr) -> Child {
-    let child = Command::new(node_binary())
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start braid-node");
+    let mut command = Command::new(node_binary());
+    command.args(args).env("RUST_LOG", "warn").stdout(Stdio::null()).stderr(Stdio::null());
+    spawn_listening(&mut command, address)
+}
+
+/// Runs `command` (a `braid-node`) and waits until it accepts connections
+/// on `address`.
+fn spawn_listening(command: &mut Command, address: SocketAddr) -> Child {
+    let child = command.spawn().expect("start braid-node");
     let started = Instant::now();
     while TcpStream::connect(address).is_err() {
         assert!(started.elapsed() < Duration::from_secs(60), "braid-node did not start listening");
@@ -262,7 +264,8 @@ fn check_config_names_every_problem_without_starting() {
 fn logged_run(keys: &Path, data: &Path, format: &str) -> (String, String) {
     let address = free_port();
     let node_dir = keys.join("node");
-    let child = Command::new(node_binary())
+    let mut command = Command::new(node_binary());
+    command
         .args(["--log-format", format, "--listen", &address.to_string(), "--operations-listen", "127.0.0.1:0"])
         .arg("--data-dir")
         .arg(data)
@@ -272,14 +275,8 @@ fn logged_run(keys: &Path, data: &Path, format: &str) -> (String, String) {
         .arg(node_dir.join("policy.toml"))
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start braid-node");
-    let started = Instant::now();
-    while TcpStream::connect(address).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(60), "braid-node did not start listening");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+        .stderr(Stdio::piped());
+    let child = spawn_listening(&mut command, address);
     let killed = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().expect("kill");
     assert!(killed.success());
     let output = child.wait_with_output().expect("reap");
