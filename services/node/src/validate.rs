@@ -180,7 +180,14 @@ pub fn validate_record(record: &v1::CaseRecord) -> Result<(), Invalid> {
             .chain(person_fields.iter())
             .map(|(id, value)| (id.as_str(), value))
             .collect();
-        for (id, value) in case_fields.iter().chain(person_fields.iter()) {
+        // A case-level answer is named where it stands (the record's
+        // fields), with the involvement it was read with.
+        for (id, value) in &case_fields {
+            template
+                .validate_answer(id, value, &answers)
+                .map_err(|error| invalid(format!("fields[{id}] (with {prefix}fields)"), error.reason()))?;
+        }
+        for (id, value) in &person_fields {
             template
                 .validate_answer(id, value, &answers)
                 .map_err(|error| invalid(format!("{prefix}fields[{id}]"), error.reason()))?;

@@ -320,3 +320,32 @@ fn a_plausible_record_is_accepted() {
     };
     assert_eq!(validate_record(&record), Ok(()));
 }
+
+/// A case-level answer that does not apply is named where it stands, in
+/// the record's own fields, not as one of an involvement's.
+#[test]
+fn a_case_level_answer_that_does_not_apply_is_named_in_the_records_fields() {
+    let code = |field: &str, label: &str| {
+        Template::standard().field(field).expect("field").category_by_label(label).expect("category").code
+    };
+    let answer = |field: &str, label: &str| v1::TemplateValue {
+        field_id: field.to_owned(),
+        value: Some(WireValue::Category(code(field, label))),
+        write_in: String::new(),
+    };
+    let record = v1::CaseRecord {
+        record_ref: "r-0002".to_owned(),
+        case_type: v1::CaseType::Cse as i32,
+        referral_date: Some(v1::Date { year: 2020, month: 3, day: 1 }),
+        // A perpetrator's gain type although there was no gain.
+        fields: vec![answer("context.material_gain", "No"), answer("context.perpetrator_gain_type", "Increased status")],
+        involvements: vec![v1::Involvement {
+            person_ref: "p-0002".to_owned(),
+            role: v1::Role::KnownVictim as i32,
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let refused = validate_record(&record).expect_err("does not apply");
+    assert_eq!(refused.field, "fields[context.perpetrator_gain_type] (with involvements[0].fields)", "{refused:?}");
+}
