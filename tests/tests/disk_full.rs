@@ -91,12 +91,14 @@ fn get(address: SocketAddr, path: &str) -> (u16, String) {
     (status, text.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default())
 }
 
-/// Polls `/readyz` until its status is `want`.
-fn wait_ready(operations: SocketAddr, want: u16) -> String {
+/// Polls `/readyz` until it answers `want` (200 and "ready\n": uploads
+/// accepted; 200 and a body saying the disk is nearly full: reads only).
+fn wait_ready(operations: SocketAddr, want: &str) -> String {
     let started = Instant::now();
     loop {
         let (status, body) = get(operations, "/readyz");
-        if status == want {
+        let matches = status == 200 && if want == "ready" { body == "ready\n" } else { body.contains(want) };
+        if matches {
             return body;
         }
         assert!(started.elapsed() < Duration::from_secs(30), "/readyz stayed {status}: {body}");
@@ -201,7 +203,7 @@ fn a_full_disk_refuses_changes_keeps_reads_and_recovers_by_itself() {
     // Room: the reserve is made and an upload is stored.
     let node = Node::start(&disk, &config, &log(1), address);
     ok(&upload(&keys, &url, "CSC-NORTH", &file("CSC-NORTH")));
-    wait_ready(operations, 200);
+    wait_ready(operations, "ready");
     assert!(disk.path("braid.reserve").exists(), "the reserve is made");
     let stored = records(&keys, &url);
     assert_eq!(stored, count("CSC-NORTH"));
@@ -209,8 +211,9 @@ fn a_full_disk_refuses_changes_keeps_reads_and_recovers_by_itself() {
     // Nearly full: changes are refused with a clear error before RocksDB
     // meets the full disk; readiness and the metrics say why; reads go on.
     disk.fill("filler", 4 << 20);
-    let body = wait_ready(operations, 503);
-    assert!(body.contains("nearly full"), "{body}");
+    // Still in rotation for reads (200), saying why uploads are refused.
+    let body = wait_ready(operations, "nearly full");
+    assert!(body.contains("uploads and other changes are refused"), "{body}");
     assert_eq!(get(operations, "/healthz").0, 200, "alive: a restart would not help");
     assert!(get(operations, "/metrics").1.contains("data_disk_low 1"));
     let refused = failed(&upload(&keys, &url, "POL-NORTH", &file("POL-NORTH")));
@@ -236,7 +239,7 @@ fn a_full_disk_refuses_changes_keeps_reads_and_recovers_by_itself() {
     // Space freed: uploads are accepted again without a restart.
     std::fs::remove_file(disk.path("filler")).expect("free space");
     std::fs::remove_file(disk.path("filler-2")).expect("free space");
-    wait_ready(operations, 200);
+    wait_ready(operations, "ready");
     ok(&upload(&keys, &url, "POL-NORTH", &file("POL-NORTH")));
     let stored = records(&keys, &url);
     assert_eq!(stored, count("CSC-NORTH") + count("POL-NORTH"));
@@ -249,7 +252,7 @@ fn a_full_disk_refuses_changes_keeps_reads_and_recovers_by_itself() {
     // first, an abort (as a crash, which loses nothing acknowledged).
     write_config(&config, &keys, &data, address, operations, 0);
     let node = Node::start(&disk, &config, &log(3), address);
-    wait_ready(operations, 200);
+    wait_ready(operations, "ready");
     disk.fill("filler", 0);
     let upload_failed = upload(&keys, &url, "VOL-NORTH", &file("VOL-NORTH"));
     assert!(!upload_failed.status.success());
@@ -266,7 +269,7 @@ fn a_full_disk_refuses_changes_keeps_reads_and_recovers_by_itself() {
 
     // Space freed: the upload resumes and completes; the audit log verifies.
     std::fs::remove_file(disk.path("filler")).expect("free space");
-    wait_ready(operations, 200);
+    wait_ready(operations, "ready");
     ok(&upload(&keys, &url, "VOL-NORTH", &file("VOL-NORTH")));
     assert_eq!(records(&keys, &url), count("CSC-NORTH") + count("POL-NORTH") + count("VOL-NORTH"));
     let verified = ok(&braid_as(&keys, "auditor", &["audit", "verify", "--node", &url]));

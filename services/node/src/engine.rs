@@ -546,10 +546,11 @@ impl Pending {
     /// Re-links the profiles that withdrawn involvements were part of; their
     /// decisions join the batch's outcomes. Every withdrawn involvement
     /// stops being a candidate at once; the profiles are then re-linked one
-    /// at a time, the state lock yielded to waiting readers between them
-    /// when `slice` is due (each profile is re-linked whole, so a reader
-    /// sees it before or after, never half-way).
-    fn finish(&mut self, guard: &mut StateGuard<'_>, slice: &mut Slice, flux_done: &parking_lot::Condvar) {
+    /// at a time, member by member, the state lock yielded to waiting
+    /// readers when `slice` is due. The change has fenced those profiles
+    /// ([`Engine::fence`]) since before it linked anything, so a reader
+    /// never sees them half-way.
+    fn finish(&mut self, guard: &mut StateGuard<'_>, slice: &mut Slice) {
         if self.withdrawn.is_empty() {
             return;
         }
@@ -558,23 +559,10 @@ impl Pending {
             slice.yield_if_due(guard);
             // Everyone in a profile that loses a member may change profile.
             let members = guard.linker.profiles().members_of(&group);
-            let live = guard.linker.reset_profiles_of(&group);
-            if live.len() <= FENCE_ABOVE {
-                for id in live {
-                    let outcome = guard.linker.redecide(id);
-                    self.outcomes.push((id, outcome));
-                }
-            } else {
-                // A large profile is re-linked in slices; readers whose
-                // answer would touch its members wait until it is whole.
-                guard.in_flux = Some(members.iter().copied().collect());
-                for id in live {
-                    slice.yield_if_due(guard);
-                    let outcome = guard.linker.redecide(id);
-                    self.outcomes.push((id, outcome));
-                }
-                guard.in_flux = None;
-                flux_done.notify_all();
+            for id in guard.linker.reset_profiles_of(&group) {
+                slice.yield_if_due(guard);
+                let outcome = guard.linker.redecide(id);
+                self.outcomes.push((id, outcome));
             }
             self.dirty.extend(members);
         }
@@ -600,10 +588,6 @@ type StateGuard<'a> = parking_lot::MutexGuard<'a, State>;
 /// written in).
 const SLICE: std::time::Duration = std::time::Duration::from_millis(2);
 
-/// Profiles larger than this are re-linked in slices, fenced from readers
-/// (see [`State::in_flux`]); smaller ones within one slice.
-const FENCE_ABOVE: usize = 64;
-
 /// Times a change's hold on the state lock.
 struct Slice(std::time::Instant);
 
@@ -617,6 +601,23 @@ impl Slice {
         if self.0.elapsed() >= SLICE {
             parking_lot::MutexGuard::bump(guard);
             self.0 = std::time::Instant::now();
+        }
+    }
+}
+
+/// Held by a change while it links: if the change panics half-way, the
+/// engine is poisoned (its state is no longer trusted; the node stops to be
+/// restarted) and readers waiting on a fence are released.
+struct ChangeGuard<'a>(&'a Engine);
+
+impl Drop for ChangeGuard<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.poisoned.store(true, Ordering::SeqCst);
+            // Declared before the state guard, so dropped after it.
+            let mut state = self.0.state.lock();
+            state.in_flux = None;
+            self.0.flux_done.notify_all();
         }
     }
 }
@@ -763,7 +764,7 @@ impl Engine {
             }
             return false;
         }
-        !self.poisoned.load(Ordering::SeqCst) && !self.store.write_failed()
+        !self.poisoned.load(Ordering::SeqCst) && !self.store.write_failed() && !self.linking.is_poisoned()
     }
 
     /// Checks the data directory's free space (re-making the reserve when
@@ -805,6 +806,9 @@ impl Engine {
         while guard.in_flux.is_some() {
             self.flux_done.wait(&mut guard);
         }
+        if self.poisoned.load(Ordering::SeqCst) {
+            return Err(EngineError::Poisoned);
+        }
         Ok(guard)
     }
 
@@ -823,6 +827,22 @@ impl Engine {
     pub(crate) fn wait_for_flux(&self, guard: &mut StateGuard<'_>) {
         while guard.in_flux.is_some() {
             self.flux_done.wait(guard);
+        }
+    }
+
+    /// Fences the profiles of `withdrawn` (every current member) for a
+    /// change that will re-link them: readers whose answer would touch one
+    /// wait until [`Engine::unfence`].
+    fn fence(state: &mut State, withdrawn: &[InvolvementId]) {
+        if !withdrawn.is_empty() {
+            state.in_flux = Some(state.linker.profiles().members_of(withdrawn).into_iter().collect());
+        }
+    }
+
+    /// Lifts a change's fence, once the change is sealed.
+    fn unfence(&self, state: &mut State) {
+        if state.in_flux.take().is_some() {
+            self.flux_done.notify_all();
         }
     }
 
@@ -1004,7 +1024,17 @@ impl Engine {
             existing.push(if known { self.store.record(&submission.agency, &record.record_ref)? } else { None });
         }
 
+        // The involvements of records this batch replaces: their profiles
+        // are fenced from readers until the batch is sealed.
+        let replaced: Vec<InvolvementId> = prepared
+            .iter()
+            .zip(&existing)
+            .filter_map(|(record, stored)| stored.as_ref().filter(|stored| stored.content_hash != record.content_hash))
+            .flat_map(|stored| stored.involvement_ids.iter().copied())
+            .collect();
+
         let linking = self.linking.lock().map_err(|_| EngineError::Poisoned)?;
+        let _change = ChangeGuard(self);
         let mut guard = self.lock_state()?;
         let held = guard.epoch.clone().or_else(|| self.expected_epoch.clone());
         if let Some(held) = held {
@@ -1016,6 +1046,7 @@ impl Engine {
             }
         }
         let agency_number = guard.agency_number(&submission.agency);
+        Engine::fence(&mut guard, &replaced);
         let mut pending = Pending::new();
         let first_new_id = guard.next_id;
         let mut slice = Slice::start();
@@ -1072,7 +1103,7 @@ impl Engine {
                 },
             );
         }
-        pending.finish(&mut guard, &mut slice, &self.flux_done);
+        pending.finish(&mut guard, &mut slice);
         let state = &mut *guard;
         let next_id = state.next_id;
         let new_ids: Vec<InvolvementId> = pending.outcomes.iter().map(|(id, _)| *id).filter(|id| *id >= first_new_id).collect();
@@ -1085,6 +1116,7 @@ impl Engine {
         set.put_model(state.linker.model().to_bytes());
         set.put_ack(&submission.agency, &submission.submission_id, sequence, [&[ACK_FORMAT][..], &digest, &ack.encode_to_vec()].concat());
         let ticket = Engine::seal(state, &mut set, fact_changes, dirty);
+        self.unfence(state);
         state.epoch.get_or_insert_with(|| submission.epoch.clone());
         drop(guard);
         drop(linking);
@@ -1119,12 +1151,15 @@ impl Engine {
             }
         }
         let linking = self.linking.lock().map_err(|_| EngineError::Poisoned)?;
+        let _change = ChangeGuard(self);
         let mut guard = self.lock_state()?;
-        pending.finish(&mut guard, &mut Slice::start(), &self.flux_done);
+        Engine::fence(&mut guard, &pending.withdrawn);
+        pending.finish(&mut guard, &mut Slice::start());
         let state = &mut *guard;
         let removed = std::mem::take(&mut pending.records_removed);
         let (mut set, outcomes, withdrawn_ids, fact_changes, dirty) = pending.into_parts();
         let ticket = Engine::seal(state, &mut set, fact_changes, dirty);
+        self.unfence(state);
         drop(guard);
         drop(linking);
         put_links(&mut set, outcomes, &withdrawn_ids, &self.decisions);
@@ -1185,6 +1220,8 @@ impl Engine {
         if path.exists() {
             return Err(EngineError::InvalidRequest("a backup of that name already exists".to_owned()));
         }
+        // A checkpoint flushes memtables into the data directory.
+        self.space.refresh()?;
         entry.outcome = "ok".to_owned();
         let index = self.audit.append_blocking(entry, None)?;
         self.store.backup(path)?;

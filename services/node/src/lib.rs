@@ -286,7 +286,7 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
     };
     // The standard gRPC health service on the mTLS port: SERVING while
     // the engine can do its work; NOT_SERVING after a failed write, and for
-    // uploads (and the node as a whole) while the disk is nearly full.
+    // uploads while the disk is nearly full.
     let (health, health_service) = tonic_health::server::health_reporter();
     let failed = Arc::new(tokio::sync::Notify::new());
     let health_watch = {
@@ -310,10 +310,10 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
                         failed.notify_one();
                     }
                     let status = |serving: bool| if serving { tonic_health::ServingStatus::Serving } else { tonic_health::ServingStatus::NotServing };
-                    for service in ["", "braid.v1.IngestService"] {
-                        health.set_service_status(service, status(healthy && space)).await;
-                    }
-                    for service in ["braid.v1.AdminService", "braid.v1.PanelService", "braid.v1.AuditService"] {
+                    // A nearly full disk stops uploads, not reads: only the
+                    // ingest service reports it (the node stays in rotation).
+                    health.set_service_status("braid.v1.IngestService", status(healthy && space)).await;
+                    for service in ["", "braid.v1.AdminService", "braid.v1.PanelService", "braid.v1.AuditService"] {
                         health.set_service_status(service, status(healthy)).await;
                     }
                     last = Some(now);

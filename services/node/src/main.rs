@@ -157,7 +157,12 @@ async fn main() -> anyhow::Result<()> {
     }
     if failed {
         tracing::error!("stopping after a failed write; start the node again (a supervisor does) and it rebuilds from the acknowledged batches");
-        node.stop().await?;
+        // An idle upload stream must not keep the node from exiting.
+        match tokio::time::timeout(std::time::Duration::from_secs(10), node.stop()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::warn!("stopping: {error:#}"),
+            Err(_) => tracing::warn!("calls still open after 10 s; exiting without waiting for them"),
+        }
         std::process::exit(EXIT_RESTART);
     }
     tracing::info!("shutting down");

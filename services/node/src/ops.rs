@@ -240,7 +240,7 @@ impl Node {
     }
 
     fn ready(&self) -> bool {
-        self.serving.load(Ordering::SeqCst) && self.engine().is_some_and(|engine| engine.healthy() && !engine.space().1)
+        self.serving.load(Ordering::SeqCst) && self.engine().is_some_and(|engine| engine.healthy())
     }
 
     fn disk_low(&self) -> bool {
@@ -257,15 +257,14 @@ async fn healthz(State(node): State<Arc<Node>>) -> impl IntoResponse {
 }
 
 async fn readyz(State(node): State<Arc<Node>>) -> impl IntoResponse {
-    if node.ready() {
+    if node.ready() && node.disk_low() {
+        // Reads are served: the node stays in rotation, and says why
+        // uploads are refused.
+        (StatusCode::OK, "ready for reads; the data directory's disk is nearly full: uploads and other changes are refused\n")
+    } else if node.ready() {
         (StatusCode::OK, "ready\n")
     } else if !node.healthy() {
         (StatusCode::SERVICE_UNAVAILABLE, "not ready: a write failed; restart the node\n")
-    } else if node.disk_low() {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: the data directory's disk is nearly full; uploads and other changes are refused, reads continue\n",
-        )
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "not ready: opening the store and rebuilding the index\n")
     }

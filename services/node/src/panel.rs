@@ -667,7 +667,15 @@ impl Engine {
         let keys = loop {
             let state = &*guard;
             let scope = Scope::new(&state.facts, partnership);
-            let keys = self.subject_keys(state, &scope, partnership, subject)?;
+            let keys = match self.subject_keys(state, &scope, partnership, subject) {
+                Ok(keys) => keys,
+                // A profile being re-linked may look absent half-way.
+                Err(EngineError::NotFound(_)) if state.in_flux.is_some() => {
+                    self.wait_for_flux(&mut guard);
+                    continue;
+                }
+                Err(error) => return Err(error),
+            };
             let touched = state.in_flux.as_ref().is_some_and(|flux| {
                 keys.iter().any(|&key| flux.contains(&key) || state.linker.profiles().members(key).any(|m| flux.contains(&m)))
             });

@@ -72,6 +72,8 @@ pub struct DiskSpace {
     low: AtomicBool,
     /// Bytes free when last checked.
     free: AtomicU64,
+    /// Held while the reserve is being made (one maker at a time).
+    making: std::sync::Mutex<()>,
 }
 
 /// Bytes free to an unprivileged writer on `dir`'s filesystem.
@@ -88,6 +90,7 @@ impl DiskSpace {
             limits,
             low: AtomicBool::new(false),
             free: AtomicU64::new(0),
+            making: std::sync::Mutex::new(()),
         }
     }
 
@@ -105,7 +108,10 @@ impl DiskSpace {
 
     /// Whether the reserve is in place (always, when none is configured).
     fn reserve_in_place(&self) -> bool {
-        self.reserve_bytes() == 0 || std::fs::metadata(self.reserve_path()).is_ok_and(|m| m.len() >= self.reserve_bytes())
+        use std::os::unix::fs::MetadataExt;
+        // Its blocks, not only its length: a sparse file reserves nothing.
+        self.reserve_bytes() == 0
+            || std::fs::metadata(self.reserve_path()).is_ok_and(|m| m.len() >= self.reserve_bytes() && m.blocks().saturating_mul(512) >= self.reserve_bytes())
     }
 
     /// Makes sure the store has room to open: releases the reserve when it
@@ -122,6 +128,8 @@ impl DiskSpace {
             })
             .unwrap_or(0);
         let needed = logs + OPEN_MARGIN;
+        // A reserve left half-made by an earlier run is not kept.
+        let _ = std::fs::remove_file(self.dir.join(format!("{RESERVE_FILE}.partial")));
         let mut free = free_bytes(&self.dir)?;
         if free < needed && self.reserve_path().exists() {
             std::fs::remove_file(self.reserve_path())?;
@@ -149,7 +157,10 @@ impl DiskSpace {
             free = free_bytes(&self.dir).unwrap_or(0);
         }
         self.free.store(free, Ordering::Relaxed);
-        let short = if !self.reserve_in_place() || free < self.min_free_bytes() {
+        // Short: less than the minimum free, or no reserve and no room to
+        // make one (a reserve still being made, with room for it, is fine).
+        let room_for_reserve = free >= self.reserve_bytes().saturating_add(self.min_free_bytes());
+        let short = if free < self.min_free_bytes() || (!self.reserve_in_place() && !room_for_reserve) {
             Some(SpaceShort {
                 free,
                 needed: self.min_free_bytes(),
@@ -204,6 +215,11 @@ impl DiskSpace {
     fn make_reserve(&self) -> std::io::Result<()> {
         let size = self.reserve_bytes();
         if size == 0 {
+            return Ok(());
+        }
+        // Another caller is making it: leave it to them.
+        let Ok(_making) = self.making.try_lock() else { return Ok(()) };
+        if self.reserve_in_place() {
             return Ok(());
         }
         let partial = self.dir.join(format!("{RESERVE_FILE}.partial"));
