@@ -162,9 +162,19 @@ pub struct StoredLinks {
 /// The node's database.
 pub struct Store {
     db: DB,
-    /// Set once a write failed: RocksDB then takes no more writes until
-    /// the store is reopened, and trying again can abort inside RocksDB.
-    failed: std::sync::atomic::AtomicBool,
+    /// Set once a write failed (see [`WriteFailure`]): RocksDB then takes
+    /// no more writes until the store is reopened, and trying again can
+    /// abort inside RocksDB. 0: none; 1: other; 2: the disk was full.
+    failure: std::sync::atomic::AtomicU8,
+}
+
+/// Why a write failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteFailure {
+    /// The disk was full.
+    DiskFull,
+    /// Anything else.
+    Other,
 }
 
 fn record_key(agency: &str, record_ref: &str) -> Vec<u8> {
@@ -227,7 +237,7 @@ impl Store {
             ColumnFamilyDescriptor::new(*name, cf_options)
         });
         let db = DB::open_cf_descriptors(&options, path, descriptors)?;
-        Ok(Store { db, failed: std::sync::atomic::AtomicBool::new(false) })
+        Ok(Store { db, failure: std::sync::atomic::AtomicU8::new(0) })
     }
 
     /// The newest audit checkpoint as stored (its text), if any.
@@ -443,18 +453,25 @@ impl Store {
         let mut options = WriteOptions::default();
         options.set_sync(true);
         self.writable()?;
-        self.db.write_opt(batch, &options).inspect_err(|_| self.failed.store(true, std::sync::atomic::Ordering::SeqCst))?;
+        self.db.write_opt(batch, &options).inspect_err(|error| {
+            let disk_full = error.to_string().contains("No space left on device");
+            self.failure.store(if disk_full { 2 } else { 1 }, std::sync::atomic::Ordering::SeqCst);
+        })?;
         Ok(())
     }
 
-    /// Whether a write has failed since the store was opened (it then
-    /// takes no more: reopen it).
-    pub fn write_failed(&self) -> bool {
-        self.failed.load(std::sync::atomic::Ordering::SeqCst)
+    /// Whether, and why, a write has failed since the store was opened (it
+    /// then takes no more: reopen it).
+    pub fn write_failure(&self) -> Option<WriteFailure> {
+        match self.failure.load(std::sync::atomic::Ordering::SeqCst) {
+            0 => None,
+            2 => Some(WriteFailure::DiskFull),
+            _ => Some(WriteFailure::Other),
+        }
     }
 
     fn writable(&self) -> Result<()> {
-        if self.write_failed() {
+        if self.write_failure().is_some() {
             return Err(Error::Rocks("an earlier write failed, so the store takes no more writes until it is reopened".to_owned()));
         }
         Ok(())

@@ -76,16 +76,6 @@ pub struct AuditLog {
     leaves: Arc<Mutex<Vec<Hash>>>,
     public_key: Vec<u8>,
     writer: Option<std::thread::JoinHandle<()>>,
-    /// Set once a write failed (and whether for a full disk): RocksDB then
-    /// takes no more writes until the store is reopened.
-    failure: Arc<WriteFailure>,
-}
-
-/// Whether the writer's store write failed, and why.
-#[derive(Default)]
-pub(crate) struct WriteFailure {
-    failed: std::sync::atomic::AtomicBool,
-    disk_full: std::sync::atomic::AtomicBool,
 }
 
 fn stopped() -> EngineError {
@@ -184,9 +174,7 @@ impl AuditLog {
         })?;
         tracing::info!(entries = verified.entries, checkpoints = verified.checkpoints, seconds = verifying.elapsed().as_secs_f64(), "audit log verified");
         let public_key = signer.public_key();
-        let failure = Arc::new(WriteFailure::default());
         let writer = Writer {
-            failure: Arc::clone(&failure),
             log: Log::resume(leaves.iter().copied()),
             checkpointed_size: checkpoints.iter().map(|c| c.size).max().unwrap_or(0),
             checkpointed_at: Instant::now(),
@@ -207,14 +195,7 @@ impl AuditLog {
             leaves,
             public_key,
             writer: Some(handle),
-            failure,
         })
-    }
-
-    /// Whether a write has failed (then, whether for a full disk).
-    pub fn write_failed(&self) -> Option<bool> {
-        use std::sync::atomic::Ordering;
-        self.failure.failed.load(Ordering::SeqCst).then(|| self.failure.disk_full.load(Ordering::SeqCst))
     }
 
     fn send(&self, job: Job) -> Result<(), EngineError> {
@@ -303,7 +284,6 @@ struct Writer {
     store: Arc<Store>,
     signer: Signer,
     policy: CheckpointPolicy,
-    failure: Arc<WriteFailure>,
 }
 
 impl Writer {
@@ -355,9 +335,6 @@ impl Writer {
                 }
                 Err(error) => {
                     tracing::warn!(%error, "audit entries could not be stored; their calls fail");
-                    use std::sync::atomic::Ordering;
-                    self.failure.disk_full.fetch_or(crate::space::is_disk_full(&error), Ordering::SeqCst);
-                    self.failure.failed.store(true, Ordering::SeqCst);
                     for (reply, _) in appends {
                         let _ = reply.send(Err(error.to_string()));
                     }

@@ -765,14 +765,20 @@ impl Engine {
     /// Whether the engine still accepts work: false once a write failed
     /// after later batches were linked on top of it (restart the node).
     pub fn healthy(&self) -> bool {
-        if let Some(disk_full) = self.audit.write_failed() {
+        if self.store.write_failure().is_some() {
             // RocksDB takes no more writes until the store is reopened.
-            if disk_full {
-                self.space.release_reserve();
-            }
+            self.release_reserve_if_disk_full();
             return false;
         }
-        !self.poisoned.load(Ordering::SeqCst) && !self.store.write_failed() && !self.linking.is_poisoned()
+        !self.poisoned.load(Ordering::SeqCst) && !self.linking.is_poisoned()
+    }
+
+    /// Releases the reserve if a write met a full disk, so the store has
+    /// room when it is next opened.
+    fn release_reserve_if_disk_full(&self) {
+        if self.store.write_failure() == Some(braid_store::WriteFailure::DiskFull) {
+            self.space.release_reserve();
+        }
     }
 
     /// Checks the data directory's free space (re-making the reserve when
@@ -811,12 +817,7 @@ impl Engine {
 
     pub(crate) fn lock_state(&self) -> Result<StateGuard<'_>, EngineError> {
         let mut guard = self.lock_state_unfenced()?;
-        while guard.in_flux.is_some() {
-            self.flux_done.wait(&mut guard);
-        }
-        if self.poisoned.load(Ordering::SeqCst) {
-            return Err(EngineError::Poisoned);
-        }
+        self.wait_for_flux(&mut guard)?;
         Ok(guard)
     }
 
@@ -830,12 +831,16 @@ impl Engine {
         Ok(self.state.lock())
     }
 
-    /// Waits (releasing the lock) until no profile is being re-linked in
-    /// slices.
-    pub(crate) fn wait_for_flux(&self, guard: &mut StateGuard<'_>) {
+    /// Waits (releasing the lock) until no change fences profiles; fails
+    /// if the change that fenced them panicked and poisoned the engine.
+    pub(crate) fn wait_for_flux(&self, guard: &mut StateGuard<'_>) -> Result<(), EngineError> {
         while guard.in_flux.is_some() {
             self.flux_done.wait(guard);
         }
+        if self.poisoned.load(Ordering::SeqCst) {
+            return Err(EngineError::Poisoned);
+        }
+        Ok(())
     }
 
     /// Fences the profiles of `withdrawn` (every current member) for a
@@ -905,10 +910,8 @@ impl Engine {
         } else {
             self.audit.append_blocking(entry, Some(set))
         };
-        if let Err(error) = &result {
-            if crate::space::is_disk_full(error) {
-                self.space.release_reserve();
-            }
+        if result.is_err() {
+            self.release_reserve_if_disk_full();
             self.poisoned.store(true, Ordering::SeqCst);
         }
         *serving += 1;

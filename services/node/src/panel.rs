@@ -671,7 +671,7 @@ impl Engine {
                 Ok(keys) => keys,
                 // A profile being re-linked may look absent half-way.
                 Err(EngineError::NotFound(_)) if state.in_flux.is_some() => {
-                    self.wait_for_flux(&mut guard);
+                    self.wait_for_flux(&mut guard)?;
                     continue;
                 }
                 Err(error) => return Err(error),
@@ -682,7 +682,7 @@ impl Engine {
             if !touched {
                 break keys;
             }
-            self.wait_for_flux(&mut guard);
+            self.wait_for_flux(&mut guard)?;
         };
         let state = &*guard;
         let scope = Scope::new(&state.facts, partnership);

@@ -152,15 +152,15 @@ impl DiskSpace {
     /// and for `min_free_mb` besides. Returns whether changes are allowed;
     /// logs when that changes.
     pub fn refresh(&self) -> Result<(), SpaceShort> {
+        let room_for_reserve = |free: u64| free >= self.reserve_bytes().saturating_add(self.min_free_bytes());
         let mut free = free_bytes(&self.dir).unwrap_or(0);
-        if !self.reserve_in_place() && free >= self.reserve_bytes().saturating_add(self.min_free_bytes()) && self.make_reserve().is_ok() {
+        if !self.reserve_in_place() && room_for_reserve(free) && self.make_reserve().is_ok() {
             free = free_bytes(&self.dir).unwrap_or(0);
         }
         self.free.store(free, Ordering::Relaxed);
         // Short: less than the minimum free, or no reserve and no room to
         // make one (a reserve still being made, with room for it, is fine).
-        let room_for_reserve = free >= self.reserve_bytes().saturating_add(self.min_free_bytes());
-        let short = if free < self.min_free_bytes() || (!self.reserve_in_place() && !room_for_reserve) {
+        let short = if free < self.min_free_bytes() || (!self.reserve_in_place() && !room_for_reserve(free)) {
             Some(SpaceShort {
                 free,
                 needed: self.min_free_bytes(),
@@ -246,18 +246,6 @@ impl DiskSpace {
         }
         made
     }
-}
-
-/// Whether a storage error is the disk being full.
-pub fn is_disk_full(error: &dyn std::error::Error) -> bool {
-    let mut current = Some(error);
-    while let Some(error) = current {
-        if error.to_string().contains("No space left on device") {
-            return true;
-        }
-        current = error.source();
-    }
-    false
 }
 
 #[cfg(test)]
