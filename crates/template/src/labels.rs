@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use crate::model::{fold_label, Field, FieldKind, Value};
+use crate::model::{fold_label, folds_to, Field, FieldKind, Value};
 use crate::{Error, Result};
 
 /// How one agency writes one template field in its extract: its own labels
@@ -12,7 +12,9 @@ use crate::{Error, Result};
 /// template has no such category.
 #[derive(Debug, Clone, Default)]
 pub struct LabelMap {
-    labels: HashMap<String, String>,
+    /// Folded agency label → (folded template label, template label as
+    /// the mapping wrote it).
+    labels: HashMap<String, (String, String)>,
     /// Separator between ticked categories of a multi-choice field.
     separator: char,
 }
@@ -27,7 +29,7 @@ impl LabelMap {
         LabelMap {
             labels: labels
                 .iter()
-                .map(|(agency, template)| (fold_label(agency), template.clone()))
+                .map(|(agency, template)| (fold_label(agency), (fold_label(template), template.clone())))
                 .collect(),
             separator,
         }
@@ -75,7 +77,7 @@ impl LabelMap {
             }
             FieldKind::Text => {
                 let target = self.target(cell);
-                if let Some(category) = field.category_by_label(&target) {
+                if let Some(category) = field.category_by_folded_label(&target) {
                     Value::Single {
                         code: category.code,
                         write_in: None,
@@ -101,16 +103,15 @@ impl LabelMap {
         let mut unknown: Vec<String> = self
             .labels
             .values()
-            .filter(|target| {
-                let folded = fold_label(target);
+            .filter(|(folded, _)| {
                 folded != NOT_KNOWN
-                    && field.category_by_label(&folded).is_none()
+                    && field.category_by_folded_label(folded).is_none()
                     && !field
                         .categories
                         .iter()
-                        .any(|c| c.write_in && fold_label(c.label.trim_end_matches("(write in)")) == folded)
+                        .any(|c| c.write_in && folds_to(c.label.trim_end_matches("(write in)"), folded))
             })
-            .cloned()
+            .map(|(_, written)| written.clone())
             .collect();
         unknown.sort();
         unknown.dedup();
@@ -121,7 +122,7 @@ impl LabelMap {
     fn target(&self, label: &str) -> String {
         let folded = fold_label(label);
         match self.labels.get(&folded) {
-            Some(target) => fold_label(target),
+            Some((target, _)) => target.clone(),
             None => folded,
         }
     }
@@ -133,15 +134,13 @@ impl LabelMap {
             _ => (cell, None),
         };
         let target = self.target(label);
-        let category = field
-            .category_by_label(&target)
-            .or_else(|| {
-                // Allow "Other" for "Other (write in)".
-                field.categories.iter().find(|category| {
-                    category.write_in
-                        && fold_label(category.label.trim_end_matches("(write in)")) == target
-                })
-            });
+        let category = field.category_by_folded_label(&target).or_else(|| {
+            // Allow "Other" for "Other (write in)".
+            field
+                .categories
+                .iter()
+                .find(|category| category.write_in && folds_to(category.label.trim_end_matches("(write in)"), &target))
+        });
         match category {
             Some(category) => Ok(Value::Single {
                 code: category.code,

@@ -100,10 +100,12 @@ impl Field {
 
     /// The category whose label matches, ignoring case and surrounding space.
     pub fn category_by_label(&self, label: &str) -> Option<&Category> {
-        let wanted = fold_label(label);
-        self.categories
-            .iter()
-            .find(|category| fold_label(&category.label) == wanted)
+        self.category_by_folded_label(&fold_label(label))
+    }
+
+    /// The category whose label folds to `folded`, an already folded label.
+    pub(crate) fn category_by_folded_label(&self, folded: &str) -> Option<&Category> {
+        self.categories.iter().find(|category| folds_to(&category.label, folded))
     }
 
     /// Checks that a value has this field's kind and lies within its
@@ -204,11 +206,38 @@ fn kind_name(kind: FieldKind) -> &'static str {
 }
 
 pub(crate) fn fold_label(label: &str) -> String {
-    label
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_lowercase()
+    let mut out = String::with_capacity(label.len());
+    for word in label.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        if word.is_ascii() {
+            out.extend(word.chars().map(|c| c.to_ascii_lowercase()));
+        } else {
+            // Whole words, so that context-dependent lowering (a final
+            // sigma) is the same as for the whole label.
+            out.push_str(&word.to_lowercase());
+        }
+    }
+    out
+}
+
+/// Whether `label` folds to `folded` (an already folded label), without
+/// allocating for ASCII labels.
+pub(crate) fn folds_to(label: &str, folded: &str) -> bool {
+    if !label.is_ascii() {
+        return fold_label(label) == folded;
+    }
+    let mut want = folded.bytes();
+    for (i, word) in label.split_whitespace().enumerate() {
+        if i > 0 && want.next() != Some(b' ') {
+            return false;
+        }
+        if !word.bytes().all(|b| want.next() == Some(b.to_ascii_lowercase())) {
+            return false;
+        }
+    }
+    want.next().is_none()
 }
 
 /// One answer to a template item.

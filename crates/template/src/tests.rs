@@ -267,3 +267,34 @@ fn the_embedded_template_matches_the_shared_one() {
         assert!(Template::parse(model::TEMPLATE_TOML).is_ok());
     }
 }
+
+#[test]
+fn folding_compares_labels_as_lowering_and_joining_words_would() {
+    let labels = [
+        "Other (write in)",
+        "  other   (WRITE in) ",
+        "other\t(write\u{000B}in)",
+        "Not known",
+        "not  known",
+        "NOT KNOWN ",
+        "White British",
+        "whitebritish",
+        "White\u{00A0}British",
+        "ΟΔΟΣ Σ",
+        "οδος σ",
+        "Çocuk İstismarı",
+        "çocuk i̇stismarı",
+        "",
+        " ",
+        "a",
+        "A b",
+    ];
+    let slow = |label: &str| label.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+    for a in labels {
+        assert_eq!(model::fold_label(a), slow(a), "{a:?}");
+        for b in labels {
+            let folded = model::fold_label(b);
+            assert_eq!(model::folds_to(a, &folded), slow(a) == folded, "{a:?} against {b:?}");
+        }
+    }
+}
