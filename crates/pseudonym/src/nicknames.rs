@@ -1,4 +1,6 @@
-//! Common English given-name diminutives and their canonical forms.
+//! Common given-name short forms and their canonical forms: English
+//! diminutives, and the short forms under which Yoruba and Igbo names are
+//! commonly recorded (the name's last part, "Seun" for "Oluwaseun").
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -44,6 +46,15 @@ pub const NICKNAMES: &[(&str, &str)] = &[
     ("timmy", "timothy"), ("tom", "thomas"), ("tommy", "thomas"), ("toni", "antonia"),
     ("tony", "anthony"), ("val", "valerie"), ("vicky", "victoria"), ("tori", "victoria"),
     ("zach", "zachary"), ("zack", "zachary"),
+    // Yoruba and Igbo names, where the short form is one part of the name.
+    ("seun", "oluwaseun"), ("seyi", "oluwaseyi"), ("tobi", "oluwatobi"), ("femi", "olufemi"),
+    ("oluwafemi", "olufemi"), ("mide", "olumide"), ("tope", "temitope"), ("jide", "babajide"),
+    ("tunde", "babatunde"), ("bayo", "adebayo"), ("funmi", "olufunmilayo"),
+    ("funmilayo", "olufunmilayo"), ("kemi", "oluwakemi"), ("wale", "adewale"),
+    ("toyin", "oluwatoyin"), ("tosin", "oluwatosin"), ("segun", "olusegun"), ("bunmi", "olubunmi"),
+    ("tokunbo", "adetokunbo"), ("yemi", "adeyemi"), ("ayo", "ayodele"), ("bimbo", "abimbola"),
+    ("emeka", "chukwuemeka"), ("amaka", "chiamaka"), ("uche", "uchenna"), ("ike", "ikechukwu"),
+    ("nkechi", "nkechinyere"), ("nonso", "chinonso"),
 ];
 
 /// The canonical form of a folded given name: its full name when it is a
