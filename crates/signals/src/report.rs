@@ -40,7 +40,7 @@
 
 mod overlap;
 
-pub use overlap::publish_overlaps;
+pub use overlap::{publish_multi, publish_overlaps, Multi};
 
 /// What a panel sees of one count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +67,10 @@ impl Cell {
 
 /// What the markers mean, for printing under a table.
 pub const LEGEND: &str = "<5: between 1 and 4 people; *: withheld so that no <5 can be worked out from the totals (where a whole row or column is *, it could hide any number, 0 included)";
+
+/// What the markers mean in a table by a multi-choice item, for printing
+/// under it.
+pub const MULTI_LEGEND: &str = "<5: between 1 and 4 people; *: withheld so that no <5, and no small number of people with one category but not another, can be worked out from the other cells and totals (where a whole row, column or table is *, it could hide any number, 0 included); a person is counted in every category their records tick, so those categories add up to more than the distinct people in the totals";
 
 /// A table of counts to publish: rows by one dimension, columns by another
 /// (one column when there is a single dimension).

@@ -154,14 +154,18 @@ enum PanelCommand {
         out: Option<PathBuf>,
     },
     /// Distinct people counted by one or two single-choice or whole-number
-    /// template items (or case_type), with counts of 1 to 4 shown as <5 and
-    /// further cells withheld so that totals cannot reveal them.
+    /// template items (or case_type, or a period), with counts of 1 to 4
+    /// shown as <5 and further cells withheld so that totals cannot reveal
+    /// them. One of the two may be a multi-choice item (e.g.
+    /// context.locations): a person is then counted under every category
+    /// their records tick, and the totals count distinct people.
     Report {
         #[command(flatten)]
         panel: panel::PanelArgs,
-        /// Template item id (e.g. victim.sex), case_type, or period:month,
-        /// period:quarter or period:year (each person under the period of
-        /// their first case in the window); give twice for rows and columns.
+        /// Template item id (e.g. victim.sex, context.abuse_types),
+        /// case_type, or period:month, period:quarter or period:year (each
+        /// person under the period of their first case in the window); give
+        /// twice for rows and columns (at most one multi-choice item).
         #[arg(long, required = true)]
         by: Vec<String>,
         /// Whose profiles: victims, harmers or all.

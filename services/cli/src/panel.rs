@@ -533,6 +533,8 @@ pub async fn report_command(args: &PanelArgs, by: &[String], population: &str, w
             "column_totals": response.column_totals,
             "total": response.total,
             "legend": response.legend,
+            "rows_overlap": response.rows_overlap,
+            "columns_overlap": response.columns_overlap,
         });
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(());
@@ -540,15 +542,29 @@ pub async fn report_command(args: &PanelArgs, by: &[String], population: &str, w
     let two = !response.columns_by.is_empty();
     let by_period = response.rows_by.starts_with("period:") || response.columns_by.starts_with("period:");
     let window = window.describe("cases");
+    let overlapping = response.rows_overlap || response.columns_overlap;
+    let multi = if response.rows_overlap { &response.rows_by } else { &response.columns_by };
+    let period = if by_period { " and the period of their first case" } else { "" };
+    let how = if overlapping {
+        let other = if response.rows_overlap { &response.columns_by } else { &response.rows_by };
+        let once = if two { format!("; by {other} once, under their latest known answer{period}") } else { String::new() };
+        format!("each person under every category of {multi} any of their records ticks{once}")
+    } else {
+        format!("each person counted once, under their latest known answer{period}")
+    };
     println!(
-        "distinct {} by {}{}{window} (each person counted once, under their latest known answer{})",
+        "distinct {} by {}{}{window} ({how})",
         response.population,
         response.rows_by,
         if two { format!(" and {}", response.columns_by) } else { String::new() },
-        if by_period { " and the period of their first case" } else { "" }
     );
+    // Who the totals count, where a person may be in several rows or
+    // columns.
+    let people = if response.population == "victims" { "children" } else { "people" };
     let mut columns = response.column_labels.clone();
-    if two {
+    if response.columns_overlap {
+        columns.push(format!("total (distinct {people})"));
+    } else if two {
         columns.push("total".to_owned());
     }
     let mut rows: Vec<(String, Vec<String>)> = response
@@ -566,9 +582,14 @@ pub async fn report_command(args: &PanelArgs, by: &[String], population: &str, w
         .collect();
     let mut totals = if two { response.column_totals.clone() } else { Vec::new() };
     totals.push(response.total.clone());
-    rows.push(("total".to_owned(), totals));
+    rows.push((if response.rows_overlap { format!("Total (distinct {people})") } else { "total".to_owned() }, totals));
     print_table(&response.rows_by, &columns, &rows);
-    println!("{LEGEND}");
+    if overlapping {
+        let singular = if people == "children" { "a child" } else { "a person" };
+        let (lines, across) = if response.rows_overlap { ("rows", "down a column") } else { ("columns", "along a row") };
+        println!("Total: distinct {people}; {singular} may be counted in several {lines}, so the counts {across} can add up to more than its total");
+    }
+    println!("{}", if response.legend.is_empty() { LEGEND } else { response.legend.as_str() });
     Ok(())
 }
 

@@ -908,10 +908,13 @@ impl Engine {
     }
 
     /// Distinct profiles counted by one or two dimensions (single-choice or
-    /// whole-number template items, or `case_type`), with disclosure
-    /// control. Answers
-    /// come from the partnership's records; each profile is counted once,
-    /// under its latest known answer.
+    /// whole-number template items, `case_type` or a period; one of them
+    /// may be a multi-choice item), with disclosure control. Answers come
+    /// from the partnership's records; each profile is counted once, under
+    /// its latest known answer, except by a multi-choice item: there, in
+    /// every category any of its records ticks (a known answer anywhere
+    /// outweighs "not known"), so the categories overlap and the totals
+    /// count distinct profiles.
     pub fn panel_report(
         &self,
         partnership: &[String],
@@ -930,6 +933,8 @@ impl Engine {
         // (a period's labels come from the data, below).
         let mut dimensions: Vec<(Vec<String>, Option<&braid_template::Field>)> = Vec::new();
         let mut periods: Vec<Option<Period>> = Vec::new();
+        // Which dimension, if any, is a multi-choice item.
+        let mut multi: Option<usize> = None;
         for id in by {
             periods.push(None);
             if let Some(unit) = id.strip_prefix("period:") {
@@ -949,9 +954,24 @@ impl Engine {
             let labels = match field.kind {
                 FieldKind::Single => field.categories.iter().filter(|c| !c.not_known).map(|c| c.label.clone()).collect(),
                 FieldKind::Integer => number_bands(field.range.unwrap_or((0, 120))).into_iter().map(|(_, _, label)| label).collect(),
-                FieldKind::Multi | FieldKind::Text => {
+                FieldKind::Multi => {
+                    if let Some(other) = multi {
+                        return Err(EngineError::InvalidRequest(format!(
+                            "`{}` and `{id}` are both multi-choice items: a report may cross a multi-choice item with a single-choice or whole-number item, case_type or a period, not with another multi-choice item",
+                            by[other]
+                        )));
+                    }
+                    // Each person's categories are a 64-bit set, with
+                    // "Not known" and "Not recorded" after them.
+                    if field.categories.len() > 60 {
+                        return Err(EngineError::InvalidRequest(format!("`{id}` has more categories than a report can count by (60)")));
+                    }
+                    multi = Some(dimensions.len());
+                    field.categories.iter().filter(|c| !c.not_known).map(|c| c.label.clone()).collect()
+                }
+                FieldKind::Text => {
                     return Err(EngineError::InvalidRequest(format!(
-                        "`{id}` is not a single-choice item or a number: a person can be in several of its categories (or it is free text), so its counts would not add up; report by a single-choice or whole-number item"
+                        "`{id}` is a free-text item: it has no categories to count by; report by a single-choice, multi-choice or whole-number item"
                     )))
                 }
             };
@@ -1000,6 +1020,22 @@ impl Engine {
                                     .iter()
                                     .position(|(low, high, _)| (*low..=*high).contains(&n))
                                     .map(Answer::Category),
+                                // Every category ticked, each an answer;
+                                // "not known" ticked alone is not known.
+                                Some(Value::Multi { codes, .. }) => {
+                                    let ticked: Vec<Answer> = codes
+                                        .iter()
+                                        .filter_map(|&code| field.category(code))
+                                        .filter(|c| !c.not_known)
+                                        .filter_map(|c| labels.iter().position(|l| *l == c.label).map(Answer::Category))
+                                        .collect();
+                                    if ticked.is_empty() {
+                                        Some(Answer::NotKnown)
+                                    } else {
+                                        entry[d].extend(ticked.into_iter().map(|answer| (day, answer)));
+                                        None
+                                    }
+                                }
                                 _ => None,
                             }
                         }
@@ -1039,11 +1075,14 @@ impl Engine {
         if rows.is_empty() || columns.is_empty() {
             return Err(EngineError::NotFound("no case of the partnership falls in that window".to_owned()));
         }
-        let mut counts = vec![vec![0u64; columns.len()]; rows.len()];
         let position = |d: usize, key: u64, per_dimension: &[Vec<(i32, Answer)>], size: usize| match &periods[d] {
             Some(period) => (period.index(first_day[&key]) - period.index(earliest)) as usize,
             None => resolve(&per_dimension[d], dimensions[d].0.len()).min(size - 1),
         };
+        if let Some(m) = multi {
+            return Ok(multi_report(by, m, &dimensions, population, &answers, |d, key, per_dimension, size| position(d, key, per_dimension, size)));
+        }
+        let mut counts = vec![vec![0u64; columns.len()]; rows.len()];
         for (&key, per_dimension) in &answers {
             let r = position(0, key, per_dimension, rows.len()).min(rows.len() - 1);
             let c = if dimensions.len() > 1 { position(1, key, per_dimension, columns.len()).min(columns.len() - 1) } else { 0 };
@@ -1062,6 +1101,8 @@ impl Engine {
             total: published.total.text(),
             legend: LEGEND.to_owned(),
             population: population.name().to_owned(),
+            rows_overlap: false,
+            columns_overlap: false,
         })
     }
 
@@ -1164,6 +1205,86 @@ impl Engine {
                 .collect(),
             legend: "children known to both agencies (the diagonal: known to the agency); <5: between 1 and 4; *: withheld so that no small number of children (such as those known to one agency but not another) can be worked out from the other cells; where every cell off the diagonal is *, only each agency's own count is shown".to_owned(),
         })
+    }
+}
+
+/// A report by a multi-choice item (dimension `m`), alone or crossed with
+/// one other dimension: each profile in every category its records tick
+/// (else "Not known" if one said so, else "Not recorded"), and under one
+/// value of the other dimension (`position`). Published with the
+/// disclosure control for overlapping categories; rows are by the first
+/// dimension asked for, whichever is the multi-choice one.
+fn multi_report(
+    by: &[String],
+    m: usize,
+    dimensions: &[(Vec<String>, Option<&braid_template::Field>)],
+    population: Population,
+    answers: &HashMap<u64, Vec<Vec<(i32, Answer)>>>,
+    position: impl Fn(usize, u64, &[Vec<(i32, Answer)>], usize) -> usize,
+) -> v1::ReportResponse {
+    let categories = dimensions[m].0.len();
+    let mut rows = dimensions[m].0.clone();
+    rows.push("Not known".to_owned());
+    rows.push("Not recorded".to_owned());
+    let other = (dimensions.len() > 1).then_some(1 - m);
+    let columns = match other {
+        Some(d) => {
+            let mut labels = dimensions[d].0.clone();
+            if dimensions[d].1.is_some() {
+                labels.push("Not known".to_owned());
+                labels.push("Not recorded".to_owned());
+            }
+            labels
+        }
+        None => vec!["profiles".to_owned()],
+    };
+    let mut people: Vec<(u64, usize)> = answers
+        .iter()
+        .map(|(&key, per_dimension)| {
+            let mut mask = 0u64;
+            let mut not_known = false;
+            for (_, answer) in &per_dimension[m] {
+                match answer {
+                    Answer::Category(c) if *c < categories => mask |= 1 << c,
+                    _ => not_known = true,
+                }
+            }
+            if mask == 0 {
+                mask = 1 << if not_known { categories } else { categories + 1 };
+            }
+            let column = other.map_or(0, |d| position(d, key, per_dimension, columns.len()).min(columns.len() - 1));
+            (mask, column)
+        })
+        .collect();
+    // The same people in the same order whatever the map's order.
+    people.sort_unstable();
+    let published = braid_signals::report::publish_multi(&braid_signals::report::Multi {
+        rows,
+        alone: (1 << categories) | (1 << (categories + 1)),
+        columns,
+        people,
+    });
+    let text = |cells: &[braid_signals::report::Cell]| cells.iter().map(|c| c.text()).collect::<Vec<_>>();
+    let transposed = m == 1;
+    let (row_labels, column_labels, body, row_totals, column_totals) = if transposed {
+        let body = (0..published.columns.len()).map(|c| published.cells.iter().map(|row| row[c]).collect::<Vec<_>>()).collect::<Vec<_>>();
+        (published.columns, published.rows, body, published.column_totals, published.row_totals)
+    } else {
+        (published.rows, published.columns, published.cells, published.row_totals, published.column_totals)
+    };
+    v1::ReportResponse {
+        rows_by: by[0].clone(),
+        columns_by: by.get(1).cloned().unwrap_or_default(),
+        row_labels,
+        column_labels,
+        rows: body.iter().map(|row| v1::TableRow { cells: text(row) }).collect(),
+        row_totals: text(&row_totals),
+        column_totals: text(&column_totals),
+        total: published.total.text(),
+        legend: braid_signals::report::MULTI_LEGEND.to_owned(),
+        population: population.name().to_owned(),
+        rows_overlap: !transposed,
+        columns_overlap: transposed,
     }
 }
 

@@ -61,8 +61,71 @@ fn bit(group: usize) -> u64 {
     1 << group
 }
 
+/// Groups every person is in some of, as everyone knows (a table's
+/// structure): `one` when each person is in exactly one of them, and
+/// `alone` the groups a person can only be in without the others of the
+/// family (such as "not known").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Family {
+    groups: u64,
+    one: bool,
+    alone: u64,
+}
+
+/// What an attacker knows of the sets of groups people can be in, besides
+/// the published cells: none for agencies (any set), families for a table
+/// by a multi-choice item.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Shape {
+    families: Vec<Family>,
+}
+
+impl Shape {
+    /// Whether a person can be known to exactly the groups in `mask`.
+    fn allows(&self, mask: u64) -> bool {
+        mask != 0
+            && self.families.iter().all(|f| {
+                let x = mask & f.groups;
+                x != 0
+                    && (!f.one || x.count_ones() == 1)
+                    && (x & f.alone == 0 || x.count_ones() == 1)
+            })
+    }
+
+    /// Whether one person can be in both groups.
+    fn meets(&self, a: usize, b: usize) -> bool {
+        let pair = bit(a) | bit(b);
+        self.families.iter().all(|f| {
+            let x = pair & f.groups;
+            x.count_ones() < 2 || (!f.one && x & f.alone == 0)
+        })
+    }
+
+    /// The same groups exchanged in one move: (g, h) in a family of which
+    /// each person is in exactly one.
+    fn exchanges(&self, set: u64) -> Vec<(usize, usize)> {
+        let mut out = Vec::new();
+        for f in self
+            .families
+            .iter()
+            .filter(|f| f.one && f.groups.count_ones() > 1)
+        {
+            for g in groups_in(set & f.groups) {
+                out.extend(groups_in(f.groups & !set).map(|h| (g, h)));
+            }
+        }
+        out
+    }
+}
+
 fn groups_in(mask: u64) -> impl Iterator<Item = usize> {
-    (0..64).filter(move |&g| mask & bit(g) != 0)
+    // Lowest first, one step per group in the mask.
+    let mut rest = mask;
+    std::iter::from_fn(move || {
+        let g = rest.trailing_zeros() as usize;
+        rest &= rest.wrapping_sub(1);
+        (g < 64).then_some(g)
+    })
 }
 
 /// The subsets of `mask` (empty set excluded).
@@ -122,10 +185,28 @@ struct Overlaps {
     common: Vec<u64>,
     /// Second assignments tried so far, all counts together.
     tried: std::cell::Cell<usize>,
+    /// The sets people can be in.
+    shape: Shape,
+    /// Cells whose `*` stands for any count (those not published at all,
+    /// or withheld with the rest of their row or table).
+    open: Vec<Vec<bool>>,
+    /// Statements are protected when about one of these groups, or when a
+    /// single group's own count (see [`Overlaps::protected`]).
+    watched: u64,
+    /// Exact sets are protected within each of these groups too: people
+    /// known to exactly these of the scope's groups, whatever else.
+    scopes: Vec<u64>,
+    /// Counts left to what is published besides the cells withheld here
+    /// (the margins of a table, each its own one-way table's business).
+    skip: BTreeSet<Protected>,
 }
 
 impl Overlaps {
     fn new(masks: &[u64], groups: usize) -> Overlaps {
+        Overlaps::shaped(masks, groups, Shape::default())
+    }
+
+    fn shaped(masks: &[u64], groups: usize, shape: Shape) -> Overlaps {
         let everyone = if groups >= 64 {
             u64::MAX
         } else {
@@ -154,6 +235,11 @@ impl Overlaps {
             values,
             common,
             tried: std::cell::Cell::new(0),
+            shape,
+            open: vec![vec![false; groups]; groups],
+            watched: everyone,
+            scopes: vec![everyone],
+            skip: BTreeSet::new(),
         }
     }
 
@@ -187,14 +273,16 @@ impl Overlaps {
     /// and every statement about one, two or three groups.
     fn protected(&self) -> Vec<Protected> {
         let n = self.groups;
-        let everyone = self.everyone();
         let mut out: BTreeSet<Protected> = self
             .exactly
             .keys()
-            .map(|&set| Protected {
-                all: set,
-                none: everyone & !set,
+            .flat_map(|&set| {
+                self.scopes.iter().map(move |&scope| Protected {
+                    all: set & scope,
+                    none: scope & !set,
+                })
             })
+            .filter(|q| q.all != 0)
             .collect();
         let mut about = |groups: u64| {
             for all in subsets(groups) {
@@ -213,7 +301,15 @@ impl Overlaps {
                 }
             }
         }
-        out.into_iter().collect()
+        out.into_iter()
+            .filter(|&q| self.watches(q) && !self.skip.contains(&q))
+            .collect()
+    }
+
+    /// Whether `q` is protected here: it is about a watched group, or it
+    /// is a single group's own count.
+    fn watches(&self, q: Protected) -> bool {
+        q.about() & self.watched != 0 || (q.none == 0 && q.all.count_ones() == 1)
     }
 
     /// A move's net effect.
@@ -256,7 +352,9 @@ impl Overlaps {
         let (sets, cells) = Overlaps::effect(step);
         let mut out: Vec<Broken> = sets
             .iter()
-            .filter(|&&(mask, delta)| (self.people(mask) as i64) + delta < 0)
+            .filter(|&&(mask, delta)| {
+                (self.people(mask) as i64) + delta < 0 || (delta > 0 && !self.shape.allows(mask))
+            })
             .map(|&(mask, _)| Broken::Set(mask))
             .collect();
         out.extend(
@@ -267,7 +365,7 @@ impl Overlaps {
                     !match status[a][b] {
                         Cell::Count(_) => false,
                         Cell::Small => (1..=4).contains(&after),
-                        Cell::Withheld => after >= 5,
+                        Cell::Withheld => self.open[a][b] || after >= 5,
                     }
                 })
                 .map(|(a, b, _)| Broken::Cell(a, b)),
@@ -345,7 +443,7 @@ impl Overlaps {
         for sub in subsets(whole) {
             let odd = (size - sub.count_ones()) % 2 == 1;
             let delta = if odd { -sign } else { sign };
-            if delta < 0 && self.people(sub) == 0 {
+            if (delta < 0 && self.people(sub) == 0) || (delta > 0 && !self.shape.allows(sub)) {
                 return false;
             }
             if q.counts(sub) {
@@ -383,7 +481,7 @@ impl Overlaps {
         let n = self.groups;
         let hidden: Vec<(usize, usize)> = (0..n)
             .flat_map(|a| (a + 1..n).map(move |b| (a, b)))
-            .filter(|&(a, b)| !matches!(status[a][b], Cell::Count(_)))
+            .filter(|&(a, b)| !matches!(status[a][b], Cell::Count(_)) && self.shape.meets(a, b))
             .collect();
         let exact_set = q.about() == self.everyone();
         // The sets `q` counts people of that have people, and the least.
@@ -429,6 +527,109 @@ impl Overlaps {
                 let other = set ^ bit(g);
                 if visit(vec![(set, -1), (other, 1)]) || visit(vec![(other, -1), (set, 1)]) {
                     return true;
+                }
+            }
+        }
+        let counts = |m: u64| i64::from(q.counts(m));
+        let change =
+            |step: &[(u64, i64)]| step.iter().map(|&(m, d)| d * counts(m)).sum::<i64>() != 0;
+        // A person in a group only ever held alone (not known) takes a
+        // group from another person instead, or gives one back.
+        for family in self.shape.families.iter().filter(|f| f.alone != 0) {
+            // The other groups of common sets, with each group held alone.
+            let lone: BTreeSet<u64> = self
+                .common
+                .iter()
+                .flat_map(|&m| groups_in(family.alone).map(move |a| (m & !family.groups) | bit(a)))
+                .collect();
+            for &lone in &lone {
+                let bare = lone & !family.groups;
+                for &from in &self.common {
+                    for g in groups_in(from & family.groups & !family.alone) {
+                        if (from & family.groups).count_ones() < 2 {
+                            continue;
+                        }
+                        let taken = vec![
+                            (lone, -1),
+                            (bare | bit(g), 1),
+                            (from, -1),
+                            (from & !bit(g), 1),
+                        ];
+                        let given = vec![
+                            (lone, 1),
+                            (bare | bit(g), -1),
+                            (from, 1),
+                            (from & !bit(g), -1),
+                        ];
+                        for step in [taken, given] {
+                            if change(&step) && visit(step) {
+                                return true;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if !self.shape.families.is_empty() {
+            // A person of a common set in one group `q` is about more or
+            // fewer (where the markers of that group allow it).
+            for &from in &self.common {
+                for g in groups_in(q.about()) {
+                    let to = from ^ bit(g);
+                    if counts(to) != counts(from) && visit(vec![(from, -1), (to, 1)]) {
+                        return true;
+                    }
+                }
+            }
+        }
+        // Two people exchange groups of a family each person is in exactly
+        // one of (columns), where that moves `q`.
+        for &set in counted.iter().chain(&self.common) {
+            for (g, h) in self.shape.exchanges(set) {
+                let moved = set ^ bit(g) ^ bit(h);
+                // One person moved to another column.
+                if counts(moved) != counts(set) && visit(vec![(set, -1), (moved, 1)]) {
+                    return true;
+                }
+                for &other in self
+                    .common
+                    .iter()
+                    .filter(|&&m| m & bit(h) != 0 && m & bit(g) == 0)
+                {
+                    let back = other ^ bit(g) ^ bit(h);
+                    let change = counts(moved) - counts(set) + counts(back) - counts(other);
+                    if change != 0 && visit(vec![(set, -1), (moved, 1), (other, -1), (back, 1)]) {
+                        return true;
+                    }
+                }
+            }
+        }
+        if exact_set && !self.shape.families.is_empty() {
+            // A group handed from a person of the set to another, or to a
+            // person of the set from another.
+            let set = q.all;
+            for g in 0..n {
+                for &other in &self.common {
+                    let step = if set & bit(g) != 0 && other & bit(g) == 0 {
+                        vec![
+                            (set, -1),
+                            (set & !bit(g), 1),
+                            (other, -1),
+                            (other | bit(g), 1),
+                        ]
+                    } else if set & bit(g) == 0 && other & bit(g) != 0 {
+                        vec![
+                            (other, -1),
+                            (other & !bit(g), 1),
+                            (set, -1),
+                            (set | bit(g), 1),
+                        ]
+                    } else {
+                        continue;
+                    };
+                    if visit(step) {
+                        return true;
+                    }
                 }
             }
         }
@@ -525,6 +726,15 @@ impl Overlaps {
             for g in 0..n {
                 out.push(vec![(set, -1), (set ^ bit(g), 1)]);
                 out.push(vec![(set ^ bit(g), -1), (set, 1)]);
+            }
+            if !self.shape.families.is_empty() {
+                // A person more or fewer; a person moved to another column.
+                out.push(vec![(set, 1)]);
+                out.push(vec![(set, -1)]);
+                for (g, h) in self.shape.exchanges(set) {
+                    out.push(vec![(set, -1), (set ^ bit(g) ^ bit(h), 1)]);
+                    out.push(vec![(set ^ bit(g) ^ bit(h), -1), (set, 1)]);
+                }
             }
         }
         for (a, row) in status.iter().enumerate() {
@@ -623,12 +833,15 @@ impl Overlaps {
         status
     }
 
-    /// Primary suppression, then cells off the diagonal withheld until
-    /// every protected count of 1 to 4 is proved uncertain; `None` when
-    /// that takes every such cell or more work than allowed.
-    fn protect(&self) -> Option<Vec<Vec<Cell>>> {
-        let n = self.groups;
-        let mut status = self.primary();
+    /// From `status` (primary suppression, and whatever else is already
+    /// published), cells among `eligible` (a <= b) withheld until every
+    /// protected count of 1 to 4 is proved uncertain; `None` when that
+    /// takes every such cell or more work than allowed.
+    fn protect(
+        &self,
+        mut status: Vec<Vec<Cell>>,
+        eligible: &[(usize, usize)],
+    ) -> Option<Vec<Vec<Cell>>> {
         let withhold = |status: &mut Vec<Vec<Cell>>, a: usize, b: usize| {
             status[a][b] = Cell::Withheld;
             status[b][a] = Cell::Withheld;
@@ -667,8 +880,9 @@ impl Overlaps {
                 }
                 pending[0].1 = Some(withheld);
             }
-            let mut shown: Vec<(usize, usize)> = (0..n)
-                .flat_map(|a| (a + 1..n).map(move |b| (a, b)))
+            let mut shown: Vec<(usize, usize)> = eligible
+                .iter()
+                .copied()
                 .filter(|&(a, b)| matches!(status[a][b], Cell::Count(v) if v >= 5))
                 .collect();
             shown.sort_by_key(|&(a, b)| (self.values[a][b], a, b));
@@ -722,7 +936,230 @@ impl Overlaps {
 /// what is withheld and why.
 pub fn publish_overlaps(masks: &[u64], groups: usize) -> Vec<Vec<Cell>> {
     let o = Overlaps::new(masks, groups.min(64));
-    o.protect().unwrap_or_else(|| o.diagonal_only())
+    let off_diagonal: Vec<(usize, usize)> = (0..o.groups)
+        .flat_map(|a| (a + 1..o.groups).map(move |b| (a, b)))
+        .collect();
+    o.protect(o.primary(), &off_diagonal)
+        .unwrap_or_else(|| o.diagonal_only())
+}
+
+/// People by the categories of a multi-choice item (rows: a person may be
+/// in several), as one column or split by a dimension each person has
+/// exactly one value of (columns: a single-choice item, the case type, a
+/// period).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Multi {
+    /// Row labels: the item's categories, then those a person can only be
+    /// in on their own (not known, not recorded).
+    pub rows: Vec<String>,
+    /// The rows a person is only ever in on their own (bit r: row r).
+    pub alone: u64,
+    /// Column labels: one column counts everyone; more split them.
+    pub columns: Vec<String>,
+    /// Each person: their rows (bit r: row r; at least one, and a row of
+    /// `alone` only on its own) and their column.
+    pub people: Vec<(u64, usize)>,
+}
+
+/// Most groups (rows, columns and one for everyone) a table by a
+/// multi-choice item is checked with; past it, only the margins are shown.
+const MOST_GROUPS: usize = 40;
+
+/// A one-way table by a multi-choice item as published: each row's cell,
+/// whether its `*` can stand for any count, and the total.
+struct MultiOneWay {
+    cells: Vec<Cell>,
+    open: Vec<bool>,
+    total: Cell,
+}
+
+/// Publishes the number of people in each row (of `rows`) and the number
+/// of people, from each person's rows: counts of 1 to 4 as `<5`, the
+/// total never withheld, and rows withheld (`*`) until no count of 1 to 4
+/// of the people in one set of rows and none of another can be worked out
+/// (those in every row of a set and none of another, for up to three rows,
+/// and those in exactly one set of rows; "not in row A" included, as the
+/// total gives it). Where that cannot be done, every row is `*` and only
+/// the total is shown.
+fn multi_one_way(rows: usize, alone: u64, masks: &[u64]) -> MultiOneWay {
+    let people = masks.len() as u64;
+    let fallback = MultiOneWay {
+        cells: vec![Cell::Withheld; rows],
+        open: vec![true; rows],
+        total: super::primary(people),
+    };
+    if rows + 1 > MOST_GROUPS {
+        return fallback;
+    }
+    let everyone = bit(rows);
+    let row_groups = everyone - 1;
+    let shape = Shape {
+        families: vec![
+            Family {
+                groups: everyone,
+                one: true,
+                alone: 0,
+            },
+            Family {
+                groups: row_groups,
+                one: false,
+                alone,
+            },
+        ],
+    };
+    let masks: Vec<u64> = masks.iter().map(|&m| (m & row_groups) | everyone).collect();
+    let mut o = Overlaps::shaped(&masks, rows + 1, shape);
+    o.watched = row_groups;
+    // Only the diagonal is published: the cells, and everyone's count.
+    let mut status = o.primary();
+    for (a, row) in status.iter_mut().enumerate() {
+        for (b, cell) in row.iter_mut().enumerate().filter(|&(b, _)| b != a) {
+            *cell = Cell::Withheld;
+            o.open[a][b] = true;
+        }
+    }
+    let eligible: Vec<(usize, usize)> = (0..rows).map(|r| (r, r)).collect();
+    match o.protect(status, &eligible) {
+        Some(status) => {
+            let cells: Vec<Cell> = (0..rows).map(|r| status[r][r]).collect();
+            // A table withheld whole says nothing of any row.
+            let whole = rows > 0 && cells.iter().all(|&c| c == Cell::Withheld);
+            MultiOneWay {
+                open: vec![whole; rows],
+                cells,
+                total: status[rows][rows],
+            }
+        }
+        None => fallback,
+    }
+}
+
+/// Publishes a table of people by the categories of a multi-choice item:
+/// rows count the people with each category (a person may be in several),
+/// the total counts each person once. With columns, each column's cells
+/// count that column's people per row, the row totals are the one-column
+/// table exactly as published on its own, the column totals are the
+/// one-way table of the column dimension exactly as [`super::publish`]
+/// shows it, and the total is the same.
+///
+/// The rows and columns are groups of the matrix of [`publish_overlaps`]
+/// (with one more group holding everyone): a row total is a group's own
+/// count, a cell the people in both a row and a column. The same search
+/// proves, for every count of 1 to 4 of the people in every row and column
+/// of one set and none of another (up to three, or exactly one set),
+/// that a second assignment of people to rows and columns fits everything
+/// published and gives it another value — an attacker knowing that each
+/// person is in one column, at least one row, and "not known" or "not
+/// recorded" only on their own. Counts of one column's own people alone
+/// are the column dimension's one-way table's business, and protected
+/// there. Where that cannot be done, every cell is `*` (standing for any
+/// count) and the margins are shown.
+pub fn publish_multi(table: &Multi) -> super::Published {
+    let rows = table.rows.len();
+    let columns = table.columns.len();
+    let masks: Vec<u64> = table.people.iter().map(|&(m, _)| m).collect();
+    let by_rows = multi_one_way(rows, table.alone, &masks);
+    let mut out = super::Published {
+        rows: table.rows.clone(),
+        columns: table.columns.clone(),
+        cells: by_rows.cells.iter().map(|&c| vec![c]).collect(),
+        row_totals: by_rows.cells.clone(),
+        column_totals: vec![by_rows.total],
+        total: by_rows.total,
+    };
+    if columns <= 1 {
+        return out;
+    }
+    let mut column_counts = vec![0u64; columns];
+    for &(_, c) in &table.people {
+        column_counts[c.min(columns - 1)] += 1;
+    }
+    let by_columns = super::one_way(&column_counts);
+    out.column_totals = by_columns.cells.clone();
+    out.cells = vec![vec![Cell::Withheld; columns]; rows];
+    let n = rows + columns + 1;
+    if n > MOST_GROUPS {
+        return out;
+    }
+    let everyone = bit(rows + columns);
+    let row_groups = bit(rows) - 1;
+    let column_groups = (everyone - 1) & !row_groups;
+    let shape = Shape {
+        families: vec![
+            Family {
+                groups: everyone,
+                one: true,
+                alone: 0,
+            },
+            Family {
+                groups: row_groups,
+                one: false,
+                alone: table.alone,
+            },
+            Family {
+                groups: column_groups,
+                one: true,
+                alone: 0,
+            },
+        ],
+    };
+    let masks: Vec<u64> = table
+        .people
+        .iter()
+        .map(|&(m, c)| (m & row_groups) | bit(rows + c.min(columns - 1)) | everyone)
+        .collect();
+    let mut o = Overlaps::shaped(&masks, n, shape);
+    o.watched = row_groups;
+    o.scopes = vec![o.everyone(), row_groups | everyone];
+    // Published: the margins as their one-way tables show them, everyone's
+    // count, and the cells; nothing else (people in two rows, say).
+    let mut status = vec![vec![Cell::Withheld; n]; n];
+    o.open = vec![vec![true; n]; n];
+    for (r, (&cell, &open)) in by_rows.cells.iter().zip(&by_rows.open).enumerate() {
+        status[r][r] = cell;
+        o.open[r][r] = open;
+    }
+    for c in 0..columns {
+        let g = rows + c;
+        status[g][g] = by_columns.cells[c];
+        o.open[g][g] = by_columns.floors[c] == 0;
+    }
+    status[n - 1][n - 1] = super::primary(table.people.len() as u64);
+    o.open[n - 1][n - 1] = false;
+    // The margins alone may give some counts away (the column dimension's
+    // one-way table shows "not in column c" as the total less c) or leave
+    // some unproved: the cells are not there to protect those, so they
+    // are left out, and the cells must give nothing more away.
+    let small: Vec<Protected> = o
+        .protected()
+        .into_iter()
+        .filter(|&q| (1..=4).contains(&o.value(q)))
+        .collect();
+    for q in small {
+        if o.spent() {
+            return out;
+        }
+        if !o.uncertain(&status, q, false) && !o.uncertain(&status, q, true) {
+            o.skip.insert(q);
+        }
+    }
+    o.tried.set(0);
+    let mut eligible = Vec::new();
+    for (r, values) in o.values.iter().take(rows).enumerate() {
+        for c in 0..columns {
+            let g = rows + c;
+            let cell = super::primary(values[g]);
+            (status[r][g], status[g][r]) = (cell, cell);
+            (o.open[r][g], o.open[g][r]) = (false, false);
+            eligible.push((r, g));
+        }
+    }
+    if let Some(status) = o.protect(status, &eligible) {
+        out.cells = (0..rows)
+            .map(|r| (0..columns).map(|c| status[r][rows + c]).collect())
+            .collect();
+    }
+    out
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::*;
+use crate::report::Published;
 
 /// What the markers allow a cell, as an attacker reads them: `*` is 5 or
 /// more, unless every cell off the diagonal is `*` (then any count).
@@ -371,4 +372,473 @@ fn a_realistic_matrix_is_shown_in_full() {
             .all(|c| matches!(c, Cell::Count(_))),
         "{published:?}"
     );
+}
+
+/// Everything a table by a multi-choice item publishes, as an attacker
+/// reads it: each published count (a row, a cell, a column or the total)
+/// as the people it counts — those in row `r` (and column `c`) — and what
+/// its marker allows. `<5` is 1–4; `*` is 5 or more, except where the
+/// reader cannot tell: a margin or a one-column table that is all `*`, or a
+/// row or column of the body that is all `*` (then any count).
+struct MultiAttacker {
+    /// Every set a person can be in: (rows, column).
+    sets: Vec<(u64, usize)>,
+    /// Each published count: the sets it adds up, and its (low, high).
+    counts: Vec<(Vec<usize>, (u64, u64))>,
+}
+
+impl MultiAttacker {
+    fn new(p: &Published, rows: usize, alone: u64, columns: usize, cap: u64) -> MultiAttacker {
+        let mut sets = Vec::new();
+        for mask in 1..(1u64 << rows) {
+            if mask & alone == 0 || mask.count_ones() == 1 {
+                for c in 0..columns.max(1) {
+                    sets.push((mask, c));
+                }
+            }
+        }
+        let all = |cells: &[Cell]| !cells.is_empty() && cells.iter().all(|&c| c == Cell::Withheld);
+        let domain = |cell: Cell, open: bool| match cell {
+            Cell::Count(v) => (v, v),
+            Cell::Small => (1, 4),
+            Cell::Withheld if open => (0, cap),
+            Cell::Withheld => (5, cap),
+        };
+        let select = |keep: &dyn Fn(u64, usize) -> bool| -> Vec<usize> {
+            (0..sets.len())
+                .filter(|&i| keep(sets[i].0, sets[i].1))
+                .collect()
+        };
+        let mut counts = Vec::new();
+        let rows_open = all(&p.row_totals);
+        for r in 0..rows {
+            counts.push((
+                select(&|m, _| m & (1 << r) != 0),
+                domain(p.row_totals[r], rows_open),
+            ));
+        }
+        counts.push((select(&|_, _| true), domain(p.total, false)));
+        if columns > 1 {
+            let columns_open = all(&p.column_totals);
+            for c in 0..columns {
+                counts.push((
+                    select(&|_, col| col == c),
+                    domain(p.column_totals[c], columns_open),
+                ));
+            }
+            for r in 0..rows {
+                for c in 0..columns {
+                    let column: Vec<Cell> = (0..rows).map(|r| p.cells[r][c]).collect();
+                    let open = all(&p.cells[r]) || all(&column);
+                    counts.push((
+                        select(&|m, col| m & (1 << r) != 0 && col == c),
+                        domain(p.cells[r][c], open),
+                    ));
+                }
+            }
+        }
+        MultiAttacker { sets, counts }
+    }
+
+    /// Runs through every count of people per set that fits every
+    /// published count, until `seen` says stop.
+    fn explore(&self, seen: &mut dyn FnMut(&[u64]) -> bool) {
+        // Per set: the published counts it is part of, and after which set
+        // each count is complete.
+        let mut part_of = vec![Vec::new(); self.sets.len()];
+        let mut closes = vec![Vec::new(); self.sets.len()];
+        for (k, (parts, _)) in self.counts.iter().enumerate() {
+            for &i in parts {
+                part_of[i].push(k);
+            }
+            if let Some(&last) = parts.iter().max() {
+                closes[last].push(k);
+            }
+        }
+        let mut sums = vec![0u64; self.counts.len()];
+        let mut values = vec![0u64; self.sets.len()];
+        self.fill(0, &part_of, &closes, &mut sums, &mut values, seen);
+    }
+
+    fn fill(
+        &self,
+        i: usize,
+        part_of: &[Vec<usize>],
+        closes: &[Vec<usize>],
+        sums: &mut [u64],
+        values: &mut [u64],
+        seen: &mut dyn FnMut(&[u64]) -> bool,
+    ) -> bool {
+        if i == self.sets.len() {
+            return seen(values);
+        }
+        let most = part_of[i]
+            .iter()
+            .map(|&k| self.counts[k].1 .1 - sums[k])
+            .min()
+            .unwrap_or(0);
+        for v in 0..=most {
+            for &k in &part_of[i] {
+                sums[k] += v;
+            }
+            values[i] = v;
+            let fits = closes[i].iter().all(|&k| sums[k] >= self.counts[k].1 .0);
+            let stop = fits && self.fill(i + 1, part_of, closes, sums, values, seen);
+            for &k in &part_of[i] {
+                sums[k] -= v;
+            }
+            if stop {
+                return true;
+            }
+        }
+        values[i] = 0;
+        false
+    }
+}
+
+/// Every count of the people in every row and column of one set and none
+/// of another, from 1 to 4, that an attacker holding the table pins down:
+/// groups are the rows, then the columns (when there are several); counts
+/// about columns alone are left to the column dimension's own one-way
+/// table, except each column's own count.
+fn multi_pinned(
+    people: &[(u64, usize)],
+    rows: usize,
+    alone: u64,
+    columns: usize,
+    p: &Published,
+) -> Vec<(u64, u64, u64)> {
+    let columns_here = if columns > 1 { columns } else { 0 };
+    let n = rows + columns_here;
+    let group_mask = |(m, c): (u64, usize)| {
+        if columns_here > 0 {
+            m | 1 << (rows + c)
+        } else {
+            m
+        }
+    };
+    let row_groups = (1u64 << rows) - 1;
+    let everyone = (1u64 << n) - 1;
+    let statements: Vec<(u64, u64)> = (1..=everyone)
+        .flat_map(|all| {
+            subsets(everyone & !all)
+                .chain(std::iter::once(0))
+                .map(move |none| (all, none))
+        })
+        .filter(|&(all, none)| {
+            (all | none) & row_groups != 0 || (none == 0 && all.count_ones() == 1)
+        })
+        .collect();
+    let count = |(all, none): (u64, u64), people: &mut dyn Iterator<Item = (u64, u64)>| -> u64 {
+        people
+            .filter(|&(mask, _)| mask & all == all && mask & none == 0)
+            .map(|(_, k)| k)
+            .sum()
+    };
+    let truth: Vec<u64> = statements
+        .iter()
+        .map(|&q| count(q, &mut people.iter().map(|&p| (group_mask(p), 1))))
+        .collect();
+    let watched: Vec<usize> = (0..statements.len())
+        .filter(|&i| (1..=4).contains(&truth[i]))
+        .collect();
+    let cap = people.len() as u64 + 5;
+    let attacker = MultiAttacker::new(p, rows, alone, columns, cap);
+    let masks: Vec<u64> = attacker.sets.iter().map(|&s| group_mask(s)).collect();
+    let mut seen: Vec<BTreeSet<u64>> = vec![BTreeSet::new(); watched.len()];
+    let mut solutions = 0;
+    attacker.explore(&mut |values| {
+        solutions += 1;
+        for (&i, seen) in watched.iter().zip(seen.iter_mut()) {
+            if seen.len() < 2 {
+                let v = count(
+                    statements[i],
+                    &mut masks.iter().copied().zip(values.iter().copied()),
+                );
+                seen.insert(v);
+            }
+        }
+        seen.iter().all(|s| s.len() >= 2)
+    });
+    assert!(solutions > 0, "the truth itself fits what was published");
+    watched
+        .iter()
+        .zip(&seen)
+        .filter(|(_, s)| s.len() < 2)
+        .map(|(&i, _)| (statements[i].0, statements[i].1, truth[i]))
+        .collect()
+}
+
+/// Publishes a table by a multi-choice item and checks it: shown counts
+/// are true, markers allow the truth, the margins are the one-way tables
+/// as published on their own, the total is never withheld, and no count
+/// of 1 to 4 is pinned down.
+fn check_multi(
+    people: &[(u64, usize)],
+    rows: usize,
+    alone: u64,
+    columns: usize,
+    context: &str,
+) -> Published {
+    let table = Multi {
+        rows: (0..rows).map(|r| format!("r{r}")).collect(),
+        alone,
+        columns: (0..columns).map(|c| format!("c{c}")).collect(),
+        people: people.to_vec(),
+    };
+    let p = publish_multi(&table);
+    let context = format!("{context} → {p:?}");
+    let fits = |cell: Cell, v: u64| match cell {
+        Cell::Count(shown) => shown == v && !(1..=4).contains(&v),
+        Cell::Small => (1..=4).contains(&v),
+        Cell::Withheld => true,
+    };
+    let in_row = |r: usize| people.iter().filter(move |&&(m, _)| m & (1 << r) != 0);
+    for r in 0..rows {
+        assert!(fits(p.row_totals[r], in_row(r).count() as u64), "{context}");
+        for c in 0..columns {
+            let v = in_row(r)
+                .filter(|&&(_, col)| columns <= 1 || col == c)
+                .count() as u64;
+            assert!(fits(p.cells[r][c], v), "{context}: cell {r}, {c}");
+        }
+    }
+    assert_eq!(
+        p.total,
+        super::super::primary(people.len() as u64),
+        "{context}"
+    );
+    // The margins read as the one-way tables do.
+    let alone_table = Multi {
+        columns: vec!["all".to_owned()],
+        people: people.iter().map(|&(m, _)| (m, 0)).collect(),
+        ..table.clone()
+    };
+    let one = publish_multi(&alone_table);
+    assert_eq!(p.row_totals, one.row_totals, "{context}");
+    assert_eq!(p.total, one.total, "{context}");
+    if columns > 1 {
+        let by_column = super::super::publish(&super::super::Table {
+            rows: table.columns.clone(),
+            columns: vec!["all".to_owned()],
+            counts: (0..columns)
+                .map(|c| vec![people.iter().filter(|&&(_, col)| col == c).count() as u64])
+                .collect(),
+        });
+        let column_of: Vec<Cell> = by_column.cells.iter().map(|row| row[0]).collect();
+        assert_eq!(p.column_totals, column_of, "{context}");
+        assert_eq!(p.total, by_column.total, "{context}");
+    }
+    // Nothing is pinned down from a one-column table; from a table with
+    // columns, nothing more than from its margins alone (each checked as
+    // its own one-way table: the rows above, the columns in
+    // `report::tests`).
+    let found = multi_pinned(people, rows, alone, columns, &p);
+    let margins_only = Published {
+        cells: vec![vec![Cell::Withheld; columns]; rows],
+        ..p.clone()
+    };
+    let excused = if columns > 1 && !found.is_empty() {
+        multi_pinned(people, rows, alone, columns, &margins_only)
+    } else {
+        Vec::new()
+    };
+    let found: Vec<_> = found.into_iter().filter(|q| !excused.contains(q)).collect();
+    assert!(
+        found.is_empty(),
+        "{context}: (all, none, value) {found:?} pinned down"
+    );
+    p
+}
+
+/// `count` people of each (rows, column).
+fn people_of(groups: &[((u64, usize), u64)]) -> Vec<(u64, usize)> {
+    groups
+        .iter()
+        .flat_map(|&(set, k)| std::iter::repeat_n(set, k as usize))
+        .collect()
+}
+
+#[test]
+fn a_child_in_two_rows_is_counted_once_in_the_total() {
+    // Rows: online, in a vehicle, not known, not recorded (the last two
+    // only on their own). 12 online only, 9 in a vehicle only, 6 both.
+    let people = people_of(&[
+        ((0b0001, 0), 12),
+        ((0b0010, 0), 9),
+        ((0b0011, 0), 6),
+        ((0b1000, 0), 7),
+    ]);
+    let p = check_multi(&people, 4, 0b1100, 1, "large");
+    assert_eq!(
+        p.row_totals,
+        vec![
+            Cell::Count(18),
+            Cell::Count(15),
+            Cell::Count(0),
+            Cell::Count(7)
+        ]
+    );
+    assert_eq!(
+        p.total,
+        Cell::Count(34),
+        "18 + 15 + 7 = 40 ticks, 34 children"
+    );
+}
+
+#[test]
+fn the_total_does_not_give_away_those_without_a_category() {
+    // 20 online, 3 of them also in a vehicle, 2 children not recorded:
+    // "not online" = total − online = 2 would be worked out from the total.
+    let people = people_of(&[((0b0001, 0), 17), ((0b0011, 0), 3), ((0b1000, 0), 2)]);
+    let truth = Overlaps::shaped(
+        &people.iter().map(|&(m, _)| m | 1 << 4).collect::<Vec<_>>(),
+        5,
+        Shape::default(),
+    );
+    assert_eq!(truth.values[0][0], 20);
+    let p = check_multi(&people, 4, 0b1100, 1, "not online");
+    assert_eq!(p.row_totals[0], Cell::Withheld, "{p:?}");
+    assert_eq!(p.total, Cell::Count(22));
+}
+
+#[test]
+fn crossed_with_a_single_choice_item_no_small_count_is_worked_out() {
+    // Two columns (girls, boys): in a vehicle among girls = 2.
+    let people = people_of(&[
+        ((0b001, 0), 10),
+        ((0b011, 0), 2),
+        ((0b001, 1), 8),
+        ((0b010, 1), 6),
+        ((0b100, 1), 5),
+    ]);
+    let p = check_multi(&people, 3, 0b100, 2, "vehicle among girls");
+    assert_eq!(p.cells[1][0], Cell::Small);
+    assert_eq!(p.column_totals, vec![Cell::Count(12), Cell::Count(19)]);
+    assert_eq!(p.total, Cell::Count(31));
+}
+
+#[test]
+fn no_small_count_can_be_worked_out_from_a_multi_choice_table() {
+    let mut rng = ChaCha8Rng::seed_from_u64(17);
+    let mut small = 0;
+    let mut withheld = 0;
+    let mut crossed = 0;
+    for round in 0..160 {
+        let categories = rng.gen_range(1..=if round % 2 == 0 { 3 } else { 2 });
+        let extra = rng.gen_range(0..=2usize);
+        let rows = categories + extra;
+        let alone = ((1u64 << rows) - 1) & !((1u64 << categories) - 1);
+        let columns = if round % 3 == 0 {
+            1
+        } else {
+            rng.gen_range(2..=if categories + extra <= 3 { 3 } else { 2 })
+        };
+        let allowed: Vec<u64> = (1..(1u64 << rows))
+            .filter(|&m| m & alone == 0 || m.count_ones() == 1)
+            .collect();
+        let mut groups: Vec<((u64, usize), u64)> = (0..rng.gen_range(1..=3))
+            .map(|_| {
+                let set = (
+                    allowed[rng.gen_range(0..allowed.len())],
+                    rng.gen_range(0..columns),
+                );
+                (set, [0, 1, 2, 3, 5, 6, 8][rng.gen_range(0..7)])
+            })
+            .collect();
+        for _ in 0..rng.gen_range(0..=3) {
+            let set = (
+                allowed[rng.gen_range(0..allowed.len())],
+                rng.gen_range(0..columns),
+            );
+            groups.push((set, rng.gen_range(1..=2)));
+        }
+        let people = people_of(&groups);
+        let context =
+            format!("round {round}: {rows} rows (alone {alone:b}), {columns} columns, {groups:?}");
+        let p = check_multi(&people, rows, alone, columns, &context);
+        if p.cells
+            .iter()
+            .flatten()
+            .chain(&p.row_totals)
+            .any(|&c| c == Cell::Small)
+        {
+            small += 1;
+        }
+        if p.cells
+            .iter()
+            .flatten()
+            .chain(&p.row_totals)
+            .any(|&c| c == Cell::Withheld)
+        {
+            withheld += 1;
+        }
+        crossed += usize::from(columns > 1);
+    }
+    assert!(
+        small > 100 && withheld > 20 && crossed > 60,
+        "{small} tables with <5, {withheld} with *, {crossed} crossed"
+    );
+}
+
+#[test]
+fn a_realistic_multi_choice_table_keeps_its_counts() {
+    // Nine places, not known, not recorded: 12 online only, 9 in a vehicle
+    // only, 6 both, 2 in school, 7 not recorded. Only school is small, and
+    // nothing gives it away.
+    let (school, vehicle, online, not_recorded) = (4, 6, 7, 10);
+    let people = people_of(&[
+        ((1 << online, 0), 12),
+        ((1 << vehicle, 0), 9),
+        ((1 << vehicle | 1 << online, 0), 6),
+        ((1 << school, 0), 2),
+        ((1 << not_recorded, 0), 7),
+    ]);
+    let table = Multi {
+        rows: (0..11).map(|r| format!("r{r}")).collect(),
+        alone: 0b110_0000_0000,
+        columns: vec!["all".to_owned()],
+        people,
+    };
+    let p = publish_multi(&table);
+    let mut expected = vec![Cell::Count(0); 11];
+    expected[online] = Cell::Count(18);
+    expected[vehicle] = Cell::Count(15);
+    expected[school] = Cell::Small;
+    expected[not_recorded] = Cell::Count(7);
+    assert_eq!(p.row_totals, expected);
+    assert_eq!(p.total, Cell::Count(36));
+    // Three hundred children, ten categories ticked independently, by
+    // four columns: every row is shown (hundreds of small combinations
+    // of categories, none of which the rows give away).
+    let mut rng = ChaCha8Rng::seed_from_u64(23);
+    let share = [0.6, 0.5, 0.3, 0.2, 0.1, 0.05, 0.4, 0.02, 0.15, 0.3];
+    let people: Vec<(u64, usize)> = (0..300)
+        .map(|_| {
+            let mut mask = 0;
+            for (r, p) in share.iter().enumerate() {
+                if rng.gen_bool(*p) {
+                    mask |= 1 << r;
+                }
+            }
+            if mask == 0 {
+                mask = 1 << (10 + rng.gen_range(0..2));
+            }
+            (mask, rng.gen_range(0..4))
+        })
+        .collect();
+    let table = Multi {
+        rows: (0..12).map(|r| format!("r{r}")).collect(),
+        alone: 0b1100_0000_0000,
+        columns: (0..4).map(|c| format!("c{c}")).collect(),
+        people,
+    };
+    let p = publish_multi(&table);
+    assert!(
+        p.row_totals
+            .iter()
+            .all(|c| matches!(c, Cell::Count(_) | Cell::Small)),
+        "{p:?}"
+    );
+    assert_eq!(p.total, Cell::Count(300));
 }
