@@ -477,6 +477,23 @@ impl Store {
         Ok(())
     }
 
+    /// Flushes and compacts every column family, so that what was deleted
+    /// is gone from the files on disk, not only hidden by tombstones: the
+    /// memtables go to new files (the write-ahead logs that held the
+    /// deleted values become obsolete and are removed) and compaction
+    /// drops the deleted values and their tombstones.
+    pub fn compact(&self) -> Result<()> {
+        self.writable()?;
+        for name in COLUMN_FAMILIES {
+            let cf = self.cf(name)?;
+            self.db.flush_cf(cf)?;
+            let mut options = rocksdb::CompactOptions::default();
+            options.set_bottommost_level_compaction(rocksdb::BottommostLevelCompaction::Force);
+            self.db.compact_range_cf_opt(cf, None::<&[u8]>, None::<&[u8]>, &options);
+        }
+        Ok(())
+    }
+
     /// Writes a consistent backup of the database into `path` (a RocksDB
     /// checkpoint: hard links where possible).
     pub fn backup(&self, path: &Path) -> Result<()> {

@@ -83,6 +83,55 @@ pub async fn backup_command(node: &NodeArgs, name: String) -> Result<()> {
     Ok(())
 }
 
+/// `braid admin retention [--dry-run]`.
+pub async fn retention_command(node: &NodeArgs, dry_run: bool, json: bool) -> Result<()> {
+    let mut client = client(node).await?;
+    let answer = client.retention(v1::RetentionRequest { dry_run }).await.map_err(connect::refused)?.into_inner();
+    let date = |d: Option<&v1::Date>| d.map(|d| format!("{:04}-{:02}-{:02}", d.year, d.month, d.day));
+    if json {
+        let agencies: Vec<serde_json::Value> = answer
+            .agencies
+            .iter()
+            .map(|a| {
+                serde_json::json!({
+                    "agency": a.agency,
+                    "rule": a.rule,
+                    "records": a.records,
+                    "expired": a.expired,
+                    "next_expiry": date(a.next_expiry.as_ref()),
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({ "dry_run": answer.dry_run, "today": date(answer.today.as_ref()), "erased": answer.erased, "agencies": agencies })
+        );
+        return Ok(());
+    }
+    let today = date(answer.today.as_ref()).unwrap_or_default();
+    if answer.agencies.is_empty() {
+        println!("the node holds no records (dates compared with {today})");
+    }
+    let width = answer.agencies.iter().map(|a| a.agency.len()).max().unwrap_or(6).max(6);
+    if !answer.agencies.is_empty() {
+        println!("{:<width$}  {:>8}  {:>8}  {:<12}  rule", "agency", "records", "expired", "next expiry");
+    }
+    for a in &answer.agencies {
+        let next = date(a.next_expiry.as_ref()).unwrap_or_else(|| "-".to_owned());
+        println!("{:<width$}  {:>8}  {:>8}  {:<12}  {}", a.agency, a.records, a.expired, next, a.rule);
+    }
+    let expired: u64 = answer.agencies.iter().map(|a| a.expired).sum();
+    if answer.dry_run {
+        println!("dry run on {today}: {expired} records are past their retention date; nothing was erased (run without --dry-run to erase them)");
+    } else {
+        println!("{} records erased on {today} (withdrawn, their profiles re-computed, the store compacted; one audit entry)", answer.erased);
+        if answer.erased < expired {
+            println!("{} were re-sent with a later date while the sweep ran and were kept", expired - answer.erased);
+        }
+    }
+    Ok(())
+}
+
 /// `braid admin stats`.
 pub async fn stats_command(node: &NodeArgs, json: bool) -> Result<()> {
     let stats = fetch_stats(node).await?;

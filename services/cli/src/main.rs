@@ -378,6 +378,21 @@ enum AdminCommand {
         #[arg(long, value_name = "NAME")]
         out: Option<String>,
     },
+    /// Retention: each agency's rule ([retention] in the node's config) and
+    /// how many of its records are past their retention date; without
+    /// --dry-run, erases them now (as withdrawals: profiles re-computed, one
+    /// audit entry, the store compacted so the data is gone from disk). The
+    /// node also sweeps on its own every [retention] sweep_minutes.
+    Retention {
+        #[command(flatten)]
+        node: connect::NodeArgs,
+        /// Only show what would be erased.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Counts of records, involvements and profiles.
     Stats {
         #[command(flatten)]
@@ -472,6 +487,7 @@ async fn main() -> Result<()> {
             AdminCommand::Stats { node, json } => admin::stats_command(&node, json).await,
             AdminCommand::Relink { node } => admin::relink_command(&node).await,
             AdminCommand::Backup { node, out } => admin::backup_command(&node, out.unwrap_or_default()).await,
+            AdminCommand::Retention { node, dry_run, json } => admin::retention_command(&node, dry_run, json).await,
             AdminCommand::Explain { node, profile, agency, record_ref, json } => {
                 admin::explain_command(&node, profile, agency.zip(record_ref), json).await
             }

@@ -46,6 +46,9 @@ pub struct NodeConfig {
     /// Free space kept on the data directory's disk: below it, changes are
     /// refused and reads go on (see `space.rs`).
     pub storage: crate::space::StorageLimits,
+    /// How long each agency's records are kept, and how often expired ones
+    /// are erased (see `retention.rs`). Without a rule, records are kept.
+    pub retention: crate::retention::RetentionSettings,
     /// Serve gRPC server reflection (`grpc.reflection.v1`) on the mTLS
     /// port, so tools such as grpcurl can list the services and messages
     /// (to callers with a certificate; it describes the API, no data).
@@ -176,6 +179,7 @@ impl Default for NodeConfig {
             audit: AuditSettings::default(),
             limits: Limits::default(),
             storage: crate::space::StorageLimits::default(),
+            retention: crate::retention::RetentionSettings::default(),
             reflection: false,
             operations_listen: Some(SocketAddr::from(([127, 0, 0, 1], 7444))),
             backups_dir: None,
@@ -216,6 +220,7 @@ impl NodeConfig {
             "max_batch_records must be between 1 and 100000"
         );
         anyhow::ensure!(!self.data_dir.as_os_str().is_empty(), "data_dir must be set");
+        self.retention.validate().map_err(anyhow::Error::msg)?;
         anyhow::ensure!(
             self.policy.is_some(),
             "policy must be set: the file that grants each certificate principal its role (braid keys init writes one)"

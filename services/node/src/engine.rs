@@ -8,7 +8,7 @@
 //! chains, packed encodings, profiles) is derived from it and rebuilt when
 //! the node starts.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -23,6 +23,7 @@ use braid_store::{Store, StoredInvolvement, StoredLink, StoredLinks, StoredRecor
 use prost::Message;
 
 use crate::audit::{AuditLog, CheckpointPolicy};
+use crate::retention::{AgencyRetention, RetentionSettings};
 use crate::space::{DiskSpace, StorageLimits};
 use crate::panel::{record_facts, PreparedFacts};
 use crate::validate::validate_record;
@@ -1142,23 +1143,82 @@ impl Engine {
     /// Withdraws an agency's records and re-computes the profiles they were
     /// part of. Returns (withdrawn, not found, audit index); the audit
     /// `entry` is stored in the same write.
-    pub fn withdraw(&self, agency: &str, record_refs: &[String], mut entry: Entry) -> Result<(u32, u32, u64), EngineError> {
+    pub fn withdraw(&self, agency: &str, record_refs: &[String], entry: Entry) -> Result<(u32, u32, u64), EngineError> {
+        self.remove_records(&[(agency, record_refs)], |_, _| true, entry)
+    }
+
+    /// What a retention sweep under `settings` would erase on day `today`
+    /// (days since 1970-01-01), per agency holding records.
+    pub fn retention_plan(&self, settings: &RetentionSettings, today: i64) -> Result<Vec<AgencyRetention>, EngineError> {
+        let mut plan: BTreeMap<String, AgencyRetention> = BTreeMap::new();
+        self.store.for_each_record(|agency, record_ref, stored| {
+            let rule = settings.rule_for(agency).unwrap_or_default();
+            let row = plan.entry(agency.to_owned()).or_insert_with(|| AgencyRetention {
+                agency: agency.to_owned(),
+                rule: rule.describe(),
+                ..AgencyRetention::default()
+            });
+            row.records += 1;
+            let record = v1::CaseRecord::decode(stored.record.as_slice()).map_err(|_| braid_store::Error::Corrupt("record"))?;
+            match crate::retention::expires_on(&record, &rule) {
+                Some(day) if day <= today => {
+                    row.expired += 1;
+                    row.expired_refs.push(record_ref.to_owned());
+                }
+                Some(day) => row.next_expiry = Some(row.next_expiry.map_or(day, |next| next.min(day))),
+                None => {}
+            }
+            Ok(())
+        })?;
+        Ok(plan.into_values().collect())
+    }
+
+    /// Erases the records a retention `plan` found expired, through the
+    /// same path as a withdrawal (re-checking each record's date under its
+    /// agency's lock, so a record re-sent since the plan was made is kept),
+    /// with one audit `entry` for them all; then compacts the store so that
+    /// their pseudonyms are gone from its files. Returns (records erased,
+    /// audit index).
+    pub fn erase_expired(&self, settings: &RetentionSettings, today: i64, plan: &[AgencyRetention], entry: Entry) -> Result<(u32, u64), EngineError> {
+        let refs: Vec<(&str, &[String])> = plan.iter().filter(|a| !a.expired_refs.is_empty()).map(|a| (a.agency.as_str(), a.expired_refs.as_slice())).collect();
+        let still_expired = |agency: &str, stored: &StoredRecord| {
+            let rule = settings.rule_for(agency).unwrap_or_default();
+            v1::CaseRecord::decode(stored.record.as_slice()).ok().and_then(|record| crate::retention::expires_on(&record, &rule)).is_some_and(|day| day <= today)
+        };
+        let (erased, _, index) = self.remove_records(&refs, still_expired, entry)?;
+        if erased > 0 {
+            self.store.compact()?;
+        }
+        Ok((erased, index))
+    }
+
+    /// Removes records (those `remove` agrees to, as read under their
+    /// agencies' locks) and re-computes the profiles they were part of.
+    /// Returns (removed, not found or kept, audit index).
+    fn remove_records(&self, refs: &[(&str, &[String])], remove: impl Fn(&str, &StoredRecord) -> bool, mut entry: Entry) -> Result<(u32, u32, u64), EngineError> {
         self.space.refresh()?;
-        let agency_lock = self.agency_lock(agency)?;
-        let _agency = agency_lock.lock().map_err(|_| EngineError::Poisoned)?;
+        let mut agencies: Vec<&str> = refs.iter().map(|(agency, _)| *agency).collect();
+        agencies.sort_unstable();
+        agencies.dedup();
+        // Agencies' locks in one order, so that two removals cannot each
+        // hold one the other waits for.
+        let locks = agencies.iter().map(|agency| self.agency_lock(agency)).collect::<Result<Vec<_>, _>>()?;
+        let _held = locks.iter().map(|lock| lock.lock().map_err(|_| EngineError::Poisoned)).collect::<Result<Vec<_>, _>>()?;
         let mut pending = Pending::new();
         let (mut withdrawn, mut not_found) = (0, 0);
-        let mut seen = HashSet::new();
-        for record_ref in record_refs {
-            if !seen.insert(record_ref) {
-                continue;
-            }
-            match self.store.record(agency, record_ref)? {
-                Some(record) => {
-                    pending.remove_record(agency, record_ref, &record);
-                    withdrawn += 1;
+        for (agency, record_refs) in refs {
+            let mut seen = HashSet::new();
+            for record_ref in record_refs.iter() {
+                if !seen.insert(record_ref) {
+                    continue;
                 }
-                None => not_found += 1,
+                match self.store.record(agency, record_ref)? {
+                    Some(record) if remove(agency, &record) => {
+                        pending.remove_record(agency, record_ref, &record);
+                        withdrawn += 1;
+                    }
+                    _ => not_found += 1,
+                }
             }
         }
         let linking = self.linking.lock().map_err(|_| EngineError::Poisoned)?;

@@ -13,6 +13,7 @@ pub mod gate;
 pub mod listener;
 pub mod ops;
 pub mod panel;
+pub mod retention;
 pub mod service;
 pub mod space;
 pub mod validate;
@@ -158,6 +159,11 @@ pub fn check_config(config: &NodeConfig) -> Vec<String> {
     if let Err(error) = config.validate() {
         problems.push(format!("{error:#}"));
     }
+    if !config.agencies.is_empty() {
+        for agency in config.retention.agencies.keys().filter(|a| !config.agencies.contains_key(*a)) {
+            problems.push(format!("[retention.agencies] names {agency}, which is not in [agencies] (a misspelt code?): its rule would never apply"));
+        }
+    }
     match config.policy.as_deref().map(read_policy) {
         Some(Ok(policy)) => {
             for (partnership, agency) in agencies_nobody_uploads_for(config, &policy) {
@@ -212,6 +218,7 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
     let max = config.max_batch_records;
     let partnerships = config.partnerships.clone();
     let backups_dir = config.backups_dir.clone();
+    let retention = Arc::new(config.retention.clone());
     let checkpoints = audit::CheckpointPolicy::from(config.audit);
     let storage = config.storage;
     // The operations listener answers probes from the start: not ready
@@ -284,6 +291,36 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
             }
         })
     };
+    // The scheduled retention sweep: erases expired records (one audit
+    // entry per sweep that erased any) every `sweep_minutes`.
+    let sweeper = (retention.any_rule() && retention.sweep_minutes > 0).then(|| {
+        let engine = Arc::clone(&engine);
+        let settings = Arc::clone(&retention);
+        let period = std::time::Duration::from_secs(settings.sweep_minutes * 60);
+        tracing::info!(every_minutes = settings.sweep_minutes, "retention sweeps scheduled");
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(period);
+            loop {
+                ticks.tick().await;
+                let (engine, settings) = (Arc::clone(&engine), Arc::clone(&settings));
+                let swept = tokio::task::spawn_blocking(move || {
+                    // A sweep that finds nothing leaves no audit entry.
+                    let found = crate::retention::sweep(&engine, &settings, None)?;
+                    if found.agencies.iter().all(|a| a.expired == 0) {
+                        return Ok(found);
+                    }
+                    crate::retention::sweep(&engine, &settings, Some(crate::retention::scheduled_entry()))
+                })
+                .await;
+                match swept {
+                    Ok(Ok(sweep)) if sweep.erased > 0 => tracing::info!(erased = sweep.erased, audit_entry = sweep.audit_index, "retention sweep erased expired records"),
+                    Ok(Ok(_)) => {}
+                    Ok(Err(error)) => tracing::warn!(%error, "the retention sweep failed; it runs again at the next period"),
+                    Err(_) => return,
+                }
+            }
+        })
+    });
     // The standard gRPC health service on the mTLS port: SERVING while
     // the engine can do its work; NOT_SERVING after a failed write, and for
     // uploads while the disk is nearly full.
@@ -351,7 +388,7 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
                 IngestServiceServer::new(service::Ingest::new(Arc::clone(&gate)))
                     .max_decoding_message_size(max_upload_message_bytes(max)),
             )
-            .add_service(AdminServiceServer::new(service::Admin::new(Arc::clone(&gate), backups_dir)).max_decoding_message_size(MAX_QUERY_MESSAGE_BYTES))
+            .add_service(AdminServiceServer::new(service::Admin::new(Arc::clone(&gate), backups_dir).with_retention(Arc::clone(&retention))).max_decoding_message_size(MAX_QUERY_MESSAGE_BYTES))
             .add_service(
                 PanelServiceServer::new(service::Panel::new(Arc::clone(&gate), partnerships)).max_decoding_message_size(MAX_QUERY_MESSAGE_BYTES),
             )
@@ -365,6 +402,10 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
         serving_node.serving.store(false, std::sync::atomic::Ordering::SeqCst);
         checkpointer.abort();
         let _ = checkpointer.await;
+        if let Some(sweeper) = sweeper {
+            sweeper.abort();
+            let _ = sweeper.await;
+        }
         health_watch.abort();
         let _ = health_watch.await;
         drop(gate);

@@ -246,16 +246,37 @@ impl IngestService for Ingest {
     }
 }
 
+/// A day (days since 1970-01-01) as an API date.
+fn wire_day(day: i64) -> v1::Date {
+    let date = braid_template::Date::from_days_since_epoch(day);
+    v1::Date {
+        year: date.year,
+        month: date.month as i32,
+        day: date.day as i32,
+    }
+}
+
 /// Implements the admin service.
 pub struct Admin {
     gate: Arc<Gate>,
     backups_dir: Option<std::path::PathBuf>,
+    retention: Arc<crate::retention::RetentionSettings>,
 }
 
 impl Admin {
     /// Serves through `gate`, writing backups under `backups_dir`.
     pub fn new(gate: Arc<Gate>, backups_dir: Option<std::path::PathBuf>) -> Admin {
-        Admin { gate, backups_dir }
+        Admin {
+            gate,
+            backups_dir,
+            retention: Arc::default(),
+        }
+    }
+
+    /// Applies `settings` when asked for a retention sweep.
+    pub fn with_retention(mut self, settings: Arc<crate::retention::RetentionSettings>) -> Admin {
+        self.retention = settings;
+        self
     }
 
     /// Admits an administrative call; returns its audit entry.
@@ -331,6 +352,51 @@ impl AdminService for Admin {
             Ok((involvements, profiles_before, profiles_after, index)) => {
                 info!(involvements, profiles_before, profiles_after, audit_entry = index, "every profile re-decided");
                 Ok(with_receipt(Response::new(v1::RelinkResponse { involvements, profiles_before, profiles_after }), index))
+            }
+            Err(status) => {
+                self.gate.record_failure(failed_entry, &status).await;
+                Err(status)
+            }
+        }
+    }
+
+    #[instrument(skip_all)]
+    async fn retention(&self, request: Request<v1::RetentionRequest>) -> Result<Response<v1::RetentionResponse>, Status> {
+        let dry_run = request.get_ref().dry_run;
+        let action = if dry_run { "admin.retention-dry-run" } else { "admin.retention" };
+        let entry = self.admit(&request, action).await?;
+        let engine = Arc::clone(self.gate.engine());
+        let settings = Arc::clone(&self.retention);
+        let response = |sweep: &crate::retention::Sweep| v1::RetentionResponse {
+            agencies: sweep
+                .agencies
+                .iter()
+                .map(|a| v1::AgencyRetention {
+                    agency: a.agency.clone(),
+                    rule: a.rule.clone(),
+                    records: a.records,
+                    expired: a.expired,
+                    next_expiry: a.next_expiry.map(wire_day),
+                })
+                .collect(),
+            erased: u64::from(sweep.erased),
+            today: Some(wire_day(sweep.today)),
+            dry_run,
+        };
+        if dry_run {
+            let sweep = match blocking(move || crate::retention::sweep(&engine, &settings, None)).await {
+                Ok(sweep) => sweep,
+                Err(status) => return self.gate.finish(entry, Err(status)).await,
+            };
+            let count = sweep.agencies.len() as u64;
+            return self.gate.finish(entry, Ok((response(&sweep), Outcome { touched: Vec::new(), count }))).await;
+        }
+        let failed_entry = entry.clone();
+        match blocking(move || crate::retention::sweep(&engine, &settings, Some(entry))).await {
+            Ok(sweep) => {
+                let index = sweep.audit_index.unwrap_or_default();
+                info!(erased = sweep.erased, audit_entry = index, "retention sweep run");
+                Ok(with_receipt(Response::new(response(&sweep)), index))
             }
             Err(status) => {
                 self.gate.record_failure(failed_entry, &status).await;

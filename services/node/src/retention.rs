@@ -1,0 +1,273 @@
+//! Retention: how long each agency's records are kept, and which records a
+//! sweep erases. The sweep itself is [`crate::engine::Engine::erase`], the
+//! same path as an agency's withdrawal, followed by a compaction so that the
+//! erased records' pseudonyms are gone from the files on disk too.
+//!
+//! A rule keeps a record until the later of
+//! * `years_after_last_event` years after the record's last event (the
+//!   latest of its referral, incident start and last occurrence dates), and
+//! * the `until_age` birthday of its youngest victim, where the record gives
+//!   an age at referral: the node holds no date of birth, so the birthday is
+//!   taken at its latest possible day (`referral + (until_age − age)`
+//!   years), never early.
+//!
+//! A record neither part applies to (no dates, or a rule with no
+//! `years_after_last_event` and no age recorded) is kept. An agency without
+//! a rule of its own follows `default`; with neither, its records are kept.
+
+use std::collections::BTreeMap;
+
+use braid_proto::v1;
+use braid_template::Date;
+use serde::Deserialize;
+
+/// The template item that gives a victim's age at referral.
+const AGE_AT_REFERRAL: &str = "victim.age_at_referral";
+
+/// `[retention]` in the node's config.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionSettings {
+    /// Minutes between scheduled sweeps (0: only when an administrator runs
+    /// `braid admin retention`). Nothing is swept while no rule is set.
+    pub sweep_minutes: u64,
+    /// The rule for every agency without its own.
+    pub default: Option<RetentionRule>,
+    /// Rules by agency code.
+    pub agencies: BTreeMap<String, RetentionRule>,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> RetentionSettings {
+        RetentionSettings {
+            sweep_minutes: 24 * 60,
+            default: None,
+            agencies: BTreeMap::new(),
+        }
+    }
+}
+
+/// How long one agency's records are kept.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionRule {
+    /// Keep a record this many years after its last event.
+    pub years_after_last_event: Option<u32>,
+    /// And keep it, where an age at referral is recorded, until its
+    /// youngest victim is this old.
+    pub until_age: Option<u32>,
+}
+
+impl RetentionRule {
+    /// The rule in words, for `braid admin retention`.
+    pub fn describe(&self) -> String {
+        match (self.years_after_last_event, self.until_age) {
+            (None, None) => "kept".to_owned(),
+            (Some(years), None) => format!("{years} years after the last event"),
+            (None, Some(age)) => format!("until the youngest victim is {age}, where an age at referral is recorded"),
+            (Some(years), Some(age)) => {
+                format!("{years} years after the last event, or until the youngest victim is {age} where an age at referral is recorded, whichever is later")
+            }
+        }
+    }
+}
+
+impl RetentionSettings {
+    /// Whether any agency's records can expire.
+    pub fn any_rule(&self) -> bool {
+        let expires = |rule: &RetentionRule| rule.years_after_last_event.is_some() || rule.until_age.is_some();
+        self.default.as_ref().is_some_and(expires) || self.agencies.values().any(expires)
+    }
+
+    /// The rule for `agency`.
+    pub fn rule_for(&self, agency: &str) -> Option<RetentionRule> {
+        self.agencies.get(agency).copied().or(self.default)
+    }
+
+    /// Checks the settings' bounds.
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, rule) in self.default.iter().map(|r| ("default", r)).chain(self.agencies.iter().map(|(a, r)| (a.as_str(), r))) {
+            if rule.years_after_last_event.is_some_and(|y| y == 0 || y > 200) {
+                return Err(format!("[retention] {name}: years_after_last_event must be 1 to 200"));
+            }
+            if rule.until_age.is_some_and(|a| a == 0 || a > 150) {
+                return Err(format!("[retention] {name}: until_age must be 1 to 150"));
+            }
+        }
+        if self.sweep_minutes > 366 * 24 * 60 {
+            return Err("[retention] sweep_minutes must be at most a year (527040)".to_owned());
+        }
+        Ok(())
+    }
+}
+
+fn day_of(date: Option<&v1::Date>) -> Option<i64> {
+    let date = date?;
+    Date::new(date.year, u32::try_from(date.month).ok()?, u32::try_from(date.day).ok()?).map(|d| d.days_since_epoch())
+}
+
+/// `days` moved on by whole `years` (29 February becomes 28 February).
+fn add_years(days: i64, years: u32) -> i64 {
+    let date = Date::from_days_since_epoch(days);
+    let year = date.year.saturating_add(i32::try_from(years).unwrap_or(i32::MAX));
+    let day = if date.month == 2 && date.day == 29 && Date::new(year, 2, 29).is_none() { 28 } else { date.day };
+    Date::new(year, date.month, day).map_or(i64::MAX, |d| d.days_since_epoch())
+}
+
+/// The first day on which `record` is no longer kept under `rule` (days
+/// since 1970-01-01), or `None` when it is kept.
+pub fn expires_on(record: &v1::CaseRecord, rule: &RetentionRule) -> Option<i64> {
+    let last_event = [&record.referral_date, &record.incident_start, &record.last_occurrence]
+        .into_iter()
+        .filter_map(|date| day_of(date.as_ref()))
+        .max();
+    let by_event = rule.years_after_last_event.zip(last_event).map(|(years, day)| add_years(day, years) + 1);
+    let by_age = rule.until_age.and_then(|until| {
+        let referral = day_of(record.referral_date.as_ref()).or(last_event)?;
+        let youngest = record
+            .involvements
+            .iter()
+            .flat_map(|involvement| &involvement.fields)
+            .filter(|field| field.field_id == AGE_AT_REFERRAL)
+            .filter_map(|field| match field.value {
+                Some(v1::template_value::Value::Integer(age)) => u32::try_from(age).ok(),
+                _ => None,
+            })
+            .min()?;
+        Some(add_years(referral, until.saturating_sub(youngest)) + 1)
+    });
+    match (by_event, by_age) {
+        (None, None) => None,
+        (Some(a), None) | (None, Some(a)) => Some(a),
+        (Some(a), Some(b)) => Some(a.max(b)),
+    }
+}
+
+/// What a sweep would erase from one agency.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AgencyRetention {
+    /// The agency's code.
+    pub agency: String,
+    /// Its rule in words.
+    pub rule: String,
+    /// Records it holds.
+    pub records: u64,
+    /// Of those, records past their retention date.
+    pub expired: u64,
+    /// The earliest retention date among the records kept (days since
+    /// 1970-01-01), if any will expire.
+    pub next_expiry: Option<i64>,
+    /// The expired records' refs.
+    pub expired_refs: Vec<String>,
+}
+
+/// What one sweep found and did.
+#[derive(Debug, Clone, Default)]
+pub struct Sweep {
+    /// Every agency holding records, as found before erasing.
+    pub agencies: Vec<AgencyRetention>,
+    /// Records erased.
+    pub erased: u32,
+    /// The day the dates were compared with (days since 1970-01-01, UTC).
+    pub today: i64,
+    /// The audit entry written for the erasure, when one was.
+    pub audit_index: Option<u64>,
+}
+
+/// Finds what has expired by the node's clock and, given an audit `entry`,
+/// erases it (one entry for the whole sweep); without one, only reports.
+pub fn sweep(engine: &crate::engine::Engine, settings: &RetentionSettings, entry: Option<braid_audit::Entry>) -> Result<Sweep, crate::engine::EngineError> {
+    let today = i64::try_from(crate::audit::now_ms() / 86_400_000).unwrap_or(i64::MAX);
+    let agencies = engine.retention_plan(settings, today)?;
+    let (erased, audit_index) = match entry {
+        Some(entry) => {
+            let (erased, index) = engine.erase_expired(settings, today, &agencies, entry)?;
+            (erased, Some(index))
+        }
+        None => (0, None),
+    };
+    Ok(Sweep { agencies, erased, today, audit_index })
+}
+
+/// The audit entry of a scheduled sweep: the node acting on its own.
+pub fn scheduled_entry() -> braid_audit::Entry {
+    braid_audit::Entry {
+        time_ms: crate::audit::now_ms(),
+        principal: "braid-node".to_owned(),
+        role: "node".to_owned(),
+        action: "retention.sweep".to_owned(),
+        purpose: "scheduled retention sweep".to_owned(),
+        ..braid_audit::Entry::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn date(year: i32, month: i32, day: i32) -> Option<v1::Date> {
+        Some(v1::Date { year, month, day })
+    }
+
+    fn days(year: i32, month: u32, day: u32) -> i64 {
+        Date::new(year, month, day).expect("date").days_since_epoch()
+    }
+
+    fn record(referral: Option<v1::Date>, last: Option<v1::Date>, ages: &[i64]) -> v1::CaseRecord {
+        v1::CaseRecord {
+            referral_date: referral,
+            last_occurrence: last,
+            involvements: ages
+                .iter()
+                .map(|age| v1::Involvement {
+                    fields: vec![v1::TemplateValue {
+                        field_id: AGE_AT_REFERRAL.to_owned(),
+                        value: Some(v1::template_value::Value::Integer(*age)),
+                        write_in: String::new(),
+                    }],
+                    ..v1::Involvement::default()
+                })
+                .collect(),
+            ..v1::CaseRecord::default()
+        }
+    }
+
+    #[test]
+    fn a_record_expires_the_day_after_its_years_from_the_last_event() {
+        let rule = RetentionRule { years_after_last_event: Some(7), until_age: None };
+        let r = record(date(2010, 3, 1), date(2012, 6, 30), &[]);
+        assert_eq!(expires_on(&r, &rule), Some(days(2019, 6, 30) + 1));
+        // 29 February moves to 28 February in a year that has none.
+        let leap = record(date(2012, 2, 29), None, &[]);
+        assert_eq!(expires_on(&leap, &RetentionRule { years_after_last_event: Some(1), until_age: None }), Some(days(2013, 2, 28) + 1));
+        // No date: kept.
+        assert_eq!(expires_on(&record(None, None, &[]), &rule), None);
+    }
+
+    #[test]
+    fn an_age_keeps_a_record_until_the_youngest_victim_is_past_the_age_and_never_shortens_it() {
+        let rule = RetentionRule { years_after_last_event: Some(2), until_age: Some(25) };
+        // Aged 9 at referral on 1 May 2015: 25 by 1 May 2031 at the latest.
+        let r = record(date(2015, 5, 1), None, &[14, 9]);
+        assert_eq!(expires_on(&r, &rule), Some(days(2031, 5, 1) + 1));
+        // Older than the age already: the years rule decides.
+        let adult = record(date(2015, 5, 1), None, &[30]);
+        assert_eq!(expires_on(&adult, &rule), Some(days(2017, 5, 1) + 1));
+        // Only the age rule, and no age recorded: kept.
+        let only_age = RetentionRule { years_after_last_event: None, until_age: Some(25) };
+        assert_eq!(expires_on(&record(date(2015, 5, 1), None, &[]), &only_age), None);
+    }
+
+    #[test]
+    fn settings_are_bounded_and_an_agency_rule_overrides_the_default() {
+        let mut settings = RetentionSettings::default();
+        assert!(!settings.any_rule());
+        settings.default = Some(RetentionRule { years_after_last_event: Some(6), until_age: None });
+        settings.agencies.insert("CSC".to_owned(), RetentionRule { years_after_last_event: Some(10), until_age: Some(25) });
+        assert!(settings.any_rule() && settings.validate().is_ok());
+        assert_eq!(settings.rule_for("CSC").and_then(|r| r.years_after_last_event), Some(10));
+        assert_eq!(settings.rule_for("POL").and_then(|r| r.years_after_last_event), Some(6));
+        settings.default = Some(RetentionRule { years_after_last_event: Some(0), until_age: None });
+        assert!(settings.validate().is_err());
+    }
+}
