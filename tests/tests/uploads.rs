@@ -232,10 +232,39 @@ async fn freshness_shows_each_agencys_last_change_and_the_records_re_sent_with_c
     assert_eq!(csc["last_change"], format!("{:04}-{:02}-{:02}", today.year, today.month, today.day), "{text}");
     assert_eq!(csc["records"], records.len().to_string(), "{text}");
     assert_eq!(csc["changed"], "8", "{text}");
+    assert_eq!(csc["reclassified"], "8", "{text}");
     assert_eq!(csc["current_unchanged"], "0", "everything was stored just now: {text}");
     let pol = agencies.iter().find(|a| a["agency"] == "POL-NORTH").expect("every agency of the partnership has a row");
     assert_eq!((pol["records"].as_str(), pol["last_change"].as_str()), (Some("0"), Some("-")), "{text}");
     // Only the partnership's own agencies.
     assert!(agencies.iter().all(|a| a["agency"].as_str().is_some_and(|code| AGENCIES.contains(&code))), "{text}");
+
+    // A reclassified record's profile shows the version it replaced; a
+    // record never re-sent has no history.
+    let profile_record = |record_ref: String| {
+        let (k, u) = (keys.clone(), url.clone());
+        async move {
+            let profile = blocking({
+                let record_ref = record_ref.clone();
+                move || json(&ok(&panel(&k, "profile", &u, "north", &["--agency", "CSC-NORTH", "--record-ref", &record_ref, "--json"])))
+            })
+            .await;
+            profile["profiles"][0]["records"]
+                .as_array()
+                .expect("records")
+                .iter()
+                .find(|r| r["record_ref"] == record_ref.as_str())
+                .cloned()
+                .unwrap_or_else(|| panic!("the record in its profile: {profile}"))
+        }
+    };
+    let was = if records[0].case_type == 1 { "CSE" } else { "CSA" };
+    let record = profile_record(records[0].record_ref.clone()).await;
+    let history = record["history"].as_array().expect("history");
+    assert_eq!(history.len(), 1, "{record}");
+    assert_eq!(history[0]["case_type"], was, "{record}");
+    assert_eq!(history[0]["stored"], csc["last_change"], "{record}");
+    let plain = profile_record(records[9].record_ref.clone()).await;
+    assert_eq!(plain["history"].as_array().map(Vec::len), Some(0), "{plain}");
     node.stop().await.expect("stop");
 }

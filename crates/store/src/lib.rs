@@ -84,6 +84,29 @@ pub struct StoredRecord {
     /// reclassification, an update) since it was first stored.
     #[prost(uint32, tag = "6")]
     pub changes: u32,
+    /// The versions this one replaced, oldest first (at most
+    /// [`StoredRecord::HISTORY`]; `changes` counts them all).
+    #[prost(message, repeated, tag = "7")]
+    pub history: Vec<RecordVersion>,
+}
+
+impl StoredRecord {
+    /// Replaced versions kept per record.
+    pub const HISTORY: usize = 16;
+}
+
+/// What a replaced version of a record said, for reclassifications.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RecordVersion {
+    /// When that version was stored (Unix milliseconds; 0: unknown).
+    #[prost(uint64, tag = "1")]
+    pub stored_ms: u64,
+    /// Its case type (as numbered in the API).
+    #[prost(int32, tag = "2")]
+    pub case_type: i32,
+    /// Its concern status (current, resolved, not known, not recorded).
+    #[prost(string, tag = "3")]
+    pub concern: String,
 }
 
 /// One involvement as stored: what linkage and exports need.

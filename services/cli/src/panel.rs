@@ -239,6 +239,11 @@ pub async fn profile_command(args: &PanelArgs, subject: &SubjectArgs, json: bool
                         "concern": r.concern,
                         "confidence": r.confidence,
                         "fields": r.fields.iter().map(|f| (f.field_id.clone(), serde_json::Value::from(f.value.clone()))).collect::<serde_json::Map<_, _>>(),
+                        "history": r.history.iter().map(|v| serde_json::json!({
+                            "stored": date_text(v.stored.as_ref()),
+                            "case_type": case_type_name(v.case_type),
+                            "concern": v.concern,
+                        })).collect::<Vec<_>>(),
                     })).collect::<Vec<_>>(),
                     "records_not_shown": p.records_not_shown,
                     "outside": outside_json(&p.outside),
@@ -264,6 +269,11 @@ pub async fn profile_command(args: &PanelArgs, subject: &SubjectArgs, json: bool
             );
             for f in &r.fields {
                 println!("      {:<4} {:<38} {}", f.item, f.field_id, f.value);
+            }
+            if !r.history.is_empty() {
+                let before: Vec<String> =
+                    r.history.iter().map(|v| format!("{} (concern {}, stored {})", case_type_name(v.case_type), v.concern, date_text(v.stored.as_ref()))).collect();
+                println!("      earlier versions: {}", before.join(" → "));
             }
         }
         if p.records_not_shown > 0 {
@@ -724,17 +734,18 @@ pub async fn freshness_command(args: &PanelArgs, months: u32, json: bool) -> Res
             "agencies": response.agencies.iter().map(|a| serde_json::json!({
                 "agency": a.agency, "agency_type": a.agency_type, "last_change": last(a),
                 "records": a.records, "current": a.current, "current_unchanged": a.current_unchanged, "changed": a.changed,
+                "reclassified": a.reclassified,
             })).collect::<Vec<_>>(),
             "legend": response.legend,
         });
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(());
     }
-    let columns = ["last change", "records", "current", &format!("current, unchanged {}+ months", response.months), "changed"].map(str::to_owned);
+    let columns = ["last change", "records", "current", &format!("current, unchanged {}+ months", response.months), "changed", "reclassified"].map(str::to_owned);
     let rows: Vec<(String, Vec<String>)> = response
         .agencies
         .iter()
-        .map(|a| (a.agency.clone(), vec![last(a), a.records.clone(), a.current.clone(), a.current_unchanged.clone(), a.changed.clone()]))
+        .map(|a| (a.agency.clone(), vec![last(a), a.records.clone(), a.current.clone(), a.current_unchanged.clone(), a.changed.clone(), a.reclassified.clone()]))
         .collect();
     print_table("agency", &columns, &rows);
     println!("{}", response.legend);

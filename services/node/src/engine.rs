@@ -633,6 +633,22 @@ impl Drop for ChangeGuard<'_> {
 
 /// Adds each involvement's latest decisions to `set`; withdrawn ones have
 /// none.
+/// A replaced record's history: its own, then the replaced version itself
+/// (its case type and concern status), the oldest dropped beyond
+/// [`StoredRecord::HISTORY`].
+fn replaced_history(stored: StoredRecord) -> Vec<braid_store::RecordVersion> {
+    let mut history = stored.history;
+    let (case_type, concern) = match v1::CaseRecord::decode(stored.record.as_slice()) {
+        Ok(record) => (record.case_type, record_facts(&record, |_| false).concern_name().to_owned()),
+        Err(_) => (0, String::new()),
+    };
+    history.push(braid_store::RecordVersion { stored_ms: stored.stored_ms, case_type, concern });
+    if history.len() > StoredRecord::HISTORY {
+        history.drain(..history.len() - StoredRecord::HISTORY);
+    }
+    history
+}
+
 fn put_links(set: &mut WriteSet, outcomes: Vec<(InvolvementId, Outcome)>, withdrawn: &[InvolvementId], counts: &DecisionCounts) {
     let mut done: HashSet<InvolvementId> = withdrawn.iter().copied().collect();
     for (id, outcome) in outcomes.into_iter().rev() {
@@ -1067,19 +1083,19 @@ impl Engine {
             let state = &mut *guard;
             let fingerprint = braid_store::record_fingerprint(&submission.agency, &record.record_ref);
             pending.records_added.push(fingerprint);
-            let changes = match &existing {
+            let (changes, history) = match existing {
                 Some(stored) if stored.content_hash == record.content_hash => {
                     ack.unchanged += 1;
                     continue;
                 }
                 Some(stored) => {
-                    pending.remove_record(&submission.agency, &record.record_ref, stored);
+                    pending.remove_record(&submission.agency, &record.record_ref, &stored);
                     ack.replaced += 1;
-                    stored.changes.saturating_add(1)
+                    (stored.changes.saturating_add(1), replaced_history(stored))
                 }
                 None => {
                     ack.accepted += 1;
-                    0
+                    (0, Vec::new())
                 }
             };
             let mut ids = Vec::with_capacity(record.involvements.len());
@@ -1112,6 +1128,7 @@ impl Engine {
                     agency_type: submission.agency_type.clone(),
                     stored_ms: crate::audit::now_ms(),
                     changes,
+                    history,
                 },
             );
         }

@@ -32,6 +32,11 @@ pub(crate) struct PreparedFacts {
 }
 
 impl PreparedFacts {
+    /// The record's concern status, in words.
+    pub(crate) fn concern_name(&self) -> &'static str {
+        self.concern.name()
+    }
+
     pub(crate) fn into_record(self, agency: u16, record_ref: String, involvements: Vec<u64>) -> RecordFacts {
         RecordFacts {
             agency,
@@ -631,6 +636,15 @@ impl Engine {
                 concern: facts.concern.name().to_owned(),
                 fields,
                 confidence: confidence.to_owned(),
+                history: stored_record
+                    .history
+                    .iter()
+                    .map(|version| v1::PanelRecordVersion {
+                        stored: (version.stored_ms > 0).then(|| wire_date(i32::try_from(version.stored_ms / 86_400_000).unwrap_or(0))),
+                        case_type: version.case_type,
+                        concern: version.concern.clone(),
+                    })
+                    .collect(),
             });
         }
         out.outside = outside_counts(outside);
@@ -1299,16 +1313,23 @@ pub(crate) struct FreshnessCounts {
     pub(crate) current: u64,
     pub(crate) current_unchanged: u64,
     pub(crate) changed: u64,
+    pub(crate) reclassified: u64,
 }
 
 impl FreshnessCounts {
     /// The counts as published: 1–4 as `<5`; a count that is part of
     /// another (current of records, unchanged of current, changed of
-    /// records) withheld as `*` where the difference would be 1 to 4.
-    pub(crate) fn published(&self) -> [String; 4] {
+    /// records, reclassified of changed) withheld as `*` where the
+    /// difference would be 1 to 4.
+    pub(crate) fn published(&self) -> [String; 5] {
         let small = |v: u64| (1..=4).contains(&v);
-        let mut cells = [self.records, self.current, self.current_unchanged, self.changed].map(|v| if small(v) { "<5".to_owned() } else { v.to_string() });
-        let within = [(1, 0, self.records - self.current), (2, 1, self.current - self.current_unchanged), (3, 0, self.records - self.changed)];
+        let mut cells = [self.records, self.current, self.current_unchanged, self.changed, self.reclassified].map(|v| if small(v) { "<5".to_owned() } else { v.to_string() });
+        let within = [
+            (1, 0, self.records - self.current),
+            (2, 1, self.current - self.current_unchanged),
+            (3, 0, self.records - self.changed),
+            (4, 3, self.changed - self.reclassified),
+        ];
         for (part, whole, difference) in within {
             // Only an exact whole gives an exact difference away.
             let exact = cells[whole] != "<5" && cells[whole] != "*";
@@ -1316,9 +1337,12 @@ impl FreshnessCounts {
                 cells[part] = "*".to_owned();
             }
         }
-        // Once current is withheld, "unchanged" must not pin it either.
-        if cells[1] == "*" && cells[2] != "<5" && cells[2] != "0" {
-            cells[2] = "*".to_owned();
+        // Once a whole is withheld, its part must not pin it either
+        // (current → unchanged, changed → reclassified).
+        for (whole, part) in [(1, 2), (3, 4)] {
+            if cells[whole] == "*" && cells[part] != "<5" && cells[part] != "0" {
+                cells[part] = "*".to_owned();
+            }
         }
         cells
     }
@@ -1343,13 +1367,14 @@ impl Engine {
             counts.current += u64::from(current);
             counts.current_unchanged += u64::from(current && stored.stored_ms != 0 && now.saturating_sub(stored.stored_ms) >= window_ms);
             counts.changed += u64::from(stored.changes > 0);
+            counts.reclassified += u64::from(stored.changes > 0 && stored.history.iter().any(|version| version.case_type != record.case_type));
             Ok(())
         })?;
         Ok(v1::FreshnessResponse {
             agencies: rows
                 .into_iter()
                 .map(|(agency, agency_type, last_ms, counts)| {
-                    let [records, current, current_unchanged, changed] = counts.published();
+                    let [records, current, current_unchanged, changed, reclassified] = counts.published();
                     v1::AgencyFreshness {
                         agency,
                         agency_type,
@@ -1358,12 +1383,13 @@ impl Engine {
                         current,
                         current_unchanged,
                         changed,
+                        reclassified,
                     }
                 })
                 .collect(),
             months,
             legend: format!(
-                "records per agency; current: concern status Current; unchanged: of those, not changed for {months} months or more; changed: re-sent with changed content at least once; <5: between 1 and 4; *: withheld so that no <5 can be worked out by subtraction"
+                "records per agency; current: concern status Current; unchanged: of those, not changed for {months} months or more; changed: re-sent with changed content at least once; reclassified: of those, with a changed case type; <5: between 1 and 4; *: withheld so that no <5 can be worked out by subtraction"
             ),
         })
     }
@@ -1375,12 +1401,15 @@ mod freshness_tests {
 
     #[test]
     fn nested_counts_never_give_a_small_difference_away() {
-        let c = |records, current, current_unchanged, changed| FreshnessCounts { records, current, current_unchanged, changed };
-        assert_eq!(c(40, 20, 10, 0).published(), ["40", "20", "10", "0"]);
-        assert_eq!(c(40, 38, 10, 0).published(), ["40", "*", "*", "0"], "2 not current would follow");
-        assert_eq!(c(40, 20, 17, 40).published(), ["40", "20", "*", "40"], "3 current and changed would follow");
-        assert_eq!(c(3, 3, 0, 0).published(), ["<5", "<5", "0", "0"]);
-        assert_eq!(c(9, 9, 9, 7).published(), ["9", "9", "9", "*"]);
+        let c = |records, current, current_unchanged, changed, reclassified| FreshnessCounts { records, current, current_unchanged, changed, reclassified };
+        assert_eq!(c(40, 20, 10, 0, 0).published(), ["40", "20", "10", "0", "0"]);
+        assert_eq!(c(40, 38, 10, 0, 0).published(), ["40", "*", "*", "0", "0"], "2 not current would follow");
+        assert_eq!(c(40, 20, 17, 40, 40).published(), ["40", "20", "*", "40", "40"], "3 current and changed would follow");
+        assert_eq!(c(3, 3, 0, 0, 0).published(), ["<5", "<5", "0", "0", "0"]);
+        assert_eq!(c(9, 9, 9, 7, 7).published(), ["9", "9", "9", "*", "*"], "2 unchanged would follow, and reclassified would pin changed");
+        assert_eq!(c(40, 20, 10, 12, 7).published(), ["40", "20", "10", "12", "7"]);
+        assert_eq!(c(40, 20, 10, 12, 10).published(), ["40", "20", "10", "12", "*"], "2 changed but not reclassified would follow");
+        assert_eq!(c(40, 20, 10, 12, 3).published(), ["40", "20", "10", "12", "<5"]);
     }
 }
 
