@@ -4,6 +4,11 @@
 //! Agency-side commands (`agency pseudonymise`) run on the agency's premises
 //! and are the only place raw identity is read. Start at [`Command`].
 
+/// `braid demo` embeds a node, and pseudonymisation allocates per row:
+/// the same allocator as `braid-node`.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod admin;
 mod agency;
 mod audit;

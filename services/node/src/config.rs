@@ -64,9 +64,10 @@ pub struct NodeConfig {
     #[serde(skip)]
     pub insecure_dev: bool,
     /// Answer calls that change nothing without auditing them: only for the
-    /// benchmark that measures what the audit costs. Never set from a file,
-    /// the environment or a flag.
-    #[doc(hidden)]
+    /// benchmark that measures what the audit costs, and only in a build
+    /// with the `benchmark-baseline` feature. Never set from a file, the
+    /// environment or a flag.
+    #[cfg(feature = "benchmark-baseline")]
     #[serde(skip)]
     pub unaudited_reads_for_benchmarks: bool,
 }
@@ -184,6 +185,7 @@ impl Default for NodeConfig {
             operations_listen: Some(SocketAddr::from(([127, 0, 0, 1], 7444))),
             backups_dir: None,
             insecure_dev: false,
+            #[cfg(feature = "benchmark-baseline")]
             unaudited_reads_for_benchmarks: false,
         }
     }

@@ -241,8 +241,9 @@ impl Gate {
     }
 
     /// Stops auditing calls that change nothing, so that a benchmark can
-    /// measure what the audit costs. Never used by the node itself.
-    #[doc(hidden)]
+    /// measure what the audit costs (builds with `benchmark-baseline`
+    /// only). Never used by the node itself.
+    #[cfg(feature = "benchmark-baseline")]
     pub fn skip_read_audit_for_benchmarks(&mut self) {
         self.audit_reads = false;
     }

@@ -257,6 +257,7 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
     if config.agencies.is_empty() {
         tracing::warn!("no [agencies] in the config: each upload's agency type is taken from the upload itself (set [agencies] in production)");
     }
+    #[cfg(feature = "benchmark-baseline")]
     if config.unaudited_reads_for_benchmarks {
         tracing::warn!("reads are NOT audited: a benchmark baseline, never a deployment");
         gate.skip_read_audit_for_benchmarks();
@@ -453,9 +454,3 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
     })
 }
 
-/// The node allocates many small, short-lived buffers per batch (records,
-/// write sets, evidence); mimalloc handles that pattern with far less
-/// overhead than the system allocator. Every binary that embeds the node
-/// (braid-node, braid, the tests and benches) uses it.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -1,6 +1,10 @@
 //! What the bench binaries share: a store built from synthetic agencies'
 //! extracts through the engine, as uploads would build it.
 
+/// The allocator `braid-node` runs with, so the figures are its figures.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use braid_node::engine::{Engine, Submission};
 use braid_pseudonym::{pseudonymise_extract, Keys, SchemeSecret};
 use braid_synth::{generate, NoiseLevel, SynthConfig};
