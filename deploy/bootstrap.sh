@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Installs the system packages Braid needs to build: libclang (bindgen, for the
-# RocksDB bindings) and Debian's RocksDB library. Safe to run repeatedly: it does
-# nothing when the packages are already present.
+# Installs the system packages Braid needs to build and test: libclang (bindgen,
+# for the RocksDB bindings), Debian's RocksDB library, and Chromium with its
+# WebDriver (the web console's tests drive a real browser). Safe to run
+# repeatedly: it does nothing when the packages are already present.
 set -euo pipefail
 
-packages=(libclang-dev librocksdb-dev pkg-config)
+packages=(libclang-dev librocksdb-dev pkg-config chromium chromium-driver)
 missing=()
 for package in "${packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then

@@ -13,6 +13,7 @@ mod admin;
 mod agency;
 mod audit;
 mod connect;
+mod console;
 mod convert;
 mod demo;
 mod eval;
@@ -99,6 +100,20 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: audit::AuditCommand,
+    },
+    /// The panel's web console, on this machine: prints a one-time link to
+    /// open in a browser here. It acts as the holder of --tls (a panel
+    /// member's bundle) over mTLS, as `braid panel` does; every page asks
+    /// the node, which audits it with the purpose given at the start.
+    Console {
+        #[command(flatten)]
+        node: connect::NodeArgs,
+        /// Where to listen: loopback only (port 0 picks a free one).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: std::net::SocketAddr,
+        /// The partnership to offer on the start page.
+        #[arg(long)]
+        partnership: Option<String>,
     },
     /// Run the whole flow on synthetic data with an embedded node.
     Demo {
@@ -511,6 +526,7 @@ async fn main() -> Result<()> {
         },
         Command::Audit { command } => audit::run(command).await,
         Command::Eval { truth, clusters, reid, signals, json } => eval::eval_command(&truth, &clusters, &reid, signals.as_deref(), json),
+        Command::Console { node, listen, partnership } => console::run(node, listen, partnership).await,
         Command::Demo { children, seed, keep } => demo::run(children, seed, keep).await,
     }
 }

@@ -75,7 +75,7 @@ enum Subject {
     Record(v1::RecordSubject),
 }
 
-async fn client(node: &NodeArgs) -> Result<PanelServiceClient<Transport>> {
+pub(crate) async fn client(node: &NodeArgs) -> Result<PanelServiceClient<Transport>> {
     Ok(PanelServiceClient::new(connect::connect(node).await?)
         .max_decoding_message_size(256 * 1024 * 1024))
 }
@@ -108,11 +108,11 @@ fn parse_date(text: &str) -> Result<v1::Date> {
     })
 }
 
-fn case_type_name(number: i32) -> &'static str {
+pub(crate) fn case_type_name(number: i32) -> &'static str {
     braid_signals::CaseType::from_number(number).map_or("?", braid_signals::CaseType::name)
 }
 
-fn outside_text(outside: &[v1::OutsideCount]) -> Vec<String> {
+pub(crate) fn outside_text(outside: &[v1::OutsideCount]) -> Vec<String> {
     outside
         .iter()
         .map(|o| {

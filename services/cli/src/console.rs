@@ -1,0 +1,438 @@
+//! `braid console`: the panel's web console, served on the user's own
+//! machine. It talks to the node exactly as `braid panel` does — over mTLS
+//! as the holder of the certificate bundle, every call with the panel's
+//! purpose and case reference, every call audited by the node — and keeps
+//! nothing on disk.
+//!
+//! Who may use the page: only a browser on this machine that opened the
+//! one-time link the console printed. The listener binds loopback only;
+//! every request must name the console's own host and port (no DNS
+//! rebinding); the link's token is exchanged once for a session cookie
+//! (HttpOnly, SameSite=Strict); every form carries the session's CSRF
+//! token; every answer carries a Content-Security-Policy that allows only
+//! the console's own stylesheet (no script, no external font, image or
+//! style), so the page works offline.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, Result};
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, Request, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::Router;
+use braid_proto::v1;
+use maud::{html, Markup, DOCTYPE};
+
+use crate::connect::NodeArgs;
+use crate::convert::role_name;
+use crate::panel::{case_type_name, outside_text};
+
+/// The session cookie's name.
+const COOKIE: &str = "braid_session";
+
+const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+const STYLE: &str = include_str!("console.css");
+
+/// The signal kinds, as the node names them, with the words a panel reads.
+const KINDS: [(&str, &str); 6] = [
+    ("revictimisation", "Re-victimisation"),
+    ("victim-hsb-overlap", "Victim who also displays harmful sexual behaviour"),
+    ("victim-as-offender", "Victim recorded as offender"),
+    ("shared-perpetrator", "Shared perpetrator"),
+    ("network", "Network"),
+    ("classification-conflict", "CSA/CSE classification conflict"),
+];
+
+/// Why and for which meeting the panel is looking: asked at the start of a
+/// session, shown on every page and sent with every call.
+#[derive(Clone, Debug)]
+struct Purpose {
+    partnership: String,
+    purpose: String,
+    case_reference: String,
+}
+
+struct Session {
+    csrf: String,
+    purpose: Option<Purpose>,
+}
+
+struct Console {
+    node: NodeArgs,
+    /// The host header every request must carry (`127.0.0.1:PORT`).
+    hosts: [String; 2],
+    /// The one-time token of the printed link; taken when used.
+    token: Mutex<Option<String>>,
+    sessions: Mutex<HashMap<String, Session>>,
+    partnership: Option<String>,
+}
+
+fn random_hex() -> String {
+    let bytes: [u8; 32] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Equal strings, compared in time that does not depend on where they
+/// differ.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Serves the console on `listen` (loopback only) until interrupted.
+pub async fn run(node: NodeArgs, listen: SocketAddr, partnership: Option<String>) -> Result<()> {
+    anyhow::ensure!(listen.ip().is_loopback(), "the console listens on this machine only: give a loopback address such as 127.0.0.1:0");
+    node.tls.as_ref().context("give --tls: the console acts as the holder of a certificate bundle")?;
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("listen on {listen}"))?;
+    let address = listener.local_addr()?;
+    let token = random_hex();
+    let console = Arc::new(Console {
+        node,
+        hosts: [format!("127.0.0.1:{}", address.port()), format!("localhost:{}", address.port())],
+        token: Mutex::new(Some(token.clone())),
+        sessions: Mutex::new(HashMap::new()),
+        partnership,
+    });
+    let app = Router::new()
+        .route("/", get(enter))
+        .route("/start", get(start_page).post(start))
+        .route("/signals", get(signals_page))
+        .route("/profile/{id}", get(profile_page))
+        .route("/style.css", get(style))
+        .layer(middleware::from_fn_with_state(Arc::clone(&console), guard))
+        .with_state(console);
+    println!("braid console: open http://127.0.0.1:{}/?token={token}", address.port());
+    println!("(the link works once, in one browser on this machine; stop the console with Ctrl-C)");
+    use std::io::Write;
+    std::io::stdout().flush().ok();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .context("serve the console")
+}
+
+/// Every request: the right host, then a session (but for the entry link
+/// and the stylesheet); every answer: the security headers.
+async fn guard(State(console): State<Arc<Console>>, request: Request<axum::body::Body>, next: Next) -> Response {
+    let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    let mut response = if !console.hosts.iter().any(|h| h == host) {
+        (StatusCode::MISDIRECTED_REQUEST, "this console answers only at its own address on this machine").into_response()
+    } else if matches!(request.uri().path(), "/" | "/style.css") || session_of(&console, request.headers()).is_some() {
+        next.run(request).await
+    } else {
+        (StatusCode::FORBIDDEN, page_without_session("Open the link `braid console` printed to start a session.")).into_response()
+    };
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    response
+}
+
+/// The session id the request's cookie names, if it is one of ours.
+fn session_of(console: &Console, headers: &HeaderMap) -> Option<String> {
+    let cookies = headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).map(str::trim);
+    let id = cookies.filter_map(|c| c.strip_prefix(COOKIE).and_then(|rest| rest.strip_prefix('='))).next()?;
+    let sessions = console.sessions.lock().ok()?;
+    sessions.keys().find(|known| same(known, id)).cloned()
+}
+
+#[derive(serde::Deserialize)]
+struct Entry {
+    token: Option<String>,
+}
+
+/// `/?token=…`: the printed link, good once, exchanged for a session.
+async fn enter(State(console): State<Arc<Console>>, headers: HeaderMap, Query(entry): Query<Entry>) -> Response {
+    if session_of(&console, &headers).is_some() {
+        return Redirect::to("/signals").into_response();
+    }
+    let Some(offered) = entry.token else {
+        return (StatusCode::FORBIDDEN, page_without_session("Open the link `braid console` printed to start a session.")).into_response();
+    };
+    let taken = {
+        let mut token = console.token.lock().expect("token lock");
+        match token.as_deref() {
+            Some(expected) if same(expected, &offered) => token.take().is_some(),
+            _ => false,
+        }
+    };
+    if !taken {
+        return (
+            StatusCode::FORBIDDEN,
+            page_without_session("That link has been used or is not this console's. Start `braid console` again for a new one."),
+        )
+            .into_response();
+    }
+    let id = random_hex();
+    console.sessions.lock().expect("sessions lock").insert(id.clone(), Session { csrf: random_hex(), purpose: None });
+    let mut response = Redirect::to("/start").into_response();
+    let cookie = format!("{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/");
+    response.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).expect("cookie header"));
+    response
+}
+
+fn with_session<T>(console: &Console, headers: &HeaderMap, read: impl FnOnce(&mut Session) -> T) -> Option<T> {
+    let id = session_of(console, headers)?;
+    let mut sessions = console.sessions.lock().ok()?;
+    sessions.get_mut(&id).map(read)
+}
+
+/// The purpose form.
+async fn start_page(State(console): State<Arc<Console>>, headers: HeaderMap) -> Response {
+    let Some((csrf, purpose)) = with_session(&console, &headers, |s| (s.csrf.clone(), s.purpose.clone())) else {
+        return StatusCode::FORBIDDEN.into_response();
+    };
+    let partnership = purpose.as_ref().map(|p| p.partnership.clone()).or_else(|| console.partnership.clone()).unwrap_or_default();
+    page(
+        "Start",
+        purpose.as_ref(),
+        html! {
+            h1 { "Why are you looking?" }
+            p { "Every page you open is recorded in the audit log with the purpose and the case or meeting reference you give here." }
+            form method="post" action="/start" {
+                input type="hidden" name="csrf" value=(csrf);
+                label for="partnership" { "Partnership" }
+                input id="partnership" name="partnership" required value=(partnership);
+                label for="purpose" { "Purpose" }
+                input id="purpose" name="purpose" required maxlength="500" placeholder="e.g. monthly CSE panel review" value=(purpose.as_ref().map(|p| p.purpose.as_str()).unwrap_or(""));
+                label for="case_reference" { "Case or meeting reference" }
+                input id="case_reference" name="case_reference" required maxlength="100" value=(purpose.as_ref().map(|p| p.case_reference.as_str()).unwrap_or(""));
+                button type="submit" { "Continue" }
+            }
+        },
+    )
+    .into_response()
+}
+
+#[derive(serde::Deserialize)]
+struct StartForm {
+    csrf: String,
+    partnership: String,
+    purpose: String,
+    case_reference: String,
+}
+
+async fn start(State(console): State<Arc<Console>>, headers: HeaderMap, Form(form): Form<StartForm>) -> Response {
+    let fields = [(&form.partnership, 100), (&form.purpose, 500), (&form.case_reference, 100)];
+    if fields.iter().any(|(value, most)| value.trim().is_empty() || value.chars().count() > *most) {
+        return (StatusCode::BAD_REQUEST, "give a partnership, a purpose (at most 500 characters) and a reference (at most 100)").into_response();
+    }
+    let accepted = with_session(&console, &headers, |session| {
+        if !same(&session.csrf, &form.csrf) {
+            return false;
+        }
+        session.purpose = Some(Purpose {
+            partnership: form.partnership.trim().to_owned(),
+            purpose: form.purpose.trim().to_owned(),
+            case_reference: form.case_reference.trim().to_owned(),
+        });
+        true
+    });
+    match accepted {
+        Some(true) => Redirect::to("/signals").into_response(),
+        _ => (StatusCode::FORBIDDEN, "this form did not come from this console's page").into_response(),
+    }
+}
+
+fn context(purpose: &Purpose) -> Option<v1::PanelContext> {
+    Some(v1::PanelContext {
+        partnership: purpose.partnership.clone(),
+        purpose: purpose.purpose.clone(),
+        case_reference: purpose.case_reference.clone(),
+    })
+}
+
+/// The session's purpose, or a redirect to ask for it.
+fn purpose_or_start(console: &Console, headers: &HeaderMap) -> Result<Purpose, Response> {
+    with_session(console, headers, |s| s.purpose.clone()).flatten().ok_or_else(|| Redirect::to("/start").into_response())
+}
+
+#[derive(serde::Deserialize, Default)]
+struct SignalFilter {
+    kind: Option<String>,
+    current: Option<String>,
+}
+
+async fn signals_page(State(console): State<Arc<Console>>, headers: HeaderMap, Query(filter): Query<SignalFilter>) -> Response {
+    let purpose = match purpose_or_start(&console, &headers) {
+        Ok(purpose) => purpose,
+        Err(redirect) => return redirect,
+    };
+    let kind = filter.kind.filter(|k| KINDS.iter().any(|(name, _)| name == k));
+    let current_only = filter.current.is_some();
+    let request = v1::SignalsRequest {
+        context: context(&purpose),
+        kinds: kind.iter().cloned().collect(),
+        limit: 200,
+        current_only,
+        ..v1::SignalsRequest::default()
+    };
+    let answer = match crate::panel::client(&console.node).await {
+        Ok(mut client) => client.signals(request).await.map(tonic::Response::into_inner).map_err(|status| status.message().to_owned()),
+        Err(error) => Err(format!("{error:#}")),
+    };
+    let body = match answer {
+        Err(message) => refused(&message),
+        Ok(answer) => html! {
+            h1 { "Signals" }
+            form method="get" action="/signals" class="filters" {
+                label for="kind" { "Kind" }
+                select id="kind" name="kind" {
+                    option value="" { "All kinds" }
+                    @for (name, words) in KINDS {
+                        option value=(name) selected[kind.as_deref() == Some(name)] { (words) }
+                    }
+                }
+                label class="check" {
+                    input type="checkbox" name="current" value="1" checked[current_only];
+                    " Current only"
+                }
+                button type="submit" { "Show" }
+            }
+            @if answer.signals.is_empty() {
+                p { "No signals match." }
+            } @else {
+                p { (answer.signals.len()) " signal(s), newest evidence first." }
+                table {
+                    thead { tr { th scope="col" { "Kind" } th scope="col" { "About" } th scope="col" { "Detail" } th scope="col" { "Status" } th scope="col" { "Evidence from" } th scope="col" { "to" } th scope="col" { "Weakest link" } } }
+                    tbody {
+                        @for s in &answer.signals {
+                            tr {
+                                td { (kind_words(&s.kind)) }
+                                td { a href=(format!("/profile/{}", s.profile_id)) { (s.profile_id) } }
+                                td { (s.detail) }
+                                td { (s.status) }
+                                td { (date_words(s.first.as_ref())) }
+                                td { (date_words(s.last.as_ref())) }
+                                td { (s.weakest_link) }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    };
+    page("Signals", Some(&purpose), body).into_response()
+}
+
+async fn profile_page(State(console): State<Arc<Console>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let purpose = match purpose_or_start(&console, &headers) {
+        Ok(purpose) => purpose,
+        Err(redirect) => return redirect,
+    };
+    if id.len() > 20 || !id.starts_with('P') || !id[1..].chars().all(|c| c.is_ascii_digit()) {
+        return (StatusCode::BAD_REQUEST, page("Profile", Some(&purpose), refused("A profile id looks like P0000123."))).into_response();
+    }
+    let request = v1::ProfileRequest {
+        context: context(&purpose),
+        subject: Some(v1::profile_request::Subject::ProfileId(id.clone())),
+    };
+    let answer = match crate::panel::client(&console.node).await {
+        Ok(mut client) => client.profile(request).await.map(tonic::Response::into_inner).map_err(|status| status.message().to_owned()),
+        Err(error) => Err(format!("{error:#}")),
+    };
+    let body = match answer {
+        Err(message) => refused(&message),
+        Ok(answer) => html! {
+            @for p in &answer.profiles {
+                h1 { "Profile " (p.profile_id) }
+                p { (p.records.len()) " record(s) held by the partnership." }
+                table {
+                    thead { tr { th scope="col" { "Agency" } th scope="col" { "Role" } th scope="col" { "Case type" } th scope="col" { "Referred" } th scope="col" { "Concern" } th scope="col" { "Link" } th scope="col" { "Earlier versions" } } }
+                    tbody {
+                        @for r in &p.records {
+                            tr {
+                                td { (r.agency) " (" (r.agency_type.replace('_', " ")) ")" }
+                                td { (role_name(r.role).replace('_', " ")) }
+                                td { (case_type_name(r.case_type)) }
+                                td { (date_words(r.referral_date.as_ref())) }
+                                td { (r.concern) }
+                                td { (r.confidence) }
+                                td {
+                                    @for v in &r.history {
+                                        (case_type_name(v.case_type)) " (" (v.concern) ", " (date_words(v.stored.as_ref())) ") "
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                @if p.records_not_shown > 0 { p { "… and " (p.records_not_shown) " older records." } }
+                @for line in outside_text(&p.outside) { p class="outside" { (line) } }
+                h2 { "Signals" }
+                @if p.signals.is_empty() {
+                    p { "No signals." }
+                } @else {
+                    ul {
+                        @for s in &p.signals {
+                            li { (kind_words(&s.kind)) ": " (s.detail) " — " (s.status) ", " (date_words(s.first.as_ref())) " to " (date_words(s.last.as_ref())) " (weakest link: " (s.weakest_link) ")" }
+                        }
+                    }
+                }
+            }
+        },
+    };
+    page("Profile", Some(&purpose), body).into_response()
+}
+
+async fn style() -> Response {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE).into_response()
+}
+
+fn kind_words(kind: &str) -> &str {
+    KINDS.iter().find(|(name, _)| *name == kind).map_or(kind, |(_, words)| words)
+}
+
+/// A date as people read it: 12 March 2025.
+fn date_words(date: Option<&v1::Date>) -> String {
+    const MONTHS: [&str; 12] = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
+    match date {
+        Some(d) if (1..=12).contains(&d.month) => format!("{} {} {}", d.day, MONTHS[(d.month - 1) as usize], d.year),
+        _ => "not recorded".to_owned(),
+    }
+}
+
+fn refused(message: &str) -> Markup {
+    html! { div class="refused" role="alert" { h1 { "The node did not answer" } p { (message) } } }
+}
+
+fn page_without_session(message: &str) -> Html<String> {
+    page("Braid", None, html! { h1 { "Braid console" } p { (message) } })
+}
+
+fn page(title: &str, purpose: Option<&Purpose>, body: Markup) -> Html<String> {
+    Html(page_markup(title, purpose, body).into_string())
+}
+
+fn page_markup(title: &str, purpose: Option<&Purpose>, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en-GB" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " — Braid" }
+                link rel="stylesheet" href="/style.css";
+            }
+            body {
+                header {
+                    span class="brand" { "Braid" }
+                    @if let Some(p) = purpose {
+                        nav aria-label="Pages" { a href="/signals" { "Signals" } " " a href="/start" { "Change purpose" } }
+                        p class="purpose" { "Partnership " strong { (p.partnership) } " · Purpose: " strong { (p.purpose) } " · Reference: " strong { (p.case_reference) } }
+                    }
+                }
+                main { (body) }
+            }
+        }
+    }
+}

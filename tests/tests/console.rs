@@ -1,0 +1,200 @@
+//! The panel's web console (`braid console`) in a real browser — headless
+//! Chromium driven through chromedriver (`deploy/bootstrap.sh` installs
+//! both) — against a real node serving mTLS over RocksDB: the one-time link
+//! starts a session, the purpose asked first is shown on every page and
+//! recorded by the node with every call, signals link to profiles; and
+//! nothing gets in without the link, from another host name, or by a form
+//! from elsewhere.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use braid_tests::*;
+use fantoccini::{ClientBuilder, Locator};
+
+/// A child process killed when the test ends, however it ends.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address").port()
+}
+
+/// One HTTP/1.1 exchange: (status, header block in lower case, body).
+fn http(port: u16, method: &str, path: &str, host: &str, cookie: Option<&str>, body: &str) -> (u16, String, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the console");
+    stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    if !body.is_empty() {
+        request.push_str("Content-Type: application/x-www-form-urlencoded\r\n");
+    }
+    if let Some(cookie) = cookie {
+        request.push_str(&format!("Cookie: {cookie}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes()).expect("send");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read");
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("status");
+    (status, head.to_lowercase(), body.to_owned())
+}
+
+/// Waits until something listens on `port`.
+fn wait_for(port: u16, what: &str) {
+    for _ in 0..200 {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{what} did not start listening on port {port}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panel_reads_signals_and_a_profile_in_a_browser_and_nothing_else_gets_in() {
+    let chromedriver = std::path::Path::new("/usr/bin/chromedriver");
+    assert!(chromedriver.exists(), "no /usr/bin/chromedriver: run deploy/bootstrap.sh, which installs chromium and chromium-driver");
+    let prepared = prepare(400);
+    let keys = prepared.path("keys");
+    let data = tempfile::tempdir().expect("data dir");
+    let node = start_panel_node(&keys, data.path()).await;
+    let url = node.url();
+    for agency in AGENCIES {
+        let (k, u, file) = (keys.clone(), url.clone(), prepared.path(&format!("{agency}.bpx")));
+        blocking(move || ok(&upload(&k, &u, agency, &file))).await;
+    }
+
+    // The console prints its one-time link.
+    let mut child = Command::new(braid_binary())
+        .args(["console", "--node", &url, "--tls", &format!("{keys}/panel-north"), "--partnership", "north"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start braid console");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let _console = Running(child);
+    let first = lines.next().expect("a line").expect("read");
+    let link = first.split_whitespace().find(|w| w.starts_with("http://")).unwrap_or_else(|| panic!("no link in {first:?}")).to_owned();
+    let port: u16 = link.trim_start_matches("http://127.0.0.1:").split('/').next().and_then(|p| p.parse().ok()).expect("port");
+    let host = format!("127.0.0.1:{port}");
+    let token = link.split("token=").nth(1).expect("token").to_owned();
+
+    // Without the link there is no session, and every answer carries the
+    // security headers; another host name is refused (DNS rebinding); a
+    // wrong token is refused without using up the right one.
+    let (status, head, _) = http(port, "GET", "/signals", &host, None, "");
+    assert_eq!(status, 403, "{head}");
+    assert!(head.contains("content-security-policy: default-src 'none'; style-src 'self'"), "{head}");
+    assert!(head.contains("x-frame-options: deny") && head.contains("cache-control: no-store"), "{head}");
+    let (status, _, _) = http(port, "GET", &format!("/?token={token}"), &format!("attacker.example:{port}"), None, "");
+    assert_eq!(status, 421, "another host name must be refused");
+    let (status, _, _) = http(port, "GET", "/?token=0000", &host, None, "");
+    assert_eq!(status, 403);
+
+    // A real browser opens the link.
+    let driver_port = free_port();
+    let driver = Running(
+        Command::new(chromedriver).arg(format!("--port={driver_port}")).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("start chromedriver"),
+    );
+    wait_for(driver_port, "chromedriver");
+    let profile_dir = tempfile::tempdir().expect("browser profile");
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "goog:chromeOptions".to_owned(),
+        serde_json::json!({
+            "binary": "/usr/bin/chromium",
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
+                "--window-size=1280,900", format!("--user-data-dir={}", profile_dir.path().display()),
+            ],
+        }),
+    );
+    let browser = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(capabilities)
+        .connect(&format!("http://127.0.0.1:{driver_port}"))
+        .await
+        .expect("a browser session");
+
+    browser.goto(&link).await.expect("open the link");
+    let current = browser.current_url().await.expect("url");
+    assert_eq!(current.path(), "/start", "the link leads to the purpose form");
+    // The link is spent.
+    let (status, _, _) = http(port, "GET", &format!("/?token={token}"), &host, None, "");
+    assert_eq!(status, 403, "the link works once");
+    // The session cookie is HttpOnly and SameSite=Strict.
+    let cookie = browser.get_named_cookie("braid_session").await.expect("the session cookie");
+    assert_eq!(cookie.http_only(), Some(true));
+    assert_eq!(format!("{:?}", cookie.same_site()), "Some(Strict)");
+    let session = format!("braid_session={}", cookie.value());
+
+    // A form posted without the page's CSRF token is refused, even with
+    // the session cookie.
+    let (status, _, _) = http(port, "POST", "/start", &host, Some(&session), "csrf=forged&partnership=north&purpose=x&case_reference=y");
+    assert_eq!(status, 403, "a form from elsewhere must be refused");
+
+    let purpose = "console test: monthly CSE panel";
+    browser.find(Locator::Id("purpose")).await.expect("purpose field").send_keys(purpose).await.expect("type");
+    browser.find(Locator::Id("case_reference")).await.expect("reference field").send_keys("MACE-26-12").await.expect("type");
+    browser.find(Locator::Css("button[type=submit]")).await.expect("continue").click().await.expect("click");
+
+    // Signals, newest first, each linking to its profile; the purpose on
+    // the page.
+    let heading = browser.find(Locator::Css("main h1")).await.expect("heading").text().await.expect("text");
+    assert_eq!(heading, "Signals");
+    let banner = browser.find(Locator::Css("header .purpose")).await.expect("purpose banner").text().await.expect("text");
+    assert!(banner.contains(purpose) && banner.contains("MACE-26-12"), "{banner}");
+    let rows = browser.find_all(Locator::Css("main table tbody tr")).await.expect("rows");
+    assert!(!rows.is_empty(), "synthetic data of 400 children raises signals");
+    // Filter by kind through the form.
+    let select = browser.find(Locator::Id("kind")).await.expect("kind filter");
+    select.select_by_value("revictimisation").await.expect("choose a kind");
+    browser.find(Locator::Css("form.filters button")).await.expect("show").click().await.expect("click");
+    let kinds: Vec<String> = {
+        let mut out = Vec::new();
+        for cell in browser.find_all(Locator::Css("main table tbody tr td:first-child")).await.expect("cells") {
+            out.push(cell.text().await.expect("text"));
+        }
+        out
+    };
+    assert!(!kinds.is_empty() && kinds.iter().all(|k| k == "Re-victimisation"), "{kinds:?}");
+
+    // A profile: records by agency, dates as people read them.
+    browser.find(Locator::Css("main table tbody tr td a")).await.expect("a profile link").click().await.expect("click");
+    let heading = browser.find(Locator::Css("main h1")).await.expect("heading").text().await.expect("text");
+    assert!(heading.starts_with("Profile P"), "{heading}");
+    let page = browser.source().await.expect("page");
+    assert!(
+        ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"].iter().any(|m| page.contains(m)),
+        "dates in words"
+    );
+    assert!(page.contains("known victim") || page.contains("perpetrator") || page.contains("suspected victim"), "roles in words");
+    let shot = browser.screenshot().await.expect("screenshot");
+    assert!(shot.starts_with(b"\x89PNG"), "a PNG screenshot");
+    std::fs::write(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-profile.png"), &shot).expect("save screenshot");
+    browser.close().await.expect("close the browser");
+    drop(driver);
+
+    // The node audited the console's calls as the panel member's, with the
+    // purpose and reference given in the browser.
+    let (k, u) = (keys.clone(), url.clone());
+    let log = blocking(move || json(&ok(&braid_as(&k, "auditor", &["audit", "log", "--node", &u, "--caller", "panel-north", "--limit", "1000", "--json"])))).await;
+    let entries = log["entries"].as_array().expect("entries");
+    for action in ["panel.signals", "panel.profile"] {
+        assert!(
+            entries.iter().any(|e| e["action"] == action && e["purpose"] == purpose && e["case_reference"] == "MACE-26-12"),
+            "no {action} entry with the console's purpose: {log}"
+        );
+    }
+    node.stop().await.expect("stop");
+}
