@@ -60,6 +60,37 @@ fn wait_for(port: u16, what: &str) {
     panic!("{what} did not start listening on port {port}");
 }
 
+/// Waits until the browser has moved to a page whose URL `arrived` says is
+/// the one a click led to (a click returns before the next page loads).
+async fn arrive(browser: &fantoccini::Client, arrived: impl Fn(&url::Url) -> bool) {
+    for _ in 0..200 {
+        if browser.current_url().await.is_ok_and(|u| arrived(&u)) {
+            if browser.find(Locator::Css("main")).await.is_ok() {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the browser did not reach the expected page: {:?}", browser.current_url().await);
+}
+
+/// Starts `braid console` as the holder of `bundle`; returns it, its
+/// one-time link and its port.
+fn start_console(url: &str, bundle: &str, role: &str) -> (Running, String, u16) {
+    let mut child = Command::new(braid_binary())
+        .args(["console", "--node", url, "--tls", bundle, "--role", role, "--partnership", "north"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start braid console");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let running = Running(child);
+    let first = lines.next().expect("a line").expect("read");
+    let link = first.split_whitespace().find(|w| w.starts_with("http://")).unwrap_or_else(|| panic!("no link in {first:?}")).to_owned();
+    let port: u16 = link.trim_start_matches("http://127.0.0.1:").split('/').next().and_then(|p| p.parse().ok()).expect("port");
+    (running, link, port)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panel_reads_signals_and_a_profile_in_a_browser_and_nothing_else_gets_in() {
     let chromedriver = std::path::Path::new("/usr/bin/chromedriver");
@@ -75,17 +106,7 @@ async fn a_panel_reads_signals_and_a_profile_in_a_browser_and_nothing_else_gets_
     }
 
     // The console prints its one-time link.
-    let mut child = Command::new(braid_binary())
-        .args(["console", "--node", &url, "--tls", &format!("{keys}/panel-north"), "--partnership", "north"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start braid console");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let _console = Running(child);
-    let first = lines.next().expect("a line").expect("read");
-    let link = first.split_whitespace().find(|w| w.starts_with("http://")).unwrap_or_else(|| panic!("no link in {first:?}")).to_owned();
-    let port: u16 = link.trim_start_matches("http://127.0.0.1:").split('/').next().and_then(|p| p.parse().ok()).expect("port");
+    let (_console, link, port) = start_console(&url, &format!("{keys}/panel-north"), "panel");
     let host = format!("127.0.0.1:{port}");
     let token = link.split("token=").nth(1).expect("token").to_owned();
 
@@ -133,10 +154,10 @@ async fn a_panel_reads_signals_and_a_profile_in_a_browser_and_nothing_else_gets_
     let (status, _, _) = http(port, "GET", &format!("/?token={token}"), &host, None, "");
     assert_eq!(status, 403, "the link works once");
     // The session cookie is HttpOnly and SameSite=Strict.
-    let cookie = browser.get_named_cookie("braid_session").await.expect("the session cookie");
+    let cookie = browser.get_named_cookie(&format!("braid_session_{port}")).await.expect("the session cookie");
     assert_eq!(cookie.http_only(), Some(true));
     assert_eq!(format!("{:?}", cookie.same_site()), "Some(Strict)");
-    let session = format!("braid_session={}", cookie.value());
+    let session = format!("braid_session_{port}={}", cookie.value());
 
     // A form posted without the page's CSRF token is refused, even with
     // the session cookie.
@@ -147,6 +168,7 @@ async fn a_panel_reads_signals_and_a_profile_in_a_browser_and_nothing_else_gets_
     browser.find(Locator::Id("purpose")).await.expect("purpose field").send_keys(purpose).await.expect("type");
     browser.find(Locator::Id("case_reference")).await.expect("reference field").send_keys("MACE-26-12").await.expect("type");
     browser.find(Locator::Css("button[type=submit]")).await.expect("continue").click().await.expect("click");
+    arrive(&browser, |u| u.path() == "/signals").await;
 
     // Signals, newest first, each linking to its profile; the purpose on
     // the page.
@@ -160,6 +182,7 @@ async fn a_panel_reads_signals_and_a_profile_in_a_browser_and_nothing_else_gets_
     let select = browser.find(Locator::Id("kind")).await.expect("kind filter");
     select.select_by_value("revictimisation").await.expect("choose a kind");
     browser.find(Locator::Css("form.filters button")).await.expect("show").click().await.expect("click");
+    arrive(&browser, |u| u.query().is_some_and(|q| q.contains("kind=revictimisation"))).await;
     let kinds: Vec<String> = {
         let mut out = Vec::new();
         for cell in browser.find_all(Locator::Css("main table tbody tr td:first-child")).await.expect("cells") {
@@ -171,6 +194,7 @@ async fn a_panel_reads_signals_and_a_profile_in_a_browser_and_nothing_else_gets_
 
     // A profile: records by agency, dates as people read them.
     browser.find(Locator::Css("main table tbody tr td a")).await.expect("a profile link").click().await.expect("click");
+    arrive(&browser, |u| u.path().starts_with("/profile/")).await;
     let heading = browser.find(Locator::Css("main h1")).await.expect("heading").text().await.expect("text");
     assert!(heading.starts_with("Profile P"), "{heading}");
     let page = browser.source().await.expect("page");
@@ -182,6 +206,49 @@ async fn a_panel_reads_signals_and_a_profile_in_a_browser_and_nothing_else_gets_
     let shot = browser.screenshot().await.expect("screenshot");
     assert!(shot.starts_with(b"\x89PNG"), "a PNG screenshot");
     std::fs::write(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-profile.png"), &shot).expect("save screenshot");
+
+    // An auditor's console: the log shows the panel's calls with their
+    // purpose; an entry in full; the whole log verified against a
+    // checkpoint saved earlier, uploaded through the page.
+    let saved = prepared.path("saved.checkpoint");
+    let (k, u, file) = (keys.clone(), url.clone(), saved.clone());
+    blocking(move || ok(&braid_as(&k, "auditor", &["audit", "checkpoint", "--node", &u, "--save", &file]))).await;
+    let (_auditor_console, auditor_link, auditor_port) = start_console(&url, &format!("{keys}/auditor"), "auditor");
+    browser.goto(&auditor_link).await.expect("open the auditor's link");
+    assert_eq!(browser.current_url().await.expect("url").path(), "/audit");
+    // The panel's pages are not the auditor's.
+    let (status, _, _) = http(auditor_port, "GET", "/signals", &format!("127.0.0.1:{auditor_port}"), None, "");
+    assert_eq!(status, 403);
+    browser.find(Locator::Id("action")).await.expect("action filter").send_keys("panel.profile").await.expect("type");
+    browser.find(Locator::Css("form.filters button")).await.expect("show").click().await.expect("click");
+    arrive(&browser, |u| u.query().is_some_and(|q| q.contains("action=panel.profile"))).await;
+    let actions: Vec<String> = {
+        let mut out = Vec::new();
+        for cell in browser.find_all(Locator::Css("main table tbody tr td:nth-child(5)")).await.expect("cells") {
+            out.push(cell.text().await.expect("text"));
+        }
+        out
+    };
+    assert!(!actions.is_empty() && actions.iter().all(|a| a == "panel.profile"), "{actions:?}");
+    let listing = browser.source().await.expect("page");
+    assert!(listing.contains(purpose) && listing.contains("panel-north"), "the panel's purpose in the log");
+    browser.find(Locator::Css("main table tbody tr td a")).await.expect("an entry").click().await.expect("click");
+    arrive(&browser, |u| u.path().starts_with("/audit/entry/")).await;
+    let entry = browser.find(Locator::Css("main dl")).await.expect("the entry").text().await.expect("text");
+    assert!(entry.contains(purpose) && entry.contains("MACE-26-12") && entry.contains("panel.profile"), "{entry}");
+    browser.goto(&format!("http://127.0.0.1:{auditor_port}/audit/verify")).await.expect("verify page");
+    browser.find(Locator::Id("saved")).await.expect("file field").send_keys(&saved).await.expect("choose the file");
+    browser.find(Locator::Css("main form button")).await.expect("verify now").click().await.expect("click");
+    let verdict = browser.wait().for_element(Locator::Css("main [role=status]")).await.expect("a verdict").text().await.expect("text");
+    assert!(verdict.contains("The audit log is intact.") && verdict.contains("consistent with 1 checkpoint"), "{verdict}");
+    // A file that is not a checkpoint is said to be so.
+    let bogus = prepared.path("bogus.checkpoint");
+    std::fs::write(&bogus, "not a checkpoint\n").expect("write");
+    browser.goto(&format!("http://127.0.0.1:{auditor_port}/audit/verify")).await.expect("verify page");
+    browser.find(Locator::Id("saved")).await.expect("file field").send_keys(&bogus).await.expect("choose the file");
+    browser.find(Locator::Css("main form button")).await.expect("verify now").click().await.expect("click");
+    let alert = browser.wait().for_element(Locator::Css("main [role=alert]")).await.expect("an alert").text().await.expect("text");
+    assert!(alert.contains("not a checkpoint"), "{alert}");
     browser.close().await.expect("close the browser");
     drop(driver);
 

@@ -116,26 +116,26 @@ pub enum AuditCommand {
     },
 }
 
-async fn client(node: &NodeArgs) -> Result<AuditServiceClient<Transport>> {
+pub(crate) async fn client(node: &NodeArgs) -> Result<AuditServiceClient<Transport>> {
     Ok(AuditServiceClient::new(connect::connect(node).await?).max_decoding_message_size(256 * 1024 * 1024))
 }
 
 /// Text a caller supplied, safe to print on one line of a terminal:
 /// control characters (newlines, escape sequences) are shown escaped, so an
 /// entry cannot forge another line or repaint the screen.
-fn printable(text: &str) -> String {
+pub(crate) fn printable(text: &str) -> String {
     text.chars()
         .flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] })
         .collect()
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Reads `2026-11-24` or `2026-11-24T09:30[:15][Z]` as milliseconds since
 /// the Unix epoch (UTC).
-fn time_ms(text: &str, flag: &str) -> Result<u64> {
+pub(crate) fn time_ms(text: &str, flag: &str) -> Result<u64> {
     let bad = || anyhow::anyhow!("{flag} must be a date (2026-11-24) or a UTC time (2026-11-24T09:30)");
     let (date, time) = match text.split_once('T') {
         Some((date, time)) => (date, Some(time.trim_end_matches('Z'))),
@@ -157,7 +157,7 @@ fn time_ms(text: &str, flag: &str) -> Result<u64> {
     Ok((days * 86_400 + seconds) * 1000)
 }
 
-fn time_text(ms: u64) -> String {
+pub(crate) fn time_text(ms: u64) -> String {
     let seconds = ms / 1000;
     let date = braid_template::Date::from_days_since_epoch((seconds / 86_400) as i64);
     let rest = seconds % 86_400;
@@ -332,7 +332,7 @@ pub async fn run(command: AuditCommand) -> Result<()> {
 }
 
 /// Fetches every stored entry and checkpoint from the node and verifies.
-async fn verify_online(node: &NodeArgs, saved: &[Checkpoint], pinned: Option<&str>) -> Result<Verified> {
+pub(crate) async fn verify_online(node: &NodeArgs, saved: &[Checkpoint], pinned: Option<&str>) -> Result<Verified> {
     let mut client = client(node).await?;
     let checkpoints = client.checkpoints(v1::CheckpointsRequest {}).await.map_err(refused)?.into_inner();
     let key = checkpoints.public_key.clone();

@@ -31,8 +31,10 @@ use crate::connect::NodeArgs;
 use crate::convert::role_name;
 use crate::panel::{case_type_name, outside_text};
 
-/// The session cookie's name.
-const COOKIE: &str = "braid_session";
+/// The session cookie's name, followed by the console's port: browsers
+/// share cookies between ports of one host, so two consoles on one machine
+/// (a panel member's and an auditor's) keep their sessions apart.
+const COOKIE: &str = "braid_session_";
 
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
@@ -62,8 +64,22 @@ struct Session {
     purpose: Option<Purpose>,
 }
 
+/// Whose console this is: the pages follow the certificate holder's role
+/// (the node refuses anything else in any case).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ConsoleRole {
+    /// A panel member (`panel:PARTNERSHIP`): signals and profiles.
+    Panel,
+    /// An auditor: the audit log, its entries and checkpoints, and a
+    /// verification of the whole log.
+    Auditor,
+}
+
 struct Console {
     node: NodeArgs,
+    role: ConsoleRole,
+    /// The session cookie's name (with the port).
+    cookie: String,
     /// The host header every request must carry (`127.0.0.1:PORT`).
     hosts: [String; 2],
     /// The one-time token of the printed link; taken when used.
@@ -84,7 +100,7 @@ fn same(a: &str, b: &str) -> bool {
 }
 
 /// Serves the console on `listen` (loopback only) until interrupted.
-pub async fn run(node: NodeArgs, listen: SocketAddr, partnership: Option<String>) -> Result<()> {
+pub async fn run(node: NodeArgs, listen: SocketAddr, role: ConsoleRole, partnership: Option<String>) -> Result<()> {
     anyhow::ensure!(listen.ip().is_loopback(), "the console listens on this machine only: give a loopback address such as 127.0.0.1:0");
     node.tls.as_ref().context("give --tls: the console acts as the holder of a certificate bundle")?;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("listen on {listen}"))?;
@@ -92,6 +108,8 @@ pub async fn run(node: NodeArgs, listen: SocketAddr, partnership: Option<String>
     let token = random_hex();
     let console = Arc::new(Console {
         node,
+        role,
+        cookie: format!("{COOKIE}{}", address.port()),
         hosts: [format!("127.0.0.1:{}", address.port()), format!("localhost:{}", address.port())],
         token: Mutex::new(Some(token.clone())),
         sessions: Mutex::new(HashMap::new()),
@@ -102,13 +120,21 @@ pub async fn run(node: NodeArgs, listen: SocketAddr, partnership: Option<String>
         .route("/start", get(start_page).post(start))
         .route("/signals", get(signals_page))
         .route("/profile/{id}", get(profile_page))
+        .route("/audit", get(audit_page))
+        .route("/audit/entry/{index}", get(audit_entry_page))
+        .route("/audit/verify", get(verify_page).post(verify))
         .route("/style.css", get(style))
         .layer(middleware::from_fn_with_state(Arc::clone(&console), guard))
         .with_state(console);
-    println!("braid console: open http://127.0.0.1:{}/?token={token}", address.port());
-    println!("(the link works once, in one browser on this machine; stop the console with Ctrl-C)");
-    use std::io::Write;
-    std::io::stdout().flush().ok();
+    // Written so that a closed stdout (the link already read) never stops
+    // the console.
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "braid console: open http://127.0.0.1:{}/?token={token}", address.port());
+        let _ = writeln!(out, "(the link works once, in one browser on this machine; stop the console with Ctrl-C)");
+        let _ = out.flush();
+    }
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
@@ -123,8 +149,15 @@ async fn guard(State(console): State<Arc<Console>>, request: Request<axum::body:
     let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
     let mut response = if !console.hosts.iter().any(|h| h == host) {
         (StatusCode::MISDIRECTED_REQUEST, "this console answers only at its own address on this machine").into_response()
-    } else if matches!(request.uri().path(), "/" | "/style.css") || session_of(&console, request.headers()).is_some() {
+    } else if matches!(request.uri().path(), "/" | "/style.css") {
         next.run(request).await
+    } else if session_of(&console, request.headers()).is_some() {
+        let auditing = request.uri().path().starts_with("/audit");
+        if auditing == (console.role == ConsoleRole::Auditor) {
+            next.run(request).await
+        } else {
+            (StatusCode::NOT_FOUND, page_without_session("There is no such page in this console.")).into_response()
+        }
     } else {
         (StatusCode::FORBIDDEN, page_without_session("Open the link `braid console` printed to start a session.")).into_response()
     };
@@ -140,7 +173,7 @@ async fn guard(State(console): State<Arc<Console>>, request: Request<axum::body:
 /// The session id the request's cookie names, if it is one of ours.
 fn session_of(console: &Console, headers: &HeaderMap) -> Option<String> {
     let cookies = headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).map(str::trim);
-    let id = cookies.filter_map(|c| c.strip_prefix(COOKIE).and_then(|rest| rest.strip_prefix('='))).next()?;
+    let id = cookies.filter_map(|c| c.strip_prefix(console.cookie.as_str()).and_then(|rest| rest.strip_prefix('='))).next()?;
     let sessions = console.sessions.lock().ok()?;
     sessions.keys().find(|known| same(known, id)).cloned()
 }
@@ -152,8 +185,9 @@ struct Entry {
 
 /// `/?token=…`: the printed link, good once, exchanged for a session.
 async fn enter(State(console): State<Arc<Console>>, headers: HeaderMap, Query(entry): Query<Entry>) -> Response {
+    let home = if console.role == ConsoleRole::Auditor { "/audit" } else { "/signals" };
     if session_of(&console, &headers).is_some() {
-        return Redirect::to("/signals").into_response();
+        return Redirect::to(home).into_response();
     }
     let Some(offered) = entry.token else {
         return (StatusCode::FORBIDDEN, page_without_session("Open the link `braid console` printed to start a session.")).into_response();
@@ -174,8 +208,8 @@ async fn enter(State(console): State<Arc<Console>>, headers: HeaderMap, Query(en
     }
     let id = random_hex();
     console.sessions.lock().expect("sessions lock").insert(id.clone(), Session { csrf: random_hex(), purpose: None });
-    let mut response = Redirect::to("/start").into_response();
-    let cookie = format!("{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/");
+    let mut response = Redirect::to(if console.role == ConsoleRole::Auditor { "/audit" } else { "/start" }).into_response();
+    let cookie = format!("{}={id}; HttpOnly; SameSite=Strict; Path=/", console.cookie);
     response.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).expect("cookie header"));
     response
 }
@@ -382,6 +416,226 @@ async fn profile_page(State(console): State<Arc<Console>>, headers: HeaderMap, P
         },
     };
     page("Profile", Some(&purpose), body).into_response()
+}
+
+#[derive(serde::Deserialize, Default)]
+struct LogFilter {
+    caller: Option<String>,
+    action: Option<String>,
+    touched: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+}
+
+/// Non-empty, trimmed, at most `most` characters.
+fn filter_value(value: &Option<String>, most: usize) -> Option<String> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(|v| v.chars().take(most).collect())
+}
+
+/// The audit log, newest first, with filters.
+async fn audit_page(State(console): State<Arc<Console>>, Query(filter): Query<LogFilter>) -> Response {
+    let (caller, action, touched) = (filter_value(&filter.caller, 200), filter_value(&filter.action, 100), filter_value(&filter.touched, 100));
+    let (since, until) = (filter_value(&filter.since, 30), filter_value(&filter.until, 30));
+    let bounds = (
+        since.as_deref().map(|t| crate::audit::time_ms(t, "From")).transpose(),
+        until.as_deref().map(|t| crate::audit::time_ms(t, "Until")).transpose(),
+    );
+    let answer = match bounds {
+        (Err(error), _) | (_, Err(error)) => Err(format!("{error:#}")),
+        (Ok(since_ms), Ok(until_ms)) => {
+            let request = v1::LogRequest {
+                principal: caller.clone().unwrap_or_default(),
+                action: action.clone().unwrap_or_default(),
+                touched: touched.clone().unwrap_or_default(),
+                since_ms: since_ms.unwrap_or(0),
+                until_ms: until_ms.unwrap_or(0),
+                from_index: 0,
+                limit: 200,
+                newest_first: true,
+            };
+            match crate::audit::client(&console.node).await {
+                Ok(mut client) => client.log(request).await.map(tonic::Response::into_inner).map_err(|status| status.message().to_owned()),
+                Err(error) => Err(format!("{error:#}")),
+            }
+        }
+    };
+    let form = html! {
+        form method="get" action="/audit" class="filters" {
+            label for="caller" { "Caller" } input id="caller" name="caller" value=(caller.as_deref().unwrap_or(""));
+            label for="action" { "Action" } input id="action" name="action" placeholder="panel.profile" value=(action.as_deref().unwrap_or(""));
+            label for="touched" { "Profile or record" } input id="touched" name="touched" value=(touched.as_deref().unwrap_or(""));
+            label for="since" { "From" } input id="since" name="since" placeholder="2026-11-24" value=(since.as_deref().unwrap_or(""));
+            label for="until" { "Until" } input id="until" name="until" placeholder="2026-11-30T17:00" value=(until.as_deref().unwrap_or(""));
+            button type="submit" { "Show" }
+        }
+    };
+    let body = match answer {
+        Err(message) => html! { h1 { "Audit log" } (form) (refused(&message)) },
+        Ok(answer) => html! {
+            h1 { "Audit log" }
+            p { "The log holds " (answer.log_size) " entries. " a href="/audit/verify" { "Verify the whole log" } }
+            (form)
+            @if answer.entries.is_empty() {
+                p { "No entry matches." }
+            } @else {
+                p { (answer.entries.len()) " matching entries, newest first (at most 200)." }
+                table {
+                    thead { tr { th scope="col" { "#" } th scope="col" { "When (UTC)" } th scope="col" { "Caller" } th scope="col" { "Role" } th scope="col" { "Action" } th scope="col" { "Purpose" } th scope="col" { "Reference" } th scope="col" { "Results" } th scope="col" { "Outcome" } } }
+                    tbody {
+                        @for e in &answer.entries {
+                            tr {
+                                td { a href=(format!("/audit/entry/{}", e.index)) { (e.index) } }
+                                td { (crate::audit::time_text(e.time_ms)) }
+                                td { (crate::audit::printable(&e.principal)) @if e.claimed_principal { " (claimed)" } }
+                                td { (e.role) }
+                                td { (e.action) }
+                                td { (crate::audit::printable(&e.purpose)) }
+                                td { (crate::audit::printable(&e.case_reference)) }
+                                td { (e.result_count) }
+                                td { (e.outcome) }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    };
+    auditor_page("Audit log", body).into_response()
+}
+
+/// One entry in full.
+async fn audit_entry_page(State(console): State<Arc<Console>>, Path(index): Path<u64>) -> Response {
+    let request = v1::LogRequest { from_index: index, limit: 1, ..v1::LogRequest::default() };
+    let answer = match crate::audit::client(&console.node).await {
+        Ok(mut client) => client.log(request).await.map(tonic::Response::into_inner).map_err(|status| status.message().to_owned()),
+        Err(error) => Err(format!("{error:#}")),
+    };
+    let body = match answer.map(|a| a.entries.into_iter().find(|e| e.index == index)) {
+        Err(message) => refused(&message),
+        Ok(None) => html! { h1 { "Entry " (index) } p { "The log has no such entry." } },
+        Ok(Some(e)) => html! {
+            h1 { "Entry " (e.index) }
+            dl {
+                dt { "When (UTC)" } dd { (crate::audit::time_text(e.time_ms)) }
+                dt { "Caller" } dd { (crate::audit::printable(&e.principal)) @if e.claimed_principal { " (claimed, not proven by a certificate)" } }
+                dt { "Role" } dd { (e.role) }
+                dt { "Action" } dd { (e.action) }
+                dt { "Purpose" } dd { (crate::audit::printable(&e.purpose)) }
+                dt { "Case or meeting reference" } dd { (crate::audit::printable(&e.case_reference)) }
+                dt { "Results" } dd { (e.result_count) }
+                dt { "Outcome" } dd { (e.outcome) }
+                dt { "Profiles and records touched" } dd { @if e.touched.is_empty() { "none" } @else { (e.touched.iter().map(|t| crate::audit::printable(t)).collect::<Vec<_>>().join(", ")) } }
+                dt { "Log root after this entry" } dd class="hash" { (crate::audit::hex(&e.root_after)) }
+            }
+            p { a href="/audit" { "Back to the log" } }
+        },
+    };
+    auditor_page("Audit entry", body).into_response()
+}
+
+/// The node's checkpoints and the verification form.
+async fn verify_page(State(console): State<Arc<Console>>, headers: HeaderMap) -> Response {
+    let Some(csrf) = with_session(&console, &headers, |s| s.csrf.clone()) else {
+        return StatusCode::FORBIDDEN.into_response();
+    };
+    let answer = match crate::audit::client(&console.node).await {
+        Ok(mut client) => client.checkpoints(v1::CheckpointsRequest {}).await.map(tonic::Response::into_inner).map_err(|status| status.message().to_owned()),
+        Err(error) => Err(format!("{error:#}")),
+    };
+    let checkpoints: Vec<braid_audit::Checkpoint> = answer.as_ref().map(|a| a.checkpoints.iter().filter_map(|t| braid_audit::Checkpoint::from_text(t).ok()).collect()).unwrap_or_default();
+    let body = html! {
+        h1 { "Verify the audit log" }
+        p { "Recomputes every entry's hash and the log's root, checks each checkpoint the node signed, and, given a checkpoint you saved earlier (" code { "braid audit checkpoint --save FILE" } "), that the log still extends it: nothing was removed or rewritten since." }
+        form method="post" action="/audit/verify" enctype="multipart/form-data" {
+            input type="hidden" name="csrf" value=(csrf);
+            label for="saved" { "A checkpoint you saved (optional)" }
+            input id="saved" name="saved" type="file";
+            button type="submit" { "Verify now" }
+        }
+        @match &answer {
+            Err(message) => (refused(message)),
+            Ok(_) => {
+                h2 { "Checkpoints the node signed" }
+                @if checkpoints.is_empty() { p { "None yet." } } @else {
+                    table {
+                        thead { tr { th scope="col" { "Entries" } th scope="col" { "Signed (UTC)" } th scope="col" { "Root" } } }
+                        tbody { @for c in checkpoints.iter().rev().take(50) { tr { td { (c.size) } td { (crate::audit::time_text(c.time_ms)) } td class="hash" { (crate::audit::hex(&c.root)) } } } }
+                    }
+                }
+            }
+        }
+    };
+    auditor_page("Verify", body).into_response()
+}
+
+async fn verify(State(console): State<Arc<Console>>, headers: HeaderMap, mut form: axum::extract::Multipart) -> Response {
+    let mut csrf = None;
+    let mut saved = None;
+    while let Ok(Some(field)) = form.next_field().await {
+        match field.name() {
+            Some("csrf") => csrf = field.text().await.ok(),
+            Some("saved") => {
+                let text = field.text().await.unwrap_or_default();
+                if !text.trim().is_empty() {
+                    saved = Some(text);
+                }
+            }
+            _ => {}
+        }
+    }
+    let genuine = with_session(&console, &headers, |s| csrf.as_deref().is_some_and(|c| same(&s.csrf, c)));
+    if genuine != Some(true) {
+        return (StatusCode::FORBIDDEN, "this form did not come from this console's page").into_response();
+    }
+    let saved: Vec<braid_audit::Checkpoint> = match saved.map(|text| braid_audit::Checkpoint::from_text(&text)) {
+        None => Vec::new(),
+        Some(Ok(checkpoint)) => vec![checkpoint],
+        Some(Err(_)) => {
+            let body = html! { h1 { "Verify the audit log" } div class="refused" role="alert" { p { "That file is not a checkpoint saved by " code { "braid audit checkpoint --save" } "." } } p { a href="/audit/verify" { "Try again" } } };
+            return (StatusCode::BAD_REQUEST, auditor_page("Verify", body)).into_response();
+        }
+    };
+    let body = match crate::audit::verify_online(&console.node, &saved, None).await {
+        Ok(verified) => html! {
+            h1 { "Verify the audit log" }
+            div class="intact" role="status" {
+                p { strong { "The audit log is intact." } }
+                p { (verified.entries) " entries recomputed (root " span class="hash" { (crate::audit::hex(&verified.root)) } "); " (verified.checkpoints) " checkpoints signed by the node and matching; consistent with " (verified.saved) " checkpoint(s) you saved." }
+            }
+            p { a href="/audit/verify" { "Verify again" } " · " a href="/audit" { "Back to the log" } }
+        },
+        Err(error) => html! {
+            h1 { "Verify the audit log" }
+            div class="refused" role="alert" { p { strong { "The audit log does NOT verify." } } p { (format!("{error:#}")) } }
+            p { a href="/audit" { "Back to the log" } }
+        },
+    };
+    auditor_page("Verify", body).into_response()
+}
+
+fn auditor_page(title: &str, body: Markup) -> Html<String> {
+    Html(
+        html! {
+            (DOCTYPE)
+            html lang="en-GB" {
+                head {
+                    meta charset="utf-8";
+                    meta name="viewport" content="width=device-width, initial-scale=1";
+                    title { (title) " — Braid" }
+                    link rel="stylesheet" href="/style.css";
+                }
+                body {
+                    header {
+                        span class="brand" { "Braid" }
+                        nav aria-label="Pages" { a href="/audit" { "Audit log" } " " a href="/audit/verify" { "Verify" } }
+                        p class="purpose" { "Auditor" }
+                    }
+                    main { (body) }
+                }
+            }
+        }
+        .into_string(),
+    )
 }
 
 async fn style() -> Response {
