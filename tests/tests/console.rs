@@ -207,6 +207,31 @@ async fn a_panel_reads_signals_and_a_profile_in_a_browser_and_nothing_else_gets_
     assert!(shot.starts_with(b"\x89PNG"), "a PNG screenshot");
     std::fs::write(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-profile.png"), &shot).expect("save screenshot");
 
+    // A report picked in the form: the node's table, with its legend.
+    browser.find(Locator::LinkText("Reports")).await.expect("reports link").click().await.expect("click");
+    arrive(&browser, |u| u.path() == "/report").await;
+    browser.find(Locator::Id("by")).await.expect("rows").select_by_value("victim.sex").await.expect("choose");
+    browser.find(Locator::Id("by2")).await.expect("columns").select_by_value("case_type").await.expect("choose");
+    browser.find(Locator::Css("form.report button")).await.expect("show").click().await.expect("click");
+    arrive(&browser, |u| u.query().is_some_and(|q| q.contains("by=victim.sex"))).await;
+    let caption = browser.find(Locator::Css("table.report caption")).await.expect("a table").text().await.expect("text");
+    assert!(caption.contains("victim.sex") && caption.contains("case_type"), "{caption}");
+    let headers: Vec<String> = {
+        let mut out = Vec::new();
+        for cell in browser.find_all(Locator::Css("table.report thead th")).await.expect("headers") {
+            out.push(cell.text().await.expect("text"));
+        }
+        out
+    };
+    assert!(headers.iter().any(|h| h == "CSE") && headers.last().is_some_and(|h| h == "Total"), "{headers:?}");
+    // The agencies side by side, shaded.
+    browser.find(Locator::LinkText("Agencies together")).await.expect("link").click().await.expect("click");
+    arrive(&browser, |u| u.path() == "/services").await;
+    let shaded = browser.find_all(Locator::Css("table.heat td.heat4")).await.expect("cells");
+    assert!(!shaded.is_empty(), "the largest count is shaded darkest");
+    let shot = browser.screenshot().await.expect("screenshot");
+    std::fs::write(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-services.png"), &shot).expect("save screenshot");
+
     // An auditor's console: the log shows the panel's calls with their
     // purpose; an entry in full; the whole log verified against a
     // checkpoint saved earlier, uploaded through the page.

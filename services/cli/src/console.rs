@@ -120,6 +120,8 @@ pub async fn run(node: NodeArgs, listen: SocketAddr, role: ConsoleRole, partners
         .route("/start", get(start_page).post(start))
         .route("/signals", get(signals_page))
         .route("/profile/{id}", get(profile_page))
+        .route("/report", get(report_page))
+        .route("/services", get(services_page))
         .route("/audit", get(audit_page))
         .route("/audit/entry/{index}", get(audit_entry_page))
         .route("/audit/verify", get(verify_page).post(verify))
@@ -638,6 +640,135 @@ fn auditor_page(title: &str, body: Markup) -> Html<String> {
     )
 }
 
+#[derive(serde::Deserialize, Default)]
+struct ReportForm {
+    by: Option<String>,
+    by2: Option<String>,
+    population: Option<String>,
+}
+
+/// What a report may be by: the template's choice and number items,
+/// case type and periods.
+fn dimensions() -> Vec<(String, String)> {
+    let mut out = vec![
+        ("case_type".to_owned(), "Case type (CSA, CSE, HSB)".to_owned()),
+        ("period:quarter".to_owned(), "Quarter of the first case".to_owned()),
+        ("period:year".to_owned(), "Year of the first case".to_owned()),
+    ];
+    for field in braid_template::Template::standard().fields() {
+        if matches!(field.kind, braid_template::FieldKind::Single | braid_template::FieldKind::Multi | braid_template::FieldKind::Integer) {
+            out.push((field.id.clone(), format!("{} {}", field.item, field.question)));
+        }
+    }
+    out
+}
+
+/// A report by one or two items, with the node's disclosure control.
+async fn report_page(State(console): State<Arc<Console>>, headers: HeaderMap, Query(form): Query<ReportForm>) -> Response {
+    let purpose = match purpose_or_start(&console, &headers) {
+        Ok(purpose) => purpose,
+        Err(redirect) => return redirect,
+    };
+    let choices = dimensions();
+    let known = |v: &Option<String>| v.as_deref().filter(|v| choices.iter().any(|(id, _)| id == v)).map(str::to_owned);
+    let (by, by2) = (known(&form.by), known(&form.by2));
+    let population = form.population.filter(|p| ["victims", "harmers", "all"].contains(&p.as_str())).unwrap_or_else(|| "victims".to_owned());
+    let select = |name: &str, label: &str, chosen: &Option<String>, optional: bool| {
+        html! {
+            label for=(name) { (label) }
+            select id=(name) name=(name) {
+                @if optional { option value="" { "(none)" } }
+                @for (id, words) in &choices { option value=(id) selected[chosen.as_deref() == Some(id.as_str())] { (words) } }
+            }
+        }
+    };
+    let form_markup = html! {
+        form method="get" action="/report" class="report" {
+            (select("by", "Rows by", &by, false))
+            (select("by2", "Columns by (optional)", &by2, true))
+            label for="population" { "Whose profiles" }
+            select id="population" name="population" {
+                @for (value, words) in [("victims", "Victims"), ("harmers", "People who harmed"), ("all", "Everyone")] {
+                    option value=(value) selected[population == value] { (words) }
+                }
+            }
+            button type="submit" { "Show the table" }
+        }
+    };
+    let Some(by) = by else {
+        return page("Reports", Some(&purpose), html! { h1 { "Reports" } p { "Distinct children counted by one or two template items. Counts of 1 to 4 show as <5, and further cells are withheld (*) so that no <5 can be worked out from the totals." } (form_markup) }).into_response();
+    };
+    let request = v1::ReportRequest {
+        context: context(&purpose),
+        by: std::iter::once(by).chain(by2).collect(),
+        population: population.clone(),
+        ..v1::ReportRequest::default()
+    };
+    let answer = match crate::panel::client(&console.node).await {
+        Ok(mut client) => client.report(request).await.map(tonic::Response::into_inner).map_err(|status| status.message().to_owned()),
+        Err(error) => Err(format!("{error:#}")),
+    };
+    let body = match answer {
+        Err(message) => html! { h1 { "Reports" } (form_markup) (refused(&message)) },
+        Ok(r) => html! {
+            h1 { "Reports" }
+            (form_markup)
+            table class="report" {
+                caption { (r.population) " by " (r.rows_by) @if !r.columns_by.is_empty() { " and " (r.columns_by) } }
+                thead { tr { th scope="col" { (r.rows_by) } @for c in &r.column_labels { th scope="col" { (c) } } th scope="col" { "Total" } } }
+                tbody {
+                    @for ((label, row), total) in r.row_labels.iter().zip(&r.rows).zip(r.row_totals.iter().map(String::as_str).chain(std::iter::repeat(""))) {
+                        tr { th scope="row" { (label) } @for cell in &row.cells { td { (cell) } } td { (total) } }
+                    }
+                    tr class="total" { th scope="row" { "Total" } @for t in &r.column_totals { td { (t) } } td { (r.total) } }
+                }
+            }
+            p class="legend" { (r.legend) }
+            @if r.rows_overlap || r.columns_overlap { p class="legend" { "A child may be counted under several categories of a tick-all-that-apply item; the totals count distinct children." } }
+        },
+    };
+    page("Reports", Some(&purpose), body).into_response()
+}
+
+/// Which agencies work with the same children, as a table shaded like a
+/// heat map (shading by class: the page allows no inline style).
+async fn services_page(State(console): State<Arc<Console>>, headers: HeaderMap) -> Response {
+    let purpose = match purpose_or_start(&console, &headers) {
+        Ok(purpose) => purpose,
+        Err(redirect) => return redirect,
+    };
+    let request = v1::InterconnectednessRequest { context: context(&purpose) };
+    let answer = match crate::panel::client(&console.node).await {
+        Ok(mut client) => client.interconnectedness(request).await.map(tonic::Response::into_inner).map_err(|status| status.message().to_owned()),
+        Err(error) => Err(format!("{error:#}")),
+    };
+    let body = match answer {
+        Err(message) => refused(&message),
+        Ok(r) => {
+            let most = r.rows.iter().flat_map(|row| &row.cells).filter_map(|c| c.parse::<u64>().ok()).max().unwrap_or(0).max(1);
+            let shade = |cell: &str| match cell.parse::<u64>() {
+                Ok(0) => "heat0".to_owned(),
+                Ok(n) => format!("heat{}", (n * 4).div_ceil(most).clamp(1, 4)),
+                Err(_) => "heat-withheld".to_owned(),
+            };
+            html! {
+                h1 { "Agencies working with the same children" }
+                p { "Each cell: children known to both agencies (the diagonal: known to that agency). Darker is more." }
+                table class="heat" {
+                    thead { tr { th scope="col" { "" } @for a in &r.agencies { th scope="col" { (a) } } } }
+                    tbody {
+                        @for (agency, row) in r.agencies.iter().zip(&r.rows) {
+                            tr { th scope="row" { (agency) } @for cell in &row.cells { td class=(shade(cell)) { (cell) } } }
+                        }
+                    }
+                }
+                p class="legend" { (r.legend) }
+            }
+        }
+    };
+    page("Agencies together", Some(&purpose), body).into_response()
+}
+
 async fn style() -> Response {
     ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE).into_response()
 }
@@ -681,7 +812,7 @@ fn page_markup(title: &str, purpose: Option<&Purpose>, body: Markup) -> Markup {
                 header {
                     span class="brand" { "Braid" }
                     @if let Some(p) = purpose {
-                        nav aria-label="Pages" { a href="/signals" { "Signals" } " " a href="/start" { "Change purpose" } }
+                        nav aria-label="Pages" { a href="/signals" { "Signals" } " " a href="/report" { "Reports" } " " a href="/services" { "Agencies together" } " " a href="/start" { "Change purpose" } }
                         p class="purpose" { "Partnership " strong { (p.partnership) } " · Purpose: " strong { (p.purpose) } " · Reference: " strong { (p.case_reference) } }
                     }
                 }
