@@ -207,6 +207,16 @@ async fn a_panel_reads_signals_and_a_profile_in_a_browser_and_nothing_else_gets_
     assert!(shot.starts_with(b"\x89PNG"), "a PNG screenshot");
     std::fs::write(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-profile.png"), &shot).expect("save screenshot");
 
+    // The network around the person, drawn, with its legend in words.
+    browser.find(Locator::LinkText("The network around this person")).await.expect("network link").click().await.expect("click");
+    arrive(&browser, |u| u.path().starts_with("/network/")).await;
+    let drawn = browser.find_all(Locator::Css("div.network svg circle")).await.expect("circles");
+    assert!(!drawn.is_empty(), "the person at least");
+    let legend = browser.find(Locator::Css("ul.legend-keys")).await.expect("legend").text().await.expect("text");
+    assert!(legend.contains("Harmed others") && legend.contains("outside the partnership"), "{legend}");
+    let shot = browser.screenshot().await.expect("screenshot");
+    std::fs::write(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-network.png"), &shot).expect("save screenshot");
+
     // A report picked in the form: the node's table, with its legend.
     browser.find(Locator::LinkText("Reports")).await.expect("reports link").click().await.expect("click");
     arrive(&browser, |u| u.path() == "/report").await;

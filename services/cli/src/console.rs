@@ -120,6 +120,7 @@ pub async fn run(node: NodeArgs, listen: SocketAddr, role: ConsoleRole, partners
         .route("/start", get(start_page).post(start))
         .route("/signals", get(signals_page))
         .route("/profile/{id}", get(profile_page))
+        .route("/network/{id}", get(network_page))
         .route("/report", get(report_page))
         .route("/services", get(services_page))
         .route("/audit", get(audit_page))
@@ -381,6 +382,7 @@ async fn profile_page(State(console): State<Arc<Console>>, headers: HeaderMap, P
         Ok(answer) => html! {
             @for p in &answer.profiles {
                 h1 { "Profile " (p.profile_id) }
+                p { a href=(format!("/network/{}", p.profile_id)) { "The network around this person" } }
                 p { (p.records.len()) " record(s) held by the partnership." }
                 table {
                     thead { tr { th scope="col" { "Agency" } th scope="col" { "Role" } th scope="col" { "Case type" } th scope="col" { "Referred" } th scope="col" { "Concern" } th scope="col" { "Link" } th scope="col" { "Earlier versions" } } }
@@ -638,6 +640,50 @@ fn auditor_page(title: &str, body: Markup) -> Html<String> {
         }
         .into_string(),
     )
+}
+
+/// The people linked to a profile through who harmed whom, drawn as the
+/// CLI draws it (an SVG with no script and no inline style), with a legend
+/// in words.
+async fn network_page(State(console): State<Arc<Console>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let purpose = match purpose_or_start(&console, &headers) {
+        Ok(purpose) => purpose,
+        Err(redirect) => return redirect,
+    };
+    if id.len() > 20 || !id.starts_with('P') || !id[1..].chars().all(|c| c.is_ascii_digit()) {
+        return (StatusCode::BAD_REQUEST, page("Network", Some(&purpose), refused("A profile id looks like P0000123."))).into_response();
+    }
+    let request = v1::NetworkRequest {
+        context: context(&purpose),
+        subject: Some(v1::network_request::Subject::ProfileId(id.clone())),
+        depth: 2,
+        max_people: 60,
+    };
+    let answer = match crate::panel::client(&console.node).await {
+        Ok(mut client) => client.network(request).await.map(tonic::Response::into_inner).map_err(|status| status.message().to_owned()),
+        Err(error) => Err(format!("{error:#}")),
+    };
+    let body = match answer {
+        Err(message) => refused(&message),
+        Ok(network) => {
+            let drawing = braid_signals::network::svg(&crate::panel::drawing(&network));
+            html! {
+                h1 { "Network around " (id) }
+                p { (network.nodes.len()) " people and " (network.edges.len()) " links within two steps. An arrow runs from the person who harmed to the person harmed; hover over a line for the records behind it." }
+                ul class="legend-keys" {
+                    li { span class="swatch victim" {} "Harmed" }
+                    li { span class="swatch harmer" {} "Harmed others" }
+                    li { span class="swatch both" {} "Both harmed and harmed others" }
+                    li { span class="swatch outside" {} "Known only outside the partnership (no detail)" }
+                    li { "The thick circle is " (id) "." }
+                }
+                @if network.truncated { p { "More people are linked than are drawn here." } }
+                div class="network" role="img" aria-label=(format!("Network of {} people around {id}", network.nodes.len())) { (maud::PreEscaped(drawing)) }
+                p { a href=(format!("/profile/{id}")) { "Back to the profile" } }
+            }
+        }
+    };
+    page("Network", Some(&purpose), body).into_response()
 }
 
 #[derive(serde::Deserialize, Default)]
