@@ -78,7 +78,7 @@ async fn arrive(browser: &fantoccini::Client, arrived: impl Fn(&url::Url) -> boo
 /// one-time link and its port.
 fn start_console(url: &str, bundle: &str, role: &str) -> (Running, String, u16) {
     let mut child = Command::new(braid_binary())
-        .args(["console", "--node", url, "--tls", bundle, "--role", role, "--partnership", "north"])
+        .args(["console", "--node", url, "--tls", bundle, "--role", role, "--partnership", "north", "--agency", "CSC-NORTH"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -284,6 +284,22 @@ async fn a_panel_reads_signals_and_a_profile_in_a_browser_and_nothing_else_gets_
     browser.find(Locator::Css("main form button")).await.expect("verify now").click().await.expect("click");
     let alert = browser.wait().for_element(Locator::Css("main [role=alert]")).await.expect("an alert").text().await.expect("text");
     assert!(alert.contains("not a checkpoint"), "{alert}");
+
+    // An agency's console: its own completeness, nothing else.
+    let (_agency_console, agency_link, agency_port) = start_console(&url, &format!("{keys}/csc-north"), "agency");
+    browser.goto(&agency_link).await.expect("open the agency's link");
+    assert_eq!(browser.current_url().await.expect("url").path(), "/agency");
+    let heading = browser.find(Locator::Css("main h1")).await.expect("heading").text().await.expect("text");
+    assert_eq!(heading, "Completeness of CSC-NORTH's records");
+    let items = browser.find_all(Locator::Css("main table tbody tr")).await.expect("rows");
+    assert!(items.len() >= 10, "one row per template item that applies");
+    let page_text = browser.find(Locator::Css("main")).await.expect("main").text().await.expect("text");
+    assert!(page_text.contains("Age at point of referral"), "the template's own wording");
+    for (path, status) in [("/signals", 404), ("/audit", 404)] {
+        let cookie = browser.get_named_cookie(&format!("braid_session_{agency_port}")).await.expect("cookie");
+        let (got, _, _) = http(agency_port, "GET", path, &format!("127.0.0.1:{agency_port}"), Some(&format!("braid_session_{agency_port}={}", cookie.value())), "");
+        assert_eq!(got, status, "{path} is not an agency's page");
+    }
     browser.close().await.expect("close the browser");
     drop(driver);
 

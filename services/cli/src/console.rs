@@ -73,11 +73,36 @@ pub enum ConsoleRole {
     /// An auditor: the audit log, its entries and checkpoints, and a
     /// verification of the whole log.
     Auditor,
+    /// An agency (`agency:CODE`): the completeness of its own records
+    /// against the template, nothing about other agencies.
+    Agency,
+}
+
+impl ConsoleRole {
+    /// The first page of a session.
+    fn home(self) -> &'static str {
+        match self {
+            ConsoleRole::Panel => "/start",
+            ConsoleRole::Auditor => "/audit",
+            ConsoleRole::Agency => "/agency",
+        }
+    }
+
+    /// Whether a page belongs to this role's console.
+    fn serves(self, path: &str) -> bool {
+        match self {
+            ConsoleRole::Auditor => path.starts_with("/audit"),
+            ConsoleRole::Agency => path.starts_with("/agency"),
+            ConsoleRole::Panel => !path.starts_with("/audit") && !path.starts_with("/agency"),
+        }
+    }
 }
 
 struct Console {
     node: NodeArgs,
     role: ConsoleRole,
+    /// The agency a console with the agency role speaks for.
+    agency: Option<String>,
     /// The session cookie's name (with the port).
     cookie: String,
     /// The host header every request must carry (`127.0.0.1:PORT`).
@@ -100,7 +125,8 @@ fn same(a: &str, b: &str) -> bool {
 }
 
 /// Serves the console on `listen` (loopback only) until interrupted.
-pub async fn run(node: NodeArgs, listen: SocketAddr, role: ConsoleRole, partnership: Option<String>) -> Result<()> {
+pub async fn run(node: NodeArgs, listen: SocketAddr, role: ConsoleRole, partnership: Option<String>, agency: Option<String>) -> Result<()> {
+    anyhow::ensure!(role != ConsoleRole::Agency || agency.is_some(), "--role agency needs --agency CODE: the agency whose records the console shows");
     anyhow::ensure!(listen.ip().is_loopback(), "the console listens on this machine only: give a loopback address such as 127.0.0.1:0");
     node.tls.as_ref().context("give --tls: the console acts as the holder of a certificate bundle")?;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("listen on {listen}"))?;
@@ -109,6 +135,7 @@ pub async fn run(node: NodeArgs, listen: SocketAddr, role: ConsoleRole, partners
     let console = Arc::new(Console {
         node,
         role,
+        agency,
         cookie: format!("{COOKIE}{}", address.port()),
         hosts: [format!("127.0.0.1:{}", address.port()), format!("localhost:{}", address.port())],
         token: Mutex::new(Some(token.clone())),
@@ -123,6 +150,7 @@ pub async fn run(node: NodeArgs, listen: SocketAddr, role: ConsoleRole, partners
         .route("/network/{id}", get(network_page))
         .route("/report", get(report_page))
         .route("/services", get(services_page))
+        .route("/agency", get(agency_page))
         .route("/audit", get(audit_page))
         .route("/audit/entry/{index}", get(audit_entry_page))
         .route("/audit/verify", get(verify_page).post(verify))
@@ -155,8 +183,7 @@ async fn guard(State(console): State<Arc<Console>>, request: Request<axum::body:
     } else if matches!(request.uri().path(), "/" | "/style.css") {
         next.run(request).await
     } else if session_of(&console, request.headers()).is_some() {
-        let auditing = request.uri().path().starts_with("/audit");
-        if auditing == (console.role == ConsoleRole::Auditor) {
+        if console.role.serves(request.uri().path()) {
             next.run(request).await
         } else {
             (StatusCode::NOT_FOUND, page_without_session("There is no such page in this console.")).into_response()
@@ -188,8 +215,8 @@ struct Entry {
 
 /// `/?token=…`: the printed link, good once, exchanged for a session.
 async fn enter(State(console): State<Arc<Console>>, headers: HeaderMap, Query(entry): Query<Entry>) -> Response {
-    let home = if console.role == ConsoleRole::Auditor { "/audit" } else { "/signals" };
     if session_of(&console, &headers).is_some() {
+        let home = if console.role == ConsoleRole::Panel { "/signals" } else { console.role.home() };
         return Redirect::to(home).into_response();
     }
     let Some(offered) = entry.token else {
@@ -211,7 +238,7 @@ async fn enter(State(console): State<Arc<Console>>, headers: HeaderMap, Query(en
     }
     let id = random_hex();
     console.sessions.lock().expect("sessions lock").insert(id.clone(), Session { csrf: random_hex(), purpose: None });
-    let mut response = Redirect::to(if console.role == ConsoleRole::Auditor { "/audit" } else { "/start" }).into_response();
+    let mut response = Redirect::to(console.role.home()).into_response();
     let cookie = format!("{}={id}; HttpOnly; SameSite=Strict; Path=/", console.cookie);
     response.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).expect("cookie header"));
     response
@@ -420,6 +447,60 @@ async fn profile_page(State(console): State<Arc<Console>>, headers: HeaderMap, P
         },
     };
     page("Profile", Some(&purpose), body).into_response()
+}
+
+/// An agency's own records against the template: per item, how many
+/// records answer it, say "not known", or leave it blank.
+async fn agency_page(State(console): State<Arc<Console>>) -> Response {
+    let agency = console.agency.clone().unwrap_or_default();
+    let answer = match crate::connect::connect(&console.node).await {
+        Ok(channel) => v1::ingest_service_client::IngestServiceClient::new(channel)
+            .completeness(v1::AgencyCompletenessRequest { agency: agency.clone() })
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|status| status.message().to_owned()),
+        Err(error) => Err(format!("{error:#}")),
+    };
+    let questions: HashMap<&str, &str> = braid_template::Template::standard().fields().iter().map(|f| (f.id.as_str(), f.question.as_str())).collect();
+    let body = match answer {
+        Err(message) => refused(&message),
+        Ok(answer) => html! {
+            @for a in &answer.agencies {
+                h1 { "Completeness of " (a.agency) "'s records" }
+                p { (a.records) " records held by the node. For each template item: records that answer it, that say it is not known, and that leave it blank (where the item applies)." }
+                table class="report" {
+                    thead { tr { th scope="col" { "Item" } th scope="col" { "Question" } th scope="col" { "Answered" } th scope="col" { "Not known" } th scope="col" { "Blank" } th scope="col" { "Answered (%)" } } }
+                    tbody {
+                        @for item in &a.items {
+                            @let applies = item.known + item.not_known + item.missing;
+                            tr {
+                                th scope="row" { (item.item) }
+                                td class="question" { (questions.get(item.field_id.as_str()).copied().unwrap_or(item.field_id.as_str())) }
+                                td { (item.known) }
+                                td { (item.not_known) }
+                                td { (item.missing) }
+                                td { @if applies > 0 { (format!("{:.0}", 100.0 * item.known as f64 / applies as f64)) } @else { "—" } }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    };
+    Html(
+        html! {
+            (DOCTYPE)
+            html lang="en-GB" {
+                head { meta charset="utf-8"; meta name="viewport" content="width=device-width, initial-scale=1"; title { "Completeness — Braid" } link rel="stylesheet" href="/style.css"; }
+                body {
+                    header { span class="brand" { "Braid" } p class="purpose" { "Agency " strong { (agency) } } }
+                    main { (body) }
+                }
+            }
+        }
+        .into_string(),
+    )
+    .into_response()
 }
 
 #[derive(serde::Deserialize, Default)]

@@ -111,14 +111,18 @@ enum Command {
         /// Where to listen: loopback only (port 0 picks a free one).
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: std::net::SocketAddr,
-        /// Whose pages: a panel member's (signals, profiles) or an
-        /// auditor's (the audit log, verification). Give the matching
-        /// --tls bundle; the node refuses anything the role may not do.
+        /// Whose pages: a panel member's (signals, profiles, networks,
+        /// reports), an auditor's (the audit log, verification) or an
+        /// agency's (its own completeness). Give the matching --tls bundle;
+        /// the node refuses anything the role may not do.
         #[arg(long, value_enum, default_value = "panel")]
         role: console::ConsoleRole,
         /// The partnership to offer on the start page.
         #[arg(long)]
         partnership: Option<String>,
+        /// With --role agency: the agency's code (its bundle's agency).
+        #[arg(long)]
+        agency: Option<String>,
     },
     /// Run the whole flow on synthetic data with an embedded node.
     Demo {
@@ -531,7 +535,7 @@ async fn main() -> Result<()> {
         },
         Command::Audit { command } => audit::run(command).await,
         Command::Eval { truth, clusters, reid, signals, json } => eval::eval_command(&truth, &clusters, &reid, signals.as_deref(), json),
-        Command::Console { node, listen, role, partnership } => console::run(node, listen, role, partnership).await,
+        Command::Console { node, listen, role, partnership, agency } => console::run(node, listen, role, partnership, agency).await,
         Command::Demo { children, seed, keep } => demo::run(children, seed, keep).await,
     }
 }
