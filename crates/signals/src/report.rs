@@ -40,7 +40,7 @@
 
 mod overlap;
 
-pub use overlap::{publish_multi, publish_overlaps, Multi};
+pub use overlap::{publish_by_agency, publish_multi, publish_overlaps, ByAgency, Multi};
 
 /// What a panel sees of one count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +71,10 @@ pub const LEGEND: &str = "<5: between 1 and 4 people; *: withheld so that no <5 
 /// What the markers mean in a table by a multi-choice item, for printing
 /// under it.
 pub const MULTI_LEGEND: &str = "<5: between 1 and 4 people; *: withheld so that no <5, and no small number of people with one category but not another, can be worked out from the other cells and totals (where a whole row, column or table is *, it could hide any number, 0 included); a person is counted in every category their records tick, so those categories add up to more than the distinct people in the totals";
+
+/// What the markers mean in a table by agency (or agency type), for
+/// printing under it.
+pub const AGENCY_LEGEND: &str = "<5: between 1 and 4 people; *: withheld so that no <5, and no small number of people known to one agency but not another, or with one answer at one agency but not another, can be worked out from the other cells and totals (where a whole row or table is *, it could hide any number, 0 included); a person is counted under every agency whose records name them, so the agencies add up to more than the distinct people in the total";
 
 /// A table of counts to publish: rows by one dimension, columns by another
 /// (one column when there is a single dimension).

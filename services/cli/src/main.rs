@@ -192,9 +192,11 @@ enum PanelCommand {
         #[command(flatten)]
         panel: panel::PanelArgs,
         /// Template item id (e.g. victim.sex, context.abuse_types),
-        /// case_type, or period:month, period:quarter or period:year (each
-        /// person under the period of their first case in the window); give
-        /// twice for rows and columns (at most one multi-choice item).
+        /// case_type, period:month, period:quarter or period:year (each
+        /// person under the period of their first case in the window), or
+        /// agency or agency_type (each person under every agency that knows
+        /// them, with that agency's own answers); give twice for rows and
+        /// columns (at most one multi-choice item, one agency dimension).
         #[arg(long, required = true)]
         by: Vec<String>,
         /// Whose profiles: victims, harmers or all.
@@ -240,6 +242,24 @@ enum PanelCommand {
         /// months counts as unchanged.
         #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=240))]
         months: u32,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Where linked records of one child from two of the partnership's
+    /// agencies give different known answers (sex, ethnicity, disability,
+    /// case type…): distinct children per item and agency pair, 1 to 4
+    /// shown as <5.
+    Disagreements {
+        #[command(flatten)]
+        panel: panel::PanelArgs,
+        /// A single-choice or multi-choice template item, or case_type;
+        /// repeat for several (default: victim.sex, victim.ethnicity,
+        /// victim.disabilities, case_type).
+        #[arg(long = "item")]
+        items: Vec<String>,
+        #[command(flatten)]
+        window: panel::Window,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -532,6 +552,7 @@ async fn main() -> Result<()> {
             PanelCommand::Services { panel, json } => panel::services_command(&panel, json).await,
             PanelCommand::SignalCounts { panel, period, window, json } => panel::signal_counts_command(&panel, &period, &window, json).await,
             PanelCommand::Freshness { panel, months, json } => panel::freshness_command(&panel, months, json).await,
+            PanelCommand::Disagreements { panel, items, window, json } => panel::disagreements_command(&panel, &items, &window, json).await,
         },
         Command::Audit { command } => audit::run(command).await,
         Command::Eval { truth, clusters, reid, signals, json } => eval::eval_command(&truth, &clusters, &reid, signals.as_deref(), json),

@@ -545,6 +545,7 @@ pub async fn report_command(args: &PanelArgs, by: &[String], population: &str, w
             "legend": response.legend,
             "rows_overlap": response.rows_overlap,
             "columns_overlap": response.columns_overlap,
+            "answers_per_agency": response.answers_per_agency,
         });
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(());
@@ -555,7 +556,11 @@ pub async fn report_command(args: &PanelArgs, by: &[String], population: &str, w
     let overlapping = response.rows_overlap || response.columns_overlap;
     let multi = if response.rows_overlap { &response.rows_by } else { &response.columns_by };
     let period = if by_period { " and the period of their first case" } else { "" };
-    let how = if overlapping {
+    let how = if response.answers_per_agency {
+        let (agency, other) = if response.rows_overlap { (&response.rows_by, &response.columns_by) } else { (&response.columns_by, &response.rows_by) };
+        let other = if other.starts_with("period:") { "the period of their first case there".to_owned() } else { format!("{other} as that {} records it", agency.replace('_', " ")) };
+        format!("each person under every {} whose records name them, by {other}", agency.replace('_', " "))
+    } else if overlapping {
         let other = if response.rows_overlap { &response.columns_by } else { &response.rows_by };
         let once = if two { format!("; by {other} once, under their latest known answer{period}") } else { String::new() };
         format!("each person under every category of {multi} any of their records ticks{once}")
@@ -591,10 +596,16 @@ pub async fn report_command(args: &PanelArgs, by: &[String], population: &str, w
         })
         .collect();
     let mut totals = if two { response.column_totals.clone() } else { Vec::new() };
+    // By agency crossed with its own answers, the other dimension has no
+    // totals: its blanks keep the grand total in its column.
+    totals.resize(if two { response.column_labels.len() } else { 0 }, String::new());
     totals.push(response.total.clone());
     rows.push((if response.rows_overlap { format!("Total (distinct {people})") } else { "total".to_owned() }, totals));
     print_table(&response.rows_by, &columns, &rows);
-    if overlapping {
+    if response.answers_per_agency {
+        let singular = if people == "children" { "a child" } else { "a person" };
+        println!("Total: distinct {people}; {singular} is counted under every agency that knows them, with that agency's own answer, so one {} may be in different categories under different agencies", if people == "children" { "child" } else { "person" });
+    } else if overlapping {
         let singular = if people == "children" { "a child" } else { "a person" };
         let (lines, across) = if response.rows_overlap { ("rows", "down a column") } else { ("columns", "along a row") };
         println!("Total: distinct {people}; {singular} may be counted in several {lines}, so the counts {across} can add up to more than its total");
@@ -714,6 +725,45 @@ pub async fn signal_counts_command(args: &PanelArgs, period: &str, window: &Wind
         })
         .collect();
     print_table("signal", &columns, &rows);
+    println!("{}", response.legend);
+    Ok(())
+}
+
+/// `braid panel disagreements`: per item and agency pair, the children
+/// whose records at the two agencies give different known answers.
+pub async fn disagreements_command(args: &PanelArgs, items: &[String], window: &Window, json: bool) -> Result<()> {
+    let (since, until) = window.dates()?;
+    let response = client(&args.node)
+        .await?
+        .disagreements(v1::DisagreementsRequest {
+            context: context(args),
+            items: items.to_vec(),
+            since,
+            until,
+        })
+        .await
+        .map_err(refused)?
+        .into_inner();
+    if json {
+        let value = serde_json::json!({
+            "rows": response.rows.iter().map(|r| serde_json::json!({
+                "item": r.item, "item_number": r.item_number, "agency_a": r.agency_a, "agency_b": r.agency_b, "children": r.children,
+            })).collect::<Vec<_>>(),
+            "legend": response.legend,
+        });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(());
+    }
+    println!("children whose records at two agencies disagree{}", window.describe("records"));
+    let rows: Vec<(String, Vec<String>)> = response
+        .rows
+        .iter()
+        .map(|r| {
+            let item = if r.item_number.is_empty() { r.item.clone() } else { format!("{} ({})", r.item, r.item_number) };
+            (item, vec![r.agency_a.clone(), r.agency_b.clone(), r.children.clone()])
+        })
+        .collect();
+    print_table("item", &["agency".to_owned(), "agency".to_owned(), "children".to_owned()], &rows);
     println!("{}", response.legend);
     Ok(())
 }

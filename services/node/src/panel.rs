@@ -937,7 +937,7 @@ impl Engine {
         window: (Option<&v1::Date>, Option<&v1::Date>),
     ) -> Result<v1::ReportResponse, EngineError> {
         if by.is_empty() || by.len() > 2 {
-            return Err(EngineError::InvalidRequest("a report is by one or two template items (or case_type, or period:…)".to_owned()));
+            return Err(EngineError::InvalidRequest("a report is by one or two template items (or case_type, agency, agency_type, or period:…)".to_owned()));
         }
         let (since, until) = window_days(window.0, window.1)?;
         let windowed = since.is_some() || until.is_some();
@@ -949,8 +949,21 @@ impl Engine {
         let mut periods: Vec<Option<Period>> = Vec::new();
         // Which dimension, if any, is a multi-choice item.
         let mut multi: Option<usize> = None;
+        // Which dimension, if any, is the agency (or its type).
+        let mut by_agency: Option<(usize, AgencyDimension)> = None;
         for id in by {
             periods.push(None);
+            if let Some(kind) = AgencyDimension::parse(id) {
+                if let Some((other, _)) = by_agency {
+                    return Err(EngineError::InvalidRequest(format!(
+                        "`{}` and `{id}` are both agency dimensions: a report by agency (or agency type) may cross it with a template item, case_type or a period",
+                        by[other]
+                    )));
+                }
+                by_agency = Some((dimensions.len(), kind));
+                dimensions.push((Vec::new(), None));
+                continue;
+            }
             if let Some(unit) = id.strip_prefix("period:") {
                 let period = Period::parse(unit)
                     .ok_or_else(|| EngineError::InvalidRequest(format!("`{id}`: a period is period:month, period:quarter or period:year")))?;
@@ -993,6 +1006,38 @@ impl Engine {
         }
         let (keys, agencies, allowed) = self.snapshot(partnership)?;
         let in_scope = |agency: &str| agencies.iter().position(|(code, _)| code == agency).is_some_and(|n| allowed.get(n).copied().unwrap_or(false));
+        // By agency: the partnership's agencies (or their types) as the
+        // groups, and each record's group. Records from outside the
+        // partnership are never read (above), so never counted.
+        let groups: Vec<String> = match by_agency.map(|(_, kind)| kind) {
+            None => Vec::new(),
+            Some(AgencyDimension::Agency) => partnership.to_vec(),
+            Some(AgencyDimension::AgencyType) => partnership
+                .iter()
+                .filter_map(|code| agencies.iter().find(|(c, _)| c == code))
+                .map(|(_, agency_type)| if agency_type.is_empty() { "agency".to_owned() } else { agency_type.clone() })
+                .collect::<BTreeSet<String>>()
+                .into_iter()
+                .collect(),
+        };
+        // Each person's groups are a 64-bit set.
+        if groups.len() > 60 {
+            return Err(EngineError::InvalidRequest("agency: a partnership of more than 60 agencies cannot be reported by agency".to_owned()));
+        }
+        let group_of = |agency: &str| -> usize {
+            match by_agency.map(|(_, kind)| kind) {
+                Some(AgencyDimension::Agency) => partnership.iter().position(|a| a == agency).unwrap_or(0),
+                Some(AgencyDimension::AgencyType) => {
+                    let agency_type = agencies.iter().find(|(c, _)| c == agency).map(|(_, t)| if t.is_empty() { "agency" } else { t.as_str() }).unwrap_or("agency");
+                    groups.iter().position(|g| g == agency_type).unwrap_or(0)
+                }
+                None => 0,
+            }
+        };
+        // Per profile and group (agency or type) that knows it: its answers
+        // from that group's records alone, and its first case there.
+        let mut per_group: PerGroup = HashMap::new();
+        let mut group_first: HashMap<(u64, usize), i32> = HashMap::new();
         // Per profile: answers per dimension, and its first case's day in
         // the window.
         let mut answers: HashMap<u64, Vec<Vec<(i32, Answer)>>> = HashMap::new();
@@ -1006,6 +1051,7 @@ impl Engine {
             if !in_window(day) {
                 return Ok(());
             }
+            let group = group_of(agency);
             for (involvement, id) in record.involvements.iter().zip(&stored.involvement_ids) {
                 let Some(role) = Role::from_number(involvement.role) else { continue };
                 let Some(&key) = keys.get(id) else { continue };
@@ -1014,9 +1060,9 @@ impl Engine {
                 }
                 let first = first_day.entry(key).or_insert(day);
                 *first = (*first).min(day);
-                let entry = answers.entry(key).or_insert_with(|| vec![Vec::new(); dimensions.len()]);
+                let mut entry: Vec<Vec<(i32, Answer)>> = vec![Vec::new(); dimensions.len()];
                 for (d, (labels, field)) in dimensions.iter().enumerate() {
-                    if periods[d].is_some() {
+                    if periods[d].is_some() || by_agency.is_some_and(|(a, _)| a == d) {
                         continue;
                     }
                     let answer = match field {
@@ -1058,6 +1104,18 @@ impl Engine {
                         entry[d].push((day, answer));
                     }
                 }
+                if by_agency.is_some() {
+                    let first = group_first.entry((key, group)).or_insert(day);
+                    *first = (*first).min(day);
+                    let mine = per_group.entry((key, group)).or_insert_with(|| vec![Vec::new(); dimensions.len()]);
+                    for (d, found) in entry.iter().enumerate() {
+                        mine[d].extend_from_slice(found);
+                    }
+                }
+                let all = answers.entry(key).or_insert_with(|| vec![Vec::new(); dimensions.len()]);
+                for (d, found) in entry.into_iter().enumerate() {
+                    all[d].extend(found);
+                }
             }
             Ok(())
         })?;
@@ -1066,8 +1124,10 @@ impl Engine {
         }
         // A period's rows: every period from the first case's to the last's
         // (empty ones included), each person under their first.
-        let days = first_day.values().copied();
-        let (earliest, latest) = (days.clone().min().unwrap_or(0), days.max().unwrap_or(0));
+        // (By agency, each profile is under the period of its first case at
+        // each agency, which may be later than its first case anywhere.)
+        let days: Vec<i32> = if by_agency.is_some() { group_first.values().copied().collect() } else { first_day.values().copied().collect() };
+        let (earliest, latest) = (days.iter().copied().min().unwrap_or(0), days.iter().copied().max().unwrap_or(0));
         for (d, period) in periods.iter().enumerate() {
             if let Some(period) = period {
                 let (first, last) = (period.index(earliest), period.index(latest));
@@ -1084,6 +1144,17 @@ impl Engine {
             }
             out
         };
+        if let Some((a, _)) = by_agency {
+            dimensions[a].0.clone_from(&groups);
+            let other = (dimensions.len() > 1).then(|| (1 - a, with_gaps(&dimensions[1 - a])));
+            let column = |d: usize, key: u64, group: usize, per_dimension: &[Vec<(i32, Answer)>], size: usize| -> usize {
+                match &periods[d] {
+                    Some(period) => (period.index(group_first[&(key, group)]) - period.index(earliest)) as usize,
+                    None => resolve(&per_dimension[d], dimensions[d].0.len()).min(size - 1),
+                }
+            };
+            return Ok(agency_report(by, a, &dimensions, other, multi, population, &per_group, column));
+        }
         let rows = with_gaps(&dimensions[0]);
         let columns = dimensions.get(1).map(with_gaps).unwrap_or_else(|| vec!["profiles".to_owned()]);
         if rows.is_empty() || columns.is_empty() {
@@ -1117,6 +1188,7 @@ impl Engine {
             population: population.name().to_owned(),
             rows_overlap: false,
             columns_overlap: false,
+            answers_per_agency: false,
         })
     }
 
@@ -1299,6 +1371,151 @@ fn multi_report(
         population: population.name().to_owned(),
         rows_overlap: !transposed,
         columns_overlap: transposed,
+        answers_per_agency: false,
+    }
+}
+
+/// A profile's answers per report dimension, each with its day.
+type Answers = Vec<Vec<(i32, Answer)>>;
+
+/// Per (profile, agency or agency type): its answers from that group's
+/// records alone.
+type PerGroup = HashMap<(u64, usize), Answers>;
+
+/// A report dimension that is who holds the records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AgencyDimension {
+    /// Each of the partnership's agencies.
+    Agency,
+    /// Each type of agency in the partnership (children's social care,
+    /// police, …).
+    AgencyType,
+}
+
+impl AgencyDimension {
+    fn parse(text: &str) -> Option<AgencyDimension> {
+        match text {
+            "agency" => Some(AgencyDimension::Agency),
+            "agency_type" => Some(AgencyDimension::AgencyType),
+            _ => None,
+        }
+    }
+}
+
+/// A report by agency (or agency type, dimension `a`), alone or crossed
+/// with one other dimension. Each profile is under every group whose
+/// records (in the window, in the population) name it, and, crossed, under
+/// that group's own answer: its latest known answer in that group's
+/// records (else "Not known" or "Not recorded"), every category they tick
+/// for a multi-choice item, the period of its first case there. So one
+/// child may be CSA under children's social care and CSE under police:
+/// each agency's own habits. The row totals (children each group knows)
+/// and the total (distinct children) are the one-way report by agency; the
+/// other dimension has no totals here.
+#[allow(clippy::too_many_arguments)]
+fn agency_report(
+    by: &[String],
+    a: usize,
+    dimensions: &[(Vec<String>, Option<&braid_template::Field>)],
+    other: Option<(usize, Vec<String>)>,
+    multi: Option<usize>,
+    population: Population,
+    per_group: &PerGroup,
+    column: impl Fn(usize, u64, usize, &[Vec<(i32, Answer)>], usize) -> usize,
+) -> v1::ReportResponse {
+    let groups = dimensions[a].0.clone();
+    // Each profile's groups, in a fixed order whatever the map's.
+    let mut by_profile: BTreeMap<u64, Vec<(usize, &Answers)>> = BTreeMap::new();
+    for (&(key, group), per_dimension) in per_group {
+        by_profile.entry(key).or_default().push((group, per_dimension));
+    }
+    for groups in by_profile.values_mut() {
+        groups.sort_unstable_by_key(|&(group, _)| group);
+    }
+    let text = |cells: &[braid_signals::report::Cell]| cells.iter().map(|c| c.text()).collect::<Vec<_>>();
+    let Some((d, columns)) = other else {
+        let mut people: Vec<(u64, usize)> = by_profile.values().map(|groups| (groups.iter().fold(0u64, |mask, &(g, _)| mask | 1 << g), 0)).collect();
+        people.sort_unstable();
+        let published = braid_signals::report::publish_multi(&braid_signals::report::Multi {
+            rows: groups,
+            alone: 0,
+            columns: vec!["profiles".to_owned()],
+            people,
+        });
+        return v1::ReportResponse {
+            rows_by: by[0].clone(),
+            columns_by: String::new(),
+            row_labels: published.rows,
+            column_labels: published.columns,
+            rows: published.cells.iter().map(|row| v1::TableRow { cells: text(row) }).collect(),
+            row_totals: text(&published.row_totals),
+            column_totals: text(&published.column_totals),
+            total: published.total.text(),
+            legend: braid_signals::report::AGENCY_LEGEND.to_owned(),
+            population: population.name().to_owned(),
+            rows_overlap: true,
+            columns_overlap: false,
+            answers_per_agency: false,
+        };
+    };
+    let size = columns.len();
+    let categories = dimensions[d].0.len();
+    let is_multi = multi == Some(d);
+    let people: Vec<Vec<(usize, u64)>> = by_profile
+        .iter()
+        .map(|(&key, groups)| {
+            groups
+                .iter()
+                .map(|&(group, per_dimension)| {
+                    let mask = if is_multi {
+                        let mut mask = 0u64;
+                        let mut not_known = false;
+                        for (_, answer) in &per_dimension[d] {
+                            match answer {
+                                Answer::Category(c) if *c < categories => mask |= 1 << c,
+                                _ => not_known = true,
+                            }
+                        }
+                        if mask == 0 {
+                            mask = 1 << if not_known { categories } else { categories + 1 };
+                        }
+                        mask
+                    } else {
+                        1 << column(d, key, group, per_dimension, size).min(size - 1)
+                    };
+                    (group, mask)
+                })
+                .collect()
+        })
+        .collect();
+    let published = braid_signals::report::publish_by_agency(&braid_signals::report::ByAgency {
+        rows: groups,
+        columns,
+        one: !is_multi,
+        alone: if is_multi { (1 << categories) | (1 << (categories + 1)) } else { 0 },
+        people,
+    });
+    let transposed = a == 1;
+    let (row_labels, column_labels, body, row_totals, column_totals) = if transposed {
+        let body = (0..published.columns.len()).map(|c| published.cells.iter().map(|row| row[c]).collect::<Vec<_>>()).collect::<Vec<_>>();
+        (published.columns, published.rows, body, published.column_totals, published.row_totals)
+    } else {
+        (published.rows, published.columns, published.cells, published.row_totals, published.column_totals)
+    };
+    v1::ReportResponse {
+        rows_by: by[0].clone(),
+        columns_by: by[1].clone(),
+        row_labels,
+        column_labels,
+        rows: body.iter().map(|row| v1::TableRow { cells: text(row) }).collect(),
+        row_totals: text(&row_totals),
+        column_totals: text(&column_totals),
+        total: published.total.text(),
+        legend: braid_signals::report::AGENCY_LEGEND.to_owned(),
+        population: population.name().to_owned(),
+        rows_overlap: !transposed,
+        columns_overlap: transposed,
+        answers_per_agency: true,
     }
 }
 
@@ -1391,6 +1608,169 @@ impl Engine {
             legend: format!(
                 "records per agency; current: concern status Current; unchanged: of those, not changed for {months} months or more; changed: re-sent with changed content at least once; reclassified: of those, with a changed case type; <5: between 1 and 4; *: withheld so that no <5 can be worked out by subtraction"
             ),
+        })
+    }
+}
+
+/// The items a disagreement report looks at unless asked for others.
+const DISAGREEMENT_ITEMS: [&str; 4] = ["victim.sex", "victim.ethnicity", "victim.disabilities", "case_type"];
+
+/// Most items one disagreement report may ask about.
+const MOST_DISAGREEMENT_ITEMS: usize = 32;
+
+/// What one agency's records say of one child on one item: each answer
+/// with its day (single choice, case type), or the categories ticked
+/// (multi-choice).
+#[derive(Debug, Default, Clone)]
+struct Said {
+    answers: Vec<(i32, Answer)>,
+    ticked: u64,
+}
+
+impl Engine {
+    /// Per item and pair of the partnership's agencies: distinct children
+    /// (profiles with a victim record at both) whose records from the two
+    /// agencies give different known answers — each agency's latest known
+    /// answer, or for a multi-choice item the set of categories its records
+    /// tick; "not known" and no answer disagree with nothing. Only the
+    /// partnership's records are read.
+    ///
+    /// Disclosure control: every count of 1 to 4 is published as `<5`, and
+    /// that is all that is needed here, because nothing else in the reply
+    /// is a sum, a difference or a bound of these counts: there are no
+    /// totals (no children per agency, per pair or per item, no "agree"
+    /// counts), and no two rows count nested groups of children. Whatever
+    /// the other rows say, a count shown `<5` can be any of 1 to 4: take
+    /// the children it counts and add or remove one known to those two
+    /// agencies alone, with one answer at one and another at the other, on
+    /// that item alone — that changes this row and no other. (Rows of one
+    /// child across pairs are linked only through children known to three
+    /// agencies or more, which such a child need not be.) Setting this
+    /// reply beside a report by agency crossed with the same item is
+    /// another matter: see the README.
+    pub fn disagreements(&self, partnership: &[String], request: &v1::DisagreementsRequest) -> Result<v1::DisagreementsResponse, EngineError> {
+        let template = Template::standard();
+        let ids: Vec<String> = if request.items.is_empty() { DISAGREEMENT_ITEMS.iter().map(|&i| i.to_owned()).collect() } else { request.items.clone() };
+        if ids.len() > MOST_DISAGREEMENT_ITEMS {
+            return Err(EngineError::InvalidRequest(format!("items: at most {MOST_DISAGREEMENT_ITEMS} in one report")));
+        }
+        // Each item: its template field (none for the case type).
+        let mut items: Vec<Option<&braid_template::Field>> = Vec::new();
+        for id in &ids {
+            if id == "case_type" {
+                items.push(None);
+                continue;
+            }
+            let field = template
+                .field(id)
+                .map_err(|_| EngineError::InvalidRequest(format!("items: `{id}` is not a template item (or case_type)")))?;
+            if !matches!(field.kind, FieldKind::Single | FieldKind::Multi) {
+                return Err(EngineError::InvalidRequest(format!("items: `{id}` is not a single-choice or multi-choice item; records disagree only on categories")));
+            }
+            if field.kind == FieldKind::Multi && field.categories.len() > 64 {
+                return Err(EngineError::InvalidRequest(format!("items: `{id}` has more categories than can be compared (64)")));
+            }
+            items.push(Some(field));
+        }
+        let (since, until) = window_days(request.since.as_ref(), request.until.as_ref())?;
+        let windowed = since.is_some() || until.is_some();
+        let in_window = |day: i32| (!windowed || day != 0) && since.is_none_or(|s| day >= s) && until.is_none_or(|u| day <= u);
+        let (keys, agencies, allowed) = self.snapshot(partnership)?;
+        let in_scope = |agency: &str| agencies.iter().position(|(code, _)| code == agency).is_some_and(|n| allowed.get(n).copied().unwrap_or(false));
+        // Per (profile, agency of the partnership): what its records say,
+        // item by item.
+        let mut said: HashMap<(u64, usize), Vec<Said>> = HashMap::new();
+        self.store.for_each_record(|agency, _, stored| {
+            let Some(position) = partnership.iter().position(|a| a == agency).filter(|_| in_scope(agency)) else { return Ok(()) };
+            let record = v1::CaseRecord::decode(stored.record.as_slice()).map_err(|_| braid_store::Error::Corrupt("record"))?;
+            let day = record_day(&record);
+            if !in_window(day) {
+                return Ok(());
+            }
+            for (involvement, id) in record.involvements.iter().zip(&stored.involvement_ids) {
+                if !Role::from_number(involvement.role).is_some_and(Role::is_victim) {
+                    continue;
+                }
+                let Some(&key) = keys.get(id) else { continue };
+                let entry = said.entry((key, position)).or_insert_with(|| vec![Said::default(); items.len()]);
+                for (item, field) in items.iter().enumerate() {
+                    let Some(field) = field else {
+                        if let Some(case_type) = CaseType::from_number(record.case_type) {
+                            entry[item].answers.push((day, Answer::Category(case_type as usize)));
+                        }
+                        continue;
+                    };
+                    let wire = involvement.fields.iter().chain(&record.fields).find(|f| f.field_id == field.id);
+                    match wire.and_then(to_value) {
+                        Some(Value::Single { code, .. }) => match field.category(code) {
+                            Some(c) if c.not_known => entry[item].answers.push((day, Answer::NotKnown)),
+                            Some(_) => entry[item].answers.push((day, Answer::Category(code as usize))),
+                            None => {}
+                        },
+                        Some(Value::Multi { codes, .. }) => {
+                            for code in codes {
+                                if let Some(index) = field.categories.iter().position(|c| c.code == code && !c.not_known) {
+                                    entry[item].ticked |= 1 << index;
+                                }
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        // Per profile, its agencies in order; then each pair's answers.
+        let mut by_profile: BTreeMap<u64, Vec<(usize, &Vec<Said>)>> = BTreeMap::new();
+        for (&(key, agency), per_item) in &said {
+            by_profile.entry(key).or_default().push((agency, per_item));
+        }
+        let pairs: Vec<(usize, usize)> = (0..partnership.len()).flat_map(|a| (a + 1..partnership.len()).map(move |b| (a, b))).collect();
+        let mut counts = vec![vec![0u64; pairs.len()]; items.len()];
+        // An agency's answer: its latest known category (codes and case
+        // types are small numbers: `resolve` is told there are plenty), or
+        // the categories its records tick; none when it gives no known one.
+        let known = |field: Option<&braid_template::Field>, said: &Said| -> Option<u64> {
+            match field {
+                Some(f) if f.kind == FieldKind::Multi => (said.ticked != 0).then_some(said.ticked),
+                _ => {
+                    let most = usize::MAX / 4;
+                    let answer = resolve(&said.answers, most);
+                    (answer < most).then_some(answer as u64)
+                }
+            }
+        };
+        for agencies_of in by_profile.values_mut() {
+            agencies_of.sort_unstable_by_key(|&(agency, _)| agency);
+            for (item, field) in items.iter().enumerate() {
+                for (i, &(a, said_a)) in agencies_of.iter().enumerate() {
+                    for &(b, said_b) in &agencies_of[i + 1..] {
+                        let (Some(x), Some(y)) = (known(*field, &said_a[item]), known(*field, &said_b[item])) else { continue };
+                        if x != y {
+                            if let Some(p) = pairs.iter().position(|&pair| pair == (a, b)) {
+                                counts[item][p] += 1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let mut rows = Vec::new();
+        for (item, field) in items.iter().enumerate() {
+            for (p, &(a, b)) in pairs.iter().enumerate() {
+                let n = counts[item][p];
+                rows.push(v1::Disagreement {
+                    item: ids[item].clone(),
+                    item_number: field.map(|f| f.item.clone()).unwrap_or_default(),
+                    agency_a: partnership[a].clone(),
+                    agency_b: partnership[b].clone(),
+                    children: if (1..=4).contains(&n) { "<5".to_owned() } else { n.to_string() },
+                });
+            }
+        }
+        Ok(v1::DisagreementsResponse {
+            rows,
+            legend: "children whose records at the two agencies give different known answers (each agency's latest known answer; for a multi-choice item, the categories its records tick); not known or not recorded is no disagreement; <5: between 1 and 4".to_owned(),
         })
     }
 }

@@ -733,6 +733,20 @@ impl PanelService for Panel {
     }
 
     #[instrument(skip_all)]
+    async fn disagreements(&self, request: Request<v1::DisagreementsRequest>) -> Result<Response<v1::DisagreementsResponse>, Status> {
+        let caller = self.gate.caller(&request);
+        let request = request.into_inner();
+        let (agencies, entry) = self.admit(&caller, request.context.as_ref(), "panel.disagreements").await?;
+        let engine = Arc::clone(self.gate.engine());
+        let result = blocking(move || engine.disagreements(&agencies, &request)).await.map(|response| {
+            info!("panel disagreements");
+            let cells = response.rows.len();
+            aggregate(response, cells)
+        });
+        self.gate.finish(entry, result).await
+    }
+
+    #[instrument(skip_all)]
     async fn interconnectedness(&self, request: Request<v1::InterconnectednessRequest>) -> Result<Response<v1::InterconnectednessResponse>, Status> {
         let caller = self.gate.caller(&request);
         let (agencies, entry) = self.admit(&caller, request.get_ref().context.as_ref(), "panel.interconnectedness").await?;

@@ -72,12 +72,26 @@ struct Family {
     alone: u64,
 }
 
+/// A group a person is in exactly when they are in one of its parts (an
+/// agency, and the answers that agency's own records give): `one` when a
+/// person is in at most one part at a time, `alone` the parts only ever
+/// held without the others (such as "not known").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Nest {
+    whole: usize,
+    parts: u64,
+    one: bool,
+    alone: u64,
+}
+
 /// What an attacker knows of the sets of groups people can be in, besides
 /// the published cells: none for agencies (any set), families for a table
-/// by a multi-choice item.
+/// by a multi-choice item, and nests as well for a table by agency crossed
+/// with each agency's own answers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Shape {
     families: Vec<Family>,
+    nests: Vec<Nest>,
 }
 
 impl Shape {
@@ -90,6 +104,12 @@ impl Shape {
                     && (!f.one || x.count_ones() == 1)
                     && (x & f.alone == 0 || x.count_ones() == 1)
             })
+            && self.nests.iter().all(|n| {
+                let x = mask & n.parts;
+                (mask & bit(n.whole) != 0) == (x != 0)
+                    && (!n.one || x.count_ones() <= 1)
+                    && (x & n.alone == 0 || x.count_ones() <= 1)
+            })
     }
 
     /// Whether one person can be in both groups.
@@ -98,6 +118,9 @@ impl Shape {
         self.families.iter().all(|f| {
             let x = pair & f.groups;
             x.count_ones() < 2 || (!f.one && x & f.alone == 0)
+        }) && self.nests.iter().all(|n| {
+            let x = pair & n.parts;
+            x.count_ones() < 2 || (!n.one && x & n.alone == 0)
         })
     }
 
@@ -112,6 +135,54 @@ impl Shape {
         {
             for g in groups_in(set & f.groups) {
                 out.extend(groups_in(f.groups & !set).map(|h| (g, h)));
+            }
+        }
+        // An agency's one answer changed for another.
+        for n in self.nests.iter().filter(|n| n.one && set & bit(n.whole) != 0) {
+            for g in groups_in(set & n.parts) {
+                out.extend(groups_in(n.parts & !set).map(|h| (g, h)));
+            }
+        }
+        out
+    }
+
+    /// Moves keeping every group's count where groups change together: a
+    /// person of `set` gives up one nest's unit (its whole and a part) and
+    /// another person, of the same set less that unit, takes up a unit of a
+    /// nest `set` is not in; that is, people in R + u and R + v become
+    /// people in R and R + u + v (and back).
+    fn unit_swaps(&self, set: u64) -> Vec<Move> {
+        let mut out = Vec::new();
+        for held in &self.nests {
+            let x = set & held.parts;
+            if x.count_ones() != 1 {
+                continue;
+            }
+            let u = bit(held.whole) | x;
+            let rest = set & !u;
+            for other in self.nests.iter().filter(|n| set & bit(n.whole) == 0) {
+                for p in groups_in(other.parts) {
+                    let v = bit(other.whole) | bit(p);
+                    let forward = vec![(set, -1), (rest | v, -1), (rest, 1), (set | v, 1)];
+                    let back = forward.iter().map(|&(m, d)| (m, -d)).collect();
+                    out.push(forward);
+                    out.push(back);
+                }
+            }
+        }
+        out
+    }
+
+    /// Groups that change together, as masks to toggle in a person's set:
+    /// a nest's whole with its first part, or with its last.
+    fn toggles(&self, set: u64) -> Vec<u64> {
+        let mut out = Vec::new();
+        for n in &self.nests {
+            let x = set & n.parts;
+            match x.count_ones() {
+                0 => out.extend(groups_in(n.parts).map(|p| bit(n.whole) | bit(p))),
+                1 => out.push(bit(n.whole) | x),
+                _ => {}
             }
         }
         out
@@ -199,6 +270,13 @@ struct Overlaps {
     /// Counts left to what is published besides the cells withheld here
     /// (the margins of a table, each its own one-way table's business).
     skip: BTreeSet<Protected>,
+    /// Most second assignments tried in all ([`WORK`], unless a table's
+    /// shape needs more).
+    work: usize,
+    /// Where not empty, groups that belong together (an agency's answers):
+    /// a statement is protected only when the groups of these it is about
+    /// belong to one of them (see [`publish_by_agency`]).
+    local: Vec<u64>,
 }
 
 impl Overlaps {
@@ -240,6 +318,8 @@ impl Overlaps {
             watched: everyone,
             scopes: vec![everyone],
             skip: BTreeSet::new(),
+            work: WORK,
+            local: Vec::new(),
         }
     }
 
@@ -254,7 +334,7 @@ impl Overlaps {
 
     /// Whether the work allowed is spent (then nothing more is proved).
     fn spent(&self) -> bool {
-        self.tried.get() > WORK
+        self.tried.get() > self.work
     }
 
     fn people(&self, mask: u64) -> u64 {
@@ -309,7 +389,9 @@ impl Overlaps {
     /// Whether `q` is protected here: it is about a watched group, or it
     /// is a single group's own count.
     fn watches(&self, q: Protected) -> bool {
-        q.about() & self.watched != 0 || (q.none == 0 && q.all.count_ones() == 1)
+        let local = self.local.iter().fold(0, |all, &m| all | m) & q.about();
+        (q.about() & self.watched != 0 || (q.none == 0 && q.all.count_ones() == 1))
+            && (local == 0 || self.local.iter().any(|&m| local & !m == 0))
     }
 
     /// A move's net effect.
@@ -529,6 +611,21 @@ impl Overlaps {
                     return true;
                 }
             }
+            for t in self.shape.toggles(set) {
+                let other = set ^ t;
+                if visit(vec![(set, -1), (other, 1)]) || visit(vec![(other, -1), (set, 1)]) {
+                    return true;
+                }
+            }
+        }
+        if !self.shape.nests.is_empty() {
+            for &set in counted.iter().chain(&self.common) {
+                for step in self.shape.unit_swaps(set) {
+                    if visit(step) {
+                        return true;
+                    }
+                }
+            }
         }
         let counts = |m: u64| i64::from(q.counts(m));
         let change =
@@ -576,6 +673,12 @@ impl Overlaps {
             for &from in &self.common {
                 for g in groups_in(q.about()) {
                     let to = from ^ bit(g);
+                    if counts(to) != counts(from) && visit(vec![(from, -1), (to, 1)]) {
+                        return true;
+                    }
+                }
+                for t in self.shape.toggles(from) {
+                    let to = from ^ t;
                     if counts(to) != counts(from) && visit(vec![(from, -1), (to, 1)]) {
                         return true;
                     }
@@ -727,6 +830,11 @@ impl Overlaps {
                 out.push(vec![(set, -1), (set ^ bit(g), 1)]);
                 out.push(vec![(set ^ bit(g), -1), (set, 1)]);
             }
+            for t in self.shape.toggles(set) {
+                out.push(vec![(set, -1), (set ^ t, 1)]);
+                out.push(vec![(set ^ t, -1), (set, 1)]);
+            }
+            out.extend(self.shape.unit_swaps(set));
             if !self.shape.families.is_empty() {
                 // A person more or fewer; a person moved to another column.
                 out.push(vec![(set, 1)]);
@@ -1006,6 +1114,7 @@ fn multi_one_way(rows: usize, alone: u64, masks: &[u64]) -> MultiOneWay {
                 alone,
             },
         ],
+        nests: Vec::new(),
     };
     let masks: Vec<u64> = masks.iter().map(|&m| (m & row_groups) | everyone).collect();
     let mut o = Overlaps::shaped(&masks, rows + 1, shape);
@@ -1102,6 +1211,7 @@ pub fn publish_multi(table: &Multi) -> super::Published {
                 alone: 0,
             },
         ],
+        nests: Vec::new(),
     };
     let masks: Vec<u64> = table
         .people
@@ -1160,6 +1270,183 @@ pub fn publish_multi(table: &Multi) -> super::Published {
             .collect();
     }
     out
+}
+
+/// People by a group they may be several of (the partnership's agencies,
+/// or agency types) crossed with each group's own answer: the cell (r, c)
+/// counts the people whose records from group `r` answer `c` (each group's
+/// latest known answer, its own "not known" or "not recorded"; or, for a
+/// multi-choice item, every category that group's records tick). A person
+/// is in every row whose group knows them, and in one column per row (or,
+/// when not `one`, at least one, a column of `alone` only on its own), so
+/// the same person may be in one column under one agency and in another
+/// under the next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ByAgency {
+    /// Row labels: the agencies (or types).
+    pub rows: Vec<String>,
+    /// Column labels: the other dimension's categories, with not known and
+    /// not recorded where it has them.
+    pub columns: Vec<String>,
+    /// Whether each row's people have exactly one column (a single-choice
+    /// item, the case type, a period).
+    pub one: bool,
+    /// The columns only ever held on their own within a row (bit c).
+    pub alone: u64,
+    /// Each person: (row, their columns in that row as bits), one entry per
+    /// row that knows them, and at least one.
+    pub people: Vec<Vec<(usize, u64)>>,
+}
+
+/// Publishes a table by agency crossed with each agency's own answers. The
+/// row totals (people each agency knows) and the total (distinct people)
+/// are the one-way table by agency exactly as [`publish_multi`] shows it
+/// with one column; the other dimension has no totals here (a person may
+/// be in several of its columns, one per agency, and "people some agency
+/// puts in column c" is no report's margin, so it is not published to be
+/// set against one). The cells are withheld (`*`) until no count of 1 to 4
+/// can be worked out — of the people in every cell of one set and none of
+/// another (up to three groups, the cells among them of one agency; or
+/// exactly one set of one agency's groups), "in A's column c but not
+/// A's column d", "known to A and B but not in A's column c" (from the row
+/// totals) and the like — with the same search as [`publish_overlaps`],
+/// the attacker knowing the table's shape: each agency's people are in
+/// exactly one of its columns (or at least one, for a multi-choice item),
+/// and a person is in an agency's row exactly when in one of its cells.
+/// Statements joining two agencies' answers ("CSA at A and CSE at B") are
+/// not what this table publishes, and the brute-force attacker of the
+/// tests, which tries every statement, finds none pinned down. Where
+/// single cells cannot do it, a whole row is withheld (its `*` standing
+/// for any count); where that cannot either, or the table has more than
+/// 40 groups (agencies × (columns + 1) + 1), every cell is `*` and the row
+/// totals and the total are shown.
+pub fn publish_by_agency(table: &ByAgency) -> super::Published {
+    let rows = table.rows.len();
+    let columns = table.columns.len();
+    let column_bits = if columns >= 64 { u64::MAX } else { bit(columns) - 1 };
+    let agencies_of: Vec<u64> = table
+        .people
+        .iter()
+        .map(|person| {
+            person
+                .iter()
+                .filter(|&&(r, cols)| r < rows && cols & column_bits != 0)
+                .fold(0, |mask, &(r, _)| mask | bit(r))
+        })
+        .collect();
+    let by_rows = multi_one_way(rows, 0, &agencies_of);
+    let mut out = super::Published {
+        rows: table.rows.clone(),
+        columns: table.columns.clone(),
+        cells: vec![vec![Cell::Withheld; columns]; rows],
+        row_totals: by_rows.cells.clone(),
+        column_totals: Vec::new(),
+        total: by_rows.total,
+    };
+    let n = rows * (columns + 1) + 1;
+    if n > MOST_GROUPS || rows == 0 || columns == 0 {
+        return out;
+    }
+    // Groups: agency r is group r; its column c is group cell(r, c);
+    // everyone is the last.
+    let cell = |r: usize, c: usize| rows + r * columns + c;
+    let everyone = bit(n - 1);
+    let cell_groups = (everyone - 1) & !(bit(rows) - 1);
+    let shape = Shape {
+        families: vec![
+            Family {
+                groups: everyone,
+                one: true,
+                alone: 0,
+            },
+            Family {
+                groups: cell_groups,
+                one: false,
+                alone: 0,
+            },
+        ],
+        nests: (0..rows)
+            .map(|r| Nest {
+                whole: r,
+                parts: column_bits << cell(r, 0),
+                one: table.one,
+                alone: (table.alone & column_bits) << cell(r, 0),
+            })
+            .collect(),
+    };
+    let masks: Vec<u64> = table
+        .people
+        .iter()
+        .map(|person| {
+            person
+                .iter()
+                .filter(|&&(r, cols)| r < rows && cols & column_bits != 0)
+                .fold(everyone, |mask, &(r, cols)| {
+                    mask | bit(r) | (cols & column_bits) << cell(r, 0)
+                })
+        })
+        .collect();
+    let mut o = Overlaps::shaped(&masks, n, shape);
+    o.watched = everyone - 1;
+    let agency_groups = |r: usize| bit(r) | column_bits << cell(r, 0);
+    o.local = (0..rows).map(|r| column_bits << cell(r, 0)).collect();
+    o.scopes = (0..rows).map(|r| agency_groups(r) | everyone).chain([(bit(rows) - 1) | everyone]).collect();
+    // Each agency's row is a table of its own, proved cell by cell: more
+    // work than one table by a multi-choice item.
+    o.work = WORK * 10;
+    // Published: the row totals as the one-way table by agency shows them,
+    // everyone's count, and the cells; nothing else.
+    let mut status = vec![vec![Cell::Withheld; n]; n];
+    o.open = vec![vec![true; n]; n];
+    for (r, (&total, &open)) in by_rows.cells.iter().zip(&by_rows.open).enumerate() {
+        status[r][r] = total;
+        o.open[r][r] = open;
+    }
+    status[n - 1][n - 1] = super::primary(table.people.len() as u64);
+    o.open[n - 1][n - 1] = false;
+    // Unlike a table by a multi-choice item, nothing is left to the
+    // margins: a count about a cell that the row totals and the total
+    // alone would pin down is protected here too (with more withheld, or
+    // the whole body), which costs nothing but cells.
+    o.tried.set(0);
+    // Where withholding single cells cannot protect a row (social care
+    // knows 6: 5 CSE and 1 CSA; withholding the 5 leaves "5 or more" and
+    // so gives the 1 away), the whole row is withheld, zeros included (its
+    // `*` then stands for any count), the row with a `<5` and the fewest
+    // people first, and the rest tried again.
+    let mut whole_rows = vec![false; rows];
+    loop {
+        let mut trial = status.clone();
+        let mut eligible = Vec::new();
+        for (r, &whole) in whole_rows.iter().enumerate() {
+            for c in 0..columns {
+                let g = cell(r, c);
+                if whole {
+                    trial[g][g] = Cell::Withheld;
+                    o.open[g][g] = true;
+                } else {
+                    trial[g][g] = super::primary(o.values[g][g]);
+                    o.open[g][g] = false;
+                    eligible.push((g, g));
+                }
+            }
+        }
+        o.tried.set(0);
+        if let Some(trial) = o.protect(trial, &eligible) {
+            out.cells = (0..rows)
+                .map(|r| (0..columns).map(|c| trial[cell(r, c)][cell(r, c)]).collect())
+                .collect();
+            return out;
+        }
+        let next = (0..rows)
+            .filter(|&r| !whole_rows[r])
+            .filter(|&r| (0..columns).any(|c| (1..=4).contains(&o.values[cell(r, c)][cell(r, c)])))
+            .min_by_key(|&r| (o.values[r][r], r));
+        match next {
+            Some(r) => whole_rows[r] = true,
+            None => return out,
+        }
+    }
 }
 
 #[cfg(test)]

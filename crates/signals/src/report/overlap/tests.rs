@@ -842,3 +842,239 @@ fn a_realistic_multi_choice_table_keeps_its_counts() {
     );
     assert_eq!(p.total, Cell::Count(300));
 }
+
+/// Every set of groups a person can be in in a table by agency crossed
+/// with each agency's own answers: agency r is group r, its column c group
+/// `rows + r * columns + c`; a person is known to at least one agency, in
+/// one of its columns each (or, when not `one`, in a non-empty set of them,
+/// a column of `alone` only on its own).
+fn agency_sets(rows: usize, columns: usize, one: bool, alone: u64) -> Vec<u64> {
+    let answers: Vec<u64> = (1..(1u64 << columns))
+        .filter(|&m| if one { m.count_ones() == 1 } else { m & alone == 0 || m.count_ones() == 1 })
+        .collect();
+    let mut sets = vec![0u64];
+    for r in 0..rows {
+        let mut next = Vec::new();
+        for &set in &sets {
+            next.push(set);
+            next.extend(answers.iter().map(|&a| set | 1 << r | a << (rows + r * columns)));
+        }
+        sets = next;
+    }
+    sets.into_iter().filter(|&s| s != 0).collect()
+}
+
+/// Publishes a table by agency crossed with each agency's answers and
+/// checks it as `check_multi` does: shown counts are true, the row totals
+/// and the total are the one-way table by agency as published on its own,
+/// and a brute-force attacker going through every assignment of people to
+/// agencies and answers that fits everything published pins down no count
+/// of 1 to 4 (about any cells, and agencies) that the row totals and the
+/// total alone do not.
+fn check_by_agency(people: &[Vec<(usize, u64)>], rows: usize, columns: usize, one: bool, alone: u64, context: &str) -> Published {
+    let table = ByAgency {
+        rows: (0..rows).map(|r| format!("a{r}")).collect(),
+        columns: (0..columns).map(|c| format!("c{c}")).collect(),
+        one,
+        alone,
+        people: people.to_vec(),
+    };
+    let p = publish_by_agency(&table);
+    let context = format!("{context} → {p:?}");
+    let fits = |cell: Cell, v: u64| match cell {
+        Cell::Count(shown) => shown == v && !(1..=4).contains(&v),
+        Cell::Small => (1..=4).contains(&v),
+        Cell::Withheld => true,
+    };
+    let group_mask = |person: &Vec<(usize, u64)>| person.iter().fold(0u64, |m, &(r, cols)| m | 1 << r | cols << (rows + r * columns));
+    let truth_masks: Vec<u64> = people.iter().map(group_mask).collect();
+    for r in 0..rows {
+        let known = truth_masks.iter().filter(|&&m| m & 1 << r != 0).count() as u64;
+        assert!(fits(p.row_totals[r], known), "{context}: row {r}");
+        for c in 0..columns {
+            let v = truth_masks.iter().filter(|&&m| m & 1 << (rows + r * columns + c) != 0).count() as u64;
+            assert!(fits(p.cells[r][c], v), "{context}: cell {r}, {c}");
+        }
+    }
+    assert!(p.column_totals.is_empty(), "{context}");
+    let one_way = publish_multi(&Multi {
+        rows: table.rows.clone(),
+        alone: 0,
+        columns: vec!["all".to_owned()],
+        people: truth_masks.iter().map(|&m| (m & ((1 << rows) - 1), 0)).collect(),
+    });
+    assert_eq!(p.row_totals, one_way.row_totals, "{context}");
+    assert_eq!(p.total, one_way.total, "{context}");
+    assert_eq!(p.total, super::super::primary(people.len() as u64), "{context}");
+    let pinned = |published: &Published| -> Vec<(u64, u64, u64)> {
+        let n = rows * (columns + 1);
+        let everyone = (1u64 << n) - 1;
+        let cell_groups = everyone & !((1u64 << rows) - 1);
+        let statements: Vec<(u64, u64)> = (1..=everyone)
+            .flat_map(|all| subsets(everyone & !all).chain(std::iter::once(0)).map(move |none| (all, none)))
+            .collect();
+        let _ = cell_groups;
+        let count = |(all, none): (u64, u64), people: &mut dyn Iterator<Item = (u64, u64)>| -> u64 {
+            people.filter(|&(mask, _)| mask & all == all && mask & none == 0).map(|(_, k)| k).sum()
+        };
+        let truth: Vec<u64> = statements.iter().map(|&q| count(q, &mut truth_masks.iter().map(|&m| (m, 1)))).collect();
+        let watched: Vec<usize> = (0..statements.len()).filter(|&i| (1..=4).contains(&truth[i])).collect();
+        let sets = agency_sets(rows, columns, one, alone);
+        let cap = people.len() as u64 + 5;
+        let whole = |cells: &[Cell]| !cells.is_empty() && cells.iter().all(|&c| c == Cell::Withheld);
+        let domain = |cell: Cell, open: bool| match cell {
+            Cell::Count(v) => (v, v),
+            Cell::Small => (1, 4),
+            Cell::Withheld if open => (0, cap),
+            Cell::Withheld => (5, cap),
+        };
+        let select = |keep: &dyn Fn(u64) -> bool| -> Vec<usize> { (0..sets.len()).filter(|&i| keep(sets[i])).collect() };
+        let mut counts = Vec::new();
+        let rows_open = whole(&published.row_totals);
+        for r in 0..rows {
+            counts.push((select(&|m| m & 1 << r != 0), domain(published.row_totals[r], rows_open)));
+        }
+        counts.push((select(&|_| true), domain(published.total, false)));
+        for r in 0..rows {
+            for c in 0..columns {
+                let g = rows + r * columns + c;
+                counts.push((select(&|m| m & 1 << g != 0), domain(published.cells[r][c], whole(&published.cells[r]))));
+            }
+        }
+        let attacker = MultiAttacker { sets: sets.iter().map(|&s| (s, 0)).collect(), counts };
+        let mut seen: Vec<BTreeSet<u64>> = vec![BTreeSet::new(); watched.len()];
+        let mut solutions = 0;
+        attacker.explore(&mut |values| {
+            solutions += 1;
+            for (&i, seen) in watched.iter().zip(seen.iter_mut()) {
+                if seen.len() < 2 {
+                    seen.insert(count(statements[i], &mut sets.iter().copied().zip(values.iter().copied())));
+                }
+            }
+            seen.iter().all(|s| s.len() >= 2)
+        });
+        assert!(solutions > 0, "{context}: the truth itself fits what was published");
+        watched.iter().zip(&seen).filter(|(_, s)| s.len() < 2).map(|(&i, _)| (statements[i].0, statements[i].1, truth[i])).collect()
+    };
+    let found = pinned(&p);
+    let excused = if found.is_empty() {
+        Vec::new()
+    } else {
+        pinned(&Published {
+            cells: vec![vec![Cell::Withheld; columns]; rows],
+            ..p.clone()
+        })
+    };
+    let found: Vec<_> = found.into_iter().filter(|q| !excused.contains(q)).collect();
+    assert!(found.is_empty(), "{context}: (all, none, value) {found:?} pinned down");
+    p
+}
+
+/// `count` people of each list of (agency, columns).
+fn agency_people(groups: &[(&[(usize, u64)], u64)]) -> Vec<Vec<(usize, u64)>> {
+    groups.iter().flat_map(|&(person, k)| std::iter::repeat_n(person.to_vec(), k as usize)).collect()
+}
+
+#[test]
+fn a_child_known_to_two_agencies_is_under_each_with_its_own_answer() {
+    // Columns CSA, CSE. 10 children only social care calls CSA, 8 only
+    // police calls CSE, 7 both know: social care calls them CSA, police
+    // CSE (each agency's own habit).
+    let people = agency_people(&[(&[(0, 0b01)], 10), (&[(1, 0b10)], 8), (&[(0, 0b01), (1, 0b10)], 7)]);
+    let p = check_by_agency(&people, 2, 2, true, 0, "habits");
+    assert_eq!(p.row_totals, vec![Cell::Count(17), Cell::Count(15)]);
+    assert_eq!(p.total, Cell::Count(25), "17 + 15 = 32 under agencies, 25 children");
+    assert_eq!(p.cells, vec![vec![Cell::Count(17), Cell::Count(0)], vec![Cell::Count(0), Cell::Count(15)]]);
+}
+
+#[test]
+fn the_row_total_does_not_give_away_a_small_cell() {
+    // Social care knows 12: 9 CSA, 3 CSE; police knows 10, all CSE. The
+    // row total 12 less 9 gives the 3 away: one of them must be withheld.
+    let people = agency_people(&[(&[(0, 0b01)], 9), (&[(0, 0b10)], 3), (&[(1, 0b10)], 10)]);
+    let p = check_by_agency(&people, 2, 2, true, 0, "row total");
+    assert_eq!(p.cells[0][1], Cell::Small);
+    assert_eq!(p.cells[0][0], Cell::Withheld, "{p:?}");
+}
+
+#[test]
+fn no_small_count_can_be_worked_out_from_an_agency_table() {
+    let mut rng = ChaCha8Rng::seed_from_u64(31);
+    let (mut small, mut withheld, mut shown) = (0, 0, 0);
+    for round in 0..80 {
+        // Every eighth table has three agencies (two answers each), so
+        // statements joining two agencies' answers with a third's are tried.
+        let rows = if round % 8 == 7 { 3 } else { 2 };
+        let multi = round % 4 == 3 && rows == 2;
+        let columns = if multi || rows == 3 { if rows == 3 { 2 } else { 3 } } else { rng.gen_range(2..=3) };
+        // For a multi-choice item the last column is "not known": alone.
+        let alone = if multi { 0b100 } else { 0 };
+        let answers: Vec<u64> = (1..(1u64 << columns)).filter(|&m| if multi { m & alone == 0 || m.count_ones() == 1 } else { m.count_ones() == 1 }).collect();
+        let person = |rng: &mut ChaCha8Rng| -> Vec<(usize, u64)> {
+            let agencies = rng.gen_range(1..(1usize << rows));
+            (0..rows).filter(|r| agencies & 1 << r != 0).map(|r| (r, answers[rng.gen_range(0..answers.len())])).collect()
+        };
+        let mut groups: Vec<(Vec<(usize, u64)>, u64)> = (0..rng.gen_range(1..=3)).map(|_| (person(&mut rng), [0, 1, 2, 3, 5, 6, 8][rng.gen_range(0..7)])).collect();
+        for _ in 0..rng.gen_range(0..=2) {
+            let p = person(&mut rng);
+            groups.push((p, rng.gen_range(1..=2)));
+        }
+        let people: Vec<Vec<(usize, u64)>> = groups.iter().flat_map(|(p, k)| std::iter::repeat_n(p.clone(), *k as usize)).collect();
+        if people.is_empty() {
+            continue;
+        }
+        let context = format!("round {round}: {columns} columns, one {}, {groups:?}", !multi);
+        let p = check_by_agency(&people, rows, columns, !multi, alone, &context);
+        let cells: Vec<Cell> = p.cells.concat();
+        small += usize::from(cells.contains(&Cell::Small));
+        withheld += usize::from(cells.contains(&Cell::Withheld));
+        shown += usize::from(cells.iter().any(|c| matches!(c, Cell::Count(v) if *v >= 5)));
+    }
+    assert!(small > 40 && withheld > 15 && shown > 20, "{small} tables with <5, {withheld} with *, {shown} with a count shown");
+}
+
+#[test]
+fn a_realistic_agency_table_keeps_its_counts() {
+    // Four agencies, three hundred children, each known to one to three of
+    // them, each agency with its own answer of five (sex: male, female,
+    // other, not known, not recorded), mostly agreeing: the large cells are
+    // shown, not the whole body withheld.
+    let mut rng = ChaCha8Rng::seed_from_u64(41);
+    let people: Vec<Vec<(usize, u64)>> = (0..300)
+        .map(|_| {
+            let own = if rng.gen_bool(0.5) { 0 } else { 1 };
+            let mut person = Vec::new();
+            for r in 0..4 {
+                if rng.gen_bool([0.7, 0.5, 0.3, 0.2][r]) || (r == 3 && person.is_empty()) {
+                    let answer = if rng.gen_bool(0.9) { own } else { rng.gen_range(2..5) };
+                    person.push((r, 1u64 << answer));
+                }
+            }
+            person
+        })
+        .collect();
+    let table = ByAgency {
+        rows: (0..4).map(|r| format!("a{r}")).collect(),
+        columns: (0..5).map(|c| format!("c{c}")).collect(),
+        one: true,
+        alone: 0,
+        people,
+    };
+    let p = publish_by_agency(&table);
+    assert!(p.row_totals.iter().all(|c| matches!(c, Cell::Count(_))), "{p:?}");
+    assert_eq!(p.total, Cell::Count(300));
+    let big = p.cells.iter().flat_map(|row| &row[..2]).filter(|c| matches!(c, Cell::Count(v) if *v >= 5)).count();
+    assert!(big >= 6, "{p:?}");
+}
+
+#[test]
+fn a_row_single_cells_cannot_protect_is_withheld_whole() {
+    // The youth offending team knows 6: 5 CSE, 1 CSA. Withholding the 5
+    // ("5 or more") would give the 1 away: the row goes whole, the rest
+    // stays.
+    let people = agency_people(&[(&[(0, 0b001)], 17), (&[(1, 0b010)], 8), (&[(0, 0b001), (1, 0b010)], 5), (&[(2, 0b010)], 5), (&[(2, 0b001)], 1)]);
+    let p = check_by_agency(&people, 3, 3, true, 0, "whole row");
+    assert_eq!(p.cells[2], vec![Cell::Withheld; 3], "{p:?}");
+    assert_eq!(p.cells[0][0], Cell::Count(22), "{p:?}");
+    assert_eq!(p.row_totals[2], Cell::Count(6));
+}
