@@ -5,9 +5,11 @@
 # repeatedly: it does nothing when the packages are already present.
 set -euo pipefail
 
-packages=(libclang-dev librocksdb-dev pkg-config chromium chromium-driver)
+packages=(libclang-dev librocksdb-dev pkg-config)
+# Test tooling only (the console's browser tests), never part of a build.
+test_packages=(chromium chromium-driver)
 missing=()
-for package in "${packages[@]}"; do
+for package in "${packages[@]}" "${test_packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
         missing+=("$package")
     fi

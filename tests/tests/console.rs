@@ -30,6 +30,11 @@ fn free_port() -> u16 {
 
 /// One HTTP/1.1 exchange: (status, header block in lower case, body).
 fn http(port: u16, method: &str, path: &str, host: &str, cookie: Option<&str>, body: &str) -> (u16, String, String) {
+    http_with(port, method, path, host, cookie, "", body)
+}
+
+/// The same, with `extra` header lines (each ending in \r\n).
+fn http_with(port: u16, method: &str, path: &str, host: &str, cookie: Option<&str>, extra: &str, body: &str) -> (u16, String, String) {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the console");
     stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
     let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
@@ -39,6 +44,7 @@ fn http(port: u16, method: &str, path: &str, host: &str, cookie: Option<&str>, b
     if let Some(cookie) = cookie {
         request.push_str(&format!("Cookie: {cookie}\r\n"));
     }
+    request.push_str(extra);
     request.push_str("\r\n");
     request.push_str(body);
     stream.write_all(request.as_bytes()).expect("send");
@@ -72,6 +78,13 @@ async fn arrive(browser: &fantoccini::Client, arrived: impl Fn(&url::Url) -> boo
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     panic!("the browser did not reach the expected page: {:?}", browser.current_url().await);
+}
+
+/// Saves a screenshot of the page under the test's temp directory.
+async fn snap(browser: &fantoccini::Client, name: &str) {
+    let shot = browser.screenshot().await.expect("screenshot");
+    assert!(shot.starts_with(b"\x89PNG"), "a PNG screenshot");
+    std::fs::write(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("console-{name}.png")), &shot).expect("save screenshot");
 }
 
 /// Starts `braid console` as the holder of `bundle`; returns it, its
@@ -122,6 +135,11 @@ async fn a_panel_reads_signals_and_a_profile_in_a_browser_and_nothing_else_gets_
     let (status, _, _) = http(port, "GET", "/?token=0000", &host, None, "");
     assert_eq!(status, 403);
 
+    // The console will not listen beyond this machine.
+    let (k, u) = (keys.clone(), url.clone());
+    let refused = blocking(move || failed(&braid(&["console", "--node", &u, "--tls", &format!("{k}/panel-north"), "--listen", "0.0.0.0:0"]))).await;
+    assert!(refused.contains("loopback"), "{refused}");
+
     // A real browser opens the link.
     let driver_port = free_port();
     let driver = Running(
@@ -163,12 +181,27 @@ async fn a_panel_reads_signals_and_a_profile_in_a_browser_and_nothing_else_gets_
     // the session cookie.
     let (status, _, _) = http(port, "POST", "/start", &host, Some(&session), "csrf=forged&partnership=north&purpose=x&case_reference=y");
     assert_eq!(status, 403, "a form from elsewhere must be refused");
+    // A page of another site (even another port of this machine, which a
+    // browser sends the cookie from) may not read through the session.
+    let (status, _, _) = http_with(port, "GET", "/start", &host, Some(&session), "Sec-Fetch-Site: same-site\r\n", "");
+    assert_eq!(status, 403, "a request from another site must be refused");
+    let (status, _, _) = http_with(port, "GET", "/start", &host, Some(&session), "Sec-Fetch-Site: same-origin\r\n", "");
+    assert_eq!(status, 200);
+
+    // A blank purpose is refused by the console itself, not only by the
+    // browser's form checks.
+    let start_page = http(port, "GET", "/start", &host, Some(&session), "").2;
+    let csrf = start_page.split("name=\"csrf\" value=\"").nth(1).and_then(|rest| rest.split('"').next()).expect("the form's CSRF token").to_owned();
+    let (status, _, _) = http(port, "POST", "/start", &host, Some(&session), &format!("csrf={csrf}&partnership=north&purpose=+&case_reference=R-1"));
+    assert_eq!(status, 400, "a blank purpose must be refused");
+    snap(&browser, "start").await;
 
     let purpose = "console test: monthly CSE panel";
     browser.find(Locator::Id("purpose")).await.expect("purpose field").send_keys(purpose).await.expect("type");
     browser.find(Locator::Id("case_reference")).await.expect("reference field").send_keys("MACE-26-12").await.expect("type");
     browser.find(Locator::Css("button[type=submit]")).await.expect("continue").click().await.expect("click");
     arrive(&browser, |u| u.path() == "/signals").await;
+    snap(&browser, "signals").await;
 
     // Signals, newest first, each linking to its profile; the purpose on
     // the page.
@@ -203,9 +236,35 @@ async fn a_panel_reads_signals_and_a_profile_in_a_browser_and_nothing_else_gets_
         "dates in words"
     );
     assert!(page.contains("known victim") || page.contains("perpetrator") || page.contains("suspected victim"), "roles in words");
-    let shot = browser.screenshot().await.expect("screenshot");
-    assert!(shot.starts_with(b"\x89PNG"), "a PNG screenshot");
-    std::fs::write(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-profile.png"), &shot).expect("save screenshot");
+    snap(&browser, "profile").await;
+    // The page shows what the same certificate gets from the CLI, no more.
+    let profile_id = heading.trim_start_matches("Profile ").to_owned();
+    let mut on_page = Vec::new();
+    for row in browser.find_all(Locator::Css("main table tbody tr")).await.expect("rows") {
+        let cells: Vec<String> = {
+            let mut out = Vec::new();
+            for cell in row.find_all(Locator::Css("td")).await.expect("cells") {
+                out.push(cell.text().await.expect("text"));
+            }
+            out
+        };
+        let agency = cells[0].split_whitespace().next().unwrap_or_default().to_owned();
+        on_page.push((agency, cells[1].clone(), cells[2].clone()));
+    }
+    let (k, u, id) = (keys.clone(), url.clone(), profile_id.clone());
+    let cli = blocking(move || {
+        json(&ok(&braid_as(&k, "panel-north", &["panel", "profile", "--node", &u, "--partnership", "north", "--purpose", "console comparison", "--case-ref", "T-2", "--profile", &id, "--json"])))
+    })
+    .await;
+    let mut from_cli: Vec<(String, String, String)> = cli["profiles"][0]["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .map(|r| (r["agency"].as_str().unwrap_or_default().to_owned(), r["role"].as_str().unwrap_or_default().replace('_', " "), r["case_type"].as_str().unwrap_or_default().to_owned()))
+        .collect();
+    on_page.sort();
+    from_cli.sort();
+    assert_eq!(on_page, from_cli, "the console's profile is the CLI's");
 
     // The network around the person, drawn, with its legend in words.
     browser.find(Locator::LinkText("The network around this person")).await.expect("network link").click().await.expect("click");
@@ -214,8 +273,7 @@ async fn a_panel_reads_signals_and_a_profile_in_a_browser_and_nothing_else_gets_
     assert!(!drawn.is_empty(), "the person at least");
     let legend = browser.find(Locator::Css("ul.legend-keys")).await.expect("legend").text().await.expect("text");
     assert!(legend.contains("Harmed others") && legend.contains("outside the partnership"), "{legend}");
-    let shot = browser.screenshot().await.expect("screenshot");
-    std::fs::write(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-network.png"), &shot).expect("save screenshot");
+    snap(&browser, "network").await;
 
     // A report picked in the form: the node's table, with its legend.
     browser.find(Locator::LinkText("Reports")).await.expect("reports link").click().await.expect("click");
@@ -234,13 +292,21 @@ async fn a_panel_reads_signals_and_a_profile_in_a_browser_and_nothing_else_gets_
         out
     };
     assert!(headers.iter().any(|h| h == "CSE") && headers.last().is_some_and(|h| h == "Total"), "{headers:?}");
+    snap(&browser, "report").await;
+    // A small count shows as <5 and its meaning is said in words.
+    browser.find(Locator::Id("by")).await.expect("rows").select_by_value("victim.age_at_referral").await.expect("choose");
+    browser.find(Locator::Id("by2")).await.expect("columns").select_by_value("").await.expect("none");
+    browser.find(Locator::Css("form.report button")).await.expect("show").click().await.expect("click");
+    arrive(&browser, |u| u.query().is_some_and(|q| q.contains("by=victim.age_at_referral"))).await;
+    let table = browser.find(Locator::Css("table.report")).await.expect("a table").text().await.expect("text");
+    let legend = browser.find(Locator::Css("p.legend")).await.expect("legend").text().await.expect("text");
+    assert!(table.contains("<5") && legend.contains("<5"), "{table}\n{legend}");
     // The agencies side by side, shaded.
     browser.find(Locator::LinkText("Agencies together")).await.expect("link").click().await.expect("click");
     arrive(&browser, |u| u.path() == "/services").await;
     let shaded = browser.find_all(Locator::Css("table.heat td.heat4")).await.expect("cells");
     assert!(!shaded.is_empty(), "the largest count is shaded darkest");
-    let shot = browser.screenshot().await.expect("screenshot");
-    std::fs::write(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-services.png"), &shot).expect("save screenshot");
+    snap(&browser, "services").await;
 
     // An auditor's console: the log shows the panel's calls with their
     // purpose; an entry in full; the whole log verified against a
@@ -251,6 +317,7 @@ async fn a_panel_reads_signals_and_a_profile_in_a_browser_and_nothing_else_gets_
     let (_auditor_console, auditor_link, auditor_port) = start_console(&url, &format!("{keys}/auditor"), "auditor");
     browser.goto(&auditor_link).await.expect("open the auditor's link");
     assert_eq!(browser.current_url().await.expect("url").path(), "/audit");
+    snap(&browser, "audit").await;
     // The panel's pages are not the auditor's.
     let (status, _, _) = http(auditor_port, "GET", "/signals", &format!("127.0.0.1:{auditor_port}"), None, "");
     assert_eq!(status, 403);
@@ -267,7 +334,15 @@ async fn a_panel_reads_signals_and_a_profile_in_a_browser_and_nothing_else_gets_
     assert!(!actions.is_empty() && actions.iter().all(|a| a == "panel.profile"), "{actions:?}");
     let listing = browser.source().await.expect("page");
     assert!(listing.contains(purpose) && listing.contains("panel-north"), "the panel's purpose in the log");
-    browser.find(Locator::Css("main table tbody tr td a")).await.expect("an entry").click().await.expect("click");
+    // The newest entry made through the console (the CLI asked too).
+    let mut link = None;
+    for row in browser.find_all(Locator::Css("main table tbody tr")).await.expect("rows") {
+        if row.text().await.expect("text").contains(purpose) {
+            link = Some(row.find(Locator::Css("td a")).await.expect("the entry's link"));
+            break;
+        }
+    }
+    link.expect("an entry with the console's purpose").click().await.expect("click");
     arrive(&browser, |u| u.path().starts_with("/audit/entry/")).await;
     let entry = browser.find(Locator::Css("main dl")).await.expect("the entry").text().await.expect("text");
     assert!(entry.contains(purpose) && entry.contains("MACE-26-12") && entry.contains("panel.profile"), "{entry}");
@@ -276,6 +351,7 @@ async fn a_panel_reads_signals_and_a_profile_in_a_browser_and_nothing_else_gets_
     browser.find(Locator::Css("main form button")).await.expect("verify now").click().await.expect("click");
     let verdict = browser.wait().for_element(Locator::Css("main [role=status]")).await.expect("a verdict").text().await.expect("text");
     assert!(verdict.contains("The audit log is intact.") && verdict.contains("consistent with 1 checkpoint"), "{verdict}");
+    snap(&browser, "verify").await;
     // A file that is not a checkpoint is said to be so.
     let bogus = prepared.path("bogus.checkpoint");
     std::fs::write(&bogus, "not a checkpoint\n").expect("write");
@@ -295,6 +371,7 @@ async fn a_panel_reads_signals_and_a_profile_in_a_browser_and_nothing_else_gets_
     assert!(items.len() >= 10, "one row per template item that applies");
     let page_text = browser.find(Locator::Css("main")).await.expect("main").text().await.expect("text");
     assert!(page_text.contains("Age at point of referral"), "the template's own wording");
+    snap(&browser, "agency").await;
     for (path, status) in [("/signals", 404), ("/audit", 404)] {
         let cookie = browser.get_named_cookie(&format!("braid_session_{agency_port}")).await.expect("cookie");
         let (got, _, _) = http(agency_port, "GET", path, &format!("127.0.0.1:{agency_port}"), Some(&format!("braid_session_{agency_port}={}", cookie.value())), "");

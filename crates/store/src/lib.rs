@@ -500,14 +500,16 @@ impl Store {
         Ok(())
     }
 
-    /// Flushes and compacts every column family, so that what was deleted
+    /// Flushes and compacts the column families that records live in, so that what was deleted
     /// is gone from the files on disk, not only hidden by tombstones: the
     /// memtables go to new files (the write-ahead logs that held the
     /// deleted values become obsolete and are removed) and compaction
     /// drops the deleted values and their tombstones.
     pub fn compact(&self) -> Result<()> {
         self.writable()?;
-        for name in COLUMN_FAMILIES {
+        // The families that hold records and what was derived from them;
+        // the audit log is append-only and never deleted from.
+        for name in [RECORDS, INVOLVEMENTS, LINKS, PARENTS, SUBMISSIONS, META] {
             let cf = self.cf(name)?;
             self.db.flush_cf(cf)?;
             let mut options = rocksdb::CompactOptions::default();

@@ -154,7 +154,7 @@ pub(crate) fn time_ms(text: &str, flag: &str) -> Result<u64> {
         seconds = hours * 3600 + minutes * 60 + secs;
     }
     let days = u64::try_from(days).map_err(|_| bad())?;
-    Ok((days * 86_400 + seconds) * 1000)
+    days.checked_mul(86_400).and_then(|s| s.checked_add(seconds)).and_then(|s| s.checked_mul(1000)).ok_or_else(bad)
 }
 
 pub(crate) fn time_text(ms: u64) -> String {

@@ -105,7 +105,8 @@ struct Console {
     agency: Option<String>,
     /// The session cookie's name (with the port).
     cookie: String,
-    /// The host header every request must carry (`127.0.0.1:PORT`).
+    /// The host headers a request may carry (the bound address, or
+    /// `localhost` with its port).
     hosts: [String; 2],
     /// The one-time token of the printed link; taken when used.
     token: Mutex<Option<String>>,
@@ -137,7 +138,7 @@ pub async fn run(node: NodeArgs, listen: SocketAddr, role: ConsoleRole, partners
         role,
         agency,
         cookie: format!("{COOKIE}{}", address.port()),
-        hosts: [format!("127.0.0.1:{}", address.port()), format!("localhost:{}", address.port())],
+        hosts: [address.to_string(), format!("localhost:{}", address.port())],
         token: Mutex::new(Some(token.clone())),
         sessions: Mutex::new(HashMap::new()),
         partnership,
@@ -162,7 +163,7 @@ pub async fn run(node: NodeArgs, listen: SocketAddr, role: ConsoleRole, partners
     {
         use std::io::Write;
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "braid console: open http://127.0.0.1:{}/?token={token}", address.port());
+        let _ = writeln!(out, "braid console: open http://{address}/?token={token}");
         let _ = writeln!(out, "(the link works once, in one browser on this machine; stop the console with Ctrl-C)");
         let _ = out.flush();
     }
@@ -178,8 +179,15 @@ pub async fn run(node: NodeArgs, listen: SocketAddr, role: ConsoleRole, partners
 /// and the stylesheet); every answer: the security headers.
 async fn guard(State(console): State<Arc<Console>>, request: Request<axum::body::Body>, next: Next) -> Response {
     let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    // A browser says where a request comes from: a page of another site,
+    // even another port of this machine, may not use the session (the
+    // cookie alone would let it, as a browser counts every port of a host
+    // as one site).
+    let fetched_from = request.headers().get("sec-fetch-site").and_then(|v| v.to_str().ok());
     let mut response = if !console.hosts.iter().any(|h| h == host) {
         (StatusCode::MISDIRECTED_REQUEST, "this console answers only at its own address on this machine").into_response()
+    } else if fetched_from.is_some_and(|site| site != "same-origin" && site != "none") {
+        (StatusCode::FORBIDDEN, "this console answers only its own pages").into_response()
     } else if matches!(request.uri().path(), "/" | "/style.css") {
         next.run(request).await
     } else if session_of(&console, request.headers()).is_some() {
@@ -655,14 +663,23 @@ async fn verify_page(State(console): State<Arc<Console>>, headers: HeaderMap) ->
 
 async fn verify(State(console): State<Arc<Console>>, headers: HeaderMap, mut form: axum::extract::Multipart) -> Response {
     let mut csrf = None;
-    let mut saved = None;
-    while let Ok(Some(field)) = form.next_field().await {
+    let mut saved: Option<Option<String>> = None;
+    let unreadable = || (StatusCode::BAD_REQUEST, "the form could not be read whole (a checkpoint file is a few hundred bytes of text)").into_response();
+    loop {
+        let field = match form.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(_) => return unreadable(),
+        };
         match field.name() {
             Some("csrf") => csrf = field.text().await.ok(),
             Some("saved") => {
-                let text = field.text().await.unwrap_or_default();
-                if !text.trim().is_empty() {
-                    saved = Some(text);
+                // Empty: no file chosen. Anything else must be a checkpoint,
+                // or the page says it is not one (never "verified" without
+                // it).
+                let Ok(bytes) = field.bytes().await else { return unreadable() };
+                if !bytes.is_empty() {
+                    saved = Some(String::from_utf8(bytes.to_vec()).ok());
                 }
             }
             _ => {}
@@ -672,10 +689,10 @@ async fn verify(State(console): State<Arc<Console>>, headers: HeaderMap, mut for
     if genuine != Some(true) {
         return (StatusCode::FORBIDDEN, "this form did not come from this console's page").into_response();
     }
-    let saved: Vec<braid_audit::Checkpoint> = match saved.map(|text| braid_audit::Checkpoint::from_text(&text)) {
+    let saved: Vec<braid_audit::Checkpoint> = match saved.map(|text| text.map(|t| braid_audit::Checkpoint::from_text(&t))) {
         None => Vec::new(),
-        Some(Ok(checkpoint)) => vec![checkpoint],
-        Some(Err(_)) => {
+        Some(Some(Ok(checkpoint))) => vec![checkpoint],
+        Some(_) => {
             let body = html! { h1 { "Verify the audit log" } div class="refused" role="alert" { p { "That file is not a checkpoint saved by " code { "braid audit checkpoint --save" } "." } } p { a href="/audit/verify" { "Try again" } } };
             return (StatusCode::BAD_REQUEST, auditor_page("Verify", body)).into_response();
         }

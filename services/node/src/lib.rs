@@ -317,7 +317,8 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
                     Ok(Ok(sweep)) if sweep.erased > 0 => tracing::info!(erased = sweep.erased, audit_entry = sweep.audit_index, "retention sweep erased expired records"),
                     Ok(Ok(_)) => {}
                     Ok(Err(error)) => tracing::warn!(%error, "the retention sweep failed; it runs again at the next period"),
-                    Err(_) => return,
+                    Err(error) if error.is_cancelled() => return,
+                    Err(_) => tracing::error!("the retention sweep stopped unexpectedly; it runs again at the next period"),
                 }
             }
         })

@@ -1020,6 +1020,18 @@ impl Engine {
                 .into_iter()
                 .collect(),
         };
+        // Types that merge several of the partnership's agencies would let
+        // a panel subtract this report from the one by agency and find how
+        // many children two agencies of one type share (A + B − type): by
+        // type only where each type is one agency.
+        if matches!(by_agency.map(|(_, kind)| kind), Some(AgencyDimension::AgencyType)) {
+            let in_partnership = partnership.iter().filter(|code| agencies.iter().any(|(c, _)| c == *code)).count();
+            if groups.len() < in_partnership {
+                return Err(EngineError::InvalidRequest(
+                    "agency_type: this partnership has several agencies of one type; beside the report by agency, a report by type would show how many children they share, so report by agency instead".to_owned(),
+                ));
+            }
+        }
         // Each person's groups are a 64-bit set.
         if groups.len() > 60 {
             return Err(EngineError::InvalidRequest("agency: a partnership of more than 60 agencies cannot be reported by agency".to_owned()));
@@ -1481,7 +1493,10 @@ fn agency_report(
                         }
                         mask
                     } else {
-                        1 << column(d, key, group, per_dimension, size).min(size - 1)
+                        // Past 64 columns the table shows only its margins
+                        // (far past the groups its search can take), so
+                        // the bit only has to be a valid one.
+                        1 << column(d, key, group, per_dimension, size).min(size - 1).min(63)
                     };
                     (group, mask)
                 })

@@ -134,7 +134,9 @@ pub fn expires_on(record: &v1::CaseRecord, rule: &RetentionRule) -> Option<i64> 
                 _ => None,
             })
             .min()?;
-        Some(add_years(referral, until.saturating_sub(youngest)) + 1)
+        // A victim already that old at referral: the age part does not
+        // apply (it never shortens what the years part keeps).
+        (youngest < until).then(|| add_years(referral, until - youngest) + 1)
     });
     match (by_event, by_age) {
         (None, None) => None,
@@ -253,9 +255,11 @@ mod tests {
         // Older than the age already: the years rule decides.
         let adult = record(date(2015, 5, 1), None, &[30]);
         assert_eq!(expires_on(&adult, &rule), Some(days(2017, 5, 1) + 1));
-        // Only the age rule, and no age recorded: kept.
+        // Only the age rule, and no age recorded: kept; nor is a record of
+        // someone past the age at referral erased by the age rule alone.
         let only_age = RetentionRule { years_after_last_event: None, until_age: Some(25) };
         assert_eq!(expires_on(&record(date(2015, 5, 1), None, &[]), &only_age), None);
+        assert_eq!(expires_on(&record(date(2015, 5, 1), None, &[30]), &only_age), None);
     }
 
     #[test]

@@ -280,6 +280,9 @@ struct Overlaps {
 }
 
 impl Overlaps {
+    /// The plain shape (no families), as the tests' attackers read a
+    /// matrix.
+    #[cfg(test)]
     fn new(masks: &[u64], groups: usize) -> Overlaps {
         Overlaps::shaped(masks, groups, Shape::default())
     }
@@ -1043,12 +1046,47 @@ impl Overlaps {
 /// Symmetric: cell (a, b) reads as (b, a). See the module documentation for
 /// what is withheld and why.
 pub fn publish_overlaps(masks: &[u64], groups: usize) -> Vec<Vec<Cell>> {
-    let o = Overlaps::new(masks, groups.min(64));
-    let off_diagonal: Vec<(usize, usize)> = (0..o.groups)
-        .flat_map(|a| (a + 1..o.groups).map(move |b| (a, b)))
+    // How many people there are is no secret: a one-way report of the same
+    // children gives it (with three groups, the matrix and that total pin
+    // the people known to all three). So the search is run with one more
+    // group holding everyone, its count published, and every small count
+    // is proved uncertain to an attacker who knows it.
+    let groups = groups.min(63);
+    let everyone = bit(groups);
+    let real = everyone - 1;
+    let shape = Shape {
+        families: vec![
+            Family {
+                groups: everyone,
+                one: true,
+                alone: 0,
+            },
+            Family {
+                groups: real,
+                one: false,
+                alone: 0,
+            },
+        ],
+        nests: Vec::new(),
+    };
+    let masks: Vec<u64> = masks
+        .iter()
+        .filter(|&&m| m & real != 0)
+        .map(|&m| (m & real) | everyone)
         .collect();
-    o.protect(o.primary(), &off_diagonal)
-        .unwrap_or_else(|| o.diagonal_only())
+    let mut o = Overlaps::shaped(&masks, groups + 1, shape);
+    o.watched = real;
+    let off_diagonal: Vec<(usize, usize)> = (0..groups)
+        .flat_map(|a| (a + 1..groups).map(move |b| (a, b)))
+        .collect();
+    let status = o
+        .protect(o.primary(), &off_diagonal)
+        .unwrap_or_else(|| o.diagonal_only());
+    status
+        .into_iter()
+        .take(groups)
+        .map(|row| row.into_iter().take(groups).collect())
+        .collect()
 }
 
 /// People by the categories of a multi-choice item (rows: a person may be
