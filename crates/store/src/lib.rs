@@ -507,11 +507,15 @@ impl Store {
     /// drops the deleted values and their tombstones.
     pub fn compact(&self) -> Result<()> {
         self.writable()?;
-        // The families that hold records and what was derived from them;
-        // the audit log is append-only and never deleted from.
+        // Every memtable is flushed, so that no write-ahead log that held
+        // deleted values stays needed; only the families that hold records
+        // and what was derived from them are compacted (the audit log is
+        // append-only and never deleted from).
+        for name in COLUMN_FAMILIES {
+            self.db.flush_cf(self.cf(name)?)?;
+        }
         for name in [RECORDS, INVOLVEMENTS, LINKS, PARENTS, SUBMISSIONS, META] {
             let cf = self.cf(name)?;
-            self.db.flush_cf(cf)?;
             let mut options = rocksdb::CompactOptions::default();
             options.set_bottommost_level_compaction(rocksdb::BottommostLevelCompaction::Force);
             self.db.compact_range_cf_opt(cf, None::<&[u8]>, None::<&[u8]>, &options);
