@@ -495,19 +495,7 @@ async fn agency_page(State(console): State<Arc<Console>>) -> Response {
             }
         },
     };
-    Html(
-        html! {
-            (DOCTYPE)
-            html lang="en-GB" {
-                head { meta charset="utf-8"; meta name="viewport" content="width=device-width, initial-scale=1"; title { "Completeness — Braid" } link rel="stylesheet" href="/style.css"; }
-                body {
-                    header { span class="brand" { "Braid" } p class="purpose" { "Agency " strong { (agency) } } }
-                    main { (body) }
-                }
-            }
-        }
-        .into_string(),
-    )
+    layout("Completeness", html! { p class="purpose" { "Agency " strong { (agency) } } }, body)
     .into_response()
 }
 
@@ -716,28 +704,11 @@ async fn verify(State(console): State<Arc<Console>>, headers: HeaderMap, mut for
 }
 
 fn auditor_page(title: &str, body: Markup) -> Html<String> {
-    Html(
-        html! {
-            (DOCTYPE)
-            html lang="en-GB" {
-                head {
-                    meta charset="utf-8";
-                    meta name="viewport" content="width=device-width, initial-scale=1";
-                    title { (title) " — Braid" }
-                    link rel="stylesheet" href="/style.css";
-                }
-                body {
-                    header {
-                        span class="brand" { "Braid" }
-                        nav aria-label="Pages" { a href="/audit" { "Audit log" } " " a href="/audit/verify" { "Verify" } }
-                        p class="purpose" { "Auditor" }
-                    }
-                    main { (body) }
-                }
-            }
-        }
-        .into_string(),
-    )
+    let banner = html! {
+        nav aria-label="Pages" { a href="/audit" { "Audit log" } " " a href="/audit/verify" { "Verify" } }
+        p class="purpose" { "Auditor" }
+    };
+    layout(title, banner, body)
 }
 
 /// The people linked to a profile through who harmed whom, drawn as the
@@ -939,29 +910,34 @@ fn page_without_session(message: &str) -> Html<String> {
 }
 
 fn page(title: &str, purpose: Option<&Purpose>, body: Markup) -> Html<String> {
-    Html(page_markup(title, purpose, body).into_string())
+    let banner = html! {
+        @if let Some(p) = purpose {
+            nav aria-label="Pages" { a href="/signals" { "Signals" } " " a href="/report" { "Reports" } " " a href="/services" { "Agencies together" } " " a href="/start" { "Change purpose" } }
+            p class="purpose" { "Partnership " strong { (p.partnership) } " · Purpose: " strong { (p.purpose) } " · Reference: " strong { (p.case_reference) } }
+        }
+    };
+    layout(title, banner, body)
 }
 
-fn page_markup(title: &str, purpose: Option<&Purpose>, body: Markup) -> Markup {
-    html! {
-        (DOCTYPE)
-        html lang="en-GB" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " — Braid" }
-                link rel="stylesheet" href="/style.css";
-            }
-            body {
-                header {
-                    span class="brand" { "Braid" }
-                    @if let Some(p) = purpose {
-                        nav aria-label="Pages" { a href="/signals" { "Signals" } " " a href="/report" { "Reports" } " " a href="/services" { "Agencies together" } " " a href="/start" { "Change purpose" } }
-                        p class="purpose" { "Partnership " strong { (p.partnership) } " · Purpose: " strong { (p.purpose) } " · Reference: " strong { (p.case_reference) } }
-                    }
+/// Every page: the one stylesheet, a header (the brand, then `banner`:
+/// the role's pages and who is asking) and the page's own content.
+fn layout(title: &str, banner: Markup, body: Markup) -> Html<String> {
+    Html(
+        html! {
+            (DOCTYPE)
+            html lang="en-GB" {
+                head {
+                    meta charset="utf-8";
+                    meta name="viewport" content="width=device-width, initial-scale=1";
+                    title { (title) " — Braid" }
+                    link rel="stylesheet" href="/style.css";
                 }
-                main { (body) }
+                body {
+                    header { span class="brand" { "Braid" } (banner) }
+                    main { (body) }
+                }
             }
         }
-    }
+        .into_string(),
+    )
 }

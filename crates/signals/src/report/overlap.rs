@@ -95,6 +95,21 @@ struct Shape {
 }
 
 impl Shape {
+    /// One group holding everyone (its count published), and `groups`,
+    /// each person in at least one of them (`alone`: those only ever held
+    /// on their own).
+    fn everyone_and(everyone: u64, groups: u64, alone: u64) -> Shape {
+        Shape {
+            families: vec![
+                Family { groups: everyone, one: true, alone: 0 },
+                Family { groups, one: false, alone },
+            ],
+            nests: Vec::new(),
+        }
+    }
+}
+
+impl Shape {
     /// Whether a person can be known to exactly the groups in `mask`.
     fn allows(&self, mask: u64) -> bool {
         mask != 0
@@ -1054,21 +1069,7 @@ pub fn publish_overlaps(masks: &[u64], groups: usize) -> Vec<Vec<Cell>> {
     let groups = groups.min(63);
     let everyone = bit(groups);
     let real = everyone - 1;
-    let shape = Shape {
-        families: vec![
-            Family {
-                groups: everyone,
-                one: true,
-                alone: 0,
-            },
-            Family {
-                groups: real,
-                one: false,
-                alone: 0,
-            },
-        ],
-        nests: Vec::new(),
-    };
+    let shape = Shape::everyone_and(everyone, real, 0);
     let masks: Vec<u64> = masks
         .iter()
         .filter(|&&m| m & real != 0)
@@ -1139,21 +1140,7 @@ fn multi_one_way(rows: usize, alone: u64, masks: &[u64]) -> MultiOneWay {
     }
     let everyone = bit(rows);
     let row_groups = everyone - 1;
-    let shape = Shape {
-        families: vec![
-            Family {
-                groups: everyone,
-                one: true,
-                alone: 0,
-            },
-            Family {
-                groups: row_groups,
-                one: false,
-                alone,
-            },
-        ],
-        nests: Vec::new(),
-    };
+    let shape = Shape::everyone_and(everyone, row_groups, alone);
     let masks: Vec<u64> = masks.iter().map(|&m| (m & row_groups) | everyone).collect();
     let mut o = Overlaps::shaped(&masks, rows + 1, shape);
     o.watched = row_groups;
