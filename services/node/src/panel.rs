@@ -1306,6 +1306,24 @@ impl Engine {
     }
 }
 
+/// A person's rows by a multi-choice item of `categories` categories:
+/// every category their records tick; else "Not known" (bit
+/// `categories`) where one said so, else "Not recorded" (the next bit).
+fn ticked_mask(answers: &[(i32, Answer)], categories: usize) -> u64 {
+    let mut mask = 0u64;
+    let mut not_known = false;
+    for (_, answer) in answers {
+        match answer {
+            Answer::Category(c) if *c < categories => mask |= 1 << c,
+            _ => not_known = true,
+        }
+    }
+    if mask == 0 {
+        mask = 1 << if not_known { categories } else { categories + 1 };
+    }
+    mask
+}
+
 /// A report by a multi-choice item (dimension `m`), alone or crossed with
 /// one other dimension: each profile in every category its records tick
 /// (else "Not known" if one said so, else "Not recorded"), and under one
@@ -1339,17 +1357,7 @@ fn multi_report(
     let mut people: Vec<(u64, usize)> = answers
         .iter()
         .map(|(&key, per_dimension)| {
-            let mut mask = 0u64;
-            let mut not_known = false;
-            for (_, answer) in &per_dimension[m] {
-                match answer {
-                    Answer::Category(c) if *c < categories => mask |= 1 << c,
-                    _ => not_known = true,
-                }
-            }
-            if mask == 0 {
-                mask = 1 << if not_known { categories } else { categories + 1 };
-            }
+            let mask = ticked_mask(&per_dimension[m], categories);
             let column = other.map_or(0, |d| position(d, key, per_dimension, columns.len()).min(columns.len() - 1));
             (mask, column)
         })
@@ -1480,18 +1488,7 @@ fn agency_report(
                 .iter()
                 .map(|&(group, per_dimension)| {
                     let mask = if is_multi {
-                        let mut mask = 0u64;
-                        let mut not_known = false;
-                        for (_, answer) in &per_dimension[d] {
-                            match answer {
-                                Answer::Category(c) if *c < categories => mask |= 1 << c,
-                                _ => not_known = true,
-                            }
-                        }
-                        if mask == 0 {
-                            mask = 1 << if not_known { categories } else { categories + 1 };
-                        }
-                        mask
+                        ticked_mask(&per_dimension[d], categories)
                     } else {
                         // Past 64 columns the table shows only its margins
                         // (far past the groups its search can take), so
