@@ -199,6 +199,7 @@ async fn expired_records_are_shown_then_erased_from_the_profiles_the_audit_log_a
     let entries = log["entries"].as_array().expect("entries");
     assert_eq!(entries.len(), 1, "one audit entry for the sweep: {log}");
     assert_eq!(entries[0]["result_count"], 3, "{log}");
+    assert_eq!(entries[0]["purpose"], "expired: CSC-NORTH 2, POL-NORTH 1", "whose records went: {log}");
     assert!(verified.contains("intact") || verified.contains("verified"), "{verified}");
 
     // The erased records' pseudonyms are gone from every file (the store

@@ -182,7 +182,12 @@ pub fn sweep(engine: &crate::engine::Engine, settings: &RetentionSettings, entry
     let today = i64::try_from(crate::audit::now_ms() / 86_400_000).unwrap_or(i64::MAX);
     let agencies = engine.retention_plan(settings, today)?;
     let (erased, audit_index) = match entry {
-        Some(entry) => {
+        Some(mut entry) => {
+            // Whose records went, for the auditor: per agency, as planned
+            // (the entry's count is what was erased).
+            let planned: Vec<String> = agencies.iter().filter(|a| a.expired > 0).map(|a| format!("{} {}", a.agency, a.expired)).collect();
+            let summary = if planned.is_empty() { "none expired".to_owned() } else { format!("expired: {}", planned.join(", ")) };
+            entry.purpose = if entry.purpose.is_empty() { summary } else { format!("{}; {summary}", entry.purpose) };
             let (erased, index) = engine.erase_expired(settings, today, &agencies, entry)?;
             (erased, Some(index))
         }
