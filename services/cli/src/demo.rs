@@ -20,6 +20,7 @@ const PARTNERSHIP: &str = "north";
 pub async fn run(children: usize, seed: u64, keep: Option<PathBuf>) -> Result<()> {
     let started = Instant::now();
     let temporary = tempfile::tempdir().context("create a temporary directory")?;
+    let kept = keep.is_some();
     let work = keep.unwrap_or_else(|| temporary.path().to_path_buf());
     std::fs::create_dir_all(&work).with_context(|| format!("create {}", work.display()))?;
 
@@ -199,5 +200,37 @@ pub async fn run(children: usize, seed: u64, keep: Option<PathBuf>) -> Result<()
     node.stop().await?;
     println!();
     println!("done in {:.1}s", started.elapsed().as_secs_f64());
+    if kept {
+        let config = work.join("node.toml");
+        std::fs::write(&config, demo_node_config(&work, &keys_dir, &agencies)?).with_context(|| format!("write {}", config.display()))?;
+        println!();
+        println!("to look at it in a browser, start the node on the kept store and open the panel's console:");
+        println!("   braid-node --config {} &", config.display());
+        println!("   braid console --tls {} --node https://127.0.0.1:7443 --partnership {PARTNERSHIP}", keys_dir.join(format!("panel-{PARTNERSHIP}")).display());
+    } else {
+        println!("(run `braid demo --keep DIR` to keep the store and look at it in the web console, `braid console`)");
+    }
     Ok(())
+}
+
+/// A node config for the demo's kept store: loopback port 7443, the
+/// demo's certificates, policy and partnership.
+fn demo_node_config(work: &std::path::Path, keys_dir: &std::path::Path, agencies: &[String]) -> Result<String> {
+    let text = |path: PathBuf| toml::Value::String(path.display().to_string());
+    let mut tls = toml::Table::new();
+    tls.insert("certificate".into(), text(keys_dir.join("node/node.crt")));
+    tls.insert("private_key".into(), text(keys_dir.join("node/node.key")));
+    tls.insert("client_ca".into(), text(keys_dir.join("node/ca.crt")));
+    let mut partnerships = toml::Table::new();
+    partnerships.insert(PARTNERSHIP.into(), toml::Value::Array(agencies.iter().map(|a| toml::Value::String(a.clone())).collect()));
+    let mut config = toml::Table::new();
+    config.insert("listen".into(), toml::Value::String("127.0.0.1:7443".into()));
+    config.insert("data_dir".into(), text(work.join("node-data")));
+    config.insert("policy".into(), text(keys_dir.join("node/policy.toml")));
+    config.insert("tls".into(), toml::Value::Table(tls));
+    config.insert("partnerships".into(), toml::Value::Table(partnerships));
+    let config = toml::to_string(&config).context("write the demo's node config")?;
+    // The node reads it back exactly so.
+    braid_node::NodeConfig::from_toml(&config).context("the demo's node config")?;
+    Ok(config)
 }
