@@ -271,3 +271,37 @@ async fn agencies_are_report_dimensions_and_disagreements_are_counted_per_pair()
     assert!(refused.contains("items: `victim.country_of_birth` is not a single-choice or multi-choice item"), "{refused}");
     node.stop().await.expect("stop");
 }
+
+/// Two of a partnership's agencies of one type: a report by type would,
+/// beside the report by agency, show how many children they share (the
+/// two rows less the type's row), so it is refused and the report by agency
+/// is offered instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_by_type_is_refused_where_a_type_merges_two_agencies() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    ok(&braid(&["keys", "init", "--out", &path("keys"), "--partnership", "north", "--partnership", "statutory"]));
+    for (agency, _, rows) in extracts().into_iter().filter(|(agency, _, _)| ["CSC-NORTH", "POL-NORTH"].contains(agency)) {
+        // Both recorded as children's services.
+        std::fs::write(path(&format!("{agency}.toml")), MAPPING.replace("AGENCY", agency).replace("TYPE", "children_services")).expect("mapping");
+        std::fs::write(path(&format!("{agency}.csv")), format!("{HEADER}\n{}\n", rows.join("\n"))).expect("csv");
+        ok(&braid(&[
+            "agency", "pseudonymise", "--mapping", &path(&format!("{agency}.toml")), "--secret", &path("keys/scheme.secret"),
+            "--input", &path(&format!("{agency}.csv")), "--out", &path(&format!("{agency}.bpx")),
+        ]));
+    }
+    let data = tempfile::tempdir().expect("data dir");
+    let node = start_panel_node(&path("keys"), data.path()).await;
+    let (k, u) = (path("keys"), node.url());
+    let files: Vec<(String, String)> = ["CSC-NORTH", "POL-NORTH"].iter().map(|a| ((*a).to_owned(), path(&format!("{a}.bpx")))).collect();
+    let (refused, by_agency) = blocking(move || {
+        for (agency, file) in &files {
+            ok(&upload(&k, &u, agency, file));
+        }
+        (failed(&panel(&k, "report", &u, "statutory", &["--by", "agency_type"])), ok(&panel(&k, "report", &u, "statutory", &["--by", "agency", "--json"])))
+    })
+    .await;
+    assert!(refused.contains("several agencies of one type") && refused.contains("report by agency"), "{refused}");
+    assert_eq!(strings(&json(&by_agency)["row_labels"]), ["CSC-NORTH", "POL-NORTH"]);
+    node.stop().await.expect("stop");
+}
