@@ -360,6 +360,15 @@ async fn a_panel_reads_signals_and_a_profile_in_a_browser_and_nothing_else_gets_
     browser.find(Locator::Css("main form button")).await.expect("verify now").click().await.expect("click");
     let alert = browser.wait().for_element(Locator::Css("main [role=alert]")).await.expect("an alert").text().await.expect("text");
     assert!(alert.contains("not a checkpoint"), "{alert}");
+    // Nor is a file that is not even text (a checkpoint saved as UTF-16,
+    // say): never "verified" without the checkpoint that was chosen.
+    let utf16 = prepared.path("utf16.checkpoint");
+    std::fs::write(&utf16, [0xff, 0xfe, b'b', 0, b'r', 0, 0xd8, 0x00]).expect("write");
+    browser.goto(&format!("http://127.0.0.1:{auditor_port}/audit/verify")).await.expect("verify page");
+    browser.find(Locator::Id("saved")).await.expect("file field").send_keys(&utf16).await.expect("choose the file");
+    browser.find(Locator::Css("main form button")).await.expect("verify now").click().await.expect("click");
+    let alert = browser.wait().for_element(Locator::Css("main [role=alert]")).await.expect("an alert").text().await.expect("text");
+    assert!(alert.contains("not a checkpoint"), "{alert}");
 
     // An agency's console: its own completeness, nothing else.
     let (_agency_console, agency_link, agency_port) = start_console(&url, &format!("{keys}/csc-north"), "agency");

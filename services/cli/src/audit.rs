@@ -424,3 +424,16 @@ fn print_log(response: &v1::LogResponse, json: bool) -> Result<()> {
     println!("{} entries listed; the log holds {}", response.entries.len(), response.log_size);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::time_ms;
+
+    #[test]
+    fn times_are_read_and_absurd_years_are_an_error_not_an_overflow() {
+        assert_eq!(time_ms("1970-01-02", "--since").expect("a date"), 86_400_000);
+        assert_eq!(time_ms("1970-01-01T00:00:01", "--since").expect("a time"), 1000);
+        let error = time_ms("2147483647-01-01", "--since").expect_err("too far");
+        assert!(error.to_string().contains("--since"), "{error}");
+    }
+}
