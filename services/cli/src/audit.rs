@@ -117,7 +117,12 @@ pub enum AuditCommand {
 }
 
 pub(crate) async fn client(node: &NodeArgs) -> Result<AuditServiceClient<Transport>> {
-    Ok(AuditServiceClient::new(connect::connect(node).await?).max_decoding_message_size(256 * 1024 * 1024))
+    Ok(client_over(connect::connect(node).await?))
+}
+
+/// An audit client over a connection already made.
+pub(crate) fn client_over(transport: Transport) -> AuditServiceClient<Transport> {
+    AuditServiceClient::new(transport).max_decoding_message_size(256 * 1024 * 1024)
 }
 
 /// Text a caller supplied, safe to print on one line of a terminal:

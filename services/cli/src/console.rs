@@ -27,7 +27,10 @@ use axum::Router;
 use braid_proto::v1;
 use maud::{html, Markup, DOCTYPE};
 
-use crate::connect::NodeArgs;
+use braid_proto::v1::audit_service_client::AuditServiceClient;
+use braid_proto::v1::panel_service_client::PanelServiceClient;
+
+use crate::connect::{NodeArgs, Transport};
 use crate::convert::role_name;
 use crate::panel::{case_type_name, outside_text};
 
@@ -111,12 +114,38 @@ struct Console {
     /// The one-time token of the printed link; taken when used.
     token: Mutex<Option<String>>,
     sessions: Mutex<HashMap<String, Session>>,
+    /// The connection to the node: made for the first page, shared by every
+    /// page after (the channel reconnects by itself).
+    transport: tokio::sync::OnceCell<Transport>,
     partnership: Option<String>,
 }
 
+impl Console {
+    async fn transport(&self) -> Result<Transport, String> {
+        self.transport.get_or_try_init(|| crate::connect::connect(&self.node)).await.cloned().map_err(|error| format!("{error:#}"))
+    }
+
+    async fn panel(&self) -> Result<PanelServiceClient<Transport>, String> {
+        Ok(crate::panel::client_over(self.transport().await?))
+    }
+
+    async fn audit(&self) -> Result<AuditServiceClient<Transport>, String> {
+        Ok(crate::audit::client_over(self.transport().await?))
+    }
+}
+
+/// The node's answer, or its refusal in its own words.
+fn reply<T>(answer: Result<tonic::Response<T>, tonic::Status>) -> Result<T, String> {
+    answer.map(tonic::Response::into_inner).map_err(|status| status.message().to_owned())
+}
+
+/// A profile id as the node writes them (`P0000123`).
+fn is_profile_id(id: &str) -> bool {
+    id.len() <= 20 && id.strip_prefix('P').is_some_and(|digits| !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit()))
+}
+
 fn random_hex() -> String {
-    let bytes: [u8; 32] = rand::random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::audit::hex(&rand::random::<[u8; 32]>())
 }
 
 /// Equal strings, compared in time that does not depend on where they
@@ -141,6 +170,7 @@ pub async fn run(node: NodeArgs, listen: SocketAddr, role: ConsoleRole, partners
         hosts: [address.to_string(), format!("localhost:{}", address.port())],
         token: Mutex::new(Some(token.clone())),
         sessions: Mutex::new(HashMap::new()),
+        transport: tokio::sync::OnceCell::new(),
         partnership,
     });
     let app = Router::new()
@@ -348,10 +378,7 @@ async fn signals_page(State(console): State<Arc<Console>>, headers: HeaderMap, Q
         current_only,
         ..v1::SignalsRequest::default()
     };
-    let answer = match crate::panel::client(&console.node).await {
-        Ok(mut client) => client.signals(request).await.map(tonic::Response::into_inner).map_err(|status| status.message().to_owned()),
-        Err(error) => Err(format!("{error:#}")),
-    };
+    let answer = async { reply(console.panel().await?.signals(request).await) }.await;
     let body = match answer {
         Err(message) => refused(&message),
         Ok(answer) => html! {
@@ -401,17 +428,14 @@ async fn profile_page(State(console): State<Arc<Console>>, headers: HeaderMap, P
         Ok(purpose) => purpose,
         Err(redirect) => return redirect,
     };
-    if id.len() > 20 || !id.starts_with('P') || !id[1..].chars().all(|c| c.is_ascii_digit()) {
+    if !is_profile_id(&id) {
         return (StatusCode::BAD_REQUEST, page("Profile", Some(&purpose), refused("A profile id looks like P0000123."))).into_response();
     }
     let request = v1::ProfileRequest {
         context: context(&purpose),
         subject: Some(v1::profile_request::Subject::ProfileId(id.clone())),
     };
-    let answer = match crate::panel::client(&console.node).await {
-        Ok(mut client) => client.profile(request).await.map(tonic::Response::into_inner).map_err(|status| status.message().to_owned()),
-        Err(error) => Err(format!("{error:#}")),
-    };
+    let answer = async { reply(console.panel().await?.profile(request).await) }.await;
     let body = match answer {
         Err(message) => refused(&message),
         Ok(answer) => html! {
@@ -461,14 +485,8 @@ async fn profile_page(State(console): State<Arc<Console>>, headers: HeaderMap, P
 /// records answer it, say "not known", or leave it blank.
 async fn agency_page(State(console): State<Arc<Console>>) -> Response {
     let agency = console.agency.clone().unwrap_or_default();
-    let answer = match crate::connect::connect(&console.node).await {
-        Ok(channel) => v1::ingest_service_client::IngestServiceClient::new(channel)
-            .completeness(v1::AgencyCompletenessRequest { agency: agency.clone() })
-            .await
-            .map(tonic::Response::into_inner)
-            .map_err(|status| status.message().to_owned()),
-        Err(error) => Err(format!("{error:#}")),
-    };
+    let request = v1::AgencyCompletenessRequest { agency: agency.clone() };
+    let answer = async { reply(v1::ingest_service_client::IngestServiceClient::new(console.transport().await?).completeness(request).await) }.await;
     let questions: HashMap<&str, &str> = braid_template::Template::standard().fields().iter().map(|f| (f.id.as_str(), f.question.as_str())).collect();
     let body = match answer {
         Err(message) => refused(&message),
@@ -534,10 +552,7 @@ async fn audit_page(State(console): State<Arc<Console>>, Query(filter): Query<Lo
                 limit: 200,
                 newest_first: true,
             };
-            match crate::audit::client(&console.node).await {
-                Ok(mut client) => client.log(request).await.map(tonic::Response::into_inner).map_err(|status| status.message().to_owned()),
-                Err(error) => Err(format!("{error:#}")),
-            }
+            async { reply(console.audit().await?.log(request).await) }.await
         }
     };
     let form = html! {
@@ -587,10 +602,7 @@ async fn audit_page(State(console): State<Arc<Console>>, Query(filter): Query<Lo
 /// One entry in full.
 async fn audit_entry_page(State(console): State<Arc<Console>>, Path(index): Path<u64>) -> Response {
     let request = v1::LogRequest { from_index: index, limit: 1, ..v1::LogRequest::default() };
-    let answer = match crate::audit::client(&console.node).await {
-        Ok(mut client) => client.log(request).await.map(tonic::Response::into_inner).map_err(|status| status.message().to_owned()),
-        Err(error) => Err(format!("{error:#}")),
-    };
+    let answer = async { reply(console.audit().await?.log(request).await) }.await;
     let body = match answer.map(|a| a.entries.into_iter().find(|e| e.index == index)) {
         Err(message) => refused(&message),
         Ok(None) => html! { h1 { "Entry " (index) } p { "The log has no such entry." } },
@@ -619,10 +631,7 @@ async fn verify_page(State(console): State<Arc<Console>>, headers: HeaderMap) ->
     let Some(csrf) = with_session(&console, &headers, |s| s.csrf.clone()) else {
         return StatusCode::FORBIDDEN.into_response();
     };
-    let answer = match crate::audit::client(&console.node).await {
-        Ok(mut client) => client.checkpoints(v1::CheckpointsRequest {}).await.map(tonic::Response::into_inner).map_err(|status| status.message().to_owned()),
-        Err(error) => Err(format!("{error:#}")),
-    };
+    let answer = async { reply(console.audit().await?.checkpoints(v1::CheckpointsRequest {}).await) }.await;
     let checkpoints: Vec<braid_audit::Checkpoint> = answer.as_ref().map(|a| a.checkpoints.iter().filter_map(|t| braid_audit::Checkpoint::from_text(t).ok()).collect()).unwrap_or_default();
     let body = html! {
         h1 { "Verify the audit log" }
@@ -719,7 +728,7 @@ async fn network_page(State(console): State<Arc<Console>>, headers: HeaderMap, P
         Ok(purpose) => purpose,
         Err(redirect) => return redirect,
     };
-    if id.len() > 20 || !id.starts_with('P') || !id[1..].chars().all(|c| c.is_ascii_digit()) {
+    if !is_profile_id(&id) {
         return (StatusCode::BAD_REQUEST, page("Network", Some(&purpose), refused("A profile id looks like P0000123."))).into_response();
     }
     let request = v1::NetworkRequest {
@@ -728,10 +737,7 @@ async fn network_page(State(console): State<Arc<Console>>, headers: HeaderMap, P
         depth: 2,
         max_people: 60,
     };
-    let answer = match crate::panel::client(&console.node).await {
-        Ok(mut client) => client.network(request).await.map(tonic::Response::into_inner).map_err(|status| status.message().to_owned()),
-        Err(error) => Err(format!("{error:#}")),
-    };
+    let answer = async { reply(console.panel().await?.network(request).await) }.await;
     let body = match answer {
         Err(message) => refused(&message),
         Ok(network) => {
@@ -819,10 +825,7 @@ async fn report_page(State(console): State<Arc<Console>>, headers: HeaderMap, Qu
         population: population.clone(),
         ..v1::ReportRequest::default()
     };
-    let answer = match crate::panel::client(&console.node).await {
-        Ok(mut client) => client.report(request).await.map(tonic::Response::into_inner).map_err(|status| status.message().to_owned()),
-        Err(error) => Err(format!("{error:#}")),
-    };
+    let answer = async { reply(console.panel().await?.report(request).await) }.await;
     let body = match answer {
         Err(message) => html! { h1 { "Reports" } (form_markup) (refused(&message)) },
         Ok(r) => html! {
@@ -853,10 +856,7 @@ async fn services_page(State(console): State<Arc<Console>>, headers: HeaderMap) 
         Err(redirect) => return redirect,
     };
     let request = v1::InterconnectednessRequest { context: context(&purpose) };
-    let answer = match crate::panel::client(&console.node).await {
-        Ok(mut client) => client.interconnectedness(request).await.map(tonic::Response::into_inner).map_err(|status| status.message().to_owned()),
-        Err(error) => Err(format!("{error:#}")),
-    };
+    let answer = async { reply(console.panel().await?.interconnectedness(request).await) }.await;
     let body = match answer {
         Err(message) => refused(&message),
         Ok(r) => {

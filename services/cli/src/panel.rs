@@ -76,8 +76,12 @@ enum Subject {
 }
 
 pub(crate) async fn client(node: &NodeArgs) -> Result<PanelServiceClient<Transport>> {
-    Ok(PanelServiceClient::new(connect::connect(node).await?)
-        .max_decoding_message_size(256 * 1024 * 1024))
+    Ok(client_over(connect::connect(node).await?))
+}
+
+/// A panel client over a connection already made.
+pub(crate) fn client_over(transport: Transport) -> PanelServiceClient<Transport> {
+    PanelServiceClient::new(transport).max_decoding_message_size(256 * 1024 * 1024)
 }
 
 fn context(args: &PanelArgs) -> Option<v1::PanelContext> {
