@@ -305,12 +305,7 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
                 ticks.tick().await;
                 let (engine, settings) = (Arc::clone(&engine), Arc::clone(&settings));
                 let swept = tokio::task::spawn_blocking(move || {
-                    // A sweep that finds nothing leaves no audit entry.
-                    let found = crate::retention::sweep(&engine, &settings, None)?;
-                    if found.agencies.iter().all(|a| a.expired == 0) {
-                        return Ok(found);
-                    }
-                    crate::retention::sweep(&engine, &settings, Some(crate::retention::scheduled_entry()))
+                    crate::retention::sweep(&engine, &settings, crate::retention::Then::EraseAny(crate::retention::scheduled_entry()))
                 })
                 .await;
                 match swept {

@@ -72,7 +72,7 @@ fn codes() -> &'static Codes {
     })
 }
 
-fn day_of(date: Option<&v1::Date>) -> Option<i32> {
+pub(crate) fn day_of(date: Option<&v1::Date>) -> Option<i32> {
     let date = date?;
     let date = Date::new(date.year, u32::try_from(date.month).ok()?, u32::try_from(date.day).ok()?)?;
     i32::try_from(date.days_since_epoch()).ok()
@@ -94,8 +94,8 @@ fn record_day(record: &v1::CaseRecord) -> i32 {
         .unwrap_or(0)
 }
 
-fn wire_date(day: i32) -> v1::Date {
-    let date = Date::from_days_since_epoch(i64::from(day));
+pub(crate) fn wire_date(day: impl Into<i64>) -> v1::Date {
+    let date = Date::from_days_since_epoch(day.into());
     v1::Date {
         year: date.year,
         month: date.month as i32,

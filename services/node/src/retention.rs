@@ -101,11 +101,6 @@ impl RetentionSettings {
     }
 }
 
-fn day_of(date: Option<&v1::Date>) -> Option<i64> {
-    let date = date?;
-    Date::new(date.year, u32::try_from(date.month).ok()?, u32::try_from(date.day).ok()?).map(|d| d.days_since_epoch())
-}
-
 /// `days` moved on by whole `years` (29 February becomes 28 February).
 fn add_years(days: i64, years: u32) -> i64 {
     let date = Date::from_days_since_epoch(days);
@@ -119,11 +114,11 @@ fn add_years(days: i64, years: u32) -> i64 {
 pub fn expires_on(record: &v1::CaseRecord, rule: &RetentionRule) -> Option<i64> {
     let last_event = [&record.referral_date, &record.incident_start, &record.last_occurrence]
         .into_iter()
-        .filter_map(|date| day_of(date.as_ref()))
+        .filter_map(|date| crate::panel::day_of(date.as_ref()).map(i64::from))
         .max();
     let by_event = rule.years_after_last_event.zip(last_event).map(|(years, day)| add_years(day, years) + 1);
     let by_age = rule.until_age.and_then(|until| {
-        let referral = day_of(record.referral_date.as_ref()).or(last_event)?;
+        let referral = crate::panel::day_of(record.referral_date.as_ref()).map(i64::from).or(last_event)?;
         let youngest = record
             .involvements
             .iter()
@@ -176,11 +171,28 @@ pub struct Sweep {
     pub audit_index: Option<u64>,
 }
 
-/// Finds what has expired by the node's clock and, given an audit `entry`,
-/// erases it (one entry for the whole sweep); without one, only reports.
-pub fn sweep(engine: &crate::engine::Engine, settings: &RetentionSettings, entry: Option<braid_audit::Entry>) -> Result<Sweep, crate::engine::EngineError> {
+/// What a sweep does with what it finds.
+pub enum Then {
+    /// Only report (a dry run).
+    Report,
+    /// Erase it, with this audit entry, even when nothing expired (the
+    /// entry records that an administrator asked).
+    Erase(braid_audit::Entry),
+    /// Erase it, with this audit entry, only when something expired (a
+    /// scheduled sweep that finds nothing leaves no entry).
+    EraseAny(braid_audit::Entry),
+}
+
+/// Finds what has expired by the node's clock and does `then` with it
+/// (one audit entry for the whole sweep).
+pub fn sweep(engine: &crate::engine::Engine, settings: &RetentionSettings, then: Then) -> Result<Sweep, crate::engine::EngineError> {
     let today = i64::try_from(crate::audit::now_ms() / 86_400_000).unwrap_or(i64::MAX);
     let agencies = engine.retention_plan(settings, today)?;
+    let entry = match then {
+        Then::Report => None,
+        Then::Erase(entry) => Some(entry),
+        Then::EraseAny(entry) => agencies.iter().any(|a| a.expired > 0).then_some(entry),
+    };
     let (erased, audit_index) = match entry {
         Some(mut entry) => {
             // Whose records went, for the auditor: per agency, as planned

@@ -246,16 +246,6 @@ impl IngestService for Ingest {
     }
 }
 
-/// A day (days since 1970-01-01) as an API date.
-fn wire_day(day: i64) -> v1::Date {
-    let date = braid_template::Date::from_days_since_epoch(day);
-    v1::Date {
-        year: date.year,
-        month: date.month as i32,
-        day: date.day as i32,
-    }
-}
-
 /// Implements the admin service.
 pub struct Admin {
     gate: Arc<Gate>,
@@ -376,15 +366,15 @@ impl AdminService for Admin {
                     rule: a.rule.clone(),
                     records: a.records,
                     expired: a.expired,
-                    next_expiry: a.next_expiry.map(wire_day),
+                    next_expiry: a.next_expiry.map(crate::panel::wire_date),
                 })
                 .collect(),
             erased: u64::from(sweep.erased),
-            today: Some(wire_day(sweep.today)),
+            today: Some(crate::panel::wire_date(sweep.today)),
             dry_run,
         };
         if dry_run {
-            let sweep = match blocking(move || crate::retention::sweep(&engine, &settings, None)).await {
+            let sweep = match blocking(move || crate::retention::sweep(&engine, &settings, crate::retention::Then::Report)).await {
                 Ok(sweep) => sweep,
                 Err(status) => return self.gate.finish(entry, Err(status)).await,
             };
@@ -392,7 +382,7 @@ impl AdminService for Admin {
             return self.gate.finish(entry, Ok((response(&sweep), Outcome { touched: Vec::new(), count }))).await;
         }
         let failed_entry = entry.clone();
-        match blocking(move || crate::retention::sweep(&engine, &settings, Some(entry))).await {
+        match blocking(move || crate::retention::sweep(&engine, &settings, crate::retention::Then::Erase(entry))).await {
             Ok(sweep) => {
                 let index = sweep.audit_index.unwrap_or_default();
                 info!(erased = sweep.erased, audit_entry = index, "retention sweep run");
