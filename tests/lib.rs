@@ -200,3 +200,31 @@ pub fn upload_batches(header: &braid_proto::v1::UploadHeader, records: &[braid_p
         })
         .collect()
 }
+
+/// Every file under `dir` (the data directory of a node), read whole.
+fn files_under(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            out.push((path.display().to_string(), bytes));
+        }
+    }
+    out
+}
+
+/// For each of `needles`, the files under `dir` that hold it: to show that
+/// erased pseudonyms are gone from every file of a store, and that kept
+/// ones are found (so the scan sees into the store's files).
+pub fn files_holding(dir: &Path, needles: &[Vec<u8>]) -> Vec<Vec<String>> {
+    let files = files_under(dir);
+    needles
+        .iter()
+        .map(|needle| {
+            let finder = memchr::memmem::Finder::new(needle);
+            files.iter().filter(|(_, bytes)| finder.find(bytes).is_some()).map(|(path, _)| path.clone()).collect()
+        })
+        .collect()
+}

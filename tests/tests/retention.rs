@@ -56,23 +56,9 @@ fn extract(rows: &[(&str, usize, &str, &str)]) -> String {
     csv
 }
 
-/// Every file under `dir`, read whole.
-fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).expect("read dir").flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            out.extend(files(&path));
-        } else if let Ok(bytes) = std::fs::read(&path) {
-            out.push((path.display().to_string(), bytes));
-        }
-    }
-    out
-}
-
 /// The files under `dir` that hold `needle`.
 fn holding(dir: &Path, needle: &[u8]) -> Vec<String> {
-    files(dir).into_iter().filter(|(_, bytes)| bytes.windows(needle.len()).any(|w| w == needle)).map(|(path, _)| path).collect()
+    files_holding(dir, &[needle.to_vec()]).remove(0)
 }
 
 /// The Bloom encoding of each record's (first) person in a pseudonymised

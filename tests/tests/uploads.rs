@@ -54,10 +54,32 @@ async fn a_resumed_upload_with_another_batch_size_stores_every_record() {
 
     // Re-sending with the default size changes nothing and says so.
     let keys = prepared.path("keys");
-    let again = blocking(move || ok(&braid_as(&keys, "csc-north", &["agency", "upload", "--node", &url, &file]))).await;
+    let (url_for, file_for) = (url.clone(), file.clone());
+    let again = blocking(move || ok(&braid_as(&keys, "csc-north", &["agency", "upload", "--node", &url_for, &file_for]))).await;
     let numbers = summary_numbers(&again);
     assert_eq!(numbers[0] as usize, total, "{again}");
     assert_eq!(numbers[3] as usize, total, "every record unchanged: {again}");
+
+    // Records withdrawn since are stored again when the same file is sent
+    // again, and reported as new, not as "already stored".
+    let keys = prepared.path("keys");
+    let withdrawn: Vec<String> = records[..3].iter().map(|r| r.record_ref.clone()).collect();
+    let (url_for, file_for) = (url.clone(), file.clone());
+    let (resent, held) = blocking(move || {
+        let mut args = vec!["agency", "withdraw", "--node", &url_for, "--agency", "CSC-NORTH"];
+        for record_ref in &withdrawn {
+            args.extend(["--record-ref", record_ref.as_str()]);
+        }
+        ok(&braid_as(&keys, "csc-north", &args));
+        assert_eq!(stats(&keys, &url_for)["records"].as_u64(), Some(total as u64 - 3));
+        let resent = ok(&braid_as(&keys, "csc-north", &["agency", "upload", "--node", &url_for, &file_for]));
+        (resent, stats(&keys, &url_for))
+    })
+    .await;
+    assert_eq!(held["records"].as_u64(), Some(total as u64), "the withdrawn records are back: {held}");
+    let numbers = summary_numbers(&resent);
+    assert_eq!(numbers[1], 3, "three new records: {resent}");
+    assert_eq!(numbers[1..].iter().sum::<u64>() as usize, total, "{resent}");
 }
 
 /// `braid agency pseudonymise` on `csv` with the mapping in `mapping`.

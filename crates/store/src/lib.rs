@@ -57,6 +57,7 @@ pub const AUDIT_CHECKPOINTS: &str = "audit_checkpoints";
 const COLUMN_FAMILIES: [&str; 8] = [META, RECORDS, INVOLVEMENTS, PARENTS, LINKS, SUBMISSIONS, AUDIT, AUDIT_CHECKPOINTS];
 
 const EPOCH_KEY: &[u8] = b"epoch";
+const NEXT_EPOCH_KEY: &[u8] = b"next-epoch";
 const NEXT_ID_KEY: &[u8] = b"next_involvement";
 const MODEL_KEY: &[u8] = b"linkage_model";
 const AUDIT_KEY: &[u8] = b"audit_signing_key";
@@ -134,6 +135,30 @@ pub struct StoredInvolvement {
     /// Field tokens, packed as the linker holds them (see
     /// [`StoredInvolvement::TOKEN_WORDS`]); empty when none were sent.
     #[prost(fixed32, repeated, tag = "7")]
+    pub tokens: Vec<u32>,
+    /// During a key rotation, the person's pseudonyms under the epoch the
+    /// node is moving to, kept unused until every agency has moved; the
+    /// fields above then hold those under the current epoch.
+    #[prost(message, optional, tag = "8")]
+    pub next: Option<StoredPseudonyms>,
+    /// During a key rotation, the person's ref under the current epoch
+    /// (`person_ref` is the one under the next); empty otherwise.
+    #[prost(string, tag = "9")]
+    pub link_person_ref: String,
+}
+
+/// A person's pseudonyms as the node keeps them (see
+/// [`StoredInvolvement`]).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct StoredPseudonyms {
+    /// As [`StoredInvolvement::match_keys`].
+    #[prost(bytes = "vec", repeated, tag = "1")]
+    pub match_keys: Vec<Vec<u8>>,
+    /// As [`StoredInvolvement::bloom`].
+    #[prost(bytes = "vec", tag = "2")]
+    pub bloom: Vec<u8>,
+    /// As [`StoredInvolvement::tokens`].
+    #[prost(fixed32, repeated, tag = "3")]
     pub tokens: Vec<u32>,
 }
 
@@ -306,6 +331,14 @@ impl Store {
         Ok(self
             .db
             .get_cf(self.cf(META)?, EPOCH_KEY)?
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
+    }
+
+    /// The key epoch the node is moving to, while a rotation is open.
+    pub fn next_epoch(&self) -> Result<Option<String>> {
+        Ok(self
+            .db
+            .get_cf(self.cf(META)?, NEXT_EPOCH_KEY)?
             .map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
     }
 
@@ -560,6 +593,14 @@ impl WriteSet {
         self.ops.push(Op::Put(META, EPOCH_KEY.to_vec(), fingerprint.as_bytes().to_vec()));
     }
 
+    /// Opens a key rotation towards `fingerprint`, or closes it (`None`).
+    pub fn set_next_epoch(&mut self, fingerprint: Option<&str>) {
+        match fingerprint {
+            Some(fingerprint) => self.ops.push(Op::Put(META, NEXT_EPOCH_KEY.to_vec(), fingerprint.as_bytes().to_vec())),
+            None => self.ops.push(Op::Delete(META, NEXT_EPOCH_KEY.to_vec())),
+        }
+    }
+
     /// Sets the next involvement id.
     pub fn set_next_involvement_id(&mut self, id: u64) {
         self.ops.push(Op::Put(META, NEXT_ID_KEY.to_vec(), id.to_be_bytes().to_vec()));
@@ -651,6 +692,7 @@ mod tests {
                 match_keys: vec![[vec![2u8], vec![9u8; 32]].concat()],
                 bloom: vec![],
                 tokens: Vec::new(),
+                ..Default::default()
             };
             set.put_involvement_bytes(1, prost::Message::encode_to_vec(&involvement));
             set.put_involvement_bytes(2, prost::Message::encode_to_vec(&involvement));

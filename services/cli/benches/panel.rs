@@ -223,6 +223,7 @@ async fn main() {
             agency_type: submission.agency_type.clone(),
             epoch_fingerprint: submission.epoch.clone(),
             submission_id: format!("{}-{stream}", submission.submission_id),
+            bridge_epoch_fingerprint: String::new(),
         };
         flooders.push(tokio::spawn(async move {
             let mut client = v1::ingest_service_client::IngestServiceClient::new(connect::connect(&args).await.expect("connect"))

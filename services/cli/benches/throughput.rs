@@ -59,6 +59,7 @@ fn main() {
             agency: agency.code.clone(),
             agency_type: agency.agency_type.clone(),
             epoch: epoch.clone(),
+            bridge_epoch: None,
             submission_id: "bench".to_owned(),
         };
         for (sequence, batch) in records.chunks(500).enumerate() {
@@ -105,6 +106,7 @@ fn scale(secret: &SchemeSecret) {
             agency: extract.mapping.agency.code.clone(),
             agency_type: extract.mapping.agency.agency_type.clone(),
             epoch: keys.epoch_fingerprint().to_owned(),
+            bridge_epoch: None,
             submission_id: "scale".to_owned(),
         };
         let records: Vec<_> = output.records.iter().map(convert::record).collect();

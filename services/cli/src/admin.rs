@@ -132,6 +132,83 @@ pub async fn retention_command(node: &NodeArgs, dry_run: bool, json: bool) -> Re
     Ok(())
 }
 
+/// `braid admin epochs [--begin FINGERPRINT | --finish]`.
+pub async fn epochs_command(node: &NodeArgs, begin: Option<String>, finish: bool, json: bool) -> Result<()> {
+    let mut client = client(node).await?;
+    if finish {
+        eprintln!("finishing the key rotation (uploads wait until it is done)…");
+    }
+    let answer = client
+        .epochs(v1::EpochsRequest {
+            begin: begin.clone().unwrap_or_default(),
+            finish,
+        })
+        .await
+        .map_err(connect::refused)?
+        .into_inner();
+    if json {
+        let agencies: Vec<serde_json::Value> = answer
+            .agencies
+            .iter()
+            .map(|a| serde_json::json!({ "agency": a.agency, "records": a.records, "moved": a.moved }))
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({
+                "current": answer.current,
+                "next": (!answer.next.is_empty()).then_some(&answer.next),
+                "dropped": (!answer.dropped.is_empty()).then_some(&answer.dropped),
+                "agencies": agencies,
+            })
+        );
+        return Ok(());
+    }
+    if answer.current.is_empty() {
+        println!("the node holds no key epoch yet (it takes the epoch of its first upload)");
+        return Ok(());
+    }
+    if !answer.dropped.is_empty() {
+        println!("rotation finished: uploads are accepted under {} only; the pseudonyms under {} are gone from the store", answer.current, answer.dropped);
+    } else if begin.is_some() {
+        println!("rotation opened: the node accepts uploads under {} and, with bridge pseudonyms, under {}", answer.current, answer.next);
+        println!("each agency now runs `braid agency pseudonymise --secret NEW --bridge-secret CURRENT …` and uploads the result");
+    }
+    if answer.next.is_empty() {
+        println!("key epoch {}; no rotation open", answer.current);
+    } else {
+        println!("key epoch {}, moving to {}", answer.current, answer.next);
+    }
+    if answer.agencies.is_empty() {
+        return Ok(());
+    }
+    let width = answer.agencies.iter().map(|a| a.agency.len()).max().unwrap_or(6).max(6);
+    if answer.next.is_empty() {
+        println!("{:<width$}  {:>8}", "agency", "records");
+        for a in &answer.agencies {
+            println!("{:<width$}  {:>8}", a.agency, a.records);
+        }
+        return Ok(());
+    }
+    println!("{:<width$}  {:>8}  {:>8}  status", "agency", "records", "moved");
+    for a in &answer.agencies {
+        let status = if a.moved == a.records {
+            "moved"
+        } else if a.moved == 0 {
+            "not started"
+        } else {
+            "moving"
+        };
+        println!("{:<width$}  {:>8}  {:>8}  {status}", a.agency, a.records, a.moved);
+    }
+    let behind = answer.agencies.iter().filter(|a| a.moved < a.records).count();
+    if behind == 0 {
+        println!("every agency has moved: finish with `braid admin epochs --finish`");
+    } else {
+        println!("{behind} of {} agencies still hold records under {} only", answer.agencies.len(), answer.current);
+    }
+    Ok(())
+}
+
 /// `braid admin stats`.
 pub async fn stats_command(node: &NodeArgs, json: bool) -> Result<()> {
     let stats = fetch_stats(node).await?;

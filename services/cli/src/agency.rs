@@ -89,8 +89,43 @@ pub fn pseudonymise(mapping: &Mapping, secret: &SchemeSecret, input: &Path, show
         agency_type: mapping.agency.agency_type.clone(),
         epoch_fingerprint: keys.epoch_fingerprint().to_owned(),
         submission_id,
+        bridge_epoch_fingerprint: String::new(),
     };
     Ok(Pseudonymised { output, header, records })
+}
+
+/// Pseudonymises an extract during a key rotation: under `secret` (the
+/// epoch the node is moving to), each person also carrying their ref and
+/// pseudonyms under `bridge` (the epoch it is moving from), and each record
+/// the ref it had, which the upload replaces.
+pub fn pseudonymise_bridged(mapping: &Mapping, secret: &SchemeSecret, bridge: &SchemeSecret, input: &Path, show_progress: bool) -> Result<Pseudonymised> {
+    let mut moved = pseudonymise(mapping, secret, input, show_progress)?;
+    let old = pseudonymise(mapping, bridge, input, false)?;
+    anyhow::ensure!(
+        moved.header.epoch_fingerprint != old.header.epoch_fingerprint,
+        "--secret and --bridge-secret are the same scheme secret; --secret is the new epoch's, --bridge-secret the one the node is moving from"
+    );
+    // The same extract read twice gives the same records in the same order.
+    anyhow::ensure!(
+        moved.records.len() == old.records.len(),
+        "{} changed while it was being read; pseudonymise it again",
+        input.display()
+    );
+    for (record, old) in moved.records.iter_mut().zip(old.records) {
+        anyhow::ensure!(
+            record.involvements.len() == old.involvements.len(),
+            "{} changed while it was being read; pseudonymise it again",
+            input.display()
+        );
+        record.previous_ref = old.record_ref;
+        for (involvement, old) in record.involvements.iter_mut().zip(old.involvements) {
+            involvement.bridge_person_ref = old.person_ref;
+            involvement.bridge_pseudonyms = old.pseudonyms;
+        }
+    }
+    moved.header.bridge_epoch_fingerprint = old.header.epoch_fingerprint;
+    moved.header.submission_id = extract_file::submission_id(&extract_file::records_digest(&moved.records));
+    Ok(moved)
 }
 
 /// Writes the re-identification map, which stays on the agency's premises.
@@ -118,6 +153,7 @@ pub fn write_reid(path: &Path, agency: &str, entries: &[ReidEntry]) -> Result<()
 pub fn pseudonymise_command(
     mapping: &Path,
     secret: &Path,
+    bridge_secret: Option<&Path>,
     input: &Path,
     out: &Path,
     reid: Option<PathBuf>,
@@ -125,7 +161,10 @@ pub fn pseudonymise_command(
 ) -> Result<()> {
     let mapping = read_mapping(mapping)?;
     let secret = read_secret(secret)?;
-    let result = pseudonymise(&mapping, &secret, input, true)?;
+    let result = match bridge_secret {
+        Some(bridge) => pseudonymise_bridged(&mapping, &secret, &read_secret(bridge)?, input, true)?,
+        None => pseudonymise(&mapping, &secret, input, true)?,
+    };
     let output = &result.output;
     for issue in output.rejected.iter().take(50) {
         eprintln!("rejected {issue}");
@@ -164,6 +203,12 @@ pub fn pseudonymise_command(
         output.warnings.len()
     );
     println!("key epoch {}; re-identification map (keep on premises): {}", result.header.epoch_fingerprint, reid.display());
+    if !result.header.bridge_epoch_fingerprint.is_empty() {
+        println!(
+            "for a key rotation: each record also carries its ref and pseudonyms under epoch {} and replaces the record held under that ref",
+            result.header.bridge_epoch_fingerprint
+        );
+    }
     Ok(())
 }
 

@@ -61,9 +61,12 @@ pub fn record(record: &PseudonymisedRecord) -> v1::CaseRecord {
                     fields: field_tokens(&involvement.pseudonyms.tokens),
                 }),
                 fields: involvement.fields.iter().map(|(id, v)| value(id, v)).collect(),
+                bridge_person_ref: String::new(),
+                bridge_pseudonyms: None,
             })
             .collect(),
         source_row: record.source_row,
+        previous_ref: String::new(),
     }
 }
 

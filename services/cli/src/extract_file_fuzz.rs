@@ -53,6 +53,7 @@ fn original() -> (v1::UploadHeader, Vec<v1::CaseRecord>) {
             value: Some(v1::template_value::Value::Integer(14)),
             write_in: String::new(),
         }],
+        ..Default::default()
     };
     let records: Vec<v1::CaseRecord> = (0..4u8)
         .map(|n| v1::CaseRecord {
@@ -80,6 +81,7 @@ fn original() -> (v1::UploadHeader, Vec<v1::CaseRecord>) {
             ],
             involvements: vec![involvement(n, v1::Role::KnownVictim), involvement(n + 100, v1::Role::Perpetrator)],
             source_row: u32::from(n) + 2,
+            previous_ref: String::new(),
         })
         .collect();
     let header = v1::UploadHeader {
@@ -87,6 +89,7 @@ fn original() -> (v1::UploadHeader, Vec<v1::CaseRecord>) {
         agency_type: "children_services".to_owned(),
         epoch_fingerprint: "e-0123456789ab".to_owned(),
         submission_id: super::submission_id(&super::records_digest(&records)),
+        bridge_epoch_fingerprint: String::new(),
     };
     (header, records)
 }
@@ -270,6 +273,7 @@ fn record() -> impl Strategy<Value = v1::CaseRecord> {
                 fields: None,
             }),
             fields,
+            ..Default::default()
         });
     (
         ".{0,16}",
@@ -288,6 +292,7 @@ fn record() -> impl Strategy<Value = v1::CaseRecord> {
             fields,
             involvements,
             source_row,
+            ..Default::default()
         })
 }
 
@@ -299,6 +304,7 @@ fn fuzz_bpx_round_trip() {
         agency_type,
         epoch_fingerprint,
         submission_id: String::new(),
+        bridge_epoch_fingerprint: String::new(),
     });
     fuzz(256, (header, proptest::collection::vec(record(), 0..6)), |(mut header, records)| {
         header.submission_id = super::submission_id(&super::records_digest(&records));

@@ -210,3 +210,28 @@ pub fn keys_revoke_command(dir: &Path, principal: &str) -> Result<()> {
     println!("also remove {principal} from {out}/node/policy.toml");
     Ok(())
 }
+
+/// `braid keys next-epoch`: writes a fresh scheme secret for the epoch
+/// after `current`'s; returns (its epoch, its fingerprint).
+pub fn next_epoch(current: &braid_pseudonym::SchemeSecret, out: &Path) -> Result<(u32, String)> {
+    let epoch = current
+        .epoch()
+        .checked_add(1)
+        .context("the current epoch is the last one a secret can have")?;
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let secret = braid_pseudonym::SchemeSecret::new(epoch, bytes);
+    create(out, &secret.to_file_text(), true)?;
+    Ok((epoch, braid_pseudonym::Keys::derive(&secret, "").epoch_fingerprint().to_owned()))
+}
+
+/// `braid keys next-epoch`, reporting what was written and what comes next.
+pub fn next_epoch_command(current: &braid_pseudonym::SchemeSecret, out: &Path) -> Result<()> {
+    let (epoch, fingerprint) = next_epoch(current, out)?;
+    println!("scheme secret for epoch {epoch} written to {} (fingerprint {fingerprint})", out.display());
+    println!("give it to each agency over a secure channel, with the current one until the rotation is finished; then:");
+    println!("  1. the node's administrator: braid admin epochs --begin {fingerprint}");
+    println!("  2. each agency: braid agency pseudonymise --secret NEW --bridge-secret CURRENT … and upload");
+    println!("  3. once `braid admin epochs` shows every agency moved: braid admin epochs --finish");
+    Ok(())
+}

@@ -310,6 +310,19 @@ enum KeysCommand {
         /// The principal whose certificate (DIR/PRINCIPAL/client.crt) to revoke.
         principal: String,
     },
+    /// Start a key rotation: write a new scheme secret for the next epoch
+    /// (the current epoch's number plus one, fresh random key material).
+    /// Then: `braid admin epochs --begin FINGERPRINT` on the node, each
+    /// agency pseudonymises with --secret NEW --bridge-secret CURRENT and
+    /// uploads, and `braid admin epochs --finish` once all have moved.
+    NextEpoch {
+        /// The current scheme secret.
+        #[arg(long)]
+        secret: PathBuf,
+        /// Where to write the new one (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -334,6 +347,13 @@ enum AgencyCommand {
         /// Write nothing if any row is rejected.
         #[arg(long)]
         fail_on_bad_rows: bool,
+        /// During a key rotation: the scheme secret of the epoch the node is
+        /// moving from (--secret is then the new one). Each record also
+        /// carries its ref and pseudonyms under it, so it keeps linking with
+        /// agencies that have not moved yet, and replaces the record the
+        /// node holds under its old ref.
+        #[arg(long)]
+        bridge_secret: Option<PathBuf>,
         /// For evaluation on data with a known answer: a column that names
         /// the true person of each row. Writes `<out>.truth.csv` (agency,
         /// case_id, person_id, true_person) for `braid eval --truth`; the
@@ -442,6 +462,26 @@ enum AdminCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Key epochs: the one the node links under, the one a rotation is
+    /// moving to, and each agency's progress (records uploaded under the
+    /// new epoch). --begin opens a rotation (uploads under the new epoch,
+    /// carrying bridge pseudonyms, are then accepted beside the current
+    /// one); --finish, once every record has moved, makes the new epoch the
+    /// only one and drops the old pseudonyms from the store.
+    Epochs {
+        #[command(flatten)]
+        node: connect::NodeArgs,
+        /// Open a rotation to the epoch with this fingerprint (printed by
+        /// `braid keys next-epoch`).
+        #[arg(long, value_name = "FINGERPRINT", conflicts_with = "finish")]
+        begin: Option<String>,
+        /// Finish the open rotation.
+        #[arg(long)]
+        finish: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Counts of records, involvements and profiles.
     Stats {
         #[command(flatten)]
@@ -508,6 +548,7 @@ async fn main() -> Result<()> {
             keys::keys_init_command(&keys::KeysInit { out: &out, epoch, agencies: &agencies, partnerships: &partnerships, hosts: &hosts })
         }
         Command::Keys { command: KeysCommand::Revoke { keys: dir, principal } } => keys::keys_revoke_command(&dir, &principal),
+        Command::Keys { command: KeysCommand::NextEpoch { secret, out } } => keys::next_epoch_command(&agency::read_secret(&secret)?, &out),
         Command::Synth { out, children, seed, noise } => {
             let noise = braid_synth::NoiseLevel::parse(&noise).context("--noise must be low, default or high")?;
             let synthetic = braid_synth::generate(&braid_synth::SynthConfig { children, seed, noise });
@@ -517,8 +558,8 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Command::Agency { command } => match command {
-            AgencyCommand::Pseudonymise { mapping, secret, input, out, reid, fail_on_bad_rows, truth_column } => {
-                agency::pseudonymise_command(&mapping, &secret, &input, &out, reid, fail_on_bad_rows)?;
+            AgencyCommand::Pseudonymise { mapping, secret, input, out, reid, fail_on_bad_rows, bridge_secret, truth_column } => {
+                agency::pseudonymise_command(&mapping, &secret, bridge_secret.as_deref(), &input, &out, reid, fail_on_bad_rows)?;
                 match truth_column {
                     Some(column) => agency::truth_command(&mapping, &input, &out, &column),
                     None => Ok(()),
@@ -537,6 +578,7 @@ async fn main() -> Result<()> {
             AdminCommand::Relink { node } => admin::relink_command(&node).await,
             AdminCommand::Backup { node, out } => admin::backup_command(&node, out.unwrap_or_default()).await,
             AdminCommand::Retention { node, dry_run, json } => admin::retention_command(&node, dry_run, json).await,
+            AdminCommand::Epochs { node, begin, finish, json } => admin::epochs_command(&node, begin, finish, json).await,
             AdminCommand::Explain { node, profile, agency, record_ref, json } => {
                 admin::explain_command(&node, profile, agency.zip(record_ref), json).await
             }

@@ -39,6 +39,10 @@ pub enum EngineError {
         /// The upload's.
         offered: String,
     },
+    /// The upload or request does not fit the key rotation in progress
+    /// (or that none is).
+    #[error("{0}")]
+    Rotation(String),
     /// The request is malformed as a whole.
     #[error("{0}")]
     InvalidRequest(String),
@@ -74,6 +78,9 @@ pub struct Submission {
     pub agency_type: String,
     /// Key epoch fingerprint.
     pub epoch: String,
+    /// During a key rotation: the epoch the node is moving from, under
+    /// which every involvement also carries bridge pseudonyms.
+    pub bridge_epoch: Option<String>,
     /// Submission id.
     pub submission_id: String,
 }
@@ -93,9 +100,15 @@ pub(crate) struct State {
     /// Fingerprints of every stored record's key: a record not in here is
     /// new, and needs no read.
     records: HashSet<u64>,
-    agencies: HashMap<String, u32>,
+    pub(crate) agencies: HashMap<String, u32>,
     next_id: u64,
-    epoch: Option<String>,
+    pub(crate) epoch: Option<String>,
+    /// The epoch a key rotation is moving to, while one is open.
+    pub(crate) next_epoch: Option<String>,
+    /// Agencies that have uploaded under the next epoch in the open
+    /// rotation (their uploads under the current one are refused: they
+    /// would hold records twice, under both refs).
+    pub(crate) moving: HashSet<String>,
 }
 
 impl State {
@@ -107,24 +120,77 @@ impl State {
         self.records.extend(added);
     }
 
-    /// The small number the linker knows an agency by (first come, first
-    /// numbered; stable across restarts because ids are loaded in order).
     fn agency_number(&mut self, agency: &str) -> u32 {
-        match self.agencies.get(agency) {
-            Some(number) => *number,
-            None => {
-                let number = self.agencies.len() as u32;
-                self.agencies.insert(agency.to_owned(), number);
-                number
-            }
-        }
+        agency_number(&mut self.agencies, agency)
     }
 
-    fn linker_involvement(&mut self, stored: &StoredInvolvement) -> braid_linkage::Involvement {
-        let mut involvement = linker_involvement(stored);
-        involvement.agency = self.agency_number(&stored.agency);
-        involvement
+    /// The id the next involvement gets.
+    pub(crate) fn next_id(&self) -> u64 {
+        self.next_id
     }
+}
+
+/// The small number the linker knows an agency by (first come, first
+/// numbered; stable across restarts because ids are loaded in order).
+fn agency_number(agencies: &mut HashMap<String, u32>, agency: &str) -> u32 {
+    match agencies.get(agency) {
+        Some(number) => *number,
+        None => {
+            let number = agencies.len() as u32;
+            agencies.insert(agency.to_owned(), number);
+            number
+        }
+    }
+}
+
+/// The linker rebuilt from the store: every stored involvement indexed,
+/// the stored profiles and the model loaded.
+pub(crate) struct LoadedLinker {
+    pub(crate) linker: Linker,
+    /// The linker's agency numbers.
+    pub(crate) agencies: HashMap<String, u32>,
+    /// Which involvements carry identity, by id (ids are dense).
+    identified: Vec<bool>,
+    /// Agencies holding involvements with next-epoch pseudonyms.
+    pub(crate) moving: HashSet<String>,
+}
+
+/// Rebuilds the linker from `store`, whose next involvement id is
+/// `next_id`.
+pub(crate) fn load_linker(store: &Store, next_id: u64) -> Result<LoadedLinker, EngineError> {
+    let mut linker = Linker::new(LinkerConfig::default());
+    // Address space for the index is reserved up front (pages are backed
+    // only as they are used), so growing towards a few million
+    // involvements never copies the arrays while the lock is held.
+    let stored = usize::try_from(next_id).unwrap_or(0);
+    linker.reserve((stored + stored / 2).max(RESERVED_INVOLVEMENTS));
+    let mut agencies = HashMap::new();
+    let mut identified = vec![false; stored];
+    let mut moving = HashSet::new();
+    store.for_each_involvement(|id, involvement| {
+        if involvement.next.is_some() && !moving.contains(&involvement.agency) {
+            moving.insert(involvement.agency.clone());
+        }
+        if let Some(slot) = usize::try_from(id).ok().and_then(|i| identified.get_mut(i)) {
+            *slot = is_identified(&involvement);
+        }
+        let mut linked = linker_involvement(&involvement);
+        linked.agency = agency_number(&mut agencies, &involvement.agency);
+        linker.index(id, &linked);
+        Ok(())
+    })?;
+    let profiles = linker.profiles_mut();
+    for (id, parent) in store.parents()? {
+        let alive = profiles.is_alive(id);
+        profiles.load(id, parent, alive);
+    }
+    profiles.finish_loading();
+    let _ = profiles.take_changes();
+    if let Some(bytes) = store.model()? {
+        let model = Model::from_bytes(&bytes).ok_or(braid_store::Error::Corrupt("linkage model"))?;
+        linker.set_model(model);
+    }
+    Ok(LoadedLinker { linker, agencies, identified, moving })
 }
 
 /// The first byte of a stored acknowledgement: the batch's digest follows,
@@ -207,7 +273,9 @@ fn linker_involvement(stored: &StoredInvolvement) -> braid_linkage::Involvement 
             .collect(),
         bloom: Bloom::from_bytes(&stored.bloom),
         agency: 0,
-        person: braid_store::fingerprint(stored.person_ref.as_bytes()),
+        // During a key rotation a moved record links under its ref in the
+        // epoch the others are still in.
+        person: braid_store::fingerprint(if stored.link_person_ref.is_empty() { &stored.person_ref } else { &stored.link_person_ref }.as_bytes()),
         tokens: Tokens::from_words(&stored.tokens).unwrap_or_default(),
     }
 }
@@ -215,6 +283,8 @@ fn linker_involvement(stored: &StoredInvolvement) -> braid_linkage::Involvement 
 /// A record validated and encoded before the state lock is taken.
 struct PreparedRecord {
     record_ref: String,
+    /// During a key rotation, the ref of the record this one replaces.
+    previous_ref: Option<String>,
     content_hash: Vec<u8>,
     /// The record as stored (API encoding, pseudonyms left out: they are
     /// stored with each involvement).
@@ -239,6 +309,14 @@ fn prepare_records(submission: &Submission, records: Vec<v1::CaseRecord>, ack: &
             });
             continue;
         }
+        if let Err(problem) = check_bridge(submission, &record) {
+            ack.rejections.push(v1::Rejection {
+                source_row: record.source_row,
+                field: problem.field,
+                reason: problem.reason,
+            });
+            continue;
+        }
         if !refs_in_batch.insert(record.record_ref.clone()) {
             ack.rejections.push(v1::Rejection {
                 source_row: record.source_row,
@@ -250,22 +328,29 @@ fn prepare_records(submission: &Submission, records: Vec<v1::CaseRecord>, ack: &
         record.source_row = 0;
         let mut canonical = record;
         let content_hash = blake3::hash(&canonical.encode_to_vec()).as_bytes().to_vec();
+        let previous_ref = Some(std::mem::take(&mut canonical.previous_ref)).filter(|r| !r.is_empty());
         let mut involvements = Vec::with_capacity(canonical.involvements.len());
         let mut identified = Vec::with_capacity(canonical.involvements.len());
         for involvement in &mut canonical.involvements {
-            let pseudonyms = involvement.pseudonyms.take().unwrap_or_default();
+            let pseudonyms = stored_pseudonyms(involvement.pseudonyms.take().unwrap_or_default());
+            let bridge = involvement.bridge_pseudonyms.take().map(stored_pseudonyms);
+            let link_person_ref = std::mem::take(&mut involvement.bridge_person_ref);
+            // A record moving to a new key epoch links under the current
+            // one; its new pseudonyms wait until every agency has moved.
+            let (link, next) = match submission.bridge_epoch {
+                Some(_) => (bridge.unwrap_or_default(), Some(pseudonyms)),
+                None => (pseudonyms, None),
+            };
             let stored = StoredInvolvement {
                 agency: submission.agency.clone(),
                 record_ref: canonical.record_ref.clone(),
                 person_ref: involvement.person_ref.clone(),
                 role: involvement.role,
-                match_keys: pseudonyms
-                    .match_keys
-                    .iter()
-                    .map(|key| [&[key.kind as u8][..], key.hash.get(..STORED_KEY_BYTES).unwrap_or(&key.hash)].concat())
-                    .collect(),
-                tokens: pseudonyms.fields.as_ref().map(linker_tokens).unwrap_or_default().to_words(),
-                bloom: pseudonyms.bloom,
+                match_keys: link.match_keys,
+                tokens: link.tokens,
+                bloom: link.bloom,
+                next,
+                link_person_ref,
             };
             identified.push(is_identified(&stored));
             involvements.push((stored.encode_to_vec(), linker_involvement(&stored)));
@@ -273,6 +358,7 @@ fn prepare_records(submission: &Submission, records: Vec<v1::CaseRecord>, ack: &
         let facts = record_facts(&canonical, |i| identified.get(i).copied().unwrap_or(false));
         out.push(PreparedRecord {
             record_ref: canonical.record_ref.clone(),
+            previous_ref,
             content_hash,
             stored_bytes: canonical.encode_to_vec(),
             involvements,
@@ -280,6 +366,54 @@ fn prepare_records(submission: &Submission, records: Vec<v1::CaseRecord>, ack: &
         });
     }
     out
+}
+
+/// A person's pseudonyms as the node keeps them.
+fn stored_pseudonyms(wire: v1::Pseudonyms) -> braid_store::StoredPseudonyms {
+    braid_store::StoredPseudonyms {
+        match_keys: wire
+            .match_keys
+            .iter()
+            .map(|key| [&[key.kind as u8][..], key.hash.get(..STORED_KEY_BYTES).unwrap_or(&key.hash)].concat())
+            .collect(),
+        bloom: wire.bloom,
+        tokens: wire.fields.as_ref().map(linker_tokens).unwrap_or_default().to_words(),
+    }
+}
+
+/// Checks that a record carries bridge pseudonyms exactly when its upload
+/// moves to a new key epoch.
+fn check_bridge(submission: &Submission, record: &v1::CaseRecord) -> Result<(), crate::validate::Invalid> {
+    let invalid = |field: String, reason: &str| crate::validate::Invalid {
+        field,
+        reason: reason.to_owned(),
+    };
+    let bridged = submission.bridge_epoch.is_some();
+    if !bridged && !record.previous_ref.is_empty() {
+        return Err(invalid("previous_ref".to_owned(), "is only for an upload that moves to a new key epoch"));
+    }
+    for (index, involvement) in record.involvements.iter().enumerate() {
+        let has_bridge = !involvement.bridge_person_ref.is_empty() || involvement.bridge_pseudonyms.is_some();
+        if bridged && involvement.bridge_person_ref.trim().is_empty() {
+            return Err(invalid(
+                format!("involvements[{index}].bridge_person_ref"),
+                "is required in an upload that moves to a new key epoch",
+            ));
+        }
+        if bridged && involvement.pseudonyms.is_some() != involvement.bridge_pseudonyms.is_some() {
+            return Err(invalid(
+                format!("involvements[{index}].bridge_pseudonyms"),
+                "must be present exactly when pseudonyms are",
+            ));
+        }
+        if !bridged && has_bridge {
+            return Err(invalid(
+                format!("involvements[{index}].bridge_pseudonyms"),
+                "are only for an upload that moves to a new key epoch",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Whether a comparison's pattern levels say both records came from one
@@ -356,7 +490,7 @@ pub struct Engine {
     audit: AuditLog,
     state: parking_lot::Mutex<State>,
     /// Held by a change from linking to sealing (see [`Slice`]).
-    linking: Mutex<()>,
+    pub(crate) linking: Mutex<()>,
     /// Notified when a profile re-linked in slices is whole again.
     flux_done: parking_lot::Condvar,
     expected_epoch: Option<String>,
@@ -366,7 +500,7 @@ pub struct Engine {
     turn: Condvar,
     poisoned: AtomicBool,
     decisions: DecisionCounts,
-    space: DiskSpace,
+    pub(crate) space: DiskSpace,
 }
 
 /// Counts of what the node holds.
@@ -617,7 +751,7 @@ impl Slice {
 /// Held by a change while it links: if the change panics half-way, the
 /// engine is poisoned (its state is no longer trusted; the node stops to be
 /// restarted) and readers waiting on a fence are released.
-struct ChangeGuard<'a>(&'a Engine);
+pub(crate) struct ChangeGuard<'a>(pub(crate) &'a Engine);
 
 impl Drop for ChangeGuard<'_> {
     fn drop(&mut self) {
@@ -701,44 +835,23 @@ impl Engine {
         space.before_open().map_err(|error| EngineError::Open(format!("{error:#}")))?;
         let store = Arc::new(Store::open(data_dir)?);
         let audit = AuditLog::open(Arc::clone(&store), checkpoints)?;
+        let next_id = store.next_involvement_id()?;
+        let LoadedLinker { linker, agencies, identified, moving } = load_linker(&store, next_id)?;
         let mut state = State {
             records: store.record_fingerprints()?.into_iter().collect(),
-            linker: Linker::new(LinkerConfig::default()),
+            linker,
             facts: Facts::new(),
             signals: crate::panel::SignalBooks::default(),
             next_ticket: 0,
             in_flux: None,
-            agencies: HashMap::new(),
-            next_id: store.next_involvement_id()?,
+            agencies,
+            next_id,
             epoch: store.epoch()?,
+            next_epoch: store.next_epoch()?,
+            moving,
         };
-        // Address space for the index is reserved up front (pages are backed
-        // only as they are used), so growing towards a few million
-        // involvements never copies the arrays while the lock is held.
-        let stored = usize::try_from(state.next_id).unwrap_or(0);
-        state.linker.reserve((stored + stored / 2).max(RESERVED_INVOLVEMENTS));
+        let stored = usize::try_from(next_id).unwrap_or(0);
         state.facts.reserve((stored + stored / 2).max(RESERVED_INVOLVEMENTS));
-        // Which involvements carry identity, by id (ids are dense).
-        let mut identified = vec![false; stored];
-        store.for_each_involvement(|id, involvement| {
-            if let Some(slot) = usize::try_from(id).ok().and_then(|i| identified.get_mut(i)) {
-                *slot = is_identified(&involvement);
-            }
-            let involvement = state.linker_involvement(&involvement);
-            state.linker.index(id, &involvement);
-            Ok(())
-        })?;
-        let profiles = state.linker.profiles_mut();
-        for (id, parent) in store.parents()? {
-            let alive = profiles.is_alive(id);
-            profiles.load(id, parent, alive);
-        }
-        profiles.finish_loading();
-        let _ = profiles.take_changes();
-        if let Some(bytes) = store.model()? {
-            let model = Model::from_bytes(&bytes).ok_or(braid_store::Error::Corrupt("linkage model"))?;
-            state.linker.set_model(model);
-        }
         store.for_each_record(|agency, record_ref, stored| {
             let record = v1::CaseRecord::decode(stored.record.as_slice()).map_err(|_| braid_store::Error::Corrupt("record"))?;
             let facts = record_facts(&record, |i| {
@@ -883,6 +996,12 @@ impl Engine {
 
     /// Moves the profiles' parent changes into `set` (the in-memory changes
     /// are now committed to being written) and takes a write ticket.
+    /// Takes a write ticket for a change that links nothing (it only
+    /// writes `set`).
+    pub(crate) fn seal_unlinked(state: &mut State, set: &mut WriteSet) -> u64 {
+        Engine::seal(state, set, Vec::new(), Vec::new())
+    }
+
     fn seal(state: &mut State, set: &mut WriteSet, fact_changes: Vec<FactChange>, mut dirty: Vec<InvolvementId>) -> u64 {
         for change in state.linker.profiles_mut().take_changes() {
             set.set_parent(change.id, change.parent);
@@ -917,7 +1036,7 @@ impl Engine {
     /// Writes `set` durably, in the same write as its audit `entry`, once
     /// every earlier ticket has been written; returns the entry's index. A
     /// failure poisons the engine: later batches were linked on top of it.
-    fn write_in_turn(&self, ticket: u64, set: WriteSet, entry: Entry) -> Result<u64, EngineError> {
+    pub(crate) fn write_in_turn(&self, ticket: u64, set: WriteSet, entry: Entry) -> Result<u64, EngineError> {
         let mut serving = self.serving.lock().map_err(|_| EngineError::Poisoned)?;
         while *serving != ticket {
             serving = self.turn.wait(serving).map_err(|_| EngineError::Poisoned)?;
@@ -934,6 +1053,26 @@ impl Engine {
         *serving += 1;
         self.turn.notify_all();
         result
+    }
+
+    /// Waits until every change sealed so far has been written (or has
+    /// failed, which poisons the engine).
+    pub(crate) fn wait_for_writes(&self) -> Result<(), EngineError> {
+        let sealed = self.lock_state()?.next_ticket;
+        let mut serving = self.serving.lock().map_err(|_| EngineError::Poisoned)?;
+        while *serving < sealed {
+            serving = self.turn.wait(serving).map_err(|_| EngineError::Poisoned)?;
+        }
+        if self.poisoned.load(Ordering::SeqCst) {
+            return Err(EngineError::Poisoned);
+        }
+        Ok(())
+    }
+
+    /// The epoch fingerprint this node was configured to expect before its
+    /// first upload.
+    pub(crate) fn expected_epoch(&self) -> Option<&String> {
+        self.expected_epoch.as_ref()
     }
 
     /// Appends an audit entry for a call that changes nothing, durably;
@@ -1022,7 +1161,18 @@ impl Engine {
         // recognised record by record as unchanged).
         let digest = batch_digest(&records);
         if let Some(bytes) = self.store.ack(&submission.agency, &submission.submission_id, sequence)? {
-            if let Some(stored) = stored_ack(&bytes, &digest)? {
+            // Only while everything it stored is still held: records
+            // withdrawn or erased since, sent again, are applied again
+            // (replaying would report them stored when they are not).
+            let stored = stored_ack(&bytes, &digest)?.filter(|ack| {
+                let rejected: HashSet<u32> = ack.rejections.iter().map(|r| r.source_row).collect();
+                let state = self.state.lock();
+                records
+                    .iter()
+                    .filter(|record| !rejected.contains(&record.source_row))
+                    .all(|record| state.records.contains(&braid_store::record_fingerprint(&submission.agency, &record.record_ref)))
+            });
+            if let Some(stored) = stored {
                 let mut ack = stored;
                 ack.replayed = true;
                 entry.outcome = "ok: replayed, nothing changed".to_owned();
@@ -1040,16 +1190,26 @@ impl Engine {
         // The stored versions of the batch's records, read before linking
         // (this agency's lock keeps them from changing), so that linking
         // cannot fail half-way.
-        let known: Vec<bool> = {
+        // A record moving to a new key epoch replaces the one stored under
+        // its previous ref (unless it is already stored under its new one).
+        let known: Vec<Option<&str>> = {
             let state = self.lock_state()?;
+            let stored = |record_ref: &str| state.records.contains(&braid_store::record_fingerprint(&submission.agency, record_ref));
             prepared
                 .iter()
-                .map(|record| state.records.contains(&braid_store::record_fingerprint(&submission.agency, &record.record_ref)))
+                .map(|record| match &record.previous_ref {
+                    _ if stored(&record.record_ref) => Some(record.record_ref.as_str()),
+                    Some(previous) if stored(previous) => Some(previous.as_str()),
+                    _ => None,
+                })
                 .collect()
         };
         let mut existing = Vec::with_capacity(prepared.len());
-        for (record, known) in prepared.iter().zip(known) {
-            existing.push(if known { self.store.record(&submission.agency, &record.record_ref)? } else { None });
+        for known in known {
+            existing.push(match known {
+                Some(record_ref) => self.store.record(&submission.agency, record_ref)?.map(|stored| (record_ref.to_owned(), stored)),
+                None => None,
+            });
         }
 
         // The involvements of records this batch replaces: their profiles
@@ -1057,21 +1217,16 @@ impl Engine {
         let replaced: Vec<InvolvementId> = prepared
             .iter()
             .zip(&existing)
-            .filter_map(|(record, stored)| stored.as_ref().filter(|stored| stored.content_hash != record.content_hash))
+            .filter_map(|(record, stored)| stored.as_ref().map(|(_, stored)| stored).filter(|stored| stored.content_hash != record.content_hash))
             .flat_map(|stored| stored.involvement_ids.iter().copied())
             .collect();
 
         let linking = self.linking.lock().map_err(|_| EngineError::Poisoned)?;
         let _change = ChangeGuard(self);
         let mut guard = self.lock_state()?;
-        let held = guard.epoch.clone().or_else(|| self.expected_epoch.clone());
-        if let Some(held) = held {
-            if held != submission.epoch {
-                return Err(EngineError::EpochMismatch {
-                    held,
-                    offered: submission.epoch.clone(),
-                });
-            }
+        self.check_epoch(&guard, submission)?;
+        if submission.bridge_epoch.is_some() && !guard.moving.contains(&submission.agency) {
+            guard.moving.insert(submission.agency.clone());
         }
         let agency_number = guard.agency_number(&submission.agency);
         Engine::fence(&mut guard, &replaced);
@@ -1084,12 +1239,12 @@ impl Engine {
             let fingerprint = braid_store::record_fingerprint(&submission.agency, &record.record_ref);
             pending.records_added.push(fingerprint);
             let (changes, history) = match existing {
-                Some(stored) if stored.content_hash == record.content_hash => {
+                Some((_, stored)) if stored.content_hash == record.content_hash => {
                     ack.unchanged += 1;
                     continue;
                 }
-                Some(stored) => {
-                    pending.remove_record(&submission.agency, &record.record_ref, &stored);
+                Some((stored_ref, stored)) => {
+                    pending.remove_record(&submission.agency, &stored_ref, &stored);
                     ack.replaced += 1;
                     (stored.changes.saturating_add(1), replaced_history(stored))
                 }

@@ -14,6 +14,7 @@ pub mod listener;
 pub mod ops;
 pub mod panel;
 pub mod retention;
+pub mod rotation;
 pub mod service;
 pub mod space;
 pub mod validate;

@@ -23,7 +23,7 @@ use crate::panel::{PanelSubject, Population};
 /// Maps engine errors to gRPC status codes, one arm per variant.
 pub(crate) fn status(error: EngineError) -> Status {
     match error {
-        EngineError::EpochMismatch { .. } => Status::failed_precondition(error.to_string()),
+        EngineError::EpochMismatch { .. } | EngineError::Rotation(_) => Status::failed_precondition(error.to_string()),
         EngineError::InvalidRequest(_) => Status::invalid_argument(error.to_string()),
         EngineError::NotFound(_) => Status::not_found(error.to_string()),
         EngineError::Refused(_) => Status::permission_denied(error.to_string()),
@@ -73,10 +73,14 @@ fn submission_from(header: v1::UploadHeader) -> Result<Submission, Status> {
     if header.submission_id.is_empty() || header.submission_id.len() > 128 {
         return Err(Status::invalid_argument("header.submission_id must be 1 to 128 characters"));
     }
+    if header.bridge_epoch_fingerprint.len() > 128 {
+        return Err(Status::invalid_argument("header.bridge_epoch_fingerprint must be at most 128 characters"));
+    }
     Ok(Submission {
         agency: header.agency,
         agency_type: header.agency_type,
         epoch: header.epoch_fingerprint,
+        bridge_epoch: Some(header.bridge_epoch_fingerprint).filter(|fingerprint| !fingerprint.is_empty()),
         submission_id: header.submission_id,
     })
 }
@@ -388,6 +392,64 @@ impl AdminService for Admin {
                 info!(erased = sweep.erased, audit_entry = index, "retention sweep run");
                 Ok(with_receipt(Response::new(response(&sweep)), index))
             }
+            Err(status) => {
+                self.gate.record_failure(failed_entry, &status).await;
+                Err(status)
+            }
+        }
+    }
+
+    #[instrument(skip_all)]
+    async fn epochs(&self, request: Request<v1::EpochsRequest>) -> Result<Response<v1::EpochsResponse>, Status> {
+        let (begin, finish) = (request.get_ref().begin.clone(), request.get_ref().finish);
+        let action = match (begin.is_empty(), finish) {
+            (true, false) => "admin.epochs",
+            (false, false) => "admin.epochs-begin",
+            (true, true) => "admin.epochs-finish",
+            (false, true) => return Err(Status::invalid_argument("give begin or finish, not both")),
+        };
+        let mut entry = self.admit(&request, action).await?;
+        let engine = Arc::clone(self.gate.engine());
+        let answer = |epochs: crate::rotation::Epochs, dropped: String| v1::EpochsResponse {
+            current: epochs.current.unwrap_or_default(),
+            next: epochs.next.unwrap_or_default(),
+            agencies: epochs
+                .agencies
+                .into_iter()
+                .map(|a| v1::AgencyEpoch {
+                    agency: a.agency,
+                    records: a.records,
+                    moved: a.moved,
+                })
+                .collect(),
+            dropped,
+        };
+        if action == "admin.epochs" {
+            let result = blocking(move || engine.epochs()).await.map(|epochs| {
+                let count = epochs.agencies.len() as u64;
+                (answer(epochs, String::new()), Outcome { touched: Vec::new(), count })
+            });
+            return self.gate.finish(entry, result).await;
+        }
+        // The epochs named go into the audit entry (fingerprints are not
+        // secret: every upload header carries one).
+        entry.touched = if finish { Vec::new() } else { vec![begin.clone()] };
+        let failed_entry = entry.clone();
+        let result = blocking(move || {
+            let (dropped, index) = if finish {
+                let (dropped, moved, index) = engine.finish_rotation(entry)?;
+                info!(involvements = moved, audit_entry = index, "key rotation finished");
+                (dropped, index)
+            } else {
+                let index = engine.begin_rotation(&begin, entry)?;
+                info!(audit_entry = index, "key rotation opened");
+                (String::new(), index)
+            };
+            Ok((answer(engine.epochs()?, dropped), index))
+        })
+        .await;
+        match result {
+            Ok((response, index)) => Ok(with_receipt(Response::new(response), index)),
             Err(status) => {
                 self.gate.record_failure(failed_entry, &status).await;
                 Err(status)

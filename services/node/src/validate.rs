@@ -103,11 +103,54 @@ fn convert_fields(
     Ok(out)
 }
 
+/// Checks one person's pseudonyms (`name` is the field, for errors): hash
+/// lengths, bounded lists, the Bloom encoding's size.
+fn check_pseudonyms(pseudonyms: &v1::Pseudonyms, name: &str) -> Result<(), Invalid> {
+    for (key_index, key) in pseudonyms.match_keys.iter().enumerate() {
+        if key.hash.len() != MATCH_KEY_BYTES || key.kind == 0 || key.kind > 255 {
+            return Err(invalid(
+                format!("{name}.match_keys[{key_index}]"),
+                format!("must be a kind from 1 to 255 and a {MATCH_KEY_BYTES}-byte hash"),
+            ));
+        }
+    }
+    if let Some(tokens) = &pseudonyms.fields {
+        let field = format!("{name}.fields");
+        if tokens.other_names.len() > MAX_OTHER_NAMES {
+            return Err(invalid(format!("{field}.other_names"), format!("at most {MAX_OTHER_NAMES}")));
+        }
+        if !tokens.dob_windows.is_empty() && tokens.dob_windows.len() != DOB_WINDOWS {
+            return Err(invalid(format!("{field}.dob_windows"), format!("none or exactly {DOB_WINDOWS}")));
+        }
+        if (!tokens.forename_whole.is_empty() || !tokens.forename_parts.is_empty())
+            && (tokens.forename_whole.len() != 2 || tokens.forename_parts.len() != 8)
+        {
+            return Err(invalid(format!("{field}.forename_whole"), "none, or 2 with 8 forename_parts"));
+        }
+        if tokens.ids.len() > MAX_ID_TOKENS {
+            return Err(invalid(format!("{field}.ids"), format!("at most {MAX_ID_TOKENS}")));
+        }
+    }
+    if pseudonyms.match_keys.len() > MAX_MATCH_KEYS {
+        return Err(invalid(format!("{name}.match_keys"), format!("at most {MAX_MATCH_KEYS}")));
+    }
+    if !pseudonyms.bloom.is_empty() && pseudonyms.bloom.len() != BLOOM_BYTES {
+        return Err(invalid(
+            format!("{name}.bloom"),
+            format!("must be empty or {BLOOM_BYTES} bytes"),
+        ));
+    }
+    Ok(())
+}
+
 /// Checks one record completely.
 pub fn validate_record(record: &v1::CaseRecord) -> Result<(), Invalid> {
     let template = Template::standard();
     if record.record_ref.trim().is_empty() || record.record_ref.len() > 128 {
         return Err(invalid("record_ref", "must be 1 to 128 characters"));
+    }
+    if record.previous_ref.len() > 128 {
+        return Err(invalid("previous_ref", "must be at most 128 characters"));
     }
     if !matches!(
         v1::CaseType::try_from(record.case_type),
@@ -139,40 +182,13 @@ pub fn validate_record(record: &v1::CaseRecord) -> Result<(), Invalid> {
             }
         };
         if let Some(pseudonyms) = &involvement.pseudonyms {
-            for (key_index, key) in pseudonyms.match_keys.iter().enumerate() {
-                if key.hash.len() != MATCH_KEY_BYTES || key.kind == 0 || key.kind > 255 {
-                    return Err(invalid(
-                        format!("{prefix}pseudonyms.match_keys[{key_index}]"),
-                        format!("must be a kind from 1 to 255 and a {MATCH_KEY_BYTES}-byte hash"),
-                    ));
-                }
-            }
-            if let Some(tokens) = &pseudonyms.fields {
-                let field = format!("{prefix}pseudonyms.fields");
-                if tokens.other_names.len() > MAX_OTHER_NAMES {
-                    return Err(invalid(format!("{field}.other_names"), format!("at most {MAX_OTHER_NAMES}")));
-                }
-                if !tokens.dob_windows.is_empty() && tokens.dob_windows.len() != DOB_WINDOWS {
-                    return Err(invalid(format!("{field}.dob_windows"), format!("none or exactly {DOB_WINDOWS}")));
-                }
-                if (!tokens.forename_whole.is_empty() || !tokens.forename_parts.is_empty())
-                    && (tokens.forename_whole.len() != 2 || tokens.forename_parts.len() != 8)
-                {
-                    return Err(invalid(format!("{field}.forename_whole"), "none, or 2 with 8 forename_parts"));
-                }
-                if tokens.ids.len() > MAX_ID_TOKENS {
-                    return Err(invalid(format!("{field}.ids"), format!("at most {MAX_ID_TOKENS}")));
-                }
-            }
-            if pseudonyms.match_keys.len() > MAX_MATCH_KEYS {
-                return Err(invalid(format!("{prefix}pseudonyms.match_keys"), format!("at most {MAX_MATCH_KEYS}")));
-            }
-            if !pseudonyms.bloom.is_empty() && pseudonyms.bloom.len() != BLOOM_BYTES {
-                return Err(invalid(
-                    format!("{prefix}pseudonyms.bloom"),
-                    format!("must be empty or {BLOOM_BYTES} bytes"),
-                ));
-            }
+            check_pseudonyms(pseudonyms, &format!("{prefix}pseudonyms"))?;
+        }
+        if involvement.bridge_person_ref.len() > 128 {
+            return Err(invalid(format!("{prefix}bridge_person_ref"), "must be at most 128 characters"));
+        }
+        if let Some(pseudonyms) = &involvement.bridge_pseudonyms {
+            check_pseudonyms(pseudonyms, &format!("{prefix}bridge_pseudonyms"))?;
         }
         let person_fields = convert_fields(template, &involvement.fields, &prefix, |s| s == section_allowed)?;
         let answers: Answers = case_fields

@@ -225,8 +225,15 @@ fn pseudonyms(bad: u32) -> BoxedStrategy<v1::Pseudonyms> {
 /// either.
 fn involvement(bad: u32) -> BoxedStrategy<v1::Involvement> {
     let with = |role: BoxedStrategy<i32>, sections: &'static [Section]| {
-        (client_ref(bad), role, proptest::option::weighted(0.9, pseudonyms(bad)), fields(bad, sections))
-            .prop_map(|(person_ref, role, pseudonyms, fields)| v1::Involvement { person_ref, role, pseudonyms, fields })
+        // A tenth carry bridge pseudonyms, as in an upload during a key
+        // rotation.
+        let bridge = proptest::option::weighted(0.1, (client_ref(bad), pseudonyms(bad)));
+        (client_ref(bad), role, proptest::option::weighted(0.9, pseudonyms(bad)), fields(bad, sections), bridge).prop_map(
+            |(person_ref, role, pseudonyms, fields, bridge)| {
+                let (bridge_person_ref, bridge_pseudonyms) = bridge.map_or((String::new(), None), |(r, p)| (r, Some(p)));
+                v1::Involvement { person_ref, role, pseudonyms, fields, bridge_person_ref, bridge_pseudonyms }
+            },
+        )
     };
     let victim = with(prop_oneof![Just(v1::Role::KnownVictim as i32), Just(v1::Role::SuspectedVictim as i32)].boxed(), &[Section::Victim]);
     let perpetrator = with(prop_oneof![Just(v1::Role::Perpetrator as i32), Just(v1::Role::Hsb as i32)].boxed(), &[Section::Perpetrator]);
@@ -250,9 +257,10 @@ fn record_with(bad: u32) -> BoxedStrategy<v1::CaseRecord> {
             all
         }),
     ];
-    (client_ref(bad), enum_number(bad, 1..4), (date(bad), date(bad), date(bad)), fields(bad, CASE_LEVEL), involvements, any::<u32>())
+    let previous_ref = proptest::option::weighted(0.1, client_ref(bad)).prop_map(Option::unwrap_or_default);
+    (client_ref(bad), enum_number(bad, 1..4), (date(bad), date(bad), date(bad)), fields(bad, CASE_LEVEL), involvements, any::<u32>(), previous_ref)
         .prop_map(
-            |(record_ref, case_type, (referral_date, incident_start, last_occurrence), fields, involvements, source_row)| v1::CaseRecord {
+            |(record_ref, case_type, (referral_date, incident_start, last_occurrence), fields, involvements, source_row, previous_ref)| v1::CaseRecord {
                 record_ref,
                 case_type,
                 referral_date,
@@ -261,6 +269,7 @@ fn record_with(bad: u32) -> BoxedStrategy<v1::CaseRecord> {
                 fields,
                 involvements,
                 source_row,
+                previous_ref,
             },
         )
         .boxed()
@@ -315,6 +324,7 @@ fn a_plausible_record_is_accepted() {
                 value: Some(WireValue::Category(2)),
                 write_in: String::new(),
             }],
+            ..Default::default()
         }],
         ..Default::default()
     };

@@ -38,6 +38,7 @@ pub fn fill(engine: &Engine, children: usize, submission_id: &str) -> (Vec<(Stri
             agency: extract.mapping.agency.code.clone(),
             agency_type: extract.mapping.agency.agency_type.clone(),
             epoch: keys.epoch_fingerprint().to_owned(),
+            bridge_epoch: None,
             submission_id: submission_id.to_owned(),
         };
         let records: Vec<_> = output.records.iter().map(convert::record).collect();
@@ -62,6 +63,7 @@ pub fn agency_records(agency: &str, children: usize, seed: u64) -> (Submission, 
         agency: agency.to_owned(),
         agency_type: extract.mapping.agency.agency_type.clone(),
         epoch: keys.epoch_fingerprint().to_owned(),
+        bridge_epoch: None,
         submission_id: format!("flood-{seed}"),
     };
     (submission, output.records.iter().map(convert::record).collect())
