@@ -24,6 +24,27 @@ impl Drop for Running {
     }
 }
 
+/// A Chrome DevTools command sent through chromedriver (WebDriver has no
+/// command for print media).
+#[derive(Debug)]
+struct DevTools(serde_json::Value);
+
+impl fantoccini::wd::WebDriverCompatibleCommand for DevTools {
+    fn endpoint(&self, base_url: &url::Url, session_id: Option<&str>) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!("session/{}/goog/cdp/execute", session_id.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(self.0.to_string()))
+    }
+}
+
+/// How an element is displayed (its computed `display`).
+async fn display_of(browser: &fantoccini::Client, selector: &str) -> String {
+    let script = format!("return getComputedStyle(document.querySelector({selector:?})).display");
+    browser.execute(&script, Vec::new()).await.expect("computed style").as_str().unwrap_or_default().to_owned()
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address").port()
 }
@@ -266,6 +287,16 @@ async fn a_panel_reads_signals_and_a_profile_in_a_browser_and_nothing_else_gets_
     from_cli.sort();
     assert_eq!(on_page, from_cli, "the console's profile is the CLI's");
 
+    // Printed, the page is a panel paper: navigation and forms go, the
+    // purpose and the records stay.
+    browser.issue_cmd(DevTools(serde_json::json!({ "cmd": "Emulation.setEmulatedMedia", "params": { "media": "print" } }))).await.expect("print media");
+    assert_eq!(display_of(&browser, "nav").await, "none", "no navigation on paper");
+    assert_ne!(display_of(&browser, "header .purpose").await, "none", "the purpose on paper");
+    assert_ne!(display_of(&browser, "main table").await, "none", "the records on paper");
+    snap(&browser, "profile-print").await;
+    browser.issue_cmd(DevTools(serde_json::json!({ "cmd": "Emulation.setEmulatedMedia", "params": { "media": "" } }))).await.expect("screen media");
+    assert_ne!(display_of(&browser, "nav").await, "none", "navigation on screen");
+
     // The network around the person, drawn, with its legend in words.
     browser.find(Locator::LinkText("The network around this person")).await.expect("network link").click().await.expect("click");
     arrive(&browser, |u| u.path().starts_with("/network/")).await;
@@ -380,6 +411,13 @@ async fn a_panel_reads_signals_and_a_profile_in_a_browser_and_nothing_else_gets_
     assert!(items.len() >= 10, "one row per template item that applies");
     let page_text = browser.find(Locator::Css("main")).await.expect("main").text().await.expect("text");
     assert!(page_text.contains("Age at point of referral"), "the template's own wording");
+    // Its uploads: the one file it sent, with what its records did; none
+    // of another agency's.
+    let (csc_header, csc_records) = read_extract(std::path::Path::new(&prepared.path("CSC-NORTH.bpx")));
+    let (pol_header, _) = read_extract(std::path::Path::new(&prepared.path("POL-NORTH.bpx")));
+    let uploads = browser.find(Locator::Css("table.uploads tbody")).await.expect("the uploads table").text().await.expect("text");
+    assert!(uploads.contains(&csc_header.submission_id) && uploads.contains(&csc_records.len().to_string()) && uploads.contains("completed"), "{uploads}");
+    assert!(!page_text.contains(&pol_header.submission_id), "another agency's upload on the page");
     snap(&browser, "agency").await;
     for (path, status) in [("/signals", 404), ("/audit", 404)] {
         let cookie = browser.get_named_cookie(&format!("braid_session_{agency_port}")).await.expect("cookie");

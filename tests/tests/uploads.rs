@@ -80,6 +80,28 @@ async fn a_resumed_upload_with_another_batch_size_stores_every_record() {
     let numbers = summary_numbers(&resent);
     assert_eq!(numbers[1], 3, "three new records: {resent}");
     assert_eq!(numbers[1..].iter().sum::<u64>() as usize, total, "{resent}");
+
+    // The agency's upload history, newest first: the four uploads, each
+    // with what its records did; no other agency may read it.
+    let keys = prepared.path("keys");
+    let (history, table, refused) = blocking(move || {
+        let history = json(&ok(&braid_as(&keys, "csc-north", &["agency", "uploads", "--node", &url, "--agency", "CSC-NORTH", "--json"])));
+        let table = ok(&braid_as(&keys, "csc-north", &["agency", "uploads", "--node", &url, "--agency", "CSC-NORTH"]));
+        let refused = failed(&braid_as(&keys, "pol-north", &["agency", "uploads", "--node", &url, "--agency", "CSC-NORTH"]));
+        (history, table, refused)
+    })
+    .await;
+    let uploads = history["uploads"].as_array().expect("uploads");
+    assert_eq!(uploads.len(), 4, "{history}");
+    let count = |upload: &serde_json::Value, what: &str| upload[what].as_u64().unwrap_or_else(|| panic!("{what}: {upload}")) as usize;
+    let newest = &uploads[0];
+    assert_eq!((count(newest, "new"), newest["ended"].as_str()), (3, Some("completed")), "{newest}");
+    assert_eq!(count(newest, "new") + count(newest, "unchanged") + count(newest, "already_stored"), total, "{newest}");
+    let oldest = &uploads[3];
+    assert_eq!((count(oldest, "batches"), count(oldest, "new")), (5, 500), "{oldest}");
+    assert_eq!(uploads[1]["submission_id"], header.submission_id.as_str(), "{history}");
+    assert!(table.contains(&header.submission_id) && table.contains("completed"), "{table}");
+    assert!(refused.contains("only its own"), "{refused}");
 }
 
 /// `braid agency pseudonymise` on `csv` with the mapping in `mapping`.
@@ -289,4 +311,47 @@ async fn freshness_shows_each_agencys_last_change_and_the_records_re_sent_with_c
     let plain = profile_record(records[9].record_ref.clone()).await;
     assert_eq!(plain["history"].as_array().map(Vec::len), Some(0), "{plain}");
     node.stop().await.expect("stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_re_sent_batch_restores_withdrawn_records_and_never_undoes_a_later_correction() {
+    let prepared = prepare(60);
+    let keys = prepared.path("keys");
+    let data = tempfile::tempdir().expect("data dir");
+    let node = start_panel_node(&keys, data.path()).await;
+    let url = node.url();
+    let (header, records) = read_extract(std::path::Path::new(&prepared.path("CSC-NORTH.bpx")));
+    let (a, b) = (records[0].clone(), records[1].clone());
+    let send = |header: braid_proto::v1::UploadHeader, batch: Vec<braid_proto::v1::CaseRecord>| {
+        let (keys, url) = (keys.clone(), url.clone());
+        async move {
+            let mut client = IngestServiceClient::new(mtls_channel(&keys, "csc-north", &url).await.expect("connect"));
+            let mut acks = client.upload(tokio_stream::iter(upload_batches(&header, &batch, 10))).await.expect("upload").into_inner();
+            acks.message().await.expect("ack").expect("one ack")
+        }
+    };
+    // A and B in one batch; then A corrected (reclassified) by a later
+    // submission; then B withdrawn.
+    let first = send(header.clone(), vec![a.clone(), b.clone()]).await;
+    assert_eq!(first.accepted, 2, "{first:?}");
+    let mut corrected = a.clone();
+    corrected.case_type = if a.case_type == 1 { 2 } else { 1 };
+    let later = braid_proto::v1::UploadHeader { submission_id: format!("{}-corrected", header.submission_id), ..header.clone() };
+    assert_eq!(send(later, vec![corrected.clone()]).await.replaced, 1);
+    let (k, u, b_ref) = (keys.clone(), url.clone(), b.record_ref.clone());
+    blocking(move || ok(&braid_as(&k, "csc-north", &["agency", "withdraw", "--node", &u, "--agency", "CSC-NORTH", "--record-ref", &b_ref]))).await;
+
+    // The first batch sent again: B comes back; A keeps its correction.
+    let again = send(header, vec![a.clone(), b]).await;
+    assert_eq!((again.accepted, again.unchanged, again.replaced, again.replayed), (1, 1, 0, false), "{again:?}");
+    let (k, u, a_ref) = (keys.clone(), url.clone(), a.record_ref.clone());
+    let (profile, held) = blocking(move || {
+        let profile = json(&ok(&panel(&k, "profile", &u, "north", &["--agency", "CSC-NORTH", "--record-ref", &a_ref, "--json"])));
+        (profile, stats(&k, &u))
+    })
+    .await;
+    assert_eq!(held["records"].as_u64(), Some(2), "{held}");
+    let record = profile["profiles"][0]["records"].as_array().expect("records").iter().find(|r| r["record_ref"] == a.record_ref.as_str()).cloned().expect("A");
+    let wanted = if corrected.case_type == 1 { "CSA" } else { "CSE" };
+    assert_eq!(record["case_type"], wanted, "the correction stands: {record}");
 }

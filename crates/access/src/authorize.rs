@@ -91,7 +91,7 @@ fn describe(action: &Action<'_>) -> &'static str {
     match action {
         Action::Upload { .. } => "upload records",
         Action::Withdraw { .. } => "withdraw records",
-        Action::AgencyCompleteness { .. } => "read an agency's completeness",
+        Action::AgencyCompleteness { .. } => "read an agency's completeness or uploads",
         Action::PanelQuery { .. } => "make panel queries",
         Action::Administer => "make administrative calls (cluster export, explanations, statistics)",
         Action::ReadAudit => "read the audit log",

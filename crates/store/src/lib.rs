@@ -244,6 +244,11 @@ pub fn fingerprint(key: &[u8]) -> u64 {
     u64::from_le_bytes(head)
 }
 
+/// Upload summaries live in `meta` under `uploads/AGENCY\0`, then the time.
+fn upload_prefix(agency: &str) -> Vec<u8> {
+    [b"uploads/".as_slice(), agency.as_bytes(), &[0]].concat()
+}
+
 fn ack_key(agency: &str, submission: &str, sequence: u32) -> Vec<u8> {
     [agency.as_bytes(), &[0], submission.as_bytes(), &[0], &sequence.to_be_bytes()].concat()
 }
@@ -384,6 +389,21 @@ impl Store {
     /// A stored batch acknowledgement.
     pub fn ack(&self, agency: &str, submission: &str, sequence: u32) -> Result<Option<Vec<u8>>> {
         Ok(self.db.get_cf(self.cf(SUBMISSIONS)?, ack_key(agency, submission, sequence))?)
+    }
+
+    /// `agency`'s upload summaries, oldest first: (time in milliseconds,
+    /// the stored bytes).
+    pub fn uploads(&self, agency: &str) -> Result<Vec<(u64, Vec<u8>)>> {
+        let prefix = upload_prefix(agency);
+        let iterator = self.db.iterator_cf(self.cf(META)?, rocksdb::IteratorMode::From(&prefix, rocksdb::Direction::Forward));
+        let mut out = Vec::new();
+        for item in iterator {
+            let (key, value) = item?;
+            let Some(time) = key.strip_prefix(prefix.as_slice()) else { break };
+            let time: [u8; 8] = time.try_into().map_err(|_| Error::Corrupt("upload summary key"))?;
+            out.push((u64::from_be_bytes(time), value.into_vec()));
+        }
+        Ok(out)
     }
 
     /// Every stored parent pointer.
@@ -599,6 +619,16 @@ impl WriteSet {
             Some(fingerprint) => self.ops.push(Op::Put(META, NEXT_EPOCH_KEY.to_vec(), fingerprint.as_bytes().to_vec())),
             None => self.ops.push(Op::Delete(META, NEXT_EPOCH_KEY.to_vec())),
         }
+    }
+
+    /// Stores a summary of one of `agency`'s uploads, made at `time_ms`.
+    pub fn put_upload(&mut self, agency: &str, time_ms: u64, summary: Vec<u8>) {
+        self.ops.push(Op::Put(META, [upload_prefix(agency), time_ms.to_be_bytes().to_vec()].concat(), summary));
+    }
+
+    /// Removes the summary of one of `agency`'s uploads.
+    pub fn delete_upload(&mut self, agency: &str, time_ms: u64) {
+        self.ops.push(Op::Delete(META, [upload_prefix(agency), time_ms.to_be_bytes().to_vec()].concat()));
     }
 
     /// Sets the next involvement id.

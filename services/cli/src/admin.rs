@@ -133,7 +133,7 @@ pub async fn retention_command(node: &NodeArgs, dry_run: bool, json: bool) -> Re
 }
 
 /// `braid admin epochs [--begin FINGERPRINT | --finish]`.
-pub async fn epochs_command(node: &NodeArgs, begin: Option<String>, finish: bool, json: bool) -> Result<()> {
+pub async fn epochs_command(node: &NodeArgs, begin: Option<String>, finish: bool, cancel: bool, json: bool) -> Result<()> {
     let mut client = client(node).await?;
     if finish {
         eprintln!("finishing the key rotation (uploads wait until it is done)…");
@@ -142,6 +142,7 @@ pub async fn epochs_command(node: &NodeArgs, begin: Option<String>, finish: bool
         .epochs(v1::EpochsRequest {
             begin: begin.clone().unwrap_or_default(),
             finish,
+            cancel,
         })
         .await
         .map_err(connect::refused)?
@@ -158,6 +159,7 @@ pub async fn epochs_command(node: &NodeArgs, begin: Option<String>, finish: bool
                 "current": answer.current,
                 "next": (!answer.next.is_empty()).then_some(&answer.next),
                 "dropped": (!answer.dropped.is_empty()).then_some(&answer.dropped),
+                "cancelled": (!answer.cancelled.is_empty()).then_some(&answer.cancelled),
                 "agencies": agencies,
             })
         );
@@ -167,7 +169,9 @@ pub async fn epochs_command(node: &NodeArgs, begin: Option<String>, finish: bool
         println!("the node holds no key epoch yet (it takes the epoch of its first upload)");
         return Ok(());
     }
-    if !answer.dropped.is_empty() {
+    if !answer.cancelled.is_empty() {
+        println!("rotation to {} cancelled: uploads under it are refused again", answer.cancelled);
+    } else if !answer.dropped.is_empty() {
         println!("rotation finished: uploads are accepted under {} only; the pseudonyms under {} are gone from the store", answer.current, answer.dropped);
     } else if begin.is_some() {
         println!("rotation opened: the node accepts uploads under {} and, with bridge pseudonyms, under {}", answer.current, answer.next);

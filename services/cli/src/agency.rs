@@ -67,12 +67,18 @@ pub struct Pseudonymised {
 
 /// Pseudonymises an extract in memory.
 pub fn pseudonymise(mapping: &Mapping, secret: &SchemeSecret, input: &Path, show_progress: bool) -> Result<Pseudonymised> {
-    let keys = Keys::derive(secret, &mapping.agency.code);
     let file = std::fs::File::open(input).with_context(|| format!("open the extract {}", input.display()))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    pseudonymise_from(mapping, secret, std::io::BufReader::new(file), size, input, show_progress)
+}
+
+/// Pseudonymises an extract of `size` bytes read from `reader` (`input`
+/// names it in messages).
+fn pseudonymise_from(mapping: &Mapping, secret: &SchemeSecret, reader: impl std::io::Read, size: u64, input: &Path, show_progress: bool) -> Result<Pseudonymised> {
+    let keys = Keys::derive(secret, &mapping.agency.code);
     // Roughly 150 bytes a row; the bar is a guide, not a promise.
     let bar = progress(size / 150 + 1, "pseudonymising", show_progress);
-    let output = pseudonymise_extract(std::io::BufReader::new(file), mapping, &keys, |rows| {
+    let output = pseudonymise_extract(reader, mapping, &keys, |rows| {
         if rows % 512 == 0 {
             bar.set_position(rows);
         }
@@ -99,24 +105,19 @@ pub fn pseudonymise(mapping: &Mapping, secret: &SchemeSecret, input: &Path, show
 /// pseudonyms under `bridge` (the epoch it is moving from), and each record
 /// the ref it had, which the upload replaces.
 pub fn pseudonymise_bridged(mapping: &Mapping, secret: &SchemeSecret, bridge: &SchemeSecret, input: &Path, show_progress: bool) -> Result<Pseudonymised> {
-    let mut moved = pseudonymise(mapping, secret, input, show_progress)?;
-    let old = pseudonymise(mapping, bridge, input, false)?;
+    // Read once, so that both epochs' records come from the same rows.
+    let extract = std::fs::read(input).with_context(|| format!("read the extract {}", input.display()))?;
+    let size = extract.len() as u64;
+    let mut moved = pseudonymise_from(mapping, secret, extract.as_slice(), size, input, show_progress)?;
+    let old = pseudonymise_from(mapping, bridge, extract.as_slice(), size, input, false)?;
     anyhow::ensure!(
         moved.header.epoch_fingerprint != old.header.epoch_fingerprint,
         "--secret and --bridge-secret are the same scheme secret; --secret is the new epoch's, --bridge-secret the one the node is moving from"
     );
-    // The same extract read twice gives the same records in the same order.
-    anyhow::ensure!(
-        moved.records.len() == old.records.len(),
-        "{} changed while it was being read; pseudonymise it again",
-        input.display()
-    );
+    // The same rows give the same records in the same order.
+    anyhow::ensure!(moved.records.len() == old.records.len(), "the two epochs' records of {} do not pair up", input.display());
     for (record, old) in moved.records.iter_mut().zip(old.records) {
-        anyhow::ensure!(
-            record.involvements.len() == old.involvements.len(),
-            "{} changed while it was being read; pseudonymise it again",
-            input.display()
-        );
+        anyhow::ensure!(record.involvements.len() == old.involvements.len(), "the two epochs' records of {} do not pair up", input.display());
         record.previous_ref = old.record_ref;
         for (involvement, old) in record.involvements.iter_mut().zip(old.involvements) {
             involvement.bridge_person_ref = old.person_ref;
@@ -488,6 +489,66 @@ pub async fn quality_command(node: &NodeArgs, agency: &str, json: bool) -> Resul
         .map_err(connect::refused)?
         .into_inner();
     crate::panel::print_completeness(&response, json)
+}
+
+/// This agency's uploads, newest first.
+pub async fn fetch_uploads(node: &NodeArgs, agency: &str) -> Result<v1::AgencyUploadsResponse> {
+    let mut client = IngestServiceClient::new(connect::connect(node).await?);
+    Ok(client
+        .uploads(v1::AgencyUploadsRequest { agency: agency.to_owned() })
+        .await
+        .map_err(connect::refused)?
+        .into_inner())
+}
+
+/// `braid agency uploads`.
+pub async fn uploads_command(node: &NodeArgs, agency: &str, json: bool) -> Result<()> {
+    let answer = fetch_uploads(node, agency).await?;
+    if json {
+        let uploads: Vec<serde_json::Value> = answer
+            .uploads
+            .iter()
+            .map(|u| {
+                serde_json::json!({
+                    "submission_id": u.submission_id,
+                    "finished": crate::audit::time_text(u.finished_ms),
+                    "ended": u.ended,
+                    "batches": u.batches,
+                    "new": u.accepted,
+                    "replaced": u.replaced,
+                    "unchanged": u.unchanged,
+                    "rejected": u.rejected,
+                    "already_stored": u.already_stored,
+                    "involvements": u.involvements,
+                    "rejections": u.rejections.iter().map(|r| serde_json::json!({ "row": r.source_row, "field": r.field, "reason": r.reason })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::json!({ "agency": answer.agency, "uploads": uploads }));
+        return Ok(());
+    }
+    if answer.uploads.is_empty() {
+        println!("{} has no uploads on this node", answer.agency);
+        return Ok(());
+    }
+    println!(
+        "{:<20}  {:<26}  {:>7}  {:>7}  {:>8}  {:>9}  {:>8}  {:>8}  ended",
+        "finished", "submission", "batches", "new", "replaced", "unchanged", "rejected", "earlier"
+    );
+    for u in &answer.uploads {
+        println!(
+            "{:<20}  {:<26}  {:>7}  {:>7}  {:>8}  {:>9}  {:>8}  {:>8}  {}",
+            crate::audit::time_text(u.finished_ms), u.submission_id, u.batches, u.accepted, u.replaced, u.unchanged, u.rejected, u.already_stored, u.ended
+        );
+        for r in &u.rejections {
+            println!("    row {}: {}: {}", r.source_row, r.field, r.reason);
+        }
+        if (u.rejections.len() as u64) < u.rejected {
+            println!("    … and {} more rejected rows", u.rejected - u.rejections.len() as u64);
+        }
+    }
+    println!("(earlier: records in batches an earlier attempt had stored; the node keeps the last 200 uploads)");
+    Ok(())
 }
 
 /// `braid agency resolve`: rewrites this agency's rows of a cluster export

@@ -487,6 +487,8 @@ async fn agency_page(State(console): State<Arc<Console>>) -> Response {
     let agency = console.agency.clone().unwrap_or_default();
     let request = v1::AgencyCompletenessRequest { agency: agency.clone() };
     let answer = async { reply(v1::ingest_service_client::IngestServiceClient::new(console.transport().await?).completeness(request).await) }.await;
+    let uploads_request = v1::AgencyUploadsRequest { agency: agency.clone() };
+    let uploads = async { reply(v1::ingest_service_client::IngestServiceClient::new(console.transport().await?).uploads(uploads_request).await) }.await;
     let questions: HashMap<&str, &str> = braid_template::Template::standard().fields().iter().map(|f| (f.id.as_str(), f.question.as_str())).collect();
     let body = match answer {
         Err(message) => refused(&message),
@@ -511,10 +513,60 @@ async fn agency_page(State(console): State<Arc<Console>>) -> Response {
                     }
                 }
             }
+            (uploads_table(uploads))
         },
     };
     layout("Completeness", html! { p class="purpose" { "Agency " strong { (agency) } } }, body)
     .into_response()
+}
+
+/// An agency's uploads, newest first, with the first rejections' reasons.
+fn uploads_table(uploads: Result<v1::AgencyUploadsResponse, String>) -> Markup {
+    let answer = match uploads {
+        Err(message) => return html! { h2 { "Your uploads" } (refused(&message)) },
+        Ok(answer) => answer,
+    };
+    let when = |ms: u64| {
+        let seconds = ms / 1000;
+        let day = braid_template::Date::from_days_since_epoch((seconds / 86_400) as i64);
+        let date = v1::Date { year: day.year, month: day.month as i32, day: day.day as i32 };
+        format!("{}, {:02}:{:02} UTC", date_words(Some(&date)), seconds % 86_400 / 3600, seconds % 3600 / 60)
+    };
+    html! {
+        h2 { "Your uploads" }
+        @if answer.uploads.is_empty() {
+            p { "Nothing uploaded to this node yet." }
+        } @else {
+            table class="report uploads" {
+                caption { "Each upload, newest first: what its records did at the node. \"Sent before\" counts records in batches an earlier attempt had already stored." }
+                thead { tr { th scope="col" { "Finished" } th scope="col" { "File (submission)" } th scope="col" { "Batches" } th scope="col" { "New" } th scope="col" { "Replaced" } th scope="col" { "Unchanged" } th scope="col" { "Rejected" } th scope="col" { "Sent before" } th scope="col" { "Ended" } } }
+                tbody {
+                    @for u in &answer.uploads {
+                        tr {
+                            th scope="row" { (when(u.finished_ms)) }
+                            td { code { (u.submission_id) } }
+                            td { (u.batches) }
+                            td { (u.accepted) }
+                            td { (u.replaced) }
+                            td { (u.unchanged) }
+                            td { (u.rejected) }
+                            td { (u.already_stored) }
+                            td { (u.ended) }
+                        }
+                    }
+                }
+            }
+            @for u in answer.uploads.iter().filter(|u| !u.rejections.is_empty()) {
+                details {
+                    summary { "Why rows of the upload finished " (when(u.finished_ms)) " were rejected" }
+                    ul {
+                        @for r in &u.rejections { li { "Row " (r.source_row) ", " code { (r.field) } ": " (r.reason) } }
+                        @if (u.rejections.len() as u64) < u.rejected { li { "… and " (u.rejected - u.rejections.len() as u64) " more" } }
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[derive(serde::Deserialize, Default)]

@@ -391,6 +391,19 @@ enum AgencyCommand {
         #[arg(long)]
         reid: Option<PathBuf>,
     },
+    /// This agency's own uploads at the node, newest first: per
+    /// pseudonymised file, its batches and what they did (new, replaced,
+    /// unchanged, rejected records, with the first rejections' reasons).
+    Uploads {
+        #[command(flatten)]
+        node: connect::NodeArgs,
+        /// The agency code (your own; the node answers no other).
+        #[arg(long)]
+        agency: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// The completeness of this agency's own records at the node: per
     /// template item, known / not known / missing.
     Quality {
@@ -476,8 +489,12 @@ enum AdminCommand {
         #[arg(long, value_name = "FINGERPRINT", conflicts_with = "finish")]
         begin: Option<String>,
         /// Finish the open rotation.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "cancel")]
         finish: bool,
+        /// Cancel the open rotation (only before any agency has uploaded
+        /// under its epoch).
+        #[arg(long, conflicts_with = "begin")]
+        cancel: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -570,6 +587,7 @@ async fn main() -> Result<()> {
                 agency::withdraw_command(&node, &code, record_refs, case_ids, reid).await
             }
             AgencyCommand::Quality { node, agency: code, json } => agency::quality_command(&node, &code, json).await,
+            AgencyCommand::Uploads { node, agency: code, json } => agency::uploads_command(&node, &code, json).await,
             AgencyCommand::Resolve { reid, input, out } => agency::resolve_command(&reid, &input, &out),
         },
         Command::Admin { command } => match command {
@@ -578,7 +596,7 @@ async fn main() -> Result<()> {
             AdminCommand::Relink { node } => admin::relink_command(&node).await,
             AdminCommand::Backup { node, out } => admin::backup_command(&node, out.unwrap_or_default()).await,
             AdminCommand::Retention { node, dry_run, json } => admin::retention_command(&node, dry_run, json).await,
-            AdminCommand::Epochs { node, begin, finish, json } => admin::epochs_command(&node, begin, finish, json).await,
+            AdminCommand::Epochs { node, begin, finish, cancel, json } => admin::epochs_command(&node, begin, finish, cancel, json).await,
             AdminCommand::Explain { node, profile, agency, record_ref, json } => {
                 admin::explain_command(&node, profile, agency.zip(record_ref), json).await
             }

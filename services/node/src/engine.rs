@@ -285,6 +285,10 @@ struct PreparedRecord {
     record_ref: String,
     /// During a key rotation, the ref of the record this one replaces.
     previous_ref: Option<String>,
+    /// During a key rotation, the content hash this record would have had
+    /// under the epoch it moves from (equal to the stored one's when only
+    /// the epoch changes).
+    moved_hash: Option<Vec<u8>>,
     content_hash: Vec<u8>,
     /// The record as stored (API encoding, pseudonyms left out: they are
     /// stored with each involvement).
@@ -299,6 +303,7 @@ struct PreparedRecord {
 /// acknowledgement.
 fn prepare_records(submission: &Submission, records: Vec<v1::CaseRecord>, ack: &mut v1::BatchAck) -> Vec<PreparedRecord> {
     let mut refs_in_batch = HashSet::new();
+    let mut previous_in_batch = HashSet::new();
     let mut out = Vec::with_capacity(records.len());
     for mut record in records {
         if let Err(problem) = validate_record(&record) {
@@ -317,18 +322,51 @@ fn prepare_records(submission: &Submission, records: Vec<v1::CaseRecord>, ack: &
             });
             continue;
         }
-        if !refs_in_batch.insert(record.record_ref.clone()) {
+        if refs_in_batch.contains(&record.record_ref) || previous_in_batch.contains(&record.record_ref) {
             ack.rejections.push(v1::Rejection {
                 source_row: record.source_row,
                 field: "record_ref".to_owned(),
-                reason: "appears twice in one batch".to_owned(),
+                reason: "appears twice in one batch (as a ref or a previous ref)".to_owned(),
             });
             continue;
         }
+        // One record replaces one: a previous ref named twice, or naming a
+        // record of the same batch, would remove what the batch stores.
+        if !record.previous_ref.is_empty() && (refs_in_batch.contains(&record.previous_ref) || !previous_in_batch.insert(record.previous_ref.clone())) {
+            ack.rejections.push(v1::Rejection {
+                source_row: record.source_row,
+                field: "previous_ref".to_owned(),
+                reason: "appears twice in one batch (as a ref or a previous ref)".to_owned(),
+            });
+            continue;
+        }
+        refs_in_batch.insert(record.record_ref.clone());
         record.source_row = 0;
         let mut canonical = record;
-        let content_hash = blake3::hash(&canonical.encode_to_vec()).as_bytes().to_vec();
+        // A record moving to a new key epoch is the same record as the one
+        // stored under its previous ref when, sent under that epoch, it
+        // would have had that one's content.
+        let moved_hash = (!canonical.previous_ref.is_empty()).then(|| {
+            let mut before = canonical.clone();
+            before.record_ref = std::mem::take(&mut before.previous_ref);
+            for involvement in &mut before.involvements {
+                involvement.person_ref = std::mem::take(&mut involvement.bridge_person_ref);
+                involvement.pseudonyms = involvement.bridge_pseudonyms.take();
+            }
+            blake3::hash(&before.encode_to_vec()).as_bytes().to_vec()
+        });
         let previous_ref = Some(std::mem::take(&mut canonical.previous_ref)).filter(|r| !r.is_empty());
+        // The content, without what only carries it across a key rotation:
+        // sent again after the rotation, without bridge pseudonyms, the
+        // record is unchanged.
+        let content_hash = {
+            let mut content = canonical.clone();
+            for involvement in &mut content.involvements {
+                involvement.bridge_person_ref.clear();
+                involvement.bridge_pseudonyms = None;
+            }
+            blake3::hash(&content.encode_to_vec()).as_bytes().to_vec()
+        };
         let mut involvements = Vec::with_capacity(canonical.involvements.len());
         let mut identified = Vec::with_capacity(canonical.involvements.len());
         for involvement in &mut canonical.involvements {
@@ -359,6 +397,7 @@ fn prepare_records(submission: &Submission, records: Vec<v1::CaseRecord>, ack: &
         out.push(PreparedRecord {
             record_ref: canonical.record_ref.clone(),
             previous_ref,
+            moved_hash,
             content_hash,
             stored_bytes: canonical.encode_to_vec(),
             involvements,
@@ -501,6 +540,8 @@ pub struct Engine {
     poisoned: AtomicBool,
     decisions: DecisionCounts,
     pub(crate) space: DiskSpace,
+    /// Held while an upload's summary is kept (they are keyed by time).
+    pub(crate) uploads_noted: Mutex<()>,
 }
 
 /// Counts of what the node holds.
@@ -889,6 +930,7 @@ impl Engine {
             poisoned: AtomicBool::new(false),
             decisions: DecisionCounts::default(),
             space,
+            uploads_noted: Mutex::new(()),
         })
     }
 
@@ -1055,6 +1097,12 @@ impl Engine {
         result
     }
 
+    /// Stops the engine taking more work: its state no longer matches the
+    /// store (a restart rebuilds it).
+    pub(crate) fn poison(&self) {
+        self.poisoned.store(true, Ordering::SeqCst);
+    }
+
     /// Waits until every change sealed so far has been written (or has
     /// failed, which poisons the engine).
     pub(crate) fn wait_for_writes(&self) -> Result<(), EngineError> {
@@ -1142,7 +1190,7 @@ impl Engine {
 
     /// As [`Engine::apply_batch`], also returning the ids of the
     /// involvements the batch added (for [`Engine::settle`]).
-    pub fn apply_batch_ids(&self, submission: &Submission, sequence: u32, records: Vec<v1::CaseRecord>, mut entry: Entry) -> Result<(v1::BatchAck, u64, Vec<InvolvementId>), EngineError> {
+    pub fn apply_batch_ids(&self, submission: &Submission, sequence: u32, mut records: Vec<v1::CaseRecord>, mut entry: Entry) -> Result<(v1::BatchAck, u64, Vec<InvolvementId>), EngineError> {
         if records.len() > self.max_batch_records {
             return Err(EngineError::InvalidRequest(format!(
                 "a batch may hold at most {} records",
@@ -1160,24 +1208,30 @@ impl Engine {
         // and such a batch is applied (what is already stored is then
         // recognised record by record as unchanged).
         let digest = batch_digest(&records);
+        // Records of a re-sent batch that the node holds (in that version
+        // or a later one) are left as they are; those withdrawn or erased
+        // since are applied again: the agency sent them on purpose, and
+        // replaying would report them stored when they are not.
+        let mut held_before = None;
         if let Some(bytes) = self.store.ack(&submission.agency, &submission.submission_id, sequence)? {
-            // Only while everything it stored is still held: records
-            // withdrawn or erased since, sent again, are applied again
-            // (replaying would report them stored when they are not).
-            let stored = stored_ack(&bytes, &digest)?.filter(|ack| {
-                let rejected: HashSet<u32> = ack.rejections.iter().map(|r| r.source_row).collect();
-                let state = self.state.lock();
-                records
-                    .iter()
-                    .filter(|record| !rejected.contains(&record.source_row))
-                    .all(|record| state.records.contains(&braid_store::record_fingerprint(&submission.agency, &record.record_ref)))
-            });
-            if let Some(stored) = stored {
-                let mut ack = stored;
-                ack.replayed = true;
-                entry.outcome = "ok: replayed, nothing changed".to_owned();
-                let index = self.audit.append_blocking(entry, None)?;
-                return Ok((ack, index, Vec::new()));
+            if let Some(stored) = stored_ack(&bytes, &digest)? {
+                let rejected: HashSet<u32> = stored.rejections.iter().map(|r| r.source_row).collect();
+                let (missing, held): (Vec<v1::CaseRecord>, Vec<v1::CaseRecord>) = {
+                    let state = self.state.lock();
+                    std::mem::take(&mut records)
+                        .into_iter()
+                        .filter(|record| !rejected.contains(&record.source_row))
+                        .partition(|record| !state.records.contains(&braid_store::record_fingerprint(&submission.agency, &record.record_ref)))
+                };
+                if missing.is_empty() {
+                    let mut ack = stored;
+                    ack.replayed = true;
+                    entry.outcome = "ok: replayed, nothing changed".to_owned();
+                    let index = self.audit.append_blocking(entry, None)?;
+                    return Ok((ack, index, Vec::new()));
+                }
+                records = missing;
+                held_before = Some((held.len() as u32, stored.rejections));
             }
         }
         // Everything that needs no shared state happens before the lock, so
@@ -1186,6 +1240,10 @@ impl Engine {
             sequence,
             ..Default::default()
         };
+        if let Some((held, rejections)) = held_before {
+            ack.unchanged = held;
+            ack.rejections = rejections;
+        }
         let prepared = prepare_records(submission, records, &mut ack);
         // The stored versions of the batch's records, read before linking
         // (this agency's lock keeps them from changing), so that linking
@@ -1217,7 +1275,12 @@ impl Engine {
         let replaced: Vec<InvolvementId> = prepared
             .iter()
             .zip(&existing)
-            .filter_map(|(record, stored)| stored.as_ref().map(|(_, stored)| stored).filter(|stored| stored.content_hash != record.content_hash))
+            .filter_map(|(record, stored)| {
+                stored
+                    .as_ref()
+                    .map(|(_, stored)| stored)
+                    .filter(|stored| stored.content_hash != record.content_hash && record.moved_hash.as_ref() != Some(&stored.content_hash))
+            })
             .flat_map(|stored| stored.involvement_ids.iter().copied())
             .collect();
 
@@ -1225,14 +1288,12 @@ impl Engine {
         let _change = ChangeGuard(self);
         let mut guard = self.lock_state()?;
         self.check_epoch(&guard, submission)?;
-        if submission.bridge_epoch.is_some() && !guard.moving.contains(&submission.agency) {
-            guard.moving.insert(submission.agency.clone());
-        }
         let agency_number = guard.agency_number(&submission.agency);
         Engine::fence(&mut guard, &replaced);
         let mut pending = Pending::new();
         let first_new_id = guard.next_id;
         let mut slice = Slice::start();
+        let mut moved = false;
         for (record, existing) in prepared.into_iter().zip(existing) {
             slice.yield_if_due(&mut guard);
             let state = &mut *guard;
@@ -1241,6 +1302,49 @@ impl Engine {
             let (changes, history) = match existing {
                 Some((_, stored)) if stored.content_hash == record.content_hash => {
                     ack.unchanged += 1;
+                    continue;
+                }
+                Some((stored_ref, stored)) if record.moved_hash.as_ref() == Some(&stored.content_hash) && stored.involvement_ids.len() == record.involvements.len() => {
+                    // The same record moving to the next key epoch: its
+                    // involvements keep their ids (so their profiles, link
+                    // evidence and the record's history stay), and they link
+                    // under the same pseudonyms as before; only its refs
+                    // change, and its next-epoch pseudonyms are kept.
+                    let old = braid_store::record_fingerprint(&submission.agency, &stored_ref);
+                    for ((encoded, _), &id) in record.involvements.into_iter().zip(&stored.involvement_ids) {
+                        pending.set.put_involvement_bytes(id, encoded);
+                    }
+                    pending.set.delete_record(&submission.agency, &stored_ref);
+                    pending.records_removed.push(old);
+                    pending.fact_changes.push(FactChange::Remove(old));
+                    pending.fact_changes.push(FactChange::Add {
+                        fingerprint,
+                        agency: submission.agency.clone(),
+                        record_ref: record.record_ref.clone(),
+                        agency_type: submission.agency_type.clone(),
+                        facts: record.facts,
+                        ids: stored.involvement_ids.clone(),
+                    });
+                    for &id in &stored.involvement_ids {
+                        if let Some(facts) = state.facts.involvement(id) {
+                            pending.fact_changes.push(FactChange::Link(id, facts.link));
+                        }
+                    }
+                    pending.set.put_record(
+                        &submission.agency,
+                        &record.record_ref,
+                        &StoredRecord {
+                            content_hash: record.content_hash,
+                            involvement_ids: stored.involvement_ids,
+                            record: record.stored_bytes,
+                            agency_type: submission.agency_type.clone(),
+                            stored_ms: stored.stored_ms,
+                            changes: stored.changes,
+                            history: stored.history,
+                        },
+                    );
+                    ack.replaced += 1;
+                    moved = true;
                     continue;
                 }
                 Some((stored_ref, stored)) => {
@@ -1302,6 +1406,11 @@ impl Engine {
         let ticket = Engine::seal(state, &mut set, fact_changes, dirty);
         self.unfence(state);
         state.epoch.get_or_insert_with(|| submission.epoch.clone());
+        // Once an agency has stored records under the next epoch, its
+        // uploads under the current one would hold them twice.
+        if submission.bridge_epoch.is_some() && (moved || ack.accepted + ack.replaced > 0) {
+            state.moving.insert(submission.agency.clone());
+        }
         drop(guard);
         drop(linking);
         put_links(&mut set, outcomes, &withdrawn, &self.decisions);

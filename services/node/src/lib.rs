@@ -17,6 +17,7 @@ pub mod retention;
 pub mod rotation;
 pub mod service;
 pub mod space;
+pub mod uploads;
 pub mod validate;
 
 use std::net::SocketAddr;

@@ -166,6 +166,38 @@ impl Engine {
         self.write_in_turn(ticket, set, entry)
     }
 
+    /// Closes a rotation that no agency has begun moving in (a fingerprint
+    /// given by mistake, or a new secret lost before use): uploads under
+    /// the next epoch are refused again. Returns (the epoch it was moving
+    /// to, the audit index of `entry`).
+    pub fn cancel_rotation(&self, mut entry: Entry) -> Result<(String, u64), EngineError> {
+        self.space.refresh()?;
+        let linking = self.linking.lock().map_err(|_| EngineError::Poisoned)?;
+        let Some(next) = self.lock_state()?.next_epoch.clone() else {
+            return Err(EngineError::Rotation("no key rotation is open".to_owned()));
+        };
+        self.wait_for_writes()?;
+        let started: Vec<String> = self.epoch_progress()?.into_iter().filter(|agency| agency.moved > 0).map(|agency| agency.agency).collect();
+        if !started.is_empty() {
+            return Err(EngineError::Rotation(format!(
+                "{} already hold records under key epoch {next}: a rotation that has begun can only be finished",
+                started.join(", ")
+            )));
+        }
+        let mut set = WriteSet::new();
+        set.set_next_epoch(None);
+        let ticket = {
+            let mut guard = self.lock_state()?;
+            guard.next_epoch = None;
+            guard.moving.clear();
+            Engine::seal_unlinked(&mut guard, &mut set)
+        };
+        drop(linking);
+        entry.result_count = 0;
+        entry.outcome = "ok".to_owned();
+        Ok((next, self.write_in_turn(ticket, set, entry)?))
+    }
+
     /// Finishes the open rotation once every record has moved: the next
     /// epoch becomes the only one, the current epoch's pseudonyms are
     /// dropped from every involvement (and, by a compaction, from the
@@ -225,8 +257,14 @@ impl Engine {
         // The store now holds only the new pseudonyms; the linker is
         // rebuilt from it outside the state lock (no change can run: the
         // linking lock is held), then swapped in.
-        let next_id = self.lock_state()?.next_id();
-        let loaded = load_linker(&self.store, next_id)?;
+        // The store has moved; memory must follow, or nothing more may be
+        // linked (a restart rebuilds it from the store).
+        let poison = |error: EngineError| {
+            self.poison();
+            error
+        };
+        let next_id = self.lock_state().map_err(poison)?.next_id();
+        let loaded = load_linker(&self.store, next_id).map_err(poison)?;
         {
             let mut guard = self.lock_state()?;
             guard.linker = loaded.linker;

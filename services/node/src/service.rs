@@ -103,92 +103,108 @@ impl IngestService for Ingest {
             let mut settle = false;
             // Held while the stream is open.
             let mut slot: Option<crate::gate::UploadSlot> = None;
-            while let Some(batch) = incoming.next().await {
-                let batch = match batch {
-                    Ok(batch) => batch,
-                    Err(error) => {
-                        info!(code = ?error.code(), "upload stream ended by the client");
-                        return;
-                    }
-                };
-                if let Some(header) = batch.header {
-                    let entry = caller.entry("ingest.upload");
-                    let admitted = match submission_from(header) {
-                        Ok(parsed) => gate.admit(&caller, &Action::Upload { agency: &parsed.agency }, &entry).await.map(|()| parsed),
-                        Err(status) => {
-                            gate.record_failure(entry, &status).await;
-                            Err(status)
+            let mut tally = crate::uploads::UploadTally::default();
+            let ended: String = 'stream: {
+                while let Some(batch) = incoming.next().await {
+                    let batch = match batch {
+                        Ok(batch) => batch,
+                        Err(error) => {
+                            info!(code = ?error.code(), "upload stream ended by the client");
+                            break 'stream "interrupted".to_owned();
                         }
                     };
-                    let admitted = admitted.and_then(|mut parsed| {
-                        parsed.agency_type = gate.agency_type(&parsed.agency, &parsed.agency_type)?;
-                        // One more open upload of this principal, within its limit.
-                        slot = Some(gate.upload_slot(&caller)?);
-                        Ok(parsed)
-                    });
-                    match admitted {
-                        Ok(parsed) => {
-                            submission = Some(parsed);
-                            settle = !gate.engine().model_fitted().unwrap_or(true);
+                    if let Some(header) = batch.header {
+                        let entry = caller.entry("ingest.upload");
+                        let admitted = match submission_from(header) {
+                            Ok(parsed) => gate.admit(&caller, &Action::Upload { agency: &parsed.agency }, &entry).await.map(|()| parsed),
+                            Err(status) => {
+                                gate.record_failure(entry, &status).await;
+                                Err(status)
+                            }
+                        };
+                        let admitted = admitted.and_then(|mut parsed| {
+                            parsed.agency_type = gate.agency_type(&parsed.agency, &parsed.agency_type)?;
+                            // One more open upload of this principal, within its limit.
+                            slot = Some(gate.upload_slot(&caller)?);
+                            Ok(parsed)
+                        });
+                        match admitted {
+                            Ok(parsed) => {
+                                submission = Some(parsed);
+                                settle = !gate.engine().model_fitted().unwrap_or(true);
+                            }
+                            Err(status) => {
+                                let ended = format!("refused: {}", status.message());
+                                let _ = sender.send(Err(status)).await;
+                                break 'stream ended;
+                            }
+                        }
+                    }
+                    let Some(current) = submission.clone() else {
+                        let status = Status::invalid_argument("the first batch must carry the upload header");
+                        gate.record_failure(caller.entry("ingest.upload"), &status).await;
+                        let _ = sender.send(Err(status)).await;
+                        break 'stream "refused: no upload header".to_owned();
+                    };
+                    // The policy may have changed (a SIGHUP revoking this
+                    // principal) since the stream was admitted: every batch is
+                    // admitted again under the policy in force.
+                    let caller = gate.refresh(&caller);
+                    if let Err(status) = gate.admit(&caller, &Action::Upload { agency: &current.agency }, &caller.entry("ingest.upload")).await {
+                        let ended = format!("refused: {}", status.message());
+                        let _ = sender.send(Err(status)).await;
+                        break 'stream ended;
+                    }
+                    let engine = Arc::clone(gate.engine());
+                    let sequence = batch.sequence;
+                    let records = batch.records;
+                    let count = records.len();
+                    let mut entry = caller.entry("ingest.upload");
+                    // A record moving to a new key epoch also removes the one
+                // stored under its previous ref.
+                entry.touched = records
+                    .iter()
+                    .flat_map(|record| std::iter::once(&record.record_ref).chain(Some(&record.previous_ref).filter(|r| !r.is_empty())))
+                    .cloned()
+                    .collect();
+                    let failed_entry = caller.entry("ingest.upload");
+                    let turn = match gate.batch_turn().await {
+                        Ok(turn) => turn,
+                        Err(status) => {
+                            let ended = format!("refused: {}", status.message());
+                            let _ = sender.send(Err(status)).await;
+                            break 'stream ended;
+                        }
+                    };
+                    let agency = current.agency.clone();
+                    let submission_id = current.submission_id.clone();
+                    let started = std::time::Instant::now();
+                    let result = blocking(move || engine.apply_batch_ids(&current, sequence, records, entry)).await;
+                    drop(turn);
+                    match result {
+                        Ok((ack, audit_entry, ids)) => {
+                            gate.metrics().batch(&agency, count as u64, u64::from(ack.involvements), started.elapsed().as_secs_f64());
+                            added.extend(ids);
+                            info!(sequence, records = count, accepted = ack.accepted, rejected = ack.rejections.len(), replayed = ack.replayed, audit_entry, "batch applied");
+                            tally.add(&submission_id, &ack);
+                            if sender.send(Ok(ack)).await.is_err() {
+                                break 'stream "interrupted".to_owned();
+                            }
                         }
                         Err(status) => {
+                            let ended = format!("refused: {}", status.message());
+                            gate.record_failure(failed_entry, &status).await;
                             let _ = sender.send(Err(status)).await;
-                            return;
+                            break 'stream ended;
                         }
                     }
                 }
-                let Some(current) = submission.clone() else {
-                    let status = Status::invalid_argument("the first batch must carry the upload header");
-                    gate.record_failure(caller.entry("ingest.upload"), &status).await;
-                    let _ = sender.send(Err(status)).await;
-                    return;
-                };
-                // The policy may have changed (a SIGHUP revoking this
-                // principal) since the stream was admitted: every batch is
-                // admitted again under the policy in force.
-                let caller = gate.refresh(&caller);
-                if let Err(status) = gate.admit(&caller, &Action::Upload { agency: &current.agency }, &caller.entry("ingest.upload")).await {
-                    let _ = sender.send(Err(status)).await;
-                    return;
-                }
-                let engine = Arc::clone(gate.engine());
-                let sequence = batch.sequence;
-                let records = batch.records;
-                let count = records.len();
-                let mut entry = caller.entry("ingest.upload");
-                entry.touched = records.iter().map(|record| record.record_ref.clone()).collect();
-                let failed_entry = caller.entry("ingest.upload");
-                let turn = match gate.batch_turn().await {
-                    Ok(turn) => turn,
-                    Err(status) => {
-                        let _ = sender.send(Err(status)).await;
-                        return;
-                    }
-                };
-                let agency = current.agency.clone();
-                let started = std::time::Instant::now();
-                let result = blocking(move || engine.apply_batch_ids(&current, sequence, records, entry)).await;
-                drop(turn);
-                match result {
-                    Ok((ack, audit_entry, ids)) => {
-                        gate.metrics().batch(&agency, count as u64, u64::from(ack.involvements), started.elapsed().as_secs_f64());
-                        added.extend(ids);
-                        info!(sequence, records = count, accepted = ack.accepted, rejected = ack.rejections.len(), replayed = ack.replayed, audit_entry, "batch applied");
-                        if sender.send(Ok(ack)).await.is_err() {
-                            return;
-                        }
-                    }
-                    Err(status) => {
-                        gate.record_failure(failed_entry, &status).await;
-                        let _ = sender.send(Err(status)).await;
-                        return;
-                    }
-                }
-            }
+                "completed".to_owned()
+            };
             // The whole upload is in: decisions made before the model was
             // fitted are made again with it. The client's stream ends only
             // after.
-            if settle && !added.is_empty() {
+            if settle && !added.is_empty() && ended == "completed" {
                 let engine = Arc::clone(gate.engine());
                 let entry = caller.entry("ingest.settle");
                 let failed_entry = caller.entry("ingest.settle");
@@ -198,6 +214,14 @@ impl IngestService for Ingest {
                         gate.record_failure(failed_entry, &status).await;
                         let _ = sender.send(Err(status)).await;
                     }
+                }
+            }
+            // What this upload did, for the agency's own history.
+            if let Some(current) = submission.as_ref().filter(|_| !tally.is_empty()) {
+                let engine = Arc::clone(gate.engine());
+                let agency = current.agency.clone();
+                if let Err(status) = blocking(move || engine.note_upload(&agency, tally, &ended)).await {
+                    warn!(code = ?status.code(), "the upload's summary was not kept");
                 }
             }
             drop(slot);
@@ -244,6 +268,20 @@ impl IngestService for Ingest {
         let engine = Arc::clone(self.gate.engine());
         let result = blocking(move || engine.completeness(&[agency])).await.map(|response| {
             let count = response.agencies.iter().map(|agency| agency.records).sum();
+            (response, Outcome { touched: Vec::new(), count })
+        });
+        self.gate.finish(entry, result).await
+    }
+
+    #[instrument(skip_all)]
+    async fn uploads(&self, request: Request<v1::AgencyUploadsRequest>) -> Result<Response<v1::AgencyUploadsResponse>, Status> {
+        // The same permission as its completeness: an agency's own only.
+        let asked = Action::AgencyCompleteness { agency: &request.get_ref().agency };
+        let entry = self.gate.admit_request(&request, "ingest.uploads", &asked).await?;
+        let agency = request.into_inner().agency;
+        let engine = Arc::clone(self.gate.engine());
+        let result = blocking(move || engine.uploads(&agency)).await.map(|response| {
+            let count = response.uploads.len() as u64;
             (response, Outcome { touched: Vec::new(), count })
         });
         self.gate.finish(entry, result).await
@@ -401,16 +439,17 @@ impl AdminService for Admin {
 
     #[instrument(skip_all)]
     async fn epochs(&self, request: Request<v1::EpochsRequest>) -> Result<Response<v1::EpochsResponse>, Status> {
-        let (begin, finish) = (request.get_ref().begin.clone(), request.get_ref().finish);
-        let action = match (begin.is_empty(), finish) {
-            (true, false) => "admin.epochs",
-            (false, false) => "admin.epochs-begin",
-            (true, true) => "admin.epochs-finish",
-            (false, true) => return Err(Status::invalid_argument("give begin or finish, not both")),
+        let (begin, finish, cancel) = (request.get_ref().begin.clone(), request.get_ref().finish, request.get_ref().cancel);
+        let action = match (begin.is_empty(), finish, cancel) {
+            (true, false, false) => "admin.epochs",
+            (false, false, false) => "admin.epochs-begin",
+            (true, true, false) => "admin.epochs-finish",
+            (true, false, true) => "admin.epochs-cancel",
+            _ => return Err(Status::invalid_argument("give at most one of begin, finish and cancel")),
         };
         let mut entry = self.admit(&request, action).await?;
         let engine = Arc::clone(self.gate.engine());
-        let answer = |epochs: crate::rotation::Epochs, dropped: String| v1::EpochsResponse {
+        let answer = |epochs: crate::rotation::Epochs, dropped: String, cancelled: String| v1::EpochsResponse {
             current: epochs.current.unwrap_or_default(),
             next: epochs.next.unwrap_or_default(),
             agencies: epochs
@@ -423,29 +462,34 @@ impl AdminService for Admin {
                 })
                 .collect(),
             dropped,
+            cancelled,
         };
         if action == "admin.epochs" {
             let result = blocking(move || engine.epochs()).await.map(|epochs| {
                 let count = epochs.agencies.len() as u64;
-                (answer(epochs, String::new()), Outcome { touched: Vec::new(), count })
+                (answer(epochs, String::new(), String::new()), Outcome { touched: Vec::new(), count })
             });
             return self.gate.finish(entry, result).await;
         }
         // The epochs named go into the audit entry (fingerprints are not
         // secret: every upload header carries one).
-        entry.touched = if finish { Vec::new() } else { vec![begin.clone()] };
+        entry.touched = if begin.is_empty() { Vec::new() } else { vec![begin.clone()] };
         let failed_entry = entry.clone();
         let result = blocking(move || {
-            let (dropped, index) = if finish {
+            let (dropped, cancelled, index) = if finish {
                 let (dropped, moved, index) = engine.finish_rotation(entry)?;
                 info!(involvements = moved, audit_entry = index, "key rotation finished");
-                (dropped, index)
+                (dropped, String::new(), index)
+            } else if cancel {
+                let (cancelled, index) = engine.cancel_rotation(entry)?;
+                info!(audit_entry = index, "key rotation cancelled");
+                (String::new(), cancelled, index)
             } else {
                 let index = engine.begin_rotation(&begin, entry)?;
                 info!(audit_entry = index, "key rotation opened");
-                (String::new(), index)
+                (String::new(), String::new(), index)
             };
-            Ok((answer(engine.epochs()?, dropped), index))
+            Ok((answer(engine.epochs()?, dropped, cancelled), index))
         })
         .await;
         match result {

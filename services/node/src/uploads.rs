@@ -1,0 +1,84 @@
+//! An agency's own upload history: each upload stream, when it ended, its
+//! batches and what their records did, kept for the last 200 uploads of
+//! each agency. Summaries hold counts and rejection reasons only (reasons
+//! never quote a value).
+
+use braid_proto::v1;
+use prost::Message;
+
+use crate::engine::{Engine, EngineError};
+
+/// Uploads kept per agency.
+const KEPT: usize = 200;
+/// Rejections kept per upload.
+const MOST_REJECTIONS: usize = 20;
+/// Longest reason an upload ended for.
+const MOST_ENDED: usize = 300;
+
+/// What one upload stream did, batch by batch.
+#[derive(Debug, Default)]
+pub struct UploadTally {
+    summary: v1::UploadSummary,
+}
+
+impl UploadTally {
+    /// Counts one answered batch.
+    pub fn add(&mut self, submission_id: &str, ack: &v1::BatchAck) {
+        let summary = &mut self.summary;
+        summary.submission_id = submission_id.to_owned();
+        summary.batches += 1;
+        let records = u64::from(ack.accepted + ack.replaced + ack.unchanged);
+        if ack.replayed {
+            summary.already_stored += records;
+        } else {
+            summary.accepted += u64::from(ack.accepted);
+            summary.replaced += u64::from(ack.replaced);
+            summary.unchanged += u64::from(ack.unchanged);
+            summary.involvements += u64::from(ack.involvements);
+        }
+        summary.rejected += ack.rejections.len() as u64;
+        let room = MOST_REJECTIONS.saturating_sub(summary.rejections.len());
+        summary.rejections.extend(ack.rejections.iter().take(room).cloned());
+    }
+
+    /// Whether any batch was answered.
+    pub fn is_empty(&self) -> bool {
+        self.summary.batches == 0
+    }
+}
+
+impl Engine {
+    /// Keeps the summary of one of `agency`'s uploads, which ended as
+    /// `ended` ("completed", "interrupted", "refused: …"); the oldest
+    /// beyond the last 200 are dropped.
+    pub fn note_upload(&self, agency: &str, tally: UploadTally, ended: &str) -> Result<(), EngineError> {
+        // A note is not worth meeting a full disk for.
+        self.space.refresh()?;
+        let _one_at_a_time = self.uploads_noted.lock().map_err(|_| EngineError::Poisoned)?;
+        let held = self.store.uploads(agency)?;
+        // Times are the keys: strictly increasing per agency.
+        let time = crate::audit::now_ms().max(held.last().map_or(0, |(time, _)| time + 1));
+        let mut summary = tally.summary;
+        summary.finished_ms = time;
+        summary.ended = ended.chars().take(MOST_ENDED).collect();
+        let mut set = braid_store::WriteSet::new();
+        set.put_upload(agency, time, summary.encode_to_vec());
+        for (old, _) in held.iter().take((held.len() + 1).saturating_sub(KEPT)) {
+            set.delete_upload(agency, *old);
+        }
+        self.store.write(set)?;
+        Ok(())
+    }
+
+    /// `agency`'s uploads, newest first.
+    pub fn uploads(&self, agency: &str) -> Result<v1::AgencyUploadsResponse, EngineError> {
+        let mut uploads = Vec::new();
+        for (_, bytes) in self.store.uploads(agency)?.into_iter().rev() {
+            uploads.push(v1::UploadSummary::decode(bytes.as_slice()).map_err(|_| braid_store::Error::Corrupt("upload summary"))?);
+        }
+        Ok(v1::AgencyUploadsResponse {
+            agency: agency.to_owned(),
+            uploads,
+        })
+    }
+}
