@@ -231,7 +231,17 @@ async fn a_panel_reads_signals_and_a_profile_in_a_browser_and_nothing_else_gets_
     let banner = browser.find(Locator::Css("header .purpose")).await.expect("purpose banner").text().await.expect("text");
     assert!(banner.contains(purpose) && banner.contains("MACE-26-12"), "{banner}");
     let rows = browser.find_all(Locator::Css("main table tbody tr")).await.expect("rows");
-    assert!(!rows.is_empty(), "synthetic data of 400 children raises signals");
+    assert_eq!(rows.len(), 50, "a page of signals");
+    // Paging: the next page starts where this one ended.
+    let first_page = browser.find(Locator::Css("main table tbody")).await.expect("rows").text().await.expect("text");
+    browser.find(Locator::LinkText("Older")).await.expect("a next page").click().await.expect("click");
+    arrive(&browser, |u| u.query().is_some_and(|q| q.contains("page=2"))).await;
+    let counted = browser.find(Locator::Css("main > p")).await.expect("the count").text().await.expect("text");
+    assert!(counted.starts_with("Signals 51–"), "{counted}");
+    let second_page = browser.find(Locator::Css("main table tbody")).await.expect("rows").text().await.expect("text");
+    assert_ne!(first_page, second_page);
+    browser.find(Locator::LinkText("Newer")).await.expect("back").click().await.expect("click");
+    arrive(&browser, |u| u.query().is_some_and(|q| q.contains("page=1"))).await;
     // Filter by kind through the form.
     let select = browser.find(Locator::Id("kind")).await.expect("kind filter");
     select.select_by_value("revictimisation").await.expect("choose a kind");

@@ -362,7 +362,12 @@ fn purpose_or_start(console: &Console, headers: &HeaderMap) -> Result<Purpose, R
 struct SignalFilter {
     kind: Option<String>,
     current: Option<String>,
+    /// 1-based page of [`SIGNALS_PER_PAGE`].
+    page: Option<u32>,
 }
+
+/// Signals on one page of the console.
+const SIGNALS_PER_PAGE: u32 = 50;
 
 async fn signals_page(State(console): State<Arc<Console>>, headers: HeaderMap, Query(filter): Query<SignalFilter>) -> Response {
     let purpose = match purpose_or_start(&console, &headers) {
@@ -371,12 +376,26 @@ async fn signals_page(State(console): State<Arc<Console>>, headers: HeaderMap, Q
     };
     let kind = filter.kind.filter(|k| KINDS.iter().any(|(name, _)| name == k));
     let current_only = filter.current.is_some();
+    let page_number = filter.page.unwrap_or(1).clamp(1, 1_000_000 / SIGNALS_PER_PAGE);
+    let first = (page_number - 1) * SIGNALS_PER_PAGE;
     let request = v1::SignalsRequest {
         context: context(&purpose),
         kinds: kind.iter().cloned().collect(),
-        limit: 200,
+        limit: SIGNALS_PER_PAGE,
+        offset: first,
         current_only,
         ..v1::SignalsRequest::default()
+    };
+    // Another page of the same listing.
+    let page_link = |number: u32| {
+        let mut query = vec![format!("page={number}")];
+        if let Some(kind) = &kind {
+            query.push(format!("kind={kind}"));
+        }
+        if current_only {
+            query.push("current=1".to_owned());
+        }
+        format!("/signals?{}", query.join("&"))
     };
     let answer = async { reply(console.panel().await?.signals(request).await) }.await;
     let body = match answer {
@@ -398,9 +417,9 @@ async fn signals_page(State(console): State<Arc<Console>>, headers: HeaderMap, Q
                 button type="submit" { "Show" }
             }
             @if answer.signals.is_empty() {
-                p { "No signals match." }
+                p { @if answer.matched == 0 { "No signals match." } @else { "No signals on this page; " a href=(page_link(1)) { "the first page" } "." } }
             } @else {
-                p { (answer.signals.len()) " signal(s), newest evidence first." }
+                p { "Signals " (first + 1) "–" (first as usize + answer.signals.len()) " of " (answer.matched) ", newest evidence first." }
                 table {
                     thead { tr { th scope="col" { "Kind" } th scope="col" { "About" } th scope="col" { "Detail" } th scope="col" { "Status" } th scope="col" { "Evidence from" } th scope="col" { "to" } th scope="col" { "Weakest link" } } }
                     tbody {
@@ -416,6 +435,10 @@ async fn signals_page(State(console): State<Arc<Console>>, headers: HeaderMap, Q
                             }
                         }
                     }
+                }
+                nav class="pages" aria-label="Pages of signals" {
+                    @if page_number > 1 { a href=(page_link(page_number - 1)) rel="prev" { "Newer" } " " }
+                    @if u64::from(first) + (answer.signals.len() as u64) < answer.matched { a href=(page_link(page_number + 1)) rel="next" { "Older" } }
                 }
             }
         },

@@ -108,6 +108,7 @@ pub async fn run(children: usize, seed: u64, keep: Option<PathBuf>) -> Result<()
         current_only: false,
         limit: 100_000,
         full: true,
+        offset: 0,
     };
     let listing = panel::fetch_signals(&args, &all).await?;
     let mut by_kind: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();

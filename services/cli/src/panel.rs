@@ -322,6 +322,10 @@ pub struct SignalFilter {
     /// At most this many, newest first.
     #[arg(long, default_value_t = 100)]
     pub limit: u32,
+    /// Skip this many of the newest first (the next page: --offset 100
+    /// with the default --limit).
+    #[arg(long, default_value_t = 0)]
+    pub offset: u32,
     /// List every record and related person of each signal (for exports
     /// and `braid eval --signals`); by default each lists at most 20
     /// records and 50 related people.
@@ -340,6 +344,7 @@ pub async fn fetch_signals(args: &PanelArgs, filter: &SignalFilter) -> Result<v1
         current_only: filter.current_only,
         profile_id: filter.profile.clone().unwrap_or_default(),
         full: filter.full,
+        offset: filter.offset,
     };
     Ok(client(&args.node).await?.signals(request).await.map_err(refused)?.into_inner())
 }
@@ -358,7 +363,11 @@ pub async fn signals_command(args: &PanelArgs, filter: &SignalFilter, json: bool
     for s in &response.signals {
         print_signal(s);
     }
-    println!("{} of {} matching signals shown", response.signals.len(), response.matched);
+    match (filter.offset, response.signals.len()) {
+        (0, shown) => println!("{shown} of {} matching signals shown", response.matched),
+        (_, 0) => println!("none of {} matching signals shown (--offset {} is past the last)", response.matched, filter.offset),
+        (offset, shown) => println!("signals {}–{} of {} matching shown", offset + 1, offset as usize + shown, response.matched),
+    }
     Ok(())
 }
 

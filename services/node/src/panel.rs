@@ -20,6 +20,9 @@ use prost::Message;
 use crate::engine::{on_own_person_ref, parse_profile_id, profile_id, Engine, EngineError, State};
 use crate::validate::to_value;
 
+/// The furthest a signals listing may page.
+const MAX_SIGNALS_OFFSET: usize = 1_000_000;
+
 /// What the signals need of a record, worked out before the state lock.
 #[derive(Debug, Clone)]
 pub(crate) struct PreparedFacts {
@@ -744,13 +747,17 @@ impl Engine {
             .collect();
         let total = matched.len() as u64;
         let order = |s: &&Signal| (std::cmp::Reverse(s.last_day), s.kind, s.subject);
-        if matched.len() > limit {
-            matched.select_nth_unstable_by_key(limit, order);
-            matched.truncate(limit);
+        // A page: only the newest `offset + limit` are put in order.
+        let offset = (request.offset as usize).min(MAX_SIGNALS_OFFSET);
+        let wanted = offset + limit;
+        if matched.len() > wanted {
+            matched.select_nth_unstable_by_key(wanted, order);
+            matched.truncate(wanted);
         }
         matched.sort_by_key(order);
         let signals = matched
             .into_iter()
+            .skip(offset)
             .map(|s| self.render_signal(state, &scope, s, request.full))
             .collect::<Result<_, _>>()?;
         Ok(v1::SignalsResponse { signals, matched: total })
