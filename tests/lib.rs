@@ -25,11 +25,7 @@ pub fn braid(args: &[&str]) -> Output {
 /// Runs `braid` as the holder of `principal`'s certificate bundle (under
 /// the `keys` directory `braid keys init` wrote).
 pub fn braid_as(keys: &str, principal: &str, args: &[&str]) -> Output {
-    Command::new(braid_binary())
-        .env("BRAID_TLS", Path::new(keys).join(principal))
-        .args(args)
-        .output()
-        .expect("run braid")
+    Command::new(braid_binary()).env("BRAID_TLS", Path::new(keys).join(principal)).args(args).output().expect("run braid")
 }
 
 /// An agency uploads its own file.
@@ -39,12 +35,7 @@ pub fn upload(keys: &str, url: &str, agency: &str, file: &str) -> Output {
 
 /// The stdout of a run that must succeed (shows both streams otherwise).
 pub fn ok(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "braid failed:\nstdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "braid failed:\nstdout: {}\nstderr: {}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
@@ -119,11 +110,16 @@ pub fn prepare(children: usize) -> Prepared {
     ok(&braid(&["keys", "init", "--out", &prepared.path("keys"), "--partnership", "north", "--partnership", "statutory"]));
     for agency in AGENCIES {
         ok(&braid(&[
-            "agency", "pseudonymise",
-            "--mapping", &prepared.path(&format!("synth/{agency}.mapping.toml")),
-            "--secret", &prepared.path("keys/scheme.secret"),
-            "--input", &prepared.path(&format!("synth/{agency}.csv")),
-            "--out", &prepared.path(&format!("{agency}.bpx")),
+            "agency",
+            "pseudonymise",
+            "--mapping",
+            &prepared.path(&format!("synth/{agency}.mapping.toml")),
+            "--secret",
+            &prepared.path("keys/scheme.secret"),
+            "--input",
+            &prepared.path(&format!("synth/{agency}.csv")),
+            "--out",
+            &prepared.path(&format!("{agency}.bpx")),
         ]));
     }
     prepared
@@ -193,11 +189,7 @@ pub fn upload_batches(header: &braid_proto::v1::UploadHeader, records: &[braid_p
     records
         .chunks(size)
         .enumerate()
-        .map(|(index, chunk)| braid_proto::v1::UploadBatch {
-            header: (index == 0).then(|| header.clone()),
-            sequence: index as u32,
-            records: chunk.to_vec(),
-        })
+        .map(|(index, chunk)| braid_proto::v1::UploadBatch { header: (index == 0).then(|| header.clone()), sequence: index as u32, records: chunk.to_vec() })
         .collect()
 }
 

@@ -7,8 +7,7 @@ use std::path::PathBuf;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?);
     let proto_root = manifest_dir.join("../../proto");
-    let files = ["records.proto", "ingest.proto", "admin.proto", "panel.proto", "audit.proto"]
-        .map(|name| proto_root.join("braid/v1").join(name));
+    let files = ["records.proto", "ingest.proto", "admin.proto", "panel.proto", "audit.proto"].map(|name| proto_root.join("braid/v1").join(name));
     for file in &files {
         println!("cargo:rerun-if-changed={}", file.display());
     }
@@ -16,9 +15,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The encoded descriptors, for gRPC server reflection (off by default).
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
     std::fs::write(out_dir.join("braid_descriptor.bin"), prost::Message::encode_to_vec(&descriptors))?;
-    tonic_prost_build::configure()
-        .build_server(true)
-        .build_client(true)
-        .compile_fds(descriptors)?;
+    tonic_prost_build::configure().build_server(true).build_client(true).compile_fds(descriptors)?;
     Ok(())
 }

@@ -50,13 +50,7 @@ fn row(case: &str, child: usize, case_type: &str, sex: &str) -> String {
     let (forename, surname) = (FORENAMES[child % 12], SURNAMES[child / 12]);
     // Birthdays weeks apart: no two children look alike.
     let dob = braid_template::Date::from_days_since_epoch(14_000 + 41 * child as i64);
-    format!(
-        "{case},P{child:03},Victim,{case_type},10/03/2025,{forename},{surname},{:02}/{:02}/{},LS6 {}AB,{sex}",
-        dob.day,
-        dob.month,
-        dob.year,
-        child % 9 + 1
-    )
+    format!("{case},P{child:03},Victim,{case_type},10/03/2025,{forename},{surname},{:02}/{:02}/{},LS6 {}AB,{sex}", dob.day, dob.month, dob.year, child % 9 + 1)
 }
 
 /// The extracts. Children 0–6 are known to social care (CSA, girls) and
@@ -121,8 +115,16 @@ async fn agencies_are_report_dimensions_and_disagreements_are_counted_per_pair()
         std::fs::write(path(&format!("{agency}.toml")), MAPPING.replace("AGENCY", agency).replace("TYPE", kind)).expect("mapping");
         std::fs::write(path(&format!("{agency}.csv")), format!("{HEADER}\n{}\n", rows.join("\n"))).expect("csv");
         let stdout = ok(&braid(&[
-            "agency", "pseudonymise", "--mapping", &path(&format!("{agency}.toml")), "--secret", &path("keys/scheme.secret"),
-            "--input", &path(&format!("{agency}.csv")), "--out", &path(&format!("{agency}.bpx")),
+            "agency",
+            "pseudonymise",
+            "--mapping",
+            &path(&format!("{agency}.toml")),
+            "--secret",
+            &path("keys/scheme.secret"),
+            "--input",
+            &path(&format!("{agency}.csv")),
+            "--out",
+            &path(&format!("{agency}.bpx")),
         ]));
         assert!(stdout.contains("0 rows rejected"), "{stdout}");
     }
@@ -286,8 +288,16 @@ async fn a_report_by_type_is_refused_where_a_type_merges_two_agencies() {
         std::fs::write(path(&format!("{agency}.toml")), MAPPING.replace("AGENCY", agency).replace("TYPE", "children_services")).expect("mapping");
         std::fs::write(path(&format!("{agency}.csv")), format!("{HEADER}\n{}\n", rows.join("\n"))).expect("csv");
         ok(&braid(&[
-            "agency", "pseudonymise", "--mapping", &path(&format!("{agency}.toml")), "--secret", &path("keys/scheme.secret"),
-            "--input", &path(&format!("{agency}.csv")), "--out", &path(&format!("{agency}.bpx")),
+            "agency",
+            "pseudonymise",
+            "--mapping",
+            &path(&format!("{agency}.toml")),
+            "--secret",
+            &path("keys/scheme.secret"),
+            "--input",
+            &path(&format!("{agency}.csv")),
+            "--out",
+            &path(&format!("{agency}.bpx")),
         ]));
     }
     let data = tempfile::tempdir().expect("data dir");

@@ -91,10 +91,8 @@ fn wait_for(port: u16, what: &str) {
 /// the one a click led to (a click returns before the next page loads).
 async fn arrive(browser: &fantoccini::Client, arrived: impl Fn(&url::Url) -> bool) {
     for _ in 0..200 {
-        if browser.current_url().await.is_ok_and(|u| arrived(&u)) {
-            if browser.find(Locator::Css("main")).await.is_ok() {
-                return;
-            }
+        if browser.current_url().await.is_ok_and(|u| arrived(&u)) && browser.find(Locator::Css("main")).await.is_ok() {
+            return;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
@@ -263,7 +261,9 @@ async fn a_panel_reads_signals_and_a_profile_in_a_browser_and_nothing_else_gets_
     assert!(heading.starts_with("Profile P"), "{heading}");
     let page = browser.source().await.expect("page");
     assert!(
-        ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"].iter().any(|m| page.contains(m)),
+        ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"]
+            .iter()
+            .any(|m| page.contains(m)),
         "dates in words"
     );
     assert!(page.contains("known victim") || page.contains("perpetrator") || page.contains("suspected victim"), "roles in words");
@@ -284,14 +284,24 @@ async fn a_panel_reads_signals_and_a_profile_in_a_browser_and_nothing_else_gets_
     }
     let (k, u, id) = (keys.clone(), url.clone(), profile_id.clone());
     let cli = blocking(move || {
-        json(&ok(&braid_as(&k, "panel-north", &["panel", "profile", "--node", &u, "--partnership", "north", "--purpose", "console comparison", "--case-ref", "T-2", "--profile", &id, "--json"])))
+        json(&ok(&braid_as(
+            &k,
+            "panel-north",
+            &["panel", "profile", "--node", &u, "--partnership", "north", "--purpose", "console comparison", "--case-ref", "T-2", "--profile", &id, "--json"],
+        )))
     })
     .await;
     let mut from_cli: Vec<(String, String, String)> = cli["profiles"][0]["records"]
         .as_array()
         .expect("records")
         .iter()
-        .map(|r| (r["agency"].as_str().unwrap_or_default().to_owned(), r["role"].as_str().unwrap_or_default().replace('_', " "), r["case_type"].as_str().unwrap_or_default().to_owned()))
+        .map(|r| {
+            (
+                r["agency"].as_str().unwrap_or_default().to_owned(),
+                r["role"].as_str().unwrap_or_default().replace('_', " "),
+                r["case_type"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
         .collect();
     on_page.sort();
     from_cli.sort();
@@ -431,7 +441,8 @@ async fn a_panel_reads_signals_and_a_profile_in_a_browser_and_nothing_else_gets_
     snap(&browser, "agency").await;
     for (path, status) in [("/signals", 404), ("/audit", 404)] {
         let cookie = browser.get_named_cookie(&format!("braid_session_{agency_port}")).await.expect("cookie");
-        let (got, _, _) = http(agency_port, "GET", path, &format!("127.0.0.1:{agency_port}"), Some(&format!("braid_session_{agency_port}={}", cookie.value())), "");
+        let (got, _, _) =
+            http(agency_port, "GET", path, &format!("127.0.0.1:{agency_port}"), Some(&format!("braid_session_{agency_port}={}", cookie.value())), "");
         assert_eq!(got, status, "{path} is not an agency's page");
     }
     browser.close().await.expect("close the browser");
@@ -440,7 +451,8 @@ async fn a_panel_reads_signals_and_a_profile_in_a_browser_and_nothing_else_gets_
     // The node audited the console's calls as the panel member's, with the
     // purpose and reference given in the browser.
     let (k, u) = (keys.clone(), url.clone());
-    let log = blocking(move || json(&ok(&braid_as(&k, "auditor", &["audit", "log", "--node", &u, "--caller", "panel-north", "--limit", "1000", "--json"])))).await;
+    let log =
+        blocking(move || json(&ok(&braid_as(&k, "auditor", &["audit", "log", "--node", &u, "--caller", "panel-north", "--limit", "1000", "--json"])))).await;
     let entries = log["entries"].as_array().expect("entries");
     for action in ["panel.signals", "panel.profile"] {
         assert!(

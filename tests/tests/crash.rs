@@ -96,12 +96,7 @@ fn killing_the_node_during_concurrent_uploads_loses_nothing_it_acknowledged() {
     };
     for round in 0..rounds {
         let mut node = start(&keys, data.path(), address);
-        let uploads: Vec<Child> = files
-            .iter()
-            .skip(round as usize % 2)
-            .take(3)
-            .map(|(agency, file)| upload_in_background(&keys, &url, agency, file))
-            .collect();
+        let uploads: Vec<Child> = files.iter().skip(round as usize % 2).take(3).map(|(agency, file)| upload_in_background(&keys, &url, agency, file)).collect();
         std::thread::sleep(Duration::from_millis(100 + next() % 700));
         node.kill().expect("kill -9");
         node.wait().expect("reap");
@@ -195,16 +190,12 @@ fn a_backup_taken_during_uploads_restores_to_a_node_that_verifies_and_resumes() 
     // Restore into a new directory: the copy verifies, the node starts on
     // it and holds at least what was uploaded before the backup.
     let restored = dir.join("restored");
-    let restore = Command::new(node_binary())
-        .arg("--restore")
-        .arg(dir.join("backups/during-uploads"))
-        .arg("--data-dir")
-        .arg(&restored)
-        .output()
-        .expect("restore");
+    let restore =
+        Command::new(node_binary()).arg("--restore").arg(dir.join("backups/during-uploads")).arg("--data-dir").arg(&restored).output().expect("restore");
     assert!(restore.status.success(), "{}", String::from_utf8_lossy(&restore.stderr));
     assert!(String::from_utf8_lossy(&restore.stdout).contains("audit log verified"));
-    let again = Command::new(node_binary()).arg("--restore").arg(dir.join("backups/during-uploads")).arg("--data-dir").arg(&restored).output().expect("restore");
+    let again =
+        Command::new(node_binary()).arg("--restore").arg(dir.join("backups/during-uploads")).arg("--data-dir").arg(&restored).output().expect("restore");
     assert!(!again.status.success() && String::from_utf8_lossy(&again.stderr).contains("not empty"), "a restore never overwrites");
     let mut node = start_with(&restored);
     let held = stats(&keys, &url)["records"].as_u64().expect("records");

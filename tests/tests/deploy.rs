@@ -83,10 +83,7 @@ fn config_paths(toml_text: &str) -> BTreeSet<PathBuf> {
 /// `http://HOST:PORT/PATH` found in a command line: (host, port, path).
 fn url_in(text: &str) -> (String, u16, String) {
     let start = text.find("http://").unwrap_or_else(|| panic!("no http:// URL in {text:?}"));
-    let url: String = text[start + "http://".len()..]
-        .chars()
-        .take_while(|c| !c.is_whitespace() && !matches!(c, '\'' | '"' | ';' | ')'))
-        .collect();
+    let url: String = text[start + "http://".len()..].chars().take_while(|c| !c.is_whitespace() && !matches!(c, '\'' | '"' | ';' | ')')).collect();
     let (authority, path) = url.split_once('/').expect("URL has a path");
     let (host, port) = authority.rsplit_once(':').expect("URL has a port");
     (host.to_owned(), port.parse().expect("numeric port"), format!("/{path}"))
@@ -213,12 +210,7 @@ fn systemd_analyze_accepts_the_units() {
         eprintln!("systemd-analyze is not installed: only the unit-file checks ran");
         return;
     }
-    let built = std::env::current_exe()
-        .expect("test path")
-        .parent()
-        .and_then(Path::parent)
-        .map(|dir| dir.join("braid-node"))
-        .filter(|binary| binary.exists());
+    let built = std::env::current_exe().expect("test path").parent().and_then(Path::parent).map(|dir| dir.join("braid-node")).filter(|binary| binary.exists());
     let binary = built.unwrap_or_else(|| PathBuf::from("/bin/true"));
     let dir = tempfile::tempdir().expect("temporary directory");
     let units = ["braid-node.service", "braid-node-health.service", "braid-node-health.timer"];
@@ -226,11 +218,7 @@ fn systemd_analyze_accepts_the_units() {
         let text = read(name).replace("ExecStart=/usr/local/bin/braid-node ", &format!("ExecStart={} ", binary.display()));
         std::fs::write(dir.path().join(name), text).expect("write unit copy");
     }
-    let output = Command::new("systemd-analyze")
-        .arg("verify")
-        .args(units.map(|name| dir.path().join(name)))
-        .output()
-        .expect("run systemd-analyze verify");
+    let output = Command::new("systemd-analyze").arg("verify").args(units.map(|name| dir.path().join(name))).output().expect("run systemd-analyze verify");
     let complaints: Vec<String> = String::from_utf8_lossy(&output.stderr)
         .lines()
         .chain(String::from_utf8_lossy(&output.stdout).lines())
@@ -436,11 +424,7 @@ fn rocksdb_dev_runtime_dependency() -> Option<String> {
         return None;
     }
     let output = Command::new("apt-cache").args(["depends", "librocksdb-dev"]).output().ok()?;
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("Depends: "))
-        .find(|d| d.starts_with("librocksdb"))
-        .map(str::to_owned)
+    String::from_utf8_lossy(&output.stdout).lines().filter_map(|l| l.trim().strip_prefix("Depends: ")).find(|d| d.starts_with("librocksdb")).map(str::to_owned)
 }
 
 // ---------------------------------------------------------------- YAML
@@ -552,57 +536,157 @@ fn compose_runs_the_image_with_the_container_config() {
 // ---------------------------------------------------------------- Kubernetes
 
 /// Kinds these manifests may use, with their standard apiVersions.
-const KINDS: &[(&str, &str)] = &[
-    ("v1", "ConfigMap"),
-    ("v1", "Service"),
-    ("v1", "Secret"),
-    ("apps/v1", "StatefulSet"),
-    ("kustomize.config.k8s.io/v1beta1", "Kustomization"),
-];
+const KINDS: &[(&str, &str)] =
+    &[("v1", "ConfigMap"), ("v1", "Service"), ("v1", "Secret"), ("apps/v1", "StatefulSet"), ("kustomize.config.k8s.io/v1beta1", "Kustomization")];
 
 const OBJECT_META: &[&str] = &["name", "namespace", "labels", "annotations"];
 const STATEFUL_SET_SPEC: &[&str] = &[
-    "replicas", "selector", "template", "volumeClaimTemplates", "serviceName", "podManagementPolicy",
-    "updateStrategy", "revisionHistoryLimit", "minReadySeconds", "persistentVolumeClaimRetentionPolicy", "ordinals",
+    "replicas",
+    "selector",
+    "template",
+    "volumeClaimTemplates",
+    "serviceName",
+    "podManagementPolicy",
+    "updateStrategy",
+    "revisionHistoryLimit",
+    "minReadySeconds",
+    "persistentVolumeClaimRetentionPolicy",
+    "ordinals",
 ];
 const POD_SPEC: &[&str] = &[
-    "activeDeadlineSeconds", "affinity", "automountServiceAccountToken", "containers", "dnsConfig", "dnsPolicy",
-    "enableServiceLinks", "ephemeralContainers", "hostAliases", "hostIPC", "hostNetwork", "hostPID", "hostUsers",
-    "hostname", "imagePullSecrets", "initContainers", "nodeName", "nodeSelector", "os", "overhead",
-    "preemptionPolicy", "priority", "priorityClassName", "readinessGates", "resourceClaims", "resources",
-    "restartPolicy", "runtimeClassName", "schedulerName", "schedulingGates", "securityContext", "serviceAccount",
-    "serviceAccountName", "setHostnameAsFQDN", "shareProcessNamespace", "subdomain", "terminationGracePeriodSeconds",
-    "tolerations", "topologySpreadConstraints", "volumes",
+    "activeDeadlineSeconds",
+    "affinity",
+    "automountServiceAccountToken",
+    "containers",
+    "dnsConfig",
+    "dnsPolicy",
+    "enableServiceLinks",
+    "ephemeralContainers",
+    "hostAliases",
+    "hostIPC",
+    "hostNetwork",
+    "hostPID",
+    "hostUsers",
+    "hostname",
+    "imagePullSecrets",
+    "initContainers",
+    "nodeName",
+    "nodeSelector",
+    "os",
+    "overhead",
+    "preemptionPolicy",
+    "priority",
+    "priorityClassName",
+    "readinessGates",
+    "resourceClaims",
+    "resources",
+    "restartPolicy",
+    "runtimeClassName",
+    "schedulerName",
+    "schedulingGates",
+    "securityContext",
+    "serviceAccount",
+    "serviceAccountName",
+    "setHostnameAsFQDN",
+    "shareProcessNamespace",
+    "subdomain",
+    "terminationGracePeriodSeconds",
+    "tolerations",
+    "topologySpreadConstraints",
+    "volumes",
 ];
 const POD_SECURITY_CONTEXT: &[&str] = &[
-    "appArmorProfile", "fsGroup", "fsGroupChangePolicy", "runAsGroup", "runAsNonRoot", "runAsUser",
-    "seLinuxChangePolicy", "seLinuxOptions", "seccompProfile", "supplementalGroups", "supplementalGroupsPolicy",
-    "sysctls", "windowsOptions",
+    "appArmorProfile",
+    "fsGroup",
+    "fsGroupChangePolicy",
+    "runAsGroup",
+    "runAsNonRoot",
+    "runAsUser",
+    "seLinuxChangePolicy",
+    "seLinuxOptions",
+    "seccompProfile",
+    "supplementalGroups",
+    "supplementalGroupsPolicy",
+    "sysctls",
+    "windowsOptions",
 ];
 const CONTAINER: &[&str] = &[
-    "args", "command", "env", "envFrom", "image", "imagePullPolicy", "lifecycle", "livenessProbe", "name", "ports",
-    "readinessProbe", "resizePolicy", "resources", "restartPolicy", "securityContext", "startupProbe", "stdin",
-    "stdinOnce", "terminationMessagePath", "terminationMessagePolicy", "tty", "volumeDevices", "volumeMounts",
+    "args",
+    "command",
+    "env",
+    "envFrom",
+    "image",
+    "imagePullPolicy",
+    "lifecycle",
+    "livenessProbe",
+    "name",
+    "ports",
+    "readinessProbe",
+    "resizePolicy",
+    "resources",
+    "restartPolicy",
+    "securityContext",
+    "startupProbe",
+    "stdin",
+    "stdinOnce",
+    "terminationMessagePath",
+    "terminationMessagePolicy",
+    "tty",
+    "volumeDevices",
+    "volumeMounts",
     "workingDir",
 ];
 const CONTAINER_PORT: &[&str] = &["containerPort", "hostIP", "hostPort", "name", "protocol"];
 const PROBE: &[&str] = &[
-    "exec", "failureThreshold", "grpc", "httpGet", "initialDelaySeconds", "periodSeconds", "successThreshold",
-    "tcpSocket", "terminationGracePeriodSeconds", "timeoutSeconds",
+    "exec",
+    "failureThreshold",
+    "grpc",
+    "httpGet",
+    "initialDelaySeconds",
+    "periodSeconds",
+    "successThreshold",
+    "tcpSocket",
+    "terminationGracePeriodSeconds",
+    "timeoutSeconds",
 ];
 const HTTP_GET: &[&str] = &["host", "httpHeaders", "path", "port", "scheme"];
 const SECURITY_CONTEXT: &[&str] = &[
-    "allowPrivilegeEscalation", "appArmorProfile", "capabilities", "privileged", "procMount",
-    "readOnlyRootFilesystem", "runAsGroup", "runAsNonRoot", "runAsUser", "seLinuxOptions", "seccompProfile",
+    "allowPrivilegeEscalation",
+    "appArmorProfile",
+    "capabilities",
+    "privileged",
+    "procMount",
+    "readOnlyRootFilesystem",
+    "runAsGroup",
+    "runAsNonRoot",
+    "runAsUser",
+    "seLinuxOptions",
+    "seccompProfile",
     "windowsOptions",
 ];
 const RESOURCES: &[&str] = &["claims", "limits", "requests"];
 const VOLUME_MOUNT: &[&str] = &["mountPath", "mountPropagation", "name", "readOnly", "recursiveReadOnly", "subPath", "subPathExpr"];
 const SERVICE_SPEC: &[&str] = &[
-    "allocateLoadBalancerNodePorts", "clusterIP", "clusterIPs", "externalIPs", "externalName",
-    "externalTrafficPolicy", "healthCheckNodePort", "internalTrafficPolicy", "ipFamilies", "ipFamilyPolicy",
-    "loadBalancerClass", "loadBalancerIP", "loadBalancerSourceRanges", "ports", "publishNotReadyAddresses",
-    "selector", "sessionAffinity", "sessionAffinityConfig", "trafficDistribution", "type",
+    "allocateLoadBalancerNodePorts",
+    "clusterIP",
+    "clusterIPs",
+    "externalIPs",
+    "externalName",
+    "externalTrafficPolicy",
+    "healthCheckNodePort",
+    "internalTrafficPolicy",
+    "ipFamilies",
+    "ipFamilyPolicy",
+    "loadBalancerClass",
+    "loadBalancerIP",
+    "loadBalancerSourceRanges",
+    "ports",
+    "publishNotReadyAddresses",
+    "selector",
+    "sessionAffinity",
+    "sessionAffinityConfig",
+    "trafficDistribution",
+    "type",
 ];
 const SERVICE_PORT: &[&str] = &["appProtocol", "name", "nodePort", "port", "protocol", "targetPort"];
 
@@ -644,12 +728,9 @@ fn configmap_file<'a>(configmap: &'a Yaml, key: &str) -> Option<&'a str> {
 
 /// A Kubernetes quantity of bytes (`2Gi`, `512Mi`, `1G`).
 fn bytes(quantity: &str) -> u64 {
-    let mut units = [("Ki", 1u64 << 10), ("Mi", 1 << 20), ("Gi", 1 << 30), ("Ti", 1 << 40)]
-        .into_iter()
-        .chain([("k", 1000), ("M", 1_000_000), ("G", 1_000_000_000)]);
-    let (number, unit) = units
-        .find_map(|(suffix, unit)| quantity.strip_suffix(suffix).map(|n| (n, unit)))
-        .unwrap_or((quantity, 1));
+    let mut units =
+        [("Ki", 1u64 << 10), ("Mi", 1 << 20), ("Gi", 1 << 30), ("Ti", 1 << 40)].into_iter().chain([("k", 1000), ("M", 1_000_000), ("G", 1_000_000_000)]);
+    let (number, unit) = units.find_map(|(suffix, unit)| quantity.strip_suffix(suffix).map(|n| (n, unit))).unwrap_or((quantity, 1));
     number.parse::<u64>().unwrap_or_else(|_| panic!("quantity {quantity}")) * unit
 }
 
@@ -792,10 +873,7 @@ fn the_kubernetes_manifests_are_well_formed_and_match_the_image_and_config() {
             let items = source.get("configMap").or(source.get("secret")).map(|s| seq_at(s, "items"));
             items.is_some_and(|items| items.iter().any(|item| str_at(item, "path") == file))
         };
-        let source = seq_at(volume, "projected.sources")
-            .iter()
-            .find(provides)
-            .unwrap_or_else(|| panic!("no projected source provides {}", path.display()));
+        let source = seq_at(volume, "projected.sources").iter().find(provides).unwrap_or_else(|| panic!("no projected source provides {}", path.display()));
         if let Some(map) = source.get("configMap") {
             assert_eq!(str_at(map, "name"), str_at(configmap, "metadata.name"));
         } else {

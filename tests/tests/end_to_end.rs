@@ -1,7 +1,6 @@
 //! End-to-end tests: the real `braid` binary against a real node serving gRPC
 //! on loopback over a real RocksDB directory.
 
-
 use std::process::Command;
 
 use braid_tests::*;
@@ -99,10 +98,9 @@ fn pseudonymised_output_holds_no_raw_identifier() {
         let output = std::fs::read(prepared.dir.path().join(format!("{agency}.bpx"))).expect("output");
         let mut reader = csv::Reader::from_path(prepared.dir.path().join(format!("synth/{agency}.csv"))).expect("extract");
         let header = reader.headers().expect("header").clone();
-        let mapping = braid_pseudonym::Mapping::parse(
-            &std::fs::read_to_string(prepared.dir.path().join(format!("synth/{agency}.mapping.toml"))).expect("mapping"),
-        )
-        .expect("parse mapping");
+        let mapping =
+            braid_pseudonym::Mapping::parse(&std::fs::read_to_string(prepared.dir.path().join(format!("synth/{agency}.mapping.toml"))).expect("mapping"))
+                .expect("parse mapping");
         let identity = &mapping.identity;
         let columns: Vec<usize> = [&identity.forename, &identity.surname, &identity.date_of_birth, &identity.postcode, &identity.nhs_number]
             .into_iter()
@@ -158,11 +156,16 @@ async fn resending_an_upload_is_idempotent_and_a_wrong_epoch_is_refused() {
     let refused = blocking(move || {
         ok(&braid(&["keys", "init", "--epoch", "2", "--out", &format!("{p}/keys2")]));
         ok(&braid(&[
-            "agency", "pseudonymise",
-            "--mapping", &format!("{p}/synth/POL-NORTH.mapping.toml"),
-            "--secret", &format!("{p}/keys2/scheme.secret"),
-            "--input", &format!("{p}/synth/POL-NORTH.csv"),
-            "--out", &format!("{p}/POL-epoch2.bpx"),
+            "agency",
+            "pseudonymise",
+            "--mapping",
+            &format!("{p}/synth/POL-NORTH.mapping.toml"),
+            "--secret",
+            &format!("{p}/keys2/scheme.secret"),
+            "--input",
+            &format!("{p}/synth/POL-NORTH.csv"),
+            "--out",
+            &format!("{p}/POL-epoch2.bpx"),
         ]));
         failed(&upload(&format!("{p}/keys"), &url_for, "POL-NORTH", &format!("{p}/POL-epoch2.bpx")))
     })
@@ -178,11 +181,11 @@ fn an_unreachable_node_gets_a_clear_error() {
     let prepared = prepare(30);
     // Bind and release a port so nothing listens there.
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
-    let stderr = failed(&braid_as(&prepared.path("keys"), "csc-north", &[
-        "agency", "upload", "--retries", "1",
-        "--node", &format!("https://127.0.0.1:{port}"),
-        &prepared.path("CSC-NORTH.bpx"),
-    ]));
+    let stderr = failed(&braid_as(
+        &prepared.path("keys"),
+        "csc-north",
+        &["agency", "upload", "--retries", "1", "--node", &format!("https://127.0.0.1:{port}"), &prepared.path("CSC-NORTH.bpx")],
+    ));
     assert!(stderr.contains("cannot reach the node"), "{stderr}");
     assert!(stderr.contains("gave up after 2 attempts"), "{stderr}");
 }
@@ -243,7 +246,8 @@ fn bad_rows_are_named_and_skipped_and_good_rows_kept() {
     let good = lines.len() - 1;
     // Line 2: unknown role label; line 3: impossible date of birth; line 4:
     // a malformed row; line 5: an unknown template category label.
-    lines[1] = lines[1].replacen(",Victim,", ",Bystander,", 1).replacen(",Alleged perpetrator,", ",Bystander,", 1).replacen(",Suspected victim,", ",Bystander,", 1);
+    lines[1] =
+        lines[1].replacen(",Victim,", ",Bystander,", 1).replacen(",Alleged perpetrator,", ",Bystander,", 1).replacen(",Suspected victim,", ",Bystander,", 1);
     let fields: Vec<String> = lines[2].split(',').map(str::to_owned).collect();
     lines[2] = fields.iter().enumerate().map(|(i, f)| if i == 7 { "31/02/2010".to_owned() } else { f.clone() }).collect::<Vec<_>>().join(",");
     lines[3] = "CSC-999999,P1,Victim".to_owned();
@@ -254,8 +258,16 @@ fn bad_rows_are_named_and_skipped_and_good_rows_kept() {
     lines[4] = fields.join(",");
     std::fs::write(path("bad.csv"), lines.join("\n") + "\n").expect("write");
     let output = braid(&[
-        "agency", "pseudonymise", "--mapping", &path("synth/CSC-NORTH.mapping.toml"), "--secret", &path("keys/scheme.secret"),
-        "--input", &path("bad.csv"), "--out", &path("bad.bpx"),
+        "agency",
+        "pseudonymise",
+        "--mapping",
+        &path("synth/CSC-NORTH.mapping.toml"),
+        "--secret",
+        &path("keys/scheme.secret"),
+        "--input",
+        &path("bad.csv"),
+        "--out",
+        &path("bad.bpx"),
     ]);
     let stdout = ok(&output);
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -272,8 +284,17 @@ fn bad_rows_are_named_and_skipped_and_good_rows_kept() {
 
     // Asked to, the tool writes nothing when any row is bad.
     let strict = failed(&braid(&[
-        "agency", "pseudonymise", "--fail-on-bad-rows", "--mapping", &path("synth/CSC-NORTH.mapping.toml"), "--secret", &path("keys/scheme.secret"),
-        "--input", &path("bad.csv"), "--out", &path("strict.bpx"),
+        "agency",
+        "pseudonymise",
+        "--fail-on-bad-rows",
+        "--mapping",
+        &path("synth/CSC-NORTH.mapping.toml"),
+        "--secret",
+        &path("keys/scheme.secret"),
+        "--input",
+        &path("bad.csv"),
+        "--out",
+        &path("strict.bpx"),
     ]));
     assert!(strict.contains("3 rows were rejected"), "{strict}");
     assert!(!dir.path().join("strict.bpx").exists());
@@ -281,8 +302,16 @@ fn bad_rows_are_named_and_skipped_and_good_rows_kept() {
     // A mapping naming a column the extract lacks stops before any row.
     std::fs::write(path("missing.toml"), mapping.replace("\"Last Name\"", "\"Family Name\"")).expect("write");
     let missing = failed(&braid(&[
-        "agency", "pseudonymise", "--mapping", &path("missing.toml"), "--secret", &path("keys/scheme.secret"),
-        "--input", &path("synth/CSC-NORTH.csv"), "--out", &path("missing.bpx"),
+        "agency",
+        "pseudonymise",
+        "--mapping",
+        &path("missing.toml"),
+        "--secret",
+        &path("keys/scheme.secret"),
+        "--input",
+        &path("synth/CSC-NORTH.csv"),
+        "--out",
+        &path("missing.bpx"),
     ]));
     assert!(missing.contains("the extract has no column `Family Name`, which the mapping names for surname"), "{missing}");
 }
@@ -303,17 +332,14 @@ async fn withdrawing_a_record_removes_it_and_recomputes_its_profile() {
         let line = reid.lines().nth(1).expect("a reid row");
         let fields: Vec<&str> = line.split(',').collect();
         let (record_ref, case_id) = (fields[1].to_owned(), fields[2].to_owned());
-        let out = ok(&braid_as(&format!("{p}/keys"), "csc-north", &[
-            "agency", "withdraw", "--node", &url_for, "--agency", "CSC-NORTH", "--case-id", &case_id,
-            "--reid", &format!("{p}/CSC-NORTH.reid.csv"),
-        ]));
+        let out = ok(&braid_as(
+            &format!("{p}/keys"),
+            "csc-north",
+            &["agency", "withdraw", "--node", &url_for, "--agency", "CSC-NORTH", "--case-id", &case_id, "--reid", &format!("{p}/CSC-NORTH.reid.csv")],
+        ));
         assert!(out.contains("1 records withdrawn, 0 not found (audit entry "), "{out}");
         ok(&braid_as(&format!("{p}/keys"), "admin", &["admin", "clusters", "--node", &url_for, "--out", &format!("{p}/after.csv")]));
-        (
-            std::fs::read_to_string(format!("{p}/before.csv")).expect("before"),
-            std::fs::read_to_string(format!("{p}/after.csv")).expect("after"),
-            record_ref,
-        )
+        (std::fs::read_to_string(format!("{p}/before.csv")).expect("before"), std::fs::read_to_string(format!("{p}/after.csv")).expect("after"), record_ref)
     })
     .await;
     assert!(before.contains(&withdrawn_ref));
@@ -337,8 +363,8 @@ async fn any_two_csvs_with_a_mapping_and_a_truth_column_can_be_linked_and_evalua
         truth.insert((row[0].to_owned(), row[1].to_owned(), row[2].to_owned()), row[4].to_owned());
     }
     for agency in ["CSC-NORTH", "POL-NORTH"] {
-        let mapping = braid_pseudonym::Mapping::parse(&std::fs::read_to_string(path(&format!("synth/{agency}.mapping.toml"))).expect("mapping"))
-            .expect("parse mapping");
+        let mapping =
+            braid_pseudonym::Mapping::parse(&std::fs::read_to_string(path(&format!("synth/{agency}.mapping.toml"))).expect("mapping")).expect("parse mapping");
         let mut reader = csv::Reader::from_path(path(&format!("synth/{agency}.csv"))).expect("extract");
         let header = reader.headers().expect("header").clone();
         let case = header.iter().position(|h| h == mapping.columns.record_ref).expect("case column");
@@ -356,12 +382,18 @@ async fn any_two_csvs_with_a_mapping_and_a_truth_column_can_be_linked_and_evalua
         }
         writer.flush().expect("flush");
         let out = ok(&braid(&[
-            "agency", "pseudonymise",
-            "--mapping", &path(&format!("synth/{agency}.mapping.toml")),
-            "--secret", &path("keys/scheme.secret"),
-            "--input", &path(&format!("{agency}.csv")),
-            "--out", &path(&format!("{agency}.bpx")),
-            "--truth-column", "true_id",
+            "agency",
+            "pseudonymise",
+            "--mapping",
+            &path(&format!("synth/{agency}.mapping.toml")),
+            "--secret",
+            &path("keys/scheme.secret"),
+            "--input",
+            &path(&format!("{agency}.csv")),
+            "--out",
+            &path(&format!("{agency}.bpx")),
+            "--truth-column",
+            "true_id",
         ]));
         assert!(out.contains("not uploaded"), "{out}");
         let uploaded = std::fs::read(path(&format!("{agency}.bpx"))).expect("bpx");
@@ -378,15 +410,32 @@ async fn any_two_csvs_with_a_mapping_and_a_truth_column_can_be_linked_and_evalua
         }
         ok(&braid_as(&path("keys"), "admin", &["admin", "clusters", "--node", &url, "--out", &path("clusters.csv")]));
         let table = ok(&braid(&[
-            "eval", "--clusters", &path("clusters.csv"),
-            "--truth", &path("CSC-NORTH.truth.csv"), "--truth", &path("POL-NORTH.truth.csv"),
-            "--reid", &path("CSC-NORTH.reid.csv"), "--reid", &path("POL-NORTH.reid.csv"),
+            "eval",
+            "--clusters",
+            &path("clusters.csv"),
+            "--truth",
+            &path("CSC-NORTH.truth.csv"),
+            "--truth",
+            &path("POL-NORTH.truth.csv"),
+            "--reid",
+            &path("CSC-NORTH.reid.csv"),
+            "--reid",
+            &path("POL-NORTH.reid.csv"),
         ]));
         assert!(table.contains("pairwise F1"), "{table}");
         let json = ok(&braid(&[
-            "eval", "--json", "--clusters", &path("clusters.csv"),
-            "--truth", &path("CSC-NORTH.truth.csv"), "--truth", &path("POL-NORTH.truth.csv"),
-            "--reid", &path("CSC-NORTH.reid.csv"), "--reid", &path("POL-NORTH.reid.csv"),
+            "eval",
+            "--json",
+            "--clusters",
+            &path("clusters.csv"),
+            "--truth",
+            &path("CSC-NORTH.truth.csv"),
+            "--truth",
+            &path("POL-NORTH.truth.csv"),
+            "--reid",
+            &path("CSC-NORTH.reid.csv"),
+            "--reid",
+            &path("POL-NORTH.reid.csv"),
         ]));
         serde_json::from_str::<serde_json::Value>(&json).expect("eval json")
     })
@@ -446,7 +495,6 @@ async fn concurrent_uploads_are_stored_once_and_the_profiles_survive_a_restart_u
     node.stop().await.expect("stop");
 }
 
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signals_on_default_synthetic_data_match_what_was_planted() {
     // `braid synth` with its defaults: 2,000 children, seed 42.
@@ -468,11 +516,16 @@ async fn signals_on_default_synthetic_data_match_what_was_planted() {
         ok(&braid(&["synth", "--out", &path("synth")]));
         for agency in AGENCIES {
             ok(&braid(&[
-                "agency", "pseudonymise",
-                "--mapping", &path(&format!("synth/{agency}.mapping.toml")),
-                "--secret", &path("keys/scheme.secret"),
-                "--input", &path(&format!("synth/{agency}.csv")),
-                "--out", &path(&format!("{agency}.bpx")),
+                "agency",
+                "pseudonymise",
+                "--mapping",
+                &path(&format!("synth/{agency}.mapping.toml")),
+                "--secret",
+                &path("keys/scheme.secret"),
+                "--input",
+                &path(&format!("synth/{agency}.csv")),
+                "--out",
+                &path(&format!("{agency}.bpx")),
             ]));
             ok(&upload(&path("keys"), &url, agency, &path(&format!("{agency}.bpx"))));
         }
@@ -556,7 +609,11 @@ async fn panels_see_their_partnership_only_and_never_a_pseudonym() {
         assert!(refused.contains("not in the partnership"), "{refused}");
         let outside = failed(&panel_as(&path("keys"), "panel-statutory", "signals", &url, "north", &[]));
         assert!(outside.contains("a panel of statutory may query only its own partnership, not north"), "{outside}");
-        let no_purpose = failed(&braid_as(&path("keys"), "panel-north", &["panel", "signals", "--node", &url, "--partnership", "north", "--purpose", " ", "--case-ref", "T-1"]));
+        let no_purpose = failed(&braid_as(
+            &path("keys"),
+            "panel-north",
+            &["panel", "signals", "--node", &url, "--partnership", "north", "--purpose", " ", "--case-ref", "T-1"],
+        ));
         assert!(no_purpose.contains("must state its purpose"), "{no_purpose}");
 
         // Signals by kind and date, newest first; statutory sees fewer.
@@ -581,13 +638,8 @@ async fn panels_see_their_partnership_only_and_never_a_pseudonym() {
         let counts = json(&ok(&panel(&path("keys"), "signal-counts", &url, "north", &["--period", "year", "--json"])));
         for row in counts["rows"].as_array().expect("rows") {
             let kind = row["kind"].as_str().expect("kind");
-            let listed: std::collections::HashSet<&str> = all["signals"]
-                .as_array()
-                .expect("signals")
-                .iter()
-                .filter(|s| s["kind"] == kind)
-                .map(|s| s["profile_id"].as_str().expect("id"))
-                .collect();
+            let listed: std::collections::HashSet<&str> =
+                all["signals"].as_array().expect("signals").iter().filter(|s| s["kind"] == kind).map(|s| s["profile_id"].as_str().expect("id")).collect();
             let total = row["total"].as_str().expect("total");
             match listed.len() {
                 0 => assert_eq!(total, "0", "{row}"),
@@ -602,7 +654,8 @@ async fn panels_see_their_partnership_only_and_never_a_pseudonym() {
         let bad_kind = failed(&panel(&path("keys"), "signals", &url, "north", &["--kind", "nonsense"]));
         assert!(bad_kind.contains("unknown signal kind"), "{bad_kind}");
         // A resolved concern is shown as resolved, never as a current label.
-        let resolved = all["signals"].as_array().expect("signals").iter().find(|s| s["status"] == "resolved" && s["kind"] != "network").expect("a resolved signal");
+        let resolved =
+            all["signals"].as_array().expect("signals").iter().find(|s| s["status"] == "resolved" && s["kind"] != "network").expect("a resolved signal");
         let subject = resolved["profile_id"].as_str().expect("id");
         let person = json(&ok(&panel(&path("keys"), "profile", &url, "north", &["--profile", subject, "--json"])));
         let evidence: Vec<&str> = resolved["records"].as_array().expect("records").iter().map(|r| r["record_ref"].as_str().expect("ref")).collect();
@@ -631,8 +684,14 @@ async fn panels_see_their_partnership_only_and_never_a_pseudonym() {
 
         // An aggregate report: distinct people, no small count shown.
         let report = json(&ok(&panel(&path("keys"), "report", &url, "north", &["--by", "victim.sex", "--by", "case_type", "--json"])));
-        let cells: Vec<&str> = report["cells"].as_array().expect("cells").iter().flat_map(|r| r.as_array().expect("row").iter().map(|c| c.as_str().expect("cell"))).collect();
-        let totals = report["row_totals"].as_array().expect("totals").iter().chain(report["column_totals"].as_array().expect("totals")).map(|c| c.as_str().expect("cell"));
+        let cells: Vec<&str> =
+            report["cells"].as_array().expect("cells").iter().flat_map(|r| r.as_array().expect("row").iter().map(|c| c.as_str().expect("cell"))).collect();
+        let totals = report["row_totals"]
+            .as_array()
+            .expect("totals")
+            .iter()
+            .chain(report["column_totals"].as_array().expect("totals"))
+            .map(|c| c.as_str().expect("cell"));
         for cell in cells.iter().copied().chain(totals) {
             if let Ok(n) = cell.parse::<u64>() {
                 assert!(n == 0 || n >= 5, "a small count is shown: {report}");
@@ -660,7 +719,13 @@ async fn panels_see_their_partnership_only_and_never_a_pseudonym() {
         let years: Vec<&str> = yearly["row_labels"].as_array().expect("labels").iter().map(|l| l.as_str().expect("label")).collect();
         assert!(years.len() >= 2 && years.windows(2).all(|w| w[1].parse::<i32>().expect("year") == w[0].parse::<i32>().expect("year") + 1), "{years:?}");
         assert_eq!(yearly["total"], report["total"], "each person once, under the year of their first case");
-        let window = json(&ok(&panel(&path("keys"), "report", &url, "north", &["--by", "period:quarter", "--by", "victim.sex", "--since", &format!("{}-01-01", years[1]), "--until", &format!("{}-12-31", years[1]), "--json"])));
+        let window = json(&ok(&panel(
+            &path("keys"),
+            "report",
+            &url,
+            "north",
+            &["--by", "period:quarter", "--by", "victim.sex", "--since", &format!("{}-01-01", years[1]), "--until", &format!("{}-12-31", years[1]), "--json"],
+        )));
         let quarters: Vec<&str> = window["row_labels"].as_array().expect("labels").iter().map(|l| l.as_str().expect("label")).collect();
         assert!(!quarters.is_empty() && quarters.iter().all(|q| q.starts_with(years[1]) && q.contains(" Q")), "{quarters:?}");
         let in_window: u64 = window["total"].as_str().expect("total").parse().expect("shown");
@@ -744,7 +809,11 @@ async fn signals_follow_withdrawals_and_survive_a_restart() {
             .clone();
         let record = signal["records"][1].clone();
         let (agency, record_ref) = (record["agency"].as_str().expect("agency"), record["record_ref"].as_str().expect("ref"));
-        ok(&braid_as(&format!("{p}/keys"), &agency.to_lowercase(), &["agency", "withdraw", "--node", &url_for, "--agency", agency, "--record-ref", record_ref]));
+        ok(&braid_as(
+            &format!("{p}/keys"),
+            &agency.to_lowercase(),
+            &["agency", "withdraw", "--node", &url_for, "--agency", agency, "--record-ref", record_ref],
+        ));
         let after = json(&ok(&panel(&format!("{p}/keys"), "signals", &url_for, "north", &["--limit", "100000", "--json"])));
         (before, record_ref.to_owned(), signal["profile_id"].as_str().expect("id").to_owned(), after)
     })
@@ -754,12 +823,8 @@ async fn signals_follow_withdrawals_and_survive_a_restart() {
     assert!(!mentions(&after), "no signal rests on a withdrawn record");
     // One victim record is left: no re-victimisation unless it is itself
     // recorded as a re-referral.
-    let still: Vec<&serde_json::Value> = after["signals"]
-        .as_array()
-        .expect("signals")
-        .iter()
-        .filter(|s| s["kind"] == "revictimisation" && s["profile_id"] == subject.as_str())
-        .collect();
+    let still: Vec<&serde_json::Value> =
+        after["signals"].as_array().expect("signals").iter().filter(|s| s["kind"] == "revictimisation" && s["profile_id"] == subject.as_str()).collect();
     assert!(still.iter().all(|s| s["detail"] == "re-referral"), "{still:?}");
     // Signals are derived from RocksDB: a restarted node lists the same.
     node.stop().await.expect("stop");
@@ -878,12 +943,8 @@ async fn a_partnership_sees_signals_and_networks_from_its_own_records_only() {
                     assert_eq!(node["outside"], false, "{partnership}: {node}");
                     let id = node["id"].as_str().expect("id");
                     let person = json(&ok(&panel(&keys, "profile", &url, partnership, &["--profile", id, "--json"])));
-                    let seen: Vec<String> = person["profiles"][0]["records"]
-                        .as_array()
-                        .expect("records")
-                        .iter()
-                        .map(|r| r["role"].as_str().expect("role").to_owned())
-                        .collect();
+                    let seen: Vec<String> =
+                        person["profiles"][0]["records"].as_array().expect("records").iter().map(|r| r["role"].as_str().expect("role").to_owned()).collect();
                     if person["profiles"][0]["outside"].as_object().is_some_and(|o| !o.is_empty()) {
                         shared_children += 1;
                     }

@@ -184,14 +184,7 @@ async fn an_open_upload_stream_loses_its_rights_when_the_policy_revokes_them() {
     let (sender, receiver) = tokio::sync::mpsc::channel(4);
     let mut acks = client.upload(tokio_stream::wrappers::ReceiverStream::new(receiver)).await.expect("upload").into_inner();
     let half = records.len() / 2;
-    sender
-        .send(v1::UploadBatch {
-            header: Some(header),
-            sequence: 0,
-            records: records[..half].to_vec(),
-        })
-        .await
-        .expect("send");
+    sender.send(v1::UploadBatch { header: Some(header), sequence: 0, records: records[..half].to_vec() }).await.expect("send");
     let first = acks.message().await.expect("first ack").expect("an ack");
     assert_eq!(first.accepted as usize, half);
 
@@ -201,14 +194,7 @@ async fn an_open_upload_stream_loses_its_rights_when_the_policy_revokes_them() {
     let without: String = policy.lines().filter(|line| !line.contains("csc-north")).map(|line| format!("{line}\n")).collect();
     std::fs::write(&policy_path, without).expect("write policy");
     node.reload_policy().expect("reload");
-    sender
-        .send(v1::UploadBatch {
-            header: None,
-            sequence: 1,
-            records: records[half..].to_vec(),
-        })
-        .await
-        .expect("send");
+    sender.send(v1::UploadBatch { header: None, sequence: 1, records: records[half..].to_vec() }).await.expect("send");
     let second = acks.message().await.expect_err("refused after the revocation");
     assert_eq!(second.code(), tonic::Code::PermissionDenied, "{second:?}");
     let stats = stats(&keys, &url);
@@ -233,8 +219,16 @@ async fn every_request_field_is_bounded_and_refusals_cannot_flood_the_audit_log(
     let long_case = "c".repeat(101);
     let (k, u) = (keys.clone(), url.clone());
     let (purpose, case) = blocking(move || {
-        let purpose = failed(&braid_as(&k, "panel-north", &["panel", "signals", "--node", &u, "--partnership", "north", "--purpose", &long_purpose, "--case-ref", "R-1"]));
-        let case = failed(&braid_as(&k, "panel-north", &["panel", "signals", "--node", &u, "--partnership", "north", "--purpose", "review", "--case-ref", &long_case]));
+        let purpose = failed(&braid_as(
+            &k,
+            "panel-north",
+            &["panel", "signals", "--node", &u, "--partnership", "north", "--purpose", &long_purpose, "--case-ref", "R-1"],
+        ));
+        let case = failed(&braid_as(
+            &k,
+            "panel-north",
+            &["panel", "signals", "--node", &u, "--partnership", "north", "--purpose", "review", "--case-ref", &long_case],
+        ));
         (purpose, case)
     })
     .await;
@@ -246,11 +240,7 @@ async fn every_request_field_is_bounded_and_refusals_cannot_flood_the_audit_log(
     // A panel request larger than any real one is refused before decoding.
     let panel_channel = mtls_channel(&keys, "panel-north", &url).await.expect("connect");
     let huge = v1::SignalsRequest {
-        context: Some(v1::PanelContext {
-            partnership: "north".to_owned(),
-            purpose: "x".repeat(400 * 1024),
-            case_reference: "R-1".to_owned(),
-        }),
+        context: Some(v1::PanelContext { partnership: "north".to_owned(), purpose: "x".repeat(400 * 1024), case_reference: "R-1".to_owned() }),
         ..Default::default()
     };
     let status = v1::panel_service_client::PanelServiceClient::new(panel_channel).signals(huge).await.expect_err("too large");
@@ -258,17 +248,11 @@ async fn every_request_field_is_bounded_and_refusals_cannot_flood_the_audit_log(
 
     // Withdrawals: at most 10,000 refs, each 1 to 128 characters.
     let mut ingest = v1::ingest_service_client::IngestServiceClient::new(mtls_channel(&keys, "csc-north", &url).await.expect("connect"));
-    let many = v1::WithdrawRequest {
-        agency: "CSC-NORTH".to_owned(),
-        record_refs: (0..10_001).map(|i| format!("r{i}")).collect(),
-    };
+    let many = v1::WithdrawRequest { agency: "CSC-NORTH".to_owned(), record_refs: (0..10_001).map(|i| format!("r{i}")).collect() };
     let status = ingest.withdraw(many).await.expect_err("too many refs");
     assert_eq!(status.code(), tonic::Code::InvalidArgument);
     assert!(status.message().contains("at most 10000 record refs"), "{}", status.message());
-    let long = v1::WithdrawRequest {
-        agency: "CSC-NORTH".to_owned(),
-        record_refs: vec!["ok".to_owned(), "r".repeat(129)],
-    };
+    let long = v1::WithdrawRequest { agency: "CSC-NORTH".to_owned(), record_refs: vec!["ok".to_owned(), "r".repeat(129)] };
     let status = ingest.withdraw(long).await.expect_err("a long ref");
     assert!(status.message().contains("record_refs[1] must be 1 to 128 characters"), "{}", status.message());
 
@@ -278,11 +262,8 @@ async fn every_request_field_is_bounded_and_refusals_cannot_flood_the_audit_log(
     let mut text = records[0].clone();
     text.record_ref = "long-text".to_owned();
     text.source_row = 900_001;
-    let victim = text
-        .involvements
-        .iter_mut()
-        .find(|i| matches!(v1::Role::try_from(i.role), Ok(v1::Role::KnownVictim | v1::Role::SuspectedVictim)))
-        .expect("a victim");
+    let victim =
+        text.involvements.iter_mut().find(|i| matches!(v1::Role::try_from(i.role), Ok(v1::Role::KnownVictim | v1::Role::SuspectedVictim))).expect("a victim");
     victim.fields.retain(|f| f.field_id != "victim.country_of_birth");
     victim.fields.push(v1::TemplateValue {
         field_id: "victim.country_of_birth".to_owned(),
@@ -292,11 +273,7 @@ async fn every_request_field_is_bounded_and_refusals_cannot_flood_the_audit_log(
     let mut forged = records[0].clone();
     forged.record_ref = "forged-id".to_owned();
     forged.source_row = 900_002;
-    forged.fields.push(v1::TemplateValue {
-        field_id: "z".repeat(100_000),
-        write_in: String::new(),
-        value: Some(v1::template_value::Value::NotKnown(true)),
-    });
+    forged.fields.push(v1::TemplateValue { field_id: "z".repeat(100_000), write_in: String::new(), value: Some(v1::template_value::Value::NotKnown(true)) });
     let outcome = upload_batch(&keys, &url, header, vec![text, forged]).await;
     let reasons: Vec<String> = outcome
         .iter()
@@ -333,11 +310,7 @@ async fn upload_batch(keys: &str, url: &str, header: v1::UploadHeader, records: 
     let mut client = v1::ingest_service_client::IngestServiceClient::new(mtls_channel(keys, "csc-north", url).await.expect("connect"));
     let mut header = header;
     header.submission_id = "bounds-test".to_owned();
-    let batch = v1::UploadBatch {
-        header: Some(header),
-        sequence: 0,
-        records,
-    };
+    let batch = v1::UploadBatch { header: Some(header), sequence: 0, records };
     let mut acks = client.upload(tokio_stream::iter(vec![batch])).await.expect("upload").into_inner();
     acks.message().await.expect("ack").expect("an ack").rejections
 }
@@ -385,14 +358,7 @@ async fn the_node_takes_agency_types_from_its_config_and_bounds_open_uploads() {
     let mut acks = client.upload(tokio_stream::wrappers::ReceiverStream::new(receiver)).await.expect("upload").into_inner();
     let mut claimed = header.clone();
     claimed.agency_type = "children_services".to_owned();
-    sender
-        .send(v1::UploadBatch {
-            header: Some(claimed),
-            sequence: 0,
-            records: records.clone(),
-        })
-        .await
-        .expect("send");
+    sender.send(v1::UploadBatch { header: Some(claimed), sequence: 0, records: records.clone() }).await.expect("send");
     acks.message().await.expect("ack").expect("an ack");
     let (k, u, p) = (keys.clone(), url.clone(), prepared.path(""));
     let second = blocking(move || failed(&upload(&k, &u, "POL-NORTH", &format!("{p}/POL-NORTH.bpx")))).await;
@@ -432,10 +398,7 @@ async fn the_node_takes_agency_types_from_its_config_and_bounds_open_uploads() {
 /// A plain HTTP/1.1 GET: (status, body).
 async fn http_get(address: std::net::SocketAddr, path: &str) -> (u16, String) {
     let mut stream = tokio::net::TcpStream::connect(address).await.expect("connect");
-    stream
-        .write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes())
-        .await
-        .expect("write");
+    stream.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes()).await.expect("write");
     let mut response = Vec::new();
     stream.read_to_end(&mut response).await.expect("read");
     let text = String::from_utf8_lossy(&response).into_owned();
@@ -516,7 +479,10 @@ async fn probes_and_prometheus_get_health_and_metrics_without_a_certificate_and_
 
 /// Lists the services through gRPC server reflection as `principal`.
 async fn reflected_services(keys: &str, principal: &str, url: &str) -> Result<Vec<String>, tonic::Status> {
-    use tonic_reflection::pb::v1::{server_reflection_client::ServerReflectionClient, server_reflection_request::MessageRequest, server_reflection_response::MessageResponse, ServerReflectionRequest};
+    use tonic_reflection::pb::v1::{
+        server_reflection_client::ServerReflectionClient, server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+        ServerReflectionRequest,
+    };
     let channel = mtls_channel(keys, principal, url).await.expect("connect");
     let request = ServerReflectionRequest { host: String::new(), message_request: Some(MessageRequest::ListServices(String::new())) };
     let mut replies = ServerReflectionClient::new(channel).server_reflection_info(tokio_stream::iter([request])).await?.into_inner();

@@ -70,10 +70,8 @@ fn encodings(dir: &Path, name: &str) -> BTreeMap<String, Vec<u8>> {
     let mut case_of = BTreeMap::new();
     let mut lines = reid.lines();
     let header: Vec<&str> = lines.next().expect("header").split(',').collect();
-    let (ref_at, case_at) = (
-        header.iter().position(|h| *h == "record_ref").expect("record_ref column"),
-        header.iter().position(|h| *h == "case_id").expect("case_id column"),
-    );
+    let (ref_at, case_at) =
+        (header.iter().position(|h| *h == "record_ref").expect("record_ref column"), header.iter().position(|h| *h == "case_id").expect("case_id column"));
     for line in lines {
         let cells: Vec<&str> = line.split(',').collect();
         case_of.insert(cells[ref_at].to_owned(), cells[case_at].to_owned());

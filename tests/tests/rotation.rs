@@ -76,12 +76,7 @@ fn found_on_disk(dir: &Path, needles: &[Vec<u8>]) -> usize {
 /// A sample of the Bloom encodings in a pseudonymised file.
 fn encodings(path: &str) -> Vec<Vec<u8>> {
     let (_, records) = read_extract(Path::new(path));
-    records
-        .iter()
-        .filter_map(|record| record.involvements[0].pseudonyms.as_ref().map(|p| p.bloom.clone()))
-        .filter(|bloom| !bloom.is_empty())
-        .take(20)
-        .collect()
+    records.iter().filter_map(|record| record.involvements[0].pseudonyms.as_ref().map(|p| p.bloom.clone())).filter(|bloom| !bloom.is_empty()).take(20).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -97,11 +92,16 @@ async fn four_agencies_move_to_a_new_key_epoch_without_a_gap_in_linkage() {
         let path = path.clone();
         move |agency: &str, secret: &str, bridge: Option<&str>, out: &str| {
             let mut args = vec![
-                "agency".to_owned(), "pseudonymise".into(),
-                "--mapping".into(), path(&format!("synth/{agency}.mapping.toml")),
-                "--secret".into(), path(secret),
-                "--input".into(), path(&format!("synth/{agency}.csv")),
-                "--out".into(), path(out),
+                "agency".to_owned(),
+                "pseudonymise".into(),
+                "--mapping".into(),
+                path(&format!("synth/{agency}.mapping.toml")),
+                "--secret".into(),
+                path(secret),
+                "--input".into(),
+                path(&format!("synth/{agency}.csv")),
+                "--out".into(),
+                path(out),
             ];
             if let Some(bridge) = bridge {
                 args.extend(["--bridge-secret".to_owned(), path(bridge)]);
@@ -122,7 +122,8 @@ async fn four_agencies_move_to_a_new_key_epoch_without_a_gap_in_linkage() {
         move || json(&ok(&braid_as(&keys, "admin", &["admin", "epochs", "--node", &url, "--json"])))
     };
     let moved = |answer: &serde_json::Value, agency: &str| -> (u64, u64) {
-        let row = answer["agencies"].as_array().expect("agencies").iter().find(|a| a["agency"] == agency).cloned().unwrap_or_else(|| panic!("no {agency}: {answer}"));
+        let row =
+            answer["agencies"].as_array().expect("agencies").iter().find(|a| a["agency"] == agency).cloned().unwrap_or_else(|| panic!("no {agency}: {answer}"));
         (row["moved"].as_u64().expect("moved"), row["records"].as_u64().expect("records"))
     };
     let reids = |files: &[(&str, &str)]| -> Vec<String> { files.iter().map(|(agency, suffix)| path(&format!("{agency}{suffix}.reid.csv"))).collect() };
@@ -140,11 +141,16 @@ async fn four_agencies_move_to_a_new_key_epoch_without_a_gap_in_linkage() {
         let fingerprint = next.split("fingerprint ").nth(1).and_then(|rest| rest.split(')').next()).expect("the new fingerprint").to_owned();
         // Before the rotation is opened, the new epoch is refused.
         ok(&braid(&[
-            "agency", "pseudonymise",
-            "--mapping", &pth("synth/CSC-NORTH.mapping.toml"),
-            "--secret", &pth("keys/scheme-2.secret"),
-            "--input", &pth("synth/CSC-NORTH.csv"),
-            "--out", &pth("early.bpx"),
+            "agency",
+            "pseudonymise",
+            "--mapping",
+            &pth("synth/CSC-NORTH.mapping.toml"),
+            "--secret",
+            &pth("keys/scheme-2.secret"),
+            "--input",
+            &pth("synth/CSC-NORTH.csv"),
+            "--out",
+            &pth("early.bpx"),
         ]));
         let refused_early = failed(&upload(&k, &u, "CSC-NORTH", &pth("early.bpx")));
         (before, stats_before, epochs_before, fingerprint, refused_early)

@@ -32,13 +32,7 @@ async fn uploaded(children: usize) -> Running {
         }
     })
     .await;
-    Running {
-        prepared,
-        keys,
-        node,
-        url,
-        data,
-    }
+    Running { prepared, keys, node, url, data }
 }
 
 /// The whole audit log as the auditor lists it.
@@ -111,7 +105,10 @@ async fn every_refusal_is_a_clear_permission_denied_and_is_audited() {
         // Wrong roles.
         refused(braid_as(&k, "auditor", &["admin", "stats", "--node", &u]), "the role auditor may not make administrative calls");
         refused(braid_as(&k, "admin", &["audit", "log", "--node", &u]), "the role admin may not read the audit log");
-        refused(braid_as(&k, "panel-north", &["admin", "clusters", "--node", &u, "--out", &format!("{p}/c.csv")]), "the role panel:north may not make administrative calls");
+        refused(
+            braid_as(&k, "panel-north", &["admin", "clusters", "--node", &u, "--out", &format!("{p}/c.csv")]),
+            "the role panel:north may not make administrative calls",
+        );
         refused(panel_as(&k, "csc-north", "signals", &u, "north", &[]), "the role agency:CSC-NORTH may not make panel queries");
         refused(panel_as(&k, "auditor", "signals", &u, "north", &[]), "the role auditor may not make panel queries");
         refused(braid_as(&k, "panel-north", &["agency", "upload", "--node", &u, &format!("{p}/CSC-NORTH.bpx")]), "the role panel:north may not upload records");
@@ -119,8 +116,14 @@ async fn every_refusal_is_a_clear_permission_denied_and_is_audited() {
         refused(upload(&k, &u, "VOL-NORTH", &format!("{p}/VOL-NORTH.bpx")), "not in the node's policy");
         // A panel outside its partnership, or without purpose or case ref.
         refused(panel_as(&k, "panel-statutory", "signals", &u, "north", &[]), "a panel of statutory may query only its own partnership, not north");
-        refused(braid_as(&k, "panel-north", &["panel", "signals", "--node", &u, "--partnership", "north", "--purpose", " ", "--case-ref", "R-1"]), "must state its purpose");
-        refused(braid_as(&k, "panel-north", &["panel", "signals", "--node", &u, "--partnership", "north", "--purpose", "review", "--case-ref", ""]), "case or meeting reference");
+        refused(
+            braid_as(&k, "panel-north", &["panel", "signals", "--node", &u, "--partnership", "north", "--purpose", " ", "--case-ref", "R-1"]),
+            "must state its purpose",
+        );
+        refused(
+            braid_as(&k, "panel-north", &["panel", "signals", "--node", &u, "--partnership", "north", "--purpose", "review", "--case-ref", ""]),
+            "case or meeting reference",
+        );
         // What is allowed still works.
         ok(&panel(&k, "signals", &u, "north", &[]));
         ok(&braid_as(&k, "admin", &["admin", "stats", "--node", &u]));
@@ -138,7 +141,9 @@ async fn every_refusal_is_a_clear_permission_denied_and_is_audited() {
     for reason in &refusals {
         assert!(denied.iter().any(|e| e["outcome"].as_str().expect("outcome").contains(reason.as_str())), "{reason} is audited");
     }
-    assert!(!entries.iter().any(|e| e["principal"] == "csc-north" && e["outcome"].as_str().is_some_and(|o| o.starts_with("ok")) && e["touched"].to_string().contains("POL")));
+    assert!(!entries
+        .iter()
+        .any(|e| e["principal"] == "csc-north" && e["outcome"].as_str().is_some_and(|o| o.starts_with("ok")) && e["touched"].to_string().contains("POL")));
 
     // Revoking a principal takes effect on the next call once the policy
     // is reloaded (braid-node does this on SIGHUP); a broken policy file
@@ -339,12 +344,7 @@ async fn editing_deleting_reordering_or_inserting_an_entry_in_rocksdb_is_named()
                     put(db, index + 1, bytes);
                 }
                 let mut log = Log::resume(entries[..5].iter().map(|(_, bytes)| braid_audit::leaf_of(&Entry::decode(bytes.as_slice()).expect("entry"))));
-                let forged = Entry {
-                    principal: "panel-north".to_owned(),
-                    action: "panel.signals".to_owned(),
-                    outcome: "ok".to_owned(),
-                    ..Entry::default()
-                };
+                let forged = Entry { principal: "panel-north".to_owned(), action: "panel.signals".to_owned(), outcome: "ok".to_owned(), ..Entry::default() };
                 let (_, bytes, _) = log.append(forged);
                 put(db, 5, &bytes);
             }),
@@ -396,7 +396,8 @@ async fn a_node_that_rewrites_history_fails_against_a_checkpoint_saved_earlier()
         }
         for size in sizes {
             let size = u64::from_be_bytes(size.as_slice().try_into().expect("size"));
-            let leaves: Vec<_> = stored_entries(&db)[..size as usize].iter().map(|(_, b)| braid_audit::leaf_of(&Entry::decode(b.as_slice()).expect("entry"))).collect();
+            let leaves: Vec<_> =
+                stored_entries(&db)[..size as usize].iter().map(|(_, b)| braid_audit::leaf_of(&Entry::decode(b.as_slice()).expect("entry"))).collect();
             let resigned = signer.checkpoint(size, braid_audit::merkle::root(&leaves), 1);
             db.put_cf(checkpoints, size.to_be_bytes(), resigned.to_text()).expect("re-sign");
         }
@@ -430,7 +431,11 @@ async fn a_pinned_verifier_key_refuses_a_rekeyed_store_and_the_log_listing_escap
         let broken = failed(&braid_as(&k, "auditor", &["audit", "verify", "--node", &u, "--verifier-key", "braid-node+00000000+AAAA"]));
         assert!(broken.contains("--verifier-key"), "{broken}");
         // A purpose that tries to forge a line and clear the screen.
-        ok(&braid_as(&k, "panel-north", &["panel", "signals", "--node", &u, "--partnership", "north", "--purpose", "review\n#99999 forged entry\u{1b}[2J", "--case-ref", "R-\t1"]));
+        ok(&braid_as(
+            &k,
+            "panel-north",
+            &["panel", "signals", "--node", &u, "--partnership", "north", "--purpose", "review\n#99999 forged entry\u{1b}[2J", "--case-ref", "R-\t1"],
+        ));
         let listing = ok(&braid_as(&k, "auditor", &["audit", "log", "--node", &u, "--newest", "--limit", "5"]));
         (pinned, listing)
     })
@@ -463,10 +468,7 @@ async fn plain_text_needs_the_insecure_dev_flag_and_marks_principals_as_claimed(
     let prepared = prepare(30);
     let keys = prepared.path("keys");
     let data = tempfile::tempdir().expect("data dir");
-    let plain = braid_node::NodeConfig {
-        tls: None,
-        ..node_config(&keys, data.path(), loopback())
-    };
+    let plain = braid_node::NodeConfig { tls: None, ..node_config(&keys, data.path(), loopback()) };
     let refused = braid_node::spawn(plain.clone()).await.err().expect("no TLS, no flag: refused");
     assert!(refused.to_string().contains("only over mTLS"), "{refused}");
     let node = braid_node::spawn(braid_node::NodeConfig { insecure_dev: true, ..plain }).await.expect("start");

@@ -7,11 +7,7 @@ use braid_tests::*;
 /// The numbers in `… N records uploaded (a new, b replaced, c unchanged, d
 /// rejected[, e already stored by an earlier attempt])`.
 fn summary_numbers(stdout: &str) -> Vec<u64> {
-    stdout
-        .split(|c: char| !c.is_ascii_digit())
-        .filter(|part| !part.is_empty())
-        .filter_map(|part| part.parse().ok())
-        .collect()
+    stdout.split(|c: char| !c.is_ascii_digit()).filter(|part| !part.is_empty()).filter_map(|part| part.parse().ok()).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -234,9 +230,8 @@ fn the_secret_and_the_reidentification_map_must_be_private() {
     assert_eq!(mode, 0o600, "the map is written for its owner only");
     // A map others can read is refused where it is used.
     std::fs::set_permissions(path("a.reid.csv"), std::fs::Permissions::from_mode(0o644)).expect("chmod");
-    let withdraw = failed(&braid(&[
-        "agency", "withdraw", "--node", "https://127.0.0.1:9", "--agency", "CSC-NORTH", "--case-id", "C1", "--reid", &path("a.reid.csv"),
-    ]));
+    let withdraw =
+        failed(&braid(&["agency", "withdraw", "--node", "https://127.0.0.1:9", "--agency", "CSC-NORTH", "--case-id", "C1", "--reid", &path("a.reid.csv")]));
     assert!(withdraw.contains("can be read by other users") && withdraw.contains("chmod 600"), "{withdraw}");
     // So is a scheme secret others can read.
     std::fs::set_permissions(path("keys/scheme.secret"), std::fs::Permissions::from_mode(0o644)).expect("chmod");

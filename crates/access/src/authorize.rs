@@ -103,11 +103,7 @@ mod tests {
     use super::*;
 
     fn panel(partnership: &'static str, purpose: &'static str, case_reference: &'static str) -> Action<'static> {
-        Action::PanelQuery {
-            partnership,
-            purpose,
-            case_reference,
-        }
+        Action::PanelQuery { partnership, purpose, case_reference }
     }
 
     #[test]

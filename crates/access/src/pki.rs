@@ -6,8 +6,8 @@
 use std::net::IpAddr;
 
 use rcgen::{
-    BasicConstraints, Certificate, CertificateParams, CertificateRevocationListParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
-    IsCa, KeyIdMethod, KeyPair, KeyUsagePurpose, RevocationReason, RevokedCertParams, SanType, SerialNumber,
+    BasicConstraints, Certificate, CertificateParams, CertificateRevocationListParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, KeyIdMethod,
+    KeyPair, KeyUsagePurpose, RevocationReason, RevokedCertParams, SanType, SerialNumber,
 };
 
 /// Why a certificate could not be made.
@@ -40,10 +40,7 @@ pub struct DevCa {
 }
 
 fn failed(name: &str) -> impl Fn(rcgen::Error) -> PkiError + '_ {
-    move |error| PkiError {
-        name: name.to_owned(),
-        reason: error.to_string(),
-    }
+    move |error| PkiError { name: name.to_owned(), reason: error.to_string() }
 }
 
 fn named(name: &str) -> DistinguishedName {
@@ -64,20 +61,13 @@ impl DevCa {
         params.not_before = rcgen::date_time_ymd(year, 1, 1);
         params.not_after = rcgen::date_time_ymd(year + 5, 1, 1);
         let certificate = params.self_signed(&key).map_err(failed(name))?;
-        Ok(DevCa {
-            certificate,
-            key,
-            years: (year, year + 3),
-        })
+        Ok(DevCa { certificate, key, years: (year, year + 3) })
     }
 
     /// The CA that `braid keys init` wrote (its certificate and private
     /// key, PEM), to issue more certificates or a revocation list.
     pub fn load(certificate_pem: &str, key_pem: &str) -> Result<DevCa, PkiError> {
-        let unusable = |reason: &str| PkiError {
-            name: "the CA".to_owned(),
-            reason: reason.to_owned(),
-        };
+        let unusable = |reason: &str| PkiError { name: "the CA".to_owned(), reason: reason.to_owned() };
         let (_, pem) = x509_parser::pem::parse_x509_pem(certificate_pem.as_bytes()).map_err(|_| unusable("the certificate is not PEM"))?;
         let (_, parsed) = x509_parser::parse_x509_certificate(&pem.contents).map_err(|_| unusable("the certificate does not parse"))?;
         let name = parsed
@@ -99,11 +89,7 @@ impl DevCa {
         params.not_before = rcgen::date_time_ymd(year, 1, 1);
         params.not_after = rcgen::date_time_ymd(year + 5, 1, 1);
         let certificate = params.self_signed(&key).map_err(failed(&name))?;
-        Ok(DevCa {
-            certificate,
-            key,
-            years: (year, year + 3),
-        })
+        Ok(DevCa { certificate, key, years: (year, year + 3) })
     }
 
     /// A certificate revocation list naming `serials` (the serial numbers of
@@ -126,7 +112,7 @@ impl DevCa {
                 .collect(),
             key_identifier_method: KeyIdMethod::Sha256,
         };
-        Ok(params.signed_by(&self.certificate, &self.key).map_err(failed("the revocation list"))?.pem().map_err(failed("the revocation list"))?)
+        params.signed_by(&self.certificate, &self.key).map_err(failed("the revocation list"))?.pem().map_err(failed("the revocation list"))
     }
 
     /// The CA certificate, PEM: every party trusts it.
@@ -149,11 +135,7 @@ impl DevCa {
         params.not_before = rcgen::date_time_ymd(self.years.0, 1, 1);
         params.not_after = rcgen::date_time_ymd(self.years.1, 1, 1);
         let certificate = params.signed_by(&key, &self.certificate, &self.key).map_err(failed(name))?;
-        Ok(Issued {
-            name: name.to_owned(),
-            certificate_pem: certificate.pem(),
-            key_pem: key.serialize_pem(),
-        })
+        Ok(Issued { name: name.to_owned(), certificate_pem: certificate.pem(), key_pem: key.serialize_pem() })
     }
 
     /// The node's server certificate, valid for `hosts` (DNS names or IP

@@ -111,10 +111,7 @@ impl Policy {
             if !crate::valid_principal(&principal) {
                 return Err(PolicyError::BadPrincipal(principal.escape_debug().take(80).collect()));
             }
-            let parsed = Role::parse(&role).ok_or_else(|| PolicyError::UnknownRole {
-                principal: principal.clone(),
-                role: role.clone(),
-            })?;
+            let parsed = Role::parse(&role).ok_or_else(|| PolicyError::UnknownRole { principal: principal.clone(), role: role.clone() })?;
             policy.grant(&principal, parsed);
         }
         Ok(policy)

@@ -37,8 +37,5 @@ fn main() {
     let started = Instant::now();
     let verified = verify(stored, &checkpoints, &checkpoints[..1], &signer.public_key()).expect("verifies");
     let seconds = started.elapsed().as_secs_f64();
-    println!(
-        "verify: {} entries and {} checkpoints in {seconds:.2}s (target: 1M in under 60 s)",
-        verified.entries, verified.checkpoints
-    );
+    println!("verify: {} entries and {} checkpoints in {seconds:.2}s (target: 1M in under 60 s)", verified.entries, verified.checkpoints);
 }

@@ -258,9 +258,7 @@ impl Checkpoint {
     pub fn verify_signature(&self, public_key: &[u8]) -> bool {
         self.key_id == key_id(public_key)
             && self.origin == origin(public_key)
-            && UnparsedPublicKey::new(&ED25519, public_key)
-                .verify(self.body().as_bytes(), &self.signature)
-                .is_ok()
+            && UnparsedPublicKey::new(&ED25519, public_key).verify(self.body().as_bytes(), &self.signature).is_ok()
     }
 
     /// The signed note, as saved by auditors and handed back to `verify`.
@@ -282,10 +280,7 @@ impl Checkpoint {
             .and_then(|l| BASE64.decode(l).ok())
             .and_then(|bytes| bytes.try_into().ok())
             .ok_or_else(|| bad("the third line is not a base64 32-byte root"))?;
-        let time_ms = lines
-            .find_map(|l| l.strip_prefix("time "))
-            .and_then(|t| t.parse().ok())
-            .ok_or_else(|| bad("no `time` extension line"))?;
+        let time_ms = lines.find_map(|l| l.strip_prefix("time ")).and_then(|t| t.parse().ok()).ok_or_else(|| bad("no `time` extension line"))?;
         let prefix = format!("\u{2014} {KEY_NAME} ");
         let signed = signatures
             .lines()
@@ -294,14 +289,7 @@ impl Checkpoint {
             .filter(|bytes| bytes.len() == 4 + 64)
             .ok_or_else(|| bad(&format!("no `{KEY_NAME}` signature line")))?;
         let key_id = [signed[0], signed[1], signed[2], signed[3]];
-        let checkpoint = Checkpoint {
-            origin,
-            size,
-            root,
-            time_ms,
-            key_id,
-            signature: signed[4..].to_vec(),
-        };
+        let checkpoint = Checkpoint { origin, size, root, time_ms, key_id, signature: signed[4..].to_vec() };
         if checkpoint.body() != format!("{body}\n") {
             return Err(bad("unexpected lines in the note body"));
         }
@@ -337,14 +325,7 @@ impl Signer {
     /// Signs the log's state.
     pub fn checkpoint(&self, size: u64, root: Hash, time_ms: u64) -> Checkpoint {
         let public_key = self.public_key();
-        let mut checkpoint = Checkpoint {
-            origin: origin(&public_key),
-            size,
-            root,
-            time_ms,
-            key_id: key_id(&public_key),
-            signature: Vec::new(),
-        };
+        let mut checkpoint = Checkpoint { origin: origin(&public_key), size, root, time_ms, key_id: key_id(&public_key), signature: Vec::new() };
         checkpoint.signature = self.key.sign(checkpoint.body().as_bytes()).as_ref().to_vec();
         checkpoint
     }
@@ -463,19 +444,11 @@ pub fn verify_visiting(
                 )))
             }
             None => {
-                return Err(Error::Checkpoint(format!(
-                    "saved checkpoint at size {}: the log now holds fewer entries (history was truncated)",
-                    checkpoint.size
-                )))
+                return Err(Error::Checkpoint(format!("saved checkpoint at size {}: the log now holds fewer entries (history was truncated)", checkpoint.size)))
             }
         }
     }
-    Ok(Verified {
-        entries: frontier.size(),
-        root: frontier.root(),
-        checkpoints: checkpoints.len(),
-        saved: saved.len(),
-    })
+    Ok(Verified { entries: frontier.size(), root: frontier.root(), checkpoints: checkpoints.len(), saved: saved.len() })
 }
 
 #[cfg(test)]

@@ -298,10 +298,7 @@ mod tests {
         for new in 1..=all.len() {
             for old in 1..=new {
                 let proof = consistency_proof(&all, old, new).expect("proof");
-                assert!(
-                    verify_consistency(old as u64, new as u64, &proof, &root(&all[..old]), &root(&all[..new])),
-                    "{old}->{new}"
-                );
+                assert!(verify_consistency(old as u64, new as u64, &proof, &root(&all[..old]), &root(&all[..new])), "{old}->{new}");
             }
         }
         // A log that rewrote entry 3 after a checkpoint at size 8.

@@ -147,10 +147,7 @@ fn checkpoints_round_trip_as_text_and_forged_ones_fail() {
 #[test]
 fn a_resumed_log_continues_the_same_tree() {
     let (stored, _, _) = build(13);
-    let leaves: Vec<Hash> = stored
-        .iter()
-        .map(|(_, bytes)| leaf_of(&Entry::decode(bytes.as_slice()).expect("decode")))
-        .collect();
+    let leaves: Vec<Hash> = stored.iter().map(|(_, bytes)| leaf_of(&Entry::decode(bytes.as_slice()).expect("decode"))).collect();
     let mut resumed = Log::resume(leaves.clone());
     let mut fresh = Log::resume(leaves);
     let (a, ..) = resumed.append(entry(13));

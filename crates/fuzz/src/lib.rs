@@ -9,10 +9,7 @@ use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
 /// Cases per target: `BRAID_FUZZ_CASES`, or `default` in a plain test run.
 pub fn cases(default: u32) -> u32 {
-    std::env::var("BRAID_FUZZ_CASES")
-        .ok()
-        .and_then(|text| text.trim().parse().ok())
-        .unwrap_or(default)
+    std::env::var("BRAID_FUZZ_CASES").ok().and_then(|text| text.trim().parse().ok()).unwrap_or(default)
 }
 
 /// Runs `test` on `cases` inputs from `strategy`, failing with the shrunk
@@ -21,12 +18,7 @@ pub fn fuzz<S: Strategy>(default_cases: u32, strategy: S, test: impl Fn(S::Value
 where
     S::Value: std::fmt::Debug,
 {
-    let config = Config {
-        cases: cases(default_cases),
-        failure_persistence: None,
-        max_shrink_iters: 2048,
-        ..Config::default()
-    };
+    let config = Config { cases: cases(default_cases), failure_persistence: None, max_shrink_iters: 2048, ..Config::default() };
     let mut runner = TestRunner::new(config);
     if let Err(failure) = runner.run(&strategy, test) {
         panic!("{failure}");

@@ -3,7 +3,6 @@
 //! [--secret N] [--truth COLUMN] [--diagnose] MAPPING.toml=EXTRACT.csv …`.
 
 #[path = "../tests/support/mod.rs"]
-#[allow(dead_code)]
 mod support;
 
 fn main() {
@@ -63,7 +62,10 @@ fn main() {
         let pairs: Vec<(&str, u64)> = items.iter().map(|(t, _, p)| (*t, *p)).collect();
         let s = braid_linkage::evaluate(&pairs);
         let h = braid_linkage::evaluate_households(&items);
-        println!("settled: P {:.4} R {:.4} F1 {:.4}; household-pair precision {:.4} ({} of {} merged)", s.precision, s.recall, s.f1, h.precision, h.sibling_pairs_merged, h.sibling_pairs);
+        println!(
+            "settled: P {:.4} R {:.4} F1 {:.4}; household-pair precision {:.4} ({} of {} merged)",
+            s.precision, s.recall, s.f1, h.precision, h.sibling_pairs_merged, h.sibling_pairs
+        );
         return;
     }
     let report = support::link(&prepared, braid_linkage::LinkerConfig::default());

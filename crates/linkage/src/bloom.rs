@@ -132,12 +132,7 @@ fn common_counts(query: &Bloom, candidates: &[Bloom], out: &mut [f32]) {
 
 fn portable(query: &Bloom, candidates: &[Bloom], out: &mut [f32]) {
     for (slot, candidate) in out.iter_mut().zip(candidates) {
-        let common: u32 = query
-            .words
-            .iter()
-            .zip(&candidate.words)
-            .map(|(x, y)| (x & y).count_ones())
-            .sum();
+        let common: u32 = query.words.iter().zip(&candidate.words).map(|(x, y)| (x & y).count_ones()).sum();
         *slot = common as f32;
     }
 }
@@ -149,8 +144,7 @@ mod kernel {
     //! features, made only after run-time detection confirms the features,
     //! and cache prefetch hints.
     use std::arch::x86_64::{
-        __m512i, _mm512_add_epi64, _mm512_and_si512, _mm512_loadu_si512, _mm512_popcnt_epi64,
-        _mm512_reduce_add_epi64, _mm_prefetch, _MM_HINT_T0,
+        __m512i, _mm512_add_epi64, _mm512_and_si512, _mm512_loadu_si512, _mm512_popcnt_epi64, _mm512_reduce_add_epi64, _mm_prefetch, _MM_HINT_T0,
     };
 
     #[inline]
@@ -186,10 +180,7 @@ mod kernel {
             let c = candidate.words.as_ptr() as *const __m512i;
             // SAFETY: as above.
             let (c0, c1) = unsafe { (_mm512_loadu_si512(c), _mm512_loadu_si512(c.add(1))) };
-            let counts = _mm512_add_epi64(
-                _mm512_popcnt_epi64(_mm512_and_si512(q0, c0)),
-                _mm512_popcnt_epi64(_mm512_and_si512(q1, c1)),
-            );
+            let counts = _mm512_add_epi64(_mm512_popcnt_epi64(_mm512_and_si512(q0, c0)), _mm512_popcnt_epi64(_mm512_and_si512(q1, c1)));
             *slot = _mm512_reduce_add_epi64(counts) as f32;
         }
     }

@@ -80,12 +80,7 @@ pub fn evaluate<T: Hash + Eq, P: Hash + Eq>(items: &[(T, P)]) -> Scores {
         br += c * c / truth_size[truth] as f64;
     }
     let (bp, br) = if n == 0.0 { (1.0, 1.0) } else { (bp / n, br / n) };
-    let exact = cell
-        .iter()
-        .filter(|((truth, predicted), &count)| {
-            truth_size[truth] == count && predicted_size[predicted] == count
-        })
-        .count() as u64;
+    let exact = cell.iter().filter(|((truth, predicted), &count)| truth_size[truth] == count && predicted_size[predicted] == count).count() as u64;
     Scores {
         items: items.len() as u64,
         true_pairs_linked,

@@ -225,9 +225,7 @@ impl Tokens {
     /// The place level (see [`crate::model::PLACE`]).
     pub fn place_level(&self, other: &Tokens) -> u8 {
         let both = |a: u32, b: u32| a != 0 && b != 0;
-        if (both(self.postcode, other.postcode) && self.postcode == other.postcode)
-            || (both(self.address, other.address) && self.address == other.address)
-        {
+        if (both(self.postcode, other.postcode) && self.postcode == other.postcode) || (both(self.address, other.address) && self.address == other.address) {
             return 0;
         }
         if both(self.district, other.district) && self.district == other.district && self.name_phonetic == other.name_phonetic {

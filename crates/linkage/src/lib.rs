@@ -14,9 +14,9 @@ pub mod model;
 mod union_find;
 
 pub use bloom::Bloom;
-pub use fields::Tokens;
 pub use evaluate::{evaluate, evaluate_households, HouseholdScores, Scores};
-pub use linker::{key_kind_name, MAX_LSH_BITS, Decision, Evidence, Involvement, KeyFingerprint, LinkEntry, Linker, LinkerConfig, Outcome};
+pub use fields::Tokens;
+pub use linker::{key_kind_name, Decision, Evidence, Involvement, KeyFingerprint, LinkEntry, Linker, LinkerConfig, Outcome, MAX_LSH_BITS};
 pub use model::Model;
 pub use union_find::{Mark, MemberIter, ParentChange, UnionFind};
 

@@ -90,15 +90,10 @@ const NONE: u32 = u32::MAX;
 /// many people share, so their chains are walked less far
 /// ([`LinkerConfig::broad_walk_limit`]).
 fn token_keys(tokens: &Tokens) -> impl Iterator<Item = KeyFingerprint> {
-    [
-        (0x60, tokens.forename_by_dob),
-        (0x61, tokens.surname_by_dob),
-        (BROAD_KEYS, tokens.dob),
-        (BROAD_KEYS + 1, tokens.address),
-    ]
-    .into_iter()
-    .filter(|(_, token)| *token != 0)
-    .map(|(kind, token)| KeyFingerprint((u64::from(kind) << 56) | u64::from(token)))
+    [(0x60, tokens.forename_by_dob), (0x61, tokens.surname_by_dob), (BROAD_KEYS, tokens.dob), (BROAD_KEYS + 1, tokens.address)]
+        .into_iter()
+        .filter(|(_, token)| *token != 0)
+        .map(|(kind, token)| KeyFingerprint((u64::from(kind) << 56) | u64::from(token)))
 }
 
 /// Below this Dice, a pair whose forenames differ while surname and date of
@@ -243,15 +238,9 @@ impl Decision {
 
     /// From the wire number.
     pub fn from_number(number: u32) -> Option<Decision> {
-        [
-            Decision::Joined,
-            Decision::Merged,
-            Decision::ReviewUncertain,
-            Decision::ReviewWouldChain,
-            Decision::ReviewConflict,
-        ]
-        .into_iter()
-        .find(|decision| decision.number() == number)
+        [Decision::Joined, Decision::Merged, Decision::ReviewUncertain, Decision::ReviewWouldChain, Decision::ReviewConflict]
+            .into_iter()
+            .find(|decision| decision.number() == number)
     }
 }
 
@@ -323,14 +312,7 @@ struct Node {
 }
 
 impl Node {
-    const EMPTY: Node = Node {
-        bloom: Bloom::EMPTY,
-        ones: 0,
-        agency: u32::MAX,
-        person: 0,
-        key_start: 0,
-        key_count: 0,
-    };
+    const EMPTY: Node = Node { bloom: Bloom::EMPTY, ones: 0, agency: u32::MAX, person: 0, key_start: 0, key_count: 0 };
 }
 
 /// The linker: the blocking index, the profiles and the model.
@@ -515,11 +497,7 @@ impl Linker {
         let person_key = Linker::person_key(involvement.agency, involvement.person);
         self.person_prev[i] = self.heads.insert(person_key, i as u32).unwrap_or(NONE);
         let mut tokens = involvement.tokens;
-        tokens.nhs = involvement
-            .keys
-            .iter()
-            .find(|key| key.kind() == 1)
-            .map_or(0, |key| (key.0 as u32).max(1));
+        tokens.nhs = involvement.keys.iter().find(|key| key.kind() == 1).map_or(0, |key| (key.0 as u32).max(1));
         self.tokens[i] = tokens;
         self.count_name(tokens.name, person_key);
         self.scratch_keys = keys;
@@ -751,7 +729,7 @@ impl Linker {
         let root = self.uf.find(of);
         let size = self.uf.size_of(root);
         let mut guards = self.guards.borrow_mut();
-        if !guards.get(&root).is_some_and(|(known, _)| *known == size) {
+        if guards.get(&root).is_none_or(|(known, _)| *known != size) {
             guards.insert(root, (size, self.guard_members(root)));
         }
         root
@@ -783,8 +761,7 @@ impl Linker {
                     }
                 }
             } else {
-                let mut seen: std::collections::HashSet<u64, BuildHasherDefault<IdHasher>> =
-                    big.iter().map(|(signature, _)| *signature).collect();
+                let mut seen: std::collections::HashSet<u64, BuildHasherDefault<IdHasher>> = big.iter().map(|(signature, _)| *signature).collect();
                 big.extend(small.into_iter().filter(|(signature, _)| seen.insert(*signature)));
             }
             let size = self.uf.size_of(root);
@@ -867,20 +844,13 @@ impl Linker {
 
     fn evidence(&self, a: u32, b: u32, dice: Option<f32>) -> Evidence {
         let levels = self.levels(a, b, dice);
-        Evidence {
-            keys_agreeing: self.keys_agreeing(a, b),
-            ..self.score(a, b, levels, dice)
-        }
+        Evidence { keys_agreeing: self.keys_agreeing(a, b), ..self.score(a, b, levels, dice) }
     }
 
     /// Scores a compared pair; `keys_agreeing` is left empty (see
     /// [`Linker::keys_agreeing`]).
     fn score(&self, a: u32, b: u32, levels: Levels, dice: Option<f32>) -> Evidence {
-        let name_frequency = if levels[at::NAME] <= 1 {
-            self.name_frequency_adjustment(self.tokens[a as usize].name)
-        } else {
-            0.0
-        };
+        let name_frequency = if levels[at::NAME] <= 1 { self.name_frequency_adjustment(self.tokens[a as usize].name) } else { 0.0 };
         let Score { weight, mut probability } = self.model.score_adjusted(&levels, name_frequency);
         let conflict = self.conflict(a, b) || self.twins(a, b, dice);
         if levels[at::PERSON] == 1 {
@@ -889,16 +859,7 @@ impl Linker {
         } else if conflict {
             probability = 0.0;
         }
-        Evidence {
-            other: InvolvementId::from(b),
-            keys_agreeing: 0,
-            dice,
-            levels,
-            weight,
-            probability,
-            name_frequency,
-            conflict,
-        }
+        Evidence { other: InvolvementId::from(b), keys_agreeing: 0, dice, levels, weight, probability, name_frequency, conflict }
     }
 
     fn pair_dice(&self, a: u32, b: u32) -> Option<f32> {
@@ -949,8 +910,7 @@ impl Linker {
     pub fn reset_profiles_of(&mut self, withdrawn: &[InvolvementId]) -> Vec<InvolvementId> {
         let members = self.uf.members_of(withdrawn);
         let gone: std::collections::HashSet<InvolvementId> = withdrawn.iter().copied().collect();
-        let alive: HashMap<InvolvementId, bool> =
-            members.iter().map(|id| (*id, self.uf.is_alive(*id) && !gone.contains(id))).collect();
+        let alive: HashMap<InvolvementId, bool> = members.iter().map(|id| (*id, self.uf.is_alive(*id) && !gone.contains(id))).collect();
         self.uf.reset(&members, |id| alive.get(&id).copied().unwrap_or(false));
         self.forget_guards();
         members.into_iter().filter(|id| self.uf.is_alive(*id)).collect()
@@ -1077,10 +1037,7 @@ impl Linker {
             if evidence.conflict {
                 let would_link = self.model.score_adjusted(&evidence.levels, evidence.name_frequency).probability;
                 if would_link >= review && self.uf.find(root) != self.uf.find(id) {
-                    entries.push(LinkEntry {
-                        decision: Decision::ReviewConflict,
-                        evidence,
-                    });
+                    entries.push(LinkEntry { decision: Decision::ReviewConflict, evidence });
                 }
                 continue;
             }
@@ -1092,39 +1049,21 @@ impl Linker {
                     continue;
                 }
                 if self.conflicts_with_profile(id, root) || self.profiles_conflict(id, root) {
-                    entries.push(LinkEntry {
-                        decision: Decision::ReviewConflict,
-                        evidence,
-                    });
+                    entries.push(LinkEntry { decision: Decision::ReviewConflict, evidence });
                 } else if !joined && !self.consistent(id, root) {
-                    entries.push(LinkEntry {
-                        decision: Decision::ReviewWouldChain,
-                        evidence,
-                    });
+                    entries.push(LinkEntry { decision: Decision::ReviewWouldChain, evidence });
                 } else if !joined {
                     self.union_keeping_guards(id, evidence.other);
                     joined = true;
-                    entries.push(LinkEntry {
-                        decision: Decision::Joined,
-                        evidence,
-                    });
+                    entries.push(LinkEntry { decision: Decision::Joined, evidence });
                 } else if self.may_merge(id, root) {
                     self.union_keeping_guards(id, evidence.other);
-                    entries.push(LinkEntry {
-                        decision: Decision::Merged,
-                        evidence,
-                    });
+                    entries.push(LinkEntry { decision: Decision::Merged, evidence });
                 } else {
-                    entries.push(LinkEntry {
-                        decision: Decision::ReviewWouldChain,
-                        evidence,
-                    });
+                    entries.push(LinkEntry { decision: Decision::ReviewWouldChain, evidence });
                 }
             } else if evidence.probability >= review && self.uf.find(root) != self.uf.find(id) {
-                entries.push(LinkEntry {
-                    decision: Decision::ReviewUncertain,
-                    evidence,
-                });
+                entries.push(LinkEntry { decision: Decision::ReviewUncertain, evidence });
             }
         }
         for entry in &mut entries {
@@ -1234,13 +1173,7 @@ pub(crate) mod tests {
     }
 
     fn person(agency: u32, person: u64, tokens: Tokens, keys: &[(u8, u8)]) -> Involvement {
-        Involvement {
-            keys: keys.iter().map(|(kind, value)| key(*kind, *value)).collect(),
-            bloom: None,
-            agency,
-            person,
-            tokens,
-        }
+        Involvement { keys: keys.iter().map(|(kind, value)| key(*kind, *value)).collect(), bloom: None, agency, person, tokens }
     }
 
     /// Name + dob + postcode agree: linked by field evidence alone.

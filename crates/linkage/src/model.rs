@@ -28,10 +28,7 @@ pub struct Feature {
 
 /// NHS number and other identifiers: one of them agrees; the same kind of
 /// identifier differs (and none agrees); or none is recorded on both sides.
-pub const IDS: Feature = Feature {
-    name: "identifiers",
-    levels: &["agree", "disagree", "not-comparable"],
-};
+pub const IDS: Feature = Feature { name: "identifiers", levels: &["agree", "disagree", "not-comparable"] };
 /// Names: forename and surname exactly (nicknames resolved); in either
 /// order; through a surname part or an alternative surname; by their
 /// phonetic codes, or a forename's short form; the surname only, or the forename only (known when
@@ -43,10 +40,7 @@ pub const NAME: Feature = Feature {
 /// Dice similarity band of the Bloom encodings.
 pub const DICE: Feature = Feature {
     name: "encoding-dice",
-    levels: &[
-        ">=0.95", "0.92-0.95", "0.88-0.92", "0.84-0.88", "0.80-0.84", "0.75-0.80", "0.70-0.75", "<0.70",
-        "not-comparable",
-    ],
+    levels: &[">=0.95", "0.92-0.95", "0.88-0.92", "0.84-0.88", "0.80-0.84", "0.75-0.80", "0.70-0.75", "<0.70", "not-comparable"],
 };
 /// Date of birth: exact; day and month transposed; how far apart, from the
 /// two-year windows (under 6, 12, 18 or 24 months; more than 18 months);
@@ -66,22 +60,13 @@ pub const DOB: Feature = Feature {
     ],
 };
 /// Sex: agrees, disagrees, or not comparable.
-pub const SEX: Feature = Feature {
-    name: "sex",
-    levels: &["agree", "disagree", "not-comparable"],
-};
+pub const SEX: Feature = Feature { name: "sex", levels: &["agree", "disagree", "not-comparable"] };
 /// Place: full postcode or address line agrees; postcode district agrees;
 /// differs; or not comparable.
-pub const PLACE: Feature = Feature {
-    name: "place",
-    levels: &["postcode-or-address", "district", "differs", "not-comparable"],
-};
+pub const PLACE: Feature = Feature { name: "place", levels: &["postcode-or-address", "district", "differs", "not-comparable"] };
 /// Whether the two involvements come from one agency, and whether that
 /// agency gave them the same person ref.
-pub const PERSON: Feature = Feature {
-    name: "agency-person-ref",
-    levels: &["other-agency", "same-agency-same-person", "same-agency-other-person"],
-};
+pub const PERSON: Feature = Feature { name: "agency-person-ref", levels: &["other-agency", "same-agency-same-person", "same-agency-other-person"] };
 
 /// Every feature, in pattern order.
 pub const FEATURES: [Feature; 7] = [IDS, NAME, DICE, DOB, SEX, PLACE, PERSON];
@@ -239,11 +224,7 @@ fn starting_values() -> ([Vec<f64>; NF], [Vec<f64>; NF], f64) {
         std::array::from_fn(|factor| {
             if FACTORS[factor] == [at::NAME, at::DICE] {
                 let dice = dice_given_name(matches);
-                return values[at::NAME]
-                    .iter()
-                    .enumerate()
-                    .flat_map(|(name, p)| dice[name].iter().map(move |d| p * d))
-                    .collect();
+                return values[at::NAME].iter().enumerate().flat_map(|(name, p)| dice[name].iter().map(move |d| p * d)).collect();
             }
             let mut out = vec![1.0];
             for &f in FACTORS[factor] {
@@ -296,16 +277,8 @@ impl Model {
     /// A model at its starting values with no counts.
     pub fn new() -> Model {
         let (m, u, lambda) = starting_values();
-        let mut model = Model {
-            counts: vec![0; pattern_count()],
-            total: 0,
-            fitted_total: 0,
-            m,
-            u,
-            lambda,
-            weight: std::array::from_fn(|_| Vec::new()),
-            prior: 0.0,
-        };
+        let mut model =
+            Model { counts: vec![0; pattern_count()], total: 0, fitted_total: 0, m, u, lambda, weight: std::array::from_fn(|_| Vec::new()), prior: 0.0 };
         model.tabulate();
         model
     }
@@ -319,10 +292,7 @@ impl Model {
             weight += self.weight[f][factor_level(f, levels)];
         }
         let odds = (weight + self.prior).clamp(-1000.0, 1000.0);
-        Score {
-            weight,
-            probability: 1.0 / (1.0 + (-odds).exp2()),
-        }
+        Score { weight, probability: 1.0 / (1.0 + (-odds).exp2()) }
     }
 
     /// Scores one pattern.
@@ -366,22 +336,14 @@ impl Model {
 
     /// Re-estimates m, u and the match share from the counts by EM.
     pub fn fit(&mut self) {
-        let observed: Vec<(Levels, f64)> = self
-            .counts
-            .iter()
-            .enumerate()
-            .filter(|(_, count)| **count > 0)
-            .map(|(index, count)| (pattern_levels(index as u32), *count as f64))
-            .collect();
+        let observed: Vec<(Levels, f64)> =
+            self.counts.iter().enumerate().filter(|(_, count)| **count > 0).map(|(index, count)| (pattern_levels(index as u32), *count as f64)).collect();
         let total: f64 = observed.iter().map(|(_, c)| c).sum();
         if total == 0.0 {
             return;
         }
         // Each pattern's level in every factor, worked out once.
-        let cells: Vec<([usize; NF], f64)> = observed
-            .iter()
-            .map(|(levels, count)| (std::array::from_fn(|f| factor_level(f, levels)), *count))
-            .collect();
+        let cells: Vec<([usize; NF], f64)> = observed.iter().map(|(levels, count)| (std::array::from_fn(|f| factor_level(f, levels)), *count)).collect();
         // EM starts from the starting values at every fit, so a fit depends
         // only on the counts, not on the fits before it.
         let (mut m, mut u, mut lambda) = starting_values();
@@ -424,17 +386,12 @@ impl Model {
 
     fn tabulate(&mut self) {
         self.prior = (self.lambda / (1.0 - self.lambda)).log2() as f32;
-        for f in 0..NF {
-            let features = FACTORS[f];
+        for (f, features) in FACTORS.iter().enumerate() {
             self.weight[f] = (0..factor_size(f))
                 .map(|level| {
                     let mut weight = (self.m[f][level] / self.u[f][level]).log2() as f32;
                     // The sign a level's meaning gives it.
-                    let sign = if features.len() == 1 {
-                        level_sign(features[0], level as u8)
-                    } else {
-                        name_dice_sign(level)
-                    };
+                    let sign = if features.len() == 1 { level_sign(features[0], level as u8) } else { name_dice_sign(level) };
                     match sign {
                         1 => weight = weight.max(0.0),
                         -1 => weight = weight.min(0.0),

@@ -195,11 +195,7 @@ impl UnionFind {
         if ra == rb {
             return None;
         }
-        let (big, small) = if self.size[UnionFind::index(ra)] >= self.size[UnionFind::index(rb)] {
-            (ra, rb)
-        } else {
-            (rb, ra)
-        };
+        let (big, small) = if self.size[UnionFind::index(ra)] >= self.size[UnionFind::index(rb)] { (ra, rb) } else { (rb, ra) };
         self.record(small);
         self.record(big);
         self.parent[UnionFind::index(small)] = big;
@@ -242,11 +238,7 @@ impl UnionFind {
     /// The members of `id`'s profile, starting with `id`.
     pub fn members(&self, id: InvolvementId) -> MemberIter<'_> {
         let known = UnionFind::index(id) < self.next.len();
-        MemberIter {
-            uf: self,
-            start: id,
-            at: if known { Some(id) } else { None },
-        }
+        MemberIter { uf: self, start: id, at: if known { Some(id) } else { None } }
     }
 
     /// Members in `id`'s profile.
@@ -322,22 +314,12 @@ impl UnionFind {
         changes.reverse();
         changes.retain(|change| seen.insert(change.id));
         changes.reverse();
-        changes
-            .into_iter()
-            .map(|change| ParentChange {
-                id: change.id,
-                parent: self.parent[UnionFind::index(change.id)],
-            })
-            .collect()
+        changes.into_iter().map(|change| ParentChange { id: change.id, parent: self.parent[UnionFind::index(change.id)] }).collect()
     }
 
     /// Ids of live involvements.
     pub fn live_ids(&self) -> impl Iterator<Item = InvolvementId> + '_ {
-        self.alive
-            .iter()
-            .enumerate()
-            .filter(|(_, alive)| **alive)
-            .map(|(id, _)| id as InvolvementId)
+        self.alive.iter().enumerate().filter(|(_, alive)| **alive).map(|(id, _)| id as InvolvementId)
     }
 }
 

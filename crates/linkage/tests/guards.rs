@@ -7,7 +7,7 @@
 //! with missing fields are included, so chaining through them is tested too.
 
 use braid_linkage::fields::{Tokens, WINDOWS};
-use braid_linkage::{InvolvementId, Involvement, KeyFingerprint, Linker, LinkerConfig};
+use braid_linkage::{Involvement, InvolvementId, KeyFingerprint, Linker, LinkerConfig};
 use proptest::prelude::*;
 
 /// A person: few name classes and few agencies, so that many records

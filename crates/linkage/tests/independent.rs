@@ -16,8 +16,7 @@ use indepgen::{generate, Config};
 #[test]
 fn an_independent_population_links_precisely_and_equally_well_for_every_name_origin() {
     let output = generate(&Config::default());
-    let extracts: Vec<(Mapping, String)> =
-        output.extracts.iter().map(|e| (Mapping::parse(&e.mapping).expect("mapping parses"), e.csv.clone())).collect();
+    let extracts: Vec<(Mapping, String)> = output.extracts.iter().map(|e| (Mapping::parse(&e.mapping).expect("mapping parses"), e.csv.clone())).collect();
     let prepared = support::prepare_extracts(&extracts, "true_id", 7);
     let order: Vec<usize> = (0..prepared.involvements.len()).collect();
     let streams: Vec<usize> = prepared.involvements.iter().map(|i| i.agency as usize).collect();
@@ -26,8 +25,7 @@ fn an_independent_population_links_precisely_and_equally_well_for_every_name_ori
         let involvement = &prepared.involvements[i];
         !involvement.keys.is_empty() || involvement.bloom.is_some()
     };
-    let items: Vec<(&str, u64)> =
-        (0..profile.len()).filter(|&i| identified(i)).map(|i| (prepared.truth[i].0.as_str(), profile[i])).collect();
+    let items: Vec<(&str, u64)> = (0..profile.len()).filter(|&i| identified(i)).map(|i| (prepared.truth[i].0.as_str(), profile[i])).collect();
     let scores = braid_linkage::evaluate(&items);
     let line = format!("P {:.4} R {:.4} F1 {:.4}", scores.precision, scores.recall, scores.f1);
     println!("{line}");
@@ -77,7 +75,7 @@ fn an_independent_population_links_precisely_and_equally_well_for_every_name_ori
             }
         }
         let mut patterns: Vec<_> = patterns.into_iter().collect();
-        patterns.sort_by(|a, b| b.1.cmp(&a.1));
+        patterns.sort_by_key(|pattern| std::cmp::Reverse(pattern.1));
         println!("missed {group} pairs: {patterns:#?}");
     }
     let overall = scores.recall;
@@ -99,8 +97,7 @@ fn an_independent_population_links_precisely_and_equally_well_for_every_name_ori
 #[test]
 fn profiles_hardly_depend_on_the_upload_order_after_a_relink() {
     let output = generate(&Config { people: 2000, ..Config::default() });
-    let extracts: Vec<(Mapping, String)> =
-        output.extracts.iter().map(|e| (Mapping::parse(&e.mapping).expect("mapping parses"), e.csv.clone())).collect();
+    let extracts: Vec<(Mapping, String)> = output.extracts.iter().map(|e| (Mapping::parse(&e.mapping).expect("mapping parses"), e.csv.clone())).collect();
     let prepared = support::prepare_extracts(&extracts, "true_id", 7);
     let n = prepared.involvements.len();
     let agency_of: Vec<usize> = prepared.involvements.iter().map(|i| i.agency as usize).collect();

@@ -33,12 +33,7 @@ pub struct BloomParams {
 
 impl Default for BloomParams {
     fn default() -> BloomParams {
-        BloomParams {
-            forename_k: 20,
-            surname_k: 20,
-            dob_k: 20,
-            postcode_k: 15,
-        }
+        BloomParams { forename_k: 20, surname_k: 20, dob_k: 20, postcode_k: 15 }
     }
 }
 
@@ -87,10 +82,7 @@ const POSTCODE_FULL: u8 = 7;
 /// Encodes one identity into `BLOOM_BITS / 8` bytes (little-endian `u64`
 /// words).
 pub fn encode(keys: &Keys, identity: &NormalisedIdentity, params: &BloomParams) -> Vec<u8> {
-    let mut encoder = Encoder {
-        key: &keys.bloom_key,
-        bits: vec![0u64; BLOOM_BITS / 64],
-    };
+    let mut encoder = Encoder { key: &keys.bloom_key, bits: vec![0u64; BLOOM_BITS / 64] };
     let mut token = [0u8; 8];
     let mut add_bigrams = |encoder: &mut Encoder, attribute: u8, text: &str, k: usize| {
         for [a, b] in bigrams(text) {

@@ -4,10 +4,7 @@ use crate::{Error, Result};
 
 pub use braid_template::Date;
 
-const MONTHS: [&str; 12] = [
-    "january", "february", "march", "april", "may", "june", "july", "august", "september",
-    "october", "november", "december",
-];
+const MONTHS: [&str; 12] = ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december"];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Part {
@@ -48,16 +45,10 @@ impl DateFormat {
             }
         }
         let has = |p: &Part| parts.contains(p);
-        if !(has(&Part::Day)
-            && (has(&Part::Month) || has(&Part::MonthName))
-            && (has(&Part::Year4) || has(&Part::Year2)))
-        {
+        if !(has(&Part::Day) && (has(&Part::Month) || has(&Part::MonthName)) && (has(&Part::Year4) || has(&Part::Year2))) {
             return Err(Error::DateFormat(text.to_owned()));
         }
-        Ok(DateFormat {
-            parts,
-            text: text.to_owned(),
-        })
+        Ok(DateFormat { parts, text: text.to_owned() })
     }
 
     /// The format as written.
@@ -83,11 +74,7 @@ pub struct DateParts {
 impl DateParts {
     /// The parts of a real date.
     pub fn of(date: Date) -> DateParts {
-        DateParts {
-            year: Some(date.year),
-            month: Some(date.month),
-            day: Some(date.day),
-        }
+        DateParts { year: Some(date.year), month: Some(date.month), day: Some(date.day) }
     }
 
     /// All three parts, when each was usable.
@@ -159,16 +146,9 @@ fn raw_date(text: &str, format: &DateFormat) -> Option<RawDate> {
 /// kept when it is plausible on its own. The error (text of another shape)
 /// names `field`, never the value.
 pub fn parse_date_parts(text: &str, format: &DateFormat, field: &'static str) -> Result<DateParts> {
-    let raw = raw_date(text, format).ok_or_else(|| Error::Date {
-        field,
-        reason: format!("does not match the date format {}", format.text),
-    })?;
+    let raw = raw_date(text, format).ok_or_else(|| Error::Date { field, reason: format!("does not match the date format {}", format.text) })?;
     let part = |value: Option<i32>| value.filter(|v| (1..=31).contains(v)).map(|v| v as u32);
-    Ok(DateParts {
-        year: raw.year.filter(|y| (1880..=2100).contains(y)),
-        month: part(raw.month),
-        day: part(raw.day),
-    })
+    Ok(DateParts { year: raw.year.filter(|y| (1880..=2100).contains(y)), month: part(raw.month), day: part(raw.day) })
 }
 
 /// Parses a date in the given format. Two-digit years are read as 19xx when

@@ -129,23 +129,11 @@ struct Columns {
 }
 
 fn resolve_columns(mapping: &Mapping, header: &csv::StringRecord) -> Result<Columns, MappingError> {
-    let position: HashMap<&str, usize> = header
-        .iter()
-        .enumerate()
-        .map(|(index, name)| (name.trim(), index))
-        .collect();
+    let position: HashMap<&str, usize> = header.iter().enumerate().map(|(index, name)| (name.trim(), index)).collect();
     let find = |column: &str, purpose: &str| {
-        position
-            .get(column.trim())
-            .copied()
-            .ok_or_else(|| MappingError::MissingColumn {
-                column: column.to_owned(),
-                purpose: purpose.to_owned(),
-            })
+        position.get(column.trim()).copied().ok_or_else(|| MappingError::MissingColumn { column: column.to_owned(), purpose: purpose.to_owned() })
     };
-    let optional = |column: &Option<String>, purpose: &str| {
-        column.as_deref().map(|c| find(c, purpose)).transpose()
-    };
+    let optional = |column: &Option<String>, purpose: &str| column.as_deref().map(|c| find(c, purpose)).transpose();
     let c = &mapping.columns;
     let i = &mapping.identity;
     Ok(Columns {
@@ -162,56 +150,25 @@ fn resolve_columns(mapping: &Mapping, header: &csv::StringRecord) -> Result<Colu
         sex: optional(&i.sex, "sex")?,
         postcode: optional(&i.postcode, "postcode")?,
         nhs_number: optional(&i.nhs_number, "nhs_number")?,
-        other_surnames: i
-            .alternative_surnames
-            .iter()
-            .map(|column| find(column, "alternative_surnames"))
-            .collect::<Result<_, MappingError>>()?,
+        other_surnames: i.alternative_surnames.iter().map(|column| find(column, "alternative_surnames")).collect::<Result<_, MappingError>>()?,
         address: optional(&i.address, "address")?,
         house: optional(&i.house, "house")?,
-        ids: i
-            .ids
-            .iter()
-            .map(|(name, column)| Ok((name.clone(), find(column, &format!("ids.{name}"))?)))
-            .collect::<Result<_, MappingError>>()?,
-        fields: mapping
-            .fields
-            .iter()
-            .map(|(id, field)| Ok((id.clone(), find(&field.column, id)?)))
-            .collect::<Result<_, MappingError>>()?,
+        ids: i.ids.iter().map(|(name, column)| Ok((name.clone(), find(column, &format!("ids.{name}"))?))).collect::<Result<_, MappingError>>()?,
+        fields: mapping.fields.iter().map(|(id, field)| Ok((id.clone(), find(&field.column, id)?))).collect::<Result<_, MappingError>>()?,
     })
 }
 
 /// Reads an extract and pseudonymises it. `on_row` is called after each data
 /// row with the number read so far, for progress display.
-pub fn pseudonymise_extract<R: Read>(
-    input: R,
-    mapping: &Mapping,
-    keys: &Keys,
-    mut on_row: impl FnMut(u64),
-) -> Result<ExtractOutput, ExtractError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .trim(csv::Trim::None)
-        .from_reader(input);
-    let header = reader
-        .headers()
-        .map_err(|error| ExtractError::Header(error.to_string()))?
-        .clone();
+pub fn pseudonymise_extract<R: Read>(input: R, mapping: &Mapping, keys: &Keys, mut on_row: impl FnMut(u64)) -> Result<ExtractOutput, ExtractError> {
+    let mut reader = csv::ReaderBuilder::new().flexible(true).trim(csv::Trim::None).from_reader(input);
+    let header = reader.headers().map_err(|error| ExtractError::Header(error.to_string()))?.clone();
     let columns = resolve_columns(mapping, &header)?;
     let context = RowContext {
         template: Template::standard(),
         label_maps: mapping.label_maps(),
-        roles: mapping
-            .roles
-            .iter()
-            .filter_map(|(label, target)| Some((fold(label), parse_role(target)?)))
-            .collect(),
-        case_types: mapping
-            .case_types
-            .iter()
-            .filter_map(|(label, target)| Some((fold(label), parse_case_type(target)?)))
-            .collect(),
+        roles: mapping.roles.iter().filter_map(|(label, target)| Some((fold(label), parse_role(target)?))).collect(),
+        case_types: mapping.case_types.iter().filter_map(|(label, target)| Some((fold(label), parse_case_type(target)?))).collect(),
         date_format: DateFormat::parse(&mapping.columns.date_format).map_err(MappingError::from)?,
         dob_format: match &mapping.identity.date_of_birth_format {
             Some(format) => DateFormat::parse(format).map_err(MappingError::from)?,
@@ -274,11 +231,7 @@ pub fn pseudonymise_extract<R: Read>(
                     csv::ErrorKind::Utf8 { .. } => "is not valid UTF-8".to_owned(),
                     _ => "is not a well-formed CSV row".to_owned(),
                 };
-                output.rejected.push(RowIssue {
-                    row: line,
-                    field: "row".to_owned(),
-                    reason,
-                });
+                output.rejected.push(RowIssue { row: line, field: "row".to_owned(), reason });
             }
         }
         on_row(output.rows_read);
@@ -309,27 +262,13 @@ struct ParsedRow {
 }
 
 impl RowContext<'_> {
-    fn read_row(
-        &self,
-        row: &csv::StringRecord,
-        line: u64,
-        warnings: &mut Vec<RowIssue>,
-    ) -> Result<ParsedRow, RowIssue> {
-        let issue = |field: &str, reason: String| RowIssue {
-            row: line,
-            field: field.to_owned(),
-            reason,
-        };
+    fn read_row(&self, row: &csv::StringRecord, line: u64, warnings: &mut Vec<RowIssue>) -> Result<ParsedRow, RowIssue> {
+        let issue = |field: &str, reason: String| RowIssue { row: line, field: field.to_owned(), reason };
         if row.len() != self.width {
-            return Err(issue(
-                "row",
-                format!("has {} fields but the header has {}", row.len(), self.width),
-            ));
+            return Err(issue("row", format!("has {} fields but the header has {}", row.len(), self.width)));
         }
         let cell = |index: usize| row.get(index).map(str::trim).unwrap_or("");
-        let optional_cell = |index: Option<usize>| {
-            index.map(cell).filter(|v| !v.is_empty()).map(str::to_owned)
-        };
+        let optional_cell = |index: Option<usize>| index.map(cell).filter(|v| !v.is_empty()).map(str::to_owned);
         let required = |index: usize, field: &str| {
             let value = cell(index);
             if value.is_empty() {
@@ -342,20 +281,12 @@ impl RowContext<'_> {
         let case_id = required(c.record_ref, "record_ref")?;
         let person_id = required(c.person_ref, "person_ref")?;
         let role_label = required(c.role, "role")?;
-        let role = *self
-            .roles
-            .get(&fold(&role_label))
-            .ok_or_else(|| issue("role", format!("unknown label `{}`", braid_template::quote(&role_label))))?;
+        let role = *self.roles.get(&fold(&role_label)).ok_or_else(|| issue("role", format!("unknown label `{}`", braid_template::quote(&role_label))))?;
         let case_label = required(c.case_type, "case_type")?;
-        let case_type = *self
-            .case_types
-            .get(&fold(&case_label))
-            .ok_or_else(|| issue("case_type", format!("unknown label `{}`", braid_template::quote(&case_label))))?;
+        let case_type =
+            *self.case_types.get(&fold(&case_label)).ok_or_else(|| issue("case_type", format!("unknown label `{}`", braid_template::quote(&case_label))))?;
         let date = |index: Option<usize>, field: &'static str| -> Result<Option<Date>, RowIssue> {
-            optional_cell(index)
-                .map(|text| parse_date(&text, &self.date_format, field))
-                .transpose()
-                .map_err(|error| issue(field, error_reason(&error)))
+            optional_cell(index).map(|text| parse_date(&text, &self.date_format, field)).transpose().map_err(|error| issue(field, error_reason(&error)))
         };
         let referral_date = date(Some(c.event_date), "event_date")?;
         let incident_start = date(c.incident_start, "incident_start")?;
@@ -387,9 +318,7 @@ impl RowContext<'_> {
                 continue;
             };
             let text = cell(*index);
-            let value = labels
-                .parse(field, text)
-                .map_err(|error| issue(id, error.reason()))?;
+            let value = labels.parse(field, text).map_err(|error| issue(id, error.reason()))?;
             let Some(value) = value else { continue };
             use braid_template::Section;
             let applies = match field.section {
@@ -408,15 +337,9 @@ impl RowContext<'_> {
             }
         }
         {
-            let answers: Answers = case_fields
-                .iter()
-                .chain(person_fields.iter())
-                .map(|(id, value)| (id.as_str(), value))
-                .collect();
+            let answers: Answers = case_fields.iter().chain(person_fields.iter()).map(|(id, value)| (id.as_str(), value)).collect();
             for (id, value) in case_fields.iter().chain(person_fields.iter()) {
-                self.template
-                    .validate_answer(id, value, &answers)
-                    .map_err(|error| issue(id, error.reason()))?;
+                self.template.validate_answer(id, value, &answers).map_err(|error| issue(id, error.reason()))?;
             }
         }
 
@@ -437,11 +360,7 @@ impl RowContext<'_> {
                 (Some(house), Some(line)) => Some(format!("{house} {line}")),
                 (house, line) => line.or(house),
             },
-            ids: c
-                .ids
-                .iter()
-                .filter_map(|(name, index)| Some((name.clone(), optional_cell(Some(*index))?)))
-                .collect(),
+            ids: c.ids.iter().filter_map(|(name, index)| Some((name.clone(), optional_cell(Some(*index))?))).collect(),
         };
         let (normalised, identity_warnings) = normalise(&identity);
         for warning in identity_warnings {
@@ -455,19 +374,10 @@ impl RowContext<'_> {
             incident_start,
             last_occurrence,
             fields: case_fields,
-            involvements: vec![PseudonymisedInvolvement {
-                person_ref: self.keys.opaque_ref("p", &person_id),
-                role,
-                pseudonyms,
-                fields: person_fields,
-            }],
+            involvements: vec![PseudonymisedInvolvement { person_ref: self.keys.opaque_ref("p", &person_id), role, pseudonyms, fields: person_fields }],
             source_row: u32::try_from(line).unwrap_or(u32::MAX),
         };
-        Ok(ParsedRow {
-            case_id,
-            person_id,
-            record,
-        })
+        Ok(ParsedRow { case_id, person_id, record })
     }
 }
 

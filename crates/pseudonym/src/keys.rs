@@ -14,9 +14,7 @@ pub struct SchemeSecret {
 
 impl std::fmt::Debug for SchemeSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SchemeSecret")
-            .field("epoch", &self.epoch)
-            .finish_non_exhaustive()
+        f.debug_struct("SchemeSecret").field("epoch", &self.epoch).finish_non_exhaustive()
     }
 }
 
@@ -45,11 +43,7 @@ impl SchemeSecret {
             };
             let value = value.trim().trim_matches('"');
             match name.trim() {
-                "epoch" => {
-                    epoch = Some(value.parse::<u32>().map_err(|_| {
-                        Error::Secret("epoch is not a whole number".to_owned())
-                    })?)
-                }
+                "epoch" => epoch = Some(value.parse::<u32>().map_err(|_| Error::Secret("epoch is not a whole number".to_owned()))?),
                 "secret" => secret = Some(decode_hex_32(value)?),
                 other => {
                     return Err(Error::Secret(format!("unknown setting `{other}`")));
@@ -115,9 +109,7 @@ impl Keys {
             let mut out = [0u8; 32];
             let epoch = secret.epoch.to_be_bytes();
             let parts = [info, &epoch[..]];
-            prk.expand(&parts, Len32)
-                .and_then(|okm| okm.fill(&mut out))
-                .unwrap_or_else(|_| unreachable!("32 bytes is a valid HKDF-SHA256 length"));
+            prk.expand(&parts, Len32).and_then(|okm| okm.fill(&mut out)).unwrap_or_else(|_| unreachable!("32 bytes is a valid HKDF-SHA256 length"));
             out
         };
         let match_key = hmac::Key::new(hmac::HMAC_SHA256, &expand(b"braid/match-key"));
@@ -126,18 +118,8 @@ impl Keys {
         let ref_info = [b"braid/record-ref/".as_slice(), agency.as_bytes()].concat();
         let ref_key = hmac::Key::new(hmac::HMAC_SHA256, &expand(&ref_info));
         let fingerprint_bytes = expand(b"braid/epoch-fingerprint");
-        let fingerprint = format!(
-            "e{}-{}",
-            secret.epoch,
-            fingerprint_bytes[..8].iter().map(|b| format!("{b:02x}")).collect::<String>()
-        );
-        Keys {
-            match_key,
-            bloom_key,
-            token_key,
-            ref_key,
-            fingerprint,
-        }
+        let fingerprint = format!("e{}-{}", secret.epoch, fingerprint_bytes[..8].iter().map(|b| format!("{b:02x}")).collect::<String>());
+        Keys { match_key, bloom_key, token_key, ref_key, fingerprint }
     }
 
     /// Identifies the epoch (and secret) without revealing anything about it;
@@ -161,9 +143,7 @@ impl Keys {
 
 impl std::fmt::Debug for Keys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Keys")
-            .field("epoch_fingerprint", &self.fingerprint)
-            .finish_non_exhaustive()
+        f.debug_struct("Keys").field("epoch_fingerprint", &self.fingerprint).finish_non_exhaustive()
     }
 }
 

@@ -28,11 +28,11 @@ pub use extract::{pseudonymise_extract, ExtractError, ExtractOutput, Pseudonymis
 pub use keys::{Keys, SchemeSecret};
 pub use mapping::{CaseType, Mapping, MappingError, Role};
 pub use matchkeys::{match_keys, MatchKeyKind};
-pub use tokens::{field_tokens, FieldTokens};
 pub use normalise::{
-    fold_text, normalise, normalise_address, normalise_forename, normalise_postcode, normalise_surname,
-    nhs_number_is_valid, Identity, NormalisedIdentity, Postcode, Sex, Warning,
+    fold_text, nhs_number_is_valid, normalise, normalise_address, normalise_forename, normalise_postcode, normalise_surname, Identity, NormalisedIdentity,
+    Postcode, Sex, Warning,
 };
+pub use tokens::{field_tokens, FieldTokens};
 
 /// Errors from reading secrets or normalising identifiers. Messages name the
 /// field and the rule broken, never the value.
@@ -71,11 +71,7 @@ pub struct PersonPseudonyms {
 /// Computes a person's pseudonyms from a normalised identity.
 pub fn pseudonymise(keys: &Keys, identity: &NormalisedIdentity) -> PersonPseudonyms {
     let match_keys = match_keys(keys, identity);
-    let bloom = if identity.forename.is_some() || identity.surname.is_some() {
-        bloom::encode(keys, identity, &BloomParams::default())
-    } else {
-        Vec::new()
-    };
+    let bloom = if identity.forename.is_some() || identity.surname.is_some() { bloom::encode(keys, identity, &BloomParams::default()) } else { Vec::new() };
     let bloom = if bloom.iter().any(|b| *b != 0) { bloom } else { Vec::new() };
     let tokens = field_tokens(keys, identity);
     PersonPseudonyms { match_keys, bloom, tokens }

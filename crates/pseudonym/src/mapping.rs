@@ -156,7 +156,9 @@ pub enum MappingError {
         purpose: String,
     },
     /// A label mapped to a category the template item does not have.
-    #[error("mapping fields.\"{field}\".labels maps a label to `{target}`, which is not a category of {field} (use the template's own wording, or \"Not known\")")]
+    #[error(
+        "mapping fields.\"{field}\".labels maps a label to `{target}`, which is not a category of {field} (use the template's own wording, or \"Not known\")"
+    )]
     UnknownCategory {
         /// The template item.
         field: String,
@@ -173,17 +175,14 @@ pub use braid_template::AGENCY_TYPES;
 impl Mapping {
     /// Reads and checks a mapping file.
     pub fn parse(text: &str) -> Result<Mapping, MappingError> {
-        let mapping: Mapping =
-            toml::from_str(text).map_err(|error| MappingError::Parse(error.to_string()))?;
+        let mapping: Mapping = toml::from_str(text).map_err(|error| MappingError::Parse(error.to_string()))?;
         mapping.validate()?;
         Ok(mapping)
     }
 
     /// The TOML text of this mapping.
     pub fn to_toml(&self) -> String {
-        toml::to_string_pretty(self).unwrap_or_else(|error| {
-            unreachable!("a mapping always serialises: {error}")
-        })
+        toml::to_string_pretty(self).unwrap_or_else(|error| unreachable!("a mapping always serialises: {error}"))
     }
 
     fn validate(&self) -> Result<(), MappingError> {
@@ -192,9 +191,7 @@ impl Mapping {
         }
         let template = Template::standard();
         for id in self.fields.keys() {
-            template
-                .field(id)
-                .map_err(|_| MappingError::UnknownField(id.clone()))?;
+            template.field(id).map_err(|_| MappingError::UnknownField(id.clone()))?;
         }
         for (id, labels) in self.label_maps() {
             let Ok(field) = template.field(&id) else { continue };
@@ -213,11 +210,7 @@ impl Mapping {
         }
         for target in self.case_types.values() {
             if parse_case_type(target).is_none() {
-                return Err(MappingError::UnknownTarget {
-                    section: "case_types",
-                    target: target.clone(),
-                    allowed: "CSA, CSE, HSB",
-                });
+                return Err(MappingError::UnknownTarget { section: "case_types", target: target.clone(), allowed: "CSA, CSE, HSB" });
             }
         }
         if self.identity.ids.len() > crate::normalise::MAX_IDS {
@@ -242,11 +235,7 @@ impl Mapping {
         self.fields
             .iter()
             .map(|(id, column)| {
-                let labels: HashMap<String, String> = column
-                    .labels
-                    .iter()
-                    .map(|(a, b)| (a.clone(), b.clone()))
-                    .collect();
+                let labels: HashMap<String, String> = column.labels.iter().map(|(a, b)| (a.clone(), b.clone())).collect();
                 (id.clone(), LabelMap::new(&labels, column.separator))
             })
             .collect()

@@ -165,20 +165,14 @@ pub fn fold_text(text: &str) -> String {
     folded
 }
 
-const TITLES: &[&str] = &[
-    "mr", "mrs", "ms", "miss", "mx", "master", "dr", "prof", "rev", "sir", "dame", "lady", "lord",
-];
+const TITLES: &[&str] = &["mr", "mrs", "ms", "miss", "mx", "master", "dr", "prof", "rev", "sir", "dame", "lady", "lord"];
 
 /// Folded name tokens without leading titles. A title that is the whole name
 /// is kept: "Lord" and "Sir" are surnames too.
 fn name_tokens(text: &str) -> Vec<String> {
     let folded = fold_text(text);
     let tokens: Vec<&str> = folded.split(' ').filter(|token| !token.is_empty()).collect();
-    let leading_titles = tokens
-        .iter()
-        .take_while(|token| TITLES.contains(token))
-        .count()
-        .min(tokens.len().saturating_sub(1));
+    let leading_titles = tokens.iter().take_while(|token| TITLES.contains(token)).count().min(tokens.len().saturating_sub(1));
     tokens[leading_titles..].iter().map(|t| (*t).to_owned()).collect()
 }
 
@@ -198,31 +192,37 @@ pub fn normalise_surname(text: &str) -> Option<(String, Vec<String>)> {
         return None;
     }
     let joined = tokens.concat();
-    let parts = if tokens.len() > 1 {
-        tokens
-    } else {
-        vec![joined.clone()]
-    };
+    let parts = if tokens.len() > 1 { tokens } else { vec![joined.clone()] };
     Some((joined, parts))
 }
 
 /// Words of street names that agencies abbreviate differently.
 const STREET_WORDS: &[(&str, &str)] = &[
-    ("street", "st"), ("road", "rd"), ("avenue", "ave"), ("av", "ave"), ("lane", "ln"),
-    ("drive", "dr"), ("close", "cl"), ("court", "ct"), ("crescent", "cres"), ("place", "pl"),
-    ("gardens", "gdns"), ("terrace", "ter"), ("grove", "gr"), ("square", "sq"), ("flat", "flat"),
-    ("apartment", "flat"), ("apt", "flat"),
+    ("street", "st"),
+    ("road", "rd"),
+    ("avenue", "ave"),
+    ("av", "ave"),
+    ("lane", "ln"),
+    ("drive", "dr"),
+    ("close", "cl"),
+    ("court", "ct"),
+    ("crescent", "cres"),
+    ("place", "pl"),
+    ("gardens", "gdns"),
+    ("terrace", "ter"),
+    ("grove", "gr"),
+    ("square", "sq"),
+    ("flat", "flat"),
+    ("apartment", "flat"),
+    ("apt", "flat"),
 ];
 
 /// An address's first line, folded, with common street words abbreviated;
 /// `None` when nothing is left.
 pub fn normalise_address(text: &str) -> Option<String> {
     let folded = fold_text(text);
-    let words: Vec<&str> = folded
-        .split(' ')
-        .filter(|w| !w.is_empty())
-        .map(|w| STREET_WORDS.iter().find(|(long, _)| *long == w).map_or(w, |(_, short)| short))
-        .collect();
+    let words: Vec<&str> =
+        folded.split(' ').filter(|w| !w.is_empty()).map(|w| STREET_WORDS.iter().find(|(long, _)| *long == w).map_or(w, |(_, short)| short)).collect();
     (!words.is_empty()).then(|| words.join(" "))
 }
 
@@ -236,21 +236,13 @@ fn normalise_id(text: &str) -> Option<String> {
 /// case (another country's postcode is still compared as written).
 fn other_postcode(text: &str) -> Option<Postcode> {
     let full: String = text.chars().filter(char::is_ascii_alphanumeric).map(|c| c.to_ascii_uppercase()).collect();
-    (!full.is_empty() && full.len() <= 12).then(|| Postcode {
-        full,
-        district: String::new(),
-        uk: false,
-    })
+    (!full.is_empty() && full.len() <= 12).then(|| Postcode { full, district: String::new(), uk: false })
 }
 
 /// A UK postcode in the standard shapes (A9 9AA, A99 9AA, A9A 9AA, AA9 9AA,
 /// AA99 9AA, AA9A 9AA); `None` when the text is not one.
 pub fn normalise_postcode(text: &str) -> Option<Postcode> {
-    let compact: String = text
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .map(|c| c.to_ascii_uppercase())
-        .collect();
+    let compact: String = text.chars().filter(|c| !c.is_whitespace()).map(|c| c.to_ascii_uppercase()).collect();
     if !(5..=7).contains(&compact.len()) || !compact.is_ascii() {
         return None;
     }
@@ -262,43 +254,21 @@ pub fn normalise_postcode(text: &str) -> Option<Postcode> {
     let o = outward.as_bytes();
     let outward_ok = match o.len() {
         2 => o[0].is_ascii_alphabetic() && o[1].is_ascii_digit(),
-        3 => {
-            o[0].is_ascii_alphabetic()
-                && ((o[1].is_ascii_digit() && o[2].is_ascii_alphanumeric())
-                    || (o[1].is_ascii_alphabetic() && o[2].is_ascii_digit()))
-        }
-        4 => {
-            o[0].is_ascii_alphabetic()
-                && o[1].is_ascii_alphabetic()
-                && o[2].is_ascii_digit()
-                && o[3].is_ascii_alphanumeric()
-        }
+        3 => o[0].is_ascii_alphabetic() && ((o[1].is_ascii_digit() && o[2].is_ascii_alphanumeric()) || (o[1].is_ascii_alphabetic() && o[2].is_ascii_digit())),
+        4 => o[0].is_ascii_alphabetic() && o[1].is_ascii_alphabetic() && o[2].is_ascii_digit() && o[3].is_ascii_alphanumeric(),
         _ => false,
     };
-    (inward_ok && outward_ok).then(|| Postcode {
-        district: outward.to_owned(),
-        full: compact.clone(),
-        uk: true,
-    })
+    (inward_ok && outward_ok).then(|| Postcode { district: outward.to_owned(), full: compact.clone(), uk: true })
 }
 
 /// True when the text is a ten-digit NHS number whose check digit is right
 /// (modulus 11 with weights 10 down to 2).
 pub fn nhs_number_is_valid(text: &str) -> bool {
-    let digits: Vec<u32> = text
-        .chars()
-        .filter(|c| !c.is_whitespace() && *c != '-')
-        .map(|c| c.to_digit(10))
-        .collect::<Option<Vec<u32>>>()
-        .unwrap_or_default();
+    let digits: Vec<u32> = text.chars().filter(|c| !c.is_whitespace() && *c != '-').map(|c| c.to_digit(10)).collect::<Option<Vec<u32>>>().unwrap_or_default();
     if digits.len() != 10 {
         return false;
     }
-    let sum: u32 = digits[..9]
-        .iter()
-        .zip((2..=10).rev())
-        .map(|(digit, weight)| digit * weight)
-        .sum();
+    let sum: u32 = digits[..9].iter().zip((2..=10).rev()).map(|(digit, weight)| digit * weight).sum();
     let check = 11 - (sum % 11);
     match check {
         11 => digits[9] == 0,
@@ -311,13 +281,7 @@ pub fn nhs_number_is_valid(text: &str) -> bool {
 /// reported as warnings; the rest is kept.
 pub fn normalise(identity: &Identity) -> (NormalisedIdentity, Vec<Warning>) {
     let mut warnings = Vec::new();
-    let present = |value: &Option<String>| {
-        value
-            .as_deref()
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .map(str::to_owned)
-    };
+    let present = |value: &Option<String>| value.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
     let forename = present(&identity.forename).and_then(|f| normalise_forename(&f));
     let (surname, surname_parts) = match present(&identity.surname).and_then(|s| normalise_surname(&s)) {
         Some((joined, parts)) => (Some(joined), parts),
@@ -326,10 +290,7 @@ pub fn normalise(identity: &Identity) -> (NormalisedIdentity, Vec<Warning>) {
     let postcode = present(&identity.postcode).and_then(|text| {
         let postcode = normalise_postcode(&text);
         if postcode.is_none() {
-            warnings.push(Warning {
-                field: "postcode",
-                reason: "is not a valid UK postcode; it is compared only as written",
-            });
+            warnings.push(Warning { field: "postcode", reason: "is not a valid UK postcode; it is compared only as written" });
             return other_postcode(&text);
         }
         postcode
@@ -338,10 +299,7 @@ pub fn normalise(identity: &Identity) -> (NormalisedIdentity, Vec<Warning>) {
         if nhs_number_is_valid(&text) {
             Some(text.chars().filter(char::is_ascii_digit).collect())
         } else {
-            warnings.push(Warning {
-                field: "nhs_number",
-                reason: "fails the NHS number mod-11 check and was not used",
-            });
+            warnings.push(Warning { field: "nhs_number", reason: "fails the NHS number mod-11 check and was not used" });
             None
         }
     });
@@ -355,11 +313,7 @@ pub fn normalise(identity: &Identity) -> (NormalisedIdentity, Vec<Warning>) {
     other_surnames.sort_unstable();
     other_surnames.dedup();
     other_surnames.truncate(MAX_OTHER_SURNAMES);
-    let mut ids: Vec<(String, String)> = identity
-        .ids
-        .iter()
-        .filter_map(|(name, value)| Some((fold_text(name), normalise_id(value)?)))
-        .collect();
+    let mut ids: Vec<(String, String)> = identity.ids.iter().filter_map(|(name, value)| Some((fold_text(name), normalise_id(value)?))).collect();
     ids.sort_unstable();
     ids.dedup_by(|a, b| a.0 == b.0);
     ids.truncate(MAX_IDS);
@@ -390,14 +344,8 @@ mod tests {
         assert_eq!(normalise_forename("Mr. JOHN paul"), Some("john".to_owned()));
         assert_eq!(normalise_forename("Bill"), Some("william".to_owned()));
         assert_eq!(normalise_forename("  "), None);
-        assert_eq!(
-            normalise_surname("Smith-Jones"),
-            Some(("smithjones".to_owned(), vec!["smith".to_owned(), "jones".to_owned()]))
-        );
-        assert_eq!(
-            normalise_surname("Smith Jones"),
-            normalise_surname("SMITH-JONES")
-        );
+        assert_eq!(normalise_surname("Smith-Jones"), Some(("smithjones".to_owned(), vec!["smith".to_owned(), "jones".to_owned()])));
+        assert_eq!(normalise_surname("Smith Jones"), normalise_surname("SMITH-JONES"));
         assert_eq!(normalise_surname("Dr Ødegård"), Some(("odegard".to_owned(), vec!["odegard".to_owned()])));
     }
 
@@ -425,12 +373,8 @@ mod tests {
 
     #[test]
     fn bad_identifiers_become_warnings_not_values() {
-        let identity = Identity {
-            forename: Some("Amy".into()),
-            postcode: Some("nowhere".into()),
-            nhs_number: Some("1234567890".into()),
-            ..Identity::default()
-        };
+        let identity =
+            Identity { forename: Some("Amy".into()), postcode: Some("nowhere".into()), nhs_number: Some("1234567890".into()), ..Identity::default() };
         let (normalised, warnings) = normalise(&identity);
         // Not a UK postcode: compared only as written (no district).
         assert!(normalised.postcode.as_ref().is_some_and(|p| !p.uk && p.district.is_empty()));

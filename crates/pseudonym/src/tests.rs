@@ -12,13 +12,7 @@ fn keys(seed: u8) -> Keys {
 }
 
 fn name() -> impl Strategy<Value = String> {
-    prop_oneof![
-        "[A-Za-z]{2,10}",
-        "[A-Za-zéèöüåø]{2,8}",
-        Just("Bill".to_owned()),
-        Just("Liz".to_owned()),
-        Just("O'Brien".to_owned()),
-    ]
+    prop_oneof!["[A-Za-z]{2,10}", "[A-Za-zéèöüåø]{2,8}", Just("Bill".to_owned()), Just("Liz".to_owned()), Just("O'Brien".to_owned()),]
 }
 
 fn date() -> impl Strategy<Value = Date> {
@@ -39,11 +33,7 @@ fn identity(forename: &str, surname: &str, dob: Date, sex: &str, postcode: &str)
 }
 
 fn keys_of(kind: MatchKeyKind, keys: &Keys, identity: &NormalisedIdentity) -> HashSet<[u8; 32]> {
-    match_keys(keys, identity)
-        .into_iter()
-        .filter(|(k, _)| *k == kind)
-        .map(|(_, hash)| hash)
-        .collect()
+    match_keys(keys, identity).into_iter().filter(|(k, _)| *k == kind).map(|(_, hash)| hash).collect()
 }
 
 fn shares(kind: MatchKeyKind, a: &NormalisedIdentity, b: &NormalisedIdentity) -> bool {
@@ -159,21 +149,12 @@ fn nicknames_resolve_to_one_canonical_form() {
 #[test]
 fn a_missing_component_means_no_key() {
     let keys = keys(1);
-    let no_dob = normalise(&Identity {
-        forename: Some("Amy".into()),
-        surname: Some("Lee".into()),
-        ..Identity::default()
-    })
-    .0;
+    let no_dob = normalise(&Identity { forename: Some("Amy".into()), surname: Some("Lee".into()), ..Identity::default() }).0;
     assert!(match_keys(&keys, &no_dob).is_empty());
     let nothing = NormalisedIdentity::default();
     assert!(match_keys(&keys, &nothing).is_empty());
     assert!(pseudonymise(&keys, &nothing).bloom.is_empty());
-    let with_nhs = normalise(&Identity {
-        nhs_number: Some("943 476 5919".into()),
-        ..Identity::default()
-    })
-    .0;
+    let with_nhs = normalise(&Identity { nhs_number: Some("943 476 5919".into()), ..Identity::default() }).0;
     let kinds: Vec<MatchKeyKind> = match_keys(&keys, &with_nhs).into_iter().map(|(k, _)| k).collect();
     assert_eq!(kinds, [MatchKeyKind::NhsNumber]);
 }
@@ -196,11 +177,7 @@ fn similar_names_encode_closer_than_different_people() {
     let params = BloomParams::default();
     let a = bloom::encode(&keys, &identity("Jessica", "Robinson", dob, "F", "LS6 1AA"), &params);
     let typo = bloom::encode(&keys, &identity("Jesica", "Robinsen", dob, "F", "LS6 1AA"), &params);
-    let other = bloom::encode(
-        &keys,
-        &identity("Mohammed", "Ali", Date::new(2011, 9, 3).expect("valid"), "M", "M1 1AE"),
-        &params,
-    );
+    let other = bloom::encode(&keys, &identity("Mohammed", "Ali", Date::new(2011, 9, 3).expect("valid"), "M", "M1 1AE"), &params);
     assert_eq!(a.len(), BLOOM_BITS / 8);
     let close = bloom::dice(&a, &typo);
     let far = bloom::dice(&a, &other);

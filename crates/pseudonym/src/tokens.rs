@@ -295,12 +295,7 @@ mod tests {
     #[test]
     fn missing_fields_have_no_token() {
         let keys = Keys::derive(&SchemeSecret::new(1, [3u8; 32]), "CSC");
-        let only_name = normalise(&Identity {
-            forename: Some("Amy".into()),
-            surname: Some("Jones".into()),
-            ..Identity::default()
-        })
-        .0;
+        let only_name = normalise(&Identity { forename: Some("Amy".into()), surname: Some("Jones".into()), ..Identity::default() }).0;
         let t = field_tokens(&keys, &only_name);
         assert_ne!(t.name, 0);
         assert_eq!((t.dob, t.dob_any_order, t.sex_by_name, t.postcode, t.address), (0, 0, 0, 0, 0));

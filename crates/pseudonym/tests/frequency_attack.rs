@@ -13,13 +13,12 @@ use braid_pseudonym::bloom::encode;
 use braid_pseudonym::{normalise, BloomParams, Date, Identity, Keys, SchemeSecret};
 
 const FORENAMES: [&str; 30] = [
-    "oliver", "amelia", "george", "isla", "harry", "ava", "noah", "mia", "jack", "ivy", "leo", "lily", "arthur",
-    "isabella", "muhammad", "rosie", "oscar", "sophia", "charlie", "grace", "jacob", "freya", "thomas", "florence",
-    "henry", "willow", "william", "emily", "theo", "poppy",
+    "oliver", "amelia", "george", "isla", "harry", "ava", "noah", "mia", "jack", "ivy", "leo", "lily", "arthur", "isabella", "muhammad", "rosie", "oscar",
+    "sophia", "charlie", "grace", "jacob", "freya", "thomas", "florence", "henry", "willow", "william", "emily", "theo", "poppy",
 ];
 const SURNAMES: [&str; 20] = [
-    "smith", "jones", "taylor", "brown", "williams", "wilson", "johnson", "davies", "patel", "robinson", "wright",
-    "thompson", "evans", "walker", "white", "roberts", "green", "hall", "wood", "jackson",
+    "smith", "jones", "taylor", "brown", "williams", "wilson", "johnson", "davies", "patel", "robinson", "wright", "thompson", "evans", "walker", "white",
+    "roberts", "green", "hall", "wood", "jackson",
 ];
 
 /// A small deterministic generator (no external randomness in tests).
@@ -61,10 +60,7 @@ fn alignment_attack(encodings: &[(Vec<u8>, usize)]) -> f64 {
     ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
     // The attacker's list is ranked by known frequency: index = rank.
     let guess: HashMap<&[u8], usize> = ranked.iter().take(FORENAMES.len()).enumerate().map(|(rank, (e, _))| (*e, rank)).collect();
-    let correct = encodings
-        .iter()
-        .filter(|(encoding, truth)| guess.get(encoding.as_slice()) == Some(truth))
-        .count();
+    let correct = encodings.iter().filter(|(encoding, truth)| guess.get(encoding.as_slice()) == Some(truth)).count();
     correct as f64 / encodings.len() as f64
 }
 
@@ -89,10 +85,7 @@ fn hardened_encoding_defeats_the_frequency_attack_that_breaks_an_unhardened_one(
             nhs_number: None,
             ..Identity::default()
         };
-        let forename_only = Identity {
-            forename: full.forename.clone(),
-            ..Identity::default()
-        };
+        let forename_only = Identity { forename: full.forename.clone(), ..Identity::default() };
         field_level.push((encode(&keys, &normalise(&forename_only).0, &params), name));
         record_level.push((encode(&keys, &normalise(&full).0, &params), name));
     }

@@ -27,9 +27,9 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
+use braid_fuzz::{fuzz, no_panic};
 use braid_pseudonym::{normalise, pseudonymise, pseudonymise_extract, Date, ExtractOutput, Identity, Keys, Mapping, SchemeSecret};
 use braid_template::{FieldKind, Template};
-use braid_fuzz::{fuzz, no_panic};
 use proptest::prelude::*;
 
 /// Longest message a refused extract may produce.
@@ -128,12 +128,7 @@ fn column_names() -> &'static [String] {
         let i = &m.identity;
         let mut names = vec![c.record_ref.clone(), c.person_ref.clone(), c.role.clone(), c.case_type.clone(), c.event_date.clone()];
         names.extend([&c.incident_start, &c.last_occurrence].into_iter().flatten().cloned());
-        names.extend(
-            [&i.forename, &i.surname, &i.date_of_birth, &i.sex, &i.postcode, &i.nhs_number, &i.address, &i.house]
-                .into_iter()
-                .flatten()
-                .cloned(),
-        );
+        names.extend([&i.forename, &i.surname, &i.date_of_birth, &i.sex, &i.postcode, &i.nhs_number, &i.address, &i.house].into_iter().flatten().cloned());
         names.extend(i.alternative_surnames.iter().cloned());
         names.extend(i.ids.values().cloned());
         names.extend(m.fields.values().map(|field| field.column.clone()));
@@ -162,8 +157,23 @@ fn column_values() -> &'static HashMap<String, Pool> {
             &["31/02/2010", "29/02/2021", "00/00/0000", "01/13/2020", "2020-03-01", "1/1/1", "99/99/99999999999"],
         );
         let names = [
-            "Amelia", "Hargreaves", "O'Brien-Smith", "Mr John Smith", "Zoë", "Smith; Jones", "Jo", "-", "Ö'-", "", "ß", "Dəniz",
-            "Сидоров", "Smithя", "Χρήστος", "李小龙", "Ŋgozi",
+            "Amelia",
+            "Hargreaves",
+            "O'Brien-Smith",
+            "Mr John Smith",
+            "Zoë",
+            "Smith; Jones",
+            "Jo",
+            "-",
+            "Ö'-",
+            "",
+            "ß",
+            "Dəniz",
+            "Сидоров",
+            "Smithя",
+            "Χρήστος",
+            "李小龙",
+            "Ŋgozi",
         ];
         let c = &m.columns;
         let i = &m.identity;
@@ -268,10 +278,7 @@ impl Cells {
             let values = values.to_vec();
             (0..values.len()).prop_map(move |index| values[index].clone()).boxed()
         };
-        let pools = column_values()
-            .iter()
-            .map(|(name, pool)| (name.clone(), (pick(&pool.good), (!pool.bad.is_empty()).then(|| pick(&pool.bad)))))
-            .collect();
+        let pools = column_values().iter().map(|(name, pool)| (name.clone(), (pick(&pool.good), (!pool.bad.is_empty()).then(|| pick(&pool.bad))))).collect();
         Cells { pools, hostile: hostile_cell().boxed() }
     }
 
@@ -344,10 +351,7 @@ impl std::fmt::Debug for Extract {
     // Huge cells would flood the failure report: show their length instead.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let short = |cells: &[String]| -> Vec<String> {
-            cells
-                .iter()
-                .map(|cell| if cell.len() > 200 { format!("<{} bytes>", cell.len()) } else { cell.clone() })
-                .collect()
+            cells.iter().map(|cell| if cell.len() > 200 { format!("<{} bytes>", cell.len()) } else { cell.clone() }).collect()
         };
         f.debug_struct("Extract")
             .field("header", &short(&self.header))
@@ -498,9 +502,7 @@ fn fuzz_extract_arbitrary_bytes() {
 #[test]
 fn fuzz_extract_arbitrary_bytes_after_a_valid_header() {
     let header = format!("{}\n", column_names().join(","));
-    fuzz(256, proptest::collection::vec(any::<u8>(), 0..4096), move |bytes| {
-        check_extract(&[header.as_bytes(), &bytes].concat())
-    });
+    fuzz(256, proptest::collection::vec(any::<u8>(), 0..4096), move |bytes| check_extract(&[header.as_bytes(), &bytes].concat()));
 }
 
 #[test]
@@ -564,10 +566,7 @@ fn name() -> impl Strategy<Value = String> {
 fn identity() -> impl Strategy<Value = Identity> {
     let text = || proptest::option::of(name());
     let date = proptest::option::of((1880i32..2100, 1u32..=12, 1u32..=28).prop_filter_map("a real date", |(y, m, d)| Date::new(y, m, d)));
-    (
-        (text(), text(), date, text(), text(), text()),
-        (proptest::collection::vec(name(), 0..3), text(), proptest::collection::vec((name(), name()), 0..3)),
-    )
+    ((text(), text(), date, text(), text(), text()), (proptest::collection::vec(name(), 0..3), text(), proptest::collection::vec((name(), name()), 0..3)))
         .prop_map(|((forename, surname, date_of_birth, sex, postcode, nhs_number), (other_surnames, address, ids))| Identity {
             forename,
             surname,
@@ -648,9 +647,7 @@ fn check_mapping(text: &str) -> Result<(), TestCaseError> {
         let again = no_panic("Mapping::parse of a loaded mapping's own TOML", || Mapping::parse(&mapping.to_toml()))?;
         prop_assert!(again.is_ok(), "a loaded mapping's own TOML is refused: {:?}", again.err());
         // Ok, or Err for a column the extract lacks: both are fine here.
-        let _read = no_panic("pseudonymise_extract with a loaded mapping", || {
-            pseudonymise_extract(sample_extract(), &mapping, keys(), |_| {})
-        })?;
+        let _read = no_panic("pseudonymise_extract with a loaded mapping", || pseudonymise_extract(sample_extract(), &mapping, keys(), |_| {}))?;
     }
     Ok(())
 }
@@ -870,9 +867,39 @@ fn apply_tree(edits: &[TreeEdit]) -> String {
 /// Strings a mapping might hold: its own names and targets, and odd ones.
 fn mapping_string() -> impl Strategy<Value = String> {
     let mut known: Vec<String> = [
-        "known_victim", "suspected_victim", "perpetrator", "hsb", "HSB", "cse", "CSA", "Not known", "%d/%m/%Y", "%Y-%m-%d",
-        "%b %y", "%B", "%Q", "%", "%d%d", "", " ", ";", "police", "yot", "children_services", "Case ID", "Forename", "Gender",
-        "Other", "Other (write in)", "Male", "record_ref", "column", "labels", "separator", "ids", "upn",
+        "known_victim",
+        "suspected_victim",
+        "perpetrator",
+        "hsb",
+        "HSB",
+        "cse",
+        "CSA",
+        "Not known",
+        "%d/%m/%Y",
+        "%Y-%m-%d",
+        "%b %y",
+        "%B",
+        "%Q",
+        "%",
+        "%d%d",
+        "",
+        " ",
+        ";",
+        "police",
+        "yot",
+        "children_services",
+        "Case ID",
+        "Forename",
+        "Gender",
+        "Other",
+        "Other (write in)",
+        "Male",
+        "record_ref",
+        "column",
+        "labels",
+        "separator",
+        "ids",
+        "upn",
     ]
     .map(str::to_owned)
     .to_vec();

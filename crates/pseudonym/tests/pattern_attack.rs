@@ -25,23 +25,113 @@ use braid_pseudonym::{normalise, BloomParams, Date, Identity, Keys, NormalisedId
 const WORDS: usize = BLOOM_BITS / 64;
 
 const FORENAMES: &[&str] = &[
-    "oliver", "amelia", "george", "isla", "harry", "ava", "noah", "mia", "jack", "ivy", "leo", "lily", "arthur",
-    "isabella", "muhammad", "rosie", "oscar", "sophia", "charlie", "grace", "jacob", "freya", "thomas", "florence",
-    "henry", "willow", "william", "emily", "theo", "poppy", "james", "ella", "joshua", "evie", "alfie", "sophie",
-    "daniel", "chloe", "ethan", "jessica", "samuel", "megan", "ryan", "hannah", "kai", "aisha", "omar", "fatima",
-    "kacper", "zuzanna", "liam", "niamh", "tyler", "keira", "callum", "jade", "declan", "caitlin", "yusuf", "maryam",
+    "oliver", "amelia", "george", "isla", "harry", "ava", "noah", "mia", "jack", "ivy", "leo", "lily", "arthur", "isabella", "muhammad", "rosie", "oscar",
+    "sophia", "charlie", "grace", "jacob", "freya", "thomas", "florence", "henry", "willow", "william", "emily", "theo", "poppy", "james", "ella", "joshua",
+    "evie", "alfie", "sophie", "daniel", "chloe", "ethan", "jessica", "samuel", "megan", "ryan", "hannah", "kai", "aisha", "omar", "fatima", "kacper",
+    "zuzanna", "liam", "niamh", "tyler", "keira", "callum", "jade", "declan", "caitlin", "yusuf", "maryam",
 ];
 
 const SURNAMES: &[&str] = &[
-    "smith", "jones", "taylor", "brown", "williams", "wilson", "johnson", "davies", "patel", "robinson", "wright",
-    "thompson", "evans", "walker", "white", "roberts", "green", "hall", "thomas", "clarke", "jackson", "wood",
-    "harris", "edwards", "turner", "martin", "cooper", "hill", "ward", "hughes", "moore", "clark", "king",
-    "harrison", "lewis", "baker", "lee", "allen", "morris", "khan", "scott", "watson", "davis", "parker", "james",
-    "bennett", "young", "phillips", "richardson", "mitchell", "bailey", "carter", "cook", "singh", "shaw", "bell",
-    "collins", "morgan", "kelly", "begum", "miller", "cox", "hussain", "marshall", "simpson", "price", "anderson",
-    "adams", "wilkinson", "ali", "ahmed", "foster", "ellis", "murphy", "chapman", "mason", "gray", "richards",
-    "webb", "griffiths", "hunt", "palmer", "campbell", "holmes", "mills", "rogers", "barnes", "knight", "matthews",
-    "nowak", "kowalski", "okafor", "mensah", "osei", "nguyen", "murray", "doyle", "quinn", "byrne", "gallagher",
+    "smith",
+    "jones",
+    "taylor",
+    "brown",
+    "williams",
+    "wilson",
+    "johnson",
+    "davies",
+    "patel",
+    "robinson",
+    "wright",
+    "thompson",
+    "evans",
+    "walker",
+    "white",
+    "roberts",
+    "green",
+    "hall",
+    "thomas",
+    "clarke",
+    "jackson",
+    "wood",
+    "harris",
+    "edwards",
+    "turner",
+    "martin",
+    "cooper",
+    "hill",
+    "ward",
+    "hughes",
+    "moore",
+    "clark",
+    "king",
+    "harrison",
+    "lewis",
+    "baker",
+    "lee",
+    "allen",
+    "morris",
+    "khan",
+    "scott",
+    "watson",
+    "davis",
+    "parker",
+    "james",
+    "bennett",
+    "young",
+    "phillips",
+    "richardson",
+    "mitchell",
+    "bailey",
+    "carter",
+    "cook",
+    "singh",
+    "shaw",
+    "bell",
+    "collins",
+    "morgan",
+    "kelly",
+    "begum",
+    "miller",
+    "cox",
+    "hussain",
+    "marshall",
+    "simpson",
+    "price",
+    "anderson",
+    "adams",
+    "wilkinson",
+    "ali",
+    "ahmed",
+    "foster",
+    "ellis",
+    "murphy",
+    "chapman",
+    "mason",
+    "gray",
+    "richards",
+    "webb",
+    "griffiths",
+    "hunt",
+    "palmer",
+    "campbell",
+    "holmes",
+    "mills",
+    "rogers",
+    "barnes",
+    "knight",
+    "matthews",
+    "nowak",
+    "kowalski",
+    "okafor",
+    "mensah",
+    "osei",
+    "nguyen",
+    "murray",
+    "doyle",
+    "quinn",
+    "byrne",
+    "gallagher",
 ];
 
 /// A small deterministic generator (no external randomness in tests).
@@ -189,12 +279,8 @@ fn mine(encodings: &[[u64; WORDS]], grams: &[(usize, u32, usize)]) -> Vec<(usize
             let mut group = vec![seed];
             let mut held = cols[seed].clone();
             while group.len() < k {
-                let next = open
-                    .iter()
-                    .copied()
-                    .filter(|q| !group.contains(q))
-                    .map(|q| (common(&held, &cols[q]), q))
-                    .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+                let next =
+                    open.iter().copied().filter(|q| !group.contains(q)).map(|q| (common(&held, &cols[q]), q)).max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
                 let Some((support, next)) = next else { break };
                 if support < count {
                     break;
@@ -264,10 +350,8 @@ fn attack(people: &[NormalisedIdentity], filters: &[Filters], params: &BloomPara
     // Mine each filter for the commonest q-grams of the fields it holds.
     let mut learned: Vec<(usize, usize, Vec<usize>)> = Vec::new(); // (filter, q-gram, positions)
     for (index, filter) in filters.iter().enumerate() {
-        let mut grams: Vec<(usize, u32, usize)> = (0..counts.len())
-            .filter(|g| filter.fields.contains(&field_of[g]) && counts[*g] >= 2)
-            .map(|g| (g, counts[g], k(field_of[&g])))
-            .collect();
+        let mut grams: Vec<(usize, u32, usize)> =
+            (0..counts.len()).filter(|g| filter.fields.contains(&field_of[g]) && counts[*g] >= 2).map(|g| (g, counts[g], k(field_of[&g]))).collect();
         grams.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         grams.truncate(grams_per_field * filter.fields.len());
         for (gram, positions) in mine(&filter.encodings, &grams) {
@@ -373,16 +457,10 @@ fn pattern_mining_breaks_field_level_filters_but_not_the_record_level_encoding()
     let secrets: u8 = std::env::var("BRAID_ATTACK_SECRETS").ok().and_then(|v| v.parse().ok()).unwrap_or(2);
     for secret in 3..3 + secrets {
         let keys = Keys::derive(&SchemeSecret::new(1, [secret; 32]), "AGENCY");
-        let record_level = Filters {
-            fields: FIELDS.to_vec(),
-            encodings: people.iter().map(|p| words(&encode(&keys, p, &params))).collect(),
-        };
+        let record_level = Filters { fields: FIELDS.to_vec(), encodings: people.iter().map(|p| words(&encode(&keys, p, &params))).collect() };
         let field_level: Vec<Filters> = FIELDS
             .iter()
-            .map(|&field| Filters {
-                fields: vec![field],
-                encodings: people.iter().map(|p| words(&encode(&keys, &only(p, field), &params))).collect(),
-            })
+            .map(|&field| Filters { fields: vec![field], encodings: people.iter().map(|p| words(&encode(&keys, &only(p, field), &params))).collect() })
             .collect();
         let broken = attack(&people, &field_level, &params, grams_per_field);
         let hardened = attack(&people, &[record_level], &params, grams_per_field);

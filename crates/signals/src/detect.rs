@@ -68,11 +68,7 @@ pub struct SignalConfig {
 
 impl Default for SignalConfig {
     fn default() -> SignalConfig {
-        SignalConfig {
-            revictimisation_days: 90,
-            same_incident_days: 30,
-            network_min_size: 4,
-        }
+        SignalConfig { revictimisation_days: 90, same_incident_days: 30, network_min_size: 4 }
     }
 }
 
@@ -155,14 +151,7 @@ struct Item<'a> {
 }
 
 impl Signal {
-    fn from_items(
-        kind: SignalKind,
-        detail: String,
-        subject: u64,
-        items: &[Item<'_>],
-        related: Vec<u64>,
-        facts: &Facts,
-    ) -> Signal {
+    fn from_items(kind: SignalKind, detail: String, subject: u64, items: &[Item<'_>], related: Vec<u64>, facts: &Facts) -> Signal {
         let mut evidence: Vec<u64> = items.iter().map(|item| item.id).collect();
         evidence.sort_unstable();
         evidence.dedup();
@@ -242,33 +231,19 @@ const AGE_TOLERANCE_YEARS: f64 = 3.0;
 /// likely a linkage error (a parent merged with a child), and raising a
 /// signal from it would label the wrong person.
 fn age_consistent<'a>(items: &[Item<'a>]) -> Vec<Item<'a>> {
-    let birth = |item: &Item<'_>| {
-        item.involvement
-            .age
-            .map(|age| f64::from(item.record.day) / YEAR_DAYS - f64::from(age))
-    };
+    let birth = |item: &Item<'_>| item.involvement.age.map(|age| f64::from(item.record.day) / YEAR_DAYS - f64::from(age));
     let mut births: Vec<f64> = items.iter().filter_map(birth).collect();
     if births.len() < 2 {
         return items.to_vec();
     }
     births.sort_by(f64::total_cmp);
     let median = births[births.len() / 2];
-    items
-        .iter()
-        .copied()
-        .filter(|item| birth(item).is_none_or(|b| (b - median).abs() <= AGE_TOLERANCE_YEARS))
-        .collect()
+    items.iter().copied().filter(|item| birth(item).is_none_or(|b| (b - median).abs() <= AGE_TOLERANCE_YEARS)).collect()
 }
 
 /// The signals of one profile, from its members' facts. `key_of` gives the
 /// profile key of any involvement (for a perpetrator's victims).
-fn profile_signals(
-    config: &SignalConfig,
-    key: u64,
-    items: &[Item<'_>],
-    key_of: &dyn Fn(u64) -> u64,
-    facts: &Facts,
-) -> Vec<Signal> {
+fn profile_signals(config: &SignalConfig, key: u64, items: &[Item<'_>], key_of: &dyn Fn(u64) -> u64, facts: &Facts) -> Vec<Signal> {
     let mut out = Vec::new();
     let consistent = age_consistent(items);
     // Recorded ages that disagree mean the profile probably holds two
@@ -276,34 +251,15 @@ fn profile_signals(
     // raised from it (its link evidence is for review instead).
     let mixed = consistent.len() < items.len();
     let items = &consistent[..];
-    let mut victims: Vec<Item<'_>> = items
-        .iter()
-        .copied()
-        .filter(|i| i.involvement.role.is_victim())
-        .collect();
+    let mut victims: Vec<Item<'_>> = items.iter().copied().filter(|i| i.involvement.role.is_victim()).collect();
     victims.sort_by_key(|i| (i.record.day, i.id));
 
     // Re-victimisation: cases apart in time, or a recorded re-referral.
     if let (Some(first), Some(last)) = (victims.first(), victims.last()) {
         let apart = last.record.day - first.record.day >= config.revictimisation_days;
         if apart || victims.iter().any(|v| v.record.re_referral) {
-            let detail = if apart {
-                format!(
-                    "{}→{}",
-                    first.record.case_type.name(),
-                    last.record.case_type.name()
-                )
-            } else {
-                "re-referral".to_owned()
-            };
-            out.push(Signal::from_items(
-                SignalKind::Revictimisation,
-                detail,
-                key,
-                &victims,
-                Vec::new(),
-                facts,
-            ));
+            let detail = if apart { format!("{}→{}", first.record.case_type.name(), last.record.case_type.name()) } else { "re-referral".to_owned() };
+            out.push(Signal::from_items(SignalKind::Revictimisation, detail, key, &victims, Vec::new(), facts));
         }
     }
 
@@ -312,79 +268,37 @@ fn profile_signals(
     // adult relative (same surname and address, no date of birth).
     if !victims.is_empty() && !mixed {
         let strong = |i: &Item<'_>| i.involvement.link >= STRONG_LINK;
-        let paired = |h: &Item<'_>, need_strong: bool| {
-            victims.iter().any(|v| {
-                v.involvement.record != h.involvement.record && (!need_strong || strong(v))
-            })
-        };
-        let offender: Vec<Item<'_>> = items
-            .iter()
-            .copied()
-            .filter(|h| h.involvement.role == Role::Perpetrator && strong(h) && paired(h, true))
-            .collect();
+        let paired = |h: &Item<'_>, need_strong: bool| victims.iter().any(|v| v.involvement.record != h.involvement.record && (!need_strong || strong(v)));
+        let offender: Vec<Item<'_>> = items.iter().copied().filter(|h| h.involvement.role == Role::Perpetrator && strong(h) && paired(h, true)).collect();
         let hsb: Vec<Item<'_>> = items
             .iter()
             .copied()
             .filter(|h| h.involvement.role == Role::Hsb && paired(h, false))
-            .chain(
-                offender
-                    .iter()
-                    .copied()
-                    .filter(|h| age_at(items, h.record.day).is_some_and(|age| age < 18.0)),
-            )
+            .chain(offender.iter().copied().filter(|h| age_at(items, h.record.day).is_some_and(|age| age < 18.0)))
             .collect();
         if !hsb.is_empty() {
-            let detail = if hsb.iter().any(|h| h.involvement.role == Role::Hsb) {
-                "victim and displays HSB"
-            } else {
-                "victim and perpetrator under 18"
-            };
+            let detail = if hsb.iter().any(|h| h.involvement.role == Role::Hsb) { "victim and displays HSB" } else { "victim and perpetrator under 18" };
             let evidence: Vec<Item<'_>> = victims.iter().chain(&hsb).copied().collect();
-            out.push(Signal::from_items(
-                SignalKind::VictimHsbOverlap,
-                detail.to_owned(),
-                key,
-                &evidence,
-                Vec::new(),
-                facts,
-            ));
+            out.push(Signal::from_items(SignalKind::VictimHsbOverlap, detail.to_owned(), key, &evidence, Vec::new(), facts));
         }
         if !offender.is_empty() {
             let types: BTreeSet<&str> = victims.iter().map(|v| v.record.case_type.name()).collect();
-            let detail = format!(
-                "{} victim recorded as perpetrator",
-                types.into_iter().collect::<Vec<_>>().join("/")
-            );
+            let detail = format!("{} victim recorded as perpetrator", types.into_iter().collect::<Vec<_>>().join("/"));
             let evidence: Vec<Item<'_>> = victims.iter().chain(&offender).copied().collect();
-            out.push(Signal::from_items(
-                SignalKind::VictimAsOffender,
-                detail,
-                key,
-                &evidence,
-                Vec::new(),
-                facts,
-            ));
+            out.push(Signal::from_items(SignalKind::VictimAsOffender, detail, key, &evidence, Vec::new(), facts));
         }
     }
 
     // One incident, CSA at one agency and CSE at another: seen through the
     // victim's profile, or through the perpetrator's when the victim's
     // records did not link (otherwise the victim's profile raises it).
-    let mut harmers: Vec<Item<'_>> = items
-        .iter()
-        .copied()
-        .filter(|i| i.involvement.role.is_harmer() && i.involvement.identified)
-        .collect();
+    let mut harmers: Vec<Item<'_>> = items.iter().copied().filter(|i| i.involvement.role.is_harmer() && i.involvement.identified).collect();
     harmers.sort_by_key(|i| (i.record.day, i.id));
     let victim_keys = |episode: &[Item<'_>]| -> BTreeSet<u64> {
         episode
             .iter()
             .flat_map(|i| i.record.involvements.iter())
-            .filter(|&&other| {
-                facts
-                    .involvement(other)
-                    .is_some_and(|v| v.role.is_victim() && v.identified)
-            })
+            .filter(|&&other| facts.involvement(other).is_some_and(|v| v.role.is_victim() && v.identified))
             .map(|&other| key_of(other))
             .collect()
     };
@@ -392,47 +306,24 @@ fn profile_signals(
     // records did not link: two agencies' records within days of each
     // other, each naming one victim, with ages that do not disagree.
     let victim_age = |item: &Item<'_>| -> Option<u8> {
-        item.record
-            .involvements
-            .iter()
-            .filter_map(|&other| facts.involvement(other))
-            .find(|v| v.role.is_victim())
-            .and_then(|v| v.age)
+        item.record.involvements.iter().filter_map(|&other| facts.involvement(other)).find(|v| v.role.is_victim()).and_then(|v| v.age)
     };
     let through_victim = episodes(&victims, config.same_incident_days);
-    let through_harmer = episodes(&harmers, SAME_INCIDENT_STRICT_DAYS)
-        .into_iter()
-        .filter(|episode| {
-            let ages: Vec<Option<u8>> = episode.iter().map(victim_age).collect();
-            episode.len() == 2
-                && episode[0].record.agency != episode[1].record.agency
-                && victim_keys(episode).len() == 2
-                && episode.iter().all(|i| {
-                    i.record
-                        .involvements
-                        .iter()
-                        .filter(|&&o| facts.involvement(o).is_some_and(|v| v.role.is_victim()))
-                        .count()
-                        == 1
-                })
-                && !matches!((ages[0], ages[1]), (Some(a), Some(b)) if a.abs_diff(b) > 1)
-        });
+    let through_harmer = episodes(&harmers, SAME_INCIDENT_STRICT_DAYS).into_iter().filter(|episode| {
+        let ages: Vec<Option<u8>> = episode.iter().map(victim_age).collect();
+        episode.len() == 2
+            && episode[0].record.agency != episode[1].record.agency
+            && victim_keys(episode).len() == 2
+            && episode.iter().all(|i| i.record.involvements.iter().filter(|&&o| facts.involvement(o).is_some_and(|v| v.role.is_victim())).count() == 1)
+            && !matches!((ages[0], ages[1]), (Some(a), Some(b)) if a.abs_diff(b) > 1)
+    });
     for episode in through_victim.into_iter().chain(through_harmer) {
-        let agencies_as = |case_type: CaseType| -> HashSet<u16> {
-            episode
-                .iter()
-                .filter(|i| i.record.case_type == case_type)
-                .map(|i| i.record.agency)
-                .collect()
-        };
+        let agencies_as =
+            |case_type: CaseType| -> HashSet<u16> { episode.iter().filter(|i| i.record.case_type == case_type).map(|i| i.record.agency).collect() };
         let (csa, cse) = (agencies_as(CaseType::Csa), agencies_as(CaseType::Cse));
         let disagree = csa.iter().any(|a| cse.iter().any(|b| a != b));
         if disagree {
-            let evidence: Vec<Item<'_>> = episode
-                .iter()
-                .copied()
-                .filter(|i| i.record.case_type != CaseType::Hsb)
-                .collect();
+            let evidence: Vec<Item<'_>> = episode.iter().copied().filter(|i| i.record.case_type != CaseType::Hsb).collect();
             out.push(Signal::from_items(
                 SignalKind::ClassificationConflict,
                 format!("CSA at {} agency(ies), CSE at {}", csa.len(), cse.len()),
@@ -459,14 +350,7 @@ fn profile_signals(
             if involvement.role.is_victim() && involvement.identified {
                 let victim_key = key_of(other);
                 if victim_key != key {
-                    victims.push((
-                        victim_key,
-                        Item {
-                            id: other,
-                            involvement,
-                            record: harmer.record,
-                        },
-                    ));
+                    victims.push((victim_key, Item { id: other, involvement, record: harmer.record }));
                 }
             }
         }
@@ -474,9 +358,7 @@ fn profile_signals(
             named.push((*harmer, victims));
         }
     }
-    let in_one_record = named
-        .iter()
-        .any(|(_, v)| v.iter().any(|(k, _)| *k != v[0].0));
+    let in_one_record = named.iter().any(|(_, v)| v.iter().any(|(k, _)| *k != v[0].0));
     // Victims in different incidents: with two or more incidents, any two
     // distinct victim profiles among them can be paired across incidents.
     // Linear in the records, so a perpetrator named in thousands of records
@@ -486,10 +368,7 @@ fn profile_signals(
     let victim_profiles: BTreeSet<u64> = named.iter().flat_map(|(_, v)| v.iter().map(|(k, _)| *k)).collect();
     let across_incidents = incidents >= 2 && victim_profiles.len() >= 2;
     if in_one_record || across_incidents {
-        let evidence: Vec<Item<'_>> = named
-            .iter()
-            .flat_map(|(h, v)| std::iter::once(*h).chain(v.iter().map(|(_, i)| *i)))
-            .collect();
+        let evidence: Vec<Item<'_>> = named.iter().flat_map(|(h, v)| std::iter::once(*h).chain(v.iter().map(|(_, i)| *i))).collect();
         out.push(Signal::from_items(
             SignalKind::SharedPerpetrator,
             format!("{} victims in {} records", victim_profiles.len(), named.len()),
@@ -516,10 +395,7 @@ pub struct SignalBook {
 impl SignalBook {
     /// An empty book.
     pub fn new(config: SignalConfig) -> SignalBook {
-        SignalBook {
-            config,
-            ..SignalBook::default()
-        }
+        SignalBook { config, ..SignalBook::default() }
     }
 
     /// Notes involvements whose profiles may have changed; their signals
@@ -556,10 +432,7 @@ impl SignalBook {
             };
             keys.insert(profiles.key(id));
             for &other in &record.involvements {
-                if facts
-                    .involvement(other)
-                    .is_some_and(|i| i.role.is_harmer() && i.identified)
-                {
+                if facts.involvement(other).is_some_and(|i| i.role.is_harmer() && i.identified) {
                     keys.insert(profiles.key(other));
                 }
             }
@@ -578,7 +451,6 @@ impl SignalBook {
             }
         }
     }
-
 
     /// The signals of one profile, as of the last settle.
     pub fn profile(&self, key: u64) -> &[Signal] {
@@ -609,8 +481,7 @@ impl SignalBook {
     /// at least the configured size) if anything changed since they were
     /// last computed.
     pub fn update_networks(&mut self, facts: &Facts, profiles: &impl Profiles) {
-        let fresh =
-            matches!(&self.networks, Some((generation, _)) if *generation == self.generation);
+        let fresh = matches!(&self.networks, Some((generation, _)) if *generation == self.generation);
         if !fresh {
             let networks = find_networks(&self.config, facts, profiles);
             self.networks = Some((self.generation, networks));
@@ -619,10 +490,7 @@ impl SignalBook {
 
     /// The networks as last computed by [`SignalBook::update_networks`].
     pub fn networks(&self) -> &[Signal] {
-        self.networks
-            .as_ref()
-            .map(|(_, n)| n.as_slice())
-            .unwrap_or(&[])
+        self.networks.as_ref().map(|(_, n)| n.as_slice()).unwrap_or(&[])
     }
 }
 

@@ -199,8 +199,7 @@ impl Facts {
 
     /// Makes room for `involvements` involvement ids without growing.
     pub fn reserve(&mut self, involvements: usize) {
-        self.involvements
-            .reserve(involvements.saturating_sub(self.involvements.len()));
+        self.involvements.reserve(involvements.saturating_sub(self.involvements.len()));
     }
 
     /// The number of an agency (added on first sight) and its type.
@@ -211,8 +210,7 @@ impl Facts {
             }
             return index as u16;
         }
-        self.agencies
-            .push((code.to_owned(), agency_type.to_owned()));
+        self.agencies.push((code.to_owned(), agency_type.to_owned()));
         (self.agencies.len() - 1) as u16
     }
 
@@ -223,20 +221,12 @@ impl Facts {
 
     /// The number of an agency already seen.
     pub fn find_agency(&self, code: &str) -> Option<u16> {
-        self.agencies
-            .iter()
-            .position(|(c, _)| c == code)
-            .map(|i| i as u16)
+        self.agencies.iter().position(|(c, _)| c == code).map(|i| i as u16)
     }
 
     /// Adds a record and its involvements (replacing any record with the
     /// same fingerprint).
-    pub fn add_record(
-        &mut self,
-        fingerprint: u64,
-        record: RecordFacts,
-        involvements: &[NewInvolvement],
-    ) {
+    pub fn add_record(&mut self, fingerprint: u64, record: RecordFacts, involvements: &[NewInvolvement]) {
         self.remove_record(fingerprint);
         let slot = match self.free.pop() {
             Some(slot) => slot,
@@ -250,13 +240,8 @@ impl Facts {
             if self.involvements.len() <= index {
                 self.involvements.resize(index + 1, None);
             }
-            self.involvements[index] = Some(InvolvementFacts {
-                record: slot,
-                role: involvement.role,
-                identified: involvement.identified,
-                age: involvement.age,
-                link: 1.0,
-            });
+            self.involvements[index] =
+                Some(InvolvementFacts { record: slot, role: involvement.role, identified: involvement.identified, age: involvement.age, link: 1.0 });
         }
         self.records[slot as usize] = Some(record);
         self.slots.insert(fingerprint, slot);
@@ -271,10 +256,7 @@ impl Facts {
         self.free.push(slot);
         let ids = record.map(|r| r.involvements).unwrap_or_default();
         for &id in &ids {
-            if let Some(entry) = usize::try_from(id)
-                .ok()
-                .and_then(|i| self.involvements.get_mut(i))
-            {
+            if let Some(entry) = usize::try_from(id).ok().and_then(|i| self.involvements.get_mut(i)) {
                 *entry = None;
             }
         }
@@ -284,10 +266,7 @@ impl Facts {
     /// Records how strongly the linkage tied an involvement into its
     /// profile.
     pub fn set_link(&mut self, id: u64, probability: f32) {
-        if let Some(Some(involvement)) = usize::try_from(id)
-            .ok()
-            .and_then(|i| self.involvements.get_mut(i))
-        {
+        if let Some(Some(involvement)) = usize::try_from(id).ok().and_then(|i| self.involvements.get_mut(i)) {
             involvement.link = probability;
         }
     }

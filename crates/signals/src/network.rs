@@ -46,22 +46,10 @@ pub struct Neighbourhood {
 /// Walks victim–perpetrator links out from `center` for `depth` steps,
 /// keeping at most `max_nodes` profiles. Profiles `visible` rejects are
 /// included (so the panel knows someone is there) but not walked through.
-pub fn neighbourhood(
-    facts: &Facts,
-    profiles: &impl Profiles,
-    center: u64,
-    depth: u32,
-    max_nodes: usize,
-    visible: &dyn Fn(u64) -> bool,
-) -> Neighbourhood {
+pub fn neighbourhood(facts: &Facts, profiles: &impl Profiles, center: u64, depth: u32, max_nodes: usize, visible: &dyn Fn(u64) -> bool) -> Neighbourhood {
     let center = profiles.key(center);
     let mut index: HashMap<u64, usize> = HashMap::new();
-    let mut nodes = vec![NetNode {
-        key: center,
-        roles: BTreeSet::new(),
-        depth: 0,
-        visible: visible(center),
-    }];
+    let mut nodes = vec![NetNode { key: center, roles: BTreeSet::new(), depth: 0, visible: visible(center) }];
     index.insert(center, 0);
     let mut edges: HashMap<(u64, u64), Vec<u64>> = HashMap::new();
     let mut queue = VecDeque::from([center]);
@@ -81,9 +69,7 @@ pub fn neighbourhood(
                 let Some(other_facts) = facts.involvement(other) else {
                     continue;
                 };
-                if !other_facts.identified
-                    || other_facts.role.is_victim() == involvement.role.is_victim()
-                {
+                if !other_facts.identified || other_facts.role.is_victim() == involvement.role.is_victim() {
                     continue;
                 }
                 let other_key = profiles.key(other);
@@ -93,19 +79,10 @@ pub fn neighbourhood(
                         continue;
                     }
                     slot.insert(nodes.len());
-                    nodes.push(NetNode {
-                        key: other_key,
-                        roles: BTreeSet::new(),
-                        depth: here + 1,
-                        visible: visible(other_key),
-                    });
+                    nodes.push(NetNode { key: other_key, roles: BTreeSet::new(), depth: here + 1, visible: visible(other_key) });
                     queue.push_back(other_key);
                 }
-                let (victim, harmer, harm_involvement) = if involvement.role.is_victim() {
-                    (key, other_key, other)
-                } else {
-                    (other_key, key, member)
-                };
+                let (victim, harmer, harm_involvement) = if involvement.role.is_victim() { (key, other_key, other) } else { (other_key, key, member) };
                 let list = edges.entry((victim, harmer)).or_default();
                 if !list.contains(&harm_involvement) {
                     list.push(harm_involvement);
@@ -125,19 +102,11 @@ pub fn neighbourhood(
         .into_iter()
         .map(|((victim, harmer), mut involvements)| {
             involvements.sort_unstable();
-            NetEdge {
-                victim,
-                harmer,
-                involvements,
-            }
+            NetEdge { victim, harmer, involvements }
         })
         .collect();
     edges.sort_by_key(|e| (e.victim, e.harmer));
-    Neighbourhood {
-        nodes,
-        edges,
-        truncated,
-    }
+    Neighbourhood { nodes, edges, truncated }
 }
 
 /// How a node is drawn.
@@ -159,12 +128,8 @@ impl Shade {
         if !visible {
             return Shade::Outside;
         }
-        let victim = roles
-            .iter()
-            .any(|r| *r == Role::KnownVictim.name() || *r == Role::SuspectedVictim.name());
-        let harmer = roles
-            .iter()
-            .any(|r| *r == Role::Perpetrator.name() || *r == Role::Hsb.name());
+        let victim = roles.iter().any(|r| *r == Role::KnownVictim.name() || *r == Role::SuspectedVictim.name());
+        let harmer = roles.iter().any(|r| *r == Role::Perpetrator.name() || *r == Role::Hsb.name());
         match (victim, harmer) {
             (true, true) => Shade::Both,
             (false, true) => Shade::Harmer,
@@ -192,39 +157,22 @@ pub struct Drawing {
 }
 
 fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 /// Graphviz DOT: an arrow from the person who harmed to the person harmed.
 pub fn dot(drawing: &Drawing) -> String {
     let mut out = String::from("digraph network {\n  graph [overlap=false];\n  node [shape=ellipse, style=filled, fontname=\"Helvetica\"];\n");
     for (i, (id, lines, shade, _)) in drawing.nodes.iter().enumerate() {
-        let label = lines
-            .iter()
-            .map(|l| l.replace('\\', "\\\\").replace('"', "\\\""))
-            .collect::<Vec<_>>()
-            .join("\\n");
+        let label = lines.iter().map(|l| l.replace('\\', "\\\\").replace('"', "\\\"")).collect::<Vec<_>>().join("\\n");
         let peripheries = if i == 0 { 2 } else { 1 };
-        let _ = writeln!(
-            out,
-            "  \"{id}\" [label=\"{label}\", fillcolor=\"{}\", peripheries={peripheries}];",
-            shade.colour()
-        );
+        let _ = writeln!(out, "  \"{id}\" [label=\"{label}\", fillcolor=\"{}\", peripheries={peripheries}];", shade.colour());
     }
     for (victim, harmer, label) in &drawing.edges {
         let (Some(v), Some(h)) = (drawing.nodes.get(*victim), drawing.nodes.get(*harmer)) else {
             continue;
         };
-        let _ = writeln!(
-            out,
-            "  \"{}\" -> \"{}\" [label=\"{}\"];",
-            h.0,
-            v.0,
-            label.replace('"', "\\\"")
-        );
+        let _ = writeln!(out, "  \"{}\" -> \"{}\" [label=\"{}\"];", h.0, v.0, label.replace('"', "\\\""));
     }
     out.push_str("}\n");
     out
@@ -239,12 +187,9 @@ pub fn svg(drawing: &Drawing) -> String {
     let size = 2.0 * half;
     let mut positions = vec![(half, half); drawing.nodes.len()];
     for depth in 1..=max_depth {
-        let at: Vec<usize> = (0..drawing.nodes.len())
-            .filter(|&i| drawing.nodes[i].3 == depth)
-            .collect();
+        let at: Vec<usize> = (0..drawing.nodes.len()).filter(|&i| drawing.nodes[i].3 == depth).collect();
         for (k, &i) in at.iter().enumerate() {
-            let angle =
-                std::f64::consts::TAU * (k as f64 + 0.5 * f64::from(depth % 2)) / at.len() as f64;
+            let angle = std::f64::consts::TAU * (k as f64 + 0.5 * f64::from(depth % 2)) / at.len() as f64;
             let radius = ring * f64::from(depth);
             positions[i] = (half + radius * angle.cos(), half + radius * angle.sin());
         }
@@ -256,8 +201,7 @@ pub fn svg(drawing: &Drawing) -> String {
     );
     out.push_str("<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"28\" refY=\"5\" markerWidth=\"8\" markerHeight=\"8\" orient=\"auto-start-reverse\"><path d=\"M 0 0 L 10 5 L 0 10 z\" fill=\"#636363\"/></marker></defs>\n");
     for (victim, harmer, label) in &drawing.edges {
-        let (Some(&(vx, vy)), Some(&(hx, hy))) = (positions.get(*victim), positions.get(*harmer))
-        else {
+        let (Some(&(vx, vy)), Some(&(hx, hy))) = (positions.get(*victim), positions.get(*harmer)) else {
             continue;
         };
         let _ = writeln!(
@@ -276,12 +220,7 @@ pub fn svg(drawing: &Drawing) -> String {
             shade.colour()
         );
         for (k, line) in lines.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "<text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
-                y + 36.0 + 13.0 * k as f64,
-                escape(line)
-            );
+            let _ = writeln!(out, "<text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>", y + 36.0 + 13.0 * k as f64, escape(line));
         }
         out.push_str("</g>\n");
     }

@@ -142,25 +142,13 @@ impl Layout {
     fn equations(&self) -> Vec<(Vec<usize>, usize)> {
         let mut out = Vec::new();
         for r in 0..self.rows {
-            out.push((
-                (0..self.columns).map(|c| self.cell(r, c)).collect(),
-                self.row_total(r),
-            ));
+            out.push(((0..self.columns).map(|c| self.cell(r, c)).collect(), self.row_total(r)));
         }
         for c in 0..self.columns {
-            out.push((
-                (0..self.rows).map(|r| self.cell(r, c)).collect(),
-                self.column_total(c),
-            ));
+            out.push(((0..self.rows).map(|r| self.cell(r, c)).collect(), self.column_total(c)));
         }
-        out.push((
-            (0..self.rows).map(|r| self.row_total(r)).collect(),
-            self.total(),
-        ));
-        out.push((
-            (0..self.columns).map(|c| self.column_total(c)).collect(),
-            self.total(),
-        ));
+        out.push(((0..self.rows).map(|r| self.row_total(r)).collect(), self.total()));
+        out.push(((0..self.columns).map(|c| self.column_total(c)).collect(), self.total()));
         out
     }
 
@@ -176,36 +164,21 @@ impl Layout {
             let (r, c) = (p / columns, p % columns);
             for r2 in (0..rows).filter(|&r2| r2 != r) {
                 for c2 in (0..columns).filter(|&c2| c2 != c) {
-                    out.push(vec![
-                        (p, 1),
-                        (self.cell(r, c2), -1),
-                        (self.cell(r2, c), -1),
-                        (self.cell(r2, c2), 1),
-                    ]);
+                    out.push(vec![(p, 1), (self.cell(r, c2), -1), (self.cell(r2, c), -1), (self.cell(r2, c2), 1)]);
                 }
             }
         } else if p < self.column_total(0) {
             let r = p - self.row_total(0);
             for r2 in (0..rows).filter(|&r2| r2 != r) {
                 for c in 0..columns {
-                    out.push(vec![
-                        (p, 1),
-                        (self.cell(r, c), 1),
-                        (self.cell(r2, c), -1),
-                        (self.row_total(r2), -1),
-                    ]);
+                    out.push(vec![(p, 1), (self.cell(r, c), 1), (self.cell(r2, c), -1), (self.row_total(r2), -1)]);
                 }
             }
         } else if p < self.total() {
             let c = p - self.column_total(0);
             for c2 in (0..columns).filter(|&c2| c2 != c) {
                 for r in 0..rows {
-                    out.push(vec![
-                        (p, 1),
-                        (self.cell(r, c), 1),
-                        (self.cell(r, c2), -1),
-                        (self.column_total(c2), -1),
-                    ]);
+                    out.push(vec![(p, 1), (self.cell(r, c), 1), (self.cell(r, c2), -1), (self.column_total(c2), -1)]);
                 }
             }
         }
@@ -216,19 +189,8 @@ impl Layout {
 /// Bounds an attacker can place on every entry from the published table.
 /// `floors[p]`: the least a `*` at `p` can stand for (5, or 0 in a row or
 /// column withheld whole).
-fn bounds(
-    values: &[u64],
-    floors: &[u64],
-    status: &[Cell],
-    equations: &[(Vec<usize>, usize)],
-) -> Vec<(u64, u64)> {
-    let ceiling = values
-        .iter()
-        .copied()
-        .max()
-        .unwrap_or(0)
-        .saturating_mul(4)
-        .max(64);
+fn bounds(values: &[u64], floors: &[u64], status: &[Cell], equations: &[(Vec<usize>, usize)]) -> Vec<(u64, u64)> {
+    let ceiling = values.iter().copied().max().unwrap_or(0).saturating_mul(4).max(64);
     let mut b: Vec<(u64, u64)> = status
         .iter()
         .zip(values)
@@ -317,11 +279,7 @@ fn linearly_determined(hidden: &[usize], equations: &[(Vec<usize>, usize)]) -> V
     // alone.
     let mut out = Vec::new();
     for (r, &col) in pivots.iter().enumerate() {
-        if rows[r]
-            .iter()
-            .enumerate()
-            .all(|(c, v)| c == col || v.abs() < 1e-9)
-        {
+        if rows[r].iter().enumerate().all(|(c, v)| c == col || v.abs() < 1e-9) {
             out.push(hidden[col]);
         }
     }
@@ -388,15 +346,8 @@ impl Search<'_> {
         if !self.narrow(&mut d) {
             return Some(false);
         }
-        let Some(p) = (0..d.len())
-            .filter(|&p| d[p].0 < d[p].1)
-            .min_by_key(|&p| d[p].1 - d[p].0)
-        else {
-            return Some(
-                self.equations.iter().all(|(parts, total)| {
-                    parts.iter().map(|&p| d[p].0).sum::<u64>() == d[*total].0
-                }),
-            );
+        let Some(p) = (0..d.len()).filter(|&p| d[p].0 < d[p].1).min_by_key(|&p| d[p].1 - d[p].0) else {
+            return Some(self.equations.iter().all(|(parts, total)| parts.iter().map(|&p| d[p].0).sum::<u64>() == d[*total].0));
         };
         // Stay at the true value first: a second table usually differs
         // from the true one in a few entries only.
@@ -461,9 +412,7 @@ impl Problem<'_> {
     fn determined(&self, floors: &[u64], status: &[Cell]) -> Vec<bool> {
         let b = bounds(self.values, floors, status, &self.equations);
         let mut out: Vec<bool> = b.iter().map(|(lo, hi)| lo == hi).collect();
-        let hidden: Vec<usize> = (0..status.len())
-            .filter(|&p| status[p] != Cell::Count(self.values[p]))
-            .collect();
+        let hidden: Vec<usize> = (0..status.len()).filter(|&p| status[p] != Cell::Count(self.values[p])).collect();
         for p in linearly_determined(&hidden, &self.equations) {
             out[p] = true;
         }
@@ -479,19 +428,11 @@ impl Problem<'_> {
             let v = self.values[p] as i64 + delta;
             v >= 0 && (domains[p].0..=domains[p].1).contains(&(v as u64))
         };
-        let one_move = (self.moves)(position).iter().any(|step| {
-            [1, -1]
-                .iter()
-                .any(|sign| step.iter().all(|&(p, delta)| fits(p, sign * delta)))
-        });
+        let one_move = (self.moves)(position).iter().any(|step| [1, -1].iter().any(|sign| step.iter().all(|&(p, delta)| fits(p, sign * delta))));
         if one_move {
             return true;
         }
-        let mut search = Search {
-            equations: &self.equations,
-            truth: self.values,
-            budget: SEARCH_BUDGET,
-        };
+        let mut search = Search { equations: &self.equations, truth: self.values, budget: SEARCH_BUDGET };
         let mut narrowed = domains;
         if !search.narrow(&mut narrowed) {
             return false;
@@ -509,16 +450,9 @@ impl Problem<'_> {
 
     /// The first count from 1 to 4 an attacker could work out, if any.
     fn exposed(&self, floors: &[u64], status: &[Cell]) -> Option<usize> {
-        let small: Vec<usize> = (0..status.len())
-            .filter(|&p| (1..=4).contains(&self.values[p]))
-            .collect();
+        let small: Vec<usize> = (0..status.len()).filter(|&p| (1..=4).contains(&self.values[p])).collect();
         let known = self.determined(floors, status);
-        small.iter().copied().find(|&p| known[p]).or_else(|| {
-            small
-                .iter()
-                .copied()
-                .find(|&p| !self.uncertain(floors, status, p))
-        })
+        small.iter().copied().find(|&p| known[p]).or_else(|| small.iter().copied().find(|&p| !self.uncertain(floors, status, p)))
     }
 
     /// Whether entry `position` is safe with `status` and `floors`.
@@ -532,25 +466,16 @@ impl Problem<'_> {
     /// entries cannot do it, a whole group (a row or a column of the body)
     /// is withheld, zeros included, and its `*`s then stand for any count
     /// (`floors` 0). The last resort is every group.
-    fn protect(
-        &self,
-        floors: &mut [u64],
-        status: &mut [Cell],
-        eligible: &[bool],
-        groups: &[Vec<usize>],
-    ) {
+    fn protect(&self, floors: &mut [u64], status: &mut [Cell], eligible: &[bool], groups: &[Vec<usize>]) {
         let values = self.values;
         while let Some(position) = self.exposed(floors, status) {
             // Withhold the smallest shown non-zero entry that, on its own,
             // makes the exposed entry uncertain again; failing that, the
             // smallest in an equation that holds the exposed entry, else
             // the smallest anywhere, and go round again.
-            let shown = |p: usize, status: &[Cell]| {
-                eligible[p] && status[p] == Cell::Count(values[p]) && values[p] > 0
-            };
+            let shown = |p: usize, status: &[Cell]| eligible[p] && status[p] == Cell::Count(values[p]) && values[p] > 0;
             let order = |p: usize| (values[p], p);
-            let mut candidates: Vec<usize> =
-                (0..status.len()).filter(|&p| shown(p, status)).collect();
+            let mut candidates: Vec<usize> = (0..status.len()).filter(|&p| shown(p, status)).collect();
             candidates.sort_by_key(|&p| order(p));
             let next = candidates
                 .iter()
@@ -564,9 +489,7 @@ impl Problem<'_> {
                     self.equations
                         .iter()
                         .filter(|(parts, total)| *total == position || parts.contains(&position))
-                        .flat_map(|(parts, total)| {
-                            parts.iter().copied().chain(std::iter::once(*total))
-                        })
+                        .flat_map(|(parts, total)| parts.iter().copied().chain(std::iter::once(*total)))
                         .filter(|&p| shown(p, status))
                         .min_by_key(|&p| order(p))
                 })
@@ -578,9 +501,7 @@ impl Problem<'_> {
             // No single entry left: withhold a whole group, the one with
             // the fewest people that makes the exposed entry uncertain,
             // else one that holds it, else any.
-            let open: Vec<usize> = (0..groups.len())
-                .filter(|&g| groups[g].iter().any(|&p| floors[p] != 0))
-                .collect();
+            let open: Vec<usize> = (0..groups.len()).filter(|&g| groups[g].iter().any(|&p| floors[p] != 0)).collect();
             let withhold = |g: usize, status: &mut [Cell], floors: &mut [u64]| {
                 for &p in &groups[g] {
                     status[p] = Cell::Withheld;
@@ -598,12 +519,7 @@ impl Problem<'_> {
                     withhold(g, &mut trial, &mut trial_floors);
                     self.safe(&trial_floors, &trial, position)
                 })
-                .or_else(|| {
-                    by_people
-                        .iter()
-                        .copied()
-                        .find(|&g| groups[g].contains(&position))
-                })
+                .or_else(|| by_people.iter().copied().find(|&g| groups[g].contains(&position)))
                 .or_else(|| by_people.first().copied());
             match next {
                 Some(g) => withhold(g, status, floors),
@@ -641,18 +557,11 @@ fn one_way(counts: &[u64]) -> OneWay {
             if p >= k {
                 return Vec::new();
             }
-            (0..k)
-                .filter(|&q| q != p)
-                .map(|q| vec![(p, 1), (q, -1)])
-                .collect()
+            (0..k).filter(|&q| q != p).map(|q| vec![(p, 1), (q, -1)]).collect()
         }),
     };
     problem.protect(&mut floors, &mut status, &eligible, &[(0..k).collect()]);
-    OneWay {
-        cells: status[..k].to_vec(),
-        total: status[k],
-        floors: floors[..k].to_vec(),
-    }
+    OneWay { cells: status[..k].to_vec(), total: status[k], floors: floors[..k].to_vec() }
 }
 
 /// Publishes a table: primary suppression of 1–4, then secondary
@@ -661,14 +570,7 @@ fn one_way(counts: &[u64]) -> OneWay {
 /// the one-way tables of its two dimensions, as published on their own.
 pub fn publish(table: &Table) -> Published {
     let (rows, columns) = (table.rows.len(), table.columns.len());
-    let count = |r: usize, c: usize| {
-        table
-            .counts
-            .get(r)
-            .and_then(|row| row.get(c))
-            .copied()
-            .unwrap_or(0)
-    };
+    let count = |r: usize, c: usize| table.counts.get(r).and_then(|row| row.get(c)).copied().unwrap_or(0);
     let mut out = Published {
         rows: table.rows.clone(),
         columns: table.columns.clone(),
@@ -682,11 +584,7 @@ pub fn publish(table: &Table) -> Published {
         return out;
     }
     if columns == 1 || rows == 1 {
-        let body: Vec<u64> = if columns == 1 {
-            (0..rows).map(|r| count(r, 0)).collect()
-        } else {
-            (0..columns).map(|c| count(0, c)).collect()
-        };
+        let body: Vec<u64> = if columns == 1 { (0..rows).map(|r| count(r, 0)).collect() } else { (0..columns).map(|c| count(0, c)).collect() };
         let one = one_way(&body);
         if columns == 1 {
             out.cells = one.cells.iter().map(|&c| vec![c]).collect();
@@ -730,19 +628,11 @@ pub fn publish(table: &Table) -> Published {
         .map(|r| (0..columns).map(|c| layout.cell(r, c)).collect())
         .chain((0..columns).map(|c| (0..rows).map(|r| layout.cell(r, c)).collect()))
         .collect();
-    let problem = Problem {
-        values: &values,
-        equations: layout.equations(),
-        moves: Box::new(|p| layout.moves(p)),
-    };
+    let problem = Problem { values: &values, equations: layout.equations(), moves: Box::new(|p| layout.moves(p)) };
     problem.protect(&mut floors, &mut status, &eligible, &groups);
-    out.cells = (0..rows)
-        .map(|r| (0..columns).map(|c| status[layout.cell(r, c)]).collect())
-        .collect();
+    out.cells = (0..rows).map(|r| (0..columns).map(|c| status[layout.cell(r, c)]).collect()).collect();
     out.row_totals = (0..rows).map(|r| status[layout.row_total(r)]).collect();
-    out.column_totals = (0..columns)
-        .map(|c| status[layout.column_total(c)])
-        .collect();
+    out.column_totals = (0..columns).map(|c| status[layout.column_total(c)]).collect();
     out.total = status[layout.total()];
     out
 }

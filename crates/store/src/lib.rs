@@ -319,9 +319,7 @@ impl Store {
     }
 
     fn cf(&self, name: &str) -> Result<&rocksdb::ColumnFamily> {
-        self.db
-            .cf_handle(name)
-            .ok_or_else(|| Error::Rocks(format!("missing column family {name}")))
+        self.db.cf_handle(name).ok_or_else(|| Error::Rocks(format!("missing column family {name}")))
     }
 
     fn get_message<M: prost::Message + Default>(&self, cf: &str, key: &[u8], what: &'static str) -> Result<Option<M>> {
@@ -333,18 +331,12 @@ impl Store {
 
     /// The key epoch the node holds, once set.
     pub fn epoch(&self) -> Result<Option<String>> {
-        Ok(self
-            .db
-            .get_cf(self.cf(META)?, EPOCH_KEY)?
-            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
+        Ok(self.db.get_cf(self.cf(META)?, EPOCH_KEY)?.map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
     }
 
     /// The key epoch the node is moving to, while a rotation is open.
     pub fn next_epoch(&self) -> Result<Option<String>> {
-        Ok(self
-            .db
-            .get_cf(self.cf(META)?, NEXT_EPOCH_KEY)?
-            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
+        Ok(self.db.get_cf(self.cf(META)?, NEXT_EPOCH_KEY)?.map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
     }
 
     /// The next involvement id to assign (ids start at 1).
@@ -735,9 +727,7 @@ mod tests {
         assert_eq!(store.parents().expect("parents"), vec![(2, 1)]);
         assert_eq!(store.model().expect("model"), None);
         let mut set = WriteSet::new();
-        let links = StoredLinks {
-            entries: vec![StoredLink { decision: 1, other: 1, dice: Some(0.9), ..Default::default() }],
-        };
+        let links = StoredLinks { entries: vec![StoredLink { decision: 1, other: 1, dice: Some(0.9), ..Default::default() }] };
         set.put_links(2, &links);
         set.put_model(vec![1, 2, 3]);
         store.write(set).expect("write");

@@ -38,24 +38,16 @@ pub struct AgencySpec {
     pub nhs_share: f64,
 }
 
-const POLICE_ETHNICITY: &[&str] = &[
-    "W1", "W2", "W9", "A1", "A2", "A3", "A4", "A9", "B1", "B2", "B9", "M1", "M2", "M3", "M9", "O9",
-    "NS",
-];
-const DFE_ETHNICITY: &[&str] = &[
-    "WBRI", "WIRI", "WOTH", "AIND", "APKN", "ABAN", "CHNE", "AOTH", "BCRB", "BAFR", "BOTH",
-    "MWBC", "MWBA", "MWAS", "MOTH", "OOTH", "NOBT",
-];
+const POLICE_ETHNICITY: &[&str] = &["W1", "W2", "W9", "A1", "A2", "A3", "A4", "A9", "B1", "B2", "B9", "M1", "M2", "M3", "M9", "O9", "NS"];
+const DFE_ETHNICITY: &[&str] =
+    &["WBRI", "WIRI", "WOTH", "AIND", "APKN", "ABAN", "CHNE", "AOTH", "BCRB", "BAFR", "BOTH", "MWBC", "MWBA", "MWAS", "MOTH", "OOTH", "NOBT"];
 
 /// The agencies, in index order.
 pub const AGENCIES: [AgencySpec; 4] = [
     AgencySpec {
         code: "CSC-NORTH",
         agency_type: "children_services",
-        columns: [
-            "Case ID", "Person ID", "Role", "Category", "Referral Date", "First Name", "Last Name",
-            "DOB", "Gender", "Postcode", "NHS No",
-        ],
+        columns: ["Case ID", "Person ID", "Role", "Category", "Referral Date", "First Name", "Last Name", "DOB", "Gender", "Postcode", "NHS No"],
         date_format: "%d/%m/%Y",
         roles: ["Victim", "Suspected victim", "Alleged perpetrator", "Child displaying HSB"],
         case_types: ["CSA", "CSE", "HSB"],
@@ -66,10 +58,7 @@ pub const AGENCIES: [AgencySpec; 4] = [
     AgencySpec {
         code: "POL-NORTH",
         agency_type: "police",
-        columns: [
-            "crime_ref", "nominal_id", "involvement", "flag", "date_reported", "forenames",
-            "surname", "birth_date", "sex", "post_code", "",
-        ],
+        columns: ["crime_ref", "nominal_id", "involvement", "flag", "date_reported", "forenames", "surname", "birth_date", "sex", "post_code", ""],
         date_format: "%Y-%m-%d",
         roles: ["VICTIM", "VICTIM (SUSPECTED)", "SUSPECT", "SUSPECT (U18 HSB)"],
         case_types: ["CSA FLAG", "CSE FLAG", "HSB FLAG"],
@@ -80,10 +69,7 @@ pub const AGENCIES: [AgencySpec; 4] = [
     AgencySpec {
         code: "YOT-NORTH",
         agency_type: "yot",
-        columns: [
-            "YOT Case", "Client No", "Type", "Concern", "Opened", "Given Name", "Family Name",
-            "Date of Birth", "Sex", "Postcode", "NHS Number",
-        ],
+        columns: ["YOT Case", "Client No", "Type", "Concern", "Opened", "Given Name", "Family Name", "Date of Birth", "Sex", "Postcode", "NHS Number"],
         date_format: "%d-%b-%Y",
         roles: ["Victim", "Possible victim", "Perpetrator", "HSB"],
         case_types: ["Sexual abuse", "Sexual exploitation", "Harmful sexual behaviour"],
@@ -94,10 +80,7 @@ pub const AGENCIES: [AgencySpec; 4] = [
     AgencySpec {
         code: "VOL-NORTH",
         agency_type: "voluntary",
-        columns: [
-            "ref", "client", "role", "type", "date", "first", "last", "dob", "gender", "postcode",
-            "",
-        ],
+        columns: ["ref", "client", "role", "type", "date", "first", "last", "dob", "gender", "postcode", ""],
         date_format: "%d.%m.%Y",
         roles: ["client (disclosed)", "client (concern)", "abuser", "harmful behaviour"],
         case_types: ["sexual abuse", "exploitation", "hsb"],
@@ -157,10 +140,7 @@ pub fn recorded_fields(agency: usize) -> &'static [(&'static str, &'static str)]
 }
 
 fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
-        .collect()
+    pairs.iter().map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect()
 }
 
 /// The mapping file an agency would write for its own extract.
@@ -173,11 +153,7 @@ pub fn mapping(agency: usize) -> Mapping {
     } else {
         let template = braid_template::Template::standard();
         let field = template.field("victim.ethnicity").unwrap_or_else(|_| unreachable!());
-        spec.ethnicity
-            .iter()
-            .zip(&field.categories)
-            .map(|(code, category)| ((*code).to_owned(), category.label.clone()))
-            .collect()
+        spec.ethnicity.iter().zip(&field.categories).map(|(code, category)| ((*code).to_owned(), category.label.clone())).collect()
     };
     let sex_labels = labels(&[(spec.sex[0], "Male"), (spec.sex[1], "Female")]);
     let fields = recorded_fields(agency)
@@ -188,21 +164,11 @@ pub fn mapping(agency: usize) -> Mapping {
                 "victim.sex" | "perpetrator.sex" => sex_labels.clone(),
                 _ => BTreeMap::new(),
             };
-            (
-                (*id).to_owned(),
-                FieldColumn {
-                    column: (*column).to_owned(),
-                    labels,
-                    separator: ';',
-                },
-            )
+            ((*id).to_owned(), FieldColumn { column: (*column).to_owned(), labels, separator: ';' })
         })
         .collect();
     Mapping {
-        agency: AgencySection {
-            code: spec.code.to_owned(),
-            agency_type: spec.agency_type.to_owned(),
-        },
+        agency: AgencySection { code: spec.code.to_owned(), agency_type: spec.agency_type.to_owned() },
         columns: CaseColumns {
             record_ref: c[0].to_owned(),
             person_ref: c[1].to_owned(),
@@ -223,17 +189,8 @@ pub fn mapping(agency: usize) -> Mapping {
             nhs_number: optional(c[10]),
             ..IdentityColumns::default()
         },
-        roles: labels(&[
-            (spec.roles[0], "known_victim"),
-            (spec.roles[1], "suspected_victim"),
-            (spec.roles[2], "perpetrator"),
-            (spec.roles[3], "hsb"),
-        ]),
-        case_types: labels(&[
-            (spec.case_types[0], "CSA"),
-            (spec.case_types[1], "CSE"),
-            (spec.case_types[2], "HSB"),
-        ]),
+        roles: labels(&[(spec.roles[0], "known_victim"), (spec.roles[1], "suspected_victim"), (spec.roles[2], "perpetrator"), (spec.roles[3], "hsb")]),
+        case_types: labels(&[(spec.case_types[0], "CSA"), (spec.case_types[1], "CSE"), (spec.case_types[2], "HSB")]),
         fields,
     }
 }

@@ -167,23 +167,14 @@ impl Synthetic {
     pub fn write_to(&self, dir: &Path) -> Result<Vec<std::path::PathBuf>, Error> {
         let write = |name: String, text: &str| {
             let path = dir.join(name);
-            std::fs::write(&path, text).map_err(|source| Error::Write {
-                path: path.display().to_string(),
-                source,
-            })?;
+            std::fs::write(&path, text).map_err(|source| Error::Write { path: path.display().to_string(), source })?;
             Ok(path)
         };
-        std::fs::create_dir_all(dir).map_err(|source| Error::Write {
-            path: dir.display().to_string(),
-            source,
-        })?;
+        std::fs::create_dir_all(dir).map_err(|source| Error::Write { path: dir.display().to_string(), source })?;
         let mut paths = Vec::new();
         for extract in &self.extracts {
             paths.push(write(format!("{}.csv", extract.agency), &extract.csv)?);
-            paths.push(write(
-                format!("{}.mapping.toml", extract.agency),
-                &extract.mapping.to_toml(),
-            )?);
+            paths.push(write(format!("{}.mapping.toml", extract.agency), &extract.mapping.to_toml())?);
         }
         paths.push(write("truth.csv".to_owned(), &self.truth_csv())?);
         Ok(paths)

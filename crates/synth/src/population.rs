@@ -27,11 +27,7 @@ pub struct SynthConfig {
 
 impl Default for SynthConfig {
     fn default() -> SynthConfig {
-        SynthConfig {
-            children: 2000,
-            seed: 42,
-            noise: NoiseLevel::Default,
-        }
+        SynthConfig { children: 2000, seed: 42, noise: NoiseLevel::Default }
     }
 }
 
@@ -136,11 +132,7 @@ struct Builder {
 impl Builder {
     fn person(&mut self, surname: String, postcode_text: String, dob: Date, male: bool) -> usize {
         let rng = &mut self.rng;
-        let forename = if male {
-            BOYS[rng.gen_range(0..BOYS.len())]
-        } else {
-            GIRLS[rng.gen_range(0..GIRLS.len())]
-        };
+        let forename = if male { BOYS[rng.gen_range(0..BOYS.len())] } else { GIRLS[rng.gen_range(0..GIRLS.len())] };
         let district = DISTRICTS[rng.gen_range(0..DISTRICTS.len())];
         let person = Person {
             id: self.people.len(),
@@ -179,10 +171,7 @@ impl Builder {
 
 /// Generates a population and every agency's extract of it.
 pub fn generate(config: &SynthConfig) -> Synthetic {
-    let mut builder = Builder {
-        rng: ChaCha8Rng::seed_from_u64(config.seed),
-        people: Vec::new(),
-    };
+    let mut builder = Builder { rng: ChaCha8Rng::seed_from_u64(config.seed), people: Vec::new() };
     let rates = Rates::for_level(config.noise);
 
     // Households of children: siblings share surname and postcode; some twins.
@@ -298,26 +287,14 @@ pub fn generate(config: &SynthConfig) -> Synthetic {
             if agencies.is_empty() {
                 agencies.push(CSC);
             }
-            let conflict_agency = (agencies.len() >= 2 && age >= 11 && builder.rng.gen_bool(0.15))
-                .then(|| agencies[builder.rng.gen_range(1..agencies.len())]);
-            incidents.push(Incident {
-                id: incidents.len(),
-                kind: if peer { Kind::Hsb } else { kind },
-                date,
-                people,
-                agencies,
-                conflict_agency,
-            });
+            let conflict_agency = (agencies.len() >= 2 && age >= 11 && builder.rng.gen_bool(0.15)).then(|| agencies[builder.rng.gen_range(1..agencies.len())]);
+            incidents.push(Incident { id: incidents.len(), kind: if peer { Kind::Hsb } else { kind }, date, people, agencies, conflict_agency });
         }
     }
 
     // Victims recorded as offenders: a few exploited children appear as
     // suspects in a police record of their own.
-    let cse_victims: Vec<usize> = incidents
-        .iter()
-        .filter(|incident| incident.kind == Kind::Cse)
-        .map(|incident| incident.people[0].0)
-        .collect();
+    let cse_victims: Vec<usize> = incidents.iter().filter(|incident| incident.kind == Kind::Cse).map(|incident| incident.people[0].0).collect();
     for &child in cse_victims.iter().step_by(25) {
         let other = children[builder.rng.gen_range(0..children.len())];
         if other == child {
@@ -341,24 +318,14 @@ struct Row {
     cells: Vec<String>,
 }
 
-fn record_extracts(
-    builder: &mut Builder,
-    incidents: &[Incident],
-    rates: &Rates,
-    config: &SynthConfig,
-) -> Synthetic {
+fn record_extracts(builder: &mut Builder, incidents: &[Incident], rates: &Rates, config: &SynthConfig) -> Synthetic {
     let template = Template::standard();
     let mut truth = Vec::new();
     let mut extracts = Vec::new();
     for (agency, spec) in AGENCIES.iter().enumerate() {
         let mapping = mapping(agency);
         let fields = recorded_fields(agency);
-        let mut header: Vec<String> = spec
-            .columns
-            .iter()
-            .filter(|c| !c.is_empty())
-            .map(|c| (*c).to_owned())
-            .collect();
+        let mut header: Vec<String> = spec.columns.iter().filter(|c| !c.is_empty()).map(|c| (*c).to_owned()).collect();
         header.extend(fields.iter().map(|(_, column)| (*column).to_owned()));
         let mut rows: Vec<Row> = Vec::new();
         let mut local_ids: HashMap<usize, String> = HashMap::new();
@@ -439,18 +406,9 @@ fn record_extracts(
             let _ = writer.write_record(&row.cells);
         }
         let csv = String::from_utf8(writer.into_inner().unwrap_or_default()).unwrap_or_default();
-        extracts.push(Extract {
-            agency: spec.code.to_owned(),
-            csv,
-            mapping,
-            rows: rows.len(),
-        });
+        extracts.push(Extract { agency: spec.code.to_owned(), csv, mapping, rows: rows.len() });
     }
-    Synthetic {
-        extracts,
-        truth,
-        children: config.children,
-    }
+    Synthetic { extracts, truth, children: config.children }
 }
 
 fn format_date(date: Date, format: &str) -> String {
@@ -506,11 +464,7 @@ fn identity_cells(rng: &mut impl Rng, person: &Person, rates: &Rates, agency: us
         dob = Date::new(dob.year, dob.month, (dob.day % 28) + 1).unwrap_or(dob);
     }
     let dob_text = if rng.gen_bool(rates.missing_dob) { String::new() } else { format_date(dob, spec.date_format) };
-    let sex = if rng.gen_bool(rates.missing_sex) {
-        String::new()
-    } else {
-        spec.sex[usize::from(!person.male)].to_owned()
-    };
+    let sex = if rng.gen_bool(rates.missing_sex) { String::new() } else { spec.sex[usize::from(!person.male)].to_owned() };
     let postcode = if rng.gen_bool(rates.missing_postcode) {
         String::new()
     } else if rng.gen_bool(rates.moved) {
@@ -576,10 +530,18 @@ fn field_value(
             }
         }
         "victim.age_at_referral" => {
-            if (0..=17).contains(&age) { age.to_string() } else { String::new() }
+            if (0..=17).contains(&age) {
+                age.to_string()
+            } else {
+                String::new()
+            }
         }
         "perpetrator.age" => {
-            if (0..=120).contains(&age) { age.to_string() } else { String::new() }
+            if (0..=120).contains(&age) {
+                age.to_string()
+            } else {
+                String::new()
+            }
         }
         "victim.sex" | "perpetrator.sex" => spec.sex[usize::from(!person.male)].to_owned(),
         "victim.ethnicity" => {
@@ -606,9 +568,12 @@ fn field_value(
                     first_label
                 } else {
                     let second = rng.gen_range(1..=field.categories.len() as u32);
-                    let second_ok = second != first
-                        && field.category(second).is_some_and(|c| !c.not_known && c.label != "None");
-                    if second_ok { format!("{first_label}; {}", label(second)) } else { first_label }
+                    let second_ok = second != first && field.category(second).is_some_and(|c| !c.not_known && c.label != "None");
+                    if second_ok {
+                        format!("{first_label}; {}", label(second))
+                    } else {
+                        first_label
+                    }
                 }
             }
             FieldKind::Integer => field.range.map(|(low, high)| rng.gen_range(low..=high.min(low + 20)).to_string()).unwrap_or_default(),

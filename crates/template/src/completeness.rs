@@ -42,12 +42,7 @@ impl Completeness {
     /// Counts one answer set: each field of `section_fields` that applies is
     /// counted as known, not known or missing. Conditional items whose
     /// condition is false are not counted.
-    pub fn record<'a>(
-        &mut self,
-        template: &Template,
-        section_fields: impl IntoIterator<Item = &'a str>,
-        answers: &crate::Answers,
-    ) {
+    pub fn record<'a>(&mut self, template: &Template, section_fields: impl IntoIterator<Item = &'a str>, answers: &crate::Answers) {
         for field_id in section_fields {
             let Ok(field) = template.field(field_id) else {
                 continue;

@@ -36,10 +36,7 @@ impl Condition {
     pub fn parse(text: &str, template: &Template) -> Result<Condition> {
         let parts: Vec<&str> = text.split(" and ").map(str::trim).collect();
         if parts.len() > 1 {
-            let conditions = parts
-                .iter()
-                .map(|part| Condition::parse_one(part, template))
-                .collect::<Result<Vec<_>>>()?;
+            let conditions = parts.iter().map(|part| Condition::parse_one(part, template)).collect::<Result<Vec<_>>>()?;
             return Ok(Condition::All(conditions));
         }
         Condition::parse_one(text.trim(), template)
@@ -49,9 +46,7 @@ impl Condition {
         let malformed = || Error::Template(format!("cannot read the condition `{text}`"));
         if let Some(field) = text.strip_suffix(" is not known") {
             template.field(field.trim())?;
-            return Ok(Condition::IsNotKnown {
-                field: field.trim().to_owned(),
-            });
+            return Ok(Condition::IsNotKnown { field: field.trim().to_owned() });
         }
         let (field, label, includes) = if let Some((field, label)) = text.split_once(" includes ") {
             (field.trim(), label.trim(), true)
@@ -61,18 +56,11 @@ impl Condition {
             return Err(malformed());
         };
         let parent = template.field(field)?;
-        let category = parent.category_by_label(label).ok_or_else(|| {
-            Error::Template(format!(
-                "condition `{text}` names a category that `{field}` does not have"
-            ))
-        })?;
+        let category =
+            parent.category_by_label(label).ok_or_else(|| Error::Template(format!("condition `{text}` names a category that `{field}` does not have")))?;
         let field = field.to_owned();
         let code = category.code;
-        Ok(if includes {
-            Condition::Includes { field, code }
-        } else {
-            Condition::Equals { field, code }
-        })
+        Ok(if includes { Condition::Includes { field, code } } else { Condition::Equals { field, code } })
     }
 
     /// Evaluates the rule: `Some(true)` or `Some(false)` when the answers

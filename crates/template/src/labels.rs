@@ -26,13 +26,7 @@ impl LabelMap {
     /// A map from agency label to template category label; `separator`
     /// splits multi-choice cells.
     pub fn new(labels: &HashMap<String, String>, separator: char) -> LabelMap {
-        LabelMap {
-            labels: labels
-                .iter()
-                .map(|(agency, template)| (fold_label(agency), (fold_label(template), template.clone())))
-                .collect(),
-            separator,
-        }
+        LabelMap { labels: labels.iter().map(|(agency, template)| (fold_label(agency), (fold_label(template), template.clone()))).collect(), separator }
     }
 
     /// Parses one cell of an extract into an answer. An empty cell is a
@@ -59,29 +53,20 @@ impl LabelMap {
                         _ => return Ok(Some(Value::NotKnown)),
                     }
                 }
-                Value::Multi {
-                    codes,
-                    write_in: (!write_ins.is_empty()).then(|| write_ins.join("; ")),
-                }
+                Value::Multi { codes, write_in: (!write_ins.is_empty()).then(|| write_ins.join("; ")) }
             }
             FieldKind::Integer => {
                 if self.target(cell) == NOT_KNOWN {
                     Value::NotKnown
                 } else {
-                    let number = cell.parse::<i64>().map_err(|_| Error::InvalidValue {
-                        field: field.id.clone(),
-                        reason: "not a whole number".to_owned(),
-                    })?;
+                    let number = cell.parse::<i64>().map_err(|_| Error::InvalidValue { field: field.id.clone(), reason: "not a whole number".to_owned() })?;
                     Value::Integer(number)
                 }
             }
             FieldKind::Text => {
                 let target = self.target(cell);
                 if let Some(category) = field.category_by_folded_label(&target) {
-                    Value::Single {
-                        code: category.code,
-                        write_in: None,
-                    }
+                    Value::Single { code: category.code, write_in: None }
                 } else if target == NOT_KNOWN {
                     Value::NotKnown
                 } else {
@@ -106,10 +91,7 @@ impl LabelMap {
             .filter(|(folded, _)| {
                 folded != NOT_KNOWN
                     && field.category_by_folded_label(folded).is_none()
-                    && !field
-                        .categories
-                        .iter()
-                        .any(|c| c.write_in && folds_to(c.label.trim_end_matches("(write in)"), folded))
+                    && !field.categories.iter().any(|c| c.write_in && folds_to(c.label.trim_end_matches("(write in)"), folded))
             })
             .map(|(_, written)| written.clone())
             .collect();
@@ -136,21 +118,12 @@ impl LabelMap {
         let target = self.target(label);
         let category = field.category_by_folded_label(&target).or_else(|| {
             // Allow "Other" for "Other (write in)".
-            field
-                .categories
-                .iter()
-                .find(|category| category.write_in && folds_to(category.label.trim_end_matches("(write in)"), &target))
+            field.categories.iter().find(|category| category.write_in && folds_to(category.label.trim_end_matches("(write in)"), &target))
         });
         match category {
-            Some(category) => Ok(Value::Single {
-                code: category.code,
-                write_in: detail.filter(|_| category.write_in).map(str::to_owned),
-            }),
+            Some(category) => Ok(Value::Single { code: category.code, write_in: detail.filter(|_| category.write_in).map(str::to_owned) }),
             None if target == NOT_KNOWN => Ok(Value::NotKnown),
-            None => Err(Error::UnknownLabel {
-                field: field.id.clone(),
-                label: cell.to_owned(),
-            }),
+            None => Err(Error::UnknownLabel { field: field.id.clone(), label: cell.to_owned() }),
         }
     }
 }

@@ -94,8 +94,7 @@ pub struct Field {
 impl Field {
     /// The category with this 1-based code.
     pub fn category(&self, code: u32) -> Option<&Category> {
-        code.checked_sub(1)
-            .and_then(|index| self.categories.get(index as usize))
+        code.checked_sub(1).and_then(|index| self.categories.get(index as usize))
     }
 
     /// The category whose label matches, ignoring case and surrounding space.
@@ -111,10 +110,7 @@ impl Field {
     /// Checks that a value has this field's kind and lies within its
     /// categories or range.
     pub fn validate(&self, value: &Value) -> Result<()> {
-        let invalid = |reason: String| Error::InvalidValue {
-            field: self.id.clone(),
-            reason,
-        };
+        let invalid = |reason: String| Error::InvalidValue { field: self.id.clone(), reason };
         let write_in = match value {
             Value::Single { write_in, .. } | Value::Multi { write_in, .. } => write_in.as_deref(),
             _ => None,
@@ -125,14 +121,9 @@ impl Field {
         match (self.kind, value) {
             (_, Value::NotKnown) => Ok(()),
             (FieldKind::Single, Value::Single { code, write_in }) => {
-                let category = self
-                    .category(*code)
-                    .ok_or_else(|| invalid(format!("category code {code} does not exist")))?;
+                let category = self.category(*code).ok_or_else(|| invalid(format!("category code {code} does not exist")))?;
                 if write_in.is_some() && !category.write_in {
-                    return Err(invalid(format!(
-                        "category `{}` takes no write-in detail",
-                        category.label
-                    )));
+                    return Err(invalid(format!("category `{}` takes no write-in detail", category.label)));
                 }
                 Ok(())
             }
@@ -157,9 +148,7 @@ impl Field {
                 Ok(())
             }
             (FieldKind::Integer, Value::Integer(number)) => match self.range {
-                Some((low, high)) if *number < low || *number > high => Err(invalid(format!(
-                    "{number} is outside the range {low} to {high}"
-                ))),
+                Some((low, high)) if *number < low || *number > high => Err(invalid(format!("{number} is outside the range {low} to {high}"))),
                 _ => Ok(()),
             },
             (FieldKind::Text, Value::Text(text)) => {
@@ -171,15 +160,10 @@ impl Field {
                     Ok(())
                 }
             }
-            (FieldKind::Text, Value::Single { code, .. }) => self
-                .category(*code)
-                .map(|_| ())
-                .ok_or_else(|| invalid(format!("category code {code} does not exist"))),
-            (kind, value) => Err(invalid(format!(
-                "a {} answer was given to a {} field",
-                value.kind_name(),
-                kind_name(kind)
-            ))),
+            (FieldKind::Text, Value::Single { code, .. }) => {
+                self.category(*code).map(|_| ()).ok_or_else(|| invalid(format!("category code {code} does not exist")))
+            }
+            (kind, value) => Err(invalid(format!("a {} answer was given to a {} field", value.kind_name(), kind_name(kind)))),
         }
     }
 
@@ -188,9 +172,7 @@ impl Field {
         match value {
             Value::NotKnown => true,
             Value::Single { code, .. } => self.category(*code).is_some_and(|c| c.not_known),
-            Value::Multi { codes, .. } => codes
-                .iter()
-                .all(|code| self.category(*code).is_some_and(|c| c.not_known)),
+            Value::Multi { codes, .. } => codes.iter().all(|code| self.category(*code).is_some_and(|c| c.not_known)),
             Value::Integer(_) | Value::Text(_) => false,
         }
     }
@@ -323,16 +305,13 @@ impl Template {
         STANDARD.get_or_init(|| {
             // The embedded text is checked by this crate's tests, so a failure
             // here means the build itself is broken.
-            Template::parse(TEMPLATE_TOML).unwrap_or_else(|error| {
-                panic!("the embedded template does not parse: {error}")
-            })
+            Template::parse(TEMPLATE_TOML).unwrap_or_else(|error| panic!("the embedded template does not parse: {error}"))
         })
     }
 
     /// Parses template text in the shape of `template.toml`.
     pub fn parse(text: &str) -> Result<Template> {
-        let raw: RawTemplate =
-            toml::from_str(text).map_err(|error| Error::Template(error.to_string()))?;
+        let raw: RawTemplate = toml::from_str(text).map_err(|error| Error::Template(error.to_string()))?;
         let mut fields: Vec<Field> = Vec::with_capacity(raw.field.len());
         let mut by_id = HashMap::new();
         for raw_field in raw.field {
@@ -341,21 +320,13 @@ impl Template {
                 "multi" => FieldKind::Multi,
                 "integer" => FieldKind::Integer,
                 "text" => FieldKind::Text,
-                other => {
-                    return Err(Error::Template(format!(
-                        "field `{}` has unknown kind `{other}`",
-                        raw_field.id
-                    )))
-                }
+                other => return Err(Error::Template(format!("field `{}` has unknown kind `{other}`", raw_field.id))),
             };
             let categories = match &raw_field.same_categories_as {
                 Some(other) => {
-                    let index = by_id.get(other).ok_or_else(|| {
-                        Error::Template(format!(
-                            "field `{}` copies categories from `{other}`, which is not defined before it",
-                            raw_field.id
-                        ))
-                    })?;
+                    let index = by_id
+                        .get(other)
+                        .ok_or_else(|| Error::Template(format!("field `{}` copies categories from `{other}`, which is not defined before it", raw_field.id)))?;
                     let source: &Field = &fields[*index];
                     source.categories.clone()
                 }
@@ -367,12 +338,7 @@ impl Template {
                 Some("context") => Section::Context,
                 Some("services") => Section::Services,
                 Some("case") => Section::Case,
-                _ => {
-                    return Err(Error::Template(format!(
-                        "field `{}` has no known section prefix",
-                        raw_field.id
-                    )))
-                }
+                _ => return Err(Error::Template(format!("field `{}` has no known section prefix", raw_field.id))),
             };
             let field = Field {
                 id: raw_field.id.clone(),
@@ -410,10 +376,7 @@ impl Template {
 
     /// The field with this id.
     pub fn field(&self, id: &str) -> Result<&Field> {
-        self.by_id
-            .get(id)
-            .map(|index| &self.fields[*index])
-            .ok_or_else(|| Error::UnknownField(id.to_owned()))
+        self.by_id.get(id).map(|index| &self.fields[*index]).ok_or_else(|| Error::UnknownField(id.to_owned()))
     }
 
     /// Validates one answer and, for conditional items, checks that the
@@ -424,10 +387,7 @@ impl Template {
         field.validate(value)?;
         if let Some(condition) = &field.applies_when {
             if condition.evaluate(self, answers) == Some(false) {
-                return Err(Error::NotApplicable {
-                    field: field.id.clone(),
-                    condition: field.applies_when_text.clone().unwrap_or_default(),
-                });
+                return Err(Error::NotApplicable { field: field.id.clone(), condition: field.applies_when_text.clone().unwrap_or_default() });
             }
         }
         Ok(())

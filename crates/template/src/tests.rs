@@ -10,28 +10,11 @@ fn identity_labels() -> LabelMap {
 fn the_template_has_37_core_items_and_marked_extensions() {
     let template = Template::standard();
     // Sub-items (A1a, B2a, ...) carry a letter after the number.
-    let core_numbered: Vec<&Field> = template
-        .fields()
-        .iter()
-        .filter(|field| !field.extension)
-        .filter(|field| field.item[1..].chars().all(|c| c.is_ascii_digit()))
-        .collect();
+    let core_numbered: Vec<&Field> =
+        template.fields().iter().filter(|field| !field.extension).filter(|field| field.item[1..].chars().all(|c| c.is_ascii_digit())).collect();
     assert_eq!(core_numbered.len(), 37);
-    let extensions: Vec<&str> = template
-        .fields()
-        .iter()
-        .filter(|field| field.extension)
-        .map(|field| field.id.as_str())
-        .collect();
-    assert_eq!(
-        extensions,
-        [
-            "victim.family_difficulties",
-            "case.concern_status",
-            "context.exploitation_source",
-            "victim.missing_episodes"
-        ]
-    );
+    let extensions: Vec<&str> = template.fields().iter().filter(|field| field.extension).map(|field| field.id.as_str()).collect();
+    assert_eq!(extensions, ["victim.family_difficulties", "case.concern_status", "context.exploitation_source", "victim.missing_episodes"]);
 }
 
 #[test]
@@ -69,10 +52,7 @@ fn every_category_of_every_field_parses_from_its_template_label() {
             FieldKind::Integer => {
                 let (low, high) = field.range.expect("integer fields have a range");
                 for number in [low, high] {
-                    assert_eq!(
-                        labels.parse(field, &number.to_string()).unwrap(),
-                        Some(Value::Integer(number))
-                    );
+                    assert_eq!(labels.parse(field, &number.to_string()).unwrap(), Some(Value::Integer(number)));
                 }
                 assert!(labels.parse(field, &(high + 1).to_string()).is_err());
                 assert!(labels.parse(field, &(low - 1).to_string()).is_err());
@@ -89,20 +69,8 @@ fn every_category_of_every_field_parses_from_its_template_label() {
 fn categories_are_numbered_core_first_then_extensions() {
     let template = Template::standard();
     let sex = template.field("victim.sex").unwrap();
-    let labels: Vec<(u32, &str, bool)> = sex
-        .categories
-        .iter()
-        .map(|c| (c.code, c.label.as_str(), c.extension))
-        .collect();
-    assert_eq!(
-        labels,
-        [
-            (1, "Male", false),
-            (2, "Female", false),
-            (3, "Other (write in)", true),
-            (4, "Not known", true)
-        ]
-    );
+    let labels: Vec<(u32, &str, bool)> = sex.categories.iter().map(|c| (c.code, c.label.as_str(), c.extension)).collect();
+    assert_eq!(labels, [(1, "Male", false), (2, "Female", false), (3, "Other (write in)", true), (4, "Not known", true)]);
     // D6 shares D4's categories.
     let receiving = template.field("services.receiving_agency").unwrap();
     let referring = template.field("services.referring_agency").unwrap();
@@ -114,31 +82,18 @@ fn categories_are_numbered_core_first_then_extensions() {
 fn agency_labels_map_to_template_categories_with_write_ins() {
     let template = Template::standard();
     let field = template.field("victim.ethnicity").unwrap();
-    let map: HashMap<String, String> = [
-        ("WBRI", "White British"),
-        ("OTH", "Any other ethnic background (write in)"),
-        ("NK", "Not known"),
-    ]
-    .into_iter()
-    .map(|(a, b)| (a.to_owned(), b.to_owned()))
-    .collect();
+    let map: HashMap<String, String> = [("WBRI", "White British"), ("OTH", "Any other ethnic background (write in)"), ("NK", "Not known")]
+        .into_iter()
+        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        .collect();
     let labels = LabelMap::new(&map, ';');
-    assert_eq!(
-        labels.parse(field, "wbri").unwrap(),
-        Some(Value::Single { code: 1, write_in: None })
-    );
-    assert_eq!(
-        labels.parse(field, "OTH: Roma").unwrap(),
-        Some(Value::Single { code: 16, write_in: Some("Roma".to_owned()) })
-    );
+    assert_eq!(labels.parse(field, "wbri").unwrap(), Some(Value::Single { code: 1, write_in: None }));
+    assert_eq!(labels.parse(field, "OTH: Roma").unwrap(), Some(Value::Single { code: 16, write_in: Some("Roma".to_owned()) }));
     let not_known = labels.parse(field, "NK").unwrap().unwrap();
     assert!(field.is_not_known(&not_known));
 
     let multi = template.field("context.locations").unwrap();
-    assert_eq!(
-        labels.parse(multi, "Online; In a vehicle").unwrap(),
-        Some(Value::Multi { codes: vec![8, 7], write_in: None })
-    );
+    assert_eq!(labels.parse(multi, "Online; In a vehicle").unwrap(), Some(Value::Multi { codes: vec![8, 7], write_in: None }));
 }
 
 #[test]
@@ -163,60 +118,35 @@ fn conditional_items_apply_only_when_their_parent_says_so() {
     };
     let high_risk = single("victim.cse_risk_level", "High risk of CSE");
 
-    let suspected_cse = [
-        ("victim.status", single("victim.status", "Suspected")),
-        ("services.recorded_as", single("services.recorded_as", "CSE")),
-    ];
-    template
-        .validate_answer("victim.cse_risk_level", &high_risk, &answers(&suspected_cse))
-        .unwrap();
+    let suspected_cse = [("victim.status", single("victim.status", "Suspected")), ("services.recorded_as", single("services.recorded_as", "CSE"))];
+    template.validate_answer("victim.cse_risk_level", &high_risk, &answers(&suspected_cse)).unwrap();
 
-    let known_cse = [
-        ("victim.status", single("victim.status", "Known")),
-        ("services.recorded_as", single("services.recorded_as", "CSE")),
-    ];
-    let error = template
-        .validate_answer("victim.cse_risk_level", &high_risk, &answers(&known_cse))
-        .unwrap_err();
+    let known_cse = [("victim.status", single("victim.status", "Known")), ("services.recorded_as", single("services.recorded_as", "CSE"))];
+    let error = template.validate_answer("victim.cse_risk_level", &high_risk, &answers(&known_cse)).unwrap_err();
     assert!(matches!(error, Error::NotApplicable { .. }));
 
     // An unanswered parent decides nothing, so the answer is kept.
-    template
-        .validate_answer("victim.cse_risk_level", &high_risk, &answers(&[]))
-        .unwrap();
+    template.validate_answer("victim.cse_risk_level", &high_risk, &answers(&[])).unwrap();
 
     // B3a applies when B3 (age) is not known.
     let adult = single("perpetrator.age_band", "Adult (18 or over)");
-    template
-        .validate_answer("perpetrator.age_band", &adult, &answers(&[]))
-        .unwrap();
+    template.validate_answer("perpetrator.age_band", &adult, &answers(&[])).unwrap();
     let with_age = [("perpetrator.age", Value::Integer(40))];
-    assert!(template
-        .validate_answer("perpetrator.age_band", &adult, &answers(&with_age))
-        .is_err());
+    assert!(template.validate_answer("perpetrator.age_band", &adult, &answers(&with_age)).is_err());
 
     // C8a applies when C8 includes Online.
     let media = Value::Multi { codes: vec![2], write_in: None };
     let online = template.field("context.locations").unwrap().category_by_label("Online").unwrap().code;
     let with_online = [("context.locations", Value::Multi { codes: vec![online, 1], write_in: None })];
-    template
-        .validate_answer("context.online_media", &media, &answers(&with_online))
-        .unwrap();
+    template.validate_answer("context.online_media", &media, &answers(&with_online)).unwrap();
     let offline = [("context.locations", Value::Multi { codes: vec![1], write_in: None })];
-    assert!(template
-        .validate_answer("context.online_media", &media, &answers(&offline))
-        .is_err());
+    assert!(template.validate_answer("context.online_media", &media, &answers(&offline)).is_err());
 }
 
 #[test]
 fn every_conditional_item_has_a_parsed_rule() {
     let template = Template::standard();
-    let conditional: Vec<&str> = template
-        .fields()
-        .iter()
-        .filter(|field| field.applies_when.is_some())
-        .map(|field| field.item.as_str())
-        .collect();
+    let conditional: Vec<&str> = template.fields().iter().filter(|field| field.applies_when.is_some()).map(|field| field.item.as_str()).collect();
     assert_eq!(conditional, ["A1a", "B2a", "B3a", "C6", "C8a", "D9a"]);
 }
 
@@ -226,9 +156,7 @@ fn wrong_kinds_and_codes_are_refused() {
     let sex = template.field("victim.sex").unwrap();
     assert!(sex.validate(&Value::Single { code: 9, write_in: None }).is_err());
     assert!(sex.validate(&Value::Integer(1)).is_err());
-    assert!(sex
-        .validate(&Value::Single { code: 1, write_in: Some("x".into()) })
-        .is_err());
+    assert!(sex.validate(&Value::Single { code: 1, write_in: Some("x".into()) }).is_err());
     let abuse = template.field("context.abuse_types").unwrap();
     assert!(abuse.validate(&Value::Multi { codes: vec![1, 1], write_in: None }).is_err());
     assert!(abuse.validate(&Value::Multi { codes: vec![], write_in: None }).is_err());
@@ -239,10 +167,7 @@ fn completeness_counts_known_not_known_and_missing() {
     let template = Template::standard();
     let mut completeness = Completeness::default();
     let fields = ["victim.sex", "victim.ethnicity", "victim.age_at_referral", "victim.cse_risk_level"];
-    let first = [
-        ("victim.sex", Value::Single { code: 2, write_in: None }),
-        ("victim.ethnicity", Value::Single { code: 17, write_in: None }),
-    ];
+    let first = [("victim.sex", Value::Single { code: 2, write_in: None }), ("victim.ethnicity", Value::Single { code: 17, write_in: None })];
     completeness.record(template, fields, &answers(&first));
     let second = [("victim.age_at_referral", Value::NotKnown)];
     completeness.record(template, fields, &answers(&second));
@@ -258,8 +183,7 @@ fn completeness_counts_known_not_known_and_missing() {
 
 #[test]
 fn the_embedded_template_matches_the_shared_one() {
-    let shared = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/csa-data-collection-template.toml");
+    let shared = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/csa-data-collection-template.toml");
     if let Ok(text) = std::fs::read_to_string(&shared) {
         assert_eq!(text, model::TEMPLATE_TOML, "copy shared/ template into crates/template");
     } else {

@@ -17,17 +17,17 @@
 //! `BRAID_BENCH_AUDIT_CHILDREN` (default 20,000) sizes the store;
 //! `BRAID_BENCH_AUDIT_ENTRIES` (default 1,000,000) the log.
 
-#[path = "../src/convert.rs"]
 #[allow(dead_code)]
-mod convert;
+mod common;
 #[path = "../src/connect.rs"]
 #[allow(dead_code)]
 mod connect;
+#[path = "../src/convert.rs"]
+#[allow(dead_code)]
+mod convert;
 #[path = "../src/keys.rs"]
 #[allow(dead_code)]
 mod keys;
-#[allow(dead_code)]
-mod common;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -69,10 +69,7 @@ fn profile_request(agency: &str, record_ref: &str) -> v1::ProfileRequest {
             purpose: "benchmark: panel review".to_owned(),
             case_reference: "BENCH-1".to_owned(),
         }),
-        subject: Some(v1::profile_request::Subject::Record(v1::RecordSubject {
-            agency: agency.to_owned(),
-            record_ref: record_ref.to_owned(),
-        })),
+        subject: Some(v1::profile_request::Subject::Record(v1::RecordSubject { agency: agency.to_owned(), record_ref: record_ref.to_owned() })),
     }
 }
 
@@ -147,11 +144,7 @@ async fn main() {
             let url = node.url();
             for (connections, in_flight) in [(CONNECTIONS, IN_FLIGHT), (1, 1)] {
                 let rate = throughput(&url, keys, &refs, connections, in_flight).await;
-                println!(
-                    "round {}: {:<9} {in_flight:>2} in flight: {rate:>7.0} profile queries/s",
-                    round + 1,
-                    if unaudited { "unaudited" } else { "audited" }
-                );
+                println!("round {}: {:<9} {in_flight:>2} in flight: {rate:>7.0} profile queries/s", round + 1, if unaudited { "unaudited" } else { "audited" });
                 figures.push((unaudited, in_flight, rate));
             }
             node.stop().await.expect("stop");
@@ -224,7 +217,10 @@ async fn main() {
     .expect("verify");
     let printed = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success() && printed.contains("audit log verified"), "{printed} {}", String::from_utf8_lossy(&output.stderr));
-    println!("braid audit verify through the node (every entry streamed over mTLS, tree recomputed, every checkpoint checked): {:.1}s", started.elapsed().as_secs_f64());
+    println!(
+        "braid audit verify through the node (every entry streamed over mTLS, tree recomputed, every checkpoint checked): {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
     println!("  {}", printed.trim());
     node.stop().await.expect("stop");
     let started = Instant::now();

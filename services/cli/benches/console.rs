@@ -8,14 +8,14 @@
 //! target of 300 ms. `BRAID_BENCH_CONSOLE_ONLY=signals` times only the
 //! pages whose names contain that text (for a large store).
 
+#[allow(dead_code)]
+mod common;
 #[path = "../src/convert.rs"]
 #[allow(dead_code)]
 mod convert;
 #[path = "../src/keys.rs"]
 #[allow(dead_code)]
 mod keys;
-#[allow(dead_code)]
-mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -85,12 +85,7 @@ fn console(url: &str, bundle: &std::path::Path, role: &str, agency: Option<&str>
     let (_, head, _) = http(port, "GET", &format!("/?token={token}"), None, "");
     // (The header block comes back in lower case; the cookie's name and
     // value are lower case already.)
-    let cookie = head
-        .lines()
-        .find_map(|l| l.strip_prefix("set-cookie: "))
-        .and_then(|c| c.split(';').next())
-        .expect("a session cookie")
-        .to_owned();
+    let cookie = head.lines().find_map(|l| l.strip_prefix("set-cookie: ")).and_then(|c| c.split(';').next()).expect("a session cookie").to_owned();
     Console { child, port, cookie }
 }
 
@@ -156,7 +151,8 @@ async fn main() {
         let panel = console(&url, &keys_dir.path().join("panel-north"), "panel", None);
         let (_, _, start) = http(panel.port, "GET", "/start", Some(&panel.cookie), "");
         let csrf = start.split("name=\"csrf\" value=\"").nth(1).and_then(|rest| rest.split('"').next()).expect("the form's CSRF token").to_owned();
-        let (status, _, _) = http(panel.port, "POST", "/start", Some(&panel.cookie), &format!("csrf={csrf}&partnership=north&purpose=page+times&case_reference=BENCH-1"));
+        let (status, _, _) =
+            http(panel.port, "POST", "/start", Some(&panel.cookie), &format!("csrf={csrf}&partnership=north&purpose=page+times&case_reference=BENCH-1"));
         assert!(status == 303 || status == 302, "the purpose form: {status}");
         // A profile with a network: the first signal's.
         let (_, _, signals) = http(panel.port, "GET", "/signals", Some(&panel.cookie), "");

@@ -9,16 +9,16 @@
 //! (as many streams as it may hold open, batch after batch), with the ratio
 //! of the p99s.
 
-#[path = "../src/convert.rs"]
-#[allow(dead_code)]
-mod convert;
+mod common;
 #[path = "../src/connect.rs"]
 #[allow(dead_code)]
 mod connect;
+#[path = "../src/convert.rs"]
+#[allow(dead_code)]
+mod convert;
 #[path = "../src/keys.rs"]
 #[allow(dead_code)]
 mod keys;
-mod common;
 
 use std::time::{Duration, Instant};
 
@@ -46,11 +46,7 @@ fn report(name: &str, mut times: Vec<Duration>) {
 }
 
 fn context(partnership: &str) -> Option<v1::PanelContext> {
-    Some(v1::PanelContext {
-        partnership: partnership.to_owned(),
-        purpose: "benchmark".to_owned(),
-        case_reference: "BENCH-1".to_owned(),
-    })
+    Some(v1::PanelContext { partnership: partnership.to_owned(), purpose: "benchmark".to_owned(), case_reference: "BENCH-1".to_owned() })
 }
 
 #[tokio::main]
@@ -109,11 +105,7 @@ async fn main() {
 
     // The first listing after a change also works out the networks.
     let first = Instant::now();
-    let all = client
-        .signals(v1::SignalsRequest { context: context("north"), limit: 100, ..Default::default() })
-        .await
-        .expect("signals")
-        .into_inner();
+    let all = client.signals(v1::SignalsRequest { context: context("north"), limit: 100, ..Default::default() }).await.expect("signals").into_inner();
     println!("first signal listing (networks computed): {:.0} ms; {} signals held", first.elapsed().as_secs_f64() * 1000.0, all.matched);
 
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
@@ -122,28 +114,29 @@ async fn main() {
     let quiet_p99 = p99(&quiet);
     report("profile by record ref", quiet);
 
-    let listings: Vec<(String, v1::SignalsRequest)> = std::iter::once(("signals, all kinds, newest 100".to_owned(), v1::SignalsRequest { context: context("north"), limit: 100, ..Default::default() }))
-        .chain(braid_signals::SignalKind::ALL.iter().map(|kind| {
-            (
-                format!("signals, {}, newest 100", kind.name()),
-                v1::SignalsRequest { context: context("north"), kinds: vec![kind.name().to_owned()], limit: 100, ..Default::default() },
-            )
-        }))
-        .chain(std::iter::once((
-            "signals, all kinds, 2024, newest 100".to_owned(),
-            v1::SignalsRequest {
-                context: context("north"),
-                since: Some(v1::Date { year: 2024, month: 1, day: 1 }),
-                until: Some(v1::Date { year: 2024, month: 12, day: 31 }),
-                limit: 100,
-                ..Default::default()
-            },
-        )))
-        .chain(std::iter::once((
-            "signals, statutory partnership, newest 100".to_owned(),
-            v1::SignalsRequest { context: context("statutory"), limit: 100, ..Default::default() },
-        )))
-        .collect();
+    let listings: Vec<(String, v1::SignalsRequest)> =
+        std::iter::once(("signals, all kinds, newest 100".to_owned(), v1::SignalsRequest { context: context("north"), limit: 100, ..Default::default() }))
+            .chain(braid_signals::SignalKind::ALL.iter().map(|kind| {
+                (
+                    format!("signals, {}, newest 100", kind.name()),
+                    v1::SignalsRequest { context: context("north"), kinds: vec![kind.name().to_owned()], limit: 100, ..Default::default() },
+                )
+            }))
+            .chain(std::iter::once((
+                "signals, all kinds, 2024, newest 100".to_owned(),
+                v1::SignalsRequest {
+                    context: context("north"),
+                    since: Some(v1::Date { year: 2024, month: 1, day: 1 }),
+                    until: Some(v1::Date { year: 2024, month: 12, day: 31 }),
+                    limit: 100,
+                    ..Default::default()
+                },
+            )))
+            .chain(std::iter::once((
+                "signals, statutory partnership, newest 100".to_owned(),
+                v1::SignalsRequest { context: context("statutory"), limit: 100, ..Default::default() },
+            )))
+            .collect();
     for (name, request) in listings {
         let mut times = Vec::new();
         let mut matched = 0;
@@ -163,10 +156,7 @@ async fn main() {
         client
             .network(v1::NetworkRequest {
                 context: context("north"),
-                subject: Some(v1::network_request::Subject::Record(v1::RecordSubject {
-                    agency: agency.clone(),
-                    record_ref: record_ref.clone(),
-                })),
+                subject: Some(v1::network_request::Subject::Record(v1::RecordSubject { agency: agency.clone(), record_ref: record_ref.clone() })),
                 depth: 2,
                 max_people: 60,
             })
@@ -226,8 +216,8 @@ async fn main() {
             bridge_epoch_fingerprint: String::new(),
         };
         flooders.push(tokio::spawn(async move {
-            let mut client = v1::ingest_service_client::IngestServiceClient::new(connect::connect(&args).await.expect("connect"))
-                .max_encoding_message_size(64 << 20);
+            let mut client =
+                v1::ingest_service_client::IngestServiceClient::new(connect::connect(&args).await.expect("connect")).max_encoding_message_size(64 << 20);
             let batches: Vec<v1::UploadBatch> = chunks
                 .into_iter()
                 .enumerate()
@@ -273,10 +263,7 @@ async fn profile_times(client: &mut PanelServiceClient<connect::Transport>, refs
         let response = client
             .profile(v1::ProfileRequest {
                 context: context("north"),
-                subject: Some(v1::profile_request::Subject::Record(v1::RecordSubject {
-                    agency: agency.clone(),
-                    record_ref: record_ref.clone(),
-                })),
+                subject: Some(v1::profile_request::Subject::Record(v1::RecordSubject { agency: agency.clone(), record_ref: record_ref.clone() })),
             })
             .await
             .expect("profile")

@@ -7,11 +7,11 @@
 //! and restart time on that store.
 //! Prints one line per figure.
 
+#[allow(dead_code)]
+mod common;
 #[path = "../src/convert.rs"]
 #[allow(dead_code)]
 mod convert;
-#[allow(dead_code)]
-mod common;
 
 use std::time::Instant;
 
@@ -69,11 +69,7 @@ fn main() {
     }
     let seconds = started.elapsed().as_secs_f64();
     let stats = engine.stats().expect("stats");
-    println!(
-        "ingest: {involvements} involvements in {seconds:.3}s = {:.0} involvements/s ({} profiles)",
-        involvements as f64 / seconds,
-        stats.profiles
-    );
+    println!("ingest: {involvements} involvements in {seconds:.3}s = {:.0} involvements/s ({} profiles)", involvements as f64 / seconds, stats.profiles);
     drop(engine);
     scale(&secret);
 }
@@ -81,13 +77,7 @@ fn main() {
 fn rss_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|line| line.starts_with(field))
-                .and_then(|line| line.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
+        .and_then(|status| status.lines().find(|line| line.starts_with(field)).and_then(|line| line.split_whitespace().nth(1)).and_then(|v| v.parse().ok()))
         .unwrap_or(0)
 }
 
@@ -170,10 +160,8 @@ fn scale(secret: &SchemeSecret) {
     // The node's own memory at this size: a fresh process opens the store
     // (rebuilding the index) and reports its resident memory.
     drop(engine);
-    let output = std::process::Command::new(std::env::current_exe().expect("bench path"))
-        .env("BRAID_BENCH_REOPEN", dir.path())
-        .output()
-        .expect("reopen process");
+    let output =
+        std::process::Command::new(std::env::current_exe().expect("bench path")).env("BRAID_BENCH_REOPEN", dir.path()).output().expect("reopen process");
     print!("{}", String::from_utf8_lossy(&output.stdout));
 }
 

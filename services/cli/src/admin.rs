@@ -15,17 +15,10 @@ async fn client(node: &NodeArgs) -> Result<AdminServiceClient<Transport>> {
 /// Every involvement and its profile.
 pub async fn fetch_clusters(node: &NodeArgs) -> Result<Vec<v1::ClusterRow>> {
     let mut client = client(node).await?;
-    let mut stream = client
-        .export_clusters(v1::ExportClustersRequest {})
-        .await
-        .map_err(|status| connect::refused_to(&status, "the node refused the export"))?
-        .into_inner();
+    let mut stream =
+        client.export_clusters(v1::ExportClustersRequest {}).await.map_err(|status| connect::refused_to(&status, "the node refused the export"))?.into_inner();
     let mut rows = Vec::new();
-    while let Some(row) = stream
-        .message()
-        .await
-        .map_err(|status| connect::refused_to(&status, "the export was interrupted"))?
-    {
+    while let Some(row) = stream.message().await.map_err(|status| connect::refused_to(&status, "the export was interrupted"))? {
         rows.push(row);
     }
     Ok(rows)
@@ -54,11 +47,7 @@ pub async fn clusters_command(node: &NodeArgs, out: &Path) -> Result<()> {
 /// Node statistics.
 pub async fn fetch_stats(node: &NodeArgs) -> Result<v1::StatsResponse> {
     let mut client = client(node).await?;
-    Ok(client
-        .stats(v1::StatsRequest {})
-        .await
-        .map_err(connect::refused)?
-        .into_inner())
+    Ok(client.stats(v1::StatsRequest {}).await.map_err(connect::refused)?.into_inner())
 }
 
 /// `braid admin relink`.
@@ -66,10 +55,7 @@ pub async fn relink_command(node: &NodeArgs) -> Result<()> {
     let mut client = client(node).await?;
     eprintln!("re-deciding every profile (the node answers other calls once it is done)…");
     let answer = client.relink(v1::RelinkRequest {}).await.map_err(connect::refused)?.into_inner();
-    println!(
-        "{} involvements re-decided; {} profiles before, {} after",
-        answer.involvements, answer.profiles_before, answer.profiles_after
-    );
+    println!("{} involvements re-decided; {} profiles before, {} after", answer.involvements, answer.profiles_before, answer.profiles_after);
     Ok(())
 }
 
@@ -102,10 +88,7 @@ pub async fn retention_command(node: &NodeArgs, dry_run: bool, json: bool) -> Re
                 })
             })
             .collect();
-        println!(
-            "{}",
-            serde_json::json!({ "dry_run": answer.dry_run, "today": date(answer.today.as_ref()), "erased": answer.erased, "agencies": agencies })
-        );
+        println!("{}", serde_json::json!({ "dry_run": answer.dry_run, "today": date(answer.today.as_ref()), "erased": answer.erased, "agencies": agencies }));
         return Ok(());
     }
     let today = date(answer.today.as_ref()).unwrap_or_default();
@@ -138,21 +121,10 @@ pub async fn epochs_command(node: &NodeArgs, begin: Option<String>, finish: bool
     if finish {
         eprintln!("finishing the key rotation (uploads wait until it is done)…");
     }
-    let answer = client
-        .epochs(v1::EpochsRequest {
-            begin: begin.clone().unwrap_or_default(),
-            finish,
-            cancel,
-        })
-        .await
-        .map_err(connect::refused)?
-        .into_inner();
+    let answer = client.epochs(v1::EpochsRequest { begin: begin.clone().unwrap_or_default(), finish, cancel }).await.map_err(connect::refused)?.into_inner();
     if json {
-        let agencies: Vec<serde_json::Value> = answer
-            .agencies
-            .iter()
-            .map(|a| serde_json::json!({ "agency": a.agency, "records": a.records, "moved": a.moved }))
-            .collect();
+        let agencies: Vec<serde_json::Value> =
+            answer.agencies.iter().map(|a| serde_json::json!({ "agency": a.agency, "records": a.records, "moved": a.moved })).collect();
         println!(
             "{}",
             serde_json::json!({
@@ -239,11 +211,7 @@ pub async fn stats_command(node: &NodeArgs, json: bool) -> Result<()> {
         println!("agencies                    {}", stats.agencies);
         println!("key epoch                   {}", stats.epoch_fingerprint);
         println!("pairs left for review       {}", stats.review_items);
-        let fitted = if stats.model_pairs_at_fit == 0 {
-            "starting values".to_owned()
-        } else {
-            format!("EM fit at {} pairs", stats.model_pairs_at_fit)
-        };
+        let fitted = if stats.model_pairs_at_fit == 0 { "starting values".to_owned() } else { format!("EM fit at {} pairs", stats.model_pairs_at_fit) };
         println!("linkage model               {} pairs compared; {fitted}", stats.model_pairs);
     }
     Ok(())
@@ -257,11 +225,7 @@ pub async fn fetch_explanation(node: &NodeArgs, profile: Option<String>, record:
         (None, None) => anyhow::bail!("give --profile, or --agency with --record-ref"),
     };
     let mut client = client(node).await?;
-    Ok(client
-        .explain(v1::ExplainRequest { subject: Some(subject) })
-        .await
-        .map_err(connect::refused)?
-        .into_inner())
+    Ok(client.explain(v1::ExplainRequest { subject: Some(subject) }).await.map_err(connect::refused)?.into_inner())
 }
 
 fn link_json(link: &v1::LinkExplanation) -> serde_json::Value {

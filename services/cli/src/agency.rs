@@ -74,7 +74,14 @@ pub fn pseudonymise(mapping: &Mapping, secret: &SchemeSecret, input: &Path, show
 
 /// Pseudonymises an extract of `size` bytes read from `reader` (`input`
 /// names it in messages).
-fn pseudonymise_from(mapping: &Mapping, secret: &SchemeSecret, reader: impl std::io::Read, size: u64, input: &Path, show_progress: bool) -> Result<Pseudonymised> {
+fn pseudonymise_from(
+    mapping: &Mapping,
+    secret: &SchemeSecret,
+    reader: impl std::io::Read,
+    size: u64,
+    input: &Path,
+    show_progress: bool,
+) -> Result<Pseudonymised> {
     let keys = Keys::derive(secret, &mapping.agency.code);
     // Roughly 150 bytes a row; the bar is a guide, not a promise.
     let bar = progress(size / 150 + 1, "pseudonymising", show_progress);
@@ -133,13 +140,8 @@ pub fn pseudonymise_bridged(mapping: &Mapping, secret: &SchemeSecret, bridge: &S
 pub fn write_reid(path: &Path, agency: &str, entries: &[ReidEntry]) -> Result<()> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     // Only the agency's own account may read the map back to its ids.
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("create {}", path.display()))?;
+    let file =
+        std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path).with_context(|| format!("create {}", path.display()))?;
     file.set_permissions(std::fs::Permissions::from_mode(0o600)).with_context(|| format!("make {} private", path.display()))?;
     let mut writer = csv::Writer::from_writer(file);
     writer.write_record(["agency", "record_ref", "case_id", "person_ref", "person_id"])?;
@@ -219,12 +221,7 @@ pub fn truth_command(mapping: &Path, input: &Path, out: &Path, column: &str) -> 
     let mapping = read_mapping(mapping)?;
     let mut reader = csv::Reader::from_path(input).with_context(|| format!("open {}", input.display()))?;
     let header = reader.headers().with_context(|| format!("read the header of {}", input.display()))?.clone();
-    let find = |name: &str| {
-        header
-            .iter()
-            .position(|h| h.trim() == name.trim())
-            .with_context(|| format!("{} has no column `{name}`", input.display()))
-    };
+    let find = |name: &str| header.iter().position(|h| h.trim() == name.trim()).with_context(|| format!("{} has no column `{name}`", input.display()));
     let (case, person, truth) = (find(&mapping.columns.record_ref)?, find(&mapping.columns.person_ref)?, find(column)?);
     let path = out.with_extension("truth.csv");
     let mut writer = csv::Writer::from_path(&path).with_context(|| format!("create {}", path.display()))?;
@@ -283,16 +280,12 @@ fn classify(status: tonic::Status) -> Failure {
 
 async fn upload_once(node: &NodeArgs, batches: &[v1::UploadBatch], summary: &mut UploadSummary, bar: &ProgressBar) -> Result<(), Failure> {
     let (endpoint, identify) = connect::endpoint(node).map_err(Failure::Final)?;
-    let channel = endpoint
-        .connect()
-        .await
-        .map_err(|error| match connect::certificate_problem(&error) {
-            Some(_) => Failure::Final(connect::unreachable(node, &error)),
-            None => Failure::Retryable(format!("cannot reach the node at {}: {}", node.node, connect::root_cause(&error))),
-        })?;
-    let mut client = IngestServiceClient::with_interceptor(channel, identify)
-        .max_encoding_message_size(64 * 1024 * 1024)
-        .max_decoding_message_size(64 * 1024 * 1024);
+    let channel = endpoint.connect().await.map_err(|error| match connect::certificate_problem(&error) {
+        Some(_) => Failure::Final(connect::unreachable(node, &error)),
+        None => Failure::Retryable(format!("cannot reach the node at {}: {}", node.node, connect::root_cause(&error))),
+    })?;
+    let mut client =
+        IngestServiceClient::with_interceptor(channel, identify).max_encoding_message_size(64 * 1024 * 1024).max_decoding_message_size(64 * 1024 * 1024);
     let (sender, receiver) = tokio::sync::mpsc::channel(2);
     let to_send = batches.to_vec();
     tokio::spawn(async move {
@@ -302,11 +295,7 @@ async fn upload_once(node: &NodeArgs, batches: &[v1::UploadBatch], summary: &mut
             }
         }
     });
-    let mut responses = client
-        .upload(tokio_stream::wrappers::ReceiverStream::new(receiver))
-        .await
-        .map_err(classify)?
-        .into_inner();
+    let mut responses = client.upload(tokio_stream::wrappers::ReceiverStream::new(receiver)).await.map_err(classify)?.into_inner();
     let mut round = UploadSummary::default();
     let mut acked = 0;
     bar.set_position(0);
@@ -347,17 +336,9 @@ pub async fn upload(
     let batches: Vec<v1::UploadBatch> = records
         .chunks(batch_size)
         .enumerate()
-        .map(|(index, chunk)| v1::UploadBatch {
-            header: (index == 0).then(|| header.clone()),
-            sequence: index as u32,
-            records: chunk.to_vec(),
-        })
+        .map(|(index, chunk)| v1::UploadBatch { header: (index == 0).then(|| header.clone()), sequence: index as u32, records: chunk.to_vec() })
         .collect();
-    let batches = if batches.is_empty() {
-        vec![v1::UploadBatch { header: Some(header.clone()), sequence: 0, records: Vec::new() }]
-    } else {
-        batches
-    };
+    let batches = if batches.is_empty() { vec![v1::UploadBatch { header: Some(header.clone()), sequence: 0, records: Vec::new() }] } else { batches };
     let bar = progress(records.len() as u64, "uploading", show_progress);
     let mut summary = UploadSummary::default();
     let mut delay = Duration::from_millis(200);
@@ -385,11 +366,7 @@ pub async fn upload(
                 failures_in_a_row += 1;
                 if failures_in_a_row > retries {
                     bar.abandon();
-                    bail!(
-                        "{reason}; gave up after {} attempts in a row without progress (is braid-node running at {}?)",
-                        failures_in_a_row,
-                        node.node
-                    );
+                    bail!("{reason}; gave up after {} attempts in a row without progress (is braid-node running at {}?)", failures_in_a_row, node.node);
                 }
                 if show_progress {
                     eprintln!("upload interrupted ({reason}); retrying in {:.1}s", delay.as_secs_f64());
@@ -443,12 +420,7 @@ pub fn read_reid(path: &Path) -> Result<Vec<(String, ReidEntry)>> {
         anyhow::ensure!(row.len() == 5, "{}: row {} should have 5 fields", path.display(), index + 2);
         entries.push((
             row[0].to_owned(),
-            ReidEntry {
-                record_ref: row[1].to_owned(),
-                case_id: row[2].to_owned(),
-                person_ref: row[3].to_owned(),
-                person_id: row[4].to_owned(),
-            },
+            ReidEntry { record_ref: row[1].to_owned(), case_id: row[2].to_owned(), person_ref: row[3].to_owned(), person_id: row[4].to_owned() },
         ));
     }
     Ok(entries)
@@ -483,22 +455,14 @@ pub async fn withdraw_command(node: &NodeArgs, agency: &str, refs: Vec<String>, 
 /// `braid agency quality`: the completeness of this agency's own records.
 pub async fn quality_command(node: &NodeArgs, agency: &str, json: bool) -> Result<()> {
     let mut client = IngestServiceClient::new(connect::connect(node).await?);
-    let response = client
-        .completeness(v1::AgencyCompletenessRequest { agency: agency.to_owned() })
-        .await
-        .map_err(connect::refused)?
-        .into_inner();
+    let response = client.completeness(v1::AgencyCompletenessRequest { agency: agency.to_owned() }).await.map_err(connect::refused)?.into_inner();
     crate::panel::print_completeness(&response, json)
 }
 
 /// This agency's uploads, newest first.
 pub async fn fetch_uploads(node: &NodeArgs, agency: &str) -> Result<v1::AgencyUploadsResponse> {
     let mut client = IngestServiceClient::new(connect::connect(node).await?);
-    Ok(client
-        .uploads(v1::AgencyUploadsRequest { agency: agency.to_owned() })
-        .await
-        .map_err(connect::refused)?
-        .into_inner())
+    Ok(client.uploads(v1::AgencyUploadsRequest { agency: agency.to_owned() }).await.map_err(connect::refused)?.into_inner())
 }
 
 /// `braid agency uploads`.
@@ -538,7 +502,15 @@ pub async fn uploads_command(node: &NodeArgs, agency: &str, json: bool) -> Resul
     for u in &answer.uploads {
         println!(
             "{:<20}  {:<26}  {:>7}  {:>7}  {:>8}  {:>9}  {:>8}  {:>8}  {}",
-            crate::audit::time_text(u.finished_ms), u.submission_id, u.batches, u.accepted, u.replaced, u.unchanged, u.rejected, u.already_stored, u.ended
+            crate::audit::time_text(u.finished_ms),
+            u.submission_id,
+            u.batches,
+            u.accepted,
+            u.replaced,
+            u.unchanged,
+            u.rejected,
+            u.already_stored,
+            u.ended
         );
         for r in &u.rejections {
             println!("    row {}: {}: {}", r.source_row, r.field, r.reason);
@@ -555,10 +527,8 @@ pub async fn uploads_command(node: &NodeArgs, agency: &str, json: bool) -> Resul
 /// with its own case and person ids.
 pub fn resolve_command(reid: &Path, input: &Path, out: &Path) -> Result<()> {
     let entries = read_reid(reid)?;
-    let lookup: std::collections::HashMap<(&str, &str, &str), &ReidEntry> = entries
-        .iter()
-        .map(|(agency, e)| ((agency.as_str(), e.record_ref.as_str(), e.person_ref.as_str()), e))
-        .collect();
+    let lookup: std::collections::HashMap<(&str, &str, &str), &ReidEntry> =
+        entries.iter().map(|(agency, e)| ((agency.as_str(), e.record_ref.as_str(), e.person_ref.as_str()), e)).collect();
     let mut reader = csv::Reader::from_path(input).with_context(|| format!("open {}", input.display()))?;
     let mut writer = csv::Writer::from_path(out).with_context(|| format!("create {}", out.display()))?;
     writer.write_record(["agency", "case_id", "person_id", "role", "profile_id"])?;

@@ -60,7 +60,8 @@ pub enum AuditCommand {
         node: NodeArgs,
         /// Write the checkpoint to this file (never overwritten).
         #[arg(long)]
-        save: Option<PathBuf>,        /// The node's checkpoint key as you recorded it earlier (the
+        save: Option<PathBuf>,
+        /// The node's checkpoint key as you recorded it earlier (the
         /// signed-note verifier key `braid audit checkpoint` prints,
         /// braid-node+<id>+<key>): refuse a node whose key differs (a
         /// re-keyed or replaced store).
@@ -81,7 +82,8 @@ pub enum AuditCommand {
         /// A later saved checkpoint to prove against (default: the node's
         /// current one).
         #[arg(long)]
-        to: Option<PathBuf>,        /// The node's checkpoint key as you recorded it earlier (the
+        to: Option<PathBuf>,
+        /// The node's checkpoint key as you recorded it earlier (the
         /// signed-note verifier key `braid audit checkpoint` prints,
         /// braid-node+<id>+<key>): refuse a node whose key differs (a
         /// re-keyed or replaced store).
@@ -107,7 +109,8 @@ pub enum AuditCommand {
         /// Verify a stopped node's data directory directly instead of
         /// asking a running node (--node, and BRAID_NODE, are then ignored).
         #[arg(long)]
-        data_dir: Option<PathBuf>,        /// The node's checkpoint key as you recorded it earlier (the
+        data_dir: Option<PathBuf>,
+        /// The node's checkpoint key as you recorded it earlier (the
         /// signed-note verifier key `braid audit checkpoint` prints,
         /// braid-node+<id>+<key>): refuse a node whose key differs (a
         /// re-keyed or replaced store).
@@ -129,9 +132,7 @@ pub(crate) fn client_over(transport: Transport) -> AuditServiceClient<Transport>
 /// control characters (newlines, escape sequences) are shown escaped, so an
 /// entry cannot forge another line or repaint the screen.
 pub(crate) fn printable(text: &str) -> String {
-    text.chars()
-        .flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] })
-        .collect()
+    text.chars().flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] }).collect()
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
@@ -193,19 +194,12 @@ async fn current_checkpoint(client: &mut AuditServiceClient<Transport>, pinned: 
     let response = client.checkpoint(v1::CheckpointRequest {}).await.map_err(refused)?.into_inner();
     check_pin(&response.public_key, pinned)?;
     let checkpoint = Checkpoint::from_text(&response.checkpoint).context("the node's checkpoint")?;
-    anyhow::ensure!(
-        checkpoint.verify_signature(&response.public_key),
-        "the node's checkpoint is not signed by the key it presents"
-    );
+    anyhow::ensure!(checkpoint.verify_signature(&response.public_key), "the node's checkpoint is not signed by the key it presents");
     Ok((checkpoint, response.public_key))
 }
 
 fn hashes(response: v1::ProofResponse) -> Result<Vec<Hash>> {
-    response
-        .hashes
-        .into_iter()
-        .map(|hash| hash.try_into().map_err(|_| anyhow::anyhow!("the node sent a proof hash that is not 32 bytes")))
-        .collect()
+    response.hashes.into_iter().map(|hash| hash.try_into().map_err(|_| anyhow::anyhow!("the node sent a proof hash that is not 32 bytes"))).collect()
 }
 
 fn write_checkpoint(checkpoint: &Checkpoint, path: &Path) -> Result<()> {
@@ -263,11 +257,7 @@ pub async fn run(command: AuditCommand) -> Result<()> {
             anyhow::ensure!(target.verify_signature(&key), "the checkpoint to prove against is not signed by this node's key");
             if let Some(index) = index {
                 anyhow::ensure!(index < target.size, "entry {index} is beyond the checkpoint (size {})", target.size);
-                let mut stream = client
-                    .entries(v1::EntriesRequest { from_index: index, to_index: index + 1 })
-                    .await
-                    .map_err(refused)?
-                    .into_inner();
+                let mut stream = client.entries(v1::EntriesRequest { from_index: index, to_index: index + 1 }).await.map_err(refused)?.into_inner();
                 let stored = stream
                     .message()
                     .await
@@ -277,11 +267,7 @@ pub async fn run(command: AuditCommand) -> Result<()> {
                     .with_context(|| format!("the node has no entry {index}"))?;
                 let entry = <braid_audit::Entry as prost::Message>::decode(stored.entry.as_slice())
                     .map_err(|_| anyhow::anyhow!("entry {index} is not a readable audit entry"))?;
-                let proof = client
-                    .inclusion_proof(v1::InclusionProofRequest { index, size: target.size })
-                    .await
-                    .map_err(refused)?
-                    .into_inner();
+                let proof = client.inclusion_proof(v1::InclusionProofRequest { index, size: target.size }).await.map_err(refused)?.into_inner();
                 let leaf = braid_audit::leaf_of(&entry);
                 if !merkle::verify_inclusion(&leaf, index, target.size, &hashes(proof)?, &target.root) {
                     bail!("entry {index} is NOT included in the log of size {} signed {}", target.size, time_text(target.time_ms));
@@ -299,19 +285,12 @@ pub async fn run(command: AuditCommand) -> Result<()> {
             } else if old.size == 0 {
                 true
             } else {
-                let proof = client
-                    .consistency_proof(v1::ConsistencyProofRequest { old_size: old.size, new_size: target.size })
-                    .await
-                    .map_err(refused)?
-                    .into_inner();
+                let proof =
+                    client.consistency_proof(v1::ConsistencyProofRequest { old_size: old.size, new_size: target.size }).await.map_err(refused)?.into_inner();
                 merkle::verify_consistency(old.size, target.size, &hashes(proof)?, &old.root, &target.root)
             };
             if !consistent {
-                bail!(
-                    "the log of size {} is NOT an extension of the saved checkpoint of size {}: history was rewritten",
-                    target.size,
-                    old.size
-                );
+                bail!("the log of size {} is NOT an extension of the saved checkpoint of size {}: history was rewritten", target.size, old.size);
             }
             println!("the log of size {} extends the saved checkpoint of size {} (append-only)", target.size, old.size);
             Ok(())
@@ -342,24 +321,14 @@ pub(crate) async fn verify_online(node: &NodeArgs, saved: &[Checkpoint], pinned:
     let checkpoints = client.checkpoints(v1::CheckpointsRequest {}).await.map_err(refused)?.into_inner();
     let key = checkpoints.public_key.clone();
     check_pin(&key, pinned)?;
-    let checkpoints: Vec<Checkpoint> = checkpoints
-        .checkpoints
-        .iter()
-        .map(|text| Checkpoint::from_text(text))
-        .collect::<Result<_, _>>()
-        .context("a checkpoint from the node")?;
-    let mut stream = client
-        .entries(v1::EntriesRequest { from_index: 0, to_index: 0 })
-        .await
-        .map_err(refused)?
-        .into_inner();
+    let checkpoints: Vec<Checkpoint> =
+        checkpoints.checkpoints.iter().map(|text| Checkpoint::from_text(text)).collect::<Result<_, _>>().context("a checkpoint from the node")?;
+    let mut stream = client.entries(v1::EntriesRequest { from_index: 0, to_index: 0 }).await.map_err(refused)?.into_inner();
     // Entries are verified as they arrive, a few chunks buffered, so memory
     // stays flat however long the log is.
     let (sender, receiver) = std::sync::mpsc::sync_channel::<Vec<(u64, Vec<u8>)>>(4);
     let saved = saved.to_vec();
-    let verifier = tokio::task::spawn_blocking(move || {
-        braid_audit::verify(receiver.into_iter().flatten(), &checkpoints, &saved, &key)
-    });
+    let verifier = tokio::task::spawn_blocking(move || braid_audit::verify(receiver.into_iter().flatten(), &checkpoints, &saved, &key));
     let fetched = async {
         while let Some(chunk) = stream.message().await.map_err(refused)? {
             let entries = chunk.entries.into_iter().map(|stored| (stored.index, stored.entry)).collect();

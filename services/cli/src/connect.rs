@@ -37,11 +37,7 @@ pub struct NodeArgs {
 impl NodeArgs {
     /// A connection over mTLS as the holder of the bundle in `tls`.
     pub fn mtls(url: &str, tls: &Path) -> NodeArgs {
-        NodeArgs {
-            node: url.to_owned(),
-            tls: Some(tls.to_owned()),
-            principal: None,
-        }
+        NodeArgs { node: url.to_owned(), tls: Some(tls.to_owned()), principal: None }
     }
 }
 
@@ -156,9 +152,7 @@ pub fn refused(status: tonic::Status) -> anyhow::Error {
 /// [`refused`], introduced by `what` (e.g. "the node refused the export").
 pub fn refused_to(status: &tonic::Status, what: &str) -> anyhow::Error {
     match certificate_problem(status) {
-        Some(cause) if matches!(status.code(), tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Internal) => {
-            certificate_refused(&cause)
-        }
+        Some(cause) if matches!(status.code(), tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Internal) => certificate_refused(&cause),
         _ => anyhow::anyhow!("{what}: {}", status.message()),
     }
 }

@@ -268,10 +268,7 @@ async fn enter(State(console): State<Arc<Console>>, headers: HeaderMap, Query(en
         }
     };
     if !taken {
-        return (
-            StatusCode::FORBIDDEN,
-            page_without_session("That link has been used or is not this console's. Start `braid console` again for a new one."),
-        )
+        return (StatusCode::FORBIDDEN, page_without_session("That link has been used or is not this console's. Start `braid console` again for a new one."))
             .into_response();
     }
     let id = random_hex();
@@ -346,16 +343,12 @@ async fn start(State(console): State<Arc<Console>>, headers: HeaderMap, Form(for
 }
 
 fn context(purpose: &Purpose) -> Option<v1::PanelContext> {
-    Some(v1::PanelContext {
-        partnership: purpose.partnership.clone(),
-        purpose: purpose.purpose.clone(),
-        case_reference: purpose.case_reference.clone(),
-    })
+    Some(v1::PanelContext { partnership: purpose.partnership.clone(), purpose: purpose.purpose.clone(), case_reference: purpose.case_reference.clone() })
 }
 
 /// The session's purpose, or a redirect to ask for it.
-fn purpose_or_start(console: &Console, headers: &HeaderMap) -> Result<Purpose, Response> {
-    with_session(console, headers, |s| s.purpose.clone()).flatten().ok_or_else(|| Redirect::to("/start").into_response())
+fn purpose_or_start(console: &Console, headers: &HeaderMap) -> Result<Purpose, Box<Response>> {
+    with_session(console, headers, |s| s.purpose.clone()).flatten().ok_or_else(|| Box::new(Redirect::to("/start").into_response()))
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -372,7 +365,7 @@ const SIGNALS_PER_PAGE: u32 = 50;
 async fn signals_page(State(console): State<Arc<Console>>, headers: HeaderMap, Query(filter): Query<SignalFilter>) -> Response {
     let purpose = match purpose_or_start(&console, &headers) {
         Ok(purpose) => purpose,
-        Err(redirect) => return redirect,
+        Err(redirect) => return *redirect,
     };
     let kind = filter.kind.filter(|k| KINDS.iter().any(|(name, _)| name == k));
     let current_only = filter.current.is_some();
@@ -449,15 +442,12 @@ async fn signals_page(State(console): State<Arc<Console>>, headers: HeaderMap, Q
 async fn profile_page(State(console): State<Arc<Console>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
     let purpose = match purpose_or_start(&console, &headers) {
         Ok(purpose) => purpose,
-        Err(redirect) => return redirect,
+        Err(redirect) => return *redirect,
     };
     if !is_profile_id(&id) {
         return (StatusCode::BAD_REQUEST, page("Profile", Some(&purpose), refused("A profile id looks like P0000123."))).into_response();
     }
-    let request = v1::ProfileRequest {
-        context: context(&purpose),
-        subject: Some(v1::profile_request::Subject::ProfileId(id.clone())),
-    };
+    let request = v1::ProfileRequest { context: context(&purpose), subject: Some(v1::profile_request::Subject::ProfileId(id.clone())) };
     let answer = async { reply(console.panel().await?.profile(request).await) }.await;
     let body = match answer {
         Err(message) => refused(&message),
@@ -539,8 +529,7 @@ async fn agency_page(State(console): State<Arc<Console>>) -> Response {
             (uploads_table(uploads))
         },
     };
-    layout("Completeness", html! { p class="purpose" { "Agency " strong { (agency) } } }, body)
-    .into_response()
+    layout("Completeness", html! { p class="purpose" { "Agency " strong { (agency) } } }, body).into_response()
 }
 
 /// An agency's uploads, newest first, with the first rejections' reasons.
@@ -610,10 +599,8 @@ fn filter_value(value: &Option<String>, most: usize) -> Option<String> {
 async fn audit_page(State(console): State<Arc<Console>>, Query(filter): Query<LogFilter>) -> Response {
     let (caller, action, touched) = (filter_value(&filter.caller, 200), filter_value(&filter.action, 100), filter_value(&filter.touched, 100));
     let (since, until) = (filter_value(&filter.since, 30), filter_value(&filter.until, 30));
-    let bounds = (
-        since.as_deref().map(|t| crate::audit::time_ms(t, "From")).transpose(),
-        until.as_deref().map(|t| crate::audit::time_ms(t, "Until")).transpose(),
-    );
+    let bounds =
+        (since.as_deref().map(|t| crate::audit::time_ms(t, "From")).transpose(), until.as_deref().map(|t| crate::audit::time_ms(t, "Until")).transpose());
     let answer = match bounds {
         (Err(error), _) | (_, Err(error)) => Err(format!("{error:#}")),
         (Ok(since_ms), Ok(until_ms)) => {
@@ -707,7 +694,8 @@ async fn verify_page(State(console): State<Arc<Console>>, headers: HeaderMap) ->
         return StatusCode::FORBIDDEN.into_response();
     };
     let answer = async { reply(console.audit().await?.checkpoints(v1::CheckpointsRequest {}).await) }.await;
-    let checkpoints: Vec<braid_audit::Checkpoint> = answer.as_ref().map(|a| a.checkpoints.iter().filter_map(|t| braid_audit::Checkpoint::from_text(t).ok()).collect()).unwrap_or_default();
+    let checkpoints: Vec<braid_audit::Checkpoint> =
+        answer.as_ref().map(|a| a.checkpoints.iter().filter_map(|t| braid_audit::Checkpoint::from_text(t).ok()).collect()).unwrap_or_default();
     let body = html! {
         h1 { "Verify the audit log" }
         p { "Recomputes every entry's hash and the log's root, checks each checkpoint the node signed, and, given a checkpoint you saved earlier (" code { "braid audit checkpoint --save FILE" } "), that the log still extends it: nothing was removed or rewritten since." }
@@ -801,17 +789,13 @@ fn auditor_page(title: &str, body: Markup) -> Html<String> {
 async fn network_page(State(console): State<Arc<Console>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
     let purpose = match purpose_or_start(&console, &headers) {
         Ok(purpose) => purpose,
-        Err(redirect) => return redirect,
+        Err(redirect) => return *redirect,
     };
     if !is_profile_id(&id) {
         return (StatusCode::BAD_REQUEST, page("Network", Some(&purpose), refused("A profile id looks like P0000123."))).into_response();
     }
-    let request = v1::NetworkRequest {
-        context: context(&purpose),
-        subject: Some(v1::network_request::Subject::ProfileId(id.clone())),
-        depth: 2,
-        max_people: 60,
-    };
+    let request =
+        v1::NetworkRequest { context: context(&purpose), subject: Some(v1::network_request::Subject::ProfileId(id.clone())), depth: 2, max_people: 60 };
     let answer = async { reply(console.panel().await?.network(request).await) }.await;
     let body = match answer {
         Err(message) => refused(&message),
@@ -863,7 +847,7 @@ fn dimensions() -> Vec<(String, String)> {
 async fn report_page(State(console): State<Arc<Console>>, headers: HeaderMap, Query(form): Query<ReportForm>) -> Response {
     let purpose = match purpose_or_start(&console, &headers) {
         Ok(purpose) => purpose,
-        Err(redirect) => return redirect,
+        Err(redirect) => return *redirect,
     };
     let choices = dimensions();
     let known = |v: &Option<String>| v.as_deref().filter(|v| choices.iter().any(|(id, _)| id == v)).map(str::to_owned);
@@ -928,7 +912,7 @@ async fn report_page(State(console): State<Arc<Console>>, headers: HeaderMap, Qu
 async fn services_page(State(console): State<Arc<Console>>, headers: HeaderMap) -> Response {
     let purpose = match purpose_or_start(&console, &headers) {
         Ok(purpose) => purpose,
-        Err(redirect) => return redirect,
+        Err(redirect) => return *redirect,
     };
     let request = v1::InterconnectednessRequest { context: context(&purpose) };
     let answer = async { reply(console.panel().await?.interconnectedness(request).await) }.await;

@@ -5,11 +5,7 @@ use braid_pseudonym::{CaseType, PseudonymisedRecord, Role};
 use braid_template::{Date, Value};
 
 fn date(date: Option<Date>) -> Option<v1::Date> {
-    date.map(|d| v1::Date {
-        year: d.year,
-        month: d.month as i32,
-        day: d.day as i32,
-    })
+    date.map(|d| v1::Date { year: d.year, month: d.month as i32, day: d.day as i32 })
 }
 
 fn value(field_id: &str, value: &Value) -> v1::TemplateValue {
@@ -21,11 +17,7 @@ fn value(field_id: &str, value: &Value) -> v1::TemplateValue {
         Value::Text(text) => (Wire::Text(text.clone()), None),
         Value::NotKnown => (Wire::NotKnown(true), None),
     };
-    v1::TemplateValue {
-        field_id: field_id.to_owned(),
-        value: Some(wire),
-        write_in: write_in.unwrap_or_default(),
-    }
+    v1::TemplateValue { field_id: field_id.to_owned(), value: Some(wire), write_in: write_in.unwrap_or_default() }
 }
 
 /// The API form of a pseudonymised record.
@@ -52,10 +44,7 @@ pub fn record(record: &PseudonymisedRecord) -> v1::CaseRecord {
                         .pseudonyms
                         .match_keys
                         .iter()
-                        .map(|(kind, hash)| v1::MatchKey {
-                            kind: kind.number(),
-                            hash: hash.to_vec(),
-                        })
+                        .map(|(kind, hash)| v1::MatchKey { kind: kind.number(), hash: hash.to_vec() })
                         .collect(),
                     bloom: involvement.pseudonyms.bloom.clone(),
                     fields: field_tokens(&involvement.pseudonyms.tokens),

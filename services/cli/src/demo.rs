@@ -33,13 +33,7 @@ pub async fn run(children: usize, seed: u64, keep: Option<PathBuf>) -> Result<()
     let keys_dir = work.join("keys");
     let agencies: Vec<String> = synthetic.extracts.iter().map(|e| e.agency.clone()).collect();
     let hosts = ["localhost".to_owned(), "127.0.0.1".to_owned()];
-    let written = keys::keys_init(&keys::KeysInit {
-        out: &keys_dir,
-        epoch: 1,
-        agencies: &agencies,
-        partnerships: &[PARTNERSHIP.to_owned()],
-        hosts: &hosts,
-    })?;
+    let written = keys::keys_init(&keys::KeysInit { out: &keys_dir, epoch: 1, agencies: &agencies, partnerships: &[PARTNERSHIP.to_owned()], hosts: &hosts })?;
     let secret = agency::read_secret(&written.secret)?;
     let roles: Vec<String> = written.principals.iter().map(|(principal, role)| format!("{principal} ({role})")).collect();
     println!("   {}", roles.join(", "));
@@ -100,16 +94,7 @@ pub async fn run(children: usize, seed: u64, keep: Option<PathBuf>) -> Result<()
         purpose: "demo: monthly multi-agency panel review".to_owned(),
         case_ref: "DEMO-1".to_owned(),
     };
-    let all = panel::SignalFilter {
-        kinds: Vec::new(),
-        since: None,
-        until: None,
-        profile: None,
-        current_only: false,
-        limit: 100_000,
-        full: true,
-        offset: 0,
-    };
+    let all = panel::SignalFilter { kinds: Vec::new(), since: None, until: None, profile: None, current_only: false, limit: 100_000, full: true, offset: 0 };
     let listing = panel::fetch_signals(&args, &all).await?;
     let mut by_kind: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
     for signal in &listing.signals {
@@ -207,7 +192,10 @@ pub async fn run(children: usize, seed: u64, keep: Option<PathBuf>) -> Result<()
         println!();
         println!("to look at it in a browser, start the node on the kept store and open the panel's console:");
         println!("   braid-node --config {} &", config.display());
-        println!("   braid console --tls {} --node https://127.0.0.1:7443 --partnership {PARTNERSHIP}", keys_dir.join(format!("panel-{PARTNERSHIP}")).display());
+        println!(
+            "   braid console --tls {} --node https://127.0.0.1:7443 --partnership {PARTNERSHIP}",
+            keys_dir.join(format!("panel-{PARTNERSHIP}")).display()
+        );
     } else {
         println!("(run `braid demo --keep DIR` to keep the store and look at it in the web console, `braid console`)");
     }

@@ -83,10 +83,8 @@ impl<'a> LocalIds<'a> {
 /// (opaque refs → local ids) and scores them. Without maps, refs are taken to
 /// be the local ids themselves.
 pub fn evaluate_clusters(truth: &[TruthLine], clusters: &[ClusterLine], reid: &[(String, braid_pseudonym::ReidEntry)]) -> Evaluation {
-    let truth_index: HashMap<(&str, &str, &str), &TruthLine> = truth
-        .iter()
-        .map(|t| ((t.agency.as_str(), t.case_id.as_str(), t.person_id.as_str()), t))
-        .collect();
+    let truth_index: HashMap<(&str, &str, &str), &TruthLine> =
+        truth.iter().map(|t| ((t.agency.as_str(), t.case_id.as_str(), t.person_id.as_str()), t)).collect();
     let local_ids = LocalIds::new(reid);
     let mut items = Vec::with_capacity(clusters.len());
     let mut household_items = Vec::with_capacity(clusters.len());
@@ -105,17 +103,8 @@ pub fn evaluate_clusters(truth: &[TruthLine], clusters: &[ClusterLine], reid: &[
             None => unmatched += 1,
         }
     }
-    let households = household_items
-        .iter()
-        .any(|(_, h, _)| h.is_some())
-        .then(|| evaluate_households(&household_items));
-    Evaluation {
-        scores: evaluate(&items),
-        matched: items.len(),
-        unmatched,
-        unidentified,
-        households,
-    }
+    let households = household_items.iter().any(|(_, h, _)| h.is_some()).then(|| evaluate_households(&household_items));
+    Evaluation { scores: evaluate(&items), matched: items.len(), unmatched, unidentified, households }
 }
 
 /// Reads the named columns; a column whose name ends in `?` is optional and
@@ -127,22 +116,13 @@ pub(crate) fn read_csv(path: &Path, columns: &[&str]) -> Result<Vec<Vec<String>>
         .iter()
         .map(|column| match column.strip_suffix('?') {
             Some(optional) => Ok(header.iter().position(|h| h == optional)),
-            None => header
-                .iter()
-                .position(|h| h == *column)
-                .map(Some)
-                .with_context(|| format!("{} has no column `{column}`", path.display())),
+            None => header.iter().position(|h| h == *column).map(Some).with_context(|| format!("{} has no column `{column}`", path.display())),
         })
         .collect::<Result<_>>()?;
     let mut rows = Vec::new();
     for (index, row) in reader.records().enumerate() {
         let row = row.with_context(|| format!("{}: row {} is not valid CSV", path.display(), index + 2))?;
-        rows.push(
-            positions
-                .iter()
-                .map(|p| p.and_then(|p| row.get(p)).unwrap_or("").to_owned())
-                .collect(),
-        );
+        rows.push(positions.iter().map(|p| p.and_then(|p| row.get(p)).unwrap_or("").to_owned()).collect());
     }
     Ok(rows)
 }
@@ -166,13 +146,7 @@ pub fn read_truth(path: &Path) -> Result<Vec<TruthLine>> {
 pub fn read_clusters(path: &Path) -> Result<Vec<ClusterLine>> {
     Ok(read_csv(path, &["agency", "record_ref", "person_ref", "profile_id", "identified?"])?
         .into_iter()
-        .map(|r| ClusterLine {
-            agency: r[0].clone(),
-            record_ref: r[1].clone(),
-            person_ref: r[2].clone(),
-            profile_id: r[3].clone(),
-            identified: r[4] != "no",
-        })
+        .map(|r| ClusterLine { agency: r[0].clone(), record_ref: r[1].clone(), person_ref: r[2].clone(), profile_id: r[3].clone(), identified: r[4] != "no" })
         .collect())
 }
 
@@ -240,10 +214,7 @@ pub fn eval_command(truth: &[PathBuf], clusters: &Path, reid: &[PathBuf], signal
         maps.extend(read_reid(path)?);
     }
     let evaluation = evaluate_clusters(&truth, &clusters, &maps);
-    anyhow::ensure!(
-        evaluation.matched > 0,
-        "no cluster row matches a truth row; pass each agency's re-identification map with --reid"
-    );
+    anyhow::ensure!(evaluation.matched > 0, "no cluster row matches a truth row; pass each agency's re-identification map with --reid");
     let signal_scores = match signals {
         Some(path) => {
             let mut planted = Vec::new();

@@ -47,8 +47,7 @@ pub fn submission_id(digest: &[u8; 32]) -> String {
 pub fn write(path: &Path, header: &v1::UploadHeader, records: &[v1::CaseRecord]) -> Result<()> {
     let temporary = path.with_extension("partial");
     {
-        let file = std::fs::File::create(&temporary)
-            .with_context(|| format!("create {}", temporary.display()))?;
+        let file = std::fs::File::create(&temporary).with_context(|| format!("create {}", temporary.display()))?;
         let mut writer = BufWriter::new(file);
         let header_bytes = header.encode_length_delimited_to_vec();
         let mut hasher = blake3::Hasher::new();
@@ -73,19 +72,13 @@ pub fn write(path: &Path, header: &v1::UploadHeader, records: &[v1::CaseRecord])
 pub fn read(path: &Path) -> Result<(v1::UploadHeader, Vec<v1::CaseRecord>)> {
     let file = std::fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
     let mut bytes = Vec::new();
-    BufReader::new(file)
-        .read_to_end(&mut bytes)
-        .with_context(|| format!("read {}", path.display()))?;
+    BufReader::new(file).read_to_end(&mut bytes).with_context(|| format!("read {}", path.display()))?;
     anyhow::ensure!(
         !OLD_MAGICS.iter().any(|magic| bytes.starts_with(*magic)),
         "{} was written by an earlier version of braid, whose checksum did not cover the whole file; pseudonymise the extract again",
         path.display()
     );
-    anyhow::ensure!(
-        bytes.starts_with(MAGIC),
-        "{} is not a pseudonymised extract (run `braid agency pseudonymise` first)",
-        path.display()
-    );
+    anyhow::ensure!(bytes.starts_with(MAGIC), "{} is not a pseudonymised extract (run `braid agency pseudonymise` first)", path.display());
     let damaged = || anyhow::anyhow!("{} is damaged (it does not match the checksum written with it); pseudonymise the extract again", path.display());
     let body_end = bytes.len().checked_sub(TRAILER.len() + 32).filter(|end| *end >= MAGIC.len()).ok_or_else(damaged)?;
     let (body, trailer) = bytes.split_at(body_end);

@@ -14,8 +14,8 @@
 
 use std::path::{Path, PathBuf};
 
-use braid_proto::v1;
 use braid_fuzz::{fuzz, no_panic};
+use braid_proto::v1;
 use proptest::prelude::*;
 
 fn date(year: i32, month: i32, day: i32) -> Option<v1::Date> {
@@ -23,11 +23,7 @@ fn date(year: i32, month: i32, day: i32) -> Option<v1::Date> {
 }
 
 fn category(field_id: &str, code: u32) -> v1::TemplateValue {
-    v1::TemplateValue {
-        field_id: field_id.to_owned(),
-        value: Some(v1::template_value::Value::Category(code)),
-        write_in: String::new(),
-    }
+    v1::TemplateValue { field_id: field_id.to_owned(), value: Some(v1::template_value::Value::Category(code)), write_in: String::new() }
 }
 
 /// A small but complete extract: every kind of field a record carries.
@@ -48,11 +44,10 @@ fn original() -> (v1::UploadHeader, Vec<v1::CaseRecord>) {
                 ..Default::default()
             }),
         }),
-        fields: vec![category("victim.sex", 2), v1::TemplateValue {
-            field_id: "victim.age_at_referral".to_owned(),
-            value: Some(v1::template_value::Value::Integer(14)),
-            write_in: String::new(),
-        }],
+        fields: vec![
+            category("victim.sex", 2),
+            v1::TemplateValue { field_id: "victim.age_at_referral".to_owned(), value: Some(v1::template_value::Value::Integer(14)), write_in: String::new() },
+        ],
         ..Default::default()
     };
     let records: Vec<v1::CaseRecord> = (0..4u8)
@@ -255,13 +250,15 @@ fn record() -> impl Strategy<Value = v1::CaseRecord> {
         ".{0,20}".prop_map(v1::template_value::Value::Text),
         any::<bool>().prop_map(v1::template_value::Value::NotKnown),
     ];
-    let field = (".{0,24}", proptest::option::of(value), ".{0,8}")
-        .prop_map(|(field_id, value, write_in)| v1::TemplateValue { field_id, value, write_in });
+    let field = (".{0,24}", proptest::option::of(value), ".{0,8}").prop_map(|(field_id, value, write_in)| v1::TemplateValue { field_id, value, write_in });
     let date = proptest::option::of((any::<i32>(), any::<i32>(), any::<i32>()).prop_map(|(year, month, day)| v1::Date { year, month, day }));
     let involvement = (
         ".{0,16}",
         any::<i32>(),
-        proptest::option::of((proptest::collection::vec((any::<u32>(), proptest::collection::vec(any::<u8>(), 0..40)), 0..4), proptest::collection::vec(any::<u8>(), 0..130))),
+        proptest::option::of((
+            proptest::collection::vec((any::<u32>(), proptest::collection::vec(any::<u8>(), 0..40)), 0..4),
+            proptest::collection::vec(any::<u8>(), 0..130),
+        )),
         proptest::collection::vec(field.clone(), 0..3),
     )
         .prop_map(|(person_ref, role, pseudonyms, fields)| v1::Involvement {

@@ -32,18 +32,13 @@ pub struct KeysInit<'a> {
 fn create(path: &Path, text: &str, private: bool) -> Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true).mode(if private { 0o600 } else { 0o644 });
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("create {} (refusing to overwrite existing keys)", path.display()))?;
+    let mut file = options.open(path).with_context(|| format!("create {} (refusing to overwrite existing keys)", path.display()))?;
     file.write_all(text.as_bytes()).with_context(|| format!("write {}", path.display()))?;
     Ok(())
 }
 
 fn current_year() -> i32 {
-    let days = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() / 86_400)
-        .unwrap_or(0);
+    let days = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() / 86_400).unwrap_or(0);
     braid_template::Date::from_days_since_epoch(days as i64).year
 }
 
@@ -100,11 +95,7 @@ pub fn keys_init(init: &KeysInit<'_>) -> Result<KeysWritten> {
     let node = ca.server("braid-node", init.hosts)?;
     bundle(&init.out.join("node"), &ca_pem, ("node.crt", &node.certificate_pem), ("node.key", &node.key_pem))?;
     let mut policy = Policy::new();
-    let mut principals: Vec<(String, Role)> = init
-        .agencies
-        .iter()
-        .map(|code| (agency_principal(code), Role::Agency(code.clone())))
-        .collect();
+    let mut principals: Vec<(String, Role)> = init.agencies.iter().map(|code| (agency_principal(code), Role::Agency(code.clone()))).collect();
     principals.extend(init.partnerships.iter().map(|p| (panel_principal(p), Role::Panel(p.clone()))));
     principals.push(("auditor".to_owned(), Role::Auditor));
     principals.push(("admin".to_owned(), Role::Admin));
@@ -118,22 +109,13 @@ pub fn keys_init(init: &KeysInit<'_>) -> Result<KeysWritten> {
     // An empty revocation list, so the node reads one from the start and
     // `keys revoke` only has to rewrite it.
     create(&init.out.join("node/ca.crl"), &ca.revocation_list(&[], 0)?, false)?;
-    Ok(KeysWritten {
-        secret: secret_path,
-        fingerprint,
-        principals,
-    })
+    Ok(KeysWritten { secret: secret_path, fingerprint, principals })
 }
 
 /// `braid keys init`, reporting what was written.
 pub fn keys_init_command(init: &KeysInit<'_>) -> Result<()> {
     let written = keys_init(init)?;
-    println!(
-        "scheme secret written to {} (epoch {}, fingerprint {})",
-        written.secret.display(),
-        init.epoch,
-        written.fingerprint
-    );
+    println!("scheme secret written to {} (epoch {}, fingerprint {})", written.secret.display(), init.epoch, written.fingerprint);
     println!("give it to each agency over a secure channel; never to the node operator");
     let out = init.out.display();
     println!("development CA in {out}/ca (keep ca.key offline; a real deployment uses its own CA)");
@@ -214,10 +196,7 @@ pub fn keys_revoke_command(dir: &Path, principal: &str) -> Result<()> {
 /// `braid keys next-epoch`: writes a fresh scheme secret for the epoch
 /// after `current`'s; returns (its epoch, its fingerprint).
 pub fn next_epoch(current: &braid_pseudonym::SchemeSecret, out: &Path) -> Result<(u32, String)> {
-    let epoch = current
-        .epoch()
-        .checked_add(1)
-        .context("the current epoch is the last one a secret can have")?;
+    let epoch = current.epoch().checked_add(1).context("the current epoch is the last one a secret can have")?;
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     let secret = braid_pseudonym::SchemeSecret::new(epoch, bytes);

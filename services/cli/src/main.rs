@@ -536,11 +536,7 @@ fn quiet_on_closed_stdout() {
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         let payload = info.payload();
-        let message = payload
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| payload.downcast_ref::<&str>().copied())
-            .unwrap_or("");
+        let message = payload.downcast_ref::<String>().map(String::as_str).or_else(|| payload.downcast_ref::<&str>().copied()).unwrap_or("");
         if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
             std::process::exit(141);
         }
@@ -557,11 +553,7 @@ async fn main() -> Result<()> {
         .init();
     match Cli::parse().command {
         Command::Keys { command: KeysCommand::Init { out, epoch, agencies, partnerships, hosts } } => {
-            let agencies = if agencies.is_empty() {
-                braid_synth::AGENCIES.iter().map(|a| a.code.to_owned()).collect()
-            } else {
-                agencies
-            };
+            let agencies = if agencies.is_empty() { braid_synth::AGENCIES.iter().map(|a| a.code.to_owned()).collect() } else { agencies };
             keys::keys_init_command(&keys::KeysInit { out: &out, epoch, agencies: &agencies, partnerships: &partnerships, hosts: &hosts })
         }
         Command::Keys { command: KeysCommand::Revoke { keys: dir, principal } } => keys::keys_revoke_command(&dir, &principal),
@@ -597,9 +589,7 @@ async fn main() -> Result<()> {
             AdminCommand::Backup { node, out } => admin::backup_command(&node, out.unwrap_or_default()).await,
             AdminCommand::Retention { node, dry_run, json } => admin::retention_command(&node, dry_run, json).await,
             AdminCommand::Epochs { node, begin, finish, cancel, json } => admin::epochs_command(&node, begin, finish, cancel, json).await,
-            AdminCommand::Explain { node, profile, agency, record_ref, json } => {
-                admin::explain_command(&node, profile, agency.zip(record_ref), json).await
-            }
+            AdminCommand::Explain { node, profile, agency, record_ref, json } => admin::explain_command(&node, profile, agency.zip(record_ref), json).await,
         },
         Command::Panel { command } => match command {
             PanelCommand::Profile { panel, subject, json } => panel::profile_command(&panel, &subject, json).await,

@@ -85,11 +85,7 @@ pub(crate) fn client_over(transport: Transport) -> PanelServiceClient<Transport>
 }
 
 fn context(args: &PanelArgs) -> Option<v1::PanelContext> {
-    Some(v1::PanelContext {
-        partnership: args.partnership.clone(),
-        purpose: args.purpose.clone(),
-        case_reference: args.case_ref.clone(),
-    })
+    Some(v1::PanelContext { partnership: args.partnership.clone(), purpose: args.purpose.clone(), case_reference: args.case_ref.clone() })
 }
 
 fn date_text(date: Option<&v1::Date>) -> String {
@@ -105,11 +101,7 @@ pub(crate) fn iso_date(text: &str) -> Option<braid_template::Date> {
 
 fn parse_date(text: &str) -> Result<v1::Date> {
     let date = iso_date(text).with_context(|| format!("`{text}` is not a date like 2024-03-31"))?;
-    Ok(v1::Date {
-        year: date.year,
-        month: date.month as i32,
-        day: date.day as i32,
-    })
+    Ok(v1::Date { year: date.year, month: date.month as i32, day: date.day as i32 })
 }
 
 pub(crate) fn case_type_name(number: i32) -> &'static str {
@@ -173,14 +165,7 @@ pub fn signal_json(s: &v1::PanelSignal) -> serde_json::Value {
 fn print_signal(s: &v1::PanelSignal) {
     let status = if s.status == "resolved" { " [resolved]" } else { "" };
     let weakest = if s.weakest_link.is_empty() { String::new() } else { format!("  (weakest link: {})", s.weakest_link) };
-    println!(
-        "{:<24} {:<36} {}  {} to {}{status}{weakest}",
-        s.kind,
-        s.detail,
-        s.profile_id,
-        date_text(s.first.as_ref()),
-        date_text(s.last.as_ref())
-    );
+    println!("{:<24} {:<36} {}  {} to {}{status}{weakest}", s.kind, s.detail, s.profile_id, date_text(s.first.as_ref()), date_text(s.last.as_ref()));
     for r in &s.records {
         println!(
             "    {:<12} {:<22} {:<17} {} {}  link {}",
@@ -215,15 +200,8 @@ pub async fn profile_command(args: &PanelArgs, subject: &SubjectArgs, json: bool
         Subject::Profile(id) => v1::profile_request::Subject::ProfileId(id),
         Subject::Record(record) => v1::profile_request::Subject::Record(record),
     };
-    let response = client(&args.node)
-        .await?
-        .profile(v1::ProfileRequest {
-            context: context(args),
-            subject: Some(subject),
-        })
-        .await
-        .map_err(refused)?
-        .into_inner();
+    let response =
+        client(&args.node).await?.profile(v1::ProfileRequest { context: context(args), subject: Some(subject) }).await.map_err(refused)?.into_inner();
     if json {
         let profiles: Vec<serde_json::Value> = response
             .profiles
@@ -275,8 +253,11 @@ pub async fn profile_command(args: &PanelArgs, subject: &SubjectArgs, json: bool
                 println!("      {:<4} {:<38} {}", f.item, f.field_id, f.value);
             }
             if !r.history.is_empty() {
-                let before: Vec<String> =
-                    r.history.iter().map(|v| format!("{} (concern {}, stored {})", case_type_name(v.case_type), v.concern, date_text(v.stored.as_ref()))).collect();
+                let before: Vec<String> = r
+                    .history
+                    .iter()
+                    .map(|v| format!("{} (concern {}, stored {})", case_type_name(v.case_type), v.concern, date_text(v.stored.as_ref())))
+                    .collect();
                 println!("      earlier versions: {}", before.join(" → "));
             }
         }
@@ -404,11 +385,8 @@ pub fn drawing(response: &v1::NetworkResponse) -> Drawing {
             .edges
             .iter()
             .map(|e| {
-                let mut parts: Vec<String> = e
-                    .records
-                    .iter()
-                    .map(|r| format!("{} {} {}", r.agency, case_type_name(r.case_type), date_text(r.date.as_ref())))
-                    .collect();
+                let mut parts: Vec<String> =
+                    e.records.iter().map(|r| format!("{} {} {}", r.agency, case_type_name(r.case_type), date_text(r.date.as_ref()))).collect();
                 if e.outside_records > 0 {
                     parts.push(format!("{} outside", e.outside_records));
                 }
@@ -426,12 +404,7 @@ pub async fn network_command(args: &PanelArgs, subject: &SubjectArgs, depth: u32
     };
     let response = client(&args.node)
         .await?
-        .network(v1::NetworkRequest {
-            context: context(args),
-            subject: Some(subject),
-            depth,
-            max_people,
-        })
+        .network(v1::NetworkRequest { context: context(args), subject: Some(subject), depth, max_people })
         .await
         .map_err(refused)?
         .into_inner();
@@ -534,13 +507,7 @@ pub async fn report_command(args: &PanelArgs, by: &[String], population: &str, w
     let (since, until) = window.dates()?;
     let response = client(&args.node)
         .await?
-        .report(v1::ReportRequest {
-            context: context(args),
-            by: by.to_vec(),
-            population: population.to_owned(),
-            since,
-            until,
-        })
+        .report(v1::ReportRequest { context: context(args), by: by.to_vec(), population: population.to_owned(), since, until })
         .await
         .map_err(refused)?
         .into_inner();
@@ -571,7 +538,11 @@ pub async fn report_command(args: &PanelArgs, by: &[String], population: &str, w
     let period = if by_period { " and the period of their first case" } else { "" };
     let how = if response.answers_per_agency {
         let (agency, other) = if response.rows_overlap { (&response.rows_by, &response.columns_by) } else { (&response.columns_by, &response.rows_by) };
-        let other = if other.starts_with("period:") { "the period of their first case there".to_owned() } else { format!("{other} as that {} records it", agency.replace('_', " ")) };
+        let other = if other.starts_with("period:") {
+            "the period of their first case there".to_owned()
+        } else {
+            format!("{other} as that {} records it", agency.replace('_', " "))
+        };
         format!("each person under every {} whose records name them, by {other}", agency.replace('_', " "))
     } else if overlapping {
         let other = if response.rows_overlap { &response.columns_by } else { &response.rows_by };
@@ -629,12 +600,7 @@ pub async fn report_command(args: &PanelArgs, by: &[String], population: &str, w
 
 /// `braid panel quality`: completeness per agency and template item.
 pub async fn quality_command(args: &PanelArgs, json: bool) -> Result<()> {
-    let response = client(&args.node)
-        .await?
-        .completeness(v1::CompletenessRequest { context: context(args) })
-        .await
-        .map_err(refused)?
-        .into_inner();
+    let response = client(&args.node).await?.completeness(v1::CompletenessRequest { context: context(args) }).await.map_err(refused)?.into_inner();
     print_completeness(&response, json)
 }
 
@@ -704,12 +670,7 @@ pub async fn signal_counts_command(args: &PanelArgs, period: &str, window: &Wind
     let (since, until) = window.dates()?;
     let response = client(&args.node)
         .await?
-        .signal_counts(v1::SignalCountsRequest {
-            context: context(args),
-            period: period.to_owned(),
-            since,
-            until,
-        })
+        .signal_counts(v1::SignalCountsRequest { context: context(args), period: period.to_owned(), since, until })
         .await
         .map_err(refused)?
         .into_inner();
@@ -748,12 +709,7 @@ pub async fn disagreements_command(args: &PanelArgs, items: &[String], window: &
     let (since, until) = window.dates()?;
     let response = client(&args.node)
         .await?
-        .disagreements(v1::DisagreementsRequest {
-            context: context(args),
-            items: items.to_vec(),
-            since,
-            until,
-        })
+        .disagreements(v1::DisagreementsRequest { context: context(args), items: items.to_vec(), since, until })
         .await
         .map_err(refused)?
         .into_inner();
@@ -784,12 +740,7 @@ pub async fn disagreements_command(args: &PanelArgs, items: &[String], window: &
 /// `braid panel freshness`: each agency's last change and how current its
 /// records are.
 pub async fn freshness_command(args: &PanelArgs, months: u32, json: bool) -> Result<()> {
-    let response = client(&args.node)
-        .await?
-        .freshness(v1::FreshnessRequest { context: context(args), months })
-        .await
-        .map_err(refused)?
-        .into_inner();
+    let response = client(&args.node).await?.freshness(v1::FreshnessRequest { context: context(args), months }).await.map_err(refused)?.into_inner();
     let last = |a: &v1::AgencyFreshness| a.last_change.as_ref().map(|d| format!("{:04}-{:02}-{:02}", d.year, d.month, d.day)).unwrap_or_else(|| "-".to_owned());
     if json {
         let value = serde_json::json!({
@@ -804,11 +755,14 @@ pub async fn freshness_command(args: &PanelArgs, months: u32, json: bool) -> Res
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(());
     }
-    let columns = ["last change", "records", "current", &format!("current, unchanged {}+ months", response.months), "changed", "reclassified"].map(str::to_owned);
+    let columns =
+        ["last change", "records", "current", &format!("current, unchanged {}+ months", response.months), "changed", "reclassified"].map(str::to_owned);
     let rows: Vec<(String, Vec<String>)> = response
         .agencies
         .iter()
-        .map(|a| (a.agency.clone(), vec![last(a), a.records.clone(), a.current.clone(), a.current_unchanged.clone(), a.changed.clone(), a.reclassified.clone()]))
+        .map(|a| {
+            (a.agency.clone(), vec![last(a), a.records.clone(), a.current.clone(), a.current_unchanged.clone(), a.changed.clone(), a.reclassified.clone()])
+        })
         .collect();
     print_table("agency", &columns, &rows);
     println!("{}", response.legend);
@@ -817,12 +771,7 @@ pub async fn freshness_command(args: &PanelArgs, months: u32, json: bool) -> Res
 
 /// `braid panel services`: which agencies work with the same children.
 pub async fn services_command(args: &PanelArgs, json: bool) -> Result<()> {
-    let response = client(&args.node)
-        .await?
-        .interconnectedness(v1::InterconnectednessRequest { context: context(args) })
-        .await
-        .map_err(refused)?
-        .into_inner();
+    let response = client(&args.node).await?.interconnectedness(v1::InterconnectednessRequest { context: context(args) }).await.map_err(refused)?.into_inner();
     if json {
         let value = serde_json::json!({
             "agencies": response.agencies,
@@ -832,12 +781,7 @@ pub async fn services_command(args: &PanelArgs, json: bool) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(());
     }
-    let rows: Vec<(String, Vec<String>)> = response
-        .agencies
-        .iter()
-        .zip(&response.rows)
-        .map(|(a, r)| (a.clone(), r.cells.clone()))
-        .collect();
+    let rows: Vec<(String, Vec<String>)> = response.agencies.iter().zip(&response.rows).map(|(a, r)| (a.clone(), r.cells.clone())).collect();
     print_table("children known to", &response.agencies, &rows);
     println!("{}", response.legend);
     Ok(())

@@ -36,10 +36,8 @@ fn parse_day(text: &str) -> Option<i64> {
 
 /// Reads the columns signal evaluation needs from a truth file.
 pub fn read_planted(path: &Path) -> Result<Vec<PlantedRow>> {
-    let rows = read_csv(
-        path,
-        &["agency", "case_id", "person_id", "role", "true_person", "incident?", "incident_date?", "age?", "recorded_as?", "re_referral?"],
-    )?;
+    let rows =
+        read_csv(path, &["agency", "case_id", "person_id", "role", "true_person", "incident?", "incident_date?", "age?", "recorded_as?", "re_referral?"])?;
     anyhow::ensure!(
         rows.iter().all(|r| !r[5].is_empty() && !r[6].is_empty() && !r[8].is_empty()),
         "{} lacks incident, incident_date, age, recorded_as or re_referral; signal evaluation needs the truth.csv that braid synth writes",
@@ -131,11 +129,19 @@ pub struct KindScore {
 impl KindScore {
     /// Share of raised that were planted (1 when nothing was raised).
     pub fn precision(&self) -> f64 {
-        if self.raised == 0 { 1.0 } else { self.raised_correct as f64 / self.raised as f64 }
+        if self.raised == 0 {
+            1.0
+        } else {
+            self.raised_correct as f64 / self.raised as f64
+        }
     }
     /// Share of planted that were raised (1 when nothing was planted).
     pub fn recall(&self) -> f64 {
-        if self.planted == 0 { 1.0 } else { self.planted_found as f64 / self.planted as f64 }
+        if self.planted == 0 {
+            1.0
+        } else {
+            self.planted_found as f64 / self.planted as f64
+        }
     }
 }
 
@@ -185,8 +191,10 @@ fn planted_units(rows: &[PlantedRow], identified: &HashSet<&str>, config: &braid
     }
     let mut victims_of: HashMap<&str, HashSet<&str>> = HashMap::new();
     for (incident, rows) in &by_incident {
-        let victims: HashSet<&str> = rows.iter().filter(|r| VICTIM.contains(&r.role.as_str()) && identified.contains(r.true_person.as_str())).map(|r| r.true_person.as_str()).collect();
-        let harmers: HashSet<&str> = rows.iter().filter(|r| HARMER.contains(&r.role.as_str()) && identified.contains(r.true_person.as_str())).map(|r| r.true_person.as_str()).collect();
+        let victims: HashSet<&str> =
+            rows.iter().filter(|r| VICTIM.contains(&r.role.as_str()) && identified.contains(r.true_person.as_str())).map(|r| r.true_person.as_str()).collect();
+        let harmers: HashSet<&str> =
+            rows.iter().filter(|r| HARMER.contains(&r.role.as_str()) && identified.contains(r.true_person.as_str())).map(|r| r.true_person.as_str()).collect();
         for &h in &harmers {
             victims_of.entry(h).or_default().extend(victims.iter().filter(|v| **v != h));
         }
@@ -226,15 +234,17 @@ fn planted_units(rows: &[PlantedRow], identified: &HashSet<&str>, config: &braid
 }
 
 /// Scores the raised signals against the planted ones, per kind.
-pub fn evaluate(planted: &[PlantedRow], clusters: &[ClusterLine], reid: &[(String, braid_pseudonym::ReidEntry)], raised: &[RaisedSignal]) -> BTreeMap<SignalKind, KindScore> {
+pub fn evaluate(
+    planted: &[PlantedRow],
+    clusters: &[ClusterLine],
+    reid: &[(String, braid_pseudonym::ReidEntry)],
+    raised: &[RaisedSignal],
+) -> BTreeMap<SignalKind, KindScore> {
     let config = braid_signals::SignalConfig::default();
     // Refs → local ids, and local ids → truth.
     let local_ids = LocalIds::new(reid);
     let case_ids: HashMap<(&str, &str), &str> = reid.iter().map(|(agency, e)| ((agency.as_str(), e.record_ref.as_str()), e.case_id.as_str())).collect();
-    let truth: HashMap<(&str, &str, &str), &PlantedRow> = planted
-        .iter()
-        .map(|r| ((r.agency.as_str(), r.case_id.as_str(), r.person_id.as_str()), r))
-        .collect();
+    let truth: HashMap<(&str, &str, &str), &PlantedRow> = planted.iter().map(|r| ((r.agency.as_str(), r.case_id.as_str(), r.person_id.as_str()), r)).collect();
     let incident_of: HashMap<(&str, &str), &str> = planted.iter().map(|r| ((r.agency.as_str(), r.case_id.as_str()), r.incident.as_str())).collect();
     // Profiles → their true person (the most common among members), and
     // which true people carry any identity at all.
@@ -247,9 +257,8 @@ pub fn evaluate(planted: &[PlantedRow], clusters: &[ClusterLine], reid: &[(Strin
             *votes.entry(line.profile_id.as_str()).or_default().entry(row.true_person.as_str()).or_default() += 1;
         }
     }
-    let person_of = |profile: &str| -> Option<&str> {
-        votes.get(profile)?.iter().max_by_key(|(person, n)| (**n, std::cmp::Reverse(**person))).map(|(p, _)| *p)
-    };
+    let person_of =
+        |profile: &str| -> Option<&str> { votes.get(profile)?.iter().max_by_key(|(person, n)| (**n, std::cmp::Reverse(**person))).map(|(p, _)| *p) };
     let planted_units = planted_units(planted, &identified, &config);
     let mut raised_units: BTreeMap<SignalKind, Vec<Option<String>>> = BTreeMap::new();
     for signal in raised {

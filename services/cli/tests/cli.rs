@@ -17,11 +17,8 @@ fn help_lists_every_command() {
 #[test]
 fn synth_writes_extracts_mappings_and_truth() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let output = Command::new(env!("CARGO_BIN_EXE_braid"))
-        .args(["synth", "--children", "50", "--seed", "3", "--out"])
-        .arg(dir.path())
-        .output()
-        .expect("run braid");
+    let output =
+        Command::new(env!("CARGO_BIN_EXE_braid")).args(["synth", "--children", "50", "--seed", "3", "--out"]).arg(dir.path()).output().expect("run braid");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     for agency in ["CSC-NORTH", "POL-NORTH", "YOT-NORTH", "VOL-NORTH"] {
         assert!(dir.path().join(format!("{agency}.csv")).exists());
@@ -30,11 +27,7 @@ fn synth_writes_extracts_mappings_and_truth() {
     }
     let truth = std::fs::read_to_string(dir.path().join("truth.csv")).expect("truth");
     assert!(truth.starts_with("agency,case_id,person_id,role,true_person,incident"));
-    let bad = Command::new(env!("CARGO_BIN_EXE_braid"))
-        .args(["synth", "--noise", "extreme", "--out"])
-        .arg(dir.path())
-        .output()
-        .expect("run braid");
+    let bad = Command::new(env!("CARGO_BIN_EXE_braid")).args(["synth", "--noise", "extreme", "--out"]).arg(dir.path()).output().expect("run braid");
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--noise must be low, default or high"));
 }

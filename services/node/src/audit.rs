@@ -35,10 +35,7 @@ pub struct CheckpointPolicy {
 
 impl From<crate::config::AuditSettings> for CheckpointPolicy {
     fn from(settings: crate::config::AuditSettings) -> CheckpointPolicy {
-        CheckpointPolicy {
-            every_entries: settings.checkpoint_every_entries,
-            every: Duration::from_secs(settings.checkpoint_every_seconds),
-        }
+        CheckpointPolicy { every_entries: settings.checkpoint_every_entries, every: Duration::from_secs(settings.checkpoint_every_seconds) }
     }
 }
 
@@ -54,18 +51,11 @@ const MAX_GROUP: usize = 4096;
 /// What the writer is asked to do.
 enum Job {
     /// Append an entry (with the change it accompanies); answer its index.
-    Append {
-        entry: Box<Entry>,
-        set: Option<WriteSet>,
-        reply: oneshot::Sender<Result<u64, String>>,
-    },
+    Append { entry: Box<Entry>, set: Option<WriteSet>, reply: oneshot::Sender<Result<u64, String>> },
     /// Sign a checkpoint of everything synced (if anything is new, or
     /// `only_if_stale` and entries have waited long enough); answer the
     /// newest checkpoint.
-    Checkpoint {
-        only_if_stale: bool,
-        reply: oneshot::Sender<Result<Option<Checkpoint>, String>>,
-    },
+    Checkpoint { only_if_stale: bool, reply: oneshot::Sender<Result<Option<Checkpoint>, String>> },
 }
 
 /// The audit log as the node writes it.
@@ -88,10 +78,7 @@ fn storage(message: String) -> EngineError {
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 /// Reads the stored checkpoints.
@@ -138,10 +125,9 @@ pub fn verify_directory(
 ) -> anyhow::Result<braid_audit::Verified> {
     use anyhow::Context;
     anyhow::ensure!(data_dir.join("CURRENT").exists(), "{} is not a node's data directory", data_dir.display());
-    let store = Store::open(data_dir).with_context(|| format!("open {} (is the node still running? stop it, or verify through it with --node)", data_dir.display()))?;
-    let key = store
-        .audit_signing_key()?
-        .context("this data directory has no audit signing key, so no audit log")?;
+    let store =
+        Store::open(data_dir).with_context(|| format!("open {} (is the node still running? stop it, or verify through it with --node)", data_dir.display()))?;
+    let key = store.audit_signing_key()?.context("this data directory has no audit signing key, so no audit log")?;
     let signer = Signer::from_pkcs8(&key).map_err(|_| anyhow::anyhow!("the stored audit signing key is unreadable"))?;
     check_key(&signer.public_key())?;
     let checkpoints = stored_checkpoints(&store)?;
@@ -190,12 +176,7 @@ impl AuditLog {
             .name("audit-writer".to_owned())
             .spawn(move || writer.run(&receiver, &synced))
             .map_err(|error| storage(format!("could not start the audit writer: {error}")))?;
-        Ok(AuditLog {
-            jobs: Some(jobs),
-            leaves,
-            public_key,
-            writer: Some(handle),
-        })
+        Ok(AuditLog { jobs: Some(jobs), leaves, public_key, writer: Some(handle) })
     }
 
     fn send(&self, job: Job) -> Result<(), EngineError> {
@@ -344,11 +325,7 @@ impl Writer {
         let new = self.log.size() - self.checkpointed_size;
         let stale = new > 0 && self.checkpointed_at.elapsed() >= self.policy.every;
         let wanted = asked.iter().any(|(only_if_stale, _)| !only_if_stale);
-        let signed = if new >= self.policy.every_entries || stale || (wanted && (new > 0 || self.latest.is_none())) {
-            Some(self.sign())
-        } else {
-            None
-        };
+        let signed = if new >= self.policy.every_entries || stale || (wanted && (new > 0 || self.latest.is_none())) { Some(self.sign()) } else { None };
         for (only_if_stale, reply) in asked {
             let answer = match &signed {
                 Some(Err(error)) => Err(error.clone()),
@@ -378,12 +355,7 @@ mod tests {
     use super::*;
 
     fn entry(n: usize) -> Entry {
-        Entry {
-            principal: format!("caller-{}", n % 3),
-            action: "panel.profile".to_owned(),
-            outcome: "ok".to_owned(),
-            ..Entry::default()
-        }
+        Entry { principal: format!("caller-{}", n % 3), action: "panel.profile".to_owned(), outcome: "ok".to_owned(), ..Entry::default() }
     }
 
     fn open(dir: &std::path::Path, every_entries: u64, every: Duration) -> (AuditLog, Arc<Store>) {

@@ -138,12 +138,7 @@ impl TlsFiles {
     /// revocation list `ca.crl`, when there is one).
     pub fn in_dir(dir: &std::path::Path) -> TlsFiles {
         let crl = dir.join("ca.crl");
-        TlsFiles {
-            certificate: dir.join("node.crt"),
-            private_key: dir.join("node.key"),
-            client_ca: dir.join("ca.crt"),
-            crl: crl.exists().then_some(crl),
-        }
+        TlsFiles { certificate: dir.join("node.crt"), private_key: dir.join("node.key"), client_ca: dir.join("ca.crt"), crl: crl.exists().then_some(crl) }
     }
 }
 
@@ -159,10 +154,7 @@ pub struct AuditSettings {
 
 impl Default for AuditSettings {
     fn default() -> AuditSettings {
-        AuditSettings {
-            checkpoint_every_entries: 1000,
-            checkpoint_every_seconds: 60,
-        }
+        AuditSettings { checkpoint_every_entries: 1000, checkpoint_every_seconds: 60 }
     }
 }
 
@@ -217,16 +209,10 @@ impl NodeConfig {
 
     /// Checks the settings make sense together.
     pub fn validate(&self) -> anyhow::Result<()> {
-        anyhow::ensure!(
-            self.max_batch_records > 0 && self.max_batch_records <= 100_000,
-            "max_batch_records must be between 1 and 100000"
-        );
+        anyhow::ensure!(self.max_batch_records > 0 && self.max_batch_records <= 100_000, "max_batch_records must be between 1 and 100000");
         anyhow::ensure!(!self.data_dir.as_os_str().is_empty(), "data_dir must be set");
         self.retention.validate().map_err(anyhow::Error::msg)?;
-        anyhow::ensure!(
-            self.policy.is_some(),
-            "policy must be set: the file that grants each certificate principal its role (braid keys init writes one)"
-        );
+        anyhow::ensure!(self.policy.is_some(), "policy must be set: the file that grants each certificate principal its role (braid keys init writes one)");
         anyhow::ensure!(
             self.tls.is_some() || self.insecure_dev,
             "the node serves only over mTLS: give a [tls] section (certificate, private_key, client_ca) or --tls DIR; \
@@ -251,10 +237,7 @@ impl NodeConfig {
              call_seconds 1–86400, keepalive_seconds 1–3600, audited_denials_per_minute 1–100000, \
              uploads_per_principal 1–1000, batches_in_flight 1–256"
         );
-        anyhow::ensure!(
-            self.audit.checkpoint_every_entries > 0 && self.audit.checkpoint_every_seconds > 0,
-            "audit checkpoint intervals must be at least 1"
-        );
+        anyhow::ensure!(self.audit.checkpoint_every_entries > 0 && self.audit.checkpoint_every_seconds > 0, "audit checkpoint intervals must be at least 1");
         anyhow::ensure!(
             self.storage.reserve_mb <= 1 << 20 && self.storage.min_free_mb <= 1 << 30,
             "[storage]: reserve_mb at most 1048576 (1 TiB), min_free_mb at most 1073741824"

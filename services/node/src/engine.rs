@@ -13,26 +13,28 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
+use braid_audit::merkle::Hash;
+use braid_audit::{Checkpoint, Entry};
 use braid_linkage::model::{DICE, FEATURES, PERSON};
 use braid_linkage::{key_kind_name, Bloom, Decision, InvolvementId, KeyFingerprint, Linker, LinkerConfig, Model, Outcome, Tokens};
 use braid_proto::v1;
 use braid_signals::{Facts, NewInvolvement};
-use braid_audit::{Checkpoint, Entry};
-use braid_audit::merkle::Hash;
 use braid_store::{Store, StoredInvolvement, StoredLink, StoredLinks, StoredRecord, WriteSet};
 use prost::Message;
 
 use crate::audit::{AuditLog, CheckpointPolicy};
+use crate::panel::{record_facts, PreparedFacts};
 use crate::retention::{AgencyRetention, RetentionSettings};
 use crate::space::{DiskSpace, StorageLimits};
-use crate::panel::{record_facts, PreparedFacts};
 use crate::validate::validate_record;
 
 /// What the engine can refuse or fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     /// The upload's key epoch is not the node's.
-    #[error("the upload was pseudonymised under key epoch {offered}, but this node holds epoch {held}; re-pseudonymise the extract with the current scheme secret")]
+    #[error(
+        "the upload was pseudonymised under key epoch {offered}, but this node holds epoch {held}; re-pseudonymise the extract with the current scheme secret"
+    )]
     EpochMismatch {
         /// The node's epoch fingerprint (not secret).
         held: String,
@@ -266,11 +268,7 @@ fn linker_tokens(wire: &v1::FieldTokens) -> Tokens {
 /// filled in under the state lock.
 fn linker_involvement(stored: &StoredInvolvement) -> braid_linkage::Involvement {
     braid_linkage::Involvement {
-        keys: stored
-            .match_keys
-            .iter()
-            .filter_map(|key| KeyFingerprint::new(*key.first()?, key.get(1..)?))
-            .collect(),
+        keys: stored.match_keys.iter().filter_map(|key| KeyFingerprint::new(*key.first()?, key.get(1..)?)).collect(),
         bloom: Bloom::from_bytes(&stored.bloom),
         agency: 0,
         // During a key rotation a moved record links under its ref in the
@@ -307,19 +305,11 @@ fn prepare_records(submission: &Submission, records: Vec<v1::CaseRecord>, ack: &
     let mut out = Vec::with_capacity(records.len());
     for mut record in records {
         if let Err(problem) = validate_record(&record) {
-            ack.rejections.push(v1::Rejection {
-                source_row: record.source_row,
-                field: problem.field,
-                reason: problem.reason,
-            });
+            ack.rejections.push(v1::Rejection { source_row: record.source_row, field: problem.field, reason: problem.reason });
             continue;
         }
         if let Err(problem) = check_bridge(submission, &record) {
-            ack.rejections.push(v1::Rejection {
-                source_row: record.source_row,
-                field: problem.field,
-                reason: problem.reason,
-            });
+            ack.rejections.push(v1::Rejection { source_row: record.source_row, field: problem.field, reason: problem.reason });
             continue;
         }
         if refs_in_batch.contains(&record.record_ref) || previous_in_batch.contains(&record.record_ref) {
@@ -410,11 +400,7 @@ fn prepare_records(submission: &Submission, records: Vec<v1::CaseRecord>, ack: &
 /// A person's pseudonyms as the node keeps them.
 fn stored_pseudonyms(wire: v1::Pseudonyms) -> braid_store::StoredPseudonyms {
     braid_store::StoredPseudonyms {
-        match_keys: wire
-            .match_keys
-            .iter()
-            .map(|key| [&[key.kind as u8][..], key.hash.get(..STORED_KEY_BYTES).unwrap_or(&key.hash)].concat())
-            .collect(),
+        match_keys: wire.match_keys.iter().map(|key| [&[key.kind as u8][..], key.hash.get(..STORED_KEY_BYTES).unwrap_or(&key.hash)].concat()).collect(),
         bloom: wire.bloom,
         tokens: wire.fields.as_ref().map(linker_tokens).unwrap_or_default().to_words(),
     }
@@ -423,10 +409,7 @@ fn stored_pseudonyms(wire: v1::Pseudonyms) -> braid_store::StoredPseudonyms {
 /// Checks that a record carries bridge pseudonyms exactly when its upload
 /// moves to a new key epoch.
 fn check_bridge(submission: &Submission, record: &v1::CaseRecord) -> Result<(), crate::validate::Invalid> {
-    let invalid = |field: String, reason: &str| crate::validate::Invalid {
-        field,
-        reason: reason.to_owned(),
-    };
+    let invalid = |field: String, reason: &str| crate::validate::Invalid { field, reason: reason.to_owned() };
     let bridged = submission.bridge_epoch.is_some();
     if !bridged && !record.previous_ref.is_empty() {
         return Err(invalid("previous_ref".to_owned(), "is only for an upload that moves to a new key epoch"));
@@ -434,22 +417,13 @@ fn check_bridge(submission: &Submission, record: &v1::CaseRecord) -> Result<(), 
     for (index, involvement) in record.involvements.iter().enumerate() {
         let has_bridge = !involvement.bridge_person_ref.is_empty() || involvement.bridge_pseudonyms.is_some();
         if bridged && involvement.bridge_person_ref.trim().is_empty() {
-            return Err(invalid(
-                format!("involvements[{index}].bridge_person_ref"),
-                "is required in an upload that moves to a new key epoch",
-            ));
+            return Err(invalid(format!("involvements[{index}].bridge_person_ref"), "is required in an upload that moves to a new key epoch"));
         }
         if bridged && involvement.pseudonyms.is_some() != involvement.bridge_pseudonyms.is_some() {
-            return Err(invalid(
-                format!("involvements[{index}].bridge_pseudonyms"),
-                "must be present exactly when pseudonyms are",
-            ));
+            return Err(invalid(format!("involvements[{index}].bridge_pseudonyms"), "must be present exactly when pseudonyms are"));
         }
         if !bridged && has_bridge {
-            return Err(invalid(
-                format!("involvements[{index}].bridge_pseudonyms"),
-                "are only for an upload that moves to a new key epoch",
-            ));
+            return Err(invalid(format!("involvements[{index}].bridge_pseudonyms"), "are only for an upload that moves to a new key epoch"));
         }
     }
     Ok(())
@@ -480,12 +454,8 @@ fn link_strength<'a>(decisions: impl Iterator<Item = (Decision, &'a [u8], f32)>)
 
 /// Adds a record's facts under its agency's number.
 fn add_facts(facts: &mut Facts, fingerprint: u64, agency: u16, record_ref: String, prepared: PreparedFacts, ids: &[u64]) {
-    let involvements: Vec<NewInvolvement> = prepared
-        .involvements
-        .iter()
-        .zip(ids)
-        .map(|(&(role, identified, age), &id)| NewInvolvement { id, role, identified, age })
-        .collect();
+    let involvements: Vec<NewInvolvement> =
+        prepared.involvements.iter().zip(ids).map(|(&(role, identified, age), &id)| NewInvolvement { id, role, identified, age }).collect();
     facts.add_record(fingerprint, prepared.into_record(agency, record_ref, ids.to_vec()), &involvements);
 }
 
@@ -757,7 +727,8 @@ impl Pending {
     fn into_parts(mut self) -> Parts {
         // Link strengths follow the records they belong to.
         for (id, outcome) in &self.outcomes {
-            self.fact_changes.push(FactChange::Link(*id, link_strength(outcome.entries.iter().map(|e| (e.decision, &e.evidence.levels[..], e.evidence.probability)))));
+            self.fact_changes
+                .push(FactChange::Link(*id, link_strength(outcome.entries.iter().map(|e| (e.decision, &e.evidence.levels[..], e.evidence.probability)))));
         }
         (self.set, self.outcomes, self.withdrawn, self.fact_changes, self.dirty)
     }
@@ -849,9 +820,7 @@ impl DecisionCounts {
 
     /// Each decision kind with its count.
     pub fn counts(&self) -> Vec<(Decision, u64)> {
-        (1..self.0.len() as u32)
-            .filter_map(|n| Some((Decision::from_number(n)?, self.0[n as usize].load(Ordering::Relaxed))))
-            .collect()
+        (1..self.0.len() as u32).filter_map(|n| Some((Decision::from_number(n)?, self.0[n as usize].load(Ordering::Relaxed)))).collect()
     }
 }
 
@@ -895,14 +864,8 @@ impl Engine {
         state.facts.reserve((stored + stored / 2).max(RESERVED_INVOLVEMENTS));
         store.for_each_record(|agency, record_ref, stored| {
             let record = v1::CaseRecord::decode(stored.record.as_slice()).map_err(|_| braid_store::Error::Corrupt("record"))?;
-            let facts = record_facts(&record, |i| {
-                stored
-                    .involvement_ids
-                    .get(i)
-                    .and_then(|&id| identified.get(usize::try_from(id).ok()?))
-                    .copied()
-                    .unwrap_or(false)
-            });
+            let facts =
+                record_facts(&record, |i| stored.involvement_ids.get(i).and_then(|&id| identified.get(usize::try_from(id).ok()?)).copied().unwrap_or(false));
             let agency_number = state.facts.agency_number(agency, &stored.agency_type);
             let fingerprint = braid_store::record_fingerprint(agency, record_ref);
             add_facts(&mut state.facts, fingerprint, agency_number, record_ref.to_owned(), facts, &stored.involvement_ids);
@@ -910,9 +873,7 @@ impl Engine {
         })?;
         drop(identified);
         store.for_each_links(|id, links| {
-            let strength = link_strength(links.entries.iter().filter_map(|l| {
-                Some((Decision::from_number(l.decision)?, &l.levels[..], l.probability))
-            }));
+            let strength = link_strength(links.entries.iter().filter_map(|l| Some((Decision::from_number(l.decision)?, &l.levels[..], l.probability))));
             state.facts.set_link(id, strength);
             Ok(())
         })?;
@@ -1055,14 +1016,7 @@ impl Engine {
                     state.facts.remove_record(fingerprint);
                 }
                 FactChange::Link(id, probability) => state.facts.set_link(id, probability),
-                FactChange::Add {
-                    fingerprint,
-                    agency,
-                    record_ref,
-                    agency_type,
-                    facts,
-                    ids,
-                } => {
+                FactChange::Add { fingerprint, agency, record_ref, agency_type, facts, ids } => {
                     let number = state.facts.agency_number(&agency, &agency_type);
                     add_facts(&mut state.facts, fingerprint, number, record_ref, facts, &ids);
                     dirty.extend(ids);
@@ -1083,11 +1037,7 @@ impl Engine {
         while *serving != ticket {
             serving = self.turn.wait(serving).map_err(|_| EngineError::Poisoned)?;
         }
-        let result = if self.poisoned.load(Ordering::SeqCst) {
-            Err(EngineError::Poisoned)
-        } else {
-            self.audit.append_blocking(entry, Some(set))
-        };
+        let result = if self.poisoned.load(Ordering::SeqCst) { Err(EngineError::Poisoned) } else { self.audit.append_blocking(entry, Some(set)) };
         if result.is_err() {
             self.release_reserve_if_disk_full();
             self.poisoned.store(true, Ordering::SeqCst);
@@ -1190,12 +1140,15 @@ impl Engine {
 
     /// As [`Engine::apply_batch`], also returning the ids of the
     /// involvements the batch added (for [`Engine::settle`]).
-    pub fn apply_batch_ids(&self, submission: &Submission, sequence: u32, mut records: Vec<v1::CaseRecord>, mut entry: Entry) -> Result<(v1::BatchAck, u64, Vec<InvolvementId>), EngineError> {
+    pub fn apply_batch_ids(
+        &self,
+        submission: &Submission,
+        sequence: u32,
+        mut records: Vec<v1::CaseRecord>,
+        mut entry: Entry,
+    ) -> Result<(v1::BatchAck, u64, Vec<InvolvementId>), EngineError> {
         if records.len() > self.max_batch_records {
-            return Err(EngineError::InvalidRequest(format!(
-                "a batch may hold at most {} records",
-                self.max_batch_records
-            )));
+            return Err(EngineError::InvalidRequest(format!("a batch may hold at most {} records", self.max_batch_records)));
         }
         self.space.refresh()?;
         let agency_lock = self.agency_lock(&submission.agency)?;
@@ -1236,10 +1189,7 @@ impl Engine {
         }
         // Everything that needs no shared state happens before the lock, so
         // it overlaps with other uploads' linking.
-        let mut ack = v1::BatchAck {
-            sequence,
-            ..Default::default()
-        };
+        let mut ack = v1::BatchAck { sequence, ..Default::default() };
         if let Some((held, rejections)) = held_before {
             ack.unchanged = held;
             ack.rejections = rejections;
@@ -1304,7 +1254,9 @@ impl Engine {
                     ack.unchanged += 1;
                     continue;
                 }
-                Some((stored_ref, stored)) if record.moved_hash.as_ref() == Some(&stored.content_hash) && stored.involvement_ids.len() == record.involvements.len() => {
+                Some((stored_ref, stored))
+                    if record.moved_hash.as_ref() == Some(&stored.content_hash) && stored.involvement_ids.len() == record.involvements.len() =>
+                {
                     // The same record moving to the next key epoch: its
                     // involvements keep their ids (so their profiles, link
                     // evidence and the record's history stay), and they link
@@ -1464,7 +1416,10 @@ impl Engine {
         let refs: Vec<(&str, &[String])> = plan.iter().filter(|a| !a.expired_refs.is_empty()).map(|a| (a.agency.as_str(), a.expired_refs.as_slice())).collect();
         let still_expired = |agency: &str, stored: &StoredRecord| {
             let rule = settings.rule_for(agency).unwrap_or_default();
-            v1::CaseRecord::decode(stored.record.as_slice()).ok().and_then(|record| crate::retention::expires_on(&record, &rule)).is_some_and(|day| day <= today)
+            v1::CaseRecord::decode(stored.record.as_slice())
+                .ok()
+                .and_then(|record| crate::retention::expires_on(&record, &rule))
+                .is_some_and(|day| day <= today)
         };
         let (erased, _, index) = self.remove_records(&refs, still_expired, entry)?;
         // The erasure is committed and audited: a compaction that fails
@@ -1481,7 +1436,12 @@ impl Engine {
     /// Removes records (those `remove` agrees to, as read under their
     /// agencies' locks) and re-computes the profiles they were part of.
     /// Returns (removed, not found or kept, audit index).
-    fn remove_records(&self, refs: &[(&str, &[String])], remove: impl Fn(&str, &StoredRecord) -> bool, mut entry: Entry) -> Result<(u32, u32, u64), EngineError> {
+    fn remove_records(
+        &self,
+        refs: &[(&str, &[String])],
+        remove: impl Fn(&str, &StoredRecord) -> bool,
+        mut entry: Entry,
+    ) -> Result<(u32, u32, u64), EngineError> {
         self.space.refresh()?;
         let mut agencies: Vec<&str> = refs.iter().map(|(agency, _)| *agency).collect();
         agencies.sort_unstable();
@@ -1628,9 +1588,7 @@ impl Engine {
         let guard = self.lock_state()?;
         let profiles = guard.linker.profiles();
         let bound = guard.facts.id_bound().max(guard.next_id as usize);
-        Ok(ProfileKeys(
-            (0..bound as u64).map(|id| if profiles.is_alive(id) { profiles.smallest_member(id) } else { u64::MAX }).collect(),
-        ))
+        Ok(ProfileKeys((0..bound as u64).map(|id| if profiles.is_alive(id) { profiles.smallest_member(id) } else { u64::MAX }).collect()))
     }
 
     /// Counts of what the node holds.
@@ -1673,11 +1631,7 @@ impl Engine {
         let keys = self.profile_keys()?;
         let mut count = 0;
         self.store.for_each_links(|id, links| {
-            count += links
-                .entries
-                .iter()
-                .filter(|link| is_open_review(link, id, |i| keys.key(i)))
-                .count() as u64;
+            count += links.entries.iter().filter(|link| is_open_review(link, id, |i| keys.key(i))).count() as u64;
             Ok(())
         })?;
         Ok(count)
@@ -1691,18 +1645,15 @@ impl Engine {
         let mut seeds: Vec<u64> = Vec::new();
         match subject {
             ExplainSubject::Profile(text) => {
-                let id = parse_profile_id(text)
-                    .ok_or_else(|| EngineError::InvalidRequest("a profile id looks like P0000123".to_owned()))?;
+                let id = parse_profile_id(text).ok_or_else(|| EngineError::InvalidRequest("a profile id looks like P0000123".to_owned()))?;
                 if !profiles.is_alive(id) || profiles.smallest_member(id) != id {
                     return Err(EngineError::NotFound("no profile has that id".to_owned()));
                 }
                 seeds.push(id);
             }
             ExplainSubject::Record { agency, record_ref } => {
-                let record = self
-                    .store
-                    .record(agency, record_ref)?
-                    .ok_or_else(|| EngineError::NotFound("the agency has no record with that ref".to_owned()))?;
+                let record =
+                    self.store.record(agency, record_ref)?.ok_or_else(|| EngineError::NotFound("the agency has no record with that ref".to_owned()))?;
                 seeds.extend(record.involvement_ids.iter().copied());
             }
         }
@@ -1715,12 +1666,7 @@ impl Engine {
             }
             let mut members: Vec<u64> = profiles.members(seed).collect();
             members.sort_unstable();
-            let mut explanation = ProfileExplanation {
-                profile_id: profile_id(root),
-                members: Vec::new(),
-                links: Vec::new(),
-                reviews: Vec::new(),
-            };
+            let mut explanation = ProfileExplanation { profile_id: profile_id(root), members: Vec::new(), links: Vec::new(), reviews: Vec::new() };
             for &id in &members {
                 if let Some(involvement) = self.store.involvement(id)? {
                     explanation.members.push(Member {
@@ -1765,10 +1711,8 @@ impl ProfileKeys {
 /// involvements live (`profile` gives a live one's profile) and in two
 /// profiles.
 fn is_open_review(link: &StoredLink, id: u64, profile: impl Fn(u64) -> Option<u64>) -> bool {
-    matches!(
-        Decision::from_number(link.decision),
-        Some(Decision::ReviewUncertain | Decision::ReviewWouldChain)
-    ) && matches!((profile(id), profile(link.other)), (Some(a), Some(b)) if a != b)
+    matches!(Decision::from_number(link.decision), Some(Decision::ReviewUncertain | Decision::ReviewWouldChain))
+        && matches!((profile(id), profile(link.other)), (Some(a), Some(b)) if a != b)
 }
 
 /// A live involvement's profile, by its root.
@@ -1779,11 +1723,7 @@ fn live_root(profiles: &braid_linkage::UnionFind) -> impl Fn(u64) -> Option<u64>
 fn explain_link(id: u64, link: &StoredLink, decision: Decision, profiles: &braid_linkage::UnionFind) -> LinkExplanation {
     let level = |feature: usize| -> &'static str {
         let levels = FEATURES[feature].levels;
-        link.levels
-            .get(feature)
-            .and_then(|l| levels.get(usize::from(*l)))
-            .copied()
-            .unwrap_or("unknown")
+        link.levels.get(feature).and_then(|l| levels.get(usize::from(*l))).copied().unwrap_or("unknown")
     };
     let dice_feature = FEATURES.iter().position(|f| *f == DICE).unwrap_or(2);
     LinkExplanation {

@@ -117,11 +117,7 @@ impl Denials {
     const TRACKED: usize = 10_000;
 
     fn new(per_minute: u32) -> Denials {
-        Denials {
-            per_minute,
-            window: std::sync::Mutex::new((0, std::collections::HashMap::new())),
-            dropped: std::sync::atomic::AtomicU64::new(0),
-        }
+        Denials { per_minute, window: std::sync::Mutex::new((0, std::collections::HashMap::new())), dropped: std::sync::atomic::AtomicU64::new(0) }
     }
 
     /// Whether a refusal of `who` is audited.
@@ -215,18 +211,12 @@ impl Gate {
             )));
         }
         *count += 1;
-        Ok(UploadSlot {
-            principal,
-            open: Arc::clone(&self.uploads.open),
-        })
+        Ok(UploadSlot { principal, open: Arc::clone(&self.uploads.open) })
     }
 
     /// Waits (without holding a thread) for a turn to apply one batch.
     pub async fn batch_turn(&self) -> Result<tokio::sync::OwnedSemaphorePermit, Status> {
-        Arc::clone(&self.uploads.batches)
-            .acquire_owned()
-            .await
-            .map_err(|_| Status::unavailable("the node is shutting down"))
+        Arc::clone(&self.uploads.batches).acquire_owned().await.map_err(|_| Status::unavailable("the node is shutting down"))
     }
 
     /// Audits at most `per_minute` refusals of one principal per minute.
@@ -291,10 +281,7 @@ impl Gate {
 
     /// `caller` with its role looked up again in the policy in force now.
     pub fn refresh(&self, caller: &Caller) -> Caller {
-        Caller {
-            role: self.role_of(caller.principal.as_deref()),
-            ..caller.clone()
-        }
+        Caller { role: self.role_of(caller.principal.as_deref()), ..caller.clone() }
     }
 
     /// Decides whether `caller` may do `action`. A refusal is audited (as
@@ -362,7 +349,6 @@ impl Gate {
             tracing::warn!(error = %audit_error, "a failed call could not be audited");
         }
     }
-
 }
 
 /// Puts the audit entry's index (the caller's receipt) in the response.

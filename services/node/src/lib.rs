@@ -111,14 +111,7 @@ impl RunningNode {
 
     /// Stops serving and waits until the store is closed.
     pub async fn stop(self) -> anyhow::Result<()> {
-        let RunningNode {
-            shutdown,
-            task,
-            gate,
-            operations_stop,
-            operations_task,
-            ..
-        } = self;
+        let RunningNode { shutdown, task, gate, operations_stop, operations_task, .. } = self;
         if let Some(shutdown) = shutdown {
             let _ = shutdown.send(());
         }
@@ -226,10 +219,7 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
     // The operations listener answers probes from the start: not ready
     // while the store opens and the index is rebuilt.
     let counts = Arc::new(ListenerCounts::default());
-    let ops_node = Arc::new(ops::Node {
-        counts: Arc::clone(&counts),
-        ..ops::Node::default()
-    });
+    let ops_node = Arc::new(ops::Node { counts: Arc::clone(&counts), ..ops::Node::default() });
     let ops_stop = Arc::new(tokio::sync::Notify::new());
     let operations = match config.operations_listen {
         Some(address) => {
@@ -246,11 +236,7 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
         .context("open the store")?
         .context("open the store")?;
     let engine = Arc::new(engine);
-    tracing::info!(
-        involvements = engine.index_size().unwrap_or(0),
-        seconds = opened.elapsed().as_secs_f64(),
-        "index rebuilt"
-    );
+    tracing::info!(involvements = engine.index_size().unwrap_or(0), seconds = opened.elapsed().as_secs_f64(), "index rebuilt");
     let _ = ops_node.engine.set(Arc::downgrade(&engine));
     let mut gate = gate::Gate::new(Arc::clone(&engine), policy, config.insecure_dev);
     gate.limit_audited_denials(config.limits.audited_denials_per_minute);
@@ -270,9 +256,7 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
     if config.insecure_dev {
         tracing::warn!("--insecure-dev: listening WITHOUT TLS; callers' principals are claimed, not proven");
     }
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("listen on {}", config.listen))?;
+    let listener = TcpListener::bind(config.listen).await.with_context(|| format!("listen on {}", config.listen))?;
     let address = listener.local_addr().context("read the bound address")?;
     let (shutdown_sender, shutdown_receiver) = tokio::sync::oneshot::channel::<()>();
     let with_tls = tls.is_some();
@@ -311,7 +295,9 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
                 })
                 .await;
                 match swept {
-                    Ok(Ok(sweep)) if sweep.erased > 0 => tracing::info!(erased = sweep.erased, audit_entry = sweep.audit_index, "retention sweep erased expired records"),
+                    Ok(Ok(sweep)) if sweep.erased > 0 => {
+                        tracing::info!(erased = sweep.erased, audit_entry = sweep.audit_index, "retention sweep erased expired records")
+                    }
                     Ok(Ok(_)) => {}
                     Ok(Err(error)) => tracing::warn!(%error, "the retention sweep failed; it runs again at the next period"),
                     Err(error) if error.is_cancelled() => return,
@@ -383,14 +369,12 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
             .tcp_keepalive(Some(keepalive))
             .http2_max_header_list_size(32 * 1024)
             .http2_max_pending_accept_reset_streams(Some(64))
+            .add_service(IngestServiceServer::new(service::Ingest::new(Arc::clone(&gate))).max_decoding_message_size(max_upload_message_bytes(max)))
             .add_service(
-                IngestServiceServer::new(service::Ingest::new(Arc::clone(&gate)))
-                    .max_decoding_message_size(max_upload_message_bytes(max)),
+                AdminServiceServer::new(service::Admin::new(Arc::clone(&gate), backups_dir).with_retention(Arc::clone(&retention)))
+                    .max_decoding_message_size(MAX_QUERY_MESSAGE_BYTES),
             )
-            .add_service(AdminServiceServer::new(service::Admin::new(Arc::clone(&gate), backups_dir).with_retention(Arc::clone(&retention))).max_decoding_message_size(MAX_QUERY_MESSAGE_BYTES))
-            .add_service(
-                PanelServiceServer::new(service::Panel::new(Arc::clone(&gate), partnerships)).max_decoding_message_size(MAX_QUERY_MESSAGE_BYTES),
-            )
+            .add_service(PanelServiceServer::new(service::Panel::new(Arc::clone(&gate), partnerships)).max_decoding_message_size(MAX_QUERY_MESSAGE_BYTES))
             .add_service(AuditServiceServer::new(service::Audit::new(Arc::clone(&gate))).max_decoding_message_size(MAX_QUERY_MESSAGE_BYTES))
             .add_service(health_service)
             .add_optional_service(reflection)
@@ -451,4 +435,3 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
         failed,
     })
 }
-

@@ -61,9 +61,7 @@ fn server_config(files: &TlsFiles) -> anyhow::Result<Arc<ServerConfig>> {
     let mut roots = RootCertStore::empty();
     for certificate in CertificateDer::pem_slice_iter(&read(&files.client_ca, "client CA certificate")?) {
         let certificate = certificate.with_context(|| format!("the client CA {} is not PEM", files.client_ca.display()))?;
-        roots
-            .add(certificate)
-            .with_context(|| format!("the client CA {} holds an unusable certificate", files.client_ca.display()))?;
+        roots.add(certificate).with_context(|| format!("the client CA {} holds an unusable certificate", files.client_ca.display()))?;
     }
     if roots.is_empty() {
         anyhow::bail!("the client CA file {} holds no certificate", files.client_ca.display());
@@ -102,10 +100,7 @@ pub struct Tls {
 impl Tls {
     /// Reads the files.
     pub fn load(files: &TlsFiles) -> anyhow::Result<Tls> {
-        Ok(Tls {
-            current: std::sync::RwLock::new(server_config(files)?),
-            files: files.clone(),
-        })
+        Ok(Tls { current: std::sync::RwLock::new(server_config(files)?), files: files.clone() })
     }
 
     /// Reads the files again; on an error the settings in force stay.
@@ -168,11 +163,7 @@ impl AsyncWrite for Connection {
         }
     }
 
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
+    fn poll_write_vectored(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>, bufs: &[std::io::IoSlice<'_>]) -> Poll<std::io::Result<usize>> {
         match &mut self.io {
             Io::Plain(stream) => Pin::new(stream).poll_write_vectored(cx, bufs),
             Io::Tls(stream) => Pin::new(stream.as_mut()).poll_write_vectored(cx, bufs),
@@ -240,14 +231,7 @@ pub fn accept(
             let peer_address = Some(address);
             let Some(tls) = &tls else {
                 counts.accepted.fetch_add(1, Ordering::Relaxed);
-                let connection = Connection {
-                    io: Io::Plain(stream),
-                    peer: Peer {
-                        certificates: None,
-                        address: peer_address,
-                    },
-                    _permit: permit,
-                };
+                let connection = Connection { io: Io::Plain(stream), peer: Peer { certificates: None, address: peer_address }, _permit: permit };
                 if sender.send(Ok(connection)).await.is_err() {
                     return;
                 }
@@ -261,14 +245,7 @@ pub fn accept(
                     Ok(Ok(tls)) => {
                         let certificates = tls.get_ref().1.peer_certificates().map(|chain| Arc::new(chain.to_vec()));
                         counts.accepted.fetch_add(1, Ordering::Relaxed);
-                        let connection = Connection {
-                            io: Io::Tls(Box::new(tls)),
-                            peer: Peer {
-                                certificates,
-                                address: peer_address,
-                            },
-                            _permit: permit,
-                        };
+                        let connection = Connection { io: Io::Tls(Box::new(tls)), peer: Peer { certificates, address: peer_address }, _permit: permit };
                         let _ = sender.send(Ok(connection)).await;
                     }
                     Ok(Err(error)) => {

@@ -19,7 +19,10 @@ use clap::Parser;
 
 /// The Braid linkage node.
 #[derive(Parser)]
-#[command(version, about = "Braid linkage node: receives agencies' pseudonymised extracts over gRPC, links records that belong to the same person, and serves linked profiles")]
+#[command(
+    version,
+    about = "Braid linkage node: receives agencies' pseudonymised extracts over gRPC, links records that belong to the same person, and serves linked profiles"
+)]
 struct Args {
     /// Configuration file (TOML); see deploy/node.example.toml.
     #[arg(long)]
@@ -192,13 +195,7 @@ fn restore(backup: &std::path::Path, data_dir: &std::path::Path) -> anyhow::Resu
         copied += std::fs::copy(file.path(), data_dir.join(file.file_name())).with_context(|| format!("copy {}", file.path().display()))?;
     }
     let verified = braid_node::audit::verify_directory(data_dir, &[], &|_| Ok(()))?;
-    println!(
-        "restored {} ({} bytes) into {}; audit log verified: {} entries",
-        backup.display(),
-        copied,
-        data_dir.display(),
-        verified.entries
-    );
+    println!("restored {} ({} bytes) into {}; audit log verified: {} entries", backup.display(), copied, data_dir.display(), verified.entries);
     println!("start the node with --data-dir {}", data_dir.display());
     Ok(())
 }

@@ -149,11 +149,7 @@ impl Metrics {
         registry.register("rocksdb_memtable_bytes", "Bytes in RocksDB's memtables", metrics.memtable_bytes.clone());
         registry.register("rocksdb_write_stopped", "1 while RocksDB has stopped writes (a stall)", metrics.write_stopped.clone());
         registry.register("data_disk_free_bytes", "Bytes free on the data directory's disk at the last check", metrics.disk_free.clone());
-        registry.register(
-            "data_disk_low",
-            "1 while the data directory's disk is nearly full: changes are refused, reads continue",
-            metrics.disk_low.clone(),
-        );
+        registry.register("data_disk_low", "1 while the data directory's disk is nearly full: changes are refused, reads continue", metrics.disk_low.clone());
         registry.register("rocksdb_delayed_write_rate", "Bytes/s RocksDB is slowing writes to (0: not delayed)", metrics.delayed_write_rate.clone());
         drop(registry);
         metrics
@@ -283,15 +279,9 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     use anyhow::Context;
-    let listener = tokio::net::TcpListener::bind(address)
-        .await
-        .with_context(|| format!("listen for operations (health, metrics) on {address}"))?;
+    let listener = tokio::net::TcpListener::bind(address).await.with_context(|| format!("listen for operations (health, metrics) on {address}"))?;
     let bound = listener.local_addr().context("read the operations address")?;
-    let app = Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .with_state(node);
+    let app = Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz)).route("/metrics", get(metrics)).with_state(node);
     let task = tokio::spawn(async move {
         if let Err(error) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
             tracing::warn!(%error, "the operations listener stopped");

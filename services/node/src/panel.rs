@@ -41,15 +41,7 @@ impl PreparedFacts {
     }
 
     pub(crate) fn into_record(self, agency: u16, record_ref: String, involvements: Vec<u64>) -> RecordFacts {
-        RecordFacts {
-            agency,
-            record_ref,
-            case_type: self.case_type,
-            day: self.day,
-            re_referral: self.re_referral,
-            concern: self.concern,
-            involvements,
-        }
+        RecordFacts { agency, record_ref, case_type: self.case_type, day: self.day, re_referral: self.re_referral, concern: self.concern, involvements }
     }
 }
 
@@ -64,9 +56,7 @@ fn codes() -> &'static Codes {
     static CODES: OnceLock<Codes> = OnceLock::new();
     CODES.get_or_init(|| {
         let template = Template::standard();
-        let code = |field: &str, label: &str| {
-            template.field(field).ok().and_then(|f| f.category_by_label(label)).map(|c| c.code)
-        };
+        let code = |field: &str, label: &str| template.field(field).ok().and_then(|f| f.category_by_label(label)).map(|c| c.code);
         Codes {
             re_referral: code("services.referral_type", "Re-referral"),
             current: code("case.concern_status", "Current"),
@@ -92,18 +82,12 @@ fn window_days(since: Option<&v1::Date>, until: Option<&v1::Date>) -> Result<(Op
 /// A record's date for signals and reports: when the abuse started, or
 /// else when the case was referred.
 fn record_day(record: &v1::CaseRecord) -> i32 {
-    day_of(record.incident_start.as_ref())
-        .or_else(|| day_of(record.referral_date.as_ref()))
-        .unwrap_or(0)
+    day_of(record.incident_start.as_ref()).or_else(|| day_of(record.referral_date.as_ref())).unwrap_or(0)
 }
 
 pub(crate) fn wire_date(day: impl Into<i64>) -> v1::Date {
     let date = Date::from_days_since_epoch(day.into());
-    v1::Date {
-        year: date.year,
-        month: date.month as i32,
-        day: date.day as i32,
-    }
+    v1::Date { year: date.year, month: date.month as i32, day: date.day as i32 }
 }
 
 fn category(fields: &[v1::TemplateValue], id: &str) -> Option<Value> {
@@ -132,11 +116,9 @@ pub(crate) fn record_facts(record: &v1::CaseRecord, identified: impl Fn(usize) -
         .enumerate()
         .map(|(i, involvement)| {
             let role = Role::from_number(involvement.role).unwrap_or(Role::Perpetrator);
-            let age = ["victim.age_at_referral", "perpetrator.age"].iter().find_map(|id| {
-                match category(&involvement.fields, id) {
-                    Some(Value::Integer(age)) => u8::try_from(age).ok(),
-                    _ => None,
-                }
+            let age = ["victim.age_at_referral", "perpetrator.age"].iter().find_map(|id| match category(&involvement.fields, id) {
+                Some(Value::Integer(age)) => u8::try_from(age).ok(),
+                _ => None,
             });
             (role, identified(i), age)
         })
@@ -226,11 +208,7 @@ fn settled_book<'a>(state: &'a mut State, partnership: &[String], networks: bool
         book
     });
     let scope = Scope::new(facts, &agencies);
-    let view = ScopedView {
-        profiles: linker.profiles(),
-        facts,
-        scope: &scope,
-    };
+    let view = ScopedView { profiles: linker.profiles(), facts, scope: &scope };
     book.settle(facts, &view);
     if networks {
         book.update_networks(facts, &view);
@@ -382,9 +360,7 @@ const MAX_RELATED: usize = 50;
 const MAX_PROFILE_RECORDS: usize = 100;
 
 fn visible(facts: &Facts, view: &ProfileView<'_>, scope: &Scope, key: u64) -> bool {
-    view.0
-        .members(key)
-        .any(|m| facts.with_record(m).is_some_and(|(_, record)| scope.allows(record.agency)))
+    view.0.members(key).any(|m| facts.with_record(m).is_some_and(|(_, record)| scope.allows(record.agency)))
 }
 
 /// Records held outside the partnership, by agency type, with counts of 1
@@ -394,11 +370,7 @@ fn outside_counts(counts: BTreeMap<String, u32>) -> Vec<v1::OutsideCount> {
         .into_iter()
         .map(|(agency_type, records)| {
             let small = (1..=4).contains(&records);
-            v1::OutsideCount {
-                agency_type,
-                records: if small { 0 } else { records },
-                fewer_than_five: small,
-            }
+            v1::OutsideCount { agency_type, records: if small { 0 } else { records }, fewer_than_five: small }
         })
         .collect()
 }
@@ -416,11 +388,7 @@ pub(crate) fn suppress_completeness(mut response: v1::CompletenessResponse) -> v
             });
             let cells = &published.cells[0];
             let value = |cell: &braid_signals::report::Cell, n: u64| if matches!(cell, braid_signals::report::Cell::Count(_)) { n } else { 0 };
-            (item.known, item.not_known, item.missing) = (
-                value(&cells[0], item.known),
-                value(&cells[1], item.not_known),
-                value(&cells[2], item.missing),
-            );
+            (item.known, item.not_known, item.missing) = (value(&cells[0], item.known), value(&cells[1], item.not_known), value(&cells[2], item.missing));
             (item.known_shown, item.not_known_shown, item.missing_shown) = (cells[0].text(), cells[1].text(), cells[2].text());
         }
     }
@@ -447,11 +415,7 @@ fn label(template: &Template, wire: &v1::TemplateValue) -> Option<v1::FieldLabel
         Value::Text(t) => t.clone(),
         Value::NotKnown => "Not known".to_owned(),
     };
-    Some(v1::FieldLabel {
-        field_id: field.id.clone(),
-        item: field.item.clone(),
-        value: text,
-    })
+    Some(v1::FieldLabel { field_id: field.id.clone(), item: field.item.clone(), value: text })
 }
 
 fn confidence_band(probability: f32, own_id: bool) -> &'static str {
@@ -471,9 +435,7 @@ impl Engine {
         if partnership.iter().any(|a| a == agency) {
             Ok(())
         } else {
-            Err(EngineError::Refused(
-                "that agency is not in the partnership; a panel may ask only about its own agencies' records".to_owned(),
-            ))
+            Err(EngineError::Refused("that agency is not in the partnership; a panel may ask only about its own agencies' records".to_owned()))
         }
     }
 
@@ -483,10 +445,8 @@ impl Engine {
         match subject {
             PanelSubject::Record { agency, record_ref } => {
                 Engine::partnership_check(agency, partnership)?;
-                let record = self
-                    .store
-                    .record(agency, record_ref)?
-                    .ok_or_else(|| EngineError::NotFound("the agency has no record with that ref".to_owned()))?;
+                let record =
+                    self.store.record(agency, record_ref)?.ok_or_else(|| EngineError::NotFound("the agency has no record with that ref".to_owned()))?;
                 let mut keys = Vec::new();
                 for id in record.involvement_ids {
                     let key = view.key(id);
@@ -497,8 +457,7 @@ impl Engine {
                 Ok(keys)
             }
             PanelSubject::Profile(text) => {
-                let id = parse_profile_id(text)
-                    .ok_or_else(|| EngineError::InvalidRequest("a profile id looks like P0000123".to_owned()))?;
+                let id = parse_profile_id(text).ok_or_else(|| EngineError::InvalidRequest("a profile id looks like P0000123".to_owned()))?;
                 let profiles = state.linker.profiles();
                 let known = state.facts.involvement(id).is_some() && profiles.is_alive(id) && profiles.smallest_member(id) == id;
                 if !known || !visible(&state.facts, &view, scope, id) {
@@ -607,11 +566,7 @@ impl Engine {
                 }
             }
         }
-        let mut out = v1::PanelProfile {
-            profile_id: profile_id(key),
-            records_not_shown: not_shown as u32,
-            ..Default::default()
-        };
+        let mut out = v1::PanelProfile { profile_id: profile_id(key), records_not_shown: not_shown as u32, ..Default::default() };
         for &member in &members {
             let Some((involvement, facts)) = state.facts.with_record(member) else { continue };
             let agency = &state.facts.agencies()[usize::from(facts.agency)].0;
@@ -622,11 +577,7 @@ impl Engine {
             if let Some(own) = position.and_then(|p| record.involvements.get(p)) {
                 fields.extend(own.fields.iter().filter_map(|f| label(template, f)));
             }
-            let confidence = if all.len() == 1 {
-                "only record"
-            } else {
-                best.get(&member).map_or("moderate", |&(p, own)| confidence_band(p, own))
-            };
+            let confidence = if all.len() == 1 { "only record" } else { best.get(&member).map_or("moderate", |&(p, own)| confidence_band(p, own)) };
             out.records.push(v1::PanelRecord {
                 agency: agency.clone(),
                 agency_type: stored_record.agency_type.clone(),
@@ -662,11 +613,7 @@ impl Engine {
                 }
             }
             None => {
-                let view = ScopedView {
-                    profiles: state.linker.profiles(),
-                    facts: &state.facts,
-                    scope,
-                };
+                let view = ScopedView { profiles: state.linker.profiles(), facts: &state.facts, scope };
                 for signal in braid_signals::signals_now(&SignalConfig::default(), &state.facts, &view, key) {
                     out.signals.push(self.render_signal(state, scope, &signal, false)?);
                 }
@@ -693,9 +640,10 @@ impl Engine {
                 }
                 Err(error) => return Err(error),
             };
-            let touched = state.in_flux.as_ref().is_some_and(|flux| {
-                keys.iter().any(|&key| flux.contains(&key) || state.linker.profiles().members(key).any(|m| flux.contains(&m)))
-            });
+            let touched = state
+                .in_flux
+                .as_ref()
+                .is_some_and(|flux| keys.iter().any(|&key| flux.contains(&key) || state.linker.profiles().members(key).any(|m| flux.contains(&m))));
             if !touched {
                 break keys;
             }
@@ -755,11 +703,7 @@ impl Engine {
             matched.truncate(wanted);
         }
         matched.sort_by_key(order);
-        let signals = matched
-            .into_iter()
-            .skip(offset)
-            .map(|s| self.render_signal(state, &scope, s, request.full))
-            .collect::<Result<_, _>>()?;
+        let signals = matched.into_iter().skip(offset).map(|s| self.render_signal(state, &scope, s, request.full)).collect::<Result<_, _>>()?;
         Ok(v1::SignalsResponse { signals, matched: total })
     }
 
@@ -780,11 +724,7 @@ impl Engine {
         let is_visible = |key: u64| visible(&state.facts, &view, &scope, key);
         // Walked through the partnership's records only: roles and edges
         // come from them, never from records held elsewhere.
-        let scoped = ScopedView {
-            profiles: state.linker.profiles(),
-            facts: &state.facts,
-            scope: &scope,
-        };
+        let scoped = ScopedView { profiles: state.linker.profiles(), facts: &state.facts, scope: &scope };
         let found = neighbourhood(&state.facts, &scoped, center, depth, max_people, &is_visible);
         let mut outside_number = 0;
         let nodes = found
@@ -807,31 +747,17 @@ impl Engine {
                 let roles = if node.visible {
                     node.roles.iter().map(|r| (*r).to_owned()).collect()
                 } else {
-                    let types: BTreeSet<String> = view
-                        .members(node.key)
-                        .iter()
-                        .filter_map(|&m| state.facts.with_record(m))
-                        .map(|(_, r)| agency_type(&state.facts, r.agency))
-                        .collect();
+                    let types: BTreeSet<String> =
+                        view.members(node.key).iter().filter_map(|&m| state.facts.with_record(m)).map(|(_, r)| agency_type(&state.facts, r.agency)).collect();
                     vec![format!("known to {} outside the partnership", types.into_iter().collect::<Vec<_>>().join(", "))]
                 };
-                v1::NetworkNode {
-                    id,
-                    outside: !node.visible,
-                    roles,
-                    agencies: agencies.into_iter().collect(),
-                    depth: node.depth,
-                }
+                v1::NetworkNode { id, outside: !node.visible, roles, agencies: agencies.into_iter().collect(), depth: node.depth }
             })
             .collect();
         let index: HashMap<u64, u32> = found.nodes.iter().enumerate().map(|(i, n)| (n.key, i as u32)).collect();
         let mut edges = Vec::new();
         for edge in &found.edges {
-            let mut out = v1::NetworkEdge {
-                victim: index[&edge.victim],
-                harmer: index[&edge.harmer],
-                ..Default::default()
-            };
+            let mut out = v1::NetworkEdge { victim: index[&edge.victim], harmer: index[&edge.harmer], ..Default::default() };
             for &id in &edge.involvements {
                 match state.facts.with_record(id) {
                     Some((_, record)) if scope.allows(record.agency) => out.records.extend(self.signal_record(state, id)),
@@ -841,11 +767,7 @@ impl Engine {
             }
             edges.push(out);
         }
-        Ok(v1::NetworkResponse {
-            nodes,
-            edges,
-            truncated: found.truncated,
-        })
+        Ok(v1::NetworkResponse { nodes, edges, truncated: found.truncated })
     }
 
     /// Distinct people per signal kind by the period of the signal's latest
@@ -888,11 +810,7 @@ impl Engine {
                 for &day in subjects.values() {
                     counts[(period.index(day) - from) as usize] += 1;
                 }
-                let published = publish(&Table {
-                    rows: vec![kind.name().to_owned()],
-                    columns: labels.clone(),
-                    counts: vec![counts],
-                });
+                let published = publish(&Table { rows: vec![kind.name().to_owned()], columns: labels.clone(), counts: vec![counts] });
                 v1::SignalCountRow {
                     kind: kind.name().to_owned(),
                     cells: published.cells[0].iter().map(|c| c.text()).collect(),
@@ -900,11 +818,7 @@ impl Engine {
                 }
             })
             .collect();
-        Ok(v1::SignalCountsResponse {
-            period_labels: labels,
-            rows,
-            legend: LEGEND.to_owned(),
-        })
+        Ok(v1::SignalCountsResponse { period_labels: labels, rows, legend: LEGEND.to_owned() })
     }
 
     /// A snapshot of what reports need from memory (every live identified
@@ -982,9 +896,7 @@ impl Engine {
                 dimensions.push((vec!["CSA".into(), "CSE".into(), "HSB".into()], None));
                 continue;
             }
-            let field = template
-                .field(id)
-                .map_err(|_| EngineError::InvalidRequest(format!("`{id}` is not a template item (or case_type)")))?;
+            let field = template.field(id).map_err(|_| EngineError::InvalidRequest(format!("`{id}` is not a template item (or case_type)")))?;
             let labels = match field.kind {
                 FieldKind::Single => field.categories.iter().filter(|c| !c.not_known).map(|c| c.label.clone()).collect(),
                 FieldKind::Integer => number_bands(field.range.unwrap_or((0, 120))).into_iter().map(|(_, _, label)| label).collect(),
@@ -1047,7 +959,8 @@ impl Engine {
             match by_agency.map(|(_, kind)| kind) {
                 Some(AgencyDimension::Agency) => partnership.iter().position(|a| a == agency).unwrap_or(0),
                 Some(AgencyDimension::AgencyType) => {
-                    let agency_type = agencies.iter().find(|(c, _)| c == agency).map(|(_, t)| if t.is_empty() { "agency" } else { t.as_str() }).unwrap_or("agency");
+                    let agency_type =
+                        agencies.iter().find(|(c, _)| c == agency).map(|(_, t)| if t.is_empty() { "agency" } else { t.as_str() }).unwrap_or("agency");
                     groups.iter().position(|g| g == agency_type).unwrap_or(0)
                 }
                 None => 0,
@@ -1216,9 +1129,7 @@ impl Engine {
     /// perpetrator for A and B items).
     pub fn completeness(&self, agencies: &[String]) -> Result<v1::CompletenessResponse, EngineError> {
         let template = Template::standard();
-        let items = |wanted: fn(Section) -> bool| -> Vec<&str> {
-            template.fields().iter().filter(|f| wanted(f.section)).map(|f| f.id.as_str()).collect()
-        };
+        let items = |wanted: fn(Section) -> bool| -> Vec<&str> { template.fields().iter().filter(|f| wanted(f.section)).map(|f| f.id.as_str()).collect() };
         let case_items = items(Section::is_case_level);
         let victim_items = items(|s| s == Section::Victim);
         let perpetrator_items = items(|s| s == Section::Perpetrator);
@@ -1371,12 +1282,8 @@ fn multi_report(
         .collect();
     // The same people in the same order whatever the map's order.
     people.sort_unstable();
-    let published = braid_signals::report::publish_multi(&braid_signals::report::Multi {
-        rows,
-        alone: (1 << categories) | (1 << (categories + 1)),
-        columns,
-        people,
-    });
+    let published =
+        braid_signals::report::publish_multi(&braid_signals::report::Multi { rows, alone: (1 << categories) | (1 << (categories + 1)), columns, people });
     let text = |cells: &[braid_signals::report::Cell]| cells.iter().map(|c| c.text()).collect::<Vec<_>>();
     let transposed = m == 1;
     let (row_labels, column_labels, body, row_totals, column_totals) = if transposed {
@@ -1463,12 +1370,8 @@ fn agency_report(
     let Some((d, columns)) = other else {
         let mut people: Vec<(u64, usize)> = by_profile.values().map(|groups| (groups.iter().fold(0u64, |mask, &(g, _)| mask | 1 << g), 0)).collect();
         people.sort_unstable();
-        let published = braid_signals::report::publish_multi(&braid_signals::report::Multi {
-            rows: groups,
-            alone: 0,
-            columns: vec!["profiles".to_owned()],
-            people,
-        });
+        let published =
+            braid_signals::report::publish_multi(&braid_signals::report::Multi { rows: groups, alone: 0, columns: vec!["profiles".to_owned()], people });
         return v1::ReportResponse {
             rows_by: by[0].clone(),
             columns_by: String::new(),
@@ -1559,7 +1462,9 @@ impl FreshnessCounts {
     /// difference would be 1 to 4.
     pub(crate) fn published(&self) -> [String; 5] {
         let small = |v: u64| (1..=4).contains(&v);
-        let mut cells = [self.records, self.current, self.current_unchanged, self.changed, self.reclassified].map(|v| if small(v) { "<5".to_owned() } else { v.to_string() });
+        let mut cells =
+            [self.records, self.current, self.current_unchanged, self.changed, self.reclassified]
+                .map(|v| if small(v) { "<5".to_owned() } else { v.to_string() });
         let within = [
             (1, 0, self.records - self.current),
             (2, 1, self.current - self.current_unchanged),
@@ -1591,7 +1496,8 @@ impl Engine {
         let months = if months == 0 { 6 } else { months.min(240) };
         let now = crate::audit::now_ms();
         let window_ms = (f64::from(months) * DAYS_PER_MONTH * 86_400_000.0) as u64;
-        let mut rows: Vec<(String, String, u64, FreshnessCounts)> = partnership.iter().map(|a| (a.clone(), String::new(), 0, FreshnessCounts::default())).collect();
+        let mut rows: Vec<(String, String, u64, FreshnessCounts)> =
+            partnership.iter().map(|a| (a.clone(), String::new(), 0, FreshnessCounts::default())).collect();
         self.store.for_each_record(|agency, _, stored| {
             let Some(row) = rows.iter_mut().find(|row| row.0 == agency) else { return Ok(()) };
             let record = v1::CaseRecord::decode(stored.record.as_slice()).map_err(|_| braid_store::Error::Corrupt("record"))?;
@@ -1680,11 +1586,11 @@ impl Engine {
                 items.push(None);
                 continue;
             }
-            let field = template
-                .field(id)
-                .map_err(|_| EngineError::InvalidRequest(format!("items: `{id}` is not a template item (or case_type)")))?;
+            let field = template.field(id).map_err(|_| EngineError::InvalidRequest(format!("items: `{id}` is not a template item (or case_type)")))?;
             if !matches!(field.kind, FieldKind::Single | FieldKind::Multi) {
-                return Err(EngineError::InvalidRequest(format!("items: `{id}` is not a single-choice or multi-choice item; records disagree only on categories")));
+                return Err(EngineError::InvalidRequest(format!(
+                    "items: `{id}` is not a single-choice or multi-choice item; records disagree only on categories"
+                )));
             }
             if field.kind == FieldKind::Multi && field.categories.len() > 64 {
                 return Err(EngineError::InvalidRequest(format!("items: `{id}` has more categories than can be compared (64)")));
@@ -1811,4 +1717,3 @@ mod freshness_tests {
         assert_eq!(c(40, 20, 10, 12, 3).published(), ["40", "20", "10", "12", "<5"]);
     }
 }
-

@@ -39,11 +39,7 @@ pub struct RetentionSettings {
 
 impl Default for RetentionSettings {
     fn default() -> RetentionSettings {
-        RetentionSettings {
-            sweep_minutes: 24 * 60,
-            default: None,
-            agencies: BTreeMap::new(),
-        }
+        RetentionSettings { sweep_minutes: 24 * 60, default: None, agencies: BTreeMap::new() }
     }
 }
 

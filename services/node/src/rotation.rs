@@ -60,7 +60,8 @@ impl Engine {
         let Some(held) = state.epoch.clone().or_else(|| self.expected_epoch().cloned()) else {
             return match &submission.bridge_epoch {
                 Some(_) => Err(EngineError::Rotation(
-                    "the upload carries bridge pseudonyms, but this node holds no key epoch yet and no rotation is open: pseudonymise without --bridge-secret".to_owned(),
+                    "the upload carries bridge pseudonyms, but this node holds no key epoch yet and no rotation is open: pseudonymise without --bridge-secret"
+                        .to_owned(),
                 )),
                 None => Ok(()),
             };
@@ -116,10 +117,7 @@ impl Engine {
         })?;
         let mut agencies: BTreeMap<String, AgencyEpoch> = BTreeMap::new();
         self.store.for_each_record(|agency, _, record| {
-            let row = agencies.entry(agency.to_owned()).or_insert_with(|| AgencyEpoch {
-                agency: agency.to_owned(),
-                ..AgencyEpoch::default()
-            });
+            let row = agencies.entry(agency.to_owned()).or_insert_with(|| AgencyEpoch { agency: agency.to_owned(), ..AgencyEpoch::default() });
             row.records += 1;
             if record.involvement_ids.iter().all(|id| moved.contains(id)) {
                 row.moved += 1;
@@ -141,9 +139,7 @@ impl Engine {
         let linking = self.linking.lock().map_err(|_| EngineError::Poisoned)?;
         let mut guard = self.lock_state()?;
         let Some(current) = guard.epoch.clone() else {
-            return Err(EngineError::Rotation(
-                "this node holds no records yet, so there is nothing to rotate: upload under the new epoch directly".to_owned(),
-            ));
+            return Err(EngineError::Rotation("this node holds no records yet, so there is nothing to rotate: upload under the new epoch directly".to_owned()));
         };
         if let Some(open) = &guard.next_epoch {
             return Err(EngineError::Rotation(if open == next {
@@ -214,9 +210,7 @@ impl Engine {
             (state.epoch.clone(), state.next_epoch.clone())
         };
         let (Some(current), Some(next)) = (current, next) else {
-            return Err(EngineError::Rotation(
-                "no key rotation is open; begin one with `braid admin epochs --begin FINGERPRINT`".to_owned(),
-            ));
+            return Err(EngineError::Rotation("no key rotation is open; begin one with `braid admin epochs --begin FINGERPRINT`".to_owned()));
         };
         // Changes linked before this one may still be on their way to the
         // store, which is read below.

@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 
 use braid_access::Action;
 use braid_audit::Entry;
-use braid_proto::v1::{self, admin_service_server::AdminService, audit_service_server::AuditService, ingest_service_server::IngestService, panel_service_server::PanelService};
+use braid_proto::v1::{
+    self, admin_service_server::AdminService, audit_service_server::AuditService, ingest_service_server::IngestService, panel_service_server::PanelService,
+};
 use futures::Stream;
 use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
@@ -36,13 +38,8 @@ pub(crate) fn status(error: EngineError) -> Status {
     }
 }
 
-pub(crate) async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, EngineError> + Send + 'static,
-) -> Result<T, Status> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|_| Status::internal("a worker task failed"))?
-        .map_err(status)
+pub(crate) async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T, EngineError> + Send + 'static) -> Result<T, Status> {
+    tokio::task::spawn_blocking(work).await.map_err(|_| Status::internal("a worker task failed"))?.map_err(status)
 }
 
 /// Implements the ingest service.
@@ -61,9 +58,7 @@ type AckStream = Pin<Box<dyn Stream<Item = Result<v1::BatchAck, Status>> + Send>
 type ClusterStream = Pin<Box<dyn Stream<Item = Result<v1::ClusterRow, Status>> + Send>>;
 
 fn submission_from(header: v1::UploadHeader) -> Result<Submission, Status> {
-    let valid_code = |code: &str| {
-        !code.is_empty() && code.len() <= 64 && code.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    };
+    let valid_code = |code: &str| !code.is_empty() && code.len() <= 64 && code.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if !valid_code(&header.agency) {
         return Err(Status::invalid_argument("header.agency must be 1 to 64 letters, digits, '-' or '_'"));
     }
@@ -161,12 +156,12 @@ impl IngestService for Ingest {
                     let count = records.len();
                     let mut entry = caller.entry("ingest.upload");
                     // A record moving to a new key epoch also removes the one
-                // stored under its previous ref.
-                entry.touched = records
-                    .iter()
-                    .flat_map(|record| std::iter::once(&record.record_ref).chain(Some(&record.previous_ref).filter(|r| !r.is_empty())))
-                    .cloned()
-                    .collect();
+                    // stored under its previous ref.
+                    entry.touched = records
+                        .iter()
+                        .flat_map(|record| std::iter::once(&record.record_ref).chain(Some(&record.previous_ref).filter(|r| !r.is_empty())))
+                        .cloned()
+                        .collect();
                     let failed_entry = caller.entry("ingest.upload");
                     let turn = match gate.batch_turn().await {
                         Ok(turn) => turn,
@@ -185,7 +180,15 @@ impl IngestService for Ingest {
                         Ok((ack, audit_entry, ids)) => {
                             gate.metrics().batch(&agency, count as u64, u64::from(ack.involvements), started.elapsed().as_secs_f64());
                             added.extend(ids);
-                            info!(sequence, records = count, accepted = ack.accepted, rejected = ack.rejections.len(), replayed = ack.replayed, audit_entry, "batch applied");
+                            info!(
+                                sequence,
+                                records = count,
+                                accepted = ack.accepted,
+                                rejected = ack.rejections.len(),
+                                replayed = ack.replayed,
+                                audit_entry,
+                                "batch applied"
+                            );
                             tally.add(&submission_id, &ack);
                             if sender.send(Ok(ack)).await.is_err() {
                                 break 'stream "interrupted".to_owned();
@@ -298,11 +301,7 @@ pub struct Admin {
 impl Admin {
     /// Serves through `gate`, writing backups under `backups_dir`.
     pub fn new(gate: Arc<Gate>, backups_dir: Option<std::path::PathBuf>) -> Admin {
-        Admin {
-            gate,
-            backups_dir,
-            retention: Arc::default(),
-        }
+        Admin { gate, backups_dir, retention: Arc::default() }
     }
 
     /// Applies `settings` when asked for a retention sweep.
@@ -330,10 +329,7 @@ impl AdminService for Admin {
             Err(status) => return self.gate.finish(entry, Err(status)).await,
         };
         info!(rows = rows.len(), "clusters exported");
-        let outcome = Outcome {
-            touched: Vec::new(),
-            count: rows.len() as u64,
-        };
+        let outcome = Outcome { touched: Vec::new(), count: rows.len() as u64 };
         let stream = tokio_stream::iter(rows.into_iter().map(|row| {
             Ok(v1::ClusterRow {
                 agency: row.agency,
@@ -452,15 +448,7 @@ impl AdminService for Admin {
         let answer = |epochs: crate::rotation::Epochs, dropped: String, cancelled: String| v1::EpochsResponse {
             current: epochs.current.unwrap_or_default(),
             next: epochs.next.unwrap_or_default(),
-            agencies: epochs
-                .agencies
-                .into_iter()
-                .map(|a| v1::AgencyEpoch {
-                    agency: a.agency,
-                    records: a.records,
-                    moved: a.moved,
-                })
-                .collect(),
+            agencies: epochs.agencies.into_iter().map(|a| v1::AgencyEpoch { agency: a.agency, records: a.records, moved: a.moved }).collect(),
             dropped,
             cancelled,
         };
@@ -534,11 +522,7 @@ impl AdminService for Admin {
         {
             Ok((records, audit_entries, index)) => {
                 info!(backup = %name, records, audit_entries, audit_entry = index, "backup written");
-                let response = v1::BackupResponse {
-                    path: path.display().to_string(),
-                    records,
-                    audit_entries,
-                };
+                let response = v1::BackupResponse { path: path.display().to_string(), records, audit_entries };
                 Ok(with_receipt(Response::new(response), index))
             }
             Err(status) => {
@@ -553,10 +537,7 @@ impl AdminService for Admin {
         let entry = self.admit(&request, "admin.explain").await?;
         let subject = match request.into_inner().subject {
             Some(v1::explain_request::Subject::ProfileId(id)) => ExplainSubject::Profile(id),
-            Some(v1::explain_request::Subject::Record(record)) => ExplainSubject::Record {
-                agency: record.agency,
-                record_ref: record.record_ref,
-            },
+            Some(v1::explain_request::Subject::Record(record)) => ExplainSubject::Record { agency: record.agency, record_ref: record.record_ref },
             None => {
                 let status = Status::invalid_argument("give a profile id or an agency and record ref to explain");
                 return self.gate.finish(entry, Err(status)).await;
@@ -568,10 +549,7 @@ impl AdminService for Admin {
             Err(status) => return self.gate.finish(entry, Err(status)).await,
         };
         info!(profiles = profiles.len(), "profiles explained");
-        let outcome = Outcome {
-            touched: profiles.iter().map(|profile| profile.profile_id.clone()).collect(),
-            count: profiles.len() as u64,
-        };
+        let outcome = Outcome { touched: profiles.iter().map(|profile| profile.profile_id.clone()).collect(), count: profiles.len() as u64 };
         let link = |link: LinkExplanation| v1::LinkExplanation {
             involvement: link.involvement,
             other_involvement: link.other,
@@ -581,14 +559,7 @@ impl AdminService for Admin {
             dice_band: link.dice_band.to_owned(),
             weight: link.weight,
             probability: link.probability,
-            parts: link
-                .parts
-                .into_iter()
-                .map(|(feature, level)| v1::EvidencePart {
-                    feature: feature.to_owned(),
-                    level: level.to_owned(),
-                })
-                .collect(),
+            parts: link.parts.into_iter().map(|(feature, level)| v1::EvidencePart { feature: feature.to_owned(), level: level.to_owned() }).collect(),
         };
         let response = v1::ExplainResponse {
             profiles: profiles
@@ -659,19 +630,13 @@ impl Panel {
         }
         entry.purpose = context.purpose.clone();
         entry.case_reference = context.case_reference.clone();
-        let asked = Action::PanelQuery {
-            partnership: &context.partnership,
-            purpose: &context.purpose,
-            case_reference: &context.case_reference,
-        };
+        let asked = Action::PanelQuery { partnership: &context.partnership, purpose: &context.purpose, case_reference: &context.case_reference };
         self.gate.admit(caller, &asked, &entry).await?;
         match self.partnerships.get(&context.partnership) {
             Some(agencies) => Ok((agencies.clone(), entry)),
             None => {
-                let status = Status::failed_precondition(format!(
-                    "this node has no partnership called `{}` in its config ([partnerships])",
-                    context.partnership
-                ));
+                let status =
+                    Status::failed_precondition(format!("this node has no partnership called `{}` in its config ([partnerships])", context.partnership));
                 self.gate.record_failure(entry, &status).await;
                 Err(status)
             }
@@ -680,10 +645,7 @@ impl Panel {
 }
 
 fn record_subject(record: v1::RecordSubject) -> PanelSubject {
-    PanelSubject::Record {
-        agency: record.agency,
-        record_ref: record.record_ref,
-    }
+    PanelSubject::Record { agency: record.agency, record_ref: record.record_ref }
 }
 
 fn no_subject() -> Status {
@@ -691,13 +653,7 @@ fn no_subject() -> Status {
 }
 
 fn aggregate<T>(answer: T, cells: usize) -> (T, Outcome) {
-    (
-        answer,
-        Outcome {
-            touched: Vec::new(),
-            count: cells as u64,
-        },
-    )
+    (answer, Outcome { touched: Vec::new(), count: cells as u64 })
 }
 
 #[tonic::async_trait]
@@ -715,10 +671,7 @@ impl PanelService for Panel {
         let engine = Arc::clone(self.gate.engine());
         let result = blocking(move || engine.panel_profile(&agencies, &subject)).await.map(|profiles| {
             info!(profiles = profiles.len(), "panel profile query");
-            let outcome = Outcome {
-                touched: profiles.iter().map(|profile| profile.profile_id.clone()).collect(),
-                count: profiles.len() as u64,
-            };
+            let outcome = Outcome { touched: profiles.iter().map(|profile| profile.profile_id.clone()).collect(), count: profiles.len() as u64 };
             (v1::ProfileResponse { profiles }, outcome)
         });
         self.gate.finish(entry, result).await
@@ -779,11 +732,12 @@ impl PanelService for Panel {
             return self.gate.finish(entry, Err(status)).await;
         };
         let engine = Arc::clone(self.gate.engine());
-        let result = blocking(move || engine.panel_report(&agencies, &request.by, population, (request.since.as_ref(), request.until.as_ref()))).await.map(|response| {
-            info!("panel report");
-            let cells = response.rows.iter().map(|row| row.cells.len()).sum();
-            aggregate(response, cells)
-        });
+        let result =
+            blocking(move || engine.panel_report(&agencies, &request.by, population, (request.since.as_ref(), request.until.as_ref()))).await.map(|response| {
+                info!("panel report");
+                let cells = response.rows.iter().map(|row| row.cells.len()).sum();
+                aggregate(response, cells)
+            });
         self.gate.finish(entry, result).await
     }
 
@@ -882,12 +836,7 @@ type EntriesStream = Pin<Box<dyn Stream<Item = Result<v1::EntriesChunk, Status>>
 
 fn proof(hashes: Vec<braid_audit::merkle::Hash>) -> (v1::ProofResponse, Outcome) {
     let count = hashes.len() as u64;
-    (
-        v1::ProofResponse {
-            hashes: hashes.into_iter().map(|hash| hash.to_vec()).collect(),
-        },
-        Outcome { touched: Vec::new(), count },
-    )
+    (v1::ProofResponse { hashes: hashes.into_iter().map(|hash| hash.to_vec()).collect() }, Outcome { touched: Vec::new(), count })
 }
 
 #[tonic::async_trait]
@@ -952,10 +901,7 @@ impl AuditService for Audit {
         let entry = self.admit(&request, "audit.checkpoint").await?;
         let engine = Arc::clone(self.gate.engine());
         let result = blocking(move || engine.audit_checkpoint()).await.map(|(checkpoint, public_key)| {
-            let response = v1::CheckpointResponse {
-                checkpoint: checkpoint.to_text(),
-                public_key,
-            };
+            let response = v1::CheckpointResponse { checkpoint: checkpoint.to_text(), public_key };
             (response, Outcome { touched: Vec::new(), count: 1 })
         });
         self.gate.finish(entry, result).await
@@ -967,10 +913,7 @@ impl AuditService for Audit {
         let engine = Arc::clone(self.gate.engine());
         let result = blocking(move || engine.audit_checkpoints()).await.map(|(checkpoints, public_key)| {
             let count = checkpoints.len() as u64;
-            let response = v1::CheckpointsResponse {
-                checkpoints: checkpoints.iter().map(braid_audit::Checkpoint::to_text).collect(),
-                public_key,
-            };
+            let response = v1::CheckpointsResponse { checkpoints: checkpoints.iter().map(braid_audit::Checkpoint::to_text).collect(), public_key };
             (response, Outcome { touched: Vec::new(), count })
         });
         self.gate.finish(entry, result).await
@@ -991,10 +934,7 @@ impl AuditService for Audit {
         let from = range.from_index.min(to);
         let engine = Arc::clone(self.gate.engine());
         let (sender, receiver) = tokio::sync::mpsc::channel(4);
-        let outcome = Outcome {
-            touched: Vec::new(),
-            count: to - from,
-        };
+        let outcome = Outcome { touched: Vec::new(), count: to - from };
         let response = self.gate.finish(entry, Ok(((), outcome))).await?;
         tokio::spawn(async move {
             let mut next = from;
@@ -1005,11 +945,7 @@ impl AuditService for Audit {
                 let message = chunk.map(|stored| {
                     next = stored.last().map(|(index, _)| index + 1).unwrap_or(to).max(next + 1);
                     v1::EntriesChunk {
-                        entries: stored
-                            .into_iter()
-                            .filter(|(index, _)| *index < to)
-                            .map(|(index, entry)| v1::StoredEntry { index, entry })
-                            .collect(),
+                        entries: stored.into_iter().filter(|(index, _)| *index < to).map(|(index, entry)| v1::StoredEntry { index, entry }).collect(),
                     }
                 });
                 let stop = message.is_err();

@@ -41,10 +41,7 @@ pub struct StorageLimits {
 
 impl Default for StorageLimits {
     fn default() -> StorageLimits {
-        StorageLimits {
-            reserve_mb: 64,
-            min_free_mb: 256,
-        }
+        StorageLimits { reserve_mb: 64, min_free_mb: 256 }
     }
 }
 
@@ -85,13 +82,7 @@ pub fn free_bytes(dir: &Path) -> std::io::Result<u64> {
 impl DiskSpace {
     /// Watches `dir` (which must exist) under `limits`.
     pub fn new(dir: &Path, limits: StorageLimits) -> DiskSpace {
-        DiskSpace {
-            dir: dir.to_owned(),
-            limits,
-            low: AtomicBool::new(false),
-            free: AtomicU64::new(0),
-            making: std::sync::Mutex::new(()),
-        }
+        DiskSpace { dir: dir.to_owned(), limits, low: AtomicBool::new(false), free: AtomicU64::new(0), making: std::sync::Mutex::new(()) }
     }
 
     fn reserve_path(&self) -> PathBuf {
@@ -161,11 +152,7 @@ impl DiskSpace {
         // Short: less than the minimum free, or no reserve and no room to
         // make one (a reserve still being made, with room for it, is fine).
         let short = if free < self.min_free_bytes() || (!self.reserve_in_place() && !room_for_reserve(free)) {
-            Some(SpaceShort {
-                free,
-                needed: self.min_free_bytes(),
-                reserve: self.reserve_bytes(),
-            })
+            Some(SpaceShort { free, needed: self.min_free_bytes(), reserve: self.reserve_bytes() })
         } else {
             None
         };

@@ -76,9 +76,6 @@ impl Engine {
         for (_, bytes) in self.store.uploads(agency)?.into_iter().rev() {
             uploads.push(v1::UploadSummary::decode(bytes.as_slice()).map_err(|_| braid_store::Error::Corrupt("upload summary"))?);
         }
-        Ok(v1::AgencyUploadsResponse {
-            agency: agency.to_owned(),
-            uploads,
-        })
+        Ok(v1::AgencyUploadsResponse { agency: agency.to_owned(), uploads })
     }
 }

@@ -30,19 +30,12 @@ pub struct Invalid {
 }
 
 fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Invalid {
-    Invalid {
-        field: field.into(),
-        reason: reason.into(),
-    }
+    Invalid { field: field.into(), reason: reason.into() }
 }
 
 fn check_date(date: &Option<v1::Date>, field: &str) -> Result<(), Invalid> {
     if let Some(date) = date {
-        let valid = u32::try_from(date.month)
-            .ok()
-            .zip(u32::try_from(date.day).ok())
-            .and_then(|(month, day)| Date::new(date.year, month, day))
-            .is_some();
+        let valid = u32::try_from(date.month).ok().zip(u32::try_from(date.day).ok()).and_then(|(month, day)| Date::new(date.year, month, day)).is_some();
         if !valid || !(1900..=2200).contains(&date.year) {
             return Err(invalid(field, "is not a real calendar date"));
         }
@@ -53,26 +46,15 @@ fn check_date(date: &Option<v1::Date>, field: &str) -> Result<(), Invalid> {
 pub(crate) fn to_value(wire: &v1::TemplateValue) -> Option<Value> {
     let write_in = (!wire.write_in.is_empty()).then(|| wire.write_in.clone());
     Some(match wire.value.as_ref()? {
-        WireValue::Category(code) => Value::Single {
-            code: *code,
-            write_in,
-        },
-        WireValue::Categories(codes) => Value::Multi {
-            codes: codes.codes.clone(),
-            write_in,
-        },
+        WireValue::Category(code) => Value::Single { code: *code, write_in },
+        WireValue::Categories(codes) => Value::Multi { codes: codes.codes.clone(), write_in },
         WireValue::Integer(number) => Value::Integer(*number),
         WireValue::Text(text) => Value::Text(text.clone()),
         WireValue::NotKnown(_) => Value::NotKnown,
     })
 }
 
-fn convert_fields(
-    template: &Template,
-    fields: &[v1::TemplateValue],
-    prefix: &str,
-    allowed: impl Fn(Section) -> bool,
-) -> Result<Vec<(String, Value)>, Invalid> {
+fn convert_fields(template: &Template, fields: &[v1::TemplateValue], prefix: &str, allowed: impl Fn(Section) -> bool) -> Result<Vec<(String, Value)>, Invalid> {
     let mut out: Vec<(String, Value)> = Vec::with_capacity(fields.len());
     if fields.len() > template.fields().len() {
         return Err(invalid(format!("{prefix}fields"), format!("more answers than the template's {} fields", template.fields().len())));
@@ -85,9 +67,7 @@ fn convert_fields(
             "?"
         };
         let name = format!("{prefix}fields[{shown}]");
-        let field = template
-            .field(&wire.field_id)
-            .map_err(|_| invalid(&name, "is not a template field"))?;
+        let field = template.field(&wire.field_id).map_err(|_| invalid(&name, "is not a template field"))?;
         if !allowed(field.section) {
             return Err(invalid(&name, "does not belong at this level of the record"));
         }
@@ -95,9 +75,7 @@ fn convert_fields(
             return Err(invalid(&name, "is given twice"));
         }
         let value = to_value(wire).ok_or_else(|| invalid(&name, "has no value"))?;
-        field
-            .validate(&value)
-            .map_err(|error| invalid(&name, error.reason()))?;
+        field.validate(&value).map_err(|error| invalid(&name, error.reason()))?;
         out.push((wire.field_id.clone(), value));
     }
     Ok(out)
@@ -108,10 +86,7 @@ fn convert_fields(
 fn check_pseudonyms(pseudonyms: &v1::Pseudonyms, name: &str) -> Result<(), Invalid> {
     for (key_index, key) in pseudonyms.match_keys.iter().enumerate() {
         if key.hash.len() != MATCH_KEY_BYTES || key.kind == 0 || key.kind > 255 {
-            return Err(invalid(
-                format!("{name}.match_keys[{key_index}]"),
-                format!("must be a kind from 1 to 255 and a {MATCH_KEY_BYTES}-byte hash"),
-            ));
+            return Err(invalid(format!("{name}.match_keys[{key_index}]"), format!("must be a kind from 1 to 255 and a {MATCH_KEY_BYTES}-byte hash")));
         }
     }
     if let Some(tokens) = &pseudonyms.fields {
@@ -122,9 +97,7 @@ fn check_pseudonyms(pseudonyms: &v1::Pseudonyms, name: &str) -> Result<(), Inval
         if !tokens.dob_windows.is_empty() && tokens.dob_windows.len() != DOB_WINDOWS {
             return Err(invalid(format!("{field}.dob_windows"), format!("none or exactly {DOB_WINDOWS}")));
         }
-        if (!tokens.forename_whole.is_empty() || !tokens.forename_parts.is_empty())
-            && (tokens.forename_whole.len() != 2 || tokens.forename_parts.len() != 8)
-        {
+        if (!tokens.forename_whole.is_empty() || !tokens.forename_parts.is_empty()) && (tokens.forename_whole.len() != 2 || tokens.forename_parts.len() != 8) {
             return Err(invalid(format!("{field}.forename_whole"), "none, or 2 with 8 forename_parts"));
         }
         if tokens.ids.len() > MAX_ID_TOKENS {
@@ -135,10 +108,7 @@ fn check_pseudonyms(pseudonyms: &v1::Pseudonyms, name: &str) -> Result<(), Inval
         return Err(invalid(format!("{name}.match_keys"), format!("at most {MAX_MATCH_KEYS}")));
     }
     if !pseudonyms.bloom.is_empty() && pseudonyms.bloom.len() != BLOOM_BYTES {
-        return Err(invalid(
-            format!("{name}.bloom"),
-            format!("must be empty or {BLOOM_BYTES} bytes"),
-        ));
+        return Err(invalid(format!("{name}.bloom"), format!("must be empty or {BLOOM_BYTES} bytes")));
     }
     Ok(())
 }
@@ -152,10 +122,7 @@ pub fn validate_record(record: &v1::CaseRecord) -> Result<(), Invalid> {
     if record.previous_ref.len() > 128 {
         return Err(invalid("previous_ref", "must be at most 128 characters"));
     }
-    if !matches!(
-        v1::CaseType::try_from(record.case_type),
-        Ok(v1::CaseType::Csa | v1::CaseType::Cse | v1::CaseType::Hsb)
-    ) {
+    if !matches!(v1::CaseType::try_from(record.case_type), Ok(v1::CaseType::Csa | v1::CaseType::Cse | v1::CaseType::Hsb)) {
         return Err(invalid("case_type", "must be CSA, CSE or HSB"));
     }
     check_date(&record.referral_date, "referral_date")?;
@@ -191,22 +158,14 @@ pub fn validate_record(record: &v1::CaseRecord) -> Result<(), Invalid> {
             check_pseudonyms(pseudonyms, &format!("{prefix}bridge_pseudonyms"))?;
         }
         let person_fields = convert_fields(template, &involvement.fields, &prefix, |s| s == section_allowed)?;
-        let answers: Answers = case_fields
-            .iter()
-            .chain(person_fields.iter())
-            .map(|(id, value)| (id.as_str(), value))
-            .collect();
+        let answers: Answers = case_fields.iter().chain(person_fields.iter()).map(|(id, value)| (id.as_str(), value)).collect();
         // A case-level answer is named where it stands (the record's
         // fields), with the involvement it was read with.
         for (id, value) in &case_fields {
-            template
-                .validate_answer(id, value, &answers)
-                .map_err(|error| invalid(format!("fields[{id}] (with {prefix}fields)"), error.reason()))?;
+            template.validate_answer(id, value, &answers).map_err(|error| invalid(format!("fields[{id}] (with {prefix}fields)"), error.reason()))?;
         }
         for (id, value) in &person_fields {
-            template
-                .validate_answer(id, value, &answers)
-                .map_err(|error| invalid(format!("{prefix}fields[{id}]"), error.reason()))?;
+            template.validate_answer(id, value, &answers).map_err(|error| invalid(format!("{prefix}fields[{id}]"), error.reason()))?;
         }
     }
     Ok(())

@@ -11,12 +11,10 @@
 //! long run set `BRAID_FUZZ_CASES`, e.g.
 //! `BRAID_FUZZ_CASES=1000000 cargo test --release -p braid-node --test fuzz`.
 
-use braid_node::validate::{
-    validate_record, BLOOM_BYTES, DOB_WINDOWS, MATCH_KEY_BYTES, MAX_ID_TOKENS, MAX_INVOLVEMENTS, MAX_MATCH_KEYS, MAX_OTHER_NAMES,
-};
+use braid_fuzz::{fuzz, no_panic};
+use braid_node::validate::{validate_record, BLOOM_BYTES, DOB_WINDOWS, MATCH_KEY_BYTES, MAX_ID_TOKENS, MAX_INVOLVEMENTS, MAX_MATCH_KEYS, MAX_OTHER_NAMES};
 use braid_proto::v1::{self, template_value::Value as WireValue};
 use braid_template::{Field, FieldKind, Section, Template, MAX_TEXT_CHARS, MAX_WRITE_IN_CHARS};
-use braid_fuzz::{fuzz, no_panic};
 use proptest::prelude::*;
 
 /// Longest `field` or `reason` a refusal may carry, in characters.
@@ -138,12 +136,15 @@ fn template_value(bad: u32, sections: &[Section]) -> BoxedStrategy<v1::TemplateV
     let all: Vec<&'static Field> = Template::standard().fields().iter().collect();
     // The field: mostly one of `sections`, else any field or an odd id.
     // `None` stands for an odd id.
-    let field = mix(
-        bad,
-        proptest::sample::select(fields).prop_map(Some),
-        prop_oneof![proptest::sample::select(all).prop_map(Some), Just(None)],
-    );
-    (field, odd_field_id(), any::<prop::sample::Index>(), any::<bool>(), mix(bad, Just(None), odd_value().prop_map(Some)), mix(bad, Just(String::new()), odd_text()))
+    let field = mix(bad, proptest::sample::select(fields).prop_map(Some), prop_oneof![proptest::sample::select(all).prop_map(Some), Just(None)]);
+    (
+        field,
+        odd_field_id(),
+        any::<prop::sample::Index>(),
+        any::<bool>(),
+        mix(bad, Just(None), odd_value().prop_map(Some)),
+        mix(bad, Just(String::new()), odd_text()),
+    )
         .prop_map(|(field, odd_id, pick, not_known, odd, write_in)| {
             let Some(field) = field else {
                 let value = odd.unwrap_or(Some(WireValue::NotKnown(true)));
@@ -259,19 +260,17 @@ fn record_with(bad: u32) -> BoxedStrategy<v1::CaseRecord> {
     ];
     let previous_ref = proptest::option::weighted(0.1, client_ref(bad)).prop_map(Option::unwrap_or_default);
     (client_ref(bad), enum_number(bad, 1..4), (date(bad), date(bad), date(bad)), fields(bad, CASE_LEVEL), involvements, any::<u32>(), previous_ref)
-        .prop_map(
-            |(record_ref, case_type, (referral_date, incident_start, last_occurrence), fields, involvements, source_row, previous_ref)| v1::CaseRecord {
-                record_ref,
-                case_type,
-                referral_date,
-                incident_start,
-                last_occurrence,
-                fields,
-                involvements,
-                source_row,
-                previous_ref,
-            },
-        )
+        .prop_map(|(record_ref, case_type, (referral_date, incident_start, last_occurrence), fields, involvements, source_row, previous_ref)| v1::CaseRecord {
+            record_ref,
+            case_type,
+            referral_date,
+            incident_start,
+            last_occurrence,
+            fields,
+            involvements,
+            source_row,
+            previous_ref,
+        })
         .boxed()
 }
 
@@ -319,11 +318,7 @@ fn a_plausible_record_is_accepted() {
                 bloom: vec![2; BLOOM_BYTES],
                 fields: None,
             }),
-            fields: vec![v1::TemplateValue {
-                field_id: "victim.sex".to_owned(),
-                value: Some(WireValue::Category(2)),
-                write_in: String::new(),
-            }],
+            fields: vec![v1::TemplateValue { field_id: "victim.sex".to_owned(), value: Some(WireValue::Category(2)), write_in: String::new() }],
             ..Default::default()
         }],
         ..Default::default()
@@ -335,9 +330,7 @@ fn a_plausible_record_is_accepted() {
 /// the record's own fields, not as one of an involvement's.
 #[test]
 fn a_case_level_answer_that_does_not_apply_is_named_in_the_records_fields() {
-    let code = |field: &str, label: &str| {
-        Template::standard().field(field).expect("field").category_by_label(label).expect("category").code
-    };
+    let code = |field: &str, label: &str| Template::standard().field(field).expect("field").category_by_label(label).expect("category").code;
     let answer = |field: &str, label: &str| v1::TemplateValue {
         field_id: field.to_owned(),
         value: Some(WireValue::Category(code(field, label))),
@@ -349,11 +342,7 @@ fn a_case_level_answer_that_does_not_apply_is_named_in_the_records_fields() {
         referral_date: Some(v1::Date { year: 2020, month: 3, day: 1 }),
         // A perpetrator's gain type although there was no gain.
         fields: vec![answer("context.material_gain", "No"), answer("context.perpetrator_gain_type", "Increased status")],
-        involvements: vec![v1::Involvement {
-            person_ref: "p-0002".to_owned(),
-            role: v1::Role::KnownVictim as i32,
-            ..Default::default()
-        }],
+        involvements: vec![v1::Involvement { person_ref: "p-0002".to_owned(), role: v1::Role::KnownVictim as i32, ..Default::default() }],
         ..Default::default()
     };
     let refused = validate_record(&record).expect_err("does not apply");

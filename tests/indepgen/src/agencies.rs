@@ -23,8 +23,19 @@ use crate::population::{Origin, Person, Population};
 #[allow(missing_docs)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Col {
-    CaseId, PersonId, RoleLabel, TypeLabel, EventDate, Forename, Surname, Dob, SexCode, Postcode,
-    Nhs, Address, TrueId,
+    CaseId,
+    PersonId,
+    RoleLabel,
+    TypeLabel,
+    EventDate,
+    Forename,
+    Surname,
+    Dob,
+    SexCode,
+    Postcode,
+    Nhs,
+    Address,
+    TrueId,
 }
 
 /// Probabilities for CSC, POL, YOT and VOL, in that order.
@@ -37,47 +48,63 @@ struct Habits {
     // transliteration, given and family names swapped (South Asian, Arabic, West
     // African), half a double-barrelled surname, the middle name written into the
     // forename column, names in lower case.
-    typo: Rates, phonetic: Rates, nickname: Rates, variant: Rates, order_swap: Rates,
-    hyphen_half: Rates, middle_name: Rates, lower_case: Rates,
+    typo: Rates,
+    phonetic: Rates,
+    nickname: Rates,
+    variant: Rates,
+    order_swap: Rates,
+    hyphen_half: Rates,
+    middle_name: Rates,
+    lower_case: Rates,
     // Blanks (dates of birth three times, postcodes twice as often for adults).
-    blank_forename: Rates, blank_dob: Rates, blank_postcode: Rates, blank_sex: Rates,
+    blank_forename: Rates,
+    blank_dob: Rates,
+    blank_postcode: Rates,
+    blank_sex: Rates,
     // Dates of birth: day and month swapped, day a little out, year out, a date
     // that cannot exist.
-    dob_swap: Rates, dob_day: Rates, dob_year: Rates, impossible_dob: Rates,
+    dob_swap: Rates,
+    dob_day: Rates,
+    dob_year: Rates,
+    impossible_dob: Rates,
     // Postcodes from before a move, or written without their space.
-    stale_postcode: Rates, postcode_nospace: Rates,
+    stale_postcode: Rates,
+    postcode_nospace: Rates,
     // A second local id for someone already known; CSA and CSE confused (per
     // case); known and suspected victims confused, or a child who harmed
     // recorded as a perpetrator (per row); share of records with the NHS
     // number, where there is a column.
-    duplicate: Rates, case_type_disagree: Rates, role_shift: Rates, nhs_share: Rates,
+    duplicate: Rates,
+    case_type_disagree: Rates,
+    role_shift: Rates,
+    nhs_share: Rates,
 }
 
 /// Every agency's habits, side by side.
 const HABITS: Habits = Habits {
     //                   CSC    POL    YOT    VOL
-    typo:               [0.030, 0.040, 0.025, 0.060],
-    phonetic:           [0.020, 0.030, 0.015, 0.050],
-    nickname:           [0.040, 0.080, 0.100, 0.150],
-    variant:            [0.200, 0.350, 0.250, 0.400],
-    order_swap:         [0.020, 0.050, 0.030, 0.060],
-    hyphen_half:        [0.300, 0.500, 0.350, 0.500],
-    middle_name:        [0.050, 0.400, 0.000, 0.000],
-    lower_case:         [0.000, 0.000, 0.000, 0.150],
-    blank_forename:     [0.005, 0.004, 0.002, 0.020],
-    blank_dob:          [0.020, 0.050, 0.010, 0.120],
-    blank_postcode:     [0.040, 0.080, 0.030, 0.150],
-    blank_sex:          [0.010, 0.005, 0.020, 0.060],
-    dob_swap:           [0.010, 0.015, 0.008, 0.020],
-    dob_day:            [0.015, 0.020, 0.010, 0.030],
-    dob_year:           [0.010, 0.015, 0.008, 0.020],
-    impossible_dob:     [0.005, 0.005, 0.006, 0.007],
-    stale_postcode:     [0.300, 0.450, 0.250, 0.400],
-    postcode_nospace:   [0.000, 0.000, 0.000, 0.300],
-    duplicate:          [0.030, 0.050, 0.020, 0.080],
+    typo: [0.030, 0.040, 0.025, 0.060],
+    phonetic: [0.020, 0.030, 0.015, 0.050],
+    nickname: [0.040, 0.080, 0.100, 0.150],
+    variant: [0.200, 0.350, 0.250, 0.400],
+    order_swap: [0.020, 0.050, 0.030, 0.060],
+    hyphen_half: [0.300, 0.500, 0.350, 0.500],
+    middle_name: [0.050, 0.400, 0.000, 0.000],
+    lower_case: [0.000, 0.000, 0.000, 0.150],
+    blank_forename: [0.005, 0.004, 0.002, 0.020],
+    blank_dob: [0.020, 0.050, 0.010, 0.120],
+    blank_postcode: [0.040, 0.080, 0.030, 0.150],
+    blank_sex: [0.010, 0.005, 0.020, 0.060],
+    dob_swap: [0.010, 0.015, 0.008, 0.020],
+    dob_day: [0.015, 0.020, 0.010, 0.030],
+    dob_year: [0.010, 0.015, 0.008, 0.020],
+    impossible_dob: [0.005, 0.005, 0.006, 0.007],
+    stale_postcode: [0.300, 0.450, 0.250, 0.400],
+    postcode_nospace: [0.000, 0.000, 0.000, 0.300],
+    duplicate: [0.030, 0.050, 0.020, 0.080],
     case_type_disagree: [0.050, 0.100, 0.080, 0.120],
-    role_shift:         [0.100, 0.200, 0.100, 0.150],
-    nhs_share:          [0.700, 0.000, 0.400, 0.000],
+    role_shift: [0.100, 0.200, 0.100, 0.150],
+    nhs_share: [0.700, 0.000, 0.400, 0.000],
 };
 
 /// One agency: its file layout and labels, what it gets to know, and its
@@ -119,63 +146,119 @@ pub fn agencies() -> [Agency; 4] {
     [
         Agency {
             index: 0,
-            code: "CSC-A", kind: "children_services", date_format: "%d/%m/%Y",
+            code: "CSC-A",
+            kind: "children_services",
+            date_format: "%d/%m/%Y",
             columns: &[
-                ("referral_id", CaseId), ("person_no", PersonId), ("first_name", Forename),
-                ("last_name", Surname), ("dob", Dob), ("gender", SexCode), ("postcode", Postcode),
-                ("nhs_no", Nhs), ("involvement_type", RoleLabel), ("category", TypeLabel),
-                ("referral_date", EventDate), ("true_id", TrueId),
+                ("referral_id", CaseId),
+                ("person_no", PersonId),
+                ("first_name", Forename),
+                ("last_name", Surname),
+                ("dob", Dob),
+                ("gender", SexCode),
+                ("postcode", Postcode),
+                ("nhs_no", Nhs),
+                ("involvement_type", RoleLabel),
+                ("category", TypeLabel),
+                ("referral_date", EventDate),
+                ("true_id", TrueId),
             ],
             roles: ["Subject - confirmed", "Subject - concern", "Alleged abuser", "Child displaying HSB"],
             case_types: ["Sexual abuse", "Sexual exploitation", "Harmful sexual behaviour"],
             sex: ["M", "F", ""],
-            knows: [0.9, 0.8, 0.85], records: [1.0, 0.7, 1.0], delay: (0, 14),
-            upper_surname: false, per_row: false, nhs_spaced: true,
+            knows: [0.9, 0.8, 0.85],
+            records: [1.0, 0.7, 1.0],
+            delay: (0, 14),
+            upper_surname: false,
+            per_row: false,
+            nhs_spaced: true,
         },
         Agency {
             index: 1,
-            code: "POL-A", kind: "police", date_format: "%Y-%m-%d",
+            code: "POL-A",
+            kind: "police",
+            date_format: "%Y-%m-%d",
             columns: &[
-                ("occurrence_ref", CaseId), ("date_recorded", EventDate), ("crime_flag", TypeLabel),
-                ("nominal_ref", PersonId), ("involvement", RoleLabel), ("family_name", Surname),
-                ("forenames", Forename), ("date_of_birth", Dob), ("sex", SexCode),
-                ("address_line1", Address), ("post_code", Postcode), ("true_id", TrueId),
+                ("occurrence_ref", CaseId),
+                ("date_recorded", EventDate),
+                ("crime_flag", TypeLabel),
+                ("nominal_ref", PersonId),
+                ("involvement", RoleLabel),
+                ("family_name", Surname),
+                ("forenames", Forename),
+                ("date_of_birth", Dob),
+                ("sex", SexCode),
+                ("address_line1", Address),
+                ("post_code", Postcode),
+                ("true_id", TrueId),
             ],
             roles: ["Victim", "Potential victim", "Suspect", "Youth suspect (HSB)"],
             case_types: ["Child sexual abuse", "CSE marker", "Peer-on-peer sexual harm"],
             sex: ["Male", "Female", ""],
-            knows: [0.6, 0.7, 0.45], records: [0.95, 0.95, 0.95], delay: (-20, 30),
-            upper_surname: true, per_row: false, nhs_spaced: false,
+            knows: [0.6, 0.7, 0.45],
+            records: [0.95, 0.95, 0.95],
+            delay: (-20, 30),
+            upper_surname: true,
+            per_row: false,
+            nhs_spaced: false,
         },
         Agency {
             index: 2,
-            code: "YOT-A", kind: "yot", date_format: "%d-%b-%Y",
+            code: "YOT-A",
+            kind: "yot",
+            date_format: "%d-%b-%Y",
             columns: &[
-                ("yot_case_no", CaseId), ("yp_id", PersonId), ("given_name", Forename),
-                ("surname", Surname), ("birth_date", Dob), ("sex_code", SexCode),
-                ("home_postcode", Postcode), ("nhs_number", Nhs), ("person_role", RoleLabel),
-                ("offence_category", TypeLabel), ("start_date", EventDate), ("true_id", TrueId),
+                ("yot_case_no", CaseId),
+                ("yp_id", PersonId),
+                ("given_name", Forename),
+                ("surname", Surname),
+                ("birth_date", Dob),
+                ("sex_code", SexCode),
+                ("home_postcode", Postcode),
+                ("nhs_number", Nhs),
+                ("person_role", RoleLabel),
+                ("offence_category", TypeLabel),
+                ("start_date", EventDate),
+                ("true_id", TrueId),
             ],
             roles: ["victim", "possible victim", "adult (alleged)", "young person (HSB)"],
             case_types: ["csa", "cse/exploitation", "hsb"],
             sex: ["1", "2", "0"],
-            knows: [0.05, 0.25, 0.6], records: [0.8, 0.4, 1.0], delay: (10, 90),
-            upper_surname: false, per_row: false, nhs_spaced: false,
+            knows: [0.05, 0.25, 0.6],
+            records: [0.8, 0.4, 1.0],
+            delay: (10, 90),
+            upper_surname: false,
+            per_row: false,
+            nhs_spaced: false,
         },
         Agency {
             index: 3,
-            code: "VOL-A", kind: "voluntary", date_format: "%d.%m.%Y",
+            code: "VOL-A",
+            kind: "voluntary",
+            date_format: "%d.%m.%Y",
             columns: &[
-                ("case_number", CaseId), ("date_opened", EventDate), ("client_id", PersonId),
-                ("name_first", Forename), ("name_last", Surname), ("dob", Dob), ("gender", SexCode),
-                ("address", Address), ("postcode", Postcode), ("role", RoleLabel),
-                ("concern_type", TypeLabel), ("true_id", TrueId),
+                ("case_number", CaseId),
+                ("date_opened", EventDate),
+                ("client_id", PersonId),
+                ("name_first", Forename),
+                ("name_last", Surname),
+                ("dob", Dob),
+                ("gender", SexCode),
+                ("address", Address),
+                ("postcode", Postcode),
+                ("role", RoleLabel),
+                ("concern_type", TypeLabel),
+                ("true_id", TrueId),
             ],
             roles: ["Service user", "Service user (concern)", "Named abuser", "Young person (HSB)"],
             case_types: ["Abuse", "Exploitation", "Harmful behaviour"],
             sex: ["M", "F", "Unknown"],
-            knows: [0.2, 0.35, 0.2], records: [1.0, 0.3, 0.6], delay: (0, 120),
-            upper_surname: false, per_row: true, nhs_spaced: false,
+            knows: [0.2, 0.35, 0.2],
+            records: [1.0, 0.3, 0.6],
+            delay: (0, 120),
+            upper_surname: false,
+            per_row: true,
+            nhs_spaced: false,
         },
     ]
 }
@@ -191,8 +274,13 @@ fn chance(rng: &mut impl Rng, rate: f64) -> bool {
 /// An identity as one agency recorded it: the cells of the identity columns.
 #[derive(Debug, Clone)]
 struct Recorded {
-    forename: String, surname: String, dob: String, sex: String, postcode: String,
-    address: String, nhs: String,
+    forename: String,
+    surname: String,
+    dob: String,
+    sex: String,
+    postcode: String,
+    address: String,
+    nhs: String,
 }
 
 impl Agency {
@@ -297,7 +385,11 @@ impl Agency {
         }
         let nhs = if self.header(Nhs).is_some() && chance(rng, h(HABITS.nhs_share)) {
             let n = &person.nhs;
-            if self.nhs_spaced { format!("{} {} {}", &n[..3], &n[3..6], &n[6..]) } else { n.clone() }
+            if self.nhs_spaced {
+                format!("{} {} {}", &n[..3], &n[3..6], &n[6..])
+            } else {
+                n.clone()
+            }
         } else {
             String::new()
         };
@@ -373,8 +465,7 @@ impl<'a> Book<'a> {
             Role::Hsb => 2,
             _ => 0,
         };
-        let parts: Vec<(usize, Role)> =
-            case.parts.iter().copied().filter(|(_, role)| chance(rng, agency.records[slot(*role)])).collect();
+        let parts: Vec<(usize, Role)> = case.parts.iter().copied().filter(|(_, role)| chance(rng, agency.records[slot(*role)])).collect();
         if parts.is_empty() {
             return;
         }

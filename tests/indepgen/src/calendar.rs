@@ -13,8 +13,7 @@ pub struct Date {
     pub day: u32,
 }
 
-const MONTH_NAMES: [&str; 12] =
-    ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const MONTH_NAMES: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
 /// Whether `year` is a leap year.
 pub fn is_leap(year: i32) -> bool {
@@ -34,8 +33,7 @@ pub fn days_in_month(year: i32, month: u32) -> u32 {
 impl Date {
     /// A real date, or `None`.
     pub fn new(year: i32, month: u32, day: u32) -> Option<Date> {
-        ((1..=12).contains(&month) && day >= 1 && day <= days_in_month(year, month))
-            .then_some(Date { year, month, day })
+        ((1..=12).contains(&month) && day >= 1 && day <= days_in_month(year, month)).then_some(Date { year, month, day })
     }
 
     /// Days since 1970-01-01 (negative before).

@@ -23,7 +23,10 @@ use crate::Config;
 #[allow(missing_docs)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Role {
-    KnownVictim, SuspectedVictim, Perpetrator, Hsb,
+    KnownVictim,
+    SuspectedVictim,
+    Perpetrator,
+    Hsb,
 }
 
 impl Role {
@@ -46,7 +49,9 @@ impl Role {
 #[allow(missing_docs)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum CaseType {
-    Csa, Cse, Hsb,
+    Csa,
+    Cse,
+    Hsb,
 }
 
 impl CaseType {
@@ -124,9 +129,7 @@ impl Builder<'_> {
 
     /// A random child (other than those in `not`) aged within `ages` on `on`.
     fn some_child(&self, rng: &mut impl Rng, on: Date, ages: RangeInclusive<i32>, not: &[usize]) -> Option<usize> {
-        (0..40)
-            .map(|_| self.children[rng.gen_range(0..self.children.len())])
-            .find(|&c| ages.contains(&self.age(c, on)) && !not.contains(&c))
+        (0..40).map(|_| self.children[rng.gen_range(0..self.children.len())]).find(|&c| ages.contains(&self.age(c, on)) && !not.contains(&c))
     }
 
     fn case_around(&mut self, child: usize, rng: &mut impl Rng) -> Case {
@@ -161,10 +164,8 @@ impl Builder<'_> {
                 }
             }
         }
-        let mut parts: Vec<(usize, Role)> = victims
-            .iter()
-            .map(|&v| (v, if rng.gen::<f64>() < 0.6 { Role::KnownVictim } else { Role::SuspectedVictim }))
-            .collect();
+        let mut parts: Vec<(usize, Role)> =
+            victims.iter().map(|&v| (v, if rng.gen::<f64>() < 0.6 { Role::KnownVictim } else { Role::SuspectedVictim })).collect();
 
         match case_type {
             CaseType::Csa => {
@@ -213,19 +214,13 @@ impl Builder<'_> {
     /// of case (with probability `reuse`, when old enough) or a new one.
     fn outside_adult(&mut self, rng: &mut impl Rng, date: Date, kind: CaseType, reuse: f64, male_share: f64, ages: RangeInclusive<i32>) -> usize {
         let pool = if kind == CaseType::Cse { &self.cse_adults } else { &self.csa_adults };
-        let known = (!pool.is_empty() && rng.gen::<f64>() < reuse)
-            .then(|| pool[rng.gen_range(0..pool.len())])
-            .filter(|&a| self.age(a, date) >= 18);
+        let known = (!pool.is_empty() && rng.gen::<f64>() < reuse).then(|| pool[rng.gen_range(0..pool.len())]).filter(|&a| self.age(a, date) >= 18);
         let adult = match known {
             Some(a) => a,
             None => {
                 let sex = Sex::draw(rng, male_share);
                 let namesake = (rng.gen::<f64>() < self.config.namesake_rate)
-                    .then(|| {
-                        (0..40)
-                            .map(|_| self.children[rng.gen_range(0..self.children.len())])
-                            .find(|&c| self.population.people[c].sex == sex)
-                    })
+                    .then(|| (0..40).map(|_| self.children[rng.gen_range(0..self.children.len())]).find(|&c| self.population.people[c].sex == sex))
                     .flatten();
                 let dob = date.plus_days(-(i64::from(rng.gen_range(ages)) * 365 + rng.gen_range(0..365)));
                 self.population.add_adult(rng, self.names, self.config.diverse_share, sex, dob, namesake)

@@ -7,9 +7,8 @@ use crate::calendar::{days_in_month, is_leap, render_parts, Date};
 
 /// Keys next to each letter on a UK QWERTY keyboard.
 const NEAR_KEYS: [&str; 26] = [
-    "qwsz", "vghn", "xdfv", "serfcx", "wsdr", "drtgvc", "ftyhbv", "gyujnb", "ujko", "huikmn", "jiolm",
-    "kop", "njk", "bhjm", "iklp", "ol", "wa", "edft", "awedxz", "rfgy", "yhji", "cfgb", "qase", "zsdc",
-    "tghu", "asx",
+    "qwsz", "vghn", "xdfv", "serfcx", "wsdr", "drtgvc", "ftyhbv", "gyujnb", "ujko", "huikmn", "jiolm", "kop", "njk", "bhjm", "iklp", "ol", "wa", "edft",
+    "awedxz", "rfgy", "yhji", "cfgb", "qase", "zsdc", "tghu", "asx",
 ];
 
 /// Keys next to `c` (lower case).
@@ -19,7 +18,11 @@ fn neighbours(c: char) -> Vec<char> {
 }
 
 fn same_case(model: char, c: char) -> char {
-    if model.is_uppercase() { c.to_ascii_uppercase() } else { c }
+    if model.is_uppercase() {
+        c.to_ascii_uppercase()
+    } else {
+        c
+    }
 }
 
 /// One slip of the fingers: a neighbouring key instead of the right one, a
@@ -57,8 +60,20 @@ pub fn typo(rng: &mut impl Rng, text: &str) -> String {
 /// Sound-alike spellings: (written, heard as). Each applies in either
 /// direction; `^` anchors at the start of the name.
 const SOUNDS: &[(&str, &str)] = &[
-    ("ph", "f"), ("ck", "k"), ("^c", "^k"), ("ey", "ie"), ("ie", "y"), ("ee", "ea"), ("ai", "ay"),
-    ("ou", "ow"), ("th", "t"), ("z", "s"), ("ine", "yn"), ("ah", "a"), ("sh", "ch"), ("ae", "ay"),
+    ("ph", "f"),
+    ("ck", "k"),
+    ("^c", "^k"),
+    ("ey", "ie"),
+    ("ie", "y"),
+    ("ee", "ea"),
+    ("ai", "ay"),
+    ("ou", "ow"),
+    ("th", "t"),
+    ("z", "s"),
+    ("ine", "yn"),
+    ("ah", "a"),
+    ("sh", "ch"),
+    ("ae", "ay"),
 ];
 
 /// Capital after the start, a hyphen, an apostrophe or a space.

@@ -115,8 +115,7 @@ pub fn generate(config: &Config) -> Output {
             }
         }
     }
-    let index: BTreeMap<&str, usize> =
-        population.people.iter().enumerate().map(|(i, p)| (p.true_id.as_str(), i)).collect();
+    let index: BTreeMap<&str, usize> = population.people.iter().enumerate().map(|(i, p)| (p.true_id.as_str(), i)).collect();
     let mut involved = vec![false; population.people.len()];
     let mut involvements = Vec::new();
     let mut extracts = Vec::new();
@@ -125,12 +124,7 @@ pub fn generate(config: &Config) -> Output {
             involved[index[row.true_id.as_str()]] = true;
         }
         involvements.extend(book.truth.iter().cloned());
-        extracts.push(Extract {
-            code: agency.code.to_owned(),
-            csv: book.csv(),
-            mapping: agency.mapping(),
-            rows: book.rows.len(),
-        });
+        extracts.push(Extract { code: agency.code.to_owned(), csv: book.csv(), mapping: agency.mapping(), rows: book.rows.len() });
     }
     Output { extracts, involvements, population: population.people, involved }
 }
@@ -211,12 +205,9 @@ impl Output {
         for p in people.iter().zip(&self.involved).filter(|(_, i)| **i).map(|(p, _)| p) {
             *origins.entry(p.origin).or_default() += 1;
         }
-        let same_name = |a: &Person, b: &Person| {
-            a.forename.eq_ignore_ascii_case(&b.forename) && a.surname.eq_ignore_ascii_case(&b.surname)
-        };
+        let same_name = |a: &Person, b: &Person| a.forename.eq_ignore_ascii_case(&b.forename) && a.surname.eq_ignore_ascii_case(&b.surname);
         let with_twin = children.iter().filter(|&&c| people[c].twin.is_some()).count();
-        let boys_with_father: Vec<usize> =
-            children.iter().copied().filter(|&c| people[c].sex == Sex::Male && people[c].father.is_some()).collect();
+        let boys_with_father: Vec<usize> = children.iter().copied().filter(|&c| people[c].sex == Sex::Male && people[c].father.is_some()).collect();
         let juniors = |both_involved: bool| {
             children
                 .iter()
@@ -224,10 +215,7 @@ impl Output {
                 .filter(|&(c, p)| same_name(&people[c], &people[p]) && (!both_involved || (involved(c) && involved(p))))
                 .count()
         };
-        let father_son = boys_with_father
-            .iter()
-            .filter(|&&b| people[b].father.is_some_and(|f| same_name(&people[b], &people[f])))
-            .count();
+        let father_son = boys_with_father.iter().filter(|&&b| people[b].father.is_some_and(|f| same_name(&people[b], &people[f]))).count();
         // Child–adult pairs with one name in different households.
         let mut by_name: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
         for (i, p) in people.iter().enumerate() {
@@ -316,12 +304,7 @@ impl fmt::Display for Summary {
             write!(f, " {} {:.1}%", origin.label(), 100.0 * *n as f64 / self.involved.max(1) as f64)?;
         }
         writeln!(f)?;
-        writeln!(
-            f,
-            "twins: {} pairs ({:.2}% of children)",
-            self.twin_pairs,
-            100.0 * self.children_with_twin as f64 / self.children.max(1) as f64
-        )?;
+        writeln!(f, "twins: {} pairs ({:.2}% of children)", self.twin_pairs, 100.0 * self.children_with_twin as f64 / self.children.max(1) as f64)?;
         writeln!(
             f,
             "same-name parent/child pairs: {} ({} both in extracts); boys named after their father: {} of {} ({:.1}%)",
@@ -331,11 +314,7 @@ impl fmt::Display for Summary {
             self.boys_with_father,
             100.0 * self.father_son_same_name as f64 / self.boys_with_father.max(1) as f64
         )?;
-        writeln!(
-            f,
-            "unrelated same-name child/adult pairs: {} ({} both in extracts)",
-            self.unrelated_same_name, self.unrelated_same_name_involved
-        )?;
+        writeln!(f, "unrelated same-name child/adult pairs: {} ({} both in extracts)", self.unrelated_same_name, self.unrelated_same_name_involved)?;
         write!(f, "impossible dates of birth:")?;
         for (code, n) in &self.impossible_dobs {
             write!(f, " {code} {n}")?;

@@ -29,12 +29,7 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     anyhow::ensure!(args.people > 0, "--people must be at least 1");
     anyhow::ensure!((0.0..=1.0).contains(&args.diverse_share), "--diverse-share must lie between 0 and 1");
-    let config = indepgen::Config {
-        people: args.people,
-        seed: args.seed,
-        diverse_share: args.diverse_share,
-        ..indepgen::Config::default()
-    };
+    let config = indepgen::Config { people: args.people, seed: args.seed, diverse_share: args.diverse_share, ..indepgen::Config::default() };
     let started = Instant::now();
     let output = indepgen::generate(&config);
     let generated = started.elapsed();
@@ -43,10 +38,6 @@ fn main() -> anyhow::Result<()> {
         println!("wrote {}", file.display());
     }
     print!("{}", output.summary());
-    println!(
-        "generated in {:.2}s, written in {:.2}s",
-        generated.as_secs_f64(),
-        (started.elapsed() - generated).as_secs_f64()
-    );
+    println!("generated in {:.2}s, written in {:.2}s", generated.as_secs_f64(), (started.elapsed() - generated).as_secs_f64());
     Ok(())
 }

@@ -15,16 +15,55 @@ use crate::population::{Origin, Sex};
 
 /// Head of the British surname distribution, per thousand British people.
 const SURNAME_HEAD: &[(&str, f64)] = &[
-    ("Smith", 12.0), ("Jones", 9.5), ("Williams", 7.0), ("Taylor", 5.5), ("Brown", 5.5),
-    ("Davies", 5.0), ("Evans", 3.8), ("Wilson", 3.6), ("Thomas", 3.5), ("Johnson", 3.4),
-    ("Roberts", 3.3), ("Robinson", 2.9), ("Thompson", 2.9), ("Wright", 2.8), ("Walker", 2.7),
-    ("White", 2.6), ("Edwards", 2.5), ("Hughes", 2.5), ("Green", 2.4), ("Hall", 2.4),
-    ("Wood", 2.3), ("Harris", 2.3), ("Lewis", 2.2), ("Martin", 2.2), ("Jackson", 2.1),
-    ("Clarke", 2.1), ("Clark", 2.0), ("Turner", 1.9), ("Hill", 1.9), ("Scott", 1.9),
-    ("Cooper", 1.8), ("Morris", 1.8), ("Ward", 1.8), ("Moore", 1.7), ("King", 1.7),
-    ("Watson", 1.7), ("Baker", 1.7), ("Harrison", 1.6), ("Morgan", 1.6), ("Young", 1.6),
-    ("Allen", 1.5), ("Mitchell", 1.5), ("James", 1.5), ("Anderson", 1.4), ("Phillips", 1.4),
-    ("Lee", 1.4), ("Bell", 1.4), ("Parker", 1.4), ("Davis", 1.3),
+    ("Smith", 12.0),
+    ("Jones", 9.5),
+    ("Williams", 7.0),
+    ("Taylor", 5.5),
+    ("Brown", 5.5),
+    ("Davies", 5.0),
+    ("Evans", 3.8),
+    ("Wilson", 3.6),
+    ("Thomas", 3.5),
+    ("Johnson", 3.4),
+    ("Roberts", 3.3),
+    ("Robinson", 2.9),
+    ("Thompson", 2.9),
+    ("Wright", 2.8),
+    ("Walker", 2.7),
+    ("White", 2.6),
+    ("Edwards", 2.5),
+    ("Hughes", 2.5),
+    ("Green", 2.4),
+    ("Hall", 2.4),
+    ("Wood", 2.3),
+    ("Harris", 2.3),
+    ("Lewis", 2.2),
+    ("Martin", 2.2),
+    ("Jackson", 2.1),
+    ("Clarke", 2.1),
+    ("Clark", 2.0),
+    ("Turner", 1.9),
+    ("Hill", 1.9),
+    ("Scott", 1.9),
+    ("Cooper", 1.8),
+    ("Morris", 1.8),
+    ("Ward", 1.8),
+    ("Moore", 1.7),
+    ("King", 1.7),
+    ("Watson", 1.7),
+    ("Baker", 1.7),
+    ("Harrison", 1.6),
+    ("Morgan", 1.6),
+    ("Young", 1.6),
+    ("Allen", 1.5),
+    ("Mitchell", 1.5),
+    ("James", 1.5),
+    ("Anderson", 1.4),
+    ("Phillips", 1.4),
+    ("Lee", 1.4),
+    ("Bell", 1.4),
+    ("Parker", 1.4),
+    ("Davis", 1.3),
 ];
 
 /// Listed tail of British surnames, roughly by falling frequency.
@@ -188,12 +227,7 @@ impl Pool {
 
     /// A ranked list weighted `1 / (rank + offset - 1)^exponent`.
     fn ranked_by(words: &str, offset: f64, exponent: f64) -> Pool {
-        Pool::from_weighted(
-            words
-                .split_whitespace()
-                .enumerate()
-                .map(|(rank, w)| (w.to_owned(), (rank as f64 + offset).powf(-exponent))),
-        )
+        Pool::from_weighted(words.split_whitespace().enumerate().map(|(rank, w)| (w.to_owned(), (rank as f64 + offset).powf(-exponent))))
     }
 
     /// Draws one name by weight.
@@ -245,8 +279,8 @@ impl Names {
         let stems: Vec<&str> = TAIL_STEMS.split_whitespace().collect();
         let ends: Vec<&str> = TAIL_ENDS.split_whitespace().collect();
         // Interleave the formed names so that no one stem takes a run of ranks.
-        let formed = (0..stems.len() * ends.len())
-            .map(|k| format!("{}{}", stems[k % stems.len()], ends[(k / stems.len() + 5 * (k % stems.len())) % ends.len()]));
+        let formed =
+            (0..stems.len() * ends.len()).map(|k| format!("{}{}", stems[k % stems.len()], ends[(k / stems.len() + 5 * (k % stems.len())) % ends.len()]));
         let tail = SURNAME_TAIL.split_whitespace().map(str::to_owned).chain(formed);
         let tail = tail.enumerate().map(|(i, n)| {
             let rank = (i + SURNAME_HEAD.len() + 1) as f64;
@@ -291,7 +325,11 @@ impl Names {
             (Origin::British, Sex::Female) => &self.earlier.1,
             (o, s) => {
                 let (_, m, f, _) = self.other(o);
-                if s == Sex::Male { m } else { f }
+                if s == Sex::Male {
+                    m
+                } else {
+                    f
+                }
             }
         };
         pool.draw(rng).to_owned()
@@ -306,10 +344,7 @@ impl Names {
     }
 
     fn other(&self, origin: Origin) -> &(Origin, Pool, Pool, Pool) {
-        self.others
-            .iter()
-            .find(|(o, ..)| *o == origin)
-            .unwrap_or(&self.others[0])
+        self.others.iter().find(|(o, ..)| *o == origin).unwrap_or(&self.others[0])
     }
 }
 
@@ -350,10 +385,7 @@ pub fn street(rng: &mut impl Rng) -> String {
     const WORDS: &str = "Acacia Albert Beech Church Clarendon Elm Grange Hawthorn Highfield Kings \
         Manor Mill Oak Park Queens Station Victoria Willow York Chapel Cross Dale Fern Green Hollin \
         Lime Moor Orchard Quarry Rose School Spring Thornhill Vicarage Well Woodland";
-    const KINDS: [&str; 12] = [
-        "Road", "Street", "Avenue", "Lane", "Close", "Grove", "Terrace", "Way", "Drive",
-        "Crescent", "Gardens", "Place",
-    ];
+    const KINDS: [&str; 12] = ["Road", "Street", "Avenue", "Lane", "Close", "Grove", "Terrace", "Way", "Drive", "Crescent", "Gardens", "Place"];
     let words: Vec<&str> = WORDS.split_whitespace().collect();
     let word = words[rng.gen_range(0..words.len())];
     format!("{} {} {}", rng.gen_range(1..=180), word, KINDS[rng.gen_range(0..KINDS.len())])

@@ -28,13 +28,17 @@ pub const REFERENCE: Date = Date { year: 2025, month: 1, day: 1 };
 #[allow(missing_docs)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Origin {
-    British, SouthAsian, Arabic, EastEuropean, WestAfrican, Turkish,
+    British,
+    SouthAsian,
+    Arabic,
+    EastEuropean,
+    WestAfrican,
+    Turkish,
 }
 
 impl Origin {
     /// Every origin, British first.
-    pub const ALL: [Origin; 6] =
-        [Origin::British, Origin::SouthAsian, Origin::Arabic, Origin::EastEuropean, Origin::WestAfrican, Origin::Turkish];
+    pub const ALL: [Origin; 6] = [Origin::British, Origin::SouthAsian, Origin::Arabic, Origin::EastEuropean, Origin::WestAfrican, Origin::Turkish];
 
     /// The label written to `people.csv`.
     pub fn label(self) -> &'static str {
@@ -63,17 +67,26 @@ impl Origin {
 #[allow(missing_docs)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Sex {
-    Male, Female,
+    Male,
+    Female,
 }
 
 impl Sex {
     /// Male with probability `male_share`.
     pub fn draw(rng: &mut impl Rng, male_share: f64) -> Sex {
-        if rng.gen::<f64>() < male_share { Sex::Male } else { Sex::Female }
+        if rng.gen::<f64>() < male_share {
+            Sex::Male
+        } else {
+            Sex::Female
+        }
     }
 
     fn other(self) -> Sex {
-        if self == Sex::Male { Sex::Female } else { Sex::Male }
+        if self == Sex::Male {
+            Sex::Female
+        } else {
+            Sex::Male
+        }
     }
 }
 
@@ -254,15 +267,25 @@ impl Population {
             Origin::EastEuropean => 0.1,
             _ => 0.2,
         };
-        let middle = (rng.gen::<f64>() < middle_share)
-            .then(|| family.names.forename(rng, family.origin, sex, dob.year))
-            .filter(|m| *m != forename);
+        let middle = (rng.gen::<f64>() < middle_share).then(|| family.names.forename(rng, family.origin, sex, dob.year)).filter(|m| *m != forename);
         let index = self.people.len();
         let (true_id, nhs, homes) = (format!("T{:06}", index + 1), self.nhs(rng), family.homes.clone());
         let (origin, household) = (family.origin, family.household);
         self.people.push(Person {
-            true_id, origin, sex, forename, middle, surname, dob, household, homes, nhs,
-            father: None, mother: None, twin: None, namesake_of: None,
+            true_id,
+            origin,
+            sex,
+            forename,
+            middle,
+            surname,
+            dob,
+            household,
+            homes,
+            nhs,
+            father: None,
+            mother: None,
+            twin: None,
+            namesake_of: None,
         });
         self.households[household].push(index);
         index

@@ -17,10 +17,7 @@ fn default_output() -> &'static Output {
 fn rows(csv_text: &str) -> (Vec<String>, Vec<Vec<String>>) {
     let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
     let header = reader.headers().expect("header").iter().map(str::to_owned).collect();
-    let rows = reader
-        .records()
-        .map(|r| r.expect("row").iter().map(str::to_owned).collect())
-        .collect();
+    let rows = reader.records().map(|r| r.expect("row").iter().map(str::to_owned).collect()).collect();
     (header, rows)
 }
 
@@ -71,12 +68,8 @@ fn mappings_are_braid_mappings_of_their_extracts() {
         let types = mapping["case_types"].as_table().expect("case types");
         assert!(roles.values().all(|v| ["known_victim", "suspected_victim", "perpetrator", "hsb"].contains(&v.as_str().unwrap_or(""))));
         assert!(types.values().all(|v| ["CSA", "CSE", "HSB"].contains(&v.as_str().unwrap_or(""))));
-        let (role, kind, event, dob) = (
-            column("columns", "role"),
-            column("columns", "case_type"),
-            column("columns", "event_date"),
-            column("identity", "date_of_birth"),
-        );
+        let (role, kind, event, dob) =
+            (column("columns", "role"), column("columns", "case_type"), column("columns", "event_date"), column("identity", "date_of_birth"));
         for key in identity_keys.iter().filter(|k| identity.contains_key(**k)) {
             column("identity", key);
         }
@@ -173,11 +166,8 @@ fn truth_covers_every_row() {
     // at the time; some perpetrators are named in several cases.
     let mut victims_of: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for i in output.involvements.iter().filter(|i| i.role.name() == "perpetrator") {
-        let case_victims = output
-            .involvements
-            .iter()
-            .filter(|j| j.agency == i.agency && j.case_id == i.case_id && j.role.is_victim())
-            .map(|j| j.true_id.as_str());
+        let case_victims =
+            output.involvements.iter().filter(|j| j.agency == i.agency && j.case_id == i.case_id && j.role.is_victim()).map(|j| j.true_id.as_str());
         victims_of.entry(i.true_id.as_str()).or_default().extend(case_victims);
     }
     assert!(victims_of.values().filter(|v| v.len() >= 3).count() > 20);

@@ -40,12 +40,7 @@ fn person_fingerprint(person_ref: &str) -> u64 {
 /// What the linker sees of a pseudonymised involvement.
 fn linker_involvement(involvement: &braid_pseudonym::PseudonymisedInvolvement, agency: u32) -> Involvement {
     Involvement {
-        keys: involvement
-            .pseudonyms
-            .match_keys
-            .iter()
-            .filter_map(|(kind, hash)| KeyFingerprint::new(kind.number() as u8, hash))
-            .collect(),
+        keys: involvement.pseudonyms.match_keys.iter().filter_map(|(kind, hash)| KeyFingerprint::new(kind.number() as u8, hash)).collect(),
         bloom: Bloom::from_bytes(&involvement.pseudonyms.bloom),
         agency,
         person: person_fingerprint(&involvement.person_ref),
@@ -106,11 +101,7 @@ pub fn prepare_with_secret(children: usize, seed: u64, noise: NoiseLevel, secret
         for record in &output.records {
             for involvement in &record.involvements {
                 prepared.involvements.push(linker_involvement(involvement, agency_number as u32));
-                let key = (
-                    extract.agency.as_str(),
-                    case_of[record.record_ref.as_str()],
-                    person_of[involvement.person_ref.as_str()],
-                );
+                let key = (extract.agency.as_str(), case_of[record.record_ref.as_str()], person_of[involvement.person_ref.as_str()]);
                 let (true_person, household) = truth[&key];
                 prepared.truth.push((true_person.to_owned(), (!household.is_empty()).then(|| household.to_owned())));
             }
@@ -142,10 +133,8 @@ pub fn link(prepared: &Prepared, config: LinkerConfig) -> Report {
         let involvement = &prepared.involvements[*i];
         !involvement.keys.is_empty() || involvement.bloom.is_some()
     };
-    let items: Vec<(&str, u64)> = (0..prepared.truth.len())
-        .filter(identified)
-        .map(|i| (prepared.truth[i].0.as_str(), profiles.smallest_member(i as u64 + 1)))
-        .collect();
+    let items: Vec<(&str, u64)> =
+        (0..prepared.truth.len()).filter(identified).map(|i| (prepared.truth[i].0.as_str(), profiles.smallest_member(i as u64 + 1))).collect();
     let household_items: Vec<(&str, Option<&str>, u64)> = (0..prepared.truth.len())
         .filter(identified)
         .map(|i| (prepared.truth[i].0.as_str(), prepared.truth[i].1.as_deref(), profiles.smallest_member(i as u64 + 1)))
@@ -196,13 +185,7 @@ fn diagnose(prepared: &Prepared, linker: &Linker) {
 
 /// Counts the pairs within each group that `wanted` selects by their
 /// comparison pattern and prints the most frequent patterns.
-fn print_patterns<'a>(
-    title: &str,
-    top: usize,
-    linker: &Linker,
-    groups: impl Iterator<Item = &'a Vec<u64>>,
-    wanted: impl Fn(u64, u64) -> bool,
-) {
+fn print_patterns<'a>(title: &str, top: usize, linker: &Linker, groups: impl Iterator<Item = &'a Vec<u64>>, wanted: impl Fn(u64, u64) -> bool) {
     let mut counts: HashMap<String, u64> = HashMap::new();
     for ids in groups {
         for (x, &a) in ids.iter().enumerate() {
@@ -217,12 +200,16 @@ fn print_patterns<'a>(
         }
     }
     let mut rows: Vec<_> = counts.into_iter().collect();
-    rows.sort_by(|a, b| b.1.cmp(&a.1));
+    rows.sort_by_key(|row| std::cmp::Reverse(row.1));
     println!("{title} by pattern (top {top}):");
     for (k, n) in rows.iter().take(top) {
         println!("  {n:6} {k}");
     }
 }
+
+/// What the truth column says of one row: the true person, their date of
+/// birth and household.
+type RowTruth = (String, Option<braid_pseudonym::Date>, Option<String>);
 
 /// Pseudonymises agencies' extracts (mapping, CSV text) as each agency
 /// would, with each involvement's truth read from `truth_column`, ready to
@@ -238,8 +225,9 @@ pub fn prepare_extracts(extracts: &[(braid_pseudonym::Mapping, String)], truth_c
         let (truth_at, case_at, person_at) = (column(truth_column), column(&mapping.columns.record_ref), column(&mapping.columns.person_ref));
         let dob_at = mapping.identity.date_of_birth.as_deref().map(column);
         let household_at = header.iter().position(|h| h.trim() == "household");
-        let dob_format = braid_pseudonym::DateFormat::parse(mapping.identity.date_of_birth_format.as_deref().unwrap_or(&mapping.columns.date_format)).expect("format");
-        let mut truth: HashMap<(String, String), (String, Option<braid_pseudonym::Date>, Option<String>)> = HashMap::new();
+        let dob_format =
+            braid_pseudonym::DateFormat::parse(mapping.identity.date_of_birth_format.as_deref().unwrap_or(&mapping.columns.date_format)).expect("format");
+        let mut truth: HashMap<(String, String), RowTruth> = HashMap::new();
         for row in reader.records() {
             let row = row.expect("row");
             let dob = dob_at.and_then(|at| braid_pseudonym::parse_date(row[at].trim(), &dob_format, "dob").ok());

@@ -24,12 +24,7 @@ impl Profiles for Groups {
     }
     fn members(&self, id: u64) -> Vec<u64> {
         let key = self.key(id);
-        let mut out: Vec<u64> = self
-            .key
-            .iter()
-            .filter(|(_, k)| **k == key)
-            .map(|(m, _)| *m)
-            .collect();
+        let mut out: Vec<u64> = self.key.iter().filter(|(_, k)| **k == key).map(|(m, _)| *m).collect();
         if out.is_empty() {
             out.push(id);
         }
@@ -47,45 +42,18 @@ struct World {
 
 impl World {
     fn new() -> World {
-        World {
-            facts: Facts::new(),
-            groups: Groups::default(),
-            book: SignalBook::new(SignalConfig::default()),
-            next_record: 0,
-        }
+        World { facts: Facts::new(), groups: Groups::default(), book: SignalBook::new(SignalConfig::default()), next_record: 0 }
     }
 
     /// Adds a record; `people` are (involvement id, role, age).
-    fn record(
-        &mut self,
-        agency: &str,
-        case_type: CaseType,
-        day: i32,
-        people: &[(u64, Role, Option<u8>)],
-    ) -> u64 {
+    fn record(&mut self, agency: &str, case_type: CaseType, day: i32, people: &[(u64, Role, Option<u8>)]) -> u64 {
         self.record_with(agency, case_type, day, false, Concern::Current, people)
     }
 
-    fn record_with(
-        &mut self,
-        agency: &str,
-        case_type: CaseType,
-        day: i32,
-        re_referral: bool,
-        concern: Concern,
-        people: &[(u64, Role, Option<u8>)],
-    ) -> u64 {
+    fn record_with(&mut self, agency: &str, case_type: CaseType, day: i32, re_referral: bool, concern: Concern, people: &[(u64, Role, Option<u8>)]) -> u64 {
         let agency = self.facts.agency_number(agency, "");
         self.next_record += 1;
-        let involvements: Vec<NewInvolvement> = people
-            .iter()
-            .map(|&(id, role, age)| NewInvolvement {
-                id,
-                role,
-                identified: true,
-                age,
-            })
-            .collect();
+        let involvements: Vec<NewInvolvement> = people.iter().map(|&(id, role, age)| NewInvolvement { id, role, identified: true, age }).collect();
         self.facts.add_record(
             self.next_record,
             RecordFacts {
@@ -107,17 +75,11 @@ impl World {
     }
 
     fn refresh(&mut self, changed: &[u64]) {
-        self.book
-            .refresh(&self.facts, &self.groups, changed.iter().copied());
+        self.book.refresh(&self.facts, &self.groups, changed.iter().copied());
     }
 
     fn kinds(&self, key: u64) -> Vec<(SignalKind, String)> {
-        let mut out: Vec<(SignalKind, String)> = self
-            .book
-            .profile(key)
-            .iter()
-            .map(|s| (s.kind, s.detail.clone()))
-            .collect();
+        let mut out: Vec<(SignalKind, String)> = self.book.profile(key).iter().map(|s| (s.kind, s.detail.clone())).collect();
         out.sort();
         out
     }
@@ -129,18 +91,8 @@ const P: Role = Role::Perpetrator;
 #[test]
 fn one_incident_at_two_agencies_is_one_case_not_revictimisation() {
     let mut w = World::new();
-    w.record(
-        "CSC",
-        CaseType::Csa,
-        1000,
-        &[(1, V, Some(9)), (2, P, Some(40))],
-    );
-    w.record(
-        "POL",
-        CaseType::Csa,
-        1006,
-        &[(3, V, Some(9)), (4, P, Some(40))],
-    );
+    w.record("CSC", CaseType::Csa, 1000, &[(1, V, Some(9)), (2, P, Some(40))]);
+    w.record("POL", CaseType::Csa, 1006, &[(3, V, Some(9)), (4, P, Some(40))]);
     w.link(&[1, 3]);
     w.link(&[2, 4]);
     w.refresh(&[1, 2, 3, 4]);
@@ -156,18 +108,11 @@ fn cases_apart_in_time_are_revictimisation_with_the_case_types() {
     w.record("POL", CaseType::Cse, 1000 + 89, &[(2, V, Some(8))]);
     w.link(&[1, 2]);
     w.refresh(&[1, 2]);
-    assert_eq!(
-        w.kinds(1),
-        vec![],
-        "89 days apart is not yet re-victimisation"
-    );
+    assert_eq!(w.kinds(1), vec![], "89 days apart is not yet re-victimisation");
     w.record("YOT", CaseType::Cse, 1000 + 2000, &[(3, V, Some(14))]);
     w.link(&[1, 2, 3]);
     w.refresh(&[3]);
-    assert_eq!(
-        w.kinds(1),
-        vec![(SignalKind::Revictimisation, "CSA→CSE".to_owned())]
-    );
+    assert_eq!(w.kinds(1), vec![(SignalKind::Revictimisation, "CSA→CSE".to_owned())]);
     let signal = &w.book.profile(1)[0];
     assert_eq!(signal.evidence, vec![3, 2, 1], "newest first");
     assert_eq!((signal.first_day, signal.last_day), (1000, 3000));
@@ -176,19 +121,9 @@ fn cases_apart_in_time_are_revictimisation_with_the_case_types() {
 #[test]
 fn a_recorded_re_referral_is_revictimisation_and_resolved_concerns_show_as_resolved() {
     let mut w = World::new();
-    w.record_with(
-        "CSC",
-        CaseType::Csa,
-        1000,
-        true,
-        Concern::Resolved,
-        &[(1, V, None)],
-    );
+    w.record_with("CSC", CaseType::Csa, 1000, true, Concern::Resolved, &[(1, V, None)]);
     w.refresh(&[1]);
-    assert_eq!(
-        w.kinds(1),
-        vec![(SignalKind::Revictimisation, "re-referral".to_owned())]
-    );
+    assert_eq!(w.kinds(1), vec![(SignalKind::Revictimisation, "re-referral".to_owned())]);
     assert!(w.book.profile(1)[0].resolved);
 }
 
@@ -201,38 +136,14 @@ fn csa_at_one_agency_and_cse_at_another_is_a_conflict() {
     w.link(&[1, 2, 3]);
     w.refresh(&[1, 2, 3]);
     let kinds = w.kinds(1);
-    assert!(
-        kinds
-            .iter()
-            .any(|k| k.0 == SignalKind::ClassificationConflict),
-        "{kinds:?}"
-    );
-    let conflict = w
-        .book
-        .profile(1)
-        .iter()
-        .find(|s| s.kind == SignalKind::ClassificationConflict)
-        .expect("conflict");
-    assert_eq!(
-        conflict.evidence,
-        vec![2, 1],
-        "only the incident's own records"
-    );
+    assert!(kinds.iter().any(|k| k.0 == SignalKind::ClassificationConflict), "{kinds:?}");
+    let conflict = w.book.profile(1).iter().find(|s| s.kind == SignalKind::ClassificationConflict).expect("conflict");
+    assert_eq!(conflict.evidence, vec![2, 1], "only the incident's own records");
     // Seen through the perpetrator when the victim's records did not link,
     // and only once when they did.
     let mut w = World::new();
-    w.record(
-        "CSC",
-        CaseType::Csa,
-        1000,
-        &[(1, V, Some(12)), (2, P, None)],
-    );
-    w.record(
-        "POL",
-        CaseType::Cse,
-        1003,
-        &[(3, V, Some(12)), (4, P, None)],
-    );
+    w.record("CSC", CaseType::Csa, 1000, &[(1, V, Some(12)), (2, P, None)]);
+    w.record("POL", CaseType::Cse, 1003, &[(3, V, Some(12)), (4, P, None)]);
     w.link(&[2, 4]);
     w.refresh(&[1, 2, 3, 4]);
     assert_eq!(w.kinds(2).len(), 1);
@@ -247,10 +158,7 @@ fn csa_at_one_agency_and_cse_at_another_is_a_conflict() {
     w.record("CSC", CaseType::Cse, 1010, &[(2, V, Some(13))]);
     w.link(&[1, 2]);
     w.refresh(&[1, 2]);
-    assert!(w
-        .kinds(1)
-        .iter()
-        .all(|k| k.0 != SignalKind::ClassificationConflict));
+    assert!(w.kinds(1).iter().all(|k| k.0 != SignalKind::ClassificationConflict));
 }
 
 #[test]
@@ -259,86 +167,47 @@ fn victim_who_harms_elsewhere_raises_overlap_and_criminalisation() {
     // A child victim at 12 who, two years on, is a suspect (age from the
     // victim record) in someone else's case.
     w.record("CSC", CaseType::Cse, 1000, &[(1, V, Some(12))]);
-    w.record(
-        "POL",
-        CaseType::Cse,
-        1730,
-        &[(9, V, Some(13)), (2, P, None)],
-    );
+    w.record("POL", CaseType::Cse, 1730, &[(9, V, Some(13)), (2, P, None)]);
     w.link(&[1, 2]);
     w.refresh(&[1, 2, 9]);
     assert_eq!(
         w.kinds(1),
         vec![
-            (
-                SignalKind::VictimHsbOverlap,
-                "victim and perpetrator under 18".to_owned()
-            ),
-            (
-                SignalKind::VictimAsOffender,
-                "CSE victim recorded as perpetrator".to_owned()
-            ),
+            (SignalKind::VictimHsbOverlap, "victim and perpetrator under 18".to_owned()),
+            (SignalKind::VictimAsOffender, "CSE victim recorded as perpetrator".to_owned()),
         ]
     );
     // An adult perpetrator who was once a victim is recorded as an
     // offender but is no HSB overlap.
     let mut w = World::new();
     w.record("CSC", CaseType::Csa, 1000, &[(1, V, Some(10))]);
-    w.record(
-        "POL",
-        CaseType::Csa,
-        1000 + 365 * 12,
-        &[(9, V, Some(9)), (2, P, None)],
-    );
+    w.record("POL", CaseType::Csa, 1000 + 365 * 12, &[(9, V, Some(9)), (2, P, None)]);
     w.link(&[1, 2]);
     w.refresh(&[1, 2]);
-    assert_eq!(
-        w.kinds(1),
-        vec![(
-            SignalKind::VictimAsOffender,
-            "CSA victim recorded as perpetrator".to_owned()
-        )]
-    );
+    assert_eq!(w.kinds(1), vec![(SignalKind::VictimAsOffender, "CSA victim recorded as perpetrator".to_owned())]);
     // A child of 9 and a man of 55 in one profile are a linkage error, not
     // a criminalised victim.
     let mut w = World::new();
     w.record("CSC", CaseType::Csa, 1000, &[(1, V, Some(9))]);
-    w.record(
-        "POL",
-        CaseType::Csa,
-        1400,
-        &[(9, V, Some(9)), (2, P, Some(55))],
-    );
+    w.record("POL", CaseType::Csa, 1400, &[(9, V, Some(9)), (2, P, Some(55))]);
     w.record("VOL", CaseType::Csa, 1500, &[(3, V, Some(10))]);
     // A record of the man with no age recorded is no evidence either.
     w.record("YOT", CaseType::Csa, 1600, &[(8, V, Some(9)), (4, P, None)]);
     w.link(&[1, 2, 3, 4]);
     w.refresh(&[1, 2, 3, 4]);
-    assert_eq!(
-        w.kinds(1),
-        vec![(SignalKind::Revictimisation, "CSA→CSA".to_owned())]
-    );
+    assert_eq!(w.kinds(1), vec![(SignalKind::Revictimisation, "CSA→CSA".to_owned())]);
     // Nor is a weak link between a child and an adult whose age is not
     // recorded.
     let mut w = World::new();
     w.record("CSC", CaseType::Csa, 1000, &[(1, V, Some(13))]);
-    w.record(
-        "VOL",
-        CaseType::Cse,
-        1200,
-        &[(9, V, Some(15)), (2, P, None)],
-    );
+    w.record("VOL", CaseType::Cse, 1200, &[(9, V, Some(15)), (2, P, None)]);
     w.link(&[1, 2]);
     w.facts.set_link(2, 0.91);
     w.refresh(&[1, 2]);
     assert_eq!(w.kinds(1), vec![]);
     w.facts.set_link(2, 0.995);
     w.refresh(&[2]);
-    assert_eq!(
-        w.kinds(1).len(),
-        2,
-        "victim/HSB overlap and criminalisation"
-    );
+    assert_eq!(w.kinds(1).len(), 2, "victim/HSB overlap and criminalisation");
 }
 
 #[test]
@@ -351,21 +220,10 @@ fn one_incident_naming_two_victim_profiles_at_two_agencies_is_no_shared_perpetra
     w.refresh(&[1, 2, 3, 4]);
     assert_eq!(w.kinds(2), vec![]);
     // Two victims named in one record are two victims.
-    w.record(
-        "VOL",
-        CaseType::Csa,
-        1010,
-        &[(5, V, None), (6, V, None), (7, P, None)],
-    );
+    w.record("VOL", CaseType::Csa, 1010, &[(5, V, None), (6, V, None), (7, P, None)]);
     w.link(&[2, 4, 7]);
     w.refresh(&[5, 6, 7]);
-    assert_eq!(
-        w.kinds(2),
-        vec![(
-            SignalKind::SharedPerpetrator,
-            "4 victims in 3 records".to_owned()
-        )]
-    );
+    assert_eq!(w.kinds(2), vec![(SignalKind::SharedPerpetrator, "4 victims in 3 records".to_owned())]);
 }
 
 #[test]
@@ -380,13 +238,7 @@ fn a_perpetrator_of_two_victims_is_shared_and_networks_follow_links() {
     let third = w.record("VOL", CaseType::Cse, 1500, &[(5, V, None), (6, P, None)]);
     w.link(&[2, 4, 6]);
     w.refresh(&[5, 6]);
-    assert_eq!(
-        w.kinds(2),
-        vec![(
-            SignalKind::SharedPerpetrator,
-            "2 victims in 3 records".to_owned()
-        )]
-    );
+    assert_eq!(w.kinds(2), vec![(SignalKind::SharedPerpetrator, "2 victims in 3 records".to_owned())]);
     assert_eq!(w.book.profile(2)[0].related, vec![1, 5]);
     assert!(
         {
@@ -439,8 +291,5 @@ fn merging_profiles_moves_signals_to_the_oldest_member() {
     w.link(&[1, 2, 3]);
     w.refresh(&[2]);
     assert_eq!(w.book.len(), 1, "the old profile's signal is gone");
-    assert_eq!(
-        w.kinds(1),
-        vec![(SignalKind::Revictimisation, "CSA→CSA".to_owned())]
-    );
+    assert_eq!(w.kinds(1), vec![(SignalKind::Revictimisation, "CSA→CSA".to_owned())]);
 }

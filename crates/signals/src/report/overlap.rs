@@ -99,13 +99,7 @@ impl Shape {
     /// each person in at least one of them (`alone`: those only ever held
     /// on their own).
     fn everyone_and(everyone: u64, groups: u64, alone: u64) -> Shape {
-        Shape {
-            families: vec![
-                Family { groups: everyone, one: true, alone: 0 },
-                Family { groups, one: false, alone },
-            ],
-            nests: Vec::new(),
-        }
+        Shape { families: vec![Family { groups: everyone, one: true, alone: 0 }, Family { groups, one: false, alone }], nests: Vec::new() }
     }
 }
 
@@ -115,15 +109,11 @@ impl Shape {
         mask != 0
             && self.families.iter().all(|f| {
                 let x = mask & f.groups;
-                x != 0
-                    && (!f.one || x.count_ones() == 1)
-                    && (x & f.alone == 0 || x.count_ones() == 1)
+                x != 0 && (!f.one || x.count_ones() == 1) && (x & f.alone == 0 || x.count_ones() == 1)
             })
             && self.nests.iter().all(|n| {
                 let x = mask & n.parts;
-                (mask & bit(n.whole) != 0) == (x != 0)
-                    && (!n.one || x.count_ones() <= 1)
-                    && (x & n.alone == 0 || x.count_ones() <= 1)
+                (mask & bit(n.whole) != 0) == (x != 0) && (!n.one || x.count_ones() <= 1) && (x & n.alone == 0 || x.count_ones() <= 1)
             })
     }
 
@@ -143,11 +133,7 @@ impl Shape {
     /// each person is in exactly one.
     fn exchanges(&self, set: u64) -> Vec<(usize, usize)> {
         let mut out = Vec::new();
-        for f in self
-            .families
-            .iter()
-            .filter(|f| f.one && f.groups.count_ones() > 1)
-        {
+        for f in self.families.iter().filter(|f| f.one && f.groups.count_ones() > 1) {
             for g in groups_in(set & f.groups) {
                 out.extend(groups_in(f.groups & !set).map(|h| (g, h)));
             }
@@ -303,11 +289,7 @@ impl Overlaps {
     }
 
     fn shaped(masks: &[u64], groups: usize, shape: Shape) -> Overlaps {
-        let everyone = if groups >= 64 {
-            u64::MAX
-        } else {
-            bit(groups) - 1
-        };
+        let everyone = if groups >= 64 { u64::MAX } else { bit(groups) - 1 };
         let mut exactly = BTreeMap::new();
         for &mask in masks {
             if mask & everyone != 0 {
@@ -360,11 +342,7 @@ impl Overlaps {
     }
 
     fn value(&self, q: Protected) -> u64 {
-        self.exactly
-            .iter()
-            .filter(|(&mask, _)| q.counts(mask))
-            .map(|(_, &n)| n)
-            .sum()
+        self.exactly.iter().filter(|(&mask, _)| q.counts(mask)).map(|(_, &n)| n).sum()
     }
 
     /// Every protected count: exactly each set of groups that has anyone,
@@ -374,20 +352,12 @@ impl Overlaps {
         let mut out: BTreeSet<Protected> = self
             .exactly
             .keys()
-            .flat_map(|&set| {
-                self.scopes.iter().map(move |&scope| Protected {
-                    all: set & scope,
-                    none: scope & !set,
-                })
-            })
+            .flat_map(|&set| self.scopes.iter().map(move |&scope| Protected { all: set & scope, none: scope & !set }))
             .filter(|q| q.all != 0)
             .collect();
         let mut about = |groups: u64| {
             for all in subsets(groups) {
-                out.insert(Protected {
-                    all,
-                    none: groups & !all,
-                });
+                out.insert(Protected { all, none: groups & !all });
             }
         };
         for a in 0..n {
@@ -399,17 +369,14 @@ impl Overlaps {
                 }
             }
         }
-        out.into_iter()
-            .filter(|&q| self.watches(q) && !self.skip.contains(&q))
-            .collect()
+        out.into_iter().filter(|&q| self.watches(q) && !self.skip.contains(&q)).collect()
     }
 
     /// Whether `q` is protected here: it is about a watched group, or it
     /// is a single group's own count.
     fn watches(&self, q: Protected) -> bool {
         let local = self.local.iter().fold(0, |all, &m| all | m) & q.about();
-        (q.about() & self.watched != 0 || (q.none == 0 && q.all.count_ones() == 1))
-            && (local == 0 || self.local.iter().any(|&m| local & !m == 0))
+        (q.about() & self.watched != 0 || (q.none == 0 && q.all.count_ones() == 1)) && (local == 0 || self.local.iter().any(|&m| local & !m == 0))
     }
 
     /// A move's net effect.
@@ -452,9 +419,7 @@ impl Overlaps {
         let (sets, cells) = Overlaps::effect(step);
         let mut out: Vec<Broken> = sets
             .iter()
-            .filter(|&&(mask, delta)| {
-                (self.people(mask) as i64) + delta < 0 || (delta > 0 && !self.shape.allows(mask))
-            })
+            .filter(|&&(mask, delta)| (self.people(mask) as i64) + delta < 0 || (delta > 0 && !self.shape.allows(mask)))
             .map(|&(mask, _)| Broken::Set(mask))
             .collect();
         out.extend(
@@ -477,11 +442,7 @@ impl Overlaps {
     /// markers and gives `q` another value.
     fn fits(&self, status: &[Vec<Cell>], q: Protected, step: &[(u64, i64)]) -> bool {
         self.tried.set(self.tried.get() + 1);
-        let moved: i64 = step
-            .iter()
-            .filter(|&&(mask, _)| mask != 0 && q.counts(mask))
-            .map(|&(_, delta)| delta)
-            .sum();
+        let moved: i64 = step.iter().filter(|&&(mask, _)| mask != 0 && q.counts(mask)).map(|&(_, delta)| delta).sum();
         moved != 0 && self.broken(status, step).is_empty()
     }
 
@@ -557,12 +518,7 @@ impl Overlaps {
     /// R plus b become people known to R and to R plus both (and back).
     fn swapping(a: usize, b: usize, rest: u64) -> [Move; 2] {
         let r = rest & !bit(a) & !bit(b);
-        let forward = vec![
-            (r | bit(a), -1),
-            (r | bit(b), -1),
-            (r, 1),
-            (r | bit(a) | bit(b), 1),
-        ];
+        let forward = vec![(r | bit(a), -1), (r | bit(b), -1), (r, 1), (r | bit(a) | bit(b), 1)];
         let back = forward.iter().map(|&(m, d)| (m, -d)).collect();
         [forward, back]
     }
@@ -572,37 +528,19 @@ impl Overlaps {
     /// or known to one group more or fewer, split in two or merged from
     /// two, a group handed from one person to another. Quadratic families
     /// go through the most common sets of groups only.
-    fn visit_moves(
-        &self,
-        status: &[Vec<Cell>],
-        q: Protected,
-        visit: &mut dyn FnMut(Move) -> bool,
-    ) -> bool {
+    fn visit_moves(&self, status: &[Vec<Cell>], q: Protected, visit: &mut dyn FnMut(Move) -> bool) -> bool {
         let n = self.groups;
-        let hidden: Vec<(usize, usize)> = (0..n)
-            .flat_map(|a| (a + 1..n).map(move |b| (a, b)))
-            .filter(|&(a, b)| !matches!(status[a][b], Cell::Count(_)) && self.shape.meets(a, b))
-            .collect();
+        let hidden: Vec<(usize, usize)> =
+            (0..n).flat_map(|a| (a + 1..n).map(move |b| (a, b))).filter(|&(a, b)| !matches!(status[a][b], Cell::Count(_)) && self.shape.meets(a, b)).collect();
         let exact_set = q.about() == self.everyone();
         // The sets `q` counts people of that have people, and the least.
-        let mut counted: Vec<u64> = if exact_set {
-            Vec::new()
-        } else {
-            self.exactly
-                .keys()
-                .copied()
-                .filter(|&m| q.counts(m))
-                .collect()
-        };
+        let mut counted: Vec<u64> = if exact_set { Vec::new() } else { self.exactly.keys().copied().filter(|&m| q.counts(m)).collect() };
         if !counted.contains(&q.all) {
             counted.push(q.all);
         }
         // A hidden cell between groups `q` is about, through every set.
         if !exact_set {
-            for &(a, b) in hidden
-                .iter()
-                .filter(|&&(a, b)| q.about() & bit(a) != 0 && q.about() & bit(b) != 0)
-            {
+            for &(a, b) in hidden.iter().filter(|&&(a, b)| q.about() & bit(a) != 0 && q.about() & bit(b) != 0) {
                 for &rest in self.exactly.keys().chain(std::iter::once(&0)) {
                     for step in Overlaps::swapping(a, b, rest) {
                         if visit(step) {
@@ -646,17 +584,12 @@ impl Overlaps {
             }
         }
         let counts = |m: u64| i64::from(q.counts(m));
-        let change =
-            |step: &[(u64, i64)]| step.iter().map(|&(m, d)| d * counts(m)).sum::<i64>() != 0;
+        let change = |step: &[(u64, i64)]| step.iter().map(|&(m, d)| d * counts(m)).sum::<i64>() != 0;
         // A person in a group only ever held alone (not known) takes a
         // group from another person instead, or gives one back.
         for family in self.shape.families.iter().filter(|f| f.alone != 0) {
             // The other groups of common sets, with each group held alone.
-            let lone: BTreeSet<u64> = self
-                .common
-                .iter()
-                .flat_map(|&m| groups_in(family.alone).map(move |a| (m & !family.groups) | bit(a)))
-                .collect();
+            let lone: BTreeSet<u64> = self.common.iter().flat_map(|&m| groups_in(family.alone).map(move |a| (m & !family.groups) | bit(a))).collect();
             for &lone in &lone {
                 let bare = lone & !family.groups;
                 for &from in &self.common {
@@ -664,18 +597,8 @@ impl Overlaps {
                         if (from & family.groups).count_ones() < 2 {
                             continue;
                         }
-                        let taken = vec![
-                            (lone, -1),
-                            (bare | bit(g), 1),
-                            (from, -1),
-                            (from & !bit(g), 1),
-                        ];
-                        let given = vec![
-                            (lone, 1),
-                            (bare | bit(g), -1),
-                            (from, 1),
-                            (from & !bit(g), -1),
-                        ];
+                        let taken = vec![(lone, -1), (bare | bit(g), 1), (from, -1), (from & !bit(g), 1)];
+                        let given = vec![(lone, 1), (bare | bit(g), -1), (from, 1), (from & !bit(g), -1)];
                         for step in [taken, given] {
                             if change(&step) && visit(step) {
                                 return true;
@@ -712,11 +635,7 @@ impl Overlaps {
                 if counts(moved) != counts(set) && visit(vec![(set, -1), (moved, 1)]) {
                     return true;
                 }
-                for &other in self
-                    .common
-                    .iter()
-                    .filter(|&&m| m & bit(h) != 0 && m & bit(g) == 0)
-                {
+                for &other in self.common.iter().filter(|&&m| m & bit(h) != 0 && m & bit(g) == 0) {
                     let back = other ^ bit(g) ^ bit(h);
                     let change = counts(moved) - counts(set) + counts(back) - counts(other);
                     if change != 0 && visit(vec![(set, -1), (moved, 1), (other, -1), (back, 1)]) {
@@ -732,19 +651,9 @@ impl Overlaps {
             for g in 0..n {
                 for &other in &self.common {
                     let step = if set & bit(g) != 0 && other & bit(g) == 0 {
-                        vec![
-                            (set, -1),
-                            (set & !bit(g), 1),
-                            (other, -1),
-                            (other | bit(g), 1),
-                        ]
+                        vec![(set, -1), (set & !bit(g), 1), (other, -1), (other | bit(g), 1)]
                     } else if set & bit(g) == 0 && other & bit(g) != 0 {
-                        vec![
-                            (other, -1),
-                            (other & !bit(g), 1),
-                            (set, -1),
-                            (set | bit(g), 1),
-                        ]
+                        vec![(other, -1), (other & !bit(g), 1), (set, -1), (set | bit(g), 1)]
                     } else {
                         continue;
                     };
@@ -761,24 +670,16 @@ impl Overlaps {
             if (2..=10).contains(&members.len()) {
                 let lowest = members[0];
                 for part in subsets(set).filter(|&p| p & lowest != 0 && p != set) {
-                    if visit(vec![(set, -1), (part, 1), (set & !part, 1)])
-                        || visit(vec![(set, 1), (part, -1), (set & !part, -1)])
-                    {
+                    if visit(vec![(set, -1), (part, 1), (set & !part, 1)]) || visit(vec![(set, 1), (part, -1), (set & !part, -1)]) {
                         return true;
                     }
                 }
             }
             for &other in &self.common {
                 let (merge, split) = if other & set == 0 {
-                    (
-                        vec![(set, -1), (other, -1), (set | other, 1)],
-                        vec![(set, 1), (other, 1), (set | other, -1)],
-                    )
+                    (vec![(set, -1), (other, -1), (set | other, 1)], vec![(set, 1), (other, 1), (set | other, -1)])
                 } else if other & set == set && other != set {
-                    (
-                        vec![(other, -1), (set, 1), (other & !set, 1)],
-                        vec![(other, 1), (set, -1), (other & !set, -1)],
-                    )
+                    (vec![(other, -1), (set, 1), (other & !set, 1)], vec![(other, 1), (set, -1), (other & !set, -1)])
                 } else {
                     continue;
                 };
@@ -791,20 +692,11 @@ impl Overlaps {
             // the groups `q` is about.
             for &from in &self.common {
                 for g in groups_in(q.about() & from) {
-                    if visit(vec![(from, -1), (from & !bit(g), 1), (bit(g), 1)])
-                        || visit(vec![(from, 1), (from & !bit(g), -1), (bit(g), -1)])
-                    {
+                    if visit(vec![(from, -1), (from & !bit(g), 1), (bit(g), 1)]) || visit(vec![(from, 1), (from & !bit(g), -1), (bit(g), -1)]) {
                         return true;
                     }
                     for &to in &self.common {
-                        if to & bit(g) == 0
-                            && visit(vec![
-                                (from, -1),
-                                (from & !bit(g), 1),
-                                (to, -1),
-                                (to | bit(g), 1),
-                            ])
-                        {
+                        if to & bit(g) == 0 && visit(vec![(from, -1), (from & !bit(g), 1), (to, -1), (to | bit(g), 1)]) {
                             return true;
                         }
                     }
@@ -883,11 +775,7 @@ impl Overlaps {
         if self.spent() {
             return false;
         }
-        if q.about().count_ones() >= 3
-            && self.wholes(q.all).into_iter().any(|whole| {
-                self.keeps_and_moves(q, whole, 1) || self.keeps_and_moves(q, whole, -1)
-            })
-        {
+        if q.about().count_ones() >= 3 && self.wholes(q.all).into_iter().any(|whole| self.keeps_and_moves(q, whole, 1) || self.keeps_and_moves(q, whole, -1)) {
             return true;
         }
         if self.visit_moves(status, q, &mut |step| self.fits(status, q, &step)) {
@@ -899,11 +787,7 @@ impl Overlaps {
         // Two moves: one through `q`, then one that puts right what it
         // broke (only those that touch what it broke are tried).
         let moves = self.moves(status, q);
-        let repairs: Vec<Move> = self
-            .repairs(status)
-            .into_iter()
-            .chain(moves.iter().cloned())
-            .collect();
+        let repairs: Vec<Move> = self.repairs(status).into_iter().chain(moves.iter().cloned()).collect();
         let mut touching: BTreeMap<Broken, Vec<usize>> = BTreeMap::new();
         for (i, repair) in repairs.iter().enumerate() {
             let (sets, cells) = Overlaps::effect(repair);
@@ -917,11 +801,7 @@ impl Overlaps {
         let mut budget = PAIR_BUDGET;
         for first in &moves {
             let broken = self.broken(status, first);
-            let Some(candidates) = broken
-                .iter()
-                .map(|b| touching.get(b).map(Vec::as_slice).unwrap_or(&[]))
-                .min_by_key(|c| c.len())
-            else {
+            let Some(candidates) = broken.iter().map(|b| touching.get(b).map(Vec::as_slice).unwrap_or(&[])).min_by_key(|c| c.len()) else {
                 continue;
             };
             for &i in candidates {
@@ -940,10 +820,7 @@ impl Overlaps {
 
     /// Every cell as primary suppression shows it.
     fn primary(&self) -> Vec<Vec<Cell>> {
-        self.values
-            .iter()
-            .map(|row| row.iter().map(|&v| super::primary(v)).collect())
-            .collect()
+        self.values.iter().map(|row| row.iter().map(|&v| super::primary(v)).collect()).collect()
     }
 
     /// The diagonal as primary suppression shows it, every other cell `*`.
@@ -963,11 +840,7 @@ impl Overlaps {
     /// published), cells among `eligible` (a <= b) withheld until every
     /// protected count of 1 to 4 is proved uncertain; `None` when that
     /// takes every such cell or more work than allowed.
-    fn protect(
-        &self,
-        mut status: Vec<Vec<Cell>>,
-        eligible: &[(usize, usize)],
-    ) -> Option<Vec<Vec<Cell>>> {
+    fn protect(&self, mut status: Vec<Vec<Cell>>, eligible: &[(usize, usize)]) -> Option<Vec<Vec<Cell>>> {
         let withhold = |status: &mut Vec<Vec<Cell>>, a: usize, b: usize| {
             status[a][b] = Cell::Withheld;
             status[b][a] = Cell::Withheld;
@@ -979,11 +852,7 @@ impl Overlaps {
         // as withholding a cell for one count often settles many. With
         // each: how many cells were withheld when it was last tried in
         // full.
-        let mut small: Vec<Protected> = self
-            .protected()
-            .into_iter()
-            .filter(|&q| (1..=4).contains(&self.value(q)))
-            .collect();
+        let mut small: Vec<Protected> = self.protected().into_iter().filter(|&q| (1..=4).contains(&self.value(q))).collect();
         small.sort_by_key(|q| (q.about().count_ones(), *q));
         let mut pending: Vec<(Protected, Option<usize>)> = Vec::new();
         for q in small {
@@ -1006,17 +875,11 @@ impl Overlaps {
                 }
                 pending[0].1 = Some(withheld);
             }
-            let mut shown: Vec<(usize, usize)> = eligible
-                .iter()
-                .copied()
-                .filter(|&(a, b)| matches!(status[a][b], Cell::Count(v) if v >= 5))
-                .collect();
+            let mut shown: Vec<(usize, usize)> = eligible.iter().copied().filter(|&(a, b)| matches!(status[a][b], Cell::Count(v) if v >= 5)).collect();
             shown.sort_by_key(|&(a, b)| (self.values[a][b], a, b));
             // How far a cell is from the groups `q` is about (0: both of
             // its groups are among them).
-            let distance = |a: usize, b: usize| {
-                2 - (q.about() & bit(a) != 0) as u8 - (q.about() & bit(b) != 0) as u8
-            };
+            let distance = |a: usize, b: usize| 2 - (q.about() & bit(a) != 0) as u8 - (q.about() & bit(b) != 0) as u8;
             // Of the shown cells that on their own make `q` uncertain (one
             // move away; else two, for cells next to its groups), the one
             // that settles most of the other pending counts, then the
@@ -1024,30 +887,18 @@ impl Overlaps {
             let settles = |a: usize, b: usize, deep: bool| -> Option<usize> {
                 let mut trial = status.clone();
                 withhold(&mut trial, a, b);
-                self.uncertain(&trial, q, deep).then(|| {
-                    pending[1..]
-                        .iter()
-                        .take(SETTLES)
-                        .filter(|&&(other, _)| self.uncertain(&trial, other, false))
-                        .count()
-                })
+                self.uncertain(&trial, q, deep).then(|| pending[1..].iter().take(SETTLES).filter(|&&(other, _)| self.uncertain(&trial, other, false)).count())
             };
             let best = |deep: bool| {
                 shown
                     .iter()
                     .filter(|&&(a, b)| !deep || distance(a, b) < 2)
-                    .filter_map(|&(a, b)| {
-                        settles(a, b, deep).map(|k| (std::cmp::Reverse(k), self.values[a][b], a, b))
-                    })
+                    .filter_map(|&(a, b)| settles(a, b, deep).map(|k| (std::cmp::Reverse(k), self.values[a][b], a, b)))
                     .min()
                     .map(|(_, _, a, b)| (a, b))
             };
-            let (a, b) = best(false).or_else(|| best(true)).or_else(|| {
-                shown
-                    .iter()
-                    .copied()
-                    .min_by_key(|&(a, b)| (distance(a, b), self.values[a][b], a, b))
-            })?;
+            let (a, b) =
+                best(false).or_else(|| best(true)).or_else(|| shown.iter().copied().min_by_key(|&(a, b)| (distance(a, b), self.values[a][b], a, b)))?;
             withhold(&mut status, a, b);
             withheld += 1;
         }
@@ -1070,24 +921,12 @@ pub fn publish_overlaps(masks: &[u64], groups: usize) -> Vec<Vec<Cell>> {
     let everyone = bit(groups);
     let real = everyone - 1;
     let shape = Shape::everyone_and(everyone, real, 0);
-    let masks: Vec<u64> = masks
-        .iter()
-        .filter(|&&m| m & real != 0)
-        .map(|&m| (m & real) | everyone)
-        .collect();
+    let masks: Vec<u64> = masks.iter().filter(|&&m| m & real != 0).map(|&m| (m & real) | everyone).collect();
     let mut o = Overlaps::shaped(&masks, groups + 1, shape);
     o.watched = real;
-    let off_diagonal: Vec<(usize, usize)> = (0..groups)
-        .flat_map(|a| (a + 1..groups).map(move |b| (a, b)))
-        .collect();
-    let status = o
-        .protect(o.primary(), &off_diagonal)
-        .unwrap_or_else(|| o.diagonal_only());
-    status
-        .into_iter()
-        .take(groups)
-        .map(|row| row.into_iter().take(groups).collect())
-        .collect()
+    let off_diagonal: Vec<(usize, usize)> = (0..groups).flat_map(|a| (a + 1..groups).map(move |b| (a, b))).collect();
+    let status = o.protect(o.primary(), &off_diagonal).unwrap_or_else(|| o.diagonal_only());
+    status.into_iter().take(groups).map(|row| row.into_iter().take(groups).collect()).collect()
 }
 
 /// People by the categories of a multi-choice item (rows: a person may be
@@ -1130,11 +969,7 @@ struct MultiOneWay {
 /// the total is shown.
 fn multi_one_way(rows: usize, alone: u64, masks: &[u64]) -> MultiOneWay {
     let people = masks.len() as u64;
-    let fallback = MultiOneWay {
-        cells: vec![Cell::Withheld; rows],
-        open: vec![true; rows],
-        total: super::primary(people),
-    };
+    let fallback = MultiOneWay { cells: vec![Cell::Withheld; rows], open: vec![true; rows], total: super::primary(people) };
     if rows + 1 > MOST_GROUPS {
         return fallback;
     }
@@ -1158,11 +993,7 @@ fn multi_one_way(rows: usize, alone: u64, masks: &[u64]) -> MultiOneWay {
             let cells: Vec<Cell> = (0..rows).map(|r| status[r][r]).collect();
             // A table withheld whole says nothing of any row.
             let whole = rows > 0 && cells.iter().all(|&c| c == Cell::Withheld);
-            MultiOneWay {
-                open: vec![whole; rows],
-                cells,
-                total: status[rows][rows],
-            }
+            MultiOneWay { open: vec![whole; rows], cells, total: status[rows][rows] }
         }
         None => fallback,
     }
@@ -1220,29 +1051,13 @@ pub fn publish_multi(table: &Multi) -> super::Published {
     let column_groups = (everyone - 1) & !row_groups;
     let shape = Shape {
         families: vec![
-            Family {
-                groups: everyone,
-                one: true,
-                alone: 0,
-            },
-            Family {
-                groups: row_groups,
-                one: false,
-                alone: table.alone,
-            },
-            Family {
-                groups: column_groups,
-                one: true,
-                alone: 0,
-            },
+            Family { groups: everyone, one: true, alone: 0 },
+            Family { groups: row_groups, one: false, alone: table.alone },
+            Family { groups: column_groups, one: true, alone: 0 },
         ],
         nests: Vec::new(),
     };
-    let masks: Vec<u64> = table
-        .people
-        .iter()
-        .map(|&(m, c)| (m & row_groups) | bit(rows + c.min(columns - 1)) | everyone)
-        .collect();
+    let masks: Vec<u64> = table.people.iter().map(|&(m, c)| (m & row_groups) | bit(rows + c.min(columns - 1)) | everyone).collect();
     let mut o = Overlaps::shaped(&masks, n, shape);
     o.watched = row_groups;
     o.scopes = vec![o.everyone(), row_groups | everyone];
@@ -1265,11 +1080,7 @@ pub fn publish_multi(table: &Multi) -> super::Published {
     // one-way table shows "not in column c" as the total less c) or leave
     // some unproved: the cells are not there to protect those, so they
     // are left out, and the cells must give nothing more away.
-    let small: Vec<Protected> = o
-        .protected()
-        .into_iter()
-        .filter(|&q| (1..=4).contains(&o.value(q)))
-        .collect();
+    let small: Vec<Protected> = o.protected().into_iter().filter(|&q| (1..=4).contains(&o.value(q))).collect();
     for q in small {
         if o.spent() {
             return out;
@@ -1290,9 +1101,7 @@ pub fn publish_multi(table: &Multi) -> super::Published {
         }
     }
     if let Some(status) = o.protect(status, &eligible) {
-        out.cells = (0..rows)
-            .map(|r| (0..columns).map(|c| status[r][rows + c]).collect())
-            .collect();
+        out.cells = (0..rows).map(|r| (0..columns).map(|c| status[r][rows + c]).collect()).collect();
     }
     out
 }
@@ -1352,12 +1161,7 @@ pub fn publish_by_agency(table: &ByAgency) -> super::Published {
     let agencies_of: Vec<u64> = table
         .people
         .iter()
-        .map(|person| {
-            person
-                .iter()
-                .filter(|&&(r, cols)| r < rows && cols & column_bits != 0)
-                .fold(0, |mask, &(r, _)| mask | bit(r))
-        })
+        .map(|person| person.iter().filter(|&&(r, cols)| r < rows && cols & column_bits != 0).fold(0, |mask, &(r, _)| mask | bit(r)))
         .collect();
     let by_rows = multi_one_way(rows, 0, &agencies_of);
     let mut out = super::Published {
@@ -1378,25 +1182,9 @@ pub fn publish_by_agency(table: &ByAgency) -> super::Published {
     let everyone = bit(n - 1);
     let cell_groups = (everyone - 1) & !(bit(rows) - 1);
     let shape = Shape {
-        families: vec![
-            Family {
-                groups: everyone,
-                one: true,
-                alone: 0,
-            },
-            Family {
-                groups: cell_groups,
-                one: false,
-                alone: 0,
-            },
-        ],
+        families: vec![Family { groups: everyone, one: true, alone: 0 }, Family { groups: cell_groups, one: false, alone: 0 }],
         nests: (0..rows)
-            .map(|r| Nest {
-                whole: r,
-                parts: column_bits << cell(r, 0),
-                one: table.one,
-                alone: (table.alone & column_bits) << cell(r, 0),
-            })
+            .map(|r| Nest { whole: r, parts: column_bits << cell(r, 0), one: table.one, alone: (table.alone & column_bits) << cell(r, 0) })
             .collect(),
     };
     let masks: Vec<u64> = table
@@ -1406,9 +1194,7 @@ pub fn publish_by_agency(table: &ByAgency) -> super::Published {
             person
                 .iter()
                 .filter(|&&(r, cols)| r < rows && cols & column_bits != 0)
-                .fold(everyone, |mask, &(r, cols)| {
-                    mask | bit(r) | (cols & column_bits) << cell(r, 0)
-                })
+                .fold(everyone, |mask, &(r, cols)| mask | bit(r) | (cols & column_bits) << cell(r, 0))
         })
         .collect();
     let mut o = Overlaps::shaped(&masks, n, shape);
@@ -1458,9 +1244,7 @@ pub fn publish_by_agency(table: &ByAgency) -> super::Published {
         }
         o.tried.set(0);
         if let Some(trial) = o.protect(trial, &eligible) {
-            out.cells = (0..rows)
-                .map(|r| (0..columns).map(|c| trial[cell(r, c)][cell(r, c)]).collect())
-                .collect();
+            out.cells = (0..rows).map(|r| (0..columns).map(|c| trial[cell(r, c)][cell(r, c)]).collect()).collect();
             return out;
         }
         let next = (0..rows)

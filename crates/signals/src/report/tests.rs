@@ -5,11 +5,7 @@ use rand_chacha::ChaCha8Rng;
 use super::*;
 
 fn table(counts: Vec<Vec<u64>>) -> Table {
-    Table {
-        rows: (0..counts.len()).map(|r| format!("r{r}")).collect(),
-        columns: (0..counts[0].len()).map(|c| format!("c{c}")).collect(),
-        counts,
-    }
+    Table { rows: (0..counts.len()).map(|r| format!("r{r}")).collect(), columns: (0..counts[0].len()).map(|c| format!("c{c}")).collect(), counts }
 }
 
 fn all_withheld(cells: impl IntoIterator<Item = Cell>) -> bool {
@@ -35,32 +31,15 @@ fn domains(published: &Published, cap: u64) -> Vec<(u64, u64)> {
     let mut out = Vec::new();
     for r in 0..rows {
         for c in 0..columns {
-            let open = if one_way {
-                body_open
-            } else {
-                all_withheld(published.cells[r].iter().copied())
-                    || all_withheld((0..rows).map(|r| published.cells[r][c]))
-            };
+            let open =
+                if one_way { body_open } else { all_withheld(published.cells[r].iter().copied()) || all_withheld((0..rows).map(|r| published.cells[r][c])) };
             out.push(domain(published.cells[r][c], open));
         }
     }
-    let rows_open = if columns == 1 {
-        body_open
-    } else {
-        all_withheld(published.row_totals.iter().copied())
-    };
+    let rows_open = if columns == 1 { body_open } else { all_withheld(published.row_totals.iter().copied()) };
     out.extend(published.row_totals.iter().map(|c| domain(*c, rows_open)));
-    let columns_open = if rows == 1 {
-        body_open
-    } else {
-        all_withheld(published.column_totals.iter().copied())
-    };
-    out.extend(
-        published
-            .column_totals
-            .iter()
-            .map(|c| domain(*c, columns_open)),
-    );
+    let columns_open = if rows == 1 { body_open } else { all_withheld(published.column_totals.iter().copied()) };
+    out.extend(published.column_totals.iter().map(|c| domain(*c, columns_open)));
     out.push(domain(published.total, false));
     out
 }
@@ -98,15 +77,9 @@ impl Attacker {
             equations.push(((0..columns).map(|c| r * columns + c).collect(), cells + r));
         }
         for c in 0..columns {
-            equations.push((
-                (0..rows).map(|r| r * columns + c).collect(),
-                cells + rows + c,
-            ));
+            equations.push(((0..rows).map(|r| r * columns + c).collect(), cells + rows + c));
         }
-        equations.push((
-            (0..rows).map(|r| cells + r).collect(),
-            cells + rows + columns,
-        ));
+        equations.push(((0..rows).map(|r| cells + r).collect(), cells + rows + columns));
         Attacker { domains, equations }
     }
 
@@ -122,14 +95,12 @@ impl Attacker {
         for (r, &known) in one.iter().take(rows).enumerate() {
             self.domains[cells + r] = meet(self.domains[cells + r], known);
         }
-        self.domains[cells + rows + columns] =
-            meet(self.domains[cells + rows + columns], one[one.len() - 1]);
+        self.domains[cells + rows + columns] = meet(self.domains[cells + rows + columns], one[one.len() - 1]);
         let one = domains(by_columns, cap);
         for (c, &known) in one.iter().take(columns).enumerate() {
             self.domains[cells + rows + c] = meet(self.domains[cells + rows + c], known);
         }
-        self.domains[cells + rows + columns] =
-            meet(self.domains[cells + rows + columns], one[one.len() - 1]);
+        self.domains[cells + rows + columns] = meet(self.domains[cells + rows + columns], one[one.len() - 1]);
     }
 
     /// Narrows domains until stable; false when some domain empties.
@@ -170,14 +141,9 @@ impl Attacker {
         if !self.narrow(&mut d) {
             return false;
         }
-        let open = (0..d.len())
-            .filter(|&p| d[p].0 < d[p].1)
-            .min_by_key(|&p| d[p].1 - d[p].0);
+        let open = (0..d.len()).filter(|&p| d[p].0 < d[p].1).min_by_key(|&p| d[p].1 - d[p].0);
         match open {
-            None => self
-                .equations
-                .iter()
-                .all(|(parts, total)| parts.iter().map(|&p| d[p].0).sum::<u64>() == d[*total].0),
+            None => self.equations.iter().all(|(parts, total)| parts.iter().map(|&p| d[p].0).sum::<u64>() == d[*total].0),
             Some(p) => (d[p].0..=d[p].1).any(|v| {
                 let mut branch = d.clone();
                 branch[p] = (v, v);
@@ -203,10 +169,7 @@ impl Attacker {
 fn truthful(published: &Published, counts: &[Vec<u64>]) -> bool {
     let truth = entries(counts);
     let grand = truth[truth.len() - 1];
-    domains(published, grand.max(5))
-        .iter()
-        .zip(&truth)
-        .all(|((low, high), value)| (low..=high).contains(&value))
+    domains(published, grand.max(5)).iter().zip(&truth).all(|((low, high), value)| (low..=high).contains(&value))
 }
 
 /// Entries with a true value from 1 to 4 that the attacker pins down.
@@ -222,13 +185,7 @@ fn pinned(attacker: &Attacker, counts: &[Vec<u64>]) -> Vec<(usize, Vec<u64>)> {
 
 fn random_counts(rng: &mut ChaCha8Rng, rows: usize, columns: usize) -> Vec<Vec<u64>> {
     let palette = [0, 0, 1, 2, 3, 4, 5, 6, 7, 9];
-    (0..rows)
-        .map(|_| {
-            (0..columns)
-                .map(|_| palette[rng.gen_range(0..palette.len())])
-                .collect()
-        })
-        .collect()
+    (0..rows).map(|_| (0..columns).map(|_| palette[rng.gen_range(0..palette.len())]).collect()).collect()
 }
 
 #[test]
@@ -240,39 +197,20 @@ fn no_small_count_can_be_worked_out_from_any_total() {
         let columns = rng.gen_range(1..=3);
         let counts = random_counts(&mut rng, rows, columns);
         let published = publish(&table(counts.clone()));
-        assert!(
-            truthful(&published, &counts),
-            "round {round}: {counts:?} → {published:?}"
-        );
+        assert!(truthful(&published, &counts), "round {round}: {counts:?} → {published:?}");
         let grand: u64 = counts.iter().flatten().sum();
         let attacker = Attacker::new(&published, grand + 5);
-        checked_small += entries(&counts)
-            .iter()
-            .filter(|v| (1..=4).contains(*v))
-            .count();
+        checked_small += entries(&counts).iter().filter(|v| (1..=4).contains(*v)).count();
         let found = pinned(&attacker, &counts);
-        assert!(
-            found.is_empty(),
-            "round {round}: {found:?} of {counts:?} recoverable from {published:?}"
-        );
+        assert!(found.is_empty(), "round {round}: {found:?} of {counts:?} recoverable from {published:?}");
         // Small counts are never shown as they are.
-        for value in published
-            .cells
-            .iter()
-            .flatten()
-            .chain(&published.row_totals)
-            .chain(&published.column_totals)
-            .chain(std::iter::once(&published.total))
-        {
+        for value in published.cells.iter().flatten().chain(&published.row_totals).chain(&published.column_totals).chain(std::iter::once(&published.total)) {
             if let Cell::Count(n) = value {
                 assert!(!(1..=4).contains(n));
             }
         }
     }
-    assert!(
-        checked_small > 200,
-        "the rounds exercised suppression ({checked_small} small cells)"
-    );
+    assert!(checked_small > 200, "the rounds exercised suppression ({checked_small} small cells)");
 }
 
 /// The one-way table of each dimension of a two-way table, published as a
@@ -280,14 +218,8 @@ fn no_small_count_can_be_worked_out_from_any_total() {
 fn one_ways(counts: &[Vec<u64>]) -> (Published, Published) {
     let rows = counts.len();
     let columns = counts[0].len();
-    let by_rows = publish(&table(
-        counts.iter().map(|row| vec![row.iter().sum()]).collect(),
-    ));
-    let by_columns = publish(&table(
-        (0..columns)
-            .map(|c| vec![(0..rows).map(|r| counts[r][c]).sum()])
-            .collect(),
-    ));
+    let by_rows = publish(&table(counts.iter().map(|row| vec![row.iter().sum()]).collect()));
+    let by_columns = publish(&table((0..columns).map(|c| vec![(0..rows).map(|r| counts[r][c]).sum()]).collect()));
     (by_rows, by_columns)
 }
 
@@ -302,8 +234,7 @@ fn one_way_and_two_way_reports_agree_and_give_nothing_away_together() {
         let counts = random_counts(&mut rng, rows, columns);
         let two_way = publish(&table(counts.clone()));
         let (by_rows, by_columns) = one_ways(&counts);
-        let context =
-            format!("round {round}: {counts:?} → {two_way:?}, {by_rows:?}, {by_columns:?}");
+        let context = format!("round {round}: {counts:?} → {two_way:?}, {by_rows:?}, {by_columns:?}");
         // The margins read exactly as the one-way tables do.
         let column_of = |p: &Published| p.cells.iter().map(|row| row[0]).collect::<Vec<_>>();
         assert_eq!(two_way.row_totals, column_of(&by_rows), "{context}");
@@ -316,13 +247,8 @@ fn one_way_and_two_way_reports_agree_and_give_nothing_away_together() {
         assert_eq!(as_row.row_totals[0], by_rows.total, "{context}");
         // The grand total is never withheld: every report shows it.
         assert_ne!(two_way.total, Cell::Withheld, "{context}");
-        let row_sums: Vec<Vec<u64>> = two_way_margin(&counts)
-            .into_iter()
-            .map(|n| vec![n])
-            .collect();
-        let column_sums: Vec<Vec<u64>> = (0..columns)
-            .map(|c| vec![(0..rows).map(|r| counts[r][c]).sum()])
-            .collect();
+        let row_sums: Vec<Vec<u64>> = two_way_margin(&counts).into_iter().map(|n| vec![n]).collect();
+        let column_sums: Vec<Vec<u64>> = (0..columns).map(|c| vec![(0..rows).map(|r| counts[r][c]).sum()]).collect();
         assert!(truthful(&two_way, &counts), "{context}");
         assert!(truthful(&by_rows, &row_sums), "{context}");
         assert!(truthful(&by_columns, &column_sums), "{context}");
@@ -332,17 +258,11 @@ fn one_way_and_two_way_reports_agree_and_give_nothing_away_together() {
         attacker.also_knows(&by_rows, &by_columns, grand + 5);
         let truth = entries(&counts);
         checked_small += truth.iter().filter(|v| (1..=4).contains(*v)).count();
-        margins_small += truth[rows * columns..]
-            .iter()
-            .filter(|v| (1..=4).contains(*v))
-            .count();
+        margins_small += truth[rows * columns..].iter().filter(|v| (1..=4).contains(*v)).count();
         let found = pinned(&attacker, &counts);
         assert!(found.is_empty(), "{context}: {found:?} pinned down");
     }
-    assert!(
-        checked_small > 400 && margins_small > 100,
-        "{checked_small} small entries, {margins_small} in margins"
-    );
+    assert!(checked_small > 400 && margins_small > 100, "{checked_small} small entries, {margins_small} in margins");
 }
 
 /// Every 2×2 table over a palette of small and larger counts, and every
@@ -359,10 +279,7 @@ fn exhaustively_small_tables_give_nothing_away_with_their_one_way_tables() {
     let palette = [0, 1, 4, 5];
     for code in 0..palette.len().pow(6) {
         let digit = |i: u32| palette[code / palette.len().pow(i) % palette.len()];
-        tables.push(vec![
-            vec![digit(0), digit(1), digit(2)],
-            vec![digit(3), digit(4), digit(5)],
-        ]);
+        tables.push(vec![vec![digit(0), digit(1), digit(2)], vec![digit(3), digit(4), digit(5)]]);
     }
     for counts in tables {
         let two_way = publish(&table(counts.clone()));
@@ -376,10 +293,7 @@ fn exhaustively_small_tables_give_nothing_away_with_their_one_way_tables() {
         let mut attacker = Attacker::new(&two_way, grand + 5);
         attacker.also_knows(&by_rows, &by_columns, grand + 5);
         let found = pinned(&attacker, &counts);
-        assert!(
-            found.is_empty(),
-            "{counts:?} → {two_way:?}: {found:?} pinned down"
-        );
+        assert!(found.is_empty(), "{counts:?} → {two_way:?}: {found:?} pinned down");
     }
 }
 
@@ -392,35 +306,17 @@ fn two_way_margin(counts: &[Vec<u64>]) -> Vec<u64> {
 fn a_single_small_cell_takes_a_partner_and_large_tables_are_left_alone() {
     let published = publish(&table(vec![vec![3], vec![40], vec![25]]));
     assert_eq!(published.cells[0][0], Cell::Small);
-    assert_eq!(
-        published.cells[2][0],
-        Cell::Withheld,
-        "the smallest other cell protects it"
-    );
+    assert_eq!(published.cells[2][0], Cell::Withheld, "the smallest other cell protects it");
     assert_eq!(published.cells[1][0], Cell::Count(40));
     assert_eq!(published.total, Cell::Count(68));
     let published = publish(&table(vec![vec![10, 20], vec![30, 0]]));
-    assert!(published
-        .cells
-        .iter()
-        .flatten()
-        .all(|c| matches!(c, Cell::Count(_))));
+    assert!(published.cells.iter().flatten().all(|c| matches!(c, Cell::Count(_))));
     assert_eq!(published.total.text(), "60");
 }
 
 #[test]
 fn resolving_takes_the_latest_known_answer() {
-    assert_eq!(
-        resolve(
-            &[
-                (10, Answer::Category(0)),
-                (20, Answer::Category(2)),
-                (30, Answer::NotKnown)
-            ],
-            3
-        ),
-        2
-    );
+    assert_eq!(resolve(&[(10, Answer::Category(0)), (20, Answer::Category(2)), (30, Answer::NotKnown)], 3), 2);
     assert_eq!(resolve(&[(10, Answer::NotKnown)], 3), 3);
     assert_eq!(resolve(&[], 3), 4);
 }
@@ -429,23 +325,10 @@ fn resolving_takes_the_latest_known_answer() {
 fn secondary_suppression_withholds_little_and_keeps_the_totals() {
     // Two small counts in the "not recorded" row: the cheapest protection
     // is the two cells above them that close the rectangle.
-    let p = publish(&table(vec![
-        vec![85, 9, 11, 0, 0],
-        vec![200, 20, 22, 0, 0],
-        vec![0, 0, 0, 0, 0],
-        vec![0, 0, 0, 0, 0],
-        vec![14, 2, 1, 0, 0],
-    ]));
-    let withheld: Vec<(usize, usize)> = (0..5)
-        .flat_map(|r| (0..5).map(move |c| (r, c)))
-        .filter(|&(r, c)| p.cells[r][c] == Cell::Withheld)
-        .collect();
+    let p = publish(&table(vec![vec![85, 9, 11, 0, 0], vec![200, 20, 22, 0, 0], vec![0, 0, 0, 0, 0], vec![0, 0, 0, 0, 0], vec![14, 2, 1, 0, 0]]));
+    let withheld: Vec<(usize, usize)> = (0..5).flat_map(|r| (0..5).map(move |c| (r, c))).filter(|&(r, c)| p.cells[r][c] == Cell::Withheld).collect();
     assert_eq!(withheld, vec![(0, 1), (0, 2)]);
     assert_eq!((p.cells[4][1], p.cells[4][2]), (Cell::Small, Cell::Small));
     assert_eq!(p.total, Cell::Count(364));
-    assert!(p
-        .row_totals
-        .iter()
-        .chain(&p.column_totals)
-        .all(|c| matches!(c, Cell::Count(_))));
+    assert!(p.row_totals.iter().chain(&p.column_totals).all(|c| matches!(c, Cell::Count(_))));
 }

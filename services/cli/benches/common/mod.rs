@@ -16,11 +16,7 @@ pub const AGENCIES: [&str; 4] = ["CSC-NORTH", "POL-NORTH", "YOT-NORTH", "VOL-NOR
 
 /// The audit entry a benchmark's upload batch is stored with.
 pub fn bench_entry() -> braid_audit::Entry {
-    braid_audit::Entry {
-        principal: "benchmark".to_owned(),
-        action: "ingest.upload".to_owned(),
-        ..braid_audit::Entry::default()
-    }
+    braid_audit::Entry { principal: "benchmark".to_owned(), action: "ingest.upload".to_owned(), ..braid_audit::Entry::default() }
 }
 
 /// Pseudonymises `children` synthetic children's records and applies them

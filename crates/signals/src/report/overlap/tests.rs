@@ -11,8 +11,7 @@ use crate::report::Published;
 /// more, unless every cell off the diagonal is `*` (then any count).
 fn domains(published: &[Vec<Cell>], cap: u64) -> Vec<Vec<(u64, u64)>> {
     let n = published.len();
-    let diagonal_only =
-        n > 1 && (0..n).all(|a| (0..n).all(|b| a == b || published[a][b] == Cell::Withheld));
+    let diagonal_only = n > 1 && (0..n).all(|a| (0..n).all(|b| a == b || published[a][b] == Cell::Withheld));
     published
         .iter()
         .enumerate()
@@ -51,34 +50,17 @@ impl Attacker {
             .iter()
             .map(|&s| {
                 let members: Vec<usize> = (0..n).filter(|&g| s & (1 << g) != 0).collect();
-                members
-                    .iter()
-                    .flat_map(|&a| {
-                        members
-                            .iter()
-                            .filter(move |&&b| b >= a)
-                            .map(move |&b| (a, b))
-                    })
-                    .collect()
+                members.iter().flat_map(|&a| members.iter().filter(move |&&b| b >= a).map(move |&b| (a, b))).collect()
             })
             .collect();
         let mut closes_after = vec![Vec::new(); sets.len()];
         for a in 0..n {
             for b in a..n {
-                let last = (0..sets.len())
-                    .rev()
-                    .find(|&i| cells_of[i].contains(&(a, b)))
-                    .expect("some set");
+                let last = (0..sets.len()).rev().find(|&i| cells_of[i].contains(&(a, b))).expect("some set");
                 closes_after[last].push(a * n + b);
             }
         }
-        Attacker {
-            n,
-            domains: domains(published, cap),
-            sets,
-            cells_of,
-            closes_after,
-        }
+        Attacker { n, domains: domains(published, cap), sets, cells_of, closes_after }
     }
 
     /// Runs through every consistent assignment, calling `seen` with the
@@ -91,22 +73,12 @@ impl Attacker {
         let _ = n;
     }
 
-    fn fill(
-        &self,
-        i: usize,
-        sums: &mut [u64],
-        counts: &mut [u64],
-        seen: &mut dyn FnMut(&[u64]) -> bool,
-    ) -> bool {
+    fn fill(&self, i: usize, sums: &mut [u64], counts: &mut [u64], seen: &mut dyn FnMut(&[u64]) -> bool) -> bool {
         let n = self.n;
         if i == self.sets.len() {
             return seen(counts);
         }
-        let most = self.cells_of[i]
-            .iter()
-            .map(|&(a, b)| self.domains[a][b].1 - sums[a * n + b])
-            .min()
-            .unwrap_or(0);
+        let most = self.cells_of[i].iter().map(|&(a, b)| self.domains[a][b].1 - sums[a * n + b]).min().unwrap_or(0);
         for k in 0..=most {
             for &(a, b) in &self.cells_of[i] {
                 sums[a * n + b] += k;
@@ -131,11 +103,7 @@ impl Attacker {
 
 /// The value of a protected count under counts per set.
 fn value_of(q: Protected, sets: &[u64], counts: &[u64]) -> u64 {
-    sets.iter()
-        .zip(counts)
-        .filter(|(&s, _)| q.counts(s))
-        .map(|(_, &k)| k)
-        .sum()
+    sets.iter().zip(counts).filter(|(&s, _)| q.counts(s)).map(|(_, &k)| k).sum()
 }
 
 /// Every count of the people known to all groups of one set and to none
@@ -144,22 +112,11 @@ fn value_of(q: Protected, sets: &[u64], counts: &[u64]) -> u64 {
 /// cells) from 1 to 4 that the attacker pins down.
 fn pinned(masks: &[u64], n: usize, published: &[Vec<Cell>]) -> Vec<(Protected, u64)> {
     let truth = Overlaps::new(masks, n);
-    let cap = truth
-        .values
-        .iter()
-        .enumerate()
-        .map(|(a, row)| row[a])
-        .sum::<u64>()
-        + 5;
+    let cap = truth.values.iter().enumerate().map(|(a, row)| row[a]).sum::<u64>() + 5;
     let attacker = Attacker::new(published, cap);
     let everyone = (1u64 << n) - 1;
-    let mut watched: Vec<Protected> = (1..=everyone)
-        .flat_map(|all| {
-            subsets(everyone & !all)
-                .chain(std::iter::once(0))
-                .map(move |none| Protected { all, none })
-        })
-        .collect();
+    let mut watched: Vec<Protected> =
+        (1..=everyone).flat_map(|all| subsets(everyone & !all).chain(std::iter::once(0)).map(move |none| Protected { all, none })).collect();
     watched.retain(|&q| (1..=4).contains(&truth.value(q)));
     let mut values: Vec<BTreeSet<u64>> = vec![BTreeSet::new(); watched.len()];
     let mut solutions = 0;
@@ -173,19 +130,11 @@ fn pinned(masks: &[u64], n: usize, published: &[Vec<Cell>]) -> Vec<(Protected, u
         values.iter().all(|seen| seen.len() >= 2)
     });
     assert!(solutions > 0, "the truth itself fits what was published");
-    watched
-        .into_iter()
-        .zip(values)
-        .filter(|(_, seen)| seen.len() < 2)
-        .map(|(q, _)| (q, truth.value(q)))
-        .collect()
+    watched.into_iter().zip(values).filter(|(_, seen)| seen.len() < 2).map(|(q, _)| (q, truth.value(q))).collect()
 }
 
 fn masks_of(people: &[(u64, u64)]) -> Vec<u64> {
-    people
-        .iter()
-        .flat_map(|&(mask, k)| std::iter::repeat_n(mask, k as usize))
-        .collect()
+    people.iter().flat_map(|&(mask, k)| std::iter::repeat_n(mask, k as usize)).collect()
 }
 
 fn check(masks: &[u64], n: usize, context: &str) -> Vec<Vec<Cell>> {
@@ -203,10 +152,7 @@ fn check(masks: &[u64], n: usize, context: &str) -> Vec<Vec<Cell>> {
         }
     }
     let found = pinned(masks, n, &published);
-    assert!(
-        found.is_empty(),
-        "{context}: {found:?} pinned down from {published:?}"
-    );
+    assert!(found.is_empty(), "{context}: {found:?} pinned down from {published:?}");
     published
 }
 
@@ -229,19 +175,9 @@ fn statements_about_three_groups_give_nothing_away() {
     // Groups A, B, C, D (bits 0 to 3). Known to C but neither A nor B: 2,
     // pinned down by the matrix with primary suppression only (and no
     // exact set or pair of groups is).
-    let masks = masks_of(&[
-        (0b0101, 6),
-        (0b0100, 2),
-        (0b0111, 5),
-        (0b1110, 3),
-        (0b0110, 2),
-        (0b1000, 3),
-    ]);
+    let masks = masks_of(&[(0b0101, 6), (0b0100, 2), (0b0111, 5), (0b1110, 3), (0b0110, 2), (0b1000, 3)]);
     let truth = Overlaps::new(&masks, 4);
-    let c_only = Protected {
-        all: 0b0100,
-        none: 0b0011,
-    };
+    let c_only = Protected { all: 0b0100, none: 0b0011 };
     assert_eq!(pinned(&masks, 4, &truth.primary()), vec![(c_only, 2)]);
     check(&masks, 4, "C but neither A nor B");
 }
@@ -253,10 +189,7 @@ fn subtracting_and_combining_cells_gives_nothing_away() {
     // of two cells is 0 or at least 5.
     let masks = masks_of(&[(0b111, 5), (0b101, 5), (0b110, 5), (0b100, 3)]);
     let published = check(&masks, 3, "C only");
-    assert!(
-        (0..3).any(|a| (0..3).any(|b| published[a][b] == Cell::Withheld)),
-        "something is withheld: {published:?}"
-    );
+    assert!((0..3).any(|a| (0..3).any(|b| published[a][b] == Cell::Withheld)), "something is withheld: {published:?}");
 }
 
 #[test]
@@ -270,13 +203,8 @@ fn no_small_count_can_be_worked_out_from_the_matrix() {
         let n = rng.gen_range(2..=if round % 3 == 0 { 4 } else { 3 });
         // A few typical sets of groups with many people each, and some
         // people anywhere: nesting, overlaps and small remainders.
-        let typical: Vec<u64> = (0..rng.gen_range(1..=3))
-            .map(|_| rng.gen_range(1..(1u64 << n)))
-            .collect();
-        let mut people: Vec<(u64, u64)> = typical
-            .iter()
-            .map(|&m| (m, [0, 1, 2, 3, 5, 6][rng.gen_range(0..6)]))
-            .collect();
+        let typical: Vec<u64> = (0..rng.gen_range(1..=3)).map(|_| rng.gen_range(1..(1u64 << n))).collect();
+        let mut people: Vec<(u64, u64)> = typical.iter().map(|&m| (m, [0, 1, 2, 3, 5, 6][rng.gen_range(0..6)])).collect();
         for _ in 0..rng.gen_range(0..=if n == 4 { 3 } else { 4 }) {
             people.push((rng.gen_range(1..(1u64 << n)), rng.gen_range(1..=2)));
         }
@@ -284,19 +212,12 @@ fn no_small_count_can_be_worked_out_from_the_matrix() {
         let context = format!("round {round}: {n} groups, {people:?}");
         let published = check(&masks, n, &context);
         let truth = Overlaps::new(&masks, n);
-        small += truth
-            .protected()
-            .into_iter()
-            .filter(|&q| (1..=4).contains(&truth.value(q)))
-            .count();
+        small += truth.protected().into_iter().filter(|&q| (1..=4).contains(&truth.value(q))).count();
         let naive = truth.primary();
         if !pinned(&masks, n, &naive).is_empty() {
             naive_leaks += 1;
         }
-        let hidden = (0..n)
-            .flat_map(|a| (a + 1..n).map(move |b| (a, b)))
-            .filter(|&(a, b)| published[a][b] == Cell::Withheld)
-            .count();
+        let hidden = (0..n).flat_map(|a| (a + 1..n).map(move |b| (a, b))).filter(|&(a, b)| published[a][b] == Cell::Withheld).count();
         if hidden > 0 {
             withheld += 1;
         }
@@ -304,18 +225,9 @@ fn no_small_count_can_be_worked_out_from_the_matrix() {
             diagonal_only += 1;
         }
     }
-    assert!(
-        small > 500,
-        "the rounds exercised suppression ({small} small counts)"
-    );
-    assert!(
-        naive_leaks > 40,
-        "primary suppression alone gives counts away ({naive_leaks} matrices)"
-    );
-    assert!(
-        withheld > 20 && diagonal_only < withheld,
-        "{withheld} matrices with *, {diagonal_only} diagonal only"
-    );
+    assert!(small > 500, "the rounds exercised suppression ({small} small counts)");
+    assert!(naive_leaks > 40, "primary suppression alone gives counts away ({naive_leaks} matrices)");
+    assert!(withheld > 20 && diagonal_only < withheld, "{withheld} matrices with *, {diagonal_only} diagonal only");
 }
 
 #[test]
@@ -323,24 +235,11 @@ fn the_diagonal_alone_gives_nothing_away() {
     let mut rng = ChaCha8Rng::seed_from_u64(3);
     for round in 0..60 {
         let n = rng.gen_range(2..=3);
-        let people: Vec<(u64, u64)> = (0..rng.gen_range(1..=5))
-            .map(|_| (rng.gen_range(1..(1u64 << n)), rng.gen_range(1..=4)))
-            .collect();
+        let people: Vec<(u64, u64)> = (0..rng.gen_range(1..=5)).map(|_| (rng.gen_range(1..(1u64 << n)), rng.gen_range(1..=4))).collect();
         let masks = masks_of(&people);
         let truth = Overlaps::new(&masks, n);
-        let published: Vec<Vec<Cell>> = (0..n)
-            .map(|a| {
-                (0..n)
-                    .map(|b| {
-                        if a == b {
-                            super::super::primary(truth.values[a][a])
-                        } else {
-                            Cell::Withheld
-                        }
-                    })
-                    .collect()
-            })
-            .collect();
+        let published: Vec<Vec<Cell>> =
+            (0..n).map(|a| (0..n).map(|b| if a == b { super::super::primary(truth.values[a][a]) } else { Cell::Withheld }).collect()).collect();
         assert_eq!(published, truth.diagonal_only());
         let found = pinned(&masks, n, &published);
         assert!(found.is_empty(), "round {round}: {people:?}: {found:?}");
@@ -417,36 +316,23 @@ impl MultiAttacker {
             Cell::Withheld if open => (0, cap),
             Cell::Withheld => (5, cap),
         };
-        let select = |keep: &dyn Fn(u64, usize) -> bool| -> Vec<usize> {
-            (0..sets.len())
-                .filter(|&i| keep(sets[i].0, sets[i].1))
-                .collect()
-        };
+        let select = |keep: &dyn Fn(u64, usize) -> bool| -> Vec<usize> { (0..sets.len()).filter(|&i| keep(sets[i].0, sets[i].1)).collect() };
         let mut counts = Vec::new();
         let rows_open = all(&p.row_totals);
         for r in 0..rows {
-            counts.push((
-                select(&|m, _| m & (1 << r) != 0),
-                domain(p.row_totals[r], rows_open),
-            ));
+            counts.push((select(&|m, _| m & (1 << r) != 0), domain(p.row_totals[r], rows_open)));
         }
         counts.push((select(&|_, _| true), domain(p.total, false)));
         if columns > 1 {
             let columns_open = all(&p.column_totals);
             for c in 0..columns {
-                counts.push((
-                    select(&|_, col| col == c),
-                    domain(p.column_totals[c], columns_open),
-                ));
+                counts.push((select(&|_, col| col == c), domain(p.column_totals[c], columns_open)));
             }
             for r in 0..rows {
                 for c in 0..columns {
                     let column: Vec<Cell> = (0..rows).map(|r| p.cells[r][c]).collect();
                     let open = all(&p.cells[r]) || all(&column);
-                    counts.push((
-                        select(&|m, col| m & (1 << r) != 0 && col == c),
-                        domain(p.cells[r][c], open),
-                    ));
+                    counts.push((select(&|m, col| m & (1 << r) != 0 && col == c), domain(p.cells[r][c], open)));
                 }
             }
         }
@@ -485,11 +371,7 @@ impl MultiAttacker {
         if i == self.sets.len() {
             return seen(values);
         }
-        let most = part_of[i]
-            .iter()
-            .map(|&k| self.counts[k].1 .1 - sums[k])
-            .min()
-            .unwrap_or(0);
+        let most = part_of[i].iter().map(|&k| self.counts[k].1 .1 - sums[k]).min().unwrap_or(0);
         for v in 0..=most {
             for &k in &part_of[i] {
                 sums[k] += v;
@@ -514,13 +396,7 @@ impl MultiAttacker {
 /// groups are the rows, then the columns (when there are several); counts
 /// about columns alone are left to the column dimension's own one-way
 /// table, except each column's own count.
-fn multi_pinned(
-    people: &[(u64, usize)],
-    rows: usize,
-    alone: u64,
-    columns: usize,
-    p: &Published,
-) -> Vec<(u64, u64, u64)> {
+fn multi_pinned(people: &[(u64, usize)], rows: usize, alone: u64, columns: usize, p: &Published) -> Vec<(u64, u64, u64)> {
     let columns_here = if columns > 1 { columns } else { 0 };
     let n = rows + columns_here;
     let group_mask = |(m, c): (u64, usize)| {
@@ -533,28 +409,14 @@ fn multi_pinned(
     let row_groups = (1u64 << rows) - 1;
     let everyone = (1u64 << n) - 1;
     let statements: Vec<(u64, u64)> = (1..=everyone)
-        .flat_map(|all| {
-            subsets(everyone & !all)
-                .chain(std::iter::once(0))
-                .map(move |none| (all, none))
-        })
-        .filter(|&(all, none)| {
-            (all | none) & row_groups != 0 || (none == 0 && all.count_ones() == 1)
-        })
+        .flat_map(|all| subsets(everyone & !all).chain(std::iter::once(0)).map(move |none| (all, none)))
+        .filter(|&(all, none)| (all | none) & row_groups != 0 || (none == 0 && all.count_ones() == 1))
         .collect();
     let count = |(all, none): (u64, u64), people: &mut dyn Iterator<Item = (u64, u64)>| -> u64 {
-        people
-            .filter(|&(mask, _)| mask & all == all && mask & none == 0)
-            .map(|(_, k)| k)
-            .sum()
+        people.filter(|&(mask, _)| mask & all == all && mask & none == 0).map(|(_, k)| k).sum()
     };
-    let truth: Vec<u64> = statements
-        .iter()
-        .map(|&q| count(q, &mut people.iter().map(|&p| (group_mask(p), 1))))
-        .collect();
-    let watched: Vec<usize> = (0..statements.len())
-        .filter(|&i| (1..=4).contains(&truth[i]))
-        .collect();
+    let truth: Vec<u64> = statements.iter().map(|&q| count(q, &mut people.iter().map(|&p| (group_mask(p), 1)))).collect();
+    let watched: Vec<usize> = (0..statements.len()).filter(|&i| (1..=4).contains(&truth[i])).collect();
     let cap = people.len() as u64 + 5;
     let attacker = MultiAttacker::new(p, rows, alone, columns, cap);
     let masks: Vec<u64> = attacker.sets.iter().map(|&s| group_mask(s)).collect();
@@ -564,41 +426,23 @@ fn multi_pinned(
         solutions += 1;
         for (&i, seen) in watched.iter().zip(seen.iter_mut()) {
             if seen.len() < 2 {
-                let v = count(
-                    statements[i],
-                    &mut masks.iter().copied().zip(values.iter().copied()),
-                );
+                let v = count(statements[i], &mut masks.iter().copied().zip(values.iter().copied()));
                 seen.insert(v);
             }
         }
         seen.iter().all(|s| s.len() >= 2)
     });
     assert!(solutions > 0, "the truth itself fits what was published");
-    watched
-        .iter()
-        .zip(&seen)
-        .filter(|(_, s)| s.len() < 2)
-        .map(|(&i, _)| (statements[i].0, statements[i].1, truth[i]))
-        .collect()
+    watched.iter().zip(&seen).filter(|(_, s)| s.len() < 2).map(|(&i, _)| (statements[i].0, statements[i].1, truth[i])).collect()
 }
 
 /// Publishes a table by a multi-choice item and checks it: shown counts
 /// are true, markers allow the truth, the margins are the one-way tables
 /// as published on their own, the total is never withheld, and no count
 /// of 1 to 4 is pinned down.
-fn check_multi(
-    people: &[(u64, usize)],
-    rows: usize,
-    alone: u64,
-    columns: usize,
-    context: &str,
-) -> Published {
-    let table = Multi {
-        rows: (0..rows).map(|r| format!("r{r}")).collect(),
-        alone,
-        columns: (0..columns).map(|c| format!("c{c}")).collect(),
-        people: people.to_vec(),
-    };
+fn check_multi(people: &[(u64, usize)], rows: usize, alone: u64, columns: usize, context: &str) -> Published {
+    let table =
+        Multi { rows: (0..rows).map(|r| format!("r{r}")).collect(), alone, columns: (0..columns).map(|c| format!("c{c}")).collect(), people: people.to_vec() };
     let p = publish_multi(&table);
     let context = format!("{context} → {p:?}");
     let fits = |cell: Cell, v: u64| match cell {
@@ -610,23 +454,13 @@ fn check_multi(
     for r in 0..rows {
         assert!(fits(p.row_totals[r], in_row(r).count() as u64), "{context}");
         for c in 0..columns {
-            let v = in_row(r)
-                .filter(|&&(_, col)| columns <= 1 || col == c)
-                .count() as u64;
+            let v = in_row(r).filter(|&&(_, col)| columns <= 1 || col == c).count() as u64;
             assert!(fits(p.cells[r][c], v), "{context}: cell {r}, {c}");
         }
     }
-    assert_eq!(
-        p.total,
-        super::super::primary(people.len() as u64),
-        "{context}"
-    );
+    assert_eq!(p.total, super::super::primary(people.len() as u64), "{context}");
     // The margins read as the one-way tables do.
-    let alone_table = Multi {
-        columns: vec!["all".to_owned()],
-        people: people.iter().map(|&(m, _)| (m, 0)).collect(),
-        ..table.clone()
-    };
+    let alone_table = Multi { columns: vec!["all".to_owned()], people: people.iter().map(|&(m, _)| (m, 0)).collect(), ..table.clone() };
     let one = publish_multi(&alone_table);
     assert_eq!(p.row_totals, one.row_totals, "{context}");
     assert_eq!(p.total, one.total, "{context}");
@@ -634,9 +468,7 @@ fn check_multi(
         let by_column = super::super::publish(&super::super::Table {
             rows: table.columns.clone(),
             columns: vec!["all".to_owned()],
-            counts: (0..columns)
-                .map(|c| vec![people.iter().filter(|&&(_, col)| col == c).count() as u64])
-                .collect(),
+            counts: (0..columns).map(|c| vec![people.iter().filter(|&&(_, col)| col == c).count() as u64]).collect(),
         });
         let column_of: Vec<Cell> = by_column.cells.iter().map(|row| row[0]).collect();
         assert_eq!(p.column_totals, column_of, "{context}");
@@ -647,56 +479,26 @@ fn check_multi(
     // its own one-way table: the rows above, the columns in
     // `report::tests`).
     let found = multi_pinned(people, rows, alone, columns, &p);
-    let margins_only = Published {
-        cells: vec![vec![Cell::Withheld; columns]; rows],
-        ..p.clone()
-    };
-    let excused = if columns > 1 && !found.is_empty() {
-        multi_pinned(people, rows, alone, columns, &margins_only)
-    } else {
-        Vec::new()
-    };
+    let margins_only = Published { cells: vec![vec![Cell::Withheld; columns]; rows], ..p.clone() };
+    let excused = if columns > 1 && !found.is_empty() { multi_pinned(people, rows, alone, columns, &margins_only) } else { Vec::new() };
     let found: Vec<_> = found.into_iter().filter(|q| !excused.contains(q)).collect();
-    assert!(
-        found.is_empty(),
-        "{context}: (all, none, value) {found:?} pinned down"
-    );
+    assert!(found.is_empty(), "{context}: (all, none, value) {found:?} pinned down");
     p
 }
 
 /// `count` people of each (rows, column).
 fn people_of(groups: &[((u64, usize), u64)]) -> Vec<(u64, usize)> {
-    groups
-        .iter()
-        .flat_map(|&(set, k)| std::iter::repeat_n(set, k as usize))
-        .collect()
+    groups.iter().flat_map(|&(set, k)| std::iter::repeat_n(set, k as usize)).collect()
 }
 
 #[test]
 fn a_child_in_two_rows_is_counted_once_in_the_total() {
     // Rows: online, in a vehicle, not known, not recorded (the last two
     // only on their own). 12 online only, 9 in a vehicle only, 6 both.
-    let people = people_of(&[
-        ((0b0001, 0), 12),
-        ((0b0010, 0), 9),
-        ((0b0011, 0), 6),
-        ((0b1000, 0), 7),
-    ]);
+    let people = people_of(&[((0b0001, 0), 12), ((0b0010, 0), 9), ((0b0011, 0), 6), ((0b1000, 0), 7)]);
     let p = check_multi(&people, 4, 0b1100, 1, "large");
-    assert_eq!(
-        p.row_totals,
-        vec![
-            Cell::Count(18),
-            Cell::Count(15),
-            Cell::Count(0),
-            Cell::Count(7)
-        ]
-    );
-    assert_eq!(
-        p.total,
-        Cell::Count(34),
-        "18 + 15 + 7 = 40 ticks, 34 children"
-    );
+    assert_eq!(p.row_totals, vec![Cell::Count(18), Cell::Count(15), Cell::Count(0), Cell::Count(7)]);
+    assert_eq!(p.total, Cell::Count(34), "18 + 15 + 7 = 40 ticks, 34 children");
 }
 
 #[test]
@@ -704,11 +506,7 @@ fn the_total_does_not_give_away_those_without_a_category() {
     // 20 online, 3 of them also in a vehicle, 2 children not recorded:
     // "not online" = total − online = 2 would be worked out from the total.
     let people = people_of(&[((0b0001, 0), 17), ((0b0011, 0), 3), ((0b1000, 0), 2)]);
-    let truth = Overlaps::shaped(
-        &people.iter().map(|&(m, _)| m | 1 << 4).collect::<Vec<_>>(),
-        5,
-        Shape::default(),
-    );
+    let truth = Overlaps::shaped(&people.iter().map(|&(m, _)| m | 1 << 4).collect::<Vec<_>>(), 5, Shape::default());
     assert_eq!(truth.values[0][0], 20);
     let p = check_multi(&people, 4, 0b1100, 1, "not online");
     assert_eq!(p.row_totals[0], Cell::Withheld, "{p:?}");
@@ -718,13 +516,7 @@ fn the_total_does_not_give_away_those_without_a_category() {
 #[test]
 fn crossed_with_a_single_choice_item_no_small_count_is_worked_out() {
     // Two columns (girls, boys): in a vehicle among girls = 2.
-    let people = people_of(&[
-        ((0b001, 0), 10),
-        ((0b011, 0), 2),
-        ((0b001, 1), 8),
-        ((0b010, 1), 6),
-        ((0b100, 1), 5),
-    ]);
+    let people = people_of(&[((0b001, 0), 10), ((0b011, 0), 2), ((0b001, 1), 8), ((0b010, 1), 6), ((0b100, 1), 5)]);
     let p = check_multi(&people, 3, 0b100, 2, "vehicle among girls");
     assert_eq!(p.cells[1][0], Cell::Small);
     assert_eq!(p.column_totals, vec![Cell::Count(12), Cell::Count(19)]);
@@ -742,56 +534,30 @@ fn no_small_count_can_be_worked_out_from_a_multi_choice_table() {
         let extra = rng.gen_range(0..=2usize);
         let rows = categories + extra;
         let alone = ((1u64 << rows) - 1) & !((1u64 << categories) - 1);
-        let columns = if round % 3 == 0 {
-            1
-        } else {
-            rng.gen_range(2..=if categories + extra <= 3 { 3 } else { 2 })
-        };
-        let allowed: Vec<u64> = (1..(1u64 << rows))
-            .filter(|&m| m & alone == 0 || m.count_ones() == 1)
-            .collect();
+        let columns = if round % 3 == 0 { 1 } else { rng.gen_range(2..=if categories + extra <= 3 { 3 } else { 2 }) };
+        let allowed: Vec<u64> = (1..(1u64 << rows)).filter(|&m| m & alone == 0 || m.count_ones() == 1).collect();
         let mut groups: Vec<((u64, usize), u64)> = (0..rng.gen_range(1..=3))
             .map(|_| {
-                let set = (
-                    allowed[rng.gen_range(0..allowed.len())],
-                    rng.gen_range(0..columns),
-                );
+                let set = (allowed[rng.gen_range(0..allowed.len())], rng.gen_range(0..columns));
                 (set, [0, 1, 2, 3, 5, 6, 8][rng.gen_range(0..7)])
             })
             .collect();
         for _ in 0..rng.gen_range(0..=3) {
-            let set = (
-                allowed[rng.gen_range(0..allowed.len())],
-                rng.gen_range(0..columns),
-            );
+            let set = (allowed[rng.gen_range(0..allowed.len())], rng.gen_range(0..columns));
             groups.push((set, rng.gen_range(1..=2)));
         }
         let people = people_of(&groups);
-        let context =
-            format!("round {round}: {rows} rows (alone {alone:b}), {columns} columns, {groups:?}");
+        let context = format!("round {round}: {rows} rows (alone {alone:b}), {columns} columns, {groups:?}");
         let p = check_multi(&people, rows, alone, columns, &context);
-        if p.cells
-            .iter()
-            .flatten()
-            .chain(&p.row_totals)
-            .any(|&c| c == Cell::Small)
-        {
+        if p.cells.iter().flatten().chain(&p.row_totals).any(|&c| c == Cell::Small) {
             small += 1;
         }
-        if p.cells
-            .iter()
-            .flatten()
-            .chain(&p.row_totals)
-            .any(|&c| c == Cell::Withheld)
-        {
+        if p.cells.iter().flatten().chain(&p.row_totals).any(|&c| c == Cell::Withheld) {
             withheld += 1;
         }
         crossed += usize::from(columns > 1);
     }
-    assert!(
-        small > 100 && withheld > 20 && crossed > 60,
-        "{small} tables with <5, {withheld} with *, {crossed} crossed"
-    );
+    assert!(small > 100 && withheld > 20 && crossed > 60, "{small} tables with <5, {withheld} with *, {crossed} crossed");
 }
 
 #[test]
@@ -800,19 +566,9 @@ fn a_realistic_multi_choice_table_keeps_its_counts() {
     // only, 6 both, 2 in school, 7 not recorded. Only school is small, and
     // nothing gives it away.
     let (school, vehicle, online, not_recorded) = (4, 6, 7, 10);
-    let people = people_of(&[
-        ((1 << online, 0), 12),
-        ((1 << vehicle, 0), 9),
-        ((1 << vehicle | 1 << online, 0), 6),
-        ((1 << school, 0), 2),
-        ((1 << not_recorded, 0), 7),
-    ]);
-    let table = Multi {
-        rows: (0..11).map(|r| format!("r{r}")).collect(),
-        alone: 0b110_0000_0000,
-        columns: vec!["all".to_owned()],
-        people,
-    };
+    let people =
+        people_of(&[((1 << online, 0), 12), ((1 << vehicle, 0), 9), ((1 << vehicle | 1 << online, 0), 6), ((1 << school, 0), 2), ((1 << not_recorded, 0), 7)]);
+    let table = Multi { rows: (0..11).map(|r| format!("r{r}")).collect(), alone: 0b110_0000_0000, columns: vec!["all".to_owned()], people };
     let p = publish_multi(&table);
     let mut expected = vec![Cell::Count(0); 11];
     expected[online] = Cell::Count(18);
@@ -840,19 +596,9 @@ fn a_realistic_multi_choice_table_keeps_its_counts() {
             (mask, rng.gen_range(0..4))
         })
         .collect();
-    let table = Multi {
-        rows: (0..12).map(|r| format!("r{r}")).collect(),
-        alone: 0b1100_0000_0000,
-        columns: (0..4).map(|c| format!("c{c}")).collect(),
-        people,
-    };
+    let table = Multi { rows: (0..12).map(|r| format!("r{r}")).collect(), alone: 0b1100_0000_0000, columns: (0..4).map(|c| format!("c{c}")).collect(), people };
     let p = publish_multi(&table);
-    assert!(
-        p.row_totals
-            .iter()
-            .all(|c| matches!(c, Cell::Count(_) | Cell::Small)),
-        "{p:?}"
-    );
+    assert!(p.row_totals.iter().all(|c| matches!(c, Cell::Count(_) | Cell::Small)), "{p:?}");
     assert_eq!(p.total, Cell::Count(300));
 }
 
@@ -862,9 +608,7 @@ fn a_realistic_multi_choice_table_keeps_its_counts() {
 /// one of its columns each (or, when not `one`, in a non-empty set of them,
 /// a column of `alone` only on its own).
 fn agency_sets(rows: usize, columns: usize, one: bool, alone: u64) -> Vec<u64> {
-    let answers: Vec<u64> = (1..(1u64 << columns))
-        .filter(|&m| if one { m.count_ones() == 1 } else { m & alone == 0 || m.count_ones() == 1 })
-        .collect();
+    let answers: Vec<u64> = (1..(1u64 << columns)).filter(|&m| if one { m.count_ones() == 1 } else { m & alone == 0 || m.count_ones() == 1 }).collect();
     let mut sets = vec![0u64];
     for r in 0..rows {
         let mut next = Vec::new();
@@ -923,9 +667,8 @@ fn check_by_agency(people: &[Vec<(usize, u64)>], rows: usize, columns: usize, on
         let n = rows * (columns + 1);
         let everyone = (1u64 << n) - 1;
         let cell_groups = everyone & !((1u64 << rows) - 1);
-        let statements: Vec<(u64, u64)> = (1..=everyone)
-            .flat_map(|all| subsets(everyone & !all).chain(std::iter::once(0)).map(move |none| (all, none)))
-            .collect();
+        let statements: Vec<(u64, u64)> =
+            (1..=everyone).flat_map(|all| subsets(everyone & !all).chain(std::iter::once(0)).map(move |none| (all, none))).collect();
         let _ = cell_groups;
         let count = |(all, none): (u64, u64), people: &mut dyn Iterator<Item = (u64, u64)>| -> u64 {
             people.filter(|&(mask, _)| mask & all == all && mask & none == 0).map(|(_, k)| k).sum()
@@ -970,14 +713,7 @@ fn check_by_agency(people: &[Vec<(usize, u64)>], rows: usize, columns: usize, on
         watched.iter().zip(&seen).filter(|(_, s)| s.len() < 2).map(|(&i, _)| (statements[i].0, statements[i].1, truth[i])).collect()
     };
     let found = pinned(&p);
-    let excused = if found.is_empty() {
-        Vec::new()
-    } else {
-        pinned(&Published {
-            cells: vec![vec![Cell::Withheld; columns]; rows],
-            ..p.clone()
-        })
-    };
+    let excused = if found.is_empty() { Vec::new() } else { pinned(&Published { cells: vec![vec![Cell::Withheld; columns]; rows], ..p.clone() }) };
     let found: Vec<_> = found.into_iter().filter(|q| !excused.contains(q)).collect();
     assert!(found.is_empty(), "{context}: (all, none, value) {found:?} pinned down");
     p
@@ -1019,7 +755,15 @@ fn no_small_count_can_be_worked_out_from_an_agency_table() {
         // statements joining two agencies' answers with a third's are tried.
         let rows = if round % 8 == 7 { 3 } else { 2 };
         let multi = round % 4 == 3 && rows == 2;
-        let columns = if multi || rows == 3 { if rows == 3 { 2 } else { 3 } } else { rng.gen_range(2..=3) };
+        let columns = if multi || rows == 3 {
+            if rows == 3 {
+                2
+            } else {
+                3
+            }
+        } else {
+            rng.gen_range(2..=3)
+        };
         // For a multi-choice item the last column is "not known": alone.
         let alone = if multi { 0b100 } else { 0 };
         let answers: Vec<u64> = (1..(1u64 << columns)).filter(|&m| if multi { m & alone == 0 || m.count_ones() == 1 } else { m.count_ones() == 1 }).collect();
@@ -1027,7 +771,8 @@ fn no_small_count_can_be_worked_out_from_an_agency_table() {
             let agencies = rng.gen_range(1..(1usize << rows));
             (0..rows).filter(|r| agencies & 1 << r != 0).map(|r| (r, answers[rng.gen_range(0..answers.len())])).collect()
         };
-        let mut groups: Vec<(Vec<(usize, u64)>, u64)> = (0..rng.gen_range(1..=3)).map(|_| (person(&mut rng), [0, 1, 2, 3, 5, 6, 8][rng.gen_range(0..7)])).collect();
+        let mut groups: Vec<(Vec<(usize, u64)>, u64)> =
+            (0..rng.gen_range(1..=3)).map(|_| (person(&mut rng), [0, 1, 2, 3, 5, 6, 8][rng.gen_range(0..7)])).collect();
         for _ in 0..rng.gen_range(0..=2) {
             let p = person(&mut rng);
             groups.push((p, rng.gen_range(1..=2)));
@@ -1066,13 +811,7 @@ fn a_realistic_agency_table_keeps_its_counts() {
             person
         })
         .collect();
-    let table = ByAgency {
-        rows: (0..4).map(|r| format!("a{r}")).collect(),
-        columns: (0..5).map(|c| format!("c{c}")).collect(),
-        one: true,
-        alone: 0,
-        people,
-    };
+    let table = ByAgency { rows: (0..4).map(|r| format!("a{r}")).collect(), columns: (0..5).map(|c| format!("c{c}")).collect(), one: true, alone: 0, people };
     let p = publish_by_agency(&table);
     assert!(p.row_totals.iter().all(|c| matches!(c, Cell::Count(_))), "{p:?}");
     assert_eq!(p.total, Cell::Count(300));
