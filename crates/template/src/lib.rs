@@ -25,7 +25,7 @@ pub const AGENCY_TYPES: [&str; 8] = ["children_services", "police", "yot", "heal
 pub use condition::Condition;
 pub use date::Date;
 pub use labels::LabelMap;
-pub use model::{Answers, Category, Field, FieldKind, Section, Template, Value, MAX_TEXT_CHARS, MAX_WRITE_IN_CHARS, TEMPLATE_TOML};
+pub use model::{Answers, Category, Field, FieldKind, Section, Template, Value, Wider, EXTENSIONS_TOML, MAX_TEXT_CHARS, MAX_WRITE_IN_CHARS, TEMPLATE_TOML};
 
 /// Errors from parsing the template or validating answers against it.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

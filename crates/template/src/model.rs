@@ -15,6 +15,8 @@ pub const MAX_WRITE_IN_CHARS: usize = 200;
 
 /// The template text this crate is built from.
 pub const TEMPLATE_TOML: &str = include_str!("../template.toml");
+/// Braid's own extension items, in the same shape, read after the template.
+pub const EXTENSIONS_TOML: &str = include_str!("../braid-extensions.toml");
 
 /// The section of the template a field belongs to, from its id's prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -89,6 +91,22 @@ pub struct Field {
     pub extension: bool,
     /// The section, from the id's prefix.
     pub section: Section,
+    /// A wider range another item's answer opens (a young adult's age).
+    pub wider: Option<Wider>,
+}
+
+/// A wider range for an integer item, open only when a rule over other
+/// answers holds (e.g. ages 18 to 24 for a record flagged as a young adult).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wider {
+    /// The inclusive range when the rule holds.
+    pub range: (i64, i64),
+    /// The rule.
+    pub when: Condition,
+    /// The rule as written, for messages.
+    pub when_text: String,
+    /// What the numbers beyond the usual range are called in reports.
+    pub label: String,
 }
 
 impl Field {
@@ -147,7 +165,9 @@ impl Field {
                 }
                 Ok(())
             }
-            (FieldKind::Integer, Value::Integer(number)) => match self.range {
+            // The wider range, if any: whether its rule holds is checked
+            // with the other answers (`Template::validate_answer`).
+            (FieldKind::Integer, Value::Integer(number)) => match self.wider.as_ref().map(|w| w.range).or(self.range) {
                 Some((low, high)) if *number < low || *number > high => Err(invalid(format!("{number} is outside the range {low} to {high}"))),
                 _ => Ok(()),
             },
@@ -296,6 +316,18 @@ struct RawField {
     source: Option<String>,
     #[allow(dead_code)]
     note: Option<String>,
+    widens: Option<RawWidens>,
+}
+
+/// `widens = { field, range, when, label }`: this item's category `when`
+/// opens `range` on `field`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWidens {
+    field: String,
+    range: [i64; 2],
+    when: String,
+    label: String,
 }
 
 impl Template {
@@ -305,7 +337,7 @@ impl Template {
         STANDARD.get_or_init(|| {
             // The embedded text is checked by this crate's tests, so a failure
             // here means the build itself is broken.
-            Template::parse(TEMPLATE_TOML).unwrap_or_else(|error| panic!("the embedded template does not parse: {error}"))
+            Template::parse(&format!("{TEMPLATE_TOML}\n{EXTENSIONS_TOML}")).unwrap_or_else(|error| panic!("the embedded template does not parse: {error}"))
         })
     }
 
@@ -313,6 +345,7 @@ impl Template {
     pub fn parse(text: &str) -> Result<Template> {
         let raw: RawTemplate = toml::from_str(text).map_err(|error| Error::Template(error.to_string()))?;
         let mut fields: Vec<Field> = Vec::with_capacity(raw.field.len());
+        let mut widening: Vec<(String, RawWidens)> = Vec::new();
         let mut by_id = HashMap::new();
         for raw_field in raw.field {
             let kind = match raw_field.kind.as_str() {
@@ -351,13 +384,28 @@ impl Template {
                 applies_when_text: raw_field.applies_when.clone(),
                 extension: raw_field.extension,
                 section,
+                wider: None,
             };
+            if let Some(widens) = raw_field.widens {
+                widening.push((raw_field.id.clone(), widens));
+            }
             if by_id.insert(raw_field.id.clone(), fields.len()).is_some() {
                 return Err(Error::Template(format!("field `{}` appears twice", raw_field.id)));
             }
             fields.push(field);
         }
         let mut template = Template { fields, by_id };
+        for (id, widens) in widening {
+            let text = format!("{id} = {}", widens.when);
+            let when = Condition::parse(&text, &template)?;
+            let target =
+                template.by_id.get(&widens.field).copied().ok_or_else(|| Error::Template(format!("`{id}` widens `{}`, which does not exist", widens.field)))?;
+            let field = &mut template.fields[target];
+            if field.kind != FieldKind::Integer || field.range.is_none_or(|(low, high)| widens.range[0] > low || widens.range[1] < high) {
+                return Err(Error::Template(format!("`{id}` may only widen the range of a whole-number item")));
+            }
+            field.wider = Some(Wider { range: (widens.range[0], widens.range[1]), when, when_text: text, label: widens.label });
+        }
         // Conditions refer to other fields' categories, so they are parsed
         // once every field is known.
         for index in 0..template.fields.len() {
@@ -385,6 +433,14 @@ impl Template {
     pub fn validate_answer(&self, field_id: &str, value: &Value, answers: &Answers) -> Result<()> {
         let field = self.field(field_id)?;
         field.validate(value)?;
+        if let (Value::Integer(number), Some(wider), Some((low, high))) = (value, &field.wider, field.range) {
+            if !(low..=high).contains(number) && wider.when.evaluate(self, answers) != Some(true) {
+                return Err(Error::InvalidValue {
+                    field: field.id.clone(),
+                    reason: format!("{number} is outside the range {low} to {high} ({} to {} only where {})", high + 1, wider.range.1, wider.when_text),
+                });
+            }
+        }
         if let Some(condition) = &field.applies_when {
             if condition.evaluate(self, answers) == Some(false) {
                 return Err(Error::NotApplicable { field: field.id.clone(), condition: field.applies_when_text.clone().unwrap_or_default() });

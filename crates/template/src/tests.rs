@@ -14,7 +14,13 @@ fn the_template_has_37_core_items_and_marked_extensions() {
         template.fields().iter().filter(|field| !field.extension).filter(|field| field.item[1..].chars().all(|c| c.is_ascii_digit())).collect();
     assert_eq!(core_numbered.len(), 37);
     let extensions: Vec<&str> = template.fields().iter().filter(|field| field.extension).map(|field| field.id.as_str()).collect();
-    assert_eq!(extensions, ["victim.family_difficulties", "case.concern_status", "context.exploitation_source", "victim.missing_episodes"]);
+    assert_eq!(
+        extensions,
+        ["victim.family_difficulties", "case.concern_status", "context.exploitation_source", "victim.missing_episodes", "victim.young_adult"]
+    );
+    // Braid's own extensions are all marked so.
+    let own = Template::parse(&format!("{}\n{}", crate::TEMPLATE_TOML, crate::EXTENSIONS_TOML)).unwrap();
+    assert!(own.fields().iter().skip(Template::parse(crate::TEMPLATE_TOML).unwrap().fields().len()).all(|field| field.extension));
 }
 
 #[test]
@@ -50,7 +56,7 @@ fn every_category_of_every_field_parses_from_its_template_label() {
                 }
             }
             FieldKind::Integer => {
-                let (low, high) = field.range.expect("integer fields have a range");
+                let (low, high) = field.wider.as_ref().map(|w| w.range).or(field.range).expect("integer fields have a range");
                 for number in [low, high] {
                     assert_eq!(labels.parse(field, &number.to_string()).unwrap(), Some(Value::Integer(number)));
                 }
@@ -62,7 +68,7 @@ fn every_category_of_every_field_parses_from_its_template_label() {
         // An empty cell is missing, never "not known".
         assert_eq!(labels.parse(field, "  ").unwrap(), None, "{}", field.id);
     }
-    assert_eq!(categories_seen, 250);
+    assert_eq!(categories_seen, 252);
 }
 
 #[test]
@@ -221,4 +227,24 @@ fn folding_compares_labels_as_lowering_and_joining_words_would() {
             assert_eq!(model::folds_to(a, &folded), slow(a) == folded, "{a:?} against {b:?}");
         }
     }
+}
+
+#[test]
+fn a_young_adults_age_is_accepted_only_where_the_record_says_young_adult() {
+    let template = Template::standard();
+    let flag = template.field("victim.young_adult").unwrap();
+    assert!(flag.extension && flag.section == crate::Section::Victim);
+    let said = |label: &str| Value::Single { code: flag.category_by_label(label).unwrap().code, write_in: None };
+    let twenty = Value::Integer(20);
+    template.validate_answer("victim.age_at_referral", &twenty, &answers(&[("victim.young_adult", said("Yes"))])).unwrap();
+    for others in [answers(&[("victim.young_adult", said("No"))]), answers(&[])] {
+        let error = template.validate_answer("victim.age_at_referral", &twenty, &others).unwrap_err().to_string();
+        assert!(error.contains("outside the range 0 to 17") && error.contains("18 to 24 only where victim.young_adult = Yes"), "{error}");
+    }
+    // A child's age needs no flag; beyond 24 nothing opens it.
+    template.validate_answer("victim.age_at_referral", &Value::Integer(15), &answers(&[])).unwrap();
+    assert!(template.validate_answer("victim.age_at_referral", &Value::Integer(25), &answers(&[("victim.young_adult", said("Yes"))])).is_err());
+    // Only a whole-number item's range can be widened, and never narrowed.
+    let narrowing = format!("{TEMPLATE}\n{}", crate::EXTENSIONS_TOML.replace("range = [0, 24]", "range = [3, 24]"), TEMPLATE = crate::TEMPLATE_TOML);
+    assert!(Template::parse(&narrowing).is_err());
 }

@@ -292,6 +292,19 @@ fn number_bands((low, high): (i64, i64)) -> Vec<(i64, i64, String)> {
     out
 }
 
+/// The bands a whole-number item is reported in: its range's, then one
+/// band for a wider range's extra numbers (18–24, "young adult").
+fn field_bands(field: &braid_template::Field) -> Vec<(i64, i64, String)> {
+    let (low, high) = field.range.unwrap_or((0, 120));
+    let mut bands = number_bands((low, high));
+    if let Some(wider) = &field.wider {
+        if wider.range.1 > high {
+            bands.push((high + 1, wider.range.1, format!("{}–{} ({})", high + 1, wider.range.1, wider.label)));
+        }
+    }
+    bands
+}
+
 /// Whom a profile or network query is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PanelSubject {
@@ -899,7 +912,7 @@ impl Engine {
             let field = template.field(id).map_err(|_| EngineError::InvalidRequest(format!("`{id}` is not a template item (or case_type)")))?;
             let labels = match field.kind {
                 FieldKind::Single => field.categories.iter().filter(|c| !c.not_known).map(|c| c.label.clone()).collect(),
-                FieldKind::Integer => number_bands(field.range.unwrap_or((0, 120))).into_iter().map(|(_, _, label)| label).collect(),
+                FieldKind::Integer => field_bands(field).into_iter().map(|(_, _, label)| label).collect(),
                 FieldKind::Multi => {
                     if let Some(other) = multi {
                         return Err(EngineError::InvalidRequest(format!(
@@ -1008,10 +1021,9 @@ impl Engine {
                                     None => None,
                                 },
                                 Some(Value::NotKnown) => Some(Answer::NotKnown),
-                                Some(Value::Integer(n)) => number_bands(field.range.unwrap_or((0, 120)))
-                                    .iter()
-                                    .position(|(low, high, _)| (*low..=*high).contains(&n))
-                                    .map(Answer::Category),
+                                Some(Value::Integer(n)) => {
+                                    field_bands(field).iter().position(|(low, high, _)| (*low..=*high).contains(&n)).map(Answer::Category)
+                                }
                                 // Every category ticked, each an answer;
                                 // "not known" ticked alone is not known.
                                 Some(Value::Multi { codes, .. }) => {
