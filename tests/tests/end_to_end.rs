@@ -712,7 +712,8 @@ async fn panels_see_their_partnership_only_and_never_a_pseudonym() {
         let ages = json(&ok(&panel(&path("keys"), "report", &url, "north", &["--by", "victim.age_at_referral", "--json"])));
         let labels: Vec<&str> = ages["row_labels"].as_array().expect("labels").iter().map(|l| l.as_str().expect("label")).collect();
         assert_eq!(&labels[..3], ["0", "1", "2"]);
-        assert_eq!(labels.len(), 18 + 2, "0 to 17, not known, not recorded");
+        assert_eq!(labels.len(), 18 + 1 + 2, "0 to 17, young adults, not known, not recorded");
+        assert_eq!(labels[18], "18–24 (young adult)");
         assert_eq!(ages["total"], report["total"], "the same people, counted once either way");
         // Over time: a window and a period dimension.
         let yearly = json(&ok(&panel(&path("keys"), "report", &url, "north", &["--by", "period:year", "--json"])));

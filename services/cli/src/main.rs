@@ -19,6 +19,7 @@ mod demo;
 mod eval;
 mod extract_file;
 mod keys;
+mod pack;
 mod panel;
 mod signal_eval;
 
@@ -263,6 +264,21 @@ enum PanelCommand {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// The quarterly set of tables for one period, written to a new
+    /// directory as CSV files and one self-contained HTML page: children by
+    /// case type and by month, harmers, signals by month, disagreements
+    /// (for the period), the agencies-together matrix, completeness and
+    /// freshness (as now). Every cell as the node published it.
+    Pack {
+        #[command(flatten)]
+        panel: panel::PanelArgs,
+        /// A quarter (2026-Q3), a month (2026-07) or a year (2026).
+        #[arg(long)]
+        period: String,
+        /// A new (or empty) directory for the pack.
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Which agencies work with the same children, as a matrix.
     Services {
@@ -603,6 +619,7 @@ async fn main() -> Result<()> {
             PanelCommand::SignalCounts { panel, period, window, json } => panel::signal_counts_command(&panel, &period, &window, json).await,
             PanelCommand::Freshness { panel, months, json } => panel::freshness_command(&panel, months, json).await,
             PanelCommand::Disagreements { panel, items, window, json } => panel::disagreements_command(&panel, &items, &window, json).await,
+            PanelCommand::Pack { panel, period, out } => pack::pack_command(&panel, &period, &out).await,
         },
         Command::Audit { command } => audit::run(command).await,
         Command::Eval { truth, clusters, reid, signals, json } => eval::eval_command(&truth, &clusters, &reid, signals.as_deref(), json),

@@ -451,6 +451,35 @@ pub async fn network_command(args: &PanelArgs, subject: &SubjectArgs, depth: u32
     Ok(())
 }
 
+/// A table as the node published it (every cell already suppressed), with
+/// what it counts and how to read it: printed by `braid panel …`, written
+/// as CSV and HTML by `braid panel pack`.
+pub struct Table {
+    /// What it counts.
+    pub title: String,
+    /// The heading of the row labels.
+    pub corner: String,
+    /// Column headings.
+    pub columns: Vec<String>,
+    /// Row label and cells.
+    pub rows: Vec<(String, Vec<String>)>,
+    /// How to read it (totals, suppression marks).
+    pub notes: Vec<String>,
+}
+
+impl Table {
+    /// Prints it for the terminal.
+    pub fn print(&self) {
+        if !self.title.is_empty() {
+            println!("{}", self.title);
+        }
+        print_table(&self.corner, &self.columns, &self.rows);
+        for note in &self.notes {
+            println!("{note}");
+        }
+    }
+}
+
 pub(crate) fn print_table(corner: &str, columns: &[String], rows: &[(String, Vec<String>)]) {
     let first = rows.iter().map(|(l, _)| l.chars().count()).chain([corner.chars().count()]).max().unwrap_or(8).min(48);
     let widths: Vec<usize> = columns
@@ -502,15 +531,20 @@ impl Window {
     }
 }
 
-/// `braid panel report`.
-pub async fn report_command(args: &PanelArgs, by: &[String], population: &str, window: &Window, json: bool) -> Result<()> {
+/// A report from the node.
+pub async fn fetch_report(args: &PanelArgs, by: &[String], population: &str, window: &Window) -> Result<v1::ReportResponse> {
     let (since, until) = window.dates()?;
-    let response = client(&args.node)
+    Ok(client(&args.node)
         .await?
         .report(v1::ReportRequest { context: context(args), by: by.to_vec(), population: population.to_owned(), since, until })
         .await
         .map_err(refused)?
-        .into_inner();
+        .into_inner())
+}
+
+/// `braid panel report`.
+pub async fn report_command(args: &PanelArgs, by: &[String], population: &str, window: &Window, json: bool) -> Result<()> {
+    let response = fetch_report(args, by, population, window).await?;
     if json {
         let value = serde_json::json!({
             "population": response.population,
@@ -530,6 +564,12 @@ pub async fn report_command(args: &PanelArgs, by: &[String], population: &str, w
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(());
     }
+    report_table(&response, window).print();
+    Ok(())
+}
+
+/// A report as a table, with what it counts and how to read it.
+pub fn report_table(response: &v1::ReportResponse, window: &Window) -> Table {
     let two = !response.columns_by.is_empty();
     let by_period = response.rows_by.starts_with("period:") || response.columns_by.starts_with("period:");
     let window = window.describe("cases");
@@ -551,7 +591,7 @@ pub async fn report_command(args: &PanelArgs, by: &[String], population: &str, w
     } else {
         format!("each person counted once, under their latest known answer{period}")
     };
-    println!(
+    let title = format!(
         "distinct {} by {}{}{window} ({how})",
         response.population,
         response.rows_by,
@@ -585,23 +625,27 @@ pub async fn report_command(args: &PanelArgs, by: &[String], population: &str, w
     totals.resize(if two { response.column_labels.len() } else { 0 }, String::new());
     totals.push(response.total.clone());
     rows.push((if response.rows_overlap { format!("Total (distinct {people})") } else { "total".to_owned() }, totals));
-    print_table(&response.rows_by, &columns, &rows);
+    let mut notes = Vec::new();
     if response.answers_per_agency {
         let singular = if people == "children" { "a child" } else { "a person" };
-        println!("Total: distinct {people}; {singular} is counted under every agency that knows them, with that agency's own answer, so one {} may be in different categories under different agencies", if people == "children" { "child" } else { "person" });
+        notes.push(format!("Total: distinct {people}; {singular} is counted under every agency that knows them, with that agency's own answer, so one {} may be in different categories under different agencies", if people == "children" { "child" } else { "person" }));
     } else if overlapping {
         let singular = if people == "children" { "a child" } else { "a person" };
         let (lines, across) = if response.rows_overlap { ("rows", "down a column") } else { ("columns", "along a row") };
-        println!("Total: distinct {people}; {singular} may be counted in several {lines}, so the counts {across} can add up to more than its total");
+        notes.push(format!("Total: distinct {people}; {singular} may be counted in several {lines}, so the counts {across} can add up to more than its total"));
     }
-    println!("{}", if response.legend.is_empty() { LEGEND } else { response.legend.as_str() });
-    Ok(())
+    notes.push(if response.legend.is_empty() { LEGEND } else { response.legend.as_str() }.to_owned());
+    Table { title, corner: response.rows_by.clone(), columns, rows, notes }
 }
 
 /// `braid panel quality`: completeness per agency and template item.
 pub async fn quality_command(args: &PanelArgs, json: bool) -> Result<()> {
-    let response = client(&args.node).await?.completeness(v1::CompletenessRequest { context: context(args) }).await.map_err(refused)?.into_inner();
-    print_completeness(&response, json)
+    print_completeness(&fetch_completeness(args).await?, json)
+}
+
+/// The partnership's completeness from the node.
+pub async fn fetch_completeness(args: &PanelArgs) -> Result<v1::CompletenessResponse> {
+    Ok(client(&args.node).await?.completeness(v1::CompletenessRequest { context: context(args) }).await.map_err(refused)?.into_inner())
 }
 
 /// Prints a completeness answer as a table (items by agency) or JSON.
@@ -631,6 +675,12 @@ pub fn print_completeness(response: &v1::CompletenessResponse, json: bool) -> Re
         println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "agencies": value }))?);
         return Ok(());
     }
+    completeness_table(response).print();
+    Ok(())
+}
+
+/// Completeness as a table: template items by agency.
+pub fn completeness_table(response: &v1::CompletenessResponse) -> Table {
     // Items as rows, agencies as columns: "known% / not known%" where the
     // item applies; "-" where the agency never records it.
     let template = braid_template::Template::standard();
@@ -657,23 +707,16 @@ pub fn print_completeness(response: &v1::CompletenessResponse, json: bool) -> Re
             rows.push((format!("{} {}", field.item, field.id), cells));
         }
     }
-    print_table("item", &columns, &rows);
-    println!("known% / not-known% of answers where the item applies; the rest is missing; -: never recorded");
+    let mut notes = vec!["known% / not-known% of answers where the item applies; the rest is missing; -: never recorded".to_owned()];
     if response.agencies.iter().flat_map(|a| &a.items).any(|i| !i.known_shown.is_empty()) {
-        println!("where a count is small: known / not known / missing as counts; {}", braid_signals::report::LEGEND);
+        notes.push(format!("where a count is small: known / not known / missing as counts; {}", braid_signals::report::LEGEND));
     }
-    Ok(())
+    Table { title: String::new(), corner: "item".to_owned(), columns, rows, notes }
 }
 
 /// `braid panel signal-counts`: people per signal kind over time.
 pub async fn signal_counts_command(args: &PanelArgs, period: &str, window: &Window, json: bool) -> Result<()> {
-    let (since, until) = window.dates()?;
-    let response = client(&args.node)
-        .await?
-        .signal_counts(v1::SignalCountsRequest { context: context(args), period: period.to_owned(), since, until })
-        .await
-        .map_err(refused)?
-        .into_inner();
+    let response = fetch_signal_counts(args, period, window).await?;
     if json {
         let value = serde_json::json!({
             "period_labels": response.period_labels,
@@ -683,7 +726,24 @@ pub async fn signal_counts_command(args: &PanelArgs, period: &str, window: &Wind
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(());
     }
-    println!(
+    signal_counts_table(&response, period, window).print();
+    Ok(())
+}
+
+/// Signal counts from the node.
+pub async fn fetch_signal_counts(args: &PanelArgs, period: &str, window: &Window) -> Result<v1::SignalCountsResponse> {
+    let (since, until) = window.dates()?;
+    Ok(client(&args.node)
+        .await?
+        .signal_counts(v1::SignalCountsRequest { context: context(args), period: period.to_owned(), since, until })
+        .await
+        .map_err(refused)?
+        .into_inner())
+}
+
+/// Signal counts as a table: kinds by period.
+pub fn signal_counts_table(response: &v1::SignalCountsResponse, period: &str, window: &Window) -> Table {
+    let title = format!(
         "distinct people per signal kind, by {period} of the signal's latest evidence{} (a person may be under several kinds)",
         window.describe("evidence")
     );
@@ -698,21 +758,13 @@ pub async fn signal_counts_command(args: &PanelArgs, period: &str, window: &Wind
             (r.kind.clone(), cells)
         })
         .collect();
-    print_table("signal", &columns, &rows);
-    println!("{}", response.legend);
-    Ok(())
+    Table { title, corner: "signal".to_owned(), columns, rows, notes: vec![response.legend.clone()] }
 }
 
 /// `braid panel disagreements`: per item and agency pair, the children
 /// whose records at the two agencies give different known answers.
 pub async fn disagreements_command(args: &PanelArgs, items: &[String], window: &Window, json: bool) -> Result<()> {
-    let (since, until) = window.dates()?;
-    let response = client(&args.node)
-        .await?
-        .disagreements(v1::DisagreementsRequest { context: context(args), items: items.to_vec(), since, until })
-        .await
-        .map_err(refused)?
-        .into_inner();
+    let response = fetch_disagreements(args, items, window).await?;
     if json {
         let value = serde_json::json!({
             "rows": response.rows.iter().map(|r| serde_json::json!({
@@ -723,7 +775,24 @@ pub async fn disagreements_command(args: &PanelArgs, items: &[String], window: &
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(());
     }
-    println!("children whose records at two agencies disagree{}", window.describe("records"));
+    disagreements_table(&response, window).print();
+    Ok(())
+}
+
+/// Disagreements from the node.
+pub async fn fetch_disagreements(args: &PanelArgs, items: &[String], window: &Window) -> Result<v1::DisagreementsResponse> {
+    let (since, until) = window.dates()?;
+    Ok(client(&args.node)
+        .await?
+        .disagreements(v1::DisagreementsRequest { context: context(args), items: items.to_vec(), since, until })
+        .await
+        .map_err(refused)?
+        .into_inner())
+}
+
+/// Disagreements as a table: item, the two agencies, children.
+pub fn disagreements_table(response: &v1::DisagreementsResponse, window: &Window) -> Table {
+    let title = format!("children whose records at two agencies disagree{}", window.describe("records"));
     let rows: Vec<(String, Vec<String>)> = response
         .rows
         .iter()
@@ -732,15 +801,19 @@ pub async fn disagreements_command(args: &PanelArgs, items: &[String], window: &
             (item, vec![r.agency_a.clone(), r.agency_b.clone(), r.children.clone()])
         })
         .collect();
-    print_table("item", &["agency".to_owned(), "agency".to_owned(), "children".to_owned()], &rows);
-    println!("{}", response.legend);
-    Ok(())
+    Table {
+        title,
+        corner: "item".to_owned(),
+        columns: vec!["agency".to_owned(), "agency".to_owned(), "children".to_owned()],
+        rows,
+        notes: vec![response.legend.clone()],
+    }
 }
 
 /// `braid panel freshness`: each agency's last change and how current its
 /// records are.
 pub async fn freshness_command(args: &PanelArgs, months: u32, json: bool) -> Result<()> {
-    let response = client(&args.node).await?.freshness(v1::FreshnessRequest { context: context(args), months }).await.map_err(refused)?.into_inner();
+    let response = fetch_freshness(args, months).await?;
     let last = |a: &v1::AgencyFreshness| a.last_change.as_ref().map(|d| format!("{:04}-{:02}-{:02}", d.year, d.month, d.day)).unwrap_or_else(|| "-".to_owned());
     if json {
         let value = serde_json::json!({
@@ -755,6 +828,18 @@ pub async fn freshness_command(args: &PanelArgs, months: u32, json: bool) -> Res
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(());
     }
+    freshness_table(&response).print();
+    Ok(())
+}
+
+/// Freshness from the node.
+pub async fn fetch_freshness(args: &PanelArgs, months: u32) -> Result<v1::FreshnessResponse> {
+    Ok(client(&args.node).await?.freshness(v1::FreshnessRequest { context: context(args), months }).await.map_err(refused)?.into_inner())
+}
+
+/// Freshness as a table: one row per agency.
+pub fn freshness_table(response: &v1::FreshnessResponse) -> Table {
+    let last = |a: &v1::AgencyFreshness| a.last_change.as_ref().map(|d| format!("{:04}-{:02}-{:02}", d.year, d.month, d.day)).unwrap_or_else(|| "-".to_owned());
     let columns =
         ["last change", "records", "current", &format!("current, unchanged {}+ months", response.months), "changed", "reclassified"].map(str::to_owned);
     let rows: Vec<(String, Vec<String>)> = response
@@ -764,14 +849,12 @@ pub async fn freshness_command(args: &PanelArgs, months: u32, json: bool) -> Res
             (a.agency.clone(), vec![last(a), a.records.clone(), a.current.clone(), a.current_unchanged.clone(), a.changed.clone(), a.reclassified.clone()])
         })
         .collect();
-    print_table("agency", &columns, &rows);
-    println!("{}", response.legend);
-    Ok(())
+    Table { title: String::new(), corner: "agency".to_owned(), columns: columns.to_vec(), rows, notes: vec![response.legend.clone()] }
 }
 
 /// `braid panel services`: which agencies work with the same children.
 pub async fn services_command(args: &PanelArgs, json: bool) -> Result<()> {
-    let response = client(&args.node).await?.interconnectedness(v1::InterconnectednessRequest { context: context(args) }).await.map_err(refused)?.into_inner();
+    let response = fetch_services(args).await?;
     if json {
         let value = serde_json::json!({
             "agencies": response.agencies,
@@ -781,8 +864,17 @@ pub async fn services_command(args: &PanelArgs, json: bool) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(());
     }
-    let rows: Vec<(String, Vec<String>)> = response.agencies.iter().zip(&response.rows).map(|(a, r)| (a.clone(), r.cells.clone())).collect();
-    print_table("children known to", &response.agencies, &rows);
-    println!("{}", response.legend);
+    services_table(&response).print();
     Ok(())
+}
+
+/// The agencies-together matrix from the node.
+pub async fn fetch_services(args: &PanelArgs) -> Result<v1::InterconnectednessResponse> {
+    Ok(client(&args.node).await?.interconnectedness(v1::InterconnectednessRequest { context: context(args) }).await.map_err(refused)?.into_inner())
+}
+
+/// The agencies-together matrix as a table.
+pub fn services_table(response: &v1::InterconnectednessResponse) -> Table {
+    let rows: Vec<(String, Vec<String>)> = response.agencies.iter().zip(&response.rows).map(|(a, r)| (a.clone(), r.cells.clone())).collect();
+    Table { title: String::new(), corner: "children known to".to_owned(), columns: response.agencies.clone(), rows, notes: vec![response.legend.clone()] }
 }

@@ -1,0 +1,84 @@
+//! The quarterly pack through the real `braid` binary and a node serving
+//! mTLS over RocksDB: `braid panel pack --period YYYY-Qn --out DIR` writes
+//! every table as CSV and one self-contained HTML page, each table exactly
+//! what the matching `braid panel` command gets for that quarter (so every
+//! cell is already suppressed), every call audited with the panel's purpose.
+
+use braid_tests::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quarterly_pack_holds_what_the_panel_commands_give_for_the_quarter() {
+    let prepared = prepare(400);
+    let keys = prepared.path("keys");
+    let data = tempfile::tempdir().expect("data dir");
+    let node = start_panel_node(&keys, data.path()).await;
+    let url = node.url();
+    let out = prepared.path("pack");
+    let (k, u, o) = (keys.clone(), url.clone(), out.clone());
+    let (quarter, pack_said, by_case_type, counts, log, refused) = blocking(move || {
+        for agency in AGENCIES {
+            ok(&upload(&k, &u, agency, &format!("{}/{agency}.bpx", k.trim_end_matches("/keys"))));
+        }
+        // The busiest quarter.
+        let by_quarter = json(&ok(&panel(&k, "report", &u, "north", &["--by", "period:quarter", "--json"])));
+        let labels: Vec<String> = by_quarter["row_labels"].as_array().expect("labels").iter().map(|l| l.as_str().expect("label").to_owned()).collect();
+        let counts: Vec<u64> = by_quarter["cells"].as_array().expect("cells").iter().map(|c| c[0].as_str().and_then(|s| s.parse().ok()).unwrap_or(0)).collect();
+        let busiest = labels[counts.iter().enumerate().max_by_key(|(_, n)| **n).expect("a quarter").0].clone();
+        let (year, q) = busiest.split_once(" Q").expect("YYYY Qn");
+        let quarter = (year.parse::<i32>().expect("year"), q.parse::<u32>().expect("quarter"));
+        let period = format!("{}-Q{}", quarter.0, quarter.1);
+        let pack_said = ok(&panel(&k, "pack", &u, "north", &["--period", &period, "--out", &o]));
+        let (since, until) =
+            (format!("{}-{:02}-01", quarter.0, quarter.1 * 3 - 2), format!("{}-{:02}-{}", quarter.0, quarter.1 * 3, [31, 30, 30, 31][quarter.1 as usize - 1]));
+        let by_case_type = json(&ok(&panel(&k, "report", &u, "north", &["--by", "case_type", "--since", &since, "--until", &until, "--json"])));
+        let counts = json(&ok(&panel(&k, "signal-counts", &u, "north", &["--period", "month", "--since", &since, "--until", &until, "--json"])));
+        let log = json(&ok(&braid_as(&k, "auditor", &["audit", "log", "--node", &u, "--caller", "panel-north", "--limit", "1000", "--json"])));
+        let refused = failed(&panel(&k, "pack", &u, "north", &["--period", &period, "--out", &o]));
+        (quarter, pack_said, by_case_type, counts, log, refused)
+    })
+    .await;
+    assert!(pack_said.contains("8 tables as CSV"), "{pack_said}");
+    let read = |name: &str| std::fs::read_to_string(format!("{out}/{name}")).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let csv_rows = |name: &str| -> Vec<Vec<String>> {
+        csv::Reader::from_reader(read(name).as_bytes()).records().map(|r| r.expect("row").iter().map(str::to_owned).collect()).collect()
+    };
+    // Children by case type: the report's rows and total, cell for cell.
+    let rows = csv_rows("01-victims-by-case-type.csv");
+    let labels: Vec<&str> = by_case_type["row_labels"].as_array().expect("labels").iter().map(|l| l.as_str().expect("label")).collect();
+    for (label, cells) in labels.iter().zip(by_case_type["cells"].as_array().expect("cells")) {
+        let row = rows.iter().find(|r| r[0] == *label).unwrap_or_else(|| panic!("no {label} row: {rows:?}"));
+        assert_eq!(row[1], cells[0].as_str().expect("cell"), "{label}");
+    }
+    assert_eq!(rows.last().expect("total")[1], by_case_type["total"].as_str().expect("total"));
+    assert!(by_case_type["total"].as_str().expect("total").parse::<u64>().expect("a number") > 0, "the quarter has cases");
+    // Signals by month: the quarter's three months (then the total), as
+    // signal-counts gives them.
+    let header = read("04-signals-by-month.csv").lines().next().expect("header").to_owned();
+    let months: Vec<String> = counts["period_labels"].as_array().expect("labels").iter().map(|l| l.as_str().expect("label").to_owned()).collect();
+    assert!(months.len() <= 3 && months.iter().all(|m| m.starts_with(&quarter.0.to_string())), "{months:?}");
+    assert_eq!(header, format!("signal,{},total", months.join(",")));
+    // The page: every table, self-contained, counts only.
+    let page = read("index.html");
+    assert_eq!(page.matches("<table>").count(), 8);
+    assert!(page.contains(&format!("{} quarter {}", quarter.0, quarter.1)) && page.contains("<style>"));
+    assert!(!page.contains("<script") && !page.contains("http://") && !page.contains("https://"), "nothing to fetch");
+    assert!(!page.contains(" r-") && !page.contains("P00"), "no refs or profile ids");
+    for file in [
+        "02-victims-by-month.csv",
+        "03-harmers-by-case-type.csv",
+        "05-disagreements.csv",
+        "06-agencies-together.csv",
+        "07-completeness.csv",
+        "08-freshness.csv",
+    ] {
+        assert!(csv_rows(file).len() > 1, "{file} has rows");
+    }
+    // Every table was asked with the panel's purpose; a pack is never
+    // written over another.
+    let entries = log["entries"].as_array().expect("entries");
+    for action in ["panel.report", "panel.signal_counts", "panel.disagreements", "panel.interconnectedness", "panel.completeness", "panel.freshness"] {
+        assert!(entries.iter().any(|e| e["action"] == action), "{action} audited: {log}");
+    }
+    assert!(refused.contains("not empty"), "{refused}");
+    node.stop().await.expect("stop");
+}
