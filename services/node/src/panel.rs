@@ -1296,8 +1296,21 @@ fn multi_report(
     people.sort_unstable();
     let published =
         braid_signals::report::publish_multi(&braid_signals::report::Multi { rows, alone: (1 << categories) | (1 << (categories + 1)), columns, people });
+    overlap_response(published, m == 1, by, population, braid_signals::report::MULTI_LEGEND, false)
+}
+
+/// A table whose rows overlap (a multi-choice item's categories, or the
+/// agencies that know a person) as the panel receives it: turned round when
+/// that dimension was asked for second.
+fn overlap_response(
+    published: braid_signals::report::Published,
+    transposed: bool,
+    by: &[String],
+    population: Population,
+    legend: &str,
+    answers_per_agency: bool,
+) -> v1::ReportResponse {
     let text = |cells: &[braid_signals::report::Cell]| cells.iter().map(|c| c.text()).collect::<Vec<_>>();
-    let transposed = m == 1;
     let (row_labels, column_labels, body, row_totals, column_totals) = if transposed {
         let body = (0..published.columns.len()).map(|c| published.cells.iter().map(|row| row[c]).collect::<Vec<_>>()).collect::<Vec<_>>();
         (published.columns, published.rows, body, published.column_totals, published.row_totals)
@@ -1313,11 +1326,11 @@ fn multi_report(
         row_totals: text(&row_totals),
         column_totals: text(&column_totals),
         total: published.total.text(),
-        legend: braid_signals::report::MULTI_LEGEND.to_owned(),
+        legend: legend.to_owned(),
         population: population.name().to_owned(),
         rows_overlap: !transposed,
         columns_overlap: transposed,
-        answers_per_agency: false,
+        answers_per_agency,
     }
 }
 
@@ -1378,27 +1391,13 @@ fn agency_report(
     for groups in by_profile.values_mut() {
         groups.sort_unstable_by_key(|&(group, _)| group);
     }
-    let text = |cells: &[braid_signals::report::Cell]| cells.iter().map(|c| c.text()).collect::<Vec<_>>();
     let Some((d, columns)) = other else {
         let mut people: Vec<(u64, usize)> = by_profile.values().map(|groups| (groups.iter().fold(0u64, |mask, &(g, _)| mask | 1 << g), 0)).collect();
         people.sort_unstable();
         let published =
             braid_signals::report::publish_multi(&braid_signals::report::Multi { rows: groups, alone: 0, columns: vec!["profiles".to_owned()], people });
-        return v1::ReportResponse {
-            rows_by: by[0].clone(),
-            columns_by: String::new(),
-            row_labels: published.rows,
-            column_labels: published.columns,
-            rows: published.cells.iter().map(|row| v1::TableRow { cells: text(row) }).collect(),
-            row_totals: text(&published.row_totals),
-            column_totals: text(&published.column_totals),
-            total: published.total.text(),
-            legend: braid_signals::report::AGENCY_LEGEND.to_owned(),
-            population: population.name().to_owned(),
-            rows_overlap: true,
-            columns_overlap: false,
-            answers_per_agency: false,
-        };
+        // By agency alone: who is known to which agencies, one count each.
+        return overlap_response(published, false, by, population, braid_signals::report::AGENCY_LEGEND, false);
     };
     let size = columns.len();
     let categories = dimensions[d].0.len();
@@ -1429,28 +1428,7 @@ fn agency_report(
         alone: if is_multi { (1 << categories) | (1 << (categories + 1)) } else { 0 },
         people,
     });
-    let transposed = a == 1;
-    let (row_labels, column_labels, body, row_totals, column_totals) = if transposed {
-        let body = (0..published.columns.len()).map(|c| published.cells.iter().map(|row| row[c]).collect::<Vec<_>>()).collect::<Vec<_>>();
-        (published.columns, published.rows, body, published.column_totals, published.row_totals)
-    } else {
-        (published.rows, published.columns, published.cells, published.row_totals, published.column_totals)
-    };
-    v1::ReportResponse {
-        rows_by: by[0].clone(),
-        columns_by: by[1].clone(),
-        row_labels,
-        column_labels,
-        rows: body.iter().map(|row| v1::TableRow { cells: text(row) }).collect(),
-        row_totals: text(&row_totals),
-        column_totals: text(&column_totals),
-        total: published.total.text(),
-        legend: braid_signals::report::AGENCY_LEGEND.to_owned(),
-        population: population.name().to_owned(),
-        rows_overlap: !transposed,
-        columns_overlap: transposed,
-        answers_per_agency: true,
-    }
+    overlap_response(published, a == 1, by, population, braid_signals::report::AGENCY_LEGEND, true)
 }
 
 /// How many days make a month for freshness (a mean Gregorian month).
