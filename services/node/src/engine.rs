@@ -333,36 +333,30 @@ fn prepare_records(submission: &Submission, records: Vec<v1::CaseRecord>, ack: &
         refs_in_batch.insert(record.record_ref.clone());
         record.source_row = 0;
         let mut canonical = record;
+        let previous_ref = Some(std::mem::take(&mut canonical.previous_ref)).filter(|r| !r.is_empty());
+        // What only carries the record across a key rotation is set aside
+        // before its content is hashed: sent again after the rotation,
+        // without bridge pseudonyms, the record is unchanged.
+        let bridges: Vec<(String, Option<v1::Pseudonyms>)> =
+            canonical.involvements.iter_mut().map(|i| (std::mem::take(&mut i.bridge_person_ref), i.bridge_pseudonyms.take())).collect();
+        let content_hash = blake3::hash(&canonical.encode_to_vec()).as_bytes().to_vec();
         // A record moving to a new key epoch is the same record as the one
         // stored under its previous ref when, sent under that epoch, it
         // would have had that one's content.
-        let moved_hash = (!canonical.previous_ref.is_empty()).then(|| {
+        let moved_hash = previous_ref.as_ref().map(|previous| {
             let mut before = canonical.clone();
-            before.record_ref = std::mem::take(&mut before.previous_ref);
-            for involvement in &mut before.involvements {
-                involvement.person_ref = std::mem::take(&mut involvement.bridge_person_ref);
-                involvement.pseudonyms = involvement.bridge_pseudonyms.take();
+            before.record_ref = previous.clone();
+            for (involvement, (person_ref, pseudonyms)) in before.involvements.iter_mut().zip(&bridges) {
+                involvement.person_ref = person_ref.clone();
+                involvement.pseudonyms = pseudonyms.clone();
             }
             blake3::hash(&before.encode_to_vec()).as_bytes().to_vec()
         });
-        let previous_ref = Some(std::mem::take(&mut canonical.previous_ref)).filter(|r| !r.is_empty());
-        // The content, without what only carries it across a key rotation:
-        // sent again after the rotation, without bridge pseudonyms, the
-        // record is unchanged.
-        let content_hash = {
-            let mut content = canonical.clone();
-            for involvement in &mut content.involvements {
-                involvement.bridge_person_ref.clear();
-                involvement.bridge_pseudonyms = None;
-            }
-            blake3::hash(&content.encode_to_vec()).as_bytes().to_vec()
-        };
         let mut involvements = Vec::with_capacity(canonical.involvements.len());
         let mut identified = Vec::with_capacity(canonical.involvements.len());
-        for involvement in &mut canonical.involvements {
+        for (involvement, (link_person_ref, bridge)) in canonical.involvements.iter_mut().zip(bridges) {
             let pseudonyms = stored_pseudonyms(involvement.pseudonyms.take().unwrap_or_default());
-            let bridge = involvement.bridge_pseudonyms.take().map(stored_pseudonyms);
-            let link_person_ref = std::mem::take(&mut involvement.bridge_person_ref);
+            let bridge = bridge.map(stored_pseudonyms);
             // A record moving to a new key epoch links under the current
             // one; its new pseudonyms wait until every agency has moved.
             let (link, next) = match submission.bridge_epoch {
@@ -791,6 +785,29 @@ fn replaced_history(stored: StoredRecord) -> Vec<braid_store::RecordVersion> {
         history.drain(..history.len() - StoredRecord::HISTORY);
     }
     history
+}
+
+/// Gives a record's involvements new ids (never reused, even those of a
+/// batch that failed), links each and writes it; returns the ids.
+fn link_new(
+    state: &mut State,
+    pending: &mut Pending,
+    ack: &mut v1::BatchAck,
+    agency_number: u32,
+    involvements: Vec<(Vec<u8>, braid_linkage::Involvement)>,
+) -> Vec<InvolvementId> {
+    let mut ids = Vec::with_capacity(involvements.len());
+    for (encoded, mut involvement) in involvements {
+        let id = state.next_id;
+        state.next_id += 1;
+        ids.push(id);
+        pending.set.put_involvement_bytes(id, encoded);
+        involvement.agency = agency_number;
+        let outcome = state.linker.insert(id, &involvement);
+        pending.outcomes.push((id, outcome));
+        ack.involvements += 1;
+    }
+    ids
 }
 
 /// Adds each involvement's latest decisions to `set`; withdrawn ones have
@@ -1249,7 +1266,11 @@ impl Engine {
             let state = &mut *guard;
             let fingerprint = braid_store::record_fingerprint(&submission.agency, &record.record_ref);
             pending.records_added.push(fingerprint);
-            let (changes, history) = match existing {
+            // Its involvements' ids, when it was stored, how often it has
+            // changed and its earlier versions; and the link strengths a
+            // moved record's involvements keep.
+            let mut kept_links = Vec::new();
+            let (ids, stored_ms, changes, history) = match existing {
                 Some((_, stored)) if stored.content_hash == record.content_hash => {
                     ack.unchanged += 1;
                     continue;
@@ -1269,58 +1290,23 @@ impl Engine {
                     pending.set.delete_record(&submission.agency, &stored_ref);
                     pending.records_removed.push(old);
                     pending.fact_changes.push(FactChange::Remove(old));
-                    pending.fact_changes.push(FactChange::Add {
-                        fingerprint,
-                        agency: submission.agency.clone(),
-                        record_ref: record.record_ref.clone(),
-                        agency_type: submission.agency_type.clone(),
-                        facts: record.facts,
-                        ids: stored.involvement_ids.clone(),
-                    });
-                    for &id in &stored.involvement_ids {
-                        if let Some(facts) = state.facts.involvement(id) {
-                            pending.fact_changes.push(FactChange::Link(id, facts.link));
-                        }
-                    }
-                    pending.set.put_record(
-                        &submission.agency,
-                        &record.record_ref,
-                        &StoredRecord {
-                            content_hash: record.content_hash,
-                            involvement_ids: stored.involvement_ids,
-                            record: record.stored_bytes,
-                            agency_type: submission.agency_type.clone(),
-                            stored_ms: stored.stored_ms,
-                            changes: stored.changes,
-                            history: stored.history,
-                        },
-                    );
+                    kept_links = stored.involvement_ids.iter().filter_map(|&id| Some((id, state.facts.involvement(id)?.link))).collect();
                     ack.replaced += 1;
                     moved = true;
-                    continue;
+                    (stored.involvement_ids, stored.stored_ms, stored.changes, stored.history)
                 }
                 Some((stored_ref, stored)) => {
                     pending.remove_record(&submission.agency, &stored_ref, &stored);
                     ack.replaced += 1;
-                    (stored.changes.saturating_add(1), replaced_history(stored))
+                    let changes = stored.changes.saturating_add(1);
+                    let ids = link_new(state, &mut pending, &mut ack, agency_number, record.involvements);
+                    (ids, crate::audit::now_ms(), changes, replaced_history(stored))
                 }
                 None => {
                     ack.accepted += 1;
-                    (0, Vec::new())
+                    (link_new(state, &mut pending, &mut ack, agency_number, record.involvements), crate::audit::now_ms(), 0, Vec::new())
                 }
             };
-            let mut ids = Vec::with_capacity(record.involvements.len());
-            for (encoded, mut involvement) in record.involvements {
-                // Ids are never reused, even those of a batch that failed.
-                let id = state.next_id;
-                state.next_id += 1;
-                ids.push(id);
-                pending.set.put_involvement_bytes(id, encoded);
-                involvement.agency = agency_number;
-                let outcome = state.linker.insert(id, &involvement);
-                pending.outcomes.push((id, outcome));
-                ack.involvements += 1;
-            }
             pending.fact_changes.push(FactChange::Add {
                 fingerprint,
                 agency: submission.agency.clone(),
@@ -1329,6 +1315,7 @@ impl Engine {
                 facts: record.facts,
                 ids: ids.clone(),
             });
+            pending.fact_changes.extend(kept_links.into_iter().map(|(id, link)| FactChange::Link(id, link)));
             pending.set.put_record(
                 &submission.agency,
                 &record.record_ref,
@@ -1337,7 +1324,7 @@ impl Engine {
                     involvement_ids: ids,
                     record: record.stored_bytes,
                     agency_type: submission.agency_type.clone(),
-                    stored_ms: crate::audit::now_ms(),
+                    stored_ms,
                     changes,
                     history,
                 },
