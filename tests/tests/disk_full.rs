@@ -57,10 +57,17 @@ impl Tmpfs {
     /// `leave` bytes of it.
     fn fill(&self, name: &str, leave: u64) {
         let mut file = std::fs::File::create(self.path(name)).expect("filler");
+        // Large writes first, then ever smaller ones down to a byte, so
+        // that no part of a page is left free (a write that fails half-way
+        // would otherwise leave up to a chunk free once truncated).
         let chunk = vec![0xa5u8; 256 * 1024];
-        let mut written = 0u64;
-        while file.write_all(&chunk).is_ok() {
-            written += chunk.len() as u64;
+        let (mut written, mut size) = (0u64, chunk.len());
+        loop {
+            match file.write(&chunk[..size]) {
+                Ok(n) if n > 0 => written += n as u64,
+                _ if size > 1 => size /= 2,
+                _ => break,
+            }
         }
         let _ = file.flush();
         drop(file);

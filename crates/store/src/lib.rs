@@ -287,6 +287,13 @@ impl Store {
                 table.set_bloom_filter(10.0, false);
                 cf_options.set_block_based_table_factory(&table);
             }
+            if *name == INVOLVEMENTS {
+                // Pseudonyms are stored only here, uncompressed: they are
+                // high-entropy and gain little, and erasure (retention, key
+                // rotation) can then be checked by a byte search of the data
+                // directory, which a compressed block could hide.
+                cf_options.set_compression_type(rocksdb::DBCompressionType::None);
+            }
             ColumnFamilyDescriptor::new(*name, cf_options)
         });
         let db = DB::open_cf_descriptors(&options, path, descriptors)?;
