@@ -749,6 +749,55 @@ async fn panels_see_their_partnership_only_and_never_a_pseudonym() {
         assert!(status["missing"].as_u64().expect("missing") > 0);
         let table = ok(&panel(&path("keys"), "quality", &url, "statutory", &[]));
         assert!(table.contains("A3 victim.sex"), "{table}");
+        // The police system holds victim.status only as narrative text, as
+        // its mapping declares.
+        assert_eq!(status["held"], "free text", "{status}");
+        assert_eq!(sex["held"], "categories", "{sex}");
+
+        // The pilot's form: per item and agency type, the agencies whose
+        // system collects the item and holds it in categories, worked out
+        // here from the mapping files; the answers' shares from the counts.
+        let pilot = json(&ok(&panel(&path("keys"), "quality", &url, "north", &["--format", "pilot", "--json"])));
+        let mappings: Vec<braid_pseudonym::Mapping> = AGENCIES
+            .iter()
+            .map(|a| braid_pseudonym::Mapping::parse(&std::fs::read_to_string(path(&format!("synth/{a}.mapping.toml"))).expect("mapping")).expect("parse"))
+            .collect();
+        let by_items = json(&ok(&panel(&path("keys"), "quality", &url, "north", &["--json"])));
+        let items = pilot["items"].as_array().expect("items");
+        assert_eq!(items.len(), braid_template::Template::standard().fields().len(), "every template item");
+        let mut compared = 0;
+        for item in items {
+            let id = item["field_id"].as_str().expect("id");
+            for cell in item["by_type"].as_array().expect("types") {
+                let of_type: Vec<&braid_pseudonym::Mapping> = mappings.iter().filter(|m| m.agency.agency_type == cell["agency_type"]).collect();
+                assert_eq!(cell["agencies"], of_type.len(), "{cell}");
+                let categories = of_type.iter().filter(|m| m.fields.contains_key(id)).count();
+                let free_text = of_type.iter().filter(|m| m.system.free_text.iter().any(|f| f == id)).count();
+                let not_held = of_type.iter().filter(|m| m.system.not_held.iter().any(|f| f == id)).count();
+                assert_eq!(cell["reportable"], categories, "{id} {cell}");
+                assert_eq!(cell["collected"], categories + free_text, "{id} {cell}");
+                assert_eq!(cell["declared"], categories + free_text + not_held, "{id} {cell}");
+                // Answers: the sum of the type's agencies' published counts.
+                if let Some(answers) = cell["answers"].as_object() {
+                    let agencies = by_items["agencies"].as_array().expect("agencies").iter().filter(|a| a["agency_type"] == cell["agency_type"]);
+                    let counted = |key: &str| -> u64 {
+                        agencies
+                            .clone()
+                            .filter_map(|a| a["items"].as_array().expect("items").iter().find(|i| i["field_id"] == id).map(|i| i[key].as_u64().expect("plain")))
+                            .sum()
+                    };
+                    assert_eq!(answers["not_known"], counted("not_known"), "{id} {cell}");
+                    assert_eq!(answers["not_recorded"], counted("missing"), "{id} {cell}");
+                    assert_eq!(answers["applies"], counted("known") + counted("not_known") + counted("missing"), "{id} {cell}");
+                    compared += 1;
+                }
+            }
+        }
+        assert!(compared > 20, "answers compared for {compared} item and type pairs");
+        let table = ok(&panel(&path("keys"), "quality", &url, "north", &["--format", "pilot"]));
+        assert!(table.contains("the pilot report's Tables 2–9") && table.contains("police (1): collected / reportable"), "{table}");
+        let unknown = failed(&panel(&path("keys"), "quality", &url, "north", &["--format", "pilots"]));
+        assert!(unknown.contains("possible values: items, pilot"), "{unknown}");
         // No count from 1 to 4 reaches a panel, and none can be worked out
         // from the others: where one is small, another is withheld.
         let mut small = 0;

@@ -83,7 +83,7 @@ async fn a_quarterly_pack_holds_what_the_panel_commands_give_for_the_quarter() {
         (quarter, pack_said, by_case_type, counts, log, refused)
     })
     .await;
-    assert!(pack_said.contains("8 tables as CSV"), "{pack_said}");
+    assert!(pack_said.contains("9 tables as CSV"), "{pack_said}");
     let read = |name: &str| std::fs::read_to_string(format!("{out}/{name}")).unwrap_or_else(|e| panic!("{name}: {e}"));
     let csv_rows = |name: &str| -> Vec<Vec<String>> {
         csv::Reader::from_reader(read(name).as_bytes()).records().map(|r| r.expect("row").iter().map(str::to_owned).collect()).collect()
@@ -128,7 +128,7 @@ async fn a_quarterly_pack_holds_what_the_panel_commands_give_for_the_quarter() {
     assert_eq!(header, format!("signal,{},total", months.join(",")));
     // The page: every table, self-contained, counts only.
     let page = read("index.html");
-    assert_eq!(page.matches("<table>").count(), 8);
+    assert_eq!(page.matches("<table>").count(), 9);
     assert!(page.contains(&format!("{} quarter {}", quarter.0, quarter.1)) && page.contains("<style>"));
     assert!(!page.contains("<script") && !page.contains("http://") && !page.contains("https://"), "nothing to fetch");
     assert!(!page.contains(" r-") && !page.contains("P00"), "no refs or profile ids");
@@ -139,6 +139,7 @@ async fn a_quarterly_pack_holds_what_the_panel_commands_give_for_the_quarter() {
         "06-agencies-together.csv",
         "07-completeness.csv",
         "08-freshness.csv",
+        "09-completeness-pilot-form.csv",
     ] {
         assert!(csv_rows(file).len() > 1, "{file} has rows");
     }

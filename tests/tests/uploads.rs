@@ -207,6 +207,26 @@ fn pseudonymise_fails_when_it_would_write_nothing_useful_and_names_mapping_mista
     let mapping_error = failed(&pseudonymise(dir.path(), &wrong, &repeated, "d.bpx"));
     assert!(mapping_error.contains("`Boy`, which is not a category of victim.sex"), "{mapping_error}");
     assert!(!mapping_error.contains("row 2"), "{mapping_error}");
+    // So is a [system] declaration naming an item the template lacks, one
+    // the mapping already maps, or one twice.
+    for (system, expected) in [
+        ("free_text = [\"victim.shoe_size\"]", "mapping system.free_text: `victim.shoe_size` is not a template item"),
+        ("not_held = [\"victim.sex\"]", "mapping system.not_held: victim.sex is mapped to a column in [fields]"),
+        ("free_text = [\"perpetrator.age\"]\nnot_held = [\"perpetrator.age\"]", "mapping system.not_held: perpetrator.age is listed twice"),
+        ("free_text = [\"perpetrator.age\"]\nheld = []", "unknown field `held`"),
+    ] {
+        let declared = format!("{MAPPING}\n[system]\n{system}\n");
+        let error = failed(&pseudonymise(dir.path(), &declared, &repeated, "d.bpx"));
+        assert!(error.contains(expected), "{error}");
+    }
+    let declared = format!("{MAPPING}\n[system]\nfree_text = [\"perpetrator.age\"]\nnot_held = [\"victim.sexual_orientation\"]\n");
+    ok(&pseudonymise(dir.path(), &declared, &repeated, "d.bpx"));
+    let (header, _) = read_extract(&dir.path().join("d.bpx"));
+    let held = header.items_held.expect("declared");
+    assert_eq!(
+        (held.in_categories, held.in_free_text, held.not_held),
+        (vec!["victim.sex".to_owned()], vec!["perpetrator.age".to_owned()], vec!["victim.sexual_orientation".to_owned()])
+    );
 
     // A huge cell is quoted by a short prefix only.
     let huge = "X".repeat(1_000_000);

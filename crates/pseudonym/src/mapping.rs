@@ -26,6 +26,31 @@ pub struct Mapping {
     /// Template items by their `id`.
     #[serde(default)]
     pub fields: BTreeMap<String, FieldColumn>,
+    /// How the agency's own system holds the template items it does not
+    /// map: only as narrative text, or not at all. Completeness reports use
+    /// it to tell "our system has no such field" from "left blank".
+    #[serde(default, skip_serializing_if = "SystemSection::is_empty")]
+    pub system: SystemSection,
+}
+
+/// Items the agency's system holds other than in categories (mapped items
+/// are held in categories).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SystemSection {
+    /// Template field ids held only as narrative (free) text: collected,
+    /// but not reportable.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub free_text: Vec<String>,
+    /// Template field ids the system has no place for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_held: Vec<String>,
+}
+
+impl SystemSection {
+    fn is_empty(&self) -> bool {
+        self.free_text.is_empty() && self.not_held.is_empty()
+    }
 }
 
 /// The agency.
@@ -134,6 +159,15 @@ pub enum MappingError {
     /// A template field id the template does not have.
     #[error("mapping names template field `{0}`, which the template does not have")]
     UnknownField(String),
+    /// An item in `[system]` that the template lacks, that `[fields]`
+    /// already maps, or that is listed twice.
+    #[error("mapping system.{list}: {reason}")]
+    System {
+        /// `free_text` or `not_held`.
+        list: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
     /// A role or case-type target that does not exist.
     #[error("mapping {section}: `{target}` is not one of {allowed}")]
     UnknownTarget {
@@ -192,6 +226,22 @@ impl Mapping {
         let template = Template::standard();
         for id in self.fields.keys() {
             template.field(id).map_err(|_| MappingError::UnknownField(id.clone()))?;
+        }
+        let mut declared = std::collections::HashSet::new();
+        for (list, ids) in [("free_text", &self.system.free_text), ("not_held", &self.system.not_held)] {
+            for id in ids {
+                let shown: String = id.chars().take(40).collect();
+                let reason = if template.field(id).is_err() {
+                    format!("`{shown}` is not a template item")
+                } else if self.fields.contains_key(id) {
+                    format!("{id} is mapped to a column in [fields], so the system holds it in categories")
+                } else if !declared.insert(id.as_str()) {
+                    format!("{id} is listed twice (an item is held in one way only)")
+                } else {
+                    continue;
+                };
+                return Err(MappingError::System { list, reason });
+            }
         }
         for (id, labels) in self.label_maps() {
             let Ok(field) = template.field(&id) else { continue };

@@ -189,7 +189,7 @@ fn resolved(concerns: impl Iterator<Item = Concern>) -> bool {
 }
 
 /// Days in a year, for age arithmetic.
-const YEAR_DAYS: f64 = 365.25;
+pub(crate) const YEAR_DAYS: f64 = 365.25;
 
 /// The person's age at `day`, from any age recorded in the profile.
 fn age_at(items: &[Item<'_>], day: i32) -> Option<f64> {
@@ -220,11 +220,11 @@ const SAME_INCIDENT_STRICT_DAYS: i32 = 10;
 /// Link probability below which a record is not enough, on its own, to say
 /// one person held two roles (victim and perpetrator): such a link may
 /// join a child to a relative with the same surname and address.
-const STRONG_LINK: f32 = 0.99;
+pub(crate) const STRONG_LINK: f32 = 0.99;
 
 /// Years a recorded age may stray from the profile's and still be the same
 /// person (ages are recorded in whole years, at different dates).
-const AGE_TOLERANCE_YEARS: f64 = 3.0;
+pub(crate) const AGE_TOLERANCE_YEARS: f64 = 3.0;
 
 /// The items whose recorded ages agree with the profile's: an item whose
 /// age implies a birth year far from the median of the others is most

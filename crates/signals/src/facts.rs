@@ -143,6 +143,9 @@ pub struct RecordFacts {
     pub re_referral: bool,
     /// Concern status.
     pub concern: Concern,
+    /// The abuse's recorded location (template item C8) includes an
+    /// institution: a residential home, or a school or college.
+    pub institution: bool,
     /// The record's involvements, in record order.
     pub involvements: Vec<u64>,
 }

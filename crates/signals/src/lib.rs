@@ -24,15 +24,21 @@
 //! (and the perpetrators their records name) are recomputed. Networks are
 //! whole-graph and recomputed on demand when anything changed.
 //!
+//! [`derive`] answers perpetrator items agencies seldom record (previous
+//! involvement, number of perpetrators, institutional network) from the
+//! linked history, as derived answers with their basis.
+//!
 //! [`report`] counts distinct profiles by categories with small-number and
 //! secondary suppression; [`network`] builds the neighbourhood of a profile
 //! and renders it as Graphviz DOT or SVG. Nothing here does I/O.
 
+mod derived;
 mod detect;
 mod facts;
 pub mod network;
 pub mod report;
 
+pub use derived::{derive, Derived};
 pub use detect::{signals_now, Signal, SignalBook, SignalConfig, SignalKind};
 pub use facts::{CaseType, Concern, Facts, InvolvementFacts, NewInvolvement, RecordFacts, Role};
 

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use braid_pseudonym::mapping::{AgencySection, CaseColumns, FieldColumn, IdentityColumns};
+use braid_pseudonym::mapping::{AgencySection, CaseColumns, FieldColumn, IdentityColumns, SystemSection};
 use braid_pseudonym::Mapping;
 
 /// Index of each agency in [`AGENCIES`].
@@ -143,6 +143,27 @@ fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs.iter().map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect()
 }
 
+/// How an agency's system holds the template items its extract does not
+/// carry, as the pilot found: statutory services (children's services,
+/// police, youth offending) hold most of them in narrative text; others
+/// have no place for them. Extension items are left undeclared.
+fn system(agency: usize) -> SystemSection {
+    let spec = &AGENCIES[agency];
+    let template = braid_template::Template::standard();
+    let mapped = recorded_fields(agency);
+    let unmapped: Vec<String> = template
+        .fields()
+        .iter()
+        .filter(|field| field.section != braid_template::Section::Case && !mapped.iter().any(|(id, _)| *id == field.id))
+        .map(|field| field.id.clone())
+        .collect();
+    if ["children_services", "police", "yot"].contains(&spec.agency_type) {
+        SystemSection { free_text: unmapped, not_held: Vec::new() }
+    } else {
+        SystemSection { free_text: Vec::new(), not_held: unmapped }
+    }
+}
+
 /// The mapping file an agency would write for its own extract.
 pub fn mapping(agency: usize) -> Mapping {
     let spec = &AGENCIES[agency];
@@ -168,6 +189,7 @@ pub fn mapping(agency: usize) -> Mapping {
         })
         .collect();
     Mapping {
+        system: system(agency),
         agency: AgencySection { code: spec.code.to_owned(), agency_type: spec.agency_type.to_owned() },
         columns: CaseColumns {
             record_ref: c[0].to_owned(),

@@ -214,6 +214,7 @@ async fn main() {
             epoch_fingerprint: submission.epoch.clone(),
             submission_id: format!("{}-{stream}", submission.submission_id),
             bridge_epoch_fingerprint: String::new(),
+            items_held: None,
         };
         flooders.push(tokio::spawn(async move {
             let mut client =

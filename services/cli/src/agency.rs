@@ -103,8 +103,19 @@ fn pseudonymise_from(
         epoch_fingerprint: keys.epoch_fingerprint().to_owned(),
         submission_id,
         bridge_epoch_fingerprint: String::new(),
+        items_held: Some(items_held(mapping)),
     };
     Ok(Pseudonymised { output, header, records })
+}
+
+/// The items the agency's system holds, as its mapping declares: mapped
+/// items in categories, the `[system]` lists as written.
+fn items_held(mapping: &Mapping) -> v1::ItemsHeld {
+    v1::ItemsHeld {
+        in_categories: mapping.fields.keys().cloned().collect(),
+        in_free_text: mapping.system.free_text.clone(),
+        not_held: mapping.system.not_held.clone(),
+    }
 }
 
 /// Pseudonymises an extract during a key rotation: under `secret` (the

@@ -478,6 +478,25 @@ async fn profile_page(State(console): State<Arc<Console>>, headers: HeaderMap, P
                 }
                 @if p.records_not_shown > 0 { p { "… and " (p.records_not_shown) " older records." } }
                 @for line in outside_text(&p.outside) { p class="outside" { (line) } }
+                @if p.records.iter().any(|r| !r.derived.is_empty()) {
+                    h2 { "Derived from the linked history" }
+                    p { "Worked out by linkage, not recorded by any agency; the agency's own answers are unchanged." }
+                    table class="derived" {
+                        thead { tr { th scope="col" { "Record" } th scope="col" { "Item" } th scope="col" { "Answer" } th scope="col" { "Basis" } } }
+                        tbody {
+                            @for r in &p.records {
+                                @for d in &r.derived {
+                                    tr {
+                                        td { (r.agency) ", referred " (date_words(r.referral_date.as_ref())) }
+                                        td { (d.item) }
+                                        td { (d.value) }
+                                        td { (d.basis) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
                 h2 { "Signals" }
                 @if p.signals.is_empty() {
                     p { "No signals." }

@@ -85,6 +85,7 @@ fn original() -> (v1::UploadHeader, Vec<v1::CaseRecord>) {
         epoch_fingerprint: "e-0123456789ab".to_owned(),
         submission_id: super::submission_id(&super::records_digest(&records)),
         bridge_epoch_fingerprint: String::new(),
+        items_held: None,
     };
     (header, records)
 }
@@ -302,6 +303,7 @@ fn fuzz_bpx_round_trip() {
         epoch_fingerprint,
         submission_id: String::new(),
         bridge_epoch_fingerprint: String::new(),
+        items_held: None,
     });
     fuzz(256, (header, proptest::collection::vec(record(), 0..6)), |(mut header, records)| {
         header.submission_id = super::submission_id(&super::records_digest(&records));

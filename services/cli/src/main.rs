@@ -210,10 +210,16 @@ enum PanelCommand {
         json: bool,
     },
     /// Data completeness per agency and template item (known / not known /
-    /// missing).
+    /// missing), or in the pilot report's form by agency type.
     Quality {
         #[command(flatten)]
         panel: panel::PanelArgs,
+        /// items: each template item by agency; pilot: the pilot report's
+        /// Tables 2–9, each item by agency type (collected, reportable, not
+        /// known, not recorded), from what agencies' mappings declare of
+        /// their systems in `[system]`.
+        #[arg(long, value_enum, default_value = "items")]
+        format: panel::QualityFormat,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -614,7 +620,7 @@ async fn main() -> Result<()> {
                 panel::network_command(&panel, &subject, depth, max_people, format, out.as_deref()).await
             }
             PanelCommand::Report { panel, by, population, window, json } => panel::report_command(&panel, &by, &population, &window, json).await,
-            PanelCommand::Quality { panel, json } => panel::quality_command(&panel, json).await,
+            PanelCommand::Quality { panel, format, json } => panel::quality_command(&panel, format, json).await,
             PanelCommand::Services { panel, json } => panel::services_command(&panel, json).await,
             PanelCommand::SignalCounts { panel, period, window, json } => panel::signal_counts_command(&panel, &period, &window, json).await,
             PanelCommand::Freshness { panel, months, json } => panel::freshness_command(&panel, months, json).await,

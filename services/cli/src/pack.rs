@@ -120,8 +120,14 @@ pub async fn pack_command(args: &PanelArgs, period: &str, out: &Path) -> Result<
     let disagreements = panel::fetch_disagreements(args, &[], &window).await?;
     add("05-disagreements.csv", "Where agencies disagree about one child", panel::disagreements_table(&disagreements, &window));
     add("06-agencies-together.csv", "Agencies working with the same children (now)", panel::services_table(&panel::fetch_services(args).await?));
-    add("07-completeness.csv", "Completeness by template item and agency (now)", panel::completeness_table(&panel::fetch_completeness(args).await?));
+    let completeness = panel::fetch_completeness(args).await?;
+    add("07-completeness.csv", "Completeness by template item and agency (now)", panel::completeness_table(&completeness));
     add("08-freshness.csv", "Freshness of each agency's records (now)", panel::freshness_table(&panel::fetch_freshness(args, 6).await?));
+    add(
+        "09-completeness-pilot-form.csv",
+        "Levels of data collection by agency type, in the pilot report's form (now)",
+        panel::completeness_pilot_table(&completeness),
+    );
     for section in &sections {
         write_csv(&out.join(section.file), &section.table)?;
     }

@@ -221,6 +221,12 @@ pub async fn profile_command(args: &PanelArgs, subject: &SubjectArgs, json: bool
                         "concern": r.concern,
                         "confidence": r.confidence,
                         "fields": r.fields.iter().map(|f| (f.field_id.clone(), serde_json::Value::from(f.value.clone()))).collect::<serde_json::Map<_, _>>(),
+                        "derived": r.derived.iter().map(|d| serde_json::json!({
+                            "field_id": d.field_id,
+                            "item": d.item,
+                            "value": d.value,
+                            "basis": d.basis,
+                        })).collect::<Vec<_>>(),
                         "history": r.history.iter().map(|v| serde_json::json!({
                             "stored": date_text(v.stored.as_ref()),
                             "case_type": case_type_name(v.case_type),
@@ -251,6 +257,9 @@ pub async fn profile_command(args: &PanelArgs, subject: &SubjectArgs, json: bool
             );
             for f in &r.fields {
                 println!("      {:<4} {:<38} {}", f.item, f.field_id, f.value);
+            }
+            for d in &r.derived {
+                println!("      {:<4} {:<38} {}  [{}]", d.item, d.field_id, d.value, d.basis);
             }
             if !r.history.is_empty() {
                 let before: Vec<String> = r
@@ -638,9 +647,151 @@ pub fn report_table(response: &v1::ReportResponse, window: &Window) -> Table {
     Table { title, corner: response.rows_by.clone(), columns, rows, notes }
 }
 
-/// `braid panel quality`: completeness per agency and template item.
-pub async fn quality_command(args: &PanelArgs, json: bool) -> Result<()> {
-    print_completeness(&fetch_completeness(args).await?, json)
+/// How `braid panel quality` lays completeness out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum QualityFormat {
+    /// Template items by agency: known and not-known shares.
+    Items,
+    /// The pilot report's form (its Tables 2–9): each item by agency type,
+    /// the share of agencies whose system collects it and holds it in
+    /// reportable categories, and the shares of answers not known and not
+    /// recorded.
+    Pilot,
+}
+
+/// `braid panel quality`: completeness per agency and template item, or
+/// in the pilot report's form.
+pub async fn quality_command(args: &PanelArgs, format: QualityFormat, json: bool) -> Result<()> {
+    let response = fetch_completeness(args).await?;
+    match format {
+        QualityFormat::Items => print_completeness(&response, json),
+        QualityFormat::Pilot if json => {
+            println!("{}", serde_json::to_string_pretty(&pilot_json(&response))?);
+            Ok(())
+        }
+        QualityFormat::Pilot => {
+            completeness_pilot_table(&response).print();
+            Ok(())
+        }
+    }
+}
+
+/// One agency type's figures for one item in the pilot's form.
+#[derive(Debug, Default)]
+struct PilotCell {
+    /// Agencies of the type with records.
+    agencies: u64,
+    /// Of those, how many declared how their system holds the item.
+    declared: u64,
+    /// Held in categories or as free text (the pilot's "collected").
+    collected: u64,
+    /// Held in categories (the pilot's "reportable").
+    reportable: u64,
+    /// Answers where the item applies, not known and not recorded, summed
+    /// over the agencies; None where an agency's counts are suppressed.
+    answers: Option<(u64, u64, u64)>,
+}
+
+impl PilotCell {
+    fn of(response: &v1::CompletenessResponse, agency_type: &str, field_id: &str) -> PilotCell {
+        let mut cell = PilotCell { answers: Some((0, 0, 0)), ..PilotCell::default() };
+        for agency in response.agencies.iter().filter(|a| a.agency_type == agency_type && a.records > 0) {
+            cell.agencies += 1;
+            let Some(item) = agency.items.iter().find(|i| i.field_id == field_id) else { continue };
+            cell.declared += u64::from(!item.held.is_empty());
+            cell.collected += u64::from(item.held == "categories" || item.held == "free text");
+            cell.reportable += u64::from(item.held == "categories");
+            // Only published numbers are added up: a suppressed count
+            // leaves the type's shares unknown.
+            let plain = [&item.known_shown, &item.not_known_shown, &item.missing_shown].iter().all(|s| s.is_empty() || s.parse::<u64>().is_ok());
+            cell.answers = match (cell.answers, plain) {
+                (Some((all, not_known, missing)), true) => {
+                    Some((all + item.known + item.not_known + item.missing, not_known + item.not_known, missing + item.missing))
+                }
+                _ => None,
+            };
+        }
+        cell
+    }
+
+    fn share(part: u64, whole: u64) -> String {
+        if whole == 0 {
+            "-".to_owned()
+        } else {
+            format!("{:.0}%", 100.0 * part as f64 / whole as f64)
+        }
+    }
+
+    /// "collected % / reportable %" and "not known % / not recorded %".
+    fn texts(&self) -> [String; 2] {
+        let answers = match self.answers {
+            Some((all, not_known, missing)) => format!("{} / {}", Self::share(not_known, all), Self::share(missing, all)),
+            None => "*".to_owned(),
+        };
+        [format!("{} / {}", Self::share(self.collected, self.declared), Self::share(self.reportable, self.declared)), answers]
+    }
+}
+
+/// The agency types present in a completeness answer, in the template's
+/// order, with how many agencies (with records) each has.
+fn pilot_types(response: &v1::CompletenessResponse) -> Vec<(&'static str, usize)> {
+    braid_template::AGENCY_TYPES
+        .iter()
+        .map(|t| (*t, response.agencies.iter().filter(|a| a.agency_type == *t && a.records > 0).count()))
+        .filter(|(_, n)| *n > 0)
+        .collect()
+}
+
+const PILOT_NOTE: &str = "(n): the type's agencies; collected: share of them whose system holds the item, in categories or as narrative text, as their mappings declare; reportable: held in categories; agencies that declared nothing about an item are left out of both (-: none declared); not known / not recorded: share of the type's answers where the item applies";
+
+/// Completeness in the pilot report's form: template items (A victims, B
+/// perpetrators, C context, D services, then the extensions) by agency
+/// type.
+pub fn completeness_pilot_table(response: &v1::CompletenessResponse) -> Table {
+    let template = braid_template::Template::standard();
+    let types = pilot_types(response);
+    let columns =
+        types.iter().flat_map(|(t, n)| ["collected / reportable", "not known / not recorded"].map(|measure| format!("{t} ({n}): {measure}"))).collect();
+    let rows = template
+        .fields()
+        .iter()
+        .map(|field| {
+            let cells = types.iter().flat_map(|(t, _)| PilotCell::of(response, t, &field.id).texts()).collect();
+            (format!("{} {}", field.item, field.question), cells)
+        })
+        .collect();
+    let mut notes = vec![PILOT_NOTE.to_owned()];
+    if types.iter().any(|(t, _)| template.fields().iter().any(|f| PilotCell::of(response, t, &f.id).answers.is_none())) {
+        notes.push("*: an agency's count for the item is small and suppressed, so the type's shares of answers are not shown".to_owned());
+    }
+    Table { title: "Levels of data collection by agency type (the pilot report's Tables 2–9)".to_owned(), corner: "item".to_owned(), columns, rows, notes }
+}
+
+/// The pilot form as JSON: per item and agency type, counts of agencies and
+/// of answers (null where suppressed).
+fn pilot_json(response: &v1::CompletenessResponse) -> serde_json::Value {
+    let template = braid_template::Template::standard();
+    let types = pilot_types(response);
+    let items: Vec<serde_json::Value> = template
+        .fields()
+        .iter()
+        .map(|field| {
+            let by_type: Vec<serde_json::Value> = types
+                .iter()
+                .map(|(t, _)| {
+                    let cell = PilotCell::of(response, t, &field.id);
+                    let answers =
+                        cell.answers.map(|(all, not_known, missing)| serde_json::json!({ "applies": all, "not_known": not_known, "not_recorded": missing }));
+                    serde_json::json!({
+                        "agency_type": t, "agencies": cell.agencies, "declared": cell.declared,
+                        "collected": cell.collected, "reportable": cell.reportable, "answers": answers,
+                    })
+                })
+                .collect();
+            serde_json::json!({ "field_id": field.id, "item": field.item, "question": field.question, "by_type": by_type })
+        })
+        .collect();
+    serde_json::json!({ "items": items, "note": PILOT_NOTE })
 }
 
 /// The partnership's completeness from the node.
@@ -667,6 +818,7 @@ pub fn print_completeness(response: &v1::CompletenessResponse, json: bool) -> Re
                             "known": count(&i.known_shown, i.known),
                             "not_known": count(&i.not_known_shown, i.not_known),
                             "missing": count(&i.missing_shown, i.missing),
+                            "held": i.held,
                         })
                     }).collect::<Vec<_>>(),
                 })
@@ -700,14 +852,18 @@ pub fn completeness_table(response: &v1::CompletenessResponse) -> Table {
                     let total = (i.known + i.not_known + i.missing) as f64;
                     format!("{:.0}% / {:.0}%", 100.0 * i.known as f64 / total, 100.0 * i.not_known as f64 / total)
                 }
+                // Never answered: how the agency's system holds it, where
+                // its mapping says.
+                Some(i) if i.held == "free text" => "free text".to_owned(),
+                Some(i) if i.held == "not held" => "not held".to_owned(),
                 _ => "-".to_owned(),
             })
             .collect();
-        if cells.iter().any(|c| c != "-") {
+        if cells.iter().any(|c| c != "-" && c != "not held") {
             rows.push((format!("{} {}", field.item, field.id), cells));
         }
     }
-    let mut notes = vec!["known% / not-known% of answers where the item applies; the rest is missing; -: never recorded".to_owned()];
+    let mut notes = vec!["known% / not-known% of answers where the item applies; the rest is missing; -: never recorded; free text / not held: never recorded, and the agency's system holds it only as narrative text / has no place for it".to_owned()];
     if response.agencies.iter().flat_map(|a| &a.items).any(|i| !i.known_shown.is_empty()) {
         notes.push(format!("where a count is small: known / not known / missing as counts; {}", braid_signals::report::LEGEND));
     }

@@ -30,6 +30,7 @@ pub(crate) struct PreparedFacts {
     day: i32,
     re_referral: bool,
     concern: Concern,
+    institution: bool,
     /// (role, carries identity, recorded age) per involvement.
     pub(crate) involvements: Vec<(Role, bool, Option<u8>)>,
 }
@@ -41,7 +42,16 @@ impl PreparedFacts {
     }
 
     pub(crate) fn into_record(self, agency: u16, record_ref: String, involvements: Vec<u64>) -> RecordFacts {
-        RecordFacts { agency, record_ref, case_type: self.case_type, day: self.day, re_referral: self.re_referral, concern: self.concern, involvements }
+        RecordFacts {
+            agency,
+            record_ref,
+            case_type: self.case_type,
+            day: self.day,
+            re_referral: self.re_referral,
+            concern: self.concern,
+            institution: self.institution,
+            involvements,
+        }
     }
 }
 
@@ -50,6 +60,8 @@ struct Codes {
     re_referral: Option<u32>,
     current: Option<u32>,
     resolved: Option<u32>,
+    /// Locations (item C8) that are institutions.
+    institutions: Vec<u32>,
 }
 
 fn codes() -> &'static Codes {
@@ -61,6 +73,7 @@ fn codes() -> &'static Codes {
             re_referral: code("services.referral_type", "Re-referral"),
             current: code("case.concern_status", "Current"),
             resolved: code("case.concern_status", "Resolved"),
+            institutions: ["In a residential home", "In school/college"].iter().filter_map(|label| code("context.locations", label)).collect(),
         }
     })
 }
@@ -128,6 +141,7 @@ pub(crate) fn record_facts(record: &v1::CaseRecord, identified: impl Fn(usize) -
         day,
         re_referral: single("services.referral_type").is_some_and(|code| Some(code) == codes.re_referral),
         concern,
+        institution: matches!(category(&record.fields, "context.locations"), Some(Value::Multi { codes: ticked, .. }) if ticked.iter().any(|c| codes.institutions.contains(c))),
         involvements,
     }
 }
@@ -591,6 +605,16 @@ impl Engine {
                 fields.extend(own.fields.iter().filter_map(|f| label(template, f)));
             }
             let confidence = if all.len() == 1 { "only record" } else { best.get(&member).map_or("moderate", |&(p, own)| confidence_band(p, own)) };
+            let view = ScopedView { profiles, facts: &state.facts, scope };
+            let derived = braid_signals::derive(&SignalConfig::default(), &state.facts, &view, member)
+                .into_iter()
+                .map(|answer| v1::DerivedAnswer {
+                    item: template.field(answer.field_id).map(|f| f.item.clone()).unwrap_or_default(),
+                    field_id: answer.field_id.to_owned(),
+                    value: answer.value,
+                    basis: answer.basis,
+                })
+                .collect();
             out.records.push(v1::PanelRecord {
                 agency: agency.clone(),
                 agency_type: stored_record.agency_type.clone(),
@@ -603,6 +627,7 @@ impl Engine {
                 concern: facts.concern.name().to_owned(),
                 fields,
                 confidence: confidence.to_owned(),
+                derived,
                 history: stored_record
                     .history
                     .iter()
@@ -1167,31 +1192,35 @@ impl Engine {
             }
             Ok(())
         })?;
-        Ok(v1::CompletenessResponse {
-            agencies: per_agency
-                .into_iter()
-                .map(|(agency, (agency_type, records, completeness))| v1::AgencyCompleteness {
-                    agency,
-                    agency_type,
-                    records,
-                    items: template
-                        .fields()
-                        .iter()
-                        .filter_map(|field| {
-                            let counts = completeness.fields.get(&field.id)?;
-                            Some(v1::ItemCompleteness {
-                                field_id: field.id.clone(),
-                                item: field.item.clone(),
-                                known: counts.known,
-                                not_known: counts.not_known,
-                                missing: counts.missing,
-                                ..Default::default()
-                            })
-                        })
-                        .collect(),
+        let mut answer = Vec::with_capacity(per_agency.len());
+        for (agency, (agency_type, records, completeness)) in per_agency {
+            // Items its system holds, as its newest upload declared: every
+            // declared item is listed, answered or not.
+            let held = self.items_held(&agency)?;
+            let items = template
+                .fields()
+                .iter()
+                .filter_map(|field| {
+                    let held = crate::uploads::held_as(held.as_ref(), &field.id);
+                    let counts = completeness.fields.get(&field.id);
+                    if counts.is_none() && held.is_empty() {
+                        return None;
+                    }
+                    let counts = counts.copied().unwrap_or_default();
+                    Some(v1::ItemCompleteness {
+                        field_id: field.id.clone(),
+                        item: field.item.clone(),
+                        known: counts.known,
+                        not_known: counts.not_known,
+                        missing: counts.missing,
+                        held: held.to_owned(),
+                        ..Default::default()
+                    })
                 })
-                .collect(),
-        })
+                .collect();
+            answer.push(v1::AgencyCompleteness { agency, agency_type, records, items });
+        }
+        Ok(v1::CompletenessResponse { agencies: answer })
     }
 
     /// Children (profiles with a victim or HSB record) known to each pair

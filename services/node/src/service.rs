@@ -108,9 +108,15 @@ impl IngestService for Ingest {
                             break 'stream "interrupted".to_owned();
                         }
                     };
-                    if let Some(header) = batch.header {
+                    if let Some(mut header) = batch.header {
                         let entry = caller.entry("ingest.upload");
-                        let admitted = match submission_from(header) {
+                        let items_held = header.items_held.take();
+                        let checked = match items_held.as_ref().map(crate::uploads::check_items_held) {
+                            Some(Err(reason)) => Err(Status::invalid_argument(reason)),
+                            _ => submission_from(header),
+                        };
+                        tally.set_items_held(items_held);
+                        let admitted = match checked {
                             Ok(parsed) => gate.admit(&caller, &Action::Upload { agency: &parsed.agency }, &entry).await.map(|()| parsed),
                             Err(status) => {
                                 gate.record_failure(entry, &status).await;

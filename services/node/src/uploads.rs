@@ -45,6 +45,52 @@ impl UploadTally {
     pub fn is_empty(&self) -> bool {
         self.summary.batches == 0
     }
+
+    /// Keeps what the upload's header declared of the items the agency's
+    /// system holds.
+    pub fn set_items_held(&mut self, held: Option<v1::ItemsHeld>) {
+        self.summary.items_held = held;
+    }
+}
+
+/// Checks an upload header's declaration of the items the agency's system
+/// holds: template field ids only, each in at most one list. The error
+/// names the list and position.
+pub fn check_items_held(held: &v1::ItemsHeld) -> Result<(), String> {
+    let template = braid_template::Template::standard();
+    let mut seen = std::collections::HashSet::new();
+    let lists = [("in_categories", &held.in_categories), ("in_free_text", &held.in_free_text), ("not_held", &held.not_held)];
+    for (name, ids) in lists {
+        if ids.len() > template.fields().len() {
+            return Err(format!("header.items_held.{name} lists {} items; the template has {}", ids.len(), template.fields().len()));
+        }
+        for (index, id) in ids.iter().enumerate() {
+            if template.field(id).is_err() {
+                let shown: String = id.chars().take(40).collect();
+                return Err(format!("header.items_held.{name}[{index}]: `{shown}` is not a template item"));
+            }
+            if !seen.insert(id.as_str()) {
+                return Err(format!("header.items_held.{name}[{index}]: {id} is declared twice (an item is held in one way only)"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// How an agency's system holds one item, as `held` declares: "categories",
+/// "free text", "not held", or empty where undeclared.
+pub fn held_as(held: Option<&v1::ItemsHeld>, field_id: &str) -> &'static str {
+    let Some(held) = held else { return "" };
+    let has = |ids: &[String]| ids.iter().any(|id| id == field_id);
+    if has(&held.in_categories) {
+        "categories"
+    } else if has(&held.in_free_text) {
+        "free text"
+    } else if has(&held.not_held) {
+        "not held"
+    } else {
+        ""
+    }
 }
 
 impl Engine {
@@ -68,6 +114,18 @@ impl Engine {
         }
         self.store.write(set)?;
         Ok(())
+    }
+
+    /// What `agency`'s newest upload that declared it said of the items its
+    /// system holds.
+    pub fn items_held(&self, agency: &str) -> Result<Option<v1::ItemsHeld>, EngineError> {
+        for (_, bytes) in self.store.uploads(agency)?.into_iter().rev() {
+            let summary = v1::UploadSummary::decode(bytes.as_slice()).map_err(|_| braid_store::Error::Corrupt("upload summary"))?;
+            if summary.items_held.is_some() {
+                return Ok(summary.items_held);
+            }
+        }
+        Ok(None)
     }
 
     /// `agency`'s uploads, newest first.

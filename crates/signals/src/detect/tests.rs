@@ -63,6 +63,7 @@ impl World {
                 day,
                 re_referral,
                 concern,
+                institution: false,
                 involvements: people.iter().map(|p| p.0).collect(),
             },
             &involvements,
