@@ -731,6 +731,23 @@ async fn panels_see_their_partnership_only_and_never_a_pseudonym() {
         assert!(!quarters.is_empty() && quarters.iter().all(|q| q.starts_with(years[1]) && q.contains(" Q")), "{quarters:?}");
         let in_window: u64 = window["total"].as_str().expect("total").parse().expect("shown");
         assert!(in_window > 0 && in_window < victims, "{in_window} of {victims}");
+        // Over a window, counts of 5 or more are rounded down to a multiple of 5
+        // (reports of nested windows cannot be subtracted); without one,
+        // they are exact.
+        assert_eq!(window["rounded"], true, "{window}");
+        assert!(window["legend"].as_str().expect("legend").contains("rounded down to a multiple of 5"), "{window}");
+        let shown: Vec<u64> = window["cells"]
+            .as_array()
+            .expect("cells")
+            .iter()
+            .flat_map(|row| row.as_array().expect("row").iter())
+            .chain(window["row_totals"].as_array().expect("totals"))
+            .chain(window["column_totals"].as_array().expect("totals"))
+            .chain(std::iter::once(&window["total"]))
+            .filter_map(|cell| cell.as_str().expect("cell").parse().ok())
+            .collect();
+        assert!(shown.iter().any(|&n| n >= 5) && shown.iter().all(|&n| n == 0 || n % 5 == 0), "{window}");
+        assert_eq!(yearly["rounded"], false, "{yearly}");
         let nothing = failed(&panel(&path("keys"), "report", &url, "north", &["--by", "period:year", "--since", "1901-01-01", "--until", "1901-12-31"]));
         assert!(nothing.contains("no case of the partnership falls in that window"), "{nothing}");
         let weekly = failed(&panel(&path("keys"), "report", &url, "north", &["--by", "period:week"]));

@@ -65,6 +65,37 @@ impl Cell {
     }
 }
 
+/// Counts over a date window are rounded to a multiple of this.
+pub const ROUNDING_BASE: u64 = 5;
+
+/// What rounding means, added to a legend when a report is over a window.
+pub const ROUNDED_LEGEND: &str = "counts over a date window are rounded down to a multiple of 5 (5 to 9 shown as 5, 10 to 14 as 10), so that reports of overlapping windows (January to September, then January to October) cannot be subtracted to reveal a small number";
+
+/// A published count as a report over a date window shows it: 0 and `<5`
+/// as they are, 5 or more rounded down to a multiple of [`ROUNDING_BASE`]
+/// (so no count of 5 or more reads as `<5` or 0). Every shown count then
+/// stands for five possible values, and two reports of nested windows
+/// differ by a range of values, never by an exact small number. (Rounding
+/// to the nearest 5 leaves only three values, 5 to 7, behind a shown 5, and
+/// the attacker test pins differences through them; rounding down does
+/// not.)
+pub fn round_count(count: u64) -> u64 {
+    if count < ROUNDING_BASE {
+        count
+    } else {
+        count / ROUNDING_BASE * ROUNDING_BASE
+    }
+}
+
+/// [`round_count`] on a published cell's text (`12`, `<5` or `*`):
+/// markers are kept as they are.
+pub fn round_text(text: &str) -> String {
+    match text.parse::<u64>() {
+        Ok(count) => round_count(count).to_string(),
+        Err(_) => text.to_owned(),
+    }
+}
+
 /// What the markers mean, for printing under a table.
 pub const LEGEND: &str = "<5: between 1 and 4 people; *: withheld so that no <5 can be worked out from the totals (where a whole row or column is *, it could hide any number, 0 included)";
 

@@ -569,6 +569,7 @@ pub async fn report_command(args: &PanelArgs, by: &[String], population: &str, w
             "rows_overlap": response.rows_overlap,
             "columns_overlap": response.columns_overlap,
             "answers_per_agency": response.answers_per_agency,
+            "rounded": response.rounded,
         });
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(());
@@ -878,6 +879,7 @@ pub async fn signal_counts_command(args: &PanelArgs, period: &str, window: &Wind
             "period_labels": response.period_labels,
             "rows": response.rows.iter().map(|r| serde_json::json!({ "kind": r.kind, "cells": r.cells, "total": r.total })).collect::<Vec<_>>(),
             "legend": response.legend,
+            "rounded": response.rounded,
         });
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(());
@@ -927,6 +929,7 @@ pub async fn disagreements_command(args: &PanelArgs, items: &[String], window: &
                 "item": r.item, "item_number": r.item_number, "agency_a": r.agency_a, "agency_b": r.agency_b, "children": r.children,
             })).collect::<Vec<_>>(),
             "legend": response.legend,
+            "rounded": response.rounded,
         });
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(());

@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 use braid_linkage::{Decision, UnionFind};
 use braid_proto::v1;
 use braid_signals::network::neighbourhood;
-use braid_signals::report::{publish, resolve, Answer, Table, LEGEND};
+use braid_signals::report::{publish, resolve, round_text, Answer, Table, LEGEND, ROUNDED_LEGEND};
 use braid_signals::{CaseType, Concern, Facts, Profiles, RecordFacts, Role, Signal, SignalBook, SignalConfig, SignalKind};
 use braid_template::{Completeness, Date, FieldKind, Section, Template, Value};
 use prost::Message;
@@ -90,6 +90,18 @@ fn window_days(since: Option<&v1::Date>, until: Option<&v1::Date>) -> Result<(Op
         date.map(|d| day_of(Some(d)).ok_or_else(|| EngineError::InvalidRequest(format!("{what} is not a valid date")))).transpose()
     };
     Ok((day(since, "since")?, day(until, "until")?))
+}
+
+/// Rounds every published count in `cells` (see [`round_text`]).
+fn round_all(cells: &mut [String]) {
+    for cell in cells {
+        *cell = round_text(cell);
+    }
+}
+
+/// A legend with what rounding means added.
+fn rounded_legend(legend: &str) -> String {
+    format!("{legend}; {ROUNDED_LEGEND}")
 }
 
 /// A record's date for signals and reports: when the abuse started, or
@@ -810,7 +822,21 @@ impl Engine {
 
     /// Distinct people per signal kind by the period of the signal's latest
     /// evidence, each row published with small-number suppression.
+    /// Over a date window, rounded as [`Engine::panel_report`] is.
     pub fn signal_counts(&self, partnership: &[String], request: &v1::SignalCountsRequest) -> Result<v1::SignalCountsResponse, EngineError> {
+        let mut response = self.signal_counts_exact(partnership, request)?;
+        if request.since.is_some() || request.until.is_some() {
+            for row in &mut response.rows {
+                round_all(&mut row.cells);
+                row.total = round_text(&row.total);
+            }
+            response.legend = rounded_legend(&response.legend);
+            response.rounded = true;
+        }
+        Ok(response)
+    }
+
+    fn signal_counts_exact(&self, partnership: &[String], request: &v1::SignalCountsRequest) -> Result<v1::SignalCountsResponse, EngineError> {
         let period = match request.period.as_str() {
             "" => Period::Quarter,
             other => Period::parse(other).ok_or_else(|| EngineError::InvalidRequest("period is month, quarter or year".to_owned()))?,
@@ -836,6 +862,7 @@ impl Engine {
                 period_labels: Vec::new(),
                 rows: kinds.iter().map(|k| v1::SignalCountRow { kind: k.name().to_owned(), cells: Vec::new(), total: "0".to_owned() }).collect(),
                 legend: LEGEND.to_owned(),
+                rounded: false,
             });
         };
         let (from, to) = (period.index(first), period.index(last));
@@ -856,7 +883,7 @@ impl Engine {
                 }
             })
             .collect();
-        Ok(v1::SignalCountsResponse { period_labels: labels, rows, legend: LEGEND.to_owned() })
+        Ok(v1::SignalCountsResponse { period_labels: labels, rows, legend: LEGEND.to_owned(), rounded: false })
     }
 
     /// A snapshot of what reports need from memory (every live identified
@@ -888,7 +915,33 @@ impl Engine {
     /// every category any of its records ticks (a known answer anywhere
     /// outweighs "not known"), so the categories overlap and the totals
     /// count distinct profiles.
+    ///
+    /// Over a date window, counts of 5 or more are rounded down to a multiple of 5
+    /// (after suppression), so that two reports of nested windows cannot be
+    /// subtracted to reveal a small number.
     pub fn panel_report(
+        &self,
+        partnership: &[String],
+        by: &[String],
+        population: Population,
+        window: (Option<&v1::Date>, Option<&v1::Date>),
+    ) -> Result<v1::ReportResponse, EngineError> {
+        let mut response = self.report_exact(partnership, by, population, window)?;
+        if window.0.is_some() || window.1.is_some() {
+            for row in &mut response.rows {
+                round_all(&mut row.cells);
+            }
+            round_all(&mut response.row_totals);
+            round_all(&mut response.column_totals);
+            response.total = round_text(&response.total);
+            response.legend = rounded_legend(&response.legend);
+            response.rounded = true;
+        }
+        Ok(response)
+    }
+
+    /// [`Engine::panel_report`] before rounding.
+    fn report_exact(
         &self,
         partnership: &[String],
         by: &[String],
@@ -1158,6 +1211,7 @@ impl Engine {
             rows_overlap: false,
             columns_overlap: false,
             answers_per_agency: false,
+            rounded: false,
         })
     }
 
@@ -1360,6 +1414,7 @@ fn overlap_response(
         rows_overlap: !transposed,
         columns_overlap: transposed,
         answers_per_agency,
+        rounded: false,
     }
 }
 
@@ -1592,7 +1647,20 @@ impl Engine {
     /// agencies or more, which such a child need not be.) Setting this
     /// reply beside a report by agency crossed with the same item is
     /// another matter: see the README.
+    /// Over a date window, rounded as [`Engine::panel_report`] is.
     pub fn disagreements(&self, partnership: &[String], request: &v1::DisagreementsRequest) -> Result<v1::DisagreementsResponse, EngineError> {
+        let mut response = self.disagreements_exact(partnership, request)?;
+        if request.since.is_some() || request.until.is_some() {
+            for row in &mut response.rows {
+                row.children = round_text(&row.children);
+            }
+            response.legend = rounded_legend(&response.legend);
+            response.rounded = true;
+        }
+        Ok(response)
+    }
+
+    fn disagreements_exact(&self, partnership: &[String], request: &v1::DisagreementsRequest) -> Result<v1::DisagreementsResponse, EngineError> {
         let template = Template::standard();
         let ids: Vec<String> = if request.items.is_empty() { DISAGREEMENT_ITEMS.iter().map(|&i| i.to_owned()).collect() } else { request.items.clone() };
         if ids.len() > MOST_DISAGREEMENT_ITEMS {
@@ -1715,6 +1783,7 @@ impl Engine {
         Ok(v1::DisagreementsResponse {
             rows,
             legend: "children whose records at the two agencies give different known answers (each agency's latest known answer; for a multi-choice item, the categories its records tick); not known or not recorded is no disagreement; <5: between 1 and 4".to_owned(),
+            rounded: false,
         })
     }
 }

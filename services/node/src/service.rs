@@ -115,7 +115,6 @@ impl IngestService for Ingest {
                             Some(Err(reason)) => Err(Status::invalid_argument(reason)),
                             _ => submission_from(header),
                         };
-                        tally.set_items_held(items_held);
                         let admitted = match checked {
                             Ok(parsed) => gate.admit(&caller, &Action::Upload { agency: &parsed.agency }, &entry).await.map(|()| parsed),
                             Err(status) => {
@@ -131,6 +130,8 @@ impl IngestService for Ingest {
                         });
                         match admitted {
                             Ok(parsed) => {
+                                // Kept only once checked and admitted.
+                                tally.set_items_held(items_held);
                                 submission = Some(parsed);
                                 settle = !gate.engine().model_fitted().unwrap_or(true);
                             }

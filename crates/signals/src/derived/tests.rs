@@ -112,50 +112,88 @@ fn no_previous_involvement_from_one_incident_a_weak_link_or_ages_apart() {
 
 #[test]
 fn perpetrators_of_one_incident_are_counted_only_when_surely_different_people() {
-    // Police name one man, children's services another (ages 20 years
-    // apart) for one child within days: at least two.
+    // The police name one man; children's services name him (linked) and
+    // another man beside him, for one child within days: at least two.
+    let mut w = World::default();
+    w.record("POL", "police", 100, false, &[(1, V, Some(13), true), (2, P, None, true)]);
+    w.record("CSC", "children_services", 105, false, &[(3, V, Some(13), true), (4, P, None, true), (6, P, None, true)]);
+    w.link(&[1, 3], 1.0);
+    w.link(&[2, 4], 1.0);
+    let derived = w.derive(2);
+    assert!(derived.contains(&("perpetrator.lone", "No".to_owned())), "{derived:?}");
+    assert!(derived.contains(&("perpetrator.count", "2".to_owned())), "{derived:?}");
+    // Another agency's record of the child that does not name this man may
+    // be another incident (an uncle, then a peer at school, in one month):
+    // nothing said, even with ages years apart.
     let mut w = World::default();
     w.record("POL", "police", 100, false, &[(1, V, Some(13), true), (2, P, Some(50), true)]);
     w.record("CSC", "children_services", 105, false, &[(3, V, Some(13), true), (4, P, Some(30), true)]);
     w.link(&[1, 3], 1.0);
-    let derived = w.derive(2);
-    assert!(derived.contains(&("perpetrator.lone", "No".to_owned())), "{derived:?}");
-    assert!(derived.contains(&("perpetrator.count", "2".to_owned())), "{derived:?}");
-    // The same with no ages: maybe one man the linkage missed; nothing said.
-    let mut w = World::default();
-    w.record("POL", "police", 100, false, &[(1, V, None, true), (2, P, None, true)]);
-    w.record("CSC", "children_services", 105, false, &[(3, V, None, true), (4, P, None, true)]);
-    w.link(&[1, 3], 1.0);
     assert!(w.derive(2).is_empty(), "{:?}", w.derive(2));
-    // One record naming three (one unknown): three, whatever the others say.
+    // One record naming three (one unknown) and this man's other record:
+    // three, the man counted once.
     let mut w = World::default();
     w.record("POL", "police", 100, false, &[(1, V, None, true), (2, P, None, true), (3, P, None, true), (4, P, None, false)]);
     w.record("CSC", "children_services", 105, false, &[(5, V, None, true), (6, P, None, true)]);
     w.link(&[1, 5], 1.0);
     w.link(&[2, 6], 1.0);
     assert!(w.derive(6).contains(&("perpetrator.count", "3".to_owned())), "{:?}", w.derive(6));
+    // One man recorded twice in one record is one man.
+    let mut w = World::default();
+    w.record("POL", "police", 100, false, &[(1, V, None, true), (2, P, None, true), (3, P, None, true)]);
+    w.link(&[2, 3], 1.0);
+    assert!(w.derive(2).is_empty(), "{:?}", w.derive(2));
     // A weakly linked child's other record is not this incident.
     let mut w = World::default();
-    w.record("POL", "police", 100, false, &[(1, V, Some(13), true), (2, P, Some(50), true)]);
-    w.record("CSC", "children_services", 105, false, &[(3, V, Some(13), true), (4, P, Some(30), true)]);
+    w.record("POL", "police", 100, false, &[(1, V, None, true), (2, P, None, true)]);
+    w.record("CSC", "children_services", 105, false, &[(3, V, None, true), (4, P, None, true), (6, P, None, true)]);
     w.link(&[1, 3], 0.95);
+    w.link(&[2, 4], 1.0);
     assert!(w.derive(2).is_empty(), "{:?}", w.derive(2));
 }
 
 #[test]
 fn an_institutional_network_needs_another_harmer_of_the_same_child_in_an_institution() {
     let mut w = World::default();
-    w.record("POL", "police", 100, true, &[(1, V, None, true), (2, P, None, true)]);
-    w.record("CSC", "children_services", 400, true, &[(3, V, None, true), (4, P, None, true)]);
+    w.record("POL", "police", 100, true, &[(1, V, None, true), (2, P, Some(50), true)]);
+    w.record("CSC", "children_services", 400, true, &[(3, V, None, true), (4, P, Some(25), true)]);
     w.link(&[1, 3], 1.0);
     assert_eq!(w.derive(2), vec![("perpetrator.institutional_network", "Yes (write in)".to_owned())]);
     assert_eq!(w.derive(4), vec![("perpetrator.institutional_network", "Yes (write in)".to_owned())]);
-    // The same outside an institution: nothing.
+    // Without ages the two records may be one man the linkage missed.
     let mut w = World::default();
-    w.record("POL", "police", 100, false, &[(1, V, None, true), (2, P, None, true)]);
+    w.record("POL", "police", 100, true, &[(1, V, None, true), (2, P, None, true)]);
     w.record("CSC", "children_services", 400, true, &[(3, V, None, true), (4, P, None, true)]);
     w.link(&[1, 3], 1.0);
     assert!(w.derive(2).is_empty() && w.derive(4).is_empty(), "{:?} {:?}", w.derive(2), w.derive(4));
-    // Victims are never given derived perpetrator answers.
+    // Outside an institution: nothing.
+    let mut w = World::default();
+    w.record("POL", "police", 100, false, &[(1, V, None, true), (2, P, Some(50), true)]);
+    w.record("CSC", "children_services", 400, true, &[(3, V, None, true), (4, P, Some(25), true)]);
+    w.link(&[1, 3], 1.0);
+    assert!(w.derive(2).is_empty() && w.derive(4).is_empty(), "{:?} {:?}", w.derive(2), w.derive(4));
+    // Victims and children displaying HSB are never given derived
+    // perpetrator answers.
     assert!(w.derive(1).is_empty());
+    let mut w = World::default();
+    w.record("SCH", "education", 100, true, &[(1, V, None, true), (2, Role::Hsb, Some(14), true), (3, Role::Hsb, Some(15), true)]);
+    assert!(w.derive(2).is_empty() && w.derive(3).is_empty());
+}
+
+#[test]
+fn undated_records_are_no_earlier_case_and_one_case_at_three_agencies_is_one() {
+    let mut w = World::default();
+    w.record("POL", "police", 0, false, &[(1, V, None, true), (2, P, None, true)]);
+    w.record("CSC", "children_services", 9000, false, &[(3, V, None, true), (4, P, None, true)]);
+    w.link(&[2, 4], 1.0);
+    assert!(w.derive(4).is_empty(), "an undated record is not a case 9000 days earlier: {:?}", w.derive(4));
+    let mut w = World::default();
+    w.record("POL", "police", 100, false, &[(1, V, None, true), (2, P, None, true)]);
+    w.record("CSC", "children_services", 104, false, &[(3, V, None, true), (4, P, None, true)]);
+    w.record("VOL", "voluntary", 110, false, &[(5, V, None, true), (6, P, None, true)]);
+    w.record("YOT", "yot", 900, false, &[(7, V, None, true), (8, P, None, true)]);
+    w.link(&[2, 4, 6, 8], 1.0);
+    let answers = derive(&SignalConfig::default(), &w.facts, &w.groups, 8);
+    assert_eq!(answers.len(), 1, "{answers:?}");
+    assert!(answers[0].basis.starts_with("derived: 1 earlier case as a harmer (children services, police, voluntary)"), "{answers:?}");
 }

@@ -332,3 +332,123 @@ fn secondary_suppression_withholds_little_and_keeps_the_totals() {
     assert_eq!(p.total, Cell::Count(364));
     assert!(p.row_totals.iter().chain(&p.column_totals).all(|c| matches!(c, Cell::Count(_))));
 }
+
+/// A table as a report over a date window publishes it: counts of 5 or
+/// more rounded.
+fn rounded(published: &Published) -> Published {
+    let round = |cell: &Cell| match cell {
+        Cell::Count(n) => Cell::Count(round_count(*n)),
+        other => *other,
+    };
+    Published {
+        rows: published.rows.clone(),
+        columns: published.columns.clone(),
+        cells: published.cells.iter().map(|row| row.iter().map(round).collect()).collect(),
+        row_totals: published.row_totals.iter().map(round).collect(),
+        column_totals: published.column_totals.iter().map(round).collect(),
+        total: round(&published.total),
+    }
+}
+
+/// What an attacker knows of every entry of a table published over a
+/// window, in the order of [`domains`]: a shown count of 5 or more is any
+/// count that rounds to it; with `exact`, it is taken at face value (as
+/// if there were no rounding).
+fn window_domains(published: &Published, cap: u64, exact: bool) -> Vec<(u64, u64)> {
+    let shown: Vec<Cell> = published
+        .cells
+        .iter()
+        .flatten()
+        .chain(&published.row_totals)
+        .chain(&published.column_totals)
+        .chain(std::iter::once(&published.total))
+        .copied()
+        .collect();
+    domains(published, cap)
+        .into_iter()
+        .zip(shown)
+        .map(|(domain, cell)| match cell {
+            Cell::Count(n) if n >= ROUNDING_BASE && !exact => {
+                ((5..=n).find(|&v| round_count(v) == n).unwrap_or(n), (n..=n + 5).filter(|&v| round_count(v) == n).max().unwrap_or(n))
+            }
+            _ => domain,
+        })
+        .collect()
+}
+
+/// An attacker holding a report over one window and the same report over
+/// a longer one (January to September, then January to October): the
+/// entries of both tables and of their difference (the people the longer
+/// window adds: a table of its own, never negative), tied entry by entry.
+fn differencing_attacker(old: &Published, new: &Published, cap: u64, exact: bool) -> Attacker {
+    let table = Attacker::new(old, cap);
+    let k = table.domains.len();
+    let mut domains = window_domains(old, cap, exact);
+    domains.extend(window_domains(new, cap, exact));
+    domains.extend(std::iter::repeat_n((0, cap), k));
+    let mut equations = Vec::new();
+    for offset in [0, k, 2 * k] {
+        equations.extend(table.equations.iter().map(|(parts, total)| (parts.iter().map(|p| p + offset).collect(), total + offset)));
+    }
+    equations.extend((0..k).map(|p| (vec![p, 2 * k + p], k + p)));
+    Attacker { domains, equations }
+}
+
+/// The differencing attack on reports of nested windows: each report is
+/// safe on its own, but subtracting one from the other would give the
+/// people the longer window adds, exactly, and often between 1 and 4.
+/// Rounding counts of 5 or more (as reports over a window are) leaves
+/// every such difference at least two values wide; without rounding the
+/// same attacker pins many down.
+#[test]
+fn reports_of_nested_windows_cannot_be_subtracted_to_reveal_a_small_number() {
+    let mut rng = ChaCha8Rng::seed_from_u64(41);
+    let (mut small_differences, mut pinned_without_rounding) = (0, 0);
+    // BRAID_FUZZ_CASES runs longer (1,500 rounds: none pinned, 2,572
+    // pinned without rounding).
+    let rounds: usize = std::env::var("BRAID_FUZZ_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(300);
+    for round in 0..rounds {
+        let (rows, columns) = match round % 3 {
+            0 => (rng.gen_range(2..=3), 1),
+            1 => (2, 2),
+            _ => (2, 3),
+        };
+        let old = random_counts(&mut rng, rows, columns);
+        let added: Vec<Vec<u64>> = (0..rows).map(|_| (0..columns).map(|_| [0, 0, 1, 2, 3, 6][rng.gen_range(0..6)]).collect()).collect();
+        let new: Vec<Vec<u64>> = old.iter().zip(&added).map(|(o, a)| o.iter().zip(a).map(|(x, y)| x + y).collect()).collect();
+        let (published_old, published_new) = (publish(&table(old.clone())), publish(&table(new.clone())));
+        let cap = new.iter().flatten().sum::<u64>() + 5;
+        let k = entries(&old).len();
+        let differences = entries(&added);
+        for exact in [false, true] {
+            let (shown_old, shown_new) =
+                if exact { (published_old.clone(), published_new.clone()) } else { (rounded(&published_old), rounded(&published_new)) };
+            let attacker = differencing_attacker(&shown_old, &shown_new, cap, exact);
+            for (p, &difference) in differences.iter().enumerate().filter(|(_, d)| (1..=4).contains(*d)) {
+                let values = attacker.values(2 * k + p);
+                assert!(values.contains(&difference), "round {round}: the truth is always possible");
+                if exact {
+                    pinned_without_rounding += usize::from(values.len() < 2);
+                } else {
+                    small_differences += 1;
+                    assert!(
+                        values.len() >= 2,
+                        "round {round}: {old:?} then {new:?}, shown {shown_old:?} then {shown_new:?}: entry {p} ({difference}) pinned to {values:?}"
+                    );
+                }
+            }
+        }
+    }
+    assert!(small_differences > rounds, "the rounds exercised the attack ({small_differences} small differences)");
+    assert!(pinned_without_rounding > rounds / 4, "without rounding the attack works ({pinned_without_rounding} pinned)");
+}
+
+#[test]
+fn rounding_keeps_small_markers_and_zero_and_never_shows_five_or_more_as_less() {
+    assert_eq!((0..=4).map(round_count).collect::<Vec<_>>(), vec![0, 1, 2, 3, 4]);
+    assert_eq!([5, 6, 9, 10, 14, 15, 98].map(round_count), [5, 5, 5, 10, 10, 15, 95]);
+    assert!((5..1000).all(|n| round_count(n) >= 5 && round_count(n).is_multiple_of(5) && n - round_count(n) <= 4));
+    assert_eq!(round_text("<5"), "<5");
+    assert_eq!(round_text("*"), "*");
+    assert_eq!(round_text("23"), "20");
+}
