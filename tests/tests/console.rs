@@ -271,7 +271,7 @@ async fn a_panel_reads_signals_and_a_profile_in_a_browser_and_nothing_else_gets_
     // The page shows what the same certificate gets from the CLI, no more.
     let profile_id = heading.trim_start_matches("Profile ").to_owned();
     let mut on_page = Vec::new();
-    for row in browser.find_all(Locator::Css("main table tbody tr")).await.expect("rows") {
+    for row in browser.find_all(Locator::Css("main table:not(.derived) tbody tr")).await.expect("rows") {
         let cells: Vec<String> = {
             let mut out = Vec::new();
             for cell in row.find_all(Locator::Css("td")).await.expect("cells") {
@@ -306,6 +306,25 @@ async fn a_panel_reads_signals_and_a_profile_in_a_browser_and_nothing_else_gets_
     on_page.sort();
     from_cli.sort();
     assert_eq!(on_page, from_cli, "the console's profile is the CLI's");
+    // Derived perpetrator answers: the same ones, apart from the records.
+    let mut derived_on_page = Vec::new();
+    for row in browser.find_all(Locator::Css("main table.derived tbody tr")).await.expect("rows") {
+        let mut cells = Vec::new();
+        for cell in row.find_all(Locator::Css("td")).await.expect("cells") {
+            cells.push(cell.text().await.expect("text"));
+        }
+        derived_on_page.push((cells[1].clone(), cells[2].clone()));
+    }
+    let mut derived_from_cli: Vec<(String, String)> = cli["profiles"][0]["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .flat_map(|r| r["derived"].as_array().expect("derived").iter())
+        .map(|d| (d["item"].as_str().unwrap_or_default().to_owned(), d["value"].as_str().unwrap_or_default().to_owned()))
+        .collect();
+    derived_on_page.sort();
+    derived_from_cli.sort();
+    assert_eq!(derived_on_page, derived_from_cli, "the console's derived answers are the CLI's");
 
     // Printed, the page is a panel paper: navigation and forms go, the
     // purpose and the records stay.
