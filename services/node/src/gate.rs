@@ -91,13 +91,14 @@ impl Drop for UploadSlot {
     }
 }
 
-/// How many refusals each principal has had audited in the current minute:
-/// past the limit a refusal is still refused, but not audited, so a caller
-/// cannot grow the audit log without bound by being refused. What is not
-/// audited is counted.
+/// How many refusals each principal has had audited in its current minute
+/// (a minute from its first refusal counted): past the limit a refusal is
+/// still refused, but not audited, so a caller cannot grow the audit log
+/// without bound by being refused. What is not audited is counted.
 struct Denials {
     per_minute: u32,
-    window: std::sync::Mutex<(u64, std::collections::HashMap<String, u32>)>,
+    /// Per principal: when its minute started (ms) and its refusals in it.
+    window: std::sync::Mutex<std::collections::HashMap<String, (u64, u32)>>,
     dropped: std::sync::atomic::AtomicU64,
 }
 
@@ -112,22 +113,32 @@ impl Uploads {
 }
 
 impl Denials {
-    /// Principals tracked at once; past this the minute's counts start over
-    /// (a flood of distinct names is itself bounded by the connection limit).
+    /// Principals tracked at once; past this, minutes that have ended are
+    /// forgotten, and if that is not enough every count starts over (a
+    /// flood of distinct names is itself bounded by the connection limit).
     const TRACKED: usize = 10_000;
 
+    /// A principal's minute.
+    const MINUTE_MS: u64 = 60_000;
+
     fn new(per_minute: u32) -> Denials {
-        Denials { per_minute, window: std::sync::Mutex::new((0, std::collections::HashMap::new())), dropped: std::sync::atomic::AtomicU64::new(0) }
+        Denials { per_minute, window: std::sync::Mutex::new(std::collections::HashMap::new()), dropped: std::sync::atomic::AtomicU64::new(0) }
     }
 
     /// Whether a refusal of `who` is audited.
     fn audit(&self, who: &str) -> bool {
-        let minute = now_ms() / 60_000;
+        let now = now_ms();
         let mut window = self.window.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if window.0 != minute || window.1.len() >= Denials::TRACKED {
-            *window = (minute, std::collections::HashMap::new());
+        if window.len() >= Denials::TRACKED && !window.contains_key(who) {
+            window.retain(|_, (start, _)| now.saturating_sub(*start) < Denials::MINUTE_MS);
+            if window.len() >= Denials::TRACKED {
+                window.clear();
+            }
         }
-        let count = window.1.entry(who.to_owned()).or_insert(0);
+        let (start, count) = window.entry(who.to_owned()).or_insert((now, 0));
+        if now.saturating_sub(*start) >= Denials::MINUTE_MS {
+            (*start, *count) = (now, 0);
+        }
         *count += 1;
         if *count <= self.per_minute {
             true
