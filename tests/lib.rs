@@ -125,6 +125,32 @@ pub fn prepare(children: usize) -> Prepared {
     prepared
 }
 
+/// Writes one agency's mapping (`mapping` with `AGENCY` and `TYPE` filled
+/// in) and extract (`header`, then `rows`) into `dir` and pseudonymises it
+/// with `dir/keys/scheme.secret` into `dir/AGENCY.bpx` (its map to
+/// `dir/AGENCY.reid.csv`), checking that no row was rejected.
+pub fn pseudonymise_rows<S: AsRef<str>>(dir: &Path, agency: &str, kind: &str, mapping: &str, header: &str, rows: &[S]) -> Output {
+    let path = |name: String| dir.join(name).display().to_string();
+    std::fs::write(path(format!("{agency}.toml")), mapping.replace("AGENCY", agency).replace("TYPE", kind)).expect("mapping");
+    let rows: Vec<&str> = rows.iter().map(AsRef::as_ref).collect();
+    std::fs::write(path(format!("{agency}.csv")), format!("{header}\n{}\n", rows.join("\n"))).expect("csv");
+    let output = braid(&[
+        "agency",
+        "pseudonymise",
+        "--mapping",
+        &path(format!("{agency}.toml")),
+        "--secret",
+        &path("keys/scheme.secret".to_owned()),
+        "--input",
+        &path(format!("{agency}.csv")),
+        "--out",
+        &path(format!("{agency}.bpx")),
+    ]);
+    let stdout = ok(&output);
+    assert!(stdout.contains("0 rows rejected"), "{agency}: {stdout}");
+    output
+}
+
 /// The node's statistics, asked as admin.
 pub fn stats(keys: &str, url: &str) -> serde_json::Value {
     let text = ok(&braid_as(keys, "admin", &["admin", "stats", "--node", url, "--json"]));

@@ -108,21 +108,7 @@ async fn perpetrator_items_are_derived_from_the_linked_history_beside_what_agenc
         ),
     ];
     for (agency, kind, rows) in &extracts {
-        std::fs::write(path(&format!("{agency}.toml")), MAPPING.replace("AGENCY", agency).replace("TYPE", kind)).expect("mapping");
-        std::fs::write(path(&format!("{agency}.csv")), format!("{HEADER}\n{}\n", rows.join("\n"))).expect("csv");
-        let stdout = ok(&braid(&[
-            "agency",
-            "pseudonymise",
-            "--mapping",
-            &path(&format!("{agency}.toml")),
-            "--secret",
-            &path("keys/scheme.secret"),
-            "--input",
-            &path(&format!("{agency}.csv")),
-            "--out",
-            &path(&format!("{agency}.bpx")),
-        ]));
-        assert!(stdout.contains("0 rows rejected"), "{stdout}");
+        pseudonymise_rows(dir.path(), agency, kind, MAPPING, HEADER, rows);
     }
     let data = tempfile::tempdir().expect("data dir");
     let node = start_panel_node(&path("keys"), data.path()).await;
