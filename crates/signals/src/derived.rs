@@ -8,7 +8,8 @@
 //! links only, because a wrong answer here is an accusation. Only dated
 //! records count, and only when every link of the person's profile (as the
 //! view sees it) is very high, so that no weak link in a chain can carry
-//! an answer.
+//! an answer, and the ages its harmer records give agree (a profile that
+//! holds a father and a son derives nothing).
 //!
 //! - **B1** "Yes, suspect" (an earlier case at the police, as perpetrator)
 //!   or "Yes, person of concern" (elsewhere, or as a child displaying HSB)
@@ -99,24 +100,47 @@ fn surely_two(a: &Involved<'_>, b: &Involved<'_>, key_of: &dyn Fn(u64) -> Option
 /// sees it: only involvements the view includes are used, so a
 /// partnership's answer rests on its own records.
 pub fn derive(config: &SignalConfig, facts: &Facts, profiles: &impl Profiles, id: u64) -> Vec<Derived> {
-    let Some((involvement, record)) = facts.with_record(id) else {
-        return Vec::new();
+    derive_profile(config, facts, profiles, &[id]).pop().unwrap_or_default()
+}
+
+/// The derived answers for each of `ids`, involvements of one profile (the
+/// records a profile view shows), in their order: the profile is walked
+/// once, not once per record.
+pub fn derive_profile(config: &SignalConfig, facts: &Facts, profiles: &impl Profiles, ids: &[u64]) -> Vec<Vec<Derived>> {
+    let mut out = vec![Vec::new(); ids.len()];
+    let Some(&first) = ids.first() else {
+        return out;
     };
-    let this: Involved<'_> = (id, involvement, record);
-    if involvement.role != Role::Perpetrator || !involvement.identified || !dated(record) || !profiles.includes(id) {
-        return Vec::new();
-    }
-    let members: Vec<Involved<'_>> = profiles.members(id).into_iter().filter_map(|m| facts.with_record(m).map(|(i, r)| (m, i, r))).collect();
-    // A weak link anywhere in the profile may be what ties this record to
-    // the others: then nothing is derived from them.
+    let members: Vec<Involved<'_>> = profiles.members(first).into_iter().filter_map(|m| facts.with_record(m).map(|(i, r)| (m, i, r))).collect();
+    // A weak link anywhere in the profile may be what ties one record to
+    // the others, and recorded ages years apart mean it probably holds two
+    // people: then nothing is derived from it.
     if members.iter().any(|m| m.1.link < STRONG_LINK) {
-        return Vec::new();
+        return out;
+    }
+    let births: Vec<f64> = members.iter().filter(|m| m.1.role.is_harmer()).filter_map(|m| birth(m.1, m.2)).collect();
+    let (low, high) = births.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &b| (l.min(b), h.max(b)));
+    if high - low > AGE_TOLERANCE_YEARS {
+        return out;
     }
     let key_of = |id: u64| facts.involvement(id).filter(|i| i.identified).map(|_| profiles.key(id));
-    let mut out = Vec::new();
-    previous_involvement(config, facts, &this, &members, &mut out);
-    perpetrator_count(config, facts, profiles, &this, &members, &key_of, &mut out);
-    institutional_network(facts, profiles, &this, &members, &key_of, &mut out);
+    let history = History::new(config, facts, &members);
+    // B10 is the person's, whichever of their records is shown.
+    let mut network: Option<Option<Derived>> = None;
+    for (slot, &id) in out.iter_mut().zip(ids) {
+        let Some((involvement, record)) = facts.with_record(id) else { continue };
+        let this: Involved<'_> = (id, involvement, record);
+        if involvement.role != Role::Perpetrator || !involvement.identified || !dated(record) || !profiles.includes(id) {
+            continue;
+        }
+        if !profiles.includes(id) || profiles.key(id) != profiles.key(first) {
+            continue;
+        }
+        previous_involvement(config, &history, &this, slot);
+        perpetrator_count(config, facts, profiles, &this, &history, &key_of, slot);
+        let answer = network.get_or_insert_with(|| institutional_network(facts, profiles, &members, &key_of));
+        slot.extend(answer.clone());
+    }
     out
 }
 
@@ -124,31 +148,67 @@ fn agency_type<'a>(facts: &'a Facts, record: &RecordFacts) -> &'a str {
     facts.agencies().get(usize::from(record.agency)).map_or("", |(_, kind)| kind.as_str())
 }
 
-/// B1: the same person harmed a child in an earlier case.
-fn previous_involvement(config: &SignalConfig, facts: &Facts, this: &Involved<'_>, members: &[Involved<'_>], out: &mut Vec<Derived>) {
-    let mut earlier: Vec<&Involved<'_>> = members
-        .iter()
-        .filter(|m| {
-            m.1.role.is_harmer() && m.1.record != this.1.record && dated(m.2) && m.2.day < this.2.day - config.same_incident_days && !ages_apart(this, m)
-        })
-        .collect();
-    if earlier.is_empty() {
+/// A person's dated records, oldest first, worked out once per profile so
+/// that each shown record's answers cost a binary search, not a walk.
+struct History<'a> {
+    /// Every dated member: (day, record slot).
+    dated: Vec<(i32, u32)>,
+    /// The dated harmer members, oldest first.
+    harmed: Vec<&'a Involved<'a>>,
+    /// Cases among `harmed[..=i]` (records within an incident's window of
+    /// a case's first record are that case).
+    cases: Vec<usize>,
+    /// The first position in `harmed` of a perpetrator record at the
+    /// police.
+    police: Option<usize>,
+    /// Each agency type's first position in `harmed`.
+    types: Vec<(&'a str, usize)>,
+}
+
+impl<'a> History<'a> {
+    fn new(config: &SignalConfig, facts: &'a Facts, members: &'a [Involved<'a>]) -> History<'a> {
+        let mut by_day: Vec<(i32, u32)> = members.iter().filter(|m| dated(m.2)).map(|m| (m.2.day, m.1.record)).collect();
+        by_day.sort_unstable();
+        let mut harmed: Vec<&Involved<'_>> = members.iter().filter(|m| m.1.role.is_harmer() && dated(m.2)).collect();
+        harmed.sort_by_key(|m| (m.2.day, m.0));
+        let (mut cases, mut count, mut start) = (Vec::with_capacity(harmed.len()), 0, i32::MIN);
+        let (mut police, mut types): (Option<usize>, Vec<(&str, usize)>) = (None, Vec::new());
+        for (i, m) in harmed.iter().enumerate() {
+            if count == 0 || m.2.day - start > config.same_incident_days {
+                count += 1;
+                start = m.2.day;
+            }
+            cases.push(count);
+            let kind = agency_type(facts, m.2);
+            if police.is_none() && m.1.role == Role::Perpetrator && kind == POLICE {
+                police = Some(i);
+            }
+            if !kind.is_empty() && !types.iter().any(|(t, _)| *t == kind) {
+                types.push((kind, i));
+            }
+        }
+        History { dated: by_day, harmed, cases, police, types }
+    }
+
+    /// The record slots of the person's records within `window` days of
+    /// `day`.
+    fn records_near(&self, day: i32, window: i32) -> HashSet<u32> {
+        let from = self.dated.partition_point(|(d, _)| *d < day - window);
+        self.dated[from..].iter().take_while(|(d, _)| *d <= day + window).map(|(_, record)| *record).collect()
+    }
+}
+
+/// B1: the same person harmed a child in an earlier case (the profile's
+/// recorded ages agree, checked before).
+fn previous_involvement(config: &SignalConfig, history: &History<'_>, this: &Involved<'_>, out: &mut Vec<Derived>) {
+    let earlier = history.harmed.partition_point(|m| m.2.day < this.2.day - config.same_incident_days);
+    if earlier == 0 {
         return;
     }
-    earlier.sort_by_key(|m| m.2.day);
-    // Records within an incident's window of each other are one case.
-    let mut cases = 0;
-    let mut start = i32::MIN;
-    for m in &earlier {
-        if cases == 0 || m.2.day - start > config.same_incident_days {
-            cases += 1;
-            start = m.2.day;
-        }
-    }
-    let suspect = earlier.iter().any(|m| m.1.role == Role::Perpetrator && agency_type(facts, m.2) == POLICE);
-    let mut types: Vec<&str> = earlier.iter().map(|m| agency_type(facts, m.2)).filter(|t| !t.is_empty()).collect();
+    let cases = history.cases[earlier - 1];
+    let suspect = history.police.is_some_and(|i| i < earlier);
+    let mut types: Vec<&str> = history.types.iter().filter(|(_, i)| *i < earlier).map(|(t, _)| *t).collect();
     types.sort_unstable();
-    types.dedup();
     out.push(Derived {
         field_id: "perpetrator.previous_involvement",
         value: if suspect { "Yes, suspect" } else { "Yes, person of concern" }.to_owned(),
@@ -156,7 +216,7 @@ fn previous_involvement(config: &SignalConfig, facts: &Facts, this: &Involved<'_
             "derived: {cases} earlier case{} as a harmer ({}), the first {} days before this one; every link very high",
             if cases == 1 { "" } else { "s" },
             if types.is_empty() { "agency type not stated".to_owned() } else { types.join(", ").replace('_', " ") },
-            this.2.day - earlier[0].2.day
+            this.2.day - history.harmed[0].2.day
         ),
     });
 }
@@ -167,12 +227,12 @@ fn perpetrator_count(
     facts: &Facts,
     profiles: &impl Profiles,
     this: &Involved<'_>,
-    members: &[Involved<'_>],
+    history: &History<'_>,
     key_of: &dyn Fn(u64) -> Option<u64>,
     out: &mut Vec<Derived>,
 ) {
     // The records of this person in the incident's window.
-    let own: HashSet<u32> = members.iter().filter(|m| dated(m.2) && (m.2.day - this.2.day).abs() <= config.same_incident_days).map(|m| m.1.record).collect();
+    let own = history.records_near(this.2.day, config.same_incident_days);
     // The incident: this record and those of them that name one of this
     // record's victims (linked with very high confidence).
     let mut records: BTreeSet<u32> = BTreeSet::from([this.1.record]);
@@ -227,18 +287,11 @@ fn perpetrator_count(
 }
 
 /// B10: this person and another harmed the same child in an institution.
-fn institutional_network(
-    facts: &Facts,
-    profiles: &impl Profiles,
-    this: &Involved<'_>,
-    members: &[Involved<'_>],
-    key_of: &dyn Fn(u64) -> Option<u64>,
-    out: &mut Vec<Derived>,
-) {
+fn institutional_network(facts: &Facts, profiles: &impl Profiles, members: &[Involved<'_>], key_of: &dyn Fn(u64) -> Option<u64>) -> Option<Derived> {
     let mut others: HashSet<u64> = HashSet::new();
     let mut children: HashSet<u64> = HashSet::new();
     let mut victims_seen: HashSet<u64> = HashSet::new();
-    let mine = members.iter().filter(|m| m.1.role == Role::Perpetrator && m.2.institution && !ages_apart(this, m));
+    let mine = members.iter().filter(|m| m.1.role == Role::Perpetrator && m.1.identified && m.2.institution && dated(m.2));
     for me in mine {
         for &victim in &me.2.involvements {
             if !profiles.includes(victim) || !facts.involvement(victim).is_some_and(|v| v.role.is_victim() && v.link >= STRONG_LINK) {
@@ -268,9 +321,9 @@ fn institutional_network(
         }
     }
     if others.is_empty() {
-        return;
+        return None;
     }
-    out.push(Derived {
+    Some(Derived {
         field_id: "perpetrator.institutional_network",
         value: "Yes (write in)".to_owned(),
         basis: format!(
@@ -280,7 +333,7 @@ fn institutional_network(
             others.len(),
             if others.len() == 1 { "person" } else { "people" }
         ),
-    });
+    })
 }
 
 #[cfg(test)]

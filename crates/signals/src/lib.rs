@@ -38,7 +38,7 @@ mod facts;
 pub mod network;
 pub mod report;
 
-pub use derived::{derive, Derived};
+pub use derived::{derive, derive_profile, Derived};
 pub use detect::{signals_now, Signal, SignalBook, SignalConfig, SignalKind};
 pub use facts::{CaseType, Concern, Facts, InvolvementFacts, NewInvolvement, RecordFacts, Role};
 

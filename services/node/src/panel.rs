@@ -606,7 +606,11 @@ impl Engine {
             }
         }
         let mut out = v1::PanelProfile { profile_id: profile_id(key), records_not_shown: not_shown as u32, ..Default::default() };
-        for &member in &members {
+        // Derived perpetrator answers for the records shown, the profile
+        // walked once, through the partnership's view.
+        let view = ScopedView { profiles, facts: &state.facts, scope };
+        let derived = braid_signals::derive_profile(&SignalConfig::default(), &state.facts, &view, &members);
+        for (&member, derived) in members.iter().zip(derived) {
             let Some((involvement, facts)) = state.facts.with_record(member) else { continue };
             let agency = &state.facts.agencies()[usize::from(facts.agency)].0;
             let Some(stored_record) = self.store.record(agency, &facts.record_ref)? else { continue };
@@ -617,8 +621,7 @@ impl Engine {
                 fields.extend(own.fields.iter().filter_map(|f| label(template, f)));
             }
             let confidence = if all.len() == 1 { "only record" } else { best.get(&member).map_or("moderate", |&(p, own)| confidence_band(p, own)) };
-            let view = ScopedView { profiles, facts: &state.facts, scope };
-            let derived = braid_signals::derive(&SignalConfig::default(), &state.facts, &view, member)
+            let derived = derived
                 .into_iter()
                 .map(|answer| v1::DerivedAnswer {
                     item: template.field(answer.field_id).map(|f| f.item.clone()).unwrap_or_default(),

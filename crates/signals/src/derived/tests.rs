@@ -160,6 +160,11 @@ fn an_institutional_network_needs_another_harmer_of_the_same_child_in_an_institu
     w.link(&[1, 3], 1.0);
     assert_eq!(w.derive(2), vec![("perpetrator.institutional_network", "Yes (write in)".to_owned())]);
     assert_eq!(w.derive(4), vec![("perpetrator.institutional_network", "Yes (write in)".to_owned())]);
+    // A profile's records at once answer as each does alone (a record of
+    // another profile gets nothing).
+    let config = SignalConfig::default();
+    let together = derive_profile(&config, &w.facts, &w.groups, &[2, 1]);
+    assert_eq!(together, vec![derive(&config, &w.facts, &w.groups, 2), Vec::new()]);
     // Without ages the two records may be one man the linkage missed.
     let mut w = World::default();
     w.record("POL", "police", 100, true, &[(1, V, None, true), (2, P, None, true)]);
