@@ -37,6 +37,8 @@ mod detect;
 mod facts;
 pub mod network;
 pub mod report;
+#[cfg(test)]
+mod test_groups;
 
 pub use derived::{derive, derive_profile, Derived};
 pub use detect::{signals_now, Signal, SignalBook, SignalConfig, SignalKind};

@@ -1,28 +1,6 @@
-use std::collections::HashMap;
-
 use super::*;
 use crate::facts::{CaseType, Concern, NewInvolvement, Role};
-
-/// Profiles given as explicit groups.
-#[derive(Default)]
-struct Groups {
-    key: HashMap<u64, u64>,
-}
-
-impl Profiles for Groups {
-    fn key(&self, id: u64) -> u64 {
-        self.key.get(&id).copied().unwrap_or(id)
-    }
-    fn members(&self, id: u64) -> Vec<u64> {
-        let key = self.key(id);
-        let mut out: Vec<u64> = self.key.iter().filter(|(_, k)| **k == key).map(|(m, _)| *m).collect();
-        if out.is_empty() {
-            out.push(id);
-        }
-        out.sort_unstable();
-        out
-    }
-}
+use crate::test_groups::Groups;
 
 #[derive(Default)]
 struct World {
