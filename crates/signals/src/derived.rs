@@ -64,8 +64,11 @@ const MAX_INCIDENT_HARMERS: usize = 64;
 type Involved<'a> = (u64, &'a InvolvementFacts, &'a RecordFacts);
 
 /// The person's estimated year of birth (in years since 1970) from an
-/// involvement's recorded age.
+/// involvement's recorded age (none for an undated record).
 fn birth(involvement: &InvolvementFacts, record: &RecordFacts) -> Option<f64> {
+    if !dated(record) {
+        return None;
+    }
     Some(f64::from(record.day) / YEAR_DAYS - f64::from(involvement.age?))
 }
 
@@ -112,10 +115,11 @@ pub fn derive_profile(config: &SignalConfig, facts: &Facts, profiles: &impl Prof
         return out;
     };
     let members: Vec<Involved<'_>> = profiles.members(first).into_iter().filter_map(|m| facts.with_record(m).map(|(i, r)| (m, i, r))).collect();
-    // A weak link anywhere in the profile may be what ties one record to
-    // the others, and recorded ages years apart mean it probably holds two
-    // people: then nothing is derived from it.
-    if members.iter().any(|m| m.1.link < STRONG_LINK) {
+    // A weak link anywhere in the profile (records outside the view
+    // included: one of them may be what ties two of the view's records
+    // together) and recorded ages years apart mean it may hold two people:
+    // then nothing is derived from it.
+    if profiles.every_member(first).into_iter().any(|m| facts.involvement(m).is_some_and(|i| i.link < STRONG_LINK)) {
         return out;
     }
     let births: Vec<f64> = members.iter().filter(|m| m.1.role.is_harmer()).filter_map(|m| birth(m.1, m.2)).collect();
@@ -151,7 +155,7 @@ fn agency_type<'a>(facts: &'a Facts, record: &RecordFacts) -> &'a str {
 /// A person's dated records, oldest first, worked out once per profile so
 /// that each shown record's answers cost a binary search, not a walk.
 struct History<'a> {
-    /// Every dated member: (day, record slot).
+    /// Every dated record in which the person harmed: (day, record slot).
     dated: Vec<(i32, u32)>,
     /// The dated harmer members, oldest first.
     harmed: Vec<&'a Involved<'a>>,
@@ -167,7 +171,7 @@ struct History<'a> {
 
 impl<'a> History<'a> {
     fn new(config: &SignalConfig, facts: &'a Facts, members: &'a [Involved<'a>]) -> History<'a> {
-        let mut by_day: Vec<(i32, u32)> = members.iter().filter(|m| dated(m.2)).map(|m| (m.2.day, m.1.record)).collect();
+        let mut by_day: Vec<(i32, u32)> = members.iter().filter(|m| m.1.role.is_harmer() && dated(m.2)).map(|m| (m.2.day, m.1.record)).collect();
         by_day.sort_unstable();
         let mut harmed: Vec<&Involved<'_>> = members.iter().filter(|m| m.1.role.is_harmer() && dated(m.2)).collect();
         harmed.sort_by_key(|m| (m.2.day, m.0));
@@ -190,8 +194,8 @@ impl<'a> History<'a> {
         History { dated: by_day, harmed, cases, police, types }
     }
 
-    /// The record slots of the person's records within `window` days of
-    /// `day`.
+    /// The record slots of the person's records as a harmer within
+    /// `window` days of `day`.
     fn records_near(&self, day: i32, window: i32) -> HashSet<u32> {
         let from = self.dated.partition_point(|(d, _)| *d < day - window);
         self.dated[from..].iter().take_while(|(d, _)| *d <= day + window).map(|(_, record)| *record).collect()
@@ -303,7 +307,7 @@ fn institutional_network(facts: &Facts, profiles: &impl Profiles, members: &[Inv
             }
             for member in profiles.members(victim) {
                 let Some((m, theirs)) = facts.with_record(member) else { continue };
-                if !m.role.is_victim() || m.link < STRONG_LINK || !theirs.institution {
+                if !m.role.is_victim() || m.link < STRONG_LINK || !theirs.institution || !dated(theirs) {
                     continue;
                 }
                 for &harmer in &theirs.involvements {

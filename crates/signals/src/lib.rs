@@ -53,6 +53,12 @@ pub trait Profiles {
     fn key(&self, id: u64) -> u64;
     /// Every member of the profile holding `id` that the view includes.
     fn members(&self, id: u64) -> Vec<u64>;
+    /// Every member of the profile holding `id`, those the view leaves out
+    /// included (only to check how a profile holds together, never to
+    /// answer from them).
+    fn every_member(&self, id: u64) -> Vec<u64> {
+        self.members(id)
+    }
     /// Whether the view includes the involvement `id` (every involvement,
     /// unless the view is scoped).
     fn includes(&self, id: u64) -> bool {

@@ -65,11 +65,12 @@ impl Cell {
     }
 }
 
-/// Counts over a date window are rounded to a multiple of this.
+/// Counts over time (a date window or by period) are rounded down to a
+/// multiple of this.
 pub const ROUNDING_BASE: u64 = 5;
 
 /// What rounding means, added to a legend when a report is over a window.
-pub const ROUNDED_LEGEND: &str = "counts over a date window are rounded down to a multiple of 5 (5 to 9 shown as 5, 10 to 14 as 10), so that reports of overlapping windows (January to September, then January to October) cannot be subtracted to reveal a small number";
+pub const ROUNDED_LEGEND: &str = "counts over time (a date window or by period) are rounded down to a multiple of 5 (5 to 9 shown as 5, 10 to 14 as 10), so that reports of overlapping windows (January to September, then January to October) cannot be subtracted to reveal a small number";
 
 /// A published count as a report over a date window shows it: 0 and `<5`
 /// as they are, 5 or more rounded down to a multiple of [`ROUNDING_BASE`]

@@ -193,6 +193,9 @@ impl Profiles for ScopedView<'_> {
     fn members(&self, id: u64) -> Vec<u64> {
         self.profiles.members(id).filter(|&m| self.holds(m)).collect()
     }
+    fn every_member(&self, id: u64) -> Vec<u64> {
+        self.profiles.members(id).collect()
+    }
     fn includes(&self, id: u64) -> bool {
         self.holds(id)
     }
@@ -825,10 +828,11 @@ impl Engine {
 
     /// Distinct people per signal kind by the period of the signal's latest
     /// evidence, each row published with small-number suppression.
-    /// Over a date window, rounded as [`Engine::panel_report`] is.
+    /// Always by period, so always rounded as [`Engine::panel_report`] is
+    /// over time.
     pub fn signal_counts(&self, partnership: &[String], request: &v1::SignalCountsRequest) -> Result<v1::SignalCountsResponse, EngineError> {
         let mut response = self.signal_counts_exact(partnership, request)?;
-        if request.since.is_some() || request.until.is_some() {
+        {
             for row in &mut response.rows {
                 round_all(&mut row.cells);
                 row.total = round_text(&row.total);
@@ -919,9 +923,10 @@ impl Engine {
     /// outweighs "not known"), so the categories overlap and the totals
     /// count distinct profiles.
     ///
-    /// Over a date window, counts of 5 or more are rounded down to a multiple of 5
-    /// (after suppression), so that two reports of nested windows cannot be
-    /// subtracted to reveal a small number.
+    /// Over time (a date window, or a period dimension), counts of 5 or more
+    /// are rounded down to a multiple of 5 (after suppression), so that two
+    /// reports of nested windows, or a report by period beside one over a
+    /// window, cannot be subtracted to reveal a small number.
     pub fn panel_report(
         &self,
         partnership: &[String],
@@ -930,7 +935,10 @@ impl Engine {
         window: (Option<&v1::Date>, Option<&v1::Date>),
     ) -> Result<v1::ReportResponse, EngineError> {
         let mut response = self.report_exact(partnership, by, population, window)?;
-        if window.0.is_some() || window.1.is_some() {
+        // Over time (a window, or a period dimension) every count is
+        // rounded: an exact table by period beside a rounded one over a
+        // window would let the window's rounding be undone.
+        if window.0.is_some() || window.1.is_some() || by.iter().any(|b| b.starts_with("period:")) {
             for row in &mut response.rows {
                 round_all(&mut row.cells);
             }

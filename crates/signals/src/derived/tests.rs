@@ -180,3 +180,22 @@ fn undated_records_are_no_earlier_case_and_one_case_at_three_agencies_is_one() {
     assert_eq!(answers.len(), 1, "{answers:?}");
     assert!(answers[0].basis.starts_with("derived: 1 earlier case as a harmer (children services, police, voluntary)"), "{answers:?}");
 }
+
+#[test]
+fn a_record_where_this_person_is_a_victim_or_an_undated_one_proves_no_second_harmer() {
+    // This man and the child are both victims in children's services'
+    // record (of a third man): not a second harmer of this incident.
+    let mut w = World::default();
+    w.record("POL", "police", 100, false, &[(1, V, None, true), (2, P, None, true)]);
+    w.record("CSC", "children_services", 105, false, &[(3, V, None, true), (4, V, None, true), (6, P, None, true)]);
+    w.link(&[1, 3], 1.0);
+    w.link(&[2, 4], 1.0);
+    assert!(w.derive(2).is_empty(), "{:?}", w.derive(2));
+    // An undated record's recorded age says nothing about a birth year: a
+    // man of the same age there is not surely someone else.
+    let mut w = World::default();
+    w.record("POL", "police", 100, true, &[(1, V, None, true), (2, P, Some(50), true)]);
+    w.record("CSC", "children_services", 0, true, &[(3, V, None, true), (4, P, Some(50), true)]);
+    w.link(&[1, 3], 1.0);
+    assert!(w.derive(2).is_empty(), "{:?}", w.derive(2));
+}
