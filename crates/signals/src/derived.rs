@@ -56,8 +56,8 @@ pub struct Derived {
 /// (B1).
 const POLICE: &str = "police";
 
-/// Most harmer involvements weighed for one incident (B2a); beyond it the
-/// answer rests on the first of them alone.
+/// Most harmer involvements weighed for one incident (B2a); beyond it only
+/// the first this many are.
 const MAX_INCIDENT_HARMERS: usize = 64;
 
 /// One involvement with its record.
@@ -99,16 +99,11 @@ fn surely_two(a: &Involved<'_>, b: &Involved<'_>, key_of: &dyn Fn(u64) -> Option
     names(b.2, a, ka, b.0) || names(a.2, b, kb, a.0) || (a.1.identified && b.1.identified && ages_apart(a, b))
 }
 
-/// The derived answers for involvement `id` (a perpetrator) as the view
-/// sees it: only involvements the view includes are used, so a
-/// partnership's answer rests on its own records.
-pub fn derive(config: &SignalConfig, facts: &Facts, profiles: &impl Profiles, id: u64) -> Vec<Derived> {
-    derive_profile(config, facts, profiles, &[id]).pop().unwrap_or_default()
-}
-
 /// The derived answers for each of `ids`, involvements of one profile (the
-/// records a profile view shows), in their order: the profile is walked
-/// once, not once per record.
+/// records a profile view shows), in their order, as the view sees them:
+/// only involvements the view includes are used, so a partnership's answer
+/// rests on its own records. The profile is walked once, not once per
+/// record.
 pub fn derive_profile(config: &SignalConfig, facts: &Facts, profiles: &impl Profiles, ids: &[u64]) -> Vec<Vec<Derived>> {
     let mut out = vec![Vec::new(); ids.len()];
     let Some(&first) = ids.first() else {
@@ -134,10 +129,8 @@ pub fn derive_profile(config: &SignalConfig, facts: &Facts, profiles: &impl Prof
     for (slot, &id) in out.iter_mut().zip(ids) {
         let Some((involvement, record)) = facts.with_record(id) else { continue };
         let this: Involved<'_> = (id, involvement, record);
-        if involvement.role != Role::Perpetrator || !involvement.identified || !dated(record) || !profiles.includes(id) {
-            continue;
-        }
-        if !profiles.includes(id) || profiles.key(id) != profiles.key(first) {
+        let of_this_profile = profiles.includes(id) && profiles.key(id) == profiles.key(first);
+        if involvement.role != Role::Perpetrator || !involvement.identified || !dated(record) || !of_this_profile {
             continue;
         }
         previous_involvement(config, &history, &this, slot);

@@ -24,7 +24,7 @@
 //! (and the perpetrators their records name) are recomputed. Networks are
 //! whole-graph and recomputed on demand when anything changed.
 //!
-//! [`derive`] answers perpetrator items agencies seldom record (previous
+//! [`derive_profile`] answers perpetrator items agencies seldom record (previous
 //! involvement, number of perpetrators, institutional network) from the
 //! linked history, as derived answers with their basis.
 //!
@@ -40,7 +40,7 @@ pub mod report;
 #[cfg(test)]
 mod test_groups;
 
-pub use derived::{derive, derive_profile, Derived};
+pub use derived::{derive_profile, Derived};
 pub use detect::{signals_now, Signal, SignalBook, SignalConfig, SignalKind};
 pub use facts::{CaseType, Concern, Facts, InvolvementFacts, NewInvolvement, RecordFacts, Role};
 

@@ -753,16 +753,16 @@ pub fn completeness_pilot_table(response: &v1::CompletenessResponse) -> Table {
     let types = pilot_types(response);
     let columns =
         types.iter().flat_map(|(t, n)| ["collected / reportable", "not known / not recorded"].map(|measure| format!("{t} ({n}): {measure}"))).collect();
+    let by_item: Vec<Vec<PilotCell>> =
+        template.fields().iter().map(|field| types.iter().map(|(t, _)| PilotCell::of(response, t, &field.id)).collect()).collect();
     let rows = template
         .fields()
         .iter()
-        .map(|field| {
-            let cells = types.iter().flat_map(|(t, _)| PilotCell::of(response, t, &field.id).texts()).collect();
-            (format!("{} {}", field.item, field.question), cells)
-        })
+        .zip(&by_item)
+        .map(|(field, cells)| (format!("{} {}", field.item, field.question), cells.iter().flat_map(PilotCell::texts).collect()))
         .collect();
     let mut notes = vec![PILOT_NOTE.to_owned()];
-    if types.iter().any(|(t, _)| template.fields().iter().any(|f| PilotCell::of(response, t, &f.id).answers.is_none())) {
+    if by_item.iter().flatten().any(|cell| cell.answers.is_none()) {
         notes.push("*: an agency's count for the item is small and suppressed, so the type's shares of answers are not shown".to_owned());
     }
     Table { title: "Levels of data collection by agency type (the pilot report's Tables 2–9)".to_owned(), corner: "item".to_owned(), columns, rows, notes }

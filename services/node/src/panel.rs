@@ -832,14 +832,12 @@ impl Engine {
     /// over time.
     pub fn signal_counts(&self, partnership: &[String], request: &v1::SignalCountsRequest) -> Result<v1::SignalCountsResponse, EngineError> {
         let mut response = self.signal_counts_exact(partnership, request)?;
-        {
-            for row in &mut response.rows {
-                round_all(&mut row.cells);
-                row.total = round_text(&row.total);
-            }
-            response.legend = rounded_legend(&response.legend);
-            response.rounded = true;
+        for row in &mut response.rows {
+            round_all(&mut row.cells);
+            row.total = round_text(&row.total);
         }
+        response.legend = rounded_legend(&response.legend);
+        response.rounded = true;
         Ok(response)
     }
 

@@ -47,6 +47,11 @@ impl World {
     }
 }
 
+/// One involvement's derived answers.
+fn derive(config: &SignalConfig, facts: &Facts, profiles: &impl Profiles, id: u64) -> Vec<Derived> {
+    derive_profile(config, facts, profiles, &[id]).pop().unwrap_or_default()
+}
+
 const V: Role = Role::KnownVictim;
 const P: Role = Role::Perpetrator;
 
