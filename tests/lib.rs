@@ -130,25 +130,31 @@ pub fn prepare(children: usize) -> Prepared {
 /// with `dir/keys/scheme.secret` into `dir/AGENCY.bpx` (its map to
 /// `dir/AGENCY.reid.csv`), checking that no row was rejected.
 pub fn pseudonymise_rows<S: AsRef<str>>(dir: &Path, agency: &str, kind: &str, mapping: &str, header: &str, rows: &[S]) -> Output {
-    let path = |name: String| dir.join(name).display().to_string();
-    std::fs::write(path(format!("{agency}.toml")), mapping.replace("AGENCY", agency).replace("TYPE", kind)).expect("mapping");
-    let rows: Vec<&str> = rows.iter().map(AsRef::as_ref).collect();
-    std::fs::write(path(format!("{agency}.csv")), format!("{header}\n{}\n", rows.join("\n"))).expect("csv");
-    let output = braid(&[
-        "agency",
-        "pseudonymise",
-        "--mapping",
-        &path(format!("{agency}.toml")),
-        "--secret",
-        &path("keys/scheme.secret".to_owned()),
-        "--input",
-        &path(format!("{agency}.csv")),
-        "--out",
-        &path(format!("{agency}.bpx")),
-    ]);
+    let output = pseudonymise_file(dir, agency, agency, kind, mapping, header, rows);
     let stdout = ok(&output);
     assert!(stdout.contains("0 rows rejected"), "{agency}: {stdout}");
     output
+}
+
+/// As [`pseudonymise_rows`], into files named `name` (`dir/NAME.toml`,
+/// `.csv`, `.bpx`, `.reid.csv`), without checking the outcome.
+pub fn pseudonymise_file<S: AsRef<str>>(dir: &Path, name: &str, agency: &str, kind: &str, mapping: &str, header: &str, rows: &[S]) -> Output {
+    let path = |file: String| dir.join(file).display().to_string();
+    std::fs::write(path(format!("{name}.toml")), mapping.replace("AGENCY", agency).replace("TYPE", kind)).expect("mapping");
+    let rows: Vec<&str> = rows.iter().map(AsRef::as_ref).collect();
+    std::fs::write(path(format!("{name}.csv")), format!("{header}\n{}\n", rows.join("\n"))).expect("csv");
+    braid(&[
+        "agency",
+        "pseudonymise",
+        "--mapping",
+        &path(format!("{name}.toml")),
+        "--secret",
+        &path("keys/scheme.secret".to_owned()),
+        "--input",
+        &path(format!("{name}.csv")),
+        "--out",
+        &path(format!("{name}.bpx")),
+    ])
 }
 
 /// The node's statistics, asked as admin.

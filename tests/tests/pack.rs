@@ -34,7 +34,7 @@ fn victims_by_case_type_from_truth(dir: &str, since: i64, until: i64) -> [u64; 3
             if day < since || day > until {
                 continue;
             }
-            let case_type = record.case_type as usize;
+            let Some(case_type) = record.case_type.map(|t| t as usize) else { continue };
             for involvement in record.involvements.iter().filter(|i| matches!(i.role, Role::KnownVictim | Role::SuspectedVictim)) {
                 let key = (agency.to_owned(), case_of[record.record_ref.as_str()].to_owned(), person_of[involvement.person_ref.as_str()].to_owned());
                 let person = truth.get(&key).unwrap_or_else(|| panic!("{key:?} is not in the truth")).clone();

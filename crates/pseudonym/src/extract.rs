@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::io::Read;
 
-use braid_template::{Answers, LabelMap, Template, Value};
+use braid_template::{Answers, LabelMap, OutcomeKind, Template, Value};
 
 use crate::date::{parse_date, parse_date_parts, Date, DateFormat};
 use crate::keys::Keys;
@@ -32,8 +32,10 @@ pub struct PseudonymisedInvolvement {
 pub struct PseudonymisedRecord {
     /// Opaque record ref.
     pub record_ref: String,
-    /// Classification by this agency.
-    pub case_type: CaseType,
+    /// Classification by this agency; none for an outcome event.
+    pub case_type: Option<CaseType>,
+    /// Set for an outcome event: what happened (on `referral_date`).
+    pub outcome: Option<OutcomeKind>,
     /// Referral or event date.
     pub referral_date: Option<Date>,
     /// When the abuse started.
@@ -110,8 +112,9 @@ pub enum ExtractError {
 struct Columns {
     record_ref: usize,
     person_ref: usize,
-    role: usize,
-    case_type: usize,
+    role: Option<usize>,
+    case_type: Option<usize>,
+    outcome: Option<usize>,
     event_date: usize,
     incident_start: Option<usize>,
     last_occurrence: Option<usize>,
@@ -139,8 +142,9 @@ fn resolve_columns(mapping: &Mapping, header: &csv::StringRecord) -> Result<Colu
     Ok(Columns {
         record_ref: find(&c.record_ref, "record_ref")?,
         person_ref: find(&c.person_ref, "person_ref")?,
-        role: find(&c.role, "role")?,
-        case_type: find(&c.case_type, "case_type")?,
+        role: optional(&c.role, "role")?,
+        case_type: optional(&c.case_type, "case_type")?,
+        outcome: mapping.outcome.as_ref().map(|o| find(&o.column, "outcome")).transpose()?,
         event_date: find(&c.event_date, "event_date")?,
         incident_start: optional(&c.incident_start, "incident_start")?,
         last_occurrence: optional(&c.last_occurrence, "last_occurrence")?,
@@ -169,6 +173,7 @@ pub fn pseudonymise_extract<R: Read>(input: R, mapping: &Mapping, keys: &Keys, m
         label_maps: mapping.label_maps(),
         roles: mapping.roles.iter().filter_map(|(label, target)| Some((fold(label), parse_role(target)?))).collect(),
         case_types: mapping.case_types.iter().filter_map(|(label, target)| Some((fold(label), parse_case_type(target)?))).collect(),
+        outcomes: outcome_labels(mapping),
         date_format: DateFormat::parse(&mapping.columns.date_format).map_err(MappingError::from)?,
         dob_format: match &mapping.identity.date_of_birth_format {
             Some(format) => DateFormat::parse(format).map_err(MappingError::from)?,
@@ -199,6 +204,14 @@ pub fn pseudonymise_extract<R: Read>(input: R, mapping: &Mapping, keys: &Keys, m
                             row: line,
                             field: "row".to_owned(),
                             reason: format!("repeats the case and person of row {first} and was skipped"),
+                        });
+                    }
+                    Ok(parsed) if parsed.record.outcome.is_some() && record_index.contains_key(&parsed.case_id) => {
+                        let first = output.records[record_index[&parsed.case_id]].source_row;
+                        output.rejected.push(RowIssue {
+                            row: line,
+                            field: "record_ref".to_owned(),
+                            reason: format!("repeats the event id of row {first}: an outcome event is about one child"),
                         });
                     }
                     Ok(parsed) => {
@@ -248,6 +261,7 @@ struct RowContext<'a> {
     label_maps: HashMap<String, LabelMap>,
     roles: HashMap<String, Role>,
     case_types: HashMap<String, CaseType>,
+    outcomes: HashMap<String, OutcomeKind>,
     date_format: DateFormat,
     dob_format: DateFormat,
     keys: &'a Keys,
@@ -280,15 +294,32 @@ impl RowContext<'_> {
         let c = &self.columns;
         let case_id = required(c.record_ref, "record_ref")?;
         let person_id = required(c.person_ref, "person_ref")?;
-        let role_label = required(c.role, "role")?;
-        let role = *self.roles.get(&fold(&role_label)).ok_or_else(|| issue("role", format!("unknown label `{}`", braid_template::quote(&role_label))))?;
-        let case_label = required(c.case_type, "case_type")?;
-        let case_type =
-            *self.case_types.get(&fold(&case_label)).ok_or_else(|| issue("case_type", format!("unknown label `{}`", braid_template::quote(&case_label))))?;
+        let label = |index: Option<usize>, field: &str| match index {
+            Some(index) => required(index, field).map(Some),
+            None => Ok(None),
+        };
+        let unknown = |field: &str, text: &str| issue(field, format!("unknown label `{}`", braid_template::quote(text)));
+        // An outcomes extract's rows are outcome events; a case extract's
+        // have a role and a case type (the mapping has one or the other).
+        let outcome = match label(c.outcome, "outcome")? {
+            Some(text) => Some(*self.outcomes.get(&fold(&text)).ok_or_else(|| unknown("outcome", &text))?),
+            None => None,
+        };
+        let role = match label(c.role, "role")? {
+            Some(text) => *self.roles.get(&fold(&text)).ok_or_else(|| unknown("role", &text))?,
+            None => Role::OutcomeSubject,
+        };
+        let case_type = match label(c.case_type, "case_type")? {
+            Some(text) => Some(*self.case_types.get(&fold(&text)).ok_or_else(|| unknown("case_type", &text))?),
+            None => None,
+        };
         let date = |index: Option<usize>, field: &'static str| -> Result<Option<Date>, RowIssue> {
             optional_cell(index).map(|text| parse_date(&text, &self.date_format, field)).transpose().map_err(|error| issue(field, error_reason(&error)))
         };
         let referral_date = date(Some(c.event_date), "event_date")?;
+        if outcome.is_some() && referral_date.is_none() {
+            return Err(issue("event_date", "is empty (an outcome event needs the day it happened)".to_owned()));
+        }
         let incident_start = date(c.incident_start, "incident_start")?;
         let last_occurrence = date(c.last_occurrence, "last_occurrence")?;
         // Identity never rejects a row: a date of birth that is not a real
@@ -324,7 +355,7 @@ impl RowContext<'_> {
             let applies = match field.section {
                 Section::Victim => matches!(role, Role::KnownVictim | Role::SuspectedVictim),
                 Section::Perpetrator => matches!(role, Role::Perpetrator | Role::Hsb),
-                Section::Context | Section::Services | Section::Case => true,
+                Section::Context | Section::Services | Section::Case => role != Role::OutcomeSubject,
             };
             if !applies {
                 warnings.push(issue(id, format!("does not apply to the role {} and was not used", role.name())));
@@ -370,6 +401,7 @@ impl RowContext<'_> {
         let record = PseudonymisedRecord {
             record_ref: self.keys.opaque_ref("r", &case_id),
             case_type,
+            outcome,
             referral_date,
             incident_start,
             last_occurrence,
@@ -379,6 +411,20 @@ impl RowContext<'_> {
         };
         Ok(ParsedRow { case_id, person_id, record })
     }
+}
+
+/// Outcome labels (folded) → kind: the mapping's own labels, then every
+/// kind's code and name.
+fn outcome_labels(mapping: &Mapping) -> HashMap<String, OutcomeKind> {
+    let mut labels: HashMap<String, OutcomeKind> = HashMap::new();
+    for kind in OutcomeKind::ALL {
+        labels.insert(fold(kind.code()), kind);
+        labels.insert(fold(kind.name()), kind);
+    }
+    if let Some(outcome) = &mapping.outcome {
+        labels.extend(outcome.labels.iter().filter_map(|(label, target)| Some((fold(label), OutcomeKind::from_code(target.trim())?))));
+    }
+    labels
 }
 
 /// The reason part of a date error (the field is named separately).

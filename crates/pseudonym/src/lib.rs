@@ -23,10 +23,11 @@ mod normalise;
 pub mod tokens;
 
 pub use bloom::{BloomParams, BLOOM_BITS};
+pub use braid_template::OutcomeKind;
 pub use date::{parse_date, parse_date_parts, Date, DateFormat, DateParts};
 pub use extract::{pseudonymise_extract, ExtractError, ExtractOutput, PseudonymisedInvolvement, PseudonymisedRecord, ReidEntry, RowIssue};
 pub use keys::{Keys, SchemeSecret};
-pub use mapping::{CaseType, Mapping, MappingError, Role};
+pub use mapping::{CaseType, Mapping, MappingError, OutcomeSection, Role, OUTCOME_CODES};
 pub use matchkeys::{match_keys, MatchKeyKind};
 pub use normalise::{
     fold_text, nhs_number_is_valid, normalise, normalise_address, normalise_forename, normalise_postcode, normalise_surname, Identity, NormalisedIdentity,

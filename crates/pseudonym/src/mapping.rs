@@ -20,9 +20,16 @@ pub struct Mapping {
     pub identity: IdentityColumns,
     /// Agency role label → `known_victim`, `suspected_victim`, `perpetrator`
     /// or `hsb`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub roles: BTreeMap<String, String>,
     /// Agency case-type label → `CSA`, `CSE` or `HSB`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub case_types: BTreeMap<String, String>,
+    /// Present in the mapping of an outcomes extract (one row per outcome
+    /// event: a missing episode, a placement move…) instead of a case
+    /// extract: which column says what happened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<OutcomeSection>,
     /// Template items by their `id`.
     #[serde(default)]
     pub fields: BTreeMap<String, FieldColumn>,
@@ -53,6 +60,28 @@ impl SystemSection {
     }
 }
 
+/// How an outcomes extract says what happened. Its other columns are a
+/// case extract's: `columns.record_ref` is the event's id,
+/// `columns.person_ref` the child's, `columns.event_date` the day it
+/// happened; it has no role, case type or template items.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OutcomeSection {
+    /// The column holding the kind of event.
+    pub column: String,
+    /// Agency label → outcome kind (`missing_episode`, `placement_move`,
+    /// `school_exclusion`, `attendance_concern`,
+    /// `health_appointment_attended`, `arrest_or_charge`, `return_home`,
+    /// `service_engagement`). Labels not listed are matched against those
+    /// codes and the kinds' names (`missing episode`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// The outcome kinds' codes, for errors.
+pub const OUTCOME_CODES: &str =
+    "missing_episode, placement_move, school_exclusion, attendance_concern, health_appointment_attended, arrest_or_charge, return_home, service_engagement";
+
 /// The agency.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -72,10 +101,12 @@ pub struct CaseColumns {
     pub record_ref: String,
     /// The agency's local person id (becomes the opaque person ref).
     pub person_ref: String,
-    /// The person's role in the case.
-    pub role: String,
-    /// CSA / CSE / HSB in the agency's labels.
-    pub case_type: String,
+    /// The person's role in the case (not in an outcomes extract).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// CSA / CSE / HSB in the agency's labels (not in an outcomes extract).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case_type: Option<String>,
     /// The referral or event date.
     pub event_date: String,
     /// When the abuse started, if recorded.
@@ -168,10 +199,14 @@ pub enum MappingError {
         /// What is wrong.
         reason: String,
     },
-    /// A role or case-type target that does not exist.
+    /// A case extract's section missing, or one an outcomes extract does
+    /// not have.
+    #[error("mapping {0}")]
+    Shape(String),
+    /// A role, case-type or outcome target that does not exist.
     #[error("mapping {section}: `{target}` is not one of {allowed}")]
     UnknownTarget {
-        /// `roles` or `case_types`.
+        /// `roles`, `case_types` or `outcome.labels`.
         section: &'static str,
         /// The bad target.
         target: String,
@@ -249,6 +284,7 @@ impl Mapping {
                 return Err(MappingError::UnknownCategory { field: id, target: braid_template::quote(&target) });
             }
         }
+        self.validate_shape()?;
         for target in self.roles.values() {
             if parse_role(target).is_none() {
                 return Err(MappingError::UnknownTarget {
@@ -280,6 +316,44 @@ impl Mapping {
         Ok(())
     }
 
+    /// A case extract needs its role and case-type columns; an outcomes
+    /// extract has none of what only cases have, and known outcome kinds.
+    fn validate_shape(&self) -> Result<(), MappingError> {
+        let shape = |text: &str| Err(MappingError::Shape(text.to_owned()));
+        let Some(outcome) = &self.outcome else {
+            if self.columns.role.is_none() {
+                return shape("columns.role is required (or an [outcome] section, for an extract of outcome events)");
+            }
+            if self.columns.case_type.is_none() {
+                return shape("columns.case_type is required (or an [outcome] section, for an extract of outcome events)");
+            }
+            if self.roles.is_empty() || self.case_types.is_empty() {
+                return shape("[roles] and [case_types] are required in a case extract's mapping");
+            }
+            return Ok(());
+        };
+        let c = &self.columns;
+        let case_only = [
+            ("columns.role", c.role.is_some()),
+            ("columns.case_type", c.case_type.is_some()),
+            ("columns.incident_start", c.incident_start.is_some()),
+            ("columns.last_occurrence", c.last_occurrence.is_some()),
+            ("[roles]", !self.roles.is_empty()),
+            ("[case_types]", !self.case_types.is_empty()),
+            ("[fields]", !self.fields.is_empty()),
+            ("[system]", !self.system.is_empty()),
+        ];
+        if let Some((name, _)) = case_only.iter().find(|(_, given)| *given) {
+            return shape(&format!("{name} is for case extracts; a mapping with [outcome] reads outcome events, which have none"));
+        }
+        for target in outcome.labels.values() {
+            if braid_template::OutcomeKind::from_code(target.trim()).is_none() {
+                return Err(MappingError::UnknownTarget { section: "outcome.labels", target: braid_template::quote(target), allowed: OUTCOME_CODES });
+            }
+        }
+        Ok(())
+    }
+
     /// Label maps for every mapped template field.
     pub(crate) fn label_maps(&self) -> HashMap<String, LabelMap> {
         self.fields
@@ -303,6 +377,9 @@ pub enum Role {
     Perpetrator,
     /// Child displaying harmful sexual behaviour.
     Hsb,
+    /// The child an outcome event is about (never named in a mapping: every
+    /// row of an outcomes extract is one).
+    OutcomeSubject,
 }
 
 impl Role {
@@ -313,6 +390,7 @@ impl Role {
             Role::SuspectedVictim => "suspected_victim",
             Role::Perpetrator => "perpetrator",
             Role::Hsb => "hsb",
+            Role::OutcomeSubject => "outcome_subject",
         }
     }
 }

@@ -126,8 +126,8 @@ fn column_names() -> &'static [String] {
         let m = mapping();
         let c = &m.columns;
         let i = &m.identity;
-        let mut names = vec![c.record_ref.clone(), c.person_ref.clone(), c.role.clone(), c.case_type.clone(), c.event_date.clone()];
-        names.extend([&c.incident_start, &c.last_occurrence].into_iter().flatten().cloned());
+        let mut names = vec![c.record_ref.clone(), c.person_ref.clone(), c.event_date.clone()];
+        names.extend([&c.role, &c.case_type, &c.incident_start, &c.last_occurrence].into_iter().flatten().cloned());
         names.extend([&i.forename, &i.surname, &i.date_of_birth, &i.sex, &i.postcode, &i.nhs_number, &i.address, &i.house].into_iter().flatten().cloned());
         names.extend(i.alternative_surnames.iter().cloned());
         names.extend(i.ids.values().cloned());
@@ -182,10 +182,10 @@ fn column_values() -> &'static HashMap<String, Pool> {
         values.insert(c.person_ref.clone(), pool(&["P1", "P2", "P3", "P1 "], &[""]));
         let mut roles = pool(&["VICTIM", "  possible   victim "], &["Witness", ""]);
         roles.good.extend(m.roles.keys().cloned());
-        values.insert(c.role.clone(), roles);
+        values.insert(c.role.clone().expect("a case mapping has a role column"), roles);
         let mut case_types = pool(&["sexual  ABUSE"], &["Neglect", ""]);
         case_types.good.extend(m.case_types.keys().cloned());
-        values.insert(c.case_type.clone(), case_types);
+        values.insert(c.case_type.clone().expect("a case mapping has a case-type column"), case_types);
         for column in [Some(&c.event_date), c.incident_start.as_ref(), c.last_occurrence.as_ref()].into_iter().flatten() {
             values.insert(column.clone(), Pool { good: dates.good.clone(), bad: dates.bad.clone() });
         }

@@ -79,7 +79,7 @@ fn ages_apart(a: &Involved<'_>, b: &Involved<'_>) -> bool {
 
 /// A record with a date (day 0 is a record without one).
 fn dated(record: &RecordFacts) -> bool {
-    record.day != 0
+    record.dated()
 }
 
 /// Two harmer involvements that are surely two people: a record names

@@ -2,6 +2,8 @@
 
 use std::collections::HashMap;
 
+pub use braid_template::OutcomeKind;
+
 /// A person's part in a case (the API's numbering).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
@@ -126,6 +128,21 @@ impl Concern {
     }
 }
 
+/// One live outcome event: never a case, so kept apart from the records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutcomeFacts {
+    /// The agency's number in [`Facts::agencies`].
+    pub agency: u16,
+    /// The agency's opaque ref for the event.
+    pub record_ref: String,
+    /// What happened.
+    pub kind: OutcomeKind,
+    /// When (days since 1970-01-01).
+    pub day: i32,
+    /// The child's involvement, which linkage places in a profile.
+    pub involvement: u64,
+}
+
 /// One live case record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordFacts {
@@ -148,6 +165,13 @@ pub struct RecordFacts {
     pub institution: bool,
     /// The record's involvements, in record order.
     pub involvements: Vec<u64>,
+}
+
+impl RecordFacts {
+    /// Whether the record has a date (an undated one has day 0).
+    pub fn dated(&self) -> bool {
+        self.day != 0
+    }
 }
 
 /// One live involvement.
@@ -192,6 +216,9 @@ pub struct Facts {
     free: Vec<u32>,
     slots: HashMap<u64, u32>,
     involvements: Vec<Option<InvolvementFacts>>,
+    /// Outcome events by fingerprint, and by their involvement.
+    outcomes: HashMap<u64, OutcomeFacts>,
+    outcome_of: HashMap<u64, u64>,
 }
 
 impl Facts {
@@ -250,8 +277,32 @@ impl Facts {
         self.slots.insert(fingerprint, slot);
     }
 
-    /// Removes a record and its involvements; returns the involvement ids.
+    /// Adds an outcome event (replacing any record or event with the same
+    /// fingerprint). Its involvement is not a case involvement: signals and
+    /// reports never see it.
+    pub fn add_outcome(&mut self, fingerprint: u64, outcome: OutcomeFacts) {
+        self.remove_record(fingerprint);
+        self.outcome_of.insert(outcome.involvement, fingerprint);
+        self.outcomes.insert(fingerprint, outcome);
+    }
+
+    /// The outcome event an involvement is the child of.
+    pub fn outcome(&self, id: u64) -> Option<&OutcomeFacts> {
+        self.outcomes.get(self.outcome_of.get(&id)?)
+    }
+
+    /// The number of live outcome events.
+    pub fn outcome_count(&self) -> usize {
+        self.outcomes.len()
+    }
+
+    /// Removes a record (or an outcome event) and its involvements; returns
+    /// the involvement ids.
     pub fn remove_record(&mut self, fingerprint: u64) -> Vec<u64> {
+        if let Some(outcome) = self.outcomes.remove(&fingerprint) {
+            self.outcome_of.remove(&outcome.involvement);
+            return vec![outcome.involvement];
+        }
         let Some(slot) = self.slots.remove(&fingerprint) else {
             return Vec::new();
         };

@@ -28,10 +28,17 @@
 //! involvement, number of perpetrators, institutional network) from the
 //! linked history, as derived answers with their basis.
 //!
+//! Outcome events (a missing episode, a placement move, an arrest…) are
+//! kept apart from case records ([`OutcomeFacts`]): linked into profiles,
+//! but never counted as cases. [`cohort_outcomes`] counts the children of
+//! a cohort (a case type, a signal) with each kind of outcome in the 12
+//! months after they entered it.
+//!
 //! [`report`] counts distinct profiles by categories with small-number and
 //! secondary suppression; [`network`] builds the neighbourhood of a profile
 //! and renders it as Graphviz DOT or SVG. Nothing here does I/O.
 
+mod cohort;
 mod derived;
 mod detect;
 mod facts;
@@ -40,9 +47,10 @@ pub mod report;
 #[cfg(test)]
 mod test_groups;
 
+pub use cohort::{case_type_cohort, cohort_outcomes, CohortCounts, FOLLOW_UP_DAYS};
 pub use derived::{derive_profile, Derived};
 pub use detect::{signals_now, Signal, SignalBook, SignalConfig, SignalKind};
-pub use facts::{CaseType, Concern, Facts, InvolvementFacts, NewInvolvement, RecordFacts, Role};
+pub use facts::{CaseType, Concern, Facts, InvolvementFacts, NewInvolvement, OutcomeFacts, OutcomeKind, RecordFacts, Role};
 
 /// Profiles as the linkage decided them, possibly seen through a scope: a
 /// partnership's view holds only its agencies' involvements, so that

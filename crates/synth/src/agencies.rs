@@ -194,8 +194,8 @@ pub fn mapping(agency: usize) -> Mapping {
         columns: CaseColumns {
             record_ref: c[0].to_owned(),
             person_ref: c[1].to_owned(),
-            role: c[2].to_owned(),
-            case_type: c[3].to_owned(),
+            role: Some(c[2].to_owned()),
+            case_type: Some(c[3].to_owned()),
             event_date: c[4].to_owned(),
             incident_start: None,
             last_occurrence: None,
@@ -213,6 +213,7 @@ pub fn mapping(agency: usize) -> Mapping {
         },
         roles: labels(&[(spec.roles[0], "known_victim"), (spec.roles[1], "suspected_victim"), (spec.roles[2], "perpetrator"), (spec.roles[3], "hsb")]),
         case_types: labels(&[(spec.case_types[0], "CSA"), (spec.case_types[1], "CSE"), (spec.case_types[2], "HSB")]),
+        outcome: None,
         fields,
     }
 }

@@ -16,6 +16,7 @@ mod condition;
 mod date;
 mod labels;
 mod model;
+mod outcomes;
 
 pub use completeness::{Completeness, FieldCompleteness};
 
@@ -26,6 +27,7 @@ pub use condition::Condition;
 pub use date::Date;
 pub use labels::LabelMap;
 pub use model::{Answers, Category, Field, FieldKind, Section, Template, Value, Wider, EXTENSIONS_TOML, MAX_TEXT_CHARS, MAX_WRITE_IN_CHARS, TEMPLATE_TOML};
+pub use outcomes::OutcomeKind;
 
 /// Errors from parsing the template or validating answers against it.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

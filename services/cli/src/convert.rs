@@ -25,10 +25,12 @@ pub fn record(record: &PseudonymisedRecord) -> v1::CaseRecord {
     v1::CaseRecord {
         record_ref: record.record_ref.clone(),
         case_type: match record.case_type {
-            CaseType::Csa => v1::CaseType::Csa,
-            CaseType::Cse => v1::CaseType::Cse,
-            CaseType::Hsb => v1::CaseType::Hsb,
+            None => v1::CaseType::Unspecified,
+            Some(CaseType::Csa) => v1::CaseType::Csa,
+            Some(CaseType::Cse) => v1::CaseType::Cse,
+            Some(CaseType::Hsb) => v1::CaseType::Hsb,
         } as i32,
+        outcome: record.outcome.map_or(0, |kind| kind.number()),
         referral_date: date(record.referral_date),
         incident_start: date(record.incident_start),
         last_occurrence: date(record.last_occurrence),
@@ -90,6 +92,7 @@ pub fn role(role: Role) -> v1::Role {
         Role::SuspectedVictim => v1::Role::SuspectedVictim,
         Role::Perpetrator => v1::Role::Perpetrator,
         Role::Hsb => v1::Role::Hsb,
+        Role::OutcomeSubject => v1::Role::OutcomeSubject,
     }
 }
 
@@ -100,6 +103,7 @@ pub fn role_name(role: i32) -> &'static str {
         Ok(v1::Role::SuspectedVictim) => "suspected_victim",
         Ok(v1::Role::Perpetrator) => "perpetrator",
         Ok(v1::Role::Hsb) => "hsb",
+        Ok(v1::Role::OutcomeSubject) => "outcome_subject",
         _ => "unspecified",
     }
 }

@@ -77,6 +77,7 @@ fn original() -> (v1::UploadHeader, Vec<v1::CaseRecord>) {
             involvements: vec![involvement(n, v1::Role::KnownVictim), involvement(n + 100, v1::Role::Perpetrator)],
             source_row: u32::from(n) + 2,
             previous_ref: String::new(),
+            outcome: 0,
         })
         .collect();
     let header = v1::UploadHeader {

@@ -239,6 +239,30 @@ enum PanelCommand {
         #[arg(long)]
         json: bool,
     },
+    /// A cohort of the partnership's children and their outcomes: how many
+    /// had each kind of outcome event (missing episode, placement move,
+    /// school exclusion, attendance concern, health appointment attended,
+    /// arrest or charge, return home, service engagement) in the 12 months
+    /// after they entered the cohort (distinct children; <5 suppression,
+    /// rounded down to a multiple of 5).
+    Cohort {
+        #[command(flatten)]
+        panel: panel::PanelArgs,
+        /// Who is in the cohort: case_type:CSA, case_type:CSE or
+        /// case_type:HSB (victims and children displaying HSB in such a
+        /// case, entering on its event date), or signal:KIND with
+        /// revictimisation, victim-hsb-overlap, victim-as-offender or
+        /// classification-conflict (entering on the day of the signal's
+        /// latest evidence).
+        #[arg(long)]
+        cohort: String,
+        /// --since and --until select children by the day they entered.
+        #[command(flatten)]
+        window: panel::Window,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// When each of the partnership's agencies last sent a change, and how
     /// current its records are: records, current concerns, current concerns
     /// not changed for --months months, records changed since first sent.
@@ -623,6 +647,7 @@ async fn main() -> Result<()> {
             PanelCommand::Quality { panel, format, json } => panel::quality_command(&panel, format, json).await,
             PanelCommand::Services { panel, json } => panel::services_command(&panel, json).await,
             PanelCommand::SignalCounts { panel, period, window, json } => panel::signal_counts_command(&panel, &period, &window, json).await,
+            PanelCommand::Cohort { panel, cohort, window, json } => panel::cohort_command(&panel, &cohort, &window, json).await,
             PanelCommand::Freshness { panel, months, json } => panel::freshness_command(&panel, months, json).await,
             PanelCommand::Disagreements { panel, items, window, json } => panel::disagreements_command(&panel, &items, &window, json).await,
             PanelCommand::Pack { panel, period, out } => pack::pack_command(&panel, &period, &out).await,

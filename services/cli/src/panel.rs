@@ -104,6 +104,11 @@ fn parse_date(text: &str) -> Result<v1::Date> {
     Ok(v1::Date { year: date.year, month: date.month as i32, day: date.day as i32 })
 }
 
+/// An outcome kind's name, from its API number.
+pub(crate) fn outcome_name(number: i32) -> &'static str {
+    braid_template::OutcomeKind::from_number(number).map_or("unknown", braid_template::OutcomeKind::name)
+}
+
 pub(crate) fn case_type_name(number: i32) -> &'static str {
     braid_signals::CaseType::from_number(number).map_or("?", braid_signals::CaseType::name)
 }
@@ -234,6 +239,13 @@ pub async fn profile_command(args: &PanelArgs, subject: &SubjectArgs, json: bool
                         })).collect::<Vec<_>>(),
                     })).collect::<Vec<_>>(),
                     "records_not_shown": p.records_not_shown,
+                    "outcomes": p.outcomes.iter().map(|o| serde_json::json!({
+                        "agency": o.agency,
+                        "agency_type": o.agency_type,
+                        "record_ref": o.record_ref,
+                        "outcome": outcome_name(o.outcome),
+                        "date": date_text(o.date.as_ref()),
+                    })).collect::<Vec<_>>(),
                     "outside": outside_json(&p.outside),
                     "signals": p.signals.iter().map(signal_json).collect::<Vec<_>>(),
                 })
@@ -272,6 +284,12 @@ pub async fn profile_command(args: &PanelArgs, subject: &SubjectArgs, json: bool
         }
         if p.records_not_shown > 0 {
             println!("  … and {} older records", p.records_not_shown);
+        }
+        if !p.outcomes.is_empty() {
+            println!("  outcome events (not cases):");
+            for o in &p.outcomes {
+                println!("  {:<12} {:<22} {:<28} {}", o.agency, o.record_ref, outcome_name(o.outcome), date_text(o.date.as_ref()));
+            }
         }
         for line in outside_text(&p.outside) {
             println!("  {line}");
@@ -532,7 +550,7 @@ impl Window {
     }
 
     /// ", cases from … to …" for a heading, or nothing.
-    fn describe(&self, what: &str) -> String {
+    pub(crate) fn describe(&self, what: &str) -> String {
         match (&self.since, &self.until) {
             (None, None) => String::new(),
             (since, until) => format!(", {what} from {} to {}", since.as_deref().unwrap_or("the first"), until.as_deref().unwrap_or("the last")),
@@ -917,6 +935,56 @@ pub fn signal_counts_table(response: &v1::SignalCountsResponse, period: &str, wi
         })
         .collect();
     Table { title, corner: "signal".to_owned(), columns, rows, notes: vec![response.legend.clone()] }
+}
+
+/// `braid panel cohort`: a cohort of children and their outcomes in the
+/// 12 months after they entered it.
+pub async fn cohort_command(args: &PanelArgs, cohort: &str, window: &Window, json: bool) -> Result<()> {
+    let response = fetch_cohort(args, cohort, window).await?;
+    if json {
+        let value = serde_json::json!({
+            "cohort": response.cohort,
+            "children": response.children,
+            "followed_up": response.followed_up,
+            "rows": response.rows.iter().map(|r| serde_json::json!({ "outcome": r.outcome, "children": r.children, "share": r.share })).collect::<Vec<_>>(),
+            "legend": response.legend,
+            "rounded": response.rounded,
+        });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(());
+    }
+    cohort_table(&response, window).print();
+    Ok(())
+}
+
+/// A cohort's outcomes from the node.
+pub async fn fetch_cohort(args: &PanelArgs, cohort: &str, window: &Window) -> Result<v1::CohortResponse> {
+    let (since, until) = window.dates()?;
+    Ok(client(&args.node)
+        .await?
+        .cohort(v1::CohortRequest { context: context(args), cohort: cohort.to_owned(), since, until })
+        .await
+        .map_err(refused)?
+        .into_inner())
+}
+
+/// A cohort's outcomes as a table: one row per outcome kind.
+pub fn cohort_table(response: &v1::CohortResponse, window: &Window) -> Table {
+    let title = format!(
+        "{}{}: {} children ({} of them entered 12 months or more ago); outcome events in the 12 months after entering",
+        response.cohort,
+        window.describe("entry"),
+        response.children,
+        response.followed_up
+    );
+    let rows = response.rows.iter().map(|r| (r.outcome.clone(), vec![r.children.clone(), r.share.clone()])).collect();
+    Table {
+        title,
+        corner: "outcome".to_owned(),
+        columns: vec!["children".to_owned(), "share of cohort".to_owned()],
+        rows,
+        notes: vec![response.legend.clone()],
+    }
 }
 
 /// `braid panel disagreements`: per item and agency pair, the children

@@ -448,6 +448,10 @@ fn link_strength<'a>(decisions: impl Iterator<Item = (Decision, &'a [u8], f32)>)
 
 /// Adds a record's facts under its agency's number.
 fn add_facts(facts: &mut Facts, fingerprint: u64, agency: u16, record_ref: String, prepared: PreparedFacts, ids: &[u64]) {
+    if let (Some(kind), [involvement]) = (prepared.outcome, ids) {
+        facts.add_outcome(fingerprint, braid_signals::OutcomeFacts { agency, record_ref, kind, day: prepared.day(), involvement: *involvement });
+        return;
+    }
     let involvements: Vec<NewInvolvement> =
         prepared.involvements.iter().zip(ids).map(|(&(role, identified, age), &id)| NewInvolvement { id, role, identified, age }).collect();
     facts.add_record(fingerprint, prepared.into_record(agency, record_ref, ids.to_vec()), &involvements);

@@ -12,8 +12,8 @@ use std::sync::OnceLock;
 use braid_linkage::{Decision, UnionFind};
 use braid_proto::v1;
 use braid_signals::network::neighbourhood;
-use braid_signals::report::{publish, resolve, round_text, Answer, Table, LEGEND, ROUNDED_LEGEND};
-use braid_signals::{CaseType, Concern, Facts, Profiles, RecordFacts, Role, Signal, SignalBook, SignalConfig, SignalKind};
+use braid_signals::report::{publish, resolve, round_text, Answer, Table, LEGEND, ROUNDED_LEGEND, ROUNDING_BASE};
+use braid_signals::{CaseType, Concern, Facts, OutcomeKind, Profiles, RecordFacts, Role, Signal, SignalBook, SignalConfig, SignalKind};
 use braid_template::{Completeness, Date, FieldKind, Section, Template, Value};
 use prost::Message;
 
@@ -31,6 +31,8 @@ pub(crate) struct PreparedFacts {
     re_referral: bool,
     concern: Concern,
     institution: bool,
+    /// Set for an outcome event: what happened (on `day`).
+    pub(crate) outcome: Option<OutcomeKind>,
     /// (role, carries identity, recorded age) per involvement.
     pub(crate) involvements: Vec<(Role, bool, Option<u8>)>,
 }
@@ -39,6 +41,11 @@ impl PreparedFacts {
     /// The record's concern status, in words.
     pub(crate) fn concern_name(&self) -> &'static str {
         self.concern.name()
+    }
+
+    /// The record's day (days since 1970-01-01; 0 when undated).
+    pub(crate) fn day(&self) -> i32 {
+        self.day
     }
 
     pub(crate) fn into_record(self, agency: u16, record_ref: String, involvements: Vec<u64>) -> RecordFacts {
@@ -106,6 +113,12 @@ fn rounded_legend(legend: &str) -> String {
 
 /// A record's date for signals and reports: when the abuse started, or
 /// else when the case was referred.
+/// Whether a stored record is an outcome event, which is never counted as
+/// a case.
+pub(crate) fn is_outcome(record: &v1::CaseRecord) -> bool {
+    record.outcome != 0
+}
+
 fn record_day(record: &v1::CaseRecord) -> i32 {
     day_of(record.incident_start.as_ref()).or_else(|| day_of(record.referral_date.as_ref())).unwrap_or(0)
 }
@@ -154,6 +167,7 @@ pub(crate) fn record_facts(record: &v1::CaseRecord, identified: impl Fn(usize) -
         re_referral: single("services.referral_type").is_some_and(|code| Some(code) == codes.re_referral),
         concern,
         institution: matches!(category(&record.fields, "context.locations"), Some(Value::Multi { codes: ticked, .. }) if ticked.iter().any(|c| codes.institutions.contains(c))),
+        outcome: OutcomeKind::from_number(record.outcome),
         involvements,
     }
 }
@@ -658,6 +672,20 @@ impl Engine {
             });
         }
         out.outside = outside_counts(outside);
+        // Outcome events from the partnership's agencies, newest first.
+        let mut outcomes: Vec<&braid_signals::OutcomeFacts> = all.iter().filter_map(|&m| state.facts.outcome(m)).filter(|o| scope.allows(o.agency)).collect();
+        outcomes.sort_unstable_by(|a, b| b.day.cmp(&a.day).then_with(|| a.record_ref.cmp(&b.record_ref)));
+        outcomes.truncate(MAX_PROFILE_RECORDS);
+        out.outcomes = outcomes
+            .into_iter()
+            .map(|o| v1::PanelOutcome {
+                agency: state.facts.agencies()[usize::from(o.agency)].0.clone(),
+                agency_type: agency_type(&state.facts, o.agency),
+                record_ref: o.record_ref.clone(),
+                outcome: o.kind.number(),
+                date: Some(wire_date(o.day)),
+            })
+            .collect();
         // This profile's signals: the partnership's book's when it is
         // settled; otherwise worked out now, for this profile alone, through
         // the partnership's view (a query about one person never waits for
@@ -891,6 +919,96 @@ impl Engine {
         Ok(v1::SignalCountsResponse { period_labels: labels, rows, legend: LEGEND.to_owned(), rounded: false })
     }
 
+    /// A cohort of the partnership's children (by case type, or by a
+    /// signal about a child) and how many had each kind of outcome event
+    /// from the partnership's agencies in the 12 months after they entered
+    /// it. Every count is published with small-number suppression and
+    /// rounded down to a multiple of 5, as reports over time are: cohorts
+    /// of overlapping windows cannot be subtracted to reveal a small
+    /// number. Shares are worked out from the published counts only.
+    pub fn cohort(&self, partnership: &[String], request: &v1::CohortRequest) -> Result<v1::CohortResponse, EngineError> {
+        enum Entry {
+            CaseType(CaseType),
+            Signal(SignalKind),
+        }
+        let bad = || {
+            EngineError::InvalidRequest(
+                "cohort is case_type:CSA, case_type:CSE, case_type:HSB, or signal: with revictimisation, victim-hsb-overlap, victim-as-offender or classification-conflict".to_owned(),
+            )
+        };
+        let entry = match request.cohort.split_once(':') {
+            Some(("case_type", name)) => {
+                Entry::CaseType([CaseType::Csa, CaseType::Cse, CaseType::Hsb].into_iter().find(|t| t.name().eq_ignore_ascii_case(name.trim())).ok_or_else(bad)?)
+            }
+            Some(("signal", name)) => match SignalKind::parse(name.trim()) {
+                Some(kind) if !matches!(kind, SignalKind::SharedPerpetrator | SignalKind::Network) => Entry::Signal(kind),
+                _ => return Err(bad()),
+            },
+            _ => return Err(bad()),
+        };
+        let (since, until) = window_days(request.since.as_ref(), request.until.as_ref())?;
+        let in_window = |day: i32| since.is_none_or(|s| day >= s) && until.is_none_or(|u| day <= u);
+        let today = i32::try_from(crate::audit::now_ms() / 86_400_000).unwrap_or(i32::MAX);
+        let mut guard = self.lock_state()?;
+        let (described, mut entered) = match entry {
+            Entry::Signal(kind) => {
+                let mut entered: HashMap<u64, i32> = HashMap::new();
+                for signal in settled_book(&mut guard, partnership, false).iter().filter(|s| s.kind == kind) {
+                    let day = entered.entry(signal.subject).or_insert(signal.last_day);
+                    *day = (*day).min(signal.last_day);
+                }
+                (format!("children with a {} signal, from the day of its latest evidence", kind.name()), entered)
+            }
+            Entry::CaseType(case_type) => {
+                let state = &*guard;
+                let scope = Scope::new(&state.facts, partnership);
+                let view = ScopedView { profiles: state.linker.profiles(), facts: &state.facts, scope: &scope };
+                let entered = braid_signals::case_type_cohort(&state.facts, &view, case_type, |a| scope.allows(a));
+                (format!("children (victims, or displaying HSB) in a {} case, from its event date", case_type.name()), entered)
+            }
+        };
+        entered.retain(|_, day| in_window(*day));
+        let state = &*guard;
+        let scope = Scope::new(&state.facts, partnership);
+        let view = ScopedView { profiles: state.linker.profiles(), facts: &state.facts, scope: &scope };
+        let counts = braid_signals::cohort_outcomes(&state.facts, &view, &entered, |a| scope.allows(a), today);
+        drop(guard);
+        let published = |count: u64| round_text(&if (1..5).contains(&count) { "<5".to_owned() } else { count.to_string() });
+        let children = published(counts.children);
+        // A share from rounded counts is known only within the range the
+        // rounding leaves (a shown 10 is 10 to 14): that range is shown.
+        let share = |shown: &str| match (shown.parse::<u64>(), children.parse::<u64>()) {
+            (Ok(part), Ok(whole)) if part > 0 && whole > 0 => {
+                let spread = ROUNDING_BASE - 1;
+                let low = part * 100 / (whole + spread);
+                let high = ((part + spread).min(whole + spread) * 100).div_ceil(whole).min(100);
+                if low == high {
+                    format!("{low}%")
+                } else {
+                    format!("{low}–{high}%")
+                }
+            }
+            _ => String::new(),
+        };
+        let rows: Vec<v1::CohortRow> = counts
+            .with
+            .iter()
+            .map(|&(kind, count)| (kind.name().to_owned(), published(count)))
+            .chain(std::iter::once(("any outcome".to_owned(), published(counts.any))))
+            .map(|(outcome, shown)| v1::CohortRow { share: share(&shown), outcome, children: shown })
+            .collect();
+        Ok(v1::CohortResponse {
+            cohort: described,
+            children,
+            followed_up: published(counts.followed_up),
+            rows,
+            legend: format!(
+                "<5: between 1 and 4 children; {ROUNDED_LEGEND}; a child is counted under every kind of outcome they had, so the kinds add up to more than `any outcome`; a share is the range of values the published counts allow"
+            ),
+            rounded: true,
+        })
+    }
+
     /// A snapshot of what reports need from memory (every live identified
     /// involvement's profile key, the agencies, the partnership's scope),
     /// taken under the lock so that the store can then be read without it.
@@ -1080,7 +1198,7 @@ impl Engine {
             }
             let record = v1::CaseRecord::decode(stored.record.as_slice()).map_err(|_| braid_store::Error::Corrupt("record"))?;
             let day = record_day(&record);
-            if !in_window(day) {
+            if is_outcome(&record) || !in_window(day) {
                 return Ok(());
             }
             let group = group_of(agency);
@@ -1240,8 +1358,11 @@ impl Engine {
         self.store.for_each_record(|agency, _, stored| {
             let Some((agency_type, records, completeness)) = per_agency.get_mut(agency) else { return Ok(()) };
             agency_type.clone_from(&stored.agency_type);
-            *records += 1;
             let record = v1::CaseRecord::decode(stored.record.as_slice()).map_err(|_| braid_store::Error::Corrupt("record"))?;
+            if is_outcome(&record) {
+                return Ok(());
+            }
+            *records += 1;
             let case_values: Vec<(String, Value)> = record.fields.iter().filter_map(|f| Some((f.field_id.clone(), to_value(f)?))).collect();
             let case_answers: braid_template::Answers = case_values.iter().map(|(id, v)| (id.as_str(), v)).collect();
             completeness.record(template, case_items.iter().copied(), &case_answers);
@@ -1584,9 +1705,14 @@ impl Engine {
         self.store.for_each_record(|agency, _, stored| {
             let Some(row) = rows.iter_mut().find(|row| row.0 == agency) else { return Ok(()) };
             let record = v1::CaseRecord::decode(stored.record.as_slice()).map_err(|_| braid_store::Error::Corrupt("record"))?;
-            let current = record_facts(&record, |_| false).concern == Concern::Current;
             row.1.clone_from(&stored.agency_type);
             row.2 = row.2.max(stored.stored_ms);
+            // An outcome event is a change from the agency, not a record
+            // of a case.
+            if is_outcome(&record) {
+                return Ok(());
+            }
+            let current = record_facts(&record, |_| false).concern == Concern::Current;
             let counts = &mut row.3;
             counts.records += 1;
             counts.current += u64::from(current);
@@ -1705,7 +1831,7 @@ impl Engine {
             let Some(position) = partnership.iter().position(|a| a == agency).filter(|_| in_scope(agency)) else { return Ok(()) };
             let record = v1::CaseRecord::decode(stored.record.as_slice()).map_err(|_| braid_store::Error::Corrupt("record"))?;
             let day = record_day(&record);
-            if !in_window(day) {
+            if is_outcome(&record) || !in_window(day) {
                 return Ok(());
             }
             for (involvement, id) in record.involvements.iter().zip(&stored.involvement_ids) {

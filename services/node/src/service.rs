@@ -776,6 +776,20 @@ impl PanelService for Panel {
     }
 
     #[instrument(skip_all)]
+    async fn cohort(&self, request: Request<v1::CohortRequest>) -> Result<Response<v1::CohortResponse>, Status> {
+        let caller = self.gate.caller(&request);
+        let request = request.into_inner();
+        let (agencies, entry) = self.admit(&caller, request.context.as_ref(), "panel.cohort").await?;
+        let engine = Arc::clone(self.gate.engine());
+        let result = blocking(move || engine.cohort(&agencies, &request)).await.map(|response| {
+            info!("panel cohort outcomes");
+            let cells = response.rows.len() + 2;
+            aggregate(response, cells)
+        });
+        self.gate.finish(entry, result).await
+    }
+
+    #[instrument(skip_all)]
     async fn freshness(&self, request: Request<v1::FreshnessRequest>) -> Result<Response<v1::FreshnessResponse>, Status> {
         let caller = self.gate.caller(&request);
         let request = request.into_inner();

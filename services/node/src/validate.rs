@@ -122,6 +122,9 @@ pub fn validate_record(record: &v1::CaseRecord) -> Result<(), Invalid> {
     if record.previous_ref.len() > 128 {
         return Err(invalid("previous_ref", "must be at most 128 characters"));
     }
+    if record.outcome != 0 {
+        return validate_outcome(record);
+    }
     if !matches!(v1::CaseType::try_from(record.case_type), Ok(v1::CaseType::Csa | v1::CaseType::Cse | v1::CaseType::Hsb)) {
         return Err(invalid("case_type", "must be CSA, CSE or HSB"));
     }
@@ -137,26 +140,18 @@ pub fn validate_record(record: &v1::CaseRecord) -> Result<(), Invalid> {
     }
     for (index, involvement) in record.involvements.iter().enumerate() {
         let prefix = format!("involvements[{index}].");
-        if involvement.person_ref.trim().is_empty() || involvement.person_ref.len() > 128 {
-            return Err(invalid(format!("{prefix}person_ref"), "must be 1 to 128 characters"));
-        }
         let role = v1::Role::try_from(involvement.role).unwrap_or(v1::Role::Unspecified);
         let section_allowed = match role {
             v1::Role::KnownVictim | v1::Role::SuspectedVictim => Section::Victim,
             v1::Role::Perpetrator | v1::Role::Hsb => Section::Perpetrator,
+            v1::Role::OutcomeSubject => {
+                return Err(invalid(format!("{prefix}role"), "is only for the child of an outcome event"));
+            }
             v1::Role::Unspecified => {
                 return Err(invalid(format!("{prefix}role"), "must be set"));
             }
         };
-        if let Some(pseudonyms) = &involvement.pseudonyms {
-            check_pseudonyms(pseudonyms, &format!("{prefix}pseudonyms"))?;
-        }
-        if involvement.bridge_person_ref.len() > 128 {
-            return Err(invalid(format!("{prefix}bridge_person_ref"), "must be at most 128 characters"));
-        }
-        if let Some(pseudonyms) = &involvement.bridge_pseudonyms {
-            check_pseudonyms(pseudonyms, &format!("{prefix}bridge_pseudonyms"))?;
-        }
+        check_person(involvement, &prefix)?;
         let person_fields = convert_fields(template, &involvement.fields, &prefix, |s| s == section_allowed)?;
         let answers: Answers = case_fields.iter().chain(person_fields.iter()).map(|(id, value)| (id.as_str(), value)).collect();
         // A case-level answer is named where it stands (the record's
@@ -169,4 +164,52 @@ pub fn validate_record(record: &v1::CaseRecord) -> Result<(), Invalid> {
         }
     }
     Ok(())
+}
+
+/// Checks an involvement's refs and pseudonyms (`prefix` names it).
+fn check_person(involvement: &v1::Involvement, prefix: &str) -> Result<(), Invalid> {
+    if involvement.person_ref.trim().is_empty() || involvement.person_ref.len() > 128 {
+        return Err(invalid(format!("{prefix}person_ref"), "must be 1 to 128 characters"));
+    }
+    if let Some(pseudonyms) = &involvement.pseudonyms {
+        check_pseudonyms(pseudonyms, &format!("{prefix}pseudonyms"))?;
+    }
+    if involvement.bridge_person_ref.len() > 128 {
+        return Err(invalid(format!("{prefix}bridge_person_ref"), "must be at most 128 characters"));
+    }
+    if let Some(pseudonyms) = &involvement.bridge_pseudonyms {
+        check_pseudonyms(pseudonyms, &format!("{prefix}bridge_pseudonyms"))?;
+    }
+    Ok(())
+}
+
+/// Checks an outcome event: a known kind, the day it happened, the child
+/// as the one involvement, and nothing a case record has.
+fn validate_outcome(record: &v1::CaseRecord) -> Result<(), Invalid> {
+    if !matches!(v1::OutcomeKind::try_from(record.outcome), Ok(kind) if kind != v1::OutcomeKind::Unspecified) {
+        return Err(invalid("outcome", "is not a known outcome kind"));
+    }
+    if record.case_type != 0 {
+        return Err(invalid("case_type", "must not be set in an outcome event"));
+    }
+    if record.referral_date.is_none() {
+        return Err(invalid("referral_date", "is required in an outcome event (the day it happened)"));
+    }
+    check_date(&record.referral_date, "referral_date")?;
+    if record.incident_start.is_some() || record.last_occurrence.is_some() {
+        return Err(invalid("incident_start", "an outcome event has one date, referral_date"));
+    }
+    if !record.fields.is_empty() {
+        return Err(invalid("fields", "an outcome event has no template items"));
+    }
+    let [involvement] = record.involvements.as_slice() else {
+        return Err(invalid("involvements", "an outcome event has exactly one involvement, the child's"));
+    };
+    if involvement.role != v1::Role::OutcomeSubject as i32 {
+        return Err(invalid("involvements[0].role", "must be the outcome subject in an outcome event"));
+    }
+    if !involvement.fields.is_empty() {
+        return Err(invalid("involvements[0].fields", "an outcome event has no template items"));
+    }
+    check_person(involvement, "involvements[0].")
 }

@@ -270,6 +270,29 @@ fn record_with(bad: u32) -> BoxedStrategy<v1::CaseRecord> {
             involvements,
             source_row,
             previous_ref,
+            outcome: 0,
+        })
+        .boxed()
+}
+
+/// An outcome event: the kind, the day, the child as its one involvement;
+/// with `bad` in 1000 an odd kind, a case type, several or no
+/// involvements, another role.
+fn outcome_with(bad: u32) -> BoxedStrategy<v1::CaseRecord> {
+    let subject = (client_ref(bad), proptest::option::weighted(0.9, pseudonyms(bad)), enum_number(bad, 5..6))
+        .prop_map(|(person_ref, pseudonyms, role)| v1::Involvement { person_ref, role, pseudonyms, ..Default::default() })
+        .boxed();
+    let involvements = mix(bad, proptest::collection::vec(subject.clone(), 1..2), proptest::collection::vec(subject, 0..4));
+    let case_type = mix(bad, Just(0), enum_number(bad, 1..4));
+    (client_ref(bad), enum_number(bad, 1..9), case_type, date(bad), involvements, any::<u32>())
+        .prop_map(|(record_ref, outcome, case_type, referral_date, involvements, source_row)| v1::CaseRecord {
+            record_ref,
+            outcome,
+            case_type,
+            referral_date,
+            involvements,
+            source_row,
+            ..Default::default()
         })
         .boxed()
 }
@@ -278,7 +301,10 @@ fn record_with(bad: u32) -> BoxedStrategy<v1::CaseRecord> {
 fn record() -> BoxedStrategy<v1::CaseRecord> {
     // Built once per hostility, not per case: building a strategy (its
     // regular expressions above all) costs far more than drawing from it.
-    proptest::strategy::Union::new([0u32, 2, 10, 50, 250, 1000].map(record_with)).boxed()
+    let hostilities = [0u32, 2, 10, 50, 250, 1000];
+    let cases = proptest::strategy::Union::new(hostilities.map(record_with));
+    let outcomes = proptest::strategy::Union::new(hostilities.map(outcome_with));
+    prop_oneof![4 => cases, 1 => outcomes].boxed()
 }
 
 /// Shows a record with its long strings cut short.
@@ -324,6 +350,31 @@ fn a_plausible_record_is_accepted() {
         ..Default::default()
     };
     assert_eq!(validate_record(&record), Ok(()));
+    let outcome = v1::CaseRecord {
+        record_ref: "r-0002".to_owned(),
+        outcome: v1::OutcomeKind::MissingEpisode as i32,
+        referral_date: Some(v1::Date { year: 2020, month: 4, day: 1 }),
+        involvements: vec![v1::Involvement { role: v1::Role::OutcomeSubject as i32, ..record.involvements[0].clone() }],
+        ..Default::default()
+    };
+    let mut subject = outcome.involvements[0].clone();
+    subject.fields.clear();
+    let outcome = v1::CaseRecord { involvements: vec![subject], ..outcome };
+    assert_eq!(validate_record(&outcome), Ok(()));
+    // What only a case has is refused in an outcome event, by field.
+    let refused = |record: v1::CaseRecord| validate_record(&record).expect_err("refused").field;
+    assert_eq!(refused(v1::CaseRecord { case_type: v1::CaseType::Cse as i32, ..outcome.clone() }), "case_type");
+    assert_eq!(refused(v1::CaseRecord { referral_date: None, ..outcome.clone() }), "referral_date");
+    assert_eq!(refused(v1::CaseRecord { outcome: 9, ..outcome.clone() }), "outcome");
+    assert_eq!(refused(v1::CaseRecord { involvements: vec![outcome.involvements[0].clone(); 2], ..outcome.clone() }), "involvements");
+    assert_eq!(refused(v1::CaseRecord { fields: record.involvements[0].fields.clone(), ..outcome.clone() }), "fields");
+    let mut victim = outcome.clone();
+    victim.involvements[0].role = v1::Role::KnownVictim as i32;
+    assert_eq!(refused(victim), "involvements[0].role");
+    // And the outcome subject is refused in a case record.
+    let mut case = record.clone();
+    case.involvements[0].role = v1::Role::OutcomeSubject as i32;
+    assert_eq!(refused(case), "involvements[0].role");
 }
 
 /// A case-level answer that does not apply is named where it stands, in
