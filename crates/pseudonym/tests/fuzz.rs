@@ -126,8 +126,10 @@ fn column_names() -> &'static [String] {
         let m = mapping();
         let c = &m.columns;
         let i = &m.identity;
-        let mut names = vec![c.record_ref.clone(), c.person_ref.clone(), c.event_date.clone()];
-        names.extend([&c.role, &c.case_type, &c.incident_start, &c.last_occurrence].into_iter().flatten().cloned());
+        let mut names = vec![c.record_ref.clone(), c.person_ref.clone()];
+        names.extend([&c.role, &c.case_type].into_iter().flatten().cloned());
+        names.push(c.event_date.clone());
+        names.extend([&c.incident_start, &c.last_occurrence].into_iter().flatten().cloned());
         names.extend([&i.forename, &i.surname, &i.date_of_birth, &i.sex, &i.postcode, &i.nhs_number, &i.address, &i.house].into_iter().flatten().cloned());
         names.extend(i.alternative_surnames.iter().cloned());
         names.extend(i.ids.values().cloned());
