@@ -271,7 +271,7 @@ async fn a_panel_reads_signals_and_a_profile_in_a_browser_and_nothing_else_gets_
     // The page shows what the same certificate gets from the CLI, no more.
     let profile_id = heading.trim_start_matches("Profile ").to_owned();
     let mut on_page = Vec::new();
-    for row in browser.find_all(Locator::Css("main table:not(.derived) tbody tr")).await.expect("rows") {
+    for row in browser.find_all(Locator::Css("main table:not(.derived):not(.outcomes) tbody tr")).await.expect("rows") {
         let cells: Vec<String> = {
             let mut out = Vec::new();
             for cell in row.find_all(Locator::Css("td")).await.expect("cells") {
@@ -377,6 +377,51 @@ async fn a_panel_reads_signals_and_a_profile_in_a_browser_and_nothing_else_gets_
     let shaded = browser.find_all(Locator::Css("table.heat td.heat4")).await.expect("cells");
     assert!(!shaded.is_empty(), "the largest count is shaded darkest");
     snap(&browser, "services").await;
+    // A cohort's outcomes: the node's table, as the CLI gets it.
+    browser.find(Locator::LinkText("Outcomes")).await.expect("link").click().await.expect("click");
+    arrive(&browser, |u| u.path() == "/cohort").await;
+    browser.find(Locator::Id("cohort")).await.expect("cohorts").select_by_value("case_type:CSA").await.expect("choose");
+    browser.find(Locator::Css("form.cohort button")).await.expect("show").click().await.expect("click");
+    arrive(&browser, |u| u.query().is_some_and(|q| q.contains("cohort=case_type"))).await;
+    let caption = browser.find(Locator::Css("table.cohort caption")).await.expect("a table").text().await.expect("text");
+    let mut cohort_on_page = Vec::new();
+    for row in browser.find_all(Locator::Css("table.cohort tbody tr")).await.expect("rows") {
+        let outcome = row.find(Locator::Css("th")).await.expect("th").text().await.expect("text");
+        let children = row.find(Locator::Css("td")).await.expect("td").text().await.expect("text");
+        cohort_on_page.push((outcome, children));
+    }
+    let (k, u) = (keys.clone(), url.clone());
+    let cli = blocking(move || {
+        json(&ok(&braid_as(
+            &k,
+            "panel-north",
+            &[
+                "panel",
+                "cohort",
+                "--node",
+                &u,
+                "--partnership",
+                "north",
+                "--purpose",
+                "console comparison",
+                "--case-ref",
+                "T-2",
+                "--cohort",
+                "case_type:CSA",
+                "--json",
+            ],
+        )))
+    })
+    .await;
+    let cohort_from_cli: Vec<(String, String)> = cli["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| (r["outcome"].as_str().unwrap_or_default().to_owned(), r["children"].as_str().unwrap_or_default().to_owned()))
+        .collect();
+    assert_eq!(cohort_on_page, cohort_from_cli, "the console's cohort is the CLI's");
+    snap(&browser, "cohort").await;
+    assert!(caption.contains("CSA case") && caption.contains(&format!(": {} children", cli["children"].as_str().expect("children"))), "{caption}");
 
     // An auditor's console: the log shows the panel's calls with their
     // purpose; an entry in full; the whole log verified against a

@@ -32,7 +32,7 @@ use braid_proto::v1::panel_service_client::PanelServiceClient;
 
 use crate::connect::{NodeArgs, Transport};
 use crate::convert::role_name;
-use crate::panel::{case_type_name, outside_text};
+use crate::panel::{case_type_name, outcome_name, outside_text};
 
 /// The session cookie's name, followed by the console's port: browsers
 /// share cookies between ports of one host, so two consoles on one machine
@@ -181,6 +181,7 @@ pub async fn run(node: NodeArgs, listen: SocketAddr, role: ConsoleRole, partners
         .route("/network/{id}", get(network_page))
         .route("/report", get(report_page))
         .route("/services", get(services_page))
+        .route("/cohort", get(cohort_page))
         .route("/agency", get(agency_page))
         .route("/audit", get(audit_page))
         .route("/audit/entry/{index}", get(audit_entry_page))
@@ -478,6 +479,18 @@ async fn profile_page(State(console): State<Arc<Console>>, headers: HeaderMap, P
                 }
                 @if p.records_not_shown > 0 { p { "… and " (p.records_not_shown) " older records." } }
                 @for line in outside_text(&p.outside) { p class="outside" { (line) } }
+                @if !p.outcomes.is_empty() {
+                    h2 { "Outcome events" }
+                    p { "What happened afterwards, as the partnership's agencies recorded it; these are not cases." }
+                    table class="outcomes" {
+                        thead { tr { th scope="col" { "Agency" } th scope="col" { "Event" } th scope="col" { "Date" } } }
+                        tbody {
+                            @for o in &p.outcomes {
+                                tr { td { (o.agency) " (" (o.agency_type.replace('_', " ")) ")" } td { (outcome_name(o.outcome)) } td { (date_words(o.date.as_ref())) } }
+                            }
+                        }
+                    }
+                }
                 @if p.records.iter().any(|r| !r.derived.is_empty()) {
                     h2 { "Derived from the linked history" }
                     p { "Worked out by linkage, not recorded by any agency; the agency's own answers are unchanged." }
@@ -926,6 +939,66 @@ async fn report_page(State(console): State<Arc<Console>>, headers: HeaderMap, Qu
     page("Reports", Some(&purpose), body).into_response()
 }
 
+#[derive(serde::Deserialize, Default)]
+struct CohortForm {
+    cohort: Option<String>,
+}
+
+/// The cohorts a panel may pick, in words.
+const COHORTS: [(&str, &str); 7] = [
+    ("case_type:CSA", "Children in a CSA case"),
+    ("case_type:CSE", "Children in a CSE case"),
+    ("case_type:HSB", "Children in an HSB case"),
+    ("signal:revictimisation", "Children re-victimised"),
+    ("signal:victim-hsb-overlap", "Victims who also display harmful sexual behaviour"),
+    ("signal:victim-as-offender", "Victims recorded as offenders"),
+    ("signal:classification-conflict", "Children whose case is CSA at one agency and CSE at another"),
+];
+
+/// A cohort's outcomes in the 12 months after entering it, as the node
+/// publishes them.
+async fn cohort_page(State(console): State<Arc<Console>>, headers: HeaderMap, Query(form): Query<CohortForm>) -> Response {
+    let purpose = match purpose_or_start(&console, &headers) {
+        Ok(purpose) => purpose,
+        Err(redirect) => return *redirect,
+    };
+    let chosen = form.cohort.filter(|c| COHORTS.iter().any(|(id, _)| id == c));
+    let form_markup = html! {
+        form method="get" action="/cohort" class="cohort" {
+            label for="cohort" { "Which children" }
+            select id="cohort" name="cohort" {
+                @for (id, words) in COHORTS { option value=(id) selected[chosen.as_deref() == Some(id)] { (words) } }
+            }
+            button type="submit" { "Show their outcomes" }
+        }
+    };
+    let intro = html! {
+        h1 { "Outcomes" }
+        p { "How many children of a cohort had each kind of outcome event in the 12 months after they entered it, from the partnership's agencies. Counts of 1 to 4 show as <5, and every count is rounded down to a multiple of 5." }
+        (form_markup)
+    };
+    let Some(cohort) = chosen else {
+        return page("Outcomes", Some(&purpose), intro).into_response();
+    };
+    let request = v1::CohortRequest { context: context(&purpose), cohort, ..v1::CohortRequest::default() };
+    let answer = async { reply(console.panel().await?.cohort(request).await) }.await;
+    let body = match answer {
+        Err(message) => html! { (intro) (refused(&message)) },
+        Ok(r) => html! {
+            (intro)
+            table class="cohort" {
+                caption { (r.cohort) ": " (r.children) " children, " (r.followed_up) " of them for a full 12 months" }
+                thead { tr { th scope="col" { "Outcome" } th scope="col" { "Children" } th scope="col" { "Share of the cohort" } } }
+                tbody {
+                    @for row in &r.rows { tr { th scope="row" { (row.outcome) } td { (row.children) } td { (row.share) } } }
+                }
+            }
+            p class="legend" { (r.legend) }
+        },
+    };
+    page("Outcomes", Some(&purpose), body).into_response()
+}
+
 /// Which agencies work with the same children, as a table shaded like a
 /// heat map (shading by class: the page allows no inline style).
 async fn services_page(State(console): State<Arc<Console>>, headers: HeaderMap) -> Response {
@@ -990,7 +1063,7 @@ fn page_without_session(message: &str) -> Html<String> {
 fn page(title: &str, purpose: Option<&Purpose>, body: Markup) -> Html<String> {
     let banner = html! {
         @if let Some(p) = purpose {
-            nav aria-label="Pages" { a href="/signals" { "Signals" } " " a href="/report" { "Reports" } " " a href="/services" { "Agencies together" } " " a href="/start" { "Change purpose" } }
+            nav aria-label="Pages" { a href="/signals" { "Signals" } " " a href="/report" { "Reports" } " " a href="/services" { "Agencies together" } " " a href="/cohort" { "Outcomes" } " " a href="/start" { "Change purpose" } }
             p class="purpose" { "Partnership " strong { (p.partnership) } " · Purpose: " strong { (p.purpose) } " · Reference: " strong { (p.case_reference) } }
         }
     };
