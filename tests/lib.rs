@@ -171,16 +171,19 @@ pub async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'stat
 /// A node whose config names two partnerships: `north` (every agency) and
 /// `statutory` (children's services and police only).
 pub async fn start_panel_node(keys: &str, data: &Path) -> RunningNode {
-    braid_node::spawn(NodeConfig {
+    braid_node::spawn(panel_node_config(keys, data)).await.expect("start node")
+}
+
+/// The configuration [`start_panel_node`] starts.
+pub fn panel_node_config(keys: &str, data: &Path) -> NodeConfig {
+    NodeConfig {
         partnerships: [
             ("north".to_owned(), AGENCIES.iter().map(|a| (*a).to_owned()).collect()),
             ("statutory".to_owned(), vec!["CSC-NORTH".to_owned(), "POL-NORTH".to_owned()]),
         ]
         .into(),
         ..node_config(keys, data, loopback())
-    })
-    .await
-    .expect("start node")
+    }
 }
 
 /// Parses JSON or shows what it was.
@@ -249,6 +252,24 @@ pub fn files_holding(dir: &Path, needles: &[Vec<u8>]) -> Vec<Vec<String>> {
         .map(|needle| {
             let finder = memchr::memmem::Finder::new(needle);
             files.iter().filter(|(_, bytes)| finder.find(bytes).is_some()).map(|(path, _)| path.clone()).collect()
+        })
+        .collect()
+}
+
+/// Opens a stopped node's RocksDB directly, as someone with disk access.
+pub fn raw_db(dir: &Path) -> rocksdb::DB {
+    let options = rocksdb::Options::default();
+    let families = rocksdb::DB::list_cf(&options, dir).expect("column families");
+    rocksdb::DB::open_cf(&options, dir, families).expect("open RocksDB")
+}
+
+/// Every stored audit entry, as stored: (index, bytes).
+pub fn stored_entries(db: &rocksdb::DB) -> Vec<(u64, Vec<u8>)> {
+    let cf = db.cf_handle(braid_store::AUDIT).expect("audit column family");
+    db.iterator_cf(cf, rocksdb::IteratorMode::Start)
+        .map(|item| {
+            let (key, value) = item.expect("entry");
+            (u64::from_be_bytes(key.as_ref().try_into().expect("key")), value.into_vec())
         })
         .collect()
 }

@@ -509,9 +509,6 @@ async fn a_panel_reads_signals_and_a_profile_in_a_browser_and_nothing_else_gets_
             http(agency_port, "GET", path, &format!("127.0.0.1:{agency_port}"), Some(&format!("braid_session_{agency_port}={}", cookie.value())), "");
         assert_eq!(got, status, "{path} is not an agency's page");
     }
-    browser.close().await.expect("close the browser");
-    drop(driver);
-
     // The node audited the console's calls as the panel member's, with the
     // purpose and reference given in the browser.
     let (k, u) = (keys.clone(), url.clone());
@@ -525,4 +522,44 @@ async fn a_panel_reads_signals_and_a_profile_in_a_browser_and_nothing_else_gets_
         );
     }
     node.stop().await.expect("stop");
+
+    // Someone with disk access edits entry 5 of the stopped node's log. A
+    // normal start refuses the log; started audit-only, the node serves it
+    // as stored to auditors (and nothing to anyone else), and the
+    // auditor's console names the entry.
+    let stored = {
+        let db = raw_db(data.path());
+        let stored = stored_entries(&db);
+        let (index, bytes) = stored[5].clone();
+        let mut entry = <braid_audit::Entry as prost::Message>::decode(bytes.as_slice()).expect("entry");
+        entry.purpose = "nothing to see here".to_owned();
+        db.put_cf(db.cf_handle(braid_store::AUDIT).expect("cf"), index.to_be_bytes(), prost::Message::encode_to_vec(&entry)).expect("put");
+        stored.len()
+    };
+    let refused = braid_node::spawn(panel_node_config(&keys, data.path())).await.err().expect("a normal start refuses the log");
+    assert!(format!("{refused:#}").contains("audit entry 5:"), "{refused:#}");
+    let node = braid_node::spawn(braid_node::NodeConfig { audit_only: true, ..panel_node_config(&keys, data.path()) }).await.expect("audit-only start");
+    let url = node.url();
+    let (k, u) = (keys.clone(), url.clone());
+    let (panel_refused, cli_verdict) =
+        blocking(move || (failed(&panel(&k, "signals", &u, "north", &[])), failed(&braid_as(&k, "auditor", &["audit", "verify", "--node", &u])))).await;
+    assert!(panel_refused.contains("runs audit-only"), "{panel_refused}");
+    assert!(cli_verdict.contains("audit entry 5:"), "{cli_verdict}");
+    let (_forensic_console, forensic_link, forensic_port) = start_console(&url, &format!("{keys}/auditor"), "auditor");
+    browser.goto(&forensic_link).await.expect("open the auditor's link");
+    browser.goto(&format!("http://127.0.0.1:{forensic_port}/audit/verify")).await.expect("verify page");
+    browser.find(Locator::Id("saved")).await.expect("file field").send_keys(&saved).await.expect("choose the file");
+    browser.find(Locator::Css("main form button")).await.expect("verify now").click().await.expect("click");
+    let alert = browser.wait().for_element(Locator::Css("main [role=alert]")).await.expect("a verdict").text().await.expect("text");
+    assert!(alert.contains("The audit log does NOT verify.") && alert.contains("audit entry 5:"), "{alert}");
+    snap(&browser, "verify-tampered").await;
+    // The edited entry reads as stored, so the auditor sees what was done.
+    browser.goto(&format!("http://127.0.0.1:{forensic_port}/audit/entry/5")).await.expect("entry page");
+    let shown = browser.find(Locator::Css("main dl")).await.expect("the entry").text().await.expect("text");
+    assert!(shown.contains("nothing to see here"), "{shown}");
+    browser.close().await.expect("close the browser");
+    drop(driver);
+    node.stop().await.expect("stop");
+    // Nothing was added to the log under examination.
+    assert_eq!(stored_entries(&raw_db(data.path())).len(), stored, "the audit-only node added to the log");
 }

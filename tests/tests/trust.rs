@@ -237,23 +237,6 @@ async fn the_audit_log_records_every_call_and_proves_it() {
     node.stop().await.expect("stop");
 }
 
-/// Opens a stopped node's RocksDB directly, as someone with disk access.
-fn raw_db(dir: &Path) -> rocksdb::DB {
-    let options = rocksdb::Options::default();
-    let families = rocksdb::DB::list_cf(&options, dir).expect("column families");
-    rocksdb::DB::open_cf(&options, dir, families).expect("open RocksDB")
-}
-
-fn stored_entries(db: &rocksdb::DB) -> Vec<(u64, Vec<u8>)> {
-    let cf = db.cf_handle(braid_store::AUDIT).expect("audit column family");
-    db.iterator_cf(cf, rocksdb::IteratorMode::Start)
-        .map(|item| {
-            let (key, value) = item.expect("entry");
-            (u64::from_be_bytes(key.as_ref().try_into().expect("key")), value.into_vec())
-        })
-        .collect()
-}
-
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("create copy");
     for item in std::fs::read_dir(from).expect("read dir") {

@@ -12,6 +12,8 @@
 //!
 //! On start the whole stored log is verified; the node refuses to add to a
 //! log that does not verify, and the error names the first bad entry.
+//! Started with `--audit-only`, the node opens the log sealed instead: as
+//! stored, verified or not, for auditors to read; no writer runs.
 
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -66,6 +68,9 @@ pub struct AuditLog {
     leaves: Arc<Mutex<Vec<Hash>>>,
     public_key: Vec<u8>,
     writer: Option<std::thread::JoinHandle<()>>,
+    /// Set when the log is open for reading only (`--audit-only`): why,
+    /// and one more than the highest stored index.
+    sealed: Option<(String, u64)>,
 }
 
 fn stopped() -> EngineError {
@@ -155,7 +160,8 @@ impl AuditLog {
         let verified = verify_stored(&store, &checkpoints, &[], &signer.public_key(), |leaf| leaves.push(leaf))?.map_err(|error| {
             EngineError::AuditBroken(format!(
                 "{error}. The node does not add to an audit log that fails verification; \
-                 inspect it with `braid audit verify --data-dir` and restore the store from a backup"
+                 inspect it with `braid audit verify --data-dir`, or start the node with --audit-only so that auditors \
+                 can read it as stored, and restore the store from a backup"
             ))
         })?;
         tracing::info!(entries = verified.entries, checkpoints = verified.checkpoints, seconds = verifying.elapsed().as_secs_f64(), "audit log verified");
@@ -176,10 +182,38 @@ impl AuditLog {
             .name("audit-writer".to_owned())
             .spawn(move || writer.run(&receiver, &synced))
             .map_err(|error| storage(format!("could not start the audit writer: {error}")))?;
-        Ok(AuditLog { jobs: Some(jobs), leaves, public_key, writer: Some(handle) })
+        Ok(AuditLog { jobs: Some(jobs), leaves, public_key, writer: Some(handle), sealed: None })
+    }
+
+    /// Opens the log in `store` for reading only, as it is stored, for an
+    /// auditor to examine: one that fails verification included (the
+    /// reason says whether it verified). No writer runs; nothing is ever
+    /// added, signed or proved.
+    pub fn open_sealed(store: &Store) -> Result<AuditLog, EngineError> {
+        let key = store.audit_signing_key()?.ok_or_else(|| EngineError::Open("this data directory has no audit log to examine".to_owned()))?;
+        let signer = Signer::from_pkcs8(&key).map_err(|_| braid_store::Error::Corrupt("audit signing key"))?;
+        let checkpoints = stored_checkpoints(store)?;
+        let reason = match verify_stored(store, &checkpoints, &[], &signer.public_key(), |_| {})? {
+            Ok(verified) => format!("started with --audit-only; the stored log verifies ({} entries)", verified.entries),
+            Err(error) => format!("started with --audit-only; the stored log does NOT verify: {error}"),
+        };
+        let mut end = 0;
+        store.for_each_audit_entry(0, |index, _| {
+            end = index + 1;
+            Ok(true)
+        })?;
+        Ok(AuditLog { jobs: None, leaves: Arc::default(), public_key: signer.public_key(), writer: None, sealed: Some((reason, end)) })
+    }
+
+    /// Why the log is open for reading only, if it is.
+    pub fn sealed(&self) -> Option<&str> {
+        self.sealed.as_ref().map(|(reason, _)| reason.as_str())
     }
 
     fn send(&self, job: Job) -> Result<(), EngineError> {
+        if let Some((reason, _)) = &self.sealed {
+            return Err(EngineError::AuditOnly(reason.clone()));
+        }
         self.jobs.as_ref().ok_or_else(stopped)?.send(job).map_err(|_| stopped())
     }
 
@@ -188,8 +222,12 @@ impl AuditLog {
         self.public_key.clone()
     }
 
-    /// Entries synced so far.
+    /// Entries synced so far (for a sealed log: one more than the highest
+    /// stored index, so that every stored entry can be read).
     pub fn size(&self) -> Result<u64, EngineError> {
+        if let Some((_, end)) = &self.sealed {
+            return Ok(*end);
+        }
         Ok(self.leaves.lock().map_err(|_| EngineError::Poisoned)?.len() as u64)
     }
 
@@ -219,6 +257,9 @@ impl AuditLog {
     /// Signs a checkpoint if entries have waited longer than the interval.
     /// Returns whether it signed.
     pub fn checkpoint_if_stale(&self) -> Result<bool, EngineError> {
+        if self.sealed.is_some() {
+            return Ok(false);
+        }
         let (reply, answer) = oneshot::channel();
         self.send(Job::Checkpoint { only_if_stale: true, reply })?;
         Ok(answer.blocking_recv().map_err(|_| stopped())?.map_err(storage)?.is_some())
@@ -226,6 +267,9 @@ impl AuditLog {
 
     /// The leaf hashes of the first `size` entries (`None` past the end).
     fn leaves(&self, size: u64) -> Result<Option<Vec<Hash>>, EngineError> {
+        if let Some((reason, _)) = &self.sealed {
+            return Err(EngineError::AuditOnly(format!("{reason}; it proves nothing (verify the entries instead)")));
+        }
         let leaves = self.leaves.lock().map_err(|_| EngineError::Poisoned)?;
         Ok(leaves.get(..size as usize).map(<[Hash]>::to_vec))
     }

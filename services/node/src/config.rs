@@ -63,6 +63,13 @@ pub struct NodeConfig {
     /// only by the `--insecure-dev` flag, never from a file.
     #[serde(skip)]
     pub insecure_dev: bool,
+    /// Open an existing data directory only so that auditors can read its
+    /// audit log as it is stored — even one that fails verification, which
+    /// a normal start refuses — with `braid audit verify --node` or the
+    /// console. Nothing is written, nothing is added to the log, and every
+    /// other call is refused. Set only by the `--audit-only` flag.
+    #[serde(skip)]
+    pub audit_only: bool,
     /// Answer calls that change nothing without auditing them: only for the
     /// benchmark that measures what the audit costs, and only in a build
     /// with the `benchmark-baseline` feature. Never set from a file, the
@@ -177,6 +184,7 @@ impl Default for NodeConfig {
             operations_listen: Some(SocketAddr::from(([127, 0, 0, 1], 7444))),
             backups_dir: None,
             insecure_dev: false,
+            audit_only: false,
             #[cfg(feature = "benchmark-baseline")]
             unaudited_reads_for_benchmarks: false,
         }

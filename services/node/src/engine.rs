@@ -60,6 +60,10 @@ pub enum EngineError {
     /// The stored audit log does not verify; the node will not add to it.
     #[error("{0}")]
     AuditBroken(String),
+    /// The node runs audit-only: it answers auditors' reads and changes
+    /// nothing.
+    #[error("this node runs audit-only ({0}): it answers auditors' reads of the audit log and nothing else")]
+    AuditOnly(String),
     /// The store could not be opened (no room, no directory).
     #[error("{0}")]
     Open(String),
@@ -861,11 +865,35 @@ impl Engine {
         checkpoints: CheckpointPolicy,
         storage: StorageLimits,
     ) -> Result<Engine, EngineError> {
+        Engine::open_as(data_dir, expected_epoch, max_batch_records, Some(checkpoints), storage)
+    }
+
+    /// Opens an existing store for its audit log only, as it is stored
+    /// (even when it fails verification): the engine then adds nothing to
+    /// the log and writes nothing; the gate answers only auditors' reads.
+    pub fn open_audit_only(data_dir: &Path, storage: StorageLimits) -> Result<Engine, EngineError> {
+        if !data_dir.join("CURRENT").exists() {
+            return Err(EngineError::Open(format!("{} is not a node's data directory", data_dir.display())));
+        }
+        Engine::open_as(data_dir, None, 1, None, storage)
+    }
+
+    /// Opens the store; `checkpoints: None` opens its audit log sealed.
+    fn open_as(
+        data_dir: &Path,
+        expected_epoch: Option<String>,
+        max_batch_records: usize,
+        checkpoints: Option<CheckpointPolicy>,
+        storage: StorageLimits,
+    ) -> Result<Engine, EngineError> {
         std::fs::create_dir_all(data_dir).map_err(|error| EngineError::Open(format!("create the data directory: {error}")))?;
         let space = DiskSpace::new(data_dir, storage);
         space.before_open().map_err(|error| EngineError::Open(format!("{error:#}")))?;
         let store = Arc::new(Store::open(data_dir)?);
-        let audit = AuditLog::open(Arc::clone(&store), checkpoints)?;
+        let audit = match checkpoints {
+            Some(checkpoints) => AuditLog::open(Arc::clone(&store), checkpoints)?,
+            None => AuditLog::open_sealed(&store)?,
+        };
         let next_id = store.next_involvement_id()?;
         let LoadedLinker { linker, agencies, identified, moving } = load_linker(&store, next_id)?;
         let mut state = State {
@@ -1139,6 +1167,11 @@ impl Engine {
     /// Entries in the audit log.
     pub fn audit_size(&self) -> Result<u64, EngineError> {
         self.audit.size()
+    }
+
+    /// Why the node runs audit-only, if it does.
+    pub fn audit_only(&self) -> Option<&str> {
+        self.audit.sealed()
     }
 
     /// Inclusion proof of entry `index` in the first `size` entries.

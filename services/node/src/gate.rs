@@ -175,12 +175,18 @@ impl Gate {
         &self.metrics
     }
 
-    /// Appends an audit entry durably, timing it.
-    async fn audit(&self, entry: Entry) -> Result<u64, Status> {
+    /// Appends an audit entry durably, timing it; returns its index. On an
+    /// audit-only node nothing is added to the log under examination: the
+    /// call is only logged (its action and outcome), and there is no index.
+    async fn audit(&self, entry: Entry) -> Result<Option<u64>, Status> {
+        if self.engine.audit_only().is_some() {
+            info!(action = %entry.action, outcome = %entry.outcome, "audit-only node: the call is not added to the log under examination");
+            return Ok(None);
+        }
         let started = std::time::Instant::now();
         let index = self.engine.audit(entry).await.map_err(status)?;
         self.metrics.audit_append_seconds.observe(started.elapsed().as_secs_f64());
-        Ok(index)
+        Ok(Some(index))
     }
 
     /// Takes uploading agencies' types from the node's configuration.
@@ -307,6 +313,16 @@ impl Gate {
         } else {
             authorize(caller.role.as_ref(), action).map_err(|denial| denial.0)
         };
+        // An audit-only node answers auditors' reads of the log, nothing
+        // else (and refuses only after saying who may not call at all).
+        if let (Ok(()), Some(reason)) = (&decision, self.engine.audit_only()) {
+            if !matches!(action, Action::ReadAudit) {
+                info!(action = %entry.action, "call refused: the node runs audit-only");
+                return Err(Status::failed_precondition(format!(
+                    "this node runs audit-only ({reason}): it answers auditors' reads of the audit log and nothing else"
+                )));
+            }
+        }
         let Err(reason) = decision else {
             return Ok(());
         };
@@ -317,7 +333,7 @@ impl Gate {
         let mut refused = entry.clone();
         refused.outcome = format!("denied: {reason}");
         let index = self.audit(refused).await?;
-        info!(action = %entry.action, audit_entry = index, "call refused");
+        info!(action = %entry.action, audit_entry = ?index, "call refused");
         Err(Status::permission_denied(reason))
     }
 
@@ -342,8 +358,10 @@ impl Gate {
                 entry.touched = outcome.touched;
                 entry.result_count = outcome.count;
                 entry.outcome = "ok".to_owned();
-                let index = self.audit(entry).await?;
-                Ok(with_receipt(Response::new(answer), index))
+                Ok(match self.audit(entry).await? {
+                    Some(index) => with_receipt(Response::new(answer), index),
+                    None => Response::new(answer),
+                })
             }
             Err(error) => {
                 self.record_failure(entry, &error).await;
@@ -356,7 +374,7 @@ impl Gate {
     /// returned either way).
     pub async fn record_failure(&self, mut entry: Entry, error: &Status) {
         entry.outcome = format!("error: {:?}", error.code());
-        if let Err(audit_error) = self.engine.audit(entry).await {
+        if let Err(audit_error) = self.audit(entry).await {
             tracing::warn!(error = %audit_error, "a failed call could not be audited");
         }
     }

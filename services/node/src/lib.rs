@@ -231,13 +231,20 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
         None => None,
     };
     let opened = std::time::Instant::now();
-    let engine = tokio::task::spawn_blocking(move || Engine::open_with_space(&data_dir, expected, max, checkpoints, storage))
-        .await
-        .context("open the store")?
-        .context("open the store")?;
+    let audit_only = config.audit_only;
+    let engine = tokio::task::spawn_blocking(move || match audit_only {
+        true => Engine::open_audit_only(&data_dir, storage),
+        false => Engine::open_with_space(&data_dir, expected, max, checkpoints, storage),
+    })
+    .await
+    .context("open the store")?
+    .context("open the store")?;
     let engine = Arc::new(engine);
     tracing::info!(involvements = engine.index_size().unwrap_or(0), seconds = opened.elapsed().as_secs_f64(), "index rebuilt");
     let _ = ops_node.engine.set(Arc::downgrade(&engine));
+    if let Some(reason) = engine.audit_only() {
+        tracing::warn!(%reason, "AUDIT-ONLY: serving auditors' reads of the audit log; nothing is written and every other call is refused");
+    }
     let mut gate = gate::Gate::new(Arc::clone(&engine), policy, config.insecure_dev);
     gate.limit_audited_denials(config.limits.audited_denials_per_minute);
     gate.limit_uploads(&config.limits);
@@ -262,7 +269,8 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
     let with_tls = tls.is_some();
     let limits = config.limits;
     let incoming = listener::accept(listener, tls.clone(), &limits, Arc::clone(&counts));
-    let checkpointer = {
+    // An audit-only node signs nothing and erases nothing.
+    let checkpointer = (!audit_only).then(|| {
         let engine = Arc::clone(&engine);
         let period = checkpoints.every.min(std::time::Duration::from_secs(5));
         tokio::spawn(async move {
@@ -277,10 +285,10 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
                 }
             }
         })
-    };
+    });
     // The scheduled retention sweep: erases expired records (one audit
     // entry per sweep that erased any) every `sweep_minutes`.
-    let sweeper = (retention.any_rule() && retention.sweep_minutes > 0).then(|| {
+    let sweeper = (!audit_only && retention.any_rule() && retention.sweep_minutes > 0).then(|| {
         let engine = Arc::clone(&engine);
         let settings = Arc::clone(&retention);
         let period = std::time::Duration::from_secs(settings.sweep_minutes * 60);
@@ -383,8 +391,10 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
             })
             .await;
         serving_node.serving.store(false, std::sync::atomic::Ordering::SeqCst);
-        checkpointer.abort();
-        let _ = checkpointer.await;
+        if let Some(checkpointer) = checkpointer {
+            checkpointer.abort();
+            let _ = checkpointer.await;
+        }
         if let Some(sweeper) = sweeper {
             sweeper.abort();
             let _ = sweeper.await;

@@ -51,6 +51,12 @@ struct Args {
     /// braid-principal header). Local development only.
     #[arg(long)]
     insecure_dev: bool,
+    /// Open --data-dir for auditors only: serve its audit log as stored,
+    /// even one that fails verification (a normal start refuses it), so an
+    /// auditor can see which entry is wrong (`braid audit verify --node`,
+    /// or the console). Writes nothing and refuses every other call.
+    #[arg(long)]
+    audit_only: bool,
     /// Check the configuration, policy and TLS files without starting (for
     /// deploy pipelines): prints every problem and exits non-zero if any.
     #[arg(long)]
@@ -122,6 +128,7 @@ async fn main() -> anyhow::Result<()> {
         config.policy = Some(policy);
     }
     config.insecure_dev = args.insecure_dev;
+    config.audit_only = args.audit_only;
     if let Some(backup) = &args.restore {
         return restore(backup, &config.data_dir);
     }

@@ -8,7 +8,8 @@
 //! * `/healthz` — liveness: 200 while the node can do its work; 503 once a
 //!   write failed and the node must be restarted (a supervisor restarts it).
 //! * `/readyz` — readiness: 503 while the store is opened and the index
-//!   rebuilt at start-up, or after a failed write; 200 when serving.
+//!   rebuilt at start-up, after a failed write, or on an audit-only node;
+//!   200 when serving.
 //! * `/metrics` — Prometheus text: uploads, batches and involvements per
 //!   agency, batch latency, linkage decisions, call latency and refusals
 //!   per action, listener refusals, audit log size and checkpoint age,
@@ -253,7 +254,10 @@ async fn healthz(State(node): State<Arc<Node>>) -> impl IntoResponse {
 }
 
 async fn readyz(State(node): State<Arc<Node>>) -> impl IntoResponse {
-    if node.ready() && node.disk_low() {
+    if node.engine().is_some_and(|engine| engine.audit_only().is_some()) {
+        // Out of rotation: only an auditor, sent here on purpose, is served.
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready: the node runs audit-only (auditors' reads of the audit log only)\n")
+    } else if node.ready() && node.disk_low() {
         // Reads are served: the node stays in rotation, and says why
         // uploads are refused.
         (StatusCode::OK, "ready for reads; the data directory's disk is nearly full: uploads and other changes are refused\n")

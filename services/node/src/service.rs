@@ -35,6 +35,7 @@ pub(crate) fn status(error: EngineError) -> Status {
         }
         EngineError::DiskFull(_) => Status::resource_exhausted(error.to_string()),
         EngineError::Poisoned | EngineError::AuditBroken(_) | EngineError::Open(_) => Status::internal(error.to_string()),
+        EngineError::AuditOnly(_) => Status::failed_precondition(error.to_string()),
     }
 }
 
