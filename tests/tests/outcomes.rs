@@ -37,6 +37,9 @@ Suspect = "perpetrator"
 [case_types]
 CSA = "CSA"
 CSE = "CSE"
+
+[system]
+not_held = ["victim.sexual_orientation"]
 "#;
 
 const CASE_HEADER: &str = "case,person,role,type,date,forename,surname,dob,sex,postcode";
@@ -70,11 +73,11 @@ postcode = "postcode"
 
 const OUTCOME_HEADER: &str = "event,person,what,when,forename,surname,dob,sex,postcode";
 
-const FORENAMES: [&str; 28] = [
+const FORENAMES: [&str; 29] = [
     "Amelia", "Olivia", "Isla", "Ava", "Mia", "Ivy", "Lily", "Freya", "Florence", "Rosie", "Evie", "Grace", "Ella", "Sophie", "Poppy", "Harper", "Willow",
-    "Daisy", "Alice", "Sienna", "Matilda", "Erin", "Phoebe", "Ruby", "Esme", "Imogen", "Maisie", "Thea",
+    "Daisy", "Alice", "Sienna", "Matilda", "Erin", "Phoebe", "Ruby", "Esme", "Imogen", "Maisie", "Thea", "Beatrice",
 ];
-const SURNAMES: [&str; 28] = [
+const SURNAMES: [&str; 29] = [
     "Hargreaves",
     "Brennan",
     "Whitfield",
@@ -103,6 +106,7 @@ const SURNAMES: [&str; 28] = [
     "Sugden",
     "Hebden",
     "Tattersall",
+    "Ormerod",
 ];
 
 /// Child `i`'s identity columns.
@@ -148,6 +152,11 @@ fn events() -> Vec<Event> {
     }
     // A CSE child's missing episode.
     events.push((25, "CSC-NORTH", "Missing from care", "02/04/2024".to_owned()));
+    // The police charge child 3 under an event id equal to the child's
+    // case id: the event does not replace the case.
+    events.push((3, "POL-NORTH", "Charged", "15/07/2024".to_owned()));
+    // Child 28's first record is an outcome event; a case comes later.
+    events.push((28, "CSC-NORTH", "Missing from care", "03/03/2025".to_owned()));
     events
 }
 
@@ -221,7 +230,10 @@ fn outcome_rows(events: &[Event], agency: &str) -> Vec<String> {
         .iter()
         .enumerate()
         .filter(|(_, e)| e.1 == agency)
-        .map(|(n, (child, _, label, date))| format!("E{n},K-{child},{label},{date},{}", identity(*child)))
+        .map(|(n, (child, agency, label, date))| {
+            let id = if *agency == "POL-NORTH" { format!("R{child}") } else { format!("E{n}") };
+            format!("{id},K-{child},{label},{date},{}", identity(*child))
+        })
         .collect()
 }
 
@@ -233,8 +245,9 @@ async fn outcome_events_link_to_children_count_in_cohorts_and_never_as_cases() {
     let (police, csc) = case_rows();
     pseudonymise_rows(dir.path(), "POL-NORTH", "police", CASES, CASE_HEADER, &police);
     pseudonymise_rows(dir.path(), "CSC-NORTH", "children_services", CASES, CASE_HEADER, &csc);
+    pseudonymise_rows(dir.path(), "VOL-NORTH", "voluntary", CASES, CASE_HEADER, &[format!("V28,W-28,Victim,CSE,10/03/2025,{}", identity(28))]);
     let events = events();
-    for (agency, kind) in [("CSC-NORTH", "children_services"), ("YOT-NORTH", "yot")] {
+    for (agency, kind) in [("CSC-NORTH", "children_services"), ("YOT-NORTH", "yot"), ("POL-NORTH", "police")] {
         let output = pseudonymise_file(dir.path(), &format!("{agency}-outcomes"), agency, kind, OUTCOMES, OUTCOME_HEADER, &outcome_rows(&events, agency));
         let stdout = ok(&output);
         assert!(stdout.contains("0 rows rejected"), "{stdout}");
@@ -299,7 +312,7 @@ async fn outcome_events_link_to_children_count_in_cohorts_and_never_as_cases() {
             views
         };
         let before = case_views();
-        for agency in ["CSC-NORTH", "YOT-NORTH"] {
+        for agency in ["CSC-NORTH", "YOT-NORTH", "POL-NORTH"] {
             let said = ok(&upload(&keys, &url, agency, &file(&format!("{agency}-outcomes"))));
             assert!(said.contains("0 rejected"), "{said}");
         }
@@ -330,6 +343,15 @@ async fn outcome_events_link_to_children_count_in_cohorts_and_never_as_cases() {
             failed(&panel(&keys, "cohort", &url, "north", &["--cohort", "signal:shared-perpetrator"])),
             failed(&panel(&keys, "cohort", &url, "north", &["--cohort", "everyone"])),
         ];
+        // Child 28's case arrives after the event: the profile's id is the
+        // event's child's, and it is found by that id too.
+        ok(&upload(&keys, &url, "VOL-NORTH", &file("VOL-NORTH")));
+        let reid = files.join("VOL-NORTH.reid.csv").display().to_string();
+        let by_case = json(&ok(&panel(&keys, "profile", &url, "north", &["--agency", "VOL-NORTH", "--case-id", "V28", "--reid", &reid, "--json"])));
+        let id = by_case["profiles"][0]["profile_id"].as_str().expect("a profile").to_owned();
+        let by_id = json(&ok(&panel(&keys, "profile", &url, "north", &["--profile", &id, "--json"])));
+        assert_eq!(by_case, by_id, "the profile by its id is the profile by its case");
+        assert_eq!(by_id["profiles"][0]["outcomes"].as_array().map(Vec::len), Some(1), "{by_id}");
         (before, after, cohorts, profiles, refused)
     })
     .await;
@@ -340,6 +362,17 @@ async fn outcome_events_link_to_children_count_in_cohorts_and_never_as_cases() {
         assert_eq!(before, after, "outcome events changed what panels see of cases");
     }
     assert!(before[0]["total"].as_str().expect("total").parse::<u64>().expect("a number") >= 25, "{}", before[0]);
+    // What the agencies' case extracts declared of their systems stands.
+    let held: Vec<&str> = after[4]["agencies"]
+        .as_array()
+        .expect("agencies")
+        .iter()
+        .filter(|a| a["agency"] == "CSC-NORTH" || a["agency"] == "POL-NORTH")
+        .flat_map(|a| a["items"].as_array().expect("items").iter())
+        .filter(|i| i["field_id"] == "victim.sexual_orientation")
+        .map(|i| i["held"].as_str().expect("held"))
+        .collect();
+    assert!(held.len() == 2 && held.iter().all(|h| !h.is_empty()), "{held:?}");
 
     // The CSA cohort, for each partnership, against the rows above.
     let north = &cohorts[0];
@@ -356,7 +389,7 @@ async fn outcome_events_link_to_children_count_in_cohorts_and_never_as_cases() {
     let statutory = &cohorts[1];
     let want_statutory = expected(&["CSC-NORTH", "POL-NORTH"]);
     assert_eq!(rows_of(statutory).iter().map(|(k, v)| (k.as_str(), v.clone())).collect::<BTreeMap<_, _>>(), want_statutory, "{statutory}");
-    assert_eq!(want_statutory["arrest or charge"], "0", "the youth offending team is outside the statutory partnership");
+    assert_eq!(want_statutory["arrest or charge"], "<5", "the youth offending team is outside the statutory partnership; the police charged one child");
 
     // Children re-victimised: 2, entering in September, after their events.
     let revictimised = &cohorts[2];

@@ -399,7 +399,9 @@ impl RowContext<'_> {
         }
         let pseudonyms = pseudonymise(self.keys, &normalised);
         let record = PseudonymisedRecord {
-            record_ref: self.keys.opaque_ref("r", &case_id),
+            // An event id may equal a case id: its ref has its own prefix,
+            // so an outcome event never replaces a case record.
+            record_ref: self.keys.opaque_ref(if outcome.is_some() { "o" } else { "r" }, &case_id),
             case_type,
             outcome,
             referral_date,

@@ -53,7 +53,9 @@ pub fn cohort_outcomes(facts: &Facts, profiles: &impl Profiles, entered: &HashMa
     let mut counts = CohortCounts { with: OutcomeKind::ALL.iter().map(|&k| (k, 0)).collect(), ..CohortCounts::default() };
     for (&key, &day) in entered {
         counts.children += 1;
-        counts.followed_up += u64::from(day.saturating_add(FOLLOW_UP_DAYS) <= today);
+        // The 12 months run to day + FOLLOW_UP_DAYS inclusive: over once
+        // today is past it.
+        counts.followed_up += u64::from(day.saturating_add(FOLLOW_UP_DAYS) < today);
         let mut had = [false; OutcomeKind::ALL.len()];
         for member in profiles.every_member(key) {
             let Some(outcome) = facts.outcome(member) else { continue };

@@ -426,8 +426,14 @@ impl SignalBook {
         let mut keys = HashSet::new();
         for id in changed {
             let Some((_, record)) = facts.with_record(id) else {
-                // Gone: so are the signals it keyed.
-                self.by_profile.remove(&id);
+                if facts.outcome(id).is_some() {
+                    // An outcome event's child: not a case, but its
+                    // profile may have changed (merged, or a new key).
+                    keys.insert(profiles.key(id));
+                } else {
+                    // Gone: so are the signals it keyed.
+                    self.by_profile.remove(&id);
+                }
                 continue;
             };
             keys.insert(profiles.key(id));

@@ -170,6 +170,8 @@ async fn main() {
             ("panel: report, two items", "/report?by=victim.ethnicity&by2=case_type".to_owned()),
             ("panel: report, multi-choice by agency", "/report?by=context.locations&by2=agency".to_owned()),
             ("panel: agencies together", "/services".to_owned()),
+            ("panel: outcomes, CSA cohort", "/cohort?cohort=case_type:CSA".to_owned()),
+            ("panel: outcomes, re-victimised cohort", "/cohort?cohort=signal:revictimisation".to_owned()),
         ] {
             worst = worst.max(time_page(&panel, name, &path));
         }

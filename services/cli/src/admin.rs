@@ -193,6 +193,7 @@ pub async fn stats_command(node: &NodeArgs, json: bool) -> Result<()> {
             "{}",
             serde_json::json!({
                 "records": stats.records,
+                "outcome_events": stats.outcome_events,
                 "involvements": stats.involvements,
                 "profiles": stats.profiles,
                 "profiles_multi_agency": stats.profiles_multi_agency,
@@ -204,7 +205,8 @@ pub async fn stats_command(node: &NodeArgs, json: bool) -> Result<()> {
             })
         );
     } else {
-        println!("records                     {}", stats.records);
+        println!("case records                {}", stats.records);
+        println!("outcome events              {}", stats.outcome_events);
         println!("involvements                {}", stats.involvements);
         println!("profiles (people)           {}", stats.profiles);
         println!("known to 2+ agencies        {}", stats.profiles_multi_agency);

@@ -103,7 +103,9 @@ fn pseudonymise_from(
         epoch_fingerprint: keys.epoch_fingerprint().to_owned(),
         submission_id,
         bridge_epoch_fingerprint: String::new(),
-        items_held: Some(items_held(mapping)),
+        // An outcomes extract says nothing of the template items the
+        // agency's system holds (its case extract does).
+        items_held: mapping.outcome.is_none().then(|| items_held(mapping)),
     };
     Ok(Pseudonymised { output, header, records })
 }

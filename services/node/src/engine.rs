@@ -452,8 +452,14 @@ fn link_strength<'a>(decisions: impl Iterator<Item = (Decision, &'a [u8], f32)>)
 
 /// Adds a record's facts under its agency's number.
 fn add_facts(facts: &mut Facts, fingerprint: u64, agency: u16, record_ref: String, prepared: PreparedFacts, ids: &[u64]) {
-    if let (Some(kind), [involvement]) = (prepared.outcome, ids) {
-        facts.add_outcome(fingerprint, braid_signals::OutcomeFacts { agency, record_ref, kind, day: prepared.day(), involvement: *involvement });
+    if prepared.is_outcome {
+        // Never a case: an event of a kind this version does not know is
+        // left out of the facts altogether.
+        if let (Some(kind), [involvement]) = (prepared.outcome, ids) {
+            facts.add_outcome(fingerprint, braid_signals::OutcomeFacts { agency, record_ref, kind, day: prepared.day(), involvement: *involvement });
+        } else {
+            facts.remove_record(fingerprint);
+        }
         return;
     }
     let involvements: Vec<NewInvolvement> =
@@ -519,8 +525,10 @@ pub struct Engine {
 /// Counts of what the node holds.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stats {
-    /// Live records.
+    /// Live case records.
     pub records: u64,
+    /// Live outcome events.
+    pub outcome_events: u64,
     /// Live involvements.
     pub involvements: u64,
     /// Distinct profiles.
@@ -1624,17 +1632,18 @@ impl Engine {
             agencies_by_profile.entry(&row.profile_id).or_default().insert(&row.agency);
             agencies.insert(row.agency.as_str());
         }
-        let (epoch, model_pairs, model_pairs_at_fit) = {
+        let (epoch, model_pairs, model_pairs_at_fit, outcome_events) = {
             let guard = self.lock_state()?;
             let model = guard.linker.model();
-            (guard.epoch.clone(), model.pairs_seen(), model.pairs_at_last_fit())
+            (guard.epoch.clone(), model.pairs_seen(), model.pairs_at_last_fit(), guard.facts.outcome_count() as u64)
         };
         let reviews = self.explain_reviews_count()?;
         Ok(Stats {
             review_items: reviews,
             model_pairs,
             model_pairs_at_fit,
-            records: self.store.count_records()?,
+            records: self.store.count_records()?.saturating_sub(outcome_events),
+            outcome_events,
             involvements: rows.len() as u64,
             profiles: agencies_by_profile.len() as u64,
             profiles_multi_agency: agencies_by_profile.values().filter(|set| set.len() >= 2).count() as u64,

@@ -31,7 +31,10 @@ pub(crate) struct PreparedFacts {
     re_referral: bool,
     concern: Concern,
     institution: bool,
-    /// Set for an outcome event: what happened (on `day`).
+    /// Whether the record is an outcome event (never a case, even of a
+    /// kind this version does not know).
+    pub(crate) is_outcome: bool,
+    /// For an outcome event of a known kind: what happened (on `day`).
     pub(crate) outcome: Option<OutcomeKind>,
     /// (role, carries identity, recorded age) per involvement.
     pub(crate) involvements: Vec<(Role, bool, Option<u8>)>,
@@ -111,14 +114,14 @@ fn rounded_legend(legend: &str) -> String {
     format!("{legend}; {ROUNDED_LEGEND}")
 }
 
-/// A record's date for signals and reports: when the abuse started, or
-/// else when the case was referred.
 /// Whether a stored record is an outcome event, which is never counted as
 /// a case.
 pub(crate) fn is_outcome(record: &v1::CaseRecord) -> bool {
     record.outcome != 0
 }
 
+/// A record's date for signals and reports: when the abuse started, or
+/// else when the case was referred.
 fn record_day(record: &v1::CaseRecord) -> i32 {
     day_of(record.incident_start.as_ref()).or_else(|| day_of(record.referral_date.as_ref())).unwrap_or(0)
 }
@@ -167,6 +170,7 @@ pub(crate) fn record_facts(record: &v1::CaseRecord, identified: impl Fn(usize) -
         re_referral: single("services.referral_type").is_some_and(|code| Some(code) == codes.re_referral),
         concern,
         institution: matches!(category(&record.fields, "context.locations"), Some(Value::Multi { codes: ticked, .. }) if ticked.iter().any(|c| codes.institutions.contains(c))),
+        is_outcome: is_outcome(record),
         outcome: OutcomeKind::from_number(record.outcome),
         involvements,
     }
@@ -515,7 +519,9 @@ impl Engine {
             PanelSubject::Profile(text) => {
                 let id = parse_profile_id(text).ok_or_else(|| EngineError::InvalidRequest("a profile id looks like P0000123".to_owned()))?;
                 let profiles = state.linker.profiles();
-                let known = state.facts.involvement(id).is_some() && profiles.is_alive(id) && profiles.smallest_member(id) == id;
+                // A profile's key may be an outcome event's child.
+                let live = state.facts.involvement(id).is_some() || state.facts.outcome(id).is_some();
+                let known = live && profiles.is_alive(id) && profiles.smallest_member(id) == id;
                 if !known || !visible(&state.facts, &view, scope, id) {
                     return Err(EngineError::NotFound("no profile with that id is visible to the partnership".to_owned()));
                 }
@@ -675,6 +681,7 @@ impl Engine {
         // Outcome events from the partnership's agencies, newest first.
         let mut outcomes: Vec<&braid_signals::OutcomeFacts> = all.iter().filter_map(|&m| state.facts.outcome(m)).filter(|o| scope.allows(o.agency)).collect();
         outcomes.sort_unstable_by(|a, b| b.day.cmp(&a.day).then_with(|| a.record_ref.cmp(&b.record_ref)));
+        out.outcomes_not_shown = outcomes.len().saturating_sub(MAX_PROFILE_RECORDS) as u32;
         outcomes.truncate(MAX_PROFILE_RECORDS);
         out.outcomes = outcomes
             .into_iter()
@@ -967,10 +974,16 @@ impl Engine {
                 (format!("children (victims, or displaying HSB) in a {} case, from its event date", case_type.name()), entered)
             }
         };
-        entered.retain(|_, day| in_window(*day));
         let state = &*guard;
         let scope = Scope::new(&state.facts, partnership);
         let view = ScopedView { profiles: state.linker.profiles(), facts: &state.facts, scope: &scope };
+        // Children only (a conflict raised through a perpetrator is about
+        // the perpetrator), and dated: a child whose record in the
+        // partnership names them as a victim or as displaying HSB.
+        let child = |key: u64| {
+            view.members(key).into_iter().any(|m| state.facts.involvement(m).is_some_and(|i| i.identified && (i.role.is_victim() || i.role == Role::Hsb)))
+        };
+        entered.retain(|&key, day| *day != 0 && in_window(*day) && child(key));
         let counts = braid_signals::cohort_outcomes(&state.facts, &view, &entered, |a| scope.allows(a), today);
         drop(guard);
         let published = |count: u64| round_text(&if (1..5).contains(&count) { "<5".to_owned() } else { count.to_string() });

@@ -369,6 +369,7 @@ impl AdminService for Admin {
             review_items: stats.review_items,
             model_pairs: stats.model_pairs,
             model_pairs_at_fit: stats.model_pairs_at_fit,
+            outcome_events: stats.outcome_events,
         };
         self.gate.finish(entry, Ok((response, Outcome { touched: Vec::new(), count: 1 }))).await
     }

@@ -196,8 +196,11 @@ fn validate_outcome(record: &v1::CaseRecord) -> Result<(), Invalid> {
         return Err(invalid("referral_date", "is required in an outcome event (the day it happened)"));
     }
     check_date(&record.referral_date, "referral_date")?;
-    if record.incident_start.is_some() || record.last_occurrence.is_some() {
+    if record.incident_start.is_some() {
         return Err(invalid("incident_start", "an outcome event has one date, referral_date"));
+    }
+    if record.last_occurrence.is_some() {
+        return Err(invalid("last_occurrence", "an outcome event has one date, referral_date"));
     }
     if !record.fields.is_empty() {
         return Err(invalid("fields", "an outcome event has no template items"));
