@@ -19,6 +19,12 @@
 //!    not allowed to chain them together and the pair goes to review. Pairs
 //!    in the uncertain band go to review instead of linking.
 //!
+//! A **passive** involvement (an outcome event's child) only attaches: it
+//! joins the one profile it matches best and never merges two; cases never
+//! join through it, it takes no part in the conflict and consistency checks
+//! of their decisions, and its comparisons do not train the model. A case
+//! that matches a passive involvement still on its own takes it in.
+//!
 //! Everything here is in memory and derived: the node keeps the data in
 //! RocksDB and rebuilds this index when it starts.
 
@@ -125,6 +131,8 @@ pub struct Involvement {
     pub person: u64,
     /// Field tokens.
     pub tokens: Tokens,
+    /// Attaches to a profile, never shapes one (see the module docs).
+    pub passive: bool,
 }
 
 /// Tunable limits and thresholds. The defaults are used everywhere; they
@@ -297,7 +305,15 @@ struct Cursor {
     slot: u32,
     taken: u32,
     limit: u32,
+    /// Passive entries read: they have a budget of their own
+    /// ([`PASSIVE_WALK_FACTOR`] times `limit`), so outcome events at the
+    /// head of a chain never crowd out the cases behind them.
+    passive_taken: u32,
 }
+
+/// How many passive entries a chain walk may read, per live entry it may
+/// take.
+const PASSIVE_WALK_FACTOR: u32 = 4;
 
 /// What the linker keeps of one involvement, together so that scoring a
 /// candidate touches one place in memory.
@@ -309,10 +325,11 @@ struct Node {
     person: u64,
     key_start: u32,
     key_count: u8,
+    passive: bool,
 }
 
 impl Node {
-    const EMPTY: Node = Node { bloom: Bloom::EMPTY, ones: 0, agency: u32::MAX, person: 0, key_start: 0, key_count: 0 };
+    const EMPTY: Node = Node { bloom: Bloom::EMPTY, ones: 0, agency: u32::MAX, person: 0, key_start: 0, key_count: 0, passive: false };
 }
 
 /// The linker: the blocking index, the profiles and the model.
@@ -487,6 +504,7 @@ impl Linker {
             person: involvement.person,
             key_start: self.key_fp.len() as u32,
             key_count: keys.len() as u8,
+            passive: involvement.passive,
         };
         for &key in &keys {
             let slot = self.key_fp.len() as u32;
@@ -557,15 +575,15 @@ impl Linker {
             let own = node.key_start as usize + k;
             let slot = start(self.key_links[own].0, self.key_fp[own], &self.heads);
             let limit = if self.key_fp[own] >> 56 >= u64::from(BROAD_KEYS) { self.config.broad_walk_limit * reach } else { limit };
-            cursors.push(Cursor { chain: Chain::Key, slot, taken: 0, limit: limit as u32 });
+            cursors.push(Cursor { chain: Chain::Key, slot, taken: 0, limit: limit as u32, passive_taken: 0 });
         }
         let slot = start(self.person_prev[i], Linker::person_key(node.agency, node.person), &self.heads);
-        cursors.push(Cursor { chain: Chain::Person, slot, taken: 0, limit: limit as u32 });
+        cursors.push(Cursor { chain: Chain::Person, slot, taken: 0, limit: limit as u32, passive_taken: 0 });
         if !node.bloom.is_empty() {
             for table in 0..tables {
                 let own = i * tables + table;
                 let slot = if fresh { self.lsh_prev[own] } else { self.lsh_heads[self.lsh_bucket(table, &node.bloom)] };
-                cursors.push(Cursor { chain: Chain::Lsh, slot, taken: 0, limit: (self.config.lsh_walk_limit * reach) as u32 });
+                cursors.push(Cursor { chain: Chain::Lsh, slot, taken: 0, limit: (self.config.lsh_walk_limit * reach) as u32, passive_taken: 0 });
             }
         }
         cursors.retain(|c| c.slot != NONE && c.limit > 0);
@@ -584,10 +602,18 @@ impl Linker {
                     Chain::Lsh => (cursor.slot / tables as u32, self.lsh_prev[slot]),
                 };
                 if owner != me {
-                    out.push(owner);
-                    cursor.taken += 1;
+                    if self.nodes[owner as usize].passive {
+                        cursor.passive_taken += 1;
+                        if cursor.passive_taken <= cursor.limit {
+                            out.push(owner);
+                        }
+                    } else {
+                        out.push(owner);
+                        cursor.taken += 1;
+                    }
                 }
-                cursor.slot = if cursor.taken < cursor.limit { prev } else { NONE };
+                let open = cursor.taken < cursor.limit && cursor.passive_taken < cursor.limit * PASSIVE_WALK_FACTOR;
+                cursor.slot = if open { prev } else { NONE };
             }
             cursors.retain(|c| c.slot != NONE);
             for cursor in &cursors {
@@ -821,7 +847,7 @@ impl Linker {
         let mut out: GuardMembers = Vec::new();
         let mut seen: std::collections::HashSet<u64, BuildHasherDefault<IdHasher>> = Default::default();
         for m in self.uf.members(of).map(|m| m as u32) {
-            if self.tokens[m as usize].can_conflict() {
+            if self.tokens[m as usize].can_conflict() && !self.nodes[m as usize].passive {
                 let signature = self.guard_signature(m);
                 if seen.insert(signature) {
                     out.push((signature, m));
@@ -1006,15 +1032,28 @@ impl Linker {
         }
         let query = self.nodes[me as usize].bloom;
         dice_many(&query, &blooms, &ones, &mut dice);
+        let passive = self.nodes[me as usize].passive;
         let mut scored: Vec<(InvolvementId, Evidence)> = Vec::with_capacity(candidates.len());
+        // Lone passive involvements this one may take in (a case deciding).
+        let mut lone_passive: Vec<Evidence> = Vec::new();
         for (k, &c) in candidates.iter().enumerate() {
+            let other_passive = self.nodes[c as usize].passive;
+            // Passive involvements never link to each other, and a case
+            // only takes in one that is still on its own.
+            if other_passive && (passive || self.uf.size_of(InvolvementId::from(c)) > 1) {
+                continue;
+            }
             let similarity = if query.is_empty() || ones[k] == 0 { None } else { Some(dice[k]) };
             let levels = self.levels(me, c, similarity);
-            if observe {
+            if observe && !passive && !other_passive {
                 self.model.observe(&levels);
             }
             let evidence = self.score(me, c, levels, similarity);
-            scored.push((self.uf.find(InvolvementId::from(c)), evidence));
+            if other_passive {
+                lone_passive.push(evidence);
+            } else {
+                scored.push((self.uf.find(InvolvementId::from(c)), evidence));
+            }
         }
         let compared = candidates.len() as u32;
         self.scratch_ids = candidates;
@@ -1048,6 +1087,10 @@ impl Linker {
                     joined = true;
                     continue;
                 }
+                if passive && joined {
+                    // Attaches to one profile only.
+                    break;
+                }
                 if self.conflicts_with_profile(id, root) || self.profiles_conflict(id, root) {
                     entries.push(LinkEntry { decision: Decision::ReviewConflict, evidence });
                 } else if !joined && !self.consistent(id, root) {
@@ -1066,10 +1109,29 @@ impl Linker {
                 entries.push(LinkEntry { decision: Decision::ReviewUncertain, evidence });
             }
         }
+        // Lone passive involvements that match this one take its profile,
+        // best first, each only where nothing in the profile conflicts.
+        lone_passive.sort_by(|a, b| b.weight.total_cmp(&a.weight));
+        for evidence in lone_passive {
+            if entries.len() >= 8 {
+                break;
+            }
+            let other = evidence.other;
+            if evidence.conflict || evidence.probability < link || self.uf.size_of(other) > 1 || self.conflicts_with_profile(other, id) {
+                continue;
+            }
+            self.union_keeping_guards(id, other);
+            entries.push(LinkEntry { decision: Decision::Joined, evidence });
+        }
         for entry in &mut entries {
             entry.evidence.keys_agreeing = self.keys_agreeing(me, entry.evidence.other as u32);
         }
         Outcome { entries, compared }
+    }
+
+    /// Whether `id` only attaches (an outcome event's child).
+    fn is_passive(&self, id: InvolvementId) -> bool {
+        usize::try_from(id).ok().and_then(|i| self.nodes.get(i)).is_some_and(|node| node.passive)
     }
 
     /// Whether a singleton `id` is consistent with the profile of `other`:
@@ -1081,7 +1143,7 @@ impl Linker {
             return true;
         }
         let (mut total, mut count) = (0.0f32, 0u32);
-        for member in self.uf.members(other).take(self.config.merge_check_members) {
+        for member in self.uf.members(other).filter(|&m| !self.is_passive(m)).take(self.config.merge_check_members) {
             if let Some(evidence) = self.scored_pair(id, member) {
                 if evidence.conflict {
                     return false;
@@ -1098,8 +1160,8 @@ impl Linker {
     /// probability.
     fn may_merge(&self, id: InvolvementId, other: InvolvementId) -> bool {
         let limit = self.config.merge_check_members;
-        let ours: Vec<InvolvementId> = self.uf.members(id).filter(|m| *m != id).take(limit).collect();
-        let theirs: Vec<InvolvementId> = self.uf.members(other).take(limit).collect();
+        let ours: Vec<InvolvementId> = self.uf.members(id).filter(|&m| m != id && !self.is_passive(m)).take(limit).collect();
+        let theirs: Vec<InvolvementId> = self.uf.members(other).filter(|&m| !self.is_passive(m)).take(limit).collect();
         let mut plausible = false;
         for &a in &ours {
             for &b in &theirs {
@@ -1173,7 +1235,7 @@ pub(crate) mod tests {
     }
 
     fn person(agency: u32, person: u64, tokens: Tokens, keys: &[(u8, u8)]) -> Involvement {
-        Involvement { keys: keys.iter().map(|(kind, value)| key(*kind, *value)).collect(), bloom: None, agency, person, tokens }
+        Involvement { keys: keys.iter().map(|(kind, value)| key(*kind, *value)).collect(), bloom: None, agency, person, tokens, passive: false }
     }
 
     /// Name + dob + postcode agree: linked by field evidence alone.
@@ -1299,5 +1361,37 @@ pub(crate) mod tests {
             let outcome = linker.insert(id, &person(id as u32 % 3, id, tokens(1, Some(14_000), 5), &[(4, 1), (7, (id % 250) as u8)]));
             assert!(outcome.compared <= cap);
         }
+    }
+
+    /// A passive involvement: an outcome event's child.
+    fn passive(agency: u32, id: u64, name: u32, dob: i64) -> Involvement {
+        Involvement { passive: true, ..same(agency, id, name, dob) }
+    }
+
+    #[test]
+    fn a_passive_involvement_attaches_without_shaping_profiles_or_the_model() {
+        let mut linker = Linker::new(LinkerConfig::default());
+        // Alone first: a case that matches it later takes it in.
+        assert!(linker.insert(1, &passive(0, 10, 1, 14_000)).entries.is_empty());
+        let case = linker.insert(2, &same(1, 20, 1, 14_000));
+        assert_eq!(case.entries.iter().map(|e| (e.decision, e.evidence.other)).collect::<Vec<_>>(), vec![(Decision::Joined, 1)], "{case:?}");
+        assert_eq!(linker.profiles().smallest_member(2), 1);
+        // Two passive involvements never link to each other.
+        linker.insert(3, &passive(2, 30, 7, 16_000));
+        assert!(linker.insert(4, &passive(3, 40, 7, 16_000)).entries.is_empty());
+        assert_ne!(linker.profiles().smallest_member(3), linker.profiles().smallest_member(4));
+        // One attached to a profile is no way in for a case: the case links
+        // to the profile's own case records or not at all.
+        linker.insert(5, &same(0, 50, 9, 18_000));
+        let attached = linker.insert(6, &passive(1, 60, 9, 18_000));
+        assert_eq!(attached.entries.iter().map(|e| e.decision).collect::<Vec<_>>(), vec![Decision::Joined]);
+        let pairs = linker.model().pairs_seen();
+        linker.insert(7, &passive(2, 70, 9, 18_000));
+        assert_eq!(linker.model().pairs_seen(), pairs, "a passive involvement's comparisons do not train the model");
+        let joined: Vec<u64> =
+            linker.insert(8, &same(3, 80, 9, 18_000)).entries.iter().filter(|e| e.decision == Decision::Joined).map(|e| e.evidence.other).collect();
+        assert_eq!(joined, vec![5], "joined through the case record, not an attached event");
+        assert_eq!(linker.profiles().smallest_member(8), 5);
+        assert_eq!(linker.profiles().smallest_member(7), 5);
     }
 }

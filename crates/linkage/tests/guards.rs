@@ -68,7 +68,7 @@ fn involvement(r: &Record) -> Involvement {
             key(2, u64::from(r.name) << 32 | day as u64);
         }
     }
-    Involvement { keys, bloom: None, agency: r.agency, person: r.person, tokens: t }
+    Involvement { keys, bloom: None, agency: r.agency, person: r.person, tokens: t, passive: false }
 }
 
 fn record() -> impl Strategy<Value = Record> {

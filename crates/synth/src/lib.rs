@@ -102,6 +102,23 @@ pub struct TruthRow {
     pub re_referral: bool,
 }
 
+/// One outcome event of the ground truth: whose it is, what and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutcomeTruthRow {
+    /// Agency code.
+    pub agency: String,
+    /// The agency's event id.
+    pub event_id: String,
+    /// The agency's person id.
+    pub person_id: String,
+    /// The real person.
+    pub true_person: String,
+    /// The outcome kind's code (`missing_episode`…).
+    pub kind: String,
+    /// When, `YYYY-MM-DD`.
+    pub date: String,
+}
+
 /// Everything generated.
 #[derive(Debug, Clone)]
 pub struct Synthetic {
@@ -109,6 +126,11 @@ pub struct Synthetic {
     pub extracts: Vec<Extract>,
     /// Ground truth for every row of every extract.
     pub truth: Vec<TruthRow>,
+    /// Each agency's extract of outcome events (an agency that records
+    /// none has none), with an outcomes mapping.
+    pub outcomes: Vec<Extract>,
+    /// Ground truth for every outcome event.
+    pub outcome_truth: Vec<OutcomeTruthRow>,
     /// Number of children in the population.
     pub children: usize,
 }
@@ -127,6 +149,17 @@ pub enum Error {
 }
 
 impl Synthetic {
+    /// The outcome truth as CSV (agency, event_id, person_id, true_person,
+    /// kind, date).
+    pub fn outcome_truth_csv(&self) -> String {
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        let _ = writer.write_record(["agency", "event_id", "person_id", "true_person", "kind", "date"]);
+        for row in &self.outcome_truth {
+            let _ = writer.write_record([&row.agency, &row.event_id, &row.person_id, &row.true_person, &row.kind, &row.date]);
+        }
+        String::from_utf8(writer.into_inner().unwrap_or_default()).unwrap_or_default()
+    }
+
     /// The truth as CSV: `agency,case_id,person_id,role,true_person,incident,
     /// household,incident_date,age,recorded_as,re_referral`.
     pub fn truth_csv(&self) -> String {
@@ -176,7 +209,14 @@ impl Synthetic {
             paths.push(write(format!("{}.csv", extract.agency), &extract.csv)?);
             paths.push(write(format!("{}.mapping.toml", extract.agency), &extract.mapping.to_toml())?);
         }
+        for extract in &self.outcomes {
+            paths.push(write(format!("{}-outcomes.csv", extract.agency), &extract.csv)?);
+            paths.push(write(format!("{}-outcomes.mapping.toml", extract.agency), &extract.mapping.to_toml())?);
+        }
         paths.push(write("truth.csv".to_owned(), &self.truth_csv())?);
+        if !self.outcome_truth.is_empty() {
+            paths.push(write("outcomes_truth.csv".to_owned(), &self.outcome_truth_csv())?);
+        }
         Ok(paths)
     }
 }

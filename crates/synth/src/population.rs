@@ -311,8 +311,12 @@ pub fn generate(config: &SynthConfig) -> Synthetic {
         });
     }
 
-    record_extracts(&mut builder, &incidents, &rates, config)
+    let mut synthetic = record_extracts(&mut builder, &incidents, &rates, config);
+    (synthetic.outcomes, synthetic.outcome_truth) = outcomes::outcome_extracts(&builder.people, &incidents, &rates, config.seed);
+    synthetic
 }
+
+mod outcomes;
 
 struct Row {
     cells: Vec<String>,
@@ -408,7 +412,7 @@ fn record_extracts(builder: &mut Builder, incidents: &[Incident], rates: &Rates,
         let csv = String::from_utf8(writer.into_inner().unwrap_or_default()).unwrap_or_default();
         extracts.push(Extract { agency: spec.code.to_owned(), csv, mapping, rows: rows.len() });
     }
-    Synthetic { extracts, truth, children: config.children }
+    Synthetic { extracts, truth, outcomes: Vec::new(), outcome_truth: Vec::new(), children: config.children }
 }
 
 fn format_date(date: Date, format: &str) -> String {
@@ -604,5 +608,24 @@ mod tests {
             agencies.values().filter(|set| set.len() >= 2).count()
         };
         assert!(children_in_two > 50, "{children_in_two}");
+    }
+
+    #[test]
+    fn outcome_extracts_read_whole_with_every_kind() {
+        let config = SynthConfig { children: 300, seed: 11, noise: NoiseLevel::Default };
+        let synthetic = generate(&config);
+        assert_eq!(synthetic.outcome_truth, generate(&config).outcome_truth, "deterministic");
+        assert_eq!(synthetic.outcomes.len(), 4, "every agency records some");
+        let keys = braid_pseudonym::Keys::derive(&braid_pseudonym::SchemeSecret::new(1, [3; 32]), "synth");
+        let mut kinds = std::collections::BTreeSet::new();
+        for extract in &synthetic.outcomes {
+            let output = braid_pseudonym::pseudonymise_extract(extract.csv.as_bytes(), &extract.mapping, &keys, |_| {}).expect("reads");
+            assert!(output.rejected.is_empty(), "{}: {:?}", extract.agency, output.rejected.first());
+            assert_eq!(output.records.len(), extract.rows, "{}: one record per event", extract.agency);
+            assert!(output.records.iter().all(|r| r.outcome.is_some() && r.case_type.is_none() && r.referral_date.is_some()));
+            kinds.extend(output.records.iter().filter_map(|r| r.outcome));
+        }
+        assert_eq!(synthetic.outcome_truth.len(), synthetic.outcomes.iter().map(|e| e.rows).sum::<usize>());
+        assert_eq!(kinds.len(), 8, "every kind occurs: {kinds:?}");
     }
 }

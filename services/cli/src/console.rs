@@ -490,6 +490,7 @@ async fn profile_page(State(console): State<Arc<Console>>, headers: HeaderMap, P
                             }
                         }
                     }
+                    @if p.outcomes_not_shown > 0 { p { "… and " (p.outcomes_not_shown) " older outcome events." } }
                 }
                 @if p.records.iter().any(|r| !r.derived.is_empty()) {
                     h2 { "Derived from the linked history" }

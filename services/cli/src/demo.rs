@@ -55,6 +55,20 @@ pub async fn run(children: usize, seed: u64, keep: Option<PathBuf>) -> Result<()
         reid.extend(result.output.reid.iter().map(|e| (extract.agency.clone(), e.clone())));
         uploads.push(result);
     }
+    // Then its outcome events (missing episodes, placement moves, arrests…),
+    // from an extract of their own.
+    for extract in &synthetic.outcomes {
+        let input = extracts_dir.join(format!("{}-outcomes.csv", extract.agency));
+        let result = agency::pseudonymise(&extract.mapping, &secret, &input, false)?;
+        println!(
+            "   {:<10} {:>6} rows -> {:>6} outcome events, {} rejected",
+            extract.agency,
+            result.output.rows_read,
+            result.records.len(),
+            result.output.rejected.len()
+        );
+        uploads.push(result);
+    }
 
     println!("4. starting a linkage node on loopback with a fresh RocksDB store, mTLS only");
     let node = braid_node::spawn(braid_node::NodeConfig {
@@ -74,7 +88,8 @@ pub async fn run(children: usize, seed: u64, keep: Option<PathBuf>) -> Result<()
     for upload in &uploads {
         let principal = keys::agency_principal(&upload.header.agency);
         let summary = agency::upload(&as_principal(&principal), &upload.header, &upload.records, 500, 3, false).await?;
-        println!("   {:<10} {:>5} records accepted", upload.header.agency, summary.accepted + summary.replaced + summary.unchanged + summary.already_stored);
+        let what = if upload.records.first().is_some_and(|r| r.outcome != 0) { "outcome events" } else { "records" };
+        println!("   {:<10} {:>5} {what} accepted", upload.header.agency, summary.accepted + summary.replaced + summary.unchanged + summary.already_stored);
     }
 
     let admin_node = as_principal("admin");
@@ -112,6 +127,8 @@ pub async fn run(children: usize, seed: u64, keep: Option<PathBuf>) -> Result<()
     println!();
     panel::services_command(&args, false).await?;
     println!();
+    panel::cohort_command(&args, "case_type:CSE", &panel::Window::default(), false).await?;
+    println!();
     println!("   the panel's certificate does not allow a cluster export:");
     match admin::fetch_clusters(&args.node).await {
         Ok(_) => anyhow::bail!("the node let a panel member export clusters"),
@@ -121,6 +138,7 @@ pub async fn run(children: usize, seed: u64, keep: Option<PathBuf>) -> Result<()
     println!();
     println!("Summary");
     println!("   case records                 {}", stats.records);
+    println!("   outcome events               {}", stats.outcome_events);
     println!("   involvements                 {}", stats.involvements);
     println!("   linked profiles (people)     {}", stats.profiles);
     println!("   profiles known to 2+ agencies {}", stats.profiles_multi_agency);
@@ -139,8 +157,10 @@ pub async fn run(children: usize, seed: u64, keep: Option<PathBuf>) -> Result<()
             household: (!t.household.is_empty()).then(|| t.household.clone()),
         })
         .collect();
+    // Outcome events are not in the truth: linkage is scored on cases.
     let clusters: Vec<ClusterLine> = rows
         .iter()
+        .filter(|r| r.role != braid_proto::v1::Role::OutcomeSubject as i32)
         .map(|r| ClusterLine {
             agency: r.agency.clone(),
             record_ref: r.record_ref.clone(),

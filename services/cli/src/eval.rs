@@ -144,8 +144,10 @@ pub fn read_truth(path: &Path) -> Result<Vec<TruthLine>> {
 
 /// Reads a cluster export.
 pub fn read_clusters(path: &Path) -> Result<Vec<ClusterLine>> {
-    Ok(read_csv(path, &["agency", "record_ref", "person_ref", "profile_id", "identified?"])?
+    // Outcome events are not in a truth of cases: they are left out.
+    Ok(read_csv(path, &["agency", "record_ref", "person_ref", "profile_id", "identified?", "role?"])?
         .into_iter()
+        .filter(|r| r[5] != "outcome_subject")
         .map(|r| ClusterLine { agency: r[0].clone(), record_ref: r[1].clone(), person_ref: r[2].clone(), profile_id: r[3].clone(), identified: r[4] != "no" })
         .collect())
 }

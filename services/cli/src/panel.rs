@@ -239,6 +239,7 @@ pub async fn profile_command(args: &PanelArgs, subject: &SubjectArgs, json: bool
                         })).collect::<Vec<_>>(),
                     })).collect::<Vec<_>>(),
                     "records_not_shown": p.records_not_shown,
+                    "outcomes_not_shown": p.outcomes_not_shown,
                     "outcomes": p.outcomes.iter().map(|o| serde_json::json!({
                         "agency": o.agency,
                         "agency_type": o.agency_type,
@@ -289,6 +290,9 @@ pub async fn profile_command(args: &PanelArgs, subject: &SubjectArgs, json: bool
             println!("  outcome events (not cases):");
             for o in &p.outcomes {
                 println!("  {:<12} {:<22} {:<28} {}", o.agency, o.record_ref, outcome_name(o.outcome), date_text(o.date.as_ref()));
+            }
+            if p.outcomes_not_shown > 0 {
+                println!("  … and {} older outcome events", p.outcomes_not_shown);
             }
         }
         for line in outside_text(&p.outside) {

@@ -279,6 +279,8 @@ fn linker_involvement(stored: &StoredInvolvement) -> braid_linkage::Involvement 
         // epoch the others are still in.
         person: braid_store::fingerprint(if stored.link_person_ref.is_empty() { &stored.person_ref } else { &stored.link_person_ref }.as_bytes()),
         tokens: Tokens::from_words(&stored.tokens).unwrap_or_default(),
+        // An outcome event's child attaches to a profile, never shapes one.
+        passive: stored.role == braid_proto::v1::Role::OutcomeSubject as i32,
     }
 }
 

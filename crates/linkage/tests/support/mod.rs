@@ -45,6 +45,7 @@ fn linker_involvement(involvement: &braid_pseudonym::PseudonymisedInvolvement, a
         agency,
         person: person_fingerprint(&involvement.person_ref),
         tokens: tokens(&involvement.pseudonyms.tokens),
+        passive: false,
     }
 }
 
