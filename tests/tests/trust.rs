@@ -237,6 +237,17 @@ async fn the_audit_log_records_every_call_and_proves_it() {
     node.stop().await.expect("stop");
 }
 
+/// Every file of a data directory with its contents, but RocksDB's own
+/// diagnostic LOG files.
+fn data_files(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .expect("read dir")
+        .map(|item| item.expect("entry").path())
+        .filter(|path| path.is_file() && !path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("LOG")))
+        .map(|path| (path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned(), std::fs::read(&path).expect("read")))
+        .collect()
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("create copy");
     for item in std::fs::read_dir(from).expect("read dir") {
@@ -345,6 +356,25 @@ async fn editing_deleting_reordering_or_inserting_an_entry_in_rocksdb_is_named()
         let refused = braid_node::spawn(node_config(&keys, &copy, loopback())).await.err().expect("the node refuses a broken log");
         let message = format!("{refused:#}");
         assert!(message.contains(&format!("audit entry {index}:")), "{name}: {message}");
+        // Started audit-only, it serves the log as stored to an auditor,
+        // who finds the same entry through it, refuses everything else, and
+        // leaves the directory as it found it.
+        let files = data_files(&copy);
+        let forensic = braid_node::spawn(braid_node::NodeConfig { audit_only: true, ..node_config(&keys, &copy, loopback()) }).await.expect("audit-only start");
+        let (k, u) = (keys.clone(), forensic.url());
+        let (verdict, stats, checkpoint) = blocking(move || {
+            (
+                failed(&braid_as(&k, "auditor", &["audit", "verify", "--node", &u])),
+                failed(&braid_as(&k, "admin", &["admin", "stats", "--node", &u])),
+                failed(&braid_as(&k, "auditor", &["audit", "checkpoint", "--node", &u])),
+            )
+        })
+        .await;
+        assert!(verdict.contains(&format!("audit entry {index}:")) && verdict.contains(reason), "{name}: {verdict}");
+        assert!(stats.contains("runs audit-only"), "{name}: {stats}");
+        assert!(checkpoint.contains("signs no checkpoint"), "{name}: {checkpoint}");
+        forensic.stop().await.expect("stop");
+        assert_eq!(data_files(&copy), files, "{name}: the audit-only node changed the data directory");
     }
     // The untouched store verifies.
     let fine = ok(&braid_as(&keys, "auditor", &["audit", "verify", "--data-dir", &data.path().display().to_string()]));

@@ -214,6 +214,8 @@ pub struct Store {
     /// no more writes until the store is reopened, and trying again can
     /// abort inside RocksDB. 0: none; 1: other; 2: the disk was full.
     failure: std::sync::atomic::AtomicU8,
+    /// Opened with [`Store::open_read_only`].
+    read_only: bool,
 }
 
 /// Why a write failed.
@@ -272,6 +274,16 @@ pub struct StoreHealth {
 }
 
 impl Store {
+    /// Opens an existing database in `path` for reading only: nothing in
+    /// the directory is written (no log replayed into a new file, no
+    /// compaction), so a store kept as evidence stays as it was. Every
+    /// write is refused.
+    pub fn open_read_only(path: &Path) -> Result<Store> {
+        let options = Options::default();
+        let db = DB::open_cf_for_read_only(&options, path, COLUMN_FAMILIES, false)?;
+        Ok(Store { db, failure: std::sync::atomic::AtomicU8::new(0), read_only: true })
+    }
+
     /// Opens (creating if needed) the database in `path`.
     pub fn open(path: &Path) -> Result<Store> {
         let mut options = Options::default();
@@ -297,7 +309,7 @@ impl Store {
             ColumnFamilyDescriptor::new(*name, cf_options)
         });
         let db = DB::open_cf_descriptors(&options, path, descriptors)?;
-        Ok(Store { db, failure: std::sync::atomic::AtomicU8::new(0) })
+        Ok(Store { db, failure: std::sync::atomic::AtomicU8::new(0), read_only: false })
     }
 
     /// The newest audit checkpoint as stored (its text), if any.
@@ -546,6 +558,9 @@ impl Store {
     }
 
     fn writable(&self) -> Result<()> {
+        if self.read_only {
+            return Err(Error::Rocks("the store is open for reading only".to_owned()));
+        }
         if self.write_failure().is_some() {
             return Err(Error::Rocks("an earlier write failed, so the store takes no more writes until it is reopened".to_owned()));
         }

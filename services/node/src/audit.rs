@@ -191,18 +191,22 @@ impl AuditLog {
     /// added, signed or proved.
     pub fn open_sealed(store: &Store) -> Result<AuditLog, EngineError> {
         let key = store.audit_signing_key()?.ok_or_else(|| EngineError::Open("this data directory has no audit log to examine".to_owned()))?;
-        let signer = Signer::from_pkcs8(&key).map_err(|_| braid_store::Error::Corrupt("audit signing key"))?;
-        let checkpoints = stored_checkpoints(store)?;
-        let reason = match verify_stored(store, &checkpoints, &[], &signer.public_key(), |_| {})? {
-            Ok(verified) => format!("started with --audit-only; the stored log verifies ({} entries)", verified.entries),
-            Err(error) => format!("started with --audit-only; the stored log does NOT verify: {error}"),
+        // Whatever is wrong with the log is said, never a reason not to
+        // open it: examining a broken log is what this is for.
+        let public_key = Signer::from_pkcs8(&key).map(|signer| signer.public_key()).unwrap_or_default();
+        let reason = if public_key.is_empty() {
+            "the stored log cannot be verified: its signing key is unreadable".to_owned()
+        } else {
+            match stored_checkpoints(store).map(|checkpoints| verify_stored(store, &checkpoints, &[], &public_key, |_| {})) {
+                Ok(Ok(Ok(verified))) => format!("the stored log verifies ({} entries)", verified.entries),
+                Ok(Ok(Err(error))) => format!("the stored log does NOT verify: {error}"),
+                Ok(Err(error)) | Err(error) => format!("the stored log does NOT verify: {error}"),
+            }
         };
-        let mut end = 0;
-        store.for_each_audit_entry(0, |index, _| {
-            end = index + 1;
-            Ok(true)
-        })?;
-        Ok(AuditLog { jobs: None, leaves: Arc::default(), public_key: signer.public_key(), writer: None, sealed: Some((reason, end)) })
+        // One more than the highest stored index (a gap or an entry that
+        // does not decode is read as stored by the verifier).
+        let end = store.audit_entries(0)?.flatten().fold(0u64, |end, (index, _)| end.max(index.saturating_add(1)));
+        Ok(AuditLog { jobs: None, leaves: Arc::default(), public_key, writer: None, sealed: Some((reason, end)) })
     }
 
     /// Why the log is open for reading only, if it is.
@@ -211,8 +215,11 @@ impl AuditLog {
     }
 
     fn send(&self, job: Job) -> Result<(), EngineError> {
-        if let Some((reason, _)) = &self.sealed {
-            return Err(EngineError::AuditOnly(reason.clone()));
+        if self.sealed.is_some() {
+            return Err(EngineError::AuditOnly(
+                "this node runs audit-only: it adds nothing to its audit log and signs no checkpoint (verify the log with `braid audit verify --node`)"
+                    .to_owned(),
+            ));
         }
         self.jobs.as_ref().ok_or_else(stopped)?.send(job).map_err(|_| stopped())
     }
@@ -267,8 +274,10 @@ impl AuditLog {
 
     /// The leaf hashes of the first `size` entries (`None` past the end).
     fn leaves(&self, size: u64) -> Result<Option<Vec<Hash>>, EngineError> {
-        if let Some((reason, _)) = &self.sealed {
-            return Err(EngineError::AuditOnly(format!("{reason}; it proves nothing (verify the entries instead)")));
+        if self.sealed.is_some() {
+            return Err(EngineError::AuditOnly(
+                "this node runs audit-only: it proves nothing from a log it has not verified (verify the log with `braid audit verify --node`)".to_owned(),
+            ));
         }
         let leaves = self.leaves.lock().map_err(|_| EngineError::Poisoned)?;
         Ok(leaves.get(..size as usize).map(<[Hash]>::to_vec))

@@ -62,7 +62,7 @@ pub enum EngineError {
     AuditBroken(String),
     /// The node runs audit-only: it answers auditors' reads and changes
     /// nothing.
-    #[error("this node runs audit-only ({0}): it answers auditors' reads of the audit log and nothing else")]
+    #[error("{0}")]
     AuditOnly(String),
     /// The store could not be opened (no room, no directory).
     #[error("{0}")]
@@ -896,14 +896,32 @@ impl Engine {
         checkpoints: Option<CheckpointPolicy>,
         storage: StorageLimits,
     ) -> Result<Engine, EngineError> {
-        std::fs::create_dir_all(data_dir).map_err(|error| EngineError::Open(format!("create the data directory: {error}")))?;
         let space = DiskSpace::new(data_dir, storage);
+        let Some(checkpoints) = checkpoints else {
+            // Audit-only: the directory is read as it is, nothing in it is
+            // written (no reserve file, no log replay, no compaction), and
+            // nothing but the audit log is loaded.
+            let store = Arc::new(Store::open_read_only(data_dir)?);
+            let audit = AuditLog::open_sealed(&store)?;
+            let state = State {
+                records: HashSet::new(),
+                linker: Linker::new(LinkerConfig::default()),
+                facts: Facts::new(),
+                signals: crate::panel::SignalBooks::default(),
+                next_ticket: 0,
+                in_flux: None,
+                agencies: HashMap::new(),
+                next_id: 0,
+                epoch: None,
+                next_epoch: None,
+                moving: HashSet::new(),
+            };
+            return Ok(Engine::with(store, audit, state, None, max_batch_records, space));
+        };
+        std::fs::create_dir_all(data_dir).map_err(|error| EngineError::Open(format!("create the data directory: {error}")))?;
         space.before_open().map_err(|error| EngineError::Open(format!("{error:#}")))?;
         let store = Arc::new(Store::open(data_dir)?);
-        let audit = match checkpoints {
-            Some(checkpoints) => AuditLog::open(Arc::clone(&store), checkpoints)?,
-            None => AuditLog::open_sealed(&store)?,
-        };
+        let audit = AuditLog::open(Arc::clone(&store), checkpoints)?;
         let next_id = store.next_involvement_id()?;
         let LoadedLinker { linker, agencies, identified, moving } = load_linker(&store, next_id)?;
         let mut state = State {
@@ -936,7 +954,11 @@ impl Engine {
             state.facts.set_link(id, strength);
             Ok(())
         })?;
-        Ok(Engine {
+        Ok(Engine::with(store, audit, state, expected_epoch, max_batch_records, space))
+    }
+
+    fn with(store: Arc<Store>, audit: AuditLog, state: State, expected_epoch: Option<String>, max_batch_records: usize, space: DiskSpace) -> Engine {
+        Engine {
             store,
             audit,
             state: parking_lot::Mutex::new(state),
@@ -951,7 +973,7 @@ impl Engine {
             decisions: DecisionCounts::default(),
             space,
             uploads_noted: Mutex::new(()),
-        })
+        }
     }
 
     /// Whether the engine still accepts work: false once a write failed
@@ -976,6 +998,11 @@ impl Engine {
     /// Checks the data directory's free space (re-making the reserve when
     /// there is room): Err while changes are refused for lack of space.
     pub fn check_space(&self) -> Result<(), crate::space::SpaceShort> {
+        if self.audit_only().is_some() {
+            // The directory under examination is never written, not even
+            // the reserve file.
+            return Ok(());
+        }
         self.space.refresh()
     }
 
@@ -1167,8 +1194,15 @@ impl Engine {
 
     /// Visits decoded audit entries from `from` until `visit` returns false.
     pub fn for_each_audit_entry(&self, from: u64, mut visit: impl FnMut(Entry) -> bool) -> Result<(), EngineError> {
-        self.store.for_each_audit_entry(from, |_, bytes| {
-            let entry = Entry::decode(bytes.as_slice()).map_err(|_| braid_store::Error::Corrupt("audit entry"))?;
+        // Listed by the position each is stored at: an entry that does not
+        // decode, or records another position (tampering `verify` names),
+        // is shown as such rather than ending the listing.
+        self.store.for_each_audit_entry(from, |stored, bytes| {
+            let entry = match Entry::decode(bytes.as_slice()) {
+                Ok(entry) if entry.index == stored => entry,
+                Ok(entry) => Entry { index: stored, outcome: format!("{} [stored at {stored} but recorded as entry {}]", entry.outcome, entry.index), ..entry },
+                Err(_) => Entry { index: stored, outcome: "[unreadable: the stored bytes are not an audit entry]".to_owned(), ..Entry::default() },
+            };
             Ok(visit(entry))
         })?;
         Ok(())

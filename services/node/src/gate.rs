@@ -180,7 +180,16 @@ impl Gate {
     /// call is only logged (its action and outcome), and there is no index.
     async fn audit(&self, entry: Entry) -> Result<Option<u64>, Status> {
         if self.engine.audit_only().is_some() {
-            info!(action = %entry.action, outcome = %entry.outcome, "audit-only node: the call is not added to the log under examination");
+            // Who read the log under examination is kept in the node's own
+            // output instead.
+            info!(
+                principal = %entry.principal,
+                role = %entry.role,
+                action = %entry.action,
+                outcome = %entry.outcome,
+                results = entry.result_count,
+                "audit-only node: a call answered, not added to the log under examination"
+            );
             return Ok(None);
         }
         let started = std::time::Instant::now();
@@ -315,18 +324,19 @@ impl Gate {
         };
         // An audit-only node answers auditors' reads of the log, nothing
         // else (and refuses only after saying who may not call at all).
-        if let (Ok(()), Some(reason)) = (&decision, self.engine.audit_only()) {
-            if !matches!(action, Action::ReadAudit) {
-                info!(action = %entry.action, "call refused: the node runs audit-only");
-                return Err(Status::failed_precondition(format!(
-                    "this node runs audit-only ({reason}): it answers auditors' reads of the audit log and nothing else"
-                )));
-            }
+        if decision.is_ok() && self.engine.audit_only().is_some() && !matches!(action, Action::ReadAudit) {
+            info!(principal = %entry.principal, action = %entry.action, "call refused: the node runs audit-only");
+            self.metrics.denials.get_or_create(&crate::ops::ActionLabel { action: entry.action.clone() }).inc();
+            return Err(Status::failed_precondition("this node runs audit-only: it answers auditors' reads of the audit log and nothing else"));
         }
         let Err(reason) = decision else {
             return Ok(());
         };
         self.metrics.denials.get_or_create(&crate::ops::ActionLabel { action: entry.action.clone() }).inc();
+        if self.engine.audit_only().is_some() {
+            info!(principal = ?caller.principal, action = %entry.action, "call refused (audit-only node: not added to the log under examination)");
+            return Err(Status::permission_denied(reason));
+        }
         if !self.denials.audit(caller.principal.as_deref().unwrap_or("")) {
             return Err(Status::permission_denied(format!("{reason} (refusals of this caller are no longer audited this minute)")));
         }

@@ -342,10 +342,13 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
                     let status = |serving: bool| if serving { tonic_health::ServingStatus::Serving } else { tonic_health::ServingStatus::NotServing };
                     // A nearly full disk stops uploads, not reads: only the
                     // ingest service reports it (the node stays in rotation).
-                    health.set_service_status("braid.v1.IngestService", status(healthy && space)).await;
-                    for service in ["", "braid.v1.AdminService", "braid.v1.PanelService", "braid.v1.AuditService"] {
-                        health.set_service_status(service, status(healthy)).await;
+                    // An audit-only node serves auditors' reads, nothing else.
+                    let others = healthy && !audit_only;
+                    health.set_service_status("braid.v1.IngestService", status(others && space)).await;
+                    for service in ["", "braid.v1.AdminService", "braid.v1.PanelService"] {
+                        health.set_service_status(service, status(others)).await;
                     }
+                    health.set_service_status("braid.v1.AuditService", status(healthy)).await;
                     last = Some(now);
                 }
                 tokio::time::sleep(ops::HEALTH_PERIOD).await;
@@ -411,12 +414,15 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
             return Ok(());
         }
         // A last checkpoint covers every entry, so an auditor sees the
-        // final state signed.
+        // final state signed (an audit-only node signs nothing).
         let last = Arc::clone(&engine);
-        match tokio::task::spawn_blocking(move || last.audit_checkpoint()).await {
-            Ok(Ok((checkpoint, _))) => tracing::info!(size = checkpoint.size, "audit log checkpointed"),
-            Ok(Err(error)) => tracing::warn!(%error, "could not sign a last audit checkpoint"),
-            Err(_) => tracing::warn!("could not sign a last audit checkpoint"),
+        match (!audit_only).then(|| tokio::task::spawn_blocking(move || last.audit_checkpoint())) {
+            None => {}
+            Some(signing) => match signing.await {
+                Ok(Ok((checkpoint, _))) => tracing::info!(size = checkpoint.size, "audit log checkpointed"),
+                Ok(Err(error)) => tracing::warn!(%error, "could not sign a last audit checkpoint"),
+                Err(_) => tracing::warn!("could not sign a last audit checkpoint"),
+            },
         }
         // Wait for in-flight blocking work to release the engine, then close
         // the store so the directory can be reopened.

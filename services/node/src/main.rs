@@ -55,7 +55,7 @@ struct Args {
     /// even one that fails verification (a normal start refuses it), so an
     /// auditor can see which entry is wrong (`braid audit verify --node`,
     /// or the console). Writes nothing and refuses every other call.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["restore", "check_config"])]
     audit_only: bool,
     /// Check the configuration, policy and TLS files without starting (for
     /// deploy pipelines): prints every problem and exits non-zero if any.

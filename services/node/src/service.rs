@@ -886,7 +886,7 @@ impl AuditService for Audit {
                     && (filter.touched.is_empty() || found.touched.contains(&filter.touched))
                     && found.time_ms >= filter.since_ms
                     && (filter.until_ms == 0 || found.time_ms < filter.until_ms);
-                let more = found.index + 1 < log_size;
+                let more = found.index.saturating_add(1) < log_size;
                 if wanted {
                     entries.push_back(v1::AuditEntry {
                         index: found.index,
