@@ -339,6 +339,11 @@ pub struct Linker {
     heads: Heads,
     // Per involvement id.
     nodes: Vec<Node>,
+    /// One bit per involvement id: passive. Read on every step of a
+    /// candidate walk, so kept apart from the nodes (a walk step stays one
+    /// memory access), and not read at all while no involvement is passive.
+    passive_bits: Vec<u64>,
+    any_passive: bool,
     lsh_prev: Vec<u32>,
     /// Newest entry of each LSH bucket, tables one after another (a direct
     /// array: 2^bits entries per table).
@@ -395,6 +400,8 @@ impl Linker {
             positions,
             heads: Heads::default(),
             nodes: Vec::new(),
+            passive_bits: Vec::new(),
+            any_passive: false,
             lsh_prev: Vec::new(),
             lsh_heads,
             person_prev: Vec::new(),
@@ -506,6 +513,13 @@ impl Linker {
             key_count: keys.len() as u8,
             passive: involvement.passive,
         };
+        if involvement.passive {
+            if self.passive_bits.len() <= i / 64 {
+                self.passive_bits.resize(i / 64 + 1, 0);
+            }
+            self.passive_bits[i / 64] |= 1 << (i % 64);
+            self.any_passive = true;
+        }
         for &key in &keys {
             let slot = self.key_fp.len() as u32;
             let prev = self.heads.insert(key.0, slot).unwrap_or(NONE);
@@ -602,7 +616,7 @@ impl Linker {
                     Chain::Lsh => (cursor.slot / tables as u32, self.lsh_prev[slot]),
                 };
                 if owner != me {
-                    if self.nodes[owner as usize].passive {
+                    if self.walk_passive(owner) {
                         cursor.passive_taken += 1;
                         if cursor.passive_taken <= cursor.limit {
                             out.push(owner);
@@ -1129,6 +1143,11 @@ impl Linker {
         Outcome { entries, compared }
     }
 
+    /// Whether a walk's entry is passive (see [`Linker::passive_bits`]).
+    fn walk_passive(&self, owner: u32) -> bool {
+        self.any_passive && self.passive_bits.get(owner as usize / 64).is_some_and(|word| word >> (owner % 64) & 1 == 1)
+    }
+
     /// Whether `id` only attaches (an outcome event's child).
     fn is_passive(&self, id: InvolvementId) -> bool {
         usize::try_from(id).ok().and_then(|i| self.nodes.get(i)).is_some_and(|node| node.passive)
@@ -1186,6 +1205,7 @@ impl Linker {
             + self.person_prev.len() * 4
             + self.key_fp.len() * 8
             + self.key_links.len() * 8
+            + self.passive_bits.len() * 8
             + self.heads.capacity() * (8 + 4 + 1)
             + self.uf.memory_bytes()
     }
