@@ -195,57 +195,130 @@ pub fn check_config(config: &NodeConfig) -> Vec<String> {
     problems
 }
 
-/// Opens the store and starts serving on `config.listen`.
-pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
-    config.validate()?;
-    let policy_path = config.policy.clone().context("policy must be set")?;
-    let policy = read_policy(&policy_path)?;
-    for (partnership, agency) in agencies_nobody_uploads_for(&config, &policy) {
-        tracing::warn!(
-            %partnership,
-            %agency,
-            "the partnership names an agency that no principal in the policy uploads for (a misspelt code?): its panel will never see that agency's records"
-        );
-    }
-    let tls = config.tls.as_ref().map(listener::Tls::load).transpose()?.map(Arc::new);
-    let data_dir = config.data_dir.clone();
-    let expected = config.expected_epoch.clone();
-    let max = config.max_batch_records;
-    let partnerships = config.partnerships.clone();
-    let backups_dir = config.backups_dir.clone();
-    let retention = Arc::new(config.retention.clone());
-    let checkpoints = audit::CheckpointPolicy::from(config.audit);
-    let storage = config.storage;
-    // The operations listener answers probes from the start: not ready
-    // while the store opens and the index is rebuilt.
-    let counts = Arc::new(ListenerCounts::default());
-    let ops_node = Arc::new(ops::Node { counts: Arc::clone(&counts), ..ops::Node::default() });
-    let ops_stop = Arc::new(tokio::sync::Notify::new());
-    let operations = match config.operations_listen {
-        Some(address) => {
-            let stop = Arc::clone(&ops_stop);
-            let (bound, task) = ops::serve(address, Arc::clone(&ops_node), async move { stop.notified().await }).await?;
-            tracing::info!(address = %bound, "operations listener (/healthz, /readyz, /metrics)");
-            Some((bound, task))
+/// Signs an audit checkpoint whenever the last one is older than `every`
+/// (checked at least every five seconds).
+fn spawn_checkpointer(engine: Arc<Engine>, every: std::time::Duration) -> tokio::task::JoinHandle<()> {
+    let period = every.min(std::time::Duration::from_secs(5));
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(period);
+        loop {
+            ticks.tick().await;
+            let engine = Arc::clone(&engine);
+            match tokio::task::spawn_blocking(move || engine.audit_checkpoint_if_stale()).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(error)) => tracing::warn!(%error, "could not sign an audit checkpoint"),
+                Err(_) => return,
+            }
         }
-        None => None,
-    };
-    let opened = std::time::Instant::now();
-    let audit_only = config.audit_only;
-    let engine = tokio::task::spawn_blocking(move || match audit_only {
-        true => Engine::open_audit_only(&data_dir, storage),
-        false => Engine::open_with_space(&data_dir, expected, max, checkpoints, storage),
     })
-    .await
-    .context("open the store")?
-    .context("open the store")?;
-    let engine = Arc::new(engine);
-    tracing::info!(involvements = engine.index_size().unwrap_or(0), seconds = opened.elapsed().as_secs_f64(), "index rebuilt");
-    let _ = ops_node.engine.set(Arc::downgrade(&engine));
-    if let Some(reason) = engine.audit_only() {
-        tracing::warn!(%reason, "AUDIT-ONLY: serving auditors' reads of the audit log; nothing is written and every other call is refused");
+}
+
+/// The scheduled retention sweep: erases expired records (one audit entry
+/// per sweep that erased any) every `sweep_minutes`.
+fn spawn_sweeper(engine: Arc<Engine>, settings: Arc<retention::RetentionSettings>) -> tokio::task::JoinHandle<()> {
+    let period = std::time::Duration::from_secs(settings.sweep_minutes * 60);
+    tracing::info!(every_minutes = settings.sweep_minutes, "retention sweeps scheduled");
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(period);
+        loop {
+            ticks.tick().await;
+            let (engine, settings) = (Arc::clone(&engine), Arc::clone(&settings));
+            let swept = tokio::task::spawn_blocking(move || {
+                crate::retention::sweep(&engine, &settings, crate::retention::Then::EraseAny(crate::retention::scheduled_entry()))
+            })
+            .await;
+            match swept {
+                Ok(Ok(sweep)) if sweep.erased > 0 => {
+                    tracing::info!(erased = sweep.erased, audit_entry = sweep.audit_index, "retention sweep erased expired records")
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(error)) => tracing::warn!(%error, "the retention sweep failed; it runs again at the next period"),
+                Err(error) if error.is_cancelled() => return,
+                Err(_) => tracing::error!("the retention sweep stopped unexpectedly; it runs again at the next period"),
+            }
+        }
+    })
+}
+
+/// Keeps the gRPC health service true to the engine: SERVING while it can
+/// do its work; NOT_SERVING after a failed write (`failed` is notified,
+/// and the node stops), and for uploads while the disk is nearly full.
+fn spawn_health_watch(
+    engine: Arc<Engine>,
+    health: tonic_health::server::HealthReporter,
+    failed: Arc<tokio::sync::Notify>,
+    audit_only: bool,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut last = None;
+        loop {
+            let space = {
+                let engine = Arc::clone(&engine);
+                tokio::task::spawn_blocking(move || engine.check_space().is_ok()).await.unwrap_or(false)
+            };
+            let now = (engine.healthy(), space);
+            if last != Some(now) {
+                let (healthy, space) = now;
+                if !healthy {
+                    tracing::error!(
+                        "a write failed after later batches were linked: the node reports NOT_SERVING and stops, to be restarted \
+                         (acknowledged batches are safe; it rebuilds from them)"
+                    );
+                    failed.notify_one();
+                }
+                let status = |serving: bool| if serving { tonic_health::ServingStatus::Serving } else { tonic_health::ServingStatus::NotServing };
+                // A nearly full disk stops uploads, not reads: only the
+                // ingest service reports it (the node stays in rotation).
+                // An audit-only node serves auditors' reads, nothing else.
+                let others = healthy && !audit_only;
+                health.set_service_status("braid.v1.IngestService", status(others && space)).await;
+                for service in ["", "braid.v1.AdminService", "braid.v1.PanelService"] {
+                    health.set_service_status(service, status(others)).await;
+                }
+                health.set_service_status("braid.v1.AuditService", status(healthy)).await;
+                last = Some(now);
+            }
+            tokio::time::sleep(ops::HEALTH_PERIOD).await;
+        }
+    })
+}
+
+/// Closes the engine once serving has stopped: a last audit checkpoint,
+/// then the store, once in-flight blocking work has released it.
+async fn close_engine(engine: Arc<Engine>, audit_only: bool) {
+    if !engine.healthy() {
+        // The store's last write failed: it is left as a crash would
+        // leave it (RocksDB recovers it from its log on the next open);
+        // closing it after such a failure can abort inside RocksDB.
+        std::mem::forget(engine);
+        return;
     }
-    let mut gate = gate::Gate::new(Arc::clone(&engine), policy, config.insecure_dev);
+    // A last checkpoint covers every entry, so an auditor sees the
+    // final state signed (an audit-only node signs nothing).
+    let last = Arc::clone(&engine);
+    match (!audit_only).then(|| tokio::task::spawn_blocking(move || last.audit_checkpoint())) {
+        None => {}
+        Some(signing) => match signing.await {
+            Ok(Ok((checkpoint, _))) => tracing::info!(size = checkpoint.size, "audit log checkpointed"),
+            Ok(Err(error)) => tracing::warn!(%error, "could not sign a last audit checkpoint"),
+            Err(_) => tracing::warn!("could not sign a last audit checkpoint"),
+        },
+    }
+    // Wait for in-flight blocking work to release the engine, then close
+    // the store so the directory can be reopened.
+    for _ in 0..500 {
+        if Arc::strong_count(&engine) == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    drop(engine);
+}
+
+/// The gate every call passes: the policy, the limits, the agencies'
+/// types and the metrics it counts into.
+fn build_gate(engine: Arc<Engine>, policy: braid_access::Policy, config: &NodeConfig, ops_node: &ops::Node) -> gate::Gate {
+    let mut gate = gate::Gate::new(engine, policy, config.insecure_dev);
     gate.limit_audited_denials(config.limits.audited_denials_per_minute);
     gate.limit_uploads(&config.limits);
     gate.set_agency_types(config.agencies.clone());
@@ -258,11 +331,91 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
         gate.skip_read_audit_for_benchmarks();
     }
     gate.set_metrics(Arc::clone(&ops_node.metrics));
-    let gate = Arc::new(gate);
-    let _ = ops_node.gate.set(Arc::downgrade(&gate));
     if config.insecure_dev {
         tracing::warn!("--insecure-dev: listening WITHOUT TLS; callers' principals are claimed, not proven");
     }
+    gate
+}
+
+/// Warns of each partnership agency that no principal in the policy
+/// uploads for: its panel would never see that agency's records.
+fn warn_unreached_agencies(config: &NodeConfig, policy: &braid_access::Policy) {
+    for (partnership, agency) in agencies_nobody_uploads_for(config, policy) {
+        tracing::warn!(
+            %partnership,
+            %agency,
+            "the partnership names an agency that no principal in the policy uploads for (a misspelt code?): its panel will never see that agency's records"
+        );
+    }
+}
+
+/// Starts the operations listener (/healthz, /readyz, /metrics) when one
+/// is configured: it answers probes from the start, not ready while the
+/// store opens and the index is rebuilt.
+async fn start_operations(
+    listen: Option<SocketAddr>,
+    ops_node: &Arc<ops::Node>,
+    ops_stop: &Arc<tokio::sync::Notify>,
+) -> anyhow::Result<Option<(SocketAddr, tokio::task::JoinHandle<()>)>> {
+    let Some(address) = listen else { return Ok(None) };
+    let stop = Arc::clone(ops_stop);
+    let (bound, task) = ops::serve(address, Arc::clone(ops_node), async move { stop.notified().await }).await?;
+    tracing::info!(address = %bound, "operations listener (/healthz, /readyz, /metrics)");
+    Ok(Some((bound, task)))
+}
+
+/// Opens the store (audit-only when configured so) and rebuilds the index
+/// on the blocking pool.
+async fn open_engine(config: &NodeConfig, checkpoints: audit::CheckpointPolicy) -> anyhow::Result<Arc<Engine>> {
+    let opened = std::time::Instant::now();
+    let (data_dir, expected, max, storage) = (config.data_dir.clone(), config.expected_epoch.clone(), config.max_batch_records, config.storage);
+    let audit_only = config.audit_only;
+    let engine = tokio::task::spawn_blocking(move || match audit_only {
+        true => Engine::open_audit_only(&data_dir, storage),
+        false => Engine::open_with_space(&data_dir, expected, max, checkpoints, storage),
+    })
+    .await
+    .context("open the store")?
+    .context("open the store")?;
+    let engine = Arc::new(engine);
+    tracing::info!(involvements = engine.index_size().unwrap_or(0), seconds = opened.elapsed().as_secs_f64(), "index rebuilt");
+    if let Some(reason) = engine.audit_only() {
+        tracing::warn!(%reason, "AUDIT-ONLY: serving auditors' reads of the audit log; nothing is written and every other call is refused");
+    }
+    Ok(engine)
+}
+
+/// Stops the node's background tasks and waits for them to end.
+async fn stop_background(tasks: [Option<tokio::task::JoinHandle<()>>; 3]) {
+    for task in tasks.into_iter().flatten() {
+        task.abort();
+        let _ = task.await;
+    }
+}
+
+/// Opens the store and starts serving on `config.listen`.
+pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
+    config.validate()?;
+    let policy_path = config.policy.clone().context("policy must be set")?;
+    let policy = read_policy(&policy_path)?;
+    warn_unreached_agencies(&config, &policy);
+    let tls = config.tls.as_ref().map(listener::Tls::load).transpose()?.map(Arc::new);
+    let max = config.max_batch_records;
+    let partnerships = config.partnerships.clone();
+    let backups_dir = config.backups_dir.clone();
+    let retention = Arc::new(config.retention.clone());
+    let checkpoints = audit::CheckpointPolicy::from(config.audit);
+    // The operations listener answers probes from the start: not ready
+    // while the store opens and the index is rebuilt.
+    let counts = Arc::new(ListenerCounts::default());
+    let ops_node = Arc::new(ops::Node { counts: Arc::clone(&counts), ..ops::Node::default() });
+    let ops_stop = Arc::new(tokio::sync::Notify::new());
+    let operations = start_operations(config.operations_listen, &ops_node, &ops_stop).await?;
+    let audit_only = config.audit_only;
+    let engine = open_engine(&config, checkpoints).await?;
+    let _ = ops_node.engine.set(Arc::downgrade(&engine));
+    let gate = Arc::new(build_gate(Arc::clone(&engine), policy, &config, &ops_node));
+    let _ = ops_node.gate.set(Arc::downgrade(&gate));
     let listener = TcpListener::bind(config.listen).await.with_context(|| format!("listen on {}", config.listen))?;
     let address = listener.local_addr().context("read the bound address")?;
     let (shutdown_sender, shutdown_receiver) = tokio::sync::oneshot::channel::<()>();
@@ -270,91 +423,16 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
     let limits = config.limits;
     let incoming = listener::accept(listener, tls.clone(), &limits, Arc::clone(&counts));
     // An audit-only node signs nothing and erases nothing.
-    let checkpointer = (!audit_only).then(|| {
-        let engine = Arc::clone(&engine);
-        let period = checkpoints.every.min(std::time::Duration::from_secs(5));
-        tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(period);
-            loop {
-                ticks.tick().await;
-                let engine = Arc::clone(&engine);
-                match tokio::task::spawn_blocking(move || engine.audit_checkpoint_if_stale()).await {
-                    Ok(Ok(_)) => {}
-                    Ok(Err(error)) => tracing::warn!(%error, "could not sign an audit checkpoint"),
-                    Err(_) => return,
-                }
-            }
-        })
-    });
+    let checkpointer = (!audit_only).then(|| spawn_checkpointer(Arc::clone(&engine), checkpoints.every));
     // The scheduled retention sweep: erases expired records (one audit
     // entry per sweep that erased any) every `sweep_minutes`.
-    let sweeper = (!audit_only && retention.any_rule() && retention.sweep_minutes > 0).then(|| {
-        let engine = Arc::clone(&engine);
-        let settings = Arc::clone(&retention);
-        let period = std::time::Duration::from_secs(settings.sweep_minutes * 60);
-        tracing::info!(every_minutes = settings.sweep_minutes, "retention sweeps scheduled");
-        tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(period);
-            loop {
-                ticks.tick().await;
-                let (engine, settings) = (Arc::clone(&engine), Arc::clone(&settings));
-                let swept = tokio::task::spawn_blocking(move || {
-                    crate::retention::sweep(&engine, &settings, crate::retention::Then::EraseAny(crate::retention::scheduled_entry()))
-                })
-                .await;
-                match swept {
-                    Ok(Ok(sweep)) if sweep.erased > 0 => {
-                        tracing::info!(erased = sweep.erased, audit_entry = sweep.audit_index, "retention sweep erased expired records")
-                    }
-                    Ok(Ok(_)) => {}
-                    Ok(Err(error)) => tracing::warn!(%error, "the retention sweep failed; it runs again at the next period"),
-                    Err(error) if error.is_cancelled() => return,
-                    Err(_) => tracing::error!("the retention sweep stopped unexpectedly; it runs again at the next period"),
-                }
-            }
-        })
-    });
+    let sweeper = (!audit_only && retention.any_rule() && retention.sweep_minutes > 0).then(|| spawn_sweeper(Arc::clone(&engine), Arc::clone(&retention)));
     // The standard gRPC health service on the mTLS port: SERVING while
     // the engine can do its work; NOT_SERVING after a failed write, and for
     // uploads while the disk is nearly full.
     let (health, health_service) = tonic_health::server::health_reporter();
     let failed = Arc::new(tokio::sync::Notify::new());
-    let health_watch = {
-        let engine = Arc::clone(&engine);
-        let failed = Arc::clone(&failed);
-        tokio::spawn(async move {
-            let mut last = None;
-            loop {
-                let space = {
-                    let engine = Arc::clone(&engine);
-                    tokio::task::spawn_blocking(move || engine.check_space().is_ok()).await.unwrap_or(false)
-                };
-                let now = (engine.healthy(), space);
-                if last != Some(now) {
-                    let (healthy, space) = now;
-                    if !healthy {
-                        tracing::error!(
-                            "a write failed after later batches were linked: the node reports NOT_SERVING and stops, to be restarted \
-                             (acknowledged batches are safe; it rebuilds from them)"
-                        );
-                        failed.notify_one();
-                    }
-                    let status = |serving: bool| if serving { tonic_health::ServingStatus::Serving } else { tonic_health::ServingStatus::NotServing };
-                    // A nearly full disk stops uploads, not reads: only the
-                    // ingest service reports it (the node stays in rotation).
-                    // An audit-only node serves auditors' reads, nothing else.
-                    let others = healthy && !audit_only;
-                    health.set_service_status("braid.v1.IngestService", status(others && space)).await;
-                    for service in ["", "braid.v1.AdminService", "braid.v1.PanelService"] {
-                        health.set_service_status(service, status(others)).await;
-                    }
-                    health.set_service_status("braid.v1.AuditService", status(healthy)).await;
-                    last = Some(now);
-                }
-                tokio::time::sleep(ops::HEALTH_PERIOD).await;
-            }
-        })
-    };
+    let health_watch = spawn_health_watch(Arc::clone(&engine), health, Arc::clone(&failed), audit_only);
     let reflection = if config.reflection {
         let service = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(braid_proto::FILE_DESCRIPTOR_SET)
@@ -394,45 +472,10 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
             })
             .await;
         serving_node.serving.store(false, std::sync::atomic::Ordering::SeqCst);
-        if let Some(checkpointer) = checkpointer {
-            checkpointer.abort();
-            let _ = checkpointer.await;
-        }
-        if let Some(sweeper) = sweeper {
-            sweeper.abort();
-            let _ = sweeper.await;
-        }
-        health_watch.abort();
-        let _ = health_watch.await;
+        stop_background([checkpointer, sweeper, Some(health_watch)]).await;
         drop(gate);
         served.context("serve gRPC")?;
-        if !engine.healthy() {
-            // The store's last write failed: it is left as a crash would
-            // leave it (RocksDB recovers it from its log on the next open);
-            // closing it after such a failure can abort inside RocksDB.
-            std::mem::forget(engine);
-            return Ok(());
-        }
-        // A last checkpoint covers every entry, so an auditor sees the
-        // final state signed (an audit-only node signs nothing).
-        let last = Arc::clone(&engine);
-        match (!audit_only).then(|| tokio::task::spawn_blocking(move || last.audit_checkpoint())) {
-            None => {}
-            Some(signing) => match signing.await {
-                Ok(Ok((checkpoint, _))) => tracing::info!(size = checkpoint.size, "audit log checkpointed"),
-                Ok(Err(error)) => tracing::warn!(%error, "could not sign a last audit checkpoint"),
-                Err(_) => tracing::warn!("could not sign a last audit checkpoint"),
-            },
-        }
-        // Wait for in-flight blocking work to release the engine, then close
-        // the store so the directory can be reopened.
-        for _ in 0..500 {
-            if Arc::strong_count(&engine) == 1 {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-        drop(engine);
+        close_engine(engine, audit_only).await;
         Ok(())
     });
     tracing::info!(%address, tls = with_tls, "braid-node listening");

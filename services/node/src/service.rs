@@ -81,6 +81,69 @@ fn submission_from(header: v1::UploadHeader) -> Result<Submission, Status> {
     })
 }
 
+/// Checks and admits an upload's header under the policy, with the
+/// agency's configured type and one of the caller's upload slots. Returns
+/// the submission, its items-held declaration and the slot.
+async fn admit_header(
+    gate: &Gate,
+    caller: &Caller,
+    mut header: v1::UploadHeader,
+) -> Result<(Submission, Option<v1::ItemsHeld>, crate::gate::UploadSlot), Status> {
+    let entry = caller.entry("ingest.upload");
+    let items_held = header.items_held.take();
+    let checked = match items_held.as_ref().map(crate::uploads::check_items_held) {
+        Some(Err(reason)) => Err(Status::invalid_argument(reason)),
+        _ => submission_from(header),
+    };
+    let mut parsed = match checked {
+        Ok(parsed) => gate.admit(caller, &Action::Upload { agency: &parsed.agency }, &entry).await.map(|()| parsed)?,
+        Err(status) => {
+            gate.record_failure(entry, &status).await;
+            return Err(status);
+        }
+    };
+    parsed.agency_type = gate.agency_type(&parsed.agency, &parsed.agency_type)?;
+    // One more open upload of this principal, within its limit.
+    let slot = gate.upload_slot(caller)?;
+    Ok((parsed, items_held, slot))
+}
+
+/// Applies one batch of an admitted upload in its turn, counted in the
+/// metrics and logged. Returns the acknowledgement and the new
+/// involvements' ids; a refusal of the engine's is audited.
+async fn apply_upload_batch(
+    gate: &Gate,
+    caller: &Caller,
+    current: Submission,
+    sequence: u32,
+    records: Vec<v1::CaseRecord>,
+) -> Result<(v1::BatchAck, Vec<u64>), Status> {
+    let engine = Arc::clone(gate.engine());
+    let count = records.len();
+    let mut entry = caller.entry("ingest.upload");
+    // A record moving to a new key epoch also removes the one
+    // stored under its previous ref.
+    entry.touched =
+        records.iter().flat_map(|record| std::iter::once(&record.record_ref).chain(Some(&record.previous_ref).filter(|r| !r.is_empty()))).cloned().collect();
+    let failed_entry = caller.entry("ingest.upload");
+    let turn = gate.batch_turn().await?;
+    let agency = current.agency.clone();
+    let started = std::time::Instant::now();
+    let result = blocking(move || engine.apply_batch_ids(&current, sequence, records, entry)).await;
+    drop(turn);
+    match result {
+        Ok((ack, audit_entry, ids)) => {
+            gate.metrics().batch(&agency, count as u64, u64::from(ack.involvements), started.elapsed().as_secs_f64());
+            info!(sequence, records = count, accepted = ack.accepted, rejected = ack.rejections.len(), replayed = ack.replayed, audit_entry, "batch applied");
+            Ok((ack, ids))
+        }
+        Err(status) => {
+            gate.record_failure(failed_entry, &status).await;
+            Err(status)
+        }
+    }
+}
+
 #[tonic::async_trait]
 impl IngestService for Ingest {
     type UploadStream = AckStream;
@@ -109,28 +172,10 @@ impl IngestService for Ingest {
                             break 'stream "interrupted".to_owned();
                         }
                     };
-                    if let Some(mut header) = batch.header {
-                        let entry = caller.entry("ingest.upload");
-                        let items_held = header.items_held.take();
-                        let checked = match items_held.as_ref().map(crate::uploads::check_items_held) {
-                            Some(Err(reason)) => Err(Status::invalid_argument(reason)),
-                            _ => submission_from(header),
-                        };
-                        let admitted = match checked {
-                            Ok(parsed) => gate.admit(&caller, &Action::Upload { agency: &parsed.agency }, &entry).await.map(|()| parsed),
-                            Err(status) => {
-                                gate.record_failure(entry, &status).await;
-                                Err(status)
-                            }
-                        };
-                        let admitted = admitted.and_then(|mut parsed| {
-                            parsed.agency_type = gate.agency_type(&parsed.agency, &parsed.agency_type)?;
-                            // One more open upload of this principal, within its limit.
-                            slot = Some(gate.upload_slot(&caller)?);
-                            Ok(parsed)
-                        });
-                        match admitted {
-                            Ok(parsed) => {
+                    if let Some(header) = batch.header {
+                        match admit_header(&gate, &caller, header).await {
+                            Ok((parsed, items_held, upload_slot)) => {
+                                slot = Some(upload_slot);
                                 // Kept only once checked and admitted.
                                 tally.set_items_held(items_held);
                                 submission = Some(parsed);
@@ -158,45 +203,10 @@ impl IngestService for Ingest {
                         let _ = sender.send(Err(status)).await;
                         break 'stream ended;
                     }
-                    let engine = Arc::clone(gate.engine());
-                    let sequence = batch.sequence;
-                    let records = batch.records;
-                    let count = records.len();
-                    let mut entry = caller.entry("ingest.upload");
-                    // A record moving to a new key epoch also removes the one
-                    // stored under its previous ref.
-                    entry.touched = records
-                        .iter()
-                        .flat_map(|record| std::iter::once(&record.record_ref).chain(Some(&record.previous_ref).filter(|r| !r.is_empty())))
-                        .cloned()
-                        .collect();
-                    let failed_entry = caller.entry("ingest.upload");
-                    let turn = match gate.batch_turn().await {
-                        Ok(turn) => turn,
-                        Err(status) => {
-                            let ended = format!("refused: {}", status.message());
-                            let _ = sender.send(Err(status)).await;
-                            break 'stream ended;
-                        }
-                    };
-                    let agency = current.agency.clone();
                     let submission_id = current.submission_id.clone();
-                    let started = std::time::Instant::now();
-                    let result = blocking(move || engine.apply_batch_ids(&current, sequence, records, entry)).await;
-                    drop(turn);
-                    match result {
-                        Ok((ack, audit_entry, ids)) => {
-                            gate.metrics().batch(&agency, count as u64, u64::from(ack.involvements), started.elapsed().as_secs_f64());
+                    match apply_upload_batch(&gate, &caller, current, batch.sequence, batch.records).await {
+                        Ok((ack, ids)) => {
                             added.extend(ids);
-                            info!(
-                                sequence,
-                                records = count,
-                                accepted = ack.accepted,
-                                rejected = ack.rejections.len(),
-                                replayed = ack.replayed,
-                                audit_entry,
-                                "batch applied"
-                            );
                             tally.add(&submission_id, &ack);
                             if sender.send(Ok(ack)).await.is_err() {
                                 break 'stream "interrupted".to_owned();
@@ -204,7 +214,6 @@ impl IngestService for Ingest {
                         }
                         Err(status) => {
                             let ended = format!("refused: {}", status.message());
-                            gate.record_failure(failed_entry, &status).await;
                             let _ = sender.send(Err(status)).await;
                             break 'stream ended;
                         }
@@ -296,301 +305,6 @@ impl IngestService for Ingest {
             (response, Outcome { touched: Vec::new(), count })
         });
         self.gate.finish(entry, result).await
-    }
-}
-
-/// Implements the admin service.
-pub struct Admin {
-    gate: Arc<Gate>,
-    backups_dir: Option<std::path::PathBuf>,
-    retention: Arc<crate::retention::RetentionSettings>,
-}
-
-impl Admin {
-    /// Serves through `gate`, writing backups under `backups_dir`.
-    pub fn new(gate: Arc<Gate>, backups_dir: Option<std::path::PathBuf>) -> Admin {
-        Admin { gate, backups_dir, retention: Arc::default() }
-    }
-
-    /// Applies `settings` when asked for a retention sweep.
-    pub fn with_retention(mut self, settings: Arc<crate::retention::RetentionSettings>) -> Admin {
-        self.retention = settings;
-        self
-    }
-
-    /// Admits an administrative call; returns its audit entry.
-    async fn admit<T>(&self, request: &Request<T>, action: &str) -> Result<Entry, Status> {
-        self.gate.admit_request(request, action, &Action::Administer).await
-    }
-}
-
-#[tonic::async_trait]
-impl AdminService for Admin {
-    type ExportClustersStream = ClusterStream;
-
-    #[instrument(skip_all)]
-    async fn export_clusters(&self, request: Request<v1::ExportClustersRequest>) -> Result<Response<ClusterStream>, Status> {
-        let entry = self.admit(&request, "admin.export-clusters").await?;
-        let engine = Arc::clone(self.gate.engine());
-        let rows = match blocking(move || engine.clusters()).await {
-            Ok(rows) => rows,
-            Err(status) => return self.gate.finish(entry, Err(status)).await,
-        };
-        info!(rows = rows.len(), "clusters exported");
-        let outcome = Outcome { touched: Vec::new(), count: rows.len() as u64 };
-        let stream = tokio_stream::iter(rows.into_iter().map(|row| {
-            Ok(v1::ClusterRow {
-                agency: row.agency,
-                record_ref: row.record_ref,
-                person_ref: row.person_ref,
-                role: row.role,
-                profile_id: row.profile_id,
-                identified: row.identified,
-            })
-        }));
-        self.gate.finish(entry, Ok((Box::pin(stream) as ClusterStream, outcome))).await
-    }
-
-    #[instrument(skip_all)]
-    async fn stats(&self, request: Request<v1::StatsRequest>) -> Result<Response<v1::StatsResponse>, Status> {
-        let entry = self.admit(&request, "admin.stats").await?;
-        let engine = Arc::clone(self.gate.engine());
-        let stats = match blocking(move || engine.stats()).await {
-            Ok(stats) => stats,
-            Err(status) => return self.gate.finish(entry, Err(status)).await,
-        };
-        let response = v1::StatsResponse {
-            records: stats.records,
-            involvements: stats.involvements,
-            profiles: stats.profiles,
-            profiles_multi_agency: stats.profiles_multi_agency,
-            agencies: stats.agencies,
-            epoch_fingerprint: stats.epoch.unwrap_or_default(),
-            review_items: stats.review_items,
-            model_pairs: stats.model_pairs,
-            model_pairs_at_fit: stats.model_pairs_at_fit,
-            outcome_events: stats.outcome_events,
-        };
-        self.gate.finish(entry, Ok((response, Outcome { touched: Vec::new(), count: 1 }))).await
-    }
-
-    #[instrument(skip_all)]
-    async fn relink(&self, request: Request<v1::RelinkRequest>) -> Result<Response<v1::RelinkResponse>, Status> {
-        let entry = self.admit(&request, "admin.relink").await?;
-        let failed_entry = entry.clone();
-        let engine = Arc::clone(self.gate.engine());
-        let result = blocking(move || {
-            let before = engine.profile_count()?;
-            let (involvements, index) = engine.relink_everything(entry)?;
-            Ok((involvements, before, engine.profile_count()?, index))
-        })
-        .await;
-        match result {
-            Ok((involvements, profiles_before, profiles_after, index)) => {
-                info!(involvements, profiles_before, profiles_after, audit_entry = index, "every profile re-decided");
-                Ok(with_receipt(Response::new(v1::RelinkResponse { involvements, profiles_before, profiles_after }), index))
-            }
-            Err(status) => {
-                self.gate.record_failure(failed_entry, &status).await;
-                Err(status)
-            }
-        }
-    }
-
-    #[instrument(skip_all)]
-    async fn retention(&self, request: Request<v1::RetentionRequest>) -> Result<Response<v1::RetentionResponse>, Status> {
-        let dry_run = request.get_ref().dry_run;
-        let action = if dry_run { "admin.retention-dry-run" } else { "admin.retention" };
-        let entry = self.admit(&request, action).await?;
-        let engine = Arc::clone(self.gate.engine());
-        let settings = Arc::clone(&self.retention);
-        let response = |sweep: &crate::retention::Sweep| v1::RetentionResponse {
-            agencies: sweep
-                .agencies
-                .iter()
-                .map(|a| v1::AgencyRetention {
-                    agency: a.agency.clone(),
-                    rule: a.rule.clone(),
-                    records: a.records,
-                    expired: a.expired,
-                    next_expiry: a.next_expiry.map(crate::panel::wire_date),
-                })
-                .collect(),
-            erased: u64::from(sweep.erased),
-            today: Some(crate::panel::wire_date(sweep.today)),
-            dry_run,
-        };
-        if dry_run {
-            let sweep = match blocking(move || crate::retention::sweep(&engine, &settings, crate::retention::Then::Report)).await {
-                Ok(sweep) => sweep,
-                Err(status) => return self.gate.finish(entry, Err(status)).await,
-            };
-            let count = sweep.agencies.len() as u64;
-            return self.gate.finish(entry, Ok((response(&sweep), Outcome { touched: Vec::new(), count }))).await;
-        }
-        let failed_entry = entry.clone();
-        match blocking(move || crate::retention::sweep(&engine, &settings, crate::retention::Then::Erase(entry))).await {
-            Ok(sweep) => {
-                let index = sweep.audit_index.unwrap_or_default();
-                info!(erased = sweep.erased, audit_entry = index, "retention sweep run");
-                Ok(with_receipt(Response::new(response(&sweep)), index))
-            }
-            Err(status) => {
-                self.gate.record_failure(failed_entry, &status).await;
-                Err(status)
-            }
-        }
-    }
-
-    #[instrument(skip_all)]
-    async fn epochs(&self, request: Request<v1::EpochsRequest>) -> Result<Response<v1::EpochsResponse>, Status> {
-        let (begin, finish, cancel) = (request.get_ref().begin.clone(), request.get_ref().finish, request.get_ref().cancel);
-        let action = match (begin.is_empty(), finish, cancel) {
-            (true, false, false) => "admin.epochs",
-            (false, false, false) => "admin.epochs-begin",
-            (true, true, false) => "admin.epochs-finish",
-            (true, false, true) => "admin.epochs-cancel",
-            _ => return Err(Status::invalid_argument("give at most one of begin, finish and cancel")),
-        };
-        let mut entry = self.admit(&request, action).await?;
-        let engine = Arc::clone(self.gate.engine());
-        let answer = |epochs: crate::rotation::Epochs, dropped: String, cancelled: String| v1::EpochsResponse {
-            current: epochs.current.unwrap_or_default(),
-            next: epochs.next.unwrap_or_default(),
-            agencies: epochs.agencies.into_iter().map(|a| v1::AgencyEpoch { agency: a.agency, records: a.records, moved: a.moved }).collect(),
-            dropped,
-            cancelled,
-        };
-        if action == "admin.epochs" {
-            let result = blocking(move || engine.epochs()).await.map(|epochs| {
-                let count = epochs.agencies.len() as u64;
-                (answer(epochs, String::new(), String::new()), Outcome { touched: Vec::new(), count })
-            });
-            return self.gate.finish(entry, result).await;
-        }
-        // The epochs named go into the audit entry (fingerprints are not
-        // secret: every upload header carries one).
-        entry.touched = if begin.is_empty() { Vec::new() } else { vec![begin.clone()] };
-        let failed_entry = entry.clone();
-        let result = blocking(move || {
-            let (dropped, cancelled, index) = if finish {
-                let (dropped, moved, index) = engine.finish_rotation(entry)?;
-                info!(involvements = moved, audit_entry = index, "key rotation finished");
-                (dropped, String::new(), index)
-            } else if cancel {
-                let (cancelled, index) = engine.cancel_rotation(entry)?;
-                info!(audit_entry = index, "key rotation cancelled");
-                (String::new(), cancelled, index)
-            } else {
-                let index = engine.begin_rotation(&begin, entry)?;
-                info!(audit_entry = index, "key rotation opened");
-                (String::new(), String::new(), index)
-            };
-            Ok((answer(engine.epochs()?, dropped, cancelled), index))
-        })
-        .await;
-        match result {
-            Ok((response, index)) => Ok(with_receipt(Response::new(response), index)),
-            Err(status) => {
-                self.gate.record_failure(failed_entry, &status).await;
-                Err(status)
-            }
-        }
-    }
-
-    #[instrument(skip_all)]
-    async fn backup(&self, request: Request<v1::BackupRequest>) -> Result<Response<v1::BackupResponse>, Status> {
-        let mut entry = self.admit(&request, "admin.backup").await?;
-        let name = request.into_inner().name;
-        let name = if name.is_empty() {
-            let seconds = crate::audit::now_ms() / 1000;
-            let date = braid_template::Date::from_days_since_epoch((seconds / 86_400) as i64);
-            let rest = seconds % 86_400;
-            format!("braid-backup-{:04}{:02}{:02}T{:02}{:02}{:02}Z", date.year, date.month, date.day, rest / 3600, rest / 60 % 60, rest % 60)
-        } else {
-            name
-        };
-        let Some(dir) = self.backups_dir.clone() else {
-            let status = Status::failed_precondition("this node has no backups_dir in its config, so it takes no backups");
-            return self.gate.finish(entry, Err(status)).await;
-        };
-        if name.len() > 100 || name.starts_with('.') || !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
-            let status = Status::invalid_argument("a backup name is 1 to 100 letters, digits, '-', '_' or '.', not starting with '.'");
-            return self.gate.finish(entry, Err(status)).await;
-        }
-        entry.touched = vec![name.clone()];
-        let failed_entry = entry.clone();
-        let path = dir.join(&name);
-        let engine = Arc::clone(self.gate.engine());
-        let target = path.clone();
-        match blocking(move || {
-            std::fs::create_dir_all(&dir).map_err(|error| EngineError::InvalidRequest(format!("cannot create the backups directory: {}", error.kind())))?;
-            engine.backup(&target, entry)
-        })
-        .await
-        {
-            Ok((records, audit_entries, index)) => {
-                info!(backup = %name, records, audit_entries, audit_entry = index, "backup written");
-                let response = v1::BackupResponse { path: path.display().to_string(), records, audit_entries };
-                Ok(with_receipt(Response::new(response), index))
-            }
-            Err(status) => {
-                self.gate.record_failure(failed_entry, &status).await;
-                Err(status)
-            }
-        }
-    }
-
-    #[instrument(skip_all)]
-    async fn explain(&self, request: Request<v1::ExplainRequest>) -> Result<Response<v1::ExplainResponse>, Status> {
-        let entry = self.admit(&request, "admin.explain").await?;
-        let subject = match request.into_inner().subject {
-            Some(v1::explain_request::Subject::ProfileId(id)) => ExplainSubject::Profile(id),
-            Some(v1::explain_request::Subject::Record(record)) => ExplainSubject::Record { agency: record.agency, record_ref: record.record_ref },
-            None => {
-                let status = Status::invalid_argument("give a profile id or an agency and record ref to explain");
-                return self.gate.finish(entry, Err(status)).await;
-            }
-        };
-        let engine = Arc::clone(self.gate.engine());
-        let profiles = match blocking(move || engine.explain(&subject)).await {
-            Ok(profiles) => profiles,
-            Err(status) => return self.gate.finish(entry, Err(status)).await,
-        };
-        info!(profiles = profiles.len(), "profiles explained");
-        let outcome = Outcome { touched: profiles.iter().map(|profile| profile.profile_id.clone()).collect(), count: profiles.len() as u64 };
-        let link = |link: LinkExplanation| v1::LinkExplanation {
-            involvement: link.involvement,
-            other_involvement: link.other,
-            other_profile_id: link.other_profile_id,
-            decision: link.decision.to_owned(),
-            keys_agreeing: link.keys_agreeing.into_iter().map(str::to_owned).collect(),
-            dice_band: link.dice_band.to_owned(),
-            weight: link.weight,
-            probability: link.probability,
-            parts: link.parts.into_iter().map(|(feature, level)| v1::EvidencePart { feature: feature.to_owned(), level: level.to_owned() }).collect(),
-        };
-        let response = v1::ExplainResponse {
-            profiles: profiles
-                .into_iter()
-                .map(|profile| v1::ProfileExplanation {
-                    profile_id: profile.profile_id,
-                    members: profile
-                        .members
-                        .into_iter()
-                        .map(|member| v1::ProfileMember {
-                            involvement: member.involvement,
-                            agency: member.agency,
-                            record_ref: member.record_ref,
-                            role: member.role,
-                        })
-                        .collect(),
-                    links: profile.links.into_iter().map(link).collect(),
-                    reviews: profile.reviews.into_iter().map(link).collect(),
-                })
-                .collect(),
-        };
-        self.gate.finish(entry, Ok((response, outcome))).await
     }
 }
 
@@ -833,169 +547,8 @@ impl PanelService for Panel {
     }
 }
 
-/// Implements the audit service: auditors only.
-pub struct Audit {
-    gate: Arc<Gate>,
-}
+mod admin;
+mod audit;
 
-impl Audit {
-    /// Serves through `gate`.
-    pub fn new(gate: Arc<Gate>) -> Audit {
-        Audit { gate }
-    }
-
-    /// Admits an auditor's call; returns its audit entry.
-    async fn admit<T>(&self, request: &Request<T>, action: &str) -> Result<Entry, Status> {
-        self.gate.admit_request(request, action, &Action::ReadAudit).await
-    }
-}
-
-/// Stored entries sent per stream message.
-const ENTRIES_PER_CHUNK: usize = 2000;
-/// Most entries one log listing returns.
-const MAX_LOG_LISTING: usize = 10_000;
-
-type EntriesStream = Pin<Box<dyn Stream<Item = Result<v1::EntriesChunk, Status>> + Send>>;
-
-fn proof(hashes: Vec<braid_audit::merkle::Hash>) -> (v1::ProofResponse, Outcome) {
-    let count = hashes.len() as u64;
-    (v1::ProofResponse { hashes: hashes.into_iter().map(|hash| hash.to_vec()).collect() }, Outcome { touched: Vec::new(), count })
-}
-
-#[tonic::async_trait]
-impl AuditService for Audit {
-    type EntriesStream = EntriesStream;
-
-    #[instrument(skip_all)]
-    async fn log(&self, request: Request<v1::LogRequest>) -> Result<Response<v1::LogResponse>, Status> {
-        let entry = self.admit(&request, "audit.log").await?;
-        let filter = request.into_inner();
-        let limit = match filter.limit {
-            0 => 1000,
-            n => (n as usize).min(MAX_LOG_LISTING),
-        };
-        let engine = Arc::clone(self.gate.engine());
-        let result = blocking(move || {
-            let log_size = engine.audit_size()?;
-            // Oldest first stops at the limit; newest first keeps the last
-            // `limit` matches of the whole scan.
-            let mut entries = std::collections::VecDeque::new();
-            engine.for_each_audit_entry(filter.from_index, |found| {
-                let wanted = (filter.principal.is_empty() || found.principal == filter.principal)
-                    && (filter.action.is_empty() || found.action == filter.action)
-                    && (filter.touched.is_empty() || found.touched.contains(&filter.touched))
-                    && found.time_ms >= filter.since_ms
-                    && (filter.until_ms == 0 || found.time_ms < filter.until_ms);
-                let more = found.index.saturating_add(1) < log_size;
-                if wanted {
-                    entries.push_back(v1::AuditEntry {
-                        index: found.index,
-                        time_ms: found.time_ms,
-                        principal: found.principal,
-                        role: found.role,
-                        action: found.action,
-                        purpose: found.purpose,
-                        case_reference: found.case_reference,
-                        touched: found.touched,
-                        result_count: found.result_count,
-                        outcome: found.outcome,
-                        root_after: found.root_after,
-                        claimed_principal: found.claimed_principal,
-                    });
-                    if filter.newest_first && entries.len() > limit {
-                        entries.pop_front();
-                    }
-                }
-                more && (filter.newest_first || entries.len() < limit)
-            })?;
-            let entries: Vec<v1::AuditEntry> = if filter.newest_first { entries.into_iter().rev().collect() } else { entries.into() };
-            Ok(v1::LogResponse { entries, log_size })
-        })
-        .await
-        .map(|response| {
-            let count = response.entries.len() as u64;
-            (response, Outcome { touched: Vec::new(), count })
-        });
-        self.gate.finish(entry, result).await
-    }
-
-    #[instrument(skip_all)]
-    async fn checkpoint(&self, request: Request<v1::CheckpointRequest>) -> Result<Response<v1::CheckpointResponse>, Status> {
-        let entry = self.admit(&request, "audit.checkpoint").await?;
-        let engine = Arc::clone(self.gate.engine());
-        let result = blocking(move || engine.audit_checkpoint()).await.map(|(checkpoint, public_key)| {
-            let response = v1::CheckpointResponse { checkpoint: checkpoint.to_text(), public_key };
-            (response, Outcome { touched: Vec::new(), count: 1 })
-        });
-        self.gate.finish(entry, result).await
-    }
-
-    #[instrument(skip_all)]
-    async fn checkpoints(&self, request: Request<v1::CheckpointsRequest>) -> Result<Response<v1::CheckpointsResponse>, Status> {
-        let entry = self.admit(&request, "audit.checkpoints").await?;
-        let engine = Arc::clone(self.gate.engine());
-        let result = blocking(move || engine.audit_checkpoints()).await.map(|(checkpoints, public_key)| {
-            let count = checkpoints.len() as u64;
-            let response = v1::CheckpointsResponse { checkpoints: checkpoints.iter().map(braid_audit::Checkpoint::to_text).collect(), public_key };
-            (response, Outcome { touched: Vec::new(), count })
-        });
-        self.gate.finish(entry, result).await
-    }
-
-    #[instrument(skip_all)]
-    async fn entries(&self, request: Request<v1::EntriesRequest>) -> Result<Response<EntriesStream>, Status> {
-        let entry = self.admit(&request, "audit.entries").await?;
-        let range = request.into_inner();
-        let engine = Arc::clone(self.gate.engine());
-        let size = match blocking(move || engine.audit_size()).await {
-            Ok(size) => size,
-            Err(status) => return self.gate.finish(entry, Err(status)).await,
-        };
-        // The listing ends where the log stood when it was asked for (this
-        // call's own entry comes after).
-        let to = if range.to_index == 0 { size } else { range.to_index.min(size) };
-        let from = range.from_index.min(to);
-        let engine = Arc::clone(self.gate.engine());
-        let (sender, receiver) = tokio::sync::mpsc::channel(4);
-        let outcome = Outcome { touched: Vec::new(), count: to - from };
-        let response = self.gate.finish(entry, Ok(((), outcome))).await?;
-        tokio::spawn(async move {
-            let mut next = from;
-            while next < to {
-                let engine = Arc::clone(&engine);
-                let want = ((to - next) as usize).min(ENTRIES_PER_CHUNK);
-                let chunk = blocking(move || engine.audit_entries(next, want)).await;
-                let message = chunk.map(|stored| {
-                    next = stored.last().map(|(index, _)| index + 1).unwrap_or(to).max(next + 1);
-                    v1::EntriesChunk {
-                        entries: stored.into_iter().filter(|(index, _)| *index < to).map(|(index, entry)| v1::StoredEntry { index, entry }).collect(),
-                    }
-                });
-                let stop = message.is_err();
-                if sender.send(message).await.is_err() || stop {
-                    return;
-                }
-            }
-        });
-        let (metadata, (), extensions) = response.into_parts();
-        Ok(Response::from_parts(metadata, Box::pin(tokio_stream::wrappers::ReceiverStream::new(receiver)) as EntriesStream, extensions))
-    }
-
-    #[instrument(skip_all)]
-    async fn inclusion_proof(&self, request: Request<v1::InclusionProofRequest>) -> Result<Response<v1::ProofResponse>, Status> {
-        let entry = self.admit(&request, "audit.prove-inclusion").await?;
-        let asked = request.into_inner();
-        let engine = Arc::clone(self.gate.engine());
-        let result = blocking(move || engine.audit_inclusion_proof(asked.index, asked.size)).await.map(proof);
-        self.gate.finish(entry, result).await
-    }
-
-    #[instrument(skip_all)]
-    async fn consistency_proof(&self, request: Request<v1::ConsistencyProofRequest>) -> Result<Response<v1::ProofResponse>, Status> {
-        let entry = self.admit(&request, "audit.prove-consistency").await?;
-        let asked = request.into_inner();
-        let engine = Arc::clone(self.gate.engine());
-        let result = blocking(move || engine.audit_consistency_proof(asked.old_size, asked.new_size)).await.map(proof);
-        self.gate.finish(entry, result).await
-    }
-}
+pub use admin::Admin;
+pub use audit::Audit;

@@ -1,0 +1,301 @@
+//! A batch made ready before the state lock is taken: records validated and
+//! encoded, their tokens and facts in the linker's and signals' terms, and
+//! stored acknowledgements bound to the batch they answer.
+
+use super::*;
+
+/// The first byte of a stored acknowledgement: the batch's digest follows,
+/// then the acknowledgement.
+pub(super) const ACK_FORMAT: u8 = 2;
+
+/// A digest of a batch's records as sent, binding a stored acknowledgement
+/// to the batch it answers.
+pub(super) fn batch_digest(records: &[v1::CaseRecord]) -> [u8; 32] {
+    let mut hasher = blake3::Hasher::new();
+    for record in records {
+        hasher.update(&record.encode_length_delimited_to_vec());
+    }
+    *hasher.finalize().as_bytes()
+}
+
+/// The stored acknowledgement, when it answers a batch with this digest.
+pub(super) fn stored_ack(bytes: &[u8], digest: &[u8; 32]) -> Result<Option<v1::BatchAck>, EngineError> {
+    match bytes.split_first() {
+        Some((&ACK_FORMAT, rest)) if rest.len() >= 32 => {
+            if rest[..32] != digest[..] {
+                return Ok(None);
+            }
+            Ok(Some(v1::BatchAck::decode(&rest[32..]).map_err(|_| braid_store::Error::Corrupt("ack"))?))
+        }
+        // An acknowledgement stored before batches were bound to their
+        // content: it cannot vouch for this batch.
+        _ => Ok(None),
+    }
+}
+
+/// Whether an involvement carries any identity to link on (an unknown
+/// perpetrator has none, and never links).
+pub(super) fn is_identified(stored: &StoredInvolvement) -> bool {
+    !stored.match_keys.is_empty() || !stored.bloom.is_empty() || stored.tokens.iter().any(|t| *t != 0)
+}
+
+/// The linker's view of an upload's field tokens (already validated:
+/// bounded lists, windows none or four).
+pub(super) fn linker_tokens(wire: &v1::FieldTokens) -> Tokens {
+    let mut out = Tokens {
+        name: wire.name,
+        name_any_order: wire.name_any_order,
+        name_phonetic: wire.name_phonetic,
+        forename_by_dob: wire.forename_by_dob,
+        surname_by_dob: wire.surname_by_dob,
+        dob: wire.dob,
+        dob_any_order: wire.dob_any_order,
+        sex_by_name: wire.sex_by_name,
+        sex_by_dob: wire.sex_by_dob,
+        postcode: wire.postcode,
+        district: wire.district,
+        address: wire.address,
+        ..Tokens::default()
+    };
+    for (slot, value) in out.other_names.iter_mut().zip(&wire.other_names) {
+        *slot = *value;
+    }
+    if wire.dob_windows.len() == out.dob_windows.len() {
+        out.dob_windows.copy_from_slice(&wire.dob_windows);
+    }
+    for (slot, id) in out.ids.iter_mut().zip(&wire.ids) {
+        *slot = (id.kind, id.value);
+    }
+    if wire.forename_whole.len() == 2 && wire.forename_parts.len() == 8 {
+        out.forename_whole.copy_from_slice(&wire.forename_whole);
+        out.forename_parts.copy_from_slice(&wire.forename_parts);
+    }
+    out
+}
+
+/// What the linker needs of a stored involvement; the agency number is
+/// filled in under the state lock.
+pub(super) fn linker_involvement(stored: &StoredInvolvement) -> braid_linkage::Involvement {
+    braid_linkage::Involvement {
+        keys: stored.match_keys.iter().filter_map(|key| KeyFingerprint::new(*key.first()?, key.get(1..)?)).collect(),
+        bloom: Bloom::from_bytes(&stored.bloom),
+        agency: 0,
+        // During a key rotation a moved record links under its ref in the
+        // epoch the others are still in.
+        person: braid_store::fingerprint(if stored.link_person_ref.is_empty() { &stored.person_ref } else { &stored.link_person_ref }.as_bytes()),
+        tokens: Tokens::from_words(&stored.tokens).unwrap_or_default(),
+        // An outcome event's child attaches to a profile, never shapes one.
+        passive: stored.role == braid_proto::v1::Role::OutcomeSubject as i32,
+    }
+}
+
+/// A record validated and encoded before the state lock is taken.
+pub(super) struct PreparedRecord {
+    pub(super) record_ref: String,
+    /// During a key rotation, the ref of the record this one replaces.
+    pub(super) previous_ref: Option<String>,
+    /// During a key rotation, the content hash this record would have had
+    /// under the epoch it moves from (equal to the stored one's when only
+    /// the epoch changes).
+    pub(super) moved_hash: Option<Vec<u8>>,
+    pub(super) content_hash: Vec<u8>,
+    /// The record as stored (API encoding, pseudonyms left out: they are
+    /// stored with each involvement).
+    pub(super) stored_bytes: Vec<u8>,
+    /// Each involvement encoded for storage, and as the linker sees it.
+    pub(super) involvements: Vec<(Vec<u8>, braid_linkage::Involvement)>,
+    /// What the signals need of it.
+    pub(super) facts: PreparedFacts,
+}
+
+/// Validates and encodes a batch's records; rejected ones go into the
+/// acknowledgement.
+pub(super) fn prepare_records(submission: &Submission, records: Vec<v1::CaseRecord>, ack: &mut v1::BatchAck) -> Vec<PreparedRecord> {
+    let mut refs_in_batch = HashSet::new();
+    let mut previous_in_batch = HashSet::new();
+    let mut out = Vec::with_capacity(records.len());
+    for mut record in records {
+        if let Err(problem) = validate_record(&record) {
+            ack.rejections.push(v1::Rejection { source_row: record.source_row, field: problem.field, reason: problem.reason });
+            continue;
+        }
+        if let Err(problem) = check_bridge(submission, &record) {
+            ack.rejections.push(v1::Rejection { source_row: record.source_row, field: problem.field, reason: problem.reason });
+            continue;
+        }
+        if refs_in_batch.contains(&record.record_ref) || previous_in_batch.contains(&record.record_ref) {
+            ack.rejections.push(v1::Rejection {
+                source_row: record.source_row,
+                field: "record_ref".to_owned(),
+                reason: "appears twice in one batch (as a ref or a previous ref)".to_owned(),
+            });
+            continue;
+        }
+        // One record replaces one: a previous ref named twice, or naming a
+        // record of the same batch, would remove what the batch stores.
+        if !record.previous_ref.is_empty() && (refs_in_batch.contains(&record.previous_ref) || !previous_in_batch.insert(record.previous_ref.clone())) {
+            ack.rejections.push(v1::Rejection {
+                source_row: record.source_row,
+                field: "previous_ref".to_owned(),
+                reason: "appears twice in one batch (as a ref or a previous ref)".to_owned(),
+            });
+            continue;
+        }
+        refs_in_batch.insert(record.record_ref.clone());
+        record.source_row = 0;
+        let mut canonical = record;
+        let previous_ref = Some(std::mem::take(&mut canonical.previous_ref)).filter(|r| !r.is_empty());
+        // What only carries the record across a key rotation is set aside
+        // before its content is hashed: sent again after the rotation,
+        // without bridge pseudonyms, the record is unchanged.
+        let bridges: Vec<(String, Option<v1::Pseudonyms>)> =
+            canonical.involvements.iter_mut().map(|i| (std::mem::take(&mut i.bridge_person_ref), i.bridge_pseudonyms.take())).collect();
+        let content_hash = blake3::hash(&canonical.encode_to_vec()).as_bytes().to_vec();
+        // A record moving to a new key epoch is the same record as the one
+        // stored under its previous ref when, sent under that epoch, it
+        // would have had that one's content.
+        let moved_hash = previous_ref.as_ref().map(|previous| {
+            let mut before = canonical.clone();
+            before.record_ref = previous.clone();
+            for (involvement, (person_ref, pseudonyms)) in before.involvements.iter_mut().zip(&bridges) {
+                involvement.person_ref = person_ref.clone();
+                involvement.pseudonyms = pseudonyms.clone();
+            }
+            blake3::hash(&before.encode_to_vec()).as_bytes().to_vec()
+        });
+        let mut involvements = Vec::with_capacity(canonical.involvements.len());
+        let mut identified = Vec::with_capacity(canonical.involvements.len());
+        for (involvement, (link_person_ref, bridge)) in canonical.involvements.iter_mut().zip(bridges) {
+            let pseudonyms = stored_pseudonyms(involvement.pseudonyms.take().unwrap_or_default());
+            let bridge = bridge.map(stored_pseudonyms);
+            // A record moving to a new key epoch links under the current
+            // one; its new pseudonyms wait until every agency has moved.
+            let (link, next) = match submission.bridge_epoch {
+                Some(_) => (bridge.unwrap_or_default(), Some(pseudonyms)),
+                None => (pseudonyms, None),
+            };
+            let stored = StoredInvolvement {
+                agency: submission.agency.clone(),
+                record_ref: canonical.record_ref.clone(),
+                person_ref: involvement.person_ref.clone(),
+                role: involvement.role,
+                match_keys: link.match_keys,
+                tokens: link.tokens,
+                bloom: link.bloom,
+                next,
+                link_person_ref,
+            };
+            identified.push(is_identified(&stored));
+            involvements.push((stored.encode_to_vec(), linker_involvement(&stored)));
+        }
+        let facts = record_facts(&canonical, |i| identified.get(i).copied().unwrap_or(false));
+        out.push(PreparedRecord {
+            record_ref: canonical.record_ref.clone(),
+            previous_ref,
+            moved_hash,
+            content_hash,
+            stored_bytes: canonical.encode_to_vec(),
+            involvements,
+            facts,
+        });
+    }
+    out
+}
+
+/// A person's pseudonyms as the node keeps them.
+pub(super) fn stored_pseudonyms(wire: v1::Pseudonyms) -> braid_store::StoredPseudonyms {
+    braid_store::StoredPseudonyms {
+        match_keys: wire.match_keys.iter().map(|key| [&[key.kind as u8][..], key.hash.get(..STORED_KEY_BYTES).unwrap_or(&key.hash)].concat()).collect(),
+        bloom: wire.bloom,
+        tokens: wire.fields.as_ref().map(linker_tokens).unwrap_or_default().to_words(),
+    }
+}
+
+/// Checks that a record carries bridge pseudonyms exactly when its upload
+/// moves to a new key epoch.
+pub(super) fn check_bridge(submission: &Submission, record: &v1::CaseRecord) -> Result<(), crate::validate::Invalid> {
+    let invalid = |field: String, reason: &str| crate::validate::Invalid { field, reason: reason.to_owned() };
+    let bridged = submission.bridge_epoch.is_some();
+    if !bridged && !record.previous_ref.is_empty() {
+        return Err(invalid("previous_ref".to_owned(), "is only for an upload that moves to a new key epoch"));
+    }
+    for (index, involvement) in record.involvements.iter().enumerate() {
+        let has_bridge = !involvement.bridge_person_ref.is_empty() || involvement.bridge_pseudonyms.is_some();
+        if bridged && involvement.bridge_person_ref.trim().is_empty() {
+            return Err(invalid(format!("involvements[{index}].bridge_person_ref"), "is required in an upload that moves to a new key epoch"));
+        }
+        if bridged && involvement.pseudonyms.is_some() != involvement.bridge_pseudonyms.is_some() {
+            return Err(invalid(format!("involvements[{index}].bridge_pseudonyms"), "must be present exactly when pseudonyms are"));
+        }
+        if !bridged && has_bridge {
+            return Err(invalid(format!("involvements[{index}].bridge_pseudonyms"), "are only for an upload that moves to a new key epoch"));
+        }
+    }
+    Ok(())
+}
+
+/// Whether a comparison's pattern levels say both records came from one
+/// agency under the same person ref (a link the agency's own id vouches
+/// for).
+pub(crate) fn on_own_person_ref(levels: &[u8]) -> bool {
+    let Some(feature) = FEATURES.iter().position(|f| *f == PERSON) else { return false };
+    let same = PERSON.levels.iter().position(|l| *l == "same-agency-same-person");
+    levels.get(feature).map(|l| usize::from(*l)) == same
+}
+
+/// How strongly an involvement's decisions tied it into its profile: the
+/// best join or merge probability, 1 for a join on its agency's own person
+/// ref, and 1 when it joined nothing (it founded its profile).
+pub(super) fn link_strength<'a>(decisions: impl Iterator<Item = (Decision, &'a [u8], f32)>) -> f32 {
+    let mut best: Option<f32> = None;
+    for (decision, levels, probability) in decisions {
+        if matches!(decision, Decision::Joined | Decision::Merged) {
+            let strength = if on_own_person_ref(levels) { 1.0 } else { probability };
+            best = Some(best.map_or(strength, |b: f32| b.max(strength)));
+        }
+    }
+    best.unwrap_or(1.0)
+}
+
+/// Adds a record's facts under its agency's number.
+pub(super) fn add_facts(facts: &mut Facts, fingerprint: u64, agency: u16, record_ref: String, prepared: PreparedFacts, ids: &[u64]) {
+    if prepared.is_outcome {
+        // Never a case: an event of a kind this version does not know is
+        // left out of the facts altogether.
+        if let (Some(kind), [involvement]) = (prepared.outcome, ids) {
+            facts.add_outcome(fingerprint, braid_signals::OutcomeFacts { agency, record_ref, kind, day: prepared.day(), involvement: *involvement });
+        } else {
+            facts.remove_record(fingerprint);
+        }
+        return;
+    }
+    let involvements: Vec<NewInvolvement> =
+        prepared.involvements.iter().zip(ids).map(|(&(role, identified, age), &id)| NewInvolvement { id, role, identified, age }).collect();
+    facts.add_record(fingerprint, prepared.into_record(agency, record_ref, ids.to_vec()), &involvements);
+}
+
+/// Involvements the linker's arrays have room for before they first grow.
+pub(super) const RESERVED_INVOLVEMENTS: usize = 1 << 21;
+
+/// Bytes of each match key's hash the node keeps: the linker compares 56-bit
+/// fingerprints, so storing all 32 bytes would only keep more pseudonym at
+/// rest and write more.
+pub(super) const STORED_KEY_BYTES: usize = 8;
+
+pub(super) fn stored_links(outcome: &Outcome) -> StoredLinks {
+    StoredLinks {
+        entries: outcome
+            .entries
+            .iter()
+            .map(|entry| StoredLink {
+                decision: entry.decision.number(),
+                other: entry.evidence.other,
+                keys_agreeing: entry.evidence.keys_agreeing,
+                dice: entry.evidence.dice,
+                levels: entry.evidence.levels.to_vec(),
+                weight: entry.evidence.weight,
+                probability: entry.evidence.probability,
+            })
+            .collect(),
+    }
+}

@@ -1,0 +1,173 @@
+//! A linked profile as a partnership sees it.
+
+use super::*;
+
+impl Engine {
+    /// One profile as the panel of `partnership` sees it: its records in
+    /// scope (newest first) with their answers, confidence and history,
+    /// what is held outside counted, its outcome events and its signals.
+    fn render_profile(&self, state: &State, partnership: &[String], scope: &Scope, key: u64) -> Result<v1::PanelProfile, EngineError> {
+        let template = Template::standard();
+        let profiles = state.linker.profiles();
+        let all: Vec<u64> = profiles.members(key).collect();
+        // The partnership's records, newest first and at most
+        // MAX_PROFILE_RECORDS of them; the others only counted.
+        let mut outside: BTreeMap<String, u32> = BTreeMap::new();
+        let mut members: Vec<(i32, u64)> = Vec::new();
+        for &member in &all {
+            let Some((_, facts)) = state.facts.with_record(member) else { continue };
+            if scope.allows(facts.agency) {
+                members.push((facts.day, member));
+            } else {
+                *outside.entry(agency_type(&state.facts, facts.agency)).or_default() += 1;
+            }
+        }
+        members.sort_unstable_by_key(|&(day, id)| (std::cmp::Reverse(day), id));
+        let not_shown = members.len().saturating_sub(MAX_PROFILE_RECORDS);
+        members.truncate(MAX_PROFILE_RECORDS);
+        let members: Vec<u64> = members.into_iter().map(|(_, id)| id).collect();
+        let best = self.strongest_links(profiles, &members, key)?;
+        let mut out = v1::PanelProfile { profile_id: profile_id(key), records_not_shown: not_shown as u32, ..Default::default() };
+        // Derived perpetrator answers for the records shown, the profile
+        // walked once, through the partnership's view.
+        let view = ScopedView { profiles, facts: &state.facts, scope };
+        let derived = braid_signals::derive_profile(&SignalConfig::default(), &state.facts, &view, &members);
+        for (&member, derived) in members.iter().zip(derived) {
+            let Some((involvement, facts)) = state.facts.with_record(member) else { continue };
+            let agency = &state.facts.agencies()[usize::from(facts.agency)].0;
+            let Some(stored_record) = self.store.record(agency, &facts.record_ref)? else { continue };
+            let record = v1::CaseRecord::decode(stored_record.record.as_slice()).map_err(|_| braid_store::Error::Corrupt("record"))?;
+            let position = stored_record.involvement_ids.iter().position(|id| *id == member);
+            let mut fields: Vec<v1::FieldLabel> = record.fields.iter().filter_map(|f| label(template, f)).collect();
+            if let Some(own) = position.and_then(|p| record.involvements.get(p)) {
+                fields.extend(own.fields.iter().filter_map(|f| label(template, f)));
+            }
+            let confidence = if all.len() == 1 { "only record" } else { best.get(&member).map_or("moderate", |&(p, own)| confidence_band(p, own)) };
+            let derived = derived
+                .into_iter()
+                .map(|answer| v1::DerivedAnswer {
+                    item: template.field(answer.field_id).map(|f| f.item.clone()).unwrap_or_default(),
+                    field_id: answer.field_id.to_owned(),
+                    value: answer.value,
+                    basis: answer.basis,
+                })
+                .collect();
+            out.records.push(v1::PanelRecord {
+                agency: agency.clone(),
+                agency_type: stored_record.agency_type.clone(),
+                record_ref: facts.record_ref.clone(),
+                role: involvement.role.number(),
+                case_type: record.case_type,
+                referral_date: record.referral_date,
+                incident_start: record.incident_start,
+                last_occurrence: record.last_occurrence,
+                concern: facts.concern.name().to_owned(),
+                fields,
+                confidence: confidence.to_owned(),
+                derived,
+                history: stored_record
+                    .history
+                    .iter()
+                    .map(|version| v1::PanelRecordVersion {
+                        stored: (version.stored_ms > 0).then(|| wire_date(i32::try_from(version.stored_ms / 86_400_000).unwrap_or(0))),
+                        case_type: version.case_type,
+                        concern: version.concern.clone(),
+                    })
+                    .collect(),
+            });
+        }
+        out.outside = outside_counts(outside);
+        profile_outcomes(state, scope, &all, &mut out);
+        // This profile's signals: the partnership's book's when it is
+        // settled; otherwise worked out now, for this profile alone, through
+        // the partnership's view (a query about one person never waits for
+        // every change noted since the last listing).
+        match state.signals.books.get(&partnership_key(partnership)).filter(|book| !book.has_pending()) {
+            Some(book) => {
+                for signal in book.profile(key) {
+                    out.signals.push(self.render_signal(state, scope, signal, false)?);
+                }
+            }
+            None => {
+                let view = ScopedView { profiles: state.linker.profiles(), facts: &state.facts, scope };
+                for signal in braid_signals::signals_now(&SignalConfig::default(), &state.facts, &view, key) {
+                    out.signals.push(self.render_signal(state, scope, &signal, false)?);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Link confidence: the strongest link of each member within profile
+    /// `key`, either way round, and whether one is on an agency's own
+    /// person ref.
+    fn strongest_links(&self, profiles: &braid_linkage::UnionFind, members: &[u64], key: u64) -> Result<HashMap<u64, (f32, bool)>, EngineError> {
+        let mut best: HashMap<u64, (f32, bool)> = HashMap::new();
+        for &member in members {
+            for link in self.store.links(member)?.map(|l| l.entries).unwrap_or_default() {
+                let joined = matches!(Decision::from_number(link.decision), Some(Decision::Joined | Decision::Merged));
+                if !joined || !profiles.is_alive(link.other) || profiles.smallest_member(link.other) != key {
+                    continue;
+                }
+                let own_id = on_own_person_ref(&link.levels);
+                for end in [member, link.other] {
+                    let entry = best.entry(end).or_insert((0.0, false));
+                    entry.0 = entry.0.max(link.probability);
+                    entry.1 |= own_id;
+                }
+            }
+        }
+        Ok(best)
+    }
+
+    /// The profiles of a record's people, or one profile, as a panel of
+    /// `partnership` (agency codes) sees them.
+    pub fn panel_profile(&self, partnership: &[String], subject: &PanelSubject) -> Result<Vec<v1::PanelProfile>, EngineError> {
+        // Answered at once unless a profile it touches is being re-linked
+        // in slices (then after it is whole again).
+        let mut guard = self.lock_state_unfenced()?;
+        let keys = loop {
+            let state = &*guard;
+            let scope = Scope::new(&state.facts, partnership);
+            let keys = match self.subject_keys(state, &scope, partnership, subject) {
+                Ok(keys) => keys,
+                // A profile being re-linked may look absent half-way.
+                Err(EngineError::NotFound(_)) if state.in_flux.is_some() => {
+                    self.wait_for_flux(&mut guard)?;
+                    continue;
+                }
+                Err(error) => return Err(error),
+            };
+            let touched = state
+                .in_flux
+                .as_ref()
+                .is_some_and(|flux| keys.iter().any(|&key| flux.contains(&key) || state.linker.profiles().members(key).any(|m| flux.contains(&m))));
+            if !touched {
+                break keys;
+            }
+            self.wait_for_flux(&mut guard)?;
+        };
+        let state = &*guard;
+        let scope = Scope::new(&state.facts, partnership);
+        keys.into_iter().map(|key| self.render_profile(state, partnership, &scope, key)).collect()
+    }
+}
+
+/// A profile's outcome events from the partnership's agencies, newest
+/// first, at most [`MAX_PROFILE_RECORDS`] of them (the rest counted).
+fn profile_outcomes(state: &State, scope: &Scope, all: &[u64], out: &mut v1::PanelProfile) {
+    let mut outcomes: Vec<&braid_signals::OutcomeFacts> = all.iter().filter_map(|&m| state.facts.outcome(m)).filter(|o| scope.allows(o.agency)).collect();
+    outcomes.sort_unstable_by(|a, b| b.day.cmp(&a.day).then_with(|| a.record_ref.cmp(&b.record_ref)));
+    out.outcomes_not_shown = outcomes.len().saturating_sub(MAX_PROFILE_RECORDS) as u32;
+    outcomes.truncate(MAX_PROFILE_RECORDS);
+    out.outcomes = outcomes
+        .into_iter()
+        .map(|o| v1::PanelOutcome {
+            agency: state.facts.agencies()[usize::from(o.agency)].0.clone(),
+            agency_type: agency_type(&state.facts, o.agency),
+            record_ref: o.record_ref.clone(),
+            outcome: o.kind.number(),
+            date: Some(wire_date(o.day)),
+        })
+        .collect();
+}
