@@ -113,6 +113,70 @@ async fn throughput(url: &str, keys: &Path, refs: &Arc<Vec<(String, String)>>, c
     answered as f64 / elapsed.as_secs_f64()
 }
 
+/// Writes a signed audit log of `entries` entries (a checkpoint every
+/// 1,000) straight into a store in `dir`.
+fn write_log(dir: &std::path::Path, entries: u64) {
+    let store = Store::open(dir).expect("store");
+    let (signer, document) = Signer::generate().expect("key");
+    let mut set = WriteSet::new();
+    set.set_audit_signing_key(document);
+    store.write(set).expect("write key");
+    let mut log = Log::new();
+    let mut set = WriteSet::new();
+    for index in 0..entries {
+        let entry = Entry {
+            time_ms: 1_790_000_000_000 + index,
+            principal: "panel-north".to_owned(),
+            role: "panel:north".to_owned(),
+            action: "panel.profile".to_owned(),
+            purpose: "monthly multi-agency panel review".to_owned(),
+            case_reference: format!("MACE-{}", index / 1000),
+            touched: vec![format!("P{:07}", index * 7 % 1_000_003)],
+            result_count: 1,
+            outcome: "ok".to_owned(),
+            ..Entry::default()
+        };
+        let (entry, bytes, _) = log.append(entry);
+        set.put_audit_entry(entry.index, bytes);
+        if log.size().is_multiple_of(1000) {
+            set.put_audit_checkpoint(log.size(), signer.checkpoint(log.size(), log.root(), 0).to_text().into_bytes());
+        }
+        if log.size().is_multiple_of(20_000) {
+            store.write(std::mem::take(&mut set)).expect("write entries");
+        }
+    }
+    store.write(set).expect("write entries");
+}
+
+/// Profile-query throughput with and without the audit, over two rounds,
+/// and what the audit costs.
+async fn compare_throughput(data: &std::path::Path, keys: &std::path::Path, refs: &Arc<Vec<(String, String)>>) {
+    let mut figures: Vec<(bool, usize, f64)> = Vec::new();
+    for round in 0..2 {
+        for unaudited in [true, false] {
+            let node = braid_node::spawn(node_config(data, keys, unaudited)).await.expect("start node");
+            let url = node.url();
+            for (connections, in_flight) in [(CONNECTIONS, IN_FLIGHT), (1, 1)] {
+                let rate = throughput(&url, keys, refs, connections, in_flight).await;
+                println!("round {}: {:<9} {in_flight:>2} in flight: {rate:>7.0} profile queries/s", round + 1, if unaudited { "unaudited" } else { "audited" });
+                figures.push((unaudited, in_flight, rate));
+            }
+            node.stop().await.expect("stop");
+        }
+    }
+    for in_flight in [IN_FLIGHT, 1] {
+        let mean = |unaudited: bool| {
+            let rates: Vec<f64> = figures.iter().filter(|f| f.0 == unaudited && f.1 == in_flight).map(|f| f.2).collect();
+            rates.iter().sum::<f64>() / rates.len() as f64
+        };
+        let (plain, audited) = (mean(true), mean(false));
+        println!(
+            "{in_flight:>2} in flight: audited {audited:.0}/s vs unaudited {plain:.0}/s: the audit costs {:.1}% of throughput",
+            100.0 * (1.0 - audited / plain)
+        );
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let children = env("BRAID_BENCH_AUDIT_CHILDREN", 20_000);
@@ -137,67 +201,13 @@ async fn main() {
         println!("store: {involvements} involvements from {children} children");
         Arc::new(refs)
     };
-    let mut figures: Vec<(bool, usize, f64)> = Vec::new();
-    for round in 0..2 {
-        for unaudited in [true, false] {
-            let node = braid_node::spawn(node_config(data.path(), keys, unaudited)).await.expect("start node");
-            let url = node.url();
-            for (connections, in_flight) in [(CONNECTIONS, IN_FLIGHT), (1, 1)] {
-                let rate = throughput(&url, keys, &refs, connections, in_flight).await;
-                println!("round {}: {:<9} {in_flight:>2} in flight: {rate:>7.0} profile queries/s", round + 1, if unaudited { "unaudited" } else { "audited" });
-                figures.push((unaudited, in_flight, rate));
-            }
-            node.stop().await.expect("stop");
-        }
-    }
-    for in_flight in [IN_FLIGHT, 1] {
-        let mean = |unaudited: bool| {
-            let rates: Vec<f64> = figures.iter().filter(|f| f.0 == unaudited && f.1 == in_flight).map(|f| f.2).collect();
-            rates.iter().sum::<f64>() / rates.len() as f64
-        };
-        let (plain, audited) = (mean(true), mean(false));
-        println!(
-            "{in_flight:>2} in flight: audited {audited:.0}/s vs unaudited {plain:.0}/s: the audit costs {:.1}% of throughput",
-            100.0 * (1.0 - audited / plain)
-        );
-    }
+    compare_throughput(data.path(), keys, &refs).await;
     drop(data);
 
     // 2. Verifying a log of `entries` entries.
     let data = tempfile::tempdir().expect("data dir");
     let started = Instant::now();
-    {
-        let store = Store::open(data.path()).expect("store");
-        let (signer, document) = Signer::generate().expect("key");
-        let mut set = WriteSet::new();
-        set.set_audit_signing_key(document);
-        store.write(set).expect("write key");
-        let mut log = Log::new();
-        let mut set = WriteSet::new();
-        for index in 0..entries {
-            let entry = Entry {
-                time_ms: 1_790_000_000_000 + index,
-                principal: "panel-north".to_owned(),
-                role: "panel:north".to_owned(),
-                action: "panel.profile".to_owned(),
-                purpose: "monthly multi-agency panel review".to_owned(),
-                case_reference: format!("MACE-{}", index / 1000),
-                touched: vec![format!("P{:07}", index * 7 % 1_000_003)],
-                result_count: 1,
-                outcome: "ok".to_owned(),
-                ..Entry::default()
-            };
-            let (entry, bytes, _) = log.append(entry);
-            set.put_audit_entry(entry.index, bytes);
-            if log.size().is_multiple_of(1000) {
-                set.put_audit_checkpoint(log.size(), signer.checkpoint(log.size(), log.root(), 0).to_text().into_bytes());
-            }
-            if log.size().is_multiple_of(20_000) {
-                store.write(std::mem::take(&mut set)).expect("write entries");
-            }
-        }
-        store.write(set).expect("write entries");
-    }
+    write_log(data.path(), entries);
     println!("wrote a log of {entries} entries (a checkpoint every 1000) in {:.1}s", started.elapsed().as_secs_f64());
 
     let started = Instant::now();

@@ -53,49 +53,10 @@ fn context(partnership: &str) -> Option<v1::PanelContext> {
 async fn main() {
     let children: usize = std::env::var("BRAID_BENCH_PANEL_CHILDREN").ok().and_then(|v| v.parse().ok()).unwrap_or(300_000);
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut refs: Vec<(String, String)>;
-    {
-        let engine = Engine::open(dir.path(), None, 5000, Default::default()).expect("open");
-        let started = Instant::now();
-        let involvements;
-        (refs, involvements) = tokio::task::block_in_place(|| common::fill(&engine, children, "panel-bench"));
-        println!("store: {involvements} involvements from {children} children, ingested in {:.1}s", started.elapsed().as_secs_f64());
-        // Uploads only note what changed; the first read settles every
-        // batch's changes at once (and works out the networks).
-        let started = Instant::now();
-        let agencies: Vec<String> = AGENCIES.iter().map(|a| (*a).to_owned()).collect();
-        let request = v1::SignalsRequest { limit: 100, ..Default::default() };
-        engine.panel_signals(&agencies, &request).expect("signals");
-        println!("first signal listing after the whole ingest (every change settled, networks computed): {:.0} ms", started.elapsed().as_secs_f64() * 1000.0);
-    }
+    let mut refs = fill_store(dir.path(), children);
 
     let keys_dir = tempfile::tempdir().expect("keys dir");
-    let agencies: Vec<String> = AGENCIES.iter().map(|a| (*a).to_owned()).collect();
-    keys::keys_init(&keys::KeysInit {
-        out: keys_dir.path(),
-        epoch: 1,
-        agencies: &agencies,
-        partnerships: &["north".to_owned(), "statutory".to_owned()],
-        hosts: &["127.0.0.1".to_owned()],
-    })
-    .expect("development keys");
-    let started = Instant::now();
-    let node = braid_node::spawn(braid_node::NodeConfig {
-        listen: "127.0.0.1:0".parse().expect("address"),
-        operations_listen: None,
-        data_dir: dir.path().to_path_buf(),
-        tls: Some(braid_node::TlsFiles::in_dir(&keys_dir.path().join("node"))),
-        policy: Some(keys_dir.path().join("node/policy.toml")),
-        partnerships: [
-            ("north".to_owned(), AGENCIES.iter().map(|a| (*a).to_owned()).collect()),
-            ("statutory".to_owned(), vec!["CSC-NORTH".to_owned(), "POL-NORTH".to_owned()]),
-        ]
-        .into(),
-        ..braid_node::NodeConfig::default()
-    })
-    .await
-    .expect("start node");
-    println!("node started on the store (index, facts and signals rebuilt) in {:.1}s", started.elapsed().as_secs_f64());
+    let node = start_node(dir.path(), keys_dir.path()).await;
     let panel_client = |principal: &str| {
         let args = connect::NodeArgs::mtls(&node.url(), &keys_dir.path().join(principal));
         async move { PanelServiceClient::new(connect::connect(&args).await.expect("connect")).max_decoding_message_size(256 << 20) }
@@ -114,6 +75,67 @@ async fn main() {
     let quiet_p99 = p99(&quiet);
     report("profile by record ref", quiet);
 
+    time_listings(&mut client, &mut statutory).await;
+
+    time_networks_and_reports(&mut client, &refs).await;
+
+    flood(&node, keys_dir.path(), &mut client, &refs, children, quiet_p99).await;
+    node.stop().await.expect("stop");
+}
+
+/// Fills a store in `dir` with `children` synthetic children's records
+/// through the engine, then settles every change with a first listing;
+/// returns the records' (agency, ref).
+fn fill_store(dir: &std::path::Path, children: usize) -> Vec<(String, String)> {
+    let engine = Engine::open(dir, None, 5000, Default::default()).expect("open");
+    let started = Instant::now();
+    let (refs, involvements) = tokio::task::block_in_place(|| common::fill(&engine, children, "panel-bench"));
+    println!("store: {involvements} involvements from {children} children, ingested in {:.1}s", started.elapsed().as_secs_f64());
+    // Uploads only note what changed; the first read settles every
+    // batch's changes at once (and works out the networks).
+    let started = Instant::now();
+    let agencies: Vec<String> = AGENCIES.iter().map(|a| (*a).to_owned()).collect();
+    let request = v1::SignalsRequest { limit: 100, ..Default::default() };
+    engine.panel_signals(&agencies, &request).expect("signals");
+    println!("first signal listing after the whole ingest (every change settled, networks computed): {:.0} ms", started.elapsed().as_secs_f64() * 1000.0);
+    refs
+}
+
+/// Development keys in `keys_dir` and a node serving the store in `dir`
+/// with two partnerships (every agency; the statutory two).
+async fn start_node(dir: &std::path::Path, keys_dir: &std::path::Path) -> braid_node::RunningNode {
+    let agencies: Vec<String> = AGENCIES.iter().map(|a| (*a).to_owned()).collect();
+    keys::keys_init(&keys::KeysInit {
+        out: keys_dir,
+        epoch: 1,
+        agencies: &agencies,
+        partnerships: &["north".to_owned(), "statutory".to_owned()],
+        hosts: &["127.0.0.1".to_owned()],
+    })
+    .expect("development keys");
+    let started = Instant::now();
+    let node = braid_node::spawn(braid_node::NodeConfig {
+        listen: "127.0.0.1:0".parse().expect("address"),
+        operations_listen: None,
+        data_dir: dir.to_path_buf(),
+        tls: Some(braid_node::TlsFiles::in_dir(&keys_dir.join("node"))),
+        policy: Some(keys_dir.join("node/policy.toml")),
+        partnerships: [
+            ("north".to_owned(), AGENCIES.iter().map(|a| (*a).to_owned()).collect()),
+            ("statutory".to_owned(), vec!["CSC-NORTH".to_owned(), "POL-NORTH".to_owned()]),
+        ]
+        .into(),
+        ..braid_node::NodeConfig::default()
+    })
+    .await
+    .expect("start node");
+    println!("node started on the store (index, facts and signals rebuilt) in {:.1}s", started.elapsed().as_secs_f64());
+    node
+}
+
+/// Signal listings: all kinds, each kind, a date window and a smaller
+/// partnership, 200 calls each.
+async fn time_listings(client: &mut PanelServiceClient<connect::Transport>, statutory: &mut PanelServiceClient<connect::Transport>) {
     let listings: Vec<(String, v1::SignalsRequest)> =
         std::iter::once(("signals, all kinds, newest 100".to_owned(), v1::SignalsRequest { context: context("north"), limit: 100, ..Default::default() }))
             .chain(braid_signals::SignalKind::ALL.iter().map(|kind| {
@@ -142,14 +164,18 @@ async fn main() {
         let mut matched = 0;
         for _ in 0..200 {
             let started = Instant::now();
-            let asking = if request.context.as_ref().is_some_and(|c| c.partnership == "statutory") { &mut statutory } else { &mut client };
+            let asking = if request.context.as_ref().is_some_and(|c| c.partnership == "statutory") { &mut *statutory } else { &mut *client };
             let response = asking.signals(request.clone()).await.expect("signals").into_inner();
             times.push(started.elapsed());
             matched = response.matched;
         }
         report(&format!("{name} (of {matched})"), times);
     }
+}
 
+/// Networks around records' people, then the reports that read every
+/// record (occasional), completeness and the interconnectedness matrix.
+async fn time_networks_and_reports(client: &mut PanelServiceClient<connect::Transport>, refs: &[(String, String)]) {
     let mut times = Vec::new();
     for (agency, record_ref) in refs.iter().skip(2000).take(500) {
         let started = Instant::now();
@@ -196,12 +222,24 @@ async fn main() {
         times.push(started.elapsed());
     }
     report("interconnectedness matrix", times);
+}
 
+/// One agency floods the node: as many upload streams as it may hold
+/// open, each sending fresh batches of 1,000 records without pause, while
+/// a panel asks for profiles; prints the p99 against `quiet_p99`.
+async fn flood(
+    node: &braid_node::RunningNode,
+    keys_dir: &std::path::Path,
+    client: &mut PanelServiceClient<connect::Transport>,
+    refs: &[(String, String)],
+    children: usize,
+    quiet_p99: Duration,
+) {
     // One agency floods the node: as many upload streams as it may hold
     // open, each sending fresh batches of 1,000 records without pause,
     // while a panel asks for profiles.
     let (submission, records) = tokio::task::block_in_place(|| common::agency_records("CSC-NORTH", (children / 4).max(2000), 97));
-    let flood_args = connect::NodeArgs::mtls(&node.url(), &keys_dir.path().join("csc-north"));
+    let flood_args = connect::NodeArgs::mtls(&node.url(), &keys_dir.join("csc-north"));
     let streams = braid_node::Limits::default().uploads_per_principal as usize;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut flooders = Vec::new();
@@ -237,7 +275,7 @@ async fn main() {
         }));
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let flooded = profile_times(&mut client, &refs[2000..3000]).await;
+    let flooded = profile_times(client, &refs[2000..3000]).await;
     let flooded_p99 = p99(&flooded);
     let flood_still_running = flooders.iter().any(|f| !f.is_finished());
     report("profile by record ref while one agency floods uploads", flooded);
@@ -253,7 +291,6 @@ async fn main() {
         quiet_p99.as_secs_f64() * 1000.0,
         flooded_p99.as_secs_f64() / quiet_p99.as_secs_f64()
     );
-    node.stop().await.expect("stop");
 }
 
 /// Profile queries by record ref, one after another: each one's latency.

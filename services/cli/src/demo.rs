@@ -39,36 +39,7 @@ pub async fn run(children: usize, seed: u64, keep: Option<PathBuf>) -> Result<()
     println!("   {}", roles.join(", "));
 
     println!("3. each agency pseudonymises its extract on its own premises");
-    let mut uploads = Vec::new();
-    let mut reid = Vec::new();
-    for extract in &synthetic.extracts {
-        let input = extracts_dir.join(format!("{}.csv", extract.agency));
-        let result = agency::pseudonymise(&extract.mapping, &secret, &input, false)?;
-        println!(
-            "   {:<10} {:>6} rows -> {:>6} involvements in {:>5} records, {} rejected",
-            extract.agency,
-            result.output.rows_read,
-            result.output.involvements,
-            result.records.len(),
-            result.output.rejected.len()
-        );
-        reid.extend(result.output.reid.iter().map(|e| (extract.agency.clone(), e.clone())));
-        uploads.push(result);
-    }
-    // Then its outcome events (missing episodes, placement moves, arrests…),
-    // from an extract of their own.
-    for extract in &synthetic.outcomes {
-        let input = extracts_dir.join(format!("{}-outcomes.csv", extract.agency));
-        let result = agency::pseudonymise(&extract.mapping, &secret, &input, false)?;
-        println!(
-            "   {:<10} {:>6} rows -> {:>6} outcome events, {} rejected",
-            extract.agency,
-            result.output.rows_read,
-            result.records.len(),
-            result.output.rejected.len()
-        );
-        uploads.push(result);
-    }
+    let (uploads, reid) = pseudonymise_all(&synthetic, &extracts_dir, &secret)?;
 
     println!("4. starting a linkage node on loopback with a fresh RocksDB store, mTLS only");
     let node = braid_node::spawn(braid_node::NodeConfig {
@@ -109,16 +80,7 @@ pub async fn run(children: usize, seed: u64, keep: Option<PathBuf>) -> Result<()
         purpose: "demo: monthly multi-agency panel review".to_owned(),
         case_ref: "DEMO-1".to_owned(),
     };
-    let all = panel::SignalFilter { kinds: Vec::new(), since: None, until: None, profile: None, current_only: false, limit: 100_000, full: true, offset: 0 };
-    let listing = panel::fetch_signals(&args, &all).await?;
-    let mut by_kind: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
-    for signal in &listing.signals {
-        *by_kind.entry(signal.kind.as_str()).or_default() += 1;
-    }
-    println!("   signals raised:");
-    for (kind, count) in &by_kind {
-        println!("     {kind:<26} {count:>5}");
-    }
+    let (all, listing) = signals_raised(&args).await?;
     println!();
     println!("   the newest victim-as-offender signal:");
     panel::signals_command(&args, &panel::SignalFilter { kinds: vec!["victim-as-offender".to_owned()], limit: 1, full: false, ..all.clone() }, false).await?;
@@ -136,6 +98,22 @@ pub async fn run(children: usize, seed: u64, keep: Option<PathBuf>) -> Result<()
     }
 
     println!();
+    print_summary(&stats);
+    println!();
+    println!("Linkage quality against the synthetic truth");
+    score(&synthetic, &rows, &reid, &extracts_dir, &listing)?;
+
+    println!();
+    println!("7. the auditor reviews who looked at what, and verifies the log");
+    auditor_review(&auditor, &url, saved_checkpoint).await?;
+    node.stop().await?;
+    println!();
+    println!("done in {:.1}s", started.elapsed().as_secs_f64());
+    print_next_steps(kept, &work, &keys_dir, &agencies)
+}
+
+/// What the node holds after the uploads, in counts.
+fn print_summary(stats: &braid_proto::v1::StatsResponse) {
     println!("Summary");
     println!("   case records                 {}", stats.records);
     println!("   outcome events               {}", stats.outcome_events);
@@ -144,8 +122,75 @@ pub async fn run(children: usize, seed: u64, keep: Option<PathBuf>) -> Result<()
     println!("   profiles known to 2+ agencies {}", stats.profiles_multi_agency);
     println!();
     println!("   pairs left for review         {}", stats.review_items);
-    println!();
-    println!("Linkage quality against the synthetic truth");
+}
+
+/// Each agency's re-identification entries, as scoring reads them.
+type Reid = Vec<(String, braid_pseudonym::ReidEntry)>;
+
+/// Step 3: each agency pseudonymises its extract, then its outcome events;
+/// returns what to upload and the re-identification entries (for scoring).
+fn pseudonymise_all(
+    synthetic: &braid_synth::Synthetic,
+    extracts_dir: &std::path::Path,
+    secret: &braid_pseudonym::SchemeSecret,
+) -> Result<(Vec<agency::Pseudonymised>, Reid)> {
+    let mut uploads = Vec::new();
+    let mut reid = Vec::new();
+    for extract in &synthetic.extracts {
+        let input = extracts_dir.join(format!("{}.csv", extract.agency));
+        let result = agency::pseudonymise(&extract.mapping, secret, &input, false)?;
+        println!(
+            "   {:<10} {:>6} rows -> {:>6} involvements in {:>5} records, {} rejected",
+            extract.agency,
+            result.output.rows_read,
+            result.output.involvements,
+            result.records.len(),
+            result.output.rejected.len()
+        );
+        reid.extend(result.output.reid.iter().map(|e| (extract.agency.clone(), e.clone())));
+        uploads.push(result);
+    }
+    // Then its outcome events (missing episodes, placement moves, arrests…),
+    // from an extract of their own.
+    for extract in &synthetic.outcomes {
+        let input = extracts_dir.join(format!("{}-outcomes.csv", extract.agency));
+        let result = agency::pseudonymise(&extract.mapping, secret, &input, false)?;
+        println!(
+            "   {:<10} {:>6} rows -> {:>6} outcome events, {} rejected",
+            extract.agency,
+            result.output.rows_read,
+            result.records.len(),
+            result.output.rejected.len()
+        );
+        uploads.push(result);
+    }
+    Ok((uploads, reid))
+}
+
+/// The panel's whole signal listing, with a count of each kind printed.
+async fn signals_raised(args: &panel::PanelArgs) -> Result<(panel::SignalFilter, braid_proto::v1::SignalsResponse)> {
+    let all = panel::SignalFilter { kinds: Vec::new(), since: None, until: None, profile: None, current_only: false, limit: 100_000, full: true, offset: 0 };
+    let listing = panel::fetch_signals(args, &all).await?;
+    let mut by_kind: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for signal in &listing.signals {
+        *by_kind.entry(signal.kind.as_str()).or_default() += 1;
+    }
+    println!("   signals raised:");
+    for (kind, count) in &by_kind {
+        println!("     {kind:<26} {count:>5}");
+    }
+    Ok((all, listing))
+}
+
+/// Scores linkage against the synthetic truth and the signals against the
+/// patterns planted in it, and prints both.
+fn score(
+    synthetic: &braid_synth::Synthetic,
+    rows: &[braid_proto::v1::ClusterRow],
+    reid: &[(String, braid_pseudonym::ReidEntry)],
+    extracts_dir: &std::path::Path,
+    listing: &braid_proto::v1::SignalsResponse,
+) -> Result<()> {
     let truth: Vec<TruthLine> = synthetic
         .truth
         .iter()
@@ -169,16 +214,19 @@ pub async fn run(children: usize, seed: u64, keep: Option<PathBuf>) -> Result<()
             identified: r.identified,
         })
         .collect();
-    let evaluation = evaluate_clusters(&truth, &clusters, &reid);
+    let evaluation = evaluate_clusters(&truth, &clusters, reid);
     print_table(&evaluation);
     println!();
     println!("Signals against the patterns planted in the synthetic data");
     let planted = signal_eval::read_planted(&extracts_dir.join("truth.csv"))?;
-    let scores = signal_eval::evaluate(&planted, &clusters, &reid, &signal_eval::raised(&listing));
+    let scores = signal_eval::evaluate(&planted, &clusters, reid, &signal_eval::raised(listing));
     signal_eval::print_table(&scores);
+    Ok(())
+}
 
-    println!();
-    println!("7. the auditor reviews who looked at what, and verifies the log");
+/// Step 7: the auditor lists the panel's latest calls and verifies the
+/// whole log against the checkpoint saved earlier.
+async fn auditor_review(auditor: &NodeArgs, url: &str, saved_checkpoint: PathBuf) -> Result<()> {
     audit::run(audit::AuditCommand::Log {
         node: auditor.clone(),
         caller: Some(keys::panel_principal(PARTNERSHIP)),
@@ -195,7 +243,7 @@ pub async fn run(children: usize, seed: u64, keep: Option<PathBuf>) -> Result<()
     println!();
     println!("   braid audit verify --saved {}", saved_checkpoint.display());
     audit::run(audit::AuditCommand::Verify {
-        node: Some(url.clone()),
+        node: Some(url.to_owned()),
         tls: auditor.tls.clone(),
         principal: None,
         saved: vec![saved_checkpoint],
@@ -203,12 +251,15 @@ pub async fn run(children: usize, seed: u64, keep: Option<PathBuf>) -> Result<()
         verifier_key: None,
     })
     .await?;
-    node.stop().await?;
-    println!();
-    println!("done in {:.1}s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// How to look at the demo's store in the web console, when it was kept
+/// (then with a node config written beside it).
+fn print_next_steps(kept: bool, work: &std::path::Path, keys_dir: &std::path::Path, agencies: &[String]) -> Result<()> {
     if kept {
         let config = work.join("node.toml");
-        std::fs::write(&config, demo_node_config(&work, &keys_dir, &agencies)?).with_context(|| format!("write {}", config.display()))?;
+        std::fs::write(&config, demo_node_config(work, keys_dir, agencies)?).with_context(|| format!("write {}", config.display()))?;
         println!();
         println!("to look at it in a browser, start the node on the kept store and open the panel's console:");
         println!("   braid-node --config {} &", config.display());
