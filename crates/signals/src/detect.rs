@@ -263,7 +263,18 @@ fn profile_signals(config: &SignalConfig, key: u64, items: &[Item<'_>], key_of: 
         }
     }
 
-    // Victim in one record, harm in another. A perpetrator's record must be
+    victim_harm_signals(key, items, &victims, mixed, facts, &mut out);
+    let mut harmers: Vec<Item<'_>> = items.iter().copied().filter(|i| i.involvement.role.is_harmer() && i.involvement.identified).collect();
+    harmers.sort_by_key(|i| (i.record.day, i.id));
+    classification_conflicts(config, key, &victims, &harmers, key_of, facts, &mut out);
+    shared_perpetrator(config, key, &harmers, key_of, facts, &mut out);
+    out
+}
+
+/// Victim in one record, harm in another (victim and HSB overlap; victim
+/// recorded as offender), never from a profile whose ages disagree.
+fn victim_harm_signals(key: u64, items: &[Item<'_>], victims: &[Item<'_>], mixed: bool, facts: &Facts, out: &mut Vec<Signal>) {
+    // A perpetrator's record must be
     // strongly linked to a victim's: a weak link may join a child to an
     // adult relative (same surname and address, no date of birth).
     if !victims.is_empty() && !mixed {
@@ -288,12 +299,21 @@ fn profile_signals(config: &SignalConfig, key: u64, items: &[Item<'_>], key_of: 
             out.push(Signal::from_items(SignalKind::VictimAsOffender, detail, key, &evidence, Vec::new(), facts));
         }
     }
+}
 
+/// One incident classified CSA at one agency and CSE at another.
+fn classification_conflicts(
+    config: &SignalConfig,
+    key: u64,
+    victims: &[Item<'_>],
+    harmers: &[Item<'_>],
+    key_of: &dyn Fn(u64) -> u64,
+    facts: &Facts,
+    out: &mut Vec<Signal>,
+) {
     // One incident, CSA at one agency and CSE at another: seen through the
     // victim's profile, or through the perpetrator's when the victim's
     // records did not link (otherwise the victim's profile raises it).
-    let mut harmers: Vec<Item<'_>> = items.iter().copied().filter(|i| i.involvement.role.is_harmer() && i.involvement.identified).collect();
-    harmers.sort_by_key(|i| (i.record.day, i.id));
     let victim_keys = |episode: &[Item<'_>]| -> BTreeSet<u64> {
         episode
             .iter()
@@ -308,8 +328,8 @@ fn profile_signals(config: &SignalConfig, key: u64, items: &[Item<'_>], key_of: 
     let victim_age = |item: &Item<'_>| -> Option<u8> {
         item.record.involvements.iter().filter_map(|&other| facts.involvement(other)).find(|v| v.role.is_victim()).and_then(|v| v.age)
     };
-    let through_victim = episodes(&victims, config.same_incident_days);
-    let through_harmer = episodes(&harmers, SAME_INCIDENT_STRICT_DAYS).into_iter().filter(|episode| {
+    let through_victim = episodes(victims, config.same_incident_days);
+    let through_harmer = episodes(harmers, SAME_INCIDENT_STRICT_DAYS).into_iter().filter(|episode| {
         let ages: Vec<Option<u8>> = episode.iter().map(victim_age).collect();
         episode.len() == 2
             && episode[0].record.agency != episode[1].record.agency
@@ -334,14 +354,17 @@ fn profile_signals(config: &SignalConfig, key: u64, items: &[Item<'_>], key_of: 
             ));
         }
     }
+}
 
+/// One perpetrator, several victims.
+fn shared_perpetrator(config: &SignalConfig, key: u64, harmers: &[Item<'_>], key_of: &dyn Fn(u64) -> u64, facts: &Facts, out: &mut Vec<Signal>) {
     // One perpetrator, several victims: two victim profiles named in
     // different incidents, or in one record. Two agencies' records of one
     // incident naming different victim profiles are not enough: that is
     // more often one victim whose records did not link.
     // In date order, as `harmers` is.
     let mut named: Vec<(Item<'_>, Vec<(u64, Item<'_>)>)> = Vec::new();
-    for harmer in &harmers {
+    for harmer in harmers {
         let mut victims = Vec::new();
         for &other in &harmer.record.involvements {
             let Some(involvement) = facts.involvement(other) else {
@@ -378,7 +401,6 @@ fn profile_signals(config: &SignalConfig, key: u64, items: &[Item<'_>], key_of: 
             facts,
         ));
     }
-    out
 }
 
 /// The current signals, kept up to date profile by profile.
