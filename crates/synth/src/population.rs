@@ -169,16 +169,14 @@ impl Builder {
     }
 }
 
-/// Generates a population and every agency's extract of it.
-pub fn generate(config: &SynthConfig) -> Synthetic {
-    let mut builder = Builder { rng: ChaCha8Rng::seed_from_u64(config.seed), people: Vec::new() };
-    let rates = Rates::for_level(config.noise);
-
-    // Households of children: siblings share surname and postcode; some twins.
+/// Households of children: siblings share surname and postcode; some
+/// twins. Returns the children and each one's household surname and
+/// address.
+fn households(builder: &mut Builder, count: usize) -> (Vec<usize>, HashMap<usize, (String, String)>) {
     let mut children: Vec<usize> = Vec::new();
     let mut household_of: HashMap<usize, (String, String)> = HashMap::new();
     let mut households = 0usize;
-    while children.len() < config.children {
+    while children.len() < count {
         let surname = builder.surname();
         let address = builder.address();
         let size = *[1, 1, 1, 1, 1, 2, 2, 2, 3, 4].choose(&mut builder.rng).unwrap_or(&1);
@@ -186,7 +184,7 @@ pub fn generate(config: &SynthConfig) -> Synthetic {
         households += 1;
         let mut previous_dob = None;
         for index in 0..size {
-            if children.len() >= config.children {
+            if children.len() >= count {
                 break;
             }
             let dob = match (twins, index, previous_dob) {
@@ -201,6 +199,84 @@ pub fn generate(config: &SynthConfig) -> Synthetic {
             children.push(id);
         }
     }
+    (children, household_of)
+}
+
+/// Adds who harmed `child` to an incident's `people`, by `roll` (0–99):
+/// unknown, an adult of the household, a peer who displays harmful sexual
+/// behaviour, or an adult from the pool (skewed so some recur). Returns
+/// whether it is a peer.
+fn add_perpetrator(
+    builder: &mut Builder,
+    roll: i32,
+    child: usize,
+    children: &[usize],
+    household_of: &HashMap<usize, (String, String)>,
+    adult_pool: &[usize],
+    people: &mut Vec<(usize, PersonRole)>,
+) -> bool {
+    let mut peer = false;
+    if roll < 12 {
+        // Unknown perpetrator: recorded without identity.
+        let surname = builder.surname();
+        let address = builder.address();
+        let dob = random_date(&mut builder.rng, 1960, 2000);
+        let id = builder.person(surname, address, dob, true);
+        builder.people[id].unknown = true;
+        people.push((id, PersonRole::Perpetrator));
+    } else if roll < 27 {
+        // Intra-familial: an adult of the household.
+        let (surname, address) = household_of[&child].clone();
+        let dob = random_date(&mut builder.rng, 1965, 1995);
+        let male = builder.rng.gen_bool(0.85);
+        let id = builder.person(surname, address, dob, male);
+        people.push((id, PersonRole::Perpetrator));
+    } else if roll < 35 && children.len() > 1 {
+        // A peer who displays harmful sexual behaviour; the peer is a
+        // child of the population and so often a victim elsewhere.
+        let other = children[builder.rng.gen_range(0..children.len())];
+        if other != child {
+            people.push((other, PersonRole::Hsb));
+            peer = true;
+        }
+    } else {
+        // A perpetrator from the pool, skewed so some recur.
+        let skew: f64 = builder.rng.gen::<f64>().powi(3);
+        let index = (skew * adult_pool.len() as f64) as usize;
+        people.push((adult_pool[index.min(adult_pool.len() - 1)], PersonRole::Perpetrator));
+    }
+    peer
+}
+
+/// The agencies that record one case: social care most often, police,
+/// the voluntary service, the youth offending team for a peer; at least
+/// one.
+fn case_agencies(builder: &mut Builder, peer: bool) -> Vec<usize> {
+    let mut agencies: Vec<usize> = Vec::new();
+    if builder.rng.gen_bool(0.8) {
+        agencies.push(CSC);
+    }
+    if builder.rng.gen_bool(0.55) {
+        agencies.push(POL);
+    }
+    if builder.rng.gen_bool(0.3) {
+        agencies.push(VOL);
+    }
+    if peer && builder.rng.gen_bool(0.8) {
+        agencies.push(YOT);
+    }
+    if agencies.is_empty() {
+        agencies.push(CSC);
+    }
+    agencies
+}
+
+/// Generates a population and every agency's extract of it.
+pub fn generate(config: &SynthConfig) -> Synthetic {
+    let mut builder = Builder { rng: ChaCha8Rng::seed_from_u64(config.seed), people: Vec::new() };
+    let rates = Rates::for_level(config.noise);
+
+    let (children, household_of) = households(&mut builder, config.children);
 
     // Adult perpetrators: a pool from which some are drawn repeatedly, which
     // plants networks (one perpetrator, several victims).
@@ -241,52 +317,8 @@ pub fn generate(config: &SynthConfig) -> Synthetic {
             let mut people = vec![(child, victim_role)];
             // Who the perpetrator is.
             let roll = builder.rng.gen_range(0..100);
-            let mut peer = false;
-            if roll < 12 {
-                // Unknown perpetrator: recorded without identity.
-                let surname = builder.surname();
-                let address = builder.address();
-                let dob = random_date(&mut builder.rng, 1960, 2000);
-                let id = builder.person(surname, address, dob, true);
-                builder.people[id].unknown = true;
-                people.push((id, PersonRole::Perpetrator));
-            } else if roll < 27 {
-                // Intra-familial: an adult of the household.
-                let (surname, address) = household_of[&child].clone();
-                let dob = random_date(&mut builder.rng, 1965, 1995);
-                let male = builder.rng.gen_bool(0.85);
-                let id = builder.person(surname, address, dob, male);
-                people.push((id, PersonRole::Perpetrator));
-            } else if roll < 35 && children.len() > 1 {
-                // A peer who displays harmful sexual behaviour; the peer is a
-                // child of the population and so often a victim elsewhere.
-                let other = children[builder.rng.gen_range(0..children.len())];
-                if other != child {
-                    people.push((other, PersonRole::Hsb));
-                    peer = true;
-                }
-            } else {
-                // A perpetrator from the pool, skewed so some recur.
-                let skew: f64 = builder.rng.gen::<f64>().powi(3);
-                let index = (skew * adult_pool.len() as f64) as usize;
-                people.push((adult_pool[index.min(adult_pool.len() - 1)], PersonRole::Perpetrator));
-            }
-            let mut agencies: Vec<usize> = Vec::new();
-            if builder.rng.gen_bool(0.8) {
-                agencies.push(CSC);
-            }
-            if builder.rng.gen_bool(0.55) {
-                agencies.push(POL);
-            }
-            if builder.rng.gen_bool(0.3) {
-                agencies.push(VOL);
-            }
-            if peer && builder.rng.gen_bool(0.8) {
-                agencies.push(YOT);
-            }
-            if agencies.is_empty() {
-                agencies.push(CSC);
-            }
+            let peer = add_perpetrator(&mut builder, roll, child, &children, &household_of, &adult_pool, &mut people);
+            let agencies = case_agencies(&mut builder, peer);
             let conflict_agency = (agencies.len() >= 2 && age >= 11 && builder.rng.gen_bool(0.15)).then(|| agencies[builder.rng.gen_range(1..agencies.len())]);
             incidents.push(Incident { id: incidents.len(), kind: if peer { Kind::Hsb } else { kind }, date, people, agencies, conflict_agency });
         }
