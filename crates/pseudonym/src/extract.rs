@@ -269,6 +269,9 @@ struct RowContext<'a> {
     width: usize,
 }
 
+/// Template answers by field id, as a record carries them.
+type Answered = Vec<(String, Value)>;
+
 struct ParsedRow {
     case_id: String,
     person_id: String,
@@ -276,6 +279,69 @@ struct ParsedRow {
 }
 
 impl RowContext<'_> {
+    /// A date of birth as far as it can be used: a real date, else its
+    /// plausible parts (with a warning), else nothing (with a warning).
+    fn date_of_birth(&self, text: Option<String>, line: u64, warnings: &mut Vec<RowIssue>) -> (Option<Date>, Option<crate::DateParts>) {
+        let issue = |field: &str, reason: String| RowIssue { row: line, field: field.to_owned(), reason };
+        let (mut date_of_birth, mut date_of_birth_parts) = (None, None);
+        if let Some(text) = text {
+            match parse_date_parts(&text, &self.dob_format, "date_of_birth") {
+                Ok(parts) => match parse_date(&text, &self.dob_format, "date_of_birth") {
+                    Ok(date) => date_of_birth = Some(date),
+                    Err(error) => {
+                        warnings.push(issue("date_of_birth", format!("{}; its usable parts were kept", error_reason(&error))));
+                        date_of_birth_parts = Some(parts);
+                    }
+                },
+                Err(error) => warnings.push(issue("date_of_birth", format!("{} and was not used", error_reason(&error)))),
+            }
+        }
+        (date_of_birth, date_of_birth_parts)
+    }
+
+    /// A row's template answers, case-level and the person's section, each
+    /// checked against the template; an item that does not apply to the
+    /// role is a warning.
+    fn template_answers(&self, row: &csv::StringRecord, line: u64, role: Role, warnings: &mut Vec<RowIssue>) -> Result<(Answered, Answered), RowIssue> {
+        let issue = |field: &str, reason: String| RowIssue { row: line, field: field.to_owned(), reason };
+        let cell = |index: usize| row.get(index).map(str::trim).unwrap_or("");
+        let mut case_fields = Vec::new();
+        let mut person_fields = Vec::new();
+        for (id, index) in &self.columns.fields {
+            let Ok(field) = self.template.field(id) else {
+                continue;
+            };
+            let Some(labels) = self.label_maps.get(id) else {
+                continue;
+            };
+            let text = cell(*index);
+            let value = labels.parse(field, text).map_err(|error| issue(id, error.reason()))?;
+            let Some(value) = value else { continue };
+            use braid_template::Section;
+            let applies = match field.section {
+                Section::Victim => matches!(role, Role::KnownVictim | Role::SuspectedVictim),
+                Section::Perpetrator => matches!(role, Role::Perpetrator | Role::Hsb),
+                Section::Context | Section::Services | Section::Case => role != Role::OutcomeSubject,
+            };
+            if !applies {
+                warnings.push(issue(id, format!("does not apply to the role {} and was not used", role.name())));
+                continue;
+            }
+            if field.section.is_case_level() {
+                case_fields.push((id.clone(), value));
+            } else {
+                person_fields.push((id.clone(), value));
+            }
+        }
+        {
+            let answers: Answers = case_fields.iter().chain(person_fields.iter()).map(|(id, value)| (id.as_str(), value)).collect();
+            for (id, value) in case_fields.iter().chain(person_fields.iter()) {
+                self.template.validate_answer(id, value, &answers).map_err(|error| issue(id, error.reason()))?;
+            }
+        }
+        Ok((case_fields, person_fields))
+    }
+
     fn read_row(&self, row: &csv::StringRecord, line: u64, warnings: &mut Vec<RowIssue>) -> Result<ParsedRow, RowIssue> {
         let issue = |field: &str, reason: String| RowIssue { row: line, field: field.to_owned(), reason };
         if row.len() != self.width {
@@ -324,55 +390,10 @@ impl RowContext<'_> {
         let last_occurrence = date(c.last_occurrence, "last_occurrence")?;
         // Identity never rejects a row: a date of birth that is not a real
         // date keeps its plausible parts, one of another shape is left out.
-        let (mut date_of_birth, mut date_of_birth_parts) = (None, None);
-        if let Some(text) = optional_cell(c.date_of_birth) {
-            match parse_date_parts(&text, &self.dob_format, "date_of_birth") {
-                Ok(parts) => match parse_date(&text, &self.dob_format, "date_of_birth") {
-                    Ok(date) => date_of_birth = Some(date),
-                    Err(error) => {
-                        warnings.push(issue("date_of_birth", format!("{}; its usable parts were kept", error_reason(&error))));
-                        date_of_birth_parts = Some(parts);
-                    }
-                },
-                Err(error) => warnings.push(issue("date_of_birth", format!("{} and was not used", error_reason(&error)))),
-            }
-        }
+        let (date_of_birth, date_of_birth_parts) = self.date_of_birth(optional_cell(c.date_of_birth), line, warnings);
 
         // Template items: case-level ones, and the person's section.
-        let mut case_fields = Vec::new();
-        let mut person_fields = Vec::new();
-        for (id, index) in &c.fields {
-            let Ok(field) = self.template.field(id) else {
-                continue;
-            };
-            let Some(labels) = self.label_maps.get(id) else {
-                continue;
-            };
-            let text = cell(*index);
-            let value = labels.parse(field, text).map_err(|error| issue(id, error.reason()))?;
-            let Some(value) = value else { continue };
-            use braid_template::Section;
-            let applies = match field.section {
-                Section::Victim => matches!(role, Role::KnownVictim | Role::SuspectedVictim),
-                Section::Perpetrator => matches!(role, Role::Perpetrator | Role::Hsb),
-                Section::Context | Section::Services | Section::Case => role != Role::OutcomeSubject,
-            };
-            if !applies {
-                warnings.push(issue(id, format!("does not apply to the role {} and was not used", role.name())));
-                continue;
-            }
-            if field.section.is_case_level() {
-                case_fields.push((id.clone(), value));
-            } else {
-                person_fields.push((id.clone(), value));
-            }
-        }
-        {
-            let answers: Answers = case_fields.iter().chain(person_fields.iter()).map(|(id, value)| (id.as_str(), value)).collect();
-            for (id, value) in case_fields.iter().chain(person_fields.iter()) {
-                self.template.validate_answer(id, value, &answers).map_err(|error| issue(id, error.reason()))?;
-            }
-        }
+        let (case_fields, person_fields) = self.template_answers(row, line, role, warnings)?;
 
         let identity = Identity {
             forename: optional_cell(c.forename),
