@@ -1,0 +1,211 @@
+//! Hard guards and scoring: conflicting identifiers and dates of birth,
+//! the guards a profile carries through unions, and a pair's evidence.
+
+use super::*;
+
+impl Linker {
+    /// Whether two involvements conflict: their NHS numbers (which carry a
+    /// check digit, so a typo is caught on premises) differ, or their dates
+    /// of birth are more than eighteen months apart — and no stronger
+    /// identifier (an agreeing NHS number or other identifier, or the same
+    /// agency's person ref) vouches for them. Other identifiers that differ
+    /// count against a pair but are no hard conflict: without a check digit
+    /// a typo looks like another person.
+    pub(super) fn conflict(&self, a: u32, b: u32) -> bool {
+        let (ta, tb) = (&self.tokens[a as usize], &self.tokens[b as usize]);
+        if !ta.can_conflict() || !tb.can_conflict() {
+            return false;
+        }
+        let (na, nb) = (&self.nodes[a as usize], &self.nodes[b as usize]);
+        if na.agency == nb.agency && na.person == nb.person {
+            return false;
+        }
+        if ta.ids_state(tb) == crate::fields::IdState::Agree {
+            return false;
+        }
+        (ta.nhs != 0 && tb.nhs != 0 && ta.nhs != tb.nhs) || ta.dob_apart(tb)
+    }
+
+    /// Whether a pair looks like twins (one surname and date of birth, two
+    /// forenames that are not variants of each other and whose encodings
+    /// are far apart) with nothing stronger vouching for it. Such a pair is
+    /// never linked directly; unlike a [`Linker::conflict`], it does not
+    /// keep the two out of one profile when other records show them to be
+    /// one person (a forename recorded two ways).
+    pub(super) fn twins(&self, a: u32, b: u32, dice: Option<f32>) -> bool {
+        let (ta, tb) = (&self.tokens[a as usize], &self.tokens[b as usize]);
+        if !ta.twin_like(tb) || dice.is_some_and(|d| d >= TWIN_DICE) {
+            return false;
+        }
+        let (na, nb) = (&self.nodes[a as usize], &self.nodes[b as usize]);
+        !(na.agency == nb.agency && na.person == nb.person) && ta.ids_state(tb) != crate::fields::IdState::Agree
+    }
+
+    /// Whether `id` conflicts with any member of `other`'s profile.
+    pub(super) fn conflicts_with_profile(&self, id: InvolvementId, other: InvolvementId) -> bool {
+        let me = id as u32;
+        if !self.tokens[me as usize].can_conflict() {
+            return false;
+        }
+        let root = self.current_guards(other);
+        let guards = self.guards.borrow();
+        guards[&root].1.iter().any(|&(_, m)| m != me && self.conflict(me, m))
+    }
+
+    /// Makes the cached guard members of `of`'s profile current; returns
+    /// the profile's root (their key in [`Linker::guards`]).
+    pub(super) fn current_guards(&self, of: InvolvementId) -> InvolvementId {
+        let root = self.uf.find(of);
+        let size = self.uf.size_of(root);
+        let mut guards = self.guards.borrow_mut();
+        if guards.get(&root).is_none_or(|(known, _)| *known != size) {
+            guards.insert(root, (size, self.guard_members(root)));
+        }
+        root
+    }
+
+    /// Unites two profiles, carrying their known guard members over to the
+    /// united profile (so a growing profile is never walked whole again).
+    pub(super) fn union_keeping_guards(&mut self, a: InvolvementId, b: InvolvementId) {
+        let (ra, rb) = (self.uf.find(a), self.uf.find(b));
+        if ra == rb {
+            return;
+        }
+        let known = |linker: &mut Linker, root: InvolvementId| -> Option<GuardMembers> {
+            if linker.uf.size_of(root) == 1 {
+                return Some(linker.guard_members(root));
+            }
+            let size = linker.uf.size_of(root);
+            linker.guards.get_mut().remove(&root).filter(|(known, _)| *known == size).map(|(_, members)| members)
+        };
+        let (ka, kb) = (known(self, ra), known(self, rb));
+        self.uf.union(a, b);
+        let root = self.uf.find(a);
+        if let (Some(x), Some(y)) = (ka, kb) {
+            let (mut big, small) = if x.len() >= y.len() { (x, y) } else { (y, x) };
+            if small.len() <= 8 {
+                for entry in small {
+                    if !big.iter().any(|(signature, _)| *signature == entry.0) {
+                        big.push(entry);
+                    }
+                }
+            } else {
+                let mut seen: std::collections::HashSet<u64, BuildHasherDefault<IdHasher>> = big.iter().map(|(signature, _)| *signature).collect();
+                big.extend(small.into_iter().filter(|(signature, _)| seen.insert(*signature)));
+            }
+            let size = self.uf.size_of(root);
+            self.guards.get_mut().insert(root, (size, big));
+        }
+    }
+
+    /// Forgets every profile's guard members (after profiles were reset or
+    /// rolled back).
+    pub(super) fn forget_guards(&mut self) {
+        self.guards.get_mut().clear();
+    }
+
+    /// Rolls the profiles back to `mark` (a batch that failed before it was
+    /// written).
+    pub fn rollback(&mut self, mark: crate::Mark) {
+        self.uf.rollback(mark);
+        self.forget_guards();
+    }
+
+    /// Whether any member of `id`'s profile conflicts with any member of
+    /// `other`'s: two profiles are never chained together through a record
+    /// that the direct comparison would refuse. (`id` itself is compared
+    /// too; the caller has already found that it conflicts with nothing in
+    /// `other`'s profile.)
+    pub(super) fn profiles_conflict(&self, id: InvolvementId, other: InvolvementId) -> bool {
+        if self.uf.size_of(id) < 2 {
+            return false;
+        }
+        let (ours, theirs) = (self.current_guards(id), self.current_guards(other));
+        let guards = self.guards.borrow();
+        let theirs = &guards[&theirs].1;
+        guards[&ours].1.iter().any(|&(_, a)| theirs.iter().any(|&(_, b)| self.conflict(a, b)))
+    }
+
+    /// A hash of what decides whether a member conflicts with another:
+    /// identifiers, name class, windows, date of birth, agency and person
+    /// ref. (A 64-bit hash: two distinct signatures colliding within one
+    /// profile is out of reach.)
+    pub(super) fn guard_signature(&self, m: u32) -> u64 {
+        let t = &self.tokens[m as usize];
+        let n = &self.nodes[m as usize];
+        let mut h = crate::mix(u64::from(t.nhs) | u64::from(t.name_phonetic) << 32);
+        for (kind, value) in t.ids {
+            h = crate::mix(h ^ (u64::from(kind) << 32 | u64::from(value)));
+        }
+        for window in t.dob_windows {
+            h = crate::mix(h ^ u64::from(window));
+        }
+        h = crate::mix(h ^ (u64::from(t.dob_any_order) | u64::from(n.agency) << 32));
+        crate::mix(h ^ n.person)
+    }
+
+    /// The members of a profile that can conflict with anything, one per
+    /// distinct [`Linker::guard_signature`], with their signatures.
+    pub(super) fn guard_members(&self, of: InvolvementId) -> GuardMembers {
+        let mut out: GuardMembers = Vec::new();
+        let mut seen: std::collections::HashSet<u64, BuildHasherDefault<IdHasher>> = Default::default();
+        for m in self.uf.members(of).map(|m| m as u32) {
+            if self.tokens[m as usize].can_conflict() && !self.nodes[m as usize].passive {
+                let signature = self.guard_signature(m);
+                if seen.insert(signature) {
+                    out.push((signature, m));
+                }
+            }
+        }
+        out
+    }
+
+    /// A pair scored for a decision (no `keys_agreeing`); `None` for an id
+    /// the index does not hold.
+    pub(super) fn scored_pair(&self, a: InvolvementId, b: InvolvementId) -> Option<Evidence> {
+        let (a32, b32) = (u32::try_from(a).ok()?, u32::try_from(b).ok()?);
+        if a32 as usize >= self.nodes.len() || b32 as usize >= self.nodes.len() {
+            return None;
+        }
+        let dice = self.pair_dice(a32, b32);
+        Some(self.score(a32, b32, self.levels(a32, b32, dice), dice))
+    }
+
+    pub(super) fn evidence(&self, a: u32, b: u32, dice: Option<f32>) -> Evidence {
+        let levels = self.levels(a, b, dice);
+        Evidence { keys_agreeing: self.keys_agreeing(a, b), ..self.score(a, b, levels, dice) }
+    }
+
+    /// Scores a compared pair; `keys_agreeing` is left empty (see
+    /// [`Linker::keys_agreeing`]).
+    pub(super) fn score(&self, a: u32, b: u32, levels: Levels, dice: Option<f32>) -> Evidence {
+        let name_frequency = if levels[at::NAME] <= 1 { self.name_frequency_adjustment(self.tokens[a as usize].name) } else { 0.0 };
+        let Score { weight, mut probability } = self.model.score_adjusted(&levels, name_frequency);
+        let conflict = self.conflict(a, b) || self.twins(a, b, dice);
+        if levels[at::PERSON] == 1 {
+            // The agency's own person ref is trusted within that agency.
+            probability = 1.0;
+        } else if conflict {
+            probability = 0.0;
+        }
+        Evidence { other: InvolvementId::from(b), keys_agreeing: 0, dice, levels, weight, probability, name_frequency, conflict }
+    }
+
+    pub(super) fn pair_dice(&self, a: u32, b: u32) -> Option<f32> {
+        let (x, y) = (&self.nodes[a as usize].bloom, &self.nodes[b as usize].bloom);
+        if x.is_empty() || y.is_empty() {
+            None
+        } else {
+            Some(crate::bloom::dice(x, y))
+        }
+    }
+
+    /// Compares two involvements directly (for explanations).
+    pub fn compare(&self, a: InvolvementId, b: InvolvementId) -> Option<Evidence> {
+        let (a32, b32) = (u32::try_from(a).ok()?, u32::try_from(b).ok()?);
+        if a32 as usize >= self.nodes.len() || b32 as usize >= self.nodes.len() {
+            return None;
+        }
+        Some(self.evidence(a32, b32, self.pair_dice(a32, b32)))
+    }
+}
