@@ -175,8 +175,8 @@ fn no_module_or_function_outside_tests_is_over_its_limit() {
         visitor.visit_file(file);
         functions.extend(visitor.found);
     }
-    modules.sort_by(|a, b| b.0.cmp(&a.0));
-    functions.sort_by(|a, b| b.lines.cmp(&a.lines));
+    modules.sort_by_key(|m| std::cmp::Reverse(m.0));
+    functions.sort_by_key(|f| std::cmp::Reverse(f.lines));
     println!("largest modules (lines outside tests, limit {MAX_MODULE_LINES}):");
     for (lines, path) in modules.iter().take(5) {
         println!("  {lines:5}  {}", path.display());
