@@ -281,8 +281,12 @@ struct ParsedRow {
 impl RowContext<'_> {
     /// A date of birth as far as it can be used: a real date, else its
     /// plausible parts (with a warning), else nothing (with a warning).
-    fn date_of_birth(&self, text: Option<String>, line: u64, warnings: &mut Vec<RowIssue>) -> (Option<Date>, Option<crate::DateParts>) {
-        let issue = |field: &str, reason: String| RowIssue { row: line, field: field.to_owned(), reason };
+    fn date_of_birth(
+        &self,
+        text: Option<String>,
+        issue: impl Fn(&str, String) -> RowIssue,
+        warnings: &mut Vec<RowIssue>,
+    ) -> (Option<Date>, Option<crate::DateParts>) {
         let (mut date_of_birth, mut date_of_birth_parts) = (None, None);
         if let Some(text) = text {
             match parse_date_parts(&text, &self.dob_format, "date_of_birth") {
@@ -302,9 +306,13 @@ impl RowContext<'_> {
     /// A row's template answers, case-level and the person's section, each
     /// checked against the template; an item that does not apply to the
     /// role is a warning.
-    fn template_answers(&self, row: &csv::StringRecord, line: u64, role: Role, warnings: &mut Vec<RowIssue>) -> Result<(Answered, Answered), RowIssue> {
-        let issue = |field: &str, reason: String| RowIssue { row: line, field: field.to_owned(), reason };
-        let cell = |index: usize| row.get(index).map(str::trim).unwrap_or("");
+    fn template_answers<'r>(
+        &self,
+        cell: impl Fn(usize) -> &'r str,
+        issue: impl Fn(&str, String) -> RowIssue,
+        role: Role,
+        warnings: &mut Vec<RowIssue>,
+    ) -> Result<(Answered, Answered), RowIssue> {
         let mut case_fields = Vec::new();
         let mut person_fields = Vec::new();
         for (id, index) in &self.columns.fields {
@@ -390,10 +398,10 @@ impl RowContext<'_> {
         let last_occurrence = date(c.last_occurrence, "last_occurrence")?;
         // Identity never rejects a row: a date of birth that is not a real
         // date keeps its plausible parts, one of another shape is left out.
-        let (date_of_birth, date_of_birth_parts) = self.date_of_birth(optional_cell(c.date_of_birth), line, warnings);
+        let (date_of_birth, date_of_birth_parts) = self.date_of_birth(optional_cell(c.date_of_birth), issue, warnings);
 
         // Template items: case-level ones, and the person's section.
-        let (case_fields, person_fields) = self.template_answers(row, line, role, warnings)?;
+        let (case_fields, person_fields) = self.template_answers(cell, issue, role, warnings)?;
 
         let identity = Identity {
             forename: optional_cell(c.forename),

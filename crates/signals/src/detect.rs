@@ -274,9 +274,9 @@ fn profile_signals(config: &SignalConfig, key: u64, items: &[Item<'_>], key_of: 
 /// Victim in one record, harm in another (victim and HSB overlap; victim
 /// recorded as offender), never from a profile whose ages disagree.
 fn victim_harm_signals(key: u64, items: &[Item<'_>], victims: &[Item<'_>], mixed: bool, facts: &Facts, out: &mut Vec<Signal>) {
-    // A perpetrator's record must be
-    // strongly linked to a victim's: a weak link may join a child to an
-    // adult relative (same surname and address, no date of birth).
+    // A perpetrator's record must be strongly linked to a victim's: a weak
+    // link may join a child to an adult relative (same surname and
+    // address, no date of birth).
     if !victims.is_empty() && !mixed {
         let strong = |i: &Item<'_>| i.involvement.link >= STRONG_LINK;
         let paired = |h: &Item<'_>, need_strong: bool| victims.iter().any(|v| v.involvement.record != h.involvement.record && (!need_strong || strong(v)));

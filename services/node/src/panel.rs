@@ -457,9 +457,15 @@ pub(crate) fn suppress_completeness(mut response: v1::CompletenessResponse) -> v
 
 /// How a panel is told of an agency outside its partnership: by its type.
 fn agency_type(facts: &Facts, agency: u16) -> String {
-    match facts.agencies().get(usize::from(agency)) {
-        Some((_, agency_type)) if !agency_type.is_empty() => agency_type.clone(),
-        _ => "agency".to_owned(),
+    facts.agencies().get(usize::from(agency)).map_or("agency", |(_, agency_type)| type_name(agency_type)).to_owned()
+}
+
+/// An agency's type as panels read it: "agency" where it declared none.
+fn type_name(agency_type: &str) -> &str {
+    if agency_type.is_empty() {
+        "agency"
+    } else {
+        agency_type
     }
 }
 

@@ -266,7 +266,7 @@ fn group_index(kind: Option<AgencyDimension>, partnership: &[String], agencies: 
     match kind {
         Some(AgencyDimension::Agency) => partnership.iter().position(|a| a == agency).unwrap_or(0),
         Some(AgencyDimension::AgencyType) => {
-            let agency_type = agencies.iter().find(|(c, _)| c == agency).map(|(_, t)| if t.is_empty() { "agency" } else { t.as_str() }).unwrap_or("agency");
+            let agency_type = agencies.iter().find(|(c, _)| c == agency).map_or("agency", |(_, t)| type_name(t));
             groups.iter().position(|g| g == agency_type).unwrap_or(0)
         }
         None => 0,
@@ -406,7 +406,7 @@ fn report_groups(partnership: &[String], agencies: &[(String, String)], kind: Op
         Some(AgencyDimension::AgencyType) => partnership
             .iter()
             .filter_map(|code| agencies.iter().find(|(c, _)| c == code))
-            .map(|(_, agency_type)| if agency_type.is_empty() { "agency".to_owned() } else { agency_type.clone() })
+            .map(|(_, agency_type)| type_name(agency_type).to_owned())
             .collect::<BTreeSet<String>>()
             .into_iter()
             .collect(),
