@@ -73,7 +73,7 @@ pub async fn backup_command(node: &NodeArgs, name: String) -> Result<()> {
 pub async fn retention_command(node: &NodeArgs, dry_run: bool, json: bool) -> Result<()> {
     let mut client = client(node).await?;
     let answer = client.retention(v1::RetentionRequest { dry_run }).await.map_err(connect::refused)?.into_inner();
-    let date = |d: Option<&v1::Date>| d.map(|d| format!("{:04}-{:02}-{:02}", d.year, d.month, d.day));
+    let date = |d: Option<&v1::Date>| d.map(v1::Date::to_string);
     if json {
         let agencies: Vec<serde_json::Value> = answer
             .agencies

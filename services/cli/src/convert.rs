@@ -5,7 +5,7 @@ use braid_pseudonym::{CaseType, PseudonymisedRecord, Role};
 use braid_template::{Date, Value};
 
 fn date(date: Option<Date>) -> Option<v1::Date> {
-    date.map(|d| v1::Date { year: d.year, month: d.month as i32, day: d.day as i32 })
+    date.map(v1::Date::from)
 }
 
 fn value(field_id: &str, value: &Value) -> v1::TemplateValue {

@@ -89,7 +89,7 @@ fn context(args: &PanelArgs) -> Option<v1::PanelContext> {
 }
 
 fn date_text(date: Option<&v1::Date>) -> String {
-    date.map(|d| format!("{:04}-{:02}-{:02}", d.year, d.month, d.day)).unwrap_or_else(|| "-".to_owned())
+    date.map_or_else(|| "-".to_owned(), v1::Date::to_string)
 }
 
 /// Reads an ISO date (`2024-03-31`).
@@ -101,7 +101,7 @@ pub(crate) fn iso_date(text: &str) -> Option<braid_template::Date> {
 
 fn parse_date(text: &str) -> Result<v1::Date> {
     let date = iso_date(text).with_context(|| format!("`{text}` is not a date like 2024-03-31"))?;
-    Ok(v1::Date { year: date.year, month: date.month as i32, day: date.day as i32 })
+    Ok(date.into())
 }
 
 /// An outcome kind's name, from its API number.

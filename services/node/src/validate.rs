@@ -3,7 +3,7 @@
 //! value.
 
 use braid_proto::v1::{self, template_value::Value as WireValue};
-use braid_template::{Answers, Date, Section, Template, Value};
+use braid_template::{Answers, Section, Template, Value};
 
 /// Length of a match-key hash.
 pub const MATCH_KEY_BYTES: usize = 32;
@@ -35,7 +35,7 @@ fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Invalid {
 
 fn check_date(date: &Option<v1::Date>, field: &str) -> Result<(), Invalid> {
     if let Some(date) = date {
-        let valid = u32::try_from(date.month).ok().zip(u32::try_from(date.day).ok()).and_then(|(month, day)| Date::new(date.year, month, day)).is_some();
+        let valid = date.to_date().is_some();
         if !valid || !(1900..=2200).contains(&date.year) {
             return Err(invalid(field, "is not a real calendar date"));
         }

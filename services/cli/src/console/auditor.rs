@@ -50,8 +50,7 @@ pub(super) fn uploads_table(uploads: Result<v1::AgencyUploadsResponse, String>) 
     };
     let when = |ms: u64| {
         let seconds = ms / 1000;
-        let day = braid_template::Date::from_days_since_epoch((seconds / 86_400) as i64);
-        let date = v1::Date { year: day.year, month: day.month as i32, day: day.day as i32 };
+        let date = v1::Date::from_days_since_epoch((seconds / 86_400) as i64);
         format!("{}, {:02}:{:02} UTC", date_words(Some(&date)), seconds % 86_400 / 3600, seconds % 3600 / 60)
     };
     html! {

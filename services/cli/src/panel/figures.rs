@@ -379,7 +379,7 @@ pub fn disagreements_table(response: &v1::DisagreementsResponse, window: &Window
 /// records are.
 pub async fn freshness_command(args: &PanelArgs, months: u32, json: bool) -> Result<()> {
     let response = fetch_freshness(args, months).await?;
-    let last = |a: &v1::AgencyFreshness| a.last_change.as_ref().map(|d| format!("{:04}-{:02}-{:02}", d.year, d.month, d.day)).unwrap_or_else(|| "-".to_owned());
+    let last = |a: &v1::AgencyFreshness| a.last_change.as_ref().map_or_else(|| "-".to_owned(), v1::Date::to_string);
     if json {
         let value = serde_json::json!({
             "months": response.months,
@@ -404,7 +404,7 @@ pub async fn fetch_freshness(args: &PanelArgs, months: u32) -> Result<v1::Freshn
 
 /// Freshness as a table: one row per agency.
 pub fn freshness_table(response: &v1::FreshnessResponse) -> Table {
-    let last = |a: &v1::AgencyFreshness| a.last_change.as_ref().map(|d| format!("{:04}-{:02}-{:02}", d.year, d.month, d.day)).unwrap_or_else(|| "-".to_owned());
+    let last = |a: &v1::AgencyFreshness| a.last_change.as_ref().map_or_else(|| "-".to_owned(), v1::Date::to_string);
     let columns =
         ["last change", "records", "current", &format!("current, unchanged {}+ months", response.months), "changed", "reclassified"].map(str::to_owned);
     let rows: Vec<(String, Vec<String>)> = response
