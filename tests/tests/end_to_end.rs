@@ -918,14 +918,14 @@ fn keys_init_writes_a_secret_certificates_and_the_policy_that_grants_roles() {
     let policy = braid_access::Policy::from_toml(&std::fs::read_to_string(out.join("node/policy.toml")).expect("policy")).expect("valid policy");
     for agency in AGENCIES {
         let principal = agency.to_lowercase();
-        assert_eq!(policy.role(&principal), Some(&braid_access::Role::Agency(agency.to_owned())));
+        assert_eq!(policy.grant_of(&principal), Some(&braid_access::Grant::Agency(agency.to_owned())));
         for file in ["ca.crt", "client.crt", "client.key"] {
             assert!(out.join(&principal).join(file).exists(), "{principal}/{file}");
         }
     }
-    assert_eq!(policy.role("panel-south"), Some(&braid_access::Role::Panel("south".to_owned())));
-    assert_eq!(policy.role("auditor"), Some(&braid_access::Role::Auditor));
-    assert_eq!(policy.role("admin"), Some(&braid_access::Role::Admin));
+    assert_eq!(policy.grant_of("panel-south"), Some(&braid_access::Grant::Panel("south".to_owned())));
+    assert_eq!(policy.grant_of("auditor"), Some(&braid_access::Grant::Auditor));
+    assert_eq!(policy.grant_of("admin"), Some(&braid_access::Grant::Admin));
     for name in ["scheme.secret", "ca/ca.key", "node/node.key", "panel-north/client.key", "csc-north/client.key", "auditor/client.key"] {
         let mode = std::fs::metadata(out.join(name)).expect(name).permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{name} is private");

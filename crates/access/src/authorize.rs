@@ -2,7 +2,7 @@
 //! answers with a [`Denial`] that says why in words a caller can act on
 //! (it names roles, agencies and partnerships, never data).
 
-use crate::Role;
+use crate::Grant;
 
 /// What a caller asks to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,19 +59,19 @@ fn shown(name: &str) -> &str {
 
 /// Decides whether `role` (`None`: a principal the policy does not name)
 /// may perform `action`.
-pub fn authorize(role: Option<&Role>, action: &Action<'_>) -> Result<(), Denial> {
+pub fn authorize(role: Option<&Grant>, action: &Action<'_>) -> Result<(), Denial> {
     let Some(role) = role else {
         return deny("this certificate's principal is not in the node's policy, so it may do nothing");
     };
     match (role, action) {
-        (Role::Agency(own), Action::Upload { agency } | Action::Withdraw { agency } | Action::AgencyCompleteness { agency }) => {
+        (Grant::Agency(own), Action::Upload { agency } | Action::Withdraw { agency } | Action::AgencyCompleteness { agency }) => {
             if own == agency {
                 Ok(())
             } else {
                 deny(format!("agency {own} may touch only its own records, not {}'s", shown(agency)))
             }
         }
-        (Role::Panel(own), Action::PanelQuery { partnership, purpose, case_reference }) => {
+        (Grant::Panel(own), Action::PanelQuery { partnership, purpose, case_reference }) => {
             if own != partnership {
                 deny(format!("a panel of {own} may query only its own partnership, not {}", shown(partnership)))
             } else if purpose.trim().is_empty() {
@@ -82,7 +82,7 @@ pub fn authorize(role: Option<&Role>, action: &Action<'_>) -> Result<(), Denial>
                 Ok(())
             }
         }
-        (Role::Admin, Action::Administer) | (Role::Auditor, Action::ReadAudit) => Ok(()),
+        (Grant::Admin, Action::Administer) | (Grant::Auditor, Action::ReadAudit) => Ok(()),
         (role, action) => deny(format!("the role {role} may not {}", describe(action))),
     }
 }
@@ -108,20 +108,20 @@ mod tests {
 
     #[test]
     fn each_role_may_do_its_own_work_only() {
-        let csc = Role::Agency("CSC-NORTH".into());
-        let north = Role::Panel("north".into());
+        let csc = Grant::Agency("CSC-NORTH".into());
+        let north = Grant::Panel("north".into());
         let allowed = [
             (&csc, Action::Upload { agency: "CSC-NORTH" }),
             (&csc, Action::Withdraw { agency: "CSC-NORTH" }),
             (&csc, Action::AgencyCompleteness { agency: "CSC-NORTH" }),
             (&north, panel("north", "monthly MACE panel", "MACE-24-03")),
-            (&Role::Admin, Action::Administer),
-            (&Role::Auditor, Action::ReadAudit),
+            (&Grant::Admin, Action::Administer),
+            (&Grant::Auditor, Action::ReadAudit),
         ];
         for (role, action) in &allowed {
             assert_eq!(authorize(Some(role), action), Ok(()), "{role} {action:?}");
         }
-        let denied: [(Option<&Role>, Action<'_>, &str); 10] = [
+        let denied: [(Option<&Grant>, Action<'_>, &str); 10] = [
             (None, Action::Upload { agency: "CSC-NORTH" }, "not in the node's policy"),
             (Some(&csc), Action::Upload { agency: "POL-NORTH" }, "only its own records, not POL-NORTH's"),
             (Some(&csc), Action::Withdraw { agency: "POL-NORTH" }, "only its own records"),
@@ -129,7 +129,7 @@ mod tests {
             (Some(&north), panel("south", "review", "R-1"), "only its own partnership, not south"),
             (Some(&north), panel("north", "  ", "R-1"), "must state its purpose"),
             (Some(&north), panel("north", "review", ""), "case or meeting reference"),
-            (Some(&Role::Auditor), panel("north", "review", "R-1"), "the role auditor may not make panel queries"),
+            (Some(&Grant::Auditor), panel("north", "review", "R-1"), "the role auditor may not make panel queries"),
             (Some(&north), Action::ReadAudit, "may not read the audit log"),
             (Some(&csc), Action::Administer, "may not make administrative calls"),
         ];
@@ -137,7 +137,7 @@ mod tests {
             let denial = authorize(*role, action).expect_err("denied");
             assert!(denial.0.contains(reason), "{action:?}: {}", denial.0);
         }
-        assert!(authorize(Some(&Role::Admin), &Action::Upload { agency: "CSC-NORTH" }).is_err());
-        assert!(authorize(Some(&Role::Admin), &Action::ReadAudit).is_err(), "the auditor's log is not the admin's");
+        assert!(authorize(Some(&Grant::Admin), &Action::Upload { agency: "CSC-NORTH" }).is_err());
+        assert!(authorize(Some(&Grant::Admin), &Action::ReadAudit).is_err(), "the auditor's log is not the admin's");
     }
 }

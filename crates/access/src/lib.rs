@@ -2,9 +2,9 @@
 //!
 //! A caller is a *principal*: the common name of the client certificate it
 //! presents. A [`Policy`] (a TOML file the operator keeps) maps each
-//! principal to one [`Role`]: an agency that uploads its own records, a
+//! principal to one [`Grant`]: an agency that uploads its own records, a
 //! panel of a partnership, an auditor, or an administrator; [`authorize`]
-//! decides each call from the role. [`pki`] issues
+//! decides each call from the grant. [`pki`] issues
 //! the development certificates that `braid keys init` writes; real
 //! deployments bring their own CA and only write the policy.
 
@@ -32,4 +32,4 @@ pub fn principal_of(certificate: &[u8]) -> Option<String> {
 pub fn valid_principal(name: &str) -> bool {
     (1..=64).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'))
 }
-pub use policy::{Policy, PolicyError, Role};
+pub use policy::{Grant, Policy, PolicyError};

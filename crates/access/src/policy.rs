@@ -1,13 +1,14 @@
-//! Roles and the policy file that grants them.
+//! Grants and the policy file that gives them to principals.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Deserialize;
 
-/// What a principal may do.
+/// What a principal is granted (the policy file's `role`; not the role a
+/// person has in a case, which is an involvement's).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Role {
+pub enum Grant {
     /// Upload, withdraw and read the quality of one agency's records.
     Agency(String),
     /// Query the profiles, signals and reports of one partnership.
@@ -18,27 +19,27 @@ pub enum Role {
     Admin,
 }
 
-impl Role {
+impl Grant {
     /// Reads `agency:CODE`, `panel:PARTNERSHIP`, `auditor` or `admin`.
-    pub fn parse(text: &str) -> Option<Role> {
+    pub fn parse(text: &str) -> Option<Grant> {
         let valid = |name: &str| !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
         match text.split_once(':') {
-            Some(("agency", code)) if valid(code) => Some(Role::Agency(code.to_owned())),
-            Some(("panel", partnership)) if valid(partnership) => Some(Role::Panel(partnership.to_owned())),
-            None if text == "auditor" => Some(Role::Auditor),
-            None if text == "admin" => Some(Role::Admin),
+            Some(("agency", code)) if valid(code) => Some(Grant::Agency(code.to_owned())),
+            Some(("panel", partnership)) if valid(partnership) => Some(Grant::Panel(partnership.to_owned())),
+            None if text == "auditor" => Some(Grant::Auditor),
+            None if text == "admin" => Some(Grant::Admin),
             _ => None,
         }
     }
 }
 
-impl fmt::Display for Role {
+impl fmt::Display for Grant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Role::Agency(code) => write!(f, "agency:{code}"),
-            Role::Panel(partnership) => write!(f, "panel:{partnership}"),
-            Role::Auditor => f.write_str("auditor"),
-            Role::Admin => f.write_str("admin"),
+            Grant::Agency(code) => write!(f, "agency:{code}"),
+            Grant::Panel(partnership) => write!(f, "panel:{partnership}"),
+            Grant::Auditor => f.write_str("auditor"),
+            Grant::Admin => f.write_str("admin"),
         }
     }
 }
@@ -72,7 +73,7 @@ struct RawPolicy {
 /// Principals (certificate common names) and their roles.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Policy {
-    principals: BTreeMap<String, Role>,
+    principals: BTreeMap<String, Grant>,
 }
 
 impl Policy {
@@ -81,18 +82,18 @@ impl Policy {
         Policy::default()
     }
 
-    /// Grants `role` to `principal` (replacing any earlier grant).
-    pub fn grant(&mut self, principal: &str, role: Role) {
-        self.principals.insert(principal.to_owned(), role);
+    /// Gives `grant` to `principal` (replacing any earlier grant).
+    pub fn grant(&mut self, principal: &str, grant: Grant) {
+        self.principals.insert(principal.to_owned(), grant);
     }
 
-    /// The role of a principal, if it has one.
-    pub fn role(&self, principal: &str) -> Option<&Role> {
+    /// What a principal is granted, if anything.
+    pub fn grant_of(&self, principal: &str) -> Option<&Grant> {
         self.principals.get(principal)
     }
 
-    /// Every principal and role.
-    pub fn principals(&self) -> impl Iterator<Item = (&str, &Role)> {
+    /// Every principal and its grant.
+    pub fn principals(&self) -> impl Iterator<Item = (&str, &Grant)> {
         self.principals.iter().map(|(p, r)| (p.as_str(), r))
     }
 
@@ -111,7 +112,7 @@ impl Policy {
             if !crate::valid_principal(&principal) {
                 return Err(PolicyError::BadPrincipal(principal.escape_debug().take(80).collect()));
             }
-            let parsed = Role::parse(&role).ok_or_else(|| PolicyError::UnknownRole { principal: principal.clone(), role: role.clone() })?;
+            let parsed = Grant::parse(&role).ok_or_else(|| PolicyError::UnknownRole { principal: principal.clone(), role: role.clone() })?;
             policy.grant(&principal, parsed);
         }
         Ok(policy)
@@ -139,23 +140,23 @@ mod tests {
     #[test]
     fn roles_read_and_print_the_same() {
         for text in ["agency:CSC-NORTH", "panel:north", "auditor", "admin"] {
-            assert_eq!(Role::parse(text).map(|r| r.to_string()).as_deref(), Some(text));
+            assert_eq!(Grant::parse(text).map(|r| r.to_string()).as_deref(), Some(text));
         }
         for bad in ["agency:", "panel", "root", "agency:a b", "auditor:x"] {
-            assert_eq!(Role::parse(bad), None, "{bad}");
+            assert_eq!(Grant::parse(bad), None, "{bad}");
         }
     }
 
     #[test]
     fn a_policy_round_trips_and_names_a_bad_role() {
         let mut policy = Policy::new();
-        policy.grant("csc-north", Role::Agency("CSC-NORTH".into()));
-        policy.grant("panel-north", Role::Panel("north".into()));
-        policy.grant("auditor", Role::Auditor);
+        policy.grant("csc-north", Grant::Agency("CSC-NORTH".into()));
+        policy.grant("panel-north", Grant::Panel("north".into()));
+        policy.grant("auditor", Grant::Auditor);
         let back = Policy::from_toml(&policy.to_toml()).expect("round trip");
         assert_eq!(back, policy);
-        assert_eq!(back.role("panel-north"), Some(&Role::Panel("north".into())));
-        assert_eq!(back.role("someone"), None);
+        assert_eq!(back.grant_of("panel-north"), Some(&Grant::Panel("north".into())));
+        assert_eq!(back.grant_of("someone"), None);
         let error = Policy::from_toml("[principals]\nmallory = \"root\"\n").expect_err("bad role");
         assert!(error.to_string().contains("principal `mallory`: `root` is not a role"), "{error}");
         assert!(Policy::from_toml("[principal]\n").is_err(), "unknown tables are refused");

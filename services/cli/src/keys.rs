@@ -11,7 +11,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use braid_access::pki::DevCa;
-use braid_access::{Policy, Role};
+use braid_access::{Grant, Policy};
 use rand::RngCore;
 
 /// What to create.
@@ -59,7 +59,7 @@ pub struct KeysWritten {
     /// The key epoch's fingerprint.
     pub fingerprint: String,
     /// Every principal with its role (each has a bundle directory).
-    pub principals: Vec<(String, Role)>,
+    pub principals: Vec<(String, Grant)>,
 }
 
 /// Writes a certificate bundle: the CA to trust, a certificate and its key.
@@ -95,10 +95,10 @@ pub fn keys_init(init: &KeysInit<'_>) -> Result<KeysWritten> {
     let node = ca.server("braid-node", init.hosts)?;
     bundle(&init.out.join("node"), &ca_pem, ("node.crt", &node.certificate_pem), ("node.key", &node.key_pem))?;
     let mut policy = Policy::new();
-    let mut principals: Vec<(String, Role)> = init.agencies.iter().map(|code| (agency_principal(code), Role::Agency(code.clone()))).collect();
-    principals.extend(init.partnerships.iter().map(|p| (panel_principal(p), Role::Panel(p.clone()))));
-    principals.push(("auditor".to_owned(), Role::Auditor));
-    principals.push(("admin".to_owned(), Role::Admin));
+    let mut principals: Vec<(String, Grant)> = init.agencies.iter().map(|code| (agency_principal(code), Grant::Agency(code.clone()))).collect();
+    principals.extend(init.partnerships.iter().map(|p| (panel_principal(p), Grant::Panel(p.clone()))));
+    principals.push(("auditor".to_owned(), Grant::Auditor));
+    principals.push(("admin".to_owned(), Grant::Admin));
     for (principal, role) in &principals {
         anyhow::ensure!(principal != "node" && principal != "ca", "`{principal}` is reserved for the node's and the CA's files");
         let issued = ca.client(principal)?;

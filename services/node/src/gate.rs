@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use braid_access::{authorize, Action, Policy, Role};
+use braid_access::{authorize, Action, Grant, Policy};
 use braid_audit::Entry;
 use tonic::{Request, Response, Status};
 use tracing::info;
@@ -27,7 +27,7 @@ pub const RECEIPT_HEADER: &str = "braid-audit-entry";
 #[derive(Debug, Clone)]
 pub struct Caller {
     principal: Option<String>,
-    role: Option<Role>,
+    role: Option<Grant>,
     claimed: bool,
 }
 
@@ -37,7 +37,7 @@ impl Caller {
         Entry {
             time_ms: now_ms(),
             principal: self.principal.clone().unwrap_or_else(|| "(no certificate)".to_owned()),
-            role: self.role.as_ref().map(Role::to_string).unwrap_or_else(|| "(none)".to_owned()),
+            role: self.role.as_ref().map(Grant::to_string).unwrap_or_else(|| "(none)".to_owned()),
             action: action.to_owned(),
             claimed_principal: self.claimed,
             ..Entry::default()
@@ -91,14 +91,15 @@ impl Drop for UploadSlot {
     }
 }
 
-/// How many refusals each principal has had audited in its current minute
-/// (a minute from its first refusal counted): past the limit a refusal is
-/// still refused, but not audited, so a caller cannot grow the audit log
-/// without bound by being refused. What is not audited is counted.
+/// When each principal's refusals were audited over the last minute: past
+/// `per_minute` in any sixty seconds a refusal is still refused, but not
+/// audited, so a caller cannot grow the audit log without bound by being
+/// refused. What is not audited is counted.
 struct Denials {
     per_minute: u32,
-    /// Per principal: when its minute started (ms) and its refusals in it.
-    window: std::sync::Mutex<std::collections::HashMap<String, (u64, u32)>>,
+    /// Per principal: the times (ms) of its audited refusals in the last
+    /// minute, oldest first.
+    audited: std::sync::Mutex<std::collections::HashMap<String, std::collections::VecDeque<u64>>>,
     dropped: std::sync::atomic::AtomicU64,
 }
 
@@ -113,34 +114,43 @@ impl Uploads {
 }
 
 impl Denials {
-    /// Principals tracked at once; past this, minutes that have ended are
-    /// forgotten, and if that is not enough every count starts over (a
-    /// flood of distinct names is itself bounded by the connection limit).
+    /// Principals tracked at once; past this, those with nothing audited in
+    /// the last minute are forgotten, and if that is not enough every
+    /// principal starts over (a flood of distinct names is itself bounded
+    /// by the certificates the partnership's authority issues and by the
+    /// connection limit).
     const TRACKED: usize = 10_000;
 
-    /// A principal's minute.
+    /// The window no principal's audited refusals may exceed
+    /// `per_minute` in, wherever it starts.
     const MINUTE_MS: u64 = 60_000;
 
     fn new(per_minute: u32) -> Denials {
-        Denials { per_minute, window: std::sync::Mutex::new(std::collections::HashMap::new()), dropped: std::sync::atomic::AtomicU64::new(0) }
+        Denials { per_minute, audited: std::sync::Mutex::new(std::collections::HashMap::new()), dropped: std::sync::atomic::AtomicU64::new(0) }
     }
 
     /// Whether a refusal of `who` is audited.
     fn audit(&self, who: &str) -> bool {
-        let now = now_ms();
-        let mut window = self.window.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if window.len() >= Denials::TRACKED && !window.contains_key(who) {
-            window.retain(|_, (start, _)| now.saturating_sub(*start) < Denials::MINUTE_MS);
-            if window.len() >= Denials::TRACKED {
-                window.clear();
+        self.audit_at(who, now_ms())
+    }
+
+    /// Whether a refusal of `who` at `now` (ms) is audited: only if fewer
+    /// than `per_minute` of its refusals were audited in the minute before.
+    fn audit_at(&self, who: &str, now: u64) -> bool {
+        let recent = |time: &u64| now.saturating_sub(*time) < Denials::MINUTE_MS;
+        let mut audited = self.audited.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if audited.len() >= Denials::TRACKED && !audited.contains_key(who) {
+            audited.retain(|_, times| times.back().is_some_and(recent));
+            if audited.len() >= Denials::TRACKED {
+                audited.clear();
             }
         }
-        let (start, count) = window.entry(who.to_owned()).or_insert((now, 0));
-        if now.saturating_sub(*start) >= Denials::MINUTE_MS {
-            (*start, *count) = (now, 0);
+        let times = audited.entry(who.to_owned()).or_default();
+        while times.front().is_some_and(|time| !recent(time)) {
+            times.pop_front();
         }
-        *count += 1;
-        if *count <= self.per_minute {
+        if times.len() < self.per_minute as usize {
+            times.push_back(now);
             true
         } else {
             self.dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -300,9 +310,9 @@ impl Gate {
     }
 
     /// The role the policy in force grants `principal`.
-    fn role_of(&self, principal: Option<&str>) -> Option<Role> {
+    fn role_of(&self, principal: Option<&str>) -> Option<Grant> {
         let policy = self.policy.read().ok()?;
-        principal.and_then(|name| policy.role(name)).cloned()
+        principal.and_then(|name| policy.grant_of(name)).cloned()
     }
 
     /// `caller` with its role looked up again in the policy in force now.
@@ -396,4 +406,46 @@ pub fn with_receipt<T>(mut response: Response<T>, index: u64) -> Response<T> {
         response.metadata_mut().insert(RECEIPT_HEADER, value);
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Denials;
+
+    #[test]
+    fn refusals_bunched_at_a_minute_edge_are_audited_at_most_per_minute() {
+        let denials = Denials::new(5);
+        let audited_at = |from: u64, count: u64| (from..from + count).filter(|&t| denials.audit_at("POL-NORTH", t)).count();
+        assert_eq!(audited_at(59_000, 5), 5);
+        // A fixed minute would start over here and audit five more.
+        assert_eq!(audited_at(60_000, 10), 0, "the minute before already holds five");
+        assert_eq!(denials.dropped.load(std::sync::atomic::Ordering::Relaxed), 10);
+        assert!(denials.audit_at("CSC-NORTH", 60_005), "each principal has its own minute");
+        assert_eq!(audited_at(119_000, 5), 5, "a minute after the first five, as many again");
+    }
+
+    proptest::proptest! {
+        /// However refusals are spread in time, no sixty seconds hold more
+        /// audited ones than the limit, and each refusal is audited exactly
+        /// when the minute before it holds fewer than the limit.
+        #[test]
+        fn no_minute_audits_more_than_the_limit(limit in 1u32..8, gaps in proptest::collection::vec(0u64..30_000, 1..200)) {
+            let denials = Denials::new(limit);
+            let mut now = 0;
+            let mut audited: Vec<u64> = Vec::new();
+            for gap in gaps {
+                now += gap;
+                let before = audited.iter().filter(|&&t| now - t < Denials::MINUTE_MS).count();
+                let yes = denials.audit_at("YOT-NORTH", now);
+                proptest::prop_assert_eq!(yes, before < limit as usize);
+                if yes {
+                    audited.push(now);
+                }
+            }
+            for (i, &start) in audited.iter().enumerate() {
+                let within = audited[i..].iter().take_while(|&&t| t - start < Denials::MINUTE_MS).count();
+                proptest::prop_assert!(within <= limit as usize);
+            }
+        }
+    }
 }

@@ -136,7 +136,7 @@ fn agencies_nobody_uploads_for(config: &NodeConfig, policy: &braid_access::Polic
     let mut out = Vec::new();
     for (name, agencies) in &config.partnerships {
         for agency in agencies {
-            let uploads = policy.principals().any(|(_, role)| matches!(role, braid_access::Role::Agency(code) if code == agency));
+            let uploads = policy.principals().any(|(_, role)| matches!(role, braid_access::Grant::Agency(code) if code == agency));
             if !uploads {
                 out.push((name.clone(), agency.clone()));
             }
