@@ -18,7 +18,7 @@ pub use evaluate::{evaluate, evaluate_households, HouseholdScores, Scores};
 pub use fields::Tokens;
 pub use linker::{key_kind_name, Decision, Evidence, Involvement, KeyFingerprint, LinkEntry, Linker, LinkerConfig, Outcome, MAX_LSH_BITS};
 pub use model::Model;
-pub use union_find::{Mark, MemberIter, ParentChange, UnionFind};
+pub use union_find::{Mark, MemberIter, ParentChange, Sealed, SealedMembers, UnionFind};
 
 /// Involvement ids are assigned by the node, densely from 1.
 pub type InvolvementId = u64;

@@ -1,4 +1,8 @@
-//! Union-find over involvement ids with union by size and an undo journal.
+//! Union-find over involvement ids with union by size and an undo journal;
+//! the profiles as they were before the journal began stay readable
+//! ([`UnionFind::sealed`]) while a change is half made.
+
+use std::collections::HashMap;
 
 use crate::InvolvementId;
 
@@ -43,6 +47,16 @@ pub struct UnionFind {
     root: Vec<InvolvementId>,
     journal: Vec<Undo>,
     changes: Vec<ParentChange>,
+    /// Set by [`UnionFind::keep_sealed`] until the journal is emptied.
+    sealed: Option<SealedIndex>,
+}
+
+/// Where the journal holds each id's value from before the journal began
+/// (its first entry), and how many ids existed then.
+#[derive(Debug, Clone, Default)]
+struct SealedIndex {
+    first: HashMap<InvolvementId, usize>,
+    len: usize,
 }
 
 impl UnionFind {
@@ -70,6 +84,9 @@ impl UnionFind {
 
     fn record(&mut self, id: InvolvementId) {
         let i = UnionFind::index(id);
+        if let Some(sealed) = &mut self.sealed {
+            sealed.first.entry(id).or_insert(self.journal.len());
+        }
         self.journal.push(Undo {
             id,
             parent: self.parent[i],
@@ -293,6 +310,11 @@ impl UnionFind {
     pub fn rollback(&mut self, mark: Mark) {
         while self.journal.len() > mark.0 {
             let Some(undo) = self.journal.pop() else { break };
+            if let Some(sealed) = &mut self.sealed {
+                if sealed.first.get(&undo.id) == Some(&self.journal.len()) {
+                    sealed.first.remove(&undo.id);
+                }
+            }
             let i = UnionFind::index(undo.id);
             self.parent[i] = undo.parent;
             self.size[i] = undo.size;
@@ -308,6 +330,7 @@ impl UnionFind {
     /// changes to persist, last change per id winning.
     pub fn take_changes(&mut self) -> Vec<ParentChange> {
         self.journal.clear();
+        self.sealed = None;
         let mut changes = std::mem::take(&mut self.changes);
         // Keep only the final pointer of each id.
         let mut seen = std::collections::HashSet::new();
@@ -315,6 +338,27 @@ impl UnionFind {
         changes.retain(|change| seen.insert(change.id));
         changes.reverse();
         changes.into_iter().map(|change| ParentChange { id: change.id, parent: self.parent[UnionFind::index(change.id)] }).collect()
+    }
+
+    /// Keeps the profiles as they are now readable through
+    /// [`UnionFind::sealed`] until the journal is next emptied
+    /// ([`UnionFind::take_changes`]), whatever is changed meanwhile. Called
+    /// with an empty journal (at the start of a change); the journal's
+    /// entries then say what each changed id was.
+    pub fn keep_sealed(&mut self) {
+        let mut first = HashMap::new();
+        for (position, undo) in self.journal.iter().enumerate() {
+            first.entry(undo.id).or_insert(position);
+        }
+        // Ids made since the journal began were journaled as they were
+        // made: dead singletons, as good as absent, to a sealed reader.
+        self.sealed = Some(SealedIndex { first, len: self.parent.len() });
+    }
+
+    /// The profiles as they were when [`UnionFind::keep_sealed`] was
+    /// called, while it holds; otherwise as they are now.
+    pub fn sealed(&self) -> Sealed<'_> {
+        Sealed { uf: self }
     }
 
     /// Ids of live involvements.
@@ -341,9 +385,197 @@ impl Iterator for MemberIter<'_> {
     }
 }
 
+/// Read access to the profiles as they were before a change began (see
+/// [`UnionFind::keep_sealed`]): a reader between two slices of a change
+/// sees every profile whole, as last sealed, never half re-linked.
+#[derive(Debug, Clone, Copy)]
+pub struct Sealed<'a> {
+    uf: &'a UnionFind,
+}
+
+impl<'a> Sealed<'a> {
+    /// The id's values before the change, when the change altered them.
+    fn before(&self, id: InvolvementId) -> Option<&'a Undo> {
+        let sealed = self.uf.sealed.as_ref()?;
+        sealed.first.get(&id).and_then(|&position| self.uf.journal.get(position))
+    }
+
+    /// Whether the id existed then (ids given out since did not).
+    fn known(&self, id: InvolvementId) -> bool {
+        let len = self.uf.sealed.as_ref().map_or(self.uf.parent.len(), |s| s.len);
+        UnionFind::index(id) < len
+    }
+
+    /// True when the involvement existed and was not withdrawn.
+    pub fn is_alive(&self, id: InvolvementId) -> bool {
+        self.known(id) && self.before(id).map_or_else(|| self.uf.is_alive(id), |undo| undo.alive)
+    }
+
+    /// The root (profile representative) of an involvement.
+    pub fn find(&self, id: InvolvementId) -> InvolvementId {
+        if !self.known(id) {
+            return id;
+        }
+        self.before(id).map_or_else(|| self.uf.find(id), |undo| undo.root)
+    }
+
+    fn next(&self, id: InvolvementId) -> InvolvementId {
+        self.before(id).map_or_else(|| self.uf.next[UnionFind::index(id)], |undo| undo.next)
+    }
+
+    /// The smallest (oldest) member of `id`'s profile, which names it.
+    pub fn smallest_member(&self, id: InvolvementId) -> InvolvementId {
+        let root = self.find(id);
+        if !self.known(root) {
+            return id;
+        }
+        self.before(root).map_or_else(|| self.uf.min.get(UnionFind::index(root)).copied().unwrap_or(id), |undo| undo.min)
+    }
+
+    /// Members in `id`'s profile.
+    pub fn size_of(&self, id: InvolvementId) -> u32 {
+        let root = self.find(id);
+        if !self.known(root) {
+            return 1;
+        }
+        self.before(root).map_or_else(|| self.uf.size.get(UnionFind::index(root)).copied().unwrap_or(1), |undo| undo.size)
+    }
+
+    /// The members of `id`'s profile, starting with `id`.
+    pub fn members(&self, id: InvolvementId) -> SealedMembers<'a> {
+        SealedMembers { view: *self, start: id, at: if self.known(id) { Some(id) } else { None } }
+    }
+}
+
+/// Iterator over one profile's members as last sealed.
+pub struct SealedMembers<'a> {
+    view: Sealed<'a>,
+    start: InvolvementId,
+    at: Option<InvolvementId>,
+}
+
+impl Iterator for SealedMembers<'_> {
+    type Item = InvolvementId;
+
+    fn next(&mut self) -> Option<InvolvementId> {
+        let at = self.at?;
+        let next = self.view.next(at);
+        self.at = if next == self.start { None } else { Some(next) };
+        Some(at)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One change to a union-find, for the sealed-view property.
+    #[derive(Debug, Clone)]
+    enum Op {
+        Insert,
+        Union(u64, u64),
+        Kill(u64),
+        Reset(u64),
+        Mark,
+        Rollback,
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        prop_oneof![
+            1 => Just(Op::Insert),
+            6 => (0u64..40, 0u64..40).prop_map(|(a, b)| Op::Union(a, b)),
+            1 => (0u64..40).prop_map(Op::Kill),
+            2 => (0u64..40).prop_map(Op::Reset),
+            1 => Just(Op::Mark),
+            1 => Just(Op::Rollback),
+        ]
+    }
+
+    fn apply(uf: &mut UnionFind, ops: &[Op], next_id: &mut u64, marks: &mut Vec<Mark>) {
+        for op in ops {
+            let known = |id: u64| id % *next_id;
+            match *op {
+                Op::Insert => {
+                    uf.insert(*next_id);
+                    *next_id += 1;
+                }
+                Op::Union(a, b) => {
+                    uf.union(known(a), known(b));
+                }
+                Op::Kill(a) => uf.kill(&[known(a)]),
+                Op::Reset(a) => {
+                    let members = uf.members_of(&[known(a)]);
+                    uf.reset(&members, uf_alive_after_reset);
+                }
+                Op::Mark => marks.push(uf.mark()),
+                Op::Rollback => {
+                    if let Some(mark) = marks.pop() {
+                        uf.rollback(mark);
+                    }
+                }
+            }
+        }
+    }
+
+    fn uf_alive_after_reset(id: u64) -> bool {
+        !id.is_multiple_of(3)
+    }
+
+    /// Everything a reader asks of one id, through the live structure.
+    fn live_answers(uf: &UnionFind, id: u64) -> (bool, u64, u64, u32, Vec<u64>) {
+        let mut members: Vec<u64> = uf.members(id).collect();
+        members.sort_unstable();
+        (uf.is_alive(id), uf.find(id), uf.smallest_member(id), uf.size_of(id), members)
+    }
+
+    /// The same through the sealed view.
+    fn sealed_answers(uf: &UnionFind, id: u64) -> (bool, u64, u64, u32, Vec<u64>) {
+        let view = uf.sealed();
+        let mut members: Vec<u64> = view.members(id).collect();
+        members.sort_unstable();
+        (view.is_alive(id), view.find(id), view.smallest_member(id), view.size_of(id), members)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Whatever a change does after `keep_sealed` (unions, kills,
+        /// resets, new ids, roll-backs), the sealed view answers exactly as
+        /// the structure did before it; once the journal is emptied it
+        /// answers as the structure does now.
+        #[test]
+        fn the_sealed_view_is_the_structure_before_the_change(
+            setup in proptest::collection::vec(op(), 0..60),
+            change in proptest::collection::vec(op(), 0..80),
+        ) {
+            let mut uf = UnionFind::new();
+            let mut next_id = 0;
+            for _ in 0..12 {
+                uf.insert(next_id);
+                next_id += 1;
+            }
+            apply(&mut uf, &setup, &mut next_id, &mut Vec::new());
+            let _ = uf.take_changes();
+            let before = uf.clone();
+            let known_before = next_id;
+            uf.keep_sealed();
+            let mut marks = Vec::new();
+            for (step, op) in change.iter().enumerate() {
+                apply(&mut uf, std::slice::from_ref(op), &mut next_id, &mut marks);
+                for id in 0..known_before {
+                    proptest::prop_assert_eq!(sealed_answers(&uf, id), live_answers(&before, id), "id {} after step {}", id, step);
+                }
+                for id in known_before..next_id {
+                    proptest::prop_assert!(!uf.sealed().is_alive(id), "an id made during the change is not there before it");
+                }
+            }
+            let _ = uf.take_changes();
+            for id in 0..next_id {
+                proptest::prop_assert_eq!(sealed_answers(&uf, id), live_answers(&uf, id));
+            }
+        }
+    }
 
     #[test]
     fn withdrawn_members_stay_until_reset_and_group_by_profile() {

@@ -24,8 +24,6 @@ use braid_audit::{Checkpoint, Entry, Log, Signer};
 use braid_store::{Store, WriteSet};
 use tokio::sync::oneshot;
 
-use crate::engine::EngineError;
-
 /// How often checkpoints are signed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CheckpointPolicy {
@@ -73,12 +71,51 @@ pub struct AuditLog {
     sealed: Option<(String, u64)>,
 }
 
-fn stopped() -> EngineError {
-    EngineError::Storage(braid_store::Error::Rocks("the audit writer has stopped".to_owned()))
+/// What can go wrong with the node's audit log.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// The writer thread has stopped: a write failed, or the node is
+    /// closing.
+    #[error("the audit writer has stopped; restart the node")]
+    Stopped,
+    /// The writer thread could not be started.
+    #[error("could not start the audit writer: {0}")]
+    Start(#[source] std::io::Error),
+    /// An entry or a checkpoint could not be stored (as the writer saw it).
+    #[error("{0}")]
+    Write(String),
+    /// Reading or writing the store failed.
+    #[error(transparent)]
+    Storage(#[from] braid_store::Error),
+    /// A first signing key could not be made.
+    #[error("the audit log's signing key could not be made: {0}")]
+    KeyGeneration(String),
+    /// The stored log does not verify; the node will not add to it.
+    #[error("{0}. The node does not add to an audit log that fails verification; inspect it with `braid audit verify --data-dir`, or start the node with --audit-only so that auditors can read it as stored, and restore the store from a backup")]
+    Broken(braid_audit::Error),
+    /// The log is open for reading only (`--audit-only`).
+    #[error("this node runs audit-only: it {0} (verify the log with `braid audit verify --node`)")]
+    ReadOnly(&'static str),
+    /// There is no audit log in the data directory to examine.
+    #[error("this data directory has no audit log to examine")]
+    Missing,
+    /// A proof asked of sizes the log does not hold yet.
+    #[error("the log holds fewer than {0} entries")]
+    TooFew(u64),
+    /// A proof asked of an entry or sizes that cannot be proved.
+    #[error("{0}")]
+    Unprovable(String),
+    /// A thread holding the leaves panicked.
+    #[error("the audit log's state was lost to a failed thread; restart the node")]
+    Poisoned,
 }
 
-fn storage(message: String) -> EngineError {
-    EngineError::Storage(braid_store::Error::Rocks(message))
+fn stopped() -> AuditError {
+    AuditError::Stopped
+}
+
+fn storage(message: String) -> AuditError {
+    AuditError::Write(message)
 }
 
 /// Milliseconds since the Unix epoch.
@@ -87,7 +124,7 @@ pub fn now_ms() -> u64 {
 }
 
 /// Reads the stored checkpoints.
-pub fn stored_checkpoints(store: &Store) -> Result<Vec<Checkpoint>, EngineError> {
+pub fn stored_checkpoints(store: &Store) -> Result<Vec<Checkpoint>, AuditError> {
     store
         .audit_checkpoints()?
         .into_iter()
@@ -111,7 +148,7 @@ fn verify_stored(
     saved: &[Checkpoint],
     public_key: &[u8],
     on_leaf: impl FnMut(Hash),
-) -> Result<Result<braid_audit::Verified, braid_audit::Error>, EngineError> {
+) -> Result<Result<braid_audit::Verified, braid_audit::Error>, AuditError> {
     let mut unreadable = None;
     let entries = store.audit_entries(0)?.map_while(|item| item.map_err(|error| unreadable = Some(error)).ok());
     let verified = braid_audit::verify_visiting(entries, checkpoints, saved, public_key, on_leaf);
@@ -143,11 +180,11 @@ impl AuditLog {
     /// Opens the log in `store`: makes the signing key on first use,
     /// verifies every stored entry and checkpoint, resumes the tree and
     /// starts the writer.
-    pub fn open(store: Arc<Store>, policy: CheckpointPolicy) -> Result<AuditLog, EngineError> {
+    pub fn open(store: Arc<Store>, policy: CheckpointPolicy) -> Result<AuditLog, AuditError> {
         let signer = match store.audit_signing_key()? {
             Some(document) => Signer::from_pkcs8(&document).map_err(|_| braid_store::Error::Corrupt("audit signing key"))?,
             None => {
-                let (signer, document) = Signer::generate().map_err(|error| EngineError::InvalidRequest(error.to_string()))?;
+                let (signer, document) = Signer::generate().map_err(|error| AuditError::KeyGeneration(error.to_string()))?;
                 let mut set = WriteSet::new();
                 set.set_audit_signing_key(document);
                 store.write(set)?;
@@ -157,13 +194,7 @@ impl AuditLog {
         let checkpoints = stored_checkpoints(&store)?;
         let mut leaves = Vec::new();
         let verifying = Instant::now();
-        let verified = verify_stored(&store, &checkpoints, &[], &signer.public_key(), |leaf| leaves.push(leaf))?.map_err(|error| {
-            EngineError::AuditBroken(format!(
-                "{error}. The node does not add to an audit log that fails verification; \
-                 inspect it with `braid audit verify --data-dir`, or start the node with --audit-only so that auditors \
-                 can read it as stored, and restore the store from a backup"
-            ))
-        })?;
+        let verified = verify_stored(&store, &checkpoints, &[], &signer.public_key(), |leaf| leaves.push(leaf))?.map_err(AuditError::Broken)?;
         tracing::info!(entries = verified.entries, checkpoints = verified.checkpoints, seconds = verifying.elapsed().as_secs_f64(), "audit log verified");
         let public_key = signer.public_key();
         let writer = Writer {
@@ -178,10 +209,7 @@ impl AuditLog {
         let leaves = Arc::new(Mutex::new(leaves));
         let (jobs, receiver) = mpsc::channel();
         let synced = Arc::clone(&leaves);
-        let handle = std::thread::Builder::new()
-            .name("audit-writer".to_owned())
-            .spawn(move || writer.run(&receiver, &synced))
-            .map_err(|error| storage(format!("could not start the audit writer: {error}")))?;
+        let handle = std::thread::Builder::new().name("audit-writer".to_owned()).spawn(move || writer.run(&receiver, &synced)).map_err(AuditError::Start)?;
         Ok(AuditLog { jobs: Some(jobs), leaves, public_key, writer: Some(handle), sealed: None })
     }
 
@@ -189,8 +217,8 @@ impl AuditLog {
     /// auditor to examine: one that fails verification included (the
     /// reason says whether it verified). No writer runs; nothing is ever
     /// added, signed or proved.
-    pub fn open_sealed(store: &Store) -> Result<AuditLog, EngineError> {
-        let key = store.audit_signing_key()?.ok_or_else(|| EngineError::Open("this data directory has no audit log to examine".to_owned()))?;
+    pub fn open_sealed(store: &Store) -> Result<AuditLog, AuditError> {
+        let key = store.audit_signing_key()?.ok_or(AuditError::Missing)?;
         // Whatever is wrong with the log is said, never a reason not to
         // open it: examining a broken log is what this is for.
         let public_key = Signer::from_pkcs8(&key).map(|signer| signer.public_key()).unwrap_or_default();
@@ -214,12 +242,9 @@ impl AuditLog {
         self.sealed.as_ref().map(|(reason, _)| reason.as_str())
     }
 
-    fn send(&self, job: Job) -> Result<(), EngineError> {
+    fn send(&self, job: Job) -> Result<(), AuditError> {
         if self.sealed.is_some() {
-            return Err(EngineError::AuditOnly(
-                "this node runs audit-only: it adds nothing to its audit log and signs no checkpoint (verify the log with `braid audit verify --node`)"
-                    .to_owned(),
-            ));
+            return Err(AuditError::ReadOnly("adds nothing to its audit log and signs no checkpoint"));
         }
         self.jobs.as_ref().ok_or_else(stopped)?.send(job).map_err(|_| stopped())
     }
@@ -231,23 +256,23 @@ impl AuditLog {
 
     /// Entries synced so far (for a sealed log: one more than the highest
     /// stored index, so that every stored entry can be read).
-    pub fn size(&self) -> Result<u64, EngineError> {
+    pub fn size(&self) -> Result<u64, AuditError> {
         if let Some((_, end)) = &self.sealed {
             return Ok(*end);
         }
-        Ok(self.leaves.lock().map_err(|_| EngineError::Poisoned)?.len() as u64)
+        Ok(self.leaves.lock().map_err(|_| AuditError::Poisoned)?.len() as u64)
     }
 
     /// Appends `entry` (and stores `set` in the same write), durably;
     /// returns the entry's index once it is synced. For blocking callers.
-    pub fn append_blocking(&self, entry: Entry, set: Option<WriteSet>) -> Result<u64, EngineError> {
+    pub fn append_blocking(&self, entry: Entry, set: Option<WriteSet>) -> Result<u64, AuditError> {
         let (reply, answer) = oneshot::channel();
         self.send(Job::Append { entry: Box::new(entry), set, reply })?;
         answer.blocking_recv().map_err(|_| stopped())?.map_err(storage)
     }
 
     /// Appends `entry` durably; resolves to its index once it is synced.
-    pub async fn append(&self, entry: Entry) -> Result<u64, EngineError> {
+    pub async fn append(&self, entry: Entry) -> Result<u64, AuditError> {
         let (reply, answer) = oneshot::channel();
         self.send(Job::Append { entry: Box::new(entry), set: None, reply })?;
         answer.await.map_err(|_| stopped())?.map_err(storage)
@@ -255,7 +280,7 @@ impl AuditLog {
 
     /// Signs a checkpoint of every synced entry unless the newest already
     /// covers them; returns the newest checkpoint.
-    pub fn checkpoint(&self) -> Result<Checkpoint, EngineError> {
+    pub fn checkpoint(&self) -> Result<Checkpoint, AuditError> {
         let (reply, answer) = oneshot::channel();
         self.send(Job::Checkpoint { only_if_stale: false, reply })?;
         answer.blocking_recv().map_err(|_| stopped())?.map_err(storage)?.ok_or_else(stopped)
@@ -263,7 +288,7 @@ impl AuditLog {
 
     /// Signs a checkpoint if entries have waited longer than the interval.
     /// Returns whether it signed.
-    pub fn checkpoint_if_stale(&self) -> Result<bool, EngineError> {
+    pub fn checkpoint_if_stale(&self) -> Result<bool, AuditError> {
         if self.sealed.is_some() {
             return Ok(false);
         }
@@ -273,29 +298,27 @@ impl AuditLog {
     }
 
     /// The leaf hashes of the first `size` entries (`None` past the end).
-    fn leaves(&self, size: u64) -> Result<Option<Vec<Hash>>, EngineError> {
+    fn leaves(&self, size: u64) -> Result<Option<Vec<Hash>>, AuditError> {
         if self.sealed.is_some() {
-            return Err(EngineError::AuditOnly(
-                "this node runs audit-only: it proves nothing from a log it has not verified (verify the log with `braid audit verify --node`)".to_owned(),
-            ));
+            return Err(AuditError::ReadOnly("proves nothing from a log it has not verified"));
         }
-        let leaves = self.leaves.lock().map_err(|_| EngineError::Poisoned)?;
+        let leaves = self.leaves.lock().map_err(|_| AuditError::Poisoned)?;
         Ok(leaves.get(..size as usize).map(<[Hash]>::to_vec))
     }
 
     /// Proof that entry `index` is in the tree of the first `size` entries.
-    pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, EngineError> {
-        let leaves = self.leaves(size)?.ok_or_else(|| EngineError::NotFound(format!("the log holds fewer than {size} entries")))?;
+    pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, AuditError> {
+        let leaves = self.leaves(size)?.ok_or(AuditError::TooFew(size))?;
         merkle::inclusion_proof(&leaves, index as usize, size as usize)
-            .ok_or_else(|| EngineError::InvalidRequest(format!("entry {index} is not within the first {size} entries")))
+            .ok_or_else(|| AuditError::Unprovable(format!("entry {index} is not within the first {size} entries")))
     }
 
     /// Proof that the tree of the first `old` entries is a prefix of the
     /// tree of the first `new`.
-    pub fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>, EngineError> {
-        let leaves = self.leaves(new)?.ok_or_else(|| EngineError::NotFound(format!("the log holds fewer than {new} entries")))?;
+    pub fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>, AuditError> {
+        let leaves = self.leaves(new)?.ok_or(AuditError::TooFew(new))?;
         merkle::consistency_proof(&leaves, old as usize, new as usize)
-            .ok_or_else(|| EngineError::InvalidRequest(format!("cannot prove size {old} against size {new}: the old size must be between 1 and the new")))
+            .ok_or_else(|| AuditError::Unprovable(format!("cannot prove size {old} against size {new}: the old size must be between 1 and the new")))
     }
 }
 

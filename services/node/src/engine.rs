@@ -57,16 +57,28 @@ pub enum EngineError {
     /// The caller may not see what it asked for.
     #[error("{0}")]
     Refused(String),
-    /// The stored audit log does not verify; the node will not add to it.
+    /// The audit log failed, or refused (it does not verify; the node
+    /// runs audit-only).
+    #[error(transparent)]
+    Audit(#[from] crate::audit::AuditError),
+    /// The data directory could not be made ready.
+    #[error("{what}: {source}")]
+    Open {
+        /// What was being done.
+        what: String,
+        /// Why it failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A directory that holds no node's store was given.
+    #[error("{0} is not a node's data directory")]
+    NotAStore(std::path::PathBuf),
+    /// The data directory's disk has too little room to open the store.
+    #[error("{0:#}")]
+    NoRoom(anyhow::Error),
+    /// A failure inside the node that the caller did not cause.
     #[error("{0}")]
-    AuditBroken(String),
-    /// The node runs audit-only: it answers auditors' reads and changes
-    /// nothing.
-    #[error("{0}")]
-    AuditOnly(String),
-    /// The store could not be opened (no room, no directory).
-    #[error("{0}")]
-    Open(String),
+    Internal(&'static str),
     /// The disk is nearly full: changes are refused, reads continue.
     #[error(transparent)]
     DiskFull(#[from] crate::space::SpaceShort),
@@ -99,10 +111,10 @@ pub(crate) struct State {
     pub(crate) signals: crate::panel::SignalBooks,
     /// The ticket the next linked batch gets; writes happen in ticket order.
     next_ticket: u64,
-    /// The members of a large profile being re-linked in slices: readers
-    /// that would touch one wait until it is whole again (`lock_state`
-    /// waits for it; a profile query waits only if its answer touches it).
-    pub(crate) in_flux: Option<HashSet<InvolvementId>>,
+    /// Whether a change is re-linking profiles in slices: `lock_state`
+    /// waits until it is sealed; profile and network queries read the
+    /// profiles as last sealed instead of waiting.
+    pub(crate) in_flux: bool,
     /// Fingerprints of every stored record's key: a record not in here is
     /// new, and needs no read.
     records: HashSet<u64>,
@@ -265,7 +277,7 @@ impl Drop for ChangeGuard<'_> {
             self.0.poisoned.store(true, Ordering::SeqCst);
             // Declared before the state guard, so dropped after it.
             let mut state = self.0.state.lock();
-            state.in_flux = None;
+            state.in_flux = false;
             self.0.flux_done.notify_all();
         }
     }
@@ -312,7 +324,7 @@ impl Engine {
     /// the log and writes nothing; the gate answers only auditors' reads.
     pub fn open_audit_only(data_dir: &Path, storage: StorageLimits) -> Result<Engine, EngineError> {
         if !data_dir.join("CURRENT").exists() {
-            return Err(EngineError::Open(format!("{} is not a node's data directory", data_dir.display())));
+            return Err(EngineError::NotAStore(data_dir.to_owned()));
         }
         Engine::open_as(data_dir, None, 1, None, storage)
     }
@@ -338,7 +350,7 @@ impl Engine {
                 facts: Facts::new(),
                 signals: crate::panel::SignalBooks::default(),
                 next_ticket: 0,
-                in_flux: None,
+                in_flux: false,
                 agencies: HashMap::new(),
                 next_id: 0,
                 epoch: None,
@@ -347,8 +359,8 @@ impl Engine {
             };
             return Ok(Engine::with(store, audit, state, None, max_batch_records, space));
         };
-        std::fs::create_dir_all(data_dir).map_err(|error| EngineError::Open(format!("create the data directory: {error}")))?;
-        space.before_open().map_err(|error| EngineError::Open(format!("{error:#}")))?;
+        std::fs::create_dir_all(data_dir).map_err(|source| EngineError::Open { what: "create the data directory".to_owned(), source })?;
+        space.before_open().map_err(EngineError::NoRoom)?;
         let store = Arc::new(Store::open(data_dir)?);
         let audit = AuditLog::open(Arc::clone(&store), checkpoints)?;
         let next_id = store.next_involvement_id()?;
@@ -359,7 +371,7 @@ impl Engine {
             facts: Facts::new(),
             signals: crate::panel::SignalBooks::default(),
             next_ticket: 0,
-            in_flux: None,
+            in_flux: false,
             agencies,
             next_id,
             epoch: store.epoch()?,
@@ -469,9 +481,10 @@ impl Engine {
         Ok(guard)
     }
 
-    /// The state lock, possibly while a large profile is half re-linked
-    /// ([`State::in_flux`]): for a reader that checks the profiles it
-    /// touches itself ([`Engine::wait_for_flux`]).
+    /// The state lock, possibly while a change is half made
+    /// ([`State::in_flux`]): for a reader that reads the profiles as last
+    /// sealed (`linker.profiles().sealed()`) and the signals' facts, which
+    /// change only when a change is sealed.
     pub(crate) fn lock_state_unfenced(&self) -> Result<StateGuard<'_>, EngineError> {
         if self.poisoned.load(Ordering::SeqCst) {
             return Err(EngineError::Poisoned);
@@ -482,7 +495,7 @@ impl Engine {
     /// Waits (releasing the lock) until no change fences profiles; fails
     /// if the change that fenced them panicked and poisoned the engine.
     pub(crate) fn wait_for_flux(&self, guard: &mut StateGuard<'_>) -> Result<(), EngineError> {
-        while guard.in_flux.is_some() {
+        while guard.in_flux {
             self.flux_done.wait(guard);
         }
         if self.poisoned.load(Ordering::SeqCst) {
@@ -491,18 +504,21 @@ impl Engine {
         Ok(())
     }
 
-    /// Fences the profiles of `withdrawn` (every current member) for a
-    /// change that will re-link them: readers whose answer would touch one
-    /// wait until [`Engine::unfence`].
+    /// Fences the profiles for a change that will re-link those of
+    /// `withdrawn`: readers that need every profile settled wait until
+    /// [`Engine::unfence`]; a profile or network query reads the profiles
+    /// as last sealed meanwhile ([`braid_linkage::Sealed`]) and does not
+    /// wait.
     fn fence(state: &mut State, withdrawn: &[InvolvementId]) {
         if !withdrawn.is_empty() {
-            state.in_flux = Some(state.linker.profiles().members_of(withdrawn).into_iter().collect());
+            state.linker.profiles_mut().keep_sealed();
+            state.in_flux = true;
         }
     }
 
     /// Lifts a change's fence, once the change is sealed.
     fn unfence(&self, state: &mut State) {
-        if state.in_flux.take().is_some() {
+        if std::mem::take(&mut state.in_flux) {
             self.flux_done.notify_all();
         }
     }
@@ -552,7 +568,11 @@ impl Engine {
         while *serving != ticket {
             serving = self.turn.wait(serving).map_err(|_| EngineError::Poisoned)?;
         }
-        let result = if self.poisoned.load(Ordering::SeqCst) { Err(EngineError::Poisoned) } else { self.audit.append_blocking(entry, Some(set)) };
+        let result = if self.poisoned.load(Ordering::SeqCst) {
+            Err(EngineError::Poisoned)
+        } else {
+            self.audit.append_blocking(entry, Some(set)).map_err(EngineError::from)
+        };
         if result.is_err() {
             self.release_reserve_if_disk_full();
             self.poisoned.store(true, Ordering::SeqCst);
@@ -591,7 +611,7 @@ impl Engine {
     /// Appends an audit entry for a call that changes nothing, durably;
     /// resolves to its index.
     pub async fn audit(&self, entry: Entry) -> Result<u64, EngineError> {
-        self.audit.append(entry).await
+        Ok(self.audit.append(entry).await?)
     }
 
     /// Signs (if anything is new) and returns the newest audit checkpoint,
@@ -602,7 +622,7 @@ impl Engine {
 
     /// Signs a checkpoint if entries have waited longer than the interval.
     pub fn audit_checkpoint_if_stale(&self) -> Result<bool, EngineError> {
-        self.audit.checkpoint_if_stale()
+        Ok(self.audit.checkpoint_if_stale()?)
     }
 
     /// Every stored checkpoint, oldest first, and the public key.
@@ -639,7 +659,7 @@ impl Engine {
 
     /// Entries in the audit log.
     pub fn audit_size(&self) -> Result<u64, EngineError> {
-        self.audit.size()
+        Ok(self.audit.size()?)
     }
 
     /// Why the node runs audit-only, if it does.
@@ -649,12 +669,12 @@ impl Engine {
 
     /// Inclusion proof of entry `index` in the first `size` entries.
     pub fn audit_inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, EngineError> {
-        self.audit.inclusion_proof(index, size)
+        Ok(self.audit.inclusion_proof(index, size)?)
     }
 
     /// Consistency proof between the first `old` and first `new` entries.
     pub fn audit_consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>, EngineError> {
-        self.audit.consistency_proof(old, new)
+        Ok(self.audit.consistency_proof(old, new)?)
     }
 }
 

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::OnceLock;
 
-use braid_linkage::{Decision, UnionFind};
+use braid_linkage::{Decision, Sealed};
 use braid_proto::v1;
 use braid_signals::network::neighbourhood;
 use braid_signals::report::{publish, resolve, round_text, Answer, Table, LEGEND, ROUNDED_LEGEND, ROUNDING_BASE};
@@ -89,9 +89,7 @@ fn codes() -> &'static Codes {
 }
 
 pub(crate) fn day_of(date: Option<&v1::Date>) -> Option<i32> {
-    let date = date?;
-    let date = Date::new(date.year, u32::try_from(date.month).ok()?, u32::try_from(date.day).ok()?)?;
-    i32::try_from(date.days_since_epoch()).ok()
+    i32::try_from(date?.days_since_epoch()?).ok()
 }
 
 /// A request's `since` and `until` as days, each checked to be a real date.
@@ -127,8 +125,7 @@ fn record_day(record: &v1::CaseRecord) -> i32 {
 }
 
 pub(crate) fn wire_date(day: impl Into<i64>) -> v1::Date {
-    let date = Date::from_days_since_epoch(day.into());
-    v1::Date { year: date.year, month: date.month as i32, day: date.day as i32 }
+    v1::Date::from_days_since_epoch(day.into())
 }
 
 fn category(fields: &[v1::TemplateValue], id: &str) -> Option<Value> {
@@ -176,8 +173,8 @@ pub(crate) fn record_facts(record: &v1::CaseRecord, identified: impl Fn(usize) -
     }
 }
 
-/// The linker's profiles as the signals see them.
-pub(crate) struct ProfileView<'a>(pub(crate) &'a UnionFind);
+/// The linker's profiles, as last sealed, as the signals see them.
+pub(crate) struct ProfileView<'a>(pub(crate) Sealed<'a>);
 
 impl Profiles for ProfileView<'_> {
     fn key(&self, id: u64) -> u64 {
@@ -193,7 +190,7 @@ impl Profiles for ProfileView<'_> {
 /// networks computed through it rest on those records alone; records held
 /// elsewhere show only as "known to … outside the partnership" counts.
 pub(crate) struct ScopedView<'a> {
-    profiles: &'a UnionFind,
+    profiles: Sealed<'a>,
     facts: &'a Facts,
     scope: &'a Scope,
 }
@@ -255,7 +252,7 @@ fn settled_book<'a>(state: &'a mut State, partnership: &[String], networks: bool
         book
     });
     let scope = Scope::new(facts, &agencies);
-    let view = ScopedView { profiles: linker.profiles(), facts, scope: &scope };
+    let view = ScopedView { profiles: linker.profiles().sealed(), facts, scope: &scope };
     book.settle(facts, &view);
     if networks {
         book.update_networks(facts, &view);
@@ -507,7 +504,7 @@ impl Engine {
 
     /// The profile keys a subject names, checked against the partnership.
     fn subject_keys(&self, state: &State, scope: &Scope, partnership: &[String], subject: &PanelSubject) -> Result<Vec<u64>, EngineError> {
-        let view = ProfileView(state.linker.profiles());
+        let view = ProfileView(state.linker.profiles().sealed());
         match subject {
             PanelSubject::Record { agency, record_ref } => {
                 Engine::partnership_check(agency, partnership)?;
@@ -524,7 +521,7 @@ impl Engine {
             }
             PanelSubject::Profile(text) => {
                 let id = parse_profile_id(text).ok_or_else(|| EngineError::InvalidRequest("a profile id looks like P0000123".to_owned()))?;
-                let profiles = state.linker.profiles();
+                let profiles = state.linker.profiles().sealed();
                 // A profile's key may be an outcome event's child.
                 let live = state.facts.involvement(id).is_some() || state.facts.outcome(id).is_some();
                 let known = live && profiles.is_alive(id) && profiles.smallest_member(id) == id;
@@ -549,7 +546,7 @@ impl Engine {
     }
 
     fn render_signal(&self, state: &State, scope: &Scope, signal: &Signal, full: bool) -> Result<v1::PanelSignal, EngineError> {
-        let view = ProfileView(state.linker.profiles());
+        let view = ProfileView(state.linker.profiles().sealed());
         let mut out = v1::PanelSignal {
             kind: signal.kind.name().to_owned(),
             detail: signal.detail.clone(),
@@ -623,7 +620,7 @@ impl Engine {
         settled_book(&mut guard, partnership, wants(SignalKind::Network));
         let state = &*guard;
         let Some(book) = state.signals.books.get(&partnership_key(partnership)) else {
-            return Err(EngineError::InvalidRequest("the partnership's signals could not be made".to_owned()));
+            return Err(EngineError::Internal("the partnership's signals could not be made"));
         };
         let scope = Scope::new(&state.facts, partnership);
         let mut matched: Vec<&Signal> = book
@@ -651,11 +648,13 @@ impl Engine {
 
     /// The victim–perpetrator neighbourhood of a profile.
     pub fn panel_network(&self, partnership: &[String], subject: &PanelSubject, depth: u32, max_people: usize) -> Result<v1::NetworkResponse, EngineError> {
-        let guard = self.lock_state()?;
+        // Profiles as last sealed: answered at once, even while a change
+        // re-links some of them.
+        let guard = self.lock_state_unfenced()?;
         let state = &*guard;
         let scope = Scope::new(&state.facts, partnership);
         let keys = self.subject_keys(state, &scope, partnership, subject)?;
-        let view = ProfileView(state.linker.profiles());
+        let view = ProfileView(state.linker.profiles().sealed());
         // A record names several people; its victim is the natural centre.
         let center = keys
             .iter()
@@ -666,7 +665,7 @@ impl Engine {
         let is_visible = |key: u64| visible(&state.facts, &view, &scope, key);
         // Walked through the partnership's records only: roles and edges
         // come from them, never from records held elsewhere.
-        let scoped = ScopedView { profiles: state.linker.profiles(), facts: &state.facts, scope: &scope };
+        let scoped = ScopedView { profiles: state.linker.profiles().sealed(), facts: &state.facts, scope: &scope };
         let found = neighbourhood(&state.facts, &scoped, center, depth, max_people, &is_visible);
         let mut outside_number = 0;
         let nodes = found

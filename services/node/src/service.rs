@@ -18,6 +18,7 @@ use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{info, instrument, warn};
 
+use crate::audit::AuditError;
 use crate::engine::{EngineError, ExplainSubject, LinkExplanation, Submission};
 use crate::gate::{with_receipt, Caller, Gate, Outcome};
 use crate::panel::{PanelSubject, Population};
@@ -29,13 +30,24 @@ pub(crate) fn status(error: EngineError) -> Status {
         EngineError::InvalidRequest(_) => Status::invalid_argument(error.to_string()),
         EngineError::NotFound(_) => Status::not_found(error.to_string()),
         EngineError::Refused(_) => Status::permission_denied(error.to_string()),
-        EngineError::Storage(_) => {
+        EngineError::Storage(_) | EngineError::Audit(AuditError::Storage(_) | AuditError::Write(_)) => {
             warn!(error = %error, "storage failure");
             Status::unavailable("the node could not store the batch; nothing of it was applied, retry")
         }
+        EngineError::Audit(AuditError::Stopped) => Status::unavailable(error.to_string()),
         EngineError::DiskFull(_) => Status::resource_exhausted(error.to_string()),
-        EngineError::Poisoned | EngineError::AuditBroken(_) | EngineError::Open(_) => Status::internal(error.to_string()),
-        EngineError::AuditOnly(_) => Status::failed_precondition(error.to_string()),
+        EngineError::Audit(AuditError::ReadOnly(_)) => Status::failed_precondition(error.to_string()),
+        EngineError::Audit(AuditError::TooFew(_)) => Status::not_found(error.to_string()),
+        EngineError::Audit(AuditError::Unprovable(_)) => Status::invalid_argument(error.to_string()),
+        EngineError::Poisoned
+        | EngineError::Internal(_)
+        | EngineError::Open { .. }
+        | EngineError::NotAStore(_)
+        | EngineError::NoRoom(_)
+        | EngineError::Audit(AuditError::Start(_) | AuditError::KeyGeneration(_) | AuditError::Broken(_) | AuditError::Missing | AuditError::Poisoned) => {
+            warn!(error = %error, "internal failure");
+            Status::internal(error.to_string())
+        }
     }
 }
 

@@ -85,14 +85,6 @@ impl Pending {
                 let outcome = guard.linker.redecide(id);
                 self.outcomes.push((id, outcome));
             }
-            // This profile is whole again: its members leave the fence (a
-            // reader still waits for any profile they joined that holds a
-            // member of one not yet re-linked).
-            if let Some(flux) = guard.in_flux.as_mut() {
-                for member in &members {
-                    flux.remove(member);
-                }
-            }
             self.dirty.extend(members);
         }
     }

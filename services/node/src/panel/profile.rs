@@ -8,7 +8,7 @@ impl Engine {
     /// what is held outside counted, its outcome events and its signals.
     fn render_profile(&self, state: &State, partnership: &[String], scope: &Scope, key: u64) -> Result<v1::PanelProfile, EngineError> {
         let template = Template::standard();
-        let profiles = state.linker.profiles();
+        let profiles = state.linker.profiles().sealed();
         let all: Vec<u64> = profiles.members(key).collect();
         // The partnership's records, newest first and at most
         // MAX_PROFILE_RECORDS of them; the others only counted.
@@ -89,7 +89,7 @@ impl Engine {
                 }
             }
             None => {
-                let view = ScopedView { profiles: state.linker.profiles(), facts: &state.facts, scope };
+                let view = ScopedView { profiles: state.linker.profiles().sealed(), facts: &state.facts, scope };
                 for signal in braid_signals::signals_now(&SignalConfig::default(), &state.facts, &view, key) {
                     out.signals.push(self.render_signal(state, scope, &signal, false)?);
                 }
@@ -101,7 +101,7 @@ impl Engine {
     /// Link confidence: the strongest link of each member within profile
     /// `key`, either way round, and whether one is on an agency's own
     /// person ref.
-    fn strongest_links(&self, profiles: &braid_linkage::UnionFind, members: &[u64], key: u64) -> Result<HashMap<u64, (f32, bool)>, EngineError> {
+    fn strongest_links(&self, profiles: braid_linkage::Sealed<'_>, members: &[u64], key: u64) -> Result<HashMap<u64, (f32, bool)>, EngineError> {
         let mut best: HashMap<u64, (f32, bool)> = HashMap::new();
         for &member in members {
             for link in self.store.links(member)?.map(|l| l.entries).unwrap_or_default() {
@@ -123,32 +123,13 @@ impl Engine {
     /// The profiles of a record's people, or one profile, as a panel of
     /// `partnership` (agency codes) sees them.
     pub fn panel_profile(&self, partnership: &[String], subject: &PanelSubject) -> Result<Vec<v1::PanelProfile>, EngineError> {
-        // Answered at once unless a profile it touches is being re-linked
-        // in slices (then after it is whole again).
-        let mut guard = self.lock_state_unfenced()?;
-        let keys = loop {
-            let state = &*guard;
-            let scope = Scope::new(&state.facts, partnership);
-            let keys = match self.subject_keys(state, &scope, partnership, subject) {
-                Ok(keys) => keys,
-                // A profile being re-linked may look absent half-way.
-                Err(EngineError::NotFound(_)) if state.in_flux.is_some() => {
-                    self.wait_for_flux(&mut guard)?;
-                    continue;
-                }
-                Err(error) => return Err(error),
-            };
-            let touched = state
-                .in_flux
-                .as_ref()
-                .is_some_and(|flux| keys.iter().any(|&key| flux.contains(&key) || state.linker.profiles().members(key).any(|m| flux.contains(&m))));
-            if !touched {
-                break keys;
-            }
-            self.wait_for_flux(&mut guard)?;
-        };
+        // Answered at once, from the profiles as last sealed, even while a
+        // change re-links some of them in slices: the signals' facts change
+        // only when a change is sealed, so the answer is the one before it.
+        let guard = self.lock_state_unfenced()?;
         let state = &*guard;
         let scope = Scope::new(&state.facts, partnership);
+        let keys = self.subject_keys(state, &scope, partnership, subject)?;
         keys.into_iter().map(|key| self.render_profile(state, partnership, &scope, key)).collect()
     }
 }

@@ -8,7 +8,7 @@ impl Engine {
     /// taken under the lock so that the store can then be read without it.
     pub(super) fn snapshot(&self, partnership: &[String]) -> Result<Snapshot, EngineError> {
         let guard = self.lock_state()?;
-        let view = ProfileView(guard.linker.profiles());
+        let view = ProfileView(guard.linker.profiles().sealed());
         let scope = Scope::new(&guard.facts, partnership);
         // People are counted only through involvements that carry an
         // identity: an unidentified perpetrator cannot be told apart from
@@ -225,7 +225,7 @@ impl Engine {
     /// the others.
     pub fn interconnectedness(&self, partnership: &[String]) -> Result<v1::InterconnectednessResponse, EngineError> {
         let guard = self.lock_state()?;
-        let view = ProfileView(guard.linker.profiles());
+        let view = ProfileView(guard.linker.profiles().sealed());
         let columns: Vec<(String, Option<u16>)> = partnership.iter().map(|a| (a.clone(), guard.facts.find_agency(a))).collect();
         // Dense by profile key (an involvement id): the partnership's
         // agencies that know the profile, and whether it is a child's.

@@ -228,7 +228,7 @@ impl AdminService for Admin {
         let engine = Arc::clone(self.gate.engine());
         let target = path.clone();
         match blocking(move || {
-            std::fs::create_dir_all(&dir).map_err(|error| EngineError::InvalidRequest(format!("cannot create the backups directory: {}", error.kind())))?;
+            std::fs::create_dir_all(&dir).map_err(|source| EngineError::Open { what: "create the backups directory".to_owned(), source })?;
             engine.backup(&target, entry)
         })
         .await
