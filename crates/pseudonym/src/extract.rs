@@ -10,7 +10,7 @@ use braid_template::{Answers, LabelMap, OutcomeKind, Template, Value};
 
 use crate::date::{parse_date, parse_date_parts, Date, DateFormat};
 use crate::keys::Keys;
-use crate::mapping::{parse_case_type, parse_role, CaseType, Mapping, MappingError, Role};
+use crate::mapping::{CaseType, Mapping, MappingError, Role};
 use crate::normalise::{normalise, Identity};
 use crate::{pseudonymise, PersonPseudonyms};
 
@@ -171,8 +171,8 @@ pub fn pseudonymise_extract<R: Read>(input: R, mapping: &Mapping, keys: &Keys, m
     let context = RowContext {
         template: Template::standard(),
         label_maps: mapping.label_maps(),
-        roles: mapping.roles.iter().filter_map(|(label, target)| Some((fold(label), parse_role(target)?))).collect(),
-        case_types: mapping.case_types.iter().filter_map(|(label, target)| Some((fold(label), parse_case_type(target)?))).collect(),
+        roles: mapping.roles.iter().filter_map(|(label, target)| Some((fold(label), Role::parse(target)?))).collect(),
+        case_types: mapping.case_types.iter().filter_map(|(label, target)| Some((fold(label), CaseType::parse(target)?))).collect(),
         outcomes: outcome_labels(mapping),
         date_format: DateFormat::parse(&mapping.columns.date_format).map_err(MappingError::from)?,
         dob_format: match &mapping.identity.date_of_birth_format {
@@ -332,7 +332,7 @@ impl RowContext<'_> {
                 Section::Context | Section::Services | Section::Case => role != Role::OutcomeSubject,
             };
             if !applies {
-                warnings.push(issue(id, format!("does not apply to the role {} and was not used", role.name())));
+                warnings.push(issue(id, format!("does not apply to the role {} and was not used", role.file_name())));
                 continue;
             }
             if field.section.is_case_level() {

@@ -286,7 +286,7 @@ impl Mapping {
         }
         self.validate_shape()?;
         for target in self.roles.values() {
-            if parse_role(target).is_none() {
+            if Role::parse(target).is_none() {
                 return Err(MappingError::UnknownTarget {
                     section: "roles",
                     target: target.clone(),
@@ -295,7 +295,7 @@ impl Mapping {
             }
         }
         for target in self.case_types.values() {
-            if parse_case_type(target).is_none() {
+            if CaseType::parse(target).is_none() {
                 return Err(MappingError::UnknownTarget { section: "case_types", target: target.clone(), allowed: "CSA, CSE, HSB" });
             }
         }
@@ -366,63 +366,4 @@ impl Mapping {
     }
 }
 
-/// A person's part in a case.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Role {
-    /// Known (disclosed) victim.
-    KnownVictim,
-    /// Suspected victim.
-    SuspectedVictim,
-    /// Perpetrator or suspect.
-    Perpetrator,
-    /// Child displaying harmful sexual behaviour.
-    Hsb,
-    /// The child an outcome event is about (never named in a mapping: every
-    /// row of an outcomes extract is one).
-    OutcomeSubject,
-}
-
-impl Role {
-    /// The mapping-file name of the role.
-    pub fn name(self) -> &'static str {
-        match self {
-            Role::KnownVictim => "known_victim",
-            Role::SuspectedVictim => "suspected_victim",
-            Role::Perpetrator => "perpetrator",
-            Role::Hsb => "hsb",
-            Role::OutcomeSubject => "outcome_subject",
-        }
-    }
-}
-
-/// Reads a role target.
-pub fn parse_role(text: &str) -> Option<Role> {
-    match text.trim().to_ascii_lowercase().as_str() {
-        "known_victim" => Some(Role::KnownVictim),
-        "suspected_victim" => Some(Role::SuspectedVictim),
-        "perpetrator" => Some(Role::Perpetrator),
-        "hsb" => Some(Role::Hsb),
-        _ => None,
-    }
-}
-
-/// How a case is classified.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum CaseType {
-    /// Child sexual abuse.
-    Csa,
-    /// Child sexual exploitation.
-    Cse,
-    /// Harmful sexual behaviour.
-    Hsb,
-}
-
-/// Reads a case-type target.
-pub fn parse_case_type(text: &str) -> Option<CaseType> {
-    match text.trim().to_ascii_uppercase().as_str() {
-        "CSA" => Some(CaseType::Csa),
-        "CSE" => Some(CaseType::Cse),
-        "HSB" => Some(CaseType::Hsb),
-        _ => None,
-    }
-}
+pub use braid_template::{CaseType, Role};

@@ -4,6 +4,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use crate::facts::{CaseType, Concern, Facts, InvolvementFacts, RecordFacts, Role};
 use crate::Profiles;
+use petgraph::unionfind::UnionFind;
 
 /// What kind of pattern a signal reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -522,42 +523,6 @@ impl SignalBook {
     }
 }
 
-/// Union-find over profile keys (involvement ids, so a dense array).
-struct Components {
-    parent: Vec<u32>,
-}
-
-/// Not in any victim–perpetrator link.
-const OUTSIDE: u32 = u32::MAX;
-
-impl Components {
-    fn find(&mut self, x: u32) -> u32 {
-        let mut root = x;
-        while self.parent[root as usize] != root {
-            root = self.parent[root as usize];
-        }
-        let mut x = x;
-        while self.parent[x as usize] != root {
-            let next = self.parent[x as usize];
-            self.parent[x as usize] = root;
-            x = next;
-        }
-        root
-    }
-
-    fn join(&mut self, a: u32, b: u32) {
-        for x in [a, b] {
-            if self.parent[x as usize] == OUTSIDE {
-                self.parent[x as usize] = x;
-            }
-        }
-        let (ra, rb) = (self.find(a), self.find(b));
-        if ra != rb {
-            self.parent[rb.max(ra) as usize] = rb.min(ra);
-        }
-    }
-}
-
 /// The signals of the profile holding `key` as they are now, worked out on
 /// their own (no book is read or changed): for a query about one profile,
 /// which should not wait for every change noted since a book last settled.
@@ -590,7 +555,9 @@ fn find_networks(config: &SignalConfig, facts: &Facts, profiles: &impl Profiles)
     const VICTIM: u8 = 1;
     const HARMER: u8 = 2;
     let bound = facts.id_bound();
-    let mut components = Components { parent: vec![OUTSIDE; bound] };
+    // Profile keys are involvement ids, so the sets are a dense array; a key
+    // with no role is in no victim–perpetrator link.
+    let mut components = UnionFind::<u32>::new(bound);
     let mut roles = vec![0u8; bound];
     let dense = |key: u64| u32::try_from(key).ok().filter(|&k| (k as usize) < bound);
     // Each linking record: the people it names, by key.
@@ -611,7 +578,7 @@ fn find_networks(config: &SignalConfig, facts: &Facts, profiles: &impl Profiles)
             continue;
         }
         for &(key, role) in &people {
-            components.join(victim, key);
+            components.union(victim, key);
             roles[key as usize] |= role;
         }
         linking.push((record, victim));
@@ -619,8 +586,8 @@ fn find_networks(config: &SignalConfig, facts: &Facts, profiles: &impl Profiles)
     // Members of each component, by root.
     let mut members: HashMap<u32, Vec<u64>> = HashMap::new();
     for key in 0..bound as u32 {
-        if components.parent[key as usize] != OUTSIDE {
-            let root = components.find(key);
+        if roles[key as usize] != 0 {
+            let root = components.find_mut(key);
             members.entry(root).or_default().push(u64::from(key));
         }
     }
@@ -628,7 +595,7 @@ fn find_networks(config: &SignalConfig, facts: &Facts, profiles: &impl Profiles)
     // Their records, and every agency that knows a member.
     let mut records_of: HashMap<u32, Vec<&RecordFacts>> = HashMap::new();
     for &(record, victim) in &linking {
-        let root = components.find(victim);
+        let root = components.find_mut(victim);
         if members.contains_key(&root) {
             records_of.entry(root).or_default().push(record);
         }
@@ -637,10 +604,10 @@ fn find_networks(config: &SignalConfig, facts: &Facts, profiles: &impl Profiles)
     for record in facts.records() {
         for &id in &record.involvements {
             let Some(key) = dense(profiles.key(id)) else { continue };
-            if components.parent[key as usize] == OUTSIDE || !profiles.includes(id) || !facts.involvement(id).is_some_and(|i| i.identified) {
+            if roles[key as usize] == 0 || !profiles.includes(id) || !facts.involvement(id).is_some_and(|i| i.identified) {
                 continue;
             }
-            let root = components.find(key);
+            let root = components.find_mut(key);
             if members.contains_key(&root) {
                 seen_by.entry(root).or_default().insert(record.agency);
             }

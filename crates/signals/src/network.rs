@@ -61,7 +61,7 @@ pub fn neighbourhood(facts: &Facts, profiles: &impl Profiles, center: u64, depth
             let Some((involvement, record)) = facts.with_record(member) else {
                 continue;
             };
-            nodes[at].roles.insert(involvement.role.name());
+            nodes[at].roles.insert(involvement.role.label());
             if !nodes[at].visible || here >= depth {
                 continue;
             }
@@ -94,7 +94,7 @@ pub fn neighbourhood(facts: &Facts, profiles: &impl Profiles, center: u64, depth
     for node in nodes.iter_mut().filter(|n| n.roles.is_empty()) {
         for member in profiles.members(node.key) {
             if let Some(involvement) = facts.involvement(member) {
-                node.roles.insert(involvement.role.name());
+                node.roles.insert(involvement.role.label());
             }
         }
     }
@@ -128,8 +128,8 @@ impl Shade {
         if !visible {
             return Shade::Outside;
         }
-        let victim = roles.iter().any(|r| *r == Role::KnownVictim.name() || *r == Role::SuspectedVictim.name());
-        let harmer = roles.iter().any(|r| *r == Role::Perpetrator.name() || *r == Role::Hsb.name());
+        let victim = roles.iter().any(|r| *r == Role::KnownVictim.label() || *r == Role::SuspectedVictim.label());
+        let harmer = roles.iter().any(|r| *r == Role::Perpetrator.label() || *r == Role::Hsb.label());
         match (victim, harmer) {
             (true, true) => Shade::Both,
             (false, true) => Shade::Harmer,

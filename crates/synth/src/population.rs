@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use braid_pseudonym::nicknames::NICKNAMES;
 use braid_pseudonym::Date;
-use braid_template::{FieldKind, Template};
+use braid_template::{FieldKind, Role, Template};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -72,8 +72,9 @@ impl PersonRole {
             PersonRole::Hsb => 3,
         }
     }
-    fn name(self) -> &'static str {
-        ["known_victim", "suspected_victim", "perpetrator", "hsb"][self.index()]
+    /// The shared vocabulary's role, whose name truth files carry.
+    fn role(self) -> Role {
+        [Role::KnownVictim, Role::SuspectedVictim, Role::Perpetrator, Role::Hsb][self.index()]
     }
 }
 
@@ -419,7 +420,7 @@ fn record_extracts(builder: &mut Builder, incidents: &[Incident], rates: &Rates,
                     agency: spec.code.to_owned(),
                     case_id: case_id.clone(),
                     person_id: local,
-                    role: role.name().to_owned(),
+                    role: role.role().file_name().to_owned(),
                     true_person: format!("T{:06}", person.id),
                     incident: format!("I{:06}", incident.id),
                     household: person.household.map(|h| format!("H{h:06}")).unwrap_or_default(),

@@ -20,6 +20,16 @@ impl Date {
         Some(Date { year, month, day })
     }
 
+    /// Reads an ISO date (`2024-03-31`): `None` for other text or a date
+    /// the calendar lacks.
+    pub fn from_iso(text: &str) -> Option<Date> {
+        let mut parts = text.split('-');
+        let (Some(year), Some(month), Some(day), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+            return None;
+        };
+        Date::new(year.parse().ok()?, month.parse().ok()?, day.parse().ok()?)
+    }
+
     /// Days since 1970-01-01 (negative before), for intervals.
     pub fn days_since_epoch(&self) -> i64 {
         // Howard Hinnant's days_from_civil.
@@ -75,5 +85,9 @@ mod tests {
         }
         assert!(Date::new(2011, 2, 29).is_none());
         assert!(Date::new(2012, 2, 29).is_some());
+        assert_eq!(Date::from_iso("2024-03-31"), Date::new(2024, 3, 31));
+        for text in ["2024-02-30", "2024-03", "2024-03-31-1", "31/03/2024", ""] {
+            assert_eq!(Date::from_iso(text), None, "{text}");
+        }
     }
 }

@@ -11,6 +11,7 @@
 //! This crate does no I/O beyond parsing text it is given, and must not depend
 //! on gRPC, storage or identity handling.
 
+mod case;
 mod completeness;
 mod condition;
 mod date;
@@ -18,6 +19,7 @@ mod labels;
 mod model;
 mod outcomes;
 
+pub use case::{CaseType, Role};
 pub use completeness::{Completeness, FieldCompleteness};
 
 /// The agency types Braid knows (an agency's mapping names one; the node's

@@ -19,9 +19,6 @@
 
 #[allow(dead_code)]
 mod common;
-#[path = "../src/connect.rs"]
-#[allow(dead_code)]
-mod connect;
 #[path = "../src/convert.rs"]
 #[allow(dead_code)]
 mod convert;
@@ -37,7 +34,7 @@ use std::time::{Duration, Instant};
 use braid_audit::{Entry, Log, Signer};
 use braid_node::engine::Engine;
 use braid_node::NodeConfig;
-use braid_proto::v1::{self, panel_service_client::PanelServiceClient};
+use braid_proto::v1;
 use braid_store::{Store, WriteSet};
 use common::AGENCIES;
 
@@ -76,10 +73,10 @@ fn profile_request(agency: &str, record_ref: &str) -> v1::ProfileRequest {
 /// Profile queries per second with `in_flight` concurrent callers over
 /// `connections` connections, counted over `WINDOW` after a warm-up.
 async fn throughput(url: &str, keys: &Path, refs: &Arc<Vec<(String, String)>>, connections: usize, in_flight: usize) -> f64 {
-    let args = connect::NodeArgs::mtls(url, &keys.join("panel-north"));
+    let args = braid_client::NodeArgs::mtls(url, &keys.join("panel-north"));
     let mut clients = Vec::new();
     for _ in 0..connections {
-        clients.push(PanelServiceClient::new(connect::connect(&args).await.expect("connect")));
+        clients.push(braid_client::panel(&args).await.expect("connect"));
     }
     let counting = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));

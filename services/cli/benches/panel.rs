@@ -10,9 +10,6 @@
 //! of the p99s.
 
 mod common;
-#[path = "../src/connect.rs"]
-#[allow(dead_code)]
-mod connect;
 #[path = "../src/convert.rs"]
 #[allow(dead_code)]
 mod convert;
@@ -58,8 +55,8 @@ async fn main() {
     let keys_dir = tempfile::tempdir().expect("keys dir");
     let node = start_node(dir.path(), keys_dir.path()).await;
     let panel_client = |principal: &str| {
-        let args = connect::NodeArgs::mtls(&node.url(), &keys_dir.path().join(principal));
-        async move { PanelServiceClient::new(connect::connect(&args).await.expect("connect")).max_decoding_message_size(256 << 20) }
+        let args = braid_client::NodeArgs::mtls(&node.url(), &keys_dir.path().join(principal));
+        async move { braid_client::panel(&args).await.expect("connect") }
     };
     let mut client = panel_client("panel-north").await;
     let mut statutory = panel_client("panel-statutory").await;
@@ -135,7 +132,7 @@ async fn start_node(dir: &std::path::Path, keys_dir: &std::path::Path) -> braid_
 
 /// Signal listings: all kinds, each kind, a date window and a smaller
 /// partnership, 200 calls each.
-async fn time_listings(client: &mut PanelServiceClient<connect::Transport>, statutory: &mut PanelServiceClient<connect::Transport>) {
+async fn time_listings(client: &mut PanelServiceClient<braid_client::Transport>, statutory: &mut PanelServiceClient<braid_client::Transport>) {
     let listings: Vec<(String, v1::SignalsRequest)> =
         std::iter::once(("signals, all kinds, newest 100".to_owned(), v1::SignalsRequest { context: context("north"), limit: 100, ..Default::default() }))
             .chain(braid_signals::SignalKind::ALL.iter().map(|kind| {
@@ -175,7 +172,7 @@ async fn time_listings(client: &mut PanelServiceClient<connect::Transport>, stat
 
 /// Networks around records' people, then the reports that read every
 /// record (occasional), completeness and the interconnectedness matrix.
-async fn time_networks_and_reports(client: &mut PanelServiceClient<connect::Transport>, refs: &[(String, String)]) {
+async fn time_networks_and_reports(client: &mut PanelServiceClient<braid_client::Transport>, refs: &[(String, String)]) {
     let mut times = Vec::new();
     for (agency, record_ref) in refs.iter().skip(2000).take(500) {
         let started = Instant::now();
@@ -230,7 +227,7 @@ async fn time_networks_and_reports(client: &mut PanelServiceClient<connect::Tran
 async fn flood(
     node: &braid_node::RunningNode,
     keys_dir: &std::path::Path,
-    client: &mut PanelServiceClient<connect::Transport>,
+    client: &mut PanelServiceClient<braid_client::Transport>,
     refs: &[(String, String)],
     children: usize,
     quiet_p99: Duration,
@@ -239,7 +236,7 @@ async fn flood(
     // open, each sending fresh batches of 1,000 records without pause,
     // while a panel asks for profiles.
     let (submission, records) = tokio::task::block_in_place(|| common::agency_records("CSC-NORTH", (children / 4).max(2000), 97));
-    let flood_args = connect::NodeArgs::mtls(&node.url(), &keys_dir.join("csc-north"));
+    let flood_args = braid_client::NodeArgs::mtls(&node.url(), &keys_dir.join("csc-north"));
     let streams = braid_node::Limits::default().uploads_per_principal as usize;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut flooders = Vec::new();
@@ -255,8 +252,7 @@ async fn flood(
             items_held: None,
         };
         flooders.push(tokio::spawn(async move {
-            let mut client =
-                v1::ingest_service_client::IngestServiceClient::new(connect::connect(&args).await.expect("connect")).max_encoding_message_size(64 << 20);
+            let mut client = braid_client::ingest(&args).await.expect("connect");
             let batches: Vec<v1::UploadBatch> = chunks
                 .into_iter()
                 .enumerate()
@@ -294,7 +290,7 @@ async fn flood(
 }
 
 /// Profile queries by record ref, one after another: each one's latency.
-async fn profile_times(client: &mut PanelServiceClient<connect::Transport>, refs: &[(String, String)]) -> Vec<Duration> {
+async fn profile_times(client: &mut PanelServiceClient<braid_client::Transport>, refs: &[(String, String)]) -> Vec<Duration> {
     let mut times = Vec::new();
     for (agency, record_ref) in refs {
         let started = Instant::now();

@@ -3,22 +3,21 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use braid_proto::v1::{self, admin_service_client::AdminServiceClient};
+use braid_proto::v1;
 
-use crate::connect::{self, NodeArgs, Transport};
 use crate::convert::role_name;
-
-async fn client(node: &NodeArgs) -> Result<AdminServiceClient<Transport>> {
-    Ok(AdminServiceClient::new(connect::connect(node).await?))
-}
+use braid_client::NodeArgs;
 
 /// Every involvement and its profile.
 pub async fn fetch_clusters(node: &NodeArgs) -> Result<Vec<v1::ClusterRow>> {
-    let mut client = client(node).await?;
-    let mut stream =
-        client.export_clusters(v1::ExportClustersRequest {}).await.map_err(|status| connect::refused_to(&status, "the node refused the export"))?.into_inner();
+    let mut client = braid_client::admin(node).await?;
+    let mut stream = client
+        .export_clusters(v1::ExportClustersRequest {})
+        .await
+        .map_err(|status| braid_client::refused_to(&status, "the node refused the export"))?
+        .into_inner();
     let mut rows = Vec::new();
-    while let Some(row) = stream.message().await.map_err(|status| connect::refused_to(&status, "the export was interrupted"))? {
+    while let Some(row) = stream.message().await.map_err(|status| braid_client::refused_to(&status, "the export was interrupted"))? {
         rows.push(row);
     }
     Ok(rows)
@@ -46,23 +45,23 @@ pub async fn clusters_command(node: &NodeArgs, out: &Path) -> Result<()> {
 
 /// Node statistics.
 pub async fn fetch_stats(node: &NodeArgs) -> Result<v1::StatsResponse> {
-    let mut client = client(node).await?;
-    Ok(client.stats(v1::StatsRequest {}).await.map_err(connect::refused)?.into_inner())
+    let mut client = braid_client::admin(node).await?;
+    Ok(client.stats(v1::StatsRequest {}).await.map_err(braid_client::refused)?.into_inner())
 }
 
 /// `braid admin relink`.
 pub async fn relink_command(node: &NodeArgs) -> Result<()> {
-    let mut client = client(node).await?;
+    let mut client = braid_client::admin(node).await?;
     eprintln!("re-deciding every profile (the node answers other calls once it is done)…");
-    let answer = client.relink(v1::RelinkRequest {}).await.map_err(connect::refused)?.into_inner();
+    let answer = client.relink(v1::RelinkRequest {}).await.map_err(braid_client::refused)?.into_inner();
     println!("{} involvements re-decided; {} profiles before, {} after", answer.involvements, answer.profiles_before, answer.profiles_after);
     Ok(())
 }
 
 /// `braid admin backup`.
 pub async fn backup_command(node: &NodeArgs, name: String) -> Result<()> {
-    let mut client = client(node).await?;
-    let answer = client.backup(v1::BackupRequest { name }).await.map_err(connect::refused)?.into_inner();
+    let mut client = braid_client::admin(node).await?;
+    let answer = client.backup(v1::BackupRequest { name }).await.map_err(braid_client::refused)?.into_inner();
     println!("backup written on the node's host to {}", answer.path);
     println!("it holds {} records and {} audit entries", answer.records, answer.audit_entries);
     println!("restore: stop the node, then braid-node --restore {} --data-dir NEW-DIR, and start it on NEW-DIR", answer.path);
@@ -71,8 +70,8 @@ pub async fn backup_command(node: &NodeArgs, name: String) -> Result<()> {
 
 /// `braid admin retention [--dry-run]`.
 pub async fn retention_command(node: &NodeArgs, dry_run: bool, json: bool) -> Result<()> {
-    let mut client = client(node).await?;
-    let answer = client.retention(v1::RetentionRequest { dry_run }).await.map_err(connect::refused)?.into_inner();
+    let mut client = braid_client::admin(node).await?;
+    let answer = client.retention(v1::RetentionRequest { dry_run }).await.map_err(braid_client::refused)?.into_inner();
     let date = |d: Option<&v1::Date>| d.map(v1::Date::to_string);
     if json {
         let agencies: Vec<serde_json::Value> = answer
@@ -117,11 +116,12 @@ pub async fn retention_command(node: &NodeArgs, dry_run: bool, json: bool) -> Re
 
 /// `braid admin epochs [--begin FINGERPRINT | --finish]`.
 pub async fn epochs_command(node: &NodeArgs, begin: Option<String>, finish: bool, cancel: bool, json: bool) -> Result<()> {
-    let mut client = client(node).await?;
+    let mut client = braid_client::admin(node).await?;
     if finish {
         eprintln!("finishing the key rotation (uploads wait until it is done)…");
     }
-    let answer = client.epochs(v1::EpochsRequest { begin: begin.clone().unwrap_or_default(), finish, cancel }).await.map_err(connect::refused)?.into_inner();
+    let answer =
+        client.epochs(v1::EpochsRequest { begin: begin.clone().unwrap_or_default(), finish, cancel }).await.map_err(braid_client::refused)?.into_inner();
     if json {
         let agencies: Vec<serde_json::Value> =
             answer.agencies.iter().map(|a| serde_json::json!({ "agency": a.agency, "records": a.records, "moved": a.moved })).collect();
@@ -226,8 +226,8 @@ pub async fn fetch_explanation(node: &NodeArgs, profile: Option<String>, record:
         (None, Some((agency, record_ref))) => v1::explain_request::Subject::Record(v1::RecordSubject { agency, record_ref }),
         (None, None) => anyhow::bail!("give --profile, or --agency with --record-ref"),
     };
-    let mut client = client(node).await?;
-    Ok(client.explain(v1::ExplainRequest { subject: Some(subject) }).await.map_err(connect::refused)?.into_inner())
+    let mut client = braid_client::admin(node).await?;
+    Ok(client.explain(v1::ExplainRequest { subject: Some(subject) }).await.map_err(braid_client::refused)?.into_inner())
 }
 
 fn link_json(link: &v1::LinkExplanation) -> serde_json::Value {

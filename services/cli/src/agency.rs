@@ -2,16 +2,14 @@
 //! it, withdraw records, and resolve opaque refs back to local ids.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use braid_proto::v1::{self, ingest_service_client::IngestServiceClient};
+use braid_proto::v1;
 use braid_pseudonym::{pseudonymise_extract, ExtractOutput, Keys, Mapping, ReidEntry, SchemeSecret};
 use indicatif::{ProgressBar, ProgressStyle};
-use tonic::Code;
 
-use crate::connect::{self, NodeArgs};
 use crate::{convert, extract_file};
+use braid_client::{NodeArgs, UploadEvent, UploadSummary};
 
 /// Reads a scheme secret file.
 pub fn read_secret(path: &Path) -> Result<SchemeSecret> {
@@ -254,89 +252,9 @@ pub fn truth_command(mapping: &Path, input: &Path, out: &Path, column: &str) -> 
     Ok(())
 }
 
-/// Totals over an upload.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct UploadSummary {
-    /// Records written new.
-    pub accepted: u64,
-    /// Records that replaced earlier versions.
-    pub replaced: u64,
-    /// Records the node already held unchanged.
-    pub unchanged: u64,
-    /// Batches answered from the node's stored acknowledgements.
-    pub replayed_batches: u64,
-    /// Records in those batches: stored by an earlier attempt.
-    pub already_stored: u64,
-    /// Records refused.
-    pub rejections: Vec<v1::Rejection>,
-    /// Attempts it took.
-    pub attempts: u32,
-}
-
-enum Failure {
-    Retryable(String),
-    Final(anyhow::Error),
-}
-
-fn classify(status: tonic::Status) -> Failure {
-    if connect::certificate_problem(&status).is_some() {
-        // Retrying cannot mend a refused certificate.
-        return Failure::Final(connect::refused_to(&status, "the node refused the upload"));
-    }
-    match status.code() {
-        Code::Unavailable | Code::Unknown | Code::Aborted | Code::Cancelled | Code::DeadlineExceeded | Code::Internal => {
-            Failure::Retryable(status.message().to_owned())
-        }
-        _ => Failure::Final(anyhow::anyhow!("the node refused the upload: {}", status.message())),
-    }
-}
-
-async fn upload_once(node: &NodeArgs, batches: &[v1::UploadBatch], summary: &mut UploadSummary, bar: &ProgressBar) -> Result<(), Failure> {
-    let (endpoint, identify) = connect::endpoint(node).map_err(Failure::Final)?;
-    let channel = endpoint.connect().await.map_err(|error| match connect::certificate_problem(&error) {
-        Some(_) => Failure::Final(connect::unreachable(node, &error)),
-        None => Failure::Retryable(format!("cannot reach the node at {}: {}", node.node, connect::root_cause(&error))),
-    })?;
-    let mut client =
-        IngestServiceClient::with_interceptor(channel, identify).max_encoding_message_size(64 * 1024 * 1024).max_decoding_message_size(64 * 1024 * 1024);
-    let (sender, receiver) = tokio::sync::mpsc::channel(2);
-    let to_send = batches.to_vec();
-    tokio::spawn(async move {
-        for batch in to_send {
-            if sender.send(batch).await.is_err() {
-                return;
-            }
-        }
-    });
-    let mut responses = client.upload(tokio_stream::wrappers::ReceiverStream::new(receiver)).await.map_err(classify)?.into_inner();
-    let mut round = UploadSummary::default();
-    let mut acked = 0;
-    bar.set_position(0);
-    while let Some(ack) = responses.message().await.map_err(classify)? {
-        let size = batches.get(ack.sequence as usize).map_or(0, |b| b.records.len() as u64);
-        if ack.replayed {
-            round.replayed_batches += 1;
-            round.already_stored += u64::from(ack.accepted + ack.replaced + ack.unchanged);
-        } else {
-            round.accepted += u64::from(ack.accepted);
-            round.replaced += u64::from(ack.replaced);
-            round.unchanged += u64::from(ack.unchanged);
-        }
-        round.rejections.extend(ack.rejections);
-        acked += 1;
-        bar.inc(size);
-    }
-    if acked != batches.len() {
-        return Err(Failure::Retryable(format!("the node acknowledged {acked} of {} batches", batches.len())));
-    }
-    round.attempts = summary.attempts;
-    *summary = round;
-    Ok(())
-}
-
-/// Uploads records in batches, retrying the whole stream after transient
-/// failures; batches the node already holds are answered from its stored
-/// acknowledgements, so a retry never duplicates anything.
+/// Uploads records in batches through [`braid_client::upload`] (which
+/// resumes after interruptions without storing anything twice), with a
+/// progress bar and a line per retry when `show_progress`.
 pub async fn upload(
     node: &NodeArgs,
     header: &v1::UploadHeader,
@@ -345,62 +263,29 @@ pub async fn upload(
     retries: u32,
     show_progress: bool,
 ) -> Result<UploadSummary> {
-    let batch_size = batch_size.max(1);
-    let batches: Vec<v1::UploadBatch> = records
-        .chunks(batch_size)
-        .enumerate()
-        .map(|(index, chunk)| v1::UploadBatch { header: (index == 0).then(|| header.clone()), sequence: index as u32, records: chunk.to_vec() })
-        .collect();
-    let batches = if batches.is_empty() { vec![v1::UploadBatch { header: Some(header.clone()), sequence: 0, records: Vec::new() }] } else { batches };
     let bar = progress(records.len() as u64, "uploading", show_progress);
-    let mut summary = UploadSummary::default();
-    let mut delay = Duration::from_millis(200);
-    // Failures since the last attempt that got a batch acknowledged: an
-    // upload that keeps making progress is not given up on.
-    let mut failures_in_a_row = 0u32;
-    loop {
-        summary.attempts += 1;
-        let acknowledged_before = acknowledged(&summary);
-        let outcome = upload_once(node, &batches, &mut summary, &bar).await;
-        if acknowledged(&summary) > acknowledged_before {
-            failures_in_a_row = 0;
-            delay = Duration::from_millis(200);
-        }
-        match outcome {
-            Ok(()) => {
-                bar.finish_and_clear();
-                return Ok(summary);
-            }
-            Err(Failure::Final(error)) => {
-                bar.abandon();
-                return Err(error);
-            }
-            Err(Failure::Retryable(reason)) => {
-                failures_in_a_row += 1;
-                if failures_in_a_row > retries {
-                    bar.abandon();
-                    bail!("{reason}; gave up after {} attempts in a row without progress (is braid-node running at {}?)", failures_in_a_row, node.node);
-                }
-                if show_progress {
-                    eprintln!("upload interrupted ({reason}); retrying in {:.1}s", delay.as_secs_f64());
-                }
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(10));
+    let mut events = |event: UploadEvent| match event {
+        UploadEvent::Attempt => bar.set_position(0),
+        UploadEvent::Acknowledged(records) => bar.inc(records),
+        UploadEvent::Retrying { reason, delay } => {
+            if show_progress {
+                bar.suspend(|| eprintln!("upload interrupted ({reason}); retrying in {:.1}s", delay.as_secs_f64()));
             }
         }
+    };
+    let summary = braid_client::upload(node, header, records, batch_size, retries, &mut events).await;
+    match &summary {
+        Ok(_) => bar.finish_and_clear(),
+        Err(_) => bar.abandon(),
     }
-}
-
-/// Records acknowledged so far, however they were acknowledged.
-fn acknowledged(summary: &UploadSummary) -> u64 {
-    summary.accepted + summary.replaced + summary.unchanged + summary.already_stored + summary.rejections.len() as u64
+    summary
 }
 
 /// `braid agency upload`.
 pub async fn upload_command(node: &NodeArgs, file: &Path, batch_size: usize, retries: u32) -> Result<()> {
     let (header, records) = extract_file::read(file)?;
     let summary = upload(node, &header, &records, batch_size, retries, true).await?;
-    let accounted = summary.accepted + summary.replaced + summary.unchanged + summary.rejections.len() as u64 + summary.already_stored;
+    let accounted = summary.acknowledged();
     anyhow::ensure!(
         accounted == records.len() as u64,
         "the node's acknowledgements account for {accounted} of the {} records sent; upload again to complete it",
@@ -454,12 +339,12 @@ pub async fn withdraw_command(node: &NodeArgs, agency: &str, refs: Vec<String>, 
         }
     }
     anyhow::ensure!(!record_refs.is_empty(), "name records with --record-ref or --case-id");
-    let mut client = IngestServiceClient::new(connect::connect(node).await?);
+    let mut client = braid_client::ingest(node).await?;
     let response = client
         .withdraw(v1::WithdrawRequest { agency: agency.to_owned(), record_refs })
         .await
-        .map_err(|status| connect::refused_to(&status, "the node refused the withdrawal"))?;
-    let receipt = connect::receipt(&response).map(|index| format!(" (audit entry {index})")).unwrap_or_default();
+        .map_err(|status| braid_client::refused_to(&status, "the node refused the withdrawal"))?;
+    let receipt = braid_client::receipt(&response).map(|index| format!(" (audit entry {index})")).unwrap_or_default();
     let response = response.into_inner();
     println!("{} records withdrawn, {} not found{receipt}", response.withdrawn, response.not_found);
     Ok(())
@@ -467,15 +352,15 @@ pub async fn withdraw_command(node: &NodeArgs, agency: &str, refs: Vec<String>, 
 
 /// `braid agency quality`: the completeness of this agency's own records.
 pub async fn quality_command(node: &NodeArgs, agency: &str, json: bool) -> Result<()> {
-    let mut client = IngestServiceClient::new(connect::connect(node).await?);
-    let response = client.completeness(v1::AgencyCompletenessRequest { agency: agency.to_owned() }).await.map_err(connect::refused)?.into_inner();
+    let mut client = braid_client::ingest(node).await?;
+    let response = client.completeness(v1::AgencyCompletenessRequest { agency: agency.to_owned() }).await.map_err(braid_client::refused)?.into_inner();
     crate::panel::print_completeness(&response, json)
 }
 
 /// This agency's uploads, newest first.
 pub async fn fetch_uploads(node: &NodeArgs, agency: &str) -> Result<v1::AgencyUploadsResponse> {
-    let mut client = IngestServiceClient::new(connect::connect(node).await?);
-    Ok(client.uploads(v1::AgencyUploadsRequest { agency: agency.to_owned() }).await.map_err(connect::refused)?.into_inner())
+    let mut client = braid_client::ingest(node).await?;
+    Ok(client.uploads(v1::AgencyUploadsRequest { agency: agency.to_owned() }).await.map_err(braid_client::refused)?.into_inner())
 }
 
 /// `braid agency uploads`.

@@ -13,8 +13,7 @@ use braid_audit::{Checkpoint, Verified};
 use braid_proto::v1::{self, audit_service_client::AuditServiceClient};
 use clap::Subcommand;
 
-use crate::connect::{self, refused, NodeArgs, Transport};
-use crate::panel::iso_date;
+use braid_client::{refused, NodeArgs, Transport};
 
 /// The auditor's commands.
 #[derive(Subcommand)]
@@ -119,15 +118,6 @@ pub enum AuditCommand {
     },
 }
 
-pub(crate) async fn client(node: &NodeArgs) -> Result<AuditServiceClient<Transport>> {
-    Ok(client_over(connect::connect(node).await?))
-}
-
-/// An audit client over a connection already made.
-pub(crate) fn client_over(transport: Transport) -> AuditServiceClient<Transport> {
-    AuditServiceClient::new(transport).max_decoding_message_size(256 * 1024 * 1024)
-}
-
 /// Text a caller supplied, safe to print on one line of a terminal:
 /// control characters (newlines, escape sequences) are shown escaped, so an
 /// entry cannot forge another line or repaint the screen.
@@ -147,7 +137,7 @@ pub(crate) fn time_ms(text: &str, flag: &str) -> Result<u64> {
         Some((date, time)) => (date, Some(time.trim_end_matches('Z'))),
         None => (text, None),
     };
-    let days = iso_date(date).ok_or_else(bad)?.days_since_epoch();
+    let days = braid_template::Date::from_iso(date).ok_or_else(bad)?.days_since_epoch();
     let mut seconds = 0u64;
     if let Some(time) = time {
         let parts: Vec<u64> = time.split(':').map(|p| p.parse::<u64>()).collect::<Result<_, _>>().map_err(|_| bad())?;
@@ -215,7 +205,7 @@ fn write_checkpoint(checkpoint: &Checkpoint, path: &Path) -> Result<()> {
 
 /// Fetches the node's current checkpoint and saves it to `path`.
 pub async fn save_checkpoint(node: &NodeArgs, path: &Path) -> Result<Checkpoint> {
-    let (checkpoint, _) = current_checkpoint(&mut client(node).await?, None).await?;
+    let (checkpoint, _) = current_checkpoint(&mut braid_client::audit(node).await?, None).await?;
     write_checkpoint(&checkpoint, path)?;
     Ok(checkpoint)
 }
@@ -234,11 +224,11 @@ pub async fn run(command: AuditCommand) -> Result<()> {
                 limit,
                 newest_first: newest,
             };
-            let response = client(&node).await?.log(request).await.map_err(refused)?.into_inner();
+            let response = braid_client::audit(&node).await?.log(request).await.map_err(refused)?.into_inner();
             print_log(&response, json)
         }
         AuditCommand::Checkpoint { node, save, verifier_key } => {
-            let (checkpoint, key) = current_checkpoint(&mut client(&node).await?, verifier_key.as_deref()).await?;
+            let (checkpoint, key) = current_checkpoint(&mut braid_client::audit(&node).await?, verifier_key.as_deref()).await?;
             println!("size {}  root {}  signed {}", checkpoint.size, hex(&checkpoint.root), time_text(checkpoint.time_ms));
             println!("node key {} (signed-note verifier key)", braid_audit::verifier_key(&key));
             if let Some(path) = save {
@@ -248,7 +238,7 @@ pub async fn run(command: AuditCommand) -> Result<()> {
             Ok(())
         }
         AuditCommand::Prove { node, index, from, to, verifier_key } => {
-            let mut client = client(&node).await?;
+            let mut client = braid_client::audit(&node).await?;
             let (current, key) = current_checkpoint(&mut client, verifier_key.as_deref()).await?;
             let target = match &to {
                 Some(path) => read_checkpoint(path)?,
@@ -317,7 +307,7 @@ pub async fn run(command: AuditCommand) -> Result<()> {
 
 /// Fetches every stored entry and checkpoint from the node and verifies.
 pub(crate) async fn verify_online(node: &NodeArgs, saved: &[Checkpoint], pinned: Option<&str>) -> Result<Verified> {
-    let mut client = client(node).await?;
+    let mut client = braid_client::audit(node).await?;
     let checkpoints = client.checkpoints(v1::CheckpointsRequest {}).await.map_err(refused)?.into_inner();
     let key = checkpoints.public_key.clone();
     check_pin(&key, pinned)?;

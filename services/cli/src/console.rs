@@ -30,9 +30,9 @@ use maud::{html, Markup, DOCTYPE};
 use braid_proto::v1::audit_service_client::AuditServiceClient;
 use braid_proto::v1::panel_service_client::PanelServiceClient;
 
-use crate::connect::{NodeArgs, Transport};
 use crate::convert::role_name;
 use crate::panel::{case_type_name, outcome_name, outside_text};
+use braid_client::{NodeArgs, Transport};
 
 /// The session cookie's name, followed by the console's port: browsers
 /// share cookies between ports of one host, so two consoles on one machine
@@ -122,15 +122,15 @@ struct Console {
 
 impl Console {
     async fn transport(&self) -> Result<Transport, String> {
-        self.transport.get_or_try_init(|| crate::connect::connect(&self.node)).await.cloned().map_err(|error| format!("{error:#}"))
+        self.transport.get_or_try_init(|| braid_client::connect(&self.node)).await.cloned().map_err(|error| format!("{error:#}"))
     }
 
     async fn panel(&self) -> Result<PanelServiceClient<Transport>, String> {
-        Ok(crate::panel::client_over(self.transport().await?))
+        Ok(braid_client::panel_over(self.transport().await?))
     }
 
     async fn audit(&self) -> Result<AuditServiceClient<Transport>, String> {
-        Ok(crate::audit::client_over(self.transport().await?))
+        Ok(braid_client::audit_over(self.transport().await?))
     }
 }
 

@@ -98,12 +98,5 @@ pub fn role(role: Role) -> v1::Role {
 
 /// The mapping-file name of an API role number.
 pub fn role_name(role: i32) -> &'static str {
-    match v1::Role::try_from(role) {
-        Ok(v1::Role::KnownVictim) => "known_victim",
-        Ok(v1::Role::SuspectedVictim) => "suspected_victim",
-        Ok(v1::Role::Perpetrator) => "perpetrator",
-        Ok(v1::Role::Hsb) => "hsb",
-        Ok(v1::Role::OutcomeSubject) => "outcome_subject",
-        _ => "unspecified",
-    }
+    Role::from_number(role).map_or("unspecified", Role::file_name)
 }

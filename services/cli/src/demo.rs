@@ -7,11 +7,12 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use braid_eval::clusters::{evaluate_clusters, print_table, ClusterLine, TruthLine};
+use braid_eval::signals as signal_eval;
 use braid_synth::{generate, NoiseLevel, SynthConfig};
 
-use crate::connect::NodeArgs;
-use crate::eval::{evaluate_clusters, print_table, ClusterLine, TruthLine};
-use crate::{admin, agency, audit, keys, panel, signal_eval};
+use crate::{admin, agency, audit, keys, panel};
+use braid_client::NodeArgs;
 
 /// The demo's partnership: every synthetic agency.
 const PARTNERSHIP: &str = "north";
@@ -219,7 +220,7 @@ fn score(
     println!();
     println!("Signals against the patterns planted in the synthetic data");
     let planted = signal_eval::read_planted(&extracts_dir.join("truth.csv"))?;
-    let scores = signal_eval::evaluate(&planted, &clusters, reid, &signal_eval::raised(listing));
+    let scores = signal_eval::evaluate(&planted, &clusters, reid, &crate::eval::raised(listing));
     signal_eval::print_table(&scores);
     Ok(())
 }

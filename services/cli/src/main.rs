@@ -12,7 +12,6 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod admin;
 mod agency;
 mod audit;
-mod connect;
 mod console;
 mod convert;
 mod demo;
@@ -21,7 +20,6 @@ mod extract_file;
 mod keys;
 mod pack;
 mod panel;
-mod signal_eval;
 
 use std::path::PathBuf;
 
@@ -108,7 +106,7 @@ enum Command {
     /// the node, which audits it with the purpose given at the start.
     Console {
         #[command(flatten)]
-        node: connect::NodeArgs,
+        node: braid_client::NodeArgs,
         /// Where to listen: loopback only (port 0 picks a free one).
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: std::net::SocketAddr,
@@ -410,7 +408,7 @@ enum AgencyCommand {
     /// Upload a pseudonymised extract to a node.
     Upload {
         #[command(flatten)]
-        node: connect::NodeArgs,
+        node: braid_client::NodeArgs,
         /// Records per atomic batch.
         #[arg(long, default_value_t = 500)]
         batch_size: usize,
@@ -423,7 +421,7 @@ enum AgencyCommand {
     /// Withdraw some of this agency's records from a node.
     Withdraw {
         #[command(flatten)]
-        node: connect::NodeArgs,
+        node: braid_client::NodeArgs,
         /// The agency code.
         #[arg(long)]
         agency: String,
@@ -442,7 +440,7 @@ enum AgencyCommand {
     /// unchanged, rejected records, with the first rejections' reasons).
     Uploads {
         #[command(flatten)]
-        node: connect::NodeArgs,
+        node: braid_client::NodeArgs,
         /// The agency code (your own; the node answers no other).
         #[arg(long)]
         agency: String,
@@ -454,7 +452,7 @@ enum AgencyCommand {
     /// template item, known / not known / missing.
     Quality {
         #[command(flatten)]
-        node: connect::NodeArgs,
+        node: braid_client::NodeArgs,
         /// The agency code (your own; the node answers no other).
         #[arg(long)]
         agency: String,
@@ -481,7 +479,7 @@ enum AdminCommand {
     /// Export agency,record_ref,person_ref,role,profile_id for every involvement.
     Clusters {
         #[command(flatten)]
-        node: connect::NodeArgs,
+        node: braid_client::NodeArgs,
         /// Output CSV.
         #[arg(long)]
         out: PathBuf,
@@ -492,7 +490,7 @@ enum AdminCommand {
     /// runs (seconds per hundred thousand involvements).
     Relink {
         #[command(flatten)]
-        node: connect::NodeArgs,
+        node: braid_client::NodeArgs,
     },
     /// Take an online, consistent backup while the node keeps serving: a
     /// RocksDB checkpoint (records, linkage, the audit log and its signing
@@ -500,7 +498,7 @@ enum AdminCommand {
     /// backups_dir. Restore with `braid-node --restore DIR --data-dir NEW`.
     Backup {
         #[command(flatten)]
-        node: connect::NodeArgs,
+        node: braid_client::NodeArgs,
         /// The backup's directory name under the node's backups_dir
         /// (default: braid-backup-<time>).
         #[arg(long, value_name = "NAME")]
@@ -513,7 +511,7 @@ enum AdminCommand {
     /// node also sweeps on its own every [retention] sweep_minutes.
     Retention {
         #[command(flatten)]
-        node: connect::NodeArgs,
+        node: braid_client::NodeArgs,
         /// Only show what would be erased.
         #[arg(long)]
         dry_run: bool,
@@ -529,7 +527,7 @@ enum AdminCommand {
     /// only one and drops the old pseudonyms from the store.
     Epochs {
         #[command(flatten)]
-        node: connect::NodeArgs,
+        node: braid_client::NodeArgs,
         /// Open a rotation to the epoch with this fingerprint (printed by
         /// `braid keys next-epoch`).
         #[arg(long, value_name = "FINGERPRINT", conflicts_with = "finish")]
@@ -548,7 +546,7 @@ enum AdminCommand {
     /// Counts of records, involvements and profiles.
     Stats {
         #[command(flatten)]
-        node: connect::NodeArgs,
+        node: braid_client::NodeArgs,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -559,7 +557,7 @@ enum AdminCommand {
     /// --record-ref.
     Explain {
         #[command(flatten)]
-        node: connect::NodeArgs,
+        node: braid_client::NodeArgs,
         /// A profile id from the cluster export (P0000123).
         #[arg(long, conflicts_with_all = ["agency", "record_ref"], required_unless_present = "record_ref")]
         profile: Option<String>,

@@ -5,13 +5,13 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use braid_proto::v1::{self, panel_service_client::PanelServiceClient};
+use braid_proto::v1;
 use braid_signals::network::{dot, svg, Drawing, Shade};
 use braid_signals::report::LEGEND;
 
 use crate::agency::read_reid;
-use crate::connect::{self, refused, NodeArgs, Transport};
 use crate::convert::role_name;
+use braid_client::{refused, NodeArgs};
 
 /// Who is asking, and why.
 #[derive(Debug, Clone, clap::Args)]
@@ -75,15 +75,6 @@ enum Subject {
     Record(v1::RecordSubject),
 }
 
-pub(crate) async fn client(node: &NodeArgs) -> Result<PanelServiceClient<Transport>> {
-    Ok(client_over(connect::connect(node).await?))
-}
-
-/// A panel client over a connection already made.
-pub(crate) fn client_over(transport: Transport) -> PanelServiceClient<Transport> {
-    PanelServiceClient::new(transport).max_decoding_message_size(256 * 1024 * 1024)
-}
-
 fn context(args: &PanelArgs) -> Option<v1::PanelContext> {
     Some(v1::PanelContext { partnership: args.partnership.clone(), purpose: args.purpose.clone(), case_reference: args.case_ref.clone() })
 }
@@ -92,15 +83,8 @@ fn date_text(date: Option<&v1::Date>) -> String {
     date.map_or_else(|| "-".to_owned(), v1::Date::to_string)
 }
 
-/// Reads an ISO date (`2024-03-31`).
-pub(crate) fn iso_date(text: &str) -> Option<braid_template::Date> {
-    let parts: Vec<&str> = text.split('-').collect();
-    let [year, month, day] = parts[..] else { return None };
-    braid_template::Date::new(year.parse().ok()?, month.parse().ok()?, day.parse().ok()?)
-}
-
 fn parse_date(text: &str) -> Result<v1::Date> {
-    let date = iso_date(text).with_context(|| format!("`{text}` is not a date like 2024-03-31"))?;
+    let date = braid_template::Date::from_iso(text).with_context(|| format!("`{text}` is not a date like 2024-03-31"))?;
     Ok(date.into())
 }
 
@@ -247,8 +231,12 @@ pub async fn profile_command(args: &PanelArgs, subject: &SubjectArgs, json: bool
         Subject::Profile(id) => v1::profile_request::Subject::ProfileId(id),
         Subject::Record(record) => v1::profile_request::Subject::Record(record),
     };
-    let response =
-        client(&args.node).await?.profile(v1::ProfileRequest { context: context(args), subject: Some(subject) }).await.map_err(refused)?.into_inner();
+    let response = braid_client::panel(&args.node)
+        .await?
+        .profile(v1::ProfileRequest { context: context(args), subject: Some(subject) })
+        .await
+        .map_err(refused)?
+        .into_inner();
     if json {
         let profiles: Vec<serde_json::Value> = response.profiles.iter().map(profile_json).collect();
         println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "profiles": profiles }))?);
@@ -357,7 +345,7 @@ pub async fn fetch_signals(args: &PanelArgs, filter: &SignalFilter) -> Result<v1
         full: filter.full,
         offset: filter.offset,
     };
-    Ok(client(&args.node).await?.signals(request).await.map_err(refused)?.into_inner())
+    Ok(braid_client::panel(&args.node).await?.signals(request).await.map_err(refused)?.into_inner())
 }
 
 /// `braid panel signals`.
@@ -432,7 +420,7 @@ pub async fn network_command(args: &PanelArgs, subject: &SubjectArgs, depth: u32
         Subject::Profile(id) => v1::network_request::Subject::ProfileId(id),
         Subject::Record(record) => v1::network_request::Subject::Record(record),
     };
-    let response = client(&args.node)
+    let response = braid_client::panel(&args.node)
         .await?
         .network(v1::NetworkRequest { context: context(args), subject: Some(subject), depth, max_people })
         .await
@@ -564,7 +552,7 @@ impl Window {
 /// A report from the node.
 pub async fn fetch_report(args: &PanelArgs, by: &[String], population: &str, window: &Window) -> Result<v1::ReportResponse> {
     let (since, until) = window.dates()?;
-    Ok(client(&args.node)
+    Ok(braid_client::panel(&args.node)
         .await?
         .report(v1::ReportRequest { context: context(args), by: by.to_vec(), population: population.to_owned(), since, until })
         .await

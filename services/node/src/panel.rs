@@ -153,7 +153,7 @@ pub(crate) fn record_facts(record: &v1::CaseRecord, identified: impl Fn(usize) -
         .iter()
         .enumerate()
         .map(|(i, involvement)| {
-            let role = Role::from_number(involvement.role).unwrap_or(Role::Perpetrator);
+            let role = Role::in_case_from_number(involvement.role).unwrap_or(Role::Perpetrator);
             let age = ["victim.age_at_referral", "perpetrator.age"].iter().find_map(|id| match category(&involvement.fields, id) {
                 Some(Value::Integer(age)) => u8::try_from(age).ok(),
                 _ => None,

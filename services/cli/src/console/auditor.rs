@@ -9,9 +9,9 @@ use super::*;
 pub(super) async fn agency_page(State(console): State<Arc<Console>>) -> Response {
     let agency = console.agency.clone().unwrap_or_default();
     let request = v1::AgencyCompletenessRequest { agency: agency.clone() };
-    let answer = async { reply(v1::ingest_service_client::IngestServiceClient::new(console.transport().await?).completeness(request).await) }.await;
+    let answer = async { reply(braid_client::ingest_over(console.transport().await?).completeness(request).await) }.await;
     let uploads_request = v1::AgencyUploadsRequest { agency: agency.clone() };
-    let uploads = async { reply(v1::ingest_service_client::IngestServiceClient::new(console.transport().await?).uploads(uploads_request).await) }.await;
+    let uploads = async { reply(braid_client::ingest_over(console.transport().await?).uploads(uploads_request).await) }.await;
     let questions: HashMap<&str, &str> = braid_template::Template::standard().fields().iter().map(|f| (f.id.as_str(), f.question.as_str())).collect();
     let body = match answer {
         Err(message) => refused(&message),

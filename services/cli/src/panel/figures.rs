@@ -153,7 +153,7 @@ pub(super) fn pilot_json(response: &v1::CompletenessResponse) -> serde_json::Val
 
 /// The partnership's completeness from the node.
 pub async fn fetch_completeness(args: &PanelArgs) -> Result<v1::CompletenessResponse> {
-    Ok(client(&args.node).await?.completeness(v1::CompletenessRequest { context: context(args) }).await.map_err(refused)?.into_inner())
+    Ok(braid_client::panel(&args.node).await?.completeness(v1::CompletenessRequest { context: context(args) }).await.map_err(refused)?.into_inner())
 }
 
 /// Prints a completeness answer as a table (items by agency) or JSON.
@@ -247,7 +247,7 @@ pub async fn signal_counts_command(args: &PanelArgs, period: &str, window: &Wind
 /// Signal counts from the node.
 pub async fn fetch_signal_counts(args: &PanelArgs, period: &str, window: &Window) -> Result<v1::SignalCountsResponse> {
     let (since, until) = window.dates()?;
-    Ok(client(&args.node)
+    Ok(braid_client::panel(&args.node)
         .await?
         .signal_counts(v1::SignalCountsRequest { context: context(args), period: period.to_owned(), since, until })
         .await
@@ -298,7 +298,7 @@ pub async fn cohort_command(args: &PanelArgs, cohort: &str, window: &Window, jso
 /// A cohort's outcomes from the node.
 pub async fn fetch_cohort(args: &PanelArgs, cohort: &str, window: &Window) -> Result<v1::CohortResponse> {
     let (since, until) = window.dates()?;
-    Ok(client(&args.node)
+    Ok(braid_client::panel(&args.node)
         .await?
         .cohort(v1::CohortRequest { context: context(args), cohort: cohort.to_owned(), since, until })
         .await
@@ -347,7 +347,7 @@ pub async fn disagreements_command(args: &PanelArgs, items: &[String], window: &
 /// Disagreements from the node.
 pub async fn fetch_disagreements(args: &PanelArgs, items: &[String], window: &Window) -> Result<v1::DisagreementsResponse> {
     let (since, until) = window.dates()?;
-    Ok(client(&args.node)
+    Ok(braid_client::panel(&args.node)
         .await?
         .disagreements(v1::DisagreementsRequest { context: context(args), items: items.to_vec(), since, until })
         .await
@@ -399,7 +399,7 @@ pub async fn freshness_command(args: &PanelArgs, months: u32, json: bool) -> Res
 
 /// Freshness from the node.
 pub async fn fetch_freshness(args: &PanelArgs, months: u32) -> Result<v1::FreshnessResponse> {
-    Ok(client(&args.node).await?.freshness(v1::FreshnessRequest { context: context(args), months }).await.map_err(refused)?.into_inner())
+    Ok(braid_client::panel(&args.node).await?.freshness(v1::FreshnessRequest { context: context(args), months }).await.map_err(refused)?.into_inner())
 }
 
 /// Freshness as a table: one row per agency.
@@ -435,7 +435,7 @@ pub async fn services_command(args: &PanelArgs, json: bool) -> Result<()> {
 
 /// The agencies-together matrix from the node.
 pub async fn fetch_services(args: &PanelArgs) -> Result<v1::InterconnectednessResponse> {
-    Ok(client(&args.node).await?.interconnectedness(v1::InterconnectednessRequest { context: context(args) }).await.map_err(refused)?.into_inner())
+    Ok(braid_client::panel(&args.node).await?.interconnectedness(v1::InterconnectednessRequest { context: context(args) }).await.map_err(refused)?.into_inner())
 }
 
 /// The agencies-together matrix as a table.

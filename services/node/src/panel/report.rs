@@ -95,7 +95,7 @@ impl Engine {
             }
             let group = group_of(agency);
             for (involvement, id) in record.involvements.iter().zip(&stored.involvement_ids) {
-                let Some(role) = Role::from_number(involvement.role) else { continue };
+                let Some(role) = Role::in_case_from_number(involvement.role) else { continue };
                 let Some(&key) = keys.get(id) else { continue };
                 if !population.counts(role) {
                     continue;
@@ -178,7 +178,7 @@ impl Engine {
             let case_answers: braid_template::Answers = case_values.iter().map(|(id, v)| (id.as_str(), v)).collect();
             completeness.record(template, case_items.iter().copied(), &case_answers);
             for involvement in &record.involvements {
-                let Some(role) = Role::from_number(involvement.role) else { continue };
+                let Some(role) = Role::in_case_from_number(involvement.role) else { continue };
                 let own: Vec<(String, Value)> = involvement.fields.iter().filter_map(|f| Some((f.field_id.clone(), to_value(f)?))).collect();
                 let mut answers = case_answers.clone();
                 answers.extend(own.iter().map(|(id, v)| (id.as_str(), v)));
@@ -363,7 +363,7 @@ fn report_dimensions(by: &[String]) -> Result<Dimensions, EngineError> {
             continue;
         }
         if id == "case_type" {
-            dimensions.push((vec!["CSA".into(), "CSE".into(), "HSB".into()], None));
+            dimensions.push((CaseType::ALL.iter().map(|c| c.name().to_owned()).collect(), None));
             continue;
         }
         let field = template.field(id).map_err(|_| EngineError::InvalidRequest(format!("`{id}` is not a template item (or case_type)")))?;

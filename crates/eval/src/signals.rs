@@ -1,5 +1,5 @@
-//! `braid eval --signals`: the signals a node raised, scored against the
-//! patterns planted in synthetic data.
+//! Signal quality: the signals a node raised, scored against the patterns
+//! planted in synthetic data.
 //!
 //! The planted truth is worked out from the truth file alone (true people,
 //! true incidents and their dates, each agency's classification), by the
@@ -12,8 +12,10 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use braid_signals::SignalKind;
+use braid_template::Role;
+use petgraph::unionfind::UnionFind;
 
-use crate::eval::{read_csv, ClusterLine, LocalIds};
+use crate::clusters::{read_csv, ClusterLine, LocalIds};
 
 /// One truth row with what signals need.
 #[derive(Debug, Clone)]
@@ -21,7 +23,8 @@ pub struct PlantedRow {
     agency: String,
     case_id: String,
     person_id: String,
-    role: String,
+    /// The person's part in the case (`None` for an outcome event's child).
+    role: Option<Role>,
     true_person: String,
     incident: String,
     day: i64,
@@ -31,7 +34,7 @@ pub struct PlantedRow {
 }
 
 fn parse_day(text: &str) -> Option<i64> {
-    crate::panel::iso_date(text).map(|d| d.days_since_epoch())
+    braid_template::Date::from_iso(text).map(|d| d.days_since_epoch())
 }
 
 /// Reads the columns signal evaluation needs from a truth file.
@@ -52,7 +55,7 @@ pub fn read_planted(path: &Path) -> Result<Vec<PlantedRow>> {
                 agency: r[0].clone(),
                 case_id: r[1].clone(),
                 person_id: r[2].clone(),
-                role: r[3].clone(),
+                role: Role::parse(&r[3]),
                 true_person: r[4].clone(),
                 incident: r[5].clone(),
                 recorded_as: r[8].clone(),
@@ -65,24 +68,14 @@ pub fn read_planted(path: &Path) -> Result<Vec<PlantedRow>> {
 /// One raised signal, as `braid panel signals --json` lists it.
 #[derive(Debug, Clone)]
 pub struct RaisedSignal {
-    kind: String,
-    profile_id: String,
-    records: Vec<(String, String)>,
-    related: Vec<String>,
-}
-
-/// The signals of a listing as the node returned it.
-pub fn raised(response: &braid_proto::v1::SignalsResponse) -> Vec<RaisedSignal> {
-    response
-        .signals
-        .iter()
-        .map(|s| RaisedSignal {
-            kind: s.kind.clone(),
-            profile_id: s.profile_id.clone(),
-            records: s.records.iter().map(|r| (r.agency.clone(), r.record_ref.clone())).collect(),
-            related: s.related_profiles.clone(),
-        })
-        .collect()
+    /// The kind's name.
+    pub kind: String,
+    /// The subject's profile id.
+    pub profile_id: String,
+    /// The records it rests on: (agency, record ref).
+    pub records: Vec<(String, String)>,
+    /// Related profiles' ids (a network's members).
+    pub related: Vec<String>,
 }
 
 /// Reads a `braid panel signals --json` listing.
@@ -145,9 +138,6 @@ impl KindScore {
     }
 }
 
-const VICTIM: [&str; 2] = ["known_victim", "suspected_victim"];
-const HARMER: [&str; 2] = ["perpetrator", "hsb"];
-
 /// The planted signals: for each kind, the true people (or incidents)
 /// that carry it.
 fn planted_units(rows: &[PlantedRow], identified: &HashSet<&str>, config: &braid_signals::SignalConfig) -> BTreeMap<SignalKind, HashSet<String>> {
@@ -159,7 +149,7 @@ fn planted_units(rows: &[PlantedRow], identified: &HashSet<&str>, config: &braid
         by_incident.entry(&row.incident).or_default().push(row);
     }
     for (person, rows) in &by_person {
-        let victim: Vec<&&PlantedRow> = rows.iter().filter(|r| VICTIM.contains(&r.role.as_str())).collect();
+        let victim: Vec<&&PlantedRow> = rows.iter().filter(|r| r.role.is_some_and(Role::is_victim)).collect();
         if victim.is_empty() {
             continue;
         }
@@ -169,46 +159,40 @@ fn planted_units(rows: &[PlantedRow], identified: &HashSet<&str>, config: &braid
             out.entry(SignalKind::Revictimisation).or_default().insert((*person).to_owned());
         }
         let elsewhere = |r: &&PlantedRow| victim.iter().any(|v| v.incident != r.incident);
-        if rows.iter().any(|r| elsewhere(r) && (r.role == "hsb" || (r.role == "perpetrator" && r.age < 18))) {
+        if rows.iter().any(|r| elsewhere(r) && (r.role == Some(Role::Hsb) || (r.role == Some(Role::Perpetrator) && r.age < 18))) {
             out.entry(SignalKind::VictimHsbOverlap).or_default().insert((*person).to_owned());
         }
-        if rows.iter().any(|r| elsewhere(r) && r.role == "perpetrator") {
+        if rows.iter().any(|r| elsewhere(r) && r.role == Some(Role::Perpetrator)) {
             out.entry(SignalKind::VictimAsOffender).or_default().insert((*person).to_owned());
         }
     }
     // Shared perpetrators and networks, over identified people only.
-    let mut parent: HashMap<&str, &str> = HashMap::new();
-    fn find<'a>(parent: &mut HashMap<&'a str, &'a str>, x: &'a str) -> &'a str {
-        let mut root = x;
-        while let Some(&p) = parent.get(root) {
-            if p == root {
-                break;
-            }
-            root = p;
-        }
-        parent.insert(x, root);
-        root
-    }
+    // People numbered as they first appear in a linking incident, for the
+    // sets.
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut linked: Vec<(usize, usize)> = Vec::new();
     let mut victims_of: HashMap<&str, HashSet<&str>> = HashMap::new();
     for (incident, rows) in &by_incident {
-        let victims: HashSet<&str> =
-            rows.iter().filter(|r| VICTIM.contains(&r.role.as_str()) && identified.contains(r.true_person.as_str())).map(|r| r.true_person.as_str()).collect();
-        let harmers: HashSet<&str> =
-            rows.iter().filter(|r| HARMER.contains(&r.role.as_str()) && identified.contains(r.true_person.as_str())).map(|r| r.true_person.as_str()).collect();
+        let victims: HashSet<&str> = rows
+            .iter()
+            .filter(|r| r.role.is_some_and(Role::is_victim) && identified.contains(r.true_person.as_str()))
+            .map(|r| r.true_person.as_str())
+            .collect();
+        let harmers: HashSet<&str> = rows
+            .iter()
+            .filter(|r| r.role.is_some_and(Role::is_harmer) && identified.contains(r.true_person.as_str()))
+            .map(|r| r.true_person.as_str())
+            .collect();
         for &h in &harmers {
             victims_of.entry(h).or_default().extend(victims.iter().filter(|v| **v != h));
         }
         if !victims.is_empty() && !harmers.is_empty() {
-            let mut all = victims.iter().chain(&harmers);
-            let first = all.next().copied().unwrap_or_default();
-            parent.entry(first).or_insert(first);
-            for &p in all {
-                parent.entry(p).or_insert(p);
-                let (a, b) = (find(&mut parent, first), find(&mut parent, p));
-                if a != b {
-                    parent.insert(b, a);
-                }
-            }
+            let mut all = victims.iter().chain(&harmers).map(|&p| {
+                let next = index.len();
+                *index.entry(p).or_insert(next)
+            });
+            let first = all.next().unwrap_or_default();
+            linked.extend(all.map(|p| (first, p)));
         }
         // One incident, CSA at one agency and CSE at another.
         let types: HashSet<&str> = rows.iter().map(|r| r.recorded_as.as_str()).collect();
@@ -221,11 +205,13 @@ fn planted_units(rows: &[PlantedRow], identified: &HashSet<&str>, config: &braid
             out.entry(SignalKind::SharedPerpetrator).or_default().insert(harmer.to_owned());
         }
     }
-    let people: Vec<&str> = parent.keys().copied().collect();
-    let mut components: HashMap<&str, Vec<&str>> = HashMap::new();
-    for p in people {
-        let root = find(&mut parent, p);
-        components.entry(root).or_default().push(p);
+    let mut sets = UnionFind::<usize>::new(index.len());
+    for (a, b) in linked {
+        sets.union(a, b);
+    }
+    let mut components: HashMap<usize, Vec<&str>> = HashMap::new();
+    for (p, i) in index {
+        components.entry(sets.find_mut(i)).or_default().push(p);
     }
     for members in components.values().filter(|m| m.len() >= config.network_min_size) {
         out.entry(SignalKind::Network).or_default().extend(members.iter().map(|m| (*m).to_owned()));

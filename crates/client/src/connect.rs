@@ -16,21 +16,24 @@ const PRINCIPAL_HEADER: &str = "braid-principal";
 /// The response header carrying the call's audit entry index.
 const RECEIPT_HEADER: &str = "braid-audit-entry";
 
-/// Which node, and who is calling.
-#[derive(Debug, Clone, clap::Args)]
+/// Which node, and who is calling. With the `clap` feature it is a group of
+/// command-line options (`--node`, `--tls`, `--principal`), whose help is
+/// the field documentation below.
+#[derive(Debug, Clone)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct NodeArgs {
     /// Node URL, e.g. https://127.0.0.1:7443 (http:// only for a node
     /// started with --insecure-dev).
-    #[arg(long, env = "BRAID_NODE")]
+    #[cfg_attr(feature = "clap", arg(long, env = "BRAID_NODE"))]
     pub node: String,
     /// Your certificate bundle: a directory holding ca.crt, client.crt and
     /// client.key (`braid keys init` writes one per principal, e.g.
     /// keys/csc-north).
-    #[arg(long, env = "BRAID_TLS", value_name = "DIR")]
+    #[cfg_attr(feature = "clap", arg(long, env = "BRAID_TLS", value_name = "DIR"))]
     pub tls: Option<PathBuf>,
     /// Against an --insecure-dev node only: the principal to act as. The
     /// node cannot check it; never use this with real data.
-    #[arg(long, env = "BRAID_PRINCIPAL", conflicts_with = "tls")]
+    #[cfg_attr(feature = "clap", arg(long, env = "BRAID_PRINCIPAL", conflicts_with = "tls"))]
     pub principal: Option<String>,
 }
 

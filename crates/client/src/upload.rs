@@ -1,0 +1,171 @@
+//! An upload that survives interruptions: the whole stream is sent again
+//! after a transient failure, and the batches the node already holds are
+//! answered from its stored acknowledgements, so a retry never stores
+//! anything twice and the summary counts every record once.
+
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+use braid_proto::v1;
+use tonic::Code;
+
+use crate::connect::{self, NodeArgs};
+
+/// Totals over an upload.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct UploadSummary {
+    /// Records written new.
+    pub accepted: u64,
+    /// Records that replaced earlier versions.
+    pub replaced: u64,
+    /// Records the node already held unchanged.
+    pub unchanged: u64,
+    /// Batches answered from the node's stored acknowledgements.
+    pub replayed_batches: u64,
+    /// Records in those batches: stored by an earlier attempt.
+    pub already_stored: u64,
+    /// Records refused.
+    pub rejections: Vec<v1::Rejection>,
+    /// Attempts it took.
+    pub attempts: u32,
+}
+
+impl UploadSummary {
+    /// Records acknowledged, however they were acknowledged: the number
+    /// sent once the upload has succeeded.
+    pub fn acknowledged(&self) -> u64 {
+        self.accepted + self.replaced + self.unchanged + self.already_stored + self.rejections.len() as u64
+    }
+}
+
+/// What an upload in progress reports, for a progress bar or a log.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UploadEvent {
+    /// An attempt starts sending from the first batch.
+    Attempt,
+    /// A batch of this many records was acknowledged.
+    Acknowledged(u64),
+    /// The attempt was interrupted; the next starts after `delay`.
+    Retrying {
+        /// Why, in words (no identifier or pseudonym).
+        reason: String,
+        /// How long until the next attempt.
+        delay: Duration,
+    },
+}
+
+enum Failure {
+    Retryable(String),
+    Final(anyhow::Error),
+}
+
+fn classify(status: tonic::Status) -> Failure {
+    if connect::certificate_problem(&status).is_some() {
+        // Retrying cannot mend a refused certificate.
+        return Failure::Final(connect::refused_to(&status, "the node refused the upload"));
+    }
+    match status.code() {
+        Code::Unavailable | Code::Unknown | Code::Aborted | Code::Cancelled | Code::DeadlineExceeded | Code::Internal => {
+            Failure::Retryable(status.message().to_owned())
+        }
+        _ => Failure::Final(anyhow::anyhow!("the node refused the upload: {}", status.message())),
+    }
+}
+
+async fn upload_once(
+    node: &NodeArgs,
+    batches: &[v1::UploadBatch],
+    summary: &mut UploadSummary,
+    stored: &mut u64,
+    events: &mut (dyn FnMut(UploadEvent) + Send),
+) -> Result<(), Failure> {
+    let (endpoint, identify) = connect::endpoint(node).map_err(Failure::Final)?;
+    let channel = endpoint.connect().await.map_err(|error| match connect::certificate_problem(&error) {
+        Some(_) => Failure::Final(connect::unreachable(node, &error)),
+        None => Failure::Retryable(format!("cannot reach the node at {}: {}", node.node, connect::root_cause(&error))),
+    })?;
+    let mut client = crate::ingest_over(tonic::service::interceptor::InterceptedService::new(channel, identify));
+    let (sender, receiver) = tokio::sync::mpsc::channel(2);
+    let to_send = batches.to_vec();
+    tokio::spawn(async move {
+        for batch in to_send {
+            if sender.send(batch).await.is_err() {
+                return;
+            }
+        }
+    });
+    events(UploadEvent::Attempt);
+    let mut responses = client.upload(tokio_stream::wrappers::ReceiverStream::new(receiver)).await.map_err(classify)?.into_inner();
+    let mut round = UploadSummary::default();
+    let mut acked = 0;
+    while let Some(ack) = responses.message().await.map_err(classify)? {
+        let size = batches.get(ack.sequence as usize).map_or(0, |b| b.records.len() as u64);
+        if ack.replayed {
+            round.replayed_batches += 1;
+            round.already_stored += u64::from(ack.accepted + ack.replaced + ack.unchanged);
+        } else {
+            *stored += size;
+            round.accepted += u64::from(ack.accepted);
+            round.replaced += u64::from(ack.replaced);
+            round.unchanged += u64::from(ack.unchanged);
+        }
+        round.rejections.extend(ack.rejections);
+        acked += 1;
+        events(UploadEvent::Acknowledged(size));
+    }
+    if acked != batches.len() {
+        return Err(Failure::Retryable(format!("the node acknowledged {acked} of {} batches", batches.len())));
+    }
+    round.attempts = summary.attempts;
+    *summary = round;
+    Ok(())
+}
+
+/// Uploads records in batches of `batch_size` under `header`, sending the
+/// whole stream again after transient failures until an attempt succeeds or
+/// `retries` attempts in a row acknowledge nothing new (an upload that keeps
+/// making progress is not given up on). `events` hears of each attempt,
+/// acknowledged batch and retry.
+pub async fn upload(
+    node: &NodeArgs,
+    header: &v1::UploadHeader,
+    records: &[v1::CaseRecord],
+    batch_size: usize,
+    retries: u32,
+    events: &mut (dyn FnMut(UploadEvent) + Send),
+) -> Result<UploadSummary> {
+    let batch_size = batch_size.max(1);
+    let batches: Vec<v1::UploadBatch> = records
+        .chunks(batch_size)
+        .enumerate()
+        .map(|(index, chunk)| v1::UploadBatch { header: (index == 0).then(|| header.clone()), sequence: index as u32, records: chunk.to_vec() })
+        .collect();
+    let batches = if batches.is_empty() { vec![v1::UploadBatch { header: Some(header.clone()), sequence: 0, records: Vec::new() }] } else { batches };
+    let mut summary = UploadSummary::default();
+    let mut delay = Duration::from_millis(200);
+    let mut failures_in_a_row = 0u32;
+    loop {
+        summary.attempts += 1;
+        // Records this attempt got stored (batches the node had not held):
+        // progress, even when the attempt is then interrupted.
+        let mut stored = 0;
+        let outcome = upload_once(node, &batches, &mut summary, &mut stored, events).await;
+        if stored > 0 {
+            failures_in_a_row = 0;
+            delay = Duration::from_millis(200);
+        }
+        match outcome {
+            Ok(()) => return Ok(summary),
+            Err(Failure::Final(error)) => return Err(error),
+            Err(Failure::Retryable(reason)) => {
+                failures_in_a_row += 1;
+                if failures_in_a_row > retries {
+                    bail!("{reason}; gave up after {} attempts in a row without progress (is braid-node running at {}?)", failures_in_a_row, node.node);
+                }
+                events(UploadEvent::Retrying { reason, delay });
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+}
