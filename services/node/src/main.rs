@@ -88,6 +88,12 @@ const DEFAULT_LOG: &str = "info";
 /// (systemd's `Restart=on-failure` and container restart policies do).
 const EXIT_RESTART: i32 = 75;
 
+/// Ends the process when asked to stop before the node listens.
+fn stopped_while_starting() -> ! {
+    tracing::info!("stopped while starting");
+    std::process::exit(0)
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -101,34 +107,7 @@ async fn main() -> anyhow::Result<()> {
             tracing_subscriber::fmt().with_writer(std::io::stderr).with_ansi(std::io::stderr().is_terminal()).with_env_filter(filter).init();
         }
     }
-    let mut config = match &args.config {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("read config {}", path.display()))?;
-            NodeConfig::from_toml(&text).with_context(|| format!("parse config {}", path.display()))?
-        }
-        None => NodeConfig::default(),
-    };
-    config.apply_env()?;
-    if let Some(listen) = args.listen {
-        config.listen = listen;
-    }
-    if let Some(address) = args.operations_listen {
-        config.operations_listen = Some(address);
-    }
-    if let Some(dir) = args.data_dir {
-        config.data_dir = dir;
-    }
-    if let Some(epoch) = args.expected_epoch {
-        config.expected_epoch = Some(epoch);
-    }
-    if let Some(dir) = &args.tls {
-        config.tls = Some(braid_node::TlsFiles::in_dir(dir));
-    }
-    if let Some(policy) = args.policy {
-        config.policy = Some(policy);
-    }
-    config.insecure_dev = args.insecure_dev;
-    config.audit_only = args.audit_only;
+    let config = configure(&args)?;
     if let Some(backup) = &args.restore {
         return restore(backup, &config.data_dir);
     }
@@ -144,17 +123,65 @@ async fn main() -> anyhow::Result<()> {
         anyhow::bail!("{} problem(s) in the configuration", problems.len());
     }
     config.validate().context("check configuration")?;
-    let node = braid_node::spawn(config).await?;
+    serve(config).await
+}
+
+/// The configuration: the file (or the defaults), the environment, then the
+/// command line's options, each over the one before.
+fn configure(args: &Args) -> anyhow::Result<NodeConfig> {
+    let mut config = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("read config {}", path.display()))?;
+            NodeConfig::from_toml(&text).with_context(|| format!("parse config {}", path.display()))?
+        }
+        None => NodeConfig::default(),
+    };
+    config.apply_env()?;
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    if let Some(address) = args.operations_listen {
+        config.operations_listen = Some(address);
+    }
+    if let Some(dir) = &args.data_dir {
+        config.data_dir = dir.clone();
+    }
+    if let Some(epoch) = &args.expected_epoch {
+        config.expected_epoch = Some(epoch.clone());
+    }
+    if let Some(dir) = &args.tls {
+        config.tls = Some(braid_node::TlsFiles::in_dir(dir));
+    }
+    if let Some(policy) = &args.policy {
+        config.policy = Some(policy.clone());
+    }
+    config.insecure_dev = args.insecure_dev;
+    config.audit_only = args.audit_only;
+    Ok(config)
+}
+
+/// Runs the node until it is asked to stop (SIGTERM or SIGINT) or a write
+/// fails, reloading its policy and TLS files on SIGHUP.
+async fn serve(config: NodeConfig) -> anyhow::Result<()> {
+    // Signals are caught before the node starts: one that arrives as soon as
+    // the port opens still closes the node cleanly, and one that arrives
+    // while the store is opened or the linkage state rebuilt (minutes for a
+    // large store) ends the process at once, as it would without a handler
+    // (nothing is acknowledged before the node listens, and the store is
+    // crash-safe).
     use tokio::signal::unix::{signal, SignalKind};
     let mut terminate = signal(SignalKind::terminate()).context("listen for SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("listen for SIGINT")?;
     let mut hangup = signal(SignalKind::hangup()).context("listen for SIGHUP")?;
+    let node = tokio::select! {
+        node = braid_node::spawn(config) => node?,
+        _ = terminate.recv() => stopped_while_starting(),
+        _ = interrupt.recv() => stopped_while_starting(),
+    };
     let mut failed = false;
     loop {
         tokio::select! {
-            interrupted = tokio::signal::ctrl_c() => {
-                interrupted.context("wait for interrupt")?;
-                break;
-            }
+            _ = interrupt.recv() => break,
             _ = terminate.recv() => break,
             _ = node.failed() => {
                 failed = true;
