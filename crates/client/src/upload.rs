@@ -76,7 +76,7 @@ async fn upload_once(
     node: &NodeArgs,
     batches: &[v1::UploadBatch],
     summary: &mut UploadSummary,
-    stored: &mut u64,
+    acked: &mut usize,
     events: &mut (dyn FnMut(UploadEvent) + Send),
 ) -> Result<(), Failure> {
     let (endpoint, identify) = connect::endpoint(node).map_err(Failure::Final)?;
@@ -97,23 +97,21 @@ async fn upload_once(
     events(UploadEvent::Attempt);
     let mut responses = client.upload(tokio_stream::wrappers::ReceiverStream::new(receiver)).await.map_err(classify)?.into_inner();
     let mut round = UploadSummary::default();
-    let mut acked = 0;
     while let Some(ack) = responses.message().await.map_err(classify)? {
         let size = batches.get(ack.sequence as usize).map_or(0, |b| b.records.len() as u64);
         if ack.replayed {
             round.replayed_batches += 1;
             round.already_stored += u64::from(ack.accepted + ack.replaced + ack.unchanged);
         } else {
-            *stored += size;
             round.accepted += u64::from(ack.accepted);
             round.replaced += u64::from(ack.replaced);
             round.unchanged += u64::from(ack.unchanged);
         }
         round.rejections.extend(ack.rejections);
-        acked += 1;
+        *acked += 1;
         events(UploadEvent::Acknowledged(size));
     }
-    if acked != batches.len() {
+    if *acked != batches.len() {
         return Err(Failure::Retryable(format!("the node acknowledged {acked} of {} batches", batches.len())));
     }
     round.attempts = summary.attempts;
@@ -122,9 +120,12 @@ async fn upload_once(
 }
 
 /// Uploads records in batches of `batch_size` under `header`, sending the
-/// whole stream again after transient failures until an attempt succeeds or
-/// `retries` attempts in a row acknowledge nothing new (an upload that keeps
-/// making progress is not given up on). `events` hears of each attempt,
+/// whole stream again after transient failures. It gives up after
+/// `retries` + 1 failed attempts in a row that got no further than the best
+/// attempt before them (batches are acknowledged in order, so "further" is
+/// more batches acknowledged, stored now or earlier); an upload that keeps
+/// getting further is not given up on, and since no attempt can get further
+/// than the last batch, it always ends. `events` hears of each attempt,
 /// acknowledged batch and retry.
 pub async fn upload(
     node: &NodeArgs,
@@ -144,13 +145,14 @@ pub async fn upload(
     let mut summary = UploadSummary::default();
     let mut delay = Duration::from_millis(200);
     let mut failures_in_a_row = 0u32;
+    // The most batches any attempt has had acknowledged.
+    let mut furthest = 0;
     loop {
         summary.attempts += 1;
-        // Records this attempt got stored (batches the node had not held):
-        // progress, even when the attempt is then interrupted.
-        let mut stored = 0;
-        let outcome = upload_once(node, &batches, &mut summary, &mut stored, events).await;
-        if stored > 0 {
+        let mut acked = 0;
+        let outcome = upload_once(node, &batches, &mut summary, &mut acked, events).await;
+        if acked > furthest {
+            furthest = acked;
             failures_in_a_row = 0;
             delay = Duration::from_millis(200);
         }

@@ -1,7 +1,8 @@
 //! `braid_client::upload` against a node that breaks every stream after
 //! storing one batch: an upload that keeps making progress is not given up
 //! on, however small its retry budget, and its summary counts each record
-//! once. A node that stores nothing gives up after the budget.
+//! once. An upload that gets no further gives up after its budget, even
+//! against a node that stores the same batches afresh every time.
 
 use std::collections::BTreeSet;
 use std::pin::Pin;
@@ -15,12 +16,21 @@ use tonic::{Request, Response, Status, Streaming};
 type AckStream = Pin<Box<dyn Stream<Item = Result<v1::BatchAck, Status>> + Send>>;
 
 /// Stores at most `per_stream` new batches per stream, then drops the
-/// stream as a restarting node would; a batch stored before is answered
-/// from its stored acknowledgement.
+/// stream as a restarting node would, as it does at any batch from
+/// `fails_from` on; a batch stored before is answered from its stored
+/// acknowledgement when the node `remembers` (else stored again).
 #[derive(Clone)]
 struct Flaky {
     per_stream: usize,
+    fails_from: u32,
+    remembers: bool,
     stored: Arc<Mutex<BTreeSet<u32>>>,
+}
+
+impl Flaky {
+    fn new(per_stream: usize) -> Flaky {
+        Flaky { per_stream, fails_from: u32::MAX, remembers: true, stored: Arc::new(Mutex::new(BTreeSet::new())) }
+    }
 }
 
 #[tonic::async_trait]
@@ -34,14 +44,14 @@ impl IngestService for Flaky {
         tokio::spawn(async move {
             let mut fresh = 0;
             while let Some(Ok(batch)) = incoming.next().await {
-                let replayed = node.stored.lock().unwrap().contains(&batch.sequence);
+                let replayed = node.remembers && node.stored.lock().expect("the stored set").contains(&batch.sequence);
                 if !replayed {
-                    if fresh == node.per_stream {
+                    if fresh == node.per_stream || batch.sequence >= node.fails_from {
                         let _ = sender.send(Err(Status::unavailable("the node is restarting"))).await;
                         return;
                     }
                     fresh += 1;
-                    node.stored.lock().unwrap().insert(batch.sequence);
+                    node.stored.lock().expect("the stored set").insert(batch.sequence);
                 }
                 let records = batch.records.len() as u32;
                 let ack = v1::BatchAck { sequence: batch.sequence, accepted: records, replayed, ..Default::default() };
@@ -69,8 +79,8 @@ impl IngestService for Flaky {
 /// Serves `node` on a loopback port (plain text, as an `--insecure-dev`
 /// node does) and returns how to reach it.
 async fn serve(node: Flaky) -> NodeArgs {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
+    let address = listener.local_addr().expect("the bound address");
     tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(IngestServiceServer::new(node))
@@ -87,8 +97,9 @@ fn extract(records: usize) -> (v1::UploadHeader, Vec<v1::CaseRecord>) {
 
 #[tokio::test]
 async fn an_upload_that_keeps_making_progress_is_not_given_up_on() {
-    let stored = Arc::new(Mutex::new(BTreeSet::new()));
-    let node = serve(Flaky { per_stream: 1, stored: Arc::clone(&stored) }).await;
+    let flaky = Flaky::new(1);
+    let stored = Arc::clone(&flaky.stored);
+    let node = serve(flaky).await;
     let (header, records) = extract(50);
     let mut retries_heard = 0;
     let mut events = |event: UploadEvent| {
@@ -99,7 +110,7 @@ async fn an_upload_that_keeps_making_progress_is_not_given_up_on() {
     // Ten batches, one stored per stream: nine interruptions, each after
     // progress, against a budget of one failure in a row.
     let summary = braid_client::upload(&node, &header, &records, 5, 1, &mut events).await.expect("the upload completes");
-    assert_eq!(stored.lock().unwrap().len(), 10);
+    assert_eq!(stored.lock().expect("the stored set").len(), 10);
     assert_eq!(summary.attempts, 10);
     assert_eq!(retries_heard, 9);
     assert_eq!((summary.accepted, summary.already_stored, summary.replayed_batches), (5, 45, 9));
@@ -108,9 +119,30 @@ async fn an_upload_that_keeps_making_progress_is_not_given_up_on() {
 
 #[tokio::test]
 async fn an_upload_that_stores_nothing_gives_up_after_its_retries() {
-    let node = serve(Flaky { per_stream: 0, stored: Arc::new(Mutex::new(BTreeSet::new())) }).await;
+    let node = serve(Flaky::new(0)).await;
     let (header, records) = extract(10);
     let error = braid_client::upload(&node, &header, &records, 5, 2, &mut |_| {}).await.expect_err("nothing is ever stored");
     let text = format!("{error:#}");
     assert!(text.contains("gave up after 3 attempts in a row without progress"), "{text}");
+}
+
+#[tokio::test]
+async fn an_upload_that_gets_no_further_gives_up_though_batches_are_stored_again() {
+    // Batches 0 and 1 are stored afresh by every attempt (the node keeps no
+    // acknowledgement), batch 2 always fails: no attempt gets further than
+    // the first.
+    let node = serve(Flaky { per_stream: usize::MAX, fails_from: 2, remembers: false, ..Flaky::new(0) }).await;
+    let (header, records) = extract(20);
+    let mut attempts = 0;
+    let mut events = |event: UploadEvent| {
+        if event == UploadEvent::Attempt {
+            attempts += 1;
+        }
+    };
+    let error = braid_client::upload(&node, &header, &records, 5, 2, &mut events).await.expect_err("batch 2 is never stored");
+    let text = format!("{error:#}");
+    assert!(text.contains("gave up after 3 attempts in a row without progress"), "{text}");
+    // The first attempt got two batches further and then failed (the
+    // first of the three failures); the two retries got no further.
+    assert_eq!(attempts, 3);
 }

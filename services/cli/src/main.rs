@@ -13,15 +13,15 @@ mod admin;
 mod agency;
 mod audit;
 mod console;
-mod convert;
 mod demo;
 mod eval;
 mod extract_file;
-mod keys;
 mod pack;
 mod panel;
 
 use std::path::PathBuf;
+
+use braid_cli::{convert, keys};
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -412,7 +412,9 @@ enum AgencyCommand {
         /// Records per atomic batch.
         #[arg(long, default_value_t = 500)]
         batch_size: usize,
-        /// Retries after a lost connection (the upload resumes without duplicates).
+        /// Failed attempts in a row that get no further than the best before
+        /// them, after which the upload gives up (each attempt resumes
+        /// without duplicates; one that gets further starts the count again).
         #[arg(long, default_value_t = 5)]
         retries: u32,
         /// The file written by `braid agency pseudonymise`.
