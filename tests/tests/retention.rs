@@ -8,8 +8,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use braid_node::retention::{RetentionRule, RetentionSettings};
 use braid_node::NodeConfig;
+use braid_node::{RetentionRule, RetentionSettings};
 use braid_tests::*;
 
 fn mapping(agency: &str, kind: &str) -> String {

@@ -19,20 +19,15 @@
 
 #[allow(dead_code)]
 mod common;
-#[path = "../src/convert.rs"]
-#[allow(dead_code)]
-mod convert;
-#[path = "../src/keys.rs"]
-#[allow(dead_code)]
-mod keys;
 
+use braid_cli::keys;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use braid_audit::{Entry, Log, Signer};
-use braid_node::engine::Engine;
+use braid_node::Engine;
 use braid_node::NodeConfig;
 use braid_proto::v1;
 use braid_store::{Store, WriteSet};
@@ -231,6 +226,6 @@ async fn main() {
     println!("  {}", printed.trim());
     node.stop().await.expect("stop");
     let started = Instant::now();
-    let verified = braid_node::audit::verify_directory(data.path(), &[], &|_| Ok(())).expect("the log verifies");
+    let verified = braid_node::verify_directory(data.path(), &[], &|_| Ok(())).expect("the log verifies");
     println!("verify the stopped node's directory: {} entries in {:.1}s", verified.entries, started.elapsed().as_secs_f64());
 }

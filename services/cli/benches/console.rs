@@ -10,19 +10,14 @@
 
 #[allow(dead_code)]
 mod common;
-#[path = "../src/convert.rs"]
-#[allow(dead_code)]
-mod convert;
-#[path = "../src/keys.rs"]
-#[allow(dead_code)]
-mod keys;
 
+use braid_cli::keys;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use braid_node::engine::Engine;
+use braid_node::Engine;
 use common::AGENCIES;
 
 /// Times each page is asked for.

@@ -10,16 +10,11 @@
 //! of the p99s.
 
 mod common;
-#[path = "../src/convert.rs"]
-#[allow(dead_code)]
-mod convert;
-#[path = "../src/keys.rs"]
-#[allow(dead_code)]
-mod keys;
 
+use braid_cli::keys;
 use std::time::{Duration, Instant};
 
-use braid_node::engine::Engine;
+use braid_node::Engine;
 use braid_proto::v1::{self, panel_service_client::PanelServiceClient};
 use common::AGENCIES;
 use rand::seq::SliceRandom;

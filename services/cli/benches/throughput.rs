@@ -9,13 +9,11 @@
 
 #[allow(dead_code)]
 mod common;
-#[path = "../src/convert.rs"]
-#[allow(dead_code)]
-mod convert;
 
+use braid_cli::convert;
 use std::time::Instant;
 
-use braid_node::engine::{Engine, Submission};
+use braid_node::{Engine, Submission};
 use braid_pseudonym::{pseudonymise_extract, Keys, SchemeSecret};
 use braid_synth::{generate, NoiseLevel, SynthConfig};
 

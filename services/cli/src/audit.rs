@@ -289,7 +289,7 @@ pub async fn run(command: AuditCommand) -> Result<()> {
             let saved: Vec<Checkpoint> = saved.iter().map(|path| read_checkpoint(path)).collect::<Result<_>>()?;
             let pinned = verifier_key.as_deref();
             let verified = match (data_dir, node) {
-                (Some(dir), _) => braid_node::audit::verify_directory(&dir, &saved, &|key| check_pin(key, pinned))?,
+                (Some(dir), _) => braid_node::verify_directory(&dir, &saved, &|key| check_pin(key, pinned))?,
                 (None, Some(node)) => verify_online(&NodeArgs { node, tls, principal }, &saved, pinned).await?,
                 (None, None) => bail!("give --node (with --tls) to verify through a running node, or --data-dir for a stopped one"),
             };

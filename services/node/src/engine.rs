@@ -683,7 +683,7 @@ mod ingest;
 mod prepare;
 
 pub(crate) use admin::parse_profile_id;
-pub use admin::{profile_id, ClusterRow, ExplainSubject, LinkExplanation, Member, ProfileExplanation, Stats};
+pub use admin::{profile_id, ExplainSubject, LinkExplanation};
 use ingest::*;
 pub(crate) use prepare::on_own_person_ref;
 use prepare::*;

@@ -6,18 +6,20 @@
 //! never holds the scheme secret; it sees only keyed hashes and encodings.
 //! Start at [`spawn`] (embedded, as the demo and tests use it) or `main.rs`.
 
-pub mod audit;
-pub mod config;
-pub mod engine;
-pub mod gate;
-pub mod listener;
-pub mod ops;
-pub mod panel;
-pub mod retention;
-pub mod rotation;
-pub mod service;
-pub mod space;
-pub mod uploads;
+mod audit;
+mod config;
+mod engine;
+mod gate;
+mod listener;
+mod ops;
+mod panel;
+mod retention;
+mod rotation;
+mod service;
+mod space;
+mod uploads;
+/// What an upload's records and a caller's requests must satisfy before
+/// anything reads them: public for the fuzz tests that drive it.
 pub mod validate;
 
 use std::net::SocketAddr;
@@ -30,9 +32,11 @@ use braid_proto::v1::ingest_service_server::IngestServiceServer;
 use braid_proto::v1::panel_service_server::PanelServiceServer;
 use tokio::net::TcpListener;
 
+pub use audit::verify_directory;
 pub use config::{AuditSettings, Limits, NodeConfig, TlsFiles};
-pub use engine::Engine;
+pub use engine::{Engine, EngineError, Submission};
 pub use listener::ListenerCounts;
+pub use retention::{RetentionRule, RetentionSettings};
 
 /// Largest encoded record accepted in an upload batch: every bounded field
 /// of a record at its bound (validate.rs) fits with room to spare.

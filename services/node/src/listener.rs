@@ -6,7 +6,6 @@
 //! finish the handshake never reaches message decoding: it is logged (with
 //! its address, never anything it sent) and counted.
 
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -121,8 +120,6 @@ impl Tls {
 pub struct Peer {
     /// The client's certificate chain, leaf first (absent without TLS).
     pub certificates: Option<Arc<Vec<CertificateDer<'static>>>>,
-    /// The client's address.
-    pub address: Option<SocketAddr>,
 }
 
 enum Io {
@@ -228,10 +225,9 @@ pub fn accept(
             // Small replies (acks, panel answers) go out at once: without
             // TCP_NODELAY they wait for the peer's delayed acknowledgement.
             let _ = stream.set_nodelay(true);
-            let peer_address = Some(address);
             let Some(tls) = &tls else {
                 counts.accepted.fetch_add(1, Ordering::Relaxed);
-                let connection = Connection { io: Io::Plain(stream), peer: Peer { certificates: None, address: peer_address }, _permit: permit };
+                let connection = Connection { io: Io::Plain(stream), peer: Peer { certificates: None }, _permit: permit };
                 if sender.send(Ok(connection)).await.is_err() {
                     return;
                 }
@@ -245,7 +241,7 @@ pub fn accept(
                     Ok(Ok(tls)) => {
                         let certificates = tls.get_ref().1.peer_certificates().map(|chain| Arc::new(chain.to_vec()));
                         counts.accepted.fetch_add(1, Ordering::Relaxed);
-                        let connection = Connection { io: Io::Tls(Box::new(tls)), peer: Peer { certificates, address: peer_address }, _permit: permit };
+                        let connection = Connection { io: Io::Tls(Box::new(tls)), peer: Peer { certificates }, _permit: permit };
                         let _ = sender.send(Ok(connection)).await;
                     }
                     Ok(Err(error)) => {

@@ -228,7 +228,7 @@ fn restore(backup: &std::path::Path, data_dir: &std::path::Path) -> anyhow::Resu
         anyhow::ensure!(file.file_type()?.is_file(), "{} holds something that is not a file", backup.display());
         copied += std::fs::copy(file.path(), data_dir.join(file.file_name())).with_context(|| format!("copy {}", file.path().display()))?;
     }
-    let verified = braid_node::audit::verify_directory(data_dir, &[], &|_| Ok(()))?;
+    let verified = braid_node::verify_directory(data_dir, &[], &|_| Ok(()))?;
     println!("restored {} ({} bytes) into {}; audit log verified: {} entries", backup.display(), copied, data_dir.display(), verified.entries);
     println!("start the node with --data-dir {}", data_dir.display());
     Ok(())

@@ -5,11 +5,10 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use braid_node::engine::{Engine, Submission};
+use braid_cli::convert;
+use braid_node::{Engine, Submission};
 use braid_pseudonym::{pseudonymise_extract, Keys, SchemeSecret};
 use braid_synth::{generate, NoiseLevel, SynthConfig};
-
-use crate::convert;
 
 /// The synthetic agencies.
 pub const AGENCIES: [&str; 4] = ["CSC-NORTH", "POL-NORTH", "YOT-NORTH", "VOL-NORTH"];
