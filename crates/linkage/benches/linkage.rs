@@ -6,7 +6,9 @@
 //! `BRAID_NOISE` (one level only), `BRAID_DIAGNOSE` (print missed and wrong
 //! pairs by pattern and the fitted model), `BRAID_LSH=tables,bits[,walk]`,
 //! `BRAID_LINK_P`, `BRAID_REVIEW_P`, `BRAID_SUPPORT` (try other settings),
-//! `BRAID_SCALE_PROBE=children` (the linker alone as the store grows).
+//! `BRAID_SCALE_PROBE=children` (the linker alone as the store grows),
+//! `BRAID_SEALED_PROBE=1` (only what keeping the sealed view costs a
+//! replacing change).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -14,7 +16,7 @@ mod support;
 use std::time::Instant;
 
 use braid_linkage::bloom::{dice_many, kernel_name, Bloom, WORDS};
-use braid_linkage::LinkerConfig;
+use braid_linkage::{InvolvementId, LinkerConfig, UnionFind};
 use braid_synth::NoiseLevel;
 
 fn kernel() {
@@ -59,7 +61,73 @@ fn kernel() {
     );
 }
 
+/// What keeping the sealed view ([`UnionFind::keep_sealed`]) costs the
+/// union-find's part of a replacing change at the size the panel bench's
+/// flood meets: 1,262,668 involvements in profiles of 7, a batch that
+/// withdraws 1,700 of them, resets the 11,900 members of their profiles,
+/// re-links the rest and adds 1,000 new ones, then a sealed read of every
+/// reset member. The same changes, alternately with and without the sealed
+/// view, in one run; the medians of 15 each.
+fn sealed_cost() {
+    const IDS: InvolvementId = 1_262_668;
+    const PROFILE: InvolvementId = 7;
+    const WITHDRAWN: InvolvementId = 1_700;
+    const NEW: InvolvementId = 1_000;
+    let profiles = IDS / PROFILE;
+    let mut uf = UnionFind::new();
+    uf.reserve(IDS as usize + 40 * NEW as usize);
+    for id in 0..IDS {
+        uf.insert(id);
+        if id % PROFILE != 0 {
+            uf.union(id - id % PROFILE, id);
+        }
+    }
+    uf.take_changes();
+    let mut times: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    let mut checksum = 0u64;
+    for round in 0..30u64 {
+        let sealed = round % 2 == 1;
+        let withdrawn: Vec<InvolvementId> = (0..WITHDRAWN).map(|k| ((round * WITHDRAWN + k) * 97 % profiles) * PROFILE + round % PROFILE).collect();
+        let started = Instant::now();
+        if sealed {
+            uf.keep_sealed();
+        }
+        let members = uf.members_of(&withdrawn);
+        uf.kill(&withdrawn);
+        let gone: std::collections::HashSet<InvolvementId> = withdrawn.iter().copied().collect();
+        uf.reset(&members, |id| !gone.contains(&id));
+        let alive: Vec<InvolvementId> = members.iter().copied().filter(|id| !gone.contains(id)).collect();
+        for pair in alive.chunks(PROFILE as usize - 1) {
+            for &id in &pair[1..] {
+                uf.union(pair[0], id);
+            }
+        }
+        for j in 0..NEW {
+            let id = IDS + round * NEW + j;
+            uf.insert(id);
+            uf.union(alive[(j as usize * 11) % alive.len()], id);
+        }
+        let view = uf.sealed();
+        checksum += members.iter().map(|&id| view.find(id)).sum::<InvolvementId>() % 1_000;
+        checksum += uf.take_changes().len() as u64;
+        times[usize::from(sealed)].push(started.elapsed().as_secs_f64() * 1e3);
+    }
+    let median = |t: &mut Vec<f64>| {
+        t.sort_by(f64::total_cmp);
+        t[t.len() / 2]
+    };
+    let (plain, kept) = (median(&mut times[0]), median(&mut times[1]));
+    println!(
+        "a replacing change's union-find work (11,900 members reset and re-linked at 1.26M): {plain:.2} ms, {kept:.2} ms keeping the sealed view ({:.2}x; checksum {checksum})",
+        kept / plain
+    );
+}
+
 fn main() {
+    if std::env::var("BRAID_SEALED_PROBE").is_ok() {
+        sealed_cost();
+        return;
+    }
     if let Some(children) = std::env::var("BRAID_SCALE_PROBE").ok().and_then(|v| v.parse::<usize>().ok()) {
         scale_probe(children);
         return;
