@@ -14,6 +14,52 @@ pub mod v1 {
     tonic::include_proto!("braid.v1");
 }
 
+/// The one conversion between the template's words of a case
+/// ([`braid_template::Role`], [`braid_template::CaseType`]) and the API's
+/// enums; both number them alike, which the test checks.
+mod case {
+    use braid_template::{CaseType, Role};
+
+    use crate::v1;
+
+    impl From<Role> for v1::Role {
+        fn from(role: Role) -> v1::Role {
+            match role {
+                Role::KnownVictim => v1::Role::KnownVictim,
+                Role::SuspectedVictim => v1::Role::SuspectedVictim,
+                Role::Perpetrator => v1::Role::Perpetrator,
+                Role::Hsb => v1::Role::Hsb,
+                Role::OutcomeSubject => v1::Role::OutcomeSubject,
+            }
+        }
+    }
+
+    impl From<CaseType> for v1::CaseType {
+        fn from(case_type: CaseType) -> v1::CaseType {
+            match case_type {
+                CaseType::Csa => v1::CaseType::Csa,
+                CaseType::Cse => v1::CaseType::Cse,
+                CaseType::Hsb => v1::CaseType::Hsb,
+            }
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn the_template_numbers_roles_and_case_types_as_the_api_does() {
+            for role in Role::ALL {
+                assert_eq!(v1::Role::from(role) as i32, role.number(), "{role:?}");
+            }
+            for case_type in CaseType::ALL {
+                assert_eq!(v1::CaseType::from(case_type) as i32, case_type.number(), "{case_type:?}");
+            }
+        }
+    }
+}
+
 /// The one conversion between the API's dates and calendar dates
 /// ([`braid_template::Date`], which owns what a valid date is).
 mod date {

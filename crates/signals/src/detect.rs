@@ -2,9 +2,10 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
+use petgraph::unionfind::UnionFind;
+
 use crate::facts::{CaseType, Concern, Facts, InvolvementFacts, RecordFacts, Role};
 use crate::Profiles;
-use petgraph::unionfind::UnionFind;
 
 /// What kind of pattern a signal reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -3,10 +3,10 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use braid_client::NodeArgs;
 use braid_proto::v1;
 
 use crate::convert::role_name;
-use braid_client::NodeArgs;
 
 /// Every involvement and its profile.
 pub async fn fetch_clusters(node: &NodeArgs) -> Result<Vec<v1::ClusterRow>> {

@@ -4,12 +4,12 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use braid_client::{NodeArgs, UploadEvent, UploadSummary};
 use braid_proto::v1;
 use braid_pseudonym::{pseudonymise_extract, ExtractOutput, Keys, Mapping, ReidEntry, SchemeSecret};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::{convert, extract_file};
-use braid_client::{NodeArgs, UploadEvent, UploadSummary};
 
 /// Reads a scheme secret file.
 pub fn read_secret(path: &Path) -> Result<SchemeSecret> {

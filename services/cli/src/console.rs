@@ -27,12 +27,12 @@ use axum::Router;
 use braid_proto::v1;
 use maud::{html, Markup, DOCTYPE};
 
+use braid_client::{NodeArgs, Transport};
 use braid_proto::v1::audit_service_client::AuditServiceClient;
 use braid_proto::v1::panel_service_client::PanelServiceClient;
 
 use crate::convert::role_name;
 use crate::panel::{case_type_name, outcome_name, outside_text};
-use braid_client::{NodeArgs, Transport};
 
 /// The session cookie's name, followed by the console's port: browsers
 /// share cookies between ports of one host, so two consoles on one machine

@@ -1,7 +1,7 @@
 //! Agency-side records to API messages.
 
 use braid_proto::v1;
-use braid_pseudonym::{CaseType, PseudonymisedRecord, Role};
+use braid_pseudonym::{PseudonymisedRecord, Role};
 use braid_template::{Date, Value};
 
 fn date(date: Option<Date>) -> Option<v1::Date> {
@@ -24,12 +24,7 @@ fn value(field_id: &str, value: &Value) -> v1::TemplateValue {
 pub fn record(record: &PseudonymisedRecord) -> v1::CaseRecord {
     v1::CaseRecord {
         record_ref: record.record_ref.clone(),
-        case_type: match record.case_type {
-            None => v1::CaseType::Unspecified,
-            Some(CaseType::Csa) => v1::CaseType::Csa,
-            Some(CaseType::Cse) => v1::CaseType::Cse,
-            Some(CaseType::Hsb) => v1::CaseType::Hsb,
-        } as i32,
+        case_type: record.case_type.map_or(v1::CaseType::Unspecified, v1::CaseType::from) as i32,
         outcome: record.outcome.map_or(0, |kind| kind.number()),
         referral_date: date(record.referral_date),
         incident_start: date(record.incident_start),
@@ -40,7 +35,7 @@ pub fn record(record: &PseudonymisedRecord) -> v1::CaseRecord {
             .iter()
             .map(|involvement| v1::Involvement {
                 person_ref: involvement.person_ref.clone(),
-                role: role(involvement.role) as i32,
+                role: v1::Role::from(involvement.role) as i32,
                 pseudonyms: Some(v1::Pseudonyms {
                     match_keys: involvement
                         .pseudonyms
@@ -83,17 +78,6 @@ fn field_tokens(t: &braid_pseudonym::FieldTokens) -> Option<v1::FieldTokens> {
         forename_parts: if t.forename_whole[0] != 0 { t.forename_parts.to_vec() } else { Vec::new() },
     };
     (wire != v1::FieldTokens::default()).then_some(wire)
-}
-
-/// The API role.
-pub fn role(role: Role) -> v1::Role {
-    match role {
-        Role::KnownVictim => v1::Role::KnownVictim,
-        Role::SuspectedVictim => v1::Role::SuspectedVictim,
-        Role::Perpetrator => v1::Role::Perpetrator,
-        Role::Hsb => v1::Role::Hsb,
-        Role::OutcomeSubject => v1::Role::OutcomeSubject,
-    }
 }
 
 /// The mapping-file name of an API role number.

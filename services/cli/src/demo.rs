@@ -7,12 +7,12 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use braid_client::NodeArgs;
 use braid_eval::clusters::{evaluate_clusters, print_table, ClusterLine, TruthLine};
 use braid_eval::signals as signal_eval;
 use braid_synth::{generate, NoiseLevel, SynthConfig};
 
 use crate::{admin, agency, audit, keys, panel};
-use braid_client::NodeArgs;
 
 /// The demo's partnership: every synthetic agency.
 const PARTNERSHIP: &str = "north";

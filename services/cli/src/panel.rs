@@ -5,13 +5,13 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use braid_client::{refused, NodeArgs};
 use braid_proto::v1;
 use braid_signals::network::{dot, svg, Drawing, Shade};
 use braid_signals::report::LEGEND;
 
 use crate::agency::read_reid;
 use crate::convert::role_name;
-use braid_client::{refused, NodeArgs};
 
 /// Who is asking, and why.
 #[derive(Debug, Clone, clap::Args)]
