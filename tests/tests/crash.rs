@@ -297,4 +297,16 @@ fn logs_go_to_stderr_as_json_lines_or_plain_text_and_say_what_start_up_did() {
     let (_, text) = logged_run(Path::new(&keys), data.path(), "text");
     assert!(text.contains("index rebuilt") && text.contains("audit log verified"), "{text}");
     assert!(!text.contains('\u{1b}'), "no colour codes when stderr is not a terminal: {text}");
+
+    // A linkage model stored by an earlier version (other comparison
+    // levels) is fitted afresh, with a warning that says what to run; the
+    // node still starts.
+    {
+        let store = braid_store::Store::open(data.path()).expect("store");
+        let mut set = braid_store::WriteSet::new();
+        set.put_model(vec![2u8; 64]);
+        store.write(set).expect("write");
+    }
+    let (_, text) = logged_run(Path::new(&keys), data.path(), "text");
+    assert!(text.contains("stored linkage model is from an earlier version") && text.contains("braid admin relink"), "{text}");
 }

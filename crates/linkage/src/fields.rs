@@ -94,6 +94,14 @@ impl Tokens {
             && self.name_level(other) == 4
     }
 
+    /// Whether both full names are recorded and share nothing: not equal,
+    /// not swapped, no surname part or alternative surname in common, not
+    /// phonetically alike, no short form, and neither the surname nor the
+    /// forename agrees under one date of birth.
+    pub fn names_differ(&self, other: &Tokens) -> bool {
+        self.name_level(other) == 6
+    }
+
     /// NHS number and other identifiers compared.
     pub fn ids_state(&self, other: &Tokens) -> IdState {
         let mut disagree = false;

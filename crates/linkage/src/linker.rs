@@ -107,6 +107,11 @@ fn token_keys(tokens: &Tokens) -> impl Iterator<Item = KeyFingerprint> {
 /// bigrams and stays above it).
 const TWIN_DICE: f32 = 0.80;
 
+/// Below this Dice (the two lowest bands, where encodings share little
+/// more than a date of birth), a pair whose full names share nothing is
+/// taken for two people (see [`Linker::strangers`]).
+const STRANGERS_DICE: f32 = crate::model::DICE_BANDS[crate::model::DICE_BANDS.len() - 2];
+
 /// Pairs compared before a re-link fits a model that has never been
 /// fitted.
 const MIN_SETTLE_FIT_PAIRS: u64 = 100;
@@ -682,6 +687,27 @@ pub(crate) mod tests {
         // One day apart is a typo, not another person.
         let typo = linker.insert(3, &person(2, 3, tokens(1, Some(14_001), 5), &[(9, 1)]));
         assert_eq!(linker.profiles().find(1), linker.profiles().find(3), "{typo:?}");
+    }
+
+    #[test]
+    fn names_sharing_nothing_never_link_on_a_date_of_birth_and_a_place() {
+        let mut linker = Linker::new(LinkerConfig::default());
+        // Two people with one birthday at one postcode, found through a
+        // shared key; their names agree in no way.
+        linker.insert(1, &person(0, 1, tokens(1, Some(14_000), 5), &[(4, 1)]));
+        let other = linker.insert(2, &person(1, 2, tokens(2, Some(14_000), 5), &[(4, 1)]));
+        assert_ne!(linker.profiles().find(1), linker.profiles().find(2), "{other:?}");
+        let evidence = linker.compare(1, 2).expect("both indexed");
+        assert_eq!(evidence.levels[at::NAME], 6, "{evidence:?}");
+        assert!(evidence.conflict, "{evidence:?}");
+        // An identifier both records hold vouches for the pair.
+        let mut a = tokens(1, Some(14_000), 5);
+        let mut b = tokens(2, Some(14_000), 5);
+        a.ids[0] = (1, 42);
+        b.ids[0] = (1, 42);
+        linker.insert(3, &person(0, 3, a, &[(4, 2)]));
+        linker.insert(4, &person(1, 4, b, &[(4, 2)]));
+        assert!(!linker.compare(3, 4).expect("both indexed").conflict);
     }
 
     #[test]

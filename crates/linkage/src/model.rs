@@ -40,7 +40,7 @@ pub const NAME: Feature = Feature {
 /// Dice similarity band of the Bloom encodings.
 pub const DICE: Feature = Feature {
     name: "encoding-dice",
-    levels: &[">=0.95", "0.92-0.95", "0.88-0.92", "0.84-0.88", "0.80-0.84", "0.75-0.80", "0.70-0.75", "<0.70", "not-comparable"],
+    levels: &[">=0.95", "0.92-0.95", "0.88-0.92", "0.84-0.88", "0.80-0.84", "0.75-0.80", "0.70-0.75", "0.55-0.70", "0.40-0.55", "<0.40", "not-comparable"],
 };
 /// Date of birth: exact; day and month transposed; how far apart, from the
 /// two-year windows (under 6, 12, 18 or 24 months; more than 18 months);
@@ -107,13 +107,13 @@ fn factor_level(factor: usize, levels: &Levels) -> usize {
 }
 
 /// Lower bounds of the Dice bands (the last band is everything below).
-pub const DICE_BANDS: [f32; 7] = [0.95, 0.92, 0.88, 0.84, 0.80, 0.75, 0.70];
+pub const DICE_BANDS: [f32; 9] = [0.95, 0.92, 0.88, 0.84, 0.80, 0.75, 0.70, 0.55, 0.40];
 
 /// The Dice band of a similarity; `None` → not comparable.
 pub fn dice_level(dice: Option<f32>) -> u8 {
     match dice {
-        None => 8,
-        Some(value) => DICE_BANDS.iter().position(|low| value >= *low).unwrap_or(7) as u8,
+        None => DICE_BANDS.len() as u8 + 1,
+        Some(value) => DICE_BANDS.iter().position(|low| value >= *low).unwrap_or(DICE_BANDS.len()) as u8,
     }
 }
 
@@ -158,28 +158,28 @@ fn level_sign(feature: usize, level: u8) -> i8 {
 /// non-matches (u): a swap of forename and surname scrambles the encoding,
 /// a misspelling lowers it a little, two different people with one name
 /// share its bigrams.
-fn dice_given_name(matches: bool) -> [[f64; 9]; 8] {
+fn dice_given_name(matches: bool) -> [[f64; 11]; 8] {
     if matches {
         [
-            [0.55, 0.15, 0.10, 0.07, 0.05, 0.03, 0.02, 0.02, 0.01],
-            [0.01, 0.01, 0.01, 0.02, 0.03, 0.05, 0.07, 0.79, 0.01],
-            [0.05, 0.05, 0.10, 0.15, 0.15, 0.15, 0.10, 0.24, 0.01],
-            [0.10, 0.15, 0.20, 0.20, 0.15, 0.08, 0.05, 0.06, 0.01],
-            [0.02, 0.03, 0.05, 0.10, 0.15, 0.20, 0.15, 0.29, 0.01],
-            [0.02, 0.03, 0.05, 0.10, 0.15, 0.20, 0.15, 0.29, 0.01],
-            [0.01, 0.02, 0.04, 0.08, 0.12, 0.15, 0.15, 0.42, 0.01],
-            [0.05, 0.05, 0.10, 0.10, 0.10, 0.10, 0.10, 0.30, 0.10],
+            [0.55, 0.15, 0.10, 0.07, 0.05, 0.03, 0.02, 0.015, 0.004, 0.001, 0.01],
+            [0.01, 0.01, 0.01, 0.02, 0.03, 0.05, 0.07, 0.10, 0.29, 0.40, 0.01],
+            [0.05, 0.05, 0.10, 0.15, 0.15, 0.15, 0.10, 0.14, 0.07, 0.03, 0.01],
+            [0.10, 0.15, 0.20, 0.20, 0.15, 0.08, 0.05, 0.04, 0.015, 0.005, 0.01],
+            [0.02, 0.03, 0.05, 0.10, 0.15, 0.20, 0.15, 0.17, 0.09, 0.03, 0.01],
+            [0.02, 0.03, 0.05, 0.10, 0.15, 0.20, 0.15, 0.17, 0.09, 0.03, 0.01],
+            [0.01, 0.02, 0.04, 0.08, 0.12, 0.15, 0.15, 0.22, 0.14, 0.06, 0.01],
+            [0.05, 0.05, 0.10, 0.10, 0.10, 0.10, 0.10, 0.15, 0.10, 0.05, 0.10],
         ]
     } else {
         [
-            [0.01, 0.02, 0.05, 0.15, 0.25, 0.25, 0.15, 0.11, 0.01],
-            [0.001, 0.001, 0.002, 0.004, 0.01, 0.02, 0.05, 0.911, 0.001],
-            [0.001, 0.005, 0.01, 0.03, 0.05, 0.10, 0.15, 0.653, 0.001],
-            [0.005, 0.01, 0.03, 0.06, 0.10, 0.15, 0.15, 0.494, 0.001],
-            [0.001, 0.002, 0.005, 0.01, 0.03, 0.07, 0.12, 0.761, 0.001],
-            [0.001, 0.002, 0.005, 0.01, 0.03, 0.07, 0.12, 0.761, 0.001],
-            [0.0005, 0.001, 0.002, 0.005, 0.01, 0.03, 0.06, 0.8905, 0.001],
-            [0.01, 0.01, 0.02, 0.03, 0.05, 0.08, 0.10, 0.60, 0.10],
+            [0.01, 0.02, 0.05, 0.15, 0.25, 0.25, 0.15, 0.08, 0.02, 0.01, 0.01],
+            [0.001, 0.001, 0.002, 0.004, 0.01, 0.02, 0.05, 0.05, 0.20, 0.661, 0.001],
+            [0.001, 0.005, 0.01, 0.03, 0.05, 0.10, 0.15, 0.30, 0.20, 0.153, 0.001],
+            [0.005, 0.01, 0.03, 0.06, 0.10, 0.15, 0.15, 0.25, 0.15, 0.094, 0.001],
+            [0.001, 0.002, 0.005, 0.01, 0.03, 0.07, 0.12, 0.30, 0.30, 0.161, 0.001],
+            [0.001, 0.002, 0.005, 0.01, 0.03, 0.07, 0.12, 0.30, 0.30, 0.161, 0.001],
+            [0.0005, 0.001, 0.002, 0.005, 0.01, 0.03, 0.06, 0.10, 0.25, 0.5405, 0.001],
+            [0.01, 0.01, 0.02, 0.03, 0.05, 0.08, 0.10, 0.20, 0.20, 0.20, 0.10],
         ]
     }
 }
@@ -191,7 +191,7 @@ fn dice_given_name(matches: bool) -> [[f64; 9]; 8] {
 fn name_dice_sign(cell: usize) -> i8 {
     let dice_levels = DICE.levels.len();
     let (name, dice) = (cell / dice_levels, cell % dice_levels);
-    if (4..=6).contains(&name) && (5..=7).contains(&dice) {
+    if (4..=6).contains(&name) && (5..=DICE_BANDS.len()).contains(&dice) {
         -1
     } else {
         0
@@ -205,7 +205,7 @@ fn starting_values() -> ([Vec<f64>; NF], [Vec<f64>; NF], f64) {
     let m: [Vec<f64>; 7] = [
         vec![0.20, 0.005, 0.795],
         vec![0.70, 0.02, 0.02, 0.08, 0.04, 0.04, 0.08, 0.02],
-        vec![0.55, 0.15, 0.10, 0.07, 0.05, 0.03, 0.02, 0.02, 0.01],
+        vec![0.55, 0.15, 0.10, 0.07, 0.05, 0.03, 0.02, 0.012, 0.005, 0.003, 0.01],
         vec![0.82, 0.02, 0.03, 0.02, 0.005, 0.003, 0.002, 0.02, 0.08],
         vec![0.88, 0.01, 0.11],
         vec![0.55, 0.10, 0.15, 0.20],
@@ -214,7 +214,7 @@ fn starting_values() -> ([Vec<f64>; NF], [Vec<f64>; NF], f64) {
     let u: [Vec<f64>; 7] = [
         vec![0.0005, 0.15, 0.8495],
         vec![0.05, 0.002, 0.01, 0.03, 0.02, 0.02, 0.85, 0.018],
-        vec![0.0005, 0.001, 0.003, 0.008, 0.02, 0.05, 0.08, 0.8365, 0.001],
+        vec![0.0005, 0.001, 0.003, 0.008, 0.02, 0.05, 0.08, 0.20, 0.30, 0.3365, 0.001],
         vec![0.01, 0.001, 0.01, 0.01, 0.01, 0.01, 0.05, 0.75, 0.149],
         vec![0.20, 0.10, 0.70],
         vec![0.05, 0.03, 0.12, 0.80],
@@ -234,6 +234,17 @@ fn starting_values() -> ([Vec<f64>; NF], [Vec<f64>; NF], f64) {
         })
     };
     (join(&m, true), join(&u, false), 0.05)
+}
+
+/// The shape of [`Model::to_bytes`]: 3 since the Dice bands below 0.70
+/// were split in three.
+pub const MODEL_VERSION: u8 = 3;
+
+/// Whether stored model bytes are of an earlier shape than this build's (a
+/// model the node no longer reads, to be fitted afresh), as opposed to
+/// damaged ones.
+pub fn is_earlier_shape(bytes: &[u8]) -> bool {
+    bytes.first().is_some_and(|&version| (1..MODEL_VERSION).contains(&version))
 }
 
 /// Pairs seen before the first fit.
@@ -406,7 +417,7 @@ impl Model {
     /// The model as bytes for storage: counts and fitted parameters.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(32 + self.counts.len() * 12 + 4096);
-        out.push(2u8);
+        out.push(MODEL_VERSION);
         out.extend(self.total.to_le_bytes());
         out.extend(self.fitted_total.to_le_bytes());
         out.extend(self.lambda.to_le_bytes());
@@ -431,7 +442,7 @@ impl Model {
     pub fn from_bytes(bytes: &[u8]) -> Option<Model> {
         let mut model = Model::new();
         let (&version, mut rest) = bytes.split_first()?;
-        if version != 2 {
+        if version != MODEL_VERSION {
             return None;
         }
         let mut take = |n: usize| -> Option<&[u8]> {
@@ -518,7 +529,8 @@ mod tests {
     fn dice_bands() {
         assert_eq!(dice_level(Some(1.0)), 0);
         assert_eq!(dice_level(Some(0.93)), 1);
-        assert_eq!(dice_level(Some(0.1)), 7);
-        assert_eq!(dice_level(None), 8);
+        assert_eq!(dice_level(Some(0.6)), 7);
+        assert_eq!(dice_level(Some(0.1)), 9);
+        assert_eq!(dice_level(None), 10);
     }
 }

@@ -15,7 +15,7 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use braid_audit::merkle::Hash;
 use braid_audit::{Checkpoint, Entry};
-use braid_linkage::model::{DICE, FEATURES, PERSON};
+use braid_linkage::model::{dice_level, DICE, FEATURES, PERSON};
 use braid_linkage::{key_kind_name, Bloom, Decision, InvolvementId, KeyFingerprint, Linker, LinkerConfig, Model, Outcome, Tokens};
 use braid_proto::v1;
 use braid_signals::{Facts, NewInvolvement};
@@ -205,8 +205,17 @@ pub(crate) fn load_linker(store: &Store, next_id: u64) -> Result<LoadedLinker, E
     profiles.finish_loading();
     let _ = profiles.take_changes();
     if let Some(bytes) = store.model()? {
-        let model = Model::from_bytes(&bytes).ok_or(braid_store::Error::Corrupt("linkage model"))?;
-        linker.set_model(model);
+        if braid_linkage::model::is_earlier_shape(&bytes) {
+            // An upgrade changed the model's comparison levels: the stored
+            // fit cannot be read into them. The profiles stand as linked;
+            // the model starts from its priors, is fitted again once enough
+            // pairs are compared, and `braid admin relink` re-links
+            // everything under the new levels.
+            tracing::warn!("the stored linkage model is from an earlier version and is fitted afresh; run `braid admin relink` to re-link under the new model");
+        } else {
+            let model = Model::from_bytes(&bytes).ok_or(braid_store::Error::Corrupt("linkage model"))?;
+            linker.set_model(model);
+        }
     }
     Ok(LoadedLinker { linker, agencies, identified, moving })
 }

@@ -159,7 +159,7 @@ impl Linker {
         let (mut total, mut count) = (0.0f32, 0u32);
         for member in self.uf.members(other).filter(|&m| !self.is_passive(m)).take(self.config.merge_check_members) {
             if let Some(evidence) = self.scored_pair(id, member) {
-                if evidence.conflict {
+                if self.vetoes(id, member, &evidence) {
                     return false;
                 }
                 total += evidence.probability;
@@ -180,7 +180,7 @@ impl Linker {
         for &a in &ours {
             for &b in &theirs {
                 if let Some(evidence) = self.scored_pair(a, b) {
-                    if evidence.conflict {
+                    if self.vetoes(a, b, &evidence) {
                         return false;
                     }
                     plausible |= evidence.probability >= self.config.review_probability;

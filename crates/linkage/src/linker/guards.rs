@@ -37,8 +37,40 @@ impl Linker {
         if !ta.twin_like(tb) || dice.is_some_and(|d| d >= TWIN_DICE) {
             return false;
         }
+        !self.vouched(a, b)
+    }
+
+    /// Whether a pair's names say two people: both full names recorded and
+    /// sharing nothing ([`Tokens::names_differ`]), the encodings in the two
+    /// lowest Dice bands (or not compared), and nothing stronger vouching
+    /// for it. A date of birth, a sex and a place agreeing never outweigh
+    /// that: many people share them. Such a pair is never linked directly
+    /// but does not keep two profiles apart (see [`Linker::vetoes`]).
+    ///
+    /// [`Tokens::names_differ`]: crate::fields::Tokens::names_differ
+    pub(super) fn strangers(&self, a: u32, b: u32, dice: Option<f32>) -> bool {
+        let (ta, tb) = (&self.tokens[a as usize], &self.tokens[b as usize]);
+        if !ta.names_differ(tb) || dice.is_some_and(|d| d >= STRANGERS_DICE) {
+            return false;
+        }
+        !self.vouched(a, b)
+    }
+
+    /// Whether a scored pair keeps an involvement out of a profile, or two
+    /// profiles apart, when met among their members: a conflict or twins
+    /// do; strangers alone do not (they only score nothing towards the
+    /// join), so an agency's own person ref can still bring in a record of
+    /// someone whose name changed.
+    pub(super) fn vetoes(&self, a: InvolvementId, b: InvolvementId, evidence: &Evidence) -> bool {
+        let (Ok(a), Ok(b)) = (u32::try_from(a), u32::try_from(b)) else { return evidence.conflict };
+        evidence.conflict && (self.conflict(a, b) || self.twins(a, b, evidence.dice))
+    }
+
+    /// Whether something stronger than the fields vouches for a pair: one
+    /// agency's person ref, or an agreeing identifier.
+    fn vouched(&self, a: u32, b: u32) -> bool {
         let (na, nb) = (&self.nodes[a as usize], &self.nodes[b as usize]);
-        !(na.agency == nb.agency && na.person == nb.person) && ta.ids_state(tb) != crate::fields::IdState::Agree
+        (na.agency == nb.agency && na.person == nb.person) || self.tokens[a as usize].ids_state(&self.tokens[b as usize]) == crate::fields::IdState::Agree
     }
 
     /// Whether `id` conflicts with any member of `other`'s profile.
@@ -181,7 +213,7 @@ impl Linker {
     pub(super) fn score(&self, a: u32, b: u32, levels: Levels, dice: Option<f32>) -> Evidence {
         let name_frequency = if levels[at::NAME] <= 1 { self.name_frequency_adjustment(self.tokens[a as usize].name) } else { 0.0 };
         let Score { weight, mut probability } = self.model.score_adjusted(&levels, name_frequency);
-        let conflict = self.conflict(a, b) || self.twins(a, b, dice);
+        let conflict = self.conflict(a, b) || self.twins(a, b, dice) || self.strangers(a, b, dice);
         if levels[at::PERSON] == 1 {
             // The agency's own person ref is trusted within that agency.
             probability = 1.0;

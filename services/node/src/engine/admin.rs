@@ -314,11 +314,14 @@ pub(super) fn live_root(profiles: &braid_linkage::UnionFind) -> impl Fn(u64) -> 
 }
 
 pub(super) fn explain_link(id: u64, link: &StoredLink, decision: Decision, profiles: &braid_linkage::UnionFind) -> LinkExplanation {
+    let dice_feature = FEATURES.iter().position(|f| *f == DICE).unwrap_or(2);
     let level = |feature: usize| -> &'static str {
         let levels = FEATURES[feature].levels;
-        link.levels.get(feature).and_then(|l| levels.get(usize::from(*l))).copied().unwrap_or("unknown")
+        // The band comes from the stored similarity, so a link decided
+        // under earlier bands reads in today's.
+        let stored = if feature == dice_feature { Some(dice_level(link.dice)) } else { link.levels.get(feature).copied() };
+        stored.and_then(|l| levels.get(usize::from(l))).copied().unwrap_or("unknown")
     };
-    let dice_feature = FEATURES.iter().position(|f| *f == DICE).unwrap_or(2);
     LinkExplanation {
         involvement: id,
         other: link.other,
