@@ -345,6 +345,11 @@ impl Model {
         self.lambda
     }
 
+    /// The prior log2 odds of a match that every pair's weight is added to.
+    pub fn prior_bits(&self) -> f32 {
+        self.prior
+    }
+
     /// Re-estimates m, u and the match share from the counts by EM.
     pub fn fit(&mut self) {
         let observed: Vec<(Levels, f64)> =

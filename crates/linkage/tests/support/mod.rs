@@ -193,7 +193,16 @@ fn print_patterns<'a>(title: &str, top: usize, linker: &Linker, groups: impl Ite
             for &b in &ids[x + 1..] {
                 if wanted(a, b) {
                     if let Some(e) = linker.compare(a, b) {
-                        let key = format!("levels {:?} keys {:09b} p {:.3}", e.levels, e.keys_agreeing, e.probability);
+                        let weights: Vec<String> = linker.model().factor_weights(&e.levels).iter().map(|(_, w)| format!("{w:.1}")).collect();
+                        let key = format!(
+                            "levels {:?} keys {:09b} p {:.3}{} weights [{}] prior {:.1}",
+                            e.levels,
+                            e.keys_agreeing,
+                            e.probability,
+                            if e.conflict { " refused" } else { "" },
+                            weights.join(", "),
+                            linker.model().prior_bits()
+                        );
                         *counts.entry(key).or_default() += 1;
                     }
                 }
