@@ -5,10 +5,10 @@
 //! uninterrupted run and its audit log verifies. `BRAID_CRASH_ROUNDS` runs
 //! more rounds than the default three.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use braid_tests::*;
 
@@ -19,38 +19,90 @@ fn node_binary() -> PathBuf {
     binary
 }
 
-/// A port free on loopback now.
-fn free_port() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address")
+/// A running `braid-node`, the address it reported listening on and its
+/// stderr, read to the end by a thread so that the pipe never fills.
+struct Node {
+    child: Child,
+    address: SocketAddr,
+    stderr: std::thread::JoinHandle<String>,
 }
 
-/// Starts `braid-node` with `args` and waits until it accepts connections
-/// on `address`.
-fn start_node(args: &[&std::ffi::OsStr], address: SocketAddr) -> Child {
-    let mut command = Command::new(node_binary());
-    command.args(args).env("RUST_LOG", "warn").stdout(Stdio::null()).stderr(Stdio::null());
-    spawn_listening(&mut command, address)
-}
-
-/// Runs `command` (a `braid-node`) and waits until it accepts connections
-/// on `address`.
-fn spawn_listening(command: &mut Command, address: SocketAddr) -> Child {
-    let child = command.spawn().expect("start braid-node");
-    let started = Instant::now();
-    while TcpStream::connect(address).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(60), "braid-node did not start listening");
-        std::thread::sleep(Duration::from_millis(20));
+impl Node {
+    fn url(&self) -> String {
+        format!("https://{}", self.address)
     }
-    child
+
+    /// kill -9, then reap.
+    fn kill(mut self) {
+        self.child.kill().expect("kill -9");
+        self.child.wait().expect("reap");
+        self.stderr.join().expect("stderr reader");
+    }
+
+    /// SIGTERM, then (status, stdout, stderr).
+    fn terminate(self) -> (std::process::ExitStatus, String, String) {
+        let killed = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().expect("kill");
+        assert!(killed.success());
+        let output = self.child.wait_with_output().expect("reap");
+        let stderr = self.stderr.join().expect("stderr reader");
+        (output.status, String::from_utf8_lossy(&output.stdout).into_owned(), stderr)
+    }
+}
+
+/// Runs `command` (a `braid-node` told to listen on port 0, so that no
+/// other test can take its port between a stop and a restart) and waits
+/// until its log says where it listens.
+fn spawn_listening(command: &mut Command) -> Node {
+    let mut child = command.env("RUST_LOG", "info").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start braid-node");
+    let stderr = child.stderr.take().expect("stderr");
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut all = String::new();
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if let Some(address) = listening_address(&line) {
+                let _ = sender.send(address);
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let Ok(address) = receiver.recv_timeout(Duration::from_secs(60)) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("braid-node did not start listening: {}", reader.join().unwrap_or_default());
+    };
+    Node { child, address, stderr: reader }
+}
+
+/// The address in the node's "braid-node listening" log line, written as
+/// text or as JSON.
+fn listening_address(line: &str) -> Option<SocketAddr> {
+    if !line.contains("braid-node listening") {
+        return None;
+    }
+    let at = line.find("127.0.0.1:")?;
+    let rest = &line[at..];
+    let end = rest["127.0.0.1:".len()..].find(|c: char| !c.is_ascii_digit()).map_or(rest.len(), |n| n + "127.0.0.1:".len());
+    rest[..end].parse().ok()
+}
+
+/// Starts `braid-node` with `args` on an address of its own choosing.
+fn start_node(args: &[&std::ffi::OsStr]) -> Node {
+    let mut command = Command::new(node_binary());
+    command.args(args);
+    spawn_listening(&mut command)
 }
 
 /// Starts `braid-node` on `data` with the certificates and policy in `keys`.
-fn start(keys: &str, data: &Path, address: SocketAddr) -> Child {
+fn start(keys: &str, data: &Path) -> Node {
     let node_dir = Path::new(keys).join("node");
-    let (listen, policy) = (address.to_string(), node_dir.join("policy.toml"));
+    let policy = node_dir.join("policy.toml");
     let args: Vec<&std::ffi::OsStr> = vec![
         "--listen".as_ref(),
-        listen.as_ref(),
+        "127.0.0.1:0".as_ref(),
         "--operations-listen".as_ref(),
         "127.0.0.1:0".as_ref(),
         "--data-dir".as_ref(),
@@ -60,7 +112,7 @@ fn start(keys: &str, data: &Path, address: SocketAddr) -> Child {
         "--policy".as_ref(),
         policy.as_os_str(),
     ];
-    start_node(&args, address)
+    start_node(&args)
 }
 
 /// An agency's upload, started in the background (no retries: the node is
@@ -83,8 +135,6 @@ fn killing_the_node_during_concurrent_uploads_loses_nothing_it_acknowledged() {
     let files: Vec<(&str, String)> = AGENCIES.iter().map(|a| (*a, prepared.path(&format!("{a}.bpx")))).collect();
     let expected: usize = files.iter().map(|(_, file)| read_extract(Path::new(file)).1.len()).sum();
     let data = tempfile::tempdir().expect("data dir");
-    let address = free_port();
-    let url = format!("https://{address}");
 
     // A small deterministic generator picks when to kill.
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
@@ -95,18 +145,19 @@ fn killing_the_node_during_concurrent_uploads_loses_nothing_it_acknowledged() {
         state
     };
     for round in 0..rounds {
-        let mut node = start(&keys, data.path(), address);
+        let node = start(&keys, data.path());
+        let url = node.url();
         let uploads: Vec<Child> = files.iter().skip(round as usize % 2).take(3).map(|(agency, file)| upload_in_background(&keys, &url, agency, file)).collect();
         std::thread::sleep(Duration::from_millis(100 + next() % 700));
-        node.kill().expect("kill -9");
-        node.wait().expect("reap");
+        node.kill();
         for mut upload in uploads {
             upload.wait().expect("upload ends");
         }
     }
 
     // Restart once more and let every upload finish: each resumes.
-    let mut node = start(&keys, data.path(), address);
+    let node = start(&keys, data.path());
+    let url = node.url();
     for (agency, file) in &files {
         ok(&upload(&keys, &url, agency, file));
     }
@@ -114,8 +165,7 @@ fn killing_the_node_during_concurrent_uploads_loses_nothing_it_acknowledged() {
     assert_eq!(after["records"].as_u64(), Some(expected as u64), "{after}");
     let verified = ok(&braid_as(&keys, "auditor", &["audit", "verify", "--node", &url]));
     assert!(verified.contains("audit log verified"), "{verified}");
-    node.kill().expect("stop");
-    node.wait().expect("reap");
+    node.kill();
     // The store also verifies offline after the last kill.
     let offline = ok(&braid_as(&keys, "auditor", &["audit", "verify", "--data-dir", &data.path().display().to_string()]));
     assert!(offline.contains("audit log verified"), "{offline}");
@@ -123,13 +173,13 @@ fn killing_the_node_during_concurrent_uploads_loses_nothing_it_acknowledged() {
     // An uninterrupted run of the same uploads holds the same records and
     // involvements.
     let reference_data = tempfile::tempdir().expect("data dir");
-    let mut reference = start(&keys, reference_data.path(), address);
+    let reference = start(&keys, reference_data.path());
+    let url = reference.url();
     for (agency, file) in &files {
         ok(&upload(&keys, &url, agency, file));
     }
     let reference_stats = stats(&keys, &url);
-    reference.kill().expect("stop");
-    reference.wait().expect("reap");
+    reference.kill();
     for count in ["records", "involvements"] {
         assert_eq!(after[count], reference_stats[count], "{count}: {after} against {reference_stats}");
     }
@@ -141,14 +191,12 @@ fn a_backup_taken_during_uploads_restores_to_a_node_that_verifies_and_resumes() 
     let keys = prepared.path("keys");
     let files: Vec<(&str, String)> = AGENCIES.iter().map(|a| (*a, prepared.path(&format!("{a}.bpx")))).collect();
     let expected: usize = files.iter().map(|(_, file)| read_extract(Path::new(file)).1.len()).sum();
-    let address = free_port();
-    let url = format!("https://{address}");
     let dir = prepared.dir.path();
     let config = dir.join("node.toml");
     std::fs::write(
         &config,
         format!(
-            "listen = \"{address}\"\noperations_listen = \"127.0.0.1:0\"\ndata_dir = {:?}\nbackups_dir = {:?}\npolicy = {:?}\n[tls]\ncertificate = {:?}\nprivate_key = {:?}\nclient_ca = {:?}\n",
+            "listen = \"127.0.0.1:0\"\noperations_listen = \"127.0.0.1:0\"\ndata_dir = {:?}\nbackups_dir = {:?}\npolicy = {:?}\n[tls]\ncertificate = {:?}\nprivate_key = {:?}\nclient_ca = {:?}\n",
             dir.join("data"),
             dir.join("backups"),
             Path::new(&keys).join("node/policy.toml"),
@@ -158,9 +206,10 @@ fn a_backup_taken_during_uploads_restores_to_a_node_that_verifies_and_resumes() 
         ),
     )
     .expect("write config");
-    let start_with = |data: &Path| start_node(&["--config".as_ref(), config.as_os_str(), "--data-dir".as_ref(), data.as_os_str()], address);
+    let start_with = |data: &Path| start_node(&["--config".as_ref(), config.as_os_str(), "--data-dir".as_ref(), data.as_os_str()]);
 
-    let mut node = start_with(&dir.join("data"));
+    let node = start_with(&dir.join("data"));
+    let url = node.url();
     for (agency, file) in &files[..2] {
         ok(&upload(&keys, &url, agency, file));
     }
@@ -184,8 +233,7 @@ fn a_backup_taken_during_uploads_restores_to_a_node_that_verifies_and_resumes() 
     // A name that is a path is refused.
     let refused = failed(&braid_as(&keys, "admin", &["admin", "backup", "--node", &url, "--out", "../elsewhere"]));
     assert!(refused.contains("backup name"), "{refused}");
-    node.kill().expect("stop");
-    node.wait().expect("reap");
+    node.kill();
 
     // Restore into a new directory: the copy verifies, the node starts on
     // it and holds at least what was uploaded before the backup.
@@ -197,7 +245,8 @@ fn a_backup_taken_during_uploads_restores_to_a_node_that_verifies_and_resumes() 
     let again =
         Command::new(node_binary()).arg("--restore").arg(dir.join("backups/during-uploads")).arg("--data-dir").arg(&restored).output().expect("restore");
     assert!(!again.status.success() && String::from_utf8_lossy(&again.stderr).contains("not empty"), "a restore never overwrites");
-    let mut node = start_with(&restored);
+    let node = start_with(&restored);
+    let url = node.url();
     let held = stats(&keys, &url)["records"].as_u64().expect("records");
     assert!(held >= before && held <= expected as u64, "{before} ≤ {held} ≤ {expected}");
     let verified = ok(&braid_as(&keys, "auditor", &["audit", "verify", "--node", &url, "--saved", &saved]));
@@ -212,8 +261,7 @@ fn a_backup_taken_during_uploads_restores_to_a_node_that_verifies_and_resumes() 
     for count in ["records", "involvements", "profiles"] {
         assert_eq!(resumed[count], original[count], "{count}: {resumed} against {original}");
     }
-    node.kill().expect("stop");
-    node.wait().expect("reap");
+    node.kill();
 }
 
 #[test]
@@ -253,26 +301,19 @@ fn check_config_names_every_problem_without_starting() {
 /// waits until it listens, stops it with SIGTERM and returns (stdout,
 /// stderr).
 fn logged_run(keys: &Path, data: &Path, format: &str) -> (String, String) {
-    let address = free_port();
     let node_dir = keys.join("node");
     let mut command = Command::new(node_binary());
     command
-        .args(["--log-format", format, "--listen", &address.to_string(), "--operations-listen", "127.0.0.1:0"])
+        .args(["--log-format", format, "--listen", "127.0.0.1:0", "--operations-listen", "127.0.0.1:0"])
         .arg("--data-dir")
         .arg(data)
         .arg("--tls")
         .arg(&node_dir)
         .arg("--policy")
-        .arg(node_dir.join("policy.toml"))
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let child = spawn_listening(&mut command, address);
-    let killed = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().expect("kill");
-    assert!(killed.success());
-    let output = child.wait_with_output().expect("reap");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    (String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned())
+        .arg(node_dir.join("policy.toml"));
+    let (status, stdout, stderr) = spawn_listening(&mut command).terminate();
+    assert!(status.success(), "{stderr}");
+    (stdout, stderr)
 }
 
 #[test]
@@ -281,9 +322,7 @@ fn logs_go_to_stderr_as_json_lines_or_plain_text_and_say_what_start_up_did() {
     let keys = prepared.path("keys");
     let data = tempfile::tempdir().expect("data dir");
     // Something to rebuild and verify on the next start.
-    let mut node = start(&keys, data.path(), free_port());
-    node.kill().expect("stop");
-    node.wait().expect("reap");
+    start(&keys, data.path()).kill();
 
     let (stdout, stderr) = logged_run(Path::new(&keys), data.path(), "json");
     assert!(stdout.is_empty(), "logs stay off stdout: {stdout}");

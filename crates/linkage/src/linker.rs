@@ -711,6 +711,60 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn strangers_end_where_the_encodings_reach_the_second_lowest_band() {
+        // Encodings of 100 bits each, sharing `100 - shift` of them.
+        let encoding = |from: usize| {
+            let mut words = [0u64; crate::bloom::WORDS];
+            for bit in from..from + 100 {
+                words[bit / 64] |= 1 << (bit % 64);
+            }
+            Bloom::from_words(words)
+        };
+        for (shift, dice, strangers) in [(44, 0.56, false), (46, 0.54, true)] {
+            let mut linker = Linker::new(LinkerConfig::default());
+            let mut a = person(0, 1, tokens(1, Some(14_000), 5), &[(4, 1)]);
+            let mut b = person(1, 2, tokens(2, Some(14_000), 5), &[(4, 1)]);
+            a.bloom = Some(encoding(0));
+            b.bloom = Some(encoding(shift));
+            linker.insert(1, &a);
+            linker.insert(2, &b);
+            let evidence = linker.compare(1, 2).expect("both indexed");
+            assert!(evidence.dice.is_some_and(|d| (d - dice).abs() < 1e-6), "{evidence:?}");
+            assert_eq!(evidence.conflict, strangers, "Dice {dice}: {evidence:?}");
+        }
+    }
+
+    #[test]
+    fn a_record_that_names_no_one_cannot_bring_strangers_together_whichever_arrives_first() {
+        // Two people sharing a birthday and a postcode, whose names agree in
+        // no way, and a record that names no one and agrees with both on
+        // everything it holds.
+        let involvement = |id: u64| match id {
+            1 => person(0, 1, tokens(1, Some(14_000), 5), &[(4, 1)]),
+            2 => person(1, 2, tokens(2, Some(14_000), 5), &[(4, 1)]),
+            _ => person(2, 3, tokens(0, Some(14_000), 5), &[(4, 1)]),
+        };
+        for order in [[1, 3, 2], [2, 3, 1], [1, 2, 3], [3, 1, 2], [3, 2, 1]] {
+            let mut linker = Linker::new(LinkerConfig::default());
+            let outcomes: Vec<Outcome> = order.iter().map(|&id| linker.insert(id, &involvement(id))).collect();
+            let find = |id| linker.profiles().find(id);
+            assert!(find(3) == find(1) || find(3) == find(2), "{order:?}: the nameless record links to one of them: {outcomes:?}");
+            assert_ne!(find(1), find(2), "{order:?}: {outcomes:?}");
+        }
+        // An agency's own person ref still brings in a record whose name
+        // changed: the stranger joins through it.
+        let mut linker = Linker::new(LinkerConfig::default());
+        linker.insert(1, &involvement(1));
+        linker.insert(3, &involvement(3));
+        let renamed = linker.insert(2, &person(0, 1, tokens(2, Some(14_000), 5), &[(4, 1)]));
+        assert_eq!(linker.profiles().find(2), linker.profiles().find(1), "{renamed:?}");
+        // Another agency's record under the new name joins through the
+        // member whose name it shares.
+        let known = linker.insert(4, &person(1, 4, tokens(2, Some(14_000), 5), &[(4, 1)]));
+        assert_eq!(linker.profiles().find(4), linker.profiles().find(1), "{known:?}");
+    }
+
+    #[test]
     fn a_record_without_a_date_of_birth_cannot_chain_a_child_to_an_adult() {
         let mut linker = Linker::new(LinkerConfig::default());
         linker.insert(1, &person(0, 1, tokens(1, Some(14_000), 5), &[(9, 1)]));

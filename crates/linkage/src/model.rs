@@ -108,6 +108,8 @@ fn factor_level(factor: usize, levels: &Levels) -> usize {
 
 /// Lower bounds of the Dice bands (the last band is everything below).
 pub const DICE_BANDS: [f32; 9] = [0.95, 0.92, 0.88, 0.84, 0.80, 0.75, 0.70, 0.55, 0.40];
+// One level per band, one for everything below the last, one for not comparable.
+const _: () = assert!(DICE.levels.len() == DICE_BANDS.len() + 2);
 
 /// The Dice band of a similarity; `None` → not comparable.
 pub fn dice_level(dice: Option<f32>) -> u8 {

@@ -45,13 +45,13 @@ impl Linker {
                 }
                 if self.conflicts_with_profile(id, root) || self.profiles_conflict(id, root) {
                     entries.push(LinkEntry { decision: Decision::ReviewConflict, evidence });
-                } else if !joined && !self.consistent(id, root) {
+                } else if !joined && !self.consistent(id, root, evidence.other) {
                     entries.push(LinkEntry { decision: Decision::ReviewWouldChain, evidence });
                 } else if !joined {
                     self.union_keeping_guards(id, evidence.other);
                     joined = true;
                     entries.push(LinkEntry { decision: Decision::Joined, evidence });
-                } else if self.may_merge(id, root) {
+                } else if self.may_merge(id, root, evidence.other) {
                     self.union_keeping_guards(id, evidence.other);
                     entries.push(LinkEntry { decision: Decision::Merged, evidence });
                 } else {
@@ -148,18 +148,21 @@ impl Linker {
         usize::try_from(id).ok().and_then(|i| self.nodes.get(i)).is_some_and(|node| node.passive)
     }
 
-    /// Whether a singleton `id` is consistent with the profile of `other`:
-    /// no member's NHS number disagrees and, for a profile of two or more,
-    /// the mean match probability with a sample of its members reaches
+    /// Whether a singleton `id`, matched with `via`, is consistent with
+    /// `via`'s profile `other`: no sampled member vetoes it (see
+    /// [`Linker::vetoes`]) and, for a profile of two or more, the mean
+    /// match probability with a sample of its members reaches
     /// [`LinkerConfig::join_support`].
-    pub(super) fn consistent(&self, id: InvolvementId, other: InvolvementId) -> bool {
+    pub(super) fn consistent(&self, id: InvolvementId, other: InvolvementId, via: InvolvementId) -> bool {
         if self.uf.size_of(other) < 2 {
             return true;
         }
+        let sample: Vec<InvolvementId> = self.uf.members(other).filter(|&m| !self.is_passive(m)).take(self.config.merge_check_members).collect();
+        let tied = self.tied(id, via) || sample.iter().any(|&m| self.tied(id, m));
         let (mut total, mut count) = (0.0f32, 0u32);
-        for member in self.uf.members(other).filter(|&m| !self.is_passive(m)).take(self.config.merge_check_members) {
+        for member in sample {
             if let Some(evidence) = self.scored_pair(id, member) {
-                if self.vetoes(id, member, &evidence) {
+                if self.vetoes(id, member, &evidence, tied) {
                     return false;
                 }
                 total += evidence.probability;
@@ -169,10 +172,13 @@ impl Linker {
         count == 0 || total / count as f32 >= self.config.join_support
     }
 
-    /// Whether `id`'s profile (without `id`) and `other`'s profile look like
-    /// one person on their own: some pair across them reaches the review
-    /// probability.
-    pub(super) fn may_merge(&self, id: InvolvementId, other: InvolvementId) -> bool {
+    /// Whether `id`'s profile (without `id`) and `other`'s profile (which
+    /// `id` matched through `via`) look like one person on their own: no
+    /// pair across them vetoes it and some pair reaches the review
+    /// probability. Strangers across them veto unless `id` and `via` are
+    /// tied by more than shared fields (see [`Linker::tied`]).
+    pub(super) fn may_merge(&self, id: InvolvementId, other: InvolvementId, via: InvolvementId) -> bool {
+        let tied = self.tied(id, via);
         let limit = self.config.merge_check_members;
         let ours: Vec<InvolvementId> = self.uf.members(id).filter(|&m| m != id && !self.is_passive(m)).take(limit).collect();
         let theirs: Vec<InvolvementId> = self.uf.members(other).filter(|&m| !self.is_passive(m)).take(limit).collect();
@@ -180,7 +186,7 @@ impl Linker {
         for &a in &ours {
             for &b in &theirs {
                 if let Some(evidence) = self.scored_pair(a, b) {
-                    if self.vetoes(a, b, &evidence) {
+                    if self.vetoes(a, b, &evidence, tied) {
                         return false;
                     }
                     plausible |= evidence.probability >= self.config.review_probability;

@@ -44,8 +44,9 @@ impl Linker {
     /// sharing nothing ([`Tokens::names_differ`]), the encodings in the two
     /// lowest Dice bands (or not compared), and nothing stronger vouching
     /// for it. A date of birth, a sex and a place agreeing never outweigh
-    /// that: many people share them. Such a pair is never linked directly
-    /// but does not keep two profiles apart (see [`Linker::vetoes`]).
+    /// that: many people share them. Such a pair is never linked directly,
+    /// and keeps two profiles apart unless the record joining is tied to
+    /// the profile (see [`Linker::vetoes`]).
     ///
     /// [`Tokens::names_differ`]: crate::fields::Tokens::names_differ
     pub(super) fn strangers(&self, a: u32, b: u32, dice: Option<f32>) -> bool {
@@ -57,13 +58,33 @@ impl Linker {
     }
 
     /// Whether a scored pair keeps an involvement out of a profile, or two
-    /// profiles apart, when met among their members: a conflict or twins
-    /// do; strangers alone do not (they only score nothing towards the
-    /// join), so an agency's own person ref can still bring in a record of
-    /// someone whose name changed.
-    pub(super) fn vetoes(&self, a: InvolvementId, b: InvolvementId, evidence: &Evidence) -> bool {
-        let (Ok(a), Ok(b)) = (u32::try_from(a), u32::try_from(b)) else { return evidence.conflict };
-        evidence.conflict && (self.conflict(a, b) || self.twins(a, b, evidence.dice))
+    /// profiles apart, when met among their members. A conflict or twins
+    /// always do. Strangers do too, unless `tied`: the record joining is
+    /// tied to the profile (for a merge, to the record it matched) by more
+    /// than shared fields (see [`Linker::tied`]), so an agency can still
+    /// bring in a record of someone whose name changed, and a record under
+    /// the new name follows it. Without that, a record that names no one
+    /// could carry a stranger into a profile the stranger would never join
+    /// directly, depending only on which arrived first.
+    pub(super) fn vetoes(&self, a: InvolvementId, b: InvolvementId, evidence: &Evidence, tied: bool) -> bool {
+        if !evidence.conflict || !tied {
+            return evidence.conflict;
+        }
+        let (Ok(a), Ok(b)) = (u32::try_from(a), u32::try_from(b)) else { return true };
+        self.conflict(a, b) || self.twins(a, b, evidence.dice)
+    }
+
+    /// Whether `a` and `b` are tied by more than the fields many people
+    /// share: one agency's person ref, an agreeing identifier, or some part
+    /// of their names (the full name exactly, swapped, an alternative name,
+    /// phonetically or a short form; the surname or the forename under one
+    /// date of birth, as when a surname changed). A record that names no
+    /// one is tied by nothing but an identifier or a person ref.
+    pub(super) fn tied(&self, a: InvolvementId, b: InvolvementId) -> bool {
+        match (u32::try_from(a), u32::try_from(b)) {
+            (Ok(a), Ok(b)) => self.vouched(a, b) || self.tokens[a as usize].name_level(&self.tokens[b as usize]) <= 5,
+            _ => false,
+        }
     }
 
     /// Whether something stronger than the fields vouches for a pair: one

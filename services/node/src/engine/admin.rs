@@ -300,11 +300,13 @@ impl ProfileKeys {
     }
 }
 
-/// Whether `link` (stored with `id`) is a review item still open: both
-/// involvements live (`profile` gives a live one's profile) and in two
-/// profiles.
+/// Whether `link` (stored with `id`) is a review item still open: a pair
+/// left uncertain, refused because it would chain two profiles, or refused
+/// by a guard although its fields alone make it plausible (a date of birth
+/// typed wrong looks like that); both involvements live (`profile` gives a
+/// live one's profile) and in two profiles.
 pub(super) fn is_open_review(link: &StoredLink, id: u64, profile: impl Fn(u64) -> Option<u64>) -> bool {
-    matches!(Decision::from_number(link.decision), Some(Decision::ReviewUncertain | Decision::ReviewWouldChain))
+    matches!(Decision::from_number(link.decision), Some(Decision::ReviewUncertain | Decision::ReviewWouldChain | Decision::ReviewConflict))
         && matches!((profile(id), profile(link.other)), (Some(a), Some(b)) if a != b)
 }
 
@@ -332,5 +334,25 @@ pub(super) fn explain_link(id: u64, link: &StoredLink, decision: Decision, profi
         weight: link.weight,
         probability: link.probability,
         parts: (0..FEATURES.len()).map(|f| (FEATURES[f].name, level(f))).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_refused_or_uncertain_pair_is_an_open_review_while_its_records_stay_apart() {
+        let link = |decision: Decision| StoredLink { decision: decision.number(), other: 2, ..Default::default() };
+        let apart = |id: u64| Some(id);
+        let together = |_: u64| Some(1);
+        for decision in [Decision::ReviewUncertain, Decision::ReviewWouldChain, Decision::ReviewConflict] {
+            assert!(is_open_review(&link(decision), 1, apart), "{decision:?}");
+            assert!(!is_open_review(&link(decision), 1, together), "{decision:?} once linked");
+            assert!(!is_open_review(&link(decision), 1, |id| (id == 1).then_some(1)), "{decision:?} once withdrawn");
+        }
+        for decision in [Decision::Joined, Decision::Merged] {
+            assert!(!is_open_review(&link(decision), 1, apart), "{decision:?}");
+        }
     }
 }
