@@ -22,9 +22,10 @@ fn node_binary() -> PathBuf {
 /// A running `braid-node`, the address it reported listening on and its
 /// stderr, read to the end by a thread so that the pipe never fills.
 struct Node {
-    child: Child,
+    /// `None` once stopped by [`Node::kill`] or [`Node::terminate`].
+    child: Option<Child>,
     address: SocketAddr,
-    stderr: std::thread::JoinHandle<String>,
+    stderr: Option<std::thread::JoinHandle<String>>,
 }
 
 impl Node {
@@ -34,18 +35,30 @@ impl Node {
 
     /// kill -9, then reap.
     fn kill(mut self) {
-        self.child.kill().expect("kill -9");
-        self.child.wait().expect("reap");
-        self.stderr.join().expect("stderr reader");
+        let mut child = self.child.take().expect("running");
+        child.kill().expect("kill -9");
+        child.wait().expect("reap");
+        self.stderr.take().expect("stderr reader").join().expect("stderr reader");
     }
 
     /// SIGTERM, then (status, stdout, stderr).
-    fn terminate(self) -> (std::process::ExitStatus, String, String) {
-        let killed = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().expect("kill");
+    fn terminate(mut self) -> (std::process::ExitStatus, String, String) {
+        let child = self.child.take().expect("running");
+        let killed = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().expect("kill");
         assert!(killed.success());
-        let output = self.child.wait_with_output().expect("reap");
-        let stderr = self.stderr.join().expect("stderr reader");
+        let output = child.wait_with_output().expect("reap");
+        let stderr = self.stderr.take().expect("stderr reader").join().expect("stderr reader");
         (output.status, String::from_utf8_lossy(&output.stdout).into_owned(), stderr)
+    }
+}
+
+impl Drop for Node {
+    /// A test that fails before stopping its node leaves no node running.
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
@@ -58,14 +71,18 @@ fn spawn_listening(command: &mut Command) -> Node {
     let (sender, receiver) = std::sync::mpsc::channel();
     let reader = std::thread::spawn(move || {
         use std::io::BufRead;
-        let mut all = String::new();
-        for line in std::io::BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
+        let (mut all, mut bytes) = (String::new(), Vec::new());
+        let mut stderr = std::io::BufReader::new(stderr);
+        // Read on to the end whatever the bytes, so the node never blocks
+        // on a full pipe.
+        while stderr.read_until(b'\n', &mut bytes).is_ok_and(|read| read > 0) {
+            let line = String::from_utf8_lossy(&bytes);
             if let Some(address) = listening_address(&line) {
                 let _ = sender.send(address);
             }
-            all.push_str(&line);
+            all.push_str(line.trim_end_matches('\n'));
             all.push('\n');
+            bytes.clear();
         }
         all
     });
@@ -74,7 +91,7 @@ fn spawn_listening(command: &mut Command) -> Node {
         let _ = child.wait();
         panic!("braid-node did not start listening: {}", reader.join().unwrap_or_default());
     };
-    Node { child, address, stderr: reader }
+    Node { child: Some(child), address, stderr: Some(reader) }
 }
 
 /// The address in the node's "braid-node listening" log line, written as

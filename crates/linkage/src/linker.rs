@@ -645,8 +645,10 @@ pub(crate) mod tests {
                     t.dob_windows[grid] = mix(u64::from(name) << 40 ^ (grid as u64) << 32 ^ window as u64) as u32 | 1;
                 }
             }
-            t.forename_by_dob = t.dob ^ name.wrapping_mul(0x9e37);
-            t.surname_by_dob = t.dob ^ name.wrapping_mul(0x7f4a);
+            if name != 0 {
+                t.forename_by_dob = t.dob ^ name.wrapping_mul(0x9e37);
+                t.surname_by_dob = t.dob ^ name.wrapping_mul(0x7f4a);
+            }
         }
         if postcode != 0 {
             t.postcode = postcode * 104_729;
@@ -744,7 +746,7 @@ pub(crate) mod tests {
             2 => person(1, 2, tokens(2, Some(14_000), 5), &[(4, 1)]),
             _ => person(2, 3, tokens(0, Some(14_000), 5), &[(4, 1)]),
         };
-        for order in [[1, 3, 2], [2, 3, 1], [1, 2, 3], [3, 1, 2], [3, 2, 1]] {
+        for order in ORDERS {
             let mut linker = Linker::new(LinkerConfig::default());
             let outcomes: Vec<Outcome> = order.iter().map(|&id| linker.insert(id, &involvement(id))).collect();
             let find = |id| linker.profiles().find(id);
@@ -762,6 +764,48 @@ pub(crate) mod tests {
         // member whose name it shares.
         let known = linker.insert(4, &person(1, 4, tokens(2, Some(14_000), 5), &[(4, 1)]));
         assert_eq!(linker.profiles().find(4), linker.profiles().find(1), "{known:?}");
+    }
+
+    /// Every order in which three records can arrive.
+    const ORDERS: [[u64; 3]; 6] = [[1, 2, 3], [1, 3, 2], [2, 1, 3], [2, 3, 1], [3, 1, 2], [3, 2, 1]];
+
+    #[test]
+    fn a_record_tied_to_one_stranger_by_an_identifier_ties_nothing_to_the_other() {
+        // Two people sharing a birthday and a postcode, whose names agree in
+        // no way; the second has an NHS number. A record that names no one
+        // carries that NHS number and agrees with both on everything else.
+        let involvement = |id: u64| match id {
+            1 => person(0, 1, tokens(1, Some(14_000), 5), &[(4, 1)]),
+            2 => person(1, 2, tokens(2, Some(14_000), 5), &[(4, 1), (1, 42)]),
+            _ => person(2, 3, tokens(0, Some(14_000), 5), &[(4, 1), (1, 42)]),
+        };
+        for order in ORDERS {
+            let mut linker = Linker::new(LinkerConfig::default());
+            let outcomes: Vec<Outcome> = order.iter().map(|&id| linker.insert(id, &involvement(id))).collect();
+            let find = |id| linker.profiles().find(id);
+            assert_ne!(find(1), find(2), "{order:?}: {outcomes:?}");
+            let refused = outcomes.iter().flat_map(|o| &o.entries).any(|e| matches!(e.decision, Decision::ReviewConflict | Decision::ReviewWouldChain));
+            assert!(find(3) != find(2) || refused, "{order:?}: a refused join is left for review: {outcomes:?}");
+        }
+    }
+
+    #[test]
+    fn a_renamed_record_merges_the_profiles_of_its_old_and_new_names() {
+        // Agency 0 knows person 1 under name 1; agency 1 knows them under
+        // name 2 (the two records are strangers). Agency 0's record under
+        // the new name is tied to the first by its person ref and to the
+        // second by its name: it joins one profile and merges the other.
+        for order in ORDERS {
+            let involvement = |id: u64| match id {
+                1 => person(0, 1, tokens(1, Some(14_000), 5), &[(4, 1)]),
+                2 => person(1, 2, tokens(2, Some(14_000), 5), &[(4, 1)]),
+                _ => person(0, 1, tokens(2, Some(14_000), 5), &[(4, 1)]),
+            };
+            let mut linker = Linker::new(LinkerConfig::default());
+            let outcomes: Vec<Outcome> = order.iter().map(|&id| linker.insert(id, &involvement(id))).collect();
+            let find = |id| linker.profiles().find(id);
+            assert!(find(1) == find(2) && find(2) == find(3), "{order:?}: {outcomes:?}");
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Deciding an involvement: its candidates scored, joined, merged or
 //! left for review, within the guards; passive involvements attach only.
 
+use super::guards::Ties;
 use super::*;
 
 impl Linker {
@@ -150,22 +151,23 @@ impl Linker {
 
     /// Whether a singleton `id`, matched with `via`, is consistent with
     /// `via`'s profile `other`: no sampled member vetoes it (see
-    /// [`Linker::vetoes`]) and, for a profile of two or more, the mean
+    /// [`Linker::vetoed`]) and, for a profile of two or more, the mean
     /// match probability with a sample of its members reaches
-    /// [`LinkerConfig::join_support`].
+    /// [`LinkerConfig::join_support`] (a pair the ties excuse counts with
+    /// what its fields say, see [`Linker::excused_probability`]).
     pub(super) fn consistent(&self, id: InvolvementId, other: InvolvementId, via: InvolvementId) -> bool {
         if self.uf.size_of(other) < 2 {
             return true;
         }
         let sample: Vec<InvolvementId> = self.uf.members(other).filter(|&m| !self.is_passive(m)).take(self.config.merge_check_members).collect();
-        let tied = self.tied(id, via) || sample.iter().any(|&m| self.tied(id, m));
+        let mut ties = Ties::over([id, via].into_iter().chain(sample.iter().copied()));
         let (mut total, mut count) = (0.0f32, 0u32);
         for member in sample {
             if let Some(evidence) = self.scored_pair(id, member) {
-                if self.vetoes(id, member, &evidence, tied) {
+                if self.vetoed(id, member, &evidence, &mut ties) {
                     return false;
                 }
-                total += evidence.probability;
+                total += self.excused_probability(&evidence);
                 count += 1;
             }
         }
@@ -174,25 +176,35 @@ impl Linker {
 
     /// Whether `id`'s profile (without `id`) and `other`'s profile (which
     /// `id` matched through `via`) look like one person on their own: no
-    /// pair across them vetoes it and some pair reaches the review
-    /// probability. Strangers across them veto unless `id` and `via` are
-    /// tied by more than shared fields (see [`Linker::tied`]).
+    /// pair across them vetoes it (see [`Linker::vetoed`]) and some pair
+    /// reaches the review probability (a pair the ties excuse, on what its
+    /// fields say).
     pub(super) fn may_merge(&self, id: InvolvementId, other: InvolvementId, via: InvolvementId) -> bool {
-        let tied = self.tied(id, via);
         let limit = self.config.merge_check_members;
         let ours: Vec<InvolvementId> = self.uf.members(id).filter(|&m| m != id && !self.is_passive(m)).take(limit).collect();
         let theirs: Vec<InvolvementId> = self.uf.members(other).filter(|&m| !self.is_passive(m)).take(limit).collect();
+        let mut ties = Ties::over([id, via].into_iter().chain(ours.iter().copied()).chain(theirs.iter().copied()));
         let mut plausible = false;
         for &a in &ours {
             for &b in &theirs {
                 if let Some(evidence) = self.scored_pair(a, b) {
-                    if self.vetoes(a, b, &evidence, tied) {
+                    if self.vetoed(a, b, &evidence, &mut ties) {
                         return false;
                     }
-                    plausible |= evidence.probability >= self.config.review_probability;
+                    plausible |= self.excused_probability(&evidence) >= self.config.review_probability;
                 }
             }
         }
         plausible
+    }
+
+    /// A pair's match probability once no guard refuses it: for strangers
+    /// the ties excuse (see [`Linker::vetoed`]), what their fields say.
+    fn excused_probability(&self, evidence: &Evidence) -> f32 {
+        if evidence.conflict {
+            self.model.score_adjusted(&evidence.levels, evidence.name_frequency).probability
+        } else {
+            evidence.probability
+        }
     }
 }

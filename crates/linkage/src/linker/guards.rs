@@ -29,9 +29,8 @@ impl Linker {
     /// Whether a pair looks like twins (one surname and date of birth, two
     /// forenames that are not variants of each other and whose encodings
     /// are far apart) with nothing stronger vouching for it. Such a pair is
-    /// never linked directly; unlike a [`Linker::conflict`], it does not
-    /// keep the two out of one profile when other records show them to be
-    /// one person (a forename recorded two ways).
+    /// never linked directly, and keeps two profiles apart whichever record
+    /// would join them (see [`Linker::vetoed`]).
     pub(super) fn twins(&self, a: u32, b: u32, dice: Option<f32>) -> bool {
         let (ta, tb) = (&self.tokens[a as usize], &self.tokens[b as usize]);
         if !ta.twin_like(tb) || dice.is_some_and(|d| d >= TWIN_DICE) {
@@ -57,21 +56,23 @@ impl Linker {
         !self.vouched(a, b)
     }
 
-    /// Whether a scored pair keeps an involvement out of a profile, or two
-    /// profiles apart, when met among their members. A conflict or twins
-    /// always do. Strangers do too, unless `tied`: the record joining is
-    /// tied to the profile (for a merge, to the record it matched) by more
-    /// than shared fields (see [`Linker::tied`]), so an agency can still
-    /// bring in a record of someone whose name changed, and a record under
+    /// Whether a scored pair met among members keeps an involvement out of
+    /// a profile, or two profiles apart. A conflict or twins always do.
+    /// Strangers do too, unless the two are tied to each other through the
+    /// records in `ties`, one tie at a time (see [`Linker::tied`]): so an
+    /// agency can still bring in a record of someone whose name changed
+    /// (its person ref ties the old name to the new), and a record under
     /// the new name follows it. Without that, a record that names no one
     /// could carry a stranger into a profile the stranger would never join
-    /// directly, depending only on which arrived first.
-    pub(super) fn vetoes(&self, a: InvolvementId, b: InvolvementId, evidence: &Evidence, tied: bool) -> bool {
-        if !evidence.conflict || !tied {
-            return evidence.conflict;
+    /// directly, depending only on which arrived first; and a record tied to
+    /// one stranger alone (by an identifier it shares with them) ties
+    /// nothing to the other.
+    pub(super) fn vetoed(&self, a: InvolvementId, b: InvolvementId, evidence: &Evidence, ties: &mut Ties) -> bool {
+        if !evidence.conflict {
+            return false;
         }
-        let (Ok(a), Ok(b)) = (u32::try_from(a), u32::try_from(b)) else { return true };
-        self.conflict(a, b) || self.twins(a, b, evidence.dice)
+        let (Ok(a32), Ok(b32)) = (u32::try_from(a), u32::try_from(b)) else { return true };
+        self.conflict(a32, b32) || self.twins(a32, b32, evidence.dice) || !ties.together(self, a, b)
     }
 
     /// Whether `a` and `b` are tied by more than the fields many people
@@ -260,5 +261,55 @@ impl Linker {
             return None;
         }
         Some(self.evidence(a32, b32, self.pair_dice(a32, b32)))
+    }
+}
+
+/// The records a join or merge is decided over (the sampled members of both
+/// sides, the record joining and the one it matched) and which of them are
+/// tied to one another, directly or through others of them. The ties are
+/// worked out only when a strangers pair is met: at most a few dozen
+/// comparisons of tokens, and most decisions meet none.
+pub(super) struct Ties {
+    records: Vec<InvolvementId>,
+    /// A component label per record, once worked out.
+    components: Option<Vec<usize>>,
+}
+
+impl Ties {
+    pub(super) fn over(records: impl IntoIterator<Item = InvolvementId>) -> Self {
+        let mut list: Vec<InvolvementId> = Vec::new();
+        for record in records {
+            if !list.contains(&record) {
+                list.push(record);
+            }
+        }
+        Ties { records: list, components: None }
+    }
+
+    /// Whether `a` and `b` are among the records and in one component.
+    fn together(&mut self, linker: &Linker, a: InvolvementId, b: InvolvementId) -> bool {
+        let records = &self.records;
+        let components = self.components.get_or_insert_with(|| {
+            let mut label = vec![usize::MAX; records.len()];
+            let mut stack = Vec::new();
+            for start in 0..records.len() {
+                if label[start] != usize::MAX {
+                    continue;
+                }
+                label[start] = start;
+                stack.push(start);
+                while let Some(i) = stack.pop() {
+                    for j in 0..records.len() {
+                        if label[j] == usize::MAX && linker.tied(records[i], records[j]) {
+                            label[j] = start;
+                            stack.push(j);
+                        }
+                    }
+                }
+            }
+            label
+        });
+        let at = |x: InvolvementId| records.iter().position(|&r| r == x);
+        matches!((at(a), at(b)), (Some(i), Some(j)) if components[i] == components[j])
     }
 }

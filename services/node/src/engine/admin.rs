@@ -288,8 +288,6 @@ impl Engine {
     }
 }
 
-/// A review item is open while both involvements are live and still in
-/// different profiles.
 /// Profile keys by involvement id, copied from the linker.
 pub(super) struct ProfileKeys(Vec<u64>);
 
