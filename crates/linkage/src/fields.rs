@@ -144,7 +144,7 @@ impl Tokens {
     }
 
     fn names_of(&self) -> impl Iterator<Item = u32> + '_ {
-        std::iter::once(self.name).chain(self.other_names.iter().copied()).filter(|t| *t != 0)
+        [self.name, self.name_any_order].into_iter().chain(self.other_names.iter().copied()).filter(|t| *t != 0)
     }
 
     /// Whether one forename is a short form of the other: the whole of one
@@ -333,5 +333,17 @@ mod tests {
         assert_eq!(Tokens::from_words(&t.to_words()), Some(t));
         assert_eq!(Tokens::from_words(&[]), Some(Tokens::default()));
         assert_eq!(Tokens::from_words(&[1, 2]), None);
+    }
+
+    #[test]
+    fn a_surname_part_in_either_order_meets_the_name_in_either_order() {
+        // "Okafor" / "Chinedu Emeka" against "Chinedu" / "Okafor": the
+        // agency sends the forename with each surname part in either order.
+        let usual = Tokens { name: 1, name_any_order: 2, name_phonetic: 3, ..Tokens::default() };
+        let mut swapped = Tokens { name: 4, name_any_order: 5, name_phonetic: 6, ..Tokens::default() };
+        assert_eq!(usual.name_level(&swapped), 6);
+        swapped.other_names = [7, 8, 2, 9];
+        assert_eq!(usual.name_level(&swapped), 2);
+        assert_eq!(swapped.name_level(&usual), 2);
     }
 }

@@ -561,15 +561,18 @@ impl Linker {
     }
 
     /// Re-estimates the model from scratch and re-decides every profile:
-    /// the pairs compared while re-linking everything in content order are
-    /// counted afresh, the model is fitted to those counts, and everything
-    /// is re-linked once more with it. The result depends on the records,
-    /// hardly on the order they arrived in (the model's counts otherwise
-    /// reflect which pairs happened to be compared as they arrived).
+    /// the index chains are rebuilt in content order, the pairs compared
+    /// while re-linking everything in that order are counted afresh, the
+    /// model is fitted to those counts, and everything is re-linked once
+    /// more with it. The result depends on the records, not on the order
+    /// they arrived in (the model's counts, and which candidates a walk
+    /// meets first, otherwise reflect it).
     pub fn relink_everything(&mut self) -> Vec<(InvolvementId, Outcome)> {
         let live = self.live_ids();
         self.model = Model::new();
-        for id in self.reset_in_content_order(&live) {
+        let order = self.reset_in_content_order(&live);
+        self.rechain(&order);
+        for &id in &order {
             self.decide(id, true, false);
         }
         self.model.fit();

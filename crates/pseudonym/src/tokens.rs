@@ -43,7 +43,8 @@ pub struct FieldTokens {
     /// either order: absorbs spelling and transliteration variants.
     pub name_phonetic: u32,
     /// Forename with each part of a multi-part surname and with each
-    /// previous or alternative surname, hashed as `name` is.
+    /// previous or alternative surname, hashed as `name` is; then the same
+    /// pairs in either order, hashed as `name_any_order` is.
     pub other_names: Vec<u32>,
     /// Forename, salted with the date of birth (either order): tells a
     /// changed surname from a different person when the dates agree.
@@ -160,9 +161,20 @@ pub fn field_tokens(keys: &Keys, identity: &NormalisedIdentity) -> FieldTokens {
             codes.sort_unstable();
             out.name_phonetic = token(key, NAME_PHONETIC, &[codes[0].as_bytes(), codes[1].as_bytes()]);
             let parts = if identity.surname_parts.len() > 1 { &identity.surname_parts[..] } else { &[] };
-            for other in parts.iter().chain(&identity.other_surnames) {
-                let value = token(key, NAME, &[f.as_bytes(), other.as_bytes()]);
-                if value != out.name && !out.other_names.contains(&value) && out.other_names.len() < 8 {
+            // Each as `name`, then each in either order as `name_any_order`
+            // (so a given name written into the surname column beside the
+            // family name, "Okafor" / "Chinedu Emeka" for Chinedu Okafor,
+            // still meets the name recorded the usual way). A node that
+            // keeps fewer keeps the former.
+            let others = || parts.iter().chain(&identity.other_surnames);
+            let as_names = others().map(|other| token(key, NAME, &[f.as_bytes(), other.as_bytes()]));
+            let any_order = others().map(|other| {
+                let mut pair = [f, crate::nicknames::canonical_forename(other)];
+                pair.sort_unstable();
+                token(key, NAME_ANY_ORDER, &[pair[0].as_bytes(), pair[1].as_bytes()])
+            });
+            for value in as_names.chain(any_order) {
+                if value != out.name && value != out.name_any_order && !out.other_names.contains(&value) && out.other_names.len() < 8 {
                     out.other_names.push(value);
                 }
             }
@@ -290,6 +302,24 @@ mod tests {
                 assert_eq!(shared_windows(&a, &at(start + gap)), 0, "{start} {gap}");
             }
         }
+    }
+
+    #[test]
+    fn a_given_name_written_beside_the_family_name_meets_the_name_written_the_usual_way() {
+        let dob = Date::new(2009, 3, 16);
+        let usual = tokens("Chinedu", "Okafor", dob, "M");
+        // A middle name written into the forename column, then the two
+        // columns swapped.
+        let swapped = tokens("Okafor", "Chinedu Emeka", dob, "M");
+        assert_ne!(swapped.name_any_order, usual.name_any_order);
+        assert!(swapped.other_names.contains(&usual.name_any_order), "{swapped:?}");
+        assert!(!swapped.other_names.contains(&usual.name));
+        // The forename with each surname part, as a name first: a node that
+        // keeps fewer keeps those.
+        let double = tokens("Amy", "Smith-Jones", dob, "F");
+        let smith = tokens("Amy", "Smith", dob, "F");
+        let jones = tokens("Amy", "Jones", dob, "F");
+        assert_eq!(double.other_names, vec![smith.name, jones.name, smith.name_any_order, jones.name_any_order]);
     }
 
     #[test]

@@ -72,6 +72,30 @@ impl Linker {
         self.uf.insert(id);
     }
 
+    /// Rebuilds every index chain from `order` (the live involvements), so
+    /// that a walk from a chain's head meets them in that order whatever
+    /// order they were indexed in; withdrawn involvements leave the chains.
+    pub(super) fn rechain(&mut self, order: &[InvolvementId]) {
+        let tables = self.config.lsh_tables;
+        self.heads.clear();
+        self.lsh_heads.fill(NONE);
+        for &id in order {
+            let i = Linker::slot(id);
+            let node = self.nodes[i];
+            for slot in node.key_start as usize..node.key_start as usize + usize::from(node.key_count) {
+                self.key_links[slot].0 = self.heads.insert(self.key_fp[slot], slot as u32).unwrap_or(NONE);
+            }
+            self.person_prev[i] = self.heads.insert(Linker::person_key(node.agency, node.person), i as u32).unwrap_or(NONE);
+            if !node.bloom.is_empty() {
+                for table in 0..tables {
+                    let bucket = self.lsh_bucket(table, &node.bloom);
+                    let slot = i * tables + table;
+                    self.lsh_prev[slot] = std::mem::replace(&mut self.lsh_heads[bucket], slot as u32);
+                }
+            }
+        }
+    }
+
     pub(super) fn keys_of(&self, id: u32) -> &[u64] {
         match self.nodes.get(id as usize) {
             Some(node) => {
