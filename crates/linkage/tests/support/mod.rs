@@ -304,6 +304,9 @@ pub fn link_in_order_with(prepared: &Prepared, order: &[usize], streams: &[usize
     if std::env::var("BRAID_RELINK_ALL").is_ok() {
         linker.relink_everything();
     }
+    if std::env::var("BRAID_DIAGNOSE").is_ok() && order.iter().enumerate().all(|(position, &index)| position == index) {
+        diagnose(prepared, &linker);
+    }
     // Profiles named by a content-independent member: the smallest index.
     let profiles = linker.profiles();
     let mut name: HashMap<u64, usize> = HashMap::new();
