@@ -414,6 +414,17 @@ pub struct Involvement {
     pub case_type: CaseType,
     /// The agency's event date.
     pub event_date: Date,
+    /// The role the agency recorded (known and suspected victims confused,
+    /// a child who harmed recorded as a perpetrator).
+    pub recorded_role: Role,
+    /// The case type the agency recorded.
+    pub recorded_type: CaseType,
+    /// The true case (its index among all cases): one incident.
+    pub incident: usize,
+    /// When the case really happened.
+    pub incident_date: Date,
+    /// The person's age in whole years then.
+    pub age: i32,
 }
 
 /// What one agency has written so far.
@@ -458,7 +469,7 @@ impl<'a> Book<'a> {
     }
 
     /// Records `case`, known to this agency.
-    pub fn enter(&mut self, rng: &mut impl Rng, names: &Names, case: &Case, population: &Population) {
+    pub fn enter(&mut self, rng: &mut impl Rng, names: &Names, (incident, case): (usize, &Case), population: &Population) {
         let agency = self.agency;
         let slot = |role: Role| match role {
             Role::Perpetrator => 1,
@@ -529,6 +540,11 @@ impl<'a> Book<'a> {
                 role,
                 case_type: case.case_type,
                 event_date: event,
+                recorded_role,
+                recorded_type,
+                incident,
+                incident_date: case.date,
+                age: person.dob.age_on(case.date),
             });
         }
     }

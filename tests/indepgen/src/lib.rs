@@ -103,7 +103,7 @@ pub fn generate(config: &Config) -> Output {
     let cases = cases::build(&mut population, &names, config, &mut rng);
     let agencies = agencies();
     let mut books: Vec<Book> = agencies.iter().map(Book::new).collect();
-    for case in &cases {
+    for (incident, case) in cases.iter().enumerate() {
         let kind = case.case_type as usize;
         let mut knowing: Vec<bool> = agencies.iter().map(|a| rng.gen::<f64>() < a.knows[kind]).collect();
         if !knowing.contains(&true) {
@@ -111,7 +111,7 @@ pub fn generate(config: &Config) -> Output {
         }
         for (book, knows) in books.iter_mut().zip(knowing) {
             if knows {
-                book.enter(&mut rng, &names, case, &population);
+                book.enter(&mut rng, &names, (incident, case), &population);
             }
         }
     }
@@ -176,6 +176,29 @@ impl Output {
         to_csv(&["agency", "case_id", "person_id", "true_id", "role", "case_type", "event_date"], rows)
     }
 
+    /// `truth.csv`: every extract row as `braid eval --signals` reads a
+    /// truth file (the columns `braid synth` writes): the role and case
+    /// type the agency recorded, the true incident, when it happened and
+    /// the person's age then. No agency here records re-referrals, so
+    /// `re_referral` is `no` throughout.
+    pub fn signal_truth_csv(&self) -> String {
+        let rows = self.involvements.iter().map(|i| {
+            vec![
+                i.agency.clone(),
+                i.case_id.clone(),
+                i.person_id.clone(),
+                i.recorded_role.name().to_owned(),
+                i.true_id.clone(),
+                format!("I{:06}", i.incident + 1),
+                i.incident_date.iso(),
+                i.age.to_string(),
+                i.recorded_type.name().to_owned(),
+                "no".to_owned(),
+            ]
+        });
+        to_csv(&["agency", "case_id", "person_id", "role", "true_person", "incident", "incident_date", "age", "recorded_as", "re_referral"], rows)
+    }
+
     /// Writes every file into `dir` (created if needed); returns their paths.
     pub fn write_to(&self, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -186,6 +209,7 @@ impl Output {
         }
         files.push(("people.csv".to_owned(), self.people_csv()));
         files.push(("involvements.csv".to_owned(), self.involvements_csv()));
+        files.push(("truth.csv".to_owned(), self.signal_truth_csv()));
         files
             .into_iter()
             .map(|(name, text)| {
