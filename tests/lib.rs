@@ -186,6 +186,41 @@ pub fn panel_node_config(keys: &str, data: &Path) -> NodeConfig {
     }
 }
 
+/// Pseudonymises each agency's extract under `dir/extracts` (with its
+/// mapping there) using the secret in `dir/keys`, uploads it to the node at
+/// `url`, exports the clusters and `partnership`'s full signal listing, and
+/// scores both with `braid eval --signals` against `dir/extracts/truth.csv`:
+/// the evaluation as JSON.
+pub fn upload_and_score_signals(dir: &str, extracts: &str, agencies: &[&str], url: &str, partnership: &str) -> serde_json::Value {
+    let path = |name: &str| format!("{dir}/{name}");
+    for agency in agencies {
+        ok(&braid(&[
+            "agency",
+            "pseudonymise",
+            "--mapping",
+            &path(&format!("{extracts}/{agency}.mapping.toml")),
+            "--secret",
+            &path("keys/scheme.secret"),
+            "--input",
+            &path(&format!("{extracts}/{agency}.csv")),
+            "--out",
+            &path(&format!("{agency}.bpx")),
+        ]));
+        ok(&upload(&path("keys"), url, agency, &path(&format!("{agency}.bpx"))));
+    }
+    ok(&braid_as(&path("keys"), "admin", &["admin", "clusters", "--node", url, "--out", &path("clusters.csv")]));
+    let listing = ok(&panel(&path("keys"), "signals", url, partnership, &["--limit", "100000", "--full", "--json"]));
+    std::fs::write(path("signals.json"), &listing).expect("write the listing");
+    let mut args = vec!["eval".to_owned(), "--truth".into(), path(&format!("{extracts}/truth.csv")), "--clusters".into(), path("clusters.csv")];
+    for agency in agencies {
+        args.push("--reid".into());
+        args.push(path(&format!("{agency}.reid.csv")));
+    }
+    args.extend(["--signals".into(), path("signals.json"), "--json".into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    json(&ok(&braid(&args)))
+}
+
 /// Parses JSON or shows what it was.
 pub fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))

@@ -512,34 +512,8 @@ async fn signals_on_default_synthetic_data_match_what_was_planted() {
     let node = start_panel_node(&keys, data.path()).await;
     let url = node.url();
     let scores = blocking(move || {
-        let path = |name: &str| format!("{p}/{name}");
-        ok(&braid(&["synth", "--out", &path("synth")]));
-        for agency in AGENCIES {
-            ok(&braid(&[
-                "agency",
-                "pseudonymise",
-                "--mapping",
-                &path(&format!("synth/{agency}.mapping.toml")),
-                "--secret",
-                &path("keys/scheme.secret"),
-                "--input",
-                &path(&format!("synth/{agency}.csv")),
-                "--out",
-                &path(&format!("{agency}.bpx")),
-            ]));
-            ok(&upload(&path("keys"), &url, agency, &path(&format!("{agency}.bpx"))));
-        }
-        ok(&braid_as(&path("keys"), "admin", &["admin", "clusters", "--node", &url, "--out", &path("clusters.csv")]));
-        let listing = ok(&panel(&path("keys"), "signals", &url, "north", &["--limit", "100000", "--full", "--json"]));
-        std::fs::write(path("signals.json"), &listing).expect("write the listing");
-        let mut args = vec!["eval".to_owned(), "--truth".into(), path("synth/truth.csv"), "--clusters".into(), path("clusters.csv")];
-        for agency in AGENCIES {
-            args.push("--reid".into());
-            args.push(path(&format!("{agency}.reid.csv")));
-        }
-        args.extend(["--signals".into(), path("signals.json"), "--json".into()]);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        json(&ok(&braid(&args)))
+        ok(&braid(&["synth", "--out", &format!("{p}/synth")]));
+        upload_and_score_signals(&p, "synth", &AGENCIES, &url, "north")
     })
     .await;
     let signals = &scores["signals"];

@@ -13,7 +13,7 @@ const AGENCIES: [&str; 4] = ["CSC-A", "POL-A", "YOT-A", "VOL-A"];
 async fn signals_on_independent_data_rest_on_links_that_hold() {
     let dir = tempfile::tempdir().expect("temp dir");
     let p = dir.path().display().to_string();
-    let path = move |name: &str| format!("{p}/{name}");
+    let path = |name: &str| format!("{p}/{name}");
     let output = indepgen::generate(&indepgen::Config { people: 1500, ..indepgen::Config::default() });
     output.write_to(&dir.path().join("indep")).expect("write the extracts");
     let keys = path("keys");
@@ -32,35 +32,7 @@ async fn signals_on_independent_data_rest_on_links_that_hold() {
     };
     let node = braid_node::spawn(config).await.expect("start node");
     let url = node.url();
-    let scores = blocking(move || {
-        for agency in AGENCIES {
-            ok(&braid(&[
-                "agency",
-                "pseudonymise",
-                "--mapping",
-                &path(&format!("indep/{agency}.mapping.toml")),
-                "--secret",
-                &path("keys/scheme.secret"),
-                "--input",
-                &path(&format!("indep/{agency}.csv")),
-                "--out",
-                &path(&format!("{agency}.bpx")),
-            ]));
-            ok(&upload(&path("keys"), &url, agency, &path(&format!("{agency}.bpx"))));
-        }
-        ok(&braid_as(&path("keys"), "admin", &["admin", "clusters", "--node", &url, "--out", &path("clusters.csv")]));
-        let listing = ok(&panel(&path("keys"), "signals", &url, "all", &["--limit", "100000", "--full", "--json"]));
-        std::fs::write(path("signals.json"), &listing).expect("write the listing");
-        let mut args = vec!["eval".to_owned(), "--truth".into(), path("indep/truth.csv"), "--clusters".into(), path("clusters.csv")];
-        for agency in AGENCIES {
-            args.push("--reid".into());
-            args.push(path(&format!("{agency}.reid.csv")));
-        }
-        args.extend(["--signals".into(), path("signals.json"), "--json".into()]);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        json(&ok(&braid(&args)))
-    })
-    .await;
+    let scores = blocking(move || upload_and_score_signals(&p, "indep", &AGENCIES, &url, "all")).await;
     println!("{scores}");
     node.stop().await.expect("stop");
     let (precision, f1) = (scores["precision"].as_f64().expect("precision"), scores["f1"].as_f64().expect("f1"));
