@@ -10,7 +10,7 @@ use braid_tests::*;
 const AGENCIES: [&str; 4] = ["CSC-A", "POL-A", "YOT-A", "VOL-A"];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn signals_on_independent_data_rest_on_links_that_hold() {
+async fn signals_on_independent_data_accuse_no_one_wrongly() {
     let dir = tempfile::tempdir().expect("temp dir");
     let p = dir.path().display().to_string();
     let path = |name: &str| format!("{p}/{name}");
@@ -47,6 +47,9 @@ async fn signals_on_independent_data_rest_on_links_that_hold() {
         assert!(signals[kind]["planted"].as_u64().expect("planted") >= 20, "{kind} is planted: {signals}");
         assert!(score(kind, "precision") >= 0.95 && score(kind, "recall") >= 0.95, "{kind}: {signals}");
     }
+    // No one is called a victim recorded as an offender wrongly.
+    let offender = &signals["victim-as-offender"];
+    assert_eq!(offender["raised_correct"], offender["raised"], "{signals}");
     assert!(score("revictimisation", "recall") >= 0.95, "{signals}");
     assert!(score("classification-conflict", "precision") >= 0.9, "{signals}");
 }

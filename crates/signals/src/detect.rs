@@ -222,7 +222,7 @@ const SAME_INCIDENT_STRICT_DAYS: i32 = 10;
 /// Link probability below which a record is not enough, on its own, to say
 /// one person held two roles (victim and perpetrator): such a link may
 /// join a child to a relative with the same surname and address.
-pub(crate) const STRONG_LINK: f32 = 0.99;
+pub const STRONG_LINK: f32 = 0.99;
 
 /// Years a recorded age may stray from the profile's and still be the same
 /// person (ages are recorded in whole years, at different dates).
@@ -273,16 +273,39 @@ fn profile_signals(config: &SignalConfig, key: u64, items: &[Item<'_>], key_of: 
     out
 }
 
+/// Which of `items` hang together through very high links alone (see
+/// [`Facts::strong_links`]): a component number per item's id.
+fn strong_components(items: &[Item<'_>], facts: &Facts) -> HashMap<u64, usize> {
+    let index: HashMap<u64, usize> = items.iter().enumerate().map(|(i, item)| (item.id, i)).collect();
+    let mut sets = UnionFind::<usize>::new(items.len());
+    for (i, item) in items.iter().enumerate() {
+        for other in facts.strong_links(item.id) {
+            if let Some(&j) = index.get(other) {
+                sets.union(i, j);
+            }
+        }
+    }
+    items.iter().enumerate().map(|(i, item)| (item.id, sets.find_mut(i))).collect()
+}
+
 /// Victim in one record, harm in another (victim and HSB overlap; victim
 /// recorded as offender), never from a profile whose ages disagree.
 fn victim_harm_signals(key: u64, items: &[Item<'_>], victims: &[Item<'_>], mixed: bool, facts: &Facts, out: &mut Vec<Signal>) {
     // A perpetrator's record must be strongly linked to a victim's: a weak
     // link may join a child to an adult relative (same surname and
     // address, no date of birth).
+    // Both strongly linked is not enough when a weaker step joins them: the
+    // two must hang together through very high links alone.
     if !victims.is_empty() && !mixed {
         let strong = |i: &Item<'_>| i.involvement.link >= STRONG_LINK;
         let paired = |h: &Item<'_>, need_strong: bool| victims.iter().any(|v| v.involvement.record != h.involvement.record && (!need_strong || strong(v)));
-        let offender: Vec<Item<'_>> = items.iter().copied().filter(|h| h.involvement.role == Role::Perpetrator && strong(h) && paired(h, true)).collect();
+        let mut offender: Vec<Item<'_>> = items.iter().copied().filter(|h| h.involvement.role == Role::Perpetrator && strong(h) && paired(h, true)).collect();
+        if !offender.is_empty() {
+            let component = strong_components(items, facts);
+            let of = |id: u64| component.get(&id).copied();
+            offender
+                .retain(|h| victims.iter().any(|v| v.involvement.record != h.involvement.record && strong(v) && of(v.id).is_some() && of(v.id) == of(h.id)));
+        }
         let hsb: Vec<Item<'_>> = items
             .iter()
             .copied()

@@ -119,6 +119,10 @@ pub struct Facts {
     free: Vec<u32>,
     slots: HashMap<u64, u32>,
     involvements: Vec<Option<InvolvementFacts>>,
+    /// By involvement id, the records its decisions joined it to by a very
+    /// high link or its agency's own person ref (see
+    /// [`Facts::strong_links`]).
+    strong_links: Vec<Box<[u64]>>,
     /// Outcome events by fingerprint, and by their involvement.
     outcomes: HashMap<u64, OutcomeFacts>,
     outcome_of: HashMap<u64, u64>,
@@ -218,6 +222,31 @@ impl Facts {
             }
         }
         ids
+    }
+
+    /// The records an involvement's decisions joined it to by a very high
+    /// link (at least [`STRONG_LINK`]) or its agency's own person ref. With
+    /// every member's, they say which of a profile's records hang together
+    /// without a weaker step between them: a record's own
+    /// [`InvolvementFacts::link`] is the best of its decisions, so a weak
+    /// merge between two groups of records shows on neither group.
+    ///
+    /// [`STRONG_LINK`]: crate::STRONG_LINK
+    pub fn strong_links(&self, id: u64) -> &[u64] {
+        usize::try_from(id).ok().and_then(|i| self.strong_links.get(i)).map_or(&[], |links| links)
+    }
+
+    /// Records the records an involvement was joined to by a very high link
+    /// (see [`Facts::strong_links`]).
+    pub fn set_strong_links(&mut self, id: u64, others: Box<[u64]>) {
+        let Ok(index) = usize::try_from(id) else { return };
+        if self.strong_links.len() <= index {
+            if others.is_empty() {
+                return;
+            }
+            self.strong_links.resize(index + 1, Box::default());
+        }
+        self.strong_links[index] = others;
     }
 
     /// Records how strongly the linkage tied an involvement into its

@@ -40,8 +40,13 @@ impl World {
         self.next_record
     }
 
+    /// Puts `members` in one profile, each joined to the first by a very
+    /// high link.
     fn link(&mut self, members: &[u64]) {
         self.groups.set(members);
+        for &member in members.iter().skip(1) {
+            self.facts.set_strong_links(member, Box::new([members[0]]));
+        }
     }
 
     fn refresh(&mut self, changed: &[u64]) {
@@ -178,6 +183,27 @@ fn victim_who_harms_elsewhere_raises_overlap_and_criminalisation() {
     w.facts.set_link(2, 0.995);
     w.refresh(&[2]);
     assert_eq!(w.kinds(1).len(), 2, "victim/HSB overlap and criminalisation");
+}
+
+#[test]
+fn a_victim_and_an_offender_joined_through_a_weaker_step_are_not_one_person_holding_two_roles() {
+    // A child's two records, an adult's two records; every record linked
+    // very high to its own group, and the two groups put in one profile by
+    // a weaker step that neither group's records show.
+    let mut w = World::new();
+    w.record("CSC", CaseType::Csa, 1000, &[(1, V, None)]);
+    w.record("POL", CaseType::Csa, 1400, &[(2, V, None)]);
+    w.record("POL", CaseType::Csa, 1500, &[(3, P, None)]);
+    w.record("YOT", CaseType::Csa, 1600, &[(4, P, None)]);
+    w.groups.set(&[1, 2, 3, 4]);
+    w.facts.set_strong_links(2, Box::new([1]));
+    w.facts.set_strong_links(4, Box::new([3]));
+    w.refresh(&[1, 2, 3, 4]);
+    assert!(w.kinds(1).iter().all(|(kind, _)| *kind != SignalKind::VictimAsOffender), "{:?}", w.kinds(1));
+    // A very high link between the groups makes it one person.
+    w.facts.set_strong_links(3, Box::new([2]));
+    w.refresh(&[3]);
+    assert!(w.kinds(1).iter().any(|(kind, _)| *kind == SignalKind::VictimAsOffender), "{:?}", w.kinds(1));
 }
 
 #[test]

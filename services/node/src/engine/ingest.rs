@@ -29,6 +29,8 @@ pub(super) enum FactChange {
     Remove(u64),
     /// How strongly an involvement was linked into its profile.
     Link(u64, f32),
+    /// The records an involvement was joined to by a very high link.
+    StrongLinks(u64, Box<[u64]>),
     Add {
         fingerprint: u64,
         agency: String,
@@ -96,6 +98,8 @@ impl Pending {
         for (id, outcome) in &self.outcomes {
             self.fact_changes
                 .push(FactChange::Link(*id, link_strength(outcome.entries.iter().map(|e| (e.decision, &e.evidence.levels[..], e.evidence.probability)))));
+            let strong = strong_links(outcome.entries.iter().map(|e| (e.decision, &e.evidence.levels[..], e.evidence.probability, e.evidence.other)));
+            self.fact_changes.push(FactChange::StrongLinks(*id, strong));
         }
         (self.set, self.outcomes, self.withdrawn, self.fact_changes, self.dirty)
     }
@@ -191,7 +195,11 @@ fn apply_record(
             pending.set.delete_record(&submission.agency, &stored_ref);
             pending.records_removed.push(old);
             pending.fact_changes.push(FactChange::Remove(old));
-            kept_links = stored.involvement_ids.iter().filter_map(|&id| Some((id, state.facts.involvement(id)?.link))).collect();
+            kept_links = stored
+                .involvement_ids
+                .iter()
+                .filter_map(|&id| Some((id, state.facts.involvement(id)?.link, Box::from(state.facts.strong_links(id)))))
+                .collect();
             ack.replaced += 1;
             moved = true;
             (stored.involvement_ids, stored.stored_ms, stored.changes, stored.history)
@@ -216,7 +224,9 @@ fn apply_record(
         facts: record.facts,
         ids: ids.clone(),
     });
-    pending.fact_changes.extend(kept_links.into_iter().map(|(id, link)| FactChange::Link(id, link)));
+    for (id, link, strong) in kept_links {
+        pending.fact_changes.extend([FactChange::Link(id, link), FactChange::StrongLinks(id, strong)]);
+    }
     pending.set.put_record(
         &submission.agency,
         &record.record_ref,

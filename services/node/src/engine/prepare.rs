@@ -243,6 +243,17 @@ pub(crate) fn on_own_person_ref(levels: &[u8]) -> bool {
     levels.get(feature).map(|l| usize::from(*l)) == same
 }
 
+/// The records an involvement's decisions joined it to by a very high link
+/// or its agency's own person ref (see `Facts::strong_links`).
+pub(super) fn strong_links<'a>(decisions: impl Iterator<Item = (Decision, &'a [u8], f32, u64)>) -> Box<[u64]> {
+    decisions
+        .filter(|(decision, levels, probability, _)| {
+            matches!(decision, Decision::Joined | Decision::Merged) && (*probability >= braid_signals::STRONG_LINK || on_own_person_ref(levels))
+        })
+        .map(|(_, _, _, other)| other)
+        .collect()
+}
+
 /// How strongly an involvement's decisions tied it into its profile: the
 /// best join or merge probability, 1 for a join on its agency's own person
 /// ref, and 1 when it joined nothing (it founded its profile).
