@@ -217,8 +217,12 @@ impl Facts {
         self.free.push(slot);
         let ids = record.map(|r| r.involvements).unwrap_or_default();
         for &id in &ids {
-            if let Some(entry) = usize::try_from(id).ok().and_then(|i| self.involvements.get_mut(i)) {
+            let Ok(index) = usize::try_from(id) else { continue };
+            if let Some(entry) = self.involvements.get_mut(index) {
                 *entry = None;
+            }
+            if let Some(links) = self.strong_links.get_mut(index) {
+                *links = Box::default();
             }
         }
         ids

@@ -44,8 +44,8 @@ impl Linker {
     /// lowest Dice bands (or not compared), and nothing stronger vouching
     /// for it. A date of birth, a sex and a place agreeing never outweigh
     /// that: many people share them. Such a pair is never linked directly,
-    /// and keeps two profiles apart unless the record joining is tied to
-    /// the profile (see [`Linker::vetoes`]).
+    /// and keeps two profiles apart unless a chain of ties runs between the
+    /// two (see [`Linker::vetoed`]).
     ///
     /// [`Tokens::names_differ`]: crate::fields::Tokens::names_differ
     pub(super) fn strangers(&self, a: u32, b: u32, dice: Option<f32>) -> bool {
