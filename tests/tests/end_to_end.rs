@@ -871,7 +871,10 @@ async fn signals_follow_withdrawals_and_survive_a_restart() {
     let still: Vec<&serde_json::Value> =
         after["signals"].as_array().expect("signals").iter().filter(|s| s["kind"] == "revictimisation" && s["profile_id"] == subject.as_str()).collect();
     assert!(still.iter().all(|s| s["detail"] == "re-referral"), "{still:?}");
-    // Signals are derived from RocksDB: a restarted node lists the same.
+    // Signals are derived from RocksDB: a restarted node lists the same,
+    // a victim recorded as an offender among them (it rests on the very
+    // high links rebuilt from the stored ones).
+    assert!(after["signals"].as_array().expect("signals").iter().any(|s| s["kind"] == "victim-as-offender"), "{after}");
     node.stop().await.expect("stop");
     let node = start_panel_node(&prepared.path("keys"), data.path()).await;
     let url = node.url();
