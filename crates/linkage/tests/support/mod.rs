@@ -181,6 +181,14 @@ fn diagnose(prepared: &Prepared, linker: &Linker) {
     print_patterns("missed pairs", 25, linker, by_truth.values(), |a, b| profiles.find(a) != profiles.find(b));
     print_patterns("wrongly linked pairs", 15, linker, by_profile.values(), |a, b| true_person(a) != true_person(b));
     let model = linker.model();
+    let dob: Vec<String> = (0..braid_linkage::model::DOB.levels.len() as u8)
+        .map(|level| {
+            let mut levels = [0u8; 7];
+            levels[braid_linkage::model::at::DOB] = level;
+            format!("{} {:.1}", braid_linkage::model::DOB.levels[usize::from(level)], model.factor_weights(&levels)[2].1)
+        })
+        .collect();
+    println!("date-of-birth weights: {}", dob.join(", "));
     println!("model: match share {:.4}, pairs {}, fitted at {}", model.match_share(), model.pairs_seen(), model.pairs_at_last_fit());
 }
 
