@@ -20,7 +20,11 @@
 //!
 //! The node's checkpoint signing key is in `meta`.
 
+mod record;
+
 use std::path::Path;
+
+pub use record::{BodyAnswer, BodyCodes, BodyDate, BodyInvolvement, BodyValue, RecordBody, RECORD_SCHEMA};
 
 use rocksdb::{ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB};
 
@@ -62,6 +66,10 @@ const NEXT_ID_KEY: &[u8] = b"next_involvement";
 const MODEL_KEY: &[u8] = b"linkage_model";
 const AUDIT_KEY: &[u8] = b"audit_signing_key";
 
+/// Records written per synced batch when [`Store::migrate_records`] moves
+/// them to the node's schema.
+pub const MIGRATION_BATCH: usize = 1_000;
+
 /// A case record as stored.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct StoredRecord {
@@ -71,7 +79,9 @@ pub struct StoredRecord {
     /// The record's involvements.
     #[prost(uint64, repeated, tag = "2")]
     pub involvement_ids: Vec<u64>,
-    /// The record as submitted (API encoding), for panel queries.
+    /// Schema 0 only (records stored before the node had its own schema):
+    /// the record in the API's encoding. Empty once moved to
+    /// [`StoredRecord::body`] by [`Store::migrate_records`].
     #[prost(bytes = "vec", tag = "3")]
     pub record: Vec<u8>,
     /// The submitting agency's type.
@@ -89,6 +99,10 @@ pub struct StoredRecord {
     /// [`StoredRecord::HISTORY`]; `changes` counts them all).
     #[prost(message, repeated, tag = "7")]
     pub history: Vec<RecordVersion>,
+    /// The record's content in the node's own schema, for panel queries,
+    /// reports and retention.
+    #[prost(message, optional, tag = "8")]
+    pub body: Option<RecordBody>,
 }
 
 impl StoredRecord {
@@ -466,6 +480,38 @@ impl Store {
         Ok(())
     }
 
+    /// Moves records stored in the API's encoding (schema 0) to the node's
+    /// own schema: `convert` reads the old bytes (`None`: they are not a
+    /// record). Written in synced batches of [`MIGRATION_BATCH`] records, so
+    /// a migration cut short goes on where it stopped at the next open.
+    /// Returns how many records were moved.
+    pub fn migrate_records(&self, convert: impl Fn(&[u8]) -> Option<RecordBody>) -> Result<u64> {
+        let cf = self.cf(RECORDS)?;
+        let mut moved = 0u64;
+        let mut set = WriteSet::new();
+        let mut pending = 0usize;
+        for item in self.db.iterator_cf(cf, IteratorMode::Start) {
+            let (key, value) = item?;
+            let mut record: StoredRecord = prost::Message::decode(value.as_ref()).map_err(|_| Error::Corrupt("record"))?;
+            if record.body.is_some() || record.record.is_empty() {
+                continue;
+            }
+            record.body = Some(convert(&record.record).ok_or(Error::Corrupt("record"))?);
+            record.record = Vec::new();
+            set.ops.push(Op::Put(RECORDS, key.to_vec(), prost::Message::encode_to_vec(&record)));
+            pending += 1;
+            moved += 1;
+            if pending == MIGRATION_BATCH {
+                self.write(std::mem::take(&mut set))?;
+                pending = 0;
+            }
+        }
+        if pending > 0 {
+            self.write(set)?;
+        }
+        Ok(moved)
+    }
+
     /// Number of stored records.
     pub fn count_records(&self) -> Result<u64> {
         let cf = self.cf(RECORDS)?;
@@ -719,6 +765,44 @@ impl WriteSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn records_in_the_api_encoding_move_to_the_node_schema_once() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(dir.path()).expect("open");
+        let legacy = MIGRATION_BATCH * 2 + 7;
+        let mut set = WriteSet::new();
+        for n in 0..legacy {
+            let record = StoredRecord { record: format!("r-{n}").into_bytes(), changes: 2, ..StoredRecord::default() };
+            set.put_record("CSC", &format!("r-{n}"), &record);
+        }
+        let current = RecordBody { schema: RECORD_SCHEMA, record_ref: "kept".to_owned(), ..RecordBody::default() };
+        set.put_record("POL", "kept", &StoredRecord { body: Some(current.clone()), ..StoredRecord::default() });
+        store.write(set).expect("write");
+        let convert = |bytes: &[u8]| Some(RecordBody { schema: RECORD_SCHEMA, record_ref: String::from_utf8(bytes.to_vec()).ok()?, ..RecordBody::default() });
+        assert_eq!(store.migrate_records(convert).expect("migrate"), legacy as u64);
+        let mut seen = 0;
+        store
+            .for_each_record(|agency, record_ref, record| {
+                let body = record.body.expect("in the node's schema");
+                assert!(record.record.is_empty());
+                if agency == "POL" {
+                    assert_eq!(body, current);
+                } else {
+                    assert_eq!((body.record_ref.as_str(), record.changes), (record_ref, 2));
+                }
+                seen += 1;
+                Ok(())
+            })
+            .expect("read");
+        assert_eq!(seen, legacy + 1);
+        assert_eq!(store.migrate_records(convert).expect("again"), 0, "nothing is moved twice");
+        // Bytes that are not a record stop the move with an error.
+        let mut set = WriteSet::new();
+        set.put_record("CSC", "bad", &StoredRecord { record: vec![0xff], ..StoredRecord::default() });
+        store.write(set).expect("write");
+        assert!(matches!(store.migrate_records(|_| None), Err(Error::Corrupt("record"))));
+    }
 
     #[test]
     fn writes_survive_reopening() {

@@ -371,6 +371,12 @@ impl Engine {
         std::fs::create_dir_all(data_dir).map_err(|source| EngineError::Open { what: "create the data directory".to_owned(), source })?;
         space.before_open().map_err(EngineError::NoRoom)?;
         let store = Arc::new(Store::open(data_dir)?);
+        // Records stored before the node had its own schema (the API's
+        // encoding) move to it once; a move cut short goes on next time.
+        let moved = store.migrate_records(crate::record::body_of_api_bytes)?;
+        if moved > 0 {
+            tracing::info!(records = moved, "stored records moved to the node's own record schema");
+        }
         let audit = AuditLog::open(Arc::clone(&store), checkpoints)?;
         let next_id = store.next_involvement_id()?;
         let LoadedLinker { linker, agencies, identified, moving } = load_linker(&store, next_id)?;
@@ -389,8 +395,8 @@ impl Engine {
         };
         let stored = usize::try_from(next_id).unwrap_or(0);
         state.facts.reserve((stored + stored / 2).max(RESERVED_INVOLVEMENTS));
-        store.for_each_record(|agency, record_ref, stored| {
-            let record = v1::CaseRecord::decode(stored.record.as_slice()).map_err(|_| braid_store::Error::Corrupt("record"))?;
+        store.for_each_record(|agency, record_ref, mut stored| {
+            let record = crate::record::take_case_record(&mut stored)?;
             let facts =
                 record_facts(&record, |i| stored.involvement_ids.get(i).and_then(|&id| identified.get(usize::try_from(id).ok()?)).copied().unwrap_or(false));
             let agency_number = state.facts.agency_number(agency, &stored.agency_type);

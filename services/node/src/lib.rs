@@ -13,6 +13,7 @@ mod gate;
 mod listener;
 mod ops;
 mod panel;
+mod record;
 mod retention;
 mod rotation;
 mod service;

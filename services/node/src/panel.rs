@@ -15,7 +15,6 @@ use braid_signals::network::neighbourhood;
 use braid_signals::report::{publish, resolve, round_text, Answer, Table, LEGEND, ROUNDED_LEGEND, ROUNDING_BASE};
 use braid_signals::{CaseType, Concern, Facts, OutcomeKind, Profiles, RecordFacts, Role, Signal, SignalBook, SignalConfig, SignalKind};
 use braid_template::{Completeness, Date, FieldKind, Section, Template, Value};
-use prost::Message;
 
 use crate::engine::{on_own_person_ref, parse_profile_id, profile_id, Engine, EngineError, State};
 use crate::validate::to_value;

@@ -108,12 +108,12 @@ impl Pending {
 /// A replaced record's history: its own, then the replaced version itself
 /// (its case type and concern status), the oldest dropped beyond
 /// [`StoredRecord::HISTORY`].
-pub(super) fn replaced_history(stored: StoredRecord) -> Vec<braid_store::RecordVersion> {
-    let mut history = stored.history;
-    let (case_type, concern) = match v1::CaseRecord::decode(stored.record.as_slice()) {
+pub(super) fn replaced_history(mut stored: StoredRecord) -> Vec<braid_store::RecordVersion> {
+    let (case_type, concern) = match crate::record::take_case_record(&mut stored) {
         Ok(record) => (record.case_type, record_facts(&record, |_| false).concern_name().to_owned()),
         Err(_) => (0, String::new()),
     };
+    let mut history = stored.history;
     history.push(braid_store::RecordVersion { stored_ms: stored.stored_ms, case_type, concern });
     if history.len() > StoredRecord::HISTORY {
         history.drain(..history.len() - StoredRecord::HISTORY);
@@ -233,11 +233,12 @@ fn apply_record(
         &StoredRecord {
             content_hash: record.content_hash,
             involvement_ids: ids,
-            record: record.stored_bytes,
+            record: Vec::new(),
             agency_type: submission.agency_type.clone(),
             stored_ms,
             changes,
             history,
+            body: Some(record.body),
         },
     );
     moved
@@ -443,7 +444,7 @@ impl Engine {
     /// (days since 1970-01-01), per agency holding records.
     pub fn retention_plan(&self, settings: &RetentionSettings, today: i64) -> Result<Vec<AgencyRetention>, EngineError> {
         let mut plan: BTreeMap<String, AgencyRetention> = BTreeMap::new();
-        self.store.for_each_record(|agency, record_ref, stored| {
+        self.store.for_each_record(|agency, record_ref, mut stored| {
             let rule = settings.rule_for(agency).unwrap_or_default();
             let row = plan.entry(agency.to_owned()).or_insert_with(|| AgencyRetention {
                 agency: agency.to_owned(),
@@ -451,7 +452,7 @@ impl Engine {
                 ..AgencyRetention::default()
             });
             row.records += 1;
-            let record = v1::CaseRecord::decode(stored.record.as_slice()).map_err(|_| braid_store::Error::Corrupt("record"))?;
+            let record = crate::record::take_case_record(&mut stored)?;
             match crate::retention::expires_on(&record, &rule) {
                 Some(day) if day <= today => {
                     row.expired += 1;
@@ -475,10 +476,7 @@ impl Engine {
         let refs: Vec<(&str, &[String])> = plan.iter().filter(|a| !a.expired_refs.is_empty()).map(|a| (a.agency.as_str(), a.expired_refs.as_slice())).collect();
         let still_expired = |agency: &str, stored: &StoredRecord| {
             let rule = settings.rule_for(agency).unwrap_or_default();
-            v1::CaseRecord::decode(stored.record.as_slice())
-                .ok()
-                .and_then(|record| crate::retention::expires_on(&record, &rule))
-                .is_some_and(|day| day <= today)
+            crate::record::case_record(stored).ok().and_then(|record| crate::retention::expires_on(&record, &rule)).is_some_and(|day| day <= today)
         };
         let (erased, _, index) = self.remove_records(&refs, still_expired, entry)?;
         // The erasure is committed and audited: a compaction that fails

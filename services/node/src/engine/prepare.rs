@@ -99,9 +99,9 @@ pub(super) struct PreparedRecord {
     /// the epoch changes).
     pub(super) moved_hash: Option<Vec<u8>>,
     pub(super) content_hash: Vec<u8>,
-    /// The record as stored (API encoding, pseudonyms left out: they are
+    /// The record's content as stored (pseudonyms left out: they are
     /// stored with each involvement).
-    pub(super) stored_bytes: Vec<u8>,
+    pub(super) body: braid_store::RecordBody,
     /// Each involvement encoded for storage, and as the linker sees it.
     pub(super) involvements: Vec<(Vec<u8>, braid_linkage::Involvement)>,
     /// What the signals need of it.
@@ -194,7 +194,7 @@ pub(super) fn prepare_records(submission: &Submission, records: Vec<v1::CaseReco
             previous_ref,
             moved_hash,
             content_hash,
-            stored_bytes: canonical.encode_to_vec(),
+            body: crate::record::body_of(&canonical),
             involvements,
             facts,
         });

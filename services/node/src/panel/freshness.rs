@@ -59,9 +59,9 @@ impl Engine {
         let window_ms = (f64::from(months) * DAYS_PER_MONTH * 86_400_000.0) as u64;
         let mut rows: Vec<(String, String, u64, FreshnessCounts)> =
             partnership.iter().map(|a| (a.clone(), String::new(), 0, FreshnessCounts::default())).collect();
-        self.store.for_each_record(|agency, _, stored| {
+        self.store.for_each_record(|agency, _, mut stored| {
             let Some(row) = rows.iter_mut().find(|row| row.0 == agency) else { return Ok(()) };
-            let record = v1::CaseRecord::decode(stored.record.as_slice()).map_err(|_| braid_store::Error::Corrupt("record"))?;
+            let record = crate::record::take_case_record(&mut stored)?;
             row.1.clone_from(&stored.agency_type);
             row.2 = row.2.max(stored.stored_ms);
             // An outcome event is a change from the agency, not a record
@@ -167,9 +167,9 @@ impl Engine {
         // Per (profile, agency of the partnership): what its records say,
         // item by item.
         let mut said: HashMap<(u64, usize), Vec<Said>> = HashMap::new();
-        self.store.for_each_record(|agency, _, stored| {
+        self.store.for_each_record(|agency, _, mut stored| {
             let Some(position) = partnership.iter().position(|a| a == agency).filter(|_| in_scope(agency)) else { return Ok(()) };
-            let record = v1::CaseRecord::decode(stored.record.as_slice()).map_err(|_| braid_store::Error::Corrupt("record"))?;
+            let record = crate::record::take_case_record(&mut stored)?;
             let day = record_day(&record);
             if is_outcome(&record) || !in_window(day) {
                 return Ok(());

@@ -35,8 +35,8 @@ impl Engine {
         for (&member, derived) in members.iter().zip(derived) {
             let Some((involvement, facts)) = state.facts.with_record(member) else { continue };
             let agency = &state.facts.agencies()[usize::from(facts.agency)].0;
-            let Some(stored_record) = self.store.record(agency, &facts.record_ref)? else { continue };
-            let record = v1::CaseRecord::decode(stored_record.record.as_slice()).map_err(|_| braid_store::Error::Corrupt("record"))?;
+            let Some(mut stored_record) = self.store.record(agency, &facts.record_ref)? else { continue };
+            let record = crate::record::take_case_record(&mut stored_record)?;
             let position = stored_record.involvement_ids.iter().position(|id| *id == member);
             let mut fields: Vec<v1::FieldLabel> = record.fields.iter().filter_map(|f| label(template, f)).collect();
             if let Some(own) = position.and_then(|p| record.involvements.get(p)) {

@@ -84,11 +84,11 @@ impl Engine {
         let groups = report_groups(partnership, &agencies, by_agency.map(|(_, kind)| kind))?;
         let group_of = |agency: &str| group_index(by_agency.map(|(_, kind)| kind), partnership, &agencies, &groups, agency);
         let mut scanned = Scanned::default();
-        self.store.for_each_record(|agency, _, stored| {
+        self.store.for_each_record(|agency, _, mut stored| {
             if !in_scope(agency) {
                 return Ok(());
             }
-            let record = v1::CaseRecord::decode(stored.record.as_slice()).map_err(|_| braid_store::Error::Corrupt("record"))?;
+            let record = crate::record::take_case_record(&mut stored)?;
             let day = record_day(&record);
             if is_outcome(&record) || !in_window(day) {
                 return Ok(());
@@ -166,10 +166,10 @@ impl Engine {
         for agency in agencies {
             per_agency.insert(agency.clone(), (String::new(), 0, Completeness::default()));
         }
-        self.store.for_each_record(|agency, _, stored| {
+        self.store.for_each_record(|agency, _, mut stored| {
             let Some((agency_type, records, completeness)) = per_agency.get_mut(agency) else { return Ok(()) };
             agency_type.clone_from(&stored.agency_type);
-            let record = v1::CaseRecord::decode(stored.record.as_slice()).map_err(|_| braid_store::Error::Corrupt("record"))?;
+            let record = crate::record::take_case_record(&mut stored)?;
             if is_outcome(&record) {
                 return Ok(());
             }

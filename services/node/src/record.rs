@@ -1,0 +1,179 @@
+//! A case record between the API's message and the node's stored schema
+//! ([`braid_store::RecordBody`]): the one place that converts them, so the
+//! wire can change without changing what is on disk.
+
+use braid_proto::v1;
+use braid_store::{BodyAnswer, BodyCodes, BodyDate, BodyInvolvement, BodyValue, RecordBody, StoredRecord, RECORD_SCHEMA};
+use prost::Message;
+
+/// The stored content of a record as it is kept: pseudonyms, bridge refs,
+/// the source row and the previous ref are not part of it (they are set
+/// aside before a record is stored).
+pub(crate) fn body_of(record: &v1::CaseRecord) -> RecordBody {
+    RecordBody {
+        schema: RECORD_SCHEMA,
+        record_ref: record.record_ref.clone(),
+        case_type: record.case_type,
+        referral_date: record.referral_date.map(body_date),
+        incident_start: record.incident_start.map(body_date),
+        last_occurrence: record.last_occurrence.map(body_date),
+        fields: record.fields.iter().map(body_value).collect(),
+        involvements: record
+            .involvements
+            .iter()
+            .map(|involvement| BodyInvolvement {
+                person_ref: involvement.person_ref.clone(),
+                role: involvement.role,
+                fields: involvement.fields.iter().map(body_value).collect(),
+            })
+            .collect(),
+        outcome: record.outcome,
+    }
+}
+
+/// A stored record's content as the API's message (what the panel,
+/// report and retention code reads), taken out of `stored` (its content is
+/// moved, not copied: the hot paths read every record).
+pub(crate) fn take_case_record(stored: &mut StoredRecord) -> Result<v1::CaseRecord, braid_store::Error> {
+    match stored.body.take() {
+        Some(body) if body.schema == RECORD_SCHEMA => Ok(api_record(body)),
+        Some(_) => Err(braid_store::Error::Corrupt("record")),
+        // Schema 0, before the store was migrated (the node migrates it
+        // when it opens the store; a read-only copy may still hold it).
+        None => v1::CaseRecord::decode(stored.record.as_slice()).map_err(|_| braid_store::Error::Corrupt("record")),
+    }
+}
+
+/// As [`take_case_record`], leaving `stored` as it is.
+pub(crate) fn case_record(stored: &StoredRecord) -> Result<v1::CaseRecord, braid_store::Error> {
+    take_case_record(&mut StoredRecord { body: stored.body.clone(), record: stored.record.clone(), ..StoredRecord::default() })
+}
+
+/// Reads a record stored in the API's encoding (schema 0), for the
+/// migration; `None` when the bytes are not a record.
+pub(crate) fn body_of_api_bytes(bytes: &[u8]) -> Option<RecordBody> {
+    v1::CaseRecord::decode(bytes).ok().map(|record| body_of(&record))
+}
+
+fn api_record(body: RecordBody) -> v1::CaseRecord {
+    v1::CaseRecord {
+        record_ref: body.record_ref,
+        case_type: body.case_type,
+        referral_date: body.referral_date.map(api_date),
+        incident_start: body.incident_start.map(api_date),
+        last_occurrence: body.last_occurrence.map(api_date),
+        fields: body.fields.into_iter().map(api_value).collect(),
+        involvements: body
+            .involvements
+            .into_iter()
+            .map(|involvement| v1::Involvement {
+                person_ref: involvement.person_ref,
+                role: involvement.role,
+                fields: involvement.fields.into_iter().map(api_value).collect(),
+                ..v1::Involvement::default()
+            })
+            .collect(),
+        outcome: body.outcome,
+        ..v1::CaseRecord::default()
+    }
+}
+
+fn body_date(date: v1::Date) -> BodyDate {
+    BodyDate { year: date.year, month: date.month, day: date.day }
+}
+
+fn api_date(date: BodyDate) -> v1::Date {
+    v1::Date { year: date.year, month: date.month, day: date.day }
+}
+
+fn body_value(value: &v1::TemplateValue) -> BodyValue {
+    use v1::template_value::Value;
+    BodyValue {
+        field_id: value.field_id.clone(),
+        answer: value.value.as_ref().map(|answer| match answer {
+            Value::Category(code) => BodyAnswer::Category(*code),
+            Value::Categories(codes) => BodyAnswer::Categories(BodyCodes { codes: codes.codes.clone() }),
+            Value::Integer(number) => BodyAnswer::Integer(*number),
+            Value::Text(text) => BodyAnswer::Text(text.clone()),
+            Value::NotKnown(flag) => BodyAnswer::NotKnown(*flag),
+        }),
+        write_in: value.write_in.clone(),
+    }
+}
+
+fn api_value(value: BodyValue) -> v1::TemplateValue {
+    use v1::template_value::Value;
+    v1::TemplateValue {
+        field_id: value.field_id,
+        value: value.answer.map(|answer| match answer {
+            BodyAnswer::Category(code) => Value::Category(code),
+            BodyAnswer::Categories(codes) => Value::Categories(v1::CategoryCodes { codes: codes.codes }),
+            BodyAnswer::Integer(number) => Value::Integer(number),
+            BodyAnswer::Text(text) => Value::Text(text),
+            BodyAnswer::NotKnown(flag) => Value::NotKnown(flag),
+        }),
+        write_in: value.write_in,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value(field_id: &str, value: v1::template_value::Value) -> v1::TemplateValue {
+        v1::TemplateValue { field_id: field_id.to_owned(), value: Some(value), write_in: String::new() }
+    }
+
+    #[test]
+    fn a_stored_record_reads_back_as_it_was_sent_without_what_is_set_aside() {
+        use v1::template_value::Value;
+        let date = |year, month, day| Some(v1::Date { year, month, day });
+        let kept = v1::CaseRecord {
+            record_ref: "r-1".to_owned(),
+            case_type: v1::CaseType::Cse as i32,
+            referral_date: date(2024, 3, 31),
+            incident_start: date(2023, 12, 1),
+            last_occurrence: None,
+            fields: vec![
+                value("a", Value::Category(3)),
+                value("b", Value::Categories(v1::CategoryCodes { codes: vec![1, 4, 9] })),
+                value("c", Value::Integer(-7)),
+                value("d", Value::Text("words".to_owned())),
+                value("e", Value::NotKnown(true)),
+                v1::TemplateValue { field_id: "f".to_owned(), value: Some(Value::Category(99)), write_in: "other words".to_owned() },
+                v1::TemplateValue { field_id: "g".to_owned(), value: None, write_in: String::new() },
+            ],
+            involvements: vec![
+                v1::Involvement {
+                    person_ref: "p-1".to_owned(),
+                    role: v1::Role::KnownVictim as i32,
+                    fields: vec![value("h", Value::Category(2))],
+                    ..Default::default()
+                },
+                v1::Involvement { person_ref: "p-2".to_owned(), role: v1::Role::Perpetrator as i32, ..Default::default() },
+            ],
+            outcome: v1::OutcomeKind::MissingEpisode as i32,
+            ..v1::CaseRecord::default()
+        };
+        let body = body_of(&kept);
+        assert_eq!(body.schema, RECORD_SCHEMA);
+        let stored = StoredRecord { body: Some(body.clone()), ..StoredRecord::default() };
+        assert_eq!(case_record(&stored).expect("reads"), kept);
+        // Schema 0 (the API's encoding) reads the same, and migrates to the
+        // same body.
+        let legacy = StoredRecord { record: kept.encode_to_vec(), ..StoredRecord::default() };
+        assert_eq!(case_record(&legacy).expect("reads"), kept);
+        assert_eq!(body_of_api_bytes(&kept.encode_to_vec()), Some(body));
+        assert_eq!(body_of_api_bytes(b"\xff\xff"), None);
+        // What only travels with an upload is not stored.
+        let mut sent = kept.clone();
+        sent.source_row = 12;
+        sent.previous_ref = "r-0".to_owned();
+        sent.involvements[0].pseudonyms = Some(v1::Pseudonyms { bloom: vec![1; 128], ..Default::default() });
+        sent.involvements[0].bridge_person_ref = "p-0".to_owned();
+        assert_eq!(case_record(&StoredRecord { body: Some(body_of(&sent)), ..StoredRecord::default() }).expect("reads"), kept);
+        // A schema from a later build is refused, not misread.
+        let later = StoredRecord { body: Some(RecordBody { schema: RECORD_SCHEMA + 1, ..body_of(&kept) }), ..StoredRecord::default() };
+        assert!(case_record(&later).is_err());
+    }
+}

@@ -1,0 +1,77 @@
+//! A store written before the node had its own record schema — every case
+//! record held in the API's encoding (`tests/fixtures/store-api-encoded`,
+//! see its README) — opens, its records move to the node's schema, and the
+//! node answers every panel query as the node that wrote it did.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use braid_tests::*;
+
+/// The answers compared: a panel's listings, profiles, reports and
+/// completeness (all read from the stored records), and the clusters.
+fn answers(keys: &str, url: &str, scratch: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut ask = |name: &str, command: &str, rest: &[&str]| {
+        out.insert(name.to_owned(), ok(&panel(keys, command, url, "north", rest)));
+    };
+    ask("signals", "signals", &["--limit", "100000", "--json"]);
+    for profile in ["P0000001", "P0000005", "P0000019", "P0000040"] {
+        ask(&format!("profile {profile}"), "profile", &["--profile", profile, "--json"]);
+    }
+    ask("quality", "quality", &["--json"]);
+    ask("disagreements", "disagreements", &["--json"]);
+    ask("report case_type × victim.sex", "report", &["--by", "case_type", "--by", "victim.sex", "--json"]);
+    ask("report context.abuse_types", "report", &["--by", "context.abuse_types", "--population", "all", "--json"]);
+    let clusters = scratch.join("clusters.csv");
+    ok(&braid_as(keys, "admin", &["admin", "clusters", "--node", url, "--out", &clusters.display().to_string()]));
+    out.insert("clusters".to_owned(), std::fs::read_to_string(clusters).expect("clusters"));
+    out
+}
+
+/// Every stored record: whether it is in the node's schema (else in the
+/// API's encoding).
+fn schemas(data: &Path) -> Vec<bool> {
+    let store = braid_store::Store::open_read_only(data).expect("open the store");
+    let mut out = Vec::new();
+    store
+        .for_each_record(|_, _, record| {
+            assert_eq!(record.body.is_some(), record.record.is_empty(), "a record is in exactly one schema");
+            out.push(record.body.is_some());
+            Ok(())
+        })
+        .expect("read records");
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_in_the_api_encoding_moves_to_the_node_schema_and_answers_the_same() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/store-api-encoded");
+    let data = tempfile::tempdir().expect("data dir");
+    for entry in std::fs::read_dir(fixture.join("store")).expect("fixture store") {
+        let entry = entry.expect("entry");
+        std::fs::copy(entry.path(), data.path().join(entry.file_name())).expect("copy the fixture");
+    }
+    let before = schemas(data.path());
+    assert!(before.len() > 100 && before.iter().all(|in_node_schema| !in_node_schema), "the fixture is in the API's encoding");
+
+    // New certificates and policy: the store holds no key material of them.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let keys = dir.path().join("keys").display().to_string();
+    ok(&braid(&["keys", "init", "--out", &keys, "--partnership", "north", "--partnership", "statutory"]));
+    let node = start_panel_node(&keys, data.path()).await;
+    let url = node.url();
+    let scratch = dir.path().to_owned();
+    let got = blocking(move || answers(&keys, &url, &scratch)).await;
+    node.stop().await.expect("stop");
+
+    let after = schemas(data.path());
+    assert_eq!(after.len(), before.len(), "every record is kept");
+    assert!(after.iter().all(|in_node_schema| *in_node_schema), "every record is in the node's schema");
+    let expected: BTreeMap<String, String> =
+        serde_json::from_str(&std::fs::read_to_string(fixture.join("answers.json")).expect("the fixture's answers")).expect("answers");
+    assert_eq!(got.keys().collect::<Vec<_>>(), expected.keys().collect::<Vec<_>>());
+    for (name, answer) in &expected {
+        assert_eq!(&got[name], answer, "{name}");
+    }
+}
