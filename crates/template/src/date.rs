@@ -1,4 +1,5 @@
-//! Calendar dates: case dates and dates of birth share one type.
+//! Calendar dates: case dates and dates of birth share one type, checked
+//! and counted by the `time` crate.
 
 /// A calendar date.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -11,12 +12,14 @@ pub struct Date {
     pub day: u32,
 }
 
+/// The Julian day number of 1970-01-01.
+const UNIX_EPOCH_JULIAN_DAY: i64 = 2_440_588;
+
 impl Date {
-    /// A date, if it exists in the calendar.
+    /// A date, if it exists in the calendar (years −9999 to 9999).
     pub fn new(year: i32, month: u32, day: u32) -> Option<Date> {
-        if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
-            return None;
-        }
+        let month_of_year = time::Month::try_from(u8::try_from(month).ok()?).ok()?;
+        time::Date::from_calendar_date(year, month_of_year, u8::try_from(day).ok()?).ok()?;
         Some(Date { year, month, day })
     }
 
@@ -32,43 +35,27 @@ impl Date {
 
     /// Days since 1970-01-01 (negative before), for intervals.
     pub fn days_since_epoch(&self) -> i64 {
-        // Howard Hinnant's days_from_civil.
-        let y = i64::from(self.year) - i64::from(self.month <= 2);
-        let era = if y >= 0 { y } else { y - 399 } / 400;
-        let yoe = y - era * 400;
-        let m = i64::from(self.month);
-        let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(self.day) - 1;
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-        era * 146_097 + doe - 719_468
+        i64::from(self.civil().to_julian_day()) - UNIX_EPOCH_JULIAN_DAY
     }
 
-    /// The date `days` after 1970-01-01.
+    /// The date `days` after 1970-01-01 (the first or last date the
+    /// calendar holds, years −9999 and 9999, for days beyond them).
     pub fn from_days_since_epoch(days: i64) -> Date {
-        // Howard Hinnant's civil_from_days.
-        let z = days + 719_468;
-        let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
-        let doe = z - era * 146_097;
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-        let year = (yoe + era * 400 + i64::from(month <= 2)) as i32;
-        Date { year, month, day }
+        let julian = days.saturating_add(UNIX_EPOCH_JULIAN_DAY);
+        let (min, max) = (i64::from(time::Date::MIN.to_julian_day()), i64::from(time::Date::MAX.to_julian_day()));
+        let date = time::Date::from_julian_day(julian.clamp(min, max) as i32).unwrap_or(time::Date::MIN);
+        Date { year: date.year(), month: u32::from(u8::from(date.month())), day: u32::from(date.day()) }
     }
-}
 
-fn is_leap(year: i32) -> bool {
-    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
-}
-
-fn days_in_month(year: i32, month: u32) -> u32 {
-    match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if is_leap(year) => 29,
-        2 => 28,
-        _ => 0,
+    /// As the date library holds it. The fields are public, so a date
+    /// written out by hand may not exist: it is read as the nearest one
+    /// that does (month and day within their ranges, the year within the
+    /// calendar's).
+    fn civil(&self) -> time::Date {
+        let year = self.year.clamp(time::Date::MIN.year(), time::Date::MAX.year());
+        let month = time::Month::try_from(self.month.clamp(1, 12) as u8).unwrap_or(time::Month::January);
+        let day = (self.day.clamp(1, 31) as u8).min(month.length(year));
+        time::Date::from_calendar_date(year, month, day).unwrap_or(time::Date::MIN)
     }
 }
 
@@ -89,5 +76,22 @@ mod tests {
         for text in ["2024-02-30", "2024-03", "2024-03-31-1", "31/03/2024", ""] {
             assert_eq!(Date::from_iso(text), None, "{text}");
         }
+        // Every day of four centuries round-trips, in order, through the
+        // month lengths and leap years (1900 was not one, 2000 was).
+        let mut previous = Date::new(1899, 12, 31).unwrap();
+        for days in Date::new(1900, 1, 1).unwrap().days_since_epoch()..=Date::new(2299, 12, 31).unwrap().days_since_epoch() {
+            let date = Date::from_days_since_epoch(days);
+            assert_eq!(Date::new(date.year, date.month, date.day), Some(date));
+            assert_eq!(date.days_since_epoch(), days);
+            assert!(date > previous);
+            previous = date;
+        }
+        assert!(Date::new(1900, 2, 29).is_none() && Date::new(2000, 2, 29).is_some());
+        // Beyond the calendar's years, the first or last day it holds.
+        assert_eq!(Date::from_days_since_epoch(i64::MAX), Date::new(9999, 12, 31).unwrap());
+        assert_eq!(Date::from_days_since_epoch(i64::MIN), Date::new(-9999, 1, 1).unwrap());
+        // A date written out by hand that does not exist counts as the
+        // nearest one that does.
+        assert_eq!(Date { year: 2011, month: 2, day: 31 }.days_since_epoch(), Date::new(2011, 2, 28).unwrap().days_since_epoch());
     }
 }
