@@ -284,3 +284,59 @@ fn a_full_disk_refuses_changes_keeps_reads_and_recovers_by_itself() {
     let (status, text) = node.terminate();
     assert!(status.success(), "{status}: {text}");
 }
+
+/// Whether every stored record of the (stopped) node's store is in the
+/// node's own schema: (records, in the node's schema).
+fn record_schemas(data: &Path) -> (usize, usize) {
+    let store = braid_store::Store::open_read_only(data).expect("open the store");
+    let (mut all, mut moved) = (0, 0);
+    store
+        .for_each_record(|_, _, record| {
+            all += 1;
+            moved += usize::from(record.body.is_some());
+            Ok(())
+        })
+        .expect("read records");
+    (all, moved)
+}
+
+#[test]
+fn a_store_in_the_api_encoding_starts_on_a_nearly_full_disk_and_moves_once_there_is_room() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let keys = dir.path().join("keys").display().to_string();
+    ok(&braid(&["keys", "init", "--out", &keys, "--partnership", "north"]));
+    let data = dir.path().join("data");
+    let disk = Tmpfs::mount(&data, 40);
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/store-api-encoded");
+    for entry in std::fs::read_dir(fixture.join("store")).expect("fixture store") {
+        let entry = entry.expect("entry");
+        std::fs::copy(entry.path(), disk.path(&entry.file_name().to_string_lossy())).expect("copy the fixture");
+    }
+    let answers: serde_json::Value = json(&std::fs::read_to_string(fixture.join("answers.json")).expect("answers"));
+    let (address, operations) = (free_port(), free_port());
+    let url = format!("https://{address}");
+    let config = dir.path().join("node.toml");
+    write_config(&config, &keys, &data, address, operations, 10);
+    let signals = || ok(&panel(&keys, "signals", &url, "north", &["--limit", "100000", "--json"]));
+
+    // Room to open the store but less than the free-space minimum: the
+    // node starts and answers from the records as they are, moving none.
+    disk.fill("filler", 9 << 20);
+    let node = Node::start(&disk, &config, &dir.path().join("node-1.log"), address);
+    wait_ready(operations, "nearly full");
+    assert_eq!(signals(), answers["signals"].as_str().expect("signals"));
+    let (status, text) = node.terminate();
+    assert!(status.success(), "{status}: {text}");
+    let (all, moved) = record_schemas(&disk.path(""));
+    assert!(all > 100 && moved == 0, "{moved} of {all} records moved on a nearly full disk");
+
+    // Space freed: the next start moves every record, and the answers stay.
+    std::fs::remove_file(disk.path("filler")).expect("free space");
+    let node = Node::start(&disk, &config, &dir.path().join("node-2.log"), address);
+    wait_ready(operations, "ready");
+    assert_eq!(signals(), answers["signals"].as_str().expect("signals"));
+    assert!(node.log().contains("moved to the node's own record schema"), "{}", node.log());
+    let (status, text) = node.terminate();
+    assert!(status.success(), "{status}: {text}");
+    assert_eq!(record_schemas(&disk.path("")), (all, all));
+}

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use braid_tests::*;
+use prost::Message;
 
 /// The answers compared: a panel's listings, profiles, reports and
 /// completeness (all read from the stored records), and the clusters.
@@ -36,7 +37,10 @@ fn schemas(data: &Path) -> Vec<bool> {
     let mut out = Vec::new();
     store
         .for_each_record(|_, _, record| {
-            assert_eq!(record.body.is_some(), record.record.is_empty(), "a record is in exactly one schema");
+            if record.body.is_some() {
+                // An earlier build refuses such a record instead of reading it as empty.
+                assert!(braid_proto::v1::CaseRecord::decode(record.record.as_slice()).is_err());
+            }
             out.push(record.body.is_some());
             Ok(())
         })

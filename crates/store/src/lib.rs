@@ -79,9 +79,10 @@ pub struct StoredRecord {
     /// The record's involvements.
     #[prost(uint64, repeated, tag = "2")]
     pub involvement_ids: Vec<u64>,
-    /// Schema 0 only (records stored before the node had its own schema):
-    /// the record in the API's encoding. Empty once moved to
-    /// [`StoredRecord::body`] by [`Store::migrate_records`].
+    /// Schema 0 (records stored before the node had its own schema): the
+    /// record in the API's encoding. Since: [`StoredRecord::NOT_API`], bytes
+    /// no API decoder reads, so that an earlier build refuses the store
+    /// (as corrupt) instead of reading every record as empty.
     #[prost(bytes = "vec", tag = "3")]
     pub record: Vec<u8>,
     /// The submitting agency's type.
@@ -108,6 +109,10 @@ pub struct StoredRecord {
 impl StoredRecord {
     /// Replaced versions kept per record.
     pub const HISTORY: usize = 16;
+
+    /// [`StoredRecord::record`] of a record in the node's schema: a
+    /// truncated varint, which no protobuf decoder accepts.
+    pub const NOT_API: &'static [u8] = &[0xff];
 }
 
 /// What a replaced version of a record said, for reclassifications.
@@ -493,11 +498,11 @@ impl Store {
         for item in self.db.iterator_cf(cf, IteratorMode::Start) {
             let (key, value) = item?;
             let mut record: StoredRecord = prost::Message::decode(value.as_ref()).map_err(|_| Error::Corrupt("record"))?;
-            if record.body.is_some() || record.record.is_empty() {
+            if record.body.is_some() {
                 continue;
             }
             record.body = Some(convert(&record.record).ok_or(Error::Corrupt("record"))?);
-            record.record = Vec::new();
+            record.record = StoredRecord::NOT_API.to_vec();
             set.ops.push(Op::Put(RECORDS, key.to_vec(), prost::Message::encode_to_vec(&record)));
             pending += 1;
             moved += 1;
@@ -785,11 +790,11 @@ mod tests {
         store
             .for_each_record(|agency, record_ref, record| {
                 let body = record.body.expect("in the node's schema");
-                assert!(record.record.is_empty());
                 if agency == "POL" {
                     assert_eq!(body, current);
                 } else {
                     assert_eq!((body.record_ref.as_str(), record.changes), (record_ref, 2));
+                    assert_eq!(record.record, StoredRecord::NOT_API);
                 }
                 seen += 1;
                 Ok(())

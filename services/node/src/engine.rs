@@ -220,6 +220,29 @@ pub(crate) fn load_linker(store: &Store, next_id: u64) -> Result<LoadedLinker, E
     Ok(LoadedLinker { linker, agencies, identified, moving })
 }
 
+/// Moves records stored before the node had its own schema (the API's
+/// encoding) to it, once the audit log has verified and while the disk has
+/// room; reads take either schema meanwhile. A move cut short (a crash, a
+/// disk that fills) goes on at the next start, and a full disk leaves the
+/// node serving reads as any failed write does.
+fn migrate_records(store: &Store, space: &DiskSpace) -> Result<(), EngineError> {
+    if space.refresh().is_err() {
+        return Ok(());
+    }
+    match store.migrate_records(crate::record::body_of_api_bytes) {
+        Ok(0) => {}
+        Ok(moved) => tracing::info!(records = moved, "stored records moved to the node's own record schema"),
+        Err(error) if store.write_failure().is_some() => {
+            if store.write_failure() == Some(braid_store::WriteFailure::DiskFull) {
+                space.release_reserve();
+            }
+            tracing::error!(%error, "stored records could not all be moved to the node's own record schema; reads go on, and the move resumes at the next start");
+        }
+        Err(error) => return Err(error.into()),
+    }
+    Ok(())
+}
+
 /// The node's linkage state over its store.
 ///
 /// A batch is linked under the state lock, then written outside it, so one
@@ -371,13 +394,8 @@ impl Engine {
         std::fs::create_dir_all(data_dir).map_err(|source| EngineError::Open { what: "create the data directory".to_owned(), source })?;
         space.before_open().map_err(EngineError::NoRoom)?;
         let store = Arc::new(Store::open(data_dir)?);
-        // Records stored before the node had its own schema (the API's
-        // encoding) move to it once; a move cut short goes on next time.
-        let moved = store.migrate_records(crate::record::body_of_api_bytes)?;
-        if moved > 0 {
-            tracing::info!(records = moved, "stored records moved to the node's own record schema");
-        }
         let audit = AuditLog::open(Arc::clone(&store), checkpoints)?;
+        migrate_records(&store, &space)?;
         let next_id = store.next_involvement_id()?;
         let LoadedLinker { linker, agencies, identified, moving } = load_linker(&store, next_id)?;
         let mut state = State {

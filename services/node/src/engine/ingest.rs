@@ -233,7 +233,7 @@ fn apply_record(
         &StoredRecord {
             content_hash: record.content_hash,
             involvement_ids: ids,
-            record: Vec::new(),
+            record: StoredRecord::NOT_API.to_vec(),
             agency_type: submission.agency_type.clone(),
             stored_ms,
             changes,
