@@ -308,3 +308,23 @@ pub fn stored_entries(db: &rocksdb::DB) -> Vec<(u64, Vec<u8>)> {
         })
         .collect()
 }
+
+/// The records of a stopped node's store: (all, in the node's own schema).
+/// A record in the node's schema keeps bytes no API decoder reads where the
+/// API's encoding was, so that an earlier build refuses it.
+pub fn record_schemas(data: &Path) -> (usize, usize) {
+    use prost::Message;
+    let store = braid_store::Store::open_read_only(data).expect("open the store");
+    let (mut all, mut moved) = (0, 0);
+    store
+        .for_each_record(|_, _, record| {
+            all += 1;
+            if record.body.is_some() {
+                moved += 1;
+                assert!(braid_proto::v1::CaseRecord::decode(record.record.as_slice()).is_err(), "an earlier build would read it as empty");
+            }
+            Ok(())
+        })
+        .expect("read records");
+    (all, moved)
+}

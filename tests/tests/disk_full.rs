@@ -285,21 +285,6 @@ fn a_full_disk_refuses_changes_keeps_reads_and_recovers_by_itself() {
     assert!(status.success(), "{status}: {text}");
 }
 
-/// Whether every stored record of the (stopped) node's store is in the
-/// node's own schema: (records, in the node's schema).
-fn record_schemas(data: &Path) -> (usize, usize) {
-    let store = braid_store::Store::open_read_only(data).expect("open the store");
-    let (mut all, mut moved) = (0, 0);
-    store
-        .for_each_record(|_, _, record| {
-            all += 1;
-            moved += usize::from(record.body.is_some());
-            Ok(())
-        })
-        .expect("read records");
-    (all, moved)
-}
-
 #[test]
 fn a_store_in_the_api_encoding_starts_on_a_nearly_full_disk_and_moves_once_there_is_room() {
     let dir = tempfile::tempdir().expect("temp dir");

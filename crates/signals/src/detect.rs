@@ -298,18 +298,17 @@ fn victim_harm_signals(key: u64, items: &[Item<'_>], victims: &[Item<'_>], mixed
     // two must hang together through very high links alone.
     if !victims.is_empty() && !mixed {
         let strong = |i: &Item<'_>| i.involvement.link >= STRONG_LINK;
-        let paired = |h: &Item<'_>, need_strong: bool| victims.iter().any(|v| v.involvement.record != h.involvement.record && (!need_strong || strong(v)));
-        let mut offender: Vec<Item<'_>> = items.iter().copied().filter(|h| h.involvement.role == Role::Perpetrator && strong(h) && paired(h, true)).collect();
+        let paired = |h: &Item<'_>| victims.iter().any(|v| v.involvement.record != h.involvement.record);
+        let mut offender: Vec<Item<'_>> = items.iter().copied().filter(|h| h.involvement.role == Role::Perpetrator && strong(h)).collect();
         if !offender.is_empty() {
             let component = strong_components(items, facts);
-            let of = |id: u64| component.get(&id).copied();
-            offender
-                .retain(|h| victims.iter().any(|v| v.involvement.record != h.involvement.record && strong(v) && of(v.id).is_some() && of(v.id) == of(h.id)));
+            let together = |v: &Item<'_>, h: &Item<'_>| component.get(&v.id).is_some_and(|c| component.get(&h.id) == Some(c));
+            offender.retain(|h| victims.iter().any(|v| v.involvement.record != h.involvement.record && strong(v) && together(v, h)));
         }
         let hsb: Vec<Item<'_>> = items
             .iter()
             .copied()
-            .filter(|h| h.involvement.role == Role::Hsb && paired(h, false))
+            .filter(|h| h.involvement.role == Role::Hsb && paired(h))
             .chain(offender.iter().copied().filter(|h| age_at(items, h.record.day).is_some_and(|age| age < 18.0)))
             .collect();
         if !hsb.is_empty() {

@@ -65,6 +65,9 @@ const NEXT_EPOCH_KEY: &[u8] = b"next-epoch";
 const NEXT_ID_KEY: &[u8] = b"next_involvement";
 const MODEL_KEY: &[u8] = b"linkage_model";
 const AUDIT_KEY: &[u8] = b"audit_signing_key";
+/// Set once every stored record is in the node's schema (its number, as
+/// little-endian `u32`): later opens skip the migration's scan.
+const RECORD_SCHEMA_KEY: &[u8] = b"record_schema";
 
 /// Records written per synced batch when [`Store::migrate_records`] moves
 /// them to the node's schema.
@@ -489,12 +492,17 @@ impl Store {
     /// own schema: `convert` reads the old bytes (`None`: they are not a
     /// record). Written in synced batches of [`MIGRATION_BATCH`] records, so
     /// a migration cut short goes on where it stopped at the next open.
+    /// Once every record is moved, a mark in `meta` says so and later
+    /// calls read nothing (records written since are in the node's schema).
     /// Returns how many records were moved.
     pub fn migrate_records(&self, convert: impl Fn(&[u8]) -> Option<RecordBody>) -> Result<u64> {
+        let done = RECORD_SCHEMA.to_le_bytes();
+        if self.db.get_cf(self.cf(META)?, RECORD_SCHEMA_KEY)?.as_deref() == Some(&done[..]) {
+            return Ok(0);
+        }
         let cf = self.cf(RECORDS)?;
         let mut moved = 0u64;
         let mut set = WriteSet::new();
-        let mut pending = 0usize;
         for item in self.db.iterator_cf(cf, IteratorMode::Start) {
             let (key, value) = item?;
             let mut record: StoredRecord = prost::Message::decode(value.as_ref()).map_err(|_| Error::Corrupt("record"))?;
@@ -504,16 +512,13 @@ impl Store {
             record.body = Some(convert(&record.record).ok_or(Error::Corrupt("record"))?);
             record.record = StoredRecord::NOT_API.to_vec();
             set.ops.push(Op::Put(RECORDS, key.to_vec(), prost::Message::encode_to_vec(&record)));
-            pending += 1;
             moved += 1;
-            if pending == MIGRATION_BATCH {
+            if set.ops.len() == MIGRATION_BATCH {
                 self.write(std::mem::take(&mut set))?;
-                pending = 0;
             }
         }
-        if pending > 0 {
-            self.write(set)?;
-        }
+        set.ops.push(Op::Put(META, RECORD_SCHEMA_KEY.to_vec(), done.to_vec()));
+        self.write(set)?;
         Ok(moved)
     }
 
@@ -801,11 +806,20 @@ mod tests {
             })
             .expect("read");
         assert_eq!(seen, legacy + 1);
-        assert_eq!(store.migrate_records(convert).expect("again"), 0, "nothing is moved twice");
-        // Bytes that are not a record stop the move with an error.
+        // Once done, the mark spares later opens the scan: a record in the
+        // API's encoding written now (no build does) is not even read.
+        let mut set = WriteSet::new();
+        set.put_record("CSC", "late", &StoredRecord { record: b"late".to_vec(), ..StoredRecord::default() });
+        store.write(set).expect("write");
+        assert_eq!(store.migrate_records(|_| None).expect("again"), 0, "nothing is read twice");
+        // Bytes that are not a record stop the move with an error, and the
+        // mark is not set.
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(dir.path()).expect("open");
         let mut set = WriteSet::new();
         set.put_record("CSC", "bad", &StoredRecord { record: vec![0xff], ..StoredRecord::default() });
         store.write(set).expect("write");
+        assert!(matches!(store.migrate_records(|_| None), Err(Error::Corrupt("record"))));
         assert!(matches!(store.migrate_records(|_| None), Err(Error::Corrupt("record"))));
     }
 
