@@ -40,16 +40,14 @@ async fn signals_on_independent_data_accuse_no_one_wrongly() {
     assert_eq!(scores["unmatched"], 0, "{scores}");
     let signals = &scores["signals"];
     let score = |kind: &str, measure: &str| signals[kind][measure].as_f64().unwrap_or_else(|| panic!("{kind} {measure}: {signals}"));
-    // The signals that rest on linkage alone (BENCHMARKS.md has every
-    // figure; re-victimisation and classification conflicts also rest on
-    // how far apart agencies record one incident, up to four months here).
-    for kind in ["victim-as-offender", "victim-hsb-overlap", "shared-perpetrator", "network"] {
+    // Every kind (BENCHMARKS.md has the figures). Re-victimisation and
+    // classification conflicts also rest on how far apart agencies record
+    // one incident: up to four months here.
+    for kind in ["revictimisation", "victim-as-offender", "victim-hsb-overlap", "shared-perpetrator", "network", "classification-conflict"] {
         assert!(signals[kind]["planted"].as_u64().expect("planted") >= 20, "{kind} is planted: {signals}");
         assert!(score(kind, "precision") >= 0.95 && score(kind, "recall") >= 0.95, "{kind}: {signals}");
     }
     // No one is called a victim recorded as an offender wrongly.
     let offender = &signals["victim-as-offender"];
     assert_eq!(offender["raised_correct"], offender["raised"], "{signals}");
-    assert!(score("revictimisation", "recall") >= 0.95, "{signals}");
-    assert!(score("classification-conflict", "precision") >= 0.9, "{signals}");
 }

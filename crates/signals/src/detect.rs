@@ -61,8 +61,15 @@ pub struct SignalConfig {
     /// (re-victimisation).
     pub revictimisation_days: i32,
     /// Records within this many days of an episode's first record are taken
-    /// to be one incident (classification conflicts).
+    /// to be one incident (a perpetrator's incidents, derived answers).
     pub same_incident_days: i32,
+    /// Two agencies' records of a child as a victim within this many days
+    /// of each other may be one incident (re-victimisation, classification
+    /// conflicts): each agency dates a case by its own moment (a crime
+    /// recorded, a referral received, a service opened, an order started),
+    /// and these trail the abuse, and each other, by weeks or months. One
+    /// agency's two cases are two incidents however close.
+    pub cross_agency_days: i32,
     /// Smallest victim–perpetrator component reported as a network, in
     /// profiles.
     pub network_min_size: usize,
@@ -70,7 +77,7 @@ pub struct SignalConfig {
 
 impl Default for SignalConfig {
     fn default() -> SignalConfig {
-        SignalConfig { revictimisation_days: 90, same_incident_days: 30, network_min_size: 4 }
+        SignalConfig { revictimisation_days: 90, same_incident_days: 30, cross_agency_days: 180, network_min_size: 4 }
     }
 }
 
@@ -215,6 +222,46 @@ fn episodes<'a, 'b>(sorted: &'b [Item<'a>], window: i32) -> Vec<&'b [Item<'a>]> 
     out
 }
 
+/// Whether a child's incidents (from [`victim_incidents`]) hold two cases
+/// at least `revictimisation_days` apart.
+fn distinct_cases_apart(config: &SignalConfig, incidents: &[&[Item<'_>]]) -> bool {
+    let starts = incidents.iter().filter_map(|incident| incident.first()).map(|item| item.record.day);
+    match (starts.clone().min(), starts.max()) {
+        (Some(first), Some(last)) => last - first >= config.revictimisation_days,
+        _ => false,
+    }
+}
+
+/// Groups a child's date-sorted victim items into incidents. Records within
+/// `cross_agency_days` of an incident's first record are one incident,
+/// unless their agency already holds another case in it (one agency's two
+/// cases are two incidents) or they name identified harmers and share none
+/// with those the incident names (two agencies' records of different
+/// harmers are two incidents). `harmers` gives the profile keys of the
+/// identified harmers a record names.
+fn victim_incidents<'a, 'b>(config: &SignalConfig, sorted: &'b [Item<'a>], harmers: &dyn Fn(&Item<'_>) -> BTreeSet<u64>) -> Vec<&'b [Item<'a>]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut named: BTreeSet<u64> = sorted.first().map(harmers).unwrap_or_default();
+    for index in 1..=sorted.len() {
+        let mut item_harmers = BTreeSet::new();
+        let split = index == sorted.len() || {
+            let item = &sorted[index];
+            item_harmers = harmers(item);
+            item.record.day - sorted[start].record.day > config.cross_agency_days
+                || sorted[start..index].iter().any(|other| other.record.agency == item.record.agency && other.record.record_ref != item.record.record_ref)
+                || (!named.is_empty() && !item_harmers.is_empty() && named.is_disjoint(&item_harmers))
+        };
+        if split {
+            out.push(&sorted[start..index]);
+            start = index;
+            named.clear();
+        }
+        named.extend(item_harmers);
+    }
+    out
+}
+
 /// Days within which two agencies' records of one perpetrator are taken to
 /// be one incident when their victims' records did not link.
 const SAME_INCIDENT_STRICT_DAYS: i32 = 10;
@@ -256,9 +303,19 @@ fn profile_signals(config: &SignalConfig, key: u64, items: &[Item<'_>], key_of: 
     let mut victims: Vec<Item<'_>> = items.iter().copied().filter(|i| i.involvement.role.is_victim()).collect();
     victims.sort_by_key(|i| (i.record.day, i.id));
 
+    let harmers_named = |item: &Item<'_>| -> BTreeSet<u64> {
+        item.record
+            .involvements
+            .iter()
+            .filter(|&&other| facts.involvement(other).is_some_and(|v| v.role.is_harmer() && v.identified))
+            .map(|&other| key_of(other))
+            .collect()
+    };
+    let incidents = victim_incidents(config, &victims, &harmers_named);
+
     // Re-victimisation: cases apart in time, or a recorded re-referral.
     if let (Some(first), Some(last)) = (victims.first(), victims.last()) {
-        let apart = last.record.day - first.record.day >= config.revictimisation_days;
+        let apart = distinct_cases_apart(config, &incidents);
         if apart || victims.iter().any(|v| v.record.re_referral) {
             let detail = if apart { format!("{}→{}", first.record.case_type.name(), last.record.case_type.name()) } else { "re-referral".to_owned() };
             out.push(Signal::from_items(SignalKind::Revictimisation, detail, key, &victims, Vec::new(), facts));
@@ -268,7 +325,7 @@ fn profile_signals(config: &SignalConfig, key: u64, items: &[Item<'_>], key_of: 
     victim_harm_signals(key, items, &victims, mixed, facts, &mut out);
     let mut harmers: Vec<Item<'_>> = items.iter().copied().filter(|i| i.involvement.role.is_harmer() && i.involvement.identified).collect();
     harmers.sort_by_key(|i| (i.record.day, i.id));
-    classification_conflicts(config, key, &victims, &harmers, key_of, facts, &mut out);
+    classification_conflicts(key, incidents, &harmers, key_of, facts, &mut out);
     shared_perpetrator(config, key, &harmers, key_of, facts, &mut out);
     out
 }
@@ -326,10 +383,9 @@ fn victim_harm_signals(key: u64, items: &[Item<'_>], victims: &[Item<'_>], mixed
 }
 
 /// One incident classified CSA at one agency and CSE at another.
-fn classification_conflicts(
-    config: &SignalConfig,
+fn classification_conflicts<'a, 'b>(
     key: u64,
-    victims: &[Item<'_>],
+    through_victim: Vec<&'b [Item<'a>]>,
     harmers: &[Item<'_>],
     key_of: &dyn Fn(u64) -> u64,
     facts: &Facts,
@@ -352,7 +408,6 @@ fn classification_conflicts(
     let victim_age = |item: &Item<'_>| -> Option<u8> {
         item.record.involvements.iter().filter_map(|&other| facts.involvement(other)).find(|v| v.role.is_victim()).and_then(|v| v.age)
     };
-    let through_victim = episodes(victims, config.same_incident_days);
     let through_harmer = episodes(harmers, SAME_INCIDENT_STRICT_DAYS).into_iter().filter(|episode| {
         let ages: Vec<Option<u8>> = episode.iter().map(victim_age).collect();
         episode.len() == 2
@@ -461,9 +516,10 @@ impl SignalBook {
     }
 
     /// Recomputes what the noted involvements can affect: their profiles
-    /// (current, or removed if the involvement is gone), and the profiles
-    /// of the people who harmed in their records (whose victim counts may
-    /// have changed).
+    /// (current, or removed if the involvement is gone), the profiles of
+    /// the people who harmed in their records (whose victim counts may
+    /// have changed), and, for one who harmed, the profiles of the victims
+    /// in their records (whose incidents are told apart by who harmed).
     pub fn settle(&mut self, facts: &Facts, profiles: &impl Profiles) {
         if self.pending.is_empty() {
             return;
@@ -483,8 +539,9 @@ impl SignalBook {
                 continue;
             };
             keys.insert(profiles.key(id));
+            let harmed = facts.involvement(id).is_some_and(|i| i.role.is_harmer() && i.identified);
             for &other in &record.involvements {
-                if facts.involvement(other).is_some_and(|i| i.role.is_harmer() && i.identified) {
+                if facts.involvement(other).is_some_and(|i| (i.role.is_harmer() && i.identified) || (harmed && i.role.is_victim())) {
                     keys.insert(profiles.key(other));
                 }
             }

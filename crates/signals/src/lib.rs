@@ -7,8 +7,11 @@
 //! to raise the [`Signal`]s a panel asks about:
 //!
 //! - **re-victimisation**: victim involvements in cases at least 90 days
-//!   apart, or a case recorded as a re-referral; records of one incident at
-//!   several agencies fall within days of each other and are one case;
+//!   apart, or a case recorded as a re-referral; one agency's two cases are
+//!   two, but records at different agencies within six months of each
+//!   other are one incident unless they name different identified
+//!   perpetrators (each agency dates a case by its own moment: a crime
+//!   recorded, a referral, a service opened);
 //! - **victim/HSB overlap**: a victim in one record who displays harmful
 //!   sexual behaviour (or is a perpetrator under 18) in another;
 //! - **victim recorded as offender**;
@@ -16,8 +19,8 @@
 //!   records name two or more distinct victims;
 //! - **network**: a connected victim–perpetrator component of at least four
 //!   people;
-//! - **classification conflict**: one incident recorded as CSA by one agency
-//!   and CSE by another.
+//! - **classification conflict**: one incident (as grouped for
+//!   re-victimisation) recorded as CSA by one agency and CSE by another.
 //!
 //! [`SignalBook`] keeps the signals current: after each change the node
 //! passes the involvements whose profiles changed, and only those profiles

@@ -80,10 +80,10 @@ fn one_incident_at_two_agencies_is_one_case_not_revictimisation() {
 fn cases_apart_in_time_are_revictimisation_with_the_case_types() {
     let mut w = World::new();
     w.record("CSC", CaseType::Csa, 1000, &[(1, V, Some(8))]);
-    w.record("POL", CaseType::Cse, 1000 + 89, &[(2, V, Some(8))]);
+    w.record("CSC", CaseType::Csa, 1000 + 89, &[(2, V, Some(8))]);
     w.link(&[1, 2]);
     w.refresh(&[1, 2]);
-    assert_eq!(w.kinds(1), vec![], "89 days apart is not yet re-victimisation");
+    assert_eq!(w.kinds(1), vec![], "one agency's cases 89 days apart are not yet re-victimisation");
     w.record("YOT", CaseType::Cse, 1000 + 2000, &[(3, V, Some(14))]);
     w.link(&[1, 2, 3]);
     w.refresh(&[3]);
@@ -91,6 +91,50 @@ fn cases_apart_in_time_are_revictimisation_with_the_case_types() {
     let signal = &w.book.profile(1)[0];
     assert_eq!(signal.evidence, vec![3, 2, 1], "newest first");
     assert_eq!((signal.first_day, signal.last_day), (1000, 3000));
+}
+
+#[test]
+fn two_agencies_months_apart_are_one_incident_recorded_at_different_moments() {
+    let mut w = World::new();
+    // The police record the crime; the voluntary service opens its case
+    // four months later, and calls it exploitation.
+    w.record("POL", CaseType::Csa, 1000, &[(1, V, Some(13))]);
+    w.record("VOL", CaseType::Cse, 1000 + 120, &[(2, V, Some(13))]);
+    w.link(&[1, 2]);
+    w.refresh(&[1, 2]);
+    assert_eq!(w.kinds(1), vec![(SignalKind::ClassificationConflict, "CSA at 1 agency(ies), CSE at 1".to_owned())], "one incident, not two");
+    // The same agency's second case 100 days on is a second incident.
+    w.record("VOL", CaseType::Cse, 1000 + 220, &[(3, V, Some(14))]);
+    w.link(&[1, 2, 3]);
+    w.refresh(&[3]);
+    assert!(w.kinds(1).contains(&(SignalKind::Revictimisation, "CSA→CSE".to_owned())), "{:?}", w.kinds(1));
+    // Another agency's record beyond six months is a second incident too.
+    let mut w = World::new();
+    w.record("POL", CaseType::Csa, 1000, &[(1, V, Some(13))]);
+    w.record("CSC", CaseType::Csa, 1000 + 181, &[(2, V, Some(13))]);
+    w.link(&[1, 2]);
+    w.refresh(&[1, 2]);
+    assert_eq!(w.kinds(1), vec![(SignalKind::Revictimisation, "CSA→CSA".to_owned())]);
+    let mut w = World::new();
+    w.record("POL", CaseType::Csa, 1000, &[(1, V, Some(13))]);
+    w.record("CSC", CaseType::Csa, 1000 + 180, &[(2, V, Some(13))]);
+    w.link(&[1, 2]);
+    w.refresh(&[1, 2]);
+    assert_eq!(w.kinds(1), vec![], "within six months at two agencies");
+}
+
+#[test]
+fn two_agencies_naming_different_harmers_months_apart_are_two_incidents() {
+    let mut w = World::new();
+    w.record("POL", CaseType::Csa, 1000, &[(1, V, Some(13)), (2, P, None)]);
+    w.record("VOL", CaseType::Cse, 1000 + 120, &[(3, V, Some(13)), (4, P, None)]);
+    w.link(&[1, 3]);
+    w.refresh(&[1, 2, 3, 4]);
+    assert_eq!(w.kinds(1), vec![(SignalKind::Revictimisation, "CSA→CSE".to_owned())], "different perpetrators, two incidents");
+    // Once the two perpetrators' records link, it is one incident again.
+    w.link(&[2, 4]);
+    w.refresh(&[2, 4]);
+    assert_eq!(w.kinds(1), vec![(SignalKind::ClassificationConflict, "CSA at 1 agency(ies), CSE at 1".to_owned())]);
 }
 
 #[test]
