@@ -12,6 +12,7 @@ use braid_audit::merkle::{self, Hash};
 use braid_audit::{Checkpoint, Verified};
 use braid_proto::v1::{self, audit_service_client::AuditServiceClient};
 use clap::Subcommand;
+use time::macros::format_description;
 
 use braid_client::{refused, NodeArgs, Transport};
 
@@ -133,31 +134,21 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 /// the Unix epoch (UTC).
 pub(crate) fn time_ms(text: &str, flag: &str) -> Result<u64> {
     let bad = || anyhow::anyhow!("{flag} must be a date (2026-11-24) or a UTC time (2026-11-24T09:30)");
-    let (date, time) = match text.split_once('T') {
-        Some((date, time)) => (date, Some(time.trim_end_matches('Z'))),
-        None => (text, None),
+    let day = format_description!("[year]-[month]-[day]");
+    let minute = format_description!("[year]-[month]-[day]T[hour]:[minute][optional [:[second]]][optional [Z]]");
+    let at = match time::Date::parse(text, day) {
+        Ok(date) => date.midnight(),
+        Err(_) => time::PrimitiveDateTime::parse(text, minute).map_err(|_| bad())?,
     };
-    let days = braid_template::Date::from_iso(date).ok_or_else(bad)?.days_since_epoch();
-    let mut seconds = 0u64;
-    if let Some(time) = time {
-        let parts: Vec<u64> = time.split(':').map(|p| p.parse::<u64>()).collect::<Result<_, _>>().map_err(|_| bad())?;
-        let (hours, minutes, secs) = match parts.as_slice() {
-            [h, m] => (*h, *m, 0),
-            [h, m, s] => (*h, *m, *s),
-            _ => return Err(bad()),
-        };
-        anyhow::ensure!(hours < 24 && minutes < 60 && secs < 61, bad());
-        seconds = hours * 3600 + minutes * 60 + secs;
-    }
-    let days = u64::try_from(days).map_err(|_| bad())?;
-    days.checked_mul(86_400).and_then(|s| s.checked_add(seconds)).and_then(|s| s.checked_mul(1000)).ok_or_else(bad)
+    u64::try_from(at.assume_utc().unix_timestamp_nanos() / 1_000_000).map_err(|_| bad())
 }
 
+/// Milliseconds since the Unix epoch as a UTC time, `2026-11-24T09:30:15Z`.
 pub(crate) fn time_text(ms: u64) -> String {
-    let seconds = ms / 1000;
-    let date = braid_template::Date::from_days_since_epoch((seconds / 86_400) as i64);
-    let rest = seconds % 86_400;
-    format!("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", date.year, date.month, date.day, rest / 3600, rest / 60 % 60, rest % 60)
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|at| at.format(format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z")).ok())
+        .unwrap_or_else(|| format!("{ms} ms after 1970"))
 }
 
 fn read_checkpoint(path: &Path) -> Result<Checkpoint> {
@@ -391,13 +382,24 @@ fn print_log(response: &v1::LogResponse, json: bool) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::time_ms;
+    use super::{time_ms, time_text};
 
     #[test]
     fn times_are_read_and_absurd_years_are_an_error_not_an_overflow() {
         assert_eq!(time_ms("1970-01-02", "--since").expect("a date"), 86_400_000);
         assert_eq!(time_ms("1970-01-01T00:00:01", "--since").expect("a time"), 1000);
-        let error = time_ms("2147483647-01-01", "--since").expect_err("too far");
-        assert!(error.to_string().contains("--since"), "{error}");
+        assert_eq!(time_ms("2026-11-24T09:30Z", "--since").expect("a minute"), 1_795_512_600_000);
+        for bad in ["2147483647-01-01", "1969-12-31", "2026-02-30", "2026-11-24T24:00", "2026-11-24 09:30", ""] {
+            let error = time_ms(bad, "--since").expect_err(bad);
+            assert!(error.to_string().contains("--since"), "{error}");
+        }
+    }
+
+    #[test]
+    fn times_are_written_in_utc_and_read_back() {
+        assert_eq!(time_text(0), "1970-01-01T00:00:00Z");
+        assert_eq!(time_text(1_795_512_600_000 + 15_999), "2026-11-24T09:30:15Z");
+        assert_eq!(time_ms(&time_text(1_795_512_600_000 + 15_000), "--since").expect("round trip"), 1_795_512_600_000 + 15_000);
+        assert_eq!(time_text(u64::MAX), format!("{} ms after 1970", u64::MAX));
     }
 }
