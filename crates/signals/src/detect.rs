@@ -57,8 +57,8 @@ impl SignalKind {
 /// Thresholds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SignalConfig {
-    /// Victim involvements at least this many days apart are distinct cases
-    /// (re-victimisation).
+    /// A child's incidents starting at least this many days apart are
+    /// distinct cases (re-victimisation).
     pub revictimisation_days: i32,
     /// Records within this many days of an episode's first record are taken
     /// to be one incident (a perpetrator's incidents, derived answers).
@@ -224,7 +224,7 @@ fn episodes<'a, 'b>(sorted: &'b [Item<'a>], window: i32) -> Vec<&'b [Item<'a>]> 
 
 /// Whether a child's incidents (from [`victim_incidents`]) hold two cases
 /// at least `revictimisation_days` apart.
-fn distinct_cases_apart(config: &SignalConfig, incidents: &[&[Item<'_>]]) -> bool {
+fn distinct_cases_apart(config: &SignalConfig, incidents: &[Vec<Item<'_>>]) -> bool {
     let starts = incidents.iter().filter_map(|incident| incident.first()).map(|item| item.record.day);
     match (starts.clone().min(), starts.max()) {
         (Some(first), Some(last)) => last - first >= config.revictimisation_days,
@@ -232,34 +232,55 @@ fn distinct_cases_apart(config: &SignalConfig, incidents: &[&[Item<'_>]]) -> boo
     }
 }
 
-/// Groups a child's date-sorted victim items into incidents. Records within
-/// `cross_agency_days` of an incident's first record are one incident,
-/// unless their agency already holds another case in it (one agency's two
-/// cases are two incidents) or they name identified harmers and share none
-/// with those the incident names (two agencies' records of different
-/// harmers are two incidents). `harmers` gives the profile keys of the
-/// identified harmers a record names.
-fn victim_incidents<'a, 'b>(config: &SignalConfig, sorted: &'b [Item<'a>], harmers: &dyn Fn(&Item<'_>) -> BTreeSet<u64>) -> Vec<&'b [Item<'a>]> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    let mut named: BTreeSet<u64> = sorted.first().map(harmers).unwrap_or_default();
-    for index in 1..=sorted.len() {
-        let mut item_harmers = BTreeSet::new();
-        let split = index == sorted.len() || {
-            let item = &sorted[index];
-            item_harmers = harmers(item);
-            item.record.day - sorted[start].record.day > config.cross_agency_days
-                || sorted[start..index].iter().any(|other| other.record.agency == item.record.agency && other.record.record_ref != item.record.record_ref)
-                || (!named.is_empty() && !item_harmers.is_empty() && named.is_disjoint(&item_harmers))
-        };
-        if split {
-            out.push(&sorted[start..index]);
-            start = index;
-            named.clear();
-        }
-        named.extend(item_harmers);
+/// Groups a child's date-sorted victim items into incidents, in the order
+/// of their first records. A record joins the latest incident that began
+/// at most `cross_agency_days` before it and can take it: not one where
+/// its agency already holds another case (one agency's two cases are two
+/// incidents), nor one whose identified harmers it shares none of when it
+/// names some (two agencies' records of different harmers are two
+/// incidents); a record that joins none begins an incident. So an incident
+/// left behind by another perpetrator's record stays open to later records
+/// of its own. `harmers` gives the profile keys of the identified
+/// harmers a record names.
+fn victim_incidents<'a>(config: &SignalConfig, sorted: &[Item<'a>], harmers: &dyn Fn(&Item<'_>) -> Vec<u64>) -> Vec<Vec<Item<'a>>> {
+    /// One incident and the harmers its records name, sorted: worked out
+    /// only when a record could join it on time and agency.
+    struct Incident<'a> {
+        items: Vec<Item<'a>>,
+        named: Option<Vec<u64>>,
     }
-    out
+    let mut incidents: Vec<Incident<'a>> = Vec::new();
+    for item in sorted {
+        let mut theirs: Option<Vec<u64>> = None;
+        let joins = incidents.iter_mut().rposition(|incident| {
+            if item.record.day - incident.items[0].record.day > config.cross_agency_days
+                || incident.items.iter().any(|other| other.record.agency == item.record.agency && other.record.record_ref != item.record.record_ref)
+            {
+                return false;
+            }
+            let theirs = theirs.get_or_insert_with(|| harmers(item));
+            let named = incident.named.get_or_insert_with(|| {
+                let mut named: Vec<u64> = incident.items.iter().flat_map(harmers).collect();
+                named.sort_unstable();
+                named.dedup();
+                named
+            });
+            named.is_empty() || theirs.is_empty() || theirs.iter().any(|harmer| named.binary_search(harmer).is_ok())
+        });
+        match joins {
+            Some(index) => {
+                let incident = &mut incidents[index];
+                incident.items.push(*item);
+                if let (Some(named), Some(theirs)) = (incident.named.as_mut(), theirs) {
+                    named.extend(theirs);
+                    named.sort_unstable();
+                    named.dedup();
+                }
+            }
+            None => incidents.push(Incident { items: vec![*item], named: None }),
+        }
+    }
+    incidents.into_iter().map(|incident| incident.items).collect()
 }
 
 /// Days within which two agencies' records of one perpetrator are taken to
@@ -303,7 +324,7 @@ fn profile_signals(config: &SignalConfig, key: u64, items: &[Item<'_>], key_of: 
     let mut victims: Vec<Item<'_>> = items.iter().copied().filter(|i| i.involvement.role.is_victim()).collect();
     victims.sort_by_key(|i| (i.record.day, i.id));
 
-    let harmers_named = |item: &Item<'_>| -> BTreeSet<u64> {
+    let harmers_named = |item: &Item<'_>| -> Vec<u64> {
         item.record
             .involvements
             .iter()
@@ -325,7 +346,7 @@ fn profile_signals(config: &SignalConfig, key: u64, items: &[Item<'_>], key_of: 
     victim_harm_signals(key, items, &victims, mixed, facts, &mut out);
     let mut harmers: Vec<Item<'_>> = items.iter().copied().filter(|i| i.involvement.role.is_harmer() && i.involvement.identified).collect();
     harmers.sort_by_key(|i| (i.record.day, i.id));
-    classification_conflicts(key, incidents, &harmers, key_of, facts, &mut out);
+    classification_conflicts(key, &incidents, &harmers, key_of, facts, &mut out);
     shared_perpetrator(config, key, &harmers, key_of, facts, &mut out);
     out
 }
@@ -383,9 +404,9 @@ fn victim_harm_signals(key: u64, items: &[Item<'_>], victims: &[Item<'_>], mixed
 }
 
 /// One incident classified CSA at one agency and CSE at another.
-fn classification_conflicts<'a, 'b>(
+fn classification_conflicts(
     key: u64,
-    through_victim: Vec<&'b [Item<'a>]>,
+    through_victim: &[Vec<Item<'_>>],
     harmers: &[Item<'_>],
     key_of: &dyn Fn(u64) -> u64,
     facts: &Facts,
@@ -416,7 +437,7 @@ fn classification_conflicts<'a, 'b>(
             && episode.iter().all(|i| i.record.involvements.iter().filter(|&&o| facts.involvement(o).is_some_and(|v| v.role.is_victim())).count() == 1)
             && !matches!((ages[0], ages[1]), (Some(a), Some(b)) if a.abs_diff(b) > 1)
     });
-    for episode in through_victim.into_iter().chain(through_harmer) {
+    for episode in through_victim.iter().map(Vec::as_slice).chain(through_harmer) {
         let agencies_as =
             |case_type: CaseType| -> HashSet<u16> { episode.iter().filter(|i| i.record.case_type == case_type).map(|i| i.record.agency).collect() };
         let (csa, cse) = (agencies_as(CaseType::Csa), agencies_as(CaseType::Cse));
@@ -489,6 +510,8 @@ pub struct SignalBook {
     by_profile: HashMap<u64, Vec<Signal>>,
     /// Involvements noted as changed since the last settle.
     pending: HashSet<u64>,
+    /// Of those, the ones that moved between profiles (a merge or a split).
+    moved: HashSet<u64>,
     generation: u64,
     networks: Option<(u64, Vec<Signal>)>,
 }
@@ -509,6 +532,24 @@ impl SignalBook {
         self.pending.extend(changed);
     }
 
+    /// Notes involvements that moved between profiles: the member whose
+    /// parent changed in a merge, every member of a profile taken apart.
+    /// Besides what [`SignalBook::note_changed`] recomputes, the next
+    /// settle recomputes the children named in every perpetrator's record
+    /// of their profiles: a child's incidents are told apart by who harmed
+    /// them, so two perpetrators' profiles merging (or one splitting)
+    /// changes a child's signals although none of the child's records
+    /// changed. A new record joining a profile moves nothing that matters
+    /// here (its own records' children are recomputed as changed), so it
+    /// need not be noted.
+    pub fn note_moved(&mut self, moved: impl IntoIterator<Item = u64>) {
+        self.generation += 1;
+        for id in moved {
+            self.pending.insert(id);
+            self.moved.insert(id);
+        }
+    }
+
     /// Notes `changed` and settles at once.
     pub fn refresh(&mut self, facts: &Facts, profiles: &impl Profiles, changed: impl IntoIterator<Item = u64>) {
         self.note_changed(changed);
@@ -518,14 +559,18 @@ impl SignalBook {
     /// Recomputes what the noted involvements can affect: their profiles
     /// (current, or removed if the involvement is gone), the profiles of
     /// the people who harmed in their records (whose victim counts may
-    /// have changed), and, for one who harmed, the profiles of the victims
-    /// in their records (whose incidents are told apart by who harmed).
+    /// have changed), the profiles of the victims in their records, and, for
+    /// involvements that moved ([`SignalBook::note_moved`]), the profiles of
+    /// the children named in every perpetrator's record of their profiles.
     pub fn settle(&mut self, facts: &Facts, profiles: &impl Profiles) {
         if self.pending.is_empty() {
             return;
         }
         let changed = std::mem::take(&mut self.pending);
+        let moved = std::mem::take(&mut self.moved);
         let mut keys = HashSet::new();
+        let moved_profiles: HashSet<u64> =
+            moved.into_iter().filter(|&id| facts.with_record(id).is_some() || facts.outcome(id).is_some()).map(|id| profiles.key(id)).collect();
         for id in changed {
             let Some((_, record)) = facts.with_record(id) else {
                 if facts.outcome(id).is_some() {
@@ -543,6 +588,19 @@ impl SignalBook {
             for &other in &record.involvements {
                 if facts.involvement(other).is_some_and(|i| (i.role.is_harmer() && i.identified) || (harmed && i.role.is_victim())) {
                     keys.insert(profiles.key(other));
+                }
+            }
+        }
+        for profile in moved_profiles {
+            for member in profiles.members(profile) {
+                let Some((involvement, record)) = facts.with_record(member) else { continue };
+                if !(involvement.role.is_harmer() && involvement.identified) {
+                    continue;
+                }
+                for &other in &record.involvements {
+                    if facts.involvement(other).is_some_and(|i| i.role.is_victim()) {
+                        keys.insert(profiles.key(other));
+                    }
                 }
             }
         }

@@ -6,12 +6,13 @@
 //! profiles the linkage decided (seen through [`Profiles`]), that is enough
 //! to raise the [`Signal`]s a panel asks about:
 //!
-//! - **re-victimisation**: victim involvements in cases at least 90 days
+//! - **re-victimisation**: a child's incidents starting at least 90 days
 //!   apart, or a case recorded as a re-referral; one agency's two cases are
-//!   two, but records at different agencies within six months of each
-//!   other are one incident unless they name different identified
-//!   perpetrators (each agency dates a case by its own moment: a crime
-//!   recorded, a referral, a service opened);
+//!   two incidents, but another agency's record within 180 days of an
+//!   incident's first record joins it unless it names identified
+//!   perpetrators and shares none with the incident (each agency dates a
+//!   case by its own moment: a crime recorded, a referral, a service
+//!   opened);
 //! - **victim/HSB overlap**: a victim in one record who displays harmful
 //!   sexual behaviour (or is a perpetrator under 18) in another;
 //! - **victim recorded as offender**;
@@ -23,8 +24,10 @@
 //!   re-victimisation) recorded as CSA by one agency and CSE by another.
 //!
 //! [`SignalBook`] keeps the signals current: after each change the node
-//! passes the involvements whose profiles changed, and only those profiles
-//! (and the perpetrators their records name) are recomputed. Networks are
+//! passes the involvements whose profiles changed (and, apart, those that
+//! moved between profiles in a merge or split), and only those profiles,
+//! the perpetrators and children their records name, and the children a
+//! moved perpetrator's records name are recomputed. Networks are
 //! whole-graph and recomputed on demand when anything changed.
 //!
 //! [`derive_profile`] answers perpetrator items agencies seldom record (previous

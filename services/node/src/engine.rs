@@ -574,10 +574,13 @@ impl Engine {
     }
 
     fn seal(state: &mut State, set: &mut WriteSet, fact_changes: Vec<FactChange>, mut dirty: Vec<InvolvementId>) -> u64 {
+        let mut moved = Vec::new();
         for change in state.linker.profiles_mut().take_changes() {
             set.set_parent(change.id, change.parent);
             dirty.push(change.id);
+            moved.push(change.id);
         }
+        let mut added = HashSet::new();
         for change in fact_changes {
             match change {
                 FactChange::Remove(fingerprint) => {
@@ -588,11 +591,17 @@ impl Engine {
                 FactChange::Add { fingerprint, agency, record_ref, agency_type, facts, ids } => {
                     let number = state.facts.agency_number(&agency, &agency_type);
                     add_facts(&mut state.facts, fingerprint, number, record_ref, facts, &ids);
+                    added.extend(ids.iter().copied());
                     dirty.extend(ids);
                 }
             }
         }
+        // A new record joining a profile moves nothing the signals track
+        // (its own children are recomputed as changed); an earlier member
+        // re-parented is a merge or a split.
+        moved.retain(|id| !added.contains(id));
         state.signals.note_changed(&dirty);
+        state.signals.note_moved(&moved);
         let ticket = state.next_ticket;
         state.next_ticket += 1;
         ticket

@@ -230,6 +230,14 @@ impl SignalBooks {
             book.note_changed(changed.iter().copied());
         }
     }
+
+    /// Notes involvements that moved between profiles (see
+    /// [`SignalBook::note_moved`]), in every book.
+    pub(crate) fn note_moved(&mut self, moved: &[u64]) {
+        for book in self.books.values_mut() {
+            book.note_moved(moved.iter().copied());
+        }
+    }
 }
 
 /// A partnership's agencies in a fixed order: its book's key.

@@ -53,6 +53,22 @@ impl World {
         self.book.refresh(&self.facts, &self.groups, changed.iter().copied());
     }
 
+    /// Settles after `moved` changed profile (a merge or a split), as the
+    /// node notes it.
+    fn refresh_moved(&mut self, moved: &[u64]) {
+        self.book.note_moved(moved.iter().copied());
+        self.book.settle(&self.facts, &self.groups);
+    }
+
+    /// The kinds a book worked out afresh gives `key`.
+    fn fresh_kinds(&self, key: u64) -> Vec<(SignalKind, String)> {
+        let mut book = SignalBook::new(SignalConfig::default());
+        book.refresh(&self.facts, &self.groups, 0..self.facts.id_bound() as u64);
+        let mut out: Vec<(SignalKind, String)> = book.profile(key).iter().map(|s| (s.kind, s.detail.clone())).collect();
+        out.sort();
+        out
+    }
+
     fn kinds(&self, key: u64) -> Vec<(SignalKind, String)> {
         let mut out: Vec<(SignalKind, String)> = self.book.profile(key).iter().map(|s| (s.kind, s.detail.clone())).collect();
         out.sort();
@@ -134,6 +150,47 @@ fn two_agencies_naming_different_harmers_months_apart_are_two_incidents() {
     // Once the two perpetrators' records link, it is one incident again.
     w.link(&[2, 4]);
     w.refresh(&[2, 4]);
+    assert_eq!(w.kinds(1), vec![(SignalKind::ClassificationConflict, "CSA at 1 agency(ies), CSE at 1".to_owned())]);
+}
+
+#[test]
+fn perpetrators_merging_through_another_childs_record_rejoin_the_incidents() {
+    // The union-find reports only the member whose parent changed; it may
+    // sit in another child's record, or be that child or a perpetrator's
+    // own victim record, so the first child is reached through the merged
+    // profile, not through a record that changed.
+    for moved in [8, 5] {
+        let mut w = World::new();
+        w.record("POL", CaseType::Csa, 1000, &[(1, V, Some(13)), (2, P, None)]);
+        w.record("VOL", CaseType::Cse, 1000 + 120, &[(3, V, Some(13)), (4, P, None)]);
+        // Each perpetrator has another record: one harmed another child,
+        // the other was harmed as a child.
+        w.record("CSC", CaseType::Csa, 500, &[(5, V, Some(9))]);
+        w.record("YOT", CaseType::Csa, 600, &[(7, V, Some(10)), (8, P, None)]);
+        w.link(&[1, 3]);
+        w.link(&[2, 5]);
+        w.link(&[4, 8]);
+        w.refresh(&[1, 2, 3, 4, 5, 7, 8]);
+        assert_eq!(w.kinds(1), vec![(SignalKind::Revictimisation, "CSA→CSE".to_owned())], "different perpetrators, two incidents");
+        w.link(&[2, 4, 5, 8]);
+        w.refresh_moved(&[moved]);
+        assert_eq!(w.kinds(1), vec![(SignalKind::ClassificationConflict, "CSA at 1 agency(ies), CSE at 1".to_owned())], "merge noted at {moved}");
+        assert_eq!(w.kinds(1), w.fresh_kinds(1), "settled as a book worked out afresh");
+    }
+}
+
+#[test]
+fn an_incident_stays_open_to_its_perpetrator_after_another_perpetrators_record() {
+    let mut w = World::new();
+    w.record("POL", CaseType::Csa, 1000, &[(1, V, Some(13)), (2, P, None)]);
+    w.record("VOL", CaseType::Csa, 1030, &[(3, V, Some(13)), (4, P, None)]);
+    w.record("CSC", CaseType::Cse, 1100, &[(5, V, Some(13)), (6, P, None)]);
+    w.link(&[1, 3, 5]);
+    w.link(&[2, 6]);
+    w.refresh(&[1, 2, 3, 4, 5, 6]);
+    // Two incidents, starting 30 days apart: the police's and children's
+    // services' records of one perpetrator, and the voluntary service's of
+    // another. Not re-victimisation; the first is a conflict.
     assert_eq!(w.kinds(1), vec![(SignalKind::ClassificationConflict, "CSA at 1 agency(ies), CSE at 1".to_owned())]);
 }
 
