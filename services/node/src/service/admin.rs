@@ -206,14 +206,7 @@ impl AdminService for Admin {
     async fn backup(&self, request: Request<v1::BackupRequest>) -> Result<Response<v1::BackupResponse>, Status> {
         let mut entry = self.admit(&request, "admin.backup").await?;
         let name = request.into_inner().name;
-        let name = if name.is_empty() {
-            let seconds = crate::audit::now_ms() / 1000;
-            let date = braid_template::Date::from_days_since_epoch((seconds / 86_400) as i64);
-            let rest = seconds % 86_400;
-            format!("braid-backup-{:04}{:02}{:02}T{:02}{:02}{:02}Z", date.year, date.month, date.day, rest / 3600, rest / 60 % 60, rest % 60)
-        } else {
-            name
-        };
+        let name = if name.is_empty() { default_backup_name(time::OffsetDateTime::now_utc()) } else { name };
         let Some(dir) = self.backups_dir.clone() else {
             let status = Status::failed_precondition("this node has no backups_dir in its config, so it takes no backups");
             return self.gate.finish(entry, Err(status)).await;
@@ -295,5 +288,23 @@ impl AdminService for Admin {
                 .collect(),
         };
         self.gate.finish(entry, Ok((response, outcome))).await
+    }
+}
+
+/// A backup's name when the caller gives none: the UTC time it was taken,
+/// `braid-backup-20261124T093015Z`.
+fn default_backup_name(at: time::OffsetDateTime) -> String {
+    let format = time::macros::format_description!("braid-backup-[year][month][day]T[hour][minute][second]Z");
+    at.to_offset(time::UtcOffset::UTC).format(format).unwrap_or_else(|_| "braid-backup".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_backup_without_a_name_is_named_for_its_utc_time() {
+        let at = time::OffsetDateTime::from_unix_timestamp(1_795_512_615).expect("a time");
+        assert_eq!(super::default_backup_name(at), "braid-backup-20261124T093015Z");
+        let elsewhere = at.to_offset(time::UtcOffset::from_hms(5, 30, 0).expect("an offset"));
+        assert_eq!(super::default_backup_name(elsewhere), "braid-backup-20261124T093015Z", "named in UTC whatever the offset");
     }
 }
