@@ -827,6 +827,36 @@ async fn panels_see_their_partnership_only_and_never_a_pseudonym() {
     node.stop().await.expect("stop");
 }
 
+/// Signals kept current upload by upload (the panel asks after every
+/// agency's upload, so each later upload's links, merges included, are
+/// settled into an existing book) list exactly what a restarted node works
+/// out from the stored records at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signals_kept_current_through_uploads_match_what_a_restarted_node_works_out() {
+    let prepared = prepare(300);
+    let data = tempfile::tempdir().expect("data dir");
+    let node = start_panel_node(&prepared.path("keys"), data.path()).await;
+    let url = node.url();
+    let p = prepared.path("");
+    let live = blocking(move || {
+        let mut listing = serde_json::Value::Null;
+        for agency in AGENCIES {
+            ok(&upload(&format!("{p}/keys"), &url, agency, &format!("{p}/{agency}.bpx")));
+            listing = json(&ok(&panel(&format!("{p}/keys"), "signals", &url, "north", &["--limit", "100000", "--json"])));
+        }
+        listing
+    })
+    .await;
+    node.stop().await.expect("stop");
+    let node = start_panel_node(&prepared.path("keys"), data.path()).await;
+    let url = node.url();
+    let keys = prepared.path("keys");
+    let restarted = blocking(move || json(&ok(&panel(&keys, "signals", &url, "north", &["--limit", "100000", "--json"])))).await;
+    assert!(live["signals"].as_array().is_some_and(|signals| signals.len() > 100), "{live}");
+    assert_eq!(restarted, live);
+    node.stop().await.expect("stop");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signals_follow_withdrawals_and_survive_a_restart() {
     let prepared = prepare(300);

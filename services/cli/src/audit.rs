@@ -151,6 +151,15 @@ pub(crate) fn time_text(ms: u64) -> String {
         .unwrap_or_else(|| format!("{ms} ms after 1970"))
 }
 
+/// Milliseconds since the Unix epoch in words, to the minute:
+/// `24 November 2026, 09:30 UTC`.
+pub(crate) fn time_words(ms: u64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|at| at.format(format_description!("[day padding:none] [month repr:long] [year], [hour]:[minute] UTC")).ok())
+        .unwrap_or_else(|| time_text(ms))
+}
+
 fn read_checkpoint(path: &Path) -> Result<Checkpoint> {
     let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
     Checkpoint::from_text(&text).with_context(|| path.display().to_string())
@@ -382,7 +391,7 @@ fn print_log(response: &v1::LogResponse, json: bool) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::{time_ms, time_text};
+    use super::{time_ms, time_text, time_words};
 
     #[test]
     fn times_are_read_and_absurd_years_are_an_error_not_an_overflow() {
@@ -401,5 +410,8 @@ mod tests {
         assert_eq!(time_text(1_795_512_600_000 + 15_999), "2026-11-24T09:30:15Z");
         assert_eq!(time_ms(&time_text(1_795_512_600_000 + 15_000), "--since").expect("round trip"), 1_795_512_600_000 + 15_000);
         assert_eq!(time_text(u64::MAX), format!("{} ms after 1970", u64::MAX));
+        assert_eq!(time_words(1_795_512_600_000 + 59_999), "24 November 2026, 09:30 UTC");
+        assert_eq!(time_words(0), "1 January 1970, 00:00 UTC");
+        assert_eq!(time_words(u64::MAX), format!("{} ms after 1970", u64::MAX));
     }
 }

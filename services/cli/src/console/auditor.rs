@@ -48,11 +48,7 @@ pub(super) fn uploads_table(uploads: Result<v1::AgencyUploadsResponse, String>) 
         Err(message) => return html! { h2 { "Your uploads" } (refused(&message)) },
         Ok(answer) => answer,
     };
-    let when = |ms: u64| {
-        let seconds = ms / 1000;
-        let date = v1::Date::from_days_since_epoch((seconds / 86_400) as i64);
-        format!("{}, {:02}:{:02} UTC", date_words(Some(&date)), seconds % 86_400 / 3600, seconds % 3600 / 60)
-    };
+    let when = crate::audit::time_words;
     html! {
         h2 { "Your uploads" }
         @if answer.uploads.is_empty() {
