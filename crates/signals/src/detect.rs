@@ -243,44 +243,54 @@ fn distinct_cases_apart(config: &SignalConfig, incidents: &[Vec<Item<'_>>]) -> b
 /// of its own. `harmers` gives the profile keys of the identified
 /// harmers a record names.
 fn victim_incidents<'a>(config: &SignalConfig, sorted: &[Item<'a>], harmers: &dyn Fn(&Item<'_>) -> Vec<u64>) -> Vec<Vec<Item<'a>>> {
-    /// One incident and the harmers its records name, sorted: worked out
-    /// only when a record could join it on time and agency.
-    struct Incident<'a> {
-        items: Vec<Item<'a>>,
-        named: Option<Vec<u64>>,
+    if sorted.len() < 2 {
+        return sorted.iter().map(|item| vec![*item]).collect();
     }
-    let mut incidents: Vec<Incident<'a>> = Vec::new();
+    let mut incidents: Vec<Vec<Item<'a>>> = Vec::new();
+    // Each incident's harmers, sorted: worked out only when a record could
+    // join it on time and agency.
+    let mut named: Vec<Option<Vec<u64>>> = Vec::new();
     for item in sorted {
         let mut theirs: Option<Vec<u64>> = None;
-        let joins = incidents.iter_mut().rposition(|incident| {
-            if item.record.day - incident.items[0].record.day > config.cross_agency_days
-                || incident.items.iter().any(|other| other.record.agency == item.record.agency && other.record.record_ref != item.record.record_ref)
-            {
-                return false;
+        let mut joins = None;
+        // Latest first; incidents are in the order they began, so once one
+        // began too long ago, so did every one before it.
+        for index in (0..incidents.len()).rev() {
+            let incident = &incidents[index];
+            if item.record.day - incident[0].record.day > config.cross_agency_days {
+                break;
+            }
+            if incident.iter().any(|other| other.record.agency == item.record.agency && other.record.record_ref != item.record.record_ref) {
+                continue;
             }
             let theirs = theirs.get_or_insert_with(|| harmers(item));
-            let named = incident.named.get_or_insert_with(|| {
-                let mut named: Vec<u64> = incident.items.iter().flat_map(harmers).collect();
+            let named = named[index].get_or_insert_with(|| {
+                let mut named: Vec<u64> = incident.iter().flat_map(harmers).collect();
                 named.sort_unstable();
                 named.dedup();
                 named
             });
-            named.is_empty() || theirs.is_empty() || theirs.iter().any(|harmer| named.binary_search(harmer).is_ok())
-        });
+            if named.is_empty() || theirs.is_empty() || theirs.iter().any(|harmer| named.binary_search(harmer).is_ok()) {
+                joins = Some(index);
+                break;
+            }
+        }
         match joins {
             Some(index) => {
-                let incident = &mut incidents[index];
-                incident.items.push(*item);
-                if let (Some(named), Some(theirs)) = (incident.named.as_mut(), theirs) {
+                incidents[index].push(*item);
+                if let (Some(named), Some(theirs)) = (named[index].as_mut(), theirs) {
                     named.extend(theirs);
                     named.sort_unstable();
                     named.dedup();
                 }
             }
-            None => incidents.push(Incident { items: vec![*item], named: None }),
+            None => {
+                incidents.push(vec![*item]);
+                named.push(None);
+            }
         }
     }
-    incidents.into_iter().map(|incident| incident.items).collect()
+    incidents
 }
 
 /// Days within which two agencies' records of one perpetrator are taken to
