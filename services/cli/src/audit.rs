@@ -143,21 +143,24 @@ pub(crate) fn time_ms(text: &str, flag: &str) -> Result<u64> {
     u64::try_from(at.assume_utc().unix_timestamp_nanos() / 1_000_000).map_err(|_| bad())
 }
 
-/// Milliseconds since the Unix epoch as a UTC time, `2026-11-24T09:30:15Z`.
-pub(crate) fn time_text(ms: u64) -> String {
+/// Milliseconds since the Unix epoch written in `format` (UTC), or as a
+/// count of milliseconds when the time is beyond what a calendar holds.
+fn utc_text(ms: u64, format: &[time::format_description::BorrowedFormatItem<'_>]) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
-        .and_then(|at| at.format(format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z")).ok())
+        .and_then(|at| at.format(format).ok())
         .unwrap_or_else(|| format!("{ms} ms after 1970"))
+}
+
+/// Milliseconds since the Unix epoch as a UTC time, `2026-11-24T09:30:15Z`.
+pub(crate) fn time_text(ms: u64) -> String {
+    utc_text(ms, format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z"))
 }
 
 /// Milliseconds since the Unix epoch in words, to the minute:
 /// `24 November 2026, 09:30 UTC`.
 pub(crate) fn time_words(ms: u64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|at| at.format(format_description!("[day padding:none] [month repr:long] [year], [hour]:[minute] UTC")).ok())
-        .unwrap_or_else(|| time_text(ms))
+    utc_text(ms, format_description!("[day padding:none] [month repr:long] [year], [hour]:[minute] UTC"))
 }
 
 fn read_checkpoint(path: &Path) -> Result<Checkpoint> {

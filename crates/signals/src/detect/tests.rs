@@ -64,16 +64,19 @@ impl World {
     fn fresh_kinds(&self, key: u64) -> Vec<(SignalKind, String)> {
         let mut book = SignalBook::new(SignalConfig::default());
         book.refresh(&self.facts, &self.groups, 0..self.facts.id_bound() as u64);
-        let mut out: Vec<(SignalKind, String)> = book.profile(key).iter().map(|s| (s.kind, s.detail.clone())).collect();
-        out.sort();
-        out
+        kinds_in(&book, key)
     }
 
     fn kinds(&self, key: u64) -> Vec<(SignalKind, String)> {
-        let mut out: Vec<(SignalKind, String)> = self.book.profile(key).iter().map(|s| (s.kind, s.detail.clone())).collect();
-        out.sort();
-        out
+        kinds_in(&self.book, key)
     }
+}
+
+/// The kinds and details of `key`'s signals in `book`, sorted.
+fn kinds_in(book: &SignalBook, key: u64) -> Vec<(SignalKind, String)> {
+    let mut out: Vec<(SignalKind, String)> = book.profile(key).iter().map(|s| (s.kind, s.detail.clone())).collect();
+    out.sort();
+    out
 }
 
 const V: Role = Role::KnownVictim;
