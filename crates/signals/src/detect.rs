@@ -344,8 +344,12 @@ fn profile_signals(config: &SignalConfig, key: u64, items: &[Item<'_>], key_of: 
     };
     let incidents = victim_incidents(config, &victims, &harmers_named);
 
-    // Re-victimisation: cases apart in time, or a recorded re-referral.
-    if let (Some(first), Some(last)) = (victims.first(), victims.last()) {
+    // Re-victimisation: cases apart in time, or a recorded re-referral. The
+    // detail names the case types of the first and the latest incident, each
+    // as its first record has it (a later record of the first incident, at
+    // another agency, is not a second case).
+    let starts = || incidents.iter().filter_map(|incident| incident.first());
+    if let (Some(first), Some(last)) = (starts().next(), starts().last()) {
         let apart = distinct_cases_apart(config, &incidents);
         if apart || victims.iter().any(|v| v.record.re_referral) {
             let detail = if apart { format!("{}→{}", first.record.case_type.name(), last.record.case_type.name()) } else { "re-referral".to_owned() };

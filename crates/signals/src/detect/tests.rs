@@ -157,6 +157,20 @@ fn two_agencies_naming_different_harmers_months_apart_are_two_incidents() {
 }
 
 #[test]
+fn the_revictimisation_detail_names_each_incidents_first_record() {
+    // CSA at the police, then a second case (CSE) at the police by another
+    // perpetrator; the voluntary service records the first case last.
+    let mut w = World::new();
+    w.record("POL", CaseType::Csa, 1000, &[(1, V, Some(13)), (2, P, None)]);
+    w.record("POL", CaseType::Cse, 1120, &[(3, V, Some(13)), (4, P, None)]);
+    w.record("VOL", CaseType::Csa, 1170, &[(5, V, Some(13)), (6, P, None)]);
+    w.link(&[1, 3, 5]);
+    w.link(&[2, 6]);
+    w.refresh(&[1, 2, 3, 4, 5, 6]);
+    assert_eq!(w.kinds(1), vec![(SignalKind::Revictimisation, "CSA→CSE".to_owned())], "the latest record belongs to the first incident");
+}
+
+#[test]
 fn perpetrators_merging_through_another_childs_record_rejoin_the_incidents() {
     // The union-find reports only the member whose parent changed; it may
     // sit in another child's record, or be that child or a perpetrator's
