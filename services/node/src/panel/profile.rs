@@ -32,10 +32,19 @@ impl Engine {
         // walked once, through the partnership's view.
         let view = ScopedView { profiles, facts: &state.facts, scope };
         let derived = braid_signals::derive_profile(&SignalConfig::default(), &state.facts, &view, &members);
-        for (&member, derived) in members.iter().zip(derived) {
-            let Some((involvement, facts)) = state.facts.with_record(member) else { continue };
-            let agency = &state.facts.agencies()[usize::from(facts.agency)].0;
-            let Some(mut stored_record) = self.store.record(agency, &facts.record_ref)? else { continue };
+        // The shown records, read from the store in one batch.
+        let shown: Vec<_> = members
+            .iter()
+            .zip(derived)
+            .filter_map(|(&member, derived)| {
+                let (involvement, facts) = state.facts.with_record(member)?;
+                Some((member, derived, involvement, facts, state.facts.agencies()[usize::from(facts.agency)].0.as_str()))
+            })
+            .collect();
+        let keys: Vec<(&str, &str)> = shown.iter().map(|&(_, _, _, facts, agency)| (agency, facts.record_ref.as_str())).collect();
+        let stored = self.store.records(&keys)?;
+        for ((member, derived, involvement, facts, agency), stored_record) in shown.into_iter().zip(stored) {
+            let Some(mut stored_record) = stored_record else { continue };
             let record = crate::record::take_case_record(&mut stored_record)?;
             let position = stored_record.involvement_ids.iter().position(|id| *id == member);
             let mut fields: Vec<v1::FieldLabel> = record.fields.iter().filter_map(|f| label(template, f)).collect();
@@ -53,7 +62,7 @@ impl Engine {
                 })
                 .collect();
             out.records.push(v1::PanelRecord {
-                agency: agency.clone(),
+                agency: agency.to_owned(),
                 agency_type: stored_record.agency_type.clone(),
                 record_ref: facts.record_ref.clone(),
                 role: involvement.role.number(),
@@ -103,8 +112,8 @@ impl Engine {
     /// person ref.
     fn strongest_links(&self, profiles: braid_linkage::Sealed<'_>, members: &[u64], key: u64) -> Result<HashMap<u64, (f32, bool)>, EngineError> {
         let mut best: HashMap<u64, (f32, bool)> = HashMap::new();
-        for &member in members {
-            for link in self.store.links(member)?.map(|l| l.entries).unwrap_or_default() {
+        for (&member, links) in members.iter().zip(self.store.links_of(members)?) {
+            for link in links.map(|l| l.entries).unwrap_or_default() {
                 let joined = matches!(Decision::from_number(link.decision), Some(Decision::Joined | Decision::Merged));
                 if !joined || !profiles.is_alive(link.other) || profiles.smallest_member(link.other) != key {
                     continue;
