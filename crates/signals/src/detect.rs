@@ -349,7 +349,7 @@ fn profile_signals(config: &SignalConfig, key: u64, items: &[Item<'_>], key_of: 
     // as its first record has it (a later record of the first incident, at
     // another agency, is not a second case).
     let starts = || incidents.iter().filter_map(|incident| incident.first());
-    if let (Some(first), Some(last)) = (starts().next(), starts().last()) {
+    if let (Some(first), Some(last)) = (starts().next(), starts().next_back()) {
         let apart = distinct_cases_apart(config, &incidents);
         if apart || victims.iter().any(|v| v.record.re_referral) {
             let detail = if apart { format!("{}→{}", first.record.case_type.name(), last.record.case_type.name()) } else { "re-referral".to_owned() };
