@@ -194,6 +194,50 @@ impl StoredInvolvement {
     pub const TOKEN_WORDS: usize = 38;
 }
 
+/// The node's answer to one upload batch, stored with the batch so that a
+/// re-sent batch gets the same answer. Its field numbers are those of the
+/// API's acknowledgement, which answers were stored as before this schema,
+/// so an answer stored by an earlier build reads the same.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct StoredAck {
+    /// The batch's sequence number in its upload.
+    #[prost(uint32, tag = "1")]
+    pub sequence: u32,
+    /// Records written new.
+    #[prost(uint32, tag = "2")]
+    pub accepted: u32,
+    /// Records that replaced an earlier version with the same ref.
+    #[prost(uint32, tag = "3")]
+    pub replaced: u32,
+    /// Records identical to what was held; nothing was written for them.
+    #[prost(uint32, tag = "4")]
+    pub unchanged: u32,
+    /// Records refused, with reasons.
+    #[prost(message, repeated, tag = "5")]
+    pub rejections: Vec<StoredRejection>,
+    /// Set on an answer given again from the store; never set in what is
+    /// stored.
+    #[prost(bool, tag = "6")]
+    pub replayed: bool,
+    /// Involvements the batch wrote.
+    #[prost(uint32, tag = "7")]
+    pub involvements: u32,
+}
+
+/// A record an upload batch refused.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct StoredRejection {
+    /// The record's row in the agency's extract.
+    #[prost(uint32, tag = "1")]
+    pub source_row: u32,
+    /// The field at fault.
+    #[prost(string, tag = "2")]
+    pub field: String,
+    /// What is wrong, in words (never a value).
+    #[prost(string, tag = "3")]
+    pub reason: String,
+}
+
 /// One linkage decision with its evidence.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct StoredLink {

@@ -19,7 +19,7 @@ use braid_linkage::model::{dice_level, DICE, FEATURES, PERSON};
 use braid_linkage::{key_kind_name, Bloom, Decision, InvolvementId, KeyFingerprint, Linker, LinkerConfig, Model, Outcome, Tokens};
 use braid_proto::v1;
 use braid_signals::{Facts, NewInvolvement};
-use braid_store::{Store, StoredInvolvement, StoredLink, StoredLinks, StoredRecord, WriteSet};
+use braid_store::{Store, StoredAck, StoredInvolvement, StoredLink, StoredLinks, StoredRecord, StoredRejection, WriteSet};
 use prost::Message;
 
 use crate::audit::{AuditLog, CheckpointPolicy};

@@ -22,6 +22,7 @@ mod uploads;
 /// What an upload's records and a caller's requests must satisfy before
 /// anything reads them: public for the fuzz tests that drive it.
 pub mod validate;
+mod wire;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

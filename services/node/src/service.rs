@@ -129,7 +129,7 @@ async fn apply_upload_batch(
     current: Submission,
     sequence: u32,
     records: Vec<v1::CaseRecord>,
-) -> Result<(v1::BatchAck, Vec<u64>), Status> {
+) -> Result<(braid_store::StoredAck, Vec<u64>), Status> {
     let engine = Arc::clone(gate.engine());
     let count = records.len();
     let mut entry = caller.entry("ingest.upload");
@@ -220,7 +220,7 @@ impl IngestService for Ingest {
                         Ok((ack, ids)) => {
                             added.extend(ids);
                             tally.add(&submission_id, &ack);
-                            if sender.send(Ok(ack)).await.is_err() {
+                            if sender.send(Ok(crate::wire::batch_ack(ack))).await.is_err() {
                                 break 'stream "interrupted".to_owned();
                             }
                         }

@@ -23,7 +23,7 @@ pub struct UploadTally {
 
 impl UploadTally {
     /// Counts one answered batch.
-    pub fn add(&mut self, submission_id: &str, ack: &v1::BatchAck) {
+    pub fn add(&mut self, submission_id: &str, ack: &braid_store::StoredAck) {
         let summary = &mut self.summary;
         summary.submission_id = submission_id.to_owned();
         summary.batches += 1;
@@ -38,7 +38,7 @@ impl UploadTally {
         }
         summary.rejected += ack.rejections.len() as u64;
         let room = MOST_REJECTIONS.saturating_sub(summary.rejections.len());
-        summary.rejections.extend(ack.rejections.iter().take(room).cloned());
+        summary.rejections.extend(ack.rejections.iter().take(room).cloned().map(crate::wire::rejection));
     }
 
     /// Whether any batch was answered.

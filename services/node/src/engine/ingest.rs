@@ -126,7 +126,7 @@ pub(super) fn replaced_history(mut stored: StoredRecord) -> Vec<braid_store::Rec
 pub(super) fn link_new(
     state: &mut State,
     pending: &mut Pending,
-    ack: &mut v1::BatchAck,
+    ack: &mut StoredAck,
     agency_number: u32,
     involvements: Vec<(Vec<u8>, braid_linkage::Involvement)>,
 ) -> Vec<InvolvementId> {
@@ -164,7 +164,7 @@ pub(super) fn put_links(set: &mut WriteSet, outcomes: Vec<(InvolvementId, Outcom
 fn apply_record(
     state: &mut State,
     pending: &mut Pending,
-    ack: &mut v1::BatchAck,
+    ack: &mut StoredAck,
     submission: &Submission,
     agency_number: u32,
     record: PreparedRecord,
@@ -263,10 +263,10 @@ fn replaced_ids(prepared: &[PreparedRecord], existing: &[Option<(String, StoredR
 /// What a stored acknowledgement makes of a re-sent batch.
 pub(super) enum Replay {
     /// Every record is still stored: the stored answer and its audit index.
-    Answered(v1::BatchAck, u64),
+    Answered(StoredAck, u64),
     /// The records still to apply, and the count held and the rejections
     /// of the first time when the batch was sent before.
-    Apply(Vec<v1::CaseRecord>, Option<(u32, Vec<v1::Rejection>)>),
+    Apply(Vec<v1::CaseRecord>, Option<(u32, Vec<StoredRejection>)>),
 }
 
 impl Engine {
@@ -274,7 +274,7 @@ impl Engine {
     /// with the batch so that a re-sent batch gets the same answer, and the
     /// index of its audit `entry` (stored in the same write; its result
     /// count is set here).
-    pub fn apply_batch(&self, submission: &Submission, sequence: u32, records: Vec<v1::CaseRecord>, entry: Entry) -> Result<(v1::BatchAck, u64), EngineError> {
+    pub fn apply_batch(&self, submission: &Submission, sequence: u32, records: Vec<v1::CaseRecord>, entry: Entry) -> Result<(StoredAck, u64), EngineError> {
         self.apply_batch_ids(submission, sequence, records, entry).map(|(ack, index, _)| (ack, index))
     }
 
@@ -286,7 +286,7 @@ impl Engine {
         sequence: u32,
         records: Vec<v1::CaseRecord>,
         mut entry: Entry,
-    ) -> Result<(v1::BatchAck, u64, Vec<InvolvementId>), EngineError> {
+    ) -> Result<(StoredAck, u64, Vec<InvolvementId>), EngineError> {
         if records.len() > self.max_batch_records {
             return Err(EngineError::InvalidRequest(format!("a batch may hold at most {} records", self.max_batch_records)));
         }
@@ -311,7 +311,7 @@ impl Engine {
         };
         // Everything that needs no shared state happens before the lock, so
         // it overlaps with other uploads' linking.
-        let mut ack = v1::BatchAck { sequence, ..Default::default() };
+        let mut ack = StoredAck { sequence, ..Default::default() };
         if let Some((held, rejections)) = held_before {
             ack.unchanged = held;
             ack.rejections = rejections;

@@ -19,13 +19,13 @@ pub(super) fn batch_digest(records: &[v1::CaseRecord]) -> [u8; 32] {
 }
 
 /// The stored acknowledgement, when it answers a batch with this digest.
-pub(super) fn stored_ack(bytes: &[u8], digest: &[u8; 32]) -> Result<Option<v1::BatchAck>, EngineError> {
+pub(super) fn stored_ack(bytes: &[u8], digest: &[u8; 32]) -> Result<Option<StoredAck>, EngineError> {
     match bytes.split_first() {
         Some((&ACK_FORMAT, rest)) if rest.len() >= 32 => {
             if rest[..32] != digest[..] {
                 return Ok(None);
             }
-            Ok(Some(v1::BatchAck::decode(&rest[32..]).map_err(|_| braid_store::Error::Corrupt("ack"))?))
+            Ok(Some(StoredAck::decode(&rest[32..]).map_err(|_| braid_store::Error::Corrupt("ack"))?))
         }
         // An acknowledgement stored before batches were bound to their
         // content: it cannot vouch for this batch.
@@ -110,21 +110,21 @@ pub(super) struct PreparedRecord {
 
 /// Validates and encodes a batch's records; rejected ones go into the
 /// acknowledgement.
-pub(super) fn prepare_records(submission: &Submission, records: Vec<v1::CaseRecord>, ack: &mut v1::BatchAck) -> Vec<PreparedRecord> {
+pub(super) fn prepare_records(submission: &Submission, records: Vec<v1::CaseRecord>, ack: &mut StoredAck) -> Vec<PreparedRecord> {
     let mut refs_in_batch = HashSet::new();
     let mut previous_in_batch = HashSet::new();
     let mut out = Vec::with_capacity(records.len());
     for mut record in records {
         if let Err(problem) = validate_record(&record) {
-            ack.rejections.push(v1::Rejection { source_row: record.source_row, field: problem.field, reason: problem.reason });
+            ack.rejections.push(StoredRejection { source_row: record.source_row, field: problem.field, reason: problem.reason });
             continue;
         }
         if let Err(problem) = check_bridge(submission, &record) {
-            ack.rejections.push(v1::Rejection { source_row: record.source_row, field: problem.field, reason: problem.reason });
+            ack.rejections.push(StoredRejection { source_row: record.source_row, field: problem.field, reason: problem.reason });
             continue;
         }
         if refs_in_batch.contains(&record.record_ref) || previous_in_batch.contains(&record.record_ref) {
-            ack.rejections.push(v1::Rejection {
+            ack.rejections.push(StoredRejection {
                 source_row: record.source_row,
                 field: "record_ref".to_owned(),
                 reason: "appears twice in one batch (as a ref or a previous ref)".to_owned(),
@@ -134,7 +134,7 @@ pub(super) fn prepare_records(submission: &Submission, records: Vec<v1::CaseReco
         // One record replaces one: a previous ref named twice, or naming a
         // record of the same batch, would remove what the batch stores.
         if !record.previous_ref.is_empty() && (refs_in_batch.contains(&record.previous_ref) || !previous_in_batch.insert(record.previous_ref.clone())) {
-            ack.rejections.push(v1::Rejection {
+            ack.rejections.push(StoredRejection {
                 source_row: record.source_row,
                 field: "previous_ref".to_owned(),
                 reason: "appears twice in one batch (as a ref or a previous ref)".to_owned(),
