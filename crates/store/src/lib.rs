@@ -238,6 +238,63 @@ pub struct StoredRejection {
     pub reason: String,
 }
 
+/// What one of an agency's upload streams did, kept for the agency to
+/// read back. Field numbers are those of the API's upload summary, which
+/// summaries were stored as before this schema, so both read the same.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct StoredUploadSummary {
+    /// The submission it belonged to.
+    #[prost(string, tag = "1")]
+    pub submission_id: String,
+    /// When its last batch was answered (milliseconds since 1970).
+    #[prost(uint64, tag = "2")]
+    pub finished_ms: u64,
+    /// Batches answered.
+    #[prost(uint32, tag = "3")]
+    pub batches: u32,
+    /// Records written new.
+    #[prost(uint64, tag = "4")]
+    pub accepted: u64,
+    /// Records that replaced an earlier version.
+    #[prost(uint64, tag = "5")]
+    pub replaced: u64,
+    /// Records already held as sent.
+    #[prost(uint64, tag = "6")]
+    pub unchanged: u64,
+    /// Records refused.
+    #[prost(uint64, tag = "7")]
+    pub rejected: u64,
+    /// Records in batches answered from their stored answers.
+    #[prost(uint64, tag = "8")]
+    pub already_stored: u64,
+    /// Involvements written.
+    #[prost(uint64, tag = "9")]
+    pub involvements: u64,
+    /// "completed", "interrupted" or "refused: " and why.
+    #[prost(string, tag = "10")]
+    pub ended: String,
+    /// The first rejections, in batch order.
+    #[prost(message, repeated, tag = "11")]
+    pub rejections: Vec<StoredRejection>,
+    /// The items the agency's system holds, as the upload declared.
+    #[prost(message, optional, tag = "12")]
+    pub items_held: Option<StoredItemsHeld>,
+}
+
+/// How an agency's system holds the template's items, by field id.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct StoredItemsHeld {
+    /// Held in defined categories.
+    #[prost(string, repeated, tag = "1")]
+    pub in_categories: Vec<String>,
+    /// Held only as narrative text.
+    #[prost(string, repeated, tag = "2")]
+    pub in_free_text: Vec<String>,
+    /// Not held at all.
+    #[prost(string, repeated, tag = "3")]
+    pub not_held: Vec<String>,
+}
+
 /// One linkage decision with its evidence.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct StoredLink {

@@ -100,9 +100,9 @@ async fn admit_header(
     gate: &Gate,
     caller: &Caller,
     mut header: v1::UploadHeader,
-) -> Result<(Submission, Option<v1::ItemsHeld>, crate::gate::UploadSlot), Status> {
+) -> Result<(Submission, Option<braid_store::StoredItemsHeld>, crate::gate::UploadSlot), Status> {
     let entry = caller.entry("ingest.upload");
-    let items_held = header.items_held.take();
+    let items_held = header.items_held.take().map(crate::wire::items_held);
     let checked = match items_held.as_ref().map(crate::uploads::check_items_held) {
         Some(Err(reason)) => Err(Status::invalid_argument(reason)),
         _ => submission_from(header),
@@ -312,9 +312,9 @@ impl IngestService for Ingest {
         let entry = self.gate.admit_request(&request, "ingest.uploads", &asked).await?;
         let agency = request.into_inner().agency;
         let engine = Arc::clone(self.gate.engine());
-        let result = blocking(move || engine.uploads(&agency)).await.map(|response| {
-            let count = response.uploads.len() as u64;
-            (response, Outcome { touched: Vec::new(), count })
+        let result = blocking(move || engine.uploads(&agency).map(|uploads| (agency, uploads))).await.map(|(agency, uploads)| {
+            let count = uploads.len() as u64;
+            (crate::wire::agency_uploads(agency, uploads), Outcome { touched: Vec::new(), count })
         });
         self.gate.finish(entry, result).await
     }

@@ -3,7 +3,7 @@
 //! each agency. Summaries hold counts and rejection reasons only (reasons
 //! never quote a value).
 
-use braid_proto::v1;
+use braid_store::{StoredAck, StoredItemsHeld, StoredUploadSummary};
 use prost::Message;
 
 use crate::engine::{Engine, EngineError};
@@ -18,12 +18,12 @@ const MOST_ENDED: usize = 300;
 /// What one upload stream did, batch by batch.
 #[derive(Debug, Default)]
 pub struct UploadTally {
-    summary: v1::UploadSummary,
+    summary: StoredUploadSummary,
 }
 
 impl UploadTally {
     /// Counts one answered batch.
-    pub fn add(&mut self, submission_id: &str, ack: &braid_store::StoredAck) {
+    pub fn add(&mut self, submission_id: &str, ack: &StoredAck) {
         let summary = &mut self.summary;
         summary.submission_id = submission_id.to_owned();
         summary.batches += 1;
@@ -38,7 +38,7 @@ impl UploadTally {
         }
         summary.rejected += ack.rejections.len() as u64;
         let room = MOST_REJECTIONS.saturating_sub(summary.rejections.len());
-        summary.rejections.extend(ack.rejections.iter().take(room).cloned().map(crate::wire::rejection));
+        summary.rejections.extend(ack.rejections.iter().take(room).cloned());
     }
 
     /// Whether any batch was answered.
@@ -48,7 +48,7 @@ impl UploadTally {
 
     /// Keeps what the upload's header declared of the items the agency's
     /// system holds.
-    pub fn set_items_held(&mut self, held: Option<v1::ItemsHeld>) {
+    pub fn set_items_held(&mut self, held: Option<StoredItemsHeld>) {
         self.summary.items_held = held;
     }
 }
@@ -56,7 +56,7 @@ impl UploadTally {
 /// Checks an upload header's declaration of the items the agency's system
 /// holds: template field ids only, each in at most one list. The error
 /// names the list and position.
-pub fn check_items_held(held: &v1::ItemsHeld) -> Result<(), String> {
+pub fn check_items_held(held: &StoredItemsHeld) -> Result<(), String> {
     let template = braid_template::Template::standard();
     let mut seen = std::collections::HashSet::new();
     let lists = [("in_categories", &held.in_categories), ("in_free_text", &held.in_free_text), ("not_held", &held.not_held)];
@@ -79,7 +79,7 @@ pub fn check_items_held(held: &v1::ItemsHeld) -> Result<(), String> {
 
 /// How an agency's system holds one item, as `held` declares: "categories",
 /// "free text", "not held", or empty where undeclared.
-pub fn held_as(held: Option<&v1::ItemsHeld>, field_id: &str) -> &'static str {
+pub fn held_as(held: Option<&StoredItemsHeld>, field_id: &str) -> &'static str {
     let Some(held) = held else { return "" };
     let has = |ids: &[String]| ids.iter().any(|id| id == field_id);
     if has(&held.in_categories) {
@@ -118,9 +118,9 @@ impl Engine {
 
     /// What `agency`'s newest upload that declared it said of the items its
     /// system holds.
-    pub fn items_held(&self, agency: &str) -> Result<Option<v1::ItemsHeld>, EngineError> {
+    pub fn items_held(&self, agency: &str) -> Result<Option<StoredItemsHeld>, EngineError> {
         for (_, bytes) in self.store.uploads(agency)?.into_iter().rev() {
-            let summary = v1::UploadSummary::decode(bytes.as_slice()).map_err(|_| braid_store::Error::Corrupt("upload summary"))?;
+            let summary = StoredUploadSummary::decode(bytes.as_slice()).map_err(|_| braid_store::Error::Corrupt("upload summary"))?;
             if summary.items_held.is_some() {
                 return Ok(summary.items_held);
             }
@@ -129,11 +129,11 @@ impl Engine {
     }
 
     /// `agency`'s uploads, newest first.
-    pub fn uploads(&self, agency: &str) -> Result<v1::AgencyUploadsResponse, EngineError> {
+    pub fn uploads(&self, agency: &str) -> Result<Vec<StoredUploadSummary>, EngineError> {
         let mut uploads = Vec::new();
         for (_, bytes) in self.store.uploads(agency)?.into_iter().rev() {
-            uploads.push(v1::UploadSummary::decode(bytes.as_slice()).map_err(|_| braid_store::Error::Corrupt("upload summary"))?);
+            uploads.push(StoredUploadSummary::decode(bytes.as_slice()).map_err(|_| braid_store::Error::Corrupt("upload summary"))?);
         }
-        Ok(v1::AgencyUploadsResponse { agency: agency.to_owned(), uploads })
+        Ok(uploads)
     }
 }

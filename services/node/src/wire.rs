@@ -1,7 +1,7 @@
-//! Conversions from the node's own types to the API's messages.
+//! Conversions between the API's messages and the node's own types.
 
 use braid_proto::v1;
-use braid_store::{StoredAck, StoredRejection};
+use braid_store::{StoredAck, StoredItemsHeld, StoredRejection, StoredUploadSummary};
 
 /// A batch's answer as the API sends it.
 pub(crate) fn batch_ack(ack: StoredAck) -> v1::BatchAck {
@@ -19,6 +19,37 @@ pub(crate) fn batch_ack(ack: StoredAck) -> v1::BatchAck {
 /// A refused record as the API reports it.
 pub(crate) fn rejection(rejection: StoredRejection) -> v1::Rejection {
     v1::Rejection { source_row: rejection.source_row, field: rejection.field, reason: rejection.reason }
+}
+
+/// An upload header's declaration of the items the agency's system holds.
+pub(crate) fn items_held(held: v1::ItemsHeld) -> StoredItemsHeld {
+    StoredItemsHeld { in_categories: held.in_categories, in_free_text: held.in_free_text, not_held: held.not_held }
+}
+
+/// An agency's uploads, newest first, as the API answers.
+pub(crate) fn agency_uploads(agency: String, uploads: Vec<StoredUploadSummary>) -> v1::AgencyUploadsResponse {
+    let uploads = uploads
+        .into_iter()
+        .map(|upload| v1::UploadSummary {
+            submission_id: upload.submission_id,
+            finished_ms: upload.finished_ms,
+            batches: upload.batches,
+            accepted: upload.accepted,
+            replaced: upload.replaced,
+            unchanged: upload.unchanged,
+            rejected: upload.rejected,
+            already_stored: upload.already_stored,
+            involvements: upload.involvements,
+            ended: upload.ended,
+            rejections: upload.rejections.into_iter().map(rejection).collect(),
+            items_held: upload.items_held.map(|held| v1::ItemsHeld {
+                in_categories: held.in_categories,
+                in_free_text: held.in_free_text,
+                not_held: held.not_held,
+            }),
+        })
+        .collect();
+    v1::AgencyUploadsResponse { agency, uploads }
 }
 
 #[cfg(test)]
@@ -48,5 +79,34 @@ mod tests {
         assert_eq!(batch_ack(stored.clone()), api);
         let replayed = StoredAck { replayed: true, ..stored };
         assert_eq!(batch_ack(replayed), v1::BatchAck { replayed: true, ..api });
+    }
+
+    /// Upload summaries too were stored in the API's encoding: such bytes
+    /// read as the same summary, every field, and are answered as they were.
+    #[test]
+    fn an_upload_summary_reads_and_writes_the_bytes_of_the_apis() {
+        let api = v1::UploadSummary {
+            submission_id: "sub-1".to_owned(),
+            finished_ms: 1_765_000_000_000,
+            batches: 4,
+            accepted: 10,
+            replaced: 3,
+            unchanged: 2,
+            rejected: 1,
+            already_stored: 5,
+            involvements: 17,
+            ended: "interrupted".to_owned(),
+            rejections: vec![v1::Rejection { source_row: 3, field: "role".to_owned(), reason: "unknown".to_owned() }],
+            items_held: Some(v1::ItemsHeld {
+                in_categories: vec!["victim.sex".to_owned()],
+                in_free_text: vec!["victim.ethnicity".to_owned()],
+                not_held: vec!["victim.disability".to_owned()],
+            }),
+        };
+        let stored = StoredUploadSummary::decode(api.encode_to_vec().as_slice()).expect("the API's bytes read as a stored summary");
+        assert_eq!(stored.encode_to_vec(), api.encode_to_vec());
+        let answer = agency_uploads("CSC".to_owned(), vec![stored.clone()]);
+        assert_eq!(answer, v1::AgencyUploadsResponse { agency: "CSC".to_owned(), uploads: vec![api.clone()] });
+        assert_eq!(Some(items_held(api.items_held.clone().expect("declared"))), stored.items_held);
     }
 }
