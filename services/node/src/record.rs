@@ -31,8 +31,8 @@ pub(crate) fn body_of(record: &v1::CaseRecord) -> RecordBody {
     }
 }
 
-/// A stored record's content as the API's message (what the panel,
-/// report and retention code reads), taken out of `stored` (its content is
+/// A stored record's content as the API's message (what the panel and
+/// report code reads), taken out of `stored` (its content is
 /// moved, not copied: the hot paths read every record).
 pub(crate) fn take_case_record(stored: &mut StoredRecord) -> Result<v1::CaseRecord, braid_store::Error> {
     match stored.body.take() {
@@ -44,9 +44,19 @@ pub(crate) fn take_case_record(stored: &mut StoredRecord) -> Result<v1::CaseReco
     }
 }
 
-/// As [`take_case_record`], leaving `stored` as it is.
-pub(crate) fn case_record(stored: &StoredRecord) -> Result<v1::CaseRecord, braid_store::Error> {
-    take_case_record(&mut StoredRecord { body: stored.body.clone(), record: stored.record.clone(), ..StoredRecord::default() })
+/// A stored record's content in the node's schema (read from the API's
+/// encoding when it is still stored so), taken out of `stored`.
+pub(crate) fn take_body(stored: &mut StoredRecord) -> Result<RecordBody, braid_store::Error> {
+    match stored.body.take() {
+        Some(body) if body.schema == RECORD_SCHEMA => Ok(body),
+        Some(_) => Err(braid_store::Error::Corrupt("record")),
+        None => body_of_api_bytes(&stored.record).ok_or(braid_store::Error::Corrupt("record")),
+    }
+}
+
+/// As [`take_body`], leaving `stored` as it is.
+pub(crate) fn body(stored: &StoredRecord) -> Result<RecordBody, braid_store::Error> {
+    take_body(&mut StoredRecord { body: stored.body.clone(), record: stored.record.clone(), ..StoredRecord::default() })
 }
 
 /// Reads a record stored in the API's encoding (schema 0), for the
@@ -157,12 +167,16 @@ mod tests {
         };
         let body = body_of(&kept);
         assert_eq!(body.schema, RECORD_SCHEMA);
+        let case_record = |stored: &StoredRecord| take_case_record(&mut stored.clone());
         let stored = StoredRecord { body: Some(body.clone()), ..StoredRecord::default() };
         assert_eq!(case_record(&stored).expect("reads"), kept);
         // Schema 0 (the API's encoding) reads the same, and migrates to the
         // same body.
         let legacy = StoredRecord { record: kept.encode_to_vec(), ..StoredRecord::default() };
         assert_eq!(case_record(&legacy).expect("reads"), kept);
+        // Read in the node's schema, either way stored.
+        assert_eq!(super::body(&stored).expect("reads"), body);
+        assert_eq!(super::body(&legacy).expect("reads"), body);
         assert_eq!(body_of_api_bytes(&kept.encode_to_vec()), Some(body));
         assert_eq!(body_of_api_bytes(b"\xff\xff"), None);
         // What only travels with an upload is not stored.
@@ -175,5 +189,6 @@ mod tests {
         // A schema from a later build is refused, not misread.
         let later = StoredRecord { body: Some(RecordBody { schema: RECORD_SCHEMA + 1, ..body_of(&kept) }), ..StoredRecord::default() };
         assert!(case_record(&later).is_err());
+        assert!(super::body(&later).is_err());
     }
 }

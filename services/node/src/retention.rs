@@ -17,7 +17,7 @@
 
 use std::collections::BTreeMap;
 
-use braid_proto::v1;
+use braid_store::{BodyAnswer, BodyDate, RecordBody};
 use braid_template::Date;
 use serde::Deserialize;
 
@@ -107,21 +107,23 @@ fn add_years(days: i64, years: u32) -> i64 {
 
 /// The first day on which `record` is no longer kept under `rule` (days
 /// since 1970-01-01), or `None` when it is kept.
-pub fn expires_on(record: &v1::CaseRecord, rule: &RetentionRule) -> Option<i64> {
-    let last_event = [&record.referral_date, &record.incident_start, &record.last_occurrence]
-        .into_iter()
-        .filter_map(|date| crate::panel::day_of(date.as_ref()).map(i64::from))
-        .max();
+pub fn expires_on(record: &RecordBody, rule: &RetentionRule) -> Option<i64> {
+    // A stored date that is not a real one counts as no date.
+    let day = |date: &Option<BodyDate>| {
+        let date = date.as_ref()?;
+        Date::new(date.year, u32::try_from(date.month).ok()?, u32::try_from(date.day).ok()?).map(|date| date.days_since_epoch())
+    };
+    let last_event = [&record.referral_date, &record.incident_start, &record.last_occurrence].into_iter().filter_map(day).max();
     let by_event = rule.years_after_last_event.zip(last_event).map(|(years, day)| add_years(day, years) + 1);
     let by_age = rule.until_age.and_then(|until| {
-        let referral = crate::panel::day_of(record.referral_date.as_ref()).map(i64::from).or(last_event)?;
+        let referral = day(&record.referral_date).or(last_event)?;
         let youngest = record
             .involvements
             .iter()
             .flat_map(|involvement| &involvement.fields)
             .filter(|field| field.field_id == AGE_AT_REFERRAL)
-            .filter_map(|field| match field.value {
-                Some(v1::template_value::Value::Integer(age)) => u32::try_from(age).ok(),
+            .filter_map(|field| match field.answer {
+                Some(BodyAnswer::Integer(age)) => u32::try_from(age).ok(),
                 _ => None,
             })
             .min()?;
@@ -219,31 +221,28 @@ pub fn scheduled_entry() -> braid_audit::Entry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use braid_store::{BodyInvolvement, BodyValue};
 
-    fn date(year: i32, month: i32, day: i32) -> Option<v1::Date> {
-        Some(v1::Date { year, month, day })
+    fn date(year: i32, month: i32, day: i32) -> Option<BodyDate> {
+        Some(BodyDate { year, month, day })
     }
 
     fn days(year: i32, month: u32, day: u32) -> i64 {
         Date::new(year, month, day).expect("date").days_since_epoch()
     }
 
-    fn record(referral: Option<v1::Date>, last: Option<v1::Date>, ages: &[i64]) -> v1::CaseRecord {
-        v1::CaseRecord {
+    fn record(referral: Option<BodyDate>, last: Option<BodyDate>, ages: &[i64]) -> RecordBody {
+        RecordBody {
             referral_date: referral,
             last_occurrence: last,
             involvements: ages
                 .iter()
-                .map(|age| v1::Involvement {
-                    fields: vec![v1::TemplateValue {
-                        field_id: AGE_AT_REFERRAL.to_owned(),
-                        value: Some(v1::template_value::Value::Integer(*age)),
-                        write_in: String::new(),
-                    }],
-                    ..v1::Involvement::default()
+                .map(|age| BodyInvolvement {
+                    fields: vec![BodyValue { field_id: AGE_AT_REFERRAL.to_owned(), answer: Some(BodyAnswer::Integer(*age)), write_in: String::new() }],
+                    ..BodyInvolvement::default()
                 })
                 .collect(),
-            ..v1::CaseRecord::default()
+            ..RecordBody::default()
         }
     }
 

@@ -452,7 +452,7 @@ impl Engine {
                 ..AgencyRetention::default()
             });
             row.records += 1;
-            let record = crate::record::take_case_record(&mut stored)?;
+            let record = crate::record::take_body(&mut stored)?;
             match crate::retention::expires_on(&record, &rule) {
                 Some(day) if day <= today => {
                     row.expired += 1;
@@ -476,7 +476,7 @@ impl Engine {
         let refs: Vec<(&str, &[String])> = plan.iter().filter(|a| !a.expired_refs.is_empty()).map(|a| (a.agency.as_str(), a.expired_refs.as_slice())).collect();
         let still_expired = |agency: &str, stored: &StoredRecord| {
             let rule = settings.rule_for(agency).unwrap_or_default();
-            crate::record::case_record(stored).ok().and_then(|record| crate::retention::expires_on(&record, &rule)).is_some_and(|day| day <= today)
+            crate::record::body(stored).ok().and_then(|record| crate::retention::expires_on(&record, &rule)).is_some_and(|day| day <= today)
         };
         let (erased, _, index) = self.remove_records(&refs, still_expired, entry)?;
         // The erasure is committed and audited: a compaction that fails
