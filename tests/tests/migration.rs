@@ -47,10 +47,30 @@ async fn a_store_in_the_api_encoding_moves_to_the_node_schema_and_answers_the_sa
     let node = start_panel_node(&keys, data.path()).await;
     let url = node.url();
     let scratch = dir.path().to_owned();
+    let (agency_keys, agency_url) = (keys.clone(), url.clone());
     let got = blocking(move || answers(&keys, &url, &scratch)).await;
+    // The upload summaries the earlier build stored read back through the
+    // node's own type: each agency's upload completed, and what they
+    // stored adds up to the records held.
+    let stored_new: u64 = blocking(move || {
+        let mut total = 0;
+        for (principal, agency) in [("csc-north", "CSC-NORTH"), ("pol-north", "POL-NORTH"), ("yot-north", "YOT-NORTH"), ("vol-north", "VOL-NORTH")] {
+            let history = json(&ok(&braid_as(&agency_keys, principal, &["agency", "uploads", "--node", &agency_url, "--agency", agency, "--json"])));
+            let uploads = history["uploads"].as_array().expect("uploads");
+            assert!(!uploads.is_empty(), "{agency} has its upload");
+            for upload in uploads {
+                assert_eq!(upload["ended"], "completed", "{agency}: {upload}");
+                assert!(upload["batches"].as_u64().is_some_and(|b| b > 0), "{agency}: {upload}");
+                total += upload["new"].as_u64().expect("new");
+            }
+        }
+        total
+    })
+    .await;
     node.stop().await.expect("stop");
 
     assert_eq!(record_schemas(data.path()), (all, all), "every record is kept, in the node's schema");
+    assert_eq!(stored_new, all as u64, "the stored summaries count every record held");
     let expected: BTreeMap<String, String> =
         serde_json::from_str(&std::fs::read_to_string(fixture.join("answers.json")).expect("the fixture's answers")).expect("answers");
     assert_eq!(got.keys().collect::<Vec<_>>(), expected.keys().collect::<Vec<_>>());
