@@ -32,19 +32,7 @@ impl Engine {
         // walked once, through the partnership's view.
         let view = ScopedView { profiles, facts: &state.facts, scope };
         let derived = braid_signals::derive_profile(&SignalConfig::default(), &state.facts, &view, &members);
-        // The shown records, read from the store in one batch.
-        let shown: Vec<_> = members
-            .iter()
-            .zip(derived)
-            .filter_map(|(&member, derived)| {
-                let (involvement, facts) = state.facts.with_record(member)?;
-                Some((member, derived, involvement, facts, state.facts.agencies()[usize::from(facts.agency)].0.as_str()))
-            })
-            .collect();
-        let keys: Vec<(&str, &str)> = shown.iter().map(|&(_, _, _, facts, agency)| (agency, facts.record_ref.as_str())).collect();
-        let stored = self.store.records(&keys)?;
-        for ((member, derived, involvement, facts, agency), stored_record) in shown.into_iter().zip(stored) {
-            let Some(mut stored_record) = stored_record else { continue };
+        for Shown { member, derived, involvement, facts, agency, mut stored_record } in shown_records(&self.store, &state.facts, &members, derived)? {
             let record = crate::record::take_case_record(&mut stored_record)?;
             let position = stored_record.involvement_ids.iter().position(|id| *id == member);
             let mut fields: Vec<v1::FieldLabel> = record.fields.iter().filter_map(|f| label(template, f)).collect();
@@ -141,6 +129,45 @@ impl Engine {
         let keys = self.subject_keys(state, &scope, partnership, subject)?;
         keys.into_iter().map(|key| self.render_profile(state, partnership, &scope, key)).collect()
     }
+}
+
+/// One record shown in a profile: the member, its derived answers, its
+/// facts, its agency's code and the record as stored.
+struct Shown<'s> {
+    member: u64,
+    derived: Vec<braid_signals::Derived>,
+    involvement: &'s braid_signals::InvolvementFacts,
+    facts: &'s braid_signals::RecordFacts,
+    agency: &'s str,
+    stored_record: braid_store::StoredRecord,
+}
+
+/// The records of `members` (with their `derived` answers, in the same
+/// order), read from the store in one batch; a member without facts or a
+/// stored record is left out.
+fn shown_records<'s>(
+    store: &braid_store::Store,
+    facts: &'s Facts,
+    members: &[u64],
+    derived: Vec<Vec<braid_signals::Derived>>,
+) -> Result<Vec<Shown<'s>>, EngineError> {
+    let known: Vec<_> = members
+        .iter()
+        .zip(derived)
+        .filter_map(|(&member, derived)| {
+            let (involvement, record) = facts.with_record(member)?;
+            Some((member, derived, involvement, record, facts.agencies()[usize::from(record.agency)].0.as_str()))
+        })
+        .collect();
+    let keys: Vec<(&str, &str)> = known.iter().map(|&(_, _, _, record, agency)| (agency, record.record_ref.as_str())).collect();
+    let stored = store.records(&keys)?;
+    Ok(known
+        .into_iter()
+        .zip(stored)
+        .filter_map(|((member, derived, involvement, facts, agency), stored)| {
+            Some(Shown { member, derived, involvement, facts, agency, stored_record: stored? })
+        })
+        .collect())
 }
 
 /// A profile's outcome events from the partnership's agencies, newest
