@@ -96,6 +96,12 @@ fn api_date(date: BodyDate) -> v1::Date {
     v1::Date { year: date.year, month: date.month, day: date.day }
 }
 
+/// A stored date as days since 1970-01-01, through the one conversion of
+/// dates to calendar days; `None` when absent or not a real date.
+pub(crate) fn body_day(date: Option<BodyDate>) -> Option<i64> {
+    api_date(date?).days_since_epoch()
+}
+
 fn body_value(value: &v1::TemplateValue) -> BodyValue {
     use v1::template_value::Value;
     BodyValue {

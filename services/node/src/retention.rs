@@ -17,7 +17,7 @@
 
 use std::collections::BTreeMap;
 
-use braid_store::{BodyAnswer, BodyDate, RecordBody};
+use braid_store::{BodyAnswer, RecordBody};
 use braid_template::Date;
 use serde::Deserialize;
 
@@ -109,14 +109,11 @@ fn add_years(days: i64, years: u32) -> i64 {
 /// since 1970-01-01), or `None` when it is kept.
 pub fn expires_on(record: &RecordBody, rule: &RetentionRule) -> Option<i64> {
     // A stored date that is not a real one counts as no date.
-    let day = |date: &Option<BodyDate>| {
-        let date = date.as_ref()?;
-        Date::new(date.year, u32::try_from(date.month).ok()?, u32::try_from(date.day).ok()?).map(|date| date.days_since_epoch())
-    };
-    let last_event = [&record.referral_date, &record.incident_start, &record.last_occurrence].into_iter().filter_map(day).max();
+    let day = crate::record::body_day;
+    let last_event = [record.referral_date, record.incident_start, record.last_occurrence].into_iter().filter_map(day).max();
     let by_event = rule.years_after_last_event.zip(last_event).map(|(years, day)| add_years(day, years) + 1);
     let by_age = rule.until_age.and_then(|until| {
-        let referral = day(&record.referral_date).or(last_event)?;
+        let referral = day(record.referral_date).or(last_event)?;
         let youngest = record
             .involvements
             .iter()
@@ -221,7 +218,7 @@ pub fn scheduled_entry() -> braid_audit::Entry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use braid_store::{BodyInvolvement, BodyValue};
+    use braid_store::{BodyDate, BodyInvolvement, BodyValue};
 
     fn date(year: i32, month: i32, day: i32) -> Option<BodyDate> {
         Some(BodyDate { year, month, day })
