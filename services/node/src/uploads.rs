@@ -120,7 +120,7 @@ impl Engine {
     /// system holds.
     pub fn items_held(&self, agency: &str) -> Result<Option<StoredItemsHeld>, EngineError> {
         for (_, bytes) in self.store.uploads(agency)?.into_iter().rev() {
-            let summary = StoredUploadSummary::decode(bytes.as_slice()).map_err(|_| braid_store::Error::Corrupt("upload summary"))?;
+            let summary = summary(&bytes)?;
             if summary.items_held.is_some() {
                 return Ok(summary.items_held);
             }
@@ -132,8 +132,13 @@ impl Engine {
     pub fn uploads(&self, agency: &str) -> Result<Vec<StoredUploadSummary>, EngineError> {
         let mut uploads = Vec::new();
         for (_, bytes) in self.store.uploads(agency)?.into_iter().rev() {
-            uploads.push(StoredUploadSummary::decode(bytes.as_slice()).map_err(|_| braid_store::Error::Corrupt("upload summary"))?);
+            uploads.push(summary(&bytes)?);
         }
         Ok(uploads)
     }
+}
+
+/// A stored upload summary.
+fn summary(bytes: &[u8]) -> Result<StoredUploadSummary, braid_store::Error> {
+    StoredUploadSummary::decode(bytes).map_err(|_| braid_store::Error::Corrupt("upload summary"))
 }
