@@ -198,6 +198,12 @@ impl StoredInvolvement {
     pub const TOKEN_WORDS: usize = 38;
 }
 
+/// A stored message, if there is one; bytes that are not one are `what`
+/// corrupt.
+fn decode_message<M: prost::Message + Default>(bytes: Option<&[u8]>, what: &'static str) -> Result<Option<M>> {
+    bytes.map(|bytes| M::decode(bytes).map_err(|_| Error::Corrupt(what))).transpose()
+}
+
 /// The node's database.
 pub struct Store {
     db: DB,
@@ -336,21 +342,11 @@ impl Store {
     /// batch (RocksDB's MultiGet: one view of the store and one look-up per
     /// block shared among the keys, instead of a read per key).
     fn get_messages<M: prost::Message + Default>(&self, cf: &str, keys: &[Vec<u8>], what: &'static str) -> Result<Vec<Option<M>>> {
-        self.db
-            .batched_multi_get_cf(self.cf(cf)?, keys, false)
-            .into_iter()
-            .map(|value| match value? {
-                Some(bytes) => M::decode(bytes.as_ref()).map(Some).map_err(|_| Error::Corrupt(what)),
-                None => Ok(None),
-            })
-            .collect()
+        self.db.batched_multi_get_cf(self.cf(cf)?, keys, false).into_iter().map(|value| decode_message(value?.as_deref(), what)).collect()
     }
 
     fn get_message<M: prost::Message + Default>(&self, cf: &str, key: &[u8], what: &'static str) -> Result<Option<M>> {
-        match self.db.get_cf(self.cf(cf)?, key)? {
-            Some(bytes) => M::decode(bytes.as_slice()).map(Some).map_err(|_| Error::Corrupt(what)),
-            None => Ok(None),
-        }
+        decode_message(self.db.get_cf(self.cf(cf)?, key)?.as_deref(), what)
     }
 
     /// The key epoch the node holds, once set.
