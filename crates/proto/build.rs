@@ -1,6 +1,7 @@
 //! Compiles `proto/braid/v1/*.proto` with the pure-Rust `protox` front end (no
 //! external `protoc`) and generates prost messages and tonic services into
 //! `OUT_DIR`, with the encoded file descriptor set (for server reflection).
+//! Without the `grpc` feature only the messages are generated.
 
 use std::path::PathBuf;
 
@@ -15,6 +16,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The encoded descriptors, for gRPC server reflection (off by default).
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
     std::fs::write(out_dir.join("braid_descriptor.bin"), prost::Message::encode_to_vec(&descriptors))?;
-    tonic_prost_build::configure().build_server(true).build_client(true).compile_fds(descriptors)?;
+    let grpc = std::env::var_os("CARGO_FEATURE_GRPC").is_some();
+    tonic_prost_build::configure().build_server(grpc).build_client(grpc).compile_fds(descriptors)?;
     Ok(())
 }

@@ -110,3 +110,28 @@ fn dependencies_keep_the_architecture_invariants() {
     }
     assert!(graph.reaches("braid-store").contains("rocksdb"), "the store's own dependencies are read");
 }
+
+/// The node's domain core (the library without its default `grpc`
+/// feature) builds without tonic or any HTTP server: what `cargo` would
+/// compile for it alone, as `.ci/run` builds and unit-tests it.
+#[test]
+fn the_nodes_core_builds_without_grpc() {
+    let tree = |features: &[&str]| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let output = Command::new(cargo)
+            .args(["tree", "-p", "braid-node", "-e", "normal", "--prefix", "none", "--offline", "--locked"])
+            .args(features)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("run cargo tree");
+        assert!(output.status.success(), "cargo tree: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).lines().filter_map(|line| line.split(' ').next().map(str::to_owned)).collect::<BTreeSet<String>>()
+    };
+    let core = tree(&["--no-default-features"]);
+    assert!(core.contains("braid-store") && core.contains("braid-proto"), "the tree is read: {core:?}");
+    for adapter in ["tonic", "tonic-prost", "tonic-health", "axum", "hyper", "h2", "tokio-rustls"] {
+        assert!(!core.contains(adapter), "the node's core reaches {adapter}");
+    }
+    // The binary and the default build serve gRPC.
+    assert!(tree(&[]).contains("tonic"), "the default build holds the adapter");
+}

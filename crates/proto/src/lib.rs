@@ -1,5 +1,6 @@
 //! The `braid.v1` API: prost messages and tonic clients and servers generated
-//! from `proto/braid/v1/` at build time.
+//! from `proto/braid/v1/` at build time (the clients and servers with the
+//! default `grpc` feature only).
 //!
 //! Only service adapters (the node and the CLI) use these types; domain crates
 //! convert from them with `TryFrom` at the boundary and never import tonic.
@@ -11,7 +12,7 @@ pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "
 
 /// Version 1 of the API.
 pub mod v1 {
-    tonic::include_proto!("braid.v1");
+    include!(concat!(env!("OUT_DIR"), "/braid.v1.rs"));
 }
 
 /// The one conversion between the template's words of a case

@@ -442,7 +442,7 @@ fn outside_counts(counts: BTreeMap<String, u32>) -> Vec<v1::OutsideCount> {
 /// A completeness answer as a panel may see it: each item's known, not
 /// known and missing counts published as a one-row table with its total
 /// (primary and secondary suppression), suppressed numbers zeroed.
-pub(crate) fn suppress_completeness(mut response: v1::CompletenessResponse) -> v1::CompletenessResponse {
+fn suppress_completeness(mut response: v1::CompletenessResponse) -> v1::CompletenessResponse {
     for agency in &mut response.agencies {
         for item in &mut agency.items {
             let published = publish(&Table {

@@ -481,7 +481,7 @@ impl PanelService for Panel {
         let caller = self.gate.caller(&request);
         let (agencies, entry) = self.admit(&caller, request.get_ref().context.as_ref(), "panel.completeness").await?;
         let engine = Arc::clone(self.gate.engine());
-        let result = blocking(move || engine.completeness(&agencies).map(crate::panel::suppress_completeness)).await.map(|response| {
+        let result = blocking(move || engine.panel_completeness(&agencies)).await.map(|response| {
             info!("panel completeness report");
             let cells = response.agencies.iter().map(|agency| agency.items.len()).sum();
             aggregate(response, cells)

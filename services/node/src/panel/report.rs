@@ -153,6 +153,12 @@ impl Engine {
         Ok(plain_report(by, Table { rows, columns, counts }, population))
     }
 
+    /// [`Engine::completeness`] as a panel may see it: small numbers
+    /// suppressed (an agency sees its own unsuppressed).
+    pub fn panel_completeness(&self, agencies: &[String]) -> Result<v1::CompletenessResponse, EngineError> {
+        self.completeness(agencies).map(super::suppress_completeness)
+    }
+
     /// Per agency and template item: known, not known and missing answers
     /// where the item applies (per case for case items, per victim or
     /// perpetrator for A and B items).
