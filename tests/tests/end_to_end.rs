@@ -338,6 +338,17 @@ async fn withdrawing_a_record_removes_it_and_recomputes_its_profile() {
             &["agency", "withdraw", "--node", &url_for, "--agency", "CSC-NORTH", "--case-id", &case_id, "--reid", &format!("{p}/CSC-NORTH.reid.csv")],
         ));
         assert!(out.contains("1 records withdrawn, 0 not found (audit entry "), "{out}");
+        // The same erasure again: nothing is held under that ref any more,
+        // and the command says so and fails instead of passing for done.
+        let again = braid_as(
+            &format!("{p}/keys"),
+            "csc-north",
+            &["agency", "withdraw", "--node", &url_for, "--agency", "CSC-NORTH", "--case-id", &case_id, "--reid", &format!("{p}/CSC-NORTH.reid.csv")],
+        );
+        assert!(String::from_utf8_lossy(&again.stdout).contains("0 records withdrawn, 1 not found"), "{again:?}");
+        let error = failed(&again);
+        assert!(error.contains("1 of the 1 records named are not held by the node for CSC-NORTH"), "{error}");
+        assert!(!error.contains(&record_ref), "no ref in the error: {error}");
         ok(&braid_as(&format!("{p}/keys"), "admin", &["admin", "clusters", "--node", &url_for, "--out", &format!("{p}/after.csv")]));
         (std::fs::read_to_string(format!("{p}/before.csv")).expect("before"), std::fs::read_to_string(format!("{p}/after.csv")).expect("after"), record_ref)
     })

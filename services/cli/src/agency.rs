@@ -339,6 +339,7 @@ pub async fn withdraw_command(node: &NodeArgs, agency: &str, refs: Vec<String>, 
         }
     }
     anyhow::ensure!(!record_refs.is_empty(), "name records with --record-ref or --case-id");
+    let named = record_refs.len();
     let mut client = braid_client::ingest(node).await?;
     let response = client
         .withdraw(v1::WithdrawRequest { agency: agency.to_owned(), record_refs })
@@ -347,6 +348,13 @@ pub async fn withdraw_command(node: &NodeArgs, agency: &str, refs: Vec<String>, 
     let receipt = braid_client::receipt(&response).map(|index| format!(" (audit entry {index})")).unwrap_or_default();
     let response = response.into_inner();
     println!("{} records withdrawn, {} not found{receipt}", response.withdrawn, response.not_found);
+    // An erasure that left a named record in place must not pass for done.
+    anyhow::ensure!(
+        response.not_found == 0,
+        "{} of the {named} records named are not held by the node for {agency}, so nothing was withdrawn for them: \
+         a record withdrawn already is not held, and after a key rotation the records have the refs of the new epoch's re-identification map",
+        response.not_found
+    );
     Ok(())
 }
 
