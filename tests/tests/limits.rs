@@ -488,6 +488,17 @@ async fn probes_and_prometheus_get_health_and_metrics_without_a_certificate_and_
     ] {
         assert!(metrics.contains(expected), "`{expected}` missing from:\n{metrics}");
     }
+    // Children's services send their extract again: every batch is
+    // answered from its stored acknowledgement and counted as re-sent, and
+    // the records applied stay the records the node holds.
+    let csc_records = read_extract(Path::new(&prepared.path("CSC-NORTH.bpx"))).1.len();
+    let applied = format!("braid_upload_records_total{{agency=\"CSC-NORTH\"}} {csc_records}\n");
+    assert!(metrics.contains(&applied), "`{applied}` missing from:\n{metrics}");
+    let (k, u, p) = (keys.clone(), url.clone(), prepared.path(""));
+    blocking(move || ok(&upload(&k, &u, "CSC-NORTH", &format!("{p}/CSC-NORTH.bpx")))).await;
+    let metrics = http_get(operations, "/metrics").await.1;
+    assert!(metrics.contains(&applied), "a re-sent upload counted as applied records:\n{metrics}");
+    assert!(metrics.contains("braid_upload_replayed_batches_total{agency=\"CSC-NORTH\"} 1\n"), "{metrics}");
     // No identifier, pseudonym, profile id or principal in any line.
     for agency in ["CSC-NORTH", "POL-NORTH"] {
         let (_, records) = read_extract(Path::new(&prepared.path(&format!("{agency}.bpx"))));

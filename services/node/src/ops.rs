@@ -79,6 +79,8 @@ pub struct Metrics {
     pub records: Family<AgencyLabel, Counter>,
     /// Involvements in them.
     pub involvements: Family<AgencyLabel, Counter>,
+    /// Re-sent upload batches answered from their stored acknowledgement.
+    pub replayed: Family<AgencyLabel, Counter>,
     /// Seconds to apply one batch (validate, link, write, sync).
     pub batch_seconds: Histogram,
     /// Seconds per call, by action (panel queries, administration, audit).
@@ -113,6 +115,7 @@ impl Metrics {
         let metrics = Metrics {
             registry: Mutex::new(Registry::with_prefix("braid")),
             batches: Family::default(),
+            replayed: Family::default(),
             records: Family::default(),
             involvements: Family::default(),
             batch_seconds: latency_histogram(),
@@ -134,6 +137,11 @@ impl Metrics {
         };
         let mut registry = metrics.registry.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         registry.register("upload_batches", "Upload batches applied, per agency", metrics.batches.clone());
+        registry.register(
+            "upload_replayed_batches",
+            "Re-sent upload batches answered from their stored acknowledgement (nothing applied), per agency",
+            metrics.replayed.clone(),
+        );
         registry.register("upload_records", "Records in applied upload batches, per agency", metrics.records.clone());
         registry.register("upload_involvements", "Involvements in applied upload batches, per agency", metrics.involvements.clone());
         registry.register("upload_batch_seconds", "Seconds to apply one upload batch (validate, link, write durably)", metrics.batch_seconds.clone());
@@ -154,6 +162,12 @@ impl Metrics {
         registry.register("rocksdb_delayed_write_rate", "Bytes/s RocksDB is slowing writes to (0: not delayed)", metrics.delayed_write_rate.clone());
         drop(registry);
         metrics
+    }
+
+    /// One re-sent batch of `agency` answered from its stored
+    /// acknowledgement: nothing applied, so no records counted.
+    pub fn replayed(&self, agency: &str) {
+        self.replayed.get_or_create(&AgencyLabel { agency: agency.to_owned() }).inc();
     }
 
     /// One applied batch of `agency`.

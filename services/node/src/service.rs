@@ -145,8 +145,22 @@ async fn apply_upload_batch(
     drop(turn);
     match result {
         Ok((ack, audit_entry, ids)) => {
-            gate.metrics().batch(&agency, count as u64, u64::from(ack.involvements), started.elapsed().as_secs_f64());
-            info!(sequence, records = count, accepted = ack.accepted, rejected = ack.rejections.len(), replayed = ack.replayed, audit_entry, "batch applied");
+            if ack.replayed {
+                gate.metrics().replayed(&agency);
+                info!(sequence, records = count, audit_entry, "batch re-sent: answered from its stored acknowledgement, nothing applied");
+            } else {
+                gate.metrics().batch(&agency, count as u64, u64::from(ack.involvements), started.elapsed().as_secs_f64());
+                info!(
+                    sequence,
+                    records = count,
+                    new = ack.accepted,
+                    replaced = ack.replaced,
+                    unchanged = ack.unchanged,
+                    rejected = ack.rejections.len(),
+                    audit_entry,
+                    "batch applied"
+                );
+            }
             Ok((ack, ids))
         }
         Err(status) => {
