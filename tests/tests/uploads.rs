@@ -201,6 +201,21 @@ fn pseudonymise_fails_when_it_would_write_nothing_useful_and_names_mapping_mista
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("warning row 3: row: repeats the case and person of row 2 and was skipped"), "{stderr}");
 
+    // A later row of a case giving another case type or event date adds
+    // its person; the case keeps its first row's, with a warning naming
+    // the row and each field.
+    let disagreeing = format!("{HEADER}\n{}\n{}\n", row("C1", "P1"), row("C1", "P2").replace("CSA,01/03/2020", "CSE,01/04/2021"));
+    let both_types = MAPPING.replace("CSA = \"CSA\"", "CSA = \"CSA\"\nCSE = \"CSE\"");
+    let output = pseudonymise(dir.path(), &both_types, &disagreeing, "c2.bpx");
+    assert!(ok(&output).contains("2 involvements in 1 records"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for field in ["case_type", "event_date"] {
+        let expected = format!("warning row 3: {field}: differs from row 2 of the same case; the case keeps that row's");
+        assert!(stderr.contains(&expected), "{expected}: {stderr}");
+    }
+    let (_, records) = read_extract(&dir.path().join("c2.bpx"));
+    assert_eq!((records.len(), records[0].case_type), (1, braid_proto::v1::CaseType::Csa as i32));
+
     // A label mapped to a category the template lacks is the mapping's
     // fault, reported before any row is read.
     let wrong = MAPPING.replace("B = \"Male\"", "B = \"Boy\"");

@@ -226,6 +226,13 @@ pub fn pseudonymise_extract<R: Read>(input: R, mapping: &Mapping, keys: &Keys, m
                         match record_index.get(&parsed.case_id) {
                             Some(&index) => {
                                 let existing = &mut output.records[index];
+                                for field in case_disagreements(existing, &parsed.record) {
+                                    output.warnings.push(RowIssue {
+                                        row: line,
+                                        field,
+                                        reason: format!("differs from row {} of the same case; the case keeps that row's", existing.source_row),
+                                    });
+                                }
                                 existing.involvements.extend(parsed.record.involvements);
                             }
                             None => {
@@ -250,6 +257,33 @@ pub fn pseudonymise_extract<R: Read>(input: R, mapping: &Mapping, keys: &Keys, m
         on_row(output.rows_read);
     }
     Ok(output)
+}
+
+/// The case-level fields (named as in the mapping, or by template item)
+/// that a later row of a case answers otherwise than the case's first row:
+/// a record holds one case type, dates and case items, so the later row
+/// adds its person only. A field left blank on either row is no
+/// disagreement.
+fn case_disagreements(first: &PseudonymisedRecord, later: &PseudonymisedRecord) -> Vec<String> {
+    let mut fields = Vec::new();
+    let mut differs = |field: &str, differ: bool| {
+        if differ {
+            fields.push(field.to_owned());
+        }
+    };
+    fn both<T: PartialEq>(a: &Option<T>, b: &Option<T>) -> bool {
+        matches!((a, b), (Some(a), Some(b)) if a != b)
+    }
+    differs("case_type", both(&first.case_type, &later.case_type));
+    differs("event_date", both(&first.referral_date, &later.referral_date));
+    differs("incident_start", both(&first.incident_start, &later.incident_start));
+    differs("last_occurrence", both(&first.last_occurrence, &later.last_occurrence));
+    for (item, value) in &later.fields {
+        if first.fields.iter().any(|(first_item, first_value)| first_item == item && first_value != value) {
+            fields.push(item.clone());
+        }
+    }
+    fields
 }
 
 fn fold(label: &str) -> String {
