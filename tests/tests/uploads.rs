@@ -385,3 +385,48 @@ async fn a_re_sent_batch_restores_withdrawn_records_and_never_undoes_a_later_cor
     let wanted = if corrected.case_type == 1 { "CSA" } else { "CSE" };
     assert_eq!(record["case_type"], wanted, "the correction stands: {record}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_extract_pseudonymised_again_is_new_data_and_a_re_sent_file_never_undoes_a_later_change() {
+    let prepared = prepare(20);
+    let keys = prepared.path("keys");
+    let data = tempfile::tempdir().expect("data dir");
+    let node = start_panel_node(&keys, data.path()).await;
+    let (url, dir) = (node.url(), prepared.path(""));
+    let mapping = MAPPING.replace("CSA = \"CSA\"", "CSA = \"CSA\"\nCSE = \"CSE\"");
+    let rows = |first_type: &str| {
+        format!("{HEADER}\nC1,P1,Victim,{first_type},01/03/2020,Amy,Jones,04/05/2011,G\nC2,P2,Victim,CSA,02/03/2020,Bea,Okafor,05/06/2012,G\n")
+    };
+    let case_type_held = move |keys: &str, url: &str, record_ref: &str| {
+        let profile = json(&ok(&panel(keys, "profile", url, "north", &["--agency", "CSC-NORTH", "--record-ref", record_ref, "--json"])));
+        let records = profile["profiles"][0]["records"].as_array().expect("records").clone();
+        records.iter().find(|r| r["record_ref"] == record_ref).expect("the record")["case_type"].as_str().expect("a case type").to_owned()
+    };
+    let (first, resent, again, held_after_resend, held_after_again) = blocking(move || {
+        let dir = std::path::Path::new(&dir);
+        let up = |file: &str| ok(&upload(&keys, &url, "CSC-NORTH", &dir.join(file).display().to_string()));
+        // Day 1 the first case is CSA; day 2 it is corrected to CSE.
+        ok(&pseudonymise(dir, &mapping, &rows("CSA"), "day1.bpx"));
+        ok(&pseudonymise(dir, &mapping, &rows("CSE"), "day2.bpx"));
+        let first = up("day1.bpx");
+        up("day2.bpx");
+        let record_ref = read_extract(&dir.join("day1.bpx")).1[0].record_ref.clone();
+        // Day 1's file sent again is a retry of day 1's submission: the
+        // later correction stays.
+        let resent = up("day1.bpx");
+        let held_after_resend = case_type_held(&keys, &url, &record_ref);
+        // Day 3 the extract goes back to CSA: pseudonymised again, it is new
+        // data, and it replaces the correction.
+        ok(&pseudonymise(dir, &mapping, &rows("CSA"), "day3.bpx"));
+        let again = up("day3.bpx");
+        let held_after_again = case_type_held(&keys, &url, &record_ref);
+        (first, resent, again, held_after_resend, held_after_again)
+    })
+    .await;
+    assert!(first.contains("(2 new, 0 replaced, 0 unchanged, 0 rejected)"), "{first}");
+    assert!(resent.contains("2 already stored by an earlier attempt"), "{resent}");
+    assert_eq!(held_after_resend, "CSE", "a re-sent file never undoes a later change");
+    assert!(again.contains("(0 new, 1 replaced, 1 unchanged, 0 rejected)"), "{again}");
+    assert_eq!(held_after_again, "CSA", "the extract pseudonymised again is what the node holds");
+    node.stop().await.expect("stop");
+}

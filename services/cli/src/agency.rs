@@ -92,8 +92,10 @@ fn pseudonymise_from(
     bar.finish_and_clear();
     let records: Vec<v1::CaseRecord> = output.records.iter().map(convert::record).collect();
     // The submission id is derived from the content (the digest the file's
-    // trailer carries), so pseudonymising the same extract again and
-    // re-sending it is idempotent too, and a damaged file cannot pass for it.
+    // trailer carries), so a damaged file cannot pass for it, and tagged
+    // with this run, so an extract pseudonymised again is sent as new data
+    // (its records replace what the node holds) while re-sending this file
+    // is a retry.
     let submission_id = extract_file::submission_id(&extract_file::records_digest(&records));
     let header = v1::UploadHeader {
         agency: mapping.agency.code.clone(),

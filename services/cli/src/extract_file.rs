@@ -2,7 +2,7 @@
 //! `braid agency upload` sends. A header (`UploadHeader`) followed by case
 //! records, each length-delimited protobuf, and a trailer with the BLAKE3
 //! digest of the header and the records. The submission id is made from the
-//! records' own digest. A damaged file — header or records — is refused
+//! records' own digest and a tag of the run that wrote it. A damaged file — header or records — is refused
 //! before anything is sent, and can never be taken for the good one. It
 //! holds pseudonyms and template codes only, never a raw identifier.
 
@@ -37,10 +37,29 @@ fn file_digest(header: &[u8], records: &[u8]) -> [u8; 32] {
     *hasher.finalize().as_bytes()
 }
 
-/// The submission id of records with this digest.
+/// The submission id of records with this digest, as one run of
+/// pseudonymise writes them: the digest's prefix, then a tag of its own
+/// run. Re-sending one file is a retry of one submission (what the node
+/// already holds from it is answered from its stored acknowledgements, and
+/// a later upload's changes stay); pseudonymising again is a new
+/// submission, whose records replace whatever versions the node holds, even
+/// when the extract has gone back to an earlier state.
 pub fn submission_id(digest: &[u8; 32]) -> String {
+    format!("{}-{:08x}", digest_part(digest), rand::random::<u32>())
+}
+
+/// The part of a submission id that its records' digest fixes (the whole
+/// id of a file written before ids carried a run's tag).
+fn digest_part(digest: &[u8; 32]) -> String {
     let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
     format!("s-{hex}")
+}
+
+/// Whether `id` is a submission id of records with this digest.
+fn is_submission_of(id: &str, digest: &[u8; 32]) -> bool {
+    let prefix = digest_part(digest);
+    id.strip_prefix(prefix.as_str())
+        .is_some_and(|run| run.is_empty() || (run.len() == 9 && run.starts_with('-') && run[1..].chars().all(|c| c.is_ascii_hexdigit())))
 }
 
 /// Writes the file.
@@ -98,7 +117,7 @@ pub fn read(path: &Path) -> Result<(v1::UploadHeader, Vec<v1::CaseRecord>)> {
     }
     let digest = records_digest(&records);
     anyhow::ensure!(
-        header.submission_id == submission_id(&digest),
+        is_submission_of(&header.submission_id, &digest),
         "{} is damaged (its submission id does not match its records); pseudonymise the extract again",
         path.display()
     );

@@ -218,6 +218,22 @@ fn the_valid_file_reads_back() {
 }
 
 #[test]
+fn a_submission_id_is_its_records_digest_and_a_tag_of_its_run() {
+    let (_, records) = original();
+    let digest = super::records_digest(&records);
+    let (one, two) = (super::submission_id(&digest), super::submission_id(&digest));
+    assert_ne!(one, two, "each run of pseudonymise tags its own submission");
+    assert!(super::is_submission_of(&one, &digest) && super::is_submission_of(&two, &digest));
+    // Files written before ids carried a run's tag still read.
+    assert!(super::is_submission_of(&super::digest_part(&digest), &digest));
+    let other = super::records_digest(&records[1..]);
+    assert!(!super::is_submission_of(&one, &other), "another content's id");
+    for tampered in [format!("{one}0"), one[..one.len() - 1].to_owned(), format!("{}-zzzzzzzz", super::digest_part(&digest))] {
+        assert!(!super::is_submission_of(&tampered, &digest), "{tampered}");
+    }
+}
+
+#[test]
 fn fuzz_bpx_mutations() {
     let scratch = Scratch::new();
     let (header, records) = original();
