@@ -272,6 +272,14 @@ fn the_secret_and_the_reidentification_map_must_be_private() {
     std::fs::set_permissions(path("keys/scheme.secret"), std::fs::Permissions::from_mode(0o644)).expect("chmod");
     let refused = failed(&pseudonymise(dir.path(), MAPPING, &csv, "b.bpx"));
     assert!(refused.contains("the scheme secret") && refused.contains("can be read by other users"), "{refused}");
+    // And a certificate bundle's private key, before any connection, and
+    // the CA's key when revoking.
+    std::fs::set_permissions(path("keys/csc-north/client.key"), std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let bundle = failed(&braid(&["agency", "uploads", "--node", "https://127.0.0.1:9", "--tls", &path("keys/csc-north"), "--agency", "CSC-NORTH"]));
+    assert!(bundle.contains("the private key") && bundle.contains("client.key can be read by other users"), "{bundle}");
+    std::fs::set_permissions(path("keys/ca/ca.key"), std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let revoke = failed(&braid(&["keys", "revoke", "--keys", &path("keys"), "csc-north"]));
+    assert!(revoke.contains("the CA's private key") && revoke.contains("can be read by other users"), "{revoke}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -60,6 +60,22 @@ impl Interceptor for Identify {
 /// A channel that identifies its caller.
 pub type Transport = InterceptedService<Channel, Identify>;
 
+/// Refuses a file that group or others may read (a private key, the
+/// scheme secret, a re-identification map): whoever can read it can act as
+/// its owner or undo the pseudonyms.
+pub fn private_file(path: &Path, what: &str) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).with_context(|| format!("read {what} {}", path.display()))?.permissions().mode();
+    anyhow::ensure!(
+        mode & 0o077 == 0,
+        "{what} {} can be read by other users (mode {:o}); make it private with `chmod 600 {}`",
+        path.display(),
+        mode & 0o777,
+        path.display()
+    );
+    Ok(())
+}
+
 fn read(dir: &Path, name: &str) -> Result<Vec<u8>> {
     let path = dir.join(name);
     std::fs::read(&path).with_context(|| {
@@ -68,6 +84,13 @@ fn read(dir: &Path, name: &str) -> Result<Vec<u8>> {
             path.display()
         )
     })
+}
+
+/// The bundle's private key, refused when others may read it.
+fn read_private_key(dir: &Path) -> Result<Vec<u8>> {
+    let key = read(dir, "client.key")?;
+    private_file(&dir.join("client.key"), "the private key")?;
+    Ok(key)
 }
 
 /// The endpoint to connect to, checked, without connecting.
@@ -80,7 +103,7 @@ pub fn endpoint(node: &NodeArgs) -> Result<(Endpoint, Identify)> {
         (Some(dir), true) => {
             let tls = ClientTlsConfig::new()
                 .ca_certificate(Certificate::from_pem(read(dir, "ca.crt")?))
-                .identity(Identity::from_pem(read(dir, "client.crt")?, read(dir, "client.key")?));
+                .identity(Identity::from_pem(read(dir, "client.crt")?, read_private_key(dir)?));
             let endpoint = endpoint.tls_config(tls).context("configure TLS")?;
             Ok((endpoint, Identify(None)))
         }

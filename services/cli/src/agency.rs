@@ -13,24 +13,9 @@ use crate::{convert, extract_file};
 
 /// Reads a scheme secret file.
 pub fn read_secret(path: &Path) -> Result<SchemeSecret> {
-    private_file(path, "the scheme secret")?;
+    braid_client::private_file(path, "the scheme secret")?;
     let text = std::fs::read_to_string(path).with_context(|| format!("read the scheme secret {}", path.display()))?;
     SchemeSecret::parse(&text).with_context(|| format!("read the scheme secret {}", path.display()))
-}
-
-/// Refuses a file that group or others may read (the scheme secret, a
-/// re-identification map): whoever can read it can undo the pseudonyms.
-fn private_file(path: &Path, what: &str) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(path).with_context(|| format!("read {what} {}", path.display()))?.permissions().mode();
-    anyhow::ensure!(
-        mode & 0o077 == 0,
-        "{what} {} can be read by other users (mode {:o}); make it private with `chmod 600 {}`",
-        path.display(),
-        mode & 0o777,
-        path.display()
-    );
-    Ok(())
 }
 
 /// Reads a mapping file.
@@ -312,7 +297,7 @@ pub async fn upload_command(node: &NodeArgs, file: &Path, batch_size: usize, ret
 
 /// Reads a re-identification map.
 pub fn read_reid(path: &Path) -> Result<Vec<(String, ReidEntry)>> {
-    private_file(path, "the re-identification map")?;
+    braid_client::private_file(path, "the re-identification map")?;
     let mut reader = csv::Reader::from_path(path).with_context(|| format!("open {}", path.display()))?;
     let mut entries = Vec::new();
     for (index, row) in reader.records().enumerate() {

@@ -146,6 +146,7 @@ pub fn keys_revoke(dir: &Path, principal: &str) -> Result<usize> {
     };
     let certificate = read(&format!("{principal}/client.crt"))?;
     let serial = braid_access::pki::serial_of(&certificate).with_context(|| format!("{principal}/client.crt is not a certificate"))?;
+    braid_client::private_file(&dir.join("ca/ca.key"), "the CA's private key")?;
     let ca = DevCa::load(&read("ca/ca.crt")?, &read("ca/ca.key")?)?;
     let listed = dir.join(REVOKED);
     let mut lines: Vec<String> = match std::fs::read_to_string(&listed) {
