@@ -188,6 +188,22 @@ fn an_unreachable_node_gets_a_clear_error() {
     ));
     assert!(stderr.contains("cannot reach the node"), "{stderr}");
     assert!(stderr.contains("gave up after 2 attempts"), "{stderr}");
+
+    // Careless inputs are refused with what is wrong, before any call: a
+    // window that ends before it starts, a batch of no records, another
+    // agency's re-identification map.
+    let (keys, url) = (prepared.path("keys"), format!("https://127.0.0.1:{port}"));
+    for (command, more) in [("report", &["--by", "victim.sex"][..]), ("signals", &[]), ("signal-counts", &[])] {
+        let reversed = failed(&panel(&keys, command, &url, "north", &[&["--since", "2025-01-01", "--until", "2024-01-01"], more].concat()));
+        assert!(reversed.contains("--since 2025-01-01 is after --until 2024-01-01"), "{command}: {reversed}");
+    }
+    let empty_batches = failed(&braid_as(&keys, "csc-north", &["agency", "upload", "--batch-size", "0", "--node", &url, &prepared.path("CSC-NORTH.bpx")]));
+    assert!(empty_batches.contains("--batch-size"), "{empty_batches}");
+    let pol_map = prepared.path("POL-NORTH.reid.csv");
+    let pol_case = std::fs::read_to_string(&pol_map).expect("map").lines().nth(1).expect("a row").split(',').nth(2).expect("case id").to_owned();
+    let wrong_map =
+        failed(&braid_as(&keys, "csc-north", &["agency", "withdraw", "--node", &url, "--agency", "CSC-NORTH", "--case-id", &pol_case, "--reid", &pol_map]));
+    assert!(wrong_map.contains("is POL-NORTH's in") && wrong_map.contains("not CSC-NORTH's"), "{wrong_map}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

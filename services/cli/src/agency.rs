@@ -321,7 +321,10 @@ pub async fn withdraw_command(node: &NodeArgs, agency: &str, refs: Vec<String>, 
             let found = entries.iter().find(|(a, e)| a == agency && &e.case_id == case_id);
             match found {
                 Some((_, entry)) => record_refs.push(entry.record_ref.clone()),
-                None => bail!("case id {case_id} is not in {}", reid.display()),
+                None => match entries.iter().find(|(_, e)| &e.case_id == case_id) {
+                    Some((other, _)) => bail!("case id {case_id} is {other}'s in {}, not {agency}'s: give {agency}'s own map", reid.display()),
+                    None => bail!("case id {case_id} is not in {}", reid.display()),
+                },
             }
         }
     }

@@ -409,8 +409,8 @@ enum AgencyCommand {
     Upload {
         #[command(flatten)]
         node: braid_client::NodeArgs,
-        /// Records per atomic batch.
-        #[arg(long, default_value_t = 500)]
+        /// Records per atomic batch (at least 1).
+        #[arg(long, default_value_t = 500, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
         batch_size: usize,
         /// Failed attempts in a row that get no further than the best before
         /// them, after which the upload gives up (each attempt resumes

@@ -334,11 +334,12 @@ pub struct SignalFilter {
 
 /// Fetches signals.
 pub async fn fetch_signals(args: &PanelArgs, filter: &SignalFilter) -> Result<v1::SignalsResponse> {
+    let (since, until) = date_window(filter.since.as_deref(), filter.until.as_deref())?;
     let request = v1::SignalsRequest {
         context: context(args),
         kinds: filter.kinds.clone(),
-        since: filter.since.as_deref().map(parse_date).transpose()?,
-        until: filter.until.as_deref().map(parse_date).transpose()?,
+        since,
+        until,
         limit: filter.limit,
         current_only: filter.current_only,
         profile_id: filter.profile.clone().unwrap_or_default(),
@@ -520,6 +521,22 @@ pub(crate) fn print_table(corner: &str, columns: &[String], rows: &[(String, Vec
     }
 }
 
+/// `--since` and `--until` read as dates; a window that ends before it
+/// starts is refused (nothing could fall in it).
+fn date_window(since: Option<&str>, until: Option<&str>) -> Result<(Option<v1::Date>, Option<v1::Date>)> {
+    let since_date = since.map(parse_date).transpose().context("--since")?;
+    let until_date = until.map(parse_date).transpose().context("--until")?;
+    if let (Some(from), Some(to)) = (&since_date, &until_date) {
+        anyhow::ensure!(
+            (from.year, from.month, from.day) <= (to.year, to.month, to.day),
+            "--since {} is after --until {}: nothing can fall in that window (swap them?)",
+            since.unwrap_or_default(),
+            until.unwrap_or_default()
+        );
+    }
+    Ok((since_date, until_date))
+}
+
 /// A date window for reports and counts.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct Window {
@@ -535,9 +552,7 @@ pub struct Window {
 
 impl Window {
     fn dates(&self) -> Result<(Option<v1::Date>, Option<v1::Date>)> {
-        let since = self.since.as_deref().map(parse_date).transpose().context("--since")?;
-        let until = self.until.as_deref().map(parse_date).transpose().context("--until")?;
-        Ok((since, until))
+        date_window(self.since.as_deref(), self.until.as_deref())
     }
 
     /// ", cases from … to …" for a heading, or nothing.
