@@ -26,6 +26,13 @@ async fn agencies_upload_link_and_evaluate_with_high_precision() {
         }
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let eval: serde_json::Value = serde_json::from_str(&ok(&braid(&args))).expect("eval json");
+        // The export is its owner's only; `--out -` writes the same rows to
+        // standard output (and no file named "-").
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(path("clusters.csv")).expect("written").permissions().mode() & 0o777, 0o600);
+        let piped = ok(&braid_as(&path("keys"), "admin", &["admin", "clusters", "--node", &url_for, "--out", "-"]));
+        assert_eq!(piped, std::fs::read_to_string(path("clusters.csv")).expect("clusters"));
+        assert!(!std::path::Path::new("-").exists());
         (eval, std::fs::read_to_string(path("clusters.csv")).expect("clusters"))
     })
     .await;

@@ -263,6 +263,19 @@ fn the_secret_and_the_reidentification_map_must_be_private() {
     ok(&output);
     let mode = std::fs::metadata(path("a.reid.csv")).expect("reid").permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "the map is written for its owner only");
+    // Pseudonymising an extract that lacks a case the map holds keeps the
+    // old map beside the new one, with a warning.
+    let fewer = pseudonymise(dir.path(), MAPPING, &format!("{HEADER}\nC2,P2,Victim,CSA,01/03/2020,Bea,Okafor,04/05/2012,G\n"), "a.bpx");
+    let warned = String::from_utf8_lossy(&fewer.stderr).into_owned();
+    ok(&fewer);
+    assert!(warned.contains("a.reid.csv held 1 cases this extract does not have: it is kept as") && warned.contains("a.reid.csv.previous"), "{warned}");
+    let (previous, current) = (std::fs::read_to_string(path("a.reid.csv.previous")).expect("kept"), std::fs::read_to_string(path("a.reid.csv")).expect("new"));
+    assert!(previous.contains(",C1,") && !current.contains(",C1,") && current.contains(",C2,"), "{previous}\n{current}");
+    assert_eq!(std::fs::metadata(path("a.reid.csv.previous")).expect("kept").permissions().mode() & 0o777, 0o600);
+    // The same extract again loses nothing: no warning.
+    let again = pseudonymise(dir.path(), MAPPING, &format!("{HEADER}\nC2,P2,Victim,CSA,01/03/2020,Bea,Okafor,04/05/2012,G\n"), "a.bpx");
+    ok(&again);
+    assert!(!String::from_utf8_lossy(&again.stderr).contains("kept as"), "{again:?}");
     // A map others can read is refused where it is used.
     std::fs::set_permissions(path("a.reid.csv"), std::fs::Permissions::from_mode(0o644)).expect("chmod");
     let withdraw =

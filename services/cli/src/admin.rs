@@ -23,9 +23,17 @@ pub async fn fetch_clusters(node: &NodeArgs) -> Result<Vec<v1::ClusterRow>> {
     Ok(rows)
 }
 
-/// Writes `agency,record_ref,person_ref,role,profile_id,identified`.
+/// Writes `agency,record_ref,person_ref,role,profile_id,identified` into a
+/// file only its owner may read (it holds every record's pseudonyms).
 pub fn write_clusters(path: &Path, rows: &[v1::ClusterRow]) -> Result<()> {
-    let mut writer = csv::Writer::from_path(path).with_context(|| format!("create {}", path.display()))?;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file =
+        std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path).with_context(|| format!("create {}", path.display()))?;
+    write_cluster_rows(file, rows).with_context(|| format!("write {}", path.display()))
+}
+
+fn write_cluster_rows(output: impl std::io::Write, rows: &[v1::ClusterRow]) -> Result<()> {
+    let mut writer = csv::Writer::from_writer(output);
     writer.write_record(["agency", "record_ref", "person_ref", "role", "profile_id", "identified"])?;
     for row in rows {
         let identified = if row.identified { "yes" } else { "no" };
@@ -38,8 +46,13 @@ pub fn write_clusters(path: &Path, rows: &[v1::ClusterRow]) -> Result<()> {
 /// `braid admin clusters`.
 pub async fn clusters_command(node: &NodeArgs, out: &Path) -> Result<()> {
     let rows = fetch_clusters(node).await?;
-    write_clusters(out, &rows)?;
-    println!("{} involvements written to {}", rows.len(), out.display());
+    if out == Path::new("-") {
+        write_cluster_rows(std::io::stdout().lock(), &rows)?;
+        eprintln!("{} involvements written", rows.len());
+    } else {
+        write_clusters(out, &rows)?;
+        println!("{} involvements written to {}", rows.len(), out.display());
+    }
     Ok(())
 }
 

@@ -150,6 +150,36 @@ pub fn write_reid(path: &Path, agency: &str, entries: &[ReidEntry]) -> Result<()
     Ok(())
 }
 
+/// Before a map is written over one that holds cases the new one lacks
+/// (an extract of recent cases after a full one), the old map is kept
+/// beside it as `….previous`, with a warning: without it, those cases
+/// could no longer be withdrawn by case id.
+fn keep_cases_the_map_would_lose(path: &Path, new: &[ReidEntry]) -> Result<()> {
+    if !path.exists() {
+        return Ok(());
+    }
+    let previous = PathBuf::from(format!("{}.previous", path.display()));
+    let lost = match read_reid(path) {
+        Ok(old) => {
+            let kept: std::collections::HashSet<&str> = new.iter().map(|entry| entry.case_id.as_str()).collect();
+            old.iter().map(|(_, entry)| entry.case_id.as_str()).filter(|case| !kept.contains(case)).collect::<std::collections::HashSet<_>>().len()
+        }
+        // A map that cannot be read is kept too, rather than overwritten.
+        Err(_) => usize::MAX,
+    };
+    if lost > 0 {
+        std::fs::rename(path, &previous).with_context(|| format!("keep {} as {}", path.display(), previous.display()))?;
+        let what = if lost == usize::MAX { "could not be read".to_owned() } else { format!("held {lost} cases this extract does not have") };
+        eprintln!(
+            "warning {} {what}: it is kept as {} (withdraw those cases with --reid {}); the new map holds this extract's cases",
+            path.display(),
+            previous.display(),
+            previous.display()
+        );
+    }
+    Ok(())
+}
+
 /// `braid agency pseudonymise`.
 pub fn pseudonymise_command(
     mapping: &Path,
@@ -192,6 +222,7 @@ pub fn pseudonymise_command(
     }
     extract_file::write(out, &result.header, &result.records)?;
     let reid = reid.unwrap_or_else(|| out.with_extension("reid.csv"));
+    keep_cases_the_map_would_lose(&reid, &output.reid)?;
     write_reid(&reid, &mapping.agency.code, &output.reid)?;
     println!(
         "{}: read {} rows; {} involvements in {} records written to {}; {} rows rejected, {} warnings",

@@ -482,7 +482,7 @@ enum AdminCommand {
     Clusters {
         #[command(flatten)]
         node: braid_client::NodeArgs,
-        /// Output CSV.
+        /// Output CSV, written for its owner only (`-`: standard output).
         #[arg(long)]
         out: PathBuf,
     },
