@@ -71,13 +71,22 @@ pub const QUOTE_CHARS: usize = 40;
 
 /// A cell's text as quoted in a message: at most [`QUOTE_CHARS`]
 /// characters, then an ellipsis and the full length, so that a runaway cell
-/// is never echoed whole.
+/// is never echoed whole; control characters (a line break in a quoted
+/// cell) are escaped, so a cell cannot add lines of its own to the output.
 pub fn quote(text: &str) -> String {
     let count = text.chars().count();
+    let shown = text.chars().take(QUOTE_CHARS).fold(String::new(), |mut shown, c| {
+        if c.is_control() {
+            shown.extend(c.escape_default());
+        } else {
+            shown.push(c);
+        }
+        shown
+    });
     if count <= QUOTE_CHARS {
-        text.to_owned()
+        shown
     } else {
-        format!("{}… ({count} characters)", text.chars().take(QUOTE_CHARS).collect::<String>())
+        format!("{shown}… ({count} characters)")
     }
 }
 

@@ -248,3 +248,13 @@ fn a_young_adults_age_is_accepted_only_where_the_record_says_young_adult() {
     let narrowing = format!("{TEMPLATE}\n{}", crate::EXTENSIONS_TOML.replace("range = [0, 24]", "range = [3, 24]"), TEMPLATE = crate::TEMPLATE_TOML);
     assert!(Template::parse(&narrowing).is_err());
 }
+
+#[test]
+fn a_quoted_cell_is_short_and_adds_no_line_of_its_own() {
+    assert_eq!(crate::quote("Victim"), "Victim");
+    assert_eq!(crate::quote("Vic\ntim\r\t\u{1b}[31m"), "Vic\\ntim\\r\\t\\u{1b}[31m");
+    assert_eq!(crate::quote("Zoë"), "Zoë");
+    let long = "a\n".repeat(100);
+    let quoted = crate::quote(&long);
+    assert!(!quoted.contains('\n') && quoted.ends_with("… (200 characters)"), "{quoted}");
+}
