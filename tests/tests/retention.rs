@@ -119,16 +119,17 @@ async fn expired_records_are_shown_then_erased_from_the_profiles_the_audit_log_a
 
     let data = tempfile::tempdir().expect("data dir");
     let seven = RetentionRule { years_after_last_event: Some(7), until_age: None };
-    let config = NodeConfig {
-        retention: RetentionSettings {
-            sweep_minutes: 0,
-            default: Some(seven),
-            agencies: [("CSC-NORTH".to_owned(), RetentionRule { years_after_last_event: Some(7), until_age: Some(25) })].into(),
-        },
-        partnerships: [("north".to_owned(), AGENCIES.iter().map(|a| (*a).to_owned()).collect())].into(),
-        ..node_config(&path("keys"), data.path(), loopback())
+    let rules = |sweep_minutes: u64| RetentionSettings {
+        sweep_minutes,
+        default: Some(seven),
+        agencies: [("CSC-NORTH".to_owned(), RetentionRule { years_after_last_event: Some(7), until_age: Some(25) })].into(),
     };
-    let node = braid_node::spawn(config).await.expect("start node");
+    let partnerships: std::collections::BTreeMap<String, Vec<String>> = [("north".to_owned(), AGENCIES.iter().map(|a| (*a).to_owned()).collect())].into();
+    // The records are stored while no rule applies (a node holding them
+    // from before its rules were set): with rules, an upload refuses a
+    // record already past its date, as the end of this test shows.
+    let unruled = || NodeConfig { partnerships: partnerships.clone(), ..node_config(&path("keys"), data.path(), loopback()) };
+    let node = braid_node::spawn(unruled()).await.expect("start node");
     let url = node.url();
     let keys = path("keys");
     for agency in ["CSC-NORTH", "POL-NORTH"] {
@@ -140,6 +141,10 @@ async fn expired_records_are_shown_then_erased_from_the_profiles_the_audit_log_a
     for (case, key) in &keys_of {
         assert!(!holding(data.path(), key).is_empty(), "{case}'s encoding should be on disk before the sweep");
     }
+    node.stop().await.expect("stop");
+    let config = NodeConfig { retention: rules(0), partnerships: partnerships.clone(), ..node_config(&path("keys"), data.path(), loopback()) };
+    let node = braid_node::spawn(config).await.expect("start node with rules");
+    let url = node.url();
 
     let (k, u) = (keys.clone(), url.clone());
     let (before, dry, dry_text, after_dry) = blocking(move || {
@@ -214,9 +219,8 @@ async fn expired_records_are_shown_then_erased_from_the_profiles_the_audit_log_a
     assert!(refused.contains("may not"), "{refused}");
 
     // Children's services send a new extract holding the old records again
-    // (C1 and C2 come back) and a new one, and the node restarts with sweeps
-    // scheduled: the first runs at start, as the node itself, with one
-    // audit entry.
+    // and a new one: the expired C1 and C2 are refused, named by row, and
+    // the rest is stored.
     let csc = extract(&[
         ("C1", 0, "01/02/2010", "15"),
         ("C2", 1, "03/04/2011", ""),
@@ -238,21 +242,43 @@ async fn expired_records_are_shown_then_erased_from_the_profiles_the_audit_log_a
         &path("CSC-NORTH.bpx"),
     ]));
     let (k, u, file) = (keys.clone(), url.clone(), path("CSC-NORTH.bpx"));
-    let resent = blocking(move || {
+    let (refused_expired, resent) = blocking(move || (upload(&k, &u, "CSC-NORTH", &file), stats(&k, &u))).await;
+    let summary = ok(&refused_expired);
+    assert!(summary.contains("(1 new, 0 replaced, 2 unchanged, 2 rejected)"), "{summary}");
+    let reasons = String::from_utf8_lossy(&refused_expired.stderr);
+    assert_eq!(
+        reasons.matches("event_date: is past this agency's retention period (7 years after the last event, or until the youngest victim is 25").count(),
+        2,
+        "{reasons}"
+    );
+    assert_eq!(resent["records"], 4, "{resent}");
+    node.stop().await.expect("stop");
+
+    // Sent again to a node without rules, C1 and C2 are stored; the node
+    // then restarts with sweeps scheduled: the first runs at start, as the
+    // node itself, with one audit entry.
+    let node = braid_node::spawn(unruled()).await.expect("start node");
+    ok(&braid(&[
+        "agency",
+        "pseudonymise",
+        "--mapping",
+        &path("CSC-NORTH.toml"),
+        "--secret",
+        &path("keys/scheme.secret"),
+        "--input",
+        &path("CSC-NORTH.csv"),
+        "--out",
+        &path("CSC-NORTH.bpx"),
+    ]));
+    let (k, u, file) = (keys.clone(), node.url(), path("CSC-NORTH.bpx"));
+    let back = blocking(move || {
         ok(&upload(&k, &u, "CSC-NORTH", &file));
         stats(&k, &u)
     })
     .await;
-    assert_eq!(resent["records"], 6, "{resent}");
+    assert_eq!(back["records"], 6, "{back}");
     node.stop().await.expect("stop");
-    let config = NodeConfig {
-        retention: RetentionSettings {
-            sweep_minutes: 60,
-            default: Some(seven),
-            agencies: [("CSC-NORTH".to_owned(), RetentionRule { years_after_last_event: Some(7), until_age: Some(25) })].into(),
-        },
-        ..node_config(&path("keys"), data.path(), loopback())
-    };
+    let config = NodeConfig { retention: rules(60), ..node_config(&path("keys"), data.path(), loopback()) };
     let node = braid_node::spawn(config).await.expect("restart node");
     let url = node.url();
     let mut records = 0;

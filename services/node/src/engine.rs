@@ -270,6 +270,8 @@ pub struct Engine {
     pub(crate) space: DiskSpace,
     /// Held while an upload's summary is kept (they are keyed by time).
     pub(crate) uploads_noted: Mutex<()>,
+    /// The retention rules uploads are checked against, once set.
+    retention: std::sync::OnceLock<RetentionSettings>,
 }
 
 /// The state lock as held by a change.
@@ -391,7 +393,23 @@ impl Engine {
             };
             return Ok(Engine::with(store, audit, state, None, max_batch_records, space));
         };
-        std::fs::create_dir_all(data_dir).map_err(|source| EngineError::Open { what: "create the data directory".to_owned(), source })?;
+        // Only the node's account may enter the store: it holds every
+        // pseudonym and the audit log's signing key.
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(data_dir)
+                .map_err(|source| EngineError::Open { what: "create the data directory".to_owned(), source })?;
+        }
+        if let Some(mode) = crate::space::open_to_others(data_dir) {
+            tracing::warn!(
+                data_dir = %data_dir.display(),
+                mode = format!("{mode:o}"),
+                "the data directory can be entered by other users, and it holds every pseudonym and the audit signing key: chmod 700 it"
+            );
+        }
         space.before_open().map_err(EngineError::NoRoom)?;
         let store = Arc::new(Store::open(data_dir)?);
         let audit = AuditLog::open(Arc::clone(&store), checkpoints)?;
@@ -451,7 +469,15 @@ impl Engine {
             decisions: DecisionCounts::default(),
             space,
             uploads_noted: Mutex::new(()),
+            retention: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Checks uploads against `settings` from now on: a record already past
+    /// its agency's retention date is rejected instead of stored (a sweep
+    /// would only erase it again). Set once; later calls change nothing.
+    pub fn set_retention(&self, settings: RetentionSettings) {
+        let _ = self.retention.set(settings);
     }
 
     /// Whether the engine still accepts work: false once a write failed

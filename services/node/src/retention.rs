@@ -153,6 +153,17 @@ pub struct AgencyRetention {
     pub expired_refs: Vec<String>,
 }
 
+/// Today by the node's clock, in days since 1970-01-01 (UTC): the day
+/// sweeps and uploads compare retention dates with.
+pub fn today() -> i64 {
+    i64::try_from(crate::audit::now_ms() / 86_400_000).unwrap_or(i64::MAX)
+}
+
+/// Whether `record` is past its retention date on `today` under `rule`.
+pub fn expired(record: &RecordBody, rule: &RetentionRule, today: i64) -> bool {
+    expires_on(record, rule).is_some_and(|day| day <= today)
+}
+
 /// What one sweep found and did.
 #[derive(Debug, Clone, Default)]
 pub struct Sweep {
@@ -181,7 +192,7 @@ pub enum Then {
 /// Finds what has expired by the node's clock and does `then` with it
 /// (one audit entry for the whole sweep).
 pub fn sweep(engine: &crate::engine::Engine, settings: &RetentionSettings, then: Then) -> Result<Sweep, crate::engine::EngineError> {
-    let today = i64::try_from(crate::audit::now_ms() / 86_400_000).unwrap_or(i64::MAX);
+    let today = today();
     let agencies = engine.retention_plan(settings, today)?;
     let entry = match then {
         Then::Report => None,

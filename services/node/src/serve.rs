@@ -394,6 +394,7 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
     let operations = start_operations(config.operations_listen, &ops_node, &ops_stop).await?;
     let audit_only = config.audit_only;
     let engine = open_engine(&config, checkpoints).await?;
+    engine.set_retention(config.retention.clone());
     let _ = ops_node.engine.set(Arc::downgrade(&engine));
     let gate = Arc::new(build_gate(Arc::clone(&engine), policy, &config, &ops_node));
     let _ = ops_node.gate.set(Arc::downgrade(&gate));

@@ -264,3 +264,11 @@ mod tests {
         assert!(space.is_low());
     }
 }
+
+/// The permission bits of `dir` when group or others may enter or read it;
+/// `None` when it is private (or cannot be read).
+pub fn open_to_others(dir: &std::path::Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir).ok()?.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then_some(mode)
+}

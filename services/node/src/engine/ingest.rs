@@ -316,7 +316,8 @@ impl Engine {
             ack.unchanged = held;
             ack.rejections = rejections;
         }
-        let prepared = prepare_records(submission, records, &mut ack);
+        let retention = self.retention.get().and_then(|settings| settings.rule_for(&submission.agency)).map(|rule| (rule, crate::retention::today()));
+        let prepared = prepare_records(submission, records, retention, &mut ack);
         // The stored versions of the batch's records, read before linking
         // (this agency's lock keeps them from changing), so that linking
         // cannot fail half-way.
@@ -476,7 +477,7 @@ impl Engine {
         let refs: Vec<(&str, &[String])> = plan.iter().filter(|a| !a.expired_refs.is_empty()).map(|a| (a.agency.as_str(), a.expired_refs.as_slice())).collect();
         let still_expired = |agency: &str, stored: &StoredRecord| {
             let rule = settings.rule_for(agency).unwrap_or_default();
-            crate::record::body(stored).ok().and_then(|record| crate::retention::expires_on(&record, &rule)).is_some_and(|day| day <= today)
+            crate::record::body(stored).ok().is_some_and(|record| crate::retention::expired(&record, &rule, today))
         };
         let (erased, _, index) = self.remove_records(&refs, still_expired, entry)?;
         // The erasure is committed and audited: a compaction that fails

@@ -109,8 +109,14 @@ pub(super) struct PreparedRecord {
 }
 
 /// Validates and encodes a batch's records; rejected ones go into the
-/// acknowledgement.
-pub(super) fn prepare_records(submission: &Submission, records: Vec<v1::CaseRecord>, ack: &mut StoredAck) -> Vec<PreparedRecord> {
+/// acknowledgement, among them records already past the agency's
+/// `retention` rule on its day.
+pub(super) fn prepare_records(
+    submission: &Submission,
+    records: Vec<v1::CaseRecord>,
+    retention: Option<(crate::retention::RetentionRule, i64)>,
+    ack: &mut StoredAck,
+) -> Vec<PreparedRecord> {
     let mut refs_in_batch = HashSet::new();
     let mut previous_in_batch = HashSet::new();
     let mut out = Vec::with_capacity(records.len());
@@ -142,6 +148,15 @@ pub(super) fn prepare_records(submission: &Submission, records: Vec<v1::CaseReco
             continue;
         }
         refs_in_batch.insert(record.record_ref.clone());
+        let body = crate::record::body_of(&record);
+        if let Some((rule, _)) = retention.filter(|(rule, today)| crate::retention::expired(&body, rule, *today)) {
+            ack.rejections.push(StoredRejection {
+                source_row: record.source_row,
+                field: "event_date".to_owned(),
+                reason: format!("is past this agency's retention period ({}), so the record is not stored", rule.describe()),
+            });
+            continue;
+        }
         record.source_row = 0;
         let mut canonical = record;
         let previous_ref = Some(std::mem::take(&mut canonical.previous_ref)).filter(|r| !r.is_empty());
@@ -189,15 +204,7 @@ pub(super) fn prepare_records(submission: &Submission, records: Vec<v1::CaseReco
             involvements.push((stored.encode_to_vec(), linker_involvement(&stored)));
         }
         let facts = record_facts(&canonical, |i| identified.get(i).copied().unwrap_or(false));
-        out.push(PreparedRecord {
-            record_ref: canonical.record_ref.clone(),
-            previous_ref,
-            moved_hash,
-            content_hash,
-            body: crate::record::body_of(&canonical),
-            involvements,
-            facts,
-        });
+        out.push(PreparedRecord { record_ref: canonical.record_ref.clone(), previous_ref, moved_hash, content_hash, body, involvements, facts });
     }
     out
 }
