@@ -312,6 +312,47 @@ fn check_config_names_every_problem_without_starting() {
     for problem in ["CSC-NROTH, which no principal in the policy uploads for", "can be read by others", "the type must be one of"] {
         assert!(stderr.contains(problem), "`{problem}` not in: {stderr}");
     }
+    std::fs::set_permissions(keys.join("node/node.key"), std::fs::Permissions::from_mode(0o600)).expect("chmod");
+
+    // Configurations that would start and then not work: both listeners on
+    // one port, a panel granted for a partnership nobody defined, an
+    // upload grant for an agency [agencies] lacks, and an empty policy
+    // (every caller refused).
+    let same_port = check(
+        &format!(
+            "policy = {policy:?}
+listen = \"127.0.0.1:7443\"\noperations_listen = \"127.0.0.1:7443\"\n"
+        ),
+        &[],
+    );
+    assert!(!same_port.status.success());
+    assert!(String::from_utf8_lossy(&same_port.stderr).contains("would take the same address"), "{}", String::from_utf8_lossy(&same_port.stderr));
+    let unused = check(
+        &format!(
+            "policy = {policy:?}
+[partnerships]
+south = [\"YOT-SOUTH\"]
+[agencies]
+YOT-SOUTH = \"yot\"
+"
+        ),
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&unused.stderr);
+    assert!(!unused.status.success());
+    assert!(stderr.contains("a panel of `north`, which no [partnerships] entry defines"), "{stderr}");
+    assert!(stderr.contains("upload for CSC-NORTH, which [agencies] does not name"), "{stderr}");
+    let empty = dir.path().join("empty-policy.toml");
+    std::fs::write(&empty, "").expect("write");
+    let nobody = check(
+        &format!(
+            "policy = {empty:?}
+"
+        ),
+        &[],
+    );
+    assert!(!nobody.status.success());
+    assert!(String::from_utf8_lossy(&nobody.stderr).contains("names no principal"), "{}", String::from_utf8_lossy(&nobody.stderr));
 }
 
 /// Starts `braid-node` with `--log-format format` and stderr captured,

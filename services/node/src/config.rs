@@ -257,6 +257,15 @@ impl NodeConfig {
                 braid_template::AGENCY_TYPES.join(", ")
             );
         }
+        if let Some(operations) = self.operations_listen {
+            anyhow::ensure!(
+                operations.port() == 0
+                    || operations.port() != self.listen.port()
+                    || (!operations.ip().is_unspecified() && !self.listen.ip().is_unspecified() && operations.ip() != self.listen.ip()),
+                "operations_listen {operations} and listen {} would take the same address: give the operations listener a port of its own",
+                self.listen
+            );
+        }
         for (name, agencies) in &self.partnerships {
             anyhow::ensure!(!agencies.is_empty(), "partnership `{name}` names no agencies");
             anyhow::ensure!(agencies.len() <= 64, "partnership `{name}` names more than 64 agencies");

@@ -108,7 +108,43 @@ impl RunningNode {
 
 fn read_policy(path: &std::path::Path) -> anyhow::Result<braid_access::Policy> {
     let text = std::fs::read_to_string(path).with_context(|| format!("read the policy {}", path.display()))?;
-    braid_access::Policy::from_toml(&text).with_context(|| format!("policy {}", path.display()))
+    let policy = braid_access::Policy::from_toml(&text).with_context(|| format!("policy {}", path.display()))?;
+    // An empty or half-written file parses, and would refuse everyone.
+    anyhow::ensure!(
+        policy.principals().next().is_some(),
+        "policy {} names no principal, so every call would be refused (an empty or half-written file?)",
+        path.display()
+    );
+    Ok(policy)
+}
+
+/// Grants in `policy` that can never be used under `config`: a panel of a
+/// partnership the config does not define, an agency `[agencies]` does
+/// not name (when it names any).
+fn grants_without_use(config: &NodeConfig, policy: &braid_access::Policy) -> Vec<String> {
+    let mut out = Vec::new();
+    for (principal, grant) in policy.principals() {
+        match grant {
+            braid_access::Grant::Panel(partnership) if !config.partnerships.contains_key(partnership) => out.push(format!(
+                "the policy makes {principal} a panel of `{partnership}`, which no [partnerships] entry defines: its every query would be refused"
+            )),
+            braid_access::Grant::Agency(code) if !config.agencies.is_empty() && !config.agencies.contains_key(code) => {
+                out.push(format!("the policy lets {principal} upload for {code}, which [agencies] does not name: its uploads would be refused"))
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Whether the node's account could create or write `dir` (the directory
+/// itself, else the nearest directory above it that exists).
+fn writable(dir: &std::path::Path) -> bool {
+    let absolute = std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned());
+    absolute
+        .ancestors()
+        .find(|p| p.exists())
+        .is_some_and(|existing| existing.is_dir() && rustix::fs::access(existing, rustix::fs::Access::WRITE_OK | rustix::fs::Access::EXEC_OK).is_ok())
 }
 
 /// Partnership agencies no principal in `policy` uploads for (a misspelt
@@ -145,6 +181,7 @@ pub fn check_config(config: &NodeConfig) -> Vec<String> {
             for (partnership, agency) in agencies_nobody_uploads_for(config, &policy) {
                 problems.push(format!("partnership `{partnership}` names {agency}, which no principal in the policy uploads for"));
             }
+            problems.extend(grants_without_use(config, &policy));
         }
         Some(Err(error)) => problems.push(format!("{error:#}")),
         None => {}
@@ -169,7 +206,11 @@ pub fn check_config(config: &NodeConfig) -> Vec<String> {
         let absolute = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
         let existing = absolute.ancestors().find(|p| p.exists());
         match existing {
-            Some(path) if path.metadata().is_ok_and(|m| m.is_dir()) => {}
+            Some(path) if path.metadata().is_ok_and(|m| m.is_dir()) => {
+                if !writable(dir) {
+                    problems.push(format!("{what} {}: this account cannot create or write it", dir.display()));
+                }
+            }
             _ => problems.push(format!("{what} {}: no existing directory above it", dir.display())),
         }
     }

@@ -221,7 +221,13 @@ impl AdminService for Admin {
         let engine = Arc::clone(self.gate.engine());
         let target = path.clone();
         match blocking(move || {
-            std::fs::create_dir_all(&dir).map_err(|source| EngineError::Open { what: "create the backups directory".to_owned(), source })?;
+            // Private, as the store is: a backup holds every pseudonym.
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&dir)
+                .map_err(|source| EngineError::Open { what: "create the backups directory".to_owned(), source })?;
             engine.backup(&target, entry)
         })
         .await
