@@ -235,6 +235,14 @@ impl DiskSpace {
     }
 }
 
+/// The permission bits of `dir` when group or others may enter or read it;
+/// `None` when it is private (or cannot be read).
+pub fn open_to_others(dir: &std::path::Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir).ok()?.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then_some(mode)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,12 +271,4 @@ mod tests {
         assert!(short.to_string().contains("nearly full"), "{short}");
         assert!(space.is_low());
     }
-}
-
-/// The permission bits of `dir` when group or others may enter or read it;
-/// `None` when it is private (or cannot be read).
-pub fn open_to_others(dir: &std::path::Path) -> Option<u32> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(dir).ok()?.permissions().mode() & 0o777;
-    (mode & 0o077 != 0).then_some(mode)
 }
