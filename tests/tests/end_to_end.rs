@@ -26,6 +26,35 @@ async fn agencies_upload_link_and_evaluate_with_high_precision() {
         }
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let eval: serde_json::Value = serde_json::from_str(&ok(&braid(&args))).expect("eval json");
+        // A truth with a tenth of its true_person cells blank: those rows
+        // are left out (not taken for one shared person), the rest score as
+        // before; with every cell blank the command says so.
+        let truth = std::fs::read_to_string(path("synth/truth.csv")).expect("truth");
+        let column = truth.lines().next().expect("header").split(',').position(|h| h == "true_person").expect("true_person column");
+        let blank = |every: usize| {
+            truth
+                .lines()
+                .enumerate()
+                .map(|(n, line)| {
+                    let mut cells: Vec<&str> = line.split(',').collect();
+                    if n > 0 && n % every == 0 {
+                        cells[column] = "";
+                    }
+                    cells.join(",")
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let with_truth = |file: &str| args.iter().map(|a| if a.ends_with("synth/truth.csv") { path(file) } else { a.to_string() }).collect::<Vec<String>>();
+        std::fs::write(path("truth-gaps.csv"), blank(10)).expect("write");
+        let gaps: Vec<String> = with_truth("truth-gaps.csv");
+        let partial: serde_json::Value = serde_json::from_str(&ok(&braid(&gaps.iter().map(String::as_str).collect::<Vec<_>>()))).expect("eval json");
+        assert!(partial["precision"].as_f64().expect("precision") >= 0.99, "{partial}");
+        assert!(partial["involvements"].as_u64() < eval["involvements"].as_u64() && partial["unmatched"].as_u64() > Some(0), "{partial}");
+        std::fs::write(path("truth-blank.csv"), blank(1)).expect("write");
+        let none: Vec<String> = with_truth("truth-blank.csv");
+        let refused = failed(&braid(&none.iter().map(String::as_str).collect::<Vec<_>>()));
+        assert!(refused.contains("names no true person"), "{refused}");
         // The export is its owner's only; `--out -` writes the same rows to
         // standard output (and no file named "-").
         use std::os::unix::fs::PermissionsExt;

@@ -112,3 +112,38 @@ async fn an_impossible_date_of_birth_links_by_the_other_fields_and_years_apart_n
     assert_ne!(profile["C2"], profile["R2"], "a father and son twenty years apart are two people: {profile:?}");
     assert_ne!(profile["R3"], profile["R2"], "{profile:?}");
 }
+
+#[test]
+fn placeholder_and_shared_nhs_numbers_are_never_used_to_link() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    ok(&braid(&["keys", "init", "--out", &dir.path().join("keys").display().to_string()]));
+    let mapping = MAPPING.replace("postcode = \"postcode\"", "postcode = \"postcode\"\nnhs_number = \"nhs\"");
+    let header = format!("{HEADER},nhs");
+    // A placeholder; one number written for three people (a default a
+    // system fills in); one number for one child under two local ids.
+    let rows = [
+        "C1,P1,Victim,CSA,01/03/2020,Amy,Jones,04/05/2011,F,M1 1AE,0000000000",
+        "C2,P2,Victim,CSA,01/03/2020,Bea,Okafor,05/06/2012,F,M1 1AE,943 476 5919",
+        "C3,P3,Victim,CSA,01/03/2020,Cy,Lee,06/07/2013,M,M1 1AE,9434765919",
+        "C4,P4,Victim,CSA,01/03/2020,Di,Khan,07/08/2014,F,M1 1AE,943-476-5919",
+        "C5,P5,Victim,CSA,01/03/2020,Ed,Nowak,08/09/2010,M,M1 1AE,4010232137",
+        "C6,P6,Victim,CSA,01/03/2020,Ed,Nowak,08/09/2010,M,M1 1AE,4010232137",
+    ];
+    let output = pseudonymise_file(dir.path(), "CSC-NORTH", "CSC-NORTH", "children_services", &mapping, &header, &rows);
+    let stdout = ok(&output);
+    assert!(stdout.contains("0 rows rejected"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("warning row 2: nhs_number: is a placeholder (one digit repeated)"), "{stderr}");
+    for row in 3..=5 {
+        let expected = format!("warning row {row}: nhs_number: is recorded for 3 different people in this extract (a placeholder?), so it was not used");
+        assert!(stderr.contains(&expected), "{expected}: {stderr}");
+    }
+    assert!(!stderr.contains("9434765919") && !stderr.contains("0000000000"), "no number in a message: {stderr}");
+    let (_, records) = read_extract(&dir.path().join("CSC-NORTH.bpx"));
+    let with_nhs: Vec<&str> = records
+        .iter()
+        .filter(|record| record.involvements.iter().any(|i| i.pseudonyms.as_ref().is_some_and(|p| p.match_keys.iter().any(|k| k.kind == 1))))
+        .map(|record| record.record_ref.as_str())
+        .collect();
+    assert_eq!(with_nhs.len(), 2, "only C5 and C6 keep their number: {with_nhs:?}");
+}

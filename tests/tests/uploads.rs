@@ -216,12 +216,40 @@ fn pseudonymise_fails_when_it_would_write_nothing_useful_and_names_mapping_mista
     let (_, records) = read_extract(&dir.path().join("c2.bpx"));
     assert_eq!((records.len(), records[0].case_type), (1, braid_proto::v1::CaseType::Csa as i32));
 
+    // Extracts as systems export them: Windows line endings (rows still
+    // numbered by their line), a row in the Windows code page (kept, read
+    // as Windows-1252, with a warning), a header in other case.
+    let raw = |dir: &std::path::Path, bytes: &[u8], out: &str| {
+        std::fs::write(dir.join("raw.csv"), bytes).expect("csv");
+        std::fs::write(dir.join("m.toml"), MAPPING).expect("mapping");
+        let p = |name: &str| dir.join(name).display().to_string();
+        braid(&["agency", "pseudonymise", "--mapping", &p("m.toml"), "--secret", &p("keys/scheme.secret"), "--input", &p("raw.csv"), "--out", &p(out)])
+    };
+    let mut windows = format!("{}\r\n{}\r\n", HEADER.to_uppercase().replace("DOB", "dob"), row("C1", "P1")).into_bytes();
+    windows.extend_from_slice(b"C2,P2,Victim,CSA,01/03/2020,Zo\xeb,Ren\xe9e,04/05/2011,G\r\nC3,P3,Viktim,CSA,01/03/2020,Amy,Jones,04/05/2011,G\r\n");
+    let output = raw(dir.path(), &windows, "w.bpx");
+    assert!(ok(&output).contains("2 involvements in 2 records"), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("warning row 3: row: is not UTF-8 and was read as Windows-1252"), "{stderr}");
+    assert!(stderr.contains("rejected row 4: role: unknown label `Viktim`"), "rows keep their line numbers: {stderr}");
+    // A file separated by semicolons, and a header naming a mapped column
+    // twice, are refused before any row is read, saying why.
+    let semicolons = failed(&raw(dir.path(), format!("{}\n{}\n", HEADER, row("C1", "P1")).replace(',', ";").as_bytes(), "s.bpx"));
+    assert!(semicolons.contains("header is one column holding `;`"), "{semicolons}");
+    let twice = failed(&raw(dir.path(), format!("{HEADER},dob\n{},01/01/2001\n", row("C1", "P1")).as_bytes(), "t.bpx"));
+    assert!(twice.contains("column `dob` 2 times"), "{twice}");
+
     // A label mapped to a category the template lacks is the mapping's
     // fault, reported before any row is read.
     let wrong = MAPPING.replace("B = \"Male\"", "B = \"Boy\"");
     let mapping_error = failed(&pseudonymise(dir.path(), &wrong, &repeated, "d.bpx"));
     assert!(mapping_error.contains("`Boy`, which is not a category of victim.sex"), "{mapping_error}");
     assert!(!mapping_error.contains("row 2"), "{mapping_error}");
+    // So are two labels an extract's cell cannot tell apart that map to
+    // different targets.
+    let clash = MAPPING.replace("Victim = \"known_victim\"", "Victim = \"known_victim\"\n\"victim \" = \"perpetrator\"");
+    let clashing = failed(&pseudonymise(dir.path(), &clash, &repeated, "d.bpx"));
+    assert!(clashing.contains("mapping roles: the labels `Victim` and `victim ` read as one label"), "{clashing}");
     // So is a [system] declaration naming an item the template lacks, one
     // the mapping already maps, or one twice.
     for (system, expected) in [

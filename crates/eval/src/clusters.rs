@@ -126,10 +126,13 @@ pub fn read_csv(path: &Path, columns: &[&str]) -> Result<Vec<Vec<String>>> {
 }
 
 /// Reads a truth file (agency, case_id, person_id, true_person columns;
-/// household optional).
+/// household optional). A row whose true person is blank says nothing of
+/// who it is and is left out (its rows count as not in the truth), never
+/// taken for one person shared by every blank row.
 pub fn read_truth(path: &Path) -> Result<Vec<TruthLine>> {
     Ok(read_csv(path, &["agency", "case_id", "person_id", "true_person", "household?"])?
         .into_iter()
+        .filter(|r| !r[3].trim().is_empty())
         .map(|r| TruthLine {
             agency: r[0].clone(),
             case_id: r[1].clone(),

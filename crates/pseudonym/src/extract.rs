@@ -132,9 +132,23 @@ struct Columns {
 }
 
 fn resolve_columns(mapping: &Mapping, header: &csv::StringRecord) -> Result<Columns, MappingError> {
-    let position: HashMap<&str, usize> = header.iter().enumerate().map(|(index, name)| (name.trim(), index)).collect();
+    if header.len() == 1 {
+        if let Some(separator) = [(';', ";"), ('\t', "\\t"), ('|', "|")].iter().find(|(c, _)| header[0].contains(*c)).map(|(_, shown)| (*shown).to_owned()) {
+            return Err(MappingError::WrongSeparator { separator });
+        }
+    }
+    let names: Vec<&str> = header.iter().map(str::trim).collect();
+    // A column is found by its exact name, else by its name in any case
+    // when only one column has it; a name the header repeats is refused.
     let find = |column: &str, purpose: &str| {
-        position.get(column.trim()).copied().ok_or_else(|| MappingError::MissingColumn { column: column.to_owned(), purpose: purpose.to_owned() })
+        let column = column.trim();
+        let exact: Vec<usize> = (0..names.len()).filter(|&i| names[i] == column).collect();
+        let matches = if exact.is_empty() { (0..names.len()).filter(|&i| names[i].eq_ignore_ascii_case(column)).collect() } else { exact };
+        match matches[..] {
+            [index] => Ok(index),
+            [] => Err(MappingError::MissingColumn { column: column.to_owned(), purpose: purpose.to_owned() }),
+            _ => Err(MappingError::RepeatedColumn { column: column.to_owned(), count: matches.len(), purpose: purpose.to_owned() }),
+        }
     };
     let optional = |column: &Option<String>, purpose: &str| column.as_deref().map(|c| find(c, purpose)).transpose();
     let c = &mapping.columns;
@@ -165,8 +179,11 @@ fn resolve_columns(mapping: &Mapping, header: &csv::StringRecord) -> Result<Colu
 /// Reads an extract and pseudonymises it. `on_row` is called after each data
 /// row with the number read so far, for progress display.
 pub fn pseudonymise_extract<R: Read>(input: R, mapping: &Mapping, keys: &Keys, mut on_row: impl FnMut(u64)) -> Result<ExtractOutput, ExtractError> {
-    let mut reader = csv::ReaderBuilder::new().flexible(true).trim(csv::Trim::None).from_reader(input);
-    let header = reader.headers().map_err(|error| ExtractError::Header(error.to_string()))?.clone();
+    // Records end at a line feed (a CRLF line's carriage return is trimmed
+    // with the cell), so that rows are numbered by their line in the file
+    // whichever line ending it has.
+    let mut reader = csv::ReaderBuilder::new().flexible(true).trim(csv::Trim::None).terminator(csv::Terminator::Any(b'\n')).from_reader(input);
+    let (header, _) = text_record(reader.byte_headers().map_err(|error| ExtractError::Header(error.to_string()))?);
     let columns = resolve_columns(mapping, &header)?;
     let context = RowContext {
         template: Template::standard(),
@@ -184,79 +201,155 @@ pub fn pseudonymise_extract<R: Read>(input: R, mapping: &Mapping, keys: &Keys, m
         width: header.len(),
     };
 
-    let mut output = ExtractOutput::default();
-    let mut record_index: HashMap<String, usize> = HashMap::new();
-    // (case id, person id) → the line that first had them: a repeated row
-    // would count one person's part in one case twice.
-    let mut seen_rows: HashMap<(String, String), u64> = HashMap::new();
-    let mut row = csv::StringRecord::new();
+    let mut collected = Collected::default();
+    let mut bytes = csv::ByteRecord::new();
     loop {
         let line = reader.position().line() + 1;
-        match reader.read_record(&mut row) {
+        match reader.read_byte_record(&mut bytes) {
             Ok(false) => break,
             Ok(true) => {
-                output.rows_read += 1;
-                let line = row.position().map_or(line, |p| p.line());
-                match context.read_row(&row, line, &mut output.warnings) {
-                    Ok(parsed) if seen_rows.contains_key(&(parsed.case_id.clone(), parsed.person_id.clone())) => {
-                        let first = seen_rows[&(parsed.case_id.clone(), parsed.person_id.clone())];
-                        output.warnings.push(RowIssue {
-                            row: line,
-                            field: "row".to_owned(),
-                            reason: format!("repeats the case and person of row {first} and was skipped"),
-                        });
-                    }
-                    Ok(parsed) if parsed.record.outcome.is_some() && record_index.contains_key(&parsed.case_id) => {
-                        let first = output.records[record_index[&parsed.case_id]].source_row;
-                        output.rejected.push(RowIssue {
-                            row: line,
-                            field: "record_ref".to_owned(),
-                            reason: format!("repeats the event id of row {first}: an outcome event is about one child"),
-                        });
-                    }
-                    Ok(parsed) => {
-                        seen_rows.insert((parsed.case_id.clone(), parsed.person_id.clone()), line);
-                        output.reid.push(ReidEntry {
-                            record_ref: parsed.record.record_ref.clone(),
-                            case_id: parsed.case_id.clone(),
-                            person_ref: parsed.record.involvements[0].person_ref.clone(),
-                            person_id: parsed.person_id,
-                        });
-                        output.involvements += 1;
-                        match record_index.get(&parsed.case_id) {
-                            Some(&index) => {
-                                let existing = &mut output.records[index];
-                                for field in case_disagreements(existing, &parsed.record) {
-                                    output.warnings.push(RowIssue {
-                                        row: line,
-                                        field,
-                                        reason: format!("differs from row {} of the same case; the case keeps that row's", existing.source_row),
-                                    });
-                                }
-                                existing.involvements.extend(parsed.record.involvements);
-                            }
-                            None => {
-                                record_index.insert(parsed.case_id, output.records.len());
-                                output.records.push(parsed.record);
-                            }
-                        }
-                    }
-                    Err(issue) => output.rejected.push(issue),
+                collected.output.rows_read += 1;
+                let line = bytes.position().map_or(line, |p| p.line());
+                let (row, windows_1252) = text_record(&bytes);
+                if windows_1252 {
+                    collected.output.warnings.push(RowIssue {
+                        row: line,
+                        field: "row".to_owned(),
+                        reason: "is not UTF-8 and was read as Windows-1252 (export the extract as UTF-8)".to_owned(),
+                    });
+                }
+                match context.read_row(&row, line, &mut collected.output.warnings) {
+                    Ok(parsed) => collected.add(parsed, line),
+                    Err(issue) => collected.output.rejected.push(issue),
                 }
             }
             Err(error) => {
-                output.rows_read += 1;
+                collected.output.rows_read += 1;
                 let line = error.position().map_or(line, |p| p.line());
-                let reason = match error.kind() {
-                    csv::ErrorKind::Utf8 { .. } => "is not valid UTF-8".to_owned(),
-                    _ => "is not a well-formed CSV row".to_owned(),
-                };
-                output.rejected.push(RowIssue { row: line, field: "row".to_owned(), reason });
+                collected.output.rejected.push(RowIssue { row: line, field: "row".to_owned(), reason: "is not a well-formed CSV row".to_owned() });
             }
         }
-        on_row(output.rows_read);
+        on_row(collected.output.rows_read);
     }
+    let mut output = collected.output;
+    drop_shared_nhs_numbers(&mut output, collected.nhs_people);
     Ok(output)
+}
+
+/// A row's text: as UTF-8, else (a system exporting in its Windows code
+/// page, where "Zoë" is not UTF-8) decoded as Windows-1252, so that no row
+/// is lost to its encoding; the flag says which.
+fn text_record(bytes: &csv::ByteRecord) -> (csv::StringRecord, bool) {
+    match csv::StringRecord::from_byte_record(bytes.clone()) {
+        Ok(row) => (row, false),
+        Err(_) => (bytes.iter().map(|field| encoding_rs::WINDOWS_1252.decode_without_bom_handling(field).0).collect(), true),
+    }
+}
+
+/// The records read so far, and what later rows are checked against.
+#[derive(Default)]
+struct Collected {
+    output: ExtractOutput,
+    /// Case id → its record's index in `output.records`.
+    record_index: HashMap<String, usize>,
+    /// (case id, person id) → the line that first had them: a repeated row
+    /// would count one person's part in one case twice.
+    seen_rows: HashMap<(String, String), u64>,
+    /// Each NHS number's keyed hash: the people it is recorded for, and
+    /// the lines it is on.
+    nhs_people: HashMap<[u8; 32], (std::collections::HashSet<String>, Vec<u64>)>,
+}
+
+impl Collected {
+    /// Adds a row read on `line`: a new case's record, or one more person
+    /// in a case already read; a repeated row is skipped with a warning.
+    fn add(&mut self, parsed: ParsedRow, line: u64) {
+        let output = &mut self.output;
+        if let Some(first) = self.seen_rows.get(&(parsed.case_id.clone(), parsed.person_id.clone())) {
+            output.warnings.push(RowIssue {
+                row: line,
+                field: "row".to_owned(),
+                reason: format!("repeats the case and person of row {first} and was skipped"),
+            });
+            return;
+        }
+        if parsed.record.outcome.is_some() && self.record_index.contains_key(&parsed.case_id) {
+            let first = output.records[self.record_index[&parsed.case_id]].source_row;
+            output.rejected.push(RowIssue {
+                row: line,
+                field: "record_ref".to_owned(),
+                reason: format!("repeats the event id of row {first}: an outcome event is about one child"),
+            });
+            return;
+        }
+        self.seen_rows.insert((parsed.case_id.clone(), parsed.person_id.clone()), line);
+        let involvement = &parsed.record.involvements[0];
+        if let Some((_, hash)) = involvement.pseudonyms.match_keys.iter().find(|(kind, _)| *kind == crate::MatchKeyKind::NhsNumber) {
+            let (people, lines) = self.nhs_people.entry(*hash).or_default();
+            people.insert(involvement.person_ref.clone());
+            lines.push(line);
+        }
+        output.reid.push(ReidEntry {
+            record_ref: parsed.record.record_ref.clone(),
+            case_id: parsed.case_id.clone(),
+            person_ref: involvement.person_ref.clone(),
+            person_id: parsed.person_id,
+        });
+        output.involvements += 1;
+        match self.record_index.get(&parsed.case_id) {
+            Some(&index) => {
+                let existing = &mut output.records[index];
+                for field in case_disagreements(existing, &parsed.record) {
+                    output.warnings.push(RowIssue {
+                        row: line,
+                        field,
+                        reason: format!("differs from row {} of the same case; the case keeps that row's", existing.source_row),
+                    });
+                }
+                existing.involvements.extend(parsed.record.involvements);
+            }
+            None => {
+                self.record_index.insert(parsed.case_id, output.records.len());
+                output.records.push(parsed.record);
+            }
+        }
+    }
+}
+
+/// People one extract gives the same NHS number before it is taken for a
+/// placeholder: two may be one child under two local ids.
+const MOST_PEOPLE_PER_NHS_NUMBER: usize = 2;
+
+/// Leaves out an NHS number the extract records for more people than
+/// [`MOST_PEOPLE_PER_NHS_NUMBER`] (a placeholder or a default a system
+/// fills in): as a match key it would join them all. Each row it was on
+/// gets a warning.
+fn drop_shared_nhs_numbers(output: &mut ExtractOutput, nhs_people: HashMap<[u8; 32], (std::collections::HashSet<String>, Vec<u64>)>) {
+    let shared: HashMap<[u8; 32], (usize, Vec<u64>)> = nhs_people
+        .into_iter()
+        .filter(|(_, (people, _))| people.len() > MOST_PEOPLE_PER_NHS_NUMBER)
+        .map(|(hash, (people, lines))| (hash, (people.len(), lines)))
+        .collect();
+    if shared.is_empty() {
+        return;
+    }
+    for record in &mut output.records {
+        for involvement in &mut record.involvements {
+            involvement.pseudonyms.match_keys.retain(|(kind, hash)| *kind != crate::MatchKeyKind::NhsNumber || !shared.contains_key(hash));
+        }
+    }
+    let mut issues: Vec<RowIssue> = shared
+        .values()
+        .flat_map(|(people, lines)| {
+            lines.iter().map(move |&row| RowIssue {
+                row,
+                field: "nhs_number".to_owned(),
+                reason: format!("is recorded for {people} different people in this extract (a placeholder?), so it was not used"),
+            })
+        })
+        .collect();
+    issues.sort_by_key(|issue| issue.row);
+    output.warnings.extend(issues);
 }
 
 /// The case-level fields (named as in the mapping, or by template item)

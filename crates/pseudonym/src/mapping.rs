@@ -216,6 +216,35 @@ pub enum MappingError {
     /// A date format that cannot be read.
     #[error("mapping: {0}")]
     DateFormat(#[from] crate::Error),
+    /// The header is one column holding another separator: the file is
+    /// not comma-separated.
+    #[error("the extract's header is one column holding `{separator}`: Braid reads comma-separated files; export the extract with commas between the columns")]
+    WrongSeparator {
+        /// The separator found (`;`, or a tab shown as `\t`).
+        separator: String,
+    },
+    /// A column the mapping names is in the header more than once.
+    #[error("the extract's header has column `{column}` {count} times; the mapping names it for {purpose}, and which one it means is unclear")]
+    RepeatedColumn {
+        /// The column name.
+        column: String,
+        /// How often it is there.
+        count: usize,
+        /// What it was mapped to.
+        purpose: String,
+    },
+    /// Two labels of one section read as the same label (cells are
+    /// compared in any case, with spacing folded) but map to different
+    /// targets.
+    #[error("mapping {section}: the labels `{first}` and `{second}` read as one label in the extract but map to different targets")]
+    ClashingLabels {
+        /// The section.
+        section: &'static str,
+        /// One label.
+        first: String,
+        /// The other.
+        second: String,
+    },
     /// A column named in the mapping is missing from the extract's header.
     #[error("the extract has no column `{column}`, which the mapping names for {purpose}")]
     MissingColumn {
@@ -299,6 +328,12 @@ impl Mapping {
                 return Err(MappingError::UnknownTarget { section: "case_types", target: target.clone(), allowed: "CSA, CSE, HSB" });
             }
         }
+        let outcome_labels = self.outcome.as_ref().map(|o| &o.labels);
+        for (section, labels) in [("roles", Some(&self.roles)), ("case_types", Some(&self.case_types)), ("outcome.labels", outcome_labels)] {
+            if let Some(labels) = labels {
+                Mapping::clashing_labels(section, labels)?;
+            }
+        }
         if self.identity.ids.len() > crate::normalise::MAX_IDS {
             return Err(MappingError::Parse(format!(
                 "[identity.ids] names {} identifiers; at most {} are used",
@@ -312,6 +347,22 @@ impl Mapping {
         DateFormat::parse(&self.columns.date_format)?;
         if let Some(format) = &self.identity.date_of_birth_format {
             DateFormat::parse(format)?;
+        }
+        Ok(())
+    }
+
+    /// Refuses two labels that an extract's cell cannot tell apart (the same
+    /// once case and spacing are folded) when they map to different targets:
+    /// which applied would depend on the order they are read in.
+    fn clashing_labels(section: &'static str, labels: &BTreeMap<String, String>) -> Result<(), MappingError> {
+        let fold = |label: &str| label.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+        let mut seen: BTreeMap<String, (&str, &str)> = BTreeMap::new();
+        for (label, target) in labels {
+            if let Some((first, first_target)) = seen.insert(fold(label), (label, target)) {
+                if first_target != target {
+                    return Err(MappingError::ClashingLabels { section, first: braid_template::quote(first), second: braid_template::quote(label) });
+                }
+            }
         }
         Ok(())
     }

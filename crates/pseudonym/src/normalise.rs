@@ -277,6 +277,14 @@ pub fn nhs_number_is_valid(text: &str) -> bool {
     }
 }
 
+/// True for a number systems write where none is known: one digit
+/// repeated (0000000000 to 9999999999 all pass the mod-11 check), which
+/// would otherwise join everyone it is written for.
+pub fn nhs_number_is_placeholder(digits: &str) -> bool {
+    let mut chars = digits.chars();
+    chars.next().is_some_and(|first| chars.all(|c| c == first))
+}
+
 /// Normalises one person's identifiers. Unusable values are left out and
 /// reported as warnings; the rest is kept.
 pub fn normalise(identity: &Identity) -> (NormalisedIdentity, Vec<Warning>) {
@@ -296,11 +304,15 @@ pub fn normalise(identity: &Identity) -> (NormalisedIdentity, Vec<Warning>) {
         postcode
     });
     let nhs_number = present(&identity.nhs_number).and_then(|text| {
-        if nhs_number_is_valid(&text) {
-            Some(text.chars().filter(char::is_ascii_digit).collect())
-        } else {
+        let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+        if !nhs_number_is_valid(&text) {
             warnings.push(Warning { field: "nhs_number", reason: "fails the NHS number mod-11 check and was not used" });
             None
+        } else if nhs_number_is_placeholder(&digits) {
+            warnings.push(Warning { field: "nhs_number", reason: "is a placeholder (one digit repeated), not a person's number, and was not used" });
+            None
+        } else {
+            Some(digits)
         }
     });
     let mut other_surnames: Vec<String> = identity
@@ -369,6 +381,14 @@ mod tests {
         assert!(!nhs_number_is_valid("9434765918"));
         assert!(!nhs_number_is_valid("943476591"));
         assert!(!nhs_number_is_valid("abcdefghij"));
+        // Every repeated digit passes mod 11: placeholders, never used.
+        for digit in '0'..='9' {
+            let placeholder: String = std::iter::repeat_n(digit, 10).collect();
+            assert!(nhs_number_is_valid(&placeholder) && nhs_number_is_placeholder(&placeholder), "{placeholder}");
+            let (normalised, warnings) = normalise(&Identity { nhs_number: Some(placeholder), ..Identity::default() });
+            assert!(normalised.nhs_number.is_none() && warnings[0].reason.contains("placeholder"));
+        }
+        assert!(!nhs_number_is_placeholder("9434765919"));
     }
 
     #[test]

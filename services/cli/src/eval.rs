@@ -27,12 +27,19 @@ pub fn raised(response: &braid_proto::v1::SignalsResponse) -> Vec<RaisedSignal> 
 /// `braid eval`.
 pub fn eval_command(truth: &[PathBuf], clusters: &Path, reid: &[PathBuf], signals: Option<&Path>, json: bool) -> Result<()> {
     let truth_paths = truth;
+    let clusters_path = clusters;
     let mut lines = Vec::new();
     for path in truth {
         lines.extend(read_truth(path)?);
     }
     let truth = lines;
+    anyhow::ensure!(
+        !truth.is_empty(),
+        "the truth ({}) names no true person: its true_person column is empty",
+        truth_paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    );
     let clusters = read_clusters(clusters)?;
+    anyhow::ensure!(!clusters.is_empty(), "{} holds no cluster rows (export them with braid admin clusters)", clusters_path.display());
     let mut maps = Vec::new();
     for path in reid {
         maps.extend(read_reid(path)?);

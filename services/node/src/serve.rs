@@ -387,7 +387,7 @@ async fn start_operations(
 }
 
 /// Opens the store (audit-only when configured so) and rebuilds the index
-/// on the blocking pool.
+/// on the blocking pool; uploads are checked against `[retention]`.
 async fn open_engine(config: &NodeConfig, checkpoints: audit::CheckpointPolicy) -> anyhow::Result<Arc<Engine>> {
     let opened = std::time::Instant::now();
     let (data_dir, expected, max, storage) = (config.data_dir.clone(), config.expected_epoch.clone(), config.max_batch_records, config.storage);
@@ -399,6 +399,7 @@ async fn open_engine(config: &NodeConfig, checkpoints: audit::CheckpointPolicy) 
     .await
     .context("open the store")?
     .context("open the store")?;
+    engine.set_retention(config.retention.clone());
     let engine = Arc::new(engine);
     tracing::info!(involvements = engine.index_size().unwrap_or(0), seconds = opened.elapsed().as_secs_f64(), "index rebuilt");
     if let Some(reason) = engine.audit_only() {
@@ -435,7 +436,6 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
     let operations = start_operations(config.operations_listen, &ops_node, &ops_stop).await?;
     let audit_only = config.audit_only;
     let engine = open_engine(&config, checkpoints).await?;
-    engine.set_retention(config.retention.clone());
     let _ = ops_node.engine.set(Arc::downgrade(&engine));
     let gate = Arc::new(build_gate(Arc::clone(&engine), policy, &config, &ops_node));
     let _ = ops_node.gate.set(Arc::downgrade(&gate));
