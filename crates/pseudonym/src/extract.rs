@@ -183,7 +183,7 @@ pub fn pseudonymise_extract<R: Read>(input: R, mapping: &Mapping, keys: &Keys, m
     // with the cell), so that rows are numbered by their line in the file
     // whichever line ending it has.
     let mut reader = csv::ReaderBuilder::new().flexible(true).trim(csv::Trim::None).terminator(csv::Terminator::Any(b'\n')).from_reader(input);
-    let (header, _) = text_record(reader.byte_headers().map_err(|error| ExtractError::Header(error.to_string()))?);
+    let (header, _) = text_record(reader.byte_headers().map_err(|error| ExtractError::Header(error.to_string()))?.clone());
     let columns = resolve_columns(mapping, &header)?;
     let context = RowContext {
         template: Template::standard(),
@@ -210,7 +210,7 @@ pub fn pseudonymise_extract<R: Read>(input: R, mapping: &Mapping, keys: &Keys, m
             Ok(true) => {
                 collected.output.rows_read += 1;
                 let line = bytes.position().map_or(line, |p| p.line());
-                let (row, windows_1252) = text_record(&bytes);
+                let (row, windows_1252) = text_record(std::mem::take(&mut bytes));
                 if windows_1252 {
                     collected.output.warnings.push(RowIssue {
                         row: line,
@@ -239,10 +239,10 @@ pub fn pseudonymise_extract<R: Read>(input: R, mapping: &Mapping, keys: &Keys, m
 /// A row's text: as UTF-8, else (a system exporting in its Windows code
 /// page, where "Zoë" is not UTF-8) decoded as Windows-1252, so that no row
 /// is lost to its encoding; the flag says which.
-fn text_record(bytes: &csv::ByteRecord) -> (csv::StringRecord, bool) {
-    match csv::StringRecord::from_byte_record(bytes.clone()) {
+fn text_record(bytes: csv::ByteRecord) -> (csv::StringRecord, bool) {
+    match csv::StringRecord::from_byte_record(bytes) {
         Ok(row) => (row, false),
-        Err(_) => (bytes.iter().map(|field| encoding_rs::WINDOWS_1252.decode_without_bom_handling(field).0).collect(), true),
+        Err(error) => (error.into_byte_record().iter().map(|field| encoding_rs::WINDOWS_1252.decode_without_bom_handling(field).0).collect(), true),
     }
 }
 
