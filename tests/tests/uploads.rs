@@ -232,6 +232,34 @@ fn pseudonymise_fails_when_it_would_write_nothing_useful_and_names_mapping_mista
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("warning row 3: row: is not UTF-8 and was read as Windows-1252"), "{stderr}");
     assert!(stderr.contains("rejected row 4: role: unknown label `Viktim`"), "rows keep their line numbers: {stderr}");
+    // Every issue is listed in a private file beside the output, counted
+    // by field on the terminal.
+    assert!(stderr.contains("w.issues.csv (rejected role: 1, warning row: 1)"), "{stderr}");
+    let issues = std::fs::read_to_string(dir.path().join("w.issues.csv")).expect("issues");
+    assert_eq!(
+        issues.lines().collect::<Vec<_>>()[1..],
+        ["rejected,4,role,unknown label `Viktim`", "warning,3,row,is not UTF-8 and was read as Windows-1252 (export the extract as UTF-8)"]
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(dir.path().join("w.issues.csv")).expect("issues").permissions().mode() & 0o777, 0o600);
+    // A truth column the extract lacks is refused before anything is
+    // written.
+    let p = |name: &str| dir.path().join(name).display().to_string();
+    let no_truth = failed(&braid(&[
+        "agency",
+        "pseudonymise",
+        "--mapping",
+        &p("m.toml"),
+        "--secret",
+        &p("keys/scheme.secret"),
+        "--input",
+        &p("raw.csv"),
+        "--out",
+        &p("nt.bpx"),
+        "--truth-column",
+        "truth",
+    ]));
+    assert!(no_truth.contains("has no column `truth` (--truth-column); nothing was written") && !dir.path().join("nt.bpx").exists(), "{no_truth}");
     // A file separated by semicolons, and a header naming a mapped column
     // twice, are refused before any row is read, saying why.
     let semicolons = failed(&raw(dir.path(), format!("{}\n{}\n", HEADER, row("C1", "P1")).replace(',', ";").as_bytes(), "s.bpx"));

@@ -136,11 +136,8 @@ pub fn pseudonymise_bridged(mapping: &Mapping, secret: &SchemeSecret, bridge: &S
 
 /// Writes the re-identification map, which stays on the agency's premises.
 pub fn write_reid(path: &Path, agency: &str, entries: &[ReidEntry]) -> Result<()> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     // Only the agency's own account may read the map back to its ids.
-    let file =
-        std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path).with_context(|| format!("create {}", path.display()))?;
-    file.set_permissions(std::fs::Permissions::from_mode(0o600)).with_context(|| format!("make {} private", path.display()))?;
+    let file = private_output(path)?;
     let mut writer = csv::Writer::from_writer(file);
     writer.write_record(["agency", "record_ref", "case_id", "person_ref", "person_id"])?;
     for entry in entries {
@@ -209,6 +206,9 @@ pub fn pseudonymise_command(
     if output.warnings.len() > 20 {
         eprintln!("… and {} more warnings", output.warnings.len() - 20);
     }
+    if let Some((path, by_field)) = write_issues(out, output)? {
+        eprintln!("every issue, by row, in {} ({by_field})", path.display());
+    }
     if fail_on_bad_rows && !output.rejected.is_empty() {
         bail!("{} rows were rejected and --fail-on-bad-rows was given; nothing was written", output.rejected.len());
     }
@@ -244,6 +244,54 @@ pub fn pseudonymise_command(
     Ok(())
 }
 
+/// Writes every rejected row and warning of a pseudonymise run to
+/// `<out>.issues.csv` (kind, row, field, reason; private, as it may quote a
+/// label cell), or removes a list left by an earlier run when there is
+/// none. Returns the file and the counts by kind and field, in words.
+fn write_issues(out: &Path, output: &braid_pseudonym::ExtractOutput) -> Result<Option<(PathBuf, String)>> {
+    let path = out.with_extension("issues.csv");
+    if output.rejected.is_empty() && output.warnings.is_empty() {
+        match std::fs::remove_file(&path) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(error).with_context(|| format!("remove {}", path.display())),
+            _ => return Ok(None),
+        }
+    }
+    let mut writer = csv::Writer::from_writer(private_output(&path)?);
+    writer.write_record(["kind", "row", "field", "reason"])?;
+    let mut counts: std::collections::BTreeMap<(&str, &str), usize> = std::collections::BTreeMap::new();
+    for (kind, issues) in [("rejected", &output.rejected), ("warning", &output.warnings)] {
+        for issue in issues {
+            writer.write_record([kind, &issue.row.to_string(), &issue.field, &issue.reason])?;
+            *counts.entry((kind, issue.field.as_str())).or_default() += 1;
+        }
+    }
+    writer.flush().with_context(|| format!("write {}", path.display()))?;
+    let by_field: Vec<String> = counts.iter().map(|((kind, field), n)| format!("{kind} {field}: {n}")).collect();
+    Ok(Some((path, by_field.join(", "))))
+}
+
+/// Creates (or truncates) `path` readable by its owner only.
+fn private_output(path: &Path) -> Result<std::fs::File> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let file =
+        std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path).with_context(|| format!("create {}", path.display()))?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600)).with_context(|| format!("make {} private", path.display()))?;
+    Ok(file)
+}
+
+/// Checks, before anything is written, that the extract has the truth
+/// column `pseudonymise --truth-column` names.
+pub fn check_truth_column(input: &Path, column: &str) -> Result<()> {
+    let mut reader = csv::Reader::from_path(input).with_context(|| format!("open {}", input.display()))?;
+    let header = reader.byte_headers().with_context(|| format!("read the header of {}", input.display()))?;
+    anyhow::ensure!(
+        header.iter().any(|h| String::from_utf8_lossy(h).trim() == column.trim()),
+        "{} has no column `{column}` (--truth-column); nothing was written",
+        input.display()
+    );
+    Ok(())
+}
+
 /// Writes `<out>.truth.csv` from an evaluation column of the extract:
 /// agency, case_id, person_id, true_person.
 pub fn truth_command(mapping: &Path, input: &Path, out: &Path, column: &str) -> Result<()> {
@@ -253,7 +301,9 @@ pub fn truth_command(mapping: &Path, input: &Path, out: &Path, column: &str) -> 
     let find = |name: &str| header.iter().position(|h| h.trim() == name.trim()).with_context(|| format!("{} has no column `{name}`", input.display()));
     let (case, person, truth) = (find(&mapping.columns.record_ref)?, find(&mapping.columns.person_ref)?, find(column)?);
     let path = out.with_extension("truth.csv");
-    let mut writer = csv::Writer::from_path(&path).with_context(|| format!("create {}", path.display()))?;
+    // It holds the agency's own case and person ids, as the map does.
+    let file = private_output(&path)?;
+    let mut writer = csv::Writer::from_writer(file);
     writer.write_record(["agency", "case_id", "person_id", "true_person"])?;
     let mut rows = 0u64;
     for (index, row) in reader.records().enumerate() {

@@ -614,6 +614,9 @@ async fn main() -> Result<()> {
         }
         Command::Agency { command } => match command {
             AgencyCommand::Pseudonymise { mapping, secret, input, out, reid, fail_on_bad_rows, bridge_secret, truth_column } => {
+                if let Some(column) = &truth_column {
+                    agency::check_truth_column(&input, column)?;
+                }
                 agency::pseudonymise_command(&mapping, &secret, bridge_secret.as_deref(), &input, &out, reid, fail_on_bad_rows)?;
                 match truth_column {
                     Some(column) => agency::truth_command(&mapping, &input, &out, &column),
