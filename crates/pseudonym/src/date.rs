@@ -98,6 +98,29 @@ impl DateParts {
     }
 }
 
+/// The year a two-digit year stands for: this century's unless that is
+/// still to come, else the last century's (no date of birth or event is in
+/// the future, and a man born in 1929 is not born in 2029).
+fn two_digit_year(number: i32, this_year: i32) -> i32 {
+    let century = this_year - this_year.rem_euclid(100);
+    if century + number > this_year {
+        century - 100 + number
+    } else {
+        century + number
+    }
+}
+
+/// This year by the system clock (UTC).
+pub fn this_year() -> i32 {
+    today().year
+}
+
+/// Today by the system clock (UTC).
+pub fn today() -> Date {
+    let seconds = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    Date::from_days_since_epoch(i64::try_from(seconds / 86_400).unwrap_or(0))
+}
+
 /// The numbers a date's text holds in the format's places, unchecked.
 struct RawDate {
     day: Option<i32>,
@@ -126,7 +149,7 @@ fn raw_date(text: &str, format: &DateFormat) -> Option<RawDate> {
                     Part::Day => raw.day = Some(number),
                     Part::Month => raw.month = Some(number),
                     Part::Year4 => raw.year = Some(number),
-                    _ => raw.year = Some(if number > 30 { 1900 + number } else { 2000 + number }),
+                    _ => raw.year = Some(two_digit_year(number, this_year())),
                 }
             }
             Part::MonthName => {
@@ -192,6 +215,18 @@ mod tests {
         assert_eq!(parse_date("07.03.11", &short, "dob").unwrap(), Date::new(2011, 3, 7).unwrap());
         assert!(DateFormat::parse("%d/%m").is_err());
         assert!(DateFormat::parse("%q").is_err());
+    }
+
+    #[test]
+    fn two_digit_years_are_never_in_the_future() {
+        assert_eq!(two_digit_year(11, 2026), 2011);
+        assert_eq!(two_digit_year(26, 2026), 2026);
+        assert_eq!(two_digit_year(27, 2026), 1927);
+        assert_eq!(two_digit_year(29, 2026), 1929);
+        assert_eq!(two_digit_year(99, 2026), 1999);
+        assert_eq!(two_digit_year(0, 2026), 2000);
+        assert_eq!(two_digit_year(5, 2101), 2005);
+        assert_eq!(two_digit_year(1, 2101), 2101);
     }
 
     #[test]

@@ -246,6 +246,30 @@ fn text_record(bytes: csv::ByteRecord) -> (csv::StringRecord, bool) {
     }
 }
 
+/// Warns of dates no record can truly have, all kept as written: a case's
+/// date or a date of birth in the future, a date of birth after the case's
+/// dates (a mistyped year, or day and month read the wrong way round).
+fn implausible_dates(
+    issue: &impl Fn(&str, String) -> RowIssue,
+    warnings: &mut Vec<RowIssue>,
+    case_dates: [(&str, Option<Date>); 3],
+    date_of_birth: Option<Date>,
+) {
+    let today = crate::date::today();
+    for (field, date) in case_dates {
+        if date.is_some_and(|date| date > today) {
+            warnings.push(issue(field, "is in the future; kept as written".to_owned()));
+        }
+    }
+    if let Some(born) = date_of_birth {
+        if born > today {
+            warnings.push(issue("date_of_birth", "is in the future; kept as written".to_owned()));
+        } else if let Some((field, _)) = case_dates.iter().find(|(_, date)| date.is_some_and(|date| date < born)) {
+            warnings.push(issue("date_of_birth", format!("is after the {field}; kept as written")));
+        }
+    }
+}
+
 /// The records read so far, and what later rows are checked against.
 #[derive(Default)]
 struct Collected {
@@ -526,6 +550,12 @@ impl RowContext<'_> {
         // Identity never rejects a row: a date of birth that is not a real
         // date keeps its plausible parts, one of another shape is left out.
         let (date_of_birth, date_of_birth_parts) = self.date_of_birth(optional_cell(c.date_of_birth), issue, warnings);
+        implausible_dates(
+            &issue,
+            warnings,
+            [("event_date", referral_date), ("incident_start", incident_start), ("last_occurrence", last_occurrence)],
+            date_of_birth,
+        );
 
         // Template items: case-level ones, and the person's section.
         let (case_fields, person_fields) = self.template_answers(cell, issue, role, warnings)?;
