@@ -80,6 +80,11 @@ async fn a_quarterly_pack_holds_what_the_panel_commands_give_for_the_quarter() {
         let counts = json(&ok(&panel(&k, "signal-counts", &u, "north", &["--period", "month", "--since", &since, "--until", &until, "--json"])));
         let log = json(&ok(&braid_as(&k, "auditor", &["audit", "log", "--node", &u, "--caller", "panel-north", "--limit", "1000", "--json"])));
         let refused = failed(&panel(&k, "pack", &u, "north", &["--period", &period, "--out", &o]));
+        // A period with no case: refused by the node, and no directory is
+        // left behind.
+        let empty = format!("{o}-far");
+        let nothing = failed(&panel(&k, "pack", &u, "north", &["--period", "2099-Q1", "--out", &empty]));
+        assert!(nothing.contains("no case of the partnership falls in that window") && !std::path::Path::new(&empty).exists(), "{nothing}");
         (quarter, pack_said, by_case_type, counts, log, refused)
     })
     .await;

@@ -95,7 +95,6 @@ pub async fn pack_command(args: &PanelArgs, period: &str, out: &Path) -> Result<
     if out.exists() && std::fs::read_dir(out).with_context(|| format!("read {}", out.display()))?.next().is_some() {
         anyhow::bail!("{} is not empty; give a new directory for the pack", out.display());
     }
-    std::fs::create_dir_all(out).with_context(|| format!("create {}", out.display()))?;
     let window = Window { since: Some(since.clone()), until: Some(until.clone()) };
     let mut sections = Vec::new();
     let mut add = |file: &'static str, heading: &str, table: Table| {
@@ -128,6 +127,9 @@ pub async fn pack_command(args: &PanelArgs, period: &str, out: &Path) -> Result<
         "Levels of data collection by agency type, in the pilot report's form (now)",
         panel::completeness_pilot_table(&completeness),
     );
+    // Only once every table has come: a refused or failed query leaves no
+    // half-made pack behind.
+    std::fs::create_dir_all(out).with_context(|| format!("create {}", out.display()))?;
     for section in &sections {
         write_csv(&out.join(section.file), &section.table)?;
     }

@@ -369,7 +369,7 @@ pub fn disagreements_table(response: &v1::DisagreementsResponse, window: &Window
     Table {
         title,
         corner: "item".to_owned(),
-        columns: vec!["agency".to_owned(), "agency".to_owned(), "children".to_owned()],
+        columns: vec!["one agency".to_owned(), "the other agency".to_owned(), "children".to_owned()],
         rows,
         notes: vec![response.legend.clone()],
     }
