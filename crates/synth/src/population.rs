@@ -385,6 +385,10 @@ fn record_extracts(builder: &mut Builder, incidents: &[Incident], rates: &Rates,
             let victim_cases = cases_seen.entry(victim).or_insert(0);
             *victim_cases += 1;
             let re_referral = *victim_cases > 1;
+            // A case's own items are one answer per case: every row of it
+            // repeats its first row's (drawn for every row all the same, so
+            // the rest of the population is what it was).
+            let mut case_answers: HashMap<&str, String> = HashMap::new();
             for &(person_index, role) in &incident.people {
                 let person = builder.people[person_index].clone();
                 let rng = &mut builder.rng;
@@ -414,7 +418,8 @@ fn record_extracts(builder: &mut Builder, incidents: &[Incident], rates: &Rates,
                 let age = event.year - person.dob.year;
                 for (id, _) in fields {
                     let value = field_value(rng, template, id, role, kind, age, &person, re_referral, agency);
-                    cells.push(value);
+                    let case_level = template.field(id).is_ok_and(|field| field.section.is_case_level());
+                    cells.push(if case_level { case_answers.entry(id).or_insert(value).clone() } else { value });
                 }
                 truth.push(TruthRow {
                     agency: spec.code.to_owned(),
