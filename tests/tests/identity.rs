@@ -120,7 +120,8 @@ fn placeholder_and_shared_nhs_numbers_are_never_used_to_link() {
     let mapping = MAPPING.replace("postcode = \"postcode\"", "postcode = \"postcode\"\nnhs_number = \"nhs\"");
     let header = format!("{HEADER},nhs");
     // A placeholder; one number written for three people (a default a
-    // system fills in); one number for one child under two local ids.
+    // system fills in), and one for a child and an adult; one number for
+    // one child under two local ids (kept).
     let rows = [
         "C1,P1,Victim,CSA,01/03/2020,Amy,Jones,04/05/2011,F,M1 1AE,0000000000",
         "C2,P2,Victim,CSA,01/03/2020,Bea,Okafor,05/06/2012,F,M1 1AE,943 476 5919",
@@ -128,16 +129,19 @@ fn placeholder_and_shared_nhs_numbers_are_never_used_to_link() {
         "C4,P4,Victim,CSA,01/03/2020,Di,Khan,07/08/2014,F,M1 1AE,943-476-5919",
         "C5,P5,Victim,CSA,01/03/2020,Ed,Nowak,08/09/2010,M,M1 1AE,4010232137",
         "C6,P6,Victim,CSA,01/03/2020,Ed,Nowak,08/09/2010,M,M1 1AE,4010232137",
+        "C7,P7,Victim,CSA,01/03/2020,Jo,Smith,01/02/2011,M,M1 1AE,4505577104",
+        "C8,P8,Suspect,CSA,01/03/2020,Mark,Smith,01/02/1981,M,M1 1AE,4505577104",
     ];
     let output = pseudonymise_file(dir.path(), "CSC-NORTH", "CSC-NORTH", "children_services", &mapping, &header, &rows);
     let stdout = ok(&output);
     assert!(stdout.contains("0 rows rejected"), "{stdout}");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("warning row 2: nhs_number: is a placeholder (one digit repeated)"), "{stderr}");
-    for row in 3..=5 {
-        let expected = format!("warning row {row}: nhs_number: is recorded for 3 different people in this extract (a placeholder?), so it was not used");
+    for row in [3, 4, 5, 8, 9] {
+        let expected = format!("warning row {row}: nhs_number: is recorded in this extract for people who cannot be one (other names and dates of birth");
         assert!(stderr.contains(&expected), "{expected}: {stderr}");
     }
+    assert!(!stderr.contains("warning row 6: nhs_number") && !stderr.contains("warning row 7: nhs_number"), "{stderr}");
     assert!(!stderr.contains("9434765919") && !stderr.contains("0000000000"), "no number in a message: {stderr}");
     let (_, records) = read_extract(&dir.path().join("CSC-NORTH.bpx"));
     let with_nhs: Vec<&str> = records

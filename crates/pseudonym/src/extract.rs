@@ -279,9 +279,9 @@ struct Collected {
     /// (case id, person id) → the line that first had them: a repeated row
     /// would count one person's part in one case twice.
     seen_rows: HashMap<(String, String), u64>,
-    /// Each NHS number's keyed hash: the people it is recorded for, and
-    /// the lines it is on.
-    nhs_people: HashMap<[u8; 32], (std::collections::HashSet<String>, Vec<u64>)>,
+    /// Each NHS number's keyed hash: the (name token, date of birth) pairs
+    /// it is recorded with, and the lines it is on.
+    nhs_people: HashMap<[u8; 32], NhsUse>,
 }
 
 impl Collected {
@@ -310,7 +310,7 @@ impl Collected {
         let involvement = &parsed.record.involvements[0];
         if let Some((_, hash)) = involvement.pseudonyms.match_keys.iter().find(|(kind, _)| *kind == crate::MatchKeyKind::NhsNumber) {
             let (people, lines) = self.nhs_people.entry(*hash).or_default();
-            people.insert(involvement.person_ref.clone());
+            people.insert((involvement.pseudonyms.tokens.name, parsed.date_of_birth));
             lines.push(line);
         }
         output.reid.push(ReidEntry {
@@ -340,20 +340,31 @@ impl Collected {
     }
 }
 
-/// People one extract gives the same NHS number before it is taken for a
-/// placeholder: two may be one child under two local ids.
-const MOST_PEOPLE_PER_NHS_NUMBER: usize = 2;
+/// The people (name token, date of birth) one NHS number is recorded with
+/// in an extract, and the lines it is on.
+type NhsUse = (std::collections::BTreeSet<(u32, Option<Date>)>, Vec<u64>);
 
-/// Leaves out an NHS number the extract records for more people than
-/// [`MOST_PEOPLE_PER_NHS_NUMBER`] (a placeholder or a default a system
-/// fills in): as a match key it would join them all. Each row it was on
-/// gets a warning.
-fn drop_shared_nhs_numbers(output: &mut ExtractOutput, nhs_people: HashMap<[u8; 32], (std::collections::HashSet<String>, Vec<u64>)>) {
-    let shared: HashMap<[u8; 32], (usize, Vec<u64>)> = nhs_people
-        .into_iter()
-        .filter(|(_, (people, _))| people.len() > MOST_PEOPLE_PER_NHS_NUMBER)
-        .map(|(hash, (people, lines))| (hash, (people.len(), lines)))
-        .collect();
+/// Whether the people one NHS number is recorded with in an extract cannot
+/// be one person: two whose names differ and whose dates of birth are more
+/// than two years apart (the node's own test for two people), or three
+/// names and three dates of birth among them. One child's records under
+/// several local ids, a name or a date mistyped, keep it.
+fn not_one_person(people: &std::collections::BTreeSet<(u32, Option<Date>)>) -> bool {
+    let known: Vec<(u32, Date)> = people.iter().filter_map(|&(name, born)| Some((name, born?))).filter(|(name, _)| *name != 0).collect();
+    let apart = known.iter().any(|&(a, x)| known.iter().any(|&(b, y)| a != b && (x.days_since_epoch() - y.days_since_epoch()).abs() > 730));
+    let names: std::collections::BTreeSet<u32> = known.iter().map(|(name, _)| *name).collect();
+    let dates: std::collections::BTreeSet<Date> = known.iter().map(|(_, born)| *born).collect();
+    apart || (names.len() >= 3 && dates.len() >= 3)
+}
+
+/// Leaves out an NHS number the extract records for people who cannot be
+/// one ([`not_one_person`]: a placeholder or a default a system fills
+/// in): as a match key it would join them all, past the node's
+/// date-of-birth guard, which an agreeing NHS number overrides. Each row it
+/// was on gets a warning.
+fn drop_shared_nhs_numbers(output: &mut ExtractOutput, nhs_people: HashMap<[u8; 32], NhsUse>) {
+    let shared: HashMap<[u8; 32], Vec<u64>> =
+        nhs_people.into_iter().filter(|(_, (people, _))| not_one_person(people)).map(|(hash, (_, lines))| (hash, lines)).collect();
     if shared.is_empty() {
         return;
     }
@@ -364,11 +375,12 @@ fn drop_shared_nhs_numbers(output: &mut ExtractOutput, nhs_people: HashMap<[u8; 
     }
     let mut issues: Vec<RowIssue> = shared
         .values()
-        .flat_map(|(people, lines)| {
-            lines.iter().map(move |&row| RowIssue {
+        .flat_map(|lines| {
+            lines.iter().map(|&row| RowIssue {
                 row,
                 field: "nhs_number".to_owned(),
-                reason: format!("is recorded for {people} different people in this extract (a placeholder?), so it was not used"),
+                reason: "is recorded in this extract for people who cannot be one (other names and dates of birth; a placeholder?), so it was not used"
+                    .to_owned(),
             })
         })
         .collect();
@@ -427,6 +439,8 @@ struct ParsedRow {
     case_id: String,
     person_id: String,
     record: PseudonymisedRecord,
+    /// The person's date of birth, when a real one was read.
+    date_of_birth: Option<Date>,
 }
 
 impl RowContext<'_> {
@@ -597,7 +611,7 @@ impl RowContext<'_> {
             involvements: vec![PseudonymisedInvolvement { person_ref: self.keys.opaque_ref("p", &person_id), role, pseudonyms, fields: person_fields }],
             source_row: u32::try_from(line).unwrap_or(u32::MAX),
         };
-        Ok(ParsedRow { case_id, person_id, record })
+        Ok(ParsedRow { case_id, person_id, record, date_of_birth })
     }
 }
 
