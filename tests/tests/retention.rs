@@ -90,6 +90,21 @@ async fn expired_records_are_shown_then_erased_from_the_profiles_the_audit_log_a
     let dir = tempfile::tempdir().expect("temp dir");
     let path = |name: &str| dir.path().join(name).display().to_string();
     ok(&braid(&["keys", "init", "--out", &path("keys"), "--partnership", "north"]));
+    let pseudonymise = |agency: &str| {
+        let file = |suffix: &str| path(&format!("{agency}{suffix}"));
+        ok(&braid(&[
+            "agency",
+            "pseudonymise",
+            "--mapping",
+            &file(".toml"),
+            "--secret",
+            &path("keys/scheme.secret"),
+            "--input",
+            &file(".csv"),
+            "--out",
+            &file(".bpx"),
+        ]));
+    };
     // Children's services keep a record 7 years after its last event, or
     // until the child is 25; everyone else 7 years (the default).
     // CSC: C1 (2010, aged 15: 25 in 2020) and C2 (2011, no age) have
@@ -101,18 +116,7 @@ async fn expired_records_are_shown_then_erased_from_the_profiles_the_audit_log_a
     for (agency, kind, csv) in [("CSC-NORTH", "children_services", csc), ("POL-NORTH", "police", pol)] {
         std::fs::write(path(&format!("{agency}.toml")), mapping(agency, kind)).expect("mapping");
         std::fs::write(path(&format!("{agency}.csv")), csv).expect("extract");
-        ok(&braid(&[
-            "agency",
-            "pseudonymise",
-            "--mapping",
-            &path(&format!("{agency}.toml")),
-            "--secret",
-            &path("keys/scheme.secret"),
-            "--input",
-            &path(&format!("{agency}.csv")),
-            "--out",
-            &path(&format!("{agency}.bpx")),
-        ]));
+        pseudonymise(agency);
     }
     let mut keys_of = encodings(dir.path(), "CSC-NORTH");
     keys_of.extend(encodings(dir.path(), "POL-NORTH"));
@@ -229,18 +233,7 @@ async fn expired_records_are_shown_then_erased_from_the_profiles_the_audit_log_a
         ("C5", 5, "11/11/2025", "12"),
     ]);
     std::fs::write(path("CSC-NORTH.csv"), csc).expect("extract");
-    ok(&braid(&[
-        "agency",
-        "pseudonymise",
-        "--mapping",
-        &path("CSC-NORTH.toml"),
-        "--secret",
-        &path("keys/scheme.secret"),
-        "--input",
-        &path("CSC-NORTH.csv"),
-        "--out",
-        &path("CSC-NORTH.bpx"),
-    ]));
+    pseudonymise("CSC-NORTH");
     let (k, u, file) = (keys.clone(), url.clone(), path("CSC-NORTH.bpx"));
     let (refused_expired, resent) = blocking(move || (upload(&k, &u, "CSC-NORTH", &file), stats(&k, &u))).await;
     let summary = ok(&refused_expired);
@@ -258,18 +251,7 @@ async fn expired_records_are_shown_then_erased_from_the_profiles_the_audit_log_a
     // then restarts with sweeps scheduled: the first runs at start, as the
     // node itself, with one audit entry.
     let node = braid_node::spawn(unruled()).await.expect("start node");
-    ok(&braid(&[
-        "agency",
-        "pseudonymise",
-        "--mapping",
-        &path("CSC-NORTH.toml"),
-        "--secret",
-        &path("keys/scheme.secret"),
-        "--input",
-        &path("CSC-NORTH.csv"),
-        "--out",
-        &path("CSC-NORTH.bpx"),
-    ]));
+    pseudonymise("CSC-NORTH");
     let (k, u, file) = (keys.clone(), node.url(), path("CSC-NORTH.bpx"));
     let back = blocking(move || {
         ok(&upload(&k, &u, "CSC-NORTH", &file));

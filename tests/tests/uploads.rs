@@ -285,6 +285,13 @@ fn pseudonymise_fails_when_it_would_write_nothing_useful_and_names_mapping_mista
         assert!(stderr.contains(expected), "{expected}: {stderr}");
     }
 
+    // A mapping whose [identity] names nothing works, with a warning that
+    // its records can link to nobody else's.
+    let anonymous = MAPPING.replace("forename = \"forename\"\nsurname = \"surname\"\ndate_of_birth = \"dob\"\n", "");
+    assert_ne!(anonymous, MAPPING);
+    let output = pseudonymise(dir.path(), &anonymous, &repeated, "n.bpx");
+    ok(&output);
+    assert!(String::from_utf8_lossy(&output.stderr).contains("[identity] names no column"), "{output:?}");
     // A label mapped to a category the template lacks is the mapping's
     // fault, reported before any row is read.
     let wrong = MAPPING.replace("B = \"Male\"", "B = \"Boy\"");

@@ -161,6 +161,18 @@ pub struct IdentityColumns {
     pub ids: BTreeMap<String, String>,
 }
 
+impl IdentityColumns {
+    /// Whether any column that identifies a person across agencies is
+    /// mapped (a name, date of birth, NHS number, postcode, address or
+    /// other identifier); without one, records link only by the agency's
+    /// own person ids.
+    pub fn any(&self) -> bool {
+        [&self.forename, &self.surname, &self.date_of_birth, &self.nhs_number, &self.postcode, &self.address].iter().any(|c| c.is_some())
+            || !self.alternative_surnames.is_empty()
+            || !self.ids.is_empty()
+    }
+}
+
 /// Where one template item is and how the agency labels its categories.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]

@@ -188,6 +188,9 @@ pub fn pseudonymise_command(
     fail_on_bad_rows: bool,
 ) -> Result<()> {
     let mapping = read_mapping(mapping)?;
+    if !mapping.identity.any() {
+        eprintln!("warning: the mapping's [identity] names no column (name, date of birth, NHS number, postcode, address or other id): these records will link to other agencies' by nothing");
+    }
     let secret = read_secret(secret)?;
     let result = match bridge_secret {
         Some(bridge) => pseudonymise_bridged(&mapping, &secret, &read_secret(bridge)?, input, true)?,
