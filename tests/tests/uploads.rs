@@ -267,6 +267,12 @@ fn pseudonymise_fails_when_it_would_write_nothing_useful_and_names_mapping_mista
     let twice = failed(&raw(dir.path(), format!("{HEADER},dob\n{},01/01/2001\n", row("C1", "P1")).as_bytes(), "t.bpx"));
     assert!(twice.contains("column `dob` 2 times"), "{twice}");
 
+    // Dates written month first under a day-first mapping: the rows whose
+    // day is over 12 are refused, with a hint at the format.
+    let month_first: Vec<String> = (13..=16).map(|day| row(&format!("M{day}"), "P1").replace("01/03/2020", &format!("03/{day}/2020"))).collect();
+    let output = pseudonymise(dir.path(), MAPPING, &format!("{HEADER}\n{}\n", month_first.join("\n")), "mf.bpx");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("hint: 4 of 4 rows give event_date a month above 12; the mapping reads it as %d/%m/%Y"), "{stderr}");
     // Dates no record can truly have are kept as written, with a warning:
     // a date of birth after the case's date, a case dated in the future.
     let implausible = format!(

@@ -212,6 +212,14 @@ pub fn pseudonymise_command(
     if let Some((path, by_field)) = write_issues(out, output)? {
         eprintln!("every issue, by row, in {} ({by_field})", path.display());
     }
+    for (field, format) in [
+        ("event_date", Some(&mapping.columns.date_format)),
+        ("date_of_birth", mapping.identity.date_of_birth_format.as_ref().or(Some(&mapping.columns.date_format))),
+    ] {
+        if let Some(hint) = format.and_then(|format| month_first_hint(output, field, format)) {
+            eprintln!("{hint}");
+        }
+    }
     if fail_on_bad_rows && !output.rejected.is_empty() {
         bail!("{} rows were rejected and --fail-on-bad-rows was given; nothing was written", output.rejected.len());
     }
@@ -245,6 +253,19 @@ pub fn pseudonymise_command(
         );
     }
     Ok(())
+}
+
+/// A hint when many of a date field's rows have a month above 12 (a tenth
+/// of the rows, at least three): the extract probably writes its dates
+/// month first while the mapping reads them day first, or the other way.
+fn month_first_hint(output: &braid_pseudonym::ExtractOutput, field: &str, format: &str) -> Option<String> {
+    let months = output.rejected.iter().chain(&output.warnings).filter(|issue| issue.field == field && issue.reason.contains("month outside 1 to 12")).count();
+    (months >= 3 && months as u64 * 10 >= output.rows_read).then(|| {
+        format!(
+            "hint: {months} of {} rows give {field} a month above 12; the mapping reads it as {format}: are the dates written month first (or day first)?",
+            output.rows_read
+        )
+    })
 }
 
 /// Writes every rejected row and warning of a pseudonymise run to
