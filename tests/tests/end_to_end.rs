@@ -789,6 +789,20 @@ async fn panels_see_their_partnership_only_and_never_a_pseudonym() {
             .collect();
         assert!(shown.iter().any(|&n| n >= 5) && shown.iter().all(|&n| n == 0 || n % 5 == 0), "{window}");
         assert_eq!(report["rounded"], false, "not over time, exact: {report}");
+        // A report of everyone is rounded too: beside the victims' and the
+        // harmers' (exact), it would give the number who are both.
+        let everyone = json(&ok(&panel(&path("keys"), "report", &url, "north", &["--by", "agency", "--population", "all", "--json"])));
+        assert_eq!(everyone["rounded"], true, "{everyone}");
+        assert!(everyone["legend"].as_str().expect("legend").contains("cannot be subtracted from the victims' and the harmers' reports"), "{everyone}");
+        let everyone_cells: Vec<u64> = everyone["cells"]
+            .as_array()
+            .expect("cells")
+            .iter()
+            .flat_map(|row| row.as_array().expect("row").iter())
+            .chain(std::iter::once(&everyone["total"]))
+            .filter_map(|cell| cell.as_str().expect("cell").parse().ok())
+            .collect();
+        assert!(everyone_cells.iter().any(|&n| n >= 5) && everyone_cells.iter().all(|&n| n % 5 == 0), "{everyone}");
         let nothing = failed(&panel(&path("keys"), "report", &url, "north", &["--by", "period:year", "--since", "1901-01-01", "--until", "1901-12-31"]));
         assert!(nothing.contains("no case of the partnership falls in that window"), "{nothing}");
         let weekly = failed(&panel(&path("keys"), "report", &url, "north", &["--by", "period:week"]));

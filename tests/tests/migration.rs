@@ -74,6 +74,9 @@ async fn a_store_in_the_api_encoding_moves_to_the_node_schema_and_answers_the_sa
     let expected: BTreeMap<String, String> =
         serde_json::from_str(&std::fs::read_to_string(fixture.join("answers.json")).expect("the fixture's answers")).expect("answers");
     assert_eq!(got.keys().collect::<Vec<_>>(), expected.keys().collect::<Vec<_>>());
+    if let Some(path) = std::env::var_os("BRAID_MIGRATION_ANSWERS_OUT") {
+        std::fs::write(path, serde_json::to_string_pretty(&got).expect("json")).expect("write");
+    }
     for (name, answer) in &expected {
         assert_eq!(&got[name], answer, "{name}");
     }

@@ -72,6 +72,10 @@ pub const ROUNDING_BASE: u64 = 5;
 /// What rounding means, added to a legend when a report is over a window.
 pub const ROUNDED_LEGEND: &str = "counts over time (a date window or by period) are rounded down to a multiple of 5 (5 to 9 shown as 5, 10 to 14 as 10), so that reports of overlapping windows (January to September, then January to October) cannot be subtracted to reveal a small number";
 
+/// What a report of everyone's rounding means: it counts the union of two
+/// populations a panel can also ask for.
+pub const UNION_ROUNDED_LEGEND: &str = "counts of everyone (victims and harmers together) are rounded down to a multiple of 5, so that they cannot be subtracted from the victims' and the harmers' reports to reveal the few people who are both";
+
 /// A published count as a report over a date window shows it: 0 and `<5`
 /// as they are, 5 or more rounded down to a multiple of [`ROUNDING_BASE`]
 /// (so no count of 5 or more reads as `<5` or 0). Every shown count then

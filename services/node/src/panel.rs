@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 use braid_linkage::{Decision, Sealed};
 use braid_proto::v1;
 use braid_signals::network::neighbourhood;
-use braid_signals::report::{publish, resolve, round_text, Answer, Table, LEGEND, ROUNDED_LEGEND, ROUNDING_BASE};
+use braid_signals::report::{publish, resolve, round_text, Answer, Table, LEGEND, ROUNDED_LEGEND, ROUNDING_BASE, UNION_ROUNDED_LEGEND};
 use braid_signals::{CaseType, Concern, Facts, OutcomeKind, Profiles, RecordFacts, Role, Signal, SignalBook, SignalConfig, SignalKind};
 use braid_template::{Completeness, Date, FieldKind, Section, Template, Value};
 

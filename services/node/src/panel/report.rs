@@ -36,7 +36,9 @@ impl Engine {
     /// Over time (a date window, or a period dimension), counts of 5 or more
     /// are rounded down to a multiple of 5 (after suppression), so that two
     /// reports of nested windows, or a report by period beside one over a
-    /// window, cannot be subtracted to reveal a small number.
+    /// window, cannot be subtracted to reveal a small number; and so are a
+    /// report of everyone's, so that it cannot be subtracted from the
+    /// victims' and harmers' reports.
     pub fn panel_report(
         &self,
         partnership: &[String],
@@ -47,15 +49,24 @@ impl Engine {
         let mut response = self.report_exact(partnership, by, population, window)?;
         // Over time (a window, or a period dimension) every count is
         // rounded: an exact table by period beside a rounded one over a
-        // window would let the window's rounding be undone.
-        if window.0.is_some() || window.1.is_some() || by.iter().any(|b| b.starts_with("period:")) {
+        // window would let the window's rounding be undone. So is a report
+        // of everyone: victims + harmers − everyone, cell by cell, would
+        // give the exact number of people who are both.
+        let over_time = window.0.is_some() || window.1.is_some() || by.iter().any(|b| b.starts_with("period:"));
+        let union = population == Population::All;
+        if over_time || union {
             for row in &mut response.rows {
                 round_all(&mut row.cells);
             }
             round_all(&mut response.row_totals);
             round_all(&mut response.column_totals);
             response.total = round_text(&response.total);
-            response.legend = rounded_legend(&response.legend);
+            if over_time {
+                response.legend = rounded_legend(&response.legend);
+            }
+            if union {
+                response.legend = format!("{}; {UNION_ROUNDED_LEGEND}", response.legend);
+            }
             response.rounded = true;
         }
         Ok(response)
