@@ -10,7 +10,7 @@ use braid_template::{Answers, LabelMap, OutcomeKind, Template, Value};
 
 use crate::date::{parse_date, parse_date_parts, Date, DateFormat};
 use crate::keys::Keys;
-use crate::mapping::{CaseType, Mapping, MappingError, Role};
+use crate::mapping::{fold, CaseType, Mapping, MappingError, Role};
 use crate::normalise::{normalise, Identity};
 use crate::{pseudonymise, PersonPseudonyms};
 
@@ -199,6 +199,7 @@ pub fn pseudonymise_extract<R: Read>(input: R, mapping: &Mapping, keys: &Keys, m
         keys,
         columns,
         width: header.len(),
+        today: crate::date::today(),
     };
 
     let mut collected = Collected::default();
@@ -252,10 +253,10 @@ fn text_record(bytes: csv::ByteRecord) -> (csv::StringRecord, bool) {
 fn implausible_dates(
     issue: &impl Fn(&str, String) -> RowIssue,
     warnings: &mut Vec<RowIssue>,
+    today: Date,
     case_dates: [(&str, Option<Date>); 3],
     date_of_birth: Option<Date>,
 ) {
-    let today = crate::date::today();
     for (field, date) in case_dates {
         if date.is_some_and(|date| date > today) {
             warnings.push(issue(field, "is in the future; kept as written".to_owned()));
@@ -415,10 +416,6 @@ fn case_disagreements(first: &PseudonymisedRecord, later: &PseudonymisedRecord) 
     fields
 }
 
-fn fold(label: &str) -> String {
-    label.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
-}
-
 struct RowContext<'a> {
     template: &'static Template,
     label_maps: HashMap<String, LabelMap>,
@@ -427,6 +424,8 @@ struct RowContext<'a> {
     outcomes: HashMap<String, OutcomeKind>,
     date_format: DateFormat,
     dob_format: DateFormat,
+    /// The day the extract is read on: later dates are in the future.
+    today: Date,
     keys: &'a Keys,
     columns: Columns,
     width: usize,
@@ -567,6 +566,7 @@ impl RowContext<'_> {
         implausible_dates(
             &issue,
             warnings,
+            self.today,
             [("event_date", referral_date), ("incident_start", incident_start), ("last_occurrence", last_occurrence)],
             date_of_birth,
         );

@@ -367,7 +367,6 @@ impl Mapping {
     /// once case and spacing are folded) when they map to different targets:
     /// which applied would depend on the order they are read in.
     fn clashing_labels(section: &'static str, labels: &BTreeMap<String, String>) -> Result<(), MappingError> {
-        let fold = |label: &str| label.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
         let mut seen: BTreeMap<String, (&str, &str)> = BTreeMap::new();
         for (label, target) in labels {
             if let Some((first, first_target)) = seen.insert(fold(label), (label, target)) {
@@ -430,3 +429,9 @@ impl Mapping {
 }
 
 pub use braid_template::{CaseType, Role};
+
+/// A label as a cell is compared with it: lower case, runs of spaces
+/// folded to one, trimmed.
+pub(crate) fn fold(label: &str) -> String {
+    label.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
+}

@@ -26,9 +26,7 @@ pub async fn fetch_clusters(node: &NodeArgs) -> Result<Vec<v1::ClusterRow>> {
 /// Writes `agency,record_ref,person_ref,role,profile_id,identified` into a
 /// file only its owner may read (it holds every record's pseudonyms).
 pub fn write_clusters(path: &Path, rows: &[v1::ClusterRow]) -> Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let file =
-        std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path).with_context(|| format!("create {}", path.display()))?;
+    let file = crate::agency::private_output(path)?;
     write_cluster_rows(file, rows).with_context(|| format!("write {}", path.display()))
 }
 

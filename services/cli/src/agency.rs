@@ -294,8 +294,9 @@ fn write_issues(out: &Path, output: &braid_pseudonym::ExtractOutput) -> Result<O
     Ok(Some((path, by_field.join(", "))))
 }
 
-/// Creates (or truncates) `path` readable by its owner only.
-fn private_output(path: &Path) -> Result<std::fs::File> {
+/// Creates (or truncates) `path` readable by its owner only, also when it
+/// existed with wider permissions.
+pub(crate) fn private_output(path: &Path) -> Result<std::fs::File> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let file =
         std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path).with_context(|| format!("create {}", path.display()))?;

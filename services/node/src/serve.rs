@@ -137,16 +137,6 @@ fn grants_without_use(config: &NodeConfig, policy: &braid_access::Policy) -> Vec
     out
 }
 
-/// Whether the node's account could create or write `dir` (the directory
-/// itself, else the nearest directory above it that exists).
-fn writable(dir: &std::path::Path) -> bool {
-    let absolute = std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned());
-    absolute
-        .ancestors()
-        .find(|p| p.exists())
-        .is_some_and(|existing| existing.is_dir() && rustix::fs::access(existing, rustix::fs::Access::WRITE_OK | rustix::fs::Access::EXEC_OK).is_ok())
-}
-
 /// Partnership agencies no principal in `policy` uploads for (a misspelt
 /// code?): (partnership, agency).
 fn agencies_nobody_uploads_for(config: &NodeConfig, policy: &braid_access::Policy) -> Vec<(String, String)> {
@@ -207,7 +197,9 @@ pub fn check_config(config: &NodeConfig) -> Vec<String> {
         let existing = absolute.ancestors().find(|p| p.exists());
         match existing {
             Some(path) if path.metadata().is_ok_and(|m| m.is_dir()) => {
-                if !writable(dir) {
+                // The directory itself, else the nearest one above it, which
+                // the node would create it in.
+                if rustix::fs::access(path, rustix::fs::Access::WRITE_OK | rustix::fs::Access::EXEC_OK).is_err() {
                     problems.push(format!("{what} {}: this account cannot create or write it", dir.display()));
                 }
             }

@@ -235,6 +235,13 @@ impl DiskSpace {
     }
 }
 
+/// Creates `dir` and any missing parents for the node's account only (the
+/// store and its backups hold every pseudonym).
+pub fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}
+
 /// The permission bits of `dir` when group or others may enter or read it;
 /// `None` when it is private (or cannot be read).
 pub fn open_to_others(dir: &std::path::Path) -> Option<u32> {

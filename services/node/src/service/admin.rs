@@ -222,12 +222,7 @@ impl AdminService for Admin {
         let target = path.clone();
         match blocking(move || {
             // Private, as the store is: a backup holds every pseudonym.
-            use std::os::unix::fs::DirBuilderExt;
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(&dir)
-                .map_err(|source| EngineError::Open { what: "create the backups directory".to_owned(), source })?;
+            crate::space::create_private_dir(&dir).map_err(|source| EngineError::Open { what: "create the backups directory".to_owned(), source })?;
             engine.backup(&target, entry)
         })
         .await
