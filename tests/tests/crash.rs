@@ -353,6 +353,15 @@ YOT-SOUTH = \"yot\"
     );
     assert!(!nobody.status.success());
     assert!(String::from_utf8_lossy(&nobody.stderr).contains("names no principal"), "{}", String::from_utf8_lossy(&nobody.stderr));
+
+    // A client certificate installed as the node's: every client would
+    // refuse the handshake, so the node says so before it starts.
+    std::fs::copy(keys.join("admin/client.crt"), keys.join("node/node.crt")).expect("copy certificate");
+    std::fs::copy(keys.join("admin/client.key"), keys.join("node/node.key")).expect("copy key");
+    let client_certificate = check(&format!("policy = {policy:?}\n"), &[]);
+    assert!(!client_certificate.status.success());
+    let stderr = String::from_utf8_lossy(&client_certificate.stderr);
+    assert!(stderr.contains("does not include server authentication"), "{stderr}");
 }
 
 /// Starts `braid-node` with `--log-format format` and stderr captured,

@@ -25,6 +25,31 @@ pub fn principal_of(certificate: &[u8]) -> Option<String> {
     (names.next().is_none() && valid_principal(&name)).then_some(name)
 }
 
+/// Why the certificate (DER) cannot serve as the node's own, if it cannot:
+/// every client would refuse it. A certificate that is not yet or no
+/// longer valid at `now`, or whose extended key usage leaves out server
+/// authentication (a client certificate installed as the node's).
+pub fn server_certificate_problem(certificate: &[u8], now: time::OffsetDateTime) -> Option<String> {
+    let Ok((_, parsed)) = x509_parser::parse_x509_certificate(certificate) else {
+        return Some("it does not parse as an X.509 certificate".to_owned());
+    };
+    let validity = parsed.validity();
+    let (from, until) = (validity.not_before.to_datetime(), validity.not_after.to_datetime());
+    if now < from {
+        return Some(format!("it is not valid until {}", from.date()));
+    }
+    if now > until {
+        return Some(format!("it expired on {}", until.date()));
+    }
+    match parsed.extended_key_usage() {
+        Ok(Some(usage)) if !usage.value.any && !usage.value.server_auth => {
+            Some("its extended key usage does not include server authentication (is it a client certificate?)".to_owned())
+        }
+        Err(_) => Some("its extended key usage extension does not parse".to_owned()),
+        _ => None,
+    }
+}
+
 /// Whether `name` may be a principal: 1 to 64 characters, ASCII letters,
 /// digits, `-`, `_`, `.` and `@`. Anything else (spaces, control
 /// characters, look-alike letters) could pass for another principal in a

@@ -215,4 +215,21 @@ mod tests {
         assert!(cert.verify_signature(Some(other_cert.public_key())).is_err());
         assert_eq!(crate::principal_of(b"not a certificate"), None);
     }
+
+    #[test]
+    fn a_server_certificate_must_be_for_servers_and_in_date() {
+        let now = ::time::OffsetDateTime::now_utc();
+        let ca = DevCa::new("Braid dev CA", now.year()).expect("CA");
+        let server = parse(&ca.server("braid-node", &["localhost".into()]).expect("server").certificate_pem);
+        assert_eq!(crate::server_certificate_problem(&server, now), None);
+        let client = parse(&ca.client("admin").expect("client").certificate_pem);
+        let problem = crate::server_certificate_problem(&client, now).expect("a client certificate cannot serve");
+        assert!(problem.contains("server authentication"), "{problem}");
+        let old = DevCa::new("Braid dev CA", 2001).expect("CA");
+        let expired = parse(&old.server("braid-node", &["localhost".into()]).expect("server").certificate_pem);
+        assert!(crate::server_certificate_problem(&expired, now).expect("expired").starts_with("it expired on 2004-01-01"));
+        let early = now - ::time::Duration::days(2 * 366);
+        assert!(crate::server_certificate_problem(&server, early).expect("not yet valid").starts_with("it is not valid until"));
+        assert!(crate::server_certificate_problem(b"junk", now).is_some());
+    }
 }

@@ -55,6 +55,10 @@ fn server_config(files: &TlsFiles) -> anyhow::Result<Arc<ServerConfig>> {
     let chain = CertificateDer::pem_slice_iter(&read(&files.certificate, "node certificate")?)
         .collect::<Result<Vec<_>, _>>()
         .with_context(|| format!("the node certificate {} is not PEM", files.certificate.display()))?;
+    let leaf = chain.first().with_context(|| format!("the node certificate file {} holds no certificate", files.certificate.display()))?;
+    if let Some(problem) = braid_access::server_certificate_problem(leaf, time::OffsetDateTime::now_utc()) {
+        anyhow::bail!("the node certificate {} cannot serve: {problem}", files.certificate.display());
+    }
     let key = PrivateKeyDer::from_pem_slice(&read(&files.private_key, "node private key")?)
         .with_context(|| format!("the node private key {} is not a PEM private key", files.private_key.display()))?;
     let mut roots = RootCertStore::empty();
