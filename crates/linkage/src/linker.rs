@@ -134,6 +134,11 @@ pub struct Involvement {
     pub agency: u32,
     /// A fingerprint of the agency's person ref.
     pub person: u64,
+    /// A fingerprint of the agency's record (case) the involvement is part
+    /// of, or 0. Two people one record names under different person refs
+    /// are two people: they never share a profile. A record's involvements
+    /// are inserted one after another, under consecutive ids.
+    pub record: u64,
     /// Field tokens.
     pub tokens: Tokens,
     /// Attaches to a profile, never shapes one (see the module docs).
@@ -328,13 +333,14 @@ struct Node {
     ones: u32,
     agency: u32,
     person: u64,
+    record: u64,
     key_start: u32,
     key_count: u8,
     passive: bool,
 }
 
 impl Node {
-    const EMPTY: Node = Node { bloom: Bloom::EMPTY, ones: 0, agency: u32::MAX, person: 0, key_start: 0, key_count: 0, passive: false };
+    const EMPTY: Node = Node { bloom: Bloom::EMPTY, ones: 0, agency: u32::MAX, person: 0, record: 0, key_start: 0, key_count: 0, passive: false };
 }
 
 /// The linker: the blocking index, the profiles and the model.
@@ -660,7 +666,7 @@ pub(crate) mod tests {
     }
 
     fn person(agency: u32, person: u64, tokens: Tokens, keys: &[(u8, u8)]) -> Involvement {
-        Involvement { keys: keys.iter().map(|(kind, value)| key(*kind, *value)).collect(), bloom: None, agency, person, tokens, passive: false }
+        Involvement { keys: keys.iter().map(|(kind, value)| key(*kind, *value)).collect(), bloom: None, agency, person, record: 0, tokens, passive: false }
     }
 
     /// Name + dob + postcode agree: linked by field evidence alone.

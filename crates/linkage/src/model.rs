@@ -200,6 +200,31 @@ fn name_dice_sign(cell: usize) -> i8 {
     }
 }
 
+/// The factor that holds sex alone.
+const SEX_FACTOR: usize = 3;
+const _: () = assert!(FACTORS[SEX_FACTOR].len() == 1 && FACTORS[SEX_FACTOR][0] == at::SEX);
+
+/// Keeps sex agreement at one bit of evidence at most, within every EM
+/// step. Sex has two values, so two people taken at random agree on it at
+/// least half the time (u ≥ ½) and agreement can never be more than twice
+/// as likely among matches (m ≤ 1). Over the compared pairs alone EM can
+/// find otherwise — where most non-matches compared are a brother and a
+/// sister, it settles on "same sex" as what makes a match, and then every
+/// same-named pair of one sex with dates of birth a year apart scores as
+/// one person. The bound is arithmetic, not fitted to any data set; the
+/// share it takes from agreement goes to the other levels in proportion.
+fn bound_sex_agreement(m: &mut [f64], u: &[f64]) {
+    let most = 2.0 * u[0];
+    if m[0] > most {
+        let rest: f64 = m[1..].iter().sum();
+        let scale = if rest > 0.0 { (1.0 - most) / rest } else { 0.0 };
+        m[0] = most;
+        for value in &mut m[1..] {
+            *value *= scale;
+        }
+    }
+}
+
 /// Starting m and u values per feature level (documented in the module):
 /// multiplied out for joint factors, the Dice band conditioned on the name
 /// level.
@@ -393,6 +418,9 @@ impl Model {
                     u[f][level] = ((u_acc[f][level] + SMOOTHING) / (u_sum + SMOOTHING * n)).max(1e-9);
                 }
             }
+            if std::env::var("XP_NOSEX").is_err() {
+                bound_sex_agreement(&mut m[SEX_FACTOR], &u[SEX_FACTOR]);
+            }
             if (previous - lambda).abs() < 1e-9 {
                 break;
             }
@@ -414,6 +442,11 @@ impl Model {
                         1 => weight = weight.max(0.0),
                         -1 => weight = weight.min(0.0),
                         _ => {}
+                    }
+                    if f == SEX_FACTOR && level == 0 && std::env::var("XP_NOSEX").is_err() {
+                        // As in every fit (see `bound_sex_agreement`),
+                        // also before the first.
+                        weight = weight.min(1.0);
                     }
                     weight
                 })

@@ -236,18 +236,19 @@ fn distinct_cases_apart(config: &SignalConfig, incidents: &[Vec<Item<'_>>]) -> b
 /// of their first records. A record joins the latest incident that began
 /// at most `cross_agency_days` before it and can take it: not one where
 /// its agency already holds another case (one agency's two cases are two
-/// incidents), nor one whose identified harmers it shares none of when it
-/// names some (two agencies' records of different harmers are two
-/// incidents); a record that joins none begins an incident. So an incident
-/// left behind by another perpetrator's record stays open to later records
-/// of its own. `harmers` gives the profile keys of the identified
-/// harmers a record names.
-fn victim_incidents<'a>(config: &SignalConfig, sorted: &[Item<'a>], harmers: &dyn Fn(&Item<'_>) -> Vec<u64>) -> Vec<Vec<Item<'a>>> {
+/// incidents), nor one whose other people it shares none of when both name
+/// some (two agencies' records of different harmers, or of this child
+/// harmed with different children, are two incidents); a record that joins
+/// none begins an incident. So an incident left behind by another
+/// perpetrator's record stays open to later records of its own. `others`
+/// gives the profile keys of the identified harmers and other victims a
+/// record names.
+fn victim_incidents<'a>(config: &SignalConfig, sorted: &[Item<'a>], others: &dyn Fn(&Item<'_>) -> Vec<u64>) -> Vec<Vec<Item<'a>>> {
     if sorted.len() < 2 {
         return sorted.iter().map(|item| vec![*item]).collect();
     }
     let mut incidents: Vec<Vec<Item<'a>>> = Vec::new();
-    // Each incident's harmers, sorted: worked out only when a record could
+    // Each incident's other people, sorted: worked out only when a record could
     // join it on time and agency.
     let mut named: Vec<Option<Vec<u64>>> = Vec::new();
     for item in sorted {
@@ -263,9 +264,9 @@ fn victim_incidents<'a>(config: &SignalConfig, sorted: &[Item<'a>], harmers: &dy
             if incident.iter().any(|other| other.record.agency == item.record.agency && other.record.record_ref != item.record.record_ref) {
                 continue;
             }
-            let theirs = theirs.get_or_insert_with(|| harmers(item));
+            let theirs = theirs.get_or_insert_with(|| others(item));
             let named = named[index].get_or_insert_with(|| {
-                let mut named: Vec<u64> = incident.iter().flat_map(harmers).collect();
+                let mut named: Vec<u64> = incident.iter().flat_map(others).collect();
                 named.sort_unstable();
                 named.dedup();
                 named
@@ -334,15 +335,18 @@ fn profile_signals(config: &SignalConfig, key: u64, items: &[Item<'_>], key_of: 
     let mut victims: Vec<Item<'_>> = items.iter().copied().filter(|i| i.involvement.role.is_victim()).collect();
     victims.sort_by_key(|i| (i.record.day, i.id));
 
-    let harmers_named = |item: &Item<'_>| -> Vec<u64> {
+    // The other people a record names: its identified harmers and the
+    // other children harmed with this one.
+    let others_named = |item: &Item<'_>| -> Vec<u64> {
         item.record
             .involvements
             .iter()
-            .filter(|&&other| facts.involvement(other).is_some_and(|v| v.role.is_harmer() && v.identified))
+            .filter(|&&other| facts.involvement(other).is_some_and(|v| (v.role.is_harmer() || v.role.is_victim()) && v.identified))
             .map(|&other| key_of(other))
+            .filter(|&other| other != key)
             .collect()
     };
-    let incidents = victim_incidents(config, &victims, &harmers_named);
+    let incidents = victim_incidents(config, &victims, &others_named);
 
     // Re-victimisation: cases apart in time, or a recorded re-referral. The
     // detail names the case types of the first and the latest incident, each

@@ -31,6 +31,7 @@ impl Linker {
             ones: bloom.ones(),
             agency: involvement.agency,
             person: involvement.person,
+            record: involvement.record,
             key_start: self.key_fp.len() as u32,
             key_count: keys.len() as u8,
             passive: involvement.passive,

@@ -44,7 +44,7 @@ impl Linker {
                     // Attaches to one profile only.
                     break;
                 }
-                if self.conflicts_with_profile(id, root) || self.profiles_conflict(id, root) {
+                if self.conflicts_with_profile(id, root) || self.profiles_conflict(id, root) || self.profiles_split_by_a_record(id, root) {
                     entries.push(LinkEntry { decision: Decision::ReviewConflict, evidence });
                 } else if !joined && !self.consistent(id, root, evidence.other) {
                     entries.push(LinkEntry { decision: Decision::ReviewWouldChain, evidence });

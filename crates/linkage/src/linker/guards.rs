@@ -12,12 +12,15 @@ impl Linker {
     /// count against a pair but are no hard conflict: without a check digit
     /// a typo looks like another person.
     pub(super) fn conflict(&self, a: u32, b: u32) -> bool {
-        let (ta, tb) = (&self.tokens[a as usize], &self.tokens[b as usize]);
-        if !ta.can_conflict() || !tb.can_conflict() {
-            return false;
-        }
         let (na, nb) = (&self.nodes[a as usize], &self.nodes[b as usize]);
         if na.agency == nb.agency && na.person == nb.person {
+            return false;
+        }
+        if na.agency == nb.agency && na.record != 0 && na.record == nb.record {
+            return true;
+        }
+        let (ta, tb) = (&self.tokens[a as usize], &self.tokens[b as usize]);
+        if !ta.can_conflict() || !tb.can_conflict() {
             return false;
         }
         if ta.ids_state(tb) == crate::fields::IdState::Agree {
@@ -27,13 +30,17 @@ impl Linker {
     }
 
     /// Whether a pair looks like twins (one surname and date of birth, two
-    /// forenames that are not variants of each other and whose encodings
-    /// are far apart) with nothing stronger vouching for it. Such a pair is
+    /// forenames that are not variants of each other, and encodings far
+    /// apart or sexes that differ) with nothing stronger vouching for it. Such a pair is
     /// never linked directly, and keeps two profiles apart whichever record
     /// would join them (see [`Linker::vetoed`]).
     pub(super) fn twins(&self, a: u32, b: u32, dice: Option<f32>) -> bool {
         let (ta, tb) = (&self.tokens[a as usize], &self.tokens[b as usize]);
-        if !ta.twin_like(tb) || dice.is_some_and(|d| d >= TWIN_DICE) {
+        // Encodings close together (a misspelt forename) are no twins —
+        // unless the sexes differ too: a forename that is another name and
+        // a sex recorded wrongly, both at once, is two children.
+        let sexes_differ = ta.sex_level(tb) == 1;
+        if !ta.twin_like(tb) || (dice.is_some_and(|d| d >= TWIN_DICE) && !sexes_differ) {
             return false;
         }
         !self.vouched(a, b)
@@ -93,6 +100,33 @@ impl Linker {
     fn vouched(&self, a: u32, b: u32) -> bool {
         let (na, nb) = (&self.nodes[a as usize], &self.nodes[b as usize]);
         (na.agency == nb.agency && na.person == nb.person) || self.tokens[a as usize].ids_state(&self.tokens[b as usize]) == crate::fields::IdState::Agree
+    }
+
+    /// The live involvements of `id`'s record under another person ref:
+    /// its neighbours among the ids, as a record's involvements are
+    /// inserted together.
+    fn record_others(&self, id: u32) -> impl Iterator<Item = u32> + '_ {
+        let node = &self.nodes[id as usize];
+        let same_record = move |other: &u32| {
+            let n = &self.nodes[*other as usize];
+            node.record != 0 && n.agency == node.agency && n.record == node.record
+        };
+        let before = (0..id).rev().take_while(same_record);
+        let after = (id + 1..self.nodes.len() as u32).take_while(same_record);
+        before.chain(after).filter(move |&other| self.nodes[other as usize].person != node.person && self.uf.is_alive(InvolvementId::from(other)))
+    }
+
+    /// Whether `id`'s profile and `other`'s would, together, hold two
+    /// people one record names apart (see [`Involvement::record`]). Every
+    /// member of the smaller profile is looked at, not a sample: the rule
+    /// holds whatever order the records came in.
+    pub(super) fn profiles_split_by_a_record(&self, id: InvolvementId, other: InvolvementId) -> bool {
+        let (a, b) = (self.uf.find(id), self.uf.find(other));
+        if a == b {
+            return false;
+        }
+        let (small, large) = if self.uf.size_of(a) <= self.uf.size_of(b) { (a, b) } else { (b, a) };
+        self.uf.members(small).any(|m| self.record_others(m as u32).any(|s| self.uf.find(InvolvementId::from(s)) == large))
     }
 
     /// Whether `id` conflicts with any member of `other`'s profile.

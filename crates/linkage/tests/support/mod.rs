@@ -38,12 +38,13 @@ fn person_fingerprint(person_ref: &str) -> u64 {
 }
 
 /// What the linker sees of a pseudonymised involvement.
-fn linker_involvement(involvement: &braid_pseudonym::PseudonymisedInvolvement, agency: u32) -> Involvement {
+fn linker_involvement(involvement: &braid_pseudonym::PseudonymisedInvolvement, agency: u32, record_ref: &str) -> Involvement {
     Involvement {
         keys: involvement.pseudonyms.match_keys.iter().filter_map(|(kind, hash)| KeyFingerprint::new(kind.number() as u8, hash)).collect(),
         bloom: Bloom::from_bytes(&involvement.pseudonyms.bloom),
         agency,
         person: person_fingerprint(&involvement.person_ref),
+        record: person_fingerprint(record_ref),
         tokens: tokens(&involvement.pseudonyms.tokens),
         passive: false,
     }
@@ -101,7 +102,7 @@ pub fn prepare_with_secret(children: usize, seed: u64, noise: NoiseLevel, secret
         let person_of: HashMap<&str, &str> = output.reid.iter().map(|r| (r.person_ref.as_str(), r.person_id.as_str())).collect();
         for record in &output.records {
             for involvement in &record.involvements {
-                prepared.involvements.push(linker_involvement(involvement, agency_number as u32));
+                prepared.involvements.push(linker_involvement(involvement, agency_number as u32, &record.record_ref));
                 let key = (extract.agency.as_str(), case_of[record.record_ref.as_str()], person_of[involvement.person_ref.as_str()]);
                 let (true_person, household) = truth[&key];
                 prepared.truth.push((true_person.to_owned(), (!household.is_empty()).then(|| household.to_owned())));
@@ -258,7 +259,7 @@ pub fn prepare_extracts(extracts: &[(braid_pseudonym::Mapping, String)], truth_c
         let person_of: HashMap<&str, &str> = output.reid.iter().map(|r| (r.person_ref.as_str(), r.person_id.as_str())).collect();
         for record in &output.records {
             for involvement in &record.involvements {
-                prepared.involvements.push(linker_involvement(involvement, agency_number as u32));
+                prepared.involvements.push(linker_involvement(involvement, agency_number as u32, &record.record_ref));
                 let key = (case_of[record.record_ref.as_str()].to_owned(), person_of[involvement.person_ref.as_str()].to_owned());
                 let (person, dob, household) = truth[&key].clone();
                 prepared.truth.push((person, household));

@@ -83,6 +83,9 @@ pub(super) fn linker_involvement(stored: &StoredInvolvement) -> braid_linkage::I
         // During a key rotation a moved record links under its ref in the
         // epoch the others are still in.
         person: braid_store::fingerprint(if stored.link_person_ref.is_empty() { &stored.person_ref } else { &stored.link_person_ref }.as_bytes()),
+        // A record's involvements are inserted together, under
+        // consecutive ids, at ingest and when the index is rebuilt.
+        record: braid_store::fingerprint(stored.record_ref.as_bytes()),
         tokens: Tokens::from_words(&stored.tokens).unwrap_or_default(),
         // An outcome event's child attaches to a profile, never shapes one.
         passive: stored.role == braid_proto::v1::Role::OutcomeSubject as i32,
