@@ -279,4 +279,21 @@ async fn expired_records_are_shown_then_erased_from_the_profiles_the_audit_log_a
     assert_eq!(entries.len(), 1, "{log}");
     assert_eq!((entries[0]["principal"].as_str(), entries[0]["result_count"].as_u64()), (Some("braid-node"), Some(2)), "{log}");
     node.stop().await.expect("stop");
+
+    // A node stopped after an erasure and before its compaction (as kill -9
+    // would) leaves the compaction owed; the next start or sweep pays it,
+    // and says so, instead of leaving the erased pseudonyms in the files.
+    {
+        let store = braid_store::Store::open(data.path()).expect("store");
+        let mut set = braid_store::WriteSet::new();
+        set.set_compaction_owed(true);
+        store.write(set).expect("write");
+    }
+    let node = braid_node::spawn(unruled()).await.expect("start node");
+    let (k, u) = (keys.clone(), node.url());
+    let swept = blocking(move || ok(&braid_as(&k, "admin", &["admin", "retention", "--node", &u]))).await;
+    assert!(swept.contains("0 records erased"), "{swept}");
+    node.stop().await.expect("stop");
+    let store = braid_store::Store::open(data.path()).expect("store");
+    assert!(!store.compaction_owed().expect("read"), "the owed compaction was paid");
 }

@@ -72,6 +72,10 @@ const AUDIT_KEY: &[u8] = b"audit_signing_key";
 /// Set once every stored record is in the node's schema (its number, as
 /// little-endian `u32`): later opens skip the migration's scan.
 const RECORD_SCHEMA_KEY: &[u8] = b"record_schema";
+/// Set while erased data may still be in the store's files (a compaction
+/// that was cut short or failed), so that the next start or sweep
+/// compacts.
+const COMPACTION_OWED_KEY: &[u8] = b"compaction_owed";
 
 /// Records written per synced batch when [`Store::migrate_records`] moves
 /// them to the node's schema.
@@ -357,6 +361,13 @@ impl Store {
     /// The key epoch the node is moving to, while a rotation is open.
     pub fn next_epoch(&self) -> Result<Option<String>> {
         Ok(self.db.get_cf(self.cf(META)?, NEXT_EPOCH_KEY)?.map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
+    }
+
+    /// Whether erased data may still be in the store's files: a compaction
+    /// was owed and has not finished since (see
+    /// [`WriteSet::set_compaction_owed`]).
+    pub fn compaction_owed(&self) -> Result<bool> {
+        Ok(self.db.get_cf(self.cf(META)?, COMPACTION_OWED_KEY)?.is_some())
     }
 
     /// The next involvement id to assign (ids start at 1).
@@ -679,6 +690,16 @@ impl WriteSet {
         match fingerprint {
             Some(fingerprint) => self.ops.push(Op::Put(META, NEXT_EPOCH_KEY.to_vec(), fingerprint.as_bytes().to_vec())),
             None => self.ops.push(Op::Delete(META, NEXT_EPOCH_KEY.to_vec())),
+        }
+    }
+
+    /// Records that erased data is owed a compaction (before erasing), or
+    /// that it has had one.
+    pub fn set_compaction_owed(&mut self, owed: bool) {
+        if owed {
+            self.ops.push(Op::Put(META, COMPACTION_OWED_KEY.to_vec(), vec![1]));
+        } else {
+            self.ops.push(Op::Delete(META, COMPACTION_OWED_KEY.to_vec()));
         }
     }
 

@@ -117,7 +117,15 @@ pub async fn retention_command(node: &NodeArgs, dry_run: bool, json: bool) -> Re
     if answer.dry_run {
         println!("dry run on {today}: {expired} records are past their retention date; nothing was erased (run without --dry-run to erase them)");
     } else {
-        println!("{} records erased on {today} (withdrawn, their profiles re-computed, the store compacted; one audit entry)", answer.erased);
+        let compacted = match (answer.erased, answer.compacted) {
+            (_, false) if answer.erased > 0 => {
+                "; the store is not compacted yet (see the node's log): their pseudonyms stay in its files until the next start or sweep"
+            }
+            (_, false) => "",
+            (0, true) => "; the store compacted, taking away what an earlier erasure left in its files",
+            (_, true) => "; the store compacted",
+        };
+        println!("{} records erased on {today} (withdrawn, their profiles re-computed; one audit entry){compacted}", answer.erased);
         if answer.erased < expired {
             println!("{} were re-sent with a later date while the sweep ran and were kept", expired - answer.erased);
         }

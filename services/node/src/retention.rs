@@ -175,6 +175,10 @@ pub struct Sweep {
     pub today: i64,
     /// The audit entry written for the erasure, when one was.
     pub audit_index: Option<u64>,
+    /// Whether the store was compacted (erased data gone from its files):
+    /// after an erasure, or one whose compaction an earlier sweep, a key
+    /// rotation or a stop cut short.
+    pub compacted: bool,
 }
 
 /// What a sweep does with what it finds.
@@ -194,24 +198,26 @@ pub enum Then {
 pub fn sweep(engine: &crate::engine::Engine, settings: &RetentionSettings, then: Then) -> Result<Sweep, crate::engine::EngineError> {
     let today = today();
     let agencies = engine.retention_plan(settings, today)?;
+    let report = matches!(then, Then::Report);
     let entry = match then {
         Then::Report => None,
         Then::Erase(entry) => Some(entry),
         Then::EraseAny(entry) => agencies.iter().any(|a| a.expired > 0).then_some(entry),
     };
-    let (erased, audit_index) = match entry {
+    let (erased, audit_index, compacted) = match entry {
         Some(mut entry) => {
             // Whose records went, for the auditor: per agency, as planned
             // (the entry's count is what was erased).
             let planned: Vec<String> = agencies.iter().filter(|a| a.expired > 0).map(|a| format!("{} {}", a.agency, a.expired)).collect();
             let summary = if planned.is_empty() { "none expired".to_owned() } else { format!("expired: {}", planned.join(", ")) };
             entry.purpose = if entry.purpose.is_empty() { summary } else { format!("{}; {summary}", entry.purpose) };
-            let (erased, index) = engine.erase_expired(settings, today, &agencies, entry)?;
-            (erased, Some(index))
+            let (erased, index, compacted) = engine.erase_expired(settings, today, &agencies, entry)?;
+            (erased, Some(index), compacted)
         }
-        None => (0, None),
+        None if report => (0, None, false),
+        None => (0, None, engine.pay_owed_compaction("erased records")),
     };
-    Ok(Sweep { agencies, erased, today, audit_index })
+    Ok(Sweep { agencies, erased, today, audit_index, compacted })
 }
 
 /// The audit entry of a scheduled sweep: the node acting on its own.

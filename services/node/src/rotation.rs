@@ -241,6 +241,8 @@ impl Engine {
         })?;
         set.set_epoch(&next);
         set.set_next_epoch(None);
+        // The old pseudonyms stay in the store's files until a compaction.
+        set.set_compaction_owed(true);
         let ticket = {
             let mut guard = self.lock_state()?;
             Engine::seal_unlinked(&mut guard, &mut set)
@@ -269,10 +271,8 @@ impl Engine {
         }
         drop(linking);
         // The rotation is committed and audited: a compaction that fails
-        // leaves the old pseudonyms in files until the next one.
-        if let Err(error) = self.store.compact() {
-            tracing::warn!(%error, "the old epoch's pseudonyms were not compacted away yet; they go with a later compaction");
-        }
+        // stays owed, and the next start or sweep compacts.
+        self.pay_owed_compaction("the old epoch's pseudonyms");
         Ok((current, moved, index))
     }
 }

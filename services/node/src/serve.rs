@@ -227,6 +227,26 @@ fn spawn_checkpointer(engine: Arc<Engine>, every: std::time::Duration) -> tokio:
     })
 }
 
+/// gRPC server reflection, for tools such as grpcurl.
+fn reflection_service() -> anyhow::Result<tonic_reflection::server::v1::ServerReflectionServer<impl tonic_reflection::server::v1::ServerReflection>> {
+    let service = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(braid_proto::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .context("build the reflection service")?;
+    tracing::info!("gRPC server reflection is on");
+    Ok(service)
+}
+
+/// Takes from the store's files what an erasure or a key rotation cut
+/// short by a stop had left in them (the compaction it owed).
+fn spawn_owed_compaction(engine: Arc<Engine>) {
+    tokio::task::spawn_blocking(move || {
+        if engine.pay_owed_compaction("erased records") {
+            tracing::info!("the store compacted what an erasure cut short had left in its files");
+        }
+    });
+}
+
 /// The scheduled retention sweep: erases expired records (one audit entry
 /// per sweep that erased any) every `sweep_minutes`.
 fn spawn_sweeper(engine: Arc<Engine>, settings: Arc<retention::RetentionSettings>) -> tokio::task::JoinHandle<()> {
@@ -243,7 +263,12 @@ fn spawn_sweeper(engine: Arc<Engine>, settings: Arc<retention::RetentionSettings
             .await;
             match swept {
                 Ok(Ok(sweep)) if sweep.erased > 0 => {
-                    tracing::info!(erased = sweep.erased, audit_entry = sweep.audit_index, "retention sweep erased expired records")
+                    tracing::info!(
+                        erased = sweep.erased,
+                        audit_entry = sweep.audit_index,
+                        compacted = sweep.compacted,
+                        "retention sweep erased expired records"
+                    )
                 }
                 Ok(Ok(_)) => {}
                 Ok(Err(error)) => tracing::warn!(%error, "the retention sweep failed; it runs again at the next period"),
@@ -442,22 +467,16 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
     // The scheduled retention sweep: erases expired records (one audit
     // entry per sweep that erased any) every `sweep_minutes`.
     let sweeper = (!audit_only && retention.any_rule() && retention.sweep_minutes > 0).then(|| spawn_sweeper(Arc::clone(&engine), Arc::clone(&retention)));
+    if !audit_only {
+        spawn_owed_compaction(Arc::clone(&engine));
+    }
     // The standard gRPC health service on the mTLS port: SERVING while
     // the engine can do its work; NOT_SERVING after a failed write, and for
     // uploads while the disk is nearly full.
     let (health, health_service) = tonic_health::server::health_reporter();
     let failed = Arc::new(tokio::sync::Notify::new());
     let health_watch = spawn_health_watch(Arc::clone(&engine), health, Arc::clone(&failed), audit_only);
-    let reflection = if config.reflection {
-        let service = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(braid_proto::FILE_DESCRIPTOR_SET)
-            .build_v1()
-            .context("build the reflection service")?;
-        tracing::info!("gRPC server reflection is on");
-        Some(service)
-    } else {
-        None
-    };
+    let reflection = if config.reflection { Some(reflection_service()?) } else { None };
     let served_gate = Arc::clone(&gate);
     let serving_node = Arc::clone(&ops_node);
     let task = tokio::spawn(async move {

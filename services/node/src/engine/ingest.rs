@@ -471,24 +471,52 @@ impl Engine {
     /// same path as a withdrawal (re-checking each record's date under its
     /// agency's lock, so a record re-sent since the plan was made is kept),
     /// with one audit `entry` for them all; then compacts the store so that
-    /// their pseudonyms are gone from its files. Returns (records erased,
-    /// audit index).
-    pub fn erase_expired(&self, settings: &RetentionSettings, today: i64, plan: &[AgencyRetention], entry: Entry) -> Result<(u32, u64), EngineError> {
+    /// their pseudonyms are gone from its files — also when an earlier
+    /// erasure's compaction was cut short. Returns (records erased, audit
+    /// index, whether the store was compacted).
+    pub fn erase_expired(&self, settings: &RetentionSettings, today: i64, plan: &[AgencyRetention], entry: Entry) -> Result<(u32, u64, bool), EngineError> {
         let refs: Vec<(&str, &[String])> = plan.iter().filter(|a| !a.expired_refs.is_empty()).map(|a| (a.agency.as_str(), a.expired_refs.as_slice())).collect();
         let still_expired = |agency: &str, stored: &StoredRecord| {
             let rule = settings.rule_for(agency).unwrap_or_default();
             crate::record::body(stored).ok().is_some_and(|record| crate::retention::expired(&record, &rule, today))
         };
+        if !refs.is_empty() {
+            self.owe_compaction()?;
+        }
         let (erased, _, index) = self.remove_records(&refs, still_expired, entry)?;
         // The erasure is committed and audited: a compaction that fails
-        // (a nearly full disk) is not a failed erasure; the data goes with
-        // the next sweep's compaction or RocksDB's own.
-        if erased > 0 {
-            if let Err(error) = self.store.compact() {
-                tracing::warn!(%error, "erased records were not compacted away yet; they go with a later compaction");
+        // (a nearly full disk) is not a failed erasure; it stays owed, and
+        // the next start or sweep compacts.
+        Ok((erased, index, self.pay_owed_compaction("erased records")))
+    }
+
+    /// Notes, durably, that erased data is about to be owed a compaction:
+    /// a node stopped before the compaction ends compacts when it starts.
+    pub(crate) fn owe_compaction(&self) -> Result<(), EngineError> {
+        let mut set = braid_store::WriteSet::new();
+        set.set_compaction_owed(true);
+        Ok(self.store.write(set)?)
+    }
+
+    /// Compacts the store when a compaction is owed, so that erased data
+    /// is gone from its files; returns whether it did. A failure (a nearly
+    /// full disk) is logged and leaves the compaction owed.
+    pub(crate) fn pay_owed_compaction(&self, what: &str) -> bool {
+        if !self.store.compaction_owed().unwrap_or(true) {
+            return false;
+        }
+        let paid = self.store.compact().and_then(|()| {
+            let mut set = braid_store::WriteSet::new();
+            set.set_compaction_owed(false);
+            self.store.write(set)
+        });
+        match paid {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::warn!(%error, "{what} were not compacted away yet; the next start or retention sweep compacts");
+                false
             }
         }
-        Ok((erased, index))
     }
 
     /// Removes records (those `remove` agrees to, as read under their

@@ -123,6 +123,7 @@ impl AdminService for Admin {
             erased: u64::from(sweep.erased),
             today: Some(crate::panel::wire_date(sweep.today)),
             dry_run,
+            compacted: sweep.compacted,
         };
         if dry_run {
             let sweep = match blocking(move || crate::retention::sweep(&engine, &settings, crate::retention::Then::Report)).await {
