@@ -205,6 +205,42 @@ async fn an_open_upload_stream_loses_its_rights_when_the_policy_revokes_them() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_connection_loses_its_rights_when_its_certificate_is_revoked() {
+    let prepared = prepare(40);
+    let keys = prepared.path("keys");
+    let data = tempfile::tempdir().expect("data dir");
+    let node = start_panel_node(&keys, data.path()).await;
+    let url = node.url();
+    let (header, records) = read_extract(Path::new(&prepared.path("CSC-NORTH.bpx")));
+    let channel = mtls_channel(&keys, "csc-north", &url).await.expect("connect");
+    let mut client = v1::ingest_service_client::IngestServiceClient::new(channel.clone());
+    let (sender, receiver) = tokio::sync::mpsc::channel(4);
+    let mut acks = client.upload(tokio_stream::wrappers::ReceiverStream::new(receiver)).await.expect("upload").into_inner();
+    let half = records.len() / 2;
+    sender.send(v1::UploadBatch { header: Some(header), sequence: 0, records: records[..half].to_vec() }).await.expect("send");
+    let first = acks.message().await.expect("first ack").expect("an ack");
+    assert_eq!(first.accepted as usize, half);
+
+    // The CA revokes the certificate and the node re-reads its list (as on
+    // SIGHUP) while the stream and its connection are open: the handshake
+    // can no longer refuse it, the gate does.
+    ok(&braid(&["keys", "revoke", "--keys", &keys, "csc-north"]));
+    node.reload_tls().expect("reload TLS");
+    sender.send(v1::UploadBatch { header: None, sequence: 1, records: records[half..].to_vec() }).await.expect("send");
+    let second = acks.message().await.expect_err("refused after the revocation");
+    assert_eq!(second.code(), tonic::Code::PermissionDenied, "{second:?}");
+    assert!(second.message().contains("revoked"), "{second:?}");
+    let again = v1::ingest_service_client::IngestServiceClient::new(channel)
+        .withdraw(v1::WithdrawRequest { agency: "CSC-NORTH".to_owned(), record_refs: vec![records[0].record_ref.clone()] })
+        .await
+        .expect_err("a new call on the open connection is refused");
+    assert_eq!(again.code(), tonic::Code::PermissionDenied, "{again:?}");
+    let stats = stats(&keys, &url);
+    assert_eq!(stats["records"].as_u64(), Some(half as u64), "{stats}");
+    node.stop().await.expect("stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_request_field_is_bounded_and_refusals_cannot_flood_the_audit_log() {
     let prepared = prepare(30);
     let keys = prepared.path("keys");

@@ -25,6 +25,24 @@ pub fn principal_of(certificate: &[u8]) -> Option<String> {
     (names.next().is_none() && valid_principal(&name)).then_some(name)
 }
 
+/// The serial number of a certificate (DER), as its bytes.
+pub fn serial_of_der(certificate: &[u8]) -> Option<Vec<u8>> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(certificate).ok()?;
+    Some(parsed.raw_serial().to_vec())
+}
+
+/// The serial numbers a certificate revocation list names (PEM, one or
+/// more lists), or why it cannot be read.
+pub fn revoked_serials(crl_pem: &[u8]) -> Result<std::collections::HashSet<Vec<u8>>, String> {
+    let mut serials = std::collections::HashSet::new();
+    for pem in x509_parser::pem::Pem::iter_from_buffer(crl_pem) {
+        let pem = pem.map_err(|_| "it is not PEM".to_owned())?;
+        let (_, list) = x509_parser::parse_x509_crl(&pem.contents).map_err(|_| "it holds a list that does not parse".to_owned())?;
+        serials.extend(list.iter_revoked_certificates().map(|revoked| revoked.raw_serial().to_vec()));
+    }
+    Ok(serials)
+}
+
 /// Why the certificate (DER) cannot serve as the node's own, if it cannot:
 /// every client would refuse it. A certificate that is not yet or no
 /// longer valid at `now`, or whose extended key usage leaves out server

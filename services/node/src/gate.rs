@@ -29,6 +29,10 @@ pub struct Caller {
     principal: Option<String>,
     role: Option<Grant>,
     claimed: bool,
+    /// Its certificate's serial number (absent without TLS).
+    serial: Option<Vec<u8>>,
+    /// Its certificate is on the revocation list in force.
+    revoked: bool,
 }
 
 impl Caller {
@@ -64,6 +68,8 @@ pub struct Gate {
     uploads: Uploads,
     agency_types: std::collections::BTreeMap<String, String>,
     metrics: Arc<crate::ops::Metrics>,
+    /// The revocation list in force (with TLS).
+    revoked: Option<crate::listener::Revoked>,
 }
 
 /// Upload streams open per principal, and the batches being applied.
@@ -172,6 +178,7 @@ impl Gate {
             uploads: Uploads::new(&crate::config::Limits::default()),
             agency_types: std::collections::BTreeMap::new(),
             metrics: Arc::default(),
+            revoked: None,
         }
     }
 
@@ -289,24 +296,36 @@ impl Gate {
 
     /// Who sent `request`.
     pub fn caller<T>(&self, request: &Request<T>) -> Caller {
-        let (principal, claimed) = if self.insecure_dev {
+        let (principal, claimed, serial) = if self.insecure_dev {
             let claimed = request
                 .metadata()
                 .get(PRINCIPAL_HEADER)
                 .and_then(|value| value.to_str().ok())
                 .filter(|name| braid_access::valid_principal(name))
                 .map(str::to_owned);
-            (claimed, true)
+            (claimed, true, None)
         } else {
-            let presented = request
-                .extensions()
-                .get::<crate::listener::Peer>()
-                .and_then(|peer| peer.certificates.as_ref())
-                .and_then(|chain| chain.first().and_then(|leaf| braid_access::principal_of(leaf.as_ref())));
-            (presented, false)
+            let leaf = request.extensions().get::<crate::listener::Peer>().and_then(|peer| peer.certificates.as_ref()).and_then(|chain| chain.first());
+            let presented = leaf.and_then(|leaf| braid_access::principal_of(leaf.as_ref()));
+            (presented, false, leaf.and_then(|leaf| braid_access::serial_of_der(leaf.as_ref())))
         };
         let role = self.role_of(principal.as_deref());
-        Caller { principal, role, claimed }
+        let revoked = self.is_revoked(serial.as_deref());
+        Caller { principal, role, claimed, serial, revoked }
+    }
+
+    /// Refuses, from now on, callers whose certificates the revocation
+    /// list in force names, also on connections opened before it was read
+    /// (the handshake refuses them on new ones).
+    pub fn watch_revocations(&mut self, revoked: crate::listener::Revoked) {
+        self.revoked = Some(revoked);
+    }
+
+    fn is_revoked(&self, serial: Option<&[u8]>) -> bool {
+        match (&self.revoked, serial) {
+            (Some(revoked), Some(serial)) => revoked.read().map(|set| set.contains(serial)).unwrap_or(true),
+            _ => false,
+        }
     }
 
     /// The role the policy in force grants `principal`.
@@ -317,13 +336,15 @@ impl Gate {
 
     /// `caller` with its role looked up again in the policy in force now.
     pub fn refresh(&self, caller: &Caller) -> Caller {
-        Caller { role: self.role_of(caller.principal.as_deref()), ..caller.clone() }
+        Caller { role: self.role_of(caller.principal.as_deref()), revoked: self.is_revoked(caller.serial.as_deref()), ..caller.clone() }
     }
 
     /// Decides whether `caller` may do `action`. A refusal is audited (as
     /// `entry` with the reason) and returned as `PermissionDenied`.
     pub async fn admit(&self, caller: &Caller, action: &Action<'_>, entry: &Entry) -> Result<(), Status> {
-        let decision = if caller.principal.is_none() {
+        let decision = if caller.revoked {
+            Err("the client certificate has been revoked (the node's revocation list names it)".to_owned())
+        } else if caller.principal.is_none() {
             Err(if self.insecure_dev {
                 "no principal: this node runs with --insecure-dev, so name yourself with --principal NAME".to_owned()
             } else {

@@ -98,19 +98,43 @@ fn server_config(files: &TlsFiles) -> anyhow::Result<Arc<ServerConfig>> {
 pub struct Tls {
     files: TlsFiles,
     current: std::sync::RwLock<Arc<ServerConfig>>,
+    revoked: Revoked,
+}
+
+/// The serial numbers of the client certificates the revocation list in
+/// force names: the gate refuses them on connections opened before the
+/// list was (re)read.
+pub type Revoked = Arc<std::sync::RwLock<std::collections::HashSet<Vec<u8>>>>;
+
+fn revoked_serials(files: &TlsFiles) -> anyhow::Result<std::collections::HashSet<Vec<u8>>> {
+    match &files.crl {
+        Some(path) => {
+            let bytes = std::fs::read(path).with_context(|| format!("read the certificate revocation list {}", path.display()))?;
+            braid_access::revoked_serials(&bytes).map_err(|reason| anyhow::anyhow!("the revocation list {}: {reason}", path.display()))
+        }
+        None => Ok(Default::default()),
+    }
 }
 
 impl Tls {
     /// Reads the files.
     pub fn load(files: &TlsFiles) -> anyhow::Result<Tls> {
-        Ok(Tls { current: std::sync::RwLock::new(server_config(files)?), files: files.clone() })
+        let revoked = Arc::new(std::sync::RwLock::new(revoked_serials(files)?));
+        Ok(Tls { current: std::sync::RwLock::new(server_config(files)?), files: files.clone(), revoked })
     }
 
     /// Reads the files again; on an error the settings in force stay.
     pub fn reload(&self) -> anyhow::Result<()> {
         let fresh = server_config(&self.files)?;
+        let revoked = revoked_serials(&self.files)?;
         *self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner) = fresh;
+        *self.revoked.write().unwrap_or_else(std::sync::PoisonError::into_inner) = revoked;
         Ok(())
+    }
+
+    /// The revoked serial numbers in force, kept current by [`Tls::reload`].
+    pub fn revoked(&self) -> Revoked {
+        Arc::clone(&self.revoked)
     }
 
     fn config(&self) -> Arc<ServerConfig> {

@@ -356,8 +356,11 @@ async fn close_engine(engine: Arc<Engine>, audit_only: bool) {
 
 /// The gate every call passes: the policy, the limits, the agencies'
 /// types and the metrics it counts into.
-fn build_gate(engine: Arc<Engine>, policy: braid_access::Policy, config: &NodeConfig, ops_node: &ops::Node) -> gate::Gate {
+fn build_gate(engine: Arc<Engine>, policy: braid_access::Policy, config: &NodeConfig, ops_node: &ops::Node, tls: Option<&listener::Tls>) -> gate::Gate {
     let mut gate = gate::Gate::new(engine, policy, config.insecure_dev);
+    if let Some(tls) = tls {
+        gate.watch_revocations(tls.revoked());
+    }
     gate.limit_audited_denials(config.limits.audited_denials_per_minute);
     gate.limit_uploads(&config.limits);
     gate.set_agency_types(config.agencies.clone());
@@ -454,7 +457,7 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
     let audit_only = config.audit_only;
     let engine = open_engine(&config, checkpoints).await?;
     let _ = ops_node.engine.set(Arc::downgrade(&engine));
-    let gate = Arc::new(build_gate(Arc::clone(&engine), policy, &config, &ops_node));
+    let gate = Arc::new(build_gate(Arc::clone(&engine), policy, &config, &ops_node, tls.as_deref()));
     let _ = ops_node.gate.set(Arc::downgrade(&gate));
     let listener = TcpListener::bind(config.listen).await.with_context(|| format!("listen on {}", config.listen))?;
     let address = listener.local_addr().context("read the bound address")?;
