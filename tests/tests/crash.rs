@@ -183,9 +183,22 @@ fn killing_the_node_during_concurrent_uploads_loses_nothing_it_acknowledged() {
     let verified = ok(&braid_as(&keys, "auditor", &["audit", "verify", "--node", &url]));
     assert!(verified.contains("audit log verified"), "{verified}");
     node.kill();
-    // The store also verifies offline after the last kill.
+    // The store also verifies offline after the last kill, and verifying
+    // writes nothing into it (a copy kept as evidence stays as it was,
+    // and may sit on a read-only mount).
+    let listing = |dir: &Path| -> Vec<(String, u64)> {
+        let mut files: Vec<(String, u64)> = std::fs::read_dir(dir)
+            .expect("dir")
+            .map(|e| e.expect("entry"))
+            .map(|e| (e.file_name().to_string_lossy().into_owned(), e.metadata().expect("meta").len()))
+            .collect();
+        files.sort();
+        files
+    };
+    let before = listing(data.path());
     let offline = ok(&braid_as(&keys, "auditor", &["audit", "verify", "--data-dir", &data.path().display().to_string()]));
     assert!(offline.contains("audit log verified"), "{offline}");
+    assert_eq!(listing(data.path()), before, "verifying changed the data directory");
 
     // An uninterrupted run of the same uploads holds the same records and
     // involvements.
@@ -238,6 +251,20 @@ fn a_backup_taken_during_uploads_restores_to_a_node_that_verifies_and_resumes() 
     std::thread::sleep(Duration::from_millis(50));
     let backup = ok(&braid_as(&keys, "admin", &["admin", "backup", "--node", &url, "--out", "during-uploads"]));
     assert!(backup.contains("backup written"), "{backup}");
+    // The log says the backup began (the backup holds that entry) and,
+    // once it was written, that it was.
+    let log = ok(&braid_as(&keys, "auditor", &["audit", "log", "--node", &url, "--action", "admin.backup", "--json"]));
+    let log: serde_json::Value = serde_json::from_str(&log).expect("JSON");
+    let outcomes: Vec<&str> = log["entries"].as_array().expect("entries").iter().map(|e| e["outcome"].as_str().expect("outcome")).collect();
+    assert_eq!(outcomes, ["begun", "ok"], "{log}");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let backup = dir.join("backups/during-uploads");
+        assert_eq!(std::fs::metadata(&backup).expect("backup").permissions().mode() & 0o777, 0o700);
+        for file in std::fs::read_dir(&backup).expect("backup") {
+            assert_eq!(file.expect("file").metadata().expect("meta").permissions().mode() & 0o077, 0, "a backup file is private");
+        }
+    }
     for mut upload in uploads {
         upload.wait().expect("upload ends");
     }
@@ -252,13 +279,39 @@ fn a_backup_taken_during_uploads_restores_to_a_node_that_verifies_and_resumes() 
     assert!(refused.contains("backup name"), "{refused}");
     node.kill();
 
+    // A damaged copy of the backup (bytes overwritten in its largest file)
+    // is refused as damaged, and leaves nothing behind.
+    let restored = dir.join("restored");
+    let damaged = dir.join("damaged-backup");
+    std::fs::create_dir(&damaged).expect("dir");
+    let mut largest = (0, PathBuf::new());
+    for file in std::fs::read_dir(dir.join("backups/during-uploads")).expect("backup") {
+        let file = file.expect("file");
+        let copy = damaged.join(file.file_name());
+        let size = std::fs::copy(file.path(), &copy).expect("copy");
+        if size > largest.0 && file.file_name().to_string_lossy().ends_with(".sst") {
+            largest = (size, copy);
+        }
+    }
+    let mut bytes = std::fs::read(&largest.1).expect("read");
+    let middle = bytes.len() / 2;
+    bytes[middle..middle + 64].fill(0xff);
+    std::fs::write(&largest.1, bytes).expect("damage");
+    let refused = Command::new(node_binary()).arg("--restore").arg(&damaged).arg("--data-dir").arg(&restored).output().expect("restore");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && stderr.contains("is damaged or incomplete, nothing was restored"), "{stderr}");
+    assert!(!restored.exists(), "a refused restore leaves no directory");
+    assert_eq!(std::fs::read_dir(dir).expect("dir").filter(|e| e.as_ref().expect("entry").file_name().to_string_lossy().contains("restoring")).count(), 0);
+
     // Restore into a new directory: the copy verifies, the node starts on
     // it and holds at least what was uploaded before the backup.
-    let restored = dir.join("restored");
     let restore =
         Command::new(node_binary()).arg("--restore").arg(dir.join("backups/during-uploads")).arg("--data-dir").arg(&restored).output().expect("restore");
     assert!(restore.status.success(), "{}", String::from_utf8_lossy(&restore.stderr));
-    assert!(String::from_utf8_lossy(&restore.stdout).contains("audit log verified"));
+    let said = String::from_utf8_lossy(&restore.stdout);
+    assert!(said.contains("audit log verified") && said.contains("checksums checked") && said.contains("since then are not in it"), "{said}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&restored).expect("restored").permissions().mode() & 0o777, 0o700, "the restored store is private");
     let again =
         Command::new(node_binary()).arg("--restore").arg(dir.join("backups/during-uploads")).arg("--data-dir").arg(&restored).output().expect("restore");
     assert!(!again.status.success() && String::from_utf8_lossy(&again.stderr).contains("not empty"), "a restore never overwrites");

@@ -167,8 +167,9 @@ pub fn verify_directory(
 ) -> anyhow::Result<braid_audit::Verified> {
     use anyhow::Context;
     anyhow::ensure!(data_dir.join("CURRENT").exists(), "{} is not a node's data directory", data_dir.display());
-    let store =
-        Store::open(data_dir).with_context(|| format!("open {} (is the node still running? stop it, or verify through it with --node)", data_dir.display()))?;
+    // Read-only: a copy kept as evidence is not written to (and may sit on
+    // a read-only mount).
+    let store = Store::open_read_only(data_dir).with_context(|| format!("open {} to read", data_dir.display()))?;
     let key = store.audit_signing_key()?.context("this data directory has no audit signing key, so no audit log")?;
     let signer = Signer::from_pkcs8(&key).map_err(|_| anyhow::anyhow!("the stored audit signing key is unreadable"))?;
     check_key(&signer.public_key())?;

@@ -27,6 +27,7 @@ mod listener;
 mod ops;
 mod panel;
 mod record;
+mod restore;
 mod retention;
 mod rotation;
 #[cfg(feature = "grpc")]
@@ -46,6 +47,7 @@ pub use config::{AuditSettings, Limits, NodeConfig, TlsFiles};
 pub use engine::{Engine, EngineError, Submission};
 #[cfg(feature = "grpc")]
 pub use listener::ListenerCounts;
+pub use restore::{restore_backup, Restored};
 pub use retention::{RetentionRule, RetentionSettings};
 #[cfg(feature = "grpc")]
 pub use serve::{check_config, spawn, RunningNode};

@@ -214,22 +214,20 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
 }
 
 /// `braid-node --restore BACKUP --data-dir DIR`: copies the backup into a
-/// new data directory and verifies its audit log there.
+/// new data directory, checked whole (see [`braid_node::restore_backup`]).
 fn restore(backup: &std::path::Path, data_dir: &std::path::Path) -> anyhow::Result<()> {
-    anyhow::ensure!(backup.join("CURRENT").exists(), "{} is not a backup (no RocksDB CURRENT file)", backup.display());
-    if data_dir.exists() {
-        let empty = std::fs::read_dir(data_dir).with_context(|| format!("read {}", data_dir.display()))?.next().is_none();
-        anyhow::ensure!(empty, "{} is not empty: restore into a new directory, so nothing is overwritten", data_dir.display());
-    }
-    std::fs::create_dir_all(data_dir).with_context(|| format!("create {}", data_dir.display()))?;
-    let mut copied = 0u64;
-    for file in std::fs::read_dir(backup).with_context(|| format!("read {}", backup.display()))? {
-        let file = file?;
-        anyhow::ensure!(file.file_type()?.is_file(), "{} holds something that is not a file", backup.display());
-        copied += std::fs::copy(file.path(), data_dir.join(file.file_name())).with_context(|| format!("copy {}", file.path().display()))?;
-    }
-    let verified = braid_node::verify_directory(data_dir, &[], &|_| Ok(()))?;
-    println!("restored {} ({} bytes) into {}; audit log verified: {} entries", backup.display(), copied, data_dir.display(), verified.entries);
+    let restored = braid_node::restore_backup(backup, data_dir)?;
+    println!(
+        "restored {} ({} bytes) into {}; every file's checksums checked ({} entries); audit log verified: {} entries",
+        backup.display(),
+        restored.bytes,
+        data_dir.display(),
+        restored.entries,
+        restored.audit_entries
+    );
+    println!(
+        "the node will hold what it held when the backup was taken: uploads, withdrawals and audit entries since then are not in it (agencies re-send their uploads; an auditor's checkpoint saved after the backup no longer verifies)"
+    );
     println!("start the node with --data-dir {}", data_dir.display());
     Ok(())
 }

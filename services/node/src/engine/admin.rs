@@ -119,23 +119,41 @@ pub struct ProfileExplanation {
     pub reviews: Vec<LinkExplanation>,
 }
 
+/// Leaves a backup readable by the node's account only (it holds every
+/// pseudonym and the audit signing key), whatever the umask gave it.
+fn make_private(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    for file in std::fs::read_dir(dir)? {
+        std::fs::set_permissions(file?.path(), std::fs::Permissions::from_mode(0o600))?;
+    }
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+}
+
 impl Engine {
     /// Writes an online, consistent backup into `path` (which must not
     /// exist): a RocksDB checkpoint holding every acknowledged batch, the
     /// linkage state, the audit log and its signing key as of one moment.
-    /// `entry` is audited first, so the backup holds the entry that made it.
-    /// Returns the records and audit entries the backup holds.
+    /// `entry` is audited as begun first, so the backup holds the entry
+    /// that made it; once the backup is written, a second entry says so (a
+    /// failure is audited by the caller, and a stop leaves "begun" alone).
+    /// Returns the records and audit entries the backup holds, and the
+    /// index of the entry that it was written.
     pub fn backup(&self, path: &Path, mut entry: Entry) -> Result<(u64, u64, u64), EngineError> {
         if path.exists() {
             return Err(EngineError::InvalidRequest("a backup of that name already exists".to_owned()));
         }
         // A checkpoint flushes memtables into the data directory.
         self.space.refresh()?;
-        entry.outcome = "ok".to_owned();
-        let index = self.audit.append_blocking(entry, None)?;
+        entry.outcome = "begun".to_owned();
+        let begun = self.audit.append_blocking(entry.clone(), None)?;
         self.store.backup(path)?;
+        make_private(path).map_err(|source| EngineError::Open { what: format!("make the backup {} private", path.display()), source })?;
         let records = self.store.count_records()?;
-        Ok((records, index + 1, index))
+        entry.time_ms = crate::audit::now_ms();
+        entry.outcome = "ok".to_owned();
+        entry.result_count = records;
+        let written = self.audit.append_blocking(entry, None)?;
+        Ok((records, begun + 1, written))
     }
 
     /// Whether the linkage model has been fitted to data yet (until it has,
