@@ -205,6 +205,17 @@ async fn an_open_upload_stream_loses_its_rights_when_the_policy_revokes_them() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_node_on_one_data_directory_is_refused_saying_why() {
+    let prepared = prepare(10);
+    let keys = prepared.path("keys");
+    let data = tempfile::tempdir().expect("data dir");
+    let node = braid_node::spawn(node_config(&keys, data.path(), loopback())).await.expect("start node");
+    let error = braid_node::spawn(node_config(&keys, data.path(), loopback())).await.err().expect("a second node is refused");
+    assert!(format!("{error:#}").contains("another braid-node (or a tool) is using this data directory"), "{error:#}");
+    node.stop().await.expect("stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_open_connection_loses_its_rights_when_its_certificate_is_revoked() {
     let prepared = prepare(40);
     let keys = prepared.path("keys");

@@ -170,7 +170,11 @@ async fn four_agencies_move_to_a_new_key_epoch_without_a_gap_in_linkage() {
     let (opened, by_panel, twice) = blocking(move || {
         // A rotation opened by mistake can be cancelled while no agency
         // has moved.
+        let garbage = failed(&braid_as(&k, "admin", &["admin", "epochs", "--node", &u, "--begin", "garbage"]));
+        assert!(garbage.contains("an epoch fingerprint is `e`"), "{garbage}");
         ok(&braid_as(&k, "admin", &["admin", "epochs", "--node", &u, "--begin", "e9-0000000000000000"]));
+        let another = failed(&braid_as(&k, "admin", &["admin", "epochs", "--node", &u, "--begin", &f]));
+        assert!(another.contains("cancel it (--cancel)"), "{another}");
         let cancelled = ok(&braid_as(&k, "admin", &["admin", "epochs", "--node", &u, "--cancel"]));
         assert!(cancelled.contains("e9-0000000000000000 cancelled"), "{cancelled}");
         let opened = ok(&braid_as(&k, "admin", &["admin", "epochs", "--node", &u, "--begin", &f]));

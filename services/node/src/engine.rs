@@ -404,7 +404,14 @@ impl Engine {
             );
         }
         space.before_open().map_err(EngineError::NoRoom)?;
-        let store = Arc::new(Store::open(data_dir)?);
+        let store = Arc::new(Store::open(data_dir).map_err(|error| match error {
+            // RocksDB's LOCK file: held by another process.
+            braid_store::Error::Rocks(text) if text.contains("/LOCK:") => EngineError::Open {
+                what: format!("open the store in {}: another braid-node (or a tool) is using this data directory", data_dir.display()),
+                source: std::io::Error::new(std::io::ErrorKind::WouldBlock, "its LOCK file is held"),
+            },
+            error => error.into(),
+        })?);
         let audit = AuditLog::open(Arc::clone(&store), checkpoints)?;
         migrate_records(&store, &space)?;
         let next_id = store.next_involvement_id()?;

@@ -49,8 +49,15 @@ pub struct Epochs {
     pub agencies: Vec<AgencyEpoch>,
 }
 
-/// Longest epoch fingerprint accepted (as in an upload's header).
-const MAX_FINGERPRINT: usize = 128;
+/// Whether `text` is an epoch fingerprint as the agency side writes it:
+/// `e<epoch>-<16 lower-case hex digits>`.
+fn is_epoch_fingerprint(text: &str) -> bool {
+    let Some((epoch, digest)) = text.strip_prefix('e').and_then(|rest| rest.split_once('-')) else { return false };
+    (1..=10).contains(&epoch.len())
+        && epoch.bytes().all(|b| b.is_ascii_digit())
+        && digest.len() == 16
+        && digest.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
 
 impl Engine {
     /// Refuses an upload whose key epoch is not the one held, unless a
@@ -130,10 +137,11 @@ impl Engine {
     /// Opens a rotation towards the epoch with fingerprint `next`. Returns
     /// the audit index of `entry`, written with it.
     pub fn begin_rotation(&self, next: &str, mut entry: Entry) -> Result<u64, EngineError> {
-        if next.trim().is_empty() || next.len() > MAX_FINGERPRINT || next.chars().any(char::is_control) {
-            return Err(EngineError::InvalidRequest(format!(
-                "an epoch fingerprint is 1 to {MAX_FINGERPRINT} printable characters (as `braid keys` prints it)"
-            )));
+        if !is_epoch_fingerprint(next) {
+            return Err(EngineError::InvalidRequest(
+                "an epoch fingerprint is `e` with the epoch's number, `-` and 16 hex digits, as `braid keys next-epoch` prints it (e.g. e2-0123456789abcdef)"
+                    .to_owned(),
+            ));
         }
         self.space.refresh()?;
         let linking = self.linking.lock().map_err(|_| EngineError::Poisoned)?;
@@ -145,7 +153,9 @@ impl Engine {
             return Err(EngineError::Rotation(if open == next {
                 format!("a rotation to key epoch {next} is already open")
             } else {
-                format!("a rotation to key epoch {open} is open; finish it before beginning another")
+                format!(
+                    "a rotation to key epoch {open} is open; finish it (--finish) or, while no agency has moved, cancel it (--cancel) before beginning another"
+                )
             }));
         }
         if current == next {
