@@ -418,9 +418,7 @@ impl Model {
                     u[f][level] = ((u_acc[f][level] + SMOOTHING) / (u_sum + SMOOTHING * n)).max(1e-9);
                 }
             }
-            if std::env::var("XP_NOSEX").is_err() {
-                bound_sex_agreement(&mut m[SEX_FACTOR], &u[SEX_FACTOR]);
-            }
+            bound_sex_agreement(&mut m[SEX_FACTOR], &u[SEX_FACTOR]);
             if (previous - lambda).abs() < 1e-9 {
                 break;
             }
@@ -443,7 +441,7 @@ impl Model {
                         -1 => weight = weight.min(0.0),
                         _ => {}
                     }
-                    if f == SEX_FACTOR && level == 0 && std::env::var("XP_NOSEX").is_err() {
+                    if f == SEX_FACTOR && level == 0 {
                         // As in every fit (see `bound_sex_agreement`),
                         // also before the first.
                         weight = weight.min(1.0);
