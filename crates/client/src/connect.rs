@@ -177,13 +177,43 @@ pub fn refused(status: tonic::Status) -> anyhow::Error {
 
 /// [`refused`], introduced by `what` (e.g. "the node refused the export").
 pub fn refused_to(status: &tonic::Status, what: &str) -> anyhow::Error {
+    let transport = matches!(status.code(), tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Internal);
     match certificate_problem(status) {
-        Some(cause) if matches!(status.code(), tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Internal) => certificate_refused(&cause),
+        Some(cause) if transport => certificate_refused(&cause),
+        // Not an answer: the connection went (the node stopped, or the
+        // network) before one came.
+        _ if transport && is_connection_lost(status.message()) => anyhow::anyhow!(
+            "the connection to the node was lost before it answered ({}): is braid-node still running? Whether the request took effect is unknown; check before repeating a change",
+            status.message()
+        ),
         _ => anyhow::anyhow!("{what}: {}", status.message()),
     }
+}
+
+/// Whether a status message is the client's own report of a broken
+/// connection rather than the node's answer.
+fn is_connection_lost(message: &str) -> bool {
+    ["transport error", "h2 protocol error", "connection reset", "broken pipe", "connection closed"]
+        .iter()
+        .any(|text| message.to_ascii_lowercase().contains(text))
 }
 
 /// The audit receipt (entry index) of a response, if the node sent one.
 pub fn receipt<T>(response: &tonic::Response<T>) -> Option<u64> {
     response.metadata().get(RECEIPT_HEADER)?.to_str().ok()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lost_connection_is_not_called_a_refusal() {
+        let lost = refused(tonic::Status::unavailable("transport error")).to_string();
+        assert!(lost.starts_with("the connection to the node was lost before it answered"), "{lost}");
+        let answered = refused(tonic::Status::unavailable("the disk is nearly full")).to_string();
+        assert_eq!(answered, "the node refused: the disk is nearly full");
+        let denied = refused(tonic::Status::permission_denied("transport error in the message")).to_string();
+        assert!(denied.starts_with("the node refused"), "{denied}");
+    }
 }

@@ -82,6 +82,10 @@ pub enum EngineError {
     /// The disk is nearly full: changes are refused, reads continue.
     #[error(transparent)]
     DiskFull(#[from] crate::space::SpaceShort),
+    /// A backup could not be written (its directory unwritable or full);
+    /// the store itself is untouched.
+    #[error("the backup could not be written under backups_dir (the store itself is untouched): {0}")]
+    Backup(braid_store::Error),
     /// A previous failure left the engine unusable.
     #[error("a batch could not be stored after it was linked, so the node's in-memory linkage state is no longer trusted; restart the node (acknowledged batches are safe; unacknowledged ones can be re-sent)")]
     Poisoned,

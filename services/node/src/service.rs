@@ -32,10 +32,14 @@ pub(crate) fn status(error: EngineError) -> Status {
         EngineError::Refused(_) => Status::permission_denied(error.to_string()),
         EngineError::Storage(_) | EngineError::Audit(AuditError::Storage(_) | AuditError::Write(_)) => {
             warn!(error = %error, "storage failure");
-            Status::unavailable("the node could not store the batch; nothing of it was applied, retry")
+            Status::unavailable("the node's store failed (its log says how); nothing of this call was applied, retry")
         }
         EngineError::Audit(AuditError::Stopped) => Status::unavailable(error.to_string()),
         EngineError::DiskFull(_) => Status::resource_exhausted(error.to_string()),
+        EngineError::Backup(_) => {
+            warn!(error = %error, "backup failed");
+            Status::unavailable(error.to_string())
+        }
         EngineError::Audit(AuditError::ReadOnly(_)) => Status::failed_precondition(error.to_string()),
         EngineError::Audit(AuditError::TooFew(_)) => Status::not_found(error.to_string()),
         EngineError::Audit(AuditError::Unprovable(_)) => Status::invalid_argument(error.to_string()),

@@ -146,7 +146,7 @@ impl Engine {
         self.space.refresh()?;
         entry.outcome = "begun".to_owned();
         let begun = self.audit.append_blocking(entry.clone(), None)?;
-        self.store.backup(path)?;
+        self.store.backup(path).map_err(EngineError::Backup)?;
         make_private(path).map_err(|source| EngineError::Open { what: format!("make the backup {} private", path.display()), source })?;
         let records = self.store.count_records()?;
         entry.time_ms = crate::audit::now_ms();
