@@ -4,6 +4,9 @@ use crate::{Error, Result};
 
 pub use braid_template::Date;
 
+/// Separators between a date's parts, each read for any other.
+const SEPARATORS: [char; 4] = ['/', '-', '.', ' '];
+
 const MONTHS: [&str; 12] = ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december"];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,11 +139,17 @@ fn raw_date(text: &str, format: &DateFormat) -> Option<RawDate> {
     let mut raw = RawDate { day: None, month: None, year: None, unknown_month_name: false };
     for part in &format.parts {
         match part {
+            // A date separator stands for any other ("14.09.2012" under
+            // %d/%m/%Y): the order of the parts is what the format says.
+            Part::Literal(c) if SEPARATORS.contains(c) => rest = rest.strip_prefix(SEPARATORS)?,
             Part::Literal(c) => rest = rest.strip_prefix(*c)?,
             Part::Day | Part::Month | Part::Year4 | Part::Year2 => {
                 let max_digits = if *part == Part::Year4 { 4 } else { 2 };
                 let digits: usize = rest.chars().take(max_digits).take_while(char::is_ascii_digit).count();
-                if digits == 0 || (*part == Part::Year4 && digits != 4) {
+                // A year of two digits where four are expected is read as
+                // %y reads it (never in the future); three are a typo.
+                let short_year = *part == Part::Year4 && digits == 2;
+                if digits == 0 || (*part == Part::Year4 && digits != 4 && !short_year) {
                     return None;
                 }
                 let number: i32 = rest[..digits].parse().ok()?;
@@ -148,7 +157,7 @@ fn raw_date(text: &str, format: &DateFormat) -> Option<RawDate> {
                 match part {
                     Part::Day => raw.day = Some(number),
                     Part::Month => raw.month = Some(number),
-                    Part::Year4 => raw.year = Some(number),
+                    Part::Year4 if !short_year => raw.year = Some(number),
                     _ => raw.year = Some(two_digit_year(number, this_year())),
                 }
             }
@@ -161,7 +170,59 @@ fn raw_date(text: &str, format: &DateFormat) -> Option<RawDate> {
             }
         }
     }
-    rest.is_empty().then_some(raw)
+    is_time_of_day(rest).then_some(raw)
+}
+
+/// Whether what follows a date is nothing, or a time of day as exports
+/// write one after it (`14/09/2012 00:00`, `2012-09-14T00:00:00.000Z`,
+/// `01/03/2020 10:22 AM`): the time is not used.
+fn is_time_of_day(rest: &str) -> bool {
+    if rest.is_empty() {
+        return true;
+    }
+    let Some(rest) = rest.strip_prefix('T').or_else(|| rest.strip_prefix(' ')) else { return false };
+    let rest = rest.trim_start();
+    let digits = |text: &str, least: usize, most: usize| -> Option<usize> {
+        let n = text.chars().take(most).take_while(char::is_ascii_digit).count();
+        (n >= least).then_some(n)
+    };
+    let Some(hours) = digits(rest, 1, 2) else { return false };
+    let Some(mut rest) = rest[hours..].strip_prefix(':') else { return false };
+    let Some(minutes) = digits(rest, 2, 2) else { return false };
+    rest = &rest[minutes..];
+    if let Some(after) = rest.strip_prefix(':') {
+        let Some(seconds) = digits(after, 2, 2) else { return false };
+        rest = &after[seconds..];
+        if let Some(after) = rest.strip_prefix('.') {
+            let Some(fraction) = digits(after, 1, 9) else { return false };
+            rest = &after[fraction..];
+        }
+    }
+    let rest = rest.trim_start();
+    let zone = |text: &str| {
+        text.is_empty()
+            || text == "Z"
+            || text.eq_ignore_ascii_case("am")
+            || text.eq_ignore_ascii_case("pm")
+            || (text.len() >= 3
+                && text.len() <= 6
+                && (text.starts_with('+') || text.starts_with('-'))
+                && text[1..].chars().all(|c| c.is_ascii_digit() || c == ':'))
+    };
+    zone(rest)
+}
+
+/// ISO 8601 (`2012-09-14`): read whatever a mapping's format says, as it
+/// cannot be mistaken for any other order (systems merged into one export
+/// often write some dates so).
+fn iso() -> &'static DateFormat {
+    static ISO: std::sync::OnceLock<DateFormat> = std::sync::OnceLock::new();
+    ISO.get_or_init(|| DateFormat { parts: vec![Part::Year4, Part::Literal('-'), Part::Month, Part::Literal('-'), Part::Day], text: "%Y-%m-%d".to_owned() })
+}
+
+/// The text read in `format`, else as ISO 8601.
+fn raw_date_or_iso(text: &str, format: &DateFormat) -> Option<RawDate> {
+    raw_date(text, format).or_else(|| raw_date(text, iso()))
 }
 
 /// Reads a date's parts in the given format without requiring the parts to
@@ -169,7 +230,7 @@ fn raw_date(text: &str, format: &DateFormat) -> Option<RawDate> {
 /// kept when it is plausible on its own. The error (text of another shape)
 /// names `field`, never the value.
 pub fn parse_date_parts(text: &str, format: &DateFormat, field: &'static str) -> Result<DateParts> {
-    let raw = raw_date(text, format).ok_or_else(|| Error::Date { field, reason: format!("does not match the date format {}", format.text) })?;
+    let raw = raw_date_or_iso(text, format).ok_or_else(|| Error::Date { field, reason: format!("does not match the date format {}", format.text) })?;
     let part = |value: Option<i32>| value.filter(|v| (1..=31).contains(v)).map(|v| v as u32);
     Ok(DateParts { year: raw.year.filter(|y| (1880..=2100).contains(y)), month: part(raw.month), day: part(raw.day) })
 }
@@ -179,7 +240,7 @@ pub fn parse_date_parts(text: &str, format: &DateFormat, field: &'static str) ->
 /// broken, never the value.
 pub fn parse_date(text: &str, format: &DateFormat, field: &'static str) -> Result<Date> {
     let error = |reason: String| Error::Date { field, reason };
-    let raw = raw_date(text, format).ok_or_else(|| error(format!("does not match the date format {}", format.text)))?;
+    let raw = raw_date_or_iso(text, format).ok_or_else(|| error(format!("does not match the date format {}", format.text)))?;
     if raw.unknown_month_name {
         return Err(error("has an unknown month name".to_owned()));
     }
@@ -205,7 +266,6 @@ mod tests {
         assert_eq!(error.to_string(), "dob: is not a real calendar date");
         assert!(parse_date("29/02/2012", &uk, "dob").is_ok());
         assert!(parse_date("29/02/2011", &uk, "dob").is_err());
-        assert!(parse_date("2011-03-07", &uk, "dob").is_err());
         assert!(parse_date("07/13/2011", &uk, "dob").is_err());
         let iso = DateFormat::parse("%Y-%m-%d").unwrap();
         assert_eq!(parse_date("2011-03-07", &iso, "dob").unwrap(), Date::new(2011, 3, 7).unwrap());
@@ -215,6 +275,33 @@ mod tests {
         assert_eq!(parse_date("07.03.11", &short, "dob").unwrap(), Date::new(2011, 3, 7).unwrap());
         assert!(DateFormat::parse("%d/%m").is_err());
         assert!(DateFormat::parse("%q").is_err());
+    }
+
+    #[test]
+    fn a_time_after_the_date_and_iso_dates_are_read_in_any_format() {
+        let uk = DateFormat::parse("%d/%m/%Y").unwrap();
+        let day = Date::new(2012, 9, 14).unwrap();
+        for text in [
+            "14/09/2012",
+            "14/09/2012 00:00",
+            "14/09/2012 00:00:00",
+            "14/09/2012 9:05 AM",
+            "14/09/2012T00:00:00.000Z",
+            "14/09/2012 23:59:59+01:00",
+            "2012-09-14",
+            "2012-09-14T00:00:00",
+            "2012-09-14 00:00:00.0",
+        ] {
+            assert_eq!(parse_date(text, &uk, "dob").ok(), Some(day), "{text}");
+        }
+        for text in ["14.09.2012", "14-09-2012", "14 09 2012", "14/09/12"] {
+            assert_eq!(parse_date(text, &uk, "dob").ok(), Some(day), "{text}");
+        }
+        for text in ["14/09/2012x", "14/09/2012 00", "14/09/2012 0:0", "14/09/2012 00:00 tomorrow", "2012-14-09", "14/09/201", "14:09:2012", "14//09/2012"] {
+            assert!(parse_date(text, &uk, "dob").is_err(), "{text}");
+        }
+        // An ISO date of an impossible day keeps its parts, as any other.
+        assert_eq!(parse_date_parts("2011-02-31", &uk, "dob").unwrap().triple(), Some((2011, 2, 31)));
     }
 
     #[test]
@@ -242,7 +329,6 @@ mod tests {
         assert_eq!(bad_month.approximate(), None);
         let bad_year = parse_date_parts("15/04/0011", &uk, "dob").unwrap();
         assert_eq!(bad_year.year, None);
-        assert!(parse_date_parts("2011-03-07", &uk, "dob").is_err());
         let plain = DateFormat::parse("%Y%m%d").unwrap();
         assert_eq!(parse_date_parts("19570351", &plain, "dob").unwrap().triple(), None);
         assert_eq!(parse_date_parts("19570331", &plain, "dob").unwrap().approximate(), Date::new(1957, 3, 31));
