@@ -25,22 +25,28 @@ pub fn principal_of(certificate: &[u8]) -> Option<String> {
     (names.next().is_none() && valid_principal(&name)).then_some(name)
 }
 
-/// The serial number of a certificate (DER), as its bytes.
-pub fn serial_of_der(certificate: &[u8]) -> Option<Vec<u8>> {
+/// A certificate as a revocation list names it: its issuer's name (DER)
+/// and its serial number.
+pub type CertificateId = (Vec<u8>, Vec<u8>);
+
+/// The issuer and serial number of a certificate (DER).
+pub fn certificate_id(certificate: &[u8]) -> Option<CertificateId> {
     let (_, parsed) = x509_parser::parse_x509_certificate(certificate).ok()?;
-    Some(parsed.raw_serial().to_vec())
+    Some((parsed.issuer().as_raw().to_vec(), parsed.raw_serial().to_vec()))
 }
 
-/// The serial numbers a certificate revocation list names (PEM, one or
-/// more lists), or why it cannot be read.
-pub fn revoked_serials(crl_pem: &[u8]) -> Result<std::collections::HashSet<Vec<u8>>, String> {
-    let mut serials = std::collections::HashSet::new();
+/// The certificates the revocation lists in `crl_pem` (PEM, one or more)
+/// name, each with its list's issuer (two CAs may number certificates
+/// alike), or why they cannot be read.
+pub fn revoked_certificates(crl_pem: &[u8]) -> Result<std::collections::HashSet<CertificateId>, String> {
+    let mut revoked = std::collections::HashSet::new();
     for pem in x509_parser::pem::Pem::iter_from_buffer(crl_pem) {
         let pem = pem.map_err(|_| "it is not PEM".to_owned())?;
         let (_, list) = x509_parser::parse_x509_crl(&pem.contents).map_err(|_| "it holds a list that does not parse".to_owned())?;
-        serials.extend(list.iter_revoked_certificates().map(|revoked| revoked.raw_serial().to_vec()));
+        let issuer = list.issuer().as_raw().to_vec();
+        revoked.extend(list.iter_revoked_certificates().map(|entry| (issuer.clone(), entry.raw_serial().to_vec())));
     }
-    Ok(serials)
+    Ok(revoked)
 }
 
 /// Why the certificate (DER) cannot serve as the node's own, if it cannot:

@@ -204,25 +204,23 @@ fn name_dice_sign(cell: usize) -> i8 {
 const SEX_FACTOR: usize = 3;
 const _: () = assert!(FACTORS[SEX_FACTOR].len() == 1 && FACTORS[SEX_FACTOR][0] == at::SEX);
 
-/// Keeps sex agreement at one bit of evidence at most, within every EM
-/// step. Sex has two values, so two people taken at random agree on it at
-/// least half the time (u ≥ ½) and agreement can never be more than twice
-/// as likely among matches (m ≤ 1). Over the compared pairs alone EM can
-/// find otherwise — where most non-matches compared are a brother and a
-/// sister, it settles on "same sex" as what makes a match, and then every
+/// The most sex agreement may weigh, as a likelihood ratio: one bit. Sex
+/// has two values, so two people taken at random agree on it at least half
+/// the time (u ≥ ½), and agreement can never be more than twice as likely
+/// among matches (m ≤ 1). Over the compared pairs alone EM can find
+/// otherwise — where most non-matches compared are a brother and a sister,
+/// it settles on "same sex" as what makes a match, and then every
 /// same-named pair of one sex with dates of birth a year apart scores as
-/// one person. The bound is arithmetic, not fitted to any data set; the
-/// share it takes from agreement goes to the other levels in proportion.
-fn bound_sex_agreement(m: &mut [f64], u: &[f64]) {
-    let most = 2.0 * u[0];
-    if m[0] > most {
-        let rest: f64 = m[1..].iter().sum();
-        let scale = if rest > 0.0 { (1.0 - most) / rest } else { 0.0 };
-        m[0] = most;
-        for value in &mut m[1..] {
-            *value *= scale;
-        }
-    }
+/// one person. So every E step weighs agreement at most so (which pairs EM
+/// takes for matches never rests on more), and so does scoring; m and u
+/// themselves are estimated as for any level. Arithmetic, not fitted to
+/// any data set.
+const SEX_AGREEMENT_MOST: f64 = 2.0;
+
+/// m for sex agreement as the E step and scoring use it (see
+/// [`SEX_AGREEMENT_MOST`]).
+fn bounded_sex_agreement(m: &[f64], u: &[f64]) -> f64 {
+    m[0].min(SEX_AGREEMENT_MOST * u[0])
 }
 
 /// Starting m and u values per feature level (documented in the module):
@@ -395,10 +393,11 @@ impl Model {
             let mut m_acc: [Vec<f64>; NF] = std::array::from_fn(|f| vec![0.0; factor_size(f)]);
             let mut u_acc = m_acc.clone();
             let mut matched = 0.0;
+            let sex_agreement = bounded_sex_agreement(&m[SEX_FACTOR], &u[SEX_FACTOR]);
             for (at, count) in &cells {
                 let (mut lm, mut lu) = (lambda, 1.0 - lambda);
                 for f in 0..NF {
-                    lm *= m[f][at[f]];
+                    lm *= if f == SEX_FACTOR && at[f] == 0 { sex_agreement } else { m[f][at[f]] };
                     lu *= u[f][at[f]];
                 }
                 let g = if lm + lu > 0.0 { lm / (lm + lu) } else { 0.0 };
@@ -418,7 +417,6 @@ impl Model {
                     u[f][level] = ((u_acc[f][level] + SMOOTHING) / (u_sum + SMOOTHING * n)).max(1e-9);
                 }
             }
-            bound_sex_agreement(&mut m[SEX_FACTOR], &u[SEX_FACTOR]);
             if (previous - lambda).abs() < 1e-9 {
                 break;
             }
@@ -442,9 +440,8 @@ impl Model {
                         _ => {}
                     }
                     if f == SEX_FACTOR && level == 0 {
-                        // As in every fit (see `bound_sex_agreement`),
-                        // also before the first.
-                        weight = weight.min(1.0);
+                        // As in every E step, also before the first fit.
+                        weight = weight.min(SEX_AGREEMENT_MOST.log2() as f32);
                     }
                     weight
                 })

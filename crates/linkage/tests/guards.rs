@@ -113,7 +113,8 @@ fn refused(a: &Record, b: &Record) -> bool {
         return false;
     }
     if a.agency == b.agency && a.case != 0 && a.case == b.case {
-        return true;
+        // Unless an identifier says the record named one person twice.
+        return !matches!((a.nhs, b.nhs), (Some(x), Some(y)) if x == y);
     }
     match (a.nhs, b.nhs) {
         (Some(x), Some(y)) if x == y => return false,

@@ -133,22 +133,37 @@ struct RawDate {
     unknown_month_name: bool,
 }
 
+impl DateFormat {
+    /// Day, month, then a four-digit year (`%d/%m/%Y`, `%d-%b-%Y`): the
+    /// order in which every separator (`14.09.2012`, `14-09-2012`) and a
+    /// short year (`14/09/12`) are read the same way. In any other order a
+    /// different separator or a short year may be another convention
+    /// (`09.10.2012` from a day-first system under `%m/%d/%Y`), so they do
+    /// not match.
+    fn day_month_year(&self) -> bool {
+        let numeric: Vec<&Part> = self.parts.iter().filter(|p| !matches!(p, Part::Literal(_))).collect();
+        matches!(numeric.as_slice(), [Part::Day, Part::Month | Part::MonthName, Part::Year4])
+    }
+}
+
 /// Reads the text in the format's shape; `None` when it has another shape.
 fn raw_date(text: &str, format: &DateFormat) -> Option<RawDate> {
     let mut rest = text.trim();
+    let lenient = format.day_month_year();
     let mut raw = RawDate { day: None, month: None, year: None, unknown_month_name: false };
     for part in &format.parts {
         match part {
             // A date separator stands for any other ("14.09.2012" under
             // %d/%m/%Y): the order of the parts is what the format says.
-            Part::Literal(c) if SEPARATORS.contains(c) => rest = rest.strip_prefix(SEPARATORS)?,
+            Part::Literal(c) if lenient && SEPARATORS.contains(c) => rest = rest.strip_prefix(SEPARATORS)?,
             Part::Literal(c) => rest = rest.strip_prefix(*c)?,
             Part::Day | Part::Month | Part::Year4 | Part::Year2 => {
                 let max_digits = if *part == Part::Year4 { 4 } else { 2 };
                 let digits: usize = rest.chars().take(max_digits).take_while(char::is_ascii_digit).count();
-                // A year of two digits where four are expected is read as
-                // %y reads it (never in the future); three are a typo.
-                let short_year = *part == Part::Year4 && digits == 2;
+                // A year of two digits where four are expected, after the
+                // day and month, is read as %y reads it (never in the
+                // future); three are a typo.
+                let short_year = lenient && *part == Part::Year4 && digits == 2 && !rest[digits..].starts_with(|c: char| c.is_ascii_digit());
                 if digits == 0 || (*part == Part::Year4 && digits != 4 && !short_year) {
                     return None;
                 }
@@ -278,7 +293,7 @@ mod tests {
     }
 
     #[test]
-    fn a_time_after_the_date_and_iso_dates_are_read_in_any_format() {
+    fn a_time_after_the_date_other_separators_short_years_and_iso_dates_are_read_without_misreading() {
         let uk = DateFormat::parse("%d/%m/%Y").unwrap();
         let day = Date::new(2012, 9, 14).unwrap();
         for text in [
@@ -299,6 +314,20 @@ mod tests {
         }
         for text in ["14/09/2012x", "14/09/2012 00", "14/09/2012 0:0", "14/09/2012 00:00 tomorrow", "2012-14-09", "14/09/201", "14:09:2012", "14//09/2012"] {
             assert!(parse_date(text, &uk, "dob").is_err(), "{text}");
+        }
+        // The leeway is for day, month, year only; ISO is read strictly.
+        // Anything else that another convention could have written stays
+        // unread (a warning) rather than misread.
+        for (format, text) in [
+            ("%Y-%m-%d", "14/09/12"),
+            ("%Y-%m-%d", "01/02/03"),
+            ("%m/%d/%Y", "09.10.2012"),
+            ("%d-%b-%Y", "14-09-12"),
+            ("%d%m%Y", "14-09-12"),
+            ("%m/%d/%Y", "10/09/12"),
+        ] {
+            let format = DateFormat::parse(format).unwrap();
+            assert!(parse_date(text, &format, "dob").is_err(), "{text} under {}", format.as_str());
         }
         // An ISO date of an impossible day keeps its parts, as any other.
         assert_eq!(parse_date_parts("2011-02-31", &uk, "dob").unwrap().triple(), Some((2011, 2, 31)));

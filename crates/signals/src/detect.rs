@@ -222,78 +222,6 @@ fn episodes<'a, 'b>(sorted: &'b [Item<'a>], window: i32) -> Vec<&'b [Item<'a>]> 
     out
 }
 
-/// Whether a child's incidents (from [`victim_incidents`]) hold two cases
-/// at least `revictimisation_days` apart.
-fn distinct_cases_apart(config: &SignalConfig, incidents: &[Vec<Item<'_>>]) -> bool {
-    let starts = incidents.iter().filter_map(|incident| incident.first()).map(|item| item.record.day);
-    match (starts.clone().min(), starts.max()) {
-        (Some(first), Some(last)) => last - first >= config.revictimisation_days,
-        _ => false,
-    }
-}
-
-/// Groups a child's date-sorted victim items into incidents, in the order
-/// of their first records. A record joins the latest incident that began
-/// at most `cross_agency_days` before it and can take it: not one where
-/// its agency already holds another case (one agency's two cases are two
-/// incidents), nor one whose other people it shares none of when both name
-/// some (two agencies' records of different harmers, or of this child
-/// harmed with different children, are two incidents); a record that joins
-/// none begins an incident. So an incident left behind by another
-/// perpetrator's record stays open to later records of its own. `others`
-/// gives the profile keys of the identified harmers and other victims a
-/// record names.
-fn victim_incidents<'a>(config: &SignalConfig, sorted: &[Item<'a>], others: &dyn Fn(&Item<'_>) -> Vec<u64>) -> Vec<Vec<Item<'a>>> {
-    if sorted.len() < 2 {
-        return sorted.iter().map(|item| vec![*item]).collect();
-    }
-    let mut incidents: Vec<Vec<Item<'a>>> = Vec::new();
-    // Each incident's other people, sorted: worked out only when a record could
-    // join it on time and agency.
-    let mut named: Vec<Option<Vec<u64>>> = Vec::new();
-    for item in sorted {
-        let mut theirs: Option<Vec<u64>> = None;
-        let mut joins = None;
-        // Latest first; incidents are in the order they began, so once one
-        // began too long ago, so did every one before it.
-        for index in (0..incidents.len()).rev() {
-            let incident = &incidents[index];
-            if item.record.day - incident[0].record.day > config.cross_agency_days {
-                break;
-            }
-            if incident.iter().any(|other| other.record.agency == item.record.agency && other.record.record_ref != item.record.record_ref) {
-                continue;
-            }
-            let theirs = theirs.get_or_insert_with(|| others(item));
-            let named = named[index].get_or_insert_with(|| {
-                let mut named: Vec<u64> = incident.iter().flat_map(others).collect();
-                named.sort_unstable();
-                named.dedup();
-                named
-            });
-            if named.is_empty() || theirs.is_empty() || theirs.iter().any(|harmer| named.binary_search(harmer).is_ok()) {
-                joins = Some(index);
-                break;
-            }
-        }
-        match joins {
-            Some(index) => {
-                incidents[index].push(*item);
-                if let (Some(named), Some(theirs)) = (named[index].as_mut(), theirs) {
-                    named.extend(theirs);
-                    named.sort_unstable();
-                    named.dedup();
-                }
-            }
-            None => {
-                incidents.push(vec![*item]);
-                named.push(None);
-            }
-        }
-    }
-    incidents
-}
-
 /// Days within which two agencies' records of one perpetrator are taken to
 /// be one incident when their victims' records did not link.
 const SAME_INCIDENT_STRICT_DAYS: i32 = 10;
@@ -337,13 +265,21 @@ fn profile_signals(config: &SignalConfig, key: u64, items: &[Item<'_>], key_of: 
 
     // The other people a record names: its identified harmers and the
     // other children harmed with this one.
-    let others_named = |item: &Item<'_>| -> Vec<u64> {
+    let others_named = |item: &Item<'_>| -> Vec<(Named, u64)> {
         item.record
             .involvements
             .iter()
-            .filter(|&&other| facts.involvement(other).is_some_and(|v| (v.role.is_harmer() || v.role.is_victim()) && v.identified))
-            .map(|&other| key_of(other))
-            .filter(|&other| other != key)
+            .filter_map(|&other| {
+                let involvement = facts.involvement(other).filter(|v| v.identified)?;
+                let kind = if involvement.role.is_harmer() {
+                    Named::Harmer
+                } else if involvement.role.is_victim() {
+                    Named::Victim
+                } else {
+                    return None;
+                };
+                Some((kind, key_of(other))).filter(|(_, person)| *person != key)
+            })
             .collect()
     };
     let incidents = victim_incidents(config, &victims, &others_named);
@@ -795,5 +731,8 @@ fn find_networks(config: &SignalConfig, facts: &Facts, profiles: &impl Profiles)
     out
 }
 
+mod incidents;
 #[cfg(test)]
 mod tests;
+
+use incidents::{distinct_cases_apart, victim_incidents, Named};

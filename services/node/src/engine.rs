@@ -189,6 +189,9 @@ pub(crate) fn load_linker(store: &Store, next_id: u64) -> Result<LoadedLinker, E
     let mut agencies = HashMap::new();
     let mut identified = vec![false; stored];
     let mut moving = HashSet::new();
+    // Where the run of ids holding the current record began: a record's
+    // involvements were given consecutive ids (see `record_version`).
+    let mut run: Option<(u64, u64, String, String)> = None;
     store.for_each_involvement(|id, involvement| {
         if involvement.next.is_some() && !moving.contains(&involvement.agency) {
             moving.insert(involvement.agency.clone());
@@ -198,6 +201,12 @@ pub(crate) fn load_linker(store: &Store, next_id: u64) -> Result<LoadedLinker, E
         }
         let mut linked = linker_involvement(&involvement);
         linked.agency = agency_number(&mut agencies, &involvement.agency);
+        let first = match &run {
+            Some((first, last, agency, record_ref)) if *last + 1 == id && *agency == involvement.agency && *record_ref == involvement.record_ref => *first,
+            _ => id,
+        };
+        run = Some((first, id, involvement.agency.clone(), involvement.record_ref.clone()));
+        linked.record = record_version(linked.record, first);
         linker.index(id, &linked);
         Ok(())
     })?;
@@ -276,6 +285,11 @@ pub struct Engine {
     pub(crate) uploads_noted: Mutex<()>,
     /// The retention rules uploads are checked against, once set.
     retention: std::sync::OnceLock<RetentionSettings>,
+    /// Held while an owed compaction is paid (one at a time).
+    pub(crate) compacting: Mutex<()>,
+    /// Counts the erasures that owed a compaction, so that a compaction
+    /// clears the owed mark only if no erasure came after it began.
+    pub(crate) owed: std::sync::atomic::AtomicU64,
 }
 
 /// The state lock as held by a change.
@@ -474,6 +488,8 @@ impl Engine {
             space,
             uploads_noted: Mutex::new(()),
             retention: std::sync::OnceLock::new(),
+            compacting: Mutex::new(()),
+            owed: std::sync::atomic::AtomicU64::new(0),
         }
     }
 

@@ -29,8 +29,8 @@ pub struct Caller {
     principal: Option<String>,
     role: Option<Grant>,
     claimed: bool,
-    /// Its certificate's serial number (absent without TLS).
-    serial: Option<Vec<u8>>,
+    /// Its certificate's issuer and serial number (absent without TLS).
+    serial: Option<braid_access::CertificateId>,
     /// Its certificate is on the revocation list in force.
     revoked: bool,
 }
@@ -307,10 +307,10 @@ impl Gate {
         } else {
             let leaf = request.extensions().get::<crate::listener::Peer>().and_then(|peer| peer.certificates.as_ref()).and_then(|chain| chain.first());
             let presented = leaf.and_then(|leaf| braid_access::principal_of(leaf.as_ref()));
-            (presented, false, leaf.and_then(|leaf| braid_access::serial_of_der(leaf.as_ref())))
+            (presented, false, leaf.and_then(|leaf| braid_access::certificate_id(leaf.as_ref())))
         };
         let role = self.role_of(principal.as_deref());
-        let revoked = self.is_revoked(serial.as_deref());
+        let revoked = self.is_revoked(serial.as_ref());
         Caller { principal, role, claimed, serial, revoked }
     }
 
@@ -321,7 +321,7 @@ impl Gate {
         self.revoked = Some(revoked);
     }
 
-    fn is_revoked(&self, serial: Option<&[u8]>) -> bool {
+    fn is_revoked(&self, serial: Option<&braid_access::CertificateId>) -> bool {
         match (&self.revoked, serial) {
             (Some(revoked), Some(serial)) => revoked.read().map(|set| set.contains(serial)).unwrap_or(true),
             _ => false,
@@ -336,7 +336,7 @@ impl Gate {
 
     /// `caller` with its role looked up again in the policy in force now.
     pub fn refresh(&self, caller: &Caller) -> Caller {
-        Caller { role: self.role_of(caller.principal.as_deref()), revoked: self.is_revoked(caller.serial.as_deref()), ..caller.clone() }
+        Caller { role: self.role_of(caller.principal.as_deref()), revoked: self.is_revoked(caller.serial.as_ref()), ..caller.clone() }
     }
 
     /// Decides whether `caller` may do `action`. A refusal is audited (as

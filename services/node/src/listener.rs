@@ -101,16 +101,16 @@ pub struct Tls {
     revoked: Revoked,
 }
 
-/// The serial numbers of the client certificates the revocation list in
-/// force names: the gate refuses them on connections opened before the
+/// The client certificates (issuer and serial number) the revocation list
+/// in force names: the gate refuses them on connections opened before the
 /// list was (re)read.
-pub type Revoked = Arc<std::sync::RwLock<std::collections::HashSet<Vec<u8>>>>;
+pub type Revoked = Arc<std::sync::RwLock<std::collections::HashSet<braid_access::CertificateId>>>;
 
-fn revoked_serials(files: &TlsFiles) -> anyhow::Result<std::collections::HashSet<Vec<u8>>> {
+fn revoked_serials(files: &TlsFiles) -> anyhow::Result<std::collections::HashSet<braid_access::CertificateId>> {
     match &files.crl {
         Some(path) => {
             let bytes = std::fs::read(path).with_context(|| format!("read the certificate revocation list {}", path.display()))?;
-            braid_access::revoked_serials(&bytes).map_err(|reason| anyhow::anyhow!("the revocation list {}: {reason}", path.display()))
+            braid_access::revoked_certificates(&bytes).map_err(|reason| anyhow::anyhow!("the revocation list {}: {reason}", path.display()))
         }
         None => Ok(Default::default()),
     }

@@ -1,7 +1,7 @@
 //! `braid-node --restore`: a backup copied into a new data directory,
 //! checked whole before the directory takes its name.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context;
 
@@ -18,45 +18,50 @@ pub struct Restored {
 
 /// Copies the backup in `backup` into `data_dir` (absent or empty) and
 /// checks it: every file's blocks against their checksums, then the audit
-/// log. The copy is made in a private directory beside `data_dir`, synced,
-/// and renamed to `data_dir` only once it has passed, so a damaged or
-/// truncated backup leaves nothing behind and a good one can be restored
-/// into the same place next.
+/// log. The copy is made in a private directory inside `data_dir` (so on
+/// its filesystem, a volume mounted there included), synced, and moved up
+/// only once it has passed, so a damaged or truncated backup leaves
+/// nothing behind and a good one can be restored into the same place next.
 pub fn restore_backup(backup: &Path, data_dir: &Path) -> anyhow::Result<Restored> {
+    use std::os::unix::fs::PermissionsExt;
     anyhow::ensure!(backup.join("CURRENT").exists(), "{} is not a backup (no RocksDB CURRENT file)", backup.display());
-    if data_dir.exists() {
-        let empty = std::fs::read_dir(data_dir).with_context(|| format!("read {}", data_dir.display()))?.next().is_none();
-        anyhow::ensure!(empty, "{} is not empty: restore into a new directory, so nothing is overwritten", data_dir.display());
+    let staging = data_dir.join(STAGING);
+    let existed = data_dir.exists();
+    if existed {
+        let others = std::fs::read_dir(data_dir)
+            .with_context(|| format!("read {}", data_dir.display()))?
+            .filter(|entry| entry.as_ref().map_or(true, |e| e.file_name() != STAGING))
+            .count();
+        anyhow::ensure!(others == 0, "{} is not empty: restore into a new directory, so nothing is overwritten", data_dir.display());
     }
-    let staging = staging_dir(data_dir)?;
-    let restored = copy_and_check(backup, &staging);
-    let restored = restored.and_then(|restored| {
-        if data_dir.exists() {
-            std::fs::remove_dir(data_dir).with_context(|| format!("replace the empty {}", data_dir.display()))?;
-        }
-        std::fs::rename(&staging, data_dir).with_context(|| format!("move the checked copy to {}", data_dir.display()))?;
-        sync_dir(data_dir.parent().unwrap_or(Path::new(".")))?;
-        Ok(restored)
-    });
-    if restored.is_err() {
-        let _ = std::fs::remove_dir_all(&staging);
-    }
-    restored
-}
-
-/// A new private directory beside `data_dir` to copy into.
-fn staging_dir(data_dir: &Path) -> anyhow::Result<PathBuf> {
-    let absolute = std::path::absolute(data_dir).with_context(|| format!("resolve {}", data_dir.display()))?;
-    let parent = absolute.parent().context("the data directory has no parent directory")?;
-    crate::space::create_private_dir(parent).with_context(|| format!("create {}", parent.display()))?;
-    let name = absolute.file_name().context("the data directory has no name")?.to_string_lossy().into_owned();
-    let staging = parent.join(format!(".{name}.restoring-{}", std::process::id()));
+    crate::space::create_private_dir(data_dir).with_context(|| format!("create {}", data_dir.display()))?;
+    std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700)).with_context(|| format!("make {} private", data_dir.display()))?;
+    // What an earlier restore cut short left.
     if staging.exists() {
         std::fs::remove_dir_all(&staging).with_context(|| format!("remove the unfinished {}", staging.display()))?;
     }
     crate::space::create_private_dir(&staging).with_context(|| format!("create {}", staging.display()))?;
-    Ok(staging)
+    let restored = copy_and_check(backup, &staging).and_then(|restored| {
+        for file in std::fs::read_dir(&staging)? {
+            let file = file?;
+            std::fs::rename(file.path(), data_dir.join(file.file_name()))
+                .with_context(|| format!("move {} into {}", file.path().display(), data_dir.display()))?;
+        }
+        std::fs::remove_dir(&staging)?;
+        sync_dir(data_dir)?;
+        Ok(restored)
+    });
+    if restored.is_err() {
+        let _ = std::fs::remove_dir_all(&staging);
+        if !existed {
+            let _ = std::fs::remove_dir(data_dir);
+        }
+    }
+    restored
 }
+
+/// The directory inside the data directory that a restore copies into.
+const STAGING: &str = ".restoring";
 
 fn copy_and_check(backup: &Path, staging: &Path) -> anyhow::Result<Restored> {
     use std::os::unix::fs::PermissionsExt;

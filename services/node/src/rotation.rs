@@ -260,6 +260,7 @@ impl Engine {
         entry.result_count = moved;
         entry.outcome = "ok".to_owned();
         let index = self.write_in_turn(ticket, set, entry)?;
+        self.owed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         // The store now holds only the new pseudonyms; the linker is
         // rebuilt from it outside the state lock (no change can run: the
         // linking lock is held), then swapped in.

@@ -8,22 +8,23 @@ impl Linker {
     /// check digit, so a typo is caught on premises) differ, or their dates
     /// of birth are more than eighteen months apart — and no stronger
     /// identifier (an agreeing NHS number or other identifier, or the same
-    /// agency's person ref) vouches for them. Other identifiers that differ
-    /// count against a pair but are no hard conflict: without a check digit
-    /// a typo looks like another person.
+    /// agency's person ref) vouches for them; or one agency's record names
+    /// them under two person refs, and no identifier agrees. Other
+    /// identifiers that differ count against a pair but are no hard
+    /// conflict: without a check digit a typo looks like another person.
     pub(super) fn conflict(&self, a: u32, b: u32) -> bool {
         let (na, nb) = (&self.nodes[a as usize], &self.nodes[b as usize]);
         if na.agency == nb.agency && na.person == nb.person {
             return false;
         }
-        if na.agency == nb.agency && na.record != 0 && na.record == nb.record {
-            return true;
-        }
         let (ta, tb) = (&self.tokens[a as usize], &self.tokens[b as usize]);
-        if !ta.can_conflict() || !tb.can_conflict() {
-            return false;
+        let ids_agree = ta.ids_state(tb) == crate::fields::IdState::Agree;
+        if na.agency == nb.agency && na.record != 0 && na.record == nb.record {
+            // Two people one record names apart, unless an identifier says
+            // it named one person twice.
+            return !ids_agree;
         }
-        if ta.ids_state(tb) == crate::fields::IdState::Agree {
+        if !ta.can_conflict() || !tb.can_conflict() || ids_agree {
             return false;
         }
         (ta.nhs != 0 && tb.nhs != 0 && ta.nhs != tb.nhs) || ta.dob_apart(tb)
@@ -113,7 +114,12 @@ impl Linker {
         };
         let before = (0..id).rev().take_while(same_record);
         let after = (id + 1..self.nodes.len() as u32).take_while(same_record);
-        before.chain(after).filter(move |&other| self.nodes[other as usize].person != node.person && self.uf.is_alive(InvolvementId::from(other)))
+        let tokens = &self.tokens[id as usize];
+        before.chain(after).filter(move |&other| {
+            self.nodes[other as usize].person != node.person
+                && self.uf.is_alive(InvolvementId::from(other))
+                && self.tokens[other as usize].ids_state(tokens) != crate::fields::IdState::Agree
+        })
     }
 
     /// Whether `id`'s profile and `other`'s would, together, hold two

@@ -147,7 +147,11 @@ impl Engine {
         entry.outcome = "begun".to_owned();
         let begun = self.audit.append_blocking(entry.clone(), None)?;
         self.store.backup(path).map_err(EngineError::Backup)?;
-        make_private(path).map_err(|source| EngineError::Open { what: format!("make the backup {} private", path.display()), source })?;
+        if let Err(source) = make_private(path) {
+            // Not left behind readable by others.
+            let _ = std::fs::remove_dir_all(path);
+            return Err(EngineError::Open { what: format!("make the backup {} private", path.display()), source });
+        }
         let records = self.store.count_records()?;
         entry.time_ms = crate::audit::now_ms();
         entry.outcome = "ok".to_owned();

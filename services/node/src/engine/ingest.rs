@@ -131,12 +131,14 @@ pub(super) fn link_new(
     involvements: Vec<(Vec<u8>, braid_linkage::Involvement)>,
 ) -> Vec<InvolvementId> {
     let mut ids = Vec::with_capacity(involvements.len());
+    let first = state.next_id;
     for (encoded, mut involvement) in involvements {
         let id = state.next_id;
         state.next_id += 1;
         ids.push(id);
         pending.set.put_involvement_bytes(id, encoded);
         involvement.agency = agency_number;
+        involvement.record = record_version(involvement.record, first);
         let outcome = state.linker.insert(id, &involvement);
         pending.outcomes.push((id, outcome));
         ack.involvements += 1;
@@ -484,6 +486,7 @@ impl Engine {
             self.owe_compaction()?;
         }
         let (erased, _, index) = self.remove_records(&refs, still_expired, entry)?;
+        self.owed.fetch_add(1, Ordering::SeqCst);
         // The erasure is committed and audited: a compaction that fails
         // (a nearly full disk) is not a failed erasure; it stays owed, and
         // the next start or sweep compacts.
@@ -492,6 +495,8 @@ impl Engine {
 
     /// Notes, durably, that erased data is about to be owed a compaction:
     /// a node stopped before the compaction ends compacts when it starts.
+    /// (Once the erasure is committed, `owed` is counted up, so that a
+    /// compaction that began before it does not clear the mark.)
     pub(crate) fn owe_compaction(&self) -> Result<(), EngineError> {
         let mut set = braid_store::WriteSet::new();
         set.set_compaction_owed(true);
@@ -502,10 +507,18 @@ impl Engine {
     /// is gone from its files; returns whether it did. A failure (a nearly
     /// full disk) is logged and leaves the compaction owed.
     pub(crate) fn pay_owed_compaction(&self, what: &str) -> bool {
+        let Ok(_one_at_a_time) = self.compacting.lock() else { return false };
         if !self.store.compaction_owed().unwrap_or(true) {
             return false;
         }
+        // An erasure committed after the compaction began may still be in
+        // the files: its mark stays, and its own call (waiting for this
+        // one) compacts again.
+        let began = self.owed.load(Ordering::SeqCst);
         let paid = self.store.compact().and_then(|()| {
+            if self.owed.load(Ordering::SeqCst) != began {
+                return Ok(());
+            }
             let mut set = braid_store::WriteSet::new();
             set.set_compaction_owed(false);
             self.store.write(set)

@@ -73,8 +73,21 @@ pub(super) fn linker_tokens(wire: &v1::FieldTokens) -> Tokens {
     out
 }
 
-/// What the linker needs of a stored involvement; the agency number is
-/// filled in under the state lock.
+/// A record's fingerprint for the linker, told apart from its earlier
+/// versions (alive until the batch that replaces them is sealed) by the
+/// first id its involvements were given: the linker keeps two people of one
+/// version apart, never a person of the new version from the old.
+pub(crate) fn record_version(record: u64, first_id: InvolvementId) -> u64 {
+    if record == 0 {
+        0
+    } else {
+        record ^ first_id.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    }
+}
+
+/// What the linker needs of a stored involvement; the agency number (and
+/// the record's version, see [`record_version`]) is filled in under the
+/// state lock.
 pub(super) fn linker_involvement(stored: &StoredInvolvement) -> braid_linkage::Involvement {
     braid_linkage::Involvement {
         keys: stored.match_keys.iter().filter_map(|key| KeyFingerprint::new(*key.first()?, key.get(1..)?)).collect(),
