@@ -252,28 +252,38 @@ fn spawn_owed_compaction(engine: Arc<Engine>) {
 fn spawn_sweeper(engine: Arc<Engine>, settings: Arc<retention::RetentionSettings>) -> tokio::task::JoinHandle<()> {
     let period = std::time::Duration::from_secs(settings.sweep_minutes * 60);
     tracing::info!(every_minutes = settings.sweep_minutes, "retention sweeps scheduled");
+    // A sweep that failed (a disk nearly full refuses every change) is
+    // tried again this much later, not a whole period later: erasure is
+    // owed, and frees room.
+    let retry = period.min(std::time::Duration::from_secs(600));
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(period);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
-            let (engine, settings) = (Arc::clone(&engine), Arc::clone(&settings));
-            let swept = tokio::task::spawn_blocking(move || {
-                crate::retention::sweep(&engine, &settings, crate::retention::Then::EraseAny(crate::retention::scheduled_entry()))
-            })
-            .await;
-            match swept {
-                Ok(Ok(sweep)) if sweep.erased > 0 => {
-                    tracing::info!(
-                        erased = sweep.erased,
-                        audit_entry = sweep.audit_index,
-                        compacted = sweep.compacted,
-                        "retention sweep erased expired records"
-                    )
+            loop {
+                let (engine, settings) = (Arc::clone(&engine), Arc::clone(&settings));
+                let swept = tokio::task::spawn_blocking(move || {
+                    crate::retention::sweep(&engine, &settings, crate::retention::Then::EraseAny(crate::retention::scheduled_entry()))
+                })
+                .await;
+                match swept {
+                    Ok(Ok(sweep)) => {
+                        if sweep.erased > 0 {
+                            tracing::info!(
+                                erased = sweep.erased,
+                                audit_entry = sweep.audit_index,
+                                compacted = sweep.compacted,
+                                "retention sweep erased expired records"
+                            );
+                        }
+                        break;
+                    }
+                    Ok(Err(error)) => tracing::warn!(%error, retry_seconds = retry.as_secs(), "the retention sweep failed; it is tried again"),
+                    Err(error) if error.is_cancelled() => return,
+                    Err(_) => tracing::error!(retry_seconds = retry.as_secs(), "the retention sweep stopped unexpectedly; it is tried again"),
                 }
-                Ok(Ok(_)) => {}
-                Ok(Err(error)) => tracing::warn!(%error, "the retention sweep failed; it runs again at the next period"),
-                Err(error) if error.is_cancelled() => return,
-                Err(_) => tracing::error!("the retention sweep stopped unexpectedly; it runs again at the next period"),
+                tokio::time::sleep(retry).await;
             }
         }
     })
