@@ -58,6 +58,25 @@ fn profiles_by_case(clusters: &str, reid_files: &[String]) -> HashMap<String, St
         .collect()
 }
 
+/// Uploads the two agencies' pseudonymised files in `dir` (with the keys
+/// `braid keys init` wrote there) to a new node over mTLS and exports its
+/// clusters; returns the export's path.
+async fn link_through_a_node(dir: &std::path::Path) -> String {
+    let path = |name: &str| dir.join(name).display().to_string();
+    let data = tempfile::tempdir().expect("data dir");
+    let node = start_node(&path("keys"), data.path(), loopback()).await;
+    let url = node.url();
+    let (keys, clusters, csc, pol) = (path("keys"), path("clusters.csv"), path("CSC-NORTH.bpx"), path("POL-NORTH.bpx"));
+    let out = clusters.clone();
+    blocking(move || {
+        ok(&upload(&keys, &url, "CSC-NORTH", &csc));
+        ok(&upload(&keys, &url, "POL-NORTH", &pol));
+        ok(&braid_as(&keys, "admin", &["admin", "clusters", "--node", &url, "--out", &clusters]));
+    })
+    .await;
+    out
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_impossible_date_of_birth_links_by_the_other_fields_and_years_apart_never_link() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -95,18 +114,7 @@ async fn an_impossible_date_of_birth_links_by_the_other_fields_and_years_apart_n
         }
         reid.push(path(&format!("{agency}.reid.csv")));
     }
-    let data = tempfile::tempdir().expect("data dir");
-    let node = start_node(&path("keys"), data.path(), loopback()).await;
-    let url = node.url();
-    let keys = path("keys");
-    let clusters = path("clusters.csv");
-    let (keys_for, clusters_for, csc, pol) = (keys.clone(), clusters.clone(), path("CSC-NORTH.bpx"), path("POL-NORTH.bpx"));
-    blocking(move || {
-        ok(&upload(&keys_for, &url, "CSC-NORTH", &csc));
-        ok(&upload(&keys_for, &url, "POL-NORTH", &pol));
-        ok(&braid_as(&keys_for, "admin", &["admin", "clusters", "--node", &url, "--out", &clusters_for]));
-    })
-    .await;
+    let clusters = link_through_a_node(dir.path()).await;
     let profile = profiles_by_case(&clusters, &reid);
     assert_eq!(profile["C1"], profile["R1"], "the record with 31 February is linked: {profile:?}");
     assert_eq!(profile["C2"], profile["R3"], "a mistyped day of birth still links: {profile:?}");
@@ -170,18 +178,7 @@ async fn two_people_one_case_names_and_twins_of_different_sexes_are_never_one_pr
         pseudonymise_rows(dir.path(), agency, kind, MAPPING, HEADER, rows);
         reid.push(path(&format!("{agency}.reid.csv")));
     }
-    let data = tempfile::tempdir().expect("data dir");
-    let node = start_node(&path("keys"), data.path(), loopback()).await;
-    let url = node.url();
-    let keys = path("keys");
-    let clusters = path("clusters.csv");
-    let (keys_for, clusters_for, csc, pol) = (keys.clone(), clusters.clone(), path("CSC-NORTH.bpx"), path("POL-NORTH.bpx"));
-    blocking(move || {
-        ok(&upload(&keys_for, &url, "CSC-NORTH", &csc));
-        ok(&upload(&keys_for, &url, "POL-NORTH", &pol));
-        ok(&braid_as(&keys_for, "admin", &["admin", "clusters", "--node", &url, "--out", &clusters_for]));
-    })
-    .await;
+    let clusters = link_through_a_node(dir.path()).await;
     let profiles = profiles_by_person(&clusters, &reid);
     let profile = |agency: &str, case: &str, person: &str| profiles[&(agency.to_owned(), case.to_owned(), person.to_owned())].clone();
     let amy = profile("CSC-NORTH", "C1", "P1");

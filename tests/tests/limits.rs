@@ -173,6 +173,30 @@ async fn insecure_dev_with_tls_is_refused_at_start() {
     assert!(format!("{error:#}").contains("cannot be combined with TLS"), "{error:#}");
 }
 
+/// Children's services' upload stream, open, with the first half of its
+/// records acknowledged.
+struct HalfUploaded {
+    channel: tonic::transport::Channel,
+    sender: tokio::sync::mpsc::Sender<v1::UploadBatch>,
+    acks: tonic::Streaming<v1::BatchAck>,
+    records: Vec<v1::CaseRecord>,
+    half: usize,
+}
+
+async fn half_uploaded(keys: &str, url: &str, file: &str) -> HalfUploaded {
+    let (header, records) = read_extract(Path::new(file));
+    assert!(records.len() >= 4, "{} records", records.len());
+    let channel = mtls_channel(keys, "csc-north", url).await.expect("connect");
+    let mut client = v1::ingest_service_client::IngestServiceClient::new(channel.clone());
+    let (sender, receiver) = tokio::sync::mpsc::channel(4);
+    let mut acks = client.upload(tokio_stream::wrappers::ReceiverStream::new(receiver)).await.expect("upload").into_inner();
+    let half = records.len() / 2;
+    sender.send(v1::UploadBatch { header: Some(header), sequence: 0, records: records[..half].to_vec() }).await.expect("send");
+    let first = acks.message().await.expect("first ack").expect("an ack");
+    assert_eq!(first.accepted as usize, half);
+    HalfUploaded { channel, sender, acks, records, half }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_open_upload_stream_loses_its_rights_when_the_policy_revokes_them() {
     let prepared = prepare(40);
@@ -180,15 +204,7 @@ async fn an_open_upload_stream_loses_its_rights_when_the_policy_revokes_them() {
     let data = tempfile::tempdir().expect("data dir");
     let node = start_panel_node(&keys, data.path()).await;
     let url = node.url();
-    let (header, records) = read_extract(Path::new(&prepared.path("CSC-NORTH.bpx")));
-    assert!(records.len() >= 4, "{} records", records.len());
-    let mut client = v1::ingest_service_client::IngestServiceClient::new(mtls_channel(&keys, "csc-north", &url).await.expect("connect"));
-    let (sender, receiver) = tokio::sync::mpsc::channel(4);
-    let mut acks = client.upload(tokio_stream::wrappers::ReceiverStream::new(receiver)).await.expect("upload").into_inner();
-    let half = records.len() / 2;
-    sender.send(v1::UploadBatch { header: Some(header), sequence: 0, records: records[..half].to_vec() }).await.expect("send");
-    let first = acks.message().await.expect("first ack").expect("an ack");
-    assert_eq!(first.accepted as usize, half);
+    let HalfUploaded { channel: _, sender, mut acks, records, half } = half_uploaded(&keys, &url, &prepared.path("CSC-NORTH.bpx")).await;
 
     // The principal is removed from the policy while the stream is open.
     let policy_path = format!("{keys}/node/policy.toml");
@@ -222,15 +238,7 @@ async fn an_open_connection_loses_its_rights_when_its_certificate_is_revoked() {
     let data = tempfile::tempdir().expect("data dir");
     let node = start_panel_node(&keys, data.path()).await;
     let url = node.url();
-    let (header, records) = read_extract(Path::new(&prepared.path("CSC-NORTH.bpx")));
-    let channel = mtls_channel(&keys, "csc-north", &url).await.expect("connect");
-    let mut client = v1::ingest_service_client::IngestServiceClient::new(channel.clone());
-    let (sender, receiver) = tokio::sync::mpsc::channel(4);
-    let mut acks = client.upload(tokio_stream::wrappers::ReceiverStream::new(receiver)).await.expect("upload").into_inner();
-    let half = records.len() / 2;
-    sender.send(v1::UploadBatch { header: Some(header), sequence: 0, records: records[..half].to_vec() }).await.expect("send");
-    let first = acks.message().await.expect("first ack").expect("an ack");
-    assert_eq!(first.accepted as usize, half);
+    let HalfUploaded { channel, sender, mut acks, records, half } = half_uploaded(&keys, &url, &prepared.path("CSC-NORTH.bpx")).await;
 
     // The CA revokes the certificate and the node re-reads its list (as on
     // SIGHUP) while the stream and its connection are open: the handshake
