@@ -189,6 +189,58 @@ async fn two_people_one_case_names_and_twins_of_different_sexes_are_never_one_pr
     assert_ne!(profile("POL-NORTH", "R3", "N3"), oliver, "twins of different sexes are two children: {profiles:?}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn placeholder_names_dates_and_postcodes_never_link_strangers() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    ok(&braid(&["keys", "init", "--out", &path("keys")]));
+    // What systems write when they must fill a field and know nothing:
+    // each row is a different person.
+    let extracts = [
+        (
+            "CSC-NORTH",
+            "children_services",
+            vec![
+                "C1,P1,Victim,CSA,01/03/2020,Unknown,Unknown,01/01/1900,M,NFA",
+                "C2,P2,Victim,CSA,NULL,NULL,NULL,00/00/0000,M,NULL",
+                "C3,P3,Victim,CSA,01/03/2020,Baby,X,01/01/1900,F,ZZ99 3VZ",
+            ],
+        ),
+        (
+            "POL-NORTH",
+            "police",
+            vec![
+                "R1,N1,Victim,CSA,02/03/2020,UNKNOWN,UNKNOWN,01/01/1900,Male,NFA",
+                "R2,N2,Victim,CSA,N/A,N/A,N/A,N/A,M,N/A",
+                "R3,N3,Victim,CSA,02/03/2020,Baby,X,01/01/1900,F,ZZ99 3VZ",
+            ],
+        ),
+    ];
+    let mut reid = Vec::new();
+    for (agency, kind, rows) in &extracts {
+        // No row is rejected: an event date written NULL is no date.
+        let output = pseudonymise_rows(dir.path(), agency, kind, MAPPING, HEADER, rows);
+        if *agency == "CSC-NORTH" {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            for expected in [
+                "warning row 2: date_of_birth: is 1 January 1900 or before 1900: a placeholder",
+                "warning row 2: postcode: says no fixed abode",
+                "warning row 4: forename: is a placeholder",
+                "warning row 4: surname: is a placeholder",
+            ] {
+                assert!(stderr.contains(expected), "`{expected}` not in: {stderr}");
+            }
+        }
+        reid.push(path(&format!("{agency}.reid.csv")));
+    }
+    let clusters = link_through_a_node(dir.path()).await;
+    let profiles = profiles_by_person(&clusters, &reid);
+    let profile = |agency: &str, case: &str, person: &str| profiles[&(agency.to_owned(), case.to_owned(), person.to_owned())].clone();
+    for (csc, pol) in [(("C1", "P1"), ("R1", "N1")), (("C2", "P2"), ("R2", "N2")), (("C3", "P3"), ("R3", "N3"))] {
+        assert_ne!(profile("CSC-NORTH", csc.0, csc.1), profile("POL-NORTH", pol.0, pol.1), "{csc:?} and {pol:?}: {profiles:?}");
+    }
+}
+
 #[test]
 fn placeholder_and_shared_nhs_numbers_are_never_used_to_link() {
     let dir = tempfile::tempdir().expect("temp dir");

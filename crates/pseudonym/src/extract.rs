@@ -442,6 +442,30 @@ struct ParsedRow {
     date_of_birth: Option<Date>,
 }
 
+/// A row's identity cells (the date of birth is read apart).
+fn identity_cells<'r>(c: &Columns, cell: impl Fn(usize) -> &'r str, optional_cell: impl Fn(Option<usize>) -> Option<String>) -> Identity {
+    Identity {
+        forename: optional_cell(c.forename),
+        surname: optional_cell(c.surname),
+        sex: optional_cell(c.sex),
+        postcode: optional_cell(c.postcode),
+        nhs_number: optional_cell(c.nhs_number),
+        other_surnames: c
+            .other_surnames
+            .iter()
+            .flat_map(|&index| {
+                cell(index).split(';').map(str::trim).filter(|s| !s.is_empty() && !crate::normalise::is_missing(s)).map(str::to_owned).collect::<Vec<_>>()
+            })
+            .collect(),
+        address: match (optional_cell(c.house), optional_cell(c.address)) {
+            (Some(house), Some(line)) => Some(format!("{house} {line}")),
+            (house, line) => line.or(house),
+        },
+        ids: c.ids.iter().filter_map(|(name, index)| Some((name.clone(), optional_cell(Some(*index))?))).collect(),
+        ..Identity::default()
+    }
+}
+
 impl RowContext<'_> {
     /// A date of birth as far as it can be used: a real date, else its
     /// plausible parts (with a warning), else nothing (with a warning).
@@ -454,6 +478,11 @@ impl RowContext<'_> {
         let (mut date_of_birth, mut date_of_birth_parts) = (None, None);
         if let Some(text) = text {
             match parse_date_parts(&text, &self.dob_format, "date_of_birth") {
+                // 1 January 1900 and the like: what a system writes when it
+                // must hold a date and none is known. Many people share it.
+                Ok(parts) if crate::normalise::is_placeholder_birth(&parts) => {
+                    warnings.push(issue("date_of_birth", "is 1 January 1900 or before 1900: a placeholder, not a date of birth, and was not used".to_owned()));
+                }
                 Ok(parts) => match parse_date(&text, &self.dob_format, "date_of_birth") {
                     Ok(date) => date_of_birth = Some(date),
                     Err(error) => {
@@ -520,7 +549,9 @@ impl RowContext<'_> {
             return Err(issue("row", format!("has {} fields but the header has {}", row.len(), self.width)));
         }
         let cell = |index: usize| row.get(index).map(str::trim).unwrap_or("");
-        let optional_cell = |index: Option<usize>| index.map(cell).filter(|v| !v.is_empty()).map(str::to_owned);
+        // Identity and date cells: what exports write for "no value"
+        // (NULL, N/A, Not known, 00/00/0000) is no value.
+        let optional_cell = |index: Option<usize>| index.map(cell).filter(|v| !v.is_empty() && !crate::normalise::is_missing(v)).map(str::to_owned);
         let required = |index: usize, field: &str| {
             let value = cell(index);
             if value.is_empty() {
@@ -574,25 +605,7 @@ impl RowContext<'_> {
         // Template items: case-level ones, and the person's section.
         let (case_fields, person_fields) = self.template_answers(cell, issue, role, warnings)?;
 
-        let identity = Identity {
-            forename: optional_cell(c.forename),
-            surname: optional_cell(c.surname),
-            date_of_birth,
-            sex: optional_cell(c.sex),
-            postcode: optional_cell(c.postcode),
-            nhs_number: optional_cell(c.nhs_number),
-            date_of_birth_parts,
-            other_surnames: c
-                .other_surnames
-                .iter()
-                .flat_map(|&index| cell(index).split(';').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect::<Vec<_>>())
-                .collect(),
-            address: match (optional_cell(c.house), optional_cell(c.address)) {
-                (Some(house), Some(line)) => Some(format!("{house} {line}")),
-                (house, line) => line.or(house),
-            },
-            ids: c.ids.iter().filter_map(|(name, index)| Some((name.clone(), optional_cell(Some(*index))?))).collect(),
-        };
+        let identity = Identity { date_of_birth, date_of_birth_parts, ..identity_cells(c, cell, optional_cell) };
         let (normalised, identity_warnings) = normalise(&identity);
         for warning in identity_warnings {
             warnings.push(issue(warning.field, warning.reason.to_owned()));

@@ -167,6 +167,87 @@ pub fn fold_text(text: &str) -> String {
 
 const TITLES: &[&str] = &["mr", "mrs", "ms", "miss", "mx", "master", "dr", "prof", "rev", "sir", "dame", "lady", "lord"];
 
+/// What exports write in a cell for "no value" (compared folded).
+const MISSING: &[&str] = &[
+    "null",
+    "n a",
+    "none",
+    "unknown",
+    "not known",
+    "notknown",
+    "nk",
+    "n k",
+    "not recorded",
+    "not stated",
+    "not given",
+    "not provided",
+    "tbc",
+    "tba",
+    "tbd",
+    "?",
+];
+
+/// Whether a cell holds no value, however the export wrote that: one of
+/// [`MISSING`], a dash or question marks alone, or a date of zeros
+/// (`00/00/0000`; a number of zeros is left to the field's own checks). ("NA" and "Nil" are not among them: they are surnames.)
+pub fn is_missing(text: &str) -> bool {
+    let text = text.trim();
+    if text.chars().all(|c| matches!(c, '-' | '?' | '.' | '_')) {
+        return true;
+    }
+    if text.contains('0') && text.contains(['/', '-', '.']) && text.chars().all(|c| matches!(c, '0' | '/' | '-' | '.' | ' ' | ':' | 'T')) {
+        return true;
+    }
+    MISSING.contains(&fold_text(text).as_str())
+}
+
+/// Words written in a name's place when the name is not known ("Baby
+/// Smith", "Unknown Male", "XX"): they would make strangers agree.
+const NAME_PLACEHOLDERS: &[&str] = &[
+    "unknown",
+    "not known",
+    "nk",
+    "null",
+    "none",
+    "tbc",
+    "tba",
+    "x",
+    "xx",
+    "xxx",
+    "anon",
+    "anonymous",
+    "unnamed",
+    "no name",
+    "noname",
+    "person",
+    "male",
+    "female",
+    "boy",
+    "girl",
+    "infant",
+    "baby",
+    "unborn",
+    "newborn",
+];
+
+/// Whether a name is a placeholder (see [`NAME_PLACEHOLDERS`]); a surname of
+/// one letter is one too (a forename of one letter is an initial).
+pub(crate) fn is_placeholder_name(text: &str, surname: bool) -> bool {
+    let folded = fold_text(text);
+    NAME_PLACEHOLDERS.contains(&folded.as_str()) || (surname && folded.chars().filter(char::is_ascii_alphabetic).count() == 1 && folded.len() == 1)
+}
+
+/// Whether a date of birth is a placeholder: 1 January 1900 (what many
+/// systems write for "not known"; also 1 January of an earlier year), or
+/// any day before 1900 (no one alive was born then).
+pub fn is_placeholder_birth(parts: &crate::DateParts) -> bool {
+    match parts.year {
+        Some(year) if year < 1900 => true,
+        Some(1900) => parts.month == Some(1) && parts.day == Some(1),
+        _ => false,
+    }
+}
+
 /// Folded name tokens without leading titles. A title that is the whole name
 /// is kept: "Lord" and "Sir" are surnames too.
 fn name_tokens(text: &str) -> Vec<String> {
@@ -261,6 +342,15 @@ pub fn normalise_postcode(text: &str) -> Option<Postcode> {
     (inward_ok && outward_ok).then(|| Postcode { district: outward.to_owned(), full: compact.clone(), uk: true })
 }
 
+/// Whether a postcode cell says there is no address: "NFA", "No fixed
+/// abode", or the NHS's ZZ99 pseudo-postcodes (no fixed abode, address not
+/// known): many people share them.
+fn is_placeholder_postcode(text: &str) -> bool {
+    let folded = fold_text(text);
+    let compact: String = folded.chars().filter(|c| !c.is_whitespace()).collect();
+    matches!(folded.as_str(), "nfa" | "no fixed abode" | "no fixed address" | "homeless" | "no address") || compact.starts_with("zz99")
+}
+
 /// True when the text is a ten-digit NHS number whose check digit is right
 /// (modulus 11 with weights 10 down to 2).
 pub fn nhs_number_is_valid(text: &str) -> bool {
@@ -290,12 +380,26 @@ pub fn nhs_number_is_placeholder(digits: &str) -> bool {
 pub fn normalise(identity: &Identity) -> (NormalisedIdentity, Vec<Warning>) {
     let mut warnings = Vec::new();
     let present = |value: &Option<String>| value.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
-    let forename = present(&identity.forename).and_then(|f| normalise_forename(&f));
-    let (surname, surname_parts) = match present(&identity.surname).and_then(|s| normalise_surname(&s)) {
+    let mut placeholder = |value: Option<String>, field: &'static str, surname: bool| {
+        value.filter(|text| {
+            let keep = !is_placeholder_name(text, surname);
+            if !keep {
+                warnings.push(Warning { field, reason: "is a placeholder (unknown, baby, a single letter…), not a name, and was not used" });
+            }
+            keep
+        })
+    };
+    let forename = placeholder(present(&identity.forename), "forename", false).and_then(|f| normalise_forename(&f));
+    let surname_text = placeholder(present(&identity.surname), "surname", true);
+    let (surname, surname_parts) = match surname_text.and_then(|s| normalise_surname(&s)) {
         Some((joined, parts)) => (Some(joined), parts),
         None => (None, Vec::new()),
     };
     let postcode = present(&identity.postcode).and_then(|text| {
+        if is_placeholder_postcode(&text) {
+            warnings.push(Warning { field: "postcode", reason: "says no fixed abode (NFA, ZZ99), not a place, and was not used" });
+            return None;
+        }
         let postcode = normalise_postcode(&text);
         if postcode.is_none() {
             warnings.push(Warning { field: "postcode", reason: "is not a valid UK postcode; it is compared only as written" });
@@ -349,6 +453,33 @@ pub fn normalise(identity: &Identity) -> (NormalisedIdentity, Vec<Warning>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn placeholders_are_no_value() {
+        for text in ["NULL", "n/a", "N/A", "Not Known", "NK", "n/k", "unknown", "-", "?", "00/00/0000", "0000-00-00", "TBC"] {
+            assert!(is_missing(text), "{text}");
+        }
+        for text in ["Na", "NA", "Nil", "Smith", "01/01/2010", "0", "0000000000", "Noel"] {
+            assert!(!is_missing(text), "{text}");
+        }
+        for (text, surname) in [("Baby", false), ("Unknown", true), ("X", true), ("XX", false), ("Male", true), ("Unborn", false)] {
+            assert!(is_placeholder_name(text, surname), "{text}");
+        }
+        for (text, surname) in [("R", false), ("Child", true), ("Smith", true), ("Ng", true), ("O", false)] {
+            assert!(!is_placeholder_name(text, surname), "{text}");
+        }
+        for text in ["NFA", "No fixed abode", "ZZ99 3VZ", "zz993cz"] {
+            assert!(is_placeholder_postcode(text), "{text}");
+        }
+        assert!(!is_placeholder_postcode("LS6 2QB"));
+        let born = |year, month, day| crate::DateParts { year: Some(year), month: Some(month), day: Some(day) };
+        assert!(is_placeholder_birth(&born(1900, 1, 1)) && is_placeholder_birth(&born(1899, 6, 5)));
+        assert!(!is_placeholder_birth(&born(1900, 3, 5)) && !is_placeholder_birth(&born(2010, 1, 1)));
+        let identity = Identity { forename: Some("Baby".into()), surname: Some("Smith".into()), postcode: Some("NFA".into()), ..Identity::default() };
+        let (normalised, warnings) = normalise(&identity);
+        assert_eq!((normalised.forename, normalised.surname.as_deref(), normalised.postcode), (None, Some("smith"), None));
+        assert_eq!(warnings.iter().map(|w| w.field).collect::<Vec<_>>(), ["forename", "postcode"]);
+    }
 
     #[test]
     fn names_fold_case_accents_titles_and_punctuation() {
