@@ -243,6 +243,20 @@ fn pseudonymise_fails_when_it_would_write_nothing_useful_and_names_mapping_mista
     );
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(std::fs::metadata(dir.path().join("w.issues.csv")).expect("issues").permissions().mode() & 0o777, 0o600);
+    // A trailing comma on every row adds an empty field, and a row of
+    // commas is empty: neither rejects anything.
+    let padded = format!("{HEADER}\n{},\n,,,,,,,,,\n{},\n", row("C1", "P1"), row("C2", "P2"));
+    let output = raw(dir.path(), padded.as_bytes(), "pad.bpx");
+    assert!(ok(&output).contains("2 involvements in 2 records") && ok(&output).contains("0 rows rejected"), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("warning row 3: row: is empty and was skipped"), "{output:?}");
+    // A file saved with carriage returns alone, or as UTF-16, is named as
+    // such instead of as a missing column.
+    let old_mac = format!("{HEADER}\r{}\r", row("C1", "P1"));
+    let refused = failed(&raw(dir.path(), old_mac.as_bytes(), "mac.bpx"));
+    assert!(refused.contains("carriage return alone"), "{refused}");
+    let utf16: Vec<u8> = [0xff, 0xfe].into_iter().chain(format!("{HEADER}\r\n{}\r\n", row("C1", "P1")).encode_utf16().flat_map(u16::to_le_bytes)).collect();
+    let refused = failed(&raw(dir.path(), &utf16, "u16.bpx"));
+    assert!(refused.contains("is UTF-16"), "{refused}");
     // A truth column the extract lacks is refused before anything is
     // written.
     let p = |name: &str| dir.path().join(name).display().to_string();

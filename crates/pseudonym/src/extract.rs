@@ -132,6 +132,22 @@ struct Columns {
 }
 
 fn resolve_columns(mapping: &Mapping, header: &csv::StringRecord) -> Result<Columns, MappingError> {
+    let text: String = header.iter().collect();
+    if text.contains('\0')
+        || text.starts_with('\u{fffd}')
+        || text.starts_with("\u{ff}\u{fe}")
+        || text.starts_with("\u{fe}\u{ff}")
+        || text.starts_with("ÿþ")
+        || text.starts_with("þÿ")
+    {
+        return Err(MappingError::Unreadable("is UTF-16 (Excel's \"Unicode Text\"); save it as CSV UTF-8"));
+    }
+    // (A CRLF line's carriage return ends its last field.)
+    if text.trim_end_matches(['\r', ' ']).contains('\r') {
+        return Err(MappingError::Unreadable(
+            "has lines ending in a carriage return alone (an old Mac format), so it reads as one line; save it with Windows or Unix line endings",
+        ));
+    }
     if header.len() == 1 {
         if let Some(separator) = [(';', ";"), ('\t', "\\t"), ('|', "|")].iter().find(|(c, _)| header[0].contains(*c)).map(|(_, shown)| (*shown).to_owned()) {
             return Err(MappingError::WrongSeparator { separator });
@@ -218,6 +234,11 @@ pub fn pseudonymise_extract<R: Read>(input: R, mapping: &Mapping, keys: &Keys, m
                         field: "row".to_owned(),
                         reason: "is not UTF-8 and was read as Windows-1252 (export the extract as UTF-8)".to_owned(),
                     });
+                }
+                if row.iter().all(|field| field.trim().is_empty()) {
+                    collected.output.warnings.push(RowIssue { row: line, field: "row".to_owned(), reason: "is empty and was skipped".to_owned() });
+                    on_row(collected.output.rows_read);
+                    continue;
                 }
                 match context.read_row(&row, line, &mut collected.output.warnings) {
                     Ok(parsed) => collected.add(parsed, line),
@@ -545,7 +566,10 @@ impl RowContext<'_> {
 
     fn read_row(&self, row: &csv::StringRecord, line: u64, warnings: &mut Vec<RowIssue>) -> Result<ParsedRow, RowIssue> {
         let issue = |field: &str, reason: String| RowIssue { row: line, field: field.to_owned(), reason };
-        if row.len() != self.width {
+        // A trailing comma on each row (or fields an exporter pads) adds
+        // empty fields: nothing is lost by ignoring them.
+        let padded = row.len() > self.width && row.iter().skip(self.width).all(|field| field.trim().is_empty());
+        if row.len() != self.width && !padded {
             return Err(issue("row", format!("has {} fields but the header has {}", row.len(), self.width)));
         }
         let cell = |index: usize| row.get(index).map(str::trim).unwrap_or("");

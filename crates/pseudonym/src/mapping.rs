@@ -235,6 +235,9 @@ pub enum MappingError {
         /// The separator found (`;`, or a tab shown as `\t`).
         separator: String,
     },
+    /// The extract is not UTF-8 text Braid can read line by line.
+    #[error("the extract {0}")]
+    Unreadable(&'static str),
     /// A column the mapping names is in the header more than once.
     #[error("the extract's header has column `{column}` {count} times; the mapping names it for {purpose}, and which one it means is unclear")]
     RepeatedColumn {
