@@ -157,6 +157,14 @@ fn raw_date(text: &str, format: &DateFormat) -> Option<RawDate> {
             // %d/%m/%Y): the order of the parts is what the format says.
             Part::Literal(c) if lenient && SEPARATORS.contains(c) => rest = rest.strip_prefix(SEPARATORS)?,
             Part::Literal(c) => rest = rest.strip_prefix(*c)?,
+            // A month written as a name where the format has its number
+            // ("14 Sep 2012" under %d/%m/%Y) cannot be misread.
+            Part::Month if lenient && rest.starts_with(|c: char| c.is_ascii_alphabetic()) => {
+                let letters: usize = rest.chars().take_while(char::is_ascii_alphabetic).count();
+                let name = rest[..letters].to_ascii_lowercase();
+                raw.month = Some(MONTHS.iter().position(|m| name.len() >= 3 && m.starts_with(&name)).map(|index| index as i32 + 1)?);
+                rest = &rest[letters..];
+            }
             Part::Day | Part::Month | Part::Year4 | Part::Year2 => {
                 let max_digits = if *part == Part::Year4 { 4 } else { 2 };
                 let digits: usize = rest.chars().take(max_digits).take_while(char::is_ascii_digit).count();
@@ -235,9 +243,23 @@ fn iso() -> &'static DateFormat {
     ISO.get_or_init(|| DateFormat { parts: vec![Part::Year4, Part::Literal('-'), Part::Month, Part::Literal('-'), Part::Day], text: "%Y-%m-%d".to_owned() })
 }
 
-/// The text read in `format`, else as ISO 8601.
+/// The text read in `format`, else as ISO 8601, else as a spreadsheet's
+/// day number.
 fn raw_date_or_iso(text: &str, format: &DateFormat) -> Option<RawDate> {
-    raw_date(text, format).or_else(|| raw_date(text, iso()))
+    raw_date(text, format).or_else(|| raw_date(text, iso())).or_else(|| spreadsheet_day(text))
+}
+
+/// A date a spreadsheet exported as its serial day number (days since
+/// 30 December 1899: 41166 is 14 September 2012): five digits alone, which
+/// no date format with separators reads, from 1927 to 2173.
+fn spreadsheet_day(text: &str) -> Option<RawDate> {
+    let text = text.trim();
+    if text.len() != 5 || !text.bytes().all(|b| b.is_ascii_digit()) || text.starts_with('0') {
+        return None;
+    }
+    let days_since_1970 = text.parse::<i64>().ok()? - 25_569;
+    let date = Date::from_days_since_epoch(days_since_1970);
+    Some(RawDate { day: Some(date.day as i32), month: Some(date.month as i32), year: Some(date.year), unknown_month_name: false })
 }
 
 /// Reads a date's parts in the given format without requiring the parts to
@@ -309,7 +331,7 @@ mod tests {
         ] {
             assert_eq!(parse_date(text, &uk, "dob").ok(), Some(day), "{text}");
         }
-        for text in ["14.09.2012", "14-09-2012", "14 09 2012", "14/09/12"] {
+        for text in ["14.09.2012", "14-09-2012", "14 09 2012", "14/09/12", "14 Sep 2012", "14-SEP-12", "14 September 2012", "41166"] {
             assert_eq!(parse_date(text, &uk, "dob").ok(), Some(day), "{text}");
         }
         for text in ["14/09/2012x", "14/09/2012 00", "14/09/2012 0:0", "14/09/2012 00:00 tomorrow", "2012-14-09", "14/09/201", "14:09:2012", "14//09/2012"] {
