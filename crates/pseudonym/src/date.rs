@@ -246,13 +246,17 @@ fn iso() -> &'static DateFormat {
 /// The text read in `format`, else as ISO 8601, else as a spreadsheet's
 /// day number.
 fn raw_date_or_iso(text: &str, format: &DateFormat) -> Option<RawDate> {
-    raw_date(text, format).or_else(|| raw_date(text, iso())).or_else(|| spreadsheet_day(text))
+    raw_date(text, format).or_else(|| raw_date(text, iso())).or_else(|| spreadsheet_day(text, format))
 }
 
 /// A date a spreadsheet exported as its serial day number (days since
-/// 30 December 1899: 41166 is 14 September 2012): five digits alone, which
-/// no date format with separators reads, from 1927 to 2173.
-fn spreadsheet_day(text: &str) -> Option<RawDate> {
+/// 30 December 1899: 41166 is 14 September 2012): five digits alone, from
+/// 1927 to 2173, read only under a format with separators (which then
+/// cannot have written them; under `%Y%m%d` five digits are a typo).
+fn spreadsheet_day(text: &str, format: &DateFormat) -> Option<RawDate> {
+    if !format.parts.iter().any(|part| matches!(part, Part::Literal(c) if SEPARATORS.contains(c))) {
+        return None;
+    }
     let text = text.trim();
     if text.len() != 5 || !text.bytes().all(|b| b.is_ascii_digit()) || text.starts_with('0') {
         return None;
@@ -334,6 +338,7 @@ mod tests {
         for text in ["14.09.2012", "14-09-2012", "14 09 2012", "14/09/12", "14 Sep 2012", "14-SEP-12", "14 September 2012", "41166"] {
             assert_eq!(parse_date(text, &uk, "dob").ok(), Some(day), "{text}");
         }
+        assert!(parse_date("20129", &DateFormat::parse("%Y%m%d").unwrap(), "dob").is_err(), "five digits under %Y%m%d are a typo");
         for text in ["14/09/2012x", "14/09/2012 00", "14/09/2012 0:0", "14/09/2012 00:00 tomorrow", "2012-14-09", "14/09/201", "14:09:2012", "14//09/2012"] {
             assert!(parse_date(text, &uk, "dob").is_err(), "{text}");
         }

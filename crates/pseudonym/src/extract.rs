@@ -133,17 +133,12 @@ struct Columns {
 
 fn resolve_columns(mapping: &Mapping, header: &csv::StringRecord) -> Result<Columns, MappingError> {
     let text: String = header.iter().collect();
-    if text.contains('\0')
-        || text.starts_with('\u{fffd}')
-        || text.starts_with("\u{ff}\u{fe}")
-        || text.starts_with("\u{fe}\u{ff}")
-        || text.starts_with("ÿþ")
-        || text.starts_with("þÿ")
-    {
+    if text.contains('\0') || text.starts_with("\u{ff}\u{fe}") || text.starts_with("\u{fe}\u{ff}") {
         return Err(MappingError::Unreadable("is UTF-16 (Excel's \"Unicode Text\"); save it as CSV UTF-8"));
     }
-    // (A CRLF line's carriage return ends its last field.)
-    if text.trim_end_matches(['\r', ' ']).contains('\r') {
+    // A carriage return not followed by a line feed (a CRLF line's ends
+    // its last field; a quoted header cell may hold a CRLF).
+    if text.split('\r').skip(1).any(|after| !after.is_empty() && !after.starts_with('\n')) {
         return Err(MappingError::Unreadable(
             "has lines ending in a carriage return alone (an old Mac format), so it reads as one line; save it with Windows or Unix line endings",
         ));
@@ -220,6 +215,7 @@ pub fn pseudonymise_extract<R: Read>(input: R, mapping: &Mapping, keys: &Keys, m
 
     let mut collected = Collected::default();
     let mut bytes = csv::ByteRecord::new();
+    let mut padded_file: Option<bool> = None;
     loop {
         let line = reader.position().line() + 1;
         match reader.read_byte_record(&mut bytes) {
@@ -234,6 +230,17 @@ pub fn pseudonymise_extract<R: Read>(input: R, mapping: &Mapping, keys: &Keys, m
                         field: "row".to_owned(),
                         reason: "is not UTF-8 and was read as Windows-1252 (export the extract as UTF-8)".to_owned(),
                     });
+                }
+                // An exporter that ends every data row with a comma adds an
+                // empty field: the first data row says whether this file
+                // does, and then every row may (a stray comma inside one
+                // row still shifts its cells, and is refused).
+                let mut row = row;
+                let trailing = row.len() == context.width + 1 && row.get(context.width).is_some_and(|field| field.trim().is_empty());
+                if trailing && *padded_file.get_or_insert(true) {
+                    row.truncate(context.width);
+                } else {
+                    padded_file.get_or_insert(false);
                 }
                 if row.iter().all(|field| field.trim().is_empty()) {
                     collected.output.warnings.push(RowIssue { row: line, field: "row".to_owned(), reason: "is empty and was skipped".to_owned() });
@@ -501,7 +508,10 @@ impl RowContext<'_> {
             match parse_date_parts(&text, &self.dob_format, "date_of_birth") {
                 // 1 January 1900 and the like: what a system writes when it
                 // must hold a date and none is known. Many people share it.
-                Ok(parts) if crate::normalise::is_placeholder_birth(&parts) => {
+                Ok(parts)
+                    if crate::normalise::is_placeholder_birth(&parts)
+                        || parse_date(&text, &self.dob_format, "date_of_birth").is_ok_and(|date| date.year < 1900) =>
+                {
                     warnings.push(issue("date_of_birth", "is 1 January 1900 or before 1900: a placeholder, not a date of birth, and was not used".to_owned()));
                 }
                 Ok(parts) => match parse_date(&text, &self.dob_format, "date_of_birth") {
@@ -566,10 +576,7 @@ impl RowContext<'_> {
 
     fn read_row(&self, row: &csv::StringRecord, line: u64, warnings: &mut Vec<RowIssue>) -> Result<ParsedRow, RowIssue> {
         let issue = |field: &str, reason: String| RowIssue { row: line, field: field.to_owned(), reason };
-        // A trailing comma on each row (or fields an exporter pads) adds
-        // empty fields: nothing is lost by ignoring them.
-        let padded = row.len() > self.width && row.iter().skip(self.width).all(|field| field.trim().is_empty());
-        if row.len() != self.width && !padded {
+        if row.len() != self.width {
             return Err(issue("row", format!("has {} fields but the header has {}", row.len(), self.width)));
         }
         let cell = |index: usize| row.get(index).map(str::trim).unwrap_or("");

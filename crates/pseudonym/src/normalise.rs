@@ -167,29 +167,15 @@ pub fn fold_text(text: &str) -> String {
 
 const TITLES: &[&str] = &["mr", "mrs", "ms", "miss", "mx", "master", "dr", "prof", "rev", "sir", "dame", "lady", "lord"];
 
-/// What exports write in a cell for "no value" (compared folded).
-const MISSING: &[&str] = &[
-    "null",
-    "n a",
-    "none",
-    "unknown",
-    "not known",
-    "notknown",
-    "nk",
-    "n k",
-    "not recorded",
-    "not stated",
-    "not given",
-    "not provided",
-    "tbc",
-    "tba",
-    "tbd",
-    "?",
-];
+/// What exports write in a cell for "no value", compared lower case as
+/// written (so initials such as "N.A." or "N K" stay names).
+const MISSING: &[&str] =
+    &["null", "n/a", "none", "unknown", "not known", "nk", "n/k", "not recorded", "not stated", "not given", "not provided", "tbc", "tba", "tbd"];
 
 /// Whether a cell holds no value, however the export wrote that: one of
 /// [`MISSING`], a dash or question marks alone, or a date of zeros
-/// (`00/00/0000`; a number of zeros is left to the field's own checks). ("NA" and "Nil" are not among them: they are surnames.)
+/// (`00/00/0000`; a number of zeros is left to the field's own checks).
+/// ("NA" and "Nil" are not among them: they are surnames.)
 pub fn is_missing(text: &str) -> bool {
     let text = text.trim();
     if text.chars().all(|c| matches!(c, '-' | '?' | '.' | '_')) {
@@ -198,43 +184,26 @@ pub fn is_missing(text: &str) -> bool {
     if text.contains('0') && text.contains(['/', '-', '.']) && text.chars().all(|c| matches!(c, '0' | '/' | '-' | '.' | ' ' | ':' | 'T')) {
         return true;
     }
-    MISSING.contains(&fold_text(text).as_str())
+    let lower: String = text.to_lowercase().split_whitespace().collect::<Vec<_>>().join(" ");
+    MISSING.contains(&lower.as_str())
 }
 
-/// Words written in a name's place when the name is not known ("Baby
-/// Smith", "Unknown Male", "XX"): they would make strangers agree.
-const NAME_PLACEHOLDERS: &[&str] = &[
-    "unknown",
-    "not known",
-    "nk",
-    "null",
-    "none",
-    "tbc",
-    "tba",
-    "x",
-    "xx",
-    "xxx",
-    "anon",
-    "anonymous",
-    "unnamed",
-    "no name",
-    "noname",
-    "person",
-    "male",
-    "female",
-    "boy",
-    "girl",
-    "infant",
-    "baby",
-    "unborn",
-    "newborn",
-];
+/// Words written in a name's place when no name is known ("XX", "Unknown
+/// Male", "Baby Girl"): a name made only of them would make strangers agree.
+const NAME_PLACEHOLDERS: &[&str] = &["unknown", "nk", "null", "tbc", "tba", "x", "xx", "xxx", "anonymous", "unnamed", "noname", "male", "female"];
 
-/// Whether a name is a placeholder (see [`NAME_PLACEHOLDERS`]); a surname of
-/// one letter is one too (a forename of one letter is an initial).
-pub(crate) fn is_placeholder_name(text: &str, surname: bool) -> bool {
+/// Words for a child not yet named ("Baby Smith", "Unborn"): placeholders
+/// only for someone born within the last two years or with no date of
+/// birth ("Baby" is also a given name, in Kerala and the Philippines).
+const INFANT_PLACEHOLDERS: &[&str] = &["baby", "unborn", "newborn", "infant", "boy", "girl"];
+
+/// Whether a name is a placeholder: every word of it is one (see
+/// [`NAME_PLACEHOLDERS`], and [`INFANT_PLACEHOLDERS`] when `infant`).
+pub(crate) fn is_placeholder_name(text: &str, infant: bool) -> bool {
     let folded = fold_text(text);
-    NAME_PLACEHOLDERS.contains(&folded.as_str()) || (surname && folded.chars().filter(char::is_ascii_alphabetic).count() == 1 && folded.len() == 1)
+    let mut words = folded.split(' ').filter(|word| !word.is_empty()).peekable();
+    words.peek().is_some()
+        && words.all(|word| NAME_PLACEHOLDERS.contains(&word) || (infant && INFANT_PLACEHOLDERS.contains(&word)) || word == "no" || word == "name")
 }
 
 /// Whether a date of birth is a placeholder: 1 January 1900 (what many
@@ -380,17 +349,23 @@ pub fn nhs_number_is_placeholder(digits: &str) -> bool {
 pub fn normalise(identity: &Identity) -> (NormalisedIdentity, Vec<Warning>) {
     let mut warnings = Vec::new();
     let present = |value: &Option<String>| value.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
-    let mut placeholder = |value: Option<String>, field: &'static str, surname: bool| {
+    // Someone born in the last two years, or with no date of birth, may be
+    // a child not yet named.
+    let infant = match identity.date_of_birth {
+        Some(born) => crate::date::today().days_since_epoch() - born.days_since_epoch() <= 731,
+        None => identity.date_of_birth_parts.is_none(),
+    };
+    let mut placeholder = |value: Option<String>, field: &'static str| {
         value.filter(|text| {
-            let keep = !is_placeholder_name(text, surname);
+            let keep = !is_placeholder_name(text, infant);
             if !keep {
-                warnings.push(Warning { field, reason: "is a placeholder (unknown, baby, a single letter…), not a name, and was not used" });
+                warnings.push(Warning { field, reason: "is a placeholder (Unknown, XX, Baby for an infant…), not a name, and was not used" });
             }
             keep
         })
     };
-    let forename = placeholder(present(&identity.forename), "forename", false).and_then(|f| normalise_forename(&f));
-    let surname_text = placeholder(present(&identity.surname), "surname", true);
+    let forename = placeholder(present(&identity.forename), "forename").and_then(|f| normalise_forename(&f));
+    let surname_text = placeholder(present(&identity.surname), "surname");
     let (surname, surname_parts) = match surname_text.and_then(|s| normalise_surname(&s)) {
         Some((joined, parts)) => (Some(joined), parts),
         None => (None, Vec::new()),
@@ -422,6 +397,7 @@ pub fn normalise(identity: &Identity) -> (NormalisedIdentity, Vec<Warning>) {
     let mut other_surnames: Vec<String> = identity
         .other_surnames
         .iter()
+        .filter(|text| !is_placeholder_name(text, infant))
         .filter_map(|text| normalise_surname(text))
         .map(|(joined, _)| joined)
         .filter(|joined| Some(joined) != surname.as_ref())
@@ -459,14 +435,26 @@ mod tests {
         for text in ["NULL", "n/a", "N/A", "Not Known", "NK", "n/k", "unknown", "-", "?", "00/00/0000", "0000-00-00", "TBC"] {
             assert!(is_missing(text), "{text}");
         }
-        for text in ["Na", "NA", "Nil", "Smith", "01/01/2010", "0", "0000000000", "Noel"] {
+        for text in ["Na", "NA", "Nil", "Smith", "01/01/2010", "0", "0000000000", "Noel", "N.A.", "N K"] {
             assert!(!is_missing(text), "{text}");
         }
-        for (text, surname) in [("Baby", false), ("Unknown", true), ("X", true), ("XX", false), ("Male", true), ("Unborn", false)] {
-            assert!(is_placeholder_name(text, surname), "{text}");
+        for (text, infant) in
+            [("Baby", true), ("Unknown", false), ("XX", false), ("Baby Girl", true), ("Unknown Male", false), ("Unborn", true), ("No name", false)]
+        {
+            assert!(is_placeholder_name(text, infant), "{text}");
         }
-        for (text, surname) in [("R", false), ("Child", true), ("Smith", true), ("Ng", true), ("O", false)] {
-            assert!(!is_placeholder_name(text, surname), "{text}");
+        for (text, infant) in [
+            ("Baby", false),
+            ("R", false),
+            ("O", false),
+            ("Child", false),
+            ("Anon", false),
+            ("Boy", false),
+            ("Person", false),
+            ("Ng", false),
+            ("Baby John", true),
+        ] {
+            assert!(!is_placeholder_name(text, infant), "{text}");
         }
         for text in ["NFA", "No fixed abode", "ZZ99 3VZ", "zz993cz"] {
             assert!(is_placeholder_postcode(text), "{text}");
