@@ -249,6 +249,14 @@ fn pseudonymise_fails_when_it_would_write_nothing_useful_and_names_mapping_mista
     let output = raw(dir.path(), padded.as_bytes(), "pad.bpx");
     assert!(ok(&output).contains("2 involvements in 2 records") && ok(&output).contains("0 rows rejected"), "{output:?}");
     assert!(String::from_utf8_lossy(&output.stderr).contains("warning row 3: row: is empty and was skipped"), "{output:?}");
+    // A case or person id written NULL is no id: each such row would
+    // otherwise be one case, or one person.
+    let nulls = format!("{HEADER}\n{}\n{}\n{}\n", row("C1", "NULL"), row("C2", "NULL"), row("NULL", "P3"));
+    let output = raw(dir.path(), nulls.as_bytes(), "nulls.bpx");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for expected in ["rejected row 2: person_ref: says no value", "rejected row 3: person_ref: says no value", "rejected row 4: record_ref: says no value"] {
+        assert!(stderr.contains(expected), "`{expected}` not in {stderr}");
+    }
     // A file saved with carriage returns alone, or as UTF-16, is named as
     // such instead of as a missing column.
     let old_mac = format!("{HEADER}\r{}\r", row("C1", "P1"));

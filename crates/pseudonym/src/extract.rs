@@ -591,9 +591,18 @@ impl RowContext<'_> {
                 Ok(value.to_owned())
             }
         };
+        // An id written NULL or Unknown is no id: taken as one, it would
+        // make every such row one case, or one person.
+        let required_id = |index: usize, field: &str| {
+            let value = required(index, field)?;
+            if crate::normalise::is_missing(&value) {
+                return Err(issue(field, "says no value (NULL, Unknown…): an id is needed".to_owned()));
+            }
+            Ok(value)
+        };
         let c = &self.columns;
-        let case_id = required(c.record_ref, "record_ref")?;
-        let person_id = required(c.person_ref, "person_ref")?;
+        let case_id = required_id(c.record_ref, "record_ref")?;
+        let person_id = required_id(c.person_ref, "person_ref")?;
         let label = |index: Option<usize>, field: &str| match index {
             Some(index) => required(index, field).map(Some),
             None => Ok(None),
