@@ -25,6 +25,9 @@ enum Part {
 pub struct DateFormat {
     parts: Vec<Part>,
     text: String,
+    /// Day, month, then a four-digit year (see [`DateFormat::day_month_year`]),
+    /// worked out once.
+    lenient: bool,
 }
 
 impl DateFormat {
@@ -51,7 +54,8 @@ impl DateFormat {
         if !(has(&Part::Day) && (has(&Part::Month) || has(&Part::MonthName)) && (has(&Part::Year4) || has(&Part::Year2))) {
             return Err(Error::DateFormat(text.to_owned()));
         }
-        Ok(DateFormat { parts, text: text.to_owned() })
+        let lenient = DateFormat::day_month_year(&parts);
+        Ok(DateFormat { parts, text: text.to_owned(), lenient })
     }
 
     /// The format as written.
@@ -140,8 +144,8 @@ impl DateFormat {
     /// different separator or a short year may be another convention
     /// (`09.10.2012` from a day-first system under `%m/%d/%Y`), so they do
     /// not match.
-    fn day_month_year(&self) -> bool {
-        let numeric: Vec<&Part> = self.parts.iter().filter(|p| !matches!(p, Part::Literal(_))).collect();
+    fn day_month_year(parts: &[Part]) -> bool {
+        let numeric: Vec<&Part> = parts.iter().filter(|p| !matches!(p, Part::Literal(_))).collect();
         matches!(numeric.as_slice(), [Part::Day, Part::Month | Part::MonthName, Part::Year4])
     }
 }
@@ -149,7 +153,7 @@ impl DateFormat {
 /// Reads the text in the format's shape; `None` when it has another shape.
 fn raw_date(text: &str, format: &DateFormat) -> Option<RawDate> {
     let mut rest = text.trim();
-    let lenient = format.day_month_year();
+    let lenient = format.lenient;
     let mut raw = RawDate { day: None, month: None, year: None, unknown_month_name: false };
     for part in &format.parts {
         match part {
@@ -160,10 +164,9 @@ fn raw_date(text: &str, format: &DateFormat) -> Option<RawDate> {
             // A month written as a name where the format has its number
             // ("14 Sep 2012" under %d/%m/%Y) cannot be misread.
             Part::Month if lenient && rest.starts_with(|c: char| c.is_ascii_alphabetic()) => {
-                let letters: usize = rest.chars().take_while(char::is_ascii_alphabetic).count();
-                let name = rest[..letters].to_ascii_lowercase();
-                raw.month = Some(MONTHS.iter().position(|m| name.len() >= 3 && m.starts_with(&name)).map(|index| index as i32 + 1)?);
-                rest = &rest[letters..];
+                let (month, after) = month_name(rest);
+                raw.month = Some(month?);
+                rest = after;
             }
             Part::Day | Part::Month | Part::Year4 | Part::Year2 => {
                 let max_digits = if *part == Part::Year4 { 4 } else { 2 };
@@ -185,15 +188,23 @@ fn raw_date(text: &str, format: &DateFormat) -> Option<RawDate> {
                 }
             }
             Part::MonthName => {
-                let letters: usize = rest.chars().take_while(char::is_ascii_alphabetic).count();
-                let name = rest[..letters].to_ascii_lowercase();
-                raw.month = MONTHS.iter().position(|m| name.len() >= 3 && m.starts_with(&name)).map(|index| index as i32 + 1);
-                raw.unknown_month_name = raw.month.is_none();
-                rest = &rest[letters..];
+                let (month, after) = month_name(rest);
+                raw.month = month;
+                raw.unknown_month_name = month.is_none();
+                rest = after;
             }
         }
     }
     is_time_of_day(rest).then_some(raw)
+}
+
+/// The month a name at the start of `rest` stands for (three letters or
+/// more of it, any case), and what follows the name.
+fn month_name(rest: &str) -> (Option<i32>, &str) {
+    let letters: usize = rest.chars().take_while(char::is_ascii_alphabetic).count();
+    let name = rest[..letters].to_ascii_lowercase();
+    let month = MONTHS.iter().position(|m| name.len() >= 3 && m.starts_with(&name)).map(|index| index as i32 + 1);
+    (month, &rest[letters..])
 }
 
 /// Whether what follows a date is nothing, or a time of day as exports
@@ -240,7 +251,11 @@ fn is_time_of_day(rest: &str) -> bool {
 /// often write some dates so).
 fn iso() -> &'static DateFormat {
     static ISO: std::sync::OnceLock<DateFormat> = std::sync::OnceLock::new();
-    ISO.get_or_init(|| DateFormat { parts: vec![Part::Year4, Part::Literal('-'), Part::Month, Part::Literal('-'), Part::Day], text: "%Y-%m-%d".to_owned() })
+    ISO.get_or_init(|| DateFormat {
+        parts: vec![Part::Year4, Part::Literal('-'), Part::Month, Part::Literal('-'), Part::Day],
+        text: "%Y-%m-%d".to_owned(),
+        lenient: false,
+    })
 }
 
 /// The text read in `format`, else as ISO 8601, else as a spreadsheet's
