@@ -244,12 +244,11 @@ pub fn pseudonymise_extract<R: Read>(input: R, mapping: &Mapping, keys: &Keys, m
                 }
                 if row.iter().all(|field| field.trim().is_empty()) {
                     collected.output.warnings.push(RowIssue { row: line, field: "row".to_owned(), reason: "is empty and was skipped".to_owned() });
-                    on_row(collected.output.rows_read);
-                    continue;
-                }
-                match context.read_row(&row, line, &mut collected.output.warnings) {
-                    Ok(parsed) => collected.add(parsed, line),
-                    Err(issue) => collected.output.rejected.push(issue),
+                } else {
+                    match context.read_row(&row, line, &mut collected.output.warnings) {
+                        Ok(parsed) => collected.add(parsed, line),
+                        Err(issue) => collected.output.rejected.push(issue),
+                    }
                 }
             }
             Err(error) => {
@@ -506,21 +505,24 @@ impl RowContext<'_> {
         let (mut date_of_birth, mut date_of_birth_parts) = (None, None);
         if let Some(text) = text {
             match parse_date_parts(&text, &self.dob_format, "date_of_birth") {
-                // 1 January 1900 and the like: what a system writes when it
-                // must hold a date and none is known. Many people share it.
-                Ok(parts)
-                    if crate::normalise::is_placeholder_birth(&parts)
-                        || parse_date(&text, &self.dob_format, "date_of_birth").is_ok_and(|date| date.year < 1900) =>
-                {
-                    warnings.push(issue("date_of_birth", "is 1 January 1900 or before 1900: a placeholder, not a date of birth, and was not used".to_owned()));
-                }
-                Ok(parts) => match parse_date(&text, &self.dob_format, "date_of_birth") {
-                    Ok(date) => date_of_birth = Some(date),
-                    Err(error) => {
-                        warnings.push(issue("date_of_birth", format!("{}; its usable parts were kept", error_reason(&error))));
-                        date_of_birth_parts = Some(parts);
+                Ok(parts) => {
+                    let date = parse_date(&text, &self.dob_format, "date_of_birth");
+                    // 1 January 1900 and the like: what a system writes when
+                    // it must hold a date and none is known. Many people
+                    // share it.
+                    if crate::normalise::is_placeholder_birth(&parts) || date.as_ref().is_ok_and(|date| date.year < 1900) {
+                        warnings
+                            .push(issue("date_of_birth", "is 1 January 1900 or before 1900: a placeholder, not a date of birth, and was not used".to_owned()));
+                    } else {
+                        match date {
+                            Ok(date) => date_of_birth = Some(date),
+                            Err(error) => {
+                                warnings.push(issue("date_of_birth", format!("{}; its usable parts were kept", error_reason(&error))));
+                                date_of_birth_parts = Some(parts);
+                            }
+                        }
                     }
-                },
+                }
                 Err(error) => warnings.push(issue("date_of_birth", format!("{} and was not used", error_reason(&error)))),
             }
         }
