@@ -18,13 +18,17 @@ impl Linker {
             return false;
         }
         let (ta, tb) = (&self.tokens[a as usize], &self.tokens[b as usize]);
+        let same_record = na.agency == nb.agency && na.record != 0 && na.record == nb.record;
+        if !same_record && (!ta.can_conflict() || !tb.can_conflict()) {
+            return false;
+        }
         let ids_agree = ta.ids_state(tb) == crate::fields::IdState::Agree;
-        if na.agency == nb.agency && na.record != 0 && na.record == nb.record {
+        if same_record {
             // Two people one record names apart, unless an identifier says
             // it named one person twice.
             return !ids_agree;
         }
-        if !ta.can_conflict() || !tb.can_conflict() || ids_agree {
+        if ids_agree {
             return false;
         }
         (ta.nhs != 0 && tb.nhs != 0 && ta.nhs != tb.nhs) || ta.dob_apart(tb)
