@@ -5,6 +5,20 @@ use std::process::Command;
 
 use braid_tests::*;
 
+/// The counts a report JSON shows (those that are numbers, not "<5"): its
+/// cells, the arrays named in `margins` and its total.
+fn shown_counts(report: &serde_json::Value, margins: &[&str]) -> Vec<u64> {
+    report["cells"]
+        .as_array()
+        .expect("cells")
+        .iter()
+        .flat_map(|row| row.as_array().expect("row").iter())
+        .chain(margins.iter().flat_map(|margin| report[*margin].as_array().expect("totals")))
+        .chain(std::iter::once(&report["total"]))
+        .filter_map(|cell| cell.as_str().expect("cell").parse().ok())
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agencies_upload_link_and_evaluate_with_high_precision() {
     let prepared = prepare(400);
@@ -777,16 +791,7 @@ async fn panels_see_their_partnership_only_and_never_a_pseudonym() {
         // they are exact.
         assert_eq!(window["rounded"], true, "{window}");
         assert!(window["legend"].as_str().expect("legend").contains("rounded down to a multiple of 5"), "{window}");
-        let shown: Vec<u64> = window["cells"]
-            .as_array()
-            .expect("cells")
-            .iter()
-            .flat_map(|row| row.as_array().expect("row").iter())
-            .chain(window["row_totals"].as_array().expect("totals"))
-            .chain(window["column_totals"].as_array().expect("totals"))
-            .chain(std::iter::once(&window["total"]))
-            .filter_map(|cell| cell.as_str().expect("cell").parse().ok())
-            .collect();
+        let shown = shown_counts(&window, &["row_totals", "column_totals"]);
         assert!(shown.iter().any(|&n| n >= 5) && shown.iter().all(|&n| n == 0 || n % 5 == 0), "{window}");
         assert_eq!(report["rounded"], false, "not over time, exact: {report}");
         // A report of everyone is rounded too: beside the victims' and the
@@ -794,14 +799,7 @@ async fn panels_see_their_partnership_only_and_never_a_pseudonym() {
         let everyone = json(&ok(&panel(&path("keys"), "report", &url, "north", &["--by", "agency", "--population", "all", "--json"])));
         assert_eq!(everyone["rounded"], true, "{everyone}");
         assert!(everyone["legend"].as_str().expect("legend").contains("cannot be subtracted from the victims' and the harmers' reports"), "{everyone}");
-        let everyone_cells: Vec<u64> = everyone["cells"]
-            .as_array()
-            .expect("cells")
-            .iter()
-            .flat_map(|row| row.as_array().expect("row").iter())
-            .chain(std::iter::once(&everyone["total"]))
-            .filter_map(|cell| cell.as_str().expect("cell").parse().ok())
-            .collect();
+        let everyone_cells = shown_counts(&everyone, &[]);
         assert!(everyone_cells.iter().any(|&n| n >= 5) && everyone_cells.iter().all(|&n| n % 5 == 0), "{everyone}");
         let nothing = failed(&panel(&path("keys"), "report", &url, "north", &["--by", "period:year", "--since", "1901-01-01", "--until", "1901-12-31"]));
         assert!(nothing.contains("no case of the partnership falls in that window"), "{nothing}");
