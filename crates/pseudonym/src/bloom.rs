@@ -112,7 +112,9 @@ pub fn encode(keys: &Keys, identity: &NormalisedIdentity, params: &BloomParams) 
         if postcode.uk {
             encoder.add(POSTCODE_DISTRICT, postcode.district.as_bytes(), params.postcode_k);
         }
-        encoder.add(POSTCODE_FULL, postcode.full.as_bytes(), params.postcode_k);
+        if !postcode.full.is_empty() {
+            encoder.add(POSTCODE_FULL, postcode.full.as_bytes(), params.postcode_k);
+        }
     }
     encoder.bits.iter().flat_map(|word| word.to_le_bytes()).collect()
 }

@@ -264,6 +264,12 @@ fn raw_date_or_iso(text: &str, format: &DateFormat) -> Option<RawDate> {
     raw_date(text, format).or_else(|| raw_date(text, iso())).or_else(|| spreadsheet_day(text, format))
 }
 
+/// Whether `text` is read as a spreadsheet's day number (see
+/// [`spreadsheet_day`]) rather than in the format or as ISO 8601.
+pub(crate) fn is_spreadsheet_day(text: &str, format: &DateFormat) -> bool {
+    raw_date(text, format).is_none() && raw_date(text, iso()).is_none() && spreadsheet_day(text, format).is_some()
+}
+
 /// A date a spreadsheet exported as its serial day number (days since
 /// 30 December 1899: 41166 is 14 September 2012): five digits alone, from
 /// 1927 to 2173, read only under a format with separators (which then

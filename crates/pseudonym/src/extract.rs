@@ -11,7 +11,7 @@ use braid_template::{Answers, LabelMap, OutcomeKind, Template, Value};
 use crate::date::{parse_date, parse_date_parts, Date, DateFormat};
 use crate::keys::Keys;
 use crate::mapping::{fold, CaseType, Mapping, MappingError, Role};
-use crate::normalise::{normalise, Identity};
+use crate::normalise::{normalise_as_of, Identity};
 use crate::{pseudonymise, PersonPseudonyms};
 
 /// One involvement, pseudonymised.
@@ -493,6 +493,9 @@ fn identity_cells<'r>(c: &Columns, cell: impl Fn(usize) -> &'r str, optional_cel
     }
 }
 
+/// The warning for a date written as a spreadsheet's day number.
+const SPREADSHEET_DAY: &str = "is a spreadsheet's day number (days since 30 December 1899) and was read as the date it counts to";
+
 impl RowContext<'_> {
     /// A date of birth as far as it can be used: a real date, else its
     /// plausible parts (with a warning), else nothing (with a warning).
@@ -515,7 +518,12 @@ impl RowContext<'_> {
                             .push(issue("date_of_birth", "is 1 January 1900 or before 1900: a placeholder, not a date of birth, and was not used".to_owned()));
                     } else {
                         match date {
-                            Ok(date) => date_of_birth = Some(date),
+                            Ok(date) => {
+                                if crate::date::is_spreadsheet_day(&text, &self.dob_format) {
+                                    warnings.push(issue("date_of_birth", SPREADSHEET_DAY.to_owned()));
+                                }
+                                date_of_birth = Some(date);
+                            }
                             Err(error) => {
                                 warnings.push(issue("date_of_birth", format!("{}; its usable parts were kept", error_reason(&error))));
                                 date_of_birth_parts = Some(parts);
@@ -527,6 +535,37 @@ impl RowContext<'_> {
             }
         }
         (date_of_birth, date_of_birth_parts)
+    }
+
+    /// A row's case dates (event, incident start, last occurrence): empty
+    /// where the cell is, or says no value ("TBC", with a warning); a date
+    /// of another shape rejects the row. One read from a spreadsheet's day
+    /// number is warned of too.
+    fn case_dates<'c>(
+        &self,
+        cell: impl Fn(usize) -> &'c str,
+        issue: &impl Fn(&str, String) -> RowIssue,
+        warnings: &mut Vec<RowIssue>,
+    ) -> Result<[Option<Date>; 3], RowIssue> {
+        let c = &self.columns;
+        let mut out = [None; 3];
+        for (slot, (field, index)) in
+            out.iter_mut().zip([("event_date", Some(c.event_date)), ("incident_start", c.incident_start), ("last_occurrence", c.last_occurrence)])
+        {
+            let text = index.map(&cell).unwrap_or("");
+            if text.is_empty() {
+                continue;
+            }
+            if crate::normalise::is_missing(text) {
+                warnings.push(issue(field, "says no value (TBC, Not known…) and was read as empty".to_owned()));
+                continue;
+            }
+            *slot = Some(parse_date(text, &self.date_format, field).map_err(|error| issue(field, error_reason(&error)))?);
+            if crate::date::is_spreadsheet_day(text, &self.date_format) {
+                warnings.push(issue(field, SPREADSHEET_DAY.to_owned()));
+            }
+        }
+        Ok(out)
     }
 
     /// A row's template answers, case-level and the person's section, each
@@ -624,15 +663,10 @@ impl RowContext<'_> {
             Some(text) => Some(*self.case_types.get(&fold(&text)).ok_or_else(|| unknown("case_type", &text))?),
             None => None,
         };
-        let date = |index: Option<usize>, field: &'static str| -> Result<Option<Date>, RowIssue> {
-            optional_cell(index).map(|text| parse_date(&text, &self.date_format, field)).transpose().map_err(|error| issue(field, error_reason(&error)))
-        };
-        let referral_date = date(Some(c.event_date), "event_date")?;
+        let [referral_date, incident_start, last_occurrence] = self.case_dates(cell, &issue, warnings)?;
         if outcome.is_some() && referral_date.is_none() {
             return Err(issue("event_date", "is empty (an outcome event needs the day it happened)".to_owned()));
         }
-        let incident_start = date(c.incident_start, "incident_start")?;
-        let last_occurrence = date(c.last_occurrence, "last_occurrence")?;
         // Identity never rejects a row: a date of birth that is not a real
         // date keeps its plausible parts, one of another shape is left out.
         let (date_of_birth, date_of_birth_parts) = self.date_of_birth(optional_cell(c.date_of_birth), issue, warnings);
@@ -648,7 +682,7 @@ impl RowContext<'_> {
         let (case_fields, person_fields) = self.template_answers(cell, issue, role, warnings)?;
 
         let identity = Identity { date_of_birth, date_of_birth_parts, ..identity_cells(c, cell, optional_cell) };
-        let (normalised, identity_warnings) = normalise(&identity);
+        let (normalised, identity_warnings) = normalise_as_of(&identity, self.today);
         for warning in identity_warnings {
             warnings.push(issue(warning.field, warning.reason.to_owned()));
         }

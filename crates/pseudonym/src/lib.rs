@@ -30,8 +30,8 @@ pub use keys::{Keys, SchemeSecret};
 pub use mapping::{CaseType, Mapping, MappingError, OutcomeSection, Role, OUTCOME_CODES};
 pub use matchkeys::{match_keys, MatchKeyKind};
 pub use normalise::{
-    fold_text, nhs_number_is_valid, normalise, normalise_address, normalise_forename, normalise_postcode, normalise_surname, Identity, NormalisedIdentity,
-    Postcode, Sex, Warning,
+    fold_text, nhs_number_is_valid, normalise, normalise_address, normalise_as_of, normalise_forename, normalise_postcode, normalise_surname, Identity,
+    NormalisedIdentity, Postcode, Sex, Warning,
 };
 pub use tokens::{field_tokens, FieldTokens};
 

@@ -135,7 +135,8 @@ pub fn match_keys(keys: &Keys, identity: &NormalisedIdentity) -> Vec<(MatchKeyKi
     if let (Some(f), Some(d), Some(x), Some(p)) = (forename, dob_text.as_deref(), sex, district) {
         push(MatchKeyKind::ForenameDobSexDistrict, &[f, d, x, p]);
     }
-    if let (Some(f), Some(s), Some(p)) = (forename, surname, identity.postcode.as_ref()) {
+    let full_postcode = identity.postcode.as_ref().filter(|p| !p.full.is_empty());
+    if let (Some(f), Some(s), Some(p)) = (forename, surname, full_postcode) {
         push(MatchKeyKind::NamePostcode, &[f, s, &p.full]);
     }
     let phonetic = match (forename, surname) {
@@ -152,7 +153,7 @@ pub fn match_keys(keys: &Keys, identity: &NormalisedIdentity) -> Vec<(MatchKeyKi
     for (name, value) in &identity.ids {
         push(MatchKeyKind::OtherId, &[name, value]);
     }
-    if let (Some([a, b]), Some(p)) = (&phonetic, identity.postcode.as_ref()) {
+    if let (Some([a, b]), Some(p)) = (&phonetic, full_postcode) {
         push(MatchKeyKind::PhoneticNamePostcode, &[a, b, &p.full]);
     }
     out

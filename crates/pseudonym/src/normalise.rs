@@ -40,7 +40,8 @@ impl Sex {
 /// A postcode, normalised.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Postcode {
-    /// The full postcode without spaces, upper case, e.g. `SW1A1AA`.
+    /// The full postcode without spaces, upper case, e.g. `SW1A1AA`;
+    /// empty when only the district was written.
     pub full: String,
     /// The outward code (postcode district), e.g. `SW1A`; empty for a
     /// postcode that is not a UK one.
@@ -198,12 +199,15 @@ const NAME_PLACEHOLDERS: &[&str] = &["unknown", "nk", "null", "tbc", "tba", "x",
 const INFANT_PLACEHOLDERS: &[&str] = &["baby", "unborn", "newborn", "infant", "boy", "girl"];
 
 /// Whether a name is a placeholder: every word of it is one (see
-/// [`NAME_PLACEHOLDERS`], and [`INFANT_PLACEHOLDERS`] when `infant`).
+/// [`NAME_PLACEHOLDERS`], and [`INFANT_PLACEHOLDERS`] when `infant`), or it
+/// is "No name". "No" and "Name" count only beside another placeholder
+/// word ("Name unknown"): on their own they are surnames.
 pub(crate) fn is_placeholder_name(text: &str, infant: bool) -> bool {
     let folded = fold_text(text);
-    let mut words = folded.split(' ').filter(|word| !word.is_empty()).peekable();
-    words.peek().is_some()
-        && words.all(|word| NAME_PLACEHOLDERS.contains(&word) || (infant && INFANT_PLACEHOLDERS.contains(&word)) || word == "no" || word == "name")
+    let words: Vec<&str> = folded.split(' ').filter(|word| !word.is_empty()).collect();
+    let placeholder = |word: &&str| NAME_PLACEHOLDERS.contains(word) || (infant && INFANT_PLACEHOLDERS.contains(word));
+    let filler = |word: &&str| matches!(*word, "no" | "name");
+    words == ["no", "name"] || (words.iter().any(placeholder) && words.iter().all(|word| placeholder(word) || filler(word)))
 }
 
 /// Whether a date of birth is a placeholder: 1 January 1900 (what many
@@ -301,14 +305,26 @@ pub fn normalise_postcode(text: &str) -> Option<Postcode> {
         let b = inward.as_bytes();
         b[0].is_ascii_digit() && b[1].is_ascii_alphabetic() && b[2].is_ascii_alphabetic()
     };
-    let o = outward.as_bytes();
-    let outward_ok = match o.len() {
+    (inward_ok && is_outward_code(outward)).then(|| Postcode { district: outward.to_owned(), full: compact.clone(), uk: true })
+}
+
+/// Whether `text` (upper case, no spaces) is a UK outward code: A9, A99,
+/// A9A, AA9, AA99 or AA9A.
+fn is_outward_code(text: &str) -> bool {
+    let o = text.as_bytes();
+    match o.len() {
         2 => o[0].is_ascii_alphabetic() && o[1].is_ascii_digit(),
         3 => o[0].is_ascii_alphabetic() && ((o[1].is_ascii_digit() && o[2].is_ascii_alphanumeric()) || (o[1].is_ascii_alphabetic() && o[2].is_ascii_digit())),
         4 => o[0].is_ascii_alphabetic() && o[1].is_ascii_alphabetic() && o[2].is_ascii_digit() && o[3].is_ascii_alphanumeric(),
         _ => false,
-    };
-    (inward_ok && outward_ok).then(|| Postcode { district: outward.to_owned(), full: compact.clone(), uk: true })
+    }
+}
+
+/// A postcode written as its district alone ("LS6"): compared as a
+/// district, with no full postcode (`full` is empty).
+fn district_only(text: &str) -> Option<Postcode> {
+    let compact: String = text.chars().filter(|c| !c.is_whitespace()).map(|c| c.to_ascii_uppercase()).collect();
+    (compact.is_ascii() && is_outward_code(&compact)).then(|| Postcode { full: String::new(), district: compact, uk: true })
 }
 
 /// Whether a postcode cell says there is no address: "NFA", "No fixed
@@ -344,15 +360,22 @@ pub fn nhs_number_is_placeholder(digits: &str) -> bool {
     chars.next().is_some_and(|first| chars.all(|c| c == first))
 }
 
-/// Normalises one person's identifiers. Unusable values are left out and
-/// reported as warnings; the rest is kept.
+/// Normalises one person's identifiers as of today (see
+/// [`normalise_as_of`]).
 pub fn normalise(identity: &Identity) -> (NormalisedIdentity, Vec<Warning>) {
+    normalise_as_of(identity, crate::date::today())
+}
+
+/// Normalises one person's identifiers. Unusable values are left out and
+/// reported as warnings; the rest is kept. `today` decides who is young
+/// enough to be a child not yet named ("Baby Smith").
+pub fn normalise_as_of(identity: &Identity, today: Date) -> (NormalisedIdentity, Vec<Warning>) {
     let mut warnings = Vec::new();
     let present = |value: &Option<String>| value.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
     // Someone born in the last two years, or with no date of birth, may be
     // a child not yet named.
     let infant = match identity.date_of_birth {
-        Some(born) => crate::date::today().days_since_epoch() - born.days_since_epoch() <= 731,
+        Some(born) => today.days_since_epoch() - born.days_since_epoch() <= 731,
         None => identity.date_of_birth_parts.is_none(),
     };
     let mut placeholder = |value: Option<String>, field: &'static str| {
@@ -377,6 +400,10 @@ pub fn normalise(identity: &Identity) -> (NormalisedIdentity, Vec<Warning>) {
         }
         let postcode = normalise_postcode(&text);
         if postcode.is_none() {
+            if let Some(district) = district_only(&text) {
+                warnings.push(Warning { field: "postcode", reason: "is a postcode district only; it is compared as a district" });
+                return Some(district);
+            }
             warnings.push(Warning { field: "postcode", reason: "is not a valid UK postcode; it is compared only as written" });
             return other_postcode(&text);
         }
@@ -438,9 +465,17 @@ mod tests {
         for text in ["Na", "NA", "Nil", "Smith", "01/01/2010", "0", "0000000000", "Noel", "N.A.", "N K"] {
             assert!(!is_missing(text), "{text}");
         }
-        for (text, infant) in
-            [("Baby", true), ("Unknown", false), ("XX", false), ("Baby Girl", true), ("Unknown Male", false), ("Unborn", true), ("No name", false)]
-        {
+        for (text, infant) in [
+            ("Baby", true),
+            ("Unknown", false),
+            ("XX", false),
+            ("Baby Girl", true),
+            ("Unknown Male", false),
+            ("Unborn", true),
+            ("No name", false),
+            ("Name unknown", false),
+            ("NONAME", false),
+        ] {
             assert!(is_placeholder_name(text, infant), "{text}");
         }
         for (text, infant) in [
@@ -453,6 +488,10 @@ mod tests {
             ("Person", false),
             ("Ng", false),
             ("Baby John", true),
+            ("No", false),
+            ("Name", false),
+            ("No No", false),
+            ("Name Name", false),
         ] {
             assert!(!is_placeholder_name(text, infant), "{text}");
         }
@@ -467,6 +506,21 @@ mod tests {
         let (normalised, warnings) = normalise(&identity);
         assert_eq!((normalised.forename, normalised.surname.as_deref(), normalised.postcode), (None, Some("smith"), None));
         assert_eq!(warnings.iter().map(|w| w.field).collect::<Vec<_>>(), ["forename", "postcode"]);
+    }
+
+    #[test]
+    fn a_postcode_district_alone_is_compared_as_a_district() {
+        let (normalised, warnings) = normalise(&Identity { postcode: Some(" ls6 ".into()), ..Identity::default() });
+        assert_eq!(normalised.postcode, Some(Postcode { full: String::new(), district: "LS6".to_owned(), uk: true }));
+        assert_eq!(
+            warnings.iter().map(|w| (w.field, w.reason)).collect::<Vec<_>>(),
+            [("postcode", "is a postcode district only; it is compared as a district")]
+        );
+        // Not an outward code: another country's postcode, compared as written.
+        let (normalised, _) = normalise(&Identity { postcode: Some("75001".into()), ..Identity::default() });
+        assert_eq!(normalised.postcode, Some(Postcode { full: "75001".to_owned(), district: String::new(), uk: false }));
+        // A full postcode still is one.
+        assert_eq!(normalise(&Identity { postcode: Some("LS6 2QB".into()), ..Identity::default() }).0.postcode.map(|p| p.district), Some("LS6".to_owned()));
     }
 
     #[test]

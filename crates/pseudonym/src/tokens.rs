@@ -227,7 +227,7 @@ pub fn field_tokens(keys: &Keys, identity: &NormalisedIdentity) -> FieldTokens {
     if let (Some(dob_key), Some(sex)) = (&dob_key, sex) {
         out.sex_by_dob = token(key, SEX_BY_DOB, &[dob_key, sex.as_bytes()]);
     }
-    if let Some(postcode) = &identity.postcode {
+    if let Some(postcode) = identity.postcode.as_ref().filter(|p| !p.full.is_empty()) {
         out.postcode = token(key, POSTCODE, &[postcode.full.as_bytes()]);
     }
     if let Some(address) = &identity.address {
@@ -330,5 +330,25 @@ mod tests {
         assert_ne!(t.name, 0);
         assert_eq!((t.dob, t.dob_any_order, t.sex_by_name, t.postcode, t.address), (0, 0, 0, 0, 0));
         assert!(t.dob_windows.is_empty() && t.ids.is_empty());
+    }
+
+    #[test]
+    fn a_district_alone_meets_the_full_postcodes_district_and_nothing_else() {
+        let keys = Keys::derive(&SchemeSecret::new(1, [3u8; 32]), "CSC");
+        let with = |postcode: &str| {
+            let identity = Identity { forename: Some("Amy".into()), surname: Some("Jones".into()), postcode: Some(postcode.into()), ..Identity::default() };
+            field_tokens(&keys, &normalise(&identity).0)
+        };
+        let (alone, full) = (with("LS6"), with("LS6 2QB"));
+        assert_eq!(alone.postcode, 0);
+        assert!(alone.district != 0 && alone.district == full.district);
+        let alone_keys = crate::match_keys(
+            &keys,
+            &normalise(&Identity { forename: Some("Amy".into()), surname: Some("Jones".into()), postcode: Some("LS6".into()), ..Identity::default() }).0,
+        );
+        assert!(
+            alone_keys.iter().all(|(kind, _)| !matches!(kind, crate::MatchKeyKind::NamePostcode | crate::MatchKeyKind::PhoneticNamePostcode)),
+            "{alone_keys:?}"
+        );
     }
 }
