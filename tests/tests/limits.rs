@@ -360,9 +360,19 @@ async fn every_request_field_is_bounded_and_refusals_cannot_flood_the_audit_log(
         ),
         (v1::ItemsHeld { not_held: vec!["victim.sex".to_owned(); 500], ..Default::default() }, "header.items_held.not_held lists 500 items"),
     ];
-    for (held, expected) in bad {
+    let mut headers: Vec<(v1::UploadHeader, &str)> =
+        bad.into_iter().map(|(held, expected)| (v1::UploadHeader { items_held: Some(held), ..header.clone() }, expected)).collect();
+    // The epoch fingerprints must have the shape `braid keys` writes.
+    for (epoch, bridge, expected) in [
+        ("e1-not-hex-digits!".to_owned(), String::new(), "header.epoch_fingerprint must be"),
+        ("x".repeat(100), String::new(), "header.epoch_fingerprint must be"),
+        (header.epoch_fingerprint.clone(), "e2-0123".to_owned(), "header.bridge_epoch_fingerprint must be"),
+    ] {
+        headers.push((v1::UploadHeader { epoch_fingerprint: epoch, bridge_epoch_fingerprint: bridge, ..header.clone() }, expected));
+    }
+    for (header, expected) in headers {
         let mut client = v1::ingest_service_client::IngestServiceClient::new(mtls_channel(&keys, "csc-north", &url).await.expect("connect"));
-        let header = v1::UploadHeader { items_held: Some(held), submission_id: "declared".to_owned(), ..header.clone() };
+        let header = v1::UploadHeader { submission_id: "declared".to_owned(), ..header };
         let batch = v1::UploadBatch { header: Some(header), sequence: 0, records: records[..1].to_vec() };
         let status = match client.upload(tokio_stream::iter(vec![batch])).await {
             Ok(response) => response.into_inner().message().await.expect_err("refused"),

@@ -51,7 +51,7 @@ pub struct Epochs {
 
 /// Whether `text` is an epoch fingerprint as the agency side writes it:
 /// `e<epoch>-<16 lower-case hex digits>`.
-fn is_epoch_fingerprint(text: &str) -> bool {
+pub(crate) fn is_epoch_fingerprint(text: &str) -> bool {
     let Some((epoch, digest)) = text.strip_prefix('e').and_then(|rest| rest.split_once('-')) else { return false };
     (1..=10).contains(&epoch.len())
         && epoch.bytes().all(|b| b.is_ascii_digit())
@@ -260,7 +260,7 @@ impl Engine {
         entry.result_count = moved;
         entry.outcome = "ok".to_owned();
         let index = self.write_in_turn(ticket, set, entry)?;
-        self.owed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.owed_data_committed();
         // The store now holds only the new pseudonyms; the linker is
         // rebuilt from it outside the state lock (no change can run: the
         // linking lock is held), then swapped in.

@@ -79,14 +79,14 @@ fn submission_from(header: v1::UploadHeader) -> Result<Submission, Status> {
     if !valid_code(&header.agency) {
         return Err(Status::invalid_argument("header.agency must be 1 to 64 letters, digits, '-' or '_'"));
     }
-    if header.epoch_fingerprint.is_empty() || header.epoch_fingerprint.len() > 128 {
-        return Err(Status::invalid_argument("header.epoch_fingerprint must be 1 to 128 characters"));
+    if !crate::rotation::is_epoch_fingerprint(&header.epoch_fingerprint) {
+        return Err(Status::invalid_argument("header.epoch_fingerprint must be an epoch fingerprint as `braid keys` writes it (e<epoch>-<16 hex digits>)"));
     }
     if header.submission_id.is_empty() || header.submission_id.len() > 128 {
         return Err(Status::invalid_argument("header.submission_id must be 1 to 128 characters"));
     }
-    if header.bridge_epoch_fingerprint.len() > 128 {
-        return Err(Status::invalid_argument("header.bridge_epoch_fingerprint must be at most 128 characters"));
+    if !header.bridge_epoch_fingerprint.is_empty() && !crate::rotation::is_epoch_fingerprint(&header.bridge_epoch_fingerprint) {
+        return Err(Status::invalid_argument("header.bridge_epoch_fingerprint must be empty or an epoch fingerprint (e<epoch>-<16 hex digits>)"));
     }
     Ok(Submission {
         agency: header.agency,

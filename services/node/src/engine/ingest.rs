@@ -486,7 +486,7 @@ impl Engine {
             self.owe_compaction()?;
         }
         let (erased, _, index) = self.remove_records(&refs, still_expired, entry)?;
-        self.owed.fetch_add(1, Ordering::SeqCst);
+        self.owed_data_committed();
         // The erasure is committed and audited: a compaction that fails
         // (a nearly full disk) is not a failed erasure; it stays owed, and
         // the next start or sweep compacts.
@@ -501,6 +501,13 @@ impl Engine {
         let mut set = braid_store::WriteSet::new();
         set.set_compaction_owed(true);
         Ok(self.store.write(set)?)
+    }
+
+    /// Counts a committed change whose erased data the next compaction
+    /// must clear (after its [`Engine::owe_compaction`] mark is durable):
+    /// a compaction that began before it then leaves the mark in place.
+    pub(crate) fn owed_data_committed(&self) {
+        self.owed.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Compacts the store when a compaction is owed, so that erased data
