@@ -315,6 +315,32 @@ fn a_backup_taken_during_uploads_restores_to_a_node_that_verifies_and_resumes() 
     let again =
         Command::new(node_binary()).arg("--restore").arg(dir.join("backups/during-uploads")).arg("--data-dir").arg(&restored).output().expect("restore");
     assert!(!again.status.success() && String::from_utf8_lossy(&again.stderr).contains("not empty"), "a restore never overwrites");
+
+    // A restore cut short while moving its checked files up (half moved,
+    // half still staged): the node will not start on it, and the next
+    // restore starts over rather than calling the directory not empty.
+    let cut = dir.join("cut-short");
+    let restore_into = |target: &Path| {
+        Command::new(node_binary()).arg("--restore").arg(dir.join("backups/during-uploads")).arg("--data-dir").arg(target).output().expect("restore")
+    };
+    assert!(restore_into(&cut).status.success());
+    let staging = cut.join(".restoring");
+    std::fs::create_dir(&staging).expect("staging");
+    std::fs::write(staging.join(".moving"), b"").expect("marker");
+    let mut names: Vec<_> = std::fs::read_dir(&cut).expect("dir").map(|e| e.expect("entry").file_name()).filter(|n| n != ".restoring").collect();
+    names.sort();
+    for name in &names[..names.len() / 2] {
+        std::fs::rename(cut.join(name), staging.join(name)).expect("stage");
+    }
+    let refused = Command::new(node_binary()).arg("--check-config").arg("--config").arg(&config).arg("--data-dir").arg(&cut).output().expect("check");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && stderr.contains("holds a restore that was cut short"), "{stderr}");
+    let over = restore_into(&cut);
+    assert!(over.status.success(), "{}", String::from_utf8_lossy(&over.stderr));
+    assert!(!staging.exists());
+    let mut after: Vec<_> = std::fs::read_dir(&cut).expect("dir").map(|e| e.expect("entry").file_name()).collect();
+    after.sort();
+    assert_eq!(after, names, "the same files as a restore that was not cut short");
     let node = start_with(&restored);
     let url = node.url();
     let held = stats(&keys, &url)["records"].as_u64().expect("records");

@@ -27,6 +27,18 @@ pub fn restore_backup(backup: &Path, data_dir: &Path) -> anyhow::Result<Restored
     anyhow::ensure!(backup.join("CURRENT").exists(), "{} is not a backup (no RocksDB CURRENT file)", backup.display());
     let staging = data_dir.join(STAGING);
     let existed = data_dir.exists();
+    if staging.join(MOVING).exists() {
+        // An earlier restore passed its checks and was cut short while
+        // moving its files up: everything beside the staging directory is
+        // what it had moved (it began on a directory holding nothing
+        // else). Start over.
+        for entry in std::fs::read_dir(data_dir).with_context(|| format!("read {}", data_dir.display()))? {
+            let entry = entry?;
+            if entry.file_name() != STAGING {
+                std::fs::remove_file(entry.path()).with_context(|| format!("remove {}, moved by the restore that was cut short", entry.path().display()))?;
+            }
+        }
+    }
     if existed {
         let others = std::fs::read_dir(data_dir)
             .with_context(|| format!("read {}", data_dir.display()))?
@@ -42,16 +54,27 @@ pub fn restore_backup(backup: &Path, data_dir: &Path) -> anyhow::Result<Restored
     }
     crate::space::create_private_dir(&staging).with_context(|| format!("create {}", staging.display()))?;
     let restored = copy_and_check(backup, &staging).and_then(|restored| {
+        // Marked first, so that a restore cut short while moving is known
+        // for one (the node refuses to start on it; the next restore
+        // starts over), and taken away last.
+        std::fs::File::create(staging.join(MOVING))?.sync_all()?;
+        sync_dir(&staging)?;
         for file in std::fs::read_dir(&staging)? {
             let file = file?;
+            if file.file_name() == MOVING {
+                continue;
+            }
             std::fs::rename(file.path(), data_dir.join(file.file_name()))
                 .with_context(|| format!("move {} into {}", file.path().display(), data_dir.display()))?;
         }
+        sync_dir(data_dir)?;
+        std::fs::remove_file(staging.join(MOVING))?;
         std::fs::remove_dir(&staging)?;
         sync_dir(data_dir)?;
         Ok(restored)
     });
-    if restored.is_err() {
+    if restored.is_err() && !staging.join(MOVING).exists() {
+        // (Once files have moved, the marker stays for the next restore.)
         let _ = std::fs::remove_dir_all(&staging);
         if !existed {
             let _ = std::fs::remove_dir(data_dir);
@@ -62,6 +85,14 @@ pub fn restore_backup(backup: &Path, data_dir: &Path) -> anyhow::Result<Restored
 
 /// The directory inside the data directory that a restore copies into.
 const STAGING: &str = ".restoring";
+/// In the staging directory while its checked files are moved up.
+const MOVING: &str = ".moving";
+
+/// Whether `data_dir` holds a restore that was cut short (copying,
+/// checking or moving): not a store to start on.
+pub(crate) fn cut_short(data_dir: &Path) -> bool {
+    data_dir.join(STAGING).exists()
+}
 
 fn copy_and_check(backup: &Path, staging: &Path) -> anyhow::Result<Restored> {
     use std::os::unix::fs::PermissionsExt;

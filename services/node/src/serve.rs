@@ -206,6 +206,13 @@ pub fn check_config(config: &NodeConfig) -> Vec<String> {
             _ => problems.push(format!("{what} {}: no existing directory above it", dir.display())),
         }
     }
+    if crate::restore::cut_short(&config.data_dir) {
+        problems.push(format!(
+            "data_dir {} holds a restore that was cut short: run `braid-node --restore BACKUP --data-dir {}` again (it starts over)",
+            config.data_dir.display(),
+            config.data_dir.display()
+        ));
+    }
     problems
 }
 
