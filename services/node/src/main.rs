@@ -217,6 +217,17 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
 /// new data directory, checked whole (see [`braid_node::restore_backup`]).
 fn restore(backup: &std::path::Path, data_dir: &std::path::Path) -> anyhow::Result<()> {
     let restored = braid_node::restore_backup(backup, data_dir)?;
+    if restored.finished_earlier {
+        println!(
+            "an earlier restore into {} had checked its copy and was cut short while moving it into place: it is now in place; every file's checksums checked ({} entries); audit log verified: {} entries",
+            data_dir.display(),
+            restored.entries,
+            restored.audit_entries
+        );
+        println!("{} was not used: restore it into a new directory if it is the one wanted", backup.display());
+        println!("start the node with --data-dir {}", data_dir.display());
+        return Ok(());
+    }
     println!(
         "restored {} ({} bytes) into {}; every file's checksums checked ({} entries); audit log verified: {} entries",
         backup.display(),

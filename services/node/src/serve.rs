@@ -207,13 +207,17 @@ pub fn check_config(config: &NodeConfig) -> Vec<String> {
         }
     }
     if crate::restore::cut_short(&config.data_dir) {
-        problems.push(format!(
-            "data_dir {} holds a restore that was cut short: run `braid-node --restore BACKUP --data-dir {}` again (it starts over)",
-            config.data_dir.display(),
-            config.data_dir.display()
-        ));
+        problems.push(cut_short_problem(&config.data_dir));
     }
     problems
+}
+
+fn cut_short_problem(data_dir: &std::path::Path) -> String {
+    format!(
+        "data_dir {} holds a restore that was cut short: run `braid-node --restore BACKUP --data-dir {}` again (a copy it had checked is moved into place; else it starts over)",
+        data_dir.display(),
+        data_dir.display()
+    )
 }
 
 /// Signs an audit checkpoint whenever the last one is older than `every`
@@ -456,6 +460,7 @@ async fn stop_background(tasks: [Option<tokio::task::JoinHandle<()>>; 3]) {
 /// Opens the store and starts serving on `config.listen`.
 pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
     config.validate()?;
+    anyhow::ensure!(!crate::restore::cut_short(&config.data_dir), "{}", cut_short_problem(&config.data_dir));
     let policy_path = config.policy.clone().context("policy must be set")?;
     let policy = read_policy(&policy_path)?;
     warn_unreached_agencies(&config, &policy);
