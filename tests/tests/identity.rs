@@ -284,3 +284,26 @@ fn placeholder_and_shared_nhs_numbers_are_never_used_to_link() {
         .collect();
     assert_eq!(with_nhs.len(), 2, "only C5 and C6 keep their number: {with_nhs:?}");
 }
+
+#[test]
+fn a_case_date_of_another_shape_rejects_its_row_and_a_spreadsheet_birth_date_is_warned_of() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let keys = dir.path().join("keys").display().to_string();
+    ok(&braid(&["keys", "init", "--out", &keys]));
+    let rows = [
+        // (39203: the spreadsheet's day number of 30/04/2007.)
+        "C1,P1,Victim,CSA,01/03/2020,Amy,Jones,39203,F,LS6 2QB",
+        "C2,P2,Victim,CSA,2020/03/01 at noon,Ben,Jones,01/02/2008,M,LS6 2QB",
+        "C3,P3,Victim,CSA,TBC,Cara,Jones,01/02/2009,F,LS6 2QB",
+    ];
+    let output = pseudonymise_file(dir.path(), "CSC-NORTH", "CSC-NORTH", "children_services", MAPPING, HEADER, &rows);
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    for expected in [
+        "warning row 2: date_of_birth: is a spreadsheet's day number",
+        "rejected row 3: event_date: does not match the date format %d/%m/%Y",
+        "warning row 4: event_date: says no value (TBC, Not known…) and was read as empty",
+    ] {
+        assert!(stderr.contains(expected), "`{expected}` not in: {stderr}");
+    }
+    assert!(stdout.contains("1 rows rejected") || stdout.contains("1 row rejected"), "{stdout}");
+}

@@ -323,8 +323,9 @@ fn is_outward_code(text: &str) -> bool {
 /// A postcode written as its district alone ("LS6"): compared as a
 /// district, with no full postcode (`full` is empty).
 fn district_only(text: &str) -> Option<Postcode> {
-    let compact: String = text.chars().filter(|c| !c.is_whitespace()).map(|c| c.to_ascii_uppercase()).collect();
-    (compact.is_ascii() && is_outward_code(&compact)).then(|| Postcode { full: String::new(), district: compact, uk: true })
+    // Written as one word: "M1 1" is a full postcode cut short, not M11.
+    let district = text.trim().to_ascii_uppercase();
+    (district.is_ascii() && is_outward_code(&district)).then_some(Postcode { full: String::new(), district, uk: true })
 }
 
 /// Whether a postcode cell says there is no address: "NFA", "No fixed
@@ -516,6 +517,8 @@ mod tests {
             warnings.iter().map(|w| (w.field, w.reason)).collect::<Vec<_>>(),
             [("postcode", "is a postcode district only; it is compared as a district")]
         );
+        // A full postcode cut short is no district ("M1 1" is not M11).
+        assert_eq!(normalise(&Identity { postcode: Some("M1 1".into()), ..Identity::default() }).0.postcode.map(|p| p.district), Some(String::new()));
         // Not an outward code: another country's postcode, compared as written.
         let (normalised, _) = normalise(&Identity { postcode: Some("75001".into()), ..Identity::default() });
         assert_eq!(normalised.postcode, Some(Postcode { full: "75001".to_owned(), district: String::new(), uk: false }));
