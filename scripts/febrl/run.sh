@@ -147,7 +147,7 @@ fi
 t=$(now)
 if [ "$build" = 1 ]; then
     echo "Building braid and braid-node (release) in $target_dir"
-    (cd "$repo" && cargo build --release --locked --bin braid --bin braid-node) \
+    (cd "$repo" && cargo build --release --locked -p braid-cli -p braid-node) \
         || die "cargo build failed"
 fi
 build_seconds=$(since "$t")

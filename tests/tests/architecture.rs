@@ -1,7 +1,8 @@
 //! The architecture invariants that dependencies can show, checked from
 //! `cargo metadata` (ARCHITECTURE.md, "Architecture invariants"): the node
 //! never depends on the agency-side pseudonymisation crate, only the store
-//! names RocksDB, and the domain crates never reach gRPC.
+//! names RocksDB, the domain crates never reach gRPC, and only the benches
+//! switch on the node's audit bypass.
 
 use std::collections::{BTreeSet, HashMap};
 use std::process::Command;
@@ -12,6 +13,9 @@ use std::process::Command;
 struct Graph {
     deps: HashMap<String, Vec<String>>,
     names: HashMap<String, String>,
+    /// (package, dependency, feature) for every feature a package's
+    /// dependency declaration switches on, dev-dependencies included.
+    switched_on: Vec<(String, String, String)>,
 }
 
 impl Graph {
@@ -28,6 +32,18 @@ impl Graph {
             .expect("run cargo metadata");
         assert!(output.status.success(), "cargo metadata: {}", String::from_utf8_lossy(&output.stderr));
         let metadata: serde_json::Value = serde_json::from_slice(&output.stdout).expect("cargo metadata JSON");
+        let switched_on = metadata["packages"]
+            .as_array()
+            .expect("packages")
+            .iter()
+            .flat_map(|p| {
+                let package = p["name"].as_str().expect("name").to_owned();
+                p["dependencies"].as_array().expect("dependencies").iter().flat_map(move |dep| {
+                    let (package, name) = (package.clone(), dep["name"].as_str().expect("dependency name").to_owned());
+                    dep["features"].as_array().expect("features").iter().map(move |f| (package.clone(), name.clone(), f.as_str().expect("feature").to_owned()))
+                })
+            })
+            .collect();
         let names = metadata["packages"]
             .as_array()
             .expect("packages")
@@ -49,7 +65,7 @@ impl Graph {
                 (node["id"].as_str().expect("id").to_owned(), deps)
             })
             .collect();
-        Graph { deps, names }
+        Graph { deps, names, switched_on }
     }
 
     /// The id of the workspace package `name` (names of the workspace's
@@ -109,6 +125,14 @@ fn dependencies_keep_the_architecture_invariants() {
         }
     }
     assert!(graph.reaches("braid-store").contains("rocksdb"), "the store's own dependencies are read");
+
+    // The audit bypass the audit bench measures against is switched on by
+    // the benches alone, and nothing a binary is built from reaches them.
+    let baseline: Vec<&String> = graph.switched_on.iter().filter(|(_, dep, f)| dep == "braid-node" && f == "benchmark-baseline").map(|(p, _, _)| p).collect();
+    assert_eq!(baseline, ["braid-benches"], "packages switching on braid-node's benchmark-baseline");
+    for binary in ["braid-cli", "braid-node"] {
+        assert!(!graph.reaches(binary).contains("braid-benches"), "{binary} reaches the benches");
+    }
 }
 
 /// The node's domain core (the library without its default `grpc`

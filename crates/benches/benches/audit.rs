@@ -1,5 +1,5 @@
 //! What the audit log costs, and how fast it verifies (a bench binary, run
-//! with `cargo bench -p braid-cli --bench audit`).
+//! with `cargo bench -p braid-benches --bench audit`).
 //!
 //! 1. Panel-query throughput with and without the audit: a real node on
 //!    loopback over mTLS, profile queries by record ref from many concurrent
@@ -17,8 +17,11 @@
 //! `BRAID_BENCH_AUDIT_CHILDREN` (default 20,000) sizes the store;
 //! `BRAID_BENCH_AUDIT_ENTRIES` (default 1,000,000) the log.
 
-#[allow(dead_code)]
-mod common;
+/// The allocator `braid-node` runs with, so the figures are its figures.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use braid_benches as common;
 
 use braid_cli::keys;
 use std::path::Path;
@@ -171,6 +174,8 @@ async fn compare_throughput(data: &std::path::Path, keys: &std::path::Path, refs
 
 #[tokio::main]
 async fn main() {
+    // Drives the `braid` binary: found (or said to be missing) first.
+    common::braid_binary();
     let children = env("BRAID_BENCH_AUDIT_CHILDREN", 20_000);
     let entries = env("BRAID_BENCH_AUDIT_ENTRIES", 1_000_000) as u64;
     let keys_dir = tempfile::tempdir().expect("keys dir");
@@ -209,7 +214,7 @@ async fn main() {
     let started = Instant::now();
     let (url, bundle) = (node.url(), keys.join("auditor"));
     let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_braid"))
+        std::process::Command::new(common::braid_binary())
             .args(["audit", "verify", "--node", &url, "--tls"])
             .arg(bundle)
             .output()

@@ -1,4 +1,4 @@
-//! Console page times (a bench binary, run with `cargo bench -p braid-cli
+//! Console page times (a bench binary, run with `cargo bench -p braid-benches
 //! --bench console`): the demo's data (2,000 synthetic children;
 //! `BRAID_BENCH_CONSOLE_CHILDREN` to change) in a real node on loopback,
 //! the real `braid console` binary in front of it as a panel member, an
@@ -8,8 +8,11 @@
 //! target of 300 ms. `BRAID_BENCH_CONSOLE_ONLY=signals` times only the
 //! pages whose names contain that text (for a large store).
 
-#[allow(dead_code)]
-mod common;
+/// The allocator `braid-node` runs with, so the figures are its figures.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use braid_benches as common;
 
 use braid_cli::keys;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -62,7 +65,7 @@ fn http(port: u16, method: &str, path: &str, cookie: Option<&str>, body: &str) -
 
 /// Starts `braid console` as the holder of `bundle` and opens its session.
 fn console(url: &str, bundle: &std::path::Path, role: &str, agency: Option<&str>) -> Console {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_braid"));
+    let mut command = Command::new(common::braid_binary());
     command.args(["console", "--node", url, "--tls", &bundle.display().to_string(), "--role", role]);
     if let Some(agency) = agency {
         command.args(["--agency", agency]);
@@ -111,6 +114,8 @@ fn time_page(console: &Console, name: &str, path: &str) -> Duration {
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
+    // Drives the `braid` binary: found (or said to be missing) first.
+    common::braid_binary();
     let children: usize = std::env::var("BRAID_BENCH_CONSOLE_CHILDREN").ok().and_then(|v| v.parse().ok()).unwrap_or(2000);
     let dir = tempfile::tempdir().expect("temp dir");
     {

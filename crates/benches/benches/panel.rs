@@ -1,4 +1,4 @@
-//! Panel query latency (a bench binary, run with `cargo bench -p braid-cli
+//! Panel query latency (a bench binary, run with `cargo bench -p braid-benches
 //! --bench panel`): a store of about 1.26M involvements (300,000 synthetic
 //! children; `BRAID_BENCH_PANEL_CHILDREN` to change), served by a real node
 //! on loopback, queried through gRPC as `braid panel` does. Prints p50, p99
@@ -9,7 +9,11 @@
 //! (as many streams as it may hold open, batch after batch), with the ratio
 //! of the p99s.
 
-mod common;
+/// The allocator `braid-node` runs with, so the figures are its figures.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use braid_benches as common;
 
 use braid_cli::keys;
 use std::time::{Duration, Instant};

@@ -1,4 +1,4 @@
-//! Throughput benchmark (a bench binary, run with `cargo bench -p braid-cli`):
+//! Throughput benchmark (a bench binary, run with `cargo bench -p braid-benches`):
 //! pseudonymisation records/s on one thread, node ingest involvements/s
 //! (validation, fuzzy linkage, one synced RocksDB write per batch) on about
 //! 100k synthetic involvements, and ingest cost as the store grows past
@@ -7,8 +7,11 @@
 //! and restart time on that store.
 //! Prints one line per figure.
 
-#[allow(dead_code)]
-mod common;
+/// The allocator `braid-node` runs with, so the figures are its figures.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use braid_benches as common;
 
 use braid_cli::convert;
 use std::time::Instant;

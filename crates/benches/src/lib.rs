@@ -1,9 +1,11 @@
-//! What the bench binaries share: a store built from synthetic agencies'
-//! extracts through the engine, as uploads would build it.
+//! Braid's bench binaries (`cargo bench -p braid-benches --bench …`):
+//! ingest throughput, panel latency (quiet and under a flood of uploads),
+//! what the audit log costs, and console page times. They use the public
+//! APIs of the node, the client library and the CLI's library only. What
+//! they share is here: a store built from synthetic agencies' extracts
+//! through the engine, as uploads would build it, and the `braid` binary.
 
-/// The allocator `braid-node` runs with, so the figures are its figures.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+use std::path::PathBuf;
 
 use braid_cli::convert;
 use braid_node::{Engine, Submission};
@@ -62,4 +64,14 @@ pub fn agency_records(agency: &str, children: usize, seed: u64) -> (Submission, 
         submission_id: format!("flood-{seed}"),
     };
     (submission, output.records.iter().map(convert::record).collect())
+}
+
+/// The `braid` binary of the same build profile, which the console and
+/// audit benches drive: built by `cargo build --release -p braid-cli`.
+pub fn braid_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("bench executable path");
+    let dir = exe.parent().and_then(std::path::Path::parent).expect("target directory");
+    let binary = dir.join("braid");
+    assert!(binary.exists(), "{} is missing: build it first with `cargo build --release -p braid-cli`", binary.display());
+    binary
 }

@@ -1,4 +1,4 @@
-//! What the `braid` binary shares with the benchmarks beside it: turning
+//! What the `braid` binary shares with the benchmarks (`braid-benches`): turning
 //! pseudonymised records into API messages ([`convert`]) and writing a
 //! development key kit ([`keys`]). Every command lives in the binary.
 
