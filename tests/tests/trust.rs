@@ -469,6 +469,10 @@ async fn a_pinned_verifier_key_refuses_a_rekeyed_store_and_the_log_listing_escap
     let (k, p) = (keys.clone(), pinned.clone());
     let refused = blocking(move || failed(&braid_as(&k, "auditor", &["audit", "verify", "--node", &other_url, "--verifier-key", &p]))).await;
     assert!(refused.contains("different key"), "{refused}");
+    // A running node's directory is not read from under it.
+    let (k, d) = (keys.clone(), other.path().display().to_string());
+    let busy = blocking(move || failed(&braid_as(&k, "auditor", &["audit", "verify", "--data-dir", &d]))).await;
+    assert!(busy.contains("is in use by a running node"), "{busy}");
     other_node.stop().await.expect("stop");
     let other_dir = other.path().display().to_string();
     let offline = failed(&braid_as(&keys, "auditor", &["audit", "verify", "--data-dir", &other_dir, "--verifier-key", &pinned]));

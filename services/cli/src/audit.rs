@@ -169,6 +169,20 @@ fn read_checkpoint(path: &Path) -> Result<Checkpoint> {
 }
 
 /// Refuses `key` unless it is the pinned verifier key (when one is given).
+/// Refuses a data directory a running node holds: its store changes while
+/// it is read (files compacted away mid-read). RocksDB holds a POSIX lock on
+/// its `LOCK` file while the store is open; this process holds none there,
+/// so probing for it and closing the file release nobody's lock.
+fn refuse_if_in_use(dir: &Path) -> Result<()> {
+    let Ok(file) = std::fs::File::open(dir.join("LOCK")) else { return Ok(()) };
+    match rustix::fs::fcntl_lock(&file, rustix::fs::FlockOperation::NonBlockingLockShared) {
+        Err(error) if error == rustix::io::Errno::AGAIN || error == rustix::io::Errno::ACCESS => {
+            bail!("{} is in use by a running node: verify through the node (`braid audit verify --node URL --tls DIR`), or stop it first", dir.display())
+        }
+        _ => Ok(()),
+    }
+}
+
 fn check_pin(key: &[u8], pinned: Option<&str>) -> Result<()> {
     if let Some(pinned) = pinned {
         let expected = braid_audit::parse_verifier_key(pinned).context("--verifier-key")?;
@@ -292,7 +306,10 @@ pub async fn run(command: AuditCommand) -> Result<()> {
             let saved: Vec<Checkpoint> = saved.iter().map(|path| read_checkpoint(path)).collect::<Result<_>>()?;
             let pinned = verifier_key.as_deref();
             let verified = match (data_dir, node) {
-                (Some(dir), _) => braid_node::verify_directory(&dir, &saved, &|key| check_pin(key, pinned))?,
+                (Some(dir), _) => {
+                    refuse_if_in_use(&dir)?;
+                    braid_node::verify_directory(&dir, &saved, &|key| check_pin(key, pinned))?
+                }
                 (None, Some(node)) => verify_online(&NodeArgs { node, tls, principal }, &saved, pinned).await?,
                 (None, None) => bail!("give --node (with --tls) to verify through a running node, or --data-dir for a stopped one"),
             };
