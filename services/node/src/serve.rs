@@ -267,37 +267,68 @@ fn spawn_sweeper(engine: Arc<Engine>, settings: Arc<retention::RetentionSettings
     // tried again this much later, not a whole period later: erasure is
     // owed, and frees room.
     let retry = period.min(std::time::Duration::from_secs(600));
-    tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(period);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
-            loop {
-                let (engine, settings) = (Arc::clone(&engine), Arc::clone(&settings));
-                let swept = tokio::task::spawn_blocking(move || {
-                    crate::retention::sweep(&engine, &settings, crate::retention::Then::EraseAny(crate::retention::scheduled_entry()))
-                })
-                .await;
-                match swept {
-                    Ok(Ok(sweep)) => {
-                        if sweep.erased > 0 {
-                            tracing::info!(
-                                erased = sweep.erased,
-                                audit_entry = sweep.audit_index,
-                                compacted = sweep.compacted,
-                                "retention sweep erased expired records"
-                            );
-                        }
-                        break;
+    tokio::spawn(every_with_retry(period, retry, move || {
+        let (engine, settings) = (Arc::clone(&engine), Arc::clone(&settings));
+        async move {
+            let swept = tokio::task::spawn_blocking(move || {
+                crate::retention::sweep(&engine, &settings, crate::retention::Then::EraseAny(crate::retention::scheduled_entry()))
+            })
+            .await;
+            match swept {
+                Ok(Ok(sweep)) => {
+                    if sweep.erased > 0 {
+                        tracing::info!(
+                            erased = sweep.erased,
+                            audit_entry = sweep.audit_index,
+                            compacted = sweep.compacted,
+                            "retention sweep erased expired records"
+                        );
                     }
-                    Ok(Err(error)) => tracing::warn!(%error, retry_seconds = retry.as_secs(), "the retention sweep failed; it is tried again"),
-                    Err(error) if error.is_cancelled() => return,
-                    Err(_) => tracing::error!(retry_seconds = retry.as_secs(), "the retention sweep stopped unexpectedly; it is tried again"),
+                    Tried::Done
                 }
-                tokio::time::sleep(retry).await;
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, retry_seconds = retry.as_secs(), "the retention sweep failed; it is tried again");
+                    Tried::Failed
+                }
+                Err(error) if error.is_cancelled() => Tried::Cancelled,
+                Err(_) => {
+                    tracing::error!(retry_seconds = retry.as_secs(), "the retention sweep stopped unexpectedly; it is tried again");
+                    Tried::Failed
+                }
             }
         }
-    })
+    }))
+}
+
+/// What one try of a scheduled job came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tried {
+    Done,
+    Failed,
+    /// The node is stopping: no more tries.
+    Cancelled,
+}
+
+/// Tries `job` every `period`, the first time at once; a try that failed is
+/// made again `retry` later, until one is done (a late run delays the
+/// schedule rather than bunching tries up).
+async fn every_with_retry<F, Fut>(period: std::time::Duration, retry: std::time::Duration, mut job: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Tried>,
+{
+    let mut ticks = tokio::time::interval(period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        loop {
+            match job().await {
+                Tried::Done => break,
+                Tried::Cancelled => return,
+                Tried::Failed => tokio::time::sleep(retry).await,
+            }
+        }
+    }
 }
 
 /// Keeps the gRPC health service true to the engine: SERVING while it can
@@ -552,4 +583,31 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
         task,
         failed,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_scheduled_try_is_made_again_after_the_retry_not_the_period() {
+        let started = tokio::time::Instant::now();
+        let tries = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let outcomes = [Tried::Failed, Tried::Failed, Tried::Done, Tried::Done, Tried::Cancelled];
+        let seen = Arc::clone(&tries);
+        let job = move || {
+            let mut seen = seen.lock().expect("tries");
+            let outcome = outcomes[seen.len()];
+            seen.push(started.elapsed());
+            async move { outcome }
+        };
+        tokio::time::timeout(Duration::from_secs(3600), every_with_retry(Duration::from_secs(600), Duration::from_secs(60), job))
+            .await
+            .expect("ends when cancelled");
+        let at: Vec<u64> = tries.lock().expect("tries").iter().map(Duration::as_secs).collect();
+        // At once; twice more a minute apart after failing; then on the
+        // schedule: ten minutes after the first, and ten after that.
+        assert_eq!(at, [0, 60, 120, 600, 1200]);
+    }
 }
