@@ -94,6 +94,11 @@ impl Tokens {
             && self.name_level(other) == 4
     }
 
+    /// Whether the record says the person's sex.
+    pub fn has_sex(&self) -> bool {
+        self.sex_by_name != 0 || self.sex_by_dob != 0
+    }
+
     /// Whether both full names are recorded and share nothing: not equal,
     /// not swapped, no surname part or alternative surname in common, not
     /// phonetically alike, no short form, and neither the surname nor the

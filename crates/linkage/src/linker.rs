@@ -675,6 +675,25 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn the_twins_pattern_is_refused_where_a_record_says_a_sex_and_left_to_the_model_where_none_does() {
+        // One surname and date of birth, two forenames that are different
+        // names: twins, or a forename recorded wrongly.
+        let pair = |sexes: [u32; 2]| {
+            let mut linker = Linker::new(LinkerConfig::default());
+            let (mut a, mut b) = (tokens(1, Some(14_000), 0), tokens(2, Some(14_000), 0));
+            b.surname_by_dob = a.surname_by_dob;
+            (a.sex_by_name, b.sex_by_name) = (sexes[0], sexes[1]);
+            assert_eq!(a.name_level(&b), 4);
+            linker.insert(0, &person(0, 10, a, &[]));
+            linker.insert(1, &person(1, 20, b, &[]));
+            linker.twins(0, 1, None)
+        };
+        assert!(pair([5, 5]), "both say a sex");
+        assert!(pair([5, 0]), "one says a sex");
+        assert!(!pair([0, 0]), "neither says a sex");
+    }
+
+    #[test]
     fn agreeing_fields_link_across_agencies_and_the_oldest_member_names_the_profile() {
         let mut linker = Linker::new(LinkerConfig::default());
         let first = linker.insert(1, &same(0, 10, 1, 14_000));
