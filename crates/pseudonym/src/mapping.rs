@@ -329,6 +329,7 @@ impl Mapping {
             }
         }
         self.validate_shape()?;
+        self.identity_columns_apart()?;
         for target in self.roles.values() {
             if Role::parse(target).is_none() {
                 return Err(MappingError::UnknownTarget {
@@ -362,6 +363,51 @@ impl Mapping {
         DateFormat::parse(&self.columns.date_format)?;
         if let Some(format) = &self.identity.date_of_birth_format {
             DateFormat::parse(format)?;
+        }
+        Ok(())
+    }
+
+    /// Refuses a column named both under `[identity]` and as a case or
+    /// template column: a label column's cells are quoted when they are not
+    /// labels it knows, and an identity value never may be (nor is a name a
+    /// role or an answer).
+    fn identity_columns_apart(&self) -> Result<(), MappingError> {
+        let i = &self.identity;
+        let mut identity: Vec<(String, &str)> = [
+            ("identity.forename", &i.forename),
+            ("identity.surname", &i.surname),
+            ("identity.date_of_birth", &i.date_of_birth),
+            ("identity.sex", &i.sex),
+            ("identity.postcode", &i.postcode),
+            ("identity.nhs_number", &i.nhs_number),
+            ("identity.address", &i.address),
+            ("identity.house", &i.house),
+        ]
+        .into_iter()
+        .filter_map(|(name, column)| Some((name.to_owned(), column.as_deref()?)))
+        .collect();
+        identity.extend(i.alternative_surnames.iter().map(|column| ("identity.alternative_surnames".to_owned(), column.as_str())));
+        identity.extend(i.ids.iter().map(|(id, column)| (format!("identity.ids.{id}"), column.as_str())));
+        let c = &self.columns;
+        let mut case: Vec<(String, &str)> = [
+            ("columns.role", c.role.as_deref()),
+            ("columns.case_type", c.case_type.as_deref()),
+            ("columns.event_date", Some(c.event_date.as_str())),
+            ("columns.incident_start", c.incident_start.as_deref()),
+            ("columns.last_occurrence", c.last_occurrence.as_deref()),
+            ("outcome.column", self.outcome.as_ref().map(|o| o.column.as_str())),
+        ]
+        .into_iter()
+        .filter_map(|(name, column)| Some((name.to_owned(), column?)))
+        .collect();
+        case.extend(self.fields.iter().map(|(id, field)| (format!("fields.\"{id}\""), field.column.as_str())));
+        for (identity_name, identity_column) in &identity {
+            if let Some((case_name, _)) = case.iter().find(|(_, column)| fold(column) == fold(identity_column)) {
+                return Err(MappingError::Shape(format!(
+                    "names column `{}` both as {identity_name} and as {case_name}: an identity column is only ever pseudonymised",
+                    braid_template::quote(identity_column)
+                )));
+            }
         }
         Ok(())
     }
