@@ -244,6 +244,20 @@ async fn placeholder_names_dates_and_postcodes_never_link_strangers() {
     for (csc, pol) in [(("C1", "P1"), ("R1", "N1")), (("C2", "P2"), ("R2", "N2")), (("C3", "P3"), ("R3", "N3"))] {
         assert_ne!(profile("CSC-NORTH", csc.0, csc.1), profile("POL-NORTH", pol.0, pol.1), "{csc:?} and {pol:?}: {profiles:?}");
     }
+
+    // `agency resolve` gives an agency its own ids back, for its account
+    // only; it refuses a file that is not a cluster export, and an output
+    // that is its input.
+    let resolved = path("resolved.csv");
+    ok(&braid(&["agency", "resolve", "--reid", &reid[0], "--input", &clusters, "--out", &resolved]));
+    let text = std::fs::read_to_string(&resolved).expect("resolved");
+    assert!(text.starts_with("agency,case_id,person_id,role,profile_id\n") && text.contains("CSC-NORTH,C1,P1,"), "{text}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&resolved).expect("resolved").permissions().mode() & 0o777, 0o600);
+    let not_an_export = failed(&braid(&["agency", "resolve", "--reid", &reid[0], "--input", &path("CSC-NORTH.csv"), "--out", &path("r2.csv")]));
+    assert!(not_an_export.contains("is not a cluster export"), "{not_an_export}");
+    let over = failed(&braid(&["agency", "resolve", "--reid", &reid[0], "--input", &clusters, "--out", &clusters]));
+    assert!(over.contains("is also read"), "{over}");
 }
 
 #[test]
@@ -306,4 +320,37 @@ fn a_case_date_of_another_shape_rejects_its_row_and_a_spreadsheet_birth_date_is_
         assert!(stderr.contains(expected), "`{expected}` not in: {stderr}");
     }
     assert!(stdout.contains("1 rows rejected") || stdout.contains("1 row rejected"), "{stdout}");
+
+    // A mapping that reads the surname column as the case type is refused
+    // before any row is read: else each surname would be quoted back as an
+    // unknown label.
+    let careless = MAPPING.replace(r#"case_type = "type""#, r#"case_type = "Surname ""#);
+    let refused = pseudonymise_file(dir.path(), "careless", "CSC-NORTH", "children_services", &careless, HEADER, &rows);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{stderr}");
+    assert!(stderr.contains("names column `surname` both as identity.surname and as columns.case_type"), "{stderr}");
+    assert!(!stderr.contains("Jones") && !dir.path().join("careless.bpx").exists(), "{stderr}");
+
+    // Outputs are checked before anything is read: one that is an input, a
+    // folder, or in a folder that does not exist is refused, and nothing is
+    // written or moved.
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    let extract_before = std::fs::read(path("CSC-NORTH.csv")).expect("extract");
+    std::fs::create_dir(path("a-folder")).expect("folder");
+    let pseudonymise = |out: &str, reid: &str| {
+        let (mapping, secret, input) = (path("CSC-NORTH.toml"), path("keys/scheme.secret"), path("CSC-NORTH.csv"));
+        failed(&braid(&["agency", "pseudonymise", "--mapping", &mapping, "--secret", &secret, "--input", &input, "--out", out, "--reid", reid]))
+    };
+    for (out, reid, expected) in [
+        (path("CSC-NORTH.csv"), path("x.reid.csv"), "is also read"),
+        (path("x.bpx"), path("CSC-NORTH.toml"), "is also read"),
+        (path("x.bpx"), path("a-folder"), "is a folder"),
+        (path("no-such-folder/x.bpx"), path("x.reid.csv"), "does not exist"),
+        (path("x.bpx"), path("x.bpx"), "is named for two outputs"),
+    ] {
+        let stderr = pseudonymise(&out, &reid);
+        assert!(stderr.contains(expected) && stderr.contains("nothing was written"), "{out} {reid}: {stderr}");
+    }
+    assert_eq!(std::fs::read(path("CSC-NORTH.csv")).expect("extract"), extract_before);
+    assert!(!dir.path().join("x.bpx").exists() && dir.path().join("a-folder").is_dir() && !dir.path().join("a-folder.previous").exists());
 }

@@ -187,6 +187,11 @@ pub fn pseudonymise_command(
     reid: Option<PathBuf>,
     fail_on_bad_rows: bool,
 ) -> Result<()> {
+    let reid = reid.unwrap_or_else(|| out.with_extension("reid.csv"));
+    let previous = PathBuf::from(format!("{}.previous", reid.display()));
+    let mut inputs = vec![mapping, secret, input];
+    inputs.extend(bridge_secret);
+    check_outputs(&inputs, &[out, &reid, &out.with_extension("issues.csv"), &out.with_extension("partial"), &previous])?;
     let mapping = read_mapping(mapping)?;
     if !mapping.identity.any() {
         eprintln!("warning: the mapping's [identity] names no column (name, date of birth, NHS number, postcode, address or other id): these records will link to other agencies' by nothing");
@@ -232,7 +237,6 @@ pub fn pseudonymise_command(
         );
     }
     extract_file::write(out, &result.header, &result.records)?;
-    let reid = reid.unwrap_or_else(|| out.with_extension("reid.csv"));
     keep_cases_the_map_would_lose(&reid, &output.reid)?;
     write_reid(&reid, &mapping.agency.code, &output.reid)?;
     println!(
@@ -296,6 +300,34 @@ fn write_issues(out: &Path, output: &braid_pseudonym::ExtractOutput) -> Result<O
 
 /// Creates (or truncates) `path` readable by its owner only, also when it
 /// existed with wider permissions.
+/// Checks where a command will write before it reads anything: no output
+/// is a folder or sits in a folder that does not exist, none is a file the
+/// command reads (an extract written over its own input is lost), and no
+/// two are one file.
+pub(crate) fn check_outputs(inputs: &[&Path], outputs: &[&Path]) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let same_file = |a: &Path, b: &Path| match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
+    };
+    for (n, output) in outputs.iter().enumerate() {
+        if output.is_dir() {
+            bail!("{} is a folder: give the name of a file to write; nothing was written", output.display());
+        }
+        let folder = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        if !folder.is_dir() {
+            bail!("the folder {} does not exist (for {}); nothing was written", folder.display(), output.display());
+        }
+        if let Some(input) = inputs.iter().find(|input| same_file(input, output)) {
+            bail!("{} is also read ({}): writing it would destroy it; give another output name; nothing was written", output.display(), input.display());
+        }
+        if outputs[..n].iter().any(|other| other == output || same_file(other, output)) {
+            bail!("{} is named for two outputs; nothing was written", output.display());
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn private_output(path: &Path) -> Result<std::fs::File> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let file =
@@ -528,11 +560,21 @@ pub async fn uploads_command(node: &NodeArgs, agency: &str, json: bool) -> Resul
 /// `braid agency resolve`: rewrites this agency's rows of a cluster export
 /// with its own case and person ids.
 pub fn resolve_command(reid: &Path, input: &Path, out: &Path) -> Result<()> {
+    check_outputs(&[reid, input], &[out])?;
     let entries = read_reid(reid)?;
     let lookup: std::collections::HashMap<(&str, &str, &str), &ReidEntry> =
         entries.iter().map(|(agency, e)| ((agency.as_str(), e.record_ref.as_str(), e.person_ref.as_str()), e)).collect();
     let mut reader = csv::Reader::from_path(input).with_context(|| format!("open {}", input.display()))?;
-    let mut writer = csv::Writer::from_path(out).with_context(|| format!("create {}", out.display()))?;
+    let header = reader.headers().with_context(|| format!("read the header of {}", input.display()))?;
+    let expected = ["agency", "record_ref", "person_ref", "role", "profile_id"];
+    anyhow::ensure!(
+        header.iter().take(5).eq(expected.iter().copied()),
+        "{} is not a cluster export (`braid admin clusters`): its header is not {}; nothing was written",
+        input.display(),
+        expected.join(",")
+    );
+    // Local case and person ids: for the agency's own account only.
+    let mut writer = csv::Writer::from_writer(private_output(out)?);
     writer.write_record(["agency", "case_id", "person_id", "role", "profile_id"])?;
     let mut resolved = 0;
     for row in reader.records() {
