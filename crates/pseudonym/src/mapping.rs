@@ -370,14 +370,14 @@ impl Mapping {
     /// Refuses a column named both under `[identity]` and as a case or
     /// template column: a label column's cells are quoted when they are not
     /// labels it knows, and an identity value never may be (nor is a name a
-    /// role or an answer).
+    /// role or an answer). Sex is the exception: one column is both the
+    /// person's sex and the template's `victim.sex`, and it identifies no one.
     fn identity_columns_apart(&self) -> Result<(), MappingError> {
         let i = &self.identity;
         let mut identity: Vec<(String, &str)> = [
             ("identity.forename", &i.forename),
             ("identity.surname", &i.surname),
             ("identity.date_of_birth", &i.date_of_birth),
-            ("identity.sex", &i.sex),
             ("identity.postcode", &i.postcode),
             ("identity.nhs_number", &i.nhs_number),
             ("identity.address", &i.address),
