@@ -18,13 +18,24 @@ pub enum Sex {
 }
 
 impl Sex {
-    /// Reads common codings (M/F, male/female, 1/2 as in NHS data).
+    /// Reads common codings (M/F, male/female, B/G for boy and girl, 1/2 as
+    /// in NHS data, X or other); `None` for "not known" and for text that is no coding of a
+    /// sex (see [`Sex::read`]).
     pub fn parse(text: &str) -> Option<Sex> {
+        Sex::read(text).ok().flatten()
+    }
+
+    /// As [`Sex::parse`], telling a sex recorded as not known (`Ok(None)`)
+    /// from text that is no coding of a sex (`Err`: a column mapped wrongly,
+    /// or a cell shifted, whose text must not count as a sex two records
+    /// could agree on).
+    pub(crate) fn read(text: &str) -> Result<Option<Sex>, ()> {
         match fold_text(text).as_str() {
-            "m" | "male" | "boy" | "man" | "1" => Some(Sex::Male),
-            "f" | "female" | "girl" | "woman" | "2" => Some(Sex::Female),
-            "" | "u" | "unknown" | "not known" | "0" | "9" => None,
-            _ => Some(Sex::Other),
+            "m" | "male" | "b" | "boy" | "man" | "1" => Ok(Some(Sex::Male)),
+            "f" | "female" | "g" | "girl" | "woman" | "2" => Ok(Some(Sex::Female)),
+            "x" | "o" | "i" | "other" | "indeterminate" | "intersex" | "non binary" | "nonbinary" | "3" => Ok(Some(Sex::Other)),
+            "" | "u" | "unknown" | "not known" | "not stated" | "not specified" | "0" | "9" => Ok(None),
+            _ => Err(()),
         }
     }
 
@@ -447,7 +458,12 @@ pub fn normalise_as_of(identity: &Identity, today: Date) -> (NormalisedIdentity,
         other_surnames,
         address: present(&identity.address).and_then(|a| normalise_address(&a)),
         ids,
-        sex: present(&identity.sex).and_then(|s| Sex::parse(&s)),
+        sex: present(&identity.sex).and_then(|text| {
+            Sex::read(&text).unwrap_or_else(|()| {
+                warnings.push(Warning { field: "sex", reason: "is not a sex this reads (M/F, Male/Female, B/G, 1/2, X/Other, Unknown) and was not used" });
+                None
+            })
+        }),
         postcode,
         nhs_number,
     };
@@ -507,6 +523,20 @@ mod tests {
         let (normalised, warnings) = normalise(&identity);
         assert_eq!((normalised.forename, normalised.surname.as_deref(), normalised.postcode), (None, Some("smith"), None));
         assert_eq!(warnings.iter().map(|w| w.field).collect::<Vec<_>>(), ["forename", "postcode"]);
+    }
+
+    #[test]
+    fn a_sex_is_read_from_its_codings_and_other_text_is_not_a_sex() {
+        for (text, sex) in
+            [("M", Some(Sex::Male)), ("female", Some(Sex::Female)), ("2", Some(Sex::Female)), ("X", Some(Sex::Other)), ("Unknown", None), ("9", None)]
+        {
+            assert_eq!(Sex::read(text), Ok(sex), "{text}");
+        }
+        for text in ["Jade Campbell 16/07/2019", "White British", "14/09/2012", "MF"] {
+            assert_eq!(Sex::read(text), Err(()), "{text}");
+            let (normalised, warnings) = normalise(&Identity { sex: Some(text.into()), ..Identity::default() });
+            assert_eq!((normalised.sex, warnings.iter().map(|w| w.field).collect::<Vec<_>>()), (None, vec!["sex"]), "{text}");
+        }
     }
 
     #[test]
