@@ -249,6 +249,27 @@ fn pseudonymise_fails_when_it_would_write_nothing_useful_and_names_mapping_mista
     let output = raw(dir.path(), padded.as_bytes(), "pad.bpx");
     assert!(ok(&output).contains("2 involvements in 2 records") && ok(&output).contains("0 rows rejected"), "{output:?}");
     assert!(String::from_utf8_lossy(&output.stderr).contains("warning row 3: row: is empty and was skipped"), "{output:?}");
+    // A stray comma inside the first row alone pads that row only: it is
+    // refused (its cells shifted), not read as the exporter's padding.
+    let stray = format!("{HEADER}\n{}\n{}\n", row("C1", "P1").replacen(',', ",,", 1).replace(",G", ","), row("C2", "P2"));
+    let output = raw(dir.path(), stray.as_bytes(), "stray.bpx");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(ok(&output).contains("1 involvements in 1 records") && stderr.contains("rejected row 2: row: has"), "{stderr}");
+    // A quote opened and never closed swallows the lines after it: the row
+    // says how far it ran.
+    let unclosed = format!("{HEADER}\n{}\n{}\n{}\n", row("C1", "P1").replacen(',', ",\"", 1), row("C2", "P2"), row("C3", "P3"));
+    let output = raw(dir.path(), unclosed.as_bytes(), "quote.bpx");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("rejected row 2: row: has") && stderr.contains("(it runs on to line 4: a quote opened and never closed?)"), "{stderr}");
+    // An empty file, a workbook and a compressed file are named as such.
+    for (bytes, expected) in [
+        (b"".to_vec(), "is empty: it has no header row"),
+        (b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00".to_vec(), "is a zip file (an Excel workbook, .xlsx?)"),
+        (vec![0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, b'\n'], "is compressed (gzip?)"),
+    ] {
+        let refused = failed(&raw(dir.path(), &bytes, "odd.bpx"));
+        assert!(refused.contains(expected), "{refused}");
+    }
     // A case or person id written NULL is no id: each such row would
     // otherwise be one case, or one person.
     let nulls = format!("{HEADER}\n{}\n{}\n{}\n", row("C1", "NULL"), row("C2", "NULL"), row("NULL", "P3"));

@@ -133,6 +133,19 @@ struct Columns {
 
 fn resolve_columns(mapping: &Mapping, header: &csv::StringRecord) -> Result<Columns, MappingError> {
     let text: String = header.iter().collect();
+    if text.trim().is_empty() {
+        return Err(MappingError::Unreadable("is empty: it has no header row"));
+    }
+    // Files that are not text at all, by their first bytes (as read).
+    if text.starts_with("PK\u{3}\u{4}") {
+        return Err(MappingError::Unreadable("is a zip file (an Excel workbook, .xlsx?), not CSV text; save it as CSV UTF-8"));
+    }
+    if text.starts_with("\u{d0}\u{cf}\u{11}\u{e0}") {
+        return Err(MappingError::Unreadable("is an Excel 97-2003 workbook (.xls), not CSV text; save it as CSV UTF-8"));
+    }
+    if text.starts_with('\u{1f}') {
+        return Err(MappingError::Unreadable("is compressed (gzip?), not CSV text; unpack it first"));
+    }
     if text.contains('\0') || text.starts_with("\u{ff}\u{fe}") || text.starts_with("\u{fe}\u{ff}") {
         return Err(MappingError::Unreadable("is UTF-16 (Excel's \"Unicode Text\"); save it as CSV UTF-8"));
     }
@@ -142,6 +155,9 @@ fn resolve_columns(mapping: &Mapping, header: &csv::StringRecord) -> Result<Colu
         return Err(MappingError::Unreadable(
             "has lines ending in a carriage return alone (an old Mac format), so it reads as one line; save it with Windows or Unix line endings",
         ));
+    }
+    if text.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\r' | '\n')) {
+        return Err(MappingError::Unreadable("is not CSV text: its first line holds control characters (a binary file?)"));
     }
     if header.len() == 1 {
         if let Some(separator) = [(';', ";"), ('\t', "\\t"), ('|', "|")].iter().find(|(c, _)| header[0].contains(*c)).map(|(_, shown)| (*shown).to_owned()) {
@@ -215,7 +231,14 @@ pub fn pseudonymise_extract<R: Read>(input: R, mapping: &Mapping, keys: &Keys, m
 
     let mut collected = Collected::default();
     let mut bytes = csv::ByteRecord::new();
+    // An exporter that ends every data row with a comma adds an empty
+    // field: the first two data rows say whether this file does (a stray
+    // comma inside the first row pads it alone, and shifts its cells), and
+    // then every row may be so (a stray comma inside a later row still
+    // shifts its cells, and is refused).
     let mut padded_file: Option<bool> = None;
+    // The first data row, while the second is awaited to decide that.
+    let mut first_padded: Option<(csv::StringRecord, u64, u64)> = None;
     loop {
         let line = reader.position().line() + 1;
         match reader.read_byte_record(&mut bytes) {
@@ -223,6 +246,9 @@ pub fn pseudonymise_extract<R: Read>(input: R, mapping: &Mapping, keys: &Keys, m
             Ok(true) => {
                 collected.output.rows_read += 1;
                 let line = bytes.position().map_or(line, |p| p.line());
+                // The line the row ends on (a quoted cell may hold line
+                // breaks: or a quote was never closed).
+                let end = reader.position().line().saturating_sub(1).max(line);
                 let (row, windows_1252) = text_record(std::mem::take(&mut bytes));
                 if windows_1252 {
                     collected.output.warnings.push(RowIssue {
@@ -231,25 +257,21 @@ pub fn pseudonymise_extract<R: Read>(input: R, mapping: &Mapping, keys: &Keys, m
                         reason: "is not UTF-8 and was read as Windows-1252 (export the extract as UTF-8)".to_owned(),
                     });
                 }
-                // An exporter that ends every data row with a comma adds an
-                // empty field: the first data row says whether this file
-                // does, and then every row may (a stray comma inside one
-                // row still shifts its cells, and is refused).
-                let mut row = row;
                 let trailing = row.len() == context.width + 1 && row.get(context.width).is_some_and(|field| field.trim().is_empty());
-                if trailing && *padded_file.get_or_insert(true) {
-                    row.truncate(context.width);
-                } else {
-                    padded_file.get_or_insert(false);
-                }
-                if row.iter().all(|field| field.trim().is_empty()) {
-                    collected.output.warnings.push(RowIssue { row: line, field: "row".to_owned(), reason: "is empty and was skipped".to_owned() });
-                } else {
-                    match context.read_row(&row, line, &mut collected.output.warnings) {
-                        Ok(parsed) => collected.add(parsed, line),
-                        Err(issue) => collected.output.rejected.push(issue),
+                let blank = row.iter().all(|field| field.trim().is_empty());
+                if padded_file.is_none() && !blank {
+                    if let Some((first, first_line, first_end)) = first_padded.take() {
+                        padded_file = Some(trailing);
+                        context.take_row(first, first_line, first_end, trailing, &mut collected);
+                    } else if trailing {
+                        first_padded = Some((row, line, end));
+                        on_row(collected.output.rows_read);
+                        continue;
+                    } else {
+                        padded_file = Some(false);
                     }
                 }
+                context.take_row(row, line, end, trailing && padded_file == Some(true), &mut collected);
             }
             Err(error) => {
                 collected.output.rows_read += 1;
@@ -258,6 +280,10 @@ pub fn pseudonymise_extract<R: Read>(input: R, mapping: &Mapping, keys: &Keys, m
             }
         }
         on_row(collected.output.rows_read);
+    }
+    if let Some((first, line, end)) = first_padded.take() {
+        // The only data row: taken as the exporter's padding.
+        context.take_row(first, line, end, true, &mut collected);
     }
     let mut output = collected.output;
     drop_shared_nhs_numbers(&mut output, collected.nhs_people);
@@ -490,6 +516,30 @@ fn identity_cells<'r>(c: &Columns, cell: impl Fn(usize) -> &'r str, optional_cel
         },
         ids: c.ids.iter().filter_map(|(name, index)| Some((name.clone(), optional_cell(Some(*index))?))).collect(),
         ..Identity::default()
+    }
+}
+
+impl RowContext<'_> {
+    /// Reads one data row (without the exporter's padding field when
+    /// `unpad`) into `collected`: a blank row is skipped with a warning, a
+    /// row that cannot be read is rejected.
+    fn take_row(&self, mut row: csv::StringRecord, line: u64, end: u64, unpad: bool, collected: &mut Collected) {
+        if unpad {
+            row.truncate(self.width);
+        }
+        if row.iter().all(|field| field.trim().is_empty()) {
+            collected.output.warnings.push(RowIssue { row: line, field: "row".to_owned(), reason: "is empty and was skipped".to_owned() });
+            return;
+        }
+        match self.read_row(&row, line, &mut collected.output.warnings) {
+            Ok(parsed) => collected.add(parsed, line),
+            Err(mut issue) => {
+                if end > line && issue.field == "row" {
+                    issue.reason = format!("{} (it runs on to line {end}: a quote opened and never closed?)", issue.reason);
+                }
+                collected.output.rejected.push(issue);
+            }
+        }
     }
 }
 
