@@ -231,6 +231,9 @@ async fn the_audit_log_records_every_call_and_proves_it() {
     let included = ok(&braid_as(&keys, "auditor", &["audit", "prove", "--node", &url, "--index", &receipt.to_string()]));
     assert!(included.contains(&format!("entry {receipt} is included")), "{included}");
     let extends = ok(&braid_as(&keys, "auditor", &["audit", "prove", "--node", &url, "--from", &format!("{p}/first.checkpoint")]));
+    // A file that never ends is no checkpoint, and is not read whole.
+    let endless = failed(&braid_as(&keys, "auditor", &["audit", "prove", "--node", &url, "--from", "/dev/zero"]));
+    assert!(endless.contains("is over 16 KiB: not a checkpoint"), "{endless}");
     assert!(extends.contains("extends the saved checkpoint"), "{extends}");
     let verified = ok(&braid_as(&keys, "auditor", &["audit", "verify", "--node", &url, "--saved", &format!("{p}/first.checkpoint")]));
     assert!(verified.contains("audit log verified") && verified.contains("consistent with 1 saved"), "{verified}");
@@ -449,6 +452,30 @@ async fn a_pinned_verifier_key_refuses_a_rekeyed_store_and_the_log_listing_escap
             "panel-north",
             &["panel", "signals", "--node", &u, "--partnership", "north", "--purpose", "review\n#99999 forged entry\u{1b}[2J", "--case-ref", "R-\t1"],
         ));
+        // A purpose that is invisible, or turns the line around, is refused.
+        for purpose in ["\u{200b}", "review \u{202e}txt.exe"] {
+            let hidden =
+                failed(&braid_as(&k, "panel-north", &["panel", "signals", "--node", &u, "--partnership", "north", "--purpose", purpose, "--case-ref", "R-1"]));
+            assert!(hidden.contains("the purpose holds invisible characters"), "{hidden}");
+        }
+        // Limits out of range are refused, not quietly changed.
+        for (flag, value, range) in [("--limit", "0", "1..=100000"), ("--offset", "2000000", "0..=1000000")] {
+            let refused = failed(&braid_as(
+                &k,
+                "panel-north",
+                &["panel", "signals", "--node", &u, "--partnership", "north", "--purpose", "p", "--case-ref", "R-1", flag, value],
+            ));
+            assert!(refused.contains(range), "{refused}");
+        }
+        // What a caller sent is quoted by a short prefix, escaped.
+        let long = format!("\u{1b}[2J{}", "x".repeat(5000));
+        let by = failed(&braid_as(
+            &k,
+            "panel-north",
+            &["panel", "report", "--node", &u, "--partnership", "north", "--purpose", "p", "--case-ref", "R-1", "--by", &long],
+        ));
+        let said = by.lines().next().unwrap_or_default();
+        assert!(said.contains("is not a template item") && said.contains("(5004 characters)") && !by.contains('\u{1b}') && said.len() < 300, "{by}");
         let listing = ok(&braid_as(&k, "auditor", &["audit", "log", "--node", &u, "--newest", "--limit", "5"]));
         (pinned, listing)
     })

@@ -69,20 +69,37 @@ pub enum Error {
 /// At most this many characters of a cell are quoted in a message.
 pub const QUOTE_CHARS: usize = 40;
 
-/// A cell's text as quoted in a message: at most [`QUOTE_CHARS`]
-/// characters, then an ellipsis and the full length, so that a runaway cell
-/// is never echoed whole; control characters (a line break in a quoted
-/// cell) are escaped, so a cell cannot add lines of its own to the output.
-pub fn quote(text: &str) -> String {
-    let count = text.chars().count();
-    let shown = text.chars().take(QUOTE_CHARS).fold(String::new(), |mut shown, c| {
+/// Whether a character is invisible or turns text around when printed:
+/// zero-width characters, the byte-order mark, the soft hyphen, and the
+/// bidirectional controls (U+202E writes what follows right to left), so a
+/// caller's text could read as something it is not.
+pub fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{ad}' | '\u{61c}' | '\u{180e}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{206f}' | '\u{feff}')
+}
+
+/// A caller's text made safe to print on one line: control characters (a
+/// line break, an escape sequence) and invisible ones (see
+/// [`is_invisible`]) are shown escaped.
+pub fn printable(text: &str) -> String {
+    text.chars().fold(String::new(), |mut shown, c| {
         if c.is_control() {
             shown.extend(c.escape_default());
+        } else if is_invisible(c) {
+            shown.extend(c.escape_unicode());
         } else {
             shown.push(c);
         }
         shown
-    });
+    })
+}
+
+/// A cell's text as quoted in a message: at most [`QUOTE_CHARS`]
+/// characters, then an ellipsis and the full length, so that a runaway cell
+/// is never echoed whole; made [`printable`], so a cell cannot add lines of
+/// its own to the output or hide what it says.
+pub fn quote(text: &str) -> String {
+    let count = text.chars().count();
+    let shown = printable(&text.chars().take(QUOTE_CHARS).collect::<String>());
     if count <= QUOTE_CHARS {
         shown
     } else {

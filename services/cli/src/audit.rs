@@ -120,10 +120,11 @@ pub enum AuditCommand {
 }
 
 /// Text a caller supplied, safe to print on one line of a terminal:
-/// control characters (newlines, escape sequences) are shown escaped, so an
-/// entry cannot forge another line or repaint the screen.
+/// control characters (newlines, escape sequences) and invisible ones
+/// (zero-width, right-to-left overrides) are shown escaped, so an entry
+/// cannot forge another line, repaint the screen or read backwards.
 pub(crate) fn printable(text: &str) -> String {
-    text.chars().flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] }).collect()
+    braid_template::printable(text)
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
@@ -164,11 +165,17 @@ pub(crate) fn time_words(ms: u64) -> String {
 }
 
 fn read_checkpoint(path: &Path) -> Result<Checkpoint> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
+    // A checkpoint is a few hundred bytes: read no more than a little over
+    // (`--saved /dev/zero` must not eat the memory).
+    use std::io::Read;
+    const MOST: u64 = 16 * 1024;
+    let mut text = String::new();
+    let file = std::fs::File::open(path).with_context(|| format!("read {}", path.display()))?;
+    file.take(MOST + 1).read_to_string(&mut text).with_context(|| format!("read {} (a checkpoint is text)", path.display()))?;
+    anyhow::ensure!(text.len() as u64 <= MOST, "{} is over {} KiB: not a checkpoint (`braid audit checkpoint --out` writes one)", path.display(), MOST / 1024);
     Checkpoint::from_text(&text).with_context(|| path.display().to_string())
 }
 
-/// Refuses `key` unless it is the pinned verifier key (when one is given).
 /// Refuses a data directory a running node holds: its store changes while
 /// it is read (files compacted away mid-read). RocksDB holds a POSIX lock on
 /// its `LOCK` file while the store is open; this process holds none there,
@@ -183,6 +190,7 @@ fn refuse_if_in_use(dir: &Path) -> Result<()> {
     }
 }
 
+/// Refuses `key` unless it is the pinned verifier key (when one is given).
 fn check_pin(key: &[u8], pinned: Option<&str>) -> Result<()> {
     if let Some(pinned) = pinned {
         let expected = braid_audit::parse_verifier_key(pinned).context("--verifier-key")?;

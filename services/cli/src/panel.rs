@@ -318,12 +318,12 @@ pub struct SignalFilter {
     /// Leave out signals whose concerns are all resolved.
     #[arg(long)]
     pub current_only: bool,
-    /// At most this many, newest first.
-    #[arg(long, default_value_t = 100)]
+    /// At most this many, newest first (1 to 100000).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub limit: u32,
     /// Skip this many of the newest first (the next page: --offset 100
     /// with the default --limit).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
     pub offset: u32,
     /// List every record and related person of each signal (for exports
     /// and `braid eval --signals`); by default each lists at most 20

@@ -608,7 +608,7 @@ impl Engine {
             .map(|k| {
                 SignalKind::parse(k).ok_or_else(|| {
                     let names: Vec<&str> = SignalKind::ALL.iter().map(|k| k.name()).collect();
-                    EngineError::InvalidRequest(format!("unknown signal kind `{k}`; kinds are {}", names.join(", ")))
+                    EngineError::InvalidRequest(format!("unknown signal kind `{}`; kinds are {}", braid_template::quote(k), names.join(", ")))
                 })
             })
             .collect::<Result<_, _>>()?;

@@ -383,6 +383,18 @@ impl Panel {
         }
         entry.purpose = context.purpose.clone();
         entry.case_reference = context.case_reference.clone();
+        // What the audit log keeps must read as what was asked (control
+        // characters are shown escaped wherever it is read).
+        let hidden = [("purpose", &context.purpose), ("case reference", &context.case_reference), ("partnership", &context.partnership)]
+            .into_iter()
+            .find(|(_, text)| text.chars().any(braid_template::is_invisible));
+        if let Some((what, _)) = hidden {
+            let status = Status::invalid_argument(format!(
+                "the {what} holds invisible characters (a zero-width space, a right-to-left override): write it as plain text"
+            ));
+            self.gate.record_failure(entry, &status).await;
+            return Err(status);
+        }
         let asked = Action::PanelQuery { partnership: &context.partnership, purpose: &context.purpose, case_reference: &context.case_reference };
         self.gate.admit(caller, &asked, &entry).await?;
         match self.partnerships.get(&context.partnership) {

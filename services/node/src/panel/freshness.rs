@@ -251,7 +251,9 @@ fn disagreement_items(ids: &[String]) -> Result<Vec<Option<&'static braid_templa
             items.push(None);
             continue;
         }
-        let field = template.field(id).map_err(|_| EngineError::InvalidRequest(format!("items: `{id}` is not a template item (or case_type)")))?;
+        let field = template
+            .field(id)
+            .map_err(|_| EngineError::InvalidRequest(format!("items: `{}` is not a template item (or case_type)", braid_template::quote(id))))?;
         if !matches!(field.kind, FieldKind::Single | FieldKind::Multi) {
             return Err(EngineError::InvalidRequest(format!("items: `{id}` is not a single-choice or multi-choice item; records disagree only on categories")));
         }

@@ -373,8 +373,9 @@ fn report_dimensions(by: &[String]) -> Result<Dimensions, EngineError> {
             continue;
         }
         if let Some(unit) = id.strip_prefix("period:") {
-            let period =
-                Period::parse(unit).ok_or_else(|| EngineError::InvalidRequest(format!("`{id}`: a period is period:month, period:quarter or period:year")))?;
+            let period = Period::parse(unit).ok_or_else(|| {
+                EngineError::InvalidRequest(format!("`{}`: a period is period:month, period:quarter or period:year", braid_template::quote(id)))
+            })?;
             *periods.last_mut().expect("pushed") = Some(period);
             dimensions.push((Vec::new(), None));
             continue;
@@ -383,7 +384,8 @@ fn report_dimensions(by: &[String]) -> Result<Dimensions, EngineError> {
             dimensions.push((CaseType::ALL.iter().map(|c| c.name().to_owned()).collect(), None));
             continue;
         }
-        let field = template.field(id).map_err(|_| EngineError::InvalidRequest(format!("`{id}` is not a template item (or case_type)")))?;
+        let field =
+            template.field(id).map_err(|_| EngineError::InvalidRequest(format!("`{}` is not a template item (or case_type)", braid_template::quote(id))))?;
         let labels = match field.kind {
             FieldKind::Single => field.categories.iter().filter(|c| !c.not_known).map(|c| c.label.clone()).collect(),
             FieldKind::Integer => field_bands(field).into_iter().map(|(_, _, label)| label).collect(),
