@@ -172,6 +172,10 @@ async fn four_agencies_move_to_a_new_key_epoch_without_a_gap_in_linkage() {
         // has moved.
         let garbage = failed(&braid_as(&k, "admin", &["admin", "epochs", "--node", &u, "--begin", "garbage"]));
         assert!(garbage.contains("an epoch fingerprint is `e`"), "{garbage}");
+        let empty = failed(&braid_as(&k, "admin", &["admin", "epochs", "--node", &u, "--begin", ""]));
+        assert!(empty.contains("--begin needs the new key epoch's fingerprint"), "{empty}");
+        let backwards = failed(&braid_as(&k, "admin", &["admin", "epochs", "--node", &u, "--begin", "e1-0000000000000000"]));
+        assert!(backwards.contains("is not after the one held"), "{backwards}");
         ok(&braid_as(&k, "admin", &["admin", "epochs", "--node", &u, "--begin", "e9-0000000000000000"]));
         let another = failed(&braid_as(&k, "admin", &["admin", "epochs", "--node", &u, "--begin", &f]));
         assert!(another.contains("cancel it (--cancel)"), "{another}");

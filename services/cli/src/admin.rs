@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use braid_client::NodeArgs;
 use braid_proto::v1;
 
@@ -135,6 +135,9 @@ pub async fn retention_command(node: &NodeArgs, dry_run: bool, json: bool) -> Re
 
 /// `braid admin epochs [--begin FINGERPRINT | --finish]`.
 pub async fn epochs_command(node: &NodeArgs, begin: Option<String>, finish: bool, cancel: bool, json: bool) -> Result<()> {
+    if begin.as_deref().is_some_and(|fingerprint| fingerprint.trim().is_empty()) {
+        bail!("--begin needs the new key epoch's fingerprint, as `braid keys next-epoch` prints it (e.g. e2-0123456789abcdef)");
+    }
     let mut client = braid_client::admin(node).await?;
     if finish {
         eprintln!("finishing the key rotation (uploads wait until it is done)…");
@@ -243,7 +246,7 @@ pub async fn fetch_explanation(node: &NodeArgs, profile: Option<String>, record:
     let subject = match (profile, record) {
         (Some(profile), _) => v1::explain_request::Subject::ProfileId(profile),
         (None, Some((agency, record_ref))) => v1::explain_request::Subject::Record(v1::RecordSubject { agency, record_ref }),
-        (None, None) => anyhow::bail!("give --profile, or --agency with --record-ref"),
+        (None, None) => bail!("give --profile, or --agency with --record-ref"),
     };
     let mut client = braid_client::admin(node).await?;
     Ok(client.explain(v1::ExplainRequest { subject: Some(subject) }).await.map_err(braid_client::refused)?.into_inner())

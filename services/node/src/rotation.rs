@@ -149,6 +149,14 @@ impl Engine {
         let Some(current) = guard.epoch.clone() else {
             return Err(EngineError::Rotation("this node holds no records yet, so there is nothing to rotate: upload under the new epoch directly".to_owned()));
         };
+        let number = |fingerprint: &str| fingerprint.strip_prefix('e').and_then(|rest| rest.split_once('-')).and_then(|(n, _)| n.parse::<u64>().ok());
+        if let (Some(held), Some(wanted)) = (number(&current), number(next)) {
+            if wanted <= held {
+                return Err(EngineError::Rotation(format!(
+                    "key epoch {next} is not after the one held ({current}): a rotation moves to a newer epoch (`braid keys next-epoch`)"
+                )));
+            }
+        }
         if let Some(open) = &guard.next_epoch {
             return Err(EngineError::Rotation(if open == next {
                 format!("a rotation to key epoch {next} is already open")
