@@ -424,6 +424,53 @@ fn a_closed_stdout_ends_the_cli_quietly() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(output.status.code(), Some(141), "{stderr}");
+    // `braid … 2>&1 | head`: stderr goes too, while warnings are printed.
+    let synth = dir.path().join("synth").display().to_string();
+    ok(&braid(&["synth", "--out", &synth, "--children", "200"]));
+    let file = |name: &str| format!("{synth}/{name}");
+    let secret = format!("{out}/scheme.secret");
+    let extract = dir.path().join("x.bpx").display().to_string();
+    let mut child = std::process::Command::new(braid_binary())
+        .args([
+            "agency",
+            "pseudonymise",
+            "--mapping",
+            &file("CSC-NORTH.mapping.toml"),
+            "--secret",
+            &secret,
+            "--input",
+            &file("CSC-NORTH.csv"),
+            "--out",
+            &extract,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run braid");
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    assert_eq!(child.wait().expect("wait").code(), Some(141));
+}
+
+#[test]
+fn a_node_that_accepts_and_never_answers_is_given_up_on() {
+    // A port that takes the connection and says nothing (a hung node):
+    // the CLI says so instead of waiting for ever.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let keys = dir.path().join("keys").display().to_string();
+    ok(&braid(&["keys", "init", "--out", &keys]));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("https://{}", listener.local_addr().expect("address"));
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            held.push(stream);
+        }
+    });
+    let started = std::time::Instant::now();
+    let stderr = failed(&braid_as(&keys, "admin", &["admin", "stats", "--node", &url]));
+    assert!(stderr.contains("did not complete the connection in 10 s"), "{stderr}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(60), "{:?}", started.elapsed());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -524,6 +571,9 @@ async fn probes_and_prometheus_get_health_and_metrics_without_a_certificate_and_
         }
         ok(&panel(&k, "signals", &u, "north", &[]));
         failed(&braid_as(&k, "auditor", &["admin", "stats", "--node", &u]));
+        // The operations port given for the node's: said so.
+        let wrong = failed(&braid_as(&k, "admin", &["admin", "stats", "--node", &format!("https://{operations}")]));
+        assert!(wrong.contains("does not speak TLS") && wrong.contains("operations"), "{wrong}");
     })
     .await;
     assert!(stats_over(channel(&keys, None, &url).await).await.is_err());

@@ -96,9 +96,15 @@ fn read_private_key(dir: &Path) -> Result<Vec<u8>> {
 /// The endpoint to connect to, checked, without connecting.
 pub fn endpoint(node: &NodeArgs) -> Result<(Endpoint, Identify)> {
     let url = node.node.trim();
+    // A node that stops answering (stopped, hung, or a wrong port that
+    // accepts and says nothing) is given up on: keep-alive pings it answers
+    // at any time, however long a call takes, and unanswered they end it.
     let endpoint = Endpoint::from_shared(url.to_owned())
         .map_err(|_| anyhow::anyhow!("`{url}` is not a node URL (expected e.g. https://127.0.0.1:7443)"))?
-        .connect_timeout(Duration::from_secs(5));
+        .connect_timeout(Duration::from_secs(5))
+        .http2_keep_alive_interval(Duration::from_secs(20))
+        .keep_alive_timeout(Duration::from_secs(20))
+        .keep_alive_while_idle(true);
     match (&node.tls, url.starts_with("https://")) {
         (Some(dir), true) => {
             let tls = ClientTlsConfig::new()
@@ -119,19 +125,38 @@ pub fn endpoint(node: &NodeArgs) -> Result<(Endpoint, Identify)> {
     }
 }
 
+/// How long the connection (TCP, then the TLS handshake) may take.
+const CONNECTING: Duration = Duration::from_secs(10);
+
 /// Connects to the node.
 pub async fn connect(node: &NodeArgs) -> Result<Transport> {
     let (endpoint, identify) = endpoint(node)?;
-    let channel = endpoint.connect().await.map_err(|error| unreachable(node, &error))?;
+    let channel = match tokio::time::timeout(CONNECTING, endpoint.connect()).await {
+        Ok(connected) => connected.map_err(|error| unreachable(node, &error))?,
+        Err(_) => anyhow::bail!(
+            "the node at {} did not complete the connection in {} s: is it running and answering, and is this its gRPC port (not the operations port)?",
+            node.node,
+            CONNECTING.as_secs()
+        ),
+    };
     Ok(InterceptedService::new(channel, identify))
 }
 
 /// Why a connection failed, in words: a certificate the TLS handshake
 /// refused (ours or the node's), or a node that cannot be reached.
 pub fn unreachable(node: &NodeArgs, error: &(dyn std::error::Error + 'static)) -> anyhow::Error {
+    let cause = root_cause(error);
+    if cause.contains("InvalidContentType") || cause.contains("corrupt message") {
+        // What answered is not TLS: plain HTTP (the operations port) or a
+        // node started with --insecure-dev.
+        return anyhow::anyhow!(
+            "what answers at {} does not speak TLS: is this the node's operations (health and metrics) port rather than its gRPC port, or a node started with --insecure-dev (then use http://)?",
+            node.node
+        );
+    }
     match certificate_problem(error) {
         Some(cause) => certificate_refused(&cause),
-        None => anyhow::anyhow!("cannot reach the node at {}: {}", node.node, root_cause(error)),
+        None => anyhow::anyhow!("cannot reach the node at {}: {cause}", node.node),
     }
 }
 

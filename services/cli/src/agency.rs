@@ -435,6 +435,7 @@ pub async fn upload_command(node: &NodeArgs, file: &Path, batch_size: usize, ret
 
 /// Reads a re-identification map.
 pub fn read_reid(path: &Path) -> Result<Vec<(String, ReidEntry)>> {
+    anyhow::ensure!(!path.is_dir(), "{} is a folder: give the re-identification map (NAME.reid.csv) that pseudonymise wrote", path.display());
     braid_client::private_file(path, "the re-identification map")?;
     let mut reader = csv::Reader::from_path(path).with_context(|| format!("open {}", path.display()))?;
     let mut entries = Vec::new();

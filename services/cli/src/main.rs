@@ -168,11 +168,11 @@ enum PanelCommand {
         panel: panel::PanelArgs,
         #[command(flatten)]
         subject: panel::SubjectArgs,
-        /// Steps out from the person.
-        #[arg(long, default_value_t = 2)]
+        /// Steps out from the person (1 to 6).
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=6))]
         depth: u32,
-        /// Most people to include.
-        #[arg(long, default_value_t = 60)]
+        /// Most people to include (1 to 500).
+        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=500))]
         max_people: u32,
         /// Output format.
         #[arg(long, value_enum, default_value = "table")]
@@ -575,15 +575,15 @@ enum AdminCommand {
     },
 }
 
-/// `braid … | head` closes stdout before everything is printed: stop
-/// quietly, as command-line tools do (exit status 141, as for SIGPIPE),
-/// instead of reporting a panic.
+/// `braid … | head` closes stdout (and `braid … 2>&1 | head` stderr too)
+/// before everything is printed: stop quietly, as command-line tools do
+/// (exit status 141, as for SIGPIPE), instead of reporting a panic.
 fn quiet_on_closed_stdout() {
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         let payload = info.payload();
         let message = payload.downcast_ref::<String>().map(String::as_str).or_else(|| payload.downcast_ref::<&str>().copied()).unwrap_or("");
-        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+        if (message.starts_with("failed printing to stdout") || message.starts_with("failed printing to stderr")) && message.contains("Broken pipe") {
             std::process::exit(141);
         }
         default_hook(info);
