@@ -23,7 +23,6 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use braid_benches as common;
 
-use braid_cli::keys;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -179,15 +178,7 @@ async fn main() {
     let children = env("BRAID_BENCH_AUDIT_CHILDREN", 20_000);
     let entries = env("BRAID_BENCH_AUDIT_ENTRIES", 1_000_000) as u64;
     let keys_dir = tempfile::tempdir().expect("keys dir");
-    let agencies: Vec<String> = AGENCIES.iter().map(|a| (*a).to_owned()).collect();
-    keys::keys_init(&keys::KeysInit {
-        out: keys_dir.path(),
-        epoch: 1,
-        agencies: &agencies,
-        partnerships: &["north".to_owned()],
-        hosts: &["127.0.0.1".to_owned()],
-    })
-    .expect("development keys");
+    common::development_keys(keys_dir.path(), &["north"]);
     let keys = keys_dir.path();
 
     // 1. Throughput with and without the audit.

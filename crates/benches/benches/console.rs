@@ -14,14 +14,12 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use braid_benches as common;
 
-use braid_cli::keys;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use braid_node::Engine;
-use common::AGENCIES;
 
 /// Times each page is asked for.
 const ROUNDS: usize = 30;
@@ -124,22 +122,14 @@ async fn main() {
         println!("store: {involvements} involvements from {children} children");
     }
     let keys_dir = tempfile::tempdir().expect("keys dir");
-    let agencies: Vec<String> = AGENCIES.iter().map(|a| (*a).to_owned()).collect();
-    keys::keys_init(&keys::KeysInit {
-        out: keys_dir.path(),
-        epoch: 1,
-        agencies: &agencies,
-        partnerships: &["north".to_owned()],
-        hosts: &["127.0.0.1".to_owned()],
-    })
-    .expect("development keys");
+    common::development_keys(keys_dir.path(), &["north"]);
     let node = braid_node::spawn(braid_node::NodeConfig {
         listen: "127.0.0.1:0".parse().expect("address"),
         operations_listen: None,
         data_dir: dir.path().to_path_buf(),
         tls: Some(braid_node::TlsFiles::in_dir(&keys_dir.path().join("node"))),
         policy: Some(keys_dir.path().join("node/policy.toml")),
-        partnerships: [("north".to_owned(), agencies.clone())].into(),
+        partnerships: [("north".to_owned(), common::AGENCIES.iter().map(|a| (*a).to_owned()).collect())].into(),
         ..braid_node::NodeConfig::default()
     })
     .await

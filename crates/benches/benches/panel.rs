@@ -15,7 +15,6 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use braid_benches as common;
 
-use braid_cli::keys;
 use std::time::{Duration, Instant};
 
 use braid_node::Engine;
@@ -100,15 +99,7 @@ fn fill_store(dir: &std::path::Path, children: usize) -> Vec<(String, String)> {
 /// Development keys in `keys_dir` and a node serving the store in `dir`
 /// with two partnerships (every agency; the statutory two).
 async fn start_node(dir: &std::path::Path, keys_dir: &std::path::Path) -> braid_node::RunningNode {
-    let agencies: Vec<String> = AGENCIES.iter().map(|a| (*a).to_owned()).collect();
-    keys::keys_init(&keys::KeysInit {
-        out: keys_dir,
-        epoch: 1,
-        agencies: &agencies,
-        partnerships: &["north".to_owned(), "statutory".to_owned()],
-        hosts: &["127.0.0.1".to_owned()],
-    })
-    .expect("development keys");
+    common::development_keys(keys_dir, &["north", "statutory"]);
     let started = Instant::now();
     let node = braid_node::spawn(braid_node::NodeConfig {
         listen: "127.0.0.1:0".parse().expect("address"),

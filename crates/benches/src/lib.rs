@@ -15,6 +15,21 @@ use braid_synth::{generate, NoiseLevel, SynthConfig};
 /// The synthetic agencies.
 pub const AGENCIES: [&str; 4] = ["CSC-NORTH", "POL-NORTH", "YOT-NORTH", "VOL-NORTH"];
 
+/// Writes a development key kit for [`AGENCIES`] into `out`, with a
+/// certificate for a node on 127.0.0.1 and panels for `partnerships`.
+pub fn development_keys(out: &std::path::Path, partnerships: &[&str]) {
+    let agencies: Vec<String> = AGENCIES.iter().map(|a| (*a).to_owned()).collect();
+    let partnerships: Vec<String> = partnerships.iter().map(|p| (*p).to_owned()).collect();
+    braid_cli::keys::keys_init(&braid_cli::keys::KeysInit {
+        out,
+        epoch: 1,
+        agencies: &agencies,
+        partnerships: &partnerships,
+        hosts: &["127.0.0.1".to_owned()],
+    })
+    .expect("development keys");
+}
+
 /// The audit entry a benchmark's upload batch is stored with.
 pub fn bench_entry() -> braid_audit::Entry {
     braid_audit::Entry { principal: "benchmark".to_owned(), action: "ingest.upload".to_owned(), ..braid_audit::Entry::default() }
