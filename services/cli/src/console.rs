@@ -545,7 +545,7 @@ fn date_words(date: Option<&v1::Date>) -> String {
 }
 
 fn refused(message: &str) -> Markup {
-    html! { div class="refused" role="alert" { h1 { "The node did not answer" } p { (message) } } }
+    html! { div class="refused" role="alert" { h1 { "This could not be shown" } p { (message) } } }
 }
 
 fn page_without_session(message: &str) -> Html<String> {
