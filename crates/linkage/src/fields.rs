@@ -94,7 +94,8 @@ impl Tokens {
             && self.name_level(other) == 4
     }
 
-    /// Whether the record says the person's sex.
+    /// Whether the record says the person is male or female (the only
+    /// sexes the tokens carry).
     pub fn has_sex(&self) -> bool {
         self.sex_by_name != 0 || self.sex_by_dob != 0
     }

@@ -355,6 +355,9 @@ pub struct Linker {
     /// memory access), and not read at all while no involvement is passive.
     passive_bits: Vec<u64>,
     any_passive: bool,
+    /// By agency number: whether any of the agency's records says a sex
+    /// (see [`Linker::twins`]).
+    agencies_recording_sex: Vec<bool>,
     lsh_prev: Vec<u32>,
     /// Newest entry of each LSH bucket, tables one after another (a direct
     /// array: 2^bits entries per table).
@@ -413,6 +416,7 @@ impl Linker {
             nodes: Vec::new(),
             passive_bits: Vec::new(),
             any_passive: false,
+            agencies_recording_sex: Vec::new(),
             lsh_prev: Vec::new(),
             lsh_heads,
             person_prev: Vec::new(),
@@ -675,22 +679,28 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn the_twins_pattern_is_refused_where_a_record_says_a_sex_and_left_to_the_model_where_none_does() {
+    fn the_twins_pattern_is_refused_where_an_agency_records_sex_and_left_to_the_model_where_neither_does() {
         // One surname and date of birth, two forenames that are different
         // names: twins, or a forename recorded wrongly.
-        let pair = |sexes: [u32; 2]| {
+        let pair = |sexes: [u32; 2], another_record_of_agency_0_says_a_sex: bool| {
             let mut linker = Linker::new(LinkerConfig::default());
             let (mut a, mut b) = (tokens(1, Some(14_000), 0), tokens(2, Some(14_000), 0));
             b.surname_by_dob = a.surname_by_dob;
             (a.sex_by_name, b.sex_by_name) = (sexes[0], sexes[1]);
             assert_eq!(a.name_level(&b), 4);
+            if another_record_of_agency_0_says_a_sex {
+                let mut other = tokens(3, Some(9_000), 0);
+                other.sex_by_name = 7;
+                linker.insert(2, &person(0, 30, other, &[]));
+            }
             linker.insert(0, &person(0, 10, a, &[]));
             linker.insert(1, &person(1, 20, b, &[]));
             linker.twins(0, 1, None)
         };
-        assert!(pair([5, 5]), "both say a sex");
-        assert!(pair([5, 0]), "one says a sex");
-        assert!(!pair([0, 0]), "neither says a sex");
+        assert!(pair([5, 5], false), "both say a sex");
+        assert!(pair([5, 0], false), "one says a sex");
+        assert!(pair([0, 0], true), "neither says one, but an agency records sex (unborn twins recorded as Unknown)");
+        assert!(!pair([0, 0], false), "neither agency records sex");
     }
 
     #[test]

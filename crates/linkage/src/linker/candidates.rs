@@ -36,6 +36,13 @@ impl Linker {
             key_count: keys.len() as u8,
             passive: involvement.passive,
         };
+        if involvement.tokens.has_sex() {
+            let agency = involvement.agency as usize;
+            if self.agencies_recording_sex.len() <= agency {
+                self.agencies_recording_sex.resize(agency + 1, false);
+            }
+            self.agencies_recording_sex[agency] = true;
+        }
         if involvement.passive {
             if self.passive_bits.len() <= i / 64 {
                 self.passive_bits.resize(i / 64 + 1, 0);

@@ -37,22 +37,27 @@ impl Linker {
     /// Whether a pair looks like twins (one surname and date of birth, two
     /// forenames that are not variants of each other, and encodings far
     /// apart or sexes that differ) with nothing stronger vouching for it,
-    /// and at least one of the two records says the person's sex. Such a
-    /// pair is never linked directly, and keeps two profiles apart whichever
-    /// record would join them (see [`Linker::vetoed`]).
+    /// where either record's agency records sex. Such a pair is never
+    /// linked directly, and keeps two profiles apart whichever record would
+    /// join them (see [`Linker::vetoed`]).
     ///
-    /// Where neither record says a sex, the records come from systems that
-    /// do not record one (the template asks for it; services' systems hold
-    /// it), and the pattern is left to the model: there, refusing it
-    /// refused a forename recorded wrongly as often as twins (see
-    /// ARCHITECTURE.md, decisions).
+    /// Where neither agency has said anyone's sex, their systems record
+    /// none (the template asks for it; services' systems hold it), and the
+    /// pattern is left to the model: there, refusing it refused a forename
+    /// recorded wrongly as often as twins (see ARCHITECTURE.md, decisions).
+    /// An agency that records sex keeps the rule for its records without
+    /// one (newborn twins recorded as Unknown).
     pub(super) fn twins(&self, a: u32, b: u32, dice: Option<f32>) -> bool {
         let (ta, tb) = (&self.tokens[a as usize], &self.tokens[b as usize]);
         // Encodings close together (a misspelt forename) are no twins —
         // unless the sexes differ too: a forename that is another name and
         // a sex recorded wrongly, both at once, is two children.
         let sexes_differ = ta.sex_level(tb) == 1;
-        if !ta.twin_like(tb) || (dice.is_some_and(|d| d >= TWIN_DICE) && !sexes_differ) || (!ta.has_sex() && !tb.has_sex()) {
+        if !ta.twin_like(tb) || (dice.is_some_and(|d| d >= TWIN_DICE) && !sexes_differ) {
+            return false;
+        }
+        let records_sex = |node: u32| self.agencies_recording_sex.get(self.nodes[node as usize].agency as usize).copied().unwrap_or(false);
+        if !records_sex(a) && !records_sex(b) {
             return false;
         }
         !self.vouched(a, b)
