@@ -255,6 +255,12 @@ fn pseudonymise_fails_when_it_would_write_nothing_useful_and_names_mapping_mista
     let output = raw(dir.path(), stray.as_bytes(), "stray.bpx");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(ok(&output).contains("1 involvements in 1 records") && stderr.contains("rejected row 2: row: has"), "{stderr}");
+    // In a file that pads every row, a malformed second row is refused
+    // alone: it does not decide for the file.
+    let padded_with_a_bad_row = format!("{HEADER}\n{},\n{},,\n{},\n", row("C1", "P1"), row("C2", "P2"), row("C3", "P3"));
+    let output = raw(dir.path(), padded_with_a_bad_row.as_bytes(), "pad2.bpx");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(ok(&output).contains("2 involvements in 2 records") && stderr.contains("rejected row 3: row: has 11 fields"), "{stderr}");
     // A quote opened and never closed swallows the lines after it: the row
     // says how far it ran.
     let unclosed = format!("{HEADER}\n{}\n{}\n{}\n", row("C1", "P1").replacen(',', ",\"", 1), row("C2", "P2"), row("C3", "P3"));

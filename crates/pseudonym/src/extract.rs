@@ -232,7 +232,7 @@ pub fn pseudonymise_extract<R: Read>(input: R, mapping: &Mapping, keys: &Keys, m
     let mut collected = Collected::default();
     let mut bytes = csv::ByteRecord::new();
     // An exporter that ends every data row with a comma adds an empty
-    // field: the first two data rows say whether this file does (a stray
+    // field: the first two well-formed data rows say whether this file does (a stray
     // comma inside the first row pads it alone, and shifts its cells), and
     // then every row may be so (a stray comma inside a later row still
     // shifts its cells, and is refused).
@@ -258,8 +258,10 @@ pub fn pseudonymise_extract<R: Read>(input: R, mapping: &Mapping, keys: &Keys, m
                     });
                 }
                 let trailing = row.len() == context.width + 1 && row.get(context.width).is_some_and(|field| field.trim().is_empty());
-                let blank = row.iter().all(|field| field.trim().is_empty());
-                if padded_file.is_none() && !blank {
+                // Only a row of the header's width, or padded, can decide
+                // (a blank or malformed one is read, or refused, alone).
+                let decides = trailing || row.len() == context.width && !row.iter().all(|field| field.trim().is_empty());
+                if padded_file.is_none() && decides {
                     if let Some((first, first_line, first_end)) = first_padded.take() {
                         padded_file = Some(trailing);
                         context.take_row(first, first_line, first_end, trailing, &mut collected);

@@ -30,13 +30,24 @@ impl Sex {
     /// or a cell shifted, whose text must not count as a sex two records
     /// could agree on).
     pub(crate) fn read(text: &str) -> Result<Option<Sex>, ()> {
-        match fold_text(text).as_str() {
+        let one = |word: &str| match word {
             "m" | "male" | "b" | "boy" | "man" | "1" => Ok(Some(Sex::Male)),
             "f" | "female" | "g" | "girl" | "woman" | "2" => Ok(Some(Sex::Female)),
             "x" | "o" | "i" | "other" | "indeterminate" | "intersex" | "non binary" | "nonbinary" | "3" => Ok(Some(Sex::Other)),
-            "" | "u" | "unknown" | "not known" | "not stated" | "not specified" | "0" | "9" => Ok(None),
+            "" | "u" | "unknown" | "not known" | "not stated" | "not specified" | "unspecified" | "not applicable" | "na" | "prefer not to say" | "unborn"
+            | "0" | "9" => Ok(None),
             _ => Err(()),
+        };
+        // A code with its label ("1 - Male", "2: Female"): read when the
+        // two say the same.
+        let spaced: String = text.chars().map(|c| if matches!(c, '-' | ':' | '=') { ' ' } else { c }).collect();
+        let folded = fold_text(&spaced);
+        if let Some((code, label)) = folded.split_once(' ') {
+            if let (Ok(a), Ok(b)) = (one(code), one(label)) {
+                return if a == b { Ok(a) } else { Err(()) };
+            }
         }
+        one(&folded)
     }
 
     fn code(self) -> &'static str {
@@ -527,12 +538,22 @@ mod tests {
 
     #[test]
     fn a_sex_is_read_from_its_codings_and_other_text_is_not_a_sex() {
-        for (text, sex) in
-            [("M", Some(Sex::Male)), ("female", Some(Sex::Female)), ("2", Some(Sex::Female)), ("X", Some(Sex::Other)), ("Unknown", None), ("9", None)]
-        {
+        for (text, sex) in [
+            ("M", Some(Sex::Male)),
+            ("female", Some(Sex::Female)),
+            ("2", Some(Sex::Female)),
+            ("X", Some(Sex::Other)),
+            ("Unknown", None),
+            ("9", None),
+            ("Not Specified ", None),
+            ("Prefer not to say", None),
+            ("1 - Male", Some(Sex::Male)),
+            ("2: Female", Some(Sex::Female)),
+            ("Non-binary", Some(Sex::Other)),
+        ] {
             assert_eq!(Sex::read(text), Ok(sex), "{text}");
         }
-        for text in ["Jade Campbell 16/07/2019", "White British", "14/09/2012", "MF"] {
+        for text in ["Jade Campbell 16/07/2019", "White British", "14/09/2012", "MF", "1 - Female"] {
             assert_eq!(Sex::read(text), Err(()), "{text}");
             let (normalised, warnings) = normalise(&Identity { sex: Some(text.into()), ..Identity::default() });
             assert_eq!((normalised.sex, warnings.iter().map(|w| w.field).collect::<Vec<_>>()), (None, vec!["sex"]), "{text}");
