@@ -69,12 +69,15 @@ pub enum Error {
 /// At most this many characters of a cell are quoted in a message.
 pub const QUOTE_CHARS: usize = 40;
 
-/// Whether a character is invisible or turns text around when printed:
-/// zero-width characters, the byte-order mark, the soft hyphen, and the
-/// bidirectional controls (U+202E writes what follows right to left), so a
-/// caller's text could read as something it is not.
+/// Whether a character hides text or turns it around when printed: the
+/// zero-width space and word joiner, the byte-order mark, and the
+/// bidirectional embeddings, overrides and isolates (U+202E writes what
+/// follows right to left), so that a caller's text could read as something
+/// it is not. The joiners that Persian, Urdu and Indic scripts need
+/// (U+200C, U+200D) and the direction marks keyboards insert in mixed
+/// Hebrew or Arabic text (U+200E, U+200F, U+061C) are ordinary text.
 pub fn is_invisible(c: char) -> bool {
-    matches!(c, '\u{ad}' | '\u{61c}' | '\u{180e}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{206f}' | '\u{feff}')
+    matches!(c, '\u{200b}' | '\u{2060}' | '\u{feff}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 /// A caller's text made safe to print on one line: control characters (a

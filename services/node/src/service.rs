@@ -400,8 +400,10 @@ impl Panel {
         match self.partnerships.get(&context.partnership) {
             Some(agencies) => Ok((agencies.clone(), entry)),
             None => {
-                let status =
-                    Status::failed_precondition(format!("this node has no partnership called `{}` in its config ([partnerships])", context.partnership));
+                let status = Status::failed_precondition(format!(
+                    "this node has no partnership called `{}` in its config ([partnerships])",
+                    braid_template::quote(&context.partnership)
+                ));
                 self.gate.record_failure(entry, &status).await;
                 Err(status)
             }
