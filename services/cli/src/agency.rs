@@ -167,7 +167,10 @@ fn keep_cases_the_map_would_lose(path: &Path, new: &[ReidEntry]) -> Result<()> {
     if lost > 0 {
         std::fs::rename(path, &previous).with_context(|| format!("keep {} as {}", path.display(), previous.display()))?;
         let what = if lost == usize::MAX { "could not be read".to_owned() } else { format!("held {lost} cases this extract does not have") };
-        eprintln!(
+        // (A closed stderr must not stop the new map being written.)
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
             "warning {} {what}: it is kept as {} (withdraw those cases with --reid {}); the new map holds this extract's cases",
             path.display(),
             previous.display(),
@@ -298,8 +301,6 @@ fn write_issues(out: &Path, output: &braid_pseudonym::ExtractOutput) -> Result<O
     Ok(Some((path, by_field.join(", "))))
 }
 
-/// Creates (or truncates) `path` readable by its owner only, also when it
-/// existed with wider permissions.
 /// Checks where a command will write before it reads anything: no output
 /// is a folder or sits in a folder that does not exist, none is a file the
 /// command reads (an extract written over its own input is lost), and no
@@ -309,6 +310,11 @@ pub(crate) fn check_outputs(inputs: &[&Path], outputs: &[&Path]) -> Result<()> {
     let same_file = |a: &Path, b: &Path| match (std::fs::metadata(a), std::fs::metadata(b)) {
         (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
         _ => false,
+    };
+    // Where a path that may not exist yet points: its folder resolved.
+    let resolved = |path: &Path| {
+        let folder = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        std::fs::canonicalize(folder).ok().zip(path.file_name()).map(|(folder, name)| folder.join(name))
     };
     for (n, output) in outputs.iter().enumerate() {
         if output.is_dir() {
@@ -321,13 +327,15 @@ pub(crate) fn check_outputs(inputs: &[&Path], outputs: &[&Path]) -> Result<()> {
         if let Some(input) = inputs.iter().find(|input| same_file(input, output)) {
             bail!("{} is also read ({}): writing it would destroy it; give another output name; nothing was written", output.display(), input.display());
         }
-        if outputs[..n].iter().any(|other| other == output || same_file(other, output)) {
+        if outputs[..n].iter().any(|other| other == output || same_file(other, output) || (resolved(other).is_some() && resolved(other) == resolved(output))) {
             bail!("{} is named for two outputs; nothing was written", output.display());
         }
     }
     Ok(())
 }
 
+/// Creates (or truncates) `path` readable by its owner only, also when it
+/// existed with wider permissions.
 pub(crate) fn private_output(path: &Path) -> Result<std::fs::File> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let file =
