@@ -258,3 +258,16 @@ fn a_quoted_cell_is_short_and_adds_no_line_of_its_own() {
     let quoted = crate::quote(&long);
     assert!(!quoted.contains('\n') && quoted.ends_with("… (200 characters)"), "{quoted}");
 }
+
+#[test]
+fn text_that_hides_or_turns_around_is_invisible_and_scripts_joiners_are_not() {
+    for c in ['\u{200b}', '\u{2060}', '\u{feff}', '\u{202e}', '\u{2066}'] {
+        assert!(crate::is_invisible(c), "{:?}", c);
+    }
+    // Persian and Indic joiners, direction marks in mixed Hebrew or Arabic
+    // text, a soft hyphen pasted from a word processor: ordinary text.
+    for c in ['\u{200c}', '\u{200d}', '\u{200e}', '\u{200f}', '\u{61c}', '\u{ad}', 'a', 'ش'] {
+        assert!(!crate::is_invisible(c), "{:?}", c);
+    }
+    assert_eq!(crate::printable("a\u{202e}b\nc"), "a\\u{202e}b\\nc");
+}
