@@ -91,16 +91,7 @@ fn scale(secret: &SchemeSecret) {
     let synthetic = generate(&SynthConfig { children, seed: 11, noise: NoiseLevel::Default });
     let mut batches = Vec::new();
     for extract in &synthetic.extracts {
-        let keys = Keys::derive(secret, &extract.mapping.agency.code);
-        let output = pseudonymise_extract(extract.csv.as_bytes(), &extract.mapping, &keys, |_| {}).expect("pseudonymise");
-        let submission = Submission {
-            agency: extract.mapping.agency.code.clone(),
-            agency_type: extract.mapping.agency.agency_type.clone(),
-            epoch: keys.epoch_fingerprint().to_owned(),
-            bridge_epoch: None,
-            submission_id: "scale".to_owned(),
-        };
-        let records: Vec<_> = output.records.iter().map(convert::record).collect();
+        let (submission, records) = common::upload_of(extract, secret, "scale");
         for chunk in records.chunks(1000) {
             batches.push((submission.clone(), chunk.to_vec()));
         }

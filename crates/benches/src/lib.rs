@@ -35,6 +35,22 @@ pub fn bench_entry() -> braid_audit::Entry {
     braid_audit::Entry { principal: "benchmark".to_owned(), action: "ingest.upload".to_owned(), ..braid_audit::Entry::default() }
 }
 
+/// One synthetic agency's extract pseudonymised under `secret`, as an
+/// upload would send it: its header fields (with `submission_id`) and the
+/// records.
+pub fn upload_of(extract: &braid_synth::Extract, secret: &SchemeSecret, submission_id: &str) -> (Submission, Vec<braid_proto::v1::CaseRecord>) {
+    let keys = Keys::derive(secret, &extract.mapping.agency.code);
+    let output = pseudonymise_extract(extract.csv.as_bytes(), &extract.mapping, &keys, |_| {}).expect("pseudonymise");
+    let submission = Submission {
+        agency: extract.mapping.agency.code.clone(),
+        agency_type: extract.mapping.agency.agency_type.clone(),
+        epoch: keys.epoch_fingerprint().to_owned(),
+        bridge_epoch: None,
+        submission_id: submission_id.to_owned(),
+    };
+    (submission, output.records.iter().map(convert::record).collect())
+}
+
 /// Pseudonymises `children` synthetic children's records and applies them
 /// to `engine` in batches of 1,000. Returns every (agency, record ref) and
 /// the involvements stored.
@@ -44,16 +60,7 @@ pub fn fill(engine: &Engine, children: usize, submission_id: &str) -> (Vec<(Stri
     let mut refs = Vec::new();
     let mut involvements = 0u64;
     for extract in &synthetic.extracts {
-        let keys = Keys::derive(&secret, &extract.mapping.agency.code);
-        let output = pseudonymise_extract(extract.csv.as_bytes(), &extract.mapping, &keys, |_| {}).expect("pseudonymise");
-        let submission = Submission {
-            agency: extract.mapping.agency.code.clone(),
-            agency_type: extract.mapping.agency.agency_type.clone(),
-            epoch: keys.epoch_fingerprint().to_owned(),
-            bridge_epoch: None,
-            submission_id: submission_id.to_owned(),
-        };
-        let records: Vec<_> = output.records.iter().map(convert::record).collect();
+        let (submission, records) = upload_of(extract, &secret, submission_id);
         refs.extend(records.iter().map(|r| (submission.agency.clone(), r.record_ref.clone())));
         for (sequence, chunk) in records.chunks(1000).enumerate() {
             let ack = engine.apply_batch(&submission, sequence as u32, chunk.to_vec(), bench_entry()).expect("apply").0;
@@ -66,19 +73,9 @@ pub fn fill(engine: &Engine, children: usize, submission_id: &str) -> (Vec<(Stri
 /// One agency's records from a fresh synthetic population (`seed`), as an
 /// upload would send them: its header fields and the records.
 pub fn agency_records(agency: &str, children: usize, seed: u64) -> (Submission, Vec<braid_proto::v1::CaseRecord>) {
-    let secret = SchemeSecret::new(1, [7u8; 32]);
     let synthetic = generate(&SynthConfig { children, seed, noise: NoiseLevel::Default });
     let extract = synthetic.extracts.iter().find(|e| e.mapping.agency.code == agency).expect("the agency's extract");
-    let keys = Keys::derive(&secret, agency);
-    let output = pseudonymise_extract(extract.csv.as_bytes(), &extract.mapping, &keys, |_| {}).expect("pseudonymise");
-    let submission = Submission {
-        agency: agency.to_owned(),
-        agency_type: extract.mapping.agency.agency_type.clone(),
-        epoch: keys.epoch_fingerprint().to_owned(),
-        bridge_epoch: None,
-        submission_id: format!("flood-{seed}"),
-    };
-    (submission, output.records.iter().map(convert::record).collect())
+    upload_of(extract, &SchemeSecret::new(1, [7u8; 32]), &format!("flood-{seed}"))
 }
 
 /// The `braid` binary of the same build profile, which the console and
