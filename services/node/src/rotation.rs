@@ -52,11 +52,17 @@ pub struct Epochs {
 /// Whether `text` is an epoch fingerprint as the agency side writes it:
 /// `e<epoch>-<16 lower-case hex digits>`.
 pub(crate) fn is_epoch_fingerprint(text: &str) -> bool {
-    let Some((epoch, digest)) = text.strip_prefix('e').and_then(|rest| rest.split_once('-')) else { return false };
-    (1..=10).contains(&epoch.len())
+    epoch_number(text).is_some()
+}
+
+/// The epoch an epoch fingerprint names; `None` for text of another shape.
+fn epoch_number(text: &str) -> Option<u64> {
+    let (epoch, digest) = text.strip_prefix('e')?.split_once('-')?;
+    let shaped = (1..=10).contains(&epoch.len())
         && epoch.bytes().all(|b| b.is_ascii_digit())
         && digest.len() == 16
-        && digest.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        && digest.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    shaped.then(|| epoch.parse().ok()).flatten()
 }
 
 impl Engine {
@@ -149,8 +155,7 @@ impl Engine {
         let Some(current) = guard.epoch.clone() else {
             return Err(EngineError::Rotation("this node holds no records yet, so there is nothing to rotate: upload under the new epoch directly".to_owned()));
         };
-        let number = |fingerprint: &str| fingerprint.strip_prefix('e').and_then(|rest| rest.split_once('-')).and_then(|(n, _)| n.parse::<u64>().ok());
-        if let (Some(held), Some(wanted)) = (number(&current), number(next)) {
+        if let (Some(held), Some(wanted)) = (epoch_number(&current), epoch_number(next)) {
             if wanted <= held {
                 return Err(EngineError::Rotation(format!(
                     "key epoch {next} is not after the one held ({current}): a rotation moves to a newer epoch (`braid keys next-epoch`)"
