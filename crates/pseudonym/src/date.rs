@@ -267,7 +267,8 @@ fn raw_date_or_iso(text: &str, format: &DateFormat) -> Option<RawDate> {
 /// Whether `text` is read as a spreadsheet's day number (see
 /// [`spreadsheet_day`]) rather than in the format or as ISO 8601.
 pub(crate) fn is_spreadsheet_day(text: &str, format: &DateFormat) -> bool {
-    raw_date(text, format).is_none() && raw_date(text, iso()).is_none() && spreadsheet_day(text, format).is_some()
+    // Five digits alone first: most dates fail that at once, unparsed.
+    spreadsheet_day(text, format).is_some() && raw_date(text, format).is_none() && raw_date(text, iso()).is_none()
 }
 
 /// A date a spreadsheet exported as its serial day number (days since

@@ -521,6 +521,9 @@ fn identity_cells<'r>(c: &Columns, cell: impl Fn(usize) -> &'r str, optional_cel
     }
 }
 
+/// The warning for a date written as a spreadsheet's day number.
+const SPREADSHEET_DAY: &str = "is a spreadsheet's day number (days since 30 December 1899) and was read as the date it counts to";
+
 impl RowContext<'_> {
     /// Reads one data row (without the exporter's padding field when
     /// `unpad`) into `collected`: a blank row is skipped with a warning, a
@@ -543,12 +546,7 @@ impl RowContext<'_> {
             }
         }
     }
-}
 
-/// The warning for a date written as a spreadsheet's day number.
-const SPREADSHEET_DAY: &str = "is a spreadsheet's day number (days since 30 December 1899) and was read as the date it counts to";
-
-impl RowContext<'_> {
     /// A date of birth as far as it can be used: a real date, else its
     /// plausible parts (with a warning), else nothing (with a warning).
     fn date_of_birth(
