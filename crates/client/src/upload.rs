@@ -3,6 +3,7 @@
 //! answered from its stored acknowledgements, so a retry never stores
 //! anything twice and the summary counts every record once.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Result};
@@ -74,7 +75,7 @@ fn classify(status: tonic::Status) -> Failure {
 
 async fn upload_once(
     node: &NodeArgs,
-    batches: &[v1::UploadBatch],
+    batches: &Arc<Vec<v1::UploadBatch>>,
     summary: &mut UploadSummary,
     acked: &mut usize,
     events: &mut (dyn FnMut(UploadEvent) + Send),
@@ -86,10 +87,12 @@ async fn upload_once(
     })?;
     let mut client = crate::ingest_over(tonic::service::interceptor::InterceptedService::new(channel, identify));
     let (sender, receiver) = tokio::sync::mpsc::channel(2);
-    let to_send = batches.to_vec();
+    // Each batch is copied only as it is sent (two at most wait in the
+    // channel), so an attempt holds no second copy of the upload.
+    let to_send = Arc::clone(batches);
     tokio::spawn(async move {
-        for batch in to_send {
-            if sender.send(batch).await.is_err() {
+        for batch in to_send.iter() {
+            if sender.send(batch.clone()).await.is_err() {
                 return;
             }
         }
@@ -119,7 +122,8 @@ async fn upload_once(
     Ok(())
 }
 
-/// Uploads records in batches of `batch_size` under `header`, sending the
+/// Uploads records in batches of `batch_size` under `header` (the records
+/// are moved into the batches, not copied), sending the
 /// whole stream again after transient failures. It gives up after
 /// `retries` + 1 failed attempts in a row that got no further than the best
 /// attempt before them (batches are acknowledged in order, so "further" is
@@ -130,18 +134,12 @@ async fn upload_once(
 pub async fn upload(
     node: &NodeArgs,
     header: &v1::UploadHeader,
-    records: &[v1::CaseRecord],
+    records: Vec<v1::CaseRecord>,
     batch_size: usize,
     retries: u32,
     events: &mut (dyn FnMut(UploadEvent) + Send),
 ) -> Result<UploadSummary> {
-    let batch_size = batch_size.max(1);
-    let batches: Vec<v1::UploadBatch> = records
-        .chunks(batch_size)
-        .enumerate()
-        .map(|(index, chunk)| v1::UploadBatch { header: (index == 0).then(|| header.clone()), sequence: index as u32, records: chunk.to_vec() })
-        .collect();
-    let batches = if batches.is_empty() { vec![v1::UploadBatch { header: Some(header.clone()), sequence: 0, records: Vec::new() }] } else { batches };
+    let batches = Arc::new(into_batches(header, records, batch_size));
     let mut summary = UploadSummary::default();
     let mut delay = Duration::from_millis(200);
     let mut failures_in_a_row = 0u32;
@@ -168,6 +166,46 @@ pub async fn upload(
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(10));
             }
+        }
+    }
+}
+
+/// The records in batches of `batch_size` (at least 1), the header on the
+/// first; one batch with the header alone when there are no records.
+fn into_batches(header: &v1::UploadHeader, records: Vec<v1::CaseRecord>, batch_size: usize) -> Vec<v1::UploadBatch> {
+    let batch_size = batch_size.max(1);
+    let mut batches = Vec::with_capacity(records.len().div_ceil(batch_size).max(1));
+    let mut records = records.into_iter().peekable();
+    loop {
+        let chunk: Vec<v1::CaseRecord> = records.by_ref().take(batch_size).collect();
+        let sequence = batches.len() as u32;
+        if chunk.is_empty() && sequence > 0 {
+            return batches;
+        }
+        batches.push(v1::UploadBatch { header: (sequence == 0).then(|| header.clone()), sequence, records: chunk });
+        if records.peek().is_none() {
+            return batches;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn records(n: usize) -> Vec<v1::CaseRecord> {
+        (0..n).map(|i| v1::CaseRecord { record_ref: format!("r{i}"), ..Default::default() }).collect()
+    }
+
+    #[test]
+    fn batches_hold_every_record_once_in_order() {
+        let header = v1::UploadHeader { agency: "CSC".to_owned(), ..Default::default() };
+        for (n, size, expected) in [(0, 3, vec![0]), (1, 3, vec![1]), (3, 3, vec![3]), (7, 3, vec![3, 3, 1]), (2, 0, vec![1, 1])] {
+            let batches = into_batches(&header, records(n), size);
+            assert_eq!(batches.iter().map(|b| b.records.len()).collect::<Vec<_>>(), expected, "{n} records in batches of {size}");
+            assert!(batches.iter().enumerate().all(|(i, b)| b.sequence == i as u32 && b.header.is_some() == (i == 0)));
+            let refs: Vec<String> = batches.into_iter().flat_map(|b| b.records).map(|r| r.record_ref).collect();
+            assert_eq!(refs, (0..n).map(|i| format!("r{i}")).collect::<Vec<_>>());
         }
     }
 }

@@ -109,7 +109,7 @@ async fn an_upload_that_keeps_making_progress_is_not_given_up_on() {
     };
     // Ten batches, one stored per stream: nine interruptions, each after
     // progress, against a budget of one failure in a row.
-    let summary = braid_client::upload(&node, &header, &records, 5, 1, &mut events).await.expect("the upload completes");
+    let summary = braid_client::upload(&node, &header, records.clone(), 5, 1, &mut events).await.expect("the upload completes");
     assert_eq!(stored.lock().expect("the stored set").len(), 10);
     assert_eq!(summary.attempts, 10);
     assert_eq!(retries_heard, 9);
@@ -121,7 +121,7 @@ async fn an_upload_that_keeps_making_progress_is_not_given_up_on() {
 async fn an_upload_that_stores_nothing_gives_up_after_its_retries() {
     let node = serve(Flaky::new(0)).await;
     let (header, records) = extract(10);
-    let error = braid_client::upload(&node, &header, &records, 5, 2, &mut |_| {}).await.expect_err("nothing is ever stored");
+    let error = braid_client::upload(&node, &header, records.clone(), 5, 2, &mut |_| {}).await.expect_err("nothing is ever stored");
     let text = format!("{error:#}");
     assert!(text.contains("gave up after 3 attempts in a row without progress"), "{text}");
 }
@@ -139,7 +139,7 @@ async fn an_upload_that_gets_no_further_gives_up_though_batches_are_stored_again
             attempts += 1;
         }
     };
-    let error = braid_client::upload(&node, &header, &records, 5, 2, &mut events).await.expect_err("batch 2 is never stored");
+    let error = braid_client::upload(&node, &header, records.clone(), 5, 2, &mut events).await.expect_err("batch 2 is never stored");
     let text = format!("{error:#}");
     assert!(text.contains("gave up after 3 attempts in a row without progress"), "{text}");
     // The first attempt got two batches further and then failed (the

@@ -391,7 +391,7 @@ pub fn truth_command(mapping: &Path, input: &Path, out: &Path, column: &str) -> 
 pub async fn upload(
     node: &NodeArgs,
     header: &v1::UploadHeader,
-    records: &[v1::CaseRecord],
+    records: Vec<v1::CaseRecord>,
     batch_size: usize,
     retries: u32,
     show_progress: bool,
@@ -417,20 +417,17 @@ pub async fn upload(
 /// `braid agency upload`.
 pub async fn upload_command(node: &NodeArgs, file: &Path, batch_size: usize, retries: u32) -> Result<()> {
     let (header, records) = extract_file::read(file)?;
-    let summary = upload(node, &header, &records, batch_size, retries, true).await?;
+    let sent = records.len();
+    let summary = upload(node, &header, records, batch_size, retries, true).await?;
     let accounted = summary.acknowledged();
-    anyhow::ensure!(
-        accounted == records.len() as u64,
-        "the node's acknowledgements account for {accounted} of the {} records sent; upload again to complete it",
-        records.len()
-    );
+    anyhow::ensure!(accounted == sent as u64, "the node's acknowledgements account for {accounted} of the {sent} records sent; upload again to complete it");
     for rejection in summary.rejections.iter().take(50) {
         eprintln!("rejected row {}: {}: {}", rejection.source_row, rejection.field, rejection.reason);
     }
     println!(
         "{}: {} records uploaded ({} new, {} replaced, {} unchanged, {} rejected{}){}",
         header.agency,
-        records.len(),
+        sent,
         summary.accepted,
         summary.replaced,
         summary.unchanged,

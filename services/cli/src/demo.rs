@@ -57,10 +57,10 @@ pub async fn run(children: usize, seed: u64, keep: Option<PathBuf>) -> Result<()
     let as_principal = |principal: &str| NodeArgs::mtls(&url, &keys_dir.join(principal));
 
     println!("5. each agency uploads over mTLS with its own certificate ({url})");
-    for upload in &uploads {
+    for upload in uploads {
         let principal = keys::agency_principal(&upload.header.agency);
-        let summary = agency::upload(&as_principal(&principal), &upload.header, &upload.records, 500, 3, false).await?;
         let what = if upload.records.first().is_some_and(|r| r.outcome != 0) { "outcome events" } else { "records" };
+        let summary = agency::upload(&as_principal(&principal), &upload.header, upload.records, 500, 3, false).await?;
         println!("   {:<10} {:>5} {what} accepted", upload.header.agency, summary.accepted + summary.replaced + summary.unchanged + summary.already_stored);
     }
 

@@ -29,14 +29,6 @@ pub fn records_digest(records: &[v1::CaseRecord]) -> [u8; 32] {
     *hasher.finalize().as_bytes()
 }
 
-/// The digest the trailer holds: the header's bytes, then the records'.
-fn file_digest(header: &[u8], records: &[u8]) -> [u8; 32] {
-    let mut hasher = blake3::Hasher::new();
-    hasher.update(header);
-    hasher.update(records);
-    *hasher.finalize().as_bytes()
-}
-
 /// The submission id of records with this digest, as one run of
 /// pseudonymise writes them: the digest's prefix, then a tag of its own
 /// run. Re-sending one file is a retry of one submission (what the node
@@ -87,41 +79,77 @@ pub fn write(path: &Path, header: &v1::UploadHeader, records: &[v1::CaseRecord])
     Ok(())
 }
 
-/// Reads the file.
+/// Reads the file, a record at a time: the whole file is never held in
+/// memory beside its records. Nothing is returned unless the trailer's
+/// digest and the submission id vouch for every byte read.
 pub fn read(path: &Path) -> Result<(v1::UploadHeader, Vec<v1::CaseRecord>)> {
     let file = std::fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
-    let mut bytes = Vec::new();
-    BufReader::new(file).read_to_end(&mut bytes).with_context(|| format!("read {}", path.display()))?;
+    let length = file.metadata().with_context(|| format!("read {}", path.display()))?.len();
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+    let io = |error: std::io::Error| anyhow::Error::new(error).context(format!("read {}", path.display()));
+    let mut magic = Vec::with_capacity(MAGIC.len());
+    reader.by_ref().take(MAGIC.len() as u64).read_to_end(&mut magic).map_err(io)?;
     anyhow::ensure!(
-        !OLD_MAGICS.iter().any(|magic| bytes.starts_with(*magic)),
+        !OLD_MAGICS.iter().any(|old| magic == old[..]),
         "{} was written by an earlier version of braid, whose checksum did not cover the whole file; pseudonymise the extract again",
         path.display()
     );
-    anyhow::ensure!(bytes.starts_with(MAGIC), "{} is not a pseudonymised extract (run `braid agency pseudonymise` first)", path.display());
+    anyhow::ensure!(magic == MAGIC[..], "{} is not a pseudonymised extract (run `braid agency pseudonymise` first)", path.display());
     let damaged = || anyhow::anyhow!("{} is damaged (it does not match the checksum written with it); pseudonymise the extract again", path.display());
-    let body_end = bytes.len().checked_sub(TRAILER.len() + 32).filter(|end| *end >= MAGIC.len()).ok_or_else(damaged)?;
-    let (body, trailer) = bytes.split_at(body_end);
-    if &trailer[..TRAILER.len()] != TRAILER {
-        return Err(damaged());
-    }
-    let content = &body[MAGIC.len()..];
-    let mut rest = content;
-    let header = v1::UploadHeader::decode_length_delimited(&mut rest).map_err(|_| damaged())?;
-    let header_bytes = &content[..content.len() - rest.len()];
-    if trailer[TRAILER.len()..] != file_digest(header_bytes, rest)[..] {
-        return Err(damaged());
-    }
+    let body = length.checked_sub((MAGIC.len() + TRAILER.len() + 32) as u64).ok_or_else(damaged)?;
+    let read_error = |error: std::io::Error| if error.kind() == std::io::ErrorKind::InvalidData { damaged() } else { io(error) };
+    let mut body_reader = reader.by_ref().take(body);
+    let mut hasher = blake3::Hasher::new();
+    let mut message = Vec::new();
+    let header = match next_message(&mut body_reader, &mut message, &mut hasher).map_err(read_error)? {
+        Some(bytes) => v1::UploadHeader::decode(bytes).map_err(|_| damaged())?,
+        None => return Err(damaged()),
+    };
     let mut records = Vec::new();
-    while !rest.is_empty() {
-        records.push(v1::CaseRecord::decode_length_delimited(&mut rest).map_err(|_| damaged())?);
+    let mut records_hasher = blake3::Hasher::new();
+    while let Some(bytes) = next_message(&mut body_reader, &mut message, &mut hasher).map_err(read_error)? {
+        let record = v1::CaseRecord::decode(bytes).map_err(|_| damaged())?;
+        records_hasher.update(&record.encode_length_delimited_to_vec());
+        records.push(record);
     }
-    let digest = records_digest(&records);
+    let mut trailer = [0u8; TRAILER.len() + 32];
+    reader.read_exact(&mut trailer).map_err(|_| damaged())?;
+    if trailer[..TRAILER.len()] != TRAILER[..] || trailer[TRAILER.len()..] != hasher.finalize().as_bytes()[..] {
+        return Err(damaged());
+    }
     anyhow::ensure!(
-        is_submission_of(&header.submission_id, &digest),
+        is_submission_of(&header.submission_id, records_hasher.finalize().as_bytes()),
         "{} is damaged (its submission id does not match its records); pseudonymise the extract again",
         path.display()
     );
     Ok((header, records))
+}
+
+/// The next length-delimited message of `reader` (its payload, read into
+/// `buffer`), with its length prefix and payload added to `hasher`; `None`
+/// at the end. A length prefix that runs past the end, or is not a varint,
+/// reads as damage (`InvalidData`) before anything is allocated for it.
+fn next_message<'a>(reader: &mut impl Read, buffer: &'a mut Vec<u8>, hasher: &mut blake3::Hasher) -> std::io::Result<Option<&'a [u8]>> {
+    let damaged = || std::io::Error::new(std::io::ErrorKind::InvalidData, "damaged");
+    let mut length = 0u64;
+    for index in 0..10 {
+        let mut byte = [0u8; 1];
+        if reader.read(&mut byte)? == 0 {
+            return if index == 0 { Ok(None) } else { Err(damaged()) };
+        }
+        hasher.update(&byte);
+        length |= u64::from(byte[0] & 0x7f) << (7 * index);
+        if byte[0] & 0x80 == 0 {
+            buffer.clear();
+            let read = reader.take(length).read_to_end(buffer)?;
+            if read as u64 != length {
+                return Err(damaged());
+            }
+            hasher.update(buffer);
+            return Ok(Some(buffer));
+        }
+    }
+    Err(damaged())
 }
 
 #[cfg(test)]

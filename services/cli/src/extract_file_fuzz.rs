@@ -202,7 +202,15 @@ fn check_mutated(scratch: &Scratch, bytes: &[u8], valid: &[u8], header: &v1::Upl
             valid.len(),
             read.len()
         ),
-        Err(error) => prop_assert!(bytes != valid, "the valid file was refused: {error:#}"),
+        Err(error) => {
+            prop_assert!(bytes != valid, "the valid file was refused: {error:#}");
+            // The reason is what the user reads first, not buried in a cause.
+            let said = error.to_string();
+            prop_assert!(
+                ["is damaged", "is not a pseudonymised extract", "earlier version of braid"].iter().any(|reason| said.contains(reason)),
+                "a changed file was refused without saying why: {error:#}"
+            );
+        }
     }
     Ok(())
 }
