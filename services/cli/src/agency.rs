@@ -40,7 +40,7 @@ fn progress(length: u64, what: &str, show: bool) -> ProgressBar {
 
 /// The result of pseudonymising one extract.
 pub struct Pseudonymised {
-    /// What the reader produced.
+    /// What the reader produced, its records moved into `records`.
     pub output: ExtractOutput,
     /// Header for the upload.
     pub header: v1::UploadHeader,
@@ -68,14 +68,17 @@ fn pseudonymise_from(
     let keys = Keys::derive(secret, &mapping.agency.code);
     // Roughly 150 bytes a row; the bar is a guide, not a promise.
     let bar = progress(size / 150 + 1, "pseudonymising", show_progress);
-    let output = pseudonymise_extract(reader, mapping, &keys, |rows| {
+    let mut output = pseudonymise_extract(reader, mapping, &keys, |rows| {
         if rows % 512 == 0 {
             bar.set_position(rows);
         }
     })
     .with_context(|| format!("pseudonymise {}", input.display()))?;
     bar.finish_and_clear();
-    let records: Vec<v1::CaseRecord> = output.records.iter().map(convert::record).collect();
+    // Each record is dropped once converted, so the two forms are not
+    // held whole side by side (the output keeps its counts, issues and
+    // re-identification entries).
+    let records: Vec<v1::CaseRecord> = output.records.drain(..).map(|record| convert::record(&record)).collect();
     // The submission id is derived from the content (the digest the file's
     // trailer carries), so a damaged file cannot pass for it, and tagged
     // with this run, so an extract pseudonymised again is sent as new data
