@@ -194,6 +194,26 @@ fn pseudonymise_fails_when_it_would_write_nothing_useful_and_names_mapping_mista
     assert!(all_bad.contains("no record could be read") && all_bad.contains("1 rejected"), "{all_bad}");
     assert!(!dir.path().join("b.bpx").exists());
 
+    // A mapping that reads names from the wrong column: the dates are not
+    // used as names (a cell with no letters is no name), each row says so,
+    // and a hint names the column the mapping reads.
+    let three = format!("{HEADER}\n{}\n{}\n{}\n", row("C1", "P1"), row("C2", "P2"), row("C3", "P3"));
+    let wrong_column = MAPPING.replace("forename = \"forename\"", "forename = \"dob\"");
+    let output = pseudonymise(dir.path(), &wrong_column, &three, "names.bpx");
+    assert!(ok(&output).contains("3 involvements in 3 records"), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("warning row 2: forename: has no letters, so is not a name, and was not used"), "{stderr}");
+    assert!(
+        stderr.contains("hint: 3 of 3 rows' forename could not be used as written (most often: it has no letters, so is not a name, and was not used): is `dob`, the column the mapping reads as forename, the right one?"),
+        "{stderr}"
+    );
+    let (_, records) = read_extract(&dir.path().join("names.bpx"));
+    let tokens = records[0].involvements[0].pseudonyms.as_ref().and_then(|p| p.fields.as_ref()).expect("tokens");
+    assert_eq!(tokens.forename_whole, Vec::<u32>::new(), "no forename was used");
+    // The right mapping draws no such hint.
+    let output = pseudonymise(dir.path(), MAPPING, &three, "names2.bpx");
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("hint:"), "{output:?}");
+
     // A repeated row is skipped, with a warning naming both rows.
     let repeated = format!("{HEADER}\n{}\n{}\n{}\n", row("C1", "P1"), row("C1", "P1"), row("C1", "P2"));
     let output = pseudonymise(dir.path(), MAPPING, &repeated, "c.bpx");

@@ -403,6 +403,12 @@ pub fn normalise_as_of(identity: &Identity, today: Date) -> (NormalisedIdentity,
     };
     let mut placeholder = |value: Option<String>, field: &'static str| {
         value.filter(|text| {
+            // A cell with no letter at all (a date, a number) is not a name:
+            // most often the mapping names the wrong column.
+            if !text.chars().any(char::is_alphabetic) {
+                warnings.push(Warning { field, reason: "has no letters, so is not a name, and was not used" });
+                return false;
+            }
             let keep = !is_placeholder_name(text, infant);
             if !keep {
                 warnings.push(Warning { field, reason: "is a placeholder (Unknown, XX, Baby for an infant…), not a name, and was not used" });

@@ -223,13 +223,18 @@ pub fn pseudonymise_command(
     if let Some((path, by_field)) = write_issues(out, output)? {
         eprintln!("every issue, by row, in {} ({by_field})", path.display());
     }
+    let mut hinted = Vec::new();
     for (field, format) in [
         ("event_date", Some(&mapping.columns.date_format)),
         ("date_of_birth", mapping.identity.date_of_birth_format.as_ref().or(Some(&mapping.columns.date_format))),
     ] {
         if let Some(hint) = format.and_then(|format| month_first_hint(output, field, format)) {
             eprintln!("{hint}");
+            hinted.push(field);
         }
+    }
+    for hint in column_hints(output, &mapping, &hinted) {
+        eprintln!("{hint}");
     }
     if fail_on_bad_rows && !output.rejected.is_empty() {
         bail!("{} rows were rejected and --fail-on-bad-rows was given; nothing was written", output.rejected.len());
@@ -276,6 +281,47 @@ fn month_first_hint(output: &braid_pseudonym::ExtractOutput, field: &str, format
             output.rows_read
         )
     })
+}
+
+/// A hint for each identity column whose values could not be used in at
+/// least half the rows (and three): most often the mapping names the wrong
+/// column (names read as dates, a date of birth read from the referral
+/// date…), which would otherwise link these records by nothing, or by
+/// something that is not who they are. Fields in `hinted` already have a
+/// more precise hint.
+fn column_hints(output: &braid_pseudonym::ExtractOutput, mapping: &braid_pseudonym::Mapping, hinted: &[&str]) -> Vec<String> {
+    let identity = &mapping.identity;
+    let columns = [
+        ("forename", &identity.forename),
+        ("surname", &identity.surname),
+        ("date_of_birth", &identity.date_of_birth),
+        ("sex", &identity.sex),
+        ("postcode", &identity.postcode),
+        ("nhs_number", &identity.nhs_number),
+    ];
+    let mut hints = Vec::new();
+    for (field, column) in columns {
+        let Some(column) = column.as_deref() else { continue };
+        if hinted.contains(&field) {
+            continue;
+        }
+        let mut rows = std::collections::HashSet::new();
+        let mut reasons: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+        for issue in output.rejected.iter().chain(&output.warnings).filter(|issue| issue.field == field) {
+            rows.insert(issue.row);
+            *reasons.entry(issue.reason.as_str()).or_default() += 1;
+        }
+        let n = rows.len() as u64;
+        if n >= 3 && n * 2 >= output.rows_read {
+            let commonest = reasons.iter().max_by_key(|(reason, count)| (**count, std::cmp::Reverse(**reason))).map_or("", |(reason, _)| *reason);
+            hints.push(format!(
+                "hint: {n} of {} rows' {field} could not be used as written (most often: it {commonest}): is `{}`, the column the mapping reads as {field}, the right one?",
+                output.rows_read,
+                braid_template::quote(column),
+            ));
+        }
+    }
+    hints
 }
 
 /// Writes every rejected row and warning of a pseudonymise run to
