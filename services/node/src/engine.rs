@@ -450,7 +450,7 @@ impl Engine {
         let stored = usize::try_from(next_id).unwrap_or(0);
         state.facts.reserve((stored + stored / 2).max(RESERVED_INVOLVEMENTS));
         store.for_each_record(|agency, record_ref, mut stored| {
-            let record = crate::record::take_case_record(&mut stored)?;
+            let record = crate::record::take_body(&mut stored)?;
             let facts =
                 record_facts(&record, |i| stored.involvement_ids.get(i).and_then(|&id| identified.get(usize::try_from(id).ok()?)).copied().unwrap_or(false));
             let agency_number = state.facts.agency_number(agency, &stored.agency_type);

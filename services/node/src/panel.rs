@@ -17,7 +17,9 @@ use braid_signals::{CaseType, Concern, Facts, OutcomeKind, Profiles, RecordFacts
 use braid_template::{Completeness, Date, FieldKind, Section, Template, Value};
 
 use crate::engine::{on_own_person_ref, parse_profile_id, profile_id, Engine, EngineError, State};
+use crate::record::answer_value;
 use crate::validate::to_value;
+use braid_store::{BodyDate, BodyInvolvement, BodyValue, RecordBody};
 
 /// The furthest a signals listing may page.
 const MAX_SIGNALS_OFFSET: usize = 1_000_000;
@@ -113,27 +115,28 @@ fn rounded_legend(legend: &str) -> String {
 
 /// Whether a stored record is an outcome event, which is never counted as
 /// a case.
-pub(crate) fn is_outcome(record: &v1::CaseRecord) -> bool {
+pub(crate) fn is_outcome(record: &RecordBody) -> bool {
     record.outcome != 0
 }
 
 /// A record's date for signals and reports: when the abuse started, or
 /// else when the case was referred.
-fn record_day(record: &v1::CaseRecord) -> i32 {
-    day_of(record.incident_start.as_ref()).or_else(|| day_of(record.referral_date.as_ref())).unwrap_or(0)
+fn record_day(record: &RecordBody) -> i32 {
+    let day = |date: Option<BodyDate>| i32::try_from(crate::record::body_day(date)?).ok();
+    day(record.incident_start).or_else(|| day(record.referral_date)).unwrap_or(0)
 }
 
 pub(crate) fn wire_date(day: impl Into<i64>) -> v1::Date {
     v1::Date::from_days_since_epoch(day.into())
 }
 
-fn category(fields: &[v1::TemplateValue], id: &str) -> Option<Value> {
-    fields.iter().find(|f| f.field_id == id).and_then(to_value)
+fn category(fields: &[BodyValue], id: &str) -> Option<Value> {
+    fields.iter().find(|f| f.field_id == id).and_then(answer_value)
 }
 
 /// Reads what the signals need from a (validated) record. `identified`
 /// says whether involvement `i` carries any identity.
-pub(crate) fn record_facts(record: &v1::CaseRecord, identified: impl Fn(usize) -> bool) -> PreparedFacts {
+pub(crate) fn record_facts(record: &RecordBody, identified: impl Fn(usize) -> bool) -> PreparedFacts {
     let codes = codes();
     let single = |id: &str| match category(&record.fields, id) {
         Some(Value::Single { code, .. }) => Some(code),

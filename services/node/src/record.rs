@@ -96,6 +96,20 @@ fn api_date(date: BodyDate) -> v1::Date {
     v1::Date { year: date.year, month: date.month, day: date.day }
 }
 
+/// A stored answer as the template reads it; `None` when it holds no
+/// value.
+pub(crate) fn answer_value(value: &BodyValue) -> Option<braid_template::Value> {
+    use braid_template::Value;
+    let write_in = (!value.write_in.is_empty()).then(|| value.write_in.clone());
+    Some(match value.answer.as_ref()? {
+        BodyAnswer::Category(code) => Value::Single { code: *code, write_in },
+        BodyAnswer::Categories(codes) => Value::Multi { codes: codes.codes.clone(), write_in },
+        BodyAnswer::Integer(number) => Value::Integer(*number),
+        BodyAnswer::Text(text) => Value::Text(text.clone()),
+        BodyAnswer::NotKnown(_) => Value::NotKnown,
+    })
+}
+
 /// A stored date as days since 1970-01-01, through the one conversion of
 /// dates to calendar days; `None` when absent or not a real date.
 pub(crate) fn body_day(date: Option<BodyDate>) -> Option<i64> {

@@ -109,7 +109,7 @@ impl Pending {
 /// (its case type and concern status), the oldest dropped beyond
 /// [`StoredRecord::HISTORY`].
 pub(super) fn replaced_history(mut stored: StoredRecord) -> Vec<braid_store::RecordVersion> {
-    let (case_type, concern) = match crate::record::take_case_record(&mut stored) {
+    let (case_type, concern) = match crate::record::take_body(&mut stored) {
         Ok(record) => (record.case_type, record_facts(&record, |_| false).concern_name().to_owned()),
         Err(_) => (0, String::new()),
     };

@@ -219,7 +219,7 @@ pub(super) fn prepare_records(
             identified.push(is_identified(&stored));
             involvements.push((stored.encode_to_vec(), linker_involvement(&stored)));
         }
-        let facts = record_facts(&canonical, |i| identified.get(i).copied().unwrap_or(false));
+        let facts = record_facts(&body, |i| identified.get(i).copied().unwrap_or(false));
         out.push(PreparedRecord { record_ref: canonical.record_ref.clone(), previous_ref, moved_hash, content_hash, body, involvements, facts });
     }
     out

@@ -61,7 +61,7 @@ impl Engine {
             partnership.iter().map(|a| (a.clone(), String::new(), 0, FreshnessCounts::default())).collect();
         self.store.for_each_record(|agency, _, mut stored| {
             let Some(row) = rows.iter_mut().find(|row| row.0 == agency) else { return Ok(()) };
-            let record = crate::record::take_case_record(&mut stored)?;
+            let record = crate::record::take_body(&mut stored)?;
             row.1.clone_from(&stored.agency_type);
             row.2 = row.2.max(stored.stored_ms);
             // An outcome event is a change from the agency, not a record
@@ -169,7 +169,7 @@ impl Engine {
         let mut said: HashMap<(u64, usize), Vec<Said>> = HashMap::new();
         self.store.for_each_record(|agency, _, mut stored| {
             let Some(position) = partnership.iter().position(|a| a == agency).filter(|_| in_scope(agency)) else { return Ok(()) };
-            let record = crate::record::take_case_record(&mut stored)?;
+            let record = crate::record::take_body(&mut stored)?;
             let day = record_day(&record);
             if is_outcome(&record) || !in_window(day) {
                 return Ok(());
@@ -268,7 +268,7 @@ fn disagreement_items(ids: &[String]) -> Result<Vec<Option<&'static braid_templa
 /// Adds what one victim involvement's record says, item by item, to
 /// `entry`: its known category or "not known" with the day, or the
 /// categories it ticks.
-fn note_said(entry: &mut [Said], record: &v1::CaseRecord, involvement: &v1::Involvement, day: i32, items: &[Option<&braid_template::Field>]) {
+fn note_said(entry: &mut [Said], record: &RecordBody, involvement: &BodyInvolvement, day: i32, items: &[Option<&braid_template::Field>]) {
     for (item, field) in items.iter().enumerate() {
         let Some(field) = field else {
             if let Some(case_type) = CaseType::from_number(record.case_type) {
@@ -276,8 +276,8 @@ fn note_said(entry: &mut [Said], record: &v1::CaseRecord, involvement: &v1::Invo
             }
             continue;
         };
-        let wire = involvement.fields.iter().chain(&record.fields).find(|f| f.field_id == field.id);
-        match wire.and_then(to_value) {
+        let stored = involvement.fields.iter().chain(&record.fields).find(|f| f.field_id == field.id);
+        match stored.and_then(answer_value) {
             Some(Value::Single { code, .. }) => match field.category(code) {
                 Some(c) if c.not_known => entry[item].answers.push((day, Answer::NotKnown)),
                 Some(_) => entry[item].answers.push((day, Answer::Category(code as usize))),

@@ -99,7 +99,7 @@ impl Engine {
             if !in_scope(agency) {
                 return Ok(());
             }
-            let record = crate::record::take_case_record(&mut stored)?;
+            let record = crate::record::take_body(&mut stored)?;
             let day = record_day(&record);
             if is_outcome(&record) || !in_window(day) {
                 return Ok(());
@@ -186,17 +186,17 @@ impl Engine {
         self.store.for_each_record(|agency, _, mut stored| {
             let Some((agency_type, records, completeness)) = per_agency.get_mut(agency) else { return Ok(()) };
             agency_type.clone_from(&stored.agency_type);
-            let record = crate::record::take_case_record(&mut stored)?;
+            let record = crate::record::take_body(&mut stored)?;
             if is_outcome(&record) {
                 return Ok(());
             }
             *records += 1;
-            let case_values: Vec<(String, Value)> = record.fields.iter().filter_map(|f| Some((f.field_id.clone(), to_value(f)?))).collect();
+            let case_values: Vec<(String, Value)> = record.fields.iter().filter_map(|f| Some((f.field_id.clone(), answer_value(f)?))).collect();
             let case_answers: braid_template::Answers = case_values.iter().map(|(id, v)| (id.as_str(), v)).collect();
             completeness.record(template, case_items.iter().copied(), &case_answers);
             for involvement in &record.involvements {
                 let Some(role) = Role::in_case_from_number(involvement.role) else { continue };
-                let own: Vec<(String, Value)> = involvement.fields.iter().filter_map(|f| Some((f.field_id.clone(), to_value(f)?))).collect();
+                let own: Vec<(String, Value)> = involvement.fields.iter().filter_map(|f| Some((f.field_id.clone(), answer_value(f)?))).collect();
                 let mut answers = case_answers.clone();
                 answers.extend(own.iter().map(|(id, v)| (id.as_str(), v)));
                 let section = if role.is_victim() { &victim_items } else { &perpetrator_items };
@@ -454,8 +454,8 @@ fn report_groups(partnership: &[String], agencies: &[(String, String)], kind: Op
 /// multi-choice answer ticks, or "not known"), each dated `day`;
 /// dimensions `from_elsewhere` (a period, the agency) are left empty.
 fn involvement_answers(
-    record: &v1::CaseRecord,
-    involvement: &v1::Involvement,
+    record: &RecordBody,
+    involvement: &BodyInvolvement,
     day: i32,
     dimensions: &[(Vec<String>, Option<&braid_template::Field>)],
     from_elsewhere: impl Fn(usize) -> bool,
@@ -468,8 +468,8 @@ fn involvement_answers(
         let answer = match field {
             None => CaseType::from_number(record.case_type).map(|c| Answer::Category(c as usize)),
             Some(field) => {
-                let wire = record.fields.iter().chain(&involvement.fields).find(|f| f.field_id == field.id);
-                match wire.and_then(to_value) {
+                let stored = record.fields.iter().chain(&involvement.fields).find(|f| f.field_id == field.id);
+                match stored.and_then(answer_value) {
                     Some(Value::Single { code, .. }) => match field.category(code) {
                         Some(c) if c.not_known => Some(Answer::NotKnown),
                         Some(c) => labels.iter().position(|l| *l == c.label).map(Answer::Category),
