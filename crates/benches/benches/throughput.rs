@@ -64,7 +64,7 @@ fn main() {
             submission_id: "bench".to_owned(),
         };
         for (sequence, batch) in records.chunks(500).enumerate() {
-            let ack = engine.apply_batch(&submission, sequence as u32, batch.to_vec(), common::bench_entry()).expect("apply").0;
+            let ack = engine.apply_batch(&submission, sequence as u32, braid_node::incoming_batch(batch.to_vec()), common::bench_entry()).expect("apply").0;
             involvements += u64::from(ack.involvements);
         }
     }
@@ -119,7 +119,7 @@ fn scale(secret: &SchemeSecret) {
                 let index = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let Some((submission, slot)) = batches.get(index) else { break };
                 let records = slot.lock().expect("batch").take().unwrap_or_default();
-                let ack = engine.apply_batch(submission, index as u32, records, common::bench_entry()).expect("apply").0;
+                let ack = engine.apply_batch(submission, index as u32, braid_node::incoming_batch(records), common::bench_entry()).expect("apply").0;
                 let total = stored_total.fetch_add(u64::from(ack.involvements), std::sync::atomic::Ordering::SeqCst) + u64::from(ack.involvements);
                 progress.lock().expect("progress").push((total, Instant::now()));
             });

@@ -63,7 +63,7 @@ pub fn fill(engine: &Engine, children: usize, submission_id: &str) -> (Vec<(Stri
         let (submission, records) = upload_of(extract, &secret, submission_id);
         refs.extend(records.iter().map(|r| (submission.agency.clone(), r.record_ref.clone())));
         for (sequence, chunk) in records.chunks(1000).enumerate() {
-            let ack = engine.apply_batch(&submission, sequence as u32, chunk.to_vec(), bench_entry()).expect("apply").0;
+            let ack = engine.apply_batch(&submission, sequence as u32, braid_node::incoming_batch(chunk.to_vec()), bench_entry()).expect("apply").0;
             involvements += u64::from(ack.involvements);
         }
     }

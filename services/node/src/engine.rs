@@ -17,7 +17,6 @@ use braid_audit::merkle::Hash;
 use braid_audit::{Checkpoint, Entry};
 use braid_linkage::model::{dice_level, DICE, FEATURES, PERSON};
 use braid_linkage::{key_kind_name, Bloom, Decision, InvolvementId, KeyFingerprint, Linker, LinkerConfig, Model, Outcome, Tokens};
-use braid_proto::v1;
 use braid_signals::{Facts, NewInvolvement};
 use braid_store::{Store, StoredAck, StoredInvolvement, StoredLink, StoredLinks, StoredRecord, StoredRejection, WriteSet};
 use prost::Message;
@@ -26,7 +25,6 @@ use crate::audit::{AuditLog, CheckpointPolicy};
 use crate::panel::{record_facts, PreparedFacts};
 use crate::retention::{AgencyRetention, RetentionSettings};
 use crate::space::{DiskSpace, StorageLimits};
-use crate::validate::validate_record;
 
 /// What the engine can refuse or fail with.
 #[derive(Debug, thiserror::Error)]
@@ -772,11 +770,13 @@ impl Engine {
 }
 
 mod admin;
+mod incoming;
 mod ingest;
 mod prepare;
 
 pub(crate) use admin::parse_profile_id;
 pub use admin::{profile_id, ExplainSubject, LinkExplanation};
+pub use incoming::{IncomingBatch, IncomingInvolvement, IncomingRecord};
 use ingest::*;
 pub(crate) use prepare::on_own_person_ref;
 use prepare::*;

@@ -44,9 +44,10 @@ mod wire;
 
 pub use audit::verify_directory;
 pub use config::{AuditSettings, Limits, NodeConfig, TlsFiles};
-pub use engine::{Engine, EngineError, Submission};
+pub use engine::{Engine, EngineError, IncomingBatch, Submission};
 #[cfg(feature = "grpc")]
 pub use listener::ListenerCounts;
+pub use record::incoming_batch;
 pub use restore::{restore_backup, Restored};
 pub use retention::{RetentionRule, RetentionSettings};
 #[cfg(feature = "grpc")]

@@ -2,9 +2,114 @@
 //! ([`braid_store::RecordBody`]): the one place that converts them, so the
 //! wire can change without changing what is on disk.
 
+use braid_linkage::Tokens;
 use braid_proto::v1;
 use braid_store::{BodyAnswer, BodyCodes, BodyDate, BodyInvolvement, BodyValue, RecordBody, StoredRecord, RECORD_SCHEMA};
 use prost::Message;
+
+use crate::engine::{IncomingBatch, IncomingInvolvement, IncomingRecord};
+use crate::validate::validate_record;
+
+/// An upload batch as sent, in the node's terms: each record validated,
+/// its content hashed as sent (what tells an unchanged record from a
+/// changed one), its pseudonyms as the node keeps them, and a digest of the
+/// whole batch (what binds a stored acknowledgement to the batch it
+/// answers).
+pub fn incoming_batch(records: Vec<v1::CaseRecord>) -> IncomingBatch {
+    let mut hasher = blake3::Hasher::new();
+    for record in &records {
+        hasher.update(&record.encode_length_delimited_to_vec());
+    }
+    IncomingBatch { digest: *hasher.finalize().as_bytes(), records: records.into_iter().map(incoming_record).collect() }
+}
+
+fn incoming_record(mut record: v1::CaseRecord) -> IncomingRecord {
+    let source_row = record.source_row;
+    if let Err(problem) = validate_record(&record) {
+        return IncomingRecord::invalid(source_row, record.record_ref, problem);
+    }
+    let body = body_of(&record);
+    record.source_row = 0;
+    let previous_ref = Some(std::mem::take(&mut record.previous_ref)).filter(|r| !r.is_empty());
+    // What only carries the record across a key rotation is set aside
+    // before its content is hashed: sent again after the rotation, without
+    // bridge pseudonyms, the record is unchanged.
+    let bridges: Vec<(String, Option<v1::Pseudonyms>)> =
+        record.involvements.iter_mut().map(|i| (std::mem::take(&mut i.bridge_person_ref), i.bridge_pseudonyms.take())).collect();
+    let content_hash = blake3::hash(&record.encode_to_vec()).as_bytes().to_vec();
+    // A record moving to a new key epoch is the same record as the one
+    // stored under its previous ref when, sent under that epoch, it would
+    // have had that one's content.
+    let moved_hash = previous_ref.as_ref().map(|previous| {
+        let mut before = record.clone();
+        before.record_ref = previous.clone();
+        for (involvement, (person_ref, pseudonyms)) in before.involvements.iter_mut().zip(&bridges) {
+            involvement.person_ref = person_ref.clone();
+            involvement.pseudonyms = pseudonyms.clone();
+        }
+        blake3::hash(&before.encode_to_vec()).as_bytes().to_vec()
+    });
+    let involvements = record
+        .involvements
+        .iter_mut()
+        .zip(bridges)
+        .map(|(involvement, (bridge_person_ref, bridge))| IncomingInvolvement {
+            has_pseudonyms: involvement.pseudonyms.is_some(),
+            pseudonyms: stored_pseudonyms(involvement.pseudonyms.take().unwrap_or_default()),
+            bridge_person_ref,
+            bridge_pseudonyms: bridge.map(stored_pseudonyms),
+        })
+        .collect();
+    IncomingRecord { source_row, record_ref: record.record_ref, previous_ref, invalid: None, content_hash, moved_hash, body, involvements }
+}
+
+/// Bytes of each match key's hash the node keeps: the linker compares 56-bit
+/// fingerprints, so storing all 32 bytes would only keep more pseudonym at
+/// rest and write more.
+pub(crate) const STORED_KEY_BYTES: usize = 8;
+
+/// A person's pseudonyms as the node keeps them.
+fn stored_pseudonyms(wire: v1::Pseudonyms) -> braid_store::StoredPseudonyms {
+    braid_store::StoredPseudonyms {
+        match_keys: wire.match_keys.iter().map(|key| [&[key.kind as u8][..], key.hash.get(..STORED_KEY_BYTES).unwrap_or(&key.hash)].concat()).collect(),
+        bloom: wire.bloom,
+        tokens: wire.fields.as_ref().map(linker_tokens).unwrap_or_default().to_words(),
+    }
+}
+
+/// The linker's view of an upload's field tokens (already validated:
+/// bounded lists, windows none or four).
+fn linker_tokens(wire: &v1::FieldTokens) -> Tokens {
+    let mut out = Tokens {
+        name: wire.name,
+        name_any_order: wire.name_any_order,
+        name_phonetic: wire.name_phonetic,
+        forename_by_dob: wire.forename_by_dob,
+        surname_by_dob: wire.surname_by_dob,
+        dob: wire.dob,
+        dob_any_order: wire.dob_any_order,
+        sex_by_name: wire.sex_by_name,
+        sex_by_dob: wire.sex_by_dob,
+        postcode: wire.postcode,
+        district: wire.district,
+        address: wire.address,
+        ..Tokens::default()
+    };
+    for (slot, value) in out.other_names.iter_mut().zip(&wire.other_names) {
+        *slot = *value;
+    }
+    if wire.dob_windows.len() == out.dob_windows.len() {
+        out.dob_windows.copy_from_slice(&wire.dob_windows);
+    }
+    for (slot, id) in out.ids.iter_mut().zip(&wire.ids) {
+        *slot = (id.kind, id.value);
+    }
+    if wire.forename_whole.len() == 2 && wire.forename_parts.len() == 8 {
+        out.forename_whole.copy_from_slice(&wire.forename_whole);
+        out.forename_parts.copy_from_slice(&wire.forename_parts);
+    }
+    out
+}
 
 /// The stored content of a record as it is kept: pseudonyms, bridge refs,
 /// the source row and the previous ref are not part of it (they are set

@@ -145,7 +145,7 @@ async fn apply_upload_batch(
     let turn = gate.batch_turn().await?;
     let agency = current.agency.clone();
     let started = std::time::Instant::now();
-    let result = blocking(move || engine.apply_batch_ids(&current, sequence, records, entry)).await;
+    let result = blocking(move || engine.apply_batch_ids(&current, sequence, crate::record::incoming_batch(records), entry)).await;
     drop(turn);
     match result {
         Ok((ack, audit_entry, ids)) => {

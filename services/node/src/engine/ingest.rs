@@ -268,7 +268,7 @@ pub(super) enum Replay {
     Answered(StoredAck, u64),
     /// The records still to apply, and the count held and the rejections
     /// of the first time when the batch was sent before.
-    Apply(Vec<v1::CaseRecord>, Option<(u32, Vec<StoredRejection>)>),
+    Apply(Vec<IncomingRecord>, Option<(u32, Vec<StoredRejection>)>),
 }
 
 impl Engine {
@@ -276,8 +276,8 @@ impl Engine {
     /// with the batch so that a re-sent batch gets the same answer, and the
     /// index of its audit `entry` (stored in the same write; its result
     /// count is set here).
-    pub fn apply_batch(&self, submission: &Submission, sequence: u32, records: Vec<v1::CaseRecord>, entry: Entry) -> Result<(StoredAck, u64), EngineError> {
-        self.apply_batch_ids(submission, sequence, records, entry).map(|(ack, index, _)| (ack, index))
+    pub fn apply_batch(&self, submission: &Submission, sequence: u32, batch: IncomingBatch, entry: Entry) -> Result<(StoredAck, u64), EngineError> {
+        self.apply_batch_ids(submission, sequence, batch, entry).map(|(ack, index, _)| (ack, index))
     }
 
     /// As [`Engine::apply_batch`], also returning the ids of the
@@ -286,10 +286,10 @@ impl Engine {
         &self,
         submission: &Submission,
         sequence: u32,
-        records: Vec<v1::CaseRecord>,
+        batch: IncomingBatch,
         mut entry: Entry,
     ) -> Result<(StoredAck, u64, Vec<InvolvementId>), EngineError> {
-        if records.len() > self.max_batch_records {
+        if batch.len() > self.max_batch_records {
             return Err(EngineError::InvalidRequest(format!("a batch may hold at most {} records", self.max_batch_records)));
         }
         self.space.refresh()?;
@@ -302,7 +302,7 @@ impl Engine {
         // same content: a resumed upload may cut its batches differently,
         // and such a batch is applied (what is already stored is then
         // recognised record by record as unchanged).
-        let digest = batch_digest(&records);
+        let IncomingBatch { digest, records } = batch;
         // Records of a re-sent batch that the node holds (in that version
         // or a later one) are left as they are; those withdrawn or erased
         // since are applied again: the agency sent them on purpose, and
@@ -383,14 +383,14 @@ impl Engine {
         submission: &Submission,
         sequence: u32,
         digest: &[u8; 32],
-        mut records: Vec<v1::CaseRecord>,
+        mut records: Vec<IncomingRecord>,
         entry: &mut Entry,
     ) -> Result<Replay, EngineError> {
         let mut held_before = None;
         if let Some(bytes) = self.store.ack(&submission.agency, &submission.submission_id, sequence)? {
             if let Some(stored) = stored_ack(&bytes, digest)? {
                 let rejected: HashSet<u32> = stored.rejections.iter().map(|r| r.source_row).collect();
-                let (missing, held): (Vec<v1::CaseRecord>, Vec<v1::CaseRecord>) = {
+                let (missing, held): (Vec<IncomingRecord>, Vec<IncomingRecord>) = {
                     let state = self.state.lock();
                     std::mem::take(&mut records)
                         .into_iter()

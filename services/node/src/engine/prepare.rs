@@ -8,16 +8,6 @@ use super::*;
 /// then the acknowledgement.
 pub(super) const ACK_FORMAT: u8 = 2;
 
-/// A digest of a batch's records as sent, binding a stored acknowledgement
-/// to the batch it answers.
-pub(super) fn batch_digest(records: &[v1::CaseRecord]) -> [u8; 32] {
-    let mut hasher = blake3::Hasher::new();
-    for record in records {
-        hasher.update(&record.encode_length_delimited_to_vec());
-    }
-    *hasher.finalize().as_bytes()
-}
-
 /// The stored acknowledgement, when it answers a batch with this digest.
 pub(super) fn stored_ack(bytes: &[u8], digest: &[u8; 32]) -> Result<Option<StoredAck>, EngineError> {
     match bytes.split_first() {
@@ -37,40 +27,6 @@ pub(super) fn stored_ack(bytes: &[u8], digest: &[u8; 32]) -> Result<Option<Store
 /// perpetrator has none, and never links).
 pub(super) fn is_identified(stored: &StoredInvolvement) -> bool {
     !stored.match_keys.is_empty() || !stored.bloom.is_empty() || stored.tokens.iter().any(|t| *t != 0)
-}
-
-/// The linker's view of an upload's field tokens (already validated:
-/// bounded lists, windows none or four).
-pub(super) fn linker_tokens(wire: &v1::FieldTokens) -> Tokens {
-    let mut out = Tokens {
-        name: wire.name,
-        name_any_order: wire.name_any_order,
-        name_phonetic: wire.name_phonetic,
-        forename_by_dob: wire.forename_by_dob,
-        surname_by_dob: wire.surname_by_dob,
-        dob: wire.dob,
-        dob_any_order: wire.dob_any_order,
-        sex_by_name: wire.sex_by_name,
-        sex_by_dob: wire.sex_by_dob,
-        postcode: wire.postcode,
-        district: wire.district,
-        address: wire.address,
-        ..Tokens::default()
-    };
-    for (slot, value) in out.other_names.iter_mut().zip(&wire.other_names) {
-        *slot = *value;
-    }
-    if wire.dob_windows.len() == out.dob_windows.len() {
-        out.dob_windows.copy_from_slice(&wire.dob_windows);
-    }
-    for (slot, id) in out.ids.iter_mut().zip(&wire.ids) {
-        *slot = (id.kind, id.value);
-    }
-    if wire.forename_whole.len() == 2 && wire.forename_parts.len() == 8 {
-        out.forename_whole.copy_from_slice(&wire.forename_whole);
-        out.forename_parts.copy_from_slice(&wire.forename_parts);
-    }
-    out
 }
 
 /// A record's fingerprint for the linker, told apart from its earlier
@@ -101,7 +57,7 @@ pub(super) fn linker_involvement(stored: &StoredInvolvement) -> braid_linkage::I
         record: braid_store::fingerprint(stored.record_ref.as_bytes()),
         tokens: Tokens::from_words(&stored.tokens).unwrap_or_default(),
         // An outcome event's child attaches to a profile, never shapes one.
-        passive: stored.role == braid_proto::v1::Role::OutcomeSubject as i32,
+        passive: stored.role == braid_template::Role::OutcomeSubject.number(),
     }
 }
 
@@ -124,122 +80,81 @@ pub(super) struct PreparedRecord {
     pub(super) facts: PreparedFacts,
 }
 
-/// Validates and encodes a batch's records; rejected ones go into the
-/// acknowledgement, among them records already past the agency's
-/// `retention` rule on its day.
+/// Checks and encodes a batch's records (the adapter has validated each
+/// as sent); rejected ones go into the acknowledgement, among them records
+/// already past the agency's `retention` rule on its day.
 pub(super) fn prepare_records(
     submission: &Submission,
-    records: Vec<v1::CaseRecord>,
+    records: Vec<IncomingRecord>,
     retention: Option<(crate::retention::RetentionRule, i64)>,
     ack: &mut StoredAck,
 ) -> Vec<PreparedRecord> {
     let mut refs_in_batch = HashSet::new();
     let mut previous_in_batch = HashSet::new();
     let mut out = Vec::with_capacity(records.len());
-    for mut record in records {
-        if let Err(problem) = validate_record(&record) {
-            ack.rejections.push(StoredRejection { source_row: record.source_row, field: problem.field, reason: problem.reason });
+    for record in records {
+        let reject = |ack: &mut StoredAck, field: String, reason: String| ack.rejections.push(StoredRejection { source_row: record.source_row, field, reason });
+        if let Some(problem) = &record.invalid {
+            reject(ack, problem.field.clone(), problem.reason.clone());
             continue;
         }
         if let Err(problem) = check_bridge(submission, &record) {
-            ack.rejections.push(StoredRejection { source_row: record.source_row, field: problem.field, reason: problem.reason });
+            reject(ack, problem.field, problem.reason);
             continue;
         }
         if refs_in_batch.contains(&record.record_ref) || previous_in_batch.contains(&record.record_ref) {
-            ack.rejections.push(StoredRejection {
-                source_row: record.source_row,
-                field: "record_ref".to_owned(),
-                reason: "appears twice in one batch (as a ref or a previous ref)".to_owned(),
-            });
+            reject(ack, "record_ref".to_owned(), "appears twice in one batch (as a ref or a previous ref)".to_owned());
             continue;
         }
         // One record replaces one: a previous ref named twice, or naming a
         // record of the same batch, would remove what the batch stores.
-        if !record.previous_ref.is_empty() && (refs_in_batch.contains(&record.previous_ref) || !previous_in_batch.insert(record.previous_ref.clone())) {
-            ack.rejections.push(StoredRejection {
-                source_row: record.source_row,
-                field: "previous_ref".to_owned(),
-                reason: "appears twice in one batch (as a ref or a previous ref)".to_owned(),
-            });
-            continue;
+        if let Some(previous) = &record.previous_ref {
+            if refs_in_batch.contains(previous) || !previous_in_batch.insert(previous.clone()) {
+                reject(ack, "previous_ref".to_owned(), "appears twice in one batch (as a ref or a previous ref)".to_owned());
+                continue;
+            }
         }
         refs_in_batch.insert(record.record_ref.clone());
-        let body = crate::record::body_of(&record);
-        if let Some((rule, _)) = retention.filter(|(rule, today)| crate::retention::expired(&body, rule, *today)) {
-            ack.rejections.push(StoredRejection {
-                source_row: record.source_row,
-                field: "event_date".to_owned(),
-                reason: format!("is past this agency's retention period ({}), so the record is not stored", rule.describe()),
-            });
+        if let Some((rule, _)) = retention.filter(|(rule, today)| crate::retention::expired(&record.body, rule, *today)) {
+            reject(ack, "event_date".to_owned(), format!("is past this agency's retention period ({}), so the record is not stored", rule.describe()));
             continue;
         }
-        record.source_row = 0;
-        let mut canonical = record;
-        let previous_ref = Some(std::mem::take(&mut canonical.previous_ref)).filter(|r| !r.is_empty());
-        // What only carries the record across a key rotation is set aside
-        // before its content is hashed: sent again after the rotation,
-        // without bridge pseudonyms, the record is unchanged.
-        let bridges: Vec<(String, Option<v1::Pseudonyms>)> =
-            canonical.involvements.iter_mut().map(|i| (std::mem::take(&mut i.bridge_person_ref), i.bridge_pseudonyms.take())).collect();
-        let content_hash = blake3::hash(&canonical.encode_to_vec()).as_bytes().to_vec();
-        // A record moving to a new key epoch is the same record as the one
-        // stored under its previous ref when, sent under that epoch, it
-        // would have had that one's content.
-        let moved_hash = previous_ref.as_ref().map(|previous| {
-            let mut before = canonical.clone();
-            before.record_ref = previous.clone();
-            for (involvement, (person_ref, pseudonyms)) in before.involvements.iter_mut().zip(&bridges) {
-                involvement.person_ref = person_ref.clone();
-                involvement.pseudonyms = pseudonyms.clone();
-            }
-            blake3::hash(&before.encode_to_vec()).as_bytes().to_vec()
-        });
-        let mut involvements = Vec::with_capacity(canonical.involvements.len());
-        let mut identified = Vec::with_capacity(canonical.involvements.len());
-        for (involvement, (link_person_ref, bridge)) in canonical.involvements.iter_mut().zip(bridges) {
-            let pseudonyms = stored_pseudonyms(involvement.pseudonyms.take().unwrap_or_default());
-            let bridge = bridge.map(stored_pseudonyms);
+        let IncomingRecord { record_ref, previous_ref, content_hash, moved_hash, body, involvements: incoming, .. } = record;
+        let mut involvements = Vec::with_capacity(incoming.len());
+        let mut identified = Vec::with_capacity(incoming.len());
+        for (person, incoming) in body.involvements.iter().zip(incoming) {
             // A record moving to a new key epoch links under the current
             // one; its new pseudonyms wait until every agency has moved.
             let (link, next) = match submission.bridge_epoch {
-                Some(_) => (bridge.unwrap_or_default(), Some(pseudonyms)),
-                None => (pseudonyms, None),
+                Some(_) => (incoming.bridge_pseudonyms.unwrap_or_default(), Some(incoming.pseudonyms)),
+                None => (incoming.pseudonyms, None),
             };
             let stored = StoredInvolvement {
                 agency: submission.agency.clone(),
-                record_ref: canonical.record_ref.clone(),
-                person_ref: involvement.person_ref.clone(),
-                role: involvement.role,
+                record_ref: record_ref.clone(),
+                person_ref: person.person_ref.clone(),
+                role: person.role,
                 match_keys: link.match_keys,
                 tokens: link.tokens,
                 bloom: link.bloom,
                 next,
-                link_person_ref,
+                link_person_ref: incoming.bridge_person_ref,
             };
             identified.push(is_identified(&stored));
             involvements.push((stored.encode_to_vec(), linker_involvement(&stored)));
         }
         let facts = record_facts(&body, |i| identified.get(i).copied().unwrap_or(false));
-        out.push(PreparedRecord { record_ref: canonical.record_ref.clone(), previous_ref, moved_hash, content_hash, body, involvements, facts });
+        out.push(PreparedRecord { record_ref, previous_ref, moved_hash, content_hash, body, involvements, facts });
     }
     out
 }
 
-/// A person's pseudonyms as the node keeps them.
-pub(super) fn stored_pseudonyms(wire: v1::Pseudonyms) -> braid_store::StoredPseudonyms {
-    braid_store::StoredPseudonyms {
-        match_keys: wire.match_keys.iter().map(|key| [&[key.kind as u8][..], key.hash.get(..STORED_KEY_BYTES).unwrap_or(&key.hash)].concat()).collect(),
-        bloom: wire.bloom,
-        tokens: wire.fields.as_ref().map(linker_tokens).unwrap_or_default().to_words(),
-    }
-}
-
 /// Checks that a record carries bridge pseudonyms exactly when its upload
 /// moves to a new key epoch.
-pub(super) fn check_bridge(submission: &Submission, record: &v1::CaseRecord) -> Result<(), crate::validate::Invalid> {
+pub(super) fn check_bridge(submission: &Submission, record: &IncomingRecord) -> Result<(), crate::validate::Invalid> {
     let invalid = |field: String, reason: &str| crate::validate::Invalid { field, reason: reason.to_owned() };
     let bridged = submission.bridge_epoch.is_some();
-    if !bridged && !record.previous_ref.is_empty() {
+    if !bridged && record.previous_ref.is_some() {
         return Err(invalid("previous_ref".to_owned(), "is only for an upload that moves to a new key epoch"));
     }
     for (index, involvement) in record.involvements.iter().enumerate() {
@@ -247,7 +162,7 @@ pub(super) fn check_bridge(submission: &Submission, record: &v1::CaseRecord) -> 
         if bridged && involvement.bridge_person_ref.trim().is_empty() {
             return Err(invalid(format!("involvements[{index}].bridge_person_ref"), "is required in an upload that moves to a new key epoch"));
         }
-        if bridged && involvement.pseudonyms.is_some() != involvement.bridge_pseudonyms.is_some() {
+        if bridged && involvement.has_pseudonyms != involvement.bridge_pseudonyms.is_some() {
             return Err(invalid(format!("involvements[{index}].bridge_pseudonyms"), "must be present exactly when pseudonyms are"));
         }
         if !bridged && has_bridge {
@@ -310,11 +225,6 @@ pub(super) fn add_facts(facts: &mut Facts, fingerprint: u64, agency: u16, record
 
 /// Involvements the linker's arrays have room for before they first grow.
 pub(super) const RESERVED_INVOLVEMENTS: usize = 1 << 21;
-
-/// Bytes of each match key's hash the node keeps: the linker compares 56-bit
-/// fingerprints, so storing all 32 bytes would only keep more pseudonym at
-/// rest and write more.
-pub(super) const STORED_KEY_BYTES: usize = 8;
 
 pub(super) fn stored_links(outcome: &Outcome) -> StoredLinks {
     StoredLinks {
