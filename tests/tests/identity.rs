@@ -354,3 +354,49 @@ fn a_case_date_of_another_shape_rejects_its_row_and_a_spreadsheet_birth_date_is_
     assert_eq!(std::fs::read(path("CSC-NORTH.csv")).expect("extract"), extract_before);
     assert!(!dir.path().join("x.bpx").exists() && dir.path().join("a-folder").is_dir() && !dir.path().join("a-folder.previous").exists());
 }
+
+#[test]
+fn placeholder_and_shared_other_identifiers_are_never_used_to_link() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    ok(&braid(&["keys", "init", "--out", &dir.path().join("keys").display().to_string()]));
+    let mapping = format!("{MAPPING}\n[identity.ids]\nupn = \"upn\"\n");
+    let header = format!("{HEADER},upn");
+    // A placeholder a system fills in for everyone ("0"), one written for
+    // three different children, and one child's own under two local ids
+    // (kept).
+    let rows = [
+        "C1,P1,Victim,CSA,01/03/2020,Amy,Jones,04/05/2011,F,M1 1AE,0",
+        "C2,P2,Victim,CSA,01/03/2020,Bea,Okafor,05/06/2012,F,M1 1AE,0",
+        "C3,P3,Victim,CSA,01/03/2020,Cy,Lee,06/07/2013,M,M1 1AE,A123",
+        "C4,P4,Victim,CSA,01/03/2020,Di,Khan,07/08/2014,F,M1 1AE,A123",
+        "C5,P5,Victim,CSA,01/03/2020,Fay,Bell,08/08/2015,F,M1 1AE,A123",
+        "C6,P6,Victim,CSA,01/03/2020,Ed,Nowak,08/09/2010,M,M1 1AE,N9876",
+        "C7,P7,Victim,CSA,01/03/2020,Ed,Nowak,08/09/2010,M,M1 1AE,N9876",
+    ];
+    let output = pseudonymise_file(dir.path(), "CSC-NORTH", "CSC-NORTH", "children_services", &mapping, &header, &rows);
+    let stdout = ok(&output);
+    assert!(stdout.contains("0 rows rejected"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for row in [2, 3] {
+        assert!(stderr.contains(&format!("warning row {row}: ids: is a placeholder (one character repeated)")), "{stderr}");
+    }
+    for row in [4, 5, 6] {
+        let expected = format!("warning row {row}: ids: is recorded in this extract for people who cannot be one (other names and dates of birth");
+        assert!(stderr.contains(&expected), "{expected}: {stderr}");
+    }
+    assert!(!stderr.contains("warning row 7: ids") && !stderr.contains("warning row 8: ids"), "{stderr}");
+    assert!(!stderr.contains("A123") && !stderr.contains("N9876"), "no identifier in a message: {stderr}");
+    let (_, records) = read_extract(&dir.path().join("CSC-NORTH.bpx"));
+    let with_id: Vec<&str> = records
+        .iter()
+        .filter(|record| {
+            record.involvements.iter().any(|i| {
+                i.pseudonyms.as_ref().is_some_and(|p| {
+                    p.match_keys.iter().any(|k| k.kind == braid_pseudonym::MatchKeyKind::OtherId as u32) || p.fields.as_ref().is_some_and(|f| !f.ids.is_empty())
+                })
+            })
+        })
+        .map(|record| record.record_ref.as_str())
+        .collect();
+    assert_eq!(with_id.len(), 2, "only C6 and C7 keep their identifier, as a key and as a token: {with_id:?}");
+}

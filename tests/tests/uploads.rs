@@ -177,6 +177,7 @@ async fn a_damaged_extract_is_refused_and_the_good_one_then_uploads_whole() {
 
 #[test]
 fn pseudonymise_fails_when_it_would_write_nothing_useful_and_names_mapping_mistakes() {
+    use std::os::unix::fs::FileTypeExt;
     let dir = tempfile::tempdir().expect("temp dir");
     let path = |name: &str| dir.path().join(name).display().to_string();
     ok(&braid(&["keys", "init", "--out", &path("keys")]));
@@ -213,6 +214,41 @@ fn pseudonymise_fails_when_it_would_write_nothing_useful_and_names_mapping_mista
     // The right mapping draws no such hint.
     let output = pseudonymise(dir.path(), MAPPING, &three, "names2.bpx");
     assert!(!String::from_utf8_lossy(&output.stderr).contains("hint:"), "{output:?}");
+
+    // Outputs that are not ordinary files are never replaced by one (a
+    // pipe here; /dev/null as root would be), a truth file may not be the
+    // map or the input, and a wrong file given as the mapping is not quoted.
+    let p = |name: &str| dir.path().join(name).display().to_string();
+    std::fs::write(dir.path().join("three.csv"), &three).expect("csv");
+    std::fs::write(dir.path().join("m.toml"), MAPPING).expect("mapping");
+    let fifo = dir.path().join("pipe.bpx");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo").success());
+    let common = |out: &str| {
+        ["agency", "pseudonymise", "--mapping", &p("m.toml"), "--secret", &p("keys/scheme.secret"), "--input", &p("three.csv"), "--out", out].map(str::to_owned)
+    };
+    let piped = failed(&braid(&common(&p("pipe.bpx")).iter().map(String::as_str).collect::<Vec<_>>()));
+    assert!(piped.contains("is not an ordinary file (a device or a pipe)"), "{piped}");
+    assert!(std::fs::symlink_metadata(&fifo).expect("still there").file_type().is_fifo(), "the pipe is left as it was");
+    let mut truth_over_map: Vec<String> = common(&p("t.bpx")).to_vec();
+    truth_over_map.extend(["--reid", &p("t.truth.csv"), "--truth-column", "person"].map(str::to_owned));
+    let refused = failed(&braid(&truth_over_map.iter().map(String::as_str).collect::<Vec<_>>()));
+    assert!(refused.contains("is named for two outputs"), "{refused}");
+    let wrong_mapping = failed(&braid(&[
+        "agency",
+        "pseudonymise",
+        "--mapping",
+        &p("three.csv"),
+        "--secret",
+        &p("keys/scheme.secret"),
+        "--input",
+        &p("three.csv"),
+        "--out",
+        &p("w.bpx"),
+    ]));
+    assert!(
+        wrong_mapping.contains("mapping file: line 1, column") && !wrong_mapping.contains("Amy") && !wrong_mapping.contains("04/05/2011"),
+        "{wrong_mapping}"
+    );
 
     // A repeated row is skipped, with a warning naming both rows.
     let repeated = format!("{HEADER}\n{}\n{}\n{}\n", row("C1", "P1"), row("C1", "P1"), row("C1", "P2"));

@@ -87,8 +87,9 @@ async fn upload_once(
     })?;
     let mut client = crate::ingest_over(tonic::service::interceptor::InterceptedService::new(channel, identify));
     let (sender, receiver) = tokio::sync::mpsc::channel(2);
-    // Each batch is copied only as it is sent (two at most wait in the
-    // channel), so an attempt holds no second copy of the upload.
+    // Each batch is copied only as it is sent (a few at most are in flight:
+    // two in the channel, one waiting to enter it, one being encoded), so an
+    // attempt holds no second copy of the upload.
     let to_send = Arc::clone(batches);
     tokio::spawn(async move {
         for batch in to_send.iter() {

@@ -335,8 +335,9 @@ struct Collected {
     /// (case id, person id) → the line that first had them: a repeated row
     /// would count one person's part in one case twice.
     seen_rows: HashMap<(String, String), u64>,
-    /// Each NHS number's keyed hash: the (name token, date of birth) pairs
-    /// it is recorded with, and the lines it is on.
+    /// Each NHS number's and other identifier's keyed hash: the (name
+    /// token, date of birth) pairs it is recorded with, and the lines it is
+    /// on.
     nhs_people: HashMap<[u8; 32], NhsUse>,
 }
 
@@ -364,7 +365,7 @@ impl Collected {
         }
         self.seen_rows.insert((parsed.case_id.clone(), parsed.person_id.clone()), line);
         let involvement = &parsed.record.involvements[0];
-        if let Some((_, hash)) = involvement.pseudonyms.match_keys.iter().find(|(kind, _)| *kind == crate::MatchKeyKind::NhsNumber) {
+        for (_, hash) in involvement.pseudonyms.match_keys.iter().filter(|(kind, _)| is_identifier(*kind)) {
             let (people, lines) = self.nhs_people.entry(*hash).or_default();
             people.insert((involvement.pseudonyms.tokens.name, parsed.date_of_birth));
             lines.push(line);
@@ -413,28 +414,58 @@ fn not_one_person(people: &std::collections::BTreeSet<(u32, Option<Date>)>) -> b
     apart || (names.len() >= 3 && dates.len() >= 3)
 }
 
-/// Leaves out an NHS number the extract records for people who cannot be
-/// one ([`not_one_person`]: a placeholder or a default a system fills
-/// in): as a match key it would join them all, past the node's
-/// date-of-birth guard, which an agreeing NHS number overrides. Each row it
-/// was on gets a warning.
+/// Whether a match key is an identifier's: the NHS number, or one named in
+/// `[identity.ids]`.
+fn is_identifier(kind: crate::MatchKeyKind) -> bool {
+    matches!(kind, crate::MatchKeyKind::NhsNumber | crate::MatchKeyKind::OtherId)
+}
+
+/// Leaves out an NHS number or other identifier the extract records for
+/// people who cannot be one ([`not_one_person`]: a placeholder or a
+/// default a system fills in): as a match key it would join them all, past
+/// the node's date-of-birth guard, which an agreeing identifier overrides.
+/// Each row it was on gets a warning.
 fn drop_shared_nhs_numbers(output: &mut ExtractOutput, nhs_people: HashMap<[u8; 32], NhsUse>) {
     let shared: HashMap<[u8; 32], Vec<u64>> =
         nhs_people.into_iter().filter(|(_, (people, _))| not_one_person(people)).map(|(hash, (_, lines))| (hash, lines)).collect();
     if shared.is_empty() {
         return;
     }
+    let mut fields: HashMap<[u8; 32], &'static str> = HashMap::new();
     for record in &mut output.records {
         for involvement in &mut record.involvements {
-            involvement.pseudonyms.match_keys.retain(|(kind, hash)| *kind != crate::MatchKeyKind::NhsNumber || !shared.contains_key(hash));
+            let pseudonyms = &mut involvement.pseudonyms;
+            // The identifiers named in [identity.ids] give their match keys
+            // and their field tokens in one order: the n-th such key is the
+            // n-th token.
+            let mut nth_other = 0;
+            let mut dropped_tokens = Vec::new();
+            pseudonyms.match_keys.retain(|(kind, hash)| {
+                let other = *kind == crate::MatchKeyKind::OtherId;
+                let keep = !is_identifier(*kind) || !shared.contains_key(hash);
+                if !keep {
+                    fields.insert(*hash, if other { "ids" } else { "nhs_number" });
+                    if other {
+                        dropped_tokens.push(nth_other);
+                    }
+                }
+                nth_other += usize::from(other);
+                keep
+            });
+            for index in dropped_tokens.into_iter().rev() {
+                if index < pseudonyms.tokens.ids.len() {
+                    pseudonyms.tokens.ids.remove(index);
+                }
+            }
         }
     }
     let mut issues: Vec<RowIssue> = shared
-        .values()
-        .flat_map(|lines| {
-            lines.iter().map(|&row| RowIssue {
+        .iter()
+        .flat_map(|(hash, lines)| {
+            let field = fields.get(hash).copied().unwrap_or("nhs_number");
+            lines.iter().map(move |&row| RowIssue {
                 row,
-                field: "nhs_number".to_owned(),
+                field: field.to_owned(),
                 reason: "is recorded in this extract for people who cannot be one (other names and dates of birth; a placeholder?), so it was not used"
                     .to_owned(),
             })

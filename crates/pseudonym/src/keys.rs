@@ -34,23 +34,30 @@ impl SchemeSecret {
     pub fn parse(text: &str) -> Result<SchemeSecret> {
         let mut epoch = None;
         let mut secret = None;
-        for line in text.lines().map(str::trim) {
+        // Nothing of the file is quoted: given the wrong file, a line is
+        // someone's identity (or, moved, the secret itself).
+        for (number, line) in text.lines().map(str::trim).enumerate() {
+            let line_number = number + 1;
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
             let Some((name, value)) = line.split_once('=') else {
-                return Err(Error::Secret("expected `name = value` lines".to_owned()));
+                return Err(Error::Secret(format!("line {line_number} is not a `name = value` line")));
             };
             let value = value.trim().trim_matches('"');
+            let twice = || Error::Secret(format!("line {line_number} sets {} a second time", name.trim()));
             match name.trim() {
-                "epoch" => epoch = Some(value.parse::<u32>().map_err(|_| Error::Secret("epoch is not a whole number".to_owned()))?),
-                "secret" => secret = Some(decode_hex_32(value)?),
-                other => {
-                    return Err(Error::Secret(format!("unknown setting `{other}`")));
+                "epoch" if epoch.is_some() => return Err(twice()),
+                "secret" if secret.is_some() => return Err(twice()),
+                "epoch" => {
+                    epoch = Some(value.parse::<u32>().ok().filter(|e| *e >= 1).ok_or_else(|| Error::Secret("epoch is not a whole number from 1".to_owned()))?)
                 }
+                "secret" => secret = Some(decode_hex_32(value)?),
+                _ => return Err(Error::Secret(format!("line {line_number} is not a setting of a scheme secret (epoch, secret)"))),
             }
         }
         match (epoch, secret) {
+            (_, Some(secret)) if secret.iter().all(|b| *b == 0) => Err(Error::Secret("the secret is all zeros, which is no secret".to_owned())),
             (Some(epoch), Some(secret)) => Ok(SchemeSecret { epoch, secret }),
             (None, _) => Err(Error::Secret("no epoch".to_owned())),
             (_, None) => Err(Error::Secret("no secret".to_owned())),
@@ -159,6 +166,21 @@ mod tests {
         assert_eq!(parsed.secret, [7u8; 32]);
         assert!(SchemeSecret::parse("epoch = 1\nsecret = \"abc\"").is_err());
         assert!(SchemeSecret::parse("secret = \"00\"").is_err());
+        // A careless file: a setting twice, epoch 0, an all-zero secret, and
+        // no line of the file quoted in the error (the wrong file given may
+        // be an extract).
+        let text = secret.to_file_text();
+        for (bad, expected) in [
+            (format!("{text}\nepoch = 4\n"), "sets epoch a second time"),
+            (text.replace("epoch = 3", "epoch = 0"), "whole number from 1"),
+            (SchemeSecret::new(1, [0u8; 32]).to_file_text(), "all zeros"),
+            ("Jade Campbell = 16/07/2019\n".to_owned(), "line 1 is not a setting"),
+            ("Jade,Campbell,16/07/2019\n".to_owned(), "line 1 is not a `name = value` line"),
+        ] {
+            let error = SchemeSecret::parse(&bad).expect_err("refused").to_string();
+            assert!(error.contains(expected), "{error}");
+            assert!(!error.contains("Jade") && !error.contains("0707"), "{error}");
+        }
         // The debug form never shows key material.
         assert!(!format!("{secret:?}").contains("07"));
     }

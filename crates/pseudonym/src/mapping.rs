@@ -288,7 +288,7 @@ pub use braid_template::AGENCY_TYPES;
 impl Mapping {
     /// Reads and checks a mapping file.
     pub fn parse(text: &str) -> Result<Mapping, MappingError> {
-        let mapping: Mapping = toml::from_str(text).map_err(|error| MappingError::Parse(error.to_string()))?;
+        let mapping: Mapping = toml::from_str(text).map_err(|error| MappingError::Parse(braid_template::toml_error(text, &error)))?;
         mapping.validate()?;
         Ok(mapping)
     }

@@ -461,7 +461,20 @@ pub fn normalise_as_of(identity: &Identity, today: Date) -> (NormalisedIdentity,
     other_surnames.sort_unstable();
     other_surnames.dedup();
     other_surnames.truncate(MAX_OTHER_SURNAMES);
-    let mut ids: Vec<(String, String)> = identity.ids.iter().filter_map(|(name, value)| Some((fold_text(name), normalise_id(value)?))).collect();
+    let mut ids: Vec<(String, String)> = identity
+        .ids
+        .iter()
+        .filter_map(|(name, value)| Some((fold_text(name), normalise_id(value)?)))
+        .filter(|(_, value)| {
+            // One character repeated ("0", "000000", "XXXX") is what a
+            // system fills in, not anyone's identifier.
+            let placeholder = nhs_number_is_placeholder(value);
+            if placeholder {
+                warnings.push(Warning { field: "ids", reason: "is a placeholder (one character repeated), not a person's identifier, and was not used" });
+            }
+            !placeholder
+        })
+        .collect();
     ids.sort_unstable();
     ids.dedup_by(|a, b| a.0 == b.0);
     ids.truncate(MAX_IDS);

@@ -96,6 +96,37 @@ pub fn printable(text: &str) -> String {
     })
 }
 
+/// A TOML file's parse error as a message that quotes nothing of the file:
+/// the line and column, and what was wrong with any quoted value left out.
+/// (The parser's own message shows the offending line; given the wrong
+/// file — an extract, a scheme secret — that line is someone's identity or
+/// the secret itself.)
+pub fn toml_error(text: &str, error: &toml::de::Error) -> String {
+    let mut message = String::new();
+    let mut quoted = false;
+    for c in error.message().chars() {
+        match c {
+            '"' if !quoted => {
+                quoted = true;
+                message.push_str("\"…\"");
+            }
+            '"' => quoted = false,
+            _ if quoted => {}
+            _ => message.push(c),
+        }
+    }
+    let message = printable(message.trim());
+    match error.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message,
+    }
+}
+
 /// A cell's text as quoted in a message: at most [`QUOTE_CHARS`]
 /// characters, then an ellipsis and the full length, so that a runaway cell
 /// is never echoed whole; made [`printable`], so a cell cannot add lines of

@@ -271,3 +271,26 @@ fn text_that_hides_or_turns_around_is_invisible_and_scripts_joiners_are_not() {
     }
     assert_eq!(crate::printable("a\u{202e}b\nc"), "a\\u{202e}b\\nc");
 }
+
+#[test]
+fn a_toml_error_quotes_nothing_of_the_file() {
+    // Given the wrong file: an extract's row, a scheme secret.
+    let row = "case,person\nCSC-000001,Jade,Campbell,16/07/2019\n";
+    let error = toml::from_str::<toml::Table>(row).expect_err("not TOML");
+    let message = crate::toml_error(row, &error);
+    assert!(message.starts_with("line 1, column "), "{message}");
+    assert!(!message.contains("Jade") && !message.contains("case,person"), "{message}");
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Shape {
+        agency: String,
+    }
+    let secret = "secret = \"8f1c9a...\"\nepoch = 1\n";
+    let error = toml::from_str::<Shape>(secret).expect_err("not the shape");
+    let message = crate::toml_error(secret, &error);
+    assert!(!message.contains("8f1c9a"), "{message}");
+    let typed = "agency = 7\n";
+    let error = toml::from_str::<Shape>(typed).expect_err("not a string");
+    assert!(crate::toml_error(typed, &error).starts_with("line 1, column 10: invalid type"), "{}", crate::toml_error(typed, &error));
+}

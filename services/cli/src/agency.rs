@@ -78,7 +78,7 @@ fn pseudonymise_from(
     // Each record is dropped once converted, so the two forms are not
     // held whole side by side (the output keeps its counts, issues and
     // re-identification entries).
-    let records: Vec<v1::CaseRecord> = output.records.drain(..).map(|record| convert::record(&record)).collect();
+    let records: Vec<v1::CaseRecord> = std::mem::take(&mut output.records).into_iter().map(|record| convert::record(&record)).collect();
     // The submission id is derived from the content (the digest the file's
     // trailer carries), so a damaged file cannot pass for it, and tagged
     // with this run, so an extract pseudonymised again is sent as new data
@@ -183,6 +183,15 @@ fn keep_cases_the_map_would_lose(path: &Path, new: &[ReidEntry]) -> Result<()> {
     Ok(())
 }
 
+/// What `braid agency pseudonymise` does beside writing the upload file and
+/// the map.
+pub struct PseudonymiseOptions<'a> {
+    /// Write nothing if any row is rejected.
+    pub fail_on_bad_rows: bool,
+    /// Also write `<out>.truth.csv` from this evaluation column.
+    pub truth_column: Option<&'a str>,
+}
+
 /// `braid agency pseudonymise`.
 pub fn pseudonymise_command(
     mapping: &Path,
@@ -191,13 +200,22 @@ pub fn pseudonymise_command(
     input: &Path,
     out: &Path,
     reid: Option<PathBuf>,
-    fail_on_bad_rows: bool,
+    options: PseudonymiseOptions,
 ) -> Result<()> {
+    let PseudonymiseOptions { fail_on_bad_rows, truth_column } = options;
     let reid = reid.unwrap_or_else(|| out.with_extension("reid.csv"));
     let previous = PathBuf::from(format!("{}.previous", reid.display()));
     let mut inputs = vec![mapping, secret, input];
     inputs.extend(bridge_secret);
-    check_outputs(&inputs, &[out, &reid, &out.with_extension("issues.csv"), &out.with_extension("partial"), &previous])?;
+    let (issues, partial, truth_file) = (out.with_extension("issues.csv"), out.with_extension("partial"), out.with_extension("truth.csv"));
+    let mut outputs = vec![out, &reid, &issues, &partial, &previous];
+    if truth_column.is_some() {
+        outputs.push(&truth_file);
+    }
+    check_outputs(&inputs, &outputs)?;
+    if let Some(column) = truth_column {
+        check_truth_column(input, column)?;
+    }
     let mapping = read_mapping(mapping)?;
     if !mapping.identity.any() {
         eprintln!("warning: the mapping's [identity] names no column (name, date of birth, NHS number, postcode, address or other id): these records will link to other agencies' by nothing");
@@ -267,7 +285,10 @@ pub fn pseudonymise_command(
             result.header.bridge_epoch_fingerprint
         );
     }
-    Ok(())
+    match truth_column {
+        Some(column) => truth_command(&mapping, input, out, column),
+        None => Ok(()),
+    }
 }
 
 /// A hint when many of a date field's rows have a month above 12 (a tenth
@@ -284,7 +305,9 @@ fn month_first_hint(output: &braid_pseudonym::ExtractOutput, field: &str, format
 }
 
 /// A hint for each identity column whose values could not be used in at
-/// least half the rows (and three): most often the mapping names the wrong
+/// least half the rows (and three; only values left out count, not those
+/// kept with a warning, such as a postcode district): most often the
+/// mapping names the wrong
 /// column (names read as dates, a date of birth read from the referral
 /// date…), which would otherwise link these records by nothing, or by
 /// something that is not who they are. Fields in `hinted` already have a
@@ -307,7 +330,7 @@ fn column_hints(output: &braid_pseudonym::ExtractOutput, mapping: &braid_pseudon
         }
         let mut rows = std::collections::HashSet::new();
         let mut reasons: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
-        for issue in output.rejected.iter().chain(&output.warnings).filter(|issue| issue.field == field) {
+        for issue in output.rejected.iter().chain(&output.warnings).filter(|issue| issue.field == field && value_left_out(issue)) {
             rows.insert(issue.row);
             *reasons.entry(issue.reason.as_str()).or_default() += 1;
         }
@@ -322,6 +345,12 @@ fn column_hints(output: &braid_pseudonym::ExtractOutput, mapping: &braid_pseudon
         }
     }
     hints
+}
+
+/// Whether an identity issue left the value out (its reason says it was
+/// not used), rather than keeping it with a warning.
+fn value_left_out(issue: &braid_pseudonym::RowIssue) -> bool {
+    issue.reason.contains("was not used")
 }
 
 /// Writes every rejected row and warning of a pseudonymise run to
@@ -369,6 +398,15 @@ pub(crate) fn check_outputs(inputs: &[&Path], outputs: &[&Path]) -> Result<()> {
         if output.is_dir() {
             bail!("{} is a folder: give the name of a file to write; nothing was written", output.display());
         }
+        // Outputs are written beside and moved into place, so what is there
+        // is replaced: only ever an ordinary file (never a device, a pipe or
+        // a link, which would be replaced by a file).
+        if let Ok(found) = std::fs::symlink_metadata(output) {
+            if !found.file_type().is_file() {
+                let what = if found.file_type().is_symlink() { "a link" } else { "not an ordinary file (a device or a pipe)" };
+                bail!("{} is {what}: give the name of a new or ordinary file to write; nothing was written", output.display());
+            }
+        }
         let folder = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         if !folder.is_dir() {
             bail!("the folder {} does not exist (for {}); nothing was written", folder.display(), output.display());
@@ -395,7 +433,7 @@ pub(crate) fn private_output(path: &Path) -> Result<std::fs::File> {
 
 /// Checks, before anything is written, that the extract has the truth
 /// column `pseudonymise --truth-column` names.
-pub fn check_truth_column(input: &Path, column: &str) -> Result<()> {
+fn check_truth_column(input: &Path, column: &str) -> Result<()> {
     let mut reader = csv::Reader::from_path(input).with_context(|| format!("open {}", input.display()))?;
     let header = reader.byte_headers().with_context(|| format!("read the header of {}", input.display()))?;
     anyhow::ensure!(
@@ -408,8 +446,7 @@ pub fn check_truth_column(input: &Path, column: &str) -> Result<()> {
 
 /// Writes `<out>.truth.csv` from an evaluation column of the extract:
 /// agency, case_id, person_id, true_person.
-pub fn truth_command(mapping: &Path, input: &Path, out: &Path, column: &str) -> Result<()> {
-    let mapping = read_mapping(mapping)?;
+fn truth_command(mapping: &Mapping, input: &Path, out: &Path, column: &str) -> Result<()> {
     let mut reader = csv::Reader::from_path(input).with_context(|| format!("open {}", input.display()))?;
     let header = reader.headers().with_context(|| format!("read the header of {}", input.display()))?.clone();
     let find = |name: &str| header.iter().position(|h| h.trim() == name.trim()).with_context(|| format!("{} has no column `{name}`", input.display()));

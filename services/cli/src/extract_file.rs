@@ -6,7 +6,7 @@
 //! before anything is sent, and can never be taken for the good one. It
 //! holds pseudonyms and template codes only, never a raw identifier.
 
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -79,12 +79,16 @@ pub fn write(path: &Path, header: &v1::UploadHeader, records: &[v1::CaseRecord])
     Ok(())
 }
 
-/// Reads the file, a record at a time: the whole file is never held in
-/// memory beside its records. Nothing is returned unless the trailer's
-/// digest and the submission id vouch for every byte read.
+/// Reads the file in two passes, neither holding the file whole: the
+/// first checks the trailer's digest over every byte with nothing decoded
+/// (so a damaged file is refused before it can cost memory), the second
+/// decodes the records. Nothing is returned unless the digest and the
+/// submission id vouch for every record read.
 pub fn read(path: &Path) -> Result<(v1::UploadHeader, Vec<v1::CaseRecord>)> {
     let file = std::fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
-    let length = file.metadata().with_context(|| format!("read {}", path.display()))?.len();
+    let metadata = file.metadata().with_context(|| format!("read {}", path.display()))?;
+    anyhow::ensure!(metadata.is_file(), "{} is not an ordinary file: give the .bpx file that pseudonymise wrote", path.display());
+    let length = metadata.len();
     let mut reader = BufReader::with_capacity(1 << 20, file);
     let io = |error: std::io::Error| anyhow::Error::new(error).context(format!("read {}", path.display()));
     let mut magic = Vec::with_capacity(MAGIC.len());
@@ -96,27 +100,42 @@ pub fn read(path: &Path) -> Result<(v1::UploadHeader, Vec<v1::CaseRecord>)> {
     );
     anyhow::ensure!(magic == MAGIC[..], "{} is not a pseudonymised extract (run `braid agency pseudonymise` first)", path.display());
     let damaged = || anyhow::anyhow!("{} is damaged (it does not match the checksum written with it); pseudonymise the extract again", path.display());
+    let read_error = |error: std::io::Error| match error.kind() {
+        std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof => damaged(),
+        _ => io(error),
+    };
     let body = length.checked_sub((MAGIC.len() + TRAILER.len() + 32) as u64).ok_or_else(damaged)?;
-    let read_error = |error: std::io::Error| if error.kind() == std::io::ErrorKind::InvalidData { damaged() } else { io(error) };
-    let mut body_reader = reader.by_ref().take(body);
+
+    // First pass: the digest, nothing kept.
     let mut hasher = blake3::Hasher::new();
+    if std::io::copy(&mut reader.by_ref().take(body), &mut hasher).map_err(io)? != body {
+        return Err(damaged());
+    }
+    let mut trailer = [0u8; TRAILER.len() + 32];
+    reader.read_exact(&mut trailer).map_err(read_error)?;
+    let digest = hasher.finalize();
+    if trailer[..TRAILER.len()] != TRAILER[..] || trailer[TRAILER.len()..] != digest.as_bytes()[..] {
+        return Err(damaged());
+    }
+
+    // Second pass: the records, hashed again as they are read, in case the
+    // file changed in between.
+    reader.seek(SeekFrom::Start(MAGIC.len() as u64)).map_err(io)?;
+    let mut body_reader = reader.by_ref().take(body);
+    let mut again = blake3::Hasher::new();
     let mut message = Vec::new();
-    let header = match next_message(&mut body_reader, &mut message, &mut hasher).map_err(read_error)? {
+    let header = match next_message(&mut body_reader, &mut message, &mut again).map_err(read_error)? {
         Some(bytes) => v1::UploadHeader::decode(bytes).map_err(|_| damaged())?,
         None => return Err(damaged()),
     };
     let mut records = Vec::new();
     let mut records_hasher = blake3::Hasher::new();
-    while let Some(bytes) = next_message(&mut body_reader, &mut message, &mut hasher).map_err(read_error)? {
+    while let Some(bytes) = next_message(&mut body_reader, &mut message, &mut again).map_err(read_error)? {
         let record = v1::CaseRecord::decode(bytes).map_err(|_| damaged())?;
         records_hasher.update(&record.encode_length_delimited_to_vec());
         records.push(record);
     }
-    let mut trailer = [0u8; TRAILER.len() + 32];
-    reader.read_exact(&mut trailer).map_err(|_| damaged())?;
-    if trailer[..TRAILER.len()] != TRAILER[..] || trailer[TRAILER.len()..] != hasher.finalize().as_bytes()[..] {
-        return Err(damaged());
-    }
+    anyhow::ensure!(again.finalize() == digest, "{} changed while it was being read; upload it again", path.display());
     anyhow::ensure!(
         is_submission_of(&header.submission_id, records_hasher.finalize().as_bytes()),
         "{} is damaged (its submission id does not match its records); pseudonymise the extract again",
@@ -127,8 +146,9 @@ pub fn read(path: &Path) -> Result<(v1::UploadHeader, Vec<v1::CaseRecord>)> {
 
 /// The next length-delimited message of `reader` (its payload, read into
 /// `buffer`), with its length prefix and payload added to `hasher`; `None`
-/// at the end. A length prefix that runs past the end, or is not a varint,
-/// reads as damage (`InvalidData`) before anything is allocated for it.
+/// at the end. A prefix that is not a varint, or a payload cut short by the
+/// end of the body, reads as damage (`InvalidData`); what is read for a
+/// payload is bounded by what is left of the body.
 fn next_message<'a>(reader: &mut impl Read, buffer: &'a mut Vec<u8>, hasher: &mut blake3::Hasher) -> std::io::Result<Option<&'a [u8]>> {
     let damaged = || std::io::Error::new(std::io::ErrorKind::InvalidData, "damaged");
     let mut length = 0u64;

@@ -362,3 +362,24 @@ fn regression_a_damaged_header_is_refused() {
     let verdict = scratch.read(&bytes).expect("read");
     assert!(verdict.is_err(), "a damaged header was accepted");
 }
+
+#[test]
+fn a_run_of_zeros_is_refused_before_anything_is_decoded() {
+    // Zero bytes read as empty records: decoded before the checksum was
+    // checked, 32 MB of them would have held millions of records.
+    let scratch = Scratch::new();
+    let (header, records) = original();
+    let valid = valid_bytes(&scratch, &header, &records);
+    let header_end = super::MAGIC.len() + prost::Message::encode_length_delimited_to_vec(&header).len();
+    let mut bytes = valid[..header_end].to_vec();
+    bytes.extend(std::iter::repeat_n(0u8, 32 << 20));
+    bytes.extend_from_slice(&valid[valid.len() - super::TRAILER.len() - 32..]);
+    let error = scratch.read(&bytes).expect("read").expect_err("refused");
+    assert!(error.to_string().contains("is damaged"), "{error:#}");
+}
+
+#[test]
+fn what_is_not_an_ordinary_file_is_refused_by_name() {
+    let error = super::read(Path::new("/dev/null")).expect_err("refused");
+    assert!(error.to_string().contains("is not an ordinary file"), "{error:#}");
+}

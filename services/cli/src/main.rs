@@ -614,14 +614,8 @@ async fn main() -> Result<()> {
         }
         Command::Agency { command } => match command {
             AgencyCommand::Pseudonymise { mapping, secret, input, out, reid, fail_on_bad_rows, bridge_secret, truth_column } => {
-                if let Some(column) = &truth_column {
-                    agency::check_truth_column(&input, column)?;
-                }
-                agency::pseudonymise_command(&mapping, &secret, bridge_secret.as_deref(), &input, &out, reid, fail_on_bad_rows)?;
-                match truth_column {
-                    Some(column) => agency::truth_command(&mapping, &input, &out, &column),
-                    None => Ok(()),
-                }
+                let options = agency::PseudonymiseOptions { fail_on_bad_rows, truth_column: truth_column.as_deref() };
+                agency::pseudonymise_command(&mapping, &secret, bridge_secret.as_deref(), &input, &out, reid, options)
             }
             AgencyCommand::Upload { node, batch_size, retries, file } => agency::upload_command(&node, &file, batch_size, retries).await,
             AgencyCommand::Withdraw { node, agency: code, record_refs, case_ids, reid } => {

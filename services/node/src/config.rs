@@ -194,7 +194,7 @@ impl Default for NodeConfig {
 impl NodeConfig {
     /// Reads a TOML file over the defaults.
     pub fn from_toml(text: &str) -> anyhow::Result<NodeConfig> {
-        Ok(toml::from_str(text)?)
+        toml::from_str(text).map_err(|error| anyhow::anyhow!("{}", braid_template::toml_error(text, &error)))
     }
 
     /// Applies `BRAID_LISTEN`, `BRAID_DATA_DIR`, `BRAID_EXPECTED_EPOCH` and
