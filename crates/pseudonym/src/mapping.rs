@@ -278,6 +278,9 @@ pub enum MappingError {
         /// The target wording.
         target: String,
     },
+    /// An agency code the node would refuse.
+    #[error("mapping agency.code `{0}` must be 1 to 64 letters, digits, '-' or '_' (as the node and the certificates name the agency)")]
+    AgencyCode(String),
     /// An agency type that is not known.
     #[error("mapping agency.type `{0}` is not one of children_services, police, yot, health, voluntary, education, probation, victim_services")]
     AgencyType(String),
@@ -299,8 +302,12 @@ impl Mapping {
     }
 
     fn validate(&self) -> Result<(), MappingError> {
+        let code = &self.agency.code;
+        if code.is_empty() || code.len() > 64 || !code.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return Err(MappingError::AgencyCode(braid_template::quote(code)));
+        }
         if !AGENCY_TYPES.contains(&self.agency.agency_type.as_str()) {
-            return Err(MappingError::AgencyType(self.agency.agency_type.clone()));
+            return Err(MappingError::AgencyType(braid_template::quote(&self.agency.agency_type)));
         }
         let template = Template::standard();
         for id in self.fields.keys() {

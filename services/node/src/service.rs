@@ -82,8 +82,8 @@ fn submission_from(header: v1::UploadHeader) -> Result<Submission, Status> {
     if !crate::rotation::is_epoch_fingerprint(&header.epoch_fingerprint) {
         return Err(Status::invalid_argument("header.epoch_fingerprint must be an epoch fingerprint as `braid keys` writes it (e<epoch>-<16 hex digits>)"));
     }
-    if header.submission_id.is_empty() || header.submission_id.len() > 128 {
-        return Err(Status::invalid_argument("header.submission_id must be 1 to 128 characters"));
+    if header.submission_id.is_empty() || header.submission_id.len() > 128 || !header.submission_id.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(Status::invalid_argument("header.submission_id must be 1 to 128 characters, each a letter, digit or punctuation mark"));
     }
     if !header.bridge_epoch_fingerprint.is_empty() && !crate::rotation::is_epoch_fingerprint(&header.bridge_epoch_fingerprint) {
         return Err(Status::invalid_argument("header.bridge_epoch_fingerprint must be empty or an epoch fingerprint (e<epoch>-<16 hex digits>)"));

@@ -113,15 +113,26 @@ fn check_pseudonyms(pseudonyms: &v1::Pseudonyms, name: &str) -> Result<(), Inval
     Ok(())
 }
 
+/// Checks an opaque ref: at most 128 characters, each a printable one
+/// other than a space (refs are shown to admins and panels and written
+/// into exports: a control character would forge lines or colour there),
+/// and none at all only where `optional`.
+fn check_ref(text: &str, field: impl Into<String>, optional: bool) -> Result<(), Invalid> {
+    if text.is_empty() && optional {
+        return Ok(());
+    }
+    if text.is_empty() || text.len() > 128 || !text.bytes().all(|b| b.is_ascii_graphic()) {
+        let reason = if optional { "must be at most 128 characters" } else { "must be 1 to 128 characters" };
+        return Err(invalid(field, format!("{reason}, each a letter, digit or punctuation mark (no space or control character)")));
+    }
+    Ok(())
+}
+
 /// Checks one record completely.
 pub fn validate_record(record: &v1::CaseRecord) -> Result<(), Invalid> {
     let template = Template::standard();
-    if record.record_ref.trim().is_empty() || record.record_ref.len() > 128 {
-        return Err(invalid("record_ref", "must be 1 to 128 characters"));
-    }
-    if record.previous_ref.len() > 128 {
-        return Err(invalid("previous_ref", "must be at most 128 characters"));
-    }
+    check_ref(&record.record_ref, "record_ref", false)?;
+    check_ref(&record.previous_ref, "previous_ref", true)?;
     if record.outcome != 0 {
         return validate_outcome(record);
     }
@@ -168,15 +179,11 @@ pub fn validate_record(record: &v1::CaseRecord) -> Result<(), Invalid> {
 
 /// Checks an involvement's refs and pseudonyms (`prefix` names it).
 fn check_person(involvement: &v1::Involvement, prefix: &str) -> Result<(), Invalid> {
-    if involvement.person_ref.trim().is_empty() || involvement.person_ref.len() > 128 {
-        return Err(invalid(format!("{prefix}person_ref"), "must be 1 to 128 characters"));
-    }
+    check_ref(&involvement.person_ref, format!("{prefix}person_ref"), false)?;
     if let Some(pseudonyms) = &involvement.pseudonyms {
         check_pseudonyms(pseudonyms, &format!("{prefix}pseudonyms"))?;
     }
-    if involvement.bridge_person_ref.len() > 128 {
-        return Err(invalid(format!("{prefix}bridge_person_ref"), "must be at most 128 characters"));
-    }
+    check_ref(&involvement.bridge_person_ref, format!("{prefix}bridge_person_ref"), true)?;
     if let Some(pseudonyms) = &involvement.bridge_pseudonyms {
         check_pseudonyms(pseudonyms, &format!("{prefix}bridge_pseudonyms"))?;
     }

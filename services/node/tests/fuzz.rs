@@ -375,6 +375,14 @@ fn a_plausible_record_is_accepted() {
     let mut case = record.clone();
     case.involvements[0].role = v1::Role::OutcomeSubject as i32;
     assert_eq!(refused(case), "involvements[0].role");
+    // Refs are shown and exported: a control character or a space in one
+    // would forge lines or colour there.
+    for bad in ["r-\u{1b}[31mEVIL", "r-1\nX   known_victim", "r 1", "r-\u{7f}"] {
+        assert_eq!(refused(v1::CaseRecord { record_ref: bad.to_owned(), ..record.clone() }), "record_ref", "{bad:?}");
+        let mut person = record.clone();
+        person.involvements[0].person_ref = bad.to_owned();
+        assert_eq!(refused(person), "involvements[0].person_ref", "{bad:?}");
+    }
 }
 
 /// A case-level answer that does not apply is named where it stands, in
