@@ -400,3 +400,22 @@ fn placeholder_and_shared_other_identifiers_are_never_used_to_link() {
         .collect();
     assert_eq!(with_id.len(), 2, "only C6 and C7 keep their identifier, as a key and as a token: {with_id:?}");
 }
+
+#[test]
+fn the_sex_column_answering_victim_sex_stays_identity_never_rejects_and_is_never_quoted() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    ok(&braid(&["keys", "init", "--out", &dir.path().join("keys").display().to_string()]));
+    let mapping = format!("{MAPPING}\n[fields.\"victim.sex\"]\ncolumn = \"sex\"\nlabels = {{ F = \"Female\", M = \"Male\" }}\n");
+    let rows = [
+        "C1,P1,Victim,CSA,01/03/2020,Amy,Jones,04/05/2011,F,M1 1AE",
+        "C1,P2,Suspect,CSA,01/03/2020,Mark,Jones,01/02/1981,M,M1 1AE",
+        "C2,P3,Victim,CSA,01/03/2020,Bea,Okafor,05/06/2012,Campbell,M1 1AE",
+    ];
+    let output = pseudonymise_file(dir.path(), "CSC-NORTH", "CSC-NORTH", "children_services", &mapping, HEADER, &rows);
+    let stdout = ok(&output);
+    assert!(stdout.contains("3 involvements in 2 records") && stdout.contains("0 rows rejected"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("warning row 4: victim.sex: is not a label the mapping gives this item (the sex column) and was not used"), "{stderr}");
+    assert!(!stderr.contains("Campbell"), "an identity cell is never quoted: {stderr}");
+    assert!(!stderr.contains("does not apply to the role"), "the sex column is everyone's: {stderr}");
+}

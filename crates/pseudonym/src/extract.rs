@@ -669,7 +669,18 @@ impl RowContext<'_> {
                 continue;
             };
             let text = cell(*index);
-            let value = labels.parse(field, text).map_err(|error| issue(id, error.reason()))?;
+            // The identity's sex column may also answer a template item
+            // (victim.sex): there it is identity, which never rejects a row
+            // nor is quoted, and it is everyone's, whatever their role.
+            let identity_sex = self.columns.sex == Some(*index);
+            let value = match labels.parse(field, text) {
+                Ok(value) => value,
+                Err(_) if identity_sex => {
+                    warnings.push(issue(id, "is not a label the mapping gives this item (the sex column) and was not used".to_owned()));
+                    continue;
+                }
+                Err(error) => return Err(issue(id, error.reason())),
+            };
             let Some(value) = value else { continue };
             use braid_template::Section;
             let applies = match field.section {
@@ -678,7 +689,9 @@ impl RowContext<'_> {
                 Section::Context | Section::Services | Section::Case => role != Role::OutcomeSubject,
             };
             if !applies {
-                warnings.push(issue(id, format!("does not apply to the role {} and was not used", role.file_name())));
+                if !identity_sex {
+                    warnings.push(issue(id, format!("does not apply to the role {} and was not used", role.file_name())));
+                }
                 continue;
             }
             if field.section.is_case_level() {
