@@ -245,6 +245,13 @@ async fn expired_records_are_shown_then_erased_from_the_profiles_the_audit_log_a
         "{reasons}"
     );
     assert_eq!(resent["records"], 4, "{resent}");
+    // An upload every record of which is refused fails, though each batch
+    // was answered.
+    std::fs::write(path("CSC-NORTH.csv"), extract(&[("C1", 0, "01/02/2010", "15"), ("C2", 1, "03/04/2011", "")])).expect("extract");
+    pseudonymise("CSC-NORTH");
+    let (k, u, file) = (keys.clone(), url.clone(), path("CSC-NORTH.bpx"));
+    let all_refused = blocking(move || failed(&upload(&k, &u, "CSC-NORTH", &file))).await;
+    assert!(all_refused.contains("the node rejected every record of") && all_refused.contains("nothing was stored"), "{all_refused}");
     node.stop().await.expect("stop");
 
     // Sent again to a node without rules, C1 and C2 are stored; the node

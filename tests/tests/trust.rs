@@ -453,11 +453,15 @@ async fn a_pinned_verifier_key_refuses_a_rekeyed_store_and_the_log_listing_escap
             &["panel", "signals", "--node", &u, "--partnership", "north", "--purpose", "review\n#99999 forged entry\u{1b}[2J", "--case-ref", "R-\t1"],
         ));
         // A purpose that is invisible, or turns the line around, is refused.
-        for purpose in ["\u{200b}", "review \u{202e}txt.exe"] {
+        for purpose in ["\u{200b}", "review \u{202e}txt.exe", "routine review\u{e0073}\u{e0065}\u{e0063}", "\u{3164}"] {
             let hidden =
                 failed(&braid_as(&k, "panel-north", &["panel", "signals", "--node", &u, "--partnership", "north", "--purpose", purpose, "--case-ref", "R-1"]));
             assert!(hidden.contains("the purpose holds invisible characters"), "{hidden}");
         }
+        // A case reference of a direction mark alone reads as empty.
+        let blank =
+            failed(&braid_as(&k, "panel-north", &["panel", "signals", "--node", &u, "--partnership", "north", "--purpose", "p", "--case-ref", "\u{200e}"]));
+        assert!(blank.contains("the case reference shows nothing visible"), "{blank}");
         // Limits out of range are refused, not quietly changed.
         for (flag, value, range) in [("--limit", "0", "1..=100000"), ("--offset", "2000000", "0..=1000000")] {
             let refused = failed(&braid_as(
@@ -476,7 +480,7 @@ async fn a_pinned_verifier_key_refuses_a_rekeyed_store_and_the_log_listing_escap
         ));
         let said = by.lines().next().unwrap_or_default();
         assert!(said.contains("is not a template item") && said.contains("(5004 characters)") && !by.contains('\u{1b}') && said.len() < 300, "{by}");
-        let listing = ok(&braid_as(&k, "auditor", &["audit", "log", "--node", &u, "--newest", "--limit", "5"]));
+        let listing = ok(&braid_as(&k, "auditor", &["audit", "log", "--node", &u, "--newest", "--limit", "10"]));
         (pinned, listing)
     })
     .await;

@@ -76,8 +76,42 @@ pub const QUOTE_CHARS: usize = 40;
 /// it is not. The joiners that Persian, Urdu and Indic scripts need
 /// (U+200C, U+200D) and the direction marks keyboards insert in mixed
 /// Hebrew or Arabic text (U+200E, U+200F, U+061C) are ordinary text.
+/// Also invisible: characters that render as nothing or as a blank where
+/// no script needs them — the combining grapheme joiner, Hangul and
+/// Mongolian fillers, a braille blank, the Khmer inherent vowels, musical
+/// formatting, the invisible mathematical operators, interlinear
+/// annotation marks, and the tag characters (which can carry a whole hidden
+/// sentence).
 pub fn is_invisible(c: char) -> bool {
-    matches!(c, '\u{200b}' | '\u{2060}' | '\u{feff}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    matches!(
+        c,
+        '\u{200b}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{feff}'
+            | '\u{202a}'..='\u{202e}'
+            | '\u{2066}'..='\u{206f}'
+            | '\u{034f}'
+            | '\u{115f}'
+            | '\u{1160}'
+            | '\u{3164}'
+            | '\u{ffa0}'
+            | '\u{2800}'
+            | '\u{180b}'..='\u{180f}'
+            | '\u{17b4}'
+            | '\u{17b5}'
+            | '\u{fff9}'..='\u{fffb}'
+            | '\u{1d173}'..='\u{1d17a}'
+            | '\u{e0000}'..='\u{e0fff}'
+    )
+}
+
+/// Whether a caller's text shows anything: at least one letter, digit,
+/// punctuation mark or symbol (a value of joiners, direction marks and
+/// spaces alone reads as empty).
+pub fn shows_anything(text: &str) -> bool {
+    text.chars().any(|c| {
+        !c.is_whitespace() && !c.is_control() && !is_invisible(c) && !matches!(c, '\u{200c}'..='\u{200f}' | '\u{061c}' | '\u{00ad}' | '\u{fe00}'..='\u{fe0f}')
+    })
 }
 
 /// A caller's text made safe to print on one line: control characters (a
@@ -94,6 +128,26 @@ pub fn printable(text: &str) -> String {
         }
         shown
     })
+}
+
+/// An error and its causes as a command reports them when it fails: what
+/// returning the error from `main` prints, without the stack trace that
+/// `RUST_BACKTRACE` would add to every refusal (a trace is for a panic, not
+/// for a wrong flag).
+pub fn error_report(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut report = format!("Error: {error}");
+    let causes: Vec<String> = std::iter::successors(error.source(), |cause| cause.source()).map(ToString::to_string).collect();
+    match causes.as_slice() {
+        [] => {}
+        [cause] => report.push_str(&format!("\n\nCaused by:\n    {cause}")),
+        _ => {
+            report.push_str("\n\nCaused by:");
+            for (n, cause) in causes.iter().enumerate() {
+                report.push_str(&format!("\n    {n}: {cause}"));
+            }
+        }
+    }
+    report
 }
 
 /// A TOML file's parse error as a message that quotes nothing of the file:

@@ -270,6 +270,18 @@ fn text_that_hides_or_turns_around_is_invisible_and_scripts_joiners_are_not() {
         assert!(!crate::is_invisible(c), "{:?}", c);
     }
     assert_eq!(crate::printable("a\u{202e}b\nc"), "a\\u{202e}b\\nc");
+    // Blanks and fillers no script needs, and tag characters (a hidden
+    // sentence), are invisible.
+    for c in ['\u{34f}', '\u{115f}', '\u{3164}', '\u{ffa0}', '\u{2800}', '\u{180e}', '\u{17b4}', '\u{1d173}', '\u{e0001}', '\u{e0073}', '\u{2062}'] {
+        assert!(crate::is_invisible(c), "{:?}", c);
+    }
+    // A value of nothing but marks and spaces shows nothing.
+    for text in ["\u{200e}", " \u{200f}\u{200d} ", "\u{ad}", "\u{7}", ""] {
+        assert!(!crate::shows_anything(text), "{text:?}");
+    }
+    for text in ["MACE-1", "\u{200f}MACE-1", "مراجعة", "a\u{200c}b"] {
+        assert!(crate::shows_anything(text), "{text:?}");
+    }
 }
 
 #[test]

@@ -521,6 +521,9 @@ pub async fn upload_command(node: &NodeArgs, file: &Path, batch_size: usize, ret
         if summary.already_stored > 0 { format!(", {} already stored by an earlier attempt", summary.already_stored) } else { String::new() },
         if summary.attempts > 1 { format!(" after {} attempts", summary.attempts) } else { String::new() }
     );
+    if sent > 0 && summary.rejections.len() == sent {
+        bail!("the node rejected every record of {} (reasons above): nothing was stored", file.display());
+    }
     Ok(())
 }
 

@@ -415,7 +415,9 @@ enum AgencyCommand {
         /// Failed attempts in a row that get no further than the best before
         /// them, after which the upload gives up (each attempt resumes
         /// without duplicates; one that gets further starts the count again).
-        #[arg(long, default_value_t = 5)]
+        /// Waits between attempts double from 0.2 s up to 10 s: the default
+        /// waits about a minute in all, long enough for a node to restart.
+        #[arg(long, default_value_t = 10)]
         retries: u32,
         /// The file written by `braid agency pseudonymise`.
         file: PathBuf,
@@ -591,7 +593,17 @@ fn quiet_on_closed_stdout() {
 }
 
 #[tokio::main]
-async fn main() -> Result<()> {
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("{}", braid_template::error_report(error.as_ref()));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<()> {
     quiet_on_closed_stdout();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))

@@ -385,13 +385,19 @@ impl Panel {
         entry.case_reference = context.case_reference.clone();
         // What the audit log keeps must read as what was asked (control
         // characters are shown escaped wherever it is read).
-        let hidden = [("purpose", &context.purpose), ("case reference", &context.case_reference), ("partnership", &context.partnership)]
-            .into_iter()
-            .find(|(_, text)| text.chars().any(braid_template::is_invisible));
-        if let Some((what, _)) = hidden {
-            let status = Status::invalid_argument(format!(
-                "the {what} holds invisible characters (a zero-width space, a right-to-left override): write it as plain text"
-            ));
+        let hidden = [("purpose", &context.purpose), ("case reference", &context.case_reference), ("partnership", &context.partnership)].into_iter().find_map(
+            |(what, text)| {
+                if text.chars().any(braid_template::is_invisible) {
+                    Some(format!("the {what} holds invisible characters (a zero-width space, a right-to-left override, hidden tags): write it as plain text"))
+                } else if !text.trim().is_empty() && !braid_template::shows_anything(text) {
+                    Some(format!("the {what} shows nothing visible (only spaces, joiners or direction marks): write it as plain text"))
+                } else {
+                    None
+                }
+            },
+        );
+        if let Some(reason) = hidden {
+            let status = Status::invalid_argument(reason);
             self.gate.record_failure(entry, &status).await;
             return Err(status);
         }
