@@ -312,7 +312,7 @@ fn strong_components(items: &[Item<'_>], facts: &Facts) -> HashMap<u64, usize> {
     let mut sets = UnionFind::<usize>::new(items.len());
     for (i, item) in items.iter().enumerate() {
         for other in facts.strong_links(item.id) {
-            if let Some(&j) = index.get(other) {
+            if let Some(&j) = index.get(&other) {
                 sets.union(i, j);
             }
         }
@@ -523,24 +523,27 @@ impl SignalBook {
         let changed = std::mem::take(&mut self.pending);
         let moved = std::mem::take(&mut self.moved);
         let mut keys = HashSet::new();
+        // A profile the view sees in parts is recomputed part by part; a
+        // record the view leaves out still changes which parts there are.
         let moved_profiles: HashSet<u64> =
-            moved.into_iter().filter(|&id| facts.with_record(id).is_some() || facts.outcome(id).is_some()).map(|id| profiles.key(id)).collect();
+            moved.into_iter().filter(|&id| facts.with_record(id).is_some() || facts.outcome(id).is_some()).flat_map(|id| profiles.keys_around(id)).collect();
         for id in changed {
             let Some((_, record)) = facts.with_record(id) else {
                 if facts.outcome(id).is_some() {
                     // An outcome event's child: not a case, but its
                     // profile may have changed (merged, or a new key).
-                    keys.insert(profiles.key(id));
+                    keys.extend(profiles.keys_around(id));
                 } else {
                     // Gone: so are the signals it keyed.
                     self.by_profile.remove(&id);
                 }
                 continue;
             };
-            keys.insert(profiles.key(id));
+            keys.extend(profiles.keys_around(id));
             let harmed = facts.involvement(id).is_some_and(|i| i.role.is_harmer() && i.identified);
             for &other in &record.involvements {
-                if facts.involvement(other).is_some_and(|i| (i.role.is_harmer() && i.identified) || (harmed && i.role.is_victim())) {
+                if profiles.includes(other) && facts.involvement(other).is_some_and(|i| (i.role.is_harmer() && i.identified) || (harmed && i.role.is_victim()))
+                {
                     keys.insert(profiles.key(other));
                 }
             }

@@ -119,10 +119,10 @@ pub struct Facts {
     free: Vec<u32>,
     slots: HashMap<u64, u32>,
     involvements: Vec<Option<InvolvementFacts>>,
-    /// By involvement id, the records its decisions joined it to by a very
-    /// high link or its agency's own person ref (see
-    /// [`Facts::strong_links`]).
-    strong_links: Vec<Box<[u64]>>,
+    /// By involvement id, the involvements its decisions joined it to, each
+    /// marked when by a very high link or its agency's own person ref (see
+    /// [`Facts::joined`] and [`Facts::strong_links`]).
+    links: Vec<Box<[(u64, bool)]>>,
     /// Outcome events by fingerprint, and by their involvement.
     outcomes: HashMap<u64, OutcomeFacts>,
     outcome_of: HashMap<u64, u64>,
@@ -221,7 +221,7 @@ impl Facts {
             if let Some(entry) = self.involvements.get_mut(index) {
                 *entry = None;
             }
-            if let Some(links) = self.strong_links.get_mut(index) {
+            if let Some(links) = self.links.get_mut(index) {
                 *links = Box::default();
             }
         }
@@ -236,21 +236,40 @@ impl Facts {
     /// merge between two groups of records shows on neither group.
     ///
     /// [`STRONG_LINK`]: crate::STRONG_LINK
-    pub fn strong_links(&self, id: u64) -> &[u64] {
-        usize::try_from(id).ok().and_then(|i| self.strong_links.get(i)).map_or(&[], |links| links)
+    pub fn strong_links(&self, id: u64) -> impl Iterator<Item = u64> + '_ {
+        self.links(id).iter().filter(|(_, strong)| *strong).map(|(other, _)| *other)
     }
 
-    /// Records the records an involvement was joined to by a very high link
-    /// (see [`Facts::strong_links`]).
-    pub fn set_strong_links(&mut self, id: u64, others: Box<[u64]>) {
+    /// Every involvement an involvement's decisions joined it to (joins and
+    /// merges): with every member's, the edges that hold a profile
+    /// together, so that a view of some of its records can tell which of
+    /// them hang together without the others.
+    pub fn joined(&self, id: u64) -> impl Iterator<Item = u64> + '_ {
+        self.links(id).iter().map(|(other, _)| *other)
+    }
+
+    /// An involvement's joins as set (see [`Facts::set_links`]).
+    pub fn links(&self, id: u64) -> &[(u64, bool)] {
+        usize::try_from(id).ok().and_then(|i| self.links.get(i)).map_or(&[], |links| links)
+    }
+
+    /// Records what an involvement's decisions joined it to, each marked
+    /// when by a very high link (see [`Facts::joined`]).
+    pub fn set_links(&mut self, id: u64, links: Box<[(u64, bool)]>) {
         let Ok(index) = usize::try_from(id) else { return };
-        if self.strong_links.len() <= index {
-            if others.is_empty() {
+        if self.links.len() <= index {
+            if links.is_empty() {
                 return;
             }
-            self.strong_links.resize(index + 1, Box::default());
+            self.links.resize(index + 1, Box::default());
         }
-        self.strong_links[index] = others;
+        self.links[index] = links;
+    }
+
+    /// Records joins that are all by a very high link (see
+    /// [`Facts::strong_links`]).
+    pub fn set_strong_links(&mut self, id: u64, others: &[u64]) {
+        self.set_links(id, others.iter().map(|&other| (other, true)).collect());
     }
 
     /// Records how strongly the linkage tied an involvement into its

@@ -79,4 +79,37 @@ pub trait Profiles {
         let _ = id;
         true
     }
+    /// The keys of the parts the view sees the profile holding `id` as: a
+    /// scoped view keeps apart records that only records outside it join
+    /// (see [`joined_parts`]); any other view sees the profile whole.
+    fn keys_around(&self, id: u64) -> Vec<u64> {
+        vec![self.key(id)]
+    }
+}
+
+/// `members` (of one profile) grouped by the joins among themselves alone
+/// ([`Facts::joined`]), each group in ascending order, the groups by their
+/// first member: the parts a profile falls into when only these of its
+/// records are seen. Two records that only a record left out joins are in
+/// different parts.
+pub fn joined_parts(facts: &Facts, members: &[u64]) -> Vec<Vec<u64>> {
+    let mut sorted = members.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let index: std::collections::HashMap<u64, usize> = sorted.iter().enumerate().map(|(i, &m)| (m, i)).collect();
+    let mut sets = petgraph::unionfind::UnionFind::<usize>::new(sorted.len());
+    for (i, &member) in sorted.iter().enumerate() {
+        for other in facts.joined(member) {
+            if let Some(&j) = index.get(&other) {
+                sets.union(i, j);
+            }
+        }
+    }
+    let mut parts: std::collections::BTreeMap<usize, Vec<u64>> = std::collections::BTreeMap::new();
+    for (i, &member) in sorted.iter().enumerate() {
+        parts.entry(sets.find_mut(i)).or_default().push(member);
+    }
+    let mut parts: Vec<Vec<u64>> = parts.into_values().collect();
+    parts.sort_unstable_by_key(|part| part[0]);
+    parts
 }

@@ -460,9 +460,9 @@ impl Engine {
         store.for_each_links(|id, links| {
             let strength = link_strength(links.entries.iter().filter_map(|l| Some((Decision::from_number(l.decision)?, &l.levels[..], l.probability))));
             state.facts.set_link(id, strength);
-            state.facts.set_strong_links(
+            state.facts.set_links(
                 id,
-                strong_links(links.entries.iter().filter_map(|l| Some((Decision::from_number(l.decision)?, &l.levels[..], l.probability, l.other)))),
+                joined_links(links.entries.iter().filter_map(|l| Some((Decision::from_number(l.decision)?, &l.levels[..], l.probability, l.other)))),
             );
             Ok(())
         })?;
@@ -631,7 +631,7 @@ impl Engine {
                     state.facts.remove_record(fingerprint);
                 }
                 FactChange::Link(id, probability) => state.facts.set_link(id, probability),
-                FactChange::StrongLinks(id, others) => state.facts.set_strong_links(id, others),
+                FactChange::Links(id, links) => state.facts.set_links(id, links),
                 FactChange::Add { fingerprint, agency, record_ref, agency_type, facts, ids } => {
                     let number = state.facts.agency_number(&agency, &agency_type);
                     add_facts(&mut state.facts, fingerprint, number, record_ref, facts, &ids);

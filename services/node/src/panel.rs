@@ -6,7 +6,9 @@
 //! counted, by agency type; identities and pseudonyms never leave the node,
 //! and link confidence is given as a band, never a score.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::rc::Rc;
 use std::sync::OnceLock;
 
 use braid_linkage::{Decision, Sealed};
@@ -191,30 +193,109 @@ impl Profiles for ProfileView<'_> {
 /// involvements of records from the partnership's agencies. Signals and
 /// networks computed through it rest on those records alone; records held
 /// elsewhere show only as "known to … outside the partnership" counts.
+///
+/// Its profiles are the parts of the linked profiles that the
+/// partnership's records hold together by themselves
+/// ([`braid_signals::joined_parts`]): two of its records that only a record
+/// held elsewhere joins are two people to it, as they would be were the
+/// other agency's records not on the node. A part keeps its profile's key
+/// when it is the profile's only part or holds that key, so ids stay as
+/// the linkage gave them wherever the view divides nothing.
 pub(crate) struct ScopedView<'a> {
     profiles: Sealed<'a>,
     facts: &'a Facts,
     scope: &'a Scope,
+    /// The part of each in-scope involvement asked about, worked out for
+    /// its whole profile at once.
+    parts: RefCell<HashMap<u64, Rc<Part>>>,
 }
 
-impl ScopedView<'_> {
+/// One part of a profile as a scoped view sees it.
+struct Part {
+    key: u64,
+    members: Vec<u64>,
+}
+
+impl<'a> ScopedView<'a> {
+    fn new(profiles: Sealed<'a>, facts: &'a Facts, scope: &'a Scope) -> ScopedView<'a> {
+        ScopedView { profiles, facts, scope, parts: RefCell::new(HashMap::new()) }
+    }
+
     fn holds(&self, id: u64) -> bool {
         self.facts.with_record(id).is_some_and(|(_, record)| self.scope.allows(record.agency))
+    }
+
+    /// The parts of the profile holding `id` (none when it holds no record
+    /// of the partnership's).
+    fn parts_of(&self, id: u64) -> Vec<Rc<Part>> {
+        let inside: Vec<u64> = self.profiles.members(id).filter(|&m| self.holds(m)).collect();
+        let Some(&first) = inside.first() else { return Vec::new() };
+        // A profile's parts are worked out together, so one member known
+        // means all are.
+        if self.parts.borrow().contains_key(&first) {
+            let cache = self.parts.borrow();
+            let mut parts: Vec<Rc<Part>> = Vec::new();
+            for part in inside.iter().filter_map(|member| cache.get(member)) {
+                if !parts.iter().any(|p| Rc::ptr_eq(p, part)) {
+                    parts.push(Rc::clone(part));
+                }
+            }
+            return parts;
+        }
+        let global = self.profiles.smallest_member(id);
+        let groups = braid_signals::joined_parts(self.facts, &inside);
+        let single = groups.len() == 1;
+        let mut cache = self.parts.borrow_mut();
+        groups
+            .into_iter()
+            .map(|members| {
+                let key = if single || members.binary_search(&global).is_ok() { global } else { members[0] };
+                let part = Rc::new(Part { key, members });
+                for &member in &part.members {
+                    cache.insert(member, Rc::clone(&part));
+                }
+                part
+            })
+            .collect()
+    }
+
+    /// The part holding an in-scope `id`; for another, the part that keeps
+    /// its profile's key, if one does.
+    fn part(&self, id: u64) -> Option<Rc<Part>> {
+        if let Some(part) = self.parts.borrow().get(&id) {
+            return Some(Rc::clone(part));
+        }
+        let parts = self.parts_of(id);
+        if self.holds(id) {
+            return parts.into_iter().find(|part| part.members.binary_search(&id).is_ok());
+        }
+        let global = self.profiles.smallest_member(id);
+        parts.into_iter().find(|part| part.key == global)
     }
 }
 
 impl Profiles for ScopedView<'_> {
     fn key(&self, id: u64) -> u64 {
-        self.profiles.smallest_member(id)
+        match self.part(id) {
+            Some(part) if self.holds(id) => part.key,
+            _ => self.profiles.smallest_member(id),
+        }
     }
     fn members(&self, id: u64) -> Vec<u64> {
-        self.profiles.members(id).filter(|&m| self.holds(m)).collect()
+        self.part(id).map(|part| part.members.clone()).unwrap_or_default()
     }
     fn every_member(&self, id: u64) -> Vec<u64> {
-        self.profiles.members(id).collect()
+        // The part, and whatever of the profile the view leaves out (to see
+        // how it holds together, and the outcome events attached to it).
+        let mut members = self.members(id);
+        members.extend(self.profiles.members(id).filter(|&m| !self.holds(m)));
+        members
     }
     fn includes(&self, id: u64) -> bool {
         self.holds(id)
+    }
+    fn keys_around(&self, id: u64) -> Vec<u64> {
+        self.parts_of(id).iter().map(|part| part.key).collect()
     }
 }
 
@@ -262,7 +343,7 @@ fn settled_book<'a>(state: &'a mut State, partnership: &[String], networks: bool
         book
     });
     let scope = Scope::new(facts, &agencies);
-    let view = ScopedView { profiles: linker.profiles().sealed(), facts, scope: &scope };
+    let view = ScopedView::new(linker.profiles().sealed(), facts, &scope);
     book.settle(facts, &view);
     if networks {
         book.update_networks(facts, &view);
@@ -514,7 +595,9 @@ impl Engine {
 
     /// The profile keys a subject names, checked against the partnership.
     fn subject_keys(&self, state: &State, scope: &Scope, partnership: &[String], subject: &PanelSubject) -> Result<Vec<u64>, EngineError> {
-        let view = ProfileView(state.linker.profiles().sealed());
+        // Profiles as the partnership sees them: the parts its own records
+        // hold together.
+        let view = ScopedView::new(state.linker.profiles().sealed(), &state.facts, scope);
         match subject {
             PanelSubject::Record { agency, record_ref } => {
                 Engine::partnership_check(agency, partnership)?;
@@ -534,8 +617,8 @@ impl Engine {
                 let profiles = state.linker.profiles().sealed();
                 // A profile's key may be an outcome event's child.
                 let live = state.facts.involvement(id).is_some() || state.facts.outcome(id).is_some();
-                let known = live && profiles.is_alive(id) && profiles.smallest_member(id) == id;
-                if !known || !visible(&state.facts, &view, scope, id) {
+                let known = live && profiles.is_alive(id) && view.keys_around(id).contains(&id);
+                if !known {
                     return Err(EngineError::NotFound("no profile with that id is visible to the partnership".to_owned()));
                 }
                 Ok(vec![id])
@@ -665,24 +748,24 @@ impl Engine {
         let scope = Scope::new(&state.facts, partnership);
         let keys = self.subject_keys(state, &scope, partnership, subject)?;
         let view = ProfileView(state.linker.profiles().sealed());
+        // Walked through the partnership's records only: roles and edges
+        // come from them, never from records held elsewhere.
+        let scoped = ScopedView::new(state.linker.profiles().sealed(), &state.facts, &scope);
         // A record names several people; its victim is the natural centre.
         let center = keys
             .iter()
             .copied()
-            .find(|&k| view.members(k).iter().any(|&m| state.facts.involvement(m).is_some_and(|i| i.role.is_victim())))
+            .find(|&k| scoped.members(k).iter().any(|&m| state.facts.involvement(m).is_some_and(|i| i.role.is_victim())))
             .or_else(|| keys.first().copied())
             .ok_or_else(|| EngineError::NotFound("the record names nobody".to_owned()))?;
         let is_visible = |key: u64| visible(&state.facts, &view, &scope, key);
-        // Walked through the partnership's records only: roles and edges
-        // come from them, never from records held elsewhere.
-        let scoped = ScopedView { profiles: state.linker.profiles().sealed(), facts: &state.facts, scope: &scope };
         let found = neighbourhood(&state.facts, &scoped, center, depth, max_people, &is_visible);
         let mut outside_number = 0;
         let nodes = found
             .nodes
             .iter()
             .map(|node| {
-                let agencies: BTreeSet<String> = view
+                let agencies: BTreeSet<String> = scoped
                     .members(node.key)
                     .iter()
                     .filter_map(|&m| state.facts.with_record(m))

@@ -45,7 +45,7 @@ impl World {
     fn link(&mut self, members: &[u64]) {
         self.groups.set(members);
         for &member in members.iter().skip(1) {
-            self.facts.set_strong_links(member, Box::new([members[0]]));
+            self.facts.set_strong_links(member, &[members[0]]);
         }
     }
 
@@ -314,12 +314,12 @@ fn a_victim_and_an_offender_joined_through_a_weaker_step_are_not_one_person_hold
     w.record("POL", CaseType::Csa, 1500, &[(3, P, None)]);
     w.record("YOT", CaseType::Csa, 1600, &[(4, P, None)]);
     w.groups.set(&[1, 2, 3, 4]);
-    w.facts.set_strong_links(2, Box::new([1]));
-    w.facts.set_strong_links(4, Box::new([3]));
+    w.facts.set_strong_links(2, &[1]);
+    w.facts.set_strong_links(4, &[3]);
     w.refresh(&[1, 2, 3, 4]);
     assert!(w.kinds(1).iter().all(|(kind, _)| *kind != SignalKind::VictimAsOffender), "{:?}", w.kinds(1));
     // A very high link between the groups makes it one person.
-    w.facts.set_strong_links(3, Box::new([2]));
+    w.facts.set_strong_links(3, &[2]);
     w.refresh(&[3]);
     assert!(w.kinds(1).iter().any(|(kind, _)| *kind == SignalKind::VictimAsOffender), "{:?}", w.kinds(1));
 }
@@ -406,4 +406,62 @@ fn merging_profiles_moves_signals_to_the_oldest_member() {
     w.refresh(&[2]);
     assert_eq!(w.book.len(), 1, "the old profile's signal is gone");
     assert_eq!(w.kinds(1), vec![(SignalKind::Revictimisation, "CSA→CSA".to_owned())]);
+}
+
+/// A partnership's view for the tests: the members it holds, in the parts
+/// their own joins make (as the node's scoped view divides a profile).
+struct Parted<'a> {
+    groups: &'a Groups,
+    facts: &'a Facts,
+    inside: HashSet<u64>,
+}
+
+impl Parted<'_> {
+    fn parts(&self, id: u64) -> Vec<Vec<u64>> {
+        let inside: Vec<u64> = self.groups.members(id).into_iter().filter(|m| self.inside.contains(m)).collect();
+        crate::joined_parts(self.facts, &inside)
+    }
+}
+
+impl Profiles for Parted<'_> {
+    fn key(&self, id: u64) -> u64 {
+        self.parts(id).into_iter().find(|part| part.contains(&id)).map_or(self.groups.key(id), |part| part[0])
+    }
+    fn members(&self, id: u64) -> Vec<u64> {
+        self.parts(id).into_iter().find(|part| part.contains(&id)).unwrap_or_default()
+    }
+    fn includes(&self, id: u64) -> bool {
+        self.inside.contains(&id)
+    }
+    fn keys_around(&self, id: u64) -> Vec<u64> {
+        self.parts(id).iter().map(|part| part[0]).collect()
+    }
+}
+
+#[test]
+fn records_that_only_a_record_outside_the_view_joins_are_two_people_to_it() {
+    let mut w = World::new();
+    w.record("CSC", CaseType::Csa, 0, &[(1, Role::KnownVictim, Some(9))]);
+    w.record("VOL", CaseType::Csa, 200, &[(2, Role::KnownVictim, Some(9))]);
+    w.record("CSC", CaseType::Cse, 900, &[(3, Role::KnownVictim, Some(11))]);
+    // One profile, the voluntary sector's record between the two others.
+    w.groups.set(&[1, 2, 3]);
+    w.facts.set_links(2, Box::new([(1, true)]));
+    w.facts.set_links(3, Box::new([(2, true)]));
+    w.refresh(&[1, 2, 3]);
+    assert!(w.kinds(1).iter().any(|(kind, _)| *kind == SignalKind::Revictimisation), "seen whole, one child re-victimised");
+    // Through a view of children's services alone, two children, neither
+    // re-victimised; the outside record's profile has both parts.
+    let view = Parted { groups: &w.groups, facts: &w.facts, inside: [1, 3].into() };
+    assert_eq!(view.keys_around(2), vec![1, 3]);
+    let mut scoped = SignalBook::new(SignalConfig::default());
+    scoped.refresh(&w.facts, &view, [1, 2, 3]);
+    assert!(scoped.profile(1).is_empty() && scoped.profile(3).is_empty(), "{:?}", scoped.iter().collect::<Vec<_>>());
+    // Once the two records are joined directly, the view sees one child,
+    // and settling what changed finds it.
+    w.facts.set_links(3, Box::new([(2, true), (1, false)]));
+    let view = Parted { groups: &w.groups, facts: &w.facts, inside: [1, 3].into() };
+    scoped.refresh(&w.facts, &view, [3]);
+    assert!(scoped.profile(1).iter().any(|s| s.kind == SignalKind::Revictimisation), "{:?}", scoped.iter().collect::<Vec<_>>());
+    assert!(scoped.profile(3).is_empty());
 }

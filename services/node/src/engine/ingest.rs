@@ -29,8 +29,9 @@ pub(super) enum FactChange {
     Remove(u64),
     /// How strongly an involvement was linked into its profile.
     Link(u64, f32),
-    /// The records an involvement was joined to by a very high link.
-    StrongLinks(u64, Box<[u64]>),
+    /// What an involvement was joined to, each marked when by a very high
+    /// link.
+    Links(u64, Box<[(u64, bool)]>),
     Add {
         fingerprint: u64,
         agency: String,
@@ -98,8 +99,8 @@ impl Pending {
         for (id, outcome) in &self.outcomes {
             self.fact_changes
                 .push(FactChange::Link(*id, link_strength(outcome.entries.iter().map(|e| (e.decision, &e.evidence.levels[..], e.evidence.probability)))));
-            let strong = strong_links(outcome.entries.iter().map(|e| (e.decision, &e.evidence.levels[..], e.evidence.probability, e.evidence.other)));
-            self.fact_changes.push(FactChange::StrongLinks(*id, strong));
+            let links = joined_links(outcome.entries.iter().map(|e| (e.decision, &e.evidence.levels[..], e.evidence.probability, e.evidence.other)));
+            self.fact_changes.push(FactChange::Links(*id, links));
         }
         (self.set, self.outcomes, self.withdrawn, self.fact_changes, self.dirty)
     }
@@ -197,11 +198,8 @@ fn apply_record(
             pending.set.delete_record(&submission.agency, &stored_ref);
             pending.records_removed.push(old);
             pending.fact_changes.push(FactChange::Remove(old));
-            kept_links = stored
-                .involvement_ids
-                .iter()
-                .filter_map(|&id| Some((id, state.facts.involvement(id)?.link, Box::from(state.facts.strong_links(id)))))
-                .collect();
+            kept_links =
+                stored.involvement_ids.iter().filter_map(|&id| Some((id, state.facts.involvement(id)?.link, Box::from(state.facts.links(id))))).collect();
             ack.replaced += 1;
             moved = true;
             (stored.involvement_ids, stored.stored_ms, stored.changes, stored.history)
@@ -226,8 +224,8 @@ fn apply_record(
         facts: record.facts,
         ids: ids.clone(),
     });
-    for (id, link, strong) in kept_links {
-        pending.fact_changes.extend([FactChange::Link(id, link), FactChange::StrongLinks(id, strong)]);
+    for (id, link, links) in kept_links {
+        pending.fact_changes.extend([FactChange::Link(id, link), FactChange::Links(id, links)]);
     }
     pending.set.put_record(
         &submission.agency,

@@ -181,14 +181,13 @@ pub(crate) fn on_own_person_ref(levels: &[u8]) -> bool {
     levels.get(feature).map(|l| usize::from(*l)) == same
 }
 
-/// The records an involvement's decisions joined it to by a very high link
-/// or its agency's own person ref (see `Facts::strong_links`).
-pub(super) fn strong_links<'a>(decisions: impl Iterator<Item = (Decision, &'a [u8], f32, u64)>) -> Box<[u64]> {
+/// What an involvement's decisions joined it to (joins and merges), each
+/// marked when by a very high link or its agency's own person ref (see
+/// `Facts::joined` and `Facts::strong_links`).
+pub(super) fn joined_links<'a>(decisions: impl Iterator<Item = (Decision, &'a [u8], f32, u64)>) -> Box<[(u64, bool)]> {
     decisions
-        .filter(|(decision, levels, probability, _)| {
-            matches!(decision, Decision::Joined | Decision::Merged) && (*probability >= braid_signals::STRONG_LINK || on_own_person_ref(levels))
-        })
-        .map(|(_, _, _, other)| other)
+        .filter(|(decision, ..)| matches!(decision, Decision::Joined | Decision::Merged))
+        .map(|(_, levels, probability, other)| (other, probability >= braid_signals::STRONG_LINK || on_own_person_ref(levels)))
         .collect()
 }
 

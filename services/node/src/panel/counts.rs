@@ -111,14 +111,14 @@ impl Engine {
             Entry::CaseType(case_type) => {
                 let state = &*guard;
                 let scope = Scope::new(&state.facts, partnership);
-                let view = ScopedView { profiles: state.linker.profiles().sealed(), facts: &state.facts, scope: &scope };
+                let view = ScopedView::new(state.linker.profiles().sealed(), &state.facts, &scope);
                 let entered = braid_signals::case_type_cohort(&state.facts, &view, case_type, |a| scope.allows(a));
                 (format!("children (victims, or displaying HSB) in a {} case, from its event date", case_type.name()), entered)
             }
         };
         let state = &*guard;
         let scope = Scope::new(&state.facts, partnership);
-        let view = ScopedView { profiles: state.linker.profiles().sealed(), facts: &state.facts, scope: &scope };
+        let view = ScopedView::new(state.linker.profiles().sealed(), &state.facts, &scope);
         // Children only (a conflict raised through a perpetrator is about
         // the perpetrator), and dated: a child whose record in the
         // partnership names them as a victim or as displaying HSB.

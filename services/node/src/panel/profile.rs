@@ -10,16 +10,19 @@ impl Engine {
         let template = Template::standard();
         let profiles = state.linker.profiles().sealed();
         let all: Vec<u64> = profiles.members(key).collect();
-        // The partnership's records, newest first and at most
-        // MAX_PROFILE_RECORDS of them; the others only counted.
+        // The partnership's records that hold together by themselves (see
+        // `ScopedView`), newest first and at most MAX_PROFILE_RECORDS of
+        // them; the records held outside only counted.
+        let view = ScopedView::new(profiles, &state.facts, scope);
+        let part: HashSet<u64> = view.members(key).into_iter().collect();
         let mut outside: BTreeMap<String, u32> = BTreeMap::new();
         let mut members: Vec<(i32, u64)> = Vec::new();
         for &member in &all {
             let Some((_, facts)) = state.facts.with_record(member) else { continue };
-            if scope.allows(facts.agency) {
-                members.push((facts.day, member));
-            } else {
+            if !scope.allows(facts.agency) {
                 *outside.entry(agency_type(&state.facts, facts.agency)).or_default() += 1;
+            } else if part.contains(&member) {
+                members.push((facts.day, member));
             }
         }
         members.sort_unstable_by_key(|&(day, id)| (std::cmp::Reverse(day), id));
@@ -30,7 +33,6 @@ impl Engine {
         let mut out = v1::PanelProfile { profile_id: profile_id(key), records_not_shown: not_shown as u32, ..Default::default() };
         // Derived perpetrator answers for the records shown, the profile
         // walked once, through the partnership's view.
-        let view = ScopedView { profiles, facts: &state.facts, scope };
         let derived = braid_signals::derive_profile(&SignalConfig::default(), &state.facts, &view, &members);
         for Shown { member, derived, involvement, facts, agency, mut stored_record } in shown_records(&self.store, &state.facts, &members, derived)? {
             let record = crate::record::take_case_record(&mut stored_record)?;
@@ -86,7 +88,7 @@ impl Engine {
                 }
             }
             None => {
-                let view = ScopedView { profiles: state.linker.profiles().sealed(), facts: &state.facts, scope };
+                let view = ScopedView::new(state.linker.profiles().sealed(), &state.facts, scope);
                 for signal in braid_signals::signals_now(&SignalConfig::default(), &state.facts, &view, key) {
                     out.signals.push(self.render_signal(state, scope, &signal, false)?);
                 }
@@ -103,7 +105,7 @@ impl Engine {
         for (&member, links) in members.iter().zip(self.store.links_of(members)?) {
             for link in links.map(|l| l.entries).unwrap_or_default() {
                 let joined = matches!(Decision::from_number(link.decision), Some(Decision::Joined | Decision::Merged));
-                if !joined || !profiles.is_alive(link.other) || profiles.smallest_member(link.other) != key {
+                if !joined || !profiles.is_alive(link.other) || profiles.smallest_member(link.other) != profiles.smallest_member(key) {
                     continue;
                 }
                 let own_id = on_own_person_ref(&link.levels);
