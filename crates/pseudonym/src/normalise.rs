@@ -383,6 +383,28 @@ pub fn nhs_number_is_placeholder(digits: &str) -> bool {
     chars.next().is_some_and(|first| chars.all(|c| c == first))
 }
 
+/// The identifiers named in `[identity.ids]`, each name folded and value
+/// normalised, one per name, at most [`MAX_IDS`]. One character repeated
+/// ("0", "000000", "XXXX") is what a system fills in, not anyone's
+/// identifier: left out, with a warning.
+fn normalise_ids(ids: &[(String, String)], warnings: &mut Vec<Warning>) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = ids
+        .iter()
+        .filter_map(|(name, value)| Some((fold_text(name), normalise_id(value)?)))
+        .filter(|(_, value)| {
+            let placeholder = nhs_number_is_placeholder(value);
+            if placeholder {
+                warnings.push(Warning { field: "ids", reason: "is a placeholder (one character repeated), not a person's identifier, and was not used" });
+            }
+            !placeholder
+        })
+        .collect();
+    out.sort_unstable();
+    out.dedup_by(|a, b| a.0 == b.0);
+    out.truncate(MAX_IDS);
+    out
+}
+
 /// Normalises one person's identifiers as of today (see
 /// [`normalise_as_of`]).
 pub fn normalise(identity: &Identity) -> (NormalisedIdentity, Vec<Warning>) {
@@ -461,23 +483,7 @@ pub fn normalise_as_of(identity: &Identity, today: Date) -> (NormalisedIdentity,
     other_surnames.sort_unstable();
     other_surnames.dedup();
     other_surnames.truncate(MAX_OTHER_SURNAMES);
-    let mut ids: Vec<(String, String)> = identity
-        .ids
-        .iter()
-        .filter_map(|(name, value)| Some((fold_text(name), normalise_id(value)?)))
-        .filter(|(_, value)| {
-            // One character repeated ("0", "000000", "XXXX") is what a
-            // system fills in, not anyone's identifier.
-            let placeholder = nhs_number_is_placeholder(value);
-            if placeholder {
-                warnings.push(Warning { field: "ids", reason: "is a placeholder (one character repeated), not a person's identifier, and was not used" });
-            }
-            !placeholder
-        })
-        .collect();
-    ids.sort_unstable();
-    ids.dedup_by(|a, b| a.0 == b.0);
-    ids.truncate(MAX_IDS);
+    let ids = normalise_ids(&identity.ids, &mut warnings);
     let dob_parts = identity.date_of_birth.map(DateParts::of).or(identity.date_of_birth_parts);
     let normalised = NormalisedIdentity {
         forename,

@@ -6,9 +6,7 @@
 //! counted, by agency type; identities and pseudonyms never leave the node,
 //! and link confidence is given as a band, never a score.
 
-use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::rc::Rc;
 use std::sync::OnceLock;
 
 use braid_linkage::{Decision, Sealed};
@@ -186,116 +184,6 @@ impl Profiles for ProfileView<'_> {
     }
     fn members(&self, id: u64) -> Vec<u64> {
         self.0.members(id).collect()
-    }
-}
-
-/// The profiles as one partnership's panel sees them: only the
-/// involvements of records from the partnership's agencies. Signals and
-/// networks computed through it rest on those records alone; records held
-/// elsewhere show only as "known to … outside the partnership" counts.
-///
-/// Its profiles are the parts of the linked profiles that the
-/// partnership's records hold together by themselves
-/// ([`braid_signals::joined_parts`]): two of its records that only a record
-/// held elsewhere joins are two people to it, as they would be were the
-/// other agency's records not on the node. A part keeps its profile's key
-/// when it is the profile's only part or holds that key, so ids stay as
-/// the linkage gave them wherever the view divides nothing.
-pub(crate) struct ScopedView<'a> {
-    profiles: Sealed<'a>,
-    facts: &'a Facts,
-    scope: &'a Scope,
-    /// The part of each in-scope involvement asked about, worked out for
-    /// its whole profile at once.
-    parts: RefCell<HashMap<u64, Rc<Part>>>,
-}
-
-/// One part of a profile as a scoped view sees it.
-struct Part {
-    key: u64,
-    members: Vec<u64>,
-}
-
-impl<'a> ScopedView<'a> {
-    fn new(profiles: Sealed<'a>, facts: &'a Facts, scope: &'a Scope) -> ScopedView<'a> {
-        ScopedView { profiles, facts, scope, parts: RefCell::new(HashMap::new()) }
-    }
-
-    fn holds(&self, id: u64) -> bool {
-        self.facts.with_record(id).is_some_and(|(_, record)| self.scope.allows(record.agency))
-    }
-
-    /// The parts of the profile holding `id` (none when it holds no record
-    /// of the partnership's).
-    fn parts_of(&self, id: u64) -> Vec<Rc<Part>> {
-        let inside: Vec<u64> = self.profiles.members(id).filter(|&m| self.holds(m)).collect();
-        let Some(&first) = inside.first() else { return Vec::new() };
-        // A profile's parts are worked out together, so one member known
-        // means all are.
-        if self.parts.borrow().contains_key(&first) {
-            let cache = self.parts.borrow();
-            let mut parts: Vec<Rc<Part>> = Vec::new();
-            for part in inside.iter().filter_map(|member| cache.get(member)) {
-                if !parts.iter().any(|p| Rc::ptr_eq(p, part)) {
-                    parts.push(Rc::clone(part));
-                }
-            }
-            return parts;
-        }
-        let global = self.profiles.smallest_member(id);
-        let groups = braid_signals::joined_parts(self.facts, &inside);
-        let single = groups.len() == 1;
-        let mut cache = self.parts.borrow_mut();
-        groups
-            .into_iter()
-            .map(|members| {
-                let key = if single || members.binary_search(&global).is_ok() { global } else { members[0] };
-                let part = Rc::new(Part { key, members });
-                for &member in &part.members {
-                    cache.insert(member, Rc::clone(&part));
-                }
-                part
-            })
-            .collect()
-    }
-
-    /// The part holding an in-scope `id`; for another, the part that keeps
-    /// its profile's key, if one does.
-    fn part(&self, id: u64) -> Option<Rc<Part>> {
-        if let Some(part) = self.parts.borrow().get(&id) {
-            return Some(Rc::clone(part));
-        }
-        let parts = self.parts_of(id);
-        if self.holds(id) {
-            return parts.into_iter().find(|part| part.members.binary_search(&id).is_ok());
-        }
-        let global = self.profiles.smallest_member(id);
-        parts.into_iter().find(|part| part.key == global)
-    }
-}
-
-impl Profiles for ScopedView<'_> {
-    fn key(&self, id: u64) -> u64 {
-        match self.part(id) {
-            Some(part) if self.holds(id) => part.key,
-            _ => self.profiles.smallest_member(id),
-        }
-    }
-    fn members(&self, id: u64) -> Vec<u64> {
-        self.part(id).map(|part| part.members.clone()).unwrap_or_default()
-    }
-    fn every_member(&self, id: u64) -> Vec<u64> {
-        // The part, and whatever of the profile the view leaves out (to see
-        // how it holds together, and the outcome events attached to it).
-        let mut members = self.members(id);
-        members.extend(self.profiles.members(id).filter(|&m| !self.holds(m)));
-        members
-    }
-    fn includes(&self, id: u64) -> bool {
-        self.holds(id)
-    }
-    fn keys_around(&self, id: u64) -> Vec<u64> {
-        self.parts_of(id).iter().map(|part| part.key).collect()
     }
 }
 
@@ -809,3 +697,5 @@ mod counts;
 mod freshness;
 mod profile;
 mod report;
+mod scoped;
+pub(crate) use scoped::ScopedView;
