@@ -277,11 +277,35 @@ fn a_backup_taken_during_uploads_restores_to_a_node_that_verifies_and_resumes() 
     // A name that is a path is refused.
     let refused = failed(&braid_as(&keys, "admin", &["admin", "backup", "--node", &url, "--out", "../elsewhere"]));
     assert!(refused.contains("backup name"), "{refused}");
+    // Two backups asked for at once: one is written, and the other is
+    // refused in words (two checkpoints at once failed each other with
+    // RocksDB's errors and left no backup).
+    let both: Vec<std::process::Output> = std::thread::scope(|scope| {
+        let asks: Vec<_> =
+            ["twin-a", "twin-b"].map(|name| scope.spawn(|| braid_as(&keys, "admin", &["admin", "backup", "--node", &url, "--out", name]))).into();
+        asks.into_iter().map(|ask| ask.join().expect("backup call")).collect()
+    });
+    assert!(both.iter().any(|output| output.status.success()), "{both:?}");
+    for output in both.iter().filter(|output| !output.status.success()) {
+        let said = String::from_utf8_lossy(&output.stderr);
+        assert!(said.contains("another backup is being written"), "{said}");
+    }
     node.kill();
 
     // A damaged copy of the backup (bytes overwritten in its largest file)
     // is refused as damaged, and leaves nothing behind.
     let restored = dir.join("restored");
+    // A restore names where it goes: never a default directory the
+    // operator did not choose.
+    let nowhere = Command::new(node_binary())
+        .arg("--restore")
+        .arg(dir.join("backups/during-uploads"))
+        .current_dir(&dir)
+        .env_remove("BRAID_DATA_DIR")
+        .output()
+        .expect("restore");
+    assert!(!nowhere.status.success() && String::from_utf8_lossy(&nowhere.stderr).contains("--restore needs --data-dir"), "{nowhere:?}");
+    assert!(!dir.join("braid-data").exists());
     let damaged = dir.join("damaged-backup");
     std::fs::create_dir(&damaged).expect("dir");
     let mut largest = (0, PathBuf::new());

@@ -43,8 +43,8 @@ pub enum AuditCommand {
         /// Start looking at this entry index.
         #[arg(long, default_value_t = 0)]
         from_index: u64,
-        /// Most entries to list (at most 10000).
-        #[arg(long, default_value_t = 100)]
+        /// Most entries to list (1 to 10000).
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]
         limit: u32,
         /// The newest matching entries, newest first.
         #[arg(long)]

@@ -46,6 +46,9 @@ pub enum EngineError {
     /// The request is malformed as a whole.
     #[error("{0}")]
     InvalidRequest(String),
+    /// The same kind of work is under way already (a backup).
+    #[error("{0}")]
+    Busy(String),
     /// Storage failed; nothing of the batch was applied.
     #[error(transparent)]
     Storage(#[from] braid_store::Error),
@@ -278,6 +281,9 @@ pub struct Engine {
     turn: Condvar,
     poisoned: AtomicBool,
     decisions: DecisionCounts,
+    /// Held while a backup is written: one at a time (two checkpoints at
+    /// once fail each other).
+    backing_up: Mutex<()>,
     pub(crate) space: DiskSpace,
     /// Held while an upload's summary is kept (they are keyed by time).
     pub(crate) uploads_noted: Mutex<()>,
@@ -483,6 +489,7 @@ impl Engine {
             turn: Condvar::new(),
             poisoned: AtomicBool::new(false),
             decisions: DecisionCounts::default(),
+            backing_up: Mutex::new(()),
             space,
             uploads_noted: Mutex::new(()),
             retention: std::sync::OnceLock::new(),

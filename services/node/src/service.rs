@@ -26,7 +26,7 @@ use crate::panel::{PanelSubject, Population};
 /// Maps engine errors to gRPC status codes, one arm per variant.
 pub(crate) fn status(error: EngineError) -> Status {
     match error {
-        EngineError::EpochMismatch { .. } | EngineError::Rotation(_) => Status::failed_precondition(error.to_string()),
+        EngineError::EpochMismatch { .. } | EngineError::Rotation(_) | EngineError::Busy(_) => Status::failed_precondition(error.to_string()),
         EngineError::InvalidRequest(_) => Status::invalid_argument(error.to_string()),
         EngineError::NotFound(_) => Status::not_found(error.to_string()),
         EngineError::Refused(_) => Status::permission_denied(error.to_string()),

@@ -139,6 +139,11 @@ impl Engine {
     /// Returns the records and audit entries the backup holds, and the
     /// index of the entry that it was written.
     pub fn backup(&self, path: &Path, mut entry: Entry) -> Result<(u64, u64, u64), EngineError> {
+        let _one_at_a_time = match self.backing_up.try_lock() {
+            Ok(guard) => guard,
+            Err(std::sync::TryLockError::WouldBlock) => return Err(EngineError::Busy("another backup is being written; ask again when it is done".to_owned())),
+            Err(std::sync::TryLockError::Poisoned(_)) => return Err(EngineError::Poisoned),
+        };
         if path.exists() {
             return Err(EngineError::InvalidRequest("a backup of that name already exists".to_owned()));
         }
