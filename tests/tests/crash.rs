@@ -300,7 +300,7 @@ fn a_backup_taken_during_uploads_restores_to_a_node_that_verifies_and_resumes() 
     let nowhere = Command::new(node_binary())
         .arg("--restore")
         .arg(dir.join("backups/during-uploads"))
-        .current_dir(&dir)
+        .current_dir(dir)
         .env_remove("BRAID_DATA_DIR")
         .output()
         .expect("restore");
