@@ -30,7 +30,7 @@ async fn stats_over(channel: Result<tonic::transport::Channel, tonic::transport:
 
 /// The audit log's entries as the auditor lists them.
 fn audit_entries(keys: &str, url: &str) -> Vec<serde_json::Value> {
-    let listing = json(&ok(&braid_as(keys, "auditor", &["audit", "log", "--node", url, "--limit", "100000", "--json"])));
+    let listing = json(&ok(&braid_as(keys, "auditor", &["audit", "log", "--node", url, "--limit", "10000", "--json"])));
     listing["entries"].as_array().expect("entries").clone()
 }
 

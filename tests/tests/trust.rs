@@ -212,6 +212,11 @@ async fn the_audit_log_records_every_call_and_proves_it() {
     assert_eq!(exports.len(), 1);
     let about = audit_log(&keys, &url, &["--profile", &profile]);
     assert!(about.iter().any(|e| e["action"] == "panel.profile"), "{about:?}");
+    // A lookup that finds nothing still says which id was tried.
+    let tried = &["panel", "profile", "--node", &url, "--partnership", "north", "--purpose", "probe", "--case-ref", "T-2", "--profile", "P9999999"];
+    failed(&braid_as(&keys, "panel-north", tried));
+    let probes = audit_log(&keys, &url, &["--profile", "P9999999"]);
+    assert!(probes.iter().any(|e| e["action"] == "panel.profile" && e["outcome"].as_str().is_some_and(|o| o.starts_with("error"))), "{probes:?}");
     let newest = json(&ok(&braid_as(&keys, "auditor", &["audit", "log", "--node", &url, "--newest", "--limit", "2", "--json"])))["entries"]
         .as_array()
         .expect("entries")

@@ -421,6 +421,17 @@ fn record_subject(record: v1::RecordSubject) -> PanelSubject {
     PanelSubject::Record { agency: record.agency, record_ref: record.record_ref }
 }
 
+/// What a profile or network query asked about, for its audit entry (kept
+/// also when the answer is a refusal: an auditor sees which ids were
+/// tried), at most a ref's length of it.
+fn asked_about(subject: &PanelSubject) -> Vec<String> {
+    let asked = match subject {
+        PanelSubject::Record { record_ref, .. } => record_ref,
+        PanelSubject::Profile(id) => id,
+    };
+    vec![asked.chars().take(128).collect()]
+}
+
 fn no_subject() -> Status {
     Status::invalid_argument("give an agency and record ref, or a profile id")
 }
@@ -435,12 +446,13 @@ impl PanelService for Panel {
     async fn profile(&self, request: Request<v1::ProfileRequest>) -> Result<Response<v1::ProfileResponse>, Status> {
         let caller = self.gate.caller(&request);
         let request = request.into_inner();
-        let (agencies, entry) = self.admit(&caller, request.context.as_ref(), "panel.profile").await?;
+        let (agencies, mut entry) = self.admit(&caller, request.context.as_ref(), "panel.profile").await?;
         let subject = match request.subject.ok_or_else(no_subject) {
             Ok(v1::profile_request::Subject::Record(record)) => record_subject(record),
             Ok(v1::profile_request::Subject::ProfileId(id)) => PanelSubject::Profile(id),
             Err(status) => return self.gate.finish(entry, Err(status)).await,
         };
+        entry.touched = asked_about(&subject);
         let engine = Arc::clone(self.gate.engine());
         let result = blocking(move || engine.panel_profile(&agencies, &subject)).await.map(|profiles| {
             info!(profiles = profiles.len(), "panel profile query");
@@ -458,7 +470,10 @@ impl PanelService for Panel {
         let engine = Arc::clone(self.gate.engine());
         let result = blocking(move || engine.panel_signals(&agencies, &request)).await.map(|response| {
             info!(signals = response.signals.len(), matched = response.matched, "panel signal listing");
-            let mut touched: Vec<String> = response.signals.iter().map(|signal| signal.profile_id.clone()).collect();
+            // Every profile the answer names: each signal's own, and the
+            // related ones it lists.
+            let mut touched: Vec<String> =
+                response.signals.iter().flat_map(|signal| std::iter::once(&signal.profile_id).chain(&signal.related_profiles)).cloned().collect();
             touched.sort_unstable();
             touched.dedup();
             let count = response.signals.len() as u64;
@@ -471,12 +486,13 @@ impl PanelService for Panel {
     async fn network(&self, request: Request<v1::NetworkRequest>) -> Result<Response<v1::NetworkResponse>, Status> {
         let caller = self.gate.caller(&request);
         let request = request.into_inner();
-        let (agencies, entry) = self.admit(&caller, request.context.as_ref(), "panel.network").await?;
+        let (agencies, mut entry) = self.admit(&caller, request.context.as_ref(), "panel.network").await?;
         let subject = match request.subject.ok_or_else(no_subject) {
             Ok(v1::network_request::Subject::Record(record)) => record_subject(record),
             Ok(v1::network_request::Subject::ProfileId(id)) => PanelSubject::Profile(id),
             Err(status) => return self.gate.finish(entry, Err(status)).await,
         };
+        entry.touched = asked_about(&subject);
         let depth = match request.depth {
             0 => 2,
             d => d.min(6),
