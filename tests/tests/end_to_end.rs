@@ -1120,3 +1120,42 @@ async fn a_partnership_sees_signals_and_networks_from_its_own_records_only() {
     .await;
     node.stop().await.expect("stop");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_node_ends_open_uploads_at_their_next_batch() {
+    use braid_proto::v1;
+    let prepared = prepare(300);
+    let data = tempfile::tempdir().expect("data dir");
+    let node = start_node(&prepared.path("keys"), data.path(), loopback()).await;
+    let (address, url) = (node.address, node.url());
+    let file = prepared.dir.path().join("CSC-NORTH.bpx");
+    let (header, records) = read_extract(&file);
+    // One record a batch: a long upload.
+    let batches = upload_batches(&header, &records[..records.len().min(150)], 1);
+    let mut client = v1::ingest_service_client::IngestServiceClient::new(mtls_channel(&prepared.path("keys"), "csc-north", &url).await.expect("connect"));
+    let mut acks = client.upload(tokio_stream::iter(batches)).await.expect("upload").into_inner();
+    let mut acked = 0u64;
+    while acked < 2 {
+        acks.message().await.expect("ack").expect("an ack");
+        acked += 1;
+    }
+    // Stopping does not wait for the rest of the upload: the stream ends
+    // with a refusal the client retries, and nothing acknowledged is lost.
+    let stopping = tokio::spawn(node.stop());
+    let ended = loop {
+        match acks.message().await {
+            Ok(Some(_)) => acked += 1,
+            Ok(None) => panic!("the upload ran to its end: {acked} batches"),
+            Err(status) => break status,
+        }
+    };
+    stopping.await.expect("join").expect("stop");
+    assert_eq!(ended.code(), tonic::Code::Unavailable, "{ended:?}");
+    assert!(ended.message().contains("shutting down"), "{ended:?}");
+    assert!(acked < 150, "{acked}");
+    drop(client);
+    let node = start_node(&prepared.path("keys"), data.path(), address).await;
+    let held = stats(&prepared.path("keys"), &node.url())["records"].as_u64().expect("records");
+    assert!(held >= acked && held < 150, "{held} held, {acked} acknowledged");
+    node.stop().await.expect("stop");
+}

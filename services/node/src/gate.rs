@@ -61,6 +61,8 @@ pub struct Outcome {
 /// Authorises and audits calls.
 pub struct Gate {
     engine: Arc<Engine>,
+    /// Set when the node is stopping: open uploads apply no more batches.
+    stopping: std::sync::atomic::AtomicBool,
     policy: std::sync::RwLock<Policy>,
     insecure_dev: bool,
     audit_reads: bool,
@@ -171,6 +173,7 @@ impl Gate {
     pub fn new(engine: Arc<Engine>, policy: Policy, insecure_dev: bool) -> Gate {
         Gate {
             engine,
+            stopping: std::sync::atomic::AtomicBool::new(false),
             policy: std::sync::RwLock::new(policy),
             insecure_dev,
             audit_reads: true,
@@ -180,6 +183,17 @@ impl Gate {
             metrics: Arc::default(),
             revoked: None,
         }
+    }
+
+    /// Stops open uploads at their next batch (the node is stopping: a long
+    /// upload must not hold it open past its supervisor's patience).
+    pub fn stop_uploads(&self) {
+        self.stopping.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether the node is stopping (see [`Gate::stop_uploads`]).
+    pub fn stopping(&self) -> bool {
+        self.stopping.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Counts calls into `metrics`.

@@ -93,6 +93,7 @@ impl RunningNode {
     /// Stops serving and waits until the store is closed.
     pub async fn stop(self) -> anyhow::Result<()> {
         let RunningNode { shutdown, task, gate, operations_stop, operations_task, .. } = self;
+        gate.stop_uploads();
         if let Some(shutdown) = shutdown {
             let _ = shutdown.send(());
         }

@@ -233,6 +233,13 @@ impl IngestService for Ingest {
                         let _ = sender.send(Err(status)).await;
                         break 'stream ended;
                     }
+                    if gate.stopping() {
+                        // What is acknowledged stays; the client resumes
+                        // from there when the node is back.
+                        let status = Status::unavailable("the node is shutting down; the upload resumes where it stopped once the node is back");
+                        let _ = sender.send(Err(status)).await;
+                        break 'stream "interrupted".to_owned();
+                    }
                     let submission_id = current.submission_id.clone();
                     match apply_upload_batch(&gate, &caller, current, batch.sequence, batch.records).await {
                         Ok((ack, ids)) => {
