@@ -171,23 +171,40 @@ pub async fn upload(
     }
 }
 
-/// The records in batches of `batch_size` (at least 1), the header on the
-/// first; one batch with the header alone when there are no records.
+/// Most bytes one batch's records take when encoded: a batch ends before
+/// this even short of `batch_size` records, so an extract of very large
+/// records never sends a message past what a node reads (16 KiB a record
+/// at its smallest batch limit; ordinary records are under 2 KiB).
+pub const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
+
+/// The records in batches of `batch_size` (at least 1) and at most
+/// [`MAX_BATCH_BYTES`] (a record larger than that goes alone), the header
+/// on the first; one batch with the header alone when there are no
+/// records. The same records and size always give the same batches, so a
+/// resumed upload's batches are the first attempt's.
 fn into_batches(header: &v1::UploadHeader, records: Vec<v1::CaseRecord>, batch_size: usize) -> Vec<v1::UploadBatch> {
+    use prost::Message;
     let batch_size = batch_size.max(1);
-    let mut batches = Vec::with_capacity(records.len().div_ceil(batch_size).max(1));
-    let mut records = records.into_iter().peekable();
-    loop {
-        let chunk: Vec<v1::CaseRecord> = records.by_ref().take(batch_size).collect();
+    let mut batches: Vec<v1::UploadBatch> = Vec::new();
+    let mut chunk: Vec<v1::CaseRecord> = Vec::new();
+    let mut bytes = 0;
+    let mut close = |chunk: &mut Vec<v1::CaseRecord>, batches: &mut Vec<v1::UploadBatch>| {
         let sequence = batches.len() as u32;
-        if chunk.is_empty() && sequence > 0 {
-            return batches;
+        batches.push(v1::UploadBatch { header: (sequence == 0).then(|| header.clone()), sequence, records: std::mem::take(chunk) });
+    };
+    for record in records {
+        let size = record.encoded_len();
+        if !chunk.is_empty() && (chunk.len() >= batch_size || bytes + size > MAX_BATCH_BYTES) {
+            close(&mut chunk, &mut batches);
+            bytes = 0;
         }
-        batches.push(v1::UploadBatch { header: (sequence == 0).then(|| header.clone()), sequence, records: chunk });
-        if records.peek().is_none() {
-            return batches;
-        }
+        bytes += size;
+        chunk.push(record);
     }
+    if !chunk.is_empty() || batches.is_empty() {
+        close(&mut chunk, &mut batches);
+    }
+    batches
 }
 
 #[cfg(test)]
@@ -208,5 +225,16 @@ mod tests {
             let refs: Vec<String> = batches.into_iter().flat_map(|b| b.records).map(|r| r.record_ref).collect();
             assert_eq!(refs, (0..n).map(|i| format!("r{i}")).collect::<Vec<_>>());
         }
+        // Records so large that 500 of them would pass what a node reads go
+        // in smaller batches, each under the byte bound.
+        let big = |i: usize| v1::CaseRecord {
+            record_ref: format!("r{i}"),
+            involvements: vec![v1::Involvement { person_ref: "p".repeat(128), ..Default::default() }; 5_000],
+            ..Default::default()
+        };
+        let batches = into_batches(&header, (0..40).map(big).collect(), 500);
+        assert!(batches.len() > 1, "{} batches", batches.len());
+        assert!(batches.iter().all(|b| prost::Message::encoded_len(b) <= MAX_BATCH_BYTES + 64 * 1024), "under the bound");
+        assert_eq!(batches.iter().map(|b| b.records.len()).sum::<usize>(), 40);
     }
 }
