@@ -188,7 +188,7 @@ fn into_batches(header: &v1::UploadHeader, records: Vec<v1::CaseRecord>, batch_s
     let mut batches: Vec<v1::UploadBatch> = Vec::new();
     let mut chunk: Vec<v1::CaseRecord> = Vec::new();
     let mut bytes = 0;
-    let mut close = |chunk: &mut Vec<v1::CaseRecord>, batches: &mut Vec<v1::UploadBatch>| {
+    let close = |chunk: &mut Vec<v1::CaseRecord>, batches: &mut Vec<v1::UploadBatch>| {
         let sequence = batches.len() as u32;
         batches.push(v1::UploadBatch { header: (sequence == 0).then(|| header.clone()), sequence, records: std::mem::take(chunk) });
     };
