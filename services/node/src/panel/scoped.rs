@@ -28,6 +28,8 @@ pub(crate) struct ScopedView<'a> {
     /// The part of each in-scope involvement asked about, worked out for
     /// its whole profile at once.
     parts: RefCell<HashMap<u64, Rc<Part>>>,
+    /// Each profile's parts worked out, by the profile's key.
+    profiles_parts: RefCell<HashMap<u64, Rc<[Rc<Part>]>>>,
 }
 
 /// One part of a profile as a scoped view sees it.
@@ -38,7 +40,7 @@ struct Part {
 
 impl<'a> ScopedView<'a> {
     pub(super) fn new(profiles: Sealed<'a>, facts: &'a Facts, scope: &'a Scope) -> ScopedView<'a> {
-        ScopedView { profiles, facts, scope, parts: RefCell::new(HashMap::new()) }
+        ScopedView { profiles, facts, scope, parts: RefCell::new(HashMap::new()), profiles_parts: RefCell::new(HashMap::new()) }
     }
 
     fn holds(&self, id: u64) -> bool {
@@ -46,27 +48,17 @@ impl<'a> ScopedView<'a> {
     }
 
     /// The parts of the profile holding `id` (none when it holds no record
-    /// of the partnership's).
-    fn parts_of(&self, id: u64) -> Vec<Rc<Part>> {
-        let inside: Vec<u64> = self.profiles.members(id).filter(|&m| self.holds(m)).collect();
-        let Some(&first) = inside.first() else { return Vec::new() };
-        // A profile's parts are worked out together, so one member known
-        // means all are.
-        if self.parts.borrow().contains_key(&first) {
-            let cache = self.parts.borrow();
-            let mut parts: Vec<Rc<Part>> = Vec::new();
-            for part in inside.iter().filter_map(|member| cache.get(member)) {
-                if !parts.iter().any(|p| Rc::ptr_eq(p, part)) {
-                    parts.push(Rc::clone(part));
-                }
-            }
-            return parts;
-        }
+    /// of the partnership's), worked out once per profile.
+    fn parts_of(&self, id: u64) -> Rc<[Rc<Part>]> {
         let global = self.profiles.smallest_member(id);
+        if let Some(parts) = self.profiles_parts.borrow().get(&global) {
+            return Rc::clone(parts);
+        }
+        let inside: Vec<u64> = self.profiles.members(id).filter(|&m| self.holds(m)).collect();
         let groups = braid_signals::joined_parts(self.facts, &inside);
         let single = groups.len() == 1;
         let mut cache = self.parts.borrow_mut();
-        groups
+        let parts: Rc<[Rc<Part>]> = groups
             .into_iter()
             .map(|members| {
                 let key = if single || members.binary_search(&global).is_ok() { global } else { members[0] };
@@ -76,7 +68,9 @@ impl<'a> ScopedView<'a> {
                 }
                 part
             })
-            .collect()
+            .collect();
+        self.profiles_parts.borrow_mut().insert(global, Rc::clone(&parts));
+        parts
     }
 
     /// The part holding an in-scope `id`; for another, the part that keeps
@@ -87,10 +81,10 @@ impl<'a> ScopedView<'a> {
         }
         let parts = self.parts_of(id);
         if self.holds(id) {
-            return parts.into_iter().find(|part| part.members.binary_search(&id).is_ok());
+            return parts.iter().find(|part| part.members.binary_search(&id).is_ok()).cloned();
         }
         let global = self.profiles.smallest_member(id);
-        parts.into_iter().find(|part| part.key == global)
+        parts.iter().find(|part| part.key == global).cloned()
     }
 }
 
