@@ -207,12 +207,29 @@ pub fn refused_to(status: &tonic::Status, what: &str) -> anyhow::Error {
         Some(cause) if transport => certificate_refused(&cause),
         // Not an answer: the connection went (the node stopped, or the
         // network) before one came.
-        _ if transport && is_connection_lost(status.message()) => anyhow::anyhow!(
+        _ => match no_answer(status) {
+            Some(said) => anyhow::anyhow!(said),
+            None => anyhow::anyhow!("{what}: {}", status.message()),
+        },
+    }
+}
+
+/// What a failed call means when the node never answered it: no
+/// connection could be made (a channel connects when first used), or it
+/// went before an answer came. `None` when the node answered.
+pub fn no_answer(status: &tonic::Status) -> Option<String> {
+    if !matches!(status.code(), tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Internal) {
+        return None;
+    }
+    if status.message().to_ascii_lowercase().contains("connect error") {
+        return Some(format!("cannot reach the node ({}): is braid-node running?", status.message()));
+    }
+    is_connection_lost(status.message()).then(|| {
+        format!(
             "the connection to the node was lost before it answered ({}): is braid-node still running? Whether the request took effect is unknown; check before repeating a change",
             status.message()
-        ),
-        _ => anyhow::anyhow!("{what}: {}", status.message()),
-    }
+        )
+    })
 }
 
 /// Whether a status message is the client's own report of a broken
@@ -240,5 +257,8 @@ mod tests {
         assert_eq!(answered, "the node refused: the disk is nearly full");
         let denied = refused(tonic::Status::permission_denied("transport error in the message")).to_string();
         assert!(denied.starts_with("the node refused"), "{denied}");
+        let down = refused(tonic::Status::unavailable("tcp connect error")).to_string();
+        assert!(down.starts_with("cannot reach the node (tcp connect error): is braid-node running?"), "{down}");
+        assert_eq!(no_answer(&tonic::Status::unavailable("the disk is nearly full")), None);
     }
 }

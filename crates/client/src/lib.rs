@@ -9,7 +9,9 @@
 mod connect;
 mod upload;
 
-pub use connect::{certificate_problem, connect, endpoint, private_file, receipt, refused, refused_to, root_cause, unreachable, Identify, NodeArgs, Transport};
+pub use connect::{
+    certificate_problem, connect, endpoint, no_answer, private_file, receipt, refused, refused_to, root_cause, unreachable, Identify, NodeArgs, Transport,
+};
 pub use upload::{upload, UploadEvent, UploadSummary};
 
 use anyhow::Result;

@@ -562,6 +562,22 @@ mod tests {
     }
 
     #[test]
+    fn a_name_in_any_script_is_a_name_and_a_cell_without_letters_is_not() {
+        for name in ["محمد", "王", "राम", "Ωmega", "Nguyễn", "J0hn"] {
+            let identity = Identity { forename: Some(name.into()), surname: Some(name.into()), ..Identity::default() };
+            let (normalised, warnings) = normalise(&identity);
+            assert!(normalised.forename.is_some() && normalised.surname.is_some() && warnings.is_empty(), "{name}: {warnings:?}");
+        }
+        for cell in ["01/02/2003", "0", "١٢٣", "12345"] {
+            let identity = Identity { forename: Some(cell.into()), surname: Some(cell.into()), ..Identity::default() };
+            let (normalised, warnings) = normalise(&identity);
+            assert!(normalised.forename.is_none() && normalised.surname.is_none(), "{cell}");
+            assert!(warnings.iter().all(|w| w.reason.starts_with("has no letters")), "{cell}: {warnings:?}");
+            assert_eq!(warnings.len(), 2, "{cell}");
+        }
+    }
+
+    #[test]
     fn a_sex_is_read_from_its_codings_and_other_text_is_not_a_sex() {
         for (text, sex) in [
             ("M", Some(Sex::Male)),

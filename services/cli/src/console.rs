@@ -134,9 +134,10 @@ impl Console {
     }
 }
 
-/// The node's answer, or its refusal in its own words.
+/// The node's answer, or its refusal in its own words (a node that cannot
+/// be reached, or went away, said as the CLI says it).
 fn reply<T>(answer: Result<tonic::Response<T>, tonic::Status>) -> Result<T, String> {
-    answer.map(tonic::Response::into_inner).map_err(|status| status.message().to_owned())
+    answer.map(tonic::Response::into_inner).map_err(|status| braid_client::no_answer(&status).unwrap_or_else(|| status.message().to_owned()))
 }
 
 /// A profile id as the node writes them (`P0000123`).

@@ -316,4 +316,57 @@ mod tests {
         assert!(case_record(&later).is_err());
         assert!(super::body(&later).is_err());
     }
+
+    /// What stored data depends on: a record's content hash (the record as
+    /// sent, without its row, previous ref and bridge fields), the hash it
+    /// would have had under the epoch it moves from, and the batch's digest
+    /// (each record length-delimited, as sent). Pinned as hex, so that a
+    /// change to how they are made cannot pass unnoticed.
+    #[test]
+    fn hashes_of_an_incoming_batch_are_those_of_the_record_as_sent() {
+        let pseudonyms = |n: u8| v1::Pseudonyms {
+            match_keys: vec![v1::MatchKey { kind: 2, hash: vec![n; 32] }],
+            bloom: vec![n; 128],
+            fields: Some(v1::FieldTokens { name: u32::from(n), dob_windows: vec![1, 2, 3, 4], ..Default::default() }),
+        };
+        let sent = v1::CaseRecord {
+            record_ref: "r-new".to_owned(),
+            case_type: v1::CaseType::Csa as i32,
+            referral_date: Some(v1::Date { year: 2024, month: 3, day: 31 }),
+            involvements: vec![v1::Involvement {
+                person_ref: "p-new".to_owned(),
+                role: v1::Role::KnownVictim as i32,
+                pseudonyms: Some(pseudonyms(7)),
+                bridge_person_ref: "p-old".to_owned(),
+                bridge_pseudonyms: Some(pseudonyms(9)),
+                ..Default::default()
+            }],
+            source_row: 12,
+            previous_ref: "r-old".to_owned(),
+            ..v1::CaseRecord::default()
+        };
+        let batch = incoming_batch(vec![sent.clone()]);
+        let record = &batch.records[0];
+        assert!(record.invalid.is_none());
+        let mut canonical = sent.clone();
+        canonical.source_row = 0;
+        canonical.previous_ref.clear();
+        canonical.involvements[0].bridge_person_ref.clear();
+        canonical.involvements[0].bridge_pseudonyms = None;
+        assert_eq!(record.content_hash, blake3::hash(&canonical.encode_to_vec()).as_bytes().to_vec());
+        let mut before = canonical.clone();
+        before.record_ref = "r-old".to_owned();
+        before.involvements[0].person_ref = "p-old".to_owned();
+        before.involvements[0].pseudonyms = Some(pseudonyms(9));
+        assert_eq!(record.moved_hash, Some(blake3::hash(&before.encode_to_vec()).as_bytes().to_vec()));
+        assert_eq!(batch.digest, *blake3::hash(&sent.encode_length_delimited_to_vec()).as_bytes());
+        let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        assert_eq!(hex(&record.content_hash), "2a205cde37aad0ccb253ee30d984738b8136ab8ebc15430466fdfbdcdeae79df");
+        assert_eq!(hex(record.moved_hash.as_deref().unwrap_or_default()), "3217b85ad4caa10bea9c881961adf50312ac06e1b8b409252192ca0158ae5aad");
+        assert_eq!(hex(&batch.digest), "f07dde6b4a42b79509bdb3b9c0245dcca5e16ba199d373659a42c8d21b21c529");
+        // The person's pseudonyms as kept: keys cut to the stored length.
+        assert_eq!(record.involvements[0].pseudonyms.match_keys, vec![[&[2u8][..], &[7u8; STORED_KEY_BYTES][..]].concat()]);
+        assert!(record.involvements[0].has_pseudonyms);
+        assert_eq!(record.involvements[0].bridge_person_ref, "p-old");
+    }
 }
