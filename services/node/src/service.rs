@@ -124,6 +124,24 @@ async fn admit_header(
     Ok((parsed, items_held, slot))
 }
 
+/// Admits one more batch of an open upload: the policy may have changed (a
+/// SIGHUP revoking the principal) since the stream was admitted, so every
+/// batch is admitted again under the policy in force; and a stopping node
+/// takes no more (what is acknowledged stays, and the client resumes from
+/// there when the node is back). A refusal comes with how the upload ended.
+async fn admit_batch(gate: &Gate, caller: &Caller, agency: &str) -> Result<Caller, (Status, String)> {
+    let caller = gate.refresh(caller);
+    if let Err(status) = gate.admit(&caller, &Action::Upload { agency }, &caller.entry("ingest.upload")).await {
+        let ended = format!("refused: {}", status.message());
+        return Err((status, ended));
+    }
+    if gate.stopping() {
+        let status = Status::unavailable("the node is shutting down; the upload resumes where it stopped once the node is back");
+        return Err((status, "interrupted".to_owned()));
+    }
+    Ok(caller)
+}
+
 /// Applies one batch of an admitted upload in its turn, counted in the
 /// metrics and logged. Returns the acknowledgement and the new
 /// involvements' ids; a refusal of the engine's is audited.
@@ -224,22 +242,13 @@ impl IngestService for Ingest {
                         let _ = sender.send(Err(status)).await;
                         break 'stream "refused: no upload header".to_owned();
                     };
-                    // The policy may have changed (a SIGHUP revoking this
-                    // principal) since the stream was admitted: every batch is
-                    // admitted again under the policy in force.
-                    let caller = gate.refresh(&caller);
-                    if let Err(status) = gate.admit(&caller, &Action::Upload { agency: &current.agency }, &caller.entry("ingest.upload")).await {
-                        let ended = format!("refused: {}", status.message());
-                        let _ = sender.send(Err(status)).await;
-                        break 'stream ended;
-                    }
-                    if gate.stopping() {
-                        // What is acknowledged stays; the client resumes
-                        // from there when the node is back.
-                        let status = Status::unavailable("the node is shutting down; the upload resumes where it stopped once the node is back");
-                        let _ = sender.send(Err(status)).await;
-                        break 'stream "interrupted".to_owned();
-                    }
+                    let caller = match admit_batch(&gate, &caller, &current.agency).await {
+                        Ok(caller) => caller,
+                        Err((status, ended)) => {
+                            let _ = sender.send(Err(status)).await;
+                            break 'stream ended;
+                        }
+                    };
                     let submission_id = current.submission_id.clone();
                     match apply_upload_batch(&gate, &caller, current, batch.sequence, batch.records).await {
                         Ok((ack, ids)) => {
