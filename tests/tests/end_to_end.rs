@@ -254,6 +254,10 @@ fn an_unreachable_node_gets_a_clear_error() {
     let wrong_map =
         failed(&braid_as(&keys, "csc-north", &["agency", "withdraw", "--node", &url, "--agency", "CSC-NORTH", "--case-id", &pol_case, "--reid", &pol_map]));
     assert!(wrong_map.contains("is POL-NORTH's in") && wrong_map.contains("not CSC-NORTH's"), "{wrong_map}");
+    // The right map with the agency code in lower case is told the code.
+    let lower =
+        failed(&braid_as(&keys, "pol-north", &["agency", "withdraw", "--node", &url, "--agency", "pol-north", "--case-id", &pol_case, "--reid", &pol_map]));
+    assert!(lower.contains("the agency is POL-NORTH (agency codes are upper case)"), "{lower}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

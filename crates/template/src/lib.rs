@@ -150,6 +150,19 @@ pub fn error_report(error: &(dyn std::error::Error + 'static)) -> String {
     report
 }
 
+/// How a command's `main` ends: success, or its error reported (see
+/// [`error_report`]) on stderr and a failing exit status.
+pub fn exit_with<E: AsRef<dyn std::error::Error + Send + Sync + 'static>>(result: std::result::Result<(), E>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            let error: &(dyn std::error::Error + 'static) = error.as_ref();
+            eprintln!("{}", error_report(error));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// A TOML file's parse error as a message that quotes nothing of the file:
 /// the line and column, and what was wrong with any quoted value left out.
 /// (The parser's own message shows the offending line; given the wrong

@@ -555,6 +555,11 @@ pub async fn withdraw_command(node: &NodeArgs, agency: &str, refs: Vec<String>, 
             match found {
                 Some((_, entry)) => record_refs.push(entry.record_ref.clone()),
                 None => match entries.iter().find(|(_, e)| &e.case_id == case_id) {
+                    // Agency codes are written as the node and the
+                    // certificates name them: upper case.
+                    Some((other, _)) if other.eq_ignore_ascii_case(agency) => {
+                        bail!("the agency is {other} (agency codes are upper case), not {agency}: give --agency {other}")
+                    }
                     Some((other, _)) => bail!("case id {case_id} is {other}'s in {}, not {agency}'s: give {agency}'s own map", reid.display()),
                     None => bail!("case id {case_id} is not in {}", reid.display()),
                 },

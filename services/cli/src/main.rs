@@ -594,13 +594,7 @@ fn quiet_on_closed_stdout() {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    match run().await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("{}", braid_template::error_report(error.as_ref()));
-            std::process::ExitCode::FAILURE
-        }
-    }
+    braid_template::exit_with(run().await)
 }
 
 async fn run() -> Result<()> {

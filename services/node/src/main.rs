@@ -96,13 +96,7 @@ fn stopped_while_starting() -> ! {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    match run().await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("{}", braid_template::error_report(error.as_ref()));
-            std::process::ExitCode::FAILURE
-        }
-    }
+    braid_template::exit_with(run().await)
 }
 
 async fn run() -> anyhow::Result<()> {
