@@ -425,6 +425,18 @@ fn check_config_names_every_problem_without_starting() {
         assert!(stderr.contains(problem), "`{problem}` not in: {stderr}");
     }
     std::fs::set_permissions(keys.join("node/node.key"), std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    // A data directory that is a file is named as one.
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, "x").expect("file");
+    let on_file = check(
+        &format!(
+            "policy = {policy:?}
+data_dir = {file:?}
+"
+        ),
+        &[],
+    );
+    assert!(String::from_utf8_lossy(&on_file.stderr).contains("is a file, not a directory"), "{}", String::from_utf8_lossy(&on_file.stderr));
 
     // Configurations that would start and then not work: both listeners on
     // one port, a panel granted for a partnership nobody defined, an

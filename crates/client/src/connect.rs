@@ -218,6 +218,14 @@ pub fn refused_to(status: &tonic::Status, what: &str) -> anyhow::Error {
 /// connection could be made (a channel connects when first used), or it
 /// went before an answer came. `None` when the node answered.
 pub fn no_answer(status: &tonic::Status) -> Option<String> {
+    // TLS 1.3 checks the client's certificate after the client thinks the
+    // handshake is over: a node that refuses it closes the connection, and
+    // the call is cancelled.
+    if status.code() == tonic::Code::Cancelled && status.message().contains("operation was canceled") {
+        return Some(
+            "the node closed the connection without answering: it refuses a revoked certificate, or one from another CA, in the handshake (its log says which), or it was stopping".to_owned(),
+        );
+    }
     if !matches!(status.code(), tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Internal) {
         return None;
     }
@@ -260,5 +268,7 @@ mod tests {
         let down = refused(tonic::Status::unavailable("tcp connect error")).to_string();
         assert!(down.starts_with("cannot reach the node (tcp connect error): is braid-node running?"), "{down}");
         assert_eq!(no_answer(&tonic::Status::unavailable("the disk is nearly full")), None);
+        let closed = refused(tonic::Status::cancelled("operation was canceled")).to_string();
+        assert!(closed.contains("it refuses a revoked certificate"), "{closed}");
     }
 }

@@ -417,7 +417,8 @@ impl Engine {
         };
         // Only the node's account may enter the store: it holds every
         // pseudonym and the audit log's signing key.
-        crate::space::create_private_dir(data_dir).map_err(|source| EngineError::Open { what: "create the data directory".to_owned(), source })?;
+        crate::space::create_private_dir(data_dir)
+            .map_err(|source| EngineError::Open { what: format!("create the data directory {}", data_dir.display()), source })?;
         if let Some(mode) = crate::space::open_to_others(data_dir) {
             tracing::warn!(
                 data_dir = %data_dir.display(),

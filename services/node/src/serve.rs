@@ -195,6 +195,10 @@ pub fn check_config(config: &NodeConfig) -> Vec<String> {
     for (what, dir) in [("data_dir", Some(&config.data_dir)), ("backups_dir", config.backups_dir.as_ref())] {
         let Some(dir) = dir else { continue };
         let absolute = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
+        if absolute.exists() && !absolute.is_dir() {
+            problems.push(format!("{what} {}: is a file, not a directory", dir.display()));
+            continue;
+        }
         let existing = absolute.ancestors().find(|p| p.exists());
         match existing {
             Some(path) if path.metadata().is_ok_and(|m| m.is_dir()) => {
