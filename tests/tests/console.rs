@@ -377,6 +377,18 @@ async fn a_panel_reads_signals_and_a_profile_in_a_browser_and_nothing_else_gets_
     let shaded = browser.find_all(Locator::Css("table.heat td.heat4")).await.expect("cells");
     assert!(!shaded.is_empty(), "the largest count is shaded darkest");
     snap(&browser, "services").await;
+    // An address that asks for what is not there is told so, not quietly
+    // given something else.
+    for (path, said) in [
+        ("/signals?kind=bogus", "is not a kind of signal"),
+        ("/signals?page=-1", "page must be a number from 1"),
+        ("/report?by=bogus", "is not an item a report can be by"),
+        ("/report?by=case_type&population=bogus", "is not one of victims, harmers, all"),
+    ] {
+        browser.goto(&format!("http://127.0.0.1:{port}{path}")).await.expect("open");
+        let refusal = browser.find(Locator::Css("div.refused")).await.expect("a refusal").text().await.expect("text");
+        assert!(refusal.contains(said), "{path}: {refusal}");
+    }
     // A cohort's outcomes: the node's table, as the CLI gets it.
     browser.find(Locator::LinkText("Outcomes")).await.expect("link").click().await.expect("click");
     arrive(&browser, |u| u.path() == "/cohort").await;

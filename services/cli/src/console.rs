@@ -357,8 +357,9 @@ fn purpose_or_start(console: &Console, headers: &HeaderMap) -> Result<Purpose, B
 struct SignalFilter {
     kind: Option<String>,
     current: Option<String>,
-    /// 1-based page of [`SIGNALS_PER_PAGE`].
-    page: Option<u32>,
+    /// 1-based page of [`SIGNALS_PER_PAGE`] (read as text, so that a bad
+    /// number is said on the page).
+    page: Option<String>,
 }
 
 /// Signals on one page of the console.
@@ -369,9 +370,25 @@ async fn signals_page(State(console): State<Arc<Console>>, headers: HeaderMap, Q
         Ok(purpose) => purpose,
         Err(redirect) => return *redirect,
     };
+    let mut unknown = Vec::new();
+    if let Some(asked) = filter.kind.as_deref().filter(|k| !k.is_empty() && !KINDS.iter().any(|(name, _)| name == k)) {
+        let names: Vec<&str> = KINDS.iter().map(|(name, _)| *name).collect();
+        unknown.push(format!("kind `{}` is not a kind of signal ({})", braid_template::quote(asked), names.join(", ")));
+    }
+    let asked_page = match filter.page.as_deref().filter(|p| !p.is_empty()) {
+        None => Some(1),
+        Some(text) => text.parse::<u32>().ok().filter(|n| (1..=1_000_000 / SIGNALS_PER_PAGE).contains(n)),
+    };
+    if asked_page.is_none() {
+        unknown.push(format!("page must be a number from 1 to {}", 1_000_000 / SIGNALS_PER_PAGE));
+    }
+    if !unknown.is_empty() {
+        return page("Signals", Some(&purpose), html! { h1 { "Signals" } (refused(&unknown.join("; "))) p { a href="/signals" { "All signals" } } })
+            .into_response();
+    }
     let kind = filter.kind.filter(|k| KINDS.iter().any(|(name, _)| name == k));
     let current_only = filter.current.is_some();
-    let page_number = filter.page.unwrap_or(1).clamp(1, 1_000_000 / SIGNALS_PER_PAGE);
+    let page_number = asked_page.unwrap_or(1);
     let first = (page_number - 1) * SIGNALS_PER_PAGE;
     let request = v1::SignalsRequest {
         context: context(&purpose),

@@ -72,6 +72,17 @@ pub(super) async fn report_page(State(console): State<Arc<Console>>, headers: He
     let choices = dimensions();
     let known = |v: &Option<String>| v.as_deref().filter(|v| choices.iter().any(|(id, _)| id == v)).map(str::to_owned);
     let (by, by2) = (known(&form.by), known(&form.by2));
+    // What the address asked for that is not a choice is said, not
+    // quietly replaced.
+    let mut unknown = Vec::new();
+    for (name, asked, chosen) in [("by", &form.by, &by), ("by2", &form.by2, &by2)] {
+        if let Some(asked) = asked.as_deref().filter(|a| !a.is_empty() && chosen.is_none()) {
+            unknown.push(format!("{name} `{}` is not an item a report can be by", braid_template::quote(asked)));
+        }
+    }
+    if let Some(asked) = form.population.as_deref().filter(|p| !["victims", "harmers", "all"].contains(p)) {
+        unknown.push(format!("population `{}` is not one of victims, harmers, all", braid_template::quote(asked)));
+    }
     let population = form.population.filter(|p| ["victims", "harmers", "all"].contains(&p.as_str())).unwrap_or_else(|| "victims".to_owned());
     let select = |name: &str, label: &str, chosen: &Option<String>, optional: bool| {
         html! {
@@ -95,6 +106,9 @@ pub(super) async fn report_page(State(console): State<Arc<Console>>, headers: He
             button type="submit" { "Show the table" }
         }
     };
+    if !unknown.is_empty() {
+        return page("Reports", Some(&purpose), html! { h1 { "Reports" } (form_markup) (refused(&unknown.join("; "))) }).into_response();
+    }
     let Some(by) = by else {
         return page("Reports", Some(&purpose), html! { h1 { "Reports" } p { "Distinct children counted by one or two template items. Counts of 1 to 4 show as <5, and further cells are withheld (*) so that no <5 can be worked out from the totals." } (form_markup) }).into_response();
     };
