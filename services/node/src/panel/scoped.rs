@@ -90,6 +90,11 @@ impl<'a> ScopedView<'a> {
 
 impl Profiles for ScopedView<'_> {
     fn key(&self, id: u64) -> u64 {
+        // Only in-scope involvements are in the cache: one found there is
+        // held, and its part known.
+        if let Some(part) = self.parts.borrow().get(&id) {
+            return part.key;
+        }
         match self.part(id) {
             Some(part) if self.holds(id) => part.key,
             _ => self.profiles.smallest_member(id),
@@ -99,10 +104,15 @@ impl Profiles for ScopedView<'_> {
         self.part(id).map(|part| part.members.clone()).unwrap_or_default()
     }
     fn every_member(&self, id: u64) -> Vec<u64> {
-        // The part, and whatever of the profile the view leaves out (to see
-        // how it holds together, and the outcome events attached to it).
+        // The part, and what the view leaves out that is joined to it
+        // directly (outcome events attached to it; a record held elsewhere
+        // it was linked to, to see how the part holds together) — never
+        // what hangs off another part of the profile.
         let mut members = self.members(id);
-        members.extend(self.profiles.members(id).filter(|&m| !self.holds(m)));
+        let part: std::collections::HashSet<u64> = members.iter().copied().collect();
+        let reached: std::collections::HashSet<u64> = members.iter().flat_map(|&m| self.facts.joined(m)).collect();
+        members
+            .extend(self.profiles.members(id).filter(|&m| !self.holds(m) && (reached.contains(&m) || self.facts.joined(m).any(|other| part.contains(&other)))));
         members
     }
     fn includes(&self, id: u64) -> bool {
