@@ -9,11 +9,12 @@ impl Engine {
     fn render_profile(&self, state: &State, partnership: &[String], scope: &Scope, key: u64) -> Result<v1::PanelProfile, EngineError> {
         let template = Template::standard();
         let profiles = state.linker.profiles().sealed();
-        let all: Vec<u64> = profiles.members(key).collect();
         // The partnership's records that hold together by themselves (see
         // `ScopedView`), newest first and at most MAX_PROFILE_RECORDS of
-        // them; the records held outside only counted.
+        // them; the records held outside that they were linked to only
+        // counted, and the outcome events attached to them.
         let view = ScopedView::new(profiles, &state.facts, scope);
+        let all: Vec<u64> = view.every_member(key);
         let part: HashSet<u64> = view.members(key).into_iter().collect();
         let mut outside: BTreeMap<String, u32> = BTreeMap::new();
         let mut members: Vec<(i32, u64)> = Vec::new();
