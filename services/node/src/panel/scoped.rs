@@ -104,11 +104,16 @@ impl Profiles for ScopedView<'_> {
         self.part(id).map(|part| part.members.clone()).unwrap_or_default()
     }
     fn every_member(&self, id: u64) -> Vec<u64> {
-        // The part, and what the view leaves out that is joined to it
-        // directly (outcome events attached to it; a record held elsewhere
-        // it was linked to, to see how the part holds together) — never
-        // what hangs off another part of the profile.
+        // The part, and what the view leaves out: all of it where the view
+        // divides nothing; else what is joined to the part directly (its
+        // outcome events; a record held elsewhere it was linked to, to see
+        // how the part holds together), never what hangs off another part.
         let mut members = self.members(id);
+        if self.parts_of(id).len() <= 1 {
+            // The view divides nothing: all of it is the part's.
+            members.extend(self.profiles.members(id).filter(|&m| !self.holds(m)));
+            return members;
+        }
         let part: std::collections::HashSet<u64> = members.iter().copied().collect();
         let reached: std::collections::HashSet<u64> = members.iter().flat_map(|&m| self.facts.joined(m)).collect();
         members
