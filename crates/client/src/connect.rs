@@ -223,7 +223,7 @@ pub fn no_answer(status: &tonic::Status) -> Option<String> {
     // the call is cancelled.
     if status.code() == tonic::Code::Cancelled && status.message().contains("operation was canceled") {
         return Some(
-            "the node closed the connection without answering: it refuses a revoked certificate, or one from another CA, in the handshake (its log says which), or it was stopping".to_owned(),
+            "the node closed the connection without answering: it refuses a revoked certificate, or one from another CA, in the handshake (its log says which), or it was stopping or the network failed; whether the request took effect is unknown, so check before repeating a change".to_owned(),
         );
     }
     if !matches!(status.code(), tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Internal) {

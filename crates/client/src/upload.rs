@@ -173,9 +173,9 @@ pub async fn upload(
 
 /// Most bytes one batch's records take when encoded: a batch ends before
 /// this even short of `batch_size` records, so an extract of very large
-/// records never sends a message past what a node reads (16 KiB a record
-/// at its smallest batch limit; ordinary records are under 2 KiB).
-pub const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
+/// records never sends a message past what a node reads (never less than
+/// 1 MiB, whatever its batch limit; ordinary records are under 2 KiB).
+pub const MAX_BATCH_BYTES: usize = 960 * 1024;
 
 /// The records in batches of `batch_size` (at least 1) and at most
 /// [`MAX_BATCH_BYTES`] (a record larger than that goes alone), the header

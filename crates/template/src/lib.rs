@@ -80,8 +80,8 @@ pub const QUOTE_CHARS: usize = 40;
 /// no script needs them — the combining grapheme joiner, Hangul and
 /// Mongolian fillers, a braille blank, the Khmer inherent vowels, musical
 /// formatting, the invisible mathematical operators, interlinear
-/// annotation marks, and the tag characters (which can carry a whole hidden
-/// sentence).
+/// annotation marks, the line and paragraph separators, and the tag
+/// characters (which can carry a whole hidden sentence).
 pub fn is_invisible(c: char) -> bool {
     matches!(
         c,
@@ -101,7 +101,9 @@ pub fn is_invisible(c: char) -> bool {
             | '\u{17b5}'
             | '\u{fff9}'..='\u{fffb}'
             | '\u{1d173}'..='\u{1d17a}'
-            | '\u{e0000}'..='\u{e0fff}'
+            | '\u{e0000}'..='\u{e007f}'
+            | '\u{2028}'
+            | '\u{2029}'
     )
 }
 
@@ -170,9 +172,11 @@ pub fn exit_with<E: AsRef<dyn std::error::Error + Send + Sync + 'static>>(result
 /// the secret itself.)
 pub fn toml_error(text: &str, error: &toml::de::Error) -> String {
     let mut message = String::new();
-    let mut quoted = false;
+    let (mut quoted, mut escaped) = (false, false);
     for c in error.message().chars() {
         match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
             '"' if !quoted => {
                 quoted = true;
                 message.push_str("\"…\"");

@@ -114,7 +114,7 @@ async fn run() -> anyhow::Result<()> {
     let config = configure(&args)?;
     if let Some(backup) = &args.restore {
         // Never into a default the operator did not choose.
-        let chosen = args.data_dir.is_some() || args.config.is_some() || std::env::var_os("BRAID_DATA_DIR").is_some();
+        let chosen = args.data_dir.is_some() || config.data_dir != NodeConfig::default().data_dir;
         anyhow::ensure!(chosen, "--restore needs --data-dir: the new, empty data directory to restore the backup into");
         return restore(backup, &config.data_dir);
     }

@@ -505,11 +505,15 @@ impl Engine {
                 let profiles = state.linker.profiles().sealed();
                 // A profile's key may be an outcome event's child.
                 let live = state.facts.involvement(id).is_some() || state.facts.outcome(id).is_some();
-                let known = live && profiles.is_alive(id) && view.keys_around(id).contains(&id);
-                if !known {
-                    return Err(EngineError::NotFound("no profile with that id is visible to the partnership".to_owned()));
+                let parts = if live && profiles.is_alive(id) { view.keys_around(id) } else { Vec::new() };
+                match parts.as_slice() {
+                    // A part's own id.
+                    _ if parts.contains(&id) => Ok(vec![id]),
+                    // The linked profile's id (as an admin's export names
+                    // it), where the partnership sees that profile whole.
+                    [only] if profiles.smallest_member(id) == id => Ok(vec![*only]),
+                    _ => Err(EngineError::NotFound("no profile with that id is visible to the partnership".to_owned())),
                 }
-                Ok(vec![id])
             }
         }
     }

@@ -80,7 +80,7 @@ pub(super) async fn report_page(State(console): State<Arc<Console>>, headers: He
             unknown.push(format!("{name} `{}` is not an item a report can be by", braid_template::quote(asked)));
         }
     }
-    if let Some(asked) = form.population.as_deref().filter(|p| !["victims", "harmers", "all"].contains(p)) {
+    if let Some(asked) = form.population.as_deref().filter(|p| !p.is_empty() && !["victims", "harmers", "all"].contains(p)) {
         unknown.push(format!("population `{}` is not one of victims, harmers, all", braid_template::quote(asked)));
     }
     let population = form.population.filter(|p| ["victims", "harmers", "all"].contains(&p.as_str())).unwrap_or_else(|| "victims".to_owned());

@@ -142,7 +142,8 @@ impl Engine {
         let _one_at_a_time = match self.backing_up.try_lock() {
             Ok(guard) => guard,
             Err(std::sync::TryLockError::WouldBlock) => return Err(EngineError::Busy("another backup is being written; ask again when it is done".to_owned())),
-            Err(std::sync::TryLockError::Poisoned(_)) => return Err(EngineError::Poisoned),
+            // A backup that failed half-way left nothing to protect.
+            Err(std::sync::TryLockError::Poisoned(held)) => held.into_inner(),
         };
         if path.exists() {
             return Err(EngineError::InvalidRequest("a backup of that name already exists".to_owned()));

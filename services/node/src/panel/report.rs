@@ -8,19 +8,25 @@ impl Engine {
     /// taken under the lock so that the store can then be read without it.
     pub(super) fn snapshot(&self, partnership: &[String]) -> Result<Snapshot, EngineError> {
         let guard = self.lock_state()?;
-        let view = ProfileView(guard.linker.profiles().sealed());
         let scope = Scope::new(&guard.facts, partnership);
+        // People as the partnership sees them: the parts its own records
+        // hold together (records outside it are never read here).
+        let view = ScopedView::new(guard.linker.profiles().sealed(), &guard.facts, &scope);
         // People are counted only through involvements that carry an
         // identity: an unidentified perpetrator cannot be told apart from
         // another.
         let mut keys = HashMap::new();
         for record in guard.facts.records() {
+            if !scope.allows(record.agency) {
+                continue;
+            }
             for &id in &record.involvements {
                 if guard.facts.involvement(id).is_some_and(|i| i.identified) {
                     keys.insert(id, view.key(id));
                 }
             }
         }
+        drop(view);
         Ok((keys, guard.facts.agencies().to_vec(), scope.allowed))
     }
 
@@ -242,7 +248,8 @@ impl Engine {
     /// the others.
     pub fn interconnectedness(&self, partnership: &[String]) -> Result<v1::InterconnectednessResponse, EngineError> {
         let guard = self.lock_state()?;
-        let view = ProfileView(guard.linker.profiles().sealed());
+        let scope = Scope::new(&guard.facts, partnership);
+        let view = ScopedView::new(guard.linker.profiles().sealed(), &guard.facts, &scope);
         let columns: Vec<(String, Option<u16>)> = partnership.iter().map(|a| (a.clone(), guard.facts.find_agency(a))).collect();
         // Dense by profile key (an involvement id): the partnership's
         // agencies that know the profile, and whether it is a child's.

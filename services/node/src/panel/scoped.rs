@@ -18,9 +18,8 @@ use super::Scope;
 /// partnership's records hold together by themselves
 /// ([`braid_signals::joined_parts`]): two of its records that only a record
 /// held elsewhere joins are two people to it, as they would be were the
-/// other agency's records not on the node. A part keeps its profile's key
-/// when it is the profile's only part or holds that key, so ids stay as
-/// the linkage gave them wherever the view divides nothing.
+/// other agency's records not on the node. A part is keyed by its own
+/// oldest record.
 pub(crate) struct ScopedView<'a> {
     profiles: Sealed<'a>,
     facts: &'a Facts,
@@ -56,12 +55,15 @@ impl<'a> ScopedView<'a> {
         }
         let inside: Vec<u64> = self.profiles.members(id).filter(|&m| self.holds(m)).collect();
         let groups = braid_signals::joined_parts(self.facts, &inside);
-        let single = groups.len() == 1;
         let mut cache = self.parts.borrow_mut();
         let parts: Rc<[Rc<Part>]> = groups
             .into_iter()
             .map(|members| {
-                let key = if single || members.binary_search(&global).is_ok() { global } else { members[0] };
+                // Keyed by its own oldest record, never by one held
+                // elsewhere: a part's id names nothing outside the
+                // partnership, and does not change when records outside it
+                // join or leave the linked profile.
+                let key = members[0];
                 let part = Rc::new(Part { key, members });
                 for &member in &part.members {
                     cache.insert(member, Rc::clone(&part));
@@ -73,8 +75,9 @@ impl<'a> ScopedView<'a> {
         parts
     }
 
-    /// The part holding an in-scope `id`; for another, the part that keeps
-    /// its profile's key, if one does.
+    /// The part holding an in-scope `id`; for another (an outcome event's
+    /// child, a record held elsewhere), the part it is joined to directly,
+    /// or the only part.
     fn part(&self, id: u64) -> Option<Rc<Part>> {
         if let Some(part) = self.parts.borrow().get(&id) {
             return Some(Rc::clone(part));
@@ -83,8 +86,16 @@ impl<'a> ScopedView<'a> {
         if self.holds(id) {
             return parts.iter().find(|part| part.members.binary_search(&id).is_ok()).cloned();
         }
-        let global = self.profiles.smallest_member(id);
-        parts.iter().find(|part| part.key == global).cloned()
+        if let [only] = &parts[..] {
+            return Some(Rc::clone(only));
+        }
+        let own: Vec<u64> = self.facts.joined(id).collect();
+        parts
+            .iter()
+            .find(|part| {
+                own.iter().any(|other| part.members.binary_search(other).is_ok()) || part.members.iter().any(|&m| self.facts.joined(m).any(|o| o == id))
+            })
+            .cloned()
     }
 }
 
@@ -96,8 +107,8 @@ impl Profiles for ScopedView<'_> {
             return part.key;
         }
         match self.part(id) {
-            Some(part) if self.holds(id) => part.key,
-            _ => self.profiles.smallest_member(id),
+            Some(part) => part.key,
+            None => self.profiles.smallest_member(id),
         }
     }
     fn members(&self, id: u64) -> Vec<u64> {
