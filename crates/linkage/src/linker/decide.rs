@@ -35,9 +35,13 @@ impl Linker {
             }
             if evidence.probability >= link {
                 if self.uf.find(root) == self.uf.find(id) {
-                    // Re-linking: an earlier member already joined this one
-                    // (that link is stored with it).
+                    // Re-linking: an earlier member already joined this
+                    // one, perhaps through a third. The match is still
+                    // recorded, so that a view of some of the profile's
+                    // records can tell which of them match each other
+                    // directly.
                     joined = true;
+                    entries.push(LinkEntry { decision: Decision::Joined, evidence });
                     continue;
                 }
                 if passive && joined {
