@@ -229,6 +229,11 @@ pub enum Decision {
     /// conflicts with the other involvement or its profile (and no stronger
     /// identifier agrees): never linked, left for review.
     ReviewConflict,
+    /// The other is in this involvement's profile already (joined through
+    /// others) and matches it: recorded, nothing linked, so that a view of
+    /// some of the profile's records can tell which match each other
+    /// directly.
+    Matched,
 }
 
 impl Decision {
@@ -240,6 +245,7 @@ impl Decision {
             Decision::ReviewUncertain => "review:uncertain",
             Decision::ReviewWouldChain => "review:would-chain-profiles",
             Decision::ReviewConflict => "review:conflicting-identity",
+            Decision::Matched => "matched",
         }
     }
 
@@ -251,12 +257,13 @@ impl Decision {
             Decision::ReviewUncertain => 3,
             Decision::ReviewWouldChain => 4,
             Decision::ReviewConflict => 5,
+            Decision::Matched => 6,
         }
     }
 
     /// From the wire number.
     pub fn from_number(number: u32) -> Option<Decision> {
-        [Decision::Joined, Decision::Merged, Decision::ReviewUncertain, Decision::ReviewWouldChain, Decision::ReviewConflict]
+        [Decision::Joined, Decision::Merged, Decision::ReviewUncertain, Decision::ReviewWouldChain, Decision::ReviewConflict, Decision::Matched]
             .into_iter()
             .find(|decision| decision.number() == number)
     }

@@ -341,7 +341,7 @@ impl Drop for ChangeGuard<'_> {
 
 /// Linkage decisions made since start-up, by kind (for the metrics).
 #[derive(Debug, Default)]
-pub struct DecisionCounts([AtomicU64; 6]);
+pub struct DecisionCounts([AtomicU64; 7]);
 
 impl DecisionCounts {
     fn note(&self, decision: Decision) {

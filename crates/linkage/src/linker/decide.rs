@@ -41,7 +41,7 @@ impl Linker {
                     // records can tell which of them match each other
                     // directly.
                     joined = true;
-                    entries.push(LinkEntry { decision: Decision::Joined, evidence });
+                    entries.push(LinkEntry { decision: Decision::Matched, evidence });
                     continue;
                 }
                 if passive && joined {

@@ -302,6 +302,9 @@ impl Engine {
                     let explained = explain_link(id, &link, decision, profiles);
                     match decision {
                         Decision::Joined | Decision::Merged => explanation.links.push(explained),
+                        // Within the profile already: not one of the links
+                        // that made it.
+                        Decision::Matched => {}
                         Decision::ReviewUncertain | Decision::ReviewWouldChain | Decision::ReviewConflict => {
                             if is_open_review(&link, id, live_root(profiles)) {
                                 explanation.reviews.push(explained);
