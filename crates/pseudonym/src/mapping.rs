@@ -171,6 +171,21 @@ impl IdentityColumns {
             || !self.alternative_surnames.is_empty()
             || !self.ids.is_empty()
     }
+
+    /// Each identity field that one column holds, by its name under
+    /// `[identity]`, with that column when the mapping names one.
+    pub fn single_columns(&self) -> [(&'static str, Option<&str>); 8] {
+        [
+            ("forename", self.forename.as_deref()),
+            ("surname", self.surname.as_deref()),
+            ("date_of_birth", self.date_of_birth.as_deref()),
+            ("sex", self.sex.as_deref()),
+            ("postcode", self.postcode.as_deref()),
+            ("nhs_number", self.nhs_number.as_deref()),
+            ("address", self.address.as_deref()),
+            ("house", self.house.as_deref()),
+        ]
+    }
 }
 
 /// Where one template item is and how the agency labels its categories.
@@ -381,18 +396,12 @@ impl Mapping {
     /// person's sex and the template's `victim.sex`, and it identifies no one.
     fn identity_columns_apart(&self) -> Result<(), MappingError> {
         let i = &self.identity;
-        let mut identity: Vec<(String, &str)> = [
-            ("identity.forename", &i.forename),
-            ("identity.surname", &i.surname),
-            ("identity.date_of_birth", &i.date_of_birth),
-            ("identity.postcode", &i.postcode),
-            ("identity.nhs_number", &i.nhs_number),
-            ("identity.address", &i.address),
-            ("identity.house", &i.house),
-        ]
-        .into_iter()
-        .filter_map(|(name, column)| Some((name.to_owned(), column.as_deref()?)))
-        .collect();
+        let mut identity: Vec<(String, &str)> = i
+            .single_columns()
+            .into_iter()
+            .filter(|(name, _)| *name != "sex")
+            .filter_map(|(name, column)| Some((format!("identity.{name}"), column?)))
+            .collect();
         identity.extend(i.alternative_surnames.iter().map(|column| ("identity.alternative_surnames".to_owned(), column.as_str())));
         identity.extend(i.ids.iter().map(|(id, column)| (format!("identity.ids.{id}"), column.as_str())));
         let c = &self.columns;

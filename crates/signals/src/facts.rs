@@ -268,7 +268,8 @@ impl Facts {
 
     /// Records joins that are all by a very high link (see
     /// [`Facts::strong_links`]).
-    pub fn set_strong_links(&mut self, id: u64, others: &[u64]) {
+    #[cfg(test)]
+    pub(crate) fn set_strong_links(&mut self, id: u64, others: &[u64]) {
         self.set_links(id, others.iter().map(|&other| (other, true)).collect());
     }
 

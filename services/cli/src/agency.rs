@@ -313,18 +313,10 @@ fn month_first_hint(output: &braid_pseudonym::ExtractOutput, field: &str, format
 /// something that is not who they are. Fields in `hinted` already have a
 /// more precise hint.
 fn column_hints(output: &braid_pseudonym::ExtractOutput, mapping: &braid_pseudonym::Mapping, hinted: &[&str]) -> Vec<String> {
-    let identity = &mapping.identity;
-    let columns = [
-        ("forename", &identity.forename),
-        ("surname", &identity.surname),
-        ("date_of_birth", &identity.date_of_birth),
-        ("sex", &identity.sex),
-        ("postcode", &identity.postcode),
-        ("nhs_number", &identity.nhs_number),
-    ];
     let mut hints = Vec::new();
-    for (field, column) in columns {
-        let Some(column) = column.as_deref() else { continue };
+    for (field, column) in mapping.identity.single_columns() {
+        // Fields read for their shape; an address or house is taken as written.
+        let Some(column) = column.filter(|_| !matches!(field, "address" | "house")) else { continue };
         if hinted.contains(&field) {
             continue;
         }

@@ -89,7 +89,7 @@ fn codes() -> &'static Codes {
     })
 }
 
-pub(crate) fn day_of(date: Option<&v1::Date>) -> Option<i32> {
+fn day_of(date: Option<&v1::Date>) -> Option<i32> {
     i32::try_from(date?.days_since_epoch()?).ok()
 }
 
