@@ -100,6 +100,62 @@ async fn a_resumed_upload_with_another_batch_size_stores_every_record() {
     assert!(refused.contains("only its own"), "{refused}");
 }
 
+/// An upload begun before the linkage model's first fit is decided with
+/// the model's starting values and settled once it ends; an interrupted
+/// one too, since its resumption may begin after the fit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_upload_is_settled_with_the_fitted_model() {
+    let prepared = prepare(300);
+    let data = tempfile::tempdir().expect("data dir");
+    let node = start_node(&prepared.path("keys"), data.path(), loopback()).await;
+    let url = node.url();
+    let (header, records) = read_extract(std::path::Path::new(&prepared.path("CSC-NORTH.bpx")));
+    assert!(records.len() > 200, "the extract has {} records", records.len());
+
+    // Four batches are acknowledged, then the connection is lost while the
+    // stream is still open: the client's runtime, and with it the
+    // connection, is dropped.
+    let (keys, url_for) = (prepared.path("keys"), url.clone());
+    blocking(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let open = runtime.block_on(async {
+            let channel = mtls_channel(&keys, "csc-north", &url_for).await.expect("connect");
+            let mut client = IngestServiceClient::new(channel);
+            let (sender, receiver) = tokio::sync::mpsc::channel(8);
+            for batch in upload_batches(&header, &records[..200], 50) {
+                sender.send(batch).await.expect("queue a batch");
+            }
+            let mut acks = client.upload(tokio_stream::wrappers::ReceiverStream::new(receiver)).await.expect("upload").into_inner();
+            for _ in 0..4 {
+                assert!(acks.message().await.expect("ack").is_some());
+            }
+            sender
+        });
+        drop(runtime);
+        drop(open);
+    })
+    .await;
+
+    let keys = prepared.path("keys");
+    // The upload's summary is kept after it is settled.
+    let (settled, history) = blocking(move || {
+        let history = || json(&ok(&braid_as(&keys, "csc-north", &["agency", "uploads", "--node", &url, "--agency", "CSC-NORTH", "--json"])));
+        let mut held = history();
+        for _ in 0..100 {
+            if held["uploads"].as_array().is_some_and(|uploads| !uploads.is_empty()) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            held = history();
+        }
+        let log = json(&ok(&braid_as(&keys, "auditor", &["audit", "log", "--node", &url, "--action", "ingest.settle", "--json"])));
+        (log["entries"].as_array().map_or(0, Vec::len), held)
+    })
+    .await;
+    assert_eq!(settled, 1, "the interrupted upload's 200 records are settled: {history}");
+    assert_eq!(history["uploads"][0]["ended"].as_str(), Some("interrupted"), "{history}");
+}
+
 /// `braid agency pseudonymise` on `csv` with the mapping in `mapping`.
 fn pseudonymise(dir: &std::path::Path, mapping: &str, csv: &str, out: &str) -> std::process::Output {
     let path = |name: &str| dir.join(name).display().to_string();
@@ -254,7 +310,7 @@ fn pseudonymise_fails_when_it_would_write_nothing_useful_and_names_mapping_mista
     let repeated = format!("{HEADER}\n{}\n{}\n{}\n", row("C1", "P1"), row("C1", "P1"), row("C1", "P2"));
     let output = pseudonymise(dir.path(), MAPPING, &repeated, "c.bpx");
     let stdout = ok(&output);
-    assert!(stdout.contains("2 involvements in 1 records"), "{stdout}");
+    assert!(stdout.contains("2 involvements in 1 record"), "{stdout}");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("warning row 3: row: repeats the case and person of row 2 and was skipped"), "{stderr}");
 
@@ -264,7 +320,7 @@ fn pseudonymise_fails_when_it_would_write_nothing_useful_and_names_mapping_mista
     let disagreeing = format!("{HEADER}\n{}\n{}\n", row("C1", "P1"), row("C1", "P2").replace("CSA,01/03/2020", "CSE,01/04/2021"));
     let both_types = MAPPING.replace("CSA = \"CSA\"", "CSA = \"CSA\"\nCSE = \"CSE\"");
     let output = pseudonymise(dir.path(), &both_types, &disagreeing, "c2.bpx");
-    assert!(ok(&output).contains("2 involvements in 1 records"));
+    assert!(ok(&output).contains("2 involvements in 1 record"));
     let stderr = String::from_utf8_lossy(&output.stderr);
     for field in ["case_type", "event_date"] {
         let expected = format!("warning row 3: {field}: differs from row 2 of the same case; the case keeps that row's");
@@ -310,7 +366,7 @@ fn pseudonymise_fails_when_it_would_write_nothing_useful_and_names_mapping_mista
     let stray = format!("{HEADER}\n{}\n{}\n", row("C1", "P1").replacen(',', ",,", 1).replace(",G", ","), row("C2", "P2"));
     let output = raw(dir.path(), stray.as_bytes(), "stray.bpx");
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(ok(&output).contains("1 involvements in 1 records") && stderr.contains("rejected row 2: row: has"), "{stderr}");
+    assert!(ok(&output).contains("1 involvement in 1 record") && stderr.contains("rejected row 2: row: has"), "{stderr}");
     // In a file that pads every row, a malformed second row is refused
     // alone: it does not decide for the file.
     let padded_with_a_bad_row = format!("{HEADER}\n{},\n{},,\n{},\n", row("C1", "P1"), row("C2", "P2"), row("C3", "P3"));

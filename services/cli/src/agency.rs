@@ -269,14 +269,14 @@ pub fn pseudonymise_command(
     keep_cases_the_map_would_lose(&reid, &output.reid)?;
     write_reid(&reid, &mapping.agency.code, &output.reid)?;
     println!(
-        "{}: read {} rows; {} involvements in {} records written to {}; {} rows rejected, {} warnings",
+        "{}: read {}; {} in {} written to {}; {} rejected, {}",
         mapping.agency.code,
-        output.rows_read,
-        output.involvements,
-        result.records.len(),
+        counted(output.rows_read, "row", "rows"),
+        counted(output.involvements, "involvement", "involvements"),
+        counted(result.records.len(), "record", "records"),
         out.display(),
-        output.rejected.len(),
-        output.warnings.len()
+        counted(output.rejected.len(), "row", "rows"),
+        counted(output.warnings.len(), "warning", "warnings")
     );
     println!("key epoch {}; re-identification map (keep on premises): {}", result.header.epoch_fingerprint, reid.display());
     if !result.header.bridge_epoch_fingerprint.is_empty() {
@@ -503,9 +503,9 @@ pub async fn upload_command(node: &NodeArgs, file: &Path, batch_size: usize, ret
         eprintln!("rejected row {}: {}: {}", rejection.source_row, rejection.field, rejection.reason);
     }
     println!(
-        "{}: {} records uploaded ({} new, {} replaced, {} unchanged, {} rejected{}){}",
+        "{}: {} uploaded ({} new, {} replaced, {} unchanged, {} rejected{}){}",
         header.agency,
-        sent,
+        counted(sent, "record", "records"),
         summary.accepted,
         summary.replaced,
         summary.unchanged,
@@ -682,4 +682,10 @@ pub fn resolve_command(reid: &Path, input: &Path, out: &Path) -> Result<()> {
     writer.flush()?;
     println!("{resolved} rows resolved to local ids in {}", out.display());
     Ok(())
+}
+
+/// `n` and the noun that goes with it: "1 row", "2 rows".
+fn counted(n: impl TryInto<u64>, one: &str, many: &str) -> String {
+    let n: u64 = n.try_into().unwrap_or(u64::MAX);
+    format!("{n} {}", if n == 1 { one } else { many })
 }

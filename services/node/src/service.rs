@@ -267,10 +267,12 @@ impl IngestService for Ingest {
                 }
                 "completed".to_owned()
             };
-            // The whole upload is in: decisions made before the model was
-            // fitted are made again with it. The client's stream ends only
-            // after.
-            if settle && !added.is_empty() && ended == "completed" {
+            // The upload has ended, whole or not: decisions made before the
+            // model was fitted are made again with it (an interrupted upload
+            // too, since its resumption may start after the first fit and
+            // would then leave them as they were). Not while the node stops.
+            // A completed upload's stream ends only after.
+            if settle && !added.is_empty() && !gate.stopping() {
                 let engine = Arc::clone(gate.engine());
                 let entry = caller.entry("ingest.settle");
                 let failed_entry = caller.entry("ingest.settle");
