@@ -604,6 +604,13 @@ async fn probes_and_prometheus_get_health_and_metrics_without_a_certificate_and_
     ] {
         assert!(metrics.contains(expected), "`{expected}` missing from:\n{metrics}");
     }
+    // Every audit entry is timed, those written with an upload's batch
+    // included.
+    let metric = |name: &str| -> u64 {
+        let line = metrics.lines().find(|line| line.starts_with(name)).unwrap_or_else(|| panic!("{name} missing from:\n{metrics}"));
+        line.rsplit(' ').next().and_then(|value| value.parse().ok()).unwrap_or_else(|| panic!("{line}"))
+    };
+    assert_eq!(metric("braid_audit_append_seconds_count "), metric("braid_audit_entries "), "{metrics}");
     // Children's services send their extract again: every batch is
     // answered from its stored acknowledgement and counted as re-sent, and
     // the records applied stay the records the node holds.

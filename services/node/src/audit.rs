@@ -69,7 +69,13 @@ pub struct AuditLog {
     /// Set when the log is open for reading only (`--audit-only`): why,
     /// and one more than the highest stored index.
     sealed: Option<(String, u64)>,
+    /// Told how long each append took to become durable.
+    observer: std::sync::OnceLock<AppendObserver>,
 }
+
+/// Told how long each append took to become durable, whether the entry was
+/// written alone or with the data it records (the node's metrics).
+pub type AppendObserver = Box<dyn Fn(Duration) + Send + Sync>;
 
 /// What can go wrong with the node's audit log.
 #[derive(Debug, thiserror::Error)]
@@ -211,7 +217,7 @@ impl AuditLog {
         let (jobs, receiver) = mpsc::channel();
         let synced = Arc::clone(&leaves);
         let handle = std::thread::Builder::new().name("audit-writer".to_owned()).spawn(move || writer.run(&receiver, &synced)).map_err(AuditError::Start)?;
-        Ok(AuditLog { jobs: Some(jobs), leaves, public_key, writer: Some(handle), sealed: None })
+        Ok(AuditLog { jobs: Some(jobs), leaves, public_key, writer: Some(handle), sealed: None, observer: std::sync::OnceLock::new() })
     }
 
     /// Opens the log in `store` for reading only, as it is stored, for an
@@ -235,7 +241,7 @@ impl AuditLog {
         // One more than the highest stored index (a gap or an entry that
         // does not decode is read as stored by the verifier).
         let end = store.audit_entries(0)?.flatten().fold(0u64, |end, (index, _)| end.max(index.saturating_add(1)));
-        Ok(AuditLog { jobs: None, leaves: Arc::default(), public_key, writer: None, sealed: Some((reason, end)) })
+        Ok(AuditLog { jobs: None, leaves: Arc::default(), public_key, writer: None, sealed: Some((reason, end)), observer: std::sync::OnceLock::new() })
     }
 
     /// Why the log is open for reading only, if it is.
@@ -267,16 +273,34 @@ impl AuditLog {
     /// Appends `entry` (and stores `set` in the same write), durably;
     /// returns the entry's index once it is synced. For blocking callers.
     pub fn append_blocking(&self, entry: Entry, set: Option<WriteSet>) -> Result<u64, AuditError> {
+        let started = Instant::now();
         let (reply, answer) = oneshot::channel();
         self.send(Job::Append { entry: Box::new(entry), set, reply })?;
-        answer.blocking_recv().map_err(|_| stopped())?.map_err(storage)
+        let index = answer.blocking_recv().map_err(|_| stopped())?.map_err(storage)?;
+        self.observe(started);
+        Ok(index)
     }
 
     /// Appends `entry` durably; resolves to its index once it is synced.
     pub async fn append(&self, entry: Entry) -> Result<u64, AuditError> {
+        let started = Instant::now();
         let (reply, answer) = oneshot::channel();
         self.send(Job::Append { entry: Box::new(entry), set: None, reply })?;
-        answer.await.map_err(|_| stopped())?.map_err(storage)
+        let index = answer.await.map_err(|_| stopped())?.map_err(storage)?;
+        self.observe(started);
+        Ok(index)
+    }
+
+    /// Sets what is told how long each durable append took (once; later
+    /// calls are ignored).
+    pub fn observe_appends(&self, observer: AppendObserver) {
+        let _ = self.observer.set(observer);
+    }
+
+    fn observe(&self, started: Instant) {
+        if let Some(observer) = self.observer.get() {
+            observer(started.elapsed());
+        }
     }
 
     /// Signs a checkpoint of every synced entry unless the newest already

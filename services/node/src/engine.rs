@@ -713,6 +713,12 @@ impl Engine {
         Ok(self.audit.append(entry).await?)
     }
 
+    /// Tells `observer` how long each audit entry took to become durable,
+    /// those written with the data they record included.
+    pub fn observe_audit_appends(&self, observer: crate::audit::AppendObserver) {
+        self.audit.observe_appends(observer);
+    }
+
     /// Signs (if anything is new) and returns the newest audit checkpoint,
     /// with the public key that verifies it.
     pub fn audit_checkpoint(&self) -> Result<(Checkpoint, Vec<u8>), EngineError> {

@@ -198,6 +198,8 @@ impl Gate {
 
     /// Counts calls into `metrics`.
     pub fn set_metrics(&mut self, metrics: Arc<crate::ops::Metrics>) {
+        let appends = metrics.audit_append_seconds.clone();
+        self.engine.observe_audit_appends(Box::new(move |took| appends.observe(took.as_secs_f64())));
         self.metrics = metrics;
     }
 
@@ -223,9 +225,7 @@ impl Gate {
             );
             return Ok(None);
         }
-        let started = std::time::Instant::now();
         let index = self.engine.audit(entry).await.map_err(status)?;
-        self.metrics.audit_append_seconds.observe(started.elapsed().as_secs_f64());
         Ok(Some(index))
     }
 

@@ -152,7 +152,11 @@ impl Metrics {
         registry.register("call_seconds", "Seconds per call, by action", metrics.call_seconds.clone());
         registry.register("denials", "Calls refused by the access policy, by action", metrics.denials.clone());
         registry.register("denials_unaudited", "Refusals not audited because their caller was over its limit", metrics.unaudited_denials.clone());
-        registry.register("audit_append_seconds", "Seconds to make one audit entry durable", metrics.audit_append_seconds.clone());
+        registry.register(
+            "audit_append_seconds",
+            "Seconds to make one audit entry durable, alone or with the data it records",
+            metrics.audit_append_seconds.clone(),
+        );
         registry.register("linkage_decisions", "Linkage decisions since start-up, by kind", metrics.decisions.clone());
         registry.register("listener_refused", "Connections the listener refused, by reason", metrics.listener.clone());
         registry.register("healthy", "1 while the node can do its work, 0 after a failed write (restart it)", metrics.healthy.clone());
