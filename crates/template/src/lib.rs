@@ -186,7 +186,7 @@ pub fn toml_error(text: &str, error: &toml::de::Error) -> String {
             _ => message.push(c),
         }
     }
-    let message = printable(message.trim());
+    let message = printable(hide_given_variant(message.trim()).as_str());
     match error.span() {
         Some(span) => {
             let before = &text[..span.start.min(text.len())];
@@ -195,6 +195,19 @@ pub fn toml_error(text: &str, error: &toml::de::Error) -> String {
             format!("line {line}, column {column}: {message}")
         }
         None => message,
+    }
+}
+
+/// `unknown variant `x`, expected …` with the value given (`x`, which the
+/// file holds) left out; the expected names, which the program holds, stay.
+fn hide_given_variant(message: &str) -> String {
+    const GIVEN: &str = "unknown variant `";
+    let Some(start) = message.find(GIVEN).map(|at| at + GIVEN.len()) else {
+        return message.to_owned();
+    };
+    match message[start..].find('`') {
+        Some(end) => format!("{}…{}", &message[..start], &message[start + end..]),
+        None => message.to_owned(),
     }
 }
 

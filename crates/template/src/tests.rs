@@ -302,6 +302,21 @@ fn a_toml_error_quotes_nothing_of_the_file() {
     let error = toml::from_str::<Shape>(secret).expect_err("not the shape");
     let message = crate::toml_error(secret, &error);
     assert!(!message.contains("8f1c9a"), "{message}");
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    enum Kind {
+        Police,
+        Health,
+    }
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Chosen {
+        kind: Kind,
+    }
+    let misplaced = "kind = \"8f1c9a\"\n";
+    let error = toml::from_str::<Chosen>(misplaced).expect_err("no such kind");
+    let message = crate::toml_error(misplaced, &error);
+    assert!(!message.contains("8f1c9a") && message.contains("Police") && message.contains("Health"), "{message}");
     let typed = "agency = 7\n";
     let error = toml::from_str::<Shape>(typed).expect_err("not a string");
     assert!(crate::toml_error(typed, &error).starts_with("line 1, column 10: invalid type"), "{}", crate::toml_error(typed, &error));
