@@ -278,6 +278,10 @@ fn placeholder_and_shared_nhs_numbers_are_never_used_to_link() {
         "C6,P6,Victim,CSA,01/03/2020,Ed,Nowak,08/09/2010,M,M1 1AE,4010232137",
         "C7,P7,Victim,CSA,01/03/2020,Jo,Smith,01/02/2011,M,M1 1AE,4505577104",
         "C8,P8,Suspect,CSA,01/03/2020,Mark,Smith,01/02/1981,M,M1 1AE,4505577104",
+        // One woman's number with her name mistyped and her date of birth
+        // wrong by years: one person (kept).
+        "C9,P9,Victim,CSA,01/03/2020,Emma,Matthews,16/11/1962,F,M1 1AE,4857773457",
+        "C10,P10,Victim,CSA,01/03/2020,Emma,Mattehws,26/04/1991,F,M1 1AE,4857773457",
     ];
     let output = pseudonymise_file(dir.path(), "CSC-NORTH", "CSC-NORTH", "children_services", &mapping, &header, &rows);
     let stdout = ok(&output);
@@ -288,7 +292,9 @@ fn placeholder_and_shared_nhs_numbers_are_never_used_to_link() {
         let expected = format!("warning row {row}: nhs_number: is recorded in this extract for people who cannot be one (other names and dates of birth");
         assert!(stderr.contains(&expected), "{expected}: {stderr}");
     }
-    assert!(!stderr.contains("warning row 6: nhs_number") && !stderr.contains("warning row 7: nhs_number"), "{stderr}");
+    for row in [6, 7, 10, 11] {
+        assert!(!stderr.contains(&format!("warning row {row}: nhs_number")), "{stderr}");
+    }
     assert!(!stderr.contains("9434765919") && !stderr.contains("0000000000"), "no number in a message: {stderr}");
     let (_, records) = read_extract(&dir.path().join("CSC-NORTH.bpx"));
     let with_nhs: Vec<&str> = records
@@ -296,7 +302,7 @@ fn placeholder_and_shared_nhs_numbers_are_never_used_to_link() {
         .filter(|record| record.involvements.iter().any(|i| i.pseudonyms.as_ref().is_some_and(|p| p.match_keys.iter().any(|k| k.kind == 1))))
         .map(|record| record.record_ref.as_str())
         .collect();
-    assert_eq!(with_nhs.len(), 2, "only C5 and C6 keep their number: {with_nhs:?}");
+    assert_eq!(with_nhs.len(), 4, "only C5, C6, C9 and C10 keep their number: {with_nhs:?}");
 }
 
 #[test]
@@ -372,6 +378,12 @@ fn placeholder_and_shared_other_identifiers_are_never_used_to_link() {
         "C5,P5,Victim,CSA,01/03/2020,Fay,Bell,08/08/2015,F,M1 1AE,A123",
         "C6,P6,Victim,CSA,01/03/2020,Ed,Nowak,08/09/2010,M,M1 1AE,N9876",
         "C7,P7,Victim,CSA,01/03/2020,Ed,Nowak,08/09/2010,M,M1 1AE,N9876",
+        // Two records under one pupil number whose names and dates of birth
+        // differ: one person recorded twice with errors is likelier than
+        // a system giving one pupil's number to another (kept; the node's
+        // guards still weigh them).
+        "C8,P8,Victim,CSA,01/03/2020,Tahni,Murton,10/11/2012,F,M1 1AE,U555",
+        "C9,P9,Victim,CSA,01/03/2020,Tahni,Skeen,09/09/2005,F,M1 1AE,U555",
     ];
     let output = pseudonymise_file(dir.path(), "CSC-NORTH", "CSC-NORTH", "children_services", &mapping, &header, &rows);
     let stdout = ok(&output);
@@ -384,7 +396,9 @@ fn placeholder_and_shared_other_identifiers_are_never_used_to_link() {
         let expected = format!("warning row {row}: ids: is recorded in this extract for people who cannot be one (other names and dates of birth");
         assert!(stderr.contains(&expected), "{expected}: {stderr}");
     }
-    assert!(!stderr.contains("warning row 7: ids") && !stderr.contains("warning row 8: ids"), "{stderr}");
+    for row in [7, 8, 9, 10] {
+        assert!(!stderr.contains(&format!("warning row {row}: ids")), "{stderr}");
+    }
     assert!(!stderr.contains("A123") && !stderr.contains("N9876"), "no identifier in a message: {stderr}");
     let (_, records) = read_extract(&dir.path().join("CSC-NORTH.bpx"));
     let with_id: Vec<&str> = records
@@ -398,7 +412,7 @@ fn placeholder_and_shared_other_identifiers_are_never_used_to_link() {
         })
         .map(|record| record.record_ref.as_str())
         .collect();
-    assert_eq!(with_id.len(), 2, "only C6 and C7 keep their identifier, as a key and as a token: {with_id:?}");
+    assert_eq!(with_id.len(), 4, "only C6 to C9 keep their identifier, as a key and as a token: {with_id:?}");
 }
 
 #[test]

@@ -368,10 +368,11 @@ impl Collected {
         }
         self.seen_rows.insert((parsed.case_id.clone(), parsed.person_id.clone()), line);
         let involvement = &parsed.record.involvements[0];
-        for (_, hash) in involvement.pseudonyms.match_keys.iter().filter(|(kind, _)| is_identifier(*kind)) {
-            let (people, lines) = self.nhs_people.entry(*hash).or_default();
-            people.insert((involvement.pseudonyms.tokens.name, parsed.date_of_birth));
+        for (kind, hash) in involvement.pseudonyms.match_keys.iter().filter(|(kind, _)| is_identifier(*kind)) {
+            let (people, lines, nhs) = self.nhs_people.entry(*hash).or_default();
+            people.insert((parsed.name.clone(), parsed.date_of_birth));
             lines.push(line);
+            *nhs = *kind == crate::MatchKeyKind::NhsNumber;
         }
         output.reid.push(ReidEntry {
             record_ref: parsed.record.record_ref.clone(),
@@ -451,6 +452,9 @@ struct ParsedRow {
     record: PseudonymisedRecord,
     /// The person's date of birth, when a real one was read.
     date_of_birth: Option<Date>,
+    /// The person's name ("forename surname", normalised), kept when the
+    /// row has an identifier (to tell a shared one; see `identifiers`).
+    name: String,
 }
 
 /// A row's identity cells (the date of birth is read apart).
@@ -719,8 +723,18 @@ impl RowContext<'_> {
             involvements: vec![PseudonymisedInvolvement { person_ref: self.keys.opaque_ref("p", &person_id), role, pseudonyms, fields: person_fields }],
             source_row: u32::try_from(line).unwrap_or(u32::MAX),
         };
-        Ok(ParsedRow { case_id, person_id, record, date_of_birth })
+        let name = if pseudonyms_have_identifier(&record) {
+            format!("{} {}", normalised.forename.as_deref().unwrap_or_default(), normalised.surname.as_deref().unwrap_or_default())
+        } else {
+            String::new()
+        };
+        Ok(ParsedRow { case_id, person_id, record, date_of_birth, name })
     }
+}
+
+/// Whether the record's (one) involvement has an identifier's match key.
+fn pseudonyms_have_identifier(record: &PseudonymisedRecord) -> bool {
+    record.involvements.iter().any(|involvement| involvement.pseudonyms.match_keys.iter().any(|(kind, _)| is_identifier(*kind)))
 }
 
 /// Outcome labels (folded) → kind: the mapping's own labels, then every

@@ -6,21 +6,60 @@ use std::collections::HashMap;
 use super::{ExtractOutput, RowIssue};
 use crate::date::Date;
 
-/// The people (name token, date of birth) one NHS number is recorded with
-/// in an extract, and the lines it is on.
-pub(super) type NhsUse = (std::collections::BTreeSet<(u32, Option<Date>)>, Vec<u64>);
+/// One person as a row records them: the name ("forename surname",
+/// normalised; empty when neither is recorded) and the date of birth.
+pub(super) type Person = (String, Option<Date>);
 
-/// Whether the people one NHS number is recorded with in an extract cannot
-/// be one person: two whose names differ and whose dates of birth are more
-/// than two years apart (the node's own test for two people), or three
-/// names and three dates of birth among them. One child's records under
-/// several local ids, a name or a date mistyped, keep it.
-fn not_one_person(people: &std::collections::BTreeSet<(u32, Option<Date>)>) -> bool {
-    let known: Vec<(u32, Date)> = people.iter().filter_map(|&(name, born)| Some((name, born?))).filter(|(name, _)| *name != 0).collect();
-    let apart = known.iter().any(|&(a, x)| known.iter().any(|&(b, y)| a != b && (x.days_since_epoch() - y.days_since_epoch()).abs() > 730));
-    let names: std::collections::BTreeSet<u32> = known.iter().map(|(name, _)| *name).collect();
-    let dates: std::collections::BTreeSet<Date> = known.iter().map(|(_, born)| *born).collect();
-    apart || (names.len() >= 3 && dates.len() >= 3)
+/// The people one NHS number or other identifier is recorded with in an
+/// extract, the lines it is on, and whether it is an NHS number.
+pub(super) type NhsUse = (std::collections::BTreeSet<Person>, Vec<u64>, bool);
+
+/// Whether two names ("forename surname") are one name mistyped: a typing
+/// error or two apart (a letter added, dropped, changed, or two swapped;
+/// one in a name under twelve letters), in either order.
+fn names_alike(a: &str, b: &str) -> bool {
+    let swapped = |name: &str| name.split_once(' ').map(|(forename, surname)| format!("{surname} {forename}"));
+    let distance = strsim::osa_distance(a, b).min(swapped(b).map_or(usize::MAX, |b| strsim::osa_distance(a, &b)));
+    let shorter = a.chars().count().min(b.chars().count());
+    distance <= 2 && distance * 6 <= shorter
+}
+
+/// Whether two of an identifier's people are shown to be two: names that
+/// are not one name mistyped, and dates of birth more than two years apart
+/// (the node's own test). One name with two dates of birth is one person
+/// whose date was mistyped.
+fn two_people((a, x): (&str, Date), (b, y): (&str, Date)) -> bool {
+    !names_alike(a, b) && a != b && (x.days_since_epoch() - y.days_since_epoch()).abs() > 730
+}
+
+/// How many of `values` are unlike all before them.
+fn distinct<T: Copy>(values: impl Iterator<Item = T>, alike: impl Fn(T, T) -> bool) -> usize {
+    let mut kept: Vec<T> = Vec::new();
+    for value in values {
+        if !kept.iter().any(|&k| alike(k, value)) {
+            kept.push(value);
+        }
+    }
+    kept.len()
+}
+
+/// Whether the people one identifier is recorded with in an extract cannot
+/// be one person: three names, none a typing error of another, and three
+/// dates of birth among them (a default a system gives everyone); for an NHS
+/// number, also two shown to be two ([`two_people`]: a parent's or a
+/// sibling's number on a child's record is a known slip of health
+/// records). Other identifiers a system assigns (a pupil number, a police
+/// id) are kept where two records under one differ in name and date of
+/// birth: one person recorded twice, with errors, is the likelier. One
+/// child's records under several local ids, names and dates mistyped, keep
+/// either.
+fn not_one_person(people: &std::collections::BTreeSet<Person>, nhs: bool) -> bool {
+    let known: Vec<(&str, Date)> =
+        people.iter().filter_map(|(name, born)| Some((name.as_str(), (*born)?))).filter(|(name, _)| !name.trim().is_empty()).collect();
+    let apart = nhs && known.iter().enumerate().any(|(i, &a)| known[i + 1..].iter().any(|&b| two_people(a, b)));
+    let names = distinct(known.iter().map(|(name, _)| *name), |a, b| a == b || names_alike(a, b));
+    let dates = distinct(known.iter().map(|(_, born)| *born), |x, y| x == y);
+    apart || (names >= 3 && dates >= 3)
 }
 
 /// Whether a match key is an identifier's: the NHS number, or one named in
@@ -36,7 +75,7 @@ pub(super) fn is_identifier(kind: crate::MatchKeyKind) -> bool {
 /// Each row it was on gets a warning.
 pub(super) fn drop_shared_nhs_numbers(output: &mut ExtractOutput, nhs_people: HashMap<[u8; 32], NhsUse>) {
     let shared: HashMap<[u8; 32], Vec<u64>> =
-        nhs_people.into_iter().filter(|(_, (people, _))| not_one_person(people)).map(|(hash, (_, lines))| (hash, lines)).collect();
+        nhs_people.into_iter().filter(|(_, (people, _, nhs))| not_one_person(people, *nhs)).map(|(hash, (_, lines, _))| (hash, lines)).collect();
     if shared.is_empty() {
         return;
     }
@@ -82,4 +121,37 @@ pub(super) fn drop_shared_nhs_numbers(output: &mut ExtractOutput, nhs_people: Ha
         .collect();
     issues.sort_by_key(|issue| issue.row);
     output.warnings.extend(issues);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_mistyped_is_alike_and_another_name_is_not() {
+        assert!(names_alike("emma matthews", "emma mattehws"));
+        assert!(names_alike("jack stubbs", "stubbs jack"));
+        assert!(names_alike("charlote hyland", "charlotte hyland"));
+        // One letter in a short name, two in a long one, no more.
+        assert!(!names_alike("ed nowak", "al nowak"));
+        assert!(!names_alike("tahni murton", "tahni skeen"));
+        assert!(!names_alike("jo smith", "mark smith"));
+    }
+
+    #[test]
+    fn an_nhs_number_of_two_named_apart_is_dropped_and_a_default_given_to_three_of_any_identifier() {
+        let date = |y, m, d| Date::new(y, m, d);
+        let people =
+            |rows: &[(&str, i32)]| rows.iter().map(|&(name, year)| (name.to_owned(), date(year, 2, 1))).collect::<std::collections::BTreeSet<Person>>();
+        // A child and an adult: dropped for an NHS number, kept otherwise.
+        let parent = people(&[("jo smith", 2011), ("mark smith", 1981)]);
+        assert!(not_one_person(&parent, true) && !not_one_person(&parent, false));
+        // One person mistyped: kept.
+        assert!(!not_one_person(&people(&[("emma matthews", 1962), ("emma mattehws", 1991)]), true));
+        // Three people: dropped whatever the identifier.
+        let default = people(&[("cy lee", 2013), ("di khan", 2014), ("fay bell", 2015)]);
+        assert!(not_one_person(&default, true) && not_one_person(&default, false));
+        // Three mistypings of one: kept.
+        assert!(!not_one_person(&people(&[("nathan priest", 1916), ("nathab priest", 1971), ("nathsan priest", 1961)]), false));
+    }
 }
