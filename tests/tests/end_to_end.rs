@@ -1069,9 +1069,11 @@ async fn a_partnership_sees_signals_and_networks_from_its_own_records_only() {
                 if signal["kind"] != "network" {
                     assert!(dates.contains(&first) && dates.contains(&last), "dates come from the partnership's records: {signal}");
                 }
-                // Each signal says how strong the links it rests on are.
-                let bands = ["very high", "high", "moderate"];
-                assert!(bands.contains(&signal["weakest_link"].as_str().expect("weakest link")), "{signal}");
+                // Each signal says how strong the links it rests on are, from
+                // the partnership's own records.
+                let bands = ["very high", "high", "moderate", "only record"];
+                let weakest = signal["weakest_link"].as_str().expect("weakest link");
+                assert!(bands.contains(&weakest) || weakest == "none: each record stands alone", "{signal}");
                 assert!(records.iter().all(|r| bands.contains(&r["link"].as_str().expect("link"))), "{signal}");
                 if signal["kind"] == "victim-as-offender" {
                     let perpetrators = records.iter().filter(|r| r["role"] == "perpetrator");
@@ -1088,6 +1090,30 @@ async fn a_partnership_sees_signals_and_networks_from_its_own_records_only() {
                     _ => {}
                 }
             }
+            // A record's band in a signal is its band in its profile as the
+            // partnership sees it: from its links to the partnership's own
+            // records, never from a link to a record held outside.
+            let mut compared = 0;
+            for signal in signals.iter().filter(|s| s["kind"] != "network").take(40) {
+                let subject = signal["profile_id"].as_str().expect("id");
+                let person = json(&ok(&panel(&keys, "profile", &url, partnership, &["--profile", subject, "--json"])));
+                // By record and role: a record names several people, each in
+                // their own profile.
+                let key = |r: &serde_json::Value| (r["record_ref"].as_str().expect("ref").to_owned(), r["role"].as_str().expect("role").to_owned());
+                let shown: std::collections::HashMap<(String, String), &str> = person["profiles"][0]["records"]
+                    .as_array()
+                    .expect("records")
+                    .iter()
+                    .map(|r| (key(r), r["confidence"].as_str().expect("confidence")))
+                    .collect();
+                for record in signal["records"].as_array().expect("records") {
+                    let Some(&band) = shown.get(&key(record)) else { continue };
+                    let band = if band == "agency's own id" { "very high" } else { band };
+                    assert_eq!(record["link"].as_str(), Some(band), "{partnership}: {signal}\n{person}");
+                    compared += 1;
+                }
+            }
+            assert!(compared > 20, "{partnership}: {compared} records compared");
             // The network around each shared perpetrator: its people and
             // edges, with roles from the partnership's records only.
             for signal in signals.iter().filter(|s| s["kind"] == "shared-perpetrator").take(5) {

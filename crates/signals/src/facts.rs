@@ -120,9 +120,10 @@ pub struct Facts {
     slots: HashMap<u64, u32>,
     involvements: Vec<Option<InvolvementFacts>>,
     /// By involvement id, the involvements its decisions joined it to, each
-    /// marked when by a very high link or its agency's own person ref (see
-    /// [`Facts::joined`] and [`Facts::strong_links`]).
-    links: Vec<Box<[(u64, bool)]>>,
+    /// with the join's strength: its probability, or 1 on the agency's own
+    /// person ref (see [`Facts::joined`], [`Facts::strong_links`] and
+    /// [`Facts::join_strengths`]).
+    links: Vec<Box<[(u64, f32)]>>,
     /// Outcome events by fingerprint, and by their involvement.
     outcomes: HashMap<u64, OutcomeFacts>,
     outcome_of: HashMap<u64, u64>,
@@ -237,7 +238,24 @@ impl Facts {
     ///
     /// [`STRONG_LINK`]: crate::STRONG_LINK
     pub fn strong_links(&self, id: u64) -> impl Iterator<Item = u64> + '_ {
-        self.links(id).iter().filter(|(_, strong)| *strong).map(|(other, _)| *other)
+        self.links(id).iter().filter(|(_, strength)| *strength >= crate::STRONG_LINK).map(|(other, _)| *other)
+    }
+
+    /// The best join of each of `members` to another of them, either way
+    /// round: how strongly those records alone tie each into the group. A
+    /// member joined to none of the others is left out.
+    pub fn join_strengths(&self, members: &[u64]) -> HashMap<u64, f32> {
+        let set: std::collections::HashSet<u64> = members.iter().copied().collect();
+        let mut best: HashMap<u64, f32> = HashMap::new();
+        for &member in members {
+            for &(other, strength) in self.links(member).iter().filter(|(other, _)| *other != member && set.contains(other)) {
+                for end in [member, other] {
+                    let entry = best.entry(end).or_insert(0.0);
+                    *entry = entry.max(strength);
+                }
+            }
+        }
+        best
     }
 
     /// Every involvement an involvement's decisions joined it to (joins and
@@ -249,13 +267,13 @@ impl Facts {
     }
 
     /// An involvement's joins as set (see [`Facts::set_links`]).
-    pub fn links(&self, id: u64) -> &[(u64, bool)] {
+    pub fn links(&self, id: u64) -> &[(u64, f32)] {
         usize::try_from(id).ok().and_then(|i| self.links.get(i)).map_or(&[], |links| links)
     }
 
-    /// Records what an involvement's decisions joined it to, each marked
-    /// when by a very high link (see [`Facts::joined`]).
-    pub fn set_links(&mut self, id: u64, links: Box<[(u64, bool)]>) {
+    /// Records what an involvement's decisions joined it to, each with the
+    /// join's strength (see [`Facts::links`]).
+    pub fn set_links(&mut self, id: u64, links: Box<[(u64, f32)]>) {
         let Ok(index) = usize::try_from(id) else { return };
         if self.links.len() <= index {
             if links.is_empty() {
@@ -270,7 +288,7 @@ impl Facts {
     /// [`Facts::strong_links`]).
     #[cfg(test)]
     pub(crate) fn set_strong_links(&mut self, id: u64, others: &[u64]) {
-        self.set_links(id, others.iter().map(|&other| (other, true)).collect());
+        self.set_links(id, others.iter().map(|&other| (other, 1.0)).collect());
     }
 
     /// Records how strongly the linkage tied an involvement into its

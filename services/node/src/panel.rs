@@ -460,6 +460,12 @@ fn label(template: &Template, wire: &v1::TemplateValue) -> Option<v1::FieldLabel
     Some(v1::FieldLabel { field_id: field.id.clone(), item: field.item.clone(), value: text })
 }
 
+/// The link band of a record that is the only one of its part.
+const ONLY_RECORD: &str = "only record";
+
+/// The weakest link of a signal whose records each stand alone.
+const NO_LINK: &str = "none: each record stands alone";
+
 fn confidence_band(probability: f32, own_id: bool) -> &'static str {
     if own_id {
         "agency's own id"
@@ -518,7 +524,9 @@ impl Engine {
         }
     }
 
-    fn signal_record(&self, state: &State, id: u64) -> Option<v1::SignalRecord> {
+    /// A record a signal rests on, its link band from the partnership's own
+    /// records (`scoped`).
+    fn signal_record(&self, state: &State, scoped: &ScopedView<'_>, id: u64) -> Option<v1::SignalRecord> {
         let (involvement, record) = state.facts.with_record(id)?;
         Some(v1::SignalRecord {
             agency: state.facts.agencies()[usize::from(record.agency)].0.clone(),
@@ -526,11 +534,11 @@ impl Engine {
             role: involvement.role.number(),
             case_type: record.case_type.number(),
             date: Some(wire_date(record.day)),
-            link: confidence_band(involvement.link, false).to_owned(),
+            link: scoped.link(id).map_or(ONLY_RECORD, |strength| confidence_band(strength, false)).to_owned(),
         })
     }
 
-    fn render_signal(&self, state: &State, scope: &Scope, signal: &Signal, full: bool) -> Result<v1::PanelSignal, EngineError> {
+    fn render_signal(&self, state: &State, scope: &Scope, scoped: &ScopedView<'_>, signal: &Signal, full: bool) -> Result<v1::PanelSignal, EngineError> {
         let view = ProfileView(state.linker.profiles().sealed());
         let mut out = v1::PanelSignal {
             kind: signal.kind.name().to_owned(),
@@ -559,13 +567,14 @@ impl Engine {
             }
             let Some((involvement, record)) = state.facts.with_record(id) else { continue };
             if scope.allows(record.agency) && seen_records.insert((involvement.record, involvement.role)) {
-                out.records.extend(self.signal_record(state, id));
+                out.records.extend(self.signal_record(state, scoped, id));
             }
         }
         out.records_not_shown = inside.saturating_sub(out.records.len() as u32);
-        // Over every record it rests on, not only those shown (worked out
-        // when the signal was: all of them are the partnership's).
-        out.weakest_link = confidence_band(signal.weakest_link, false).to_owned();
+        // Over every record it rests on, not only those shown, from the
+        // partnership's own joins (all its evidence is the partnership's).
+        let weakest = signal.evidence.iter().filter_map(|&id| scoped.link(id)).reduce(f32::min);
+        out.weakest_link = weakest.map_or(NO_LINK, |strength| confidence_band(strength, false)).to_owned();
         out.outside = outside_counts(outside);
         for &key in &signal.related {
             if !full && out.related_profiles.len() >= MAX_RELATED {
@@ -627,7 +636,8 @@ impl Engine {
             matched.truncate(wanted);
         }
         matched.sort_by_key(order);
-        let signals = matched.into_iter().skip(offset).map(|s| self.render_signal(state, &scope, s, request.full)).collect::<Result<_, _>>()?;
+        let scoped = ScopedView::new(state.linker.profiles().sealed(), &state.facts, &scope);
+        let signals = matched.into_iter().skip(offset).map(|s| self.render_signal(state, &scope, &scoped, s, request.full)).collect::<Result<_, _>>()?;
         Ok(v1::SignalsResponse { signals, matched: total })
     }
 
@@ -686,7 +696,7 @@ impl Engine {
             let mut out = v1::NetworkEdge { victim: index[&edge.victim], harmer: index[&edge.harmer], ..Default::default() };
             for &id in &edge.involvements {
                 match state.facts.with_record(id) {
-                    Some((_, record)) if scope.allows(record.agency) => out.records.extend(self.signal_record(state, id)),
+                    Some((_, record)) if scope.allows(record.agency) => out.records.extend(self.signal_record(state, &scoped, id)),
                     Some(_) => out.outside_records += 1,
                     None => {}
                 }

@@ -446,8 +446,8 @@ fn records_that_only_a_record_outside_the_view_joins_are_two_people_to_it() {
     w.record("CSC", CaseType::Cse, 900, &[(3, Role::KnownVictim, Some(11))]);
     // One profile, the voluntary sector's record between the two others.
     w.groups.set(&[1, 2, 3]);
-    w.facts.set_links(2, Box::new([(1, true)]));
-    w.facts.set_links(3, Box::new([(2, true)]));
+    w.facts.set_links(2, Box::new([(1, 1.0)]));
+    w.facts.set_links(3, Box::new([(2, 1.0)]));
     w.refresh(&[1, 2, 3]);
     assert!(w.kinds(1).iter().any(|(kind, _)| *kind == SignalKind::Revictimisation), "seen whole, one child re-victimised");
     // Through a view of children's services alone, two children, neither
@@ -459,7 +459,7 @@ fn records_that_only_a_record_outside_the_view_joins_are_two_people_to_it() {
     assert!(scoped.profile(1).is_empty() && scoped.profile(3).is_empty(), "{:?}", scoped.iter().collect::<Vec<_>>());
     // Once the two records are joined directly, the view sees one child,
     // and settling what changed finds it.
-    w.facts.set_links(3, Box::new([(2, true), (1, false)]));
+    w.facts.set_links(3, Box::new([(2, 1.0), (1, 0.5)]));
     let view = Parted { groups: &w.groups, facts: &w.facts, inside: [1, 3].into() };
     scoped.refresh(&w.facts, &view, [3]);
     assert!(scoped.profile(1).iter().any(|s| s.kind == SignalKind::Revictimisation), "{:?}", scoped.iter().collect::<Vec<_>>());

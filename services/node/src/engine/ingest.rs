@@ -31,7 +31,7 @@ pub(super) enum FactChange {
     Link(u64, f32),
     /// What an involvement was joined to, each marked when by a very high
     /// link.
-    Links(u64, Box<[(u64, bool)]>),
+    Links(u64, Box<[(u64, f32)]>),
     Add {
         fingerprint: u64,
         agency: String,

@@ -182,12 +182,12 @@ pub(crate) fn on_own_person_ref(levels: &[u8]) -> bool {
 }
 
 /// What an involvement's decisions joined it to (joins, merges, and matches within its profile), each
-/// marked when by a very high link or its agency's own person ref (see
-/// `Facts::joined` and `Facts::strong_links`).
-pub(super) fn joined_links<'a>(decisions: impl Iterator<Item = (Decision, &'a [u8], f32, u64)>) -> Box<[(u64, bool)]> {
+/// with its strength: its probability, or 1 on its agency's own person ref
+/// (see `Facts::links`).
+pub(super) fn joined_links<'a>(decisions: impl Iterator<Item = (Decision, &'a [u8], f32, u64)>) -> Box<[(u64, f32)]> {
     decisions
         .filter(|(decision, ..)| matches!(decision, Decision::Joined | Decision::Merged | Decision::Matched))
-        .map(|(_, levels, probability, other)| (other, probability >= braid_signals::STRONG_LINK || on_own_person_ref(levels)))
+        .map(|(_, levels, probability, other)| (other, if on_own_person_ref(levels) { 1.0 } else { probability }))
         .collect()
 }
 

@@ -82,31 +82,31 @@ impl Engine {
         // settled; otherwise worked out now, for this profile alone, through
         // the partnership's view (a query about one person never waits for
         // every change noted since the last listing).
+        let view = ScopedView::new(state.linker.profiles().sealed(), &state.facts, scope);
         match state.signals.books.get(&partnership_key(partnership)).filter(|book| !book.has_pending()) {
             Some(book) => {
                 for signal in book.profile(key) {
-                    out.signals.push(self.render_signal(state, scope, signal, false)?);
+                    out.signals.push(self.render_signal(state, scope, &view, signal, false)?);
                 }
             }
             None => {
-                let view = ScopedView::new(state.linker.profiles().sealed(), &state.facts, scope);
                 for signal in braid_signals::signals_now(&SignalConfig::default(), &state.facts, &view, key) {
-                    out.signals.push(self.render_signal(state, scope, &signal, false)?);
+                    out.signals.push(self.render_signal(state, scope, &view, &signal, false)?);
                 }
             }
         }
         Ok(out)
     }
 
-    /// Link confidence: the strongest link of each member to another of the
-    /// `part` (the partnership's records that hold together; a link to a
-    /// record held elsewhere says nothing here), either way round, and
-    /// whether one is on an agency's own person ref.
+    /// Link confidence: the strongest link (join, merge or match) of each
+    /// member to another of the `part` (the partnership's records that hold
+    /// together; a link to a record held elsewhere says nothing here),
+    /// either way round, and whether one is on an agency's own person ref.
     fn strongest_links(&self, part: &HashSet<u64>, members: &[u64]) -> Result<HashMap<u64, (f32, bool)>, EngineError> {
         let mut best: HashMap<u64, (f32, bool)> = HashMap::new();
         for (&member, links) in members.iter().zip(self.store.links_of(members)?) {
             for link in links.map(|l| l.entries).unwrap_or_default() {
-                let joined = matches!(Decision::from_number(link.decision), Some(Decision::Joined | Decision::Merged));
+                let joined = matches!(Decision::from_number(link.decision), Some(Decision::Joined | Decision::Merged | Decision::Matched));
                 if !joined || !part.contains(&link.other) {
                     continue;
                 }

@@ -29,6 +29,8 @@ pub(crate) struct ScopedView<'a> {
     parts: RefCell<HashMap<u64, Rc<Part>>>,
     /// Each profile's parts worked out, by the profile's key.
     profiles_parts: RefCell<HashMap<u64, Rc<[Rc<Part>]>>>,
+    /// Each part's members' best joins to one another, by the part's key.
+    strengths: RefCell<HashMap<u64, Rc<HashMap<u64, f32>>>>,
 }
 
 /// One part of a profile as a scoped view sees it.
@@ -39,7 +41,29 @@ struct Part {
 
 impl<'a> ScopedView<'a> {
     pub(super) fn new(profiles: Sealed<'a>, facts: &'a Facts, scope: &'a Scope) -> ScopedView<'a> {
-        ScopedView { profiles, facts, scope, parts: RefCell::new(HashMap::new()), profiles_parts: RefCell::new(HashMap::new()) }
+        ScopedView {
+            profiles,
+            facts,
+            scope,
+            parts: RefCell::new(HashMap::new()),
+            profiles_parts: RefCell::new(HashMap::new()),
+            strengths: RefCell::new(HashMap::new()),
+        }
+    }
+
+    /// How strongly the partnership's own records tie an in-scope `id` into
+    /// its part: its best join to another of them, either way round (a join
+    /// to a record held elsewhere says nothing here). `None` when it is the
+    /// part's only record.
+    pub(super) fn link(&self, id: u64) -> Option<f32> {
+        let part = self.part(id).filter(|part| part.members.len() > 1)?;
+        let cached = self.strengths.borrow().get(&part.key).cloned();
+        let strengths = cached.unwrap_or_else(|| {
+            let strengths = Rc::new(self.facts.join_strengths(&part.members));
+            self.strengths.borrow_mut().insert(part.key, Rc::clone(&strengths));
+            strengths
+        });
+        strengths.get(&id).copied()
     }
 
     fn holds(&self, id: u64) -> bool {
