@@ -15,7 +15,7 @@ use crate::normalise::{normalise_as_of, Identity};
 use crate::{pseudonymise, PersonPseudonyms};
 
 mod identifiers;
-use identifiers::{drop_shared_nhs_numbers, is_identifier, NhsUse};
+use identifiers::{drop_shared_nhs_numbers, is_identifier, IdentifierUse};
 
 /// One involvement, pseudonymised.
 #[derive(Debug, Clone)]
@@ -341,7 +341,7 @@ struct Collected {
     /// Each NHS number's and other identifier's keyed hash: the (name
     /// token, date of birth) pairs it is recorded with, and the lines it is
     /// on.
-    nhs_people: HashMap<[u8; 32], NhsUse>,
+    nhs_people: HashMap<[u8; 32], IdentifierUse>,
 }
 
 impl Collected {
@@ -368,11 +368,11 @@ impl Collected {
         }
         self.seen_rows.insert((parsed.case_id.clone(), parsed.person_id.clone()), line);
         let involvement = &parsed.record.involvements[0];
-        for (kind, hash) in involvement.pseudonyms.match_keys.iter().filter(|(kind, _)| is_identifier(*kind)) {
-            let (people, lines, nhs) = self.nhs_people.entry(*hash).or_default();
-            people.insert((parsed.name.clone(), parsed.date_of_birth));
-            lines.push(line);
-            *nhs = *kind == crate::MatchKeyKind::NhsNumber;
+        for (_, hash) in involvement.pseudonyms.match_keys.iter().filter(|(kind, _)| is_identifier(*kind)) {
+            let record = &parsed.record;
+            let case_date = record.referral_date.or(record.incident_start).or(record.last_occurrence);
+            let child = matches!((parsed.date_of_birth, case_date), (Some(born), Some(on)) if years_between(born, on) < 18);
+            self.nhs_people.entry(*hash).or_default().note(line, &parsed.case_id, &parsed.person_id, (parsed.name.clone(), parsed.date_of_birth, child));
         }
         output.reid.push(ReidEntry {
             record_ref: parsed.record.record_ref.clone(),
@@ -730,6 +730,12 @@ impl RowContext<'_> {
         };
         Ok(ParsedRow { case_id, person_id, record, date_of_birth, name })
     }
+}
+
+/// Whole years from `born` to `on` (negative when `on` is earlier).
+fn years_between(born: Date, on: Date) -> i32 {
+    let birthday_passed = (on.month, on.day) >= (born.month, born.day);
+    on.year - born.year - i32::from(!birthday_passed)
 }
 
 /// Whether the record's (one) involvement has an identifier's match key.

@@ -7,12 +7,39 @@ use super::{ExtractOutput, RowIssue};
 use crate::date::Date;
 
 /// One person as a row records them: the name ("forename surname",
-/// normalised; empty when neither is recorded) and the date of birth.
-pub(super) type Person = (String, Option<Date>);
+/// normalised; empty when neither is recorded), the date of birth, and
+/// whether they were a child at the case's date.
+pub(super) type Person = (String, Option<Date>, bool);
 
-/// The people one NHS number or other identifier is recorded with in an
-/// extract, the lines it is on, and whether it is an NHS number.
-pub(super) type NhsUse = (std::collections::BTreeSet<Person>, Vec<u64>, bool);
+/// Where one NHS number or other identifier is recorded in an extract.
+#[derive(Default)]
+pub(super) struct IdentifierUse {
+    /// The people it is recorded with.
+    people: std::collections::BTreeSet<Person>,
+    /// The lines it is on.
+    lines: Vec<u64>,
+    /// Each case it is recorded in, with the first person id it is
+    /// recorded for there.
+    cases: HashMap<String, String>,
+    /// Whether one case records it for two person ids: a case's or a
+    /// family's id read as a person's, or one number given to two people.
+    two_in_a_case: bool,
+}
+
+impl IdentifierUse {
+    /// Notes the identifier on `line`, in `case` for `person_id`, recorded
+    /// with `person`.
+    pub(super) fn note(&mut self, line: u64, case: &str, person_id: &str, person: Person) {
+        self.people.insert(person);
+        self.lines.push(line);
+        match self.cases.get(case) {
+            Some(first) => self.two_in_a_case |= first != person_id,
+            None => {
+                self.cases.insert(case.to_owned(), person_id.to_owned());
+            }
+        }
+    }
+}
 
 /// Whether two names ("forename surname") are one name mistyped: a typing
 /// error or two apart (a letter added, dropped, changed, or two swapped;
@@ -24,42 +51,53 @@ fn names_alike(a: &str, b: &str) -> bool {
     distance <= 2 && distance * 6 <= shorter
 }
 
-/// Whether two of an identifier's people are shown to be two: names that
-/// are not one name mistyped, and dates of birth more than two years apart
-/// (the node's own test). One name with two dates of birth is one person
-/// whose date was mistyped.
-fn two_people((a, x): (&str, Date), (b, y): (&str, Date)) -> bool {
-    !names_alike(a, b) && a != b && (x.days_since_epoch() - y.days_since_epoch()).abs() > 730
+/// Twelve years in days: a parent and a child, who may share a name, are
+/// at least this far apart.
+const GENERATION_DAYS: i64 = 12 * 365;
+
+/// Whether two of an identifier's people are shown to be two: dates of
+/// birth more than two years apart (the node's own test) with names that
+/// are not one name mistyped; or, whatever the names, a generation apart
+/// with one of them a child at their case's date (a parent's number on a
+/// child's record: a parent may share the child's name). One name, or one
+/// mistyped, with a date mistyped otherwise, is one person.
+fn two_people((a, x, a_child): (&str, Date, bool), (b, y, b_child): (&str, Date, bool)) -> bool {
+    let apart = (x.days_since_epoch() - y.days_since_epoch()).abs();
+    let one_name = a == b || names_alike(a, b);
+    apart > 730 && (!one_name || (apart >= GENERATION_DAYS && (a_child || b_child)))
 }
 
-/// How many of `values` are unlike all before them.
-fn distinct<T: Copy>(values: impl Iterator<Item = T>, alike: impl Fn(T, T) -> bool) -> usize {
+/// Whether `values` hold at least `enough` that are unlike all before them.
+fn at_least_distinct<T: Copy>(values: impl Iterator<Item = T>, enough: usize, alike: impl Fn(T, T) -> bool) -> bool {
     let mut kept: Vec<T> = Vec::new();
     for value in values {
         if !kept.iter().any(|&k| alike(k, value)) {
             kept.push(value);
+            if kept.len() >= enough {
+                return true;
+            }
         }
     }
-    kept.len()
+    false
 }
 
+/// More people than one person's records spell differently: a default.
+const MOST_SPELLINGS: usize = 32;
+
 /// Whether the people one identifier is recorded with in an extract cannot
-/// be one person: three names, none a typing error of another, and three
-/// dates of birth among them (a default a system gives everyone); for an NHS
-/// number, also two shown to be two ([`two_people`]: a parent's or a
-/// sibling's number on a child's record is a known slip of health
-/// records). Other identifiers a system assigns (a pupil number, a police
-/// id) are kept where two records under one differ in name and date of
-/// birth: one person recorded twice, with errors, is the likelier. One
-/// child's records under several local ids, names and dates mistyped, keep
-/// either.
-fn not_one_person(people: &std::collections::BTreeSet<Person>, nhs: bool) -> bool {
-    let known: Vec<(&str, Date)> =
-        people.iter().filter_map(|(name, born)| Some((name.as_str(), (*born)?))).filter(|(name, _)| !name.trim().is_empty()).collect();
-    let apart = nhs && known.iter().enumerate().any(|(i, &a)| known[i + 1..].iter().any(|&b| two_people(a, b)));
-    let names = distinct(known.iter().map(|(name, _)| *name), |a, b| a == b || names_alike(a, b));
-    let dates = distinct(known.iter().map(|(_, born)| *born), |x, y| x == y);
-    apart || (names >= 3 && dates >= 3)
+/// be one person: one case records it for two people; two of them are
+/// shown to be two ([`two_people`]); three names, none a typing error of
+/// another, and three dates of birth among them (a default a system gives
+/// everyone); or more of them than one person's records spell. One child's
+/// records under several local ids, a name or a date mistyped, keep it.
+fn not_one_person(used: &IdentifierUse) -> bool {
+    let known: Vec<(&str, Date, bool)> =
+        used.people.iter().filter_map(|(name, born, child)| Some((name.as_str(), (*born)?, *child))).filter(|(name, ..)| !name.trim().is_empty()).collect();
+    used.two_in_a_case
+        || known.len() > MOST_SPELLINGS
+        || known.iter().enumerate().any(|(i, &a)| known[i + 1..].iter().any(|&b| two_people(a, b)))
+        || (at_least_distinct(known.iter().map(|(name, ..)| *name), 3, |a, b| a == b || names_alike(a, b))
+            && at_least_distinct(known.iter().map(|(_, born, _)| *born), 3, |x, y| x == y))
 }
 
 /// Whether a match key is an identifier's: the NHS number, or one named in
@@ -69,13 +107,13 @@ pub(super) fn is_identifier(kind: crate::MatchKeyKind) -> bool {
 }
 
 /// Leaves out an NHS number or other identifier the extract records for
-/// people who cannot be one ([`not_one_person`]: a placeholder or a
-/// default a system fills in): as a match key it would join them all, past
-/// the node's date-of-birth guard, which an agreeing identifier overrides.
+/// people who cannot be one ([`not_one_person`]: a placeholder, a default
+/// a system fills in, a parent's number on a child's record, a case id
+/// read as a person's): as a match key it would join them all, past the
+/// node's guards, which an agreeing identifier overrides.
 /// Each row it was on gets a warning.
-pub(super) fn drop_shared_nhs_numbers(output: &mut ExtractOutput, nhs_people: HashMap<[u8; 32], NhsUse>) {
-    let shared: HashMap<[u8; 32], Vec<u64>> =
-        nhs_people.into_iter().filter(|(_, (people, _, nhs))| not_one_person(people, *nhs)).map(|(hash, (_, lines, _))| (hash, lines)).collect();
+pub(super) fn drop_shared_nhs_numbers(output: &mut ExtractOutput, nhs_people: HashMap<[u8; 32], IdentifierUse>) {
+    let shared: HashMap<[u8; 32], Vec<u64>> = nhs_people.into_iter().filter(|(_, used)| not_one_person(used)).map(|(hash, used)| (hash, used.lines)).collect();
     if shared.is_empty() {
         return;
     }
@@ -114,7 +152,7 @@ pub(super) fn drop_shared_nhs_numbers(output: &mut ExtractOutput, nhs_people: Ha
             lines.iter().map(move |&row| RowIssue {
                 row,
                 field: field.to_owned(),
-                reason: "is recorded in this extract for people who cannot be one (other names and dates of birth; a placeholder?), so it was not used"
+                reason: "is recorded in this extract for people who cannot be one (other names and dates of birth, a generation apart, or two people in one case; a placeholder or a case id?), so it was not used"
                     .to_owned(),
             })
         })
@@ -138,20 +176,39 @@ mod tests {
         assert!(!names_alike("jo smith", "mark smith"));
     }
 
+    /// Rows (case, person, name, year of birth), each a case of 2024.
+    fn used(rows: &[(&str, &str, &str, i32)]) -> IdentifierUse {
+        let mut used = IdentifierUse::default();
+        for (line, &(case, person, name, year)) in rows.iter().enumerate() {
+            used.note(line as u64 + 2, case, person, (name.to_owned(), Date::new(year, 2, 1), 2024 - year < 18));
+        }
+        used
+    }
+
     #[test]
-    fn an_nhs_number_of_two_named_apart_is_dropped_and_a_default_given_to_three_of_any_identifier() {
-        let date = |y, m, d| Date::new(y, m, d);
-        let people =
-            |rows: &[(&str, i32)]| rows.iter().map(|&(name, year)| (name.to_owned(), date(year, 2, 1))).collect::<std::collections::BTreeSet<Person>>();
-        // A child and an adult: dropped for an NHS number, kept otherwise.
-        let parent = people(&[("jo smith", 2011), ("mark smith", 1981)]);
-        assert!(not_one_person(&parent, true) && !not_one_person(&parent, false));
-        // One person mistyped: kept.
-        assert!(!not_one_person(&people(&[("emma matthews", 1962), ("emma mattehws", 1991)]), true));
-        // Three people: dropped whatever the identifier.
-        let default = people(&[("cy lee", 2013), ("di khan", 2014), ("fay bell", 2015)]);
-        assert!(not_one_person(&default, true) && not_one_person(&default, false));
-        // Three mistypings of one: kept.
-        assert!(!not_one_person(&people(&[("nathan priest", 1916), ("nathab priest", 1971), ("nathsan priest", 1961)]), false));
+    fn an_identifier_of_two_people_is_dropped_and_one_persons_mistyped_is_kept() {
+        // A child and an adult of other names; of one name a generation
+        // apart (a parent's number on the child's record): two people.
+        assert!(not_one_person(&used(&[("C1", "P1", "jo smith", 2011), ("C2", "P2", "mark smith", 1981)])));
+        assert!(not_one_person(&used(&[("C1", "P1", "peregrine obi", 2011), ("C2", "P2", "peregrine obi", 1986)])));
+        // One person: a name mistyped, a date mistyped by under twelve
+        // years, or by more where neither was a child.
+        assert!(!not_one_person(&used(&[("C1", "P1", "emma matthews", 1982), ("C2", "P2", "emma mattehws", 1991)])));
+        assert!(!not_one_person(&used(&[("C1", "P1", "emma matthews", 1962), ("C2", "P2", "emma mattehws", 1991)])));
+        // One case records it for two people: a case id read as a person's.
+        assert!(not_one_person(&used(&[("C1", "P1", "amy jones", 2011), ("C1", "P2", "amy jones", 2011)])));
+        // A default given to three children.
+        assert!(not_one_person(&used(&[("C1", "P1", "cy lee", 2013), ("C2", "P2", "di khan", 2014), ("C3", "P3", "fay bell", 2015)])));
+        // Three mistypings of one name within a year or two: kept.
+        assert!(!not_one_person(&used(&[("C1", "P1", "nathan priest", 1971), ("C2", "P2", "nathab priest", 1972), ("C3", "P3", "nathsan priest", 1971)])));
+    }
+
+    #[test]
+    fn an_identifier_shared_by_many_is_judged_without_comparing_every_pair() {
+        let rows: Vec<(String, String, String, i32)> = (0..20_000).map(|i| (format!("C{i}"), format!("P{i}"), format!("child {i}"), 2010 + i % 2)).collect();
+        let rows: Vec<(&str, &str, &str, i32)> = rows.iter().map(|(c, p, n, y)| (c.as_str(), p.as_str(), n.as_str(), *y)).collect();
+        let started = std::time::Instant::now();
+        assert!(not_one_person(&used(&rows)));
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
     }
 }
