@@ -110,14 +110,16 @@ pub struct Signal {
     /// Every agency with a record of the subject profile (of any member
     /// of a network), by number: who may see the signal.
     pub seen_by: Vec<u16>,
-    /// The weakest link among the evidence: the lowest probability with
-    /// which linkage tied an evidence involvement into its profile.
-    pub weakest_link: f32,
+    /// The weakest link among the evidence: the lowest strength with which
+    /// the view's records tie an evidence involvement into its profile
+    /// ([`Profiles::link`]); `None` when every record stands alone.
+    pub weakest_link: Option<f32>,
 }
 
-/// The weakest link among `ids` (1 when there are none).
-fn weakest_link(facts: &Facts, ids: &[u64]) -> f32 {
-    ids.iter().filter_map(|&id| facts.involvement(id)).map(|i| i.link).fold(1.0, f32::min)
+/// The weakest link among `ids` as `profiles` sees them (see
+/// [`Signal::weakest_link`]).
+fn weakest_link<'a>(facts: &Facts, profiles: &impl Profiles, ids: impl IntoIterator<Item = &'a u64>) -> Option<f32> {
+    ids.into_iter().filter(|&&id| profiles.includes(id)).filter_map(|&id| profiles.link(facts, id)).reduce(f32::min)
 }
 
 /// Orders evidence newest record first (then by id), so that a listing
@@ -174,7 +176,8 @@ impl Signal {
             last_day: items.iter().map(|i| i.record.day).max().unwrap_or(0),
             resolved: resolved(items.iter().map(|i| i.record.concern)),
             per_agency: per_agency(facts, &evidence),
-            weakest_link: weakest_link(facts, &evidence),
+            // Filled in through the view (see `signals_of`).
+            weakest_link: None,
             evidence,
             seen_by: Vec::new(),
         }
@@ -637,6 +640,13 @@ fn signals_of(config: &SignalConfig, facts: &Facts, profiles: &impl Profiles, ke
         })
         .collect();
     let mut signals = profile_signals(config, key, &items, &key_of, facts);
+    // What a profile's signal rests on is how its own records hang
+    // together (another profile's records in the evidence, a perpetrator's
+    // victims, are counted as people, not linked to it); it is worked out
+    // again whenever the profile changes.
+    for signal in &mut signals {
+        signal.weakest_link = weakest_link(facts, profiles, signal.evidence.iter().filter(|&&id| key_of(id) == key));
+    }
     let mut seen_by: Vec<u16> = items.iter().map(|i| i.record.agency).collect();
     seen_by.sort_unstable();
     seen_by.dedup();
@@ -724,7 +734,7 @@ fn find_networks(config: &SignalConfig, facts: &Facts, profiles: &impl Profiles)
             last_day: records.iter().map(|r| r.day).max().unwrap_or(0),
             resolved: resolved(records.iter().map(|r| r.concern)),
             per_agency: per_agency(facts, &evidence),
-            weakest_link: weakest_link(facts, &evidence),
+            weakest_link: weakest_link(facts, profiles, &evidence),
             evidence,
             seen_by: seen_by.remove(&root).map(|set| set.into_iter().collect()).unwrap_or_default(),
             related: members,

@@ -121,8 +121,7 @@ pub struct Facts {
     involvements: Vec<Option<InvolvementFacts>>,
     /// By involvement id, the involvements its decisions joined it to, each
     /// with the join's strength: its probability, or 1 on the agency's own
-    /// person ref (see [`Facts::joined`], [`Facts::strong_links`] and
-    /// [`Facts::join_strengths`]).
+    /// person ref (see [`Facts::joined`] and [`Facts::strong_links`]).
     links: Vec<Box<[(u64, f32)]>>,
     /// Outcome events by fingerprint, and by their involvement.
     outcomes: HashMap<u64, OutcomeFacts>,
@@ -239,23 +238,6 @@ impl Facts {
     /// [`STRONG_LINK`]: crate::STRONG_LINK
     pub fn strong_links(&self, id: u64) -> impl Iterator<Item = u64> + '_ {
         self.links(id).iter().filter(|(_, strength)| *strength >= crate::STRONG_LINK).map(|(other, _)| *other)
-    }
-
-    /// The best join of each of `members` to another of them, either way
-    /// round: how strongly those records alone tie each into the group. A
-    /// member joined to none of the others is left out.
-    pub fn join_strengths(&self, members: &[u64]) -> HashMap<u64, f32> {
-        let set: std::collections::HashSet<u64> = members.iter().copied().collect();
-        let mut best: HashMap<u64, f32> = HashMap::new();
-        for &member in members {
-            for &(other, strength) in self.links(member).iter().filter(|(other, _)| *other != member && set.contains(other)) {
-                for end in [member, other] {
-                    let entry = best.entry(end).or_insert(0.0);
-                    *entry = entry.max(strength);
-                }
-            }
-        }
-        best
     }
 
     /// Every involvement an involvement's decisions joined it to (joins and

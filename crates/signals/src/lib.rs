@@ -79,6 +79,17 @@ pub trait Profiles {
         let _ = id;
         true
     }
+    /// How strongly the records the view includes tie `id` into its
+    /// profile: its best link to another of them. `None` when it is the only
+    /// one. The whole view gives the best of the involvement's own
+    /// decisions; a scoped view counts only links between the records it
+    /// includes, either way round.
+    fn link(&self, facts: &Facts, id: u64) -> Option<f32> {
+        if self.members(id).len() < 2 {
+            return None;
+        }
+        facts.involvement(id).map(|involvement| involvement.link)
+    }
     /// The keys of the parts the view sees the profile holding `id` as: a
     /// scoped view keeps apart records that only records outside it join
     /// (see [`joined_parts`]); any other view sees the profile whole.

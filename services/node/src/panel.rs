@@ -534,7 +534,7 @@ impl Engine {
             role: involvement.role.number(),
             case_type: record.case_type.number(),
             date: Some(wire_date(record.day)),
-            link: scoped.link(id).map_or(ONLY_RECORD, |strength| confidence_band(strength, false)).to_owned(),
+            link: scoped.part_link(id).map_or(ONLY_RECORD, |strength| confidence_band(strength, false)).to_owned(),
         })
     }
 
@@ -572,9 +572,9 @@ impl Engine {
         }
         out.records_not_shown = inside.saturating_sub(out.records.len() as u32);
         // Over every record it rests on, not only those shown, from the
-        // partnership's own joins (all its evidence is the partnership's).
-        let weakest = signal.evidence.iter().filter_map(|&id| scoped.link(id)).reduce(f32::min);
-        out.weakest_link = weakest.map_or(NO_LINK, |strength| confidence_band(strength, false)).to_owned();
+        // partnership's own joins (worked out when the signal was, through
+        // the partnership's view).
+        out.weakest_link = signal.weakest_link.map_or(NO_LINK, |strength| confidence_band(strength, false)).to_owned();
         out.outside = outside_counts(outside);
         for &key in &signal.related {
             if !full && out.related_profiles.len() >= MAX_RELATED {

@@ -29,7 +29,8 @@ pub(crate) struct ScopedView<'a> {
     parts: RefCell<HashMap<u64, Rc<Part>>>,
     /// Each profile's parts worked out, by the profile's key.
     profiles_parts: RefCell<HashMap<u64, Rc<[Rc<Part>]>>>,
-    /// Each part's members' best joins to one another, by the part's key.
+    /// Each profile's in-scope members' best joins to one another, by the
+    /// profile's key.
     strengths: RefCell<HashMap<u64, Rc<HashMap<u64, f32>>>>,
 }
 
@@ -54,16 +55,36 @@ impl<'a> ScopedView<'a> {
     /// How strongly the partnership's own records tie an in-scope `id` into
     /// its part: its best join to another of them, either way round (a join
     /// to a record held elsewhere says nothing here). `None` when it is the
-    /// part's only record.
-    pub(super) fn link(&self, id: u64) -> Option<f32> {
-        let part = self.part(id).filter(|part| part.members.len() > 1)?;
-        let cached = self.strengths.borrow().get(&part.key).cloned();
+    /// part's only record. (Two of the partnership's records joined to each
+    /// other directly are always in one part, so the parts themselves need
+    /// not be worked out.)
+    pub(super) fn part_link(&self, id: u64) -> Option<f32> {
+        let global = self.profiles.smallest_member(id);
+        let cached = self.strengths.borrow().get(&global).cloned();
         let strengths = cached.unwrap_or_else(|| {
-            let strengths = Rc::new(self.facts.join_strengths(&part.members));
-            self.strengths.borrow_mut().insert(part.key, Rc::clone(&strengths));
+            let strengths = Rc::new(self.join_strengths(id, global));
+            self.strengths.borrow_mut().insert(global, Rc::clone(&strengths));
             strengths
         });
         strengths.get(&id).copied()
+    }
+
+    /// The best join of each of the partnership's records in the profile
+    /// keyed `global` (holding `id`) to another of them, either way round.
+    fn join_strengths(&self, id: u64, global: u64) -> HashMap<u64, f32> {
+        let mut best: HashMap<u64, f32> = HashMap::new();
+        for member in self.profiles.members(id).filter(|&m| self.holds(m)) {
+            for &(other, strength) in self.facts.links(member) {
+                if other == member || !self.holds(other) || self.profiles.smallest_member(other) != global {
+                    continue;
+                }
+                for end in [member, other] {
+                    let entry = best.entry(end).or_insert(0.0);
+                    *entry = entry.max(strength);
+                }
+            }
+        }
+        best
     }
 
     fn holds(&self, id: u64) -> bool {
@@ -124,6 +145,10 @@ impl<'a> ScopedView<'a> {
 }
 
 impl Profiles for ScopedView<'_> {
+    fn link(&self, _facts: &Facts, id: u64) -> Option<f32> {
+        self.part_link(id)
+    }
+
     fn key(&self, id: u64) -> u64 {
         // Only in-scope involvements are in the cache: one found there is
         // held, and its part known.
