@@ -104,7 +104,7 @@ async fn a_resumed_upload_with_another_batch_size_stores_every_record() {
 /// the model's starting values and settled once it ends; an interrupted
 /// one too, since its resumption may begin after the fit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_interrupted_upload_is_settled_with_the_fitted_model() {
+async fn an_interrupted_upload_is_settled_as_a_completed_one_is() {
     let prepared = prepare(300);
     let data = tempfile::tempdir().expect("data dir");
     let node = start_node(&prepared.path("keys"), data.path(), loopback()).await;
@@ -137,19 +137,23 @@ async fn an_interrupted_upload_is_settled_with_the_fitted_model() {
     .await;
 
     let keys = prepared.path("keys");
-    // The upload's summary is kept after it is settled.
+    // The interrupted upload is kept in the agency's history at once, and
+    // settled after.
     let (settled, history) = blocking(move || {
-        let history = || json(&ok(&braid_as(&keys, "csc-north", &["agency", "uploads", "--node", &url, "--agency", "CSC-NORTH", "--json"])));
-        let mut held = history();
+        let settled = || {
+            let log = json(&ok(&braid_as(&keys, "auditor", &["audit", "log", "--node", &url, "--action", "ingest.settle", "--json"])));
+            log["entries"].as_array().map_or(0, Vec::len)
+        };
+        let mut found = settled();
         for _ in 0..100 {
-            if held["uploads"].as_array().is_some_and(|uploads| !uploads.is_empty()) {
+            if found > 0 {
                 break;
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
-            held = history();
+            found = settled();
         }
-        let log = json(&ok(&braid_as(&keys, "auditor", &["audit", "log", "--node", &url, "--action", "ingest.settle", "--json"])));
-        (log["entries"].as_array().map_or(0, Vec::len), held)
+        let history = json(&ok(&braid_as(&keys, "csc-north", &["agency", "uploads", "--node", &url, "--agency", "CSC-NORTH", "--json"])));
+        (found, history)
     })
     .await;
     assert_eq!(settled, 1, "the interrupted upload's 200 records are settled: {history}");
@@ -310,7 +314,7 @@ fn pseudonymise_fails_when_it_would_write_nothing_useful_and_names_mapping_mista
     let repeated = format!("{HEADER}\n{}\n{}\n{}\n", row("C1", "P1"), row("C1", "P1"), row("C1", "P2"));
     let output = pseudonymise(dir.path(), MAPPING, &repeated, "c.bpx");
     let stdout = ok(&output);
-    assert!(stdout.contains("2 involvements in 1 record"), "{stdout}");
+    assert!(stdout.contains("2 involvements in 1 record written"), "{stdout}");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("warning row 3: row: repeats the case and person of row 2 and was skipped"), "{stderr}");
 
@@ -320,7 +324,7 @@ fn pseudonymise_fails_when_it_would_write_nothing_useful_and_names_mapping_mista
     let disagreeing = format!("{HEADER}\n{}\n{}\n", row("C1", "P1"), row("C1", "P2").replace("CSA,01/03/2020", "CSE,01/04/2021"));
     let both_types = MAPPING.replace("CSA = \"CSA\"", "CSA = \"CSA\"\nCSE = \"CSE\"");
     let output = pseudonymise(dir.path(), &both_types, &disagreeing, "c2.bpx");
-    assert!(ok(&output).contains("2 involvements in 1 record"));
+    assert!(ok(&output).contains("2 involvements in 1 record written"));
     let stderr = String::from_utf8_lossy(&output.stderr);
     for field in ["case_type", "event_date"] {
         let expected = format!("warning row 3: {field}: differs from row 2 of the same case; the case keeps that row's");
@@ -366,7 +370,7 @@ fn pseudonymise_fails_when_it_would_write_nothing_useful_and_names_mapping_mista
     let stray = format!("{HEADER}\n{}\n{}\n", row("C1", "P1").replacen(',', ",,", 1).replace(",G", ","), row("C2", "P2"));
     let output = raw(dir.path(), stray.as_bytes(), "stray.bpx");
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(ok(&output).contains("1 involvement in 1 record") && stderr.contains("rejected row 2: row: has"), "{stderr}");
+    assert!(ok(&output).contains("1 involvement in 1 record written") && stderr.contains("rejected row 2: row: has"), "{stderr}");
     // In a file that pads every row, a malformed second row is refused
     // alone: it does not decide for the file.
     let padded_with_a_bad_row = format!("{HEADER}\n{},\n{},,\n{},\n", row("C1", "P1"), row("C2", "P2"), row("C3", "P3"));

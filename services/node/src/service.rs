@@ -142,6 +142,59 @@ async fn admit_batch(gate: &Gate, caller: &Caller, agency: &str) -> Result<Calle
     Ok(caller)
 }
 
+/// What follows an upload stream's end. Decisions made before the model
+/// was fitted (`to_settle`: the upload's new involvements, when it began
+/// before the first fit) are made again with it, whole upload or not: an
+/// interrupted upload's resumption may start after the fit and would leave
+/// them as they were. Not while the node stops. A completed upload's stream
+/// ends only after; an upload that ended otherwise is put in the agency's
+/// history, and gives back its place, first, so that its resumption is not
+/// held up.
+#[allow(clippy::too_many_arguments)]
+async fn end_upload(
+    gate: &Gate,
+    caller: &Caller,
+    submission: Option<&Submission>,
+    tally: crate::uploads::UploadTally,
+    ended: &str,
+    to_settle: Option<Vec<u64>>,
+    slot: Option<crate::gate::UploadSlot>,
+    sender: &tokio::sync::mpsc::Sender<Result<v1::BatchAck, Status>>,
+) {
+    let completed = ended == "completed";
+    let mut tally = Some(tally);
+    if !completed {
+        note_upload(gate, submission, tally.take().unwrap_or_default(), ended).await;
+        drop(slot);
+    }
+    if let Some(added) = to_settle.filter(|_| !gate.stopping()) {
+        let engine = Arc::clone(gate.engine());
+        let entry = caller.entry("ingest.settle");
+        let failed_entry = caller.entry("ingest.settle");
+        match blocking(move || engine.settle(&added, entry)).await {
+            Ok((count, audit_entry)) => info!(involvements = count, audit_entry, "upload settled"),
+            Err(status) => {
+                gate.record_failure(failed_entry, &status).await;
+                let _ = sender.send(Err(status)).await;
+            }
+        }
+    }
+    if let Some(tally) = tally {
+        note_upload(gate, submission, tally, ended).await;
+    }
+}
+
+/// Keeps what an upload did in its agency's history (nothing for an upload
+/// that applied no batch).
+async fn note_upload(gate: &Gate, submission: Option<&Submission>, tally: crate::uploads::UploadTally, ended: &str) {
+    let Some(current) = submission.filter(|_| !tally.is_empty()) else { return };
+    let engine = Arc::clone(gate.engine());
+    let (agency, ended) = (current.agency.clone(), ended.to_owned());
+    if let Err(status) = blocking(move || engine.note_upload(&agency, tally, &ended)).await {
+        warn!(code = ?status.code(), "the upload's summary was not kept");
+    }
+}
+
 /// Applies one batch of an admitted upload in its turn, counted in the
 /// metrics and logged. Returns the acknowledgement and the new
 /// involvements' ids; a refusal of the engine's is audited.
@@ -210,6 +263,8 @@ impl IngestService for Ingest {
             let mut settle = false;
             // Held while the stream is open.
             let mut slot: Option<crate::gate::UploadSlot> = None;
+            // Set when the caller lost the right to upload part way.
+            let mut revoked = false;
             let mut tally = crate::uploads::UploadTally::default();
             let ended: String = 'stream: {
                 while let Some(batch) = incoming.next().await {
@@ -227,7 +282,7 @@ impl IngestService for Ingest {
                                 // Kept only once checked and admitted.
                                 tally.set_items_held(items_held);
                                 submission = Some(parsed);
-                                settle = !gate.engine().model_fitted().unwrap_or(true);
+                                settle |= !gate.engine().model_fitted().unwrap_or(true);
                             }
                             Err(status) => {
                                 let ended = format!("refused: {}", status.message());
@@ -245,6 +300,7 @@ impl IngestService for Ingest {
                     let caller = match admit_batch(&gate, &caller, &current.agency).await {
                         Ok(caller) => caller,
                         Err((status, ended)) => {
+                            revoked = matches!(status.code(), tonic::Code::PermissionDenied | tonic::Code::Unauthenticated);
                             let _ = sender.send(Err(status)).await;
                             break 'stream ended;
                         }
@@ -267,32 +323,8 @@ impl IngestService for Ingest {
                 }
                 "completed".to_owned()
             };
-            // The upload has ended, whole or not: decisions made before the
-            // model was fitted are made again with it (an interrupted upload
-            // too, since its resumption may start after the first fit and
-            // would then leave them as they were). Not while the node stops.
-            // A completed upload's stream ends only after.
-            if settle && !added.is_empty() && !gate.stopping() {
-                let engine = Arc::clone(gate.engine());
-                let entry = caller.entry("ingest.settle");
-                let failed_entry = caller.entry("ingest.settle");
-                match blocking(move || engine.settle(&added, entry)).await {
-                    Ok((count, audit_entry)) => info!(involvements = count, audit_entry, "upload settled"),
-                    Err(status) => {
-                        gate.record_failure(failed_entry, &status).await;
-                        let _ = sender.send(Err(status)).await;
-                    }
-                }
-            }
-            // What this upload did, for the agency's own history.
-            if let Some(current) = submission.as_ref().filter(|_| !tally.is_empty()) {
-                let engine = Arc::clone(gate.engine());
-                let agency = current.agency.clone();
-                if let Err(status) = blocking(move || engine.note_upload(&agency, tally, &ended)).await {
-                    warn!(code = ?status.code(), "the upload's summary was not kept");
-                }
-            }
-            drop(slot);
+            let settle = settle && !added.is_empty() && !revoked;
+            end_upload(&gate, &caller, submission.as_ref(), tally, &ended, settle.then_some(added), slot, &sender).await;
         });
         Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(receiver))))
     }
