@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import pairwise_scores  # noqa: E402
 
 SUMMARY = re.compile(
-    r"read (\d+) rows; (\d+) involvements in (\d+) records written to .*?; (\d+) rows rejected, (\d+) warnings"
+    r"read (\d+) rows?; (\d+) involvements? in (\d+) records? written to .*?; (\d+) rows? rejected, (\d+) warnings?"
 )
 ISSUE = re.compile(r"^(rejected|warning) row \d+: ([^:]+): (.*)$")
 

@@ -421,7 +421,7 @@ fn check_config_names_every_problem_without_starting() {
     let bad = check(&format!("policy = {policy:?}\n[partnerships]\nnorth = [\"CSC-NORTH\", \"CSC-NROTH\"]\n[agencies]\nCSC-NORTH = \"social care\"\n"), &[]);
     assert!(!bad.status.success());
     let stderr = String::from_utf8_lossy(&bad.stderr);
-    for problem in ["CSC-NROTH, which no principal in the policy uploads for", "can be read by others", "the type must be one of"] {
+    for problem in ["CSC-NROTH, which no principal in the policy uploads for", "can be read by others", "is not an agency type; it must be one of"] {
         assert!(stderr.contains(problem), "`{problem}` not in: {stderr}");
     }
     std::fs::set_permissions(keys.join("node/node.key"), std::fs::Permissions::from_mode(0o600)).expect("chmod");

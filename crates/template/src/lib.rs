@@ -186,7 +186,7 @@ pub fn toml_error(text: &str, error: &toml::de::Error) -> String {
             _ => message.push(c),
         }
     }
-    let message = printable(hide_given_variant(message.trim()).as_str());
+    let message = printable(hide_given_values(message.trim()).as_str());
     match error.span() {
         Some(span) => {
             let before = &text[..span.start.min(text.len())];
@@ -198,17 +198,36 @@ pub fn toml_error(text: &str, error: &toml::de::Error) -> String {
     }
 }
 
-/// `unknown variant `x`, expected …` with the value given (`x`, which the
-/// file holds) left out; the expected names, which the program holds, stay.
-fn hide_given_variant(message: &str) -> String {
-    const GIVEN: &str = "unknown variant `";
-    let Some(start) = message.find(GIVEN).map(|at| at + GIVEN.len()) else {
-        return message.to_owned();
+/// A parser's message with the values it quotes from the file (in
+/// backticks: `unknown variant `x``, `invalid type: integer `7``) left out;
+/// what is expected, which the program holds, and an unknown key's name,
+/// which the user needs to find it, stay.
+fn hide_given_values(message: &str) -> String {
+    let (given, expected) = match message.find(", expected") {
+        Some(at) => message.split_at(at),
+        None => (message, ""),
     };
-    match message[start..].find('`') {
-        Some(end) => format!("{}…{}", &message[..start], &message[start + end..]),
-        None => message.to_owned(),
+    let mut out = String::new();
+    let mut rest = given;
+    while let Some(open) = rest.find('`') {
+        let (before, after) = rest.split_at(open);
+        out.push_str(before);
+        // The value runs to the last backtick before what is expected (a
+        // value may hold backticks of its own).
+        let Some(close) = after[1..].rfind('`').map(|at| at + 1) else {
+            out.push_str(after);
+            rest = "";
+            break;
+        };
+        let key = before.ends_with("field ");
+        out.push('`');
+        out.push_str(if key { &after[1..close] } else { "…" });
+        out.push('`');
+        rest = &after[close + 1..];
     }
+    out.push_str(rest);
+    out.push_str(expected);
+    out
 }
 
 /// A cell's text as quoted in a message: at most [`QUOTE_CHARS`]

@@ -317,7 +317,15 @@ fn a_toml_error_quotes_nothing_of_the_file() {
     let error = toml::from_str::<Chosen>(misplaced).expect_err("no such kind");
     let message = crate::toml_error(misplaced, &error);
     assert!(!message.contains("8f1c9a") && message.contains("Police") && message.contains("Health"), "{message}");
-    let typed = "agency = 7\n";
+    let typed = "agency = 9434765919\n";
     let error = toml::from_str::<Shape>(typed).expect_err("not a string");
-    assert!(crate::toml_error(typed, &error).starts_with("line 1, column 10: invalid type"), "{}", crate::toml_error(typed, &error));
+    let message = crate::toml_error(typed, &error);
+    assert!(message.starts_with("line 1, column 10: invalid type") && !message.contains("9434765919"), "{message}");
+    // A value holding backticks is left out whole; a key's name is shown.
+    let ticked = "kind = \"8f1c`9a`77\"\n";
+    let message = crate::toml_error(ticked, &toml::from_str::<Chosen>(ticked).expect_err("no such kind"));
+    assert!(!message.contains("9a") && !message.contains("77"), "{message}");
+    let unknown = "agency = \"CSC\"\nagnecy = \"x\"\n";
+    let message = crate::toml_error(unknown, &toml::from_str::<Shape>(unknown).expect_err("unknown field"));
+    assert!(message.contains("agnecy") && message.contains("agency"), "{message}");
 }

@@ -230,13 +230,13 @@ pub fn pseudonymise_command(
         eprintln!("rejected {issue}");
     }
     if output.rejected.len() > 50 {
-        eprintln!("… and {} more rejected rows", output.rejected.len() - 50);
+        eprintln!("… and {} more rejected", counted(output.rejected.len() - 50, "row", "rows"));
     }
     for issue in output.warnings.iter().take(20) {
         eprintln!("warning {issue}");
     }
     if output.warnings.len() > 20 {
-        eprintln!("… and {} more warnings", output.warnings.len() - 20);
+        eprintln!("… and {} more", counted(output.warnings.len() - 20, "warning", "warnings"));
     }
     if let Some((path, by_field)) = write_issues(out, output)? {
         eprintln!("every issue, by row, in {} ({by_field})", path.display());
@@ -258,12 +258,11 @@ pub fn pseudonymise_command(
         bail!("{} rows were rejected and --fail-on-bad-rows was given; nothing was written", output.rejected.len());
     }
     if result.records.is_empty() {
-        bail!(
-            "no record could be read from {}: {} data rows, {} rejected (see above); nothing was written",
-            input.display(),
-            output.rows_read,
-            output.rejected.len()
-        );
+        let rejected = match output.rejected.len() {
+            0 => "none rejected".to_owned(),
+            n => format!("{n} rejected (see above)"),
+        };
+        bail!("no record could be read from {}: {}, {rejected}; nothing was written", input.display(), counted(output.rows_read, "data row", "data rows"));
     }
     extract_file::write(out, &result.header, &result.records)?;
     keep_cases_the_map_would_lose(&reid, &output.reid)?;
@@ -642,7 +641,7 @@ pub async fn uploads_command(node: &NodeArgs, agency: &str, json: bool) -> Resul
             println!("    row {}: {}: {}", r.source_row, r.field, r.reason);
         }
         if (u.rejections.len() as u64) < u.rejected {
-            println!("    … and {} more rejected rows", u.rejected - u.rejections.len() as u64);
+            println!("    … and {} more rejected", counted(u.rejected - u.rejections.len() as u64, "row", "rows"));
         }
     }
     println!("(earlier: records in batches an earlier attempt had stored; the node keeps the last 200 uploads)");

@@ -251,10 +251,20 @@ impl NodeConfig {
             "[storage]: reserve_mb at most 1048576 (1 TiB), min_free_mb at most 1073741824"
         );
         for (code, agency_type) in &self.agencies {
+            // The value is not repeated: a secret pasted into the wrong line
+            // would reach the node's log.
             anyhow::ensure!(
                 braid_template::AGENCY_TYPES.contains(&agency_type.as_str()),
-                "[agencies] {code} = \"{agency_type}\": the type must be one of {}",
+                "[agencies] {}: the type given is not an agency type; it must be one of {}",
+                braid_template::quote(code),
                 braid_template::AGENCY_TYPES.join(", ")
+            );
+        }
+        if let Some(epoch) = &self.expected_epoch {
+            anyhow::ensure!(
+                is_epoch_fingerprint(epoch),
+                "expected_epoch (or BRAID_EXPECTED_EPOCH) is not a key epoch: it looks like e1-0123456789abcdef, as braid keys init and \
+                 braid agency pseudonymise print it"
             );
         }
         if let Some(operations) = self.operations_listen {
@@ -272,6 +282,19 @@ impl NodeConfig {
         }
         Ok(())
     }
+}
+
+/// Whether `text` is a key epoch's fingerprint: `e`, the epoch number, a
+/// dash and sixteen lower-case hex digits.
+fn is_epoch_fingerprint(text: &str) -> bool {
+    let Some((epoch, hex)) = text.strip_prefix('e').and_then(|rest| rest.split_once('-')) else {
+        return false;
+    };
+    !epoch.is_empty()
+        && epoch.len() <= 10
+        && epoch.bytes().all(|b| b.is_ascii_digit())
+        && hex.len() == 16
+        && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 #[cfg(test)]
@@ -297,6 +320,11 @@ mod tests {
         schools.agencies.insert("PRB-NORTH".to_owned(), "probation".to_owned());
         schools.agencies.insert("VS-NORTH".to_owned(), "victim_services".to_owned());
         schools.validate().expect("education, probation and victim services are agency types");
+        let epoch = NodeConfig { expected_epoch: Some("e1-842771a7e3898e5a".to_owned()), ..config.clone() };
+        epoch.validate().expect("a key epoch");
+        let pasted = NodeConfig { expected_epoch: Some("SUPERSECRETVALUE-xyz".to_owned()), ..config.clone() };
+        let message = pasted.validate().expect_err("not an epoch").to_string();
+        assert!(message.contains("not a key epoch") && !message.contains("SUPERSECRET"), "{message}");
         schools.agencies.insert("X".to_owned(), "school".to_owned());
         assert!(schools.validate().expect_err("unknown type").to_string().contains("victim_services"));
         let mut tight = config.clone();
