@@ -397,14 +397,14 @@ fn placeholder_and_shared_other_identifiers_are_never_used_to_link() {
     assert!(stdout.contains("0 rows rejected"), "{stdout}");
     let stderr = String::from_utf8_lossy(&output.stderr);
     for row in [2, 3] {
-        assert!(stderr.contains(&format!("warning row {row}: ids: is a placeholder (one character repeated)")), "{stderr}");
+        assert!(stderr.contains(&format!("warning row {row}: ids.upn: is a placeholder (one character repeated)")), "{stderr}");
     }
     for row in [4, 5, 6, 9, 10, 11, 12] {
-        let expected = format!("warning row {row}: ids: is recorded in this extract for people who cannot be one (other names and dates of birth");
+        let expected = format!("warning row {row}: ids.upn: is recorded in this extract for people who cannot be one (other names and dates of birth");
         assert!(stderr.contains(&expected), "{expected}: {stderr}");
     }
     for row in [7, 8, 13, 14] {
-        assert!(!stderr.contains(&format!("warning row {row}: ids")), "{stderr}");
+        assert!(!stderr.contains(&format!("warning row {row}: ids.upn")), "{stderr}");
     }
     assert!(!stderr.contains("A123") && !stderr.contains("N9876"), "no identifier in a message: {stderr}");
     let (_, records) = read_extract(&dir.path().join("CSC-NORTH.bpx"));
@@ -420,6 +420,15 @@ fn placeholder_and_shared_other_identifiers_are_never_used_to_link() {
         .map(|record| record.record_ref.as_str())
         .collect();
     assert_eq!(with_id.len(), 4, "only C6, C7, C12 and C13 keep their identifier, as a key and as a token: {with_id:?}");
+    // An identifier column none of whose values can be used is pointed at.
+    let rows = [
+        "C1,P1,Victim,CSA,01/03/2020,Amy,Jones,04/05/2011,F,M1 1AE,0",
+        "C2,P2,Victim,CSA,01/03/2020,Bea,Okafor,05/06/2012,F,M1 1AE,0",
+        "C3,P3,Victim,CSA,01/03/2020,Cy,Lee,06/07/2013,M,M1 1AE,0",
+    ];
+    let output = pseudonymise_file(dir.path(), "CSC-NORTH", "CSC-NORTH", "children_services", &mapping, &header, &rows);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("hint: 3 of 3 rows' ids.upn could not be used") && stderr.contains("`upn`"), "{stderr}");
 }
 
 #[test]

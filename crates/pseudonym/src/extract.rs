@@ -368,11 +368,19 @@ impl Collected {
         }
         self.seen_rows.insert((parsed.case_id.clone(), parsed.person_id.clone()), line);
         let involvement = &parsed.record.involvements[0];
-        for (_, hash) in involvement.pseudonyms.match_keys.iter().filter(|(kind, _)| is_identifier(*kind)) {
-            let record = &parsed.record;
-            let case_date = record.referral_date.or(record.incident_start).or(record.last_occurrence);
-            let child = matches!((parsed.date_of_birth, case_date), (Some(born), Some(on)) if years_between(born, on) < 18);
-            self.nhs_people.entry(*hash).or_default().note(line, &parsed.case_id, &parsed.person_id, (parsed.name.clone(), parsed.date_of_birth, child));
+        let record = &parsed.record;
+        let case_date = record.referral_date.or(record.incident_start).or(record.last_occurrence);
+        let child = matches!((parsed.date_of_birth, case_date), (Some(born), Some(on)) if years_between(born, on) < 18);
+        let mut other_ids = parsed.id_names.iter();
+        for (kind, hash) in involvement.pseudonyms.match_keys.iter().filter(|(kind, _)| is_identifier(*kind)) {
+            // The n-th other identifier's key is the n-th named identifier's.
+            let field = match kind {
+                crate::MatchKeyKind::OtherId => format!("ids.{}", other_ids.next().map_or("", String::as_str)),
+                _ => "nhs_number".to_owned(),
+            };
+            let used = self.nhs_people.entry(*hash).or_default();
+            used.note(line, &parsed.case_id, &parsed.person_id, (parsed.name.clone(), parsed.date_of_birth, child));
+            used.field = field;
         }
         output.reid.push(ReidEntry {
             record_ref: parsed.record.record_ref.clone(),
@@ -455,6 +463,9 @@ struct ParsedRow {
     /// The person's name ("forename surname", normalised), kept when the
     /// row has an identifier (to tell a shared one; see `identifiers`).
     name: String,
+    /// The names of the row's `[identity.ids]` identifiers, in the order of
+    /// their match keys.
+    id_names: Vec<String>,
 }
 
 /// A row's identity cells (the date of birth is read apart).
@@ -707,7 +718,7 @@ impl RowContext<'_> {
         let identity = Identity { date_of_birth, date_of_birth_parts, ..identity_cells(c, cell, optional_cell) };
         let (normalised, identity_warnings) = normalise_as_of(&identity, self.today);
         for warning in identity_warnings {
-            warnings.push(issue(warning.field, warning.reason.to_owned()));
+            warnings.push(issue(&warning.field, warning.reason.to_owned()));
         }
         let pseudonyms = pseudonymise(self.keys, &normalised);
         let record = PseudonymisedRecord {
@@ -723,12 +734,13 @@ impl RowContext<'_> {
             involvements: vec![PseudonymisedInvolvement { person_ref: self.keys.opaque_ref("p", &person_id), role, pseudonyms, fields: person_fields }],
             source_row: u32::try_from(line).unwrap_or(u32::MAX),
         };
-        let name = if pseudonyms_have_identifier(&record) {
-            format!("{} {}", normalised.forename.as_deref().unwrap_or_default(), normalised.surname.as_deref().unwrap_or_default())
+        let (name, id_names) = if pseudonyms_have_identifier(&record) {
+            let name = format!("{} {}", normalised.forename.as_deref().unwrap_or_default(), normalised.surname.as_deref().unwrap_or_default());
+            (name, normalised.ids.iter().map(|(id_name, _)| id_name.clone()).collect())
         } else {
-            String::new()
+            (String::new(), Vec::new())
         };
-        Ok(ParsedRow { case_id, person_id, record, date_of_birth, name })
+        Ok(ParsedRow { case_id, person_id, record, date_of_birth, name, id_names })
     }
 }
 

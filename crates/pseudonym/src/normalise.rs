@@ -142,8 +142,8 @@ impl NormalisedIdentity {
 /// What normalisation could not use, by field name; the row is still kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Warning {
-    /// The identity field.
-    pub field: &'static str,
+    /// The identity field (`ids.NAME` for an identifier of `[identity.ids]`).
+    pub field: std::borrow::Cow<'static, str>,
     /// What was wrong; never the value.
     pub reason: &'static str,
 }
@@ -391,10 +391,13 @@ fn normalise_ids(ids: &[(String, String)], warnings: &mut Vec<Warning>) -> Vec<(
     let mut out: Vec<(String, String)> = ids
         .iter()
         .filter_map(|(name, value)| Some((fold_text(name), normalise_id(value)?)))
-        .filter(|(_, value)| {
+        .filter(|(name, value)| {
             let placeholder = nhs_number_is_placeholder(value);
             if placeholder {
-                warnings.push(Warning { field: "ids", reason: "is a placeholder (one character repeated), not a person's identifier, and was not used" });
+                warnings.push(Warning {
+                    field: format!("ids.{name}").into(),
+                    reason: "is a placeholder (one character repeated), not a person's identifier, and was not used",
+                });
             }
             !placeholder
         })
@@ -428,12 +431,12 @@ pub fn normalise_as_of(identity: &Identity, today: Date) -> (NormalisedIdentity,
             // A cell with no letter at all (a date, a number) is not a name:
             // most often the mapping names the wrong column.
             if !text.chars().any(char::is_alphabetic) {
-                warnings.push(Warning { field, reason: "has no letters, so is not a name, and was not used" });
+                warnings.push(Warning { field: field.into(), reason: "has no letters, so is not a name, and was not used" });
                 return false;
             }
             let keep = !is_placeholder_name(text, infant);
             if !keep {
-                warnings.push(Warning { field, reason: "is a placeholder (Unknown, XX, Baby for an infant…), not a name, and was not used" });
+                warnings.push(Warning { field: field.into(), reason: "is a placeholder (Unknown, XX, Baby for an infant…), not a name, and was not used" });
             }
             keep
         })
@@ -446,27 +449,30 @@ pub fn normalise_as_of(identity: &Identity, today: Date) -> (NormalisedIdentity,
     };
     let postcode = present(&identity.postcode).and_then(|text| {
         if is_placeholder_postcode(&text) {
-            warnings.push(Warning { field: "postcode", reason: "says no fixed abode (NFA, ZZ99), not a place, and was not used" });
+            warnings.push(Warning { field: "postcode".into(), reason: "says no fixed abode (NFA, ZZ99), not a place, and was not used" });
             return None;
         }
         let postcode = normalise_postcode(&text);
         if postcode.is_none() {
             if let Some(district) = district_only(&text) {
-                warnings.push(Warning { field: "postcode", reason: "is a postcode district only; it is compared as a district" });
+                warnings.push(Warning { field: "postcode".into(), reason: "is a postcode district only; it is compared as a district" });
                 return Some(district);
             }
-            warnings.push(Warning { field: "postcode", reason: "is not a valid UK postcode; it is compared only as written" });
+            warnings.push(Warning { field: "postcode".into(), reason: "is not a valid UK postcode; it is compared only as written" });
             return other_postcode(&text);
         }
         postcode
     });
     let nhs_number = present(&identity.nhs_number).and_then(|text| {
         let digits: String = text.chars().filter(char::is_ascii_digit).collect();
-        if !nhs_number_is_valid(&text) {
-            warnings.push(Warning { field: "nhs_number", reason: "fails the NHS number mod-11 check and was not used" });
+        if digits.len() != 10 {
+            warnings.push(Warning { field: "nhs_number".into(), reason: "does not have the ten digits of an NHS number and was not used" });
+            None
+        } else if !nhs_number_is_valid(&text) {
+            warnings.push(Warning { field: "nhs_number".into(), reason: "fails the NHS number mod-11 check and was not used" });
             None
         } else if nhs_number_is_placeholder(&digits) {
-            warnings.push(Warning { field: "nhs_number", reason: "is a placeholder (one digit repeated), not a person's number, and was not used" });
+            warnings.push(Warning { field: "nhs_number".into(), reason: "is a placeholder (one digit repeated), not a person's number, and was not used" });
             None
         } else {
             Some(digits)
@@ -496,7 +502,8 @@ pub fn normalise_as_of(identity: &Identity, today: Date) -> (NormalisedIdentity,
         ids,
         sex: present(&identity.sex).and_then(|text| {
             Sex::read(&text).unwrap_or_else(|()| {
-                warnings.push(Warning { field: "sex", reason: "is not a sex this reads (M/F, Male/Female, B/G, 1/2, X/Other, Unknown) and was not used" });
+                warnings
+                    .push(Warning { field: "sex".into(), reason: "is not a sex this reads (M/F, Male/Female, B/G, 1/2, X/Other, Unknown) and was not used" });
                 None
             })
         }),
@@ -558,7 +565,7 @@ mod tests {
         let identity = Identity { forename: Some("Baby".into()), surname: Some("Smith".into()), postcode: Some("NFA".into()), ..Identity::default() };
         let (normalised, warnings) = normalise(&identity);
         assert_eq!((normalised.forename, normalised.surname.as_deref(), normalised.postcode), (None, Some("smith"), None));
-        assert_eq!(warnings.iter().map(|w| w.field).collect::<Vec<_>>(), ["forename", "postcode"]);
+        assert_eq!(warnings.iter().map(|w| w.field.as_ref()).collect::<Vec<_>>(), ["forename", "postcode"]);
     }
 
     #[test]
@@ -597,7 +604,7 @@ mod tests {
         for text in ["Jade Campbell 16/07/2019", "White British", "14/09/2012", "MF", "1 - Female"] {
             assert_eq!(Sex::read(text), Err(()), "{text}");
             let (normalised, warnings) = normalise(&Identity { sex: Some(text.into()), ..Identity::default() });
-            assert_eq!((normalised.sex, warnings.iter().map(|w| w.field).collect::<Vec<_>>()), (None, vec!["sex"]), "{text}");
+            assert_eq!((normalised.sex, warnings.iter().map(|w| w.field.as_ref()).collect::<Vec<_>>()), (None, vec!["sex"]), "{text}");
         }
     }
 
@@ -606,7 +613,7 @@ mod tests {
         let (normalised, warnings) = normalise(&Identity { postcode: Some(" ls6 ".into()), ..Identity::default() });
         assert_eq!(normalised.postcode, Some(Postcode { full: String::new(), district: "LS6".to_owned(), uk: true }));
         assert_eq!(
-            warnings.iter().map(|w| (w.field, w.reason)).collect::<Vec<_>>(),
+            warnings.iter().map(|w| (w.field.as_ref(), w.reason)).collect::<Vec<_>>(),
             [("postcode", "is a postcode district only; it is compared as a district")]
         );
         // A full postcode cut short is no district ("M1 1" is not M11).
@@ -667,7 +674,7 @@ mod tests {
         // Not a UK postcode: compared only as written (no district).
         assert!(normalised.postcode.as_ref().is_some_and(|p| !p.uk && p.district.is_empty()));
         assert!(normalised.nhs_number.is_none());
-        let fields: Vec<&str> = warnings.iter().map(|w| w.field).collect();
+        let fields: Vec<&str> = warnings.iter().map(|w| w.field.as_ref()).collect();
         assert_eq!(fields, ["postcode", "nhs_number"]);
     }
 }

@@ -313,10 +313,18 @@ fn month_first_hint(output: &braid_pseudonym::ExtractOutput, field: &str, format
 /// more precise hint.
 fn column_hints(output: &braid_pseudonym::ExtractOutput, mapping: &braid_pseudonym::Mapping, hinted: &[&str]) -> Vec<String> {
     let mut hints = Vec::new();
-    for (field, column) in mapping.identity.single_columns() {
-        // Fields read for their shape; an address or house is taken as written.
-        let Some(column) = column.filter(|_| !matches!(field, "address" | "house")) else { continue };
-        if hinted.contains(&field) {
+    // Fields read for their shape (an address or house is taken as written),
+    // and each identifier of [identity.ids].
+    let single = mapping
+        .identity
+        .single_columns()
+        .into_iter()
+        .filter(|(field, _)| !matches!(*field, "address" | "house"))
+        .map(|(field, column)| (field.to_owned(), column));
+    let ids = mapping.identity.ids.iter().map(|(name, column)| (format!("ids.{}", braid_pseudonym::fold_text(name)), Some(column.as_str())));
+    for (field, column) in single.chain(ids) {
+        let Some(column) = column else { continue };
+        if hinted.contains(&field.as_str()) {
             continue;
         }
         let mut rows = std::collections::HashSet::new();

@@ -24,6 +24,8 @@ pub(super) struct IdentifierUse {
     /// Whether one case records it for two person ids: a case's or a
     /// family's id read as a person's, or one number given to two people.
     two_in_a_case: bool,
+    /// The field it is in: `nhs_number`, or `ids.NAME`.
+    pub(super) field: String,
 }
 
 impl IdentifierUse {
@@ -113,11 +115,10 @@ pub(super) fn is_identifier(kind: crate::MatchKeyKind) -> bool {
 /// node's guards, which an agreeing identifier overrides.
 /// Each row it was on gets a warning.
 pub(super) fn drop_shared_nhs_numbers(output: &mut ExtractOutput, nhs_people: HashMap<[u8; 32], IdentifierUse>) {
-    let shared: HashMap<[u8; 32], Vec<u64>> = nhs_people.into_iter().filter(|(_, used)| not_one_person(used)).map(|(hash, used)| (hash, used.lines)).collect();
+    let shared: HashMap<[u8; 32], IdentifierUse> = nhs_people.into_iter().filter(|(_, used)| not_one_person(used)).collect();
     if shared.is_empty() {
         return;
     }
-    let mut fields: HashMap<[u8; 32], &'static str> = HashMap::new();
     for record in &mut output.records {
         for involvement in &mut record.involvements {
             let pseudonyms = &mut involvement.pseudonyms;
@@ -129,11 +130,8 @@ pub(super) fn drop_shared_nhs_numbers(output: &mut ExtractOutput, nhs_people: Ha
             pseudonyms.match_keys.retain(|(kind, hash)| {
                 let other = *kind == crate::MatchKeyKind::OtherId;
                 let keep = !is_identifier(*kind) || !shared.contains_key(hash);
-                if !keep {
-                    fields.insert(*hash, if other { "ids" } else { "nhs_number" });
-                    if other {
-                        dropped_tokens.push(nth_other);
-                    }
+                if !keep && other {
+                    dropped_tokens.push(nth_other);
                 }
                 nth_other += usize::from(other);
                 keep
@@ -146,12 +144,11 @@ pub(super) fn drop_shared_nhs_numbers(output: &mut ExtractOutput, nhs_people: Ha
         }
     }
     let mut issues: Vec<RowIssue> = shared
-        .iter()
-        .flat_map(|(hash, lines)| {
-            let field = fields.get(hash).copied().unwrap_or("nhs_number");
-            lines.iter().map(move |&row| RowIssue {
+        .values()
+        .flat_map(|used| {
+            used.lines.iter().map(move |&row| RowIssue {
                 row,
-                field: field.to_owned(),
+                field: used.field.clone(),
                 reason: "is recorded in this extract for people who cannot be one (other names and dates of birth, a generation apart, or two people in one case; a placeholder or a case id?), so it was not used"
                     .to_owned(),
             })
