@@ -368,9 +368,6 @@ impl Collected {
         }
         self.seen_rows.insert((parsed.case_id.clone(), parsed.person_id.clone()), line);
         let involvement = &parsed.record.involvements[0];
-        let record = &parsed.record;
-        let case_date = record.referral_date.or(record.incident_start).or(record.last_occurrence);
-        let child = matches!((parsed.date_of_birth, case_date), (Some(born), Some(on)) if years_between(born, on) < 18);
         let mut other_ids = parsed.id_names.iter();
         for (kind, hash) in involvement.pseudonyms.match_keys.iter().filter(|(kind, _)| is_identifier(*kind)) {
             // The n-th other identifier's key is the n-th named identifier's.
@@ -379,7 +376,7 @@ impl Collected {
                 _ => "nhs_number".to_owned(),
             };
             let used = self.nhs_people.entry(*hash).or_default();
-            used.note(line, &parsed.case_id, &parsed.person_id, (parsed.name.clone(), parsed.date_of_birth, child));
+            used.note(line, &parsed.case_id, &parsed.person_id, (parsed.name.clone(), parsed.date_of_birth, parsed.child));
             used.field = field;
         }
         output.reid.push(ReidEntry {
@@ -466,6 +463,9 @@ struct ParsedRow {
     /// The names of the row's `[identity.ids]` identifiers, in the order of
     /// their match keys.
     id_names: Vec<String>,
+    /// Whether the person was a child at the case's date (or, with no case
+    /// date, is one today).
+    child: bool,
 }
 
 /// A row's identity cells (the date of birth is read apart).
@@ -740,7 +740,9 @@ impl RowContext<'_> {
         } else {
             (String::new(), Vec::new())
         };
-        Ok(ParsedRow { case_id, person_id, record, date_of_birth, name, id_names })
+        let case_date = record.referral_date.or(record.incident_start).or(record.last_occurrence).unwrap_or(self.today);
+        let child = date_of_birth.is_some_and(|born| years_between(born, case_date) < 18);
+        Ok(ParsedRow { case_id, person_id, record, date_of_birth, name, id_names, child })
     }
 }
 

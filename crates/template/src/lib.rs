@@ -173,7 +173,8 @@ pub fn exit_with<E: AsRef<dyn std::error::Error + Send + Sync + 'static>>(result
 pub fn toml_error(text: &str, error: &toml::de::Error) -> String {
     let mut message = String::new();
     let (mut quoted, mut escaped) = (false, false);
-    for c in error.message().chars() {
+    // Values in backticks first: one may hold a double quote.
+    for c in hide_given_values(error.message()).chars() {
         match c {
             _ if escaped => escaped = false,
             '\\' if quoted => escaped = true,
@@ -186,7 +187,7 @@ pub fn toml_error(text: &str, error: &toml::de::Error) -> String {
             _ => message.push(c),
         }
     }
-    let message = printable(hide_given_values(message.trim()).as_str());
+    let message = printable(message.trim());
     match error.span() {
         Some(span) => {
             let before = &text[..span.start.min(text.len())];
@@ -198,36 +199,26 @@ pub fn toml_error(text: &str, error: &toml::de::Error) -> String {
     }
 }
 
-/// A parser's message with the values it quotes from the file (in
-/// backticks: `unknown variant `x``, `invalid type: integer `7``) left out;
-/// what is expected, which the program holds, and an unknown key's name,
-/// which the user needs to find it, stay.
+/// A parser's message with the value it quotes from the file (in
+/// backticks: `unknown variant `x``, `invalid type: integer `7``) left out,
+/// up to what is expected (which the program holds) or to the end; an
+/// unknown key's name, which the user needs to find it, stays.
 fn hide_given_values(message: &str) -> String {
-    let (given, expected) = match message.find(", expected") {
-        Some(at) => message.split_at(at),
-        None => (message, ""),
+    let Some(open) = message.find('`') else {
+        return message.to_owned();
     };
-    let mut out = String::new();
-    let mut rest = given;
-    while let Some(open) = rest.find('`') {
-        let (before, after) = rest.split_at(open);
-        out.push_str(before);
-        // The value runs to the last backtick before what is expected (a
-        // value may hold backticks of its own).
-        let Some(close) = after[1..].rfind('`').map(|at| at + 1) else {
-            out.push_str(after);
-            rest = "";
-            break;
-        };
-        let key = before.ends_with("field ");
-        out.push('`');
-        out.push_str(if key { &after[1..close] } else { "…" });
-        out.push('`');
-        rest = &after[close + 1..];
+    let (before, after) = message.split_at(open);
+    if before.ends_with("field ") {
+        return message.to_owned();
     }
-    out.push_str(rest);
-    out.push_str(expected);
-    out
+    // The value may hold backticks, or text like the tail, of its own: it
+    // runs to the last tail, or else to the last backtick.
+    let rest = &after[1..];
+    let end = ["`, expected", "`, there are no"].iter().filter_map(|tail| rest.rfind(tail)).max().or_else(|| rest.rfind('`'));
+    match end {
+        Some(end) => format!("{before}`…{}", &rest[end..]),
+        None => format!("{before}`…`"),
+    }
 }
 
 /// A cell's text as quoted in a message: at most [`QUOTE_CHARS`]

@@ -325,6 +325,10 @@ fn a_toml_error_quotes_nothing_of_the_file() {
     let ticked = "kind = \"8f1c`9a`77\"\n";
     let message = crate::toml_error(ticked, &toml::from_str::<Chosen>(ticked).expect_err("no such kind"));
     assert!(!message.contains("9a") && !message.contains("77"), "{message}");
+    for leaky in ["kind = 'SECRET\"x'\n", "kind = \"a, expected b\"\n", "kind = \"SECRET\\\"x`y\"\n"] {
+        let message = crate::toml_error(leaky, &toml::from_str::<Chosen>(leaky).expect_err("no such kind"));
+        assert!(!message.contains("SECRET") && !message.contains("expected b") && !message.contains('y'), "{leaky}: {message}");
+    }
     let unknown = "agency = \"CSC\"\nagnecy = \"x\"\n";
     let message = crate::toml_error(unknown, &toml::from_str::<Shape>(unknown).expect_err("unknown field"));
     assert!(message.contains("agnecy") && message.contains("agency"), "{message}");

@@ -285,6 +285,7 @@ impl IngestService for Ingest {
                                 settle |= !gate.engine().model_fitted().unwrap_or(true);
                             }
                             Err(status) => {
+                                revoked |= matches!(status.code(), tonic::Code::PermissionDenied | tonic::Code::Unauthenticated);
                                 let ended = format!("refused: {}", status.message());
                                 let _ = sender.send(Err(status)).await;
                                 break 'stream ended;

@@ -14,43 +14,69 @@ pub(super) type Person = (String, Option<Date>, bool);
 /// Where one NHS number or other identifier is recorded in an extract.
 #[derive(Default)]
 pub(super) struct IdentifierUse {
-    /// The people it is recorded with.
+    /// The people it is recorded with (no more are kept once there are
+    /// more than [`MOST_SPELLINGS`]).
     people: std::collections::BTreeSet<Person>,
     /// The lines it is on.
     lines: Vec<u64>,
-    /// Each case it is recorded in, with the first person id it is
-    /// recorded for there.
-    cases: HashMap<String, String>,
-    /// Whether one case records it for two person ids: a case's or a
-    /// family's id read as a person's, or one number given to two people.
+    /// Each case it is recorded in (a hash of its id), with the first
+    /// person it is recorded for there (a hash of the person id, and the
+    /// person).
+    cases: HashMap<u64, (u64, Person)>,
+    /// Whether one case records it for two people who are not one person
+    /// mistyped: a case's or a family's id read as a person's, or one
+    /// number given to two people.
     two_in_a_case: bool,
     /// The field it is in: `nhs_number`, or `ids.NAME`.
     pub(super) field: String,
+}
+
+/// A 64-bit hash of a case or person id, to tell them apart cheaply.
+fn id_hash(text: &str) -> u64 {
+    let digest = blake3::hash(text.as_bytes());
+    u64::from_le_bytes(digest.as_bytes()[..8].try_into().unwrap_or_default())
 }
 
 impl IdentifierUse {
     /// Notes the identifier on `line`, in `case` for `person_id`, recorded
     /// with `person`.
     pub(super) fn note(&mut self, line: u64, case: &str, person_id: &str, person: Person) {
-        self.people.insert(person);
         self.lines.push(line);
-        match self.cases.get(case) {
-            Some(first) => self.two_in_a_case |= first != person_id,
+        if self.two_in_a_case || self.people.len() > MOST_SPELLINGS {
+            // Already known to be left out.
+            return;
+        }
+        let person_hash = id_hash(person_id);
+        match self.cases.get(&id_hash(case)) {
+            Some((first, first_person)) => self.two_in_a_case |= *first != person_hash && !one_person(first_person, &person),
             None => {
-                self.cases.insert(case.to_owned(), person_id.to_owned());
+                self.cases.insert(id_hash(case), (person_hash, person.clone()));
             }
         }
+        self.people.insert(person);
     }
 }
+
+/// Whether two of one case's people are one person recorded twice: one
+/// name (or one mistyped) and one date of birth.
+fn one_person((a, x, _): &Person, (b, y, _): &Person) -> bool {
+    x == y && (a == b || names_alike(a, b))
+}
+
+/// Names longer than this are compared whole, not letter by letter.
+const LONGEST_COMPARED: usize = 64;
 
 /// Whether two names ("forename surname") are one name mistyped: a typing
 /// error or two apart (a letter added, dropped, changed, or two swapped;
 /// one in a name under twelve letters), in either order.
 fn names_alike(a: &str, b: &str) -> bool {
+    let (length_a, length_b) = (a.chars().count(), b.chars().count());
+    if length_a.abs_diff(length_b) > 2 || length_a > LONGEST_COMPARED || length_b > LONGEST_COMPARED {
+        return a == b;
+    }
     let swapped = |name: &str| name.split_once(' ').map(|(forename, surname)| format!("{surname} {forename}"));
     let distance = strsim::osa_distance(a, b).min(swapped(b).map_or(usize::MAX, |b| strsim::osa_distance(a, &b)));
-    let shorter = a.chars().count().min(b.chars().count());
-    distance <= 2 && distance * 6 <= shorter
+    distance <= 2 && distance * 6 <= length_a.min(length_b)
 }
 
 /// Twelve years in days: a parent and a child, who may share a name, are
@@ -89,17 +115,19 @@ const MOST_SPELLINGS: usize = 32;
 /// Whether the people one identifier is recorded with in an extract cannot
 /// be one person: one case records it for two people; two of them are
 /// shown to be two ([`two_people`]); three names, none a typing error of
-/// another, and three dates of birth among them (a default a system gives
-/// everyone); or more of them than one person's records spell. One child's
-/// records under several local ids, a name or a date mistyped, keep it.
+/// another, with three dates of birth among them, or with none recorded (a
+/// default a system gives everyone); or more of them than one person's
+/// records spell. One child's records under several local ids, a name or a
+/// date mistyped, keep it.
 fn not_one_person(used: &IdentifierUse) -> bool {
-    let known: Vec<(&str, Date, bool)> =
-        used.people.iter().filter_map(|(name, born, child)| Some((name.as_str(), (*born)?, *child))).filter(|(name, ..)| !name.trim().is_empty()).collect();
+    let named: Vec<&Person> = used.people.iter().filter(|(name, ..)| !name.trim().is_empty()).collect();
+    let known: Vec<(&str, Date, bool)> = named.iter().filter_map(|(name, born, child)| Some((name.as_str(), (*born)?, *child))).collect();
+    let three_names = || at_least_distinct(named.iter().map(|(name, ..)| name.as_str()), 3, |a, b| a == b || names_alike(a, b));
+    let dates = || known.iter().map(|(_, born, _)| *born);
     used.two_in_a_case
-        || known.len() > MOST_SPELLINGS
+        || used.people.len() > MOST_SPELLINGS
         || known.iter().enumerate().any(|(i, &a)| known[i + 1..].iter().any(|&b| two_people(a, b)))
-        || (at_least_distinct(known.iter().map(|(name, ..)| *name), 3, |a, b| a == b || names_alike(a, b))
-            && at_least_distinct(known.iter().map(|(_, born, _)| *born), 3, |x, y| x == y))
+        || ((known.is_empty() || at_least_distinct(dates(), 3, |x, y| x == y)) && three_names())
 }
 
 /// Whether a match key is an identifier's: the NHS number, or one named in
@@ -192,8 +220,16 @@ mod tests {
         // years, or by more where neither was a child.
         assert!(!not_one_person(&used(&[("C1", "P1", "emma matthews", 1982), ("C2", "P2", "emma mattehws", 1991)])));
         assert!(!not_one_person(&used(&[("C1", "P1", "emma matthews", 1962), ("C2", "P2", "emma mattehws", 1991)])));
-        // One case records it for two people: a case id read as a person's.
-        assert!(not_one_person(&used(&[("C1", "P1", "amy jones", 2011), ("C1", "P2", "amy jones", 2011)])));
+        // One case records it for two people: a case id read as a person's;
+        // but one person entered twice in a case keeps it.
+        assert!(not_one_person(&used(&[("C1", "P1", "gus hale", 2012), ("C1", "P2", "ray hale", 1980)])));
+        assert!(!not_one_person(&used(&[("C1", "P1", "amy jones", 2011), ("C1", "P2", "amy jones", 2011)])));
+        // Three names and no date of birth: a default.
+        let mut undated = IdentifierUse::default();
+        for (line, name) in ["amy jones", "bea okafor", "cy lee"].into_iter().enumerate() {
+            undated.note(line as u64, &format!("C{line}"), &format!("P{line}"), (name.to_owned(), None, false));
+        }
+        assert!(not_one_person(&undated));
         // A default given to three children.
         assert!(not_one_person(&used(&[("C1", "P1", "cy lee", 2013), ("C2", "P2", "di khan", 2014), ("C3", "P3", "fay bell", 2015)])));
         // Three mistypings of one name within a year or two: kept.
