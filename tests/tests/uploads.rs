@@ -160,66 +160,6 @@ async fn an_interrupted_upload_is_settled_as_a_completed_one_is() {
     assert_eq!(history["uploads"][0]["ended"].as_str(), Some("interrupted"), "{history}");
 }
 
-/// An upload begun before the model's first fit, cut off by the node
-/// stopping, is settled when the node starts again.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_upload_the_node_stopped_during_is_settled_when_it_starts_again() {
-    let prepared = prepare(300);
-    let data = tempfile::tempdir().expect("data dir");
-    let node = start_node(&prepared.path("keys"), data.path(), loopback()).await;
-    let url = node.url();
-    let (header, records) = read_extract(std::path::Path::new(&prepared.path("CSC-NORTH.bpx")));
-
-    // Four batches are acknowledged; the node is asked to stop while the
-    // stream is open, then the connection goes.
-    let (request_stop, stop_requested) = std::sync::mpsc::channel::<()>();
-    let (keys, url_for) = (prepared.path("keys"), url.clone());
-    let client = tokio::task::spawn_blocking(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-        let open = runtime.block_on(async {
-            let channel = mtls_channel(&keys, "csc-north", &url_for).await.expect("connect");
-            let mut client = IngestServiceClient::new(channel);
-            let (sender, receiver) = tokio::sync::mpsc::channel(8);
-            for batch in upload_batches(&header, &records[..200], 50) {
-                sender.send(batch).await.expect("queue a batch");
-            }
-            let mut acks = client.upload(tokio_stream::wrappers::ReceiverStream::new(receiver)).await.expect("upload").into_inner();
-            for _ in 0..4 {
-                assert!(acks.message().await.expect("ack").is_some());
-            }
-            sender
-        });
-        request_stop.send(()).expect("ask for the stop");
-        std::thread::sleep(std::time::Duration::from_millis(300));
-        drop(runtime);
-        drop(open);
-    });
-    blocking(move || stop_requested.recv().expect("the batches are in")).await;
-    let stopping = tokio::spawn(node.stop());
-    client.await.expect("client");
-    stopping.await.expect("join").expect("stop");
-
-    let node = start_node(&prepared.path("keys"), data.path(), loopback()).await;
-    let (keys, url) = (prepared.path("keys"), node.url());
-    let settles = blocking(move || {
-        let settles = || json(&ok(&braid_as(&keys, "auditor", &["audit", "log", "--node", &url, "--action", "ingest.settle", "--json"])));
-        let mut found = settles();
-        for _ in 0..100 {
-            if found["entries"].as_array().is_some_and(|entries| !entries.is_empty()) {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-            found = settles();
-        }
-        found
-    })
-    .await;
-    let entries = settles["entries"].as_array().expect("entries");
-    assert_eq!(entries.len(), 1, "one settle, by the node as it started: {settles}");
-    assert_eq!(entries[0]["principal"], "braid-node", "{settles}");
-    node.stop().await.expect("stop");
-}
-
 /// `braid agency pseudonymise` on `csv` with the mapping in `mapping`.
 fn pseudonymise(dir: &std::path::Path, mapping: &str, csv: &str, out: &str) -> std::process::Output {
     let path = |name: &str| dir.join(name).display().to_string();

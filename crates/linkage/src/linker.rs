@@ -553,25 +553,12 @@ impl Linker {
     /// when they arrived — so the same records give the same profiles
     /// whatever order they were uploaded in. Returns each member's outcome.
     pub fn relink(&mut self, ids: &[InvolvementId]) -> Vec<(InvolvementId, Outcome)> {
-        self.fit_for_settling();
-        self.relink_reaching(ids, 1)
-    }
-
-    /// Fits the model if it has never been fitted and has seen enough pairs
-    /// to settle on (a small data set may not have reached the first fit
-    /// while it was arriving; its decisions are not left to the starting
-    /// values). Returns whether the model is fitted.
-    pub fn fit_for_settling(&mut self) -> bool {
+        // A small data set may not have reached the first fit while it was
+        // arriving; its decisions are not left to the starting values.
         if self.model.pairs_at_last_fit() == 0 && self.model.pairs_seen() >= MIN_SETTLE_FIT_PAIRS {
             self.model.fit();
         }
-        self.model.pairs_at_last_fit() > 0
-    }
-
-    /// Whether the model is fitted, or [`Linker::fit_for_settling`] would
-    /// fit it.
-    pub fn can_settle(&self) -> bool {
-        self.model.pairs_at_last_fit() > 0 || self.model.pairs_seen() >= MIN_SETTLE_FIT_PAIRS
+        self.relink_reaching(ids, 1)
     }
 
     fn relink_reaching(&mut self, ids: &[InvolvementId], reach: usize) -> Vec<(InvolvementId, Outcome)> {

@@ -77,7 +77,6 @@ const RECORD_SCHEMA_KEY: &[u8] = b"record_schema";
 /// that was cut short or failed), so that the next start or sweep
 /// compacts.
 const COMPACTION_OWED_KEY: &[u8] = b"compaction_owed";
-const SETTLE_OWED_KEY: &[u8] = b"settle_owed_below";
 
 /// Records written per synced batch when [`Store::migrate_records`] moves
 /// them to the node's schema.
@@ -370,13 +369,6 @@ impl Store {
     /// [`WriteSet::set_compaction_owed`]).
     pub fn compaction_owed(&self) -> Result<bool> {
         Ok(self.db.get_cf(self.cf(META)?, COMPACTION_OWED_KEY)?.is_some())
-    }
-
-    /// The involvement id below which some were linked before the linkage
-    /// model's first fit and have not been settled since (see
-    /// [`WriteSet::set_settle_owed_below`]).
-    pub fn settle_owed_below(&self) -> Result<Option<u64>> {
-        self.db.get_cf(self.cf(META)?, SETTLE_OWED_KEY)?.map(|bytes| decode_id(&bytes, "meta")).transpose()
     }
 
     /// The next involvement id to assign (ids start at 1).
@@ -677,15 +669,6 @@ impl WriteSet {
             self.ops.push(Op::Put(META, COMPACTION_OWED_KEY.to_vec(), vec![1]));
         } else {
             self.ops.push(Op::Delete(META, COMPACTION_OWED_KEY.to_vec()));
-        }
-    }
-
-    /// Records that involvements below `id` include some linked before the
-    /// linkage model's first fit, to be settled (`None`: settled).
-    pub fn set_settle_owed_below(&mut self, id: Option<u64>) {
-        match id {
-            Some(id) => self.ops.push(Op::Put(META, SETTLE_OWED_KEY.to_vec(), id.to_be_bytes().to_vec())),
-            None => self.ops.push(Op::Delete(META, SETTLE_OWED_KEY.to_vec())),
         }
     }
 

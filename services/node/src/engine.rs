@@ -132,8 +132,6 @@ pub(crate) struct State {
     /// rotation (their uploads under the current one are refused: they
     /// would hold records twice, under both refs).
     pub(crate) moving: HashSet<String>,
-    /// Ids below this include some linked before the model's first fit and not settled since.
-    pub(crate) settle_owed_below: Option<u64>,
 }
 
 impl State {
@@ -414,7 +412,6 @@ impl Engine {
                 epoch: None,
                 next_epoch: None,
                 moving: HashSet::new(),
-                settle_owed_below: None,
             };
             return Ok(Engine::with(store, audit, state, None, max_batch_records, space));
         };
@@ -454,7 +451,6 @@ impl Engine {
             epoch: store.epoch()?,
             next_epoch: store.next_epoch()?,
             moving,
-            settle_owed_below: store.settle_owed_below()?,
         };
         let stored = usize::try_from(next_id).unwrap_or(0);
         state.facts.reserve((stored + stored / 2).max(RESERVED_INVOLVEMENTS));

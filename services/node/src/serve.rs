@@ -263,28 +263,6 @@ fn spawn_owed_compaction(engine: Arc<Engine>) {
     });
 }
 
-/// Settles what an upload begun before the model's first fit left
-/// unsettled when the node stopped before its end (see `Engine::settle`).
-fn spawn_owed_settle(engine: Arc<Engine>) {
-    if !engine.settle_owed().unwrap_or(false) {
-        return;
-    }
-    tokio::task::spawn_blocking(move || {
-        let entry = braid_audit::Entry {
-            time_ms: crate::audit::now_ms(),
-            principal: "braid-node".to_owned(),
-            role: "node".to_owned(),
-            action: "ingest.settle".to_owned(),
-            purpose: "records linked before the model's first fit, left unsettled when the node stopped".to_owned(),
-            ..braid_audit::Entry::default()
-        };
-        match engine.settle(&[], entry) {
-            Ok((count, audit_entry)) => tracing::info!(involvements = count, audit_entry, "records linked before the model's first fit settled"),
-            Err(error) => tracing::warn!(%error, "records linked before the model's first fit could not be settled; the next upload will"),
-        }
-    });
-}
-
 /// The scheduled retention sweep: erases expired records (one audit entry
 /// per sweep that erased any) every `sweep_minutes`.
 fn spawn_sweeper(engine: Arc<Engine>, settings: Arc<retention::RetentionSettings>) -> tokio::task::JoinHandle<()> {
@@ -552,7 +530,6 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
     let sweeper = (!audit_only && retention.any_rule() && retention.sweep_minutes > 0).then(|| spawn_sweeper(Arc::clone(&engine), Arc::clone(&retention)));
     if !audit_only {
         spawn_owed_compaction(Arc::clone(&engine));
-        spawn_owed_settle(Arc::clone(&engine));
     }
     // The standard gRPC health service on the mTLS port: SERVING while
     // the engine can do its work; NOT_SERVING after a failed write, and for

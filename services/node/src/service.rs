@@ -324,10 +324,7 @@ impl IngestService for Ingest {
                 }
                 "completed".to_owned()
             };
-            // Its own new involvements when it began before the first fit;
-            // and any owed since an upload the node stopped during.
-            let owed = gate.engine().settle_owed().unwrap_or(false);
-            let settle = ((settle && !added.is_empty()) || owed) && !revoked;
+            let settle = settle && !added.is_empty() && !revoked;
             end_upload(&gate, &caller, submission.as_ref(), tally, &ended, settle.then_some(added), slot, &sender).await;
         });
         Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(receiver))))

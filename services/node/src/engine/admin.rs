@@ -169,8 +169,7 @@ impl Engine {
     /// Whether the linkage model has been fitted to data yet (until it has,
     /// decisions are made with its starting values).
     pub fn model_fitted(&self) -> Result<bool, EngineError> {
-        // A counter only: no need to wait for a change half made.
-        Ok(self.lock_state_unfenced()?.linker.model().pairs_at_last_fit() > 0)
+        Ok(self.lock_state()?.linker.model().pairs_at_last_fit() > 0)
     }
 
     /// Distinct profiles of live identified involvements.

@@ -333,7 +333,6 @@ impl Engine {
         let _change = ChangeGuard(self);
         let mut guard = self.lock_state()?;
         self.check_epoch(&guard, submission)?;
-        let unfitted = guard.linker.model().pairs_at_last_fit() == 0;
         let agency_number = guard.agency_number(&submission.agency);
         Engine::fence(&mut guard, &replaced);
         let mut pending = Pending::new();
@@ -355,11 +354,6 @@ impl Engine {
         }
         set.set_next_involvement_id(next_id);
         set.put_model(state.linker.model().to_bytes());
-        if unfitted && next_id > first_new_id {
-            // Decided with the model's starting values: owed a settle.
-            state.settle_owed_below = Some(next_id);
-            set.set_settle_owed_below(Some(next_id));
-        }
         set.put_ack(&submission.agency, &submission.submission_id, sequence, [&[ACK_FORMAT][..], &digest, &ack.encode_to_vec()].concat());
         let ticket = Engine::seal(state, &mut set, fact_changes, dirty);
         self.unfence(state);
@@ -602,26 +596,11 @@ impl Engine {
     /// less of the data and a younger model): members are linked afresh in
     /// an order set by their content. Returns (involvements re-decided,
     /// audit index); the audit `entry` is stored in the same write.
-    /// Once the model is fitted, involvements linked before the first fit
-    /// and not settled since, by any upload, are settled with them, and
-    /// none is owed any more.
     pub fn settle(&self, ids: &[InvolvementId], entry: Entry) -> Result<(u64, u64), EngineError> {
-        self.relink_with(entry, |linker, owed_below| {
-            let owed = if linker.fit_for_settling() { 1..owed_below.unwrap_or(0) } else { 0..0 };
-            let mut live: Vec<InvolvementId> = ids.iter().copied().chain(owed).filter(|id| linker.profiles().is_alive(*id)).collect();
-            live.sort_unstable();
-            live.dedup();
+        self.relink_with(entry, |linker| {
+            let live: Vec<InvolvementId> = ids.iter().copied().filter(|id| linker.profiles().is_alive(*id)).collect();
             linker.relink(&live)
         })
-    }
-
-    /// Whether involvements linked before the first fit are owed a settle
-    /// (a node stopped before its upload's end settled them) that a fitted
-    /// model can now make.
-    pub fn settle_owed(&self) -> Result<bool, EngineError> {
-        // Counters only: no need to wait for a change half made.
-        let state = self.lock_state_unfenced()?;
-        Ok(state.settle_owed_below.is_some() && state.linker.can_settle())
     }
 
     /// Re-estimates the linkage model from scratch and re-decides every
@@ -629,29 +608,19 @@ impl Engine {
     /// profiles depend on the records held, hardly on the order they were
     /// uploaded in. Returns (involvements re-decided, audit index).
     pub fn relink_everything(&self, entry: Entry) -> Result<(u64, u64), EngineError> {
-        self.relink_with(entry, |linker, _| linker.relink_everything())
+        self.relink_with(entry, Linker::relink_everything)
     }
 
-    /// Re-decides what `relink` says (given the id below which a settle is
-    /// owed) in one audited write; a fitted model settles what was owed.
-    pub(super) fn relink_with(
-        &self,
-        mut entry: Entry,
-        relink: impl FnOnce(&mut Linker, Option<u64>) -> Vec<(InvolvementId, Outcome)>,
-    ) -> Result<(u64, u64), EngineError> {
+    pub(super) fn relink_with(&self, mut entry: Entry, relink: impl FnOnce(&mut Linker) -> Vec<(InvolvementId, Outcome)>) -> Result<(u64, u64), EngineError> {
         self.space.refresh()?;
         let linking = self.linking.lock().map_err(|_| EngineError::Poisoned)?;
         let mut guard = self.lock_state()?;
         let state = &mut *guard;
         let mut pending = Pending::new();
-        pending.outcomes = relink(&mut state.linker, state.settle_owed_below);
+        pending.outcomes = relink(&mut state.linker);
         let count = pending.outcomes.len() as u64;
         pending.dirty.extend(pending.outcomes.iter().map(|(id, _)| *id));
         let (mut set, outcomes, withdrawn, fact_changes, dirty) = pending.into_parts();
-        if state.settle_owed_below.is_some() && state.linker.model().pairs_at_last_fit() > 0 {
-            state.settle_owed_below = None;
-            set.set_settle_owed_below(None);
-        }
         set.put_model(state.linker.model().to_bytes());
         let ticket = Engine::seal(state, &mut set, fact_changes, dirty);
         drop(guard);
