@@ -184,6 +184,12 @@ async fn end_upload(
     }
 }
 
+/// Whether a refusal says the caller may no longer upload (its rights
+/// were revoked part way): what it sent before is not settled for it.
+fn takes_rights_away(status: &Status) -> bool {
+    matches!(status.code(), tonic::Code::PermissionDenied | tonic::Code::Unauthenticated)
+}
+
 /// Keeps what an upload did in its agency's history (nothing for an upload
 /// that applied no batch).
 async fn note_upload(gate: &Gate, submission: Option<&Submission>, tally: crate::uploads::UploadTally, ended: &str) {
@@ -285,7 +291,7 @@ impl IngestService for Ingest {
                                 settle |= !gate.engine().model_fitted().unwrap_or(true);
                             }
                             Err(status) => {
-                                revoked |= matches!(status.code(), tonic::Code::PermissionDenied | tonic::Code::Unauthenticated);
+                                revoked |= takes_rights_away(&status);
                                 let ended = format!("refused: {}", status.message());
                                 let _ = sender.send(Err(status)).await;
                                 break 'stream ended;
@@ -301,7 +307,7 @@ impl IngestService for Ingest {
                     let caller = match admit_batch(&gate, &caller, &current.agency).await {
                         Ok(caller) => caller,
                         Err((status, ended)) => {
-                            revoked = matches!(status.code(), tonic::Code::PermissionDenied | tonic::Code::Unauthenticated);
+                            revoked = takes_rights_away(&status);
                             let _ = sender.send(Err(status)).await;
                             break 'stream ended;
                         }

@@ -29,8 +29,7 @@ pub(super) enum FactChange {
     Remove(u64),
     /// How strongly an involvement was linked into its profile.
     Link(u64, f32),
-    /// What an involvement was joined to, each marked when by a very high
-    /// link.
+    /// What an involvement was joined to, each with the join's strength.
     Links(u64, Box<[(u64, f32)]>),
     Add {
         fingerprint: u64,

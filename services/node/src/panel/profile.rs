@@ -42,7 +42,7 @@ impl Engine {
             if let Some(own) = position.and_then(|p| record.involvements.get(p)) {
                 fields.extend(own.fields.iter().filter_map(|f| label(template, f)));
             }
-            let confidence = if part.len() == 1 { "only record" } else { best.get(&member).map_or("moderate", |&(p, own)| confidence_band(p, own)) };
+            let confidence = if part.len() == 1 { super::ONLY_RECORD } else { best.get(&member).map_or("moderate", |&(p, own)| confidence_band(p, own)) };
             let derived = derived
                 .into_iter()
                 .map(|answer| v1::DerivedAnswer {
