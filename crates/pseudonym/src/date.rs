@@ -19,8 +19,12 @@ enum Part {
     Literal(char),
 }
 
-/// A date format in strftime style: `%d`, `%m`, `%Y`, `%y`, `%b`/`%B` and
-/// literal separators, e.g. `%d/%m/%Y`.
+/// A date format in strftime style, read by the `time` crate's strftime
+/// parser: `%d` (or `%e`), `%m`, `%Y`, `%y`, `%b`/`%h`/`%B`, the
+/// composites `%F` (`%Y-%m-%d`) and `%D` (`%m/%d/%y`), padding modifiers
+/// (`%-d`) and literal separators, e.g. `%d/%m/%Y`. Values are read with
+/// leeway ([`parse_date_parts`]): any separator for any other, a time after
+/// the date, parts of an impossible date kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DateFormat {
     parts: Vec<Part>,
@@ -30,29 +34,49 @@ pub struct DateFormat {
     lenient: bool,
 }
 
-impl DateFormat {
-    /// Reads a format string.
-    pub fn parse(text: &str) -> Result<DateFormat> {
-        let mut parts = Vec::new();
-        let mut chars = text.chars();
-        while let Some(c) = chars.next() {
-            if c == '%' {
-                let part = match chars.next() {
-                    Some('d') => Part::Day,
-                    Some('m') => Part::Month,
-                    Some('Y') => Part::Year4,
-                    Some('y') => Part::Year2,
-                    Some('b') | Some('B') => Part::MonthName,
-                    _ => return Err(Error::DateFormat(text.to_owned())),
-                };
-                parts.push(part);
-            } else {
-                parts.push(Part::Literal(c));
+/// The longest date format read: a format is a few characters.
+const LONGEST_FORMAT: usize = 64;
+
+/// Appends the parts of one strftime item; `None` for an item that is not
+/// part of a date (an hour, a weekday, an optional part).
+fn push_parts(item: &time::format_description::BorrowedFormatItem<'_>, parts: &mut Vec<Part>) -> Option<()> {
+    use time::format_description::{BorrowedFormatItem as Item, Component};
+    match item {
+        Item::StringLiteral(text) => parts.extend(text.chars().map(Part::Literal)),
+        Item::Compound(items) => {
+            for item in *items {
+                push_parts(item, parts)?;
             }
         }
-        let has = |p: &Part| parts.contains(p);
-        if !(has(&Part::Day) && (has(&Part::Month) || has(&Part::MonthName)) && (has(&Part::Year4) || has(&Part::Year2))) {
-            return Err(Error::DateFormat(text.to_owned()));
+        Item::Component(component) => parts.push(match component {
+            Component::Day(_) => Part::Day,
+            Component::MonthNumerical(_) => Part::Month,
+            Component::MonthShort(_) | Component::MonthLong(_) => Part::MonthName,
+            Component::CalendarYearFullStandardRange(_) | Component::CalendarYearFullExtendedRange(_) => Part::Year4,
+            Component::CalendarYearLastTwo(_) => Part::Year2,
+            _ => return None,
+        }),
+        _ => return None,
+    }
+    Some(())
+}
+
+impl DateFormat {
+    /// Reads a format string: a day, a month (number or name) and a year,
+    /// with separators, and nothing else.
+    pub fn parse(text: &str) -> Result<DateFormat> {
+        let refused = || Error::DateFormat(braid_template::quote(text));
+        if text.chars().count() > LONGEST_FORMAT {
+            return Err(refused());
+        }
+        let items = time::format_description::parse_strftime_borrowed(text).map_err(|_| refused())?;
+        let mut parts = Vec::new();
+        for item in &items {
+            push_parts(item, &mut parts).ok_or_else(refused)?;
+        }
+        let count = |wanted: &[Part]| parts.iter().filter(|part| wanted.contains(part)).count();
+        if count(&[Part::Day]) != 1 || count(&[Part::Month, Part::MonthName]) != 1 || count(&[Part::Year4, Part::Year2]) != 1 {
+            return Err(refused());
         }
         let lenient = DateFormat::day_month_year(&parts);
         Ok(DateFormat { parts, text: text.to_owned(), lenient })
@@ -338,6 +362,28 @@ mod tests {
         assert_eq!(parse_date("07.03.11", &short, "dob").unwrap(), Date::new(2011, 3, 7).unwrap());
         assert!(DateFormat::parse("%d/%m").is_err());
         assert!(DateFormat::parse("%q").is_err());
+    }
+
+    #[test]
+    fn strftime_composites_and_modifiers_are_read_and_anything_but_a_date_is_refused() {
+        let day = Date::new(2011, 3, 7);
+        for (format, text) in [
+            ("%F", "2011-03-07"),
+            ("%D", "03/07/11"),
+            ("%-d/%-m/%Y", "7/3/2011"),
+            ("%e %B %Y", " 7 March 2011"),
+            ("%d %h %Y", "07 Mar 2011"),
+            ("%Y%m%d", "20110307"),
+        ] {
+            let parsed = DateFormat::parse(format).unwrap_or_else(|error| panic!("{format}: {error}"));
+            assert_eq!(parse_date(text, &parsed, "dob").ok(), day, "{text} under {format}");
+        }
+        for format in ["%d/%m/%Y %H:%M", "%a %d/%m/%Y", "%d/%m/%Y/%d", "%d/%m/%Y/%y", "%j/%Y", "%d/%m/%G", "%", "%Ez"] {
+            assert!(DateFormat::parse(format).is_err(), "{format}");
+        }
+        // A runaway format is refused, quoted short.
+        let error = DateFormat::parse(&"%d".repeat(5_000)).unwrap_err().to_string();
+        assert!(error.len() < 400 && error.contains("(10000 characters)"), "{error}");
     }
 
     #[test]

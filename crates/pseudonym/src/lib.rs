@@ -51,7 +51,7 @@ pub enum Error {
         reason: String,
     },
     /// A date format string this crate cannot read.
-    #[error("date format `{0}` is not supported (use %d, %m, %Y, %y, %b, %B and separators)")]
+    #[error("date format `{0}` is not supported: it takes one day (%d), one month (%m, %b or %B) and one year (%Y or %y), with separators (%F and %D too)")]
     DateFormat(String),
 }
 
