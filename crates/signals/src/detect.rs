@@ -234,6 +234,12 @@ const SAME_INCIDENT_STRICT_DAYS: i32 = 10;
 /// join a child to a relative with the same surname and address.
 pub const STRONG_LINK: f32 = 0.99;
 
+/// The strength of a join an agency's own person ref made (two of its
+/// records under one ref, linked whatever the identity says): above every
+/// probability, so it counts as very high wherever a strength is compared,
+/// and a band can say what it rests on.
+pub const OWN_ID_LINK: f32 = 2.0;
+
 /// Years a recorded age may stray from the profile's and still be the same
 /// person (ages are recorded in whole years, at different dates).
 pub(crate) const AGE_TOLERANCE_YEARS: f64 = 3.0;

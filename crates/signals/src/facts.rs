@@ -120,8 +120,11 @@ pub struct Facts {
     slots: HashMap<u64, u32>,
     involvements: Vec<Option<InvolvementFacts>>,
     /// By involvement id, the involvements its decisions joined it to, each
-    /// with the join's strength: its probability, or 1 on the agency's own
-    /// person ref (see [`Facts::joined`] and [`Facts::strong_links`]).
+    /// with the join's strength: its probability, or [`OWN_ID_LINK`] on the
+    /// agency's own person ref (see [`Facts::joined`] and
+    /// [`Facts::strong_links`]).
+    ///
+    /// [`OWN_ID_LINK`]: crate::OWN_ID_LINK
     links: Vec<Box<[(u64, f32)]>>,
     /// Outcome events by fingerprint, and by their involvement.
     outcomes: HashMap<u64, OutcomeFacts>,

@@ -55,7 +55,7 @@ mod test_groups;
 
 pub use cohort::{case_type_cohort, cohort_outcomes, CohortCounts, FOLLOW_UP_DAYS};
 pub use derived::{derive_profile, Derived};
-pub use detect::{signals_now, Signal, SignalBook, SignalConfig, SignalKind, STRONG_LINK};
+pub use detect::{signals_now, Signal, SignalBook, SignalConfig, SignalKind, OWN_ID_LINK, STRONG_LINK};
 pub use facts::{CaseType, Concern, Facts, InvolvementFacts, NewInvolvement, OutcomeFacts, OutcomeKind, RecordFacts, Role};
 
 /// Profiles as the linkage decided them, possibly seen through a scope: a

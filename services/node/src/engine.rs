@@ -792,5 +792,4 @@ pub(crate) use admin::parse_profile_id;
 pub use admin::{profile_id, ExplainSubject, LinkExplanation};
 pub use incoming::{IncomingBatch, IncomingInvolvement, IncomingRecord};
 use ingest::*;
-pub(crate) use prepare::on_own_person_ref;
 use prepare::*;

@@ -9,14 +9,14 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::OnceLock;
 
-use braid_linkage::{Decision, Sealed};
+use braid_linkage::Sealed;
 use braid_proto::v1;
 use braid_signals::network::neighbourhood;
 use braid_signals::report::{publish, resolve, round_text, Answer, Table, LEGEND, ROUNDED_LEGEND, ROUNDING_BASE, UNION_ROUNDED_LEGEND};
 use braid_signals::{CaseType, Concern, Facts, OutcomeKind, Profiles, RecordFacts, Role, Signal, SignalBook, SignalConfig, SignalKind};
 use braid_template::{Completeness, Date, FieldKind, Section, Template, Value};
 
-use crate::engine::{on_own_person_ref, parse_profile_id, profile_id, Engine, EngineError, State};
+use crate::engine::{parse_profile_id, profile_id, Engine, EngineError, State};
 use crate::record::answer_value;
 use crate::validate::to_value;
 use braid_store::{BodyDate, BodyInvolvement, BodyValue, RecordBody};
@@ -466,16 +466,25 @@ const ONLY_RECORD: &str = "only record";
 /// The weakest link of a signal whose records each stand alone.
 const NO_LINK: &str = "none: each record stands alone";
 
-fn confidence_band(probability: f32, own_id: bool) -> &'static str {
-    if own_id {
+/// A link's band, from its strength (see [`braid_signals::Facts::links`]).
+fn confidence_band(strength: f32) -> &'static str {
+    if strength >= braid_signals::OWN_ID_LINK {
         "agency's own id"
-    } else if probability >= 0.99 {
+    } else if strength >= 0.99 {
         "very high"
-    } else if probability >= 0.9 {
+    } else if strength >= 0.9 {
         "high"
     } else {
         "moderate"
     }
+}
+
+/// The band of a record's link into its part of a profile, from the
+/// partnership's own records (`scoped`): the best join between it and
+/// another of them, either way round; a signal's records and a profile's
+/// show the same.
+fn record_band(scoped: &ScopedView<'_>, id: u64) -> &'static str {
+    scoped.part_link(id).map_or(ONLY_RECORD, confidence_band)
 }
 
 impl Engine {
@@ -534,7 +543,7 @@ impl Engine {
             role: involvement.role.number(),
             case_type: record.case_type.number(),
             date: Some(wire_date(record.day)),
-            link: scoped.part_link(id).map_or(ONLY_RECORD, |strength| confidence_band(strength, false)).to_owned(),
+            link: record_band(scoped, id).to_owned(),
         })
     }
 
@@ -574,7 +583,7 @@ impl Engine {
         // Over every record it rests on, not only those shown, from the
         // partnership's own joins (worked out when the signal was, through
         // the partnership's view).
-        out.weakest_link = signal.weakest_link.map_or(NO_LINK, |strength| confidence_band(strength, false)).to_owned();
+        out.weakest_link = signal.weakest_link.map_or(NO_LINK, confidence_band).to_owned();
         out.outside = outside_counts(outside);
         for &key in &signal.related {
             if !full && out.related_profiles.len() >= MAX_RELATED {

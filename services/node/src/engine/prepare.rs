@@ -175,19 +175,20 @@ pub(super) fn check_bridge(submission: &Submission, record: &IncomingRecord) -> 
 /// Whether a comparison's pattern levels say both records came from one
 /// agency under the same person ref (a link the agency's own id vouches
 /// for).
-pub(crate) fn on_own_person_ref(levels: &[u8]) -> bool {
+pub(super) fn on_own_person_ref(levels: &[u8]) -> bool {
     let Some(feature) = FEATURES.iter().position(|f| *f == PERSON) else { return false };
     let same = PERSON.levels.iter().position(|l| *l == "same-agency-same-person");
     levels.get(feature).map(|l| usize::from(*l)) == same
 }
 
-/// What an involvement's decisions joined it to (joins, merges, and matches within its profile), each
-/// with its strength: its probability, or 1 on its agency's own person ref
-/// (see `Facts::links`).
+/// What an involvement's decisions joined it to (joins, merges, and matches
+/// within its profile), each with its strength: its probability, or
+/// [`braid_signals::OWN_ID_LINK`] on its agency's own person ref (see
+/// `Facts::links`).
 pub(super) fn joined_links<'a>(decisions: impl Iterator<Item = (Decision, &'a [u8], f32, u64)>) -> Box<[(u64, f32)]> {
     decisions
         .filter(|(decision, ..)| matches!(decision, Decision::Joined | Decision::Merged | Decision::Matched))
-        .map(|(_, levels, probability, other)| (other, if on_own_person_ref(levels) { 1.0 } else { probability }))
+        .map(|(_, levels, probability, other)| (other, if on_own_person_ref(levels) { braid_signals::OWN_ID_LINK } else { probability }))
         .collect()
 }
 

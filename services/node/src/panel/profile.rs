@@ -30,7 +30,6 @@ impl Engine {
         let not_shown = members.len().saturating_sub(MAX_PROFILE_RECORDS);
         members.truncate(MAX_PROFILE_RECORDS);
         let members: Vec<u64> = members.into_iter().map(|(_, id)| id).collect();
-        let best = self.strongest_links(&part, &members)?;
         let mut out = v1::PanelProfile { profile_id: profile_id(key), records_not_shown: not_shown as u32, ..Default::default() };
         // Derived perpetrator answers for the records shown, the profile
         // walked once, through the partnership's view.
@@ -42,7 +41,7 @@ impl Engine {
             if let Some(own) = position.and_then(|p| record.involvements.get(p)) {
                 fields.extend(own.fields.iter().filter_map(|f| label(template, f)));
             }
-            let confidence = if part.len() == 1 { super::ONLY_RECORD } else { best.get(&member).map_or("moderate", |&(p, own)| confidence_band(p, own)) };
+            let confidence = super::record_band(&view, member);
             let derived = derived
                 .into_iter()
                 .map(|answer| v1::DerivedAnswer {
@@ -96,29 +95,6 @@ impl Engine {
             }
         }
         Ok(out)
-    }
-
-    /// Link confidence: the strongest link (join, merge or match) of each
-    /// member to another of the `part` (the partnership's records that hold
-    /// together; a link to a record held elsewhere says nothing here),
-    /// either way round, and whether one is on an agency's own person ref.
-    fn strongest_links(&self, part: &HashSet<u64>, members: &[u64]) -> Result<HashMap<u64, (f32, bool)>, EngineError> {
-        let mut best: HashMap<u64, (f32, bool)> = HashMap::new();
-        for (&member, links) in members.iter().zip(self.store.links_of(members)?) {
-            for link in links.map(|l| l.entries).unwrap_or_default() {
-                let joined = matches!(Decision::from_number(link.decision), Some(Decision::Joined | Decision::Merged | Decision::Matched));
-                if !joined || !part.contains(&link.other) {
-                    continue;
-                }
-                let own_id = on_own_person_ref(&link.levels);
-                for end in [member, link.other] {
-                    let entry = best.entry(end).or_insert((0.0, false));
-                    entry.0 = entry.0.max(link.probability);
-                    entry.1 |= own_id;
-                }
-            }
-        }
-        Ok(best)
     }
 
     /// The profiles of a record's people, or one profile, as a panel of
