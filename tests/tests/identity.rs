@@ -341,6 +341,15 @@ fn a_case_date_of_another_shape_rejects_its_row_and_a_spreadsheet_birth_date_is_
     assert!(stderr.contains("names column `surname` both as identity.surname and as columns.case_type"), "{stderr}");
     assert!(!stderr.contains("Jones") && !dir.path().join("careless.bpx").exists(), "{stderr}");
 
+    // A date format that is not one is refused before any row is read,
+    // naming the field, once.
+    let careless = MAPPING.replace("postcode = \"postcode\"", "postcode = \"postcode\"\ndate_of_birth_format = \"%d/%m/%Y %H:%M\"");
+    let refused = pseudonymise_file(dir.path(), "careless", "CSC-NORTH", "children_services", &careless, HEADER, &rows);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{stderr}");
+    assert!(stderr.contains("mapping identity.date_of_birth_format: date format `%d/%m/%Y %H:%M` is not supported"), "{stderr}");
+    assert_eq!(stderr.matches("is not supported").count(), 1, "{stderr}");
+
     // Outputs are checked before anything is read: one that is an input, a
     // folder, or in a folder that does not exist is refused, and nothing is
     // written or moved.

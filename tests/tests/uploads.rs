@@ -521,12 +521,22 @@ fn the_secret_and_the_reidentification_map_must_be_private() {
     let fewer = pseudonymise(dir.path(), MAPPING, &format!("{HEADER}\nC2,P2,Victim,CSA,01/03/2020,Bea,Okafor,04/05/2012,G\n"), "a.bpx");
     let warned = String::from_utf8_lossy(&fewer.stderr).into_owned();
     ok(&fewer);
-    assert!(warned.contains("a.reid.csv held 1 cases this extract does not have: it is kept as") && warned.contains("a.reid.csv.previous"), "{warned}");
+    assert!(warned.contains("a.reid.csv held 1 case this extract does not have: it is kept as") && warned.contains("a.reid.csv.previous"), "{warned}");
     let (previous, current) = (std::fs::read_to_string(path("a.reid.csv.previous")).expect("kept"), std::fs::read_to_string(path("a.reid.csv")).expect("new"));
     assert!(previous.contains(",C1,") && !current.contains(",C1,") && current.contains(",C2,"), "{previous}\n{current}");
     assert_eq!(std::fs::metadata(path("a.reid.csv.previous")).expect("kept").permissions().mode() & 0o777, 0o600);
+    // A third extract without either case adds the map's rows to the kept
+    // one: neither case is lost.
+    let third = pseudonymise(dir.path(), MAPPING, &format!("{HEADER}\nC3,P3,Victim,CSA,01/03/2020,Cy,Lee,04/05/2013,G\n"), "a.bpx");
+    let warned = String::from_utf8_lossy(&third.stderr).into_owned();
+    ok(&third);
+    assert!(warned.contains("a.reid.csv held 1 case this extract does not have: its rows are added to") && warned.contains("a.reid.csv.previous"), "{warned}");
+    let (previous, current) = (std::fs::read_to_string(path("a.reid.csv.previous")).expect("kept"), std::fs::read_to_string(path("a.reid.csv")).expect("new"));
+    assert!(previous.contains(",C1,") && previous.contains(",C2,") && current.contains(",C3,") && !current.contains(",C2,"), "{previous}\n{current}");
+    assert_eq!(previous.lines().count(), 3, "a header and one row each: {previous}");
+    assert_eq!(std::fs::metadata(path("a.reid.csv.previous")).expect("kept").permissions().mode() & 0o777, 0o600);
     // The same extract again loses nothing: no warning.
-    let again = pseudonymise(dir.path(), MAPPING, &format!("{HEADER}\nC2,P2,Victim,CSA,01/03/2020,Bea,Okafor,04/05/2012,G\n"), "a.bpx");
+    let again = pseudonymise(dir.path(), MAPPING, &format!("{HEADER}\nC3,P3,Victim,CSA,01/03/2020,Cy,Lee,04/05/2013,G\n"), "a.bpx");
     ok(&again);
     assert!(!String::from_utf8_lossy(&again.stderr).contains("kept as"), "{again:?}");
     // A map others can read is refused where it is used.

@@ -221,11 +221,8 @@ pub fn pseudonymise_extract<R: Read>(input: R, mapping: &Mapping, keys: &Keys, m
         roles: mapping.roles.iter().filter_map(|(label, target)| Some((fold(label), Role::parse(target)?))).collect(),
         case_types: mapping.case_types.iter().filter_map(|(label, target)| Some((fold(label), CaseType::parse(target)?))).collect(),
         outcomes: outcome_labels(mapping),
-        date_format: DateFormat::parse(&mapping.columns.date_format).map_err(MappingError::from)?,
-        dob_format: match &mapping.identity.date_of_birth_format {
-            Some(format) => DateFormat::parse(format).map_err(MappingError::from)?,
-            None => DateFormat::parse(&mapping.columns.date_format).map_err(MappingError::from)?,
-        },
+        date_format: mapping.date_format()?,
+        dob_format: mapping.date_of_birth_format()?,
         keys,
         columns,
         width: header.len(),
@@ -652,7 +649,8 @@ impl RowContext<'_> {
     fn read_row(&self, row: &csv::StringRecord, line: u64, warnings: &mut Vec<RowIssue>) -> Result<ParsedRow, RowIssue> {
         let issue = |field: &str, reason: String| RowIssue { row: line, field: field.to_owned(), reason };
         if row.len() != self.width {
-            return Err(issue("row", format!("has {} fields but the header has {}", row.len(), self.width)));
+            let fields = if row.len() == 1 { "1 field".to_owned() } else { format!("{} fields", row.len()) };
+            return Err(issue("row", format!("has {fields} but the header has {}", self.width)));
         }
         let cell = |index: usize| row.get(index).map(str::trim).unwrap_or("");
         // Identity and date cells: what exports write for "no value"

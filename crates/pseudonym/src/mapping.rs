@@ -240,9 +240,14 @@ pub enum MappingError {
         /// What is allowed.
         allowed: &'static str,
     },
-    /// A date format that cannot be read.
-    #[error("mapping: {0}")]
-    DateFormat(#[from] crate::Error),
+    /// A date format that cannot be read: which field, and why.
+    #[error("mapping {field}: {reason}")]
+    DateFormat {
+        /// `columns.date_format` or `identity.date_of_birth_format`.
+        field: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
     /// The header is one column holding another separator: the file is
     /// not comma-separated.
     #[error("the extract's header is one column holding `{separator}`: Braid reads comma-separated files; export the extract with commas between the columns")]
@@ -382,11 +387,23 @@ impl Mapping {
         if self.identity.ids.keys().any(|name| crate::normalise::fold_text(name).is_empty()) {
             return Err(MappingError::Parse("[identity.ids] has an identifier without a name".to_owned()));
         }
-        DateFormat::parse(&self.columns.date_format)?;
-        if let Some(format) = &self.identity.date_of_birth_format {
-            DateFormat::parse(format)?;
-        }
+        self.date_format()?;
+        self.date_of_birth_format()?;
         Ok(())
+    }
+
+    /// The case dates' format (`columns.date_format`).
+    pub(crate) fn date_format(&self) -> Result<DateFormat, MappingError> {
+        read_date_format(&self.columns.date_format, "columns.date_format")
+    }
+
+    /// The dates of birth's format: `identity.date_of_birth_format`, else
+    /// the case dates'.
+    pub(crate) fn date_of_birth_format(&self) -> Result<DateFormat, MappingError> {
+        match &self.identity.date_of_birth_format {
+            Some(format) => read_date_format(format, "identity.date_of_birth_format"),
+            None => self.date_format(),
+        }
     }
 
     /// Refuses a column named both under `[identity]` and as a case or
@@ -499,4 +516,9 @@ pub use braid_template::{CaseType, Role};
 /// folded to one, trimmed.
 pub(crate) fn fold(label: &str) -> String {
     label.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
+}
+
+/// Reads the date format a mapping gives in `field`.
+fn read_date_format(text: &str, field: &'static str) -> Result<DateFormat, MappingError> {
+    DateFormat::parse(text).map_err(|error| MappingError::DateFormat { field, reason: error.to_string() })
 }

@@ -139,11 +139,16 @@ pub fn pseudonymise_bridged(mapping: &Mapping, secret: &SchemeSecret, bridge: &S
 
 /// Writes the re-identification map, which stays on the agency's premises.
 pub fn write_reid(path: &Path, agency: &str, entries: &[ReidEntry]) -> Result<()> {
+    write_reid_rows(path, entries.iter().map(|entry| (agency, entry)))
+}
+
+/// Writes a re-identification map of (agency, entry) rows.
+fn write_reid_rows<'a>(path: &Path, rows: impl Iterator<Item = (&'a str, &'a ReidEntry)>) -> Result<()> {
     // Only the agency's own account may read the map back to its ids.
     let file = private_output(path)?;
     let mut writer = csv::Writer::from_writer(file);
     writer.write_record(["agency", "record_ref", "case_id", "person_ref", "person_id"])?;
-    for entry in entries {
+    for (agency, entry) in rows {
         writer.write_record([agency, &entry.record_ref, &entry.case_id, &entry.person_ref, &entry.person_id])?;
     }
     writer.flush()?;
@@ -153,7 +158,9 @@ pub fn write_reid(path: &Path, agency: &str, entries: &[ReidEntry]) -> Result<()
 /// Before a map is written over one that holds cases the new one lacks
 /// (an extract of recent cases after a full one), the old map is kept
 /// beside it as `….previous`, with a warning: without it, those cases
-/// could no longer be withdrawn by case id.
+/// could no longer be withdrawn by case id. A `….previous` kept before
+/// takes the old map's rows in beside its own, so that each run adds to it
+/// and none empties it.
 fn keep_cases_the_map_would_lose(path: &Path, new: &[ReidEntry]) -> Result<()> {
     if !path.exists() {
         return Ok(());
@@ -168,19 +175,50 @@ fn keep_cases_the_map_would_lose(path: &Path, new: &[ReidEntry]) -> Result<()> {
         Err(_) => usize::MAX,
     };
     if lost > 0 {
-        std::fs::rename(path, &previous).with_context(|| format!("keep {} as {}", path.display(), previous.display()))?;
-        let what = if lost == usize::MAX { "could not be read".to_owned() } else { format!("held {lost} cases this extract does not have") };
+        let (previous, added) = keep_as_previous(path, &previous)?;
+        let kept = if added { format!("its rows are added to {}", previous.display()) } else { format!("it is kept as {}", previous.display()) };
+        let what = match lost {
+            usize::MAX => "could not be read".to_owned(),
+            1 => "held 1 case this extract does not have".to_owned(),
+            _ => format!("held {lost} cases this extract does not have"),
+        };
         // (A closed stderr must not stop the new map being written.)
         use std::io::Write;
         let _ = writeln!(
             std::io::stderr(),
-            "warning {} {what}: it is kept as {} (withdraw those cases with --reid {}); the new map holds this extract's cases",
+            "warning {} {what}: {kept} (withdraw those cases with --reid {}); the new map holds this extract's cases",
             path.display(),
-            previous.display(),
             previous.display()
         );
     }
     Ok(())
+}
+
+/// Keeps the map at `path` as `previous`: renamed, or, where a map was
+/// kept there before, its rows added to that one's (a kept map that cannot
+/// be read is left as it is, and this one kept beside it under the first
+/// free `….previous.N`).
+/// Returns where it went, and whether it was added to a kept map.
+fn keep_as_previous(path: &Path, previous: &Path) -> Result<(PathBuf, bool)> {
+    if !previous.exists() {
+        std::fs::rename(path, previous).with_context(|| format!("keep {} as {}", path.display(), previous.display()))?;
+        return Ok((previous.to_path_buf(), false));
+    }
+    if let (Ok(mut kept), Ok(old)) = (read_reid(previous), read_reid(path)) {
+        let known: std::collections::HashSet<(String, String, String)> =
+            kept.iter().map(|(agency, entry)| (agency.clone(), entry.record_ref.clone(), entry.person_ref.clone())).collect();
+        kept.extend(old.into_iter().filter(|(agency, entry)| !known.contains(&(agency.clone(), entry.record_ref.clone(), entry.person_ref.clone()))));
+        // Written beside and renamed over, so that a failure part way
+        // leaves the kept map whole.
+        let merged = PathBuf::from(format!("{}.merging", previous.display()));
+        write_reid_rows(&merged, kept.iter().map(|(agency, entry)| (agency.as_str(), entry)))?;
+        std::fs::rename(&merged, previous).with_context(|| format!("update {}", previous.display()))?;
+        std::fs::remove_file(path).with_context(|| format!("remove {}", path.display()))?;
+        return Ok((previous.to_path_buf(), true));
+    }
+    let free = (2..).map(|n| PathBuf::from(format!("{}.{n}", previous.display()))).find(|candidate| !candidate.exists()).unwrap_or_default();
+    std::fs::rename(path, &free).with_context(|| format!("keep {} as {}", path.display(), free.display()))?;
+    Ok((free, false))
 }
 
 /// What `braid agency pseudonymise` does beside writing the upload file and
