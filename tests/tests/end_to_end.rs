@@ -124,6 +124,9 @@ async fn agencies_upload_link_and_evaluate_with_high_precision() {
     }
     assert!(by_record.contains(&format!("profile {profile}")), "{by_record}");
     assert!(by_record.contains("weight") && by_record.contains("keys:"), "{by_record}");
+    // A link on an agency's own person ref says so beside its probability.
+    let own = links.iter().filter(|link| link["evidence"]["agency-person-ref"] == "same-agency-same-person").count();
+    assert!(by_record.matches("(the agency's own person ref)").count() >= own, "{own} such links: {by_record}");
     assert!(missing.contains("no profile has that id"), "{missing}");
 
     // Profiles survive a restart of the node on the same RocksDB directory.

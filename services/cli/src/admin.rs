@@ -269,8 +269,13 @@ fn link_json(link: &v1::LinkExplanation) -> serde_json::Value {
 fn print_link(link: &v1::LinkExplanation, show_profile: bool) {
     let keys = if link.keys_agreeing.is_empty() { "none".to_owned() } else { link.keys_agreeing.join(", ") };
     let other = if show_profile { format!(" ({})", link.other_profile_id) } else { String::new() };
+    // Two records one agency gives one person ref are linked whatever
+    // their fields weigh: say so, or p 1.000 beside a negative weight reads
+    // as a contradiction.
+    let own = link.parts.iter().any(|part| part.level == "same-agency-same-person");
+    let why = if own { "  (the agency's own person ref)" } else { "" };
     println!(
-        "  #{} -> #{}{}  {}  weight {:+.1}  p {:.3}  dice {}  keys: {}",
+        "  #{} -> #{}{}  {}  weight {:+.1}  p {:.3}{why}  dice {}  keys: {}",
         link.involvement, link.other_involvement, other, link.decision, link.weight, link.probability, link.dice_band, keys
     );
 }
