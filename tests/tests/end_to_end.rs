@@ -299,7 +299,7 @@ async fn an_upload_resumes_after_the_node_restarts_without_duplicates() {
     let stdout = ok(&output);
     assert!(stdout.contains("after"), "the upload needed a retry: {stdout}");
     assert!(stdout.contains(&format!("{} new", records.len() - 150)), "{stdout}");
-    assert!(stdout.contains("150 already stored by an earlier attempt"), "{stdout}");
+    assert!(stdout.contains("150 already stored by an earlier attempt: 150 new, 0 replaced, 0 unchanged"), "{stdout}");
     let involvements: usize = records.iter().map(|r| r.involvements.len()).sum();
     let stats = stats(&prepared.path("keys"), &node.url());
     assert_eq!(stats["records"].as_u64(), Some(records.len() as u64));

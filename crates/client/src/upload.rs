@@ -25,6 +25,9 @@ pub struct UploadSummary {
     pub replayed_batches: u64,
     /// Records in those batches: stored by an earlier attempt.
     pub already_stored: u64,
+    /// What that earlier attempt did with them, as its acknowledgements
+    /// said: (new, replaced, unchanged), adding up to `already_stored`.
+    pub earlier: (u64, u64, u64),
     /// Records refused.
     pub rejections: Vec<v1::Rejection>,
     /// Attempts it took.
@@ -106,6 +109,9 @@ async fn upload_once(
         if ack.replayed {
             round.replayed_batches += 1;
             round.already_stored += u64::from(ack.accepted + ack.replaced + ack.unchanged);
+            round.earlier.0 += u64::from(ack.accepted);
+            round.earlier.1 += u64::from(ack.replaced);
+            round.earlier.2 += u64::from(ack.unchanged);
         } else {
             round.accepted += u64::from(ack.accepted);
             round.replaced += u64::from(ack.replaced);

@@ -555,7 +555,12 @@ pub async fn upload_command(node: &NodeArgs, file: &Path, batch_size: usize, ret
         summary.replaced,
         summary.unchanged,
         summary.rejections.len(),
-        if summary.already_stored > 0 { format!(", {} already stored by an earlier attempt", summary.already_stored) } else { String::new() },
+        if summary.already_stored > 0 {
+            let (new, replaced, unchanged) = summary.earlier;
+            format!(", {} already stored by an earlier attempt: {new} new, {replaced} replaced, {unchanged} unchanged", summary.already_stored)
+        } else {
+            String::new()
+        },
         if summary.attempts > 1 { format!(" after {} attempts", summary.attempts) } else { String::new() }
     );
     if sent > 0 && summary.rejections.len() == sent {
