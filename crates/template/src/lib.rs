@@ -201,21 +201,21 @@ pub fn toml_error(text: &str, error: &toml::de::Error) -> String {
 
 /// A parser's message with the value it quotes from the file (in
 /// backticks: `unknown variant `x``, `invalid type: integer `7``) left out,
-/// up to what is expected (which the program holds) or to the end; an
-/// unknown key's name, which the user needs to find it, stays.
+/// up to what is expected (which the program holds) or to the end; the
+/// name of an unknown or a repeated key, which the user needs to find it,
+/// stays, quoted short ([`quote`]).
 fn hide_given_values(message: &str) -> String {
     let Some(open) = message.find('`') else {
         return message.to_owned();
     };
     let (before, after) = message.split_at(open);
-    if before.ends_with("field ") {
-        return message.to_owned();
-    }
     // The value may hold backticks, or text like the tail, of its own: it
     // runs to the last tail, or else to the last backtick.
     let rest = &after[1..];
     let end = ["`, expected", "`, there are no"].iter().filter_map(|tail| rest.rfind(tail)).max().or_else(|| rest.rfind('`'));
+    let key = before.ends_with("field ") || before.ends_with("duplicate key ");
     match end {
+        Some(end) if key => format!("{before}`{}{}", quote(&rest[..end]), &rest[end..]),
         Some(end) => format!("{before}`…{}", &rest[end..]),
         None => format!("{before}`…`"),
     }

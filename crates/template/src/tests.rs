@@ -332,4 +332,11 @@ fn a_toml_error_quotes_nothing_of_the_file() {
     let unknown = "agency = \"CSC\"\nagnecy = \"x\"\n";
     let message = crate::toml_error(unknown, &toml::from_str::<Shape>(unknown).expect_err("unknown field"));
     assert!(message.contains("agnecy") && message.contains("agency"), "{message}");
+    // A repeated key is named too; a runaway key's name is quoted short.
+    let repeated = "agency = \"CSC\"\nagency = \"POL\"\n";
+    let message = crate::toml_error(repeated, &toml::from_str::<Shape>(repeated).expect_err("repeated"));
+    assert!(message.contains("duplicate key `agency`") && !message.contains("POL"), "{message}");
+    let runaway = format!("{} = 1\n", "k".repeat(10_000));
+    let message = crate::toml_error(&runaway, &toml::from_str::<Shape>(&runaway).expect_err("unknown field"));
+    assert!(message.len() < 1_000 && message.contains("(10000 characters)"), "{}", &message[..message.len().min(300)]);
 }
