@@ -458,3 +458,55 @@ fn the_sex_column_answering_victim_sex_stays_identity_never_rejects_and_is_never
     assert!(!stderr.contains("Campbell"), "an identity cell is never quoted: {stderr}");
     assert!(!stderr.contains("does not apply to the role"), "the sex column is everyone's: {stderr}");
 }
+
+/// A partnership's records of one child that match each other directly
+/// stay one person to it, even when every link the linker made for them
+/// runs through a record held outside the partnership: here the police
+/// record's strongest match is the youth offending team's (an NHS number
+/// agrees), and it arrives when that record and children's services' are
+/// already one profile, after the model's first fit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partnerships_records_that_match_directly_are_one_person_whatever_joins_them_outside() {
+    let prepared = prepare(400);
+    let dir = prepared.dir.path().to_owned();
+    let with_nhs = MAPPING.replace("postcode = \"postcode\"", "postcode = \"postcode\"\nnhs_number = \"nhs\"");
+    let header = format!("{HEADER},nhs");
+    let extracts = [
+        ("CSC-NORTH", "children_services", "C1,P1,Victim,CSA,01/03/2020,Amelia,Hargreaves,14/02/2010,F,LS6 2QB,"),
+        ("YOT-NORTH", "yot", "Y1,Q1,Victim,CSA,02/03/2020,Amelia,Hargreaves,14/02/2010,F,LS6 2QB,4857773457"),
+        ("POL-NORTH", "police", "R1,N1,Victim,CSA,03/03/2020,Amelia,Hargreaves,14/02/2010,F,LS6 2QB,4857773457"),
+    ];
+    for (agency, kind, row) in extracts {
+        ok(&pseudonymise_file(&dir, &format!("one-{agency}"), agency, kind, &with_nhs, &header, &[row]));
+    }
+    let data = tempfile::tempdir().expect("data dir");
+    let keys = prepared.path("keys");
+    let node = start_panel_node(&keys, data.path()).await;
+    let url = node.url();
+    let reid = std::fs::read_to_string(dir.join("one-CSC-NORTH.reid.csv")).expect("reid");
+    let record_ref = reid.lines().nth(1).and_then(|line| line.split(',').nth(1)).expect("record ref").to_owned();
+    let (explained, seen) = blocking(move || {
+        // Every agency's extract first, so that the model is fitted and no
+        // upload is settled afresh; then the three records, one by one.
+        for agency in AGENCIES {
+            ok(&upload(&keys, &url, agency, &dir.join(format!("{agency}.bpx")).display().to_string()));
+        }
+        for (agency, _, _) in extracts {
+            ok(&upload(&keys, &url, agency, &dir.join(format!("one-{agency}.bpx")).display().to_string()));
+        }
+        let explained = ok(&braid_as(&keys, "admin", &["admin", "explain", "--node", &url, "--agency", "CSC-NORTH", "--record-ref", &record_ref, "--json"]));
+        let seen = ok(&panel(&keys, "profile", &url, "statutory", &["--agency", "CSC-NORTH", "--record-ref", &record_ref, "--json"]));
+        (explained, seen)
+    })
+    .await;
+    let explained: serde_json::Value = serde_json::from_str(&explained).expect("explain json");
+    let linked = &explained["profiles"][0];
+    assert_eq!(linked["members"].as_array().map(Vec::len), Some(3), "one child: {explained}");
+    let seen: serde_json::Value = serde_json::from_str(&seen).expect("profile json");
+    let profiles = seen["profiles"].as_array().expect("profiles");
+    assert_eq!(profiles.len(), 1, "{seen}");
+    let agencies: Vec<&str> = profiles[0]["records"].as_array().expect("records").iter().filter_map(|r| r["agency"].as_str()).collect();
+    assert_eq!(agencies.len(), 2, "the partnership sees its two records as one child: {seen}\n{linked}");
+    assert!(agencies.contains(&"CSC-NORTH") && agencies.contains(&"POL-NORTH"), "{seen}");
+    node.stop().await.expect("stop");
+}

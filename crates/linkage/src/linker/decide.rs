@@ -4,6 +4,10 @@
 use super::guards::Ties;
 use super::*;
 
+/// The most direct matches one decision records beside its joins (one per
+/// agency in the profile it joined, strongest first).
+const MOST_DIRECT_MATCHES: usize = 8;
+
 impl Linker {
     pub(super) fn decide(&mut self, id: InvolvementId, observe: bool, fresh: bool) -> Outcome {
         self.decide_reaching(id, observe, fresh, 1)
@@ -14,13 +18,14 @@ impl Linker {
         let passive = self.nodes[me as usize].passive;
         let (mut scored, lone_passive, compared) = self.score_candidates(id, observe, fresh, reach);
 
+        let (link, review) = (self.config.link_probability, self.config.review_probability);
+        let per_agency = if passive { Vec::new() } else { self.best_per_agency(&scored, link) };
         // Best evidence per profile, strongest first.
         scored.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.weight.total_cmp(&a.1.weight)));
         scored.dedup_by_key(|entry| entry.0);
         scored.sort_by(|a, b| b.1.weight.total_cmp(&a.1.weight));
 
         let mut entries = Vec::new();
-        let (link, review) = (self.config.link_probability, self.config.review_probability);
         let mut joined = false;
         for (root, evidence) in scored {
             if entries.len() >= 8 {
@@ -66,11 +71,48 @@ impl Linker {
                 entries.push(LinkEntry { decision: Decision::ReviewUncertain, evidence });
             }
         }
+        self.record_direct_matches(id, per_agency, &mut entries);
         self.attach_lone_passive(id, lone_passive, link, &mut entries);
         for entry in &mut entries {
             entry.evidence.keys_agreeing = self.keys_agreeing(me, entry.evidence.other as u32);
         }
         Outcome { entries, compared }
+    }
+
+    /// Of the candidates that would link (no conflict, probability at least
+    /// `link`), the best of each agency in each profile, by weight.
+    fn best_per_agency(&self, scored: &[(InvolvementId, Evidence)], link: f32) -> Vec<(InvolvementId, u32, Evidence)> {
+        let mut best: Vec<(InvolvementId, u32, Evidence)> = Vec::new();
+        for &(root, evidence) in scored.iter().filter(|(_, evidence)| !evidence.conflict && evidence.probability >= link) {
+            let agency = self.nodes.get(evidence.other as usize).map_or(u32::MAX, |node| node.agency);
+            match best.iter_mut().find(|(r, a, _)| *r == root && *a == agency) {
+                Some(entry) if entry.2.weight < evidence.weight => entry.2 = evidence,
+                Some(_) => {}
+                None => best.push((root, agency, evidence)),
+            }
+        }
+        best.sort_by(|a, b| b.2.weight.total_cmp(&a.2.weight));
+        best
+    }
+
+    /// Records as matched the best candidate of each agency in the profile
+    /// the involvement ended up in, beside the one member per profile it
+    /// was joined to: a partnership's view sees only its own agencies'
+    /// records, and must find the direct matches among them, not only the
+    /// links that run through a record held elsewhere (see
+    /// `joined_parts`). At most [`MOST_DIRECT_MATCHES`] are added.
+    fn record_direct_matches(&self, id: InvolvementId, per_agency: Vec<(InvolvementId, u32, Evidence)>, entries: &mut Vec<LinkEntry>) {
+        let mut added = 0;
+        for (_, _, evidence) in per_agency {
+            if added >= MOST_DIRECT_MATCHES {
+                break;
+            }
+            if entries.iter().any(|entry| entry.evidence.other == evidence.other) || self.uf.find(evidence.other) != self.uf.find(id) {
+                continue;
+            }
+            entries.push(LinkEntry { decision: Decision::Matched, evidence });
+            added += 1;
+        }
     }
 
     /// Scores an involvement against its candidates (observing the pairs
