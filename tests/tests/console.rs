@@ -159,6 +159,35 @@ async fn a_panel_reads_signals_and_a_profile_in_a_browser_and_nothing_else_gets_
     let refused = blocking(move || failed(&braid(&["console", "--node", &u, "--tls", &format!("{k}/panel-north"), "--listen", "0.0.0.0:0"]))).await;
     assert!(refused.contains("loopback"), "{refused}");
 
+    // Connections that never finish their headers are closed, and no more
+    // than 64 are held at once: one beyond them is closed at once.
+    let stalled_host = host.clone();
+    let (beyond, stalled_for) = blocking(move || {
+        use std::io::{Read, Write};
+        let stall = || {
+            let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+            stream.write_all(format!("GET / HTTP/1.1\r\nHost: {stalled_host}\r\n").as_bytes()).expect("write");
+            stream.set_read_timeout(Some(std::time::Duration::from_secs(60))).expect("timeout");
+            stream
+        };
+        // Closed by the console: an end of stream or a reset, not the
+        // read timing out.
+        let closed = |stream: &mut std::net::TcpStream| match stream.read(&mut [0u8; 64]) {
+            Ok(n) => n == 0,
+            Err(error) => error.kind() == std::io::ErrorKind::ConnectionReset,
+        };
+        let started = std::time::Instant::now();
+        let mut held: Vec<std::net::TcpStream> = (0..64).map(|_| stall()).collect();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let mut extra = stall();
+        let beyond = closed(&mut extra);
+        assert!(closed(&mut held[0]), "a stalled connection is closed");
+        (beyond, started.elapsed())
+    })
+    .await;
+    assert!(beyond, "a connection beyond the limit is closed at once");
+    assert!(stalled_for < std::time::Duration::from_secs(30), "stalled headers are timed out: {stalled_for:?}");
+
     // A real browser opens the link.
     let driver_port = free_port();
     let driver = Running(

@@ -199,12 +199,53 @@ pub async fn run(node: NodeArgs, listen: SocketAddr, role: ConsoleRole, partners
         let _ = writeln!(out, "(the link works once, in one browser on this machine; stop the console with Ctrl-C)");
         let _ = out.flush();
     }
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
-        .context("serve the console")
+    serve(listener, app).await
+}
+
+/// The most connections the console holds open at once: one browser uses a
+/// few; more are closed as they arrive.
+const MOST_CONNECTIONS: usize = 64;
+
+/// How long a connection may take to send a request's headers: one that
+/// stalls is closed.
+const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// How long one connection may stay open, requests and all (a browser
+/// opens another).
+const CONNECTION_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Serves `app` on `listener` until interrupted, each connection with a
+/// header-read timeout and a time limit, at most [`MOST_CONNECTIONS`] at
+/// once.
+async fn serve(listener: tokio::net::TcpListener, app: Router) -> Result<()> {
+    let open = Arc::new(tokio::sync::Semaphore::new(MOST_CONNECTIONS));
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                // (Out of file descriptors, say: the next may succeed.)
+                Err(_) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut interrupted => return Ok(()),
+        };
+        let Ok(permit) = Arc::clone(&open).try_acquire_owned() else {
+            drop(stream);
+            continue;
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
+            let connection = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            let _ = tokio::time::timeout(CONNECTION_TIME_LIMIT, connection).await;
+            drop(permit);
+        });
+    }
 }
 
 /// Every request: the right host, then a session (but for the entry link
