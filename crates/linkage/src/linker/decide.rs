@@ -71,8 +71,10 @@ impl Linker {
                 entries.push(LinkEntry { decision: Decision::ReviewUncertain, evidence });
             }
         }
-        self.record_direct_matches(id, per_agency, &mut entries);
+        // Outcome events waiting for their case first: the direct matches
+        // never take their place under the cap on entries.
         self.attach_lone_passive(id, lone_passive, link, &mut entries);
+        self.record_direct_matches(id, per_agency, &mut entries);
         for entry in &mut entries {
             entry.evidence.keys_agreeing = self.keys_agreeing(me, entry.evidence.other as u32);
         }
