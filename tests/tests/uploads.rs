@@ -536,6 +536,7 @@ fn the_secret_and_the_reidentification_map_must_be_private() {
     let (previous, current) = (std::fs::read_to_string(path("a.reid.csv.previous")).expect("kept"), std::fs::read_to_string(path("a.reid.csv")).expect("new"));
     assert!(previous.contains(",C1,") && previous.contains(",C2,") && current.contains(",C3,") && !current.contains(",C2,"), "{previous}\n{current}");
     assert_eq!(previous.lines().count(), 3, "a header and one row each: {previous}");
+    assert!(previous.lines().nth(1).is_some_and(|row| row.contains(",C2,")), "the newer map's rows first: {previous}");
     assert_eq!(std::fs::metadata(path("a.reid.csv.previous")).expect("kept").permissions().mode() & 0o777, 0o600);
     // The same extract again loses nothing: no warning.
     let again = pseudonymise(dir.path(), MAPPING, &format!("{HEADER}\nC3,P3,Victim,CSA,01/03/2020,Cy,Lee,04/05/2013,G\n"), "a.bpx");

@@ -151,7 +151,13 @@ fn write_reid_rows<'a>(path: &Path, rows: impl Iterator<Item = (&'a str, &'a Rei
     for (agency, entry) in rows {
         writer.write_record([agency, &entry.record_ref, &entry.case_id, &entry.person_ref, &entry.person_id])?;
     }
-    writer.flush()?;
+    // On disk before anything relies on it (the map is what erasure by
+    // case id needs).
+    writer
+        .into_inner()
+        .map_err(|error| anyhow::anyhow!("write {}: {}", path.display(), error.error()))?
+        .sync_all()
+        .with_context(|| format!("write {}", path.display()))?;
     Ok(())
 }
 
@@ -204,14 +210,21 @@ fn keep_as_previous(path: &Path, previous: &Path) -> Result<(PathBuf, bool)> {
         std::fs::rename(path, previous).with_context(|| format!("keep {} as {}", path.display(), previous.display()))?;
         return Ok((previous.to_path_buf(), false));
     }
-    if let (Ok(mut kept), Ok(old)) = (read_reid(previous), read_reid(path)) {
+    if let (Ok(kept), Ok(mut rows)) = (read_reid(previous), read_reid(path)) {
+        // The newer map's rows first: withdrawing by case id takes the
+        // first row of the case, which is then its latest ref (after a key
+        // rotation a case has a row under each epoch).
         let known: std::collections::HashSet<(String, String, String)> =
-            kept.iter().map(|(agency, entry)| (agency.clone(), entry.record_ref.clone(), entry.person_ref.clone())).collect();
-        kept.extend(old.into_iter().filter(|(agency, entry)| !known.contains(&(agency.clone(), entry.record_ref.clone(), entry.person_ref.clone()))));
-        // Written beside and renamed over, so that a failure part way
-        // leaves the kept map whole.
+            rows.iter().map(|(agency, entry)| (agency.clone(), entry.record_ref.clone(), entry.person_ref.clone())).collect();
+        rows.extend(kept.into_iter().filter(|(agency, entry)| !known.contains(&(agency.clone(), entry.record_ref.clone(), entry.person_ref.clone()))));
+        // Written beside (afresh: never through a link left there) and
+        // renamed over once on disk, so that a failure part way leaves the
+        // kept map whole.
         let merged = PathBuf::from(format!("{}.merging", previous.display()));
-        write_reid_rows(&merged, kept.iter().map(|(agency, entry)| (agency.as_str(), entry)))?;
+        if std::fs::symlink_metadata(&merged).is_ok() {
+            std::fs::remove_file(&merged).with_context(|| format!("remove {}", merged.display()))?;
+        }
+        write_reid_rows(&merged, rows.iter().map(|(agency, entry)| (agency.as_str(), entry)))?;
         std::fs::rename(&merged, previous).with_context(|| format!("update {}", previous.display()))?;
         std::fs::remove_file(path).with_context(|| format!("remove {}", path.display()))?;
         return Ok((previous.to_path_buf(), true));
