@@ -210,9 +210,11 @@ const MOST_CONNECTIONS: usize = 64;
 /// stalls is closed.
 const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// How long one connection may stay open, requests and all (a browser
-/// opens another).
+/// How long one connection may stay open, requests and all: then it
+/// finishes the request in hand and closes (a browser opens another), or
+/// is closed after [`CLOSING_GRACE`] more.
 const CONNECTION_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
+const CLOSING_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Serves `app` on `listener` until interrupted, each connection with a
 /// header-read timeout and a time limit, at most [`MOST_CONNECTIONS`] at
@@ -242,7 +244,14 @@ async fn serve(listener: tokio::net::TcpListener, app: Router) -> Result<()> {
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
             let connection = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-            let _ = tokio::time::timeout(CONNECTION_TIME_LIMIT, connection).await;
+            tokio::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                _ = tokio::time::sleep(CONNECTION_TIME_LIMIT) => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(CLOSING_GRACE, connection).await;
+                }
+            }
             drop(permit);
         });
     }
