@@ -61,6 +61,19 @@ fn push_parts(item: &time::format_description::BorrowedFormatItem<'_>, parts: &m
     Some(())
 }
 
+/// Whether a strftime item holds a time of day (an hour, a minute, a
+/// second, AM/PM).
+fn has_time(item: &time::format_description::BorrowedFormatItem<'_>) -> bool {
+    use time::format_description::{BorrowedFormatItem as Item, Component};
+    match item {
+        Item::Compound(items) => items.iter().any(has_time),
+        Item::Component(component) => {
+            matches!(component, Component::Hour24(_) | Component::Hour12(_) | Component::Minute(_) | Component::Second(_) | Component::Period(_))
+        }
+        _ => false,
+    }
+}
+
 impl DateFormat {
     /// Reads a format string: a day, a month (number or name) and a year,
     /// with separators, and nothing else.
@@ -70,6 +83,9 @@ impl DateFormat {
             return Err(refused());
         }
         let items = time::format_description::parse_strftime_borrowed(text).map_err(|_| refused())?;
+        if items.iter().any(has_time) {
+            return Err(Error::DateFormatWithTime(braid_template::quote(text)));
+        }
         let mut parts = Vec::new();
         for item in &items {
             push_parts(item, &mut parts).ok_or_else(refused)?;
@@ -378,6 +394,8 @@ mod tests {
             let parsed = DateFormat::parse(format).unwrap_or_else(|error| panic!("{format}: {error}"));
             assert_eq!(parse_date(text, &parsed, "dob").ok(), day, "{text} under {format}");
         }
+        let error = DateFormat::parse("%Y-%m-%d %H:%M:%S").unwrap_err().to_string();
+        assert!(error.contains("has a time of day in it"), "{error}");
         for format in ["%d/%m/%Y %H:%M", "%a %d/%m/%Y", "%d/%m/%Y/%d", "%d/%m/%Y/%y", "%j/%Y", "%d/%m/%G", "%", "%Ez"] {
             assert!(DateFormat::parse(format).is_err(), "{format}");
         }

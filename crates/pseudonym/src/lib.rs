@@ -53,6 +53,9 @@ pub enum Error {
     /// A date format string this crate cannot read.
     #[error("date format `{0}` is not supported: it takes one day (%d), one month (%m, %b or %B) and one year (%Y or %y), with separators (%F and %D too)")]
     DateFormat(String),
+    /// A date format string with a time of day in it.
+    #[error("date format `{0}` has a time of day in it: give the date's parts only (%d, %m, %Y…); a time written after a date is read and left aside")]
+    DateFormatWithTime(String),
 }
 
 /// Result with this crate's [`Error`].
