@@ -502,6 +502,13 @@ async fn a_partnerships_records_that_match_directly_are_one_person_whatever_join
     let explained: serde_json::Value = serde_json::from_str(&explained).expect("explain json");
     let linked = &explained["profiles"][0];
     assert_eq!(linked["members"].as_array().map(Vec::len), Some(3), "one child: {explained}");
+    // The explanation shows the direct match the partnership's view rests on.
+    let agency_of = |id: &serde_json::Value| {
+        linked["members"].as_array().expect("members").iter().find(|m| &m["involvement"] == id).and_then(|m| m["agency"].as_str()).unwrap_or("")
+    };
+    let matched: Vec<(&str, &str)> =
+        linked["matches"].as_array().expect("matches").iter().map(|m| (agency_of(&m["involvement"]), agency_of(&m["other_involvement"]))).collect();
+    assert!(matched.contains(&("POL-NORTH", "CSC-NORTH")), "{matched:?}: {linked}");
     let seen: serde_json::Value = serde_json::from_str(&seen).expect("profile json");
     let profiles = seen["profiles"].as_array().expect("profiles");
     assert_eq!(profiles.len(), 1, "{seen}");

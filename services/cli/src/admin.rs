@@ -295,6 +295,7 @@ pub async fn explain_command(node: &NodeArgs, profile: Option<String>, record: O
                     })).collect::<Vec<_>>(),
                     "links": p.links.iter().map(link_json).collect::<Vec<_>>(),
                     "reviews": p.reviews.iter().map(link_json).collect::<Vec<_>>(),
+                    "matches": p.matches.iter().map(link_json).collect::<Vec<_>>(),
                 })
             })
             .collect();
@@ -309,6 +310,12 @@ pub async fn explain_command(node: &NodeArgs, profile: Option<String>, record: O
         println!("links ({}):", p.links.len());
         for link in &p.links {
             print_link(link, false);
+        }
+        if !p.matches.is_empty() {
+            println!("also matching directly ({}; these join nothing):", p.matches.len());
+            for link in &p.matches {
+                print_link(link, false);
+            }
         }
         if !p.reviews.is_empty() {
             println!("left for review ({}):", p.reviews.len());

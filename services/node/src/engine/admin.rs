@@ -117,6 +117,8 @@ pub struct ProfileExplanation {
     pub links: Vec<LinkExplanation>,
     /// Uncertain pairs to other profiles.
     pub reviews: Vec<LinkExplanation>,
+    /// Direct matches among members beyond the links.
+    pub matches: Vec<LinkExplanation>,
 }
 
 /// Leaves a backup readable by the node's account only (it holds every
@@ -287,7 +289,8 @@ impl Engine {
             }
             let mut members: Vec<u64> = profiles.members(seed).collect();
             members.sort_unstable();
-            let mut explanation = ProfileExplanation { profile_id: profile_id(root), members: Vec::new(), links: Vec::new(), reviews: Vec::new() };
+            let mut explanation =
+                ProfileExplanation { profile_id: profile_id(root), members: Vec::new(), links: Vec::new(), reviews: Vec::new(), matches: Vec::new() };
             for &id in &members {
                 if let Some(involvement) = self.store.involvement(id)? {
                     explanation.members.push(Member {
@@ -304,7 +307,7 @@ impl Engine {
                         Decision::Joined | Decision::Merged => explanation.links.push(explained),
                         // Within the profile already: not one of the links
                         // that made it.
-                        Decision::Matched => {}
+                        Decision::Matched => explanation.matches.push(explained),
                         Decision::ReviewUncertain | Decision::ReviewWouldChain | Decision::ReviewConflict => {
                             if is_open_review(&link, id, live_root(profiles)) {
                                 explanation.reviews.push(explained);

@@ -286,6 +286,7 @@ impl AdminService for Admin {
                         .collect(),
                     links: profile.links.into_iter().map(link).collect(),
                     reviews: profile.reviews.into_iter().map(link).collect(),
+                    matches: profile.matches.into_iter().map(link).collect(),
                 })
                 .collect(),
         };
