@@ -102,18 +102,22 @@ impl Linker {
     /// was joined to: a partnership's view sees only its own agencies'
     /// records, and must find the direct matches among them, not only the
     /// links that run through a record held elsewhere (see
-    /// `joined_parts`). At most [`MOST_DIRECT_MATCHES`] are added.
+    /// `joined_parts`). One per agency (the strongest, where profiles this
+    /// decision merged each held its records), at most
+    /// [`MOST_DIRECT_MATCHES`].
     fn record_direct_matches(&self, id: InvolvementId, per_agency: Vec<(InvolvementId, u32, Evidence)>, entries: &mut Vec<LinkEntry>) {
-        let mut added = 0;
-        for (_, _, evidence) in per_agency {
-            if added >= MOST_DIRECT_MATCHES {
+        let mut agencies: Vec<u32> = Vec::new();
+        for (_, agency, evidence) in per_agency {
+            if agencies.len() >= MOST_DIRECT_MATCHES {
                 break;
             }
-            if entries.iter().any(|entry| entry.evidence.other == evidence.other) || self.uf.find(evidence.other) != self.uf.find(id) {
+            if agencies.contains(&agency) || self.uf.find(evidence.other) != self.uf.find(id) {
                 continue;
             }
-            entries.push(LinkEntry { decision: Decision::Matched, evidence });
-            added += 1;
+            agencies.push(agency);
+            if !entries.iter().any(|entry| entry.evidence.other == evidence.other) {
+                entries.push(LinkEntry { decision: Decision::Matched, evidence });
+            }
         }
     }
 
