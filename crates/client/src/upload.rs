@@ -23,10 +23,9 @@ pub struct UploadSummary {
     pub unchanged: u64,
     /// Batches answered from the node's stored acknowledgements.
     pub replayed_batches: u64,
-    /// Records in those batches: stored by an earlier attempt.
-    pub already_stored: u64,
-    /// What that earlier attempt did with them, as its acknowledgements
-    /// said: (new, replaced, unchanged), adding up to `already_stored`.
+    /// The records in those batches, stored by an earlier attempt, by what
+    /// that attempt did with them as its acknowledgements said: (new,
+    /// replaced, unchanged).
     pub earlier: (u64, u64, u64),
     /// Records refused.
     pub rejections: Vec<v1::Rejection>,
@@ -35,10 +34,15 @@ pub struct UploadSummary {
 }
 
 impl UploadSummary {
+    /// Records an earlier attempt had stored (see [`UploadSummary::earlier`]).
+    pub fn already_stored(&self) -> u64 {
+        self.earlier.0 + self.earlier.1 + self.earlier.2
+    }
+
     /// Records acknowledged, however they were acknowledged: the number
     /// sent once the upload has succeeded.
     pub fn acknowledged(&self) -> u64 {
-        self.accepted + self.replaced + self.unchanged + self.already_stored + self.rejections.len() as u64
+        self.accepted + self.replaced + self.unchanged + self.already_stored() + self.rejections.len() as u64
     }
 }
 
@@ -108,7 +112,6 @@ async fn upload_once(
         let size = batches.get(ack.sequence as usize).map_or(0, |b| b.records.len() as u64);
         if ack.replayed {
             round.replayed_batches += 1;
-            round.already_stored += u64::from(ack.accepted + ack.replaced + ack.unchanged);
             round.earlier.0 += u64::from(ack.accepted);
             round.earlier.1 += u64::from(ack.replaced);
             round.earlier.2 += u64::from(ack.unchanged);

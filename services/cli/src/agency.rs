@@ -568,9 +568,9 @@ pub async fn upload_command(node: &NodeArgs, file: &Path, batch_size: usize, ret
         summary.replaced,
         summary.unchanged,
         summary.rejections.len(),
-        if summary.already_stored > 0 {
+        if summary.already_stored() > 0 {
             let (new, replaced, unchanged) = summary.earlier;
-            format!(", {} already stored by an earlier attempt: {new} new, {replaced} replaced, {unchanged} unchanged", summary.already_stored)
+            format!(", {} already stored by an earlier attempt: {new} new, {replaced} replaced, {unchanged} unchanged", summary.already_stored())
         } else {
             String::new()
         },

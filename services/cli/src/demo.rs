@@ -61,7 +61,7 @@ pub async fn run(children: usize, seed: u64, keep: Option<PathBuf>) -> Result<()
         let principal = keys::agency_principal(&upload.header.agency);
         let what = if upload.records.first().is_some_and(|r| r.outcome != 0) { "outcome events" } else { "records" };
         let summary = agency::upload(&as_principal(&principal), &upload.header, upload.records, 500, 3, false).await?;
-        println!("   {:<10} {:>5} {what} accepted", upload.header.agency, summary.accepted + summary.replaced + summary.unchanged + summary.already_stored);
+        println!("   {:<10} {:>5} {what} accepted", upload.header.agency, summary.accepted + summary.replaced + summary.unchanged + summary.already_stored());
     }
 
     let admin_node = as_principal("admin");
