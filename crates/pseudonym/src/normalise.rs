@@ -158,7 +158,9 @@ pub const MAX_IDS: usize = 4;
 pub fn fold_text(text: &str) -> String {
     let mut folded = String::with_capacity(text.len());
     let mut pending_space = false;
-    for c in text.nfkd() {
+    // Lower case before folding, and decompose again what lowercasing
+    // produced: capital sharp s lowers to a letter folded below.
+    for c in text.nfkd().flat_map(char::to_lowercase).nfkd() {
         if is_combining_mark(c) {
             continue;
         }
@@ -169,15 +171,15 @@ pub fn fold_text(text: &str) -> String {
             pending_space = false;
             // Letters that Unicode does not decompose into a base letter.
             match c {
-                'ø' | 'Ø' => folded.push('o'),
-                'æ' | 'Æ' => folded.push_str("ae"),
-                'œ' | 'Œ' => folded.push_str("oe"),
+                'ø' => folded.push('o'),
+                'æ' => folded.push_str("ae"),
+                'œ' => folded.push_str("oe"),
                 'ß' => folded.push_str("ss"),
-                'ł' | 'Ł' => folded.push('l'),
-                'đ' | 'Đ' | 'ð' | 'Ð' => folded.push('d'),
-                'þ' | 'Þ' => folded.push_str("th"),
+                'ł' => folded.push('l'),
+                'đ' | 'ð' => folded.push('d'),
+                'þ' => folded.push_str("th"),
                 'ı' => folded.push('i'),
-                _ => folded.extend(c.to_lowercase()),
+                _ => folded.push(c),
             }
         } else if matches!(c, '\'' | '’' | '‘' | '`') {
             // Apostrophes join: O'Brien, D'Souza.
@@ -634,6 +636,10 @@ mod tests {
         assert_eq!(normalise_surname("Smith-Jones"), Some(("smithjones".to_owned(), vec!["smith".to_owned(), "jones".to_owned()])));
         assert_eq!(normalise_surname("Smith Jones"), normalise_surname("SMITH-JONES"));
         assert_eq!(normalise_surname("Dr Ødegård"), Some(("odegard".to_owned(), vec!["odegard".to_owned()])));
+        // Capital sharp s lowers to a letter that folds in turn.
+        assert_eq!(fold_text("STRAẞE"), "strasse");
+        assert_eq!(fold_text("Straße"), fold_text("STRAẞE"));
+        assert_eq!(fold_text("ÆRØ ŁÐÞ"), "aero ldth");
     }
 
     #[test]
