@@ -162,6 +162,80 @@ async fn an_interrupted_upload_is_settled_as_a_completed_one_is() {
     assert_eq!(history["uploads"][0]["ended"].as_str(), Some("interrupted"), "{history}");
 }
 
+/// An upload begun before the model's first fit and cut short by the
+/// node's stop is not settled then (the node is stopping); it is settled,
+/// by the node itself, when the node starts again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_cut_short_by_a_stop_is_settled_at_the_next_start() {
+    let prepared = prepare(300);
+    let data = tempfile::tempdir().expect("data dir");
+    let node = start_node(&prepared.path("keys"), data.path(), loopback()).await;
+    let url = node.url();
+    let (header, records) = read_extract(std::path::Path::new(&prepared.path("CSC-NORTH.bpx")));
+    assert!(records.len() > 200, "the extract has {} records", records.len());
+
+    // Four batches are acknowledged and the stream stays open while the
+    // node stops; the client goes away only after.
+    let (keys, url_for) = (prepared.path("keys"), url.clone());
+    let (opened, open) = std::sync::mpsc::channel();
+    let (leave, left) = tokio::sync::oneshot::channel::<()>();
+    let client = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        runtime.block_on(async {
+            let channel = mtls_channel(&keys, "csc-north", &url_for).await.expect("connect");
+            let mut client = IngestServiceClient::new(channel);
+            let (sender, receiver) = tokio::sync::mpsc::channel(8);
+            for batch in upload_batches(&header, &records[..200], 50) {
+                sender.send(batch).await.expect("queue a batch");
+            }
+            let mut acks = client.upload(tokio_stream::wrappers::ReceiverStream::new(receiver)).await.expect("upload").into_inner();
+            for _ in 0..4 {
+                assert!(acks.message().await.expect("ack").is_some());
+            }
+            opened.send(()).expect("say the batches are in");
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(60), left).await;
+            drop((sender, acks));
+        });
+    });
+    blocking(move || open.recv().expect("four batches acknowledged")).await;
+    let stopping = tokio::spawn(node.stop());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let _ = leave.send(());
+    stopping.await.expect("join").expect("stop");
+    blocking(move || client.join().expect("client")).await;
+
+    let keys = prepared.path("keys");
+    let settles = move |url: String| {
+        let keys = keys.clone();
+        blocking(move || {
+            let log = json(&ok(&braid_as(&keys, "auditor", &["audit", "log", "--node", &url, "--action", "ingest.settle", "--json"])));
+            log["entries"].as_array().cloned().unwrap_or_default()
+        })
+    };
+    let node = start_node(&prepared.path("keys"), data.path(), loopback()).await;
+    let url = node.url();
+    let mut entries = settles(url.clone()).await;
+    for _ in 0..100 {
+        if !entries.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        entries = settles(url.clone()).await;
+    }
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let entry = &entries[0];
+    assert_eq!(entry["principal"].as_str(), Some("braid-node"), "{entry}");
+    let held = stats(&prepared.path("keys"), &url);
+    assert_eq!(held["records"].as_u64(), Some(200), "{held}");
+    assert_eq!(entry["result_count"].as_u64(), held["involvements"].as_u64(), "every involvement of the four batches is settled: {entry} {held}");
+
+    // Nothing is left to settle: the next start settles nothing.
+    node.stop().await.expect("stop");
+    let node = start_node(&prepared.path("keys"), data.path(), loopback()).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(settles(node.url()).await.len(), 1, "settled once only");
+}
+
 /// `braid agency pseudonymise` on `csv` with the mapping in `mapping`.
 fn pseudonymise(dir: &std::path::Path, mapping: &str, csv: &str, out: &str) -> std::process::Output {
     let path = |name: &str| dir.join(name).display().to_string();

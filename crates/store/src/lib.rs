@@ -77,6 +77,10 @@ const RECORD_SCHEMA_KEY: &[u8] = b"record_schema";
 /// that was cut short or failed), so that the next start or sweep
 /// compacts.
 const COMPACTION_OWED_KEY: &[u8] = b"compaction_owed";
+/// Before an involvement id (big-endian): decided with the linkage
+/// model's starting values and not yet settled (see
+/// [`WriteSet::mark_unsettled`]).
+const UNSETTLED_PREFIX: &[u8] = b"unsettled/";
 
 /// Records written per synced batch when [`Store::migrate_records`] moves
 /// them to the node's schema.
@@ -442,6 +446,18 @@ impl Store {
         Ok(out)
     }
 
+    /// The involvements marked unsettled, in id order.
+    pub fn unsettled(&self) -> Result<Vec<u64>> {
+        let iterator = self.db.iterator_cf(self.cf(META)?, rocksdb::IteratorMode::From(UNSETTLED_PREFIX, rocksdb::Direction::Forward));
+        let mut out = Vec::new();
+        for item in iterator {
+            let (key, _) = item?;
+            let Some(id) = key.strip_prefix(UNSETTLED_PREFIX) else { break };
+            out.push(decode_id(id, "unsettled involvement key")?);
+        }
+        Ok(out)
+    }
+
     /// Every stored parent pointer.
     pub fn parents(&self) -> Result<Vec<(u64, u64)>> {
         let cf = self.cf(PARENTS)?;
@@ -727,6 +743,18 @@ impl WriteSet {
         }
     }
 
+    /// Marks an involvement as decided with the linkage model's starting
+    /// values, to be settled (re-decided) once its upload ends, or at the
+    /// next start if the node stopped first.
+    pub fn mark_unsettled(&mut self, id: u64) {
+        self.ops.push(Op::Put(META, [UNSETTLED_PREFIX, &id.to_be_bytes()].concat(), Vec::new()));
+    }
+
+    /// Removes an involvement's unsettled mark.
+    pub fn clear_unsettled(&mut self, id: u64) {
+        self.ops.push(Op::Delete(META, [UNSETTLED_PREFIX, &id.to_be_bytes()].concat()));
+    }
+
     /// Stores a batch acknowledgement.
     pub fn put_ack(&mut self, agency: &str, submission: &str, sequence: u32, ack: Vec<u8>) {
         self.ops.push(Op::Put(SUBMISSIONS, ack_key(agency, submission, sequence), ack));
@@ -830,6 +858,26 @@ mod tests {
         set.ops.push(Op::Put(LINKS, 9u64.to_be_bytes().to_vec(), vec![0xff; 3]));
         store.write(set).expect("write");
         assert!(matches!(store.links_of(&[1, 9]), Err(Error::Corrupt("links"))));
+    }
+
+    #[test]
+    fn unsettled_marks_are_listed_in_id_order_until_taken_off() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(dir.path()).expect("open");
+        let mut set = WriteSet::new();
+        for id in [300, 2, 1 << 40] {
+            set.mark_unsettled(id);
+        }
+        // Upload summaries live beside the marks and are not among them.
+        set.put_upload("CSC", 5, vec![1]);
+        store.write(set).expect("write");
+        assert_eq!(store.unsettled().expect("read"), vec![2, 300, 1 << 40]);
+        let mut set = WriteSet::new();
+        set.clear_unsettled(300);
+        set.clear_unsettled(7);
+        store.write(set).expect("write");
+        assert_eq!(store.unsettled().expect("read"), vec![2, 1 << 40]);
+        assert_eq!(store.uploads("CSC").expect("uploads").len(), 1);
     }
 
     #[test]

@@ -129,6 +129,19 @@ pub fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
+/// The audit entry of something the node does on its own (principal
+/// `braid-node`, role `node`).
+pub fn node_entry(action: &str, purpose: &str) -> braid_audit::Entry {
+    braid_audit::Entry {
+        time_ms: now_ms(),
+        principal: "braid-node".to_owned(),
+        role: "node".to_owned(),
+        action: action.to_owned(),
+        purpose: purpose.to_owned(),
+        ..braid_audit::Entry::default()
+    }
+}
+
 /// Reads the stored checkpoints.
 pub fn stored_checkpoints(store: &Store) -> Result<Vec<Checkpoint>, AuditError> {
     store

@@ -222,14 +222,7 @@ pub fn sweep(engine: &crate::engine::Engine, settings: &RetentionSettings, then:
 
 /// The audit entry of a scheduled sweep: the node acting on its own.
 pub fn scheduled_entry() -> braid_audit::Entry {
-    braid_audit::Entry {
-        time_ms: crate::audit::now_ms(),
-        principal: "braid-node".to_owned(),
-        role: "node".to_owned(),
-        action: "retention.sweep".to_owned(),
-        purpose: "scheduled retention sweep".to_owned(),
-        ..braid_audit::Entry::default()
-    }
+    crate::audit::node_entry("retention.sweep", "scheduled retention sweep")
 }
 
 #[cfg(test)]

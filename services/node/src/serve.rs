@@ -263,6 +263,24 @@ fn spawn_owed_compaction(engine: Arc<Engine>) {
     });
 }
 
+/// Settles what an upload decided with the model's starting values and
+/// could not settle itself because the node stopped first (see
+/// `Engine::settle`), audited as the node's own `ingest.settle`.
+fn spawn_owed_settle(engine: Arc<Engine>) {
+    tokio::task::spawn_blocking(move || {
+        match engine.unsettled() {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(error) => return tracing::warn!(%error, "could not read which involvements are still to be settled"),
+        }
+        let entry = audit::node_entry("ingest.settle", "settling an upload that a stop cut short");
+        match engine.settle(&[], entry) {
+            Ok((involvements, audit_entry)) => tracing::info!(involvements, audit_entry, "settled an upload that a stop had cut short"),
+            Err(error) => tracing::warn!(%error, "could not settle an upload that a stop had cut short; the next upload's end or start tries again"),
+        }
+    });
+}
+
 /// The scheduled retention sweep: erases expired records (one audit entry
 /// per sweep that erased any) every `sweep_minutes`.
 fn spawn_sweeper(engine: Arc<Engine>, settings: Arc<retention::RetentionSettings>) -> tokio::task::JoinHandle<()> {
@@ -530,6 +548,7 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
     let sweeper = (!audit_only && retention.any_rule() && retention.sweep_minutes > 0).then(|| spawn_sweeper(Arc::clone(&engine), Arc::clone(&retention)));
     if !audit_only {
         spawn_owed_compaction(Arc::clone(&engine));
+        spawn_owed_settle(Arc::clone(&engine));
     }
     // The standard gRPC health service on the mTLS port: SERVING while
     // the engine can do its work; NOT_SERVING after a failed write, and for

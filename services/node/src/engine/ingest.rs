@@ -333,6 +333,9 @@ impl Engine {
         let mut guard = self.lock_state()?;
         self.check_epoch(&guard, submission)?;
         let agency_number = guard.agency_number(&submission.agency);
+        // Decided with the model's starting values: settled once the upload
+        // ends, or at the next start if the node stops first.
+        let unsettled = guard.linker.model().pairs_at_last_fit() == 0;
         Engine::fence(&mut guard, &replaced);
         let mut pending = Pending::new();
         let first_new_id = guard.next_id;
@@ -352,6 +355,9 @@ impl Engine {
             set.set_epoch(&submission.epoch);
         }
         set.set_next_involvement_id(next_id);
+        if unsettled {
+            new_ids.iter().for_each(|id| set.mark_unsettled(*id));
+        }
         set.put_model(state.linker.model().to_bytes());
         set.put_ack(&submission.agency, &submission.submission_id, sequence, [&[ACK_FORMAT][..], &digest, &ack.encode_to_vec()].concat());
         let ticket = Engine::seal(state, &mut set, fact_changes, dirty);
@@ -592,14 +598,26 @@ impl Engine {
 
     /// Re-decides the profiles of the involvements an upload added, now that
     /// all of it is in (decisions made early in an upload were made with
-    /// less of the data and a younger model): members are linked afresh in
-    /// an order set by their content. Returns (involvements re-decided,
-    /// audit index); the audit `entry` is stored in the same write.
+    /// less of the data and a younger model), and of every involvement
+    /// still marked unsettled (an upload a stop cut short): members are
+    /// linked afresh in an order set by their content. Returns
+    /// (involvements re-decided, audit index); the audit `entry` is stored
+    /// in the same write, with the marks taken off.
     pub fn settle(&self, ids: &[InvolvementId], entry: Entry) -> Result<(u64, u64), EngineError> {
-        self.relink_with(entry, |linker| {
+        let marked = self.store.unsettled()?;
+        let mut ids: Vec<InvolvementId> = ids.iter().copied().chain(marked.iter().copied()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        self.relink_with(entry, &marked, |linker| {
             let live: Vec<InvolvementId> = ids.iter().copied().filter(|id| linker.profiles().is_alive(*id)).collect();
             linker.relink(&live)
         })
+    }
+
+    /// How many involvements are marked unsettled: decided with the model's
+    /// starting values by an upload that the node stopped before it ended.
+    pub fn unsettled(&self) -> Result<usize, EngineError> {
+        Ok(self.store.unsettled()?.len())
     }
 
     /// Re-estimates the linkage model from scratch and re-decides every
@@ -607,10 +625,18 @@ impl Engine {
     /// profiles depend on the records held, hardly on the order they were
     /// uploaded in. Returns (involvements re-decided, audit index).
     pub fn relink_everything(&self, entry: Entry) -> Result<(u64, u64), EngineError> {
-        self.relink_with(entry, Linker::relink_everything)
+        let marked = self.store.unsettled()?;
+        self.relink_with(entry, &marked, Linker::relink_everything)
     }
 
-    pub(super) fn relink_with(&self, mut entry: Entry, relink: impl FnOnce(&mut Linker) -> Vec<(InvolvementId, Outcome)>) -> Result<(u64, u64), EngineError> {
+    /// Re-decides what `relink` re-links and writes it, taking the unsettled
+    /// mark off each of `settled`.
+    pub(super) fn relink_with(
+        &self,
+        mut entry: Entry,
+        settled: &[InvolvementId],
+        relink: impl FnOnce(&mut Linker) -> Vec<(InvolvementId, Outcome)>,
+    ) -> Result<(u64, u64), EngineError> {
         self.space.refresh()?;
         let linking = self.linking.lock().map_err(|_| EngineError::Poisoned)?;
         let mut guard = self.lock_state()?;
@@ -621,6 +647,7 @@ impl Engine {
         pending.dirty.extend(pending.outcomes.iter().map(|(id, _)| *id));
         let (mut set, outcomes, withdrawn, fact_changes, dirty) = pending.into_parts();
         set.put_model(state.linker.model().to_bytes());
+        settled.iter().for_each(|id| set.clear_unsettled(*id));
         let ticket = Engine::seal(state, &mut set, fact_changes, dirty);
         drop(guard);
         drop(linking);
