@@ -215,6 +215,82 @@ fn killing_the_node_during_concurrent_uploads_loses_nothing_it_acknowledged() {
     }
 }
 
+/// An upload that a kill -9 cuts short is in its agency's history with
+/// every batch it had acknowledged (its summary is kept with each batch),
+/// marked cut short at the next start; what it decided with the model's
+/// starting values is settled by the node at that start; and resuming it
+/// counts each record new once across the two.
+#[test]
+fn an_upload_a_kill_cuts_short_is_in_its_history_and_settled_at_the_next_start() {
+    let prepared = prepare(300);
+    let keys = prepared.path("keys");
+    let file = prepared.path("CSC-NORTH.bpx");
+    let (header, records) = read_extract(Path::new(&file));
+    assert!(records.len() > 200, "the extract has {} records", records.len());
+    let data = tempfile::tempdir().expect("data dir");
+    let node = start(&keys, data.path());
+    let url = node.url();
+
+    // Four batches of 50 are acknowledged, the stream still open, and the
+    // node is killed.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let (sender, acks) = runtime.block_on(async {
+        let channel = mtls_channel(&keys, "csc-north", &url).await.expect("connect");
+        let mut client = braid_proto::v1::ingest_service_client::IngestServiceClient::new(channel);
+        let (sender, receiver) = tokio::sync::mpsc::channel(8);
+        for batch in upload_batches(&header, &records[..200], 50) {
+            sender.send(batch).await.expect("queue a batch");
+        }
+        let mut acks = client.upload(tokio_stream::wrappers::ReceiverStream::new(receiver)).await.expect("upload").into_inner();
+        for _ in 0..4 {
+            assert!(acks.message().await.expect("ack").is_some());
+        }
+        (sender, acks)
+    });
+    node.kill();
+    drop((sender, acks, runtime));
+
+    let node = start(&keys, data.path());
+    let url = node.url();
+    let history = || json(&ok(&braid_as(&keys, "csc-north", &["agency", "uploads", "--node", &url, "--agency", "CSC-NORTH", "--json"])));
+    let cut_short = history();
+    let uploads = cut_short["uploads"].as_array().expect("uploads");
+    assert_eq!(uploads.len(), 1, "{cut_short}");
+    let first = &uploads[0];
+    assert_eq!((first["batches"].as_u64(), first["new"].as_u64()), (Some(4), Some(200)), "{first}");
+    assert!(first["ended"].as_str().is_some_and(|ended| ended.starts_with("cut short")), "{first}");
+
+    let settles = || {
+        let log = json(&ok(&braid_as(&keys, "auditor", &["audit", "log", "--node", &url, "--action", "ingest.settle", "--json"])));
+        log["entries"].as_array().cloned().unwrap_or_default()
+    };
+    let mut entries = settles();
+    for _ in 0..100 {
+        if !entries.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        entries = settles();
+    }
+    let held = stats(&keys, &url);
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0]["principal"].as_str(), Some("braid-node"), "{entries:?}");
+    assert_eq!(entries[0]["result_count"].as_u64(), held["involvements"].as_u64(), "every involvement of the four batches is settled: {entries:?} {held}");
+
+    // The resumed upload stores the rest; each record is counted new once.
+    ok(&upload(&keys, &url, "CSC-NORTH", &file));
+    let after = history();
+    let uploads = after["uploads"].as_array().expect("uploads");
+    assert_eq!(uploads.len(), 2, "{after}");
+    let counted: u64 = uploads.iter().map(|upload| upload["new"].as_u64().expect("new")).sum();
+    assert_eq!(counted as usize, records.len(), "{after}");
+    assert_eq!(uploads[0]["ended"].as_str(), Some("completed"), "{after}");
+    node.kill();
+    // Nothing is left marked unsettled.
+    let store = braid_store::Store::open_read_only(data.path()).expect("open the store");
+    assert_eq!(store.unsettled().expect("read the marks"), Vec::<u64>::new());
+}
+
 #[test]
 fn a_backup_taken_during_uploads_restores_to_a_node_that_verifies_and_resumes() {
     let prepared = prepare(150);

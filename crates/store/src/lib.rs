@@ -81,6 +81,9 @@ const COMPACTION_OWED_KEY: &[u8] = b"compaction_owed";
 /// model's starting values and not yet settled (see
 /// [`WriteSet::mark_unsettled`]).
 const UNSETTLED_PREFIX: &[u8] = b"unsettled/";
+/// Before an agency's code, a zero byte and a time (big-endian
+/// milliseconds): one of the agency's upload summaries.
+const UPLOADS_PREFIX: &[u8] = b"uploads/";
 
 /// Records written per synced batch when [`Store::migrate_records`] moves
 /// them to the node's schema.
@@ -254,7 +257,7 @@ pub fn fingerprint(key: &[u8]) -> u64 {
 
 /// Upload summaries live in `meta` under `uploads/AGENCY\0`, then the time.
 fn upload_prefix(agency: &str) -> Vec<u8> {
-    [b"uploads/".as_slice(), agency.as_bytes(), &[0]].concat()
+    [UPLOADS_PREFIX, agency.as_bytes(), &[0]].concat()
 }
 
 fn ack_key(agency: &str, submission: &str, sequence: u32) -> Vec<u8> {
@@ -442,6 +445,22 @@ impl Store {
             let Some(time) = key.strip_prefix(prefix.as_slice()) else { break };
             let time: [u8; 8] = time.try_into().map_err(|_| Error::Corrupt("upload summary key"))?;
             out.push((u64::from_be_bytes(time), value.into_vec()));
+        }
+        Ok(out)
+    }
+
+    /// Every agency's upload summaries: (agency, time in milliseconds, the
+    /// stored bytes), by agency and then oldest first.
+    pub fn all_uploads(&self) -> Result<Vec<(String, u64, Vec<u8>)>> {
+        let iterator = self.db.iterator_cf(self.cf(META)?, rocksdb::IteratorMode::From(UPLOADS_PREFIX, rocksdb::Direction::Forward));
+        let mut out = Vec::new();
+        for item in iterator {
+            let (key, value) = item?;
+            let Some(rest) = key.strip_prefix(UPLOADS_PREFIX) else { break };
+            let split = rest.iter().position(|b| *b == 0).ok_or(Error::Corrupt("upload summary key"))?;
+            let agency = std::str::from_utf8(&rest[..split]).map_err(|_| Error::Corrupt("upload summary key"))?;
+            let time: [u8; 8] = rest[split + 1..].try_into().map_err(|_| Error::Corrupt("upload summary key"))?;
+            out.push((agency.to_owned(), u64::from_be_bytes(time), value.into_vec()));
         }
         Ok(out)
     }

@@ -285,8 +285,9 @@ pub struct Engine {
     /// once fail each other).
     backing_up: Mutex<()>,
     pub(crate) space: DiskSpace,
-    /// Held while an upload's summary is kept (they are keyed by time).
-    pub(crate) uploads_noted: Mutex<()>,
+    /// Held while an upload's summary is kept or a key set aside for it
+    /// (they are keyed by time): the last key set aside.
+    pub(crate) uploads_noted: Mutex<u64>,
     /// The retention rules uploads are checked against, once set.
     retention: std::sync::OnceLock<RetentionSettings>,
     /// Held while an owed compaction is paid (one at a time).
@@ -492,7 +493,7 @@ impl Engine {
             decisions: DecisionCounts::default(),
             backing_up: Mutex::new(()),
             space,
-            uploads_noted: Mutex::new(()),
+            uploads_noted: Mutex::new(0),
             retention: std::sync::OnceLock::new(),
             compacting: Mutex::new(()),
             owed: std::sync::atomic::AtomicU64::new(0),

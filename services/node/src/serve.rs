@@ -263,20 +263,29 @@ fn spawn_owed_compaction(engine: Arc<Engine>) {
     });
 }
 
-/// Settles what an upload decided with the model's starting values and
-/// could not settle itself because the node stopped first (see
-/// `Engine::settle`), audited as the node's own `ingest.settle`.
+/// Marks the history rows of uploads that were open when the node last
+/// stopped as cut short (each holds what its acknowledged batches did).
+async fn close_cut_short_uploads(engine: &Arc<Engine>) {
+    let engine = Arc::clone(engine);
+    match tokio::task::spawn_blocking(move || engine.close_cut_short_uploads()).await {
+        Ok(Ok(0)) => {}
+        Ok(Ok(uploads)) => tracing::info!(uploads, "uploads that were open when the node stopped are marked cut short in their agencies' histories"),
+        Ok(Err(error)) => tracing::warn!(%error, "could not mark the uploads the last stop cut short; their histories say \"in progress\""),
+        Err(_) => tracing::warn!("marking the uploads the last stop cut short stopped unexpectedly"),
+    }
+}
+
+/// Settles what uploads decided with the model's starting values and
+/// did not settle themselves (the node stopped or crashed first, or the
+/// caller lost the right to upload; see `Engine::settle_marked`), audited
+/// as the node's own `ingest.settle`.
 fn spawn_owed_settle(engine: Arc<Engine>) {
     tokio::task::spawn_blocking(move || {
-        match engine.unsettled() {
-            Ok(0) => return,
-            Ok(_) => {}
-            Err(error) => return tracing::warn!(%error, "could not read which involvements are still to be settled"),
-        }
-        let entry = audit::node_entry("ingest.settle", "settling an upload that a stop cut short");
-        match engine.settle(&[], entry) {
-            Ok((involvements, audit_entry)) => tracing::info!(involvements, audit_entry, "settled an upload that a stop had cut short"),
-            Err(error) => tracing::warn!(%error, "could not settle an upload that a stop had cut short; the next upload's end or start tries again"),
+        let entry = audit::node_entry("ingest.settle", "settling uploads that ended unsettled");
+        match engine.settle_marked(entry) {
+            Ok(None) => {}
+            Ok(Some((involvements, audit_entry))) => tracing::info!(involvements, audit_entry, "settled uploads that had ended unsettled"),
+            Err(error) => tracing::warn!(%error, "could not settle uploads that had ended unsettled; the next start tries again"),
         }
     });
 }
@@ -532,6 +541,9 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
     let operations = start_operations(config.operations_listen, &ops_node, &ops_stop).await?;
     let audit_only = config.audit_only;
     let engine = open_engine(&config, checkpoints).await?;
+    if !audit_only {
+        close_cut_short_uploads(&engine).await;
+    }
     let _ = ops_node.engine.set(Arc::downgrade(&engine));
     let gate = Arc::new(build_gate(Arc::clone(&engine), policy, &config, &ops_node, tls.as_deref()));
     let _ = ops_node.gate.set(Arc::downgrade(&gate));

@@ -210,6 +210,7 @@ async fn apply_upload_batch(
     current: Submission,
     sequence: u32,
     records: Vec<v1::CaseRecord>,
+    tally: &mut crate::uploads::UploadTally,
 ) -> Result<(braid_store::StoredAck, Vec<u64>), Status> {
     let engine = Arc::clone(gate.engine());
     let count = records.len();
@@ -222,7 +223,17 @@ async fn apply_upload_batch(
     let turn = gate.batch_turn().await?;
     let agency = current.agency.clone();
     let started = std::time::Instant::now();
-    let result = blocking(move || engine.apply_batch_ids(&current, sequence, crate::record::incoming_batch(records), entry)).await;
+    let key = match tally.key() {
+        Some(key) => key,
+        None => {
+            let (engine, agency) = (Arc::clone(&engine), agency.clone());
+            let key = blocking(move || engine.upload_key(&agency)).await?;
+            tally.set_key(key);
+            key
+        }
+    };
+    let row = tally.row(key);
+    let result = blocking(move || engine.apply_upload_batch(&current, sequence, crate::record::incoming_batch(records), entry, row)).await;
     drop(turn);
     match result {
         Ok((ack, audit_entry, ids)) => {
@@ -313,7 +324,7 @@ impl IngestService for Ingest {
                         }
                     };
                     let submission_id = current.submission_id.clone();
-                    match apply_upload_batch(&gate, &caller, current, batch.sequence, batch.records).await {
+                    match apply_upload_batch(&gate, &caller, current, batch.sequence, batch.records, &mut tally).await {
                         Ok((ack, ids)) => {
                             added.extend(ids);
                             tally.add(&submission_id, &ack);

@@ -15,10 +15,40 @@ const MOST_REJECTIONS: usize = 20;
 /// Longest reason an upload ended for.
 const MOST_ENDED: usize = 300;
 
+/// What an upload's summary says while its stream is open.
+const IN_PROGRESS: &str = "in progress";
+/// What a start writes over that in the summaries of uploads that were
+/// open when the node stopped.
+const CUT_SHORT: &str = "cut short: the node stopped before the upload ended";
+
 /// What one upload stream did, batch by batch.
 #[derive(Debug, Default)]
 pub struct UploadTally {
     summary: StoredUploadSummary,
+    /// The time its summary is kept under while it is open, once a batch
+    /// has been applied (see [`UploadRow`]).
+    key: Option<u64>,
+}
+
+/// An open upload's summary, kept "in progress" in the write of each batch
+/// it applies: an upload that a crash cuts short is in its agency's
+/// history with every batch it had acknowledged.
+#[derive(Debug)]
+pub struct UploadRow {
+    key: u64,
+    summary: StoredUploadSummary,
+}
+
+impl UploadRow {
+    /// Its key (a time in milliseconds) and the summary once the batch that
+    /// answered `ack` is counted.
+    pub(crate) fn with(self, submission_id: &str, ack: &StoredAck) -> (u64, Vec<u8>) {
+        let mut tally = UploadTally { summary: self.summary, key: None };
+        tally.add(submission_id, ack);
+        tally.summary.finished_ms = crate::audit::now_ms();
+        tally.summary.ended = IN_PROGRESS.to_owned();
+        (self.key, tally.summary.encode_to_vec())
+    }
 }
 
 impl UploadTally {
@@ -44,6 +74,23 @@ impl UploadTally {
     /// Whether any batch was answered.
     pub fn is_empty(&self) -> bool {
         self.summary.batches == 0
+    }
+
+    /// The key set aside for its summary, once set (see
+    /// [`Engine::upload_key`]).
+    pub fn key(&self) -> Option<u64> {
+        self.key
+    }
+
+    /// Sets the key its summary is kept under.
+    pub fn set_key(&mut self, key: u64) {
+        self.key = Some(key);
+    }
+
+    /// The summary so far under `key`, to be kept with the next batch
+    /// applied.
+    pub fn row(&self, key: u64) -> UploadRow {
+        UploadRow { key, summary: self.summary.clone() }
     }
 
     /// Keeps what the upload's header declared of the items the agency's
@@ -98,22 +145,54 @@ impl Engine {
     /// `ended` ("completed", "interrupted", "refused: …"); the oldest
     /// beyond the last 200 are dropped.
     pub fn note_upload(&self, agency: &str, tally: UploadTally, ended: &str) -> Result<(), EngineError> {
-        // A note is not worth meeting a full disk for.
+        // A note is not worth meeting a full disk for (the "in progress"
+        // summary, if any, stays).
         self.space.refresh()?;
-        let _one_at_a_time = self.uploads_noted.lock().map_err(|_| EngineError::Poisoned)?;
-        let held = self.store.uploads(agency)?;
-        // Times are the keys: strictly increasing per agency.
-        let time = crate::audit::now_ms().max(held.last().map_or(0, |(time, _)| time + 1));
+        let mut last = self.uploads_noted.lock().map_err(|_| EngineError::Poisoned)?;
+        let mut held = self.store.uploads(agency)?;
+        let time = next_key(&mut last, &held);
+        let mut set = braid_store::WriteSet::new();
+        if let Some(open) = tally.key {
+            set.delete_upload(agency, open);
+            held.retain(|(time, _)| *time != open);
+        }
         let mut summary = tally.summary;
         summary.finished_ms = time;
         summary.ended = ended.chars().take(MOST_ENDED).collect();
-        let mut set = braid_store::WriteSet::new();
         set.put_upload(agency, time, summary.encode_to_vec());
         for (old, _) in held.iter().take((held.len() + 1).saturating_sub(KEPT)) {
             set.delete_upload(agency, *old);
         }
         self.store.write(set)?;
         Ok(())
+    }
+
+    /// A key (a time in milliseconds) for a summary of one of `agency`'s
+    /// uploads.
+    pub fn upload_key(&self, agency: &str) -> Result<u64, EngineError> {
+        let mut last = self.uploads_noted.lock().map_err(|_| EngineError::Poisoned)?;
+        let held = self.store.uploads(agency)?;
+        Ok(next_key(&mut last, &held))
+    }
+
+    /// Marks the summaries of uploads that were still open when the node
+    /// stopped (or crashed) as cut short. Run at start, before uploads
+    /// are taken; returns how many there were.
+    pub fn close_cut_short_uploads(&self) -> Result<usize, EngineError> {
+        let mut set = braid_store::WriteSet::new();
+        let mut count = 0;
+        for (agency, time, bytes) in self.store.all_uploads()? {
+            let mut summary = summary(&bytes)?;
+            if summary.ended == IN_PROGRESS {
+                summary.ended = CUT_SHORT.to_owned();
+                set.put_upload(&agency, time, summary.encode_to_vec());
+                count += 1;
+            }
+        }
+        if count > 0 {
+            self.store.write(set)?;
+        }
+        Ok(count)
     }
 
     /// What `agency`'s newest upload that declared it said of the items its
@@ -136,6 +215,14 @@ impl Engine {
         }
         Ok(uploads)
     }
+}
+
+/// The next key for an upload summary: a time in milliseconds, later than
+/// every key set aside so far (`last`) and every one `held`.
+fn next_key(last: &mut u64, held: &[(u64, Vec<u8>)]) -> u64 {
+    let time = crate::audit::now_ms().max(*last + 1).max(held.last().map_or(0, |(time, _)| time + 1));
+    *last = time;
+    time
 }
 
 /// A stored upload summary.

@@ -284,7 +284,31 @@ impl Engine {
         submission: &Submission,
         sequence: u32,
         batch: IncomingBatch,
+        entry: Entry,
+    ) -> Result<(StoredAck, u64, Vec<InvolvementId>), EngineError> {
+        self.apply_batch_with(submission, sequence, batch, entry, None)
+    }
+
+    /// As [`Engine::apply_batch_ids`], for a batch of an upload stream
+    /// whose summary `row` is kept, "in progress", in the batch's write.
+    pub fn apply_upload_batch(
+        &self,
+        submission: &Submission,
+        sequence: u32,
+        batch: IncomingBatch,
+        entry: Entry,
+        row: crate::uploads::UploadRow,
+    ) -> Result<(StoredAck, u64, Vec<InvolvementId>), EngineError> {
+        self.apply_batch_with(submission, sequence, batch, entry, Some(row))
+    }
+
+    fn apply_batch_with(
+        &self,
+        submission: &Submission,
+        sequence: u32,
+        batch: IncomingBatch,
         mut entry: Entry,
+        row: Option<crate::uploads::UploadRow>,
     ) -> Result<(StoredAck, u64, Vec<InvolvementId>), EngineError> {
         if batch.len() > self.max_batch_records {
             return Err(EngineError::InvalidRequest(format!("a batch may hold at most {} records", self.max_batch_records)));
@@ -360,6 +384,10 @@ impl Engine {
         }
         set.put_model(state.linker.model().to_bytes());
         set.put_ack(&submission.agency, &submission.submission_id, sequence, [&[ACK_FORMAT][..], &digest, &ack.encode_to_vec()].concat());
+        if let Some(row) = row {
+            let (key, summary) = row.with(&submission.submission_id, &ack);
+            set.put_upload(&submission.agency, key, summary);
+        }
         let ticket = Engine::seal(state, &mut set, fact_changes, dirty);
         self.unfence(state);
         state.epoch.get_or_insert_with(|| submission.epoch.clone());
@@ -598,28 +626,28 @@ impl Engine {
 
     /// Re-decides the profiles of the involvements an upload added, now that
     /// all of it is in (decisions made early in an upload were made with
-    /// less of the data and a younger model), and of every involvement
-    /// still marked unsettled (an upload a stop cut short): members are
-    /// linked afresh in an order set by their content. Returns
-    /// (involvements re-decided, audit index); the audit `entry` is stored
-    /// in the same write, with the marks taken off.
+    /// less of the data and a younger model): members are linked afresh in
+    /// an order set by their content. Returns (involvements re-decided,
+    /// audit index); the audit `entry` is stored in the same write, which
+    /// takes the unsettled marks off `ids`.
     pub fn settle(&self, ids: &[InvolvementId], entry: Entry) -> Result<(u64, u64), EngineError> {
-        let marked = self.store.unsettled()?;
-        let mut ids: Vec<InvolvementId> = ids.iter().copied().chain(marked.iter().copied()).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        self.relink_with(entry, &marked, |linker| {
+        self.relink_with(entry, ids, |linker| {
             let live: Vec<InvolvementId> = ids.iter().copied().filter(|id| linker.profiles().is_alive(*id)).collect();
             linker.relink(&live)
         })
     }
 
-    /// How many involvements are marked unsettled: decided with the model's
-    /// starting values by an upload that the node stopped before it ended.
-    pub fn unsettled(&self) -> Result<usize, EngineError> {
-        Ok(self.store.unsettled()?.len())
+    /// Settles every involvement still marked unsettled: decided with the
+    /// model's starting values by an upload that ended without settling
+    /// (the node stopped or crashed first, or the caller lost the right to
+    /// upload). `None` when there is none.
+    pub fn settle_marked(&self, entry: Entry) -> Result<Option<(u64, u64)>, EngineError> {
+        let marked = self.store.unsettled()?;
+        if marked.is_empty() {
+            return Ok(None);
+        }
+        self.settle(&marked, entry).map(Some)
     }
-
     /// Re-estimates the linkage model from scratch and re-decides every
     /// profile, in an order set by the records' content: afterwards the
     /// profiles depend on the records held, hardly on the order they were
