@@ -78,7 +78,9 @@ pub struct StoredUploadSummary {
     /// Involvements written.
     #[prost(uint64, tag = "9")]
     pub involvements: u64,
-    /// "completed", "interrupted" or "refused: " and why.
+    /// "completed", "interrupted", "refused: " and why, "in progress"
+    /// (kept with each batch while the stream is open) or "cut short: …"
+    /// (it was open when the node stopped).
     #[prost(string, tag = "10")]
     pub ended: String,
     /// The first rejections, in batch order.

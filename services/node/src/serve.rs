@@ -276,15 +276,22 @@ async fn close_cut_short_uploads(engine: &Arc<Engine>) {
 }
 
 /// Settles what uploads decided with the model's starting values and
-/// did not settle themselves (the node stopped or crashed first, or the
-/// caller lost the right to upload; see `Engine::settle_marked`), audited
-/// as the node's own `ingest.settle`.
-fn spawn_owed_settle(engine: Arc<Engine>) {
+/// did not settle themselves (`Engine::unsettled_marks`, read before the
+/// node takes any call, so that an upload begun since keeps its own),
+/// audited as the node's own `ingest.settle`.
+async fn spawn_owed_settle(engine: &Arc<Engine>) {
+    let reading = Arc::clone(engine);
+    let marked = match tokio::task::spawn_blocking(move || reading.unsettled_marks()).await {
+        Ok(Ok(marked)) if marked.is_empty() => return,
+        Ok(Ok(marked)) => marked,
+        Ok(Err(error)) => return tracing::warn!(%error, "could not read what uploads left unsettled; the next start tries again"),
+        Err(_) => return tracing::warn!("reading what uploads left unsettled stopped unexpectedly"),
+    };
+    let engine = Arc::clone(engine);
     tokio::task::spawn_blocking(move || {
         let entry = audit::node_entry("ingest.settle", "settling uploads that ended unsettled");
-        match engine.settle_marked(entry) {
-            Ok(None) => {}
-            Ok(Some((involvements, audit_entry))) => tracing::info!(involvements, audit_entry, "settled uploads that had ended unsettled"),
+        match engine.settle(&marked, entry) {
+            Ok((involvements, audit_entry)) => tracing::info!(involvements, audit_entry, "settled uploads that had ended unsettled"),
             Err(error) => tracing::warn!(%error, "could not settle uploads that had ended unsettled; the next start tries again"),
         }
     });
@@ -543,6 +550,7 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
     let engine = open_engine(&config, checkpoints).await?;
     if !audit_only {
         close_cut_short_uploads(&engine).await;
+        spawn_owed_settle(&engine).await;
     }
     let _ = ops_node.engine.set(Arc::downgrade(&engine));
     let gate = Arc::new(build_gate(Arc::clone(&engine), policy, &config, &ops_node, tls.as_deref()));
@@ -560,7 +568,6 @@ pub async fn spawn(config: NodeConfig) -> anyhow::Result<RunningNode> {
     let sweeper = (!audit_only && retention.any_rule() && retention.sweep_minutes > 0).then(|| spawn_sweeper(Arc::clone(&engine), Arc::clone(&retention)));
     if !audit_only {
         spawn_owed_compaction(Arc::clone(&engine));
-        spawn_owed_settle(Arc::clone(&engine));
     }
     // The standard gRPC health service on the mTLS port: SERVING while
     // the engine can do its work; NOT_SERVING after a failed write, and for

@@ -145,9 +145,11 @@ impl Engine {
     /// `ended` ("completed", "interrupted", "refused: …"); the oldest
     /// beyond the last 200 are dropped.
     pub fn note_upload(&self, agency: &str, tally: UploadTally, ended: &str) -> Result<(), EngineError> {
-        // A note is not worth meeting a full disk for (the "in progress"
-        // summary, if any, stays).
-        self.space.refresh()?;
+        // A note is not worth meeting a full disk for, unless it replaces
+        // the upload's "in progress" summary (one small row for another).
+        if tally.key.is_none() {
+            self.space.refresh()?;
+        }
         let mut last = self.uploads_noted.lock().map_err(|_| EngineError::Poisoned)?;
         let mut held = self.store.uploads(agency)?;
         let time = next_key(&mut last, &held);
@@ -182,7 +184,9 @@ impl Engine {
         let mut set = braid_store::WriteSet::new();
         let mut count = 0;
         for (agency, time, bytes) in self.store.all_uploads()? {
-            let mut summary = summary(&bytes)?;
+            // A summary that does not decode is left as it is (the history
+            // reports it); the others are still closed.
+            let Ok(mut summary) = summary(&bytes) else { continue };
             if summary.ended == IN_PROGRESS {
                 summary.ended = CUT_SHORT.to_owned();
                 set.put_upload(&agency, time, summary.encode_to_vec());
@@ -228,4 +232,38 @@ fn next_key(last: &mut u64, held: &[(u64, Vec<u8>)]) -> u64 {
 /// A stored upload summary.
 fn summary(bytes: &[u8]) -> Result<StoredUploadSummary, braid_store::Error> {
     StoredUploadSummary::decode(bytes).map_err(|_| braid_store::Error::Corrupt("upload summary"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_keys_only_increase_whatever_the_clock_says() {
+        let mut last = 0;
+        let first = next_key(&mut last, &[]);
+        // Set aside twice in one millisecond: two keys.
+        let second = next_key(&mut last, &[]);
+        assert!(second > first);
+        // A summary held under a later time (a clock that went back since):
+        // the next key is after it.
+        let future = crate::audit::now_ms() + 60_000;
+        let third = next_key(&mut last, &[(future, Vec::new())]);
+        assert_eq!(third, future + 1);
+        assert!(next_key(&mut last, &[]) > third);
+    }
+
+    #[test]
+    fn an_open_uploads_row_holds_its_batches_so_far_and_says_so() {
+        let mut tally = UploadTally::default();
+        let ack = StoredAck { accepted: 3, involvements: 5, ..StoredAck::default() };
+        tally.add("s-1", &ack);
+        let (key, bytes) = tally.row(42).with("s-1", &StoredAck { replaced: 2, involvements: 2, ..StoredAck::default() });
+        let row = summary(&bytes).expect("decodes");
+        assert_eq!(key, 42);
+        assert_eq!((row.batches, row.accepted, row.replaced, row.involvements), (2, 3, 2, 7));
+        assert_eq!(row.ended, IN_PROGRESS);
+        // The tally itself counts the batch once it is answered.
+        assert_eq!(tally.summary.batches, 1);
+    }
 }

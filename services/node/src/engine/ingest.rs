@@ -637,17 +637,14 @@ impl Engine {
         })
     }
 
-    /// Settles every involvement still marked unsettled: decided with the
-    /// model's starting values by an upload that ended without settling
-    /// (the node stopped or crashed first, or the caller lost the right to
-    /// upload). `None` when there is none.
-    pub fn settle_marked(&self, entry: Entry) -> Result<Option<(u64, u64)>, EngineError> {
-        let marked = self.store.unsettled()?;
-        if marked.is_empty() {
-            return Ok(None);
-        }
-        self.settle(&marked, entry).map(Some)
+    /// The involvements still marked unsettled: decided with the model's
+    /// starting values by an upload that ended without settling them (the
+    /// node stopped or crashed first, the caller lost the right to upload,
+    /// or the settle failed).
+    pub fn unsettled_marks(&self) -> Result<Vec<InvolvementId>, EngineError> {
+        Ok(self.store.unsettled()?)
     }
+
     /// Re-estimates the linkage model from scratch and re-decides every
     /// profile, in an order set by the records' content: afterwards the
     /// profiles depend on the records held, hardly on the order they were
