@@ -253,6 +253,30 @@ pub fn read_extract(path: &Path) -> (braid_proto::v1::UploadHeader, Vec<braid_pr
     (header, records)
 }
 
+/// An upload stream left open (see [`open_upload`]): dropping it ends the
+/// stream.
+pub struct OpenUpload {
+    _sender: tokio::sync::mpsc::Sender<braid_proto::v1::UploadBatch>,
+    _acks: tonic::Streaming<braid_proto::v1::BatchAck>,
+}
+
+/// Opens an upload stream as `principal`, sends `batches` and waits for an
+/// acknowledgement of each; the stream stays open while the answer is held.
+pub async fn open_upload(keys: &str, principal: &str, url: &str, batches: Vec<braid_proto::v1::UploadBatch>) -> OpenUpload {
+    let channel = mtls_channel(keys, principal, url).await.expect("connect");
+    let mut client = braid_proto::v1::ingest_service_client::IngestServiceClient::new(channel);
+    let (sender, receiver) = tokio::sync::mpsc::channel(batches.len().max(1));
+    let count = batches.len();
+    for batch in batches {
+        sender.send(batch).await.expect("queue a batch");
+    }
+    let mut acks = client.upload(tokio_stream::wrappers::ReceiverStream::new(receiver)).await.expect("upload").into_inner();
+    for _ in 0..count {
+        assert!(acks.message().await.expect("ack").is_some_and(|ack| !ack.replayed), "each batch is applied");
+    }
+    OpenUpload { _sender: sender, _acks: acks }
+}
+
 /// Upload batches of `size` records, the first carrying `header`, as
 /// `braid agency upload` sends them.
 pub fn upload_batches(header: &braid_proto::v1::UploadHeader, records: &[braid_proto::v1::CaseRecord], size: usize) -> Vec<braid_proto::v1::UploadBatch> {

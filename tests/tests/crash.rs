@@ -234,21 +234,9 @@ fn an_upload_a_kill_cuts_short_is_in_its_history_and_settled_at_the_next_start()
     // Four batches of 50 are acknowledged, the stream still open, and the
     // node is killed.
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    let (sender, acks) = runtime.block_on(async {
-        let channel = mtls_channel(&keys, "csc-north", &url).await.expect("connect");
-        let mut client = braid_proto::v1::ingest_service_client::IngestServiceClient::new(channel);
-        let (sender, receiver) = tokio::sync::mpsc::channel(8);
-        for batch in upload_batches(&header, &records[..200], 50) {
-            sender.send(batch).await.expect("queue a batch");
-        }
-        let mut acks = client.upload(tokio_stream::wrappers::ReceiverStream::new(receiver)).await.expect("upload").into_inner();
-        for _ in 0..4 {
-            assert!(acks.message().await.expect("ack").is_some());
-        }
-        (sender, acks)
-    });
+    let open = runtime.block_on(open_upload(&keys, "csc-north", &url, upload_batches(&header, &records[..200], 50)));
     node.kill();
-    drop((sender, acks, runtime));
+    drop((open, runtime));
 
     let node = start(&keys, data.path());
     let url = node.url();

@@ -120,19 +120,7 @@ async fn an_interrupted_upload_is_settled_as_a_completed_one_is() {
     let (keys, url_for) = (prepared.path("keys"), url.clone());
     blocking(move || {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-        let open = runtime.block_on(async {
-            let channel = mtls_channel(&keys, "csc-north", &url_for).await.expect("connect");
-            let mut client = IngestServiceClient::new(channel);
-            let (sender, receiver) = tokio::sync::mpsc::channel(8);
-            for batch in upload_batches(&header, &records[..200], 50) {
-                sender.send(batch).await.expect("queue a batch");
-            }
-            let mut acks = client.upload(tokio_stream::wrappers::ReceiverStream::new(receiver)).await.expect("upload").into_inner();
-            for _ in 0..4 {
-                assert!(acks.message().await.expect("ack").is_some());
-            }
-            sender
-        });
+        let open = runtime.block_on(open_upload(&keys, "csc-north", &url_for, upload_batches(&header, &records[..200], 50)));
         drop(runtime);
         drop(open);
     })
@@ -182,19 +170,10 @@ async fn an_upload_cut_short_by_a_stop_is_settled_at_the_next_start() {
     let client = std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         runtime.block_on(async {
-            let channel = mtls_channel(&keys, "csc-north", &url_for).await.expect("connect");
-            let mut client = IngestServiceClient::new(channel);
-            let (sender, receiver) = tokio::sync::mpsc::channel(8);
-            for batch in upload_batches(&header, &records[..200], 50) {
-                sender.send(batch).await.expect("queue a batch");
-            }
-            let mut acks = client.upload(tokio_stream::wrappers::ReceiverStream::new(receiver)).await.expect("upload").into_inner();
-            for _ in 0..4 {
-                assert!(acks.message().await.expect("ack").is_some());
-            }
+            let open = open_upload(&keys, "csc-north", &url_for, upload_batches(&header, &records[..200], 50)).await;
             opened.send(()).expect("say the batches are in");
             let _ = tokio::time::timeout(std::time::Duration::from_secs(60), left).await;
-            drop((sender, acks));
+            drop(open);
         });
     });
     blocking(move || open.recv().expect("four batches acknowledged")).await;

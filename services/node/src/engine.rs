@@ -304,7 +304,7 @@ type StateGuard<'a> = parking_lot::MutexGuard<'a, State>;
 /// in (it holds the linking lock throughout, so no other change runs in
 /// between: the order changes are linked in stays the order they are
 /// written in).
-const SLICE: std::time::Duration = std::time::Duration::from_millis(2);
+const SLICE: std::time::Duration = std::time::Duration::from_micros(500);
 
 /// Times a change's hold on the state lock.
 struct Slice(std::time::Instant);
