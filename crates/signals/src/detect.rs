@@ -466,15 +466,51 @@ fn shared_perpetrator(config: &SignalConfig, key: u64, harmers: &[Item<'_>], key
     }
 }
 
+/// Involvement ids noted between two settles: appended as noted (a batch
+/// that re-links a large profile notes tens of thousands, under the state
+/// lock), sorted and made distinct when taken, and whenever they have grown
+/// to four times what they held when last made distinct.
+#[derive(Debug, Default)]
+struct Noted {
+    ids: Vec<u64>,
+    distinct: usize,
+}
+
+impl Noted {
+    fn extend(&mut self, ids: impl IntoIterator<Item = u64>) {
+        self.ids.extend(ids);
+        if self.ids.len() > (4 * self.distinct).max(1 << 16) {
+            self.make_distinct();
+        }
+    }
+
+    fn make_distinct(&mut self) {
+        self.ids.sort_unstable();
+        self.ids.dedup();
+        self.distinct = self.ids.len();
+    }
+
+    fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// The noted ids, each once, in order; none are left noted.
+    fn take(&mut self) -> Vec<u64> {
+        self.make_distinct();
+        self.distinct = 0;
+        std::mem::take(&mut self.ids)
+    }
+}
+
 /// The current signals, kept up to date profile by profile.
 #[derive(Debug, Default)]
 pub struct SignalBook {
     config: SignalConfig,
     by_profile: HashMap<u64, Vec<Signal>>,
     /// Involvements noted as changed since the last settle.
-    pending: HashSet<u64>,
+    pending: Noted,
     /// Of those, the ones that moved between profiles (a merge or a split).
-    moved: HashSet<u64>,
+    moved: Noted,
     generation: u64,
     networks: Option<(u64, Vec<Signal>)>,
 }
@@ -507,10 +543,9 @@ impl SignalBook {
     /// need not be noted.
     pub fn note_moved(&mut self, moved: impl IntoIterator<Item = u64>) {
         self.generation += 1;
-        for id in moved {
-            self.pending.insert(id);
-            self.moved.insert(id);
-        }
+        let moved: Vec<u64> = moved.into_iter().collect();
+        self.pending.extend(moved.iter().copied());
+        self.moved.extend(moved);
     }
 
     /// Notes `changed` and settles at once.
@@ -529,8 +564,8 @@ impl SignalBook {
         if self.pending.is_empty() {
             return;
         }
-        let changed = std::mem::take(&mut self.pending);
-        let moved = std::mem::take(&mut self.moved);
+        let changed = self.pending.take();
+        let moved = self.moved.take();
         let mut keys = HashSet::new();
         // A profile the view sees in parts is recomputed part by part; a
         // record the view leaves out still changes which parts there are.

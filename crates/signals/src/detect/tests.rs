@@ -465,3 +465,20 @@ fn records_that_only_a_record_outside_the_view_joins_are_two_people_to_it() {
     assert!(scoped.profile(1).iter().any(|s| s.kind == SignalKind::Revictimisation), "{:?}", scoped.iter().collect::<Vec<_>>());
     assert!(scoped.profile(3).is_empty());
 }
+
+#[test]
+fn noted_ids_are_taken_once_each_in_order_and_kept_distinct_as_they_grow() {
+    let mut noted = Noted::default();
+    assert!(noted.is_empty());
+    noted.extend([5, 3, 5, 9]);
+    noted.extend([3]);
+    assert_eq!(noted.take(), vec![3, 5, 9]);
+    assert!(noted.is_empty());
+    // Noting the same ids batch after batch stays within four times the
+    // distinct ids (and the floor).
+    for _ in 0..30 {
+        noted.extend(0..20_000u64);
+        assert!(noted.ids.len() <= 4 * 20_000 + 20_000, "{}", noted.ids.len());
+    }
+    assert_eq!(noted.take(), (0..20_000u64).collect::<Vec<_>>());
+}
