@@ -466,38 +466,44 @@ fn shared_perpetrator(config: &SignalConfig, key: u64, harmers: &[Item<'_>], key
     }
 }
 
-/// Involvement ids noted between two settles: appended as noted (a batch
-/// that re-links a large profile notes tens of thousands, under the state
-/// lock), sorted and made distinct when taken, and whenever they have grown
-/// to four times what they held when last made distinct.
+/// Involvement ids noted between two settles, each once: a bit per id
+/// (ids are dense) says whether it is listed already, so noting is a bit
+/// test whatever was noted before (a batch that re-links a large profile
+/// notes tens of thousands under the state lock, and a book nobody reads
+/// goes on being noted into).
 #[derive(Debug, Default)]
 struct Noted {
     ids: Vec<u64>,
-    distinct: usize,
+    listed: Vec<u64>,
 }
 
 impl Noted {
     fn extend(&mut self, ids: impl IntoIterator<Item = u64>) {
-        self.ids.extend(ids);
-        if self.ids.len() > (4 * self.distinct).max(1 << 16) {
-            self.make_distinct();
+        for id in ids {
+            let Ok(index) = usize::try_from(id) else { continue };
+            let (word, bit) = (index / 64, 1u64 << (index % 64));
+            if word >= self.listed.len() {
+                self.listed.resize(word + 1, 0);
+            }
+            if self.listed[word] & bit == 0 {
+                self.listed[word] |= bit;
+                self.ids.push(id);
+            }
         }
-    }
-
-    fn make_distinct(&mut self) {
-        self.ids.sort_unstable();
-        self.ids.dedup();
-        self.distinct = self.ids.len();
     }
 
     fn is_empty(&self) -> bool {
         self.ids.is_empty()
     }
 
-    /// The noted ids, each once, in order; none are left noted.
+    /// The noted ids, each once, in the order first noted; none are left
+    /// noted.
     fn take(&mut self) -> Vec<u64> {
-        self.make_distinct();
-        self.distinct = 0;
+        for &id in &self.ids {
+            if let Some(word) = usize::try_from(id / 64).ok().and_then(|word| self.listed.get_mut(word)) {
+                *word = 0;
+            }
+        }
         std::mem::take(&mut self.ids)
     }
 }
@@ -543,9 +549,10 @@ impl SignalBook {
     /// need not be noted.
     pub fn note_moved(&mut self, moved: impl IntoIterator<Item = u64>) {
         self.generation += 1;
-        let moved: Vec<u64> = moved.into_iter().collect();
-        self.pending.extend(moved.iter().copied());
-        self.moved.extend(moved);
+        for id in moved {
+            self.pending.extend([id]);
+            self.moved.extend([id]);
+        }
     }
 
     /// Notes `changed` and settles at once.

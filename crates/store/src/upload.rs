@@ -2,6 +2,41 @@
 //! batch's answer (so a re-sent batch gets the same one) and each upload
 //! stream's summary (for the agency to read back).
 
+use crate::{upload_prefix, Error, Result, Store, META, UPLOADS_PREFIX};
+
+impl Store {
+    /// `agency`'s upload summaries, oldest first: (time in milliseconds,
+    /// the stored bytes).
+    pub fn uploads(&self, agency: &str) -> Result<Vec<(u64, Vec<u8>)>> {
+        let prefix = upload_prefix(agency);
+        let iterator = self.db.iterator_cf(self.cf(META)?, rocksdb::IteratorMode::From(&prefix, rocksdb::Direction::Forward));
+        let mut out = Vec::new();
+        for item in iterator {
+            let (key, value) = item?;
+            let Some(time) = key.strip_prefix(prefix.as_slice()) else { break };
+            let time: [u8; 8] = time.try_into().map_err(|_| Error::Corrupt("upload summary key"))?;
+            out.push((u64::from_be_bytes(time), value.into_vec()));
+        }
+        Ok(out)
+    }
+
+    /// Every agency's upload summaries: (agency, time in milliseconds, the
+    /// stored bytes), by agency and then oldest first.
+    pub fn all_uploads(&self) -> Result<Vec<(String, u64, Vec<u8>)>> {
+        let iterator = self.db.iterator_cf(self.cf(META)?, rocksdb::IteratorMode::From(UPLOADS_PREFIX, rocksdb::Direction::Forward));
+        let mut out = Vec::new();
+        for item in iterator {
+            let (key, value) = item?;
+            let Some(rest) = key.strip_prefix(UPLOADS_PREFIX) else { break };
+            let split = rest.iter().position(|b| *b == 0).ok_or(Error::Corrupt("upload summary key"))?;
+            let agency = std::str::from_utf8(&rest[..split]).map_err(|_| Error::Corrupt("upload summary key"))?;
+            let time: [u8; 8] = rest[split + 1..].try_into().map_err(|_| Error::Corrupt("upload summary key"))?;
+            out.push((agency.to_owned(), u64::from_be_bytes(time), value.into_vec()));
+        }
+        Ok(out)
+    }
+}
+
 /// The node's answer to one upload batch, stored with the batch so that a
 /// re-sent batch gets the same answer. Its field numbers are those of the
 /// API's acknowledgement, which answers were stored as before this schema,

@@ -145,16 +145,17 @@ impl Engine {
     /// `ended` ("completed", "interrupted", "refused: …"); the oldest
     /// beyond the last 200 are dropped.
     pub fn note_upload(&self, agency: &str, tally: UploadTally, ended: &str) -> Result<(), EngineError> {
-        // A note is not worth meeting a full disk for, unless it replaces
-        // the upload's "in progress" summary (one small row for another).
-        if tally.key.is_none() {
-            self.space.refresh()?;
-        }
         let mut last = self.uploads_noted.lock().map_err(|_| EngineError::Poisoned)?;
         let mut held = self.store.uploads(agency)?;
+        // A note is not worth meeting a full disk for, unless it replaces
+        // the upload's "in progress" summary (one small row for another).
+        let open = tally.key.filter(|open| held.iter().any(|(time, _)| time == open));
+        if open.is_none() {
+            self.space.refresh()?;
+        }
         let time = next_key(&mut last, &held);
         let mut set = braid_store::WriteSet::new();
-        if let Some(open) = tally.key {
+        if let Some(open) = open {
             set.delete_upload(agency, open);
             held.retain(|(time, _)| *time != open);
         }

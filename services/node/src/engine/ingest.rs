@@ -105,6 +105,17 @@ impl Pending {
     }
 }
 
+/// Keeps, in a batch's write, the unsettled marks of the involvements it
+/// decided with the model's starting values (`unsettled`, if so) and its
+/// upload's summary so far (`row`, if the batch came by an upload stream).
+fn put_upload_state(set: &mut WriteSet, submission: &Submission, ack: &StoredAck, unsettled: Option<&[InvolvementId]>, row: Option<crate::uploads::UploadRow>) {
+    unsettled.unwrap_or_default().iter().for_each(|id| set.mark_unsettled(*id));
+    if let Some(row) = row {
+        let (key, summary) = row.with(&submission.submission_id, ack);
+        set.put_upload(&submission.agency, key, summary);
+    }
+}
+
 /// A replaced record's history: its own, then the replaced version itself
 /// (its case type and concern status), the oldest dropped beyond
 /// [`StoredRecord::HISTORY`].
@@ -379,15 +390,9 @@ impl Engine {
             set.set_epoch(&submission.epoch);
         }
         set.set_next_involvement_id(next_id);
-        if unsettled {
-            new_ids.iter().for_each(|id| set.mark_unsettled(*id));
-        }
         set.put_model(state.linker.model().to_bytes());
         set.put_ack(&submission.agency, &submission.submission_id, sequence, [&[ACK_FORMAT][..], &digest, &ack.encode_to_vec()].concat());
-        if let Some(row) = row {
-            let (key, summary) = row.with(&submission.submission_id, &ack);
-            set.put_upload(&submission.agency, key, summary);
-        }
+        put_upload_state(&mut set, submission, &ack, unsettled.then_some(&new_ids[..]), row);
         let ticket = Engine::seal(state, &mut set, fact_changes, dirty);
         self.unfence(state);
         state.epoch.get_or_insert_with(|| submission.epoch.clone());
