@@ -102,17 +102,24 @@ async fn a_resumed_upload_with_another_batch_size_stores_every_record() {
     assert!(refused.contains("only its own"), "{refused}");
 }
 
+/// A node on a fresh data directory, and children's services' extract of
+/// 300 children (over 200 records): its header and records.
+async fn node_and_extract() -> (Prepared, tempfile::TempDir, braid_node::RunningNode, braid_proto::v1::UploadHeader, Vec<braid_proto::v1::CaseRecord>) {
+    let prepared = prepare(300);
+    let data = tempfile::tempdir().expect("data dir");
+    let node = start_node(&prepared.path("keys"), data.path(), loopback()).await;
+    let (header, records) = read_extract(std::path::Path::new(&prepared.path("CSC-NORTH.bpx")));
+    assert!(records.len() > 200, "the extract has {} records", records.len());
+    (prepared, data, node, header, records)
+}
+
 /// An upload begun before the linkage model's first fit is decided with
 /// the model's starting values and settled once it ends; an interrupted
 /// one too, since its resumption may begin after the fit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interrupted_upload_is_settled_as_a_completed_one_is() {
-    let prepared = prepare(300);
-    let data = tempfile::tempdir().expect("data dir");
-    let node = start_node(&prepared.path("keys"), data.path(), loopback()).await;
+    let (prepared, _data, node, header, records) = node_and_extract().await;
     let url = node.url();
-    let (header, records) = read_extract(std::path::Path::new(&prepared.path("CSC-NORTH.bpx")));
-    assert!(records.len() > 200, "the extract has {} records", records.len());
 
     // Four batches are acknowledged, then the connection is lost while the
     // stream is still open: the client's runtime, and with it the
@@ -155,12 +162,8 @@ async fn an_interrupted_upload_is_settled_as_a_completed_one_is() {
 /// by the node itself, when the node starts again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upload_cut_short_by_a_stop_is_settled_at_the_next_start() {
-    let prepared = prepare(300);
-    let data = tempfile::tempdir().expect("data dir");
-    let node = start_node(&prepared.path("keys"), data.path(), loopback()).await;
+    let (prepared, data, node, header, records) = node_and_extract().await;
     let url = node.url();
-    let (header, records) = read_extract(std::path::Path::new(&prepared.path("CSC-NORTH.bpx")));
-    assert!(records.len() > 200, "the extract has {} records", records.len());
 
     // Four batches are acknowledged and the stream stays open while the
     // node stops; the client goes away only after.
