@@ -256,8 +256,10 @@ pub fn read_extract(path: &Path) -> (braid_proto::v1::UploadHeader, Vec<braid_pr
 /// An upload stream left open (see [`open_upload`]): dropping it ends the
 /// stream.
 pub struct OpenUpload {
+    /// The acknowledgement of each batch sent, in order.
+    pub acks: Vec<braid_proto::v1::BatchAck>,
     _sender: tokio::sync::mpsc::Sender<braid_proto::v1::UploadBatch>,
-    _acks: tonic::Streaming<braid_proto::v1::BatchAck>,
+    _stream: tonic::Streaming<braid_proto::v1::BatchAck>,
 }
 
 /// Opens an upload stream as `principal`, sends `batches` and waits for an
@@ -270,11 +272,12 @@ pub async fn open_upload(keys: &str, principal: &str, url: &str, batches: Vec<br
     for batch in batches {
         sender.send(batch).await.expect("queue a batch");
     }
-    let mut acks = client.upload(tokio_stream::wrappers::ReceiverStream::new(receiver)).await.expect("upload").into_inner();
+    let mut stream = client.upload(tokio_stream::wrappers::ReceiverStream::new(receiver)).await.expect("upload").into_inner();
+    let mut acks = Vec::new();
     for _ in 0..count {
-        assert!(acks.message().await.expect("ack").is_some_and(|ack| !ack.replayed), "each batch is applied");
+        acks.push(stream.message().await.expect("ack").expect("an acknowledgement of each batch"));
     }
-    OpenUpload { _sender: sender, _acks: acks }
+    OpenUpload { acks, _sender: sender, _stream: stream }
 }
 
 /// Upload batches of `size` records, the first carrying `header`, as

@@ -234,9 +234,11 @@ fn an_upload_a_kill_cuts_short_is_in_its_history_and_settled_at_the_next_start()
     // Four batches of 50 are acknowledged, the stream still open, and the
     // node is killed.
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    let open = runtime.block_on(open_upload(&keys, "csc-north", &url, upload_batches(&header, &records[..200], 50)));
+    let batches = upload_batches(&header, &records[..200], 50);
+    let open = runtime.block_on(open_upload(&keys, "csc-north", &url, batches.clone()));
+    assert!(open.acks.iter().all(|ack| !ack.replayed));
     node.kill();
-    drop((open, runtime));
+    drop(open);
 
     let node = start(&keys, data.path());
     let url = node.url();
@@ -265,11 +267,26 @@ fn an_upload_a_kill_cuts_short_is_in_its_history_and_settled_at_the_next_start()
     assert_eq!(entries[0]["principal"].as_str(), Some("braid-node"), "{entries:?}");
     assert_eq!(entries[0]["result_count"].as_u64(), held["involvements"].as_u64(), "every involvement of the four batches is settled: {entries:?} {held}");
 
+    // The same four batches sent again are answered from their stored
+    // acknowledgements; killed again, that attempt is in the history too,
+    // its batches counted as already stored.
+    let open = runtime.block_on(open_upload(&keys, "csc-north", &url, batches));
+    assert!(open.acks.iter().all(|ack| ack.replayed));
+    node.kill();
+    drop((open, runtime));
+    let node = start(&keys, data.path());
+    let url = node.url();
+    let history = || json(&ok(&braid_as(&keys, "csc-north", &["agency", "uploads", "--node", &url, "--agency", "CSC-NORTH", "--json"])));
+    let replayed = history();
+    let second = &replayed["uploads"][0];
+    assert_eq!((second["batches"].as_u64(), second["new"].as_u64(), second["already_stored"].as_u64()), (Some(4), Some(0), Some(200)), "{replayed}");
+    assert!(second["ended"].as_str().is_some_and(|ended| ended.starts_with("cut short")), "{second}");
+
     // The resumed upload stores the rest; each record is counted new once.
     ok(&upload(&keys, &url, "CSC-NORTH", &file));
     let after = history();
     let uploads = after["uploads"].as_array().expect("uploads");
-    assert_eq!(uploads.len(), 2, "{after}");
+    assert_eq!(uploads.len(), 3, "{after}");
     let counted: u64 = uploads.iter().map(|upload| upload["new"].as_u64().expect("new")).sum();
     assert_eq!(counted as usize, records.len(), "{after}");
     assert_eq!(uploads[0]["ended"].as_str(), Some("completed"), "{after}");

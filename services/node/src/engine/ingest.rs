@@ -319,7 +319,7 @@ impl Engine {
         sequence: u32,
         batch: IncomingBatch,
         mut entry: Entry,
-        row: Option<crate::uploads::UploadRow>,
+        mut row: Option<crate::uploads::UploadRow>,
     ) -> Result<(StoredAck, u64, Vec<InvolvementId>), EngineError> {
         if batch.len() > self.max_batch_records {
             return Err(EngineError::InvalidRequest(format!("a batch may hold at most {} records", self.max_batch_records)));
@@ -339,7 +339,7 @@ impl Engine {
         // or a later one) are left as they are; those withdrawn or erased
         // since are applied again: the agency sent them on purpose, and
         // replaying would report them stored when they are not.
-        let (records, held_before) = match self.replay_stored(submission, sequence, &digest, records, &mut entry)? {
+        let (records, held_before) = match self.replay_stored(submission, sequence, &digest, records, &mut entry, &mut row)? {
             Replay::Answered(ack, index) => return Ok((ack, index, Vec::new())),
             Replay::Apply(records, held_before) => (records, held_before),
         };
@@ -421,6 +421,7 @@ impl Engine {
         digest: &[u8; 32],
         mut records: Vec<IncomingRecord>,
         entry: &mut Entry,
+        row: &mut Option<crate::uploads::UploadRow>,
     ) -> Result<Replay, EngineError> {
         let mut held_before = None;
         if let Some(bytes) = self.store.ack(&submission.agency, &submission.submission_id, sequence)? {
@@ -437,7 +438,14 @@ impl Engine {
                     let mut ack = stored;
                     ack.replayed = true;
                     entry.outcome = "ok: replayed, nothing changed".to_owned();
-                    let index = self.audit.append_blocking(std::mem::take(entry), None)?;
+                    // The upload's summary counts the batch as already
+                    // stored, in the audit entry's write.
+                    let set = row.take().map(|row| {
+                        let mut set = WriteSet::new();
+                        put_upload_state(&mut set, submission, &ack, None, Some(row));
+                        set
+                    });
+                    let index = self.audit.append_blocking(std::mem::take(entry), set)?;
                     return Ok(Replay::Answered(ack, index));
                 }
                 records = missing;
