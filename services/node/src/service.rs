@@ -225,21 +225,18 @@ async fn apply_upload_batch(
     let started = std::time::Instant::now();
     // The key the upload's summary is kept under, set aside at its first
     // batch (see `UploadRow`).
-    let key = match tally.key() {
-        Some(key) => Ok(key),
-        None => {
-            let (engine, agency) = (Arc::clone(&engine), agency.clone());
-            blocking(move || engine.upload_key(&agency)).await
-        }
-    };
-    let result = match key {
-        Ok(key) => {
-            tally.set_key(key);
-            let row = tally.row(key);
-            blocking(move || engine.apply_upload_batch(&current, sequence, crate::record::incoming_batch(records), entry, row)).await
-        }
-        Err(status) => Err(status),
-    };
+    let result = async {
+        let key = match tally.key() {
+            Some(key) => key,
+            None => {
+                let (engine, agency) = (Arc::clone(&engine), agency.clone());
+                blocking(move || engine.upload_key(&agency)).await?
+            }
+        };
+        let row = tally.row(key);
+        blocking(move || engine.apply_upload_batch(&current, sequence, crate::record::incoming_batch(records), entry, row)).await
+    }
+    .await;
     drop(turn);
     match result {
         Ok((ack, audit_entry, ids)) => {

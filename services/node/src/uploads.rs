@@ -40,14 +40,14 @@ pub struct UploadRow {
 }
 
 impl UploadRow {
-    /// Its key (a time in milliseconds) and the summary once the batch that
-    /// answered `ack` is counted.
-    pub(crate) fn with(self, submission_id: &str, ack: &StoredAck) -> (u64, Vec<u8>) {
+    /// Puts the summary, once the batch of `submission` that `ack`
+    /// answered is counted, in `set` under its key.
+    pub(crate) fn put(self, set: &mut braid_store::WriteSet, submission: &crate::engine::Submission, ack: &StoredAck) {
         let mut tally = UploadTally { summary: self.summary, key: None };
-        tally.add(submission_id, ack);
+        tally.add(&submission.submission_id, ack);
         tally.summary.finished_ms = crate::audit::now_ms();
         tally.summary.ended = IN_PROGRESS.to_owned();
-        (self.key, tally.summary.encode_to_vec())
+        set.put_upload(&submission.agency, self.key, tally.summary.encode_to_vec());
     }
 }
 
@@ -82,14 +82,10 @@ impl UploadTally {
         self.key
     }
 
-    /// Sets the key its summary is kept under.
-    pub fn set_key(&mut self, key: u64) {
+    /// The summary so far, to be kept under `key` (from now on its key)
+    /// with the next batch.
+    pub fn row(&mut self, key: u64) -> UploadRow {
         self.key = Some(key);
-    }
-
-    /// The summary so far under `key`, to be kept with the next batch
-    /// applied.
-    pub fn row(&self, key: u64) -> UploadRow {
         UploadRow { key, summary: self.summary.clone() }
     }
 
@@ -259,9 +255,22 @@ mod tests {
         let mut tally = UploadTally::default();
         let ack = StoredAck { accepted: 3, involvements: 5, ..StoredAck::default() };
         tally.add("s-1", &ack);
-        let (key, bytes) = tally.row(42).with("s-1", &StoredAck { replaced: 2, involvements: 2, ..StoredAck::default() });
-        let row = summary(&bytes).expect("decodes");
-        assert_eq!(key, 42);
+        let submission = crate::engine::Submission {
+            agency: "CSC".to_owned(),
+            agency_type: "childrens_services".to_owned(),
+            epoch: String::new(),
+            bridge_epoch: None,
+            submission_id: "s-1".to_owned(),
+        };
+        let mut set = braid_store::WriteSet::new();
+        tally.row(42).put(&mut set, &submission, &StoredAck { replaced: 2, involvements: 2, ..StoredAck::default() });
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = braid_store::Store::open(dir.path()).expect("open");
+        store.write(set).expect("write");
+        let held = store.uploads("CSC").expect("read");
+        assert_eq!(held.len(), 1);
+        assert_eq!((tally.key(), held[0].0), (Some(42), 42));
+        let row = summary(&held[0].1).expect("decodes");
         assert_eq!((row.batches, row.accepted, row.replaced, row.involvements), (2, 3, 2, 7));
         assert_eq!(row.ended, IN_PROGRESS);
         // The tally itself counts the batch once it is answered.

@@ -111,8 +111,7 @@ impl Pending {
 fn put_upload_state(set: &mut WriteSet, submission: &Submission, ack: &StoredAck, unsettled: Option<&[InvolvementId]>, row: Option<crate::uploads::UploadRow>) {
     unsettled.unwrap_or_default().iter().for_each(|id| set.mark_unsettled(*id));
     if let Some(row) = row {
-        let (key, summary) = row.with(&submission.submission_id, ack);
-        set.put_upload(&submission.agency, key, summary);
+        row.put(set, submission, ack);
     }
 }
 
@@ -442,7 +441,7 @@ impl Engine {
                     // stored, in the audit entry's write.
                     let set = row.take().map(|row| {
                         let mut set = WriteSet::new();
-                        put_upload_state(&mut set, submission, &ack, None, Some(row));
+                        row.put(&mut set, submission, &ack);
                         set
                     });
                     let index = self.audit.append_blocking(std::mem::take(entry), set)?;
