@@ -548,14 +548,18 @@ impl Linker {
     }
 
     /// Re-decides the profiles that `ids` are in: every member is made a
-    /// singleton again and linked afresh with the current model and name
-    /// frequencies, in an order that depends on the records' content, not on
-    /// when they arrived — so the same records give the same profiles
-    /// whatever order they were uploaded in. Returns each member's outcome.
+    /// singleton again and linked afresh with the model refitted to every
+    /// pair counted so far and the current name frequencies, in an order
+    /// that depends on the records' content, not on when they arrived — so
+    /// the same records give the same profiles whatever order they were
+    /// uploaded in. Returns each member's outcome.
     pub fn relink(&mut self, ids: &[InvolvementId]) -> Vec<(InvolvementId, Outcome)> {
-        // A small data set may not have reached the first fit while it was
-        // arriving; its decisions are not left to the starting values.
-        if self.model.pairs_at_last_fit() == 0 && self.model.pairs_seen() >= MIN_SETTLE_FIT_PAIRS {
+        // The model is fitted to every pair counted so far: refits happen as
+        // the counts grow by a quarter, so the last one may have seen up to a
+        // fifth fewer pairs, and which pairs those were moves with the scheme
+        // secret. A small data set may not have reached the first fit at all;
+        // its decisions are not left to the starting values.
+        if self.model.pairs_seen() > self.model.pairs_at_last_fit() && self.model.pairs_seen() >= MIN_SETTLE_FIT_PAIRS {
             self.model.fit();
         }
         self.relink_reaching(ids, 1)
@@ -708,6 +712,21 @@ pub(crate) mod tests {
         assert!(pair([5, 0], false), "one says a sex");
         assert!(pair([0, 0], true), "neither says one, but an agency records sex (unborn twins recorded as Unknown)");
         assert!(!pair([0, 0], false), "neither agency records sex");
+    }
+
+    #[test]
+    fn a_relink_decides_with_a_model_fitted_to_every_pair_counted() {
+        let mut linker = Linker::new(LinkerConfig::default());
+        let mut id = 0;
+        // Past the first fit, then some way short of the next.
+        while linker.model().pairs_at_last_fit() == 0 || linker.model().pairs_seen() < linker.model().pairs_at_last_fit() + 50 {
+            id += 1;
+            let name = (id as u32 % 40) + 1;
+            linker.insert(id, &same((id % 4) as u32, id, name, 14_000 + i64::from(name)));
+        }
+        assert!(linker.model().pairs_seen() > linker.model().pairs_at_last_fit());
+        linker.relink(&[1]);
+        assert_eq!(linker.model().pairs_at_last_fit(), linker.model().pairs_seen());
     }
 
     #[test]
