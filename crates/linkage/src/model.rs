@@ -18,7 +18,8 @@
 //! fit that drifts on an odd data set cannot turn a conflict into evidence.
 //! Within each name level the Dice bands are kept in order in every M step
 //! (adjacent bands pooled where a lower one would weigh more), so a closer
-//! pair of encodings never counts for less than a further one.
+//! pair of encodings never counts for less than a further one — above the
+//! bands that level's sign holds at or below zero.
 
 /// A comparison feature and its levels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -232,18 +233,23 @@ fn pool_ladder(m: &mut [f64], u: &mut [f64], ladder: &[usize]) {
     }
 }
 
-/// Keeps each name level's Dice bands in order after an M step: within one
-/// name level, encodings closer together are never weaker evidence of one
-/// person than encodings further apart. EM fitted on the pairs the node
-/// compares can otherwise give a middle band less weight than a lower one
-/// where a band holds few pairs, and which band a pair falls in moves a
-/// little with the scheme secret (the encodings' hash positions), so such
-/// a dip decided different pairs under different secrets.
+/// Keeps each name level's Dice bands in order: within one name level,
+/// encodings closer together are never weaker evidence of one person than
+/// encodings further apart. EM fitted on the pairs the node compares can
+/// otherwise give a middle band less weight than a lower one where a band
+/// holds few pairs, and which band a pair falls in moves a little with the
+/// scheme secret (the encodings' hash positions), so such a dip decided
+/// different pairs under different secrets. The bands a name level's sign
+/// holds at or below zero (names that differ, or twins, with encodings far
+/// apart: see [`name_dice_sign`]) are left off its ladder, so what that
+/// bound discards is never pooled into a closer band.
 fn keep_dice_bands_in_order(m: &mut [f64], u: &mut [f64]) {
     let bands = DICE.levels.len();
+    let mut ladder = Vec::with_capacity(DICE_BANDS.len() + 1);
     for name in 0..NAME.levels.len() {
         // The bands from the highest to the lowest; not comparable is no band.
-        let ladder: [usize; DICE_BANDS.len() + 1] = std::array::from_fn(|band| name * bands + band);
+        ladder.clear();
+        ladder.extend((0..=DICE_BANDS.len()).map(|band| name * bands + band).take_while(|&cell| name_dice_sign(cell) >= 0));
         pool_ladder(m, u, &ladder);
     }
 }
@@ -310,7 +316,9 @@ fn starting_values() -> ([Vec<f64>; NF], [Vec<f64>; NF], f64) {
             out
         })
     };
-    (join(&m, true), join(&u, false), 0.05)
+    let (mut m, mut u) = (join(&m, true), join(&u, false));
+    keep_dice_bands_in_order(&mut m[NAME_DICE_FACTOR], &mut u[NAME_DICE_FACTOR]);
+    (m, u, 0.05)
 }
 
 /// The shape of [`Model::to_bytes`]: 3 since the Dice bands below 0.70
@@ -558,6 +566,8 @@ impl Model {
         if !rest.is_empty() {
             return None;
         }
+        // A model fitted before the bands were kept in order is read in order.
+        keep_dice_bands_in_order(&mut model.m[NAME_DICE_FACTOR], &mut model.u[NAME_DICE_FACTOR]);
         model.tabulate();
         Some(model)
     }
@@ -623,6 +633,15 @@ mod tests {
         assert!((ratios[1] - 0.5 / 0.3).abs() < 1e-12 && (ratios[2] - 0.5 / 0.3).abs() < 1e-12, "{ratios:?}");
         assert!((m.iter().sum::<f64>() - 1.0).abs() < 1e-12);
         assert_eq!(u, vec![0.1, 0.1, 0.2, 0.2]);
+        // A pool that breaks the order with the level before it pools on:
+        // ratios 2, 1, 3 become one pool of 6 / 3 = 2.
+        let (mut m, mut u) = (vec![0.2, 0.1, 0.3], vec![0.1, 0.1, 0.1]);
+        pool_ladder(&mut m, &mut u, &[0, 1, 2]);
+        assert!(m.iter().zip(&u).all(|(m, u)| (m / u - 2.0).abs() < 1e-12), "{m:?}");
+        // Levels at u's floor keep finite ratios.
+        let (mut m, mut u) = (vec![0.5, 1e-9, 0.5], vec![0.5, 1e-9, 0.5 - 1e-9]);
+        pool_ladder(&mut m, &mut u, &[0, 1, 2]);
+        assert!(m.iter().all(|m| m.is_finite() && *m >= 0.0), "{m:?}");
         // A ladder already in order is left alone, and levels off it too.
         let (mut m, mut u) = (vec![0.5, 0.3, 0.2, 0.0], vec![0.1, 0.3, 0.6, 0.0]);
         pool_ladder(&mut m, &mut u, &[0, 1, 2]);
@@ -647,9 +666,45 @@ mod tests {
         }
         model.fit();
         for name in 0..NAME.levels.len() as u8 {
-            let weights: Vec<f32> = (0..=DICE_BANDS.len() as u8).map(|band| model.factor_weights(&[2, name, band, 0, 0, 0, 0])[1].1).collect();
+            let weights: Vec<f32> = (0..=DICE_BANDS.len() as u8)
+                .filter(|&band| name_dice_sign(usize::from(name) * DICE.levels.len() + usize::from(band)) >= 0)
+                .map(|band| model.factor_weights(&[2, name, band, 0, 0, 0, 0])[1].1)
+                .collect();
             assert!(weights.windows(2).all(|pair| pair[0] >= pair[1] - 1e-4), "name level {name}: {weights:?}");
         }
+        // So are the starting values, and a model read back.
+        let fresh = Model::new();
+        let read = Model::from_bytes(&model.to_bytes()).expect("round trip");
+        for model in [&fresh, &read] {
+            let weights: Vec<f32> = (0..=DICE_BANDS.len() as u8).map(|band| model.factor_weights(&[2, 0, band, 0, 0, 0, 0])[1].1).collect();
+            assert!(weights.windows(2).all(|pair| pair[0] >= pair[1] - 1e-4), "{weights:?}");
+        }
+    }
+
+    #[test]
+    fn what_the_twins_bound_discards_never_raises_a_closer_band() {
+        // Same surname and date of birth, other forenames: pairs with
+        // far-apart encodings (0.70–0.75, held at or below zero) that agree
+        // on everything else, which EM takes for matches, and pairs with
+        // closer encodings (0.80–0.84) that mostly disagree on the rest.
+        let mut model = Model::new();
+        for i in 0..60_000u32 {
+            let levels: Levels = match i % 20 {
+                0..=5 => [2, 0, 0, 0, 0, 0, 0],
+                6 => [2, 4, 6, 0, 0, 0, 0],
+                7 => [2, 4, 4, 0, 0, 0, 0],
+                8..=11 => [2, 4, 4, 7, 2, 3, 0],
+                _ => [2, 6, 8, 7, 2, 3, 0],
+            };
+            model.observe(&levels);
+        }
+        model.fit();
+        let band = |model: &Model, band: u8| model.factor_weights(&[2, 4, band, 0, 0, 0, 0])[1].1;
+        assert!(band(&model, 6) <= 0.0, "held at or below zero");
+        // The 0.80–0.84 band weighs what its own pairs say (four in five
+        // are two people): pooled with the far bands' matches it weighed a
+        // bit more.
+        assert!(band(&model, 4) < -1.0, "{}", band(&model, 4));
     }
 
     #[test]
