@@ -292,6 +292,11 @@ async fn a_damaged_extract_is_refused_and_the_good_one_then_uploads_whole() {
     assert!(cut.contains("is damaged"), "{cut}");
 }
 
+/// An extract of three cases' rows.
+fn three_rows(row: &dyn Fn(&str, &str) -> String) -> String {
+    format!("{HEADER}\n{}\n{}\n{}\n", row("C1", "P1"), row("C2", "P2"), row("C3", "P3"))
+}
+
 #[test]
 fn pseudonymise_fails_when_it_would_write_nothing_useful_and_names_mapping_mistakes() {
     use std::os::unix::fs::FileTypeExt;
@@ -373,7 +378,50 @@ fn pseudonymise_fails_when_it_would_write_nothing_useful_and_names_mapping_mista
     let stdout = ok(&output);
     assert!(stdout.contains("2 involvements in 1 record written"), "{stdout}");
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("warning row 3: row: repeats the case and person of row 2 and was skipped"), "{stderr}");
+    assert!(stderr.contains("warning row 3: row: repeats row 2 and was skipped"), "{stderr}");
+
+    // Rows keep their line numbers after blank lines.
+    let gaps =
+        format!("{HEADER}\n{}\n\n\n\n{}\n{}\n", row("C1", "P1"), row("C2", "P2").replace("Victim", "Viktim"), row("C3", "P3").replace("Victim", "Viktim"));
+    let output = pseudonymise(dir.path(), MAPPING, &gaps, "gaps.bpx");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("rejected row 6: role") && stderr.contains("rejected row 7: role"), "{stderr}");
+
+    // A row naming the same case and person with other values is refused,
+    // not skipped as a repeat: the first row is the one used.
+    let conflicting = format!("{HEADER}\n{}\n{}\n", row("C1", "P1"), row("C1", "P1").replace("Amy", "Ann"));
+    let output = pseudonymise(dir.path(), MAPPING, &conflicting, "c3.bpx");
+    assert!(ok(&output).contains("1 involvement in 1 record written"), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("rejected row 3: person_ref: names the case and person of row 2 again, with other values"), "{stderr}");
+
+    // A quote opened in row 2 and closed in row 4 reads three rows as one
+    // with the same number of cells: refused, naming the lines it took in.
+    let unclosed = format!(
+        "{HEADER}\n{}\n{}\n{}\n{}\n",
+        row("C1", "P1").replace("Amy", "\"Amy"),
+        row("C2", "P2"),
+        row("C3", "P3").replace("Amy", "Amy\""),
+        row("C4", "P4")
+    );
+    let output = pseudonymise(dir.path(), MAPPING, &unclosed, "c4.bpx");
+    assert!(ok(&output).contains("1 involvement in 1 record written"), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("rejected row 2: forename: holds a line break, so the row runs on to line 4")
+            && stderr.contains("lines 3 to 4 were read into this row"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("Amy"), "{stderr}");
+
+    // Two labels of a template item that a cell cannot tell apart, and two
+    // identifiers whose names read as one, are mapping mistakes.
+    let clashing = MAPPING.replace("labels = { G = \"Female\", B = \"Male\" }", "labels = { G = \"Female\", g = \"Male\" }");
+    let refused = failed(&pseudonymise(dir.path(), &clashing, &three_rows(&row), "c5.bpx"));
+    assert!(refused.contains("fields.\"victim.sex\".labels: the labels `G` and `g` read as one label"), "{refused}");
+    let ids = MAPPING.replace("[roles]", "[identity.ids]\nUPN = \"case\"\nupn = \"person\"\n\n[roles]");
+    let refused = failed(&pseudonymise(dir.path(), &ids, &three_rows(&row), "c6.bpx"));
+    assert!(refused.contains("[identity.ids] names `UPN` and `upn`, which read as one identifier"), "{refused}");
 
     // A later row of a case giving another case type or event date adds
     // its person; the case keeps its first row's, with a warning naming

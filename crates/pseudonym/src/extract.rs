@@ -15,7 +15,9 @@ use crate::normalise::{normalise_as_of, Identity};
 use crate::{pseudonymise, PersonPseudonyms};
 
 mod identifiers;
+mod rows;
 use identifiers::{drop_shared_nhs_numbers, is_identifier, IdentifierUse};
+use rows::{content_digest, LineBreaks};
 
 /// One involvement, pseudonymised.
 #[derive(Debug, Clone)]
@@ -212,6 +214,8 @@ pub fn pseudonymise_extract<R: Read>(input: R, mapping: &Mapping, keys: &Keys, m
     // Records end at a line feed (a CRLF line's carriage return is trimmed
     // with the cell), so that rows are numbered by their line in the file
     // whichever line ending it has.
+    let input = LineBreaks::new(input);
+    let lines = input.seen();
     let mut reader = csv::ReaderBuilder::new().flexible(true).trim(csv::Trim::None).terminator(csv::Terminator::Any(b'\n')).from_reader(input);
     let (header, _) = text_record(reader.byte_headers().map_err(|error| ExtractError::Header(error.to_string()))?.clone());
     let columns = resolve_columns(mapping, &header)?;
@@ -240,15 +244,17 @@ pub fn pseudonymise_extract<R: Read>(input: R, mapping: &Mapping, keys: &Keys, m
     // The first data row, while the second is awaited to decide that.
     let mut first_padded: Option<(csv::StringRecord, u64, u64)> = None;
     loop {
-        let line = reader.position().line() + 1;
+        let line = lines.line_of(reader.position().byte());
         match reader.read_byte_record(&mut bytes) {
             Ok(false) => break,
             Ok(true) => {
                 collected.output.rows_read += 1;
-                let line = bytes.position().map_or(line, |p| p.line());
-                // The line the row ends on (a quoted cell may hold line
-                // breaks: or a quote was never closed).
-                let end = reader.position().line().saturating_sub(1).max(line);
+                // The line the row ends on, and from it the one it starts on:
+                // a quoted cell may hold line breaks (or a quote was never
+                // closed), and blank lines before a row are read with it.
+                let end = lines.line_of(reader.position().byte().saturating_sub(1));
+                let breaks: u64 = bytes.iter().map(|cell| cell.iter().filter(|&&byte| byte == b'\n').count() as u64).sum();
+                let line = end.saturating_sub(breaks).max(2);
                 let (row, windows_1252) = text_record(std::mem::take(&mut bytes));
                 if windows_1252 {
                     collected.output.warnings.push(RowIssue {
@@ -277,7 +283,7 @@ pub fn pseudonymise_extract<R: Read>(input: R, mapping: &Mapping, keys: &Keys, m
             }
             Err(error) => {
                 collected.output.rows_read += 1;
-                let line = error.position().map_or(line, |p| p.line());
+                let line = error.position().map_or(line, |p| lines.line_of(p.byte()));
                 collected.output.rejected.push(RowIssue { row: line, field: "row".to_owned(), reason: "is not a well-formed CSV row".to_owned() });
             }
         }
@@ -332,9 +338,10 @@ struct Collected {
     output: ExtractOutput,
     /// Case id → its record's index in `output.records`.
     record_index: HashMap<String, usize>,
-    /// (case id, person id) → the line that first had them: a repeated row
-    /// would count one person's part in one case twice.
-    seen_rows: HashMap<(String, String), u64>,
+    /// (case id, person id) → the line that first had them and a digest of
+    /// its cells: a repeated row would count one person's part in one case
+    /// twice.
+    seen_rows: HashMap<(String, String), (u64, u64)>,
     /// Each NHS number's and other identifier's keyed hash: the (name
     /// token, date of birth) pairs it is recorded with, and the lines it is
     /// on.
@@ -344,14 +351,20 @@ struct Collected {
 impl Collected {
     /// Adds a row read on `line`: a new case's record, or one more person
     /// in a case already read; a repeated row is skipped with a warning.
-    fn add(&mut self, parsed: ParsedRow, line: u64) {
+    fn add(&mut self, parsed: ParsedRow, digest: u64, line: u64) {
         let output = &mut self.output;
-        if let Some(first) = self.seen_rows.get(&(parsed.case_id.clone(), parsed.person_id.clone())) {
-            output.warnings.push(RowIssue {
-                row: line,
-                field: "row".to_owned(),
-                reason: format!("repeats the case and person of row {first} and was skipped"),
-            });
+        if let Some(&(first, first_digest)) = self.seen_rows.get(&(parsed.case_id.clone(), parsed.person_id.clone())) {
+            if first_digest == digest {
+                output.warnings.push(RowIssue { row: line, field: "row".to_owned(), reason: format!("repeats row {first} and was skipped") });
+            } else {
+                output.rejected.push(RowIssue {
+                    row: line,
+                    field: "person_ref".to_owned(),
+                    reason: format!(
+                        "names the case and person of row {first} again, with other values; one person's part in one case is one row, so row {first} was used and this one was not (check which is right)"
+                    ),
+                });
+            }
             return;
         }
         if parsed.record.outcome.is_some() && self.record_index.contains_key(&parsed.case_id) {
@@ -363,7 +376,7 @@ impl Collected {
             });
             return;
         }
-        self.seen_rows.insert((parsed.case_id.clone(), parsed.person_id.clone()), line);
+        self.seen_rows.insert((parsed.case_id.clone(), parsed.person_id.clone()), (line, digest));
         let involvement = &parsed.record.involvements[0];
         let mut other_ids = parsed.id_names.iter();
         for (kind, hash) in involvement.pseudonyms.match_keys.iter().filter(|(kind, _)| is_identifier(*kind)) {
@@ -504,8 +517,12 @@ impl RowContext<'_> {
             collected.output.warnings.push(RowIssue { row: line, field: "row".to_owned(), reason: "is empty and was skipped".to_owned() });
             return;
         }
+        if let Some(issue) = self.unclosed_quote(&row, line, end) {
+            collected.output.rejected.push(issue);
+            return;
+        }
         match self.read_row(&row, line, &mut collected.output.warnings) {
-            Ok(parsed) => collected.add(parsed, line),
+            Ok(parsed) => collected.add(parsed, content_digest(&row), line),
             Err(mut issue) => {
                 if end > line && issue.field == "row" {
                     issue.reason = format!("{} (it runs on to line {end}: a quote opened and never closed?)", issue.reason);

@@ -274,7 +274,7 @@ pub enum MappingError {
     #[error("mapping {section}: the labels `{first}` and `{second}` read as one label in the extract but map to different targets")]
     ClashingLabels {
         /// The section.
-        section: &'static str,
+        section: String,
         /// One label.
         first: String,
         /// The other.
@@ -377,6 +377,9 @@ impl Mapping {
                 Mapping::clashing_labels(section, labels)?;
             }
         }
+        for (id, field) in &self.fields {
+            Mapping::clashing_labels(&format!("fields.\"{id}\".labels"), &field.labels)?;
+        }
         if self.identity.ids.len() > crate::normalise::MAX_IDS {
             return Err(MappingError::Parse(format!(
                 "[identity.ids] names {} identifiers; at most {} are used",
@@ -384,8 +387,22 @@ impl Mapping {
                 crate::normalise::MAX_IDS
             )));
         }
-        if self.identity.ids.keys().any(|name| crate::normalise::fold_text(name).is_empty()) {
-            return Err(MappingError::Parse("[identity.ids] has an identifier without a name".to_owned()));
+        let mut id_names: BTreeMap<String, &str> = BTreeMap::new();
+        for name in self.identity.ids.keys() {
+            let folded = crate::normalise::fold_text(name);
+            if folded.is_empty() {
+                return Err(MappingError::Parse(format!(
+                    "[identity.ids] names an identifier `{}` with no letters or digits; name it in letters or digits",
+                    braid_template::quote(name)
+                )));
+            }
+            if let Some(first) = id_names.insert(folded, name) {
+                return Err(MappingError::Parse(format!(
+                    "[identity.ids] names `{}` and `{}`, which read as one identifier (names are compared in any case, with spacing folded); give them different names",
+                    braid_template::quote(first),
+                    braid_template::quote(name)
+                )));
+            }
         }
         self.date_format()?;
         self.date_of_birth_format()?;
@@ -448,12 +465,16 @@ impl Mapping {
     /// Refuses two labels that an extract's cell cannot tell apart (the same
     /// once case and spacing are folded) when they map to different targets:
     /// which applied would depend on the order they are read in.
-    fn clashing_labels(section: &'static str, labels: &BTreeMap<String, String>) -> Result<(), MappingError> {
+    fn clashing_labels(section: &str, labels: &BTreeMap<String, String>) -> Result<(), MappingError> {
         let mut seen: BTreeMap<String, (&str, &str)> = BTreeMap::new();
         for (label, target) in labels {
             if let Some((first, first_target)) = seen.insert(fold(label), (label, target)) {
                 if first_target != target {
-                    return Err(MappingError::ClashingLabels { section, first: braid_template::quote(first), second: braid_template::quote(label) });
+                    return Err(MappingError::ClashingLabels {
+                        section: section.to_owned(),
+                        first: braid_template::quote(first),
+                        second: braid_template::quote(label),
+                    });
                 }
             }
         }

@@ -377,6 +377,42 @@ pub fn nhs_number_is_valid(text: &str) -> bool {
     }
 }
 
+/// An NHS number's ten digits, when the cell holds one that passes the
+/// mod-11 check and is not a placeholder; otherwise a warning says why not.
+fn nhs_number(text: &str, warnings: &mut Vec<Warning>) -> Option<String> {
+    let text = without_spreadsheet_quoting(text);
+    let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+    if text.chars().any(|c| !c.is_ascii_digit() && !c.is_whitespace() && c != '-') {
+        warnings.push(Warning {
+            field: "nhs_number".into(),
+            reason: "holds characters other than digits, spaces and hyphens (a prefix or a note?) and was not used",
+        });
+        None
+    } else if digits.len() != 10 {
+        warnings.push(Warning { field: "nhs_number".into(), reason: "does not have the ten digits of an NHS number and was not used" });
+        None
+    } else if !nhs_number_is_valid(text) {
+        warnings.push(Warning { field: "nhs_number".into(), reason: "fails the NHS number mod-11 check and was not used" });
+        None
+    } else if nhs_number_is_placeholder(&digits) {
+        warnings.push(Warning { field: "nhs_number".into(), reason: "is a placeholder (one digit repeated), not a person's number, and was not used" });
+        None
+    } else {
+        Some(digits)
+    }
+}
+
+/// A cell without the quoting spreadsheets add to keep a number as text: a
+/// leading apostrophe (`'9434765919`) or a formula of one string
+/// (`="9434765919"`).
+fn without_spreadsheet_quoting(text: &str) -> &str {
+    let text = text.trim();
+    if let Some(inner) = text.strip_prefix("=\"").and_then(|rest| rest.strip_suffix('"')) {
+        return inner;
+    }
+    text.strip_prefix('\'').unwrap_or(text)
+}
+
 /// True for a number systems write where none is known: one digit
 /// repeated (0000000000 to 9999999999 all pass the mod-11 check), which
 /// would otherwise join everyone it is written for.
@@ -465,21 +501,7 @@ pub fn normalise_as_of(identity: &Identity, today: Date) -> (NormalisedIdentity,
         }
         postcode
     });
-    let nhs_number = present(&identity.nhs_number).and_then(|text| {
-        let digits: String = text.chars().filter(char::is_ascii_digit).collect();
-        if digits.len() != 10 {
-            warnings.push(Warning { field: "nhs_number".into(), reason: "does not have the ten digits of an NHS number and was not used" });
-            None
-        } else if !nhs_number_is_valid(&text) {
-            warnings.push(Warning { field: "nhs_number".into(), reason: "fails the NHS number mod-11 check and was not used" });
-            None
-        } else if nhs_number_is_placeholder(&digits) {
-            warnings.push(Warning { field: "nhs_number".into(), reason: "is a placeholder (one digit repeated), not a person's number, and was not used" });
-            None
-        } else {
-            Some(digits)
-        }
-    });
+    let nhs_number = present(&identity.nhs_number).and_then(|text| nhs_number(&text, &mut warnings));
     let mut other_surnames: Vec<String> = identity
         .other_surnames
         .iter()
@@ -670,6 +692,16 @@ mod tests {
             assert!(normalised.nhs_number.is_none() && warnings[0].reason.contains("placeholder"));
         }
         assert!(!nhs_number_is_placeholder("9434765919"));
+        // A spreadsheet's text quoting is no part of the number; a prefix or
+        // a note is, and is named as such (not as a failed check).
+        for kept in ["'9434765919", "=\"9434765919\"", " 943-476-5919 "] {
+            let (normalised, warnings) = normalise(&Identity { nhs_number: Some(kept.into()), ..Identity::default() });
+            assert_eq!(normalised.nhs_number.as_deref(), Some("9434765919"), "{kept}: {warnings:?}");
+        }
+        for refused in ["NHS9434765919", "943 476 5919x"] {
+            let (normalised, warnings) = normalise(&Identity { nhs_number: Some(refused.into()), ..Identity::default() });
+            assert!(normalised.nhs_number.is_none() && warnings[0].reason.contains("other than digits"), "{refused}: {warnings:?}");
+        }
     }
 
     #[test]
