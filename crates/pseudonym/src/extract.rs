@@ -253,8 +253,12 @@ pub fn pseudonymise_extract<R: Read>(input: R, mapping: &Mapping, keys: &Keys, m
                 // a quoted cell may hold line breaks (or a quote was never
                 // closed), and blank lines before a row are read with it.
                 let end = lines.line_of(reader.position().byte().saturating_sub(1));
-                let breaks: u64 = bytes.iter().map(|cell| cell.iter().filter(|&&byte| byte == b'\n').count() as u64).sum();
-                let line = end.saturating_sub(breaks).max(2);
+                let line = if end == line {
+                    end
+                } else {
+                    let breaks: u64 = bytes.iter().map(|cell| memchr::memchr_iter(b'\n', cell).count() as u64).sum();
+                    end.saturating_sub(breaks).max(2)
+                };
                 let (row, windows_1252) = text_record(std::mem::take(&mut bytes));
                 if windows_1252 {
                     collected.output.warnings.push(RowIssue {

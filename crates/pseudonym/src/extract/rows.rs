@@ -17,8 +17,9 @@ pub(super) struct LineBreaks<R> {
     seen: Rc<RefCell<Vec<u64>>>,
 }
 
-/// Where the line feeds read so far are.
-pub(super) struct Seen(Rc<RefCell<Vec<u64>>>);
+/// Where the line feeds read so far are, and how many lie before the
+/// offset last asked about (offsets are asked about in order).
+pub(super) struct Seen(Rc<RefCell<Vec<u64>>>, std::cell::Cell<usize>);
 
 impl<R: Read> LineBreaks<R> {
     pub(super) fn new(inner: R) -> LineBreaks<R> {
@@ -27,7 +28,7 @@ impl<R: Read> LineBreaks<R> {
 
     /// What this reader notes, for reading line numbers from.
     pub(super) fn seen(&self) -> Seen {
-        Seen(Rc::clone(&self.seen))
+        Seen(Rc::clone(&self.seen), std::cell::Cell::new(0))
     }
 }
 
@@ -35,7 +36,7 @@ impl<R: Read> Read for LineBreaks<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         let mut seen = self.seen.borrow_mut();
-        seen.extend(buf[..n].iter().enumerate().filter(|(_, byte)| **byte == b'\n').map(|(at, _)| self.read + at as u64));
+        seen.extend(memchr::memchr_iter(b'\n', &buf[..n]).map(|at| self.read + at as u64));
         self.read += n as u64;
         Ok(n)
     }
@@ -44,7 +45,16 @@ impl<R: Read> Read for LineBreaks<R> {
 impl Seen {
     /// The line (from 1) that the byte at `offset` is on.
     pub(super) fn line_of(&self, offset: u64) -> u64 {
-        self.0.borrow().partition_point(|&at| at < offset) as u64 + 1
+        let seen = self.0.borrow();
+        let mut before = self.1.get();
+        if before > 0 && seen.get(before - 1).is_some_and(|&at| at >= offset) {
+            before = seen.partition_point(|&at| at < offset);
+        }
+        while seen.get(before).is_some_and(|&at| at < offset) {
+            before += 1;
+        }
+        self.1.set(before);
+        before as u64 + 1
     }
 }
 
@@ -95,10 +105,19 @@ impl RowContext<'_> {
 /// repeated whole from one that names the same case and person with other
 /// values.
 pub(super) fn content_digest(row: &csv::StringRecord) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    // Multiply-rotate over 8-byte words: cheap, and a digest only tells
+    // rows of one case and person apart (no one chooses them to collide).
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mut digest = 0u64;
+    let mut mix = |word: u64| digest = (digest.rotate_left(5) ^ word).wrapping_mul(K);
     for cell in row.iter() {
-        cell.trim().hash(&mut hasher);
+        let cell = cell.trim().as_bytes();
+        mix(cell.len() as u64);
+        for chunk in cell.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            mix(u64::from_le_bytes(word));
+        }
     }
-    hasher.finish()
+    digest
 }
