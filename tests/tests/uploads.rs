@@ -316,6 +316,10 @@ fn pseudonymise_fails_when_it_would_write_nothing_useful_and_names_mapping_mista
     let all_bad = failed(&pseudonymise(dir.path(), MAPPING, &rejected, "b.bpx"));
     assert!(all_bad.contains("no record could be read") && all_bad.contains("1 rejected"), "{all_bad}");
     assert!(!dir.path().join("b.bpx").exists());
+    // An output an earlier run left is named as not this extract's.
+    ok(&pseudonymise(dir.path(), MAPPING, &format!("{HEADER}\n{}\n", row("C1", "P1")), "b.bpx"));
+    let stale = failed(&pseudonymise(dir.path(), MAPPING, &rejected, "b.bpx"));
+    assert!(stale.contains("b.bpx is from an earlier run and was left as it was: it is not this extract"), "{stale}");
 
     // A mapping that reads names from the wrong column: the dates are not
     // used as names (a cell with no letters is no name), each row says so,

@@ -187,7 +187,8 @@ pub fn toml_error(text: &str, error: &toml::de::Error) -> String {
             _ => message.push(c),
         }
     }
-    let message = printable(message.trim());
+    // The parser's lines (what it found, then what it expected) as one.
+    let message = printable(&message.trim().replace('\n', "; "));
     match error.span() {
         Some(span) => {
             let before = &text[..span.start.min(text.len())];

@@ -336,6 +336,10 @@ fn a_toml_error_quotes_nothing_of_the_file() {
     let repeated = "agency = \"CSC\"\nagency = \"POL\"\n";
     let message = crate::toml_error(repeated, &toml::from_str::<Shape>(repeated).expect_err("repeated"));
     assert!(message.contains("duplicate key `agency`") && !message.contains("POL"), "{message}");
+    // A message of two lines reads as one, with no escaped line break.
+    let bare = "[agency]\ncode = POL-NORTH\n";
+    let message = crate::toml_error(bare, &toml::from_str::<toml::Table>(bare).expect_err("a bare value"));
+    assert!(message.starts_with("line 2, column 8: ") && message.contains("; expected") && !message.contains("\\n"), "{message}");
     let runaway = format!("{} = 1\n", "k".repeat(10_000));
     let message = crate::toml_error(&runaway, &toml::from_str::<Shape>(&runaway).expect_err("unknown field"));
     assert!(message.len() < 1_000 && message.contains("(10000 characters)"), "{}", &message[..message.len().min(300)]);

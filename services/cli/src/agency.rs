@@ -305,16 +305,7 @@ pub fn pseudonymise_command(
     for hint in column_hints(output, &mapping, &hinted) {
         eprintln!("{hint}");
     }
-    if fail_on_bad_rows && !output.rejected.is_empty() {
-        bail!("{} rows were rejected and --fail-on-bad-rows was given; nothing was written", output.rejected.len());
-    }
-    if result.records.is_empty() {
-        let rejected = match output.rejected.len() {
-            0 => "none rejected".to_owned(),
-            n => format!("{n} rejected (see above)"),
-        };
-        bail!("no record could be read from {}: {}, {rejected}; nothing was written", input.display(), counted(output.rows_read, "data row", "data rows"));
-    }
+    refuse_nothing_useful(&result, input, out, fail_on_bad_rows)?;
     extract_file::write(out, &result.header, &result.records)?;
     keep_cases_the_map_would_lose(&reid, &output.reid)?;
     write_reid(&reid, &mapping.agency.code, &output.reid)?;
@@ -401,6 +392,29 @@ fn column_hints(output: &braid_pseudonym::ExtractOutput, mapping: &braid_pseudon
 /// not used), rather than keeping it with a warning.
 fn value_left_out(issue: &braid_pseudonym::RowIssue) -> bool {
     issue.reason.contains("was not used")
+}
+
+/// Fails, writing nothing, when the run would write nothing useful: no
+/// record read, or a row rejected under `--fail-on-bad-rows`.
+fn refuse_nothing_useful(result: &Pseudonymised, input: &Path, out: &Path, fail_on_bad_rows: bool) -> Result<()> {
+    // An output left from an earlier run is not this extract's.
+    let earlier =
+        if out.exists() { format!(" ({} is from an earlier run and was left as it was: it is not this extract)", out.display()) } else { String::new() };
+    if fail_on_bad_rows && !result.output.rejected.is_empty() {
+        bail!("{} rows were rejected and --fail-on-bad-rows was given; nothing was written{earlier}", result.output.rejected.len());
+    }
+    if result.records.is_empty() {
+        let rejected = match result.output.rejected.len() {
+            0 => "none rejected".to_owned(),
+            n => format!("{n} rejected (see above)"),
+        };
+        bail!(
+            "no record could be read from {}: {}, {rejected}; nothing was written{earlier}",
+            input.display(),
+            counted(result.output.rows_read, "data row", "data rows")
+        );
+    }
+    Ok(())
 }
 
 /// Writes every rejected row and warning of a pseudonymise run to
