@@ -551,17 +551,19 @@ fn pseudonymise_fails_when_it_would_write_nothing_useful_and_names_mapping_mista
     // Dates no record can truly have are kept as written, with a warning:
     // a date of birth after the case's date, a case dated in the future.
     let implausible = format!(
-        "{HEADER}\n{}\n{}\n",
+        "{HEADER}\n{}\n{}\n{}\n",
         row("C1", "P1").replace("04/05/2011", "04/05/2021"),
-        row("C2", "P2").replace("01/03/2020", "01/03/2999").replace("04/05/2011", "04/05/2998")
+        row("C2", "P2").replace("01/03/2020", "01/03/2999").replace("04/05/2011", "04/05/2998"),
+        row("C3", "P3").replace("01/03/2020", "01/03/0020").replace("04/05/2011", "")
     );
     let output = pseudonymise(dir.path(), MAPPING, &implausible, "i.bpx");
-    assert!(ok(&output).contains("2 involvements in 2 records"));
+    assert!(ok(&output).contains("3 involvements in 3 records"));
     let stderr = String::from_utf8_lossy(&output.stderr);
     for expected in [
         "warning row 2: date_of_birth: is after the event_date; kept as written",
         "warning row 3: event_date: is in the future; kept as written",
         "warning row 3: date_of_birth: is in the future; kept as written",
+        "warning row 4: event_date: is before 1900 (a mistyped year?); kept as written",
     ] {
         assert!(stderr.contains(expected), "{expected}: {stderr}");
     }

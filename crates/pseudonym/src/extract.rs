@@ -17,7 +17,7 @@ use crate::{pseudonymise, PersonPseudonyms};
 mod identifiers;
 mod rows;
 use identifiers::{drop_shared_nhs_numbers, is_identifier, IdentifierUse};
-use rows::{content_digest, LineBreaks};
+use rows::{content_digest, implausible_dates, LineBreaks};
 
 /// One involvement, pseudonymised.
 #[derive(Debug, Clone)]
@@ -309,30 +309,6 @@ fn text_record(bytes: csv::ByteRecord) -> (csv::StringRecord, bool) {
     match csv::StringRecord::from_byte_record(bytes) {
         Ok(row) => (row, false),
         Err(error) => (error.into_byte_record().iter().map(|field| encoding_rs::WINDOWS_1252.decode_without_bom_handling(field).0).collect(), true),
-    }
-}
-
-/// Warns of dates no record can truly have, all kept as written: a case's
-/// date or a date of birth in the future, a date of birth after the case's
-/// dates (a mistyped year, or day and month read the wrong way round).
-fn implausible_dates(
-    issue: &impl Fn(&str, String) -> RowIssue,
-    warnings: &mut Vec<RowIssue>,
-    today: Date,
-    case_dates: [(&str, Option<Date>); 3],
-    date_of_birth: Option<Date>,
-) {
-    for (field, date) in case_dates {
-        if date.is_some_and(|date| date > today) {
-            warnings.push(issue(field, "is in the future; kept as written".to_owned()));
-        }
-    }
-    if let Some(born) = date_of_birth {
-        if born > today {
-            warnings.push(issue("date_of_birth", "is in the future; kept as written".to_owned()));
-        } else if let Some((field, _)) = case_dates.iter().find(|(_, date)| date.is_some_and(|date| date < born)) {
-            warnings.push(issue("date_of_birth", format!("is after the {field}; kept as written")));
-        }
     }
 }
 

@@ -6,6 +6,7 @@ use std::io::Read;
 use std::rc::Rc;
 
 use super::{RowContext, RowIssue};
+use crate::date::Date;
 
 /// An extract's bytes as read, noting where each line feed is, so that a
 /// row is numbered by the line it starts on in the file — blank lines
@@ -120,4 +121,31 @@ pub(super) fn content_digest(row: &csv::StringRecord) -> u64 {
         }
     }
     digest
+}
+
+/// Warns of dates no record can truly have, all kept as written: a case's
+/// date in the future or before 1900 (`13/08/0021`), a date of birth in the
+/// future, a date of birth after the case's dates (a mistyped year, or day
+/// and month read the wrong way round).
+pub(super) fn implausible_dates(
+    issue: &impl Fn(&str, String) -> RowIssue,
+    warnings: &mut Vec<RowIssue>,
+    today: Date,
+    case_dates: [(&str, Option<Date>); 3],
+    date_of_birth: Option<Date>,
+) {
+    for (field, date) in case_dates {
+        if date.is_some_and(|date| date > today) {
+            warnings.push(issue(field, "is in the future; kept as written".to_owned()));
+        } else if date.is_some_and(|date| date.year < 1900) {
+            warnings.push(issue(field, "is before 1900 (a mistyped year?); kept as written".to_owned()));
+        }
+    }
+    if let Some(born) = date_of_birth {
+        if born > today {
+            warnings.push(issue("date_of_birth", "is in the future; kept as written".to_owned()));
+        } else if let Some((field, _)) = case_dates.iter().find(|(_, date)| date.is_some_and(|date| date < born)) {
+            warnings.push(issue("date_of_birth", format!("is after the {field}; kept as written")));
+        }
+    }
 }
