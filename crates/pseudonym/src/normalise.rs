@@ -183,6 +183,10 @@ pub fn fold_text(text: &str) -> String {
             }
         } else if matches!(c, '\'' | '’' | '‘' | '`') {
             // Apostrophes join: O'Brien, D'Souza.
+        } else if matches!(c, '\u{ad}' | '\u{200b}'..='\u{200d}' | '\u{2060}' | '\u{feff}') {
+            // Invisible characters a word processor or a web form leaves
+            // inside a word (a soft hyphen, a zero-width space or joiner)
+            // are no part of the name and split no words.
         } else {
             pending_space = true;
         }
@@ -661,6 +665,9 @@ mod tests {
         // Capital sharp s lowers to a letter that folds in turn.
         assert_eq!(fold_text("STRAẞE"), "strasse");
         assert_eq!(fold_text("Straße"), fold_text("STRAẞE"));
+        // Invisible characters inside a word neither split nor change it.
+        assert_eq!(fold_text("Jay\u{ad}den"), "jayden");
+        assert_eq!(fold_text("Jay\u{200b}den O\u{feff}'Brien"), "jayden obrien");
         assert_eq!(fold_text("ÆRØ ŁÐÞ"), "aero ldth");
     }
 
