@@ -397,11 +397,17 @@ fn value_left_out(issue: &braid_pseudonym::RowIssue) -> bool {
 /// Fails, writing nothing, when the run would write nothing useful: no
 /// record read, or a row rejected under `--fail-on-bad-rows`.
 fn refuse_nothing_useful(result: &Pseudonymised, input: &Path, out: &Path, fail_on_bad_rows: bool) -> Result<()> {
-    // An output left from an earlier run is not this extract's.
-    let earlier =
-        if out.exists() { format!(" ({} is from an earlier run and was left as it was: it is not this extract)", out.display()) } else { String::new() };
+    // An output left from an earlier run is not this extract's (looked for
+    // only when the run fails).
+    let earlier = || {
+        if out.exists() {
+            format!(" ({} is from an earlier run and was left as it was: it is not this extract)", out.display())
+        } else {
+            String::new()
+        }
+    };
     if fail_on_bad_rows && !result.output.rejected.is_empty() {
-        bail!("{} rows were rejected and --fail-on-bad-rows was given; nothing was written{earlier}", result.output.rejected.len());
+        bail!("{} rows were rejected and --fail-on-bad-rows was given; nothing was written{}", result.output.rejected.len(), earlier());
     }
     if result.records.is_empty() {
         let rejected = match result.output.rejected.len() {
@@ -409,9 +415,10 @@ fn refuse_nothing_useful(result: &Pseudonymised, input: &Path, out: &Path, fail_
             n => format!("{n} rejected (see above)"),
         };
         bail!(
-            "no record could be read from {}: {}, {rejected}; nothing was written{earlier}",
+            "no record could be read from {}: {}, {rejected}; nothing was written{}",
             input.display(),
-            counted(result.output.rows_read, "data row", "data rows")
+            counted(result.output.rows_read, "data row", "data rows"),
+            earlier()
         );
     }
     Ok(())
