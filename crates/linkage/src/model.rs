@@ -611,16 +611,22 @@ mod tests {
 
     #[test]
     fn disagreement_never_adds_weight_and_agreement_never_removes_it() {
-        let mut model = Model::new();
         // A perverse sample where "dob over 18 months apart" is common among
         // what EM takes as matches.
-        for i in 0..20_000u32 {
-            let levels: Levels = if i % 10 == 0 { [2, 0, 0, 6, 0, 0, 0] } else { [2, 6, 7, 7, 2, 3, 0] };
-            model.observe(&levels);
-        }
-        model.fit();
+        let model = fitted(20_000, |i| if i % 10 == 0 { [2, 0, 0, 6, 0, 0, 0] } else { [2, 6, 7, 7, 2, 3, 0] });
         let apart = model.factor_weights(&[2, 0, 0, 6, 0, 0, 0]);
         assert!(apart.iter().find(|(f, _)| *f == at::DOB).is_some_and(|(_, w)| *w <= 0.0), "{apart:?}");
+    }
+
+    /// A model that has counted `pairs` pairs, the `i`-th with `levels_of(i)`,
+    /// and then been fitted.
+    fn fitted(pairs: u32, levels_of: impl Fn(u32) -> Levels) -> Model {
+        let mut model = Model::new();
+        for i in 0..pairs {
+            model.observe(&levels_of(i));
+        }
+        model.fit();
+        model
     }
 
     #[test]
@@ -652,19 +658,14 @@ mod tests {
     fn a_closer_encoding_never_weighs_less_than_a_further_one_under_one_name_level() {
         // Matches with an exact name spread over the bands, with a dip:
         // hardly any in the 0.84–0.88 band, many more in 0.80–0.84.
-        let mut model = Model::new();
-        for i in 0..60_000u32 {
-            let levels: Levels = match i % 20 {
-                0..=3 => [2, 0, 0, 0, 0, 0, 0],
-                4 => [2, 0, 2, 0, 0, 0, 0],
-                5..=6 => [2, 0, 4, 0, 0, 0, 0],
-                7 if i % 400 == 7 => [2, 0, 3, 0, 0, 0, 0],
-                8..=9 => [2, 0, 3, 7, 2, 3, 0],
-                _ => [2, 6, 8, 7, 2, 3, 0],
-            };
-            model.observe(&levels);
-        }
-        model.fit();
+        let model = fitted(60_000, |i| match i % 20 {
+            0..=3 => [2, 0, 0, 0, 0, 0, 0],
+            4 => [2, 0, 2, 0, 0, 0, 0],
+            5..=6 => [2, 0, 4, 0, 0, 0, 0],
+            7 if i % 400 == 7 => [2, 0, 3, 0, 0, 0, 0],
+            8..=9 => [2, 0, 3, 7, 2, 3, 0],
+            _ => [2, 6, 8, 7, 2, 3, 0],
+        });
         for name in 0..NAME.levels.len() as u8 {
             let weights: Vec<f32> = (0..=DICE_BANDS.len() as u8)
                 .filter(|&band| name_dice_sign(usize::from(name) * DICE.levels.len() + usize::from(band)) >= 0)
@@ -687,18 +688,13 @@ mod tests {
         // far-apart encodings (0.70–0.75, held at or below zero) that agree
         // on everything else, which EM takes for matches, and pairs with
         // closer encodings (0.80–0.84) that mostly disagree on the rest.
-        let mut model = Model::new();
-        for i in 0..60_000u32 {
-            let levels: Levels = match i % 20 {
-                0..=5 => [2, 0, 0, 0, 0, 0, 0],
-                6 => [2, 4, 6, 0, 0, 0, 0],
-                7 => [2, 4, 4, 0, 0, 0, 0],
-                8..=11 => [2, 4, 4, 7, 2, 3, 0],
-                _ => [2, 6, 8, 7, 2, 3, 0],
-            };
-            model.observe(&levels);
-        }
-        model.fit();
+        let model = fitted(60_000, |i| match i % 20 {
+            0..=5 => [2, 0, 0, 0, 0, 0, 0],
+            6 => [2, 4, 6, 0, 0, 0, 0],
+            7 => [2, 4, 4, 0, 0, 0, 0],
+            8..=11 => [2, 4, 4, 7, 2, 3, 0],
+            _ => [2, 6, 8, 7, 2, 3, 0],
+        });
         let band = |model: &Model, band: u8| model.factor_weights(&[2, 4, band, 0, 0, 0, 0])[1].1;
         assert!(band(&model, 6) <= 0.0, "held at or below zero");
         // The 0.80–0.84 band weighs what its own pairs say (four in five
